@@ -1,0 +1,28 @@
+//! Voltvend's domain core: the types and rules every other crate speaks in.
+//!
+//! Architecture invariant: this crate is pure. It does no I/O, reads no clock and draws no random numbers;
+//! time arrives as a [`jiff::Timestamp`] parameter (see [`clock::Clock`]) and identifiers are built by the
+//! caller. Money and energy are integers with their unit in the name; there is no float in this crate.
+
+pub mod account;
+pub mod clock;
+pub mod ids;
+pub mod ledger;
+pub mod meter;
+pub mod money;
+pub mod operator;
+pub mod premises;
+pub mod quantity;
+
+pub use account::{Account, AccountError, AccountStatus, BillingMode, Customer};
+pub use clock::{Clock, ManualClock};
+pub use ids::{AccountId, CustomerId, LedgerAccountId, MeterId, OperatorId, PremisesId, ShiftId, TransferId};
+pub use ledger::{
+    LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Side, Transfer,
+    TransferKind, TransferRequest,
+};
+pub use meter::{ControlMode, CtVtRatio, Meter, MeterError, MeterProtocol, MeterState, Utility};
+pub use money::{Currency, Money, MoneyError};
+pub use operator::{Operator, Role};
+pub use premises::{Premises, PremisesError, PremisesLevel};
+pub use quantity::{EnergyWh, QuantityError, UnitPrice, VolumeL};
