@@ -1,0 +1,301 @@
+//! The `voltvend` command line. Every failure prints one line on stderr and exits non-zero.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use voltvend_domain::{Clock, Operator, OperatorId, Premises, PremisesId, Role};
+
+use crate::clock::{IdGenerator, SystemClock};
+use crate::settings::{Overrides, Settings, default_toml};
+
+#[derive(Debug, Parser)]
+#[command(name = "voltvend", version, about = "Prepaid electricity and water vending and metering")]
+pub struct Cli {
+    /// Configuration file (TOML); see `voltvend config print-default`.
+    #[arg(long, global = true, env = "VOLTVEND_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL (sqlite://PATH or postgres://…); overrides the configuration.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ListenArgs),
+    /// Run a demonstration server on a fresh embedded database with seeded premises, customers and meters.
+    Demo(ListenArgs),
+    /// Apply pending database migrations.
+    Migrate,
+    /// Manage operators.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Write a consistent backup of the database to a directory while the server runs.
+    Backup {
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Restore a backup into the configured database, then verify it.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace an existing database (never one a running server holds).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Measurements printed beside a baseline from the same run.
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, Args)]
+struct ListenArgs {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add an operator (the first administrator on a new installation).
+    Add {
+        #[arg(long)]
+        username: String,
+        /// administrator, manager, cashier, field_engineer, auditor or read_only.
+        #[arg(long, default_value = "administrator")]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Premises id the operator is scoped to; defaults to the (single) root group.
+        #[arg(long)]
+        scope: Option<String>,
+        /// Read the password from the first line of standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Name of the root group created on an empty installation.
+        #[arg(long, default_value = "Voltvend")]
+        organisation: String,
+        /// IANA time zone of that root group.
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the documented configuration file with every default.
+    PrintDefault,
+    /// Print the effective configuration after files, environment and flags.
+    Show,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are not errors; usage errors exit 2 with clap's message.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let message = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Config(ConfigCommand::PrintDefault) = cli.command {
+        print!("{}", default_toml());
+        return Ok(());
+    }
+    let listen = match &cli.command {
+        Command::Serve(a) | Command::Demo(a) => a.listen.clone(),
+        _ => None,
+    };
+    let overrides = Overrides { database_url: cli.database_url.clone(), listen };
+    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    init_logging(&settings);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Config(ConfigCommand::PrintDefault) => Ok(()),
+        Command::Config(ConfigCommand::Show) => {
+            print!("{}", toml::to_string_pretty(&settings).context("cannot print configuration")?);
+            Ok(())
+        }
+        Command::Serve(_) => {
+            let store = crate::serve::open_store(&settings, clock.clone()).await?;
+            let listener = crate::serve::bind(&settings).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(%addr, database = %voltvend_store::redact_url(&settings.database.url), "serving");
+            println!("listening on http://{addr}");
+            crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal()).await
+        }
+        Command::Demo(_) => crate::demo::run(settings, clock).await,
+        Command::Migrate => {
+            let spinner = spinner("applying migrations");
+            let store = voltvend_store::open(&settings.open_options(), clock).await?;
+            let result = store.migrate().await;
+            store.close().await;
+            spinner.finish_and_clear();
+            result?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            display_name,
+            scope,
+            password_stdin,
+            organisation,
+            time_zone,
+        }) => {
+            let args = AddUser { username, role, display_name, scope, password_stdin, organisation, time_zone };
+            add_user(&settings, clock, args).await
+        }
+        Command::Backup { to } => {
+            let store = voltvend_store::open(&settings.open_options(), clock.clone()).await?;
+            let stamp = clock.now().strftime("%Y%m%dT%H%M%SZ").to_string();
+            let spinner = spinner("writing backup");
+            let result = store.backup_to(&to, &stamp).await;
+            store.close().await;
+            spinner.finish_and_clear();
+            let file = result?;
+            println!("backup written to {}", file.display());
+            Ok(())
+        }
+        Command::Restore { from, force } => {
+            let spinner = spinner("verifying and restoring");
+            let result = voltvend_store::backup::restore(&from, &settings.database.url, force, clock).await;
+            spinner.finish_and_clear();
+            let report = result?;
+            println!(
+                "restored into {}: {} ledger accounts, {} transfers, {} entries; ledger invariants hold",
+                report.restored_to, report.ledger.accounts, report.ledger.transfers, report.ledger.entries
+            );
+            Ok(())
+        }
+        Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if settings.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// A spinner on stderr, shown only on a terminal.
+pub fn spinner(message: &str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+struct AddUser {
+    username: String,
+    role: String,
+    display_name: Option<String>,
+    scope: Option<String>,
+    password_stdin: bool,
+    organisation: String,
+    time_zone: String,
+}
+
+async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> anyhow::Result<()> {
+    Operator::validate_username(&args.username)?;
+    let role: Role = args.role.parse()?;
+    let ids = IdGenerator::new(clock.clone());
+    let store = crate::serve::open_store(settings, clock).await?;
+    let result = async {
+        if store.operator_by_username(&args.username).await?.is_some() {
+            bail!("operator {:?} already exists", args.username);
+        }
+        let scope = match args.scope {
+            Some(s) => {
+                let id: PremisesId = s.parse().map_err(|_| anyhow::anyhow!("--scope {s:?} is not a premises id"))?;
+                store.premises(id).await?.id
+            }
+            None => {
+                let roots = store.premises_roots().await?;
+                match roots.as_slice() {
+                    [] => {
+                        let root = Premises::new_root(ids.id(), &args.organisation, &args.time_zone)?;
+                        store.insert_premises(&root).await?;
+                        println!("created root group {:?} ({})", root.name, root.id);
+                        root.id
+                    }
+                    [only] => only.id,
+                    _ => bail!("several root groups exist; pass --scope PREMISES_ID"),
+                }
+            }
+        };
+        let (password, generated) = read_password(args.password_stdin, &ids)?;
+        let operator = Operator {
+            id: ids.id::<OperatorId>(),
+            display_name: args.display_name.clone().unwrap_or_else(|| args.username.clone()),
+            username: args.username.clone(),
+            role,
+            scope,
+            password_hash: crate::passwords::hash(&password, &ids)?,
+            active: true,
+        };
+        store.insert_operator(&operator).await?;
+        println!("added {} {:?}", operator.role, operator.username);
+        if generated {
+            println!("generated password (shown once): {password}");
+        }
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+/// The password from stdin, from a prompt on a terminal, or generated (and then printed once).
+fn read_password(from_stdin: bool, ids: &IdGenerator) -> anyhow::Result<(String, bool)> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+        let password = line.trim_end_matches(['\r', '\n']).to_string();
+        return Ok((password, false));
+    }
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ").context("cannot read the password")?;
+        let second = rpassword::prompt_password("again: ").context("cannot read the password")?;
+        if first != second {
+            bail!("the passwords differ");
+        }
+        return Ok((first, false));
+    }
+    let _ = std::io::stdout().flush();
+    Ok((crate::passwords::generate(ids), true))
+}

@@ -1,0 +1,159 @@
+//! The HTTP surface of this issue: a landing page, `/healthz` and Prometheus `/metrics`. The business API
+//! and the web UI come with their own issues and hang off the same router.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use jiff::Timestamp;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde_json::json;
+use voltvend_domain::Clock;
+use voltvend_store::{Store, WriterStats};
+
+/// Shared state of all handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub started_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// The Prometheus registry and the metrics the server updates itself.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+}
+
+impl Metrics {
+    pub fn new(writer: Arc<WriterStats>) -> Self {
+        let mut registry = Registry::with_prefix("voltvend");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
+        registry.register_collector(Box::new(WriterCollector(writer)));
+        Self { registry, requests }
+    }
+
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}
+
+/// Exposes the ledger writer's counters at scrape time.
+#[derive(Debug)]
+struct WriterCollector(Arc<WriterStats>);
+
+impl prometheus_client::collector::Collector for WriterCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = &self.0;
+        for (name, help, value) in [
+            ("ledger_batches", "Group commits of the ledger writer", &s.batches),
+            ("ledger_transfers_committed", "Transfers committed", &s.committed),
+            ("ledger_transfers_replayed", "Idempotent retries answered with the original transfer", &s.replayed),
+            ("ledger_transfers_refused", "Transfers refused by the ledger rules", &s.refused),
+            ("ledger_batches_failed", "Group commits that failed (nothing written)", &s.failed_batches),
+        ] {
+            let counter = ConstCounter::new(value.load(Ordering::Relaxed));
+            let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
+            counter.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn router(state: AppState, body_max_bytes: usize) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(DefaultBodyLimit::max(body_max_bytes))
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    // The matched route pattern, not the raw path, keeps label cardinality bounded.
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    let response = next.run(request).await;
+    let labels = RequestLabels { method, route, status: response.status().as_u16() };
+    state.metrics.requests.get_or_create(&labels).inc();
+    response
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    let uptime_s = (state.clock.now() - state.started_at).get_seconds();
+    match state.store.ping().await {
+        Ok(()) => Json(json!({
+            "status": "ok",
+            "database": state.store.backend().to_string(),
+            "uptime_s": uptime_s,
+            "version": env!("CARGO_PKG_VERSION"),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": e.to_string() })))
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.metrics.render() {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn index(State(state): State<AppState>) -> Response {
+    let counts = match state.store.counts().await {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let rows = [
+        ("Premises", counts.premises),
+        ("Customers", counts.customers),
+        ("Accounts", counts.accounts),
+        ("Meters", counts.meters),
+        ("Operators", counts.operators),
+        ("Ledger accounts", counts.ledger_accounts),
+        ("Ledger transfers", counts.transfers),
+    ]
+    .iter()
+    .map(|(k, v)| format!("<tr><th>{k}</th><td>{v}</td></tr>"))
+    .collect::<String>();
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Voltvend</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}\
+         th{{text-align:left;padding-right:2rem}}</style></head><body>\
+         <h1>Voltvend</h1><p>Prepaid electricity and water vending. Server {version} on {backend}.</p>\
+         <table>{rows}</table>\
+         <p>The operator web UI and the JSON API arrive with their own issues; this build serves \
+         <a href=\"/healthz\">/healthz</a> and <a href=\"/metrics\">/metrics</a>.</p></body></html>",
+        version = env!("CARGO_PKG_VERSION"),
+        backend = state.store.backend(),
+    ))
+    .into_response()
+}

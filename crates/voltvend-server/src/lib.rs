@@ -1,0 +1,14 @@
+//! The Voltvend server: configuration, wiring, HTTP, and the `voltvend` command line.
+//!
+//! Architecture invariant: this crate owns the process — sockets, files, signals, the system clock (only in
+//! [`clock`]) and randomness — and is the only crate that knows HTTP and JSON. Business rules live in
+//! `voltvend-domain`; SQL lives in `voltvend-store`.
+
+pub mod bench;
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod http;
+pub mod passwords;
+pub mod serve;
+pub mod settings;

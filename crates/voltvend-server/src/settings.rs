@@ -1,0 +1,243 @@
+//! Configuration: defaults in code, then a TOML file (`--config`), then `VOLTVEND__SECTION__KEY` environment
+//! variables, then command-line flags. Unknown keys and bad values stop start-up with one line saying which.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use voltvend_store::{OpenOptions, WriterConfig};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub ledger: LedgerSettings,
+    pub server: ServerSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_ms: u64,
+    pub auto_migrate: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://voltvend-data/voltvend.sqlite".into(),
+            max_connections: 8,
+            connect_timeout_ms: 5_000,
+            auto_migrate: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerSettings {
+    pub queue_max: usize,
+    pub batch_max: usize,
+}
+
+impl Default for LedgerSettings {
+    fn default() -> Self {
+        let w = WriterConfig::default();
+        Self { queue_max: w.queue_max, batch_max: w.batch_max }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub request_body_max_bytes: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), request_body_max_bytes: 64 * 1024 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A `tracing` filter such as `info` or `voltvend_store=debug,info`.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { level: "info".into(), format: "text".into() }
+    }
+}
+
+/// Values given as command-line flags, which override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub database_url: Option<String>,
+    pub listen: Option<String>,
+}
+
+impl Settings {
+    /// Loads and validates the layered configuration.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                bail!("config file {} not found", path.display());
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(Env::prefixed("VOLTVEND__").split("__"));
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(Serialized::default("server.listen", listen));
+        }
+        let settings: Settings =
+            figment.extract().map_err(|e| anyhow::anyhow!("bad configuration: {}", one_line(&e.to_string())))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        voltvend_store::backend_of(&self.database.url).context("bad configuration: database.url")?;
+        self.listen_addr()?;
+        if !(1..=65_536).contains(&self.ledger.batch_max) {
+            bail!("bad configuration: ledger.batch_max must be 1–65536");
+        }
+        if self.ledger.queue_max < self.ledger.batch_max {
+            bail!("bad configuration: ledger.queue_max must be at least ledger.batch_max");
+        }
+        if self.database.max_connections == 0 {
+            bail!("bad configuration: database.max_connections must be at least 1");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!("bad configuration: log.format must be \"text\" or \"json\", not {:?}", self.log.format);
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| anyhow::anyhow!("bad configuration: log.level {:?}: {e}", self.log.level))?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server.listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "bad configuration: server.listen {:?} is not an address such as 127.0.0.1:8080",
+                self.server.listen
+            )
+        })
+    }
+
+    pub fn open_options(&self) -> OpenOptions {
+        let mut o = OpenOptions::new(&self.database.url);
+        o.max_connections = self.database.max_connections;
+        o.connect_timeout_ms = self.database.connect_timeout_ms;
+        o.writer = WriterConfig { queue_max: self.ledger.queue_max, batch_max: self.ledger.batch_max };
+        o
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}
+
+/// The documented configuration file with every default, as `voltvend config print-default` prints it.
+pub fn default_toml() -> String {
+    let d = Settings::default();
+    format!(
+        r#"# Voltvend configuration. Every key is optional; the values shown are the defaults.
+# Precedence (later wins): built-in defaults, this file (voltvend --config FILE), environment variables
+# named VOLTVEND__SECTION__KEY (e.g. VOLTVEND__DATABASE__URL), then command-line flags.
+
+[database]
+# sqlite://PATH (embedded, zero set-up, the default) or postgres://USER@HOST:PORT/DB for larger deployments.
+url = "{url}"
+# Connections in the pool.
+max_connections = {max_connections}
+# How long to wait for a connection before failing (also bounds connecting to an unreachable server).
+connect_timeout_ms = {connect_timeout_ms}
+# Apply pending schema migrations when the server starts. If false, run `voltvend migrate` first.
+auto_migrate = {auto_migrate}
+
+[ledger]
+# Ledger writes wait in this queue for the single writer; callers beyond it wait for room.
+queue_max = {queue_max}
+# Most transfers committed together in one durable transaction (group commit).
+batch_max = {batch_max}
+
+[server]
+# Address the HTTP server listens on. Use 0.0.0.0:8080 to accept connections from other machines.
+listen = "{listen}"
+# Largest request body accepted, in bytes.
+request_body_max_bytes = {body}
+
+[log]
+# A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
+level = "{level}"
+# "text" for people, "json" for log collectors.
+format = "{format}"
+"#,
+        url = d.database.url,
+        max_connections = d.database.max_connections,
+        connect_timeout_ms = d.database.connect_timeout_ms,
+        auto_migrate = d.database.auto_migrate,
+        queue_max = d.ledger.queue_max,
+        batch_max = d.ledger.batch_max,
+        listen = d.server.listen,
+        body = d.server.request_body_max_bytes,
+        level = d.log.level,
+        format = d.log.format,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_default_parses_back_to_the_defaults() {
+        let parsed: Settings = toml::from_str(&default_toml()).unwrap();
+        assert_eq!(parsed, Settings::default());
+        parsed.validate().unwrap();
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error type.
+    fn layering_and_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("v.toml", "[server]\nlisten = \"127.0.0.1:9000\"\n[database]\nurl = \"sqlite://a.db\"")?;
+            jail.set_env("VOLTVEND__DATABASE__URL", "sqlite://b.db");
+            let s = Settings::load(Some(Path::new("v.toml")), &Overrides::default()).unwrap();
+            assert_eq!(s.server.listen, "127.0.0.1:9000", "file over defaults");
+            assert_eq!(s.database.url, "sqlite://b.db", "env over file");
+            let flags = Overrides { database_url: Some("sqlite://c.db".into()), listen: None };
+            assert_eq!(Settings::load(Some(Path::new("v.toml")), &flags).unwrap().database.url, "sqlite://c.db");
+            jail.clear_env();
+
+            jail.create_file("typo.toml", "[server]\nlisen = \"x\"")?;
+            let e = Settings::load(Some(Path::new("typo.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(e.contains("lisen"), "{e}");
+            jail.create_file("garbage.toml", "\u{0}\u{1}not toml [[[")?;
+            let e = Settings::load(Some(Path::new("garbage.toml")), &Overrides::default()).unwrap_err().to_string();
+            assert!(e.starts_with("bad configuration") && !e.contains('\n'), "{e}");
+            jail.create_file("addr.toml", "[server]\nlisten = \"localhost\"")?;
+            assert!(Settings::load(Some(Path::new("addr.toml")), &Overrides::default()).is_err());
+            jail.create_file("db.toml", "[database]\nurl = \"mysql://x\"")?;
+            assert!(Settings::load(Some(Path::new("db.toml")), &Overrides::default()).is_err());
+            assert!(Settings::load(Some(Path::new("missing.toml")), &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+}

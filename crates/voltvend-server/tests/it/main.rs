@@ -1,0 +1,10 @@
+//! End-to-end tests of the `voltvend` binary: the commands a person types, the server they start, and a
+//! process killed mid-write.
+
+// Tests may panic: a failed expectation is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+mod cli;
+mod durability;
+mod serve;
+mod support;
