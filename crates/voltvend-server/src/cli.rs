@@ -57,6 +57,9 @@ enum Command {
     /// Measurements printed beside a baseline from the same run.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+    /// Issue, decode and derive keys for STS and OpenPAYGO tokens (works without a database).
+    #[command(subcommand)]
+    Token(crate::token_cli::TokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -127,9 +130,18 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Config(ConfigCommand::PrintDefault) = cli.command {
-        print!("{}", default_toml());
-        return Ok(());
+    match cli.command {
+        Command::Config(ConfigCommand::PrintDefault) => {
+            print!("{}", default_toml());
+            return Ok(());
+        }
+        Command::Token(command) => {
+            // Tokens need no configuration or database; only the clock and a random source.
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let ids = IdGenerator::new(clock.clone());
+            return crate::token_cli::run(command, clock.now(), &ids);
+        }
+        _ => {}
     }
     let listen = match &cli.command {
         Command::Serve(a) | Command::Demo(a) => a.listen.clone(),
@@ -199,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
+        Command::Token(_) => Ok(()),
     }
 }
 

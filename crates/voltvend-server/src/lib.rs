@@ -12,3 +12,4 @@ pub mod http;
 pub mod passwords;
 pub mod serve;
 pub mod settings;
+pub mod token_cli;

@@ -8,3 +8,4 @@ mod cli;
 mod durability;
 mod serve;
 mod support;
+mod token;

@@ -1,0 +1,485 @@
+//! `voltvend token`: issue and decode STS and OpenPAYGO tokens from the command line.
+//!
+//! Vending keys are read from a file (`--vk-file`) or the `VOLTVEND_VENDING_KEY` environment variable, never
+//! from a flag (flags end up in shell history and process lists), and are never printed. Decoder keys are
+//! printed only by `keygen` or when `--show-decoder-key` is given.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use voltvend_sts::keys::{KeyParams, KeyType, VendingKey};
+use voltvend_sts::meter::{Accepted, StsMeter};
+use voltvend_sts::openpaygo::{OpgDecoder, OpgDevice, OpgFormat, OpgKind};
+use voltvend_sts::token::Token;
+use voltvend_sts::vend::{Issuer, MeterKeyRecord, test_token};
+use voltvend_sts::{BaseDate, DecoderKey, Ea, Pan, Tid, TokenNumber, TransferKind, amount};
+
+use crate::clock::IdGenerator;
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Derive a meter's decoder key from the vending key.
+    Keygen {
+        #[command(flatten)]
+        meter: MeterArgs,
+        #[command(flatten)]
+        vk: VendingKeyArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue an STS token (credit, management, test or a key change set).
+    Issue(Box<IssueArgs>),
+    /// Decode an STS token as the meter would, given its decoder key.
+    Decode {
+        /// The 20 digits (spaces and dashes allowed).
+        token: String,
+        /// The meter's decoder key in hex (16 digits for EA07, 32 for EA11).
+        #[arg(long)]
+        decoder_key: String,
+        /// The meter's base date (93, 14 or 35), to show when the TID was issued.
+        #[arg(long, default_value = "93")]
+        base: String,
+        /// The meter's key expiry number.
+        #[arg(long, default_value_t = 255)]
+        ken: u8,
+        #[arg(long)]
+        json: bool,
+    },
+    /// OpenPAYGO tokens for pay-as-you-go devices.
+    #[command(subcommand)]
+    Openpaygo(OpenPaygoCommand),
+}
+
+/// The meter's key record: from `--meter FILE.toml` or flags (flags override the file).
+#[derive(Debug, Args)]
+pub struct MeterArgs {
+    /// A TOML meter key record with pan, ea, kt, sgc, ti, krn, ken and base.
+    #[arg(long, value_name = "FILE")]
+    meter: Option<PathBuf>,
+    /// 18-digit PAN (IIN + DRN + check digit).
+    #[arg(long)]
+    pan: Option<String>,
+    /// Encryption algorithm: 07 (STA) or 11 (MISTY1).
+    #[arg(long)]
+    ea: Option<String>,
+    /// Key type 0–3.
+    #[arg(long)]
+    kt: Option<u8>,
+    /// Supply group code (6 digits).
+    #[arg(long)]
+    sgc: Option<u32>,
+    /// Tariff index 0–99.
+    #[arg(long)]
+    ti: Option<u8>,
+    /// Key revision number.
+    #[arg(long)]
+    krn: Option<u8>,
+    /// Key expiry number (255 = never).
+    #[arg(long)]
+    ken: Option<u8>,
+    /// Base date: 93, 14 or 35.
+    #[arg(long)]
+    base: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MeterFile {
+    pan: Option<String>,
+    ea: Option<String>,
+    kt: Option<u8>,
+    sgc: Option<u32>,
+    ti: Option<u8>,
+    krn: Option<u8>,
+    ken: Option<u8>,
+    base: Option<String>,
+}
+
+impl MeterArgs {
+    fn record(&self) -> anyhow::Result<MeterKeyRecord> {
+        let file: MeterFile = match &self.meter {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?
+            }
+            None => MeterFile::default(),
+        };
+        let need =
+            |v: Option<String>, name: &str| v.with_context(|| format!("--{name} is required (or a --meter file)"));
+        let pan = Pan::parse(&need(self.pan.clone().or(file.pan), "pan")?)?;
+        let params = KeyParams {
+            kt: KeyType::new(self.kt.or(file.kt).unwrap_or(2))?,
+            sgc: self.sgc.or(file.sgc).context("--sgc is required (or a --meter file)")?,
+            ti: self.ti.or(file.ti).context("--ti is required (or a --meter file)")?,
+            krn: self.krn.or(file.krn).unwrap_or(1),
+            ken: self.ken.or(file.ken).unwrap_or(255),
+            base: BaseDate::from_code(&self.base.clone().or(file.base).unwrap_or_else(|| "93".into()))?,
+            ea: Ea::from_code(&self.ea.clone().or(file.ea).unwrap_or_else(|| "07".into()))?,
+        };
+        params.validate()?;
+        Ok(MeterKeyRecord { pan, params })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct VendingKeyArgs {
+    /// File holding the vending key in hex (16 digits for DKGA02, 40 for DKGA04). Defaults to the
+    /// VOLTVEND_VENDING_KEY environment variable.
+    #[arg(long, value_name = "FILE")]
+    vk_file: Option<PathBuf>,
+}
+
+impl VendingKeyArgs {
+    fn load(&self) -> anyhow::Result<VendingKey> {
+        let hex = match &self.vk_file {
+            Some(path) => read_secret(path)?,
+            None => std::env::var("VOLTVEND_VENDING_KEY")
+                .context("no vending key: pass --vk-file FILE or set VOLTVEND_VENDING_KEY")?,
+        };
+        Ok(VendingKey::from_hex(&hex)?)
+    }
+}
+
+fn read_secret(path: &Path) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?.trim().to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    #[command(flatten)]
+    meter: MeterArgs,
+    #[command(flatten)]
+    vk: VendingKeyArgs,
+    /// Use this decoder key (hex) instead of deriving it from a vending key.
+    #[arg(long)]
+    decoder_key: Option<String>,
+    /// Credit of electricity in kWh (rounded to 0.1 kWh: amounts below 1 up, others down).
+    #[arg(long, group = "what")]
+    electricity_kwh: Option<String>,
+    /// Credit of water in m³ (0.1 m³ steps).
+    #[arg(long, group = "what")]
+    water_m3: Option<String>,
+    /// Credit of gas in the meter's unit (0.1 steps).
+    #[arg(long, group = "what")]
+    gas: Option<String>,
+    /// Set the maximum power limit, in W.
+    #[arg(long, group = "what")]
+    max_power_w: Option<u64>,
+    /// Set the maximum phase power unbalance limit, in W.
+    #[arg(long, group = "what")]
+    phase_unbalance_w: Option<u64>,
+    /// Clear a credit register (65535 = all).
+    #[arg(long, group = "what")]
+    clear_credit: Option<u16>,
+    /// Clear the tamper condition.
+    #[arg(long, group = "what")]
+    clear_tamper: bool,
+    /// A test/display token (class 1); with --control and --manufacturer.
+    #[arg(long, group = "what")]
+    test: bool,
+    /// Test control bits (default: all tests).
+    #[arg(long, default_value_t = 0xF_FFFF_FFFF)]
+    control: u64,
+    /// Manufacturer code for the test token (8 bits; above 255 selects test token 2).
+    #[arg(long, default_value_t = 0)]
+    manufacturer: u16,
+    /// A key change set to the parameters given with --new-*.
+    #[arg(long, group = "what")]
+    key_change: bool,
+    #[arg(long)]
+    new_ti: Option<u8>,
+    #[arg(long)]
+    new_krn: Option<u8>,
+    #[arg(long)]
+    new_ken: Option<u8>,
+    #[arg(long)]
+    new_kt: Option<u8>,
+    #[arg(long)]
+    new_sgc: Option<u32>,
+    /// Move to the next base date (RO=1): the 1993→2014 TID rollover migration.
+    #[arg(long)]
+    rollover: bool,
+    /// Issue as of this instant (RFC 3339) instead of now.
+    #[arg(long)]
+    at: Option<Timestamp>,
+    /// The TID of the meter's previous token, so that a second token in one minute gets the next TID.
+    #[arg(long)]
+    last_tid: Option<u32>,
+    /// The 4-bit random number (default: random).
+    #[arg(long)]
+    rnd: Option<u8>,
+    /// Also print the decoder key.
+    #[arg(long)]
+    show_decoder_key: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpenPaygoCommand {
+    /// Generate a token.
+    Issue {
+        #[command(flatten)]
+        device: OpgDeviceArgs,
+        /// The device's last count.
+        #[arg(long)]
+        count: u32,
+        /// Add this many days (× divider).
+        #[arg(long, group = "what")]
+        add: Option<u32>,
+        /// Set the remaining time to this many days (× divider).
+        #[arg(long, group = "what")]
+        set: Option<u32>,
+        /// Unlock the device permanently.
+        #[arg(long, group = "what")]
+        disable_payg: bool,
+        /// Resynchronise the device's count.
+        #[arg(long, group = "what")]
+        counter_sync: bool,
+        #[arg(long)]
+        extended: bool,
+        #[arg(long)]
+        restricted: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode a token as the device would.
+    Decode {
+        token: String,
+        #[command(flatten)]
+        device: OpgDeviceArgs,
+        /// The device's last count.
+        #[arg(long)]
+        count: u32,
+        #[arg(long)]
+        restricted: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OpgDeviceArgs {
+    /// File holding the device's 32-hex-digit secret key (default: VOLTVEND_OPENPAYGO_KEY).
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// The device's starting code (default: derived from the key).
+    #[arg(long)]
+    starting_code: Option<u64>,
+}
+
+impl OpgDeviceArgs {
+    fn load(&self) -> anyhow::Result<OpgDevice> {
+        let hex = match &self.key_file {
+            Some(p) => read_secret(p)?,
+            None => std::env::var("VOLTVEND_OPENPAYGO_KEY")
+                .context("no device key: pass --key-file FILE or set VOLTVEND_OPENPAYGO_KEY")?,
+        };
+        Ok(OpgDevice::from_hex(&hex, self.starting_code)?)
+    }
+}
+
+fn emit(json_out: bool, value: &Value, text: &str) {
+    if json_out {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+pub fn run(command: TokenCommand, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Keygen { meter, vk, json } => {
+            let record = meter.record()?;
+            let key = vk.load()?.derive(&record.pan, &record.params)?;
+            emit(
+                json,
+                &json!({"pan": record.pan.to_string(), "ea": record.params.ea.code(), "decoder_key": key.to_hex()}),
+                &format!("decoder key {} (EA{}, PAN {})", key.to_hex(), record.params.ea.code(), record.pan),
+            );
+            Ok(())
+        }
+        TokenCommand::Issue(args) => issue(*args, now, ids),
+        TokenCommand::Decode { token, decoder_key, base, ken, json } => {
+            let key = DecoderKey::from_hex(&decoder_key)?;
+            let base = BaseDate::from_code(&base)?;
+            // A fresh meter: no TID memory, so the decode shows what the token says.
+            let params = KeyParams { kt: KeyType::UNIQUE, sgc: 0, ti: 0, krn: 1, ken, base, ea: key.ea() };
+            let mut meter = StsMeter::new(key, params, 1);
+            let accepted = meter.enter(&token).map_err(|r| anyhow::anyhow!("token refused: {r}"))?;
+            let (value, text) = describe(&accepted, base);
+            emit(json, &value, &text);
+            Ok(())
+        }
+        TokenCommand::Openpaygo(command) => openpaygo(command),
+    }
+}
+
+fn describe(accepted: &Accepted, base: BaseDate) -> (Value, String) {
+    let issued = |tid: &Tid| tid.instant(base).to_string();
+    match accepted {
+        Accepted::Credit { kind, tenths, tid } => (
+            json!({"class": 0, "kind": format!("{kind:?}"), "tenths": tenths, "tid": tid.minutes(), "issued_at": issued(tid)}),
+            format!(
+                "credit {kind:?} {}.{} units, TID {} (issued {})",
+                tenths / 10,
+                tenths % 10,
+                tid.minutes(),
+                issued(tid)
+            ),
+        ),
+        Accepted::Register { kind, value, tid } => (
+            json!({"class": 2, "kind": format!("{kind:?}"), "value": value, "tid": tid.minutes(), "issued_at": issued(tid)}),
+            format!("management {kind:?} value {value}, TID {} (issued {})", tid.minutes(), issued(tid)),
+        ),
+        Accepted::Test1 { control, manufacturer } => (
+            json!({"class": 1, "kind": "Test1", "control": control, "manufacturer": manufacturer}),
+            format!("test/display 1: control {control:#x}, manufacturer {manufacturer}"),
+        ),
+        Accepted::Test2 { control, manufacturer } => (
+            json!({"class": 1, "kind": "Test2", "control": control, "manufacturer": manufacturer}),
+            format!("test/display 2: control {control:#x}, manufacturer {manufacturer}"),
+        ),
+        Accepted::KeyChangeSection { section, of } => (
+            json!({"class": 2, "kind": "KeyChange", "section": section, "of": of}),
+            format!("key change section {section} of {of}"),
+        ),
+        Accepted::KeyChanged { krn, ti, ken, rollover, base } => (
+            json!({"class": 2, "kind": "KeyChanged", "krn": krn, "ti": ti, "ken": ken, "rollover": rollover, "base": base.code()}),
+            format!("key changed: KRN {krn}, TI {ti}, KEN {ken}, rollover {rollover}, base {base}"),
+        ),
+    }
+}
+
+fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> {
+    let at = a.at.unwrap_or(now);
+    let rnd = match a.rnd {
+        Some(r) if r < 16 => r,
+        Some(r) => bail!("--rnd must be 0–15, not {r}"),
+        None => {
+            let mut b = [0_u8; 1];
+            ids.fill(&mut b);
+            u8::from_le_bytes(b) & 0xF
+        }
+    };
+    if a.test {
+        let token = if a.manufacturer <= 0xFF && a.control < (1 << 36) {
+            Token::Test1 { control: a.control, manufacturer: a.manufacturer as u8 }
+        } else {
+            Token::Test2 { control: (a.control & 0xFFF_FFFF) as u32, manufacturer: a.manufacturer }
+        };
+        let number = test_token(token)?;
+        emit(a.json, &json!({"tokens": [number.digits()], "class": 1}), &number.grouped());
+        return Ok(());
+    }
+    let record = a.meter.record()?;
+    let issuer = match &a.decoder_key {
+        Some(hex) => {
+            let key = DecoderKey::from_hex(hex)?;
+            if key.ea() != record.params.ea {
+                bail!(
+                    "the decoder key is for EA{}, the meter record says EA{}",
+                    key.ea().code(),
+                    record.params.ea.code()
+                );
+            }
+            Issuer::with_decoder_key(key, record.clone())
+        }
+        None => Issuer::new(&a.vk.load()?, record.clone())?,
+    };
+    let last = a.last_tid.map(Tid::new).transpose()?;
+    let (tokens, tid): (Vec<TokenNumber>, Option<Tid>) = if a.key_change {
+        let p = &record.params;
+        let base =
+            if a.rollover { p.base.next().context("the meter is on the last base date (2035)")? } else { p.base };
+        let new_params = KeyParams {
+            kt: KeyType::new(a.new_kt.unwrap_or(p.kt.value()))?,
+            sgc: a.new_sgc.unwrap_or(p.sgc),
+            ti: a.new_ti.unwrap_or(p.ti),
+            krn: a.new_krn.unwrap_or(p.krn),
+            ken: a.new_ken.unwrap_or(p.ken),
+            base,
+            ea: p.ea,
+        };
+        let new_key = match &a.decoder_key {
+            Some(_) => {
+                bail!("a key change derives the new key from the vending key: pass --vk-file, not --decoder-key")
+            }
+            None => a.vk.load()?.derive(&record.pan, &new_params)?,
+        };
+        (issuer.key_change(&new_key, &new_params, a.rollover)?, None)
+    } else {
+        let tid = issuer.tid(at, last)?;
+        let credit = |kind, text: &str| -> anyhow::Result<TokenNumber> {
+            Ok(issuer.credit(kind, amount::tenths_from_decimal(text)?, tid, rnd)?)
+        };
+        let token = if let Some(kwh) = &a.electricity_kwh {
+            credit(TransferKind::Electricity, kwh)?
+        } else if let Some(m3) = &a.water_m3 {
+            credit(TransferKind::Water, m3)?
+        } else if let Some(units) = &a.gas {
+            credit(TransferKind::Gas, units)?
+        } else if let Some(w) = a.max_power_w {
+            issuer.max_power_limit(w, tid, rnd)?
+        } else if let Some(w) = a.phase_unbalance_w {
+            issuer.max_phase_unbalance(w, tid, rnd)?
+        } else if let Some(reg) = a.clear_credit {
+            issuer.clear_credit(reg, tid, rnd)?
+        } else if a.clear_tamper {
+            issuer.clear_tamper(tid, rnd)?
+        } else {
+            bail!(
+                "say what to issue: --electricity-kwh, --water-m3, --gas, --max-power-w, --phase-unbalance-w, --clear-credit, --clear-tamper, --test or --key-change"
+            );
+        };
+        (vec![token], Some(tid))
+    };
+    let mut out = json!({
+        "tokens": tokens.iter().map(TokenNumber::digits).collect::<Vec<_>>(),
+        "pan": record.pan.to_string(),
+        "tid": tid.map(|t| t.minutes()),
+    });
+    let mut text = tokens.iter().map(TokenNumber::grouped).collect::<Vec<_>>().join("\n");
+    if let Some(t) = tid {
+        text.push_str(&format!("\nTID {} ({})", t.minutes(), t.instant(record.params.base)));
+    }
+    if a.show_decoder_key {
+        if let Some(map) = out.as_object_mut() {
+            map.insert("decoder_key".into(), json!(issuer.decoder_key().to_hex()));
+        }
+        text.push_str(&format!("\ndecoder key {}", issuer.decoder_key().to_hex()));
+    }
+    emit(a.json, &out, &text);
+    Ok(())
+}
+
+fn openpaygo(command: OpenPaygoCommand) -> anyhow::Result<()> {
+    match command {
+        OpenPaygoCommand::Issue { device, count, add, set, disable_payg, counter_sync, extended, restricted, json } => {
+            let kind = match (add, set, disable_payg, counter_sync) {
+                (Some(v), None, false, false) => OpgKind::AddTime(v),
+                (None, Some(v), false, false) => OpgKind::SetTime(v),
+                (None, None, true, false) => OpgKind::DisablePayg,
+                (None, None, false, true) => OpgKind::CounterSync,
+                _ => bail!("say what to issue: --add DAYS, --set DAYS, --disable-payg or --counter-sync"),
+            };
+            let (new_count, token) = device.load()?.encode(kind, count, OpgFormat { extended, restricted })?;
+            emit(json, &json!({"token": token, "count": new_count}), &format!("{token}\n(new count {new_count})"));
+            Ok(())
+        }
+        OpenPaygoCommand::Decode { token, device, count, restricted, json } => {
+            let mut decoder = OpgDecoder::new(device.load()?, count, restricted);
+            let accepted = decoder.enter(&token).map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
+            emit(
+                json,
+                &json!({"kind": format!("{:?}", accepted.kind), "count": accepted.count}),
+                &format!("{:?} at count {}", accepted.kind, accepted.count),
+            );
+            Ok(())
+        }
+    }
+}
