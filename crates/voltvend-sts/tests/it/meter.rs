@@ -172,3 +172,49 @@ fn issuer_refuses_inconsistent_key_changes() {
         test_token(Token::Transfer { kind: TransferKind::Gas, rnd: 0, tid: Tid::new(1).unwrap(), amount: 1 }).is_err()
     );
 }
+
+mod robustness {
+    use proptest::prelude::*;
+    use voltvend_sts::keys::{KeyParams, KeyType};
+    use voltvend_sts::openpaygo::{OpgDecoder, OpgDevice};
+    use voltvend_sts::{BaseDate, DecoderKey, StsMeter, Token, TokenNumber};
+
+    fn meters() -> Vec<StsMeter> {
+        [DecoderKey::Sta(0xE653_341F_9D5B_F36F), DecoderKey::Misty1([7; 16])]
+            .into_iter()
+            .map(|key| {
+                let p = KeyParams {
+                    kt: KeyType::UNIQUE,
+                    sgc: 1,
+                    ti: 1,
+                    krn: 1,
+                    ken: 255,
+                    base: BaseDate::Y1993,
+                    ea: key.ea(),
+                };
+                StsMeter::new(key, p, 8)
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// The stable-toolchain companion of the fuzz targets (which need nightly): arbitrary typing and
+        /// arbitrary 66-bit numbers never panic a meter, and whatever decodes re-encodes to itself.
+        #[test]
+        fn arbitrary_input_never_panics(text in "\\PC{0,40}", digits in "[0-9 -]{0,30}", raw in 0_u128..(1 << 66)) {
+            for mut meter in meters() {
+                let _ = meter.enter(&text);
+                let _ = meter.enter(&digits);
+                let number = TokenNumber::new(raw).unwrap();
+                if let Ok(token) = Token::decode(number, &meter.key().cipher()) {
+                    prop_assert_eq!(token.encode(&meter.key().cipher()).unwrap(), number);
+                }
+                let _ = meter.enter(&number.digits());
+            }
+            let mut opg = OpgDecoder::new(OpgDevice::new([1; 16], 123_456_789), 5, false);
+            let _ = opg.enter(&digits);
+            let mut opg = OpgDecoder::new(OpgDevice::new([1; 16], 123_456_789), 5, true);
+            let _ = opg.enter(&text);
+        }
+    }
+}
