@@ -13,6 +13,7 @@ pub mod money;
 pub mod operator;
 pub mod premises;
 pub mod quantity;
+pub mod tariff;
 
 pub use account::{Account, AccountError, AccountStatus, BillingMode, Customer};
 pub use clock::{Clock, ManualClock};

@@ -1,0 +1,146 @@
+//! Inverse pricing: what a payment buys now, as a cashier must show before printing a token.
+//!
+//! The payment is split in order: arrears recovery (a share of the payment or a fixed amount, never more than
+//! is owed), fees due, then energy. The energy money buys units walking up the blocks from the account's
+//! position at the price of the TOU period in force (or a named vend period), with exclusive taxes added to
+//! each unit's price. What does not buy a whole milli-unit stays as unspent credit. Buying the quoted units
+//! costs, by forward pricing, exactly the quoted energy money.
+
+use jiff::Timestamp;
+
+use super::pricing::{PricingError, PricingState};
+use super::{BlockMode, FEMTO_PER_MAJOR, Tariff};
+
+/// How arrears are recovered from a purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrearsRecovery {
+    None,
+    /// A share of each payment, in ppm (250 000 = 25 %).
+    Share(i64),
+    /// A fixed amount per payment, in minor units.
+    Fixed(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purchase {
+    pub paid_minor: i64,
+    pub arrears_owed_minor: i64,
+    pub recovery: ArrearsRecovery,
+    pub fees_due_minor: i64,
+    pub at: Timestamp,
+    /// The TOU period to vend at; by default the one in force at `at`.
+    pub period: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockPurchase {
+    pub block: Option<usize>,
+    pub quantity_milli: i64,
+    pub unit_price_micro: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    pub arrears_minor: i64,
+    pub fees_minor: i64,
+    /// Money converted into units, tax included, in minor units (the exact cost rounded up).
+    pub energy_minor: i64,
+    /// The exact cost of the units bought, tax included, in 10⁻¹⁵ major units.
+    pub energy_femto: i128,
+    /// The exclusive tax within `energy_minor` (floored).
+    pub tax_minor: i64,
+    pub quantity_milli: i64,
+    pub blocks: Vec<BlockPurchase>,
+    /// Paid money not converted (less than one milli-unit's price): kept as wallet credit.
+    pub unspent_minor: i64,
+    pub period: String,
+}
+
+pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quote, PricingError> {
+    if p.paid_minor < 0 || p.arrears_owed_minor < 0 || p.fees_due_minor < 0 {
+        return Err(PricingError::Unsupported("amounts cannot be negative"));
+    }
+    let version = tariff.version_at(p.at).ok_or(PricingError::NoVersion(p.at))?;
+    let period = match &p.period {
+        Some(name) => tariff.period_index(version, name).ok_or_else(|| PricingError::UnknownRegister(name.clone()))?,
+        None => version.calendar.as_ref().map_or(0, |c| c.period_at(p.at)),
+    };
+    let arrears = match p.recovery {
+        ArrearsRecovery::None => 0,
+        ArrearsRecovery::Share(ppm) => {
+            (i128::from(p.paid_minor) * i128::from(ppm.clamp(0, 1_000_000)) / 1_000_000) as i64
+        }
+        ArrearsRecovery::Fixed(minor) => minor.max(0),
+    }
+    .min(p.arrears_owed_minor)
+    .min(p.paid_minor);
+    let fees = p.fees_due_minor.min(p.paid_minor - arrears);
+    let money = p.paid_minor - arrears - fees;
+
+    let unit = FEMTO_PER_MAJOR / i128::from(tariff.currency.minor_per_major());
+    let tax_ppm: i128 = version.taxes.iter().filter(|t| !t.inclusive).map(|t| i128::from(t.rate_ppm)).sum();
+    let mut budget = i128::from(money) * unit;
+    let mut blocks = Vec::new();
+    let mut quantity = 0_i64;
+    let mut spent = 0_i128;
+
+    // The position within the current block period (a new period would start from zero).
+    let date = p.at.to_zoned(tariff.time_zone.clone()).date();
+    let mut tiers: Vec<(Option<usize>, i64, Option<i64>)> = Vec::new();
+    match &version.blocks {
+        None => tiers.push((None, version.price_micro(period, None), None)),
+        Some(b) => {
+            if b.mode == BlockMode::WholeVolume {
+                return Err(PricingError::Unsupported("inverse pricing of whole-volume blocks is not supported"));
+            }
+            let key = match b.period {
+                super::BlockPeriod::Monthly => i32::from(date.year()) * 100 + i32::from(date.month()),
+                super::BlockPeriod::Annual => i32::from(date.year()),
+            };
+            let position = if state.block_key == Some(key) { state.block_position_milli } else { 0 };
+            let mut lo = 0;
+            for (i, block) in b.blocks.iter().enumerate() {
+                let hi = block.up_to_milli;
+                if hi.is_none_or(|h| h > position) {
+                    let room = hi.map(|h| h - position.max(lo));
+                    tiers.push((Some(i), version.price_micro(period, Some(i)), room));
+                }
+                lo = hi.unwrap_or(i64::MAX);
+            }
+        }
+    }
+    for (block, price, room) in tiers {
+        // Per milli-unit: price (10⁻⁹ major) × 10⁶ × (1 + tax).
+        let per_milli = i128::from(price) * (1_000_000 + tax_ppm);
+        if per_milli <= 0 {
+            return Err(PricingError::Unsupported("a free block cannot be bought; free units are issued separately"));
+        }
+        let affordable = i64::try_from(budget / per_milli).unwrap_or(i64::MAX);
+        let take = room.map_or(affordable, |r| r.min(affordable));
+        if take > 0 {
+            blocks.push(BlockPurchase { block, quantity_milli: take, unit_price_micro: price });
+            quantity += take;
+            let c = per_milli * i128::from(take);
+            spent += c;
+            budget -= c;
+        }
+        if room.is_none_or(|r| take < r) {
+            break;
+        }
+    }
+    // Charge whole minor units for what was bought (rounded up); the rest stays as credit.
+    let energy_minor = (spent + unit - 1).div_euclid(unit);
+    let energy_minor = i64::try_from(energy_minor).map_err(|_| PricingError::Overflow)?.min(money);
+    let tax = if tax_ppm == 0 { 0 } else { spent * tax_ppm / (1_000_000 + tax_ppm) };
+    Ok(Quote {
+        arrears_minor: arrears,
+        fees_minor: fees,
+        energy_minor,
+        energy_femto: spent,
+        tax_minor: i64::try_from(tax.div_euclid(unit)).map_err(|_| PricingError::Overflow)?,
+        quantity_milli: quantity,
+        blocks,
+        unspent_minor: money - energy_minor,
+        period: version.periods.get(period).cloned().unwrap_or_default(),
+    })
+}
