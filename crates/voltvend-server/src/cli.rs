@@ -60,6 +60,9 @@ enum Command {
     /// Issue, decode and derive keys for STS and OpenPAYGO tokens (works without a database).
     #[command(subcommand)]
     Token(crate::token_cli::TokenCommand),
+    /// Import, export, show and quote tariffs (quote and show of a file work without a database).
+    #[command(subcommand)]
+    Tariff(crate::tariff_cli::TariffCommand),
 }
 
 #[derive(Debug, Args)]
@@ -212,6 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
         Command::Token(_) => Ok(()),
+        Command::Tariff(command) => crate::tariff_cli::run(&settings, clock, command).await,
     }
 }
 

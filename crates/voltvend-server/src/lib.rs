@@ -12,4 +12,6 @@ pub mod http;
 pub mod passwords;
 pub mod serve;
 pub mod settings;
+pub mod tariff_cli;
+pub mod tariff_file;
 pub mod token_cli;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use voltvend_domain::ledger::Balance;
+use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
     Account, AccountId, Clock, Currency, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerAccountKind,
     Meter, MeterId, Operator, Owner, PostOutcome, Premises, PremisesId, Transfer, TransferId, TransferRequest,
@@ -97,6 +98,15 @@ pub struct StatementLine {
     pub amount_minor: i64,
 }
 
+/// A tariff document as imported, at one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TariffDocument {
+    pub code: String,
+    pub revision: i64,
+    pub name: String,
+    pub document: String,
+}
+
 /// A held claim that this process is the live server of the database (see [`Store::lock_instance`]).
 /// Dropping it releases the claim too, but for PostgreSQL only once the server notices the closed
 /// connection; [`InstanceLock::release`] releases it before returning.
@@ -169,6 +179,20 @@ pub trait Store: Send + Sync + fmt::Debug {
         currency: Currency,
     ) -> Result<Option<LedgerAccount>, StoreError>;
     async fn statement(&self, id: LedgerAccountId, limit: u32) -> Result<Vec<StatementLine>, StoreError>;
+
+    /// Stores a validated tariff document as the code's next revision; returns the revision.
+    async fn insert_tariff_document(&self, code: &str, name: &str, document: &str) -> Result<i64, StoreError>;
+    /// The latest revision of a tariff.
+    async fn tariff_document(&self, code: &str) -> Result<Option<TariffDocument>, StoreError>;
+    /// Every tariff's latest revision (without documents' text), by code.
+    async fn tariff_documents(&self) -> Result<Vec<TariffDocument>, StoreError>;
+    async fn pricing_state(&self, account: AccountId, tariff_code: &str) -> Result<Option<PricingState>, StoreError>;
+    async fn save_pricing_state(
+        &self,
+        account: AccountId,
+        tariff_code: &str,
+        state: &PricingState,
+    ) -> Result<(), StoreError>;
 
     /// Posts one transfer through the group-commit writer; returns after the commit is durable.
     async fn post_transfer(&self, request: TransferRequest) -> Result<PostOutcome, StoreError>;

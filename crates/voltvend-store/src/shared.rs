@@ -11,6 +11,7 @@ use sqlx::{Pool, QueryBuilder, Row};
 use uuid::Uuid;
 use voltvend_domain::clock::{timestamp_from_us, timestamp_us};
 use voltvend_domain::ledger::Balance;
+use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
     Account, AccountId, Clock, CtVtRatio, Currency, Customer, CustomerId, LedgerAccount, LedgerAccountId,
     LedgerAccountKind, LedgerBook, LedgerError, Meter, MeterId, Operator, OperatorId, Owner, PostOutcome, Posting,
@@ -18,7 +19,7 @@ use voltvend_domain::{
 };
 
 use crate::writer::{BatchSink, LedgerWriter, WriterStats};
-use crate::{Backend, Counts, InstanceLock, LedgerReport, OpenOptions, StatementLine, Store, StoreError};
+use crate::{Backend, Counts, InstanceLock, LedgerReport, OpenOptions, StatementLine, Store, StoreError, TariffDocument};
 
 /// Rows per multi-row INSERT: keeps every statement under both engines' bound-parameter limits.
 const INSERT_CHUNK_ROWS: usize = 500;
@@ -583,6 +584,116 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn insert_tariff_document(&self, code: &str, name: &str, document: &str) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let revision: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(revision), 0) + 1 FROM tariff_documents WHERE code = $1")
+                .bind(code)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO tariff_documents (code, revision, name, document, imported_at_us) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(code)
+        .bind(revision)
+        .bind(name)
+        .bind(document)
+        .bind(self.now_us())
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("tariff revision", format!("{code} {revision}")))?;
+        tx.commit().await?;
+        Ok(revision)
+    }
+
+    async fn tariff_document(&self, code: &str) -> Result<Option<TariffDocument>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code, revision, name, document FROM tariff_documents WHERE code = $1 ORDER BY revision DESC LIMIT 1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(TariffDocument {
+                code: r.try_get("code")?,
+                revision: r.try_get("revision")?,
+                name: r.try_get("name")?,
+                document: r.try_get("document")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn tariff_documents(&self) -> Result<Vec<TariffDocument>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.code, d.revision, d.name FROM tariff_documents d \
+             WHERE d.revision = (SELECT MAX(revision) FROM tariff_documents x WHERE x.code = d.code) ORDER BY d.code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TariffDocument {
+                    code: r.try_get("code")?,
+                    revision: r.try_get("revision")?,
+                    name: r.try_get("name")?,
+                    document: String::new(),
+                })
+            })
+            .collect()
+    }
+
+    async fn pricing_state(&self, account: AccountId, tariff_code: &str) -> Result<Option<PricingState>, StoreError> {
+        let row = sqlx::query("SELECT * FROM pricing_states WHERE account_id = $1 AND tariff_code = $2")
+            .bind(account.as_uuid())
+            .bind(tariff_code)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let key = |col: &str| -> Result<Option<i32>, StoreError> {
+            r.try_get::<Option<i64>, _>(col)?.map(|k| i32::try_from(k).map_err(|e| corrupt(col, e))).transpose()
+        };
+        let wide = |col: &str| -> Result<i128, StoreError> {
+            r.try_get::<String, _>(col)?.parse::<i128>().map_err(|e| corrupt(col, e))
+        };
+        Ok(Some(PricingState {
+            block_key: key("block_key")?,
+            block_position_milli: r.try_get("block_position_milli")?,
+            free_key: key("free_key")?,
+            free_used_milli: r.try_get("free_used_milli")?,
+            month_key: key("month_key")?,
+            month_energy_femto: wide("month_energy_femto")?,
+            carry_femto: wide("carry_femto")?,
+        }))
+    }
+
+    async fn save_pricing_state(&self, account: AccountId, tariff_code: &str, s: &PricingState) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pricing_states (account_id, tariff_code, block_key, block_position_milli, free_key, \
+             free_used_milli, month_key, month_energy_femto, carry_femto, updated_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (account_id, tariff_code) DO UPDATE SET block_key = excluded.block_key, \
+             block_position_milli = excluded.block_position_milli, free_key = excluded.free_key, \
+             free_used_milli = excluded.free_used_milli, month_key = excluded.month_key, \
+             month_energy_femto = excluded.month_energy_femto, carry_femto = excluded.carry_femto, \
+             updated_at_us = excluded.updated_at_us",
+        )
+        .bind(account.as_uuid())
+        .bind(tariff_code)
+        .bind(s.block_key.map(i64::from))
+        .bind(s.block_position_milli)
+        .bind(s.free_key.map(i64::from))
+        .bind(s.free_used_milli)
+        .bind(s.month_key.map(i64::from))
+        .bind(s.month_energy_femto.to_string())
+        .bind(s.carry_femto.to_string())
+        .bind(self.now_us())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("pricing state", format!("{account} {tariff_code}")))?;
+        Ok(())
     }
 
     async fn post_transfer(&self, request: TransferRequest) -> Result<PostOutcome, StoreError> {

@@ -258,7 +258,7 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
         let piece: Vec<i64> = cb.iter().zip(ca).map(|(x, y)| x - y).collect();
         let version = tariff.version_at(*a).ok_or(PricingError::NoVersion(*a))?;
         let date = local_date(tz, *a);
-        subtotal += close_month_if_new(&mut state, version, month_key(date), &mut lines);
+        subtotal += close_month_if_new(&mut state, version, month_key(date), femto_per_minor(tariff), &mut lines);
         let q = per_period_quantities(tariff, version, &names, &piece, *a, *b)?;
         for (i, qty) in q.iter().enumerate() {
             if let Some(name) = version.periods.get(i) {
@@ -326,6 +326,7 @@ fn close_month_if_new(
     state: &mut PricingState,
     version: &TariffVersion,
     key: i32,
+    femto_per_minor: i128,
     lines: &mut Vec<ChargeLine>,
 ) -> i128 {
     if state.month_key == Some(key) {
@@ -336,7 +337,7 @@ fn close_month_if_new(
         && let Some(min_minor) = version.minimum_monthly_minor
     {
         // Minimum charges are set in minor units; the month's energy is exact.
-        let min = i128::from(min_minor) * (FEMTO_PER_MAJOR / 100);
+        let min = i128::from(min_minor) * femto_per_minor;
         if state.month_energy_femto < min {
             topup = min - state.month_energy_femto;
             add_line(lines, "minimum charge top-up", 0, None, topup);

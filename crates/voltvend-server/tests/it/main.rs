@@ -8,4 +8,5 @@ mod cli;
 mod durability;
 mod serve;
 mod support;
+mod tariff;
 mod token;

@@ -327,3 +327,36 @@ pub async fn instance_lock_is_exclusive(h: &Harness) {
     again.release().await;
     other.close().await;
 }
+
+pub async fn tariff_documents_and_pricing_state(h: &Harness) {
+    use voltvend_domain::tariff::pricing::PricingState;
+    assert_eq!(h.store.tariff_document("flat").await.unwrap(), None);
+    assert_eq!(h.store.insert_tariff_document("flat", "Flat", "code = \"flat\"\n# v1").await.unwrap(), 1);
+    assert_eq!(h.store.insert_tariff_document("flat", "Flat", "code = \"flat\"\n# v2").await.unwrap(), 2);
+    h.store.insert_tariff_document("water", "Water", "code = \"water\"").await.unwrap();
+    let latest = h.store.tariff_document("flat").await.unwrap().unwrap();
+    assert_eq!((latest.revision, latest.document.as_str()), (2, "code = \"flat\"\n# v2"));
+    let all = h.store.tariff_documents().await.unwrap();
+    assert_eq!(all.iter().map(|d| (d.code.as_str(), d.revision)).collect::<Vec<_>>(), vec![("flat", 2), ("water", 1)]);
+
+    let tree = h.premises_tree().await;
+    let account = h.customer_account(&tree[3]).await;
+    assert_eq!(h.store.pricing_state(account.id, "flat").await.unwrap(), None);
+    let mut state = PricingState {
+        block_key: Some(2026),
+        block_position_milli: 2_760_001,
+        free_key: Some(202_605),
+        free_used_milli: 50_000,
+        month_key: Some(202_605),
+        month_energy_femto: 123_456_789_012_345_678_901_234_567,
+        carry_femto: 9_999_999_999_999,
+    };
+    h.store.save_pricing_state(account.id, "flat", &state).await.unwrap();
+    assert_eq!(h.store.pricing_state(account.id, "flat").await.unwrap(), Some(state.clone()));
+    state.block_position_milli += 1;
+    state.carry_femto = 0;
+    h.store.save_pricing_state(account.id, "flat", &state).await.unwrap();
+    assert_eq!(h.store.pricing_state(account.id, "flat").await.unwrap(), Some(state));
+    let stranger = voltvend_domain::AccountId::from_uuid(h.uuid());
+    assert!(h.store.save_pricing_state(stranger, "flat", &PricingState::default()).await.is_err(), "unknown account");
+}

@@ -46,4 +46,5 @@ conformance!(
     tampering_is_detected,
     backup_while_writing,
     instance_lock_is_exclusive,
+    tariff_documents_and_pricing_state,
 );

@@ -1,0 +1,409 @@
+//! `voltvend tariff`: import, export, show and quote tariffs.
+//!
+//! `quote` needs no database when given a file: it prices a CSV of register readings (`time` in RFC 3339 with
+//! offset, then `total_kwh` — or `total_m3` for water — or one column per TOU register named after the
+//! tariff's periods) and prints the itemised charge, or with `--pay` what a payment buys.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use voltvend_domain::tariff::Tariff;
+use voltvend_domain::tariff::inverse::{ArrearsRecovery, Purchase, quote};
+use voltvend_domain::tariff::pricing::{ChargeLine, PricingState, Reading, Registers, price};
+use voltvend_domain::{Money, VolumeL};
+
+use crate::settings::Settings;
+use crate::tariff_file::{self, TariffFile};
+
+#[derive(Debug, Subcommand)]
+pub enum TariffCommand {
+    /// Validate a tariff file and store it as the code's next revision.
+    Import { file: PathBuf },
+    /// Print a stored tariff's document.
+    Export {
+        code: String,
+        /// Print JSON instead of the TOML as imported.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise a stored tariff (by code) or a tariff file.
+    Show { code_or_file: String },
+    /// List stored tariffs.
+    List,
+    /// Price a series of register readings, or with --pay, say what a payment buys.
+    Quote {
+        /// A tariff file, or the code of a stored tariff.
+        #[arg(long)]
+        tariff: String,
+        /// CSV of readings: `time`, then `total_kwh` (or `total_m3`) or one column per TOU period.
+        #[arg(long)]
+        readings: Option<PathBuf>,
+        /// Amount paid: print what it buys instead of pricing readings.
+        #[arg(long)]
+        pay: Option<String>,
+        /// Arrears owed (with --pay).
+        #[arg(long, default_value = "0")]
+        arrears: String,
+        /// Share of each payment that recovers arrears, in percent (with --pay).
+        #[arg(long, default_value = "0")]
+        recovery_percent: String,
+        /// Fees due now (with --pay).
+        #[arg(long, default_value = "0")]
+        fees: String,
+        /// Instant of the purchase (default now; with --pay).
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// kWh (m³) already used in the current block period (with --pay).
+        #[arg(long, default_value = "0")]
+        block_position: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn parse(text: &str, source: &str) -> anyhow::Result<(TariffFile, Tariff)> {
+    tariff_file::parse(text).map_err(|e| anyhow::anyhow!("{source}: {e}"))
+}
+
+/// Commands that need no database.
+pub fn run_offline(command: &TariffCommand, now: Timestamp) -> Option<anyhow::Result<()>> {
+    match command {
+        TariffCommand::Show { code_or_file } if Path::new(code_or_file).is_file() => Some(
+            read(Path::new(code_or_file))
+                .and_then(|t| parse(&t, code_or_file))
+                .map(|(_, t)| println!("{}", summary(&t))),
+        ),
+        TariffCommand::Quote { tariff, .. } if Path::new(tariff).is_file() => {
+            Some(read(Path::new(tariff)).and_then(|text| quote_command(command, &text, tariff, now)))
+        }
+        _ => None,
+    }
+}
+
+pub async fn run(
+    settings: &Settings,
+    clock: std::sync::Arc<dyn voltvend_domain::Clock>,
+    command: TariffCommand,
+) -> anyhow::Result<()> {
+    let now = clock.now();
+    if let Some(result) = run_offline(&command, now) {
+        return result;
+    }
+    let store = crate::serve::open_store(settings, clock).await?;
+    let result = async {
+        match &command {
+            TariffCommand::Import { file } => {
+                let text = read(file)?;
+                let (f, tariff) = parse(&text, &file.display().to_string())?;
+                let revision = store.insert_tariff_document(&f.code, &f.name, &text).await?;
+                println!("imported {} revision {revision} ({} version(s))", f.code, tariff.versions.len());
+            }
+            TariffCommand::Export { code, json } => {
+                let doc = store.tariff_document(code).await?.with_context(|| format!("no tariff {code:?}"))?;
+                if *json {
+                    let (f, _) = parse(&doc.document, code)?;
+                    println!("{}", serde_json::to_string_pretty(&f)?);
+                } else {
+                    print!("{}", doc.document);
+                }
+            }
+            TariffCommand::Show { code_or_file } => {
+                let doc = store
+                    .tariff_document(code_or_file)
+                    .await?
+                    .with_context(|| format!("no tariff or file {code_or_file:?}"))?;
+                let (_, t) = parse(&doc.document, code_or_file)?;
+                println!("{} (revision {})", summary(&t), doc.revision);
+            }
+            TariffCommand::List => {
+                for d in store.tariff_documents().await? {
+                    println!("{}\trevision {}\t{}", d.code, d.revision, d.name);
+                }
+            }
+            TariffCommand::Quote { tariff, .. } => {
+                let doc =
+                    store.tariff_document(tariff).await?.with_context(|| format!("no tariff or file {tariff:?}"))?;
+                quote_command(&command, &doc.document, tariff, now)?;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+fn decimal3(milli: i64) -> String {
+    let sign = if milli < 0 { "-" } else { "" };
+    format!("{sign}{}.{:03}", milli.unsigned_abs() / 1000, milli.unsigned_abs() % 1000)
+}
+
+fn price6(micro: i64) -> String {
+    let sign = if micro < 0 { "-" } else { "" };
+    format!("{sign}{}.{:06}", micro.unsigned_abs() / 1_000_000, micro.unsigned_abs() % 1_000_000)
+}
+
+/// An exact amount shown with 6 decimals of the major unit (exact values can carry more).
+fn exact(femto: i128) -> String {
+    let micro = femto / 1_000_000_000;
+    price6(i64::try_from(micro).unwrap_or(i64::MAX))
+}
+
+fn unit_name(t: &Tariff) -> &'static str {
+    match t.utility {
+        voltvend_domain::Utility::Electricity => "kWh",
+        voltvend_domain::Utility::Water => "m³",
+    }
+}
+
+pub fn summary(t: &Tariff) -> String {
+    let unit = unit_name(t);
+    let mut out =
+        format!("{} — {} ({}, {}, {})", t.code, t.name, t.utility, t.currency, t.time_zone.iana_name().unwrap_or("?"));
+    for v in &t.versions {
+        out.push_str(&format!("\n  from {}:", v.effective_from));
+        for (p, base) in v.periods.iter().zip(&v.base_price_micro) {
+            out.push_str(&format!("\n    {p:<8} {} {}/{unit}", price6(*base), t.currency));
+        }
+        if let Some(b) = &v.blocks {
+            out.push_str(&format!("\n    blocks ({:?}, {:?}):", b.period, b.mode));
+            for (i, block) in b.blocks.iter().enumerate() {
+                let upto =
+                    block.up_to_milli.map_or("and above".to_string(), |u| format!("up to {} {unit}", decimal3(u)));
+                out.push_str(&format!("\n      {} {upto}: {:+}", i + 1, price6(block.adder_micro)));
+            }
+        }
+        if let Some(c) = &v.calendar {
+            for s in &c.seasons {
+                let entries: Vec<String> = s
+                    .weekday
+                    .entries
+                    .iter()
+                    .map(|(m, p)| {
+                        format!("{:02}:{:02} {}", m / 60, m % 60, v.periods.get(*p).map_or("?", String::as_str))
+                    })
+                    .collect();
+                out.push_str(&format!(
+                    "\n    season {} from {:02}-{:02}: {}",
+                    s.name,
+                    s.from_month,
+                    s.from_day,
+                    entries.join(", ")
+                ));
+            }
+        }
+        if v.free_milli > 0 {
+            out.push_str(&format!(
+                "\n    free basic units: {} {unit} per {:?} period",
+                decimal3(v.free_milli),
+                v.free_period
+            ));
+        }
+        for r in &v.recurring {
+            out.push_str(&format!("\n    {} {:?}: {}", r.name, r.every, Money::from_minor(r.amount_minor, t.currency)));
+        }
+        if let Some(m) = v.minimum_monthly_minor {
+            out.push_str(&format!("\n    minimum monthly charge {}", Money::from_minor(m, t.currency)));
+        }
+        for tax in &v.taxes {
+            let incl = if tax.inclusive { " (included in prices)" } else { "" };
+            out.push_str(&format!(
+                "\n    {} {}%{incl}",
+                tax.name,
+                price6(tax.rate_ppm * 100).trim_end_matches('0').trim_end_matches('.')
+            ));
+        }
+    }
+    out
+}
+
+/// Parses the readings CSV, naming the line of any problem.
+pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading>> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let (_, header) = lines.next().context("the readings file is empty")?;
+    let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    if columns.first() != Some(&"time") || columns.len() < 2 {
+        bail!("line 1: the header must be `time` followed by `total_kwh`, `total_m3` or the period columns");
+    }
+    let registers = columns.get(1..).unwrap_or(&[]).to_vec();
+    let total = matches!(registers.as_slice(), ["total_kwh"] | ["total_m3"]);
+    if !total {
+        let periods = &tariff.versions.last().map(|v| v.periods.clone()).unwrap_or_default();
+        for r in &registers {
+            if !periods.iter().any(|p| p == r) {
+                bail!("line 1: column {r:?} is neither total_kwh/total_m3 nor a period of the tariff {periods:?}");
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (n, line) in lines {
+        let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        if cells.len() != columns.len() {
+            bail!("line {}: expected {} columns, found {}", n + 1, columns.len(), cells.len());
+        }
+        let at: Timestamp = cells.first().and_then(|c| c.parse().ok()).with_context(|| {
+            format!("line {}: time must be RFC 3339 with an offset, e.g. 2026-05-01T00:00:00+08:00", n + 1)
+        })?;
+        let mut values = Vec::new();
+        for (name, cell) in registers.iter().zip(cells.iter().skip(1)) {
+            let v = VolumeL::parse_m3(cell)
+                .map_err(|_| anyhow::anyhow!("line {}: {name} {cell:?} is not a reading (up to 3 decimals)", n + 1))?;
+            values.push((name.to_string(), v.litres()));
+        }
+        let registers =
+            if total { Registers::Total(values.first().map_or(0, |v| v.1)) } else { Registers::PerPeriod(values) };
+        out.push(Reading { at, registers });
+    }
+    if out.len() < 2 {
+        bail!("at least two readings are needed to price consumption");
+    }
+    Ok(out)
+}
+
+fn merge(all: &mut Vec<ChargeLine>, lines: Vec<ChargeLine>) {
+    for l in lines {
+        match all.iter_mut().find(|a| a.label == l.label && a.unit_price_micro == l.unit_price_micro) {
+            Some(a) => {
+                a.quantity_milli += l.quantity_milli;
+                a.amount_femto += l.amount_femto;
+            }
+            None => all.push(l),
+        }
+    }
+}
+
+fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timestamp) -> anyhow::Result<()> {
+    let TariffCommand::Quote { readings, pay, arrears, recovery_percent, fees, at, block_position, json, .. } = command
+    else {
+        return Ok(());
+    };
+    let (_, tariff) = parse(text, source)?;
+    let unit = unit_name(&tariff);
+    let money = |s: &str, what: &str| -> anyhow::Result<i64> {
+        Money::parse(s, tariff.currency).map(|m| m.amount_minor()).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+    };
+    if let Some(paid) = pay {
+        let at = at.unwrap_or(now);
+        let position = VolumeL::parse_m3(block_position)
+            .map_err(|_| anyhow::anyhow!("--block-position: not a quantity"))?
+            .litres();
+        let date = at.to_zoned(tariff.time_zone.clone()).date();
+        let version = tariff.version_at(at).with_context(|| format!("no version of the tariff is in force at {at}"))?;
+        let key = version.blocks.as_ref().map(|b| match b.period {
+            voltvend_domain::tariff::BlockPeriod::Monthly => i32::from(date.year()) * 100 + i32::from(date.month()),
+            voltvend_domain::tariff::BlockPeriod::Annual => i32::from(date.year()),
+        });
+        let state = PricingState { block_key: key, block_position_milli: position, ..Default::default() };
+        let share_ppm = voltvend_domain::UnitPrice::parse(recovery_percent, tariff.currency)
+            .map_err(|_| anyhow::anyhow!("--recovery-percent: not a percentage"))?
+            .micro_per_unit()
+            / 100;
+        let q = quote(
+            &tariff,
+            &state,
+            &Purchase {
+                paid_minor: money(paid, "pay")?,
+                arrears_owed_minor: money(arrears, "arrears")?,
+                recovery: ArrearsRecovery::Share(share_ppm),
+                fees_due_minor: money(fees, "fees")?,
+                at,
+                period: None,
+            },
+        )?;
+        let m = |minor: i64| Money::from_minor(minor, tariff.currency);
+        if *json {
+            println!(
+                "{}",
+                json!({
+                    "paid": m(money(paid, "pay")?).to_decimal_string(), "arrears": m(q.arrears_minor).to_decimal_string(),
+                    "fees": m(q.fees_minor).to_decimal_string(), "energy": m(q.energy_minor).to_decimal_string(),
+                    "tax_in_energy": m(q.tax_minor).to_decimal_string(), "quantity": decimal3(q.quantity_milli), "unit": unit,
+                    "unspent": m(q.unspent_minor).to_decimal_string(), "period": q.period,
+                    "blocks": q.blocks.iter().map(|b| json!({"block": b.block.map(|i| i + 1), "quantity": decimal3(b.quantity_milli), "price": price6(b.unit_price_micro)})).collect::<Vec<_>>(),
+                })
+            );
+        } else {
+            println!("paid               {}", m(money(paid, "pay")?));
+            println!("arrears recovered  {}", m(q.arrears_minor));
+            println!("fees               {}", m(q.fees_minor));
+            for b in &q.blocks {
+                let label = b.block.map_or("energy".to_string(), |i| format!("block {}", i + 1));
+                println!(
+                    "  {label:<16} {} {unit} at {} ({})",
+                    decimal3(b.quantity_milli),
+                    price6(b.unit_price_micro),
+                    q.period
+                );
+            }
+            println!(
+                "energy             {} for {} {unit} (tax {})",
+                m(q.energy_minor),
+                decimal3(q.quantity_milli),
+                m(q.tax_minor)
+            );
+            println!("left as credit     {}", m(q.unspent_minor));
+        }
+        return Ok(());
+    }
+    let path = readings.as_ref().context("give --readings FILE.csv to price, or --pay AMOUNT")?;
+    let list = parse_readings(&read(path)?, &tariff)?;
+    let mut state = PricingState::default();
+    let mut lines = Vec::new();
+    let mut intervals = Vec::new();
+    let mut total = 0_i64;
+    for (i, pair) in list.windows(2).enumerate() {
+        let [a, b] = pair else { continue };
+        let c = price(&tariff, &state, a, b).map_err(|e| anyhow::anyhow!("readings {} → {}: {e}", i + 1, i + 2))?;
+        total += c.total.amount_minor();
+        intervals.push(json!({
+            "from": a.at.to_string(), "to": b.at.to_string(), "consumption": decimal3(c.consumption_milli),
+            "charge": c.total.to_decimal_string(),
+            "cuts": c.cuts.iter().map(|x| json!({"at": x.at.to_string(), "reason": x.reason})).collect::<Vec<_>>(),
+        }));
+        merge(&mut lines, c.lines);
+        state = c.state;
+    }
+    let m = Money::from_minor(total, tariff.currency);
+    let carry = exact(state.carry_femto);
+    if *json {
+        println!(
+            "{}",
+            json!({
+                "tariff": tariff.code, "currency": tariff.currency.code(), "unit": unit, "intervals": intervals,
+                "lines": lines.iter().map(|l| json!({"item": l.label, "quantity": decimal3(l.quantity_milli), "price": l.unit_price_micro.map(price6), "amount": exact(l.amount_femto)})).collect::<Vec<Value>>(),
+                "total": m.to_decimal_string(), "carried_remainder": carry,
+                "block_position": decimal3(state.block_position_milli),
+            })
+        );
+    } else {
+        println!("{}", summary(&tariff).lines().next().unwrap_or_default());
+        for iv in &intervals {
+            println!(
+                "  {} → {}  {:>12} {unit}  {:>12}",
+                iv["from"].as_str().unwrap_or_default(),
+                iv["to"].as_str().unwrap_or_default(),
+                iv["consumption"].as_str().unwrap_or_default(),
+                iv["charge"].as_str().unwrap_or_default()
+            );
+        }
+        println!("itemised:");
+        for l in &lines {
+            let qty =
+                if l.quantity_milli != 0 { format!("{} {unit}", decimal3(l.quantity_milli)) } else { String::new() };
+            let at = l.unit_price_micro.map(|p| format!("× {}", price6(p))).unwrap_or_default();
+            println!("  {:<28} {:>14} {:>14} {:>16}", l.label, qty, at, exact(l.amount_femto));
+        }
+        println!(
+            "total {m} (remainder carried to the next reading: {carry}; exact 10⁻¹⁵ precision: {})",
+            state.carry_femto
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! `voltvend tariff` end to end with the shipped example tariffs: known bills, import/export, and bad files.
+
+use std::path::PathBuf;
+
+use crate::support::{assert_one_line_error, run, sqlite_url, stdout};
+
+fn tariffs() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tariffs")
+}
+
+fn quote(tariff: &str, csv: &str, extra: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let readings = dir.path().join("readings.csv");
+    std::fs::write(&readings, csv).unwrap();
+    let t = tariffs().join(tariff);
+    let mut args =
+        vec!["tariff", "quote", "--tariff", t.to_str().unwrap(), "--readings", readings.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = run(&args, "");
+    assert!(o.status.success(), "{o:?}");
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
+#[test]
+fn known_bills_from_the_shipped_tariffs() {
+    // Zhejiang: 300 kWh peak + 150 kWh valley in tier 1 = 170.40 + 43.20.
+    let v = quote(
+        "cn-zhejiang-residential.toml",
+        "time,peak,valley\n2026-05-01T00:00:00+08:00,0,0\n2026-06-01T00:00:00+08:00,300,150\n",
+        &[],
+    );
+    assert_eq!(v["total"], "213.60");
+    // A year of 2000 kWh peak + 1000 valley: tier 2 takes the last 240 kWh at +0.05 → 1136 + 288 + 12.
+    let v = quote(
+        "cn-zhejiang-residential.toml",
+        "time,peak,valley\n2026-01-01T00:00:00+08:00,0,0\n2027-01-01T00:00:00+08:00,2000,1000\n",
+        &[],
+    );
+    assert_eq!(v["total"], "1436.00");
+    // Beijing water: 200 m³ in a year = 180 × 5 + 20 × 7.
+    let v = quote(
+        "cn-beijing-residential-water.toml",
+        "time,total_m3\n2026-01-01T00:00:00+08:00,0\n2026-12-31T00:00:00+08:00,200\n",
+        &[],
+    );
+    assert_eq!(v["total"], "1040.00");
+    // South Africa, 400 kWh in May with 50 kWh FBE: 50 × 1.86 (free) + 300 × 2.39 + 50 × 3.43.
+    let v = quote(
+        "za-municipal-ibt-fbe.toml",
+        "time,total_kwh\n2026-05-01T00:00:00+02:00,1000\n2026-05-31T00:00:00+02:00,1400\n",
+        &[],
+    );
+    assert_eq!(v["total"], "888.50");
+    // Commercial, 240 kWh over a July weekday: 2 h sharp, 7 h peak, 7 h flat, 8 h valley.
+    let v = quote(
+        "cn-commercial-tou-summer-sharp.toml",
+        "time,total_kwh\n2026-07-15T00:00:00+08:00,5000\n2026-07-16T00:00:00+08:00,5240\n",
+        &[],
+    );
+    assert_eq!(v["total"], "168.22");
+    // Across a month start the service fee falls due once, and the reading is cut there.
+    let v = quote(
+        "cn-commercial-tou-summer-sharp.toml",
+        "time,total_kwh\n2026-06-30T12:00:00+08:00,0\n2026-07-01T12:00:00+08:00,0\n",
+        &[],
+    );
+    assert_eq!(v["total"], "30.00");
+    assert_eq!(v["intervals"][0]["cuts"][0]["reason"], "month start");
+}
+
+#[test]
+fn what_a_payment_buys() {
+    let t = tariffs().join("za-municipal-ibt-fbe.toml");
+    let o = run(
+        &[
+            "tariff",
+            "quote",
+            "--tariff",
+            t.to_str().unwrap(),
+            "--pay",
+            "500",
+            "--arrears",
+            "100",
+            "--recovery-percent",
+            "25",
+            "--at",
+            "2026-05-10T10:00:00+02:00",
+            "--block-position",
+            "40",
+            "--json",
+        ],
+        "",
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        (v["arrears"].as_str(), v["energy"].as_str(), v["quantity"].as_str()),
+        (Some("100.00"), Some("400.00"), Some("169.581"))
+    );
+    assert_eq!(v["blocks"][0]["quantity"], "10.000", "the rest of block 1 first");
+}
+
+#[test]
+fn import_export_show_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    for f in ["cn-zhejiang-residential.toml", "cn-beijing-residential-water.toml"] {
+        let o = run(&["--database-url", &url, "tariff", "import", tariffs().join(f).to_str().unwrap()], "");
+        assert!(stdout(&o).contains("revision 1"), "{o:?}");
+    }
+    let again = run(
+        &["--database-url", &url, "tariff", "import", tariffs().join("cn-zhejiang-residential.toml").to_str().unwrap()],
+        "",
+    );
+    assert!(stdout(&again).contains("revision 2"));
+    let list = stdout(&run(&["--database-url", &url, "tariff", "list"], ""));
+    assert!(
+        list.contains("cn-beijing-residential-water\trevision 1")
+            && list.contains("cn-zhejiang-residential-tou\trevision 2"),
+        "{list}"
+    );
+    let exported = stdout(&run(&["--database-url", &url, "tariff", "export", "cn-zhejiang-residential-tou"], ""));
+    assert_eq!(
+        exported,
+        std::fs::read_to_string(tariffs().join("cn-zhejiang-residential.toml")).unwrap(),
+        "export returns the document as imported"
+    );
+    let json = stdout(&run(&["--database-url", &url, "tariff", "export", "cn-zhejiang-residential-tou", "--json"], ""));
+    let reimport = dir.path().join("t.json");
+    std::fs::write(&reimport, json).unwrap();
+    assert!(
+        run(&["--database-url", &url, "tariff", "import", reimport.to_str().unwrap()], "").status.success(),
+        "JSON round trip"
+    );
+    assert!(
+        stdout(&run(&["--database-url", &url, "tariff", "show", "cn-zhejiang-residential-tou"], ""))
+            .contains("up to 2760.000 kWh")
+    );
+    // A stored tariff can be quoted by code.
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "time,total_m3\n2026-01-01T00:00:00+08:00,0\n2026-02-01T00:00:00+08:00,10\n").unwrap();
+    let o = run(
+        &[
+            "--database-url",
+            &url,
+            "tariff",
+            "quote",
+            "--tariff",
+            "cn-beijing-residential-water",
+            "--readings",
+            csv.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(stdout(&o).contains("total CNY 50.00"), "{o:?}");
+    assert_one_line_error(&run(&["--database-url", &url, "tariff", "export", "nope"], ""), "no tariff");
+}
+
+#[test]
+fn bad_tariffs_and_readings_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(tariffs().join("cn-zhejiang-residential.toml")).unwrap();
+    let cases = [
+        (base.replace("up_to = \"4800\"", "up_to = \"2000\""), "versions[0].blocks[1].up_to"),
+        (
+            base.replace("{ start = \"08:00\", period = \"peak\" }", "{ start = \"08:00\", period = \"shoulder\" }"),
+            "versions[0].tou.seasons[0].weekday[1].period",
+        ),
+        (
+            base.replace("{ start = \"00:00\", period = \"valley\" },", ""),
+            "versions[0].tou.seasons[0].weekday[0].start",
+        ),
+        (base.replace("{ start = \"22:00\"", "{ start = \"07:00\""), "versions[0].tou.seasons[0].weekday[2].start"),
+        (base.replace("peak = \"0.568\"", "peak = \"-0.568\""), "versions[0].prices.peak"),
+        (base.replace("periods = [\"peak\", \"valley\"]", "periods = []"), "versions[0].prices.peak"),
+        (base.replace("[[versions]]", "[[versions]]\nbogus = 1"), "line 15 column 1: unknown field `bogus`"),
+        (base.replace("time_zone = \"Asia/Shanghai\"", "time_zone = \"Asia/Beijing\""), "time_zone"),
+        (
+            "code = \"x\"\nname = \"x\"\ncurrency = \"CNY\"\ntime_zone = \"UTC\"\nversions = []\n".to_string(),
+            "versions",
+        ),
+    ];
+    for (text, field) in cases {
+        let f = dir.path().join("bad.toml");
+        std::fs::write(&f, &text).unwrap();
+        let o = run(&["tariff", "show", f.to_str().unwrap()], "");
+        assert_one_line_error(&o, field);
+    }
+    let t = tariffs().join("cn-zhejiang-residential.toml");
+    for (csv, needle) in [
+        ("time,peak,valley\n2026-05-01T00:00:00+08:00,0,0\n2026-05-02,1,1\n", "line 3"),
+        ("time,peak,valley\n2026-05-01T00:00:00+08:00,0,0\n2026-05-02T00:00:00+08:00,1\n", "line 3"),
+        ("time,peak,shoulder\n", "shoulder"),
+        ("time,peak,valley\n2026-05-01T00:00:00+08:00,5,0\n2026-05-02T00:00:00+08:00,1,1\n", "went backwards"),
+        ("time,peak,valley\n2026-05-01T00:00:00+08:00,0,0\n2026-05-02T00:00:00+08:00,1.2345,1\n", "line 3"),
+    ] {
+        let r = dir.path().join("r.csv");
+        std::fs::write(&r, csv).unwrap();
+        assert_one_line_error(
+            &run(&["tariff", "quote", "--tariff", t.to_str().unwrap(), "--readings", r.to_str().unwrap()], ""),
+            needle,
+        );
+    }
+}
