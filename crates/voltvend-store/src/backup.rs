@@ -157,26 +157,13 @@ async fn restore_postgres(
     result
 }
 
-/// Takes the target's instance lock (a server that is running holds it) without opening the database.
+/// Takes the target's instance lock (a running server holds it) without opening the database.
 async fn hold_lock(target_url: &str, _clock: Arc<dyn Clock>) -> Result<std::fs::File, StoreError> {
     let target = crate::sqlite_path(target_url)?;
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| StoreError::Backup(e.to_string()))?;
     }
-    let lock_path = crate::sqlite::lock_path_of(&target);
-    let file = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| StoreError::Backup(format!("cannot open {}: {e}", lock_path.display())))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            Err(StoreError::Locked(format!("{}; stop the server before restoring", target.display())))
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backup(e.to_string())),
-    }
+    crate::sqlite::lock_database_file(&target)
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

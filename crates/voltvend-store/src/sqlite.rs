@@ -40,8 +40,14 @@ async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
 
 /// A `<database>.lock` file held with an exclusive OS lock for as long as the server runs.
 async fn lock_instance_impl(_pool: &Pool<Db>, url: &str) -> Result<InstanceLock, StoreError> {
-    let path = crate::sqlite_path(url)?;
-    let lock_path = lock_path_of(&path);
+    let file = lock_database_file(&crate::sqlite_path(url)?)?;
+    Ok(InstanceLock { inner: crate::LockInner::File(file) })
+}
+
+/// Takes the exclusive lock of a database file's `.lock` companion, creating it if needed. Both the server
+/// and `restore` use it, so a restore can never replace a database a server holds.
+pub(crate) fn lock_database_file(db: &Path) -> Result<File, StoreError> {
+    let lock_path = lock_path_of(db);
     let file = File::options()
         .create(true)
         .truncate(false)
@@ -49,8 +55,10 @@ async fn lock_instance_impl(_pool: &Pool<Db>, url: &str) -> Result<InstanceLock,
         .open(&lock_path)
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
     match file.try_lock() {
-        Ok(()) => Ok(InstanceLock { inner: crate::LockInner::File(file) }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(lock_path.display().to_string())),
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Locked(format!("{}; stop the server first", db.display())))
+        }
         Err(std::fs::TryLockError::Error(e)) => {
             Err(StoreError::Unavailable(format!("cannot lock {}: {e}", lock_path.display())))
         }
@@ -58,7 +66,7 @@ async fn lock_instance_impl(_pool: &Pool<Db>, url: &str) -> Result<InstanceLock,
 }
 
 /// The lock file of a database file.
-pub(crate) fn lock_path_of(db: &Path) -> PathBuf {
+fn lock_path_of(db: &Path) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)
