@@ -11,20 +11,7 @@ use voltvend_sts::misty1::Misty1;
 use voltvend_sts::openpaygo::{OpgDecoder, OpgDevice, OpgFormat, OpgKind};
 use voltvend_sts::{BaseDate, Ea, Pan, RegisterKind, Tid, Token, TokenNumber, TransferKind, amount};
 
-pub fn vectors_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("VOLTVEND_VECTORS") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-    };
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but the vectors folder {} is missing", dir.display());
-    }
-    eprintln!("vectors folder {} not found: skipping the vector tests (set VOLTVEND_VECTORS)", dir.display());
-    None
-}
+use voltvend_testkit::vectors_dir;
 
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -1,0 +1,24 @@
+//! Test support shared by the crates' test suites (a dev-dependency only).
+//!
+//! Architecture invariant: nothing here is used outside tests.
+
+use std::path::{Path, PathBuf};
+
+/// The third-party vectors folder: `$VOLTVEND_VECTORS`, else `../shared/vectors` beside the repository.
+/// When it is absent the caller's test should skip with the printed message — except under `CI=true`, where
+/// absence is a failure (this panics).
+#[allow(clippy::panic)] // A test helper: failing the test is its job.
+pub fn vectors_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("VOLTVEND_VECTORS") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
+    };
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but the vectors folder {} is missing", dir.display());
+    }
+    eprintln!("vectors folder {} not found: skipping the vector tests (set VOLTVEND_VECTORS)", dir.display());
+    None
+}
