@@ -31,8 +31,11 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve(ListenArgs),
-    /// Run a demonstration server on a fresh embedded database with seeded premises, customers and meters.
+    /// Run a demonstration server on a fresh embedded database with seeded premises, customers and meters,
+    /// and a simulated fleet for those meters.
     Demo(ListenArgs),
+    /// Run a fleet of simulated prepaid meters on real sockets (DL/T 645 over TCP).
+    Simulate(crate::simulate::SimulateArgs),
     /// Apply pending database migrations.
     Migrate,
     /// Manage operators.
@@ -215,6 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
         Command::Token(_) => Ok(()),
+        Command::Simulate(args) => crate::simulate::run(args, clock).await,
         Command::Tariff(command) => crate::tariff_cli::run(&settings, clock, command).await,
     }
 }

@@ -34,6 +34,16 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let counts = store.counts().await?;
     let listener = crate::serve::bind(&settings).await?;
     let addr = listener.local_addr()?;
+    // The seeded DL/T 645 meters are 000000000001…000000000024: simulate exactly those.
+    let sim = crate::simulate::SimulateArgs {
+        meters: 24,
+        dlt645_listen: "127.0.0.1:0".into(),
+        acceleration: 60,
+        seed: 2026,
+        credit_kwh: 30,
+        time_zone: "Asia/Shanghai".into(),
+    };
+    let (sim_addr, _fleet) = crate::simulate::start(&sim, clock.as_ref()).await?;
     println!();
     println!("  Voltvend demo is running: open http://{addr}/");
     println!(
@@ -41,10 +51,12 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
         counts.premises, counts.customers, counts.meters, counts.transfers
     );
     println!("  Embedded database: {}", dir.display());
+    println!("  Simulated meters: DL/T 645 over TCP on {sim_addr} (24 meters, 60× time)");
     for (username, role, password) in &logins.logins {
         println!("  Log in as {username} / {password}  ({role})");
     }
-    println!("  (The operator web UI arrives with its issue; today the server shows status, /healthz and /metrics.)");
+    println!("  (The web UI and the head end that polls the meters arrive with their issues; today the server");
+    println!("   shows status, /healthz and /metrics, and the meters answer any DL/T 645 master.)");
     println!("  Stop with Ctrl-C.");
     println!();
     crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal()).await

@@ -12,6 +12,7 @@ pub mod http;
 pub mod passwords;
 pub mod serve;
 pub mod settings;
+pub mod simulate;
 pub mod tariff_cli;
 pub mod tariff_file;
 pub mod token_cli;

@@ -7,6 +7,7 @@
 mod cli;
 mod durability;
 mod serve;
+mod simulate;
 mod support;
 mod tariff;
 mod token;

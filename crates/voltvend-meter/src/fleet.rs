@@ -1,0 +1,288 @@
+//! The simulated fleet: meters with seeded load profiles, registers accumulating as real meters do, each with a
+//! prepaid controller, answering DL/T 645 requests. Pure and deterministic: time advances only by [`Fleet::step`]
+//! and every random draw derives from the seed, the meter and the time slot.
+
+use std::collections::HashMap;
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use voltvend_dlt645::app::{ErrorBits, F_CONTROL, F_READ, F_WRITE, RelayAction};
+use voltvend_dlt645::data::{self, Value};
+use voltvend_dlt645::{Address, Frame, Reply, Request};
+
+use crate::controller::{Alarm, Controller, ControllerConfig, Relay, RemoteCommand, TripReason};
+
+/// How a meter's load varies over the day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// A household: a low base load, a morning bump and an evening peak.
+    Residential,
+    /// A shop or office: busy on weekday working hours, quiet otherwise.
+    Commercial,
+    /// A constant load (pumps, servers, street lights on a timer aside).
+    Constant { watts: u32 },
+}
+
+/// The meter's TOU register schedule: (minute of day, register 1–4 = sharp, peak, flat, valley).
+const TOU: [(u16, usize); 6] = [(0, 4), (480, 3), (600, 2), (690, 1), (780, 3), (1_320, 4)];
+
+#[derive(Debug, Clone)]
+pub struct SimMeter {
+    pub address: Address,
+    pub profile: Profile,
+    pub controller: Controller,
+    /// Forward active energy in milli-Wh: total, then tariffs 1–4.
+    registers_mwh: [i64; 5],
+    power_w: u32,
+    voltage_dv: u32,
+}
+
+impl SimMeter {
+    /// Register `i` (0 = total) in Wh.
+    pub fn register_wh(&self, i: usize) -> i64 {
+        self.registers_mwh.get(i).copied().unwrap_or(0) / 1_000
+    }
+
+    pub fn power_w(&self) -> u32 {
+        self.power_w
+    }
+
+    /// Status word 3 (DL/T 645-2007 A.4): bit 4 relay open, bit 6 trip commanded, bit 7 pre-trip alarm,
+    /// bit 8 keep-power. Bit meanings after the standard's table; [unverified] against a real meter.
+    pub fn status_word_3(&self) -> u16 {
+        let mut w = 0_u16;
+        if !self.controller.relay_closed() {
+            w |= 1 << 4;
+        }
+        if self.controller.relay() == Relay::Open(TripReason::Remote) {
+            w |= 1 << 6;
+        }
+        if self.controller.alarm() != Alarm::None {
+            w |= 1 << 7;
+        }
+        if self.controller.keep_power() {
+            w |= 1 << 8;
+        }
+        w
+    }
+}
+
+/// A deterministic 64-bit mix (SplitMix64).
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[derive(Debug)]
+pub struct Fleet {
+    meters: Vec<SimMeter>,
+    index: HashMap<Address, usize>,
+    now: Timestamp,
+    seed: u64,
+    time_zone: TimeZone,
+}
+
+impl Fleet {
+    /// `n` meters with addresses 000000000001…, profiles drawn from the seed, each controller built from `cfg`
+    /// with `opening_credit`.
+    pub fn new(n: usize, seed: u64, start: Timestamp, cfg: &ControllerConfig, opening_credit: i64) -> Self {
+        let mut meters = Vec::with_capacity(n);
+        let mut index = HashMap::with_capacity(n);
+        for i in 0..n {
+            let no = format!("{:012}", i + 1);
+            let address = Address::from_meter_no(&no).unwrap_or(Address([0; 6]));
+            let profile = match mix(seed ^ i as u64) % 10 {
+                0..=6 => Profile::Residential,
+                7 | 8 => Profile::Commercial,
+                _ => Profile::Constant { watts: 200 + (mix(seed.wrapping_add(i as u64)) % 800) as u32 },
+            };
+            index.insert(address, i);
+            meters.push(SimMeter {
+                address,
+                profile,
+                controller: Controller::new(cfg.clone(), opening_credit, None),
+                registers_mwh: [0; 5],
+                power_w: 0,
+                voltage_dv: 2_200,
+            });
+        }
+        Self { meters, index, now: start, seed, time_zone: cfg.time_zone.clone() }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    pub fn len(&self) -> usize {
+        self.meters.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.meters.is_empty()
+    }
+
+    pub fn meter(&self, address: &Address) -> Option<&SimMeter> {
+        self.index.get(address).and_then(|i| self.meters.get(*i))
+    }
+
+    pub fn meter_mut(&mut self, address: &Address) -> Option<&mut SimMeter> {
+        self.index.get(address).and_then(|i| self.meters.get_mut(*i))
+    }
+
+    pub fn meters(&self) -> &[SimMeter] {
+        &self.meters
+    }
+
+    /// Demand of meter `i` at a local minute of a day, with ±20 % noise per 15-minute slot.
+    fn demand_w(&self, i: usize, profile: Profile, at: Timestamp) -> u32 {
+        let local = at.to_zoned(self.time_zone.clone());
+        let h = local.hour() as u32;
+        let weekend = local.weekday().to_monday_one_offset() >= 6;
+        let base = match profile {
+            Profile::Residential => match h {
+                0..=5 => 150,
+                6..=8 => 900,
+                9..=16 => 300,
+                17..=21 => 1_800,
+                _ => 500,
+            },
+            Profile::Commercial if !weekend && (8..18).contains(&h) => 5_000,
+            Profile::Commercial => 300,
+            Profile::Constant { watts } => return watts,
+        };
+        let slot = (at.as_second() / 900) as u64;
+        let noise = mix(self.seed ^ (i as u64).wrapping_mul(0x100_0000_01B3) ^ slot) % 41; // 0..=40
+        base * (80 + noise as u32) / 100
+    }
+
+    /// Advances simulated time by `dt`: meters with a closed relay draw their demand into their registers and
+    /// controllers; open relays draw nothing.
+    pub fn step(&mut self, dt: SignedDuration) {
+        let secs = dt.as_secs().max(0);
+        let at = self.now + dt;
+        let minute = {
+            let l = self.now.to_zoned(self.time_zone.clone());
+            l.hour() as u16 * 60 + l.minute() as u16
+        };
+        let tariff = TOU.iter().rev().find(|(m, _)| *m <= minute).map_or(3, |(_, t)| *t);
+        for i in 0..self.meters.len() {
+            let Some(profile) = self.meters.get(i).map(|m| m.profile) else { continue };
+            let demand = self.demand_w(i, profile, self.now);
+            let Some(m) = self.meters.get_mut(i) else { continue };
+            m.controller.tick(at);
+            if m.controller.relay_closed() {
+                m.power_w = demand;
+                let mwh = i64::from(demand) * secs * 1_000 / 3_600;
+                let before_wh = m.registers_mwh[0] / 1_000;
+                m.registers_mwh[0] += mwh;
+                if let Some(r) = m.registers_mwh.get_mut(tariff) {
+                    *r += mwh;
+                }
+                let drawn_wh = m.registers_mwh[0] / 1_000 - before_wh;
+                m.controller.consume(drawn_wh, demand, at);
+            } else {
+                m.power_w = 0;
+            }
+        }
+        self.now = at;
+    }
+
+    /// The value bytes of `di` for a meter, or `None` if the meter has no such data.
+    fn read(&self, m: &SimMeter, di: u32) -> Option<Vec<u8>> {
+        let id = data::lookup(di)?;
+        let dec = |raw: i64, decimals: u8| data::encode(id.format, &Value::Decimal { raw, decimals }).ok();
+        let kwh_hundredths = |wh: i64| dec(wh / 10, 2);
+        match di {
+            0x0000_0000 | 0x0001_0000 => kwh_hundredths(m.register_wh(0)),
+            0x0001_0100 => kwh_hundredths(m.register_wh(1)),
+            0x0001_0200 => kwh_hundredths(m.register_wh(2)),
+            0x0001_0300 => kwh_hundredths(m.register_wh(3)),
+            0x0001_0400 => kwh_hundredths(m.register_wh(4)),
+            0x0002_0000 | 0x0003_0000 | 0x0004_0000 => kwh_hundredths(0),
+            0x0201_0100 => dec(i64::from(m.voltage_dv), 1),
+            0x0202_0100 => dec(i64::from(m.power_w) * 1_000 / (i64::from(m.voltage_dv) / 10).max(1), 3),
+            0x0203_0000 | 0x0203_0100 => dec(i64::from(m.power_w) * 10, 4),
+            0x0206_0000 => dec(if m.power_w > 0 { 980 } else { 1_000 }, 3),
+            0x0280_0002 => dec(5_000, 2),
+            0x0400_0401 => Some(m.address.0.to_vec()),
+            0x0400_0503 => Some(m.status_word_3().to_le_bytes().to_vec()),
+            0x0090_0100 => dec(m.controller.credit().max(0) / 10, 2),
+            0x0090_0101 => dec((-m.controller.credit()).max(0) / 10, 2),
+            0x0333_0201 => dec(i64::from(m.controller.purchase_count() % 10_000), 0),
+            0x0332_0601 => dec(m.controller.purchased_total() / 10, 2),
+            _ => None,
+        }
+    }
+
+    /// Answers one request frame as the addressed meter would; `None` when no reply is due (broadcasts, frames
+    /// for meters not on this gateway, ambiguous wildcards).
+    pub fn handle(&mut self, frame: &Frame) -> Option<Frame> {
+        if frame.is_reply() {
+            return None;
+        }
+        let function = frame.function();
+        let targets: Vec<usize> = if frame.address.is_broadcast() {
+            return None; // Broadcast time and freeze: acted on silently, never answered.
+        } else if frame.address.0.contains(&0xAA) {
+            self.meters
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| frame.address.addresses(&m.address))
+                .map(|(i, _)| i)
+                .collect()
+        } else {
+            self.index.get(&frame.address).map(|i| vec![*i]).unwrap_or_default()
+        };
+        let [i] = targets.as_slice() else { return None };
+        let i = *i;
+        let address = self.meters.get(i)?.address;
+        let abnormal = |error| Some(Reply::Abnormal { function, error }.to_frame(address));
+        let request = match Request::from_frame(frame) {
+            Ok(r) => r,
+            Err(_) => return abnormal(ErrorBits::OTHER),
+        };
+        let now = self.now;
+        let reply = match request {
+            Request::Read { di } => match self.meters.get(i).and_then(|m| self.read(m, di)) {
+                Some(value) => Reply::Data { function: F_READ, di, value, follow_up: false },
+                None => Reply::Abnormal { function, error: ErrorBits::NO_DATA },
+            },
+            Request::ReadAddress => Reply::Address,
+            Request::Control { action, valid_until, .. } => {
+                let expired = self.time_zone.to_ambiguous_timestamp(valid_until).compatible().map_or(true, |t| t < now);
+                if expired {
+                    Reply::Abnormal { function, error: ErrorBits::OTHER }
+                } else {
+                    let m = self.meters.get_mut(i)?;
+                    let cmd = match action {
+                        RelayAction::Trip => Some(RemoteCommand::Trip),
+                        RelayAction::ClosePermitted | RelayAction::DirectClose => Some(RemoteCommand::ClosePermitted),
+                        RelayAction::KeepPower => Some(RemoteCommand::KeepPower(true)),
+                        RelayAction::KeepPowerRelease => Some(RemoteCommand::KeepPower(false)),
+                        RelayAction::Alarm | RelayAction::AlarmRelease => None,
+                    };
+                    if let Some(cmd) = cmd {
+                        m.controller.remote(cmd, now);
+                    }
+                    Reply::Ok { function: F_CONTROL }
+                }
+            }
+            // Remaining energy (these simulated controllers count Wh): a remote top-up or correction.
+            Request::Write { di: 0x0090_0100, value, .. } => {
+                match data::decode(data::Format::Unsigned { bytes: 4, decimals: 2 }, &value) {
+                    Ok(Value::Decimal { raw, .. }) => {
+                        self.meters.get_mut(i)?.controller.remote(RemoteCommand::WriteBalance(raw * 10), now);
+                        Reply::Ok { function: F_WRITE }
+                    }
+                    _ => Reply::Abnormal { function, error: ErrorBits::OTHER },
+                }
+            }
+            Request::Write { .. } => Reply::Abnormal { function, error: ErrorBits::UNAUTHORISED },
+            Request::BroadcastTime { .. } => return None,
+            _ => Reply::Abnormal { function, error: ErrorBits::OTHER },
+        };
+        Some(reply.to_frame(address))
+    }
+}
