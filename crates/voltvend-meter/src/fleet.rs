@@ -35,6 +35,8 @@ pub struct SimMeter {
     registers_mwh: [i64; 5],
     power_w: u32,
     voltage_dv: u32,
+    /// The Modbus "code" register (password/address setting) some maps expose read-write.
+    pub modbus_code: u16,
 }
 
 impl SimMeter {
@@ -106,6 +108,7 @@ impl Fleet {
                 registers_mwh: [0; 5],
                 power_w: 0,
                 voltage_dv: 2_200,
+                modbus_code: 0,
             });
         }
         Self { meters, index, now: start, seed, time_zone: cfg.time_zone.clone() }

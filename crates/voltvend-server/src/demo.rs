@@ -38,7 +38,10 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let sim = crate::simulate::SimulateArgs {
         meters: 24,
         dlt645_listen: "127.0.0.1:0".into(),
+        modbus_listen: None,
+        modbus_map: "generic-prepaid".into(),
         acceleration: 60,
+        warm_up_hours: 0,
         seed: 2026,
         credit_kwh: 30,
         time_zone: "Asia/Shanghai".into(),

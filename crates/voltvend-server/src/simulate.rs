@@ -21,9 +21,18 @@ pub struct SimulateArgs {
     /// Where the DL/T 645 gateway listens.
     #[arg(long, default_value = "127.0.0.1:6450")]
     pub dlt645_listen: String,
-    /// Simulated seconds per real second.
+    /// Where the Modbus TCP gateway listens (unit id = meter number, up to 247); off unless given.
+    #[arg(long)]
+    pub modbus_listen: Option<String>,
+    /// Register map: `acrel-ddsy1352`, `generic-prepaid`, or a map file (TOML).
+    #[arg(long, default_value = "generic-prepaid")]
+    pub modbus_map: String,
+    /// Simulated seconds per real second; 0 pauses the clock (for tests and demonstrations).
     #[arg(long, default_value_t = 60)]
     pub acceleration: u32,
+    /// Simulated hours to run before serving, so registers start with history.
+    #[arg(long, default_value_t = 0)]
+    pub warm_up_hours: u32,
     /// Seed of the load profiles and their noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -66,9 +75,20 @@ pub async fn start(args: &SimulateArgs, clock: &dyn Clock) -> anyhow::Result<(st
         .await
         .with_context(|| format!("cannot listen on {} (pass --dlt645-listen HOST:PORT)", args.dlt645_listen))?;
     let addr = listener.local_addr()?;
+    {
+        let mut f = fleet.lock().unwrap_or_else(|p| p.into_inner());
+        for _ in 0..args.warm_up_hours.min(24 * 366) {
+            for _ in 0..4 {
+                f.step(SignedDuration::from_mins(15));
+            }
+        }
+    }
     tokio::spawn(gateway::serve(listener, fleet.clone()));
+    if args.acceleration == 0 {
+        return Ok((addr, fleet));
+    }
     let ticker = fleet.clone();
-    let accel = i64::from(args.acceleration.max(1));
+    let accel = i64::from(args.acceleration);
     tokio::spawn(async move {
         // One real second per step keeps the fleet cheap; each step advances `accel` simulated seconds.
         let mut interval = tokio::time::interval(Duration::from_secs(1));
@@ -81,9 +101,38 @@ pub async fn start(args: &SimulateArgs, clock: &dyn Clock) -> anyhow::Result<(st
     Ok((addr, fleet))
 }
 
+/// Starts the Modbus TCP gateway for a running fleet; returns its address.
+pub async fn start_modbus(listen: &str, map: &str, fleet: SharedFleet) -> anyhow::Result<std::net::SocketAddr> {
+    use voltvend_meter::modbus::{self, RegisterMap};
+    let text = match map {
+        "acrel-ddsy1352" => modbus::ACREL_DDSY1352.to_string(),
+        "generic-prepaid" => modbus::GENERIC_PREPAID.to_string(),
+        path => std::fs::read_to_string(path).with_context(|| format!("cannot read register map {path}"))?,
+    };
+    let map = RegisterMap::parse(&text)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} (pass --modbus-listen HOST:PORT)"))?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = modbus::serve(listener, fleet, map).await {
+            tracing::error!(error = %e, "Modbus gateway stopped");
+        }
+    });
+    Ok(addr)
+}
+
 pub async fn run(args: SimulateArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
-    let (addr, _fleet) = start(&args, clock.as_ref()).await?;
-    println!("simulating {} meters; DL/T 645 gateway on {addr}; {}× time", args.meters, args.acceleration);
+    let (addr, fleet) = start(&args, clock.as_ref()).await?;
+    let modbus = match &args.modbus_listen {
+        Some(listen) => format!(
+            "; Modbus TCP gateway on {} ({})",
+            start_modbus(listen, &args.modbus_map, fleet).await?,
+            args.modbus_map
+        ),
+        None => String::new(),
+    };
+    println!("simulating {} meters; DL/T 645 gateway on {addr}{modbus}; {}× time", args.meters, args.acceleration);
     crate::serve::shutdown_signal().await;
     Ok(())
 }
