@@ -135,3 +135,78 @@ fn pymodbus_reads_what_dlt645_reads() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+fn mosquitto_available() -> bool {
+    let ok = std::process::Command::new("mosquitto_sub")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+        && std::net::TcpStream::connect("127.0.0.1:1883").is_ok();
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but mosquitto_sub or the broker on 127.0.0.1:1883 is not available");
+        }
+        eprintln!("mosquitto_sub or a broker on 127.0.0.1:1883 not found: skipping the MQTT interop test");
+    }
+    ok
+}
+
+#[test]
+fn mosquitto_sub_receives_the_readings() {
+    if !mosquitto_available() {
+        return;
+    }
+    let prefix = format!("voltvend-test/{}", std::process::id());
+    let mut child = voltvend()
+        .args([
+            "simulate",
+            "--meters",
+            "4",
+            "--dlt645-listen",
+            "127.0.0.1:0",
+            "--acceleration",
+            "0",
+            "--warm-up-hours",
+            "10",
+        ])
+        .args(["--mqtt-broker", "127.0.0.1:1883", "--mqtt-prefix", &prefix, "--mqtt-interval-s", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let dlt = line.split("DL/T 645 gateway on ").nth(1).and_then(|r| r.split(';').next()).unwrap().to_string();
+    // Wait (bounded) for four messages: retained ones arrive at once, live ones within a publishing round.
+    let out = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-t", &format!("{prefix}/+/reading"), "-C", "4", "-W", "30", "-v"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "mosquitto_sub: {}", String::from_utf8_lossy(&out.stderr));
+    let mut s = TcpStream::connect(&dlt).unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in text.lines() {
+        let (topic, payload) = l.split_once(' ').unwrap();
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+        let no = v["meter"].as_str().unwrap().to_string();
+        assert_eq!(topic, format!("{prefix}/{no}/reading"));
+        // The paused clock makes MQTT and DL/T 645 report the same register (MQTT in Wh, DL/T 645 in 0.01 kWh).
+        let bcd = dlt645_read(&mut s, &no, 0x0001_0000);
+        let hundredths = voltvend_dlt645::data::bcd_to_u64(&bcd).unwrap();
+        let kwh = v["energy_total_kwh"].as_str().unwrap();
+        let (whole, frac) = kwh.split_once('.').unwrap();
+        assert_eq!(whole.parse::<u64>().unwrap() * 100 + frac[..2].parse::<u64>().unwrap(), hundredths, "{l}");
+        seen.insert(no);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Clear the retained messages this test left on the shared broker.
+    for no in &seen {
+        let _ = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-r", "-n", "-t", &format!("{prefix}/{no}/reading")])
+            .status();
+    }
+    assert_eq!(seen.len(), 4, "one reading per meter: {text}");
+}
