@@ -37,6 +37,9 @@ pub struct SimMeter {
     voltage_dv: u32,
     /// The Modbus "code" register (password/address setting) some maps expose read-write.
     pub modbus_code: u16,
+    /// How far the meter's own clock is off, in microseconds, and how fast it drifts (ppm).
+    pub clock_offset_us: i64,
+    pub clock_drift_ppm: i64,
 }
 
 impl SimMeter {
@@ -47,6 +50,16 @@ impl SimMeter {
 
     pub fn power_w(&self) -> u32 {
         self.power_w
+    }
+
+    /// Presets the energy registers (a replaced or long-running meter), in Wh.
+    pub fn set_registers_wh(&mut self, total_wh: i64) {
+        self.registers_mwh = [total_wh * 1_000, 0, 0, total_wh * 1_000, 0];
+    }
+
+    /// The meter's own idea of the time.
+    pub fn clock(&self, fleet_now: Timestamp) -> Timestamp {
+        fleet_now.checked_add(SignedDuration::from_micros(self.clock_offset_us)).unwrap_or(fleet_now)
     }
 
     /// Status word 3 (DL/T 645-2007 A.4): bit 4 relay open, bit 6 trip commanded, bit 7 pre-trip alarm,
@@ -109,6 +122,8 @@ impl Fleet {
                 power_w: 0,
                 voltage_dv: 2_200,
                 modbus_code: 0,
+                clock_offset_us: 0,
+                clock_drift_ppm: 0,
             });
         }
         Self { meters, index, now: start, seed, time_zone: cfg.time_zone.clone() }
@@ -136,6 +151,10 @@ impl Fleet {
 
     pub fn meters(&self) -> &[SimMeter] {
         &self.meters
+    }
+
+    pub fn meters_mut(&mut self) -> &mut [SimMeter] {
+        &mut self.meters
     }
 
     /// Demand of meter `i` at a local minute of a day, with ±20 % noise per 15-minute slot.
@@ -174,6 +193,7 @@ impl Fleet {
             let Some(profile) = self.meters.get(i).map(|m| m.profile) else { continue };
             let demand = self.demand_w(i, profile, self.now);
             let Some(m) = self.meters.get_mut(i) else { continue };
+            m.clock_offset_us += secs * m.clock_drift_ppm;
             m.controller.tick(at);
             if m.controller.relay_closed() {
                 m.power_w = demand;
@@ -196,7 +216,10 @@ impl Fleet {
     fn read(&self, m: &SimMeter, di: u32) -> Option<Vec<u8>> {
         let id = data::lookup(di)?;
         let dec = |raw: i64, decimals: u8| data::encode(id.format, &Value::Decimal { raw, decimals }).ok();
-        let kwh_hundredths = |wh: i64| dec(wh / 10, 2);
+        // XXXXXX.XX: registers roll over from 999999.99 kWh to zero, as real meters' displays and registers do.
+        let kwh_hundredths = |wh: i64| dec((wh / 10) % 100_000_000, 2);
+        let bcd = |v: i64| (((v / 10 % 10) << 4) | (v % 10)) as u8;
+        let local = m.clock(self.now).to_zoned(self.time_zone.clone());
         match di {
             0x0000_0000 | 0x0001_0000 => kwh_hundredths(m.register_wh(0)),
             0x0001_0100 => kwh_hundredths(m.register_wh(1)),
@@ -210,6 +233,16 @@ impl Fleet {
             0x0206_0000 => dec(if m.power_w > 0 { 980 } else { 1_000 }, 3),
             0x0280_0002 => dec(5_000, 2),
             0x0400_0401 => Some(m.address.0.to_vec()),
+            // YYMMDDWW and hhmmss, least significant byte first.
+            0x0400_0101 => Some(vec![
+                bcd(i64::from(local.weekday().to_sunday_zero_offset())),
+                bcd(i64::from(local.day())),
+                bcd(i64::from(local.month())),
+                bcd(i64::from(local.year() % 100)),
+            ]),
+            0x0400_0102 => {
+                Some(vec![bcd(i64::from(local.second())), bcd(i64::from(local.minute())), bcd(i64::from(local.hour()))])
+            }
             0x0400_0503 => Some(m.status_word_3().to_le_bytes().to_vec()),
             0x0090_0100 => dec(m.controller.credit().max(0) / 10, 2),
             0x0090_0101 => dec((-m.controller.credit()).max(0) / 10, 2),
@@ -227,7 +260,16 @@ impl Fleet {
         }
         let function = frame.function();
         let targets: Vec<usize> = if frame.address.is_broadcast() {
-            return None; // Broadcast time and freeze: acted on silently, never answered.
+            // Broadcast time sets every meter's clock; broadcasts are never answered.
+            if let Ok(Request::BroadcastTime { at }) = Request::from_frame(frame)
+                && let Ok(t) = self.time_zone.to_ambiguous_timestamp(at).compatible()
+            {
+                let offset = t.as_microsecond() - self.now.as_microsecond();
+                for m in &mut self.meters {
+                    m.clock_offset_us = offset;
+                }
+            }
+            return None;
         } else if frame.address.0.contains(&0xAA) {
             self.meters
                 .iter()

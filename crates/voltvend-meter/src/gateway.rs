@@ -1,21 +1,23 @@
 //! DL/T 645-2007 over TCP, as an RS-485-to-Ethernet gateway presents it: one listener, many meter addresses.
 //!
-//! Each connection reads into a bounded buffer, takes complete frames out of it ([`Frame::parse`]), and
-//! answers each request from the fleet. Wake-up bytes are written before every reply, as meters expect.
+//! Each connection is framed with [`Dlt645Codec`] (bounded buffer, noise skipped) and each request is
+//! answered from the fleet. Wake-up bytes are written before every reply, as meters expect.
 //! Garbage is skipped byte by byte until a frame starts; a connection whose buffer fills without a frame, or
 //! that stays silent past the idle limit, is closed. Nothing a peer sends can panic or stall the gateway.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::collections::HashSet;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use voltvend_dlt645::frame::{Frame, Parsed};
+use tokio_util::codec::Framed;
+use voltvend_dlt645::{Address, Reply};
 
+use crate::codec::Dlt645Codec;
 use crate::fleet::Fleet;
-
-/// Bytes buffered per connection before it is closed as garbage (a full frame is at most 16 + 267 bytes).
-pub const CONNECTION_BUFFER_MAX: usize = 4_096;
 /// A connection that sends nothing for this long is closed.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(120);
 /// Wake-up bytes before each reply.
@@ -23,14 +25,33 @@ const REPLY_PREAMBLE: usize = 4;
 
 pub type SharedFleet = Arc<Mutex<Fleet>>;
 
+/// Faults injected on demand: change them while the gateway runs (they are read per request).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Meters that have stopped answering.
+    pub silent: HashSet<Address>,
+    /// Every Nth reply goes out with a corrupted checksum (0: never).
+    pub corrupt_every: u64,
+    /// Every Nth request gets the connection closed instead of an answer (0: never).
+    pub drop_every: u64,
+    /// Delay before each reply.
+    pub delay: Duration,
+}
+
+pub type SharedFaults = Arc<Mutex<Faults>>;
+
 /// Serves connections until the listener fails or the task is dropped.
 pub async fn serve(listener: TcpListener, fleet: SharedFleet) {
+    serve_with_faults(listener, fleet, SharedFaults::default()).await
+}
+
+pub async fn serve_with_faults(listener: TcpListener, fleet: SharedFleet, faults: SharedFaults) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                let fleet = fleet.clone();
+                let (fleet, faults) = (fleet.clone(), faults.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, fleet).await {
+                    if let Err(e) = connection(stream, fleet, faults, None).await {
                         tracing::debug!(%peer, error = %e, "DL/T 645 connection closed");
                     }
                 });
@@ -43,42 +64,68 @@ pub async fn serve(listener: TcpListener, fleet: SharedFleet) {
     }
 }
 
-async fn connection(mut stream: TcpStream, fleet: SharedFleet) -> std::io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(512);
-    let mut chunk = [0_u8; 1_024];
+/// Answers requests on one connection. With `only`, the connection belongs to one dialled-in meter.
+async fn connection(
+    stream: TcpStream,
+    fleet: SharedFleet,
+    faults: SharedFaults,
+    only: Option<Address>,
+) -> std::io::Result<()> {
+    let mut framed = Framed::new(stream, Dlt645Codec { preamble: REPLY_PREAMBLE });
+    // Requests on this connection, for the every-Nth faults (per connection, so they are deterministic).
+    let mut n = 0_u64;
+    if let Some(address) = only {
+        // A dialling meter announces itself with its address (an unsolicited read-address reply).
+        framed.send(Reply::Address.to_frame(address)).await?;
+    }
     loop {
-        let n = match tokio::time::timeout(IDLE_LIMIT, stream.read(&mut chunk)).await {
-            Ok(r) => r?,
-            Err(_) => return Ok(()),
+        let frame = match tokio::time::timeout(IDLE_LIMIT, framed.next()).await {
+            Ok(Some(frame)) => frame?,
+            Ok(None) | Err(_) => return Ok(()),
         };
-        if n == 0 {
+        if only.is_some_and(|a| !frame.address.addresses(&a)) {
+            continue;
+        }
+        n += 1;
+        let f = faults.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if f.drop_every > 0 && n.is_multiple_of(f.drop_every) {
             return Ok(());
         }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
-        let mut replies = Vec::new();
-        loop {
-            match Frame::parse(&buf) {
-                Parsed::Frame { frame, consumed } => {
-                    buf.drain(..consumed);
-                    let reply = {
-                        let mut f = fleet.lock().unwrap_or_else(|p| p.into_inner());
-                        f.handle(&frame)
-                    };
-                    if let Some(reply) = reply {
-                        replies.extend(reply.encode(REPLY_PREAMBLE));
-                    }
-                }
-                Parsed::Invalid { skip, .. } => {
-                    buf.drain(..skip.min(buf.len()));
-                }
-                Parsed::Incomplete => break,
+        if f.silent.iter().any(|a| frame.address == *a) {
+            continue;
+        }
+        let reply = {
+            let mut fl = fleet.lock().unwrap_or_else(|p| p.into_inner());
+            fl.handle(&frame)
+        };
+        let Some(reply) = reply else { continue };
+        if !f.delay.is_zero() {
+            tokio::time::sleep(f.delay).await;
+        }
+        if f.corrupt_every > 0 && n.is_multiple_of(f.corrupt_every) {
+            let mut bytes = reply.encode(REPLY_PREAMBLE);
+            if let Some(cs) = bytes.len().checked_sub(2).and_then(|i| bytes.get_mut(i)) {
+                *cs = cs.wrapping_add(1);
             }
+            framed.get_mut().write_all(&bytes).await?;
+        } else {
+            framed.send(reply).await?;
         }
-        if !replies.is_empty() {
-            stream.write_all(&replies).await?;
+    }
+}
+
+/// A 4G meter's link: dials the head end, announces itself, answers its requests, and dials again after a
+/// pause when the link drops. Runs until the task is dropped.
+pub async fn dial_in(head_end: String, address: Address, fleet: SharedFleet, faults: SharedFaults, redial: Duration) {
+    loop {
+        match TcpStream::connect(&head_end).await {
+            Ok(stream) => {
+                if let Err(e) = connection(stream, fleet.clone(), faults.clone(), Some(address)).await {
+                    tracing::debug!(%address, error = %e, "dial-in link dropped");
+                }
+            }
+            Err(e) => tracing::debug!(%address, error = %e, "cannot reach the head end"),
         }
-        if buf.len() > CONNECTION_BUFFER_MAX {
-            return Ok(());
-        }
+        tokio::time::sleep(redial).await;
     }
 }

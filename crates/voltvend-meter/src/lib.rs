@@ -4,6 +4,7 @@
 //! Architecture invariant: [`controller`] and [`fleet`] are pure and deterministic (time and the random seed
 //! are parameters); only [`gateway`] and [`modbus`] touch sockets, and it never panics or stalls on bad input.
 
+pub mod codec;
 pub mod controller;
 pub mod fleet;
 pub mod gateway;

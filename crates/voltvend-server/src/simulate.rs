@@ -42,6 +42,30 @@ pub struct SimulateArgs {
     /// Simulated hours to run before serving, so registers start with history.
     #[arg(long, default_value_t = 0)]
     pub warm_up_hours: u32,
+    /// 4G meters: dial this head end (HOST:PORT) instead of (as well as) serving the gateway.
+    #[arg(long)]
+    pub dial_in: Option<String>,
+    /// How many meters (from 000000000001) dial in; each needs one socket.
+    #[arg(long, default_value_t = 0)]
+    pub dial_in_meters: usize,
+    /// Fault: these meter numbers stop answering (comma-separated, e.g. 2,5).
+    #[arg(long, value_delimiter = ',')]
+    pub fault_silent: Vec<u64>,
+    /// Fault: every Nth reply on a connection has a corrupted checksum.
+    #[arg(long, default_value_t = 0)]
+    pub fault_corrupt_every: u64,
+    /// Fault: every Nth request on a connection closes it instead of being answered.
+    #[arg(long, default_value_t = 0)]
+    pub fault_drop_every: u64,
+    /// Fault: delay before each reply, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub fault_delay_ms: u64,
+    /// Fault: the first N meters start just below register rollover (999 990 kWh).
+    #[arg(long, default_value_t = 0)]
+    pub fault_rollover_meters: usize,
+    /// Fault: each meter's clock drifts by up to ± this many ppm (seeded).
+    #[arg(long, default_value_t = 0)]
+    pub fault_clock_drift_ppm: i64,
     /// Seed of the load profiles and their noise.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -86,13 +110,48 @@ pub async fn start(args: &SimulateArgs, clock: &dyn Clock) -> anyhow::Result<(st
     let addr = listener.local_addr()?;
     {
         let mut f = fleet.lock().unwrap_or_else(|p| p.into_inner());
+        let ppm = args.fault_clock_drift_ppm.abs();
+        for (i, m) in f.meters_mut().iter_mut().enumerate() {
+            if i < args.fault_rollover_meters {
+                m.set_registers_wh(999_990_000);
+            }
+            if ppm > 0 {
+                // Spread evenly over [-ppm, +ppm] by meter number: reproducible, no random source needed.
+                m.clock_drift_ppm = (i as i64 * 7_919) % (2 * ppm + 1) - ppm;
+            }
+        }
         for _ in 0..args.warm_up_hours.min(24 * 366) {
             for _ in 0..4 {
                 f.step(SignedDuration::from_mins(15));
             }
         }
     }
-    tokio::spawn(gateway::serve(listener, fleet.clone()));
+    let faults: gateway::SharedFaults = Arc::new(Mutex::new(gateway::Faults {
+        silent: args
+            .fault_silent
+            .iter()
+            .filter_map(|n| voltvend_dlt645::Address::from_meter_no(&format!("{n:012}")).ok())
+            .collect(),
+        corrupt_every: args.fault_corrupt_every,
+        drop_every: args.fault_drop_every,
+        delay: Duration::from_millis(args.fault_delay_ms),
+    }));
+    tokio::spawn(gateway::serve_with_faults(listener, fleet.clone(), faults.clone()));
+    if let Some(head_end) = &args.dial_in {
+        let addresses: Vec<_> = {
+            let f = fleet.lock().unwrap_or_else(|p| p.into_inner());
+            f.meters().iter().take(args.dial_in_meters).map(|m| m.address).collect()
+        };
+        for address in addresses {
+            tokio::spawn(gateway::dial_in(
+                head_end.clone(),
+                address,
+                fleet.clone(),
+                faults.clone(),
+                Duration::from_secs(5),
+            ));
+        }
+    }
     if args.acceleration == 0 {
         return Ok((addr, fleet));
     }

@@ -184,3 +184,104 @@ async fn bad_input_is_skipped_or_closes_the_connection() {
     let reply = m.next_frame().await;
     assert_eq!(reply.address.meter_no(), "000000000005");
 }
+
+mod faults {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use jiff::SignedDuration;
+    use jiff::civil::DateTime;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+    use voltvend_dlt645::frame::{Frame, Parsed};
+    use voltvend_dlt645::{Address, Reply, Request};
+    use voltvend_meter::fleet::Fleet;
+    use voltvend_meter::gateway::{self, Faults, SharedFaults};
+
+    use super::{Master, cfg, start};
+
+    async fn setup(faults: Faults) -> (gateway::SharedFleet, SharedFaults, Master) {
+        let fleet = Arc::new(Mutex::new(Fleet::new(10, 7, start(), &cfg(), 1_000_000)));
+        let faults = Arc::new(Mutex::new(faults));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(gateway::serve_with_faults(listener, fleet.clone(), faults.clone()));
+        (fleet, faults, Master { stream: TcpStream::connect(addr).await.unwrap(), buf: Vec::new() })
+    }
+
+    fn read(no: &str) -> Vec<u8> {
+        Request::Read { di: 0x0001_0000 }.to_frame(Address::from_meter_no(no).unwrap()).encode(4)
+    }
+
+    #[tokio::test]
+    async fn silent_meters_corrupt_checksums_and_dropped_links() {
+        let silent: HashSet<Address> = [Address::from_meter_no("000000000002").unwrap()].into();
+        let (_fleet, faults, mut m) = setup(Faults { silent, ..Faults::default() }).await;
+        m.send(&[read("000000000002"), read("000000000003")].concat()).await;
+        assert_eq!(m.next_frame().await.address.meter_no(), "000000000003", "meter 2 stopped answering");
+
+        faults.lock().unwrap().corrupt_every = 1;
+        m.send(&read("000000000004")).await;
+        let mut raw = vec![0_u8; 4 + 12 + 8];
+        m.stream.read_exact(&mut raw).await.unwrap();
+        assert!(matches!(Frame::parse(&raw), Parsed::Invalid { reason: "checksum mismatch", .. }), "{raw:02X?}");
+
+        *faults.lock().unwrap() = Faults { drop_every: 1, ..Faults::default() };
+        m.send(&read("000000000004")).await;
+        let mut rest = Vec::new();
+        assert_eq!(m.stream.read_to_end(&mut rest).await.unwrap(), 0, "the gateway dropped the link");
+    }
+
+    #[tokio::test]
+    async fn registers_roll_over_and_clocks_drift_until_synchronised() {
+        let (fleet, _faults, mut m) = setup(Faults::default()).await;
+        {
+            let mut f = fleet.lock().unwrap();
+            let meter = f.meter_mut(&Address::from_meter_no("000000000001").unwrap()).unwrap();
+            meter.set_registers_wh(999_999_990);
+            meter.controller.remote(voltvend_meter::controller::RemoteCommand::KeepPower(true), start());
+            for meter in f.meters_mut() {
+                meter.clock_drift_ppm = 100_000; // 10 % fast: an hour gained every ten
+            }
+        }
+        assert_eq!(m.read_kwh("000000000001", 0x0001_0000).await, "999999.99");
+        fleet.lock().unwrap().step(SignedDuration::from_hours(10));
+        let after: f64 = m.read_kwh("000000000001", 0x0001_0000).await.parse().unwrap();
+        assert!(after < 1_000.0, "the register rolled over to {after}");
+        let time = |v: Vec<u8>| format!("{:02x}:{:02x}:{:02x}", v[2], v[1], v[0]);
+        let Reply::Data { value, .. } = m.ask("000000000001", Request::Read { di: 0x0400_0102 }).await else {
+            panic!()
+        };
+        assert_eq!(time(value), "21:00:00", "10:00 + 10 h + 1 h of drift");
+        // A broadcast time sync sets every meter's clock (and is never answered).
+        let at: DateTime = "2026-11-23T20:00:00".parse().unwrap();
+        m.send(&Request::BroadcastTime { at }.to_frame(Address::BROADCAST).encode(4)).await;
+        let Reply::Data { value, .. } = m.ask("000000000001", Request::Read { di: 0x0400_0102 }).await else {
+            panic!()
+        };
+        assert_eq!(time(value), "20:00:00");
+    }
+
+    #[tokio::test]
+    async fn four_g_meters_dial_in_announce_and_redial() {
+        let fleet = Arc::new(Mutex::new(Fleet::new(10, 7, start(), &cfg(), 1_000_000)));
+        let head_end = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = head_end.local_addr().unwrap().to_string();
+        let meter = Address::from_meter_no("000000000005").unwrap();
+        tokio::spawn(gateway::dial_in(addr, meter, fleet, SharedFaults::default(), Duration::ZERO));
+        for _ in 0..2 {
+            let (stream, _) = head_end.accept().await.unwrap();
+            let mut m = Master { stream, buf: Vec::new() };
+            let hello = m.next_frame().await;
+            assert_eq!(
+                (hello.address, Reply::from_frame(&hello).unwrap()),
+                (meter, Reply::Address),
+                "the meter announces itself"
+            );
+            let reply = m.ask("000000000005", Request::Read { di: 0x0201_0100 }).await;
+            assert!(matches!(reply, Reply::Data { di: 0x0201_0100, .. }));
+            // Dropping the link: the meter dials again (the loop's second accept).
+        }
+    }
+}
