@@ -21,6 +21,9 @@ pub enum Profile {
     Commercial,
     /// A constant load (pumps, servers, street lights on a timer aside).
     Constant { watts: u32 },
+    /// A household water meter: flow in litres per hour, in bursts (showers, washing) mornings and evenings;
+    /// its registers count litres instead of Wh (and its valve is the "relay").
+    WaterFlow,
 }
 
 /// The meter's TOU register schedule: (minute of day, register 1–4 = sharp, peak, flat, valley).
@@ -50,6 +53,11 @@ impl SimMeter {
 
     pub fn power_w(&self) -> u32 {
         self.power_w
+    }
+
+    /// Whether this meter measures water (registers in litres, "power" in litres per hour).
+    pub fn is_water(&self) -> bool {
+        self.profile == Profile::WaterFlow
     }
 
     /// Presets the energy registers (a replaced or long-running meter), in Wh.
@@ -103,15 +111,31 @@ impl Fleet {
     /// `n` meters with addresses 000000000001…, profiles drawn from the seed, each controller built from `cfg`
     /// with `opening_credit`.
     pub fn new(n: usize, seed: u64, start: Timestamp, cfg: &ControllerConfig, opening_credit: i64) -> Self {
+        Self::with_water(n, 0, seed, start, cfg, opening_credit)
+    }
+
+    /// Like [`Fleet::new`], with the last `water` meters measuring water (litres) with flow profiles.
+    pub fn with_water(
+        n: usize,
+        water: usize,
+        seed: u64,
+        start: Timestamp,
+        cfg: &ControllerConfig,
+        opening_credit: i64,
+    ) -> Self {
         let mut meters = Vec::with_capacity(n);
         let mut index = HashMap::with_capacity(n);
         for i in 0..n {
             let no = format!("{:012}", i + 1);
             let address = Address::from_meter_no(&no).unwrap_or(Address([0; 6]));
-            let profile = match mix(seed ^ i as u64) % 10 {
-                0..=6 => Profile::Residential,
-                7 | 8 => Profile::Commercial,
-                _ => Profile::Constant { watts: 200 + (mix(seed.wrapping_add(i as u64)) % 800) as u32 },
+            let profile = if i + water >= n {
+                Profile::WaterFlow
+            } else {
+                match mix(seed ^ i as u64) % 10 {
+                    0..=6 => Profile::Residential,
+                    7 | 8 => Profile::Commercial,
+                    _ => Profile::Constant { watts: 200 + (mix(seed.wrapping_add(i as u64)) % 800) as u32 },
+                }
             };
             index.insert(address, i);
             meters.push(SimMeter {
@@ -173,6 +197,16 @@ impl Fleet {
             Profile::Commercial if !weekend && (8..18).contains(&h) => 5_000,
             Profile::Commercial => 300,
             Profile::Constant { watts } => return watts,
+            Profile::WaterFlow => {
+                // About 10 minutes of heavy use in a morning or evening quarter hour, a trickle otherwise.
+                let slot = (at.as_second() / 900) as u64;
+                let burst = mix(self.seed ^ (i as u64) ^ slot.rotate_left(17)).is_multiple_of(4);
+                return match (h, burst) {
+                    (6..=8 | 18..=21, true) => 480,
+                    (6..=22, _) => 12,
+                    _ => 0,
+                };
+            }
         };
         let slot = (at.as_second() / 900) as u64;
         let noise = mix(self.seed ^ (i as u64).wrapping_mul(0x100_0000_01B3) ^ slot) % 41; // 0..=40

@@ -179,9 +179,22 @@ impl RegisterMap {
         let mut out = Vec::with_capacity(usize::from(count));
         let mut addr = u32::from(start);
         let end = u32::from(start) + u32::from(count);
+        let top = self.entries.iter().map(|e| u32::from(e.address) + u32::from(e.kind.words())).max().unwrap_or(0);
+        if end > top {
+            return Err(ExceptionCode::IllegalDataAddress);
+        }
         while addr < end {
-            let e =
-                self.entries.iter().find(|e| u32::from(e.address) == addr).ok_or(ExceptionCode::IllegalDataAddress)?;
+            let Some(e) = self.entries.iter().find(|e| u32::from(e.address) == addr) else {
+                let inside =
+                    |e: &Entry| u32::from(e.address) < addr && addr < u32::from(e.address) + u32::from(e.kind.words());
+                if self.entries.iter().any(inside) {
+                    return Err(ExceptionCode::IllegalDataAddress); // the second half of a 32-bit value
+                }
+                // A reserved register inside the documented block reads as zero, as on real meters.
+                out.push(0);
+                addr += 1;
+                continue;
+            };
             if u32::from(e.address) + u32::from(e.kind.words()) > end {
                 return Err(ExceptionCode::IllegalDataAddress); // a 32-bit value read by halves
             }

@@ -37,6 +37,7 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     // The seeded DL/T 645 meters are 000000000001…000000000024: simulate exactly those.
     let sim = crate::simulate::SimulateArgs {
         meters: 24,
+        water_meters: 0,
         dlt645_listen: "127.0.0.1:0".into(),
         modbus_listen: None,
         modbus_map: "generic-prepaid".into(),

@@ -18,6 +18,9 @@ pub struct SimulateArgs {
     /// Number of meters (addresses 000000000001 upwards).
     #[arg(long, default_value_t = 100)]
     pub meters: usize,
+    /// How many of them (the last ones) are water meters with flow profiles (registers in litres).
+    #[arg(long, default_value_t = 0)]
+    pub water_meters: usize,
     /// Where the DL/T 645 gateway listens.
     #[arg(long, default_value = "127.0.0.1:6450")]
     pub dlt645_listen: String,
@@ -193,6 +196,17 @@ pub async fn start_modbus(listen: &str, map: &str, fleet: SharedFleet) -> anyhow
 /// One meter's reading as published over MQTT (a gateway's telemetry message).
 fn reading_json(m: &voltvend_meter::fleet::SimMeter, at: jiff::Timestamp) -> String {
     let kwh = |wh: i64| format!("{}.{:03}", wh / 1_000, wh % 1_000);
+    if m.is_water() {
+        return serde_json::json!({
+            "meter": m.address.meter_no(),
+            "at": at.to_string(),
+            "utility": "water",
+            "volume_m3": kwh(m.register_wh(0)),
+            "flow_l_per_h": m.power_w(),
+            "valve": if m.controller.relay_closed() { "open" } else { "closed" },
+        })
+        .to_string();
+    }
     serde_json::json!({
         "meter": m.address.meter_no(),
         "at": at.to_string(),

@@ -285,3 +285,44 @@ mod faults {
         }
     }
 }
+
+#[test]
+fn water_meters_count_litres_in_bursts() {
+    let mut fleet = Fleet::with_water(10, 3, 5, start(), &cfg(), 1_000_000);
+    for _ in 0..(24 * 4) {
+        fleet.step(SignedDuration::from_mins(15));
+    }
+    let water: Vec<_> = fleet.meters().iter().filter(|m| m.is_water()).collect();
+    assert_eq!(water.len(), 3);
+    for m in water {
+        // A day of household water: a trickle and a few bursts, between 0.1 and 2 m³.
+        let litres = m.register_wh(0);
+        assert!((100..2_000).contains(&litres), "{} litres", litres);
+    }
+}
+
+/// The Modbus gateway read with tokio-modbus's own client (the head end's future reader).
+#[tokio::test]
+async fn tokio_modbus_client_reads_the_acrel_map() {
+    use tokio_modbus::client::{Reader, Writer};
+    use voltvend_meter::modbus::{self, RegisterMap};
+
+    let fleet = Arc::new(Mutex::new(Fleet::new(5, 9, start(), &cfg(), 1_000_000)));
+    fleet.lock().unwrap().step(SignedDuration::from_hours(6));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(modbus::serve(listener, fleet.clone(), RegisterMap::parse(modbus::ACREL_DDSY1352).unwrap()));
+    let mut ctx = tokio_modbus::client::tcp::connect_slave(addr, tokio_modbus::Slave(3)).await.unwrap();
+    let words = ctx.read_holding_registers(0x0000, 17).await.unwrap().unwrap();
+    let meter = fleet.lock().unwrap().meter(&Address::from_meter_no("000000000003").unwrap()).unwrap().clone();
+    let total = (u32::from(words[0]) << 16) | u32::from(words[1]);
+    assert_eq!(i64::from(total), meter.register_wh(0) / 10, "0.01 kWh per count, high word first");
+    let tou: u32 = (1..=4).map(|k| (u32::from(words[2 * k]) << 16) | u32::from(words[2 * k + 1])).sum();
+    assert!(tou <= total && total - tou <= 4, "the TOU registers add up to the total (rounding per register)");
+    assert_eq!(words[0x0B], 2_200, "220.0 V");
+    // The writable "code" register keeps what is written; a read-only register refuses writes.
+    ctx.write_single_register(0x000A, 1234).await.unwrap().unwrap();
+    assert_eq!(ctx.read_holding_registers(0x000A, 1).await.unwrap().unwrap(), vec![1234]);
+    assert!(ctx.write_single_register(0x000B, 1).await.unwrap().is_err(), "exception: not writable");
+    assert!(ctx.read_holding_registers(0x0001, 1).await.unwrap().is_err(), "exception: half of a 32-bit value");
+}
