@@ -90,6 +90,13 @@ impl SimMeter {
     }
 }
 
+/// The local hour, day kind and quarter-hour slot a step draws demand for.
+struct LocalSlot {
+    hour: u32,
+    weekend: bool,
+    slot: u64,
+}
+
 /// A deterministic 64-bit mix (SplitMix64).
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -181,11 +188,9 @@ impl Fleet {
         &mut self.meters
     }
 
-    /// Demand of meter `i` at a local minute of a day, with ±20 % noise per 15-minute slot.
-    fn demand_w(&self, i: usize, profile: Profile, at: Timestamp) -> u32 {
-        let local = at.to_zoned(self.time_zone.clone());
-        let h = local.hour() as u32;
-        let weekend = local.weekday().to_monday_one_offset() >= 6;
+    /// Demand of meter `i` in the quarter hour `when` describes, with ±20 % noise per 15-minute slot.
+    fn demand_w(&self, i: usize, profile: Profile, when: &LocalSlot) -> u32 {
+        let (h, slot) = (when.hour, when.slot);
         let base = match profile {
             Profile::Residential => match h {
                 0..=5 => 150,
@@ -194,12 +199,11 @@ impl Fleet {
                 17..=21 => 1_800,
                 _ => 500,
             },
-            Profile::Commercial if !weekend && (8..18).contains(&h) => 5_000,
+            Profile::Commercial if !when.weekend && (8..18).contains(&h) => 5_000,
             Profile::Commercial => 300,
             Profile::Constant { watts } => return watts,
             Profile::WaterFlow => {
                 // About 10 minutes of heavy use in a morning or evening quarter hour, a trickle otherwise.
-                let slot = (at.as_second() / 900) as u64;
                 let burst = mix(self.seed ^ (i as u64) ^ slot.rotate_left(17)).is_multiple_of(4);
                 return match (h, burst) {
                     (6..=8 | 18..=21, true) => 480,
@@ -208,7 +212,6 @@ impl Fleet {
                 };
             }
         };
-        let slot = (at.as_second() / 900) as u64;
         let noise = mix(self.seed ^ (i as u64).wrapping_mul(0x100_0000_01B3) ^ slot) % 41; // 0..=40
         base * (80 + noise as u32) / 100
     }
@@ -218,14 +221,18 @@ impl Fleet {
     pub fn step(&mut self, dt: SignedDuration) {
         let secs = dt.as_secs().max(0);
         let at = self.now + dt;
-        let minute = {
-            let l = self.now.to_zoned(self.time_zone.clone());
-            l.hour() as u16 * 60 + l.minute() as u16
+        // Local time is the same for every meter: work it out once per step, not once per meter.
+        let local = self.now.to_zoned(self.time_zone.clone());
+        let minute = local.hour() as u16 * 60 + local.minute() as u16;
+        let when = LocalSlot {
+            hour: local.hour() as u32,
+            weekend: local.weekday().to_monday_one_offset() >= 6,
+            slot: (self.now.as_second() / 900) as u64,
         };
         let tariff = TOU.iter().rev().find(|(m, _)| *m <= minute).map_or(3, |(_, t)| *t);
         for i in 0..self.meters.len() {
             let Some(profile) = self.meters.get(i).map(|m| m.profile) else { continue };
-            let demand = self.demand_w(i, profile, self.now);
+            let demand = self.demand_w(i, profile, &when);
             let Some(m) = self.meters.get_mut(i) else { continue };
             m.clock_offset_us += secs * m.clock_drift_ppm;
             m.controller.tick(at);
@@ -253,7 +260,8 @@ impl Fleet {
         // XXXXXX.XX: registers roll over from 999999.99 kWh to zero, as real meters' displays and registers do.
         let kwh_hundredths = |wh: i64| dec((wh / 10) % 100_000_000, 2);
         let bcd = |v: i64| (((v / 10 % 10) << 4) | (v % 10)) as u8;
-        let local = m.clock(self.now).to_zoned(self.time_zone.clone());
+        // Only the date and time identifiers need the meter's local clock.
+        let local = || m.clock(self.now).to_zoned(self.time_zone.clone());
         match di {
             0x0000_0000 | 0x0001_0000 => kwh_hundredths(m.register_wh(0)),
             0x0001_0100 => kwh_hundredths(m.register_wh(1)),
@@ -268,14 +276,18 @@ impl Fleet {
             0x0280_0002 => dec(5_000, 2),
             0x0400_0401 => Some(m.address.0.to_vec()),
             // YYMMDDWW and hhmmss, least significant byte first.
-            0x0400_0101 => Some(vec![
-                bcd(i64::from(local.weekday().to_sunday_zero_offset())),
-                bcd(i64::from(local.day())),
-                bcd(i64::from(local.month())),
-                bcd(i64::from(local.year() % 100)),
-            ]),
+            0x0400_0101 => {
+                let d = local();
+                Some(vec![
+                    bcd(i64::from(d.weekday().to_sunday_zero_offset())),
+                    bcd(i64::from(d.day())),
+                    bcd(i64::from(d.month())),
+                    bcd(i64::from(d.year() % 100)),
+                ])
+            }
             0x0400_0102 => {
-                Some(vec![bcd(i64::from(local.second())), bcd(i64::from(local.minute())), bcd(i64::from(local.hour()))])
+                let t = local();
+                Some(vec![bcd(i64::from(t.second())), bcd(i64::from(t.minute())), bcd(i64::from(t.hour()))])
             }
             0x0400_0503 => Some(m.status_word_3().to_le_bytes().to_vec()),
             0x0090_0100 => dec(m.controller.credit().max(0) / 10, 2),

@@ -87,11 +87,20 @@ async fn connection(
             continue;
         }
         n += 1;
-        let f = faults.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if f.drop_every > 0 && n.is_multiple_of(f.drop_every) {
+        // Decide this request's faults under the lock, without copying the fault set.
+        let (drop_link, silent, delay, corrupt) = {
+            let f = faults.lock().unwrap_or_else(|p| p.into_inner());
+            (
+                f.drop_every > 0 && n.is_multiple_of(f.drop_every),
+                f.silent.contains(&frame.address),
+                f.delay,
+                f.corrupt_every > 0 && n.is_multiple_of(f.corrupt_every),
+            )
+        };
+        if drop_link {
             return Ok(());
         }
-        if f.silent.iter().any(|a| frame.address == *a) {
+        if silent {
             continue;
         }
         let reply = {
@@ -99,10 +108,10 @@ async fn connection(
             fl.handle(&frame)
         };
         let Some(reply) = reply else { continue };
-        if !f.delay.is_zero() {
-            tokio::time::sleep(f.delay).await;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
-        if f.corrupt_every > 0 && n.is_multiple_of(f.corrupt_every) {
+        if corrupt {
             let mut bytes = reply.encode(REPLY_PREAMBLE);
             if let Some(cs) = bytes.len().checked_sub(2).and_then(|i| bytes.get_mut(i)) {
                 *cs = cs.wrapping_add(1);
