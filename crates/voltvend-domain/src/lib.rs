@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod clock;
+pub mod decimal;
 pub mod ids;
 pub mod ledger;
 pub mod meter;

@@ -136,43 +136,13 @@ impl Money {
     /// Parses a decimal amount such as `12.5`, `-0.01` or `100` in major units, exactly.
     /// More decimal places than the currency has is an error, never a silent rounding.
     pub fn parse(input: &str, currency: Currency) -> Result<Self, MoneyError> {
-        let malformed = || MoneyError::Malformed { input: input.to_string(), currency, exponent: currency.exponent };
-        let s = input.trim();
-        let (negative, digits) = match s.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, s.strip_prefix('+').unwrap_or(s)),
-        };
-        let (whole, frac) = match digits.split_once('.') {
-            Some((w, f)) => (w, f),
-            None => (digits, ""),
-        };
-        let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-        if whole.is_empty() && frac.is_empty()
-            || !all_digits(whole)
-            || !all_digits(frac)
-            || (digits.contains('.') && frac.is_empty())
-            || frac.len() > usize::from(currency.exponent)
-        {
-            return Err(malformed());
+        match crate::decimal::parse_scaled(input, currency.exponent) {
+            Ok(amount_minor) => Ok(Self::from_minor(amount_minor, currency)),
+            Err(crate::decimal::DecimalError::Overflow) => Err(MoneyError::Overflow),
+            Err(crate::decimal::DecimalError::Malformed) => {
+                Err(MoneyError::Malformed { input: input.to_string(), currency, exponent: currency.exponent })
+            }
         }
-        let whole_minor = if whole.is_empty() {
-            0
-        } else {
-            whole
-                .parse::<i64>()
-                .map_err(|_| MoneyError::Overflow)?
-                .checked_mul(currency.minor_per_major())
-                .ok_or(MoneyError::Overflow)?
-        };
-        let frac_minor = if frac.is_empty() {
-            0
-        } else {
-            let pad = u32::from(currency.exponent) - frac.len() as u32;
-            frac.parse::<i64>().map_err(|_| malformed())? * 10_i64.pow(pad)
-        };
-        let magnitude = whole_minor.checked_add(frac_minor).ok_or(MoneyError::Overflow)?;
-        let amount_minor = if negative { -magnitude } else { magnitude };
-        Ok(Self::from_minor(amount_minor, currency))
     }
 
     pub fn checked_add(self, other: Money) -> Result<Money, MoneyError> {
@@ -202,14 +172,7 @@ impl Money {
 
     /// The amount in major units without the currency code: `-12.05`.
     pub fn to_decimal_string(&self) -> String {
-        let exp = u32::from(self.currency.exponent);
-        let sign = if self.amount_minor < 0 { "-" } else { "" };
-        let magnitude = self.amount_minor.unsigned_abs();
-        if exp == 0 {
-            return format!("{sign}{magnitude}");
-        }
-        let per = 10_u64.pow(exp);
-        format!("{sign}{}.{:0width$}", magnitude / per, magnitude % per, width = exp as usize)
+        crate::decimal::format_scaled(self.amount_minor, u32::from(self.currency.exponent))
     }
 }
 

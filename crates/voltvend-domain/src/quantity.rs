@@ -11,6 +11,7 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::decimal::format_scaled;
 use crate::money::{Currency, Money};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -23,41 +24,14 @@ pub enum QuantityError {
     NegativePrice,
 }
 
-/// Parses a non-negative-or-signed decimal with at most `decimals` places into an integer scaled by
-/// 10^decimals. Shared by every quantity type so that they agree on the grammar.
+/// Parses a decimal with at most `decimals` places, naming the unit in the error.
 fn parse_scaled(input: &str, decimals: u8, unit: &'static str) -> Result<i64, QuantityError> {
-    let malformed = || QuantityError::Malformed { input: input.to_string(), unit, decimals };
-    let s = input.trim();
-    let (negative, body) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (whole, frac) = body.split_once('.').unwrap_or((body, ""));
-    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && frac.is_empty())
-        || !digits(whole)
-        || !digits(frac)
-        || (body.contains('.') && frac.is_empty())
-        || frac.len() > usize::from(decimals)
-    {
-        return Err(malformed());
-    }
-    let scale = 10_i64.pow(u32::from(decimals));
-    let whole_v = if whole.is_empty() { 0 } else { whole.parse::<i64>().map_err(|_| QuantityError::Overflow)? };
-    let frac_v = if frac.is_empty() {
-        0
-    } else {
-        frac.parse::<i64>().map_err(|_| malformed())? * 10_i64.pow(u32::from(decimals) - frac.len() as u32)
-    };
-    let magnitude = whole_v.checked_mul(scale).and_then(|w| w.checked_add(frac_v)).ok_or(QuantityError::Overflow)?;
-    Ok(if negative { -magnitude } else { magnitude })
-}
-
-fn format_scaled(value: i64, decimals: u32) -> String {
-    let sign = if value < 0 { "-" } else { "" };
-    let magnitude = value.unsigned_abs();
-    let per = 10_u64.pow(decimals);
-    format!("{sign}{}.{:0width$}", magnitude / per, magnitude % per, width = decimals as usize)
+    crate::decimal::parse_scaled(input, decimals).map_err(|e| match e {
+        crate::decimal::DecimalError::Overflow => QuantityError::Overflow,
+        crate::decimal::DecimalError::Malformed => {
+            QuantityError::Malformed { input: input.to_string(), unit, decimals }
+        }
+    })
 }
 
 /// Electrical energy in watt-hours.

@@ -10,10 +10,11 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use voltvend_domain::Money;
+use voltvend_domain::decimal::{format_scaled, parse_scaled};
 use voltvend_domain::tariff::Tariff;
 use voltvend_domain::tariff::inverse::{ArrearsRecovery, Purchase, quote};
-use voltvend_domain::tariff::pricing::{ChargeLine, PricingState, Reading, Registers, price};
-use voltvend_domain::{Money, VolumeL};
+use voltvend_domain::tariff::pricing::{ChargeLine, PricingState, Reading, Registers, period_key, price};
 
 use crate::settings::Settings;
 use crate::tariff_file::{self, TariffFile};
@@ -141,19 +142,16 @@ pub async fn run(
 }
 
 fn decimal3(milli: i64) -> String {
-    let sign = if milli < 0 { "-" } else { "" };
-    format!("{sign}{}.{:03}", milli.unsigned_abs() / 1000, milli.unsigned_abs() % 1000)
+    format_scaled(milli, 3)
 }
 
 fn price6(micro: i64) -> String {
-    let sign = if micro < 0 { "-" } else { "" };
-    format!("{sign}{}.{:06}", micro.unsigned_abs() / 1_000_000, micro.unsigned_abs() % 1_000_000)
+    format_scaled(micro, 6)
 }
 
 /// An exact amount shown with 6 decimals of the major unit (exact values can carry more).
 fn exact(femto: i128) -> String {
-    let micro = femto / 1_000_000_000;
-    price6(i64::try_from(micro).unwrap_or(i64::MAX))
+    format_scaled(i64::try_from(femto / 1_000_000_000).unwrap_or(i64::MAX), 6)
 }
 
 fn unit_name(t: &Tariff) -> &'static str {
@@ -253,9 +251,10 @@ pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading
         })?;
         let mut values = Vec::new();
         for (name, cell) in registers.iter().zip(cells.iter().skip(1)) {
-            let v = VolumeL::parse_m3(cell)
-                .map_err(|_| anyhow::anyhow!("line {}: {name} {cell:?} is not a reading (up to 3 decimals)", n + 1))?;
-            values.push((name.to_string(), v.litres()));
+            let v = parse_scaled(cell, 3).ok().filter(|v| *v >= 0).ok_or_else(|| {
+                anyhow::anyhow!("line {}: {name} {cell:?} is not a reading (up to 3 decimals)", n + 1)
+            })?;
+            values.push((name.to_string(), v));
         }
         let registers =
             if total { Registers::Total(values.first().map_or(0, |v| v.1)) } else { Registers::PerPeriod(values) };
@@ -291,20 +290,15 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
     };
     if let Some(paid) = pay {
         let at = at.unwrap_or(now);
-        let position = VolumeL::parse_m3(block_position)
-            .map_err(|_| anyhow::anyhow!("--block-position: not a quantity"))?
-            .litres();
+        let position =
+            parse_scaled(block_position, 3).map_err(|_| anyhow::anyhow!("--block-position: not a quantity"))?;
         let date = at.to_zoned(tariff.time_zone.clone()).date();
         let version = tariff.version_at(at).with_context(|| format!("no version of the tariff is in force at {at}"))?;
-        let key = version.blocks.as_ref().map(|b| match b.period {
-            voltvend_domain::tariff::BlockPeriod::Monthly => i32::from(date.year()) * 100 + i32::from(date.month()),
-            voltvend_domain::tariff::BlockPeriod::Annual => i32::from(date.year()),
-        });
+        let key = version.blocks.as_ref().map(|b| period_key(b.period, date));
         let state = PricingState { block_key: key, block_position_milli: position, ..Default::default() };
-        let share_ppm = voltvend_domain::UnitPrice::parse(recovery_percent, tariff.currency)
-            .map_err(|_| anyhow::anyhow!("--recovery-percent: not a percentage"))?
-            .micro_per_unit()
-            / 100;
+        // A percentage with up to 4 decimals is a ppm count.
+        let share_ppm =
+            parse_scaled(recovery_percent, 4).map_err(|_| anyhow::anyhow!("--recovery-percent: not a percentage"))?;
         let q = quote(
             &tariff,
             &state,

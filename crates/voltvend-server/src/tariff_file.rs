@@ -8,11 +8,12 @@ use jiff::Timestamp;
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
+use voltvend_domain::decimal::parse_scaled;
 use voltvend_domain::tariff::calendar::{DaySchedule, Season, TouCalendar};
 use voltvend_domain::tariff::{
     Block, BlockMode, BlockPeriod, Blocks, Recurrence, RecurringCharge, Tariff, TariffError, TariffVersion, Tax,
 };
-use voltvend_domain::{Currency, Money, Utility, VolumeL};
+use voltvend_domain::{Currency, Money, Utility};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,23 +161,19 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Tar
 
 /// A quantity in kWh or m³ (3 decimals) as milli-units.
 fn milli(field: &str, s: &str) -> Result<i64, TariffError> {
-    match VolumeL::parse_m3(s) {
-        Ok(v) if v.litres() >= 0 => Ok(v.litres()),
+    match parse_scaled(s, 3) {
+        Ok(v) if v >= 0 => Ok(v),
         _ => err(field, format!("{s:?} is not a quantity (up to 3 decimals)")),
     }
 }
 
-/// A price with up to 6 decimals, as micro-units; may be negative only where `signed`.
+/// A price (or percentage) with up to 6 decimals, as micro-units; may be negative only where `signed`.
 fn micro(field: &str, s: &str, signed: bool) -> Result<i64, TariffError> {
-    let t = s.trim();
-    let (neg, body) = match t.strip_prefix('-') {
-        Some(b) if signed => (true, b),
-        Some(_) => return err(field, "cannot be negative"),
-        None => (false, t),
-    };
-    let p = voltvend_domain::UnitPrice::parse(body, Currency::CNY)
-        .map_err(|_| TariffError::new(field, format!("{s:?} is not a price (up to 6 decimals)")))?;
-    Ok(if neg { -p.micro_per_unit() } else { p.micro_per_unit() })
+    match parse_scaled(s, 6) {
+        Ok(v) if v < 0 && !signed => err(field, "cannot be negative"),
+        Ok(v) => Ok(v),
+        Err(_) => err(field, format!("{s:?} is not a price (up to 6 decimals)")),
+    }
 }
 
 fn money(field: &str, s: &str, currency: Currency) -> Result<i64, TariffError> {

@@ -93,10 +93,7 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
             if b.mode == BlockMode::WholeVolume {
                 return Err(PricingError::Unsupported("inverse pricing of whole-volume blocks is not supported"));
             }
-            let key = match b.period {
-                super::BlockPeriod::Monthly => i32::from(date.year()) * 100 + i32::from(date.month()),
-                super::BlockPeriod::Annual => i32::from(date.year()),
-            };
+            let key = super::pricing::period_key(b.period, date);
             let position = if state.block_key == Some(key) { state.block_position_milli } else { 0 };
             let mut lo = 0;
             for (i, block) in b.blocks.iter().enumerate() {

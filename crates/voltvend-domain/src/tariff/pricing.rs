@@ -114,7 +114,9 @@ fn month_key(date: Date) -> i32 {
     i32::from(date.year()) * 100 + i32::from(date.month())
 }
 
-fn period_key(period: BlockPeriod, date: Date) -> i32 {
+/// The key of the block (or free-units) period a local date falls in: `year*100+month` or `year`. It is
+/// what [`PricingState::block_key`] holds.
+pub fn period_key(period: BlockPeriod, date: Date) -> i32 {
     match period {
         BlockPeriod::Monthly => month_key(date),
         BlockPeriod::Annual => i32::from(date.year()),
