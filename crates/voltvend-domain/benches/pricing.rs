@@ -12,7 +12,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use voltvend_domain::tariff::calendar::{DaySchedule, Season, TouCalendar};
+use voltvend_domain::tariff::calendar::{DaySchedule, TouCalendar};
 use voltvend_domain::tariff::pricing::{PricingState, Reading, Registers, price};
 use voltvend_domain::tariff::{
     Block, BlockMode, BlockPeriod, Blocks, Recurrence, RecurringCharge, Tariff, TariffVersion, Tax,
@@ -32,19 +32,7 @@ fn tariff() -> Tariff {
             effective_from: "2020-01-01T00:00:00Z".parse().unwrap(),
             periods: vec!["peak".into(), "valley".into()],
             base_price_micro: vec![568_000, 288_000],
-            calendar: Some(TouCalendar {
-                time_zone: tz,
-                seasons: vec![Season {
-                    name: "all".into(),
-                    from_month: 1,
-                    from_day: 1,
-                    weekday: day,
-                    weekend: None,
-                    holiday: None,
-                }],
-                weekend_days: vec![],
-                holidays: vec![],
-            }),
+            calendar: Some(TouCalendar::all_year(tz, day)),
             blocks: Some(Blocks {
                 period: BlockPeriod::Annual,
                 mode: BlockMode::Incremental,

@@ -80,6 +80,13 @@ impl DaySchedule {
 }
 
 impl TouCalendar {
+    /// A calendar with one schedule every day of the year (no seasons, weekends or holidays).
+    pub fn all_year(time_zone: TimeZone, day: DaySchedule) -> Self {
+        let season =
+            Season { name: "all year".into(), from_month: 1, from_day: 1, weekday: day, weekend: None, holiday: None };
+        Self { time_zone, seasons: vec![season], weekend_days: vec![], holidays: vec![] }
+    }
+
     pub fn validate(&self, at: &str, periods: &[String]) -> Result<(), TariffError> {
         if self.seasons.is_empty() {
             return Err(TariffError::new(format!("{at}.seasons"), "a calendar needs at least one season"));
@@ -182,19 +189,7 @@ mod tests {
     fn shanghai_peak_valley() -> TouCalendar {
         // Peak 08:00–22:00, valley 22:00–08:00 (periods: 0 = peak, 1 = valley).
         let day = DaySchedule { entries: vec![(0, 1), (480, 0), (1_320, 1)] };
-        TouCalendar {
-            time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
-            seasons: vec![Season {
-                name: "all".into(),
-                from_month: 1,
-                from_day: 1,
-                weekday: day,
-                weekend: None,
-                holiday: None,
-            }],
-            weekend_days: vec![],
-            holidays: vec![],
-        }
+        TouCalendar::all_year(TimeZone::get("Asia/Shanghai").unwrap(), day)
     }
 
     #[test]
@@ -216,19 +211,7 @@ mod tests {
     fn dst_days_have_the_right_lengths() {
         // Europe/London: 29 March 2026 has 23 hours, 25 October 2026 has 25.
         let day = DaySchedule { entries: vec![(0, 1), (420, 0), (1_380, 1)] };
-        let c = TouCalendar {
-            time_zone: TimeZone::get("Europe/London").unwrap(),
-            seasons: vec![Season {
-                name: "all".into(),
-                from_month: 1,
-                from_day: 1,
-                weekday: day,
-                weekend: None,
-                holiday: None,
-            }],
-            weekend_days: vec![],
-            holidays: vec![],
-        };
+        let c = TouCalendar::all_year(TimeZone::get("Europe/London").unwrap(), day);
         let local = |s: &str| {
             s.parse::<DateTime>().unwrap().to_zoned(TimeZone::get("Europe/London").unwrap()).unwrap().timestamp()
         };

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::meter::Utility;
 use crate::money::Currency;
-use crate::tariff::calendar::{DaySchedule, Season, TouCalendar};
+use crate::tariff::calendar::{DaySchedule, TouCalendar};
 use crate::tariff::inverse::{ArrearsRecovery, Purchase, quote};
 use crate::tariff::{Block, Blocks, RecurringCharge, Tax};
 
@@ -44,19 +44,7 @@ pub(crate) fn tariff(versions: Vec<TariffVersion>) -> Tariff {
 fn peak_valley(v: &mut TariffVersion) {
     // 0 = peak 08:00–22:00, 1 = valley 22:00–08:00.
     let day = DaySchedule { entries: vec![(0, 1), (480, 0), (1_320, 1)] };
-    v.calendar = Some(TouCalendar {
-        time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
-        seasons: vec![Season {
-            name: "all".into(),
-            from_month: 1,
-            from_day: 1,
-            weekday: day,
-            weekend: None,
-            holiday: None,
-        }],
-        weekend_days: vec![],
-        holidays: vec![],
-    });
+    v.calendar = Some(TouCalendar::all_year(TimeZone::get("Asia/Shanghai").unwrap(), day));
 }
 
 fn total(at: &str, wh: i64) -> Reading {
