@@ -34,30 +34,15 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Resul
     let counts = store.counts().await?;
     let listener = crate::serve::bind(&settings).await?;
     let addr = listener.local_addr()?;
-    // The seeded DL/T 645 meters are 000000000001…000000000024: simulate exactly those.
-    let sim = crate::simulate::SimulateArgs {
-        meters: 24,
-        water_meters: 0,
-        dlt645_listen: "127.0.0.1:0".into(),
-        modbus_listen: None,
-        modbus_map: "generic-prepaid".into(),
-        mqtt_broker: None,
-        mqtt_prefix: "voltvend/demo".into(),
-        mqtt_interval_s: 15,
-        acceleration: 60,
-        warm_up_hours: 0,
-        dial_in: None,
-        dial_in_meters: 0,
-        fault_silent: vec![],
-        fault_corrupt_every: 0,
-        fault_drop_every: 0,
-        fault_delay_ms: 0,
-        fault_rollover_meters: 0,
-        fault_clock_drift_ppm: 0,
-        seed: 2026,
-        credit_kwh: 30,
-        time_zone: "Asia/Shanghai".into(),
-    };
+    // The seeded DL/T 645 meters are 000000000001…000000000024: simulate exactly those; every other setting
+    // is the simulator's default.
+    let sim = <crate::simulate::SimulateArgs as clap::Parser>::try_parse_from([
+        "simulate",
+        "--meters=24",
+        "--dlt645-listen=127.0.0.1:0",
+        "--seed=2026",
+        "--credit-kwh=30",
+    ])?;
     let (sim_addr, _fleet) = crate::simulate::start(&sim, clock.as_ref()).await?;
     println!();
     println!("  Voltvend demo is running: open http://{addr}/");

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::Args;
+use clap::Parser;
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use voltvend_domain::Clock;
@@ -13,7 +13,8 @@ use voltvend_meter::controller::{ControllerConfig, CreditUnit, FriendlyHours, Mo
 use voltvend_meter::fleet::Fleet;
 use voltvend_meter::gateway::{self, SharedFleet};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Parser)]
+#[command(name = "simulate")]
 pub struct SimulateArgs {
     /// Number of meters (addresses 000000000001 upwards).
     #[arg(long, default_value_t = 100)]
