@@ -88,7 +88,7 @@ async fn restore_sqlite(
 ) -> Result<RestoreReport, StoreError> {
     verify_sqlite_file(from, clock.clone()).await?;
     let target = crate::sqlite_path(target_url)?;
-    let _live = hold_lock(target_url, clock.clone()).await?;
+    let _live = hold_lock(target_url).await?;
     if target.exists() && !force {
         return Err(StoreError::Backup(format!(
             "{} already exists; pass --force to replace it (its current contents will be lost)",
@@ -158,7 +158,7 @@ async fn restore_postgres(
 }
 
 /// Takes the target's instance lock (a running server holds it) without opening the database.
-async fn hold_lock(target_url: &str, _clock: Arc<dyn Clock>) -> Result<std::fs::File, StoreError> {
+async fn hold_lock(target_url: &str) -> Result<std::fs::File, StoreError> {
     let target = crate::sqlite_path(target_url)?;
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| StoreError::Backup(e.to_string()))?;

@@ -23,16 +23,7 @@ fn simulated_meters_answer_dlt645_over_tcp() {
     for no in ["000000000001", "000000000250", "000000000500"] {
         let request = Request::Read { di: 0x0201_0100 }.to_frame(Address::from_meter_no(no).unwrap()).encode(4);
         s.write_all(&request).unwrap();
-        let mut buf = Vec::new();
-        let frame = loop {
-            if let Parsed::Frame { frame, .. } = Frame::parse(&buf) {
-                break frame;
-            }
-            let mut chunk = [0_u8; 256];
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "gateway closed the connection");
-            buf.extend_from_slice(&chunk[..n]);
-        };
+        let frame = next_frame(&mut s);
         assert_eq!(frame.address.meter_no(), no);
         assert!(matches!(Reply::from_frame(&frame).unwrap(), Reply::Data { di: 0x0201_0100, .. }));
     }
@@ -79,15 +70,20 @@ fn pymodbus_available() -> bool {
 
 fn dlt645_read(s: &mut TcpStream, no: &str, di: u32) -> Vec<u8> {
     s.write_all(&Request::Read { di }.to_frame(Address::from_meter_no(no).unwrap()).encode(4)).unwrap();
+    let Reply::Data { value, .. } = Reply::from_frame(&next_frame(s)).unwrap() else { panic!("no data") };
+    value
+}
+
+/// Reads from the gateway until one whole frame has arrived.
+fn next_frame(s: &mut TcpStream) -> Frame {
     let mut buf = Vec::new();
     loop {
         if let Parsed::Frame { frame, .. } = Frame::parse(&buf) {
-            let Reply::Data { value, .. } = Reply::from_frame(&frame).unwrap() else { panic!("no data") };
-            return value;
+            return frame;
         }
         let mut chunk = [0_u8; 256];
         let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0);
+        assert!(n > 0, "gateway closed the connection");
         buf.extend_from_slice(&chunk[..n]);
     }
 }
