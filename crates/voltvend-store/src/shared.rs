@@ -183,6 +183,7 @@ async fn load_transfers(
         }
         q.push(") ORDER BY transfer_seq, idx");
         let rows = q.build().fetch_all(&mut *conn).await?;
+        let by_seq: std::collections::HashMap<i64, usize> = chunk.iter().enumerate().map(|(i, t)| (t.seq, i)).collect();
         for row in rows {
             let seq: i64 = row.try_get("transfer_seq")?;
             let amount: i64 = row.try_get("amount_minor")?;
@@ -191,7 +192,7 @@ async fn load_transfers(
                 side: if amount > 0 { Side::Debit } else { Side::Credit },
                 amount_minor: amount.checked_abs().ok_or_else(|| corrupt("entry", "amount out of range"))?,
             };
-            if let Some(t) = chunk.iter_mut().find(|t| t.seq == seq) {
+            if let Some(t) = by_seq.get(&seq).and_then(|i| chunk.get_mut(*i)) {
                 t.request.postings.push(posting);
             }
         }
