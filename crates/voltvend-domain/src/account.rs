@@ -18,6 +18,8 @@ pub enum AccountError {
     Unknown { what: &'static str, value: String },
     #[error("customer name must be 1–{max} characters", max = Customer::NAME_LEN_MAX)]
     BadName,
+    #[error(transparent)]
+    Text(#[from] crate::text::TextError),
 }
 
 /// A person or company.
@@ -31,11 +33,16 @@ pub struct Customer {
 
 impl Customer {
     pub const NAME_LEN_MAX: usize = 120;
+    pub const PHONE_LEN_MAX: usize = 32;
 
     pub fn new(id: CustomerId, premises_id: PremisesId, name: &str, phone: Option<&str>) -> Result<Self, AccountError> {
+        crate::text::check("customer name", name, usize::MAX)?;
         let n = name.trim().chars().count();
         if n == 0 || n > Self::NAME_LEN_MAX {
             return Err(AccountError::BadName);
+        }
+        if let Some(p) = phone {
+            crate::text::check("phone", p.trim(), Self::PHONE_LEN_MAX)?;
         }
         Ok(Self {
             id,
@@ -195,5 +202,9 @@ mod tests {
         );
         assert_eq!("postpaid".parse::<BillingMode>(), Ok(BillingMode::Postpaid));
         assert!("open".parse::<AccountStatus>().is_err());
+        let id = CustomerId::from_uuid(Uuid::nil());
+        let at = PremisesId::from_uuid(Uuid::nil());
+        assert!(matches!(Customer::new(id, at, "Wang\u{0}Fang", None), Err(AccountError::Text(_))));
+        assert!(matches!(Customer::new(id, at, "Wang Fang", Some("138\n0000")), Err(AccountError::Text(_))));
     }
 }

@@ -68,3 +68,9 @@ id_type!(/// An account in the double-entry ledger (not to be confused with a cu
     LedgerAccountId, "ledg");
 id_type!(/// A ledger transfer, chosen by the client so that retries are idempotent.
     TransferId, "xfer");
+id_type!(/// A business operation (a sale, a batch of readings…), chosen by the client: its idempotency key.
+    OperationId, "oper");
+id_type!(/// A counter or channel where sales are made; receipts are numbered without gaps per vending point.
+    VendingPointId, "vp");
+id_type!(/// The system ledger accounts (revenue, tax, fees…) of one property in one currency.
+    BooksId, "books");

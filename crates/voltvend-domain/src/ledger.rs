@@ -4,16 +4,23 @@
 //! [`LedgerAccount`]s, identified by a client-chosen [`TransferId`]. The ledger is append-only: a correction
 //! is a new transfer that references the one it corrects.
 //!
-//! [`LedgerBook`] is the one implementation of the rules. The store loads the accounts and transfers a batch
-//! touches into a book, posts the batch through it, and writes back what it committed; the property tests run
-//! the same book in memory. Rules, in the order they are checked:
-//! 1. the request is well formed (2–[`TransferRequest::POSTINGS_MAX`] postings, positive amounts, balanced,
-//!    one currency, no account twice, a correction names its target);
-//! 2. a transfer id seen before returns the original transfer if the contents are equal, else a conflict;
-//! 3. every account exists and is in the transfer's currency; a correction's target exists;
-//! 4. no account with a limit ends below minus its overdraft limit, unless the transfer raises its balance.
+//! [`LedgerBook`] is the one implementation of the rules. The operations layer loads the accounts and
+//! transfers a batch touches into a book, posts through it, and hands storage what it has not yet written;
+//! the property tests run the same book in memory. Rules, in the order they are checked:
+//! 1. a transfer id seen before returns the original transfer if the request is the same (compared in
+//!    canonical form: the same postings in another order are the same request), else a conflict. This comes
+//!    first, so that a rule tightened later never turns the retry of an old request into an error;
+//! 2. the request is well formed (2–[`TransferRequest::POSTINGS_MAX`] postings, positive amounts, balanced,
+//!    one currency, no account twice, a correction names its target, the memo is clean text);
+//! 3. every account exists and is in the transfer's currency;
+//! 4. a correction reverses an existing transfer that is not itself a correction, posting each line back on
+//!    the other side of an account of the original, never more than is left unreversed on that line;
+//! 5. no account with a limit ends below minus its overdraft limit, unless the transfer raises its balance.
+//!
+//! A book can be rolled back to a [`Savepoint`], so that an operation made of several steps commits whole or
+//! not at all, and it tracks what it holds that storage has not yet written ([`LedgerBook::pending`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
 
@@ -24,6 +31,7 @@ use uuid::Uuid;
 use crate::account::{AccountError, str_enum};
 use crate::ids::{AccountId, LedgerAccountId, MeterId, PremisesId, ShiftId, TransferId};
 use crate::money::{Currency, Money};
+use crate::text::{self, TextError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LedgerError {
@@ -37,12 +45,28 @@ pub enum LedgerError {
     DuplicateAccount(LedgerAccountId),
     #[error("memo longer than {max} bytes", max = TransferRequest::MEMO_LEN_MAX)]
     MemoTooLong,
+    #[error(transparent)]
+    Text(TextError),
     #[error("a correction must name the transfer it corrects, and only a correction may")]
     CorrectionTarget,
     #[error("ledger account {0} not found")]
     UnknownAccount(LedgerAccountId),
     #[error("transfer {0} to be corrected not found")]
     CorrectedTransferNotFound(TransferId),
+    #[error("transfer {0} is a correction; correct the original instead")]
+    ReversalOfReversal(TransferId),
+    #[error("transfer {0} is already fully reversed")]
+    AlreadyReversed(TransferId),
+    #[error(
+        "a correction of {target} must post back on the other side of the original's accounts; ledger account {account} does not mirror it"
+    )]
+    NotMirror { target: TransferId, account: LedgerAccountId },
+    #[error(
+        "a correction of {target} reverses {asked_minor} on ledger account {account}, but only {left_minor} is left unreversed (minor units)"
+    )]
+    ReversalExceedsOriginal { target: TransferId, account: LedgerAccountId, asked_minor: i64, left_minor: i64 },
+    #[error("a correction of {target} must be in the original's currency")]
+    CorrectionCurrency { target: TransferId },
     #[error("ledger account {account} is in {account_currency}, the transfer in {transfer_currency}")]
     CurrencyMismatch { account: LedgerAccountId, account_currency: Currency, transfer_currency: Currency },
     #[error(
@@ -63,11 +87,50 @@ pub enum LedgerError {
     Parse(#[from] AccountError),
 }
 
+impl LedgerError {
+    /// The stable machine-readable code of the error (part of the API contract).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::PostingCount { .. } => "transfer_posting_count",
+            Self::NonPositiveAmount(_) => "transfer_non_positive_amount",
+            Self::Unbalanced { .. } => "transfer_unbalanced",
+            Self::DuplicateAccount(_) => "transfer_duplicate_account",
+            Self::MemoTooLong => "memo_too_long",
+            Self::Text(e) => e.code(),
+            Self::CorrectionTarget => "correction_target_required",
+            Self::UnknownAccount(_) => "ledger_account_not_found",
+            Self::CorrectedTransferNotFound(_) => "corrected_transfer_not_found",
+            Self::ReversalOfReversal(_) => "reversal_of_reversal",
+            Self::AlreadyReversed(_) => "already_reversed",
+            Self::NotMirror { .. } => "correction_not_mirror",
+            Self::ReversalExceedsOriginal { .. } => "reversal_exceeds_original",
+            Self::CorrectionCurrency { .. } => "correction_currency",
+            Self::CurrencyMismatch { .. } => "currency_mismatch",
+            Self::InsufficientBalance { .. } => "insufficient_balance",
+            Self::Conflict(_) => "idempotency_conflict",
+            Self::DuplicateLedgerAccount(_) => "ledger_account_exists",
+            Self::OwnerMismatch { .. } => "ledger_owner_mismatch",
+            Self::BadOverdraftLimit => "bad_overdraft_limit",
+            Self::Overflow => "amount_out_of_range",
+            Self::Parse(_) => "bad_value",
+        }
+    }
+}
+
 /// Which column a posting goes in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
     Debit,
     Credit,
+}
+
+impl Side {
+    pub const fn opposite(self) -> Side {
+        match self {
+            Side::Debit => Side::Credit,
+            Side::Credit => Side::Debit,
+        }
+    }
 }
 
 str_enum!(Side, "posting side", { Debit => "debit", Credit => "credit" });
@@ -94,17 +157,19 @@ pub enum LedgerAccountKind {
     WriteOff,
     /// Credit loaded onto a local (card/keypad) meter: still owed to the customer until consumed.
     LocalMeterCredit,
+    /// Cash over and short found when shifts are counted (expense when short).
+    CashVariance,
 }
 
 str_enum!(LedgerAccountKind, "ledger account kind", {
     CustomerWallet => "customer_wallet", CustomerArrears => "customer_arrears", CashDrawer => "cash_drawer",
     PaymentClearing => "payment_clearing", EnergyRevenue => "energy_revenue",
     FixedChargeRevenue => "fixed_charge_revenue", Tax => "tax", Refunds => "refunds", WriteOff => "write_off",
-    LocalMeterCredit => "local_meter_credit",
+    LocalMeterCredit => "local_meter_credit", CashVariance => "cash_variance",
 });
 
 impl LedgerAccountKind {
-    pub const ALL: [LedgerAccountKind; 10] = [
+    pub const ALL: [LedgerAccountKind; 11] = [
         Self::CustomerWallet,
         Self::CustomerArrears,
         Self::CashDrawer,
@@ -115,11 +180,14 @@ impl LedgerAccountKind {
         Self::Refunds,
         Self::WriteOff,
         Self::LocalMeterCredit,
+        Self::CashVariance,
     ];
 
     pub const fn normal_side(&self) -> Side {
         match self {
-            Self::CustomerArrears | Self::CashDrawer | Self::PaymentClearing | Self::WriteOff => Side::Debit,
+            Self::CustomerArrears | Self::CashDrawer | Self::PaymentClearing | Self::WriteOff | Self::CashVariance => {
+                Side::Debit
+            }
             Self::CustomerWallet
             | Self::EnergyRevenue
             | Self::FixedChargeRevenue
@@ -135,7 +203,12 @@ impl LedgerAccountKind {
             Self::CashDrawer => "shift",
             Self::PaymentClearing => "provider",
             Self::LocalMeterCredit => "meter",
-            Self::EnergyRevenue | Self::FixedChargeRevenue | Self::Tax | Self::Refunds | Self::WriteOff => "none",
+            Self::EnergyRevenue
+            | Self::FixedChargeRevenue
+            | Self::Tax
+            | Self::Refunds
+            | Self::WriteOff
+            | Self::CashVariance => "none",
         }
     }
 }
@@ -342,18 +415,7 @@ impl TransferRequest {
 
     /// A correction that exactly reverses `original` (each posting moved to the other side).
     pub fn reversal_of(id: TransferId, original: &Transfer, memo: &str) -> Self {
-        let postings = original
-            .request
-            .postings
-            .iter()
-            .map(|p| Posting {
-                side: match p.side {
-                    Side::Debit => Side::Credit,
-                    Side::Credit => Side::Debit,
-                },
-                ..*p
-            })
-            .collect();
+        let postings = original.request.postings.iter().map(|p| Posting { side: p.side.opposite(), ..*p }).collect();
         Self {
             id,
             kind: TransferKind::Correction,
@@ -362,6 +424,25 @@ impl TransferRequest {
             corrects: Some(original.request.id),
             memo: memo.to_string(),
         }
+    }
+
+    /// The request in canonical form: postings ordered by account, side and amount. Two requests are the
+    /// same request exactly when their canonical forms are equal.
+    pub fn canonical(&self) -> TransferRequest {
+        let mut c = self.clone();
+        c.postings.sort_unstable_by_key(|p| (p.account, p.side == Side::Credit, p.amount_minor));
+        c
+    }
+
+    /// Whether `other` asks for the same transfer (postings in any order).
+    pub fn same_request(&self, other: &TransferRequest) -> bool {
+        self.id == other.id
+            && self.kind == other.kind
+            && self.currency == other.currency
+            && self.corrects == other.corrects
+            && self.memo == other.memo
+            && self.postings.len() == other.postings.len()
+            && self.canonical().postings == other.canonical().postings
     }
 
     /// Checks what can be checked without the ledger's state.
@@ -373,6 +454,7 @@ impl TransferRequest {
         if self.memo.len() > Self::MEMO_LEN_MAX {
             return Err(LedgerError::MemoTooLong);
         }
+        text::check("memo", &self.memo, Self::MEMO_LEN_MAX).map_err(LedgerError::Text)?;
         if (self.kind == TransferKind::Correction) != self.corrects.is_some() || self.corrects == Some(self.id) {
             return Err(LedgerError::CorrectionTarget);
         }
@@ -424,13 +506,57 @@ impl PostOutcome {
     }
 }
 
+/// How much of each line of a transfer its corrections have reversed so far, by ledger account.
+type Reversed = HashMap<LedgerAccountId, i64>;
+
+/// One change a book can undo.
+#[derive(Debug, Clone)]
+enum Undo {
+    Balance(LedgerAccountId, Balance),
+    Opened(LedgerAccountId),
+    Posted(TransferId),
+    Reversed { target: TransferId, account: LedgerAccountId, before_minor: i64 },
+}
+
+/// A point a book can be rolled back to (see [`LedgerBook::rollback`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Savepoint {
+    journal: usize,
+    last_seq: i64,
+    new_accounts: usize,
+    new_transfers: usize,
+    dirty: usize,
+}
+
+/// What a book holds that storage has not yet written, in the order it must be written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookChanges {
+    /// Accounts opened, with zero totals (their postings are in `balances`).
+    pub accounts: Vec<LedgerAccount>,
+    /// Transfers committed, in sequence order.
+    pub transfers: Vec<Transfer>,
+    /// Every account whose totals changed, with its new totals.
+    pub balances: Vec<(LedgerAccountId, Balance)>,
+}
+
+impl BookChanges {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty() && self.transfers.is_empty() && self.balances.is_empty()
+    }
+}
+
 /// A view of (part of) the ledger on which transfers are posted by the rules above.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerBook {
     accounts: HashMap<LedgerAccountId, (LedgerAccount, Balance)>,
     transfers: HashMap<TransferId, Transfer>,
+    /// For each corrected transfer, what its corrections have reversed per account.
+    reversed: HashMap<TransferId, Reversed>,
     last_seq: i64,
+    journal: Vec<Undo>,
+    new_accounts: Vec<LedgerAccountId>,
     new_transfers: Vec<TransferId>,
+    dirty: Vec<LedgerAccountId>,
 }
 
 impl LedgerBook {
@@ -448,6 +574,8 @@ impl LedgerBook {
         if self.accounts.contains_key(&account.id) {
             return Err(LedgerError::DuplicateLedgerAccount(account.id));
         }
+        self.journal.push(Undo::Opened(account.id));
+        self.new_accounts.push(account.id);
         self.accounts.insert(account.id, (account, Balance::default()));
         Ok(())
     }
@@ -457,8 +585,20 @@ impl LedgerBook {
         self.accounts.insert(account.id, (account, balance));
     }
 
-    /// Adds a transfer as loaded from storage (for idempotency checks and correction targets).
+    /// Adds a transfer as loaded from storage, for idempotency checks and as a correction target.
+    ///
+    /// Whoever loads a transfer that may be corrected must also load every correction that references it:
+    /// the book counts what is left to reverse from the corrections it has seen.
     pub fn load_transfer(&mut self, transfer: Transfer) {
+        if self.transfers.contains_key(&transfer.request.id) {
+            return;
+        }
+        if let Some(target) = transfer.request.corrects {
+            let tally = self.reversed.entry(target).or_default();
+            for p in &transfer.request.postings {
+                *tally.entry(p.account).or_default() += p.amount_minor;
+            }
+        }
         self.transfers.insert(transfer.request.id, transfer);
     }
 
@@ -478,21 +618,33 @@ impl LedgerBook {
         self.last_seq
     }
 
+    /// What is left unreversed of each line of `target`, as (account, side of the original, amount).
+    pub fn unreversed(&self, target: TransferId) -> Option<Vec<(LedgerAccountId, Side, i64)>> {
+        let original = self.transfers.get(&target)?;
+        let done = self.reversed.get(&target);
+        Some(
+            original
+                .request
+                .postings
+                .iter()
+                .map(|p| {
+                    let reversed = done.and_then(|d| d.get(&p.account)).copied().unwrap_or(0);
+                    (p.account, p.side, p.amount_minor - reversed)
+                })
+                .collect(),
+        )
+    }
+
     /// Posts one transfer at `at`. On error nothing changes.
     pub fn post(&mut self, request: TransferRequest, at: Timestamp) -> Result<PostOutcome, LedgerError> {
-        request.validate()?;
         if let Some(existing) = self.transfers.get(&request.id) {
-            return if existing.request == request {
+            return if existing.request.same_request(&request) {
                 Ok(PostOutcome::Replayed(existing.clone()))
             } else {
                 Err(LedgerError::Conflict(request.id))
             };
         }
-        if let Some(target) = request.corrects
-            && !self.transfers.contains_key(&target)
-        {
-            return Err(LedgerError::CorrectedTransferNotFound(target));
-        }
+        request.validate()?;
         // Compute every new balance first so that a refusal leaves the book untouched.
         let mut updates = Vec::with_capacity(request.postings.len());
         for p in &request.postings {
@@ -504,44 +656,146 @@ impl LedgerBook {
                     transfer_currency: request.currency,
                 });
             }
-            let next = balance.add(p.side, p.amount_minor)?;
+            updates.push((p.account, *balance, balance.add(p.side, p.amount_minor)?));
+        }
+        let reversal = match request.corrects {
+            Some(target) => Some(self.check_reversal(&request, target)?),
+            None => None,
+        };
+        for ((_, before, after), p) in updates.iter().zip(&request.postings) {
+            let Some((account, _)) = self.accounts.get(&p.account) else { continue };
             let side = account.kind.normal_side();
             if let Some(limit) = account.overdraft_limit_minor {
-                let (before, after) = (balance.normal(side), next.normal(side));
-                if after < before && after < -limit {
+                let (was, will) = (before.normal(side), after.normal(side));
+                if will < was && will < -limit {
                     return Err(LedgerError::InsufficientBalance {
                         account: account.id,
-                        balance_minor: before,
+                        balance_minor: was,
                         limit_minor: limit,
                         needed_minor: p.amount_minor,
                     });
                 }
             }
-            updates.push((p.account, next));
         }
-        for (id, next) in updates {
+        for (id, before, after) in updates {
             if let Some((_, balance)) = self.accounts.get_mut(&id) {
-                *balance = next;
+                *balance = after;
+                self.journal.push(Undo::Balance(id, before));
+                self.dirty.push(id);
+            }
+        }
+        if let (Some(target), Some(lines)) = (request.corrects, reversal) {
+            let tally = self.reversed.entry(target).or_default();
+            for (account, amount) in lines {
+                let before_minor = tally.get(&account).copied().unwrap_or(0);
+                self.journal.push(Undo::Reversed { target, account, before_minor });
+                tally.insert(account, before_minor + amount);
             }
         }
         self.last_seq += 1;
         let transfer = Transfer { request, seq: self.last_seq, posted_at: at };
+        self.journal.push(Undo::Posted(transfer.request.id));
         self.new_transfers.push(transfer.request.id);
         self.transfers.insert(transfer.request.id, transfer.clone());
         Ok(PostOutcome::Committed(transfer))
     }
 
-    /// The transfers committed since the book was built or last drained, in order, and the accounts they
-    /// touched with their new totals: exactly what storage must write.
-    pub fn drain_changes(&mut self) -> (Vec<Transfer>, Vec<(LedgerAccountId, Balance)>) {
-        let ids = std::mem::take(&mut self.new_transfers);
-        let transfers: Vec<Transfer> = ids.iter().filter_map(|id| self.transfers.get(id).cloned()).collect();
-        let mut touched: Vec<LedgerAccountId> =
-            transfers.iter().flat_map(|t| t.request.postings.iter().map(|p| p.account)).collect();
-        touched.sort_unstable();
-        touched.dedup();
-        let balances = touched.into_iter().filter_map(|id| self.accounts.get(&id).map(|(_, b)| (id, *b))).collect();
-        (transfers, balances)
+    /// Rule 4: the correction mirrors what is left of its target. Returns the amounts it reverses.
+    fn check_reversal(
+        &self,
+        request: &TransferRequest,
+        target: TransferId,
+    ) -> Result<Vec<(LedgerAccountId, i64)>, LedgerError> {
+        let original = self.transfers.get(&target).ok_or(LedgerError::CorrectedTransferNotFound(target))?;
+        if original.request.kind == TransferKind::Correction {
+            return Err(LedgerError::ReversalOfReversal(target));
+        }
+        if original.request.currency != request.currency {
+            return Err(LedgerError::CorrectionCurrency { target });
+        }
+        let left = self.unreversed(target).unwrap_or_default();
+        if left.iter().all(|(_, _, amount)| *amount <= 0) {
+            return Err(LedgerError::AlreadyReversed(target));
+        }
+        let mut lines = Vec::with_capacity(request.postings.len());
+        for p in &request.postings {
+            let Some((_, side, left_minor)) = left.iter().find(|(account, _, _)| *account == p.account) else {
+                return Err(LedgerError::NotMirror { target, account: p.account });
+            };
+            if *side != p.side.opposite() {
+                return Err(LedgerError::NotMirror { target, account: p.account });
+            }
+            if p.amount_minor > *left_minor {
+                return Err(LedgerError::ReversalExceedsOriginal {
+                    target,
+                    account: p.account,
+                    asked_minor: p.amount_minor,
+                    left_minor: *left_minor,
+                });
+            }
+            lines.push((p.account, p.amount_minor));
+        }
+        Ok(lines)
+    }
+
+    /// A point to roll back to. Valid until the next [`LedgerBook::mark_written`].
+    pub fn savepoint(&self) -> Savepoint {
+        Savepoint {
+            journal: self.journal.len(),
+            last_seq: self.last_seq,
+            new_accounts: self.new_accounts.len(),
+            new_transfers: self.new_transfers.len(),
+            dirty: self.dirty.len(),
+        }
+    }
+
+    /// Undoes everything since `sp`: accounts opened, transfers posted and balances changed.
+    pub fn rollback(&mut self, sp: Savepoint) {
+        while self.journal.len() > sp.journal {
+            let Some(undo) = self.journal.pop() else { break };
+            match undo {
+                Undo::Balance(id, before) => {
+                    if let Some((_, balance)) = self.accounts.get_mut(&id) {
+                        *balance = before;
+                    }
+                }
+                Undo::Opened(id) => {
+                    self.accounts.remove(&id);
+                }
+                Undo::Posted(id) => {
+                    self.transfers.remove(&id);
+                }
+                Undo::Reversed { target, account, before_minor } => {
+                    if let Some(tally) = self.reversed.get_mut(&target) {
+                        tally.insert(account, before_minor);
+                    }
+                }
+            }
+        }
+        self.last_seq = sp.last_seq;
+        self.new_accounts.truncate(sp.new_accounts);
+        self.new_transfers.truncate(sp.new_transfers);
+        self.dirty.truncate(sp.dirty);
+    }
+
+    /// What storage has not yet written: exactly what it must write, in order.
+    pub fn pending(&self) -> BookChanges {
+        let accounts =
+            self.new_accounts.iter().filter_map(|id| self.accounts.get(id).map(|(a, _)| a.clone())).collect();
+        let transfers = self.new_transfers.iter().filter_map(|id| self.transfers.get(id).cloned()).collect();
+        let mut seen = HashSet::with_capacity(self.dirty.len());
+        let mut ids: Vec<LedgerAccountId> = self.dirty.iter().copied().filter(|id| seen.insert(*id)).collect();
+        ids.sort_unstable();
+        let balances = ids.into_iter().filter_map(|id| self.accounts.get(&id).map(|(_, b)| (id, *b))).collect();
+        BookChanges { accounts, transfers, balances }
+    }
+
+    /// Records that everything [`LedgerBook::pending`] returned is written. Earlier savepoints become invalid.
+    pub fn mark_written(&mut self) {
+        self.journal.clear();
+        self.new_accounts.clear();
+        self.new_transfers.clear();
+        self.dirty.clear();
     }
 
     /// Checks the book's invariants where it holds the whole ledger: total debits equal total credits, and
@@ -572,6 +826,16 @@ impl LedgerBook {
         }
         if debits != credits {
             return Err(format!("ledger does not sum to zero: debits {debits}, credits {credits}"));
+        }
+        for (target, tally) in &self.reversed {
+            for (account, side, left) in self.unreversed(*target).unwrap_or_default() {
+                if left < 0 {
+                    return Err(format!("transfer {target}: account {account} ({side}) reversed beyond the original"));
+                }
+            }
+            if tally.values().any(|v| *v < 0) {
+                return Err(format!("transfer {target}: negative reversal tally"));
+            }
         }
         Ok(())
     }

@@ -15,16 +15,23 @@ pub mod operator;
 pub mod premises;
 pub mod quantity;
 pub mod tariff;
+pub mod text;
+pub mod vending;
 
 pub use account::{Account, AccountError, AccountStatus, BillingMode, Customer};
 pub use clock::{Clock, ManualClock};
-pub use ids::{AccountId, CustomerId, LedgerAccountId, MeterId, OperatorId, PremisesId, ShiftId, TransferId};
+pub use ids::{
+    AccountId, BooksId, CustomerId, LedgerAccountId, MeterId, OperationId, OperatorId, PremisesId, ShiftId, TransferId,
+    VendingPointId,
+};
 pub use ledger::{
-    LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Side, Transfer,
-    TransferKind, TransferRequest,
+    BookChanges, LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Savepoint,
+    Side, Transfer, TransferKind, TransferRequest,
 };
 pub use meter::{ControlMode, CtVtRatio, Meter, MeterError, MeterProtocol, MeterState, Utility};
 pub use money::{Currency, Money, MoneyError};
 pub use operator::{Operator, Role};
 pub use premises::{Premises, PremisesError, PremisesLevel};
 pub use quantity::{EnergyWh, QuantityError, UnitPrice, VolumeL};
+pub use text::TextError;
+pub use vending::{Books, Shift, ShiftStatus, VendingError, VendingPoint};

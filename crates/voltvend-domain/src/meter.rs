@@ -219,7 +219,7 @@ fn validate_address(protocol: MeterProtocol, address: &str) -> Result<(), MeterE
             if address.is_empty()
                 || address.len() > 64
                 || address.contains(['#', '+', '/'])
-                || address.chars().any(char::is_whitespace)
+                || address.chars().any(|c| c.is_whitespace() || c.is_control())
             {
                 return Err(bad("expected 1–64 characters without spaces, '/', '#' or '+'"));
             }

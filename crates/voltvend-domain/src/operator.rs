@@ -34,6 +34,14 @@ pub struct Operator {
 
 impl Operator {
     pub const USERNAME_LEN_MAX: usize = 64;
+    pub const DISPLAY_NAME_LEN_MAX: usize = 120;
+
+    /// Checks the fields a person typed: the username and the display name.
+    pub fn validate(&self) -> Result<(), AccountError> {
+        Self::validate_username(&self.username)?;
+        crate::text::required("display name", &self.display_name, Self::DISPLAY_NAME_LEN_MAX)?;
+        Ok(())
+    }
 
     /// Validates a login name: 2–64 lower-case letters, digits, `.`, `_` or `-`.
     pub fn validate_username(username: &str) -> Result<(), AccountError> {

@@ -20,6 +20,8 @@ pub enum PremisesError {
     BadName,
     #[error("unknown time zone {0:?}")]
     BadTimeZone(String),
+    #[error(transparent)]
+    Text(#[from] crate::text::TextError),
 }
 
 /// Depth in the tree. A node's children must be strictly deeper (a unit may sit directly in a building
@@ -131,6 +133,7 @@ impl Premises {
 }
 
 fn validate_name(name: &str) -> Result<(), PremisesError> {
+    crate::text::check("premises name", name, usize::MAX)?;
     let n = name.trim().chars().count();
     if n == 0 || n > Premises::NAME_LEN_MAX {
         return Err(PremisesError::BadName);
@@ -169,6 +172,7 @@ mod tests {
         );
         assert!(unit.new_child(id(9), PremisesLevel::Unit, "x").is_err());
         assert_eq!(prop.new_child(id(9), PremisesLevel::Floor, " "), Err(PremisesError::BadName));
+        assert!(matches!(prop.new_child(id(9), PremisesLevel::Floor, "F\u{0}1"), Err(PremisesError::Text(_))));
         assert!(matches!(Premises::new_root(id(1), "g", "Mars/Olympus"), Err(PremisesError::BadTimeZone(_))));
     }
 }

@@ -1,138 +1,443 @@
 //! `voltvend bench`: measurements that print a baseline from the same run beside them, because the machine
 //! is shared and noisy and only ratios hold.
 //!
-//! `bench ledger` posts cash sales into the configured database. The baseline posts them one at a time (one
-//! durable commit each); the measurement posts them from many concurrent tasks, which the ledger writer
-//! groups into shared commits. With `--print-acks` every acknowledged transfer id is printed as it is
-//! acknowledged, which is what the kill test uses to prove no acknowledged transfer is lost.
+//! * `bench ops` submits sale-shaped operations — a cash sale split four ways (cash, arrears recovered, a
+//!   fee, wallet credit), with a receipt number, an audit record and an idempotency record each — from many
+//!   concurrent submitters, which the writer groups into shared commits. Beside it: the same operations one
+//!   at a time (one durable commit each), and pgbench's TPC-B on a PostgreSQL server for as long.
+//! * `bench ledger` does the same with bare two-posting transfers.
+//!
+//! A bench writes only to a database of its own: an empty one (which it marks as a benchmark's) or one it
+//! marked before. With `--print-acks` every acknowledged operation id is printed as it is acknowledged, which
+//! is what the kill and SIGTERM tests use; on SIGTERM or Ctrl-C the bench stops submitting, drains the writer
+//! and prints what became of every submission.
 
 use std::io::Write;
+use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use clap::Subcommand;
-use tokio::task::JoinSet;
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use futures_util::future::try_join_all;
+use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::{
-    AccountId, Clock, Currency, LedgerAccount, LedgerAccountId, LedgerAccountKind, Money, Owner, Premises, ShiftId,
-    TransferKind, TransferRequest,
+    AccountId, BooksId, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, LedgerAccountId, Meter, MeterId,
+    MeterProtocol, Money, OperationId, Operator, OperatorId, Premises, PremisesId, PremisesLevel, Role, ShiftId,
+    TransferId, TransferKind, TransferRequest, Utility, VendingPointId,
 };
-use voltvend_store::Store;
+use voltvend_ops::{
+    Actor, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint,
+    Operation, PaymentMethod, Sale,
+};
+use voltvend_store::{Backend, CheckScope, Store};
 
 use crate::clock::IdGenerator;
+use crate::serve::Access;
 use crate::settings::Settings;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// Durable ledger transfers per second: concurrent (group commit) against one-at-a-time.
-    Ledger {
-        /// Transfers in the measured (concurrent) phase.
-        #[arg(long, default_value_t = 20_000)]
-        transfers: usize,
-        /// Concurrent posting tasks.
-        #[arg(long, default_value_t = 256)]
-        concurrency: usize,
-        /// Transfers in the one-at-a-time baseline; 0 skips it.
-        #[arg(long, default_value_t = 500)]
-        baseline: usize,
-        /// Print `ack <transfer id>` for every acknowledged transfer.
-        #[arg(long)]
-        print_acks: bool,
-    },
+    /// Durable sale-shaped operations per second, concurrent (group commit) beside one at a time and pgbench.
+    Ops(BenchArgs),
+    /// Durable bare ledger transfers per second, concurrent (group commit) beside one at a time.
+    Ledger(BenchArgs),
 }
 
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Operations in the measured (concurrent) phase.
+    #[arg(long, default_value_t = 20_000)]
+    operations: usize,
+    /// Concurrent submitters.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+    /// Operations in the one-at-a-time baseline; 0 skips it.
+    #[arg(long, default_value_t = 500)]
+    baseline: usize,
+    /// Customer accounts the sales go to.
+    #[arg(long, default_value_t = 1_024)]
+    accounts: usize,
+    /// Print `ack <operation id>` for every acknowledged operation.
+    #[arg(long)]
+    print_acks: bool,
+    /// PostgreSQL server for the pgbench TPC-B baseline (a scratch database is created and dropped there);
+    /// defaults to the bench database's server when that is PostgreSQL, else to $VOLTVEND_BENCH_PGBENCH_URL.
+    #[arg(long, value_name = "URL")]
+    pgbench_url: Option<String>,
+}
+
+/// What `meta` says of a benchmark's database.
+const PURPOSE_KEY: &str = "purpose";
+const PURPOSE_BENCH: &str = "bench";
+/// Cashiers (each with a counter and a shift) the concurrent submitters share.
+const CASHIERS: usize = 64;
+/// Arrears each account starts with, so that every sale recovers some (minor units).
+const OPENING_ARREARS_MINOR: i64 = 1_000_000_000;
+
+const FLAT_TARIFF: &str = r#"
+code = "bench-flat"
+name = "Benchmark flat tariff"
+utility = "electricity"
+currency = "CNY"
+time_zone = "Asia/Shanghai"
+
+[[versions]]
+effective_from = "2020-01-01T00:00:00+08:00"
+
+[versions.prices]
+all = "0.60"
+"#;
+
 pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Ledger { transfers, concurrency, baseline, print_acks } = command;
-    let store = crate::serve::open_store(settings, clock.clone()).await?;
-    let ids = Arc::new(IdGenerator::new(clock));
-    let (drawer, wallets) = setup(store.as_ref(), &ids).await?;
-    let wallets = Arc::new(wallets);
-
-    if baseline > 0 {
-        let started = Instant::now();
-        for wallet in wallets.iter().cycle().take(baseline) {
-            store.post_transfer(sale(&ids, drawer, *wallet)).await?;
+    let (sales, args) = match command {
+        BenchCommand::Ops(a) => (true, a),
+        BenchCommand::Ledger(a) => (false, a),
+    };
+    if args.concurrency == 0 || args.accounts == 0 {
+        bail!("--concurrency and --accounts must be at least 1");
+    }
+    let store = crate::serve::open_store(settings, clock.clone(), Access::Existing).await?;
+    let lock = match crate::serve::lock_for_writing(store.as_ref()).await {
+        Ok(l) => l,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
         }
-        let rate = baseline as f64 / started.elapsed().as_secs_f64();
-        println!("baseline   one at a time: {baseline:>8} transfers, {rate:>10.0} durable transfers/s");
-        report_rate("baseline", rate);
-    }
-
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    let per_task = transfers.div_ceil(concurrency.max(1));
-    for t in 0..concurrency.max(1) {
-        let (store, ids, wallets) = (store.clone(), ids.clone(), wallets.clone());
-        let count = per_task.min(transfers.saturating_sub(t * per_task));
-        tasks.spawn(async move {
-            for wallet in wallets.iter().cycle().skip(t).take(count) {
-                let r = sale(&ids, drawer, *wallet);
-                let id = r.id;
-                store.post_transfer(r).await?;
-                if print_acks {
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "ack {id}").context("stdout closed")?;
-                }
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.context("posting task failed")??;
-    }
-    let rate = transfers as f64 / started.elapsed().as_secs_f64();
-    let stats = store.writer_stats();
-    let batches = stats.batches.load(std::sync::atomic::Ordering::Relaxed);
-    println!(
-        "measured   {concurrency} concurrent: {transfers:>8} transfers, {rate:>10.0} durable transfers/s ({batches} commits in all)"
-    );
-    report_rate("measured", rate);
-    let report = store.check_ledger().await?;
-    anyhow::ensure!(report.is_ok(), "ledger invariants failed: {:?}", report.problems);
-    println!("ledger check: {} transfers, invariants hold", report.transfers);
+    };
+    let result = bench(settings, store.clone(), clock, sales, &args).await;
+    store.shutdown().await;
+    lock.release().await;
     store.close().await;
+    result
+}
+
+/// The bench's own database, or a refusal to touch someone else's.
+async fn claim(store: &dyn Store) -> anyhow::Result<()> {
+    match store.meta(PURPOSE_KEY).await?.as_deref() {
+        Some(PURPOSE_BENCH) => return Ok(()),
+        Some(other) => bail!("this is a {other} database; a benchmark writes only to a database of its own"),
+        None => {}
+    }
+    let counts = store.counts().await?;
+    if counts.premises > 0 || counts.transfers > 0 || counts.operators > 0 {
+        bail!(
+            "this database holds data ({} premises, {} transfers) that is not a benchmark's: a benchmark writes only to \
+             an empty database (create one with `voltvend --database-url … migrate`) or to one it used before",
+            counts.premises,
+            counts.transfers
+        );
+    }
+    store.set_meta(PURPOSE_KEY, PURPOSE_BENCH).await?;
     Ok(())
 }
 
-fn report_rate(phase: &str, rate: f64) {
-    tracing::info!(phase, rate, "bench ledger");
+/// The bench's estate: counters with cashiers and open shifts, and accounts with remote meters and arrears.
+struct Estate {
+    shifts: Vec<(OperatorId, PremisesId, ShiftId, LedgerAccountId)>,
+    accounts: Vec<(AccountId, MeterId, LedgerAccountId)>,
 }
 
-fn sale(ids: &IdGenerator, drawer: LedgerAccountId, wallet: LedgerAccountId) -> TransferRequest {
-    TransferRequest::simple(
-        ids.id(),
-        TransferKind::Payment,
-        drawer,
-        wallet,
-        Money::from_minor(10_000, Currency::CNY),
-        "bench",
-    )
+async fn submit_all(store: &Arc<dyn Store>, ops: Vec<Operation>) -> anyhow::Result<()> {
+    let futures = ops.into_iter().map(|op| {
+        let store = store.clone();
+        async move {
+            let kind = op.command.kind();
+            store.submit(op).await.with_context(|| format!("bench set-up: {kind}"))
+        }
+    });
+    try_join_all(futures).await?;
+    Ok(())
 }
 
-async fn setup(store: &dyn Store, ids: &IdGenerator) -> anyhow::Result<(LedgerAccountId, Vec<LedgerAccountId>)> {
-    let site = Premises::new_root(ids.id(), "Bench site", "UTC")?;
-    store.insert_premises(&site).await?;
-    let drawer = LedgerAccount::new(
-        ids.id(),
-        LedgerAccountKind::CashDrawer,
-        Owner::Shift(ids.id::<ShiftId>()),
-        site.id,
-        Currency::CNY,
-        None,
-    )?;
-    store.insert_ledger_account(&drawer).await?;
-    let mut wallets = Vec::new();
-    for _ in 0..64 {
-        let w = LedgerAccount::new(
-            ids.id(),
-            LedgerAccountKind::CustomerWallet,
-            Owner::Account(ids.id::<AccountId>()),
-            site.id,
-            Currency::CNY,
-            None,
-        )?;
-        store.insert_ledger_account(&w).await?;
-        wallets.push(w.id);
+async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> anyhow::Result<Estate> {
+    let system = |command| Operation::new(ids.id::<OperationId>(), Actor::system("bench"), command);
+    let group = Premises::new_root(ids.id(), "Bench group", "Asia/Shanghai")?;
+    let site = group.new_child(ids.id(), PremisesLevel::Property, "Bench site")?;
+    let books = ids.id::<BooksId>();
+    for command in [
+        Command::CreatePremises(group.clone()),
+        Command::CreatePremises(site.clone()),
+        Command::OpenBooks(OpenBooks { id: books, premises_id: site.id, currency: Currency::CNY }),
+        Command::ImportTariff(ImportTariff {
+            code: "bench-flat".into(),
+            name: "Benchmark flat tariff".into(),
+            document: FLAT_TARIFF.into(),
+        }),
+    ] {
+        store.submit(system(command)).await.context("bench set-up")?;
     }
-    Ok((drawer.id, wallets))
+    let mut counters = Vec::new();
+    let mut ops = Vec::new();
+    for i in 0..CASHIERS {
+        let (point, operator, shift) = (ids.id::<VendingPointId>(), ids.id::<OperatorId>(), ids.id::<ShiftId>());
+        ops.push(system(Command::OpenVendingPoint(OpenVendingPoint {
+            id: point,
+            premises_id: site.id,
+            name: format!("Counter {}", i + 1),
+            currency: Currency::CNY,
+            books_id: books,
+        })));
+        ops.push(system(Command::AddOperator(Operator {
+            id: operator,
+            username: format!("bench{i}"),
+            display_name: format!("Bench cashier {i}"),
+            role: Role::Cashier,
+            scope: site.id,
+            // Nobody logs in as a bench cashier: a well-formed hash of no password anyone knows.
+            password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA${}", "A".repeat(43)),
+            active: true,
+        })));
+        counters.push((point, operator, shift));
+    }
+    submit_all(store, ops).await?;
+    let mut opens = Vec::new();
+    for (point, operator, shift) in &counters {
+        let open =
+            OpenShift { shift_id: *shift, vending_point_id: *point, operator_id: *operator, opening_float_minor: 0 };
+        opens.push(Operation::new(ids.id(), Actor::operator(*operator, site.id, "bench"), Command::OpenShift(open)));
+    }
+    submit_all(store, opens).await?;
+    let mut shifts = Vec::new();
+    for (_, operator, shift) in &counters {
+        shifts.push((*operator, site.id, *shift, store.shift(*shift).await?.drawer));
+    }
+
+    let mut receive = Vec::new();
+    let mut open = Vec::new();
+    let mut keys = Vec::new();
+    for i in 0..accounts {
+        let (meter, account) = (ids.id::<MeterId>(), ids.id::<AccountId>());
+        receive.push(system(Command::ReceiveMeter(Meter::receive(
+            meter,
+            &format!("BENCH-{i:07}"),
+            Utility::Electricity,
+            ControlMode::Remote,
+            MeterProtocol::Dlt645,
+            &format!("{:012}", i + 1),
+            CtVtRatio::DIRECT,
+        )?)));
+        let customer = Customer::new(ids.id::<CustomerId>(), site.id, &format!("Bench customer {i}"), None)?;
+        open.push(system(Command::OpenAccount(OpenAccount {
+            customer: CustomerRef::New(customer),
+            account_id: account,
+            premises_id: site.id,
+            currency: Currency::CNY,
+            books_id: books,
+            overdraft_limit_minor: 0,
+            recovery: ArrearsRecovery::Share(200_000),
+            min_purchase_minor: 0,
+            max_balance_minor: None,
+            meters: vec![MeterBinding { meter_id: meter, tariff_code: Some("bench-flat".into()), sts: None }],
+        })));
+        keys.push((account, meter));
+    }
+    submit_all(store, receive).await?;
+    submit_all(store, open).await?;
+    let revenue = store.books(books).await?.energy_revenue;
+    let mut arrears = Vec::new();
+    let mut out = Vec::new();
+    for (account, meter) in keys {
+        let rec = store.account(account).await?;
+        let id = ids.id::<OperationId>();
+        let t = TransferRequest::simple(
+            TransferId::from_uuid(id.as_uuid()),
+            TransferKind::Adjustment,
+            rec.arrears,
+            revenue,
+            Money::from_minor(OPENING_ARREARS_MINOR, Currency::CNY),
+            "arrears brought forward",
+        );
+        arrears.push(Operation::new(id, Actor::system("bench"), Command::PostTransfer(t)));
+        out.push((account, meter, rec.wallet));
+    }
+    submit_all(store, arrears).await?;
+    Ok(Estate { shifts, accounts: out })
+}
+
+/// The `n`th operation of a run: a sale through a cashier's shift, or a bare payment into a wallet.
+fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usize) -> anyhow::Result<Operation> {
+    let &(operator, scope, shift, drawer) =
+        estate.shifts.get(n % estate.shifts.len().max(1)).context("the bench has cashiers")?;
+    let &(account, meter, wallet) =
+        estate.accounts.get(n % estate.accounts.len().max(1)).context("the bench has accounts")?;
+    let id = ids.id::<OperationId>();
+    if sales {
+        let sale = Sale {
+            account_id: account,
+            meter_id: meter,
+            shift_id: shift,
+            method: PaymentMethod::Cash,
+            paid_minor: 10_000,
+            fees_minor: 100,
+            reference: String::new(),
+        };
+        Ok(Operation::new(id, Actor::operator(operator, scope, "bench"), Command::Sale(sale)))
+    } else {
+        let t = TransferRequest::simple(
+            TransferId::from_uuid(id.as_uuid()),
+            TransferKind::Payment,
+            drawer,
+            wallet,
+            Money::from_minor(10_000, Currency::CNY),
+            "bench",
+        );
+        Ok(Operation::new(id, Actor::system("bench"), Command::PostTransfer(t)))
+    }
+}
+
+/// Set on SIGTERM or Ctrl-C: submitters stop starting new operations.
+fn stop_on_signal(stop: Arc<AtomicBool>, store: Arc<dyn Store>) {
+    tokio::spawn(async move {
+        crate::serve::shutdown_signal().await;
+        stop.store(true, Ordering::SeqCst);
+        // Everything already submitted is committed or refused; nothing is left waiting.
+        store.shutdown().await;
+    });
+}
+
+async fn bench(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    sales: bool,
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
+    claim(store.as_ref()).await?;
+    let what = if sales { "sale operations" } else { "bare transfers" };
+    let ids = Arc::new(IdGenerator::new(clock));
+    let started = Instant::now();
+    let estate = Arc::new(setup(&store, &ids, args.accounts).await?);
+    println!(
+        "set-up: {} cashiers, {} accounts with remote meters, in {:.1} s",
+        estate.shifts.len(),
+        estate.accounts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signal(stop.clone(), store.clone());
+
+    if args.baseline > 0 {
+        let started = Instant::now();
+        for n in 0..args.baseline {
+            store.submit(operation(&ids, &estate, sales, n)?).await?;
+        }
+        let rate = args.baseline as f64 / started.elapsed().as_secs_f64();
+        println!("baseline   one at a time: {:>8} {what}, {rate:>10.0} durable/s (one commit each)", args.baseline);
+    }
+
+    let stats = store.writer_stats();
+    let batches_before = stats.batches.load(Ordering::Relaxed);
+    let (submitted, acked, refused) =
+        (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (store, ids, estate, stop) = (store.clone(), ids.clone(), estate.clone(), stop.clone());
+        let (submitted, acked, refused, next) = (submitted.clone(), acked.clone(), refused.clone(), next.clone());
+        let (total, print_acks) = (args.operations as u64, args.print_acks);
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total || stop.load(Ordering::SeqCst) {
+                    return anyhow::Ok(());
+                }
+                let op = operation(&ids, &estate, sales, usize::try_from(n).unwrap_or(0))?;
+                let id = op.id;
+                submitted.fetch_add(1, Ordering::Relaxed);
+                match store.submit(op).await {
+                    Ok(_) => {
+                        acked.fetch_add(1, Ordering::Relaxed);
+                        if print_acks {
+                            writeln!(std::io::stdout().lock(), "ack {id}").context("stdout closed")?;
+                        }
+                    }
+                    Err(e) if stop.load(Ordering::SeqCst) && e.code() == "shutting_down" => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => return Err(anyhow::anyhow!("operation {id}: {e}")),
+                }
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("submitting task failed")??;
+    }
+    let elapsed = started.elapsed();
+    let (submitted, acked, refused) =
+        (submitted.load(Ordering::Relaxed), acked.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
+    if stop.load(Ordering::SeqCst) {
+        println!(
+            "stopped by a signal: submitted {submitted}, acknowledged {acked}, refused while stopping {refused}, \
+             unanswered {}",
+            submitted - acked - refused
+        );
+        return Ok(());
+    }
+    let rate = acked as f64 / elapsed.as_secs_f64();
+    let commits = stats.batches.load(Ordering::Relaxed) - batches_before;
+    println!(
+        "measured   {} concurrent: {acked:>8} {what}, {rate:>10.0} durable/s ({commits} commits, {:.0} per commit) on {}",
+        args.concurrency,
+        acked as f64 / commits.max(1) as f64,
+        store.backend()
+    );
+    if sales {
+        println!("           each: 4-posting split, receipt number, audit record, idempotency record");
+    }
+    match pgbench_url(settings, store.backend(), args) {
+        Some(url) => match pgbench(&url, elapsed.max(Duration::from_secs(5))).await {
+            Ok(tps) => println!(
+                "baseline   pgbench TPC-B, 16 clients, {:.0} s: {tps:>10.0} tps on PostgreSQL at {}",
+                elapsed.max(Duration::from_secs(5)).as_secs_f64(),
+                voltvend_store::redact_url(&url)
+            ),
+            Err(e) => println!("baseline   pgbench TPC-B: not measured ({e:#})"),
+        },
+        None => println!("baseline   pgbench TPC-B: not measured (give --pgbench-url postgres://…)"),
+    }
+    let report = store.check(CheckScope::Full).await?;
+    anyhow::ensure!(report.is_ok(), "invariants failed: {:?}", report.problems);
+    println!(
+        "check: {} transfers, {} sales, {} audit records; every invariant holds",
+        report.transfers, report.sales, report.audit_records
+    );
+    Ok(())
+}
+
+fn pgbench_url(settings: &Settings, backend: Backend, args: &BenchArgs) -> Option<String> {
+    args.pgbench_url
+        .clone()
+        .or_else(|| (backend == Backend::Postgres).then(|| settings.database.url.clone()))
+        .or_else(|| std::env::var("VOLTVEND_BENCH_PGBENCH_URL").ok().filter(|u| !u.is_empty()))
+}
+
+/// pgbench's TPC-B on a scratch database of the server at `url`, for `duration`; returns its tps.
+async fn pgbench(url: &str, duration: Duration) -> anyhow::Result<f64> {
+    let scratch = voltvend_store::backup::ScratchDatabase::create(url).await?;
+    let result = async {
+        let init = tokio::process::Command::new("pgbench")
+            .args(["-i", "-q", "-s", "10", &scratch.url])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("cannot run pgbench (it comes with the PostgreSQL server or contrib package)")?;
+        anyhow::ensure!(init.status.success(), "pgbench -i: {}", String::from_utf8_lossy(&init.stderr).trim());
+        let secs = duration.as_secs().max(1).to_string();
+        let run = tokio::process::Command::new("pgbench")
+            .args(["-c", "16", "-j", "2", "-T", &secs, &scratch.url])
+            .stdin(Stdio::null())
+            .output()
+            .await?;
+        anyhow::ensure!(run.status.success(), "pgbench: {}", String::from_utf8_lossy(&run.stderr).trim());
+        let out = String::from_utf8_lossy(&run.stdout);
+        out.lines()
+            .find_map(|l| l.strip_prefix("tps = ").and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok()))
+            .context("pgbench printed no tps")
+    }
+    .await;
+    scratch.drop_it().await;
+    result
 }

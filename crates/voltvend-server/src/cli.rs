@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use voltvend_domain::{Clock, Operator, OperatorId, Premises, PremisesId, Role};
 
 use crate::clock::{IdGenerator, SystemClock};
+use crate::serve::Access;
 use crate::settings::{Overrides, Settings, default_toml};
 
 #[derive(Debug, Parser)]
@@ -57,6 +58,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Check every invariant of the database: the ledger sums to zero, cached balances equal their entries,
+    /// receipt numbers are gapless, the audit chain is intact. One line per problem; non-zero exit if any.
+    Check {
+        /// Only what the server checks at start-up (sums, receipt counters, the end of the audit chain).
+        #[arg(long)]
+        bounded: bool,
+    },
+    /// The tamper-evident audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Measurements printed beside a baseline from the same run.
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
@@ -98,6 +109,17 @@ enum UserCommand {
         /// IANA time zone of that root group.
         #[arg(long, default_value = "UTC")]
         time_zone: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the whole audit chain and print its head. With --expect-head, also check that the chain still
+    /// holds a head recorded earlier (from the server's log or an earlier run): history before it is unchanged.
+    Verify {
+        /// A head as printed before: SEQ:HASH.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<String>,
     },
 }
 
@@ -164,17 +186,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(_) => {
-            let store = crate::serve::open_store(&settings, clock.clone()).await?;
+            let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
             let listener = crate::serve::bind(&settings).await?;
             let addr = listener.local_addr()?;
             tracing::info!(%addr, database = %voltvend_store::redact_url(&settings.database.url), "serving");
             println!("listening on http://{addr}");
             crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal()).await
         }
-        Command::Demo(_) => crate::demo::run(settings, clock).await,
+        Command::Demo(_) => crate::demo::run(settings, clock, cli.database_url.is_some()).await,
         Command::Migrate => {
             let spinner = spinner("applying migrations");
-            let store = voltvend_store::open(&settings.open_options(), clock).await?;
+            let store = voltvend_store::open(&settings.open_options().creating(), clock).await?;
             let result = store.migrate().await;
             store.close().await;
             spinner.finish_and_clear();
@@ -211,11 +233,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             spinner.finish_and_clear();
             let report = result?;
             println!(
-                "restored into {}: {} ledger accounts, {} transfers, {} entries; ledger invariants hold",
-                report.restored_to, report.ledger.accounts, report.ledger.transfers, report.ledger.entries
+                "restored into {}: {} ledger accounts, {} transfers, {} entries, {} sales, {} audit records; \
+                 every invariant holds",
+                report.restored_to,
+                report.check.accounts,
+                report.check.transfers,
+                report.check.entries,
+                report.check.sales,
+                report.check.audit_records
             );
             Ok(())
         }
+        Command::Check { bounded } => check(&settings, clock, bounded).await,
+        Command::Audit(AuditCommand::Verify { expect_head }) => audit_verify(&settings, clock, expect_head).await,
         Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
         Command::Token(_) => Ok(()),
         Command::Simulate(args) => crate::simulate::run(args, clock).await,
@@ -226,7 +256,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal: logs written to a file or a pipe carry no escape codes.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = if settings.log.format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
@@ -255,50 +289,142 @@ async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> 
     Operator::validate_username(&args.username)?;
     let role: Role = args.role.parse()?;
     let ids = IdGenerator::new(clock.clone());
-    let store = crate::serve::open_store(settings, clock).await?;
+    let store = crate::serve::open_store(settings, clock, Access::Existing).await?;
     let result = async {
-        if store.operator_by_username(&args.username).await?.is_some() {
-            bail!("operator {:?} already exists", args.username);
-        }
-        let scope = match args.scope {
-            Some(s) => {
-                let id: PremisesId = s.parse().map_err(|_| anyhow::anyhow!("--scope {s:?} is not a premises id"))?;
-                store.premises(id).await?.id
+        let lock = crate::serve::lock_for_writing(store.as_ref()).await?;
+        let outcome = async {
+            if store.operator_by_username(&args.username).await?.is_some() {
+                bail!("operator {:?} already exists", args.username);
             }
-            None => {
-                let roots = store.premises_roots().await?;
-                match roots.as_slice() {
-                    [] => {
-                        let root = Premises::new_root(ids.id(), &args.organisation, &args.time_zone)?;
-                        store.insert_premises(&root).await?;
-                        println!("created root group {:?} ({})", root.name, root.id);
-                        root.id
-                    }
-                    [only] => only.id,
-                    _ => bail!("several root groups exist; pass --scope PREMISES_ID"),
+            let scope = match &args.scope {
+                Some(s) => {
+                    let id: PremisesId =
+                        s.parse().map_err(|_| anyhow::anyhow!("--scope {s:?} is not a premises id"))?;
+                    store.premises(id).await?.id
                 }
+                None => {
+                    let roots = store.premises_roots().await?;
+                    match roots.as_slice() {
+                        [] => {
+                            let root = Premises::new_root(ids.id(), &args.organisation, &args.time_zone)?;
+                            store.run(ids.id(), "cli", voltvend_ops::Command::CreatePremises(root.clone())).await?;
+                            println!("created root group {:?} ({})", root.name, root.id);
+                            root.id
+                        }
+                        [only] => only.id,
+                        _ => bail!("several root groups exist; pass --scope PREMISES_ID"),
+                    }
+                }
+            };
+            let (password, generated) = read_password(args.password_stdin, &ids)?;
+            let operator = Operator {
+                id: ids.id::<OperatorId>(),
+                display_name: args.display_name.clone().unwrap_or_else(|| args.username.clone()),
+                username: args.username.clone(),
+                role,
+                scope,
+                password_hash: crate::passwords::hash(&password, &ids)?,
+                active: true,
+            };
+            store.run(ids.id(), "cli", voltvend_ops::Command::AddOperator(operator.clone())).await?;
+            println!("added {} {:?}", operator.role, operator.username);
+            if generated {
+                println!("generated password (shown once): {password}");
             }
-        };
-        let (password, generated) = read_password(args.password_stdin, &ids)?;
-        let operator = Operator {
-            id: ids.id::<OperatorId>(),
-            display_name: args.display_name.clone().unwrap_or_else(|| args.username.clone()),
-            username: args.username.clone(),
-            role,
-            scope,
-            password_hash: crate::passwords::hash(&password, &ids)?,
-            active: true,
-        };
-        store.insert_operator(&operator).await?;
-        println!("added {} {:?}", operator.role, operator.username);
-        if generated {
-            println!("generated password (shown once): {password}");
+            Ok(())
         }
-        Ok(())
+        .await;
+        lock.release().await;
+        outcome
     }
     .await;
     store.close().await;
     result
+}
+
+async fn check(settings: &Settings, clock: Arc<dyn Clock>, bounded: bool) -> anyhow::Result<()> {
+    let store = crate::serve::open_store(settings, clock, Access::Existing).await?;
+    let scope = if bounded {
+        voltvend_store::CheckScope::Bounded { audit_tail: crate::serve::STARTUP_AUDIT_TAIL }
+    } else {
+        voltvend_store::CheckScope::Full
+    };
+    let spinner = spinner("checking");
+    let result = store.check(scope).await;
+    spinner.finish_and_clear();
+    store.close().await;
+    let report = result?;
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    if !report.is_ok() {
+        bail!("{} problem(s) found", report.problems.len());
+    }
+    println!(
+        "ok: {} ledger accounts, {} transfers, {} entries, {} sales, {} audit records; every invariant holds",
+        report.accounts, report.transfers, report.entries, report.sales, report.audit_records
+    );
+    Ok(())
+}
+
+async fn audit_verify(settings: &Settings, clock: Arc<dyn Clock>, expect_head: Option<String>) -> anyhow::Result<()> {
+    use voltvend_ops::audit;
+    let expected = match &expect_head {
+        Some(s) => {
+            let (seq, hash) = s.split_once(':').context("--expect-head is SEQ:HASH, as `audit verify` prints it")?;
+            let seq: i64 = seq.parse().context("--expect-head: SEQ is a number")?;
+            Some((seq, audit::parse_hex(hash).context("--expect-head: HASH is 64 hex digits")?))
+        }
+        None => None,
+    };
+    let store = crate::serve::open_store(settings, clock, Access::Existing).await?;
+    let result = async {
+        let stored_head = store.audit_head().await?;
+        let mut problems = Vec::new();
+        let mut head = voltvend_ops::AuditHead::default();
+        let mut seen_expected = false;
+        loop {
+            let page = store.audit_records(head.seq, 10_000).await?;
+            if let Some((seq, hash)) = expected
+                && let Some(r) = page.iter().find(|r| r.seq == seq)
+            {
+                seen_expected = true;
+                if r.hash != hash {
+                    problems.push(format!("audit record {seq} is not the one recorded earlier: history was rewritten"));
+                }
+            }
+            let (p, end) = audit::verify(head, &page);
+            problems.extend(p);
+            if page.len() < 10_000 {
+                head = end;
+                break;
+            }
+            head = end;
+        }
+        if head != stored_head {
+            problems.push(format!(
+                "the chain ends at record {} but its head says {}: records were removed outside Voltvend",
+                head.seq, stored_head.seq
+            ));
+        }
+        if let Some((seq, _)) = expected
+            && !seen_expected
+        {
+            problems.push(format!("audit record {seq}, recorded earlier, is no longer in the chain"));
+        }
+        anyhow::Ok((problems, head))
+    }
+    .await;
+    store.close().await;
+    let (problems, head) = result?;
+    for p in &problems {
+        println!("problem: {p}");
+    }
+    if !problems.is_empty() {
+        bail!("the audit trail fails verification ({} problem(s))", problems.len());
+    }
+    println!("audit trail intact: {} records; head {}:{}", head.seq, head.seq, audit::hex(&head.hash));
+    Ok(())
 }
 
 /// The password from stdin, from a prompt on a terminal, or generated (and then printed once).

@@ -1,5 +1,6 @@
-//! The HTTP surface of this issue: a landing page, `/healthz` and Prometheus `/metrics`. The business API
-//! and the web UI come with their own issues and hang off the same router.
+//! The HTTP surface so far: a landing page, `/healthz` and Prometheus `/metrics`. The business API and the
+//! web UI come with their own issues and hang off the same router; every change they make is an operation
+//! submitted to the store's writer.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -66,10 +67,16 @@ impl prometheus_client::collector::Collector for WriterCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = &self.0;
         for (name, help, value) in [
-            ("ledger_batches", "Group commits of the ledger writer", &s.batches),
-            ("ledger_transfers_committed", "Transfers committed", &s.committed),
-            ("ledger_transfers_replayed", "Idempotent retries answered with the original transfer", &s.replayed),
-            ("ledger_transfers_refused", "Transfers refused by the ledger rules", &s.refused),
+            ("ledger_batches", "Group commits of the writer", &s.batches),
+            ("operations_committed", "Operations committed", &s.committed),
+            ("operations_replayed", "Retries answered with the operation's saved answer", &s.replayed),
+            ("operations_refused", "Operations refused by a business rule", &s.refused),
+            (
+                "operations_database_refused",
+                "Operations the database refused (alone in their batch)",
+                &s.database_refused,
+            ),
+            ("ledger_batches_retried", "Batches applied again with a savepoint per operation", &s.retried_batches),
             ("ledger_batches_failed", "Group commits that failed (nothing written)", &s.failed_batches),
         ] {
             let counter = ConstCounter::new(value.load(Ordering::Relaxed));
@@ -139,6 +146,8 @@ async fn index(State(state): State<AppState>) -> Response {
         ("Operators", counts.operators),
         ("Ledger accounts", counts.ledger_accounts),
         ("Ledger transfers", counts.transfers),
+        ("Sales", counts.sales),
+        ("Audit records", counts.audit_records),
     ]
     .iter()
     .map(|(k, v)| format!("<tr><th>{k}</th><td>{v}</td></tr>"))

@@ -14,5 +14,4 @@ pub mod serve;
 pub mod settings;
 pub mod simulate;
 pub mod tariff_cli;
-pub mod tariff_file;
 pub mod token_cli;

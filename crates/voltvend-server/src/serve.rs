@@ -3,27 +3,69 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use voltvend_domain::Clock;
-use voltvend_store::Store;
+use voltvend_ops::audit;
+use voltvend_store::{CheckScope, InstanceLock, Store, StoreError};
 
 use crate::http::{AppState, Metrics, router};
 use crate::settings::Settings;
 
-/// Opens the configured store and brings its schema up to date (or checks it is, if `auto_migrate` is off).
-pub async fn open_store(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Store>> {
-    let store = voltvend_store::open(&settings.open_options(), clock).await?;
-    if settings.database.auto_migrate {
-        store.migrate().await?;
-    } else if !store.is_migrated().await? {
-        anyhow::bail!("the database schema is not current; run `voltvend migrate` first");
+/// Whether a command may create the database it is pointed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `migrate`, `serve` and `demo`: create the database if it is not there and bring its schema up to date.
+    Create,
+    /// Every other command: the database must exist and hold a current Voltvend schema, so that a typo in a
+    /// URL fails loudly instead of creating an empty database and reporting success on it.
+    Existing,
+}
+
+/// Audit records the start-up check verifies at the end of the chain.
+pub const STARTUP_AUDIT_TAIL: i64 = 10_000;
+
+/// Opens the configured store. With [`Access::Create`] it also migrates (when `database.auto_migrate`).
+pub async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, access: Access) -> anyhow::Result<Arc<dyn Store>> {
+    let mut options = settings.open_options();
+    if access == Access::Create {
+        options = options.creating();
+    }
+    let store = voltvend_store::open(&options, clock).await?;
+    let ready = async {
+        if access == Access::Create && settings.database.auto_migrate {
+            store.migrate().await?;
+        } else if !store.is_migrated().await? {
+            return Err(StoreError::NoDatabase(format!(
+                "{} holds no current Voltvend schema (run `voltvend migrate`, and check the URL)",
+                voltvend_store::redact_url(&settings.database.url)
+            )));
+        }
+        Ok(())
+    };
+    if let Err(e) = ready.await {
+        store.close().await;
+        return Err(e.into());
     }
     Ok(store)
 }
 
+/// Claims the database for a command that writes, or says why it cannot.
+pub async fn lock_for_writing(store: &dyn Store) -> anyhow::Result<InstanceLock> {
+    match store.lock_instance().await {
+        Ok(lock) => Ok(lock),
+        Err(StoreError::Locked(what)) => bail!(
+            "the database is in use by a running Voltvend server ({what}): stop the server first, or make the change \
+             through it"
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Serves until `shutdown` completes. Holds the database's instance lock for the whole time, so a second
-/// server, or a restore, cannot run against the same database.
+/// server, or a restore, cannot run against the same database. Refuses to start on a database whose
+/// invariants fail the bounded start-up check. On shutdown the writer is drained: every operation already
+/// submitted is committed or refused before the process exits.
 pub async fn run(
     settings: &Settings,
     store: Arc<dyn Store>,
@@ -31,7 +73,36 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let lock = store.lock_instance().await?;
+    let lock = lock_for_writing(store.as_ref()).await?;
+    let result = serve_locked(settings, store.clone(), clock, listener, shutdown).await;
+    store.shutdown().await;
+    match store.audit_head().await {
+        Ok(head) => tracing::info!(audit_seq = head.seq, audit_head = %audit::hex(&head.hash), "stopped"),
+        Err(e) => tracing::warn!(error = %e, "stopped; could not read the audit head"),
+    }
+    lock.release().await;
+    store.close().await;
+    result
+}
+
+async fn serve_locked(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let report = store.check(CheckScope::Bounded { audit_tail: STARTUP_AUDIT_TAIL }).await?;
+    if !report.is_ok() {
+        bail!(
+            "the start-up check found {} problem(s), first: {}; run `voltvend check` for the full report",
+            report.problems.len(),
+            report.problems.first().map_or("", String::as_str)
+        );
+    }
+    let head = store.audit_head().await?;
+    // The audit head in the log is a copy of it outside the database (see `voltvend audit verify`).
+    tracing::info!(audit_seq = head.seq, audit_head = %audit::hex(&head.hash), "start-up check passed");
     let state = AppState {
         metrics: Arc::new(Metrics::new(store.writer_stats())),
         started_at: clock.now(),
@@ -39,11 +110,7 @@ pub async fn run(
         clock,
     };
     let app = router(state, settings.server.request_body_max_bytes);
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed");
-    lock.release().await;
-    store.close().await;
-    tracing::info!("stopped");
-    result
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")
 }
 
 pub async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {

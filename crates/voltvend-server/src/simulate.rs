@@ -194,74 +194,6 @@ pub async fn start_modbus(listen: &str, map: &str, fleet: SharedFleet) -> anyhow
     Ok(addr)
 }
 
-/// One meter's reading as published over MQTT (a gateway's telemetry message).
-fn reading_json(m: &voltvend_meter::fleet::SimMeter, at: jiff::Timestamp) -> String {
-    let kwh = |wh: i64| format!("{}.{:03}", wh / 1_000, wh % 1_000);
-    if m.is_water() {
-        return serde_json::json!({
-            "meter": m.address.meter_no(),
-            "at": at.to_string(),
-            "utility": "water",
-            "volume_m3": kwh(m.register_wh(0)),
-            "flow_l_per_h": m.power_w(),
-            "valve": if m.controller.relay_closed() { "open" } else { "closed" },
-        })
-        .to_string();
-    }
-    serde_json::json!({
-        "meter": m.address.meter_no(),
-        "at": at.to_string(),
-        "energy_total_kwh": kwh(m.register_wh(0)),
-        "energy_sharp_kwh": kwh(m.register_wh(1)),
-        "energy_peak_kwh": kwh(m.register_wh(2)),
-        "energy_flat_kwh": kwh(m.register_wh(3)),
-        "energy_valley_kwh": kwh(m.register_wh(4)),
-        "power_w": m.power_w(),
-        "relay": if m.controller.relay_closed() { "closed" } else { "open" },
-        "credit_kwh": kwh(m.controller.credit()),
-    })
-    .to_string()
-}
-
-/// Publishes every meter's reading to the broker every `interval_s` real seconds (QoS 1, retained).
-pub fn start_mqtt(broker: &str, prefix: &str, interval_s: u64, fleet: SharedFleet) -> anyhow::Result<()> {
-    use rumqttc::{AsyncClient, MqttOptions, QoS};
-    let (host, port) = broker.rsplit_once(':').context("--mqtt-broker must be HOST:PORT")?;
-    let port: u16 = port.parse().context("--mqtt-broker port must be a number")?;
-    let mut options = MqttOptions::new(format!("voltvend-sim-{}", std::process::id()), host, port);
-    options.set_keep_alive(Duration::from_secs(30));
-    // The request queue bounds memory if the broker is slow: publishing waits for room.
-    let (client, mut eventloop) = AsyncClient::new(options, 1_024);
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = eventloop.poll().await {
-                tracing::warn!(error = %e, "MQTT connection error; reconnecting");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    });
-    let prefix = prefix.trim_end_matches('/').to_string();
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(Duration::from_secs(interval_s.max(1)));
-        loop {
-            interval.tick().await;
-            let batch: Vec<(String, String)> = {
-                let f = fleet.lock().unwrap_or_else(|p| p.into_inner());
-                f.meters()
-                    .iter()
-                    .map(|m| (format!("{prefix}/{}/reading", m.address.meter_no()), reading_json(m, f.now())))
-                    .collect()
-            };
-            for (topic, payload) in batch {
-                if let Err(e) = client.publish(topic, QoS::AtLeastOnce, true, payload).await {
-                    tracing::warn!(error = %e, "MQTT publish failed");
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
 pub async fn run(args: SimulateArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let (addr, fleet) = start(&args, clock.as_ref()).await?;
     let modbus = match &args.modbus_listen {
@@ -274,7 +206,16 @@ pub async fn run(args: SimulateArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()
     };
     let mqtt = match &args.mqtt_broker {
         Some(broker) => {
-            start_mqtt(broker, &args.mqtt_prefix, args.mqtt_interval_s, fleet.clone())?;
+            let (host, port) = broker.rsplit_once(':').context("--mqtt-broker must be HOST:PORT")?;
+            let port: u16 = port.parse().context("--mqtt-broker port must be a number")?;
+            voltvend_meter::mqtt::start_publisher(
+                host,
+                port,
+                &format!("voltvend-sim-{}", std::process::id()),
+                &args.mqtt_prefix,
+                Duration::from_secs(args.mqtt_interval_s.max(1)),
+                fleet.clone(),
+            );
             format!("; MQTT readings to {broker} under {}/", args.mqtt_prefix)
         }
         None => String::new(),

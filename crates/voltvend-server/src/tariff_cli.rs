@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 use voltvend_domain::Money;
 use voltvend_domain::decimal::{format_scaled, parse_scaled};
 use voltvend_domain::tariff::Tariff;
-use voltvend_domain::tariff::inverse::{ArrearsRecovery, Purchase, quote};
-use voltvend_domain::tariff::pricing::{ChargeLine, PricingState, Reading, Registers, period_key, price};
+use voltvend_domain::tariff::inverse::{ArrearsRecovery, Purchase, quote, state_at_position};
+use voltvend_domain::tariff::pricing::{ChargeLine, PricingState, Reading, Registers, price};
 
 use crate::settings::Settings;
-use crate::tariff_file::{self, TariffFile};
+use voltvend_tariff_file::{self as tariff_file, TariffFile};
 
 #[derive(Debug, Subcommand)]
 pub enum TariffCommand {
@@ -97,13 +97,24 @@ pub async fn run(
     if let Some(result) = run_offline(&command, now) {
         return result;
     }
-    let store = crate::serve::open_store(settings, clock).await?;
+    let store = crate::serve::open_store(settings, clock.clone(), crate::serve::Access::Existing).await?;
     let result = async {
         match &command {
             TariffCommand::Import { file } => {
                 let text = read(file)?;
                 let (f, tariff) = parse(&text, &file.display().to_string())?;
-                let revision = store.insert_tariff_document(&f.code, &f.name, &text).await?;
+                let lock = crate::serve::lock_for_writing(store.as_ref()).await?;
+                let ids = crate::clock::IdGenerator::new(clock.clone());
+                let command = voltvend_ops::Command::ImportTariff(voltvend_ops::ImportTariff {
+                    code: f.code.clone(),
+                    name: f.name.clone(),
+                    document: text.clone(),
+                });
+                let imported = store.run(ids.id(), "cli", command).await;
+                lock.release().await;
+                let voltvend_ops::Outcome::TariffImported { revision, .. } = imported? else {
+                    anyhow::bail!("the import answered something else");
+                };
                 println!("imported {} revision {revision} ({} version(s))", f.code, tariff.versions.len());
             }
             TariffCommand::Export { code, json } => {
@@ -292,10 +303,7 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
         let at = at.unwrap_or(now);
         let position =
             parse_scaled(block_position, 3).map_err(|_| anyhow::anyhow!("--block-position: not a quantity"))?;
-        let date = at.to_zoned(tariff.time_zone.clone()).date();
-        let version = tariff.version_at(at).with_context(|| format!("no version of the tariff is in force at {at}"))?;
-        let key = version.blocks.as_ref().map(|b| period_key(b.period, date));
-        let state = PricingState { block_key: key, block_position_milli: position, ..Default::default() };
+        let state = state_at_position(&tariff, at, position)?;
         // A percentage with up to 4 decimals is a ppm count.
         let share_ppm =
             parse_scaled(recovery_percent, 4).map_err(|_| anyhow::anyhow!("--recovery-percent: not a percentage"))?;
@@ -309,6 +317,7 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
                 fees_due_minor: money(fees, "fees")?,
                 at,
                 period: None,
+                max_quantity_milli: None,
             },
         )?;
         let m = |minor: i64| Money::from_minor(minor, tariff.currency);

@@ -14,8 +14,7 @@ use serde_json::{Value, json};
 use voltvend_sts::keys::{KeyParams, KeyType, VendingKey};
 use voltvend_sts::meter::{Accepted, StsMeter};
 use voltvend_sts::openpaygo::{OpgDecoder, OpgDevice, OpgFormat, OpgKind};
-use voltvend_sts::token::Token;
-use voltvend_sts::vend::{Issuer, MeterKeyRecord, test_token};
+use voltvend_sts::vend::{Issuer, KeyChange, MeterKeyRecord, test_token_for};
 use voltvend_sts::{BaseDate, DecoderKey, Ea, Pan, Tid, TokenNumber, TransferKind, amount};
 
 use crate::clock::IdGenerator;
@@ -367,12 +366,7 @@ fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> 
         }
     };
     if a.test {
-        let token = if a.manufacturer <= 0xFF && a.control < (1 << 36) {
-            Token::Test1 { control: a.control, manufacturer: a.manufacturer as u8 }
-        } else {
-            Token::Test2 { control: (a.control & 0xFFF_FFFF) as u32, manufacturer: a.manufacturer }
-        };
-        let number = test_token(token)?;
+        let number = test_token_for(a.control, a.manufacturer)?;
         emit(a.json, &json!({"tokens": [number.digits()], "class": 1}), &number.grouped());
         return Ok(());
     }
@@ -393,25 +387,18 @@ fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> 
     };
     let last = a.last_tid.map(Tid::new).transpose()?;
     let (tokens, tid): (Vec<TokenNumber>, Option<Tid>) = if a.key_change {
-        let p = &record.params;
-        let base =
-            if a.rollover { p.base.next().context("the meter is on the last base date (2035)")? } else { p.base };
-        let new_params = KeyParams {
-            kt: KeyType::new(a.new_kt.unwrap_or(p.kt.value()))?,
-            sgc: a.new_sgc.unwrap_or(p.sgc),
-            ti: a.new_ti.unwrap_or(p.ti),
-            krn: a.new_krn.unwrap_or(p.krn),
-            ken: a.new_ken.unwrap_or(p.ken),
-            base,
-            ea: p.ea,
+        if a.decoder_key.is_some() {
+            bail!("a key change derives the new key from the vending key: pass --vk-file, not --decoder-key");
+        }
+        let change = KeyChange {
+            kt: a.new_kt,
+            sgc: a.new_sgc,
+            ti: a.new_ti,
+            krn: a.new_krn,
+            ken: a.new_ken,
+            rollover: a.rollover,
         };
-        let new_key = match &a.decoder_key {
-            Some(_) => {
-                bail!("a key change derives the new key from the vending key: pass --vk-file, not --decoder-key")
-            }
-            None => a.vk.load()?.derive(&record.pan, &new_params)?,
-        };
-        (issuer.key_change(&new_key, &new_params, a.rollover)?, None)
+        (issuer.key_change_from(&a.vk.load()?, &change)?.0, None)
     } else {
         let tid = issuer.tid(at, last)?;
         let credit = |kind, text: &str| -> anyhow::Result<TokenNumber> {

@@ -1,15 +1,14 @@
 use thiserror::Error;
-use voltvend_domain::LedgerError;
+use voltvend_ops::OpError;
 
 /// Storage errors. Cloneable so that one failed group commit can answer every caller in its batch.
 #[derive(Debug, Clone, Error)]
 pub enum StoreError {
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
-    #[error("{what} {key:?} already exists")]
-    Duplicate { what: &'static str, key: String },
+    /// An operation was refused by a rule (or, alone in its batch, by the database); nothing changed.
     #[error(transparent)]
-    Ledger(#[from] LedgerError),
+    Refused(#[from] OpError),
     #[error("{0}")]
     Config(String),
     #[error("database unavailable: {0}")]
@@ -20,18 +19,32 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
-    #[error("the ledger writer has stopped")]
+    #[error("the writer has stopped (the server is shutting down)")]
     WriterStopped,
     #[error("backup failed: {0}")]
     Backup(String),
+    #[error("restore failed: {0}")]
+    Restore(String),
+    /// The database does not exist, or holds no Voltvend schema, and this command may not create one.
+    #[error("{0}")]
+    NoDatabase(String),
 }
 
 impl StoreError {
-    /// Maps a driver error, recognising unique-key violations as duplicates of `what`.
-    pub(crate) fn db(what: &'static str, key: impl ToString) -> impl FnOnce(sqlx::Error) -> StoreError {
-        move |e| match &e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Duplicate { what, key: key.to_string() },
-            _ => StoreError::from(e),
+    /// A stable code: the operation's for refusals, else one per kind of failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::Refused(e) => e.code(),
+            Self::Config(_) => "bad_configuration",
+            Self::Unavailable(_) => "database_unavailable",
+            Self::Locked(_) => "database_locked",
+            Self::Corrupt(_) => "database_corrupt",
+            Self::Database(_) => "database_error",
+            Self::WriterStopped => "shutting_down",
+            Self::Backup(_) => "backup_failed",
+            Self::Restore(_) => "restore_failed",
+            Self::NoDatabase(_) => "no_database",
         }
     }
 }

@@ -2,11 +2,12 @@
 //! and PostgreSQL, selected by the database URL.
 //!
 //! Architecture invariant: this is the only crate that contains SQL. Both backends compile the same query
-//! code (`shared.rs`, included into each backend module with its own `Db` type) and each has its own
+//! code (`shared/`, included into each backend module with its own `Db` type) and each has its own
 //! migrations, so the conformance suite in `tests/it` proves they behave alike.
 //!
-//! Ledger writes go through one [`writer`] task per database that batches concurrent transfers into one
-//! transaction and answers each caller only after that transaction's commit is durable (group commit).
+//! Every change goes through one [`writer`] task per database, as a business operation of `voltvend-ops`:
+//! the writer batches concurrent operations into one transaction (group commit) and answers each caller only
+//! after that transaction's commit is durable.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -16,8 +17,13 @@ use async_trait::async_trait;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    Account, AccountId, Clock, Currency, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerAccountKind,
-    Meter, MeterId, Operator, Owner, PostOutcome, Premises, PremisesId, Transfer, TransferId, TransferRequest,
+    AccountId, Books, BooksId, Clock, Currency, Customer, CustomerId, LedgerAccount, LedgerAccountId,
+    LedgerAccountKind, MeterId, OperationId, Operator, Owner, PostOutcome, Premises, PremisesId, Shift, ShiftId,
+    Transfer, TransferId, TransferRequest, VendingPoint, VendingPointId,
+};
+use voltvend_ops::{
+    AccountRecord, Actor, Applied, AuditHead, AuditRecord, Command, Context, MeterRecord, Operation, OutboxRow,
+    Outcome, ReadingRow, Renderer, SaleRecord, StsState,
 };
 
 mod error;
@@ -26,7 +32,7 @@ mod sqlite;
 pub mod writer;
 
 pub use error::StoreError;
-pub use writer::{WriterConfig, WriterStats};
+pub use writer::{Submitted, WriterConfig, WriterStats};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,11 +59,32 @@ pub struct OpenOptions {
     /// How long to wait for a connection (also bounds the first connect to an unreachable server).
     pub connect_timeout_ms: u64,
     pub writer: WriterConfig,
+    /// Create the SQLite database file if it does not exist. Only `migrate`, `serve` and `demo` do: every
+    /// other command refuses a database that is not there, so that a typo in a URL fails loudly.
+    pub create_if_missing: bool,
+    /// Read-only: no writer task, and (for SQLite) nothing written to the file, not even its journal.
+    pub read_only: bool,
+    /// Tariffs cache and vending keys for the operations the writer applies.
+    pub context: Arc<Context>,
 }
 
 impl OpenOptions {
     pub fn new(url: &str) -> Self {
-        Self { url: url.to_string(), max_connections: 8, connect_timeout_ms: 5_000, writer: WriterConfig::default() }
+        Self {
+            url: url.to_string(),
+            max_connections: 8,
+            connect_timeout_ms: 5_000,
+            writer: WriterConfig::default(),
+            create_if_missing: false,
+            read_only: false,
+            context: Arc::new(Context::default()),
+        }
+    }
+
+    /// The same, allowed to create the database.
+    pub fn creating(mut self) -> Self {
+        self.create_if_missing = true;
+        self
     }
 }
 
@@ -71,19 +98,33 @@ pub struct Counts {
     pub operators: i64,
     pub ledger_accounts: i64,
     pub transfers: i64,
+    pub sales: i64,
+    pub audit_records: i64,
 }
 
-/// The result of checking the ledger's invariants in the database.
+/// How much `check` looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckScope {
+    /// Everything: every entry, every receipt, the whole audit chain.
+    Full,
+    /// What a start-up can afford: the sums of cached balances, receipt counters against their last
+    /// receipts, and the last `audit_tail` links of the audit chain.
+    Bounded { audit_tail: i64 },
+}
+
+/// What checking the database's invariants found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LedgerReport {
+pub struct CheckReport {
     pub accounts: i64,
     pub transfers: i64,
     pub entries: i64,
-    /// Each problem found, in words. Empty means every invariant holds.
+    pub sales: i64,
+    pub audit_records: i64,
+    /// Each problem found, one line each. Empty means every invariant holds.
     pub problems: Vec<String>,
 }
 
-impl LedgerReport {
+impl CheckReport {
     pub fn is_ok(&self) -> bool {
         self.problems.is_empty()
     }
@@ -105,6 +146,15 @@ pub struct TariffDocument {
     pub revision: i64,
     pub name: String,
     pub document: String,
+}
+
+/// The durability settings a live connection runs with, as the database reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durability {
+    /// `journal_mode` (SQLite), or `n/a`.
+    pub journal_mode: String,
+    /// `synchronous` (SQLite: 2 is FULL) or `synchronous_commit` (PostgreSQL).
+    pub synchronous: String,
 }
 
 /// A held claim that this process is the live server of the database (see [`Store::lock_instance`]).
@@ -136,7 +186,7 @@ impl InstanceLock {
     }
 }
 
-/// Storage in domain terms. Every method either succeeds or changes nothing.
+/// Storage in domain terms. Every change is an [`Operation`] submitted to the writer; everything else reads.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
     fn backend(&self) -> Backend;
@@ -147,29 +197,29 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn is_migrated(&self) -> Result<bool, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn counts(&self) -> Result<Counts, StoreError>;
+    /// The durability settings of a live pooled connection.
+    async fn durability(&self) -> Result<Durability, StoreError>;
 
-    async fn insert_premises(&self, premises: &Premises) -> Result<(), StoreError>;
+    /// Submits an operation to the writer; answers after its batch has committed durably (or with the
+    /// reason it was refused). `render` produces the response saved for the operation's retries.
+    async fn submit_with(&self, op: Operation, render: Option<Arc<Renderer>>) -> Submitted;
+    /// Stops the writer: everything submitted before is committed or refused, later submissions are refused.
+    async fn shutdown(&self);
+    fn writer_stats(&self) -> Arc<WriterStats>;
+
     async fn premises(&self, id: PremisesId) -> Result<Premises, StoreError>;
     /// `root` and all its descendants, parents before children.
     async fn premises_subtree(&self, root: PremisesId) -> Result<Vec<Premises>, StoreError>;
     async fn premises_roots(&self) -> Result<Vec<Premises>, StoreError>;
-
-    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
     async fn customer(&self, id: CustomerId) -> Result<Customer, StoreError>;
-
-    async fn insert_account(&self, account: &Account) -> Result<(), StoreError>;
-    async fn account(&self, id: AccountId) -> Result<Account, StoreError>;
-    /// Saves status and billing mode (the only mutable fields; changes go through the domain's state machine).
-    async fn update_account(&self, account: &Account) -> Result<(), StoreError>;
-
-    async fn insert_meter(&self, meter: &Meter) -> Result<(), StoreError>;
-    async fn meter(&self, id: MeterId) -> Result<Meter, StoreError>;
-    async fn update_meter(&self, meter: &Meter) -> Result<(), StoreError>;
-
-    async fn insert_operator(&self, operator: &Operator) -> Result<(), StoreError>;
+    async fn account(&self, id: AccountId) -> Result<AccountRecord, StoreError>;
+    async fn meter(&self, id: MeterId) -> Result<MeterRecord, StoreError>;
+    async fn sts_state(&self, meter: MeterId) -> Result<Option<StsState>, StoreError>;
     async fn operator_by_username(&self, username: &str) -> Result<Option<Operator>, StoreError>;
+    async fn books(&self, id: BooksId) -> Result<Books, StoreError>;
+    async fn vending_point(&self, id: VendingPointId) -> Result<VendingPoint, StoreError>;
+    async fn shift(&self, id: ShiftId) -> Result<Shift, StoreError>;
 
-    async fn insert_ledger_account(&self, account: &LedgerAccount) -> Result<(), StoreError>;
     async fn ledger_account(&self, id: LedgerAccountId) -> Result<(LedgerAccount, Balance), StoreError>;
     async fn find_ledger_account(
         &self,
@@ -179,33 +229,75 @@ pub trait Store: Send + Sync + fmt::Debug {
         currency: Currency,
     ) -> Result<Option<LedgerAccount>, StoreError>;
     async fn statement(&self, id: LedgerAccountId, limit: u32) -> Result<Vec<StatementLine>, StoreError>;
+    async fn transfer(&self, id: TransferId) -> Result<Option<Transfer>, StoreError>;
 
-    /// Stores a validated tariff document as the code's next revision; returns the revision.
-    async fn insert_tariff_document(&self, code: &str, name: &str, document: &str) -> Result<i64, StoreError>;
+    async fn sale(&self, operation: OperationId) -> Result<Option<SaleRecord>, StoreError>;
+    /// Sales of a vending point by receipt number, from `after_receipt` (exclusive), at most `limit`.
+    async fn sales_of(
+        &self,
+        point: VendingPointId,
+        after_receipt: i64,
+        limit: u32,
+    ) -> Result<Vec<SaleRecord>, StoreError>;
+    /// Commands for meters after outbox sequence number `after`, at most `limit`, with their numbers.
+    async fn outbox(&self, after: i64, limit: u32) -> Result<Vec<(i64, OutboxRow)>, StoreError>;
+    /// A meter's stored readings, newest first, at most `limit`.
+    async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError>;
+
     /// The latest revision of a tariff.
     async fn tariff_document(&self, code: &str) -> Result<Option<TariffDocument>, StoreError>;
     /// Every tariff's latest revision (without documents' text), by code.
     async fn tariff_documents(&self) -> Result<Vec<TariffDocument>, StoreError>;
     async fn pricing_state(&self, account: AccountId, tariff_code: &str) -> Result<Option<PricingState>, StoreError>;
-    async fn save_pricing_state(
-        &self,
-        account: AccountId,
-        tariff_code: &str,
-        state: &PricingState,
-    ) -> Result<(), StoreError>;
 
-    /// Posts one transfer through the group-commit writer; returns after the commit is durable.
-    async fn post_transfer(&self, request: TransferRequest) -> Result<PostOutcome, StoreError>;
-    async fn transfer(&self, id: TransferId) -> Result<Option<Transfer>, StoreError>;
-    /// Checks every ledger invariant over the whole database.
-    async fn check_ledger(&self) -> Result<LedgerReport, StoreError>;
-    fn writer_stats(&self) -> Arc<WriterStats>;
+    /// Audit records after `after_seq`, in order, at most `limit`.
+    async fn audit_records(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The head of the audit chain as stored beside it.
+    async fn audit_head(&self) -> Result<AuditHead, StoreError>;
+    /// Checks the ledger (sums to zero, cached balances equal their entries, gapless sequence), the receipt
+    /// numbers (gapless per vending point) and the audit chain.
+    async fn check(&self, scope: CheckScope) -> Result<CheckReport, StoreError>;
+
+    /// What the database is for (`bench`, `demo`), if it says.
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Records what the database is for. Only on a database this process holds the instance lock of.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
 
     /// Claims the database for one live server. Fails with [`StoreError::Locked`] if another holds it.
     async fn lock_instance(&self) -> Result<InstanceLock, StoreError>;
     /// Writes a consistent copy of the database to `dir` while it is in use; returns the file written.
     async fn backup_to(&self, dir: &std::path::Path, stamp: &str) -> Result<PathBuf, StoreError>;
     async fn close(&self);
+
+    /// Submits an operation without a saved response; its refusal is an error.
+    async fn submit(&self, op: Operation) -> Result<Applied, StoreError> {
+        self.submit_with(op, None).await.result
+    }
+
+    /// Posts one bare transfer as an operation whose id is the transfer's; returns after the commit.
+    async fn post_transfer(&self, request: TransferRequest) -> Result<PostOutcome, StoreError> {
+        let id = OperationId::from_uuid(request.id.as_uuid());
+        let transfer_id = request.id;
+        let op = Operation::new(id, Actor::system("ledger"), Command::PostTransfer(request));
+        match self.submit(op).await? {
+            Applied::Committed { outcome: Outcome::Transfer(t), .. } => Ok(PostOutcome::Committed(t)),
+            Applied::Committed { outcome, .. } => Err(StoreError::Corrupt(format!("a transfer answered {outcome:?}"))),
+            Applied::Replayed { .. } => match self.transfer(transfer_id).await? {
+                Some(t) => Ok(PostOutcome::Replayed(t)),
+                None => Err(StoreError::Corrupt(format!("operation {id} was applied but its transfer is missing"))),
+            },
+        }
+    }
+
+    /// Runs a system operation with a fresh id from the caller.
+    async fn run(&self, id: OperationId, source: &str, command: Command) -> Result<Outcome, StoreError> {
+        match self.submit(Operation::new(id, Actor::system(source), command)).await? {
+            Applied::Committed { outcome, .. } => Ok(outcome),
+            Applied::Replayed { kind, .. } => {
+                Err(StoreError::Config(format!("operation {id} ({kind}) was already applied")))
+            }
+        }
+    }
 }
 
 /// Opens the store the URL names and starts its ledger writer. Does not migrate.

@@ -1,28 +1,51 @@
-//! The PostgreSQL backend, for deployments larger than one site. Ledger rows a batch touches are locked
-//! `FOR UPDATE`, so even two writers on one database (which the design avoids) cannot interleave a balance.
+//! The PostgreSQL backend, for deployments larger than one site. Every write transaction first takes a
+//! transaction-level advisory lock, so writers — even of two processes on one database, which the instance
+//! lock normally prevents — run one after the other and never read the same "next" sequence number.
+//! Connections set `synchronous_commit = on` themselves: a server configured otherwise cannot make an
+//! acknowledged commit less durable.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 type Db = sqlx::Postgres;
 type DbRow = sqlx::postgres::PgRow;
 
 const BACKEND: Backend = Backend::Postgres;
 const BEGIN_WRITE: &str = "BEGIN";
-const LOCK_ROWS: &str = " FOR UPDATE";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 /// Advisory-lock key of the live server ("VoltVend" in ASCII).
 const INSTANCE_LOCK_KEY: i64 = 0x566F_6C74_5665_6E64;
+/// Advisory-lock key that serializes write transactions ("VVwriter").
+const WRITER_LOCK_KEY: i64 = 0x5656_7772_6974_6572;
+
+/// Holds the writers' lock until the transaction ends, before anything is read.
+async fn serialize_writers(tx: &mut sqlx::Transaction<'_, Db>) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITER_LOCK_KEY).execute(&mut **tx).await?;
+    Ok(())
+}
 
 async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
+    let connect: PgConnectOptions = options
+        .url
+        .parse()
+        .map_err(|e| StoreError::Config(format!("bad database URL {}: {e}", crate::redact_url(&options.url))))?;
+    let connect = connect.options([("synchronous_commit", "on")]);
+    let connect = if options.read_only { connect.options([("default_transaction_read_only", "on")]) } else { connect };
     PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(Duration::from_millis(options.connect_timeout_ms))
-        .connect(&options.url)
+        .connect_with(connect)
         .await
         .map_err(|e| StoreError::Unavailable(format!("cannot reach {}: {e}", crate::redact_url(&options.url))))
+}
+
+/// What the live connection runs with.
+async fn durability_impl(conn: &mut <Db as sqlx::Database>::Connection) -> Result<Durability, StoreError> {
+    let synchronous: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut *conn).await?;
+    let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&mut *conn).await?;
+    Ok(Durability { journal_mode: format!("wal (fsync {fsync})"), synchronous })
 }
 
 /// A session-level advisory lock held on a connection taken out of the pool for the server's lifetime.
@@ -59,4 +82,4 @@ async fn backup_impl(_pool: &Pool<Db>, url: &str, dir: &Path, stamp: &str) -> Re
     Ok(target)
 }
 
-include!("shared.rs");
+include!("shared/mod.rs");

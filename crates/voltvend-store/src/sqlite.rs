@@ -10,25 +10,43 @@ type Db = sqlx::Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
 
 const BACKEND: Backend = Backend::Sqlite;
-/// Take the write lock up front so a batch never fails half-way with SQLITE_BUSY on lock upgrade.
+/// Take the write lock up front so a batch never fails half-way with SQLITE_BUSY on lock upgrade. It also
+/// serializes writers of different processes: a second writer waits (busy timeout) for the first's commit.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-/// SQLite locks the whole database for a write transaction; no row locks needed.
-const LOCK_ROWS: &str = "";
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// `BEGIN IMMEDIATE` already holds the database's write lock.
+async fn serialize_writers(_tx: &mut sqlx::Transaction<'_, Db>) -> Result<(), StoreError> {
+    Ok(())
+}
 
 async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
     let path = crate::sqlite_path(&options.url)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+    if !path.is_file() {
+        if !options.create_if_missing || options.read_only {
+            return Err(StoreError::NoDatabase(format!(
+                "no database at {} (`voltvend migrate` creates one; check the URL)",
+                path.display()
+            )));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
+        }
     }
-    let connect = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(30));
+    let connect = if options.read_only {
+        // Immutable: SQLite writes nothing at all (no journal, no -wal/-shm), so verifying a backup cannot
+        // change it. Only for files nothing else writes to.
+        SqliteConnectOptions::new().filename(&path).read_only(true).immutable(true)
+    } else {
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(options.create_if_missing)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+    };
     let pool = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(Duration::from_millis(options.connect_timeout_ms))
@@ -36,6 +54,13 @@ async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
         .await
         .map_err(|e| StoreError::Unavailable(format!("cannot open SQLite database {}: {e}", path.display())))?;
     Ok(pool)
+}
+
+/// What the live connection runs with: `journal_mode` and `synchronous` (2 = FULL).
+async fn durability_impl(conn: &mut <Db as sqlx::Database>::Connection) -> Result<Durability, StoreError> {
+    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+    Ok(Durability { journal_mode, synchronous: synchronous.to_string() })
 }
 
 /// A `<database>.lock` file held with an exclusive OS lock for as long as the server runs.
@@ -91,4 +116,4 @@ async fn backup_impl(pool: &Pool<Db>, _url: &str, dir: &Path, stamp: &str) -> Re
     Ok(target)
 }
 
-include!("shared.rs");
+include!("shared/mod.rs");

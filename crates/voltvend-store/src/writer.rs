@@ -1,28 +1,37 @@
-//! The group-commit ledger writer.
+//! The group-commit writer.
 //!
-//! One task per database owns all ledger writes. Callers send a [`TransferRequest`] and wait; the task takes
-//! every request already queued (up to [`WriterConfig::batch_max`]), applies them in one transaction through
-//! the domain's [`voltvend_domain::LedgerBook`], commits once, and only then answers each caller. A sale is
-//! therefore acknowledged only once durable, and throughput is one fsync per batch rather than per sale.
-//! If the commit fails, every caller in the batch gets the error and nothing was written; since transfer ids
-//! are idempotent, callers may simply retry.
+//! One task per database owns every write. Callers submit an [`Operation`] and wait; the task takes every
+//! operation already queued (up to [`WriterConfig::batch_max`]), loads the state they touch once, applies
+//! them in order through `voltvend-ops` (a refused operation is rolled back alone), writes what they changed
+//! and commits once — and only then answers each caller. An operation is therefore acknowledged only once
+//! durable, and throughput is one fsync per batch rather than one per sale.
+//!
+//! If the database refuses what one operation wrote (a constraint, a value it cannot store), the batch is
+//! applied again with a savepoint per operation, so that only that operation fails. If the commit itself
+//! fails, every caller in the batch gets the error and nothing was written; since operation ids are
+//! idempotent, callers may simply retry.
+//!
+//! [`Writer::shutdown`] closes the queue and waits until every operation already submitted has been
+//! committed or refused, so that a stopping server leaves no caller without an answer.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use tokio::sync::{mpsc, oneshot};
-use voltvend_domain::{Clock, LedgerError, PostOutcome, TransferRequest};
+use tokio::task::JoinHandle;
+use voltvend_domain::Clock;
+use voltvend_ops::{Applied, OpError, Operation, Renderer};
 
 use crate::StoreError;
 
 /// Bounds of the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterConfig {
-    /// Most requests waiting for the writer; further callers wait for room (back-pressure).
+    /// Most operations waiting for the writer; further callers wait for room (back-pressure).
     pub queue_max: usize,
-    /// Most requests committed in one transaction.
+    /// Most operations committed in one transaction.
     pub batch_max: usize,
 }
 
@@ -39,40 +48,86 @@ pub struct WriterStats {
     pub committed: AtomicU64,
     pub replayed: AtomicU64,
     pub refused: AtomicU64,
+    /// Operations refused by the database (each alone, after the batch was retried with savepoints).
+    pub database_refused: AtomicU64,
+    /// Batches that had to be retried with a savepoint per operation.
+    pub retried_batches: AtomicU64,
     pub failed_batches: AtomicU64,
 }
 
-/// What a backend does with one batch: apply all requests in one durable transaction.
+/// One operation as submitted.
+pub(crate) struct Job {
+    pub(crate) op: Operation,
+    pub(crate) render: Option<Arc<Renderer>>,
+}
+
+/// What a backend does with one batch: apply every operation in one durable transaction and say what became
+/// of each one.
 pub(crate) trait BatchSink: Send + Sync + 'static {
     fn apply(
         &self,
-        batch: Vec<TransferRequest>,
+        batch: &[Job],
         at: Timestamp,
-    ) -> impl Future<Output = Result<Vec<Result<PostOutcome, LedgerError>>, StoreError>> + Send;
+        stats: &WriterStats,
+    ) -> impl Future<Output = Result<Vec<Result<Applied, OpError>>, StoreError>> + Send;
 }
 
-type Reply = oneshot::Sender<Result<PostOutcome, StoreError>>;
-
+/// The answer to a submission: its place in the writer's order (the order operations were applied in,
+/// counted from 1 per process) and its result.
 #[derive(Debug, Clone)]
-pub(crate) struct LedgerWriter {
-    tx: mpsc::Sender<(TransferRequest, Reply)>,
+pub struct Submitted {
+    pub position: Option<u64>,
+    pub result: Result<Applied, StoreError>,
+}
+
+type Reply = oneshot::Sender<Submitted>;
+
+#[derive(Debug)]
+pub(crate) struct Writer {
+    tx: Mutex<Option<mpsc::Sender<(Job, Reply)>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<WriterStats>,
 }
 
-impl LedgerWriter {
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("op", &self.op.id).finish()
+    }
+}
+
+impl Writer {
     pub(crate) fn spawn<S: BatchSink>(sink: S, clock: Arc<dyn Clock>, config: WriterConfig) -> Self {
         let (tx, rx) = mpsc::channel(config.queue_max.max(1));
         let stats = Arc::new(WriterStats::default());
-        tokio::spawn(run(sink, clock, config, rx, stats.clone()));
-        Self { tx, stats }
+        let task = tokio::spawn(run(sink, clock, config, rx, stats.clone()));
+        Self { tx: Mutex::new(Some(tx)), task: Mutex::new(Some(task)), stats }
     }
 
-    pub(crate) async fn post(&self, request: TransferRequest) -> Result<PostOutcome, StoreError> {
-        // Requests that can never succeed are refused here, without queueing.
-        request.validate()?;
+    /// A writer that refuses everything (a read-only store).
+    pub(crate) fn stopped() -> Self {
+        Self { tx: Mutex::new(None), task: Mutex::new(None), stats: Arc::new(WriterStats::default()) }
+    }
+
+    pub(crate) async fn submit(&self, op: Operation, render: Option<Arc<Renderer>>) -> Submitted {
+        let stopped = || Submitted { position: None, result: Err(StoreError::WriterStopped) };
+        let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return stopped() };
         let (reply, answer) = oneshot::channel();
-        self.tx.send((request, reply)).await.map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        if tx.send((Job { op, render }, reply)).await.is_err() {
+            return stopped();
+        }
+        drop(tx);
+        answer.await.unwrap_or_else(|_| stopped())
+    }
+
+    /// Closes the queue and waits until every operation submitted before has been answered.
+    pub(crate) async fn shutdown(&self) {
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "the writer task ended abnormally");
+        }
     }
 
     pub(crate) fn stats(&self) -> Arc<WriterStats> {
@@ -84,33 +139,39 @@ async fn run<S: BatchSink>(
     sink: S,
     clock: Arc<dyn Clock>,
     config: WriterConfig,
-    mut rx: mpsc::Receiver<(TransferRequest, Reply)>,
+    mut rx: mpsc::Receiver<(Job, Reply)>,
     stats: Arc<WriterStats>,
 ) {
     let batch_max = config.batch_max.max(1);
     let mut batch = Vec::with_capacity(batch_max);
-    // recv_many waits for at least one request, then takes what is already queued, up to the limit.
+    let mut position = 0_u64;
+    // recv_many waits for at least one operation, then takes what is already queued, up to the limit; it
+    // returns 0 only once the queue is closed and empty, which is how a shutdown drains.
     while rx.recv_many(&mut batch, batch_max).await > 0 {
-        let (requests, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        match sink.apply(requests, clock.now()).await {
+        let (jobs, replies): (Vec<Job>, Vec<Reply>) = batch.drain(..).unzip();
+        let first = position + 1;
+        position += jobs.len() as u64;
+        match sink.apply(&jobs, clock.now(), &stats).await {
             Ok(results) => {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                for (result, reply) in results.into_iter().zip(replies) {
+                for (i, (result, reply)) in results.into_iter().zip(replies).enumerate() {
                     let counter = match &result {
-                        Ok(PostOutcome::Committed(_)) => &stats.committed,
-                        Ok(PostOutcome::Replayed(_)) => &stats.replayed,
+                        Ok(Applied::Committed { .. }) => &stats.committed,
+                        Ok(Applied::Replayed { .. }) => &stats.replayed,
+                        Err(OpError::Database(_)) => &stats.database_refused,
                         Err(_) => &stats.refused,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
-                    // A caller that gave up waiting is not an error: its transfer is committed regardless.
-                    let _ = reply.send(result.map_err(StoreError::from));
+                    // A caller that gave up waiting is not an error: its operation is committed regardless.
+                    let _ = reply
+                        .send(Submitted { position: Some(first + i as u64), result: result.map_err(StoreError::from) });
                 }
             }
             Err(e) => {
                 stats.failed_batches.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, "ledger batch failed; nothing was committed");
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
+                tracing::error!(error = %e, operations = jobs.len(), "batch failed; nothing was committed");
+                for (i, reply) in replies.into_iter().enumerate() {
+                    let _ = reply.send(Submitted { position: Some(first + i as u64), result: Err(e.clone()) });
                 }
             }
         }

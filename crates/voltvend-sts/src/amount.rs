@@ -31,6 +31,18 @@ pub fn encode(units: u64) -> Result<u16, StsError> {
     u16::try_from(field).map_err(|_| StsError::AmountTooLarge { units, max: AMOUNT_UNITS_MAX })
 }
 
+/// The largest representable amount not above `units` (what a vending system may put on a token without
+/// giving away units the customer did not pay for), or `None` above [`AMOUNT_UNITS_MAX`].
+pub fn representable_at_most(units: u64) -> Option<u64> {
+    if units > AMOUNT_UNITS_MAX {
+        return None;
+    }
+    let exponent = OFFSET.iter().rposition(|offset| units >= *offset).unwrap_or(0);
+    let offset = OFFSET.get(exponent).copied().unwrap_or(0);
+    let scale = SCALE.get(exponent).copied().unwrap_or(1);
+    Some((units - offset) / scale * scale + offset)
+}
+
 /// Decodes a 16-bit field into units.
 pub fn decode(field: u16) -> u64 {
     let exponent = usize::from(field >> 14);
@@ -71,6 +83,19 @@ mod tests {
 
     fn check(units: u64, field: u16) {
         assert_eq!(encode(units).unwrap(), field, "encode {units}");
+    }
+
+    #[test]
+    fn representable_at_most_never_rounds_up() {
+        for (units, expect) in [(0, 0), (16_383, 16_383), (16_384, 16_384), (16_393, 16_384), (16_394, 16_394)] {
+            assert_eq!(representable_at_most(units), Some(expect), "{units}");
+        }
+        assert_eq!(representable_at_most(AMOUNT_UNITS_MAX), Some(AMOUNT_UNITS_MAX));
+        assert_eq!(representable_at_most(AMOUNT_UNITS_MAX + 1), None);
+        for units in (0..AMOUNT_UNITS_MAX).step_by(997) {
+            let r = representable_at_most(units).unwrap();
+            assert!(r <= units && decode(encode(r).unwrap()) == r, "{units} → {r}");
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use meter::{Accepted, Rejection, StsMeter};
 pub use number::TokenNumber;
 pub use tid::{BaseDate, Tid};
 pub use token::{RegisterKind, Token, TransferKind};
-pub use vend::{Issuer, MeterKeyRecord};
+pub use vend::{Issuer, KeyChange, MeterKeyRecord, test_token_for};
 
 /// Errors of the token engines. Key material never appears in them.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

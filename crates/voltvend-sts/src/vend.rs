@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use crate::StsError;
 use crate::amount;
 use crate::identity::Pan;
-use crate::keys::{Cipher, DecoderKey, Ea, KeyParams, VendingKey};
+use crate::keys::{Cipher, DecoderKey, Ea, KeyParams, KeyType, VendingKey};
 use crate::number::TokenNumber;
 use crate::tid::Tid;
 use crate::token::{RegisterKind, Token, TransferKind};
@@ -19,6 +19,44 @@ use crate::token::{RegisterKind, Token, TransferKind};
 pub struct MeterKeyRecord {
     pub pan: Pan,
     pub params: KeyParams,
+}
+
+/// What a key change asks for. A field left `None` keeps the meter's current value; `rollover` also moves
+/// the meter to the next base date (the 2024 TID rollover migration, IEC 62055-41 Ed. 3 §6.5.4 / STS 202-1).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyChange {
+    pub kt: Option<u8>,
+    pub sgc: Option<u32>,
+    pub ti: Option<u8>,
+    pub krn: Option<u8>,
+    pub ken: Option<u8>,
+    pub rollover: bool,
+}
+
+impl KeyChange {
+    /// The meter's parameters after the change, validated. The algorithm never changes in a key change.
+    pub fn apply_to(&self, current: &KeyParams) -> Result<KeyParams, StsError> {
+        let base = if self.rollover {
+            current.base.next().ok_or(StsError::BadParameter {
+                name: "base date",
+                value: current.base.code().to_string(),
+                expected: "a base date that has a successor (the meter is on the last one, 2035)",
+            })?
+        } else {
+            current.base
+        };
+        let params = KeyParams {
+            kt: KeyType::new(self.kt.unwrap_or(current.kt.value()))?,
+            sgc: self.sgc.unwrap_or(current.sgc),
+            ti: self.ti.unwrap_or(current.ti),
+            krn: self.krn.unwrap_or(current.krn),
+            ken: self.ken.unwrap_or(current.ken),
+            base,
+            ea: current.ea,
+        };
+        params.validate()?;
+        Ok(params)
+    }
 }
 
 /// Issues tokens for one meter.
@@ -138,6 +176,39 @@ impl Issuer {
         };
         tokens.iter().map(|t| t.encode(&self.cipher)).collect()
     }
+}
+
+impl Issuer {
+    /// The key change token set for `change`, with the new key derived from `vending_key`, and the meter's
+    /// parameters once the set has been entered.
+    pub fn key_change_from(
+        &self,
+        vending_key: &VendingKey,
+        change: &KeyChange,
+    ) -> Result<(Vec<TokenNumber>, KeyParams), StsError> {
+        let new_params = change.apply_to(&self.record.params)?;
+        let new_key = vending_key.derive(&self.record.pan, &new_params)?;
+        Ok((self.key_change(&new_key, &new_params, change.rollover)?, new_params))
+    }
+}
+
+/// The test/display token (class 1) for `control` bits and a manufacturer code: test token 1 carries 36
+/// control bits and an 8-bit manufacturer code, test token 2 a 16-bit code and 28 control bits, so the
+/// smallest token that holds both is chosen; values that fit neither are refused.
+pub fn test_token_for(control: u64, manufacturer: u16) -> Result<TokenNumber, StsError> {
+    let token = match u8::try_from(manufacturer) {
+        Ok(m) if control < (1 << 36) => Token::Test1 { control, manufacturer: m },
+        _ => match u32::try_from(control).ok().filter(|c| *c < (1 << 28)) {
+            Some(c) => Token::Test2 { control: c, manufacturer },
+            None => {
+                return Err(StsError::FieldRange {
+                    name: "test control bits",
+                    bits: if manufacturer > 0xFF { 28 } else { 36 },
+                });
+            }
+        },
+    };
+    test_token(token)
 }
 
 /// A class 1 test/display token: not encrypted, not meter-specific.

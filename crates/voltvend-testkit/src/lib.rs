@@ -4,6 +4,33 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod estate;
+
+/// Whether a test that needs a peer (a database, a program, a Python package) may run. Without the peer the
+/// test says so and skips — except under `CI=true`, where `.ci/run` installs every peer and a missing one is
+/// a failure (this panics with `what` and how to provide it).
+#[allow(clippy::panic)] // A test helper: failing the test is its job.
+pub fn peer_available(available: bool, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {what} is not available (.ci/run installs it)");
+    }
+    eprintln!("skipping: {what} is not available");
+    false
+}
+
+/// Whether `program` runs (`program --version` exits successfully).
+pub fn program_runs(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// The third-party vectors folder: `$VOLTVEND_VECTORS`, else `../shared/vectors` beside the repository.
 /// When it is absent the caller's test should skip with the printed message — except under `CI=true`, where
 /// absence is a failure (this panics).

@@ -143,6 +143,149 @@ fn correction_reverses_and_references_original() {
 }
 
 #[test]
+fn a_transfer_is_reversed_at_most_once_and_by_at_most_its_amount() {
+    let mut b = book();
+    let mut split = TransferRequest::simple(tid(1), TransferKind::Vend, lid(1), lid(2), cny(10_000), "sale");
+    split.postings[1].amount_minor = 9_000;
+    split.postings.push(Posting { account: lid(4), side: Side::Credit, amount_minor: 1_000 });
+    let original = b.post(split, at()).unwrap().transfer().clone();
+
+    // A correction whose postings do not mirror the original: same side, or an account it never touched.
+    let mut same_side = TransferRequest::reversal_of(tid(10), &original, "");
+    for p in &mut same_side.postings {
+        p.side = p.side.opposite();
+    }
+    assert_eq!(b.post(same_side, at()), Err(LedgerError::NotMirror { target: tid(1), account: lid(1) }));
+    let mut elsewhere = TransferRequest::reversal_of(tid(11), &original, "");
+    elsewhere.postings[1].account = lid(3);
+    assert_eq!(b.post(elsewhere, at()), Err(LedgerError::NotMirror { target: tid(1), account: lid(3) }));
+
+    // A partial reversal of part of the split, then one that asks for more than is left.
+    let partial = TransferRequest {
+        id: tid(12),
+        kind: TransferKind::Correction,
+        currency: Currency::CNY,
+        postings: vec![
+            Posting { account: lid(2), side: Side::Debit, amount_minor: 4_000 },
+            Posting { account: lid(1), side: Side::Credit, amount_minor: 4_000 },
+        ],
+        corrects: Some(tid(1)),
+        memo: "refund part".into(),
+    };
+    b.post(partial.clone(), at()).unwrap();
+    let mut too_much = partial.clone();
+    too_much.id = tid(13);
+    for p in &mut too_much.postings {
+        p.amount_minor = 5_001;
+    }
+    assert_eq!(
+        b.post(too_much, at()),
+        Err(LedgerError::ReversalExceedsOriginal {
+            target: tid(1),
+            account: lid(2),
+            asked_minor: 5_001,
+            left_minor: 5_000
+        })
+    );
+    // The full reversal of what is left is a different request from the original's mirror image.
+    let whole = TransferRequest::reversal_of(tid(14), &original, "");
+    assert!(matches!(b.post(whole, at()), Err(LedgerError::ReversalExceedsOriginal { .. })));
+    let rest = TransferRequest {
+        id: tid(15),
+        postings: vec![
+            Posting { account: lid(2), side: Side::Debit, amount_minor: 5_000 },
+            Posting { account: lid(4), side: Side::Debit, amount_minor: 1_000 },
+            Posting { account: lid(1), side: Side::Credit, amount_minor: 6_000 },
+        ],
+        ..partial.clone()
+    };
+    b.post(rest, at()).unwrap();
+    assert_eq!(b.unreversed(tid(1)).unwrap().iter().map(|l| l.2).collect::<Vec<_>>(), vec![0, 0, 0]);
+    // A second reversal of the same sale, and a reversal of a reversal.
+    let again = TransferRequest::reversal_of(tid(16), &original, "twice");
+    assert_eq!(b.post(again, at()), Err(LedgerError::AlreadyReversed(tid(1))));
+    let of_reversal = TransferRequest::reversal_of(tid(17), b.transfer(tid(12)).unwrap(), "undo the refund");
+    assert_eq!(b.post(of_reversal, at()), Err(LedgerError::ReversalOfReversal(tid(12))));
+    assert_eq!(b.account(lid(2)).unwrap().1.normal(Side::Credit), 0);
+    b.check_invariants().unwrap();
+
+    // Loaded from storage, the corrections still count: a fresh book refuses the second reversal too.
+    let mut fresh = book();
+    for id in [1, 12, 15] {
+        fresh.load_transfer(b.transfer(tid(id)).unwrap().clone());
+    }
+    assert_eq!(
+        fresh.post(TransferRequest::reversal_of(tid(18), &original, ""), at()),
+        Err(LedgerError::AlreadyReversed(tid(1)))
+    );
+}
+
+#[test]
+fn replays_compare_canonical_forms_before_validating() {
+    let mut b = book();
+    let mut split = TransferRequest::simple(tid(1), TransferKind::Vend, lid(1), lid(2), cny(300), "sale");
+    split.postings[1].amount_minor = 200;
+    split.postings.push(Posting { account: lid(4), side: Side::Credit, amount_minor: 100 });
+    b.post(split.clone(), at()).unwrap();
+    let mut reordered = split.clone();
+    reordered.postings.reverse();
+    assert!(b.post(reordered, at()).unwrap().is_replay(), "the same postings in another order");
+    let mut moved = split.clone();
+    moved.postings[1].amount_minor = 100;
+    moved.postings[2].amount_minor = 200;
+    assert_eq!(b.post(moved, at()), Err(LedgerError::Conflict(tid(1))));
+
+    // A transfer stored before a rule was tightened (here: one that today's validation refuses) replays.
+    let mut old = b.clone();
+    let mut legacy = TransferRequest::simple(tid(2), TransferKind::Payment, lid(1), lid(2), cny(5), "");
+    legacy.memo = "x".repeat(TransferRequest::MEMO_LEN_MAX + 1);
+    old.load_transfer(Transfer { request: legacy.clone(), seq: 2, posted_at: at() });
+    assert!(old.post(legacy, at()).unwrap().is_replay());
+}
+
+#[test]
+fn memos_refuse_control_characters() {
+    let mut b = book();
+    let backslash = TransferRequest::simple(tid(1), TransferKind::Payment, lid(1), lid(2), cny(5), r"cash\0");
+    assert!(b.post(backslash, at()).is_ok(), "a backslash is text");
+    let nul = TransferRequest::simple(tid(2), TransferKind::Payment, lid(1), lid(2), cny(5), "cash\u{0}at counter");
+    assert!(matches!(b.post(nul, at()), Err(LedgerError::Text(TextError::ControlCharacter { code: 0, at: 4, .. }))));
+    let esc = TransferRequest::simple(tid(3), TransferKind::Payment, lid(1), lid(2), cny(5), "\u{1b}[2J");
+    assert_eq!(b.post(esc, at()).unwrap_err().code(), "text_control_character");
+    assert_eq!(b.last_seq(), 1);
+}
+
+#[test]
+fn rollback_undoes_everything_since_the_savepoint() {
+    let mut b = book();
+    b.post(TransferRequest::simple(tid(1), TransferKind::Payment, lid(1), lid(2), cny(500), ""), at()).unwrap();
+    b.mark_written();
+    let before: Vec<_> = {
+        let mut v: Vec<_> = b.accounts().map(|(a, bal)| (a.id, bal)).collect();
+        v.sort_by_key(|x| x.0);
+        v
+    };
+    let sp = b.savepoint();
+    b.open_account(wallet(9, 0)).unwrap();
+    b.post(TransferRequest::simple(tid(2), TransferKind::Payment, lid(1), lid(9), cny(70), ""), at()).unwrap();
+    let original = b.transfer(tid(1)).unwrap().clone();
+    b.post(TransferRequest::reversal_of(tid(3), &original, ""), at()).unwrap();
+    assert_eq!(b.pending().transfers.len(), 2);
+    b.rollback(sp);
+    let mut after: Vec<_> = b.accounts().map(|(a, bal)| (a.id, bal)).collect();
+    after.sort_by_key(|x| x.0);
+    assert_eq!(after, before);
+    assert_eq!((b.last_seq(), b.transfer(tid(2)), b.account(lid(9)).is_none()), (1, None, true));
+    assert!(b.pending().is_empty());
+    // The reversal was undone with its tally: the original can still be reversed.
+    b.post(TransferRequest::reversal_of(tid(4), &original, ""), at()).unwrap();
+    let pending = b.pending();
+    assert_eq!(pending.transfers.iter().map(|t| t.seq).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(pending.balances.len(), 2);
+    b.check_invariants().unwrap();
+}
+
+#[test]
 fn accounts_validate_owner_and_limits() {
     let bad =
         LedgerAccount::new(lid(1), LedgerAccountKind::CustomerWallet, Owner::None, premises(), Currency::CNY, None);

@@ -30,6 +30,9 @@ pub struct Purchase {
     pub at: Timestamp,
     /// The TOU period to vend at; by default the one in force at `at`.
     pub period: Option<String>,
+    /// Buy at most this many milli-units (a token that can only carry certain amounts, or a purchase by
+    /// energy: "100 kWh"); what the cap leaves unspent stays as credit.
+    pub max_quantity_milli: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +57,46 @@ pub struct Quote {
     /// Paid money not converted (less than one milli-unit's price): kept as wallet credit.
     pub unspent_minor: i64,
     pub period: String,
+    /// The account's pricing state once the units bought are counted in its block period.
+    pub state: PricingState,
+}
+
+/// How a payment is split before anything is converted into units: arrears recovery (a share or a fixed
+/// amount, never more than owed nor than paid), then fees due, then the rest. Returns
+/// `(arrears_minor, fees_minor, rest_minor)`; the three always sum to `paid_minor`.
+pub fn split_payment(
+    paid_minor: i64,
+    arrears_owed_minor: i64,
+    recovery: ArrearsRecovery,
+    fees_due_minor: i64,
+) -> (i64, i64, i64) {
+    let paid = paid_minor.max(0);
+    let arrears = match recovery {
+        ArrearsRecovery::None => 0,
+        // ppm × paid fits in i128; the result is at most `paid`.
+        ArrearsRecovery::Share(ppm) => (i128::from(paid) * i128::from(ppm.clamp(0, 1_000_000)) / 1_000_000) as i64,
+        ArrearsRecovery::Fixed(minor) => minor.max(0),
+    }
+    .min(arrears_owed_minor.max(0))
+    .min(paid);
+    let fees = fees_due_minor.max(0).min(paid - arrears);
+    (arrears, fees, paid - arrears - fees)
+}
+
+/// The pricing state a quote starts from when all that is known is how much has been used so far in the block
+/// period in force at `at` (for a quote made outside the system, where no stored state exists).
+pub fn state_at_position(
+    tariff: &Tariff,
+    at: Timestamp,
+    block_position_milli: i64,
+) -> Result<PricingState, PricingError> {
+    if block_position_milli < 0 {
+        return Err(PricingError::Unsupported("a block position cannot be negative"));
+    }
+    let version = tariff.version_at(at).ok_or(PricingError::NoVersion(at))?;
+    let date = at.to_zoned(tariff.time_zone.clone()).date();
+    let block_key = version.blocks.as_ref().map(|b| super::pricing::period_key(b.period, date));
+    Ok(PricingState { block_key, block_position_milli, ..PricingState::default() })
 }
 
 pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quote, PricingError> {
@@ -65,17 +108,10 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
         Some(name) => tariff.period_index(version, name).ok_or_else(|| PricingError::UnknownRegister(name.clone()))?,
         None => version.calendar.as_ref().map_or(0, |c| c.period_at(p.at)),
     };
-    let arrears = match p.recovery {
-        ArrearsRecovery::None => 0,
-        ArrearsRecovery::Share(ppm) => {
-            (i128::from(p.paid_minor) * i128::from(ppm.clamp(0, 1_000_000)) / 1_000_000) as i64
-        }
-        ArrearsRecovery::Fixed(minor) => minor.max(0),
+    if p.max_quantity_milli.is_some_and(|q| q < 0) {
+        return Err(PricingError::Unsupported("a quantity cap cannot be negative"));
     }
-    .min(p.arrears_owed_minor)
-    .min(p.paid_minor);
-    let fees = p.fees_due_minor.min(p.paid_minor - arrears);
-    let money = p.paid_minor - arrears - fees;
+    let (arrears, fees, money) = split_payment(p.paid_minor, p.arrears_owed_minor, p.recovery, p.fees_due_minor);
 
     let unit = FEMTO_PER_MAJOR / i128::from(tariff.currency.minor_per_major());
     let tax_ppm: i128 = version.taxes.iter().filter(|t| !t.inclusive).map(|t| i128::from(t.rate_ppm)).sum();
@@ -87,6 +123,7 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
     // The position within the current block period (a new period would start from zero).
     let date = p.at.to_zoned(tariff.time_zone.clone()).date();
     let mut tiers: Vec<(Option<usize>, i64, Option<i64>)> = Vec::new();
+    let mut block_start: Option<(i32, i64)> = None;
     match &version.blocks {
         None => tiers.push((None, version.price_micro(period, None), None)),
         Some(b) => {
@@ -95,6 +132,7 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
             }
             let key = super::pricing::period_key(b.period, date);
             let position = if state.block_key == Some(key) { state.block_position_milli } else { 0 };
+            block_start = Some((key, position));
             let mut lo = 0;
             for (i, block) in b.blocks.iter().enumerate() {
                 let hi = block.up_to_milli;
@@ -113,7 +151,8 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
             return Err(PricingError::Unsupported("a free block cannot be bought; free units are issued separately"));
         }
         let affordable = i64::try_from(budget / per_milli).unwrap_or(i64::MAX);
-        let take = room.map_or(affordable, |r| r.min(affordable));
+        let cap_left = p.max_quantity_milli.map_or(i64::MAX, |cap| cap - quantity);
+        let take = room.map_or(affordable, |r| r.min(affordable)).min(cap_left);
         if take > 0 {
             blocks.push(BlockPurchase { block, quantity_milli: take, unit_price_micro: price });
             quantity += take;
@@ -121,7 +160,7 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
             spent += c;
             budget -= c;
         }
-        if room.is_none_or(|r| take < r) {
+        if room.is_none_or(|r| take < r) || take == cap_left {
             break;
         }
     }
@@ -139,5 +178,13 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
         blocks,
         unspent_minor: money - energy_minor,
         period: version.periods.get(period).cloned().unwrap_or_default(),
+        state: match block_start {
+            Some((key, position)) => PricingState {
+                block_key: Some(key),
+                block_position_milli: position.saturating_add(quantity),
+                ..state.clone()
+            },
+            None => state.clone(),
+        },
     })
 }

@@ -1,6 +1,6 @@
 use voltvend_store::OpenOptions;
 
-use crate::support::{assert_one_line_error, clock, run, sqlite_url, stdout};
+use crate::support::{Server, assert_one_line_error, clock, migrated_sqlite, run, sqlite_url, stdout};
 
 #[test]
 fn bad_configuration_fails_fast_with_one_line() {
@@ -48,7 +48,7 @@ fn printed_default_config_is_loadable() {
 #[tokio::test]
 async fn first_administrator_gets_an_argon2id_hash() {
     let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
+    let url = migrated_sqlite(dir.path());
     let o = run(
         &[
             "--database-url",
@@ -110,21 +110,149 @@ async fn demo_seed_is_consistent() {
     use voltvend_server::clock::IdGenerator;
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
-    let store = voltvend_store::open(&OpenOptions::new(&sqlite_url(dir.path())), clock.clone()).await.unwrap();
+    let options = OpenOptions::new(&sqlite_url(dir.path())).creating();
+    let store = voltvend_store::open(&options, clock.clone()).await.unwrap();
     store.migrate().await.unwrap();
     let logins = voltvend_server::demo::seed(
         store.as_ref(),
         &IdGenerator::seeded(clock.clone(), 1),
         &IdGenerator::seeded(Arc::clone(&clock) as _, 2),
+        "2026-11-23T08:00:00Z".parse().unwrap(),
     )
     .await
     .unwrap();
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.customers, counts.accounts, counts.meters, counts.transfers), (24, 24, 30, 48));
-    assert!(store.check_ledger().await.unwrap().is_ok());
+    assert_eq!((counts.customers, counts.accounts, counts.meters, counts.sales), (24, 24, 30, 24));
+    // 24 opening sales and 24 days of consumption billed from the registers.
+    assert_eq!(counts.transfers, 48);
+    let report = store.check(voltvend_store::CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.audit_records, counts.audit_records);
     for (username, _, password) in logins.logins {
         let op = store.operator_by_username(&username).await.unwrap().unwrap();
         assert!(voltvend_server::passwords::verify(&password, &op.password_hash));
     }
     store.close().await;
+}
+
+/// Only `migrate`, `serve` and `demo` may create a database: every other command refuses a missing one, and
+/// a backup of a database that is not there, or holds no Voltvend schema, fails instead of writing an empty
+/// "backup".
+#[test]
+fn commands_refuse_a_database_that_is_not_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("mistyped.sqlite");
+    let url = format!("sqlite://{}", missing.display());
+    let backups = dir.path().join("backups");
+    let to = backups.to_str().unwrap();
+    for args in [
+        vec!["backup", "--to", to],
+        vec!["check"],
+        vec!["audit", "verify"],
+        vec!["tariff", "list"],
+        vec!["bench", "ledger", "--operations", "1"],
+        vec!["user", "add", "--username", "admin", "--password-stdin"],
+    ] {
+        let mut full = vec!["--database-url", url.as_str()];
+        full.extend(args.iter().copied());
+        assert_one_line_error(&run(&full, "correct horse battery\n"), "no database at");
+        assert!(!missing.exists(), "{args:?} created the database");
+        assert!(!backups.exists(), "{args:?} wrote a backup");
+    }
+    // An existing file that is not a Voltvend database is not backed up either.
+    std::fs::write(&missing, b"").unwrap();
+    assert_one_line_error(&run(&["--database-url", &url, "backup", "--to", to], ""), "holds no Voltvend database");
+    assert!(!backups.exists() || std::fs::read_dir(&backups).unwrap().next().is_none());
+}
+
+#[tokio::test]
+async fn check_and_audit_verify_find_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = migrated_sqlite(dir.path());
+    let o =
+        run(&["--database-url", &url, "bench", "ops", "--operations", "200", "--baseline", "0", "--accounts", "8"], "");
+    assert!(o.status.success(), "{o:?}");
+    let ok = run(&["--database-url", &url, "check"], "");
+    assert!(ok.status.success() && stdout(&ok).contains("every invariant holds"), "{ok:?}");
+    let verified = run(&["--database-url", &url, "audit", "verify"], "");
+    assert!(verified.status.success(), "{verified:?}");
+    let head = stdout(&verified).rsplit_once("head ").unwrap().1.trim().to_string();
+
+    // An intruder with the database file rewrites a sale's audit record and the chain after it.
+    let db = dir.path().join("voltvend.sqlite");
+    let sql = |statement: &str| {
+        let o = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()",
+            ])
+            .arg(&db)
+            .arg(statement)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let seq: i64 = head.split(':').next().unwrap().parse().unwrap();
+
+    // Records cut off the end with the head rewritten to match: the chain is consistent again, and only a
+    // head recorded outside the database (the server's log, an earlier `audit verify`) shows the loss.
+    sql(&format!(
+        "DROP TRIGGER audit_append_only_d; DELETE FROM audit_log WHERE seq > {cut}; \
+         UPDATE audit_head SET seq = {cut}, hash = (SELECT hash FROM audit_log WHERE seq = {cut});",
+        cut = seq - 5
+    ));
+    assert!(run(&["--database-url", &url, "audit", "verify"], "").status.success(), "a consistent forgery");
+    let expect = run(&["--database-url", &url, "audit", "verify", "--expect-head", &head], "");
+    assert!(!expect.status.success());
+    assert!(
+        stdout(&expect).contains(&format!("audit record {seq}, recorded earlier, is no longer in the chain")),
+        "{expect:?}"
+    );
+
+    // An edited record breaks the chain: `audit verify`, `check` and the server's start-up check all see it.
+    sql("DROP TRIGGER audit_append_only_u; UPDATE audit_log SET after_text = 'paid=1' WHERE seq = 100;");
+    let broken = run(&["--database-url", &url, "audit", "verify"], "");
+    assert!(!broken.status.success());
+    assert!(stdout(&broken).contains("problem: audit record 100 was altered"), "{broken:?}");
+    let check = run(&["--database-url", &url, "check"], "");
+    assert!(!check.status.success() && stdout(&check).lines().any(|l| l.starts_with("problem: ")), "{check:?}");
+    let serve = run(&["--database-url", &url, "serve", "--listen", "127.0.0.1:0"], "");
+    assert_one_line_error(&serve, "start-up check");
+
+    // A cached balance edited behind the ledger's back.
+    sql("UPDATE ledger_accounts SET credits_posted_minor = credits_posted_minor + 1 WHERE kind = 'customer_wallet';");
+    let check = stdout(&run(&["--database-url", &url, "check"], ""));
+    assert!(check.contains("caches"), "{check}");
+}
+
+#[test]
+fn bench_refuses_a_database_that_is_not_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = migrated_sqlite(dir.path());
+    let o = run(
+        &["--database-url", &url, "user", "add", "--username", "admin", "--password-stdin"],
+        "correct horse battery\n",
+    );
+    assert!(o.status.success(), "{o:?}");
+    assert_one_line_error(
+        &run(&["--database-url", &url, "bench", "ledger", "--operations", "10"], ""),
+        "not a benchmark's",
+    );
+    let listed = run(&["--database-url", &url, "check"], "");
+    assert!(stdout(&listed).contains("0 transfers"), "nothing was written: {listed:?}");
+    // Writing commands take the instance lock: not while a server runs on the database.
+    let server = Server::start(&url);
+    let tariff = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tariffs/cn-zhejiang-residential.toml");
+    assert_one_line_error(
+        &run(&["--database-url", &url, "tariff", "import", tariff.to_str().unwrap()], ""),
+        "in use by a running Voltvend server",
+    );
+    assert_one_line_error(
+        &run(
+            &["--database-url", &url, "user", "add", "--username", "other", "--password-stdin"],
+            "correct horse battery\n",
+        ),
+        "in use by a running Voltvend server",
+    );
+    assert!(server.stop().success());
 }

@@ -50,14 +50,14 @@ fn serve_health_metrics_backup_and_restore() {
     assert_one_line_error(&run(&["--database-url", &url, "restore", "--from", &file], ""), "--force");
     let o = run(&["--database-url", &url, "restore", "--from", &file, "--force"], "");
     assert!(o.status.success(), "{o:?}");
-    assert!(stdout(&o).contains("ledger invariants hold"));
+    assert!(stdout(&o).contains("every invariant holds"), "{o:?}");
 
     // A corrupt or missing backup is refused with one line and the database is untouched.
     let corrupt = dir.path().join("corrupt.sqlite");
     std::fs::write(&corrupt, b"SQLite format 3\0 but then garbage").unwrap();
     assert_one_line_error(
         &run(&["--database-url", &url, "restore", "--from", corrupt.to_str().unwrap(), "--force"], ""),
-        "backup failed",
+        "restore failed",
     );
     assert_one_line_error(
         &run(&["--database-url", &url, "restore", "--from", "/nonexistent.sqlite", "--force"], ""),

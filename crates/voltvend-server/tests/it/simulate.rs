@@ -59,13 +59,7 @@ fn pymodbus_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but python3 with pymodbus is not available");
-        }
-        eprintln!("python3 with pymodbus not found: skipping the Modbus interop test (pip install pymodbus)");
-    }
-    ok
+    voltvend_testkit::peer_available(ok, "python3 with pymodbus (pip install pymodbus)")
 }
 
 fn dlt645_read(s: &mut TcpStream, no: &str, di: u32) -> Vec<u8> {
@@ -140,13 +134,7 @@ fn mosquitto_available() -> bool {
         .status()
         .is_ok()
         && std::net::TcpStream::connect("127.0.0.1:1883").is_ok();
-    if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but mosquitto_sub or the broker on 127.0.0.1:1883 is not available");
-        }
-        eprintln!("mosquitto_sub or a broker on 127.0.0.1:1883 not found: skipping the MQTT interop test");
-    }
-    ok
+    voltvend_testkit::peer_available(ok, "mosquitto_sub and a broker on 127.0.0.1:1883 (mosquitto-clients)")
 }
 
 #[test]

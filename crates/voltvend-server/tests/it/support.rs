@@ -17,6 +17,24 @@ pub fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("voltvend.sqlite").display())
 }
 
+/// A SQLite database in `dir` with the current schema (`voltvend migrate`).
+pub fn migrated_sqlite(dir: &Path) -> String {
+    let url = sqlite_url(dir);
+    let o = run(&["--database-url", &url, "migrate"], "");
+    assert!(o.status.success(), "{o:?}");
+    url
+}
+
+/// A fresh PostgreSQL database beside `VOLTVEND_TEST_PG_URL`, or `None` (and a message) without one;
+/// under `CI=true` its absence is a failure.
+pub async fn scratch_pg() -> Option<voltvend_store::backup::ScratchDatabase> {
+    let admin = std::env::var("VOLTVEND_TEST_PG_URL").ok().filter(|u| !u.is_empty());
+    if !voltvend_testkit::peer_available(admin.is_some(), "PostgreSQL (VOLTVEND_TEST_PG_URL)") {
+        return None;
+    }
+    Some(voltvend_store::backup::ScratchDatabase::create(&admin?).await.unwrap())
+}
+
 /// Runs to completion with the given stdin.
 pub fn run(args: &[&str], stdin: &str) -> Output {
     let mut child =

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::support::{assert_one_line_error, run, sqlite_url, stdout};
+use crate::support::{assert_one_line_error, run, stdout};
 
 fn tariffs() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tariffs")
@@ -102,7 +102,7 @@ fn what_a_payment_buys() {
 #[test]
 fn import_export_show_list() {
     let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
+    let url = crate::support::migrated_sqlite(dir.path());
     for f in ["cn-zhejiang-residential.toml", "cn-beijing-residential-water.toml"] {
         let o = run(&["--database-url", &url, "tariff", "import", tariffs().join(f).to_str().unwrap()], "");
         assert!(stdout(&o).contains("revision 1"), "{o:?}");

@@ -1,20 +1,27 @@
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures_util::future::join_all;
 use jiff::SignedDuration;
-use sqlx::Connection;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::{
-    AccountStatus, ControlMode, CtVtRatio, Currency, LedgerAccountKind, LedgerError, Meter, MeterId, MeterProtocol,
-    MeterState, Money, Operator, OperatorId, PremisesId, PremisesLevel, Role, Side, TransferKind, TransferRequest,
-    Utility,
+    ControlMode, CtVtRatio, Currency, LedgerAccountKind, LedgerError, Meter, MeterId, MeterProtocol, MeterState, Money,
+    Operator, OperatorId, Posting, PremisesId, PremisesLevel, Role, Side, TransferKind, TransferRequest, Utility,
 };
-use voltvend_store::{StoreError, backup};
+use voltvend_ops::{Applied, Command, OpError, Operation, OutboxKind, Outcome, Relay};
+use voltvend_store::{Backend, CheckScope, StoreError, backup};
 
-use crate::harness::Harness;
+use crate::harness::{Harness, model_of, start};
 
 fn cny(minor: i64) -> Money {
     Money::from_minor(minor, Currency::CNY)
+}
+
+fn refused(r: Result<impl std::fmt::Debug, StoreError>) -> &'static str {
+    match r {
+        Ok(v) => panic!("expected a refusal, got {v:?}"),
+        Err(e) => e.code(),
+    }
 }
 
 pub async fn migrations_are_idempotent(h: &Harness) {
@@ -33,26 +40,31 @@ pub async fn premises_tree_round_trip(h: &Harness) {
     let orphan = tree[2].new_child(PremisesId::from_uuid(h.uuid()), PremisesLevel::Unit, "B-1").unwrap();
     let mut bad = orphan.clone();
     bad.parent = Some(PremisesId::from_uuid(h.uuid()));
-    assert!(matches!(h.store.insert_premises(&bad).await, Err(StoreError::NotFound { .. })));
+    assert_eq!(refused(h.store.run(h.op_id(), "t", Command::CreatePremises(bad)).await), "not_found");
     let mut misplaced = orphan;
     misplaced.level = PremisesLevel::Property;
-    assert!(matches!(h.store.insert_premises(&misplaced).await, Err(StoreError::Config(_))));
-    assert!(matches!(h.store.insert_premises(&tree[0]).await, Err(StoreError::Duplicate { .. })));
+    assert_eq!(refused(h.store.run(h.op_id(), "t", Command::CreatePremises(misplaced)).await), "premises_bad_nesting");
+    assert_eq!(refused(h.store.run(h.op_id(), "t", Command::CreatePremises(tree[0].clone())).await), "already_exists");
     assert_eq!(h.store.counts().await.unwrap().premises, 4);
 }
 
-pub async fn customers_accounts_meters_round_trip(h: &Harness) {
-    let tree = h.premises_tree().await;
-    let mut account = h.customer_account(&tree[3]).await;
-    assert_eq!(h.store.account(account.id).await.unwrap(), account);
-    assert_eq!(h.store.customer(account.customer_id).await.unwrap().phone.as_deref(), Some("13800000000"));
-    account.suspend().unwrap();
-    h.store.update_account(&account).await.unwrap();
-    assert_eq!(h.store.account(account.id).await.unwrap().status, AccountStatus::Suspended);
-
-    let mut meter = Meter::receive(
+pub async fn estate_records_round_trip(h: &Harness) {
+    let estate = h.estate().await;
+    let account = h.store.account(estate.account_a).await.unwrap();
+    assert_eq!(account.account.premises_id, estate.unit_a.id);
+    assert_eq!(h.store.customer(account.account.customer_id).await.unwrap().name, "Wang Fang 王芳");
+    let meter = h.store.meter(estate.remote_meter).await.unwrap();
+    assert_eq!((meter.meter.state, meter.meter.account_id), (MeterState::Active, Some(estate.account_a)));
+    assert_eq!((meter.tariff_code.as_deref(), meter.relay), (Some("test-flat"), Relay::Closed));
+    let sts = h.store.sts_state(estate.sts_meter).await.unwrap().unwrap();
+    assert_eq!((sts.record.clone(), sts.last_tid), (estate.sts_record.clone(), None));
+    let (wallet, balance) = h.store.ledger_account(account.wallet).await.unwrap();
+    assert_eq!((wallet.kind, balance), (LedgerAccountKind::CustomerWallet, Balance::default()));
+    assert_eq!(h.store.vending_point(estate.point_a).await.unwrap().last_receipt_no, 0);
+    // A meter serial is unique.
+    let twin = Meter::receive(
         MeterId::from_uuid(h.uuid()),
-        "DDSY1352-0001",
+        &meter.meter.serial,
         Utility::Electricity,
         ControlMode::Remote,
         MeterProtocol::Dlt645,
@@ -60,20 +72,10 @@ pub async fn customers_accounts_meters_round_trip(h: &Harness) {
         CtVtRatio::new(40, 1).unwrap(),
     )
     .unwrap();
-    h.store.insert_meter(&meter).await.unwrap();
-    meter.install(tree[3].id).unwrap();
-    meter.activate(account.id).unwrap();
-    h.store.update_meter(&meter).await.unwrap();
-    let back = h.store.meter(meter.id).await.unwrap();
-    assert_eq!(back, meter);
-    assert_eq!(back.state, MeterState::Active);
-    assert_eq!(back.ratio.multiplier(), 40);
-
-    let mut twin = meter.clone();
-    twin.id = MeterId::from_uuid(h.uuid());
-    assert!(matches!(h.store.insert_meter(&twin).await, Err(StoreError::Duplicate { what: "meter serial", .. })));
-    assert!(matches!(h.store.meter(twin.id).await, Err(StoreError::NotFound { what: "meter", .. })));
-    assert!(matches!(h.store.update_meter(&twin).await, Err(StoreError::NotFound { .. })));
+    assert_eq!(refused(h.store.run(h.op_id(), "t", Command::ReceiveMeter(twin)).await), "already_exists");
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.audit_records, estate.setup.len() as i64);
 }
 
 pub async fn operators_are_unique(h: &Harness) {
@@ -84,15 +86,18 @@ pub async fn operators_are_unique(h: &Harness) {
         display_name: "Counter 1".into(),
         role: Role::Cashier,
         scope: tree[1].id,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        password_hash: voltvend_testkit::estate::PASSWORD_HASH.into(),
         active: true,
     };
-    h.store.insert_operator(&op).await.unwrap();
+    h.run(Command::AddOperator(op.clone())).await;
     assert_eq!(h.store.operator_by_username("cashier1").await.unwrap(), Some(op.clone()));
     assert_eq!(h.store.operator_by_username("nobody").await.unwrap(), None);
     let mut again = op;
     again.id = OperatorId::from_uuid(h.uuid());
-    assert!(matches!(h.store.insert_operator(&again).await, Err(StoreError::Duplicate { what: "operator", .. })));
+    assert_eq!(refused(h.store.run(h.op_id(), "t", Command::AddOperator(again.clone())).await), "already_exists");
+    again.username = "other".into();
+    again.display_name = "Evil\u{0}Name".into();
+    assert_eq!(refused(h.store.run(h.op_id(), "t", Command::AddOperator(again)).await), "text_control_character");
 }
 
 pub async fn transfer_replay_and_conflict(h: &Harness) {
@@ -107,24 +112,30 @@ pub async fn transfer_replay_and_conflict(h: &Harness) {
     let again = h.store.post_transfer(sale.clone()).await.unwrap();
     assert!(again.is_replay());
     assert_eq!(again.transfer(), first.transfer(), "a retry returns the original result and time");
+    // The same postings in another order are the same request.
+    let mut reordered = sale.clone();
+    reordered.postings.reverse();
+    assert!(h.store.post_transfer(reordered).await.unwrap().is_replay());
     assert_eq!(h.store.transfer(id).await.unwrap().as_ref(), Some(first.transfer()));
 
     let mut other = sale;
     other.memo = "a different sale".into();
-    assert!(matches!(h.store.post_transfer(other).await, Err(StoreError::Ledger(LedgerError::Conflict(x))) if x == id));
+    assert_eq!(refused(h.store.post_transfer(other).await), "idempotency_conflict");
 
     let spend = TransferRequest::simple(h.transfer_id(), TransferKind::Consumption, wallet, revenue, cny(10_001), "");
     assert!(matches!(
         h.store.post_transfer(spend).await,
-        Err(StoreError::Ledger(LedgerError::InsufficientBalance { balance_minor: 10_000, limit_minor: 0, .. }))
+        Err(StoreError::Refused(OpError::Ledger(LedgerError::InsufficientBalance {
+            balance_minor: 10_000,
+            limit_minor: 0,
+            ..
+        })))
     ));
     let spend = TransferRequest::simple(h.transfer_id(), TransferKind::Consumption, wallet, revenue, cny(2_345), "");
     h.store.post_transfer(spend).await.unwrap();
 
     let (account, balance) = h.store.ledger_account(wallet).await.unwrap();
-    assert_eq!(account.kind, LedgerAccountKind::CustomerWallet);
     assert_eq!(balance, Balance { debits_minor: 2_345, credits_minor: 10_000 });
-    assert_eq!(balance.normal(Side::Credit), 7_655);
     let lines = h.store.statement(wallet, 10).await.unwrap();
     assert_eq!(lines.iter().map(|l| l.amount_minor).collect::<Vec<_>>(), vec![2_345, -10_000]);
     let found = h.store.find_ledger_account(
@@ -134,7 +145,7 @@ pub async fn transfer_replay_and_conflict(h: &Harness) {
         Currency::CNY,
     );
     assert_eq!(found.await.unwrap().map(|a| a.id), Some(wallet));
-    let report = h.store.check_ledger().await.unwrap();
+    let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!((report.transfers, report.entries), (2, 4));
 }
@@ -160,34 +171,57 @@ pub async fn refusals_change_nothing(h: &Harness) {
     let mut unbalanced = TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(5), "");
     unbalanced.postings[0].amount_minor = 6;
     bad.push(unbalanced);
+    // PostgreSQL cannot store a NUL at all: it must be refused before it reaches the database.
+    bad.push(TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(5), "nul\u{0}here"));
     for request in bad {
-        assert!(matches!(h.store.post_transfer(request).await, Err(StoreError::Ledger(_))));
+        assert!(matches!(h.store.post_transfer(request).await, Err(StoreError::Refused(_))));
     }
     let after = (h.store.ledger_account(wallet).await.unwrap(), h.store.counts().await.unwrap());
     assert_eq!(after, before);
-    assert!(h.store.check_ledger().await.unwrap().is_ok());
+    assert!(h.store.check(CheckScope::Full).await.unwrap().is_ok());
 }
 
-pub async fn corrections_reference_originals(h: &Harness) {
+pub async fn reversals_are_limited_to_what_is_left(h: &Harness) {
     let (drawer, wallet, _) = h.ledger_accounts(0).await;
     let sale = TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(5_000), "");
     let original = h.store.post_transfer(sale).await.unwrap().transfer().clone();
-    let reversal = TransferRequest::reversal_of(h.transfer_id(), &original, "wrong customer");
-    let posted = h.store.post_transfer(reversal).await.unwrap();
-    assert_eq!(posted.transfer().request.corrects, Some(original.request.id));
-    assert_eq!(h.store.ledger_account(wallet).await.unwrap().1.normal(Side::Credit), 0);
+    let mut partial = TransferRequest::reversal_of(h.transfer_id(), &original, "half");
+    for p in &mut partial.postings {
+        p.amount_minor = 2_000;
+    }
+    h.store.post_transfer(partial.clone()).await.unwrap();
+    let mut too_much = partial.clone();
+    too_much.id = h.transfer_id();
+    for p in &mut too_much.postings {
+        p.amount_minor = 3_001;
+    }
+    assert_eq!(refused(h.store.post_transfer(too_much).await), "reversal_exceeds_original");
+    let mut mirror = TransferRequest::reversal_of(h.transfer_id(), &original, "wrong side");
+    for p in &mut mirror.postings {
+        p.side = p.side.opposite();
+        p.amount_minor = 10;
+    }
+    assert_eq!(refused(h.store.post_transfer(mirror).await), "correction_not_mirror");
+    let mut rest = TransferRequest::reversal_of(h.transfer_id(), &original, "the rest");
+    for p in &mut rest.postings {
+        p.amount_minor = 3_000;
+    }
+    h.store.post_transfer(rest).await.unwrap();
+    let twice = TransferRequest::reversal_of(h.transfer_id(), &original, "again");
+    assert_eq!(refused(h.store.post_transfer(twice).await), "already_reversed");
+    let of_reversal =
+        TransferRequest::reversal_of(h.transfer_id(), &h.store.transfer(partial.id).await.unwrap().unwrap(), "undo");
+    assert_eq!(refused(h.store.post_transfer(of_reversal).await), "reversal_of_reversal");
     let mut dangling = TransferRequest::reversal_of(h.transfer_id(), &original, "");
     dangling.corrects = Some(h.transfer_id());
-    assert!(matches!(
-        h.store.post_transfer(dangling).await,
-        Err(StoreError::Ledger(LedgerError::CorrectedTransferNotFound(_)))
-    ));
-    // The original is untouched: corrections are new transfers.
-    assert_eq!(h.store.transfer(original.request.id).await.unwrap(), Some(original));
+    assert_eq!(refused(h.store.post_transfer(dangling).await), "corrected_transfer_not_found");
+    assert_eq!(h.store.ledger_account(wallet).await.unwrap().1.normal(Side::Credit), 0);
+    assert_eq!(h.store.transfer(original.request.id).await.unwrap(), Some(original), "the original is untouched");
+    assert!(h.store.check(CheckScope::Full).await.unwrap().is_ok());
 }
 
-/// On a current-thread runtime every post below is queued before the writer task runs, so the writer takes
-/// them all in one batch: one transaction, one durable commit, 500 answers.
+/// On a current-thread runtime every submission below is queued before the writer task runs, so the writer
+/// takes them all in one batch: one transaction, one durable commit, 500 answers.
 pub async fn concurrent_posts_share_one_commit(h: &Harness) {
     let (drawer, wallet, revenue) = h.ledger_accounts(0).await;
     let stats = h.store.writer_stats();
@@ -216,7 +250,133 @@ pub async fn concurrent_posts_share_one_commit(h: &Harness) {
     assert_eq!(seqs, (1..=501).collect::<Vec<_>>(), "order of arrival, no gaps");
     let paid: i64 = (0..500).map(|i| 100 + i).sum();
     assert_eq!(h.store.ledger_account(wallet).await.unwrap().1.normal(Side::Credit), paid - 1_000);
-    assert!(h.store.check_ledger().await.unwrap().is_ok());
+    assert!(h.store.check(CheckScope::Full).await.unwrap().is_ok());
+}
+
+/// Installs a trigger that makes the database refuse any transfer whose memo starts with `dberror`: a real
+/// database error, caused by one operation, that no rule of ours foresees.
+pub async fn install_poison_trigger(h: &Harness) {
+    use sqlx::Connection;
+    match h.store.backend() {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&h.url).await.unwrap();
+            sqlx::query(
+                "CREATE TRIGGER poison BEFORE INSERT ON transfers WHEN NEW.memo LIKE 'dberror%' \
+                 BEGIN SELECT RAISE(ABORT, 'injected database error'); END",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&h.url).await.unwrap();
+            sqlx::query(
+                "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.memo LIKE 'dberror%' THEN RAISE EXCEPTION 'injected database error'; END IF; RETURN NEW; END; $$",
+            )
+            .execute(&mut conn)
+            .await
+            .unwrap();
+            sqlx::query("CREATE TRIGGER poison BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION poison()")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+pub async fn a_database_error_fails_only_its_operation(h: &Harness) {
+    let (drawer, wallet, revenue) = h.ledger_accounts(0).await;
+    install_poison_trigger(h).await;
+    let stats = h.store.writer_stats();
+    let mut requests = Vec::new();
+    for i in 0..20_i64 {
+        let memo = if i == 7 { "dberror: refused by the database" } else { "cash" };
+        requests.push(TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(100), memo));
+    }
+    // A spend that needs all 19 good payments: the poisoned one must not count.
+    requests.push(TransferRequest::simple(h.transfer_id(), TransferKind::Consumption, wallet, revenue, cny(1_900), ""));
+    requests.push(TransferRequest::simple(h.transfer_id(), TransferKind::Consumption, wallet, revenue, cny(1), ""));
+    let results =
+        tokio::task::unconstrained(join_all(requests.iter().cloned().map(|r| h.store.post_transfer(r)))).await;
+    for (i, r) in results.iter().enumerate() {
+        match i {
+            7 => assert_eq!(r.as_ref().err().map(StoreError::code), Some("database_refused"), "{r:?}"),
+            21 => assert_eq!(r.as_ref().err().map(StoreError::code), Some("insufficient_balance"), "{r:?}"),
+            _ => assert!(r.is_ok(), "{i}: {r:?}"),
+        }
+    }
+    assert!(stats.retried_batches.load(Ordering::Relaxed) >= 1, "the batch was retried operation by operation");
+    assert_eq!(h.store.ledger_account(wallet).await.unwrap().1.normal(Side::Credit), 0);
+    assert!(h.store.transfer(requests[7].id).await.unwrap().is_none());
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.transfers, 20, "19 payments and the spend, gapless");
+}
+
+/// The estate's sales, readings and corrections through the store give what the in-memory model gives.
+pub async fn operations_agree_with_the_model(h: &Harness) {
+    let mut estate = h.estate().await;
+    let mut ops = [
+        estate.remote_sale(8_000),
+        estate.sts_sale(5_000),
+        estate.readings(&[("2026-11-23T00:00:00Z", 1_000_000), ("2026-11-23T06:00:00Z", 1_100_000)]),
+        estate.readings(&[("2026-11-23T07:00:00Z", 1_150_000)]),
+        estate.remote_sale(5_000),
+        estate.sts_sale(2_000),
+    ];
+    let results = tokio::task::unconstrained(join_all(ops.iter().cloned().map(|op| h.store.submit(op)))).await;
+    let mut all = estate.setup.clone();
+    all.extend(ops.iter().cloned());
+    let (model, expected) = model_of(&all, &h.context);
+    for (got, want) in results.iter().zip(expected.iter().skip(estate.setup.len())) {
+        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()));
+    }
+    let trip = model.outbox.iter().map(|o| o.kind).collect::<Vec<_>>();
+    assert_eq!(trip, vec![OutboxKind::RelayTrip, OutboxKind::RelayClose]);
+    let outbox = h.store.outbox(0, 10).await.unwrap();
+    assert_eq!(outbox.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(), model.outbox);
+    for account in [estate.account_a, estate.account_b] {
+        let rec = h.store.account(account).await.unwrap();
+        let balance = h.store.ledger_account(rec.wallet).await.unwrap().1.normal(Side::Credit);
+        assert_eq!(Some(balance), model.wallet_balance(account));
+    }
+    let sales = h.store.sales_of(estate.point_b, 0, 10).await.unwrap();
+    let model_sales: Vec<_> = model.sales.iter().filter(|s| s.vending_point_id == estate.point_b).cloned().collect();
+    assert_eq!(sales, model_sales, "receipts, tokens and splits alike");
+    assert_eq!(h.store.sts_state(estate.sts_meter).await.unwrap().as_ref(), model.sts.get(&estate.sts_meter));
+    assert_eq!(h.store.meter(estate.remote_meter).await.unwrap().relay, Relay::Closed);
+    let readings = h.store.readings(estate.remote_meter, 10).await.unwrap();
+    assert_eq!(readings.len(), 3);
+    assert_eq!(h.store.audit_records(0, 1_000).await.unwrap(), model.audit, "the same audit chain, hash for hash");
+    // A retry of a sale through the store returns its saved answer; a changed retry conflicts.
+    let replay = h.store.submit(ops[0].clone()).await.unwrap();
+    assert!(replay.is_replay());
+    if let Command::Sale(s) = &mut ops[0].command {
+        s.paid_minor += 1;
+    }
+    assert_eq!(refused(h.store.submit(ops[0].clone()).await), "idempotency_conflict");
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+pub async fn saved_responses_are_returned_byte_for_byte(h: &Harness) {
+    let mut estate = h.estate().await;
+    let render: Arc<voltvend_ops::Renderer> = Arc::new(|o: &Outcome| match o {
+        Outcome::Sale(s) => {
+            format!("{{\"receipt\":{},\"balance\":{}}}", s.receipt_no, s.balance_after_minor).into_bytes()
+        }
+        _ => b"{}".to_vec(),
+    });
+    let op = estate.remote_sale(1_234);
+    let first = h.store.submit_with(op.clone(), Some(render.clone())).await.result.unwrap();
+    h.clock.advance(SignedDuration::from_secs(60));
+    let again = h.store.submit_with(op, Some(render)).await.result.unwrap();
+    assert!(again.is_replay());
+    assert_eq!(again.response(), Some(&b"{\"receipt\":1,\"balance\":1234}"[..]));
+    assert_eq!(again.response(), first.response());
+    let Applied::Replayed { at, .. } = again else { panic!() };
+    assert_eq!(at, start(), "the original time");
 }
 
 pub async fn tampering_is_detected(h: &Harness) {
@@ -224,32 +384,152 @@ pub async fn tampering_is_detected(h: &Harness) {
     let sale = TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(700), "");
     h.store.post_transfer(sale).await.unwrap();
     // Someone edits a cached balance behind the ledger's back, and tries to edit history.
-    match h.store.backend() {
-        voltvend_store::Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&h.url).await.unwrap();
-            sqlx::query("UPDATE ledger_accounts SET credits_posted_minor = 7000 WHERE id = $1")
-                .bind(wallet.as_uuid())
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            assert!(sqlx::query("UPDATE entries SET amount_minor = 1").execute(&mut conn).await.is_err());
-            assert!(sqlx::query("DELETE FROM transfers").execute(&mut conn).await.is_err());
-        }
-        voltvend_store::Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&h.url).await.unwrap();
-            sqlx::query("UPDATE ledger_accounts SET credits_posted_minor = 7000 WHERE id = $1")
-                .bind(wallet.as_uuid())
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            assert!(sqlx::query("UPDATE entries SET amount_minor = 1").execute(&mut conn).await.is_err());
-            assert!(sqlx::query("DELETE FROM transfers").execute(&mut conn).await.is_err());
-        }
-    }
-    let report = h.store.check_ledger().await.unwrap();
+    let statements: [&str; 3] = [
+        "UPDATE ledger_accounts SET credits_posted_minor = 7000 WHERE kind = 'customer_wallet'",
+        "UPDATE entries SET amount_minor = 1",
+        "DELETE FROM transfers",
+    ];
+    execute_raw(h, &statements[..1], true).await;
+    execute_raw(h, &statements[1..], false).await;
+    let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(!report.is_ok());
     assert!(report.problems.iter().any(|p| p.contains("caches")), "{:?}", report.problems);
     assert!(report.problems.iter().any(|p| p.contains("does not sum to zero")), "{:?}", report.problems);
+}
+
+/// Runs statements on a connection of its own; each must succeed or fail as `succeed` says.
+async fn execute_raw(h: &Harness, statements: &[&str], succeed: bool) {
+    use sqlx::Connection;
+    for sql in statements {
+        let ok = match h.store.backend() {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&h.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.is_ok()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&h.url).await.unwrap();
+                sqlx::query(sql).execute(&mut conn).await.is_ok()
+            }
+        };
+        assert_eq!(ok, succeed, "{sql}");
+    }
+}
+
+/// Someone with database access edits, deletes and reorders audit records (dropping the append-only
+/// triggers first, as a determined intruder would): `check` finds each.
+pub async fn audit_tampering_is_detected(h: &Harness) {
+    let mut estate = h.estate().await;
+    for _ in 0..3 {
+        h.store.submit(estate.remote_sale(1_000)).await.unwrap();
+    }
+    let n = h.store.audit_head().await.unwrap().seq;
+    let drop_triggers: &[&str] = match h.store.backend() {
+        Backend::Sqlite => &["DROP TRIGGER audit_append_only_u", "DROP TRIGGER audit_append_only_d"],
+        Backend::Postgres => &["DROP TRIGGER audit_append_only ON audit_log"],
+    };
+    execute_raw(h, drop_triggers, true).await;
+    let check = async || h.store.check(CheckScope::Full).await.unwrap().problems;
+    assert_eq!(check().await, Vec::<String>::new());
+
+    let edit = format!("UPDATE audit_log SET after_text = after_text || ' (edited)' WHERE seq = {}", n - 1);
+    execute_raw(h, &[&edit], true).await;
+    assert!(check().await.iter().any(|p| p.contains("altered")), "edit");
+    let undo = format!("UPDATE audit_log SET after_text = replace(after_text, ' (edited)', '') WHERE seq = {}", n - 1);
+    execute_raw(h, &[&undo], true).await;
+    assert_eq!(check().await, Vec::<String>::new());
+
+    // Reordered: two records swap their contents but keep their places.
+    let swap = [
+        format!("UPDATE audit_log SET seq = -1 WHERE seq = {}", n - 2),
+        format!("UPDATE audit_log SET seq = {} WHERE seq = {}", n - 2, n - 1),
+        format!("UPDATE audit_log SET seq = {} WHERE seq = -1", n - 1),
+    ];
+    execute_raw(h, &swap.iter().map(String::as_str).collect::<Vec<_>>(), true).await;
+    assert!(!check().await.is_empty(), "reorder");
+    execute_raw(h, &swap.iter().map(String::as_str).collect::<Vec<_>>(), true).await;
+    assert_eq!(check().await, Vec::<String>::new());
+
+    // Deleted: one in the middle, then the last one (caught by the head kept apart).
+    execute_raw(h, &[&format!("DELETE FROM audit_log WHERE seq = {n}")], true).await;
+    assert!(check().await.iter().any(|p| p.contains("head")), "a record cut off the end");
+    execute_raw(h, &[&format!("DELETE FROM audit_log WHERE seq = {}", n - 2)], true).await;
+    assert!(check().await.iter().any(|p| p.contains("missing or reordered")), "a record deleted in the middle");
+    // The bounded start-up check sees the tail too.
+    let bounded = h.store.check(CheckScope::Bounded { audit_tail: 10 }).await.unwrap();
+    assert!(!bounded.is_ok());
+}
+
+pub async fn receipt_gaps_are_detected(h: &Harness) {
+    let mut estate = h.estate().await;
+    for _ in 0..3 {
+        h.store.submit(estate.remote_sale(1_000)).await.unwrap();
+    }
+    assert!(h.store.check(CheckScope::Full).await.unwrap().is_ok());
+    let drop_triggers: &[&str] = match h.store.backend() {
+        Backend::Sqlite => &["DROP TRIGGER sales_append_only_d"],
+        Backend::Postgres => &["DROP TRIGGER sales_append_only ON sales"],
+    };
+    execute_raw(h, drop_triggers, true).await;
+    execute_raw(h, &["DELETE FROM sales WHERE receipt_no = 2"], true).await;
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.problems.iter().any(|p| p.contains("gaps")), "{:?}", report.problems);
+    assert!(report.problems.iter().any(|p| p.contains("Counter A")), "{:?}", report.problems);
+}
+
+pub async fn live_connections_are_durable(h: &Harness) {
+    let d = h.store.durability().await.unwrap();
+    match h.store.backend() {
+        // WAL with synchronous=FULL (2): a commit is on disk before it is acknowledged.
+        Backend::Sqlite => assert_eq!((d.journal_mode.as_str(), d.synchronous.as_str()), ("wal", "2")),
+        Backend::Postgres => assert_eq!(d.synchronous, "on"),
+    }
+}
+
+/// Two writers on one database (two processes, as far as it can tell) never collide on a sequence number.
+pub async fn two_writers_never_collide(h: &Harness) {
+    let (drawer, wallet, _) = h.ledger_accounts(0).await;
+    let other = h.reopen().await;
+    let mut futures = Vec::new();
+    for i in 0..200_i64 {
+        let r = TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(1 + i), "");
+        let store = if i % 2 == 0 { h.store.clone() } else { other.clone() };
+        futures.push(async move { store.post_transfer(r).await });
+    }
+    let results = join_all(futures).await;
+    assert!(results.iter().all(Result::is_ok), "{:?}", results.iter().find(|r| r.is_err()));
+    other.close().await;
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.transfers, 200);
+}
+
+/// A shutdown drains the writer: every operation submitted before it is answered, and every acknowledged one
+/// is durable; later submissions are refused at once.
+pub async fn shutdown_answers_every_caller(h: &Harness) {
+    let (drawer, wallet, _) = h.ledger_accounts(0).await;
+    let store = h.reopen().await;
+    let requests: Vec<_> = (0..300_i64)
+        .map(|i| TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(1 + i), ""))
+        .collect();
+    let posts = join_all(requests.iter().cloned().map(|r| {
+        let store = store.clone();
+        async move { store.post_transfer(r).await }
+    }));
+    let (results, ()) = tokio::join!(posts, async {
+        tokio::task::yield_now().await;
+        store.shutdown().await;
+    });
+    let acked = results.iter().filter(|r| r.is_ok()).count();
+    for (r, request) in results.iter().zip(&requests) {
+        match r {
+            Ok(_) => assert!(h.store.transfer(request.id).await.unwrap().is_some(), "acknowledged but not durable"),
+            Err(e) => assert_eq!(e.code(), "shutting_down"),
+        }
+    }
+    assert!(acked > 0, "the queued posts were committed, not dropped");
+    assert_eq!(refused(store.post_transfer(requests[0].clone()).await), "shutting_down");
+    store.close().await;
+    assert_eq!(h.store.check(CheckScope::Full).await.unwrap().transfers, acked as i64);
 }
 
 pub async fn backup_while_writing(h: &Harness) {
@@ -267,25 +547,27 @@ pub async fn backup_while_writing(h: &Harness) {
         }
     };
     let (file, ()) = tokio::join!(h.store.backup_to(&dir, "20261123T080000Z"), writes);
-    let file = match (h.store.backend(), file) {
-        (_, Ok(f)) => f,
-        (voltvend_store::Backend::Postgres, Err(StoreError::Backup(e))) if e.contains("cannot run pg_dump") => {
-            eprintln!("pg_dump not installed; PostgreSQL backup not exercised");
-            return;
-        }
-        (_, Err(e)) => panic!("backup failed: {e}"),
-    };
+    if h.store.backend() == Backend::Postgres
+        && !voltvend_testkit::peer_available(voltvend_testkit::program_runs("pg_dump"), "pg_dump (postgresql-client)")
+    {
+        return;
+    }
+    let file = file.unwrap_or_else(|e| panic!("backup failed: {e}"));
     assert!(file.is_file());
     assert!(
         matches!(h.store.backup_to(&dir, "20261123T080000Z").await, Err(StoreError::Backup(_))),
         "never overwrites"
     );
-    if h.store.backend() == voltvend_store::Backend::Sqlite {
+    if h.store.backend() == Backend::Sqlite {
+        let before = std::fs::read(&file).unwrap();
         let report = backup::verify_sqlite_file(&file, h.clock.clone()).await.unwrap();
         assert!(report.transfers >= 20 && report.transfers <= 40, "{report:?}");
+        assert_eq!(std::fs::read(&file).unwrap(), before, "verifying writes nothing to the backup");
+        let siblings: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(siblings.len(), 1, "no -wal or -shm beside the backup: {siblings:?}");
         // Restoring over the live database is refused while it exists (no --force) and while it is held.
         let refused = backup::restore(&file, &h.url, false, h.clock.clone()).await;
-        assert!(matches!(refused, Err(StoreError::Backup(ref m)) if m.contains("--force")), "{refused:?}");
+        assert!(matches!(refused, Err(StoreError::Restore(ref m)) if m.contains("--force")), "{refused:?}");
         let lock = h.store.lock_instance().await.unwrap();
         let refused = backup::restore(&file, &h.url, true, h.clock.clone()).await;
         assert!(matches!(refused, Err(StoreError::Locked(_))), "{refused:?}");
@@ -293,34 +575,75 @@ pub async fn backup_while_writing(h: &Harness) {
         // Into a new place it restores and verifies.
         let target = format!("sqlite://{}", h.dir.path().join("restored.sqlite").display());
         let restored = backup::restore(&file, &target, false, h.clock.clone()).await.unwrap();
-        assert_eq!(restored.ledger.transfers, report.transfers);
-        // A corrupt backup is refused before anything is touched.
+        assert_eq!(restored.check.transfers, report.transfers);
+        // A corrupt or empty backup is refused before anything is touched, and is not changed either.
         let corrupt = h.dir.path().join("corrupt.sqlite");
         let mut bytes = std::fs::read(&file).unwrap();
         bytes.truncate(bytes.len() / 2);
         for b in bytes.iter_mut().skip(100).step_by(97) {
             *b = 0xFF;
         }
-        std::fs::write(&corrupt, bytes).unwrap();
-        assert!(backup::restore(&corrupt, &target, true, h.clock.clone()).await.is_err());
+        std::fs::write(&corrupt, &bytes).unwrap();
+        let e = backup::restore(&corrupt, &target, true, h.clock.clone()).await.unwrap_err();
+        assert!(e.to_string().starts_with("restore failed"), "{e}");
+        let empty = h.dir.path().join("empty.sqlite");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(backup::restore(&empty, &target, true, h.clock.clone()).await.is_err());
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0, "an empty file stays empty");
+        assert!(!h.dir.path().join("empty.sqlite-wal").exists());
         assert!(backup::verify_sqlite_file(&h.dir.path().join("restored.sqlite"), h.clock.clone()).await.is_ok());
     } else {
         let admin = crate::harness::pg_admin_url().unwrap();
         let (target, name) = crate::harness::fresh_pg_database(&admin).await;
         let restored = backup::restore(&file, &target, false, h.clock.clone()).await.unwrap();
-        assert!(restored.ledger.is_ok() && restored.ledger.transfers >= 20, "{:?}", restored.ledger);
+        assert!(restored.check.is_ok() && restored.check.transfers >= 20, "{:?}", restored.check);
         let again = backup::restore(&file, &target, false, h.clock.clone()).await;
-        assert!(matches!(again, Err(StoreError::Backup(ref m)) if m.contains("--force")), "{again:?}");
+        assert!(matches!(again, Err(StoreError::Restore(ref m)) if m.contains("--force")), "{again:?}");
+        // A damaged dump is refused in the scratch database; the target keeps its data.
+        let damaged = h.dir.path().join("damaged.pgdump");
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.truncate(bytes.len() * 2 / 3);
+        std::fs::write(&damaged, bytes).unwrap();
+        let e = backup::restore(&damaged, &target, true, h.clock.clone()).await.unwrap_err();
+        assert!(e.to_string().starts_with("restore failed"), "{e}");
+        let kept = voltvend_store::open(&voltvend_store::OpenOptions::new(&target), h.clock.clone()).await.unwrap();
+        assert_eq!(kept.check(CheckScope::Full).await.unwrap().transfers, restored.check.transfers);
+        kept.close().await;
         backup::restore(&file, &target, true, h.clock.clone()).await.unwrap();
-        let refused = backup::restore(&file, &h.url, true, h.clock.clone()).await;
-        assert!(refused.is_ok(), "a database no server holds may be replaced with --force: {refused:?}");
         crate::harness::drop_pg_database(&admin, &name).await;
     }
 }
 
+pub async fn a_database_without_schema_is_not_backed_up(h: &Harness) {
+    let empty_url = match h.store.backend() {
+        Backend::Sqlite => {
+            let path = h.dir.path().join("other.sqlite");
+            let url = format!("sqlite://{}", path.display());
+            // Not created by a command that may not create one.
+            let missing = voltvend_store::open(&voltvend_store::OpenOptions::new(&url), h.clock.clone()).await;
+            assert_eq!(missing.err().map(|e| e.code()), Some("no_database"));
+            assert!(!path.exists(), "nothing was created");
+            let store = voltvend_store::open(&voltvend_store::OpenOptions::new(&url).creating(), h.clock.clone())
+                .await
+                .unwrap();
+            store.close().await;
+            url
+        }
+        Backend::Postgres => {
+            let admin = crate::harness::pg_admin_url().unwrap();
+            crate::harness::fresh_pg_database(&admin).await.0
+        }
+    };
+    let store = voltvend_store::open(&voltvend_store::OpenOptions::new(&empty_url), h.clock.clone()).await.unwrap();
+    let e = store.backup_to(&h.dir.path().join("b"), "x").await.unwrap_err();
+    assert_eq!(e.code(), "no_database", "{e}");
+    assert!(!h.dir.path().join("b").exists() || std::fs::read_dir(h.dir.path().join("b")).unwrap().next().is_none());
+    store.close().await;
+}
+
 pub async fn instance_lock_is_exclusive(h: &Harness) {
     let first = h.store.lock_instance().await.unwrap();
-    let other = voltvend_store::open(&voltvend_store::OpenOptions::new(&h.url), h.clock.clone()).await.unwrap();
+    let other = h.reopen().await;
     assert!(matches!(other.lock_instance().await, Err(StoreError::Locked(_))));
     first.release().await;
     let again = other.lock_instance().await.expect("free once released");
@@ -329,34 +652,93 @@ pub async fn instance_lock_is_exclusive(h: &Harness) {
 }
 
 pub async fn tariff_documents_and_pricing_state(h: &Harness) {
-    use voltvend_domain::tariff::pricing::PricingState;
-    assert_eq!(h.store.tariff_document("flat").await.unwrap(), None);
-    assert_eq!(h.store.insert_tariff_document("flat", "Flat", "code = \"flat\"\n# v1").await.unwrap(), 1);
-    assert_eq!(h.store.insert_tariff_document("flat", "Flat", "code = \"flat\"\n# v2").await.unwrap(), 2);
-    h.store.insert_tariff_document("water", "Water", "code = \"water\"").await.unwrap();
-    let latest = h.store.tariff_document("flat").await.unwrap().unwrap();
-    assert_eq!((latest.revision, latest.document.as_str()), (2, "code = \"flat\"\n# v2"));
-    let all = h.store.tariff_documents().await.unwrap();
-    assert_eq!(all.iter().map(|d| (d.code.as_str(), d.revision)).collect::<Vec<_>>(), vec![("flat", 2), ("water", 1)]);
-
-    let tree = h.premises_tree().await;
-    let account = h.customer_account(&tree[3]).await;
-    assert_eq!(h.store.pricing_state(account.id, "flat").await.unwrap(), None);
-    let mut state = PricingState {
-        block_key: Some(2026),
-        block_position_milli: 2_760_001,
-        free_key: Some(202_605),
-        free_used_milli: 50_000,
-        month_key: Some(202_605),
-        month_energy_femto: 123_456_789_012_345_678_901_234_567,
-        carry_femto: 9_999_999_999_999,
+    let estate = h.estate().await;
+    assert_eq!(h.store.tariff_document("nope").await.unwrap(), None);
+    let flat = voltvend_testkit::estate::FLAT_TARIFF;
+    let Outcome::TariffImported { revision, .. } = h
+        .run(Command::ImportTariff(voltvend_ops::ImportTariff {
+            code: "test-flat".into(),
+            name: "Test flat 0.60".into(),
+            document: format!("{flat}\n# revision 2\n"),
+        }))
+        .await
+    else {
+        panic!()
     };
-    h.store.save_pricing_state(account.id, "flat", &state).await.unwrap();
-    assert_eq!(h.store.pricing_state(account.id, "flat").await.unwrap(), Some(state.clone()));
-    state.block_position_milli += 1;
-    state.carry_femto = 0;
-    h.store.save_pricing_state(account.id, "flat", &state).await.unwrap();
-    assert_eq!(h.store.pricing_state(account.id, "flat").await.unwrap(), Some(state));
-    let stranger = voltvend_domain::AccountId::from_uuid(h.uuid());
-    assert!(h.store.save_pricing_state(stranger, "flat", &PricingState::default()).await.is_err(), "unknown account");
+    assert_eq!(revision, 2);
+    let latest = h.store.tariff_document("test-flat").await.unwrap().unwrap();
+    assert!(latest.document.ends_with("# revision 2\n"));
+    let all = h.store.tariff_documents().await.unwrap();
+    assert_eq!(
+        all.iter().map(|d| (d.code.as_str(), d.revision)).collect::<Vec<_>>(),
+        vec![("cn-zhejiang-residential-tou", 1), ("test-flat", 2)]
+    );
+    let bad = h
+        .store
+        .run(
+            h.op_id(),
+            "t",
+            Command::ImportTariff(voltvend_ops::ImportTariff {
+                code: "test-flat".into(),
+                name: "x".into(),
+                document: "code = 1".into(),
+            }),
+        )
+        .await;
+    assert_eq!(refused(bad), "tariff_invalid");
+    // A purchase on the tiered tariff moves the account's block position, stored with the sale.
+    let mut estate = estate;
+    let Applied::Committed { outcome: Outcome::Sale(sale), .. } = h.store.submit(estate.sts_sale(3_000)).await.unwrap()
+    else {
+        panic!()
+    };
+    let state = h.store.pricing_state(estate.account_b, "cn-zhejiang-residential-tou").await.unwrap().unwrap();
+    assert_eq!(state.block_position_milli, sale.quantity_milli);
+    assert_eq!(h.store.pricing_state(estate.account_a, "test-flat").await.unwrap(), None);
+}
+
+/// An operation that names ids that do not exist is refused cleanly by every kind of command.
+pub async fn unknown_ids_are_refused(h: &Harness) {
+    let mut estate = h.estate().await;
+    let before = h.store.counts().await.unwrap();
+    let mut sale = estate.remote_sale(1_000);
+    if let Command::Sale(s) = &mut sale.command {
+        s.account_id = voltvend_domain::AccountId::from_uuid(h.uuid());
+    }
+    assert_eq!(refused(h.store.submit(sale).await), "not_found");
+    let mut readings = estate.readings(&[("2026-11-23T00:00:00Z", 1)]);
+    if let Command::ApplyReadings(r) = &mut readings.command {
+        r.meter_id = MeterId::from_uuid(h.uuid());
+    }
+    assert_eq!(refused(h.store.submit(readings).await), "not_found");
+    let close = Operation::new(
+        h.op_id(),
+        estate.cashier_a(),
+        Command::CloseShift(voltvend_ops::CloseShift {
+            shift_id: voltvend_domain::ShiftId::from_uuid(h.uuid()),
+            counted_minor: 0,
+        }),
+    );
+    assert_eq!(refused(h.store.submit(close).await), "not_found");
+    let t = TransferRequest {
+        id: h.transfer_id(),
+        kind: TransferKind::Payment,
+        currency: Currency::CNY,
+        postings: vec![
+            Posting {
+                account: voltvend_domain::LedgerAccountId::from_uuid(h.uuid()),
+                side: Side::Debit,
+                amount_minor: 1,
+            },
+            Posting {
+                account: voltvend_domain::LedgerAccountId::from_uuid(h.uuid()),
+                side: Side::Credit,
+                amount_minor: 1,
+            },
+        ],
+        corrects: None,
+        memo: String::new(),
+    };
+    assert_eq!(refused(h.store.post_transfer(t).await), "ledger_account_not_found");
+    assert_eq!(h.store.counts().await.unwrap(), before);
 }

@@ -5,17 +5,18 @@ use jiff::Timestamp;
 use sqlx::Connection;
 use tempfile::TempDir;
 use uuid::Uuid;
-use voltvend_domain::{
-    Account, AccountId, Currency, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerAccountKind, ManualClock,
-    Owner, Premises, PremisesId, PremisesLevel, ShiftId, TransferId,
-};
-use voltvend_store::{OpenOptions, Store};
+use voltvend_domain::{LedgerAccountId, ManualClock, OperationId, Premises, PremisesId, PremisesLevel, TransferId};
+use voltvend_ops::memory::MemoryDb;
+use voltvend_ops::{Applied, Command, Context, Operation};
+use voltvend_store::{OpenOptions, Store, WriterConfig};
+use voltvend_testkit::estate::Estate;
 
 pub struct Harness {
     pub store: Arc<dyn Store>,
     pub clock: Arc<ManualClock>,
     pub url: String,
     pub dir: TempDir,
+    pub context: Arc<Context>,
     ids: AtomicU64,
     pg_drop: Option<(String, String)>,
 }
@@ -26,18 +27,13 @@ pub fn start() -> Timestamp {
 
 /// `VOLTVEND_TEST_PG_URL`, or `None` with a message; under `CI=true` its absence is a failure.
 pub fn pg_admin_url() -> Option<String> {
-    match std::env::var("VOLTVEND_TEST_PG_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true but VOLTVEND_TEST_PG_URL is not set: the PostgreSQL conformance run is required in CI")
-        }
-        _ => {
-            eprintln!(
-                "skipping the PostgreSQL backend: set VOLTVEND_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test"
-            );
-            None
-        }
-    }
+    let url = std::env::var("VOLTVEND_TEST_PG_URL").ok().filter(|u| !u.is_empty());
+    voltvend_testkit::peer_available(
+        url.is_some(),
+        "PostgreSQL (set VOLTVEND_TEST_PG_URL=postgres://postgres@127.0.0.1:5432/test)",
+    )
+    .then_some(url)
+    .flatten()
 }
 
 /// Creates a fresh database next to the one `admin_url` names and returns (its URL, its name).
@@ -59,24 +55,47 @@ pub async fn drop_pg_database(admin_url: &str, name: &str) {
     }
 }
 
+pub fn options(url: &str, context: &Arc<Context>, writer: WriterConfig) -> OpenOptions {
+    let mut o = OpenOptions::new(url).creating();
+    o.context = context.clone();
+    o.writer = writer;
+    o
+}
+
 impl Harness {
     pub async fn sqlite() -> Self {
+        Self::sqlite_with(WriterConfig::default()).await
+    }
+
+    pub async fn sqlite_with(writer: WriterConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("voltvend.sqlite").display());
-        Self::open(url, dir, None).await
+        Self::open(url, dir, None, writer).await
     }
 
     pub async fn postgres() -> Option<Self> {
-        let admin = pg_admin_url()?;
-        let (url, name) = fresh_pg_database(&admin).await;
-        Some(Self::open(url, tempfile::tempdir().unwrap(), Some((admin, name))).await)
+        Self::postgres_with(WriterConfig::default()).await
     }
 
-    async fn open(url: String, dir: TempDir, pg_drop: Option<(String, String)>) -> Self {
+    pub async fn postgres_with(writer: WriterConfig) -> Option<Self> {
+        let admin = pg_admin_url()?;
+        let (url, name) = fresh_pg_database(&admin).await;
+        Some(Self::open(url, tempfile::tempdir().unwrap(), Some((admin, name)), writer).await)
+    }
+
+    async fn open(url: String, dir: TempDir, pg_drop: Option<(String, String)>, writer: WriterConfig) -> Self {
         let clock = Arc::new(ManualClock::new(start()));
-        let store = voltvend_store::open(&OpenOptions::new(&url), clock.clone()).await.unwrap();
+        let context = Arc::new(Context::new(Estate::key_ring()));
+        let store = voltvend_store::open(&options(&url, &context, writer), clock.clone()).await.unwrap();
         store.migrate().await.unwrap();
-        Self { store, clock, url, dir, ids: AtomicU64::new(1), pg_drop }
+        Self { store, clock, url, dir, context, ids: AtomicU64::new(1), pg_drop }
+    }
+
+    /// Another store on the same database (a second process, as far as the database can tell).
+    pub async fn reopen(&self) -> Arc<dyn Store> {
+        voltvend_store::open(&options(&self.url, &self.context, WriterConfig::default()), self.clock.clone())
+            .await
+            .unwrap()
     }
 
     pub async fn finish(self) {
@@ -95,6 +114,14 @@ impl Harness {
         TransferId::from_uuid(self.uuid())
     }
 
+    pub fn op_id(&self) -> OperationId {
+        OperationId::from_uuid(self.uuid())
+    }
+
+    pub async fn run(&self, command: Command) -> voltvend_ops::Outcome {
+        self.store.run(self.op_id(), "test", command).await.unwrap()
+    }
+
     /// group → property → building → unit; returns all four.
     pub async fn premises_tree(&self) -> Vec<Premises> {
         let g = Premises::new_root(PremisesId::from_uuid(self.uuid()), "Acme Group", "Asia/Shanghai").unwrap();
@@ -102,54 +129,45 @@ impl Harness {
         let b = p.new_child(PremisesId::from_uuid(self.uuid()), PremisesLevel::Building, "Block A").unwrap();
         let u = b.new_child(PremisesId::from_uuid(self.uuid()), PremisesLevel::Unit, "A-101").unwrap();
         for x in [&g, &p, &b, &u] {
-            self.store.insert_premises(x).await.unwrap();
+            self.run(Command::CreatePremises(x.clone())).await;
         }
         vec![g, p, b, u]
     }
 
-    pub async fn customer_account(&self, premises: &Premises) -> Account {
-        let c =
-            Customer::new(CustomerId::from_uuid(self.uuid()), premises.id, "Wang Fang", Some("13800000000")).unwrap();
-        self.store.insert_customer(&c).await.unwrap();
-        let a = Account::open(AccountId::from_uuid(self.uuid()), &c, premises.id, Currency::CNY);
-        self.store.insert_account(&a).await.unwrap();
-        a
+    /// A cash drawer, a wallet with the given overdraft and an energy-revenue account, opened by a bare
+    /// ledger set-up (books and an account opening, whose ledger accounts these are).
+    pub async fn ledger_accounts(&self, overdraft_minor: i64) -> (LedgerAccountId, LedgerAccountId, LedgerAccountId) {
+        let estate = self.estate_with_overdraft(overdraft_minor).await;
+        let wallet = self.store.account(estate.account_a).await.unwrap().wallet;
+        let drawer = self.store.shift(estate.shift_a).await.unwrap().drawer;
+        let revenue = self.store.books(estate.books).await.unwrap().energy_revenue;
+        (drawer, wallet, revenue)
     }
 
-    /// A cash drawer, a wallet with the given overdraft, and an energy-revenue account.
-    pub async fn ledger_accounts(&self, overdraft_minor: i64) -> (LedgerAccountId, LedgerAccountId, LedgerAccountId) {
-        let tree = self.premises_tree().await;
-        let account = self.customer_account(&tree[3]).await;
-        let drawer = LedgerAccount::new(
-            LedgerAccountId::from_uuid(self.uuid()),
-            LedgerAccountKind::CashDrawer,
-            Owner::Shift(ShiftId::from_uuid(self.uuid())),
-            tree[1].id,
-            Currency::CNY,
-            None,
-        )
-        .unwrap();
-        let wallet = LedgerAccount::new(
-            LedgerAccountId::from_uuid(self.uuid()),
-            LedgerAccountKind::CustomerWallet,
-            Owner::Account(account.id),
-            tree[1].id,
-            Currency::CNY,
-            Some(overdraft_minor),
-        )
-        .unwrap();
-        let revenue = LedgerAccount::new(
-            LedgerAccountId::from_uuid(self.uuid()),
-            LedgerAccountKind::EnergyRevenue,
-            Owner::None,
-            tree[1].id,
-            Currency::CNY,
-            None,
-        )
-        .unwrap();
-        for a in [&drawer, &wallet, &revenue] {
-            self.store.insert_ledger_account(a).await.unwrap();
+    /// The test estate, set up through the store; account A's wallet has the given overdraft.
+    pub async fn estate_with_overdraft(&self, overdraft_minor: i64) -> Estate {
+        let mut estate = Estate::new(u16::try_from(self.ids.fetch_add(1, Ordering::Relaxed) % 60_000 + 1).unwrap());
+        for op in &mut estate.setup {
+            if let Command::OpenAccount(a) = &mut op.command {
+                a.overdraft_limit_minor = overdraft_minor;
+                a.max_balance_minor = None;
+            }
         }
-        (drawer.id, wallet.id, revenue.id)
+        for op in estate.setup.clone() {
+            let kind = op.command.kind();
+            self.store.submit(op).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+        estate
     }
+
+    pub async fn estate(&self) -> Estate {
+        self.estate_with_overdraft(0).await
+    }
+}
+
+/// Runs the same operations through the in-memory model, one at a time.
+pub fn model_of(ops: &[Operation], context: &Context) -> (MemoryDb, Vec<Result<Applied, voltvend_ops::OpError>>) {
+    let mut db = MemoryDb::new();
+    let results = ops.iter().map(|op| db.run(op, None, context, start())).collect();
+    (db, results)
 }

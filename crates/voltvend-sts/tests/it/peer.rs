@@ -43,13 +43,7 @@ fn peer_available() -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but python3 with the openpaygo package is not available");
-        }
-        eprintln!("python3 with openpaygo not found: skipping the OpenPAYGO peer check (pip install openpaygo)");
-    }
-    ok
+    voltvend_testkit::peer_available(ok, "python3 with the openpaygo package (pip install openpaygo)")
 }
 
 #[test]

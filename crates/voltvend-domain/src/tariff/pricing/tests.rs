@@ -351,14 +351,15 @@ proptest! {
 
     /// What a payment buys costs, priced forward, exactly what the quote says; one more milli-unit would not fit.
     #[test]
-    fn purchase_round_trips(v in any_version(), paid in 0_i64..500_000, position in 0_i64..100_000, arrears in 0_i64..10_000, share in 0_i64..500_000) {
+    fn purchase_round_trips(v in any_version(), paid in 0_i64..500_000, position in 0_i64..100_000, arrears in 0_i64..10_000, share in 0_i64..500_000, cap in proptest::option::of(0_i64..300_000)) {
         prop_assume!(!matches!(&v.blocks, Some(b) if b.mode == BlockMode::WholeVolume));
         prop_assume!(v.free_milli == 0);
         let tf = tariff(vec![v]);
         let at = t("2026-05-10T03:00:00Z");
         let state = PricingState { block_key: Some(202_605), block_position_milli: position, month_key: Some(202_605), ..Default::default() };
-        let p = Purchase { paid_minor: paid, arrears_owed_minor: arrears, recovery: ArrearsRecovery::Share(share), fees_due_minor: 0, at, period: None };
+        let p = Purchase { paid_minor: paid, arrears_owed_minor: arrears, recovery: ArrearsRecovery::Share(share), fees_due_minor: 0, at, period: None, max_quantity_milli: cap };
         let q = quote(&tf, &state, &p).unwrap();
+        prop_assert!(cap.is_none_or(|c| q.quantity_milli <= c), "the cap holds");
         prop_assert_eq!(q.arrears_minor + q.fees_minor + q.energy_minor + q.unspent_minor, paid);
         prop_assert!(q.arrears_minor <= arrears);
         let name = q.period.clone();
@@ -367,6 +368,10 @@ proptest! {
         let c = price(&tf, &state, &Reading { at, registers: regs(0) }, &Reading { at: at + jiff::SignedDuration::from_micros(1), registers: regs(q.quantity_milli) }).unwrap();
         let standing: i128 = 0;
         prop_assert_eq!(c.subtotal_femto + c.tax_femto - standing, q.energy_femto);
+        if tf.versions[0].blocks.is_some() {
+            prop_assert_eq!(c.state.block_position_milli, q.state.block_position_milli, "the state after counts the units bought");
+        }
+        prop_assume!(cap.is_none_or(|c| q.quantity_milli < c));
         let plus_one = price(&tf, &state, &Reading { at, registers: regs(0) }, &Reading { at: at + jiff::SignedDuration::from_micros(1), registers: regs(q.quantity_milli + 1) }).unwrap();
         let budget = i128::from(q.energy_minor + q.unspent_minor) * (FEMTO_PER_MAJOR / 100);
         prop_assert!(plus_one.subtotal_femto + plus_one.tax_femto > budget, "one more milli-unit would still fit");

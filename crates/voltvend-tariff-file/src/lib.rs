@@ -1,6 +1,9 @@
 //! The tariff file: TOML (or JSON with the same shape) mapped onto the domain's tariff model. Problems are
 //! reported with the field at fault (`versions[0].blocks[1].up_to: …`) and, for syntax and type errors, the
 //! line and column. See docs/tariffs.md for the format with worked examples.
+//!
+//! Architecture invariant: the only place that knows the tariff file format. It maps files onto
+//! `voltvend_domain::tariff` (which stays free of serde) and back, and holds no pricing rule.
 
 use std::collections::BTreeMap;
 

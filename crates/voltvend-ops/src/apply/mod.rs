@@ -1,0 +1,233 @@
+//! Applying one operation to a workspace: the idempotency check, the command's rules, its audit record and
+//! its idempotency record — all of it, or (on any refusal) nothing.
+
+use jiff::Timestamp;
+use voltvend_domain::{
+    AccountId, LedgerAccountId, MeterId, OperatorId, PremisesId, ShiftId, Side, Transfer, TransferId, text,
+};
+
+use crate::audit::{AuditEntry, next_record};
+use crate::command::{Actor, Command, Operation};
+use crate::context::Context;
+use crate::error::OpError;
+use crate::records::{AccountRecord, IdempotencyRecord, OutboxKind, SaleRecord};
+use crate::workspace::{AuditHead, Workspace};
+
+mod ledger;
+mod readings;
+mod sale;
+mod setup;
+
+/// How many ledger accounts a set of books opens (see [`setup`]).
+pub const BOOKS_LEDGER_ACCOUNTS: u32 = 8;
+
+pub(crate) fn books_ledger_id(op: &Operation, n: u32) -> LedgerAccountId {
+    LedgerAccountId::from_uuid(op.derived_id("books-ledger", n))
+}
+
+/// The wallet (1) and arrears (2) ledger accounts an account opening creates.
+pub(crate) fn account_ledger_id(op: &Operation, n: u32) -> LedgerAccountId {
+    LedgerAccountId::from_uuid(op.derived_id("account-ledger", n))
+}
+
+pub(crate) fn drawer_ledger_id(op: &Operation) -> LedgerAccountId {
+    LedgerAccountId::from_uuid(op.derived_id("drawer", 1))
+}
+
+/// What an operation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Reference data created: premises, an operator, books, a vending point, a meter into stock.
+    Created {
+        what: &'static str,
+        id: String,
+    },
+    TariffImported {
+        code: String,
+        revision: i64,
+    },
+    AccountOpened {
+        account_id: AccountId,
+        wallet: LedgerAccountId,
+        arrears: LedgerAccountId,
+    },
+    ShiftOpened {
+        shift_id: ShiftId,
+        drawer: LedgerAccountId,
+    },
+    ShiftClosed {
+        shift_id: ShiftId,
+        expected_minor: i64,
+        counted_minor: i64,
+        variance_minor: i64,
+    },
+    Sale(SaleRecord),
+    Readings(ReadingsOutcome),
+    Reversed {
+        correction: Transfer,
+        sale: Option<SaleRecord>,
+    },
+    Transfer(Transfer),
+}
+
+/// What a batch of readings did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingsOutcome {
+    pub meter_id: MeterId,
+    pub billed: usize,
+    /// At or before the last reading already billed (duplicates, late arrivals).
+    pub skipped: usize,
+    pub flagged: usize,
+    pub charged_minor: i64,
+    pub transfer: Option<TransferId>,
+    pub balance_after_minor: i64,
+    pub relay: Option<OutboxKind>,
+}
+
+/// The answer to one submitted operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // One per operation, moved once to its caller: boxing would buy nothing.
+pub enum Applied {
+    Committed {
+        outcome: Outcome,
+        response: Option<Vec<u8>>,
+    },
+    /// The operation was applied before; this is what was saved then.
+    Replayed {
+        kind: String,
+        at: Timestamp,
+        response: Option<Vec<u8>>,
+    },
+}
+
+impl Applied {
+    pub fn is_replay(&self) -> bool {
+        matches!(self, Self::Replayed { .. })
+    }
+
+    pub fn outcome(&self) -> Option<&Outcome> {
+        match self {
+            Self::Committed { outcome, .. } => Some(outcome),
+            Self::Replayed { .. } => None,
+        }
+    }
+
+    pub fn response(&self) -> Option<&[u8]> {
+        match self {
+            Self::Committed { response, .. } | Self::Replayed { response, .. } => response.as_deref(),
+        }
+    }
+}
+
+/// Renders the response saved with an operation for its retries (the adapter's wire format).
+pub type Renderer = dyn Fn(&Outcome) -> Vec<u8> + Send + Sync;
+
+/// Applies `op` to the workspace at `at`. On error the workspace is as it was.
+pub fn execute(
+    ws: &mut Workspace,
+    op: &Operation,
+    render: Option<&Renderer>,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<Applied, OpError> {
+    let fingerprint = op.fingerprint();
+    if let Some(done) = ws.idempotency.get(&op.id)? {
+        return if done.fingerprint == fingerprint {
+            Ok(Applied::Replayed { kind: done.kind.clone(), at: done.at, response: done.response.clone() })
+        } else {
+            Err(OpError::IdempotencyConflict(op.id))
+        };
+    }
+    text::check("request source", &op.actor.source, Actor::SOURCE_LEN_MAX)?;
+    let sp = ws.savepoint();
+    match apply_command(ws, op, ctx, at) {
+        Ok((outcome, entry)) => {
+            let record = next_record(ws.audit_head, at, op.id, op.actor.operator, &op.actor.source, entry);
+            ws.audit_head = AuditHead { seq: record.seq, hash: record.hash };
+            ws.audit.push(record);
+            let response = render.map(|r| r(&outcome));
+            ws.idempotency.put(
+                op.id,
+                IdempotencyRecord {
+                    operation_id: op.id,
+                    fingerprint,
+                    kind: op.command.kind().to_string(),
+                    at,
+                    response: response.clone(),
+                },
+            );
+            Ok(Applied::Committed { outcome, response })
+        }
+        Err(e) => {
+            ws.rollback(sp);
+            Err(e)
+        }
+    }
+}
+
+fn apply_command(
+    ws: &mut Workspace,
+    op: &Operation,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<(Outcome, AuditEntry), OpError> {
+    match &op.command {
+        Command::CreatePremises(p) => setup::create_premises(ws, op, p),
+        Command::AddOperator(o) => setup::add_operator(ws, op, o),
+        Command::ImportTariff(t) => setup::import_tariff(ws, t),
+        Command::OpenBooks(b) => setup::open_books(ws, op, b),
+        Command::OpenVendingPoint(v) => setup::open_vending_point(ws, op, v),
+        Command::ReceiveMeter(m) => setup::receive_meter(ws, m),
+        Command::OpenAccount(a) => setup::open_account(ws, op, a),
+        Command::OpenShift(s) => ledger::open_shift(ws, op, s, at),
+        Command::CloseShift(s) => ledger::close_shift(ws, op, s, at),
+        Command::Sale(s) => {
+            let sale = sale::sale(ws, op, s, ctx, at, 0, None)?;
+            let entry = sale::audit_entry(&sale);
+            Ok((Outcome::Sale(sale), entry))
+        }
+        Command::ApplyReadings(r) => readings::apply(ws, op, r, ctx, at),
+        Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
+        Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
+    }
+}
+
+/// Refuses what lies outside the actor's premises scope, as if it did not exist.
+pub(crate) fn in_scope(
+    ws: &Workspace,
+    actor: &Actor,
+    premises_id: PremisesId,
+    what: &'static str,
+    id: impl ToString,
+) -> Result<(), OpError> {
+    let Some(scope) = actor.scope else { return Ok(()) };
+    let premises = ws.premises.get(&premises_id)?.ok_or_else(|| OpError::not_found("premises", premises_id))?;
+    if premises.path.contains(&scope) { Ok(()) } else { Err(OpError::OutOfScope { what, id: id.to_string() }) }
+}
+
+/// The operator who acts, when there is one, must exist and be active.
+pub(crate) fn acting_operator(ws: &Workspace, actor: &Actor) -> Result<Option<OperatorId>, OpError> {
+    let Some(id) = actor.operator else { return Ok(None) };
+    match ws.operators.get(&id)? {
+        Some(o) if o.active => Ok(Some(id)),
+        _ => Err(OpError::refused("operator_inactive", format!("operator {id} is not an active operator"))),
+    }
+}
+
+/// A wallet's balance (credits − debits) and what may still be spent from it (balance + overdraft limit).
+pub(crate) fn wallet_position(ws: &Workspace, account: &AccountRecord) -> Result<(i64, i64), OpError> {
+    let (ledger, balance) = ws.book.account(account.wallet).ok_or_else(|| {
+        OpError::Internal(format!("wallet {} of account {} not loaded", account.wallet, account.account.id))
+    })?;
+    let b = balance.normal(Side::Credit);
+    Ok((b, b.saturating_add(ledger.overdraft_limit_minor.unwrap_or(0))))
+}
+
+/// What a customer owes from the past (the arrears account's debit balance).
+pub(crate) fn arrears_owed(ws: &Workspace, account: &AccountRecord) -> Result<i64, OpError> {
+    let (_, balance) = ws
+        .book
+        .account(account.arrears)
+        .ok_or_else(|| OpError::Internal(format!("arrears of account {} not loaded", account.account.id)))?;
+    Ok(balance.normal(Side::Debit).max(0))
+}

@@ -1,0 +1,167 @@
+//! The remote prepaid loop's billing step (DESIGN.md §2.5): a remote meter's readings are priced from the
+//! last billed reading by the tariff engine, the charge is debited from the wallet (what the wallet and its
+//! overdraft cannot cover becomes arrears, because the energy was used either way), the pricing remainder is
+//! carried in the same commit, and when nothing is left to spend the relay is asked to trip.
+//!
+//! Readings at or before the last billed one are skipped (duplicates and late arrivals are normal). A reading
+//! the tariff engine refuses (a register that went backwards without a meter replacement, registers that do
+//! not match the tariff) is stored as flagged for review and not billed.
+
+use jiff::Timestamp;
+use voltvend_domain::tariff::pricing::price;
+use voltvend_domain::{ControlMode, Posting, Side, TransferKind, TransferRequest};
+
+use super::{Outcome, ReadingsOutcome, acting_operator, in_scope, wallet_position};
+use crate::audit::AuditEntry;
+use crate::command::{ApplyReadings, Operation};
+use crate::context::Context;
+use crate::error::OpError;
+use crate::records::{OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus, Relay};
+use crate::workspace::Workspace;
+
+pub(super) fn apply(
+    ws: &mut Workspace,
+    op: &Operation,
+    r: &ApplyReadings,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<(Outcome, AuditEntry), OpError> {
+    acting_operator(ws, &op.actor)?;
+    if r.readings.is_empty() || r.readings.len() > ApplyReadings::READINGS_MAX {
+        return Err(OpError::refused(
+            "readings_count",
+            format!("an operation carries 1–{} readings", ApplyReadings::READINGS_MAX),
+        ));
+    }
+    let mut meter = ws.meters.get(&r.meter_id)?.ok_or_else(|| OpError::not_found("meter", r.meter_id))?.clone();
+    if let Some(p) = meter.meter.premises_id {
+        in_scope(ws, &op.actor, p, "meter", r.meter_id)?;
+    }
+    meter.meter.ensure_active()?;
+    if meter.meter.control_mode != ControlMode::Remote {
+        return Err(OpError::refused(
+            "meter_not_remote",
+            "a local meter holds its own credit; it is not billed from readings",
+        ));
+    }
+    let account_id =
+        meter.meter.account_id.ok_or_else(|| OpError::refused("meter_unbound", "the meter has no account"))?;
+    let account = ws.accounts.get(&account_id)?.ok_or_else(|| OpError::not_found("account", account_id))?.clone();
+    let books = ws.books.get(&account.books)?.ok_or_else(|| OpError::not_found("books", account.books))?.clone();
+    let code =
+        meter.tariff_code.clone().ok_or_else(|| OpError::refused("tariff_required", "the meter has no tariff"))?;
+    let doc = ws.tariffs.get(&code)?.ok_or_else(|| OpError::not_found("tariff", &code))?.clone();
+    let tariff = ctx.tariffs.get(&doc)?;
+    let key = (account_id, code);
+    let mut pricing = ws.pricing.get(&key)?.cloned().unwrap_or_default();
+    let mut last = ws.reading_states.get(&r.meter_id)?.map(|s| s.last.clone());
+
+    let mut readings = r.readings.clone();
+    readings.sort_by_key(|x| x.at);
+    let (mut billed, mut skipped, mut flagged) = (0_usize, 0_usize, 0_usize);
+    let (mut total_minor, mut tax_femto, mut gross_femto) = (0_i64, 0_i128, 0_i128);
+    let row =
+        |reading, status, note: String| ReadingRow { meter_id: r.meter_id, reading, status, operation_id: op.id, note };
+    for reading in readings {
+        let Some(prev) = &last else {
+            // The first reading of a meter is where billing starts.
+            ws.readings.push(row(reading.clone(), ReadingStatus::Billed, String::new()));
+            last = Some(reading);
+            billed += 1;
+            continue;
+        };
+        if reading.at <= prev.at {
+            skipped += 1;
+            continue;
+        }
+        match price(&tariff, &pricing, prev, &reading) {
+            Ok(charge) => {
+                total_minor = total_minor
+                    .checked_add(charge.total.amount_minor())
+                    .ok_or(OpError::Ledger(voltvend_domain::LedgerError::Overflow))?;
+                tax_femto += charge.tax_femto;
+                gross_femto += charge.subtotal_femto + charge.tax_femto;
+                pricing = charge.state;
+                ws.readings.push(row(reading.clone(), ReadingStatus::Billed, String::new()));
+                last = Some(reading);
+                billed += 1;
+            }
+            Err(e) => {
+                ws.readings.push(row(reading, ReadingStatus::Flagged, e.to_string()));
+                flagged += 1;
+            }
+        }
+    }
+
+    let (balance_before, available_before) = wallet_position(ws, &account)?;
+    let mut transfer = None;
+    if total_minor > 0 {
+        let from_wallet = total_minor.min(available_before.max(0));
+        let tax = if gross_femto > 0 && tax_femto > 0 {
+            i64::try_from(i128::from(total_minor) * tax_femto / gross_femto).unwrap_or(0).clamp(0, total_minor)
+        } else {
+            0
+        };
+        let mut postings = Vec::with_capacity(4);
+        for (account_id, side, amount) in [
+            (account.wallet, Side::Debit, from_wallet),
+            (account.arrears, Side::Debit, total_minor - from_wallet),
+            (books.energy_revenue, Side::Credit, total_minor - tax),
+            (books.tax, Side::Credit, tax),
+        ] {
+            if amount > 0 {
+                postings.push(Posting { account: account_id, side, amount_minor: amount });
+            }
+        }
+        let request = TransferRequest {
+            id: op.transfer_id(0),
+            kind: TransferKind::Consumption,
+            currency: account.account.currency,
+            postings,
+            corrects: None,
+            memo: format!("consumption, {billed} readings"),
+        };
+        let posted = ws.book.post(request, at)?;
+        if posted.is_replay() {
+            return Err(OpError::Ledger(voltvend_domain::LedgerError::Conflict(op.transfer_id(0))));
+        }
+        transfer = Some(op.transfer_id(0));
+    }
+    if billed > 0 {
+        ws.pricing.put(key, pricing);
+        if let Some(last) = last {
+            ws.reading_states.put(r.meter_id, ReadingState { meter_id: r.meter_id, last });
+        }
+    }
+    let (balance_after, available_after) = wallet_position(ws, &account)?;
+    let mut relay = None;
+    if available_after <= 0 && meter.relay == Relay::Closed {
+        meter.relay = Relay::Open;
+        relay = Some(OutboxKind::RelayTrip);
+        ws.outbox.push(OutboxRow {
+            operation_id: op.id,
+            idx: 0,
+            meter_id: r.meter_id,
+            kind: OutboxKind::RelayTrip,
+            at,
+        });
+        ws.meters.put(r.meter_id, meter);
+    }
+    let entry = AuditEntry::new(
+        "readings",
+        format!("meter:{}", r.meter_id),
+        format!("balance={balance_before}"),
+        format!("balance={balance_after} billed={billed} skipped={skipped} flagged={flagged} charged={total_minor}"),
+    );
+    let outcome = ReadingsOutcome {
+        meter_id: r.meter_id,
+        billed,
+        skipped,
+        flagged,
+        charged_minor: total_minor,
+        transfer,
+        balance_after_minor: balance_after,
+        relay,
+    };
+    Ok((Outcome::Readings(outcome), entry))
+}

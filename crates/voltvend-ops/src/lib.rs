@@ -1,0 +1,40 @@
+//! Voltvend's business operations (DESIGN.md §3): open an account, sell, apply readings, correct, close a
+//! shift… each a command that names the state it touches, applied by pure code to a workspace loaded for a
+//! whole batch, staged whole or not at all, with its audit record and its idempotency record.
+//!
+//! Architecture invariant: no SQL, no HTTP, no clock, no randomness, no I/O. Storage reaches this crate only
+//! through [`load::Source`] (batched reads) and [`workspace::Changes`] (what to write); time arrives as a
+//! parameter, and whatever looks random (the STS token's random nibble) is derived from the operation id, so
+//! the same operation always produces the same records.
+//!
+//! The flow, for each batch the store's writer takes:
+//! 1. [`load::load`] reads every record the batch's operations name, and what those records refer to;
+//! 2. [`apply::execute`] applies each operation in order: a retry returns its saved answer, a refusal rolls
+//!    the workspace back to before the operation, a success adds one audit record and one idempotency record;
+//! 3. [`workspace::Workspace::pending`] lists what to write, which the store writes in one transaction.
+//!
+//! [`memory::MemoryDb`] runs the same steps over in-memory tables: the sequential model of the stores.
+
+pub mod apply;
+pub mod audit;
+pub mod command;
+pub mod context;
+pub mod error;
+pub mod load;
+pub mod memory;
+pub mod records;
+pub mod workspace;
+
+pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
+pub use command::{
+    Actor, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks,
+    OpenShift, OpenVendingPoint, Operation, Reverse, Sale,
+};
+pub use context::{Context, KeyRing, TariffCache};
+pub use error::OpError;
+pub use load::{Source, load};
+pub use records::{
+    AccountRecord, AuditRecord, IdempotencyRecord, MeterRecord, OutboxKind, OutboxRow, PaymentMethod, ReadingRow,
+    ReadingState, ReadingStatus, Relay, SaleRecord, StsState, TariffDoc,
+};
+pub use workspace::{AuditHead, Changes, Workspace};

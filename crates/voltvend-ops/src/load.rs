@@ -1,0 +1,356 @@
+//! Loading the state a batch of operations touches, once for the whole batch.
+//!
+//! Each command names the state it touches directly (its footprint: the account, the meter, the shift…);
+//! the loader follows the references from what it loaded (a meter to its account, an account to its wallet
+//! and books, a shift to its drawer) in a fixed order, asking storage for every key of one kind at once. The
+//! order is the only place that knows which records refer to which, so the SQL stores and the in-memory
+//! model load exactly the same state.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use voltvend_domain::ledger::Balance;
+use voltvend_domain::tariff::pricing::PricingState;
+use voltvend_domain::{
+    AccountId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId, OperationId, Operator,
+    OperatorId, Premises, PremisesId, Shift, ShiftId, Transfer, TransferId, VendingPoint, VendingPointId,
+};
+
+use crate::command::{Command, CustomerRef, Operation, Sale, named_ledger_accounts};
+use crate::records::{AccountRecord, IdempotencyRecord, MeterRecord, ReadingState, StsState, TariffDoc};
+use crate::workspace::{AuditHead, Workspace};
+
+/// Storage as the loader sees it: batched reads by key. Every method returns the rows that exist among the
+/// keys asked for, in any order. Implemented by the SQL stores (inside the batch's write transaction) and by
+/// the in-memory model.
+pub trait Source {
+    type Error;
+
+    fn idempotency(
+        &mut self,
+        ids: &[OperationId],
+    ) -> impl Future<Output = Result<Vec<IdempotencyRecord>, Self::Error>> + Send;
+    fn premises(&mut self, ids: &[PremisesId]) -> impl Future<Output = Result<Vec<Premises>, Self::Error>> + Send;
+    fn operators(&mut self, ids: &[OperatorId]) -> impl Future<Output = Result<Vec<Operator>, Self::Error>> + Send;
+    fn operators_by_username(
+        &mut self,
+        usernames: &[String],
+    ) -> impl Future<Output = Result<Vec<Operator>, Self::Error>> + Send;
+    fn customers(&mut self, ids: &[CustomerId]) -> impl Future<Output = Result<Vec<Customer>, Self::Error>> + Send;
+    fn accounts(&mut self, ids: &[AccountId]) -> impl Future<Output = Result<Vec<AccountRecord>, Self::Error>> + Send;
+    fn meters(&mut self, ids: &[MeterId]) -> impl Future<Output = Result<Vec<MeterRecord>, Self::Error>> + Send;
+    fn meters_by_serial(
+        &mut self,
+        serials: &[String],
+    ) -> impl Future<Output = Result<Vec<MeterRecord>, Self::Error>> + Send;
+    fn vending_points(
+        &mut self,
+        ids: &[VendingPointId],
+    ) -> impl Future<Output = Result<Vec<VendingPoint>, Self::Error>> + Send;
+    fn shifts(&mut self, ids: &[ShiftId]) -> impl Future<Output = Result<Vec<Shift>, Self::Error>> + Send;
+    fn books(&mut self, ids: &[BooksId]) -> impl Future<Output = Result<Vec<Books>, Self::Error>> + Send;
+    fn ledger_accounts(
+        &mut self,
+        ids: &[LedgerAccountId],
+    ) -> impl Future<Output = Result<Vec<(LedgerAccount, Balance)>, Self::Error>> + Send;
+    fn transfers(&mut self, ids: &[TransferId]) -> impl Future<Output = Result<Vec<Transfer>, Self::Error>> + Send;
+    /// Every correction whose target is among `targets`.
+    fn corrections_of(
+        &mut self,
+        targets: &[TransferId],
+    ) -> impl Future<Output = Result<Vec<Transfer>, Self::Error>> + Send;
+    fn sts_states(&mut self, meters: &[MeterId]) -> impl Future<Output = Result<Vec<StsState>, Self::Error>> + Send;
+    fn pricing_states(
+        &mut self,
+        keys: &[(AccountId, String)],
+    ) -> impl Future<Output = Result<Vec<(AccountId, String, PricingState)>, Self::Error>> + Send;
+    fn reading_states(
+        &mut self,
+        meters: &[MeterId],
+    ) -> impl Future<Output = Result<Vec<ReadingState>, Self::Error>> + Send;
+    /// The latest revision of each tariff code.
+    fn tariffs(&mut self, codes: &[String]) -> impl Future<Output = Result<Vec<TariffDoc>, Self::Error>> + Send;
+    /// The ledger's last sequence number and the head of the audit chain.
+    fn heads(&mut self) -> impl Future<Output = Result<(i64, AuditHead), Self::Error>> + Send;
+}
+
+/// The keys a batch touches, collected from its commands and then from what was loaded.
+#[derive(Debug, Default)]
+struct Footprint {
+    operations: BTreeSet<OperationId>,
+    premises: BTreeSet<PremisesId>,
+    operators: BTreeSet<OperatorId>,
+    usernames: BTreeSet<String>,
+    customers: BTreeSet<CustomerId>,
+    accounts: BTreeSet<AccountId>,
+    meters: BTreeSet<MeterId>,
+    serials: BTreeSet<String>,
+    vending_points: BTreeSet<VendingPointId>,
+    shifts: BTreeSet<ShiftId>,
+    books: BTreeSet<BooksId>,
+    ledger: BTreeSet<LedgerAccountId>,
+    transfers: BTreeSet<TransferId>,
+    correction_targets: BTreeSet<TransferId>,
+    sts: BTreeSet<MeterId>,
+    reading_states: BTreeSet<MeterId>,
+    tariffs: BTreeSet<String>,
+    pricing: BTreeSet<(AccountId, String)>,
+}
+
+fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
+    set.iter().cloned().collect()
+}
+
+impl Footprint {
+    fn sale(&mut self, op: &Operation, s: &Sale, transfer_no: u32) {
+        self.accounts.insert(s.account_id);
+        self.meters.insert(s.meter_id);
+        self.sts.insert(s.meter_id);
+        self.shifts.insert(s.shift_id);
+        self.transfers.insert(op.transfer_id(transfer_no));
+    }
+
+    fn declare(&mut self, op: &Operation) {
+        self.operations.insert(op.id);
+        if let Some(scope) = op.actor.scope {
+            self.premises.insert(scope);
+        }
+        self.operators.extend(op.actor.operator);
+        match &op.command {
+            Command::CreatePremises(p) => {
+                self.premises.insert(p.id);
+                self.premises.extend(p.parent);
+            }
+            Command::AddOperator(o) => {
+                self.operators.insert(o.id);
+                self.usernames.insert(o.username.clone());
+                self.premises.insert(o.scope);
+            }
+            Command::ImportTariff(t) => {
+                self.tariffs.insert(t.code.clone());
+            }
+            Command::OpenBooks(b) => {
+                self.books.insert(b.id);
+                self.premises.insert(b.premises_id);
+                self.ledger
+                    .extend((1..=crate::apply::BOOKS_LEDGER_ACCOUNTS).map(|n| crate::apply::books_ledger_id(op, n)));
+            }
+            Command::OpenVendingPoint(v) => {
+                self.vending_points.insert(v.id);
+                self.premises.insert(v.premises_id);
+                self.books.insert(v.books_id);
+            }
+            Command::ReceiveMeter(m) => {
+                self.meters.insert(m.id);
+                self.serials.insert(m.serial.clone());
+            }
+            Command::OpenAccount(a) => {
+                match &a.customer {
+                    CustomerRef::New(c) => {
+                        self.customers.insert(c.id);
+                        self.premises.insert(c.premises_id);
+                    }
+                    CustomerRef::Existing(id) => {
+                        self.customers.insert(*id);
+                    }
+                }
+                self.accounts.insert(a.account_id);
+                self.premises.insert(a.premises_id);
+                self.books.insert(a.books_id);
+                self.ledger.insert(crate::apply::account_ledger_id(op, 1));
+                self.ledger.insert(crate::apply::account_ledger_id(op, 2));
+                for m in &a.meters {
+                    self.meters.insert(m.meter_id);
+                    self.sts.insert(m.meter_id);
+                    self.reading_states.insert(m.meter_id);
+                    self.tariffs.extend(m.tariff_code.clone());
+                    if let Some(code) = &m.tariff_code {
+                        self.pricing.insert((a.account_id, code.clone()));
+                    }
+                }
+            }
+            Command::OpenShift(s) => {
+                self.shifts.insert(s.shift_id);
+                self.vending_points.insert(s.vending_point_id);
+                self.operators.insert(s.operator_id);
+                self.ledger.insert(crate::apply::drawer_ledger_id(op));
+            }
+            Command::CloseShift(s) => {
+                self.shifts.insert(s.shift_id);
+                self.transfers.insert(op.transfer_id(0));
+            }
+            Command::Sale(s) => self.sale(op, s, 0),
+            Command::ApplyReadings(r) => {
+                self.meters.insert(r.meter_id);
+                self.reading_states.insert(r.meter_id);
+                self.transfers.insert(op.transfer_id(0));
+            }
+            Command::Reverse(r) => {
+                self.transfers.insert(r.transfer_id);
+                self.correction_targets.insert(r.transfer_id);
+                self.transfers.insert(op.transfer_id(0));
+                if let Some(s) = &r.reallocate {
+                    self.sale(op, s, 1);
+                }
+            }
+            Command::PostTransfer(t) => {
+                self.transfers.insert(t.id);
+                self.ledger.extend(named_ledger_accounts(t));
+                if let Some(target) = t.corrects {
+                    self.transfers.insert(target);
+                    self.correction_targets.insert(target);
+                }
+            }
+        }
+    }
+}
+
+/// Loads everything the operations touch into a new workspace.
+pub async fn load<'a, S: Source + Send>(
+    src: &mut S,
+    ops: impl IntoIterator<Item = &'a Operation>,
+) -> Result<Workspace, S::Error> {
+    let mut fp = Footprint::default();
+    for op in ops {
+        fp.declare(op);
+    }
+    let (last_seq, head) = src.heads().await?;
+    let mut ws = Workspace::new(last_seq, head);
+
+    let ids = list(&fp.operations);
+    for id in &ids {
+        ws.idempotency.ask(*id);
+    }
+    for r in src.idempotency(&ids).await? {
+        ws.idempotency.load(r.operation_id, r);
+    }
+
+    // Transfers (retried ids and correction targets) with every correction of each target.
+    fp.transfers.extend(fp.correction_targets.iter().copied());
+    for t in src.transfers(&list(&fp.transfers)).await? {
+        if fp.correction_targets.contains(&t.request.id) {
+            fp.ledger.extend(t.request.postings.iter().map(|p| p.account));
+        }
+        ws.book.load_transfer(t);
+    }
+    for t in src.corrections_of(&list(&fp.correction_targets)).await? {
+        ws.book.load_transfer(t);
+    }
+
+    for s in src.shifts(&list(&fp.shifts)).await? {
+        fp.vending_points.insert(s.vending_point_id);
+        fp.ledger.insert(s.drawer);
+        fp.operators.insert(s.operator_id);
+        ws.shifts.load(s.id, s);
+    }
+    for id in &fp.shifts {
+        ws.shifts.ask(*id);
+    }
+
+    let mut meters = src.meters(&list(&fp.meters)).await?;
+    meters.extend(src.meters_by_serial(&list(&fp.serials)).await?);
+    for serial in &fp.serials {
+        ws.serials.ask(serial.clone());
+    }
+    for id in &fp.meters {
+        ws.meters.ask(*id);
+    }
+    for m in meters {
+        fp.accounts.extend(m.meter.account_id);
+        fp.premises.extend(m.meter.premises_id);
+        if let Some(code) = &m.tariff_code {
+            fp.tariffs.insert(code.clone());
+            if let Some(account) = m.meter.account_id {
+                fp.pricing.insert((account, code.clone()));
+            }
+        }
+        ws.serials.load(m.meter.serial.clone(), m.meter.id);
+        ws.meters.load(m.meter.id, m);
+    }
+
+    for id in &fp.accounts {
+        ws.accounts.ask(*id);
+    }
+    for a in src.accounts(&list(&fp.accounts)).await? {
+        fp.ledger.insert(a.wallet);
+        fp.ledger.insert(a.arrears);
+        fp.books.insert(a.books);
+        fp.premises.insert(a.account.premises_id);
+        ws.accounts.load(a.account.id, a);
+    }
+
+    for id in &fp.vending_points {
+        ws.vending_points.ask(*id);
+    }
+    for v in src.vending_points(&list(&fp.vending_points)).await? {
+        fp.books.insert(v.books_id);
+        fp.premises.insert(v.premises_id);
+        ws.vending_points.load(v.id, v);
+    }
+
+    for id in &fp.books {
+        ws.books.ask(*id);
+    }
+    for b in src.books(&list(&fp.books)).await? {
+        fp.ledger.extend(b.ledger_accounts());
+        ws.books.load(b.id, b);
+    }
+
+    for (account, balance) in src.ledger_accounts(&list(&fp.ledger)).await? {
+        fp.premises.insert(account.premises_id);
+        ws.book.load_account(account, balance);
+    }
+
+    for id in &fp.premises {
+        ws.premises.ask(*id);
+    }
+    for p in src.premises(&list(&fp.premises)).await? {
+        ws.premises.load(p.id, p);
+    }
+    for id in &fp.operators {
+        ws.operators.ask(*id);
+    }
+    for name in &fp.usernames {
+        ws.usernames.ask(name.clone());
+    }
+    let mut operators = src.operators(&list(&fp.operators)).await?;
+    operators.extend(src.operators_by_username(&list(&fp.usernames)).await?);
+    for o in operators {
+        ws.usernames.load(o.username.clone(), o.id);
+        ws.operators.load(o.id, o);
+    }
+    for id in &fp.customers {
+        ws.customers.ask(*id);
+    }
+    for c in src.customers(&list(&fp.customers)).await? {
+        ws.customers.load(c.id, c);
+    }
+
+    fp.reading_states.extend(fp.meters.iter().copied());
+    fp.sts.extend(fp.meters.iter().copied());
+    for id in &fp.sts {
+        ws.sts.ask(*id);
+    }
+    for s in src.sts_states(&list(&fp.sts)).await? {
+        ws.sts.load(s.meter_id, s);
+    }
+    for id in &fp.reading_states {
+        ws.reading_states.ask(*id);
+    }
+    for r in src.reading_states(&list(&fp.reading_states)).await? {
+        ws.reading_states.load(r.meter_id, r);
+    }
+    for key in &fp.pricing {
+        ws.pricing.ask(key.clone());
+    }
+    for (account, code, state) in src.pricing_states(&list(&fp.pricing)).await? {
+        ws.pricing.load((account, code), state);
+    }
+    for code in &fp.tariffs {
+        ws.tariffs.ask(code.clone());
+    }
+    for t in src.tariffs(&list(&fp.tariffs)).await? {
+        ws.tariffs.load(t.code.clone(), t);
+    }
+    Ok(ws)
+}

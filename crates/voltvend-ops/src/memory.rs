@@ -1,0 +1,273 @@
+//! An in-memory database: the sequential model the stores are checked against, and the fastest way to run
+//! operations in a test. It loads through the same [`Source`] interface and applies the same [`Changes`]
+//! the SQL stores write, one operation at a time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+
+use jiff::Timestamp;
+use voltvend_domain::ledger::Balance;
+use voltvend_domain::tariff::pricing::PricingState;
+use voltvend_domain::{
+    AccountId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerBook, MeterId, OperationId,
+    Operator, OperatorId, Premises, PremisesId, Shift, ShiftId, Side, Transfer, TransferId, VendingPoint,
+    VendingPointId,
+};
+
+use crate::apply::{Applied, Renderer, execute};
+use crate::command::Operation;
+use crate::context::Context;
+use crate::error::OpError;
+use crate::load::{Source, load};
+use crate::records::{
+    AccountRecord, AuditRecord, IdempotencyRecord, MeterRecord, OutboxRow, ReadingRow, ReadingState, SaleRecord,
+    StsState, TariffDoc,
+};
+use crate::workspace::{AuditHead, Changes};
+
+/// Every table, in memory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryDb {
+    pub premises: HashMap<PremisesId, Premises>,
+    pub operators: HashMap<OperatorId, Operator>,
+    pub customers: HashMap<CustomerId, Customer>,
+    pub accounts: HashMap<AccountId, AccountRecord>,
+    pub meters: HashMap<MeterId, MeterRecord>,
+    pub vending_points: HashMap<VendingPointId, VendingPoint>,
+    pub shifts: HashMap<ShiftId, Shift>,
+    pub books: HashMap<BooksId, Books>,
+    pub ledger_accounts: HashMap<LedgerAccountId, (LedgerAccount, Balance)>,
+    /// Transfers by sequence number.
+    pub transfers: BTreeMap<i64, Transfer>,
+    pub sts: HashMap<MeterId, StsState>,
+    pub pricing: HashMap<(AccountId, String), PricingState>,
+    pub reading_states: HashMap<MeterId, ReadingState>,
+    /// Every revision of every tariff.
+    pub tariffs: Vec<TariffDoc>,
+    pub readings: Vec<ReadingRow>,
+    pub sales: Vec<SaleRecord>,
+    pub outbox: Vec<OutboxRow>,
+    pub idempotency: HashMap<OperationId, IdempotencyRecord>,
+    pub audit: Vec<AuditRecord>,
+    pub audit_head: AuditHead,
+}
+
+impl MemoryDb {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies one operation on its own, as if it were the only one in its batch.
+    pub fn run(
+        &mut self,
+        op: &Operation,
+        render: Option<&Renderer>,
+        ctx: &Context,
+        at: Timestamp,
+    ) -> Result<Applied, OpError> {
+        let mut ws = match block_on(load(self, std::slice::from_ref(op))) {
+            Ok(ws) => ws,
+            Err(never) => match never {},
+        };
+        let result = execute(&mut ws, op, render, ctx, at);
+        self.write(ws.pending());
+        result
+    }
+
+    /// Writes what a workspace changed.
+    pub fn write(&mut self, c: Changes) {
+        for p in c.premises {
+            self.premises.insert(p.id, p);
+        }
+        for o in c.operators {
+            self.operators.insert(o.id, o);
+        }
+        for x in c.customers {
+            self.customers.insert(x.id, x);
+        }
+        for a in c.ledger.accounts {
+            self.ledger_accounts.insert(a.id, (a, Balance::default()));
+        }
+        for t in c.ledger.transfers {
+            self.transfers.insert(t.seq, t);
+        }
+        for (id, b) in c.ledger.balances {
+            if let Some(entry) = self.ledger_accounts.get_mut(&id) {
+                entry.1 = b;
+            }
+        }
+        for b in c.books {
+            self.books.insert(b.id, b);
+        }
+        for v in c.vending_points {
+            self.vending_points.insert(v.id, v);
+        }
+        for a in c.accounts {
+            self.accounts.insert(a.account.id, a);
+        }
+        for m in c.meters {
+            self.meters.insert(m.meter.id, m);
+        }
+        for s in c.shifts {
+            self.shifts.insert(s.id, s);
+        }
+        for s in c.sts {
+            self.sts.insert(s.meter_id, s);
+        }
+        for (a, code, state) in c.pricing {
+            self.pricing.insert((a, code), state);
+        }
+        for r in c.reading_states {
+            self.reading_states.insert(r.meter_id, r);
+        }
+        self.tariffs.extend(c.tariffs);
+        self.readings.extend(c.readings);
+        self.sales.extend(c.sales);
+        self.outbox.extend(c.outbox);
+        for i in c.idempotency {
+            self.idempotency.insert(i.operation_id, i);
+        }
+        self.audit.extend(c.audit);
+        if let Some(head) = c.audit_head {
+            self.audit_head = head;
+        }
+    }
+
+    /// A wallet-style balance of a ledger account on its normal side.
+    pub fn balance(&self, id: LedgerAccountId) -> Option<i64> {
+        self.ledger_accounts.get(&id).map(|(a, b)| b.normal(a.kind.normal_side()))
+    }
+
+    /// Every ledger invariant, the receipt numbering and the audit chain.
+    pub fn check(&self) -> Vec<String> {
+        let mut book = LedgerBook::new();
+        for (a, b) in self.ledger_accounts.values() {
+            book.load_account(a.clone(), *b);
+        }
+        for t in self.transfers.values() {
+            book.load_transfer(t.clone());
+        }
+        let mut problems: Vec<String> = book.check_invariants().err().into_iter().collect();
+        for (i, (seq, _)) in self.transfers.iter().enumerate() {
+            if *seq != i as i64 + 1 {
+                problems.push(format!("transfer sequence has a gap before {seq}"));
+                break;
+            }
+        }
+        let mut receipts: HashMap<VendingPointId, Vec<i64>> = HashMap::new();
+        for s in &self.sales {
+            receipts.entry(s.vending_point_id).or_default().push(s.receipt_no);
+        }
+        for (vp, mut numbers) in receipts {
+            numbers.sort_unstable();
+            let last = self.vending_points.get(&vp).map_or(0, |v| v.last_receipt_no);
+            if numbers != (1..=last).collect::<Vec<_>>() {
+                problems.push(format!("receipts of vending point {vp} are not 1..{last} without gaps"));
+            }
+        }
+        let (audit, head) = crate::audit::verify(AuditHead::default(), &self.audit);
+        problems.extend(audit);
+        if head != self.audit_head {
+            problems.push("the audit head does not match the last audit record".into());
+        }
+        problems
+    }
+
+    /// The wallet balance (credits − debits) of an account.
+    pub fn wallet_balance(&self, account: AccountId) -> Option<i64> {
+        let rec = self.accounts.get(&account)?;
+        self.ledger_accounts.get(&rec.wallet).map(|(_, b)| b.normal(Side::Credit))
+    }
+}
+
+/// Polls a future that never waits (every [`MemoryDb`] read is ready at once).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context as TaskContext, Poll, Waker};
+    let mut f = std::pin::pin!(f);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn pick<K: std::hash::Hash + Eq, V: Clone>(map: &HashMap<K, V>, keys: &[K]) -> Vec<V> {
+    keys.iter().filter_map(|k| map.get(k).cloned()).collect()
+}
+
+impl Source for MemoryDb {
+    type Error = Infallible;
+
+    async fn idempotency(&mut self, ids: &[OperationId]) -> Result<Vec<IdempotencyRecord>, Infallible> {
+        Ok(pick(&self.idempotency, ids))
+    }
+    async fn premises(&mut self, ids: &[PremisesId]) -> Result<Vec<Premises>, Infallible> {
+        Ok(pick(&self.premises, ids))
+    }
+    async fn operators(&mut self, ids: &[OperatorId]) -> Result<Vec<Operator>, Infallible> {
+        Ok(pick(&self.operators, ids))
+    }
+    async fn operators_by_username(&mut self, names: &[String]) -> Result<Vec<Operator>, Infallible> {
+        Ok(self.operators.values().filter(|o| names.contains(&o.username)).cloned().collect())
+    }
+    async fn customers(&mut self, ids: &[CustomerId]) -> Result<Vec<Customer>, Infallible> {
+        Ok(pick(&self.customers, ids))
+    }
+    async fn accounts(&mut self, ids: &[AccountId]) -> Result<Vec<AccountRecord>, Infallible> {
+        Ok(pick(&self.accounts, ids))
+    }
+    async fn meters(&mut self, ids: &[MeterId]) -> Result<Vec<MeterRecord>, Infallible> {
+        Ok(pick(&self.meters, ids))
+    }
+    async fn meters_by_serial(&mut self, serials: &[String]) -> Result<Vec<MeterRecord>, Infallible> {
+        Ok(self.meters.values().filter(|m| serials.contains(&m.meter.serial)).cloned().collect())
+    }
+    async fn vending_points(&mut self, ids: &[VendingPointId]) -> Result<Vec<VendingPoint>, Infallible> {
+        Ok(pick(&self.vending_points, ids))
+    }
+    async fn shifts(&mut self, ids: &[ShiftId]) -> Result<Vec<Shift>, Infallible> {
+        Ok(pick(&self.shifts, ids))
+    }
+    async fn books(&mut self, ids: &[BooksId]) -> Result<Vec<Books>, Infallible> {
+        Ok(pick(&self.books, ids))
+    }
+    async fn ledger_accounts(&mut self, ids: &[LedgerAccountId]) -> Result<Vec<(LedgerAccount, Balance)>, Infallible> {
+        Ok(pick(&self.ledger_accounts, ids))
+    }
+    async fn transfers(&mut self, ids: &[TransferId]) -> Result<Vec<Transfer>, Infallible> {
+        Ok(self.transfers.values().filter(|t| ids.contains(&t.request.id)).cloned().collect())
+    }
+    async fn corrections_of(&mut self, targets: &[TransferId]) -> Result<Vec<Transfer>, Infallible> {
+        Ok(self
+            .transfers
+            .values()
+            .filter(|t| t.request.corrects.is_some_and(|c| targets.contains(&c)))
+            .cloned()
+            .collect())
+    }
+    async fn sts_states(&mut self, meters: &[MeterId]) -> Result<Vec<StsState>, Infallible> {
+        Ok(pick(&self.sts, meters))
+    }
+    async fn pricing_states(
+        &mut self,
+        keys: &[(AccountId, String)],
+    ) -> Result<Vec<(AccountId, String, PricingState)>, Infallible> {
+        Ok(keys.iter().filter_map(|k| self.pricing.get(k).map(|s| (k.0, k.1.clone(), s.clone()))).collect())
+    }
+    async fn reading_states(&mut self, meters: &[MeterId]) -> Result<Vec<ReadingState>, Infallible> {
+        Ok(pick(&self.reading_states, meters))
+    }
+    async fn tariffs(&mut self, codes: &[String]) -> Result<Vec<TariffDoc>, Infallible> {
+        let mut latest: HashMap<&str, &TariffDoc> = HashMap::new();
+        for t in &self.tariffs {
+            if codes.contains(&t.code) && latest.get(t.code.as_str()).is_none_or(|l| l.revision < t.revision) {
+                latest.insert(&t.code, t);
+            }
+        }
+        Ok(latest.into_values().cloned().collect())
+    }
+    async fn heads(&mut self) -> Result<(i64, AuditHead), Infallible> {
+        Ok((self.transfers.keys().next_back().copied().unwrap_or(0), self.audit_head))
+    }
+}

@@ -1,0 +1,196 @@
+//! The records operations read and write, beyond the domain's entities: what links an account or a meter to
+//! the ledger and the counter, the per-meter token and reading state, and the append-only records of what
+//! happened (sales, readings, commands for meters, idempotency records, the audit trail).
+
+use jiff::Timestamp;
+use voltvend_domain::tariff::inverse::ArrearsRecovery;
+use voltvend_domain::tariff::pricing::Reading;
+use voltvend_domain::{
+    Account, AccountId, BooksId, LedgerAccountId, Meter, MeterId, OperationId, OperatorId, ShiftId, TransferId,
+    VendingPointId,
+};
+use voltvend_sts::{MeterKeyRecord, Tid};
+
+macro_rules! code_enum {
+    ($(#[$doc:meta])* $ty:ident, $what:literal, { $($(#[$vdoc:meta])* $variant:ident => $s:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $ty { $($(#[$vdoc])* $variant),+ }
+
+        impl $ty {
+            pub const fn as_str(&self) -> &'static str {
+                match self { $(Self::$variant => $s),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+code_enum!(
+    /// How a customer paid at the counter.
+    PaymentMethod, "payment method", { Cash => "cash", BankCard => "bank_card", BankTransfer => "bank_transfer" }
+);
+
+code_enum!(
+    /// The state Voltvend wants a meter's supply switch (relay, or water valve) in. What the meter reports
+    /// is the head end's business; this is the desired state the command outbox works towards.
+    Relay, "relay state", { Closed => "closed", Open => "open" }
+);
+
+code_enum!(
+    /// What the outbox asks of a meter.
+    OutboxKind, "outbox kind", {
+        /// Open the relay (close the valve): credit and overdraft are used up.
+        RelayTrip => "relay_trip",
+        /// Close the relay again: a payment restored the credit.
+        RelayClose => "relay_close",
+    }
+);
+
+code_enum!(
+    /// Whether a stored reading was billed.
+    ReadingStatus, "reading status", {
+        Billed => "billed",
+        /// Stored for review, not billed: a register went backwards without a replacement, or similar.
+        Flagged => "flagged",
+    }
+);
+
+/// A customer account with what the ledger and the counter need to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRecord {
+    pub account: Account,
+    /// Its prepaid wallet and its arrears (receivable) in the ledger.
+    pub wallet: LedgerAccountId,
+    pub arrears: LedgerAccountId,
+    /// The books its sales and consumption are booked in.
+    pub books: BooksId,
+    /// How arrears are recovered from each purchase.
+    pub recovery: ArrearsRecovery,
+    /// The smallest credit a sale may buy (after arrears and fees), in minor units.
+    pub min_purchase_minor: i64,
+    /// The hoarding limit (囤积): the most a remote meter's wallet may hold after a sale.
+    pub max_balance_minor: Option<i64>,
+}
+
+/// A meter with its tariff and the desired state of its supply switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterRecord {
+    pub meter: Meter,
+    pub tariff_code: Option<String>,
+    pub relay: Relay,
+}
+
+/// A keypad meter's STS state as the vending side keeps it: its key record (PAN, EA, KT, SGC, TI, KRN, KEN,
+/// base date) and the TID of the last token issued to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsState {
+    pub meter_id: MeterId,
+    pub record: MeterKeyRecord,
+    pub last_tid: Option<Tid>,
+}
+
+/// The last reading of a meter that billing started from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingState {
+    pub meter_id: MeterId,
+    pub last: Reading,
+}
+
+/// A reading as stored (append-only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadingRow {
+    pub meter_id: MeterId,
+    pub reading: Reading,
+    pub status: ReadingStatus,
+    pub operation_id: OperationId,
+    /// Why it was flagged; empty when billed.
+    pub note: String,
+}
+
+/// One sale (售电), everything a receipt shows. Its receipt number is gapless per vending point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleRecord {
+    pub operation_id: OperationId,
+    pub vending_point_id: VendingPointId,
+    pub receipt_no: i64,
+    pub shift_id: ShiftId,
+    pub operator_id: OperatorId,
+    pub account_id: AccountId,
+    pub meter_id: MeterId,
+    pub at: Timestamp,
+    pub method: PaymentMethod,
+    pub reference: String,
+    pub paid_minor: i64,
+    pub arrears_minor: i64,
+    pub fees_minor: i64,
+    /// Tax and energy money of units sold on a token (zero for a remote meter's wallet credit).
+    pub tax_minor: i64,
+    pub energy_minor: i64,
+    /// What went into the wallet.
+    pub credit_minor: i64,
+    /// Units on the token, in milli-units (Wh, litres); zero for wallet credit.
+    pub quantity_milli: i64,
+    pub tokens: Vec<String>,
+    pub transfer_id: TransferId,
+    /// The wallet's balance after the sale.
+    pub balance_after_minor: i64,
+    /// The sale this one replaces, when a sale was re-allocated (纠错).
+    pub reallocated_from: Option<TransferId>,
+}
+
+/// A command for a meter, for the head end to carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub operation_id: OperationId,
+    pub idx: i64,
+    pub meter_id: MeterId,
+    pub kind: OutboxKind,
+    pub at: Timestamp,
+}
+
+/// What an operation id was used for, so that a retry gets the original answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub operation_id: OperationId,
+    /// SHA-256 of the canonical form of the request (see [`crate::command::Operation::fingerprint`]).
+    pub fingerprint: [u8; 32],
+    pub kind: String,
+    pub at: Timestamp,
+    /// The response saved for retries, as the adapter rendered it (HTTP body, …), if any.
+    pub response: Option<Vec<u8>>,
+}
+
+/// One entry of the tamper-evident audit trail (see [`crate::audit`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub operation_id: OperationId,
+    pub operator_id: Option<OperatorId>,
+    pub source: String,
+    pub action: String,
+    pub subject: String,
+    pub before: String,
+    pub after: String,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// A tariff document at one revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TariffDoc {
+    pub code: String,
+    pub revision: i64,
+    pub name: String,
+    pub document: String,
+}

@@ -1,0 +1,294 @@
+use jiff::Timestamp;
+use voltvend_domain::{Currency, LedgerAccountKind, Money, Posting, Side, TransferId, TransferKind, TransferRequest};
+use voltvend_ops::memory::MemoryDb;
+use voltvend_ops::{Actor, Applied, Command, Context, OpError, Operation, OutboxKind, Outcome, Relay, SaleRecord};
+use voltvend_sts::{Accepted, StsMeter};
+use voltvend_testkit::estate::Estate;
+
+fn at() -> Timestamp {
+    "2026-11-23T08:00:00Z".parse().unwrap()
+}
+
+fn ctx() -> Context {
+    Context::new(Estate::key_ring())
+}
+
+/// An estate, set up in memory.
+fn setup() -> (Estate, MemoryDb, Context) {
+    let estate = Estate::new(1);
+    let mut db = MemoryDb::new();
+    let ctx = ctx();
+    for op in &estate.setup {
+        db.run(op, None, &ctx, at()).unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    assert_eq!(db.check(), Vec::<String>::new());
+    (estate, db, ctx)
+}
+
+fn sale_of(applied: Applied) -> SaleRecord {
+    match applied {
+        Applied::Committed { outcome: Outcome::Sale(s), .. } => s,
+        other => panic!("not a sale: {other:?}"),
+    }
+}
+
+fn code(r: Result<Applied, OpError>) -> &'static str {
+    r.err().map_or("ok", |e| e.code())
+}
+
+/// Historical arrears of `minor` on account A (追缴陈欠), entered as a bare adjustment.
+fn arrears_of(estate: &mut Estate, db: &mut MemoryDb, ctx: &Context, minor: i64) {
+    let account = db.accounts[&estate.account_a].clone();
+    let revenue = db.books[&estate.books].energy_revenue;
+    let id = estate.next_op();
+    let t = TransferRequest::simple(
+        TransferId::from_uuid(id.as_uuid()),
+        TransferKind::Adjustment,
+        account.arrears,
+        revenue,
+        Money::from_minor(minor, Currency::CNY),
+        "arrears brought forward",
+    );
+    db.run(&Operation::new(id, Actor::system("test"), Command::PostTransfer(t)), None, ctx, at()).unwrap();
+}
+
+#[test]
+fn setup_writes_one_audit_record_per_operation() {
+    let (estate, db, _) = setup();
+    assert_eq!(db.audit.len(), estate.setup.len());
+    assert_eq!(db.idempotency.len(), estate.setup.len());
+    assert_eq!(db.ledger_accounts.len(), 8 + 2 * 2 + 2, "books, two accounts, two drawers");
+    let wallet = &db.ledger_accounts[&db.accounts[&estate.account_a].wallet].0;
+    assert_eq!((wallet.kind, wallet.overdraft_limit_minor), (LedgerAccountKind::CustomerWallet, Some(0)));
+}
+
+#[test]
+fn a_remote_sale_splits_the_payment_and_numbers_its_receipt() {
+    let (mut estate, mut db, ctx) = setup();
+    arrears_of(&mut estate, &mut db, &ctx, 1_500);
+    // 20 % of 100.00 recovers 15.00 of arrears at most (all that is owed), the rest is credit.
+    let first = sale_of(db.run(&estate.remote_sale(10_000), None, &ctx, at()).unwrap());
+    assert_eq!((first.arrears_minor, first.fees_minor, first.credit_minor), (1_500, 0, 8_500));
+    assert_eq!((first.receipt_no, first.balance_after_minor), (1, 8_500));
+    assert!(first.tokens.is_empty());
+    let second = sale_of(db.run(&estate.remote_sale(2_000), None, &ctx, at()).unwrap());
+    assert_eq!((second.arrears_minor, second.credit_minor, second.receipt_no), (0, 2_000, 2));
+    assert_eq!(db.wallet_balance(estate.account_a), Some(10_500));
+    let drawer = db.shifts[&estate.shift_a].drawer;
+    assert_eq!(db.balance(drawer), Some(12_000));
+    assert_eq!(db.vending_points[&estate.point_a].last_receipt_no, 2);
+    let t = db.transfers.values().find(|t| t.request.id == first.transfer_id).unwrap();
+    assert_eq!(t.request.postings.len(), 3, "cash, arrears, wallet");
+    assert_eq!(db.check(), Vec::<String>::new());
+}
+
+#[test]
+fn an_sts_sale_issues_a_token_the_meter_accepts_and_advances_the_tid() {
+    let (mut estate, mut db, ctx) = setup();
+    let a = sale_of(db.run(&estate.sts_sale(5_000), None, &ctx, at()).unwrap());
+    let b = sale_of(db.run(&estate.sts_sale(5_000), None, &ctx, at()).unwrap());
+    // 50.00 at the 2026 tier-1 price of the period in force, rounded down to 0.1 kWh.
+    assert!(a.quantity_milli > 0 && a.quantity_milli % 100 == 0, "{}", a.quantity_milli);
+    assert_eq!(a.paid_minor, a.energy_minor + a.credit_minor + a.arrears_minor + a.fees_minor);
+    assert!(a.credit_minor >= 0 && a.credit_minor < 100, "what does not buy 0.1 kWh stays as credit");
+    let issuer = ctx.keys.issuer(&estate.sts_record).unwrap();
+    let mut meter = StsMeter::new(issuer.decoder_key(), estate.sts_record.params.clone(), 50);
+    let mut tids = Vec::new();
+    for sale in [&a, &b] {
+        match meter.enter(&sale.tokens[0]).unwrap() {
+            Accepted::Credit { tenths, tid, .. } => {
+                assert_eq!(i64::try_from(tenths).unwrap() * 100, sale.quantity_milli);
+                tids.push(tid.minutes());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(tids[1], tids[0] + 1, "two tokens in one minute get consecutive TIDs");
+    assert_eq!(db.sts[&estate.sts_meter].last_tid.map(|t| t.minutes()), Some(tids[1]));
+    // The block position counts the units sold; a re-entered token is refused by the meter.
+    let state = &db.pricing[&(estate.account_b, "cn-zhejiang-residential-tou".to_string())];
+    assert_eq!(state.block_position_milli, a.quantity_milli + b.quantity_milli);
+    assert!(meter.enter(&a.tokens[0]).is_err());
+    assert_eq!(db.check(), Vec::<String>::new());
+}
+
+#[test]
+fn readings_debit_the_wallet_trip_the_relay_and_a_sale_closes_it() {
+    let (mut estate, mut db, ctx) = setup();
+    sale_of(db.run(&estate.remote_sale(8_000), None, &ctx, at()).unwrap());
+    let r = estate.readings(&[("2026-11-23T00:00:00Z", 1_000_000), ("2026-11-23T06:00:00Z", 1_100_000)]);
+    match db.run(&r, None, &ctx, at()).unwrap() {
+        Applied::Committed { outcome: Outcome::Readings(o), .. } => {
+            assert_eq!((o.billed, o.charged_minor, o.balance_after_minor, o.relay), (2, 6_000, 2_000, None));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The same readings again, in another operation, bill nothing: they are at or before the last billed.
+    let again = estate.readings(&[("2026-11-23T06:00:00Z", 1_100_000)]);
+    let Applied::Committed { outcome: Outcome::Readings(o), .. } = db.run(&again, None, &ctx, at()).unwrap() else {
+        panic!()
+    };
+    assert_eq!((o.billed, o.skipped, o.charged_minor), (0, 1, 0));
+    // 50 kWh more cost 30.00: the wallet's 20.00 and 10.00 of arrears; the relay trips.
+    let r = estate.readings(&[("2026-11-23T07:00:00Z", 1_150_000)]);
+    let Applied::Committed { outcome: Outcome::Readings(o), .. } = db.run(&r, None, &ctx, at()).unwrap() else {
+        panic!()
+    };
+    assert_eq!((o.charged_minor, o.balance_after_minor, o.relay), (3_000, 0, Some(OutboxKind::RelayTrip)));
+    assert_eq!(db.balance(db.accounts[&estate.account_a].arrears), Some(1_000));
+    assert_eq!(db.meters[&estate.remote_meter].relay, Relay::Open);
+    // A register that went backwards is stored for review and not billed.
+    let r = estate.readings(&[("2026-11-23T07:30:00Z", 1_140_000)]);
+    let Applied::Committed { outcome: Outcome::Readings(o), .. } = db.run(&r, None, &ctx, at()).unwrap() else {
+        panic!()
+    };
+    assert_eq!((o.flagged, o.charged_minor), (1, 0));
+    // A sale recovers 20 % towards the arrears and closes the relay.
+    let s = sale_of(db.run(&estate.remote_sale(5_000), None, &ctx, at()).unwrap());
+    assert_eq!((s.arrears_minor, s.credit_minor), (1_000, 4_000));
+    assert_eq!(db.meters[&estate.remote_meter].relay, Relay::Closed);
+    let kinds: Vec<_> = db.outbox.iter().map(|o| o.kind).collect();
+    assert_eq!(kinds, vec![OutboxKind::RelayTrip, OutboxKind::RelayClose]);
+    assert_eq!(db.check(), Vec::<String>::new());
+}
+
+#[test]
+fn refusals_change_nothing_and_say_why() {
+    let (mut estate, mut db, ctx) = setup();
+    sale_of(db.run(&estate.remote_sale(5_000), None, &ctx, at()).unwrap());
+    let before = db.clone();
+    let mut cases: Vec<(Operation, &str)> = Vec::new();
+    // Cashier A cannot see account B's premises: it is as if it did not exist.
+    let mut other = estate.sts_sale(5_000);
+    other.actor = estate.cashier_a();
+    cases.push((other, "not_found"));
+    // Cashier B selling through cashier A's shift.
+    let mut foreign = estate.remote_sale(5_000);
+    foreign.actor = Actor::operator(estate.cashier_b, estate.group.id, "x");
+    cases.push((foreign, "shift_not_yours"));
+    let mut small = estate.remote_sale(99);
+    small.actor = estate.cashier_a();
+    cases.push((small, "below_minimum_purchase"));
+    cases.push((estate.remote_sale(1_000_000), "hoarding_limit"));
+    cases.push((estate.remote_sale(0), "amount_not_positive"));
+    let mut memo = estate.remote_sale(500);
+    if let Command::Sale(s) = &mut memo.command {
+        s.reference = "card\u{0}1234".into();
+    }
+    cases.push((memo, "text_control_character"));
+    let mut fees = estate.remote_sale(500);
+    if let Command::Sale(s) = &mut fees.command {
+        s.fees_minor = 600;
+    }
+    cases.push((fees, "payment_below_fees"));
+    let mut wrong_meter = estate.remote_sale(500);
+    if let Command::Sale(s) = &mut wrong_meter.command {
+        s.meter_id = estate.sts_meter;
+    }
+    cases.push((wrong_meter, "meter_not_on_account"));
+    let mut source = estate.remote_sale(500);
+    source.actor.source = "evil\u{1b}[2J".into();
+    cases.push((source, "text_control_character"));
+    // Reversing something that does not exist, or without a reason.
+    cases
+        .push((estate.reverse(Actor::system("t"), TransferId::from_uuid(uuid::Uuid::from_u128(77)), "x"), "not_found"));
+    let first = db.sales[0].transfer_id;
+    cases.push((estate.reverse(Actor::system("t"), first, "  "), "text_empty"));
+    for (op, expect) in cases {
+        assert_eq!(code(db.run(&op, None, &ctx, at())), expect, "{:?}", op.command);
+        assert!(db == before, "a refused {} changed the database", op.command.kind());
+    }
+}
+
+#[test]
+fn a_retry_returns_the_saved_response_and_a_changed_retry_is_refused() {
+    let (mut estate, mut db, ctx) = setup();
+    let render = |o: &Outcome| match o {
+        Outcome::Sale(s) => format!("receipt {} balance {}", s.receipt_no, s.balance_after_minor).into_bytes(),
+        _ => b"other".to_vec(),
+    };
+    let op = estate.remote_sale(3_000);
+    let first = db.run(&op, Some(&render), &ctx, at()).unwrap();
+    assert_eq!(first.response(), Some(&b"receipt 1 balance 3000"[..]));
+    let later: Timestamp = "2026-11-24T08:00:00Z".parse().unwrap();
+    let again = db.run(&op, Some(&render), &ctx, later).unwrap();
+    assert!(again.is_replay());
+    assert_eq!(again.response(), first.response(), "byte for byte");
+    let Applied::Replayed { at: when, kind, .. } = &again else { panic!() };
+    assert_eq!((*when, kind.as_str()), (at(), "sale"));
+    let mut changed = op.clone();
+    if let Command::Sale(s) = &mut changed.command {
+        s.paid_minor = 3_001;
+    }
+    assert_eq!(code(db.run(&changed, None, &ctx, at())), "idempotency_conflict");
+    assert_eq!((db.sales.len(), db.wallet_balance(estate.account_a)), (1, Some(3_000)));
+    assert_eq!(db.vending_points[&estate.point_a].last_receipt_no, 1, "no receipt number spent on a retry");
+}
+
+#[test]
+fn a_sale_is_reversed_once_and_may_be_reallocated() {
+    let (mut estate, mut db, ctx) = setup();
+    let sale = sale_of(db.run(&estate.remote_sale(4_000), None, &ctx, at()).unwrap());
+    // Cashier B cannot reverse a sale of building A.
+    let op = estate.reverse(estate.cashier_b(), sale.transfer_id, "wrong customer");
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "not_found");
+    // Re-allocated to account A's meter again with another amount split: a reversal plus a sale, linked.
+    let mut op = estate.reverse(estate.cashier_a(), sale.transfer_id, "keyed 40.00 instead of 4.00");
+    if let Command::Reverse(r) = &mut op.command {
+        r.reallocate = Some(estate.sale_a(400));
+    }
+    let Applied::Committed { outcome: Outcome::Reversed { correction, sale: Some(new) }, .. } =
+        db.run(&op, None, &ctx, at()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(correction.request.corrects, Some(sale.transfer_id));
+    assert_eq!((new.reallocated_from, new.receipt_no, new.balance_after_minor), (Some(sale.transfer_id), 2, 400));
+    // A second reversal, and a reversal of the reversal, are refused.
+    let op = estate.reverse(Actor::system("t"), sale.transfer_id, "again");
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "already_reversed");
+    let op = estate.reverse(Actor::system("t"), correction.request.id, "undo");
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "reversal_of_reversal");
+    // A partial reversal of more than a line holds.
+    let mut op = estate.reverse(Actor::system("t"), new.transfer_id, "part");
+    let drawer = db.shifts[&estate.shift_a].drawer;
+    let wallet = db.accounts[&estate.account_a].wallet;
+    if let Command::Reverse(r) = &mut op.command {
+        r.lines = Some(vec![
+            Posting { account: wallet, side: Side::Debit, amount_minor: 401 },
+            Posting { account: drawer, side: Side::Credit, amount_minor: 401 },
+        ]);
+    }
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "reversal_exceeds_original");
+    assert_eq!(db.check(), Vec::<String>::new());
+}
+
+#[test]
+fn closing_a_shift_books_the_cash_variance() {
+    let (mut estate, mut db, ctx) = setup();
+    sale_of(db.run(&estate.remote_sale(2_500), None, &ctx, at()).unwrap());
+    // Float 100.00 plus 25.00 taken; the cashier counts 124.50.
+    let Applied::Committed { outcome: Outcome::ShiftClosed { expected_minor, variance_minor, .. }, .. } =
+        db.run(&estate.close_shift_a(12_450), None, &ctx, at()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((expected_minor, variance_minor), (12_500, -50));
+    assert_eq!(db.balance(db.books[&estate.books].cash_variance), Some(50));
+    assert_eq!(code(db.run(&estate.remote_sale(1_000), None, &ctx, at())), "shift_closed");
+    assert_eq!(code(db.run(&estate.close_shift_a(0), None, &ctx, at())), "shift_closed");
+    assert_eq!(db.check(), Vec::<String>::new());
+}
+
+#[test]
+fn the_audit_chain_covers_every_operation_and_detects_an_edit() {
+    let (mut estate, mut db, ctx) = setup();
+    sale_of(db.run(&estate.remote_sale(2_500), None, &ctx, at()).unwrap());
+    let last = db.audit.last().unwrap().clone();
+    assert_eq!((last.action.as_str(), last.operator_id), ("sale", Some(estate.cashier_a)));
+    assert_eq!(last.source, "10.0.0.1");
+    assert!(last.after.contains("balance=2500"), "{}", last.after);
+    let mut tampered = db.clone();
+    tampered.audit[3].after.push('!');
+    assert!(tampered.check().iter().any(|p| p.contains("altered")));
+}

@@ -1,0 +1,193 @@
+// Checking the database's invariants (`voltvend check`). Part of the SQL body both backends include.
+
+/// Audit records verified per page when walking the whole chain.
+const AUDIT_PAGE: i64 = 10_000;
+/// Problems listed per kind of check, so that a badly damaged database still gets a readable report.
+const PROBLEMS_PER_CHECK_MAX: i64 = 20;
+
+async fn check_database(pool: &Pool<Db>, scope: CheckScope) -> Result<CheckReport, StoreError> {
+    let mut report = CheckReport::default();
+    let counts = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM ledger_accounts) AS a, (SELECT COUNT(*) FROM transfers) AS t, \
+         (SELECT COUNT(*) FROM entries) AS e, (SELECT COALESCE(MAX(seq), 0) FROM transfers) AS max_seq, \
+         (SELECT COUNT(*) FROM sales) AS s, (SELECT COUNT(*) FROM audit_log) AS au",
+    )
+    .fetch_one(pool)
+    .await?;
+    report.accounts = counts.try_get("a")?;
+    report.transfers = counts.try_get("t")?;
+    report.entries = counts.try_get("e")?;
+    report.sales = counts.try_get("s")?;
+    report.audit_records = counts.try_get("au")?;
+    let max_seq: i64 = counts.try_get("max_seq")?;
+    if max_seq != report.transfers {
+        report.problems.push(format!("transfer sequence has gaps: {} transfers, last seq {max_seq}", report.transfers));
+    }
+
+    // The ledger sums to zero (cached totals).
+    let totals = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(debits_posted_minor), 0) AS BIGINT) AS d, \
+                CAST(COALESCE(SUM(credits_posted_minor), 0) AS BIGINT) AS c FROM ledger_accounts",
+    )
+    .fetch_one(pool)
+    .await?;
+    let (d, c): (i64, i64) = (totals.try_get("d")?, totals.try_get("c")?);
+    if d != c {
+        report.problems.push(format!("ledger does not sum to zero: debits {d}, credits {c}"));
+    }
+
+    // Receipt numbers: each vending point's counter is its last receipt.
+    let receipts = sqlx::query(
+        "SELECT v.id, v.name, v.last_receipt_no, \
+                (SELECT COALESCE(MAX(s.receipt_no), 0) FROM sales s WHERE s.vending_point_id = v.id) AS max_no \
+         FROM vending_points v",
+    )
+    .fetch_all(pool)
+    .await?;
+    for r in receipts {
+        let (id, name, last, max_no): (Uuid, String, i64, i64) =
+            (r.try_get("id")?, r.try_get("name")?, r.try_get("last_receipt_no")?, r.try_get("max_no")?);
+        if last != max_no {
+            report.problems.push(format!(
+                "vending point {name} ({id}) has issued receipts up to {last}, but the last receipt stored is {max_no}"
+            ));
+        }
+    }
+
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(pool).await?;
+    let head = match head {
+        Some(r) => AuditHead { seq: r.try_get("seq")?, hash: hash_of(&r, "hash")? },
+        None => AuditHead::default(),
+    };
+    let audit_from = match scope {
+        CheckScope::Full => 0,
+        CheckScope::Bounded { audit_tail } => (head.seq - audit_tail.max(1)).max(0),
+    };
+    check_audit(pool, audit_from, head, &mut report).await?;
+
+    if scope == CheckScope::Full {
+        check_entries(pool, &mut report).await?;
+        check_receipts_gapless(pool, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// Verifies the audit chain from record `after + 1` to the end, and the end against the stored head.
+async fn check_audit(pool: &Pool<Db>, after: i64, head: AuditHead, report: &mut CheckReport) -> Result<(), StoreError> {
+    let mut reached: Option<AuditHead> = None;
+    let mut next = after;
+    loop {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(next)
+            .bind(AUDIT_PAGE)
+            .fetch_all(pool)
+            .await?;
+        let records = rows.iter().map(audit_from_row).collect::<Result<Vec<_>, _>>()?;
+        let Some(first) = records.first() else { break };
+        // The whole chain starts from zero; a tail starts from the link its first record claims.
+        let from = reached.unwrap_or(if after == 0 {
+            AuditHead::default()
+        } else {
+            AuditHead { seq: first.seq - 1, hash: first.prev_hash }
+        });
+        let (problems, end) = voltvend_ops::audit::verify(from, &records);
+        report.problems.extend(problems.into_iter().take(PROBLEMS_PER_CHECK_MAX as usize));
+        reached = Some(end);
+        next = end.seq;
+        if (records.len() as i64) < AUDIT_PAGE {
+            break;
+        }
+    }
+    let end = reached.unwrap_or(AuditHead { seq: after, hash: head.hash });
+    if reached.is_none() && head.seq > after {
+        report.problems.push(format!("the audit head says {} records, but records after {after} are missing", head.seq));
+    } else if end != head {
+        report.problems.push(format!(
+            "the audit chain ends at record {} but its head says {}: records were removed or added outside Voltvend",
+            end.seq, head.seq
+        ));
+    }
+    Ok(())
+}
+
+/// Every transfer balances, has entries, each cached balance equals its entries, no line is reversed beyond
+/// the original.
+async fn check_entries(pool: &Pool<Db>, report: &mut CheckReport) -> Result<(), StoreError> {
+    let unbalanced: Vec<i64> = sqlx::query_scalar(
+        "SELECT transfer_seq FROM entries GROUP BY transfer_seq \
+         HAVING SUM(amount_minor) <> 0 OR COUNT(*) < 2 ORDER BY transfer_seq LIMIT $1",
+    )
+    .bind(PROBLEMS_PER_CHECK_MAX)
+    .fetch_all(pool)
+    .await?;
+    for seq in unbalanced {
+        report.problems.push(format!("transfer #{seq} does not balance"));
+    }
+    let empty: Vec<i64> = sqlx::query_scalar(
+        "SELECT seq FROM transfers t WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.transfer_seq = t.seq) LIMIT $1",
+    )
+    .bind(PROBLEMS_PER_CHECK_MAX)
+    .fetch_all(pool)
+    .await?;
+    for seq in empty {
+        report.problems.push(format!("transfer #{seq} has no entries"));
+    }
+    let drifted = sqlx::query(
+        "SELECT a.id, a.debits_posted_minor, a.credits_posted_minor, \
+                CAST(COALESCE(s.d, 0) AS BIGINT) AS d, CAST(COALESCE(s.c, 0) AS BIGINT) AS c \
+         FROM ledger_accounts a LEFT JOIN ( \
+             SELECT account_id, \
+                    SUM(CASE WHEN amount_minor > 0 THEN amount_minor ELSE 0 END) AS d, \
+                    SUM(CASE WHEN amount_minor < 0 THEN -amount_minor ELSE 0 END) AS c \
+             FROM entries GROUP BY account_id) s ON s.account_id = a.id \
+         WHERE a.debits_posted_minor <> COALESCE(s.d, 0) OR a.credits_posted_minor <> COALESCE(s.c, 0) LIMIT $1",
+    )
+    .bind(PROBLEMS_PER_CHECK_MAX)
+    .fetch_all(pool)
+    .await?;
+    for row in drifted {
+        let id: Uuid = row.try_get("id")?;
+        let (cd, cc, d, c): (i64, i64, i64, i64) =
+            (row.try_get(1)?, row.try_get(2)?, row.try_get("d")?, row.try_get("c")?);
+        report
+            .problems
+            .push(format!("ledger account {id} caches debits {cd} / credits {cc} but its entries sum to {d} / {c}"));
+    }
+    let over = sqlx::query(
+        "SELECT c.target, c.account_id FROM ( \
+             SELECT t.corrects_id AS target, e.account_id, CAST(SUM(ABS(e.amount_minor)) AS BIGINT) AS reversed \
+             FROM transfers t JOIN entries e ON e.transfer_seq = t.seq WHERE t.corrects_id IS NOT NULL \
+             GROUP BY t.corrects_id, e.account_id) c \
+         JOIN transfers ot ON ot.id = c.target \
+         LEFT JOIN entries o ON o.transfer_seq = ot.seq AND o.account_id = c.account_id \
+         WHERE o.amount_minor IS NULL OR c.reversed > ABS(o.amount_minor) LIMIT $1",
+    )
+    .bind(PROBLEMS_PER_CHECK_MAX)
+    .fetch_all(pool)
+    .await?;
+    for row in over {
+        let (target, account): (Uuid, Uuid) = (row.try_get("target")?, row.try_get("account_id")?);
+        report.problems.push(format!("transfer {target} is reversed beyond the original on ledger account {account}"));
+    }
+    Ok(())
+}
+
+/// Receipt numbers run 1, 2, 3… without gaps per vending point.
+async fn check_receipts_gapless(pool: &Pool<Db>, report: &mut CheckReport) -> Result<(), StoreError> {
+    let rows = sqlx::query(
+        "SELECT s.vending_point_id, v.name, COUNT(*) AS n, MIN(s.receipt_no) AS lo, MAX(s.receipt_no) AS hi \
+         FROM sales s JOIN vending_points v ON v.id = s.vending_point_id GROUP BY s.vending_point_id, v.name \
+         HAVING COUNT(*) <> MAX(s.receipt_no) OR MIN(s.receipt_no) <> 1 LIMIT $1",
+    )
+    .bind(PROBLEMS_PER_CHECK_MAX)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let (vp, name, n, lo, hi): (Uuid, String, i64, i64, i64) =
+            (r.try_get("vending_point_id")?, r.try_get("name")?, r.try_get("n")?, r.try_get("lo")?, r.try_get("hi")?);
+        report
+            .problems
+            .push(format!("receipts of vending point {name} ({vp}) have gaps: {n} receipts numbered {lo}–{hi}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+// The SQL body shared by both backends. It is `include!`d into `sqlite.rs` and `postgres.rs`, each of which
+// defines `Db`, `DbRow`, `BACKEND`, `BEGIN_WRITE`, `MIGRATOR`, `connect`, `serialize_writers`,
+// `lock_instance_impl`, `durability_impl` and `backup_impl`. Queries use `$n` placeholders in order of
+// appearance, which both engines accept.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use sqlx::{Pool, QueryBuilder, Row};
+use uuid::Uuid;
+use voltvend_domain::clock::{timestamp_from_us, timestamp_us};
+use voltvend_domain::ledger::Balance;
+use voltvend_domain::tariff::inverse::ArrearsRecovery;
+use voltvend_domain::tariff::pricing::{PricingState, Reading, Registers};
+use voltvend_domain::{
+    Account, AccountId, Books, BooksId, Clock, CtVtRatio, Currency, Customer, CustomerId, LedgerAccount,
+    LedgerAccountId, LedgerAccountKind, Meter, MeterId, OperationId, Operator, OperatorId, Owner, Posting, Premises,
+    PremisesId, Shift, ShiftId, Side, Transfer, TransferId, TransferRequest, VendingPoint, VendingPointId,
+};
+use voltvend_ops::{
+    AccountRecord, Applied, AuditHead, AuditRecord, Changes, Context, IdempotencyRecord, MeterRecord, OpError,
+    Operation, OutboxKind, OutboxRow, PaymentMethod, ReadingRow, ReadingState, ReadingStatus, Relay, Renderer,
+    SaleRecord, StsState, TariffDoc,
+};
+use voltvend_sts::keys::{KeyParams, KeyType};
+use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
+
+use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
+use crate::{
+    Backend, CheckReport, CheckScope, Counts, Durability, InstanceLock, OpenOptions, StatementLine, Store, StoreError,
+    TariffDocument,
+};
+
+include!("rows.rs");
+include!("source.rs");
+include!("write.rs");
+include!("store.rs");
+include!("check.rs");

@@ -1,0 +1,360 @@
+// Rows to records and back. Part of the SQL body both backends include (see `shared/mod.rs`).
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn path_key(path: &[PremisesId]) -> String {
+    path.iter().map(|id| id.to_string()).collect::<Vec<_>>().join("/")
+}
+
+fn parsed<T: std::str::FromStr>(row: &DbRow, col: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    row.try_get::<String, _>(col)?.parse::<T>().map_err(|e| corrupt(col, e))
+}
+
+fn uuid_of<T: From<Uuid>>(row: &DbRow, col: &str) -> Result<T, StoreError> {
+    Ok(T::from(row.try_get::<Uuid, _>(col)?))
+}
+
+fn opt_uuid_of<T: From<Uuid>>(row: &DbRow, col: &str) -> Result<Option<T>, StoreError> {
+    Ok(row.try_get::<Option<Uuid>, _>(col)?.map(T::from))
+}
+
+fn at_of(row: &DbRow, col: &str) -> Result<Timestamp, StoreError> {
+    Ok(timestamp_from_us(row.try_get(col)?))
+}
+
+fn hash_of(row: &DbRow, col: &str) -> Result<[u8; 32], StoreError> {
+    let bytes: Vec<u8> = row.try_get(col)?;
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| corrupt(col, "not 32 bytes"))
+}
+
+fn currency_from(code: String) -> Result<Currency, StoreError> {
+    Currency::from_code(&code).map_err(|e| corrupt("currency", e))
+}
+
+fn premises_from_row(row: &DbRow) -> Result<Premises, StoreError> {
+    let path: String = row.try_get("path")?;
+    let path = path
+        .split('/')
+        .map(|s| s.parse::<PremisesId>().map_err(|e| corrupt("premises path", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Premises {
+        id: uuid_of(row, "id")?,
+        parent: opt_uuid_of(row, "parent_id")?,
+        level: parsed(row, "level")?,
+        name: row.try_get("name")?,
+        time_zone: row.try_get("time_zone")?,
+        path,
+    })
+}
+
+fn customer_from_row(row: &DbRow) -> Result<Customer, StoreError> {
+    Ok(Customer {
+        id: uuid_of(row, "id")?,
+        premises_id: uuid_of(row, "premises_id")?,
+        name: row.try_get("name")?,
+        phone: row.try_get("phone")?,
+    })
+}
+
+fn recovery_text(r: ArrearsRecovery) -> String {
+    match r {
+        ArrearsRecovery::None => "none".into(),
+        ArrearsRecovery::Share(ppm) => format!("share:{ppm}"),
+        ArrearsRecovery::Fixed(minor) => format!("fixed:{minor}"),
+    }
+}
+
+fn recovery_from(s: &str) -> Result<ArrearsRecovery, StoreError> {
+    let bad = || corrupt("arrears recovery", s);
+    match s.split_once(':') {
+        None if s == "none" => Ok(ArrearsRecovery::None),
+        Some(("share", v)) => Ok(ArrearsRecovery::Share(v.parse().map_err(|_| bad())?)),
+        Some(("fixed", v)) => Ok(ArrearsRecovery::Fixed(v.parse().map_err(|_| bad())?)),
+        _ => Err(bad()),
+    }
+}
+
+fn account_from_row(row: &DbRow) -> Result<AccountRecord, StoreError> {
+    let account = Account {
+        id: uuid_of(row, "id")?,
+        customer_id: uuid_of(row, "customer_id")?,
+        premises_id: uuid_of(row, "premises_id")?,
+        billing_mode: parsed(row, "billing_mode")?,
+        status: parsed(row, "status")?,
+        currency: currency_from(row.try_get("currency")?)?,
+    };
+    let link = |col: &str| -> Result<Uuid, StoreError> {
+        row.try_get::<Option<Uuid>, _>(col)?.ok_or_else(|| corrupt(col, format!("account {} has none", account.id)))
+    };
+    Ok(AccountRecord {
+        wallet: LedgerAccountId::from_uuid(link("wallet_id")?),
+        arrears: LedgerAccountId::from_uuid(link("arrears_id")?),
+        books: BooksId::from_uuid(link("books_id")?),
+        recovery: recovery_from(&row.try_get::<String, _>("recovery")?)?,
+        min_purchase_minor: row.try_get("min_purchase_minor")?,
+        max_balance_minor: row.try_get("max_balance_minor")?,
+        account,
+    })
+}
+
+fn meter_from_row(row: &DbRow) -> Result<MeterRecord, StoreError> {
+    let ratio = |col: &str| -> Result<u32, StoreError> {
+        u32::try_from(row.try_get::<i64, _>(col)?).map_err(|e| corrupt("ratio", e))
+    };
+    let meter = Meter {
+        id: uuid_of(row, "id")?,
+        serial: row.try_get("serial")?,
+        utility: parsed(row, "utility")?,
+        control_mode: parsed(row, "control_mode")?,
+        protocol: parsed(row, "protocol")?,
+        address: row.try_get("address")?,
+        ratio: CtVtRatio::new(ratio("ct_ratio")?, ratio("vt_ratio")?).map_err(|e| corrupt("ratio", e))?,
+        state: parsed(row, "state")?,
+        premises_id: opt_uuid_of(row, "premises_id")?,
+        account_id: opt_uuid_of(row, "account_id")?,
+    };
+    let relay: String = row.try_get("relay")?;
+    Ok(MeterRecord {
+        meter,
+        tariff_code: row.try_get("tariff_code")?,
+        relay: Relay::parse(&relay).ok_or_else(|| corrupt("relay", relay))?,
+    })
+}
+
+fn operator_from_row(row: &DbRow) -> Result<Operator, StoreError> {
+    Ok(Operator {
+        id: uuid_of(row, "id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        role: parsed(row, "role")?,
+        scope: uuid_of(row, "scope_id")?,
+        password_hash: row.try_get("password_hash")?,
+        active: row.try_get("active")?,
+    })
+}
+
+const LEDGER_ACCOUNT_COLUMNS: &str =
+    "id, kind, owner, premises_id, currency, overdraft_limit_minor, debits_posted_minor, credits_posted_minor";
+
+fn ledger_account_from_row(row: &DbRow) -> Result<(LedgerAccount, Balance), StoreError> {
+    let account = LedgerAccount {
+        id: uuid_of(row, "id")?,
+        kind: parsed(row, "kind")?,
+        owner: row.try_get::<String, _>("owner")?.parse().map_err(|e| corrupt("ledger owner", e))?,
+        premises_id: uuid_of(row, "premises_id")?,
+        currency: currency_from(row.try_get("currency")?)?,
+        overdraft_limit_minor: row.try_get("overdraft_limit_minor")?,
+    };
+    let balance =
+        Balance { debits_minor: row.try_get("debits_posted_minor")?, credits_minor: row.try_get("credits_posted_minor")? };
+    Ok((account, balance))
+}
+
+fn books_from_row(row: &DbRow) -> Result<Books, StoreError> {
+    Ok(Books {
+        id: uuid_of(row, "id")?,
+        premises_id: uuid_of(row, "premises_id")?,
+        currency: currency_from(row.try_get("currency")?)?,
+        energy_revenue: uuid_of(row, "energy_revenue_id")?,
+        fixed_charge_revenue: uuid_of(row, "fixed_charge_revenue_id")?,
+        tax: uuid_of(row, "tax_id")?,
+        refunds: uuid_of(row, "refunds_id")?,
+        write_off: uuid_of(row, "write_off_id")?,
+        cash_variance: uuid_of(row, "cash_variance_id")?,
+        card_clearing: uuid_of(row, "card_clearing_id")?,
+        transfer_clearing: uuid_of(row, "transfer_clearing_id")?,
+    })
+}
+
+fn vending_point_from_row(row: &DbRow) -> Result<VendingPoint, StoreError> {
+    Ok(VendingPoint {
+        id: uuid_of(row, "id")?,
+        premises_id: uuid_of(row, "premises_id")?,
+        name: row.try_get("name")?,
+        currency: currency_from(row.try_get("currency")?)?,
+        books_id: uuid_of(row, "books_id")?,
+        active: row.try_get("active")?,
+        last_receipt_no: row.try_get("last_receipt_no")?,
+    })
+}
+
+fn shift_from_row(row: &DbRow) -> Result<Shift, StoreError> {
+    Ok(Shift {
+        id: uuid_of(row, "id")?,
+        vending_point_id: uuid_of(row, "vending_point_id")?,
+        operator_id: uuid_of(row, "operator_id")?,
+        drawer: uuid_of(row, "drawer_id")?,
+        opened_at: at_of(row, "opened_at_us")?,
+        opening_float_minor: row.try_get("opening_float_minor")?,
+        status: parsed(row, "status")?,
+        closed_at: row.try_get::<Option<i64>, _>("closed_at_us")?.map(timestamp_from_us),
+        expected_minor: row.try_get("expected_minor")?,
+        counted_minor: row.try_get("counted_minor")?,
+    })
+}
+
+fn small<T: TryFrom<i64>>(row: &DbRow, col: &str) -> Result<T, StoreError> {
+    T::try_from(row.try_get::<i64, _>(col)?).map_err(|_| corrupt(col, "out of range"))
+}
+
+fn sts_from_row(row: &DbRow) -> Result<StsState, StoreError> {
+    let sts = |e: voltvend_sts::StsError| corrupt("STS key record", e);
+    let params = KeyParams {
+        kt: KeyType::new(small(row, "kt")?).map_err(sts)?,
+        sgc: small(row, "sgc")?,
+        ti: small(row, "ti")?,
+        krn: small(row, "krn")?,
+        ken: small(row, "ken")?,
+        base: BaseDate::from_code(&row.try_get::<String, _>("base")?).map_err(sts)?,
+        ea: Ea::from_code(&row.try_get::<String, _>("ea")?).map_err(sts)?,
+    };
+    Ok(StsState {
+        meter_id: uuid_of(row, "meter_id")?,
+        record: MeterKeyRecord { pan: Pan::parse(&row.try_get::<String, _>("pan")?).map_err(sts)?, params },
+        last_tid: row
+            .try_get::<Option<i64>, _>("last_tid")?
+            .map(|t| u32::try_from(t).map_err(|_| corrupt("last_tid", t)).and_then(|t| Tid::new(t).map_err(sts)))
+            .transpose()?,
+    })
+}
+
+/// Register values as stored: `total:<milli>` for a total register, else `<period>=<milli>;…`.
+fn registers_text(r: &Registers) -> String {
+    match r {
+        Registers::Total(v) => format!("total:{v}"),
+        Registers::PerPeriod(values) => values.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(";"),
+    }
+}
+
+fn registers_from(s: &str) -> Result<Registers, StoreError> {
+    let bad = || corrupt("registers", s);
+    if let Some(v) = s.strip_prefix("total:") {
+        return Ok(Registers::Total(v.parse().map_err(|_| bad())?));
+    }
+    s.split(';')
+        .filter(|x| !x.is_empty())
+        .map(|pair| {
+            let (p, v) = pair.rsplit_once('=').ok_or_else(bad)?;
+            Ok((p.to_string(), v.parse().map_err(|_| bad())?))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Registers::PerPeriod)
+}
+
+fn reading_state_from_row(row: &DbRow) -> Result<ReadingState, StoreError> {
+    Ok(ReadingState {
+        meter_id: uuid_of(row, "meter_id")?,
+        last: Reading { at: at_of(row, "at_us")?, registers: registers_from(&row.try_get::<String, _>("registers")?)? },
+    })
+}
+
+fn reading_from_row(row: &DbRow) -> Result<ReadingRow, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(ReadingRow {
+        meter_id: uuid_of(row, "meter_id")?,
+        reading: Reading { at: at_of(row, "at_us")?, registers: registers_from(&row.try_get::<String, _>("registers")?)? },
+        status: ReadingStatus::parse(&status).ok_or_else(|| corrupt("reading status", status))?,
+        operation_id: uuid_of(row, "operation_id")?,
+        note: row.try_get("note")?,
+    })
+}
+
+fn pricing_from_row(r: &DbRow) -> Result<PricingState, StoreError> {
+    let key = |col: &str| -> Result<Option<i32>, StoreError> {
+        r.try_get::<Option<i64>, _>(col)?.map(|k| i32::try_from(k).map_err(|e| corrupt(col, e))).transpose()
+    };
+    let wide = |col: &str| -> Result<i128, StoreError> {
+        r.try_get::<String, _>(col)?.parse::<i128>().map_err(|e| corrupt(col, e))
+    };
+    Ok(PricingState {
+        block_key: key("block_key")?,
+        block_position_milli: r.try_get("block_position_milli")?,
+        free_key: key("free_key")?,
+        free_used_milli: r.try_get("free_used_milli")?,
+        month_key: key("month_key")?,
+        month_energy_femto: wide("month_energy_femto")?,
+        carry_femto: wide("carry_femto")?,
+    })
+}
+
+fn tariff_from_row(r: &DbRow) -> Result<TariffDoc, StoreError> {
+    Ok(TariffDoc {
+        code: r.try_get("code")?,
+        revision: r.try_get("revision")?,
+        name: r.try_get("name")?,
+        document: r.try_get("document")?,
+    })
+}
+
+fn idempotency_from_row(r: &DbRow) -> Result<IdempotencyRecord, StoreError> {
+    Ok(IdempotencyRecord {
+        operation_id: uuid_of(r, "operation_id")?,
+        fingerprint: hash_of(r, "fingerprint")?,
+        kind: r.try_get("kind")?,
+        at: at_of(r, "at_us")?,
+        response: r.try_get("response")?,
+    })
+}
+
+fn audit_from_row(r: &DbRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        seq: r.try_get("seq")?,
+        at: at_of(r, "at_us")?,
+        operation_id: uuid_of(r, "operation_id")?,
+        operator_id: opt_uuid_of(r, "operator_id")?,
+        source: r.try_get("source")?,
+        action: r.try_get("action")?,
+        subject: r.try_get("subject")?,
+        before: r.try_get("before_text")?,
+        after: r.try_get("after_text")?,
+        prev_hash: hash_of(r, "prev_hash")?,
+        hash: hash_of(r, "hash")?,
+    })
+}
+
+fn sale_from_row(r: &DbRow) -> Result<SaleRecord, StoreError> {
+    let method: String = r.try_get("method")?;
+    let tokens: String = r.try_get("tokens")?;
+    Ok(SaleRecord {
+        operation_id: uuid_of(r, "operation_id")?,
+        vending_point_id: uuid_of(r, "vending_point_id")?,
+        receipt_no: r.try_get("receipt_no")?,
+        shift_id: uuid_of(r, "shift_id")?,
+        operator_id: uuid_of(r, "operator_id")?,
+        account_id: uuid_of(r, "account_id")?,
+        meter_id: uuid_of(r, "meter_id")?,
+        at: at_of(r, "at_us")?,
+        method: PaymentMethod::parse(&method).ok_or_else(|| corrupt("payment method", method))?,
+        reference: r.try_get("reference")?,
+        paid_minor: r.try_get("paid_minor")?,
+        arrears_minor: r.try_get("arrears_minor")?,
+        fees_minor: r.try_get("fees_minor")?,
+        tax_minor: r.try_get("tax_minor")?,
+        energy_minor: r.try_get("energy_minor")?,
+        credit_minor: r.try_get("credit_minor")?,
+        quantity_milli: r.try_get("quantity_milli")?,
+        tokens: tokens.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect(),
+        transfer_id: uuid_of(r, "transfer_id")?,
+        balance_after_minor: r.try_get("balance_after_minor")?,
+        reallocated_from: opt_uuid_of(r, "reallocated_from")?,
+    })
+}
+
+fn outbox_from_row(r: &DbRow) -> Result<(i64, OutboxRow), StoreError> {
+    let kind: String = r.try_get("kind")?;
+    Ok((
+        r.try_get("seq")?,
+        OutboxRow {
+            operation_id: uuid_of(r, "operation_id")?,
+            idx: r.try_get("idx")?,
+            meter_id: uuid_of(r, "meter_id")?,
+            kind: OutboxKind::parse(&kind).ok_or_else(|| corrupt("outbox kind", kind))?,
+            at: at_of(r, "at_us")?,
+        },
+    ))
+}

@@ -1,0 +1,427 @@
+// The store: the writer's batch sink and the reads. Part of the SQL body both backends include.
+
+#[derive(Debug)]
+pub(crate) struct SqlStore {
+    pool: Pool<Db>,
+    writer: Writer,
+    url: String,
+}
+
+impl SqlStore {
+    pub(crate) async fn open(options: &OpenOptions, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
+        let pool = connect(options).await?;
+        let writer = if options.read_only {
+            Writer::stopped()
+        } else {
+            Writer::spawn(Sink { pool: pool.clone(), context: options.context.clone() }, clock, options.writer)
+        };
+        Ok(Self { pool, writer, url: options.url.clone() })
+    }
+}
+
+/// A statement the database refused because of what was in it (a constraint, a value it cannot store, a
+/// trigger), as opposed to the connection or the server failing.
+fn refused_by_database(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(_))
+}
+
+/// Applies one batch of operations inside one write transaction.
+#[derive(Debug)]
+struct Sink {
+    pool: Pool<Db>,
+    context: Arc<Context>,
+}
+
+impl BatchSink for Sink {
+    async fn apply(
+        &self,
+        batch: &[Job],
+        at: Timestamp,
+        stats: &WriterStats,
+    ) -> Result<Vec<Result<Applied, OpError>>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        serialize_writers(&mut tx).await?;
+        let mut ws = voltvend_ops::load(&mut TxSource { conn: &mut tx }, batch.iter().map(|j| &j.op)).await?;
+        let results: Vec<_> = batch
+            .iter()
+            .map(|j| voltvend_ops::execute(&mut ws, &j.op, j.render.as_deref(), &self.context, at))
+            .collect();
+        match write_changes(&mut tx, &ws.pending(), timestamp_us(at)).await {
+            Ok(()) => {
+                tx.commit().await?;
+                Ok(results)
+            }
+            Err(e) if refused_by_database(&e) => {
+                drop(tx);
+                stats.retried_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(error = %e, operations = batch.len(), "the database refused part of a batch; applying it again one operation at a time");
+                self.apply_one_by_one(batch, at).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Sink {
+    /// The batch again, each operation's writes behind its own savepoint: what the database refuses fails
+    /// that operation alone, and the operations after it see the state without it.
+    async fn apply_one_by_one(&self, batch: &[Job], at: Timestamp) -> Result<Vec<Result<Applied, OpError>>, StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        serialize_writers(&mut tx).await?;
+        let mut ws = voltvend_ops::load(&mut TxSource { conn: &mut tx }, batch.iter().map(|j| &j.op)).await?;
+        let mut results = Vec::with_capacity(batch.len());
+        for j in batch {
+            let sp = ws.savepoint();
+            let result = voltvend_ops::execute(&mut ws, &j.op, j.render.as_deref(), &self.context, at);
+            if result.is_err() {
+                results.push(result);
+                continue;
+            }
+            sqlx::query("SAVEPOINT operation").execute(&mut *tx).await?;
+            match write_changes(&mut tx, &ws.pending(), timestamp_us(at)).await {
+                Ok(()) => {
+                    sqlx::query("RELEASE SAVEPOINT operation").execute(&mut *tx).await?;
+                    ws.mark_written();
+                    results.push(result);
+                }
+                Err(e) if refused_by_database(&e) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT operation").execute(&mut *tx).await?;
+                    sqlx::query("RELEASE SAVEPOINT operation").execute(&mut *tx).await?;
+                    ws.rollback(sp);
+                    tracing::warn!(operation = %j.op.id, error = %e, "the database refused an operation");
+                    results.push(Err(OpError::Database(e.to_string())));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+fn not_found(what: &'static str, id: impl ToString) -> StoreError {
+    StoreError::NotFound { what, id: id.to_string() }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> Backend {
+        BACKEND
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))
+    }
+
+    async fn is_migrated(&self) -> Result<bool, StoreError> {
+        is_migrated(&self.pool).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn counts(&self) -> Result<Counts, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM premises) AS premises, (SELECT COUNT(*) FROM customers) AS customers, \
+             (SELECT COUNT(*) FROM accounts) AS accounts, (SELECT COUNT(*) FROM meters) AS meters, \
+             (SELECT COUNT(*) FROM operators) AS operators, (SELECT COUNT(*) FROM ledger_accounts) AS ledger_accounts, \
+             (SELECT COUNT(*) FROM transfers) AS transfers, (SELECT COUNT(*) FROM sales) AS sales, \
+             (SELECT COUNT(*) FROM audit_log) AS audit_records",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Counts {
+            premises: row.try_get("premises")?,
+            customers: row.try_get("customers")?,
+            accounts: row.try_get("accounts")?,
+            meters: row.try_get("meters")?,
+            operators: row.try_get("operators")?,
+            ledger_accounts: row.try_get("ledger_accounts")?,
+            transfers: row.try_get("transfers")?,
+            sales: row.try_get("sales")?,
+            audit_records: row.try_get("audit_records")?,
+        })
+    }
+
+    async fn durability(&self) -> Result<Durability, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        durability_impl(&mut conn).await
+    }
+
+    async fn submit_with(&self, op: Operation, render: Option<Arc<Renderer>>) -> Submitted {
+        self.writer.submit(op, render).await
+    }
+
+    async fn shutdown(&self) {
+        self.writer.shutdown().await;
+    }
+
+    fn writer_stats(&self) -> Arc<WriterStats> {
+        self.writer.stats()
+    }
+
+    async fn premises(&self, id: PremisesId) -> Result<Premises, StoreError> {
+        let row = sqlx::query("SELECT * FROM premises WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(premises_from_row).transpose()?.ok_or_else(|| not_found("premises", id))
+    }
+
+    async fn premises_subtree(&self, root: PremisesId) -> Result<Vec<Premises>, StoreError> {
+        let root = self.premises(root).await?;
+        let key = path_key(&root.path);
+        let rows = sqlx::query("SELECT * FROM premises WHERE path = $1 OR path LIKE $2 ORDER BY length(path), name")
+            .bind(&key)
+            .bind(format!("{key}/%"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(premises_from_row).collect()
+    }
+
+    async fn premises_roots(&self) -> Result<Vec<Premises>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM premises WHERE parent_id IS NULL ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(premises_from_row).collect()
+    }
+
+    async fn customer(&self, id: CustomerId) -> Result<Customer, StoreError> {
+        let row = sqlx::query("SELECT * FROM customers WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(customer_from_row).transpose()?.ok_or_else(|| not_found("customer", id))
+    }
+
+    async fn account(&self, id: AccountId) -> Result<AccountRecord, StoreError> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(account_from_row).transpose()?.ok_or_else(|| not_found("account", id))
+    }
+
+    async fn meter(&self, id: MeterId) -> Result<MeterRecord, StoreError> {
+        let row = sqlx::query("SELECT * FROM meters WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(meter_from_row).transpose()?.ok_or_else(|| not_found("meter", id))
+    }
+
+    async fn sts_state(&self, meter: MeterId) -> Result<Option<StsState>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sts_meters WHERE meter_id = $1")
+            .bind(meter.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(sts_from_row).transpose()
+    }
+
+    async fn operator_by_username(&self, username: &str) -> Result<Option<Operator>, StoreError> {
+        let row = sqlx::query("SELECT * FROM operators WHERE username = $1").bind(username).fetch_optional(&self.pool).await?;
+        row.as_ref().map(operator_from_row).transpose()
+    }
+
+    async fn books(&self, id: BooksId) -> Result<Books, StoreError> {
+        let row = sqlx::query("SELECT * FROM books WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(books_from_row).transpose()?.ok_or_else(|| not_found("books", id))
+    }
+
+    async fn vending_point(&self, id: VendingPointId) -> Result<VendingPoint, StoreError> {
+        let row =
+            sqlx::query("SELECT * FROM vending_points WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(vending_point_from_row).transpose()?.ok_or_else(|| not_found("vending point", id))
+    }
+
+    async fn shift(&self, id: ShiftId) -> Result<Shift, StoreError> {
+        let row = sqlx::query("SELECT * FROM shifts WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
+        row.as_ref().map(shift_from_row).transpose()?.ok_or_else(|| not_found("shift", id))
+    }
+
+    async fn ledger_account(&self, id: LedgerAccountId) -> Result<(LedgerAccount, Balance), StoreError> {
+        let row = sqlx::query(&format!("SELECT {LEDGER_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE id = $1"))
+            .bind(id.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(ledger_account_from_row).transpose()?.ok_or_else(|| not_found("ledger account", id))
+    }
+
+    async fn find_ledger_account(
+        &self,
+        kind: LedgerAccountKind,
+        owner: &Owner,
+        premises_id: PremisesId,
+        currency: Currency,
+    ) -> Result<Option<LedgerAccount>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LEDGER_ACCOUNT_COLUMNS} FROM ledger_accounts \
+             WHERE kind = $1 AND owner = $2 AND premises_id = $3 AND currency = $4"
+        ))
+        .bind(kind.as_str())
+        .bind(owner.to_string())
+        .bind(premises_id.as_uuid())
+        .bind(currency.code().to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(ledger_account_from_row).transpose()?.map(|(a, _)| a))
+    }
+
+    async fn statement(&self, id: LedgerAccountId, limit: u32) -> Result<Vec<StatementLine>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT t.id AS transfer_id, e.transfer_seq, e.amount_minor FROM entries e \
+             JOIN transfers t ON t.seq = e.transfer_seq WHERE e.account_id = $1 \
+             ORDER BY e.transfer_seq DESC LIMIT $2",
+        )
+        .bind(id.as_uuid())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(StatementLine {
+                    transfer_id: uuid_of(row, "transfer_id")?,
+                    seq: row.try_get("transfer_seq")?,
+                    amount_minor: row.try_get("amount_minor")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn transfer(&self, id: TransferId) -> Result<Option<Transfer>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(load_transfers(&mut conn, "id", &[id.as_uuid()]).await?.into_iter().next())
+    }
+
+    async fn sale(&self, operation: OperationId) -> Result<Option<SaleRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM sales WHERE operation_id = $1")
+            .bind(operation.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(sale_from_row).transpose()
+    }
+
+    async fn sales_of(&self, point: VendingPointId, after_receipt: i64, limit: u32) -> Result<Vec<SaleRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM sales WHERE vending_point_id = $1 AND receipt_no > $2 ORDER BY receipt_no LIMIT $3",
+        )
+        .bind(point.as_uuid())
+        .bind(after_receipt)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(sale_from_row).collect()
+    }
+
+    async fn outbox(&self, after: i64, limit: u32) -> Result<Vec<(i64, OutboxRow)>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM readings WHERE meter_id = $1 ORDER BY at_us DESC, seq DESC LIMIT $2")
+            .bind(meter.as_uuid())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(reading_from_row).collect()
+    }
+
+    async fn tariff_document(&self, code: &str) -> Result<Option<TariffDocument>, StoreError> {
+        let row = sqlx::query(
+            "SELECT code, revision, name, document FROM tariff_documents WHERE code = $1 ORDER BY revision DESC LIMIT 1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let t = tariff_from_row(&r)?;
+            Ok(TariffDocument { code: t.code, revision: t.revision, name: t.name, document: t.document })
+        })
+        .transpose()
+    }
+
+    async fn tariff_documents(&self) -> Result<Vec<TariffDocument>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.code, d.revision, d.name FROM tariff_documents d \
+             WHERE d.revision = (SELECT MAX(revision) FROM tariff_documents x WHERE x.code = d.code) ORDER BY d.code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TariffDocument {
+                    code: r.try_get("code")?,
+                    revision: r.try_get("revision")?,
+                    name: r.try_get("name")?,
+                    document: String::new(),
+                })
+            })
+            .collect()
+    }
+
+    async fn pricing_state(&self, account: AccountId, tariff_code: &str) -> Result<Option<PricingState>, StoreError> {
+        let row = sqlx::query("SELECT * FROM pricing_states WHERE account_id = $1 AND tariff_code = $2")
+            .bind(account.as_uuid())
+            .bind(tariff_code)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(pricing_from_row).transpose()
+    }
+
+    async fn audit_records(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_head(&self) -> Result<AuditHead, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&self.pool).await?;
+        match row {
+            Some(r) => Ok(AuditHead { seq: r.try_get("seq")?, hash: hash_of(&r, "hash")? }),
+            None => Ok(AuditHead::default()),
+        }
+    }
+
+    async fn check(&self, scope: CheckScope) -> Result<CheckReport, StoreError> {
+        check_database(&self.pool, scope).await
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1").bind(key).fetch_optional(&self.pool).await?)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_instance(&self) -> Result<InstanceLock, StoreError> {
+        lock_instance_impl(&self.pool, &self.url).await
+    }
+
+    async fn backup_to(&self, dir: &Path, stamp: &str) -> Result<PathBuf, StoreError> {
+        if !is_migrated(&self.pool).await? {
+            return Err(StoreError::NoDatabase(format!(
+                "{} holds no Voltvend database: nothing to back up",
+                crate::redact_url(&self.url)
+            )));
+        }
+        backup_impl(&self.pool, &self.url, dir, stamp).await
+    }
+
+    async fn close(&self) {
+        self.writer.shutdown().await;
+        self.pool.close().await;
+    }
+}
+
+/// Whether every migration of this build has been applied.
+async fn is_migrated(pool: &Pool<Db>) -> Result<bool, StoreError> {
+    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await {
+        Ok(v) => v,
+        // No migrations table: an empty (or foreign) database.
+        Err(sqlx::Error::Database(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+}

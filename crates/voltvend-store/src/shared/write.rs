@@ -1,0 +1,422 @@
+// Writing what a batch of operations changed, in an order that respects foreign keys. Part of the SQL body both
+// backends include (see `shared/mod.rs`). Rows that change later (accounts, meters, shifts…) are upserted;
+// append-only rows are inserted.
+
+/// Runs `rows` through a multi-row statement `head VALUES (…), (…) tail`, in chunks.
+async fn insert_rows<T>(
+    conn: &mut Conn,
+    head: &str,
+    tail: &str,
+    rows: &[T],
+    bind: impl Fn(&mut sqlx::query_builder::Separated<'_, '_, Db, &'static str>, &T),
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(INSERT_CHUNK_ROWS) {
+        let mut q = QueryBuilder::<Db>::new(head);
+        q.push(" ");
+        q.push_values(chunk, |mut b, row| bind(&mut b, row));
+        q.push(tail);
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), sqlx::Error> {
+    insert_rows(
+        conn,
+        "INSERT INTO premises (id, parent_id, level, name, time_zone, path, created_at_us)",
+        "",
+        &c.premises,
+        |b, p| {
+            b.push_bind(p.id.as_uuid())
+                .push_bind(p.parent.map(|x| x.as_uuid()))
+                .push_bind(p.level.as_str())
+                .push_bind(p.name.clone())
+                .push_bind(p.time_zone.clone())
+                .push_bind(path_key(&p.path))
+                .push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO operators (id, username, display_name, role, scope_id, password_hash, active, created_at_us)",
+        " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, role = excluded.role, \
+         scope_id = excluded.scope_id, password_hash = excluded.password_hash, active = excluded.active",
+        &c.operators,
+        |b, o| {
+            b.push_bind(o.id.as_uuid())
+                .push_bind(o.username.clone())
+                .push_bind(o.display_name.clone())
+                .push_bind(o.role.as_str())
+                .push_bind(o.scope.as_uuid())
+                .push_bind(o.password_hash.clone())
+                .push_bind(o.active)
+                .push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO customers (id, premises_id, name, phone, created_at_us)",
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone",
+        &c.customers,
+        |b, x| {
+            b.push_bind(x.id.as_uuid())
+                .push_bind(x.premises_id.as_uuid())
+                .push_bind(x.name.clone())
+                .push_bind(x.phone.clone())
+                .push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO ledger_accounts (id, kind, owner, premises_id, currency, overdraft_limit_minor, created_at_us)",
+        "",
+        &c.ledger.accounts,
+        |b, a| {
+            b.push_bind(a.id.as_uuid())
+                .push_bind(a.kind.as_str())
+                .push_bind(a.owner.to_string())
+                .push_bind(a.premises_id.as_uuid())
+                .push_bind(a.currency.code().to_string())
+                .push_bind(a.overdraft_limit_minor)
+                .push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO books (id, premises_id, currency, energy_revenue_id, fixed_charge_revenue_id, tax_id, refunds_id, \
+         write_off_id, cash_variance_id, card_clearing_id, transfer_clearing_id, created_at_us)",
+        "",
+        &c.books,
+        |b, x| {
+            b.push_bind(x.id.as_uuid())
+                .push_bind(x.premises_id.as_uuid())
+                .push_bind(x.currency.code().to_string());
+            for id in x.ledger_accounts() {
+                b.push_bind(id.as_uuid());
+            }
+            b.push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO vending_points (id, premises_id, name, currency, books_id, active, last_receipt_no, created_at_us)",
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, active = excluded.active, \
+         last_receipt_no = excluded.last_receipt_no",
+        &c.vending_points,
+        |b, v| {
+            b.push_bind(v.id.as_uuid())
+                .push_bind(v.premises_id.as_uuid())
+                .push_bind(v.name.clone())
+                .push_bind(v.currency.code().to_string())
+                .push_bind(v.books_id.as_uuid())
+                .push_bind(v.active)
+                .push_bind(v.last_receipt_no)
+                .push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO accounts (id, customer_id, premises_id, billing_mode, status, currency, created_at_us, wallet_id, \
+         arrears_id, books_id, recovery, min_purchase_minor, max_balance_minor)",
+        " ON CONFLICT (id) DO UPDATE SET billing_mode = excluded.billing_mode, status = excluded.status, \
+         recovery = excluded.recovery, min_purchase_minor = excluded.min_purchase_minor, \
+         max_balance_minor = excluded.max_balance_minor",
+        &c.accounts,
+        |b, r| {
+            let a = &r.account;
+            b.push_bind(a.id.as_uuid())
+                .push_bind(a.customer_id.as_uuid())
+                .push_bind(a.premises_id.as_uuid())
+                .push_bind(a.billing_mode.as_str())
+                .push_bind(a.status.as_str())
+                .push_bind(a.currency.code().to_string())
+                .push_bind(at_us)
+                .push_bind(r.wallet.as_uuid())
+                .push_bind(r.arrears.as_uuid())
+                .push_bind(r.books.as_uuid())
+                .push_bind(recovery_text(r.recovery))
+                .push_bind(r.min_purchase_minor)
+                .push_bind(r.max_balance_minor);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO meters (id, serial, utility, control_mode, protocol, address, ct_ratio, vt_ratio, state, \
+         premises_id, account_id, created_at_us, tariff_code, relay)",
+        " ON CONFLICT (id) DO UPDATE SET control_mode = excluded.control_mode, protocol = excluded.protocol, \
+         address = excluded.address, ct_ratio = excluded.ct_ratio, vt_ratio = excluded.vt_ratio, state = excluded.state, \
+         premises_id = excluded.premises_id, account_id = excluded.account_id, tariff_code = excluded.tariff_code, \
+         relay = excluded.relay",
+        &c.meters,
+        |b, r| {
+            let m = &r.meter;
+            b.push_bind(m.id.as_uuid())
+                .push_bind(m.serial.clone())
+                .push_bind(m.utility.as_str())
+                .push_bind(m.control_mode.as_str())
+                .push_bind(m.protocol.as_str())
+                .push_bind(m.address.clone())
+                .push_bind(i64::from(m.ratio.ct()))
+                .push_bind(i64::from(m.ratio.vt()))
+                .push_bind(m.state.as_str())
+                .push_bind(m.premises_id.map(|x| x.as_uuid()))
+                .push_bind(m.account_id.map(|x| x.as_uuid()))
+                .push_bind(at_us)
+                .push_bind(r.tariff_code.clone())
+                .push_bind(r.relay.as_str());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO shifts (id, vending_point_id, operator_id, drawer_id, opened_at_us, opening_float_minor, status, \
+         closed_at_us, expected_minor, counted_minor)",
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, closed_at_us = excluded.closed_at_us, \
+         expected_minor = excluded.expected_minor, counted_minor = excluded.counted_minor",
+        &c.shifts,
+        |b, s| {
+            b.push_bind(s.id.as_uuid())
+                .push_bind(s.vending_point_id.as_uuid())
+                .push_bind(s.operator_id.as_uuid())
+                .push_bind(s.drawer.as_uuid())
+                .push_bind(timestamp_us(s.opened_at))
+                .push_bind(s.opening_float_minor)
+                .push_bind(s.status.as_str())
+                .push_bind(s.closed_at.map(timestamp_us))
+                .push_bind(s.expected_minor)
+                .push_bind(s.counted_minor);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO sts_meters (meter_id, pan, ea, kt, sgc, ti, krn, ken, base, last_tid)",
+        " ON CONFLICT (meter_id) DO UPDATE SET pan = excluded.pan, ea = excluded.ea, kt = excluded.kt, \
+         sgc = excluded.sgc, ti = excluded.ti, krn = excluded.krn, ken = excluded.ken, base = excluded.base, \
+         last_tid = excluded.last_tid",
+        &c.sts,
+        |b, s| {
+            let p = &s.record.params;
+            b.push_bind(s.meter_id.as_uuid())
+                .push_bind(s.record.pan.to_string())
+                .push_bind(p.ea.code())
+                .push_bind(i64::from(p.kt.value()))
+                .push_bind(i64::from(p.sgc))
+                .push_bind(i64::from(p.ti))
+                .push_bind(i64::from(p.krn))
+                .push_bind(i64::from(p.ken))
+                .push_bind(p.base.code())
+                .push_bind(s.last_tid.map(|t| i64::from(t.minutes())));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO pricing_states (account_id, tariff_code, block_key, block_position_milli, free_key, \
+         free_used_milli, month_key, month_energy_femto, carry_femto, updated_at_us)",
+        " ON CONFLICT (account_id, tariff_code) DO UPDATE SET block_key = excluded.block_key, \
+         block_position_milli = excluded.block_position_milli, free_key = excluded.free_key, \
+         free_used_milli = excluded.free_used_milli, month_key = excluded.month_key, \
+         month_energy_femto = excluded.month_energy_femto, carry_femto = excluded.carry_femto, \
+         updated_at_us = excluded.updated_at_us",
+        &c.pricing,
+        |b, (account, code, s)| {
+            b.push_bind(account.as_uuid())
+                .push_bind(code.clone())
+                .push_bind(s.block_key.map(i64::from))
+                .push_bind(s.block_position_milli)
+                .push_bind(s.free_key.map(i64::from))
+                .push_bind(s.free_used_milli)
+                .push_bind(s.month_key.map(i64::from))
+                .push_bind(s.month_energy_femto.to_string())
+                .push_bind(s.carry_femto.to_string())
+                .push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO reading_states (meter_id, at_us, registers)",
+        " ON CONFLICT (meter_id) DO UPDATE SET at_us = excluded.at_us, registers = excluded.registers",
+        &c.reading_states,
+        |b, r| {
+            b.push_bind(r.meter_id.as_uuid()).push_bind(timestamp_us(r.last.at)).push_bind(registers_text(&r.last.registers));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO tariff_documents (code, revision, name, document, imported_at_us)",
+        "",
+        &c.tariffs,
+        |b, t| {
+            b.push_bind(t.code.clone())
+                .push_bind(t.revision)
+                .push_bind(t.name.clone())
+                .push_bind(t.document.clone())
+                .push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO transfers (seq, id, kind, currency, corrects_id, memo, posted_at_us)",
+        "",
+        &c.ledger.transfers,
+        |b, t| {
+            b.push_bind(t.seq)
+                .push_bind(t.request.id.as_uuid())
+                .push_bind(t.request.kind.as_str())
+                .push_bind(t.request.currency.code().to_string())
+                .push_bind(t.request.corrects.map(|x| x.as_uuid()))
+                .push_bind(t.request.memo.clone())
+                .push_bind(timestamp_us(t.posted_at));
+        },
+    )
+    .await?;
+    let entries: Vec<(i64, i64, Uuid, i64)> = c
+        .ledger
+        .transfers
+        .iter()
+        .flat_map(|t| {
+            t.request.postings.iter().enumerate().map(move |(idx, p)| {
+                let signed = match p.side {
+                    Side::Debit => p.amount_minor,
+                    Side::Credit => -p.amount_minor,
+                };
+                (t.seq, idx as i64, p.account.as_uuid(), signed)
+            })
+        })
+        .collect();
+    insert_rows(conn, "INSERT INTO entries (transfer_seq, idx, account_id, amount_minor)", "", &entries, |b, e| {
+        b.push_bind(e.0).push_bind(e.1).push_bind(e.2).push_bind(e.3);
+    })
+    .await?;
+    write_balances(conn, &c.ledger.balances).await?;
+    insert_rows(
+        conn,
+        "INSERT INTO readings (meter_id, at_us, registers, status, operation_id, note)",
+        "",
+        &c.readings,
+        |b, r| {
+            b.push_bind(r.meter_id.as_uuid())
+                .push_bind(timestamp_us(r.reading.at))
+                .push_bind(registers_text(&r.reading.registers))
+                .push_bind(r.status.as_str())
+                .push_bind(r.operation_id.as_uuid())
+                .push_bind(r.note.clone());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO sales (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, meter_id, \
+         at_us, method, reference, paid_minor, arrears_minor, fees_minor, tax_minor, energy_minor, credit_minor, \
+         quantity_milli, tokens, transfer_id, balance_after_minor, reallocated_from)",
+        "",
+        &c.sales,
+        |b, s| {
+            b.push_bind(s.operation_id.as_uuid())
+                .push_bind(s.vending_point_id.as_uuid())
+                .push_bind(s.receipt_no)
+                .push_bind(s.shift_id.as_uuid())
+                .push_bind(s.operator_id.as_uuid())
+                .push_bind(s.account_id.as_uuid())
+                .push_bind(s.meter_id.as_uuid())
+                .push_bind(timestamp_us(s.at))
+                .push_bind(s.method.as_str())
+                .push_bind(s.reference.clone())
+                .push_bind(s.paid_minor)
+                .push_bind(s.arrears_minor)
+                .push_bind(s.fees_minor)
+                .push_bind(s.tax_minor)
+                .push_bind(s.energy_minor)
+                .push_bind(s.credit_minor)
+                .push_bind(s.quantity_milli)
+                .push_bind(s.tokens.join(" "))
+                .push_bind(s.transfer_id.as_uuid())
+                .push_bind(s.balance_after_minor)
+                .push_bind(s.reallocated_from.map(|x| x.as_uuid()));
+        },
+    )
+    .await?;
+    insert_rows(conn, "INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us)", "", &c.outbox, |b, o| {
+        b.push_bind(o.operation_id.as_uuid())
+            .push_bind(o.idx)
+            .push_bind(o.meter_id.as_uuid())
+            .push_bind(o.kind.as_str())
+            .push_bind(timestamp_us(o.at));
+    })
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO idempotency (operation_id, fingerprint, kind, at_us, response)",
+        "",
+        &c.idempotency,
+        |b, i| {
+            b.push_bind(i.operation_id.as_uuid())
+                .push_bind(i.fingerprint.to_vec())
+                .push_bind(i.kind.clone())
+                .push_bind(timestamp_us(i.at))
+                .push_bind(i.response.clone());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO audit_log (seq, at_us, operation_id, operator_id, source, action, subject, before_text, \
+         after_text, prev_hash, hash)",
+        "",
+        &c.audit,
+        |b, r| {
+            b.push_bind(r.seq)
+                .push_bind(timestamp_us(r.at))
+                .push_bind(r.operation_id.as_uuid())
+                .push_bind(r.operator_id.map(|x| x.as_uuid()))
+                .push_bind(r.source.clone())
+                .push_bind(r.action.clone())
+                .push_bind(r.subject.clone())
+                .push_bind(r.before.clone())
+                .push_bind(r.after.clone())
+                .push_bind(r.prev_hash.to_vec())
+                .push_bind(r.hash.to_vec());
+        },
+    )
+    .await?;
+    if let Some(head) = c.audit_head {
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        )
+        .bind(head.seq)
+        .bind(head.hash.to_vec())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// `UPDATE … FROM (VALUES …)`: both engines name a VALUES list's columns column1, column2…
+const BALANCES_UPDATE_HEAD: &str = "UPDATE ledger_accounts SET debits_posted_minor = v.column2, \
+     credits_posted_minor = v.column3 FROM (";
+const BALANCES_UPDATE_TAIL: &str = ") AS v WHERE ledger_accounts.id = v.column1";
+
+/// New cached totals of ledger accounts: one multi-row statement per chunk rather than one per account.
+async fn write_balances(conn: &mut Conn, balances: &[(LedgerAccountId, Balance)]) -> Result<(), sqlx::Error> {
+    for chunk in balances.chunks(INSERT_CHUNK_ROWS) {
+        let mut q = QueryBuilder::<Db>::new(BALANCES_UPDATE_HEAD);
+        q.push_values(chunk, |mut b, (id, balance)| {
+            b.push_bind(id.as_uuid()).push_bind(balance.debits_minor).push_bind(balance.credits_minor);
+        });
+        q.push(BALANCES_UPDATE_TAIL);
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
