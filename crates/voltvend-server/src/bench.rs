@@ -160,16 +160,22 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
         Command::CreatePremises(group.clone()),
         Command::CreatePremises(site.clone()),
         Command::OpenBooks(OpenBooks { id: books, premises_id: site.id, currency: Currency::CNY }),
-        Command::ImportTariff(ImportTariff {
+    ] {
+        store.submit(system(command)).await.context("bench set-up")?;
+    }
+    if store.tariff_document("bench-flat").await?.is_none() {
+        let command = Command::ImportTariff(ImportTariff {
             code: "bench-flat".into(),
             name: "Benchmark flat tariff".into(),
             document: FLAT_TARIFF.into(),
-        }),
-    ] {
+        });
         store.submit(system(command)).await.context("bench set-up")?;
     }
     let mut counters = Vec::new();
     let mut ops = Vec::new();
+    // A bench may run again on its own database: its cashiers' names are new each run.
+    let run = ids.uuid().simple().to_string();
+    let run = run.get(24..).unwrap_or("run");
     for i in 0..CASHIERS {
         let (point, operator, shift) = (ids.id::<VendingPointId>(), ids.id::<OperatorId>(), ids.id::<ShiftId>());
         ops.push(system(Command::OpenVendingPoint(OpenVendingPoint {
@@ -181,7 +187,7 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
         })));
         ops.push(system(Command::AddOperator(Operator {
             id: operator,
-            username: format!("bench{i}"),
+            username: format!("bench-{run}-{i}"),
             display_name: format!("Bench cashier {i}"),
             role: Role::Cashier,
             scope: site.id,
@@ -211,7 +217,7 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
         let (meter, account) = (ids.id::<MeterId>(), ids.id::<AccountId>());
         receive.push(system(Command::ReceiveMeter(Meter::receive(
             meter,
-            &format!("BENCH-{i:07}"),
+            &format!("BENCH-{run}-{i:07}"),
             Utility::Electricity,
             ControlMode::Remote,
             MeterProtocol::Dlt645,

@@ -189,15 +189,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
             let listener = crate::serve::bind(&settings).await?;
             let addr = listener.local_addr()?;
-            tracing::info!(%addr, database = %voltvend_store::redact_url(&settings.database.url), "serving");
-            println!("listening on http://{addr}");
-            crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal()).await
+            let database = voltvend_store::redact_url(&settings.database.url);
+            let ready = move || {
+                tracing::info!(%addr, %database, "serving");
+                println!("listening on http://{addr}");
+            };
+            crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal(), ready).await
         }
         Command::Demo(_) => crate::demo::run(settings, clock, cli.database_url.is_some()).await,
         Command::Migrate => {
             let spinner = spinner("applying migrations");
             let store = voltvend_store::open(&settings.open_options().creating(), clock).await?;
-            let result = store.migrate().await;
+            // Never under a running server: it would go on with the schema it started with.
+            let result = async {
+                let lock = crate::serve::lock_for_writing(store.as_ref()).await?;
+                let migrated = store.migrate().await;
+                lock.release().await;
+                anyhow::Ok(migrated?)
+            }
+            .await;
             store.close().await;
             spinner.finish_and_clear();
             result?;

@@ -82,30 +82,34 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
         "--credit-kwh=30",
     ])?;
     let (sim_addr, _fleet) = crate::simulate::start(&sim, clock.as_ref()).await?;
-    println!();
-    println!("  Voltvend demo is running: open http://{addr}/");
-    println!(
-        "  Data: {} premises, {} customers, {} meters, {} sales, {} ledger transfers, {} audit records",
-        counts.premises, counts.customers, counts.meters, counts.sales, counts.transfers, counts.audit_records
-    );
-    match &temp_dir {
-        Some(dir) => println!("  Embedded database: {} (removed when the demo stops)", dir.display()),
-        None => println!("  Database: {}", voltvend_store::redact_url(&settings.database.url)),
-    }
-    println!("  Simulated meters: DL/T 645 over TCP on {sim_addr} (24 meters, 60× time)");
-    match &logins {
-        Some(logins) => {
-            for (username, role, password) in &logins.logins {
-                println!("  Log in as {username} / {password}  ({role})");
-            }
+    let database = voltvend_store::redact_url(&settings.database.url);
+    let temp_shown = temp_dir.clone();
+    let ready = move || {
+        println!();
+        println!("  Voltvend demo is running: open http://{addr}/");
+        println!(
+            "  Data: {} premises, {} customers, {} meters, {} sales, {} ledger transfers, {} audit records",
+            counts.premises, counts.customers, counts.meters, counts.sales, counts.transfers, counts.audit_records
+        );
+        match &temp_shown {
+            Some(dir) => println!("  Embedded database: {} (removed when the demo stops)", dir.display()),
+            None => println!("  Database: {database}"),
         }
-        None => println!("  This demo database was seeded earlier; its logins were printed then."),
-    }
-    println!("  (The web UI and the head end that polls the meters arrive with their issues; today the server");
-    println!("   shows status, /healthz and /metrics, and the meters answer any DL/T 645 master.)");
-    println!("  Stop with Ctrl-C.");
-    println!();
-    let result = crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal()).await;
+        println!("  Simulated meters: DL/T 645 over TCP on {sim_addr} (24 meters, 60× time)");
+        match &logins {
+            Some(logins) => {
+                for (username, role, password) in &logins.logins {
+                    println!("  Log in as {username} / {password}  ({role})");
+                }
+            }
+            None => println!("  This demo database was seeded earlier; its logins were printed then."),
+        }
+        println!("  (The web UI and the head end that polls the meters arrive with their issues; today the server");
+        println!("   shows status, /healthz and /metrics, and the meters answer any DL/T 645 master.)");
+        println!("  Stop with Ctrl-C.");
+        println!();
+    };
+    let result = crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal(), ready).await;
     if let (Some(dir), Ok(())) = (&temp_dir, &result)
         && let Err(e) = std::fs::remove_dir_all(dir)
     {

@@ -64,17 +64,25 @@ pub async fn lock_for_writing(store: &dyn Store) -> anyhow::Result<InstanceLock>
 
 /// Serves until `shutdown` completes. Holds the database's instance lock for the whole time, so a second
 /// server, or a restore, cannot run against the same database. Refuses to start on a database whose
-/// invariants fail the bounded start-up check. On shutdown the writer is drained: every operation already
-/// submitted is committed or refused before the process exits.
+/// invariants fail the bounded start-up check; `on_ready` is called once both passed, just before serving.
+/// On shutdown the writer is drained: every operation already submitted is committed or refused before the
+/// process exits.
 pub async fn run(
     settings: &Settings,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce() + Send,
 ) -> anyhow::Result<()> {
-    let lock = lock_for_writing(store.as_ref()).await?;
-    let result = serve_locked(settings, store.clone(), clock, listener, shutdown).await;
+    let lock = match lock_for_writing(store.as_ref()).await {
+        Ok(lock) => lock,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    let result = serve_locked(settings, store.clone(), clock, listener, shutdown, on_ready).await;
     store.shutdown().await;
     match store.audit_head().await {
         Ok(head) => tracing::info!(audit_seq = head.seq, audit_head = %audit::hex(&head.hash), "stopped"),
@@ -91,6 +99,7 @@ async fn serve_locked(
     clock: Arc<dyn Clock>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce() + Send,
 ) -> anyhow::Result<()> {
     let report = store.check(CheckScope::Bounded { audit_tail: STARTUP_AUDIT_TAIL }).await?;
     if !report.is_ok() {
@@ -110,6 +119,7 @@ async fn serve_locked(
         clock,
     };
     let app = router(state, settings.server.request_body_max_bytes);
+    on_ready();
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")
 }
 

@@ -26,6 +26,7 @@ use voltvend_ops::{
     Outcome, ReadingRow, Renderer, SaleRecord, StsState,
 };
 
+mod cache;
 mod error;
 mod postgres;
 mod sqlite;

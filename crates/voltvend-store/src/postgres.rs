@@ -41,6 +41,13 @@ async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("cannot reach {}: {e}", crate::redact_url(&options.url))))
 }
 
+/// PostgreSQL checkpoints on its own: nothing to track.
+#[derive(Debug, Default)]
+struct Checkpoints;
+
+/// PostgreSQL checkpoints on its own.
+fn after_commit(_pool: &Pool<Db>, _checkpoints: &Arc<Checkpoints>) {}
+
 /// What the live connection runs with.
 async fn durability_impl(conn: &mut <Db as sqlx::Database>::Connection) -> Result<Durability, StoreError> {
     let synchronous: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut *conn).await?;

@@ -27,7 +27,10 @@ pub(super) fn create_premises(ws: &mut Workspace, op: &Operation, p: &Premises) 
     let node = match p.parent {
         None => {
             if op.actor.scope.is_some() {
-                return Err(OpError::refused("scope", "only an unscoped administrator may create a root group"));
+                return Err(OpError::refused(
+                    "scope_too_narrow",
+                    "only an unscoped administrator may create a root group",
+                ));
             }
             Premises::new_root(p.id, &p.name, &p.time_zone)?
         }
@@ -87,7 +90,7 @@ pub(super) fn add_operator(ws: &mut Workspace, op: &Operation, o: &Operator) -> 
 pub(super) fn import_tariff(ws: &mut Workspace, t: &ImportTariff) -> Done {
     let ((code, name), _) = crate::context::parse(&t.document)?;
     if code != t.code || name != t.name {
-        return Err(OpError::refused("tariff_mismatch", "the code and name given differ from the document's"));
+        return Err(OpError::refused("tariff_document_mismatch", "the code and name given differ from the document's"));
     }
     let revision = ws.tariffs.get(&code)?.map_or(1, |d| d.revision + 1);
     let entry =

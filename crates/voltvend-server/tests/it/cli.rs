@@ -256,3 +256,61 @@ fn bench_refuses_a_database_that_is_not_its_own() {
     );
     assert!(server.stop().success());
 }
+
+/// Runs `demo` until it says how to stop it, then stops it with SIGTERM; returns what it printed.
+fn demo_once(url: &str) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = crate::support::voltvend()
+        .args(["--database-url", url, "demo", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    // Read to the end: the demo still prints as it stops.
+    printed.extend(lines.map_while(Result::ok).map(|l| l + "\n"));
+    assert!(child.wait().unwrap().success(), "{printed}");
+    printed
+}
+
+#[tokio::test]
+async fn demo_honours_the_database_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let first = demo_once(&url);
+    assert!(first.contains("Log in as admin / "), "{first}");
+    assert!(first.contains(&format!("Database: {url}")), "{first}");
+    let store = voltvend_store::open(&OpenOptions::new(&url), clock()).await.unwrap();
+    let counts = store.counts().await.unwrap();
+    assert_eq!((counts.customers, counts.sales), (24, 24), "the demo's data is in the database it was given");
+    store.close().await;
+    // Run again on it: served as it is, not seeded twice.
+    let second = demo_once(&url);
+    assert!(second.contains("seeded earlier"), "{second}");
+    let store = voltvend_store::open(&OpenOptions::new(&url), clock()).await.unwrap();
+    assert_eq!(store.counts().await.unwrap(), counts);
+    store.close().await;
+    // A database with other data is refused.
+    let other = tempfile::tempdir().unwrap();
+    let other_url = migrated_sqlite(other.path());
+    let o = run(
+        &["--database-url", &other_url, "user", "add", "--username", "admin", "--password-stdin"],
+        "correct horse battery\n",
+    );
+    assert!(o.status.success());
+    assert_one_line_error(
+        &run(&["--database-url", &other_url, "demo", "--listen", "127.0.0.1:0"], ""),
+        "already holds data",
+    );
+}

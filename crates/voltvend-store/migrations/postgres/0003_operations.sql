@@ -148,13 +148,20 @@ CREATE TABLE audit_head (
     hash    BYTEA NOT NULL
 );
 
+-- Bumped by every batch a writer commits: a writer whose cache was filled at another generation drops it.
+CREATE TABLE writer_state (
+    id          BIGINT PRIMARY KEY CHECK (id = 1),
+    generation  BIGINT NOT NULL
+);
+INSERT INTO writer_state (id, generation) VALUES (1, 0);
+
 -- What this database is for: `bench` and `demo` databases say so, and `bench` refuses any other.
 CREATE TABLE meta (
     key     TEXT PRIMARY KEY,
     value   TEXT NOT NULL
 );
 
-CREATE INDEX transfers_corrects ON transfers(corrects_id);
+CREATE INDEX transfers_corrects ON transfers(corrects_id) WHERE corrects_id IS NOT NULL;
 
 CREATE TRIGGER readings_append_only BEFORE UPDATE OR DELETE ON readings
     FOR EACH ROW EXECUTE FUNCTION voltvend_append_only();

@@ -149,13 +149,20 @@ CREATE TABLE audit_head (
     hash    BLOB NOT NULL
 );
 
+-- Bumped by every batch a writer commits: a writer whose cache was filled at another generation drops it.
+CREATE TABLE writer_state (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    generation  INTEGER NOT NULL
+);
+INSERT INTO writer_state (id, generation) VALUES (1, 0);
+
 -- What this database is for: `bench` and `demo` databases say so, and `bench` refuses any other.
 CREATE TABLE meta (
     key     TEXT PRIMARY KEY NOT NULL,
     value   TEXT NOT NULL
 );
 
-CREATE INDEX transfers_corrects ON transfers(corrects_id);
+CREATE INDEX transfers_corrects ON transfers(corrects_id) WHERE corrects_id IS NOT NULL;
 
 CREATE TRIGGER readings_append_only_u BEFORE UPDATE ON readings BEGIN SELECT RAISE(ABORT, 'readings are append-only'); END;
 CREATE TRIGGER readings_append_only_d BEFORE DELETE ON readings BEGIN SELECT RAISE(ABORT, 'readings are append-only'); END;

@@ -4,7 +4,23 @@
 type Conn = <Db as sqlx::Database>::Connection;
 
 /// Rows per multi-row INSERT or IN list: keeps every statement under both engines' bound-parameter limits.
-const INSERT_CHUNK_ROWS: usize = 500;
+const INSERT_CHUNK_ROWS: usize = 256;
+
+/// Splits `rows` into chunks whose lengths are powers of two (at most [`INSERT_CHUNK_ROWS`]), so that a batch
+/// of any size uses one of a few statement texts: prepared statements are cached by text, and preparing one
+/// with hundreds of parameters costs more than running it.
+fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = INSERT_CHUNK_ROWS.min(1 << rest.len().ilog2());
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Some(head)
+    })
+}
 
 /// `SELECT … WHERE <column> IN (keys)`, in chunks; `select` ends just before the IN list.
 async fn select_in<K, T>(
@@ -17,7 +33,7 @@ where
     K: Clone + Send + for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + 'static,
 {
     let mut out = Vec::new();
-    for chunk in keys.chunks(INSERT_CHUNK_ROWS) {
+    for chunk in chunks(keys) {
         let mut q = QueryBuilder::<Db>::new(select);
         q.push(" IN (");
         let mut list = q.separated(", ");

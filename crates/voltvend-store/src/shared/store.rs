@@ -13,7 +13,13 @@ impl SqlStore {
         let writer = if options.read_only {
             Writer::stopped()
         } else {
-            Writer::spawn(Sink { pool: pool.clone(), context: options.context.clone() }, clock, options.writer)
+            let sink = Sink {
+                pool: pool.clone(),
+                context: options.context.clone(),
+                state: Default::default(),
+                checkpoints: Default::default(),
+            };
+            Writer::spawn(sink, clock, options.writer)
         };
         Ok(Self { pool, writer, url: options.url.clone() })
     }
@@ -30,6 +36,29 @@ fn refused_by_database(e: &sqlx::Error) -> bool {
 struct Sink {
     pool: Pool<Db>,
     context: Arc<Context>,
+    /// Only the writer task uses it; the lock is there to make the sink `Sync`.
+    state: tokio::sync::Mutex<WriterState>,
+    checkpoints: Arc<Checkpoints>,
+}
+
+/// What the writer keeps between batches.
+#[derive(Debug, Default)]
+struct WriterState {
+    /// The writer's own connection, kept so that its page cache stays warm (a pooled connection's cache is
+    /// invalidated whenever another connection writes); dropped after an error and taken again.
+    conn: Option<sqlx::pool::PoolConnection<Db>>,
+    cache: crate::cache::Cache,
+}
+
+/// Reads the writers' generation (inside the write transaction, so it is current).
+async fn read_generation(tx: &mut sqlx::Transaction<'_, Db>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT generation FROM writer_state WHERE id = 1").fetch_one(&mut **tx).await
+}
+
+/// Records that this transaction is the writers' next generation.
+async fn bump_generation(tx: &mut sqlx::Transaction<'_, Db>, next: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE writer_state SET generation = $1 WHERE id = 1").bind(next).execute(&mut **tx).await?;
+    Ok(())
 }
 
 impl BatchSink for Sink {
@@ -39,35 +68,86 @@ impl BatchSink for Sink {
         at: Timestamp,
         stats: &WriterStats,
     ) -> Result<Vec<Result<Applied, OpError>>, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        serialize_writers(&mut tx).await?;
-        let mut ws = voltvend_ops::load(&mut TxSource { conn: &mut tx }, batch.iter().map(|j| &j.op)).await?;
-        let results: Vec<_> = batch
-            .iter()
-            .map(|j| voltvend_ops::execute(&mut ws, &j.op, j.render.as_deref(), &self.context, at))
-            .collect();
-        match write_changes(&mut tx, &ws.pending(), timestamp_us(at)).await {
-            Ok(()) => {
-                tx.commit().await?;
-                Ok(results)
-            }
-            Err(e) if refused_by_database(&e) => {
-                drop(tx);
+        let mut state = self.state.lock().await;
+        let WriterState { conn, cache } = &mut *state;
+        if conn.is_none() {
+            *conn = Some(self.pool.acquire().await?);
+        }
+        let Some(connection) = conn.as_mut() else { return Err(StoreError::WriterStopped) };
+        let outcome = self.fast_path(connection, cache, batch, at).await;
+        match outcome {
+            Ok(Ok(results)) => Ok(results),
+            Ok(Err(refusal)) => {
+                // What was loaded is still what the database holds, but keep the slow path simple.
+                cache.clear();
                 stats.retried_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(error = %e, operations = batch.len(), "the database refused part of a batch; applying it again one operation at a time");
-                self.apply_one_by_one(batch, at).await
+                tracing::warn!(error = %refusal, operations = batch.len(), "the database refused part of a batch; applying it again one operation at a time");
+                let retried = self.apply_one_by_one(connection, batch, at).await;
+                if retried.is_err() {
+                    *conn = None;
+                }
+                retried
             }
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                cache.clear();
+                *conn = None;
+                Err(e)
+            }
         }
     }
 }
 
 impl Sink {
+    /// The batch in one transaction. `Ok(Err(e))`: the database refused what the batch wrote (nothing
+    /// committed), so the batch must go again operation by operation.
+    async fn fast_path(
+        &self,
+        conn: &mut <Db as sqlx::Database>::Connection,
+        cache: &mut crate::cache::Cache,
+        batch: &[Job],
+        at: Timestamp,
+    ) -> Result<Result<Vec<Result<Applied, OpError>>, sqlx::Error>, StoreError> {
+        use sqlx::Connection;
+        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
+        serialize_writers(&mut tx).await?;
+        let generation = read_generation(&mut tx).await?;
+        cache.validate(generation);
+        let mut source = crate::cache::CachedSource { inner: TxSource { conn: &mut tx }, cache: &mut *cache };
+        let mut ws = voltvend_ops::load(&mut source, batch.iter().map(|j| &j.op)).await?;
+        let results: Vec<_> = batch
+            .iter()
+            .map(|j| voltvend_ops::execute(&mut ws, &j.op, j.render.as_deref(), &self.context, at))
+            .collect();
+        let changes = ws.pending();
+        let written = async {
+            write_changes(&mut tx, &changes, timestamp_us(at)).await?;
+            bump_generation(&mut tx, generation + 1).await
+        }
+        .await;
+        match written {
+            Ok(()) => {
+                tx.commit().await?;
+                cache.committed(&changes, generation + 1);
+                after_commit(&self.pool, &self.checkpoints);
+                Ok(Ok(results))
+            }
+            Err(e) if refused_by_database(&e) => Ok(Err(e)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The batch again, each operation's writes behind its own savepoint: what the database refuses fails
     /// that operation alone, and the operations after it see the state without it.
-    async fn apply_one_by_one(&self, batch: &[Job], at: Timestamp) -> Result<Vec<Result<Applied, OpError>>, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+    async fn apply_one_by_one(
+        &self,
+        conn: &mut <Db as sqlx::Database>::Connection,
+        batch: &[Job],
+        at: Timestamp,
+    ) -> Result<Vec<Result<Applied, OpError>>, StoreError> {
+        use sqlx::Connection;
+        let mut tx = conn.begin_with(BEGIN_WRITE).await?;
         serialize_writers(&mut tx).await?;
+        let generation = read_generation(&mut tx).await?;
         let mut ws = voltvend_ops::load(&mut TxSource { conn: &mut tx }, batch.iter().map(|j| &j.op)).await?;
         let mut results = Vec::with_capacity(batch.len());
         for j in batch {
@@ -94,6 +174,7 @@ impl Sink {
                 Err(e) => return Err(e.into()),
             }
         }
+        bump_generation(&mut tx, generation + 1).await?;
         tx.commit().await?;
         Ok(results)
     }

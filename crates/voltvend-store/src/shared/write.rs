@@ -10,7 +10,7 @@ async fn insert_rows<T>(
     rows: &[T],
     bind: impl Fn(&mut sqlx::query_builder::Separated<'_, '_, Db, &'static str>, &T),
 ) -> Result<(), sqlx::Error> {
-    for chunk in rows.chunks(INSERT_CHUNK_ROWS) {
+    for chunk in chunks(rows) {
         let mut q = QueryBuilder::<Db>::new(head);
         q.push(" ");
         q.push_values(chunk, |mut b, row| bind(&mut b, row));
@@ -410,7 +410,7 @@ const BALANCES_UPDATE_TAIL: &str = ") AS v WHERE ledger_accounts.id = v.column1"
 
 /// New cached totals of ledger accounts: one multi-row statement per chunk rather than one per account.
 async fn write_balances(conn: &mut Conn, balances: &[(LedgerAccountId, Balance)]) -> Result<(), sqlx::Error> {
-    for chunk in balances.chunks(INSERT_CHUNK_ROWS) {
+    for chunk in chunks(balances) {
         let mut q = QueryBuilder::<Db>::new(BALANCES_UPDATE_HEAD);
         q.push_values(chunk, |mut b, (id, balance)| {
             b.push_bind(id.as_uuid()).push_bind(balance.debits_minor).push_bind(balance.credits_minor);

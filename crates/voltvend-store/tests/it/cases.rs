@@ -742,3 +742,20 @@ pub async fn unknown_ids_are_refused(h: &Harness) {
     assert_eq!(refused(h.store.post_transfer(t).await), "ledger_account_not_found");
     assert_eq!(h.store.counts().await.unwrap(), before);
 }
+
+/// The writer caches what it loads; another writer's commit must make it read again.
+pub async fn a_second_writer_invalidates_the_cache(h: &Harness) {
+    let (drawer, wallet, revenue) = h.ledger_accounts(0).await;
+    let other = h.reopen().await;
+    let pay = |amount| TransferRequest::simple(h.transfer_id(), TransferKind::Payment, drawer, wallet, cny(amount), "");
+    h.store.post_transfer(pay(100)).await.unwrap();
+    other.post_transfer(pay(50)).await.unwrap();
+    // The first writer's cache still says 100; the database says 150.
+    let spend = TransferRequest::simple(h.transfer_id(), TransferKind::Consumption, wallet, revenue, cny(150), "");
+    h.store.post_transfer(spend).await.unwrap();
+    other.post_transfer(pay(7)).await.unwrap();
+    assert_eq!(h.store.ledger_account(wallet).await.unwrap().1.normal(Side::Credit), 7);
+    other.close().await;
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

@@ -51,6 +51,7 @@ conformance!(
     receipt_gaps_are_detected,
     live_connections_are_durable,
     two_writers_never_collide,
+    a_second_writer_invalidates_the_cache,
     shutdown_answers_every_caller,
     backup_while_writing,
     a_database_without_schema_is_not_backed_up,

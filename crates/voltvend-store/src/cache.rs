@@ -1,0 +1,227 @@
+//! The writer's read-through cache of the rows operations load again and again (accounts, meters, shifts,
+//! vending points, books, ledger accounts with their balances, operators, premises, token and pricing state,
+//! tariffs).
+//!
+//! It holds exactly what the database holds, because it learns rows only from the database (inside the write
+//! transaction) and from what the writer itself committed. A generation number in the database, bumped by every
+//! batch any writer commits, tells a writer whether someone else wrote since it last did: if so, the cache is
+//! dropped before it is used. Rows written around the writer (a restore, a person with a SQL prompt) are not seen
+//! until another writer's commit or a restart — which is why `voltvend check` reads the database, never the cache.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use voltvend_domain::ledger::Balance;
+use voltvend_domain::tariff::pricing::PricingState;
+use voltvend_domain::{
+    AccountId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId, OperationId, Operator,
+    OperatorId, Premises, PremisesId, Shift, ShiftId, Transfer, TransferId, VendingPoint, VendingPointId,
+};
+use voltvend_ops::{
+    AccountRecord, AuditHead, Changes, IdempotencyRecord, MeterRecord, ReadingState, Source, StsState, TariffDoc,
+};
+
+use crate::StoreError;
+
+/// Rows kept per table; past it the table starts again empty (the next batch reads what it needs).
+pub(crate) const CACHE_ROWS_MAX: usize = 200_000;
+
+/// Known rows by key, and keys known to be absent.
+#[derive(Debug)]
+struct Known<K, V> {
+    rows: HashMap<K, Option<V>>,
+}
+
+impl<K, V> Default for Known<K, V> {
+    fn default() -> Self {
+        Self { rows: HashMap::new() }
+    }
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
+    /// The values known for `keys`, and the keys not known either way.
+    fn split(&self, keys: &[K]) -> (Vec<V>, Vec<K>) {
+        let mut hits = Vec::new();
+        let mut misses = Vec::new();
+        for k in keys {
+            match self.rows.get(k) {
+                Some(Some(v)) => hits.push(v.clone()),
+                Some(None) => {}
+                None => misses.push(k.clone()),
+            }
+        }
+        (hits, misses)
+    }
+
+    /// What storage answered for `asked`: the rows found, and the rest as absent.
+    fn learn(&mut self, asked: &[K], found: &[V], key: impl Fn(&V) -> K) {
+        if self.rows.len() + asked.len() > CACHE_ROWS_MAX {
+            self.rows.clear();
+        }
+        for k in asked {
+            self.rows.insert(k.clone(), None);
+        }
+        for v in found {
+            self.rows.insert(key(v), Some(v.clone()));
+        }
+    }
+
+    fn put(&mut self, k: K, v: V) {
+        if self.rows.len() >= CACHE_ROWS_MAX {
+            self.rows.clear();
+        }
+        self.rows.insert(k, Some(v));
+    }
+}
+
+/// Everything the writer knows, as of the generation it last committed.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    /// The database's writer generation this cache is current for; `None`: empty, use nothing.
+    pub(crate) generation: Option<i64>,
+    premises: Known<PremisesId, Premises>,
+    operators: Known<OperatorId, Operator>,
+    customers: Known<CustomerId, Customer>,
+    accounts: Known<AccountId, AccountRecord>,
+    meters: Known<MeterId, MeterRecord>,
+    vending_points: Known<VendingPointId, VendingPoint>,
+    shifts: Known<ShiftId, Shift>,
+    books: Known<BooksId, Books>,
+    ledger: Known<LedgerAccountId, (LedgerAccount, Balance)>,
+    sts: Known<MeterId, StsState>,
+    reading_states: Known<MeterId, ReadingState>,
+    pricing: Known<(AccountId, String), (AccountId, String, PricingState)>,
+    tariffs: Known<String, TariffDoc>,
+}
+
+impl Cache {
+    /// Forgets everything.
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Makes the cache current for `generation` (read from the database at the start of a batch): if another
+    /// writer committed since, everything known is dropped.
+    pub(crate) fn validate(&mut self, generation: i64) {
+        if self.generation != Some(generation) {
+            self.clear();
+            self.generation = Some(generation);
+        }
+    }
+
+    /// Learns what a batch committed (as generation `generation`).
+    pub(crate) fn committed(&mut self, c: &Changes, generation: i64) {
+        for p in &c.premises {
+            self.premises.put(p.id, p.clone());
+        }
+        for o in &c.operators {
+            self.operators.put(o.id, o.clone());
+        }
+        for x in &c.customers {
+            self.customers.put(x.id, x.clone());
+        }
+        for a in &c.ledger.accounts {
+            self.ledger.put(a.id, (a.clone(), Balance::default()));
+        }
+        for (id, balance) in &c.ledger.balances {
+            match self.ledger.rows.get_mut(id) {
+                Some(Some(entry)) => entry.1 = *balance,
+                // A balance of an account this cache never loaded: forget it rather than guess.
+                _ => {
+                    self.ledger.rows.remove(id);
+                }
+            }
+        }
+        for b in &c.books {
+            self.books.put(b.id, b.clone());
+        }
+        for v in &c.vending_points {
+            self.vending_points.put(v.id, v.clone());
+        }
+        for a in &c.accounts {
+            self.accounts.put(a.account.id, a.clone());
+        }
+        for m in &c.meters {
+            self.meters.put(m.meter.id, m.clone());
+        }
+        for s in &c.shifts {
+            self.shifts.put(s.id, s.clone());
+        }
+        for s in &c.sts {
+            self.sts.put(s.meter_id, s.clone());
+        }
+        for (account, code, state) in &c.pricing {
+            self.pricing.put((*account, code.clone()), (*account, code.clone(), state.clone()));
+        }
+        for r in &c.reading_states {
+            self.reading_states.put(r.meter_id, r.clone());
+        }
+        for t in &c.tariffs {
+            self.tariffs.put(t.code.clone(), t.clone());
+        }
+        self.generation = Some(generation);
+    }
+}
+
+/// A [`Source`] that answers from the cache where it can and from `inner` (the transaction) otherwise,
+/// learning what `inner` answers.
+pub(crate) struct CachedSource<'a, S> {
+    pub(crate) inner: S,
+    pub(crate) cache: &'a mut Cache,
+}
+
+macro_rules! cached {
+    ($name:ident, $field:ident, $k:ty, $v:ty, $key:expr) => {
+        async fn $name(&mut self, keys: &[$k]) -> Result<Vec<$v>, StoreError> {
+            let (mut hits, misses) = self.cache.$field.split(keys);
+            if !misses.is_empty() {
+                let found = self.inner.$name(&misses).await?;
+                self.cache.$field.learn(&misses, &found, $key);
+                hits.extend(found);
+            }
+            Ok(hits)
+        }
+    };
+}
+
+impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
+    type Error = StoreError;
+
+    cached!(premises, premises, PremisesId, Premises, |p: &Premises| p.id);
+    cached!(operators, operators, OperatorId, Operator, |o: &Operator| o.id);
+    cached!(customers, customers, CustomerId, Customer, |c: &Customer| c.id);
+    cached!(accounts, accounts, AccountId, AccountRecord, |a: &AccountRecord| a.account.id);
+    cached!(meters, meters, MeterId, MeterRecord, |m: &MeterRecord| m.meter.id);
+    cached!(vending_points, vending_points, VendingPointId, VendingPoint, |v: &VendingPoint| v.id);
+    cached!(shifts, shifts, ShiftId, Shift, |s: &Shift| s.id);
+    cached!(books, books, BooksId, Books, |b: &Books| b.id);
+    cached!(ledger_accounts, ledger, LedgerAccountId, (LedgerAccount, Balance), |x: &(LedgerAccount, Balance)| x.0.id);
+    cached!(sts_states, sts, MeterId, StsState, |s: &StsState| s.meter_id);
+    cached!(reading_states, reading_states, MeterId, ReadingState, |r: &ReadingState| r.meter_id);
+    cached!(pricing_states, pricing, (AccountId, String), (AccountId, String, PricingState), |x: &(
+        AccountId,
+        String,
+        PricingState
+    )| (x.0, x.1.clone()));
+    cached!(tariffs, tariffs, String, TariffDoc, |t: &TariffDoc| t.code.clone());
+
+    // New every time (operation ids are fresh), or lists that grow: always from the database.
+    async fn idempotency(&mut self, ids: &[OperationId]) -> Result<Vec<IdempotencyRecord>, StoreError> {
+        self.inner.idempotency(ids).await
+    }
+    async fn operators_by_username(&mut self, names: &[String]) -> Result<Vec<Operator>, StoreError> {
+        self.inner.operators_by_username(names).await
+    }
+    async fn meters_by_serial(&mut self, serials: &[String]) -> Result<Vec<MeterRecord>, StoreError> {
+        self.inner.meters_by_serial(serials).await
+    }
+    async fn transfers(&mut self, ids: &[TransferId]) -> Result<Vec<Transfer>, StoreError> {
+        self.inner.transfers(ids).await
+    }
+    async fn corrections_of(&mut self, targets: &[TransferId]) -> Result<Vec<Transfer>, StoreError> {
+        self.inner.corrections_of(targets).await
+    }
+    async fn heads(&mut self) -> Result<(i64, AuditHead), StoreError> {
+        self.inner.heads().await
+    }
+}
