@@ -223,3 +223,50 @@ pub fn test_token(token: Token) -> Result<TokenNumber, StsError> {
     let block = token.to_block()?;
     Ok(TokenNumber::from_class_block(1, block))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tid::BaseDate;
+
+    fn params(base: &str) -> KeyParams {
+        KeyParams {
+            kt: KeyType::new(2).unwrap(),
+            sgc: 123_456,
+            ti: 1,
+            krn: 1,
+            ken: 255,
+            base: BaseDate::from_code(base).unwrap(),
+            ea: Ea::Sta,
+        }
+    }
+
+    #[test]
+    fn a_key_change_keeps_what_it_does_not_name_and_rolls_over_to_the_next_base() {
+        let current = params("93");
+        let same = KeyChange::default().apply_to(&current).unwrap();
+        assert_eq!(same, current);
+        let changed =
+            KeyChange { ti: Some(7), krn: Some(2), rollover: true, ..KeyChange::default() }.apply_to(&current);
+        let changed = changed.unwrap();
+        assert_eq!((changed.ti, changed.krn, changed.sgc, changed.base), (7, 2, 123_456, BaseDate::Y2014));
+        assert!(
+            KeyChange { rollover: true, ..KeyChange::default() }.apply_to(&params("35")).is_err(),
+            "no base after 2035"
+        );
+        assert!(KeyChange { kt: Some(9), ..KeyChange::default() }.apply_to(&current).is_err());
+        assert!(KeyChange { ti: Some(100), ..KeyChange::default() }.apply_to(&current).is_err());
+    }
+
+    #[test]
+    fn the_test_token_is_the_smallest_that_holds_both_fields() {
+        let class_of = |n: TokenNumber| n.class_and_block().0;
+        assert_eq!(class_of(test_token_for(0xF_FFFF_FFFF, 0).unwrap()), 1);
+        let one = Token::from_block(1, test_token_for(5, 200).unwrap().class_and_block().1).unwrap();
+        assert_eq!(one, Token::Test1 { control: 5, manufacturer: 200 });
+        let two = Token::from_block(1, test_token_for(5, 300).unwrap().class_and_block().1).unwrap();
+        assert_eq!(two, Token::Test2 { control: 5, manufacturer: 300 });
+        assert!(test_token_for(1 << 36, 0).is_err(), "36 control bits at most");
+        assert!(test_token_for(1 << 28, 300).is_err(), "28 control bits with a 16-bit manufacturer code");
+    }
+}

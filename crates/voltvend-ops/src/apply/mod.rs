@@ -178,7 +178,7 @@ fn apply_command(
         Command::OpenBooks(b) => setup::open_books(ws, op, b),
         Command::OpenVendingPoint(v) => setup::open_vending_point(ws, op, v),
         Command::ReceiveMeter(m) => setup::receive_meter(ws, m),
-        Command::OpenAccount(a) => setup::open_account(ws, op, a),
+        Command::OpenAccount(a) => setup::open_account(ws, op, a, ctx),
         Command::OpenShift(s) => ledger::open_shift(ws, op, s, at),
         Command::CloseShift(s) => ledger::close_shift(ws, op, s, at),
         Command::Sale(s) => {
@@ -203,6 +203,14 @@ pub(crate) fn in_scope(
     let Some(scope) = actor.scope else { return Ok(()) };
     let premises = ws.premises.get(&premises_id)?.ok_or_else(|| OpError::not_found("premises", premises_id))?;
     if premises.path.contains(&scope) { Ok(()) } else { Err(OpError::OutOfScope { what, id: id.to_string() }) }
+}
+
+/// A premises that must exist and lie within the actor's scope.
+pub(crate) fn premises_in_scope(ws: &Workspace, actor: &Actor, id: PremisesId) -> Result<(), OpError> {
+    if ws.premises.get(&id)?.is_none() {
+        return Err(OpError::not_found("premises", id));
+    }
+    in_scope(ws, actor, id, "premises", id)
 }
 
 /// The operator who acts, when there is one, must exist and be active.

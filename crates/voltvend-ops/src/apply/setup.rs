@@ -6,9 +6,10 @@ use voltvend_domain::{
     Operator, Owner, Premises, VendingPoint,
 };
 
-use super::{Outcome, account_ledger_id, books_ledger_id, in_scope};
+use super::{Outcome, account_ledger_id, books_ledger_id, in_scope, premises_in_scope};
 use crate::audit::AuditEntry;
 use crate::command::{CustomerRef, ImportTariff, OpenAccount, OpenBooks, OpenVendingPoint, Operation};
+use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{AccountRecord, MeterRecord, Relay, StsState, TariffDoc};
 use crate::workspace::Workspace;
@@ -70,10 +71,7 @@ pub(super) fn add_operator(ws: &mut Workspace, op: &Operation, o: &Operator) -> 
     if ws.usernames.get(&o.username)?.is_some() {
         return Err(exists("operator", &o.username));
     }
-    if ws.premises.get(&o.scope)?.is_none() {
-        return Err(OpError::not_found("premises", o.scope));
-    }
-    in_scope(ws, &op.actor, o.scope, "premises", o.scope)?;
+    premises_in_scope(ws, &op.actor, o.scope)?;
     let mut operator = o.clone();
     operator.display_name = o.display_name.trim().to_string();
     let entry = AuditEntry::new(
@@ -103,10 +101,7 @@ pub(super) fn open_books(ws: &mut Workspace, op: &Operation, b: &OpenBooks) -> D
     if ws.books.get(&b.id)?.is_some() {
         return Err(exists("books", b.id));
     }
-    if ws.premises.get(&b.premises_id)?.is_none() {
-        return Err(OpError::not_found("premises", b.premises_id));
-    }
-    in_scope(ws, &op.actor, b.premises_id, "premises", b.premises_id)?;
+    premises_in_scope(ws, &op.actor, b.premises_id)?;
     let kinds = [
         (LedgerAccountKind::EnergyRevenue, Owner::None),
         (LedgerAccountKind::FixedChargeRevenue, Owner::None),
@@ -163,10 +158,7 @@ pub(super) fn open_vending_point(ws: &mut Workspace, op: &Operation, v: &OpenVen
     if ws.vending_points.get(&v.id)?.is_some() {
         return Err(exists("vending point", v.id));
     }
-    if ws.premises.get(&v.premises_id)?.is_none() {
-        return Err(OpError::not_found("premises", v.premises_id));
-    }
-    in_scope(ws, &op.actor, v.premises_id, "premises", v.premises_id)?;
+    premises_in_scope(ws, &op.actor, v.premises_id)?;
     let books = ws.books.get(&v.books_id)?.ok_or_else(|| OpError::not_found("books", v.books_id))?;
     if books.currency != v.currency {
         return Err(OpError::refused("currency_mismatch", format!("the books are kept in {}", books.currency)));
@@ -203,14 +195,11 @@ pub(super) fn receive_meter(ws: &mut Workspace, m: &Meter) -> Done {
     Ok((Outcome::Created { what: "meter", id: m.id.to_string() }, entry))
 }
 
-pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount) -> Done {
+pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, ctx: &Context) -> Done {
     if ws.accounts.get(&a.account_id)?.is_some() {
         return Err(exists("account", a.account_id));
     }
-    if ws.premises.get(&a.premises_id)?.is_none() {
-        return Err(OpError::not_found("premises", a.premises_id));
-    }
-    in_scope(ws, &op.actor, a.premises_id, "premises", a.premises_id)?;
+    premises_in_scope(ws, &op.actor, a.premises_id)?;
     let books = ws.books.get(&a.books_id)?.ok_or_else(|| OpError::not_found("books", a.books_id))?.clone();
     if books.currency != a.currency {
         return Err(OpError::refused("currency_mismatch", format!("the books are kept in {}", books.currency)));
@@ -281,7 +270,7 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount) 
         rec.meter.activate(account.id)?;
         if let Some(code) = &b.tariff_code {
             let doc = ws.tariffs.get(code)?.ok_or_else(|| OpError::not_found("tariff", code))?;
-            let tariff = crate::context::parse(&doc.document)?.1;
+            let tariff = ctx.tariffs.get(doc)?;
             if tariff.utility != rec.meter.utility || tariff.currency != a.currency {
                 return Err(OpError::refused(
                     "tariff_mismatch",

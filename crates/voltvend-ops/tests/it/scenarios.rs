@@ -292,3 +292,111 @@ fn the_audit_chain_covers_every_operation_and_detects_an_edit() {
     tampered.audit[3].after.push('!');
     assert!(tampered.check().iter().any(|p| p.contains("altered")));
 }
+
+#[test]
+fn setup_refusals_say_why() {
+    use voltvend_domain::{
+        AccountId, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId, MeterProtocol, PremisesId,
+        PremisesLevel, Utility,
+    };
+    use voltvend_ops::{CustomerRef, ImportTariff, MeterBinding, OpenAccount};
+    let (mut estate, mut db, ctx) = setup();
+    let before = db.clone();
+    let meter = |protocol, control, address: &str, utility| {
+        Meter::receive(
+            MeterId::from_uuid(uuid::Uuid::from_u128(900)),
+            "NEW-1",
+            utility,
+            control,
+            protocol,
+            address,
+            CtVtRatio::DIRECT,
+        )
+        .unwrap()
+    };
+    let (unit_a, books) = (estate.unit_a.id, estate.books);
+    let open = move |meter_id, tariff: Option<&str>, sts| OpenAccount {
+        customer: CustomerRef::New(
+            Customer::new(CustomerId::from_uuid(uuid::Uuid::from_u128(901)), unit_a, "Zhao Min", None).unwrap(),
+        ),
+        account_id: AccountId::from_uuid(uuid::Uuid::from_u128(902)),
+        premises_id: unit_a,
+        currency: Currency::CNY,
+        books_id: books,
+        overdraft_limit_minor: 0,
+        recovery: voltvend_domain::tariff::inverse::ArrearsRecovery::None,
+        min_purchase_minor: 0,
+        max_balance_minor: None,
+        meters: vec![MeterBinding { meter_id: meter_id, tariff_code: tariff.map(str::to_string), sts }],
+    };
+    let mut cases: Vec<(Operation, &str)> = vec![
+        // A keypad meter is local; a DL/T 645 meter remote.
+        (
+            estate.system(Command::ReceiveMeter(meter(
+                MeterProtocol::StsKeypad,
+                ControlMode::Remote,
+                "01234567891",
+                Utility::Electricity,
+            ))),
+            "meter_mode_protocol",
+        ),
+        // The estate's meters are bound already.
+        (estate.system(Command::OpenAccount(open(estate.remote_meter, Some("test-flat"), None))), "meter_in_use"),
+        (
+            estate.system(Command::ImportTariff(ImportTariff {
+                code: "x".into(),
+                name: "x".into(),
+                document: "not a tariff".into(),
+            })),
+            "tariff_invalid",
+        ),
+        (
+            estate.system(Command::ImportTariff(ImportTariff {
+                code: "other-code".into(),
+                name: "Test flat 0.60".into(),
+                document: voltvend_testkit::estate::FLAT_TARIFF.into(),
+            })),
+            "tariff_document_mismatch",
+        ),
+    ];
+    // A child premises in another time zone, and a cashier of building A building under building B.
+    let mut child = estate
+        .building_a
+        .new_child(PremisesId::from_uuid(uuid::Uuid::from_u128(903)), PremisesLevel::Unit, "A-102")
+        .unwrap();
+    child.time_zone = "Europe/Berlin".into();
+    cases.push((estate.system(Command::CreatePremises(child)), "premises_time_zone"));
+    let elsewhere = estate
+        .building_b
+        .new_child(PremisesId::from_uuid(uuid::Uuid::from_u128(904)), PremisesLevel::Unit, "B-102")
+        .unwrap();
+    cases.push((Operation::new(estate.next_op(), estate.cashier_a(), Command::CreatePremises(elsewhere)), "not_found"));
+    for (op, expect) in cases {
+        assert_eq!(code(db.run(&op, None, &ctx, at())), expect, "{:?}", op.command);
+        assert!(db == before, "a refused {} changed the database", op.command.kind());
+    }
+
+    // A new remote meter: a water tariff does not fit it, and it needs one at all.
+    let remote = meter(MeterProtocol::Dlt645, ControlMode::Remote, "000000000999", Utility::Electricity);
+    db.run(&estate.system(Command::ReceiveMeter(remote.clone())), None, &ctx, at()).unwrap();
+    let water_tariff = include_str!("../../../../tariffs/cn-beijing-residential-water.toml");
+    let import = ImportTariff {
+        code: "cn-beijing-residential-water".into(),
+        name: "Beijing residential water, annual tiers".into(),
+        document: water_tariff.into(),
+    };
+    db.run(&estate.system(Command::ImportTariff(import)), None, &ctx, at()).unwrap();
+    let after_setup = db.clone();
+    let wrong_utility =
+        estate.system(Command::OpenAccount(open(remote.id, Some("cn-beijing-residential-water"), None)));
+    assert_eq!(code(db.run(&wrong_utility, None, &ctx, at())), "tariff_mismatch");
+    let no_tariff = estate.system(Command::OpenAccount(open(remote.id, None, None)));
+    assert_eq!(code(db.run(&no_tariff, None, &ctx, at())), "tariff_required");
+    let not_keypad =
+        estate.system(Command::OpenAccount(open(remote.id, Some("test-flat"), Some(estate.sts_record.clone()))));
+    assert_eq!(code(db.run(&not_keypad, None, &ctx, at())), "sts_not_keypad");
+    assert!(db == after_setup);
+    let ok = estate.system(Command::OpenAccount(open(remote.id, Some("test-flat"), None)));
+    db.run(&ok, None, &ctx, at()).unwrap();
+    assert_eq!(db.check(), Vec::<String>::new());
+}
