@@ -327,7 +327,7 @@ fn setup_refusals_say_why() {
         recovery: voltvend_domain::tariff::inverse::ArrearsRecovery::None,
         min_purchase_minor: 0,
         max_balance_minor: None,
-        meters: vec![MeterBinding { meter_id: meter_id, tariff_code: tariff.map(str::to_string), sts }],
+        meters: vec![MeterBinding { meter_id, tariff_code: tariff.map(str::to_string), sts }],
     };
     let mut cases: Vec<(Operation, &str)> = vec![
         // A keypad meter is local; a DL/T 645 meter remote.
