@@ -76,20 +76,6 @@ const CASHIERS: usize = 64;
 /// Arrears each account starts with, so that every sale recovers some (minor units).
 const OPENING_ARREARS_MINOR: i64 = 1_000_000_000;
 
-const FLAT_TARIFF: &str = r#"
-code = "bench-flat"
-name = "Benchmark flat tariff"
-utility = "electricity"
-currency = "CNY"
-time_zone = "Asia/Shanghai"
-
-[[versions]]
-effective_from = "2020-01-01T00:00:00+08:00"
-
-[versions.prices]
-all = "0.60"
-"#;
-
 pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchCommand) -> anyhow::Result<()> {
     let (sales, args) = match command {
         BenchCommand::Ops(a) => (true, a),
@@ -163,11 +149,15 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
     ] {
         store.submit(system(command)).await.context("bench set-up")?;
     }
-    if store.tariff_document("bench-flat").await?.is_none() {
+    // The meters are remote, so they need a tariff; nothing here reads them, so any shipped one will do.
+    let (tariff, _) = voltvend_tariff_file::parse(crate::demo::ELECTRICITY_TARIFF)
+        .map_err(|e| anyhow::anyhow!("shipped tariff: {e}"))?;
+    let tariff_code = tariff.code.clone();
+    if store.tariff_document(&tariff_code).await?.is_none() {
         let command = Command::ImportTariff(ImportTariff {
-            code: "bench-flat".into(),
-            name: "Benchmark flat tariff".into(),
-            document: FLAT_TARIFF.into(),
+            code: tariff.code,
+            name: tariff.name,
+            document: crate::demo::ELECTRICITY_TARIFF.into(),
         });
         store.submit(system(command)).await.context("bench set-up")?;
     }
@@ -235,7 +225,7 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
             recovery: ArrearsRecovery::Share(200_000),
             min_purchase_minor: 0,
             max_balance_minor: None,
-            meters: vec![MeterBinding { meter_id: meter, tariff_code: Some("bench-flat".into()), sts: None }],
+            meters: vec![MeterBinding { meter_id: meter, tariff_code: Some(tariff_code.clone()), sts: None }],
         })));
         keys.push((account, meter));
     }

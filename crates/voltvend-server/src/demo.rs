@@ -41,7 +41,8 @@ const PURPOSE_DEMO: &str = "demo";
 const SURNAMES: [&str; 12] = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun"];
 const GIVEN: [&str; 8] = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Tao", "Xia"];
 
-const ELECTRICITY_TARIFF: &str = include_str!("../../../tariffs/cn-zhejiang-residential.toml");
+/// The shipped Zhejiang residential tariff (annual tiers, peak/valley).
+pub(crate) const ELECTRICITY_TARIFF: &str = include_str!("../../../tariffs/cn-zhejiang-residential.toml");
 const WATER_TARIFF: &str = include_str!("../../../tariffs/cn-beijing-residential-water.toml");
 
 pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool) -> anyhow::Result<()> {

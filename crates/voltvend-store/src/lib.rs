@@ -255,6 +255,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn audit_records(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>, StoreError>;
     /// The head of the audit chain as stored beside it.
     async fn audit_head(&self) -> Result<AuditHead, StoreError>;
+    /// Verifies the whole audit chain and its stored head; with `expect` (a head recorded earlier, outside the
+    /// database), also that the chain still holds that record unchanged. Returns the problems and the head reached.
+    async fn verify_audit(&self, expect: Option<AuditHead>) -> Result<(Vec<String>, AuditHead), StoreError>;
     /// Checks the ledger (sums to zero, cached balances equal their entries, gapless sequence), the receipt
     /// numbers (gapless per vending point) and the audit chain.
     async fn check(&self, scope: CheckScope) -> Result<CheckReport, StoreError>;

@@ -2,11 +2,10 @@
 
 use jiff::Timestamp;
 use voltvend_domain::{
-    LedgerAccount, LedgerAccountKind, LedgerError, Owner, PostOutcome, Posting, Shift, Side, TransferKind,
-    TransferRequest, text,
+    LedgerAccount, LedgerAccountKind, LedgerError, Owner, Posting, Shift, Side, TransferKind, TransferRequest, text,
 };
 
-use super::{Outcome, acting_operator, drawer_ledger_id, in_scope, sale};
+use super::{Outcome, acting_operator, committed, drawer_ledger_id, in_scope, sale};
 use crate::audit::AuditEntry;
 use crate::command::{CloseShift, OpenShift, Operation, Reverse};
 use crate::context::Context;
@@ -103,15 +102,6 @@ pub(super) fn close_shift(ws: &mut Workspace, op: &Operation, c: &CloseShift, at
         },
         entry,
     ))
-}
-
-/// A transfer id that already holds another transfer is refused rather than silently replayed: within an
-/// operation every transfer is new.
-fn committed(outcome: PostOutcome) -> Result<voltvend_domain::Transfer, OpError> {
-    match outcome {
-        PostOutcome::Committed(t) => Ok(t),
-        PostOutcome::Replayed(t) => Err(LedgerError::Conflict(t.request.id).into()),
-    }
 }
 
 /// Every ledger account a transfer touches must be within the actor's reach: a customer's, a shift's or a

@@ -205,6 +205,15 @@ pub(crate) fn in_scope(
     if premises.path.contains(&scope) { Ok(()) } else { Err(OpError::OutOfScope { what, id: id.to_string() }) }
 }
 
+/// Posts a transfer the operation creates. A transfer id that already holds another transfer is refused rather
+/// than silently replayed: within an operation every transfer is new.
+pub(crate) fn committed(outcome: voltvend_domain::PostOutcome) -> Result<Transfer, OpError> {
+    match outcome {
+        voltvend_domain::PostOutcome::Committed(t) => Ok(t),
+        voltvend_domain::PostOutcome::Replayed(t) => Err(voltvend_domain::LedgerError::Conflict(t.request.id).into()),
+    }
+}
+
 /// A premises that must exist and lie within the actor's scope.
 pub(crate) fn premises_in_scope(ws: &Workspace, actor: &Actor, id: PremisesId) -> Result<(), OpError> {
     if ws.premises.get(&id)?.is_none() {

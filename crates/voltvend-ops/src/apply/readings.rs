@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use voltvend_domain::tariff::pricing::price;
 use voltvend_domain::{ControlMode, Posting, Side, TransferKind, TransferRequest};
 
-use super::{Outcome, ReadingsOutcome, acting_operator, in_scope, wallet_position};
+use super::{Outcome, ReadingsOutcome, acting_operator, committed, in_scope, wallet_position};
 use crate::audit::AuditEntry;
 use crate::command::{ApplyReadings, Operation};
 use crate::context::Context;
@@ -121,11 +121,7 @@ pub(super) fn apply(
             corrects: None,
             memo: format!("consumption, {billed} readings"),
         };
-        let posted = ws.book.post(request, at)?;
-        if posted.is_replay() {
-            return Err(OpError::Ledger(voltvend_domain::LedgerError::Conflict(op.transfer_id(0))));
-        }
-        transfer = Some(op.transfer_id(0));
+        transfer = Some(committed(ws.book.post(request, at)?)?.request.id);
     }
     if billed > 0 {
         ws.pricing.put(key, pricing);

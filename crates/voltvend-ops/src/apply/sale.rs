@@ -14,7 +14,7 @@ use voltvend_domain::{
 };
 use voltvend_sts::amount::representable_at_most;
 
-use super::{acting_operator, arrears_owed, in_scope, wallet_position};
+use super::{acting_operator, arrears_owed, committed, in_scope, wallet_position};
 use crate::audit::AuditEntry;
 use crate::command::{Operation, Sale, derive};
 use crate::context::Context;
@@ -178,9 +178,7 @@ pub(super) fn sale(
         corrects: None,
         memo: format!("receipt {} #{receipt_no}", point.name),
     };
-    if ws.book.post(request, at)?.is_replay() {
-        return Err(OpError::Ledger(voltvend_domain::LedgerError::Conflict(transfer_id)));
-    }
+    committed(ws.book.post(request, at)?)?;
     let (balance_after, available_after) = wallet_position(ws, &account)?;
     if meter.meter.control_mode == ControlMode::Remote && meter.relay == Relay::Open && available_after > 0 {
         meter.relay = Relay::Closed;

@@ -7,6 +7,25 @@ const PROBLEMS_PER_CHECK_MAX: i64 = 20;
 
 async fn check_database(pool: &Pool<Db>, scope: CheckScope) -> Result<CheckReport, StoreError> {
     let mut report = CheckReport::default();
+    if scope == CheckScope::Full {
+        check_counts(pool, &mut report).await?;
+    }
+    check_sums_and_counters(pool, &mut report).await?;
+    let head = stored_audit_head(pool).await?;
+    let audit_from = match scope {
+        CheckScope::Full => 0,
+        CheckScope::Bounded { audit_tail } => (head.seq - audit_tail.max(1)).max(0),
+    };
+    check_audit(pool, audit_from, head, None, &mut report).await?;
+    if scope == CheckScope::Full {
+        check_entries(pool, &mut report).await?;
+        check_receipts_gapless(pool, &mut report).await?;
+    }
+    Ok(report)
+}
+
+/// Row counts, and the transfer sequence without gaps (counting every row: not for start-up).
+async fn check_counts(pool: &Pool<Db>, report: &mut CheckReport) -> Result<(), StoreError> {
     let counts = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM ledger_accounts) AS a, (SELECT COUNT(*) FROM transfers) AS t, \
          (SELECT COUNT(*) FROM entries) AS e, (SELECT COALESCE(MAX(seq), 0) FROM transfers) AS max_seq, \
@@ -23,8 +42,12 @@ async fn check_database(pool: &Pool<Db>, scope: CheckScope) -> Result<CheckRepor
     if max_seq != report.transfers {
         report.problems.push(format!("transfer sequence has gaps: {} transfers, last seq {max_seq}", report.transfers));
     }
+    Ok(())
+}
 
-    // The ledger sums to zero (cached totals).
+/// The ledger sums to zero (cached totals), and each vending point's receipt counter is its last receipt:
+/// one row per ledger account and per vending point, cheap enough for every start.
+async fn check_sums_and_counters(pool: &Pool<Db>, report: &mut CheckReport) -> Result<(), StoreError> {
     let totals = sqlx::query(
         "SELECT CAST(COALESCE(SUM(debits_posted_minor), 0) AS BIGINT) AS d, \
                 CAST(COALESCE(SUM(credits_posted_minor), 0) AS BIGINT) AS c FROM ledger_accounts",
@@ -54,27 +77,21 @@ async fn check_database(pool: &Pool<Db>, scope: CheckScope) -> Result<CheckRepor
         }
     }
 
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(pool).await?;
-    let head = match head {
-        Some(r) => AuditHead { seq: r.try_get("seq")?, hash: hash_of(&r, "hash")? },
-        None => AuditHead::default(),
-    };
-    let audit_from = match scope {
-        CheckScope::Full => 0,
-        CheckScope::Bounded { audit_tail } => (head.seq - audit_tail.max(1)).max(0),
-    };
-    check_audit(pool, audit_from, head, &mut report).await?;
-
-    if scope == CheckScope::Full {
-        check_entries(pool, &mut report).await?;
-        check_receipts_gapless(pool, &mut report).await?;
-    }
-    Ok(report)
+    Ok(())
 }
 
-/// Verifies the audit chain from record `after + 1` to the end, and the end against the stored head.
-async fn check_audit(pool: &Pool<Db>, after: i64, head: AuditHead, report: &mut CheckReport) -> Result<(), StoreError> {
+/// Verifies the audit chain from record `after + 1` to the end, and the end against the stored head; with
+/// `expect`, also that the chain still holds that record (a head recorded earlier, outside the database).
+/// Returns the head the chain reached.
+async fn check_audit(
+    pool: &Pool<Db>,
+    after: i64,
+    head: AuditHead,
+    expect: Option<AuditHead>,
+    report: &mut CheckReport,
+) -> Result<AuditHead, StoreError> {
     let mut reached: Option<AuditHead> = None;
+    let mut seen_expected = false;
     let mut next = after;
     loop {
         let rows = sqlx::query("SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2")
@@ -84,6 +101,14 @@ async fn check_audit(pool: &Pool<Db>, after: i64, head: AuditHead, report: &mut 
             .await?;
         let records = rows.iter().map(audit_from_row).collect::<Result<Vec<_>, _>>()?;
         let Some(first) = records.first() else { break };
+        if let Some(e) = expect
+            && let Some(r) = records.iter().find(|r| r.seq == e.seq)
+        {
+            seen_expected = true;
+            if r.hash != e.hash {
+                report.problems.push(format!("audit record {} is not the one recorded earlier: history was rewritten", e.seq));
+            }
+        }
         // The whole chain starts from zero; a tail starts from the link its first record claims.
         let from = reached.unwrap_or(if after == 0 {
             AuditHead::default()
@@ -107,7 +132,28 @@ async fn check_audit(pool: &Pool<Db>, after: i64, head: AuditHead, report: &mut 
             end.seq, head.seq
         ));
     }
-    Ok(())
+    if let Some(e) = expect
+        && !seen_expected
+    {
+        report.problems.push(format!("audit record {}, recorded earlier, is no longer in the chain", e.seq));
+    }
+    Ok(end)
+}
+
+/// The whole audit chain (see [`Store::verify_audit`]).
+async fn verify_audit_chain(pool: &Pool<Db>, expect: Option<AuditHead>) -> Result<(Vec<String>, AuditHead), StoreError> {
+    let head = stored_audit_head(pool).await?;
+    let mut report = CheckReport::default();
+    let end = check_audit(pool, 0, head, expect, &mut report).await?;
+    Ok((report.problems, end))
+}
+
+async fn stored_audit_head(pool: &Pool<Db>) -> Result<AuditHead, StoreError> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(pool).await?;
+    match row {
+        Some(r) => Ok(AuditHead { seq: r.try_get("seq")?, hash: hash_of(&r, "hash")? }),
+        None => Ok(AuditHead::default()),
+    }
 }
 
 /// Every transfer balances, has entries, each cached balance equals its entries, no line is reversed beyond

@@ -61,6 +61,17 @@ async fn bump_generation(tx: &mut sqlx::Transaction<'_, Db>, next: i64) -> Resul
     Ok(())
 }
 
+impl SqlStore {
+    /// The row `select` (one `$1` placeholder) finds for `key`, mapped, if there is one.
+    async fn one<K, T>(&self, select: &str, key: K, map: fn(&DbRow) -> Result<T, StoreError>) -> Result<Option<T>, StoreError>
+    where
+        K: Send + for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + 'static,
+    {
+        let row = sqlx::query(select).bind(key).fetch_optional(&self.pool).await?;
+        row.as_ref().map(map).transpose()
+    }
+}
+
 impl BatchSink for Sink {
     async fn apply(
         &self,
@@ -244,8 +255,7 @@ impl Store for SqlStore {
     }
 
     async fn premises(&self, id: PremisesId) -> Result<Premises, StoreError> {
-        let row = sqlx::query("SELECT * FROM premises WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(premises_from_row).transpose()?.ok_or_else(|| not_found("premises", id))
+        self.one("SELECT * FROM premises WHERE id = $1", id.as_uuid(), premises_from_row).await?.ok_or_else(|| not_found("premises", id))
     }
 
     async fn premises_subtree(&self, root: PremisesId) -> Result<Vec<Premises>, StoreError> {
@@ -265,47 +275,35 @@ impl Store for SqlStore {
     }
 
     async fn customer(&self, id: CustomerId) -> Result<Customer, StoreError> {
-        let row = sqlx::query("SELECT * FROM customers WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(customer_from_row).transpose()?.ok_or_else(|| not_found("customer", id))
+        self.one("SELECT * FROM customers WHERE id = $1", id.as_uuid(), customer_from_row).await?.ok_or_else(|| not_found("customer", id))
     }
 
     async fn account(&self, id: AccountId) -> Result<AccountRecord, StoreError> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(account_from_row).transpose()?.ok_or_else(|| not_found("account", id))
+        self.one("SELECT * FROM accounts WHERE id = $1", id.as_uuid(), account_from_row).await?.ok_or_else(|| not_found("account", id))
     }
 
     async fn meter(&self, id: MeterId) -> Result<MeterRecord, StoreError> {
-        let row = sqlx::query("SELECT * FROM meters WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(meter_from_row).transpose()?.ok_or_else(|| not_found("meter", id))
+        self.one("SELECT * FROM meters WHERE id = $1", id.as_uuid(), meter_from_row).await?.ok_or_else(|| not_found("meter", id))
     }
 
     async fn sts_state(&self, meter: MeterId) -> Result<Option<StsState>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sts_meters WHERE meter_id = $1")
-            .bind(meter.as_uuid())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(sts_from_row).transpose()
+        self.one("SELECT * FROM sts_meters WHERE meter_id = $1", meter.as_uuid(), sts_from_row).await
     }
 
     async fn operator_by_username(&self, username: &str) -> Result<Option<Operator>, StoreError> {
-        let row = sqlx::query("SELECT * FROM operators WHERE username = $1").bind(username).fetch_optional(&self.pool).await?;
-        row.as_ref().map(operator_from_row).transpose()
+        self.one("SELECT * FROM operators WHERE username = $1", username.to_string(), operator_from_row).await
     }
 
     async fn books(&self, id: BooksId) -> Result<Books, StoreError> {
-        let row = sqlx::query("SELECT * FROM books WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(books_from_row).transpose()?.ok_or_else(|| not_found("books", id))
+        self.one("SELECT * FROM books WHERE id = $1", id.as_uuid(), books_from_row).await?.ok_or_else(|| not_found("books", id))
     }
 
     async fn vending_point(&self, id: VendingPointId) -> Result<VendingPoint, StoreError> {
-        let row =
-            sqlx::query("SELECT * FROM vending_points WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(vending_point_from_row).transpose()?.ok_or_else(|| not_found("vending point", id))
+        self.one("SELECT * FROM vending_points WHERE id = $1", id.as_uuid(), vending_point_from_row).await?.ok_or_else(|| not_found("vending point", id))
     }
 
     async fn shift(&self, id: ShiftId) -> Result<Shift, StoreError> {
-        let row = sqlx::query("SELECT * FROM shifts WHERE id = $1").bind(id.as_uuid()).fetch_optional(&self.pool).await?;
-        row.as_ref().map(shift_from_row).transpose()?.ok_or_else(|| not_found("shift", id))
+        self.one("SELECT * FROM shifts WHERE id = $1", id.as_uuid(), shift_from_row).await?.ok_or_else(|| not_found("shift", id))
     }
 
     async fn ledger_account(&self, id: LedgerAccountId) -> Result<(LedgerAccount, Balance), StoreError> {
@@ -363,11 +361,7 @@ impl Store for SqlStore {
     }
 
     async fn sale(&self, operation: OperationId) -> Result<Option<SaleRecord>, StoreError> {
-        let row = sqlx::query("SELECT * FROM sales WHERE operation_id = $1")
-            .bind(operation.as_uuid())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(sale_from_row).transpose()
+        self.one("SELECT * FROM sales WHERE operation_id = $1", operation.as_uuid(), sale_from_row).await
     }
 
     async fn sales_of(&self, point: VendingPointId, after_receipt: i64, limit: u32) -> Result<Vec<SaleRecord>, StoreError> {
@@ -452,11 +446,11 @@ impl Store for SqlStore {
     }
 
     async fn audit_head(&self) -> Result<AuditHead, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&self.pool).await?;
-        match row {
-            Some(r) => Ok(AuditHead { seq: r.try_get("seq")?, hash: hash_of(&r, "hash")? }),
-            None => Ok(AuditHead::default()),
-        }
+        stored_audit_head(&self.pool).await
+    }
+
+    async fn verify_audit(&self, expect: Option<AuditHead>) -> Result<(Vec<String>, AuditHead), StoreError> {
+        verify_audit_chain(&self.pool, expect).await
     }
 
     async fn check(&self, scope: CheckScope) -> Result<CheckReport, StoreError> {
