@@ -285,8 +285,9 @@ fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usize) -> anyho
 
 /// Set on SIGTERM or Ctrl-C: submitters stop starting new operations.
 fn stop_on_signal(stop: Arc<AtomicBool>, store: Arc<dyn Store>) {
+    let signal = crate::serve::shutdown_signal();
     tokio::spawn(async move {
-        crate::serve::shutdown_signal().await;
+        signal.await;
         stop.store(true, Ordering::SeqCst);
         // Everything already submitted is committed or refused; nothing is left waiting.
         store.shutdown().await;
