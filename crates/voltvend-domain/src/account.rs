@@ -22,34 +22,117 @@ pub enum AccountError {
     Text(#[from] crate::text::TextError),
 }
 
-/// A person or company.
+/// A person or a company (the holder of a business licence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CustomerKind {
+    Person,
+    Company,
+}
+
+/// The kind of identity document on a customer file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdDocumentKind {
+    /// 居民身份证 or another national identity card.
+    NationalId,
+    Passport,
+    /// 营业执照 (unified social credit code) or another company registration.
+    BusinessLicence,
+    Other,
+}
+
+/// An identity document: its kind and number, as on the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdDocument {
+    pub kind: IdDocumentKind,
+    pub number: String,
+}
+
+/// A person or company: the customer file (客户档案).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
     pub id: CustomerId,
     pub premises_id: PremisesId,
+    pub kind: CustomerKind,
     pub name: String,
-    pub phone: Option<String>,
+    pub id_document: Option<IdDocument>,
+    /// Contact numbers, most important first (at most [`Customer::PHONES_MAX`]).
+    pub phones: Vec<String>,
+    pub email: Option<String>,
 }
 
 impl Customer {
     pub const NAME_LEN_MAX: usize = 120;
     pub const PHONE_LEN_MAX: usize = 32;
+    pub const PHONES_MAX: usize = 4;
+    pub const ID_NUMBER_LEN_MAX: usize = 64;
+    pub const EMAIL_LEN_MAX: usize = 254;
 
+    /// A person with at most one phone number.
     pub fn new(id: CustomerId, premises_id: PremisesId, name: &str, phone: Option<&str>) -> Result<Self, AccountError> {
+        let phones: Vec<&str> = phone.into_iter().collect();
+        Self::file(id, premises_id, CustomerKind::Person, name, None, &phones, None)
+    }
+
+    /// A full customer file, checked and trimmed: a name, an optional identity document, up to
+    /// [`Customer::PHONES_MAX`] phone numbers (digits, spaces, `+ - ( )`), an optional e-mail address.
+    pub fn file(
+        id: CustomerId,
+        premises_id: PremisesId,
+        kind: CustomerKind,
+        name: &str,
+        id_document: Option<IdDocument>,
+        phones: &[&str],
+        email: Option<&str>,
+    ) -> Result<Self, AccountError> {
         crate::text::check("customer name", name, usize::MAX)?;
         let n = name.trim().chars().count();
         if n == 0 || n > Self::NAME_LEN_MAX {
             return Err(AccountError::BadName);
         }
-        if let Some(p) = phone {
-            crate::text::check("phone", p.trim(), Self::PHONE_LEN_MAX)?;
+        let id_document = match id_document {
+            Some(d) => Some(IdDocument {
+                kind: d.kind,
+                number: crate::text::required("identity document number", &d.number, Self::ID_NUMBER_LEN_MAX)?,
+            }),
+            None => None,
+        };
+        if phones.len() > Self::PHONES_MAX {
+            return Err(AccountError::Unknown {
+                what: "number of phones (at most 4)",
+                value: phones.len().to_string(),
+            });
         }
-        Ok(Self {
-            id,
-            premises_id,
-            name: name.trim().to_string(),
-            phone: phone.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()),
-        })
+        let mut checked = Vec::with_capacity(phones.len());
+        for p in phones {
+            crate::text::check("phone", p.trim(), Self::PHONE_LEN_MAX)?;
+            let p = p.trim();
+            if p.is_empty() {
+                continue;
+            }
+            if !p.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)) || !p.chars().any(|c| c.is_ascii_digit()) {
+                return Err(AccountError::Unknown { what: "phone number (digits, spaces, + - ( ))", value: p.into() });
+            }
+            checked.push(p.to_string());
+        }
+        let email = match email.map(str::trim).filter(|e| !e.is_empty()) {
+            Some(e) => {
+                crate::text::check("e-mail", e, Self::EMAIL_LEN_MAX)?;
+                let ok = e.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !e.contains(' ')
+                });
+                if !ok {
+                    return Err(AccountError::Unknown { what: "e-mail address", value: e.into() });
+                }
+                Some(e.to_string())
+            }
+            None => None,
+        };
+        Ok(Self { id, premises_id, kind, name: name.trim().to_string(), id_document, phones: checked, email })
+    }
+
+    /// The first phone number, if any.
+    pub fn phone(&self) -> Option<&str> {
+        self.phones.first().map(String::as_str)
     }
 }
 
@@ -93,6 +176,10 @@ macro_rules! str_enum {
 }
 pub(crate) use str_enum;
 
+str_enum!(CustomerKind, "customer kind", { Person => "person", Company => "company" });
+str_enum!(IdDocumentKind, "identity document kind", {
+    NationalId => "national_id", Passport => "passport", BusinessLicence => "business_licence", Other => "other",
+});
 str_enum!(BillingMode, "billing mode", { Prepaid => "prepaid", Postpaid => "postpaid" });
 str_enum!(AccountStatus, "account status", { Active => "active", Suspended => "suspended", Closed => "closed" });
 
@@ -206,5 +293,21 @@ mod tests {
         let at = PremisesId::from_uuid(Uuid::nil());
         assert!(matches!(Customer::new(id, at, "Wang\u{0}Fang", None), Err(AccountError::Text(_))));
         assert!(matches!(Customer::new(id, at, "Wang Fang", Some("138\n0000")), Err(AccountError::Text(_))));
+        assert!(Customer::new(id, at, "Wang Fang", Some("call me")).is_err());
+        let doc = IdDocument { kind: IdDocumentKind::BusinessLicence, number: " 91330100MA27XX0000 ".into() };
+        let c = Customer::file(
+            id,
+            at,
+            CustomerKind::Company,
+            "Hangzhou Tea Co. 杭州茶业",
+            Some(doc),
+            &["+86 571 8888 0000", "", "138-0000-0000"],
+            Some("ops@tea.example"),
+        )
+        .unwrap();
+        assert_eq!(c.phones.len(), 2, "empty numbers are dropped");
+        assert_eq!(c.id_document.as_ref().map(|d| d.number.as_str()), Some("91330100MA27XX0000"));
+        assert!(Customer::file(id, at, CustomerKind::Person, "x", None, &[], Some("not-an-address")).is_err());
+        assert!(Customer::file(id, at, CustomerKind::Person, "x", None, &["1"; 5], None).is_err());
     }
 }

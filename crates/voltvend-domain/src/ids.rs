@@ -74,3 +74,5 @@ id_type!(/// A counter or channel where sales are made; receipts are numbered wi
     VendingPointId, "vp");
 id_type!(/// The system ledger accounts (revenue, tax, fees…) of one property in one currency.
     BooksId, "books");
+id_type!(/// An API token of an integration; its secret is stored only as a hash.
+    ApiTokenId, "tok");

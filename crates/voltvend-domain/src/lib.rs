@@ -18,11 +18,13 @@ pub mod tariff;
 pub mod text;
 pub mod vending;
 
-pub use account::{Account, AccountError, AccountStatus, BillingMode, Customer};
+pub use account::{
+    Account, AccountError, AccountStatus, BillingMode, Customer, CustomerKind, IdDocument, IdDocumentKind,
+};
 pub use clock::{Clock, ManualClock};
 pub use ids::{
-    AccountId, BooksId, CustomerId, LedgerAccountId, MeterId, OperationId, OperatorId, PremisesId, ShiftId, TransferId,
-    VendingPointId,
+    AccountId, ApiTokenId, BooksId, CustomerId, LedgerAccountId, MeterId, OperationId, OperatorId, PremisesId, ShiftId,
+    TransferId, VendingPointId,
 };
 pub use ledger::{
     BookChanges, LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Savepoint,
@@ -30,7 +32,7 @@ pub use ledger::{
 };
 pub use meter::{ControlMode, CtVtRatio, Meter, MeterError, MeterProtocol, MeterState, Utility};
 pub use money::{Currency, Money, MoneyError};
-pub use operator::{Operator, Role};
+pub use operator::{BuiltinRole, Operator, Permission, Role};
 pub use premises::{Premises, PremisesError, PremisesLevel};
 pub use quantity::{EnergyWh, QuantityError, UnitPrice, VolumeL};
 pub use text::TextError;

@@ -48,6 +48,8 @@ pub enum MeterProtocol {
     StsKeypad,
     /// IC-card meter with no communication link; address = card meter number.
     IcCard,
+    /// OpenPAYGO Token device (solar home system, appliance) with a keypad; address = device serial.
+    OpenPaygo,
 }
 
 /// in stock → installed (commissioned) → active → replaced | retired; stock and installed meters may also be
@@ -65,7 +67,15 @@ str_enum!(Utility, "utility", { Electricity => "electricity", Water => "water" }
 str_enum!(ControlMode, "control mode", { Local => "local", Remote => "remote" });
 str_enum!(MeterProtocol, "meter protocol", {
     Dlt645 => "dlt645", ModbusTcp => "modbus_tcp", Mqtt => "mqtt", StsKeypad => "sts_keypad", IcCard => "ic_card",
+    OpenPaygo => "openpaygo",
 });
+impl MeterProtocol {
+    /// Whether meters of this protocol hold their own credit (keypad and card meters): they are local.
+    pub const fn is_local(&self) -> bool {
+        matches!(self, Self::StsKeypad | Self::IcCard | Self::OpenPaygo)
+    }
+}
+
 str_enum!(MeterState, "meter state", {
     InStock => "in_stock", Installed => "installed", Active => "active", Replaced => "replaced", Retired => "retired",
 });
@@ -118,7 +128,8 @@ pub struct Meter {
 impl Meter {
     pub const SERIAL_LEN_MAX: usize = 32;
 
-    /// A meter received into stock, not yet at any premises.
+    /// A meter received into stock, not yet at any premises (the operation that receives it records where it is
+    /// stocked).
     pub fn receive(
         id: MeterId,
         serial: &str,
@@ -215,7 +226,7 @@ fn validate_address(protocol: MeterProtocol, address: &str) -> Result<(), MeterE
                 return Err(bad("expected an 11- or 13-digit STS meter number"));
             }
         }
-        MeterProtocol::Mqtt | MeterProtocol::IcCard => {
+        MeterProtocol::Mqtt | MeterProtocol::IcCard | MeterProtocol::OpenPaygo => {
             if address.is_empty()
                 || address.len() > 64
                 || address.contains(['#', '+', '/'])

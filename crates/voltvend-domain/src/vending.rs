@@ -19,6 +19,14 @@ pub enum VendingError {
     ReceiptsExhausted(VendingPointId),
     #[error("an opening float or cash count cannot be negative")]
     NegativeCash,
+    #[error(
+        "vending point {point} has sold {outstanding_minor} since its last settlement; its credit limit is {limit_minor} (minor units)"
+    )]
+    CreditLimit { point: VendingPointId, limit_minor: i64, outstanding_minor: i64 },
+    #[error("a settlement must be positive and at most what is outstanding ({outstanding_minor} minor units)")]
+    BadSettlement { outstanding_minor: i64 },
+    #[error("a credit limit cannot be negative")]
+    NegativeLimit,
     #[error(transparent)]
     Text(#[from] TextError),
 }
@@ -30,6 +38,9 @@ impl VendingError {
             Self::VendingPointDisabled(_) => "vending_point_disabled",
             Self::ReceiptsExhausted(_) => "receipts_exhausted",
             Self::NegativeCash => "negative_cash",
+            Self::CreditLimit { .. } => "vending_point_credit_limit",
+            Self::BadSettlement { .. } => "bad_settlement",
+            Self::NegativeLimit => "bad_limit",
             Self::Text(e) => e.code(),
         }
     }
@@ -47,6 +58,10 @@ pub struct VendingPoint {
     pub active: bool,
     /// The number of the last receipt issued here (0: none yet).
     pub last_receipt_no: i64,
+    /// The most it may sell before it remits what it took (a sales agent's credit limit); `None`: no limit.
+    pub credit_limit_minor: Option<i64>,
+    /// What it has sold since its last settlement.
+    pub outstanding_minor: i64,
 }
 
 impl VendingPoint {
@@ -60,7 +75,51 @@ impl VendingPoint {
         books_id: BooksId,
     ) -> Result<Self, VendingError> {
         let name = text::required("vending point name", name, Self::NAME_LEN_MAX)?;
-        Ok(Self { id, premises_id, name, currency, books_id, active: true, last_receipt_no: 0 })
+        Ok(Self {
+            id,
+            premises_id,
+            name,
+            currency,
+            books_id,
+            active: true,
+            last_receipt_no: 0,
+            credit_limit_minor: None,
+            outstanding_minor: 0,
+        })
+    }
+
+    /// Sets the credit limit.
+    pub fn with_credit_limit(mut self, limit_minor: Option<i64>) -> Result<Self, VendingError> {
+        if limit_minor.is_some_and(|l| l < 0) {
+            return Err(VendingError::NegativeLimit);
+        }
+        self.credit_limit_minor = limit_minor;
+        Ok(self)
+    }
+
+    /// Counts a sale of `paid_minor` against the credit limit; refuses one that would exceed it.
+    pub fn take_sale(&mut self, paid_minor: i64) -> Result<(), VendingError> {
+        let outstanding = self.outstanding_minor.saturating_add(paid_minor.max(0));
+        if let Some(limit) = self.credit_limit_minor
+            && outstanding > limit
+        {
+            return Err(VendingError::CreditLimit {
+                point: self.id,
+                limit_minor: limit,
+                outstanding_minor: self.outstanding_minor,
+            });
+        }
+        self.outstanding_minor = outstanding;
+        Ok(())
+    }
+
+    /// Records that `amount_minor` of what was sold has been remitted.
+    pub fn settle(&mut self, amount_minor: i64) -> Result<(), VendingError> {
+        if amount_minor <= 0 || amount_minor > self.outstanding_minor {
+            return Err(VendingError::BadSettlement { outstanding_minor: self.outstanding_minor });
+        }
+        self.outstanding_minor -= amount_minor;
+        Ok(())
     }
 
     /// Takes the next receipt number.
@@ -197,6 +256,17 @@ mod tests {
         vp.active = false;
         assert_eq!(vp.next_receipt(), Err(VendingError::VendingPointDisabled(vp_id)));
         assert!(VendingPoint::new(vp_id, premises, "C\u{7}", Currency::CNY, books).is_err());
+        let mut agent = VendingPoint::new(vp_id, premises, "Agent", Currency::CNY, books)
+            .unwrap()
+            .with_credit_limit(Some(10_000))
+            .unwrap();
+        agent.take_sale(6_000).unwrap();
+        assert!(matches!(agent.take_sale(4_001), Err(VendingError::CreditLimit { outstanding_minor: 6_000, .. })));
+        agent.take_sale(4_000).unwrap();
+        assert!(agent.settle(10_001).is_err() && agent.settle(0).is_err());
+        agent.settle(7_000).unwrap();
+        assert_eq!(agent.outstanding_minor, 3_000);
+        agent.take_sale(7_000).unwrap();
 
         let at = Timestamp::from_second(1_800_000_000).unwrap();
         let sid = ShiftId::from_uuid(Uuid::from_u128(3));

@@ -6,12 +6,13 @@ use uuid::Uuid;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, BooksId, Currency, Customer, CustomerId, LedgerAccountId, Meter, MeterId, OperationId, Operator,
-    OperatorId, Posting, Premises, PremisesId, ShiftId, Side, TransferId, TransferRequest, VendingPointId,
+    AccountId, ApiTokenId, BooksId, Currency, Customer, CustomerId, LedgerAccountId, Meter, MeterId, OperationId,
+    Operator, OperatorId, Posting, Premises, PremisesId, Role, ShiftId, Side, TransferId, TransferRequest,
+    VendingPointId,
 };
-use voltvend_sts::MeterKeyRecord;
+use voltvend_sts::{KeyChange, MeterKeyRecord};
 
-use crate::records::PaymentMethod;
+use crate::records::{ApiTokenRecord, OpgUnit, PaymentMethod, SessionRecord, VendingKeyRecord};
 
 /// Who asks for an operation, and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,18 +93,41 @@ pub fn derive(id: OperationId, what: &str, n: u32) -> Uuid {
 
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // One per operation, moved once into the writer's queue: boxing buys nothing.
 pub enum Command {
     /// A node of the premises tree (its parent must exist).
     CreatePremises(Premises),
     /// An operator who can log in (the password hash is computed by the caller).
     AddOperator(Operator),
+    /// A custom role: a name and its permissions.
+    CreateRole(Role),
+    /// A login attempt, decided by the caller (who checked the password): a session, or a failure counted
+    /// towards the lockout.
+    RecordLogin(RecordLogin),
+    /// Ends one session.
+    Logout(Logout),
+    /// Ends every session of an operator.
+    LogoutEverywhere(LogoutEverywhere),
+    /// A new password (hashed by the caller); every session of the operator ends.
+    ChangePassword(ChangePassword),
+    /// Lifts a lockout after failed logins.
+    UnlockOperator(UnlockOperator),
+    /// An API token for an integration.
+    CreateApiToken(ApiTokenRecord),
+    RevokeApiToken(RevokeApiToken),
+    /// An STS vending key, sealed under the master key.
+    ImportVendingKey(VendingKeyRecord),
+    /// Secrets sealed again under the current master key (master key rotation).
+    RewrapSecrets(RewrapSecrets),
     /// A tariff document, validated by the caller and parsed again here, stored as the code's next revision.
     ImportTariff(ImportTariff),
     /// The system ledger accounts of a property in one currency.
     OpenBooks(OpenBooks),
     /// A counter or channel that sells, with its receipt numbering.
     OpenVendingPoint(OpenVendingPoint),
-    /// A meter into stock.
+    /// A vending point has remitted what it sold; its credit limit has room again.
+    SettleVendingPoint(SettleVendingPoint),
+    /// A meter into stock (at the premises its `premises_id` names).
     ReceiveMeter(Meter),
     /// 开户: the customer, the account with its wallet and arrears, its meters bound and commissioned.
     OpenAccount(OpenAccount),
@@ -119,6 +143,14 @@ pub enum Command {
     Reverse(Reverse),
     /// A bare ledger transfer (adjustments, imports, benchmarks).
     PostTransfer(TransferRequest),
+    /// STS management tokens for a keypad meter (clear credit, clear tamper, power limits, key change set).
+    IssueStsTokens(IssueStsTokens),
+    /// An OpenPAYGO management token (set time, disable PAYG, counter sync).
+    IssueOpgToken(IssueOpgToken),
+    /// 补收据: a receipt printed again (marked COPY), recorded.
+    ReprintReceipt(ReprintReceipt),
+    /// The money of a refused payment handed back.
+    RefundRefusedPayment(RefundRefusedPayment),
 }
 
 impl Command {
@@ -127,6 +159,21 @@ impl Command {
         match self {
             Self::CreatePremises(_) => "create_premises",
             Self::AddOperator(_) => "add_operator",
+            Self::CreateRole(_) => "create_role",
+            Self::RecordLogin(_) => "record_login",
+            Self::Logout(_) => "logout",
+            Self::LogoutEverywhere(_) => "logout_everywhere",
+            Self::ChangePassword(_) => "change_password",
+            Self::UnlockOperator(_) => "unlock_operator",
+            Self::CreateApiToken(_) => "create_api_token",
+            Self::RevokeApiToken(_) => "revoke_api_token",
+            Self::ImportVendingKey(_) => "import_vending_key",
+            Self::RewrapSecrets(_) => "rewrap_secrets",
+            Self::SettleVendingPoint(_) => "settle_vending_point",
+            Self::IssueStsTokens(_) => "issue_sts_tokens",
+            Self::IssueOpgToken(_) => "issue_opg_token",
+            Self::ReprintReceipt(_) => "reprint_receipt",
+            Self::RefundRefusedPayment(_) => "refund_refused_payment",
             Self::ImportTariff(_) => "import_tariff",
             Self::OpenBooks(_) => "open_books",
             Self::OpenVendingPoint(_) => "open_vending_point",
@@ -155,10 +202,122 @@ impl Command {
                 c.uuid(o.id.as_uuid());
                 c.str(&o.username);
                 c.str(&o.display_name);
-                c.str(o.role.as_str());
+                c.str(&o.role);
                 c.uuid(o.scope.as_uuid());
                 c.str(&o.password_hash);
                 c.bool(o.active);
+            }
+            Self::CreateRole(r) => {
+                c.str(&r.name);
+                c.str(&r.description);
+                c.str(&r.permissions_text());
+            }
+            Self::RecordLogin(l) => {
+                c.str(&l.username);
+                match &l.attempt {
+                    LoginAttempt::Succeeded(s) => {
+                        c.str("succeeded");
+                        canonical_session(c, s);
+                    }
+                    LoginAttempt::Failed => c.str("failed"),
+                }
+            }
+            Self::Logout(l) => c.bytes(&l.session),
+            Self::LogoutEverywhere(l) => c.uuid(l.operator_id.as_uuid()),
+            Self::ChangePassword(p) => {
+                c.uuid(p.operator_id.as_uuid());
+                c.str(&p.password_hash);
+            }
+            Self::UnlockOperator(u) => c.uuid(u.operator_id.as_uuid()),
+            Self::CreateApiToken(t) => {
+                c.uuid(t.id.as_uuid());
+                c.uuid(t.operator_id.as_uuid());
+                c.str(&t.name);
+                c.bytes(&t.secret_hash);
+                c.i64(t.created_at.as_microsecond());
+                c.opt_i64(t.expires_at.map(|x| x.as_microsecond()));
+                c.opt(t.created_by.map(|x| x.as_uuid()));
+            }
+            Self::RevokeApiToken(t) => c.uuid(t.token_id.as_uuid()),
+            Self::ImportVendingKey(k) => {
+                c.i64(i64::from(k.sgc));
+                c.i64(i64::from(k.krn));
+                c.bytes(&k.sealed);
+            }
+            Self::RewrapSecrets(r) => {
+                c.i64(r.items.len() as i64);
+                for item in &r.items {
+                    match item {
+                        Rewrap::VendingKey { sgc, krn, sealed } => {
+                            c.str("vending_key");
+                            c.i64(i64::from(*sgc));
+                            c.i64(i64::from(*krn));
+                            c.bytes(sealed);
+                        }
+                        Rewrap::OpenPaygo { meter_id, sealed } => {
+                            c.str("openpaygo");
+                            c.uuid(meter_id.as_uuid());
+                            c.bytes(sealed);
+                        }
+                    }
+                }
+            }
+            Self::SettleVendingPoint(v) => {
+                c.uuid(v.vending_point_id.as_uuid());
+                c.i64(v.amount_minor);
+                c.str(&v.reference);
+            }
+            Self::IssueStsTokens(t) => {
+                c.uuid(t.meter_id.as_uuid());
+                c.str(&t.reason);
+                match &t.request {
+                    StsManagement::ClearCredit { register } => {
+                        c.str("clear_credit");
+                        c.i64(i64::from(*register));
+                    }
+                    StsManagement::ClearTamper => c.str("clear_tamper"),
+                    StsManagement::MaxPowerLimit { watts } => {
+                        c.str("max_power_limit");
+                        c.i64(i64::try_from(*watts).unwrap_or(i64::MAX));
+                    }
+                    StsManagement::MaxPhaseUnbalance { watts } => {
+                        c.str("max_phase_unbalance");
+                        c.i64(i64::try_from(*watts).unwrap_or(i64::MAX));
+                    }
+                    StsManagement::KeyChange(k) => {
+                        c.str("key_change");
+                        for v in [
+                            k.kt.map(u32::from),
+                            k.sgc,
+                            k.ti.map(u32::from),
+                            k.krn.map(u32::from),
+                            k.ken.map(u32::from),
+                        ] {
+                            c.opt_i64(v.map(i64::from));
+                        }
+                        c.bool(k.rollover);
+                    }
+                }
+            }
+            Self::IssueOpgToken(t) => {
+                c.uuid(t.meter_id.as_uuid());
+                c.str(&t.reason);
+                match t.request {
+                    OpgManagement::SetTime { units } => {
+                        c.str("set_time");
+                        c.i64(i64::from(units));
+                    }
+                    OpgManagement::DisablePayg => c.str("disable_payg"),
+                    OpgManagement::CounterSync => c.str("counter_sync"),
+                }
+            }
+            Self::ReprintReceipt(r) => {
+                c.uuid(r.sale.as_uuid());
+                c.str(r.format.as_str());
+            }
+            Self::RefundRefusedPayment(r) => {
+                c.uuid(r.payment.as_uuid());
+                c.opt(r.shift_id.map(|x| x.as_uuid()));
             }
             Self::ImportTariff(t) => {
                 c.str(&t.code);
@@ -176,17 +335,9 @@ impl Command {
                 c.str(&v.name);
                 c.str(v.currency.code());
                 c.uuid(v.books_id.as_uuid());
+                c.opt_i64(v.credit_limit_minor);
             }
-            Self::ReceiveMeter(m) => {
-                c.uuid(m.id.as_uuid());
-                c.str(&m.serial);
-                c.str(m.utility.as_str());
-                c.str(m.control_mode.as_str());
-                c.str(m.protocol.as_str());
-                c.str(&m.address);
-                c.i64(i64::from(m.ratio.ct()));
-                c.i64(i64::from(m.ratio.vt()));
-            }
+            Self::ReceiveMeter(m) => canonical_meter(c, m),
             Self::OpenAccount(a) => a.canonical(c),
             Self::OpenShift(s) => {
                 c.uuid(s.shift_id.as_uuid());
@@ -281,6 +432,181 @@ pub struct OpenVendingPoint {
     pub name: String,
     pub currency: Currency,
     pub books_id: BooksId,
+    /// The most it may sell before it settles (a sales agent); `None`: no limit.
+    pub credit_limit_minor: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettleVendingPoint {
+    pub vending_point_id: VendingPointId,
+    pub amount_minor: i64,
+    /// The remittance's reference (bank slip, deposit number).
+    pub reference: String,
+}
+
+impl SettleVendingPoint {
+    pub const REFERENCE_LEN_MAX: usize = 64;
+}
+
+/// How a login attempt ended, as the caller decided after checking the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The password was right: open this session (refused if the operator is locked out or inactive).
+    Succeeded(SessionRecord),
+    /// Wrong password or unknown username: counted towards the lockout, recorded.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLogin {
+    pub username: String,
+    pub attempt: LoginAttempt,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logout {
+    /// The SHA-256 of the session's token.
+    pub session: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutEverywhere {
+    pub operator_id: OperatorId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangePassword {
+    pub operator_id: OperatorId,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlockOperator {
+    pub operator_id: OperatorId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeApiToken {
+    pub token_id: ApiTokenId,
+}
+
+/// One secret sealed again under the current master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rewrap {
+    VendingKey { sgc: u32, krn: u8, sealed: Vec<u8> },
+    OpenPaygo { meter_id: MeterId, sealed: Vec<u8> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewrapSecrets {
+    pub items: Vec<Rewrap>,
+}
+
+impl RewrapSecrets {
+    /// Most secrets re-sealed in one operation.
+    pub const ITEMS_MAX: usize = 512;
+}
+
+/// An STS management token request (IEC 62055-41 class 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StsManagement {
+    /// Clears a credit register (0xFFFF: all of them).
+    ClearCredit {
+        register: u16,
+    },
+    ClearTamper,
+    MaxPowerLimit {
+        watts: u64,
+    },
+    MaxPhaseUnbalance {
+        watts: u64,
+    },
+    /// A key change set: new key revision, type, tariff index, supply group or expiry, and/or the TID rollover
+    /// to the next base date.
+    KeyChange(KeyChange),
+}
+
+impl StsManagement {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ClearCredit { .. } => "clear_credit",
+            Self::ClearTamper => "clear_tamper",
+            Self::MaxPowerLimit { .. } => "max_power_limit",
+            Self::MaxPhaseUnbalance { .. } => "max_phase_unbalance",
+            Self::KeyChange(_) => "key_change",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueStsTokens {
+    pub meter_id: MeterId,
+    pub request: StsManagement,
+    pub reason: String,
+}
+
+/// An OpenPAYGO management token request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpgManagement {
+    /// Sets the remaining time to `units` (days or hours, as the device counts).
+    SetTime { units: u32 },
+    /// Unlocks the device for good (it is paid off).
+    DisablePayg,
+    /// Resynchronises the device's token count.
+    CounterSync,
+}
+
+impl OpgManagement {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SetTime { .. } => "set_time",
+            Self::DisablePayg => "disable_payg",
+            Self::CounterSync => "counter_sync",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueOpgToken {
+    pub meter_id: MeterId,
+    pub request: OpgManagement,
+    pub reason: String,
+}
+
+/// Management requests carry a reason (why the engineer or cashier needs the token).
+pub const TOKEN_REASON_LEN_MAX: usize = 256;
+
+/// The form a receipt was printed again in (recorded in the audit trail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptFormat {
+    Html,
+    EscPos,
+    Pdf,
+}
+
+impl ReceiptFormat {
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Html => "html",
+            Self::EscPos => "escpos",
+            Self::Pdf => "pdf",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReprintReceipt {
+    /// The sale's operation id.
+    pub sale: OperationId,
+    pub format: ReceiptFormat,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRefusedPayment {
+    /// The refused payment's operation id.
+    pub payment: OperationId,
+    /// The shift whose drawer pays a cash refund (the acting cashier's own); not used for card or transfer.
+    pub shift_id: Option<ShiftId>,
 }
 
 /// The customer of a new account: a new customer file, or one that exists.
@@ -294,9 +620,27 @@ pub enum CustomerRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeterBinding {
     pub meter_id: MeterId,
+    /// A meter not yet in stock, received in the same operation (its id must be `meter_id`).
+    pub receive: Option<Meter>,
     pub tariff_code: Option<String>,
     /// The key record of an STS keypad meter (required for one, refused for others).
     pub sts: Option<MeterKeyRecord>,
+    /// The secrets and price of an OpenPAYGO device (required for one, refused for others).
+    pub opg: Option<OpgBinding>,
+    /// The meter's hoarding limit (see [`crate::records::MeterRecord::max_credit_minor`]).
+    pub max_credit_minor: Option<i64>,
+}
+
+/// What the vending side must know of an OpenPAYGO device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpgBinding {
+    /// The device's secret key (32 hex digits), sealed under the master key for this meter.
+    pub secret_sealed: Vec<u8>,
+    pub starting_code: u64,
+    pub extended: bool,
+    pub restricted: bool,
+    pub unit: OpgUnit,
+    pub price_minor_per_unit: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,17 +655,34 @@ pub struct OpenAccount {
     pub min_purchase_minor: i64,
     pub max_balance_minor: Option<i64>,
     pub meters: Vec<MeterBinding>,
+    /// The first sale (开户售电), in the same operation; its account must be this one.
+    pub first_sale: Option<Sale>,
 }
 
 impl OpenAccount {
+    /// Most meters bound in one opening.
+    pub const METERS_MAX: usize = 8;
+
     fn canonical(&self, c: &mut Canon) {
         match &self.customer {
             CustomerRef::New(x) => {
                 c.str("new");
                 c.uuid(x.id.as_uuid());
                 c.uuid(x.premises_id.as_uuid());
+                c.str(x.kind.as_str());
                 c.str(&x.name);
-                c.opt_str(x.phone.as_deref());
+                match &x.id_document {
+                    Some(d) => {
+                        c.str(d.kind.as_str());
+                        c.str(&d.number);
+                    }
+                    None => c.str("no document"),
+                }
+                c.i64(x.phones.len() as i64);
+                for p in &x.phones {
+                    c.str(p);
+                }
+                c.opt_str(x.email.as_deref());
             }
             CustomerRef::Existing(id) => {
                 c.str("existing");
@@ -339,7 +700,23 @@ impl OpenAccount {
         c.i64(self.meters.len() as i64);
         for m in &self.meters {
             c.uuid(m.meter_id.as_uuid());
+            match &m.receive {
+                Some(meter) => canonical_meter(c, meter),
+                None => c.str("in stock"),
+            }
             c.opt_str(m.tariff_code.as_deref());
+            c.opt_i64(m.max_credit_minor);
+            match &m.opg {
+                None => c.str("no openpaygo"),
+                Some(o) => {
+                    c.bytes(&o.secret_sealed);
+                    c.i64(i64::try_from(o.starting_code).unwrap_or(i64::MAX));
+                    c.bool(o.extended);
+                    c.bool(o.restricted);
+                    c.str(o.unit.as_str());
+                    c.i64(o.price_minor_per_unit);
+                }
+            }
             match &m.sts {
                 None => c.str("no sts"),
                 Some(r) => {
@@ -354,7 +731,30 @@ impl OpenAccount {
                 }
             }
         }
+        match &self.first_sale {
+            Some(sale) => sale.canonical(c),
+            None => c.str("no sale"),
+        }
     }
+}
+
+fn canonical_meter(c: &mut Canon, m: &Meter) {
+    c.uuid(m.id.as_uuid());
+    c.opt(m.premises_id.map(|x| x.as_uuid()));
+    c.str(&m.serial);
+    c.str(m.utility.as_str());
+    c.str(m.control_mode.as_str());
+    c.str(m.protocol.as_str());
+    c.str(&m.address);
+    c.i64(i64::from(m.ratio.ct()));
+    c.i64(i64::from(m.ratio.vt()));
+}
+
+fn canonical_session(c: &mut Canon, s: &SessionRecord) {
+    c.bytes(&s.id_hash);
+    c.uuid(s.operator_id.as_uuid());
+    c.i64(s.created_at.as_microsecond());
+    c.i64(s.expires_at.as_microsecond());
 }
 
 pub(crate) fn canonical_recovery(c: &mut Canon, r: ArrearsRecovery) {
@@ -385,31 +785,75 @@ pub struct CloseShift {
     pub counted_minor: i64,
 }
 
-/// A sale at a counter: the payment, what it pays for, and through which shift.
+/// What a customer buys: an amount of money's worth, or a quantity ("100 kWh") at its price now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleAmount {
+    /// The payment, in minor units.
+    Paid(i64),
+    /// The units wanted, in milli-units (Wh, litres; for OpenPAYGO devices thousandths of a day or hour).
+    Quantity(i64),
+}
+
+/// A sale at a counter: the payment, what it pays for, and through which shift. The request means the money
+/// has been taken: if the sale is then refused because of the account's or meter's state, the payment is
+/// recorded as a refused payment owed back to the customer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sale {
     pub account_id: AccountId,
     pub meter_id: MeterId,
     pub shift_id: ShiftId,
     pub method: PaymentMethod,
-    pub paid_minor: i64,
+    pub amount: SaleAmount,
     /// Fees due now (card replacement, service fee…), taken after arrears recovery.
     pub fees_minor: i64,
     /// The payment's reference (card authorisation, bank transfer number); may be empty.
     pub reference: String,
+    /// For a purchase by quantity: what the customer was quoted and paid. The sale is refused if the price
+    /// has changed since (`quote_changed`).
+    pub expected_paid_minor: Option<i64>,
 }
 
 impl Sale {
     pub const REFERENCE_LEN_MAX: usize = 64;
 
-    fn canonical(&self, c: &mut Canon) {
+    /// A sale of a money amount.
+    pub fn paid(
+        account_id: AccountId,
+        meter_id: MeterId,
+        shift_id: ShiftId,
+        method: PaymentMethod,
+        paid_minor: i64,
+    ) -> Self {
+        Self {
+            account_id,
+            meter_id,
+            shift_id,
+            method,
+            amount: SaleAmount::Paid(paid_minor),
+            fees_minor: 0,
+            reference: String::new(),
+            expected_paid_minor: None,
+        }
+    }
+
+    pub(crate) fn canonical(&self, c: &mut Canon) {
         c.uuid(self.account_id.as_uuid());
         c.uuid(self.meter_id.as_uuid());
         c.uuid(self.shift_id.as_uuid());
         c.str(self.method.as_str());
-        c.i64(self.paid_minor);
+        match self.amount {
+            SaleAmount::Paid(v) => {
+                c.str("paid");
+                c.i64(v);
+            }
+            SaleAmount::Quantity(v) => {
+                c.str("quantity");
+                c.i64(v);
+            }
+        }
         c.i64(self.fees_minor);
         c.str(&self.reference);
+        c.opt_i64(self.expected_paid_minor);
     }
 }
 

@@ -23,18 +23,24 @@ pub mod error;
 pub mod load;
 pub mod memory;
 pub mod records;
+pub mod secrets;
 pub mod workspace;
 
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
-    Actor, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks,
-    OpenShift, OpenVendingPoint, Operation, Reverse, Sale,
+    Actor, ApplyReadings, ChangePassword, CloseShift, Command, CustomerRef, ImportTariff, IssueOpgToken,
+    IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift,
+    OpenVendingPoint, Operation, OpgBinding, OpgManagement, ReceiptFormat, RecordLogin, RefundRefusedPayment,
+    ReprintReceipt, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SettleVendingPoint,
+    StsManagement, UnlockOperator,
 };
-pub use context::{Context, KeyRing, TariffCache};
+pub use context::{Context, TariffCache};
 pub use error::OpError;
 pub use load::{Source, load};
 pub use records::{
-    AccountRecord, AuditRecord, IdempotencyRecord, MeterRecord, OutboxKind, OutboxRow, PaymentMethod, ReadingRow,
-    ReadingState, ReadingStatus, Relay, SaleRecord, StsState, TariffDoc,
+    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterRecord, MeterTokenRecord, OpgState, OpgUnit,
+    OutboxKind, OutboxRow, PaymentMethod, ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, SaleRecord,
+    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
+pub use secrets::{MasterKey, MasterKeys};
 pub use workspace::{AuditHead, Changes, Workspace};

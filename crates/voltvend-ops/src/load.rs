@@ -12,12 +12,16 @@ use std::future::Future;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId, OperationId, Operator,
-    OperatorId, Premises, PremisesId, Shift, ShiftId, Transfer, TransferId, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, Books, BooksId, BuiltinRole, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId,
+    OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer, TransferId, VendingPoint,
+    VendingPointId,
 };
 
-use crate::command::{Command, CustomerRef, Operation, Sale, named_ledger_accounts};
-use crate::records::{AccountRecord, IdempotencyRecord, MeterRecord, ReadingState, StsState, TariffDoc};
+use crate::command::{Command, CustomerRef, Operation, Rewrap, Sale, StsManagement, named_ledger_accounts};
+use crate::records::{
+    AccountRecord, ApiTokenRecord, IdempotencyRecord, MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord,
+    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+};
 use crate::workspace::{AuditHead, Workspace};
 
 /// Storage as the loader sees it: batched reads by key. Every method returns the rows that exist among the
@@ -70,6 +74,28 @@ pub trait Source {
     ) -> impl Future<Output = Result<Vec<ReadingState>, Self::Error>> + Send;
     /// The latest revision of each tariff code.
     fn tariffs(&mut self, codes: &[String]) -> impl Future<Output = Result<Vec<TariffDoc>, Self::Error>> + Send;
+    /// Custom roles by name.
+    fn roles(&mut self, names: &[String]) -> impl Future<Output = Result<Vec<Role>, Self::Error>> + Send;
+    fn sessions(&mut self, hashes: &[[u8; 32]])
+    -> impl Future<Output = Result<Vec<SessionRecord>, Self::Error>> + Send;
+    fn api_tokens(
+        &mut self,
+        ids: &[ApiTokenId],
+    ) -> impl Future<Output = Result<Vec<ApiTokenRecord>, Self::Error>> + Send;
+    fn opg_states(&mut self, meters: &[MeterId]) -> impl Future<Output = Result<Vec<OpgState>, Self::Error>> + Send;
+    fn vending_keys(
+        &mut self,
+        keys: &[(u32, u8)],
+    ) -> impl Future<Output = Result<Vec<VendingKeyRecord>, Self::Error>> + Send;
+    fn refused_payments(
+        &mut self,
+        ids: &[OperationId],
+    ) -> impl Future<Output = Result<Vec<RefusedPayment>, Self::Error>> + Send;
+    /// Sales by their operation ids.
+    fn sales(&mut self, ids: &[OperationId]) -> impl Future<Output = Result<Vec<SaleRecord>, Self::Error>> + Send;
+    /// The open shifts of these operators.
+    fn open_shifts(&mut self, operators: &[OperatorId])
+    -> impl Future<Output = Result<Vec<Shift>, Self::Error>> + Send;
     /// The ledger's last sequence number and the head of the audit chain.
     fn heads(&mut self) -> impl Future<Output = Result<(i64, AuditHead), Self::Error>> + Send;
 }
@@ -95,6 +121,17 @@ struct Footprint {
     reading_states: BTreeSet<MeterId>,
     tariffs: BTreeSet<String>,
     pricing: BTreeSet<(AccountId, String)>,
+    roles: BTreeSet<String>,
+    sessions: BTreeSet<[u8; 32]>,
+    api_tokens: BTreeSet<ApiTokenId>,
+    opg: BTreeSet<MeterId>,
+    vending_keys: BTreeSet<(u32, u8)>,
+    refused_payments: BTreeSet<OperationId>,
+    sales_made: BTreeSet<OperationId>,
+    open_shifts: BTreeSet<OperatorId>,
+    /// Meters whose STS key record's supply group and revision need their vending key (and key changes that
+    /// need the new one's).
+    sts_key_changes: Vec<(MeterId, voltvend_sts::KeyChange)>,
 }
 
 fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
@@ -108,6 +145,8 @@ impl Footprint {
         self.sts.insert(s.meter_id);
         self.shifts.insert(s.shift_id);
         self.transfers.insert(op.transfer_id(transfer_no));
+        // A refused sale leaves a refused payment under the operation's id.
+        self.refused_payments.insert(op.id);
     }
 
     fn declare(&mut self, op: &Operation) {
@@ -125,6 +164,73 @@ impl Footprint {
                 self.operators.insert(o.id);
                 self.usernames.insert(o.username.clone());
                 self.premises.insert(o.scope);
+                if o.role.parse::<BuiltinRole>().is_err() {
+                    self.roles.insert(o.role.clone());
+                }
+            }
+            Command::CreateRole(r) => {
+                self.roles.insert(r.name.clone());
+            }
+            Command::RecordLogin(l) => {
+                self.usernames.insert(l.username.clone());
+                if let crate::command::LoginAttempt::Succeeded(s) = &l.attempt {
+                    self.sessions.insert(s.id_hash);
+                    self.operators.insert(s.operator_id);
+                }
+            }
+            Command::Logout(l) => {
+                self.sessions.insert(l.session);
+            }
+            Command::LogoutEverywhere(l) => {
+                self.operators.insert(l.operator_id);
+            }
+            Command::ChangePassword(p) => {
+                self.operators.insert(p.operator_id);
+            }
+            Command::UnlockOperator(u) => {
+                self.operators.insert(u.operator_id);
+            }
+            Command::CreateApiToken(t) => {
+                self.api_tokens.insert(t.id);
+                self.operators.insert(t.operator_id);
+            }
+            Command::RevokeApiToken(t) => {
+                self.api_tokens.insert(t.token_id);
+            }
+            Command::ImportVendingKey(k) => {
+                self.vending_keys.insert((k.sgc, k.krn));
+            }
+            Command::RewrapSecrets(r) => {
+                for item in &r.items {
+                    match item {
+                        Rewrap::VendingKey { sgc, krn, .. } => {
+                            self.vending_keys.insert((*sgc, *krn));
+                        }
+                        Rewrap::OpenPaygo { meter_id, .. } => {
+                            self.opg.insert(*meter_id);
+                        }
+                    }
+                }
+            }
+            Command::SettleVendingPoint(v) => {
+                self.vending_points.insert(v.vending_point_id);
+            }
+            Command::IssueStsTokens(t) => {
+                self.meters.insert(t.meter_id);
+                if let StsManagement::KeyChange(k) = &t.request {
+                    self.sts_key_changes.push((t.meter_id, *k));
+                }
+            }
+            Command::IssueOpgToken(t) => {
+                self.meters.insert(t.meter_id);
+            }
+            Command::ReprintReceipt(r) => {
+                self.sales_made.insert(r.sale);
+            }
+            Command::RefundRefusedPayment(r) => {
+                self.refused_payments.insert(r.payment);
+                self.shifts.extend(r.shift_id);
+                self.transfers.insert(op.transfer_id(0));
             }
             Command::ImportTariff(t) => {
                 self.tariffs.insert(t.code.clone());
@@ -143,6 +249,7 @@ impl Footprint {
             Command::ReceiveMeter(m) => {
                 self.meters.insert(m.id);
                 self.serials.insert(m.serial.clone());
+                self.premises.extend(m.premises_id);
             }
             Command::OpenAccount(a) => {
                 match &a.customer {
@@ -167,12 +274,23 @@ impl Footprint {
                     if let Some(code) = &m.tariff_code {
                         self.pricing.insert((a.account_id, code.clone()));
                     }
+                    if let Some(new) = &m.receive {
+                        self.serials.insert(new.serial.clone());
+                        self.premises.extend(new.premises_id);
+                    }
+                    if let Some(record) = &m.sts {
+                        self.vending_keys.insert((record.params.sgc, record.params.krn));
+                    }
+                }
+                if let Some(s) = &a.first_sale {
+                    self.sale(op, s, 0);
                 }
             }
             Command::OpenShift(s) => {
                 self.shifts.insert(s.shift_id);
                 self.vending_points.insert(s.vending_point_id);
                 self.operators.insert(s.operator_id);
+                self.open_shifts.insert(s.operator_id);
                 self.ledger.insert(crate::apply::drawer_ledger_id(op));
             }
             Command::CloseShift(s) => {
@@ -223,6 +341,41 @@ pub async fn load<'a, S: Source + Send>(
     }
     for r in src.idempotency(&ids).await? {
         ws.idempotency.load(r.operation_id, r);
+    }
+
+    // Records that refer to accounts, meters, shifts and operators: loaded first so that those are followed.
+    for id in &fp.refused_payments {
+        ws.refused_payments.ask(*id);
+    }
+    for r in src.refused_payments(&list(&fp.refused_payments)).await? {
+        fp.accounts.insert(r.account_id);
+        fp.meters.insert(r.meter_id);
+        fp.shifts.insert(r.shift_id);
+        fp.transfers.insert(r.transfer_id);
+        ws.refused_payments.load(r.operation_id, r);
+    }
+    for id in &fp.sales_made {
+        ws.sales_made.ask(*id);
+    }
+    for s in src.sales(&list(&fp.sales_made)).await? {
+        fp.accounts.insert(s.account_id);
+        fp.meters.insert(s.meter_id);
+        fp.vending_points.insert(s.vending_point_id);
+        ws.sales_made.load(s.operation_id, s);
+    }
+    for id in &fp.api_tokens {
+        ws.api_tokens.ask(*id);
+    }
+    for t in src.api_tokens(&list(&fp.api_tokens)).await? {
+        fp.operators.insert(t.operator_id);
+        ws.api_tokens.load(t.id, t);
+    }
+    for h in &fp.sessions {
+        ws.sessions.ask(*h);
+    }
+    for s in src.sessions(&list(&fp.sessions)).await? {
+        fp.operators.insert(s.operator_id);
+        ws.sessions.load(s.id_hash, s);
     }
 
     // Transfers (retried ids and correction targets) with every correction of each target.
@@ -301,12 +454,6 @@ pub async fn load<'a, S: Source + Send>(
         ws.book.load_account(account, balance);
     }
 
-    for id in &fp.premises {
-        ws.premises.ask(*id);
-    }
-    for p in src.premises(&list(&fp.premises)).await? {
-        ws.premises.load(p.id, p);
-    }
     for id in &fp.operators {
         ws.operators.ask(*id);
     }
@@ -316,8 +463,27 @@ pub async fn load<'a, S: Source + Send>(
     let mut operators = src.operators(&list(&fp.operators)).await?;
     operators.extend(src.operators_by_username(&list(&fp.usernames)).await?);
     for o in operators {
+        fp.premises.insert(o.scope);
         ws.usernames.load(o.username.clone(), o.id);
         ws.operators.load(o.id, o);
+    }
+    for name in &fp.roles {
+        ws.roles.ask(name.clone());
+    }
+    for r in src.roles(&list(&fp.roles)).await? {
+        ws.roles.load(r.name.clone(), r);
+    }
+    for id in &fp.open_shifts {
+        ws.open_shifts.load(*id, None);
+    }
+    for s in src.open_shifts(&list(&fp.open_shifts)).await? {
+        ws.open_shifts.load(s.operator_id, Some(s.id));
+    }
+    for id in &fp.premises {
+        ws.premises.ask(*id);
+    }
+    for p in src.premises(&list(&fp.premises)).await? {
+        ws.premises.load(p.id, p);
     }
     for id in &fp.customers {
         ws.customers.ask(*id);
@@ -332,7 +498,28 @@ pub async fn load<'a, S: Source + Send>(
         ws.sts.ask(*id);
     }
     for s in src.sts_states(&list(&fp.sts)).await? {
+        fp.vending_keys.insert((s.record.params.sgc, s.record.params.krn));
+        for (meter, change) in &fp.sts_key_changes {
+            if *meter == s.meter_id
+                && let Ok(next) = change.apply_to(&s.record.params)
+            {
+                fp.vending_keys.insert((next.sgc, next.krn));
+            }
+        }
         ws.sts.load(s.meter_id, s);
+    }
+    fp.opg.extend(fp.meters.iter().copied());
+    for id in &fp.opg {
+        ws.opg.ask(*id);
+    }
+    for o in src.opg_states(&list(&fp.opg)).await? {
+        ws.opg.load(o.meter_id, o);
+    }
+    for k in &fp.vending_keys {
+        ws.vending_keys.ask(*k);
+    }
+    for k in src.vending_keys(&list(&fp.vending_keys)).await? {
+        ws.vending_keys.load((k.sgc, k.krn), k);
     }
     for id in &fp.reading_states {
         ws.reading_states.ask(*id);

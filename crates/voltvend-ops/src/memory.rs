@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerBook, MeterId, OperationId,
-    Operator, OperatorId, Premises, PremisesId, Shift, ShiftId, Side, Transfer, TransferId, VendingPoint,
-    VendingPointId,
+    AccountId, ApiTokenId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerBook, MeterId,
+    OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId,
+    VendingPoint, VendingPointId,
 };
 
 use crate::apply::{Applied, Renderer, execute};
@@ -20,8 +20,8 @@ use crate::context::Context;
 use crate::error::OpError;
 use crate::load::{Source, load};
 use crate::records::{
-    AccountRecord, AuditRecord, IdempotencyRecord, MeterRecord, OutboxRow, ReadingRow, ReadingState, SaleRecord,
-    StsState, TariffDoc,
+    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterRecord, MeterTokenRecord, OpgState, OutboxRow,
+    ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Changes};
 
@@ -50,6 +50,13 @@ pub struct MemoryDb {
     pub idempotency: HashMap<OperationId, IdempotencyRecord>,
     pub audit: Vec<AuditRecord>,
     pub audit_head: AuditHead,
+    pub roles: HashMap<String, Role>,
+    pub sessions: HashMap<[u8; 32], SessionRecord>,
+    pub api_tokens: HashMap<ApiTokenId, ApiTokenRecord>,
+    pub opg: HashMap<MeterId, OpgState>,
+    pub vending_keys: HashMap<(u32, u8), VendingKeyRecord>,
+    pub refused_payments: HashMap<OperationId, RefusedPayment>,
+    pub meter_tokens: Vec<MeterTokenRecord>,
 }
 
 impl MemoryDb {
@@ -78,6 +85,9 @@ impl MemoryDb {
     pub fn write(&mut self, c: Changes) {
         for p in c.premises {
             self.premises.insert(p.id, p);
+        }
+        for r in c.roles {
+            self.roles.insert(r.name.clone(), r);
         }
         for o in c.operators {
             self.operators.insert(o.id, o);
@@ -114,6 +124,22 @@ impl MemoryDb {
         for s in c.sts {
             self.sts.insert(s.meter_id, s);
         }
+        for o in c.opg {
+            self.opg.insert(o.meter_id, o);
+        }
+        for k in c.vending_keys {
+            self.vending_keys.insert((k.sgc, k.krn), k);
+        }
+        for s in c.sessions {
+            self.sessions.insert(s.id_hash, s);
+        }
+        for t in c.api_tokens {
+            self.api_tokens.insert(t.id, t);
+        }
+        for r in c.refused_payments {
+            self.refused_payments.insert(r.operation_id, r);
+        }
+        self.meter_tokens.extend(c.meter_tokens);
         for (a, code, state) in c.pricing {
             self.pricing.insert((a, code), state);
         }
@@ -266,6 +292,35 @@ impl Source for MemoryDb {
             }
         }
         Ok(latest.into_values().cloned().collect())
+    }
+    async fn roles(&mut self, names: &[String]) -> Result<Vec<Role>, Infallible> {
+        Ok(pick(&self.roles, names))
+    }
+    async fn sessions(&mut self, hashes: &[[u8; 32]]) -> Result<Vec<SessionRecord>, Infallible> {
+        Ok(pick(&self.sessions, hashes))
+    }
+    async fn api_tokens(&mut self, ids: &[ApiTokenId]) -> Result<Vec<ApiTokenRecord>, Infallible> {
+        Ok(pick(&self.api_tokens, ids))
+    }
+    async fn opg_states(&mut self, meters: &[MeterId]) -> Result<Vec<OpgState>, Infallible> {
+        Ok(pick(&self.opg, meters))
+    }
+    async fn vending_keys(&mut self, keys: &[(u32, u8)]) -> Result<Vec<VendingKeyRecord>, Infallible> {
+        Ok(pick(&self.vending_keys, keys))
+    }
+    async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, Infallible> {
+        Ok(pick(&self.refused_payments, ids))
+    }
+    async fn sales(&mut self, ids: &[OperationId]) -> Result<Vec<SaleRecord>, Infallible> {
+        Ok(self.sales.iter().filter(|s| ids.contains(&s.operation_id)).cloned().collect())
+    }
+    async fn open_shifts(&mut self, operators: &[OperatorId]) -> Result<Vec<Shift>, Infallible> {
+        Ok(self
+            .shifts
+            .values()
+            .filter(|s| operators.contains(&s.operator_id) && s.status == voltvend_domain::ShiftStatus::Open)
+            .cloned()
+            .collect())
     }
     async fn heads(&mut self) -> Result<(i64, AuditHead), Infallible> {
         Ok((self.transfers.keys().next_back().copied().unwrap_or(0), self.audit_head))

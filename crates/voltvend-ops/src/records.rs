@@ -6,8 +6,8 @@ use jiff::Timestamp;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::Reading;
 use voltvend_domain::{
-    Account, AccountId, BooksId, LedgerAccountId, Meter, MeterId, OperationId, OperatorId, ShiftId, TransferId,
-    VendingPointId,
+    Account, AccountId, ApiTokenId, BooksId, LedgerAccountId, Meter, MeterId, OperationId, OperatorId, ShiftId,
+    TransferId, VendingPointId,
 };
 use voltvend_sts::{MeterKeyRecord, Tid};
 
@@ -88,6 +88,9 @@ pub struct MeterRecord {
     pub meter: Meter,
     pub tariff_code: Option<String>,
     pub relay: Relay,
+    /// The hoarding limit (囤积) of this meter: for a remote meter, the most its account's wallet may hold
+    /// after a sale to it; for a keypad meter, the most credit one sale may put on it (in minor units).
+    pub max_credit_minor: Option<i64>,
 }
 
 /// A keypad meter's STS state as the vending side keeps it: its key record (PAN, EA, KT, SGC, TI, KRN, KEN,
@@ -97,6 +100,103 @@ pub struct StsState {
     pub meter_id: MeterId,
     pub record: MeterKeyRecord,
     pub last_tid: Option<Tid>,
+}
+
+code_enum!(
+    /// What one unit of an OpenPAYGO device's credit is (its tokens carry a count of these).
+    OpgUnit, "OpenPAYGO unit", { Day => "day", Hour => "hour" }
+);
+
+/// An OpenPAYGO Token device as the vending side keeps it: its sealed secret key, starting code and token
+/// count, the token format its keypad takes, and what one unit of time costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpgState {
+    pub meter_id: MeterId,
+    /// The 16-byte secret key as 32 hex digits, sealed (see [`crate::secrets`]).
+    pub secret_sealed: Vec<u8>,
+    pub starting_code: u64,
+    /// The count of the last token issued (0: none yet).
+    pub last_count: u32,
+    pub extended: bool,
+    pub restricted: bool,
+    pub unit: OpgUnit,
+    /// The price of one unit, in the account's minor units.
+    pub price_minor_per_unit: i64,
+}
+
+/// A supply group's STS vending key at one key revision, sealed (see [`crate::secrets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendingKeyRecord {
+    pub sgc: u32,
+    pub krn: u8,
+    /// The key as hex digits (16 for DKGA02, 40 for DKGA04), sealed.
+    pub sealed: Vec<u8>,
+}
+
+/// A login session. The cookie holds a random token; only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: [u8; 32],
+    pub operator_id: OperatorId,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    /// Where the login came from.
+    pub source: String,
+}
+
+/// An API token of an integration, acting as its operator. Only the SHA-256 of its secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    pub id: ApiTokenId,
+    pub operator_id: OperatorId,
+    pub name: String,
+    pub secret_hash: [u8; 32],
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub created_by: Option<OperatorId>,
+}
+
+impl ApiTokenRecord {
+    pub const NAME_LEN_MAX: usize = 120;
+}
+
+/// A payment taken for a sale that was then refused (the account closed, the meter replaced… since the quote):
+/// the money is booked as owed back to the customer until it is refunded, never silently lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusedPayment {
+    pub operation_id: OperationId,
+    pub at: Timestamp,
+    pub vending_point_id: VendingPointId,
+    pub shift_id: ShiftId,
+    pub operator_id: OperatorId,
+    pub account_id: AccountId,
+    pub meter_id: MeterId,
+    pub method: PaymentMethod,
+    pub reference: String,
+    pub paid_minor: i64,
+    /// The refusal's stable code and its message.
+    pub reason_code: String,
+    pub reason: String,
+    /// The transfer that booked the money as owed back.
+    pub transfer_id: TransferId,
+    /// The refund, once made.
+    pub refunded_by: Option<OperationId>,
+    pub refunded_at: Option<Timestamp>,
+}
+
+/// Management tokens issued to a keypad meter (STS class 2 register tokens, key change sets, OpenPAYGO
+/// set-time / disable / counter sync): what was asked, by whom, and the tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterTokenRecord {
+    pub operation_id: OperationId,
+    pub meter_id: MeterId,
+    pub at: Timestamp,
+    pub operator_id: Option<OperatorId>,
+    pub kind: String,
+    pub detail: String,
+    pub tokens: Vec<String>,
 }
 
 /// The last reading of a meter that billing started from.

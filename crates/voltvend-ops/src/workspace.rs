@@ -9,14 +9,14 @@ use std::hash::Hash;
 
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, BookChanges, Books, BooksId, Customer, CustomerId, LedgerBook, MeterId, OperationId, Operator,
-    OperatorId, Premises, PremisesId, Shift, ShiftId, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, BookChanges, Books, BooksId, Customer, CustomerId, LedgerBook, MeterId, OperationId,
+    Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, VendingPoint, VendingPointId,
 };
 
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, AuditRecord, IdempotencyRecord, MeterRecord, OutboxRow, ReadingRow, ReadingState, SaleRecord,
-    StsState, TariffDoc,
+    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterRecord, MeterTokenRecord, OpgState, OutboxRow,
+    ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 
 /// Keyed rows loaded from storage, with the rows changed since they were last written.
@@ -98,8 +98,17 @@ impl<K: Clone + Eq + Hash + std::fmt::Debug, V: Clone> Table<K, V> {
 
     /// The current value of every row changed since the last write, each once, in first-change order.
     pub fn pending(&self) -> Vec<V> {
+        self.pending_keyed().into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// The same, with each row's key.
+    pub fn pending_keyed(&self) -> Vec<(K, V)> {
         let mut seen = HashSet::with_capacity(self.dirty.len());
-        self.dirty.iter().filter(|k| seen.insert(*k)).filter_map(|k| self.rows.get(k).cloned()).collect()
+        self.dirty
+            .iter()
+            .filter(|k| seen.insert(*k))
+            .filter_map(|k| self.rows.get(k).map(|v| (k.clone(), v.clone())))
+            .collect()
     }
 
     fn mark_written(&mut self) {
@@ -147,6 +156,7 @@ pub struct AuditHead {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     pub premises: Vec<Premises>,
+    pub roles: Vec<Role>,
     pub operators: Vec<Operator>,
     pub customers: Vec<Customer>,
     pub ledger: BookChanges,
@@ -156,12 +166,18 @@ pub struct Changes {
     pub meters: Vec<MeterRecord>,
     pub shifts: Vec<Shift>,
     pub sts: Vec<StsState>,
+    pub opg: Vec<OpgState>,
+    pub vending_keys: Vec<VendingKeyRecord>,
     pub pricing: Vec<(AccountId, String, PricingState)>,
     pub reading_states: Vec<ReadingState>,
     pub tariffs: Vec<TariffDoc>,
+    pub sessions: Vec<SessionRecord>,
+    pub api_tokens: Vec<ApiTokenRecord>,
+    pub refused_payments: Vec<RefusedPayment>,
     pub readings: Vec<ReadingRow>,
     pub sales: Vec<SaleRecord>,
     pub outbox: Vec<OutboxRow>,
+    pub meter_tokens: Vec<MeterTokenRecord>,
     pub idempotency: Vec<IdempotencyRecord>,
     pub audit: Vec<AuditRecord>,
     /// The new head of the audit chain, if records were added.
@@ -174,46 +190,95 @@ impl Changes {
     }
 }
 
+/// Declares the workspace's tables and logs once, and derives from that list the savepoint, the rollback and
+/// the bookkeeping after a write, so that a new table cannot be forgotten in one of them.
+macro_rules! workspace {
+    (
+        tables { $( $(#[$tdoc:meta])* $table:ident : $k:ty => $v:ty ),* $(,)? }
+        logs { $( $(#[$ldoc:meta])* $log:ident : $row:ty ),* $(,)? }
+    ) => {
+        /// The loaded state of a batch.
+        #[derive(Debug, Clone, Default)]
+        pub struct Workspace {
+            pub book: LedgerBook,
+            $( $(#[$tdoc])* pub $table: Table<$k, $v>, )*
+            $( $(#[$ldoc])* pub $log: Log<$row>, )*
+            pub audit_head: AuditHead,
+            audit_written_head: AuditHead,
+        }
+
+        /// Each table's and log's position.
+        #[derive(Debug, Clone, Copy)]
+        struct Points {
+            $( $table: TablePoint, )*
+            $( $log: usize, )*
+        }
+
+        impl Workspace {
+            fn points(&self) -> Points {
+                Points { $( $table: self.$table.point(), )* $( $log: self.$log.rows.len(), )* }
+            }
+
+            fn rollback_points(&mut self, p: Points) {
+                $( self.$table.rollback(p.$table); )*
+                $( self.$log.rows.truncate(p.$log); )*
+            }
+
+            fn mark_points_written(&mut self) {
+                $( self.$table.mark_written(); )*
+                $( self.$log.written = self.$log.rows.len(); )*
+            }
+        }
+    };
+}
+
+workspace! {
+    tables {
+        premises: PremisesId => Premises,
+        operators: OperatorId => Operator,
+        /// Usernames asked for (to refuse duplicates), and usernames taken.
+        usernames: String => OperatorId,
+        /// Custom roles by name (built-in roles are not stored).
+        roles: String => Role,
+        customers: CustomerId => Customer,
+        accounts: AccountId => AccountRecord,
+        meters: MeterId => MeterRecord,
+        /// Meter serials asked for (to refuse duplicates), and serials taken.
+        serials: String => MeterId,
+        vending_points: VendingPointId => VendingPoint,
+        shifts: ShiftId => Shift,
+        /// Each operator's open shift, if any (derived from the shifts; never written itself).
+        open_shifts: OperatorId => Option<ShiftId>,
+        books: BooksId => Books,
+        sts: MeterId => StsState,
+        opg: MeterId => OpgState,
+        vending_keys: (u32, u8) => VendingKeyRecord,
+        pricing: (AccountId, String) => PricingState,
+        reading_states: MeterId => ReadingState,
+        /// The latest revision of each tariff asked for.
+        tariffs: String => TariffDoc,
+        sessions: [u8; 32] => SessionRecord,
+        api_tokens: ApiTokenId => ApiTokenRecord,
+        refused_payments: OperationId => RefusedPayment,
+        /// Sales made earlier, by operation (read for reprints; new sales go to the `sales` log).
+        sales_made: OperationId => SaleRecord,
+        idempotency: OperationId => IdempotencyRecord,
+    }
+    logs {
+        readings: ReadingRow,
+        sales: SaleRecord,
+        outbox: OutboxRow,
+        meter_tokens: MeterTokenRecord,
+        audit: AuditRecord,
+    }
+}
+
 /// A point to roll a workspace back to.
 #[derive(Debug, Clone, Copy)]
 pub struct Savepoint {
     book: voltvend_domain::Savepoint,
-    tables: [TablePoint; 15],
-    readings: usize,
-    sales: usize,
-    outbox: usize,
-    audit: usize,
+    points: Points,
     audit_head: AuditHead,
-}
-
-/// The loaded state of a batch.
-#[derive(Debug, Clone, Default)]
-pub struct Workspace {
-    pub book: LedgerBook,
-    pub premises: Table<PremisesId, Premises>,
-    pub operators: Table<OperatorId, Operator>,
-    /// Usernames asked for (to refuse duplicates), and usernames taken.
-    pub usernames: Table<String, OperatorId>,
-    pub customers: Table<CustomerId, Customer>,
-    pub accounts: Table<AccountId, AccountRecord>,
-    pub meters: Table<MeterId, MeterRecord>,
-    /// Meter serials asked for (to refuse duplicates), and serials taken.
-    pub serials: Table<String, MeterId>,
-    pub vending_points: Table<VendingPointId, VendingPoint>,
-    pub shifts: Table<ShiftId, Shift>,
-    pub books: Table<BooksId, Books>,
-    pub sts: Table<MeterId, StsState>,
-    pub pricing: Table<(AccountId, String), PricingState>,
-    pub reading_states: Table<MeterId, ReadingState>,
-    /// The latest revision of each tariff asked for.
-    pub tariffs: Table<String, TariffDoc>,
-    pub idempotency: Table<OperationId, IdempotencyRecord>,
-    pub readings: Log<ReadingRow>,
-    pub sales: Log<SaleRecord>,
-    pub outbox: Log<OutboxRow>,
-    pub audit: Log<AuditRecord>,
-    pub audit_head: AuditHead,
-    audit_written_head: AuditHead,
 }
 
 impl Workspace {
@@ -221,61 +286,14 @@ impl Workspace {
         Self { book: LedgerBook::after_seq(last_seq), audit_head, audit_written_head: audit_head, ..Self::default() }
     }
 
-    fn points(&self) -> [TablePoint; 15] {
-        [
-            self.premises.point(),
-            self.operators.point(),
-            self.usernames.point(),
-            self.customers.point(),
-            self.accounts.point(),
-            self.meters.point(),
-            self.serials.point(),
-            self.vending_points.point(),
-            self.shifts.point(),
-            self.books.point(),
-            self.sts.point(),
-            self.pricing.point(),
-            self.reading_states.point(),
-            self.tariffs.point(),
-            self.idempotency.point(),
-        ]
-    }
-
     pub fn savepoint(&self) -> Savepoint {
-        Savepoint {
-            book: self.book.savepoint(),
-            tables: self.points(),
-            readings: self.readings.rows.len(),
-            sales: self.sales.rows.len(),
-            outbox: self.outbox.rows.len(),
-            audit: self.audit.rows.len(),
-            audit_head: self.audit_head,
-        }
+        Savepoint { book: self.book.savepoint(), points: self.points(), audit_head: self.audit_head }
     }
 
     /// Undoes everything since `sp`. Valid until the next [`Workspace::mark_written`].
     pub fn rollback(&mut self, sp: Savepoint) {
         self.book.rollback(sp.book);
-        let [p0, p1, p2, p3, p4, p5, p6, p7, p8, p9, p10, p11, p12, p13, p14] = sp.tables;
-        self.premises.rollback(p0);
-        self.operators.rollback(p1);
-        self.usernames.rollback(p2);
-        self.customers.rollback(p3);
-        self.accounts.rollback(p4);
-        self.meters.rollback(p5);
-        self.serials.rollback(p6);
-        self.vending_points.rollback(p7);
-        self.shifts.rollback(p8);
-        self.books.rollback(p9);
-        self.sts.rollback(p10);
-        self.pricing.rollback(p11);
-        self.reading_states.rollback(p12);
-        self.tariffs.rollback(p13);
-        self.idempotency.rollback(p14);
-        self.readings.rows.truncate(sp.readings);
-        self.sales.rows.truncate(sp.sales);
-        self.outbox.rows.truncate(sp.outbox);
-        self.audit.rows.truncate(sp.audit);
+        self.rollback_points(sp.points);
         self.audit_head = sp.audit_head;
     }
 
@@ -283,6 +301,7 @@ impl Workspace {
     pub fn pending(&self) -> Changes {
         Changes {
             premises: self.premises.pending(),
+            roles: self.roles.pending(),
             operators: self.operators.pending(),
             customers: self.customers.pending(),
             ledger: self.book.pending(),
@@ -292,20 +311,23 @@ impl Workspace {
             meters: self.meters.pending(),
             shifts: self.shifts.pending(),
             sts: self.sts.pending(),
-            pricing: {
-                let mut seen = HashSet::new();
-                self.pricing
-                    .dirty
-                    .iter()
-                    .filter(|k| seen.insert(*k))
-                    .filter_map(|k| self.pricing.rows.get(k).map(|v| (k.0, k.1.clone(), v.clone())))
-                    .collect()
-            },
+            opg: self.opg.pending(),
+            vending_keys: self.vending_keys.pending(),
+            pricing: self
+                .pricing
+                .pending_keyed()
+                .into_iter()
+                .map(|((account, code), state)| (account, code, state))
+                .collect(),
             reading_states: self.reading_states.pending(),
             tariffs: self.tariffs.pending(),
+            sessions: self.sessions.pending(),
+            api_tokens: self.api_tokens.pending(),
+            refused_payments: self.refused_payments.pending(),
             readings: self.readings.pending(),
             sales: self.sales.pending(),
             outbox: self.outbox.pending(),
+            meter_tokens: self.meter_tokens.pending(),
             idempotency: self.idempotency.pending(),
             audit: self.audit.pending(),
             audit_head: (self.audit_head != self.audit_written_head).then_some(self.audit_head),
@@ -315,25 +337,7 @@ impl Workspace {
     /// Records that everything [`Workspace::pending`] returned is written; earlier savepoints become invalid.
     pub fn mark_written(&mut self) {
         self.book.mark_written();
-        self.premises.mark_written();
-        self.operators.mark_written();
-        self.usernames.mark_written();
-        self.customers.mark_written();
-        self.accounts.mark_written();
-        self.meters.mark_written();
-        self.serials.mark_written();
-        self.vending_points.mark_written();
-        self.shifts.mark_written();
-        self.books.mark_written();
-        self.sts.mark_written();
-        self.pricing.mark_written();
-        self.reading_states.mark_written();
-        self.tariffs.mark_written();
-        self.idempotency.mark_written();
-        self.readings.written = self.readings.rows.len();
-        self.sales.written = self.sales.rows.len();
-        self.outbox.written = self.outbox.rows.len();
-        self.audit.written = self.audit.rows.len();
+        self.mark_points_written();
         self.audit_written_head = self.audit_head;
     }
 }

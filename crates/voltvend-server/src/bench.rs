@@ -23,9 +23,9 @@ use clap::{Args, Subcommand};
 use futures_util::future::try_join_all;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::{
-    AccountId, BooksId, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, LedgerAccountId, Meter, MeterId,
-    MeterProtocol, Money, OperationId, Operator, OperatorId, Premises, PremisesId, PremisesLevel, Role, ShiftId,
-    TransferId, TransferKind, TransferRequest, Utility, VendingPointId,
+    AccountId, BooksId, BuiltinRole, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, LedgerAccountId,
+    Meter, MeterId, MeterProtocol, Money, OperationId, Operator, OperatorId, Premises, PremisesId, PremisesLevel,
+    ShiftId, TransferId, TransferKind, TransferRequest, Utility, VendingPointId,
 };
 use voltvend_ops::{
     Actor, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint,
@@ -174,17 +174,18 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
             name: format!("Counter {}", i + 1),
             currency: Currency::CNY,
             books_id: books,
+            credit_limit_minor: None,
         })));
-        ops.push(system(Command::AddOperator(Operator {
-            id: operator,
-            username: format!("bench-{run}-{i}"),
-            display_name: format!("Bench cashier {i}"),
-            role: Role::Cashier,
-            scope: site.id,
-            // Nobody logs in as a bench cashier: a well-formed hash of no password anyone knows.
-            password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA${}", "A".repeat(43)),
-            active: true,
-        })));
+        // Nobody logs in as a bench cashier: a well-formed hash of no password anyone knows.
+        let hash = format!("$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA${}", "A".repeat(43));
+        ops.push(system(Command::AddOperator(Operator::new(
+            operator,
+            &format!("bench-{run}-{i}"),
+            &format!("Bench cashier {i}"),
+            BuiltinRole::Cashier.as_str(),
+            site.id,
+            &hash,
+        ))));
         counters.push((point, operator, shift));
     }
     submit_all(store, ops).await?;
@@ -205,7 +206,7 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
     let mut keys = Vec::new();
     for i in 0..accounts {
         let (meter, account) = (ids.id::<MeterId>(), ids.id::<AccountId>());
-        receive.push(system(Command::ReceiveMeter(Meter::receive(
+        let mut new_meter = Meter::receive(
             meter,
             &format!("BENCH-{run}-{i:07}"),
             Utility::Electricity,
@@ -213,7 +214,9 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
             MeterProtocol::Dlt645,
             &format!("{:012}", i + 1),
             CtVtRatio::DIRECT,
-        )?)));
+        )?;
+        new_meter.premises_id = Some(site.id);
+        receive.push(system(Command::ReceiveMeter(new_meter)));
         let customer = Customer::new(ids.id::<CustomerId>(), site.id, &format!("Bench customer {i}"), None)?;
         open.push(system(Command::OpenAccount(OpenAccount {
             customer: CustomerRef::New(customer),
@@ -225,7 +228,15 @@ async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> an
             recovery: ArrearsRecovery::Share(200_000),
             min_purchase_minor: 0,
             max_balance_minor: None,
-            meters: vec![MeterBinding { meter_id: meter, tariff_code: Some(tariff_code.clone()), sts: None }],
+            meters: vec![MeterBinding {
+                meter_id: meter,
+                receive: None,
+                tariff_code: Some(tariff_code.clone()),
+                sts: None,
+                opg: None,
+                max_credit_minor: None,
+            }],
+            first_sale: None,
         })));
         keys.push((account, meter));
     }
@@ -260,15 +271,7 @@ fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usize) -> anyho
         estate.accounts.get(n % estate.accounts.len().max(1)).context("the bench has accounts")?;
     let id = ids.id::<OperationId>();
     if sales {
-        let sale = Sale {
-            account_id: account,
-            meter_id: meter,
-            shift_id: shift,
-            method: PaymentMethod::Cash,
-            paid_minor: 10_000,
-            fees_minor: 100,
-            reference: String::new(),
-        };
+        let sale = Sale { fees_minor: 100, ..Sale::paid(account, meter, shift, PaymentMethod::Cash, 10_000) };
         Ok(Operation::new(id, Actor::operator(operator, scope, "bench"), Command::Sale(sale)))
     } else {
         let t = TransferRequest::simple(

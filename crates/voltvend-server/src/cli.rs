@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use voltvend_domain::{Clock, Operator, OperatorId, Premises, PremisesId, Role};
+use voltvend_domain::{BuiltinRole, Clock, Operator, OperatorId, Premises, PremisesId};
 
 use crate::clock::{IdGenerator, SystemClock};
 use crate::serve::Access;
@@ -297,7 +297,7 @@ struct AddUser {
 
 async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> anyhow::Result<()> {
     Operator::validate_username(&args.username)?;
-    let role: Role = args.role.parse()?;
+    let role: BuiltinRole = args.role.parse()?;
     let ids = IdGenerator::new(clock.clone());
     let store = crate::serve::open_store(settings, clock, Access::Existing).await?;
     let result = async {
@@ -327,15 +327,15 @@ async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> 
                 }
             };
             let (password, generated) = read_password(args.password_stdin, &ids)?;
-            let operator = Operator {
-                id: ids.id::<OperatorId>(),
-                display_name: args.display_name.clone().unwrap_or_else(|| args.username.clone()),
-                username: args.username.clone(),
-                role,
+            let display_name = args.display_name.clone().unwrap_or_else(|| args.username.clone());
+            let operator = Operator::new(
+                ids.id::<OperatorId>(),
+                &args.username,
+                &display_name,
+                role.as_str(),
                 scope,
-                password_hash: crate::passwords::hash(&password, &ids)?,
-                active: true,
-            };
+                &crate::passwords::hash(&password, &ids)?,
+            );
             store.run(ids.id(), "cli", voltvend_ops::Command::AddOperator(operator.clone())).await?;
             println!("added {} {:?}", operator.role, operator.username);
             if generated {

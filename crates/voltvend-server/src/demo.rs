@@ -15,8 +15,8 @@ use jiff::{SignedDuration, Timestamp};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, BooksId, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId, MeterProtocol,
-    OperationId, Operator, OperatorId, Premises, PremisesLevel, Role, ShiftId, Utility, VendingPointId,
+    AccountId, BooksId, BuiltinRole, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId,
+    MeterProtocol, OperationId, Operator, OperatorId, Premises, PremisesLevel, ShiftId, Utility, VendingPointId,
 };
 use voltvend_ops::{
     Actor, ApplyReadings, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks, OpenShift,
@@ -31,7 +31,7 @@ use crate::settings::Settings;
 /// Operators created by the seed, with their generated passwords.
 #[derive(Debug)]
 pub struct DemoLogins {
-    pub logins: Vec<(String, Role, String)>,
+    pub logins: Vec<(String, BuiltinRole, String)>,
 }
 
 /// What `meta` says of a demo database.
@@ -170,6 +170,7 @@ pub async fn seed(
             name: "Estate office counter 物业服务中心".into(),
             currency: Currency::CNY,
             books_id: books,
+            credit_limit_minor: None,
         })),
     )
     .await?;
@@ -182,18 +183,19 @@ pub async fn seed(
 
     let mut logins = Vec::new();
     let mut cashier = None;
-    for (username, role, scope) in [("admin", Role::Administrator, group.id), ("cashier1", Role::Cashier, estate.id)] {
+    for (username, role, scope) in
+        [("admin", BuiltinRole::Administrator, group.id), ("cashier1", BuiltinRole::Cashier, estate.id)]
+    {
         let password = crate::passwords::generate(secret_ids);
-        let operator = Operator {
-            id: data_ids.id::<OperatorId>(),
-            username: username.into(),
-            display_name: username.into(),
-            role,
+        let operator = Operator::new(
+            data_ids.id::<OperatorId>(),
+            username,
+            username,
+            role.as_str(),
             scope,
-            password_hash: crate::passwords::hash(&password, secret_ids)?,
-            active: true,
-        };
-        if role == Role::Cashier {
+            &crate::passwords::hash(&password, secret_ids)?,
+        );
+        if role == BuiltinRole::Cashier {
             cashier = Some((operator.id, scope));
         }
         apply(store, system(Command::AddOperator(operator))).await?;
@@ -244,7 +246,7 @@ async fn seed_unit(
         SURNAMES.get(index % SURNAMES.len()).unwrap_or(&"Wang"),
         GIVEN.get(index % GIVEN.len()).unwrap_or(&"Wei")
     );
-    let electricity = Meter::receive(
+    let mut electricity = Meter::receive(
         ids.id::<MeterId>(),
         &format!("DDSY1352-{n:05}"),
         Utility::Electricity,
@@ -253,14 +255,18 @@ async fn seed_unit(
         &format!("{n:012}"),
         CtVtRatio::DIRECT,
     )?;
+    electricity.premises_id = Some(unit.id);
     apply(store, system(Command::ReceiveMeter(electricity.clone()))).await?;
     let mut meters = vec![MeterBinding {
         meter_id: electricity.id,
+        receive: None,
         tariff_code: Some("cn-zhejiang-residential-tou".into()),
         sts: None,
+        opg: None,
+        max_credit_minor: None,
     }];
     if n.is_multiple_of(4) {
-        let water = Meter::receive(
+        let mut water = Meter::receive(
             ids.id::<MeterId>(),
             &format!("LXSY-{n:05}"),
             Utility::Water,
@@ -269,11 +275,15 @@ async fn seed_unit(
             &format!("W{n:06}"),
             CtVtRatio::DIRECT,
         )?;
+        water.premises_id = Some(unit.id);
         apply(store, system(Command::ReceiveMeter(water.clone()))).await?;
         meters.push(MeterBinding {
             meter_id: water.id,
+            receive: None,
             tariff_code: Some("cn-beijing-residential-water".into()),
             sts: None,
+            opg: None,
+            max_credit_minor: None,
         });
     }
     let account = ids.id::<AccountId>();
@@ -292,6 +302,7 @@ async fn seed_unit(
             min_purchase_minor: 1_000,
             max_balance_minor: Some(500_000),
             meters,
+            first_sale: None,
         })),
     )
     .await?;
@@ -300,15 +311,7 @@ async fn seed_unit(
         1 => PaymentMethod::Cash,
         _ => PaymentMethod::BankTransfer,
     };
-    let sale = Sale {
-        account_id: account,
-        meter_id: electricity.id,
-        shift_id: shift,
-        method,
-        paid_minor: 5_000 + i64::from(n) * 1_250,
-        fees_minor: 0,
-        reference: String::new(),
-    };
+    let sale = Sale::paid(account, electricity.id, shift, method, 5_000 + i64::from(n) * 1_250);
     apply(store, Operation::new(ids.id(), at_counter.clone(), Command::Sale(sale))).await?;
     // A day of this unit's use, read at midnight and now, peak and valley registers.
     let start_wh = 1_000_000 + i64::from(n) * 37_000;

@@ -14,11 +14,13 @@ use std::hash::Hash;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId, OperationId, Operator,
-    OperatorId, Premises, PremisesId, Shift, ShiftId, Transfer, TransferId, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId, OperationId,
+    Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer, TransferId, VendingPoint,
+    VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, AuditHead, Changes, IdempotencyRecord, MeterRecord, ReadingState, Source, StsState, TariffDoc,
+    AccountRecord, ApiTokenRecord, AuditHead, Changes, IdempotencyRecord, MeterRecord, OpgState, ReadingState,
+    RefusedPayment, SaleRecord, SessionRecord, Source, StsState, TariffDoc, VendingKeyRecord,
 };
 
 use crate::StoreError;
@@ -92,6 +94,9 @@ pub(crate) struct Cache {
     reading_states: Known<MeterId, ReadingState>,
     pricing: Known<(AccountId, String), (AccountId, String, PricingState)>,
     tariffs: Known<String, TariffDoc>,
+    roles: Known<String, Role>,
+    opg: Known<MeterId, OpgState>,
+    vending_keys: Known<(u32, u8), VendingKeyRecord>,
 }
 
 impl Cache {
@@ -159,6 +164,15 @@ impl Cache {
         for t in &c.tariffs {
             self.tariffs.put(t.code.clone(), t.clone());
         }
+        for r in &c.roles {
+            self.roles.put(r.name.clone(), r.clone());
+        }
+        for o in &c.opg {
+            self.opg.put(o.meter_id, o.clone());
+        }
+        for k in &c.vending_keys {
+            self.vending_keys.put((k.sgc, k.krn), k.clone());
+        }
         self.generation = Some(generation);
     }
 }
@@ -204,6 +218,9 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
         PricingState
     )| (x.0, x.1.clone()));
     cached!(tariffs, tariffs, String, TariffDoc, |t: &TariffDoc| t.code.clone());
+    cached!(roles, roles, String, Role, |r: &Role| r.name.clone());
+    cached!(opg_states, opg, MeterId, OpgState, |o: &OpgState| o.meter_id);
+    cached!(vending_keys, vending_keys, (u32, u8), VendingKeyRecord, |k: &VendingKeyRecord| (k.sgc, k.krn));
 
     // New every time (operation ids are fresh), or lists that grow: always from the database.
     async fn idempotency(&mut self, ids: &[OperationId]) -> Result<Vec<IdempotencyRecord>, StoreError> {
@@ -223,5 +240,20 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     }
     async fn heads(&mut self) -> Result<(i64, AuditHead), StoreError> {
         self.inner.heads().await
+    }
+    async fn sessions(&mut self, hashes: &[[u8; 32]]) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.sessions(hashes).await
+    }
+    async fn api_tokens(&mut self, ids: &[ApiTokenId]) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        self.inner.api_tokens(ids).await
+    }
+    async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, StoreError> {
+        self.inner.refused_payments(ids).await
+    }
+    async fn sales(&mut self, ids: &[OperationId]) -> Result<Vec<SaleRecord>, StoreError> {
+        self.inner.sales(ids).await
+    }
+    async fn open_shifts(&mut self, operators: &[OperatorId]) -> Result<Vec<Shift>, StoreError> {
+        self.inner.open_shifts(operators).await
     }
 }

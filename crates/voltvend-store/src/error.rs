@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The database does not exist, or holds no Voltvend schema, and this command may not create one.
     #[error("{0}")]
     NoDatabase(String),
+    /// A list query the store cannot run: a malformed cursor, a filter value that is not one.
+    #[error("{0}")]
+    BadQuery(String),
 }
 
 impl StoreError {
@@ -45,6 +48,7 @@ impl StoreError {
             Self::Backup(_) => "backup_failed",
             Self::Restore(_) => "restore_failed",
             Self::NoDatabase(_) => "no_database",
+            Self::BadQuery(_) => "bad_query",
         }
     }
 }

@@ -17,13 +17,14 @@ use async_trait::async_trait;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, Books, BooksId, Clock, Currency, Customer, CustomerId, LedgerAccount, LedgerAccountId,
-    LedgerAccountKind, MeterId, OperationId, Operator, Owner, PostOutcome, Premises, PremisesId, Shift, ShiftId,
-    Transfer, TransferId, TransferRequest, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, Books, BooksId, Clock, Currency, Customer, CustomerId, LedgerAccount, LedgerAccountId,
+    LedgerAccountKind, MeterId, OperationId, Operator, OperatorId, Owner, PostOutcome, Premises, PremisesId, Role,
+    Shift, ShiftId, Transfer, TransferId, TransferRequest, VendingPoint, VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, Actor, Applied, AuditHead, AuditRecord, Command, Context, MeterRecord, Operation, OutboxRow,
-    Outcome, ReadingRow, Renderer, SaleRecord, StsState,
+    AccountRecord, Actor, ApiTokenRecord, Applied, AuditHead, AuditRecord, Command, Context, MeterRecord,
+    MeterTokenRecord, Operation, OpgState, OutboxRow, Outcome, ReadingRow, RefusedPayment, Renderer, SaleRecord,
+    SessionRecord, StsState, VendingKeyRecord,
 };
 
 mod cache;
@@ -87,6 +88,88 @@ impl OpenOptions {
         self.create_if_missing = true;
         self
     }
+}
+
+/// A page of a list: at most `limit` rows after the cursor `after` (the last row's key of the previous page),
+/// within the premises subtree `scope` (`None`: everywhere).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub scope: Option<PremisesId>,
+    /// The last key of the previous page: a UUID for most lists, a sequence number for the audit trail.
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+impl ListQuery {
+    /// Rows a page may hold.
+    pub const LIMIT_MAX: u32 = 500;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PremisesFilter {
+    pub parent: Option<PremisesId>,
+    pub level: Option<String>,
+    /// Part of the name.
+    pub q: Option<String>,
+}
+
+/// Finds customers by name, phone, unit, meter serial or meter number (an STS meter number is the meter's
+/// address), matching any part, case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    pub q: Option<String>,
+    pub premises: Option<PremisesId>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    pub customer: Option<CustomerId>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeterFilter {
+    pub account: Option<AccountId>,
+    pub state: Option<String>,
+    pub protocol: Option<String>,
+    pub utility: Option<String>,
+    /// Part of the serial or the address.
+    pub q: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SaleFilter {
+    pub account: Option<AccountId>,
+    pub meter: Option<MeterId>,
+    pub vending_point: Option<VendingPointId>,
+    pub shift: Option<ShiftId>,
+    pub operator: Option<OperatorId>,
+    /// From (inclusive) and to (exclusive), in microseconds since the epoch.
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefusedFilter {
+    pub account: Option<AccountId>,
+    pub refunded: Option<bool>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShiftFilter {
+    pub operator: Option<OperatorId>,
+    pub vending_point: Option<VendingPointId>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub operator: Option<OperatorId>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
 }
 
 /// Row counts, for health pages and the demo.
@@ -244,6 +327,39 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn outbox(&self, after: i64, limit: u32) -> Result<Vec<(i64, OutboxRow)>, StoreError>;
     /// A meter's stored readings, newest first, at most `limit`.
     async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError>;
+
+    async fn list_premises(&self, q: &ListQuery, f: &PremisesFilter) -> Result<Vec<Premises>, StoreError>;
+    async fn list_customers(&self, q: &ListQuery, f: &CustomerFilter) -> Result<Vec<Customer>, StoreError>;
+    async fn list_accounts(&self, q: &ListQuery, f: &AccountFilter) -> Result<Vec<AccountRecord>, StoreError>;
+    async fn list_meters(&self, q: &ListQuery, f: &MeterFilter) -> Result<Vec<MeterRecord>, StoreError>;
+    /// Sales, newest first (`after` is the operation id of the last one on the previous page).
+    async fn list_sales(&self, q: &ListQuery, f: &SaleFilter) -> Result<Vec<SaleRecord>, StoreError>;
+    async fn list_refused_payments(&self, q: &ListQuery, f: &RefusedFilter) -> Result<Vec<RefusedPayment>, StoreError>;
+    async fn list_shifts(&self, q: &ListQuery, f: &ShiftFilter) -> Result<Vec<Shift>, StoreError>;
+    async fn list_vending_points(&self, q: &ListQuery) -> Result<Vec<VendingPoint>, StoreError>;
+    /// Operators whose scope lies within `q.scope`.
+    async fn list_operators(&self, q: &ListQuery) -> Result<Vec<Operator>, StoreError>;
+    async fn operator(&self, id: OperatorId) -> Result<Option<Operator>, StoreError>;
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError>;
+    async fn role(&self, name: &str) -> Result<Option<Role>, StoreError>;
+    async fn session(&self, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiTokenRecord>, StoreError>;
+    /// API tokens of operators within `q.scope`, or of one operator.
+    async fn list_api_tokens(
+        &self,
+        q: &ListQuery,
+        operator: Option<OperatorId>,
+    ) -> Result<Vec<ApiTokenRecord>, StoreError>;
+    async fn refused_payment(&self, id: OperationId) -> Result<Option<RefusedPayment>, StoreError>;
+    async fn open_shift_of(&self, operator: OperatorId) -> Result<Option<Shift>, StoreError>;
+    async fn opg_state(&self, meter: MeterId) -> Result<Option<OpgState>, StoreError>;
+    /// OpenPAYGO devices by meter id after `after`, at most `limit` (for re-sealing their secrets).
+    async fn opg_states_after(&self, after: Option<MeterId>, limit: u32) -> Result<Vec<OpgState>, StoreError>;
+    async fn vending_keys(&self) -> Result<Vec<VendingKeyRecord>, StoreError>;
+    /// Management tokens issued to a meter, newest first.
+    async fn meter_tokens(&self, meter: MeterId, limit: u32) -> Result<Vec<MeterTokenRecord>, StoreError>;
+    /// Audit records newest first; with `q.scope`, only those made by operators within it.
+    async fn list_audit(&self, q: &ListQuery, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// The latest revision of a tariff.
     async fn tariff_document(&self, code: &str) -> Result<Option<TariffDocument>, StoreError>;

@@ -8,15 +8,16 @@ use uuid::Uuid;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, BooksId, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId, MeterProtocol,
-    OperationId, Operator, OperatorId, Premises, PremisesId, PremisesLevel, Role, ShiftId, TransferId, Utility,
-    VendingPointId,
+    AccountId, BooksId, BuiltinRole, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId,
+    MeterProtocol, OperationId, Operator, OperatorId, Premises, PremisesId, PremisesLevel, ShiftId, TransferId,
+    Utility, VendingPointId,
 };
+use voltvend_ops::secrets::{openpaygo_aad, vending_key_aad};
 use voltvend_ops::{
-    Actor, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks,
-    OpenShift, OpenVendingPoint, Operation, PaymentMethod, Reverse, Sale,
+    Actor, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, MasterKey, MasterKeys, MeterBinding,
+    OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, PaymentMethod, Reverse, Sale, VendingKeyRecord,
 };
-use voltvend_sts::keys::{KeyParams, KeyType, VendingKey};
+use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan};
 
 /// A flat tariff: 0.60 CNY per kWh, nothing else, so that charges are easy to check by hand.
@@ -40,6 +41,8 @@ pub const ZHEJIANG_TARIFF: &str = include_str!("../../../tariffs/cn-zhejiang-res
 /// The DKGA02 vending key of the tests' supply group (the README's example key).
 pub const VENDING_KEY_HEX: &str = "ABABABABABABABAB";
 pub const SUPPLY_GROUP: u32 = 123_456;
+/// The master key the tests seal secrets under (64 hex digits); never a real installation's.
+pub const MASTER_KEY_HEX: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 
 /// An argon2id PHC string (of no particular password): operators need one, these tests never log in.
 pub const PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2g";
@@ -153,6 +156,7 @@ impl Estate {
                 name: "Counter A".into(),
                 currency: Currency::CNY,
                 books_id: books,
+                credit_limit_minor: None,
             }),
             Command::OpenVendingPoint(OpenVendingPoint {
                 id: point_b,
@@ -160,23 +164,24 @@ impl Estate {
                 name: "Counter B".into(),
                 currency: Currency::CNY,
                 books_id: books,
+                credit_limit_minor: None,
             }),
         ];
         for (oid, username, role, scope) in [
-            (admin, "admin", Role::Administrator, e.group.id),
-            (cashier_a, "cashier.a", Role::Cashier, e.building_a.id),
-            (cashier_b, "cashier.b", Role::Cashier, e.building_b.id),
+            (admin, "admin", BuiltinRole::Administrator, e.group.id),
+            (cashier_a, "cashier.a", BuiltinRole::Cashier, e.building_a.id),
+            (cashier_b, "cashier.b", BuiltinRole::Cashier, e.building_b.id),
         ] {
-            commands.push(Command::AddOperator(Operator {
-                id: oid,
-                username: format!("{username}.{namespace}"),
-                display_name: username.into(),
-                role,
+            commands.push(Command::AddOperator(Operator::new(
+                oid,
+                &format!("{username}.{namespace}"),
+                username,
+                role.as_str(),
                 scope,
-                password_hash: PASSWORD_HASH.into(),
-                active: true,
-            }));
+                PASSWORD_HASH,
+            )));
         }
+        commands.push(Command::ImportVendingKey(Estate::sealed_vending_key(SUPPLY_GROUP, 1, VENDING_KEY_HEX)));
         for (code, name, doc) in [
             ("test-flat", "Test flat 0.60", FLAT_TARIFF),
             ("cn-zhejiang-residential-tou", "Zhejiang residential, annual tiers with peak/valley", ZHEJIANG_TARIFF),
@@ -187,9 +192,12 @@ impl Estate {
                 document: doc.into(),
             }));
         }
+        let store = e.property.id;
         let meter = |id, serial: &str, control, protocol, address: &str| {
-            Meter::receive(id, serial, Utility::Electricity, control, protocol, address, CtVtRatio::DIRECT)
-                .unwrap_or_else(unreachable)
+            let mut m = Meter::receive(id, serial, Utility::Electricity, control, protocol, address, CtVtRatio::DIRECT)
+                .unwrap_or_else(unreachable);
+            m.premises_id = Some(store);
+            m
         };
         commands.push(Command::ReceiveMeter(meter(
             remote_meter,
@@ -220,7 +228,15 @@ impl Estate {
                 recovery: ArrearsRecovery::Share(200_000),
                 min_purchase_minor: 100,
                 max_balance_minor: Some(1_000_000),
-                meters: vec![MeterBinding { meter_id, tariff_code: Some(tariff.into()), sts }],
+                meters: vec![MeterBinding {
+                    meter_id,
+                    receive: None,
+                    tariff_code: Some(tariff.into()),
+                    sts,
+                    opg: None,
+                    max_credit_minor: None,
+                }],
+                first_sale: None,
             })
         };
         let open_a = estate.system(open(
@@ -288,28 +304,13 @@ impl Estate {
     }
 
     pub fn sale_a(&self, paid_minor: i64) -> Sale {
-        Sale {
-            account_id: self.account_a,
-            meter_id: self.remote_meter,
-            shift_id: self.shift_a,
-            method: PaymentMethod::Cash,
-            paid_minor,
-            fees_minor: 0,
-            reference: String::new(),
-        }
+        Sale::paid(self.account_a, self.remote_meter, self.shift_a, PaymentMethod::Cash, paid_minor)
     }
 
     /// A cash sale by cashier B to the STS meter of B-101.
     pub fn sts_sale(&mut self, paid_minor: i64) -> Operation {
-        let command = Command::Sale(Sale {
-            account_id: self.account_b,
-            meter_id: self.sts_meter,
-            shift_id: self.shift_b,
-            method: PaymentMethod::Cash,
-            paid_minor,
-            fees_minor: 0,
-            reference: String::new(),
-        });
+        let command =
+            Command::Sale(Sale::paid(self.account_b, self.sts_meter, self.shift_b, PaymentMethod::Cash, paid_minor));
         Operation::new(self.next_op(), self.cashier_b(), command)
     }
 
@@ -336,11 +337,36 @@ impl Estate {
         Operation::new(self.next_op(), self.cashier_a(), command)
     }
 
-    /// The vending key of the estate's supply group.
-    pub fn key_ring() -> voltvend_ops::KeyRing {
-        let mut keys = voltvend_ops::KeyRing::new();
-        keys.insert(SUPPLY_GROUP, VendingKey::from_hex(VENDING_KEY_HEX).unwrap_or_else(unreachable));
-        keys
+    /// The tests' master key.
+    pub fn master_keys() -> MasterKeys {
+        MasterKeys::new(MasterKey::from_hex(MASTER_KEY_HEX).unwrap_or_else(unreachable), Vec::new())
+    }
+
+    /// The operations' context of the tests: their master key.
+    pub fn context() -> voltvend_ops::Context {
+        voltvend_ops::Context::new(Self::master_keys())
+    }
+
+    /// A vending key sealed under the tests' master key (with a nonce derived from its row: fine for tests,
+    /// never for a real installation, which draws nonces at random).
+    pub fn sealed_vending_key(sgc: u32, krn: u8, hex: &str) -> VendingKeyRecord {
+        let nonce = [u8::try_from(sgc % 251).unwrap_or(0), krn, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        let sealed = Self::master_keys()
+            .current()
+            .map(|k| k.seal(&vending_key_aad(sgc, krn), nonce, hex.as_bytes()))
+            .unwrap_or_else(|| unreachable("no master key"))
+            .unwrap_or_else(unreachable);
+        VendingKeyRecord { sgc, krn, sealed }
+    }
+
+    /// An OpenPAYGO secret sealed for `meter` under the tests' master key.
+    pub fn sealed_opg_secret(meter: MeterId, hex: &str) -> Vec<u8> {
+        let nonce = [meter.as_uuid().as_bytes().last().copied().unwrap_or(0), 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1];
+        Self::master_keys()
+            .current()
+            .map(|k| k.seal(&openpaygo_aad(meter), nonce, hex.as_bytes()))
+            .unwrap_or_else(|| unreachable("no master key"))
+            .unwrap_or_else(unreachable)
     }
 }
 

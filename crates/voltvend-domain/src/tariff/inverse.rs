@@ -188,3 +188,63 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
         },
     })
 }
+
+/// A purchase by quantity ("I want 100 kWh"): the smallest payment that, split by [`split_payment`] and
+/// converted by [`quote`] from the same state at the same instant, buys exactly `quantity_milli`.
+/// `purchase.paid_minor` and `purchase.max_quantity_milli` are ignored; returns the payment and its quote
+/// (capped at the quantity, so that the rounding of the split leaves at most a minor unit unspent).
+pub fn payment_for_quantity(
+    tariff: &Tariff,
+    state: &PricingState,
+    purchase: &Purchase,
+    quantity_milli: i64,
+) -> Result<(i64, Quote), PricingError> {
+    if quantity_milli <= 0 {
+        return Err(PricingError::Unsupported("a purchase by quantity must ask for more than nothing"));
+    }
+    // The units' cost alone: quote them with a budget that cannot run out.
+    let unlimited = Purchase {
+        paid_minor: i64::MAX / 4,
+        arrears_owed_minor: 0,
+        recovery: ArrearsRecovery::None,
+        fees_due_minor: 0,
+        max_quantity_milli: Some(quantity_milli),
+        ..purchase.clone()
+    };
+    let cost = quote(tariff, state, &unlimited)?;
+    if cost.quantity_milli != quantity_milli {
+        return Err(PricingError::Unsupported("the tariff cannot sell that quantity now"));
+    }
+    let paid =
+        payment_covering(cost.energy_minor, purchase.arrears_owed_minor, purchase.recovery, purchase.fees_due_minor)
+            .ok_or(PricingError::Unsupported("no payment covers the recovery rule and the units"))?;
+    let bought = quote(
+        tariff,
+        state,
+        &Purchase { paid_minor: paid, max_quantity_milli: Some(quantity_milli), ..purchase.clone() },
+    )?;
+    Ok((paid, bought))
+}
+
+/// The smallest payment that leaves at least `needed_minor` once [`split_payment`] has taken arrears and fees,
+/// or `None` if none does (a recovery rule that takes everything while arrears remain).
+pub fn payment_covering(
+    needed_minor: i64,
+    arrears_owed_minor: i64,
+    recovery: ArrearsRecovery,
+    fees_due_minor: i64,
+) -> Option<i64> {
+    let rest_of = |paid: i64| split_payment(paid, arrears_owed_minor, recovery, fees_due_minor).2;
+    // What is left after arrears and fees never decreases as the payment grows, so the smallest payment that
+    // leaves enough is found by bisection between the need plus fees and that plus everything owed.
+    let mut lo = needed_minor.max(0).checked_add(fees_due_minor.max(0))?;
+    let mut hi = lo.checked_add(arrears_owed_minor.max(0))?;
+    if rest_of(hi) < needed_minor {
+        return None;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if rest_of(mid) >= needed_minor { hi = mid } else { lo = mid + 1 }
+    }
+    Some(lo)
+}

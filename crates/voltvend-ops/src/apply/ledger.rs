@@ -32,6 +32,12 @@ pub(super) fn open_shift(ws: &mut Workspace, op: &Operation, s: &OpenShift, at: 
         Some(o) if o.active => {}
         _ => return Err(OpError::not_found("operator", s.operator_id)),
     }
+    if let Some(Some(open)) = ws.open_shifts.get(&s.operator_id)? {
+        return Err(OpError::refused(
+            "shift_already_open",
+            format!("operator {} has shift {open} open: close it first", s.operator_id),
+        ));
+    }
     let drawer_id = drawer_ledger_id(op);
     ws.book.open_account(LedgerAccount::new(
         drawer_id,
@@ -43,6 +49,7 @@ pub(super) fn open_shift(ws: &mut Workspace, op: &Operation, s: &OpenShift, at: 
     )?)?;
     let shift = Shift::open(s.shift_id, point.id, s.operator_id, drawer_id, at, s.opening_float_minor)?;
     ws.shifts.put(shift.id, shift);
+    ws.open_shifts.put(s.operator_id, Some(s.shift_id));
     let entry = AuditEntry::new(
         "open_shift",
         format!("shift:{}", s.shift_id),
@@ -92,6 +99,7 @@ pub(super) fn close_shift(ws: &mut Workspace, op: &Operation, c: &CloseShift, at
         format!("expected={expected}"),
         format!("counted={} variance={variance}", c.counted_minor),
     );
+    ws.open_shifts.put(shift.operator_id, None);
     ws.shifts.put(shift.id, shift);
     Ok((
         Outcome::ShiftClosed {

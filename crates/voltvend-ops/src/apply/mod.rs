@@ -10,13 +10,19 @@ use crate::audit::{AuditEntry, next_record};
 use crate::command::{Actor, Command, Operation};
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{AccountRecord, IdempotencyRecord, OutboxKind, SaleRecord};
+use crate::records::{AccountRecord, IdempotencyRecord, MeterTokenRecord, OutboxKind, RefusedPayment, SaleRecord};
 use crate::workspace::{AuditHead, Workspace};
 
+mod auth;
+mod counter;
+pub(crate) mod keys;
 mod ledger;
 mod readings;
 mod sale;
 mod setup;
+mod tokens;
+
+pub use auth::locked as login_locked;
 
 /// How many ledger accounts a set of books opens (see [`setup`]).
 pub const BOOKS_LEDGER_ACCOUNTS: u32 = 8;
@@ -50,6 +56,8 @@ pub enum Outcome {
         account_id: AccountId,
         wallet: LedgerAccountId,
         arrears: LedgerAccountId,
+        /// The first sale, when one was made in the opening.
+        first_sale: Option<SaleRecord>,
     },
     ShiftOpened {
         shift_id: ShiftId,
@@ -62,12 +70,39 @@ pub enum Outcome {
         variance_minor: i64,
     },
     Sale(SaleRecord),
+    /// A sale refused after the money was taken: the payment is recorded as owed back. The sale's refusal is
+    /// `code` and `message`; this outcome is committed (the record), the sale is not.
+    PaymentRefused {
+        payment: RefusedPayment,
+        code: &'static str,
+        message: String,
+    },
     Readings(ReadingsOutcome),
     Reversed {
         correction: Transfer,
         sale: Option<SaleRecord>,
     },
     Transfer(Transfer),
+    /// A change to something that exists (an operator, a token, a vending point…).
+    Updated {
+        what: &'static str,
+        id: String,
+    },
+    LoggedIn {
+        operator_id: OperatorId,
+        expires_at: Timestamp,
+    },
+    /// A failed login, recorded; `locked_until` when the operator is (now) locked out.
+    LoginFailed {
+        locked_until: Option<Timestamp>,
+    },
+    LoggedOut,
+    /// Management tokens issued to a meter.
+    Tokens(MeterTokenRecord),
+    /// A receipt printed again: the sale it is for.
+    Reprinted(SaleRecord),
+    /// A refused payment handed back.
+    Refunded(RefusedPayment),
 }
 
 /// What a batch of readings did.
@@ -140,7 +175,18 @@ pub fn execute(
     }
     text::check("request source", &op.actor.source, Actor::SOURCE_LEN_MAX)?;
     let sp = ws.savepoint();
-    match apply_command(ws, op, ctx, at) {
+    let applied = match apply_command(ws, op, ctx, at) {
+        Err(e) => match &op.command {
+            // The money of a counter sale was taken before it was refused: keep it as a refused payment.
+            Command::Sale(s) if sale::keeps_payment(&e) => {
+                ws.rollback(sp);
+                sale::refuse(ws, op, s, &e, at).map_err(|_| e)
+            }
+            _ => Err(e),
+        },
+        ok => ok,
+    };
+    match applied {
         Ok((outcome, entry)) => {
             let record = next_record(ws.audit_head, at, op.id, op.actor.operator, &op.actor.source, entry);
             ws.audit_head = AuditHead { seq: record.seq, hash: record.hash };
@@ -174,11 +220,26 @@ fn apply_command(
     match &op.command {
         Command::CreatePremises(p) => setup::create_premises(ws, op, p),
         Command::AddOperator(o) => setup::add_operator(ws, op, o),
+        Command::CreateRole(r) => auth::create_role(ws, r),
+        Command::RecordLogin(l) => auth::record_login(ws, l, at),
+        Command::Logout(l) => auth::logout(ws, op, l, at),
+        Command::LogoutEverywhere(l) => auth::logout_everywhere(ws, op, l, at),
+        Command::ChangePassword(p) => auth::change_password(ws, op, p, at),
+        Command::UnlockOperator(u) => auth::unlock_operator(ws, op, u),
+        Command::CreateApiToken(t) => auth::create_api_token(ws, op, t, at),
+        Command::RevokeApiToken(t) => auth::revoke_api_token(ws, op, t, at),
+        Command::ImportVendingKey(k) => keys::import_vending_key(ws, ctx, k),
+        Command::RewrapSecrets(r) => keys::rewrap(ws, ctx, r),
+        Command::SettleVendingPoint(v) => counter::settle_vending_point(ws, op, v),
+        Command::IssueStsTokens(t) => tokens::sts(ws, op, t, ctx, at),
+        Command::IssueOpgToken(t) => tokens::openpaygo(ws, op, t, ctx, at),
+        Command::ReprintReceipt(r) => counter::reprint(ws, op, r),
+        Command::RefundRefusedPayment(r) => counter::refund(ws, op, r, at),
         Command::ImportTariff(t) => setup::import_tariff(ws, t),
         Command::OpenBooks(b) => setup::open_books(ws, op, b),
         Command::OpenVendingPoint(v) => setup::open_vending_point(ws, op, v),
-        Command::ReceiveMeter(m) => setup::receive_meter(ws, m),
-        Command::OpenAccount(a) => setup::open_account(ws, op, a, ctx),
+        Command::ReceiveMeter(m) => setup::receive_meter(ws, op, m),
+        Command::OpenAccount(a) => setup::open_account(ws, op, a, ctx, at),
         Command::OpenShift(s) => ledger::open_shift(ws, op, s, at),
         Command::CloseShift(s) => ledger::close_shift(ws, op, s, at),
         Command::Sale(s) => {

@@ -1,6 +1,7 @@
 //! Reference data and account opening: premises, operators, tariffs, books, vending points, meters into stock,
 //! and 开户 — each checked against what exists, and against the actor's scope.
 
+use jiff::Timestamp;
 use voltvend_domain::{
     Account, Books, ControlMode, Customer, LedgerAccount, LedgerAccountKind, Meter, MeterProtocol, MeterState,
     Operator, Owner, Premises, VendingPoint,
@@ -11,7 +12,7 @@ use crate::audit::AuditEntry;
 use crate::command::{CustomerRef, ImportTariff, OpenAccount, OpenBooks, OpenVendingPoint, Operation};
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{AccountRecord, MeterRecord, Relay, StsState, TariffDoc};
+use crate::records::{AccountRecord, MeterRecord, OpgState, Relay, StsState, TariffDoc};
 use crate::workspace::Workspace;
 
 type Done = Result<(Outcome, AuditEntry), OpError>;
@@ -65,6 +66,9 @@ pub(super) fn add_operator(ws: &mut Workspace, op: &Operation, o: &Operator) -> 
     if !o.password_hash.starts_with("$argon2id$") {
         return Err(OpError::refused("bad_password_hash", "operator passwords are stored as argon2id PHC strings"));
     }
+    if !super::auth::role_exists(ws, &o.role)? {
+        return Err(OpError::not_found("role", &o.role));
+    }
     if ws.operators.get(&o.id)?.is_some() {
         return Err(exists("operator", o.id));
     }
@@ -72,8 +76,8 @@ pub(super) fn add_operator(ws: &mut Workspace, op: &Operation, o: &Operator) -> 
         return Err(exists("operator", &o.username));
     }
     premises_in_scope(ws, &op.actor, o.scope)?;
-    let mut operator = o.clone();
-    operator.display_name = o.display_name.trim().to_string();
+    let mut operator = Operator::new(o.id, &o.username, o.display_name.trim(), &o.role, o.scope, &o.password_hash);
+    operator.active = o.active;
     let entry = AuditEntry::new(
         "add_operator",
         format!("operator:{}", o.id),
@@ -163,22 +167,33 @@ pub(super) fn open_vending_point(ws: &mut Workspace, op: &Operation, v: &OpenVen
     if books.currency != v.currency {
         return Err(OpError::refused("currency_mismatch", format!("the books are kept in {}", books.currency)));
     }
-    let point = VendingPoint::new(v.id, v.premises_id, &v.name, v.currency, v.books_id)?;
+    let point = VendingPoint::new(v.id, v.premises_id, &v.name, v.currency, v.books_id)?
+        .with_credit_limit(v.credit_limit_minor)?;
     let entry = AuditEntry::new("open_vending_point", format!("vending_point:{}", v.id), "", &point.name);
     ws.vending_points.put(v.id, point);
     Ok((Outcome::Created { what: "vending point", id: v.id.to_string() }, entry))
 }
 
-pub(super) fn receive_meter(ws: &mut Workspace, m: &Meter) -> Done {
+pub(super) fn receive_meter(ws: &mut Workspace, op: &Operation, m: &Meter) -> Done {
+    let entry = receive(ws, op, m)?;
+    Ok((Outcome::Created { what: "meter", id: m.id.to_string() }, entry))
+}
+
+/// A meter into stock at the premises its `premises_id` names (a store room, a property office).
+fn receive(ws: &mut Workspace, op: &Operation, m: &Meter) -> Result<AuditEntry, OpError> {
+    let location = m.premises_id.ok_or_else(|| {
+        OpError::refused("premises_required", "a meter is received into stock at a premises (its store)")
+    })?;
+    premises_in_scope(ws, &op.actor, location)?;
     if ws.meters.get(&m.id)?.is_some() {
         return Err(exists("meter", m.id));
     }
     if ws.serials.get(&m.serial.trim().to_string())?.is_some() {
         return Err(exists("meter serial", &m.serial));
     }
-    let meter = Meter::receive(m.id, &m.serial, m.utility, m.control_mode, m.protocol, &m.address, m.ratio)?;
-    let local = matches!(meter.protocol, MeterProtocol::StsKeypad | MeterProtocol::IcCard);
-    if local != (meter.control_mode == ControlMode::Local) {
+    let mut meter = Meter::receive(m.id, &m.serial, m.utility, m.control_mode, m.protocol, &m.address, m.ratio)?;
+    meter.premises_id = Some(location);
+    if meter.protocol.is_local() != (meter.control_mode == ControlMode::Local) {
         return Err(OpError::refused(
             "meter_mode_protocol",
             "keypad and card meters hold their own credit (local); meters with a link are remote",
@@ -191,11 +206,11 @@ pub(super) fn receive_meter(ws: &mut Workspace, m: &Meter) -> Done {
         format!("serial={} {} {}", meter.serial, meter.utility, meter.protocol),
     );
     ws.serials.put(meter.serial.clone(), meter.id);
-    ws.meters.put(meter.id, MeterRecord { meter, tariff_code: None, relay: Relay::Closed });
-    Ok((Outcome::Created { what: "meter", id: m.id.to_string() }, entry))
+    ws.meters.put(meter.id, MeterRecord { meter, tariff_code: None, relay: Relay::Closed, max_credit_minor: None });
+    Ok(entry)
 }
 
-pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, ctx: &Context) -> Done {
+pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, ctx: &Context, at: Timestamp) -> Done {
     if ws.accounts.get(&a.account_id)?.is_some() {
         return Err(exists("account", a.account_id));
     }
@@ -210,13 +225,28 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
             "limits must be positive (overdraft and minimum purchase may be zero)",
         ));
     }
+    if a.meters.len() > OpenAccount::METERS_MAX {
+        return Err(OpError::refused(
+            "too_many_meters",
+            format!("at most {} meters per opening", OpenAccount::METERS_MAX),
+        ));
+    }
     let customer = match &a.customer {
         CustomerRef::New(c) => {
             if ws.customers.get(&c.id)?.is_some() {
                 return Err(exists("customer", c.id));
             }
             in_scope(ws, &op.actor, c.premises_id, "premises", c.premises_id)?;
-            let c = Customer::new(c.id, c.premises_id, &c.name, c.phone.as_deref())?;
+            let phones: Vec<&str> = c.phones.iter().map(String::as_str).collect();
+            let c = Customer::file(
+                c.id,
+                c.premises_id,
+                c.kind,
+                &c.name,
+                c.id_document.clone(),
+                &phones,
+                c.email.as_deref(),
+            )?;
             ws.customers.put(c.id, c.clone());
             c
         }
@@ -252,6 +282,18 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
         if a.meters.iter().take(i).any(|x| x.meter_id == b.meter_id) {
             return Err(OpError::refused("meter_twice", format!("meter {} is listed twice", b.meter_id)));
         }
+        if let Some(new) = &b.receive {
+            if new.id != b.meter_id {
+                return Err(OpError::refused(
+                    "meter_id_mismatch",
+                    "a meter received at opening keeps the binding's id",
+                ));
+            }
+            receive(ws, op, new)?;
+        }
+        if b.max_credit_minor.is_some_and(|m| m <= 0) {
+            return Err(OpError::refused("bad_limit", "a hoarding limit must be positive"));
+        }
         let mut rec = ws.meters.get(&b.meter_id)?.ok_or_else(|| OpError::not_found("meter", b.meter_id))?.clone();
         if let Some(p) = rec.meter.premises_id {
             in_scope(ws, &op.actor, p, "meter", b.meter_id)?;
@@ -278,6 +320,7 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
                 ));
             }
         } else if rec.meter.control_mode == ControlMode::Remote || rec.meter.protocol == MeterProtocol::StsKeypad {
+            // OpenPAYGO devices sell time at their own price and need no tariff.
             return Err(OpError::refused("tariff_required", format!("meter {} needs a tariff", b.meter_id)));
         }
         match (&b.sts, rec.meter.protocol) {
@@ -299,6 +342,43 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
             }
             (None, _) => {}
         }
+        match (&b.opg, rec.meter.protocol) {
+            (Some(o), MeterProtocol::OpenPaygo) => {
+                if o.price_minor_per_unit <= 0 {
+                    return Err(OpError::refused("bad_price", "an OpenPAYGO device needs a positive price per unit"));
+                }
+                if o.starting_code > 999_999_999_999 {
+                    return Err(OpError::refused("bad_value", "an OpenPAYGO starting code has at most 12 digits"));
+                }
+                let state = OpgState {
+                    meter_id: b.meter_id,
+                    secret_sealed: o.secret_sealed.clone(),
+                    starting_code: o.starting_code,
+                    last_count: 0,
+                    extended: o.extended,
+                    restricted: o.restricted,
+                    unit: o.unit,
+                    price_minor_per_unit: o.price_minor_per_unit,
+                };
+                // The secret must open (right master key, right device) and be a key.
+                super::sale::opg_device(ctx, &state)?;
+                ws.opg.put(b.meter_id, state);
+            }
+            (None, MeterProtocol::OpenPaygo) => {
+                return Err(OpError::refused(
+                    "openpaygo_required",
+                    format!("meter {} needs its OpenPAYGO secrets", b.meter_id),
+                ));
+            }
+            (Some(_), _) => {
+                return Err(OpError::refused(
+                    "openpaygo_not_device",
+                    "only an OpenPAYGO device takes OpenPAYGO secrets",
+                ));
+            }
+            (None, _) => {}
+        }
+        rec.max_credit_minor = b.max_credit_minor;
         rec.tariff_code = b.tariff_code.clone();
         bound.push(rec.meter.serial.clone());
         ws.meters.put(b.meter_id, rec);
@@ -313,11 +393,27 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
         max_balance_minor: a.max_balance_minor,
     };
     ws.accounts.put(account.id, record);
+    let first_sale = match &a.first_sale {
+        Some(s) if s.account_id != account.id => {
+            return Err(OpError::refused("sale_account_mismatch", "the first sale is for the account being opened"));
+        }
+        Some(s) => Some(super::sale::sale(ws, op, s, ctx, at, 0, None)?),
+        None => None,
+    };
     let entry = AuditEntry::new(
         "open_account",
         format!("account:{}", account.id),
         "",
-        format!("customer={} premises={} meters={}", customer.id, a.premises_id, bound.join(",")),
+        format!(
+            "customer={} premises={} meters={}{}",
+            customer.id,
+            a.premises_id,
+            bound.join(","),
+            first_sale
+                .as_ref()
+                .map(|s| format!(" first_sale=receipt {}/{} paid={}", s.vending_point_id, s.receipt_no, s.paid_minor))
+                .unwrap_or_default()
+        ),
     );
-    Ok((Outcome::AccountOpened { account_id: account.id, wallet: wallet_id, arrears: arrears_id }, entry))
+    Ok((Outcome::AccountOpened { account_id: account.id, wallet: wallet_id, arrears: arrears_id, first_sale }, entry))
 }

@@ -10,7 +10,7 @@ fn at() -> Timestamp {
 }
 
 fn ctx() -> Context {
-    Context::new(Estate::key_ring())
+    Estate::context()
 }
 
 /// An estate, set up in memory.
@@ -91,7 +91,8 @@ fn an_sts_sale_issues_a_token_the_meter_accepts_and_advances_the_tid() {
     assert!(a.quantity_milli > 0 && a.quantity_milli % 100 == 0, "{}", a.quantity_milli);
     assert_eq!(a.paid_minor, a.energy_minor + a.credit_minor + a.arrears_minor + a.fees_minor);
     assert!(a.credit_minor >= 0 && a.credit_minor < 100, "what does not buy 0.1 kWh stays as credit");
-    let issuer = ctx.keys.issuer(&estate.sts_record).unwrap();
+    let key = voltvend_sts::VendingKey::from_hex(voltvend_testkit::estate::VENDING_KEY_HEX).unwrap();
+    let issuer = voltvend_sts::Issuer::new(&key, estate.sts_record.clone()).unwrap();
     let mut meter = StsMeter::new(issuer.decoder_key(), estate.sts_record.params.clone(), 50);
     let mut tids = Vec::new();
     for sale in [&a, &b] {
@@ -166,26 +167,12 @@ fn refusals_change_nothing_and_say_why() {
     let mut foreign = estate.remote_sale(5_000);
     foreign.actor = Actor::operator(estate.cashier_b, estate.group.id, "x");
     cases.push((foreign, "shift_not_yours"));
-    let mut small = estate.remote_sale(99);
-    small.actor = estate.cashier_a();
-    cases.push((small, "below_minimum_purchase"));
-    cases.push((estate.remote_sale(1_000_000), "hoarding_limit"));
     cases.push((estate.remote_sale(0), "amount_not_positive"));
     let mut memo = estate.remote_sale(500);
     if let Command::Sale(s) = &mut memo.command {
         s.reference = "card\u{0}1234".into();
     }
     cases.push((memo, "text_control_character"));
-    let mut fees = estate.remote_sale(500);
-    if let Command::Sale(s) = &mut fees.command {
-        s.fees_minor = 600;
-    }
-    cases.push((fees, "payment_below_fees"));
-    let mut wrong_meter = estate.remote_sale(500);
-    if let Command::Sale(s) = &mut wrong_meter.command {
-        s.meter_id = estate.sts_meter;
-    }
-    cases.push((wrong_meter, "meter_not_on_account"));
     let mut source = estate.remote_sale(500);
     source.actor.source = "evil\u{1b}[2J".into();
     cases.push((source, "text_control_character"));
@@ -197,6 +184,44 @@ fn refusals_change_nothing_and_say_why() {
     for (op, expect) in cases {
         assert_eq!(code(db.run(&op, None, &ctx, at())), expect, "{:?}", op.command);
         assert!(db == before, "a refused {} changed the database", op.command.kind());
+    }
+
+    // Refusals because of the account's or meter's state, after the money was taken: the sale is refused, the
+    // payment kept as owed back (a record and a transfer into refunds), nothing else changes.
+    let mut kept: Vec<(Operation, &str)> = Vec::new();
+    let mut small = estate.remote_sale(99);
+    small.actor = estate.cashier_a();
+    kept.push((small, "below_minimum_purchase"));
+    kept.push((estate.remote_sale(1_000_000), "hoarding_limit"));
+    let mut fees = estate.remote_sale(500);
+    if let Command::Sale(s) = &mut fees.command {
+        s.fees_minor = 600;
+    }
+    kept.push((fees, "payment_below_fees"));
+    let mut wrong_meter = estate.remote_sale(500);
+    if let Command::Sale(s) = &mut wrong_meter.command {
+        s.meter_id = estate.sts_meter;
+    }
+    kept.push((wrong_meter, "meter_not_on_account"));
+    for (op, expect) in kept {
+        let mut db = before.clone();
+        let Applied::Committed { outcome: Outcome::PaymentRefused { payment, code, .. }, .. } =
+            db.run(&op, None, &ctx, at()).unwrap()
+        else {
+            panic!("{expect}: not kept as a refused payment")
+        };
+        assert_eq!((code, payment.reason_code.as_str()), (expect, expect));
+        let Command::Sale(s) = &op.command else { panic!() };
+        let paid = match s.amount {
+            voltvend_ops::SaleAmount::Paid(p) => p,
+            voltvend_ops::SaleAmount::Quantity(_) => unreachable!(),
+        };
+        assert_eq!(payment.paid_minor, paid);
+        assert_eq!(db.refused_payments.len(), 1);
+        assert_eq!((db.sales.len(), db.wallet_balance(estate.account_a)), (before.sales.len(), Some(5_000)));
+        assert_eq!(db.balance(db.books[&estate.books].refunds), Some(paid), "owed back to the customer");
+        assert_eq!(db.vending_points[&estate.point_a].last_receipt_no, 1, "no receipt for a refused sale");
+        assert_eq!(db.check(), Vec::<String>::new());
     }
 }
 
@@ -218,7 +243,7 @@ fn a_retry_returns_the_saved_response_and_a_changed_retry_is_refused() {
     assert_eq!((*when, kind.as_str()), (at(), "sale"));
     let mut changed = op.clone();
     if let Command::Sale(s) = &mut changed.command {
-        s.paid_minor = 3_001;
+        s.amount = voltvend_ops::SaleAmount::Paid(3_001);
     }
     assert_eq!(code(db.run(&changed, None, &ctx, at())), "idempotency_conflict");
     assert_eq!((db.sales.len(), db.wallet_balance(estate.account_a)), (1, Some(3_000)));
@@ -302,8 +327,9 @@ fn setup_refusals_say_why() {
     use voltvend_ops::{CustomerRef, ImportTariff, MeterBinding, OpenAccount};
     let (mut estate, mut db, ctx) = setup();
     let before = db.clone();
+    let store = estate.property.id;
     let meter = |protocol, control, address: &str, utility| {
-        Meter::receive(
+        let mut m = Meter::receive(
             MeterId::from_uuid(uuid::Uuid::from_u128(900)),
             "NEW-1",
             utility,
@@ -312,7 +338,9 @@ fn setup_refusals_say_why() {
             address,
             CtVtRatio::DIRECT,
         )
-        .unwrap()
+        .unwrap();
+        m.premises_id = Some(store);
+        m
     };
     let (unit_a, books) = (estate.unit_a.id, estate.books);
     let open = move |meter_id, tariff: Option<&str>, sts| OpenAccount {
@@ -327,7 +355,15 @@ fn setup_refusals_say_why() {
         recovery: voltvend_domain::tariff::inverse::ArrearsRecovery::None,
         min_purchase_minor: 0,
         max_balance_minor: None,
-        meters: vec![MeterBinding { meter_id, tariff_code: tariff.map(str::to_string), sts }],
+        meters: vec![MeterBinding {
+            meter_id,
+            receive: None,
+            tariff_code: tariff.map(str::to_string),
+            sts,
+            opg: None,
+            max_credit_minor: None,
+        }],
+        first_sale: None,
     };
     let mut cases: Vec<(Operation, &str)> = vec![
         // A keypad meter is local; a DL/T 645 meter remote.

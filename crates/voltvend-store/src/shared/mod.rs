@@ -15,22 +15,25 @@ use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{PricingState, Reading, Registers};
 use voltvend_domain::{
-    Account, AccountId, Books, BooksId, Clock, CtVtRatio, Currency, Customer, CustomerId, LedgerAccount,
-    LedgerAccountId, LedgerAccountKind, Meter, MeterId, OperationId, Operator, OperatorId, Owner, Posting, Premises,
-    PremisesId, Shift, ShiftId, Side, Transfer, TransferId, TransferRequest, VendingPoint, VendingPointId,
+    Account, AccountId, ApiTokenId, Books, BooksId, Clock, CtVtRatio, Currency, Customer, CustomerId, IdDocument,
+    LedgerAccount, LedgerAccountId, LedgerAccountKind, Meter, MeterId, OperationId, Operator, OperatorId, Owner,
+    Posting, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId, TransferRequest, VendingPoint,
+    VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, Applied, AuditHead, AuditRecord, Changes, Context, IdempotencyRecord, MeterRecord, OpError,
-    Operation, OutboxKind, OutboxRow, PaymentMethod, ReadingRow, ReadingState, ReadingStatus, Relay, Renderer,
-    SaleRecord, StsState, TariffDoc,
+    AccountRecord, ApiTokenRecord, Applied, AuditHead, AuditRecord, Changes, Context, IdempotencyRecord,
+    MeterRecord, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
+    ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, Renderer, SaleRecord, SessionRecord, StsState,
+    TariffDoc, VendingKeyRecord,
 };
 use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
 
 use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
 use crate::{
-    Backend, CheckReport, CheckScope, Counts, Durability, InstanceLock, OpenOptions, StatementLine, Store, StoreError,
-    TariffDocument,
+    AccountFilter, AuditFilter, Backend, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
+    ListQuery, MeterFilter, OpenOptions, PremisesFilter, RefusedFilter, SaleFilter, ShiftFilter, StatementLine, Store,
+    StoreError, TariffDocument,
 };
 
 include!("rows.rs");
@@ -38,3 +41,4 @@ include!("source.rs");
 include!("write.rs");
 include!("store.rs");
 include!("check.rs");
+include!("reads.rs");

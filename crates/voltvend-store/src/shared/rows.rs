@@ -52,12 +52,31 @@ fn premises_from_row(row: &DbRow) -> Result<Premises, StoreError> {
     })
 }
 
+fn opt_at_of(row: &DbRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(timestamp_from_us))
+}
+
+/// Phones as stored: separated by `;` (a phone number cannot hold one).
+fn phones_text(phones: &[String]) -> String {
+    phones.join(";")
+}
+
 fn customer_from_row(row: &DbRow) -> Result<Customer, StoreError> {
+    let phones: String = row.try_get("phones")?;
+    let id_document = match (row.try_get::<Option<String>, _>("id_doc_kind")?, row.try_get::<Option<String>, _>("id_doc_number")?) {
+        (Some(kind), Some(number)) => {
+            Some(IdDocument { kind: kind.parse().map_err(|e| corrupt("id_doc_kind", e))?, number })
+        }
+        _ => None,
+    };
     Ok(Customer {
         id: uuid_of(row, "id")?,
         premises_id: uuid_of(row, "premises_id")?,
+        kind: parsed(row, "kind")?,
         name: row.try_get("name")?,
-        phone: row.try_get("phone")?,
+        id_document,
+        phones: phones.split(';').filter(|p| !p.is_empty()).map(str::to_string).collect(),
+        email: row.try_get("email")?,
     })
 }
 
@@ -123,6 +142,7 @@ fn meter_from_row(row: &DbRow) -> Result<MeterRecord, StoreError> {
         meter,
         tariff_code: row.try_get("tariff_code")?,
         relay: Relay::parse(&relay).ok_or_else(|| corrupt("relay", relay))?,
+        max_credit_minor: row.try_get("max_credit_minor")?,
     })
 }
 
@@ -131,10 +151,98 @@ fn operator_from_row(row: &DbRow) -> Result<Operator, StoreError> {
         id: uuid_of(row, "id")?,
         username: row.try_get("username")?,
         display_name: row.try_get("display_name")?,
-        role: parsed(row, "role")?,
+        role: row.try_get("role")?,
         scope: uuid_of(row, "scope_id")?,
         password_hash: row.try_get("password_hash")?,
         active: row.try_get("active")?,
+        failed_logins: small(row, "failed_logins")?,
+        locked_until: opt_at_of(row, "locked_until_us")?,
+        sessions_not_before: opt_at_of(row, "sessions_not_before_us")?,
+    })
+}
+
+fn role_from_row(row: &DbRow) -> Result<Role, StoreError> {
+    Ok(Role {
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        permissions: Role::parse_permissions(&row.try_get::<String, _>("permissions")?)
+            .map_err(|e| corrupt("role permissions", e))?,
+    })
+}
+
+fn session_from_row(row: &DbRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id_hash: hash_of(row, "id_hash")?,
+        operator_id: uuid_of(row, "operator_id")?,
+        created_at: at_of(row, "created_at_us")?,
+        expires_at: at_of(row, "expires_at_us")?,
+        revoked_at: opt_at_of(row, "revoked_at_us")?,
+        source: row.try_get("source")?,
+    })
+}
+
+fn api_token_from_row(row: &DbRow) -> Result<ApiTokenRecord, StoreError> {
+    Ok(ApiTokenRecord {
+        id: uuid_of(row, "id")?,
+        operator_id: uuid_of(row, "operator_id")?,
+        name: row.try_get("name")?,
+        secret_hash: hash_of(row, "secret_hash")?,
+        created_at: at_of(row, "created_at_us")?,
+        expires_at: opt_at_of(row, "expires_at_us")?,
+        revoked_at: opt_at_of(row, "revoked_at_us")?,
+        created_by: opt_uuid_of(row, "created_by")?,
+    })
+}
+
+fn opg_from_row(row: &DbRow) -> Result<OpgState, StoreError> {
+    let unit: String = row.try_get("unit")?;
+    Ok(OpgState {
+        meter_id: uuid_of(row, "meter_id")?,
+        secret_sealed: row.try_get("secret_sealed")?,
+        starting_code: small(row, "starting_code")?,
+        last_count: small(row, "last_count")?,
+        extended: row.try_get("extended")?,
+        restricted: row.try_get("restricted")?,
+        unit: OpgUnit::parse(&unit).ok_or_else(|| corrupt("OpenPAYGO unit", unit))?,
+        price_minor_per_unit: row.try_get("price_minor_per_unit")?,
+    })
+}
+
+fn vending_key_from_row(row: &DbRow) -> Result<VendingKeyRecord, StoreError> {
+    Ok(VendingKeyRecord { sgc: small(row, "sgc")?, krn: small(row, "krn")?, sealed: row.try_get("sealed")? })
+}
+
+fn refused_payment_from_row(r: &DbRow) -> Result<RefusedPayment, StoreError> {
+    let method: String = r.try_get("method")?;
+    Ok(RefusedPayment {
+        operation_id: uuid_of(r, "operation_id")?,
+        at: at_of(r, "at_us")?,
+        vending_point_id: uuid_of(r, "vending_point_id")?,
+        shift_id: uuid_of(r, "shift_id")?,
+        operator_id: uuid_of(r, "operator_id")?,
+        account_id: uuid_of(r, "account_id")?,
+        meter_id: uuid_of(r, "meter_id")?,
+        method: PaymentMethod::parse(&method).ok_or_else(|| corrupt("payment method", method))?,
+        reference: r.try_get("reference")?,
+        paid_minor: r.try_get("paid_minor")?,
+        reason_code: r.try_get("reason_code")?,
+        reason: r.try_get("reason")?,
+        transfer_id: uuid_of(r, "transfer_id")?,
+        refunded_by: opt_uuid_of(r, "refunded_by")?,
+        refunded_at: opt_at_of(r, "refunded_at_us")?,
+    })
+}
+
+fn meter_token_from_row(r: &DbRow) -> Result<MeterTokenRecord, StoreError> {
+    let tokens: String = r.try_get("tokens")?;
+    Ok(MeterTokenRecord {
+        operation_id: uuid_of(r, "operation_id")?,
+        meter_id: uuid_of(r, "meter_id")?,
+        at: at_of(r, "at_us")?,
+        operator_id: opt_uuid_of(r, "operator_id")?,
+        kind: r.try_get("kind")?,
+        detail: r.try_get("detail")?,
+        tokens: tokens.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect(),
     })
 }
 
@@ -180,6 +288,8 @@ fn vending_point_from_row(row: &DbRow) -> Result<VendingPoint, StoreError> {
         books_id: uuid_of(row, "books_id")?,
         active: row.try_get("active")?,
         last_receipt_no: row.try_get("last_receipt_no")?,
+        credit_limit_minor: row.try_get("credit_limit_minor")?,
+        outstanding_minor: row.try_get("outstanding_minor")?,
     })
 }
 

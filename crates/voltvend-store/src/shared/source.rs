@@ -205,6 +205,48 @@ impl voltvend_ops::Source for TxSource<'_> {
         select_in(self.conn, latest, codes, tariff_from_row).await
     }
 
+    async fn roles(&mut self, names: &[String]) -> Result<Vec<Role>, StoreError> {
+        select_in(self.conn, "SELECT * FROM roles WHERE name", names, role_from_row).await
+    }
+
+    async fn sessions(&mut self, hashes: &[[u8; 32]]) -> Result<Vec<SessionRecord>, StoreError> {
+        let keys: Vec<Vec<u8>> = hashes.iter().map(|h| h.to_vec()).collect();
+        select_in(self.conn, "SELECT * FROM sessions WHERE id_hash", &keys, session_from_row).await
+    }
+
+    async fn api_tokens(&mut self, ids: &[ApiTokenId]) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM api_tokens WHERE id", &keys, api_token_from_row).await
+    }
+
+    async fn opg_states(&mut self, meters: &[MeterId]) -> Result<Vec<OpgState>, StoreError> {
+        let keys = uuids(meters, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM opg_devices WHERE meter_id", &keys, opg_from_row).await
+    }
+
+    async fn vending_keys(&mut self, keys: &[(u32, u8)]) -> Result<Vec<VendingKeyRecord>, StoreError> {
+        let mut groups: Vec<i64> = keys.iter().map(|k| i64::from(k.0)).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let rows = select_in(self.conn, "SELECT * FROM vending_keys WHERE sgc", &groups, vending_key_from_row).await?;
+        Ok(rows.into_iter().filter(|r| keys.contains(&(r.sgc, r.krn))).collect())
+    }
+
+    async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM refused_payments WHERE operation_id", &keys, refused_payment_from_row).await
+    }
+
+    async fn sales(&mut self, ids: &[OperationId]) -> Result<Vec<SaleRecord>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM sales WHERE operation_id", &keys, sale_from_row).await
+    }
+
+    async fn open_shifts(&mut self, operators: &[OperatorId]) -> Result<Vec<Shift>, StoreError> {
+        let keys = uuids(operators, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM shifts WHERE status = 'open' AND operator_id", &keys, shift_from_row).await
+    }
+
     async fn heads(&mut self) -> Result<(i64, AuditHead), StoreError> {
         let last_seq: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM transfers").fetch_one(&mut *self.conn).await?;

@@ -394,6 +394,106 @@ impl Store for SqlStore {
         rows.iter().map(reading_from_row).collect()
     }
 
+    async fn list_premises(&self, q: &ListQuery, f: &PremisesFilter) -> Result<Vec<Premises>, StoreError> {
+        self.list_premises_impl(q, f).await
+    }
+
+    async fn list_customers(&self, q: &ListQuery, f: &CustomerFilter) -> Result<Vec<Customer>, StoreError> {
+        self.list_customers_impl(q, f).await
+    }
+
+    async fn list_accounts(&self, q: &ListQuery, f: &AccountFilter) -> Result<Vec<AccountRecord>, StoreError> {
+        self.list_accounts_impl(q, f).await
+    }
+
+    async fn list_meters(&self, q: &ListQuery, f: &MeterFilter) -> Result<Vec<MeterRecord>, StoreError> {
+        self.list_meters_impl(q, f).await
+    }
+
+    async fn list_sales(&self, q: &ListQuery, f: &SaleFilter) -> Result<Vec<SaleRecord>, StoreError> {
+        self.list_sales_impl(q, f).await
+    }
+
+    async fn list_refused_payments(&self, q: &ListQuery, f: &RefusedFilter) -> Result<Vec<RefusedPayment>, StoreError> {
+        self.list_refused_impl(q, f).await
+    }
+
+    async fn list_shifts(&self, q: &ListQuery, f: &ShiftFilter) -> Result<Vec<Shift>, StoreError> {
+        self.list_shifts_impl(q, f).await
+    }
+
+    async fn list_vending_points(&self, q: &ListQuery) -> Result<Vec<VendingPoint>, StoreError> {
+        self.list_vending_points_impl(q).await
+    }
+
+    async fn list_operators(&self, q: &ListQuery) -> Result<Vec<Operator>, StoreError> {
+        self.list_operators_impl(q).await
+    }
+
+    async fn operator(&self, id: OperatorId) -> Result<Option<Operator>, StoreError> {
+        self.one("SELECT * FROM operators WHERE id = $1", id.as_uuid(), operator_from_row).await
+    }
+
+    async fn list_roles(&self) -> Result<Vec<Role>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM roles ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(role_from_row).collect()
+    }
+
+    async fn role(&self, name: &str) -> Result<Option<Role>, StoreError> {
+        self.one("SELECT * FROM roles WHERE name = $1", name.to_string(), role_from_row).await
+    }
+
+    async fn session(&self, id_hash: [u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        self.one("SELECT * FROM sessions WHERE id_hash = $1", id_hash.to_vec(), session_from_row).await
+    }
+
+    async fn api_token(&self, id: ApiTokenId) -> Result<Option<ApiTokenRecord>, StoreError> {
+        self.one("SELECT * FROM api_tokens WHERE id = $1", id.as_uuid(), api_token_from_row).await
+    }
+
+    async fn list_api_tokens(&self, q: &ListQuery, operator: Option<OperatorId>) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        self.list_api_tokens_impl(q, operator).await
+    }
+
+    async fn refused_payment(&self, id: OperationId) -> Result<Option<RefusedPayment>, StoreError> {
+        self.one("SELECT * FROM refused_payments WHERE operation_id = $1", id.as_uuid(), refused_payment_from_row).await
+    }
+
+    async fn open_shift_of(&self, operator: OperatorId) -> Result<Option<Shift>, StoreError> {
+        self.one("SELECT * FROM shifts WHERE operator_id = $1 AND status = 'open'", operator.as_uuid(), shift_from_row).await
+    }
+
+    async fn opg_state(&self, meter: MeterId) -> Result<Option<OpgState>, StoreError> {
+        self.one("SELECT * FROM opg_devices WHERE meter_id = $1", meter.as_uuid(), opg_from_row).await
+    }
+
+    async fn opg_states_after(&self, after: Option<MeterId>, limit: u32) -> Result<Vec<OpgState>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM opg_devices WHERE meter_id > $1 ORDER BY meter_id LIMIT $2")
+            .bind(after.map_or(Uuid::nil(), |m| m.as_uuid()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(opg_from_row).collect()
+    }
+
+    async fn vending_keys(&self) -> Result<Vec<VendingKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM vending_keys ORDER BY sgc, krn").fetch_all(&self.pool).await?;
+        rows.iter().map(vending_key_from_row).collect()
+    }
+
+    async fn meter_tokens(&self, meter: MeterId, limit: u32) -> Result<Vec<MeterTokenRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM meter_tokens WHERE meter_id = $1 ORDER BY seq DESC LIMIT $2")
+            .bind(meter.as_uuid())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(meter_token_from_row).collect()
+    }
+
+    async fn list_audit(&self, q: &ListQuery, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        self.list_audit_impl(q, f).await
+    }
+
     async fn tariff_document(&self, code: &str) -> Result<Option<TariffDocument>, StoreError> {
         let row = sqlx::query(
             "SELECT code, revision, name, document FROM tariff_documents WHERE code = $1 ORDER BY revision DESC LIMIT 1",

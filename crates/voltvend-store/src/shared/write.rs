@@ -39,33 +39,55 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
-        "INSERT INTO operators (id, username, display_name, role, scope_id, password_hash, active, created_at_us)",
-        " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, role = excluded.role, \
-         scope_id = excluded.scope_id, password_hash = excluded.password_hash, active = excluded.active",
-        &c.operators,
-        |b, o| {
-            b.push_bind(o.id.as_uuid())
-                .push_bind(o.username.clone())
-                .push_bind(o.display_name.clone())
-                .push_bind(o.role.as_str())
-                .push_bind(o.scope.as_uuid())
-                .push_bind(o.password_hash.clone())
-                .push_bind(o.active)
-                .push_bind(at_us);
+        "INSERT INTO roles (name, description, permissions, created_at_us)",
+        " ON CONFLICT (name) DO UPDATE SET description = excluded.description, permissions = excluded.permissions",
+        &c.roles,
+        |b, r| {
+            b.push_bind(r.name.clone()).push_bind(r.description.clone()).push_bind(r.permissions_text()).push_bind(at_us);
         },
     )
     .await?;
     insert_rows(
         conn,
-        "INSERT INTO customers (id, premises_id, name, phone, created_at_us)",
-        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, phone = excluded.phone",
+        "INSERT INTO operators (id, username, display_name, role, scope_id, password_hash, active, created_at_us, \
+         failed_logins, locked_until_us, sessions_not_before_us)",
+        " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, role = excluded.role, \
+         scope_id = excluded.scope_id, password_hash = excluded.password_hash, active = excluded.active, \
+         failed_logins = excluded.failed_logins, locked_until_us = excluded.locked_until_us, \
+         sessions_not_before_us = excluded.sessions_not_before_us",
+        &c.operators,
+        |b, o| {
+            b.push_bind(o.id.as_uuid())
+                .push_bind(o.username.clone())
+                .push_bind(o.display_name.clone())
+                .push_bind(o.role.clone())
+                .push_bind(o.scope.as_uuid())
+                .push_bind(o.password_hash.clone())
+                .push_bind(o.active)
+                .push_bind(at_us)
+                .push_bind(i64::from(o.failed_logins))
+                .push_bind(o.locked_until.map(timestamp_us))
+                .push_bind(o.sessions_not_before.map(timestamp_us));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO customers (id, premises_id, name, created_at_us, kind, id_doc_kind, id_doc_number, phones, email)",
+        " ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
+         id_doc_kind = excluded.id_doc_kind, id_doc_number = excluded.id_doc_number, phones = excluded.phones, \
+         email = excluded.email",
         &c.customers,
         |b, x| {
             b.push_bind(x.id.as_uuid())
                 .push_bind(x.premises_id.as_uuid())
                 .push_bind(x.name.clone())
-                .push_bind(x.phone.clone())
-                .push_bind(at_us);
+                .push_bind(at_us)
+                .push_bind(x.kind.as_str())
+                .push_bind(x.id_document.as_ref().map(|d| d.kind.as_str()))
+                .push_bind(x.id_document.as_ref().map(|d| d.number.clone()))
+                .push_bind(phones_text(&x.phones))
+                .push_bind(x.email.clone());
         },
     )
     .await?;
@@ -104,9 +126,11 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
-        "INSERT INTO vending_points (id, premises_id, name, currency, books_id, active, last_receipt_no, created_at_us)",
+        "INSERT INTO vending_points (id, premises_id, name, currency, books_id, active, last_receipt_no, created_at_us, \
+         credit_limit_minor, outstanding_minor)",
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name, active = excluded.active, \
-         last_receipt_no = excluded.last_receipt_no",
+         last_receipt_no = excluded.last_receipt_no, credit_limit_minor = excluded.credit_limit_minor, \
+         outstanding_minor = excluded.outstanding_minor",
         &c.vending_points,
         |b, v| {
             b.push_bind(v.id.as_uuid())
@@ -116,7 +140,9 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(v.books_id.as_uuid())
                 .push_bind(v.active)
                 .push_bind(v.last_receipt_no)
-                .push_bind(at_us);
+                .push_bind(at_us)
+                .push_bind(v.credit_limit_minor)
+                .push_bind(v.outstanding_minor);
         },
     )
     .await?;
@@ -149,11 +175,11 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     insert_rows(
         conn,
         "INSERT INTO meters (id, serial, utility, control_mode, protocol, address, ct_ratio, vt_ratio, state, \
-         premises_id, account_id, created_at_us, tariff_code, relay)",
+         premises_id, account_id, created_at_us, tariff_code, relay, max_credit_minor)",
         " ON CONFLICT (id) DO UPDATE SET control_mode = excluded.control_mode, protocol = excluded.protocol, \
          address = excluded.address, ct_ratio = excluded.ct_ratio, vt_ratio = excluded.vt_ratio, state = excluded.state, \
          premises_id = excluded.premises_id, account_id = excluded.account_id, tariff_code = excluded.tariff_code, \
-         relay = excluded.relay",
+         relay = excluded.relay, max_credit_minor = excluded.max_credit_minor",
         &c.meters,
         |b, r| {
             let m = &r.meter;
@@ -170,7 +196,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(m.account_id.map(|x| x.as_uuid()))
                 .push_bind(at_us)
                 .push_bind(r.tariff_code.clone())
-                .push_bind(r.relay.as_str());
+                .push_bind(r.relay.as_str())
+                .push_bind(r.max_credit_minor);
         },
     )
     .await?;
@@ -214,6 +241,69 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(i64::from(p.ken))
                 .push_bind(p.base.code())
                 .push_bind(s.last_tid.map(|t| i64::from(t.minutes())));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO opg_devices (meter_id, secret_sealed, starting_code, last_count, extended, restricted, unit, \
+         price_minor_per_unit)",
+        " ON CONFLICT (meter_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, last_count = excluded.last_count, \
+         extended = excluded.extended, restricted = excluded.restricted, unit = excluded.unit, \
+         price_minor_per_unit = excluded.price_minor_per_unit",
+        &c.opg,
+        |b, o| {
+            b.push_bind(o.meter_id.as_uuid())
+                .push_bind(o.secret_sealed.clone())
+                .push_bind(i64::try_from(o.starting_code).unwrap_or(i64::MAX))
+                .push_bind(i64::from(o.last_count))
+                .push_bind(o.extended)
+                .push_bind(o.restricted)
+                .push_bind(o.unit.as_str())
+                .push_bind(o.price_minor_per_unit);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO vending_keys (sgc, krn, sealed, created_at_us)",
+        " ON CONFLICT (sgc, krn) DO UPDATE SET sealed = excluded.sealed",
+        &c.vending_keys,
+        |b, k| {
+            b.push_bind(i64::from(k.sgc)).push_bind(i64::from(k.krn)).push_bind(k.sealed.clone()).push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO sessions (id_hash, operator_id, created_at_us, expires_at_us, revoked_at_us, source)",
+        " ON CONFLICT (id_hash) DO UPDATE SET revoked_at_us = excluded.revoked_at_us",
+        &c.sessions,
+        |b, s| {
+            b.push_bind(s.id_hash.to_vec())
+                .push_bind(s.operator_id.as_uuid())
+                .push_bind(timestamp_us(s.created_at))
+                .push_bind(timestamp_us(s.expires_at))
+                .push_bind(s.revoked_at.map(timestamp_us))
+                .push_bind(s.source.clone());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO api_tokens (id, operator_id, name, secret_hash, created_at_us, expires_at_us, revoked_at_us, \
+         created_by)",
+        " ON CONFLICT (id) DO UPDATE SET revoked_at_us = excluded.revoked_at_us",
+        &c.api_tokens,
+        |b, t| {
+            b.push_bind(t.id.as_uuid())
+                .push_bind(t.operator_id.as_uuid())
+                .push_bind(t.name.clone())
+                .push_bind(t.secret_hash.to_vec())
+                .push_bind(timestamp_us(t.created_at))
+                .push_bind(t.expires_at.map(timestamp_us))
+                .push_bind(t.revoked_at.map(timestamp_us))
+                .push_bind(t.created_by.map(|x| x.as_uuid()));
         },
     )
     .await?;
@@ -344,6 +434,48 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.transfer_id.as_uuid())
                 .push_bind(s.balance_after_minor)
                 .push_bind(s.reallocated_from.map(|x| x.as_uuid()));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO refused_payments (operation_id, at_us, vending_point_id, shift_id, operator_id, account_id, \
+         meter_id, method, reference, paid_minor, reason_code, reason, transfer_id, refunded_by, refunded_at_us)",
+        " ON CONFLICT (operation_id) DO UPDATE SET refunded_by = excluded.refunded_by, \
+         refunded_at_us = excluded.refunded_at_us",
+        &c.refused_payments,
+        |b, r| {
+            b.push_bind(r.operation_id.as_uuid())
+                .push_bind(timestamp_us(r.at))
+                .push_bind(r.vending_point_id.as_uuid())
+                .push_bind(r.shift_id.as_uuid())
+                .push_bind(r.operator_id.as_uuid())
+                .push_bind(r.account_id.as_uuid())
+                .push_bind(r.meter_id.as_uuid())
+                .push_bind(r.method.as_str())
+                .push_bind(r.reference.clone())
+                .push_bind(r.paid_minor)
+                .push_bind(r.reason_code.clone())
+                .push_bind(r.reason.clone())
+                .push_bind(r.transfer_id.as_uuid())
+                .push_bind(r.refunded_by.map(|x| x.as_uuid()))
+                .push_bind(r.refunded_at.map(timestamp_us));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO meter_tokens (operation_id, meter_id, at_us, operator_id, kind, detail, tokens)",
+        "",
+        &c.meter_tokens,
+        |b, t| {
+            b.push_bind(t.operation_id.as_uuid())
+                .push_bind(t.meter_id.as_uuid())
+                .push_bind(timestamp_us(t.at))
+                .push_bind(t.operator_id.map(|x| x.as_uuid()))
+                .push_bind(t.kind.clone())
+                .push_bind(t.detail.clone())
+                .push_bind(t.tokens.join(" "));
         },
     )
     .await?;

@@ -6,7 +6,7 @@ use jiff::SignedDuration;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::{
     ControlMode, CtVtRatio, Currency, LedgerAccountKind, LedgerError, Meter, MeterId, MeterProtocol, MeterState, Money,
-    Operator, OperatorId, Posting, PremisesId, PremisesLevel, Role, Side, TransferKind, TransferRequest, Utility,
+    Operator, OperatorId, Posting, PremisesId, PremisesLevel, Side, TransferKind, TransferRequest, Utility,
 };
 use voltvend_ops::{Applied, Command, OpError, Operation, OutboxKind, Outcome, Relay};
 use voltvend_store::{Backend, CheckScope, StoreError, backup};
@@ -62,7 +62,7 @@ pub async fn estate_records_round_trip(h: &Harness) {
     assert_eq!((wallet.kind, balance), (LedgerAccountKind::CustomerWallet, Balance::default()));
     assert_eq!(h.store.vending_point(estate.point_a).await.unwrap().last_receipt_no, 0);
     // A meter serial is unique.
-    let twin = Meter::receive(
+    let mut twin = Meter::receive(
         MeterId::from_uuid(h.uuid()),
         &meter.meter.serial,
         Utility::Electricity,
@@ -72,6 +72,7 @@ pub async fn estate_records_round_trip(h: &Harness) {
         CtVtRatio::new(40, 1).unwrap(),
     )
     .unwrap();
+    twin.premises_id = Some(estate.property.id);
     assert_eq!(refused(h.store.run(h.op_id(), "t", Command::ReceiveMeter(twin)).await), "already_exists");
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -80,15 +81,14 @@ pub async fn estate_records_round_trip(h: &Harness) {
 
 pub async fn operators_are_unique(h: &Harness) {
     let tree = h.premises_tree().await;
-    let op = Operator {
-        id: OperatorId::from_uuid(h.uuid()),
-        username: "cashier1".into(),
-        display_name: "Counter 1".into(),
-        role: Role::Cashier,
-        scope: tree[1].id,
-        password_hash: voltvend_testkit::estate::PASSWORD_HASH.into(),
-        active: true,
-    };
+    let op = Operator::new(
+        OperatorId::from_uuid(h.uuid()),
+        "cashier1",
+        "Counter 1",
+        "cashier",
+        tree[1].id,
+        voltvend_testkit::estate::PASSWORD_HASH,
+    );
     h.run(Command::AddOperator(op.clone())).await;
     assert_eq!(h.store.operator_by_username("cashier1").await.unwrap(), Some(op.clone()));
     assert_eq!(h.store.operator_by_username("nobody").await.unwrap(), None);
@@ -353,7 +353,7 @@ pub async fn operations_agree_with_the_model(h: &Harness) {
     let replay = h.store.submit(ops[0].clone()).await.unwrap();
     assert!(replay.is_replay());
     if let Command::Sale(s) = &mut ops[0].command {
-        s.paid_minor += 1;
+        s.fees_minor += 1;
     }
     assert_eq!(refused(h.store.submit(ops[0].clone()).await), "idempotency_conflict");
     let report = h.store.check(CheckScope::Full).await.unwrap();
@@ -756,6 +756,153 @@ pub async fn a_second_writer_invalidates_the_cache(h: &Harness) {
     other.post_transfer(pay(7)).await.unwrap();
     assert_eq!(h.store.ledger_account(wallet).await.unwrap().1.normal(Side::Credit), 7);
     other.close().await;
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+/// The counter's records (roles, sessions, tokens, sealed keys, OpenPAYGO devices, refused payments,
+/// management tokens, vending-point limits) round-trip alike on every backend and in the model, and the lists
+/// honour scope, filters and cursors.
+pub async fn counter_records_and_lists(h: &Harness) {
+    use voltvend_domain::{ApiTokenId, Permission, Role};
+    use voltvend_ops::{
+        ApiTokenRecord, IssueStsTokens, LoginAttempt, Operation, RecordLogin, RefundRefusedPayment, SessionRecord,
+        StsManagement,
+    };
+    use voltvend_store::{AuditFilter, CustomerFilter, ListQuery, MeterFilter, RefusedFilter, SaleFilter};
+    let mut estate = h.estate().await;
+    let admin = voltvend_ops::Actor::operator(estate.admin, estate.group.id, "10.0.0.9");
+    let role = Role::custom("night_cashier", "sells", [Permission::SalesCreate].into()).unwrap();
+    let session = SessionRecord {
+        id_hash: [9; 32],
+        operator_id: estate.cashier_a,
+        created_at: start(),
+        expires_at: start() + jiff::SignedDuration::from_hours(8),
+        revoked_at: None,
+        source: "10.0.0.1".into(),
+    };
+    let username = h.store.operator(estate.cashier_a).await.unwrap().unwrap().username;
+    let token = ApiTokenRecord {
+        id: ApiTokenId::from_uuid(h.uuid()),
+        operator_id: estate.cashier_a,
+        name: "kiosk".into(),
+        secret_hash: [4; 32],
+        created_at: start(),
+        expires_at: None,
+        revoked_at: None,
+        created_by: None,
+    };
+    let refused = estate.remote_sale(50);
+    let mut ops = vec![
+        Operation::new(estate.next_op(), admin.clone(), Command::CreateRole(role.clone())),
+        estate.system(Command::RecordLogin(RecordLogin { username: username.clone(), attempt: LoginAttempt::Failed })),
+        estate
+            .system(Command::RecordLogin(RecordLogin { username, attempt: LoginAttempt::Succeeded(session.clone()) })),
+        Operation::new(estate.next_op(), admin.clone(), Command::CreateApiToken(token.clone())),
+        estate.remote_sale(3_000),
+        refused.clone(),
+        Operation::new(
+            estate.next_op(),
+            estate.cashier_b(),
+            Command::IssueStsTokens(IssueStsTokens {
+                meter_id: estate.sts_meter,
+                request: StsManagement::ClearTamper,
+                reason: "seal broken".into(),
+            }),
+        ),
+    ];
+    ops.push(Operation::new(
+        estate.next_op(),
+        estate.cashier_a(),
+        Command::RefundRefusedPayment(RefundRefusedPayment { payment: refused.id, shift_id: Some(estate.shift_a) }),
+    ));
+    for op in &ops {
+        h.store.submit(op.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let mut all = estate.setup.clone();
+    all.extend(ops.iter().cloned());
+    let (model, _) = model_of(&all, &h.context);
+    assert_eq!(h.store.role("night_cashier").await.unwrap(), Some(role));
+    assert_eq!(h.store.session([9; 32]).await.unwrap().as_ref(), model.sessions.get(&[9; 32]));
+    assert_eq!(h.store.api_token(token.id).await.unwrap().as_ref(), model.api_tokens.get(&token.id));
+    let stored_op = h.store.operator(estate.cashier_a).await.unwrap().unwrap();
+    assert_eq!(Some(&stored_op), model.operators.get(&estate.cashier_a));
+    assert_eq!(h.store.vending_keys().await.unwrap().len(), 1);
+    let tokens = h.store.meter_tokens(estate.sts_meter, 10).await.unwrap();
+    assert_eq!(tokens, model.meter_tokens);
+    let payment = h.store.refused_payment(refused.id).await.unwrap();
+    assert_eq!(payment.as_ref(), model.refused_payments.get(&refused.id));
+    assert!(payment.unwrap().refunded_by.is_some());
+    assert_eq!(h.store.audit_records(0, 1_000).await.unwrap(), model.audit, "the same audit chain");
+
+    // Lists: cashier A's scope (building A) sees A-101's customer and sales only.
+    let in_a = |limit| ListQuery { scope: Some(estate.building_a.id), after: None, limit };
+    let everywhere = ListQuery { scope: Some(estate.group.id), after: None, limit: 50 };
+    let names = |cs: Vec<voltvend_domain::Customer>| cs.into_iter().map(|c| c.name).collect::<Vec<_>>();
+    assert_eq!(names(h.store.list_customers(&in_a(50), &CustomerFilter::default()).await.unwrap()), ["Wang Fang 王芳"]);
+    let by_phone = CustomerFilter { q: Some("1380000".into()), premises: None };
+    assert_eq!(h.store.list_customers(&everywhere, &by_phone).await.unwrap().len(), 2, "both have that phone");
+    for q in ["王芳", "wang", "a-101", "ddsy", "0000000101"] {
+        let found = h.store.list_customers(&everywhere, &CustomerFilter { q: Some(q.into()), premises: None }).await;
+        assert_eq!(names(found.unwrap()), ["Wang Fang 王芳"], "search {q:?}");
+    }
+    let sts_search = CustomerFilter { q: Some("01234567890".into()), premises: None };
+    assert_eq!(names(h.store.list_customers(&everywhere, &sts_search).await.unwrap()), ["Li Lei 李雷"]);
+    assert!(h.store.list_customers(&in_a(50), &sts_search).await.unwrap().is_empty(), "out of scope");
+    let percent = CustomerFilter { q: Some("%".into()), premises: None };
+    assert!(h.store.list_customers(&everywhere, &percent).await.unwrap().is_empty(), "LIKE wildcards are literal");
+    let sales_a = h.store.list_sales(&in_a(50), &SaleFilter::default()).await.unwrap();
+    assert_eq!(sales_a.len(), 1);
+    assert!(
+        h.store
+            .list_sales(&ListQuery { scope: Some(estate.building_b.id), ..in_a(50) }, &SaleFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let refused_list = h
+        .store
+        .list_refused_payments(&in_a(50), &RefusedFilter { refunded: Some(true), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(refused_list.len(), 1);
+    let meters = h
+        .store
+        .list_meters(&everywhere, &MeterFilter { protocol: Some("sts_keypad".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(meters.iter().map(|m| m.meter.id).collect::<Vec<_>>(), [estate.sts_meter]);
+    // Pages: one customer at a time, in order, then nothing.
+    let first = h
+        .store
+        .list_customers(&ListQuery { limit: 1, ..everywhere.clone() }, &CustomerFilter::default())
+        .await
+        .unwrap();
+    let second = h
+        .store
+        .list_customers(
+            &ListQuery { limit: 1, after: Some(first[0].id.to_string()), ..everywhere.clone() },
+            &CustomerFilter::default(),
+        )
+        .await
+        .unwrap();
+    let third = h
+        .store
+        .list_customers(
+            &ListQuery { limit: 1, after: Some(second[0].id.to_string()), ..everywhere.clone() },
+            &CustomerFilter::default(),
+        )
+        .await
+        .unwrap();
+    assert!(first[0].id < second[0].id && third.is_empty());
+    let bad = h
+        .store
+        .list_customers(&ListQuery { after: Some("nonsense".into()), ..everywhere.clone() }, &CustomerFilter::default())
+        .await;
+    assert_eq!(bad.err().map(|e| e.code()), Some("bad_query"));
+    // The audit trail of building A's operators only.
+    let audit_a = h.store.list_audit(&in_a(100), &AuditFilter::default()).await.unwrap();
+    assert!(!audit_a.is_empty() && audit_a.iter().all(|r| r.operator_id == Some(estate.cashier_a)));
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }

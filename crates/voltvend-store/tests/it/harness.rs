@@ -85,7 +85,7 @@ impl Harness {
 
     async fn open(url: String, dir: TempDir, pg_drop: Option<(String, String)>, writer: WriterConfig) -> Self {
         let clock = Arc::new(ManualClock::new(start()));
-        let context = Arc::new(Context::new(Estate::key_ring()));
+        let context = Arc::new(Estate::context());
         let store = voltvend_store::open(&options(&url, &context, writer), clock.clone()).await.unwrap();
         store.migrate().await.unwrap();
         Self { store, clock, url, dir, context, ids: AtomicU64::new(1), pg_drop }

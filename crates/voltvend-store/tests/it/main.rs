@@ -58,4 +58,5 @@ conformance!(
     instance_lock_is_exclusive,
     tariff_documents_and_pricing_state,
     unknown_ids_are_refused,
+    counter_records_and_lists,
 );

@@ -132,7 +132,7 @@ fn operations(estate: &mut Estate, books: &Books, steps: &[Step]) -> (Vec<Operat
                 let mut op = ops[i].clone();
                 match &mut op.command {
                     Command::PostTransfer(t) => t.memo.push_str(" (changed)"),
-                    Command::Sale(s) => s.paid_minor += 1,
+                    Command::Sale(s) => s.fees_minor += 1,
                     Command::Reverse(r) => r.reason.push_str(" (changed)"),
                     _ => {}
                 }

@@ -6,7 +6,7 @@ use super::*;
 use crate::meter::Utility;
 use crate::money::Currency;
 use crate::tariff::calendar::{DaySchedule, TouCalendar};
-use crate::tariff::inverse::{ArrearsRecovery, Purchase, quote};
+use crate::tariff::inverse::{ArrearsRecovery, Purchase, payment_for_quantity, quote};
 use crate::tariff::{Block, Blocks, RecurringCharge, Tax};
 
 pub(crate) fn t(s: &str) -> Timestamp {
@@ -375,5 +375,28 @@ proptest! {
         let plus_one = price(&tf, &state, &Reading { at, registers: regs(0) }, &Reading { at: at + jiff::SignedDuration::from_micros(1), registers: regs(q.quantity_milli + 1) }).unwrap();
         let budget = i128::from(q.energy_minor + q.unspent_minor) * (FEMTO_PER_MAJOR / 100);
         prop_assert!(plus_one.subtotal_femto + plus_one.tax_femto > budget, "one more milli-unit would still fit");
+    }
+}
+
+proptest! {
+    #[test]
+    fn a_purchase_by_quantity_costs_the_least_that_buys_it(v in any_version(), quantity in 1_i64..300_000, position in 0_i64..100_000, arrears in 0_i64..10_000, share in 0_i64..1_000_000, fixed in proptest::option::of(0_i64..5_000), fees in 0_i64..500) {
+        prop_assume!(!matches!(&v.blocks, Some(b) if b.mode == BlockMode::WholeVolume));
+        prop_assume!(v.free_milli == 0);
+        let tf = tariff(vec![v]);
+        let at = t("2026-05-10T03:00:00Z");
+        let state = PricingState { block_key: Some(202_605), block_position_milli: position, month_key: Some(202_605), ..Default::default() };
+        let recovery = fixed.map_or(ArrearsRecovery::Share(share), ArrearsRecovery::Fixed);
+        let p = Purchase { paid_minor: 0, arrears_owed_minor: arrears, recovery, fees_due_minor: fees, at, period: None, max_quantity_milli: None };
+        let Ok((paid, q)) = payment_for_quantity(&tf, &state, &p, quantity) else {
+            // Only a 100 % share with arrears left over can make every payment go to arrears first.
+            prop_assert!(share == 1_000_000 || fixed.is_some());
+            return Ok(());
+        };
+        prop_assert_eq!(q.quantity_milli, quantity, "buys exactly the quantity");
+        prop_assert_eq!(q.arrears_minor + q.fees_minor + q.energy_minor + q.unspent_minor, paid);
+        prop_assert!(q.unspent_minor <= 1, "at most the split's rounding is left over: {}", q.unspent_minor);
+        let less = quote(&tf, &state, &Purchase { paid_minor: paid - 1, ..p.clone() }).unwrap();
+        prop_assert!(less.quantity_milli < quantity, "one minor unit less would not buy it");
     }
 }

@@ -1,0 +1,119 @@
+//! The counter's other business: receipts printed again (补收据), refused payments handed back, and vending
+//! points settling what they sold.
+
+use jiff::Timestamp;
+use voltvend_domain::{Posting, Side, TransferKind, TransferRequest, text};
+
+use super::{Outcome, acting_operator, committed, in_scope};
+use crate::audit::AuditEntry;
+use crate::command::{Operation, RefundRefusedPayment, ReprintReceipt, SettleVendingPoint};
+use crate::error::OpError;
+use crate::records::PaymentMethod;
+use crate::workspace::Workspace;
+
+type Done = Result<(Outcome, AuditEntry), OpError>;
+
+pub(super) fn reprint(ws: &mut Workspace, op: &Operation, r: &ReprintReceipt) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let sale = ws.sales_made.get(&r.sale)?.cloned().ok_or_else(|| OpError::not_found("sale", r.sale))?;
+    let account = ws.accounts.get(&sale.account_id)?.ok_or_else(|| OpError::not_found("sale", r.sale))?;
+    in_scope(ws, &op.actor, account.account.premises_id, "sale", r.sale)?;
+    let entry = AuditEntry::new(
+        "reprint_receipt",
+        format!("receipt:{}/{}", sale.vending_point_id, sale.receipt_no),
+        "",
+        format!("copy format={}", r.format.as_str()),
+    );
+    Ok((Outcome::Reprinted(sale), entry))
+}
+
+pub(super) fn refund(ws: &mut Workspace, op: &Operation, r: &RefundRefusedPayment, at: Timestamp) -> Done {
+    let operator = acting_operator(ws, &op.actor)?;
+    let mut payment = ws
+        .refused_payments
+        .get(&r.payment)?
+        .cloned()
+        .ok_or_else(|| OpError::not_found("refused payment", r.payment))?;
+    let account = ws
+        .accounts
+        .get(&payment.account_id)?
+        .cloned()
+        .ok_or_else(|| OpError::not_found("refused payment", r.payment))?;
+    in_scope(ws, &op.actor, account.account.premises_id, "refused payment", r.payment)?;
+    if payment.refunded_by.is_some() {
+        return Err(OpError::refused("already_refunded", "this payment has been handed back already"));
+    }
+    let books = ws.books.get(&account.books)?.cloned().ok_or_else(|| OpError::not_found("books", account.books))?;
+    let source = match payment.method {
+        PaymentMethod::Cash => {
+            let shift_id = r.shift_id.ok_or_else(|| {
+                OpError::refused("shift_required", "a cash refund is paid from the cashier's open shift")
+            })?;
+            let shift = ws.shifts.get(&shift_id)?.cloned().ok_or_else(|| OpError::not_found("shift", shift_id))?;
+            shift.ensure_open()?;
+            if operator.is_some_and(|o| o != shift.operator_id) {
+                return Err(OpError::refused("shift_not_yours", "refunds come from the cashier's own drawer"));
+            }
+            let point = ws
+                .vending_points
+                .get(&shift.vending_point_id)?
+                .cloned()
+                .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?;
+            in_scope(ws, &op.actor, point.premises_id, "shift", shift_id)?;
+            if point.currency != account.account.currency {
+                return Err(OpError::refused(
+                    "currency_mismatch",
+                    format!("vending point {} takes {}", point.name, point.currency),
+                ));
+            }
+            shift.drawer
+        }
+        PaymentMethod::BankCard => books.card_clearing,
+        PaymentMethod::BankTransfer => books.transfer_clearing,
+    };
+    let transfer = committed(ws.book.post(
+        TransferRequest {
+            id: op.transfer_id(0),
+            kind: TransferKind::Refund,
+            currency: account.account.currency,
+            postings: vec![
+                Posting { account: books.refunds, side: Side::Debit, amount_minor: payment.paid_minor },
+                Posting { account: source, side: Side::Credit, amount_minor: payment.paid_minor },
+            ],
+            corrects: None,
+            memo: format!("refund of refused payment {}", payment.operation_id),
+        },
+        at,
+    )?)?;
+    payment.refunded_by = Some(op.id);
+    payment.refunded_at = Some(at);
+    let entry = AuditEntry::new(
+        "refund_refused_payment",
+        format!("refused_payment:{}", payment.operation_id),
+        "refunded=false",
+        format!("refunded=true amount={} transfer={}", payment.paid_minor, transfer.request.id),
+    );
+    ws.refused_payments.put(payment.operation_id, payment.clone());
+    Ok((Outcome::Refunded(payment), entry))
+}
+
+pub(super) fn settle_vending_point(ws: &mut Workspace, op: &Operation, v: &SettleVendingPoint) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let reference = text::required("settlement reference", &v.reference, SettleVendingPoint::REFERENCE_LEN_MAX)?;
+    let mut point = ws
+        .vending_points
+        .get(&v.vending_point_id)?
+        .cloned()
+        .ok_or_else(|| OpError::not_found("vending point", v.vending_point_id))?;
+    in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
+    let before = point.outstanding_minor;
+    point.settle(v.amount_minor)?;
+    let entry = AuditEntry::new(
+        "settle_vending_point",
+        format!("vending_point:{}", point.id),
+        format!("outstanding={before}"),
+        format!("outstanding={} settled={} reference={reference}", point.outstanding_minor, v.amount_minor),
+    );
+    ws.vending_points.put(point.id, point);
+    Ok((Outcome::Updated { what: "vending point", id: v.vending_point_id.to_string() }, entry))
+}

@@ -1,0 +1,314 @@
+// The reads behind the API's lists: filters, the premises scope, cursor pages. Part of the SQL body both
+// backends include (see `shared/mod.rs`). Lists are ordered by a time-ordered key (ids built from the clock,
+// or sequence numbers), so a cursor is the last key of the previous page and a page is one index range.
+
+/// A `LIKE` pattern matching `text` anywhere, case-insensitively (used with `ESCAPE '\'` on `lower(column)`).
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+fn uuid_cursor(after: &Option<String>) -> Result<Option<Uuid>, StoreError> {
+    after
+        .as_deref()
+        .map(|a| Uuid::parse_str(a).map_err(|_| StoreError::BadQuery(format!("cursor {a:?} is not one this list gave"))))
+        .transpose()
+}
+
+fn seq_cursor(after: &Option<String>) -> Result<Option<i64>, StoreError> {
+    after
+        .as_deref()
+        .map(|a| a.parse::<i64>().map_err(|_| StoreError::BadQuery(format!("cursor {a:?} is not one this list gave"))))
+        .transpose()
+}
+
+fn limit_of(q: &ListQuery) -> i64 {
+    i64::from(q.limit.clamp(1, ListQuery::LIMIT_MAX))
+}
+
+/// Pushes `AND <column> IN (premises of the subtree whose path is `key`)`.
+fn push_scope(b: &mut QueryBuilder<'_, Db>, column: &str, key: &str) {
+    b.push(" AND ");
+    b.push(column);
+    b.push(" IN (SELECT id FROM premises WHERE path = ");
+    b.push_bind(key.to_string());
+    b.push(" OR path LIKE ");
+    b.push_bind(format!("{key}/%"));
+    b.push(")");
+}
+
+impl SqlStore {
+    /// The path key of the scope's premises; `Ok(None)` for no scope; an error if it does not exist.
+    async fn scope_key(&self, scope: Option<PremisesId>) -> Result<Option<String>, StoreError> {
+        match scope {
+            None => Ok(None),
+            Some(id) => Ok(Some(path_key(&self.premises(id).await?.path))),
+        }
+    }
+
+    async fn fetch<T>(&self, mut b: QueryBuilder<'_, Db>, map: fn(&DbRow) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(map).collect()
+    }
+
+    async fn list_premises_impl(&self, q: &ListQuery, f: &PremisesFilter) -> Result<Vec<Premises>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM premises p WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "p.id", key);
+        }
+        if let Some(parent) = f.parent {
+            b.push(" AND p.parent_id = ").push_bind(parent.as_uuid());
+        }
+        if let Some(level) = &f.level {
+            b.push(" AND p.level = ").push_bind(level.clone());
+        }
+        if let Some(text) = &f.q {
+            b.push(" AND lower(p.name) LIKE ").push_bind(contains_pattern(text)).push(" ESCAPE '\\'");
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND p.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY p.id LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, premises_from_row).await
+    }
+
+    async fn list_customers_impl(&self, q: &ListQuery, f: &CustomerFilter) -> Result<Vec<Customer>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM customers c WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "c.premises_id", key);
+        }
+        if let Some(p) = f.premises {
+            b.push(" AND c.premises_id = ").push_bind(p.as_uuid());
+        }
+        if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            let pattern = contains_pattern(text);
+            b.push(" AND (lower(c.name) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+            b.push(" OR lower(c.phones) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+            b.push(" OR EXISTS (SELECT 1 FROM premises u WHERE u.id = c.premises_id AND lower(u.name) LIKE ");
+            b.push_bind(pattern.clone()).push(" ESCAPE '\\')");
+            b.push(" OR EXISTS (SELECT 1 FROM accounts a JOIN meters m ON m.account_id = a.id WHERE a.customer_id = c.id");
+            b.push(" AND (lower(m.serial) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+            b.push(" OR lower(m.address) LIKE ").push_bind(pattern).push(" ESCAPE '\\')))");
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND c.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY c.id LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, customer_from_row).await
+    }
+
+    async fn list_accounts_impl(&self, q: &ListQuery, f: &AccountFilter) -> Result<Vec<AccountRecord>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM accounts a WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "a.premises_id", key);
+        }
+        if let Some(c) = f.customer {
+            b.push(" AND a.customer_id = ").push_bind(c.as_uuid());
+        }
+        if let Some(s) = &f.status {
+            b.push(" AND a.status = ").push_bind(s.clone());
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND a.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY a.id LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, account_from_row).await
+    }
+
+    async fn list_meters_impl(&self, q: &ListQuery, f: &MeterFilter) -> Result<Vec<MeterRecord>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM meters m WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "m.premises_id", key);
+        }
+        if let Some(a) = f.account {
+            b.push(" AND m.account_id = ").push_bind(a.as_uuid());
+        }
+        for (column, value) in [("m.state", &f.state), ("m.protocol", &f.protocol), ("m.utility", &f.utility)] {
+            if let Some(v) = value {
+                b.push(" AND ").push(column).push(" = ").push_bind(v.clone());
+            }
+        }
+        if let Some(text) = f.q.as_deref().filter(|t| !t.trim().is_empty()) {
+            let pattern = contains_pattern(text);
+            b.push(" AND (lower(m.serial) LIKE ").push_bind(pattern.clone()).push(" ESCAPE '\\'");
+            b.push(" OR lower(m.address) LIKE ").push_bind(pattern).push(" ESCAPE '\\')");
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND m.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY m.id LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, meter_from_row).await
+    }
+
+    async fn list_sales_impl(&self, q: &ListQuery, f: &SaleFilter) -> Result<Vec<SaleRecord>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT s.* FROM sales s WHERE 1 = 1");
+        if let Some(key) = &scope {
+            b.push(" AND s.account_id IN (SELECT a.id FROM accounts a WHERE 1 = 1");
+            push_scope(&mut b, "a.premises_id", key);
+            b.push(")");
+        }
+        for (column, value) in [
+            ("s.account_id", f.account.map(|x| x.as_uuid())),
+            ("s.meter_id", f.meter.map(|x| x.as_uuid())),
+            ("s.vending_point_id", f.vending_point.map(|x| x.as_uuid())),
+            ("s.shift_id", f.shift.map(|x| x.as_uuid())),
+            ("s.operator_id", f.operator.map(|x| x.as_uuid())),
+        ] {
+            if let Some(v) = value {
+                b.push(" AND ").push(column).push(" = ").push_bind(v);
+            }
+        }
+        if let Some(from) = f.from_us {
+            b.push(" AND s.at_us >= ").push_bind(from);
+        }
+        if let Some(to) = f.to_us {
+            b.push(" AND s.at_us < ").push_bind(to);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND s.operation_id < ").push_bind(after);
+        }
+        b.push(" ORDER BY s.operation_id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, sale_from_row).await
+    }
+
+    async fn list_refused_impl(&self, q: &ListQuery, f: &RefusedFilter) -> Result<Vec<RefusedPayment>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT r.* FROM refused_payments r WHERE 1 = 1");
+        if let Some(key) = &scope {
+            b.push(" AND r.account_id IN (SELECT a.id FROM accounts a WHERE 1 = 1");
+            push_scope(&mut b, "a.premises_id", key);
+            b.push(")");
+        }
+        if let Some(a) = f.account {
+            b.push(" AND r.account_id = ").push_bind(a.as_uuid());
+        }
+        match f.refunded {
+            Some(true) => {
+                b.push(" AND r.refunded_by IS NOT NULL");
+            }
+            Some(false) => {
+                b.push(" AND r.refunded_by IS NULL");
+            }
+            None => {}
+        }
+        if let Some(from) = f.from_us {
+            b.push(" AND r.at_us >= ").push_bind(from);
+        }
+        if let Some(to) = f.to_us {
+            b.push(" AND r.at_us < ").push_bind(to);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND r.operation_id < ").push_bind(after);
+        }
+        b.push(" ORDER BY r.operation_id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, refused_payment_from_row).await
+    }
+
+    async fn list_shifts_impl(&self, q: &ListQuery, f: &ShiftFilter) -> Result<Vec<Shift>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT s.* FROM shifts s WHERE 1 = 1");
+        if let Some(key) = &scope {
+            b.push(" AND s.vending_point_id IN (SELECT v.id FROM vending_points v WHERE 1 = 1");
+            push_scope(&mut b, "v.premises_id", key);
+            b.push(")");
+        }
+        if let Some(o) = f.operator {
+            b.push(" AND s.operator_id = ").push_bind(o.as_uuid());
+        }
+        if let Some(v) = f.vending_point {
+            b.push(" AND s.vending_point_id = ").push_bind(v.as_uuid());
+        }
+        if let Some(st) = &f.status {
+            b.push(" AND s.status = ").push_bind(st.clone());
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND s.id < ").push_bind(after);
+        }
+        b.push(" ORDER BY s.id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, shift_from_row).await
+    }
+
+    async fn list_vending_points_impl(&self, q: &ListQuery) -> Result<Vec<VendingPoint>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM vending_points v WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "v.premises_id", key);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND v.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY v.id LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, vending_point_from_row).await
+    }
+
+    async fn list_operators_impl(&self, q: &ListQuery) -> Result<Vec<Operator>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM operators o WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "o.scope_id", key);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND o.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY o.id LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, operator_from_row).await
+    }
+
+    async fn list_api_tokens_impl(&self, q: &ListQuery, operator: Option<OperatorId>) -> Result<Vec<ApiTokenRecord>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT t.* FROM api_tokens t WHERE 1 = 1");
+        if let Some(key) = &scope {
+            b.push(" AND t.operator_id IN (SELECT o.id FROM operators o WHERE 1 = 1");
+            push_scope(&mut b, "o.scope_id", key);
+            b.push(")");
+        }
+        if let Some(o) = operator {
+            b.push(" AND t.operator_id = ").push_bind(o.as_uuid());
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND t.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY t.id LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, api_token_from_row).await
+    }
+
+    async fn list_audit_impl(&self, q: &ListQuery, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT l.* FROM audit_log l WHERE 1 = 1");
+        if let Some(key) = &scope {
+            b.push(" AND l.operator_id IN (SELECT o.id FROM operators o WHERE 1 = 1");
+            push_scope(&mut b, "o.scope_id", key);
+            b.push(")");
+        }
+        if let Some(a) = &f.action {
+            b.push(" AND l.action = ").push_bind(a.clone());
+        }
+        if let Some(o) = f.operator {
+            b.push(" AND l.operator_id = ").push_bind(o.as_uuid());
+        }
+        if let Some(from) = f.from_us {
+            b.push(" AND l.at_us >= ").push_bind(from);
+        }
+        if let Some(to) = f.to_us {
+            b.push(" AND l.at_us < ").push_bind(to);
+        }
+        if let Some(after) = seq_cursor(&q.after)? {
+            b.push(" AND l.seq < ").push_bind(after);
+        }
+        b.push(" ORDER BY l.seq DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, audit_from_row).await
+    }
+}
