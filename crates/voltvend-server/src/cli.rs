@@ -77,6 +77,19 @@ enum Command {
     /// Import, export, show and quote tariffs (quote and show of a file work without a database).
     #[command(subcommand)]
     Tariff(crate::tariff_cli::TariffCommand),
+    /// The master key that seals vending keys and device secrets at rest.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new random master key and write it to a new file readable by its owner only; prints the key's
+    /// identifier (never the key). Point `keys.master_key_file` at the file.
+    Generate {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +174,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(ConfigCommand::PrintDefault) => {
             print!("{}", default_toml());
+            return Ok(());
+        }
+        Command::Keys(KeysCommand::Generate { out }) => {
+            let ids = IdGenerator::new(Arc::new(SystemClock));
+            let id = crate::keys::generate_file(&out, &ids)?;
+            println!("wrote a new master key to {} (key id {id}); keep a copy apart from the backups", out.display());
             return Ok(());
         }
         Command::Token(command) => {
@@ -257,7 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { bounded } => check(&settings, clock, bounded).await,
         Command::Audit(AuditCommand::Verify { expect_head }) => audit_verify(&settings, clock, expect_head).await,
         Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
-        Command::Token(_) => Ok(()),
+        Command::Token(_) | Command::Keys(_) => Ok(()),
         Command::Simulate(args) => crate::simulate::run(args, clock).await,
         Command::Tariff(command) => crate::tariff_cli::run(&settings, clock, command).await,
     }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clock;
 pub mod demo;
 pub mod http;
+pub mod keys;
 pub mod passwords;
 pub mod serve;
 pub mod settings;

@@ -28,6 +28,11 @@ pub const STARTUP_AUDIT_TAIL: i64 = 10_000;
 /// Opens the configured store. With [`Access::Create`] it also migrates (when `database.auto_migrate`).
 pub async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, access: Access) -> anyhow::Result<Arc<dyn Store>> {
     let mut options = settings.open_options();
+    let secrets = crate::keys::load(settings)?;
+    if secrets.current().is_none() {
+        tracing::warn!("no master key is configured: STS and OpenPAYGO sales and key imports are refused");
+    }
+    options.context = Arc::new(voltvend_ops::Context::new(secrets));
     if access == Access::Create {
         options = options.creating();
     }

@@ -16,6 +16,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub ledger: LedgerSettings,
     pub server: ServerSettings,
+    pub keys: KeySettings,
+    pub receipts: ReceiptSettings,
     pub log: LogSettings,
 }
 
@@ -58,12 +60,43 @@ impl Default for LedgerSettings {
 pub struct ServerSettings {
     pub listen: String,
     pub request_body_max_bytes: usize,
+    /// The address people use, e.g. `https://vend.example.com` behind a TLS proxy: session cookies are marked
+    /// `Secure` when it is https. Empty: the listen address over plain HTTP.
+    pub public_url: String,
+    /// A session ends after this long without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this long after its login, however active.
+    pub session_hours: u32,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), request_body_max_bytes: 64 * 1024 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            request_body_max_bytes: 64 * 1024,
+            public_url: String::new(),
+            session_idle_minutes: 30,
+            session_hours: 12,
+        }
     }
+}
+
+/// Where the master key comes from: a file, or the `VOLTVEND_MASTER_KEY` environment variable — never the
+/// database. Earlier master keys are listed while their secrets are re-sealed (`POST /api/v1/keys/rotate`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    pub master_key_file: String,
+    pub previous_master_key_files: Vec<String>,
+}
+
+/// Receipts: the CJK font PDF receipts embed (empty: look in the usual system places).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiptSettings {
+    pub font_file: String,
+    /// The face in a font collection (.ttc); empty: the Simplified Chinese face, found by its name.
+    pub font_index: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,6 +155,14 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             bail!("bad configuration: database.max_connections must be at least 1");
+        }
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("https://") || self.server.public_url.starts_with("http://"))
+        {
+            bail!("bad configuration: server.public_url must start with https:// or http://");
+        }
+        if self.server.session_idle_minutes == 0 || self.server.session_hours == 0 {
+            bail!("bad configuration: server.session_idle_minutes and server.session_hours must be at least 1");
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("bad configuration: log.format must be \"text\" or \"json\", not {:?}", self.log.format);
@@ -182,6 +223,28 @@ batch_max = {batch_max}
 listen = "{listen}"
 # Largest request body accepted, in bytes.
 request_body_max_bytes = {body}
+# The address people open, e.g. "https://vend.example.com" behind a TLS proxy: session cookies are then marked
+# Secure. Empty: plain HTTP on the listen address (cookies are still HttpOnly and SameSite=Strict).
+public_url = ""
+# A login session ends after this many minutes without a request, and this many hours after the login.
+session_idle_minutes = {idle}
+session_hours = {hours}
+
+[keys]
+# The master key that seals vending keys and device secrets in the database: a file holding 64 hex digits
+# (`voltvend keys generate --out FILE` makes one, readable by its owner only). Instead of a file, the key may
+# come from the environment variable VOLTVEND_MASTER_KEY. It never goes into the database or a backup: keep a
+# copy apart from the backups. Without it, STS and OpenPAYGO sales are refused.
+master_key_file = ""
+# While rotating to a new master key: files of the earlier keys, which still open what they sealed until
+# POST /api/v1/keys/rotate has sealed everything again under the current one.
+previous_master_key_files = []
+
+[receipts]
+# The CJK font embedded (as a subset) in PDF receipts. Empty: look for Noto Sans CJK (Debian fonts-noto-cjk),
+# WenQuanYi or Droid Sans Fallback in the usual places.
+font_file = ""
+# font_index = 2   # the face inside a .ttc collection; by default the Simplified Chinese one
 
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
@@ -197,6 +260,8 @@ format = "{format}"
         batch_max = d.ledger.batch_max,
         listen = d.server.listen,
         body = d.server.request_body_max_bytes,
+        idle = d.server.session_idle_minutes,
+        hours = d.server.session_hours,
         level = d.log.level,
         format = d.log.format,
     )
