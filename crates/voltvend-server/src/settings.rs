@@ -156,9 +156,8 @@ impl Settings {
         if self.database.max_connections == 0 {
             bail!("bad configuration: database.max_connections must be at least 1");
         }
-        if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("https://") || self.server.public_url.starts_with("http://"))
-        {
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             bail!("bad configuration: server.public_url must start with https:// or http://");
         }
         if self.server.session_idle_minutes == 0 || self.server.session_hours == 0 {
