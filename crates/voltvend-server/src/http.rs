@@ -1,6 +1,6 @@
-//! The HTTP surface so far: a landing page, `/healthz` and Prometheus `/metrics`. The business API and the
-//! web UI come with their own issues and hang off the same router; every change they make is an operation
-//! submitted to the store's writer.
+//! The HTTP surface: the JSON API under `/api/v1` (see [`crate::api`]), a landing page, the receipt
+//! stylesheet, `/healthz` and Prometheus `/metrics`. Every response carries a strict Content-Security-Policy
+//! (nothing from elsewhere, no inline script or style) and the usual hardening headers.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,6 +27,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub started_at: Timestamp,
+    pub api: Arc<crate::api::ApiState>,
+    /// ESC/POS receipts in ASCII rather than GB18030.
+    pub escpos_ascii: bool,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -92,9 +95,34 @@ pub fn router(state: AppState, body_max_bytes: usize) -> Router {
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route(crate::api::receipts::CSS_PATH, get(receipt_css))
+        .merge(crate::api::router(&state))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(body_max_bytes))
         .with_state(state)
+}
+
+/// A strict policy: everything from this server only, no inline script or style, no framing.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
+                   connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn receipt_css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], voltvend_receipt::RECEIPT_CSS).into_response()
 }
 
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -133,34 +161,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
+/// The landing page: what this is and where to go. It shows no data (nobody is logged in here).
 async fn index(State(state): State<AppState>) -> Response {
-    let counts = match state.store.counts().await {
-        Ok(c) => c,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    let rows = [
-        ("Premises", counts.premises),
-        ("Customers", counts.customers),
-        ("Accounts", counts.accounts),
-        ("Meters", counts.meters),
-        ("Operators", counts.operators),
-        ("Ledger accounts", counts.ledger_accounts),
-        ("Ledger transfers", counts.transfers),
-        ("Sales", counts.sales),
-        ("Audit records", counts.audit_records),
-    ]
-    .iter()
-    .map(|(k, v)| format!("<tr><th>{k}</th><td>{v}</td></tr>"))
-    .collect::<String>();
     Html(format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Voltvend</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}\
-         th{{text-align:left;padding-right:2rem}}</style></head><body>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body>\
          <h1>Voltvend</h1><p>Prepaid electricity and water vending. Server {version} on {backend}.</p>\
-         <table>{rows}</table>\
-         <p>The operator web UI and the JSON API arrive with their own issues; this build serves \
-         <a href=\"/healthz\">/healthz</a> and <a href=\"/metrics\">/metrics</a>.</p></body></html>",
+         <ul><li>JSON API: <code>/api/v1</code>, described by <a href=\"/api/v1/openapi.json\">its OpenAPI document</a>; \
+         log in with <code>POST /api/v1/session</code>.</li>\
+         <li><a href=\"/healthz\">/healthz</a> and <a href=\"/metrics\">/metrics</a>.</li></ul>\
+         <p>The operator web UI arrives with its own issue.</p></body></html>",
         version = env!("CARGO_PKG_VERSION"),
         backend = state.store.backend(),
     ))

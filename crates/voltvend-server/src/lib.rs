@@ -4,6 +4,7 @@
 //! [`clock`]) and randomness — and is the only crate that knows HTTP and JSON. Business rules live in
 //! `voltvend-domain`; SQL lives in `voltvend-store`.
 
+pub mod api;
 pub mod bench;
 pub mod cli;
 pub mod clock;

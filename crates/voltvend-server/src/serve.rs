@@ -29,9 +29,6 @@ pub const STARTUP_AUDIT_TAIL: i64 = 10_000;
 pub async fn open_store(settings: &Settings, clock: Arc<dyn Clock>, access: Access) -> anyhow::Result<Arc<dyn Store>> {
     let mut options = settings.open_options();
     let secrets = crate::keys::load(settings)?;
-    if secrets.current().is_none() {
-        tracing::warn!("no master key is configured: STS and OpenPAYGO sales and key imports are refused");
-    }
     options.context = Arc::new(voltvend_ops::Context::new(secrets));
     if access == Access::Create {
         options = options.creating();
@@ -121,11 +118,56 @@ async fn serve_locked(
         metrics: Arc::new(Metrics::new(store.writer_stats())),
         started_at: clock.now(),
         store: store.clone(),
+        api: Arc::new(api_state(settings, clock.clone())?),
+        escpos_ascii: settings.receipts.escpos_encoding == "ascii",
         clock,
     };
     let app = router(state, settings.server.request_body_max_bytes);
     on_ready();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("HTTP server failed")
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server failed")
+}
+
+/// The API's state: sessions and their settings, the master keys (for sealing imports), the receipt font.
+pub fn api_state(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<crate::api::ApiState> {
+    let ids = crate::clock::IdGenerator::new(clock);
+    // A login of an unknown username is checked against this, so that it costs what a real one does.
+    let dummy_hash = crate::passwords::hash(&crate::passwords::generate(&ids), &ids)?;
+    let auth = crate::api::auth::AuthState::new(
+        jiff::SignedDuration::from_mins(i64::from(settings.server.session_idle_minutes)),
+        jiff::SignedDuration::from_hours(i64::from(settings.server.session_hours)),
+        settings.server.public_url.starts_with("https://"),
+        dummy_hash,
+    );
+    let font = if settings.receipts.font_file.is_empty() {
+        voltvend_receipt::fonts::find_cjk_font()
+    } else {
+        let path = std::path::Path::new(&settings.receipts.font_file);
+        let index = match settings.receipts.font_index {
+            Some(i) => i,
+            None => {
+                let bytes = std::fs::read(path).with_context(|| format!("receipts.font_file {}", path.display()))?;
+                voltvend_receipt::fonts::best_cjk_face(&bytes).unwrap_or(0)
+            }
+        };
+        Some(
+            voltvend_receipt::FontData::from_file(path, index)
+                .map_err(|e| anyhow::anyhow!("receipts.font_file {}: {e}", path.display()))?,
+        )
+    };
+    match &font {
+        Some(f) => tracing::info!(font = f.family_name(), "PDF receipts embed this font"),
+        None => {
+            tracing::warn!("no CJK font found: PDF receipts with Chinese text are refused (install fonts-noto-cjk)")
+        }
+    }
+    let secrets = crate::keys::load(settings)?;
+    if secrets.current().is_none() {
+        tracing::warn!("no master key is configured: STS and OpenPAYGO sales and key imports are refused");
+    }
+    Ok(crate::api::ApiState::new(ids, auth, secrets, font))
 }
 
 pub async fn bind(settings: &Settings) -> anyhow::Result<TcpListener> {

@@ -91,12 +91,20 @@ pub struct KeySettings {
 }
 
 /// Receipts: the CJK font PDF receipts embed (empty: look in the usual system places).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReceiptSettings {
     pub font_file: String,
     /// The face in a font collection (.ttc); empty: the Simplified Chinese face, found by its name.
     pub font_index: Option<u32>,
+    /// ESC/POS receipts: `gb18030` (Chinese printers) or `ascii` (anything else; other characters print `?`).
+    pub escpos_encoding: String,
+}
+
+impl Default for ReceiptSettings {
+    fn default() -> Self {
+        Self { font_file: String::new(), font_index: None, escpos_encoding: "gb18030".into() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +170,9 @@ impl Settings {
         }
         if self.server.session_idle_minutes == 0 || self.server.session_hours == 0 {
             bail!("bad configuration: server.session_idle_minutes and server.session_hours must be at least 1");
+        }
+        if !matches!(self.receipts.escpos_encoding.as_str(), "gb18030" | "ascii") {
+            bail!("bad configuration: receipts.escpos_encoding must be \"gb18030\" or \"ascii\"");
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("bad configuration: log.format must be \"text\" or \"json\", not {:?}", self.log.format);
@@ -244,6 +255,8 @@ previous_master_key_files = []
 # WenQuanYi or Droid Sans Fallback in the usual places.
 font_file = ""
 # font_index = 2   # the face inside a .ttc collection; by default the Simplified Chinese one
+# ESC/POS receipts for a network thermal printer: "gb18030" (Chinese printers) or "ascii".
+escpos_encoding = "{escpos}"
 
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
@@ -260,6 +273,7 @@ format = "{format}"
         listen = d.server.listen,
         body = d.server.request_body_max_bytes,
         idle = d.server.session_idle_minutes,
+        escpos = d.receipts.escpos_encoding,
         hours = d.server.session_hours,
         level = d.log.level,
         format = d.log.format,

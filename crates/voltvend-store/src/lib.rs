@@ -328,6 +328,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// A meter's stored readings, newest first, at most `limit`.
     async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError>;
 
+    /// Applies an operation to the current state without writing anything (a quote is the sale itself, thrown
+    /// away). Reads run in one read transaction; the writer is not involved.
+    async fn dry_run(&self, op: Operation) -> Result<Result<Applied, voltvend_ops::OpError>, StoreError>;
+    /// The books a premises keeps in a currency, if any.
+    async fn books_of(&self, premises: PremisesId, currency: Currency) -> Result<Option<Books>, StoreError>;
     async fn list_premises(&self, q: &ListQuery, f: &PremisesFilter) -> Result<Vec<Premises>, StoreError>;
     async fn list_customers(&self, q: &ListQuery, f: &CustomerFilter) -> Result<Vec<Customer>, StoreError>;
     async fn list_accounts(&self, q: &ListQuery, f: &AccountFilter) -> Result<Vec<AccountRecord>, StoreError>;

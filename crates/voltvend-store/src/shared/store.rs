@@ -5,6 +5,8 @@ pub(crate) struct SqlStore {
     pool: Pool<Db>,
     writer: Writer,
     url: String,
+    context: Arc<Context>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqlStore {
@@ -19,9 +21,9 @@ impl SqlStore {
                 state: Default::default(),
                 checkpoints: Default::default(),
             };
-            Writer::spawn(sink, clock, options.writer)
+            Writer::spawn(sink, clock.clone(), options.writer)
         };
-        Ok(Self { pool, writer, url: options.url.clone() })
+        Ok(Self { pool, writer, url: options.url.clone(), context: options.context.clone(), clock })
     }
 }
 
@@ -392,6 +394,25 @@ impl Store for SqlStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(reading_from_row).collect()
+    }
+
+    async fn dry_run(&self, op: Operation) -> Result<Result<Applied, OpError>, StoreError> {
+        use sqlx::Connection;
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let mut ws = voltvend_ops::load(&mut TxSource { conn: &mut tx }, std::iter::once(&op)).await?;
+        let result = voltvend_ops::execute(&mut ws, &op, None, &self.context, self.clock.now());
+        tx.rollback().await?;
+        Ok(result)
+    }
+
+    async fn books_of(&self, premises: PremisesId, currency: Currency) -> Result<Option<Books>, StoreError> {
+        let row = sqlx::query("SELECT * FROM books WHERE premises_id = $1 AND currency = $2")
+            .bind(premises.as_uuid())
+            .bind(currency.code().to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(books_from_row).transpose()
     }
 
     async fn list_premises(&self, q: &ListQuery, f: &PremisesFilter) -> Result<Vec<Premises>, StoreError> {

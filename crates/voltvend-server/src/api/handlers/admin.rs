@@ -1,0 +1,276 @@
+//! Operators, roles, vending keys and the master key, and the audit trail.
+
+use std::collections::BTreeSet;
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use voltvend_domain::{BuiltinRole, Operator, OperatorId, Permission, Role};
+use voltvend_ops::{Command, MasterKeys, Outcome, Rewrap, RewrapSecrets, UnlockOperator, VendingKeyRecord};
+use voltvend_store::{AuditFilter, ListQuery};
+
+use crate::api::auth::{self, Principal};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey};
+use crate::api::views::*;
+use crate::api::write::{self, Reply};
+use crate::http::AppState;
+
+pub async fn list_operators(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<OperatorView>>> {
+    let limit = page_limit(q.limit)?;
+    let list = app.store.list_operators(&ListQuery { scope: Some(p.scope()), after: q.after, limit }).await?;
+    Ok(axum::Json(Page::of(list.iter().map(OperatorView::from).collect(), limit, |o| o.id.to_string())))
+}
+
+/// The permissions a role grants (built-in, or a custom one stored), or `None` if there is no such role.
+async fn role_permissions(app: &AppState, name: &str) -> ApiResult<Option<BTreeSet<Permission>>> {
+    match name.parse::<BuiltinRole>() {
+        Ok(b) => Ok(Some(b.permissions())),
+        Err(_) => Ok(app.store.role(name).await?.map(|r| r.permissions)),
+    }
+}
+
+pub async fn create_operator(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<CreateOperatorRequest>,
+) -> ApiResult<Response> {
+    let username = body.username.trim().to_string();
+    Operator::validate_username(&username).map_err(|e| ApiError::field("username", "bad_value", e.to_string()))?;
+    let granted = role_permissions(&app, &body.role)
+        .await?
+        .ok_or_else(|| ApiError::field("role", "not_found", "no such role"))?;
+    if !granted.is_subset(&p.permissions) {
+        return Err(ApiError::field(
+            "role",
+            "privilege_escalation",
+            "you may only give roles whose permissions you hold yourself",
+        ));
+    }
+    app.visible(&p, body.scope_id.into(), "premises").await?;
+    auth::check_password(&body.password, &username)?;
+    let hash = {
+        let _permit = app.api.hashing.acquire().await.map_err(ApiError::internal)?;
+        crate::passwords::hash(&body.password, &app.api.ids)
+            .map_err(|e| ApiError::field("password", "password_policy", e.to_string()))?
+    };
+    let op_id = write::operation_id(p.id(), &key.0);
+    let id: OperatorId = write::derived_id(op_id, "operator");
+    let operator = Operator::new(id, &username, &body.display_name, &body.role, body.scope_id.into(), &hash);
+    let view = OperatorView::from(&operator);
+    write::submit(&app, &p, &key, &source, Command::AddOperator(operator), move |_| {
+        Reply::json(StatusCode::CREATED, &view)
+    })
+    .await
+}
+
+pub async fn unlock_operator(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let o = app.store.operator(id.into()).await?.ok_or_else(|| ApiError::not_found("operator"))?;
+    app.visible(&p, o.scope, "operator").await?;
+    let mut after = o.clone();
+    after.unlock();
+    let view = OperatorView::from(&after);
+    write::submit(&app, &p, &key, &source, Command::UnlockOperator(UnlockOperator { operator_id: o.id }), move |_| {
+        Reply::json(StatusCode::OK, &view)
+    })
+    .await
+}
+
+fn role_view(r: &Role, built_in: bool) -> RoleView {
+    RoleView {
+        name: r.name.clone(),
+        description: r.description.clone(),
+        built_in,
+        permissions: permission_names(r.permissions.iter()),
+    }
+}
+
+pub async fn list_roles(State(app): State<AppState>) -> ApiResult<axum::Json<Vec<RoleView>>> {
+    let mut out: Vec<RoleView> = BuiltinRole::ALL.iter().map(|b| role_view(&Role::builtin(*b), true)).collect();
+    out.extend(app.store.list_roles().await?.iter().map(|r| role_view(r, false)));
+    Ok(axum::Json(out))
+}
+
+pub async fn create_role(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<CreateRoleRequest>,
+) -> ApiResult<Response> {
+    let mut permissions = BTreeSet::new();
+    for name in &body.permissions {
+        let perm = name
+            .parse::<Permission>()
+            .map_err(|_| ApiError::field("permissions", "bad_value", format!("no permission {name:?}")))?;
+        permissions.insert(perm);
+    }
+    if !permissions.is_subset(&p.permissions) {
+        return Err(ApiError::field(
+            "permissions",
+            "privilege_escalation",
+            "a role may only hold permissions you hold",
+        ));
+    }
+    let role = Role::custom(body.name.trim(), &body.description, permissions)
+        .map_err(|e| ApiError::field("name", "bad_value", e.to_string()))?;
+    let view = role_view(&role, false);
+    write::submit(&app, &p, &key, &source, Command::CreateRole(role), move |_| Reply::json(StatusCode::CREATED, &view))
+        .await
+}
+
+pub async fn list_vending_keys(State(app): State<AppState>) -> ApiResult<axum::Json<Vec<VendingKeyView>>> {
+    let keys = app.store.vending_keys().await?;
+    Ok(axum::Json(
+        keys.iter()
+            .map(|k| VendingKeyView {
+                supply_group: format!("{:06}", k.sgc),
+                key_revision: k.krn,
+                master_key_id: MasterKeys::key_id_of(&k.sealed),
+            })
+            .collect(),
+    ))
+}
+
+pub async fn import_vending_key(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<ImportVendingKeyRequest>,
+) -> ApiResult<Response> {
+    let master = app.api.secrets.current().ok_or_else(no_master_key)?;
+    let hex = zeroize::Zeroizing::new(body.key.trim().to_uppercase());
+    if voltvend_sts::VendingKey::from_hex(&hex).is_err() {
+        return Err(ApiError::field(
+            "key",
+            "bad_vending_key",
+            "a vending key is 16 (DKGA02) or 40 (DKGA04) hex digits",
+        ));
+    }
+    if body.supply_group > 999_999 || !(1..=9).contains(&body.key_revision) {
+        return Err(ApiError::field(
+            "supply_group",
+            "bad_value",
+            "a supply group code has 6 digits, a key revision is 1–9",
+        ));
+    }
+    let aad = voltvend_ops::secrets::vending_key_aad(body.supply_group, body.key_revision);
+    let sealed = write::seal(master, write::operation_id(p.id(), &key.0), &aad, hex.as_bytes())?;
+    let view = VendingKeyView {
+        supply_group: format!("{:06}", body.supply_group),
+        key_revision: body.key_revision,
+        master_key_id: Some(master.id_hex()),
+    };
+    let record = VendingKeyRecord { sgc: body.supply_group, krn: body.key_revision, sealed };
+    write::submit(&app, &p, &key, &source, Command::ImportVendingKey(record), move |_| {
+        Reply::json(StatusCode::CREATED, &view)
+    })
+    .await
+}
+
+pub async fn rotate_keys(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+) -> ApiResult<Response> {
+    let secrets = &app.api.secrets;
+    let master = secrets.current().ok_or_else(no_master_key)?;
+    let op_id = write::operation_id(p.id(), &key.0);
+    let mut items = Vec::new();
+    for k in app.store.vending_keys().await? {
+        if !secrets.is_current(&k.sealed) {
+            let aad = voltvend_ops::secrets::vending_key_aad(k.sgc, k.krn);
+            let plain = secrets.open(&aad, &k.sealed)?;
+            items.push(Rewrap::VendingKey {
+                sgc: k.sgc,
+                krn: k.krn,
+                sealed: write::seal(master, op_id, &aad, &plain)?,
+            });
+        }
+    }
+    let mut after = None;
+    loop {
+        let page = app.store.opg_states_after(after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.meter_id);
+        for o in &page {
+            if !secrets.is_current(&o.secret_sealed) {
+                let aad = voltvend_ops::secrets::openpaygo_aad(o.meter_id);
+                let plain = secrets.open(&aad, &o.secret_sealed)?;
+                items.push(Rewrap::OpenPaygo {
+                    meter_id: o.meter_id,
+                    sealed: write::seal(master, op_id, &aad, &plain)?,
+                });
+            }
+        }
+    }
+    let total = items.len();
+    let master_key_id = master.id_hex();
+    // Each chunk is its own operation (a rotation of a million devices must not be one transaction); the last
+    // one carries the request's key and its answer, the others keys derived from it.
+    let mut chunks: Vec<Vec<Rewrap>> = items.chunks(RewrapSecrets::ITEMS_MAX).map(<[Rewrap]>::to_vec).collect();
+    let last = chunks.pop();
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let part = crate::api::extract::IdempotencyKey(format!("{}#{i}", key.0));
+        write::submit(&app, &p, &part, &source, Command::RewrapSecrets(RewrapSecrets { items: chunk }), |_| {
+            Reply::empty()
+        })
+        .await?;
+    }
+    let view = RotationView { resealed: total, master_key_id };
+    match last {
+        Some(chunk) => {
+            write::submit(&app, &p, &key, &source, Command::RewrapSecrets(RewrapSecrets { items: chunk }), move |o| {
+                match o {
+                    Outcome::Updated { .. } => Reply::json(StatusCode::OK, &view),
+                    _ => Reply::error(&ApiError::internal("unexpected outcome")),
+                }
+            })
+            .await
+        }
+        None => Ok(Reply::json(StatusCode::OK, &view).into_response(false)),
+    }
+}
+
+pub async fn list_audit(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<axum::Json<Page<AuditView>>> {
+    let limit = page_limit(q.limit)?;
+    let filter = AuditFilter {
+        action: q.action,
+        operator: q.operator_id.map(Into::into),
+        from_us: q
+            .from
+            .as_deref()
+            .map(|t| parse_instant("from", t))
+            .transpose()?
+            .map(voltvend_domain::clock::timestamp_us),
+        to_us: q.to.as_deref().map(|t| parse_instant("to", t)).transpose()?.map(voltvend_domain::clock::timestamp_us),
+    };
+    // An unscoped reader (the group's root) sees every record; a scoped one those made by operators in scope.
+    let root = app.premises(p.scope()).await?.parent.is_none();
+    let scope = if root { None } else { Some(p.scope()) };
+    let records = app.store.list_audit(&ListQuery { scope, after: q.after, limit }, &filter).await?;
+    Ok(axum::Json(Page::of(records.iter().map(AuditView::from).collect(), limit, |r| r.seq.to_string())))
+}
+
+pub fn no_master_key() -> ApiError {
+    ApiError::new("no_master_key", "no master key is configured (keys.master_key_file or VOLTVEND_MASTER_KEY)")
+}

@@ -1,0 +1,442 @@
+//! The counter: shifts, quotes and sales, receipts and reprints, refused payments, management tokens.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use voltvend_domain::{Currency, MeterProtocol, Permission, ShiftId, ShiftStatus};
+use voltvend_ops::{
+    CloseShift, Command, IssueOpgToken, IssueStsTokens, OpenShift, Operation, OpgManagement, Outcome,
+    RefundRefusedPayment, ReprintReceipt, Sale, SaleRecord, StsManagement,
+};
+use voltvend_store::{ListQuery, RefusedFilter, SaleFilter, ShiftFilter};
+use voltvend_sts::KeyChange;
+
+use super::customers::{method, sale_amount, shift_of, visible_account, visible_meter};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey};
+use crate::api::receipts::{self, Format};
+use crate::api::views::*;
+use crate::api::write::{self, Reply};
+use crate::http::AppState;
+
+fn time_filter(from: &Option<String>, to: &Option<String>) -> ApiResult<(Option<i64>, Option<i64>)> {
+    let us = voltvend_domain::clock::timestamp_us;
+    Ok((
+        from.as_deref().map(|t| parse_instant("from", t)).transpose()?.map(us),
+        to.as_deref().map(|t| parse_instant("to", t)).transpose()?.map(us),
+    ))
+}
+
+async fn shift_currency(app: &AppState, s: &voltvend_domain::Shift) -> ApiResult<Currency> {
+    Ok(app.store.vending_point(s.vending_point_id).await?.currency)
+}
+
+pub async fn list_shifts(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<ShiftQuery>,
+) -> ApiResult<axum::Json<Page<ShiftView>>> {
+    let limit = page_limit(q.limit)?;
+    let filter = ShiftFilter {
+        operator: q.operator_id.map(Into::into),
+        vending_point: q.vending_point_id.map(Into::into),
+        status: q.status,
+    };
+    let list = app.store.list_shifts(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
+    let mut items = Vec::with_capacity(list.len());
+    for s in &list {
+        items.push(ShiftView::of(s, shift_currency(&app, s).await?));
+    }
+    Ok(axum::Json(Page::of(items, limit, |s| s.id.to_string())))
+}
+
+pub async fn current_shift(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<axum::Json<ShiftView>> {
+    let s = app.store.open_shift_of(p.id()).await?.ok_or_else(|| ApiError::not_found("open shift"))?;
+    Ok(axum::Json(ShiftView::of(&s, shift_currency(&app, &s).await?)))
+}
+
+pub async fn open_shift(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<OpenShiftRequest>,
+) -> ApiResult<Response> {
+    let point = app
+        .store
+        .vending_point(body.vending_point_id.into())
+        .await
+        .map_err(|_| ApiError::not_found("vending point"))?;
+    app.visible(&p, point.premises_id, "vending point").await?;
+    let float = parse_money("opening_float", &body.opening_float, point.currency)?;
+    let op_id = write::operation_id(p.id(), &key.0);
+    let shift_id: ShiftId = write::derived_id(op_id, "shift");
+    let command = Command::OpenShift(OpenShift {
+        shift_id,
+        vending_point_id: point.id,
+        operator_id: p.id(),
+        opening_float_minor: float,
+    });
+    let currency = point.currency;
+    let (operator, at) = (p.id(), app.now());
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::ShiftOpened { shift_id, drawer } => {
+            let shift = voltvend_domain::Shift {
+                id: *shift_id,
+                vending_point_id: point.id,
+                operator_id: operator,
+                drawer: *drawer,
+                opened_at: at,
+                opening_float_minor: float,
+                status: ShiftStatus::Open,
+                closed_at: None,
+                expected_minor: None,
+                counted_minor: None,
+            };
+            Reply::json(StatusCode::CREATED, &ShiftView::of(&shift, currency))
+        }
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+pub async fn close_shift(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<CloseShiftRequest>,
+) -> ApiResult<Response> {
+    let shift = app.store.shift(id.into()).await.map_err(|_| ApiError::not_found("shift"))?;
+    let point = app.store.vending_point(shift.vending_point_id).await?;
+    app.visible(&p, point.premises_id, "shift").await?;
+    if shift.operator_id != p.id() {
+        return Err(ApiError::new("shift_not_yours", "a cashier closes their own shift"));
+    }
+    let counted = parse_money("counted", &body.counted, point.currency)?;
+    let command = Command::CloseShift(CloseShift { shift_id: shift.id, counted_minor: counted });
+    let (currency, at) = (point.currency, app.now());
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::ShiftClosed { expected_minor, counted_minor, .. } => {
+            let mut closed = shift.clone();
+            closed.status = ShiftStatus::Closed;
+            closed.closed_at = Some(at);
+            closed.expected_minor = Some(*expected_minor);
+            closed.counted_minor = Some(*counted_minor);
+            Reply::json(StatusCode::OK, &ShiftView::of(&closed, currency))
+        }
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+/// The sale a request asks for, with the account's currency and the unit sold.
+async fn sale_of(app: &AppState, p: &Principal, body: &SaleRequest) -> ApiResult<(Sale, Currency, String)> {
+    let account = visible_account(app, p, body.account_id.into()).await?;
+    let c = account.account.currency;
+    let meter = app.store.meter(body.meter_id.into()).await.map_err(|_| ApiError::not_found("meter"))?;
+    let opg_unit = match meter.meter.protocol {
+        MeterProtocol::OpenPaygo => app.store.opg_state(meter.meter.id).await?.map(|o| o.unit.as_str().to_string()),
+        _ => None,
+    };
+    let unit = unit_of(meter.meter.utility, meter.meter.protocol, opg_unit.as_deref());
+    let money_of = |field: &str, v: &Option<String>| v.as_deref().map(|t| parse_money(field, t, c)).transpose();
+    let sale = Sale {
+        account_id: account.account.id,
+        meter_id: meter.meter.id,
+        shift_id: shift_of(app, p, body.shift_id).await?,
+        method: method(&body.method)?,
+        amount: sale_amount(body.amount.as_deref(), body.quantity.as_deref(), c)?,
+        fees_minor: money_of("fees", &body.fees)?.unwrap_or(0),
+        reference: body.reference.clone(),
+        expected_paid_minor: money_of("expected_paid", &body.expected_paid)?,
+    };
+    Ok((sale, c, unit))
+}
+
+pub async fn quote(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<SaleRequest>,
+) -> ApiResult<axum::Json<QuoteView>> {
+    let (sale, c, unit) = sale_of(&app, &p, &body).await?;
+    // The quote is the sale itself, applied to the current state and thrown away: it cannot differ from what
+    // the sale will do on the same state. Its tokens are never shown.
+    let op = Operation::new(app.api.ids.id(), p.actor(&source), Command::Sale(sale));
+    match app.store.dry_run(op).await?? {
+        voltvend_ops::Applied::Committed { outcome: Outcome::Sale(s), .. } => Ok(axum::Json(QuoteView {
+            paid: money(s.paid_minor, c),
+            arrears: money(s.arrears_minor, c),
+            fees: money(s.fees_minor, c),
+            tax: money(s.tax_minor, c),
+            energy: money(s.energy_minor, c),
+            credit: money(s.credit_minor, c),
+            quantity: (s.quantity_milli > 0).then(|| quantity(s.quantity_milli, &unit)),
+            balance_after: money(s.balance_after_minor, c),
+            tokens: s.tokens.len(),
+        })),
+        voltvend_ops::Applied::Committed { outcome: Outcome::PaymentRefused { code, message, .. }, .. } => {
+            Err(ApiError::new(code, message))
+        }
+        _ => Err(ApiError::internal("a quote answered something else than a sale")),
+    }
+}
+
+pub async fn sell(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<SaleRequest>,
+) -> ApiResult<Response> {
+    let (sale, c, unit) = sale_of(&app, &p, &body).await?;
+    write::submit(&app, &p, &key, &source, Command::Sale(sale), move |o| match o {
+        Outcome::Sale(s) => Reply::json(StatusCode::CREATED, &SaleView::of(s, c, &unit)),
+        Outcome::PaymentRefused { payment, code, message } => write::refused_payment(payment, code, message),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+/// A sale the principal may see, with its currency and unit.
+async fn visible_sale(app: &AppState, p: &Principal, id: uuid::Uuid) -> ApiResult<(SaleRecord, Currency, String)> {
+    let s = app.store.sale(id.into()).await?.ok_or_else(|| ApiError::not_found("sale"))?;
+    let account = visible_account(app, p, s.account_id).await.map_err(|_| ApiError::not_found("sale"))?;
+    let meter = app.store.meter(s.meter_id).await?;
+    let opg_unit = match meter.meter.protocol {
+        MeterProtocol::OpenPaygo => app.store.opg_state(meter.meter.id).await?.map(|o| o.unit.as_str().to_string()),
+        _ => None,
+    };
+    let unit = unit_of(meter.meter.utility, meter.meter.protocol, opg_unit.as_deref());
+    Ok((s, account.account.currency, unit))
+}
+
+pub async fn list_sales(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<SaleQuery>,
+) -> ApiResult<axum::Json<Page<SaleView>>> {
+    let limit = page_limit(q.limit)?;
+    let (from_us, to_us) = time_filter(&q.from, &q.to)?;
+    let filter = SaleFilter {
+        account: q.account_id.map(Into::into),
+        meter: q.meter_id.map(Into::into),
+        vending_point: q.vending_point_id.map(Into::into),
+        shift: q.shift_id.map(Into::into),
+        operator: q.operator_id.map(Into::into),
+        from_us,
+        to_us,
+    };
+    let list = app.store.list_sales(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
+    let mut items = Vec::with_capacity(list.len());
+    for s in &list {
+        let account = app.store.account(s.account_id).await?;
+        let meter = app.store.meter(s.meter_id).await?;
+        let unit = unit_of(meter.meter.utility, meter.meter.protocol, None);
+        items.push(SaleView::of(s, account.account.currency, &unit));
+    }
+    Ok(axum::Json(Page::of(items, limit, |s| s.id.to_string())))
+}
+
+pub async fn get_sale(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<SaleView>> {
+    let (s, c, unit) = visible_sale(&app, &p, id).await?;
+    Ok(axum::Json(SaleView::of(&s, c, &unit)))
+}
+
+pub async fn receipt(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiQuery(q): ApiQuery<ReceiptQuery>,
+) -> ApiResult<Response> {
+    let format = Format::parse(q.format.as_deref())?;
+    let language = receipts::language(q.lang.as_deref())?;
+    let (s, _, _) = visible_sale(&app, &p, id).await?;
+    // The original is printed at the counter right after the sale; any later print is a reprint (补收据).
+    let shift = app.store.shift(s.shift_id).await?;
+    if s.operator_id != p.id() || shift.status != ShiftStatus::Open {
+        return Err(ApiError::new(
+            "receipt_not_original",
+            "only the cashier who sold prints the original, while the shift is open; print a copy instead",
+        ));
+    }
+    let data = receipts::gather(&app, &s, language, false).await?;
+    Ok(receipts::render(&app, &data, format)?.into_response(false))
+}
+
+pub async fn reprint(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<ReprintRequest>,
+) -> ApiResult<Response> {
+    let format = Format::parse(Some(&body.format))?;
+    let language = receipts::language(body.lang.as_deref())?;
+    let (s, _, _) = visible_sale(&app, &p, id).await?;
+    let data = receipts::gather(&app, &s, language, true).await?;
+    // The copy is rendered before the reprint is recorded (a receipt that cannot be printed is not recorded as
+    // printed) and after it; rendering is deterministic, so a retry gets the same bytes.
+    let document = receipts::render(&app, &data, format)?;
+    let command = Command::ReprintReceipt(ReprintReceipt { sale: s.operation_id, format: format.ops() });
+    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, command, |o| match o {
+        Outcome::Reprinted(_) => Reply::empty(),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await?;
+    if reply.status != StatusCode::NO_CONTENT {
+        return Ok(reply.into_response(replayed));
+    }
+    Ok(document.into_response(replayed))
+}
+
+pub async fn list_refused(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<RefusedQuery>,
+) -> ApiResult<axum::Json<Page<RefusedPaymentView>>> {
+    let limit = page_limit(q.limit)?;
+    let (from_us, to_us) = time_filter(&q.from, &q.to)?;
+    let filter = RefusedFilter { account: q.account_id.map(Into::into), refunded: q.refunded, from_us, to_us };
+    let list =
+        app.store.list_refused_payments(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
+    let mut items = Vec::with_capacity(list.len());
+    for r in &list {
+        let c = app.store.account(r.account_id).await?.account.currency;
+        items.push(RefusedPaymentView::of(r, c));
+    }
+    Ok(axum::Json(Page::of(items, limit, |r| r.id.to_string())))
+}
+
+pub async fn refund(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<RefundRequest>,
+) -> ApiResult<Response> {
+    let payment = app.store.refused_payment(id.into()).await?.ok_or_else(|| ApiError::not_found("refused payment"))?;
+    let account =
+        visible_account(&app, &p, payment.account_id).await.map_err(|_| ApiError::not_found("refused payment"))?;
+    let shift_id = match (body.shift_id, payment.method) {
+        (Some(s), _) => Some(s.into()),
+        (None, voltvend_ops::PaymentMethod::Cash) => app.store.open_shift_of(p.id()).await?.map(|s| s.id),
+        (None, _) => None,
+    };
+    let c = account.account.currency;
+    let command = Command::RefundRefusedPayment(RefundRefusedPayment { payment: payment.operation_id, shift_id });
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::Refunded(r) => Reply::json(StatusCode::OK, &RefusedPaymentView::of(r, c)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+pub async fn meter_tokens(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<Vec<MeterTokenView>>> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    // Management tokens can be typed in by whoever reads them: only those who may issue them see them.
+    let may_see = p.can(Permission::StsManagementTokens) || p.can(Permission::OpenPaygoManagementTokens);
+    let tokens = app.store.meter_tokens(m.meter.id, 200).await?;
+    Ok(axum::Json(
+        tokens
+            .iter()
+            .map(|t| {
+                let mut v = MeterTokenView::from(t);
+                if !may_see {
+                    v.tokens = v.tokens.iter().map(|_| "(hidden)".to_string()).collect();
+                }
+                v
+            })
+            .collect(),
+    ))
+}
+
+pub async fn sts_tokens(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<StsTokensRequest>,
+) -> ApiResult<Response> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let field = |f: &str, m: &str| ApiError::field(f, "bad_request", m);
+    let request = match body.kind.as_str() {
+        "clear_credit" => StsManagement::ClearCredit {
+            register: body.register.ok_or_else(|| field("register", "which register to clear (65535: all)"))?,
+        },
+        "clear_tamper" => StsManagement::ClearTamper,
+        "max_power_limit" => {
+            StsManagement::MaxPowerLimit { watts: body.watts.ok_or_else(|| field("watts", "the limit in watts"))? }
+        }
+        "max_phase_unbalance" => {
+            StsManagement::MaxPhaseUnbalance { watts: body.watts.ok_or_else(|| field("watts", "the limit in watts"))? }
+        }
+        "key_change" => {
+            let k = body.key_change.as_ref().ok_or_else(|| field("key_change", "what the key change sets"))?;
+            StsManagement::KeyChange(KeyChange {
+                kt: k.key_type,
+                sgc: k.supply_group,
+                ti: k.tariff_index,
+                krn: k.key_revision,
+                ken: k.key_expiry,
+                rollover: k.rollover,
+            })
+        }
+        _ => {
+            return Err(ApiError::field(
+                "kind",
+                "bad_value",
+                "clear_credit, clear_tamper, max_power_limit, max_phase_unbalance or key_change",
+            ));
+        }
+    };
+    let command = Command::IssueStsTokens(IssueStsTokens { meter_id: m.meter.id, request, reason: body.reason });
+    write::submit(&app, &p, &key, &source, command, |o| match o {
+        Outcome::Tokens(t) => Reply::json(StatusCode::CREATED, &MeterTokenView::from(t)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+pub async fn openpaygo_token(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<OpenPaygoTokenRequest>,
+) -> ApiResult<Response> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let request = match body.kind.as_str() {
+        "set_time" => OpgManagement::SetTime {
+            units: body.units.ok_or_else(|| ApiError::field("units", "bad_request", "the units of time to set"))?,
+        },
+        "disable_payg" => OpgManagement::DisablePayg,
+        "counter_sync" => OpgManagement::CounterSync,
+        _ => return Err(ApiError::field("kind", "bad_value", "set_time, disable_payg or counter_sync")),
+    };
+    let command = Command::IssueOpgToken(IssueOpgToken { meter_id: m.meter.id, request, reason: body.reason });
+    write::submit(&app, &p, &key, &source, command, |o| match o {
+        Outcome::Tokens(t) => Reply::json(StatusCode::CREATED, &MeterTokenView::from(t)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}

@@ -1,0 +1,8 @@
+//! The API's handlers, by area. Each is reached only through the authorization layer of its endpoint (see
+//! `api::endpoints`), which has already checked the permission; handlers check premises scope.
+
+pub mod admin;
+pub mod counter;
+pub mod customers;
+pub mod places;
+pub mod session;

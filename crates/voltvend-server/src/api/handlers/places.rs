@@ -1,0 +1,180 @@
+//! The premises tree, tariffs and vending points.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use voltvend_domain::{BooksId, Currency, Premises, PremisesId, PremisesLevel, VendingPointId};
+use voltvend_ops::{Command, ImportTariff, OpenVendingPoint, Outcome, SettleVendingPoint};
+use voltvend_store::{ListQuery, PremisesFilter};
+
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey};
+use crate::api::views::*;
+use crate::api::write::{self, Reply};
+use crate::http::AppState;
+
+pub async fn list_premises(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<PremisesQuery>,
+) -> ApiResult<axum::Json<Page<PremisesView>>> {
+    let limit = page_limit(q.limit)?;
+    let filter = PremisesFilter { parent: q.parent_id.map(Into::into), level: q.level, q: q.q };
+    let list = app.store.list_premises(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
+    Ok(axum::Json(Page::of(list.iter().map(PremisesView::from).collect(), limit, |x| x.id.to_string())))
+}
+
+pub async fn get_premises(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<PremisesView>> {
+    app.visible(&p, id.into(), "premises").await?;
+    Ok(axum::Json(PremisesView::from(&app.premises(id.into()).await?)))
+}
+
+pub async fn create_premises(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<CreatePremisesRequest>,
+) -> ApiResult<Response> {
+    let level: PremisesLevel = body
+        .level
+        .parse()
+        .map_err(|_| ApiError::field("level", "bad_value", "group, property, building, floor or unit"))?;
+    let id: PremisesId = write::derived_id(write::operation_id(p.id(), &key.0), "premises");
+    let node = match body.parent_id {
+        Some(parent) => {
+            app.visible(&p, parent.into(), "premises").await?;
+            let parent = app.premises(parent.into()).await?;
+            parent.new_child(id, level, &body.name).map_err(|e| ApiError::from(voltvend_ops::OpError::from(e)))?
+        }
+        None => {
+            let tz = body.time_zone.as_deref().unwrap_or("UTC");
+            Premises::new_root(id, &body.name, tz).map_err(|e| ApiError::from(voltvend_ops::OpError::from(e)))?
+        }
+    };
+    let view = PremisesView::from(&node);
+    write::submit(&app, &p, &key, &source, Command::CreatePremises(node), move |_| {
+        Reply::json(StatusCode::CREATED, &view)
+    })
+    .await
+}
+
+pub async fn list_tariffs(State(app): State<AppState>) -> ApiResult<axum::Json<Vec<TariffView>>> {
+    let docs = app.store.tariff_documents().await?;
+    Ok(axum::Json(
+        docs.into_iter()
+            .map(|d| TariffView { code: d.code, revision: d.revision, name: d.name, document: None })
+            .collect(),
+    ))
+}
+
+pub async fn get_tariff(
+    State(app): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+) -> ApiResult<axum::Json<TariffView>> {
+    let d = app.store.tariff_document(&code).await?.ok_or_else(|| ApiError::not_found("tariff"))?;
+    Ok(axum::Json(TariffView { code: d.code, revision: d.revision, name: d.name, document: Some(d.document) }))
+}
+
+pub async fn import_tariff(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<ImportTariffRequest>,
+) -> ApiResult<Response> {
+    let (file, _) = voltvend_tariff_file::parse(&body.document)
+        .map_err(|e| ApiError::field("document", "tariff_invalid", format!("tariff document: {e}")))?;
+    let command =
+        Command::ImportTariff(ImportTariff { code: file.code, name: file.name.clone(), document: body.document });
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::TariffImported { code, revision } => Reply::json(
+            StatusCode::CREATED,
+            &TariffView { code: code.clone(), revision: *revision, name: file.name.clone(), document: None },
+        ),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+pub async fn list_vending_points(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<VendingPointView>>> {
+    let limit = page_limit(q.limit)?;
+    let list = app.store.list_vending_points(&ListQuery { scope: Some(p.scope()), after: q.after, limit }).await?;
+    Ok(axum::Json(Page::of(list.iter().map(VendingPointView::from).collect(), limit, |v| v.id.to_string())))
+}
+
+/// The books a premises' sales are booked in: those of the nearest premises on its path that keeps books in
+/// `currency`.
+pub async fn books_for(app: &AppState, premises: PremisesId, currency: Currency) -> ApiResult<BooksId> {
+    let node = app.premises(premises).await?;
+    for id in node.path.iter().rev() {
+        if let Some(b) = app.store.books_of(*id, currency).await? {
+            return Ok(b.id);
+        }
+    }
+    Err(ApiError::field("premises_id", "not_found", format!("no books in {currency} above these premises")))
+}
+
+pub fn currency(field: &str, code: &str) -> ApiResult<Currency> {
+    code.parse::<Currency>().map_err(|_| ApiError::field(field, "bad_value", format!("unknown currency {code:?}")))
+}
+
+pub async fn create_vending_point(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<CreateVendingPointRequest>,
+) -> ApiResult<Response> {
+    let currency = currency("currency", &body.currency)?;
+    app.visible(&p, body.premises_id.into(), "premises").await?;
+    let books_id = books_for(&app, body.premises_id.into(), currency).await?;
+    let credit_limit_minor =
+        body.credit_limit.as_deref().map(|t| parse_money("credit_limit", t, currency)).transpose()?;
+    let id: VendingPointId = write::derived_id(write::operation_id(p.id(), &key.0), "vending-point");
+    let command = Command::OpenVendingPoint(OpenVendingPoint {
+        id,
+        premises_id: body.premises_id.into(),
+        name: body.name.clone(),
+        currency,
+        books_id,
+        credit_limit_minor,
+    });
+    let point = voltvend_domain::VendingPoint::new(id, body.premises_id.into(), &body.name, currency, books_id)
+        .and_then(|v| v.with_credit_limit(credit_limit_minor))
+        .map_err(|e| ApiError::from(voltvend_ops::OpError::from(e)))?;
+    let view = VendingPointView::from(&point);
+    write::submit(&app, &p, &key, &source, command, move |_| Reply::json(StatusCode::CREATED, &view)).await
+}
+
+pub async fn settle_vending_point(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<SettlementRequest>,
+) -> ApiResult<Response> {
+    let point = app.store.vending_point(id.into()).await.map_err(|_| ApiError::not_found("vending point"))?;
+    app.visible(&p, point.premises_id, "vending point").await?;
+    let amount_minor = parse_money("amount", &body.amount, point.currency)?;
+    let command = Command::SettleVendingPoint(SettleVendingPoint {
+        vending_point_id: point.id,
+        amount_minor,
+        reference: body.reference,
+    });
+    let mut after = point.clone();
+    after.outstanding_minor -= amount_minor;
+    let view = VendingPointView::from(&after);
+    write::submit(&app, &p, &key, &source, command, move |_| Reply::json(StatusCode::OK, &view)).await
+}

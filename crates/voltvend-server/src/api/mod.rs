@@ -1,0 +1,420 @@
+//! The JSON API, `/api/v1/…`: one table of endpoints ([`endpoints`]) from which the router, the permission
+//! checks and the OpenAPI document are all built, so that none of them can miss an endpoint.
+//!
+//! Every request is authenticated (session cookie or API token) before its handler runs, and must hold the
+//! endpoint's permission (403 `forbidden` otherwise). What lies outside the operator's premises scope is
+//! answered as if it did not exist (404 `not_found`). Every state-changing request carries an
+//! `Idempotency-Key`; the operation it becomes is committed once, and a retry is answered with the saved
+//! response byte for byte (see [`write`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get, post};
+use jiff::Timestamp;
+use schemars::SchemaGenerator;
+use voltvend_domain::{Permission, Premises, PremisesId};
+use voltvend_ops::MasterKeys;
+
+use crate::clock::IdGenerator;
+use crate::http::AppState;
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod handlers;
+pub mod openapi;
+pub mod receipts;
+pub mod views;
+pub mod write;
+
+use auth::{AuthState, Principal};
+use error::{ApiError, ApiResult};
+
+/// State the API adds to the server's.
+#[derive(Debug)]
+pub struct ApiState {
+    pub ids: IdGenerator,
+    pub auth: AuthState,
+    /// The master keys, to seal what operators import (vending keys, device secrets).
+    pub secrets: MasterKeys,
+    /// The CJK font PDF receipts embed, if one was found.
+    pub font: Option<voltvend_receipt::FontData>,
+    /// Premises by id (the tree only grows and a node never moves, so entries never go stale).
+    premises: Mutex<HashMap<PremisesId, Premises>>,
+    /// Bounds concurrent password hashing (argon2id is deliberately expensive).
+    pub hashing: tokio::sync::Semaphore,
+}
+
+impl ApiState {
+    pub fn new(
+        ids: IdGenerator,
+        auth: AuthState,
+        secrets: MasterKeys,
+        font: Option<voltvend_receipt::FontData>,
+    ) -> Self {
+        Self { ids, auth, secrets, font, premises: Mutex::default(), hashing: tokio::sync::Semaphore::new(2) }
+    }
+}
+
+/// Premises cached in memory at most; past it the cache starts again.
+const PREMISES_CACHE_MAX: usize = 100_000;
+
+impl AppState {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// A premises by id, from the cache or the store.
+    pub async fn premises(&self, id: PremisesId) -> ApiResult<Premises> {
+        if let Some(p) = self.api.premises.lock().unwrap_or_else(|e| e.into_inner()).get(&id).cloned() {
+            return Ok(p);
+        }
+        let p = self.store.premises(id).await?;
+        let mut cache = self.api.premises.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= PREMISES_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(id, p.clone());
+        Ok(p)
+    }
+
+    /// Whether `premises` lies within the operator's scope; if not, `what` is answered as not found.
+    pub async fn visible(&self, p: &Principal, premises: PremisesId, what: &str) -> ApiResult<()> {
+        let node = self.premises(premises).await.map_err(|_| ApiError::not_found(what))?;
+        if node.path.contains(&p.scope()) { Ok(()) } else { Err(ApiError::not_found(what)) }
+    }
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone (logging in, the OpenAPI document).
+    Public,
+    /// Any operator who is logged in (their own session, password and tokens).
+    LoggedIn,
+    /// Operators whose role grants the permission.
+    Needs(Permission),
+}
+
+/// What an endpoint answers on success.
+#[derive(Debug, Clone, Copy)]
+pub enum Ok200 {
+    Json(fn(&mut SchemaGenerator) -> schemars::Schema),
+    /// No body (204).
+    Empty,
+    /// A receipt: HTML, ESC/POS bytes or PDF.
+    Document,
+}
+
+/// One endpoint: everything the router, the authorization layer, the OpenAPI document and the permission
+/// test need to know.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+    /// A state change: needs an `Idempotency-Key` (login, logout and password changes excepted).
+    pub keyed: bool,
+    pub query: Option<fn(&mut SchemaGenerator) -> schemars::Schema>,
+    pub body: Option<fn(&mut SchemaGenerator) -> schemars::Schema>,
+    pub ok_status: u16,
+    pub ok: Ok200,
+    /// The error statuses it may answer besides the ones every endpoint may (400, 401, 403, 413, 415, 500, 503).
+    pub errors: &'static [u16],
+}
+
+fn schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+macro_rules! endpoints {
+    ($( $method:ident $path:literal => $handler:path {
+        access: $access:expr, summary: $summary:literal, keyed: $keyed:literal,
+        query: $query:tt, body: $body:tt, ok: $status:literal $ok:tt, errors: [$($e:literal),*] $(,)?
+    } )*) => {
+        /// Every endpoint of the API.
+        pub fn endpoints() -> Vec<Endpoint> {
+            vec![$(Endpoint {
+                method: stringify!($method),
+                path: $path,
+                access: $access,
+                summary: $summary,
+                keyed: $keyed,
+                query: endpoints!(@schema $query),
+                body: endpoints!(@schema $body),
+                ok_status: $status,
+                ok: endpoints!(@ok $ok),
+                errors: &[$($e),*],
+            }),*]
+        }
+
+        fn routes(state: &AppState) -> Router<AppState> {
+            let mut router = Router::new();
+            $(
+                let layer = middleware::from_fn_with_state((state.clone(), $access), authorize);
+                router = router.route($path, endpoints!(@route $method $handler).route_layer(layer));
+            )*
+            router
+        }
+    };
+    (@schema -) => { None };
+    (@schema [$t:ty]) => { Some(schema::<$t>) };
+    (@ok -) => { Ok200::Empty };
+    (@ok document) => { Ok200::Document };
+    (@ok [$t:ty]) => { Ok200::Json(schema::<$t>) };
+    (@route GET $h:path) => { get($h) as MethodRouter<AppState> };
+    (@route POST $h:path) => { post($h) as MethodRouter<AppState> };
+    (@route DELETE $h:path) => { delete($h) as MethodRouter<AppState> };
+}
+
+use Permission as P;
+use handlers::{admin, counter, customers, places, session};
+use views::*;
+
+endpoints! {
+    POST "/api/v1/session" => session::login {
+        access: Access::Public, summary: "Log in: a session cookie and the CSRF token for writes", keyed: false,
+        query: -, body: [LoginRequest], ok: 200 [SessionView], errors: [429],
+    }
+    GET "/api/v1/session" => session::current {
+        access: Access::LoggedIn, summary: "Who is logged in, with their permissions", keyed: false,
+        query: -, body: -, ok: 200 [SessionView], errors: [],
+    }
+    DELETE "/api/v1/session" => session::logout {
+        access: Access::LoggedIn, summary: "Log out (this session)", keyed: false,
+        query: -, body: -, ok: 204 -, errors: [],
+    }
+    POST "/api/v1/session/logout-everywhere" => session::logout_everywhere {
+        access: Access::LoggedIn, summary: "End every session of the operator", keyed: false,
+        query: -, body: -, ok: 204 -, errors: [],
+    }
+    POST "/api/v1/session/password" => session::change_password {
+        access: Access::LoggedIn, summary: "Change one's password (every session ends)", keyed: false,
+        query: -, body: [ChangePasswordRequest], ok: 204 -, errors: [422, 429],
+    }
+    GET "/api/v1/api-tokens" => session::list_tokens {
+        access: Access::LoggedIn, summary: "API tokens: one's own, or with operators.read those of operators in scope", keyed: false,
+        query: [ApiTokenQuery], body: -, ok: 200 [Page<ApiTokenView>], errors: [404],
+    }
+    POST "/api/v1/api-tokens" => session::create_token {
+        access: Access::Needs(P::ApiTokensManage), summary: "Create an API token (its secret is shown once)", keyed: true,
+        query: -, body: [CreateApiTokenRequest], ok: 201 [CreatedApiToken], errors: [404, 409, 422],
+    }
+    DELETE "/api/v1/api-tokens/{id}" => session::revoke_token {
+        access: Access::LoggedIn, summary: "Revoke an API token (one's own, or with api_tokens.manage one in scope)", keyed: true,
+        query: -, body: -, ok: 204 -, errors: [404, 409],
+    }
+    GET "/api/v1/operators" => admin::list_operators {
+        access: Access::Needs(P::OperatorsRead), summary: "Operators whose scope lies within one's own", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<OperatorView>], errors: [],
+    }
+    POST "/api/v1/operators" => admin::create_operator {
+        access: Access::Needs(P::OperatorsManage), summary: "Add an operator (a role one holds the permissions of, a scope within one's own)", keyed: true,
+        query: -, body: [CreateOperatorRequest], ok: 201 [OperatorView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/operators/{id}/unlock" => admin::unlock_operator {
+        access: Access::Needs(P::OperatorsManage), summary: "Lift the lockout after failed logins", keyed: true,
+        query: -, body: -, ok: 200 [OperatorView], errors: [404, 409],
+    }
+    GET "/api/v1/roles" => admin::list_roles {
+        access: Access::Needs(P::OperatorsRead), summary: "Built-in and custom roles with their permissions", keyed: false,
+        query: -, body: -, ok: 200 [Vec<RoleView>], errors: [],
+    }
+    POST "/api/v1/roles" => admin::create_role {
+        access: Access::Needs(P::RolesManage), summary: "Define a custom role", keyed: true,
+        query: -, body: [CreateRoleRequest], ok: 201 [RoleView], errors: [409, 422],
+    }
+    GET "/api/v1/premises" => places::list_premises {
+        access: Access::Needs(P::PremisesRead), summary: "The premises tree within one's scope", keyed: false,
+        query: [PremisesQuery], body: -, ok: 200 [Page<PremisesView>], errors: [],
+    }
+    GET "/api/v1/premises/{id}" => places::get_premises {
+        access: Access::Needs(P::PremisesRead), summary: "One node of the premises tree", keyed: false,
+        query: -, body: -, ok: 200 [PremisesView], errors: [404],
+    }
+    POST "/api/v1/premises" => places::create_premises {
+        access: Access::Needs(P::PremisesManage), summary: "Add a node to the premises tree", keyed: true,
+        query: -, body: [CreatePremisesRequest], ok: 201 [PremisesView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/tariffs" => places::list_tariffs {
+        access: Access::Needs(P::TariffsRead), summary: "Every tariff's latest revision", keyed: false,
+        query: -, body: -, ok: 200 [Vec<TariffView>], errors: [],
+    }
+    GET "/api/v1/tariffs/{code}" => places::get_tariff {
+        access: Access::Needs(P::TariffsRead), summary: "A tariff's latest revision with its document", keyed: false,
+        query: -, body: -, ok: 200 [TariffView], errors: [404],
+    }
+    POST "/api/v1/tariffs" => places::import_tariff {
+        access: Access::Needs(P::TariffsManage), summary: "Import a tariff, or the next revision of one", keyed: true,
+        query: -, body: [ImportTariffRequest], ok: 201 [TariffView], errors: [409, 422],
+    }
+    GET "/api/v1/vending-points" => places::list_vending_points {
+        access: Access::Needs(P::VendingPointsRead), summary: "Counters and agents within one's scope", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<VendingPointView>], errors: [],
+    }
+    POST "/api/v1/vending-points" => places::create_vending_point {
+        access: Access::Needs(P::VendingPointsManage), summary: "Open a counter or agent, with its receipt series and credit limit", keyed: true,
+        query: -, body: [CreateVendingPointRequest], ok: 201 [VendingPointView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/vending-points/{id}/settlements" => places::settle_vending_point {
+        access: Access::Needs(P::VendingPointsSettle), summary: "Record what a vending point remitted", keyed: true,
+        query: -, body: [SettlementRequest], ok: 200 [VendingPointView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/customers" => customers::list_customers {
+        access: Access::Needs(P::CustomersRead), summary: "Find customers by name, phone, unit, meter serial or meter number", keyed: false,
+        query: [CustomerQuery], body: -, ok: 200 [Page<CustomerView>], errors: [],
+    }
+    GET "/api/v1/customers/{id}" => customers::get_customer {
+        access: Access::Needs(P::CustomersRead), summary: "A customer file", keyed: false,
+        query: -, body: -, ok: 200 [CustomerView], errors: [404],
+    }
+    GET "/api/v1/accounts" => customers::list_accounts {
+        access: Access::Needs(P::AccountsRead), summary: "Accounts within one's scope", keyed: false,
+        query: [AccountQuery], body: -, ok: 200 [Page<AccountView>], errors: [],
+    }
+    GET "/api/v1/accounts/{id}" => customers::get_account {
+        access: Access::Needs(P::AccountsRead), summary: "An account with its balance, arrears, limits and meters", keyed: false,
+        query: -, body: -, ok: 200 [AccountView], errors: [404],
+    }
+    POST "/api/v1/accounts" => customers::open_account {
+        access: Access::Needs(P::AccountsOpen), summary: "开户: customer file, account, meters and the first sale in one operation", keyed: true,
+        query: -, body: [OpenAccountRequest], ok: 201 [OpenedAccount], errors: [404, 409, 422, 503],
+    }
+    GET "/api/v1/meters" => customers::list_meters {
+        access: Access::Needs(P::MetersRead), summary: "Meters within one's scope", keyed: false,
+        query: [MeterQuery], body: -, ok: 200 [Page<MeterView>], errors: [],
+    }
+    GET "/api/v1/meters/{id}" => customers::get_meter {
+        access: Access::Needs(P::MetersRead), summary: "A meter with its token state (never its keys)", keyed: false,
+        query: -, body: -, ok: 200 [MeterView], errors: [404],
+    }
+    POST "/api/v1/meters" => customers::receive_meter {
+        access: Access::Needs(P::MetersManage), summary: "Receive a meter into stock", keyed: true,
+        query: -, body: [ReceiveMeterRequest], ok: 201 [MeterView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/meters/{id}/tokens" => counter::meter_tokens {
+        access: Access::Needs(P::MetersRead), summary: "Management tokens issued to a meter", keyed: false,
+        query: -, body: -, ok: 200 [Vec<MeterTokenView>], errors: [404],
+    }
+    POST "/api/v1/meters/{id}/sts-tokens" => counter::sts_tokens {
+        access: Access::Needs(P::StsManagementTokens), summary: "STS management tokens: clear credit or tamper, power limits, key change", keyed: true,
+        query: -, body: [StsTokensRequest], ok: 201 [MeterTokenView], errors: [404, 409, 422, 503],
+    }
+    POST "/api/v1/meters/{id}/openpaygo-tokens" => counter::openpaygo_token {
+        access: Access::Needs(P::OpenPaygoManagementTokens), summary: "OpenPAYGO set-time, disable-PAYG or counter-sync token", keyed: true,
+        query: -, body: [OpenPaygoTokenRequest], ok: 201 [MeterTokenView], errors: [404, 409, 422, 503],
+    }
+    GET "/api/v1/shifts" => counter::list_shifts {
+        access: Access::Needs(P::ShiftsRead), summary: "Shifts at vending points within one's scope", keyed: false,
+        query: [ShiftQuery], body: -, ok: 200 [Page<ShiftView>], errors: [],
+    }
+    GET "/api/v1/shifts/current" => counter::current_shift {
+        access: Access::Needs(P::ShiftsOperate), summary: "One's own open shift", keyed: false,
+        query: -, body: -, ok: 200 [ShiftView], errors: [404],
+    }
+    POST "/api/v1/shifts" => counter::open_shift {
+        access: Access::Needs(P::ShiftsOperate), summary: "Open one's shift at a vending point with a float", keyed: true,
+        query: -, body: [OpenShiftRequest], ok: 201 [ShiftView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/shifts/{id}/close" => counter::close_shift {
+        access: Access::Needs(P::ShiftsOperate), summary: "交班结算: close one's shift with the cash counted", keyed: true,
+        query: -, body: [CloseShiftRequest], ok: 200 [ShiftView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/sales/quote" => counter::quote {
+        access: Access::Needs(P::SalesCreate), summary: "What a sale would do: the split, the units, the balance (no token)", keyed: false,
+        query: -, body: [SaleRequest], ok: 200 [QuoteView], errors: [404, 409, 422, 503],
+    }
+    POST "/api/v1/sales" => counter::sell {
+        access: Access::Needs(P::SalesCreate), summary: "售电: a sale through one's open shift (the money has been taken)", keyed: true,
+        query: -, body: [SaleRequest], ok: 201 [SaleView], errors: [404, 409, 422, 503],
+    }
+    GET "/api/v1/sales" => counter::list_sales {
+        access: Access::Needs(P::SalesRead), summary: "Sales within one's scope, newest first", keyed: false,
+        query: [SaleQuery], body: -, ok: 200 [Page<SaleView>], errors: [],
+    }
+    GET "/api/v1/sales/{id}" => counter::get_sale {
+        access: Access::Needs(P::SalesRead), summary: "A sale", keyed: false,
+        query: -, body: -, ok: 200 [SaleView], errors: [404],
+    }
+    GET "/api/v1/sales/{id}/receipt" => counter::receipt {
+        access: Access::Needs(P::SalesCreate), summary: "The original receipt, for the cashier who sold while the shift is open", keyed: false,
+        query: [ReceiptQuery], body: -, ok: 200 document, errors: [404, 503],
+    }
+    POST "/api/v1/sales/{id}/reprint" => counter::reprint {
+        access: Access::Needs(P::ReceiptsReprint), summary: "补收据: the receipt again, marked COPY, recorded", keyed: true,
+        query: -, body: [ReprintRequest], ok: 200 document, errors: [404, 422, 503],
+    }
+    GET "/api/v1/refused-payments" => counter::list_refused {
+        access: Access::Needs(P::RefusedPaymentsRead), summary: "Payments taken for sales that were refused", keyed: false,
+        query: [RefusedQuery], body: -, ok: 200 [Page<RefusedPaymentView>], errors: [],
+    }
+    POST "/api/v1/refused-payments/{id}/refund" => counter::refund {
+        access: Access::Needs(P::RefusedPaymentsRefund), summary: "Hand back a refused payment", keyed: true,
+        query: -, body: [RefundRequest], ok: 200 [RefusedPaymentView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/vending-keys" => admin::list_vending_keys {
+        access: Access::Needs(P::KeysManage), summary: "Which vending keys are held (never the keys)", keyed: false,
+        query: -, body: -, ok: 200 [Vec<VendingKeyView>], errors: [],
+    }
+    POST "/api/v1/vending-keys" => admin::import_vending_key {
+        access: Access::Needs(P::KeysManage), summary: "Import an STS vending key (stored sealed under the master key)", keyed: true,
+        query: -, body: [ImportVendingKeyRequest], ok: 201 [VendingKeyView], errors: [409, 422, 503],
+    }
+    POST "/api/v1/keys/rotate" => admin::rotate_keys {
+        access: Access::Needs(P::KeysManage), summary: "Seal every secret again under the current master key", keyed: true,
+        query: -, body: -, ok: 200 [RotationView], errors: [409, 503],
+    }
+    GET "/api/v1/audit" => admin::list_audit {
+        access: Access::Needs(P::AuditRead), summary: "The audit trail (records by operators within one's scope), newest first", keyed: false,
+        query: [AuditQuery], body: -, ok: 200 [Page<AuditView>], errors: [],
+    }
+    GET "/api/v1/openapi.json" => openapi::document {
+        access: Access::Public, summary: "This API's OpenAPI 3.1 document", keyed: false,
+        query: -, body: -, ok: 200 [serde_json::Value], errors: [],
+    }
+}
+
+/// The API's routes, each behind its authorization layer.
+pub fn router(state: &AppState) -> Router<AppState> {
+    routes(state).fallback(unknown_route)
+}
+
+async fn unknown_route() -> Response {
+    ApiError::not_found("no such endpoint").into_response()
+}
+
+/// Authenticates the request, checks the endpoint's access and the CSRF token, and hands the principal to the
+/// handler.
+async fn authorize(State((state, access)): State<(AppState, Access)>, mut request: Request, next: Next) -> Response {
+    let now = state.now();
+    let principal = match state.api.auth.authenticate(state.store.as_ref(), request.headers(), now).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let principal = match (access, principal) {
+        (Access::Public, p) => p,
+        (_, None) => return ApiError::new("unauthenticated", "log in first").into_response(),
+        (Access::LoggedIn, Some(p)) => Some(p),
+        (Access::Needs(permission), Some(p)) => {
+            if !p.can(permission) {
+                return ApiError::new("forbidden", format!("your role does not grant {permission}"))
+                    .with("permission", permission.as_str())
+                    .into_response();
+            }
+            Some(p)
+        }
+    };
+    if let Some(p) = principal {
+        if let Err(e) = auth::check_csrf(&p, request.method(), request.headers()) {
+            return e.into_response();
+        }
+        request.extensions_mut().insert(p);
+    }
+    next.run(request).await
+}

@@ -1,0 +1,139 @@
+//! Receipts (小票) of sales: what the receipt crate needs, gathered from the records, and the three forms it
+//! renders (80 mm HTML print view, ESC/POS bytes, A4 PDF) in zh-CN or English.
+
+use voltvend_domain::{MeterProtocol, PremisesLevel};
+use voltvend_ops::{PaymentMethod, SaleRecord};
+use voltvend_receipt::{EscPosEncoding, Language, ReceiptData, TokenKind};
+
+use super::error::{ApiError, ApiResult};
+use super::write::Reply;
+use crate::http::AppState;
+
+/// Where the receipt stylesheet is served (the Content-Security-Policy forbids inline styles).
+pub const CSS_PATH: &str = "/assets/receipt.css";
+
+/// The form a receipt is wanted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    EscPos,
+    Pdf,
+}
+
+impl Format {
+    pub fn parse(text: Option<&str>) -> ApiResult<Self> {
+        match text.unwrap_or("html") {
+            "html" => Ok(Self::Html),
+            "escpos" => Ok(Self::EscPos),
+            "pdf" => Ok(Self::Pdf),
+            other => Err(ApiError::field("format", "bad_request", format!("format {other:?}: html, escpos or pdf"))),
+        }
+    }
+
+    pub fn ops(self) -> voltvend_ops::ReceiptFormat {
+        match self {
+            Self::Html => voltvend_ops::ReceiptFormat::Html,
+            Self::EscPos => voltvend_ops::ReceiptFormat::EscPos,
+            Self::Pdf => voltvend_ops::ReceiptFormat::Pdf,
+        }
+    }
+}
+
+pub fn language(text: Option<&str>) -> ApiResult<Language> {
+    match text.unwrap_or("zh-CN") {
+        "zh-CN" | "zh" => Ok(Language::ZhCn),
+        "en" => Ok(Language::En),
+        other => Err(ApiError::field("lang", "bad_request", format!("lang {other:?}: zh-CN or en"))),
+    }
+}
+
+/// Everything a receipt of `sale` shows, from the records.
+pub async fn gather(app: &AppState, sale: &SaleRecord, language: Language, copy: bool) -> ApiResult<ReceiptData> {
+    let store = app.store.as_ref();
+    let account = store.account(sale.account_id).await?;
+    let customer = store.customer(account.account.customer_id).await?;
+    let meter = store.meter(sale.meter_id).await?;
+    let point = store.vending_point(sale.vending_point_id).await?;
+    let operator = store.operator(sale.operator_id).await?.map(|o| o.display_name).unwrap_or_default();
+    let unit = app.premises(account.account.premises_id).await?;
+    let mut names = Vec::new();
+    let mut property_name = String::new();
+    for id in &unit.path {
+        let node = app.premises(*id).await?;
+        match node.level {
+            PremisesLevel::Group => {
+                if property_name.is_empty() {
+                    property_name = node.name.clone();
+                }
+            }
+            PremisesLevel::Property => property_name = node.name.clone(),
+            _ => names.push(node.name.clone()),
+        }
+    }
+    let tz = jiff::tz::TimeZone::get(&unit.time_zone).map_err(ApiError::internal)?;
+    let issued_at = sale.at.to_zoned(tz).strftime("%Y-%m-%d %H:%M:%S %:z").to_string();
+    let arrears = store.ledger_account(account.arrears).await?.1.normal(voltvend_domain::Side::Debit).max(0);
+    Ok(ReceiptData {
+        language,
+        copy,
+        property_name,
+        vending_point_name: point.name,
+        receipt_no: sale.receipt_no,
+        issued_at,
+        operator_name: operator,
+        customer_name: customer.name,
+        account_ref: account.account.id.as_uuid().simple().to_string().chars().take(12).collect(),
+        premises_label: names.join(" / "),
+        meter_serial: meter.meter.serial,
+        utility: meter.meter.utility,
+        method: match sale.method {
+            PaymentMethod::Cash => voltvend_receipt::PaymentMethod::Cash,
+            PaymentMethod::BankCard => voltvend_receipt::PaymentMethod::BankCard,
+            PaymentMethod::BankTransfer => voltvend_receipt::PaymentMethod::BankTransfer,
+        },
+        payment_reference: sale.reference.clone(),
+        currency: account.account.currency,
+        paid_minor: sale.paid_minor,
+        arrears_minor: sale.arrears_minor,
+        fees_minor: sale.fees_minor,
+        tax_minor: sale.tax_minor,
+        energy_minor: sale.energy_minor,
+        credit_minor: sale.credit_minor,
+        balance_after_minor: Some(sale.balance_after_minor),
+        arrears_owed_minor: (arrears > 0).then_some(arrears),
+        quantity_milli: sale.quantity_milli,
+        token_kind: if meter.meter.protocol == MeterProtocol::OpenPaygo {
+            TokenKind::OpenPaygo
+        } else {
+            TokenKind::Sts
+        },
+        tokens: sale.tokens.clone(),
+    })
+}
+
+/// The receipt in `format`, ready to answer.
+pub fn render(app: &AppState, data: &ReceiptData, format: Format) -> ApiResult<Reply> {
+    let failed = |e: voltvend_receipt::ReceiptError| {
+        if e.code() == "receipt_font_missing" {
+            ApiError::new("receipt_font_missing", e.to_string())
+        } else {
+            ApiError::new("receipt_failed", e.to_string()).with("receipt_code", e.code())
+        }
+    };
+    let ok = axum::http::StatusCode::OK;
+    match format {
+        Format::Html => {
+            let html = voltvend_receipt::html(data, CSS_PATH).map_err(failed)?;
+            Ok(Reply { status: ok, content_type: "text/html; charset=utf-8", body: html.into_bytes() })
+        }
+        Format::EscPos => {
+            let encoding = if app.escpos_ascii { EscPosEncoding::Ascii } else { EscPosEncoding::Gb18030 };
+            let bytes = voltvend_receipt::escpos(data, encoding).map_err(failed)?;
+            Ok(Reply { status: ok, content_type: "application/octet-stream", body: bytes })
+        }
+        Format::Pdf => {
+            let bytes = voltvend_receipt::pdf_a4(data, app.api.font.as_ref()).map_err(failed)?;
+            Ok(Reply { status: ok, content_type: "application/pdf", body: bytes })
+        }
+    }
+}

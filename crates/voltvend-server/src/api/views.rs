@@ -1,0 +1,1111 @@
+//! The API's wire types: request bodies and queries (every one refuses unknown fields) and response views.
+//! Domain types are not the wire format; these are. Money is an object of strings (`amount` in major units,
+//! `minor` in minor units, and the currency) and quantities likewise — never a float. Instants are RFC 3339 in
+//! UTC.
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use voltvend_domain::decimal::{format_scaled, parse_scaled};
+use voltvend_domain::{Currency, Money, Operator, Permission, Premises, Utility};
+use voltvend_ops::{
+    ApiTokenRecord, AuditRecord, MeterRecord, MeterTokenRecord, OpgState, RefusedPayment, SaleRecord, StsState,
+};
+
+use super::error::ApiError;
+
+// ---------------------------------------------------------------------------------------------------------
+// Values
+
+/// An amount of money, exact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct MoneyView {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// In major units, with the currency's decimals: "50.00".
+    pub amount: String,
+    /// In minor units: "5000".
+    pub minor: String,
+}
+
+pub fn money(minor: i64, currency: Currency) -> MoneyView {
+    MoneyView {
+        currency: currency.code().to_string(),
+        amount: Money::from_minor(minor, currency).to_decimal_string(),
+        minor: minor.to_string(),
+    }
+}
+
+/// Parses a decimal amount of `field` in `currency` (never more decimals than it has).
+pub fn parse_money(field: &str, text: &str, currency: Currency) -> Result<i64, ApiError> {
+    Money::parse(text.trim(), currency).map(|m| m.amount_minor()).map_err(|_| {
+        ApiError::field(
+            field,
+            "bad_request",
+            format!("{field} must be a decimal amount in {currency} with at most {} decimals", currency.exponent()),
+        )
+    })
+}
+
+/// A quantity of what is sold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct QuantityView {
+    /// `kWh`, `m³`, `day` or `hour`.
+    pub unit: String,
+    /// In units, with three decimals: "12.500".
+    pub amount: String,
+    /// In thousandths of a unit (Wh, litres): "12500".
+    pub milli: String,
+}
+
+pub fn quantity(milli: i64, unit: &str) -> QuantityView {
+    QuantityView { unit: unit.to_string(), amount: format_scaled(milli, 3), milli: milli.to_string() }
+}
+
+/// Parses a quantity in units with up to three decimals into milli-units.
+pub fn parse_quantity(field: &str, text: &str) -> Result<i64, ApiError> {
+    parse_scaled(text.trim(), 3).map_err(|_| {
+        ApiError::field(field, "bad_request", format!("{field} must be a decimal with at most 3 decimals"))
+    })
+}
+
+pub fn unit_of(utility: Utility, protocol: voltvend_domain::MeterProtocol, opg_unit: Option<&str>) -> String {
+    if protocol == voltvend_domain::MeterProtocol::OpenPaygo {
+        return opg_unit.unwrap_or("day").to_string();
+    }
+    match utility {
+        Utility::Electricity => "kWh".into(),
+        Utility::Water => "m³".into(),
+    }
+}
+
+pub fn instant(t: Timestamp) -> String {
+    t.to_string()
+}
+
+pub fn parse_instant(field: &str, text: &str) -> Result<Timestamp, ApiError> {
+    text.parse::<Timestamp>()
+        .map_err(|_| ApiError::field(field, "bad_request", format!("{field} must be an RFC 3339 instant")))
+}
+
+/// A page of a list: the items and the cursor of the next page (absent on the last).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page.
+    pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// `items` fetched with `limit`: a full page has a next cursor.
+    pub fn of(items: Vec<T>, limit: u32, cursor: impl Fn(&T) -> String) -> Self {
+        let next = (items.len() as u32 >= limit).then(|| items.last().map(&cursor)).flatten();
+        Self { items, next }
+    }
+}
+
+/// Default and largest page sizes.
+pub const PAGE_DEFAULT: u32 = 50;
+
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(PAGE_DEFAULT),
+        Some(l) if (1..=voltvend_store::ListQuery::LIMIT_MAX).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::field("limit", "bad_request", "limit must be 1–500")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Session, operators, roles, tokens
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OperatorView {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub scope_id: Uuid,
+    pub active: bool,
+    pub failed_logins: i32,
+    pub locked_until: Option<String>,
+}
+
+impl From<&Operator> for OperatorView {
+    fn from(o: &Operator) -> Self {
+        Self {
+            id: o.id.as_uuid(),
+            username: o.username.clone(),
+            display_name: o.display_name.clone(),
+            role: o.role.clone(),
+            scope_id: o.scope.as_uuid(),
+            active: o.active,
+            failed_logins: o.failed_logins,
+            locked_until: o.locked_until.map(instant),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SessionView {
+    pub operator: OperatorView,
+    pub permissions: Vec<String>,
+    /// `session` (a cookie) or `token` (an API token).
+    pub via: String,
+    /// Send it as `X-CSRF-Token` with every write made with the session cookie.
+    pub csrf_token: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperatorRequest {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub scope_id: Uuid,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RoleView {
+    pub name: String,
+    pub description: String,
+    pub built_in: bool,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoleRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub permissions: Vec<String>,
+}
+
+pub fn permission_names<'a>(p: impl IntoIterator<Item = &'a Permission>) -> Vec<String> {
+    p.into_iter().map(|p| p.as_str().to_string()).collect()
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApiTokenView {
+    pub id: Uuid,
+    pub operator_id: Uuid,
+    pub name: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub created_by: Option<Uuid>,
+}
+
+impl From<&ApiTokenRecord> for ApiTokenView {
+    fn from(t: &ApiTokenRecord) -> Self {
+        Self {
+            id: t.id.as_uuid(),
+            operator_id: t.operator_id.as_uuid(),
+            name: t.name.clone(),
+            created_at: instant(t.created_at),
+            expires_at: t.expires_at.map(instant),
+            revoked_at: t.revoked_at.map(instant),
+            created_by: t.created_by.map(|x| x.as_uuid()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiTokenRequest {
+    pub name: String,
+    /// The operator the token acts as (default: oneself).
+    pub operator_id: Option<Uuid>,
+    /// RFC 3339; default: never.
+    pub expires_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CreatedApiToken {
+    pub token: ApiTokenView,
+    /// `Authorization: Bearer <secret>`. Shown once: a retry of the request returns the token without it.
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTokenQuery {
+    pub operator_id: Option<Uuid>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Premises, tariffs, vending points
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PremisesView {
+    pub id: Uuid,
+    pub parent_id: Option<Uuid>,
+    /// group, property, building, floor or unit.
+    pub level: String,
+    pub name: String,
+    pub time_zone: String,
+    /// Ids from the root down to this node.
+    pub path: Vec<Uuid>,
+}
+
+impl From<&Premises> for PremisesView {
+    fn from(p: &Premises) -> Self {
+        Self {
+            id: p.id.as_uuid(),
+            parent_id: p.parent.map(|x| x.as_uuid()),
+            level: p.level.as_str().to_string(),
+            name: p.name.clone(),
+            time_zone: p.time_zone.clone(),
+            path: p.path.iter().map(|x| x.as_uuid()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PremisesQuery {
+    pub parent_id: Option<Uuid>,
+    pub level: Option<String>,
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePremisesRequest {
+    /// The parent node; none for a new root group (unscoped administrators only).
+    pub parent_id: Option<Uuid>,
+    pub level: String,
+    pub name: String,
+    /// IANA time zone of a new root group (children inherit their parent's).
+    pub time_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TariffView {
+    pub code: String,
+    pub revision: i64,
+    pub name: String,
+    /// The document as imported (TOML or JSON), in the detail view only.
+    pub document: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportTariffRequest {
+    /// A tariff file (TOML or JSON, see docs/tariffs.md); a document with a code that exists is its next revision.
+    pub document: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VendingPointView {
+    pub id: Uuid,
+    pub premises_id: Uuid,
+    pub name: String,
+    pub currency: String,
+    pub active: bool,
+    pub last_receipt_no: i64,
+    pub credit_limit: Option<MoneyView>,
+    pub outstanding: MoneyView,
+}
+
+impl From<&voltvend_domain::VendingPoint> for VendingPointView {
+    fn from(v: &voltvend_domain::VendingPoint) -> Self {
+        Self {
+            id: v.id.as_uuid(),
+            premises_id: v.premises_id.as_uuid(),
+            name: v.name.clone(),
+            currency: v.currency.code().to_string(),
+            active: v.active,
+            last_receipt_no: v.last_receipt_no,
+            credit_limit: v.credit_limit_minor.map(|m| money(m, v.currency)),
+            outstanding: money(v.outstanding_minor, v.currency),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateVendingPointRequest {
+    pub premises_id: Uuid,
+    pub name: String,
+    pub currency: String,
+    /// The most it may sell before it settles (a sales agent), in major units; none: no limit.
+    pub credit_limit: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementRequest {
+    pub amount: String,
+    pub reference: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Customers, accounts, meters
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdDocumentView {
+    /// national_id, passport, business_licence or other.
+    pub kind: String,
+    pub number: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CustomerView {
+    pub id: Uuid,
+    pub premises_id: Uuid,
+    /// person or company.
+    pub kind: String,
+    pub name: String,
+    pub id_document: Option<IdDocumentView>,
+    pub phones: Vec<String>,
+    pub email: Option<String>,
+}
+
+impl From<&voltvend_domain::Customer> for CustomerView {
+    fn from(c: &voltvend_domain::Customer) -> Self {
+        Self {
+            id: c.id.as_uuid(),
+            premises_id: c.premises_id.as_uuid(),
+            kind: c.kind.as_str().to_string(),
+            name: c.name.clone(),
+            id_document: c
+                .id_document
+                .as_ref()
+                .map(|d| IdDocumentView { kind: d.kind.as_str().to_string(), number: d.number.clone() }),
+            phones: c.phones.clone(),
+            email: c.email.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerQuery {
+    /// Part of a name, phone, unit, meter serial or meter number (STS meter numbers included).
+    pub q: Option<String>,
+    pub premises_id: Option<Uuid>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+/// How arrears are recovered from each payment.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryView {
+    /// none, share (a percentage of each payment) or fixed (an amount per payment).
+    pub kind: String,
+    /// For `share`: percent with up to 4 decimals, "20" or "12.5".
+    pub percent: Option<String>,
+    /// For `fixed`: an amount in major units.
+    pub amount: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub premises_id: Uuid,
+    pub status: String,
+    pub billing_mode: String,
+    pub currency: String,
+    /// The wallet's balance.
+    pub balance: MoneyView,
+    /// Balance plus overdraft: what may still be spent.
+    pub available: MoneyView,
+    /// What is owed from the past (追缴陈欠).
+    pub arrears: MoneyView,
+    pub overdraft_limit: MoneyView,
+    pub recovery: RecoveryView,
+    pub min_purchase: MoneyView,
+    pub max_balance: Option<MoneyView>,
+    /// The account's meters (in the detail view).
+    pub meters: Vec<MeterView>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountQuery {
+    pub customer_id: Option<Uuid>,
+    /// active, suspended or closed.
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StsView {
+    pub pan: String,
+    /// The encryption algorithm: 07 (STA) or 11 (MISTY1).
+    pub ea: String,
+    pub key_type: u8,
+    pub supply_group: String,
+    pub tariff_index: u8,
+    pub key_revision: u8,
+    pub key_expiry: u8,
+    /// 93, 14 or 35.
+    pub base_date: String,
+    pub last_tid: Option<u32>,
+}
+
+impl From<&StsState> for StsView {
+    fn from(s: &StsState) -> Self {
+        let p = &s.record.params;
+        Self {
+            pan: s.record.pan.to_string(),
+            ea: p.ea.code().to_string(),
+            key_type: p.kt.value(),
+            supply_group: format!("{:06}", p.sgc),
+            tariff_index: p.ti,
+            key_revision: p.krn,
+            key_expiry: p.ken,
+            base_date: p.base.code().to_string(),
+            last_tid: s.last_tid.map(|t| t.minutes()),
+        }
+    }
+}
+
+/// An OpenPAYGO device as the counter sees it (its secrets never leave the server).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OpenPaygoView {
+    pub last_count: u32,
+    pub extended: bool,
+    pub restricted: bool,
+    /// day or hour.
+    pub unit: String,
+    pub price_per_unit: String,
+}
+
+impl OpenPaygoView {
+    pub fn of(o: &OpgState, currency: Option<Currency>) -> Self {
+        Self {
+            last_count: o.last_count,
+            extended: o.extended,
+            restricted: o.restricted,
+            unit: o.unit.as_str().to_string(),
+            price_per_unit: currency.map_or_else(
+                || o.price_minor_per_unit.to_string(),
+                |c| Money::from_minor(o.price_minor_per_unit, c).to_decimal_string(),
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterView {
+    pub id: Uuid,
+    pub serial: String,
+    pub utility: String,
+    /// local (the meter holds the credit) or remote (the master station does).
+    pub control_mode: String,
+    pub protocol: String,
+    pub address: String,
+    pub ct_ratio: u32,
+    pub vt_ratio: u32,
+    pub state: String,
+    pub premises_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub tariff_code: Option<String>,
+    /// The state the master station wants the relay (or valve) in: closed or open.
+    pub relay: String,
+    pub max_credit_minor: Option<String>,
+    pub sts: Option<StsView>,
+    pub openpaygo: Option<OpenPaygoView>,
+}
+
+impl MeterView {
+    pub fn of(m: &MeterRecord, sts: Option<&StsState>, opg: Option<&OpgState>, currency: Option<Currency>) -> Self {
+        let meter = &m.meter;
+        Self {
+            id: meter.id.as_uuid(),
+            serial: meter.serial.clone(),
+            utility: meter.utility.as_str().to_string(),
+            control_mode: meter.control_mode.as_str().to_string(),
+            protocol: meter.protocol.as_str().to_string(),
+            address: meter.address.clone(),
+            ct_ratio: meter.ratio.ct(),
+            vt_ratio: meter.ratio.vt(),
+            state: meter.state.as_str().to_string(),
+            premises_id: meter.premises_id.map(|x| x.as_uuid()),
+            account_id: meter.account_id.map(|x| x.as_uuid()),
+            tariff_code: m.tariff_code.clone(),
+            relay: m.relay.as_str().to_string(),
+            max_credit_minor: m.max_credit_minor.map(|v| v.to_string()),
+            sts: sts.map(StsView::from),
+            openpaygo: opg.map(|o| OpenPaygoView::of(o, currency)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeterQuery {
+    pub account_id: Option<Uuid>,
+    pub state: Option<String>,
+    pub protocol: Option<String>,
+    pub utility: Option<String>,
+    /// Part of the serial or the meter number.
+    pub q: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiveMeterRequest {
+    pub serial: String,
+    /// electricity or water.
+    pub utility: String,
+    /// dlt645, modbus_tcp, mqtt, sts_keypad, ic_card or openpaygo; keypad and card meters are local, the others
+    /// remote.
+    pub protocol: String,
+    pub address: String,
+    #[serde(default = "one")]
+    pub ct_ratio: u32,
+    #[serde(default = "one")]
+    pub vt_ratio: u32,
+    /// Where it is stocked (for a meter received at an account opening: ignored, it is installed there).
+    pub premises_id: Option<Uuid>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StsInput {
+    /// Issuer identification number, 6 digits (600727 in the STS test range); with the meter's number (its
+    /// address) it makes the PAN.
+    pub iin: String,
+    /// The encryption algorithm: 07 (STA) or 11 (MISTY1).
+    pub ea: String,
+    pub key_type: u8,
+    pub supply_group: u32,
+    pub tariff_index: u8,
+    pub key_revision: u8,
+    #[serde(default = "never")]
+    pub key_expiry: u8,
+    /// 93, 14 or 35.
+    pub base_date: String,
+}
+
+fn never() -> u8 {
+    255
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenPaygoInput {
+    /// The device's secret key: 32 hex digits. Stored sealed; never shown again.
+    pub secret_key: String,
+    /// The device's starting code (9 digits); none: derived from the key as the reference implementation does.
+    pub starting_code: Option<u64>,
+    #[serde(default)]
+    pub extended: bool,
+    #[serde(default)]
+    pub restricted: bool,
+    /// day or hour.
+    pub unit: String,
+    /// The price of one unit, in major units.
+    pub price_per_unit: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeterBindingInput {
+    /// A meter in stock; or give `new` to receive one here.
+    pub meter_id: Option<Uuid>,
+    pub new: Option<ReceiveMeterRequest>,
+    pub tariff_code: Option<String>,
+    pub sts: Option<StsInput>,
+    pub openpaygo: Option<OpenPaygoInput>,
+    /// The meter's hoarding limit (囤积), in major units.
+    pub max_credit: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    /// person or company.
+    #[serde(default = "person")]
+    pub kind: String,
+    pub name: String,
+    pub id_document: Option<IdDocumentView>,
+    #[serde(default)]
+    pub phones: Vec<String>,
+    pub email: Option<String>,
+}
+
+fn person() -> String {
+    "person".into()
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirstSaleInput {
+    /// Which of the account's meters it is for (its position in `meters`).
+    #[serde(default)]
+    pub meter_index: usize,
+    /// cash, bank_card or bank_transfer.
+    pub method: String,
+    /// The payment in major units (or give `quantity`).
+    pub amount: Option<String>,
+    /// The units wanted (kWh, m³, days…), with up to three decimals.
+    pub quantity: Option<String>,
+    pub fees: Option<String>,
+    #[serde(default)]
+    pub reference: String,
+    /// What the customer was quoted and paid, for a purchase by quantity.
+    pub expected_paid: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAccountRequest {
+    /// A new customer file; or give `customer_id` of an existing one.
+    pub customer: Option<CustomerInput>,
+    pub customer_id: Option<Uuid>,
+    /// The unit (or other premises) the account is for.
+    pub premises_id: Uuid,
+    pub currency: String,
+    pub overdraft_limit: Option<String>,
+    pub recovery: Option<RecoveryView>,
+    pub min_purchase: Option<String>,
+    /// The most the wallet may hold after a sale (囤积), in major units.
+    pub max_balance: Option<String>,
+    pub meters: Vec<MeterBindingInput>,
+    pub first_sale: Option<FirstSaleInput>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct OpenedAccount {
+    pub account_id: Uuid,
+    pub customer_id: Uuid,
+    /// The bound meters, in the order of the request.
+    pub meter_ids: Vec<Uuid>,
+    pub first_sale: Option<SaleView>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Shifts, sales, receipts, refused payments
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ShiftView {
+    pub id: Uuid,
+    pub vending_point_id: Uuid,
+    pub operator_id: Uuid,
+    pub opened_at: String,
+    pub opening_float: MoneyView,
+    /// open or closed.
+    pub status: String,
+    pub closed_at: Option<String>,
+    pub expected: Option<MoneyView>,
+    pub counted: Option<MoneyView>,
+    /// counted − expected (negative: short).
+    pub variance: Option<MoneyView>,
+}
+
+impl ShiftView {
+    pub fn of(s: &voltvend_domain::Shift, currency: Currency) -> Self {
+        Self {
+            id: s.id.as_uuid(),
+            vending_point_id: s.vending_point_id.as_uuid(),
+            operator_id: s.operator_id.as_uuid(),
+            opened_at: instant(s.opened_at),
+            opening_float: money(s.opening_float_minor, currency),
+            status: s.status.as_str().to_string(),
+            closed_at: s.closed_at.map(instant),
+            expected: s.expected_minor.map(|m| money(m, currency)),
+            counted: s.counted_minor.map(|m| money(m, currency)),
+            variance: s.expected_minor.zip(s.counted_minor).map(|(e, c)| money(c - e, currency)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftQuery {
+    pub operator_id: Option<Uuid>,
+    pub vending_point_id: Option<Uuid>,
+    /// open or closed.
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenShiftRequest {
+    pub vending_point_id: Uuid,
+    /// The cash in the drawer at the start, in major units.
+    pub opening_float: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseShiftRequest {
+    /// The cash counted at the close, in major units.
+    pub counted: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleRequest {
+    pub account_id: Uuid,
+    pub meter_id: Uuid,
+    /// cash, bank_card or bank_transfer.
+    pub method: String,
+    /// The payment in major units ("50.00"); or give `quantity`.
+    pub amount: Option<String>,
+    /// The units wanted ("100" kWh, "2.5" m³, "7" days), with up to three decimals.
+    pub quantity: Option<String>,
+    /// Fees due now, in major units.
+    pub fees: Option<String>,
+    #[serde(default)]
+    pub reference: String,
+    /// For a purchase by quantity: what the customer was quoted and paid (refused if the price changed).
+    pub expected_paid: Option<String>,
+    /// The shift to sell through; default: the operator's open shift.
+    pub shift_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct QuoteView {
+    pub paid: MoneyView,
+    /// Recovered of past arrears.
+    pub arrears: MoneyView,
+    pub fees: MoneyView,
+    /// Of the energy money, the tax.
+    pub tax: MoneyView,
+    /// Money converted into units, tax included.
+    pub energy: MoneyView,
+    /// Money that goes to the wallet (all of it for a remote meter; what units did not use for a token).
+    pub credit: MoneyView,
+    pub quantity: Option<QuantityView>,
+    /// The wallet's balance after the sale.
+    pub balance_after: MoneyView,
+    /// How many tokens the sale would issue (their digits come with the sale, never with a quote).
+    pub tokens: usize,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReceiptLinks {
+    pub html: String,
+    pub escpos: String,
+    pub pdf: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SaleView {
+    /// The operation id of the sale.
+    pub id: Uuid,
+    pub receipt_no: i64,
+    pub vending_point_id: Uuid,
+    pub shift_id: Uuid,
+    pub operator_id: Uuid,
+    pub account_id: Uuid,
+    pub meter_id: Uuid,
+    pub at: String,
+    pub method: String,
+    pub reference: String,
+    pub paid: MoneyView,
+    pub arrears: MoneyView,
+    pub fees: MoneyView,
+    pub tax: MoneyView,
+    pub energy: MoneyView,
+    pub credit: MoneyView,
+    pub quantity: Option<QuantityView>,
+    /// Tokens to enter on the meter: 20-digit STS tokens, or OpenPAYGO tokens.
+    pub tokens: Vec<String>,
+    pub balance_after: MoneyView,
+    pub transfer_id: Uuid,
+    pub reallocated_from: Option<Uuid>,
+    pub receipt: ReceiptLinks,
+}
+
+impl SaleView {
+    pub fn of(s: &SaleRecord, currency: Currency, unit: &str) -> Self {
+        let id = s.operation_id.as_uuid();
+        Self {
+            id,
+            receipt_no: s.receipt_no,
+            vending_point_id: s.vending_point_id.as_uuid(),
+            shift_id: s.shift_id.as_uuid(),
+            operator_id: s.operator_id.as_uuid(),
+            account_id: s.account_id.as_uuid(),
+            meter_id: s.meter_id.as_uuid(),
+            at: instant(s.at),
+            method: s.method.as_str().to_string(),
+            reference: s.reference.clone(),
+            paid: money(s.paid_minor, currency),
+            arrears: money(s.arrears_minor, currency),
+            fees: money(s.fees_minor, currency),
+            tax: money(s.tax_minor, currency),
+            energy: money(s.energy_minor, currency),
+            credit: money(s.credit_minor, currency),
+            quantity: (s.quantity_milli > 0).then(|| quantity(s.quantity_milli, unit)),
+            tokens: s.tokens.clone(),
+            balance_after: money(s.balance_after_minor, currency),
+            transfer_id: s.transfer_id.as_uuid(),
+            reallocated_from: s.reallocated_from.map(|x| x.as_uuid()),
+            receipt: ReceiptLinks {
+                html: format!("/api/v1/sales/{id}/receipt?format=html"),
+                escpos: format!("/api/v1/sales/{id}/receipt?format=escpos"),
+                pdf: format!("/api/v1/sales/{id}/receipt?format=pdf"),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleQuery {
+    pub account_id: Option<Uuid>,
+    pub meter_id: Option<Uuid>,
+    pub vending_point_id: Option<Uuid>,
+    pub shift_id: Option<Uuid>,
+    pub operator_id: Option<Uuid>,
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptQuery {
+    /// html (the 80 mm print view), escpos (printer bytes) or pdf (A4).
+    pub format: Option<String>,
+    /// zh-CN or en.
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReprintRequest {
+    /// html, escpos or pdf.
+    pub format: String,
+    /// zh-CN or en.
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RefusedPaymentView {
+    pub id: Uuid,
+    pub at: String,
+    pub vending_point_id: Uuid,
+    pub shift_id: Uuid,
+    pub operator_id: Uuid,
+    pub account_id: Uuid,
+    pub meter_id: Uuid,
+    pub method: String,
+    pub reference: String,
+    pub paid: MoneyView,
+    pub reason_code: String,
+    pub reason: String,
+    pub transfer_id: Uuid,
+    pub refunded_by: Option<Uuid>,
+    pub refunded_at: Option<String>,
+}
+
+impl RefusedPaymentView {
+    pub fn of(r: &RefusedPayment, currency: Currency) -> Self {
+        Self {
+            id: r.operation_id.as_uuid(),
+            at: instant(r.at),
+            vending_point_id: r.vending_point_id.as_uuid(),
+            shift_id: r.shift_id.as_uuid(),
+            operator_id: r.operator_id.as_uuid(),
+            account_id: r.account_id.as_uuid(),
+            meter_id: r.meter_id.as_uuid(),
+            method: r.method.as_str().to_string(),
+            reference: r.reference.clone(),
+            paid: money(r.paid_minor, currency),
+            reason_code: r.reason_code.clone(),
+            reason: r.reason.clone(),
+            transfer_id: r.transfer_id.as_uuid(),
+            refunded_by: r.refunded_by.map(|x| x.as_uuid()),
+            refunded_at: r.refunded_at.map(instant),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefusedQuery {
+    pub account_id: Option<Uuid>,
+    pub refunded: Option<bool>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The open shift whose drawer pays a cash refund (default: the operator's open shift).
+    pub shift_id: Option<Uuid>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Management tokens, keys, audit
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterTokenView {
+    pub id: Uuid,
+    pub meter_id: Uuid,
+    pub at: String,
+    pub operator_id: Option<Uuid>,
+    pub kind: String,
+    pub detail: String,
+    pub tokens: Vec<String>,
+}
+
+impl From<&MeterTokenRecord> for MeterTokenView {
+    fn from(t: &MeterTokenRecord) -> Self {
+        Self {
+            id: t.operation_id.as_uuid(),
+            meter_id: t.meter_id.as_uuid(),
+            at: instant(t.at),
+            operator_id: t.operator_id.map(|x| x.as_uuid()),
+            kind: t.kind.clone(),
+            detail: t.detail.clone(),
+            tokens: t.tokens.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyChangeInput {
+    pub key_type: Option<u8>,
+    pub supply_group: Option<u32>,
+    pub tariff_index: Option<u8>,
+    pub key_revision: Option<u8>,
+    pub key_expiry: Option<u8>,
+    /// Move the meter to the next base date (the 2024 TID rollover).
+    #[serde(default)]
+    pub rollover: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StsTokensRequest {
+    /// clear_credit, clear_tamper, max_power_limit, max_phase_unbalance or key_change.
+    pub kind: String,
+    /// For clear_credit: the register (65535: all).
+    pub register: Option<u16>,
+    /// For the power limits.
+    pub watts: Option<u64>,
+    pub key_change: Option<KeyChangeInput>,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenPaygoTokenRequest {
+    /// set_time, disable_payg or counter_sync.
+    pub kind: String,
+    /// For set_time: the units of time to set.
+    pub units: Option<u32>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VendingKeyView {
+    pub supply_group: String,
+    pub key_revision: u8,
+    /// The master key that seals it.
+    pub master_key_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportVendingKeyRequest {
+    pub supply_group: u32,
+    pub key_revision: u8,
+    /// The vending key: 16 hex digits (DKGA02) or 40 (DKGA04). Stored sealed, never shown again.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RotationView {
+    /// Secrets sealed again under the current master key.
+    pub resealed: usize,
+    pub master_key_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AuditView {
+    pub seq: i64,
+    pub at: String,
+    pub operation_id: Uuid,
+    pub operator_id: Option<Uuid>,
+    pub source: String,
+    pub action: String,
+    pub subject: String,
+    pub before: String,
+    pub after: String,
+    pub hash: String,
+}
+
+impl From<&AuditRecord> for AuditView {
+    fn from(r: &AuditRecord) -> Self {
+        Self {
+            seq: r.seq,
+            at: instant(r.at),
+            operation_id: r.operation_id.as_uuid(),
+            operator_id: r.operator_id.map(|x| x.as_uuid()),
+            source: r.source.clone(),
+            action: r.action.clone(),
+            subject: r.subject.clone(),
+            before: r.before.clone(),
+            after: r.after.clone(),
+            hash: super::auth::hex(&r.hash),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    pub operator_id: Option<Uuid>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}

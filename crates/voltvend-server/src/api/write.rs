@@ -1,0 +1,227 @@
+//! How a write becomes an operation: its id comes from who asks and their `Idempotency-Key`, its answer is
+//! rendered once — when it commits — and saved with it, so that a retry gets those bytes back exactly, even
+//! after a restart. The same key with a different request is `409 idempotency_conflict`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+use voltvend_domain::{OperationId, OperatorId};
+use voltvend_ops::{Applied, Command, Operation, Outcome};
+
+use super::auth::Principal;
+use super::error::{ApiError, ApiResult};
+use super::extract::IdempotencyKey;
+use crate::http::AppState;
+
+/// An answer to save: status, content type and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => Self { status, content_type: "application/json", body },
+            Err(e) => Self::error(&ApiError::internal(e)),
+        }
+    }
+
+    pub fn empty() -> Self {
+        Self { status: StatusCode::NO_CONTENT, content_type: "application/json", body: Vec::new() }
+    }
+
+    pub fn error(e: &ApiError) -> Self {
+        Self { status: e.status(), content_type: "application/json", body: e.body_bytes() }
+    }
+
+    /// As saved: `STATUS CONTENT-TYPE\n` then the body.
+    fn to_saved(&self) -> Vec<u8> {
+        let mut out = format!("{} {}\n", self.status.as_u16(), self.content_type).into_bytes();
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    fn from_saved(saved: &[u8]) -> Option<Self> {
+        let newline = saved.iter().position(|b| *b == b'\n')?;
+        let head = std::str::from_utf8(saved.get(..newline)?).ok()?;
+        let (status, content_type) = head.split_once(' ')?;
+        let content_type = match content_type {
+            "application/json" => "application/json",
+            "text/html; charset=utf-8" => "text/html; charset=utf-8",
+            "application/pdf" => "application/pdf",
+            "application/octet-stream" => "application/octet-stream",
+            _ => return None,
+        };
+        Some(Self {
+            status: StatusCode::from_u16(status.parse().ok()?).ok()?,
+            content_type,
+            body: saved.get(newline + 1..)?.to_vec(),
+        })
+    }
+
+    pub fn into_response(self, replayed: bool) -> Response {
+        let mut response = Response::new(Body::from(self.body));
+        *response.status_mut() = self.status;
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        if replayed {
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        }
+        response
+    }
+}
+
+/// The operation id of a request: a hash of the operator and the key, so that two operators' keys never
+/// collide. When the key is a UUIDv7 its 48-bit millisecond time is kept in front, so that operations keyed by
+/// such keys are stored in time order (the hot tables are keyed by operation id).
+pub fn operation_id(operator: OperatorId, key: &str) -> OperationId {
+    let mut h = Sha256::new();
+    h.update(b"voltvend idempotency\0");
+    h.update(operator.as_uuid().as_bytes());
+    h.update(key.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    if let Ok(u) = Uuid::parse_str(key)
+        && u.get_version_num() == 7
+        && let Some(prefix) = u.as_bytes().get(..6)
+        && let Some(front) = bytes.get_mut(..6)
+    {
+        front.copy_from_slice(prefix);
+    }
+    OperationId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+/// Ids of the records an operation creates: the operation's time-ordered prefix, then a hash of what they are,
+/// so a retry creates the same ids.
+pub fn derived_id<T: From<Uuid>>(op: OperationId, what: &str) -> T {
+    let mut h = Sha256::new();
+    h.update(op.as_uuid().as_bytes());
+    h.update(what.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0_u8; 16];
+    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
+    if let (Some(front), Some(prefix)) = (bytes.get_mut(..6), op.as_uuid().as_bytes().get(..6)) {
+        front.copy_from_slice(prefix);
+    }
+    T::from(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+}
+
+/// Seals a secret for the row `aad` under the master key. The nonce is derived from the operation, the row and
+/// the secret itself, so a retry of the request seals to the same bytes (and is recognised as a retry), while
+/// two different secrets never share a nonce under one key (NIST SP 800-38D §8.2: unique per key).
+pub fn seal(master: &voltvend_ops::MasterKey, op: OperationId, aad: &str, plaintext: &[u8]) -> ApiResult<Vec<u8>> {
+    let mut h = Sha256::new();
+    h.update(b"voltvend seal nonce\0");
+    h.update(op.as_uuid().as_bytes());
+    h.update(aad.as_bytes());
+    h.update(Sha256::digest(plaintext));
+    let digest = h.finalize();
+    let mut nonce = [0_u8; 12];
+    nonce.copy_from_slice(digest.get(..12).unwrap_or(&[0; 12]));
+    Ok(master.seal(aad, nonce, plaintext)?)
+}
+
+/// Commits `command` as the principal's operation keyed by `key`, answering with what `render` makes of its
+/// outcome — or, for a retry, with what it made then.
+pub async fn submit(
+    app: &AppState,
+    p: &Principal,
+    key: &IdempotencyKey,
+    source: &str,
+    command: Command,
+    render: impl Fn(&Outcome) -> Reply + Send + Sync + 'static,
+) -> ApiResult<Response> {
+    let op = Operation::new(operation_id(p.id(), &key.0), p.actor(source), command);
+    run(app, op, render).await
+}
+
+/// Commits an operation whose id the caller chose (logins and logouts, which are never replayed).
+pub async fn run(
+    app: &AppState,
+    op: Operation,
+    render: impl Fn(&Outcome) -> Reply + Send + Sync + 'static,
+) -> ApiResult<Response> {
+    let (reply, replayed) = run_reply(app, op, render).await?;
+    Ok(reply.into_response(replayed))
+}
+
+/// [`submit`], answering with the saved reply and whether it is a replay (for answers made after the commit).
+pub async fn submit_reply(
+    app: &AppState,
+    p: &Principal,
+    key: &IdempotencyKey,
+    source: &str,
+    command: Command,
+    render: impl Fn(&Outcome) -> Reply + Send + Sync + 'static,
+) -> ApiResult<(Reply, bool)> {
+    let op = Operation::new(operation_id(p.id(), &key.0), p.actor(source), command);
+    run_reply(app, op, render).await
+}
+
+async fn run_reply(
+    app: &AppState,
+    op: Operation,
+    render: impl Fn(&Outcome) -> Reply + Send + Sync + 'static,
+) -> ApiResult<(Reply, bool)> {
+    let changes_access = matches!(
+        op.command,
+        Command::RecordLogin(_)
+            | Command::Logout(_)
+            | Command::LogoutEverywhere(_)
+            | Command::ChangePassword(_)
+            | Command::UnlockOperator(_)
+            | Command::AddOperator(_)
+            | Command::CreateRole(_)
+            | Command::CreateApiToken(_)
+            | Command::RevokeApiToken(_)
+    );
+    let renderer: Arc<voltvend_ops::Renderer> = Arc::new(move |o: &Outcome| render(o).to_saved());
+    let submitted = app.store.submit_with(op, Some(renderer)).await;
+    if changes_access {
+        app.api.auth.forget();
+    }
+    let applied = submitted.result?;
+    let replayed = matches!(applied, Applied::Replayed { .. });
+    let reply = applied
+        .response()
+        .and_then(Reply::from_saved)
+        .ok_or_else(|| ApiError::internal("an operation's saved answer is missing or unreadable"))?;
+    Ok((reply, replayed))
+}
+
+/// The answer to a refused payment: the sale's refusal, with the record of the money kept.
+pub fn refused_payment(payment: &voltvend_ops::RefusedPayment, code: &str, message: &str) -> Reply {
+    let e = ApiError::new(code, message)
+        .with("refused_payment_id", payment.operation_id.to_string())
+        .with("paid_minor", payment.paid_minor.to_string());
+    Reply::error(&e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_per_operator_and_time_ordered_for_v7_keys() {
+        let (a, b) = (OperatorId::from_uuid(Uuid::from_u128(1)), OperatorId::from_uuid(Uuid::from_u128(2)));
+        assert_eq!(operation_id(a, "k1"), operation_id(a, "k1"));
+        assert_ne!(operation_id(a, "k1"), operation_id(b, "k1"), "another operator's key never collides");
+        let early = "01900000-0000-7000-8000-000000000000";
+        let late = "01930000-0000-7000-8000-000000000000";
+        assert!(operation_id(b, early) < operation_id(a, late), "time order survives the hash");
+        let reply = Reply::json(StatusCode::CREATED, &serde_json::json!({"a": 1}));
+        let back = Reply::from_saved(&reply.to_saved()).unwrap();
+        assert_eq!((back.status, back.body), (StatusCode::CREATED, br#"{"a":1}"#.to_vec()));
+        let op = operation_id(a, late);
+        let x: voltvend_domain::AccountId = derived_id(op, "account");
+        assert_eq!(x, derived_id(op, "account"));
+        assert_eq!(&x.as_uuid().as_bytes()[..6], &op.as_uuid().as_bytes()[..6]);
+    }
+}

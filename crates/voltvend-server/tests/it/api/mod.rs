@@ -1,0 +1,215 @@
+//! The JSON API, end to end through the router (authentication, permission and scope checks, handlers,
+//! operations, the store), with an operator of every built-in role in each of two buildings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+use tower::ServiceExt;
+use voltvend_domain::{ApiTokenId, BuiltinRole, ManualClock, Operator, OperatorId};
+use voltvend_ops::{ApiTokenRecord, Command, OpenShift, Operation};
+use voltvend_server::api::ApiState;
+use voltvend_server::api::auth::{AuthState, sha256, token_text};
+use voltvend_server::clock::IdGenerator;
+use voltvend_server::http::{AppState, Metrics};
+use voltvend_store::{OpenOptions, Store};
+use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
+
+mod auth;
+mod counter;
+mod matrix;
+
+/// A server (its router, without a socket) on a fresh SQLite database holding the test estate, with an
+/// operator of every built-in role scoped to each of buildings A and B, each with an API token.
+pub struct Api {
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<ManualClock>,
+    pub estate: Estate,
+    /// Bearer tokens by (role, building 'a' or 'b').
+    pub tokens: HashMap<(String, char), String>,
+    /// Operator ids by (role, building).
+    pub operators: HashMap<(String, char), OperatorId>,
+    pub dir: TempDir,
+}
+
+pub fn start() -> jiff::Timestamp {
+    "2026-11-23T08:00:00Z".parse().unwrap()
+}
+
+/// A well-formed argon2id hash of a password no test knows (operators who only use API tokens).
+const NO_PASSWORD: &str = PASSWORD_HASH;
+
+impl Api {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("api.sqlite").display());
+        let clock = Arc::new(ManualClock::new(start()));
+        let mut options = OpenOptions::new(&url).creating();
+        options.context = Arc::new(Estate::context());
+        let store = voltvend_store::open(&options, clock.clone()).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut estate = Estate::new(7);
+        for op in estate.setup.clone() {
+            let kind = op.command.kind();
+            store.submit(op).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+        }
+        let ids = IdGenerator::seeded(clock.clone(), 7);
+        let mut tokens = HashMap::new();
+        let mut operators = HashMap::new();
+        for (building, scope) in [('a', estate.building_a.id), ('b', estate.building_b.id)] {
+            for role in BuiltinRole::ALL {
+                let id = OperatorId::from_uuid(ids.uuid());
+                let username = format!("{}.{building}", role.as_str().replace('_', "-"));
+                let op = Operator::new(id, &username, &username, role.as_str(), scope, NO_PASSWORD);
+                store.submit(estate.system(Command::AddOperator(op))).await.unwrap();
+                let secret = sha256(format!("secret {username}").as_bytes());
+                let token = ApiTokenRecord {
+                    id: ApiTokenId::from_uuid(ids.uuid()),
+                    operator_id: id,
+                    name: format!("token of {username}"),
+                    secret_hash: sha256(&secret),
+                    created_at: start(),
+                    expires_at: None,
+                    revoked_at: None,
+                    created_by: None,
+                };
+                let token_id = token.id;
+                store.submit(estate.system(Command::CreateApiToken(token))).await.unwrap();
+                tokens.insert((role.as_str().to_string(), building), token_text(token_id, &secret));
+                operators.insert((role.as_str().to_string(), building), id);
+                // Cashiers work through an open shift at their building's counter.
+                if role == BuiltinRole::Cashier {
+                    let point = if building == 'a' { estate.point_a } else { estate.point_b };
+                    let open = OpenShift {
+                        shift_id: voltvend_domain::ShiftId::from_uuid(ids.uuid()),
+                        vending_point_id: point,
+                        operator_id: id,
+                        opening_float_minor: 10_000,
+                    };
+                    let op = Operation::new(
+                        estate.next_op(),
+                        voltvend_ops::Actor::operator(id, scope, "test"),
+                        Command::OpenShift(open),
+                    );
+                    store.submit(op).await.unwrap();
+                }
+            }
+        }
+        let api = ApiState::new(
+            IdGenerator::seeded(clock.clone(), 8),
+            AuthState::new(
+                jiff::SignedDuration::from_mins(30),
+                jiff::SignedDuration::from_hours(12),
+                false,
+                NO_PASSWORD.to_string(),
+            ),
+            Estate::master_keys(),
+            voltvend_receipt::fonts::find_cjk_font(),
+        );
+        let state = AppState {
+            metrics: Arc::new(Metrics::new(store.writer_stats())),
+            started_at: start(),
+            store: store.clone(),
+            clock: clock.clone(),
+            api: Arc::new(api),
+            escpos_ascii: false,
+        };
+        Self { state, store, clock, estate, tokens, operators, dir }
+    }
+
+    pub fn token(&self, role: BuiltinRole, building: char) -> &str {
+        &self.tokens[&(role.as_str().to_string(), building)]
+    }
+
+    /// One request through the whole stack.
+    pub async fn send(&self, req: Req) -> Resp {
+        let router = voltvend_server::http::router(self.state.clone(), 64 * 1024);
+        let mut builder = Request::builder().method(req.method.clone()).uri(&req.path);
+        for (k, v) in &req.headers {
+            builder = builder.header(k.as_str(), v.as_str());
+        }
+        let body = match &req.body {
+            Some(v) => {
+                builder = builder.header("content-type", "application/json");
+                Body::from(serde_json::to_vec(v).unwrap())
+            }
+            None => Body::empty(),
+        };
+        let response = router.oneshot(builder.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20).await.unwrap().to_vec();
+        Resp { status, headers, bytes }
+    }
+
+    /// A request as `role` of `building`.
+    pub fn as_(&self, role: BuiltinRole, building: char, method: Method, path: &str) -> Req {
+        Req::new(method, path).bearer(self.token(role, building))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Req {
+    pub method: Method,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Value>,
+}
+
+impl Req {
+    pub fn new(method: Method, path: &str) -> Self {
+        Self { method, path: path.to_string(), headers: Vec::new(), body: None }
+    }
+
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_string(), v.to_string()));
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn key(self, key: &str) -> Self {
+        self.header("idempotency-key", key)
+    }
+
+    /// A fresh idempotency key.
+    pub fn fresh_key(self) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.key(&format!("test-key-{n}"))
+    }
+
+    pub fn json(mut self, v: Value) -> Self {
+        self.body = Some(v);
+        self
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or("").to_string()
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> Value {
+        assert!(self.status.is_success(), "{} {}", self.status, String::from_utf8_lossy(&self.bytes));
+        self.json()
+    }
+}
