@@ -242,6 +242,10 @@ endpoints! {
         access: Access::Needs(P::PremisesManage), summary: "Add a node to the premises tree", keyed: true,
         query: -, body: [CreatePremisesRequest], ok: 201 [PremisesView], errors: [404, 409, 422],
     }
+    POST "/api/v1/books" => places::open_books {
+        access: Access::Needs(P::PremisesManage), summary: "Open the books a property keeps in a currency", keyed: true,
+        query: -, body: [OpenBooksRequest], ok: 201 [BooksView], errors: [404, 409, 422],
+    }
     GET "/api/v1/tariffs" => places::list_tariffs {
         access: Access::Needs(P::TariffsRead), summary: "Every tariff's latest revision", keyed: false,
         query: -, body: -, ok: 200 [Vec<TariffView>], errors: [],
@@ -395,6 +399,8 @@ async fn authorize(State((state, access)): State<(AppState, Access)>, mut reques
     let now = state.now();
     let principal = match state.api.auth.authenticate(state.store.as_ref(), request.headers(), now).await {
         Ok(p) => p,
+        // A stale cookie or token must not keep anyone from logging in again or reading the document.
+        Err(_) if access == Access::Public => None,
         Err(e) => return e.into_response(),
     };
     let principal = match (access, principal) {

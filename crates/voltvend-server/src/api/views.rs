@@ -301,6 +301,22 @@ pub struct CreatePremisesRequest {
     pub time_zone: Option<String>,
 }
 
+/// The books (ledger accounts for revenue, tax, refunds, clearing…) a property keeps in one currency.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BooksView {
+    pub id: Uuid,
+    pub premises_id: Uuid,
+    pub currency: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenBooksRequest {
+    /// The property (or group) that keeps them.
+    pub premises_id: Uuid,
+    pub currency: String,
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct TariffView {
     pub code: String,
@@ -351,12 +367,14 @@ pub struct CreateVendingPointRequest {
     pub name: String,
     pub currency: String,
     /// The most it may sell before it settles (a sales agent), in major units; none: no limit.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub credit_limit: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettlementRequest {
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub amount: String,
     pub reference: String,
 }
@@ -425,8 +443,10 @@ pub struct RecoveryView {
     /// none, share (a percentage of each payment) or fixed (an amount per payment).
     pub kind: String,
     /// For `share`: percent with up to 4 decimals, "20" or "12.5".
+    #[schemars(regex(pattern = r"^[0-9]{1,3}(\.[0-9]{1,4})?$"))]
     pub percent: Option<String>,
     /// For `fixed`: an amount in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub amount: Option<String>,
 }
 
@@ -637,6 +657,7 @@ pub struct OpenPaygoInput {
     /// day or hour.
     pub unit: String,
     /// The price of one unit, in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub price_per_unit: String,
 }
 
@@ -650,6 +671,7 @@ pub struct MeterBindingInput {
     pub sts: Option<StsInput>,
     pub openpaygo: Option<OpenPaygoInput>,
     /// The meter's hoarding limit (囤积), in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub max_credit: Option<String>,
 }
 
@@ -679,13 +701,17 @@ pub struct FirstSaleInput {
     /// cash, bank_card or bank_transfer.
     pub method: String,
     /// The payment in major units (or give `quantity`).
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub amount: Option<String>,
     /// The units wanted (kWh, m³, days…), with up to three decimals.
+    #[schemars(regex(pattern = r"^[0-9]{1,12}(\.[0-9]{1,3})?$"))]
     pub quantity: Option<String>,
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub fees: Option<String>,
     #[serde(default)]
     pub reference: String,
     /// What the customer was quoted and paid, for a purchase by quantity.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub expected_paid: Option<String>,
 }
 
@@ -698,10 +724,13 @@ pub struct OpenAccountRequest {
     /// The unit (or other premises) the account is for.
     pub premises_id: Uuid,
     pub currency: String,
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub overdraft_limit: Option<String>,
     pub recovery: Option<RecoveryView>,
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub min_purchase: Option<String>,
     /// The most the wallet may hold after a sale (囤积), in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub max_balance: Option<String>,
     pub meters: Vec<MeterBindingInput>,
     pub first_sale: Option<FirstSaleInput>,
@@ -768,6 +797,7 @@ pub struct ShiftQuery {
 pub struct OpenShiftRequest {
     pub vending_point_id: Uuid,
     /// The cash in the drawer at the start, in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub opening_float: String,
 }
 
@@ -775,6 +805,7 @@ pub struct OpenShiftRequest {
 #[serde(deny_unknown_fields)]
 pub struct CloseShiftRequest {
     /// The cash counted at the close, in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub counted: String,
 }
 
@@ -786,14 +817,18 @@ pub struct SaleRequest {
     /// cash, bank_card or bank_transfer.
     pub method: String,
     /// The payment in major units ("50.00"); or give `quantity`.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub amount: Option<String>,
     /// The units wanted ("100" kWh, "2.5" m³, "7" days), with up to three decimals.
+    #[schemars(regex(pattern = r"^[0-9]{1,12}(\.[0-9]{1,3})?$"))]
     pub quantity: Option<String>,
     /// Fees due now, in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub fees: Option<String>,
     #[serde(default)]
     pub reference: String,
     /// For a purchase by quantity: what the customer was quoted and paid (refused if the price changed).
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub expected_paid: Option<String>,
     /// The shift to sell through; default: the operator's open shift.
     pub shift_id: Option<Uuid>,

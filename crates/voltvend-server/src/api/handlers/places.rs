@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use voltvend_domain::{BooksId, Currency, Premises, PremisesId, PremisesLevel, VendingPointId};
-use voltvend_ops::{Command, ImportTariff, OpenVendingPoint, Outcome, SettleVendingPoint};
+use voltvend_ops::{Command, ImportTariff, OpenBooks, OpenVendingPoint, Outcome, SettleVendingPoint};
 use voltvend_store::{ListQuery, PremisesFilter};
 
 use crate::api::auth::Principal;
@@ -63,6 +63,21 @@ pub async fn create_premises(
         Reply::json(StatusCode::CREATED, &view)
     })
     .await
+}
+
+pub async fn open_books(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<OpenBooksRequest>,
+) -> ApiResult<Response> {
+    let currency = currency("currency", &body.currency)?;
+    app.visible(&p, body.premises_id.into(), "premises").await?;
+    let id: BooksId = write::derived_id(write::operation_id(p.id(), &key.0), "books");
+    let view = BooksView { id: id.as_uuid(), premises_id: body.premises_id, currency: currency.code().to_string() };
+    let command = Command::OpenBooks(OpenBooks { id, premises_id: body.premises_id.into(), currency });
+    write::submit(&app, &p, &key, &source, command, move |_| Reply::json(StatusCode::CREATED, &view)).await
 }
 
 pub async fn list_tariffs(State(app): State<AppState>) -> ApiResult<axum::Json<Vec<TariffView>>> {

@@ -277,7 +277,7 @@ pub async fn create_token(
     let op = Operation::new(op_id, p.actor(&source), Command::CreateApiToken(record));
     if let Some(existing) = app.store.api_token(token_id).await? {
         let view = CreatedApiToken { token: ApiTokenView::from(&existing), secret: None };
-        let mut r = Reply::json(StatusCode::OK, &view).into_response(true);
+        let mut r = Reply::json(StatusCode::CREATED, &view).into_response(true);
         r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(r);
     }

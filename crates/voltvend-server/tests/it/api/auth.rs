@@ -159,7 +159,8 @@ async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
     assert_eq!(first.headers.get("cache-control").unwrap(), "no-store");
     // A retry gets the token back without its secret.
     let again = api.send(create).await;
-    assert_eq!((again.status.as_u16(), again.json()["secret"].clone()), (200, serde_json::Value::Null));
+    assert_eq!((again.status.as_u16(), again.json()["secret"].clone()), (201, serde_json::Value::Null));
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
     assert_eq!(again.json()["token"]["id"], first.json()["token"]["id"]);
     // The token works; its secret is in no list and not in the database.
     let me = api.send(Req::new(Method::GET, "/api/v1/session").bearer(&secret)).await.ok();

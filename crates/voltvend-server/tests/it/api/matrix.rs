@@ -158,6 +158,9 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<(String, O
             Some(json!({"parent_id": e.building_a.id.to_string(), "level": "unit", "name": "A-9"})),
             Scoped::Object,
         ),
+        ("POST", "/api/v1/books") => {
+            x(path.into(), Some(json!({"premises_id": e.building_a.id.to_string(), "currency": "KES"})), Scoped::Object)
+        }
         ("GET", "/api/v1/tariffs") => x(path.into(), None, Scoped::Global),
         ("GET", "/api/v1/tariffs/{code}") => x("/api/v1/tariffs/test-flat".into(), None, Scoped::Global),
         ("POST", "/api/v1/tariffs") => {
