@@ -7,6 +7,7 @@
 mod api;
 mod cli;
 mod durability;
+mod installation;
 mod serve;
 mod simulate;
 mod support;
