@@ -125,3 +125,15 @@ fn rendering_is_deterministic() {
     let b = escpos(&zh_sale(), EscPosEncoding::Gb18030).unwrap();
     assert_eq!(a, b);
 }
+
+proptest::proptest! {
+    /// The stable-toolchain companion of the `escpos_decode` fuzz target: any bytes are refused or decoded,
+    /// never a panic, in both encodings.
+    #[test]
+    fn the_reader_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        for encoding in [EscPosEncoding::Gb18030, EscPosEncoding::Ascii] {
+            let _ = voltvend_receipt::escpos_lines(&bytes, encoding);
+            let _ = voltvend_receipt::escpos_text(&bytes, encoding);
+        }
+    }
+}

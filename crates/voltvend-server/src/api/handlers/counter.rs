@@ -236,11 +236,28 @@ pub async fn list_sales(
     };
     let list = app.store.list_sales(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
     let mut items = Vec::with_capacity(list.len());
+    // A page is mostly a few accounts and meters: read each once.
+    let mut currencies = std::collections::HashMap::new();
+    let mut units = std::collections::HashMap::new();
     for s in &list {
-        let account = app.store.account(s.account_id).await?;
-        let meter = app.store.meter(s.meter_id).await?;
-        let unit = unit_of(meter.meter.utility, meter.meter.protocol, None);
-        items.push(SaleView::of(s, account.account.currency, &unit));
+        let currency = match currencies.get(&s.account_id) {
+            Some(c) => *c,
+            None => {
+                let c = app.store.account(s.account_id).await?.account.currency;
+                currencies.insert(s.account_id, c);
+                c
+            }
+        };
+        let unit = match units.get(&s.meter_id) {
+            Some(u) => String::clone(u),
+            None => {
+                let m = app.store.meter(s.meter_id).await?;
+                let u = unit_of(m.meter.utility, m.meter.protocol, None);
+                units.insert(s.meter_id, u.clone());
+                u
+            }
+        };
+        items.push(SaleView::of(s, currency, &unit));
     }
     Ok(axum::Json(Page::of(items, limit, |s| s.id.to_string())))
 }

@@ -260,10 +260,11 @@ pub async fn create_token(
     let token_id: ApiTokenId = write::derived_id(op_id, "api-token");
     let mut secret = [0_u8; 32];
     app.api.ids.fill(&mut secret);
+    let record_name = body.name.trim().to_string();
     let record = ApiTokenRecord {
         id: token_id,
         operator_id,
-        name: body.name,
+        name: record_name.clone(),
         secret_hash: auth::sha256(&secret),
         created_at: app.now(),
         expires_at,
@@ -276,6 +277,11 @@ pub async fn create_token(
     let text = auth::token_text(token_id, &secret);
     let op = Operation::new(op_id, p.actor(&source), Command::CreateApiToken(record));
     if let Some(existing) = app.store.api_token(token_id).await? {
+        let same =
+            existing.name == record_name && existing.operator_id == operator_id && existing.expires_at == expires_at;
+        if !same {
+            return Err(ApiError::new("idempotency_conflict", "this Idempotency-Key was used for another token"));
+        }
         let view = CreatedApiToken { token: ApiTokenView::from(&existing), secret: None };
         let mut r = Reply::json(StatusCode::CREATED, &view).into_response(true);
         r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
