@@ -1,93 +1,241 @@
-//! `voltvend demo`: a server with a small seeded estate so that there is something to look at, and a
-//! simulated fleet for its meters. The estate is built by the same operations a real installation runs
-//! (premises, books, a counter, tariffs, account openings, sales through a cashier's shift, readings billed
-//! from the meters' registers), so the demo's data obeys every invariant `voltvend check` knows. The seeded
-//! data is reproducible (fixed seed); the operator passwords are not.
+//! `voltvend demo`: a server on a seeded estate, with a simulated fleet for its meters.
 //!
-//! By default the demo runs on a fresh database in a temporary folder, removed on a clean stop. With
-//! `--database-url` it runs on that database: an empty one is seeded, one seeded by an earlier demo is served
-//! as it is, and any other is refused.
+//! The estate is an industrial and residential park, Riverside Park 滨江园区, built and run for some weeks by
+//! the same operations a real installation submits: premises, books, counters and a sales agent, tariffs,
+//! operators of every built-in role, a demo STS vending key, account openings with their first sales, then
+//! day after day the cashiers' shifts, sales by cash, bank card and transfer to remote, STS and OpenPAYGO
+//! meters, the remote meters' midnight readings billed (wallets run low, relays trip and close again), a
+//! couple of refused payments refunded, a sale re-allocated to the right meter (纠错), agent settlements and
+//! management tokens. The store's writer stamps each operation with its clock, so the history is seeded on a
+//! [`ManualClock`] moved forward from weeks ago to now, and the server then runs on the real clock.
+//!
+//! The remote electricity meters' readings come from the simulated fleet itself (its seeded load profiles,
+//! residential or commercial), run through the same weeks, and trips and closes reach its relays as a head
+//! end would carry them out. The demo then serves that very fleet over DL/T 645, so the meters' registers go
+//! on from the last reading in the database. Water meters report over an MQTT gateway and are not simulated.
+//!
+//! The seeded data is reproducible (fixed seeds); operator passwords, the demo vending key and the OpenPAYGO
+//! device secrets are not (the operating system's random source). By default the demo runs on a fresh database
+//! in a temporary folder, with a master key made for it there, all removed on a clean stop. With
+//! `--database-url` it runs on that database and needs a configured master key: an empty database is seeded,
+//! one seeded by an earlier demo is served as it is, and any other is refused.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use jiff::{SignedDuration, Timestamp};
+use futures_util::future::join_all;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, BooksId, BuiltinRole, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId,
-    MeterProtocol, OperationId, Operator, OperatorId, Premises, PremisesLevel, ShiftId, Utility, VendingPointId,
+    AccountId, BooksId, BuiltinRole, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, CustomerKind,
+    IdDocument, IdDocumentKind, ManualClock, Meter, MeterId, MeterProtocol, OperationId, Operator, OperatorId,
+    Premises, PremisesLevel, ShiftId, Side, Utility, VendingPointId,
 };
+use voltvend_meter::controller::{ControllerConfig, Mode, RemoteCommand};
+use voltvend_meter::fleet::{Fleet, Profile};
+use voltvend_ops::secrets::{openpaygo_aad, vending_key_aad};
 use voltvend_ops::{
-    Actor, ApplyReadings, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks, OpenShift,
-    OpenVendingPoint, Operation, PaymentMethod, Sale,
+    Actor, Applied, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, IssueStsTokens, MasterKey,
+    MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgUnit, OutboxKind,
+    Outcome, PaymentMethod, ReceiptFormat, RefundRefusedPayment, ReprintReceipt, Reverse, Sale, SaleAmount, SaleRecord,
+    SettleVendingPoint, StsManagement, VendingKeyRecord,
 };
-use voltvend_store::Store;
+use voltvend_store::{ListQuery, MeterFilter, Store};
+use voltvend_sts::keys::{KeyParams, KeyType};
+use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan};
+use zeroize::Zeroizing;
 
 use crate::clock::IdGenerator;
 use crate::serve::Access;
 use crate::settings::Settings;
 
-/// Operators created by the seed, with their generated passwords.
-#[derive(Debug)]
-pub struct DemoLogins {
-    pub logins: Vec<(String, BuiltinRole, String)>,
-}
-
 /// What `meta` says of a demo database.
 const PURPOSE_KEY: &str = "purpose";
 const PURPOSE_DEMO: &str = "demo";
 
-const SURNAMES: [&str; 12] = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun"];
-const GIVEN: [&str; 8] = ["Wei", "Fang", "Min", "Jing", "Lei", "Yan", "Tao", "Xia"];
-
 /// The shipped Zhejiang residential tariff (annual tiers, peak/valley).
 pub(crate) const ELECTRICITY_TARIFF: &str = include_str!("../../../tariffs/cn-zhejiang-residential.toml");
+const COMMERCIAL_TARIFF: &str = include_str!("../../../tariffs/cn-commercial-tou-summer-sharp.toml");
 const WATER_TARIFF: &str = include_str!("../../../tariffs/cn-beijing-residential-water.toml");
+const ZA_TARIFF: &str = include_str!("../../../tariffs/za-municipal-ibt-fbe.toml");
+const RESIDENTIAL: &str = "cn-zhejiang-residential-tou";
+const COMMERCIAL: &str = "cn-commercial-tou-sharp";
+const WATER: &str = "cn-beijing-residential-water";
+
+const TIME_ZONE: &str = "Asia/Shanghai";
+/// Days of history before today.
+pub const HISTORY_DAYS: i32 = 21;
+/// The seed of the data: ids, names, habits.
+const DATA_SEED: u64 = 2026;
+/// The seed of the simulated fleet's load profiles (the demo serves the same fleet).
+pub const FLEET_SEED: u64 = 2026;
+const WATER_FLEET_SEED: u64 = FLEET_SEED ^ 0x5741_5445;
+/// The demo's STS supply group: a made-up code, its vending key random for each demo database.
+pub const DEMO_SUPPLY_GROUP: u32 = 990_001;
+const DEMO_KEY_REVISION: u8 = 1;
+const STS_IIN: &str = "600727";
+/// OpenPAYGO e-bike batteries rent for 3 yuan a day.
+const OPG_PRICE_PER_DAY_MINOR: i64 = 300;
+/// The cash float each counter shift opens with.
+const FLOAT_MINOR: i64 = 50_000;
+/// How much a sales agent may sell before it settles.
+const AGENT_CREDIT_LIMIT_MINOR: i64 = 1_500_000;
+
+/// An operator the seed created, with its generated password.
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    pub username: String,
+    pub role: BuiltinRole,
+    /// The name of the premises the operator is scoped to.
+    pub scope: String,
+    pub password: String,
+}
+
+/// The demo supply group's STS vending key (DKGA02). Random for each demo database: never a real one.
+pub struct DemoVendingKey {
+    pub sgc: u32,
+    pub krn: u8,
+    /// 16 hex digits.
+    pub hex: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for DemoVendingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DemoVendingKey(sgc {:06}, krn {})", self.sgc, self.krn)
+    }
+}
+
+/// What the seed made, by its own count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeedSummary {
+    pub buildings: usize,
+    pub units: usize,
+    pub customers: usize,
+    pub companies: usize,
+    pub dlt645_meters: usize,
+    pub sts_meters: usize,
+    pub water_meters: usize,
+    pub openpaygo_devices: usize,
+    pub operators: usize,
+    pub vending_points: usize,
+    pub shifts: usize,
+    /// Sales committed (openings' first sales and re-allocations included).
+    pub sales: usize,
+    pub refused_payments: usize,
+    pub refunds: usize,
+    pub reversals: usize,
+    pub settlements: usize,
+    pub management_tokens: usize,
+    /// Readings stored (one a day for each remote meter, and each one's commissioning reading).
+    pub readings: usize,
+    pub relay_trips: usize,
+    pub relay_closes: usize,
+    /// Days seeded: the days of history and today.
+    pub days: usize,
+}
+
+/// What [`seed`] returns.
+#[derive(Debug)]
+pub struct DemoSeed {
+    pub logins: Vec<DemoLogin>,
+    pub vending_key: DemoVendingKey,
+    /// The simulated DL/T 645 fleet: exactly the seeded remote electricity meters (addresses 000000000001 to
+    /// `dlt645_meters`), at `now`, its registers and relays where the seeded history left them.
+    pub fleet: Fleet,
+    pub summary: SeedSummary,
+}
 
 pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool) -> anyhow::Result<()> {
+    let secret_ids = IdGenerator::new(clock.clone());
+    let master_configured = crate::keys::load(&settings)?.current().is_some();
+    if url_given && !master_configured {
+        bail!(
+            "the demo seals its STS vending key and OpenPAYGO secrets under a master key: give one with \
+             VOLTVEND_MASTER_KEY (64 hex digits) or keys.master_key_file (make one with `voltvend keys generate \
+             --out FILE`), or leave out --database-url to run on a temporary database"
+        );
+    }
     let temp_dir = if url_given {
         None
     } else {
         let dir = std::env::temp_dir().join(format!("voltvend-demo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         settings.database.url = format!("sqlite://{}", dir.join("voltvend.sqlite").display());
+        if !master_configured {
+            let path = dir.join("master.key");
+            crate::keys::generate_file(&path, &secret_ids)?;
+            settings.keys.master_key_file = path.display().to_string();
+        }
         Some(dir)
     };
     settings.database.auto_migrate = true;
-    let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
+    let master = crate::keys::load(&settings)?.current().cloned().context("no master key is configured")?;
+    let now = clock.now();
+
+    // Seed on a clock of our own, moved through the weeks of history; then serve on the real one.
+    let seed_clock = Arc::new(ManualClock::new(now));
+    let store = crate::serve::open_store(&settings, seed_clock.clone(), Access::Create).await?;
+    let started = std::time::Instant::now();
     let prepared = async {
         let lock = crate::serve::lock_for_writing(store.as_ref()).await?;
-        let seeded = prepare(store.as_ref(), &clock).await;
+        let seeded = prepare(store.as_ref(), &seed_clock, &secret_ids, &master, now).await;
         lock.release().await;
         seeded
     }
     .await;
-    let logins = match prepared {
-        Ok(l) => l,
+    store.shutdown().await;
+    store.close().await;
+    let seeded = prepared?;
+    let seed_time = started.elapsed();
+    if seeded.is_some() {
+        tracing::info!(seed_ms = seed_time.as_millis(), "demo estate seeded");
+    }
+
+    let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
+    let mut seeded = seeded;
+    let serving = async {
+        let counts = store.counts().await?;
+        let (fleet, shown) = match seeded.take() {
+            Some(s) => (s.fleet, Some((s.logins, s.vending_key.sgc, s.vending_key.krn, s.summary))),
+            // An earlier demo's database: a fresh fleet of as many meters.
+            None => (Fleet::new(dlt645_meters(store.as_ref()).await?, FLEET_SEED, now, &fleet_config()?, 0), None),
+        };
+        let listener = crate::serve::bind(&settings).await?;
+        let meters = fleet.len();
+        // The seeded DL/T 645 meters are 000000000001…N: the fleet is exactly those; every other setting is the
+        // simulator's default.
+        let sim = <crate::simulate::SimulateArgs as clap::Parser>::try_parse_from([
+            "simulate".to_string(),
+            format!("--meters={meters}"),
+            "--dlt645-listen=127.0.0.1:0".to_string(),
+            format!("--seed={FLEET_SEED}"),
+        ])?;
+        let (sim_addr, _fleet) = crate::simulate::start_fleet(&sim, fleet).await?;
+        anyhow::Ok((counts, shown, listener, meters, sim_addr))
+    }
+    .await;
+    let (counts, seeded, listener, meters, sim_addr) = match serving {
+        Ok(x) => x,
         Err(e) => {
             store.close().await;
             return Err(e);
         }
     };
-    let counts = store.counts().await?;
-    let listener = crate::serve::bind(&settings).await?;
     let addr = listener.local_addr()?;
-    // The seeded DL/T 645 meters are 000000000001…000000000024: simulate exactly those; every other setting
-    // is the simulator's default.
-    let sim = <crate::simulate::SimulateArgs as clap::Parser>::try_parse_from([
-        "simulate",
-        "--meters=24",
-        "--dlt645-listen=127.0.0.1:0",
-        "--seed=2026",
-        "--credit-kwh=30",
-    ])?;
-    let (sim_addr, _fleet) = crate::simulate::start(&sim, clock.as_ref()).await?;
     let database = voltvend_store::redact_url(&settings.database.url);
     let temp_shown = temp_dir.clone();
+    let key_file = if master_configured { None } else { Some(settings.keys.master_key_file.clone()) };
     let ready = move || {
         println!();
-        println!("  Voltvend demo is running: open http://{addr}/");
+        println!("  Voltvend demo is running on http://{addr}/");
+        println!("  JSON API: http://{addr}/api/v1 (OpenAPI document at http://{addr}/api/v1/openapi.json);");
+        println!("  health at /healthz, metrics at /metrics.");
         println!(
             "  Data: {} premises, {} customers, {} meters, {} sales, {} ledger transfers, {} audit records",
             counts.premises, counts.customers, counts.meters, counts.sales, counts.transfers, counts.audit_records
@@ -96,17 +244,45 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
             Some(dir) => println!("  Embedded database: {} (removed when the demo stops)", dir.display()),
             None => println!("  Database: {database}"),
         }
-        println!("  Simulated meters: DL/T 645 over TCP on {sim_addr} (24 meters, 60× time)");
-        match &logins {
-            Some(logins) => {
-                for (username, role, password) in &logins.logins {
-                    println!("  Log in as {username} / {password}  ({role})");
+        if let Some(file) = &key_file {
+            println!("  Master key: {file} (made for this demo, removed with it)");
+        }
+        println!(
+            "  Simulated meters: DL/T 645 over TCP on {sim_addr} ({meters} meters, 000000000001 to {meters:012}, \
+             60× time)"
+        );
+        match &seeded {
+            Some((logins, sgc, krn, s)) => {
+                println!(
+                    "  Riverside Park 滨江园区 (Asia/Shanghai): {} buildings, {} units, {} customers ({} companies);",
+                    s.buildings, s.units, s.customers, s.companies
+                );
+                println!(
+                    "  meters: {} remote DL/T 645 electricity, {} STS keypad, {} remote water (MQTT), {} OpenPAYGO;",
+                    s.dlt645_meters, s.sts_meters, s.water_meters, s.openpaygo_devices
+                );
+                println!(
+                    "  History of {HISTORY_DAYS} days and today: {} sales, {} readings billed, {} relay trips ({} closed \
+                     again by a payment), {} refused payments refunded, {} sale re-allocated (纠错); seeded in {:.1} s.",
+                    s.sales,
+                    s.readings,
+                    s.relay_trips,
+                    s.relay_closes,
+                    s.refunds,
+                    s.reversals,
+                    seed_time.as_secs_f64()
+                );
+                println!(
+                    "  STS: supply group {sgc:06}, key revision {krn}, with a random DEMO vending key made for this \
+                     database (never load it into a real meter)."
+                );
+                for l in logins {
+                    println!("  Log in as {} / {}  ({}, {})", l.username, l.password, l.role, l.scope);
                 }
             }
             None => println!("  This demo database was seeded earlier; its logins were printed then."),
         }
-        println!("  (The web UI and the head end that polls the meters arrive with their issues; today the server");
-        println!("   shows status, /healthz and /metrics, and the meters answer any DL/T 645 master.)");
+        println!("  The meters answer any DL/T 645 master; the head end that polls them arrives with its issue.");
         println!("  Stop with Ctrl-C.");
         println!();
     };
@@ -119,8 +295,40 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
     result
 }
 
+/// The simulated meters' controllers: remote meters, whose balance the master station holds; they measure
+/// and obey relay commands.
+pub fn fleet_config() -> anyhow::Result<ControllerConfig> {
+    let tz = TimeZone::get(TIME_ZONE)?;
+    Ok(ControllerConfig { mode: Mode::Remote, ..crate::simulate::controller_config(tz) })
+}
+
+/// How many remote DL/T 645 electricity meters a database holds (for a database an earlier demo seeded).
+async fn dlt645_meters(store: &dyn Store) -> anyhow::Result<usize> {
+    let filter = MeterFilter {
+        protocol: Some(MeterProtocol::Dlt645.as_str().into()),
+        utility: Some(Utility::Electricity.as_str().into()),
+        ..MeterFilter::default()
+    };
+    let mut q = ListQuery { scope: None, after: None, limit: ListQuery::LIMIT_MAX };
+    let mut n = 0;
+    loop {
+        let page = store.list_meters(&q, &filter).await?;
+        n += page.len();
+        match page.last() {
+            Some(last) if page.len() == ListQuery::LIMIT_MAX as usize => q.after = Some(last.meter.id.to_string()),
+            _ => return Ok(n),
+        }
+    }
+}
+
 /// Seeds an empty database, or recognises one an earlier demo seeded (then `None`: no new logins).
-async fn prepare(store: &dyn Store, clock: &Arc<dyn Clock>) -> anyhow::Result<Option<DemoLogins>> {
+async fn prepare(
+    store: &dyn Store,
+    clock: &Arc<ManualClock>,
+    secret_ids: &IdGenerator,
+    master_key: &MasterKey,
+    now: Timestamp,
+) -> anyhow::Result<Option<DemoSeed>> {
     match store.meta(PURPOSE_KEY).await?.as_deref() {
         Some(PURPOSE_DEMO) => return Ok(None),
         Some(other) => bail!("this database is a {other} database, not a demo's; give the demo another one"),
@@ -130,203 +338,1354 @@ async fn prepare(store: &dyn Store, clock: &Arc<dyn Clock>) -> anyhow::Result<Op
     if counts.premises > 0 || counts.transfers > 0 {
         bail!("this database already holds data; the demo seeds only an empty database (or serves its own)");
     }
+    let data_ids = IdGenerator::seeded(clock.clone(), DATA_SEED);
+    let seeded = seed(store, clock, &data_ids, secret_ids, master_key, now).await?;
+    // Marked only once complete: a half-seeded database is refused, never served.
     store.set_meta(PURPOSE_KEY, PURPOSE_DEMO).await?;
-    let logins =
-        seed(store, &IdGenerator::seeded(clock.clone(), 2026), &IdGenerator::new(clock.clone()), clock.now()).await?;
-    Ok(Some(logins))
+    Ok(Some(seeded))
 }
 
-/// Submits an operation and insists that it commits.
-async fn apply(store: &dyn Store, op: Operation) -> anyhow::Result<()> {
-    let kind = op.command.kind();
-    store.submit(op).await.with_context(|| format!("demo seed: {kind}"))?;
-    Ok(())
-}
-
-/// Seeds a group with one estate of two buildings: 24 units with customers and accounts, each with a remote
-/// DL/T 645 electricity meter on the Zhejiang tiered TOU tariff (every fourth also an IC-card water meter on
-/// Beijing's water tariff), two operators, a counter with an open shift, opening sales through it, and a
-/// day of readings billed. `data_ids` makes the data reproducible; `secret_ids` makes the passwords.
+/// Seeds the estate and its history up to `now`.
+///
+/// `store` must run on `clock` (its writer stamps every operation with it) and know `master_key` as its
+/// current master key; the seed sets `clock` to [`HISTORY_DAYS`] days before `now` and moves it forward to
+/// `now`. `data_ids` makes the data's ids (reproducible when seeded); `secret_ids` makes the passwords, the
+/// vending key and the device secrets, and the nonces that seal them.
 pub async fn seed(
     store: &dyn Store,
+    clock: &ManualClock,
     data_ids: &IdGenerator,
     secret_ids: &IdGenerator,
+    master_key: &MasterKey,
     now: Timestamp,
-) -> anyhow::Result<DemoLogins> {
-    let system = |command| Operation::new(data_ids.id::<OperationId>(), Actor::system("demo"), command);
-    let group = Premises::new_root(data_ids.id(), "Voltvend Demo Utilities", "Asia/Shanghai")?;
-    let estate = group.new_child(data_ids.id(), PremisesLevel::Property, "Riverside Estate 滨江花园")?;
-    apply(store, system(Command::CreatePremises(group.clone()))).await?;
-    apply(store, system(Command::CreatePremises(estate.clone()))).await?;
-    let books = data_ids.id::<BooksId>();
-    apply(store, system(Command::OpenBooks(OpenBooks { id: books, premises_id: estate.id, currency: Currency::CNY })))
-        .await?;
-    let point = data_ids.id::<VendingPointId>();
-    apply(
+) -> anyhow::Result<DemoSeed> {
+    let tz = TimeZone::get(TIME_ZONE)?;
+    let today = now.to_zoned(tz.clone()).date();
+    let first_day = today.checked_sub(HISTORY_DAYS.days())?;
+    let start = first_day.to_zoned(tz.clone())?.timestamp();
+    clock.set(start);
+    let plan = EstatePlan::new();
+    let remote_units = plan.units.iter().filter(|u| u.elec == Elec::Remote).count();
+    let water_units = plan.units.iter().filter(|u| u.water).count();
+    let cfg = fleet_config()?;
+    let mut seeder = Seeder {
         store,
-        system(Command::OpenVendingPoint(OpenVendingPoint {
-            id: point,
-            premises_id: estate.id,
-            name: "Estate office counter 物业服务中心".into(),
-            currency: Currency::CNY,
-            books_id: books,
-            credit_limit_minor: None,
-        })),
-    )
-    .await?;
-    for document in [ELECTRICITY_TARIFF, WATER_TARIFF] {
-        let (file, _) = voltvend_tariff_file::parse(document).map_err(|e| anyhow::anyhow!("shipped tariff: {e}"))?;
-        let command =
-            Command::ImportTariff(ImportTariff { code: file.code, name: file.name, document: document.into() });
-        apply(store, system(command)).await?;
-    }
-
-    let mut logins = Vec::new();
-    let mut cashier = None;
-    for (username, role, scope) in
-        [("admin", BuiltinRole::Administrator, group.id), ("cashier1", BuiltinRole::Cashier, estate.id)]
-    {
-        let password = crate::passwords::generate(secret_ids);
-        let operator = Operator::new(
-            data_ids.id::<OperatorId>(),
-            username,
-            username,
-            role.as_str(),
-            scope,
-            &crate::passwords::hash(&password, secret_ids)?,
-        );
-        if role == BuiltinRole::Cashier {
-            cashier = Some((operator.id, scope));
-        }
-        apply(store, system(Command::AddOperator(operator))).await?;
-        logins.push((username.to_string(), role, password));
-    }
-    let (cashier, cashier_scope) = cashier.context("the seed has a cashier")?;
-    let at_counter = Actor::operator(cashier, cashier_scope, "demo");
-    let shift = data_ids.id::<ShiftId>();
-    let open_shift =
-        OpenShift { shift_id: shift, vending_point_id: point, operator_id: cashier, opening_float_minor: 50_000 };
-    apply(store, Operation::new(data_ids.id(), at_counter.clone(), Command::OpenShift(open_shift))).await?;
-
-    let mut n = 0_u32;
-    for building_name in ["Block A", "Block B"] {
-        let building = estate.new_child(data_ids.id(), PremisesLevel::Building, building_name)?;
-        apply(store, system(Command::CreatePremises(building.clone()))).await?;
-        for floor_no in 1..=3 {
-            let floor = building.new_child(data_ids.id(), PremisesLevel::Floor, &format!("Floor {floor_no}"))?;
-            apply(store, system(Command::CreatePremises(floor.clone()))).await?;
-            for unit_no in 1..=4 {
-                n += 1;
-                let code = format!("{}-{floor_no}0{unit_no}", building_name.trim_start_matches("Block "));
-                let unit = floor.new_child(data_ids.id(), PremisesLevel::Unit, &code)?;
-                apply(store, system(Command::CreatePremises(unit.clone()))).await?;
-                seed_unit(store, data_ids, &unit, books, n, &at_counter, shift, now).await?;
-            }
+        clock,
+        ids: data_ids,
+        rng: StdRng::seed_from_u64(DATA_SEED),
+        tz,
+        first_day,
+        now,
+        fleet: Fleet::new(remote_units, FLEET_SEED, start, &cfg, 0),
+        water_fleet: Fleet::with_water(water_units, water_units, WATER_FLEET_SEED, start, &cfg, 0),
+        summary: SeedSummary::default(),
+        estate: None,
+        accounts: Vec::new(),
+        shifts: [None; 4],
+        agent_outstanding_minor: 0,
+        refused: Vec::new(),
+        reprint: None,
+    };
+    let (logins, vending_key) = seeder.set_up(&plan, secret_ids, master_key).await?;
+    seeder.open_accounts(&plan, secret_ids, master_key).await?;
+    for day in 0..=HISTORY_DAYS {
+        if !seeder.run_day(day).await? {
+            break;
         }
     }
-    Ok(DemoLogins { logins })
+    seeder.advance(now);
+    seeder.summary.days = usize::try_from(HISTORY_DAYS).unwrap_or(0) + 1;
+    Ok(DemoSeed { logins, vending_key, fleet: seeder.fleet, summary: seeder.summary })
 }
 
-/// One unit: its customer and account, its meters, an opening sale and a day of readings.
-#[allow(clippy::too_many_arguments)]
-async fn seed_unit(
-    store: &dyn Store,
-    ids: &IdGenerator,
-    unit: &Premises,
+/// The kinds of building in the park.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// Flats above shops on the ground floor.
+    Apartments,
+    Offices,
+    Workshops,
+}
+
+struct BuildingPlan {
+    letter: &'static str,
+    name: &'static str,
+    floors: u32,
+    per_floor: u32,
+    usage: Use,
+}
+
+const BUILDINGS: [BuildingPlan; 5] = [
+    BuildingPlan { letter: "A", name: "Block A 滨江公寓A座", floors: 12, per_floor: 6, usage: Use::Apartments },
+    BuildingPlan { letter: "B", name: "Block B 滨江公寓B座", floors: 12, per_floor: 6, usage: Use::Apartments },
+    BuildingPlan { letter: "C", name: "Block C 人才公寓C座", floors: 8, per_floor: 6, usage: Use::Apartments },
+    BuildingPlan {
+        letter: "D", name: "Innovation Centre D 创新中心D栋", floors: 6, per_floor: 5, usage: Use::Offices
+    },
+    BuildingPlan { letter: "E", name: "Workshops E 标准厂房E栋", floors: 3, per_floor: 6, usage: Use::Workshops },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UnitKind {
+    Home,
+    Shop,
+    Office,
+    Workshop,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Elec {
+    /// A remote DL/T 645 meter, billed from its readings.
+    Remote,
+    /// An STS keypad meter, sold tokens.
+    Sts,
+}
+
+struct UnitPlan {
+    building: usize,
+    floor: u32,
+    code: String,
+    kind: UnitKind,
+    elec: Elec,
+    water: bool,
+    opg: bool,
+}
+
+/// The park's units and what each has: Block A's flats a remote electricity and a remote water meter, Block
+/// B's remote electricity (and on the 2nd floor an OpenPAYGO e-bike battery), Block C's (the older block) STS
+/// keypad meters; the ground-floor shops, the offices and the workshops remote meters on the commercial tariff.
+struct EstatePlan {
+    units: Vec<UnitPlan>,
+}
+
+impl EstatePlan {
+    fn new() -> Self {
+        let mut units = Vec::new();
+        for (b, plan) in BUILDINGS.iter().enumerate() {
+            for floor in 1..=plan.floors {
+                for no in 1..=plan.per_floor {
+                    let kind = match plan.usage {
+                        Use::Apartments if floor == 1 => UnitKind::Shop,
+                        Use::Apartments => UnitKind::Home,
+                        Use::Offices => UnitKind::Office,
+                        Use::Workshops => UnitKind::Workshop,
+                    };
+                    let home = kind == UnitKind::Home;
+                    units.push(UnitPlan {
+                        building: b,
+                        floor,
+                        code: format!("{}-{floor:02}{no:02}", plan.letter),
+                        kind,
+                        elec: if home && plan.letter == "C" { Elec::Sts } else { Elec::Remote },
+                        water: home && plan.letter == "A",
+                        opg: home && plan.letter == "B" && floor == 2,
+                    });
+                }
+            }
+        }
+        Self { units }
+    }
+}
+
+/// The units of the history's special cases: a sale keyed to the neighbour's account and re-allocated (纠错), and
+/// two payments above what a wallet may hold (囤积), refused and handed back.
+const WRONG_UNIT: &str = "A-0502";
+const RIGHT_UNIT: &str = "A-0503";
+const OVERPAID_CASH_UNIT: &str = "B-0704";
+const OVERPAID_TRANSFER_UNIT: &str = "D-0301";
+/// Block C's meters whose tamper flags the field engineer clears.
+const INSPECTED_UNITS: [&str; 2] = ["C-0301", "C-0604"];
+
+/// Who sells: the three counters' cashiers and the agent.
+const CASHIER_A: usize = 0;
+const CASHIER_B: usize = 1;
+const CASHIER_CENTRE: usize = 2;
+const AGENT: usize = 3;
+
+/// Ids of the estate's fixed parts.
+struct Estate {
+    park: Premises,
+    units: Vec<Premises>,
     books: BooksId,
-    n: u32,
-    at_counter: &Actor,
-    shift: ShiftId,
+    /// Per cashier (see [`CASHIER_A`]…): the vending point, the operator and its scope.
+    points: [VendingPointId; 4],
+    cashiers: [(OperatorId, Premises); 4],
+    manager: OperatorId,
+    engineer: OperatorId,
+}
+
+impl Estate {
+    fn cashier(&self, who: usize) -> anyhow::Result<Actor> {
+        let (id, scope) = self.cashiers.get(who).context("no such cashier")?;
+        Ok(Actor::operator(*id, scope.id, "demo"))
+    }
+
+    fn staff(&self, id: OperatorId) -> Actor {
+        Actor::operator(id, self.park.id, "demo")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Habit {
+    /// Tops up when fewer than `below` days of use are left, for about `days` days.
+    Prompt { below: i64, days: i64 },
+    /// Waits until the supply is cut, then pays `after` days later for about `days` days.
+    Late { after: i32, days: i64 },
+}
+
+/// A customer account as the seed follows it.
+struct Acct {
+    id: AccountId,
+    unit: usize,
+    kind: UnitKind,
+    /// The counter the customer goes to.
+    counter: usize,
+    elec: MeterId,
+    /// The fleet index of the remote electricity meter.
+    remote: Option<usize>,
+    water: Option<(MeterId, usize)>,
+    opg: Option<MeterId>,
+    habit: Habit,
+    overdraft_minor: i64,
+    max_balance_minor: i64,
+    min_purchase_minor: i64,
+    /// The wallet's balance after the last operation that touched it.
+    balance_minor: i64,
+    /// What a day's use costs, as seen lately.
+    daily_minor: i64,
+    elec_open: bool,
+    water_open: bool,
+    /// The day the supply was cut.
+    cut_on: Option<i32>,
+    /// An STS customer's next purchase.
+    next_sts_day: i32,
+    /// The day the OpenPAYGO device's rented time runs out.
+    opg_until_day: i32,
+}
+
+impl Acct {
+    fn company(&self) -> bool {
+        self.kind != UnitKind::Home
+    }
+}
+
+/// One purchase the seed plans.
+struct Purchase {
+    acct: usize,
+    meter: MeterId,
+    amount: SaleAmount,
+    method: PaymentMethod,
+    cashier: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wave {
+    Morning,
+    Afternoon,
+    Evening,
+}
+
+struct Seeder<'a> {
+    store: &'a dyn Store,
+    clock: &'a ManualClock,
+    ids: &'a IdGenerator,
+    rng: StdRng,
+    tz: TimeZone,
+    first_day: Date,
     now: Timestamp,
-) -> anyhow::Result<()> {
-    let system = |command| Operation::new(ids.id::<OperationId>(), Actor::system("demo"), command);
-    let index = usize::try_from(n).unwrap_or(0);
-    let name = format!(
-        "{} {}",
-        SURNAMES.get(index % SURNAMES.len()).unwrap_or(&"Wang"),
-        GIVEN.get(index % GIVEN.len()).unwrap_or(&"Wei")
-    );
-    let mut electricity = Meter::receive(
-        ids.id::<MeterId>(),
-        &format!("DDSY1352-{n:05}"),
+    fleet: Fleet,
+    water_fleet: Fleet,
+    summary: SeedSummary,
+    estate: Option<Estate>,
+    accounts: Vec<Acct>,
+    /// Each cashier's open shift.
+    shifts: [Option<ShiftId>; 4],
+    agent_outstanding_minor: i64,
+    /// Refused payments not yet handed back: the payment's operation and its method.
+    refused: Vec<(OperationId, usize, PaymentMethod)>,
+    /// A sale whose receipt a customer asks for again.
+    reprint: Option<OperationId>,
+}
+
+/// Submits operations together, so that the store's writer takes them in as few batches as it can, in this
+/// order; every one must commit (a refused sale's payment, recorded, is committed).
+async fn commit_all(store: &dyn Store, ops: Vec<Operation>) -> anyhow::Result<Vec<Outcome>> {
+    let kinds: Vec<&'static str> = ops.iter().map(|op| op.command.kind()).collect();
+    // `unconstrained`: the submissions reach the writer's queue in order, without yielding half-way.
+    let results = tokio::task::unconstrained(join_all(ops.into_iter().map(|op| store.submit(op)))).await;
+    results
+        .into_iter()
+        .zip(kinds)
+        .map(|(r, kind)| match r.with_context(|| format!("demo seed: {kind}"))? {
+            Applied::Committed { outcome, .. } => Ok(outcome),
+            Applied::Replayed { .. } => bail!("demo seed: a {kind} operation was applied before"),
+        })
+        .collect()
+}
+
+fn round_up(v: i64, step: i64) -> i64 {
+    (v + step - 1).div_euclid(step) * step
+}
+
+impl<'a> Seeder<'a> {
+    fn estate(&self) -> anyhow::Result<&Estate> {
+        self.estate.as_ref().context("the estate is set up first")
+    }
+
+    fn op(&self, actor: &Actor, command: Command) -> Operation {
+        Operation::new(self.ids.id::<OperationId>(), actor.clone(), command)
+    }
+
+    fn system(&self, command: Command) -> Operation {
+        self.op(&Actor::system("demo"), command)
+    }
+
+    async fn commit(&self, ops: Vec<Operation>) -> anyhow::Result<Vec<Outcome>> {
+        commit_all(self.store, ops).await
+    }
+
+    /// Local time `hh:mm` on day `day` of the history (0 is its first day).
+    fn at(&self, day: i32, hh: i64, mm: i64) -> anyhow::Result<Timestamp> {
+        let date = self.first_day.checked_add(day.days())?;
+        Ok(date.to_zoned(self.tz.clone())?.timestamp() + SignedDuration::from_mins(hh * 60 + mm))
+    }
+
+    /// Moves the store's clock and the simulated meters to `to`.
+    fn advance(&mut self, to: Timestamp) {
+        let quarter = SignedDuration::from_mins(15);
+        while self.fleet.now() < to {
+            let dt = self.fleet.now().duration_until(to).min(quarter);
+            self.fleet.step(dt);
+            self.water_fleet.step(dt);
+        }
+        self.clock.set(to);
+    }
+
+    /// Goes to `hh:mm` on `day`, unless that is after now (then the history is complete).
+    fn reach(&mut self, day: i32, hh: i64, mm: i64) -> anyhow::Result<bool> {
+        let t = self.at(day, hh, mm)?;
+        if t > self.now {
+            return Ok(false);
+        }
+        self.advance(t);
+        Ok(true)
+    }
+
+    /// Premises, books, tariffs, the vending key, vending points and operators.
+    async fn set_up(
+        &mut self,
+        plan: &EstatePlan,
+        secret_ids: &IdGenerator,
+        master_key: &MasterKey,
+    ) -> anyhow::Result<(Vec<DemoLogin>, DemoVendingKey)> {
+        self.reach(0, 7, 30)?;
+        let ids = self.ids;
+        let group = Premises::new_root(ids.id(), "Binjiang Energy Services 滨江能源服务", TIME_ZONE)?;
+        let park = group.new_child(ids.id(), PremisesLevel::Property, "Riverside Park 滨江园区")?;
+        let mut buildings = Vec::new();
+        let mut floors = Vec::new();
+        for b in &BUILDINGS {
+            let building = park.new_child(ids.id(), PremisesLevel::Building, b.name)?;
+            for floor in 1..=b.floors {
+                floors.push(building.new_child(ids.id(), PremisesLevel::Floor, &format!("{}{floor}F", b.letter))?);
+            }
+            buildings.push(building);
+        }
+        let mut units = Vec::new();
+        for u in &plan.units {
+            let before: u32 = BUILDINGS.iter().take(u.building).map(|b| b.floors).sum();
+            let floor = floors.get(usize::try_from(before + u.floor - 1)?).context("unit floor")?;
+            units.push(floor.new_child(ids.id(), PremisesLevel::Unit, &u.code)?);
+        }
+        self.summary.buildings = buildings.len();
+        self.summary.units = units.len();
+
+        let books = ids.id::<BooksId>();
+        let vending_key_hex = {
+            let mut key = Zeroizing::new([0_u8; 8]);
+            secret_ids.fill(key.as_mut());
+            Zeroizing::new(key.iter().map(|b| format!("{b:02X}")).collect::<String>())
+        };
+        let sealed = master_key.seal(
+            &vending_key_aad(DEMO_SUPPLY_GROUP, DEMO_KEY_REVISION),
+            nonce(secret_ids),
+            vending_key_hex.as_bytes(),
+        )?;
+        let mut wave = vec![
+            Command::OpenBooks(OpenBooks { id: books, premises_id: park.id, currency: Currency::CNY }),
+            Command::ImportVendingKey(VendingKeyRecord { sgc: DEMO_SUPPLY_GROUP, krn: DEMO_KEY_REVISION, sealed }),
+        ];
+        for document in [ELECTRICITY_TARIFF, COMMERCIAL_TARIFF, WATER_TARIFF, ZA_TARIFF] {
+            let (file, _) =
+                voltvend_tariff_file::parse(document).map_err(|e| anyhow::anyhow!("shipped tariff: {e}"))?;
+            wave.push(Command::ImportTariff(ImportTariff {
+                code: file.code,
+                name: file.name,
+                document: document.into(),
+            }));
+        }
+        wave.extend(buildings.iter().cloned().map(Command::CreatePremises));
+        // Parents before children: one batch per level of the tree.
+        self.commit(vec![self.system(Command::CreatePremises(group.clone()))]).await?;
+        self.commit(vec![self.system(Command::CreatePremises(park.clone()))]).await?;
+        let ops = wave.into_iter().map(|c| self.system(c)).collect();
+        self.commit(ops).await?;
+
+        let building = |i: usize| buildings.get(i).cloned().context("building");
+        let points: [VendingPointId; 4] = [ids.id(), ids.id(), ids.id(), ids.id()];
+        let point_plans = [
+            (points[CASHIER_A], building(0)?.id, "Block A counter A座营业厅", None),
+            (points[CASHIER_B], building(1)?.id, "Block B counter B座营业厅", None),
+            (points[CASHIER_CENTRE], park.id, "Park service centre 园区服务中心", None),
+            (
+                points[AGENT],
+                park.id,
+                "Riverside convenience store (agent) 滨江便利店代售点",
+                Some(AGENT_CREDIT_LIMIT_MINOR),
+            ),
+        ];
+        let mut wave: Vec<Command> = floors.iter().cloned().map(Command::CreatePremises).collect();
+        for (id, premises_id, name, credit_limit_minor) in point_plans {
+            wave.push(Command::OpenVendingPoint(OpenVendingPoint {
+                id,
+                premises_id,
+                name: name.into(),
+                currency: Currency::CNY,
+                books_id: books,
+                credit_limit_minor,
+            }));
+        }
+        self.summary.vending_points = points.len();
+        let staff = [
+            ("admin", "Administrator 系统管理员", BuiltinRole::Administrator, group.clone()),
+            ("manager", "Zhou Min 周敏 (park manager)", BuiltinRole::Manager, park.clone()),
+            ("cashier.a", "Chen Jing 陈静 (Block A counter)", BuiltinRole::Cashier, building(0)?),
+            ("cashier.b", "Li Na 李娜 (Block B counter)", BuiltinRole::Cashier, building(1)?),
+            ("cashier.centre", "Wang Ting 王婷 (service centre)", BuiltinRole::Cashier, park.clone()),
+            ("agent.lin", "Lin Tao 林涛 (convenience store agent)", BuiltinRole::Cashier, park.clone()),
+            ("engineer", "Zhao Qiang 赵强 (field engineer)", BuiltinRole::FieldEngineer, park.clone()),
+            ("auditor", "Sun Li 孙丽 (auditor)", BuiltinRole::Auditor, group.clone()),
+            ("viewer", "Guest 访客 (read only)", BuiltinRole::ReadOnly, park.clone()),
+        ];
+        // Argon2 is slow by design: hash the passwords on every core at once.
+        let passwords: Vec<String> = staff.iter().map(|_| crate::passwords::generate(secret_ids)).collect();
+        let hashes: Vec<anyhow::Result<String>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                passwords.iter().map(|p| s.spawn(move || crate::passwords::hash(p, secret_ids))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("hashing failed")))).collect()
+        });
+        let mut logins = Vec::new();
+        let mut operator_ids = Vec::new();
+        for ((username, display, role, scope), (password, hash)) in staff.iter().zip(passwords.into_iter().zip(hashes))
+        {
+            let id = ids.id::<OperatorId>();
+            wave.push(Command::AddOperator(Operator::new(id, username, display, role.as_str(), scope.id, &hash?)));
+            operator_ids.push(id);
+            logins.push(DemoLogin { username: (*username).into(), role: *role, scope: scope.name.clone(), password });
+        }
+        self.summary.operators = logins.len();
+        let ops = wave.into_iter().map(|c| self.system(c)).collect();
+        self.commit(ops).await?;
+        let ops = units.iter().cloned().map(|u| self.system(Command::CreatePremises(u))).collect();
+        self.commit(ops).await?;
+
+        let op = |i: usize| operator_ids.get(i).copied().context("operator");
+        self.estate = Some(Estate {
+            cashiers: [(op(2)?, building(0)?), (op(3)?, building(1)?), (op(4)?, park.clone()), (op(5)?, park.clone())],
+            park,
+            units,
+            books,
+            points,
+            manager: op(1)?,
+            engineer: op(6)?,
+        });
+        let key = DemoVendingKey { sgc: DEMO_SUPPLY_GROUP, krn: DEMO_KEY_REVISION, hex: vending_key_hex };
+        Ok((logins, key))
+    }
+
+    /// Opens the day's shifts (the counters at 08:30, the agent at 09:00).
+    async fn open_shifts(&mut self, who: &[usize]) -> anyhow::Result<()> {
+        let mut ops = Vec::new();
+        for &w in who {
+            let estate = self.estate()?;
+            let shift_id = self.ids.id::<ShiftId>();
+            let (operator_id, _) = estate.cashiers.get(w).context("cashier")?;
+            let open = OpenShift {
+                shift_id,
+                vending_point_id: *estate.points.get(w).context("point")?,
+                operator_id: *operator_id,
+                opening_float_minor: if w == AGENT { 0 } else { FLOAT_MINOR },
+            };
+            ops.push(self.op(&estate.cashier(w)?, Command::OpenShift(open)));
+            if let Some(s) = self.shifts.get_mut(w) {
+                *s = Some(shift_id);
+            }
+        }
+        self.summary.shifts += ops.len();
+        self.commit(ops).await?;
+        Ok(())
+    }
+
+    /// Closes shifts against a count of the drawer: right, as a rule; now and then a little over or short.
+    async fn close_shifts(&mut self, who: &[usize]) -> anyhow::Result<()> {
+        let mut ops = Vec::new();
+        for &w in who {
+            let Some(shift_id) = self.shifts.get_mut(w).and_then(Option::take) else { continue };
+            let shift = self.store.shift(shift_id).await?;
+            let (_, drawer) = self.store.ledger_account(shift.drawer).await?;
+            let expected = shift.opening_float_minor + drawer.normal(Side::Debit);
+            let variance = match self.rng.random_range(0..20) {
+                0 => -1_000,
+                1 => 500,
+                2 => -200,
+                _ => 0,
+            };
+            let close = CloseShift { shift_id, counted_minor: (expected + variance).max(0) };
+            ops.push(self.op(&self.estate()?.cashier(w)?, Command::CloseShift(close)));
+        }
+        self.commit(ops).await?;
+        Ok(())
+    }
+
+    /// A customer file for a unit: people (names in hanzi, pinyin or both) in the flats, companies with their
+    /// business licence elsewhere.
+    fn customer(&mut self, unit: &Premises, kind: UnitKind, n: usize) -> anyhow::Result<Customer> {
+        let pick = |list: &'static str, i: usize| name_entry(list, i).context("a name list entry");
+        let prefix = [38, 39, 58, 59, 86, 37].get(n % 6).copied().unwrap_or(38);
+        let mobile = format!("1{prefix}{:08}", self.rng.random_range(0..100_000_000));
+        let (trade_py, trade_zh) = pick(TRADE_NAMES, n * 7 + n / 12)?;
+        let id = self.ids.id::<CustomerId>();
+        if kind == UnitKind::Home {
+            let (s_py, s_zh) = pick(SURNAMES, self.rng.random_range(0..64))?;
+            let (g_py, g_zh) = pick(GIVEN_NAMES, self.rng.random_range(0..64))?;
+            let name = match n % 3 {
+                0 => format!("{s_zh}{g_zh}"),
+                1 => format!("{s_py} {g_py}"),
+                _ => format!("{s_py} {g_py} {s_zh}{g_zh}"),
+            };
+            return Ok(Customer::file(id, unit.id, CustomerKind::Person, &name, None, &[&mobile], None)?);
+        }
+        let name = match kind {
+            UnitKind::Shop => {
+                let (en, zh) = pick(SHOPS, n)?;
+                format!("{trade_py} {en} {trade_zh}{zh}")
+            }
+            UnitKind::Office => {
+                let (en, zh) = pick(OFFICES, n / 3)?;
+                format!("Hangzhou {trade_py} {en} Co., Ltd. 杭州{trade_zh}{zh}有限公司")
+            }
+            _ => {
+                let (en, zh) = pick(WORKSHOPS, n)?;
+                format!("Zhejiang {trade_py} {en} Co., Ltd. 浙江{trade_zh}{zh}有限公司")
+            }
+        };
+        // A unified social credit code's shape (18 characters); made up, like the rest.
+        const CHECK: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+        let check = char::from(CHECK.get(n % CHECK.len()).copied().unwrap_or(b'0'));
+        let licence = IdDocument {
+            kind: IdDocumentKind::BusinessLicence,
+            number: format!("91330108MA2{:06}{check}", 100_000 + n * 37),
+        };
+        let landline = format!("0571-8{:07}", self.rng.random_range(0..10_000_000));
+        let email = format!("accounts@{}.example.com", trade_py.to_lowercase());
+        let email = (kind == UnitKind::Office).then_some(email.as_str());
+        Ok(Customer::file(id, unit.id, CustomerKind::Company, &name, Some(licence), &[&landline, &mobile], email)?)
+    }
+
+    /// 开户: every unit's customer and account, its meters received and bound, and a first sale at its
+    /// counter; then the remote meters' commissioning readings.
+    async fn open_accounts(
+        &mut self,
+        plan: &EstatePlan,
+        secret_ids: &IdGenerator,
+        master_key: &MasterKey,
+    ) -> anyhow::Result<()> {
+        self.reach(0, 8, 30)?;
+        self.open_shifts(&[CASHIER_A, CASHIER_B, CASHIER_CENTRE]).await?;
+        self.reach(0, 9, 0)?;
+        self.open_shifts(&[AGENT]).await?;
+
+        // Shops, offices and workshops get the fleet's commercial and constant loads, flats its households.
+        let mut households: VecDeque<usize> = VecDeque::new();
+        let mut businesses: VecDeque<usize> = VecDeque::new();
+        for (i, m) in self.fleet.meters().iter().enumerate() {
+            match m.profile {
+                Profile::Residential => households.push_back(i),
+                _ => businesses.push_back(i),
+            }
+        }
+        let units = self.estate()?.units.clone();
+        let mut ops = Vec::new();
+        for (n, (u, unit)) in plan.units.iter().zip(&units).enumerate() {
+            let company = u.kind != UnitKind::Home;
+            let customer = self.customer(unit, u.kind, n)?;
+            self.summary.customers += 1;
+            self.summary.companies += usize::from(company);
+            let counter = match u.building {
+                0 => CASHIER_A,
+                1 => CASHIER_B,
+                _ => CASHIER_CENTRE,
+            };
+            let mut meters = Vec::new();
+            let elec_id = self.ids.id::<MeterId>();
+            let (remote, profile) = match u.elec {
+                Elec::Remote => {
+                    let (mine, other) =
+                        if company { (&mut businesses, &mut households) } else { (&mut households, &mut businesses) };
+                    let i = mine.pop_front().or_else(|| other.pop_front()).context("a fleet meter per unit")?;
+                    let tariff = if company { COMMERCIAL } else { RESIDENTIAL };
+                    meters.push(remote_meter(elec_id, unit, i, tariff)?);
+                    self.summary.dlt645_meters += 1;
+                    (Some(i), self.fleet.meters().get(i).map(|m| m.profile))
+                }
+                Elec::Sts => {
+                    self.summary.sts_meters += 1;
+                    meters.push(sts_meter(elec_id, unit, self.summary.sts_meters)?);
+                    (None, None)
+                }
+            };
+            let water = if u.water {
+                let id = self.ids.id::<MeterId>();
+                meters.push(water_meter(id, unit, self.summary.water_meters + 1)?);
+                self.summary.water_meters += 1;
+                Some((id, self.summary.water_meters - 1))
+            } else {
+                None
+            };
+            let opg = if u.opg {
+                let id = self.ids.id::<MeterId>();
+                self.summary.openpaygo_devices += 1;
+                meters.push(opg_device(id, unit, self.summary.openpaygo_devices, secret_ids, master_key)?);
+                Some(id)
+            } else {
+                None
+            };
+
+            let late = self.rng.random_range(0..100) < if company { 15 } else { 20 };
+            let habit = if late {
+                Habit::Late { after: self.rng.random_range(1..=4), days: self.rng.random_range(5..=12) }
+            } else {
+                Habit::Prompt { below: self.rng.random_range(2..=5), days: self.rng.random_range(10..=25) }
+            };
+            let daily_minor = match profile {
+                Some(Profile::Residential) => 900,
+                Some(Profile::Commercial) => 3_500,
+                Some(Profile::Constant { watts }) => i64::from(watts) * 3 / 2,
+                Some(Profile::WaterFlow) | None => 700,
+            } + if water.is_some() { 450 } else { 0 };
+            let (overdraft_minor, max_balance_minor, min_purchase_minor, recovery) = match u.kind {
+                UnitKind::Home => (if n % 5 == 0 { 5_000 } else { 0 }, 100_000, 1_000, ArrearsRecovery::Share(200_000)),
+                UnitKind::Shop => {
+                    (if n % 3 == 0 { 10_000 } else { 0 }, 300_000, 2_000, ArrearsRecovery::Share(300_000))
+                }
+                _ => (if n % 3 == 0 { 20_000 } else { 0 }, 1_000_000, 5_000, ArrearsRecovery::Fixed(20_000)),
+            };
+            let account_id = self.ids.id::<AccountId>();
+            let acct = Acct {
+                id: account_id,
+                unit: n,
+                kind: u.kind,
+                counter,
+                elec: elec_id,
+                remote,
+                water,
+                opg,
+                habit,
+                overdraft_minor,
+                max_balance_minor,
+                min_purchase_minor,
+                balance_minor: 0,
+                daily_minor,
+                elec_open: false,
+                water_open: false,
+                cut_on: None,
+                next_sts_day: self.rng.random_range(5..=9),
+                opg_until_day: 0,
+            };
+            // The opening purchase: enough for a few days if the customer tends to wait for the cut, else weeks.
+            let first = match (u.elec, habit) {
+                (Elec::Sts, _) => SaleAmount::Paid(self.rng.random_range(2..=4) * 5_000),
+                (Elec::Remote, Habit::Late { .. }) => {
+                    SaleAmount::Paid(round_up(daily_minor * self.rng.random_range(3..=8), 5_000))
+                }
+                (Elec::Remote, Habit::Prompt { days, .. }) => {
+                    SaleAmount::Paid(round_up(daily_minor * days, 5_000).min(max_balance_minor - 20_000))
+                }
+            };
+            let method = self.method(company);
+            let shift = self.shifts.get(counter).copied().flatten().context("the counter is open")?;
+            let mut sale = Sale::paid(account_id, elec_id, shift, method, 0);
+            sale.amount = first;
+            sale.reference = self.reference(method);
+            let open = OpenAccount {
+                customer: CustomerRef::New(customer),
+                account_id,
+                premises_id: unit.id,
+                currency: Currency::CNY,
+                books_id: self.estate()?.books,
+                overdraft_limit_minor: overdraft_minor,
+                recovery,
+                min_purchase_minor,
+                max_balance_minor: Some(max_balance_minor),
+                meters,
+                first_sale: Some(sale),
+            };
+            ops.push(self.op(&self.estate()?.cashier(counter)?, Command::OpenAccount(open)));
+            self.accounts.push(acct);
+        }
+        let outcomes = self.commit(ops).await?;
+        for (i, outcome) in outcomes.iter().enumerate() {
+            match outcome {
+                Outcome::AccountOpened { first_sale: Some(sale), .. } => self.sold(i, sale, None),
+                other => bail!("demo seed: an account opening answered {other:?}"),
+            }
+        }
+        self.reach(0, 9, 15)?;
+        self.read_meters().await
+    }
+
+    fn method(&mut self, company: bool) -> PaymentMethod {
+        let roll = self.rng.random_range(0..100);
+        match (company, roll) {
+            (true, 0..70) => PaymentMethod::BankTransfer,
+            (true, _) => PaymentMethod::BankCard,
+            (false, 0..55) => PaymentMethod::Cash,
+            (false, 55..85) => PaymentMethod::BankCard,
+            (false, _) => PaymentMethod::BankTransfer,
+        }
+    }
+
+    fn reference(&mut self, method: PaymentMethod) -> String {
+        match method {
+            PaymentMethod::Cash => String::new(),
+            PaymentMethod::BankCard => format!("AUTH {:06}", self.rng.random_range(0..1_000_000)),
+            PaymentMethod::BankTransfer => format!("TRF{:010}", self.rng.random_range(0..10_000_000_000_u64)),
+        }
+    }
+
+    /// Follows a committed sale: the wallet's balance, and a relay closed again by it.
+    fn sold(&mut self, acct: usize, sale: &SaleRecord, cashier: Option<usize>) {
+        self.summary.sales += 1;
+        if cashier == Some(CASHIER_CENTRE) && self.reprint.is_none() {
+            self.reprint = Some(sale.operation_id);
+        }
+        let at = sale.at;
+        let Some(a) = self.accounts.get_mut(acct) else { return };
+        a.balance_minor = sale.balance_after_minor;
+        let available = a.balance_minor + a.overdraft_minor;
+        if available <= 0 {
+            return;
+        }
+        let mut closed = 0;
+        if sale.meter_id == a.elec && a.elec_open {
+            a.elec_open = false;
+            closed += 1;
+            if let Some(m) = a.remote.and_then(|i| self.fleet.meters_mut().get_mut(i)) {
+                m.controller.remote(RemoteCommand::ClosePermitted, at);
+            }
+        }
+        if let Some((water, i)) = a.water
+            && sale.meter_id == water
+            && a.water_open
+        {
+            a.water_open = false;
+            closed += 1;
+            if let Some(m) = self.water_fleet.meters_mut().get_mut(i) {
+                m.controller.remote(RemoteCommand::ClosePermitted, at);
+            }
+        }
+        if !a.elec_open && !a.water_open {
+            a.cut_on = None;
+        }
+        self.summary.relay_closes += closed;
+    }
+
+    /// Every remote meter's registers now, billed.
+    async fn read_meters(&mut self) -> anyhow::Result<()> {
+        let at = self.clock.now();
+        let mut ops = Vec::new();
+        let mut whose = Vec::new();
+        for (n, a) in self.accounts.iter().enumerate() {
+            if let Some(m) = a.remote.and_then(|i| self.fleet.meters().get(i)) {
+                let r = |i| m.register_wh(i);
+                let registers = if a.company() {
+                    vec![("sharp".into(), r(1)), ("peak".into(), r(2)), ("flat".into(), r(3)), ("valley".into(), r(4))]
+                } else {
+                    vec![("peak".into(), r(1) + r(2) + r(3)), ("valley".into(), r(4))]
+                };
+                let reading = Reading { at, registers: Registers::PerPeriod(registers) };
+                whose.push((n, false));
+                ops.push((a.elec, reading));
+            }
+            if let Some((id, i)) = a.water
+                && let Some(m) = self.water_fleet.meters().get(i)
+            {
+                whose.push((n, true));
+                ops.push((id, Reading { at, registers: Registers::Total(m.register_wh(0)) }));
+            }
+        }
+        let headend = Actor::system("headend");
+        let ops = ops
+            .into_iter()
+            .map(|(meter_id, reading)| {
+                self.op(&headend, Command::ApplyReadings(ApplyReadings { meter_id, readings: vec![reading] }))
+            })
+            .collect();
+        let outcomes = self.commit(ops).await?;
+        let mut charged = vec![0_i64; self.accounts.len()];
+        let today = self.day_of(at);
+        for ((n, water), outcome) in whose.into_iter().zip(outcomes) {
+            let Outcome::Readings(r) = outcome else { bail!("demo seed: readings answered {outcome:?}") };
+            self.summary.readings += r.billed + r.flagged;
+            if let Some(c) = charged.get_mut(n) {
+                *c += r.charged_minor;
+            }
+            let Some(a) = self.accounts.get_mut(n) else { continue };
+            a.balance_minor = r.balance_after_minor;
+            if r.relay == Some(OutboxKind::RelayTrip) {
+                self.summary.relay_trips += 1;
+                a.cut_on = a.cut_on.or(Some(today));
+                let m = if water {
+                    a.water_open = true;
+                    a.water.and_then(|(_, i)| self.water_fleet.meters_mut().get_mut(i))
+                } else {
+                    a.elec_open = true;
+                    a.remote.and_then(|i| self.fleet.meters_mut().get_mut(i))
+                };
+                if let Some(m) = m {
+                    m.controller.remote(RemoteCommand::Trip, at);
+                }
+            }
+        }
+        for (a, c) in self.accounts.iter_mut().zip(charged) {
+            // A day's use, as far as a day with the supply on shows it.
+            if c > 0 && !a.elec_open {
+                a.daily_minor = (a.daily_minor * 2 + c) / 3;
+            }
+        }
+        Ok(())
+    }
+
+    fn day_of(&self, at: Timestamp) -> i32 {
+        let date = at.to_zoned(self.tz.clone()).date();
+        (date - self.first_day).get_days()
+    }
+
+    /// What customers buy on `day`, by wave.
+    fn plan_purchases(&mut self, day: i32, skip: &[usize]) -> Vec<(Wave, Purchase)> {
+        let mut out = Vec::new();
+        for n in 0..self.accounts.len() {
+            if skip.contains(&n) {
+                continue;
+            }
+            let wave = if self.rng.random_bool(0.5) { Wave::Morning } else { Wave::Afternoon };
+            let at_agent = self.rng.random_range(0..100) < 20;
+            let Some(a) = self.accounts.get(n) else { continue };
+            let company = a.company();
+            let mut buys: Vec<(MeterId, SaleAmount)> = Vec::new();
+            let room = a.max_balance_minor - 20_000 - a.balance_minor;
+            if a.remote.is_some() {
+                let available = a.balance_minor + a.overdraft_minor;
+                let days_left = available / a.daily_minor.max(1);
+                let cut = a.elec_open || a.water_open;
+                let wanted = match a.habit {
+                    Habit::Prompt { below, days } if cut || days_left < below => Some(days),
+                    Habit::Late { after, days } if a.cut_on.is_some_and(|d| day >= d + after) => Some(days),
+                    _ => None,
+                };
+                if let Some(days) = wanted {
+                    let step = if company { 50_000 } else { 5_000 };
+                    // Arrears take their share of a payment first: pay a little more when owing.
+                    let owing = if a.balance_minor < 0 { -a.balance_minor * 2 } else { 0 };
+                    let mut pay = round_up(a.daily_minor * days + owing, step).min(room / 1_000 * 1_000);
+                    let water_open = a.water_open.then_some(a.water.map(|(id, _)| id)).flatten();
+                    if water_open.is_some() {
+                        pay -= 5_000;
+                    }
+                    if pay >= a.min_purchase_minor * 2 {
+                        buys.push((a.elec, SaleAmount::Paid(pay)));
+                        if let Some(id) = water_open {
+                            buys.push((id, SaleAmount::Paid(5_000)));
+                        }
+                    }
+                }
+            } else if day >= a.next_sts_day {
+                // STS customers buy every week or two: some a sum of money, some a number of kWh.
+                let amount = if self.rng.random_range(0..3) == 0 {
+                    SaleAmount::Quantity(self.rng.random_range(1..=3) * 50_000)
+                } else {
+                    SaleAmount::Paid(self.rng.random_range(2..=4) * 5_000)
+                };
+                buys.push((a.elec, amount));
+            }
+            if let Some(opg) = a.opg
+                && day >= a.opg_until_day
+            {
+                // A week or two of the e-bike battery, or 30 yuan's worth.
+                let amount = match self.rng.random_range(0..3) {
+                    0 => SaleAmount::Paid(3_000),
+                    k => SaleAmount::Quantity(k * 7_000),
+                };
+                buys.push((opg, amount));
+            }
+            if buys.is_empty() {
+                continue;
+            }
+            let Some(a) = self.accounts.get_mut(n) else { continue };
+            if a.remote.is_none() && buys.iter().any(|(m, _)| *m == a.elec) {
+                a.next_sts_day = day + 6 + (n % 7) as i32;
+            }
+            if let Some(opg) = a.opg {
+                for (m, amount) in &buys {
+                    let days = match amount {
+                        SaleAmount::Paid(p) => p / OPG_PRICE_PER_DAY_MINOR,
+                        SaleAmount::Quantity(q) => q / 1_000,
+                    };
+                    if *m == opg {
+                        a.opg_until_day = day + i32::try_from(days).unwrap_or(7);
+                    }
+                }
+            }
+            let counter = a.counter;
+            let all_paid: i64 =
+                buys.iter().map(|(_, amount)| if let SaleAmount::Paid(p) = amount { *p } else { 0 }).sum();
+            let by_money = buys.iter().all(|(_, amount)| matches!(amount, SaleAmount::Paid(_)));
+            // People in the flats also pay at the park's convenience store in the evening, in cash, while
+            // its credit lasts.
+            let agent = !company
+                && at_agent
+                && by_money
+                && self.agent_outstanding_minor + all_paid <= AGENT_CREDIT_LIMIT_MINOR - 100_000;
+            let method = if agent { PaymentMethod::Cash } else { self.method(company) };
+            if agent {
+                self.agent_outstanding_minor += all_paid;
+            }
+            for (meter, amount) in buys {
+                let purchase =
+                    Purchase { acct: n, meter, amount, method, cashier: if agent { AGENT } else { counter } };
+                out.push((if agent { Wave::Evening } else { wave }, purchase));
+            }
+        }
+        out
+    }
+
+    /// Sells what was planned for `wave`.
+    async fn sell(&mut self, planned: &[(Wave, Purchase)], wave: Wave) -> anyhow::Result<()> {
+        let mut ops = Vec::new();
+        let mut whose = Vec::new();
+        for (_, p) in planned.iter().filter(|(w, _)| *w == wave) {
+            let op = self.sale_op(p)?;
+            whose.push((p.acct, p.cashier));
+            ops.push(op);
+        }
+        let outcomes = self.commit(ops).await?;
+        for ((acct, cashier), outcome) in whose.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Sale(sale) => self.sold(acct, &sale, Some(cashier)),
+                Outcome::PaymentRefused { code, message, .. } => {
+                    bail!("demo seed: a planned sale was refused ({code}): {message}")
+                }
+                other => bail!("demo seed: a sale answered {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    fn sale_op(&mut self, p: &Purchase) -> anyhow::Result<Operation> {
+        let shift = self.shifts.get(p.cashier).copied().flatten().context("the cashier's shift is open")?;
+        let account = self.accounts.get(p.acct).context("account")?.id;
+        let mut sale = Sale::paid(account, p.meter, shift, p.method, 0);
+        sale.amount = p.amount;
+        sale.reference = self.reference(p.method);
+        let actor = self.estate()?.cashier(p.cashier)?;
+        Ok(self.op(&actor, Command::Sale(sale)))
+    }
+
+    fn acct_by_unit(&self, code: &str) -> anyhow::Result<usize> {
+        let estate = self.estate()?;
+        self.accounts
+            .iter()
+            .position(|a| estate.units.get(a.unit).is_some_and(|u| u.name == code))
+            .with_context(|| format!("no unit {code}"))
+    }
+
+    /// One day: the midnight readings, the shifts, the waves of sales, and the day's special business.
+    /// Returns `false` once the history has reached now.
+    async fn run_day(&mut self, day: i32) -> anyhow::Result<bool> {
+        if day > 0 {
+            if !self.reach(day, 0, 0)? {
+                return Ok(false);
+            }
+            self.read_meters().await?;
+            if !self.reach(day, 8, 30)? {
+                return Ok(false);
+            }
+            self.open_shifts(&[CASHIER_A, CASHIER_B, CASHIER_CENTRE]).await?;
+            if !self.reach(day, 9, 0)? {
+                return Ok(false);
+            }
+            self.open_shifts(&[AGENT]).await?;
+        }
+        if day > 0 && day % 7 == 0 {
+            if !self.reach(day, 10, 0)? {
+                return Ok(false);
+            }
+            self.settle_agent().await?;
+        }
+        // The day's special cases, by the units they concern.
+        let wrong = self.acct_by_unit(WRONG_UNIT)?;
+        let right = self.acct_by_unit(RIGHT_UNIT)?;
+        let over_cash = self.acct_by_unit(OVERPAID_CASH_UNIT)?;
+        let over_transfer = self.acct_by_unit(OVERPAID_TRANSFER_UNIT)?;
+        let skip = match day {
+            2 => vec![wrong, right],
+            3 => vec![over_cash],
+            5 | 6 => vec![over_transfer],
+            _ => Vec::new(),
+        };
+        let planned = self.plan_purchases(day, &skip);
+
+        if !self.reach(day, 10, 30)? {
+            return Ok(false);
+        }
+        let mut special = Vec::new();
+        match day {
+            // 纠错: the cashier keys in the neighbour's account; the customer notices at once.
+            2 => special.push(Purchase {
+                acct: wrong,
+                meter: self.accounts.get(wrong).context("account")?.elec,
+                amount: SaleAmount::Paid(10_000),
+                method: PaymentMethod::Cash,
+                cashier: CASHIER_A,
+            }),
+            // A customer brings more than the wallet may hold (囤积): refused, the money handed back.
+            3 => special.push(Purchase {
+                acct: over_cash,
+                meter: self.accounts.get(over_cash).context("account")?.elec,
+                amount: SaleAmount::Paid(120_000),
+                method: PaymentMethod::Cash,
+                cashier: CASHIER_B,
+            }),
+            5 => special.push(Purchase {
+                acct: over_transfer,
+                meter: self.accounts.get(over_transfer).context("account")?.elec,
+                amount: SaleAmount::Paid(1_200_000),
+                method: PaymentMethod::BankTransfer,
+                cashier: CASHIER_CENTRE,
+            }),
+            _ => {}
+        }
+        let mut special_ops = Vec::new();
+        for p in &special {
+            special_ops.push(self.sale_op(p)?);
+        }
+        let special_ids: Vec<OperationId> = special_ops.iter().map(|op| op.id).collect();
+        let outcomes = self.commit(special_ops).await?;
+        let mut wrong_sale = None;
+        for ((p, id), outcome) in special.iter().zip(&special_ids).zip(outcomes) {
+            match outcome {
+                Outcome::Sale(sale) => {
+                    self.sold(p.acct, &sale, Some(p.cashier));
+                    wrong_sale = Some(sale);
+                }
+                Outcome::PaymentRefused { .. } => {
+                    self.summary.refused_payments += 1;
+                    self.refused.push((*id, p.cashier, p.method));
+                }
+                other => bail!("demo seed: a sale answered {other:?}"),
+            }
+        }
+        self.sell(&planned, Wave::Morning).await?;
+
+        if !self.reach(day, 11, 0)? {
+            return Ok(false);
+        }
+        self.late_morning(day, wrong_sale, right, over_cash).await?;
+
+        if !self.reach(day, 15, 0)? {
+            return Ok(false);
+        }
+        self.sell(&planned, Wave::Afternoon).await?;
+        if !self.reach(day, 17, 30)? {
+            return Ok(false);
+        }
+        self.close_shifts(&[CASHIER_A, CASHIER_B, CASHIER_CENTRE]).await?;
+        if !self.reach(day, 19, 30)? {
+            return Ok(false);
+        }
+        self.sell(&planned, Wave::Evening).await?;
+        if !self.reach(day, 21, 0)? {
+            return Ok(false);
+        }
+        self.close_shifts(&[AGENT]).await?;
+        Ok(true)
+    }
+
+    /// 11:00: corrections, refunds and the field engineer's visit.
+    async fn late_morning(
+        &mut self,
+        day: i32,
+        wrong_sale: Option<SaleRecord>,
+        right: usize,
+        over_cash: usize,
+    ) -> anyhow::Result<()> {
+        let estate = self.estate()?;
+        let cashiers = [estate.cashier(CASHIER_A)?, estate.cashier(CASHIER_B)?, estate.cashier(CASHIER_CENTRE)?];
+        let engineer = estate.staff(estate.engineer);
+        let cashier = |i: usize| cashiers.get(i).cloned().context("a counter's cashier");
+        let mut ops = Vec::new();
+        let mut kinds = Vec::new();
+        if let Some(wrong) = &wrong_sale {
+            let right_acct = self.accounts.get(right).context("account")?;
+            let shift = self.shifts.get(CASHIER_A).copied().flatten().context("shift")?;
+            let mut sale = Sale::paid(right_acct.id, right_acct.elec, shift, wrong.method, wrong.paid_minor);
+            sale.reference = wrong.reference.clone();
+            let reverse = Reverse {
+                transfer_id: wrong.transfer_id,
+                reason: format!(
+                    "sold to the neighbour's account by mistake ({WRONG_UNIT} for {RIGHT_UNIT}); re-allocated"
+                ),
+                lines: None,
+                reallocate: Some(sale),
+            };
+            ops.push(self.op(&cashier(CASHIER_A)?, Command::Reverse(reverse)));
+            kinds.push(Some(wrong.clone()));
+        }
+        // Refused payments are handed back: cash from the drawer the same day, transfers the next.
+        let refunds: Vec<(OperationId, usize, PaymentMethod)> = std::mem::take(&mut self.refused);
+        for (payment, who, method) in refunds {
+            if method != PaymentMethod::Cash && day == 5 {
+                self.refused.push((payment, who, method));
+                continue;
+            }
+            let shift_id = match method {
+                PaymentMethod::Cash => Some(self.shifts.get(who).copied().flatten().context("shift")?),
+                _ => None,
+            };
+            ops.push(
+                self.op(&cashier(who)?, Command::RefundRefusedPayment(RefundRefusedPayment { payment, shift_id })),
+            );
+            kinds.push(None);
+            self.summary.refunds += 1;
+        }
+        if day == 3 {
+            // The customer of the refused payment buys what the wallet may hold.
+            let a = self.accounts.get(over_cash).context("account")?;
+            let room = (a.max_balance_minor - 20_000 - a.balance_minor) / 5_000 * 5_000;
+            if room >= 10_000 {
+                let p = Purchase {
+                    acct: over_cash,
+                    meter: a.elec,
+                    amount: SaleAmount::Paid(room.min(30_000)),
+                    method: PaymentMethod::Cash,
+                    cashier: CASHIER_B,
+                };
+                ops.push(self.sale_op(&p)?);
+                kinds.push(None);
+            }
+        }
+        if day == 9 {
+            // The field engineer's inspection of Block C: meter covers opened, tamper flags cleared.
+            for code in INSPECTED_UNITS {
+                let a = self.accounts.get(self.acct_by_unit(code)?).context("account")?;
+                let request = IssueStsTokens {
+                    meter_id: a.elec,
+                    request: StsManagement::ClearTamper,
+                    reason: format!("{code}: meter cover opened for the annual inspection; tamper flag cleared"),
+                };
+                ops.push(self.op(&engineer, Command::IssueStsTokens(request)));
+                kinds.push(None);
+                self.summary.management_tokens += 1;
+            }
+            // 补收据: a customer asks for a copy of a receipt.
+            if let Some(sale) = self.reprint {
+                let r = ReprintReceipt { sale, format: ReceiptFormat::Pdf };
+                ops.push(self.op(&cashier(CASHIER_CENTRE)?, Command::ReprintReceipt(r)));
+                kinds.push(None);
+            }
+        }
+        let outcomes = self.commit(ops).await?;
+        for (wrong, outcome) in kinds.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Reversed { sale: Some(sale), .. } => {
+                    self.summary.reversals += 1;
+                    if let (Some(wrong), Ok(w)) = (wrong, self.acct_by_unit(WRONG_UNIT))
+                        && let Some(a) = self.accounts.get_mut(w)
+                    {
+                        a.balance_minor -= wrong.credit_minor;
+                    }
+                    self.sold(right, &sale, Some(CASHIER_A));
+                }
+                Outcome::Sale(sale) => self.sold(over_cash, &sale, Some(CASHIER_B)),
+                Outcome::Refunded(_) | Outcome::Tokens(_) | Outcome::Reprinted(_) => {}
+                other => bail!("demo seed: a correction answered {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The agent remits what it sold; the park manager records the settlement.
+    async fn settle_agent(&mut self) -> anyhow::Result<()> {
+        let estate = self.estate()?;
+        let point = estate.points.get(AGENT).copied().context("agent")?;
+        let outstanding = self.store.vending_point(point).await?.outstanding_minor;
+        if outstanding <= 0 {
+            return Ok(());
+        }
+        let date = self.clock.now().to_zoned(self.tz.clone()).date();
+        let settle = SettleVendingPoint {
+            vending_point_id: point,
+            amount_minor: outstanding,
+            reference: format!("deposit slip {}", date.strftime("%Y%m%d")),
+        };
+        let op = self.op(&estate.staff(estate.manager), Command::SettleVendingPoint(settle));
+        self.commit(vec![op]).await?;
+        self.agent_outstanding_minor = 0;
+        self.summary.settlements += 1;
+        Ok(())
+    }
+}
+
+/// A remote DL/T 645 electricity meter: fleet meter `i`, address `i + 1`.
+fn remote_meter(id: MeterId, unit: &Premises, i: usize, tariff: &str) -> anyhow::Result<MeterBinding> {
+    let address = format!("{:012}", i + 1);
+    let mut m = Meter::receive(
+        id,
+        &format!("DDSY1352-{:06}", i + 1),
         Utility::Electricity,
         ControlMode::Remote,
         MeterProtocol::Dlt645,
-        &format!("{n:012}"),
+        &address,
         CtVtRatio::DIRECT,
     )?;
-    electricity.premises_id = Some(unit.id);
-    apply(store, system(Command::ReceiveMeter(electricity.clone()))).await?;
-    let mut meters = vec![MeterBinding {
-        meter_id: electricity.id,
-        receive: None,
-        tariff_code: Some("cn-zhejiang-residential-tou".into()),
+    m.premises_id = Some(unit.id);
+    Ok(MeterBinding {
+        meter_id: id,
+        receive: Some(m),
+        tariff_code: Some(tariff.into()),
         sts: None,
         opg: None,
         max_credit_minor: None,
-    }];
-    if n.is_multiple_of(4) {
-        let mut water = Meter::receive(
-            ids.id::<MeterId>(),
-            &format!("LXSY-{n:05}"),
-            Utility::Water,
-            ControlMode::Local,
-            MeterProtocol::IcCard,
-            &format!("W{n:06}"),
-            CtVtRatio::DIRECT,
-        )?;
-        water.premises_id = Some(unit.id);
-        apply(store, system(Command::ReceiveMeter(water.clone()))).await?;
-        meters.push(MeterBinding {
-            meter_id: water.id,
-            receive: None,
-            tariff_code: Some("cn-beijing-residential-water".into()),
-            sts: None,
-            opg: None,
-            max_credit_minor: None,
-        });
-    }
-    let account = ids.id::<AccountId>();
-    let customer = Customer::new(ids.id::<CustomerId>(), unit.id, &name, Some(&format!("1380000{n:04}")))?;
-    apply(
-        store,
-        system(Command::OpenAccount(OpenAccount {
-            customer: CustomerRef::New(customer),
-            account_id: account,
-            premises_id: unit.id,
-            currency: Currency::CNY,
-            books_id: books,
-            // Every fifth customer has an agreed overdraft of 50 yuan.
-            overdraft_limit_minor: if n.is_multiple_of(5) { 5_000 } else { 0 },
-            recovery: ArrearsRecovery::Share(200_000),
-            min_purchase_minor: 1_000,
-            max_balance_minor: Some(500_000),
-            meters,
-            first_sale: None,
-        })),
-    )
-    .await?;
-    let method = match n % 3 {
-        0 => PaymentMethod::BankCard,
-        1 => PaymentMethod::Cash,
-        _ => PaymentMethod::BankTransfer,
+    })
+}
+
+/// The `no`th STS keypad meter: its 11-digit meter number, its key record in the demo supply group (DKGA02,
+/// EA07, key type 2, base date 2014), and at most 1 000 yuan on one token.
+fn sts_meter(id: MeterId, unit: &Premises, no: usize) -> anyhow::Result<MeterBinding> {
+    let drn = format!("{:011}", 14_270_000_000_u64 + u64::try_from(no)? * 7);
+    let mut m = Meter::receive(
+        id,
+        &format!("STS-{drn}"),
+        Utility::Electricity,
+        ControlMode::Local,
+        MeterProtocol::StsKeypad,
+        &drn,
+        CtVtRatio::DIRECT,
+    )?;
+    m.premises_id = Some(unit.id);
+    let params = KeyParams {
+        kt: KeyType::new(2)?,
+        sgc: DEMO_SUPPLY_GROUP,
+        ti: 1,
+        krn: DEMO_KEY_REVISION,
+        ken: 255,
+        base: BaseDate::from_code("14")?,
+        ea: Ea::Sta,
     };
-    let sale = Sale::paid(account, electricity.id, shift, method, 5_000 + i64::from(n) * 1_250);
-    apply(store, Operation::new(ids.id(), at_counter.clone(), Command::Sale(sale))).await?;
-    // A day of this unit's use, read at midnight and now, peak and valley registers.
-    let start_wh = 1_000_000 + i64::from(n) * 37_000;
-    let used_wh = 4_000 + i64::from(n % 7) * 1_500;
-    let registers =
-        |wh: i64| Registers::PerPeriod(vec![("peak".into(), wh * 2 / 3), ("valley".into(), wh - wh * 2 / 3)]);
-    let readings = vec![
-        Reading { at: now - SignedDuration::from_hours(24), registers: registers(start_wh) },
-        Reading { at: now, registers: registers(start_wh + used_wh) },
-    ];
-    let op = Operation::new(
-        ids.id(),
-        Actor::system("headend"),
-        Command::ApplyReadings(ApplyReadings { meter_id: electricity.id, readings }),
-    );
-    apply(store, op).await?;
-    Ok(())
+    Ok(MeterBinding {
+        meter_id: id,
+        receive: Some(m),
+        tariff_code: Some(RESIDENTIAL.into()),
+        sts: Some(MeterKeyRecord { pan: Pan::from_parts(STS_IIN, &drn)?, params }),
+        opg: None,
+        max_credit_minor: Some(100_000),
+    })
+}
+
+/// The `no`th water meter: remote, reporting through an MQTT gateway, on Beijing's water tariff.
+fn water_meter(id: MeterId, unit: &Premises, no: usize) -> anyhow::Result<MeterBinding> {
+    let mut m = Meter::receive(
+        id,
+        &format!("LXSY-W{no:05}"),
+        Utility::Water,
+        ControlMode::Remote,
+        MeterProtocol::Mqtt,
+        &format!("water-{}", unit.name.to_lowercase()),
+        CtVtRatio::DIRECT,
+    )?;
+    m.premises_id = Some(unit.id);
+    Ok(MeterBinding {
+        meter_id: id,
+        receive: Some(m),
+        tariff_code: Some(WATER.into()),
+        sts: None,
+        opg: None,
+        max_credit_minor: None,
+    })
+}
+
+/// The `no`th OpenPAYGO device, an e-bike battery rented by the day: a random secret sealed under the master
+/// key for this device, and a random starting code.
+fn opg_device(
+    id: MeterId,
+    unit: &Premises,
+    no: usize,
+    secret_ids: &IdGenerator,
+    master_key: &MasterKey,
+) -> anyhow::Result<MeterBinding> {
+    let mut m = Meter::receive(
+        id,
+        &format!("OPG-EB-{no:04}"),
+        Utility::Electricity,
+        ControlMode::Local,
+        MeterProtocol::OpenPaygo,
+        &format!("EB{no:06}"),
+        CtVtRatio::DIRECT,
+    )?;
+    m.premises_id = Some(unit.id);
+    let mut secret = Zeroizing::new([0_u8; 16]);
+    secret_ids.fill(secret.as_mut());
+    let hex = Zeroizing::new(secret.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let mut start = [0_u8; 8];
+    secret_ids.fill(&mut start);
+    Ok(MeterBinding {
+        meter_id: id,
+        receive: Some(m),
+        tariff_code: None,
+        sts: None,
+        opg: Some(OpgBinding {
+            secret_sealed: master_key.seal(&openpaygo_aad(id), nonce(secret_ids), hex.as_bytes())?,
+            starting_code: u64::from_le_bytes(start) % 1_000_000_000,
+            extended: false,
+            restricted: false,
+            unit: OpgUnit::Day,
+            price_minor_per_unit: OPG_PRICE_PER_DAY_MINOR,
+        }),
+        max_credit_minor: None,
+    })
+}
+
+/// Names of people and businesses, pinyin and hanzi, `|`-separated.
+const SURNAMES: &str = "Wang=王|Li=李|Zhang=张|Liu=刘|Chen=陈|Yang=杨|Zhao=赵|Huang=黄|Zhou=周|Wu=吴|Xu=徐|Sun=孙|Hu=胡|\
+                        Zhu=朱|Gao=高|Lin=林";
+const GIVEN_NAMES: &str = "Wei=伟|Fang=芳|Min=敏|Jing=静|Lei=磊|Yan=艳|Tao=涛|Xia=霞|Qiang=强|Jun=军|Yong=勇|Na=娜|\
+                           Jie=杰|Xiuying=秀英|Jianhua=建华|Xiaoming=晓明";
+const TRADE_NAMES: &str = "Lianxin=联信|Huachuang=华创|Qiming=启明|Yunfan=云帆|Hengda=恒达|Ruifeng=瑞丰|Boyuan=博远|\
+                           Xinhe=新禾|Tiancheng=天成|Jiahe=嘉禾|Haoyu=浩宇|Kaiyuan=开元";
+const SHOPS: &str = "Noodle House=面馆|Bakery=烘焙坊|Pharmacy=大药房|Tea House=茶馆|Fruit Shop=水果店|Laundry=洗衣店";
+const OFFICES: &str = "Technology=科技|Design=设计|Trading=贸易|Software=软件|Consulting=咨询|Media=传媒";
+const WORKSHOPS: &str =
+    "Precision Machinery=精密机械|Electronics=电子|Packaging=包装|Textiles=纺织|Plastics=塑料制品|Auto Parts=汽车配件";
+
+/// Entry `i` (modulo the list's length) of a name list: its pinyin or English, and its hanzi.
+fn name_entry(list: &'static str, i: usize) -> Option<(&'static str, &'static str)> {
+    let n = list.split('|').count();
+    list.split('|').nth(i % n.max(1))?.split_once('=')
+}
+
+/// 12 random bytes for sealing a secret.
+fn nonce(ids: &IdGenerator) -> [u8; 12] {
+    let mut n = [0_u8; 12];
+    ids.fill(&mut n);
+    n
 }

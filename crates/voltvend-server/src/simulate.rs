@@ -101,13 +101,15 @@ pub fn controller_config(time_zone: TimeZone) -> ControllerConfig {
 /// Starts the gateway and the simulated clock; returns the address the gateway listens on.
 pub async fn start(args: &SimulateArgs, clock: &dyn Clock) -> anyhow::Result<(std::net::SocketAddr, SharedFleet)> {
     let tz = TimeZone::get(&args.time_zone).with_context(|| format!("unknown time zone {:?}", args.time_zone))?;
-    let fleet = Arc::new(Mutex::new(Fleet::new(
-        args.meters,
-        args.seed,
-        clock.now(),
-        &controller_config(tz),
-        args.credit_kwh * 1_000,
-    )));
+    let fleet = Fleet::new(args.meters, args.seed, clock.now(), &controller_config(tz), args.credit_kwh * 1_000);
+    start_fleet(args, fleet).await
+}
+
+/// Like [`start`], for a fleet made elsewhere: the demo's, which has already run through the weeks of history
+/// it seeded, so that its registers and relays go on from where the database's readings left them. The
+/// fleet's own meters, seed, clock and controllers are used; `args` gives the sockets, faults and speed.
+pub async fn start_fleet(args: &SimulateArgs, fleet: Fleet) -> anyhow::Result<(std::net::SocketAddr, SharedFleet)> {
+    let fleet = Arc::new(Mutex::new(fleet));
     let listener = tokio::net::TcpListener::bind(&args.dlt645_listen)
         .await
         .with_context(|| format!("cannot listen on {} (pass --dlt645-listen HOST:PORT)", args.dlt645_listen))?;

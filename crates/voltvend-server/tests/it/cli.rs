@@ -103,34 +103,178 @@ async fn first_administrator_gets_an_argon2id_hash() {
     store.close().await;
 }
 
+/// Meters of a protocol, as the store lists them.
+async fn meters_of(store: &dyn voltvend_store::Store, protocol: &str) -> Vec<voltvend_ops::MeterRecord> {
+    let q = voltvend_store::ListQuery { scope: None, after: None, limit: voltvend_store::ListQuery::LIMIT_MAX };
+    let f = voltvend_store::MeterFilter { protocol: Some(protocol.into()), ..Default::default() };
+    let meters = store.list_meters(&q, &f).await.unwrap();
+    assert!(meters.len() < q.limit as usize, "one page holds them all");
+    meters
+}
+
+/// A meter's sales, oldest first.
+async fn sales_of_meter(
+    store: &dyn voltvend_store::Store,
+    meter: voltvend_domain::MeterId,
+) -> Vec<voltvend_ops::SaleRecord> {
+    let q = voltvend_store::ListQuery { scope: None, after: None, limit: voltvend_store::ListQuery::LIMIT_MAX };
+    let f = voltvend_store::SaleFilter { meter: Some(meter), ..Default::default() };
+    let mut sales = store.list_sales(&q, &f).await.unwrap();
+    sales.reverse();
+    sales
+}
+
+/// Whether each password verifies against its hash (argon2 is slow by design: all at once).
+fn all_verify(pairs: &[(String, String)]) -> bool {
+    std::thread::scope(|s| {
+        let checks: Vec<_> = pairs
+            .iter()
+            .map(|(password, hash)| s.spawn(move || voltvend_server::passwords::verify(password, hash)))
+            .collect();
+        checks.into_iter().all(|c| c.join().unwrap())
+    })
+}
+
+/// The demo's seed, on a store whose clock it moves through three weeks: its own counts match the store's,
+/// every invariant holds, the logins work, there is an operator of every role, the STS and OpenPAYGO tokens it
+/// sold are accepted by the meters' side of the token engines, relays tripped, and the simulated fleet is
+/// exactly the remote DL/T 645 meters.
 #[tokio::test]
 async fn demo_seed_is_consistent() {
     use std::sync::Arc;
 
+    use voltvend_domain::{BuiltinRole, Clock, ManualClock};
+    use voltvend_ops::secrets::openpaygo_aad;
+    use voltvend_ops::{MasterKey, MasterKeys, OutboxKind};
     use voltvend_server::clock::IdGenerator;
+    use voltvend_server::demo;
+    use voltvend_sts::openpaygo::{OpgDecoder, OpgDevice, OpgKind};
+    use voltvend_sts::{Accepted, StsMeter, VendingKey};
+
     let dir = tempfile::tempdir().unwrap();
-    let clock = clock();
-    let options = OpenOptions::new(&sqlite_url(dir.path())).creating();
+    let now: jiff::Timestamp = "2026-11-23T08:00:00Z".parse().unwrap();
+    let clock = Arc::new(ManualClock::new(now));
+    let master = MasterKey::new([7; 32]);
+    let mut options = OpenOptions::new(&sqlite_url(dir.path())).creating();
+    options.context = Arc::new(voltvend_ops::Context::new(MasterKeys::new(master.clone(), Vec::new())));
     let store = voltvend_store::open(&options, clock.clone()).await.unwrap();
     store.migrate().await.unwrap();
-    let logins = voltvend_server::demo::seed(
+    let seeded = demo::seed(
         store.as_ref(),
+        &clock,
         &IdGenerator::seeded(clock.clone(), 1),
-        &IdGenerator::seeded(Arc::clone(&clock) as _, 2),
-        "2026-11-23T08:00:00Z".parse().unwrap(),
+        &IdGenerator::seeded(clock.clone(), 2),
+        &master,
+        now,
     )
     .await
     .unwrap();
+    assert_eq!(clock.now(), now, "the history runs up to now");
+    let s = seeded.summary;
+
+    // The estate: five buildings, 240 units, a customer and an account each; meters by protocol.
+    assert_eq!((s.buildings, s.units, s.customers, s.companies), (5, 240, 240, 66));
+    let q = voltvend_store::ListQuery { scope: None, after: None, limit: 500 };
+    let f = voltvend_store::PremisesFilter { level: Some("unit".into()), ..Default::default() };
+    assert_eq!(store.list_premises(&q, &f).await.unwrap().len(), 240);
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.customers, counts.accounts, counts.meters, counts.sales), (24, 24, 30, 24));
-    // 24 opening sales and 24 days of consumption billed from the registers.
-    assert_eq!(counts.transfers, 48);
+    assert_eq!((counts.customers, counts.accounts), (240, 240));
+    let remote = meters_of(store.as_ref(), "dlt645").await;
+    let sts = meters_of(store.as_ref(), "sts_keypad").await;
+    let water = meters_of(store.as_ref(), "mqtt").await;
+    let opg = meters_of(store.as_ref(), "openpaygo").await;
+    assert_eq!((remote.len(), sts.len(), water.len(), opg.len()), (198, 42, 66, 6));
+    assert_eq!(
+        (s.dlt645_meters, s.sts_meters, s.water_meters, s.openpaygo_devices),
+        (remote.len(), sts.len(), water.len(), opg.len())
+    );
+    assert_eq!(counts.meters, 198 + 42 + 66 + 6);
+    assert!(water.iter().all(|m| m.meter.utility == voltvend_domain::Utility::Water));
+    let mut addresses: Vec<&str> = remote.iter().map(|m| m.meter.address.as_str()).collect();
+    addresses.sort_unstable();
+    let expected: Vec<String> = (1..=198).map(|n| format!("{n:012}")).collect();
+    assert_eq!(addresses, expected, "the remote meters are 000000000001…");
+    // The simulated fleet is exactly those meters, at now.
+    assert_eq!((seeded.fleet.len(), seeded.fleet.now()), (remote.len(), now));
+
+    // Three weeks of business.
+    assert_eq!(s.days, 22);
+    assert_eq!(counts.sales as usize, s.sales);
+    assert!(s.sales > 240 + 100, "openings' first sales and weeks of top-ups: {s:?}");
+    let mut readings = 0;
+    for m in remote.iter().chain(&water) {
+        readings += store.readings(m.meter.id, 100).await.unwrap().len();
+    }
+    assert_eq!((readings, s.readings), ((198 + 66) * 22, (198 + 66) * 22), "commissioning and 21 midnights");
+    let outbox = store.outbox(0, 10_000).await.unwrap();
+    let trips = outbox.iter().filter(|(_, o)| o.kind == OutboxKind::RelayTrip).count();
+    let closes = outbox.iter().filter(|(_, o)| o.kind == OutboxKind::RelayClose).count();
+    assert_eq!((trips, closes), (s.relay_trips, s.relay_closes));
+    assert!(trips >= 10 && closes >= 5 && trips > closes, "relays trip, most close again: {s:?}");
+    let refused = store.list_refused_payments(&q, &Default::default()).await.unwrap();
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|r| r.refunded_by.is_some() && r.reason_code == "hoarding_limit"), "{refused:?}");
+    assert_eq!((s.refused_payments, s.refunds, s.reversals, s.management_tokens), (2, 2, 1, 2));
+    assert!(s.settlements >= 2 && s.shifts >= 22 * 4, "{s:?}");
+
     let report = store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.audit_records, counts.audit_records);
-    for (username, _, password) in logins.logins {
-        let op = store.operator_by_username(&username).await.unwrap().unwrap();
-        assert!(voltvend_server::passwords::verify(&password, &op.password_hash));
+
+    // Every login works; there is an operator of every built-in role.
+    let mut pairs = Vec::new();
+    let mut roles = Vec::new();
+    for login in &seeded.logins {
+        let op = store.operator_by_username(&login.username).await.unwrap().unwrap();
+        assert_eq!(op.role, login.role.as_str());
+        roles.push(login.role);
+        pairs.push((login.password.clone(), op.password_hash));
+    }
+    assert!(all_verify(&pairs));
+    assert!(BuiltinRole::ALL.iter().all(|r| roles.contains(r)), "{roles:?}");
+    assert_eq!(roles.iter().filter(|r| **r == BuiltinRole::Cashier).count(), 4, "two counters, the centre, the agent");
+
+    // STS tokens are accepted by the meters they were sold for, with the decoder key derived from the demo
+    // vending key and each meter's key record; so are the engineer's management tokens.
+    assert_eq!(seeded.vending_key.sgc, demo::DEMO_SUPPLY_GROUP);
+    let vending_key = VendingKey::from_hex(&seeded.vending_key.hex).unwrap();
+    let (mut sts_sales, mut by_quantity) = (0, 0);
+    for m in &sts {
+        let record = store.sts_state(m.meter.id).await.unwrap().unwrap().record;
+        let key = vending_key.derive(&record.pan, &record.params).unwrap();
+        let mut meter = StsMeter::new(key, record.params.clone(), 64);
+        for sale in sales_of_meter(store.as_ref(), m.meter.id).await {
+            let [token] = &sale.tokens[..] else { panic!("one token per sale: {sale:?}") };
+            match meter.enter(token) {
+                Ok(Accepted::Credit { tenths, .. }) => assert_eq!(tenths as i64 * 100, sale.quantity_milli),
+                other => panic!("{token}: {other:?}"),
+            }
+            sts_sales += 1;
+            by_quantity += usize::from(sale.paid_minor % 100 != 0);
+        }
+        for issued in store.meter_tokens(m.meter.id, 10).await.unwrap() {
+            for token in &issued.tokens {
+                assert!(matches!(meter.enter(token), Ok(Accepted::Register { .. })), "{issued:?}");
+            }
+        }
+    }
+    assert!(sts_sales >= 42 * 2, "an opening sale and later ones: {sts_sales}");
+    assert!(by_quantity > 0, "some STS customers buy kWh, not money's worth");
+
+    // OpenPAYGO tokens open the devices they were sold for.
+    let keys = MasterKeys::new(master, Vec::new());
+    for m in &opg {
+        let state = store.opg_state(m.meter.id).await.unwrap().unwrap();
+        let secret = keys.open_text(&openpaygo_aad(m.meter.id), &state.secret_sealed).unwrap();
+        let device = OpgDevice::from_hex(&secret, Some(state.starting_code)).unwrap();
+        let mut decoder = OpgDecoder::new(device, 0, state.restricted);
+        let sales = sales_of_meter(store.as_ref(), m.meter.id).await;
+        assert!(sales.len() >= 2, "weeks of e-bike battery rental: {sales:?}");
+        for sale in sales {
+            let accepted = decoder.enter(&sale.tokens[0]).unwrap();
+            assert_eq!(accepted.kind, OpgKind::AddTime(u32::try_from(sale.quantity_milli / 1_000).unwrap()));
+        }
+        assert_eq!(decoder.last_count(), state.last_count);
     }
     store.close().await;
 }
@@ -257,10 +401,23 @@ fn bench_refuses_a_database_that_is_not_its_own() {
     assert!(server.stop().success());
 }
 
+/// The master key the demo tests give the demo (64 hex digits).
+const DEMO_MASTER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// `voltvend` with the demo tests' master key, or with none.
+fn demo_command(master_key: Option<&str>) -> std::process::Command {
+    let mut cmd = crate::support::voltvend();
+    cmd.env_remove("VOLTVEND_MASTER_KEY").env_remove("VOLTVEND__KEYS__MASTER_KEY_FILE");
+    if let Some(key) = master_key {
+        cmd.env("VOLTVEND_MASTER_KEY", key);
+    }
+    cmd
+}
+
 /// Runs `demo` until it says how to stop it, then stops it with SIGTERM; returns what it printed.
 fn demo_once(url: &str) -> String {
     use std::io::{BufRead, BufReader};
-    let mut child = crate::support::voltvend()
+    let mut child = demo_command(Some(DEMO_MASTER_KEY))
         .args(["--database-url", url, "demo", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
@@ -284,20 +441,50 @@ fn demo_once(url: &str) -> String {
     printed
 }
 
+/// The number of simulated meters the demo printed.
+fn simulated_meters(printed: &str) -> usize {
+    let line = printed.lines().find(|l| l.contains("Simulated meters:")).unwrap();
+    line.split_once('(').unwrap().1.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 #[tokio::test]
 async fn demo_honours_the_database_url() {
     let dir = tempfile::tempdir().unwrap();
     let url = sqlite_url(dir.path());
+    // On a database it is given, the demo needs a master key: it says how to give one, and touches nothing.
+    let o = demo_command(None).args(["--database-url", &url, "demo", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_one_line_error(&o, "VOLTVEND_MASTER_KEY");
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "no database was made");
+
     let first = demo_once(&url);
-    assert!(first.contains("Log in as admin / "), "{first}");
     assert!(first.contains(&format!("Database: {url}")), "{first}");
+    assert!(first.contains("/api/v1/openapi.json") && first.contains("supply group 990001"), "{first}");
     let store = voltvend_store::open(&OpenOptions::new(&url), clock()).await.unwrap();
+    // Every printed login works, and there is one of every role.
+    let mut pairs = Vec::new();
+    let mut roles = Vec::new();
+    for line in first.lines().filter_map(|l| l.trim().strip_prefix("Log in as ")) {
+        let (username, rest) = line.split_once(" / ").unwrap();
+        let (password, role) = rest.split_once("  (").unwrap();
+        let op = store.operator_by_username(username).await.unwrap().unwrap();
+        assert!(role.starts_with(&format!("{}, ", op.role)), "{line}");
+        roles.push(op.role.clone());
+        pairs.push((password.to_string(), op.password_hash));
+    }
+    assert!(all_verify(&pairs));
+    assert!(voltvend_domain::BuiltinRole::ALL.iter().all(|r| roles.iter().any(|x| x == r.as_str())), "{first}");
+    assert!(roles.iter().any(|r| r == "administrator") && first.contains("Log in as admin / "), "{first}");
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.customers, counts.sales), (24, 24), "the demo's data is in the database it was given");
+    assert_eq!(counts.customers, 240, "the demo's data is in the database it was given");
+    assert!(counts.sales > 240);
+    // The simulated fleet is the seeded remote DL/T 645 meters.
+    let remote = meters_of(store.as_ref(), "dlt645").await;
+    assert_eq!(simulated_meters(&first), remote.len());
     store.close().await;
-    // Run again on it: served as it is, not seeded twice.
+    // Run again on it: served as it is, not seeded twice, with as many simulated meters.
     let second = demo_once(&url);
     assert!(second.contains("seeded earlier"), "{second}");
+    assert_eq!(simulated_meters(&second), remote.len());
     let store = voltvend_store::open(&OpenOptions::new(&url), clock()).await.unwrap();
     assert_eq!(store.counts().await.unwrap(), counts);
     store.close().await;
@@ -309,8 +496,9 @@ async fn demo_honours_the_database_url() {
         "correct horse battery\n",
     );
     assert!(o.status.success());
-    assert_one_line_error(
-        &run(&["--database-url", &other_url, "demo", "--listen", "127.0.0.1:0"], ""),
-        "already holds data",
-    );
+    let o = demo_command(Some(DEMO_MASTER_KEY))
+        .args(["--database-url", &other_url, "demo", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&o, "already holds data");
 }
