@@ -8,6 +8,7 @@ mod api;
 mod cli;
 mod durability;
 mod installation;
+mod schemathesis;
 mod serve;
 mod simulate;
 mod support;

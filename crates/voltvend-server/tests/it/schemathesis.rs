@@ -1,0 +1,83 @@
+//! Schemathesis (PyPI), a property-based API tester no one here wrote, runs against the demo's API with its
+//! own OpenAPI document: thousands of generated requests, valid and not, must get no 5xx and no answer that
+//! breaks the document (status, content type, headers, body schema).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::installation::http;
+use crate::support::voltvend;
+
+#[test]
+fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
+    let available = Command::new("st").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !voltvend_testkit::peer_available(available, "schemathesis (pip install schemathesis)") {
+        return;
+    }
+    let mut demo = voltvend()
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .env_remove("VOLTVEND_MASTER_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(demo.stdout.take().unwrap());
+    let (mut addr, mut password) = (String::new(), String::new());
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.trim().strip_prefix("Voltvend demo is running on http://") {
+            addr = rest.trim_end_matches('/').to_string();
+        }
+        if let Some(rest) = line.trim().strip_prefix("Log in as admin / ") {
+            password = rest.split_whitespace().next().unwrap().to_string();
+        }
+        if line.contains("Stop with") {
+            break;
+        }
+        line.clear();
+    }
+    assert!(!addr.is_empty() && !password.is_empty(), "the demo printed its address and logins");
+    std::thread::spawn(move || for _ in out.lines() {});
+    // An API token for the administrator: schemathesis authenticates with it.
+    let (status, headers, body) =
+        http(&addr, "POST", "/api/v1/session", &[], Some(&json!({"username": "admin", "password": password})));
+    assert_eq!(status, 200, "{body}");
+    let cookie = headers["set-cookie"].split(';').next().unwrap().to_string();
+    let csrf = serde_json::from_str::<serde_json::Value>(&body).unwrap()["csrf_token"].as_str().unwrap().to_string();
+    let (status, _, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/api-tokens",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf), ("Idempotency-Key", "schemathesis")],
+        Some(&json!({"name": "schemathesis"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["secret"].as_str().unwrap().to_string();
+    let report = tempfile::tempdir().unwrap();
+    let result = Command::new("st")
+        .current_dir(report.path())
+        .args(["run", &format!("http://{addr}/api/v1/openapi.json")])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        // Its own token must survive the run.
+        .args(["--exclude-operation-id", "delete_api_v1_api_tokens__id_"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
+        ])
+        .args(["--max-examples", "25", "--workers", "2", "--seed", "20261203"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let pid = demo.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(demo.wait().unwrap().success(), "the demo stopped cleanly");
+    let text = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "schemathesis found problems:\n{text}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    assert!(text.contains("passed"), "{text}");
+}
