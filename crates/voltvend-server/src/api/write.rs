@@ -81,36 +81,35 @@ impl Reply {
 /// collide. When the key is a UUIDv7 its 48-bit millisecond time is kept in front, so that operations keyed by
 /// such keys are stored in time order (the hot tables are keyed by operation id).
 pub fn operation_id(operator: OperatorId, key: &str) -> OperationId {
-    let mut h = Sha256::new();
-    h.update(b"voltvend idempotency\0");
-    h.update(operator.as_uuid().as_bytes());
-    h.update(key.as_bytes());
-    let digest = h.finalize();
-    let mut bytes = [0_u8; 16];
-    bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
-    if let Ok(u) = Uuid::parse_str(key)
-        && u.get_version_num() == 7
-        && let Some(prefix) = u.as_bytes().get(..6)
-        && let Some(front) = bytes.get_mut(..6)
-    {
-        front.copy_from_slice(prefix);
-    }
-    OperationId::from_uuid(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    let prefix = Uuid::parse_str(key).ok().filter(|u| u.get_version_num() == 7);
+    OperationId::from_uuid(hashed_uuid(
+        &[b"voltvend idempotency\0", operator.as_uuid().as_bytes(), key.as_bytes()],
+        prefix,
+    ))
 }
 
 /// Ids of the records an operation creates: the operation's time-ordered prefix, then a hash of what they are,
 /// so a retry creates the same ids.
 pub fn derived_id<T: From<Uuid>>(op: OperationId, what: &str) -> T {
+    T::from(hashed_uuid(&[op.as_uuid().as_bytes(), what.as_bytes()], Some(op.as_uuid())))
+}
+
+/// A version 8 UUID from the SHA-256 of `parts`, its first six bytes (a UUIDv7's millisecond time) taken from
+/// `time_of` when given.
+fn hashed_uuid(parts: &[&[u8]], time_of: Option<Uuid>) -> Uuid {
     let mut h = Sha256::new();
-    h.update(op.as_uuid().as_bytes());
-    h.update(what.as_bytes());
+    for p in parts {
+        h.update(p);
+    }
     let digest = h.finalize();
     let mut bytes = [0_u8; 16];
     bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));
-    if let (Some(front), Some(prefix)) = (bytes.get_mut(..6), op.as_uuid().as_bytes().get(..6)) {
+    if let Some(t) = time_of
+        && let (Some(front), Some(prefix)) = (bytes.get_mut(..6), t.as_bytes().get(..6))
+    {
         front.copy_from_slice(prefix);
     }
-    T::from(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 /// Seals a secret for the row `aad` under the master key. The nonce is derived from the operation, the row and

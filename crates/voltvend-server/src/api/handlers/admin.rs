@@ -56,11 +56,7 @@ pub async fn create_operator(
     }
     app.visible(&p, body.scope_id.into(), "premises").await?;
     auth::check_password(&body.password, &username)?;
-    let hash = {
-        let _permit = app.api.hashing.acquire().await.map_err(ApiError::internal)?;
-        crate::passwords::hash(&body.password, &app.api.ids)
-            .map_err(|e| ApiError::field("password", "password_policy", e.to_string()))?
-    };
+    let hash = super::session::hash_password(&app, &body.password, "password").await?;
     let op_id = write::operation_id(p.id(), &key.0);
     let id: OperatorId = write::derived_id(op_id, "operator");
     let operator = Operator::new(id, &username, &body.display_name, &body.role, body.scope_id.into(), &hash);

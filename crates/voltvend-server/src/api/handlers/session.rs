@@ -47,6 +47,24 @@ async fn verify(app: &AppState, password: String, hash: Option<String>) -> ApiRe
     Ok(ok && known)
 }
 
+/// A new password's argon2id hash, a bounded number at a time.
+pub async fn hash_password(app: &AppState, password: &str, field: &str) -> ApiResult<String> {
+    let _permit = app.api.hashing.acquire().await.map_err(ApiError::internal)?;
+    crate::passwords::hash(password, &app.api.ids).map_err(|e| ApiError::field(field, "password_policy", e.to_string()))
+}
+
+/// `login_throttled` while failed attempts from this address or for this username must wait.
+fn throttle(app: &AppState, keys: &[String], now: Timestamp) -> ApiResult<()> {
+    match app.api.auth.login_wait(keys, now) {
+        Some(wait) => {
+            let mut e = ApiError::new("login_throttled", format!("too many failed attempts: wait {wait} s"));
+            e.retry_after_s = Some(wait);
+            Err(e)
+        }
+        None => Ok(()),
+    }
+}
+
 pub async fn login(
     State(app): State<AppState>,
     ClientAddr(source): ClientAddr,
@@ -55,11 +73,7 @@ pub async fn login(
     let now = app.now();
     let username = body.username.trim().to_lowercase();
     let keys = [format!("ip:{source}"), format!("user:{username}")];
-    if let Some(wait) = app.api.auth.login_wait(&keys, now) {
-        let mut e = ApiError::new("login_throttled", format!("too many failed logins: wait {wait} s"));
-        e.retry_after_s = Some(wait);
-        return Err(e);
-    }
+    throttle(&app, &keys, now)?;
     let operator = app.store.operator_by_username(&username).await?;
     let ok = verify(&app, body.password, operator.as_ref().map(|o| o.password_hash.clone())).await?;
     let record = |attempt| {
@@ -185,11 +199,7 @@ pub async fn change_password(
 ) -> ApiResult<Response> {
     let now = app.now();
     let keys = [format!("ip:{source}"), format!("user:{}", p.operator.username)];
-    if let Some(wait) = app.api.auth.login_wait(&keys, now) {
-        let mut e = ApiError::new("login_throttled", format!("too many failed attempts: wait {wait} s"));
-        e.retry_after_s = Some(wait);
-        return Err(e);
-    }
+    throttle(&app, &keys, now)?;
     if !verify(&app, body.current_password, Some(p.operator.password_hash.clone())).await? {
         app.api.auth.login_failed(&keys, now);
         return Err(ApiError::field("current_password", "wrong_password", "the current password is wrong"));
