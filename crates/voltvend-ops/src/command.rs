@@ -497,6 +497,16 @@ pub enum Rewrap {
     OpenPaygo { meter_id: MeterId, sealed: Vec<u8> },
 }
 
+impl Rewrap {
+    /// The row re-sealed, named as its sealed secret's associated data names it.
+    pub fn row(&self) -> String {
+        match self {
+            Self::VendingKey { sgc, krn, .. } => crate::secrets::vending_key_aad(*sgc, *krn),
+            Self::OpenPaygo { meter_id, .. } => crate::secrets::openpaygo_aad(*meter_id),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RewrapSecrets {
     pub items: Vec<Rewrap>,

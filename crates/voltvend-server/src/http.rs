@@ -30,6 +30,8 @@ pub struct AppState {
     pub api: Arc<crate::api::ApiState>,
     /// ESC/POS receipts in ASCII rather than GB18030.
     pub escpos_ascii: bool,
+    /// The largest request body accepted.
+    pub body_max_bytes: usize,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

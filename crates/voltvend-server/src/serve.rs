@@ -120,6 +120,7 @@ async fn serve_locked(
         store: store.clone(),
         api: Arc::new(api_state(settings, clock.clone())?),
         escpos_ascii: settings.receipts.escpos_encoding == "ascii",
+        body_max_bytes: settings.server.request_body_max_bytes,
         clock,
     };
     let app = router(state, settings.server.request_body_max_bytes);

@@ -331,6 +331,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Applies an operation to the current state without writing anything (a quote is the sale itself, thrown
     /// away). Reads run in one read transaction; the writer is not involved.
     async fn dry_run(&self, op: Operation) -> Result<Result<Applied, voltvend_ops::OpError>, StoreError>;
+    /// What an operation id was used for, if it was.
+    async fn idempotency_record(&self, id: OperationId) -> Result<Option<voltvend_ops::IdempotencyRecord>, StoreError>;
     /// The books a premises keeps in a currency, if any.
     async fn books_of(&self, premises: PremisesId, currency: Currency) -> Result<Option<Books>, StoreError>;
     async fn list_premises(&self, q: &ListQuery, f: &PremisesFilter) -> Result<Vec<Premises>, StoreError>;

@@ -3,6 +3,7 @@
 //! decided here is whether the attempt may open a session, and what it leaves in the record.
 
 use jiff::Timestamp;
+use sha2::Digest as _;
 use voltvend_domain::{BuiltinRole, Operator, text};
 
 use super::{Outcome, in_scope};
@@ -39,14 +40,15 @@ fn operator_by_username(ws: &Workspace, username: &str) -> Result<Option<Operato
 }
 
 pub(super) fn record_login(ws: &mut Workspace, l: &RecordLogin, at: Timestamp) -> Done {
-    // A mistyped password in the username field must not end up in the audit trail: only well-formed
-    // usernames are recorded.
-    let shown = if Operator::validate_username(&l.username).is_ok() { l.username.as_str() } else { "(malformed)" };
     let operator = operator_by_username(ws, &l.username)?;
     match &l.attempt {
         LoginAttempt::Failed => {
             let Some(mut o) = operator else {
-                let entry = AuditEntry::new("login_failed", format!("username:{shown}"), "", "unknown username");
+                // A password typed into the username field must not end up in the audit trail: a name that is
+                // no operator's is recorded as a digest, which still shows repeated attempts at one name.
+                let digest = sha2::Sha256::digest(l.username.as_bytes());
+                let short: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                let entry = AuditEntry::new("login_failed", format!("username-sha256:{short}"), "", "unknown username");
                 return Ok((Outcome::LoginFailed { locked_until: None }, entry));
             };
             let locked = o.login_failed(at);
@@ -65,7 +67,7 @@ pub(super) fn record_login(ws: &mut Workspace, l: &RecordLogin, at: Timestamp) -
             Ok((Outcome::LoginFailed { locked_until }, entry))
         }
         LoginAttempt::Succeeded(session) => {
-            let mut o = operator.ok_or_else(|| OpError::not_found("operator", shown))?;
+            let mut o = operator.ok_or_else(|| OpError::not_found("operator", "the session's username"))?;
             if o.id != session.operator_id {
                 return Err(OpError::refused("session_mismatch", "the session is for another operator"));
             }

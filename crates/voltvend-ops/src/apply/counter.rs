@@ -114,6 +114,6 @@ pub(super) fn settle_vending_point(ws: &mut Workspace, op: &Operation, v: &Settl
         format!("outstanding={before}"),
         format!("outstanding={} settled={} reference={reference}", point.outstanding_minor, v.amount_minor),
     );
-    ws.vending_points.put(point.id, point);
-    Ok((Outcome::Updated { what: "vending point", id: v.vending_point_id.to_string() }, entry))
+    ws.vending_points.put(point.id, point.clone());
+    Ok((Outcome::Settled(point), entry))
 }

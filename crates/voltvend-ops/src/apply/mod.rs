@@ -103,6 +103,8 @@ pub enum Outcome {
     Reprinted(SaleRecord),
     /// A refused payment handed back.
     Refunded(RefusedPayment),
+    /// A vending point's remittance recorded: the point as it is now.
+    Settled(voltvend_domain::VendingPoint),
 }
 
 /// What a batch of readings did.

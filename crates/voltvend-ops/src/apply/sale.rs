@@ -461,8 +461,6 @@ pub(super) fn keeps_payment(e: &OpError) -> bool {
                 | "master_key_unknown"
                 | "secret_unreadable"
                 | "currency_mismatch"
-                | "amount_too_large"
-                | "bad_quantity"
         ),
         _ => false,
     }

@@ -8,6 +8,7 @@
 //! changes who may log in empties the cache (this process is the database's only server: the instance lock).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, Method, header};
@@ -191,6 +192,9 @@ pub struct AuthState {
     operators: Mutex<HashMap<OperatorId, CachedOperator>>,
     tokens: Mutex<HashMap<ApiTokenId, voltvend_ops::ApiTokenRecord>>,
     throttle: Mutex<Throttle>,
+    /// Bumped whenever cached access is forgotten: an entry read from the store before a bump is not cached
+    /// after it (it may be the state the bump was about).
+    generation: AtomicU64,
     pub idle: SignedDuration,
     pub lifetime: SignedDuration,
     /// Mark cookies `Secure` (the server is reached over https).
@@ -210,6 +214,7 @@ impl AuthState {
             operators: Mutex::default(),
             tokens: Mutex::default(),
             throttle: Mutex::default(),
+            generation: AtomicU64::new(0),
             idle,
             lifetime,
             secure,
@@ -217,11 +222,23 @@ impl AuthState {
         }
     }
 
-    /// Forgets every cached session, operator and token (after an operation that changes any of them).
+    /// Forgets every cached operator and token (after an operation that changes any of them). Sessions stay:
+    /// what ends them (logging out everywhere, a new password, deactivation) is on the operator, and a session
+    /// keeps its last-seen time, which starts its idle timeout.
     pub fn forget(&self) {
-        lock(&self.sessions).clear();
+        self.generation.fetch_add(1, Ordering::SeqCst);
         lock(&self.operators).clear();
         lock(&self.tokens).clear();
+    }
+
+    /// Forgets one session (it was logged out).
+    pub fn forget_session(&self, id_hash: &[u8; 32]) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        lock(&self.sessions).remove(id_hash);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     pub fn login_wait(&self, keys: &[String], now: Timestamp) -> Option<u64> {
@@ -241,6 +258,7 @@ impl AuthState {
         if let Some(o) = lock(&self.operators).get(&id).cloned() {
             return Ok(Some(o));
         }
+        let generation = self.generation();
         let Some(operator) = store.operator(id).await? else { return Ok(None) };
         let permissions = match operator.role.parse::<BuiltinRole>() {
             Ok(builtin) => builtin.permissions(),
@@ -249,10 +267,12 @@ impl AuthState {
         };
         let entry = CachedOperator { operator, permissions: Arc::new(permissions) };
         let mut cache = lock(&self.operators);
-        if cache.len() >= CACHE_ENTRIES_MAX {
-            cache.clear();
+        if self.generation() == generation {
+            if cache.len() >= CACHE_ENTRIES_MAX {
+                cache.clear();
+            }
+            cache.insert(id, entry.clone());
         }
-        cache.insert(id, entry.clone());
         Ok(Some(entry))
     }
 
@@ -273,12 +293,15 @@ impl AuthState {
             let token = match cached {
                 Some(t) => t,
                 None => {
+                    let generation = self.generation();
                     let t = store.api_token(id).await?.ok_or_else(unauthenticated)?;
                     let mut tokens = lock(&self.tokens);
-                    if tokens.len() >= CACHE_ENTRIES_MAX {
-                        tokens.clear();
+                    if self.generation() == generation {
+                        if tokens.len() >= CACHE_ENTRIES_MAX {
+                            tokens.clear();
+                        }
+                        tokens.insert(id, t.clone());
                     }
-                    tokens.insert(id, t.clone());
                     t
                 }
             };
@@ -294,7 +317,9 @@ impl AuthState {
         }
         let Some(token) = session_cookie(headers) else { return Ok(None) };
         let id_hash = sha256(token.as_bytes());
+        let generation = self.generation();
         let cached = lock(&self.sessions).get(&id_hash).cloned();
+        let from_cache = cached.is_some();
         let mut session = match cached {
             Some(s) => s,
             None => {
@@ -320,11 +345,19 @@ impl AuthState {
         }
         session.last_seen = now;
         {
+            // A cached session is touched only if it is still cached (a logout may have removed it meanwhile);
+            // one read from the store is cached only if nothing was forgotten since the read.
             let mut sessions = lock(&self.sessions);
-            if sessions.len() >= CACHE_ENTRIES_MAX {
-                sessions.clear();
+            if from_cache {
+                if let Some(s) = sessions.get_mut(&id_hash) {
+                    s.last_seen = s.last_seen.max(now);
+                }
+            } else if self.generation() == generation {
+                if sessions.len() >= CACHE_ENTRIES_MAX {
+                    sessions.clear();
+                }
+                sessions.insert(id_hash, session);
             }
-            sessions.insert(id_hash, session);
         }
         Ok(Some(Principal {
             operator: o.operator,

@@ -98,20 +98,24 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get("idempotency-key")
-            .ok_or_else(|| ApiError::new("idempotency_key_required", "this request needs an Idempotency-Key header"))?;
-        let key = value.to_str().unwrap_or_default().trim();
-        let printable = key.bytes().all(|b| (0x21..=0x7E).contains(&b));
-        if key.is_empty() || key.len() > IdempotencyKey::LEN_MAX || !printable {
-            return Err(ApiError::new(
-                "bad_idempotency_key",
-                "the Idempotency-Key must be 1–128 printable ASCII characters (a UUIDv7 is best)",
-            ));
-        }
-        Ok(Self(key.to_string()))
+        idempotency_key(&parts.headers).map(Self)
     }
+}
+
+/// Reads and checks the `Idempotency-Key` header.
+pub fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get("idempotency-key")
+        .ok_or_else(|| ApiError::new("idempotency_key_required", "this request needs an Idempotency-Key header"))?;
+    let key = value.to_str().unwrap_or_default().trim();
+    let printable = key.bytes().all(|b| (0x21..=0x7E).contains(&b));
+    if key.is_empty() || key.len() > IdempotencyKey::LEN_MAX || !printable {
+        return Err(ApiError::new(
+            "bad_idempotency_key",
+            "the Idempotency-Key must be 1–128 printable ASCII characters (a UUIDv7 is best)",
+        ));
+    }
+    Ok(key.to_string())
 }
 
 /// Where a request came from, for the audit trail: the peer's address.

@@ -84,6 +84,18 @@ impl AppState {
     }
 
     /// Whether `premises` lies within the operator's scope; if not, `what` is answered as not found.
+    /// Refuses unless the operator's scope is a whole group (a root of the premises tree). What is shared by
+    /// every property — tariffs, vending keys, custom roles, the master key's rotation — is changed only there.
+    pub async fn require_root(&self, p: &Principal, what: &str) -> ApiResult<()> {
+        if self.premises(p.scope()).await?.parent.is_none() {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            "scope_too_narrow",
+            format!("{what} is shared by every property: only an operator scoped to the whole group may change it"),
+        ))
+    }
+
     pub async fn visible(&self, p: &Principal, premises: PremisesId, what: &str) -> ApiResult<()> {
         let node = self.premises(premises).await.map_err(|_| ApiError::not_found(what))?;
         if node.path.contains(&p.scope()) { Ok(()) } else { Err(ApiError::not_found(what)) }
@@ -157,7 +169,7 @@ macro_rules! endpoints {
         fn routes(state: &AppState) -> Router<AppState> {
             let mut router = Router::new();
             $(
-                let layer = middleware::from_fn_with_state((state.clone(), $access), authorize);
+                let layer = middleware::from_fn_with_state((state.clone(), $access, $keyed), authorize);
                 router = router.route($path, endpoints!(@route $method $handler).route_layer(layer));
             )*
             router
@@ -394,8 +406,14 @@ async fn unknown_route() -> Response {
 }
 
 /// Authenticates the request, checks the endpoint's access and the CSRF token, and hands the principal to the
-/// handler.
-async fn authorize(State((state, access)): State<(AppState, Access)>, mut request: Request, next: Next) -> Response {
+/// handler. For a keyed write it also answers a retry: the request's hash (method, path, body) is compared with
+/// the one saved with the key's operation, and the saved answer is returned without running the handler again
+/// (another request with the same key is a conflict), whatever has changed since.
+async fn authorize(
+    State((state, access, keyed)): State<(AppState, Access, bool)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let now = state.now();
     let principal = match state.api.auth.authenticate(state.store.as_ref(), request.headers(), now).await {
         Ok(p) => p,
@@ -416,11 +434,33 @@ async fn authorize(State((state, access)): State<(AppState, Access)>, mut reques
             Some(p)
         }
     };
-    if let Some(p) = principal {
-        if let Err(e) = auth::check_csrf(&p, request.method(), request.headers()) {
-            return e.into_response();
-        }
-        request.extensions_mut().insert(p);
+    let Some(p) = principal else { return next.run(request).await };
+    if let Err(e) = auth::check_csrf(&p, request.method(), request.headers()) {
+        return e.into_response();
     }
-    next.run(request).await
+    let key = keyed.then(|| extract::idempotency_key(request.headers()).ok()).flatten();
+    request.extensions_mut().insert(p.clone());
+    let Some(key) = key else { return next.run(request).await };
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, state.body_max_bytes).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::new("payload_too_large", "the request body is too large").into_response(),
+    };
+    let hash: [u8; 32] = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(parts.method.as_str().as_bytes());
+        h.update(b" ");
+        h.update(parts.uri.to_string().as_bytes());
+        h.update(b"\n");
+        h.update(&bytes);
+        h.finalize().into()
+    };
+    match write::replay(&state, write::operation_id(p.id(), &key), hash).await {
+        Ok(Some(saved)) => return saved,
+        Ok(None) => {}
+        Err(e) => return e.into_response(),
+    }
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    write::REQUEST_HASH.scope(hash, next.run(request)).await
 }

@@ -17,6 +17,17 @@ use super::error::{ApiError, ApiResult};
 use super::extract::IdempotencyKey;
 use crate::http::AppState;
 
+tokio::task_local! {
+    /// The SHA-256 of the request being served (method, path and query, body), set by the authorization layer
+    /// of keyed endpoints and saved with the answer, so that a retry is recognised as the same request.
+    pub static REQUEST_HASH: [u8; 32];
+}
+
+/// The hash saved with an answer: of the request being served, or zeros outside a keyed request.
+fn current_request() -> [u8; 32] {
+    REQUEST_HASH.try_with(|h| *h).unwrap_or([0; 32])
+}
+
 /// An answer to save: status, content type and body.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -41,17 +52,20 @@ impl Reply {
         Self { status: e.status(), content_type: "application/json", body: e.body_bytes() }
     }
 
-    /// As saved: `STATUS CONTENT-TYPE\n` then the body.
-    fn to_saved(&self) -> Vec<u8> {
-        let mut out = format!("{} {}\n", self.status.as_u16(), self.content_type).into_bytes();
+    /// As saved: `STATUS REQUEST-HASH CONTENT-TYPE\n` then the body.
+    fn to_saved(&self, request: [u8; 32]) -> Vec<u8> {
+        let mut out =
+            format!("{} {} {}\n", self.status.as_u16(), super::auth::hex(&request), self.content_type).into_bytes();
         out.extend_from_slice(&self.body);
         out
     }
 
-    fn from_saved(saved: &[u8]) -> Option<Self> {
+    /// A saved answer and the hash of the request it answered.
+    pub fn from_saved(saved: &[u8]) -> Option<(Self, String)> {
         let newline = saved.iter().position(|b| *b == b'\n')?;
         let head = std::str::from_utf8(saved.get(..newline)?).ok()?;
-        let (status, content_type) = head.split_once(' ')?;
+        let (status, rest) = head.split_once(' ')?;
+        let (request, content_type) = rest.split_once(' ')?;
         let content_type = match content_type {
             "application/json" => "application/json",
             "text/html; charset=utf-8" => "text/html; charset=utf-8",
@@ -59,11 +73,12 @@ impl Reply {
             "application/octet-stream" => "application/octet-stream",
             _ => return None,
         };
-        Some(Self {
+        let reply = Self {
             status: StatusCode::from_u16(status.parse().ok()?).ok()?,
             content_type,
             body: saved.get(newline + 1..)?.to_vec(),
-        })
+        };
+        Some((reply, request.to_string()))
     }
 
     pub fn into_response(self, replayed: bool) -> Response {
@@ -116,14 +131,7 @@ fn hashed_uuid(parts: &[&[u8]], time_of: Option<Uuid>) -> Uuid {
 /// the secret itself, so a retry of the request seals to the same bytes (and is recognised as a retry), while
 /// two different secrets never share a nonce under one key (NIST SP 800-38D §8.2: unique per key).
 pub fn seal(master: &voltvend_ops::MasterKey, op: OperationId, aad: &str, plaintext: &[u8]) -> ApiResult<Vec<u8>> {
-    let mut h = Sha256::new();
-    h.update(b"voltvend seal nonce\0");
-    h.update(op.as_uuid().as_bytes());
-    h.update(aad.as_bytes());
-    h.update(Sha256::digest(plaintext));
-    let digest = h.finalize();
-    let mut nonce = [0_u8; 12];
-    nonce.copy_from_slice(digest.get(..12).unwrap_or(&[0; 12]));
+    let nonce = master.derived_nonce(&[op.as_uuid().as_bytes(), aad.as_bytes(), plaintext]);
     Ok(master.seal(aad, nonce, plaintext)?)
 }
 
@@ -164,7 +172,7 @@ pub async fn submit_reply(
     run_reply(app, op, render).await
 }
 
-async fn run_reply(
+pub async fn run_reply(
     app: &AppState,
     op: Operation,
     render: impl Fn(&Outcome) -> Reply + Send + Sync + 'static,
@@ -181,18 +189,44 @@ async fn run_reply(
             | Command::CreateApiToken(_)
             | Command::RevokeApiToken(_)
     );
-    let renderer: Arc<voltvend_ops::Renderer> = Arc::new(move |o: &Outcome| render(o).to_saved());
+    let logout = match &op.command {
+        Command::Logout(l) => Some(l.session),
+        _ => None,
+    };
+    let request = current_request();
+    let renderer: Arc<voltvend_ops::Renderer> = Arc::new(move |o: &Outcome| render(o).to_saved(request));
     let submitted = app.store.submit_with(op, Some(renderer)).await;
     if changes_access {
         app.api.auth.forget();
     }
+    if let Some(session) = logout {
+        app.api.auth.forget_session(&session);
+    }
     let applied = submitted.result?;
     let replayed = matches!(applied, Applied::Replayed { .. });
-    let reply = applied
+    let (reply, answered) = applied
         .response()
         .and_then(Reply::from_saved)
         .ok_or_else(|| ApiError::internal("an operation's saved answer is missing or unreadable"))?;
+    if replayed && answered != super::auth::hex(&request) {
+        return Err(conflict());
+    }
     Ok((reply, replayed))
+}
+
+fn conflict() -> ApiError {
+    ApiError::new("idempotency_conflict", "this Idempotency-Key was used for another request")
+}
+
+/// The saved answer of a keyed request already applied: the same request gets it again; another request with
+/// the same key is a conflict. `Ok(None)`: the key is new.
+pub async fn replay(app: &AppState, op: OperationId, request: [u8; 32]) -> ApiResult<Option<Response>> {
+    let Some(record) = app.store.idempotency_record(op).await? else { return Ok(None) };
+    let saved = record.response.as_deref().and_then(Reply::from_saved);
+    match saved {
+        Some((reply, answered)) if answered == super::auth::hex(&request) => Ok(Some(reply.into_response(true))),
+        _ => Err(conflict()),
+    }
 }
 
 /// The answer to a refused payment: the sale's refusal, with the record of the money kept.
@@ -216,8 +250,9 @@ mod tests {
         let late = "01930000-0000-7000-8000-000000000000";
         assert!(operation_id(b, early) < operation_id(a, late), "time order survives the hash");
         let reply = Reply::json(StatusCode::CREATED, &serde_json::json!({"a": 1}));
-        let back = Reply::from_saved(&reply.to_saved()).unwrap();
+        let (back, request) = Reply::from_saved(&reply.to_saved([7; 32])).unwrap();
         assert_eq!((back.status, back.body), (StatusCode::CREATED, br#"{"a":1}"#.to_vec()));
+        assert_eq!(request, super::super::auth::hex(&[7; 32]));
         let op = operation_id(a, late);
         let x: voltvend_domain::AccountId = derived_id(op, "account");
         assert_eq!(x, derived_id(op, "account"));

@@ -406,6 +406,10 @@ impl Store for SqlStore {
         Ok(result)
     }
 
+    async fn idempotency_record(&self, id: OperationId) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.one("SELECT * FROM idempotency WHERE operation_id = $1", id.as_uuid(), idempotency_from_row).await
+    }
+
     async fn books_of(&self, premises: PremisesId, currency: Currency) -> Result<Option<Books>, StoreError> {
         let row = sqlx::query("SELECT * FROM books WHERE premises_id = $1 AND currency = $2")
             .bind(premises.as_uuid())

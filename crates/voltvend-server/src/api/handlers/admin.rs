@@ -28,7 +28,7 @@ pub async fn list_operators(
 }
 
 /// The permissions a role grants (built-in, or a custom one stored), or `None` if there is no such role.
-async fn role_permissions(app: &AppState, name: &str) -> ApiResult<Option<BTreeSet<Permission>>> {
+pub(crate) async fn role_permissions(app: &AppState, name: &str) -> ApiResult<Option<BTreeSet<Permission>>> {
     match name.parse::<BuiltinRole>() {
         Ok(b) => Ok(Some(b.permissions())),
         Err(_) => Ok(app.store.role(name).await?.map(|r| r.permissions)),
@@ -107,6 +107,7 @@ pub async fn create_role(
     ClientAddr(source): ClientAddr,
     ApiJson(body): ApiJson<CreateRoleRequest>,
 ) -> ApiResult<Response> {
+    app.require_root(&p, "a custom role").await?;
     let mut permissions = BTreeSet::new();
     for name in &body.permissions {
         let perm = name
@@ -148,6 +149,7 @@ pub async fn import_vending_key(
     ClientAddr(source): ClientAddr,
     ApiJson(body): ApiJson<ImportVendingKeyRequest>,
 ) -> ApiResult<Response> {
+    app.require_root(&p, "a vending key").await?;
     let master = app.api.secrets.current().ok_or_else(no_master_key)?;
     let hex = zeroize::Zeroizing::new(body.key.trim().to_uppercase());
     if voltvend_sts::VendingKey::from_hex(&hex).is_err() {
@@ -184,6 +186,7 @@ pub async fn rotate_keys(
     key: IdempotencyKey,
     ClientAddr(source): ClientAddr,
 ) -> ApiResult<Response> {
+    app.require_root(&p, "the master key").await?;
     let secrets = &app.api.secrets;
     let master = secrets.current().ok_or_else(no_master_key)?;
     let op_id = write::operation_id(p.id(), &key.0);
@@ -218,11 +221,15 @@ pub async fn rotate_keys(
     let total = items.len();
     let master_key_id = master.id_hex();
     // Each chunk is its own operation (a rotation of a million devices must not be one transaction); the last
-    // one carries the request's key and its answer, the others keys derived from it.
+    // one carries the request's key and its answer, the others keys derived from it and from the rows they
+    // re-seal — a retry after a crash finds fewer rows to re-seal and so other chunks, which must not collide
+    // with the ones already applied.
     let mut chunks: Vec<Vec<Rewrap>> = items.chunks(RewrapSecrets::ITEMS_MAX).map(<[Rewrap]>::to_vec).collect();
     let last = chunks.pop();
-    for (i, chunk) in chunks.into_iter().enumerate() {
-        let part = crate::api::extract::IdempotencyKey(format!("{}#{i}", key.0));
+    for chunk in chunks {
+        let rows: Vec<String> = chunk.iter().map(Rewrap::row).collect();
+        let digest = crate::api::auth::sha256(rows.join("\n").as_bytes());
+        let part = crate::api::extract::IdempotencyKey(format!("{}#{}", key.0, crate::api::auth::hex(&digest)));
         write::submit(&app, &p, &part, &source, Command::RewrapSecrets(RewrapSecrets { items: chunk }), |_| {
             Reply::empty()
         })
@@ -260,10 +267,9 @@ pub async fn list_audit(
             .map(voltvend_domain::clock::timestamp_us),
         to_us: q.to.as_deref().map(|t| parse_instant("to", t)).transpose()?.map(voltvend_domain::clock::timestamp_us),
     };
-    // An unscoped reader (the group's root) sees every record; a scoped one those made by operators in scope.
-    let root = app.premises(p.scope()).await?.parent.is_none();
-    let scope = if root { None } else { Some(p.scope()) };
-    let records = app.store.list_audit(&ListQuery { scope, after: q.after, limit }, &filter).await?;
+    // Records made by operators within one's scope. Records of no operator (a failed login under an unknown
+    // name) belong to no group, so no group's operators see them through the API; the log and the database do.
+    let records = app.store.list_audit(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
     Ok(axum::Json(Page::of(records.iter().map(AuditView::from).collect(), limit, |r| r.seq.to_string())))
 }
 

@@ -140,7 +140,7 @@ pub async fn close_shift(
 async fn sale_of(app: &AppState, p: &Principal, body: &SaleRequest) -> ApiResult<(Sale, Currency, String)> {
     let account = visible_account(app, p, body.account_id.into()).await?;
     let c = account.account.currency;
-    let meter = app.store.meter(body.meter_id.into()).await.map_err(|_| ApiError::not_found("meter"))?;
+    let meter = super::customers::visible_meter(app, p, body.meter_id.into()).await?;
     let opg_unit = match meter.meter.protocol {
         MeterProtocol::OpenPaygo => app.store.opg_state(meter.meter.id).await?.map(|o| o.unit.as_str().to_string()),
         _ => None,
@@ -305,18 +305,14 @@ pub async fn reprint(
     let (s, _, _) = visible_sale(&app, &p, id).await?;
     let data = receipts::gather(&app, &s, language, true).await?;
     // The copy is rendered before the reprint is recorded (a receipt that cannot be printed is not recorded as
-    // printed) and after it; rendering is deterministic, so a retry gets the same bytes.
+    // printed), and it is the saved answer: a retry gets the same bytes.
     let document = receipts::render(&app, &data, format)?;
     let command = Command::ReprintReceipt(ReprintReceipt { sale: s.operation_id, format: format.ops() });
-    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, command, |o| match o {
-        Outcome::Reprinted(_) => Reply::empty(),
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::Reprinted(_) => document.clone(),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
     })
-    .await?;
-    if reply.status != StatusCode::NO_CONTENT {
-        return Ok(reply.into_response(replayed));
-    }
-    Ok(document.into_response(replayed))
+    .await
 }
 
 pub async fn list_refused(

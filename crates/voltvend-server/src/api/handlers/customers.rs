@@ -334,6 +334,14 @@ pub async fn open_account(
         CustomerRef::Existing(id) => *id,
     };
     let limit = |field: &str, v: &Option<String>| v.as_deref().map(|t| parse_money(field, t, c)).transpose();
+    // Checked before each meter is looked up, so a long list costs nothing.
+    if body.meters.len() > OpenAccount::METERS_MAX {
+        return Err(ApiError::field(
+            "meters",
+            "bad_value",
+            format!("at most {} meters per opening", OpenAccount::METERS_MAX),
+        ));
+    }
     let mut meters = Vec::with_capacity(body.meters.len());
     let mut units = Vec::with_capacity(body.meters.len());
     for (i, b) in body.meters.iter().enumerate() {

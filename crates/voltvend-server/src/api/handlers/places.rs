@@ -104,6 +104,7 @@ pub async fn import_tariff(
     ClientAddr(source): ClientAddr,
     ApiJson(body): ApiJson<ImportTariffRequest>,
 ) -> ApiResult<Response> {
+    app.require_root(&p, "a tariff").await?;
     let (file, _) = voltvend_tariff_file::parse(&body.document)
         .map_err(|e| ApiError::field("document", "tariff_invalid", format!("tariff document: {e}")))?;
     let command =
@@ -188,8 +189,10 @@ pub async fn settle_vending_point(
         amount_minor,
         reference: body.reference,
     });
-    let mut after = point.clone();
-    after.outstanding_minor -= amount_minor;
-    let view = VendingPointView::from(&after);
-    write::submit(&app, &p, &key, &source, command, move |_| Reply::json(StatusCode::OK, &view)).await
+    // The answer is the point as the settlement left it (sales may have moved it since it was read here).
+    write::submit(&app, &p, &key, &source, command, |o| match o {
+        Outcome::Settled(point) => Reply::json(StatusCode::OK, &VendingPointView::from(point)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
 }

@@ -72,7 +72,8 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let now = app.now();
     let username = body.username.trim().to_lowercase();
-    let keys = [format!("ip:{source}"), format!("user:{username}")];
+    let user_key = format!("user:{username}");
+    let keys = [format!("ip:{source}"), user_key.clone()];
     throttle(&app, &keys, now)?;
     let operator = app.store.operator_by_username(&username).await?;
     let ok = verify(&app, body.password, operator.as_ref().map(|o| o.password_hash.clone())).await?;
@@ -101,7 +102,9 @@ pub async fn login(
             let op = record(LoginAttempt::Succeeded(session.clone()));
             app.store.submit(op).await?;
             app.api.auth.forget();
-            app.api.auth.login_succeeded(&keys);
+            // Only the username's count is cleared: a login that works must not reset the address's, or one valid
+            // account would let an address guess at every other without slowing down.
+            app.api.auth.login_succeeded(std::slice::from_ref(&user_key));
             let mut headers = axum::http::HeaderMap::new();
             headers.insert(
                 header::COOKIE,
@@ -255,12 +258,22 @@ pub async fn create_token(
 ) -> ApiResult<Response> {
     let operator_id = match body.operator_id {
         Some(id) if id != p.id().as_uuid() => {
-            // Tokens for others: the manager of operators in one's scope, for roles one holds.
+            // Tokens for others: the manager of operators in one's scope, for operators whose role grants
+            // nothing the caller lacks — a token acts with its operator's permissions, so anything else would
+            // hand the caller powers they do not hold.
             if !p.can(Permission::OperatorsManage) {
                 return Err(ApiError::new("forbidden", "tokens for other operators need operators.manage"));
             }
             let o = app.store.operator(id.into()).await?.ok_or_else(|| ApiError::not_found("operator"))?;
             app.visible(&p, o.scope, "operator").await?;
+            let theirs = super::admin::role_permissions(&app, &o.role).await?.unwrap_or_default();
+            if !theirs.is_subset(&p.permissions) {
+                return Err(ApiError::field(
+                    "operator_id",
+                    "privilege_escalation",
+                    "this operator's role grants permissions you do not hold",
+                ));
+            }
             o.id
         }
         _ => p.id(),
@@ -270,44 +283,32 @@ pub async fn create_token(
     let token_id: ApiTokenId = write::derived_id(op_id, "api-token");
     let mut secret = [0_u8; 32];
     app.api.ids.fill(&mut secret);
-    let record_name = body.name.trim().to_string();
     let record = ApiTokenRecord {
         id: token_id,
         operator_id,
-        name: record_name.clone(),
+        name: body.name.trim().to_string(),
         secret_hash: auth::sha256(&secret),
         created_at: app.now(),
         expires_at,
         revoked_at: None,
         created_by: Some(p.id()),
     };
-    // The secret is not in the saved answer: it must exist only in the first response. A retry (same key,
-    // same request) finds the operation applied and gets the token without it. The request's fingerprint
-    // includes the secret's hash, so the retry must be recognised before a new secret is drawn.
+    // The secret is not in the saved answer: it exists only in the first response. A retry (same key, same
+    // request) is answered from the saved answer by the authorization layer, before a new secret is drawn.
     let text = auth::token_text(token_id, &secret);
+    let view = ApiTokenView::from(&record);
+    let saved = CreatedApiToken { token: view.clone(), secret: None };
     let op = Operation::new(op_id, p.actor(&source), Command::CreateApiToken(record));
-    if let Some(existing) = app.store.api_token(token_id).await? {
-        let same =
-            existing.name == record_name && existing.operator_id == operator_id && existing.expires_at == expires_at;
-        if !same {
-            return Err(ApiError::new("idempotency_conflict", "this Idempotency-Key was used for another token"));
-        }
-        let view = CreatedApiToken { token: ApiTokenView::from(&existing), secret: None };
-        let mut r = Reply::json(StatusCode::CREATED, &view).into_response(true);
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return Ok(r);
-    }
-    let response = write::run(&app, op, move |o| match o {
-        Outcome::Created { .. } => Reply::json(StatusCode::CREATED, &serde_json::json!({"created": true})),
+    let (reply, replayed) = write::run_reply(&app, op, move |o| match o {
+        Outcome::Created { .. } => Reply::json(StatusCode::CREATED, &saved),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
     })
     .await?;
-    if response.status() != StatusCode::CREATED {
-        return Ok(response);
-    }
-    let stored = app.store.api_token(token_id).await?.ok_or_else(|| ApiError::internal("the new token is missing"))?;
-    let view = CreatedApiToken { token: ApiTokenView::from(&stored), secret: Some(text) };
-    let mut r = Reply::json(StatusCode::CREATED, &view).into_response(false);
+    let mut r = if reply.status == StatusCode::CREATED && !replayed {
+        Reply::json(StatusCode::CREATED, &CreatedApiToken { token: view, secret: Some(text) }).into_response(false)
+    } else {
+        reply.into_response(replayed)
+    };
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(r)
 }

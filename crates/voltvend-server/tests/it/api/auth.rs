@@ -157,6 +157,21 @@ async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
     let secret = first.json()["secret"].as_str().unwrap().to_string();
     assert!(secret.starts_with("vvt_"));
     assert_eq!(first.headers.get("cache-control").unwrap(), "no-store");
+    // A token acts with its operator's permissions: a manager may make one for a read-only operator of the
+    // building, not for its administrator (that would hand the manager the administrator's powers).
+    let manager = BuiltinRole::Manager;
+    for (role, expected) in [(BuiltinRole::ReadOnly, 201), (admin, 403)] {
+        let target = api.operators[&(role.as_str().to_string(), 'a')];
+        let req = api
+            .as_(manager, 'a', Method::POST, "/api/v1/api-tokens")
+            .fresh_key()
+            .json(json!({"name": "for someone", "operator_id": target.to_string()}));
+        let r = api.send(req).await;
+        assert_eq!(r.status.as_u16(), expected, "{role:?}: {:?}", r.json());
+        if expected == 403 {
+            assert_eq!(r.code(), "privilege_escalation");
+        }
+    }
     // A retry gets the token back without its secret.
     let again = api.send(create).await;
     assert_eq!((again.status.as_u16(), again.json()["secret"].clone()), (201, serde_json::Value::Null));
@@ -167,9 +182,10 @@ async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
     assert_eq!((me["via"].as_str(), me["csrf_token"].clone()), (Some("token"), serde_json::Value::Null));
     let list = api.send(api.as_(admin, 'a', Method::GET, "/api/v1/api-tokens")).await;
     assert!(!String::from_utf8_lossy(&list.bytes).contains(secret.split('_').nth(2).unwrap()));
-    let db = std::fs::read(api.dir.path().join("api.sqlite")).unwrap();
     let hex_secret = secret.split('_').nth(2).unwrap().as_bytes();
-    assert!(!db.windows(hex_secret.len()).any(|w| w == hex_secret), "the secret is not stored");
+    for db in super::database_files(&api) {
+        assert!(!db.windows(hex_secret.len()).any(|w| w == hex_secret), "the secret is not stored");
+    }
     // Another building's manager cannot revoke it (not found); its owner can.
     let id = first.json()["token"]["id"].as_str().unwrap().to_string();
     let by_b = api.as_(BuiltinRole::Manager, 'b', Method::DELETE, &format!("/api/v1/api-tokens/{id}")).fresh_key();
@@ -190,9 +206,14 @@ async fn roles_and_operators_cannot_escalate() {
     }));
     let r = api.send(admin_please).await;
     assert_eq!((r.status.as_u16(), r.code().as_str()), (403, "privilege_escalation"));
-    // An administrator defines a custom role; operators with it get exactly its permissions.
+    // An administrator of the group defines a custom role (roles are shared by every property, so one of a
+    // building may not); operators with it get exactly its permissions.
     let admin = BuiltinRole::Administrator;
-    let role = api.as_(admin, 'a', Method::POST, "/api/v1/roles").fresh_key().json(json!({
+    let narrow = api.as_(admin, 'a', Method::POST, "/api/v1/roles").fresh_key().json(json!({
+        "name": "night_cashier", "description": "sells at night", "permissions": ["sales.read"]
+    }));
+    assert_eq!(api.send(narrow).await.code(), "scope_too_narrow");
+    let role = api.as_(admin, 'g', Method::POST, "/api/v1/roles").fresh_key().json(json!({
         "name": "night_cashier", "description": "sells at night", "permissions": ["sales.read", "customers.read"]
     }));
     assert_eq!(api.send(role).await.status.as_u16(), 201);

@@ -23,13 +23,14 @@ mod counter;
 mod matrix;
 
 /// A server (its router, without a socket) on a fresh SQLite database holding the test estate, with an
-/// operator of every built-in role scoped to each of buildings A and B, each with an API token.
+/// operator of every built-in role scoped to each of buildings A and B, and an administrator of the whole
+/// group ('g'), each with an API token.
 pub struct Api {
     pub state: AppState,
     pub store: Arc<dyn Store>,
     pub clock: Arc<ManualClock>,
     pub estate: Estate,
-    /// Bearer tokens by (role, building 'a' or 'b').
+    /// Bearer tokens by (role, building 'a' or 'b', or 'g' for the group's administrator).
     pub tokens: HashMap<(String, char), String>,
     /// Operator ids by (role, building).
     pub operators: HashMap<(String, char), OperatorId>,
@@ -60,8 +61,12 @@ impl Api {
         let ids = IdGenerator::seeded(clock.clone(), 7);
         let mut tokens = HashMap::new();
         let mut operators = HashMap::new();
-        for (building, scope) in [('a', estate.building_a.id), ('b', estate.building_b.id)] {
+        // 'g': an administrator of the whole group, who alone may change what every property shares.
+        for (building, scope) in [('a', estate.building_a.id), ('b', estate.building_b.id), ('g', estate.group.id)] {
             for role in BuiltinRole::ALL {
+                if building == 'g' && role != BuiltinRole::Administrator {
+                    continue;
+                }
                 let id = OperatorId::from_uuid(ids.uuid());
                 let username = format!("{}.{building}", role.as_str().replace('_', "-"));
                 let op = Operator::new(id, &username, &username, role.as_str(), scope, NO_PASSWORD);
@@ -117,6 +122,7 @@ impl Api {
             clock: clock.clone(),
             api: Arc::new(api),
             escpos_ascii: false,
+            body_max_bytes: 64 * 1024,
         };
         Self { state, store, clock, estate, tokens, operators, dir }
     }
@@ -150,6 +156,16 @@ impl Api {
     pub fn as_(&self, role: BuiltinRole, building: char, method: Method, path: &str) -> Req {
         Req::new(method, path).bearer(self.token(role, building))
     }
+}
+
+/// The bytes of the database and of its write-ahead log (where recent commits are until a checkpoint).
+pub fn database_files(api: &Api) -> Vec<Vec<u8>> {
+    let files: Vec<Vec<u8>> = ["api.sqlite", "api.sqlite-wal"]
+        .iter()
+        .filter_map(|name| std::fs::read(api.dir.path().join(name)).ok())
+        .collect();
+    assert!(!files.is_empty(), "no database file");
+    files
 }
 
 #[derive(Debug, Clone)]
