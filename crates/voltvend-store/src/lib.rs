@@ -363,8 +363,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// OpenPAYGO devices by meter id after `after`, at most `limit` (for re-sealing their secrets).
     async fn opg_states_after(&self, after: Option<MeterId>, limit: u32) -> Result<Vec<OpgState>, StoreError>;
     async fn vending_keys(&self) -> Result<Vec<VendingKeyRecord>, StoreError>;
-    /// Management tokens issued to a meter, newest first.
-    async fn meter_tokens(&self, meter: MeterId, limit: u32) -> Result<Vec<MeterTokenRecord>, StoreError>;
+    /// Management tokens issued to a meter, newest first, each with its sequence number (the cursor: pass the
+    /// last one as `before` for the next page).
+    async fn meter_tokens(
+        &self,
+        meter: MeterId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, MeterTokenRecord)>, StoreError>;
     /// Audit records newest first; with `q.scope`, only those made by operators within it.
     async fn list_audit(&self, q: &ListQuery, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 

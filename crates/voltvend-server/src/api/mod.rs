@@ -236,7 +236,7 @@ endpoints! {
     }
     GET "/api/v1/roles" => admin::list_roles {
         access: Access::Needs(P::OperatorsRead), summary: "Built-in and custom roles with their permissions", keyed: false,
-        query: -, body: -, ok: 200 [Vec<RoleView>], errors: [],
+        query: [PageQuery], body: -, ok: 200 [Page<RoleView>], errors: [],
     }
     POST "/api/v1/roles" => admin::create_role {
         access: Access::Needs(P::RolesManage), summary: "Define a custom role", keyed: true,
@@ -260,7 +260,7 @@ endpoints! {
     }
     GET "/api/v1/tariffs" => places::list_tariffs {
         access: Access::Needs(P::TariffsRead), summary: "Every tariff's latest revision", keyed: false,
-        query: -, body: -, ok: 200 [Vec<TariffView>], errors: [],
+        query: [PageQuery], body: -, ok: 200 [Page<TariffView>], errors: [],
     }
     GET "/api/v1/tariffs/{code}" => places::get_tariff {
         access: Access::Needs(P::TariffsRead), summary: "A tariff's latest revision with its document", keyed: false,
@@ -316,7 +316,7 @@ endpoints! {
     }
     GET "/api/v1/meters/{id}/tokens" => counter::meter_tokens {
         access: Access::Needs(P::MetersRead), summary: "Management tokens issued to a meter", keyed: false,
-        query: -, body: -, ok: 200 [Vec<MeterTokenView>], errors: [404],
+        query: [PageQuery], body: -, ok: 200 [Page<MeterTokenView>], errors: [404],
     }
     POST "/api/v1/meters/{id}/sts-tokens" => counter::sts_tokens {
         access: Access::Needs(P::StsManagementTokens), summary: "STS management tokens: clear credit or tamper, power limits, key change", keyed: true,
@@ -376,7 +376,7 @@ endpoints! {
     }
     GET "/api/v1/vending-keys" => admin::list_vending_keys {
         access: Access::Needs(P::KeysManage), summary: "Which vending keys are held (never the keys)", keyed: false,
-        query: -, body: -, ok: 200 [Vec<VendingKeyView>], errors: [],
+        query: [PageQuery], body: -, ok: 200 [Page<VendingKeyView>], errors: [],
     }
     POST "/api/v1/vending-keys" => admin::import_vending_key {
         access: Access::Needs(P::KeysManage), summary: "Import an STS vending key (stored sealed under the master key)", keyed: true,

@@ -103,6 +103,15 @@ impl<T> Page<T> {
         let next = (items.len() as u32 >= limit).then(|| items.last().map(&cursor)).flatten();
         Self { items, next }
     }
+
+    /// A page of a short list read whole (tariffs, roles, vending keys), in the order of `cursor`: the items
+    /// after `after`.
+    pub fn slice(mut items: Vec<T>, after: Option<&str>, limit: u32, cursor: impl Fn(&T) -> String) -> Self {
+        items.sort_by_cached_key(&cursor);
+        items.retain(|t| after.is_none_or(|a| cursor(t).as_str() > a));
+        items.truncate(limit as usize);
+        Self::of(items, limit, cursor)
+    }
 }
 
 /// Default and largest page sizes.

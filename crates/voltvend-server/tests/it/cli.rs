@@ -252,7 +252,7 @@ async fn demo_seed_is_consistent() {
             sts_sales += 1;
             by_quantity += usize::from(sale.paid_minor % 100 != 0);
         }
-        for issued in store.meter_tokens(m.meter.id, 10).await.unwrap() {
+        for issued in store.meter_tokens(m.meter.id, None, 10).await.unwrap().into_iter().map(|(_, t)| t) {
             for token in &issued.tokens {
                 assert!(matches!(meter.enter(token), Ok(Accepted::Register { .. })), "{issued:?}");
             }

@@ -506,13 +506,21 @@ impl Store for SqlStore {
         rows.iter().map(vending_key_from_row).collect()
     }
 
-    async fn meter_tokens(&self, meter: MeterId, limit: u32) -> Result<Vec<MeterTokenRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM meter_tokens WHERE meter_id = $1 ORDER BY seq DESC LIMIT $2")
-            .bind(meter.as_uuid())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(meter_token_from_row).collect()
+    async fn meter_tokens(
+        &self,
+        meter: MeterId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, MeterTokenRecord)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM meter_tokens WHERE meter_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(meter.as_uuid())
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit.clamp(1, ListQuery::LIMIT_MAX)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("seq")?, meter_token_from_row(r)?))).collect()
     }
 
     async fn list_audit(&self, q: &ListQuery, f: &AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {

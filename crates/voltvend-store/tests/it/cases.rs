@@ -828,8 +828,12 @@ pub async fn counter_records_and_lists(h: &Harness) {
     let stored_op = h.store.operator(estate.cashier_a).await.unwrap().unwrap();
     assert_eq!(Some(&stored_op), model.operators.get(&estate.cashier_a));
     assert_eq!(h.store.vending_keys().await.unwrap().len(), 1);
-    let tokens = h.store.meter_tokens(estate.sts_meter, 10).await.unwrap();
-    assert_eq!(tokens, model.meter_tokens);
+    let tokens = h.store.meter_tokens(estate.sts_meter, None, 10).await.unwrap();
+    assert_eq!(tokens.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>(), model.meter_tokens);
+    // Pages: the newest alone, then the rest before it.
+    let newest = h.store.meter_tokens(estate.sts_meter, None, 1).await.unwrap();
+    let rest = h.store.meter_tokens(estate.sts_meter, Some(newest[0].0), 10).await.unwrap();
+    assert_eq!([newest, rest].concat(), tokens);
     let payment = h.store.refused_payment(refused.id).await.unwrap();
     assert_eq!(payment.as_ref(), model.refused_payments.get(&refused.id));
     assert!(payment.unwrap().refunded_by.is_some());

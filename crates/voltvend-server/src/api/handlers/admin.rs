@@ -94,10 +94,14 @@ fn role_view(r: &Role, built_in: bool) -> RoleView {
     }
 }
 
-pub async fn list_roles(State(app): State<AppState>) -> ApiResult<axum::Json<Vec<RoleView>>> {
+pub async fn list_roles(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<RoleView>>> {
+    let limit = page_limit(q.limit)?;
     let mut out: Vec<RoleView> = BuiltinRole::ALL.iter().map(|b| role_view(&Role::builtin(*b), true)).collect();
     out.extend(app.store.list_roles().await?.iter().map(|r| role_view(r, false)));
-    Ok(axum::Json(out))
+    Ok(axum::Json(Page::slice(out, q.after.as_deref(), limit, |r| r.name.clone())))
 }
 
 pub async fn create_role(
@@ -129,17 +133,20 @@ pub async fn create_role(
         .await
 }
 
-pub async fn list_vending_keys(State(app): State<AppState>) -> ApiResult<axum::Json<Vec<VendingKeyView>>> {
+pub async fn list_vending_keys(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<VendingKeyView>>> {
+    let limit = page_limit(q.limit)?;
     let keys = app.store.vending_keys().await?;
-    Ok(axum::Json(
-        keys.iter()
-            .map(|k| VendingKeyView {
-                supply_group: format!("{:06}", k.sgc),
-                key_revision: k.krn,
-                master_key_id: MasterKeys::key_id_of(&k.sealed),
-            })
-            .collect(),
-    ))
+    let items = keys.iter().map(|k| VendingKeyView {
+        supply_group: format!("{:06}", k.sgc),
+        key_revision: k.krn,
+        master_key_id: MasterKeys::key_id_of(&k.sealed),
+    });
+    Ok(axum::Json(Page::slice(items.collect(), q.after.as_deref(), limit, |k| {
+        format!("{}-{:03}", k.supply_group, k.key_revision)
+    })))
 }
 
 pub async fn import_vending_key(

@@ -362,23 +362,31 @@ pub async fn meter_tokens(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<uuid::Uuid>,
-) -> ApiResult<axum::Json<Vec<MeterTokenView>>> {
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<MeterTokenView>>> {
+    let limit = page_limit(q.limit)?;
+    let before = match q.after.as_deref() {
+        Some(a) => {
+            Some(a.parse::<i64>().map_err(|_| ApiError::field("after", "bad_request", "not a cursor this list gave"))?)
+        }
+        None => None,
+    };
     let m = visible_meter(&app, &p, id.into()).await?;
     // Management tokens can be typed in by whoever reads them: only those who may issue them see them.
     let may_see = p.can(Permission::StsManagementTokens) || p.can(Permission::OpenPaygoManagementTokens);
-    let tokens = app.store.meter_tokens(m.meter.id, 200).await?;
-    Ok(axum::Json(
-        tokens
-            .iter()
-            .map(|t| {
-                let mut v = MeterTokenView::from(t);
-                if !may_see {
-                    v.tokens = v.tokens.iter().map(|_| "(hidden)".to_string()).collect();
-                }
-                v
-            })
-            .collect(),
-    ))
+    let tokens = app.store.meter_tokens(m.meter.id, before, limit).await?;
+    let next = (tokens.len() as u32 >= limit).then(|| tokens.last().map(|(seq, _)| seq.to_string())).flatten();
+    let items = tokens
+        .iter()
+        .map(|(_, t)| {
+            let mut v = MeterTokenView::from(t);
+            if !may_see {
+                v.tokens = v.tokens.iter().map(|_| "(hidden)".to_string()).collect();
+            }
+            v
+        })
+        .collect();
+    Ok(axum::Json(Page { items, next }))
 }
 
 pub async fn sts_tokens(

@@ -80,13 +80,15 @@ pub async fn open_books(
     write::submit(&app, &p, &key, &source, command, move |_| Reply::json(StatusCode::CREATED, &view)).await
 }
 
-pub async fn list_tariffs(State(app): State<AppState>) -> ApiResult<axum::Json<Vec<TariffView>>> {
+pub async fn list_tariffs(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<TariffView>>> {
+    let limit = page_limit(q.limit)?;
     let docs = app.store.tariff_documents().await?;
-    Ok(axum::Json(
-        docs.into_iter()
-            .map(|d| TariffView { code: d.code, revision: d.revision, name: d.name, document: None })
-            .collect(),
-    ))
+    let items =
+        docs.into_iter().map(|d| TariffView { code: d.code, revision: d.revision, name: d.name, document: None });
+    Ok(axum::Json(Page::slice(items.collect(), q.after.as_deref(), limit, |t| t.code.clone())))
 }
 
 pub async fn get_tariff(

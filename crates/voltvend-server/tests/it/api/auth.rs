@@ -229,7 +229,18 @@ async fn roles_and_operators_cannot_escalate() {
     let created = api.send(add).await.ok();
     assert_eq!(created["role"], "night_cashier");
     let roles = api.send(api.as_(admin, 'a', Method::GET, "/api/v1/roles")).await.ok();
-    let night = roles.as_array().unwrap().iter().find(|r| r["name"] == "night_cashier").unwrap().clone();
+    let night = roles["items"].as_array().unwrap().iter().find(|r| r["name"] == "night_cashier").unwrap().clone();
+    // Built-in and custom roles in one list, by name, a page at a time.
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_string()).collect()
+    };
+    let first = api.send(api.as_(admin, 'a', Method::GET, "/api/v1/roles?limit=4")).await.ok();
+    let after = first["next"].as_str().unwrap();
+    let rest = api.send(api.as_(admin, 'a', Method::GET, &format!("/api/v1/roles?after={after}"))).await.ok();
+    assert_eq!(
+        [names(&first), names(&rest)].concat(),
+        ["administrator", "auditor", "cashier", "field_engineer", "manager", "night_cashier", "read_only"]
+    );
     assert_eq!(night["permissions"], json!(["customers.read", "sales.read"]));
     // Scope: an administrator of building A cannot add an operator in building B.
     let elsewhere = api.as_(admin, 'a', Method::POST, "/api/v1/operators").fresh_key().json(json!({

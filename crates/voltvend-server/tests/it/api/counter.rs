@@ -117,7 +117,21 @@ async fn an_openpaygo_device_sells_days_and_takes_management_tokens() {
         .send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &format!("/api/v1/meters/{meter}/tokens")))
         .await
         .ok();
-    assert_eq!(history[0]["tokens"][0], "(hidden)", "who may not issue management tokens does not see them");
+    assert_eq!(history["items"][0]["tokens"][0], "(hidden)", "who may not issue management tokens does not see them");
+    // A counter sync, then the history a page at a time, newest first.
+    let sync = json!({"kind": "counter_sync", "reason": "after the set-time"});
+    api.send(api.as_(BuiltinRole::FieldEngineer, 'a', Method::POST, &path).fresh_key().json(sync)).await.ok();
+    let page = |after: &str| {
+        api.as_(BuiltinRole::FieldEngineer, 'a', Method::GET, &format!("/api/v1/meters/{meter}/tokens?limit=1{after}"))
+    };
+    let newest = api.send(page("")).await.ok();
+    assert_eq!(newest["items"][0]["kind"], "counter_sync", "{newest}");
+    let next = newest["next"].as_str().unwrap().to_string();
+    let older = api.send(page(&format!("&after={next}"))).await.ok();
+    assert_eq!(older["items"][0]["kind"], "set_time", "{older}");
+    assert_eq!(older["items"][0]["tokens"][0], t["tokens"][0], "the issuer sees the token");
+    let last = api.send(page(&format!("&after={}", older["next"].as_str().unwrap()))).await.ok();
+    assert_eq!(last["items"], json!([]), "two management tokens in all");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -393,7 +407,9 @@ async fn vending_keys_are_imported_sealed_never_shown_and_survive_a_master_key_r
     assert_eq!(again.headers.get("idempotent-replayed").map(|v| v.to_str().unwrap()), Some("true"));
     assert_eq!(r["master_key_id"], new_key.id_hex());
     let list = rotated.send(rotated.as_(admin, 'a', Method::GET, "/api/v1/vending-keys")).await.ok();
-    assert!(list.as_array().unwrap().iter().all(|k| k["master_key_id"] == new_key.id_hex().as_str()));
+    let keys = list["items"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k["master_key_id"] == new_key.id_hex().as_str()));
     let only_new = with_keys(&api, voltvend_ops::MasterKeys::new(new_key, vec![])).await;
     let cashier_b = only_new
         .as_(CASHIER, 'b', Method::POST, "/api/v1/sales")
