@@ -120,9 +120,10 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: VendArgs) -> 
     ids.fill(key.as_mut());
     let keys = MasterKeys::new(MasterKey::new(*key), Vec::new());
     let db = BenchDb::open(settings, clock.clone(), keys.clone()).await?;
-    let result = bench(settings, &db, clock, ids, &keys, &args).await;
+    let measured = bench(settings, &db, clock, ids, &keys, &args).await;
+    // The bench's database is let go of (and a scratch one dropped) before pgbench makes its own.
     db.close().await;
-    result
+    report(settings, &args, measured?).await
 }
 
 /// The bench's database: the SQLite file named, or a scratch database on the PostgreSQL server named.
@@ -641,9 +642,13 @@ impl Progress {
         });
         Self { bar, answered, ticker: Some(ticker) }
     }
+}
 
-    fn finish(self) {
-        if let Some(t) = self.ticker {
+impl Drop for Progress {
+    /// The bar goes when its phase ends, also when the phase is cut short (a signal): the ticker never outlives
+    /// its bar.
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
             t.abort();
         }
         self.bar.finish_and_clear();
@@ -698,7 +703,7 @@ async fn closed_loop(
         tally.merge(done.context("a load generator task failed")?);
     }
     let elapsed = started.elapsed();
-    progress.finish();
+    drop(progress);
     Ok(Phase { tally, elapsed })
 }
 
@@ -748,7 +753,7 @@ async fn open_loop(
         tally.merge(done.context("a load generator task failed")?);
     }
     let elapsed = t0.elapsed();
-    progress.finish();
+    drop(progress);
     let unsent = total - tally.sent;
     Ok((Phase { tally, elapsed }, unsent))
 }
@@ -867,6 +872,17 @@ impl Server {
     }
 }
 
+/// What the run measured and found in the database.
+#[derive(Debug)]
+struct Measured {
+    backend: Backend,
+    results: Results,
+    check: voltvend_store::CheckReport,
+    /// Sales written during the run.
+    sales_in_db: i64,
+}
+
+/// Sets up, serves, measures, stops the server, and checks the database.
 async fn bench(
     settings: &Settings,
     db: &BenchDb,
@@ -874,7 +890,7 @@ async fn bench(
     ids: Arc<IdGenerator>,
     keys: &MasterKeys,
     args: &VendArgs,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Measured> {
     let store = &db.store;
     let backend = store.backend();
     let sales_before = store.counts().await?.sales;
@@ -904,9 +920,19 @@ async fn bench(
         () = crate::serve::shutdown_signal() => Err(anyhow::anyhow!("stopped by a signal")),
     };
     let stopped = server.stop().await;
-    let mut results = measured?;
+    let results = measured?;
     stopped?;
+    let spinner = crate::cli::spinner("checking every invariant");
+    let check = store.check(CheckScope::Full).await;
+    spinner.finish_and_clear();
+    let check = check?;
+    let sales_in_db = store.counts().await?.sales - sales_before;
+    Ok(Measured { backend, results, check, sales_in_db })
+}
 
+/// Runs the pgbench baseline, prints the table (and writes the JSON), and fails if any sale went wrong.
+async fn report(settings: &Settings, args: &VendArgs, m: Measured) -> anyhow::Result<()> {
+    let Measured { backend, mut results, check, sales_in_db } = m;
     let pgbench_url = args
         .pgbench_url
         .clone()
@@ -920,7 +946,11 @@ async fn bench(
             spinner.finish_and_clear();
             match r {
                 Ok(tps) => {
-                    println!("(d) pgbench TPC-B, 16 clients, {} s: {tps:.0} tps", args.duration_s);
+                    println!(
+                        "(d) pgbench TPC-B, 16 clients, {} s, on {}: {tps:.0} tps",
+                        args.duration_s,
+                        voltvend_store::redact_url(url)
+                    );
                     Ok(tps)
                 }
                 Err(e) => Err(format!("{e:#}")),
@@ -932,14 +962,9 @@ async fn bench(
         println!("(d) pgbench TPC-B: skipped: {why}");
     }
 
-    let spinner = crate::cli::spinner("checking every invariant");
-    let report = store.check(CheckScope::Full).await;
-    spinner.finish_and_clear();
-    let report = report?;
-    let sales_in_db = store.counts().await?.sales - sales_before;
     let created = results.sales_closed.tally.ok + results.sales_open.tally.ok;
     let machine = Machine::read().await;
-    let report_json = print_and_json(args, backend, &machine, &mut results, &pgbench, created, sales_in_db, &report);
+    let report_json = print_and_json(args, backend, &machine, &mut results, &pgbench, created, sales_in_db, &check);
     if let Some(path) = &args.json {
         let text = serde_json::to_vec_pretty(&report_json)?;
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -949,7 +974,7 @@ async fn bench(
     let errors = results.sales_closed.tally.errors() + results.sales_open.tally.errors();
     let sts_ok = results.sales_closed.tally.sts_ok + results.sales_open.tally.sts_ok;
     let sts_tokens = results.sales_closed.tally.sts_tokens + results.sales_open.tally.sts_tokens;
-    anyhow::ensure!(report.is_ok(), "invariants failed: {:?}", report.problems);
+    anyhow::ensure!(check.is_ok(), "invariants failed: {:?}", check.problems);
     anyhow::ensure!(errors == 0, "{errors} sale(s) were not answered 201");
     anyhow::ensure!(sts_tokens == sts_ok, "{} STS sale(s) were answered without a 20-digit token", sts_ok - sts_tokens);
     anyhow::ensure!(
