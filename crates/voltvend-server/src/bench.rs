@@ -43,6 +43,10 @@ pub enum BenchCommand {
     Ops(BenchArgs),
     /// Durable bare ledger transfers per second, concurrent (group commit) beside one at a time.
     Ledger(BenchArgs),
+    /// Durable sales per second through the HTTP API and latency at a fixed offered rate, beside the same
+    /// server's GET /healthz and pgbench. Creates the SQLite file if it is not there; on PostgreSQL it works
+    /// in a scratch database it drops afterwards.
+    Vend(crate::bench_vend::VendArgs),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +84,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
     let (sales, args) = match command {
         BenchCommand::Ops(a) => (true, a),
         BenchCommand::Ledger(a) => (false, a),
+        BenchCommand::Vend(a) => return crate::bench_vend::run(settings, clock, a).await,
     };
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");
@@ -100,7 +105,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
 }
 
 /// The bench's own database, or a refusal to touch someone else's.
-async fn claim(store: &dyn Store) -> anyhow::Result<()> {
+pub(crate) async fn claim(store: &dyn Store) -> anyhow::Result<()> {
     match store.meta(PURPOSE_KEY).await?.as_deref() {
         Some(PURPOSE_BENCH) => return Ok(()),
         Some(other) => bail!("this is a {other} database; a benchmark writes only to a database of its own"),
@@ -125,7 +130,7 @@ struct Estate {
     accounts: Vec<(AccountId, MeterId, LedgerAccountId)>,
 }
 
-async fn submit_all(store: &Arc<dyn Store>, ops: Vec<Operation>) -> anyhow::Result<()> {
+pub(crate) async fn submit_all(store: &Arc<dyn Store>, ops: Vec<Operation>) -> anyhow::Result<()> {
     let futures = ops.into_iter().map(|op| {
         let store = store.clone();
         async move {
@@ -415,7 +420,7 @@ fn pgbench_url(settings: &Settings, backend: Backend, args: &BenchArgs) -> Optio
 }
 
 /// pgbench's TPC-B on a scratch database of the server at `url`, for `duration`; returns its tps.
-async fn pgbench(url: &str, duration: Duration) -> anyhow::Result<f64> {
+pub(crate) async fn pgbench(url: &str, duration: Duration) -> anyhow::Result<f64> {
     let scratch = voltvend_store::backup::ScratchDatabase::create(url).await?;
     let result = async {
         let init = tokio::process::Command::new("pgbench")

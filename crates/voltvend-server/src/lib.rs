@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod bench;
+pub mod bench_http;
+pub mod bench_vend;
 pub mod cli;
 pub mod clock;
 pub mod demo;
