@@ -847,6 +847,7 @@ impl Server {
             api: Arc::new(api),
             escpos_ascii: false,
             clock,
+            body_max_bytes: settings.server.request_body_max_bytes,
         };
         let app = crate::http::router(state, settings.server.request_body_max_bytes);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;
