@@ -76,3 +76,5 @@ id_type!(/// The system ledger accounts (revenue, tax, fees…) of one property 
     BooksId, "books");
 id_type!(/// An API token of an integration; its secret is stored only as a hash.
     ApiTokenId, "tok");
+id_type!(/// A command for a meter (trip, close, keep-power, set time) in the head end's command outbox.
+    CommandId, "cmd");

@@ -5,6 +5,7 @@
 //! caller. Money and energy are integers with their unit in the name; there is no float in this crate.
 
 pub mod account;
+pub mod channel;
 pub mod clock;
 pub mod decimal;
 pub mod ids;
@@ -21,10 +22,11 @@ pub mod vending;
 pub use account::{
     Account, AccountError, AccountStatus, BillingMode, Customer, CustomerKind, IdDocument, IdDocumentKind,
 };
+pub use channel::{Channel, ChannelError};
 pub use clock::{Clock, ManualClock};
 pub use ids::{
-    AccountId, ApiTokenId, BooksId, CustomerId, LedgerAccountId, MeterId, OperationId, OperatorId, PremisesId, ShiftId,
-    TransferId, VendingPointId,
+    AccountId, ApiTokenId, BooksId, CommandId, CustomerId, LedgerAccountId, MeterId, OperationId, OperatorId,
+    PremisesId, ShiftId, TransferId, VendingPointId,
 };
 pub use ledger::{
     BookChanges, LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Savepoint,

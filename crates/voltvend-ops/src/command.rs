@@ -6,13 +6,15 @@ use uuid::Uuid;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, ApiTokenId, BooksId, Currency, Customer, CustomerId, LedgerAccountId, Meter, MeterId, OperationId,
-    Operator, OperatorId, Posting, Premises, PremisesId, Role, ShiftId, Side, TransferId, TransferRequest,
-    VendingPointId,
+    AccountId, ApiTokenId, BooksId, Channel, CommandId, Currency, Customer, CustomerId, LedgerAccountId, Meter,
+    MeterId, OperationId, Operator, OperatorId, Posting, Premises, PremisesId, Role, ShiftId, Side, TransferId,
+    TransferRequest, VendingPointId,
 };
 use voltvend_sts::{KeyChange, MeterKeyRecord};
 
-use crate::records::{ApiTokenRecord, OpgUnit, PaymentMethod, SessionRecord, VendingKeyRecord};
+use crate::records::{
+    ApiTokenRecord, CommandKind, MeterReport, OpgUnit, PaymentMethod, SessionRecord, VendingKeyRecord,
+};
 
 /// Who asks for an operation, and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,12 @@ pub enum Command {
     ReprintReceipt(ReprintReceipt),
     /// The money of a refused payment handed back.
     RefundRefusedPayment(RefundRefusedPayment),
+    /// How the head end reaches a meter.
+    SetMeterChannel(SetMeterChannel),
+    /// An operator's command for a meter: trip or close its supply, keep-power on or off, set its clock.
+    IssueMeterCommand(IssueMeterCommand),
+    /// What came of the head end's attempt at a command.
+    RecordCommandAttempt(RecordCommandAttempt),
 }
 
 impl Command {
@@ -183,6 +191,9 @@ impl Command {
             Self::CloseShift(_) => "close_shift",
             Self::Sale(_) => "sale",
             Self::ApplyReadings(_) => "apply_readings",
+            Self::SetMeterChannel(_) => "set_meter_channel",
+            Self::IssueMeterCommand(_) => "issue_meter_command",
+            Self::RecordCommandAttempt(_) => "record_command_attempt",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
         }
@@ -355,6 +366,30 @@ impl Command {
                 c.i64(r.readings.len() as i64);
                 for reading in &r.readings {
                     canonical_reading(c, reading);
+                }
+                canonical_report(c, r.report.as_ref());
+            }
+            Self::SetMeterChannel(m) => {
+                c.uuid(m.meter_id.as_uuid());
+                c.opt_str(m.channel.as_ref().map(ToString::to_string).as_deref());
+            }
+            Self::IssueMeterCommand(m) => {
+                c.uuid(m.meter_id.as_uuid());
+                c.str(m.kind.as_str());
+                c.str(&m.reason);
+            }
+            Self::RecordCommandAttempt(a) => {
+                c.uuid(a.command_id.as_uuid());
+                c.uuid(a.meter_id.as_uuid());
+                match &a.result {
+                    AttemptResult::Confirmed { report } => {
+                        c.str("confirmed");
+                        canonical_report(c, Some(report));
+                    }
+                    AttemptResult::Failed { error } => {
+                        c.str("failed");
+                        c.str(error);
+                    }
                 }
             }
             Self::Reverse(r) => {
@@ -867,16 +902,59 @@ impl Sale {
     }
 }
 
-/// The readings of one remote meter, oldest first.
+/// The readings of one remote meter, oldest first, and what the meter said of its supply switch when read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyReadings {
     pub meter_id: MeterId,
     pub readings: Vec<Reading>,
+    pub report: Option<MeterReport>,
 }
 
 impl ApplyReadings {
     /// Most readings in one operation.
     pub const READINGS_MAX: usize = 2_048;
+}
+
+fn canonical_report(c: &mut Canon, r: Option<&MeterReport>) {
+    match r {
+        None => c.str("no report"),
+        Some(r) => {
+            c.i64(r.at.as_microsecond());
+            c.opt_str(r.relay.map(|x| x.as_str()));
+            c.opt_str(r.keep_power.map(|k| if k { "keep_power" } else { "no_keep_power" }));
+        }
+    }
+}
+
+/// Sets (or, with `None`, clears) how the head end reaches a meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetMeterChannel {
+    pub meter_id: MeterId,
+    pub channel: Option<Channel>,
+}
+
+/// An operator's command for a meter, with the reason the audit trail keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueMeterCommand {
+    pub meter_id: MeterId,
+    pub kind: CommandKind,
+    pub reason: String,
+}
+
+/// The head end's attempt at a command: confirmed by the meter with a read-back of its state, or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCommandAttempt {
+    pub command_id: CommandId,
+    pub meter_id: MeterId,
+    pub result: AttemptResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// The meter acknowledged the command, and was read back: the command is done if what it reports agrees.
+    Confirmed { report: MeterReport },
+    /// No answer, a refusal, or a transport error; retried later unless the command has expired.
+    Failed { error: String },
 }
 
 /// A reversal (冲正) of what is left of a transfer, or of the given lines; with `reallocate`, the money goes

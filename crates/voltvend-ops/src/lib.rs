@@ -28,19 +28,20 @@ pub mod workspace;
 
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
-    Actor, ApplyReadings, ChangePassword, CloseShift, Command, CustomerRef, ImportTariff, IssueOpgToken,
-    IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift,
-    OpenVendingPoint, Operation, OpgBinding, OpgManagement, ReceiptFormat, RecordLogin, RefundRefusedPayment,
-    ReprintReceipt, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SettleVendingPoint,
-    StsManagement, UnlockOperator,
+    Actor, ApplyReadings, AttemptResult, ChangePassword, CloseShift, Command, CustomerRef, ImportTariff,
+    IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding,
+    OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgManagement, ReceiptFormat,
+    RecordCommandAttempt, RecordLogin, RefundRefusedPayment, ReprintReceipt, Reverse, RevokeApiToken, Rewrap,
+    RewrapSecrets, Sale, SaleAmount, SetMeterChannel, SettleVendingPoint, StsManagement, UnlockOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;
 pub use load::{Source, load};
 pub use records::{
-    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterRecord, MeterTokenRecord, OpgState, OpgUnit,
-    OutboxKind, OutboxRow, PaymentMethod, ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, SaleRecord,
-    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, AuditRecord, CommandKind, CommandStatus, IdempotencyRecord, MeterCommand,
+    MeterControl, MeterRecord, MeterReport, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod,
+    ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, SaleRecord, SessionRecord, StsState, TariffDoc,
+    VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys};
 pub use workspace::{AuditHead, Changes, Workspace};

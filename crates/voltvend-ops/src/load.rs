@@ -12,15 +12,15 @@ use std::future::Future;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, Books, BooksId, BuiltinRole, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId,
-    OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer, TransferId, VendingPoint,
-    VendingPointId,
+    AccountId, ApiTokenId, Books, BooksId, BuiltinRole, CommandId, Customer, CustomerId, LedgerAccount,
+    LedgerAccountId, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer,
+    TransferId, VendingPoint, VendingPointId,
 };
 
 use crate::command::{Command, CustomerRef, Operation, Rewrap, Sale, StsManagement, named_ledger_accounts};
 use crate::records::{
-    AccountRecord, ApiTokenRecord, IdempotencyRecord, MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord,
-    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, OpgState, ReadingState,
+    RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Workspace};
 
@@ -72,6 +72,14 @@ pub trait Source {
         &mut self,
         meters: &[MeterId],
     ) -> impl Future<Output = Result<Vec<ReadingState>, Self::Error>> + Send;
+    fn meter_controls(
+        &mut self,
+        meters: &[MeterId],
+    ) -> impl Future<Output = Result<Vec<MeterControl>, Self::Error>> + Send;
+    fn meter_commands(
+        &mut self,
+        ids: &[CommandId],
+    ) -> impl Future<Output = Result<Vec<MeterCommand>, Self::Error>> + Send;
     /// The latest revision of each tariff code.
     fn tariffs(&mut self, codes: &[String]) -> impl Future<Output = Result<Vec<TariffDoc>, Self::Error>> + Send;
     /// Custom roles by name.
@@ -119,6 +127,7 @@ struct Footprint {
     correction_targets: BTreeSet<TransferId>,
     sts: BTreeSet<MeterId>,
     reading_states: BTreeSet<MeterId>,
+    commands: BTreeSet<CommandId>,
     tariffs: BTreeSet<String>,
     pricing: BTreeSet<(AccountId, String)>,
     roles: BTreeSet<String>,
@@ -302,6 +311,16 @@ impl Footprint {
                 self.meters.insert(r.meter_id);
                 self.reading_states.insert(r.meter_id);
                 self.transfers.insert(op.transfer_id(0));
+            }
+            Command::SetMeterChannel(m) => {
+                self.meters.insert(m.meter_id);
+            }
+            Command::IssueMeterCommand(m) => {
+                self.meters.insert(m.meter_id);
+            }
+            Command::RecordCommandAttempt(a) => {
+                self.meters.insert(a.meter_id);
+                self.commands.insert(a.command_id);
             }
             Command::Reverse(r) => {
                 self.transfers.insert(r.transfer_id);
@@ -526,6 +545,20 @@ pub async fn load<'a, S: Source + Send>(
     }
     for r in src.reading_states(&list(&fp.reading_states)).await? {
         ws.reading_states.load(r.meter_id, r);
+    }
+    // Every meter's control record, and the commands pending on it (which a new command may supersede).
+    for id in &fp.meters {
+        ws.controls.ask(*id);
+    }
+    for c in src.meter_controls(&list(&fp.meters)).await? {
+        fp.commands.extend(c.pending.iter().copied());
+        ws.controls.load(c.meter_id, c);
+    }
+    for id in &fp.commands {
+        ws.commands.ask(*id);
+    }
+    for c in src.meter_commands(&list(&fp.commands)).await? {
+        ws.commands.load(c.id, c);
     }
     for key in &fp.pricing {
         ws.pricing.ask(key.clone());

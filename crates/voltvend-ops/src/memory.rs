@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerBook, MeterId,
-    OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId,
+    AccountId, ApiTokenId, Books, BooksId, CommandId, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerBook,
+    MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId,
     VendingPoint, VendingPointId,
 };
 
@@ -20,8 +20,9 @@ use crate::context::Context;
 use crate::error::OpError;
 use crate::load::{Source, load};
 use crate::records::{
-    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterRecord, MeterTokenRecord, OpgState, OutboxRow,
-    ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord,
+    MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord,
+    StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Changes};
 
@@ -42,6 +43,8 @@ pub struct MemoryDb {
     pub sts: HashMap<MeterId, StsState>,
     pub pricing: HashMap<(AccountId, String), PricingState>,
     pub reading_states: HashMap<MeterId, ReadingState>,
+    pub controls: HashMap<MeterId, MeterControl>,
+    pub commands: HashMap<CommandId, MeterCommand>,
     /// Every revision of every tariff.
     pub tariffs: Vec<TariffDoc>,
     pub readings: Vec<ReadingRow>,
@@ -145,6 +148,12 @@ impl MemoryDb {
         }
         for r in c.reading_states {
             self.reading_states.insert(r.meter_id, r);
+        }
+        for x in c.controls {
+            self.controls.insert(x.meter_id, x);
+        }
+        for x in c.commands {
+            self.commands.insert(x.id, x);
         }
         self.tariffs.extend(c.tariffs);
         self.readings.extend(c.readings);
@@ -283,6 +292,12 @@ impl Source for MemoryDb {
     }
     async fn reading_states(&mut self, meters: &[MeterId]) -> Result<Vec<ReadingState>, Infallible> {
         Ok(pick(&self.reading_states, meters))
+    }
+    async fn meter_controls(&mut self, meters: &[MeterId]) -> Result<Vec<MeterControl>, Infallible> {
+        Ok(pick(&self.controls, meters))
+    }
+    async fn meter_commands(&mut self, ids: &[CommandId]) -> Result<Vec<MeterCommand>, Infallible> {
+        Ok(pick(&self.commands, ids))
     }
     async fn tariffs(&mut self, codes: &[String]) -> Result<Vec<TariffDoc>, Infallible> {
         let mut latest: HashMap<&str, &TariffDoc> = HashMap::new();

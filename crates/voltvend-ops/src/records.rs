@@ -2,12 +2,12 @@
 //! the ledger and the counter, the per-meter token and reading state, and the append-only records of what
 //! happened (sales, readings, commands for meters, idempotency records, the audit trail).
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::Reading;
 use voltvend_domain::{
-    Account, AccountId, ApiTokenId, BooksId, LedgerAccountId, Meter, MeterId, OperationId, OperatorId, ShiftId,
-    TransferId, VendingPointId,
+    Account, AccountId, ApiTokenId, BooksId, Channel, CommandId, LedgerAccountId, Meter, MeterId, OperationId,
+    OperatorId, ShiftId, TransferId, VendingPointId,
 };
 use voltvend_sts::{MeterKeyRecord, Tid};
 
@@ -293,4 +293,131 @@ pub struct TariffDoc {
     pub revision: i64,
     pub name: String,
     pub document: String,
+}
+
+code_enum!(
+    /// What the head end is asked to do at a meter.
+    CommandKind, "command kind", {
+        /// Open the relay (close the water valve).
+        RelayTrip => "relay_trip",
+        /// Close the relay (open the valve).
+        RelayClose => "relay_close",
+        /// 保电: the meter keeps the supply on whatever its credit (hospitals, outages of the head end…).
+        KeepPowerOn => "keep_power_on",
+        KeepPowerOff => "keep_power_off",
+        /// Set the meter's clock to the head end's.
+        SetTime => "set_time",
+    }
+);
+
+impl CommandKind {
+    /// Commands of one class supersede each other: a close cancels a pending trip, and a second trip the
+    /// first.
+    pub const fn class(&self) -> &'static str {
+        match self {
+            Self::RelayTrip | Self::RelayClose => "relay",
+            Self::KeepPowerOn | Self::KeepPowerOff => "keep_power",
+            Self::SetTime => "clock",
+        }
+    }
+
+    /// How long the head end keeps trying before the command expires: a relay or keep-power command stays
+    /// wanted for a day (a meter may be unreachable for hours); a clock set is only worth sending soon.
+    pub const fn lifetime(&self) -> SignedDuration {
+        match self {
+            Self::SetTime => SignedDuration::from_hours(1),
+            _ => SignedDuration::from_hours(24),
+        }
+    }
+
+    /// The supply state a confirmed command leaves the meter in, if it is about the supply.
+    pub const fn relay(&self) -> Option<Relay> {
+        match self {
+            Self::RelayTrip => Some(Relay::Open),
+            Self::RelayClose => Some(Relay::Closed),
+            _ => None,
+        }
+    }
+}
+
+code_enum!(
+    /// Where a command is in its life.
+    CommandStatus, "command status", {
+        /// Waiting for its next attempt.
+        Pending => "pending",
+        /// The meter confirmed it and a read-back agrees.
+        Done => "done",
+        /// A later command of the same class replaced it before it was done.
+        Superseded => "superseded",
+        /// Its lifetime ended before the meter confirmed it.
+        Expired => "expired",
+    }
+);
+
+/// A command for a meter, with its retries: the desired state it works towards is on the meter record
+/// ([`MeterRecord::relay`]) and [`MeterControl`]; what the meter reports is recorded beside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterCommand {
+    pub id: CommandId,
+    pub meter_id: MeterId,
+    pub kind: CommandKind,
+    /// Why: "credit used up", "payment", or the operator's reason.
+    pub reason: String,
+    /// The operation that asked for it.
+    pub operation_id: OperationId,
+    pub created_at: Timestamp,
+    pub status: CommandStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// What went wrong at the last attempt; empty if nothing did.
+    pub last_error: String,
+    pub finished_at: Option<Timestamp>,
+}
+
+impl MeterCommand {
+    /// Longest reason and error text kept.
+    pub const TEXT_LEN_MAX: usize = 200;
+    /// The wait before the second attempt; each further attempt waits twice as long, up to
+    /// [`Self::RETRY_MAX`].
+    pub const RETRY_FIRST: SignedDuration = SignedDuration::from_secs(30);
+    pub const RETRY_MAX: SignedDuration = SignedDuration::from_mins(15);
+
+    /// The wait after `attempts` failed attempts (1 → 30 s, 2 → 60 s, … up to 15 min).
+    pub fn backoff(attempts: i32) -> SignedDuration {
+        let doublings = attempts.saturating_sub(1).clamp(0, 10);
+        let secs = Self::RETRY_FIRST.as_secs().saturating_mul(1_i64 << doublings);
+        SignedDuration::from_secs(secs.min(Self::RETRY_MAX.as_secs()))
+    }
+}
+
+/// What a meter said of itself when it was last read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeterReport {
+    pub at: Timestamp,
+    /// The supply switch: `None` if the meter does not say.
+    pub relay: Option<Relay>,
+    pub keep_power: Option<bool>,
+}
+
+/// How the head end reaches a meter and controls its supply: the channel, the desired keep-power state, a
+/// manual disconnection that payments must not undo, what the meter last reported, and the commands on their
+/// way to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterControl {
+    pub meter_id: MeterId,
+    pub channel: Option<Channel>,
+    /// 保电 wanted: the supply stays on whatever the credit.
+    pub keep_power: bool,
+    /// Disconnected by an operator: a payment does not reconnect it, only an operator's close does.
+    pub held_open: bool,
+    pub reported: Option<MeterReport>,
+    /// Commands not yet done, at most one per class, oldest first.
+    pub pending: Vec<CommandId>,
+}
+
+impl MeterControl {
+    pub fn new(meter_id: MeterId) -> Self {
+        Self { meter_id, channel: None, keep_power: false, held_open: false, reported: None, pending: Vec::new() }
+    }
 }

@@ -9,14 +9,15 @@ use std::hash::Hash;
 
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, BookChanges, Books, BooksId, Customer, CustomerId, LedgerBook, MeterId, OperationId,
-    Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, BookChanges, Books, BooksId, CommandId, Customer, CustomerId, LedgerBook, MeterId,
+    OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, VendingPoint, VendingPointId,
 };
 
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterRecord, MeterTokenRecord, OpgState, OutboxRow,
-    ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord,
+    MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord,
+    StsState, TariffDoc, VendingKeyRecord,
 };
 
 /// Keyed rows loaded from storage, with the rows changed since they were last written.
@@ -170,6 +171,8 @@ pub struct Changes {
     pub vending_keys: Vec<VendingKeyRecord>,
     pub pricing: Vec<(AccountId, String, PricingState)>,
     pub reading_states: Vec<ReadingState>,
+    pub controls: Vec<MeterControl>,
+    pub commands: Vec<MeterCommand>,
     pub tariffs: Vec<TariffDoc>,
     pub sessions: Vec<SessionRecord>,
     pub api_tokens: Vec<ApiTokenRecord>,
@@ -255,6 +258,10 @@ workspace! {
         vending_keys: (u32, u8) => VendingKeyRecord,
         pricing: (AccountId, String) => PricingState,
         reading_states: MeterId => ReadingState,
+        /// How the head end reaches each meter and controls its supply.
+        controls: MeterId => MeterControl,
+        /// Commands for meters: the pending ones of the meters loaded, and those named.
+        commands: CommandId => MeterCommand,
         /// The latest revision of each tariff asked for.
         tariffs: String => TariffDoc,
         sessions: [u8; 32] => SessionRecord,
@@ -320,6 +327,8 @@ impl Workspace {
                 .map(|((account, code), state)| (account, code, state))
                 .collect(),
             reading_states: self.reading_states.pending(),
+            controls: self.controls.pending(),
+            commands: self.commands.pending(),
             tariffs: self.tariffs.pending(),
             sessions: self.sessions.pending(),
             api_tokens: self.api_tokens.pending(),

@@ -1128,7 +1128,10 @@ impl<'a> Seeder<'a> {
         let ops = ops
             .into_iter()
             .map(|(meter_id, reading)| {
-                self.op(&headend, Command::ApplyReadings(ApplyReadings { meter_id, readings: vec![reading] }))
+                self.op(
+                    &headend,
+                    Command::ApplyReadings(ApplyReadings { meter_id, readings: vec![reading], report: None }),
+                )
             })
             .collect();
         let outcomes = self.commit(ops).await?;

@@ -14,13 +14,13 @@ use std::hash::Hash;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, Books, BooksId, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId, OperationId,
-    Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer, TransferId, VendingPoint,
+    AccountId, ApiTokenId, Books, BooksId, CommandId, Customer, CustomerId, LedgerAccount, LedgerAccountId, MeterId,
+    OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer, TransferId, VendingPoint,
     VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, ApiTokenRecord, AuditHead, Changes, IdempotencyRecord, MeterRecord, OpgState, ReadingState,
-    RefusedPayment, SaleRecord, SessionRecord, Source, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, AuditHead, Changes, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord,
+    OpgState, ReadingState, RefusedPayment, SaleRecord, SessionRecord, Source, StsState, TariffDoc, VendingKeyRecord,
 };
 
 use crate::StoreError;
@@ -92,6 +92,8 @@ pub(crate) struct Cache {
     ledger: Known<LedgerAccountId, (LedgerAccount, Balance)>,
     sts: Known<MeterId, StsState>,
     reading_states: Known<MeterId, ReadingState>,
+    controls: Known<MeterId, MeterControl>,
+    commands: Known<CommandId, MeterCommand>,
     pricing: Known<(AccountId, String), (AccountId, String, PricingState)>,
     tariffs: Known<String, TariffDoc>,
     roles: Known<String, Role>,
@@ -161,6 +163,12 @@ impl Cache {
         for r in &c.reading_states {
             self.reading_states.put(r.meter_id, r.clone());
         }
+        for x in &c.controls {
+            self.controls.put(x.meter_id, x.clone());
+        }
+        for x in &c.commands {
+            self.commands.put(x.id, x.clone());
+        }
         for t in &c.tariffs {
             self.tariffs.put(t.code.clone(), t.clone());
         }
@@ -212,6 +220,8 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     cached!(ledger_accounts, ledger, LedgerAccountId, (LedgerAccount, Balance), |x: &(LedgerAccount, Balance)| x.0.id);
     cached!(sts_states, sts, MeterId, StsState, |s: &StsState| s.meter_id);
     cached!(reading_states, reading_states, MeterId, ReadingState, |r: &ReadingState| r.meter_id);
+    cached!(meter_controls, controls, MeterId, MeterControl, |c: &MeterControl| c.meter_id);
+    cached!(meter_commands, commands, CommandId, MeterCommand, |c: &MeterCommand| c.id);
     cached!(pricing_states, pricing, (AccountId, String), (AccountId, String, PricingState), |x: &(
         AccountId,
         String,

@@ -363,6 +363,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// OpenPAYGO devices by meter id after `after`, at most `limit` (for re-sealing their secrets).
     async fn opg_states_after(&self, after: Option<MeterId>, limit: u32) -> Result<Vec<OpgState>, StoreError>;
     async fn vending_keys(&self) -> Result<Vec<VendingKeyRecord>, StoreError>;
+    /// How the head end reaches a meter and what it last reported, if anything was ever recorded.
+    async fn meter_control(&self, meter: MeterId) -> Result<Option<voltvend_ops::MeterControl>, StoreError>;
+    /// Meters with a channel, by id after `after`, at most `limit`: what the head end polls.
+    async fn channel_meters(
+        &self,
+        after: Option<MeterId>,
+        limit: u32,
+    ) -> Result<Vec<(MeterRecord, voltvend_ops::MeterControl)>, StoreError>;
+    /// Pending commands whose next attempt is due at `now`, the most overdue first, at most `limit`.
+    async fn due_commands(
+        &self,
+        now: jiff::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<voltvend_ops::MeterCommand>, StoreError>;
+    async fn meter_command(
+        &self,
+        id: voltvend_domain::CommandId,
+    ) -> Result<Option<voltvend_ops::MeterCommand>, StoreError>;
+    /// A meter's commands, newest first, before the cursor (the `created_at` in microseconds and the id of the
+    /// last one of the previous page).
+    async fn meter_commands_of(
+        &self,
+        meter: MeterId,
+        before: Option<(i64, uuid::Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<voltvend_ops::MeterCommand>, StoreError>;
     /// Management tokens issued to a meter, newest first, each with its sequence number (the cursor: pass the
     /// last one as `before` for the next page).
     async fn meter_tokens(

@@ -323,7 +323,7 @@ impl Estate {
                 registers: Registers::Total(*wh),
             })
             .collect();
-        let command = Command::ApplyReadings(ApplyReadings { meter_id: self.remote_meter, readings });
+        let command = Command::ApplyReadings(ApplyReadings { meter_id: self.remote_meter, readings, report: None });
         Operation::new(self.next_op(), Actor::system("headend"), command)
     }
 

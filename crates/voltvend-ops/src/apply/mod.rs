@@ -14,6 +14,7 @@ use crate::records::{AccountRecord, IdempotencyRecord, MeterTokenRecord, OutboxK
 use crate::workspace::{AuditHead, Workspace};
 
 mod auth;
+pub(crate) mod control;
 mod counter;
 pub(crate) mod keys;
 mod ledger;
@@ -105,6 +106,10 @@ pub enum Outcome {
     Refunded(RefusedPayment),
     /// A vending point's remittance recorded: the point as it is now.
     Settled(voltvend_domain::VendingPoint),
+    /// Commands queued for a meter by an operator.
+    CommandsQueued(Vec<crate::records::MeterCommand>),
+    /// The head end's attempt at a command recorded: the command as it is now.
+    CommandAttempt(crate::records::MeterCommand),
 }
 
 /// What a batch of readings did.
@@ -250,6 +255,9 @@ fn apply_command(
             Ok((Outcome::Sale(sale), entry))
         }
         Command::ApplyReadings(r) => readings::apply(ws, op, r, ctx, at),
+        Command::SetMeterChannel(m) => control::set_channel(ws, op, m),
+        Command::IssueMeterCommand(m) => control::issue(ws, op, m, at),
+        Command::RecordCommandAttempt(a) => control::record_attempt(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }

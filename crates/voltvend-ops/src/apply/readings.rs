@@ -11,12 +11,12 @@ use jiff::Timestamp;
 use voltvend_domain::tariff::pricing::price;
 use voltvend_domain::{ControlMode, Posting, Side, TransferKind, TransferRequest};
 
-use super::{Outcome, ReadingsOutcome, acting_operator, committed, in_scope, wallet_position};
+use super::{Outcome, ReadingsOutcome, acting_operator, committed, control, in_scope, wallet_position};
 use crate::audit::AuditEntry;
 use crate::command::{ApplyReadings, Operation};
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus, Relay};
+use crate::records::{CommandKind, OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus, Relay};
 use crate::workspace::Workspace;
 
 pub(super) fn apply(
@@ -131,7 +131,9 @@ pub(super) fn apply(
     }
     let (balance_after, available_after) = wallet_position(ws, &account)?;
     let mut relay = None;
-    if available_after <= 0 && meter.relay == Relay::Closed {
+    // Credit and overdraft used up: trip, unless the supply is kept on (保电).
+    let keep_power = control::control_of(ws, r.meter_id)?.keep_power;
+    if available_after <= 0 && meter.relay == Relay::Closed && !keep_power {
         meter.relay = Relay::Open;
         relay = Some(OutboxKind::RelayTrip);
         ws.outbox.push(OutboxRow {
@@ -141,7 +143,13 @@ pub(super) fn apply(
             kind: OutboxKind::RelayTrip,
             at,
         });
-        ws.meters.put(r.meter_id, meter);
+        ws.meters.put(r.meter_id, meter.clone());
+        control::queue(ws, op, r.meter_id, CommandKind::RelayTrip, "credit used up", at, 0)?;
+    }
+    // What the meter said of its supply switch: a switch that is not where it should be, with no command on
+    // its way, gets one.
+    if let Some(report) = r.report {
+        control::reported(ws, op, &meter, report, at, 1)?;
     }
     let entry = AuditEntry::new(
         "readings",

@@ -31,7 +31,8 @@ use crate::command::{Operation, Sale, SaleAmount, derive};
 use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, MeterRecord, OpgState, OutboxKind, OutboxRow, PaymentMethod, RefusedPayment, Relay, SaleRecord,
+    AccountRecord, CommandKind, MeterRecord, OpgState, OutboxKind, OutboxRow, PaymentMethod, RefusedPayment, Relay,
+    SaleRecord,
 };
 use crate::secrets::openpaygo_aad;
 use crate::workspace::Workspace;
@@ -192,7 +193,10 @@ pub(super) fn sale(
     };
     committed(ws.book.post(request, at)?)?;
     let (balance_after, available_after) = wallet_position(ws, &account)?;
-    if meter.meter.control_mode == ControlMode::Remote && meter.relay == Relay::Open && available_after > 0 {
+    // Credit restored: close the supply again — unless an operator disconnected it (then only an operator's
+    // close reconnects it).
+    let held = super::control::control_of(ws, meter.meter.id)?.held_open;
+    if meter.meter.control_mode == ControlMode::Remote && meter.relay == Relay::Open && available_after > 0 && !held {
         meter.relay = Relay::Closed;
         ws.outbox.push(OutboxRow {
             operation_id: op.id,
@@ -202,6 +206,7 @@ pub(super) fn sale(
             at,
         });
         ws.meters.put(meter.meter.id, meter.clone());
+        super::control::queue(ws, op, meter.meter.id, CommandKind::RelayClose, "payment", at, transfer_no)?;
     }
     let record = SaleRecord {
         operation_id: op.id,

@@ -15,14 +15,14 @@ use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{PricingState, Reading, Registers};
 use voltvend_domain::{
-    Account, AccountId, ApiTokenId, Books, BooksId, Clock, CtVtRatio, Currency, Customer, CustomerId, IdDocument,
+    Account, AccountId, ApiTokenId, Books, BooksId, Clock, CommandId, CtVtRatio, Currency, Customer, CustomerId, IdDocument,
     LedgerAccount, LedgerAccountId, LedgerAccountKind, Meter, MeterId, OperationId, Operator, OperatorId, Owner,
     Posting, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId, TransferRequest, VendingPoint,
     VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, ApiTokenRecord, Applied, AuditHead, AuditRecord, Changes, Context, IdempotencyRecord,
-    MeterRecord, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
+    AccountRecord, ApiTokenRecord, Applied, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
+    IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
     ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, Renderer, SaleRecord, SessionRecord, StsState,
     TariffDoc, VendingKeyRecord,
 };

@@ -356,6 +356,55 @@ fn registers_from(s: &str) -> Result<Registers, StoreError> {
         .map(Registers::PerPeriod)
 }
 
+fn control_from_row(row: &DbRow) -> Result<MeterControl, StoreError> {
+    let channel: Option<String> = row.try_get("channel")?;
+    let channel = channel.map(|c| c.parse::<voltvend_domain::Channel>().map_err(|e| corrupt("channel", e))).transpose()?;
+    let reported = match opt_at_of(row, "reported_at_us")? {
+        None => None,
+        Some(at) => {
+            let relay: Option<String> = row.try_get("reported_relay")?;
+            let relay = relay.map(|r| Relay::parse(&r).ok_or_else(|| corrupt("reported relay", r))).transpose()?;
+            Some(MeterReport { at, relay, keep_power: row.try_get("reported_keep_power")? })
+        }
+    };
+    let pending: String = row.try_get("pending")?;
+    let pending = pending
+        .split_whitespace()
+        .map(|id| id.parse::<Uuid>().map(CommandId::from).map_err(|e| corrupt("pending command", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(MeterControl {
+        meter_id: uuid_of(row, "meter_id")?,
+        channel,
+        keep_power: row.try_get("keep_power")?,
+        held_open: row.try_get("held_open")?,
+        reported,
+        pending,
+    })
+}
+
+fn pending_text(pending: &[CommandId]) -> String {
+    pending.iter().map(|id| id.as_uuid().to_string()).collect::<Vec<_>>().join(" ")
+}
+
+fn command_from_row(row: &DbRow) -> Result<MeterCommand, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(MeterCommand {
+        id: uuid_of(row, "id")?,
+        meter_id: uuid_of(row, "meter_id")?,
+        kind: CommandKind::parse(&kind).ok_or_else(|| corrupt("command kind", kind))?,
+        reason: row.try_get("reason")?,
+        operation_id: uuid_of(row, "operation_id")?,
+        created_at: at_of(row, "created_at_us")?,
+        status: CommandStatus::parse(&status).ok_or_else(|| corrupt("command status", status))?,
+        attempts: i32::try_from(row.try_get::<i64, _>("attempts")?).map_err(|e| corrupt("attempts", e))?,
+        next_attempt_at: at_of(row, "next_attempt_us")?,
+        expires_at: at_of(row, "expires_at_us")?,
+        last_error: row.try_get("last_error")?,
+        finished_at: opt_at_of(row, "finished_at_us")?,
+    })
+}
+
 fn reading_state_from_row(row: &DbRow) -> Result<ReadingState, StoreError> {
     Ok(ReadingState {
         meter_id: uuid_of(row, "meter_id")?,

@@ -199,6 +199,16 @@ impl voltvend_ops::Source for TxSource<'_> {
         select_in(self.conn, "SELECT * FROM reading_states WHERE meter_id", &keys, reading_state_from_row).await
     }
 
+    async fn meter_controls(&mut self, meters: &[MeterId]) -> Result<Vec<MeterControl>, StoreError> {
+        let keys = uuids(meters, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM meter_controls WHERE meter_id", &keys, control_from_row).await
+    }
+
+    async fn meter_commands(&mut self, ids: &[CommandId]) -> Result<Vec<MeterCommand>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM meter_commands WHERE id", &keys, command_from_row).await
+    }
+
     async fn tariffs(&mut self, codes: &[String]) -> Result<Vec<TariffDoc>, StoreError> {
         let latest = "SELECT code, revision, name, document FROM tariff_documents d \
                       WHERE d.revision = (SELECT MAX(x.revision) FROM tariff_documents x WHERE x.code = d.code) AND d.code";

@@ -506,6 +506,61 @@ impl Store for SqlStore {
         rows.iter().map(vending_key_from_row).collect()
     }
 
+    async fn meter_control(&self, meter: MeterId) -> Result<Option<MeterControl>, StoreError> {
+        self.one("SELECT * FROM meter_controls WHERE meter_id = $1", meter.as_uuid(), control_from_row).await
+    }
+
+    async fn channel_meters(
+        &self,
+        after: Option<MeterId>,
+        limit: u32,
+    ) -> Result<Vec<(MeterRecord, MeterControl)>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT m.*, c.meter_id, c.channel, c.keep_power, c.held_open, c.reported_at_us, c.reported_relay, \
+             c.reported_keep_power, c.pending FROM meter_controls c JOIN meters m ON m.id = c.meter_id \
+             WHERE c.channel IS NOT NULL",
+        );
+        if let Some(after) = after {
+            b.push(" AND c.meter_id > ").push_bind(after.as_uuid());
+        }
+        b.push(" ORDER BY c.meter_id LIMIT ").push_bind(i64::from(limit.clamp(1, ListQuery::LIMIT_MAX)));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((meter_from_row(r)?, control_from_row(r)?))).collect()
+    }
+
+    async fn due_commands(&self, now: Timestamp, limit: u32) -> Result<Vec<MeterCommand>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM meter_commands WHERE status = 'pending' AND next_attempt_us <= $1 \
+             ORDER BY next_attempt_us, created_at_us, id LIMIT $2",
+        )
+        .bind(timestamp_us(now))
+        .bind(i64::from(limit.clamp(1, ListQuery::LIMIT_MAX)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(command_from_row).collect()
+    }
+
+    async fn meter_command(&self, id: CommandId) -> Result<Option<MeterCommand>, StoreError> {
+        self.one("SELECT * FROM meter_commands WHERE id = $1", id.as_uuid(), command_from_row).await
+    }
+
+    async fn meter_commands_of(
+        &self,
+        meter: MeterId,
+        before: Option<(i64, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<MeterCommand>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM meter_commands WHERE meter_id = ");
+        b.push_bind(meter.as_uuid());
+        if let Some((at, id)) = before {
+            b.push(" AND (created_at_us < ").push_bind(at);
+            b.push(" OR (created_at_us = ").push_bind(at).push(" AND id < ").push_bind(id).push("))");
+        }
+        b.push(" ORDER BY created_at_us DESC, id DESC LIMIT ").push_bind(i64::from(limit.clamp(1, ListQuery::LIMIT_MAX)));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(command_from_row).collect()
+    }
+
     async fn meter_tokens(
         &self,
         meter: MeterId,

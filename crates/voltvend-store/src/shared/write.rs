@@ -343,6 +343,51 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
+        "INSERT INTO meter_controls (meter_id, channel, keep_power, held_open, reported_at_us, reported_relay, \
+         reported_keep_power, pending)",
+        " ON CONFLICT (meter_id) DO UPDATE SET channel = excluded.channel, keep_power = excluded.keep_power, \
+         held_open = excluded.held_open, reported_at_us = excluded.reported_at_us, \
+         reported_relay = excluded.reported_relay, reported_keep_power = excluded.reported_keep_power, \
+         pending = excluded.pending",
+        &c.controls,
+        |b, x| {
+            b.push_bind(x.meter_id.as_uuid())
+                .push_bind(x.channel.as_ref().map(ToString::to_string))
+                .push_bind(x.keep_power)
+                .push_bind(x.held_open)
+                .push_bind(x.reported.map(|r| timestamp_us(r.at)))
+                .push_bind(x.reported.and_then(|r| r.relay).map(|r| r.as_str()))
+                .push_bind(x.reported.and_then(|r| r.keep_power))
+                .push_bind(pending_text(&x.pending));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO meter_commands (id, meter_id, kind, reason, operation_id, created_at_us, status, attempts, \
+         next_attempt_us, expires_at_us, last_error, finished_at_us)",
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
+         next_attempt_us = excluded.next_attempt_us, last_error = excluded.last_error, \
+         finished_at_us = excluded.finished_at_us",
+        &c.commands,
+        |b, x| {
+            b.push_bind(x.id.as_uuid())
+                .push_bind(x.meter_id.as_uuid())
+                .push_bind(x.kind.as_str())
+                .push_bind(x.reason.clone())
+                .push_bind(x.operation_id.as_uuid())
+                .push_bind(timestamp_us(x.created_at))
+                .push_bind(x.status.as_str())
+                .push_bind(i64::from(x.attempts))
+                .push_bind(timestamp_us(x.next_attempt_at))
+                .push_bind(timestamp_us(x.expires_at))
+                .push_bind(x.last_error.clone())
+                .push_bind(x.finished_at.map(timestamp_us));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
         "INSERT INTO tariff_documents (code, revision, name, document, imported_at_us)",
         "",
         &c.tariffs,

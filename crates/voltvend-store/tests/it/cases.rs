@@ -910,3 +910,78 @@ pub async fn counter_records_and_lists(h: &Harness) {
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+/// The head end's records — channels, commands with their attempts, what meters report — written as the model
+/// writes them, and read back as the head end and the API read them.
+pub async fn head_end_control_round_trip(h: &Harness) {
+    use voltvend_domain::Channel;
+    use voltvend_ops::{
+        Actor, AttemptResult, CommandKind, CommandStatus, IssueMeterCommand, MeterReport, RecordCommandAttempt,
+        SetMeterChannel,
+    };
+    let mut estate = h.estate().await;
+    let meter = estate.remote_meter;
+    let channel: Channel = "dlt645+tcp://127.0.0.1:7001".parse().unwrap();
+    let set =
+        estate.system(Command::SetMeterChannel(SetMeterChannel { meter_id: meter, channel: Some(channel.clone()) }));
+    let dry = estate.readings(&[("2026-11-23T00:00:00Z", 1_000_000), ("2026-11-23T06:00:00Z", 1_050_000)]);
+    let trip = voltvend_domain::CommandId::from_uuid(dry.derived_id("command", 0));
+    let failed = estate.system(Command::RecordCommandAttempt(RecordCommandAttempt {
+        command_id: trip,
+        meter_id: meter,
+        result: AttemptResult::Failed { error: "no answer within 2 s".into() },
+    }));
+    let report = MeterReport { at: start(), relay: Some(Relay::Open), keep_power: Some(false) };
+    let done = estate.system(Command::RecordCommandAttempt(RecordCommandAttempt {
+        command_id: trip,
+        meter_id: meter,
+        result: AttemptResult::Confirmed { report },
+    }));
+    let keep = Operation::new(
+        estate.next_op(),
+        Actor::operator(estate.admin, estate.group.id, "10.0.0.9"),
+        Command::IssueMeterCommand(IssueMeterCommand {
+            meter_id: meter,
+            kind: CommandKind::KeepPowerOn,
+            reason: "clinic".into(),
+        }),
+    );
+    let ops = vec![set, estate.remote_sale(2_000), dry, failed, done, keep];
+    for op in &ops {
+        h.store.submit(op.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let mut all = estate.setup.clone();
+    all.extend(ops);
+    let (model, results) = model_of(&all, &h.context);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(h.store.meter_control(meter).await.unwrap().as_ref(), model.controls.get(&meter));
+    let control = model.controls[&meter].clone();
+    assert_eq!((control.channel.as_ref(), control.keep_power, control.reported), (Some(&channel), true, Some(report)));
+    for (id, c) in &model.commands {
+        assert_eq!(h.store.meter_command(*id).await.unwrap().as_ref(), Some(c));
+    }
+    assert_eq!(model.commands[&trip].status, CommandStatus::Done);
+    // Due now: keep-power on and the close it brought; nothing due before.
+    let due = h.store.due_commands(start(), 10).await.unwrap();
+    let mut kinds = due.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>();
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["keep_power_on", "relay_close"]);
+    assert!(h.store.due_commands(start() - SignedDuration::from_secs(1), 10).await.unwrap().is_empty());
+    // The meter's history, newest first, a page at a time.
+    let all_of = h.store.meter_commands_of(meter, None, 10).await.unwrap();
+    assert_eq!(all_of.len(), 3);
+    let first = h.store.meter_commands_of(meter, None, 2).await.unwrap();
+    let last = first.last().unwrap();
+    let rest =
+        h.store.meter_commands_of(meter, Some((last.created_at.as_microsecond(), last.id.as_uuid())), 2).await.unwrap();
+    assert_eq!([first, rest].concat(), all_of);
+    // What the head end polls.
+    let polled = h.store.channel_meters(None, 10).await.unwrap();
+    assert_eq!(
+        polled.iter().map(|(m, c)| (m.meter.id, c.channel.clone())).collect::<Vec<_>>(),
+        [(meter, Some(channel))]
+    );
+    assert!(h.store.channel_meters(Some(meter), 10).await.unwrap().is_empty());
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

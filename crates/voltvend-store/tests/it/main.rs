@@ -59,4 +59,5 @@ conformance!(
     tariff_documents_and_pricing_state,
     unknown_ids_are_refused,
     counter_records_and_lists,
+    head_end_control_round_trip,
 );
