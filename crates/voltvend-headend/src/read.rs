@@ -1,0 +1,187 @@
+//! Reading a DL/T 645-2007 meter: its forward active energy registers (total and the four tariff registers),
+//! its status word 3 (the supply switch and keep-power), its clock; and mapping the tariff registers onto the
+//! periods of the tariff the meter is billed on.
+//!
+//! Data identifiers (DL/T 645-2007 appendix A): 0001FF00 forward active energy, 00010000 total and
+//! 00010100–00010400 tariffs 1–4 (XXXXXX.XX kWh); 04000503 status word 3; 04000101/04000102 date and time.
+//! Tariffs 1–4 are sharp (尖), peak (峰), flat (平) and valley (谷), the numbering China's TOU schemes use.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use voltvend_dlt645::data::{self, Value};
+use voltvend_dlt645::{Address, Reply, Request};
+use voltvend_domain::tariff::pricing::Registers;
+use voltvend_ops::{MeterReport, Relay};
+
+use crate::link::{Bus, LinkError};
+
+pub const DI_TOTAL: u32 = 0x0001_0000;
+pub const DI_TARIFFS: [u32; 4] = [0x0001_0100, 0x0001_0200, 0x0001_0300, 0x0001_0400];
+pub const DI_STATUS_3: u32 = 0x0400_0503;
+pub const DI_DATE: u32 = 0x0400_0101;
+pub const DI_TIME: u32 = 0x0400_0102;
+/// The names of tariffs 1–4.
+pub const TARIFF_NAMES: [&str; 4] = ["sharp", "peak", "flat", "valley"];
+
+/// Status word 3: bit 4 the relay is open, bit 8 keep-power is on (DL/T 645-2007 A.4) [unverified against a
+/// real meter: no public frame with an expected result].
+pub const STATUS_3_RELAY_OPEN: u16 = 1 << 4;
+pub const STATUS_3_KEEP_POWER: u16 = 1 << 8;
+
+/// What the meter's status word says of its supply.
+pub fn report_of(word: u16, at: Timestamp) -> MeterReport {
+    MeterReport {
+        at,
+        relay: Some(if word & STATUS_3_RELAY_OPEN != 0 { Relay::Open } else { Relay::Closed }),
+        keep_power: Some(word & STATUS_3_KEEP_POWER != 0),
+    }
+}
+
+fn malformed(address: Address, why: impl Into<String>) -> LinkError {
+    LinkError::Malformed { address: address.to_string(), why: why.into() }
+}
+
+/// The value bytes of a read.
+async fn read(bus: &Bus, address: Address, di: u32, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    match bus.request(address, Request::Read { di }, timeout).await? {
+        Some(Reply::Data { value, .. }) => Ok(value),
+        other => Err(malformed(address, format!("a read of {di:08X} answered {other:?}"))),
+    }
+}
+
+/// A register in Wh.
+pub async fn read_wh(bus: &Bus, address: Address, di: u32, timeout: Duration) -> Result<i64, LinkError> {
+    let bytes = read(bus, address, di, timeout).await?;
+    let id = data::lookup(di).ok_or_else(|| malformed(address, format!("{di:08X} is not an energy register")))?;
+    match data::decode(id.format, &bytes) {
+        Ok(Value::Decimal { raw, decimals }) if decimals <= 3 => {
+            Ok(raw.saturating_mul(10_i64.pow(3 - u32::from(decimals))))
+        }
+        Ok(other) => Err(malformed(address, format!("{di:08X} is not in kWh: {other:?}"))),
+        Err(e) => Err(malformed(address, format!("{di:08X}: {e}"))),
+    }
+}
+
+pub async fn read_status_3(bus: &Bus, address: Address, timeout: Duration) -> Result<u16, LinkError> {
+    let bytes = read(bus, address, DI_STATUS_3, timeout).await?;
+    match bytes.as_slice() {
+        [lo, hi] => Ok(u16::from_le_bytes([*lo, *hi])),
+        _ => Err(malformed(address, "status word 3 is two bytes")),
+    }
+}
+
+/// The meter's clock, as a civil date and time (its local time).
+pub async fn read_clock(bus: &Bus, address: Address, timeout: Duration) -> Result<jiff::civil::DateTime, LinkError> {
+    let date = read(bus, address, DI_DATE, timeout).await?;
+    let time = read(bus, address, DI_TIME, timeout).await?;
+    let bcd = |b: u8| i8::try_from((b >> 4) * 10 + (b & 0x0F)).unwrap_or(-1);
+    match (date.as_slice(), time.as_slice()) {
+        // YYMMDDWW and hhmmss, least significant byte first.
+        ([_, dd, mo, yy], [ss, mm, hh]) => {
+            jiff::civil::DateTime::new(2000 + i16::from(bcd(*yy)), bcd(*mo), bcd(*dd), bcd(*hh), bcd(*mm), bcd(*ss), 0)
+                .map_err(|e| malformed(address, format!("the meter's clock: {e}")))
+        }
+        _ => Err(malformed(address, "the date is four bytes and the time three")),
+    }
+}
+
+/// One read of a meter's energy and supply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnergyRead {
+    pub total_wh: i64,
+    /// Tariffs 1–4, when they were asked for.
+    pub tariffs_wh: Option<[i64; 4]>,
+    pub status_3: u16,
+}
+
+/// Reads the total register, the tariff registers if `tariffs`, and status word 3.
+pub async fn read_energy(
+    bus: &Bus,
+    address: Address,
+    tariffs: bool,
+    timeout: Duration,
+) -> Result<EnergyRead, LinkError> {
+    let total_wh = read_wh(bus, address, DI_TOTAL, timeout).await?;
+    let tariffs_wh = if tariffs {
+        let mut t = [0_i64; 4];
+        for (slot, di) in t.iter_mut().zip(DI_TARIFFS) {
+            *slot = read_wh(bus, address, di, timeout).await?;
+        }
+        Some(t)
+    } else {
+        None
+    };
+    let status_3 = read_status_3(bus, address, timeout).await?;
+    Ok(EnergyRead { total_wh, tariffs_wh, status_3 })
+}
+
+/// Whether the tariff's periods need the tariff registers.
+pub fn needs_tariff_registers(periods: &[String]) -> bool {
+    !(periods.len() == 1 && periods.first().is_some_and(|p| p == "all"))
+}
+
+/// The registers to bill from, in the tariff's period names: the total for a tariff without time of use;
+/// otherwise tariffs 1–4 by name — and for the two-period schemes (peak and valley), peak is everything that
+/// is not valley (tariffs 1–3), as such meters are programmed.
+pub fn registers_for(periods: &[String], read: &EnergyRead) -> Result<Registers, String> {
+    if !needs_tariff_registers(periods) {
+        return Ok(Registers::Total(read.total_wh));
+    }
+    let t = read.tariffs_wh.ok_or("the tariff registers were not read")?;
+    let [sharp, peak, flat, valley] = t;
+    let two = periods.len() == 2 && periods.iter().any(|p| p == "peak") && periods.iter().any(|p| p == "valley");
+    let mut out = Vec::with_capacity(periods.len());
+    for p in periods {
+        let v = match p.as_str() {
+            "peak" if two => sharp + peak + flat,
+            "sharp" => sharp,
+            "peak" => peak,
+            "flat" => flat,
+            "valley" => valley,
+            other => return Err(format!("the meter has no register for the tariff's period {other:?}")),
+        };
+        out.push((p.clone(), v));
+    }
+    Ok(Registers::PerPeriod(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn registers_follow_the_tariff_periods() {
+        let read = EnergyRead { total_wh: 100, tariffs_wh: Some([1, 20, 30, 49]), status_3: 0 };
+        assert_eq!(registers_for(&names(&["all"]), &read), Ok(Registers::Total(100)));
+        assert_eq!(
+            registers_for(&names(&["peak", "valley"]), &read),
+            Ok(Registers::PerPeriod(vec![("peak".into(), 51), ("valley".into(), 49)]))
+        );
+        assert_eq!(
+            registers_for(&names(&["sharp", "peak", "flat", "valley"]), &read),
+            Ok(Registers::PerPeriod(vec![
+                ("sharp".into(), 1),
+                ("peak".into(), 20),
+                ("flat".into(), 30),
+                ("valley".into(), 49)
+            ]))
+        );
+        assert!(registers_for(&names(&["shoulder", "valley"]), &read).unwrap_err().contains("shoulder"));
+        let total_only = EnergyRead { tariffs_wh: None, ..read };
+        assert!(registers_for(&names(&["peak", "valley"]), &total_only).is_err());
+        assert!(!needs_tariff_registers(&names(&["all"])) && needs_tariff_registers(&names(&["peak", "valley"])));
+    }
+
+    #[test]
+    fn status_word_3_says_relay_and_keep_power() {
+        let at = Timestamp::UNIX_EPOCH;
+        assert_eq!(report_of(0, at), MeterReport { at, relay: Some(Relay::Closed), keep_power: Some(false) });
+        assert_eq!(report_of(STATUS_3_RELAY_OPEN, at).relay, Some(Relay::Open));
+        assert_eq!(report_of(STATUS_3_KEEP_POWER | 1, at).keep_power, Some(true));
+    }
+}
