@@ -23,8 +23,14 @@ pub fn peer_available(available: bool, what: &str) -> bool {
 
 /// Whether `program` runs (`program --version` exits successfully).
 pub fn program_runs(program: &str) -> bool {
+    program_answers(program, "--version")
+}
+
+/// Whether `program` runs with `arg` and exits successfully (for programs whose version flag is not
+/// `--version`: poppler's `pdftotext -v`).
+pub fn program_answers(program: &str, arg: &str) -> bool {
     std::process::Command::new(program)
-        .arg("--version")
+        .arg(arg)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

@@ -331,7 +331,10 @@ async fn receipts_original_copy_and_forms() {
     assert_eq!(again.headers.get("content-type"), first.headers.get("content-type"));
     let pdf = api.send(reprint("zh-CN", "pdf")).await;
     if api.state.api.font.is_some()
-        && voltvend_testkit::peer_available(voltvend_testkit::program_runs("pdftotext"), "pdftotext (poppler-utils)")
+        && voltvend_testkit::peer_available(
+            voltvend_testkit::program_answers("pdftotext", "-v"),
+            "pdftotext (poppler-utils)",
+        )
     {
         assert_eq!(pdf.headers.get("content-type").unwrap(), "application/pdf");
         let path = api.dir.path().join("copy.pdf");
