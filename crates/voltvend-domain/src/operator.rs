@@ -51,8 +51,10 @@ permissions! {
     /// 开户: open an account with its customer file, meters and first sale.
     AccountsOpen => "accounts.open",
     MetersRead => "meters.read",
-    /// Receive meters into stock.
+    /// Receive meters into stock; set how the head end reaches them.
     MetersManage => "meters.manage",
+    /// Trip or close a meter's supply, keep-power, set its clock, read it now (the head end's commands).
+    MetersControl => "meters.control",
     TariffsRead => "tariffs.read",
     /// Import a tariff or a new version of one.
     TariffsManage => "tariffs.manage",
@@ -146,6 +148,7 @@ impl BuiltinRole {
                     RefusedPaymentsRefund,
                     StsManagementTokens,
                     OpenPaygoManagementTokens,
+                    MetersControl,
                     OperatorsManage,
                     ApiTokensManage,
                 ],
@@ -162,6 +165,7 @@ impl BuiltinRole {
                 MetersRead,
                 TariffsRead,
                 MetersManage,
+                MetersControl,
                 StsManagementTokens,
                 OpenPaygoManagementTokens,
             ],

@@ -175,6 +175,12 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
         Some(dir)
     };
     settings.database.auto_migrate = true;
+    // The demo's head end reads its meters every minute (unless configured otherwise), so a sale's relay
+    // close and a meter running dry show within one.
+    if settings.headend.poll_interval_s == crate::settings::HeadEndSettings::default().poll_interval_s {
+        settings.headend.poll_interval_s = 60;
+    }
+    let poll_s = settings.headend.poll_interval_s;
     let master = crate::keys::load(&settings)?.current().cloned().context("no master key is configured")?;
     let now = clock.now();
 
@@ -215,8 +221,12 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
             format!("--meters={meters}"),
             "--dlt645-listen=127.0.0.1:0".to_string(),
             format!("--seed={FLEET_SEED}"),
+            // Real time: the head end reads the meters on the wall clock, and a relay command is valid for
+            // minutes of the meter's time.
+            "--acceleration=1".to_string(),
         ])?;
         let (sim_addr, _fleet) = crate::simulate::start_fleet(&sim, fleet).await?;
+        connect_meters(store.as_ref(), clock.clone(), sim_addr).await?;
         anyhow::Ok((counts, shown, listener, meters, sim_addr))
     }
     .await;
@@ -249,7 +259,7 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
         }
         println!(
             "  Simulated meters: DL/T 645 over TCP on {sim_addr} ({meters} meters, 000000000001 to {meters:012}, \
-             60× time)"
+             real time); the head end reads them every {poll_s} s and trips or closes their relays"
         );
         match &seeded {
             Some((logins, sgc, krn, s)) => {
@@ -282,7 +292,6 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
             }
             None => println!("  This demo database was seeded earlier; its logins were printed then."),
         }
-        println!("  The meters answer any DL/T 645 master; the head end that polls them arrives with its issue.");
         println!("  Stop with Ctrl-C.");
         println!();
     };
@@ -1691,4 +1700,30 @@ fn nonce(ids: &IdGenerator) -> [u8; 12] {
     let mut n = [0_u8; 12];
     ids.fill(&mut n);
     n
+}
+
+/// Points every remote DL/T 645 meter at the simulated gateway (its port is new at each start), so that the
+/// head end reads them and carries out their relay commands.
+async fn connect_meters(store: &dyn Store, clock: Arc<dyn Clock>, gateway: std::net::SocketAddr) -> anyhow::Result<()> {
+    let channel: voltvend_domain::Channel = format!("dlt645+tcp://{gateway}").parse()?;
+    let ids = crate::clock::IdGenerator::new(clock);
+    let filter = MeterFilter { protocol: Some(MeterProtocol::Dlt645.as_str().into()), ..MeterFilter::default() };
+    let mut q = ListQuery { scope: None, after: None, limit: ListQuery::LIMIT_MAX };
+    loop {
+        let page = store.list_meters(&q, &filter).await?;
+        let ops = page.iter().filter(|m| m.meter.control_mode == voltvend_domain::ControlMode::Remote).map(|m| {
+            let command = Command::SetMeterChannel(voltvend_ops::SetMeterChannel {
+                meter_id: m.meter.id,
+                channel: Some(channel.clone()),
+            });
+            store.submit(Operation::new(ids.id(), Actor::system("demo"), command))
+        });
+        for r in futures_util::future::join_all(ops).await {
+            r?;
+        }
+        match page.last() {
+            Some(last) if page.len() == ListQuery::LIMIT_MAX as usize => q.after = Some(last.meter.id.to_string()),
+            _ => return Ok(()),
+        }
+    }
 }

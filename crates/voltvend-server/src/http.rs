@@ -32,6 +32,8 @@ pub struct AppState {
     pub escpos_ascii: bool,
     /// The largest request body accepted.
     pub body_max_bytes: usize,
+    /// The head end, when this server runs one.
+    pub headend: Option<voltvend_headend::HeadEnd>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -157,8 +159,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     match state.metrics.render() {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
-            .into_response(),
+        Ok(mut body) => {
+            // The head end's figures go before the OpenMetrics terminator.
+            if let Some(h) = &state.headend {
+                let end = body.rfind("# EOF").unwrap_or(body.len());
+                body.insert_str(end, &h.metrics_text());
+            }
+            ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+                .into_response()
+        }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

@@ -114,6 +114,7 @@ async fn serve_locked(
     let head = store.audit_head().await?;
     // The audit head in the log is a copy of it outside the database (see `voltvend audit verify`).
     tracing::info!(audit_seq = head.seq, audit_head = %audit::hex(&head.hash), "start-up check passed");
+    let (headend, headend_tasks) = start_headend(settings, store.clone(), clock.clone()).await?;
     let state = AppState {
         metrics: Arc::new(Metrics::new(store.writer_stats())),
         started_at: clock.now(),
@@ -121,14 +122,20 @@ async fn serve_locked(
         api: Arc::new(api_state(settings, clock.clone())?),
         escpos_ascii: settings.receipts.escpos_encoding == "ascii",
         body_max_bytes: settings.server.request_body_max_bytes,
+        headend,
         clock,
     };
     let app = router(state, settings.server.request_body_max_bytes);
     on_ready();
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")
+        .await;
+    // The head end stops before the writer drains: an attempt in flight is recorded or, cut short, retried
+    // after the next start (its command is still pending).
+    for t in headend_tasks {
+        t.abort();
+    }
+    served.context("HTTP server failed")
 }
 
 /// The API's state: sessions and their settings, the master keys (for sealing imports), the receipt font.
@@ -210,4 +217,36 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             tracing::info!("shutting down");
         }
     }
+}
+
+/// The head end, with its schedule, command loop and dial-in listener running, when it is enabled.
+pub async fn start_headend(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<(Option<voltvend_headend::HeadEnd>, Vec<tokio::task::JoinHandle<()>>)> {
+    let h = &settings.headend;
+    if !h.enabled {
+        return Ok((None, Vec::new()));
+    }
+    let config = voltvend_headend::Config {
+        poll_interval: std::time::Duration::from_secs(h.poll_interval_s),
+        request_timeout: std::time::Duration::from_millis(h.request_timeout_ms),
+        reads_max: h.reads_max,
+        password: crate::settings::hex4("headend.dlt645_password", &h.dlt645_password)?,
+        operator_code: crate::settings::hex4("headend.dlt645_operator_code", &h.dlt645_operator_code)?,
+        ..voltvend_headend::Config::default()
+    };
+    let dial_in = if h.dial_in_listen.is_empty() {
+        None
+    } else {
+        let listener = TcpListener::bind(&h.dial_in_listen)
+            .await
+            .with_context(|| format!("cannot listen for dial-in meters on {}", h.dial_in_listen))?;
+        tracing::info!(listen = %h.dial_in_listen, "4G meters dial in here");
+        Some(listener)
+    };
+    let headend = voltvend_headend::HeadEnd::new(store, clock, config, rand::random());
+    let tasks = headend.start(dial_in);
+    Ok((Some(headend), tasks))
 }

@@ -18,6 +18,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub keys: KeySettings,
     pub receipts: ReceiptSettings,
+    pub headend: HeadEndSettings,
     pub log: LogSettings,
 }
 
@@ -107,6 +108,51 @@ impl Default for ReceiptSettings {
     }
 }
 
+/// The head end (master station): how it reads meters and carries out their commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadEndSettings {
+    /// Read meters and carry out their commands (meters without a channel are left alone either way).
+    pub enabled: bool,
+    pub poll_interval_s: u64,
+    pub request_timeout_ms: u64,
+    /// Meters read at once over all links.
+    pub reads_max: usize,
+    /// Where 4G meters dial in (`0.0.0.0:9645`); empty: no dial-in listener.
+    pub dial_in_listen: String,
+    /// DL/T 645 password for relay control (PA P0 P1 P2 as 8 hex digits, PA the level) and operator code.
+    pub dlt645_password: String,
+    pub dlt645_operator_code: String,
+}
+
+impl Default for HeadEndSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval_s: 900,
+            request_timeout_ms: 2_000,
+            reads_max: 256,
+            dial_in_listen: String::new(),
+            dlt645_password: "02000000".into(),
+            dlt645_operator_code: "00000000".into(),
+        }
+    }
+}
+
+/// Four bytes from 8 hex digits.
+pub fn hex4(field: &str, text: &str) -> anyhow::Result<[u8; 4]> {
+    let bad = || anyhow::anyhow!("bad configuration: {field} must be 8 hexadecimal digits");
+    if text.len() != 8 {
+        return Err(bad());
+    }
+    let mut out = [0_u8; 4];
+    for (i, slot) in out.iter_mut().enumerate() {
+        let pair = text.get(i * 2..i * 2 + 2).ok_or_else(bad)?;
+        *slot = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
@@ -174,6 +220,21 @@ impl Settings {
         if !matches!(self.receipts.escpos_encoding.as_str(), "gb18030" | "ascii") {
             bail!("bad configuration: receipts.escpos_encoding must be \"gb18030\" or \"ascii\"");
         }
+        let h = &self.headend;
+        if h.poll_interval_s < 10 || h.request_timeout_ms < 50 || h.request_timeout_ms > 60_000 || h.reads_max == 0 {
+            bail!(
+                "bad configuration: headend.poll_interval_s must be at least 10, headend.request_timeout_ms 50–60000 \
+                 and headend.reads_max at least 1"
+            );
+        }
+        if !h.dial_in_listen.is_empty() && h.dial_in_listen.parse::<SocketAddr>().is_err() {
+            bail!(
+                "bad configuration: headend.dial_in_listen {:?} is not an address such as 0.0.0.0:9645",
+                h.dial_in_listen
+            );
+        }
+        hex4("headend.dlt645_password", &h.dlt645_password)?;
+        hex4("headend.dlt645_operator_code", &h.dlt645_operator_code)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("bad configuration: log.format must be \"text\" or \"json\", not {:?}", self.log.format);
         }
@@ -258,6 +319,20 @@ font_file = ""
 # ESC/POS receipts for a network thermal printer: "gb18030" (Chinese printers) or "ascii".
 escpos_encoding = "{escpos}"
 
+[headend]
+# The head end (master station) reads every remote meter that has a channel and carries out relay commands.
+enabled = {he_enabled}
+# How often every meter is read, and how long one request waits for a meter's answer.
+poll_interval_s = {he_poll}
+request_timeout_ms = {he_timeout}
+# Meters read at once over all links (each RS-485 bus still carries one request at a time).
+reads_max = {he_reads}
+# Where 4G meters dial in, e.g. "0.0.0.0:9645". Empty: no dial-in listener.
+dial_in_listen = ""
+# DL/T 645 relay control: the password (PA P0 P1 P2, 8 hex digits) and operator code the meters expect.
+dlt645_password = "{he_password}"
+dlt645_operator_code = "{he_operator}"
+
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
 level = "{level}"
@@ -275,6 +350,12 @@ format = "{format}"
         idle = d.server.session_idle_minutes,
         escpos = d.receipts.escpos_encoding,
         hours = d.server.session_hours,
+        he_enabled = d.headend.enabled,
+        he_poll = d.headend.poll_interval_s,
+        he_timeout = d.headend.request_timeout_ms,
+        he_reads = d.headend.reads_max,
+        he_password = d.headend.dlt645_password,
+        he_operator = d.headend.dlt645_operator_code,
         level = d.log.level,
         format = d.log.format,
     )

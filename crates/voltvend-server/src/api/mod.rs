@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use jiff::Timestamp;
 use schemars::SchemaGenerator;
 use voltvend_domain::{Permission, Premises, PremisesId};
@@ -183,10 +183,11 @@ macro_rules! endpoints {
     (@route GET $h:path) => { get($h) as MethodRouter<AppState> };
     (@route POST $h:path) => { post($h) as MethodRouter<AppState> };
     (@route DELETE $h:path) => { delete($h) as MethodRouter<AppState> };
+    (@route PUT $h:path) => { put($h) as MethodRouter<AppState> };
 }
 
 use Permission as P;
-use handlers::{admin, counter, customers, places, session};
+use handlers::{admin, counter, customers, places, session, supply};
 use views::*;
 
 endpoints! {
@@ -325,6 +326,30 @@ endpoints! {
     POST "/api/v1/meters/{id}/openpaygo-tokens" => counter::openpaygo_token {
         access: Access::Needs(P::OpenPaygoManagementTokens), summary: "OpenPAYGO set-time, disable-PAYG or counter-sync token", keyed: true,
         query: -, body: [OpenPaygoTokenRequest], ok: 201 [MeterTokenView], errors: [404, 409, 422, 503],
+    }
+    GET "/api/v1/meters/{id}/supply" => supply::get_supply {
+        access: Access::Needs(P::MetersRead), summary: "A meter's supply: channel, wanted and reported relay, keep-power, pending commands, last read", keyed: false,
+        query: -, body: -, ok: 200 [SupplyView], errors: [404],
+    }
+    PUT "/api/v1/meters/{id}/channel" => supply::set_channel {
+        access: Access::Needs(P::MetersManage), summary: "How the head end reaches a meter (null: not at all)", keyed: true,
+        query: -, body: [SetChannelRequest], ok: 204 -, errors: [404, 409, 422],
+    }
+    POST "/api/v1/meters/{id}/commands" => supply::issue_command {
+        access: Access::Needs(P::MetersControl), summary: "Trip or close the supply, keep-power on or off, set the clock", keyed: true,
+        query: -, body: [MeterCommandRequest], ok: 201 [Vec<MeterCommandView>], errors: [404, 409, 422],
+    }
+    GET "/api/v1/meters/{id}/commands" => supply::list_commands {
+        access: Access::Needs(P::MetersRead), summary: "A meter's commands, newest first, with their attempts", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<MeterCommandView>], errors: [404],
+    }
+    POST "/api/v1/meters/{id}/read" => supply::read_now {
+        access: Access::Needs(P::MetersControl), summary: "Read a meter now and bill what it used", keyed: false,
+        query: -, body: -, ok: 200 [ReadView], errors: [404, 409, 422, 502],
+    }
+    GET "/api/v1/head-end/links" => supply::list_links {
+        access: Access::Needs(P::MetersControl), summary: "The head end's links (gateways, dialled-in meters) and their health", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<LinkView>], errors: [409],
     }
     GET "/api/v1/shifts" => counter::list_shifts {
         access: Access::Needs(P::ShiftsRead), summary: "Shifts at vending points within one's scope", keyed: false,

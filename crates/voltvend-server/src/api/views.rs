@@ -1153,3 +1153,110 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
     pub after: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The head end: channels, supply, commands, links
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetChannelRequest {
+    /// `dlt645+tcp://HOST:PORT`, `dlt645+dial-in`, `modbus+tcp://HOST:PORT/UNIT?map=NAME` or `mqtt:PREFIX`;
+    /// null: the head end leaves the meter alone.
+    pub channel: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeterCommandRequest {
+    /// relay_trip, relay_close, keep_power_on, keep_power_off or set_time.
+    pub kind: String,
+    /// Why (kept in the audit trail).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterCommandView {
+    pub id: Uuid,
+    pub meter_id: Uuid,
+    pub kind: String,
+    pub reason: String,
+    pub created_at: String,
+    /// pending, done, superseded or expired.
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: String,
+    pub expires_at: String,
+    pub last_error: String,
+    pub finished_at: Option<String>,
+}
+
+impl From<&voltvend_ops::MeterCommand> for MeterCommandView {
+    fn from(c: &voltvend_ops::MeterCommand) -> Self {
+        Self {
+            id: c.id.as_uuid(),
+            meter_id: c.meter_id.as_uuid(),
+            kind: c.kind.as_str().to_string(),
+            reason: c.reason.clone(),
+            created_at: instant(c.created_at),
+            status: c.status.as_str().to_string(),
+            attempts: c.attempts,
+            next_attempt_at: instant(c.next_attempt_at),
+            expires_at: instant(c.expires_at),
+            last_error: c.last_error.clone(),
+            finished_at: c.finished_at.map(instant),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReportView {
+    pub at: String,
+    /// closed or open; null if the meter does not say.
+    pub relay: Option<String>,
+    pub keep_power: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SupplyView {
+    pub meter_id: Uuid,
+    pub channel: Option<String>,
+    /// Where Voltvend wants the relay (or valve): closed or open.
+    pub relay: String,
+    /// 保电 wanted.
+    pub keep_power: bool,
+    /// Disconnected by an operator: payments do not reconnect it.
+    pub held_open: bool,
+    /// What the meter said when it was last read.
+    pub reported: Option<ReportView>,
+    pub pending: Vec<MeterCommandView>,
+    /// The head end's last read of it, if this server runs a head end and has read it.
+    pub last_read_at: Option<String>,
+    pub last_attempt_at: Option<String>,
+    /// Failed reads since the last good one, and what went wrong.
+    pub read_failures: u32,
+    pub last_error: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReadView {
+    pub meter_id: Uuid,
+    pub at: String,
+    pub billed: usize,
+    pub skipped: usize,
+    pub flagged: usize,
+    pub charged_minor: String,
+    pub balance_after_minor: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LinkView {
+    pub name: String,
+    /// dlt645_tcp or dlt645_dial_in.
+    pub transport: String,
+    pub up: bool,
+    pub connects: u64,
+    pub downs: u64,
+    pub answered: u64,
+    pub timeouts: u64,
+    pub last_error: String,
+}

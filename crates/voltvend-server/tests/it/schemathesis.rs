@@ -56,6 +56,14 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     assert_eq!(status, 201, "{body}");
     let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["secret"].as_str().unwrap().to_string();
     let report = tempfile::tempdir().unwrap();
+    // An on-demand read answers 502 meter_unreachable when the meter does not answer: the document says so, and
+    // schemathesis sets channels to addresses where nothing listens. Every other 5xx still fails, there too.
+    std::fs::write(
+        report.path().join("schemathesis.toml"),
+        "[[operations]]\ninclude-operation-id = \"post_api_v1_meters__id__read\"\n\
+         checks.not_a_server_error.expected-statuses = [\"2xx\", \"3xx\", \"4xx\", 502]\n",
+    )
+    .unwrap();
     let result = Command::new("st")
         .current_dir(report.path())
         .args(["run", &format!("http://{addr}/api/v1/openapi.json")])
@@ -66,7 +74,9 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance",
         ])
-        .args(["--max-examples", "25", "--workers", "2", "--seed", "20261203"])
+        // One worker: with two, hypothesis parses lambda sources from two threads at once and CPython 3.11's
+        // parser can trip over itself ("AST constructor recursion depth mismatch"), a tool error, not ours.
+        .args(["--max-examples", "25", "--workers", "1", "--seed", "20261203"])
         .env("NO_COLOR", "1")
         .output()
         .unwrap();

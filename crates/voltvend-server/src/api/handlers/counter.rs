@@ -197,12 +197,17 @@ pub async fn sell(
     ApiJson(body): ApiJson<SaleRequest>,
 ) -> ApiResult<Response> {
     let (sale, c, unit) = sale_of(&app, &p, &body).await?;
-    write::submit(&app, &p, &key, &source, Command::Sale(sale), move |o| match o {
+    let response = write::submit(&app, &p, &key, &source, Command::Sale(sale), move |o| match o {
         Outcome::Sale(s) => Reply::json(StatusCode::CREATED, &SaleView::of(s, c, &unit)),
         Outcome::PaymentRefused { payment, code, message } => write::refused_payment(payment, code, message),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
     })
-    .await
+    .await?;
+    // A sale to a tripped remote meter queued its close: the head end carries it out now, not at its next turn.
+    if let Some(h) = &app.headend {
+        h.wake();
+    }
+    Ok(response)
 }
 
 /// A sale the principal may see, with its currency and unit.

@@ -6,3 +6,4 @@ pub mod counter;
 pub mod customers;
 pub mod places;
 pub mod session;
+pub mod supply;

@@ -260,6 +260,29 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AMF",
         ),
+        ("GET", "/api/v1/meters/{id}/supply") => {
+            x(format!("/api/v1/meters/{}/supply", e.remote_meter), None, Scoped::Object, all)
+        }
+        ("PUT", "/api/v1/meters/{id}/channel") => x(
+            format!("/api/v1/meters/{}/channel", e.remote_meter),
+            Some(json!({"channel": "dlt645+tcp://10.0.0.5:8001"})),
+            Scoped::Object,
+            "AMF",
+        ),
+        ("POST", "/api/v1/meters/{id}/commands") => x(
+            format!("/api/v1/meters/{}/commands", e.remote_meter),
+            Some(json!({"kind": "set_time", "reason": "matrix"})),
+            Scoped::Object,
+            "AMF",
+        ),
+        ("GET", "/api/v1/meters/{id}/commands") => {
+            x(format!("/api/v1/meters/{}/commands", e.remote_meter), None, Scoped::Object, all)
+        }
+        // This test server runs no head end: in scope, the read is refused as such (409), not hidden (404).
+        ("POST", "/api/v1/meters/{id}/read") => {
+            x(format!("/api/v1/meters/{}/read", e.remote_meter), None, Scoped::Object, "AMF")
+        }
+        ("GET", "/api/v1/head-end/links") => x(path.into(), None, Scoped::Global, "AMF"),
         ("GET", "/api/v1/shifts") => {
             x(path.into(), None, Scoped::List { item: f.shift_b_cashier.clone(), from: 'b', roles: None }, "AMCUR")
         }

@@ -21,6 +21,7 @@ use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
 mod auth;
 mod counter;
 mod matrix;
+mod supply;
 
 /// A server (its router, without a socket) on a fresh SQLite database holding the test estate, with an
 /// operator of every built-in role scoped to each of buildings A and B, and an administrator of the whole
@@ -123,6 +124,7 @@ impl Api {
             api: Arc::new(api),
             escpos_ascii: false,
             body_max_bytes: 64 * 1024,
+            headend: None,
         };
         Self { state, store, clock, estate, tokens, operators, dir }
     }

@@ -1,0 +1,174 @@
+//! A meter's supply and the head end: how it is reached, what Voltvend wants of its relay and what the meter
+//! reports, operators' commands (trip, close, keep-power, set time) and their history, on-demand reads, and
+//! the health of the head end's links.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use voltvend_domain::{Channel, MeterId};
+use voltvend_ops::{Command, CommandKind, IssueMeterCommand, MeterControl, Outcome, SetMeterChannel};
+
+use super::customers::visible_meter;
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey};
+use crate::api::views::*;
+use crate::api::write::{self, Reply};
+use crate::http::AppState;
+
+fn no_head_end() -> ApiError {
+    ApiError::new("head_end_disabled", "this server runs no head end (headend.enabled = false)")
+}
+
+pub async fn get_supply(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<SupplyView>> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let control = app.store.meter_control(m.meter.id).await?.unwrap_or_else(|| MeterControl::new(m.meter.id));
+    let mut pending = Vec::with_capacity(control.pending.len());
+    for c in &control.pending {
+        if let Some(c) = app.store.meter_command(*c).await? {
+            pending.push(MeterCommandView::from(&c));
+        }
+    }
+    let health = app.headend.as_ref().and_then(|h| h.meter_status(m.meter.id)).unwrap_or_default();
+    Ok(axum::Json(SupplyView {
+        meter_id: m.meter.id.as_uuid(),
+        channel: control.channel.as_ref().map(ToString::to_string),
+        relay: m.relay.as_str().to_string(),
+        keep_power: control.keep_power,
+        held_open: control.held_open,
+        reported: control.reported.map(|r| ReportView {
+            at: instant(r.at),
+            relay: r.relay.map(|x| x.as_str().to_string()),
+            keep_power: r.keep_power,
+        }),
+        pending,
+        last_read_at: health.last_read_at.map(instant),
+        last_attempt_at: health.last_attempt_at.map(instant),
+        read_failures: health.failures,
+        last_error: health.last_error,
+    }))
+}
+
+pub async fn set_channel(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<SetChannelRequest>,
+) -> ApiResult<Response> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let channel = match body.channel.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            Some(text.parse::<Channel>().map_err(|e| ApiError::field("channel", "bad_channel", e.to_string()))?)
+        }
+    };
+    let command = Command::SetMeterChannel(SetMeterChannel { meter_id: m.meter.id, channel });
+    write::submit(&app, &p, &key, &source, command, |_| Reply::empty()).await
+}
+
+pub async fn issue_command(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<MeterCommandRequest>,
+) -> ApiResult<Response> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let kind = CommandKind::parse(&body.kind).ok_or_else(|| {
+        ApiError::field("kind", "bad_value", "relay_trip, relay_close, keep_power_on, keep_power_off or set_time")
+    })?;
+    let command = Command::IssueMeterCommand(IssueMeterCommand { meter_id: m.meter.id, kind, reason: body.reason });
+    let response = write::submit(&app, &p, &key, &source, command, |o| match o {
+        Outcome::CommandsQueued(list) => {
+            Reply::json(StatusCode::CREATED, &list.iter().map(MeterCommandView::from).collect::<Vec<_>>())
+        }
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await?;
+    // The command loop looks at the outbox now rather than at its next turn.
+    if let Some(h) = &app.headend {
+        h.wake();
+    }
+    Ok(response)
+}
+
+/// `created-microseconds:uuid` of the last command of a page.
+fn command_cursor(c: &MeterCommandView) -> String {
+    let at = c.created_at.parse::<jiff::Timestamp>().map(|t| t.as_microsecond()).unwrap_or(0);
+    format!("{at}:{}", c.id)
+}
+
+pub async fn list_commands(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<MeterCommandView>>> {
+    let limit = page_limit(q.limit)?;
+    let before = match q.after.as_deref() {
+        None => None,
+        Some(a) => {
+            let bad = || ApiError::field("after", "bad_request", "not a cursor this list gave");
+            let (at, id) = a.split_once(':').ok_or_else(bad)?;
+            Some((at.parse::<i64>().map_err(|_| bad())?, id.parse::<uuid::Uuid>().map_err(|_| bad())?))
+        }
+    };
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let list = app.store.meter_commands_of(m.meter.id, before, limit).await?;
+    let items = list.iter().map(MeterCommandView::from).collect();
+    Ok(axum::Json(Page::of(items, limit, command_cursor)))
+}
+
+pub async fn read_now(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<ReadView>> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let headend = app.headend.clone().ok_or_else(no_head_end)?;
+    let meter: MeterId = m.meter.id;
+    let polled = headend.poll_meter(meter).await.map_err(|e| match e {
+        voltvend_headend::HeadEndError::Store(e) => ApiError::from(e),
+        other => ApiError::new("meter_unreachable", other.to_string()),
+    })?;
+    Ok(axum::Json(ReadView {
+        meter_id: meter.as_uuid(),
+        at: instant(polled.at),
+        billed: polled.billed,
+        skipped: polled.skipped,
+        flagged: polled.flagged,
+        charged_minor: polled.charged_minor.to_string(),
+        balance_after_minor: polled.balance_after_minor.to_string(),
+    }))
+}
+
+pub async fn list_links(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<LinkView>>> {
+    let limit = page_limit(q.limit)?;
+    let headend = app.headend.clone().ok_or_else(no_head_end)?;
+    let links = headend
+        .links()
+        .into_iter()
+        .map(|l| LinkView {
+            name: l.name,
+            transport: l.transport.to_string(),
+            up: l.up,
+            connects: l.connects,
+            downs: l.downs,
+            answered: l.answered,
+            timeouts: l.timeouts,
+            last_error: l.last_error,
+        })
+        .collect();
+    Ok(axum::Json(Page::slice(links, q.after.as_deref(), limit, |l| l.name.clone())))
+}

@@ -1,0 +1,109 @@
+//! The head end through the API, against the simulated fleet on a real socket: a field engineer gives a meter
+//! its channel, reads it on demand, disconnects it; the command reaches the meter and the API shows what the
+//! meter reports.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::Method;
+use jiff::tz::TimeZone;
+use serde_json::json;
+use voltvend_dlt645::Address;
+use voltvend_domain::BuiltinRole;
+use voltvend_meter::controller::{ControllerConfig, CreditUnit, FriendlyHours, Mode};
+use voltvend_meter::fleet::Fleet;
+use voltvend_meter::gateway::{self, SharedFleet};
+
+use super::Api;
+
+const ENGINEER: BuiltinRole = BuiltinRole::FieldEngineer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api() {
+    let mut api = Api::new().await;
+    let cfg = ControllerConfig {
+        mode: Mode::Remote,
+        credit_unit: CreditUnit::Energy,
+        alarm1: 0,
+        alarm2: 0,
+        overdraft_limit: 0,
+        hoarding_limit: None,
+        power_limit_w: None,
+        overpower_trip_s: 300,
+        warning_trip_s: 60,
+        friendly: FriendlyHours { night: None, weekends: false, holidays: vec![] },
+        time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
+    };
+    let address = Address::from_meter_no("000000000101").unwrap();
+    let mut fleet = Fleet::new(101, 3, super::start(), &cfg, 0);
+    fleet.meter_mut(&address).unwrap().set_registers_wh(2_000_000);
+    let fleet: SharedFleet = Arc::new(Mutex::new(fleet));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(gateway::serve(listener, fleet.clone()));
+    let config = voltvend_headend::Config { request_timeout: Duration::from_millis(500), ..Default::default() };
+    let headend = voltvend_headend::HeadEnd::new(api.store.clone(), api.clock.clone(), config, 1);
+    api.state.headend = Some(headend.clone());
+    let meter = api.estate.remote_meter;
+
+    // A cashier may not set channels; a bad channel says why; the engineer sets it.
+    let set = |role, channel: &str| {
+        api.as_(role, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
+            .fresh_key()
+            .json(json!({"channel": channel}))
+    };
+    assert_eq!(api.send(set(BuiltinRole::Cashier, "dlt645+dial-in")).await.code(), "forbidden");
+    let bad = api.send(set(ENGINEER, "dlt645+tcp://127.0.0.1")).await;
+    assert_eq!((bad.status.as_u16(), bad.code().as_str()), (422, "bad_channel"), "{:?}", bad.json());
+    assert_eq!(bad.json()["details"]["field"], "channel");
+    let wrong = api.send(set(ENGINEER, "mqtt:park/water")).await;
+    assert_eq!(wrong.code(), "channel_protocol");
+    assert_eq!(api.send(set(ENGINEER, &format!("dlt645+tcp://127.0.0.1:{port}"))).await.status.as_u16(), 204);
+
+    // The customer has credit; read on demand: the first reading is where billing starts.
+    let sale = api
+        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
+        .fresh_key()
+        .json(json!({"account_id": api.estate.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "50.00"}));
+    api.send(sale).await.ok();
+    let read = api.send(api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"))).await.ok();
+    assert_eq!((read["billed"].as_u64(), read["charged_minor"].as_str()), (Some(1), Some("0")));
+    let supply = api.send(api.as_(ENGINEER, 'a', Method::GET, &format!("/api/v1/meters/{meter}/supply"))).await.ok();
+    assert_eq!(supply["channel"], format!("dlt645+tcp://127.0.0.1:{port}"));
+    assert_eq!((supply["relay"].as_str(), supply["reported"]["relay"].as_str()), (Some("closed"), Some("closed")));
+    assert!(supply["last_read_at"].is_string());
+    // From building B the meter does not exist.
+    let elsewhere = api.send(api.as_(ENGINEER, 'b', Method::GET, &format!("/api/v1/meters/{meter}/supply"))).await;
+    assert_eq!(elsewhere.status.as_u16(), 404);
+
+    // A disconnection: queued, carried out, read back; the API shows it done and the meter's relay open.
+    let trip = api
+        .as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/commands"))
+        .fresh_key()
+        .json(json!({"kind": "relay_trip", "reason": "unsafe wiring"}));
+    let queued = api.send(trip).await;
+    assert_eq!(queued.status.as_u16(), 201, "{:?}", queued.json());
+    assert_eq!(queued.json()[0]["status"], "pending");
+    assert_eq!(headend.run_commands().await.unwrap(), 1);
+    assert!(!fleet.lock().unwrap().meter(&address).unwrap().controller.relay_closed());
+    let supply = api.send(api.as_(ENGINEER, 'a', Method::GET, &format!("/api/v1/meters/{meter}/supply"))).await.ok();
+    assert_eq!((supply["relay"].as_str(), supply["held_open"].as_bool()), (Some("open"), Some(true)));
+    assert_eq!(supply["reported"]["relay"], "open");
+    assert_eq!(supply["pending"], json!([]));
+    let history = api
+        .send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &format!("/api/v1/meters/{meter}/commands")))
+        .await
+        .ok();
+    assert_eq!(history["items"][0]["kind"], "relay_trip");
+    assert_eq!(
+        (history["items"][0]["status"].as_str(), history["items"][0]["attempts"].as_i64()),
+        (Some("done"), Some(1))
+    );
+    // The link and the metrics.
+    let links = api.send(api.as_(ENGINEER, 'a', Method::GET, "/api/v1/head-end/links")).await.ok();
+    assert_eq!(links["items"][0]["up"], true);
+    let metrics = api.send(super::Req::new(Method::GET, "/metrics")).await;
+    let text = String::from_utf8_lossy(&metrics.bytes);
+    assert!(text.contains("voltvend_headend_command_attempts_total{result=\"done\"} 1"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "still one OpenMetrics document");
+}
