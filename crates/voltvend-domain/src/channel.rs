@@ -39,12 +39,25 @@ impl Channel {
     /// Longest register-map name and MQTT topic prefix.
     pub const NAME_LEN_MAX: usize = 64;
 
-    /// The protocol a meter on this channel must speak.
+    /// The protocol the head end speaks on this channel.
     pub const fn protocol(&self) -> MeterProtocol {
         match self {
             Self::Dlt645Gateway { .. } | Self::Dlt645DialIn => MeterProtocol::Dlt645,
             Self::ModbusTcp { .. } => MeterProtocol::ModbusTcp,
             Self::Mqtt { .. } => MeterProtocol::Mqtt,
+        }
+    }
+
+    /// Whether a meter speaking `protocol` can be reached on this channel. An MQTT gateway reads its meters
+    /// itself (over DL/T 645 or Modbus on its RS-485 side) and publishes their telemetry, so it carries any
+    /// meter with a communication link; meters without one (keypad, card) are reached on no channel.
+    pub const fn carries(&self, protocol: MeterProtocol) -> bool {
+        match self {
+            Self::Mqtt { .. } => {
+                matches!(protocol, MeterProtocol::Dlt645 | MeterProtocol::ModbusTcp | MeterProtocol::Mqtt)
+            }
+            Self::Dlt645Gateway { .. } | Self::Dlt645DialIn => matches!(protocol, MeterProtocol::Dlt645),
+            Self::ModbusTcp { .. } => matches!(protocol, MeterProtocol::ModbusTcp),
         }
     }
 
@@ -158,6 +171,11 @@ mod tests {
         }
         assert_eq!("dlt645+tcp://GW.Example:1".parse::<Channel>().unwrap().to_string(), "dlt645+tcp://gw.example:1");
         assert_eq!("modbus+tcp://h:502/3?map=m".parse::<Channel>().unwrap().protocol(), MeterProtocol::ModbusTcp);
+        let mqtt: Channel = "mqtt:park/water".parse().unwrap();
+        assert!(mqtt.carries(MeterProtocol::Dlt645) && mqtt.carries(MeterProtocol::Mqtt));
+        assert!(!mqtt.carries(MeterProtocol::StsKeypad) && !mqtt.carries(MeterProtocol::IcCard));
+        let gateway: Channel = "dlt645+tcp://gw:1".parse().unwrap();
+        assert!(gateway.carries(MeterProtocol::Dlt645) && !gateway.carries(MeterProtocol::ModbusTcp));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use voltvend_domain::{Channel, Clock, ControlMode, MeterId, OperationId, Premise
 use voltvend_meter::codec::Dlt645Codec;
 use voltvend_ops::{
     Actor, Applied, ApplyReadings, AttemptResult, Command, CommandKind, MeterCommand, MeterControl, MeterRecord,
-    Operation, Outcome, RecordCommandAttempt, TariffCache, TariffDoc,
+    Operation, Outcome, ReadingLimits, RecordCommandAttempt, TariffCache, TariffDoc,
 };
 use voltvend_store::{Store, StoreError};
 
@@ -60,6 +60,9 @@ pub struct Config {
     pub reconnect: Reconnect,
     /// How long a meter that dialled in has to say who it is.
     pub identify_timeout: Duration,
+    /// The highest average power a supply carries: more consumption than this between two readings is
+    /// impossible, flagged for review and not billed. `None` checks no limit.
+    pub max_power_w: Option<i64>,
 }
 
 impl Default for Config {
@@ -80,6 +83,7 @@ impl Default for Config {
                 backoff_max: Duration::from_secs(60),
             },
             identify_timeout: Duration::from_secs(10),
+            max_power_w: Some(250_000),
         }
     }
 }
@@ -92,6 +96,8 @@ pub enum HeadEndError {
     Store(#[from] StoreError),
     #[error("meter {meter}: {why}")]
     Meter { meter: MeterId, why: String },
+    #[error("MQTT telemetry refused: {why}")]
+    Telemetry { why: String },
 }
 
 /// What one read of one meter did.
@@ -125,6 +131,8 @@ struct Counters {
     commands_done: AtomicU64,
     commands_failed: AtomicU64,
     cycles: AtomicU64,
+    telemetry_ok: AtomicU64,
+    telemetry_refused: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -143,7 +151,16 @@ struct Inner {
     dial_ins: tokio::sync::watch::Sender<u64>,
     reads: Arc<Semaphore>,
     counters: Counters,
+    /// Meters read from MQTT telemetry, by topic prefix and meter number, and when that was last looked up.
+    telemetry: Mutex<(TelemetryIndex, Option<Timestamp>)>,
+    /// Broker connections and their health.
+    brokers: Mutex<HashMap<String, Arc<LinkHealth>>>,
+    /// Bumped whenever a telemetry message has been dealt with, for those waiting on one.
+    telemetry_handled: tokio::sync::watch::Sender<u64>,
 }
+
+/// Meters read from MQTT telemetry, by topic prefix and meter number.
+type TelemetryIndex = HashMap<(String, String), MeterId>;
 
 /// The head end. Cheap to clone; every clone is the same head end.
 #[derive(Debug, Clone)]
@@ -190,6 +207,9 @@ impl HeadEnd {
                 dial_ins: tokio::sync::watch::Sender::new(0),
                 reads,
                 counters: Counters::default(),
+                telemetry: Mutex::default(),
+                brokers: Mutex::default(),
+                telemetry_handled: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -228,9 +248,13 @@ impl HeadEnd {
                 Some((bus, _)) if !bus.is_closed() => Ok(bus.clone()),
                 _ => Err(LinkError::NotConnected { address: address.to_string() }),
             },
-            Channel::ModbusTcp { .. } | Channel::Mqtt { .. } => Err(LinkError::Down {
+            Channel::ModbusTcp { .. } => Err(LinkError::Down {
                 link: channel.to_string(),
                 why: format!("the {} transport is not carried by this head end yet", channel.transport()),
+            }),
+            Channel::Mqtt { .. } => Err(LinkError::Down {
+                link: channel.to_string(),
+                why: "a meter on MQTT publishes its readings and is not asked; it takes no commands".into(),
             }),
         }
     }
@@ -314,6 +338,21 @@ impl HeadEnd {
             read::registers_for(&periods, &energy).map_err(|why| HeadEndError::Meter { meter: meter.meter.id, why })?;
         let reading = Reading { at, registers };
         let report = read::report_of(energy.status_3, at);
+        let limits =
+            ReadingLimits { register_wrap: Some(read::REGISTER_WRAP_WH), max_power_w: self.inner.config.max_power_w };
+        self.submit_reading(meter, reading, report, limits).await
+    }
+
+    /// Hands one reading of a meter, and what it said of its supply, to the operations spine. The operation's
+    /// id derives from the meter and the reading's time, so the same reading submitted twice is applied once.
+    async fn submit_reading(
+        &self,
+        meter: &MeterRecord,
+        reading: Reading,
+        report: voltvend_ops::MeterReport,
+        limits: ReadingLimits,
+    ) -> Result<Polled, HeadEndError> {
+        let at = reading.at;
         let id = derived_op_id(
             "apply_readings",
             &[meter.meter.id.as_uuid().as_bytes(), &at.as_microsecond().to_be_bytes()],
@@ -326,11 +365,30 @@ impl HeadEnd {
                 meter_id: meter.meter.id,
                 readings: vec![reading],
                 report: Some(report),
+                limits,
             }),
         );
         let applied = self.inner.store.submit(op).await?;
         let outcome = match applied {
             Applied::Committed { outcome: Outcome::Readings(o), .. } => o,
+            // Taken before (a message delivered again, a retry after the database was away): nothing new.
+            Applied::Replayed { .. } => {
+                let mut balance_after_minor = 0;
+                if let Some(account) = meter.meter.account_id {
+                    let wallet = self.inner.store.account(account).await?.wallet;
+                    let (_, balance) = self.inner.store.ledger_account(wallet).await?;
+                    balance_after_minor = balance.normal(voltvend_domain::Side::Credit);
+                }
+                return Ok(Polled {
+                    meter_id: meter.meter.id,
+                    at,
+                    billed: 0,
+                    skipped: 1,
+                    flagged: 0,
+                    charged_minor: 0,
+                    balance_after_minor,
+                });
+            }
             other => {
                 return Err(HeadEndError::Meter {
                     meter: meter.meter.id,
@@ -369,6 +427,10 @@ impl HeadEnd {
                     continue;
                 }
                 seen.insert(meter.meter.id);
+                // Telemetry meters are not asked: their gateway publishes (see `ingest_telemetry`).
+                if matches!(control.channel, Some(Channel::Mqtt { .. })) {
+                    continue;
+                }
                 cycle.meters += 1;
                 let permit = self.inner.reads.clone().acquire_owned().await;
                 let this = self.clone();
@@ -617,6 +679,169 @@ impl HeadEnd {
         tasks
     }
 
+    /// Looks up which meters are read from MQTT telemetry; returns their topic prefixes.
+    pub async fn refresh_telemetry(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut index = HashMap::new();
+        let mut after = None;
+        loop {
+            let page = self.inner.store.channel_meters(after, 500).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.meter.id);
+            for (meter, control) in page {
+                if let Some(Channel::Mqtt { prefix }) = control.channel
+                    && meter.meter.control_mode == ControlMode::Remote
+                {
+                    index.insert((prefix, meter.meter.address.clone()), meter.meter.id);
+                }
+            }
+        }
+        let prefixes = index.keys().map(|(p, _)| p.clone()).collect();
+        *lock(&self.inner.telemetry) = (index, Some(self.now()));
+        Ok(prefixes)
+    }
+
+    /// The meter a telemetry topic is of, looked up again (at most every tenth of the poll interval) when the
+    /// topic names a meter not known yet.
+    async fn telemetry_meter(&self, prefix: &str, meter_no: &str) -> Result<MeterId, HeadEndError> {
+        let key = (prefix.to_string(), meter_no.to_string());
+        let (known, refreshed) = {
+            let t = lock(&self.inner.telemetry);
+            (t.0.get(&key).copied(), t.1)
+        };
+        if let Some(id) = known {
+            return Ok(id);
+        }
+        let every = SignedDuration::try_from(self.inner.config.poll_interval / 10).unwrap_or(SignedDuration::MAX);
+        if refreshed.is_none_or(|t| self.now().duration_since(t) >= every) {
+            self.refresh_telemetry().await?;
+        }
+        lock(&self.inner.telemetry).0.get(&key).copied().ok_or_else(|| HeadEndError::Telemetry {
+            why: format!("no remote meter {meter_no} is on channel mqtt:{prefix}"),
+        })
+    }
+
+    /// Takes one MQTT telemetry message (`PREFIX/METER_NO/reading`, see [`crate::mqtt`]) and submits its
+    /// reading as a poll would.
+    pub async fn ingest_telemetry(&self, topic: &str, payload: &[u8]) -> Result<Polled, HeadEndError> {
+        let result = self.ingest_telemetry_inner(topic, payload).await;
+        let counter =
+            if result.is_ok() { &self.inner.counters.telemetry_ok } else { &self.inner.counters.telemetry_refused };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.inner.telemetry_handled.send_modify(|n| *n = n.wrapping_add(1));
+        result
+    }
+
+    async fn ingest_telemetry_inner(&self, topic: &str, payload: &[u8]) -> Result<Polled, HeadEndError> {
+        let (prefix, meter_no) = crate::mqtt::split_topic(topic).ok_or_else(|| HeadEndError::Telemetry {
+            why: format!("topic {topic:.100} is not PREFIX/METER_NO/reading"),
+        })?;
+        let meter_id = self.telemetry_meter(prefix, meter_no).await?;
+        let fail = |why: String| {
+            self.inner.meters.failed(meter_id, self.now(), &why);
+            HeadEndError::Meter { meter: meter_id, why }
+        };
+        let t = crate::mqtt::parse(meter_no, payload).map_err(fail)?;
+        // A gateway's clock may run a little ahead; a reading from the future would bill time not yet passed.
+        let latest = self.now().saturating_add(self.inner.config.clock_tolerance).unwrap_or(Timestamp::MAX);
+        if t.at > latest {
+            return Err(fail(format!("the reading's time {} is ahead of the head end's clock", t.at)));
+        }
+        let meter = self.inner.store.meter(meter_id).await?;
+        let periods = self.periods(&meter, t.at).await?;
+        let energy = EnergyRead { total_wh: t.total, tariffs_wh: t.tariffs, status_3: 0 };
+        let registers = read::registers_for(&periods, &energy).map_err(fail)?;
+        let report = voltvend_ops::MeterReport { at: t.at, relay: t.supply, keep_power: None };
+        // A decimal in JSON has no register width: no decrease is taken for a rollover.
+        let limits = ReadingLimits { register_wrap: None, max_power_w: self.inner.config.max_power_w };
+        let polled = self.submit_reading(&meter, Reading { at: t.at, registers }, report, limits).await;
+        match &polled {
+            Ok(p) => {
+                self.inner.meters.read(meter_id, p.at);
+                self.inner.counters.readings_billed.fetch_add(p.billed as u64, Ordering::Relaxed);
+                self.inner.counters.readings_flagged.fetch_add(p.flagged as u64, Ordering::Relaxed);
+            }
+            Err(e) => self.inner.meters.failed(meter_id, self.now(), &e.to_string()),
+        }
+        polled
+    }
+
+    /// Waits until `n` telemetry messages in all have been dealt with (taken or refused).
+    pub async fn telemetry_handled(&self, n: u64) {
+        let mut changes = self.inner.telemetry_handled.subscribe();
+        while *changes.borrow_and_update() < n {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Subscribes to the telemetry of every meter on an MQTT channel at the broker `host:port`, and takes each
+    /// message, until the task is aborted. Subscriptions follow the meters' channels (looked up again every
+    /// poll interval); the connection is made again after a failure, with backoff and jitter.
+    pub fn start_telemetry(&self, host: &str, port: u16, client_id: &str) -> tokio::task::JoinHandle<()> {
+        use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+        let name = format!("mqtt://{host}:{port}");
+        let health = Arc::new(LinkHealth::default());
+        lock(&self.inner.brokers).insert(name.clone(), health.clone());
+        let mut options = MqttOptions::new(client_id, host, port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(crate::mqtt::PAYLOAD_MAX + 1_024, 4_096);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let (client, mut events) = AsyncClient::new(options, 64);
+            let mut subscribed = std::collections::BTreeSet::new();
+            let mut refresh = tokio::time::interval(this.inner.config.poll_interval);
+            let reconnect = this.inner.config.reconnect;
+            let mut backoff = reconnect.backoff_first;
+            let mut taking: JoinSet<()> = JoinSet::new();
+            loop {
+                tokio::select! {
+                    event = events.poll() => match event {
+                        Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                            health.connected();
+                            backoff = reconnect.backoff_first;
+                            // A clean session forgets subscriptions: make them again.
+                            subscribed.clear();
+                            refresh.reset_immediately();
+                        }
+                        Ok(Event::Incoming(Packet::Publish(p))) => {
+                            health.answered();
+                            // Bounded: beyond `reads_max` messages in hand, the broker waits for us.
+                            while taking.len() >= this.inner.config.reads_max.max(1) {
+                                taking.join_next().await;
+                            }
+                            let it = this.clone();
+                            taking.spawn(async move {
+                                if let Err(e) = it.ingest_telemetry(&p.topic, &p.payload).await {
+                                    tracing::debug!(topic = %p.topic, error = %e, "telemetry not taken");
+                                }
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            health.down(&e.to_string());
+                            let wait = backoff + lock(&this.inner.jitter).within(backoff / 2);
+                            tracing::warn!(broker = %name, error = %e, "MQTT connection lost; connecting again");
+                            tokio::time::sleep(wait).await;
+                            backoff = (backoff * 2).min(reconnect.backoff_max);
+                        }
+                    },
+                    _ = refresh.tick() => match this.refresh_telemetry().await {
+                        Ok(prefixes) => {
+                            for p in prefixes.difference(&subscribed.clone()) {
+                                if client.try_subscribe(format!("{p}/+/reading"), QoS::AtLeastOnce).is_ok() {
+                                    subscribed.insert(p.clone());
+                                }
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "looking up MQTT meters failed"),
+                    },
+                    Some(_) = taking.join_next(), if !taking.is_empty() => {}
+                }
+            }
+        })
+    }
+
     /// Every link the head end has, with its health.
     pub fn links(&self) -> Vec<LinkStatus> {
         let mut out: Vec<LinkStatus> =
@@ -627,6 +852,7 @@ impl HeadEnd {
                 .filter(|(_, (bus, _))| !bus.is_closed())
                 .map(|(a, (_, h))| h.snapshot(&a.to_string(), "dlt645_dial_in")),
         );
+        out.extend(lock(&self.inner.brokers).iter().map(|(name, h)| h.snapshot(name, "mqtt")));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
@@ -683,6 +909,14 @@ impl HeadEnd {
             &[
                 ("{result=\"done\"}", c.commands_done.load(Ordering::Relaxed)),
                 ("{result=\"not_done\"}", c.commands_failed.load(Ordering::Relaxed)),
+            ],
+        );
+        counter(
+            "voltvend_headend_telemetry_messages_total",
+            "MQTT telemetry messages, by whether they were taken.",
+            &[
+                ("{result=\"taken\"}", c.telemetry_ok.load(Ordering::Relaxed)),
+                ("{result=\"refused\"}", c.telemetry_refused.load(Ordering::Relaxed)),
             ],
         );
         counter(

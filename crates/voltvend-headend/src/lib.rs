@@ -6,7 +6,9 @@
 //!   their request, reconnects with backoff and jitter) and the links 4G meters open themselves.
 //! * [`read`] — reading registers, status word 3 and the clock; the tariff registers mapped onto the tariff's
 //!   periods.
-//! * [`headend`] — the schedule, on-demand reads, the command loop, dial-in, health and metrics.
+//! * [`mqtt`] — the telemetry format of meters whose gateways publish to an MQTT broker.
+//! * [`headend`] — the schedule, on-demand reads, telemetry ingestion, the command loop, dial-in, health and
+//!   metrics.
 //!
 //! Architecture invariant: the head end decides nothing about money or supply. It reports what meters said,
 //! as operations whose ids derive from what they report (so a report sent twice counts once), and sends
@@ -16,6 +18,7 @@ pub mod headend;
 pub mod health;
 pub mod jitter;
 pub mod link;
+pub mod mqtt;
 pub mod read;
 
 pub use headend::{Config, Cycle, HeadEnd, HeadEndError, Polled};

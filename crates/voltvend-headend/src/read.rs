@@ -21,6 +21,8 @@ pub const DI_TARIFFS: [u32; 4] = [0x0001_0100, 0x0001_0200, 0x0001_0300, 0x0001_
 pub const DI_STATUS_3: u32 = 0x0400_0503;
 pub const DI_DATE: u32 = 0x0400_0101;
 pub const DI_TIME: u32 = 0x0400_0102;
+/// Energy registers are XXXXXX.XX kWh: after 999 999.99 kWh they start again at zero.
+pub const REGISTER_WRAP_WH: i64 = 1_000_000_000;
 /// The names of tariffs 1–4.
 pub const TARIFF_NAMES: [&str; 4] = ["sharp", "peak", "flat", "valley"];
 

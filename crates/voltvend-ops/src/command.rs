@@ -368,6 +368,8 @@ impl Command {
                     canonical_reading(c, reading);
                 }
                 canonical_report(c, r.report.as_ref());
+                c.i64(r.limits.register_wrap.unwrap_or(-1));
+                c.i64(r.limits.max_power_w.unwrap_or(-1));
             }
             Self::SetMeterChannel(m) => {
                 c.uuid(m.meter_id.as_uuid());
@@ -908,6 +910,20 @@ pub struct ApplyReadings {
     pub meter_id: MeterId,
     pub readings: Vec<Reading>,
     pub report: Option<MeterReport>,
+    /// What the reader knows of the meter's registers, for telling a rollover from a lie.
+    pub limits: ReadingLimits,
+}
+
+/// What is possible for a meter's registers. A register that goes backwards is a rollover only when its range
+/// is known and the consumption across the wrap is possible; consumption beyond `max_power_w` on average over
+/// the interval is impossible. Both are flagged for review and not billed otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadingLimits {
+    /// The value at which each register wraps to zero, in register units (Wh or L): 10⁹ Wh for DL/T 645's
+    /// XXXXXX.XX kWh registers. `None`: the range is not known, so no decrease is a rollover.
+    pub register_wrap: Option<i64>,
+    /// The highest average power (or, for water, flow in L/h) the supply can carry. `None`: no limit checked.
+    pub max_power_w: Option<i64>,
 }
 
 impl ApplyReadings {

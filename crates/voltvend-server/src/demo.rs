@@ -1139,7 +1139,12 @@ impl<'a> Seeder<'a> {
             .map(|(meter_id, reading)| {
                 self.op(
                     &headend,
-                    Command::ApplyReadings(ApplyReadings { meter_id, readings: vec![reading], report: None }),
+                    Command::ApplyReadings(ApplyReadings {
+                        meter_id,
+                        readings: vec![reading],
+                        report: None,
+                        limits: voltvend_ops::ReadingLimits::default(),
+                    }),
                 )
             })
             .collect();

@@ -235,6 +235,7 @@ pub async fn start_headend(
         reads_max: h.reads_max,
         password: crate::settings::hex4("headend.dlt645_password", &h.dlt645_password)?,
         operator_code: crate::settings::hex4("headend.dlt645_operator_code", &h.dlt645_operator_code)?,
+        max_power_w: (h.max_power_kw > 0).then(|| i64::try_from(h.max_power_kw * 1_000).unwrap_or(i64::MAX)),
         ..voltvend_headend::Config::default()
     };
     let dial_in = if h.dial_in_listen.is_empty() {
@@ -246,7 +247,14 @@ pub async fn start_headend(
         tracing::info!(listen = %h.dial_in_listen, "4G meters dial in here");
         Some(listener)
     };
-    let headend = voltvend_headend::HeadEnd::new(store, clock, config, rand::random());
-    let tasks = headend.start(dial_in);
+    let seed: u64 = rand::random();
+    let headend = voltvend_headend::HeadEnd::new(store, clock, config, seed);
+    let mut tasks = headend.start(dial_in);
+    if let Some((host, port)) = crate::settings::broker(&h.mqtt_broker)? {
+        // A client id of its own per process: a broker drops the older of two connections with one id.
+        let client_id = format!("voltvend-headend-{:08x}", seed & 0xFFFF_FFFF);
+        tracing::info!(broker = %h.mqtt_broker, "meter telemetry is taken from this MQTT broker");
+        tasks.push(headend.start_telemetry(&host, port, &client_id));
+    }
     Ok((Some(headend), tasks))
 }

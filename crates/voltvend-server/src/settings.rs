@@ -108,6 +108,22 @@ impl Default for ReceiptSettings {
     }
 }
 
+/// `headend.mqtt_broker` as host and port; `None` when empty.
+pub fn broker(text: &str) -> anyhow::Result<Option<(String, u16)>> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad =
+        || anyhow::anyhow!("bad configuration: headend.mqtt_broker {text:?} is not HOST:PORT, such as 127.0.0.1:1883");
+    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || port == 0 || host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+        return Err(bad());
+    }
+    Ok(Some((host.to_string(), port)))
+}
+
 /// The head end (master station): how it reads meters and carries out their commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -123,6 +139,11 @@ pub struct HeadEndSettings {
     /// DL/T 645 password for relay control (PA P0 P1 P2 as 8 hex digits, PA the level) and operator code.
     pub dlt645_password: String,
     pub dlt645_operator_code: String,
+    /// The most a supply carries, in kW: more consumption between two readings is flagged, not billed. 0: no
+    /// limit.
+    pub max_power_kw: u64,
+    /// The MQTT broker (`HOST:PORT`) meters on `mqtt:` channels publish their telemetry to; empty: none.
+    pub mqtt_broker: String,
 }
 
 impl Default for HeadEndSettings {
@@ -135,6 +156,8 @@ impl Default for HeadEndSettings {
             dial_in_listen: String::new(),
             dlt645_password: "02000000".into(),
             dlt645_operator_code: "00000000".into(),
+            max_power_kw: 250,
+            mqtt_broker: String::new(),
         }
     }
 }
@@ -233,6 +256,10 @@ impl Settings {
                 h.dial_in_listen
             );
         }
+        if h.max_power_kw > 1_000_000 {
+            bail!("bad configuration: headend.max_power_kw is at most 1000000 (1 GW); 0 checks no limit");
+        }
+        broker(&h.mqtt_broker)?;
         hex4("headend.dlt645_password", &h.dlt645_password)?;
         hex4("headend.dlt645_operator_code", &h.dlt645_operator_code)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
@@ -332,6 +359,12 @@ dial_in_listen = ""
 # DL/T 645 relay control: the password (PA P0 P1 P2, 8 hex digits) and operator code the meters expect.
 dlt645_password = "{he_password}"
 dlt645_operator_code = "{he_operator}"
+# The most any supply carries, in kW (a 400 A three-phase supply is about 250 kW). More consumption than this
+# between two readings cannot be real: the reading is flagged for review and not billed. 0: no limit.
+max_power_kw = {he_max_power}
+# The MQTT broker, as HOST:PORT, that gateways publish meter telemetry to (topic PREFIX/METER_NO/reading for
+# meters on channel mqtt:PREFIX; the payload is in docs/meters.md). Empty: no MQTT.
+mqtt_broker = ""
 
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
@@ -356,6 +389,7 @@ format = "{format}"
         he_reads = d.headend.reads_max,
         he_password = d.headend.dlt645_password,
         he_operator = d.headend.dlt645_operator_code,
+        he_max_power = d.headend.max_power_kw,
         level = d.log.level,
         format = d.log.format,
     )

@@ -164,6 +164,25 @@ pub struct ShiftFilter {
     pub status: Option<String>,
 }
 
+/// Which stored readings a listing shows. `premises` is a subtree (a building, a floor), within the caller's
+/// scope; times are microseconds since the epoch, `from_us` included, `to_us` not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadingFilter {
+    pub meter: Option<MeterId>,
+    pub premises: Option<PremisesId>,
+    pub status: Option<String>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+}
+
+/// A stored reading in a listing: its cursor (`AT_US.SEQ`, time order) and its meter's utility.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedReading {
+    pub cursor: String,
+    pub utility: String,
+    pub row: ReadingRow,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub action: Option<String>,
@@ -327,6 +346,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn outbox(&self, after: i64, limit: u32) -> Result<Vec<(i64, OutboxRow)>, StoreError>;
     /// A meter's stored readings, newest first, at most `limit`.
     async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError>;
+    /// Stored readings in time order (interval data for charts and analysis), a page at a time.
+    async fn list_readings(&self, q: &ListQuery, f: &ReadingFilter) -> Result<Vec<ListedReading>, StoreError>;
 
     /// Applies an operation to the current state without writing anything (a quote is the sale itself, thrown
     /// away). Reads run in one read transaction; the writer is not involved.

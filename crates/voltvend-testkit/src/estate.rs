@@ -15,7 +15,8 @@ use voltvend_domain::{
 use voltvend_ops::secrets::{openpaygo_aad, vending_key_aad};
 use voltvend_ops::{
     Actor, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, MasterKey, MasterKeys, MeterBinding,
-    OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, PaymentMethod, Reverse, Sale, VendingKeyRecord,
+    OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, PaymentMethod, ReadingLimits, Reverse, Sale,
+    VendingKeyRecord,
 };
 use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan};
@@ -323,7 +324,12 @@ impl Estate {
                 registers: Registers::Total(*wh),
             })
             .collect();
-        let command = Command::ApplyReadings(ApplyReadings { meter_id: self.remote_meter, readings, report: None });
+        let command = Command::ApplyReadings(ApplyReadings {
+            meter_id: self.remote_meter,
+            readings,
+            report: None,
+            limits: ReadingLimits::default(),
+        });
         Operation::new(self.next_op(), Actor::system("headend"), command)
     }
 

@@ -222,6 +222,30 @@ async fn a_meter_that_lies_is_flagged_and_not_billed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_that_rolls_over_is_billed_across_the_wrap_and_an_impossible_jump_is_not() {
+    let mut w = World::new().await;
+    w.sell(5_000).await;
+    w.registers(999_995_000);
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    // 999 999.99 kWh wraps to zero: 5 kWh to the end and 3 kWh after, 8 kWh at 0.60.
+    w.registers(3_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    let p = w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!((p.billed, p.flagged, p.charged_minor), (1, 0, 480));
+    // 300 kWh in the next hour is more than the head end's 250 kW limit: flagged, not billed.
+    w.registers(303_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    let p = w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!((p.billed, p.flagged, p.charged_minor), (0, 1, 0));
+    assert_eq!(w.balance().await, 5_000 - 480);
+    let flagged = w.store.readings(w.meter(), 10).await.unwrap();
+    assert!(
+        flagged.iter().any(|r| r.status == voltvend_ops::ReadingStatus::Flagged && r.note.contains("250000 W")),
+        "{flagged:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_meter_fails_its_command_which_is_retried_later_and_keep_power_holds() {
     let mut w = World::new().await;
     let address = Address::from_meter_no(ADDRESS).unwrap();
@@ -288,4 +312,117 @@ async fn a_4g_meter_dials_in_is_identified_read_and_commanded() {
     assert!(!w.sim_relay_closed());
     assert!(w.headend.links().iter().any(|l| l.transport == "dlt645_dial_in" && l.up));
     accepting.abort();
+}
+
+/// A broker on 127.0.0.1:1883 and `mosquitto_pub` (mosquitto-clients), a client no one here wrote.
+fn mosquitto() -> bool {
+    let ok = std::process::Command::new("mosquitto_pub")
+        .arg("--help")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+        && std::net::TcpStream::connect("127.0.0.1:1883").is_ok();
+    voltvend_testkit::peer_available(ok, "mosquitto_pub and a broker on 127.0.0.1:1883 (mosquitto-clients)")
+}
+
+/// Publishes a retained message with QoS 1; an empty payload clears what the topic retains.
+fn publish(topic: &str, payload: &str) {
+    let mut cmd = std::process::Command::new("mosquitto_pub");
+    cmd.args(["-h", "127.0.0.1", "-p", "1883", "-q", "1", "-r", "-t", topic]);
+    if payload.is_empty() {
+        cmd.arg("-n")
+    } else {
+        cmd.args(["-m", payload])
+    };
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "mosquitto_pub: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_telemetry_is_billed_exactly_as_polled_readings() {
+    if !mosquitto() {
+        return;
+    }
+    // The same meter's consumption, read over DL/T 645 by one head end and published by its gateway over MQTT
+    // to another, in the simulator's own format.
+    let mut polled = World::new().await;
+    let mut pushed = World::new().await;
+    // A topic prefix of this run alone: the broker is shared and keeps retained messages.
+    let run = pushed._dir.path().file_name().unwrap().to_string_lossy().replace('.', "-");
+    let prefix = format!("voltvend-test/{run}");
+    let topic = format!("{prefix}/{ADDRESS}/reading");
+    pushed.set_channel(&format!("mqtt:{prefix}")).await;
+    let subscriber = pushed.headend.start_telemetry("127.0.0.1", 1883, &format!("voltvend-test-{run}"));
+    let mut handled = 0;
+    let mut steps = Vec::new();
+    for (hours, wh, sale) in [(0, 1_000_000, 2_000), (1, 1_050_000, 0), (2, 1_072_345, 5_000), (3, 1_090_001, 0)] {
+        for w in [&mut polled, &mut pushed] {
+            if sale > 0 {
+                w.sell(sale).await;
+            }
+            w.registers(wh);
+            if hours > 0 {
+                w.clock.advance(SignedDuration::from_hours(1));
+            }
+        }
+        let a = polled.headend.poll_meter(polled.meter()).await.unwrap();
+        let payload = {
+            let fleet = pushed.fleet.lock().unwrap();
+            let m = fleet.meter(&Address::from_meter_no(ADDRESS).unwrap()).unwrap();
+            voltvend_meter::mqtt::reading_json(m, voltvend_domain::Clock::now(pushed.clock.as_ref()))
+        };
+        publish(&topic, &payload);
+        handled += 1;
+        pushed.headend.telemetry_handled(handled).await;
+        let b = pushed.store.readings(pushed.meter(), 1).await.unwrap().remove(0);
+        assert_eq!((b.reading.at, b.status), (a.at, voltvend_ops::ReadingStatus::Billed), "{payload}");
+        steps.push((a.charged_minor, a.balance_after_minor, polled.balance().await, pushed.balance().await));
+    }
+    // 50 kWh at 0.60 empties the wallet; after a 50.00 sale, 22.345 kWh and 17.656 kWh with the remainder carried.
+    let charged: Vec<i64> = steps.iter().map(|s| s.0).collect();
+    assert_eq!(charged, [0, 3_000, 1_340, 1_060]);
+    for (_, after, a, b) in &steps {
+        assert_eq!(a, b, "both ways bill alike: {steps:?}");
+        assert_eq!(after, a);
+    }
+    // The trip and the sale's close fall on the same instant of the manual clock, so compare them as sets.
+    let sorted = |mut v: Vec<(CommandKind, CommandStatus)>| {
+        v.sort_by_key(|(k, s)| (k.as_str(), s.as_str()));
+        v
+    };
+    let queued = sorted(pushed.commands().await);
+    assert_eq!(sorted(polled.commands().await), queued, "both ways queue the same commands");
+    assert_eq!(
+        queued,
+        [(CommandKind::RelayClose, CommandStatus::Pending), (CommandKind::RelayTrip, CommandStatus::Superseded)]
+    );
+    // The same message again (a retained message is sent again on every new subscription) bills nothing.
+    let last = pushed.store.readings(pushed.meter(), 1).await.unwrap().remove(0);
+    let payload = {
+        let fleet = pushed.fleet.lock().unwrap();
+        let m = fleet.meter(&Address::from_meter_no(ADDRESS).unwrap()).unwrap();
+        voltvend_meter::mqtt::reading_json(m, last.reading.at)
+    };
+    let before = pushed.balance().await;
+    let again = pushed.headend.ingest_telemetry(&topic, payload.as_bytes()).await.unwrap();
+    assert_eq!((again.billed, again.skipped, again.balance_after_minor), (0, 1, before));
+    handled += 1;
+    // A forged or broken message, and one of a meter not on this prefix, are refused and change nothing.
+    publish(&topic, r#"{"meter":"000000000101","at":"2026-11-23T12:00:00Z","energy_total_kwh":"1e9"}"#);
+    publish(&format!("{prefix}/000000000999/reading"), &payload.replace(ADDRESS, "000000000999"));
+    handled += 2;
+    pushed.headend.telemetry_handled(handled).await;
+    assert_eq!(pushed.balance().await, before);
+    let metrics = pushed.headend.metrics_text();
+    assert!(metrics.contains("voltvend_headend_telemetry_messages_total{result=\"refused\"} 2"), "{metrics}");
+    assert!(metrics.contains("voltvend_headend_telemetry_messages_total{result=\"taken\"} 5"), "{metrics}");
+    assert!(
+        pushed.headend.links().iter().any(|l| l.transport == "mqtt" && l.up && l.name == "mqtt://127.0.0.1:1883"),
+        "{:?}",
+        pushed.headend.links()
+    );
+    subscriber.abort();
+    publish(&topic, "");
+    publish(&format!("{prefix}/000000000999/reading"), "");
 }

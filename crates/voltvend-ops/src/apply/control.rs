@@ -133,7 +133,7 @@ pub(super) fn set_channel(ws: &mut Workspace, op: &Operation, m: &SetMeterChanne
     acting_operator(ws, &op.actor)?;
     let meter = meter_in_scope(ws, op, m.meter_id)?;
     if let Some(c) = &m.channel
-        && c.protocol() != meter.meter.protocol
+        && !c.carries(meter.meter.protocol)
     {
         return Err(OpError::refused(
             "channel_protocol",

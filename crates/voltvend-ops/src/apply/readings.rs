@@ -3,17 +3,20 @@
 //! overdraft cannot cover becomes arrears, because the energy was used either way), the pricing remainder is
 //! carried in the same commit, and when nothing is left to spend the relay is asked to trip.
 //!
-//! Readings at or before the last billed one are skipped (duplicates and late arrivals are normal). A reading
-//! the tariff engine refuses (a register that went backwards without a meter replacement, registers that do
-//! not match the tariff) is stored as flagged for review and not billed.
+//! Readings at or before the last billed one are skipped (duplicates and late arrivals are normal). A register
+//! that went backwards is a rollover when its range is known and the consumption across the wrap is possible
+//! ([`ReadingLimits`]); otherwise — a register lower than the last without a rollover, consumption beyond what the
+//! supply can carry, registers that do not match the tariff — the reading is stored as flagged for review and
+//! not billed, and billing goes on from the last good reading. A replaced meter is a new meter with readings
+//! of its own, so its registers start afresh.
 
 use jiff::Timestamp;
-use voltvend_domain::tariff::pricing::price;
+use voltvend_domain::tariff::pricing::{Reading, Registers, price};
 use voltvend_domain::{ControlMode, Posting, Side, TransferKind, TransferRequest};
 
 use super::{Outcome, ReadingsOutcome, acting_operator, committed, control, in_scope, wallet_position};
 use crate::audit::AuditEntry;
-use crate::command::{ApplyReadings, Operation};
+use crate::command::{ApplyReadings, Operation, ReadingLimits};
 use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{CommandKind, OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus, Relay};
@@ -74,7 +77,15 @@ pub(super) fn apply(
             skipped += 1;
             continue;
         }
-        match price(&tariff, &pricing, prev, &reading) {
+        let base = match resolve(prev, &reading, r.limits) {
+            Ok(base) => base,
+            Err(why) => {
+                ws.readings.push(row(reading, ReadingStatus::Flagged, why));
+                flagged += 1;
+                continue;
+            }
+        };
+        match price(&tariff, &pricing, &base, &reading) {
             Ok(charge) => {
                 total_minor = total_minor
                     .checked_add(charge.total.amount_minor())
@@ -168,4 +179,62 @@ pub(super) fn apply(
         relay,
     };
     Ok((Outcome::Readings(outcome), entry))
+}
+
+/// The previous reading as pricing must see it for `reading`: each register that wrapped is moved down by the
+/// register's range, so the difference is the consumption across the wrap. Refuses, with the reason kept on
+/// the flagged reading, a register lower than the last that is no possible rollover and consumption the supply
+/// cannot carry.
+pub(crate) fn resolve(prev: &Reading, reading: &Reading, limits: ReadingLimits) -> Result<Reading, String> {
+    let pairs: Vec<(&str, i64, i64)> = match (&prev.registers, &reading.registers) {
+        (Registers::Total(a), Registers::Total(b)) => vec![("total", *a, *b)],
+        (Registers::PerPeriod(a), Registers::PerPeriod(b)) if a.len() == b.len() => {
+            let mut out = Vec::with_capacity(a.len());
+            for (name, old) in a {
+                let new = b.iter().find(|(n, _)| n == name).ok_or("the registers differ from the last reading's")?;
+                out.push((name.as_str(), *old, new.1));
+            }
+            out
+        }
+        _ => return Err("the registers differ from the last reading's".into()),
+    };
+    let seconds = reading.at.duration_since(prev.at).as_secs().max(1);
+    // The most a register can advance over the interval: the supply's limit, or without one a tenth of the
+    // register's range (a meter does not turn a tenth of its register in one reading interval).
+    let most = limits.max_power_w.map(|w| i128::from(w) * i128::from(seconds) / 3_600);
+    let mut shifted = Vec::with_capacity(pairs.len());
+    let mut used: i128 = 0;
+    for (name, old, new) in pairs {
+        let mut base = old;
+        if new < old {
+            let Some(wrap) = limits.register_wrap.filter(|w| *w > 0 && old < *w && new >= 0) else {
+                return Err(format!(
+                    "register {name} went backwards from {old} to {new} without a meter replacement; not billed until reviewed"
+                ));
+            };
+            let across = i128::from(wrap) - i128::from(old) + i128::from(new);
+            if across > most.unwrap_or(i128::from(wrap) / 10) {
+                return Err(format!(
+                    "register {name} went backwards from {old} to {new}; a rollover at {wrap} would mean {across} in {seconds} s, \
+                     which is not possible; not billed until reviewed"
+                ));
+            }
+            base = old - wrap;
+        }
+        used += i128::from(new) - i128::from(base);
+        shifted.push((name, base));
+    }
+    if let Some(most) = most
+        && used > most
+    {
+        return Err(format!(
+            "{used} used in {seconds} s is more than the supply's limit of {} W allows; not billed until reviewed",
+            limits.max_power_w.unwrap_or_default()
+        ));
+    }
+    let registers = match &prev.registers {
+        Registers::Total(_) => Registers::Total(shifted.first().map_or(0, |(_, v)| *v)),
+        Registers::PerPeriod(_) => Registers::PerPeriod(shifted.into_iter().map(|(n, v)| (n.to_string(), v)).collect()),
+    };
+    Ok(Reading { at: prev.at, registers })
 }

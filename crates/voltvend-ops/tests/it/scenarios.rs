@@ -1,7 +1,9 @@
 use jiff::Timestamp;
 use voltvend_domain::{Currency, LedgerAccountKind, Money, Posting, Side, TransferId, TransferKind, TransferRequest};
 use voltvend_ops::memory::MemoryDb;
-use voltvend_ops::{Actor, Applied, Command, Context, OpError, Operation, OutboxKind, Outcome, Relay, SaleRecord};
+use voltvend_ops::{
+    Actor, Applied, Command, Context, OpError, Operation, OutboxKind, Outcome, ReadingLimits, Relay, SaleRecord,
+};
 use voltvend_sts::{Accepted, StsMeter};
 use voltvend_testkit::estate::Estate;
 
@@ -144,6 +146,7 @@ fn readings_debit_the_wallet_trip_the_relay_and_a_sale_closes_it() {
         panic!()
     };
     assert_eq!((o.flagged, o.charged_minor), (1, 0));
+    assert!(db.readings.last().unwrap().note.contains("went backwards"), "{:?}", db.readings.last());
     // A sale recovers 20 % towards the arrears and closes the relay.
     let s = sale_of(db.run(&estate.remote_sale(5_000), None, &ctx, at()).unwrap());
     assert_eq!((s.arrears_minor, s.credit_minor), (1_000, 4_000));
@@ -434,5 +437,56 @@ fn setup_refusals_say_why() {
     assert!(db == after_setup);
     let ok = estate.system(Command::OpenAccount(open(remote.id, Some("test-flat"), None)));
     db.run(&ok, None, &ctx, at()).unwrap();
+    assert_eq!(db.check(), Vec::<String>::new());
+}
+
+/// Readings of the remote meter with the limits a DL/T 645 reader gives.
+fn limited(estate: &mut Estate, points: &[(&str, i64)], limits: ReadingLimits) -> Operation {
+    let mut op = estate.readings(points);
+    if let Command::ApplyReadings(r) = &mut op.command {
+        r.limits = limits;
+    }
+    op
+}
+
+fn readings_of(applied: Applied) -> voltvend_ops::ReadingsOutcome {
+    match applied {
+        Applied::Committed { outcome: Outcome::Readings(o), .. } => o,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_rollover_is_billed_across_the_wrap_and_a_lie_or_an_impossible_jump_is_flagged() {
+    let (mut estate, mut db, ctx) = setup();
+    sale_of(db.run(&estate.remote_sale(20_000), None, &ctx, at()).unwrap());
+    // DL/T 645 registers wrap at 999 999.99 kWh; the supply carries at most 60 kW.
+    let limits = ReadingLimits { register_wrap: Some(1_000_000_000), max_power_w: Some(60_000) };
+    let r = limited(&mut estate, &[("2026-11-23T00:00:00Z", 999_990_000)], limits);
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).billed, 1);
+    // 10 kWh to the end of the register and 5 kWh after it: 15 kWh at 0.60 = 9.00.
+    let r = limited(&mut estate, &[("2026-11-23T01:00:00Z", 5_000)], limits);
+    let o = readings_of(db.run(&r, None, &ctx, at()).unwrap());
+    assert_eq!((o.billed, o.flagged, o.charged_minor), (1, 0, 900));
+    // Billing goes on from the wrapped register: 1 kWh more is 0.60.
+    let r = limited(&mut estate, &[("2026-11-23T02:00:00Z", 6_000)], limits);
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).charged_minor, 60);
+    // 61 kWh in an hour is more than 60 kW can carry: flagged, not billed, and the next good reading is billed
+    // from the last good one.
+    let r = limited(&mut estate, &[("2026-11-23T03:00:00Z", 67_000)], limits);
+    let o = readings_of(db.run(&r, None, &ctx, at()).unwrap());
+    assert_eq!((o.billed, o.flagged, o.charged_minor), (0, 1, 0));
+    assert!(db.readings.last().unwrap().note.contains("60000 W"), "{:?}", db.readings.last());
+    let r = limited(&mut estate, &[("2026-11-23T04:00:00Z", 16_000)], limits);
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).charged_minor, 600);
+    // A register back near zero from the middle of its range is no rollover (it would be 999 990 kWh in an
+    // hour): a meter that lies, flagged.
+    let r = limited(&mut estate, &[("2026-11-23T05:00:00Z", 10_000)], limits);
+    let o = readings_of(db.run(&r, None, &ctx, at()).unwrap());
+    assert_eq!((o.billed, o.flagged), (0, 1));
+    assert!(db.readings.last().unwrap().note.contains("went backwards"), "{:?}", db.readings.last());
+    // Without a known register range no decrease is a rollover.
+    let r = limited(&mut estate, &[("2026-11-23T06:00:00Z", 15_000)], ReadingLimits::default());
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).flagged, 1);
     assert_eq!(db.check(), Vec::<String>::new());
 }

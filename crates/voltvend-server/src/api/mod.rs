@@ -347,6 +347,10 @@ endpoints! {
         access: Access::Needs(P::MetersControl), summary: "Read a meter now and bill what it used", keyed: false,
         query: -, body: -, ok: 200 [ReadView], errors: [404, 409, 422, 502],
     }
+    GET "/api/v1/readings" => supply::list_readings {
+        access: Access::Needs(P::MetersRead), summary: "Stored readings in time order: by meter or premises subtree, over a period", keyed: false,
+        query: [ReadingQuery], body: -, ok: 200 [Page<ReadingView>], errors: [400, 404],
+    }
     GET "/api/v1/head-end/links" => supply::list_links {
         access: Access::Needs(P::MetersControl), summary: "The head end's links (gateways, dialled-in meters) and their health", keyed: false,
         query: [PageQuery], body: -, ok: 200 [Page<LinkView>], errors: [409],

@@ -1237,6 +1237,46 @@ pub struct SupplyView {
     pub last_error: String,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingQuery {
+    /// One meter's readings.
+    pub meter_id: Option<Uuid>,
+    /// The readings of every meter in this premises subtree (a building, a floor).
+    pub premises_id: Option<Uuid>,
+    /// billed or flagged.
+    pub status: Option<String>,
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+/// One register of a stored reading: the meter's count, in the meter's unit.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RegisterView {
+    /// `total`, or the tariff period the register counts (sharp, peak, flat, valley…).
+    pub register: String,
+    pub value: QuantityView,
+}
+
+/// A stored reading, as the head end took it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReadingView {
+    pub meter_id: Uuid,
+    pub at: String,
+    pub registers: Vec<RegisterView>,
+    /// billed, or flagged for review (and not billed).
+    pub status: String,
+    /// Why a flagged reading was not billed.
+    pub note: String,
+    pub operation_id: Uuid,
+    /// This row's place in the list, for `after`.
+    pub cursor: String,
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ReadView {
     pub meter_id: Uuid,

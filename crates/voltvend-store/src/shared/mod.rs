@@ -32,7 +32,8 @@ use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
 use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
 use crate::{
     AccountFilter, AuditFilter, Backend, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
-    ListQuery, MeterFilter, OpenOptions, PremisesFilter, RefusedFilter, SaleFilter, ShiftFilter, StatementLine, Store,
+    ListQuery, ListedReading, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter,
+    ShiftFilter, StatementLine, Store,
     StoreError, TariffDocument,
 };
 

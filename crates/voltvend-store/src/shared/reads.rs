@@ -152,6 +152,49 @@ impl SqlStore {
         self.fetch(b, meter_from_row).await
     }
 
+    async fn list_readings_impl(&self, q: &ListQuery, f: &ReadingFilter) -> Result<Vec<ListedReading>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let within = self.scope_key(f.premises).await?;
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT r.*, m.utility AS meter_utility FROM readings r JOIN meters m ON m.id = r.meter_id WHERE 1 = 1",
+        );
+        for key in [&scope, &within].into_iter().flatten() {
+            push_scope(&mut b, "m.premises_id", key);
+        }
+        if let Some(m) = f.meter {
+            b.push(" AND r.meter_id = ").push_bind(m.as_uuid());
+        }
+        if let Some(status) = &f.status {
+            b.push(" AND r.status = ").push_bind(status.clone());
+        }
+        if let Some(from) = f.from_us {
+            b.push(" AND r.at_us >= ").push_bind(from);
+        }
+        if let Some(to) = f.to_us {
+            b.push(" AND r.at_us < ").push_bind(to);
+        }
+        if let Some(after) = q.after.as_deref() {
+            let bad = || StoreError::BadQuery(format!("cursor {after:?} is not one this list gave"));
+            let (at, seq) = after.split_once('.').ok_or_else(bad)?;
+            let (at, seq): (i64, i64) = (at.parse().map_err(|_| bad())?, seq.parse().map_err(|_| bad())?);
+            b.push(" AND (r.at_us > ").push_bind(at);
+            b.push(" OR (r.at_us = ").push_bind(at).push(" AND r.seq > ").push_bind(seq).push("))");
+        }
+        b.push(" ORDER BY r.at_us, r.seq LIMIT ").push_bind(limit_of(q));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let at: i64 = row.try_get("at_us")?;
+                let seq: i64 = row.try_get("seq")?;
+                Ok(ListedReading {
+                    cursor: format!("{at}.{seq}"),
+                    utility: row.try_get("meter_utility")?,
+                    row: reading_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+
     async fn list_sales_impl(&self, q: &ListQuery, f: &SaleFilter) -> Result<Vec<SaleRecord>, StoreError> {
         let scope = self.scope_key(q.scope).await?;
         let mut b = QueryBuilder::<Db>::new("SELECT s.* FROM sales s WHERE 1 = 1");

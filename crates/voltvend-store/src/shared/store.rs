@@ -396,6 +396,10 @@ impl Store for SqlStore {
         rows.iter().map(reading_from_row).collect()
     }
 
+    async fn list_readings(&self, q: &ListQuery, f: &ReadingFilter) -> Result<Vec<ListedReading>, StoreError> {
+        self.list_readings_impl(q, f).await
+    }
+
     async fn dry_run(&self, op: Operation) -> Result<Result<Applied, OpError>, StoreError> {
         use sqlx::Connection;
         let mut conn = self.pool.acquire().await?;

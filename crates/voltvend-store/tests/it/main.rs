@@ -60,4 +60,5 @@ conformance!(
     unknown_ids_are_refused,
     counter_records_and_lists,
     head_end_control_round_trip,
+    reading_history_by_meter_subtree_and_period,
 );

@@ -172,3 +172,60 @@ pub async fn list_links(
         .collect();
     Ok(axum::Json(Page::slice(links, q.after.as_deref(), limit, |l| l.name.clone())))
 }
+
+/// Stored readings in time order: one meter's, or every meter's in a premises subtree, over a period.
+pub async fn list_readings(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<ReadingQuery>,
+) -> ApiResult<axum::Json<Page<ReadingView>>> {
+    let limit = page_limit(q.limit)?;
+    let us = voltvend_domain::clock::timestamp_us;
+    let from_us = q.from.as_deref().map(|t| parse_instant("from", t)).transpose()?.map(us);
+    let to_us = q.to.as_deref().map(|t| parse_instant("to", t)).transpose()?.map(us);
+    if let Some(status) = q.status.as_deref()
+        && voltvend_ops::ReadingStatus::parse(status).is_none()
+    {
+        return Err(ApiError::field("status", "bad_request", "status must be billed or flagged"));
+    }
+    // What the caller may not see is not there (404), whether named by a meter or by premises.
+    if let Some(m) = q.meter_id {
+        visible_meter(&app, &p, m.into()).await?;
+    }
+    if let Some(premises) = q.premises_id {
+        app.visible(&p, premises.into(), "premises").await?;
+    }
+    let filter = voltvend_store::ReadingFilter {
+        meter: q.meter_id.map(Into::into),
+        premises: q.premises_id.map(Into::into),
+        status: q.status,
+        from_us,
+        to_us,
+    };
+    let query = voltvend_store::ListQuery { scope: Some(p.scope()), after: q.after, limit };
+    let list = app.store.list_readings(&query, &filter).await?;
+    let items = list
+        .into_iter()
+        .map(|r| {
+            let unit = if r.utility == "water" { "m³" } else { "kWh" };
+            let registers = match r.row.reading.registers {
+                voltvend_domain::tariff::pricing::Registers::Total(v) => {
+                    vec![RegisterView { register: "total".into(), value: quantity(v, unit) }]
+                }
+                voltvend_domain::tariff::pricing::Registers::PerPeriod(list) => {
+                    list.into_iter().map(|(register, v)| RegisterView { register, value: quantity(v, unit) }).collect()
+                }
+            };
+            ReadingView {
+                meter_id: r.row.meter_id.as_uuid(),
+                at: instant(r.row.reading.at),
+                registers,
+                status: r.row.status.as_str().to_string(),
+                note: r.row.note,
+                operation_id: r.row.operation_id.as_uuid(),
+                cursor: r.cursor,
+            }
+        })
+        .collect();
+    Ok(axum::Json(Page::of(items, limit, |r| r.cursor.clone())))
+}

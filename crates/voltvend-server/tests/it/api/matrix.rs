@@ -282,6 +282,9 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("POST", "/api/v1/meters/{id}/read") => {
             x(format!("/api/v1/meters/{}/read", e.remote_meter), None, Scoped::Object, "AMF")
         }
+        ("GET", "/api/v1/readings") => {
+            x(format!("/api/v1/readings?meter_id={}", e.remote_meter), None, Scoped::Object, all)
+        }
         ("GET", "/api/v1/head-end/links") => x(path.into(), None, Scoped::Global, "AMF"),
         ("GET", "/api/v1/shifts") => {
             x(path.into(), None, Scoped::List { item: f.shift_b_cashier.clone(), from: 'b', roles: None }, "AMCUR")

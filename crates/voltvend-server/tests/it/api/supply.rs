@@ -56,7 +56,7 @@ async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api
     let bad = api.send(set(ENGINEER, "dlt645+tcp://127.0.0.1")).await;
     assert_eq!((bad.status.as_u16(), bad.code().as_str()), (422, "bad_channel"), "{:?}", bad.json());
     assert_eq!(bad.json()["details"]["field"], "channel");
-    let wrong = api.send(set(ENGINEER, "mqtt:park/water")).await;
+    let wrong = api.send(set(ENGINEER, "modbus+tcp://10.0.0.9:502/3?map=generic-prepaid")).await;
     assert_eq!(wrong.code(), "channel_protocol");
     assert_eq!(api.send(set(ENGINEER, &format!("dlt645+tcp://127.0.0.1:{port}"))).await.status.as_u16(), 204);
 
@@ -68,6 +68,20 @@ async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api
     api.send(sale).await.ok();
     let read = api.send(api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"))).await.ok();
     assert_eq!((read["billed"].as_u64(), read["charged_minor"].as_str()), (Some(1), Some("0")));
+    // The reading is stored and listed, by meter and by building, in the meter's unit.
+    let by_meter = format!("/api/v1/readings?meter_id={meter}");
+    let readings = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &by_meter)).await.ok();
+    assert_eq!(readings["items"].as_array().unwrap().len(), 1, "{readings}");
+    let r = &readings["items"][0];
+    assert_eq!((r["status"].as_str(), r["registers"][0]["register"].as_str()), (Some("billed"), Some("total")));
+    assert_eq!(r["registers"][0]["value"], json!({"unit": "kWh", "amount": "2000.000", "milli": "2000000"}));
+    let building = format!("/api/v1/readings?premises_id={}&status=billed", api.estate.building_a.id);
+    let by_building = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &building)).await.ok();
+    assert_eq!(by_building["items"], readings["items"]);
+    assert_eq!(api.send(api.as_(BuiltinRole::ReadOnly, 'b', Method::GET, &by_meter)).await.status.as_u16(), 404);
+    assert_eq!(api.send(api.as_(BuiltinRole::ReadOnly, 'b', Method::GET, &building)).await.status.as_u16(), 404);
+    let bad = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, "/api/v1/readings?status=maybe")).await;
+    assert_eq!((bad.status.as_u16(), bad.json()["details"]["field"].as_str()), (400, Some("status")));
     let supply = api.send(api.as_(ENGINEER, 'a', Method::GET, &format!("/api/v1/meters/{meter}/supply"))).await.ok();
     assert_eq!(supply["channel"], format!("dlt645+tcp://127.0.0.1:{port}"));
     assert_eq!((supply["relay"].as_str(), supply["reported"]["relay"].as_str()), (Some("closed"), Some("closed")));
