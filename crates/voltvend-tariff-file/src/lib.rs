@@ -13,6 +13,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 use voltvend_domain::decimal::parse_scaled;
 use voltvend_domain::tariff::calendar::{DaySchedule, Season, TouCalendar};
+use voltvend_domain::tariff::friendly::FriendlyHours;
 use voltvend_domain::tariff::{
     Block, BlockMode, BlockPeriod, Blocks, Recurrence, RecurringCharge, Tariff, TariffError, TariffVersion, Tax,
 };
@@ -28,6 +29,23 @@ pub struct TariffFile {
     pub currency: String,
     pub time_zone: String,
     pub versions: Vec<VersionFile>,
+    /// When a prepaid supply is not disconnected for lack of credit (友好时段).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendly_hours: Option<FriendlyFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FriendlyFile {
+    /// A nightly window, local "HH:MM-HH:MM" (may wrap midnight, e.g. "22:00-07:00").
+    #[serde(default)]
+    pub night: Option<String>,
+    /// Whole days, e.g. ["sat", "sun"].
+    #[serde(default)]
+    pub weekend: Vec<String>,
+    /// Whole dates, YYYY-MM-DD.
+    #[serde(default)]
+    pub holidays: Vec<String>,
 }
 
 fn electricity() -> String {
@@ -194,6 +212,43 @@ fn period_of(field: &str, s: Option<&str>, default: BlockPeriod) -> Result<Block
         Some("annual") => Ok(BlockPeriod::Annual),
         Some(other) => err(field, format!("{other:?}: expected \"monthly\" or \"annual\"")),
     }
+}
+
+fn hh_mm(field: &str, text: &str) -> Result<u16, TariffError> {
+    let (h, m) = text.split_once(':').unwrap_or(("", ""));
+    match (h.parse::<u16>(), m.parse::<u16>()) {
+        (Ok(h), Ok(m)) if h < 24 && m < 60 && text.len() == 5 => Ok(h * 60 + m),
+        _ => err(field, format!("{text:?} is not HH:MM")),
+    }
+}
+
+fn friendly(f: &FriendlyFile) -> Result<FriendlyHours, TariffError> {
+    let night = f
+        .night
+        .as_deref()
+        .map(|n| {
+            let (a, b) = n.split_once('-').ok_or_else(|| {
+                TariffError::new("friendly_hours.night", format!("{n:?} is not HH:MM-HH:MM, e.g. \"22:00-07:00\""))
+            })?;
+            Ok::<_, TariffError>((hh_mm("friendly_hours.night", a.trim())?, hh_mm("friendly_hours.night", b.trim())?))
+        })
+        .transpose()?;
+    let weekend_days = f
+        .weekend
+        .iter()
+        .enumerate()
+        .map(|(i, d)| weekday(&format!("friendly_hours.weekend[{i}]"), d))
+        .collect::<Result<_, _>>()?;
+    let holidays = f
+        .holidays
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            d.parse::<Date>()
+                .map_err(|_| TariffError::new(format!("friendly_hours.holidays[{i}]"), "expected YYYY-MM-DD"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(FriendlyHours { night, weekend_days, holidays })
 }
 
 fn schedule(field: &str, entries: &[EntryFile], periods: &[String]) -> Result<DaySchedule, TariffError> {
@@ -399,5 +454,39 @@ pub fn to_domain(f: &TariffFile) -> Result<Tariff, TariffError> {
             taxes,
         });
     }
-    Ok(Tariff { code: f.code.clone(), name: f.name.clone(), utility, currency, time_zone, versions })
+    let friendly_hours = f.friendly_hours.as_ref().map(friendly).transpose()?;
+    let tariff =
+        Tariff { code: f.code.clone(), name: f.name.clone(), utility, currency, time_zone, versions, friendly_hours };
+    Ok(tariff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FLAT: &str = "code = \"f\"\nname = \"f\"\ncurrency = \"CNY\"\ntime_zone = \"Asia/Shanghai\"\n\
+                        [[versions]]\neffective_from = \"2020-01-01T00:00:00+08:00\"\nprices = { all = \"0.60\" }\n";
+
+    fn tariff_with(friendly: &str) -> Result<Tariff, String> {
+        parse(&format!("{FLAT}[friendly_hours]\n{friendly}")).map(|(_, t)| t).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn friendly_hours_are_read_and_refused_by_field() {
+        let t = tariff_with("night = \"22:00-07:00\"\nweekend = [\"sun\"]\nholidays = [\"2026-10-01\"]\n").unwrap();
+        let f = t.friendly_hours.unwrap();
+        assert_eq!((f.night, f.weekend_days, f.holidays.len()), (Some((1_320, 420)), vec![Weekday::Sunday], 1));
+        assert!(parse(FLAT).unwrap().1.friendly_hours.is_none());
+        for (bad, field) in [
+            ("night = \"22:00\"\n", "friendly_hours.night"),
+            ("night = \"25:00-07:00\"\n", "friendly_hours.night"),
+            ("night = \"07:00-07:00\"\n", "friendly_hours.night"),
+            ("weekend = [\"someday\"]\n", "friendly_hours.weekend[0]"),
+            ("holidays = [\"1 October\"]\n", "friendly_hours.holidays[0]"),
+            ("nights = \"22:00-07:00\"\n", "unknown field"),
+        ] {
+            let e = tariff_with(bad).unwrap_err();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
+    }
 }

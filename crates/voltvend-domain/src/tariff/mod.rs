@@ -17,6 +17,7 @@
 //! account's [`pricing::PricingState`]; so pricing any split of the same consumption gives the same total.
 
 pub mod calendar;
+pub mod friendly;
 pub mod inverse;
 pub mod pricing;
 
@@ -130,6 +131,8 @@ pub struct Tariff {
     pub currency: Currency,
     pub time_zone: TimeZone,
     pub versions: Vec<TariffVersion>,
+    /// When a prepaid supply is not disconnected for lack of credit.
+    pub friendly_hours: Option<friendly::FriendlyHours>,
 }
 
 impl Tariff {
@@ -156,6 +159,9 @@ impl Tariff {
         }
         for (i, v) in self.versions.iter().enumerate() {
             v.validate(&format!("versions[{i}]"))?;
+        }
+        if let Some(f) = &self.friendly_hours {
+            f.validate("friendly_hours.night")?;
         }
         Ok(())
     }

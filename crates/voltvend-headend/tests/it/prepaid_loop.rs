@@ -246,6 +246,41 @@ async fn a_register_that_rolls_over_is_billed_across_the_wrap_and_an_impossible_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friendly_hours_hold_the_trip_until_they_end() {
+    let mut w = World::new().await;
+    // The meter's tariff gains friendly hours: nobody is cut off between 22:00 and 07:00 Shanghai time.
+    let document = format!("{}\n[friendly_hours]\nnight = \"22:00-07:00\"\n", voltvend_testkit::estate::FLAT_TARIFF);
+    let import = w.estate.system(Command::ImportTariff(voltvend_ops::ImportTariff {
+        code: "test-flat".into(),
+        name: "Test flat 0.60".into(),
+        document,
+    }));
+    w.store.submit(import).await.unwrap();
+    w.sell(2_000).await;
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    // 22:30 local: the credit runs out, but the trip waits.
+    w.registers(1_050_000);
+    w.clock.advance(SignedDuration::from_mins(6 * 60 + 30));
+    let p = w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!((p.charged_minor, p.balance_after_minor), (3_000, 0));
+    assert!(w.commands().await.is_empty(), "{:?}", w.commands().await);
+    assert_eq!(w.headend.run_commands().await.unwrap(), 0);
+    assert!(w.sim_relay_closed());
+    // 06:30: still friendly; what is used meanwhile becomes arrears.
+    w.registers(1_051_000);
+    w.clock.advance(SignedDuration::from_hours(8));
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    assert!(w.commands().await.is_empty());
+    // 07:30: the first reading after them trips the supply.
+    w.registers(1_052_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!(w.commands().await, [(CommandKind::RelayTrip, CommandStatus::Pending)]);
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert!(!w.sim_relay_closed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_meter_fails_its_command_which_is_retried_later_and_keep_power_holds() {
     let mut w = World::new().await;
     let address = Address::from_meter_no(ADDRESS).unwrap();

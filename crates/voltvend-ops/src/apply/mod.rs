@@ -124,6 +124,8 @@ pub struct ReadingsOutcome {
     pub transfer: Option<TransferId>,
     pub balance_after_minor: i64,
     pub relay: Option<OutboxKind>,
+    /// Credit is used up but the supply stays on for now: friendly hours (the trip waits for them to end).
+    pub trip_held: bool,
 }
 
 /// The answer to one submitted operation.

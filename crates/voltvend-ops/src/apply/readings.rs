@@ -1,7 +1,8 @@
 //! The remote prepaid loop's billing step (DESIGN.md §2.5): a remote meter's readings are priced from the
 //! last billed reading by the tariff engine, the charge is debited from the wallet (what the wallet and its
 //! overdraft cannot cover becomes arrears, because the energy was used either way), the pricing remainder is
-//! carried in the same commit, and when nothing is left to spend the relay is asked to trip.
+//! carried in the same commit, and when nothing is left to spend the relay is asked to trip — unless the supply
+//! is kept on (保电) or it is the tariff's friendly hours (友好时段), when the trip waits for a reading after them.
 //!
 //! Readings at or before the last billed one are skipped (duplicates and late arrivals are normal). A register
 //! that went backwards is a rollover when its range is known and the consumption across the wrap is possible
@@ -144,7 +145,10 @@ pub(super) fn apply(
     let mut relay = None;
     // Credit and overdraft used up: trip, unless the supply is kept on (保电).
     let keep_power = control::control_of(ws, r.meter_id)?.keep_power;
-    if available_after <= 0 && meter.relay == Relay::Closed && !keep_power {
+    // In friendly hours (nights, weekends, holidays) nobody is cut off: the first reading after them trips.
+    let friendly = tariff.friendly_hours.as_ref().is_some_and(|f| f.contains(at, &tariff.time_zone));
+    let trip_held = available_after <= 0 && meter.relay == Relay::Closed && !keep_power && friendly;
+    if available_after <= 0 && meter.relay == Relay::Closed && !keep_power && !friendly {
         meter.relay = Relay::Open;
         relay = Some(OutboxKind::RelayTrip);
         ws.outbox.push(OutboxRow {
@@ -166,7 +170,10 @@ pub(super) fn apply(
         "readings",
         format!("meter:{}", r.meter_id),
         format!("balance={balance_before}"),
-        format!("balance={balance_after} billed={billed} skipped={skipped} flagged={flagged} charged={total_minor}"),
+        format!(
+            "balance={balance_after} billed={billed} skipped={skipped} flagged={flagged} charged={total_minor}{}",
+            if trip_held { " trip_held=friendly_hours" } else { "" }
+        ),
     );
     let outcome = ReadingsOutcome {
         meter_id: r.meter_id,
@@ -177,6 +184,7 @@ pub(super) fn apply(
         transfer,
         balance_after_minor: balance_after,
         relay,
+        trip_held,
     };
     Ok((Outcome::Readings(outcome), entry))
 }

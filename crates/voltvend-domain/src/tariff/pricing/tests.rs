@@ -36,6 +36,7 @@ pub(crate) fn tariff(versions: Vec<TariffVersion>) -> Tariff {
         currency: Currency::CNY,
         time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
         versions,
+        friendly_hours: None,
     };
     t.validate().unwrap();
     t
