@@ -29,6 +29,7 @@ fn tariff() -> Tariff {
         currency: Currency::CNY,
         time_zone: tz.clone(),
         friendly_hours: None,
+        alarms: None,
         versions: vec![TariffVersion {
             effective_from: "2020-01-01T00:00:00Z".parse().unwrap(),
             periods: vec!["peak".into(), "valley".into()],

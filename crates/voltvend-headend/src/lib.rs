@@ -7,6 +7,8 @@
 //! * [`read`] — reading registers, status word 3 and the clock; the tariff registers mapped onto the tariff's
 //!   periods.
 //! * [`mqtt`] — the telemetry format of meters whose gateways publish to an MQTT broker.
+//! * [`notify`] — delivery of the notification outbox (low-balance alarms, trips, restorations) to senders: the
+//!   log and signed webhooks.
 //! * [`headend`] — the schedule, on-demand reads, telemetry ingestion, the command loop, dial-in, health and
 //!   metrics.
 //!
@@ -19,6 +21,7 @@ pub mod health;
 pub mod jitter;
 pub mod link;
 pub mod mqtt;
+pub mod notify;
 pub mod read;
 
 pub use headend::{Config, Cycle, HeadEnd, HeadEndError, Polled};

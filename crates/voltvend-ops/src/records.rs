@@ -47,12 +47,17 @@ code_enum!(
 );
 
 code_enum!(
-    /// What the outbox asks of a meter.
+    /// What happened to a meter's supply or credit that its customer is told of (the notification outbox;
+    /// relay commands themselves go through the command outbox).
     OutboxKind, "outbox kind", {
         /// Open the relay (close the valve): credit and overdraft are used up.
         RelayTrip => "relay_trip",
         /// Close the relay again: a payment restored the credit.
         RelayClose => "relay_close",
+        /// The balance went below the tariff's alarm level 1.
+        LowBalance1 => "low_balance_1",
+        /// The balance went below the tariff's alarm level 2.
+        LowBalance2 => "low_balance_2",
     }
 );
 

@@ -248,13 +248,29 @@ pub async fn start_headend(
         Some(listener)
     };
     let seed: u64 = rand::random();
-    let headend = voltvend_headend::HeadEnd::new(store, clock, config, seed);
+    let headend = voltvend_headend::HeadEnd::new(store.clone(), clock.clone(), config, seed);
     let mut tasks = headend.start(dial_in);
     if let Some((host, port)) = crate::settings::broker(&h.mqtt_broker)? {
         // A client id of its own per process: a broker drops the older of two connections with one id.
         let client_id = format!("voltvend-headend-{:08x}", seed & 0xFFFF_FFFF);
         tracing::info!(broker = %h.mqtt_broker, "meter telemetry is taken from this MQTT broker");
         tasks.push(headend.start_telemetry(&host, port, &client_id));
+    }
+    let mut senders: Vec<Arc<dyn voltvend_headend::notify::Sender>> = Vec::new();
+    if h.notify_log {
+        senders.push(Arc::new(voltvend_headend::notify::LogSender));
+    }
+    if !h.notify_webhook_url.is_empty() {
+        let secret = std::fs::read(&h.notify_webhook_secret_file)
+            .with_context(|| format!("cannot read the webhook secret file {}", h.notify_webhook_secret_file))?;
+        let secret = secret.trim_ascii().to_vec();
+        let webhook = voltvend_headend::notify::WebhookSender::new(&h.notify_webhook_url, secret, clock.clone())
+            .map_err(|e| anyhow::anyhow!("bad configuration: headend.notify_webhook_url: {e}"))?;
+        senders.push(Arc::new(webhook));
+    }
+    if !senders.is_empty() {
+        let notifier = voltvend_headend::notify::Notifier::new(store.clone(), senders);
+        tasks.push(notifier.start(std::time::Duration::from_secs(2)));
     }
     Ok((Some(headend), tasks))
 }

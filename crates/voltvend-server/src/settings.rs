@@ -144,6 +144,12 @@ pub struct HeadEndSettings {
     pub max_power_kw: u64,
     /// The MQTT broker (`HOST:PORT`) meters on `mqtt:` channels publish their telemetry to; empty: none.
     pub mqtt_broker: String,
+    /// Notifications (low-balance alarms, trips, restorations) to the log.
+    pub notify_log: bool,
+    /// Notifications posted, signed, to this `http://` URL; empty: none.
+    pub notify_webhook_url: String,
+    /// The file holding the webhook's shared secret (at least 16 bytes); never printed.
+    pub notify_webhook_secret_file: String,
 }
 
 impl Default for HeadEndSettings {
@@ -158,6 +164,9 @@ impl Default for HeadEndSettings {
             dlt645_operator_code: "00000000".into(),
             max_power_kw: 250,
             mqtt_broker: String::new(),
+            notify_log: true,
+            notify_webhook_url: String::new(),
+            notify_webhook_secret_file: String::new(),
         }
     }
 }
@@ -260,6 +269,17 @@ impl Settings {
             bail!("bad configuration: headend.max_power_kw is at most 1000000 (1 GW); 0 checks no limit");
         }
         broker(&h.mqtt_broker)?;
+        if !h.notify_webhook_url.is_empty() {
+            if !h.notify_webhook_url.starts_with("http://") {
+                bail!(
+                    "bad configuration: headend.notify_webhook_url must be http://HOST[:PORT]/PATH (a TLS proxy in \
+                     front of it for the internet)"
+                );
+            }
+            if h.notify_webhook_secret_file.is_empty() {
+                bail!("bad configuration: headend.notify_webhook_url needs headend.notify_webhook_secret_file");
+            }
+        }
         hex4("headend.dlt645_password", &h.dlt645_password)?;
         hex4("headend.dlt645_operator_code", &h.dlt645_operator_code)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
@@ -365,6 +385,12 @@ max_power_kw = {he_max_power}
 # The MQTT broker, as HOST:PORT, that gateways publish meter telemetry to (topic PREFIX/METER_NO/reading for
 # meters on channel mqtt:PREFIX; the payload is in docs/meters.md). Empty: no MQTT.
 mqtt_broker = ""
+# Notifications to customers' systems — low-balance alarms (a tariff's [alarms] levels), supply tripped, supply
+# restored — go to the log and, if set, to a webhook: an HTTP POST of JSON signed with HMAC-SHA256 (header
+# Voltvend-Signature: t=UNIX_SECONDS,v1=HEX over "t.body"; see docs/meters.md). The secret is read from a file.
+notify_log = {he_notify_log}
+notify_webhook_url = ""
+notify_webhook_secret_file = ""
 
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
@@ -390,6 +416,7 @@ format = "{format}"
         he_password = d.headend.dlt645_password,
         he_operator = d.headend.dlt645_operator_code,
         he_max_power = d.headend.max_power_kw,
+        he_notify_log = d.headend.notify_log,
         level = d.log.level,
         format = d.log.format,
     )

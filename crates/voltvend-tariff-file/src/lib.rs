@@ -15,7 +15,7 @@ use voltvend_domain::decimal::parse_scaled;
 use voltvend_domain::tariff::calendar::{DaySchedule, Season, TouCalendar};
 use voltvend_domain::tariff::friendly::FriendlyHours;
 use voltvend_domain::tariff::{
-    Block, BlockMode, BlockPeriod, Blocks, Recurrence, RecurringCharge, Tariff, TariffError, TariffVersion, Tax,
+    Alarms, Block, BlockMode, BlockPeriod, Blocks, Recurrence, RecurringCharge, Tariff, TariffError, TariffVersion, Tax,
 };
 use voltvend_domain::{Currency, Money, Utility};
 
@@ -32,6 +32,16 @@ pub struct TariffFile {
     /// When a prepaid supply is not disconnected for lack of credit (友好时段).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub friendly_hours: Option<FriendlyFile>,
+    /// Low-balance alarm levels, money in the tariff's currency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarms: Option<AlarmsFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmsFile {
+    pub level_1: String,
+    pub level_2: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -455,8 +465,26 @@ pub fn to_domain(f: &TariffFile) -> Result<Tariff, TariffError> {
         });
     }
     let friendly_hours = f.friendly_hours.as_ref().map(friendly).transpose()?;
-    let tariff =
-        Tariff { code: f.code.clone(), name: f.name.clone(), utility, currency, time_zone, versions, friendly_hours };
+    let alarms = f
+        .alarms
+        .as_ref()
+        .map(|a| {
+            Ok::<_, TariffError>(Alarms {
+                level_1_minor: money("alarms.level_1", &a.level_1, currency)?,
+                level_2_minor: money("alarms.level_2", &a.level_2, currency)?,
+            })
+        })
+        .transpose()?;
+    let tariff = Tariff {
+        code: f.code.clone(),
+        name: f.name.clone(),
+        utility,
+        currency,
+        time_zone,
+        versions,
+        friendly_hours,
+        alarms,
+    };
     Ok(tariff)
 }
 
@@ -486,6 +514,20 @@ mod tests {
             ("nights = \"22:00-07:00\"\n", "unknown field"),
         ] {
             let e = tariff_with(bad).unwrap_err();
+            assert!(e.contains(field), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn alarm_levels_are_money_in_the_tariff_currency() {
+        let t = parse(&format!("{FLAT}[alarms]\nlevel_1 = \"20.00\"\nlevel_2 = \"5\"\n")).unwrap().1;
+        assert_eq!(t.alarms, Some(Alarms { level_1_minor: 2_000, level_2_minor: 500 }));
+        for (bad, field) in [
+            ("level_1 = \"5.00\"\nlevel_2 = \"20.00\"\n", "alarms.level_2"),
+            ("level_1 = \"20.001\"\nlevel_2 = \"5\"\n", "alarms.level_1"),
+            ("level_1 = \"20\"\nlevel_2 = \"-1\"\n", "alarms.level_2"),
+        ] {
+            let e = parse(&format!("{FLAT}[alarms]\n{bad}")).unwrap_err().to_string();
             assert!(e.contains(field), "{bad}: {e}");
         }
     }

@@ -133,6 +133,16 @@ pub struct Tariff {
     pub versions: Vec<TariffVersion>,
     /// When a prepaid supply is not disconnected for lack of credit.
     pub friendly_hours: Option<friendly::FriendlyHours>,
+    /// Low-balance alarm levels 1 and 2 (level 2 the lower), in minor units: a customer is told when a
+    /// reading takes the balance below each.
+    pub alarms: Option<Alarms>,
+}
+
+/// Low-balance alarm levels, in minor units of the tariff's currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Alarms {
+    pub level_1_minor: i64,
+    pub level_2_minor: i64,
 }
 
 impl Tariff {
@@ -162,6 +172,11 @@ impl Tariff {
         }
         if let Some(f) = &self.friendly_hours {
             f.validate("friendly_hours.night")?;
+        }
+        if let Some(a) = self.alarms
+            && (a.level_2_minor < 0 || a.level_2_minor >= a.level_1_minor)
+        {
+            return Err(TariffError::new("alarms.level_2", "must be below alarms.level_1 and not negative"));
         }
         Ok(())
     }

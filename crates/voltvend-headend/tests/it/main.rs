@@ -4,4 +4,5 @@
 // Tests may panic: a failed expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod notify;
 mod prepaid_loop;

@@ -161,6 +161,16 @@ pub(super) fn apply(
         ws.meters.put(r.meter_id, meter.clone());
         control::queue(ws, op, r.meter_id, CommandKind::RelayTrip, "credit used up", at, 0)?;
     }
+    // Low-balance alarms: told once, as the balance goes below each level (level 2 after level 1).
+    if let Some(alarms) = tariff.alarms {
+        for (idx, level, kind) in
+            [(2, alarms.level_1_minor, OutboxKind::LowBalance1), (3, alarms.level_2_minor, OutboxKind::LowBalance2)]
+        {
+            if balance_before >= level && balance_after < level {
+                ws.outbox.push(OutboxRow { operation_id: op.id, idx, meter_id: r.meter_id, kind, at });
+            }
+        }
+    }
     // What the meter said of its supply switch: a switch that is not where it should be, with no command on
     // its way, gets one.
     if let Some(report) = r.report {

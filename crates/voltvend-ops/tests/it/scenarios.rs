@@ -490,3 +490,40 @@ fn a_rollover_is_billed_across_the_wrap_and_a_lie_or_an_impossible_jump_is_flagg
     assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).flagged, 1);
     assert_eq!(db.check(), Vec::<String>::new());
 }
+
+#[test]
+fn low_balance_alarms_are_told_once_as_the_balance_goes_below_each_level() {
+    let (mut estate, mut db, ctx) = setup();
+    let document =
+        format!("{}\n[alarms]\nlevel_1 = \"20.00\"\nlevel_2 = \"5.00\"\n", voltvend_testkit::estate::FLAT_TARIFF);
+    let import = estate.system(Command::ImportTariff(voltvend_ops::ImportTariff {
+        code: "test-flat".into(),
+        name: "Test flat 0.60".into(),
+        document,
+    }));
+    db.run(&import, None, &ctx, at()).unwrap();
+    sale_of(db.run(&estate.remote_sale(5_000), None, &ctx, at()).unwrap());
+    let kinds = |db: &MemoryDb| db.outbox.iter().map(|o| o.kind).collect::<Vec<_>>();
+    let r = estate.readings(&[("2026-11-23T00:00:00Z", 1_000_000), ("2026-11-23T01:00:00Z", 1_040_000)]);
+    // 40 kWh: 50.00 → 26.00, above level 1.
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).balance_after_minor, 2_600);
+    assert!(kinds(&db).is_empty());
+    // 10 kWh: 26.00 → 20.00 is not below level 1; 1 kWh more is.
+    let r = estate.readings(&[("2026-11-23T02:00:00Z", 1_050_000)]);
+    db.run(&r, None, &ctx, at()).unwrap();
+    assert!(kinds(&db).is_empty());
+    let r = estate.readings(&[("2026-11-23T03:00:00Z", 1_051_000)]);
+    db.run(&r, None, &ctx, at()).unwrap();
+    assert_eq!(kinds(&db), [OutboxKind::LowBalance1]);
+    // Below level 1 still: not told again. Then past level 2 and out of credit in one reading: both told.
+    let r = estate.readings(&[("2026-11-23T04:00:00Z", 1_052_000)]);
+    db.run(&r, None, &ctx, at()).unwrap();
+    assert_eq!(kinds(&db), [OutboxKind::LowBalance1]);
+    let r = estate.readings(&[("2026-11-23T05:00:00Z", 1_100_000)]);
+    db.run(&r, None, &ctx, at()).unwrap();
+    assert_eq!(kinds(&db), [OutboxKind::LowBalance1, OutboxKind::RelayTrip, OutboxKind::LowBalance2]);
+    // A sale restores the credit: the relay closes, and the alarms may be told again next time.
+    sale_of(db.run(&estate.remote_sale(10_000), None, &ctx, at()).unwrap());
+    assert_eq!(kinds(&db).last(), Some(&OutboxKind::RelayClose));
+    assert_eq!(db.check(), Vec::<String>::new());
+}

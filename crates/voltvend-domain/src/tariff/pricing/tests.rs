@@ -37,6 +37,7 @@ pub(crate) fn tariff(versions: Vec<TariffVersion>) -> Tariff {
         time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
         versions,
         friendly_hours: None,
+        alarms: None,
     };
     t.validate().unwrap();
     t
