@@ -47,6 +47,9 @@ pub enum BenchCommand {
     /// server's GET /healthz and pgbench. Creates the SQLite file if it is not there; on PostgreSQL it works
     /// in a scratch database it drops afterwards.
     Vend(crate::bench_vend::VendArgs),
+    /// Readings priced (TOU and blocks) and debited per second through the operations spine, beside a raw insert
+    /// of as many rows into the same database.
+    Ingest(crate::bench_ingest::IngestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +88,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
         BenchCommand::Ops(a) => (true, a),
         BenchCommand::Ledger(a) => (false, a),
         BenchCommand::Vend(a) => return crate::bench_vend::run(settings, clock, a).await,
+        BenchCommand::Ingest(a) => return crate::bench_ingest::run(settings, clock, a).await,
     };
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");
@@ -125,9 +129,9 @@ pub(crate) async fn claim(store: &dyn Store) -> anyhow::Result<()> {
 }
 
 /// The bench's estate: counters with cashiers and open shifts, and accounts with remote meters and arrears.
-struct Estate {
+pub(crate) struct Estate {
     shifts: Vec<(OperatorId, PremisesId, ShiftId, LedgerAccountId)>,
-    accounts: Vec<(AccountId, MeterId, LedgerAccountId)>,
+    pub(crate) accounts: Vec<(AccountId, MeterId, LedgerAccountId)>,
 }
 
 pub(crate) async fn submit_all(store: &Arc<dyn Store>, ops: Vec<Operation>) -> anyhow::Result<()> {
@@ -142,7 +146,7 @@ pub(crate) async fn submit_all(store: &Arc<dyn Store>, ops: Vec<Operation>) -> a
     Ok(())
 }
 
-async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> anyhow::Result<Estate> {
+pub(crate) async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: usize) -> anyhow::Result<Estate> {
     let system = |command| Operation::new(ids.id::<OperationId>(), Actor::system("bench"), command);
     let group = Premises::new_root(ids.id(), "Bench group", "Asia/Shanghai")?;
     let site = group.new_child(ids.id(), PremisesLevel::Property, "Bench site")?;
@@ -292,7 +296,7 @@ fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usize) -> anyho
 }
 
 /// Set on SIGTERM or Ctrl-C: submitters stop starting new operations.
-fn stop_on_signal(stop: Arc<AtomicBool>, store: Arc<dyn Store>) {
+pub(crate) fn stop_on_signal(stop: Arc<AtomicBool>, store: Arc<dyn Store>) {
     let signal = crate::serve::shutdown_signal();
     tokio::spawn(async move {
         signal.await;

@@ -342,8 +342,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         after_receipt: i64,
         limit: u32,
     ) -> Result<Vec<SaleRecord>, StoreError>;
-    /// Commands for meters after outbox sequence number `after`, at most `limit`, with their numbers.
+    /// Notification outbox rows after sequence number `after`, at most `limit`, with their numbers.
     async fn outbox(&self, after: i64, limit: u32) -> Result<Vec<(i64, OutboxRow)>, StoreError>;
+    /// For benchmarks: inserts `rows` rows shaped like stored readings into a scratch table, `per_commit` to a
+    /// transaction, then drops it — the raw-insert baseline reading ingestion is measured beside.
+    async fn insert_baseline(&self, rows: usize, per_commit: usize) -> Result<(), StoreError>;
     /// A meter's stored readings, newest first, at most `limit`.
     async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError>;
     /// Stored readings in time order (interval data for charts and analysis), a page at a time.

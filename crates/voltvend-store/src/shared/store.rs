@@ -387,6 +387,42 @@ impl Store for SqlStore {
         rows.iter().map(outbox_from_row).collect()
     }
 
+    async fn insert_baseline(&self, rows: usize, per_commit: usize) -> Result<(), StoreError> {
+        use sqlx::Connection;
+        // Multi-row INSERTs of this many rows (5 values each) stay under SQLite's and PostgreSQL's bind limits.
+        const ROWS_PER_STATEMENT: usize = 500;
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("DROP TABLE IF EXISTS bench_baseline").execute(&mut *conn).await?;
+        sqlx::query(
+            "CREATE TABLE bench_baseline (seq BIGINT PRIMARY KEY, meter_id BIGINT NOT NULL, at_us BIGINT NOT NULL, \
+             registers TEXT NOT NULL, note TEXT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        let mut done = 0;
+        while done < rows {
+            let commit_end = (done + per_commit.max(1)).min(rows);
+            let mut tx = conn.begin().await?;
+            while done < commit_end {
+                let end = (done + ROWS_PER_STATEMENT).min(commit_end);
+                let mut b = QueryBuilder::<Db>::new("INSERT INTO bench_baseline (seq, meter_id, at_us, registers, note) ");
+                b.push_values(done..end, |mut row, i| {
+                    let i = i64::try_from(i).unwrap_or(i64::MAX);
+                    row.push_bind(i)
+                        .push_bind(i % 1_024)
+                        .push_bind(i * 900_000_000)
+                        .push_bind(format!("sharp:{i},peak:{i},flat:{i},valley:{i}"))
+                        .push_bind("");
+                });
+                b.build().execute(&mut *tx).await?;
+                done = end;
+            }
+            tx.commit().await?;
+        }
+        sqlx::query("DROP TABLE bench_baseline").execute(&mut *conn).await?;
+        Ok(())
+    }
+
     async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError> {
         let rows = sqlx::query("SELECT * FROM readings WHERE meter_id = $1 ORDER BY at_us DESC, seq DESC LIMIT $2")
             .bind(meter.as_uuid())
