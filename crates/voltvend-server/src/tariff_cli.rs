@@ -277,6 +277,15 @@ pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading
     Ok(out)
 }
 
+/// Itemised charge lines: label, quantity, unit price, exact amount.
+fn print_lines(lines: &[ChargeLine], unit: &str) {
+    for l in lines {
+        let qty = if l.quantity_milli != 0 { format!("{} {unit}", decimal3(l.quantity_milli)) } else { String::new() };
+        let at = l.unit_price_micro.map(|p| format!("× {}", price6(p))).unwrap_or_default();
+        println!("  {:<28} {:>14} {:>14} {:>16}", l.label, qty, at, exact(l.amount_femto));
+    }
+}
+
 fn merge(all: &mut Vec<ChargeLine>, lines: Vec<ChargeLine>) {
     for l in lines {
         match all.iter_mut().find(|a| a.label == l.label && a.unit_price_micro == l.unit_price_micro) {
@@ -321,36 +330,40 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
             },
         )?;
         let m = |minor: i64| Money::from_minor(minor, tariff.currency);
+        let paid_minor = money(paid, "pay")?;
         if *json {
             println!(
                 "{}",
                 json!({
-                    "paid": m(money(paid, "pay")?).to_decimal_string(), "arrears": m(q.arrears_minor).to_decimal_string(),
+                    "paid": m(paid_minor).to_decimal_string(), "arrears": m(q.arrears_minor).to_decimal_string(),
                     "fees": m(q.fees_minor).to_decimal_string(), "energy": m(q.energy_minor).to_decimal_string(),
-                    "tax_in_energy": m(q.tax_minor).to_decimal_string(), "quantity": decimal3(q.quantity_milli), "unit": unit,
+                    "tax_in_energy": m(q.tax_minor).to_decimal_string(),
+                    "tax_included": m(q.tax_included_minor).to_decimal_string(),
+                    "quantity": decimal3(q.quantity_milli), "free_quantity": decimal3(q.free_milli), "unit": unit,
                     "unspent": m(q.unspent_minor).to_decimal_string(), "period": q.period,
                     "blocks": q.blocks.iter().map(|b| json!({"block": b.block.map(|i| i + 1), "quantity": decimal3(b.quantity_milli), "price": price6(b.unit_price_micro)})).collect::<Vec<_>>(),
+                    "lines": q.lines.iter().map(|l| json!({"item": l.label, "quantity": decimal3(l.quantity_milli), "price": l.unit_price_micro.map(price6), "amount": exact(l.amount_femto)})).collect::<Vec<Value>>(),
+                    "carried_remainder": exact(q.state.carry_femto),
                 })
             );
         } else {
-            println!("paid               {}", m(money(paid, "pay")?));
+            println!("paid               {}", m(paid_minor));
             println!("arrears recovered  {}", m(q.arrears_minor));
             println!("fees               {}", m(q.fees_minor));
-            for b in &q.blocks {
-                let label = b.block.map_or("energy".to_string(), |i| format!("block {}", i + 1));
-                println!(
-                    "  {label:<16} {} {unit} at {} ({})",
-                    decimal3(b.quantity_milli),
-                    price6(b.unit_price_micro),
-                    q.period
-                );
-            }
             println!(
-                "energy             {} for {} {unit} (tax {})",
+                "energy             {} for {} {unit} ({} period)",
                 m(q.energy_minor),
                 decimal3(q.quantity_milli),
-                m(q.tax_minor)
+                q.period
             );
+            // The same itemisation as pricing readings: what was bought costs exactly this, read forward.
+            print_lines(&q.lines, unit);
+            if q.tax_minor > 0 {
+                println!("  tax added        {}", m(q.tax_minor));
+            }
+            if q.tax_included_minor > 0 {
+                println!("  tax included     {}", m(q.tax_included_minor));
+            }
             println!("left as credit     {}", m(q.unspent_minor));
         }
         return Ok(());
@@ -397,12 +410,7 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
             );
         }
         println!("itemised:");
-        for l in &lines {
-            let qty =
-                if l.quantity_milli != 0 { format!("{} {unit}", decimal3(l.quantity_milli)) } else { String::new() };
-            let at = l.unit_price_micro.map(|p| format!("× {}", price6(p))).unwrap_or_default();
-            println!("  {:<28} {:>14} {:>14} {:>16}", l.label, qty, at, exact(l.amount_femto));
-        }
+        print_lines(&lines, unit);
         println!(
             "total {m} (remainder carried to the next reading: {carry}; exact 10⁻¹⁵ precision: {})",
             state.carry_femto

@@ -92,11 +92,37 @@ fn what_a_payment_buys() {
         "",
     );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // 40 kWh used this month used 40 of the 50 free kWh: the last 10 free kWh come first, then block 2 at
+    // 2.39, floored as forward pricing floors it: 167.368 × 2.39 = 400.0095 → 400.00 (the rest carried),
+    // while 167.369 kWh would cost 400.01.
     assert_eq!(
-        (v["arrears"].as_str(), v["energy"].as_str(), v["quantity"].as_str()),
-        (Some("100.00"), Some("400.00"), Some("169.581"))
+        (v["arrears"].as_str(), v["energy"].as_str(), v["quantity"].as_str(), v["free_quantity"].as_str()),
+        (Some("100.00"), Some("400.00"), Some("177.368"), Some("10.000"))
     );
     assert_eq!(v["blocks"][0]["quantity"], "10.000", "the rest of block 1 first");
+}
+
+/// Issue 10: what `--pay` buys, priced as readings from the start of the same month, costs the payment; the
+/// free basic units are in it and the VAT included in the prices is shown.
+#[test]
+fn what_a_payment_buys_costs_the_payment_as_readings() {
+    let t = tariffs().join("za-municipal-ibt-fbe.toml");
+    let t = t.to_str().unwrap();
+    let pay = ["tariff", "quote", "--tariff", t, "--pay", "500", "--at", "2026-05-01T10:00:00+02:00"];
+    let o = run(&[&pay[..], &["--json"]].concat(), "");
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let quantity = v["quantity"].as_str().unwrap().to_string();
+    assert_eq!(v["free_quantity"], "50.000", "{v}");
+    let included: f64 = v["tax_included"].as_str().unwrap().parse().unwrap();
+    assert!(included > 60.0, "15 % VAT included in ZAR 500 is shown: {v}");
+    let csv = format!("time,total_kwh\n2026-05-01T00:00:00+02:00,0\n2026-05-01T10:00:00+02:00,{quantity}\n");
+    let forward = quote("za-municipal-ibt-fbe.toml", &csv, &[]);
+    assert_eq!(forward["total"], v["energy"], "pay {v}\nreadings {forward}");
+    assert!(v["energy"] == "500.00" || v["energy"] == "499.99", "{v}");
+    let text = stdout(&run(&pay, ""));
+    assert!(text.contains("free basic units") && text.contains("tax included     ZAR"), "{text}");
+    assert!(!text.contains("ZAR 0.00)"), "{text}");
 }
 
 #[test]
