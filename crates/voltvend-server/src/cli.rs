@@ -145,6 +145,7 @@ enum ConfigCommand {
 }
 
 pub fn main() -> ExitCode {
+    crate::redact::register_environment();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -163,7 +164,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = format!("{e:#}").replace('\n', " ");
+            let message = crate::redact::scrub(&format!("{e:#}").replace('\n', " "));
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
@@ -196,12 +197,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let overrides = Overrides { database_url: cli.database_url.clone(), listen };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    crate::redact::register_settings(&settings);
     init_logging(&settings);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Config(ConfigCommand::PrintDefault) => Ok(()),
         Command::Config(ConfigCommand::Show) => {
-            print!("{}", toml::to_string_pretty(&settings).context("cannot print configuration")?);
+            // Secrets are hidden: this output goes into tickets and chat.
+            let shown = crate::redact::shown_settings(&settings);
+            print!("{}", toml::to_string_pretty(&shown).context("cannot print configuration")?);
             Ok(())
         }
         Command::Serve(_) => {

@@ -194,6 +194,8 @@ impl Settings {
         }
         let settings: Settings =
             figment.extract().map_err(|e| anyhow::anyhow!("bad configuration: {}", one_line(&e.to_string())))?;
+        // Before validation, whose errors may quote a value.
+        crate::redact::register_settings(&settings);
         settings.validate()?;
         Ok(settings)
     }

@@ -10,6 +10,7 @@ mod cli;
 mod durability;
 mod installation;
 mod schemathesis;
+mod secrets;
 mod serve;
 mod simulate;
 mod support;
