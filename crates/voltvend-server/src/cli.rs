@@ -116,12 +116,13 @@ enum UserCommand {
         /// Read the password from the first line of standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
-        /// Name of the root group created on an empty installation.
-        #[arg(long, default_value = "Voltvend")]
-        organisation: String,
-        /// IANA time zone of that root group.
-        #[arg(long, default_value = "UTC")]
-        time_zone: String,
+        /// Name of the root group created on an empty installation (default "Voltvend"); refused once one
+        /// exists.
+        #[arg(long, conflicts_with = "scope")]
+        organisation: Option<String>,
+        /// IANA time zone of that root group (default UTC); refused once one exists.
+        #[arg(long, conflicts_with = "scope")]
+        time_zone: Option<String>,
     },
 }
 
@@ -308,14 +309,18 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
+/// The root group an empty installation gets when `user add` is not told otherwise.
+const DEFAULT_ORGANISATION: &str = "Voltvend";
+const DEFAULT_TIME_ZONE: &str = "UTC";
+
 struct AddUser {
     username: String,
     role: String,
     display_name: Option<String>,
     scope: Option<String>,
     password_stdin: bool,
-    organisation: String,
-    time_zone: String,
+    organisation: Option<String>,
+    time_zone: Option<String>,
 }
 
 async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> anyhow::Result<()> {
@@ -329,6 +334,8 @@ async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> 
             if store.operator_by_username(&args.username).await?.is_some() {
                 bail!("operator {:?} already exists", args.username);
             }
+            // Read before anything is written, so that a failure here leaves the installation as it was.
+            let (password, generated) = read_password(args.password_stdin, &ids)?;
             let scope = match &args.scope {
                 Some(s) => {
                     let id: PremisesId =
@@ -339,17 +346,32 @@ async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> 
                     let roots = store.premises_roots().await?;
                     match roots.as_slice() {
                         [] => {
-                            let root = Premises::new_root(ids.id(), &args.organisation, &args.time_zone)?;
+                            let root = Premises::new_root(
+                                ids.id(),
+                                args.organisation.as_deref().unwrap_or(DEFAULT_ORGANISATION),
+                                args.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE),
+                            )?;
                             store.run(ids.id(), "cli", voltvend_ops::Command::CreatePremises(root.clone())).await?;
                             println!("created root group {:?} ({})", root.name, root.id);
                             root.id
                         }
-                        [only] => only.id,
+                        [only] => {
+                            // These describe the root group made on an empty installation; taking them and
+                            // doing nothing would leave the operator believing the group was set up so.
+                            if args.organisation.is_some() || args.time_zone.is_some() {
+                                bail!(
+                                    "--organisation and --time-zone set up the root group of an empty installation; \
+                                     {:?} ({}) exists already — leave them out",
+                                    only.name,
+                                    only.time_zone
+                                );
+                            }
+                            only.id
+                        }
                         _ => bail!("several root groups exist; pass --scope PREMISES_ID"),
                     }
                 }
             };
-            let (password, generated) = read_password(args.password_stdin, &ids)?;
             let display_name = args.display_name.clone().unwrap_or_else(|| args.username.clone());
             let operator = Operator::new(
                 ids.id::<OperatorId>(),

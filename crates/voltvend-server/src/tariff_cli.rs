@@ -45,21 +45,21 @@ pub enum TariffCommand {
         /// Amount paid: print what it buys instead of pricing readings.
         #[arg(long)]
         pay: Option<String>,
-        /// Arrears owed (with --pay).
-        #[arg(long, default_value = "0")]
-        arrears: String,
-        /// Share of each payment that recovers arrears, in percent (with --pay).
-        #[arg(long, default_value = "0")]
-        recovery_percent: String,
-        /// Fees due now (with --pay).
-        #[arg(long, default_value = "0")]
-        fees: String,
-        /// Instant of the purchase (default now; with --pay).
+        /// Arrears owed (with --pay; default 0).
+        #[arg(long)]
+        arrears: Option<String>,
+        /// Share of each payment that recovers arrears, 0 to 100 percent (with --pay; default 0).
+        #[arg(long)]
+        recovery_percent: Option<String>,
+        /// Fees due now (with --pay; default 0).
+        #[arg(long)]
+        fees: Option<String>,
+        /// Instant of the purchase (with --pay; default now).
         #[arg(long)]
         at: Option<Timestamp>,
-        /// kWh (m³) already used in the current block period (with --pay).
-        #[arg(long, default_value = "0")]
-        block_position: String,
+        /// kWh (m³) already used in the current block period (with --pay; default 0).
+        #[arg(long)]
+        block_position: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -303,27 +303,55 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
     else {
         return Ok(());
     };
+    // Each flag does something or is refused: the purchase flags price a payment, not readings.
+    match (readings, pay) {
+        (Some(_), Some(_)) => bail!("give --readings FILE.csv to price readings or --pay AMOUNT, not both"),
+        (None, None) => bail!("give --readings FILE.csv to price readings, or --pay AMOUNT"),
+        (Some(_), None) => {
+            let given = [
+                (arrears.is_some(), "--arrears"),
+                (recovery_percent.is_some(), "--recovery-percent"),
+                (fees.is_some(), "--fees"),
+                (at.is_some(), "--at"),
+                (block_position.is_some(), "--block-position"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+                bail!("{flag} describes a purchase and goes with --pay; readings carry their own times and use");
+            }
+        }
+        (None, Some(_)) => {}
+    }
     let (_, tariff) = parse(text, source)?;
     let unit = unit_name(&tariff);
     let money = |s: &str, what: &str| -> anyhow::Result<i64> {
-        Money::parse(s, tariff.currency).map(|m| m.amount_minor()).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+        let minor =
+            Money::parse(s, tariff.currency).map(|m| m.amount_minor()).map_err(|e| anyhow::anyhow!("--{what}: {e}"))?;
+        if minor < 0 {
+            bail!("--{what} {s}: an amount cannot be negative");
+        }
+        Ok(minor)
     };
     if let Some(paid) = pay {
         let at = at.unwrap_or(now);
-        let position =
-            parse_scaled(block_position, 3).map_err(|_| anyhow::anyhow!("--block-position: not a quantity"))?;
+        let position_text = block_position.as_deref().unwrap_or("0");
+        let position = parse_scaled(position_text, 3).ok().filter(|p| *p >= 0).ok_or_else(|| {
+            anyhow::anyhow!("--block-position {position_text}: not a quantity (0 or more, up to 3 decimals)")
+        })?;
         let state = state_at_position(&tariff, at, position)?;
         // A percentage with up to 4 decimals is a ppm count.
-        let share_ppm =
-            parse_scaled(recovery_percent, 4).map_err(|_| anyhow::anyhow!("--recovery-percent: not a percentage"))?;
+        let percent = recovery_percent.as_deref().unwrap_or("0");
+        let share_ppm = parse_scaled(percent, 4)
+            .ok()
+            .filter(|p| (0..=1_000_000).contains(p))
+            .ok_or_else(|| anyhow::anyhow!("--recovery-percent {percent}: not a percentage from 0 to 100"))?;
         let q = quote(
             &tariff,
             &state,
             &Purchase {
                 paid_minor: money(paid, "pay")?,
-                arrears_owed_minor: money(arrears, "arrears")?,
+                arrears_owed_minor: money(arrears.as_deref().unwrap_or("0"), "arrears")?,
                 recovery: ArrearsRecovery::Share(share_ppm),
-                fees_due_minor: money(fees, "fees")?,
+                fees_due_minor: money(fees.as_deref().unwrap_or("0"), "fees")?,
                 at,
                 period: None,
                 max_quantity_milli: None,

@@ -8,6 +8,7 @@ mod api;
 mod bench_vend;
 mod cli;
 mod durability;
+mod flags;
 mod installation;
 mod schemathesis;
 mod secrets;
