@@ -210,8 +210,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(_) => {
-            let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
+            // The port first: a port in use must fail before a database is created or migrated.
             let listener = crate::serve::bind(&settings).await?;
+            let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
             let addr = listener.local_addr()?;
             let database = voltvend_store::redact_url(&settings.database.url);
             let ready = move || {
@@ -227,15 +228,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Never under a running server: it would go on with the schema it started with.
             let result = async {
                 let lock = crate::serve::lock_for_writing(store.as_ref()).await?;
-                let migrated = store.migrate().await;
+                let migrated = async {
+                    let before = store.is_migrated().await?;
+                    store.migrate().await?;
+                    anyhow::Ok(before)
+                }
+                .await;
                 lock.release().await;
-                anyhow::Ok(migrated?)
+                migrated
             }
             .await;
             store.close().await;
             spinner.finish_and_clear();
-            result?;
-            println!("database is up to date");
+            let database = voltvend_store::redact_url(&settings.database.url);
+            if result? {
+                println!("{database}: the schema was already up to date; nothing to apply");
+            } else {
+                println!("{database}: applied the schema migrations; the database is up to date");
+            }
             Ok(())
         }
         Command::User(UserCommand::Add {
@@ -324,7 +334,13 @@ struct AddUser {
 }
 
 async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> anyhow::Result<()> {
-    Operator::validate_username(&args.username)?;
+    if Operator::validate_username(&args.username).is_err() {
+        let lower = args.username.to_lowercase();
+        if lower != args.username && Operator::validate_username(&lower).is_ok() {
+            bail!("--username {:?}: usernames are lowercase; use {lower:?}", args.username);
+        }
+        bail!("--username {:?}: a username is 2–64 of a-z, 0-9, '.', '_' and '-'", args.username);
+    }
     let role: BuiltinRole = args.role.parse()?;
     let ids = IdGenerator::new(clock.clone());
     let store = crate::serve::open_store(settings, clock, Access::Existing).await?;

@@ -180,6 +180,12 @@ impl Settings {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
+            if path.as_os_str().is_empty() {
+                bail!("the config file name is empty (--config or VOLTVEND_CONFIG)");
+            }
+            if path.is_dir() {
+                bail!("config file {} is a directory; name the TOML file in it", path.display());
+            }
             if !path.is_file() {
                 bail!("config file {} not found", path.display());
             }

@@ -10,6 +10,7 @@ mod cli;
 mod durability;
 mod flags;
 mod installation;
+mod messages;
 mod schemathesis;
 mod secrets;
 mod serve;
