@@ -7,6 +7,7 @@
 mod api;
 mod bench_vend;
 mod cli;
+mod docs;
 mod durability;
 mod flags;
 mod installation;
