@@ -233,21 +233,48 @@ pub fn summary(t: &Tariff) -> String {
     out
 }
 
-/// Parses the readings CSV, naming the line of any problem.
+/// The total-register column for a utility, and the other one.
+fn total_columns(t: &Tariff) -> (&'static str, &'static str) {
+    match t.utility {
+        voltvend_domain::Utility::Electricity => ("total_kwh", "total_m3"),
+        voltvend_domain::Utility::Water => ("total_m3", "total_kwh"),
+    }
+}
+
+/// Parses the readings CSV, naming the line or the column of any problem. A file that could price wrong is
+/// refused: a per-period file must have a column for every period of the tariff (a missing one would be
+/// priced as if nothing were used in it), and the total column must be the tariff's utility's. A UTF-8 byte
+/// order mark, as spreadsheet programs write, is skipped.
 pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let (_, header) = lines.next().context("the readings file is empty")?;
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let (total_column, other_total) = total_columns(tariff);
     if columns.first() != Some(&"time") || columns.len() < 2 {
-        bail!("line 1: the header must be `time` followed by `total_kwh`, `total_m3` or the period columns");
+        bail!("line 1: the header must be `time` followed by `{total_column}` or the period columns");
     }
     let registers = columns.get(1..).unwrap_or(&[]).to_vec();
-    let total = matches!(registers.as_slice(), ["total_kwh"] | ["total_m3"]);
+    for (i, r) in registers.iter().enumerate() {
+        if registers.iter().take(i).any(|x| x == r) {
+            bail!("line 1: column {r:?} appears twice");
+        }
+    }
+    if registers.contains(&other_total) {
+        bail!(
+            "line 1: column {other_total:?} does not fit this {} tariff; its total register column is {total_column:?}",
+            tariff.utility
+        );
+    }
+    let total = registers.as_slice() == [total_column];
     if !total {
-        let periods = &tariff.versions.last().map(|v| v.periods.clone()).unwrap_or_default();
+        if registers.contains(&total_column) {
+            bail!("line 1: column {total_column:?} cannot be mixed with period columns; give one or the other");
+        }
+        let known: Vec<&String> = tariff.versions.iter().flat_map(|v| &v.periods).collect();
         for r in &registers {
-            if !periods.iter().any(|p| p == r) {
-                bail!("line 1: column {r:?} is neither total_kwh/total_m3 nor a period of the tariff {periods:?}");
+            if !known.iter().any(|p| p == r) {
+                bail!("line 1: column {r:?} is neither {total_column} nor a period of the tariff {known:?}");
             }
         }
     }
@@ -273,6 +300,21 @@ pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading
     }
     if out.len() < 2 {
         bail!("at least two readings are needed to price consumption");
+    }
+    if !total && let (Some(first), Some(last)) = (out.first(), out.last()) {
+        // Every period of every version in force over the readings needs its register.
+        for v in tariff.versions.iter().filter(|v| {
+            v.effective_from <= last.at
+                && tariff.version_at(first.at).is_none_or(|f| v.effective_from >= f.effective_from)
+        }) {
+            if let Some(p) = v.periods.iter().find(|p| !registers.contains(&p.as_str())) {
+                bail!(
+                    "line 1: column {p:?} is missing: the tariff prices period {p:?}, and without its register that \
+                     use would be priced as zero; give every period ({}) or `{total_column}`",
+                    v.periods.join(", ")
+                );
+            }
+        }
     }
     Ok(out)
 }

@@ -227,3 +227,57 @@ fn bad_tariffs_and_readings_say_where() {
         );
     }
 }
+
+/// Issue 10: a readings file that could price wrong is refused, naming the column; a byte order mark is not.
+#[test]
+fn readings_that_would_price_wrong_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("r.csv");
+    let r = r.to_str().unwrap();
+    let cases = [
+        // Valley use would be priced as zero.
+        (
+            "cn-zhejiang-residential.toml",
+            "time,peak\n2026-05-01T00:00:00+08:00,0\n2026-05-02T00:00:00+08:00,9\n",
+            vec!["\"valley\"", "missing"],
+        ),
+        (
+            "cn-zhejiang-residential.toml",
+            "time,valley\n2026-05-01T00:00:00+08:00,0\n2026-05-02T00:00:00+08:00,9\n",
+            vec!["\"peak\"", "missing"],
+        ),
+        (
+            "cn-zhejiang-residential.toml",
+            "time,peak,peak,valley\n2026-05-01T00:00:00+08:00,0,0,0\n2026-05-02T00:00:00+08:00,1,1,1\n",
+            vec!["\"peak\"", "twice"],
+        ),
+        (
+            "za-municipal-ibt-fbe.toml",
+            "time,total_m3\n2026-05-01T00:00:00+02:00,0\n2026-05-02T00:00:00+02:00,9\n",
+            vec!["\"total_m3\"", "electricity"],
+        ),
+        (
+            "cn-beijing-residential-water.toml",
+            "time,total_kwh\n2026-05-01T00:00:00+08:00,0\n2026-05-02T00:00:00+08:00,9\n",
+            vec!["\"total_kwh\"", "water"],
+        ),
+        (
+            "cn-zhejiang-residential.toml",
+            "time,total_kwh,peak,valley\n2026-05-01T00:00:00+08:00,0,0,0\n2026-05-02T00:00:00+08:00,2,1,1\n",
+            vec!["\"total_kwh\""],
+        ),
+    ];
+    for (tariff, csv, needles) in cases {
+        std::fs::write(r, csv).unwrap();
+        let t = tariffs().join(tariff);
+        let o = run(&["tariff", "quote", "--tariff", t.to_str().unwrap(), "--readings", r], "");
+        for needle in needles {
+            assert_one_line_error(&o, needle);
+        }
+    }
+    // A spreadsheet's UTF-8 byte order mark before the header is accepted and prices the same.
+    let plain = "time,peak,valley\n2026-05-01T00:00:00+08:00,0,0\n2026-06-01T00:00:00+08:00,300,150\n";
+    let v = quote("cn-zhejiang-residential.toml", &format!("\u{feff}{plain}"), &[]);
+    assert_eq!(v["total"], quote("cn-zhejiang-residential.toml", plain, &[])["total"]);
+    assert_eq!(v["total"], "213.60");
+}
