@@ -135,7 +135,11 @@ pub async fn run(
                 println!("{} (revision {})", summary(&t), doc.revision);
             }
             TariffCommand::List => {
-                for d in store.tariff_documents().await? {
+                let documents = store.tariff_documents().await?;
+                if documents.is_empty() {
+                    println!("no tariffs are stored yet; add one with `voltvend tariff import FILE`");
+                }
+                for d in documents {
                     println!("{}\trevision {}\t{}", d.code, d.revision, d.name);
                 }
             }
@@ -172,57 +176,142 @@ fn unit_name(t: &Tariff) -> &'static str {
     }
 }
 
+/// An instant in the tariff's time zone, with its offset.
+fn local(t: &Tariff, at: Timestamp) -> String {
+    at.to_zoned(t.time_zone.clone()).strftime("%Y-%m-%d %H:%M %:z").to_string()
+}
+
+/// An instant as RFC 3339 in the tariff's time zone, so that readings show the local times they were taken.
+fn local_rfc3339(t: &Tariff, at: Timestamp) -> String {
+    at.to_zoned(t.time_zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+fn period_words(p: voltvend_domain::tariff::BlockPeriod) -> &'static str {
+    match p {
+        voltvend_domain::tariff::BlockPeriod::Monthly => "month",
+        voltvend_domain::tariff::BlockPeriod::Annual => "year",
+    }
+}
+
+/// A day schedule as `00:00 valley, 08:00 peak, …`.
+fn schedule(
+    v: &voltvend_domain::tariff::TariffVersion,
+    day: &voltvend_domain::tariff::calendar::DaySchedule,
+) -> String {
+    day.entries
+        .iter()
+        .map(|(m, p)| format!("{:02}:{:02} {}", m / 60, m % 60, v.periods.get(*p).map_or("?", String::as_str)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A person's reading of a tariff: prices as published (absolute per block and period, and for tariffs with
+/// several periods the step over block 1), schedules for weekdays, weekends and holidays, times in the
+/// tariff's time zone with its offset.
 pub fn summary(t: &Tariff) -> String {
+    use voltvend_domain::tariff::{BlockMode, Recurrence};
     let unit = unit_name(t);
-    let mut out =
-        format!("{} — {} ({}, {}, {})", t.code, t.name, t.utility, t.currency, t.time_zone.iana_name().unwrap_or("?"));
+    let mut out = format!(
+        "{} — {} ({}, {}, time zone {})",
+        t.code,
+        t.name,
+        t.utility,
+        t.currency,
+        t.time_zone.iana_name().unwrap_or("?")
+    );
     for v in &t.versions {
-        out.push_str(&format!("\n  from {}:", v.effective_from));
-        for (p, base) in v.periods.iter().zip(&v.base_price_micro) {
-            out.push_str(&format!("\n    {p:<8} {} {}/{unit}", price6(*base), t.currency));
-        }
-        if let Some(b) = &v.blocks {
-            out.push_str(&format!("\n    blocks ({:?}, {:?}):", b.period, b.mode));
-            for (i, block) in b.blocks.iter().enumerate() {
-                let upto =
-                    block.up_to_milli.map_or("and above".to_string(), |u| format!("up to {} {unit}", decimal3(u)));
-                out.push_str(&format!("\n      {} {upto}: {:+}", i + 1, price6(block.adder_micro)));
+        out.push_str(&format!("\n  from {}:", local(t, v.effective_from)));
+        let several = v.periods.len() > 1;
+        match &v.blocks {
+            None => {
+                for (p, base) in v.periods.iter().zip(&v.base_price_micro) {
+                    let label = if several { p.as_str() } else { "price" };
+                    out.push_str(&format!("\n    {label:<8} {} {}/{unit}", price6(*base), t.currency));
+                }
+            }
+            Some(b) => {
+                let how = match b.mode {
+                    BlockMode::Incremental => "each unit at the price of the block it falls in",
+                    BlockMode::WholeVolume => "every unit at the price of the block the total reaches",
+                };
+                out.push_str(&format!("\n    blocks of the {}'s use, {how}:", period_words(b.period)));
+                let first_adder = b.blocks.first().map_or(0, |x| x.adder_micro);
+                let mut from = 0_i64;
+                for (i, block) in b.blocks.iter().enumerate() {
+                    let range = match block.up_to_milli {
+                        Some(u) => format!("{}–{} {unit}", decimal3(from), decimal3(u)),
+                        None => format!("above {} {unit}", decimal3(from)),
+                    };
+                    let prices: Vec<String> = v
+                        .periods
+                        .iter()
+                        .enumerate()
+                        .map(|(p, name)| {
+                            let price = format!("{} {}/{unit}", price6(v.price_micro(p, Some(i))), t.currency);
+                            if several { format!("{name} {price}") } else { price }
+                        })
+                        .collect();
+                    let step = if several && i > 0 {
+                        let d = block.adder_micro - first_adder;
+                        format!(" ({}{} over block 1)", if d >= 0 { "+" } else { "−" }, price6(d.abs()))
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!("\n      block {} {range}: {}{step}", i + 1, prices.join(", ")));
+                    from = block.up_to_milli.unwrap_or(from);
+                }
             }
         }
         if let Some(c) = &v.calendar {
-            for s in &c.seasons {
-                let entries: Vec<String> = s
-                    .weekday
-                    .entries
-                    .iter()
-                    .map(|(m, p)| {
-                        format!("{:02}:{:02} {}", m / 60, m % 60, v.periods.get(*p).map_or("?", String::as_str))
-                    })
-                    .collect();
+            // Without weekend days or holidays the weekday schedule is every day's.
+            let plain = if c.weekend_days.is_empty() && c.holidays.is_empty() { "every day" } else { "weekdays" };
+            for season in &c.seasons {
                 out.push_str(&format!(
-                    "\n    season {} from {:02}-{:02}: {}",
-                    s.name,
-                    s.from_month,
-                    s.from_day,
-                    entries.join(", ")
+                    "\n    season {} from {:02}-{:02}:\n      {plain}: {}",
+                    season.name,
+                    season.from_month,
+                    season.from_day,
+                    schedule(v, &season.weekday)
                 ));
+                match &season.weekend {
+                    Some(d) => out.push_str(&format!("\n      weekends: {}", schedule(v, d))),
+                    None if !c.weekend_days.is_empty() => out.push_str("\n      weekends: as weekdays"),
+                    None => {}
+                }
+                match &season.holiday {
+                    Some(d) => out.push_str(&format!("\n      holidays: {}", schedule(v, d))),
+                    None if !c.holidays.is_empty() => out.push_str("\n      holidays: as weekdays"),
+                    None => {}
+                }
+            }
+            if !c.weekend_days.is_empty() {
+                let days: Vec<String> = c.weekend_days.iter().map(|d| format!("{d:?}").to_lowercase()).collect();
+                out.push_str(&format!("\n    weekend days: {}", days.join(", ")));
+            }
+            if !c.holidays.is_empty() {
+                let days: Vec<String> = c.holidays.iter().map(ToString::to_string).collect();
+                out.push_str(&format!("\n    holidays: {}", days.join(", ")));
             }
         }
         if v.free_milli > 0 {
             out.push_str(&format!(
-                "\n    free basic units: {} {unit} per {:?} period",
+                "\n    free basic units: {} {unit} per {}",
                 decimal3(v.free_milli),
-                v.free_period
+                period_words(v.free_period)
             ));
         }
         for r in &v.recurring {
-            out.push_str(&format!("\n    {} {:?}: {}", r.name, r.every, Money::from_minor(r.amount_minor, t.currency)));
+            let every = match r.every {
+                Recurrence::Daily => "every day",
+                Recurrence::Monthly => "every month",
+            };
+            out.push_str(&format!("\n    {} {}, {every}", r.name, Money::from_minor(r.amount_minor, t.currency)));
         }
         if let Some(m) = v.minimum_monthly_minor {
             out.push_str(&format!("\n    minimum monthly charge {}", Money::from_minor(m, t.currency)));
         }
         for tax in &v.taxes {
-            let incl = if tax.inclusive { " (included in prices)" } else { "" };
+            let incl = if tax.inclusive { " (included in prices)" } else { " (added to prices)" };
             out.push_str(&format!(
                 "\n    {} {}%{incl}",
                 tax.name,
@@ -449,9 +538,9 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
         let c = price(&tariff, &state, a, b).map_err(|e| anyhow::anyhow!("readings {} → {}: {e}", i + 1, i + 2))?;
         total += c.total.amount_minor();
         intervals.push(json!({
-            "from": a.at.to_string(), "to": b.at.to_string(), "consumption": decimal3(c.consumption_milli),
+            "from": local_rfc3339(&tariff, a.at), "to": local_rfc3339(&tariff, b.at), "consumption": decimal3(c.consumption_milli),
             "charge": c.total.to_decimal_string(),
-            "cuts": c.cuts.iter().map(|x| json!({"at": x.at.to_string(), "reason": x.reason})).collect::<Vec<_>>(),
+            "cuts": c.cuts.iter().map(|x| json!({"at": local_rfc3339(&tariff, x.at), "reason": x.reason})).collect::<Vec<_>>(),
         }));
         merge(&mut lines, c.lines);
         state = c.state;

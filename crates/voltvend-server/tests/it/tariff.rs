@@ -51,6 +51,11 @@ fn known_bills_from_the_shipped_tariffs() {
         &[],
     );
     assert_eq!(v["total"], "888.50");
+    // Times in the tariff's time zone, with its offset, as the readings were taken.
+    assert_eq!(
+        (v["intervals"][0]["from"].as_str(), v["intervals"][0]["to"].as_str()),
+        (Some("2026-05-01T00:00:00+02:00"), Some("2026-05-31T00:00:00+02:00"))
+    );
     // Commercial, 240 kWh over a July weekday: 2 h sharp, 7 h peak, 7 h flat, 8 h valley.
     let v = quote(
         "cn-commercial-tou-summer-sharp.toml",
@@ -159,7 +164,7 @@ fn import_export_show_list() {
     );
     assert!(
         stdout(&run(&["--database-url", &url, "tariff", "show", "cn-zhejiang-residential-tou"], ""))
-            .contains("up to 2760.000 kWh")
+            .contains("block 1 0.000–2760.000 kWh")
     );
     // A stored tariff can be quoted by code.
     let csv = dir.path().join("r.csv");
@@ -280,4 +285,69 @@ fn readings_that_would_price_wrong_are_refused() {
     let v = quote("cn-zhejiang-residential.toml", &format!("\u{feff}{plain}"), &[]);
     assert_eq!(v["total"], quote("cn-zhejiang-residential.toml", plain, &[])["total"]);
     assert_eq!(v["total"], "213.60");
+}
+
+/// Issue 10: `tariff show` reads as the tariff is published: prices per block (and per period, with the step
+/// over block 1 where there are several periods), schedules for weekends and holidays, words instead of the
+/// engine's names, times in the tariff's time zone with its offset; `tariff list` on an empty database says so.
+#[test]
+fn tariff_show_reads_as_published() {
+    let show = |file: &std::path::Path| {
+        let o = run(&["tariff", "show", file.to_str().unwrap()], "");
+        assert!(o.status.success(), "{o:?}");
+        stdout(&o)
+    };
+    let za = show(&tariffs().join("za-municipal-ibt-fbe.toml"));
+    for needle in [
+        "from 2024-07-01 00:00 +02:00",
+        "blocks of the month's use, each unit at the price of the block it falls in",
+        "block 1 0.000–50.000 kWh: 1.860000 ZAR/kWh",
+        "block 4 above 600.000 kWh: 4.040000 ZAR/kWh",
+        "free basic units: 50.000 kWh per month",
+        "VAT 15% (included in prices)",
+    ] {
+        assert!(za.contains(needle), "{za} lacks {needle:?}");
+    }
+    let zj = show(&tariffs().join("cn-zhejiang-residential.toml"));
+    for needle in [
+        "block 2 2760.000–4800.000 kWh: peak 0.618000 CNY/kWh, valley 0.338000 CNY/kWh (+0.050000 over block 1)",
+        "every day: 00:00 valley, 08:00 peak, 22:00 valley",
+        "from 2012-07-01 00:00 +08:00",
+    ] {
+        assert!(zj.contains(needle), "{zj} lacks {needle:?}");
+    }
+    // A weekend and holiday schedule are listed, with the days they apply to.
+    let dir = tempfile::tempdir().unwrap();
+    let weekends = dir.path().join("weekends.toml");
+    let text = std::fs::read_to_string(tariffs().join("cn-zhejiang-residential.toml")).unwrap();
+    let text = text.replacen(
+        "[[versions.tou.seasons]]",
+        "weekend = [\"sat\", \"sun\"]\nholidays = [\"2026-10-01\"]\n[[versions.tou.seasons]]",
+        1,
+    );
+    let text = text.replacen(
+        "weekday = [",
+        "weekend = [{ start = \"00:00\", period = \"valley\" }]\nholiday = [{ start = \"00:00\", period = \"valley\" }]\nweekday = [",
+        1,
+    );
+    std::fs::write(&weekends, &text).unwrap();
+    let w = show(&weekends);
+    for needle in [
+        "weekdays: 00:00 valley, 08:00 peak",
+        "weekends: 00:00 valley",
+        "holidays: 00:00 valley",
+        "weekend days: saturday, sunday",
+        "holidays: 2026-10-01",
+    ] {
+        assert!(w.contains(needle), "{w} lacks {needle:?}");
+    }
+    for all in [&za, &zj, &w] {
+        for engine_name in ["Monthly", "Annual", "Incremental", "WholeVolume", "Daily", "Sat", "Sun"] {
+            assert!(!all.contains(engine_name), "{all} shows {engine_name:?}");
+        }
+    }
+    let db = tempfile::tempdir().unwrap();
+    let url = crate::support::migrated_sqlite(db.path());
+    let list = stdout(&run(&["--database-url", &url, "tariff", "list"], ""));
+    assert!(list.contains("no tariffs are stored yet"), "{list:?}");
 }
