@@ -34,7 +34,7 @@ enum Command {
     Serve(ListenArgs),
     /// Run a demonstration server on a fresh embedded database with seeded premises, customers and meters,
     /// and a simulated fleet for those meters.
-    Demo(ListenArgs),
+    Demo(DemoArgs),
     /// Run a fleet of simulated prepaid meters on real sockets (DL/T 645 over TCP).
     Simulate(crate::simulate::SimulateArgs),
     /// Apply pending database migrations.
@@ -97,6 +97,16 @@ struct ListenArgs {
     /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT")]
     listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Keep the temporary database (and the master key made for it) after a clean stop; it is removed
+    /// otherwise. A database given with --database-url is always kept.
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -193,7 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let listen = match &cli.command {
-        Command::Serve(a) | Command::Demo(a) => a.listen.clone(),
+        Command::Serve(a) | Command::Demo(DemoArgs { listen: a, .. }) => a.listen.clone(),
         _ => None,
     };
     let overrides = Overrides { database_url: cli.database_url.clone(), listen };
@@ -221,7 +231,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal(), ready).await
         }
-        Command::Demo(_) => crate::demo::run(settings, clock, cli.database_url.is_some()).await,
+        Command::Demo(DemoArgs { keep, .. }) => {
+            if keep && cli.database_url.is_some() {
+                bail!("--keep is for the demo's temporary database; one given with --database-url is always kept");
+            }
+            crate::demo::run(settings, clock, cli.database_url.is_some(), keep).await
+        }
         Command::Migrate => {
             let spinner = spinner("applying migrations");
             let store = voltvend_store::open(&settings.open_options().creating(), clock).await?;
