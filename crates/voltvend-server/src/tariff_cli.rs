@@ -408,12 +408,30 @@ pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading
     Ok(out)
 }
 
+/// What the tariff sells, in words: "energy" or "water".
+fn commodity(t: &Tariff) -> &'static str {
+    match t.utility {
+        voltvend_domain::Utility::Electricity => "energy",
+        voltvend_domain::Utility::Water => "water",
+    }
+}
+
+/// A charge line's label as a person reads it: the engine labels units "energy PERIOD"; a tariff without
+/// time of use has the one period "all", which says nothing, and water is not energy.
+fn item_label(t: &Tariff, label: &str) -> String {
+    match label.strip_prefix("energy ") {
+        Some("all") => commodity(t).to_string(),
+        Some(period) => format!("{} {period}", commodity(t)),
+        None => label.to_string(),
+    }
+}
+
 /// Itemised charge lines: label, quantity, unit price, exact amount.
-fn print_lines(lines: &[ChargeLine], unit: &str) {
+fn print_lines(t: &Tariff, lines: &[ChargeLine], unit: &str) {
     for l in lines {
         let qty = if l.quantity_milli != 0 { format!("{} {unit}", decimal3(l.quantity_milli)) } else { String::new() };
         let at = l.unit_price_micro.map(|p| format!("× {}", price6(p))).unwrap_or_default();
-        println!("  {:<28} {:>14} {:>14} {:>16}", l.label, qty, at, exact(l.amount_femto));
+        println!("  {:<28} {:>14} {:>14} {:>16}", item_label(t, &l.label), qty, at, exact(l.amount_femto));
     }
 }
 
@@ -509,19 +527,27 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
             println!("paid               {}", m(paid_minor));
             println!("arrears recovered  {}", m(q.arrears_minor));
             println!("fees               {}", m(q.fees_minor));
+            let period = if q.period == "all" { String::new() } else { format!(" ({} period)", q.period) };
             println!(
-                "energy             {} for {} {unit} ({} period)",
+                "{:<19}{} for {} {unit}{period}",
+                commodity(&tariff),
                 m(q.energy_minor),
-                decimal3(q.quantity_milli),
-                q.period
+                decimal3(q.quantity_milli)
             );
             // The same itemisation as pricing readings: what was bought costs exactly this, read forward.
-            print_lines(&q.lines, unit);
+            print_lines(&tariff, &q.lines, unit);
             if q.tax_minor > 0 {
                 println!("  tax added        {}", m(q.tax_minor));
             }
             if q.tax_included_minor > 0 {
                 println!("  tax included     {}", m(q.tax_included_minor));
+            }
+            if q.state.carry_femto > 0 {
+                // Floored as readings are: the part of a minor unit not charged now is charged with the next.
+                println!(
+                    "carried remainder  {} (charged with the next purchase or reading)",
+                    exact(q.state.carry_femto)
+                );
             }
             println!("left as credit     {}", m(q.unspent_minor));
         }
@@ -569,7 +595,7 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
             );
         }
         println!("itemised:");
-        print_lines(&lines, unit);
+        print_lines(&tariff, &lines, unit);
         println!(
             "total {m} (remainder carried to the next reading: {carry}; exact 10⁻¹⁵ precision: {})",
             state.carry_femto

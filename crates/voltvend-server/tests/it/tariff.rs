@@ -351,3 +351,25 @@ fn tariff_show_reads_as_published() {
     let list = stdout(&run(&["--database-url", &url, "tariff", "list"], ""));
     assert!(list.contains("no tariffs are stored yet"), "{list:?}");
 }
+
+/// Issue 10: quotes speak of what the utility sells, in its unit: water in m³ is "water", not "energy all".
+#[test]
+fn quotes_say_water_and_m3_for_water() {
+    let t = tariffs().join("cn-beijing-residential-water.toml");
+    let t = t.to_str().unwrap();
+    let o = run(&["tariff", "quote", "--tariff", t, "--pay", "100", "--at", "2026-05-10T10:00:00+08:00"], "");
+    let pay = stdout(&o);
+    assert!(o.status.success(), "{o:?}");
+    // 5.00 per m³: 20 m³, and the litre whose half cent is carried to the next charge as readings carry it.
+    assert!(pay.contains("water              CNY 100.00 for 20.001 m³"), "{pay}");
+    assert!(pay.contains("carried remainder  0.005000"), "{pay}");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "time,total_m3\n2026-01-01T00:00:00+08:00,0\n2026-02-01T00:00:00+08:00,10\n").unwrap();
+    let o = run(&["tariff", "quote", "--tariff", t, "--readings", csv.to_str().unwrap()], "");
+    let readings = stdout(&o);
+    for text in [&pay, &readings] {
+        assert!(!text.contains("energy") && !text.contains("kWh"), "{text}");
+    }
+    assert!(readings.contains("  water ") && readings.contains("10.000 m³"), "{readings}");
+}
