@@ -34,7 +34,7 @@ enum Command {
     Serve(ListenArgs),
     /// Run a demonstration server on a fresh embedded database with seeded premises, customers and meters,
     /// and a simulated fleet for those meters.
-    Demo(ListenArgs),
+    Demo(DemoArgs),
     /// Run a fleet of simulated prepaid meters on real sockets (DL/T 645 over TCP).
     Simulate(crate::simulate::SimulateArgs),
     /// Apply pending database migrations.
@@ -99,6 +99,16 @@ struct ListenArgs {
     listen: Option<String>,
 }
 
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    listen: ListenArgs,
+    /// Keep the temporary database (and the master key made for it) after a clean stop; it is removed
+    /// otherwise. A database given with --database-url is always kept.
+    #[arg(long)]
+    keep: bool,
+}
+
 #[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Add an operator (the first administrator on a new installation).
@@ -116,12 +126,13 @@ enum UserCommand {
         /// Read the password from the first line of standard input instead of prompting.
         #[arg(long)]
         password_stdin: bool,
-        /// Name of the root group created on an empty installation.
-        #[arg(long, default_value = "Voltvend")]
-        organisation: String,
-        /// IANA time zone of that root group.
-        #[arg(long, default_value = "UTC")]
-        time_zone: String,
+        /// Name of the root group created on an empty installation (default "Voltvend"); refused once one
+        /// exists.
+        #[arg(long, conflicts_with = "scope")]
+        organisation: Option<String>,
+        /// IANA time zone of that root group (default UTC); refused once one exists.
+        #[arg(long, conflicts_with = "scope")]
+        time_zone: Option<String>,
     },
 }
 
@@ -145,6 +156,7 @@ enum ConfigCommand {
 }
 
 pub fn main() -> ExitCode {
+    crate::redact::register_environment();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -163,7 +175,7 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let message = format!("{e:#}").replace('\n', " ");
+            let message = crate::redact::scrub(&format!("{e:#}").replace('\n', " "));
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
@@ -191,22 +203,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let listen = match &cli.command {
-        Command::Serve(a) | Command::Demo(a) => a.listen.clone(),
+        Command::Serve(a) | Command::Demo(DemoArgs { listen: a, .. }) => a.listen.clone(),
         _ => None,
     };
     let overrides = Overrides { database_url: cli.database_url.clone(), listen };
     let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    crate::redact::register_settings(&settings);
     init_logging(&settings);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Config(ConfigCommand::PrintDefault) => Ok(()),
         Command::Config(ConfigCommand::Show) => {
-            print!("{}", toml::to_string_pretty(&settings).context("cannot print configuration")?);
+            // Secrets are hidden: this output goes into tickets and chat.
+            let shown = crate::redact::shown_settings(&settings);
+            print!("{}", toml::to_string_pretty(&shown).context("cannot print configuration")?);
             Ok(())
         }
         Command::Serve(_) => {
-            let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
+            // The port first: a port in use must fail before a database is created or migrated.
             let listener = crate::serve::bind(&settings).await?;
+            let store = crate::serve::open_store(&settings, clock.clone(), Access::Create).await?;
             let addr = listener.local_addr()?;
             let database = voltvend_store::redact_url(&settings.database.url);
             let ready = move || {
@@ -215,22 +231,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal(), ready).await
         }
-        Command::Demo(_) => crate::demo::run(settings, clock, cli.database_url.is_some()).await,
+        Command::Demo(DemoArgs { keep, .. }) => {
+            if keep && cli.database_url.is_some() {
+                bail!("--keep is for the demo's temporary database; one given with --database-url is always kept");
+            }
+            crate::demo::run(settings, clock, cli.database_url.is_some(), keep).await
+        }
         Command::Migrate => {
             let spinner = spinner("applying migrations");
             let store = voltvend_store::open(&settings.open_options().creating(), clock).await?;
             // Never under a running server: it would go on with the schema it started with.
             let result = async {
                 let lock = crate::serve::lock_for_writing(store.as_ref()).await?;
-                let migrated = store.migrate().await;
+                let migrated = async {
+                    let before = store.is_migrated().await?;
+                    store.migrate().await?;
+                    anyhow::Ok(before)
+                }
+                .await;
                 lock.release().await;
-                anyhow::Ok(migrated?)
+                migrated
             }
             .await;
             store.close().await;
             spinner.finish_and_clear();
-            result?;
-            println!("database is up to date");
+            let database = voltvend_store::redact_url(&settings.database.url);
+            if result? {
+                println!("{database}: the schema was already up to date; nothing to apply");
+            } else {
+                println!("{database}: applied the schema migrations; the database is up to date");
+            }
             Ok(())
         }
         Command::User(UserCommand::Add {
@@ -304,18 +334,28 @@ pub fn spinner(message: &str) -> ProgressBar {
     bar
 }
 
+/// The root group an empty installation gets when `user add` is not told otherwise.
+const DEFAULT_ORGANISATION: &str = "Voltvend";
+const DEFAULT_TIME_ZONE: &str = "UTC";
+
 struct AddUser {
     username: String,
     role: String,
     display_name: Option<String>,
     scope: Option<String>,
     password_stdin: bool,
-    organisation: String,
-    time_zone: String,
+    organisation: Option<String>,
+    time_zone: Option<String>,
 }
 
 async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> anyhow::Result<()> {
-    Operator::validate_username(&args.username)?;
+    if Operator::validate_username(&args.username).is_err() {
+        let lower = args.username.to_lowercase();
+        if lower != args.username && Operator::validate_username(&lower).is_ok() {
+            bail!("--username {:?}: usernames are lowercase; use {lower:?}", args.username);
+        }
+        bail!("--username {:?}: a username is 2–64 of a-z, 0-9, '.', '_' and '-'", args.username);
+    }
     let role: BuiltinRole = args.role.parse()?;
     let ids = IdGenerator::new(clock.clone());
     let store = crate::serve::open_store(settings, clock, Access::Existing).await?;
@@ -325,6 +365,8 @@ async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> 
             if store.operator_by_username(&args.username).await?.is_some() {
                 bail!("operator {:?} already exists", args.username);
             }
+            // Read before anything is written, so that a failure here leaves the installation as it was.
+            let (password, generated) = read_password(args.password_stdin, &ids)?;
             let scope = match &args.scope {
                 Some(s) => {
                     let id: PremisesId =
@@ -335,17 +377,32 @@ async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> 
                     let roots = store.premises_roots().await?;
                     match roots.as_slice() {
                         [] => {
-                            let root = Premises::new_root(ids.id(), &args.organisation, &args.time_zone)?;
+                            let root = Premises::new_root(
+                                ids.id(),
+                                args.organisation.as_deref().unwrap_or(DEFAULT_ORGANISATION),
+                                args.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE),
+                            )?;
                             store.run(ids.id(), "cli", voltvend_ops::Command::CreatePremises(root.clone())).await?;
                             println!("created root group {:?} ({})", root.name, root.id);
                             root.id
                         }
-                        [only] => only.id,
+                        [only] => {
+                            // These describe the root group made on an empty installation; taking them and
+                            // doing nothing would leave the operator believing the group was set up so.
+                            if args.organisation.is_some() || args.time_zone.is_some() {
+                                bail!(
+                                    "--organisation and --time-zone set up the root group of an empty installation; \
+                                     {:?} ({}) exists already — leave them out",
+                                    only.name,
+                                    only.time_zone
+                                );
+                            }
+                            only.id
+                        }
                         _ => bail!("several root groups exist; pass --scope PREMISES_ID"),
                     }
                 }
             };
-            let (password, generated) = read_password(args.password_stdin, &ids)?;
             let display_name = args.display_name.clone().unwrap_or_else(|| args.username.clone());
             let operator = Operator::new(
                 ids.id::<OperatorId>(),

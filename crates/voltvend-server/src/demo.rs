@@ -151,7 +151,8 @@ pub struct DemoSeed {
     pub summary: SeedSummary,
 }
 
-pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool) -> anyhow::Result<()> {
+/// Runs the demo; `keep` keeps its temporary database after a clean stop (it is removed otherwise).
+pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool, keep: bool) -> anyhow::Result<()> {
     let secret_ids = IdGenerator::new(clock.clone());
     let master_configured = crate::keys::load(&settings)?.current().is_some();
     if url_given && !master_configured {
@@ -251,11 +252,12 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
             counts.premises, counts.customers, counts.meters, counts.sales, counts.transfers, counts.audit_records
         );
         match &temp_shown {
+            Some(dir) if keep => println!("  Embedded database: {} (kept when the demo stops)", dir.display()),
             Some(dir) => println!("  Embedded database: {} (removed when the demo stops)", dir.display()),
             None => println!("  Database: {database}"),
         }
         if let Some(file) = &key_file {
-            println!("  Master key: {file} (made for this demo, removed with it)");
+            println!("  Master key: {file} (made for this demo, kept or removed with it)");
         }
         println!(
             "  Simulated meters: DL/T 645 over TCP on {sim_addr} ({meters} meters, 000000000001 to {meters:012}, \
@@ -296,7 +298,7 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool)
         println!();
     };
     let result = crate::serve::run(&settings, store, clock, listener, crate::serve::shutdown_signal(), ready).await;
-    if let (Some(dir), Ok(())) = (&temp_dir, &result)
+    if let (Some(dir), Ok(()), false) = (&temp_dir, &result, keep)
         && let Err(e) = std::fs::remove_dir_all(dir)
     {
         tracing::warn!(error = %e, dir = %dir.display(), "could not remove the demo database");

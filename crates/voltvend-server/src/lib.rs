@@ -15,6 +15,7 @@ pub mod demo;
 pub mod http;
 pub mod keys;
 pub mod passwords;
+pub mod redact;
 pub mod serve;
 pub mod settings;
 pub mod simulate;

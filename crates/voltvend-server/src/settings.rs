@@ -212,6 +212,12 @@ impl Settings {
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
+            if path.as_os_str().is_empty() {
+                bail!("the config file name is empty (--config or VOLTVEND_CONFIG)");
+            }
+            if path.is_dir() {
+                bail!("config file {} is a directory; name the TOML file in it", path.display());
+            }
             if !path.is_file() {
                 bail!("config file {} not found", path.display());
             }
@@ -226,6 +232,8 @@ impl Settings {
         }
         let settings: Settings =
             figment.extract().map_err(|e| anyhow::anyhow!("bad configuration: {}", one_line(&e.to_string())))?;
+        // Before validation, whose errors may quote a value.
+        crate::redact::register_settings(&settings);
         settings.validate()?;
         Ok(settings)
     }
@@ -285,8 +293,7 @@ impl Settings {
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!("bad configuration: log.format must be \"text\" or \"json\", not {:?}", self.log.format);
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|e| anyhow::anyhow!("bad configuration: log.level {:?}: {e}", self.log.level))?;
+        validate_log_level(&self.log.level)?;
         Ok(())
     }
 
@@ -306,6 +313,34 @@ impl Settings {
         o.writer = WriterConfig { queue_max: self.ledger.queue_max, batch_max: self.ledger.batch_max };
         o
     }
+}
+
+/// The level names a `log.level` directive may use.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// A `log.level` is a list of directives, each a level (`info`) or a target and a level
+/// (`voltvend_store=debug`). tracing would also take a bare word as a target to log at every level, which
+/// turns a misspelt level (`infoo`) into silence; that is refused.
+fn validate_log_level(level: &str) -> anyhow::Result<()> {
+    let bad = |why: String| anyhow::anyhow!("bad configuration: log.level {level:?}: {why}");
+    if level.trim().is_empty() {
+        return Err(bad(format!("empty; use one of {}", LOG_LEVELS.join(", "))));
+    }
+    for directive in level.split(',').map(str::trim) {
+        let named = match directive.rsplit_once('=') {
+            Some((target, named)) if !target.is_empty() => named,
+            Some(_) => return Err(bad(format!("{directive:?} names no target before '='"))),
+            None => directive,
+        };
+        if !LOG_LEVELS.contains(&named.to_ascii_lowercase().as_str()) {
+            return Err(bad(format!(
+                "{named:?} is not a level; use one of {}, or TARGET=LEVEL",
+                LOG_LEVELS.join(", ")
+            )));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(level).map_err(|e| bad(e.to_string()))?;
+    Ok(())
 }
 
 fn one_line(s: &str) -> String {
@@ -457,6 +492,23 @@ mod tests {
             jail.create_file("db.toml", "[database]\nurl = \"mysql://x\"")?;
             assert!(Settings::load(Some(Path::new("db.toml")), &Overrides::default()).is_err());
             assert!(Settings::load(Some(Path::new("missing.toml")), &Overrides::default()).is_err());
+            for (level, ok) in [
+                ("info", true),
+                ("voltvend_store=debug,info", true),
+                ("WARN", true),
+                ("infoo", false),
+                ("voltvend_store", false),
+                ("voltvend_store=loud", false),
+                ("", false),
+            ] {
+                jail.set_env("VOLTVEND__LOG__LEVEL", level);
+                let r = Settings::load(None, &Overrides::default());
+                assert_eq!(r.is_ok(), ok, "{level:?}: {r:?}");
+                if let Err(e) = r {
+                    assert!(e.to_string().contains("log.level"), "{e}");
+                }
+            }
+            jail.clear_env();
             Ok(())
         });
     }

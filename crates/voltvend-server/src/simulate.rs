@@ -28,17 +28,17 @@ pub struct SimulateArgs {
     /// Where the Modbus TCP gateway listens (unit id = meter number, up to 247); off unless given.
     #[arg(long)]
     pub modbus_listen: Option<String>,
-    /// Register map: `acrel-ddsy1352`, `generic-prepaid`, or a map file (TOML).
-    #[arg(long, default_value = "generic-prepaid")]
+    /// Register map: `acrel-ddsy1352`, `generic-prepaid`, or a map file (TOML) (with --modbus-listen).
+    #[arg(long, default_value = "generic-prepaid", requires = "modbus_listen")]
     pub modbus_map: String,
     /// MQTT broker (host:port) to publish readings to; off unless given.
     #[arg(long)]
     pub mqtt_broker: Option<String>,
-    /// Topic prefix: readings go to `PREFIX/METER_NO/reading`, retained.
-    #[arg(long, default_value = "voltvend/sim")]
+    /// Topic prefix: readings go to `PREFIX/METER_NO/reading`, retained (with --mqtt-broker).
+    #[arg(long, default_value = "voltvend/sim", requires = "mqtt_broker")]
     pub mqtt_prefix: String,
-    /// Real seconds between publishing rounds.
-    #[arg(long, default_value_t = 15)]
+    /// Real seconds between publishing rounds (with --mqtt-broker).
+    #[arg(long, default_value_t = 15, requires = "mqtt_broker")]
     pub mqtt_interval_s: u64,
     /// Simulated seconds per real second; 0 pauses the clock (for tests and demonstrations).
     #[arg(long, default_value_t = 60)]
@@ -101,7 +101,14 @@ pub fn controller_config(time_zone: TimeZone) -> ControllerConfig {
 /// Starts the gateway and the simulated clock; returns the address the gateway listens on.
 pub async fn start(args: &SimulateArgs, clock: &dyn Clock) -> anyhow::Result<(std::net::SocketAddr, SharedFleet)> {
     let tz = TimeZone::get(&args.time_zone).with_context(|| format!("unknown time zone {:?}", args.time_zone))?;
-    let fleet = Fleet::new(args.meters, args.seed, clock.now(), &controller_config(tz), args.credit_kwh * 1_000);
+    let fleet = Fleet::with_water(
+        args.meters,
+        args.water_meters,
+        args.seed,
+        clock.now(),
+        &controller_config(tz),
+        args.credit_kwh * 1_000,
+    );
     start_fleet(args, fleet).await
 }
 
@@ -196,7 +203,36 @@ pub async fn start_modbus(listen: &str, map: &str, fleet: SharedFleet) -> anyhow
     Ok(addr)
 }
 
+impl SimulateArgs {
+    /// Refuses counts that name more meters than the fleet has, and options that would be ignored.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let meters = self.meters;
+        for (flag, n) in [
+            ("--water-meters", self.water_meters),
+            ("--dial-in-meters", self.dial_in_meters),
+            ("--fault-rollover-meters", self.fault_rollover_meters),
+        ] {
+            if n > meters {
+                anyhow::bail!("{flag} {n} is more than the {meters} meters simulated (--meters)");
+            }
+        }
+        if let Some(n) = self.fault_silent.iter().find(|n| **n == 0 || **n > meters as u64) {
+            anyhow::bail!("--fault-silent {n} is not a meter number: meters are numbered 1 to {meters}");
+        }
+        match (&self.dial_in, self.dial_in_meters) {
+            (Some(_), 0) => anyhow::bail!("--dial-in needs --dial-in-meters N: how many meters dial in"),
+            (None, n) if n > 0 => anyhow::bail!("--dial-in-meters {n} needs --dial-in HOST:PORT to dial"),
+            _ => {}
+        }
+        if self.mqtt_interval_s == 0 {
+            anyhow::bail!("--mqtt-interval-s must be at least 1");
+        }
+        Ok(())
+    }
+}
+
 pub async fn run(args: SimulateArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    args.validate()?;
     let (addr, fleet) = start(&args, clock.as_ref()).await?;
     let modbus = match &args.modbus_listen {
         Some(listen) => format!(

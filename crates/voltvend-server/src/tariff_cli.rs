@@ -45,21 +45,21 @@ pub enum TariffCommand {
         /// Amount paid: print what it buys instead of pricing readings.
         #[arg(long)]
         pay: Option<String>,
-        /// Arrears owed (with --pay).
-        #[arg(long, default_value = "0")]
-        arrears: String,
-        /// Share of each payment that recovers arrears, in percent (with --pay).
-        #[arg(long, default_value = "0")]
-        recovery_percent: String,
-        /// Fees due now (with --pay).
-        #[arg(long, default_value = "0")]
-        fees: String,
-        /// Instant of the purchase (default now; with --pay).
+        /// Arrears owed (with --pay; default 0).
+        #[arg(long)]
+        arrears: Option<String>,
+        /// Share of each payment that recovers arrears, 0 to 100 percent (with --pay; default 0).
+        #[arg(long)]
+        recovery_percent: Option<String>,
+        /// Fees due now (with --pay; default 0).
+        #[arg(long)]
+        fees: Option<String>,
+        /// Instant of the purchase (with --pay; default now).
         #[arg(long)]
         at: Option<Timestamp>,
-        /// kWh (m³) already used in the current block period (with --pay).
-        #[arg(long, default_value = "0")]
-        block_position: String,
+        /// kWh (m³) already used in the current block period (with --pay; default 0).
+        #[arg(long)]
+        block_position: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -135,7 +135,11 @@ pub async fn run(
                 println!("{} (revision {})", summary(&t), doc.revision);
             }
             TariffCommand::List => {
-                for d in store.tariff_documents().await? {
+                let documents = store.tariff_documents().await?;
+                if documents.is_empty() {
+                    println!("no tariffs are stored yet; add one with `voltvend tariff import FILE`");
+                }
+                for d in documents {
                     println!("{}\trevision {}\t{}", d.code, d.revision, d.name);
                 }
             }
@@ -172,57 +176,142 @@ fn unit_name(t: &Tariff) -> &'static str {
     }
 }
 
+/// An instant in the tariff's time zone, with its offset.
+fn local(t: &Tariff, at: Timestamp) -> String {
+    at.to_zoned(t.time_zone.clone()).strftime("%Y-%m-%d %H:%M %:z").to_string()
+}
+
+/// An instant as RFC 3339 in the tariff's time zone, so that readings show the local times they were taken.
+fn local_rfc3339(t: &Tariff, at: Timestamp) -> String {
+    at.to_zoned(t.time_zone.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
+fn period_words(p: voltvend_domain::tariff::BlockPeriod) -> &'static str {
+    match p {
+        voltvend_domain::tariff::BlockPeriod::Monthly => "month",
+        voltvend_domain::tariff::BlockPeriod::Annual => "year",
+    }
+}
+
+/// A day schedule as `00:00 valley, 08:00 peak, …`.
+fn schedule(
+    v: &voltvend_domain::tariff::TariffVersion,
+    day: &voltvend_domain::tariff::calendar::DaySchedule,
+) -> String {
+    day.entries
+        .iter()
+        .map(|(m, p)| format!("{:02}:{:02} {}", m / 60, m % 60, v.periods.get(*p).map_or("?", String::as_str)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A person's reading of a tariff: prices as published (absolute per block and period, and for tariffs with
+/// several periods the step over block 1), schedules for weekdays, weekends and holidays, times in the
+/// tariff's time zone with its offset.
 pub fn summary(t: &Tariff) -> String {
+    use voltvend_domain::tariff::{BlockMode, Recurrence};
     let unit = unit_name(t);
-    let mut out =
-        format!("{} — {} ({}, {}, {})", t.code, t.name, t.utility, t.currency, t.time_zone.iana_name().unwrap_or("?"));
+    let mut out = format!(
+        "{} — {} ({}, {}, time zone {})",
+        t.code,
+        t.name,
+        t.utility,
+        t.currency,
+        t.time_zone.iana_name().unwrap_or("?")
+    );
     for v in &t.versions {
-        out.push_str(&format!("\n  from {}:", v.effective_from));
-        for (p, base) in v.periods.iter().zip(&v.base_price_micro) {
-            out.push_str(&format!("\n    {p:<8} {} {}/{unit}", price6(*base), t.currency));
-        }
-        if let Some(b) = &v.blocks {
-            out.push_str(&format!("\n    blocks ({:?}, {:?}):", b.period, b.mode));
-            for (i, block) in b.blocks.iter().enumerate() {
-                let upto =
-                    block.up_to_milli.map_or("and above".to_string(), |u| format!("up to {} {unit}", decimal3(u)));
-                out.push_str(&format!("\n      {} {upto}: {:+}", i + 1, price6(block.adder_micro)));
+        out.push_str(&format!("\n  from {}:", local(t, v.effective_from)));
+        let several = v.periods.len() > 1;
+        match &v.blocks {
+            None => {
+                for (p, base) in v.periods.iter().zip(&v.base_price_micro) {
+                    let label = if several { p.as_str() } else { "price" };
+                    out.push_str(&format!("\n    {label:<8} {} {}/{unit}", price6(*base), t.currency));
+                }
+            }
+            Some(b) => {
+                let how = match b.mode {
+                    BlockMode::Incremental => "each unit at the price of the block it falls in",
+                    BlockMode::WholeVolume => "every unit at the price of the block the total reaches",
+                };
+                out.push_str(&format!("\n    blocks of the {}'s use, {how}:", period_words(b.period)));
+                let first_adder = b.blocks.first().map_or(0, |x| x.adder_micro);
+                let mut from = 0_i64;
+                for (i, block) in b.blocks.iter().enumerate() {
+                    let range = match block.up_to_milli {
+                        Some(u) => format!("{}–{} {unit}", decimal3(from), decimal3(u)),
+                        None => format!("above {} {unit}", decimal3(from)),
+                    };
+                    let prices: Vec<String> = v
+                        .periods
+                        .iter()
+                        .enumerate()
+                        .map(|(p, name)| {
+                            let price = format!("{} {}/{unit}", price6(v.price_micro(p, Some(i))), t.currency);
+                            if several { format!("{name} {price}") } else { price }
+                        })
+                        .collect();
+                    let step = if several && i > 0 {
+                        let d = block.adder_micro - first_adder;
+                        format!(" ({}{} over block 1)", if d >= 0 { "+" } else { "−" }, price6(d.abs()))
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!("\n      block {} {range}: {}{step}", i + 1, prices.join(", ")));
+                    from = block.up_to_milli.unwrap_or(from);
+                }
             }
         }
         if let Some(c) = &v.calendar {
-            for s in &c.seasons {
-                let entries: Vec<String> = s
-                    .weekday
-                    .entries
-                    .iter()
-                    .map(|(m, p)| {
-                        format!("{:02}:{:02} {}", m / 60, m % 60, v.periods.get(*p).map_or("?", String::as_str))
-                    })
-                    .collect();
+            // Without weekend days or holidays the weekday schedule is every day's.
+            let plain = if c.weekend_days.is_empty() && c.holidays.is_empty() { "every day" } else { "weekdays" };
+            for season in &c.seasons {
                 out.push_str(&format!(
-                    "\n    season {} from {:02}-{:02}: {}",
-                    s.name,
-                    s.from_month,
-                    s.from_day,
-                    entries.join(", ")
+                    "\n    season {} from {:02}-{:02}:\n      {plain}: {}",
+                    season.name,
+                    season.from_month,
+                    season.from_day,
+                    schedule(v, &season.weekday)
                 ));
+                match &season.weekend {
+                    Some(d) => out.push_str(&format!("\n      weekends: {}", schedule(v, d))),
+                    None if !c.weekend_days.is_empty() => out.push_str("\n      weekends: as weekdays"),
+                    None => {}
+                }
+                match &season.holiday {
+                    Some(d) => out.push_str(&format!("\n      holidays: {}", schedule(v, d))),
+                    None if !c.holidays.is_empty() => out.push_str("\n      holidays: as weekdays"),
+                    None => {}
+                }
+            }
+            if !c.weekend_days.is_empty() {
+                let days: Vec<String> = c.weekend_days.iter().map(|d| format!("{d:?}").to_lowercase()).collect();
+                out.push_str(&format!("\n    weekend days: {}", days.join(", ")));
+            }
+            if !c.holidays.is_empty() {
+                let days: Vec<String> = c.holidays.iter().map(ToString::to_string).collect();
+                out.push_str(&format!("\n    holidays: {}", days.join(", ")));
             }
         }
         if v.free_milli > 0 {
             out.push_str(&format!(
-                "\n    free basic units: {} {unit} per {:?} period",
+                "\n    free basic units: {} {unit} per {}",
                 decimal3(v.free_milli),
-                v.free_period
+                period_words(v.free_period)
             ));
         }
         for r in &v.recurring {
-            out.push_str(&format!("\n    {} {:?}: {}", r.name, r.every, Money::from_minor(r.amount_minor, t.currency)));
+            let every = match r.every {
+                Recurrence::Daily => "every day",
+                Recurrence::Monthly => "every month",
+            };
+            out.push_str(&format!("\n    {} {}, {every}", r.name, Money::from_minor(r.amount_minor, t.currency)));
         }
         if let Some(m) = v.minimum_monthly_minor {
             out.push_str(&format!("\n    minimum monthly charge {}", Money::from_minor(m, t.currency)));
         }
         for tax in &v.taxes {
-            let incl = if tax.inclusive { " (included in prices)" } else { "" };
+            let incl = if tax.inclusive { " (included in prices)" } else { " (added to prices)" };
             out.push_str(&format!(
                 "\n    {} {}%{incl}",
                 tax.name,
@@ -233,21 +322,48 @@ pub fn summary(t: &Tariff) -> String {
     out
 }
 
-/// Parses the readings CSV, naming the line of any problem.
+/// The total-register column for a utility, and the other one.
+fn total_columns(t: &Tariff) -> (&'static str, &'static str) {
+    match t.utility {
+        voltvend_domain::Utility::Electricity => ("total_kwh", "total_m3"),
+        voltvend_domain::Utility::Water => ("total_m3", "total_kwh"),
+    }
+}
+
+/// Parses the readings CSV, naming the line or the column of any problem. A file that could price wrong is
+/// refused: a per-period file must have a column for every period of the tariff (a missing one would be
+/// priced as if nothing were used in it), and the total column must be the tariff's utility's. A UTF-8 byte
+/// order mark, as spreadsheet programs write, is skipped.
 pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let (_, header) = lines.next().context("the readings file is empty")?;
     let columns: Vec<&str> = header.split(',').map(str::trim).collect();
+    let (total_column, other_total) = total_columns(tariff);
     if columns.first() != Some(&"time") || columns.len() < 2 {
-        bail!("line 1: the header must be `time` followed by `total_kwh`, `total_m3` or the period columns");
+        bail!("line 1: the header must be `time` followed by `{total_column}` or the period columns");
     }
     let registers = columns.get(1..).unwrap_or(&[]).to_vec();
-    let total = matches!(registers.as_slice(), ["total_kwh"] | ["total_m3"]);
+    for (i, r) in registers.iter().enumerate() {
+        if registers.iter().take(i).any(|x| x == r) {
+            bail!("line 1: column {r:?} appears twice");
+        }
+    }
+    if registers.contains(&other_total) {
+        bail!(
+            "line 1: column {other_total:?} does not fit this {} tariff; its total register column is {total_column:?}",
+            tariff.utility
+        );
+    }
+    let total = registers.as_slice() == [total_column];
     if !total {
-        let periods = &tariff.versions.last().map(|v| v.periods.clone()).unwrap_or_default();
+        if registers.contains(&total_column) {
+            bail!("line 1: column {total_column:?} cannot be mixed with period columns; give one or the other");
+        }
+        let known: Vec<&String> = tariff.versions.iter().flat_map(|v| &v.periods).collect();
         for r in &registers {
-            if !periods.iter().any(|p| p == r) {
-                bail!("line 1: column {r:?} is neither total_kwh/total_m3 nor a period of the tariff {periods:?}");
+            if !known.iter().any(|p| p == r) {
+                bail!("line 1: column {r:?} is neither {total_column} nor a period of the tariff {known:?}");
             }
         }
     }
@@ -274,7 +390,49 @@ pub fn parse_readings(text: &str, tariff: &Tariff) -> anyhow::Result<Vec<Reading
     if out.len() < 2 {
         bail!("at least two readings are needed to price consumption");
     }
+    if !total && let (Some(first), Some(last)) = (out.first(), out.last()) {
+        // Every period of every version in force over the readings needs its register.
+        for v in tariff.versions.iter().filter(|v| {
+            v.effective_from <= last.at
+                && tariff.version_at(first.at).is_none_or(|f| v.effective_from >= f.effective_from)
+        }) {
+            if let Some(p) = v.periods.iter().find(|p| !registers.contains(&p.as_str())) {
+                bail!(
+                    "line 1: column {p:?} is missing: the tariff prices period {p:?}, and without its register that \
+                     use would be priced as zero; give every period ({}) or `{total_column}`",
+                    v.periods.join(", ")
+                );
+            }
+        }
+    }
     Ok(out)
+}
+
+/// What the tariff sells, in words: "energy" or "water".
+fn commodity(t: &Tariff) -> &'static str {
+    match t.utility {
+        voltvend_domain::Utility::Electricity => "energy",
+        voltvend_domain::Utility::Water => "water",
+    }
+}
+
+/// A charge line's label as a person reads it: the engine labels units "energy PERIOD"; a tariff without
+/// time of use has the one period "all", which says nothing, and water is not energy.
+fn item_label(t: &Tariff, label: &str) -> String {
+    match label.strip_prefix("energy ") {
+        Some("all") => commodity(t).to_string(),
+        Some(period) => format!("{} {period}", commodity(t)),
+        None => label.to_string(),
+    }
+}
+
+/// Itemised charge lines: label, quantity, unit price, exact amount.
+fn print_lines(t: &Tariff, lines: &[ChargeLine], unit: &str) {
+    for l in lines {
+        let qty = if l.quantity_milli != 0 { format!("{} {unit}", decimal3(l.quantity_milli)) } else { String::new() };
+        let at = l.unit_price_micro.map(|p| format!("× {}", price6(p))).unwrap_or_default();
+        println!("  {:<28} {:>14} {:>14} {:>16}", item_label(t, &l.label), qty, at, exact(l.amount_femto));
+    }
 }
 
 fn merge(all: &mut Vec<ChargeLine>, lines: Vec<ChargeLine>) {
@@ -294,63 +452,103 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
     else {
         return Ok(());
     };
+    // Each flag does something or is refused: the purchase flags price a payment, not readings.
+    match (readings, pay) {
+        (Some(_), Some(_)) => bail!("give --readings FILE.csv to price readings or --pay AMOUNT, not both"),
+        (None, None) => bail!("give --readings FILE.csv to price readings, or --pay AMOUNT"),
+        (Some(_), None) => {
+            let given = [
+                (arrears.is_some(), "--arrears"),
+                (recovery_percent.is_some(), "--recovery-percent"),
+                (fees.is_some(), "--fees"),
+                (at.is_some(), "--at"),
+                (block_position.is_some(), "--block-position"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(g, _)| *g) {
+                bail!("{flag} describes a purchase and goes with --pay; readings carry their own times and use");
+            }
+        }
+        (None, Some(_)) => {}
+    }
     let (_, tariff) = parse(text, source)?;
     let unit = unit_name(&tariff);
     let money = |s: &str, what: &str| -> anyhow::Result<i64> {
-        Money::parse(s, tariff.currency).map(|m| m.amount_minor()).map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+        let minor =
+            Money::parse(s, tariff.currency).map(|m| m.amount_minor()).map_err(|e| anyhow::anyhow!("--{what}: {e}"))?;
+        if minor < 0 {
+            bail!("--{what} {s}: an amount cannot be negative");
+        }
+        Ok(minor)
     };
     if let Some(paid) = pay {
         let at = at.unwrap_or(now);
-        let position =
-            parse_scaled(block_position, 3).map_err(|_| anyhow::anyhow!("--block-position: not a quantity"))?;
+        let position_text = block_position.as_deref().unwrap_or("0");
+        let position = parse_scaled(position_text, 3).ok().filter(|p| *p >= 0).ok_or_else(|| {
+            anyhow::anyhow!("--block-position {position_text}: not a quantity (0 or more, up to 3 decimals)")
+        })?;
         let state = state_at_position(&tariff, at, position)?;
         // A percentage with up to 4 decimals is a ppm count.
-        let share_ppm =
-            parse_scaled(recovery_percent, 4).map_err(|_| anyhow::anyhow!("--recovery-percent: not a percentage"))?;
+        let percent = recovery_percent.as_deref().unwrap_or("0");
+        let share_ppm = parse_scaled(percent, 4)
+            .ok()
+            .filter(|p| (0..=1_000_000).contains(p))
+            .ok_or_else(|| anyhow::anyhow!("--recovery-percent {percent}: not a percentage from 0 to 100"))?;
         let q = quote(
             &tariff,
             &state,
             &Purchase {
                 paid_minor: money(paid, "pay")?,
-                arrears_owed_minor: money(arrears, "arrears")?,
+                arrears_owed_minor: money(arrears.as_deref().unwrap_or("0"), "arrears")?,
                 recovery: ArrearsRecovery::Share(share_ppm),
-                fees_due_minor: money(fees, "fees")?,
+                fees_due_minor: money(fees.as_deref().unwrap_or("0"), "fees")?,
                 at,
                 period: None,
                 max_quantity_milli: None,
             },
         )?;
         let m = |minor: i64| Money::from_minor(minor, tariff.currency);
+        let paid_minor = money(paid, "pay")?;
         if *json {
             println!(
                 "{}",
                 json!({
-                    "paid": m(money(paid, "pay")?).to_decimal_string(), "arrears": m(q.arrears_minor).to_decimal_string(),
+                    "paid": m(paid_minor).to_decimal_string(), "arrears": m(q.arrears_minor).to_decimal_string(),
                     "fees": m(q.fees_minor).to_decimal_string(), "energy": m(q.energy_minor).to_decimal_string(),
-                    "tax_in_energy": m(q.tax_minor).to_decimal_string(), "quantity": decimal3(q.quantity_milli), "unit": unit,
+                    "tax_in_energy": m(q.tax_minor).to_decimal_string(),
+                    "tax_included": m(q.tax_included_minor).to_decimal_string(),
+                    "quantity": decimal3(q.quantity_milli), "free_quantity": decimal3(q.free_milli), "unit": unit,
                     "unspent": m(q.unspent_minor).to_decimal_string(), "period": q.period,
                     "blocks": q.blocks.iter().map(|b| json!({"block": b.block.map(|i| i + 1), "quantity": decimal3(b.quantity_milli), "price": price6(b.unit_price_micro)})).collect::<Vec<_>>(),
+                    "lines": q.lines.iter().map(|l| json!({"item": l.label, "quantity": decimal3(l.quantity_milli), "price": l.unit_price_micro.map(price6), "amount": exact(l.amount_femto)})).collect::<Vec<Value>>(),
+                    "carried_remainder": exact(q.state.carry_femto),
                 })
             );
         } else {
-            println!("paid               {}", m(money(paid, "pay")?));
+            println!("paid               {}", m(paid_minor));
             println!("arrears recovered  {}", m(q.arrears_minor));
             println!("fees               {}", m(q.fees_minor));
-            for b in &q.blocks {
-                let label = b.block.map_or("energy".to_string(), |i| format!("block {}", i + 1));
+            let period = if q.period == "all" { String::new() } else { format!(" ({} period)", q.period) };
+            println!(
+                "{:<19}{} for {} {unit}{period}",
+                commodity(&tariff),
+                m(q.energy_minor),
+                decimal3(q.quantity_milli)
+            );
+            // The same itemisation as pricing readings: what was bought costs exactly this, read forward.
+            print_lines(&tariff, &q.lines, unit);
+            if q.tax_minor > 0 {
+                println!("  tax added        {}", m(q.tax_minor));
+            }
+            if q.tax_included_minor > 0 {
+                println!("  tax included     {}", m(q.tax_included_minor));
+            }
+            if q.state.carry_femto > 0 {
+                // Floored as readings are: the part of a minor unit not charged now is charged with the next.
                 println!(
-                    "  {label:<16} {} {unit} at {} ({})",
-                    decimal3(b.quantity_milli),
-                    price6(b.unit_price_micro),
-                    q.period
+                    "carried remainder  {} (charged with the next purchase or reading)",
+                    exact(q.state.carry_femto)
                 );
             }
-            println!(
-                "energy             {} for {} {unit} (tax {})",
-                m(q.energy_minor),
-                decimal3(q.quantity_milli),
-                m(q.tax_minor)
-            );
             println!("left as credit     {}", m(q.unspent_minor));
         }
         return Ok(());
@@ -366,9 +564,9 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
         let c = price(&tariff, &state, a, b).map_err(|e| anyhow::anyhow!("readings {} → {}: {e}", i + 1, i + 2))?;
         total += c.total.amount_minor();
         intervals.push(json!({
-            "from": a.at.to_string(), "to": b.at.to_string(), "consumption": decimal3(c.consumption_milli),
+            "from": local_rfc3339(&tariff, a.at), "to": local_rfc3339(&tariff, b.at), "consumption": decimal3(c.consumption_milli),
             "charge": c.total.to_decimal_string(),
-            "cuts": c.cuts.iter().map(|x| json!({"at": x.at.to_string(), "reason": x.reason})).collect::<Vec<_>>(),
+            "cuts": c.cuts.iter().map(|x| json!({"at": local_rfc3339(&tariff, x.at), "reason": x.reason})).collect::<Vec<_>>(),
         }));
         merge(&mut lines, c.lines);
         state = c.state;
@@ -397,12 +595,7 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
             );
         }
         println!("itemised:");
-        for l in &lines {
-            let qty =
-                if l.quantity_milli != 0 { format!("{} {unit}", decimal3(l.quantity_milli)) } else { String::new() };
-            let at = l.unit_price_micro.map(|p| format!("× {}", price6(p))).unwrap_or_default();
-            println!("  {:<28} {:>14} {:>14} {:>16}", l.label, qty, at, exact(l.amount_femto));
-        }
+        print_lines(&tariff, &lines, unit);
         println!(
             "total {m} (remainder carried to the next reading: {carry}; exact 10⁻¹⁵ precision: {})",
             state.carry_femto

@@ -15,7 +15,7 @@ use voltvend_sts::keys::{KeyParams, KeyType, VendingKey};
 use voltvend_sts::meter::{Accepted, StsMeter};
 use voltvend_sts::openpaygo::{OpgDecoder, OpgDevice, OpgFormat, OpgKind};
 use voltvend_sts::vend::{Issuer, KeyChange, MeterKeyRecord, test_token_for};
-use voltvend_sts::{BaseDate, DecoderKey, Ea, Pan, Tid, TokenNumber, TransferKind, amount};
+use voltvend_sts::{BaseDate, DecoderKey, Ea, Pan, StsError, Tid, TokenNumber, TransferKind, amount};
 
 use crate::clock::IdGenerator;
 
@@ -40,7 +40,7 @@ pub enum TokenCommand {
         #[arg(long)]
         decoder_key: String,
         /// The meter's base date (93, 14 or 35), to show when the TID was issued.
-        #[arg(long, default_value = "93")]
+        #[arg(long, default_value = DEFAULT_BASE)]
         base: String,
         /// The meter's key expiry number.
         #[arg(long, default_value_t = 255)]
@@ -80,10 +80,14 @@ pub struct MeterArgs {
     /// Key expiry number (255 = never).
     #[arg(long)]
     ken: Option<u8>,
-    /// Base date: 93, 14 or 35.
+    /// Base date: 93, 14 or 35 (default 14: base 1993 ran out of TIDs on 2024-11-24).
     #[arg(long)]
     base: Option<String>,
 }
+
+/// The base date of a meter record that does not name one: the current one. Base 1993 ran out of TIDs on
+/// 2024-11-24 and can issue nothing; meters still on it need a rollover key change first.
+const DEFAULT_BASE: &str = "14";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -116,7 +120,7 @@ impl MeterArgs {
             ti: self.ti.or(file.ti).context("--ti is required (or a --meter file)")?,
             krn: self.krn.or(file.krn).unwrap_or(1),
             ken: self.ken.or(file.ken).unwrap_or(255),
-            base: BaseDate::from_code(&self.base.clone().or(file.base).unwrap_or_else(|| "93".into()))?,
+            base: BaseDate::from_code(&self.base.clone().or(file.base).unwrap_or_else(|| DEFAULT_BASE.into()))?,
             ea: Ea::from_code(&self.ea.clone().or(file.ea).unwrap_or_else(|| "07".into()))?,
         };
         params.validate()?;
@@ -180,26 +184,31 @@ pub struct IssueArgs {
     /// A test/display token (class 1); with --control and --manufacturer.
     #[arg(long, group = "what")]
     test: bool,
-    /// Test control bits (default: all tests).
-    #[arg(long, default_value_t = 0xF_FFFF_FFFF)]
-    control: u64,
-    /// Manufacturer code for the test token (8 bits; above 255 selects test token 2).
-    #[arg(long, default_value_t = 0)]
-    manufacturer: u16,
+    /// Test control bits (with --test; default: all tests).
+    #[arg(long)]
+    control: Option<u64>,
+    /// Manufacturer code for the test token (with --test; 8 bits, above 255 selects test token 2; default 0).
+    #[arg(long)]
+    manufacturer: Option<u16>,
     /// A key change set to the parameters given with --new-*.
     #[arg(long, group = "what")]
     key_change: bool,
+    /// The new tariff index (with --key-change).
     #[arg(long)]
     new_ti: Option<u8>,
+    /// The new key revision number (with --key-change).
     #[arg(long)]
     new_krn: Option<u8>,
+    /// The new key expiry number (with --key-change).
     #[arg(long)]
     new_ken: Option<u8>,
+    /// The new key type (with --key-change).
     #[arg(long)]
     new_kt: Option<u8>,
+    /// The new supply group code (with --key-change).
     #[arg(long)]
     new_sgc: Option<u32>,
-    /// Move to the next base date (RO=1): the 1993→2014 TID rollover migration.
+    /// Move to the next base date (RO=1), e.g. the 1993→2014 TID rollover migration (with --key-change).
     #[arg(long)]
     rollover: bool,
     /// Issue as of this instant (RFC 3339) instead of now.
@@ -304,7 +313,7 @@ pub fn run(command: TokenCommand, now: Timestamp, ids: &IdGenerator) -> anyhow::
         }
         TokenCommand::Issue(args) => issue(*args, now, ids),
         TokenCommand::Decode { token, decoder_key, base, ken, json } => {
-            let key = DecoderKey::from_hex(&decoder_key)?;
+            let key = decoder_key_from(&decoder_key)?;
             let base = BaseDate::from_code(&base)?;
             // A fresh meter: no TID memory, so the decode shows what the token says.
             let params = KeyParams { kt: KeyType::UNIQUE, sgc: 0, ti: 0, krn: 1, ken, base, ea: key.ea() };
@@ -354,6 +363,88 @@ fn describe(accepted: &Accepted, base: BaseDate) -> (Value, String) {
     }
 }
 
+/// A decoder key from hex; the error says how many digits were given (never the digits).
+fn decoder_key_from(hex: &str) -> anyhow::Result<DecoderKey> {
+    DecoderKey::from_hex(hex).map_err(|e| {
+        let digits = hex.trim().chars().filter(|c| !c.is_whitespace()).count();
+        anyhow::anyhow!("--decoder-key: {e}; {digits} digits were given")
+    })
+}
+
+/// A limit in watts a management token cannot carry, said in watts (the engine speaks of amounts).
+fn watts_error(flag: &str, watts: u64, e: StsError) -> anyhow::Error {
+    match e {
+        StsError::AmountTooLarge { max, .. } => {
+            anyhow::anyhow!("{flag} {watts}: out of range; a management token carries 0 to {max} W")
+        }
+        other => other.into(),
+    }
+}
+
+/// The control bits of a test token that runs every test.
+const TEST_CONTROL_ALL: u64 = 0xF_FFFF_FFFF;
+
+/// Refuses flags the token asked for would not use: a flag that is accepted must do something.
+fn refuse_unused(a: &IssueArgs) -> anyhow::Result<()> {
+    let m = &a.meter;
+    let meter_given = m.meter.is_some()
+        || m.pan.is_some()
+        || m.ea.is_some()
+        || m.kt.is_some()
+        || m.sgc.is_some()
+        || m.ti.is_some()
+        || m.krn.is_some()
+        || m.ken.is_some()
+        || m.base.is_some();
+    let mut unused = Vec::new();
+    if !a.key_change {
+        // Checked here rather than with clap's `requires`, which takes a bool flag's default as given.
+        for (given, flag) in [
+            (a.new_ti.is_some(), "--new-ti"),
+            (a.new_krn.is_some(), "--new-krn"),
+            (a.new_ken.is_some(), "--new-ken"),
+            (a.new_kt.is_some(), "--new-kt"),
+            (a.new_sgc.is_some(), "--new-sgc"),
+            (a.rollover, "--rollover"),
+        ] {
+            if given {
+                bail!("{flag} belongs to a key change set: add --key-change, or leave {flag} out");
+            }
+        }
+    }
+    if !a.test {
+        for (given, flag) in [(a.control.is_some(), "--control"), (a.manufacturer.is_some(), "--manufacturer")] {
+            if given {
+                bail!("{flag} belongs to a test token: add --test, or leave {flag} out");
+            }
+        }
+    }
+    if a.test {
+        // A test token is not encrypted and carries no TID: it is the same for every meter.
+        if meter_given {
+            unused.push("the meter (--meter, --pan, --sgc, --ti, …)");
+        }
+        if a.vk.vk_file.is_some() || a.decoder_key.is_some() || a.show_decoder_key {
+            unused.push("keys (--vk-file, --decoder-key, --show-decoder-key)");
+        }
+    }
+    if a.test || a.key_change {
+        // Neither carries a TID or a random number.
+        for (given, flag) in
+            [(a.at.is_some(), "--at"), (a.last_tid.is_some(), "--last-tid"), (a.rnd.is_some(), "--rnd")]
+        {
+            if given {
+                unused.push(flag);
+            }
+        }
+    }
+    if unused.is_empty() {
+        return Ok(());
+    }
+    let what = if a.test { "a test token (--test)" } else { "a key change set (--key-change)" };
+    bail!("{} would be ignored by {what}; leave it out", unused.join(", "))
+}
+
 fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> {
     let at = a.at.unwrap_or(now);
     let rnd = match a.rnd {
@@ -365,15 +456,16 @@ fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> 
             u8::from_le_bytes(b) & 0xF
         }
     };
+    refuse_unused(&a)?;
     if a.test {
-        let number = test_token_for(a.control, a.manufacturer)?;
+        let number = test_token_for(a.control.unwrap_or(TEST_CONTROL_ALL), a.manufacturer.unwrap_or(0))?;
         emit(a.json, &json!({"tokens": [number.digits()], "class": 1}), &number.grouped());
         return Ok(());
     }
     let record = a.meter.record()?;
     let issuer = match &a.decoder_key {
         Some(hex) => {
-            let key = DecoderKey::from_hex(hex)?;
+            let key = decoder_key_from(hex)?;
             if key.ea() != record.params.ea {
                 bail!(
                     "the decoder key is for EA{}, the meter record says EA{}",
@@ -385,7 +477,12 @@ fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> 
         }
         None => Issuer::new(&a.vk.load()?, record.clone())?,
     };
-    let last = a.last_tid.map(Tid::new).transpose()?;
+    let last = match a.last_tid {
+        Some(n) => Some(Tid::new(n).map_err(|_| {
+            anyhow::anyhow!("--last-tid {n} is beyond the largest TID, {} (24 bits)", voltvend_sts::tid::TID_LIMIT - 1)
+        })?),
+        None => None,
+    };
     let (tokens, tid): (Vec<TokenNumber>, Option<Tid>) = if a.key_change {
         if a.decoder_key.is_some() {
             bail!("a key change derives the new key from the vending key: pass --vk-file, not --decoder-key");
@@ -400,9 +497,38 @@ fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> 
         };
         (issuer.key_change_from(&a.vk.load()?, &change)?.0, None)
     } else {
-        let tid = issuer.tid(at, last)?;
+        let base = record.params.base;
+        let tid = issuer.tid(at, last).map_err(|e| match e {
+            StsError::TidOverflow => match base.next() {
+                Some(next) => anyhow::anyhow!(
+                    "base date {} can issue no more tokens: its TIDs ran out on {}; move the meter to base {} \
+                     with a key change set (`voltvend token issue --meter … --key-change --rollover --new-krn N`), \
+                     then issue with --base {}",
+                    base.code(),
+                    base.rollover(),
+                    next.code(),
+                    next.code()
+                ),
+                None => anyhow::anyhow!(
+                    "base date {} can issue no more tokens: its TIDs ran out on {}",
+                    base.code(),
+                    base.rollover()
+                ),
+            },
+            StsError::BeforeBaseDate => anyhow::anyhow!(
+                "{at} is before base date {} ({}): issue with the base the meter was given (--base)",
+                base.code(),
+                base.start()
+            ),
+            other => other.into(),
+        })?;
         let credit = |kind, text: &str| -> anyhow::Result<TokenNumber> {
-            Ok(issuer.credit(kind, amount::tenths_from_decimal(text)?, tid, rnd)?)
+            let tenths = amount::tenths_from_decimal(text)?;
+            if tenths == 0 {
+                // A token that adds nothing still uses up a TID on the meter.
+                bail!("a credit of {text:?} is nothing to issue; give an amount of at least 0.1");
+            }
+            Ok(issuer.credit(kind, tenths, tid, rnd)?)
         };
         let token = if let Some(kwh) = &a.electricity_kwh {
             credit(TransferKind::Electricity, kwh)?
@@ -411,9 +537,9 @@ fn issue(a: IssueArgs, now: Timestamp, ids: &IdGenerator) -> anyhow::Result<()> 
         } else if let Some(units) = &a.gas {
             credit(TransferKind::Gas, units)?
         } else if let Some(w) = a.max_power_w {
-            issuer.max_power_limit(w, tid, rnd)?
+            issuer.max_power_limit(w, tid, rnd).map_err(|e| watts_error("--max-power-w", w, e))?
         } else if let Some(w) = a.phase_unbalance_w {
-            issuer.max_phase_unbalance(w, tid, rnd)?
+            issuer.max_phase_unbalance(w, tid, rnd).map_err(|e| watts_error("--phase-unbalance-w", w, e))?
         } else if let Some(reg) = a.clear_credit {
             issuer.clear_credit(reg, tid, rnd)?
         } else if a.clear_tamper {

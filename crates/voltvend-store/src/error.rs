@@ -13,7 +13,7 @@ pub enum StoreError {
     Config(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
-    #[error("database is in use by a running Voltvend server ({0})")]
+    #[error("database is in use by a running Voltvend server ({0}); stop the server first")]
     Locked(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -505,18 +505,83 @@ pub fn backend_of(url: &str) -> Result<Backend, StoreError> {
     }
 }
 
-/// A URL with any password replaced, safe to print.
+/// Query parameters of a database URL whose values are secrets (libpq's `password` and `sslpassword`, and
+/// anything named like a key or token).
+fn secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "pass", "pwd", "secret", "token", "key"].iter().any(|s| name.contains(s))
+}
+
+/// A URL with every password replaced, safe to print: the one in `user:password@` and the values of
+/// `?password=` (and similar) parameters. The authority ends at the first `/` after the scheme, as URL
+/// parsers read it, so a password holding `@`, `?` or `#` is still hidden whole.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return redact_query(url);
+    };
+    let (scheme, rest) = url.split_at(scheme_end);
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
-                None => url.to_string(),
+                Some((user, _)) => format!("{user}:***{host}"),
+                None => authority.to_string(),
             }
         }
-        _ => url.to_string(),
+        None => authority.to_string(),
+    };
+    format!("{scheme}{authority}{}", redact_query(path))
+}
+
+/// Hides the values of secret query parameters in `text` (a path and query, or a whole string).
+fn redact_query(text: &str) -> String {
+    let Some((before, query)) = text.split_once('?') else {
+        return text.to_string();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let parameters: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if secret_parameter(k) => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect();
+    let mut out = format!("{before}?{}", parameters.join("&"));
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
     }
+    out
+}
+
+/// The secrets inside a database URL (its password in either form), to keep them out of anything printed.
+pub fn url_secrets(url: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(scheme_end) = url.find("://").map(|i| i + 3) {
+        let rest = url.get(scheme_end..).unwrap_or_default();
+        let authority = rest.split('/').next().unwrap_or_default();
+        if let Some(at) = authority.rfind('@')
+            && let Some((_, password)) = authority.get(..at).unwrap_or_default().split_once(':')
+        {
+            out.push(password.to_string());
+        }
+    }
+    if let Some((_, query)) = url.split_once('?') {
+        for kv in query.split(['&', '#']) {
+            if let Some((k, v)) = kv.split_once('=')
+                && secret_parameter(k)
+            {
+                out.push(v.to_string());
+            }
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
 }
 
 /// The file a `sqlite:` URL points at.
@@ -545,6 +610,14 @@ mod tests {
         assert!(backend_of("mysql://h/db").is_err());
         assert_eq!(redact_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?sslmode=require&password=s3cret"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(redact_url("postgresql://u:p@ss?w#rd@h/db"), "postgresql://u:***@h/db");
+        assert_eq!(redact_url("postgres://u:a@h/db?PassWord=b#x"), "postgres://u:***@h/db?PassWord=***#x");
+        assert_eq!(url_secrets("postgres://u:a@h/db?password=b&sslpassword=c"), ["a", "b", "c"]);
+        assert!(url_secrets("sqlite://x.db").is_empty());
         assert_eq!(sqlite_path("sqlite://data/v.sqlite?mode=rwc").unwrap(), PathBuf::from("data/v.sqlite"));
         assert!(sqlite_path("sqlite::memory:").is_err());
     }

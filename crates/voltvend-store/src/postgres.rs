@@ -33,6 +33,18 @@ async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
         .map_err(|e| StoreError::Config(format!("bad database URL {}: {e}", crate::redact_url(&options.url))))?;
     let connect = connect.options([("synchronous_commit", "on")]);
     let connect = if options.read_only { connect.options([("default_transaction_read_only", "on")]) } else { connect };
+    // One connection first: the pool retries a refused connection until its timeout and then says only that
+    // it timed out, while the first attempt's error says what is wrong (connection refused, bad password).
+    let timeout = Duration::from_millis(options.connect_timeout_ms);
+    let unavailable =
+        |why: String| StoreError::Unavailable(format!("cannot reach {}: {why}", crate::redact_url(&options.url)));
+    match tokio::time::timeout(timeout, sqlx::ConnectOptions::connect(&connect)).await {
+        Ok(Ok(conn)) => {
+            let _ = sqlx::Connection::close(conn).await;
+        }
+        Ok(Err(e)) => return Err(unavailable(e.to_string())),
+        Err(_) => return Err(unavailable(format!("no answer within {} ms", options.connect_timeout_ms))),
+    }
     PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(Duration::from_millis(options.connect_timeout_ms))

@@ -118,9 +118,7 @@ pub(crate) fn lock_database_file(db: &Path) -> Result<File, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", lock_path.display())))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            Err(StoreError::Locked(format!("{}; stop the server first", db.display())))
-        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(db.display().to_string())),
         Err(std::fs::TryLockError::Error(e)) => {
             Err(StoreError::Unavailable(format!("cannot lock {}: {e}", lock_path.display())))
         }

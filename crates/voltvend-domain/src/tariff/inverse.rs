@@ -1,14 +1,17 @@
 //! Inverse pricing: what a payment buys now, as a cashier must show before printing a token.
 //!
 //! The payment is split in order: arrears recovery (a share of the payment or a fixed amount, never more than
-//! is owed), fees due, then energy. The energy money buys units walking up the blocks from the account's
-//! position at the price of the TOU period in force (or a named vend period), with exclusive taxes added to
-//! each unit's price. What does not buy a whole milli-unit stays as unspent credit. Buying the quoted units
-//! costs, by forward pricing, exactly the quoted energy money.
+//! is owed), fees due, then energy. The energy money buys the largest quantity, in the TOU period in force
+//! (or a named vend period), whose forward price from the account's pricing state — free basic units left,
+//! block position, taxes, the carried remainder, exactly as readings are priced — fits the money. What does
+//! not buy a whole milli-unit stays as unspent credit. Buying the quoted units costs, by forward pricing,
+//! exactly the quoted energy money, and one more milli-unit would cost more than the money.
 
 use jiff::Timestamp;
 
-use super::pricing::{PricingError, PricingState};
+use super::pricing::{
+    Charge, ChargeLine, FREE_UNITS_LABEL, PricingError, PricingState, included_label, price_purchase,
+};
 use super::{BlockMode, FEMTO_PER_MAJOR, Tariff};
 
 /// How arrears are recovered from a purchase.
@@ -46,14 +49,22 @@ pub struct BlockPurchase {
 pub struct Quote {
     pub arrears_minor: i64,
     pub fees_minor: i64,
-    /// Money converted into units, tax included, in minor units (the exact cost rounded up).
+    /// Money converted into units, tax included, in minor units: the forward price of the units, floored as
+    /// forward pricing floors it (the rest of a minor unit is carried in `state`).
     pub energy_minor: i64,
     /// The exact cost of the units bought, tax included, in 10⁻¹⁵ major units.
     pub energy_femto: i128,
     /// The exclusive tax within `energy_minor` (floored).
     pub tax_minor: i64,
+    /// Taxes already included in the prices, within `energy_minor` (floored); reported, not added.
+    pub tax_included_minor: i64,
     pub quantity_milli: i64,
+    /// Of `quantity_milli`, the free basic units (lifeline) the account had left.
+    pub free_milli: i64,
+    /// The units by block (free units included in the blocks they fill, as forward pricing counts them).
     pub blocks: Vec<BlockPurchase>,
+    /// The forward charge of the units bought, itemised exactly as pricing readings itemises it.
+    pub lines: Vec<ChargeLine>,
     /// Paid money not converted (less than one milli-unit's price): kept as wallet credit.
     pub unspent_minor: i64,
     pub period: String,
@@ -84,7 +95,8 @@ pub fn split_payment(
 }
 
 /// The pricing state a quote starts from when all that is known is how much has been used so far in the block
-/// period in force at `at` (for a quote made outside the system, where no stored state exists).
+/// period in force at `at` (for a quote made outside the system, where no stored state exists). Free basic
+/// units that restart with the blocks count as used by that much.
 pub fn state_at_position(
     tariff: &Tariff,
     at: Timestamp,
@@ -96,9 +108,26 @@ pub fn state_at_position(
     let version = tariff.version_at(at).ok_or(PricingError::NoVersion(at))?;
     let date = at.to_zoned(tariff.time_zone.clone()).date();
     let block_key = version.blocks.as_ref().map(|b| super::pricing::period_key(b.period, date));
-    Ok(PricingState { block_key, block_position_milli, ..PricingState::default() })
+    // Free basic units are the first units of their period, so when they restart with the blocks, what has
+    // been used so far used them first.
+    let same_period = version.blocks.as_ref().is_none_or(|b| b.period == version.free_period);
+    let (free_key, free_used_milli) = if version.free_milli > 0 && same_period {
+        (Some(super::pricing::period_key(version.free_period, date)), block_position_milli.min(version.free_milli))
+    } else {
+        (None, 0)
+    };
+    Ok(PricingState { block_key, block_position_milli, free_key, free_used_milli, ..PricingState::default() })
 }
 
+/// The most a search for the quantity a payment buys looks at, in milli-units (10⁹ kWh or m³): a price of zero
+/// from some quantity on would otherwise let a payment buy without end.
+pub const QUANTITY_MAX_MILLI: i64 = 1_000_000_000_000;
+
+/// What a payment buys now: the largest quantity whose forward price ([`price_purchase`], the same rules as
+/// pricing readings: free basic units, blocks, taxes, a month's minimum, the carried remainder) from `state`
+/// is at most the money left after arrears and fees. The energy money is that forward price, so buying the
+/// quoted units costs exactly it and leaves the forward state's remainder carried; one more milli-unit would
+/// cost more than the money.
 pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quote, PricingError> {
     if p.paid_minor < 0 || p.arrears_owed_minor < 0 || p.fees_due_minor < 0 {
         return Err(PricingError::Unsupported("amounts cannot be negative"));
@@ -111,81 +140,126 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
     if p.max_quantity_milli.is_some_and(|q| q < 0) {
         return Err(PricingError::Unsupported("a quantity cap cannot be negative"));
     }
+    if let Some(b) = &version.blocks
+        && b.mode == BlockMode::WholeVolume
+        && b.blocks.windows(2).any(|w| matches!(w, [x, y] if y.adder_micro < x.adder_micro))
+    {
+        // Crossing into a cheaper block re-prices the period's earlier units down, so more units can cost
+        // less: no single largest quantity a payment buys.
+        return Err(PricingError::Unsupported(
+            "inverse pricing of whole-volume blocks whose prices fall is not supported",
+        ));
+    }
     let (arrears, fees, money) = split_payment(p.paid_minor, p.arrears_owed_minor, p.recovery, p.fees_due_minor);
-
+    let cost = |q: i64| price_purchase(tariff, state, p.at, period, q);
+    // Whether `q` milli-units fit the money; a price beyond the range of money does not.
+    let fits = |q: i64| -> Result<Option<Charge>, PricingError> {
+        match cost(q) {
+            Ok(c) if c.total.amount_minor() <= money => Ok(Some(c)),
+            Ok(_) | Err(PricingError::Overflow) => Ok(None),
+            Err(e) => Err(e),
+        }
+    };
+    let cap = p.max_quantity_milli.unwrap_or(QUANTITY_MAX_MILLI).min(QUANTITY_MAX_MILLI);
+    // Forward prices never fall as the quantity grows (prices are not negative, and falling whole-volume
+    // blocks are refused above), so the quantity bought is found by doubling, then bisection between a
+    // quantity that fits (`lo`) and one that does not (`hi`).
+    let quantity = match fits(0)? {
+        None => 0,
+        Some(_) if fits(cap)?.is_some() => {
+            if p.max_quantity_milli.is_none() {
+                return Err(PricingError::Unsupported(
+                    "the price is zero from here on; a payment would buy without limit",
+                ));
+            }
+            cap
+        }
+        Some(_) => {
+            let (mut lo, mut hi) = (0_i64, 1_000_i64.min(cap));
+            while fits(hi)?.is_some() {
+                lo = hi;
+                hi = hi.saturating_mul(2).min(cap);
+            }
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if fits(mid)?.is_some() { lo = mid } else { hi = mid }
+            }
+            lo
+        }
+    };
+    let Some(charge) = fits(quantity)? else {
+        // Not even nothing fits: a month's minimum falls due first and the money does not cover it.
+        return Ok(Quote {
+            arrears_minor: arrears,
+            fees_minor: fees,
+            energy_minor: 0,
+            energy_femto: 0,
+            tax_minor: 0,
+            tax_included_minor: 0,
+            quantity_milli: 0,
+            free_milli: 0,
+            blocks: Vec::new(),
+            lines: Vec::new(),
+            unspent_minor: money,
+            period: version.periods.get(period).cloned().unwrap_or_default(),
+            state: state.clone(),
+        });
+    };
     let unit = FEMTO_PER_MAJOR / i128::from(tariff.currency.minor_per_major());
-    let tax_ppm: i128 = version.taxes.iter().filter(|t| !t.inclusive).map(|t| i128::from(t.rate_ppm)).sum();
-    let mut budget = i128::from(money) * unit;
-    let mut blocks = Vec::new();
-    let mut quantity = 0_i64;
-    let mut spent = 0_i128;
-
-    // The position within the current block period (a new period would start from zero).
+    let energy_minor = charge.total.amount_minor();
+    let included: i128 = charge
+        .lines
+        .iter()
+        .filter(|l| version.taxes.iter().any(|t| t.inclusive && l.label == included_label(&t.name)))
+        .map(|l| l.amount_femto)
+        .sum();
+    let free_milli = charge.lines.iter().filter(|l| l.label == FREE_UNITS_LABEL).map(|l| l.quantity_milli).sum();
     let date = p.at.to_zoned(tariff.time_zone.clone()).date();
-    let mut tiers: Vec<(Option<usize>, i64, Option<i64>)> = Vec::new();
-    let mut block_start: Option<(i32, i64)> = None;
-    match &version.blocks {
-        None => tiers.push((None, version.price_micro(period, None), None)),
+    let blocks = match &version.blocks {
+        None => vec![BlockPurchase {
+            block: None,
+            quantity_milli: quantity,
+            unit_price_micro: version.price_micro(period, None),
+        }],
         Some(b) => {
-            if b.mode == BlockMode::WholeVolume {
-                return Err(PricingError::Unsupported("inverse pricing of whole-volume blocks is not supported"));
-            }
             let key = super::pricing::period_key(b.period, date);
-            let position = if state.block_key == Some(key) { state.block_position_milli } else { 0 };
-            block_start = Some((key, position));
-            let mut lo = 0;
+            let p0 = if state.block_key == Some(key) { state.block_position_milli } else { 0 };
+            let p1 = p0.saturating_add(quantity);
+            let mut out = Vec::new();
+            let mut lo = 0_i64;
             for (i, block) in b.blocks.iter().enumerate() {
-                let hi = block.up_to_milli;
-                if hi.is_none_or(|h| h > position) {
-                    let room = hi.map(|h| h - position.max(lo));
-                    tiers.push((Some(i), version.price_micro(period, Some(i)), room));
+                let hi = block.up_to_milli.unwrap_or(i64::MAX);
+                let overlap = p1.min(hi) - p0.max(lo);
+                if overlap > 0 {
+                    out.push(BlockPurchase {
+                        block: Some(i),
+                        quantity_milli: overlap,
+                        unit_price_micro: version.price_micro(period, Some(i)),
+                    });
                 }
-                lo = hi.unwrap_or(i64::MAX);
+                lo = hi;
             }
+            out
         }
-    }
-    for (block, price, room) in tiers {
-        // Per milli-unit: price (10⁻⁹ major) × 10⁶ × (1 + tax).
-        let per_milli = i128::from(price) * (1_000_000 + tax_ppm);
-        if per_milli <= 0 {
-            return Err(PricingError::Unsupported("a free block cannot be bought; free units are issued separately"));
-        }
-        let affordable = i64::try_from(budget / per_milli).unwrap_or(i64::MAX);
-        let cap_left = p.max_quantity_milli.map_or(i64::MAX, |cap| cap - quantity);
-        let take = room.map_or(affordable, |r| r.min(affordable)).min(cap_left);
-        if take > 0 {
-            blocks.push(BlockPurchase { block, quantity_milli: take, unit_price_micro: price });
-            quantity += take;
-            let c = per_milli * i128::from(take);
-            spent += c;
-            budget -= c;
-        }
-        if room.is_none_or(|r| take < r) || take == cap_left {
-            break;
-        }
-    }
-    // Charge whole minor units for what was bought (rounded up); the rest stays as credit.
-    let energy_minor = (spent + unit - 1).div_euclid(unit);
-    let energy_minor = i64::try_from(energy_minor).map_err(|_| PricingError::Overflow)?.min(money);
-    let tax = if tax_ppm == 0 { 0 } else { spent * tax_ppm / (1_000_000 + tax_ppm) };
+    };
     Ok(Quote {
         arrears_minor: arrears,
         fees_minor: fees,
         energy_minor,
-        energy_femto: spent,
-        tax_minor: i64::try_from(tax.div_euclid(unit)).map_err(|_| PricingError::Overflow)?,
+        energy_femto: charge.subtotal_femto + charge.tax_femto,
+        tax_minor: i64::try_from(charge.tax_femto.div_euclid(unit))
+            .map_err(|_| PricingError::Overflow)?
+            .min(energy_minor),
+        tax_included_minor: i64::try_from(included.div_euclid(unit))
+            .map_err(|_| PricingError::Overflow)?
+            .min(energy_minor),
         quantity_milli: quantity,
+        free_milli,
         blocks,
+        lines: charge.lines,
         unspent_minor: money - energy_minor,
         period: version.periods.get(period).cloned().unwrap_or_default(),
-        state: match block_start {
-            Some((key, position)) => PricingState {
-                block_key: Some(key),
-                block_position_milli: position.saturating_add(quantity),
-                ..state.clone()
-            },
-            None => state.clone(),
-        },
+        state: charge.state,
     })
 }
 

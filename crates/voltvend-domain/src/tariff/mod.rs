@@ -257,7 +257,8 @@ impl TariffVersion {
         }
         for (i, t) in self.taxes.iter().enumerate() {
             if !(0..=1_000_000).contains(&t.rate_ppm) {
-                return err(&format!("taxes[{i}].rate"), "must be between 0 and 100 %");
+                // Named as the tariff file names it.
+                return err(&format!("taxes[{i}].rate_percent"), "must be between 0 and 100 %");
             }
         }
         Ok(())

@@ -36,6 +36,14 @@ pub enum PricingError {
     Unsupported(&'static str),
 }
 
+/// The label of the charge line that takes free basic units off.
+pub const FREE_UNITS_LABEL: &str = "free basic units";
+
+/// The label of the charge line that reports a tax included in the prices.
+pub fn included_label(tax_name: &str) -> String {
+    format!("{tax_name} (included)")
+}
+
 /// Register values of a reading, in milli-units (Wh, litres).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Registers {
@@ -287,10 +295,57 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
         }
     }
 
-    // Taxes on the subtotal: exclusive ones are added, inclusive ones reported.
+    // Taxes on the subtotal, then the total and the carried remainder.
     let version = tariff
         .version_at(t1.checked_sub(jiff::SignedDuration::from_micros(1)).unwrap_or(t1))
         .ok_or(PricingError::NoVersion(t1))?;
+    let consumption_milli = per_period.iter().map(|(_, q)| q).sum();
+    finish(tariff, version, state, subtotal, lines, consumption_milli, per_period, recorded_cuts)
+}
+
+/// Prices buying `quantity_milli` of the period at index `period` at the instant `at`, as a vend does: the
+/// same steps as [`price`] for consumption that all falls at `at` (month close, free units, blocks, taxes,
+/// the carried remainder), but no time passes, so no daily or monthly charge falls due. [`price`] of a
+/// reading pair around `at` that crosses no midnight, month start or version change gives the same charge.
+pub fn price_purchase(
+    tariff: &Tariff,
+    state: &PricingState,
+    at: Timestamp,
+    period: usize,
+    quantity_milli: i64,
+) -> Result<Charge, PricingError> {
+    if quantity_milli < 0 {
+        return Err(PricingError::Unsupported("a quantity cannot be negative"));
+    }
+    let version = tariff.version_at(at).ok_or(PricingError::NoVersion(at))?;
+    let name = version.periods.get(period).ok_or(PricingError::Unsupported("no such period"))?.clone();
+    let date = local_date(&tariff.time_zone, at);
+    let mut state = state.clone();
+    let mut lines = Vec::new();
+    let mut subtotal = close_month_if_new(&mut state, version, month_key(date), femto_per_minor(tariff), &mut lines);
+    let mut q = vec![0_i64; version.periods.len()];
+    if let Some(slot) = q.get_mut(period) {
+        *slot = quantity_milli;
+    }
+    let energy = price_piece(version, &mut state, date, &q, &mut lines);
+    state.month_energy_femto += energy;
+    subtotal += energy;
+    finish(tariff, version, state, subtotal, lines, quantity_milli, vec![(name, quantity_milli)], Vec::new())
+}
+
+/// Taxes on the subtotal (exclusive ones added, inclusive ones reported), then the total floored to minor
+/// units with the remainder carried in the state.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    tariff: &Tariff,
+    version: &TariffVersion,
+    mut state: PricingState,
+    subtotal: i128,
+    mut lines: Vec<ChargeLine>,
+    consumption_milli: i64,
+    per_period_milli: Vec<(String, i64)>,
+    cuts: Vec<Cut>,
+) -> Result<Charge, PricingError> {
     let mut tax = 0_i128;
     for t in &version.taxes {
         // The subtotal is a whole number of 10⁻⁹ units, so a ppm rate keeps it exact in 10⁻¹⁵.
@@ -299,7 +354,7 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
         } else {
             subtotal / 1_000_000 * i128::from(t.rate_ppm)
         };
-        let label = if t.inclusive { format!("{} (included)", t.name) } else { t.name.clone() };
+        let label = if t.inclusive { included_label(&t.name) } else { t.name.clone() };
         lines.push(ChargeLine { label, quantity_milli: 0, unit_price_micro: None, amount_femto: part });
         if !t.inclusive {
             tax += part;
@@ -313,9 +368,9 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
     let total = Money::from_minor(i64::try_from(minor).map_err(|_| PricingError::Overflow)?, tariff.currency);
     Ok(Charge {
         lines,
-        consumption_milli: per_period.iter().map(|(_, q)| q).sum(),
-        per_period_milli: per_period,
-        cuts: recorded_cuts,
+        consumption_milli,
+        per_period_milli,
+        cuts,
         subtotal_femto: subtotal,
         tax_femto: tax,
         total,
@@ -447,7 +502,7 @@ fn price_piece(
             let price = version.base_price_micro.first().copied().unwrap_or(0);
             let amount = -cost(price, free);
             energy += amount;
-            add_line(lines, "free basic units", free, Some(-price), amount);
+            add_line(lines, FREE_UNITS_LABEL, free, Some(-price), amount);
         }
     }
 

@@ -508,3 +508,56 @@ async fn demo_honours_the_database_url() {
         .unwrap();
     assert_one_line_error(&o, "already holds data");
 }
+
+/// Issue 10: the demo's temporary database is removed on a clean stop, unless `--keep` asks to keep it
+/// (its folder is printed); `--keep` with a database of one's own is refused, as that one is always kept.
+#[test]
+fn demo_removes_its_temporary_database_unless_kept() {
+    use std::io::{BufRead, BufReader};
+    for keep in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut args = vec!["demo", "--listen", "127.0.0.1:0"];
+        if keep {
+            args.push("--keep");
+        }
+        let mut child = demo_command(None)
+            .env("TMPDIR", tmp.path())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut printed = String::new();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            printed.push_str(&line);
+            printed.push('\n');
+            if line.contains("Stop with Ctrl-C") {
+                break;
+            }
+        }
+        let demo_dirs =
+            || std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>();
+        assert_eq!(demo_dirs().len(), 1, "the demo made its folder in TMPDIR: {printed}");
+        assert!(
+            printed.contains(if keep { "(kept when the demo stops)" } else { "(removed when the demo stops)" }),
+            "{printed}"
+        );
+        assert!(
+            std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success()
+        );
+        let _ = lines.count();
+        assert!(child.wait().unwrap().success());
+        let left = demo_dirs();
+        if keep {
+            assert!(left.len() == 1 && left[0].join("voltvend.sqlite").is_file(), "{left:?}");
+        } else {
+            assert!(left.is_empty(), "the temporary database was left behind: {left:?}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(dir.path());
+    let o = demo_command(Some(DEMO_MASTER_KEY)).args(["--database-url", &url, "demo", "--keep"]).output().unwrap();
+    assert_one_line_error(&o, "--keep");
+}

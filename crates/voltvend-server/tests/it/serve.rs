@@ -27,6 +27,9 @@ fn serve_health_metrics_backup_and_restore() {
     // A second server on the same database is refused.
     let second = run(&["--database-url", &url, "serve", "--listen", "127.0.0.1:0"], "");
     assert_one_line_error(&second, "in use by a running Voltvend server");
+    assert!(stdout(&second).is_empty(), "the second server said it was listening: {second:?}");
+    let err = crate::support::stderr(&second);
+    assert_eq!(err.matches("stop the server first").count(), 1, "the advice is given once: {err}");
 
     // Online backup while the server runs.
     let backups = dir.path().join("backups");

@@ -51,6 +51,11 @@ fn known_bills_from_the_shipped_tariffs() {
         &[],
     );
     assert_eq!(v["total"], "888.50");
+    // Times in the tariff's time zone, with its offset, as the readings were taken.
+    assert_eq!(
+        (v["intervals"][0]["from"].as_str(), v["intervals"][0]["to"].as_str()),
+        (Some("2026-05-01T00:00:00+02:00"), Some("2026-05-31T00:00:00+02:00"))
+    );
     // Commercial, 240 kWh over a July weekday: 2 h sharp, 7 h peak, 7 h flat, 8 h valley.
     let v = quote(
         "cn-commercial-tou-summer-sharp.toml",
@@ -92,11 +97,37 @@ fn what_a_payment_buys() {
         "",
     );
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // 40 kWh used this month used 40 of the 50 free kWh: the last 10 free kWh come first, then block 2 at
+    // 2.39, floored as forward pricing floors it: 167.368 × 2.39 = 400.0095 → 400.00 (the rest carried),
+    // while 167.369 kWh would cost 400.01.
     assert_eq!(
-        (v["arrears"].as_str(), v["energy"].as_str(), v["quantity"].as_str()),
-        (Some("100.00"), Some("400.00"), Some("169.581"))
+        (v["arrears"].as_str(), v["energy"].as_str(), v["quantity"].as_str(), v["free_quantity"].as_str()),
+        (Some("100.00"), Some("400.00"), Some("177.368"), Some("10.000"))
     );
     assert_eq!(v["blocks"][0]["quantity"], "10.000", "the rest of block 1 first");
+}
+
+/// Issue 10: what `--pay` buys, priced as readings from the start of the same month, costs the payment; the
+/// free basic units are in it and the VAT included in the prices is shown.
+#[test]
+fn what_a_payment_buys_costs_the_payment_as_readings() {
+    let t = tariffs().join("za-municipal-ibt-fbe.toml");
+    let t = t.to_str().unwrap();
+    let pay = ["tariff", "quote", "--tariff", t, "--pay", "500", "--at", "2026-05-01T10:00:00+02:00"];
+    let o = run(&[&pay[..], &["--json"]].concat(), "");
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let quantity = v["quantity"].as_str().unwrap().to_string();
+    assert_eq!(v["free_quantity"], "50.000", "{v}");
+    let included: f64 = v["tax_included"].as_str().unwrap().parse().unwrap();
+    assert!(included > 60.0, "15 % VAT included in ZAR 500 is shown: {v}");
+    let csv = format!("time,total_kwh\n2026-05-01T00:00:00+02:00,0\n2026-05-01T10:00:00+02:00,{quantity}\n");
+    let forward = quote("za-municipal-ibt-fbe.toml", &csv, &[]);
+    assert_eq!(forward["total"], v["energy"], "pay {v}\nreadings {forward}");
+    assert!(v["energy"] == "500.00" || v["energy"] == "499.99", "{v}");
+    let text = stdout(&run(&pay, ""));
+    assert!(text.contains("free basic units") && text.contains("tax included     ZAR"), "{text}");
+    assert!(!text.contains("ZAR 0.00)"), "{text}");
 }
 
 #[test]
@@ -133,7 +164,7 @@ fn import_export_show_list() {
     );
     assert!(
         stdout(&run(&["--database-url", &url, "tariff", "show", "cn-zhejiang-residential-tou"], ""))
-            .contains("up to 2760.000 kWh")
+            .contains("block 1 0.000–2760.000 kWh")
     );
     // A stored tariff can be quoted by code.
     let csv = dir.path().join("r.csv");
@@ -200,4 +231,145 @@ fn bad_tariffs_and_readings_say_where() {
             needle,
         );
     }
+}
+
+/// Issue 10: a readings file that could price wrong is refused, naming the column; a byte order mark is not.
+#[test]
+fn readings_that_would_price_wrong_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path().join("r.csv");
+    let r = r.to_str().unwrap();
+    let cases = [
+        // Valley use would be priced as zero.
+        (
+            "cn-zhejiang-residential.toml",
+            "time,peak\n2026-05-01T00:00:00+08:00,0\n2026-05-02T00:00:00+08:00,9\n",
+            vec!["\"valley\"", "missing"],
+        ),
+        (
+            "cn-zhejiang-residential.toml",
+            "time,valley\n2026-05-01T00:00:00+08:00,0\n2026-05-02T00:00:00+08:00,9\n",
+            vec!["\"peak\"", "missing"],
+        ),
+        (
+            "cn-zhejiang-residential.toml",
+            "time,peak,peak,valley\n2026-05-01T00:00:00+08:00,0,0,0\n2026-05-02T00:00:00+08:00,1,1,1\n",
+            vec!["\"peak\"", "twice"],
+        ),
+        (
+            "za-municipal-ibt-fbe.toml",
+            "time,total_m3\n2026-05-01T00:00:00+02:00,0\n2026-05-02T00:00:00+02:00,9\n",
+            vec!["\"total_m3\"", "electricity"],
+        ),
+        (
+            "cn-beijing-residential-water.toml",
+            "time,total_kwh\n2026-05-01T00:00:00+08:00,0\n2026-05-02T00:00:00+08:00,9\n",
+            vec!["\"total_kwh\"", "water"],
+        ),
+        (
+            "cn-zhejiang-residential.toml",
+            "time,total_kwh,peak,valley\n2026-05-01T00:00:00+08:00,0,0,0\n2026-05-02T00:00:00+08:00,2,1,1\n",
+            vec!["\"total_kwh\""],
+        ),
+    ];
+    for (tariff, csv, needles) in cases {
+        std::fs::write(r, csv).unwrap();
+        let t = tariffs().join(tariff);
+        let o = run(&["tariff", "quote", "--tariff", t.to_str().unwrap(), "--readings", r], "");
+        for needle in needles {
+            assert_one_line_error(&o, needle);
+        }
+    }
+    // A spreadsheet's UTF-8 byte order mark before the header is accepted and prices the same.
+    let plain = "time,peak,valley\n2026-05-01T00:00:00+08:00,0,0\n2026-06-01T00:00:00+08:00,300,150\n";
+    let v = quote("cn-zhejiang-residential.toml", &format!("\u{feff}{plain}"), &[]);
+    assert_eq!(v["total"], quote("cn-zhejiang-residential.toml", plain, &[])["total"]);
+    assert_eq!(v["total"], "213.60");
+}
+
+/// Issue 10: `tariff show` reads as the tariff is published: prices per block (and per period, with the step
+/// over block 1 where there are several periods), schedules for weekends and holidays, words instead of the
+/// engine's names, times in the tariff's time zone with its offset; `tariff list` on an empty database says so.
+#[test]
+fn tariff_show_reads_as_published() {
+    let show = |file: &std::path::Path| {
+        let o = run(&["tariff", "show", file.to_str().unwrap()], "");
+        assert!(o.status.success(), "{o:?}");
+        stdout(&o)
+    };
+    let za = show(&tariffs().join("za-municipal-ibt-fbe.toml"));
+    for needle in [
+        "from 2024-07-01 00:00 +02:00",
+        "blocks of the month's use, each unit at the price of the block it falls in",
+        "block 1 0.000–50.000 kWh: 1.860000 ZAR/kWh",
+        "block 4 above 600.000 kWh: 4.040000 ZAR/kWh",
+        "free basic units: 50.000 kWh per month",
+        "VAT 15% (included in prices)",
+    ] {
+        assert!(za.contains(needle), "{za} lacks {needle:?}");
+    }
+    let zj = show(&tariffs().join("cn-zhejiang-residential.toml"));
+    for needle in [
+        "block 2 2760.000–4800.000 kWh: peak 0.618000 CNY/kWh, valley 0.338000 CNY/kWh (+0.050000 over block 1)",
+        "every day: 00:00 valley, 08:00 peak, 22:00 valley",
+        "from 2012-07-01 00:00 +08:00",
+    ] {
+        assert!(zj.contains(needle), "{zj} lacks {needle:?}");
+    }
+    // A weekend and holiday schedule are listed, with the days they apply to.
+    let dir = tempfile::tempdir().unwrap();
+    let weekends = dir.path().join("weekends.toml");
+    let text = std::fs::read_to_string(tariffs().join("cn-zhejiang-residential.toml")).unwrap();
+    let text = text.replacen(
+        "[[versions.tou.seasons]]",
+        "weekend = [\"sat\", \"sun\"]\nholidays = [\"2026-10-01\"]\n[[versions.tou.seasons]]",
+        1,
+    );
+    let text = text.replacen(
+        "weekday = [",
+        "weekend = [{ start = \"00:00\", period = \"valley\" }]\nholiday = [{ start = \"00:00\", period = \"valley\" }]\nweekday = [",
+        1,
+    );
+    std::fs::write(&weekends, &text).unwrap();
+    let w = show(&weekends);
+    for needle in [
+        "weekdays: 00:00 valley, 08:00 peak",
+        "weekends: 00:00 valley",
+        "holidays: 00:00 valley",
+        "weekend days: saturday, sunday",
+        "holidays: 2026-10-01",
+    ] {
+        assert!(w.contains(needle), "{w} lacks {needle:?}");
+    }
+    for all in [&za, &zj, &w] {
+        for engine_name in ["Monthly", "Annual", "Incremental", "WholeVolume", "Daily", "Sat", "Sun"] {
+            assert!(!all.contains(engine_name), "{all} shows {engine_name:?}");
+        }
+    }
+    let db = tempfile::tempdir().unwrap();
+    let url = crate::support::migrated_sqlite(db.path());
+    let list = stdout(&run(&["--database-url", &url, "tariff", "list"], ""));
+    assert!(list.contains("no tariffs are stored yet"), "{list:?}");
+}
+
+/// Issue 10: quotes speak of what the utility sells, in its unit: water in m³ is "water", not "energy all".
+#[test]
+fn quotes_say_water_and_m3_for_water() {
+    let t = tariffs().join("cn-beijing-residential-water.toml");
+    let t = t.to_str().unwrap();
+    let o = run(&["tariff", "quote", "--tariff", t, "--pay", "100", "--at", "2026-05-10T10:00:00+08:00"], "");
+    let pay = stdout(&o);
+    assert!(o.status.success(), "{o:?}");
+    // 5.00 per m³: 20 m³, and the litre whose half cent is carried to the next charge as readings carry it.
+    assert!(pay.contains("water              CNY 100.00 for 20.001 m³"), "{pay}");
+    assert!(pay.contains("carried remainder  0.005000"), "{pay}");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("r.csv");
+    std::fs::write(&csv, "time,total_m3\n2026-01-01T00:00:00+08:00,0\n2026-02-01T00:00:00+08:00,10\n").unwrap();
+    let o = run(&["tariff", "quote", "--tariff", t, "--readings", csv.to_str().unwrap()], "");
+    let readings = stdout(&o);
+    for text in [&pay, &readings] {
+        assert!(!text.contains("energy") && !text.contains("kWh"), "{text}");
+    }
+    assert!(readings.contains("  water ") && readings.contains("10.000 m³"), "{readings}");
 }

@@ -45,7 +45,9 @@ fn keygen_decode_and_secrecy() {
     let all = |o: &std::process::Output| format!("{}{}", stdout(o), String::from_utf8_lossy(&o.stderr));
     assert!(!all(&o).contains(VK), "the vending key is never printed");
 
-    let o = token(&["decode", "2371 6100 5011 8319 4197", "--decoder-key", "E653341F9D5BF36F", "--json"]);
+    // The vector meter is on base 1993 (METER), so its token is decoded on that base.
+    let o =
+        token(&["decode", "2371 6100 5011 8319 4197", "--decoder-key", "E653341F9D5BF36F", "--base", "93", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
         (v["class"].as_u64(), v["tenths"].as_u64(), v["issued_at"].as_str()),
@@ -65,7 +67,12 @@ fn keygen_decode_and_secrecy() {
     let mut expired = vec!["issue"];
     expired.extend_from_slice(METER);
     expired.extend_from_slice(&["--electricity-kwh", "1", "--at", "2024-11-24T20:16:00Z"]);
-    assert_one_line_error(&token(&expired), "rolled over");
+    // Issue 10: an exhausted base says so, when it ran out, and which key change moves the meter on.
+    let o = token(&expired);
+    assert_one_line_error(&o, "base date 93 can issue no more tokens");
+    for needle in ["2024-11-24", "--key-change --rollover", "base 14"] {
+        assert!(crate::support::stderr(&o).contains(needle), "{o:?} lacks {needle}");
+    }
     let o = voltvend().env_remove("VOLTVEND_VENDING_KEY").args(["token", "keygen"]).args(METER).output().unwrap();
     assert_one_line_error(&o, "no vending key");
 }
@@ -107,4 +114,32 @@ fn openpaygo_issue_and_decode() {
         "40",
     ]);
     assert_one_line_error(&o, "already used");
+}
+
+/// Issue 10: a meter record that names no base date is on one that can still issue tokens (the README's
+/// example), and the decoder shows the same base.
+#[test]
+fn the_default_base_date_can_issue_tokens() {
+    let o = token(&[
+        "issue",
+        "--pan",
+        "600727000000000009",
+        "--sgc",
+        "123456",
+        "--ti",
+        "1",
+        "--electricity-kwh",
+        "25",
+        "--at",
+        "2026-12-03T10:00:00Z",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{o:?}");
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let digits = v["tokens"][0].as_str().unwrap().to_string();
+    let key = token(&["keygen", "--pan", "600727000000000009", "--sgc", "123456", "--ti", "1", "--json"]);
+    let key: serde_json::Value = serde_json::from_str(&stdout(&key)).unwrap();
+    let o = token(&["decode", &digits, "--decoder-key", key["decoder_key"].as_str().unwrap(), "--json"]);
+    let d: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((d["tenths"].as_u64(), d["issued_at"].as_str()), (Some(250), Some("2026-12-03T10:00:00Z")), "{d}");
 }
