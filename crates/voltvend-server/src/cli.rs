@@ -244,9 +244,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let result = async {
                 let lock = crate::serve::lock_for_writing(store.as_ref()).await?;
                 let migrated = async {
-                    let before = store.is_migrated().await?;
+                    let pending = store.pending_migrations().await?;
                     store.migrate().await?;
-                    anyhow::Ok(before)
+                    anyhow::Ok(pending)
                 }
                 .await;
                 lock.release().await;
@@ -256,10 +256,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             spinner.finish_and_clear();
             let database = voltvend_store::redact_url(&settings.database.url);
-            if result? {
+            let applied = result?;
+            if applied.is_empty() {
                 println!("{database}: the schema was already up to date; nothing to apply");
             } else {
-                println!("{database}: applied the schema migrations; the database is up to date");
+                println!(
+                    "{database}: applied the schema migrations {}; the database is up to date",
+                    applied.join(", ")
+                );
             }
             Ok(())
         }

@@ -298,6 +298,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Whether the schema exists and is current.
     async fn is_migrated(&self) -> Result<bool, StoreError>;
+    /// The migrations `migrate` would apply, as `VERSION description`, in order.
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
     async fn counts(&self) -> Result<Counts, StoreError>;
     /// The durability settings of a live pooled connection.

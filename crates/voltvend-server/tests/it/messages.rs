@@ -105,6 +105,8 @@ fn migrate_says_what_it_applied() {
     let url = format!("sqlite://{}", dir.path().join("v.sqlite").display());
     let first = crate::support::stdout(&run(&["--database-url", &url, "migrate"], ""));
     assert!(first.contains("applied the schema migrations"), "{first}");
+    // Each by its version and name, from the first to the last the binary carries.
+    assert!(first.contains("0001 init") && first.contains("0005 headend"), "{first}");
     let again = crate::support::stdout(&run(&["--database-url", &url, "migrate"], ""));
     assert!(again.contains("nothing to apply"), "{again}");
 }

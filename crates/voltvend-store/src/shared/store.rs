@@ -211,6 +211,15 @@ impl Store for SqlStore {
         is_migrated(&self.pool).await
     }
 
+    async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let applied = applied_migrations(&self.pool).await?;
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| format!("{:04} {}", m.version, m.description))
+            .collect())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -719,12 +728,17 @@ impl Store for SqlStore {
 }
 
 /// Whether every migration of this build has been applied.
-async fn is_migrated(pool: &Pool<Db>) -> Result<bool, StoreError> {
-    let applied: Vec<i64> = match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await {
-        Ok(v) => v,
+/// The versions of the migrations applied; none on an empty (or foreign) database.
+async fn applied_migrations(pool: &Pool<Db>) -> Result<Vec<i64>, StoreError> {
+    match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await {
+        Ok(v) => Ok(v),
         // No migrations table: an empty (or foreign) database.
-        Err(sqlx::Error::Database(_)) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    Ok(MIGRATOR.iter().all(|m| applied.contains(&m.version)))
+        Err(sqlx::Error::Database(_)) => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn is_migrated(pool: &Pool<Db>) -> Result<bool, StoreError> {
+    let applied = applied_migrations(pool).await?;
+    Ok(!applied.is_empty() && MIGRATOR.iter().all(|m| applied.contains(&m.version)))
 }
