@@ -46,27 +46,15 @@ pub fn split_topic(topic: &str) -> Option<(&str, &str)> {
         .then_some((prefix, meter_no))
 }
 
-/// A decimal register value with at most three decimals, in thousandths (Wh of kWh, L of m³).
+/// A decimal register value with at most three decimals, in thousandths (Wh of kWh, L of m³), read exactly by
+/// the domain's decimal parser from the JSON text (a string or a number, never through a float).
 fn thousandths(field: &str, raw: &RawValue) -> Result<i64, String> {
     let text = raw.get();
     let text = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(text);
-    let bad = || format!("{field} is not a decimal such as \"1234.567\" with at most three decimals: {text:.40}");
-    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty()
-        || whole.len() > 12
-        || frac.len() > 3
-        || !whole.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || (text.contains('.') && frac.is_empty())
-    {
-        return Err(bad());
+    match voltvend_domain::decimal::parse_scaled(text, 3) {
+        Ok(v) if v >= 0 => Ok(v),
+        _ => Err(format!("{field} is not a decimal such as \"1234.567\" with at most three decimals: {text:.40}")),
     }
-    let whole: i64 = whole.parse().map_err(|_| bad())?;
-    let mut f: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
-    for _ in frac.len()..3 {
-        f *= 10;
-    }
-    whole.checked_mul(1_000).and_then(|w| w.checked_add(f)).ok_or_else(bad)
 }
 
 /// Reads one message of `meter_no`'s topic.

@@ -93,7 +93,17 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");
     }
-    let store = crate::serve::open_store(settings, clock.clone(), Access::Existing).await?;
+    with_bench_store(settings, clock.clone(), |store| bench(settings, store, clock, sales, &args)).await
+}
+
+/// Runs `f` on the bench's database, held against other writers, and drains and closes it afterwards
+/// whatever `f` did.
+pub(crate) async fn with_bench_store<F, Fut>(settings: &Settings, clock: Arc<dyn Clock>, f: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let store = crate::serve::open_store(settings, clock, Access::Existing).await?;
     let lock = match crate::serve::lock_for_writing(store.as_ref()).await {
         Ok(l) => l,
         Err(e) => {
@@ -101,7 +111,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
             return Err(e);
         }
     };
-    let result = bench(settings, store.clone(), clock, sales, &args).await;
+    let result = f(store.clone()).await;
     store.shutdown().await;
     lock.release().await;
     store.close().await;

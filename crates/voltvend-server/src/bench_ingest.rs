@@ -17,7 +17,6 @@ use voltvend_ops::{Actor, Applied, ApplyReadings, Command, Operation, Outcome, R
 use voltvend_store::{CheckScope, Store};
 
 use crate::clock::IdGenerator;
-use crate::serve::Access;
 use crate::settings::Settings;
 
 #[derive(Debug, Args)]
@@ -43,19 +42,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: IngestArgs) -
     if args.per_operation > ApplyReadings::READINGS_MAX {
         bail!("--per-operation is at most {}", ApplyReadings::READINGS_MAX);
     }
-    let store = crate::serve::open_store(settings, clock.clone(), Access::Existing).await?;
-    let lock = match crate::serve::lock_for_writing(store.as_ref()).await {
-        Ok(l) => l,
-        Err(e) => {
-            store.close().await;
-            return Err(e);
-        }
-    };
-    let result = bench(store.clone(), clock, &args).await;
-    store.shutdown().await;
-    lock.release().await;
-    store.close().await;
-    result
+    crate::bench::with_bench_store(settings, clock.clone(), |store| bench(store, clock, &args)).await
 }
 
 async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &IngestArgs) -> anyhow::Result<()> {

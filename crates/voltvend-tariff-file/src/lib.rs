@@ -232,6 +232,17 @@ fn hh_mm(field: &str, text: &str) -> Result<u16, TariffError> {
     }
 }
 
+fn weekdays(field: &str, list: &[String]) -> Result<Vec<Weekday>, TariffError> {
+    list.iter().enumerate().map(|(i, d)| weekday(&format!("{field}[{i}]"), d)).collect()
+}
+
+fn dates(field: &str, list: &[String]) -> Result<Vec<Date>, TariffError> {
+    list.iter()
+        .enumerate()
+        .map(|(i, d)| d.parse::<Date>().map_err(|_| TariffError::new(format!("{field}[{i}]"), "expected YYYY-MM-DD")))
+        .collect()
+}
+
 fn friendly(f: &FriendlyFile) -> Result<FriendlyHours, TariffError> {
     let night = f
         .night
@@ -243,32 +254,15 @@ fn friendly(f: &FriendlyFile) -> Result<FriendlyHours, TariffError> {
             Ok::<_, TariffError>((hh_mm("friendly_hours.night", a.trim())?, hh_mm("friendly_hours.night", b.trim())?))
         })
         .transpose()?;
-    let weekend_days = f
-        .weekend
-        .iter()
-        .enumerate()
-        .map(|(i, d)| weekday(&format!("friendly_hours.weekend[{i}]"), d))
-        .collect::<Result<_, _>>()?;
-    let holidays = f
-        .holidays
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            d.parse::<Date>()
-                .map_err(|_| TariffError::new(format!("friendly_hours.holidays[{i}]"), "expected YYYY-MM-DD"))
-        })
-        .collect::<Result<_, _>>()?;
+    let weekend_days = weekdays("friendly_hours.weekend", &f.weekend)?;
+    let holidays = dates("friendly_hours.holidays", &f.holidays)?;
     Ok(FriendlyHours { night, weekend_days, holidays })
 }
 
 fn schedule(field: &str, entries: &[EntryFile], periods: &[String]) -> Result<DaySchedule, TariffError> {
     let mut out = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let (h, m) = e.start.split_once(':').unwrap_or(("", ""));
-        let minute = match (h.parse::<u16>(), m.parse::<u16>()) {
-            (Ok(h), Ok(m)) if h < 24 && m < 60 && e.start.len() == 5 => h * 60 + m,
-            _ => return err(format!("{field}[{i}].start"), format!("{:?} is not HH:MM", e.start)),
-        };
+        let minute = hh_mm(&format!("{field}[{i}].start"), &e.start)?;
         let Some(p) = periods.iter().position(|x| *x == e.period) else {
             return err(
                 format!("{field}[{i}].period"),
@@ -358,21 +352,8 @@ pub fn to_domain(f: &TariffFile) -> Result<Tariff, TariffError> {
                             .transpose()?,
                     });
                 }
-                let weekend_days = t
-                    .weekend
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| weekday(&format!("{at}.tou.weekend[{i}]"), d))
-                    .collect::<Result<_, _>>()?;
-                let holidays = t
-                    .holidays
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| {
-                        d.parse::<Date>()
-                            .map_err(|_| TariffError::new(format!("{at}.tou.holidays[{i}]"), "expected YYYY-MM-DD"))
-                    })
-                    .collect::<Result<_, _>>()?;
+                let weekend_days = weekdays(&format!("{at}.tou.weekend"), &t.weekend)?;
+                let holidays = dates(&format!("{at}.tou.holidays"), &t.holidays)?;
                 Some(TouCalendar { time_zone: time_zone.clone(), seasons, weekend_days, holidays })
             }
         };

@@ -21,7 +21,7 @@ use crate::api::views::*;
 use crate::api::write::{self, Reply};
 use crate::http::AppState;
 
-fn time_filter(from: &Option<String>, to: &Option<String>) -> ApiResult<(Option<i64>, Option<i64>)> {
+pub(crate) fn time_filter(from: &Option<String>, to: &Option<String>) -> ApiResult<(Option<i64>, Option<i64>)> {
     let us = voltvend_domain::clock::timestamp_us;
     Ok((
         from.as_deref().map(|t| parse_instant("from", t)).transpose()?.map(us),

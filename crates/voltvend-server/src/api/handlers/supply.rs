@@ -180,9 +180,7 @@ pub async fn list_readings(
     ApiQuery(q): ApiQuery<ReadingQuery>,
 ) -> ApiResult<axum::Json<Page<ReadingView>>> {
     let limit = page_limit(q.limit)?;
-    let us = voltvend_domain::clock::timestamp_us;
-    let from_us = q.from.as_deref().map(|t| parse_instant("from", t)).transpose()?.map(us);
-    let to_us = q.to.as_deref().map(|t| parse_instant("to", t)).transpose()?.map(us);
+    let (from_us, to_us) = super::counter::time_filter(&q.from, &q.to)?;
     if let Some(status) = q.status.as_deref()
         && voltvend_ops::ReadingStatus::parse(status).is_none()
     {
