@@ -270,7 +270,7 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
                     s.buildings, s.units, s.customers, s.companies
                 );
                 println!(
-                    "  meters: {} remote DL/T 645 electricity, {} STS keypad, {} remote water (MQTT), {} OpenPAYGO;",
+                    "  meters: {} remote DL/T 645 electricity, {} STS keypad, {} remote water (MQTT telemetry; not connected in the demo, which runs no broker), {} OpenPAYGO;",
                     s.dlt645_meters, s.sts_meters, s.water_meters, s.openpaygo_devices
                 );
                 println!(
