@@ -39,9 +39,9 @@ fn tariff() -> Tariff {
                 period: BlockPeriod::Annual,
                 mode: BlockMode::Incremental,
                 blocks: vec![
-                    Block { up_to_milli: Some(2_760_000), adder_micro: 0 },
-                    Block { up_to_milli: Some(4_800_000), adder_micro: 50_000 },
-                    Block { up_to_milli: None, adder_micro: 300_000 },
+                    Block::uniform(Some(2_760_000), 0),
+                    Block::uniform(Some(4_800_000), 50_000),
+                    Block::uniform(None, 300_000),
                 ],
             }),
             free_milli: 0,

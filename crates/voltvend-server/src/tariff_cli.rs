@@ -235,7 +235,6 @@ pub fn summary(t: &Tariff) -> String {
                     BlockMode::WholeVolume => "every unit at the price of the block the total reaches",
                 };
                 out.push_str(&format!("\n    blocks of the {}'s use, {how}:", period_words(b.period)));
-                let first_adder = b.blocks.first().map_or(0, |x| x.adder_micro);
                 let mut from = 0_i64;
                 for (i, block) in b.blocks.iter().enumerate() {
                     let range = match block.up_to_milli {
@@ -251,11 +250,14 @@ pub fn summary(t: &Tariff) -> String {
                             if several { format!("{name} {price}") } else { price }
                         })
                         .collect();
-                    let step = if several && i > 0 {
-                        let d = block.adder_micro - first_adder;
-                        format!(" ({}{} over block 1)", if d >= 0 { "+" } else { "−" }, price6(d.abs()))
-                    } else {
-                        String::new()
+                    // A price table's rows may step by a different amount per period; only a common step is shown.
+                    let first = b.blocks.first().and_then(|x| x.uniform_adder(v.periods.len()));
+                    let step = match (several && i > 0, block.uniform_adder(v.periods.len()), first) {
+                        (true, Some(a), Some(f)) => {
+                            let d = a - f;
+                            format!(" ({}{} over block 1)", if d >= 0 { "+" } else { "−" }, price6(d.abs()))
+                        }
+                        _ => String::new(),
                     };
                     out.push_str(&format!("\n      block {} {range}: {}{step}", i + 1, prices.join(", ")));
                     from = block.up_to_milli.unwrap_or(from);
@@ -280,9 +282,29 @@ pub fn summary(t: &Tariff) -> String {
                 }
                 match &season.holiday {
                     Some(d) => out.push_str(&format!("\n      holidays: {}", schedule(v, d))),
+                    None if !c.holidays.is_empty() && season.weekend.is_some() => {
+                        out.push_str("\n      holidays: as weekends")
+                    }
                     None if !c.holidays.is_empty() => out.push_str("\n      holidays: as weekdays"),
                     None => {}
                 }
+            }
+            for o in &c.overlays {
+                let windows: Vec<String> = o
+                    .windows
+                    .iter()
+                    .map(|(a, b)| format!("{:02}:{:02}–{:02}:{:02}", a / 60, a % 60, b / 60, b % 60))
+                    .collect();
+                out.push_str(&format!(
+                    "\n    {} from {:02}-{:02} to {:02}-{:02}, every day: {} {}",
+                    o.name,
+                    o.from.0,
+                    o.from.1,
+                    o.to.0,
+                    o.to.1,
+                    windows.join(", "),
+                    v.periods.get(o.period).map_or("?", String::as_str)
+                ));
             }
             if !c.weekend_days.is_empty() {
                 let days: Vec<String> = c.weekend_days.iter().map(|d| format!("{d:?}").to_lowercase()).collect();

@@ -3,13 +3,23 @@
 //! A calendar has seasons (each starting on a month/day and lasting until the next, wrapping over the new
 //! year), and per season a day schedule for weekdays, and optionally for weekend days and holidays. A day
 //! schedule is a list of (start time, period) entries; the first starts at 00:00 and each lasts until the
-//! next, so a valid schedule has neither gaps nor overlaps. Boundaries are local civil times converted with
-//! the IANA database, so days of 23 or 25 hours around DST changes are handled (a boundary that falls in the
-//! skipped hour takes effect at the first instant after it).
+//! next, so a valid schedule has neither gaps nor overlaps. A holiday without a holiday schedule is priced
+//! as a weekend day (utilities price holidays like weekends), and as a weekday only when the season has no
+//! weekend schedule either.
+//!
+//! **Overlays** lay windows of one period over every day schedule between two dates of each year — the
+//! sharp-peak (尖峰) hours of July and August inside the peak hours, as NDRC's 2021 TOU notice (发改价格
+//! 〔2021〕1093号) has provinces publish them — so the base schedules need not be repeated per season.
+//!
+//! The period in force is decided by the local wall-clock time. Boundaries are local civil times converted
+//! with the IANA database, so days of 23 or 25 hours around DST changes are handled: a boundary that falls in
+//! the skipped hour takes effect at the first instant after it, and one inside a repeated hour takes effect
+//! each time the wall clock passes it, so that [`TouCalendar::segments`] and [`TouCalendar::period_at`] agree
+//! at every instant.
 
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 
 use super::TariffError;
 
@@ -29,12 +39,60 @@ pub struct Season {
     pub holiday: Option<DaySchedule>,
 }
 
+/// Windows of one period laid over every day schedule from `from` to `to` (month, day; both inclusive; the
+/// range may wrap over the new year).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    pub name: String,
+    pub from: (i8, i8),
+    pub to: (i8, i8),
+    /// `[start, end)` minutes of the local day; `end` may be 1 440 (24:00).
+    pub windows: Vec<(u16, u16)>,
+    pub period: usize,
+}
+
+impl Overlay {
+    fn applies_on(&self, date: Date) -> bool {
+        let key = (date.month(), date.day());
+        if self.from <= self.to { self.from <= key && key <= self.to } else { key >= self.from || key <= self.to }
+    }
+
+    fn validate(&self, at: &str, periods: &[String]) -> Result<(), TariffError> {
+        for (field, (m, d)) in [("from", self.from), ("to", self.to)] {
+            if Date::new(2024, m, d).is_err() {
+                return Err(TariffError::new(format!("{at}.{field}"), "not a valid month and day"));
+            }
+        }
+        if self.period >= periods.len() {
+            return Err(TariffError::new(format!("{at}.period"), "unknown period"));
+        }
+        if self.windows.is_empty() {
+            return Err(TariffError::new(format!("{at}.windows"), "an overlay needs at least one window"));
+        }
+        let mut sorted = self.windows.clone();
+        sorted.sort_unstable();
+        for (i, (s, e)) in self.windows.iter().enumerate() {
+            if s >= e || *e > 1_440 {
+                return Err(TariffError::new(
+                    format!("{at}.windows[{i}]"),
+                    "must start before it ends, within one day (end at most 24:00)",
+                ));
+            }
+        }
+        if sorted.windows(2).any(|w| matches!(w, [a, b] if b.0 < a.1)) {
+            return Err(TariffError::new(format!("{at}.windows"), "windows overlap"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TouCalendar {
     pub time_zone: TimeZone,
     pub seasons: Vec<Season>,
     pub weekend_days: Vec<Weekday>,
     pub holidays: Vec<Date>,
+    pub overlays: Vec<Overlay>,
 }
 
 /// Safety bound on boundary steps in one interval (a reading spanning years would be split at month and
@@ -84,7 +142,7 @@ impl TouCalendar {
     pub fn all_year(time_zone: TimeZone, day: DaySchedule) -> Self {
         let season =
             Season { name: "all year".into(), from_month: 1, from_day: 1, weekday: day, weekend: None, holiday: None };
-        Self { time_zone, seasons: vec![season], weekend_days: vec![], holidays: vec![] }
+        Self { time_zone, seasons: vec![season], weekend_days: vec![], holidays: vec![], overlays: vec![] }
     }
 
     pub fn validate(&self, at: &str, periods: &[String]) -> Result<(), TariffError> {
@@ -106,11 +164,21 @@ impl TouCalendar {
             }
             s.weekday.validate(&format!("{here}.weekday"), periods)?;
             if let Some(w) = &s.weekend {
+                if self.weekend_days.is_empty() {
+                    // Without named days the weekend schedule would never apply.
+                    return Err(TariffError::new(
+                        format!("{at}.weekend"),
+                        "a weekend schedule needs the weekend days named, e.g. [\"sat\", \"sun\"]",
+                    ));
+                }
                 w.validate(&format!("{here}.weekend"), periods)?;
             }
             if let Some(h) = &s.holiday {
                 h.validate(&format!("{here}.holiday"), periods)?;
             }
+        }
+        for (i, o) in self.overlays.iter().enumerate() {
+            o.validate(&format!("{at}.overlays[{i}]"), periods)?;
         }
         Ok(())
     }
@@ -122,12 +190,11 @@ impl TouCalendar {
 
     fn schedule_on(&self, date: Date) -> Option<&DaySchedule> {
         let season = self.season_on(date)?;
-        if self.holidays.contains(&date)
-            && let Some(h) = &season.holiday
-        {
+        let holiday = self.holidays.contains(&date);
+        if holiday && let Some(h) = &season.holiday {
             return Some(h);
         }
-        if self.weekend_days.contains(&date.weekday())
+        if (holiday || self.weekend_days.contains(&date.weekday()))
             && let Some(w) = &season.weekend
         {
             return Some(w);
@@ -135,19 +202,55 @@ impl TouCalendar {
         Some(&season.weekday)
     }
 
+    /// The period in force at `minute` of `date`, and the next minute of that day at which it may change.
+    fn period_on(&self, date: Date, minute: u16) -> (usize, Option<u16>) {
+        let schedule = self.schedule_on(date);
+        let mut period = schedule.map_or(0, |s| s.period_at_minute(minute));
+        let mut next = schedule.and_then(|s| s.next_start_after(minute));
+        let mut sooner = |m: u16| {
+            if m > minute && m < 1_440 && next.is_none_or(|n| m < n) {
+                next = Some(m);
+            }
+        };
+        for o in self.overlays.iter().filter(|o| o.applies_on(date)) {
+            for (s, e) in &o.windows {
+                if *s <= minute && minute < *e {
+                    period = o.period;
+                }
+                sooner(*s);
+                sooner(*e);
+            }
+        }
+        (period, next)
+    }
+
     fn local(&self, at: Timestamp) -> DateTime {
         at.to_zoned(self.time_zone.clone()).datetime()
     }
 
-    fn instant(&self, dt: DateTime) -> Option<Timestamp> {
-        self.time_zone.to_ambiguous_timestamp(dt).compatible().ok()
+    /// The first instant after `after` at which the wall clock shows `dt`: in a repeated hour the later of the
+    /// two when the earlier has passed, in a skipped hour the first instant after the gap.
+    fn instant_after(&self, dt: DateTime, after: Timestamp) -> Option<Timestamp> {
+        let ambiguous = self.time_zone.to_ambiguous_timestamp(dt);
+        match ambiguous.offset() {
+            AmbiguousOffset::Unambiguous { .. } => ambiguous.compatible().ok(),
+            // The wall clock never shows `dt`; it first shows a later time when the gap's transition happens.
+            AmbiguousOffset::Gap { .. } => {
+                let past_gap = ambiguous.later().ok()?;
+                self.time_zone.preceding(past_gap).next().map(|tr| tr.timestamp())
+            }
+            AmbiguousOffset::Fold { .. } => match ambiguous.earlier() {
+                Ok(t) if t > after => Some(t),
+                _ => ambiguous.later().ok(),
+            },
+        }
     }
 
     /// The period in force at `at`.
     pub fn period_at(&self, at: Timestamp) -> usize {
         let dt = self.local(at);
         let minute = (dt.hour() as u16) * 60 + dt.minute() as u16;
-        self.schedule_on(dt.date()).map_or(0, |s| s.period_at_minute(minute))
+        self.period_on(dt.date(), minute).0
     }
 
     /// Splits `[from, to)` into `(start, end, period)` pieces at every period change.
@@ -157,18 +260,25 @@ impl TouCalendar {
         while t < to && out.len() < SEGMENTS_MAX {
             let dt = self.local(t);
             let minute = (dt.hour() as u16) * 60 + dt.minute() as u16;
-            let schedule = self.schedule_on(dt.date());
-            let period = schedule.map_or(0, |s| s.period_at_minute(minute));
+            let (period, next_minute) = self.period_on(dt.date(), minute);
             // The next boundary: the next entry today, else the next local midnight (schedules change by day).
-            let next_local = match schedule.and_then(|s| s.next_start_after(minute)) {
+            let next_local = match next_minute {
                 Some(m) => {
                     dt.date().to_datetime(Time::new((m / 60) as i8, (m % 60) as i8, 0, 0).unwrap_or(Time::midnight()))
                 }
                 None => dt.date().tomorrow().map_or(DateTime::MAX, |d| d.to_datetime(Time::midnight())),
             };
-            let mut next = self.instant(next_local).unwrap_or(to);
+            // In a repeated hour the wall clock can run back past a boundary it passed an hour earlier (01:59
+            // BST, then 01:00 GMT): the local minute changes then too, so the piece ends there at the latest.
+            let fold_back = self.time_zone.to_offset_info(t).offset();
+            let mut next = self.instant_after(next_local, t).unwrap_or(to);
+            if let Some(transition) = self.time_zone.following(t).next()
+                && transition.timestamp() < next
+                && transition.offset() < fold_back
+            {
+                next = transition.timestamp();
+            }
             if next <= t {
-                // A boundary inside a repeated hour can map backwards; move on by a minute.
                 next = t.checked_add(jiff::SignedDuration::from_mins(1)).unwrap_or(to);
             }
             let end = next.min(to);
@@ -221,6 +331,43 @@ mod tests {
             assert_eq!(total, hours * 3_600, "{day}");
             let night: i64 = segs.iter().filter(|s| s.2 == 1).map(|(a, b, _)| b.as_second() - a.as_second()).sum();
             assert_eq!(night, (hours - 16) * 3_600, "{day}: the clock change falls in the night period");
+        }
+    }
+}
+
+#[cfg(test)]
+mod dst_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every piece `segments` returns is priced at the period `period_at` gives for each instant in it,
+        /// also on the days the clocks go back (a repeated local hour) or forward (a skipped one), whatever
+        /// the schedule's boundaries.
+        #[test]
+        fn segments_agree_with_period_at_across_dst(
+            starts in proptest::collection::btree_set(1_u16..1_440, 0..6),
+            zone in 0_usize..3,
+            from_min in 0_i64..2_880,
+            len_min in 1_i64..1_440,
+        ) {
+            let zone = ["Europe/London", "America/New_York", "Australia/Sydney"][zone];
+            let tz = TimeZone::get(zone).unwrap();
+            let mut entries = vec![(0_u16, 0_usize)];
+            entries.extend(starts.iter().enumerate().map(|(i, s)| (*s, (i + 1) % 3)));
+            let c = TouCalendar::all_year(tz.clone(), DaySchedule { entries });
+            // Start from the day before each zone's autumn change in 2026.
+            let day = match zone { "Australia/Sydney" => "2026-04-04", "America/New_York" => "2026-10-31", _ => "2026-10-24" };
+            let base = day.parse::<Date>().unwrap().to_zoned(tz).unwrap().timestamp();
+            let from = base + jiff::SignedDuration::from_mins(from_min);
+            let to = from + jiff::SignedDuration::from_mins(len_min);
+            for (a, b, p) in c.segments(from, to) {
+                let mut t = a;
+                while t < b {
+                    prop_assert_eq!(c.period_at(t), p, "at {} in [{}, {})", t, a, b);
+                    t += jiff::SignedDuration::from_mins(1);
+                }
+            }
         }
     }
 }

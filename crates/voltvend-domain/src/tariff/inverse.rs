@@ -142,13 +142,24 @@ pub fn quote(tariff: &Tariff, state: &PricingState, p: &Purchase) -> Result<Quot
     }
     if let Some(b) = &version.blocks
         && b.mode == BlockMode::WholeVolume
-        && b.blocks.windows(2).any(|w| matches!(w, [x, y] if y.adder_micro < x.adder_micro))
+        && let Some((i, pair)) =
+            b.blocks.windows(2).enumerate().find(|(_, w)| matches!(w, [x, y] if y.adder(0) < x.adder(0)))
+        && let [lower, higher] = pair
     {
         // Crossing into a cheaper block re-prices the period's earlier units down, so more units can cost
-        // less: no single largest quantity a payment buys.
-        return Err(PricingError::Unsupported(
-            "inverse pricing of whole-volume blocks whose prices fall is not supported",
-        ));
+        // less: no single largest quantity a payment buys. Say so in the tariff's own terms.
+        let price = |block: &super::Block| super::decimal_micro(version.price_micro(period, None) + block.adder(0));
+        return Err(PricingError::NotInvertible(format!(
+            "block {} prices every unit of the {} at {} once its use passes {}, less than block {}'s {}: with \
+             whole-volume blocks buying more can cost less, so a payment has no single quantity it buys; price \
+             the use as readings instead",
+            i + 2,
+            if b.period == super::BlockPeriod::Annual { "year" } else { "month" },
+            price(higher),
+            super::decimal_milli(lower.up_to_milli.unwrap_or(0)),
+            i + 1,
+            price(lower),
+        )));
     }
     let (arrears, fees, money) = split_payment(p.paid_minor, p.arrears_owed_minor, p.recovery, p.fees_due_minor);
     let cost = |q: i64| price_purchase(tariff, state, p.at, period, q);

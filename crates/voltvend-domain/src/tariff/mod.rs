@@ -5,9 +5,10 @@
 //!   selected by a [`calendar::TouCalendar`] of seasons, weekday/weekend/holiday schedules in a time zone;
 //! * a **base price** per period;
 //! * optional **blocks** (阶梯) over the consumption of a month or a year, each adding an **adder** to the base
-//!   price — exactly how Chinese provincial tariffs state their tiers (block 2 = +0.05, block 3 = +0.30 over
-//!   the TOU prices); for single-period tariffs a block may be given by its absolute price instead;
-//! * **free basic units** (lifeline) at the start of each block period;
+//!   price — one for every period, as Chinese provincial tariffs state their tiers (block 2 = +0.05, block 3 =
+//!   +0.30 over the TOU prices), or one per period, which is how a published price table (Shanghai: block 2
+//!   peak 0.677 / valley 0.337 over block 1's 0.617 / 0.307) is held: block 1's prices are the base prices;
+//! * **free basic units** (lifeline) at the start of each month or year: the first units cost nothing;
 //! * recurring charges per day or per month (standing charge, service and property fees), a monthly minimum
 //!   charge, and taxes (exclusive or inclusive).
 //!
@@ -31,6 +32,22 @@ use calendar::TouCalendar;
 
 /// Exact amounts are counted in 10⁻¹⁵ of a major unit.
 pub const FEMTO_PER_MAJOR: i128 = 1_000_000_000_000_000;
+
+/// A price in micro-units as a decimal with up to six places ("0.617", "2.39").
+pub fn decimal_micro(micro: i64) -> String {
+    let sign = if micro < 0 { "-" } else { "" };
+    let (whole, frac) = (micro.unsigned_abs() / 1_000_000, micro.unsigned_abs() % 1_000_000);
+    let frac = format!("{frac:06}");
+    let frac = frac.trim_end_matches('0');
+    let frac = if frac.len() < 2 { format!("{frac:0<2}") } else { frac.to_string() };
+    format!("{sign}{whole}.{frac}")
+}
+
+/// A quantity in milli-units as kWh/m³ with up to three places ("3120", "167.368").
+pub fn decimal_milli(milli: i64) -> String {
+    let (whole, frac) = (milli / 1_000, (milli % 1_000).abs());
+    if frac == 0 { whole.to_string() } else { format!("{whole}.{}", format!("{frac:03}").trim_end_matches('0')) }
+}
 
 /// A tariff problem, naming the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -64,12 +81,34 @@ pub enum BlockMode {
     WholeVolume,
 }
 
-/// One block: up to `up_to_milli` units of the period (None = no upper bound) cost `adder_micro` more (or
-/// less) per unit than the period's base price.
+/// One block: up to `up_to_milli` units of the period (None = no upper bound) cost an adder more (or less)
+/// per unit than each TOU period's base price.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
     pub up_to_milli: Option<i64>,
-    pub adder_micro: i64,
+    /// One adder for every TOU period (one element), or one per period in the version's period order.
+    pub adder_micro: Vec<i64>,
+}
+
+impl Block {
+    /// A block whose adder is the same for every TOU period.
+    pub fn uniform(up_to_milli: Option<i64>, adder_micro: i64) -> Self {
+        Self { up_to_milli, adder_micro: vec![adder_micro] }
+    }
+
+    /// The adder of the TOU period at index `period`.
+    pub fn adder(&self, period: usize) -> i64 {
+        match self.adder_micro.as_slice() {
+            [one] => *one,
+            per_period => per_period.get(period).copied().unwrap_or(0),
+        }
+    }
+
+    /// The adder when it is the same for every period of `periods` periods.
+    pub fn uniform_adder(&self, periods: usize) -> Option<i64> {
+        let first = self.adder(0);
+        (0..periods).all(|p| self.adder(p) == first).then_some(first)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +259,26 @@ impl TariffVersion {
             if blocks.blocks.is_empty() {
                 return err("blocks", "a block tariff needs at least one block");
             }
+            if let Some(i) =
+                blocks.blocks.iter().position(|b| b.adder_micro.len() != 1 && b.adder_micro.len() != self.periods.len())
+            {
+                return err(&format!("blocks[{i}]"), "needs one adder for every period, or one per period");
+            }
+            if blocks.mode == BlockMode::WholeVolume {
+                if let Some(i) = blocks.blocks.iter().position(|b| b.uniform_adder(self.periods.len()).is_none()) {
+                    // Re-pricing a period's earlier units would need their split over the TOU periods.
+                    return err(
+                        &format!("blocks[{i}]"),
+                        "whole-volume blocks need the same adder for every period (a price table's rows must differ by one amount)",
+                    );
+                }
+                if self.free_milli > 0 && self.free_period != blocks.period {
+                    return err(
+                        "free_period",
+                        "with whole-volume blocks, free units must restart with the blocks (the same free_period as block_period)",
+                    );
+                }
+            }
             let mut previous = 0_i64;
             for (i, b) in blocks.blocks.iter().enumerate() {
                 let last = i + 1 == blocks.blocks.len();
@@ -234,8 +293,8 @@ impl TariffVersion {
                     }
                     (Some(u), false) => previous = u,
                 }
-                for (p, base) in self.periods.iter().zip(&self.base_price_micro) {
-                    if base + b.adder_micro < 0 {
+                for (pi, (p, base)) in self.periods.iter().zip(&self.base_price_micro).enumerate() {
+                    if base + b.adder(pi) < 0 {
                         return err(&format!("blocks[{i}]"), &format!("makes the {p} price negative"));
                     }
                 }
@@ -243,9 +302,6 @@ impl TariffVersion {
         }
         if self.free_milli < 0 {
             return err("free_units", "cannot be negative");
-        }
-        if self.free_milli > 0 && self.periods.len() > 1 {
-            return err("free_units", "free basic units are supported on single-period tariffs only");
         }
         for (i, r) in self.recurring.iter().enumerate() {
             if r.amount_minor < 0 {
@@ -268,7 +324,7 @@ impl TariffVersion {
     pub fn price_micro(&self, period: usize, block: Option<usize>) -> i64 {
         let base = self.base_price_micro.get(period).copied().unwrap_or(0);
         let adder = match (&self.blocks, block) {
-            (Some(b), Some(i)) => b.blocks.get(i).map_or(0, |b| b.adder_micro),
+            (Some(b), Some(i)) => b.blocks.get(i).map_or(0, |b| b.adder(period)),
             _ => 0,
         };
         base + adder

@@ -34,6 +34,9 @@ pub enum PricingError {
     Overflow,
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The tariff's rules leave a payment without one answer; the message says why in the tariff's terms.
+    #[error("{0}")]
+    NotInvertible(String),
 }
 
 /// The label of the charge line that takes free basic units off.
@@ -147,17 +150,22 @@ fn month_starts(tz: &TimeZone, from: Timestamp, to: Timestamp) -> Vec<Timestamp>
     out
 }
 
-/// Local day starts (midnights) in `(from, to]`, and which of them start a month.
+/// Local day starts (midnights) in `[from, to)`, and which of them start a month. A charge due at an instant
+/// belongs to the reading interval that starts at it or spans it — the period it is for — so that consecutive
+/// intervals `[t0, t1)`, `[t1, t2)` see each midnight exactly once.
 fn day_starts(tz: &TimeZone, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, bool)> {
     let mut out = Vec::new();
     let mut d = local_date(tz, from);
-    while let Ok(next) = d.tomorrow() {
-        d = next;
+    loop {
         match start_of(tz, d) {
-            Some(t) if t > to => break,
-            Some(t) if t > from => out.push((t, d.day() == 1)),
+            Some(t) if t >= to => break,
+            Some(t) if t >= from => out.push((t, d.day() == 1)),
             Some(_) => {}
             None => break,
+        }
+        match d.tomorrow() {
+            Ok(next) => d = next,
+            Err(_) => break,
         }
     }
     out
@@ -268,7 +276,7 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
         let piece: Vec<i64> = cb.iter().zip(ca).map(|(x, y)| x - y).collect();
         let version = tariff.version_at(*a).ok_or(PricingError::NoVersion(*a))?;
         let date = local_date(tz, *a);
-        subtotal += close_month_if_new(&mut state, version, month_key(date), femto_per_minor(tariff), &mut lines);
+        subtotal += close_month_if_new(tariff, &mut state, month_key(date), &mut lines);
         let q = per_period_quantities(tariff, version, &names, &piece, *a, *b)?;
         for (i, qty) in q.iter().enumerate() {
             if let Some(name) = version.periods.get(i) {
@@ -283,7 +291,7 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
         subtotal += energy;
     }
 
-    // Recurring charges at each local midnight / month start in (t0, t1].
+    // Recurring charges at each local midnight / month start in [t0, t1).
     for (at, month_start) in day_starts(tz, t0, t1) {
         let Some(version) = tariff.version_at(at) else { continue };
         for r in &version.recurring {
@@ -322,7 +330,7 @@ pub fn price_purchase(
     let date = local_date(&tariff.time_zone, at);
     let mut state = state.clone();
     let mut lines = Vec::new();
-    let mut subtotal = close_month_if_new(&mut state, version, month_key(date), femto_per_minor(tariff), &mut lines);
+    let mut subtotal = close_month_if_new(tariff, &mut state, month_key(date), &mut lines);
     let mut q = vec![0_i64; version.periods.len()];
     if let Some(slot) = q.get_mut(period) {
         *slot = quantity_milli;
@@ -378,21 +386,20 @@ fn finish(
     })
 }
 
-/// When a piece starts a new month, the finished month's minimum charge is settled.
-fn close_month_if_new(
-    state: &mut PricingState,
-    version: &TariffVersion,
-    key: i32,
-    femto_per_minor: i128,
-    lines: &mut Vec<ChargeLine>,
-) -> i128 {
+/// When a piece starts a new month, the finished month's minimum charge is settled — the minimum of the
+/// version in force at the end of that month, which is the month it is for.
+fn close_month_if_new(tariff: &Tariff, state: &mut PricingState, key: i32, lines: &mut Vec<ChargeLine>) -> i128 {
     if state.month_key == Some(key) {
         return 0;
     }
+    let femto_per_minor = femto_per_minor(tariff);
+    let closed_version = state.month_key.and_then(|closed| {
+        let first = Date::new(i16::try_from(closed / 100).ok()?, i8::try_from(closed % 100).ok()?, 1).ok()?;
+        let end = start_of(&tariff.time_zone, first.last_of_month().tomorrow().ok()?)?;
+        tariff.version_at(end.checked_sub(jiff::SignedDuration::from_micros(1)).ok()?)
+    });
     let mut topup = 0;
-    if state.month_key.is_some()
-        && let Some(min_minor) = version.minimum_monthly_minor
-    {
+    if let Some(min_minor) = closed_version.and_then(|v| v.minimum_monthly_minor) {
         // Minimum charges are set in minor units; the month's energy is exact.
         let min = i128::from(min_minor) * femto_per_minor;
         if state.month_energy_femto < min {
@@ -469,7 +476,20 @@ fn cost(price_micro: i64, qty_milli: i64) -> i128 {
     i128::from(price_micro) * i128::from(qty_milli) * 1_000_000
 }
 
+/// The part of a slice `[x, y)` of a piece's positions (counted from the piece's start, `0..total`) that falls
+/// to each TOU period: units of different periods are taken to be mixed evenly through the piece, so each
+/// period's cumulative share `⌊q·s/total⌋` is taken at both ends; the shares telescope to the period's quantity.
+fn slice_by_period(q: &[i64], total: i64, x: i64, y: i64) -> Vec<i64> {
+    q.iter().map(|qi| share(*qi, y, total) - share(*qi, x, total)).collect()
+}
+
 /// Prices one piece's per-period quantities, advancing the block position and free allowance.
+///
+/// Every unit costs its period's base price plus the adder of the block its position falls in (for
+/// whole-volume blocks, of the block the period's total has reached); free basic units are the first units of
+/// their period and cost nothing — base and adder alike. Where a piece's units of several TOU periods share a
+/// block or the free allowance, they are taken to be mixed evenly (see [`slice_by_period`]); with one adder
+/// for every period the mix does not matter.
 fn price_piece(
     version: &TariffVersion,
     state: &mut PricingState,
@@ -489,20 +509,26 @@ fn price_piece(
         add_line(lines, &format!("energy {name}"), *qty, Some(price), amount);
     }
     let total: i64 = q.iter().sum();
+    let periods = version.periods.len();
 
+    // Free units: the first `free` units of this piece.
+    let mut free = 0_i64;
+    let mut free_before = 0_i64;
     if version.free_milli > 0 {
         let key = period_key(version.free_period, date);
         if state.free_key != Some(key) {
             state.free_key = Some(key);
             state.free_used_milli = 0;
         }
-        let free = total.min(version.free_milli - state.free_used_milli).max(0);
-        if free > 0 {
-            state.free_used_milli += free;
-            let price = version.base_price_micro.first().copied().unwrap_or(0);
-            let amount = -cost(price, free);
-            energy += amount;
-            add_line(lines, FREE_UNITS_LABEL, free, Some(-price), amount);
+        free_before = state.free_used_milli;
+        free = total.min(version.free_milli - state.free_used_milli).max(0);
+        state.free_used_milli += free;
+    }
+    // What the free units would have cost: base prices now, block adders below.
+    let mut free_credit = 0_i128;
+    if free > 0 {
+        for (i, part) in slice_by_period(q, total, 0, free).iter().enumerate() {
+            free_credit += cost(version.base_price_micro.get(i).copied().unwrap_or(0), *part);
         }
     }
 
@@ -518,35 +544,83 @@ fn price_piece(
         match blocks.mode {
             BlockMode::Incremental => {
                 let mut lo = 0_i64;
-                for (i, b) in blocks.blocks.iter().enumerate() {
+                for (bi, b) in blocks.blocks.iter().enumerate() {
                     let hi = b.up_to_milli.unwrap_or(i64::MAX);
-                    let overlap = p1.min(hi) - p0.max(lo);
-                    if overlap > 0 && b.adder_micro != 0 {
-                        let amount = cost(b.adder_micro, overlap);
-                        energy += amount;
-                        add_line(lines, &format!("block {} adder", i + 1), overlap, Some(b.adder_micro), amount);
-                    }
+                    let (x, y) = (p0.max(lo) - p0, p1.min(hi) - p0);
                     lo = hi;
+                    if y <= x {
+                        continue;
+                    }
+                    // The free units in this block: positions [0, free) of the piece.
+                    let (fx, fy) = (x.min(free), y.min(free));
+                    match b.uniform_adder(periods) {
+                        Some(0) => {}
+                        Some(adder) => {
+                            let amount = cost(adder, y - x);
+                            energy += amount;
+                            add_line(lines, &format!("block {} adder", bi + 1), y - x, Some(adder), amount);
+                            free_credit += cost(adder, fy - fx);
+                        }
+                        None => {
+                            let parts = slice_by_period(q, total, x, y);
+                            let free_parts = slice_by_period(q, total, fx, fy);
+                            for (pi, (part, free_part)) in parts.iter().zip(&free_parts).enumerate() {
+                                let adder = b.adder(pi);
+                                if *part == 0 || adder == 0 {
+                                    continue;
+                                }
+                                let amount = cost(adder, *part);
+                                energy += amount;
+                                let name = version.periods.get(pi).map_or("energy", String::as_str);
+                                add_line(lines, &format!("block {} adder {name}", bi + 1), *part, Some(adder), amount);
+                                free_credit += cost(adder, *free_part);
+                            }
+                        }
+                    }
                 }
             }
             BlockMode::WholeVolume => {
+                // Validation keeps whole-volume adders uniform and free units restarting with the blocks, so
+                // the chargeable units of the block period so far are its position less the free units used.
                 let reached = |pos: i64| {
                     blocks
                         .blocks
                         .iter()
                         .enumerate()
                         .find(|(_, b)| b.up_to_milli.is_none_or(|u| pos <= u))
-                        .map_or((0, 0), |(i, b)| (i, b.adder_micro))
+                        .map_or((0, 0), |(i, b)| (i, b.adder(0)))
                 };
                 let (i1, a1) = reached(p1);
                 let (_, a0) = reached(p0);
-                let amount = cost(a1, p1) - cost(a0, p0);
-                if amount != 0 {
+                let earlier = p0 - free_before;
+                let now = total - free;
+                if a1 != 0 && now > 0 {
+                    let amount = cost(a1, now);
                     energy += amount;
-                    add_line(lines, &format!("block {} (whole volume)", i1 + 1), total, Some(a1), amount);
+                    add_line(lines, &format!("block {} (whole volume)", i1 + 1), now, Some(a1), amount);
+                }
+                if a1 != a0 && earlier > 0 {
+                    // Crossing a threshold re-prices the period's earlier chargeable units at the new block.
+                    let amount = cost(a1 - a0, earlier);
+                    energy += amount;
+                    add_line(
+                        lines,
+                        &format!("block {} re-prices earlier units", i1 + 1),
+                        earlier,
+                        Some(a1 - a0),
+                        amount,
+                    );
                 }
             }
         }
+    }
+    if free > 0 {
+        energy -= free_credit;
+        // One unit price only when every free unit cost the same.
+        let unit = (periods == 1 && free_credit % (i128::from(free) * 1_000_000) == 0)
+            .then(|| i64::try_from(-free_credit / (i128::from(free) * 1_000_000)).ok())
+            .flatten();
+        add_line(lines, FREE_UNITS_LABEL, free, unit, -free_credit);
     }
     energy
 }

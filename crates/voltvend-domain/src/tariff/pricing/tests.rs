@@ -90,9 +90,9 @@ fn incremental_annual_blocks() {
         period: BlockPeriod::Annual,
         mode: BlockMode::Incremental,
         blocks: vec![
-            Block { up_to_milli: Some(2_760_000), adder_micro: 0 },
-            Block { up_to_milli: Some(4_800_000), adder_micro: 50_000 },
-            Block { up_to_milli: None, adder_micro: 300_000 },
+            Block::uniform(Some(2_760_000), 0),
+            Block::uniform(Some(4_800_000), 50_000),
+            Block::uniform(None, 300_000),
         ],
     });
     let tf = tariff(vec![v]);
@@ -111,10 +111,7 @@ fn whole_volume_blocks_reprice_the_period() {
     v.blocks = Some(Blocks {
         period: BlockPeriod::Monthly,
         mode: BlockMode::WholeVolume,
-        blocks: vec![
-            Block { up_to_milli: Some(50_000), adder_micro: 0 },
-            Block { up_to_milli: None, adder_micro: 500_000 },
-        ],
+        blocks: vec![Block::uniform(Some(50_000), 0), Block::uniform(None, 500_000)],
     });
     let tf = tariff(vec![v]);
     let s0 = PricingState::default();
@@ -259,11 +256,7 @@ fn bad_tariffs_name_the_field() {
     v.blocks = Some(Blocks {
         period: BlockPeriod::Annual,
         mode: BlockMode::Incremental,
-        blocks: vec![
-            Block { up_to_milli: Some(10), adder_micro: 0 },
-            Block { up_to_milli: Some(5), adder_micro: 1 },
-            Block { up_to_milli: None, adder_micro: 2 },
-        ],
+        blocks: vec![Block::uniform(Some(10), 0), Block::uniform(Some(5), 1), Block::uniform(None, 2)],
     });
     let tf = Tariff { versions: vec![v], ..tariff(vec![version(&[("all", 1)])]) };
     assert_eq!(tf.validate().unwrap_err().field, "versions[0].blocks[1].up_to");
@@ -283,8 +276,18 @@ fn bad_tariffs_name_the_field() {
 
 /// A random tariff of one of the shapes whose pricing is split-invariant within a month.
 fn any_version() -> impl Strategy<Value = TariffVersion> {
+    any_version_with(false)
+}
+
+/// A random tariff for purchases, where TOU tariffs may have free units too (a purchase is of one period, so
+/// no mix is shared out).
+fn any_purchase_version() -> impl Strategy<Value = TariffVersion> {
+    any_version_with(true)
+}
+
+fn any_version_with(free_on_tou: bool) -> impl Strategy<Value = TariffVersion> {
     (0_u8..4, 1_i64..3_000_000, 0_i64..1_000_000, 0_i64..200_000, 0_i64..500, 0_i64..40_000, any::<bool>()).prop_map(
-        |(shape, base, adder, tax_ppm, daily_minor, free, inclusive)| {
+        move |(shape, base, adder, tax_ppm, daily_minor, free, inclusive)| {
             let mut v = match shape {
                 3 => {
                     let mut v = version(&[("peak", base), ("valley", base / 2)]);
@@ -298,14 +301,25 @@ fn any_version() -> impl Strategy<Value = TariffVersion> {
                     period: BlockPeriod::Monthly,
                     mode: if shape == 1 { BlockMode::Incremental } else { BlockMode::WholeVolume },
                     blocks: vec![
-                        Block { up_to_milli: Some(20_000), adder_micro: 0 },
-                        Block { up_to_milli: Some(70_000), adder_micro: adder },
-                        Block { up_to_milli: None, adder_micro: adder * 3 },
+                        Block::uniform(Some(20_000), 0),
+                        Block::uniform(Some(70_000), adder),
+                        Block::uniform(None, adder * 3),
                     ],
                 });
             }
-            if shape == 0 {
+            if shape == 0 || (shape == 3 && free_on_tou) {
                 v.free_milli = free;
+            }
+            if shape == 3 && free_on_tou {
+                // A price table whose rows step differently per period, free units on top.
+                v.blocks = Some(Blocks {
+                    period: BlockPeriod::Monthly,
+                    mode: BlockMode::Incremental,
+                    blocks: vec![
+                        Block::uniform(Some(30_000), 0),
+                        Block { up_to_milli: None, adder_micro: vec![adder, adder / 3] },
+                    ],
+                });
             }
             v.taxes = vec![Tax { name: "tax".into(), rate_ppm: tax_ppm, inclusive }];
             v.recurring =
@@ -344,6 +358,7 @@ proptest! {
         let mut sum = 0_i64;
         for pair in points.windows(2) {
             let c = price(&tf, &state, &pair[0], &pair[1]).unwrap();
+            lines_are_consistent(&c);
             sum += c.total.amount_minor();
             state = c.state;
         }
@@ -355,7 +370,7 @@ proptest! {
     /// the same state (free units used, block position, carried remainder); one more milli-unit would not fit.
     /// Free basic units, whole-volume blocks and inclusive taxes included.
     #[test]
-    fn purchase_round_trips(v in any_version(), paid in 0_i64..500_000, position in 0_i64..100_000, free_used in 0_i64..60_000, carry in 0_i64..10_000_000_000_000, arrears in 0_i64..10_000, share in 0_i64..500_000, cap in proptest::option::of(0_i64..300_000)) {
+    fn purchase_round_trips(v in any_purchase_version(), paid in 0_i64..500_000, position in 0_i64..100_000, free_used in 0_i64..60_000, carry in 0_i64..10_000_000_000_000, arrears in 0_i64..10_000, share in 0_i64..500_000, cap in proptest::option::of(0_i64..300_000)) {
         let tf = tariff(vec![v]);
         let at = t("2026-05-10T03:00:00Z");
         let state = PricingState {
@@ -385,7 +400,7 @@ proptest! {
 
 proptest! {
     #[test]
-    fn a_purchase_by_quantity_costs_the_least_that_buys_it(v in any_version(), quantity in 1_i64..300_000, position in 0_i64..100_000, arrears in 0_i64..10_000, share in 0_i64..1_000_000, fixed in proptest::option::of(0_i64..5_000), fees in 0_i64..500) {
+    fn a_purchase_by_quantity_costs_the_least_that_buys_it(v in any_purchase_version(), quantity in 1_i64..300_000, position in 0_i64..100_000, arrears in 0_i64..10_000, share in 0_i64..1_000_000, fixed in proptest::option::of(0_i64..5_000), fees in 0_i64..500) {
         let tf = tariff(vec![v]);
         let at = t("2026-05-10T03:00:00Z");
         let state = PricingState { block_key: Some(202_605), block_position_milli: position, month_key: Some(202_605), ..Default::default() };
@@ -406,4 +421,309 @@ proptest! {
             prop_assert!(less.quantity_milli < quantity, "one minor unit less would not buy it");
         }
     }
+}
+
+// ---- Pricing exactly as docs/tariffs.md says: one test per class an independent reading found wrong. ----
+
+/// Every itemised line with a unit price is that price times its quantity, exactly.
+fn lines_are_consistent(c: &Charge) {
+    for l in &c.lines {
+        if let Some(p) = l.unit_price_micro {
+            assert_eq!(cost(p, l.quantity_milli), l.amount_femto, "line {l:?} in {:#?}", c.lines);
+        }
+    }
+}
+
+#[test]
+fn free_units_beyond_block_1_cost_nothing_at_all() {
+    // 100 kWh free a month; block 1 = 0–50 kWh at 1.00, above at 1.53: 100 kWh used costs 0.00, not the
+    // 50 × 0.53 = 26.50 of block 2's adder.
+    let mut v = version(&[("all", 1_000_000)]);
+    v.free_milli = 100_000;
+    v.blocks = Some(Blocks {
+        period: BlockPeriod::Monthly,
+        mode: BlockMode::Incremental,
+        blocks: vec![Block::uniform(Some(50_000), 0), Block::uniform(None, 530_000)],
+    });
+    let tf = tariff(vec![v]);
+    let c = check(
+        &tf,
+        &PricingState::default(),
+        &total("2026-05-10T00:00:00Z", 0),
+        &total("2026-05-11T00:00:00Z", 100_000),
+        0,
+    );
+    lines_are_consistent(&c);
+    // The next 10 kWh pay block 2's full price: 15.30.
+    let c =
+        check(&tf, &c.state, &total("2026-05-11T00:00:00Z", 100_000), &total("2026-05-12T00:00:00Z", 110_000), 1_530);
+    lines_are_consistent(&c);
+}
+
+#[test]
+fn free_units_on_a_tou_tariff_are_shared_over_the_periods_by_use() {
+    // 10 kWh free; 30 kWh peak at 1.00 and 10 kWh valley at 0.40 in one reading: the free 10 kWh are three
+    // quarters peak, one quarter valley (the reading's mix): 22.5 × 1.00 + 7.5 × 0.40 = 25.50.
+    let mut v = version(&[("peak", 1_000_000), ("valley", 400_000)]);
+    peak_valley(&mut v);
+    v.free_milli = 10_000;
+    let tf = tariff(vec![v]);
+    let regs = |at: &str, p: i64, q: i64| Reading {
+        at: t(at),
+        registers: Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]),
+    };
+    let c = check(
+        &tf,
+        &PricingState::default(),
+        &regs("2026-05-01T00:00:00Z", 0, 0),
+        &regs("2026-05-02T00:00:00Z", 30_000, 10_000),
+        2_550,
+    );
+    lines_are_consistent(&c);
+}
+
+#[test]
+fn a_months_minimum_is_its_own_versions() {
+    // May's version has a 20.00 minimum, June's 50.00. May used 10.00: the top-up charged in June is 10.00.
+    let mut may = version(&[("all", 1_000_000)]);
+    may.minimum_monthly_minor = Some(2_000);
+    let mut june = version(&[("all", 1_000_000)]);
+    june.minimum_monthly_minor = Some(5_000);
+    june.effective_from = t("2026-06-01T00:00:00+08:00");
+    let tf = tariff(vec![may, june]);
+    let c = check(
+        &tf,
+        &PricingState::default(),
+        &total("2026-05-10T00:00:00Z", 0),
+        &total("2026-05-11T00:00:00Z", 10_000),
+        1_000,
+    );
+    // June: 1 kWh (1.00) + May's top-up 10.00.
+    check(&tf, &c.state, &total("2026-06-10T00:00:00Z", 10_000), &total("2026-06-11T00:00:00Z", 11_000), 1_100);
+}
+
+#[test]
+fn the_autumn_clock_change_prices_like_its_half_hours() {
+    // Europe/London, 25 October 2026: 01:00–02:00 local happens twice (BST, then GMT). A boundary at 01:30
+    // switches valley (0.30) to peak (1.00) each time the wall clock passes it.
+    let mut v = version(&[("peak", 1_000_000), ("valley", 300_000)]);
+    let day = DaySchedule { entries: vec![(0, 1), (90, 0), (420, 1)] };
+    v.calendar = Some(TouCalendar::all_year(TimeZone::get("Europe/London").unwrap(), day));
+    let tf = Tariff { time_zone: TimeZone::get("Europe/London").unwrap(), ..tariff(vec![v]) };
+    // 00:00Z–02:00Z: 1 kWh, evenly: half an hour each of valley, peak, valley, peak = 0.5 × 0.30 + 0.5 × 1.00.
+    let whole = check(
+        &tf,
+        &PricingState::default(),
+        &total("2026-10-25T00:00:00Z", 0),
+        &total("2026-10-25T02:00:00Z", 1_000),
+        65,
+    );
+    assert_eq!(whole.per_period_milli, vec![("peak".to_string(), 500), ("valley".to_string(), 500)]);
+    let mut state = PricingState::default();
+    let mut sum = 0;
+    for (i, at) in ["00:30", "01:00", "01:30", "02:00"].iter().enumerate() {
+        let prev = if i == 0 { "00:00" } else { ["00:30", "01:00", "01:30"][i - 1] };
+        let c = price(
+            &tf,
+            &state,
+            &total(&format!("2026-10-25T{prev}:00Z"), i as i64 * 250),
+            &total(&format!("2026-10-25T{at}:00Z"), (i as i64 + 1) * 250),
+        )
+        .unwrap();
+        sum += c.total.amount_minor();
+        state = c.state;
+    }
+    assert_eq!(sum, 65, "four half-hour readings price as the one reading");
+    assert_eq!(state, whole.state);
+}
+
+#[test]
+fn a_charge_due_at_an_instant_belongs_to_the_interval_it_starts() {
+    // June's monthly fee 20.00, July's 30.00 (a version from 1 July). A reading ending at local midnight of
+    // 1 July owes no monthly fee; the one starting there owes July's 30.00.
+    let mut june = version(&[("all", 0)]);
+    june.recurring =
+        vec![RecurringCharge { name: "service fee".into(), every: Recurrence::Monthly, amount_minor: 2_000 }];
+    let mut july = june.clone();
+    july.effective_from = t("2026-07-01T00:00:00+08:00");
+    july.recurring[0].amount_minor = 3_000;
+    let tf = tariff(vec![june, july]);
+    let c = check(
+        &tf,
+        &PricingState::default(),
+        &total("2026-06-15T00:00:00+08:00", 0),
+        &total("2026-07-01T00:00:00+08:00", 0),
+        0,
+    );
+    let c = check(&tf, &c.state, &total("2026-07-01T00:00:00+08:00", 0), &total("2026-07-15T00:00:00+08:00", 0), 3_000);
+    // Midnights: 1 July is in this interval's start, so 15 July's is the next one's.
+    let mut daily = version(&[("all", 0)]);
+    daily.recurring = vec![RecurringCharge { name: "standing".into(), every: Recurrence::Daily, amount_minor: 100 }];
+    let tf = tariff(vec![daily]);
+    check(&tf, &c.state, &total("2026-07-01T00:00:00+08:00", 0), &total("2026-07-02T00:00:00+08:00", 0), 100);
+    check(&tf, &c.state, &total("2026-07-01T00:00:01+08:00", 0), &total("2026-07-02T00:00:01+08:00", 0), 100);
+}
+
+#[test]
+fn holidays_are_priced_as_weekends_and_weekend_days_must_be_named() {
+    use jiff::civil::{Date, Weekday};
+    // Weekdays all peak (1.00), weekends all valley (0.30); 1 October 2026 is a Thursday holiday.
+    let mut v = version(&[("peak", 1_000_000), ("valley", 300_000)]);
+    let mut cal = TouCalendar::all_year(TimeZone::get("Asia/Shanghai").unwrap(), DaySchedule { entries: vec![(0, 0)] });
+    cal.seasons[0].weekend = Some(DaySchedule { entries: vec![(0, 1)] });
+    cal.weekend_days = vec![Weekday::Saturday, Weekday::Sunday];
+    cal.holidays = vec![Date::new(2026, 10, 1).unwrap()];
+    v.calendar = Some(cal.clone());
+    let tf = tariff(vec![v.clone()]);
+    check(
+        &tf,
+        &PricingState::default(),
+        &total("2026-10-01T00:00:00+08:00", 0),
+        &total("2026-10-02T00:00:00+08:00", 10_000),
+        300,
+    );
+    check(
+        &tf,
+        &PricingState::default(),
+        &total("2026-10-02T00:00:00+08:00", 0),
+        &total("2026-10-03T00:00:00+08:00", 10_000),
+        1_000,
+    );
+    // A weekend schedule with no weekend days would never apply: refused.
+    cal.weekend_days.clear();
+    v.calendar = Some(cal);
+    let bad = Tariff { versions: vec![v], ..tf };
+    assert_eq!(bad.validate().unwrap_err().field, "versions[0].tou.weekend");
+}
+
+#[test]
+fn whole_volume_lines_show_what_they_charge() {
+    // 1.00 up to 50 kWh a month, 1.50 for all of the month's units above: 50 kWh then 10 kWh. The crossing
+    // reading shows its own 10 kWh at 1.50 and the month's earlier 50 kWh re-priced by 0.50.
+    let mut v = version(&[("all", 1_000_000)]);
+    v.blocks = Some(Blocks {
+        period: BlockPeriod::Monthly,
+        mode: BlockMode::WholeVolume,
+        blocks: vec![Block::uniform(Some(50_000), 0), Block::uniform(None, 500_000)],
+    });
+    let tf = tariff(vec![v]);
+    let c1 = check(
+        &tf,
+        &PricingState::default(),
+        &total("2026-06-01T00:00:00Z", 0),
+        &total("2026-06-02T00:00:00Z", 50_000),
+        5_000,
+    );
+    let c2 =
+        check(&tf, &c1.state, &total("2026-06-02T00:00:00Z", 50_000), &total("2026-06-03T00:00:00Z", 60_000), 4_000);
+    lines_are_consistent(&c2);
+    let reprice = c2.lines.iter().find(|l| l.label == "block 2 re-prices earlier units").unwrap();
+    assert_eq!((reprice.quantity_milli, reprice.unit_price_micro), (50_000, Some(500_000)));
+}
+
+/// Shanghai residential (沪发改价管〔2012〕): annual blocks 0–3120 / 3120–4800 / above kWh, peak 06:00–22:00
+/// and valley 22:00–06:00, the published price table (block 2 adds 0.06 to peak but 0.03 to valley).
+fn shanghai() -> Tariff {
+    let mut v = version(&[("peak", 617_000), ("valley", 307_000)]);
+    let day = DaySchedule { entries: vec![(0, 1), (360, 0), (1_320, 1)] };
+    v.calendar = Some(TouCalendar::all_year(TimeZone::get("Asia/Shanghai").unwrap(), day));
+    v.blocks = Some(Blocks {
+        period: BlockPeriod::Annual,
+        mode: BlockMode::Incremental,
+        blocks: vec![
+            Block { up_to_milli: Some(3_120_000), adder_micro: vec![0, 0] },
+            Block { up_to_milli: Some(4_800_000), adder_micro: vec![60_000, 30_000] },
+            Block { up_to_milli: None, adder_micro: vec![360_000, 180_000] },
+        ],
+    });
+    tariff(vec![v])
+}
+
+#[test]
+fn a_price_table_prices_each_block_and_period_as_published() {
+    let tf = shanghai();
+    let regs = |at: &str, p: i64, q: i64| Reading {
+        at: t(at),
+        registers: Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]),
+    };
+    // 3000 kWh used this year; a month of 300 kWh peak + 100 kWh valley crosses 3120 after 120 kWh. The
+    // reading's mix is 3:1, so of the 280 kWh in block 2, 210 are peak and 70 valley:
+    //   block 1: 90 × 0.617 + 30 × 0.307 = 55.53 + 9.21 = 64.74
+    //   block 2: 210 × 0.677 + 70 × 0.337 = 142.17 + 23.59 = 165.76        total 230.50
+    let state = PricingState { block_key: Some(2026), block_position_milli: 3_000_000, ..Default::default() };
+    let c = check(
+        &tf,
+        &state,
+        &regs("2026-08-01T00:00:00+08:00", 0, 0),
+        &regs("2026-09-01T00:00:00+08:00", 300_000, 100_000),
+        23_050,
+    );
+    lines_are_consistent(&c);
+    assert!(c.lines.iter().any(|l| l.label == "block 2 adder valley" && l.quantity_milli == 70_000), "{:#?}", c.lines);
+    // Past 4800 kWh: 100 kWh peak + 100 kWh valley all in block 3: 97.70 + 48.70 = 146.40.
+    let far = PricingState { block_position_milli: 5_000_000, ..state };
+    check(
+        &tf,
+        &far,
+        &regs("2026-08-01T00:00:00+08:00", 0, 0),
+        &regs("2026-09-01T00:00:00+08:00", 100_000, 100_000),
+        14_640,
+    );
+}
+
+proptest! {
+    /// A price table's blocks: readings whose registers advance in the same mix price the same however the
+    /// use is split (the mix decides how a crossing shares out over the periods, and it is the same).
+    #[test]
+    fn a_price_table_prices_any_same_mix_split_the_same(peak in 1_i64..40, valley in 0_i64..40, position in 0_i64..4_000_000, steps in proptest::collection::vec(1_i64..2_000, 1..30)) {
+        let tf = shanghai();
+        let start = t("2026-05-01T00:00:00+08:00");
+        let reading = |secs: i64, k: i64| Reading {
+            at: start + jiff::SignedDuration::from_secs(secs),
+            registers: Registers::PerPeriod(vec![("peak".into(), k * peak), ("valley".into(), k * valley)]),
+        };
+        let state = PricingState { block_key: Some(2026), block_position_milli: position, month_key: Some(202_605), ..Default::default() };
+        let mut points = vec![reading(0, 0)];
+        let mut k = 0;
+        for (i, dk) in steps.iter().enumerate() {
+            k += dk;
+            points.push(reading((i as i64 + 1) * 600, k));
+        }
+        let whole = price(&tf, &state, &points[0], points.last().unwrap()).unwrap();
+        let mut s = state.clone();
+        let mut sum = 0;
+        for pair in points.windows(2) {
+            let c = price(&tf, &s, &pair[0], &pair[1]).unwrap();
+            lines_are_consistent(&c);
+            sum += c.total.amount_minor();
+            s = c.state;
+        }
+        prop_assert_eq!(sum, whole.total.amount_minor());
+        prop_assert_eq!(s, whole.state);
+    }
+}
+
+#[test]
+fn whole_volume_blocks_that_fall_say_why_a_payment_buys_no_single_quantity() {
+    let mut v = version(&[("all", 5_000_000)]);
+    v.blocks = Some(Blocks {
+        period: BlockPeriod::Monthly,
+        mode: BlockMode::WholeVolume,
+        blocks: vec![Block::uniform(Some(10_000), 0), Block::uniform(None, -1_000_000)],
+    });
+    let tf = tariff(vec![v]);
+    let p = Purchase {
+        paid_minor: 10_000,
+        arrears_owed_minor: 0,
+        recovery: ArrearsRecovery::None,
+        fees_due_minor: 0,
+        at: t("2026-05-10T03:00:00Z"),
+        period: None,
+        max_quantity_milli: None,
+    };
+    let e = quote(&tf, &PricingState::default(), &p).unwrap_err().to_string();
+    assert!(
+        e.contains("block 2 prices every unit of the month at 4.00 once its use passes 10, less than block 1's 5.00"),
+        "{e}"
+    );
 }
