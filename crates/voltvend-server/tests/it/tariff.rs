@@ -73,6 +73,52 @@ fn known_bills_from_the_shipped_tariffs() {
     assert_eq!(v["intervals"][0]["cuts"][0]["reason"], "month start");
 }
 
+/// Issue 9: the tariffs added as utilities publish them, each billed by hand.
+#[test]
+fn known_bills_from_published_price_tables_and_overlays() {
+    // Shanghai, a year of 3000 kWh peak + 1000 kWh valley (a 3:1 mix), from the price table's rows:
+    //   tier 1 (3120 kWh): 2340 × 0.617 + 780 × 0.307 = 1443.78 + 239.46
+    //   tier 2 (880 kWh):   660 × 0.677 + 220 × 0.337 =  446.82 +  74.14        = 2204.20
+    let v = quote(
+        "cn-shanghai-residential-tou.toml",
+        "time,peak,valley\n2026-01-01T00:00:00+08:00,0,0\n2027-01-01T00:00:00+08:00,3000,1000\n",
+        &[],
+    );
+    assert_eq!(v["total"], "2204.20", "{v}");
+    // Guangdong, 240 kWh spread evenly over 15 July: valley 8 h, flat 9 h, peak 4 h, sharp 3 h (the overlay
+    // takes 11–12 and 15–17 out of peak): 80 × 0.247 + 90 × 0.65 + 40 × 1.105 + 30 × 1.38125
+    //   = 19.76 + 58.50 + 44.20 + 41.4375 = 163.8975 → 163.89 (the rest carried).
+    let v = quote(
+        "cn-guangdong-commercial-tou-sharp.toml",
+        "time,total_kwh\n2026-07-15T00:00:00+08:00,0\n2026-07-16T00:00:00+08:00,240\n",
+        &[],
+    );
+    assert_eq!(v["total"], "163.89", "{v}");
+    // The same day in October, after the overlay: peak 7 h: 19.76 + 58.50 + 70 × 1.105 = 155.61.
+    let v = quote(
+        "cn-guangdong-commercial-tou-sharp.toml",
+        "time,total_kwh\n2026-10-15T00:00:00+08:00,0\n2026-10-16T00:00:00+08:00,240\n",
+        &[],
+    );
+    assert_eq!(v["total"], "155.61", "{v}");
+    // Nigeria Band A: 150 kWh × 206.80 = 31 020.00, VAT 7.5 % = 2 326.50.
+    let v = quote(
+        "ng-band-a-residential.toml",
+        "time,total_kwh\n2026-03-01T00:00:00+01:00,1000\n2026-03-20T00:00:00+01:00,1150\n",
+        &[],
+    );
+    assert_eq!(v["total"], "33346.50", "{v}");
+    // `tariff show` reads the overlay and the price table back as published.
+    let show = |f: &str| stdout(&run(&["tariff", "show", tariffs().join(f).to_str().unwrap()], ""));
+    let text = show("cn-guangdong-commercial-tou-sharp.toml");
+    assert!(
+        text.contains("summer sharp peak from 07-01 to 09-30, every day: 11:00–12:00, 15:00–17:00 sharp"),
+        "{text}"
+    );
+    let text = show("cn-shanghai-residential-tou.toml");
+    assert!(text.contains("block 2 3120.000–4800.000 kWh: peak 0.677000 CNY/kWh, valley 0.337000 CNY/kWh"), "{text}");
+}
+
 #[test]
 fn what_a_payment_buys() {
     let t = tariffs().join("za-municipal-ibt-fbe.toml");
