@@ -31,7 +31,9 @@ use voltvend_store::{Store, StoreError};
 use crate::health::{LinkHealth, LinkStatus, MeterHealth, MeterStatus};
 use crate::jitter::Jitter;
 use crate::link::{self, Bus, LinkError, Reconnect};
+use crate::modbus::ModbusLink;
 use crate::read::{self, EnergyRead};
+use voltvend_meter::modbus::RegisterMap;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -141,6 +143,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: Config,
     gateways: Mutex<HashMap<String, (Bus, Arc<LinkHealth>)>>,
+    /// Modbus TCP endpoints, by host:port.
+    modbus: Mutex<HashMap<String, Arc<ModbusLink>>>,
+    /// Register maps by name, parsed once.
+    maps: Mutex<HashMap<String, Arc<RegisterMap>>>,
     dialled: Mutex<HashMap<Address, (Bus, Arc<LinkHealth>)>>,
     meters: MeterHealth,
     tariffs: TariffCache,
@@ -198,6 +204,8 @@ impl HeadEnd {
                 clock,
                 config,
                 gateways: Mutex::default(),
+                modbus: Mutex::default(),
+                maps: Mutex::default(),
                 dialled: Mutex::default(),
                 meters: MeterHealth::default(),
                 tariffs: TariffCache::default(),
@@ -250,13 +258,110 @@ impl HeadEnd {
             },
             Channel::ModbusTcp { .. } => Err(LinkError::Down {
                 link: channel.to_string(),
-                why: format!("the {} transport is not carried by this head end yet", channel.transport()),
+                why: "a Modbus meter is reached through its register map, not a DL/T 645 bus".into(),
             }),
             Channel::Mqtt { .. } => Err(LinkError::Down {
                 link: channel.to_string(),
                 why: "a meter on MQTT publishes its readings and is not asked; it takes no commands".into(),
             }),
         }
+    }
+
+    /// The Modbus link to `host:port`, made on first use.
+    fn modbus_link(&self, host: &str, port: u16) -> Arc<ModbusLink> {
+        let endpoint = format!("{host}:{port}");
+        let mut links = lock(&self.inner.modbus);
+        if let Some(link) = links.get(&endpoint) {
+            return link.clone();
+        }
+        let jitter = lock(&self.inner.jitter).fork(u64::from(port) << 8);
+        let link = Arc::new(ModbusLink::new(endpoint.clone(), self.inner.config.reconnect, jitter));
+        links.insert(endpoint, link.clone());
+        link
+    }
+
+    /// A register map by the name the channel gives.
+    fn register_map(&self, meter: MeterId, name: &str) -> Result<Arc<RegisterMap>, HeadEndError> {
+        if let Some(map) = lock(&self.inner.maps).get(name) {
+            return Ok(map.clone());
+        }
+        let map = match RegisterMap::builtin(name) {
+            Some(Ok(map)) => Arc::new(map),
+            Some(Err(e)) => return Err(HeadEndError::Meter { meter, why: e.to_string() }),
+            None => {
+                return Err(HeadEndError::Meter {
+                    meter,
+                    why: format!("its channel names the register map {name:?}; known maps: {:?}", RegisterMap::BUILTIN),
+                });
+            }
+        };
+        lock(&self.inner.maps).insert(name.to_string(), map.clone());
+        Ok(map)
+    }
+
+    /// Reads a Modbus meter's energy registers and relay state in one request and submits the reading.
+    async fn poll_modbus(
+        &self,
+        meter: &MeterRecord,
+        (host, port, unit, map_name): (&str, u16, u8, &str),
+    ) -> Result<Polled, HeadEndError> {
+        let id = meter.meter.id;
+        let map = self.register_map(id, map_name)?;
+        let (start, count) = map.reading_span().ok_or_else(|| HeadEndError::Meter {
+            meter: id,
+            why: format!("the register map {map_name} has no energy register in one readable block"),
+        })?;
+        let link = self.modbus_link(host, port);
+        let words = link.read_holding(unit, start, count, self.inner.config.request_timeout).await?;
+        let got = map.decode(start, &words).map_err(|e| HeadEndError::Meter { meter: id, why: e.to_string() })?;
+        let at = self.now();
+        let total_wh = got.total_wh.ok_or_else(|| HeadEndError::Meter { meter: id, why: "no total energy".into() })?;
+        let periods = self.periods(meter, at).await?;
+        let energy = EnergyRead { total_wh, tariffs_wh: got.tariffs_wh, status_3: 0 };
+        let registers = read::registers_for(&periods, &energy).map_err(|why| HeadEndError::Meter { meter: id, why })?;
+        let report = voltvend_ops::MeterReport {
+            at,
+            relay: got
+                .relay_open
+                .map(|open| if open { voltvend_ops::Relay::Open } else { voltvend_ops::Relay::Closed }),
+            keep_power: None,
+        };
+        let limits = ReadingLimits { register_wrap: map.energy_wrap_wh(), max_power_w: self.inner.config.max_power_w };
+        self.submit_reading(meter, Reading { at, registers }, report, limits).await
+    }
+
+    /// Carries out a relay command on a Modbus meter: the relay register written, then read back.
+    async fn carry_out_modbus(
+        &self,
+        command: &MeterCommand,
+        (host, port, unit, map_name): (&str, u16, u8, &str),
+    ) -> Result<voltvend_ops::MeterReport, HeadEndError> {
+        let id = command.meter_id;
+        let map = self.register_map(id, map_name)?;
+        let unsupported = |what: &str| HeadEndError::Meter {
+            meter: id,
+            why: format!("the register map {map_name} has no {what}, so the meter cannot be asked over Modbus"),
+        };
+        let value = match command.kind {
+            CommandKind::RelayTrip => 1,
+            CommandKind::RelayClose => 0,
+            CommandKind::KeepPowerOn | CommandKind::KeepPowerOff => return Err(unsupported("keep-power register")),
+            CommandKind::SetTime => return Err(unsupported("clock register")),
+        };
+        let register = map.relay_register().ok_or_else(|| unsupported("writable relay register"))?;
+        let (start, count) = map.relay_span().ok_or_else(|| unsupported("relay register"))?;
+        let link = self.modbus_link(host, port);
+        let timeout = self.inner.config.request_timeout;
+        link.write_register(unit, register, value, timeout).await?;
+        let words = link.read_holding(unit, start, count, timeout).await?;
+        let got = map.decode(start, &words).map_err(|e| HeadEndError::Meter { meter: id, why: e.to_string() })?;
+        Ok(voltvend_ops::MeterReport {
+            at: self.now(),
+            relay: got
+                .relay_open
+                .map(|open| if open { voltvend_ops::Relay::Open } else { voltvend_ops::Relay::Closed }),
+            keep_power: None,
+        })
     }
 
     async fn time_zone(&self, premises: Option<PremisesId>) -> Result<TimeZone, StoreError> {
@@ -327,6 +432,9 @@ impl HeadEnd {
             .channel
             .as_ref()
             .ok_or_else(|| HeadEndError::Meter { meter: meter.meter.id, why: "it has no channel".into() })?;
+        if let Channel::ModbusTcp { host, port, unit, map } = channel {
+            return self.poll_modbus(meter, (host, *port, *unit, map)).await;
+        }
         let address = Self::address_of(meter)?;
         let bus = self.route(channel, address)?;
         let periods = self.periods(meter, self.now()).await?;
@@ -538,6 +646,9 @@ impl HeadEnd {
         let channel = control
             .and_then(|c| c.channel)
             .ok_or_else(|| HeadEndError::Meter { meter: command.meter_id, why: "it has no channel".into() })?;
+        if let Channel::ModbusTcp { host, port, unit, map } = &channel {
+            return self.carry_out_modbus(command, (host, *port, *unit, map)).await;
+        }
         let address = Self::address_of(&meter)?;
         let bus = self.route(&channel, address)?;
         let tz = self.time_zone(meter.meter.premises_id).await?;
@@ -853,6 +964,7 @@ impl HeadEnd {
                 .map(|(a, (_, h))| h.snapshot(&a.to_string(), "dlt645_dial_in")),
         );
         out.extend(lock(&self.inner.brokers).iter().map(|(name, h)| h.snapshot(name, "mqtt")));
+        out.extend(lock(&self.inner.modbus).iter().map(|(name, l)| l.health.snapshot(name, "modbus_tcp")));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }

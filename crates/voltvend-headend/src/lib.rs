@@ -4,6 +4,7 @@
 //!
 //! * [`link`] — DL/T 645-2007 over TCP: a bus per RS-485 gateway (one request in flight, replies matched to
 //!   their request, reconnects with backoff and jitter) and the links 4G meters open themselves.
+//! * [`modbus`] — Modbus TCP to gateways and meters, laid out by the meter model's register map.
 //! * [`read`] — reading registers, status word 3 and the clock; the tariff registers mapped onto the tariff's
 //!   periods.
 //! * [`mqtt`] — the telemetry format of meters whose gateways publish to an MQTT broker.
@@ -20,6 +21,7 @@ pub mod headend;
 pub mod health;
 pub mod jitter;
 pub mod link;
+pub mod modbus;
 pub mod mqtt;
 pub mod notify;
 pub mod read;

@@ -222,6 +222,109 @@ impl RegisterMap {
     }
 }
 
+/// What one read of a meter's registers says, in the head end's units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapRead {
+    /// The total forward active energy register, Wh.
+    pub total_wh: Option<i64>,
+    /// Tariffs 1–4 (sharp, peak, flat, valley), Wh, when the map has all four.
+    pub tariffs_wh: Option<[i64; 4]>,
+    /// Whether the supply switch is open, when the map shows it.
+    pub relay_open: Option<bool>,
+}
+
+impl RegisterMap {
+    /// A map shipped with Voltvend, by the name a channel gives it (`map=generic-prepaid`).
+    pub fn builtin(name: &str) -> Option<Result<Self, MapError>> {
+        match name {
+            "acrel-ddsy1352" => Some(Self::parse(ACREL_DDSY1352)),
+            "generic-prepaid" => Some(Self::parse(GENERIC_PREPAID)),
+            _ => None,
+        }
+    }
+
+    /// The names [`RegisterMap::builtin`] knows.
+    pub const BUILTIN: [&'static str; 2] = ["acrel-ddsy1352", "generic-prepaid"];
+
+    fn span_of(&self, wanted: impl Fn(Quantity) -> bool) -> Option<(u16, u16)> {
+        let picked = self.entries.iter().filter(|e| wanted(e.quantity));
+        let start = picked.clone().map(|e| e.address).min()?;
+        let end = picked.map(|e| u32::from(e.address) + u32::from(e.kind.words())).max()?;
+        Some((start, u16::try_from(end - u32::from(start)).ok()?))
+    }
+
+    /// The one block of registers (start, count) that holds the energy registers and the relay state, read
+    /// with one request; `None` if the map has no energy register or the block is longer than one Modbus read
+    /// (125 registers).
+    pub fn reading_span(&self) -> Option<(u16, u16)> {
+        let (start, count) = self.span_of(|q| matches!(q, Quantity::Energy(_) | Quantity::RelayOpen))?;
+        self.entries.iter().any(|e| matches!(e.quantity, Quantity::Energy(0))).then_some(())?;
+        (count <= 125).then_some((start, count))
+    }
+
+    /// The register that holds the relay state, when the meter takes writes to it (1 trips, 0 permits closing).
+    pub fn relay_register(&self) -> Option<u16> {
+        self.entries.iter().find(|e| e.quantity == Quantity::RelayOpen && e.writable).map(|e| e.address)
+    }
+
+    /// The register that shows the relay state (read-back), writable or not.
+    pub fn relay_span(&self) -> Option<(u16, u16)> {
+        self.entries.iter().find(|e| e.quantity == Quantity::RelayOpen).map(|e| (e.address, e.kind.words()))
+    }
+
+    /// Where the total energy register wraps to zero, in Wh: its largest count plus one, times its scale.
+    pub fn energy_wrap_wh(&self) -> Option<i64> {
+        let e = self.entries.iter().find(|e| e.quantity == Quantity::Energy(0))?;
+        let counts: i64 = match e.kind {
+            Kind::U16 => 1 << 16,
+            Kind::I16 => 1 << 15,
+            Kind::U32 => 1 << 32,
+            Kind::I32 => 1 << 31,
+        };
+        counts.checked_mul(e.scale_milli)
+    }
+
+    /// Decodes `words` read from `start` into the values the map names; a value partly outside the words is
+    /// left out, a negative energy register is refused.
+    pub fn decode(&self, start: u16, words: &[u16]) -> Result<MapRead, MapError> {
+        let mut out = MapRead { total_wh: None, tariffs_wh: None, relay_open: None };
+        let mut tariffs = [None; 4];
+        for e in &self.entries {
+            let Some(offset) = e.address.checked_sub(start).map(usize::from) else { continue };
+            let Some(w) = words.get(offset..offset + usize::from(e.kind.words())) else { continue };
+            let bits: u32 = match (w, self.high_word_first) {
+                ([one], _) => u32::from(*one),
+                ([hi, lo], true) | ([lo, hi], false) => (u32::from(*hi) << 16) | u32::from(*lo),
+                _ => continue,
+            };
+            let count: i64 = match e.kind {
+                Kind::U16 | Kind::U32 => i64::from(bits),
+                Kind::I16 => i64::from(bits as u16 as i16),
+                Kind::I32 => i64::from(bits as i32),
+            };
+            let milli = count * e.scale_milli;
+            match e.quantity {
+                Quantity::Energy(i) => {
+                    if milli < 0 {
+                        return Err(MapError(format!("register {} holds a negative energy {count}", e.address)));
+                    }
+                    if i == 0 {
+                        out.total_wh = Some(milli);
+                    } else if let Some(slot) = tariffs.get_mut(i - 1) {
+                        *slot = Some(milli);
+                    }
+                }
+                Quantity::RelayOpen => out.relay_open = Some(count != 0),
+                _ => {}
+            }
+        }
+        if let [Some(a), Some(b), Some(c), Some(d)] = tariffs {
+            out.tariffs_wh = Some([a, b, c, d]);
+        }
+        Ok(out)
+    }
+}
+
 /// One connection's service: the fleet, the map and the per-connection "code" register values.
 struct FleetService {
     fleet: SharedFleet,
@@ -300,5 +403,46 @@ mod tests {
         let overlap = GENERIC_PREPAID.replace("address = 2\n", "address = 1\n");
         assert!(RegisterMap::parse(&overlap).unwrap_err().to_string().contains("overlaps"));
         assert!(RegisterMap::parse(&GENERIC_PREPAID.replace("\"u16\"", "\"f64\"")).is_err());
+    }
+
+    #[test]
+    fn what_a_meter_serves_the_head_end_reads_back() {
+        // The server side encodes a simulated meter's registers; the client side decodes the same words.
+        use crate::controller::{ControllerConfig, CreditUnit, FriendlyHours, Mode};
+        let start: jiff::Timestamp = "2026-05-01T00:00:00Z".parse().unwrap();
+        let cfg = ControllerConfig {
+            mode: Mode::Remote,
+            credit_unit: CreditUnit::Energy,
+            alarm1: 0,
+            alarm2: 0,
+            overdraft_limit: 0,
+            hoarding_limit: None,
+            power_limit_w: None,
+            overpower_trip_s: 300,
+            warning_trip_s: 60,
+            friendly: FriendlyHours { night: None, weekends: false, holidays: vec![] },
+            time_zone: jiff::tz::TimeZone::UTC,
+        };
+        let mut fleet = crate::fleet::Fleet::new(1, 1, start, &cfg, 0);
+        let no = Address::from_meter_no("000000000001").unwrap();
+        let meter = fleet.meter_mut(&no).unwrap();
+        meter.set_registers_wh(123_456_780);
+        for name in RegisterMap::BUILTIN {
+            let map = RegisterMap::builtin(name).unwrap().unwrap();
+            let (from, count) = map.reading_span().unwrap();
+            let words = map.read(meter, from, count, 0).unwrap();
+            let got = map.decode(from, &words).unwrap();
+            // Scale 0.01 kWh: the register shows whole tens of Wh.
+            assert_eq!(got.total_wh, Some(123_456_780), "{name}");
+        }
+        let generic = RegisterMap::builtin("generic-prepaid").unwrap().unwrap();
+        assert_eq!((generic.relay_register(), generic.energy_wrap_wh()), (Some(9), Some((1_i64 << 32) * 10)));
+        let (from, count) = generic.reading_span().unwrap();
+        assert_eq!((from, count), (0, 10));
+        assert_eq!(generic.decode(0, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1]).unwrap().relay_open, Some(true));
+        let acrel = RegisterMap::builtin("acrel-ddsy1352").unwrap().unwrap();
+        assert!(acrel.relay_register().is_none(), "the Acrel map has no relay register modelled");
+        assert!(acrel.decode(0, &[0xFFFF, 0xFFFF]).unwrap().total_wh.is_some_and(|w| w > 0), "u32 is unsigned");
+        assert!(RegisterMap::builtin("no-such-map").is_none());
     }
 }

@@ -48,8 +48,20 @@ struct World {
     _dir: TempDir,
 }
 
+/// How the estate's remote meter is reached.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Dlt645,
+    /// Modbus TCP with the named register map, the meter behind unit id 101.
+    Modbus(&'static str),
+}
+
 impl World {
     async fn new() -> Self {
+        Self::build(Transport::Dlt645).await
+    }
+
+    async fn build(transport: Transport) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("headend.sqlite").display());
         let clock = Arc::new(ManualClock::new(start()));
@@ -58,9 +70,6 @@ impl World {
         let store = voltvend_store::open(&options, clock.clone()).await.unwrap();
         store.migrate().await.unwrap();
         let estate = Estate::new(11);
-        for op in estate.setup.clone() {
-            store.submit(op).await.unwrap();
-        }
         let mut fleet = Fleet::new(101, 5, start(), &fleet_config(), 0);
         let address = Address::from_meter_no(ADDRESS).unwrap();
         fleet.meter_mut(&address).unwrap().set_registers_wh(1_000_000);
@@ -68,7 +77,27 @@ impl World {
         let faults = SharedFaults::default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = listener.local_addr().unwrap();
-        tokio::spawn(gateway::serve_with_faults(listener, fleet.clone(), faults.clone()));
+        let modbus_map = match transport {
+            Transport::Dlt645 => {
+                tokio::spawn(gateway::serve_with_faults(listener, fleet.clone(), faults.clone()));
+                None
+            }
+            Transport::Modbus(map) => {
+                let parsed = voltvend_meter::modbus::RegisterMap::builtin(map).unwrap().unwrap();
+                tokio::spawn(voltvend_meter::modbus::serve(listener, fleet.clone(), parsed));
+                Some(map)
+            }
+        };
+        for mut op in estate.setup.clone() {
+            // The same meter, received as a Modbus meter when it is reached over Modbus.
+            if let (Command::ReceiveMeter(m), Some(_)) = (&mut op.command, modbus_map)
+                && m.id == estate.remote_meter
+            {
+                m.protocol = voltvend_domain::MeterProtocol::ModbusTcp;
+                m.address = format!("127.0.0.1:{}/101", gateway.port());
+            }
+            store.submit(op).await.unwrap();
+        }
         let config = Config {
             request_timeout: Duration::from_millis(500),
             reconnect: Reconnect {
@@ -80,7 +109,10 @@ impl World {
         };
         let headend = HeadEnd::new(store.clone(), clock.clone(), config, 42);
         let mut world = Self { store, clock, estate, fleet, faults, gateway, headend, _dir: dir };
-        let channel = format!("dlt645+tcp://127.0.0.1:{}", world.gateway.port());
+        let channel = match modbus_map {
+            None => format!("dlt645+tcp://127.0.0.1:{}", world.gateway.port()),
+            Some(map) => format!("modbus+tcp://127.0.0.1:{}/101?map={map}", world.gateway.port()),
+        };
         world.set_channel(&channel).await;
         world
     }
@@ -460,4 +492,68 @@ async fn mqtt_telemetry_is_billed_exactly_as_polled_readings() {
     subscriber.abort();
     publish(&topic, "");
     publish(&format!("{prefix}/000000000999/reading"), "");
+}
+
+/// The same prepaid loop over Modbus TCP: the register map says where the energy and the relay are; a trip
+/// and a close are writes of the relay register, each confirmed by reading it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modbus_meter_runs_out_and_trips_and_a_sale_closes_it() {
+    let mut w = World::build(Transport::Modbus("generic-prepaid")).await;
+    w.sell(2_000).await;
+    let first = w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!((first.billed, first.charged_minor, first.balance_after_minor), (1, 0, 2_000));
+    // 50 kWh at 0.60 = 30.00: the wallet runs out.
+    w.registers(1_050_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    let second = w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!((second.billed, second.charged_minor, second.balance_after_minor), (1, 3_000, 0));
+    assert_eq!(w.commands().await, [(CommandKind::RelayTrip, CommandStatus::Pending)]);
+    assert!(w.sim_relay_closed());
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert!(!w.sim_relay_closed(), "the relay register write tripped the meter");
+    assert_eq!(w.commands().await, [(CommandKind::RelayTrip, CommandStatus::Done)]);
+    // A sale brings the balance back: the close is queued and carried out the same way.
+    w.sell(5_000).await;
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert!(w.sim_relay_closed(), "closing permitted, and the simulated meter closes");
+    assert_eq!(
+        w.commands().await,
+        [(CommandKind::RelayTrip, CommandStatus::Done), (CommandKind::RelayClose, CommandStatus::Done)]
+    );
+    // The link is listed with its transport and health.
+    let links = w.headend.links();
+    let link = links.iter().find(|l| l.transport == "modbus_tcp").unwrap();
+    assert!(link.up && link.answered >= 6, "{link:?}");
+    assert!(w.headend.metrics_text().contains("modbus_tcp"));
+}
+
+/// What a Modbus meter cannot do is said, and nothing is pretended: a map without a relay register fails the
+/// trip with the reason (the command stays to be retried and seen), keep-power cannot be asked, and a map
+/// name nobody knows is refused when the meter is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_modbus_meter_says_what_its_map_cannot_do() {
+    let mut w = World::build(Transport::Modbus("acrel-ddsy1352")).await;
+    w.sell(2_000).await;
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    w.registers(1_050_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    let list = w.store.meter_commands_of(w.meter(), None, 10).await.unwrap();
+    let trip = list.iter().find(|c| c.kind == CommandKind::RelayTrip).unwrap();
+    assert_ne!(trip.status, CommandStatus::Done);
+    assert!(trip.last_error.contains("no writable relay register"), "{trip:?}");
+    assert!(w.sim_relay_closed(), "nothing was written");
+    // A channel naming a map that does not exist.
+    let port = w.gateway.port();
+    w.set_channel(&format!("modbus+tcp://127.0.0.1:{port}/101?map=no-such-map")).await;
+    let e = w.headend.poll_meter(w.meter()).await.unwrap_err().to_string();
+    assert!(e.contains("no-such-map") && e.contains("generic-prepaid"), "{e}");
+    // A unit id no meter answers to times out alone; the link stays usable.
+    w.set_channel(&format!("modbus+tcp://127.0.0.1:{port}/200?map=generic-prepaid")).await;
+    let e = w.headend.poll_meter(w.meter()).await.unwrap_err();
+    assert!(matches!(e, HeadEndError::Link(LinkError::Timeout { .. })), "{e}");
+    w.set_channel(&format!("modbus+tcp://127.0.0.1:{port}/101?map=generic-prepaid")).await;
+    w.clock.advance(SignedDuration::from_hours(1));
+    w.headend.poll_meter(w.meter()).await.unwrap();
 }
