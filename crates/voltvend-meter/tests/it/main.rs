@@ -3,6 +3,8 @@
 // Tests may panic: a failed expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod functions;
+
 use std::sync::{Arc, Mutex};
 
 use jiff::civil::DateTime;
