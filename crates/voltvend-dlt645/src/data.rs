@@ -156,7 +156,9 @@ const fn raw(bytes: u8) -> Format {
 }
 
 /// The identifiers a prepaid system reads and writes. Formats of the prepayment identifiers are from several
-/// independent meter firmwares' tables (PROTOCOLS.md §3.4).
+/// independent meter firmwares' tables (PROTOCOLS.md §3.4). The rate word (04000703), maximum demand
+/// (0101xxxx), instant freeze (0501xxxx) and event count (0330xx00) identifiers are from the standard's
+/// appendix A as its readers quote it, with no public frame to check them: [unverified].
 #[rustfmt::skip]
 pub const TABLE: &[DataId] = &[
     DataId { di: 0x0000_0000, name: "combined active energy total", format: u(4, 2), unit: "kWh" },
@@ -195,6 +197,15 @@ pub const TABLE: &[DataId] = &[
     DataId { di: 0x0090_0101, name: "overdraft energy", format: u(4, 2), unit: "kWh" },
     DataId { di: 0x0090_0200, name: "remaining money", format: u(4, 2), unit: "yuan" },
     DataId { di: 0x0090_0201, name: "overdraft money", format: u(4, 2), unit: "yuan" },
+    DataId { di: 0x0400_0703, name: "RS-485 port 1 rate feature word", format: raw(1), unit: "" },
+    DataId { di: 0x0101_0000, name: "forward active maximum demand total and its time (XX.XXXX kW, YYMMDDhhmm)", format: raw(8), unit: "" },
+    DataId { di: 0x0501_0001, name: "last instant freeze time (YYMMDDhhmm)", format: raw(5), unit: "" },
+    DataId { di: 0x0501_0101, name: "last instant freeze forward active energy (total, tariffs 1-4)", format: raw(20), unit: "kWh" },
+    DataId { di: 0x0330_0000, name: "programming events total count", format: u(3, 0), unit: "" },
+    DataId { di: 0x0330_0100, name: "meter clear events total count", format: u(3, 0), unit: "" },
+    DataId { di: 0x0330_0200, name: "maximum demand clear events total count", format: u(3, 0), unit: "" },
+    DataId { di: 0x0330_0300, name: "event clear events total count", format: u(3, 0), unit: "" },
+    DataId { di: 0x0330_0400, name: "time set events total count", format: u(3, 0), unit: "" },
     DataId { di: 0x0333_0201, name: "purchase count after last purchase", format: u(2, 0), unit: "" },
     DataId { di: 0x0333_0601, name: "cumulative purchased money after last purchase", format: u(4, 2), unit: "yuan" },
     DataId { di: 0x0332_0601, name: "cumulative purchased energy after last purchase", format: u(4, 2), unit: "kWh" },

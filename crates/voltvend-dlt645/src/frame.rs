@@ -1,4 +1,4 @@
-//! The DL/T 645-2007 link frame (§3.1 of PROTOCOLS.md):
+//! The DL/T 645-2007 link frame (the standard's §4 frame format; PROTOCOLS.md §3.1):
 //!
 //! ```text
 //! [FE …]  68  A0..A5  68  C  L  DATA(L bytes, each +0x33)  CS  16

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::codec::Framed;
-use voltvend_dlt645::app::{F_READ_ADDRESS, RelayAction};
+use voltvend_dlt645::app::{F_READ_ADDRESS, Password, RelayAction};
 use voltvend_dlt645::{Address, Reply, Request};
 use voltvend_domain::tariff::pricing::Reading;
 use voltvend_domain::{Channel, Clock, ControlMode, MeterId, OperationId, PremisesId};
@@ -665,8 +665,12 @@ impl HeadEnd {
         match action {
             Some(action) => {
                 let valid_until = local(self.now().saturating_add(cfg.control_validity).unwrap_or(self.now()));
-                let request =
-                    Request::Control { password: cfg.password, operator: cfg.operator_code, action, valid_until };
+                let request = Request::Control {
+                    password: Password(cfg.password),
+                    operator: cfg.operator_code,
+                    action,
+                    valid_until,
+                };
                 match bus.request(address, request, timeout).await? {
                     Some(Reply::Ok { .. }) => {}
                     other => {

@@ -53,16 +53,7 @@ impl LinkError {
 
 /// What the error bits of an abnormal reply mean (DL/T 645-2007 table of error information word).
 pub fn error_meaning(bits: ErrorBits) -> String {
-    let names = [
-        (0x01, "other error"),
-        (0x02, "no such data"),
-        (0x04, "wrong password or not authorised"),
-        (0x08, "baud rate cannot change"),
-        (0x10, "too many annual time zones"),
-        (0x20, "too many daily periods"),
-        (0x40, "too many tariffs"),
-    ];
-    let found: Vec<&str> = names.iter().filter(|(b, _)| bits.0 & b != 0).map(|(_, n)| *n).collect();
+    let found = bits.meanings();
     if found.is_empty() { "unspecified".to_string() } else { found.join(", ") }
 }
 
@@ -311,13 +302,18 @@ mod tests {
         let b = Address::from_meter_no("000000000002").unwrap();
         let read = Request::Read { di: 0x0001_0000 };
         let f = read.to_frame(a).function();
-        let reply = |addr, di| Reply::Data { function: f, di, value: vec![0; 4], follow_up: false }.to_frame(addr);
+        let reply = |addr, di| Reply::Data { di, value: vec![0; 4], follow_up: false }.to_frame(addr);
         assert!(answers(&reply(a, 0x0001_0000), &a, &read, f));
         assert!(!answers(&reply(b, 0x0001_0000), &a, &read, f), "another meter's reply");
         assert!(!answers(&reply(a, 0x0001_0100), &a, &read, f), "a late reply to another read");
         assert!(!answers(&read.to_frame(a), &a, &read, f), "the request echoed back");
         let who = Request::ReadAddress;
         let wildcard = Address([0xAA; 6]);
-        assert!(answers(&Reply::Address.to_frame(b), &wildcard, &who, who.to_frame(wildcard).function()));
+        assert!(answers(
+            &Reply::Address { address: b }.to_frame(b),
+            &wildcard,
+            &who,
+            who.to_frame(wildcard).function()
+        ));
     }
 }

@@ -131,6 +131,9 @@ pub enum RemoteCommand {
     Trip,
     ClosePermitted,
     KeepPower(bool),
+    /// Sounds (or silences) the alarm on the master station's order (DL/T 645 0x1C N1 2A / 2B), whatever the
+    /// credit.
+    Alarm(bool),
     /// Sets the balance (remote top-up or correction), in credit units.
     WriteBalance(i64),
     /// Sets a flat price, micro-units per kWh (money mode).
@@ -147,6 +150,7 @@ pub struct Controller {
     alarm: Alarm,
     keep_power: bool,
     remote_trip: bool,
+    remote_alarm: bool,
     tamper: bool,
     purchase_count: u32,
     purchased_total: i64,
@@ -164,6 +168,7 @@ impl Controller {
             alarm: Alarm::None,
             keep_power: false,
             remote_trip: false,
+            remote_alarm: false,
             tamper: false,
             purchase_count: 0,
             purchased_total: 0,
@@ -192,6 +197,11 @@ impl Controller {
 
     pub fn keep_power(&self) -> bool {
         self.keep_power
+    }
+
+    /// Whether the master station has ordered the alarm on.
+    pub fn remote_alarm(&self) -> bool {
+        self.remote_alarm
     }
 
     pub fn tamper(&self) -> bool {
@@ -426,6 +436,7 @@ impl Controller {
             RemoteCommand::Trip => self.remote_trip = true,
             RemoteCommand::ClosePermitted => self.remote_trip = false,
             RemoteCommand::KeepPower(on) => self.keep_power = on,
+            RemoteCommand::Alarm(on) => self.remote_alarm = on,
             RemoteCommand::WriteBalance(v) => self.credit = v,
             RemoteCommand::WritePrice(p) => {
                 if let CreditUnit::Money { schedule, .. } = &mut self.cfg.credit_unit {

@@ -6,11 +6,17 @@ use std::collections::HashMap;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use voltvend_dlt645::app::{ErrorBits, F_CONTROL, F_READ, F_WRITE, RelayAction};
-use voltvend_dlt645::data::{self, Value};
-use voltvend_dlt645::{Address, Frame, Reply, Request};
+use voltvend_dlt645::Address;
 
-use crate::controller::{Alarm, Controller, ControllerConfig, Relay, RemoteCommand, TripReason};
+use crate::controller::{Alarm, Controller, ControllerConfig, Relay, TripReason};
+
+mod answer;
+
+pub use answer::{
+    DEFAULT_PASSWORD_LEVELS, DEMAND_CLEAR_COUNT, EVENT_CLEAR_COUNT, LEVEL_MAX_CLEAR_DEMAND, LEVEL_MAX_CLEAR_EVENTS,
+    LEVEL_MAX_CLEAR_METER, LEVEL_MAX_CONTROL, LEVEL_MAX_WRITE_PARAMETER, LEVEL_MAX_WRITE_PREPAYMENT, METER_CLEAR_COUNT,
+    PROGRAMMING_COUNT, ProtocolState, TIME_SET_COUNT,
+};
 
 /// How a meter's load varies over the day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +49,8 @@ pub struct SimMeter {
     /// How far the meter's own clock is off, in microseconds, and how fast it drifts (ppm).
     pub clock_offset_us: i64,
     pub clock_drift_ppm: i64,
+    /// What the meter keeps for DL/T 645 beyond its registers: passwords, rate, demand, freezes, events.
+    pub protocol: ProtocolState,
 }
 
 impl SimMeter {
@@ -70,8 +78,8 @@ impl SimMeter {
         fleet_now.checked_add(SignedDuration::from_micros(self.clock_offset_us)).unwrap_or(fleet_now)
     }
 
-    /// Status word 3 (DL/T 645-2007 A.4): bit 4 relay open, bit 6 trip commanded, bit 7 pre-trip alarm,
-    /// bit 8 keep-power. Bit meanings after the standard's table; [unverified] against a real meter.
+    /// Status word 3 (DL/T 645-2007 A.4): bit 4 relay open, bit 6 trip commanded, bit 7 pre-trip alarm (by
+    /// credit or by the master station's order), bit 8 keep-power. Bit meanings after the standard's table; [unverified] against a real meter.
     pub fn status_word_3(&self) -> u16 {
         let mut w = 0_u16;
         if !self.controller.relay_closed() {
@@ -80,7 +88,7 @@ impl SimMeter {
         if self.controller.relay() == Relay::Open(TripReason::Remote) {
             w |= 1 << 6;
         }
-        if self.controller.alarm() != Alarm::None {
+        if self.controller.alarm() != Alarm::None || self.controller.remote_alarm() {
             w |= 1 << 7;
         }
         if self.controller.keep_power() {
@@ -155,6 +163,7 @@ impl Fleet {
                 modbus_code: 0,
                 clock_offset_us: 0,
                 clock_drift_ppm: 0,
+                protocol: ProtocolState::default(),
             });
         }
         Self { meters, index, now: start, seed, time_zone: cfg.time_zone.clone() }
@@ -238,6 +247,7 @@ impl Fleet {
             m.controller.tick(at);
             if m.controller.relay_closed() {
                 m.power_w = demand;
+                m.protocol.record_demand(demand, self.now);
                 let mwh = i64::from(demand) * secs * 1_000 / 3_600;
                 let before_wh = m.registers_mwh[0] / 1_000;
                 m.registers_mwh[0] += mwh;
@@ -251,129 +261,5 @@ impl Fleet {
             }
         }
         self.now = at;
-    }
-
-    /// The value bytes of `di` for a meter, or `None` if the meter has no such data.
-    fn read(&self, m: &SimMeter, di: u32) -> Option<Vec<u8>> {
-        let id = data::lookup(di)?;
-        let dec = |raw: i64, decimals: u8| data::encode(id.format, &Value::Decimal { raw, decimals }).ok();
-        // XXXXXX.XX: registers roll over from 999999.99 kWh to zero, as real meters' displays and registers do.
-        let kwh_hundredths = |wh: i64| dec((wh / 10) % 100_000_000, 2);
-        let bcd = |v: i64| (((v / 10 % 10) << 4) | (v % 10)) as u8;
-        // Only the date and time identifiers need the meter's local clock.
-        let local = || m.clock(self.now).to_zoned(self.time_zone.clone());
-        match di {
-            0x0000_0000 | 0x0001_0000 => kwh_hundredths(m.register_wh(0)),
-            0x0001_0100 => kwh_hundredths(m.register_wh(1)),
-            0x0001_0200 => kwh_hundredths(m.register_wh(2)),
-            0x0001_0300 => kwh_hundredths(m.register_wh(3)),
-            0x0001_0400 => kwh_hundredths(m.register_wh(4)),
-            0x0002_0000 | 0x0003_0000 | 0x0004_0000 => kwh_hundredths(0),
-            0x0201_0100 => dec(i64::from(m.voltage_dv), 1),
-            0x0202_0100 => dec(i64::from(m.power_w) * 1_000 / (i64::from(m.voltage_dv) / 10).max(1), 3),
-            0x0203_0000 | 0x0203_0100 => dec(i64::from(m.power_w) * 10, 4),
-            0x0206_0000 => dec(if m.power_w > 0 { 980 } else { 1_000 }, 3),
-            0x0280_0002 => dec(5_000, 2),
-            0x0400_0401 => Some(m.address.0.to_vec()),
-            // YYMMDDWW and hhmmss, least significant byte first.
-            0x0400_0101 => {
-                let d = local();
-                Some(vec![
-                    bcd(i64::from(d.weekday().to_sunday_zero_offset())),
-                    bcd(i64::from(d.day())),
-                    bcd(i64::from(d.month())),
-                    bcd(i64::from(d.year() % 100)),
-                ])
-            }
-            0x0400_0102 => {
-                let t = local();
-                Some(vec![bcd(i64::from(t.second())), bcd(i64::from(t.minute())), bcd(i64::from(t.hour()))])
-            }
-            0x0400_0503 => Some(m.status_word_3().to_le_bytes().to_vec()),
-            0x0090_0100 => dec(m.controller.credit().max(0) / 10, 2),
-            0x0090_0101 => dec((-m.controller.credit()).max(0) / 10, 2),
-            0x0333_0201 => dec(i64::from(m.controller.purchase_count() % 10_000), 0),
-            0x0332_0601 => dec(m.controller.purchased_total() / 10, 2),
-            _ => None,
-        }
-    }
-
-    /// Answers one request frame as the addressed meter would; `None` when no reply is due (broadcasts, frames
-    /// for meters not on this gateway, ambiguous wildcards).
-    pub fn handle(&mut self, frame: &Frame) -> Option<Frame> {
-        if frame.is_reply() {
-            return None;
-        }
-        let function = frame.function();
-        let targets: Vec<usize> = if frame.address.is_broadcast() {
-            // Broadcast time sets every meter's clock; broadcasts are never answered.
-            if let Ok(Request::BroadcastTime { at }) = Request::from_frame(frame)
-                && let Ok(t) = self.time_zone.to_ambiguous_timestamp(at).compatible()
-            {
-                let offset = t.as_microsecond() - self.now.as_microsecond();
-                for m in &mut self.meters {
-                    m.clock_offset_us = offset;
-                }
-            }
-            return None;
-        } else if frame.address.0.contains(&0xAA) {
-            self.meters
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| frame.address.addresses(&m.address))
-                .map(|(i, _)| i)
-                .collect()
-        } else {
-            self.index.get(&frame.address).map(|i| vec![*i]).unwrap_or_default()
-        };
-        let [i] = targets.as_slice() else { return None };
-        let i = *i;
-        let address = self.meters.get(i)?.address;
-        let abnormal = |error| Some(Reply::Abnormal { function, error }.to_frame(address));
-        let request = match Request::from_frame(frame) {
-            Ok(r) => r,
-            Err(_) => return abnormal(ErrorBits::OTHER),
-        };
-        let now = self.now;
-        let reply = match request {
-            Request::Read { di } => match self.meters.get(i).and_then(|m| self.read(m, di)) {
-                Some(value) => Reply::Data { function: F_READ, di, value, follow_up: false },
-                None => Reply::Abnormal { function, error: ErrorBits::NO_DATA },
-            },
-            Request::ReadAddress => Reply::Address,
-            Request::Control { action, valid_until, .. } => {
-                let expired = self.time_zone.to_ambiguous_timestamp(valid_until).compatible().map_or(true, |t| t < now);
-                if expired {
-                    Reply::Abnormal { function, error: ErrorBits::OTHER }
-                } else {
-                    let m = self.meters.get_mut(i)?;
-                    let cmd = match action {
-                        RelayAction::Trip => Some(RemoteCommand::Trip),
-                        RelayAction::ClosePermitted | RelayAction::DirectClose => Some(RemoteCommand::ClosePermitted),
-                        RelayAction::KeepPower => Some(RemoteCommand::KeepPower(true)),
-                        RelayAction::KeepPowerRelease => Some(RemoteCommand::KeepPower(false)),
-                        RelayAction::Alarm | RelayAction::AlarmRelease => None,
-                    };
-                    if let Some(cmd) = cmd {
-                        m.controller.remote(cmd, now);
-                    }
-                    Reply::Ok { function: F_CONTROL }
-                }
-            }
-            // Remaining energy (these simulated controllers count Wh): a remote top-up or correction.
-            Request::Write { di: 0x0090_0100, value, .. } => {
-                match data::decode(data::Format::Unsigned { bytes: 4, decimals: 2 }, &value) {
-                    Ok(Value::Decimal { raw, .. }) => {
-                        self.meters.get_mut(i)?.controller.remote(RemoteCommand::WriteBalance(raw * 10), now);
-                        Reply::Ok { function: F_WRITE }
-                    }
-                    _ => Reply::Abnormal { function, error: ErrorBits::OTHER },
-                }
-            }
-            Request::Write { .. } => Reply::Abnormal { function, error: ErrorBits::UNAUTHORISED },
-            Request::BroadcastTime { .. } => return None,
-            _ => Reply::Abnormal { function, error: ErrorBits::OTHER },
-        };
-        Some(reply.to_frame(address))
     }
 }

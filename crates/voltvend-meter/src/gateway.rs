@@ -76,7 +76,7 @@ async fn connection(
     let mut n = 0_u64;
     if let Some(address) = only {
         // A dialling meter announces itself with its address (an unsolicited read-address reply).
-        framed.send(Reply::Address.to_frame(address)).await?;
+        framed.send(Reply::Address { address }.to_frame(address)).await?;
     }
     loop {
         let frame = match tokio::time::timeout(IDLE_LIMIT, framed.next()).await {

@@ -13,7 +13,7 @@
 //! * [`vend`] — issuing tokens for a meter; [`meter`] — accepting them as a meter does.
 //!
 //! What is verified and what is not is listed in PROTOCOLS.md §1 and §8; `tests/it` checks every vector in
-//! `../shared/vectors`.
+//! `testdata/vectors` (schema in docs/vectors.md).
 
 pub mod amount;
 pub mod crc;

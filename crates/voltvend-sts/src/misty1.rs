@@ -177,7 +177,7 @@ impl Misty1 {
 mod tests {
     use super::*;
 
-    /// RFC 2994 §A (test data); the vector-file test checks the same values from ../shared/vectors.
+    /// RFC 2994 §A (test data); the vector-file test checks the same values from testdata/vectors.
     #[test]
     fn rfc_2994_known_answers() {
         let k = Misty1::new(&[

@@ -3,6 +3,8 @@
 // Tests may panic: a failed expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod functions;
+
 use std::sync::{Arc, Mutex};
 
 use jiff::civil::DateTime;
@@ -10,7 +12,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use voltvend_dlt645::app::{ErrorBits, RelayAction};
+use voltvend_dlt645::app::{ErrorBits, Function, Password, RelayAction};
 use voltvend_dlt645::data;
 use voltvend_dlt645::frame::{Frame, Parsed};
 use voltvend_dlt645::{Address, Reply, Request};
@@ -94,7 +96,7 @@ fn step(fleet: &SharedFleet, hours: i64) {
 
 fn control(action: RelayAction) -> Request {
     let valid_until: DateTime = "2030-01-01T00:00:00".parse().unwrap();
-    Request::Control { password: [0x02, 0, 0, 0], operator: [0; 4], action, valid_until }
+    Request::Control { password: Password([0x02, 0, 0, 0]), operator: [0; 4], action, valid_until }
 }
 
 #[tokio::test]
@@ -108,7 +110,7 @@ async fn read_trip_and_close_over_tcp() {
     assert!(expect > 0);
 
     // Trip meter 7 (0x1C): it stops drawing; meter 8 goes on.
-    assert_eq!(m.ask("000000000007", control(RelayAction::Trip)).await, Reply::Ok { function: 0x1C });
+    assert_eq!(m.ask("000000000007", control(RelayAction::Trip)).await, Reply::Ok { function: Function::Control });
     let status = match m.ask("000000000007", Request::Read { di: 0x0400_0503 }).await {
         Reply::Data { value, .. } => u16::from_le_bytes([value[0], value[1]]),
         other => panic!("{other:?}"),
@@ -118,22 +120,28 @@ async fn read_trip_and_close_over_tcp() {
     step(&fleet, 2);
     assert_eq!(m.read_kwh("000000000007", 0x0001_0000).await, e7, "no consumption through an open relay");
     assert_ne!(m.read_kwh("000000000008", 0x0001_0000).await, e8);
-    assert_eq!(m.ask("000000000007", control(RelayAction::ClosePermitted)).await, Reply::Ok { function: 0x1C });
+    assert_eq!(
+        m.ask("000000000007", control(RelayAction::ClosePermitted)).await,
+        Reply::Ok { function: Function::Control }
+    );
     step(&fleet, 1);
     assert_ne!(m.read_kwh("000000000007", 0x0001_0000).await, e7, "closed again");
 
     // Unknown DI and an expired command get abnormal replies.
     assert_eq!(
         m.ask("000000000007", Request::Read { di: 0x1234_5678 }).await,
-        Reply::Abnormal { function: 0x11, error: ErrorBits::NO_DATA }
+        Reply::Abnormal { function: Function::Read, error: ErrorBits::NO_DATA }
     );
     let stale = Request::Control {
-        password: [0; 4],
+        password: Password([0; 4]),
         operator: [0; 4],
         action: RelayAction::Trip,
         valid_until: "2020-01-01T00:00:00".parse().unwrap(),
     };
-    assert_eq!(m.ask("000000000007", stale).await, Reply::Abnormal { function: 0x1C, error: ErrorBits::OTHER });
+    assert_eq!(
+        m.ask("000000000007", stale).await,
+        Reply::Abnormal { function: Function::Control, error: ErrorBits::OTHER }
+    );
 }
 
 #[tokio::test]
@@ -151,8 +159,8 @@ async fn exhaustion_trips_and_a_remote_top_up_closes() {
     let value =
         data::encode(data::lookup(0x0090_0100).unwrap().format, &data::Value::Decimal { raw: 2_000, decimals: 2 })
             .unwrap();
-    let write = Request::Write { di: 0x0090_0100, password: [0x02, 0, 0, 0], operator: [0; 4], value };
-    assert_eq!(m.ask(no, write).await, Reply::Ok { function: 0x14 });
+    let write = Request::Write { di: 0x0090_0100, password: Password([0x02, 0, 0, 0]), operator: [0; 4], value };
+    assert_eq!(m.ask(no, write).await, Reply::Ok { function: Function::Write });
     step(&fleet, 1);
     assert_ne!(m.read_kwh(no, 0x0001_0000).await, before);
 }
@@ -174,7 +182,10 @@ async fn bad_input_is_skipped_or_closes_the_connection() {
     assert_eq!(reply.address.meter_no(), "000000000002");
     assert!(matches!(Reply::from_frame(&reply).unwrap(), Reply::Data { di: 0x0201_0100, .. }));
     // A wildcard that matches exactly one meter is answered with its address.
-    assert_eq!(m.ask("AAAAAAAAAA07", Request::ReadAddress).await, Reply::Address);
+    assert_eq!(
+        m.ask("AAAAAAAAAA07", Request::ReadAddress).await,
+        Reply::Address { address: Address::from_meter_no("000000000007").unwrap() }
+    );
     // A flood of start bytes and noise (a header claiming a long frame, then garbage) is skipped, and the
     // gateway answers the next valid request on the same connection.
     let mut flood = vec![0x68_u8; 10];
@@ -276,7 +287,7 @@ mod faults {
             let hello = m.next_frame().await;
             assert_eq!(
                 (hello.address, Reply::from_frame(&hello).unwrap()),
-                (meter, Reply::Address),
+                (meter, Reply::Address { address: meter }),
                 "the meter announces itself"
             );
             let reply = m.ask("000000000005", Request::Read { di: 0x0201_0100 }).await;
