@@ -682,10 +682,37 @@ impl HeadEnd {
                 }
             }
             None => {
-                // Broadcast time reaches every meter on the bus (DL/T 645 has no addressed time set without a
-                // password-protected write); the read-back below checks this meter took it.
-                let at = local(self.now());
-                bus.request(Address([0x99; 6]), Request::BroadcastTime { at }, timeout).await?;
+                // Per meter: write the date, then the time (DL/T 645-2007 write data 04000101 YYMMDDWW and
+                // 04000102 hhmmss, a password of the level the meter allows for its clock). A meter that refuses
+                // the write (another password, or no write access to its clock) gets the bus's broadcast time
+                // instead, which meters take without a password; the read-back below checks the meter took it.
+                let now = local(self.now());
+                let bcd = |v: i64| u8::try_from((v / 10 % 10) * 16 + v % 10).unwrap_or(0);
+                let date = vec![
+                    bcd(i64::from(now.weekday().to_sunday_zero_offset())),
+                    bcd(i64::from(now.day())),
+                    bcd(i64::from(now.month())),
+                    bcd(i64::from(now.year())),
+                ];
+                let time = vec![bcd(i64::from(now.second())), bcd(i64::from(now.minute())), bcd(i64::from(now.hour()))];
+                let write = |di: u32, value: Vec<u8>| Request::Write {
+                    di,
+                    password: Password(cfg.password),
+                    operator: cfg.operator_code,
+                    value,
+                };
+                let addressed = match bus.request(address, write(read::DI_DATE, date), timeout).await {
+                    Ok(_) => bus.request(address, write(read::DI_TIME, time), timeout).await,
+                    Err(e) => Err(e),
+                };
+                match addressed {
+                    Ok(_) => {}
+                    Err(LinkError::Refused { .. }) => {
+                        bus.request(Address([0x99; 6]), Request::BroadcastTime { at: local(self.now()) }, timeout)
+                            .await?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 let clock = read::read_clock(&bus, address, timeout).await?;
                 let meter_time = clock
                     .to_zoned(tz.clone())

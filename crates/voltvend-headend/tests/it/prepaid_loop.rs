@@ -557,3 +557,48 @@ async fn a_modbus_meter_says_what_its_map_cannot_do() {
     w.clock.advance(SignedDuration::from_hours(1));
     w.headend.poll_meter(w.meter()).await.unwrap();
 }
+
+/// Set time per meter: the date and time written to the one meter with the password; a meter that refuses
+/// the password is set by the bus's broadcast time instead. Either way the command is done only when the
+/// meter's clock, read back, agrees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_time_writes_the_meters_clock_or_falls_back_to_broadcast() {
+    let mut w = World::new().await;
+    let address = Address::from_meter_no(ADDRESS).unwrap();
+    let skew = |w: &World, us: i64| w.fleet.lock().unwrap().meter_mut(&address).unwrap().clock_offset_us = us;
+    let offset = |w: &World| w.fleet.lock().unwrap().meter(&address).unwrap().clock_offset_us;
+    let admin = voltvend_ops::Actor::operator(w.estate.admin, w.estate.group.id, "10.0.0.9");
+    let mut set_time = |w: &mut World| {
+        let command = Command::IssueMeterCommand(IssueMeterCommand {
+            meter_id: w.meter(),
+            kind: CommandKind::SetTime,
+            reason: "test".into(),
+        });
+        Operation::new(w.estate.next_op(), admin.clone(), command)
+    };
+    // Another meter on the same bus, also fast: an addressed write leaves it alone, a broadcast does not.
+    let neighbour = Address::from_meter_no("000000000100").unwrap();
+    let neighbour_offset = |w: &World| w.fleet.lock().unwrap().meter(&neighbour).unwrap().clock_offset_us;
+    w.fleet.lock().unwrap().meter_mut(&neighbour).unwrap().clock_offset_us = 600_000_000;
+    skew(&w, 600_000_000);
+    let op = set_time(&mut w);
+    w.store.submit(op).await.unwrap();
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert!(offset(&w).abs() < 1_000_000, "the meter's clock was 10 minutes fast and is now right: {}", offset(&w));
+    assert_eq!(neighbour_offset(&w), 600_000_000, "only the addressed meter was set");
+    assert_eq!(w.commands().await.last(), Some(&(CommandKind::SetTime, CommandStatus::Done)));
+    // A head end with another password: the write is refused (unauthorised) and the broadcast sets the clock.
+    let wrong = HeadEnd::new(
+        w.store.clone(),
+        w.clock.clone(),
+        Config { password: [0x02, 0x12, 0x34, 0x56], request_timeout: Duration::from_millis(500), ..Config::default() },
+        7,
+    );
+    skew(&w, -300_000_000);
+    let op = set_time(&mut w);
+    w.store.submit(op).await.unwrap();
+    assert_eq!(wrong.run_commands().await.unwrap(), 1);
+    assert!(offset(&w).abs() < 1_000_000, "set by the broadcast: {}", offset(&w));
+    assert!(neighbour_offset(&w).abs() < 1_000_000, "the broadcast set every meter on the bus");
+    assert_eq!(w.commands().await.last(), Some(&(CommandKind::SetTime, CommandStatus::Done)));
+}
