@@ -568,7 +568,7 @@ async fn set_time_writes_the_meters_clock_or_falls_back_to_broadcast() {
     let skew = |w: &World, us: i64| w.fleet.lock().unwrap().meter_mut(&address).unwrap().clock_offset_us = us;
     let offset = |w: &World| w.fleet.lock().unwrap().meter(&address).unwrap().clock_offset_us;
     let admin = voltvend_ops::Actor::operator(w.estate.admin, w.estate.group.id, "10.0.0.9");
-    let mut set_time = |w: &mut World| {
+    let set_time = |w: &mut World| {
         let command = Command::IssueMeterCommand(IssueMeterCommand {
             meter_id: w.meter(),
             kind: CommandKind::SetTime,
