@@ -21,6 +21,10 @@ fn start() -> Timestamp {
 /// The estate's remote meter's address (its fleet twin is the 101st simulated meter).
 const ADDRESS: &str = "000000000101";
 
+const WATER_TARIFF: &str = "code = \"test-water\"\nname = \"Test water 5.00\"\nutility = \"water\"\n\
+    currency = \"CNY\"\ntime_zone = \"Asia/Shanghai\"\n[[versions]]\neffective_from = \"2020-01-01T00:00:00+08:00\"\n\
+    prices = { all = \"5.00\" }\n";
+
 fn fleet_config() -> ControllerConfig {
     ControllerConfig {
         mode: Mode::Remote,
@@ -52,6 +56,8 @@ struct World {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Transport {
     Dlt645,
+    /// DL/T 645, the meter a water meter (registers in litres, its valve the supply switch) on a water tariff.
+    Dlt645Water,
     /// Modbus TCP with the named register map, the meter behind unit id 101.
     Modbus(&'static str),
 }
@@ -69,8 +75,9 @@ impl World {
         options.context = Arc::new(Estate::context());
         let store = voltvend_store::open(&options, clock.clone()).await.unwrap();
         store.migrate().await.unwrap();
-        let estate = Estate::new(11);
-        let mut fleet = Fleet::new(101, 5, start(), &fleet_config(), 0);
+        let mut estate = Estate::new(11);
+        let water = usize::from(transport == Transport::Dlt645Water);
+        let mut fleet = Fleet::with_water(101, water, 5, start(), &fleet_config(), 0);
         let address = Address::from_meter_no(ADDRESS).unwrap();
         fleet.meter_mut(&address).unwrap().set_registers_wh(1_000_000);
         let fleet: SharedFleet = Arc::new(Mutex::new(fleet));
@@ -78,7 +85,7 @@ impl World {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gateway = listener.local_addr().unwrap();
         let modbus_map = match transport {
-            Transport::Dlt645 => {
+            Transport::Dlt645 | Transport::Dlt645Water => {
                 tokio::spawn(gateway::serve_with_faults(listener, fleet.clone(), faults.clone()));
                 None
             }
@@ -88,7 +95,26 @@ impl World {
                 Some(map)
             }
         };
-        for mut op in estate.setup.clone() {
+        let mut setup = estate.setup.clone();
+        if transport == Transport::Dlt645Water {
+            // 5.00 CNY/m³, flat.
+            let doc = WATER_TARIFF.to_string();
+            let import =
+                voltvend_ops::ImportTariff { code: "test-water".into(), name: "Test water 5.00".into(), document: doc };
+            setup.insert(0, estate.system(Command::ImportTariff(import)));
+        }
+        for mut op in setup {
+            if transport == Transport::Dlt645Water {
+                match &mut op.command {
+                    Command::ReceiveMeter(m) if m.id == estate.remote_meter => {
+                        m.utility = voltvend_domain::Utility::Water
+                    }
+                    Command::OpenAccount(o) if o.account_id == estate.account_a => {
+                        o.meters[0].tariff_code = Some("test-water".into());
+                    }
+                    _ => {}
+                }
+            }
             // The same meter, received as a Modbus meter when it is reached over Modbus.
             if let (Command::ReceiveMeter(m), Some(_)) = (&mut op.command, modbus_map)
                 && m.id == estate.remote_meter
@@ -601,4 +627,32 @@ async fn set_time_writes_the_meters_clock_or_falls_back_to_broadcast() {
     assert!(offset(&w).abs() < 1_000_000, "set by the broadcast: {}", offset(&w));
     assert!(neighbour_offset(&w).abs() < 1_000_000, "the broadcast set every meter on the bus");
     assert_eq!(w.commands().await.last(), Some(&(CommandKind::SetTime, CommandStatus::Done)));
+}
+
+/// The same loop for water: a water meter on an m³ tariff runs out, its valve shuts, and a sale opens it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_water_meters_valve_shuts_when_credit_runs_out_and_a_sale_opens_it() {
+    let mut w = World::build(Transport::Dlt645Water).await;
+    w.sell(2_000).await;
+    // 1 000 m³ on the register (litres, as the water meter counts).
+    let first = w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!((first.billed, first.balance_after_minor), (1, 2_000));
+    // 5 m³ at 5.00 = 25.00: more than the 20.00 paid; the valve is to shut.
+    w.registers(1_005_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    let second = w.headend.poll_meter(w.meter()).await.unwrap();
+    // The wallet pays 20.00; the 5.00 it cannot pay becomes arrears.
+    assert_eq!((second.charged_minor, second.balance_after_minor), (2_500, 0));
+    assert_eq!(w.commands().await, [(CommandKind::RelayTrip, CommandStatus::Pending)]);
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert!(!w.sim_relay_closed(), "the valve is shut");
+    // 10.00 a minute later: a fifth recovers arrears, the rest is credit again: the valve opens.
+    w.clock.advance(SignedDuration::from_mins(1));
+    w.sell(1_000).await;
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert!(w.sim_relay_closed(), "the valve is open again");
+    assert_eq!(
+        w.commands().await,
+        [(CommandKind::RelayTrip, CommandStatus::Done), (CommandKind::RelayClose, CommandStatus::Done)]
+    );
 }
