@@ -39,11 +39,33 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Which meters a poll group reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupSelect {
+    /// Meters of one utility (water meters read hourly, say).
+    Utility(voltvend_domain::Utility),
+    /// Meters in a premises subtree (an industrial park's feeders every 5 minutes).
+    Premises(PremisesId),
+    /// Meters whose channel starts with this text (`dlt645+tcp://10.0.0.5:8899`: one gateway's meters).
+    Channel(String),
+}
+
+/// A poll group: the meters it selects are read every `interval` instead of the default. A meter belongs to the
+/// first group that selects it; meters no group selects are read every [`Config::poll_interval`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollGroup {
+    pub name: String,
+    pub interval: Duration,
+    pub select: GroupSelect,
+}
+
 /// How the head end works. Every bound is named here.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// How often every meter is read.
+    /// How often every meter no poll group selects is read.
     pub poll_interval: Duration,
+    /// Poll groups with their own intervals, in order of precedence.
+    pub poll_groups: Vec<PollGroup>,
     /// How long one request waits for a meter's answer.
     pub request_timeout: Duration,
     /// Meters read at once, over all links (each bus still carries one request at a time).
@@ -71,6 +93,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_secs(15 * 60),
+            poll_groups: Vec::new(),
             request_timeout: Duration::from_secs(2),
             reads_max: 256,
             commands_interval: Duration::from_secs(1),
@@ -521,6 +544,44 @@ impl HeadEnd {
     /// Reads every remote meter with a channel once, at most `reads_max` at a time; the meters' own commands
     /// are looked at as soon as a read queues one.
     pub async fn poll_all(&self) -> Result<Cycle, StoreError> {
+        self.poll_where(|_, _| true).await
+    }
+
+    /// Reads the meters of one poll group once: `Some(i)` the group `Config::poll_groups[i]`, `None` the
+    /// meters no group selects.
+    pub async fn poll_group(&self, group: Option<usize>) -> Result<Cycle, StoreError> {
+        let groups = &self.inner.config.poll_groups;
+        // Premises groups are resolved to their subtree once per cycle.
+        let mut subtrees: Vec<Option<HashSet<PremisesId>>> = Vec::with_capacity(groups.len());
+        for g in groups {
+            subtrees.push(match &g.select {
+                GroupSelect::Premises(root) => {
+                    Some(self.inner.store.premises_subtree(*root).await?.into_iter().map(|p| p.id).collect())
+                }
+                _ => None,
+            });
+        }
+        let selects = |i: usize, meter: &MeterRecord, control: &MeterControl| -> bool {
+            match groups.get(i).map(|g| &g.select) {
+                Some(GroupSelect::Utility(u)) => meter.meter.utility == *u,
+                Some(GroupSelect::Premises(_)) => meter
+                    .meter
+                    .premises_id
+                    .is_some_and(|p| subtrees.get(i).and_then(Option::as_ref).is_some_and(|s| s.contains(&p))),
+                Some(GroupSelect::Channel(prefix)) => {
+                    control.channel.as_ref().is_some_and(|c| c.to_string().starts_with(prefix.as_str()))
+                }
+                None => false,
+            }
+        };
+        let member = |meter: &MeterRecord, control: &MeterControl| {
+            let first = (0..groups.len()).find(|i| selects(*i, meter, control));
+            first == group
+        };
+        self.poll_where(member).await
+    }
+
+    async fn poll_where(&self, pick: impl Fn(&MeterRecord, &MeterControl) -> bool) -> Result<Cycle, StoreError> {
         let mut cycle = Cycle::default();
         let mut after = None;
         let mut tasks: JoinSet<Result<Polled, HeadEndError>> = JoinSet::new();
@@ -536,7 +597,7 @@ impl HeadEnd {
                 }
                 seen.insert(meter.meter.id);
                 // Telemetry meters are not asked: their gateway publishes (see `ingest_telemetry`).
-                if matches!(control.channel, Some(Channel::Mqtt { .. })) {
+                if matches!(control.channel, Some(Channel::Mqtt { .. })) || !pick(&meter, &control) {
                     continue;
                 }
                 cycle.meters += 1;
@@ -790,19 +851,30 @@ impl HeadEnd {
     /// Runs the poll schedule and the command loop until the returned tasks are aborted.
     pub fn start(&self, dial_in: Option<TcpListener>) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::new();
-        let this = self.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let offset = lock(&this.inner.jitter).within(this.inner.config.poll_interval / 10);
-                tokio::time::sleep(offset).await;
-                let started = tokio::time::Instant::now();
-                match this.poll_all().await {
-                    Ok(c) => tracing::info!(meters = c.meters, read = c.read, failed = c.failed, "poll cycle"),
-                    Err(e) => tracing::warn!(error = %e, "poll cycle failed"),
+        // One schedule per poll group and one for the meters no group selects, each starting at a random
+        // offset within a tenth of its interval so that head ends and groups do not read in step.
+        let mut schedules: Vec<(Option<usize>, String, Duration)> =
+            vec![(None, "default".to_string(), self.inner.config.poll_interval)];
+        for (i, g) in self.inner.config.poll_groups.iter().enumerate() {
+            schedules.push((Some(i), g.name.clone(), g.interval));
+        }
+        for (group, name, interval) in schedules {
+            let this = self.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let offset = lock(&this.inner.jitter).within(interval / 10);
+                    tokio::time::sleep(offset).await;
+                    let started = tokio::time::Instant::now();
+                    match this.poll_group(group).await {
+                        Ok(c) => {
+                            tracing::info!(group = %name, meters = c.meters, read = c.read, failed = c.failed, "poll cycle")
+                        }
+                        Err(e) => tracing::warn!(group = %name, error = %e, "poll cycle failed"),
+                    }
+                    tokio::time::sleep_until(started + interval).await;
                 }
-                tokio::time::sleep_until(started + this.inner.config.poll_interval).await;
-            }
-        }));
+            }));
+        }
         let this = self.clone();
         tasks.push(tokio::spawn(async move {
             loop {

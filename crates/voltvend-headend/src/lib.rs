@@ -26,6 +26,6 @@ pub mod mqtt;
 pub mod notify;
 pub mod read;
 
-pub use headend::{Config, Cycle, HeadEnd, HeadEndError, Polled};
+pub use headend::{Config, Cycle, GroupSelect, HeadEnd, HeadEndError, PollGroup, Polled};
 pub use health::{LinkStatus, MeterStatus};
 pub use link::{LinkError, Reconnect};

@@ -150,6 +150,52 @@ pub struct HeadEndSettings {
     pub notify_webhook_url: String,
     /// The file holding the webhook's shared secret (at least 16 bytes); never printed.
     pub notify_webhook_secret_file: String,
+    /// Poll groups read on their own schedule; a meter belongs to the first that selects it.
+    pub poll_groups: Vec<PollGroupSettings>,
+}
+
+/// One poll group: a name, its interval, and one selector — a utility, a premises subtree or a channel prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollGroupSettings {
+    pub name: String,
+    pub interval_s: u64,
+    /// "electricity" or "water".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub utility: String,
+    /// A premises id: the meters of that premises and everything under it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub premises: String,
+    /// The start of the meters' channel, e.g. "dlt645+tcp://10.0.0.5:8899".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub channel: String,
+}
+
+impl PollGroupSettings {
+    /// The head end's poll group, or what is wrong with this one (`i` its place in the list).
+    pub fn to_group(&self, i: usize) -> anyhow::Result<voltvend_headend::PollGroup> {
+        let at = format!("headend.poll_groups[{i}]");
+        if self.name.trim().is_empty() || self.interval_s < 10 {
+            bail!("bad configuration: {at} needs a name and interval_s of at least 10");
+        }
+        let select = match (self.utility.as_str(), self.premises.as_str(), self.channel.as_str()) {
+            (u, "", "") if !u.is_empty() => voltvend_headend::GroupSelect::Utility(
+                u.parse()
+                    .map_err(|_| anyhow::anyhow!("bad configuration: {at}.utility must be electricity or water"))?,
+            ),
+            ("", p, "") if !p.is_empty() => voltvend_headend::GroupSelect::Premises(
+                p.parse()
+                    .map_err(|_| anyhow::anyhow!("bad configuration: {at}.premises {p:?} is not a premises id"))?,
+            ),
+            ("", "", c) if !c.is_empty() => voltvend_headend::GroupSelect::Channel(c.to_string()),
+            _ => bail!("bad configuration: {at} needs exactly one of utility, premises or channel"),
+        };
+        Ok(voltvend_headend::PollGroup {
+            name: self.name.clone(),
+            interval: std::time::Duration::from_secs(self.interval_s),
+            select,
+        })
+    }
 }
 
 impl Default for HeadEndSettings {
@@ -167,6 +213,7 @@ impl Default for HeadEndSettings {
             notify_log: true,
             notify_webhook_url: String::new(),
             notify_webhook_secret_file: String::new(),
+            poll_groups: Vec::new(),
         }
     }
 }
@@ -277,6 +324,9 @@ impl Settings {
             bail!("bad configuration: headend.max_power_kw is at most 1000000 (1 GW); 0 checks no limit");
         }
         broker(&h.mqtt_broker)?;
+        for (i, g) in h.poll_groups.iter().enumerate() {
+            g.to_group(i)?;
+        }
         if !h.notify_webhook_url.is_empty() {
             if !h.notify_webhook_url.starts_with("http://") {
                 bail!(
@@ -426,6 +476,12 @@ mqtt_broker = ""
 notify_log = {he_notify_log}
 notify_webhook_url = ""
 notify_webhook_secret_file = ""
+# Poll groups read on their own schedule instead of poll_interval_s; a meter belongs to the first group that
+# selects it, by one of utility ("electricity" or "water"), premises (an id: that subtree) or channel (a prefix).
+# [[headend.poll_groups]]
+# name = "water hourly"
+# interval_s = 3600
+# utility = "water"
 
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
@@ -466,6 +522,32 @@ mod tests {
         let parsed: Settings = toml::from_str(&default_toml()).unwrap();
         assert_eq!(parsed, Settings::default());
         parsed.validate().unwrap();
+    }
+
+    #[test]
+    fn poll_groups_are_read_and_refused_by_place() {
+        let with = |groups: &str| -> anyhow::Result<Vec<voltvend_headend::PollGroup>> {
+            let s: Settings = toml::from_str(&format!("[headend]\n{groups}"))?;
+            s.validate()?;
+            s.headend.poll_groups.iter().enumerate().map(|(i, g)| g.to_group(i)).collect()
+        };
+        let ok = with(
+            "[[headend.poll_groups]]\nname = \"water\"\ninterval_s = 3600\nutility = \"water\"\n\
+             [[headend.poll_groups]]\nname = \"gw\"\ninterval_s = 300\nchannel = \"dlt645+tcp://10.0.0.5:8899\"\n",
+        )
+        .unwrap();
+        assert_eq!(ok[0].select, voltvend_headend::GroupSelect::Utility(voltvend_domain::Utility::Water));
+        assert_eq!(ok[1].interval, std::time::Duration::from_secs(300));
+        for (bad, says) in [
+            ("name = \"x\"\ninterval_s = 5\nutility = \"water\"\n", "poll_groups[0] needs a name and interval_s"),
+            ("name = \"x\"\ninterval_s = 60\n", "exactly one of utility, premises or channel"),
+            ("name = \"x\"\ninterval_s = 60\nutility = \"gas\"\n", "poll_groups[0].utility"),
+            ("name = \"x\"\ninterval_s = 60\npremises = \"block A\"\n", "poll_groups[0].premises"),
+            ("name = \"x\"\ninterval_s = 60\nutility = \"water\"\nchannel = \"mqtt:x\"\n", "exactly one"),
+        ] {
+            let e = with(&format!("[[headend.poll_groups]]\n{bad}")).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

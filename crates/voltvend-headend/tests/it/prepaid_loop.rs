@@ -656,3 +656,40 @@ async fn a_water_meters_valve_shuts_when_credit_runs_out_and_a_sale_opens_it() {
         [(CommandKind::RelayTrip, CommandStatus::Done), (CommandKind::RelayClose, CommandStatus::Done)]
     );
 }
+
+/// Poll groups: a meter is read by the first group that selects it (by utility, premises subtree or channel),
+/// and only meters no group selects are read on the default schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_groups_read_the_meters_they_select() {
+    use voltvend_headend::{GroupSelect, PollGroup};
+    for transport in [Transport::Dlt645, Transport::Dlt645Water] {
+        let w = World::build(transport).await;
+        let group = |name: &str, select| PollGroup { name: name.into(), interval: Duration::from_secs(3_600), select };
+        let groups = vec![
+            group("water hourly", GroupSelect::Utility(voltvend_domain::Utility::Water)),
+            group("block B", GroupSelect::Premises(w.estate.building_b.id)),
+            group("this gateway", GroupSelect::Channel(format!("dlt645+tcp://127.0.0.1:{}", w.gateway.port()))),
+        ];
+        let config = Config { poll_groups: groups, request_timeout: Duration::from_millis(500), ..Config::default() };
+        let h = HeadEnd::new(w.store.clone(), w.clock.clone(), config, 3);
+        let counts = [
+            h.poll_group(Some(0)).await.unwrap().meters,
+            h.poll_group(Some(1)).await.unwrap().meters,
+            h.poll_group(Some(2)).await.unwrap().meters,
+            h.poll_group(None).await.unwrap().meters,
+        ];
+        // The estate's one remote meter is in building A: a water meter is the water group's, an electricity
+        // meter falls through block B (not its building) to its gateway's group; none is left to the default.
+        let expect = if transport == Transport::Dlt645Water { [1, 0, 0, 0] } else { [0, 0, 1, 0] };
+        assert_eq!(counts, expect);
+        // Without groups, the default schedule reads it; a group of its building (the subtree) reads it too.
+        assert_eq!(w.headend.poll_group(None).await.unwrap().meters, 1);
+        let config = Config {
+            poll_groups: vec![group("block A", GroupSelect::Premises(w.estate.building_a.id))],
+            request_timeout: Duration::from_millis(500),
+            ..Config::default()
+        };
+        let h = HeadEnd::new(w.store.clone(), w.clock.clone(), config, 4);
+        assert_eq!((h.poll_group(Some(0)).await.unwrap().meters, h.poll_group(None).await.unwrap().meters), (1, 0));
+    }
+}
