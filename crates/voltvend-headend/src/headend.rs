@@ -621,6 +621,20 @@ impl HeadEnd {
         Ok(cycle)
     }
 
+    /// Carries out the command outbox until the task is dropped: a pass whenever a sale or a reading queues a
+    /// command ([`HeadEnd::wake`]), and every `commands_interval` for retries that fall due.
+    pub async fn run_command_loop(self) {
+        loop {
+            if let Err(e) = self.run_commands().await {
+                tracing::warn!(error = %e, "command outbox pass failed");
+            }
+            tokio::select! {
+                () = self.inner.wake.notified() => {}
+                () = tokio::time::sleep(self.inner.config.commands_interval) => {}
+            }
+        }
+    }
+
     /// Carries out every command that is due, each meter's in order; returns how many attempts were made.
     pub async fn run_commands(&self) -> Result<usize, StoreError> {
         let due = self.inner.store.due_commands(self.now(), 512).await?;
@@ -875,18 +889,7 @@ impl HeadEnd {
                 }
             }));
         }
-        let this = self.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                if let Err(e) = this.run_commands().await {
-                    tracing::warn!(error = %e, "command outbox pass failed");
-                }
-                tokio::select! {
-                    () = this.inner.wake.notified() => {}
-                    () = tokio::time::sleep(this.inner.config.commands_interval) => {}
-                }
-            }
-        }));
+        tasks.push(tokio::spawn(self.clone().run_command_loop()));
         if let Some(listener) = dial_in {
             tasks.push(tokio::spawn(self.clone().accept_dial_ins(listener)));
         }

@@ -50,6 +50,12 @@ pub enum BenchCommand {
     /// Readings priced (TOU and blocks) and debited per second through the operations spine, beside a raw insert
     /// of as many rows into the same database.
     Ingest(crate::bench_ingest::IngestArgs),
+    /// A full poll cycle of a simulated fleet over DL/T 645 gateways on this machine, read, priced and debited,
+    /// beside the same reads with nothing stored.
+    Poll(crate::bench_poll::PollArgs),
+    /// Latency from the reading that uses up a meter's credit to its relay open, and from a sale to the relay
+    /// closed again, at simulated meters behind a gateway on this machine, beside a bare control request.
+    Relay(crate::bench_relay::RelayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +95,8 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
         BenchCommand::Ledger(a) => (false, a),
         BenchCommand::Vend(a) => return crate::bench_vend::run(settings, clock, a).await,
         BenchCommand::Ingest(a) => return crate::bench_ingest::run(settings, clock, a).await,
+        BenchCommand::Poll(a) => return crate::bench_poll::run(settings, clock, a).await,
+        BenchCommand::Relay(a) => return crate::bench_relay::run(settings, clock, a).await,
     };
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");
@@ -283,7 +291,7 @@ pub(crate) async fn setup(store: &Arc<dyn Store>, ids: &IdGenerator, accounts: u
 }
 
 /// The `n`th operation of a run: a sale through a cashier's shift, or a bare payment into a wallet.
-fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usize) -> anyhow::Result<Operation> {
+pub(crate) fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usize) -> anyhow::Result<Operation> {
     let &(operator, scope, shift, drawer) =
         estate.shifts.get(n % estate.shifts.len().max(1)).context("the bench has cashiers")?;
     let &(account, meter, wallet) =

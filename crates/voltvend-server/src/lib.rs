@@ -8,6 +8,8 @@ pub mod api;
 pub mod bench;
 pub mod bench_http;
 pub mod bench_ingest;
+pub mod bench_poll;
+pub mod bench_relay;
 pub mod bench_vend;
 pub mod cli;
 pub mod clock;
