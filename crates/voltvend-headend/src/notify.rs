@@ -158,6 +158,7 @@ fn event(kind: OutboxKind) -> &'static str {
         OutboxKind::RelayClose => "supply_restored",
         OutboxKind::LowBalance1 => "low_balance_1",
         OutboxKind::LowBalance2 => "low_balance_2",
+        OutboxKind::EmergencyCredit => "emergency_credit_in_use",
     }
 }
 

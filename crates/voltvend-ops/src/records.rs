@@ -58,6 +58,9 @@ code_enum!(
         LowBalance1 => "low_balance_1",
         /// The balance went below the tariff's alarm level 2.
         LowBalance2 => "low_balance_2",
+        /// The credit is used up and the supply stays on on the account's emergency credit (its agreed
+        /// overdraft), which the next sale pays back first.
+        EmergencyCredit => "emergency_credit",
     }
 );
 

@@ -161,6 +161,18 @@ pub(super) fn apply(
         ws.meters.put(r.meter_id, meter.clone());
         control::queue(ws, op, r.meter_id, CommandKind::RelayTrip, "credit used up", at, 0)?;
     }
+    // Emergency credit (应急透支): an account with an agreed overdraft keeps its supply while the balance is
+    // below zero, down to the limit; the customer is told once, as the balance goes below zero with the
+    // supply still on. The next sale pays the negative balance back before anything else reaches the wallet.
+    if balance_before >= 0 && balance_after < 0 && available_after > 0 {
+        ws.outbox.push(OutboxRow {
+            operation_id: op.id,
+            idx: 4,
+            meter_id: r.meter_id,
+            kind: OutboxKind::EmergencyCredit,
+            at,
+        });
+    }
     // Low-balance alarms: told once, as the balance goes below each level (level 2 after level 1).
     if let Some(alarms) = tariff.alarms {
         for (idx, level, kind) in

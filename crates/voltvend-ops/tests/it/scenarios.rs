@@ -527,3 +527,42 @@ fn low_balance_alarms_are_told_once_as_the_balance_goes_below_each_level() {
     assert_eq!(kinds(&db).last(), Some(&OutboxKind::RelayClose));
     assert_eq!(db.check(), Vec::<String>::new());
 }
+
+/// Emergency credit (应急透支) is the account's agreed overdraft: when the credit is used up the supply stays
+/// on, the customer is told once, the trip comes when the overdraft is used up too, and the next sale pays the
+/// negative balance back before anything else reaches the wallet.
+#[test]
+fn emergency_credit_keeps_the_supply_on_down_to_the_overdraft_and_is_paid_back_first() {
+    let mut estate = Estate::new(1);
+    let mut db = MemoryDb::new();
+    let ctx = ctx();
+    for op in &estate.setup {
+        let mut op = op.clone();
+        if let Command::OpenAccount(o) = &mut op.command
+            && o.account_id == estate.account_a
+        {
+            o.overdraft_limit_minor = 1_000;
+        }
+        db.run(&op, None, &ctx, at()).unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let kinds = |db: &MemoryDb| db.outbox.iter().map(|o| o.kind).collect::<Vec<_>>();
+    sale_of(db.run(&estate.remote_sale(500), None, &ctx, at()).unwrap());
+    // 10 kWh at 0.60 = 6.00 against 5.00: the balance is −1.00, within the 10.00 overdraft; the supply stays on.
+    let r = estate.readings(&[("2026-11-23T00:00:00Z", 1_000_000), ("2026-11-23T01:00:00Z", 1_010_000)]);
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).balance_after_minor, -100);
+    assert_eq!(kinds(&db), [OutboxKind::EmergencyCredit]);
+    // 6.00 more: −7.00, still on, not told again.
+    let r = estate.readings(&[("2026-11-23T02:00:00Z", 1_020_000)]);
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).balance_after_minor, -700);
+    assert_eq!(kinds(&db), [OutboxKind::EmergencyCredit]);
+    // 6.00 more: 3.00 of overdraft left, the other 3.00 becomes arrears; the overdraft is used up: trip.
+    let r = estate.readings(&[("2026-11-23T03:00:00Z", 1_030_000)]);
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).balance_after_minor, -1_000);
+    assert_eq!(kinds(&db), [OutboxKind::EmergencyCredit, OutboxKind::RelayTrip]);
+    // 20.00: 20 % recovers the 3.00 of arrears, the 17.00 left repays the 10.00 first: 7.00 credit, supply on.
+    sale_of(db.run(&estate.remote_sale(2_000), None, &ctx, at()).unwrap());
+    let wallet = db.accounts[&estate.account_a].wallet;
+    assert_eq!(db.balance(wallet), Some(700));
+    assert_eq!(kinds(&db), [OutboxKind::EmergencyCredit, OutboxKind::RelayTrip, OutboxKind::RelayClose]);
+    assert_eq!(db.check(), Vec::<String>::new());
+}
