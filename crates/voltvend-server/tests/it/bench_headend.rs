@@ -5,23 +5,35 @@
 
 use crate::support::{sqlite_url, voltvend};
 
-#[test]
-fn bench_poll_reads_and_bills_every_meter_beside_a_read_only_baseline() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
+/// Runs `voltvend bench ARGS…` twice on one new database (a bench runs again on its own database) and
+/// checks each run's output holds every one of `expect`; returns the database URL.
+fn twice(dir: &std::path::Path, args: &[&str], expect: &[&str]) -> String {
+    let url = sqlite_url(dir);
     let migrate = voltvend().args(["--database-url", &url, "migrate"]).output().unwrap();
     assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     for _ in 0..2 {
-        let out = voltvend()
-            .args(["--database-url", &url, "bench", "poll", "--meters", "40", "--per-gateway", "16"])
-            .output()
-            .unwrap();
+        let out = voltvend().args(["--database-url", &url, "bench"]).args(args).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(text.contains("40 meters behind 3 gateways of 16"), "{text}");
-        assert!(text.contains("poll cycle, read + priced + debited: 40 meters in"), "{text}");
-        assert!(text.contains("baseline, the same reads with nothing stored"), "{text}");
+        for e in expect {
+            assert!(text.contains(e), "{e}: {text}");
+        }
     }
+    url
+}
+
+#[test]
+fn bench_poll_reads_and_bills_every_meter_beside_a_read_only_baseline() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = twice(
+        dir.path(),
+        &["poll", "--meters", "40", "--per-gateway", "16"],
+        &[
+            "40 meters behind 3 gateways of 16",
+            "poll cycle, read + priced + debited: 40 meters in",
+            "baseline, the same reads with nothing stored",
+        ],
+    );
     let refused = voltvend().args(["--database-url", &url, "bench", "poll", "--per-gateway", "0"]).output().unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("at least 1"));
@@ -30,19 +42,14 @@ fn bench_poll_reads_and_bills_every_meter_beside_a_read_only_baseline() {
 #[test]
 fn bench_relay_trips_and_closes_every_meter_beside_a_bare_control_baseline() {
     let dir = tempfile::tempdir().unwrap();
-    let url = sqlite_url(dir.path());
-    let migrate = voltvend().args(["--database-url", &url, "migrate"]).output().unwrap();
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    for _ in 0..2 {
-        let out = voltvend()
-            .args(["--database-url", &url, "bench", "relay", "--meters", "12", "--concurrency", "4"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-        assert!(text.contains("12 meters, 4 at a time"), "{text}");
-        assert!(text.contains("reading that uses up the credit → relay open at the meter: p50"), "{text}");
-        assert!(text.contains("sale that restores the credit → relay closed at the meter: p50"), "{text}");
-        assert!(text.contains("baseline, a bare control request"), "{text}");
-    }
+    twice(
+        dir.path(),
+        &["relay", "--meters", "12", "--concurrency", "4"],
+        &[
+            "12 meters, 4 at a time",
+            "reading that uses up the credit → relay open at the meter: p50",
+            "sale that restores the credit → relay closed at the meter: p50",
+            "baseline, a bare control request",
+        ],
+    );
 }

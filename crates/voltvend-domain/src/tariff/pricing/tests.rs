@@ -274,6 +274,20 @@ fn bad_tariffs_name_the_field() {
     assert_eq!(tf.validate().unwrap_err().field, "versions");
 }
 
+/// Prices each consecutive pair of `points` from `state` on; the totals' sum and the state after, every charge's
+/// lines checked to be consistent.
+fn price_in_steps(tf: &Tariff, state: &PricingState, points: &[Reading]) -> (i64, PricingState) {
+    let mut state = state.clone();
+    let mut sum = 0_i64;
+    for pair in points.windows(2) {
+        let c = price(tf, &state, &pair[0], &pair[1]).unwrap();
+        lines_are_consistent(&c);
+        sum += c.total.amount_minor();
+        state = c.state;
+    }
+    (sum, state)
+}
+
 /// A random tariff of one of the shapes whose pricing is split-invariant within a month.
 fn any_version() -> impl Strategy<Value = TariffVersion> {
     any_version_with(false)
@@ -354,14 +368,7 @@ proptest! {
             points.push(reading(secs, a, b));
         }
         let whole = price(&tf, &PricingState::default(), &first, points.last().unwrap()).unwrap();
-        let mut state = PricingState::default();
-        let mut sum = 0_i64;
-        for pair in points.windows(2) {
-            let c = price(&tf, &state, &pair[0], &pair[1]).unwrap();
-            lines_are_consistent(&c);
-            sum += c.total.amount_minor();
-            state = c.state;
-        }
+        let (sum, state) = price_in_steps(&tf, &PricingState::default(), &points);
         prop_assert_eq!(sum, whole.total.amount_minor());
         prop_assert_eq!(state, whole.state);
     }
@@ -690,16 +697,9 @@ proptest! {
             points.push(reading((i as i64 + 1) * 600, k));
         }
         let whole = price(&tf, &state, &points[0], points.last().unwrap()).unwrap();
-        let mut s = state.clone();
-        let mut sum = 0;
-        for pair in points.windows(2) {
-            let c = price(&tf, &s, &pair[0], &pair[1]).unwrap();
-            lines_are_consistent(&c);
-            sum += c.total.amount_minor();
-            s = c.state;
-        }
+        let (sum, after) = price_in_steps(&tf, &state, &points);
         prop_assert_eq!(sum, whole.total.amount_minor());
-        prop_assert_eq!(s, whole.state);
+        prop_assert_eq!(after, whole.state);
     }
 }
 
