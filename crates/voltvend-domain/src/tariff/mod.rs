@@ -225,6 +225,11 @@ impl Tariff {
         self.versions.iter().rev().find(|v| v.effective_from <= at)
     }
 
+    /// The index in `versions` of the version in force at `at`, if any.
+    pub fn version_index_at(&self, at: Timestamp) -> Option<usize> {
+        self.versions.iter().rposition(|v| v.effective_from <= at)
+    }
+
     pub fn period_index(&self, version: &TariffVersion, name: &str) -> Option<usize> {
         version.periods.iter().position(|p| p == name)
     }

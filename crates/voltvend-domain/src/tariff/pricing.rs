@@ -262,7 +262,8 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
     let mut lines: Vec<ChargeLine> = Vec::new();
     let mut per_period: Vec<(String, i64)> = Vec::new();
     let mut recorded_cuts = Vec::new();
-    let mut subtotal: i128 = 0;
+    // What each version's rules charged, to be taxed by that version's taxes.
+    let mut by_version = Subtotals::new(tariff);
     let mut bounds: Vec<(Timestamp, Vec<i64>)> = vec![(t0, vec![0; deltas.len()])];
     for (at, reason) in &cuts {
         let c = cumulative(*at);
@@ -274,9 +275,11 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
     for pair in bounds.windows(2) {
         let [(a, ca), (b, cb)] = pair else { continue };
         let piece: Vec<i64> = cb.iter().zip(ca).map(|(x, y)| x - y).collect();
-        let version = tariff.version_at(*a).ok_or(PricingError::NoVersion(*a))?;
+        let vi = tariff.version_index_at(*a).ok_or(PricingError::NoVersion(*a))?;
+        let version = tariff.versions.get(vi).ok_or(PricingError::NoVersion(*a))?;
         let date = local_date(tz, *a);
-        subtotal += close_month_if_new(tariff, &mut state, month_key(date), &mut lines);
+        let (topup, closed) = close_month_if_new(tariff, &mut state, month_key(date), &mut lines);
+        by_version.add(closed.unwrap_or(vi), topup);
         let q = per_period_quantities(tariff, version, &names, &piece, *a, *b)?;
         for (i, qty) in q.iter().enumerate() {
             if let Some(name) = version.periods.get(i) {
@@ -288,27 +291,48 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
         }
         let energy = price_piece(version, &mut state, date, &q, &mut lines);
         state.month_energy_femto += energy;
-        subtotal += energy;
+        by_version.add(vi, energy);
     }
 
-    // Recurring charges at each local midnight / month start in [t0, t1).
+    // Recurring charges at each local midnight / month start in [t0, t1), by the version in force then.
     for (at, month_start) in day_starts(tz, t0, t1) {
-        let Some(version) = tariff.version_at(at) else { continue };
+        let Some(vi) = tariff.version_index_at(at) else { continue };
+        let Some(version) = tariff.versions.get(vi) else { continue };
         for r in &version.recurring {
             if r.every == Recurrence::Daily || month_start {
                 let amount = i128::from(r.amount_minor) * femto_per_minor(tariff);
-                subtotal += amount;
+                by_version.add(vi, amount);
                 add_line(&mut lines, &r.name, 0, None, amount);
             }
         }
     }
 
-    // Taxes on the subtotal, then the total and the carried remainder.
-    let version = tariff
-        .version_at(t1.checked_sub(jiff::SignedDuration::from_micros(1)).unwrap_or(t1))
-        .ok_or(PricingError::NoVersion(t1))?;
+    // Taxes on each version's part, then the total and the carried remainder.
     let consumption_milli = per_period.iter().map(|(_, q)| q).sum();
-    finish(tariff, version, state, subtotal, lines, consumption_milli, per_period, recorded_cuts)
+    finish(tariff, state, &by_version, lines, consumption_milli, per_period, recorded_cuts)
+}
+
+/// What a charge's parts came to under each version's rules (index as in `Tariff::versions`): each part is
+/// taxed by the taxes of the version it was charged under, so that splitting a reading at a version change
+/// changes nothing.
+struct Subtotals {
+    amounts: Vec<Option<i128>>,
+}
+
+impl Subtotals {
+    fn new(tariff: &Tariff) -> Self {
+        Self { amounts: vec![None; tariff.versions.len()] }
+    }
+
+    fn add(&mut self, version: usize, amount: i128) {
+        if let Some(slot) = self.amounts.get_mut(version) {
+            *slot = Some(slot.unwrap_or(0) + amount);
+        }
+    }
+
+    fn total(&self) -> i128 {
+        self.amounts.iter().flatten().sum()
+    }
 }
 
 /// Prices buying `quantity_milli` of the period at index `period` at the instant `at`, as a vend does: the
@@ -325,49 +349,55 @@ pub fn price_purchase(
     if quantity_milli < 0 {
         return Err(PricingError::Unsupported("a quantity cannot be negative"));
     }
-    let version = tariff.version_at(at).ok_or(PricingError::NoVersion(at))?;
+    let vi = tariff.version_index_at(at).ok_or(PricingError::NoVersion(at))?;
+    let version = tariff.versions.get(vi).ok_or(PricingError::NoVersion(at))?;
     let name = version.periods.get(period).ok_or(PricingError::Unsupported("no such period"))?.clone();
     let date = local_date(&tariff.time_zone, at);
     let mut state = state.clone();
     let mut lines = Vec::new();
-    let mut subtotal = close_month_if_new(tariff, &mut state, month_key(date), &mut lines);
+    let mut by_version = Subtotals::new(tariff);
+    let (topup, closed) = close_month_if_new(tariff, &mut state, month_key(date), &mut lines);
+    by_version.add(closed.unwrap_or(vi), topup);
     let mut q = vec![0_i64; version.periods.len()];
     if let Some(slot) = q.get_mut(period) {
         *slot = quantity_milli;
     }
     let energy = price_piece(version, &mut state, date, &q, &mut lines);
     state.month_energy_femto += energy;
-    subtotal += energy;
-    finish(tariff, version, state, subtotal, lines, quantity_milli, vec![(name, quantity_milli)], Vec::new())
+    by_version.add(vi, energy);
+    finish(tariff, state, &by_version, lines, quantity_milli, vec![(name, quantity_milli)], Vec::new())
 }
 
-/// Taxes on the subtotal (exclusive ones added, inclusive ones reported), then the total floored to minor
-/// units with the remainder carried in the state.
-#[allow(clippy::too_many_arguments)]
+/// Taxes on each version's part by that version's taxes (exclusive ones added, inclusive ones reported; a tax
+/// of the same name in several versions is one line), then the total floored to minor units with the remainder
+/// carried in the state.
 fn finish(
     tariff: &Tariff,
-    version: &TariffVersion,
     mut state: PricingState,
-    subtotal: i128,
+    by_version: &Subtotals,
     mut lines: Vec<ChargeLine>,
     consumption_milli: i64,
     per_period_milli: Vec<(String, i64)>,
     cuts: Vec<Cut>,
 ) -> Result<Charge, PricingError> {
     let mut tax = 0_i128;
-    for t in &version.taxes {
-        // The subtotal is a whole number of 10⁻⁹ units, so a ppm rate keeps it exact in 10⁻¹⁵.
-        let part = if t.inclusive {
-            subtotal * i128::from(t.rate_ppm) / (1_000_000 + i128::from(t.rate_ppm))
-        } else {
-            subtotal / 1_000_000 * i128::from(t.rate_ppm)
-        };
-        let label = if t.inclusive { included_label(&t.name) } else { t.name.clone() };
-        lines.push(ChargeLine { label, quantity_milli: 0, unit_price_micro: None, amount_femto: part });
-        if !t.inclusive {
-            tax += part;
+    for (version, part_of) in tariff.versions.iter().zip(&by_version.amounts) {
+        let Some(subtotal) = *part_of else { continue };
+        for t in &version.taxes {
+            // A part is a whole number of 10⁻⁹ units, so a ppm rate keeps it exact in 10⁻¹⁵.
+            let part = if t.inclusive {
+                subtotal * i128::from(t.rate_ppm) / (1_000_000 + i128::from(t.rate_ppm))
+            } else {
+                subtotal / 1_000_000 * i128::from(t.rate_ppm)
+            };
+            let label = if t.inclusive { included_label(&t.name) } else { t.name.clone() };
+            add_line(&mut lines, &label, 0, None, part);
+            if !t.inclusive {
+                tax += part;
+            }
         }
     }
+    let subtotal = by_version.total();
 
     let unit = femto_per_minor(tariff);
     let owed = state.carry_femto + subtotal + tax;
@@ -387,17 +417,24 @@ fn finish(
 }
 
 /// When a piece starts a new month, the finished month's minimum charge is settled — the minimum of the
-/// version in force at the end of that month, which is the month it is for.
-fn close_month_if_new(tariff: &Tariff, state: &mut PricingState, key: i32, lines: &mut Vec<ChargeLine>) -> i128 {
+/// version in force at the end of that month, which is the month it is for. Returns the top-up and the index of
+/// that version (whose taxes apply to it).
+fn close_month_if_new(
+    tariff: &Tariff,
+    state: &mut PricingState,
+    key: i32,
+    lines: &mut Vec<ChargeLine>,
+) -> (i128, Option<usize>) {
     if state.month_key == Some(key) {
-        return 0;
+        return (0, None);
     }
     let femto_per_minor = femto_per_minor(tariff);
-    let closed_version = state.month_key.and_then(|closed| {
+    let closed_index = state.month_key.and_then(|closed| {
         let first = Date::new(i16::try_from(closed / 100).ok()?, i8::try_from(closed % 100).ok()?, 1).ok()?;
         let end = start_of(&tariff.time_zone, first.last_of_month().tomorrow().ok()?)?;
-        tariff.version_at(end.checked_sub(jiff::SignedDuration::from_micros(1)).ok()?)
+        tariff.version_index_at(end.checked_sub(jiff::SignedDuration::from_micros(1)).ok()?)
     });
+    let closed_version = closed_index.and_then(|i| tariff.versions.get(i));
     let mut topup = 0;
     if let Some(min_minor) = closed_version.and_then(|v| v.minimum_monthly_minor) {
         // Minimum charges are set in minor units; the month's energy is exact.
@@ -409,7 +446,7 @@ fn close_month_if_new(tariff: &Tariff, state: &mut PricingState, key: i32, lines
     }
     state.month_key = Some(key);
     state.month_energy_femto = 0;
-    topup
+    (topup, closed_index.filter(|_| topup != 0))
 }
 
 fn per_period_quantities(

@@ -727,3 +727,31 @@ fn whole_volume_blocks_that_fall_say_why_a_payment_buys_no_single_quantity() {
         "{e}"
     );
 }
+
+#[test]
+fn each_versions_taxes_apply_to_what_was_charged_under_it() {
+    // Found by an independent implementation of docs/tariffs.md: 1.00/kWh throughout, a 10 % tax from 1 March
+    // only. 100 kWh evenly from 27 February to 3 March: 50 kWh untaxed, 50 kWh taxed = 105.00 — and the same
+    // when the reading is split at the version change.
+    let old = version(&[("all", 1_000_000)]);
+    let mut new = version(&[("all", 1_000_000)]);
+    new.effective_from = t("2026-03-01T00:00:00+08:00");
+    new.taxes = vec![Tax { name: "tax".into(), rate_ppm: 100_000, inclusive: false }];
+    let tf = tariff(vec![old, new]);
+    let reading = |at: &str, kwh: i64| total(at, kwh * 1_000);
+    let points = [
+        reading("2026-02-27T00:00:00+08:00", 0),
+        reading("2026-03-01T00:00:00+08:00", 50),
+        reading("2026-03-03T00:00:00+08:00", 100),
+    ];
+    let whole = check(&tf, &PricingState::default(), &points[0], &points[2], 10_500);
+    let (sum, state) = price_in_steps(&tf, &PricingState::default(), &points);
+    assert_eq!((sum, &state), (10_500, &whole.state));
+    // The other way round: the tax only in the first version taxes only the first half.
+    let mut taxed = version(&[("all", 1_000_000)]);
+    taxed.taxes = vec![Tax { name: "tax".into(), rate_ppm: 100_000, inclusive: false }];
+    let mut untaxed = version(&[("all", 1_000_000)]);
+    untaxed.effective_from = t("2026-03-01T00:00:00+08:00");
+    let tf = tariff(vec![taxed, untaxed]);
+    check(&tf, &PricingState::default(), &points[0], &points[2], 10_500);
+}
