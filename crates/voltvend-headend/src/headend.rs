@@ -555,9 +555,15 @@ impl HeadEnd {
         let mut subtrees: Vec<Option<HashSet<PremisesId>>> = Vec::with_capacity(groups.len());
         for g in groups {
             subtrees.push(match &g.select {
-                GroupSelect::Premises(root) => {
-                    Some(self.inner.store.premises_subtree(*root).await?.into_iter().map(|p| p.id).collect())
-                }
+                GroupSelect::Premises(root) => match self.inner.store.premises_subtree(*root).await {
+                    Ok(list) => Some(list.into_iter().map(|p| p.id).collect()),
+                    // A group naming premises that are not (or no longer) there selects nothing; the others go on.
+                    Err(StoreError::NotFound { id, .. }) => {
+                        tracing::warn!(group = %g.name, premises = %id, "a poll group's premises are not there");
+                        Some(HashSet::new())
+                    }
+                    Err(e) => return Err(e),
+                },
                 _ => None,
             });
         }

@@ -435,6 +435,20 @@ mod tests {
             // Scale 0.01 kWh: the register shows whole tens of Wh.
             assert_eq!(got.total_wh, Some(123_456_780), "{name}");
         }
+        // The Acrel map has the four tariff registers: what the meter shows, to its 10 Wh resolution.
+        let acrel = RegisterMap::builtin("acrel-ddsy1352").unwrap().unwrap();
+        let (from, count) = acrel.reading_span().unwrap();
+        let got = acrel.decode(from, &acrel.read(meter, from, count, 0).unwrap()).unwrap();
+        let expect: [i64; 4] = std::array::from_fn(|i| meter.register_wh(i + 1) / 10 * 10);
+        assert_eq!(got.tariffs_wh, Some(expect));
+        // Little-endian word order: the low word first.
+        let little =
+            RegisterMap::parse(&GENERIC_PREPAID.replace("word_order = \"big\"", "word_order = \"little\"")).unwrap();
+        assert_eq!(little.decode(0, &[0x0002, 0x0001]).unwrap().total_wh, Some(((1 << 16) + 2) * 10));
+        assert_eq!(generic_decode_big(), Some(((2 << 16) + 1) * 10));
+        fn generic_decode_big() -> Option<i64> {
+            RegisterMap::builtin("generic-prepaid").unwrap().unwrap().decode(0, &[0x0002, 0x0001]).unwrap().total_wh
+        }
         let generic = RegisterMap::builtin("generic-prepaid").unwrap().unwrap();
         assert_eq!((generic.relay_register(), generic.energy_wrap_wh()), (Some(9), Some((1_i64 << 32) * 10)));
         let (from, count) = generic.reading_span().unwrap();

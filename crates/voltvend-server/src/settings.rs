@@ -154,6 +154,9 @@ pub struct HeadEndSettings {
     pub poll_groups: Vec<PollGroupSettings>,
 }
 
+/// The longest poll interval: 31 days.
+const POLL_INTERVAL_MAX_S: u64 = 31 * 86_400;
+
 /// One poll group: a name, its interval, and one selector — a utility, a premises subtree or a channel prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,8 +178,8 @@ impl PollGroupSettings {
     /// The head end's poll group, or what is wrong with this one (`i` its place in the list).
     pub fn to_group(&self, i: usize) -> anyhow::Result<voltvend_headend::PollGroup> {
         let at = format!("headend.poll_groups[{i}]");
-        if self.name.trim().is_empty() || self.interval_s < 10 {
-            bail!("bad configuration: {at} needs a name and interval_s of at least 10");
+        if self.name.trim().is_empty() || !(10..=POLL_INTERVAL_MAX_S).contains(&self.interval_s) {
+            bail!("bad configuration: {at} needs a name and interval_s of 10–2678400 (31 days)");
         }
         let select = match (self.utility.as_str(), self.premises.as_str(), self.channel.as_str()) {
             (u, "", "") if !u.is_empty() => voltvend_headend::GroupSelect::Utility(
@@ -308,10 +311,14 @@ impl Settings {
             bail!("bad configuration: receipts.escpos_encoding must be \"gb18030\" or \"ascii\"");
         }
         let h = &self.headend;
-        if h.poll_interval_s < 10 || h.request_timeout_ms < 50 || h.request_timeout_ms > 60_000 || h.reads_max == 0 {
+        if !(10..=POLL_INTERVAL_MAX_S).contains(&h.poll_interval_s)
+            || h.request_timeout_ms < 50
+            || h.request_timeout_ms > 60_000
+            || h.reads_max == 0
+        {
             bail!(
-                "bad configuration: headend.poll_interval_s must be at least 10, headend.request_timeout_ms 50–60000 \
-                 and headend.reads_max at least 1"
+                "bad configuration: headend.poll_interval_s must be 10–2678400 (31 days), headend.request_timeout_ms \
+                 50–60000 and headend.reads_max at least 1"
             );
         }
         if !h.dial_in_listen.is_empty() && h.dial_in_listen.parse::<SocketAddr>().is_err() {

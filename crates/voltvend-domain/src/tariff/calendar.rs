@@ -343,11 +343,12 @@ mod dst_props {
     proptest! {
         /// Every piece `segments` returns is priced at the period `period_at` gives for each instant in it,
         /// also on the days the clocks go back (a repeated local hour) or forward (a skipped one), whatever
-        /// the schedule's boundaries.
+        /// the schedule's boundaries; and the pieces cover the interval without gaps.
         #[test]
         fn segments_agree_with_period_at_across_dst(
             starts in proptest::collection::btree_set(1_u16..1_440, 0..6),
             zone in 0_usize..3,
+            spring in any::<bool>(),
             from_min in 0_i64..2_880,
             len_min in 1_i64..1_440,
         ) {
@@ -356,12 +357,23 @@ mod dst_props {
             let mut entries = vec![(0_u16, 0_usize)];
             entries.extend(starts.iter().enumerate().map(|(i, s)| (*s, (i + 1) % 3)));
             let c = TouCalendar::all_year(tz.clone(), DaySchedule { entries });
-            // Start from the day before each zone's autumn change in 2026.
-            let day = match zone { "Australia/Sydney" => "2026-04-04", "America/New_York" => "2026-10-31", _ => "2026-10-24" };
+            // Start from the day before each zone's autumn (repeated hour) or spring (skipped hour) change in 2026.
+            let day = match (zone, spring) {
+                ("Australia/Sydney", false) => "2026-04-04",
+                ("Australia/Sydney", true) => "2026-10-03",
+                ("America/New_York", false) => "2026-10-31",
+                ("America/New_York", true) => "2026-03-07",
+                (_, false) => "2026-10-24",
+                (_, true) => "2026-03-28",
+            };
             let base = day.parse::<Date>().unwrap().to_zoned(tz).unwrap().timestamp();
             let from = base + jiff::SignedDuration::from_mins(from_min);
             let to = from + jiff::SignedDuration::from_mins(len_min);
-            for (a, b, p) in c.segments(from, to) {
+            let segments = c.segments(from, to);
+            prop_assert_eq!(segments.first().map(|s| s.0), Some(from));
+            prop_assert_eq!(segments.last().map(|s| s.1), Some(to));
+            prop_assert!(segments.windows(2).all(|w| w[0].1 == w[1].0), "contiguous: {:?}", segments);
+            for (a, b, p) in segments {
                 let mut t = a;
                 while t < b {
                     prop_assert_eq!(c.period_at(t), p, "at {} in [{}, {})", t, a, b);

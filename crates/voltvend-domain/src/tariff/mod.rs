@@ -33,6 +33,13 @@ use calendar::TouCalendar;
 /// Exact amounts are counted in 10⁻¹⁵ of a major unit.
 pub const FEMTO_PER_MAJOR: i128 = 1_000_000_000_000_000;
 
+/// The largest price or block adder, in micro-units (1 000 000 of the currency per kWh or m³): bounds that keep
+/// every sum of prices exact in `i64`.
+pub const PRICE_MAX_MICRO: i64 = 1_000_000_000_000;
+
+/// The largest register value, block limit or free allowance, in milli-units (10¹² kWh or m³).
+pub const QUANTITY_MAX_MILLI: i64 = 1_000_000_000_000_000;
+
 /// A price in micro-units as a decimal with up to six places ("0.617", "2.39").
 pub fn decimal_micro(micro: i64) -> String {
     let sign = if micro < 0 { "-" } else { "" };
@@ -255,6 +262,12 @@ impl TariffVersion {
                 "prices cannot be negative",
             );
         }
+        if let Some((i, _)) = self.base_price_micro.iter().enumerate().find(|(_, p)| **p > PRICE_MAX_MICRO) {
+            return err(
+                &format!("prices.{}", self.periods.get(i).map_or("?", String::as_str)),
+                "is more than 1 000 000 per unit",
+            );
+        }
         match (&self.calendar, self.periods.len()) {
             (None, 1) => {}
             (None, _) => return err("tou", "several periods need a time-of-use calendar"),
@@ -286,6 +299,11 @@ impl TariffVersion {
             }
             let mut previous = 0_i64;
             for (i, b) in blocks.blocks.iter().enumerate() {
+                if b.adder_micro.iter().any(|a| a.abs() > PRICE_MAX_MICRO)
+                    || b.up_to_milli.is_some_and(|u| u > QUANTITY_MAX_MILLI)
+                {
+                    return err(&format!("blocks[{i}]"), "an adder above 1 000 000 or a limit above 10¹² units");
+                }
                 let last = i + 1 == blocks.blocks.len();
                 match (b.up_to_milli, last) {
                     (None, true) => {}
@@ -305,8 +323,8 @@ impl TariffVersion {
                 }
             }
         }
-        if self.free_milli < 0 {
-            return err("free_units", "cannot be negative");
+        if !(0..=QUANTITY_MAX_MILLI).contains(&self.free_milli) {
+            return err("free_units", "must be between 0 and 10¹² units");
         }
         for (i, r) in self.recurring.iter().enumerate() {
             if r.amount_minor < 0 {

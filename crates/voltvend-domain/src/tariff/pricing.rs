@@ -225,6 +225,10 @@ pub fn price(tariff: &Tariff, state: &PricingState, prev: &Reading, cur: &Readin
     }
     let before = register_values(&prev.registers);
     let after = register_values(&cur.registers);
+    // (A register rebased across a rollover may be below zero.)
+    if before.iter().chain(&after).any(|(_, v)| v.unsigned_abs() > super::QUANTITY_MAX_MILLI.unsigned_abs()) {
+        return Err(PricingError::Unsupported("a register value is beyond 10¹² kWh (m³)"));
+    }
     if before.len() != after.len() || before.iter().zip(&after).any(|(a, b)| a.0 != b.0) {
         return Err(PricingError::RegisterMismatch);
     }
@@ -514,10 +518,11 @@ fn cost(price_micro: i64, qty_milli: i64) -> i128 {
 }
 
 /// The part of a slice `[x, y)` of a piece's positions (counted from the piece's start, `0..total`) that falls
-/// to each TOU period: units of different periods are taken to be mixed evenly through the piece, so each
-/// period's cumulative share `⌊q·s/total⌋` is taken at both ends; the shares telescope to the period's quantity.
-fn slice_by_period(q: &[i64], total: i64, x: i64, y: i64) -> Vec<i64> {
-    q.iter().map(|qi| share(*qi, y, total) - share(*qi, x, total)).collect()
+/// to each TOU period: units of different periods are taken to be mixed evenly through the piece, so the slice's
+/// `y − x` units are shared in proportion to the piece's per-period quantities `q`, exactly (largest remainder,
+/// as a total-only meter's use is shared over periods), so the parts add up to the slice.
+fn slice_by_period(q: &[i64], x: i64, y: i64) -> Vec<i64> {
+    apportion(y - x, q)
 }
 
 /// Prices one piece's per-period quantities, advancing the block position and free allowance.
@@ -564,7 +569,7 @@ fn price_piece(
     // What the free units would have cost: base prices now, block adders below.
     let mut free_credit = 0_i128;
     if free > 0 {
-        for (i, part) in slice_by_period(q, total, 0, free).iter().enumerate() {
+        for (i, part) in slice_by_period(q, 0, free).iter().enumerate() {
             free_credit += cost(version.base_price_micro.get(i).copied().unwrap_or(0), *part);
         }
     }
@@ -599,8 +604,8 @@ fn price_piece(
                             free_credit += cost(adder, fy - fx);
                         }
                         None => {
-                            let parts = slice_by_period(q, total, x, y);
-                            let free_parts = slice_by_period(q, total, fx, fy);
+                            let parts = slice_by_period(q, x, y);
+                            let free_parts = slice_by_period(q, fx, fy);
                             for (pi, (part, free_part)) in parts.iter().zip(&free_parts).enumerate() {
                                 let adder = b.adder(pi);
                                 if *part == 0 || adder == 0 {

@@ -570,6 +570,22 @@ async fn a_modbus_meter_says_what_its_map_cannot_do() {
     assert_ne!(trip.status, CommandStatus::Done);
     assert!(trip.last_error.contains("no writable relay register"), "{trip:?}");
     assert!(w.sim_relay_closed(), "nothing was written");
+    // Keep-power and set time have no registers in the maps: each command fails with the reason.
+    let admin = Actor::operator(w.estate.admin, w.estate.group.id, "10.0.0.9");
+    for kind in [CommandKind::KeepPowerOn, CommandKind::SetTime] {
+        let command =
+            Command::IssueMeterCommand(IssueMeterCommand { meter_id: w.meter(), kind, reason: "test".into() });
+        let op = Operation::new(w.estate.next_op(), admin.clone(), command);
+        w.store.submit(op).await.unwrap();
+    }
+    w.headend.run_commands().await.unwrap();
+    let list = w.store.meter_commands_of(w.meter(), None, 10).await.unwrap();
+    for (kind, what) in
+        [(CommandKind::KeepPowerOn, "no keep-power register"), (CommandKind::SetTime, "no clock register")]
+    {
+        let c = list.iter().find(|c| c.kind == kind).unwrap();
+        assert!(c.status != CommandStatus::Done && c.last_error.contains(what), "{c:?}");
+    }
     // A channel naming a map that does not exist.
     let port = w.gateway.port();
     w.set_channel(&format!("modbus+tcp://127.0.0.1:{port}/101?map=no-such-map")).await;
@@ -665,17 +681,21 @@ async fn poll_groups_read_the_meters_they_select() {
     for transport in [Transport::Dlt645, Transport::Dlt645Water] {
         let w = World::build(transport).await;
         let group = |name: &str, select| PollGroup { name: name.into(), interval: Duration::from_secs(3_600), select };
+        let gone = voltvend_domain::PremisesId::from_uuid(uuid::Uuid::from_u128(0xdead));
         let groups = vec![
+            // Premises that are not there select nothing and stop no other group.
+            group("gone", GroupSelect::Premises(gone)),
             group("water hourly", GroupSelect::Utility(voltvend_domain::Utility::Water)),
             group("block B", GroupSelect::Premises(w.estate.building_b.id)),
             group("this gateway", GroupSelect::Channel(format!("dlt645+tcp://127.0.0.1:{}", w.gateway.port()))),
         ];
         let config = Config { poll_groups: groups, request_timeout: Duration::from_millis(500), ..Config::default() };
         let h = HeadEnd::new(w.store.clone(), w.clock.clone(), config, 3);
+        assert_eq!(h.poll_group(Some(0)).await.unwrap().meters, 0);
         let counts = [
-            h.poll_group(Some(0)).await.unwrap().meters,
             h.poll_group(Some(1)).await.unwrap().meters,
             h.poll_group(Some(2)).await.unwrap().meters,
+            h.poll_group(Some(3)).await.unwrap().meters,
             h.poll_group(None).await.unwrap().meters,
         ];
         // The estate's one remote meter is in building A: a water meter is the water group's, an electricity

@@ -164,7 +164,7 @@ pub(super) fn apply(
     // Emergency credit (应急透支): an account with an agreed overdraft keeps its supply while the balance is
     // below zero, down to the limit; the customer is told once, as the balance goes below zero with the
     // supply still on. The next sale pays the negative balance back before anything else reaches the wallet.
-    if balance_before >= 0 && balance_after < 0 && available_after > 0 {
+    if balance_before >= 0 && balance_after < 0 && available_after > 0 && meter.relay == Relay::Closed {
         ws.outbox.push(OutboxRow {
             operation_id: op.id,
             idx: 4,

@@ -755,3 +755,62 @@ fn each_versions_taxes_apply_to_what_was_charged_under_it() {
     let tf = tariff(vec![taxed, untaxed]);
     check(&tf, &PricingState::default(), &points[0], &points[2], 10_500);
 }
+
+#[test]
+fn the_whole_free_allowance_is_credited_whatever_the_mix() {
+    // 1 kWh free; 1 kWh peak at 100.00 and 2.001 kWh valley at 40.00 (a mix that does not divide evenly). The
+    // free 1 000 Wh are shared 333 peak / 667 valley — all 1 000 of them: 180.04 − (33.30 + 26.68) = 120.06.
+    let mut v = version(&[("peak", 100_000_000), ("valley", 40_000_000)]);
+    peak_valley(&mut v);
+    v.free_milli = 1_000;
+    let tf = tariff(vec![v]);
+    let regs = |at: &str, p: i64, q: i64| Reading {
+        at: t(at),
+        registers: Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]),
+    };
+    let c = check(
+        &tf,
+        &PricingState::default(),
+        &regs("2026-05-01T00:00:00Z", 0, 0),
+        &regs("2026-05-02T00:00:00Z", 1_000, 2_001),
+        12_006,
+    );
+    lines_are_consistent(&c);
+    let free = c.lines.iter().find(|l| l.label == FREE_UNITS_LABEL).unwrap();
+    assert_eq!((free.quantity_milli, c.state.free_used_milli), (1_000, 1_000));
+}
+
+#[test]
+fn amounts_out_of_range_are_refused_not_overflowed() {
+    // A register of 10¹⁸ Wh (from a readings file, say) is refused rather than overflowing the arithmetic.
+    let tf = tariff(
+        vec![version(&[("peak", 1_000_000), ("valley", 1)])]
+            .into_iter()
+            .map(|mut v| {
+                peak_valley(&mut v);
+                v
+            })
+            .collect(),
+    );
+    let regs = |p: i64, q: i64| Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]);
+    let a = Reading { at: t("2026-05-01T00:00:00Z"), registers: regs(0, 0) };
+    let b = Reading {
+        at: t("2026-05-02T00:00:00Z"),
+        registers: regs(1_000_000_000_000_000_000, 5_000_000_000_000_000_000),
+    };
+    assert!(matches!(price(&tf, &PricingState::default(), &a, &b), Err(PricingError::Unsupported(_))));
+    // Prices, adders and limits beyond the bounds are refused by the tariff's validation.
+    let mut v = version(&[("all", PRICE_MAX + 1)]);
+    let e = Tariff { versions: vec![v.clone()], ..tariff(vec![version(&[("all", 1)])]) }.validate().unwrap_err();
+    assert_eq!(e.field, "versions[0].prices.all");
+    v.base_price_micro = vec![1];
+    v.blocks = Some(Blocks {
+        period: BlockPeriod::Monthly,
+        mode: BlockMode::Incremental,
+        blocks: vec![Block::uniform(Some(1_000), 0), Block::uniform(None, -(PRICE_MAX + 1))],
+    });
+    let e = Tariff { versions: vec![v], ..tariff(vec![version(&[("all", 1)])]) }.validate().unwrap_err();
+    assert_eq!(e.field, "versions[0].blocks[1]");
+}
+
+const PRICE_MAX: i64 = crate::tariff::PRICE_MAX_MICRO;
