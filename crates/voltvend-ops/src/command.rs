@@ -155,6 +155,9 @@ pub enum Command {
     RefundRefusedPayment(RefundRefusedPayment),
     /// How the head end reaches a meter.
     SetMeterChannel(SetMeterChannel),
+    /// An operator's review of a flagged reading: billing goes on from it (a meter reset or replaced in place),
+    /// the interval before it left unbilled.
+    RebaseReadings(RebaseReadings),
     /// An operator's command for a meter: trip or close its supply, keep-power on or off, set its clock.
     IssueMeterCommand(IssueMeterCommand),
     /// What came of the head end's attempt at a command.
@@ -192,6 +195,7 @@ impl Command {
             Self::Sale(_) => "sale",
             Self::ApplyReadings(_) => "apply_readings",
             Self::SetMeterChannel(_) => "set_meter_channel",
+            Self::RebaseReadings(_) => "rebase_readings",
             Self::IssueMeterCommand(_) => "issue_meter_command",
             Self::RecordCommandAttempt(_) => "record_command_attempt",
             Self::Reverse(_) => "reverse",
@@ -374,6 +378,11 @@ impl Command {
             Self::SetMeterChannel(m) => {
                 c.uuid(m.meter_id.as_uuid());
                 c.opt_str(m.channel.as_ref().map(ToString::to_string).as_deref());
+            }
+            Self::RebaseReadings(m) => {
+                c.uuid(m.meter_id.as_uuid());
+                canonical_reading(c, &m.reading);
+                c.str(&m.reason);
             }
             Self::IssueMeterCommand(m) => {
                 c.uuid(m.meter_id.as_uuid());
@@ -940,6 +949,16 @@ fn canonical_report(c: &mut Canon, r: Option<&MeterReport>) {
             c.opt_str(r.keep_power.map(|k| if k { "keep_power" } else { "no_keep_power" }));
         }
     }
+}
+
+/// Billing of a meter goes on from `reading` — a reading that was flagged for review (a register lower than the
+/// last, an impossible jump) and that an operator found to be the meter's true new start (it was reset, or
+/// replaced without a new record). The consumption between the last billed reading and it is not billed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebaseReadings {
+    pub meter_id: MeterId,
+    pub reading: Reading,
+    pub reason: String,
 }
 
 /// Sets (or, with `None`, clears) how the head end reaches a meter.

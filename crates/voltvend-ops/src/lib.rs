@@ -31,8 +31,9 @@ pub use command::{
     Actor, ApplyReadings, AttemptResult, ChangePassword, CloseShift, Command, CustomerRef, ImportTariff,
     IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding,
     OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgManagement, ReadingLimits,
-    ReceiptFormat, RecordCommandAttempt, RecordLogin, RefundRefusedPayment, ReprintReceipt, Reverse, RevokeApiToken,
-    Rewrap, RewrapSecrets, Sale, SaleAmount, SetMeterChannel, SettleVendingPoint, StsManagement, UnlockOperator,
+    RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin, RefundRefusedPayment, ReprintReceipt, Reverse,
+    RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetMeterChannel, SettleVendingPoint, StsManagement,
+    UnlockOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;

@@ -315,6 +315,10 @@ impl Footprint {
             Command::SetMeterChannel(m) => {
                 self.meters.insert(m.meter_id);
             }
+            Command::RebaseReadings(m) => {
+                self.meters.insert(m.meter_id);
+                self.reading_states.insert(m.meter_id);
+            }
             Command::IssueMeterCommand(m) => {
                 self.meters.insert(m.meter_id);
             }

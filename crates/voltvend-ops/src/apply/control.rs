@@ -24,7 +24,7 @@ pub(super) fn control_of(ws: &Workspace, meter_id: MeterId) -> Result<MeterContr
     Ok(ws.controls.get(&meter_id)?.cloned().unwrap_or_else(|| MeterControl::new(meter_id)))
 }
 
-fn meter_in_scope(ws: &Workspace, op: &Operation, meter_id: MeterId) -> Result<MeterRecord, OpError> {
+pub(super) fn meter_in_scope(ws: &Workspace, op: &Operation, meter_id: MeterId) -> Result<MeterRecord, OpError> {
     let meter = ws.meters.get(&meter_id)?.ok_or_else(|| OpError::not_found("meter", meter_id))?.clone();
     match meter.meter.premises_id {
         Some(p) => in_scope(ws, &op.actor, p, "meter", meter_id)?,

@@ -13,14 +13,16 @@
 
 use jiff::Timestamp;
 use voltvend_domain::tariff::pricing::{Reading, Registers, price};
-use voltvend_domain::{ControlMode, Posting, Side, TransferKind, TransferRequest};
+use voltvend_domain::{ControlMode, Posting, Side, TransferKind, TransferRequest, text};
 
 use super::{Outcome, ReadingsOutcome, acting_operator, committed, control, in_scope, wallet_position};
 use crate::audit::AuditEntry;
-use crate::command::{ApplyReadings, Operation, ReadingLimits};
+use crate::command::{ApplyReadings, Operation, ReadingLimits, RebaseReadings};
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{CommandKind, OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus, Relay};
+use crate::records::{
+    CommandKind, MeterCommand, OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus, Relay,
+};
 use crate::workspace::Workspace;
 
 pub(super) fn apply(
@@ -215,6 +217,40 @@ pub(super) fn apply(
 /// register's range, so the difference is the consumption across the wrap. Refuses, with the reason kept on
 /// the flagged reading, a register lower than the last that is no possible rollover and consumption the supply
 /// cannot carry.
+/// An operator's rebase of a meter's billing onto a reading that was flagged (see [`RebaseReadings`]).
+pub(super) fn rebase(ws: &mut Workspace, op: &Operation, m: &RebaseReadings) -> Result<(Outcome, AuditEntry), OpError> {
+    acting_operator(ws, &op.actor)?;
+    let reason = text::required("rebase reason", &m.reason, MeterCommand::TEXT_LEN_MAX)?;
+    let meter = control::meter_in_scope(ws, op, m.meter_id)?;
+    meter.meter.ensure_active()?;
+    let last = ws
+        .reading_states
+        .get(&m.meter_id)?
+        .map(|s| s.last.clone())
+        .ok_or_else(|| OpError::refused("no_billed_reading", "the meter has no billed reading to go on from"))?;
+    if m.reading.at <= last.at {
+        return Err(OpError::refused(
+            "reading_not_newer",
+            format!("the reading at {} is not after the last billed one at {}", m.reading.at, last.at),
+        ));
+    }
+    let names = |r: &Registers| match r {
+        Registers::Total(_) => vec!["total".to_string()],
+        Registers::PerPeriod(v) => v.iter().map(|(n, _)| n.clone()).collect(),
+    };
+    if names(&m.reading.registers) != names(&last.registers) {
+        return Err(OpError::refused("registers_mismatch", "the reading's registers are not the meter's"));
+    }
+    let entry = AuditEntry::new(
+        "rebase_readings",
+        format!("meter:{}", m.meter_id),
+        format!("last billed {}", last.at),
+        format!("billing goes on from {}: {reason}", m.reading.at),
+    );
+    ws.reading_states.put(m.meter_id, ReadingState { meter_id: m.meter_id, last: m.reading.clone() });
+    Ok((Outcome::Updated { what: "meter readings", id: m.meter_id.to_string() }, entry))
+}
+
 pub(crate) fn resolve(prev: &Reading, reading: &Reading, limits: ReadingLimits) -> Result<Reading, String> {
     let pairs: Vec<(&str, i64, i64)> = match (&prev.registers, &reading.registers) {
         (Registers::Total(a), Registers::Total(b)) => vec![("total", *a, *b)],

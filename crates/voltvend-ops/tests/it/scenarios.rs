@@ -566,3 +566,37 @@ fn emergency_credit_keeps_the_supply_on_down_to_the_overdraft_and_is_paid_back_f
     assert_eq!(kinds(&db), [OutboxKind::EmergencyCredit, OutboxKind::RelayTrip, OutboxKind::RelayClose]);
     assert_eq!(db.check(), Vec::<String>::new());
 }
+
+/// A rebase onto a reading: refused before any billed reading, for a reading not after the last billed one and
+/// for registers that are not the meter's; accepted, billing goes on from it and the interval before is not
+/// billed — all audited, nothing else changed.
+#[test]
+fn a_rebase_goes_on_from_the_reading_and_refuses_what_does_not_fit() {
+    use voltvend_domain::tariff::pricing::{Reading, Registers};
+    let (mut estate, mut db, ctx) = setup();
+    sale_of(db.run(&estate.remote_sale(5_000), None, &ctx, at()).unwrap());
+    let reading = |at: &str, registers| Reading { at: at.parse().unwrap(), registers };
+    let rebase = |estate: &mut Estate, r: Reading| {
+        let command = Command::RebaseReadings(voltvend_ops::RebaseReadings {
+            meter_id: estate.remote_meter,
+            reading: r,
+            reason: "meter reset".into(),
+        });
+        estate.system(command)
+    };
+    let op = rebase(&mut estate, reading("2026-11-23T01:00:00Z", Registers::Total(1_000)));
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "no_billed_reading");
+    let r = estate.readings(&[("2026-11-23T00:00:00Z", 2_000_000), ("2026-11-23T01:00:00Z", 1_000)]);
+    assert_eq!(readings_of(db.run(&r, None, &ctx, at()).unwrap()).flagged, 1);
+    let op = rebase(&mut estate, reading("2026-11-23T00:00:00Z", Registers::Total(1_000)));
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "reading_not_newer");
+    let op = rebase(&mut estate, reading("2026-11-23T01:00:00Z", Registers::PerPeriod(vec![("peak".into(), 1_000)])));
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "registers_mismatch");
+    let op = rebase(&mut estate, reading("2026-11-23T01:00:00Z", Registers::Total(1_000)));
+    assert_eq!(code(db.run(&op, None, &ctx, at())), "ok");
+    // 10 kWh after the reset: 6.00, nothing for the interval before it.
+    let r = estate.readings(&[("2026-11-23T02:00:00Z", 11_000)]);
+    let o = readings_of(db.run(&r, None, &ctx, at()).unwrap());
+    assert_eq!((o.billed, o.charged_minor, o.balance_after_minor), (1, 600, 4_400));
+    assert_eq!(db.check(), Vec::<String>::new());
+}

@@ -347,6 +347,10 @@ endpoints! {
         access: Access::Needs(P::MetersControl), summary: "Read a meter now and bill what it used", keyed: false,
         query: -, body: -, ok: 200 [ReadView], errors: [404, 409, 422, 502],
     }
+    POST "/api/v1/meters/{id}/readings/rebase" => supply::rebase_readings {
+        access: Access::Needs(P::MetersControl), summary: "Go on billing from a flagged reading (a meter reset or replaced in place); the interval before it is not billed", keyed: true,
+        query: -, body: [RebaseReadingsRequest], ok: 204 -, errors: [404, 409, 422],
+    }
     GET "/api/v1/readings" => supply::list_readings {
         access: Access::Needs(P::MetersRead), summary: "Stored readings in time order: by meter or premises subtree, over a period", keyed: false,
         query: [ReadingQuery], body: -, ok: 200 [Page<ReadingView>], errors: [400, 404],

@@ -1159,6 +1159,15 @@ pub struct AuditQuery {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RebaseReadingsRequest {
+    /// The instant of a flagged reading of this meter (RFC 3339), as `GET /api/v1/readings?status=flagged` lists it.
+    pub at: String,
+    /// Why billing goes on from it (the meter was reset, replaced in place…); kept in the audit record.
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SetChannelRequest {
     /// `dlt645+tcp://HOST:PORT`, `dlt645+dial-in`, `modbus+tcp://HOST:PORT/UNIT?map=NAME` or `mqtt:PREFIX`;
     /// null: the head end leaves the meter alone.

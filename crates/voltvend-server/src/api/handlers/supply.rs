@@ -73,6 +73,38 @@ pub async fn set_channel(
     write::submit(&app, &p, &key, &source, command, |_| Reply::empty()).await
 }
 
+/// An operator's review of a flagged reading: billing goes on from it, the interval before it left unbilled.
+pub async fn rebase_readings(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<RebaseReadingsRequest>,
+) -> ApiResult<Response> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    let at: jiff::Timestamp =
+        body.at.parse().map_err(|_| ApiError::field("at", "bad_request", "an RFC 3339 instant with an offset"))?;
+    let us = at.as_microsecond();
+    let filter = voltvend_store::ReadingFilter {
+        meter: Some(m.meter.id),
+        premises: None,
+        status: Some(voltvend_ops::ReadingStatus::Flagged.as_str().to_string()),
+        from_us: Some(us),
+        to_us: Some(us.saturating_add(1)),
+    };
+    let query = voltvend_store::ListQuery { scope: Some(p.scope()), after: None, limit: 1 };
+    let flagged = app.store.list_readings(&query, &filter).await?.into_iter().next().ok_or_else(|| {
+        ApiError::field("at", "no_flagged_reading", "this meter has no flagged reading at that instant")
+    })?;
+    let command = Command::RebaseReadings(voltvend_ops::RebaseReadings {
+        meter_id: m.meter.id,
+        reading: flagged.row.reading,
+        reason: body.reason,
+    });
+    write::submit(&app, &p, &key, &source, command, |_| Reply::empty()).await
+}
+
 pub async fn issue_command(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,

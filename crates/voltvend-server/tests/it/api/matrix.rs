@@ -282,6 +282,13 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("POST", "/api/v1/meters/{id}/read") => {
             x(format!("/api/v1/meters/{}/read", e.remote_meter), None, Scoped::Object, "AMF")
         }
+        // No flagged reading at that instant: in scope with the permission, refused as such (422).
+        ("POST", "/api/v1/meters/{id}/readings/rebase") => x(
+            format!("/api/v1/meters/{}/readings/rebase", e.remote_meter),
+            Some(json!({"at": "2026-11-23T08:00:00Z", "reason": "matrix"})),
+            Scoped::Object,
+            "AMF",
+        ),
         ("GET", "/api/v1/readings") => {
             x(format!("/api/v1/readings?meter_id={}", e.remote_meter), None, Scoped::Object, all)
         }

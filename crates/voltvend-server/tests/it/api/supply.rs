@@ -18,9 +18,9 @@ use super::Api;
 
 const ENGINEER: BuiltinRole = BuiltinRole::FieldEngineer;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api() {
-    let mut api = Api::new().await;
+/// A simulated fleet behind a gateway on this machine, and a head end in the API's server; returns the fleet,
+/// the head end, the gateway's port and the estate's remote meter's address.
+async fn connected(api: &mut Api) -> (SharedFleet, voltvend_headend::HeadEnd, u16, Address) {
     let cfg = ControllerConfig {
         mode: Mode::Remote,
         credit_unit: CreditUnit::Energy,
@@ -44,6 +44,14 @@ async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api
     let config = voltvend_headend::Config { request_timeout: Duration::from_millis(500), ..Default::default() };
     let headend = voltvend_headend::HeadEnd::new(api.store.clone(), api.clock.clone(), config, 1);
     api.state.headend = Some(headend.clone());
+
+    (fleet, headend, port, address)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api() {
+    let mut api = Api::new().await;
+    let (fleet, headend, port, address) = connected(&mut api).await;
     let meter = api.estate.remote_meter;
 
     // A cashier may not set channels; a bad channel says why; the engineer sets it.
@@ -120,4 +128,52 @@ async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api
     let text = String::from_utf8_lossy(&metrics.bytes);
     assert!(text.contains("voltvend_headend_command_attempts_total{result=\"done\"} 1"), "{text}");
     assert!(text.trim_end().ends_with("# EOF"), "still one OpenMetrics document");
+}
+
+/// A meter reset in place reads lower than before: the reading is flagged and not billed; an engineer reviews
+/// it and billing goes on from it (the interval before it is not billed). Cashiers may not; a reading that is
+/// not there, or is not newer than the last billed one, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_reading_is_reviewed_and_billing_goes_on_from_it() {
+    let mut api = Api::new().await;
+    // The head end is in the server (the API's reads go through it).
+    let (fleet, _headend, port, address) = connected(&mut api).await;
+    let meter = api.estate.remote_meter;
+    let set = api
+        .as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
+        .fresh_key()
+        .json(json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
+    assert_eq!(api.send(set).await.status.as_u16(), 204);
+    let sale = api
+        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
+        .fresh_key()
+        .json(json!({"account_id": api.estate.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "50.00"}));
+    api.send(sale).await.ok();
+    let read = |api: &Api| api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"));
+    api.send(read(&api)).await.ok();
+    // The meter is reset: it reads 1 kWh where it read 2 000 kWh.
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(1_000);
+    api.clock.advance(jiff::SignedDuration::from_hours(1));
+    let r = api.send(read(&api)).await.ok();
+    assert_eq!((r["billed"].as_u64(), r["flagged"].as_u64()), (Some(0), Some(1)), "{r}");
+    let flagged = format!("/api/v1/readings?meter_id={meter}&status=flagged");
+    let list = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &flagged)).await.ok();
+    let at = list["items"][0]["at"].as_str().unwrap().to_string();
+    let rebase = |role, at: &str| {
+        api.as_(role, 'a', Method::POST, &format!("/api/v1/meters/{meter}/readings/rebase"))
+            .fresh_key()
+            .json(json!({"at": at, "reason": "meter reset by the field team"}))
+    };
+    assert_eq!(api.send(rebase(BuiltinRole::Cashier, &at)).await.code(), "forbidden");
+    let none = api.send(rebase(ENGINEER, "2026-01-01T00:00:00Z")).await;
+    assert_eq!((none.status.as_u16(), none.code().as_str()), (422, "no_flagged_reading"));
+    assert_eq!(api.send(rebase(ENGINEER, &at)).await.status.as_u16(), 204);
+    // 10 kWh more: billed from the reset value, 10 × 0.60.
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(11_000);
+    api.clock.advance(jiff::SignedDuration::from_hours(1));
+    let r = api.send(read(&api)).await.ok();
+    assert_eq!((r["billed"].as_u64(), r["charged_minor"].as_str()), (Some(1), Some("600")), "{r}");
+    // The same reading again is behind the last billed one now.
+    let again = api.send(rebase(ENGINEER, &at)).await;
+    assert_eq!((again.status.as_u16(), again.code().as_str()), (409, "reading_not_newer"));
 }
