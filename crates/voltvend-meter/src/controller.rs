@@ -91,6 +91,26 @@ pub struct ControllerConfig {
     pub time_zone: TimeZone,
 }
 
+impl ControllerConfig {
+    /// A meter the master station controls alone (费控在主站): energy credit, and no alarms, overdraft, hoarding
+    /// or power limits or friendly hours of its own — the master station keeps those — in `time_zone`.
+    pub fn remote(time_zone: TimeZone) -> Self {
+        Self {
+            mode: Mode::Remote,
+            credit_unit: CreditUnit::Energy,
+            alarm1: 0,
+            alarm2: 0,
+            overdraft_limit: 0,
+            hoarding_limit: None,
+            power_limit_w: None,
+            overpower_trip_s: 300,
+            warning_trip_s: 60,
+            friendly: FriendlyHours::default(),
+            time_zone,
+        }
+    }
+}
+
 /// Why the relay is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TripReason {

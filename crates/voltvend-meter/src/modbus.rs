@@ -408,21 +408,8 @@ mod tests {
     #[test]
     fn what_a_meter_serves_the_head_end_reads_back() {
         // The server side encodes a simulated meter's registers; the client side decodes the same words.
-        use crate::controller::{ControllerConfig, CreditUnit, FriendlyHours, Mode};
         let start: jiff::Timestamp = "2026-05-01T00:00:00Z".parse().unwrap();
-        let cfg = ControllerConfig {
-            mode: Mode::Remote,
-            credit_unit: CreditUnit::Energy,
-            alarm1: 0,
-            alarm2: 0,
-            overdraft_limit: 0,
-            hoarding_limit: None,
-            power_limit_w: None,
-            overpower_trip_s: 300,
-            warning_trip_s: 60,
-            friendly: FriendlyHours { night: None, weekends: false, holidays: vec![] },
-            time_zone: jiff::tz::TimeZone::UTC,
-        };
+        let cfg = crate::controller::ControllerConfig::remote(jiff::tz::TimeZone::UTC);
         let mut fleet = crate::fleet::Fleet::new(1, 1, start, &cfg, 0);
         let no = Address::from_meter_no("000000000001").unwrap();
         let meter = fleet.meter_mut(&no).unwrap();

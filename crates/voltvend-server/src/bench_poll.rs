@@ -11,7 +11,7 @@ use clap::Args;
 use jiff::SignedDuration;
 use voltvend_dlt645::Address;
 use voltvend_domain::{Channel, Clock};
-use voltvend_headend::link::{self, Reconnect};
+use voltvend_headend::link;
 use voltvend_headend::{Config, HeadEnd, health::LinkHealth, jitter::Jitter, read};
 use voltvend_meter::fleet::Fleet;
 use voltvend_meter::gateway::{self, SharedFleet};
@@ -119,15 +119,17 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &PollArgs) ->
     );
 
     // Baseline: the same reads (energy, TOU registers, status word 3) over the same gateways, nothing stored.
-    let reconnect = Reconnect {
-        connect_timeout: Duration::from_secs(5),
-        backoff_first: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(2),
-    };
     let buses: Vec<_> = endpoints
         .iter()
         .enumerate()
-        .map(|(i, e)| link::gateway(e.to_string(), reconnect, Arc::new(LinkHealth::default()), Jitter::new(i as u64)))
+        .map(|(i, e)| {
+            link::gateway(
+                e.to_string(),
+                Config::default().reconnect,
+                Arc::new(LinkHealth::default()),
+                Jitter::new(i as u64),
+            )
+        })
         .collect();
     let limit = Arc::new(tokio::sync::Semaphore::new(args.reads_max));
     let t = Instant::now();

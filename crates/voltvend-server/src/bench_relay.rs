@@ -13,7 +13,7 @@ use clap::Args;
 use voltvend_dlt645::app::{Password, RelayAction};
 use voltvend_dlt645::{Address, Request};
 use voltvend_domain::{Channel, Clock};
-use voltvend_headend::link::{self, Reconnect};
+use voltvend_headend::link;
 use voltvend_headend::{Config, HeadEnd, health::LinkHealth, jitter::Jitter, read};
 use voltvend_meter::fleet::Fleet;
 use voltvend_meter::gateway::{self, SharedFleet};
@@ -133,12 +133,7 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &RelayArgs) -
     commands.abort();
 
     // Baseline: a bare relay control request and a status read over the same gateway, as many times.
-    let reconnect = Reconnect {
-        connect_timeout: Duration::from_secs(5),
-        backoff_first: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(2),
-    };
-    let bus = link::gateway(gw.to_string(), reconnect, Arc::new(LinkHealth::default()), Jitter::new(3));
+    let bus = link::gateway(gw.to_string(), config.reconnect, Arc::new(LinkHealth::default()), Jitter::new(3));
     let mut bare = Vec::new();
     let valid_until = jiff::civil::date(2099, 1, 1).at(0, 0, 0, 0);
     for i in 0..args.meters {

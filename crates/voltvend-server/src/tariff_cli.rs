@@ -235,6 +235,8 @@ pub fn summary(t: &Tariff) -> String {
                     BlockMode::WholeVolume => "every unit at the price of the block the total reaches",
                 };
                 out.push_str(&format!("\n    blocks of the {}'s use, {how}:", period_words(b.period)));
+                // A price table's rows may step by a different amount per period; only a common step is shown.
+                let first = b.blocks.first().and_then(|x| x.uniform_adder(v.periods.len()));
                 let mut from = 0_i64;
                 for (i, block) in b.blocks.iter().enumerate() {
                     let range = match block.up_to_milli {
@@ -250,8 +252,6 @@ pub fn summary(t: &Tariff) -> String {
                             if several { format!("{name} {price}") } else { price }
                         })
                         .collect();
-                    // A price table's rows may step by a different amount per period; only a common step is shown.
-                    let first = b.blocks.first().and_then(|x| x.uniform_adder(v.periods.len()));
                     let step = match (several && i > 0, block.uniform_adder(v.periods.len()), first) {
                         (true, Some(a), Some(f)) => {
                             let d = a - f;

@@ -7,7 +7,7 @@ use tempfile::TempDir;
 use voltvend_dlt645::Address;
 use voltvend_domain::{Channel, ManualClock, MeterId};
 use voltvend_headend::{Config, HeadEnd, HeadEndError, LinkError, Reconnect};
-use voltvend_meter::controller::{ControllerConfig, CreditUnit, FriendlyHours, Mode};
+use voltvend_meter::controller::ControllerConfig;
 use voltvend_meter::fleet::Fleet;
 use voltvend_meter::gateway::{self, Faults, SharedFaults, SharedFleet};
 use voltvend_ops::{Actor, Command, CommandKind, CommandStatus, IssueMeterCommand, Operation, Relay, SetMeterChannel};
@@ -26,19 +26,7 @@ const WATER_TARIFF: &str = "code = \"test-water\"\nname = \"Test water 5.00\"\nu
     prices = { all = \"5.00\" }\n";
 
 fn fleet_config() -> ControllerConfig {
-    ControllerConfig {
-        mode: Mode::Remote,
-        credit_unit: CreditUnit::Energy,
-        alarm1: 0,
-        alarm2: 0,
-        overdraft_limit: 0,
-        hoarding_limit: None,
-        power_limit_w: None,
-        overpower_trip_s: 300,
-        warning_trip_s: 60,
-        friendly: FriendlyHours { night: None, weekends: false, holidays: vec![] },
-        time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
-    }
+    ControllerConfig::remote(TimeZone::get("Asia/Shanghai").unwrap())
 }
 
 struct World {
@@ -175,6 +163,15 @@ impl World {
         self.store.ledger_account(a.wallet).await.unwrap().1.normal(voltvend_domain::Side::Credit)
     }
 
+    /// One of the meter's stored readings is flagged, with `why` in its note.
+    async fn assert_flagged(&self, why: &str) {
+        let stored = self.store.readings(self.meter(), 10).await.unwrap();
+        assert!(
+            stored.iter().any(|r| r.status == voltvend_ops::ReadingStatus::Flagged && r.note.contains(why)),
+            "{stored:?}"
+        );
+    }
+
     async fn commands(&self) -> Vec<(CommandKind, CommandStatus)> {
         let mut list = self.store.meter_commands_of(self.meter(), None, 50).await.unwrap();
         list.reverse();
@@ -272,11 +269,7 @@ async fn a_meter_that_lies_is_flagged_and_not_billed() {
     let p = w.headend.poll_meter(w.meter()).await.unwrap();
     assert_eq!((p.billed, p.flagged, p.charged_minor), (0, 1, 0));
     assert_eq!(w.balance().await, 5_000);
-    let flagged = w.store.readings(w.meter(), 10).await.unwrap();
-    assert!(
-        flagged.iter().any(|r| r.status == voltvend_ops::ReadingStatus::Flagged && r.note.contains("went backwards")),
-        "{flagged:?}"
-    );
+    w.assert_flagged("went backwards").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,11 +289,7 @@ async fn a_register_that_rolls_over_is_billed_across_the_wrap_and_an_impossible_
     let p = w.headend.poll_meter(w.meter()).await.unwrap();
     assert_eq!((p.billed, p.flagged, p.charged_minor), (0, 1, 0));
     assert_eq!(w.balance().await, 5_000 - 480);
-    let flagged = w.store.readings(w.meter(), 10).await.unwrap();
-    assert!(
-        flagged.iter().any(|r| r.status == voltvend_ops::ReadingStatus::Flagged && r.note.contains("250000 W")),
-        "{flagged:?}"
-    );
+    w.assert_flagged("250000 W").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -414,15 +414,14 @@ fn demo_command(master_key: Option<&str>) -> std::process::Command {
     cmd
 }
 
-/// Runs `demo` until it says how to stop it, then stops it with SIGTERM; returns what it printed.
-fn demo_once(url: &str) -> String {
+type Lines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// Starts a demo and reads what it prints until it says how to stop it: the child, what it printed, and the rest
+/// of its output to read.
+fn demo_until_ready(mut command: std::process::Command) -> (std::process::Child, String, Lines) {
     use std::io::{BufRead, BufReader};
-    let mut child = demo_command(Some(DEMO_MASTER_KEY))
-        .args(["--database-url", url, "demo", "--listen", "127.0.0.1:0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut child =
+        command.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::inherit()).spawn().unwrap();
     let mut printed = String::new();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref() {
@@ -433,6 +432,14 @@ fn demo_once(url: &str) -> String {
             break;
         }
     }
+    (child, printed, lines)
+}
+
+/// Runs `demo` until it says how to stop it, then stops it with SIGTERM; returns what it printed.
+fn demo_once(url: &str) -> String {
+    let mut command = demo_command(Some(DEMO_MASTER_KEY));
+    command.args(["--database-url", url, "demo", "--listen", "127.0.0.1:0"]);
+    let (mut child, mut printed, lines) = demo_until_ready(command);
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     // Read to the end: the demo still prints as it stops.
@@ -513,30 +520,15 @@ async fn demo_honours_the_database_url() {
 /// (its folder is printed); `--keep` with a database of one's own is refused, as that one is always kept.
 #[test]
 fn demo_removes_its_temporary_database_unless_kept() {
-    use std::io::{BufRead, BufReader};
     for keep in [false, true] {
         let tmp = tempfile::tempdir().unwrap();
         let mut args = vec!["demo", "--listen", "127.0.0.1:0"];
         if keep {
             args.push("--keep");
         }
-        let mut child = demo_command(None)
-            .env("TMPDIR", tmp.path())
-            .args(&args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut printed = String::new();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            printed.push_str(&line);
-            printed.push('\n');
-            if line.contains("Stop with Ctrl-C") {
-                break;
-            }
-        }
+        let mut command = demo_command(None);
+        command.env("TMPDIR", tmp.path()).args(&args);
+        let (mut child, printed, lines) = demo_until_ready(command);
         let demo_dirs =
             || std::fs::read_dir(tmp.path()).unwrap().filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>();
         assert_eq!(demo_dirs().len(), 1, "the demo made its folder in TMPDIR: {printed}");

@@ -450,9 +450,13 @@ fn every_vector_in_every_file() {
     let dir = voltvend_testkit::vectors_dir();
     let tally = check_folder(&dir).unwrap_or_else(|f| panic!("{} failures:\n{}", f.len(), f.join("\n")));
     report(&dir.display().to_string(), &tally);
-    // At least one row of each family the shipped folder holds.
-    for family in ["STS class 0", "STS class 2", "MISTY1", "OpenPAYGO"] {
-        assert!(tally.kinds.keys().any(|k| k.starts_with(family)), "no {family} row checked");
+    // Another suite's folder may hold any of the families; it must hold a row. The shipped folder holds all four,
+    // and every one of them is checked.
+    assert!(!tally.kinds.is_empty(), "no row checked in {}", dir.display());
+    if dir == voltvend_testkit::default_vectors_dir() {
+        for family in ["STS class 0", "STS class 2", "MISTY1", "OpenPAYGO"] {
+            assert!(tally.kinds.keys().any(|k| k.starts_with(family)), "no {family} row checked");
+        }
     }
 }
 

@@ -49,6 +49,11 @@ fn peak_valley(v: &mut TariffVersion) {
     v.calendar = Some(TouCalendar::all_year(TimeZone::get("Asia/Shanghai").unwrap(), day));
 }
 
+/// A reading of peak and valley registers (Wh) at `at`.
+fn pv(at: &str, peak: i64, valley: i64) -> Reading {
+    Reading { at: t(at), registers: Registers::PerPeriod(vec![("peak".into(), peak), ("valley".into(), valley)]) }
+}
+
 fn total(at: &str, wh: i64) -> Reading {
     Reading { at: t(at), registers: Registers::Total(wh) }
 }
@@ -125,16 +130,12 @@ fn tou_by_registers_and_by_interval() {
     let mut v = version(&[("peak", 568_000), ("valley", 288_000)]);
     peak_valley(&mut v);
     let tf = tariff(vec![v]);
-    let regs = |at: &str, p: i64, q: i64| Reading {
-        at: t(at),
-        registers: Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]),
-    };
     // 10 kWh peak, 20 kWh valley: 5.68 + 5.76.
     check(
         &tf,
         &PricingState::default(),
-        &regs("2026-05-01T00:00:00Z", 0, 0),
-        &regs("2026-05-02T00:00:00Z", 10_000, 20_000),
+        &pv("2026-05-01T00:00:00Z", 0, 0),
+        &pv("2026-05-02T00:00:00Z", 10_000, 20_000),
         1_144,
     );
     // Total-only meter: 12:00–16:00 UTC is 20:00–24:00 local: 2 h peak, 2 h valley.
@@ -475,15 +476,11 @@ fn free_units_on_a_tou_tariff_are_shared_over_the_periods_by_use() {
     peak_valley(&mut v);
     v.free_milli = 10_000;
     let tf = tariff(vec![v]);
-    let regs = |at: &str, p: i64, q: i64| Reading {
-        at: t(at),
-        registers: Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]),
-    };
     let c = check(
         &tf,
         &PricingState::default(),
-        &regs("2026-05-01T00:00:00Z", 0, 0),
-        &regs("2026-05-02T00:00:00Z", 30_000, 10_000),
+        &pv("2026-05-01T00:00:00Z", 0, 0),
+        &pv("2026-05-02T00:00:00Z", 30_000, 10_000),
         2_550,
     );
     lines_are_consistent(&c);
@@ -649,10 +646,6 @@ fn shanghai() -> Tariff {
 #[test]
 fn a_price_table_prices_each_block_and_period_as_published() {
     let tf = shanghai();
-    let regs = |at: &str, p: i64, q: i64| Reading {
-        at: t(at),
-        registers: Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]),
-    };
     // 3000 kWh used this year; a month of 300 kWh peak + 100 kWh valley crosses 3120 after 120 kWh. The
     // reading's mix is 3:1, so of the 280 kWh in block 2, 210 are peak and 70 valley:
     //   block 1: 90 × 0.617 + 30 × 0.307 = 55.53 + 9.21 = 64.74
@@ -661,8 +654,8 @@ fn a_price_table_prices_each_block_and_period_as_published() {
     let c = check(
         &tf,
         &state,
-        &regs("2026-08-01T00:00:00+08:00", 0, 0),
-        &regs("2026-09-01T00:00:00+08:00", 300_000, 100_000),
+        &pv("2026-08-01T00:00:00+08:00", 0, 0),
+        &pv("2026-09-01T00:00:00+08:00", 300_000, 100_000),
         23_050,
     );
     lines_are_consistent(&c);
@@ -672,8 +665,8 @@ fn a_price_table_prices_each_block_and_period_as_published() {
     check(
         &tf,
         &far,
-        &regs("2026-08-01T00:00:00+08:00", 0, 0),
-        &regs("2026-09-01T00:00:00+08:00", 100_000, 100_000),
+        &pv("2026-08-01T00:00:00+08:00", 0, 0),
+        &pv("2026-09-01T00:00:00+08:00", 100_000, 100_000),
         14_640,
     );
 }
@@ -764,15 +757,11 @@ fn the_whole_free_allowance_is_credited_whatever_the_mix() {
     peak_valley(&mut v);
     v.free_milli = 1_000;
     let tf = tariff(vec![v]);
-    let regs = |at: &str, p: i64, q: i64| Reading {
-        at: t(at),
-        registers: Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]),
-    };
     let c = check(
         &tf,
         &PricingState::default(),
-        &regs("2026-05-01T00:00:00Z", 0, 0),
-        &regs("2026-05-02T00:00:00Z", 1_000, 2_001),
+        &pv("2026-05-01T00:00:00Z", 0, 0),
+        &pv("2026-05-02T00:00:00Z", 1_000, 2_001),
         12_006,
     );
     lines_are_consistent(&c);
@@ -783,21 +772,11 @@ fn the_whole_free_allowance_is_credited_whatever_the_mix() {
 #[test]
 fn amounts_out_of_range_are_refused_not_overflowed() {
     // A register of 10¹⁸ Wh (from a readings file, say) is refused rather than overflowing the arithmetic.
-    let tf = tariff(
-        vec![version(&[("peak", 1_000_000), ("valley", 1)])]
-            .into_iter()
-            .map(|mut v| {
-                peak_valley(&mut v);
-                v
-            })
-            .collect(),
-    );
-    let regs = |p: i64, q: i64| Registers::PerPeriod(vec![("peak".into(), p), ("valley".into(), q)]);
-    let a = Reading { at: t("2026-05-01T00:00:00Z"), registers: regs(0, 0) };
-    let b = Reading {
-        at: t("2026-05-02T00:00:00Z"),
-        registers: regs(1_000_000_000_000_000_000, 5_000_000_000_000_000_000),
-    };
+    let mut v = version(&[("peak", 1_000_000), ("valley", 1)]);
+    peak_valley(&mut v);
+    let tf = tariff(vec![v]);
+    let a = pv("2026-05-01T00:00:00Z", 0, 0);
+    let b = pv("2026-05-02T00:00:00Z", 1_000_000_000_000_000_000, 5_000_000_000_000_000_000);
     assert!(matches!(price(&tf, &PricingState::default(), &a, &b), Err(PricingError::Unsupported(_))));
     // Prices, adders and limits beyond the bounds are refused by the tariff's validation.
     let mut v = version(&[("all", PRICE_MAX + 1)]);

@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 use serde_json::json;
 use voltvend_dlt645::Address;
 use voltvend_domain::BuiltinRole;
-use voltvend_meter::controller::{ControllerConfig, CreditUnit, FriendlyHours, Mode};
+use voltvend_meter::controller::ControllerConfig;
 use voltvend_meter::fleet::Fleet;
 use voltvend_meter::gateway::{self, SharedFleet};
 
@@ -21,19 +21,7 @@ const ENGINEER: BuiltinRole = BuiltinRole::FieldEngineer;
 /// A simulated fleet behind a gateway on this machine, and a head end in the API's server; returns the fleet,
 /// the head end, the gateway's port and the estate's remote meter's address.
 async fn connected(api: &mut Api) -> (SharedFleet, voltvend_headend::HeadEnd, u16, Address) {
-    let cfg = ControllerConfig {
-        mode: Mode::Remote,
-        credit_unit: CreditUnit::Energy,
-        alarm1: 0,
-        alarm2: 0,
-        overdraft_limit: 0,
-        hoarding_limit: None,
-        power_limit_w: None,
-        overpower_trip_s: 300,
-        warning_trip_s: 60,
-        friendly: FriendlyHours { night: None, weekends: false, holidays: vec![] },
-        time_zone: TimeZone::get("Asia/Shanghai").unwrap(),
-    };
+    let cfg = ControllerConfig::remote(TimeZone::get("Asia/Shanghai").unwrap());
     let address = Address::from_meter_no("000000000101").unwrap();
     let mut fleet = Fleet::new(101, 3, super::start(), &cfg, 0);
     fleet.meter_mut(&address).unwrap().set_registers_wh(2_000_000);
