@@ -59,6 +59,12 @@ impl SimMeter {
         self.registers_mwh.get(i).copied().unwrap_or(0) / 1_000
     }
 
+    /// Register `i` as the meter shows it over DL/T 645 (XXXXXX.XX kWh: whole 10 Wh, rounded down) — what a
+    /// master station reading it sees.
+    pub fn shown_wh(&self, i: usize) -> i64 {
+        self.register_wh(i) / 10 * 10
+    }
+
     pub fn power_w(&self) -> u32 {
         self.power_w
     }

@@ -1118,7 +1118,9 @@ impl<'a> Seeder<'a> {
         let mut whose = Vec::new();
         for (n, a) in self.accounts.iter().enumerate() {
             if let Some(m) = a.remote.and_then(|i| self.fleet.meters().get(i)) {
-                let r = |i| m.register_wh(i);
+                // What the head end will read over DL/T 645, so that its first live read is not below the
+                // seeded history (a register that went backwards would be flagged).
+                let r = |i| m.shown_wh(i);
                 let registers = if a.company() {
                     vec![("sharp".into(), r(1)), ("peak".into(), r(2)), ("flat".into(), r(3)), ("valley".into(), r(4))]
                 } else {

@@ -161,11 +161,11 @@ impl Fleet {
         // Only the date and time identifiers need the meter's local clock.
         let local = || m.clock(self.now).to_zoned(self.time_zone.clone());
         match di {
-            0x0000_0000 | 0x0001_0000 => kwh_hundredths(m.register_wh(0)),
-            0x0001_0100 => kwh_hundredths(m.register_wh(1)),
-            0x0001_0200 => kwh_hundredths(m.register_wh(2)),
-            0x0001_0300 => kwh_hundredths(m.register_wh(3)),
-            0x0001_0400 => kwh_hundredths(m.register_wh(4)),
+            0x0000_0000 | 0x0001_0000 => kwh_hundredths(m.shown_wh(0)),
+            0x0001_0100 => kwh_hundredths(m.shown_wh(1)),
+            0x0001_0200 => kwh_hundredths(m.shown_wh(2)),
+            0x0001_0300 => kwh_hundredths(m.shown_wh(3)),
+            0x0001_0400 => kwh_hundredths(m.shown_wh(4)),
             0x0002_0000 | 0x0003_0000 | 0x0004_0000 => kwh_hundredths(0),
             0x0201_0100 => dec(i64::from(m.voltage_dv), 1),
             0x0202_0100 => dec(i64::from(m.power_w) * 1_000 / (i64::from(m.voltage_dv) / 10).max(1), 3),
