@@ -52,8 +52,8 @@ pub enum MeterProtocol {
     OpenPaygo,
 }
 
-/// in stock → installed (commissioned) → active → replaced | retired; stock and installed meters may also be
-/// retired (scrapped) directly.
+/// in stock → installed (commissioned) → active → replaced | retired; an active meter whose account closes goes
+/// back to installed; stock and installed meters may also be retired (scrapped) directly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MeterState {
     InStock,
@@ -165,7 +165,11 @@ impl Meter {
         use MeterState::*;
         let legal = matches!(
             (self.state, to),
-            (InStock, Installed) | (Installed, Active) | (Active, Replaced) | (InStock | Installed | Active, Retired)
+            (InStock, Installed)
+                | (Installed, Active)
+                | (Active, Installed)
+                | (Active, Replaced)
+                | (InStock | Installed | Active, Retired)
         );
         if !legal {
             return Err(MeterError::IllegalTransition { from: self.state, to });
@@ -185,6 +189,13 @@ impl Meter {
     pub fn activate(&mut self, account_id: AccountId) -> Result<(), MeterError> {
         self.transition(MeterState::Active)?;
         self.account_id = Some(account_id);
+        Ok(())
+    }
+
+    /// Unbound from its account (销户, 过户) and left installed at its premises for the next account.
+    pub fn unbind(&mut self) -> Result<(), MeterError> {
+        self.transition(MeterState::Installed)?;
+        self.account_id = None;
         Ok(())
     }
 

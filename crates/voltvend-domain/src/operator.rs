@@ -50,11 +50,17 @@ permissions! {
     AccountsRead => "accounts.read",
     /// 开户: open an account with its customer file, meters and first sale.
     AccountsOpen => "accounts.open",
+    /// 修改资料: change a customer file.
+    CustomersManage => "customers.manage",
+    /// 报停/复电, 销户 and 过户: suspend, resume, close and transfer accounts (settling them).
+    AccountsManage => "accounts.manage",
     MetersRead => "meters.read",
     /// Receive meters into stock; set how the head end reaches them.
     MetersManage => "meters.manage",
     /// Trip or close a meter's supply, keep-power, set its clock, read it now (the head end's commands).
     MetersControl => "meters.control",
+    /// 换表: replace a meter on its account.
+    MetersReplace => "meters.replace",
     TariffsRead => "tariffs.read",
     /// Import a tariff or a new version of one.
     TariffsManage => "tariffs.manage",
@@ -141,6 +147,9 @@ impl BuiltinRole {
                     AuditRead,
                     PremisesManage,
                     AccountsOpen,
+                    CustomersManage,
+                    AccountsManage,
+                    MetersReplace,
                     MetersManage,
                     VendingPointsManage,
                     VendingPointsSettle,
@@ -154,10 +163,19 @@ impl BuiltinRole {
                 ],
             ]
             .concat(),
-            Self::Cashier => {
-                [&reads[..], &[AccountsOpen, ShiftsOperate, SalesCreate, ReceiptsReprint, RefusedPaymentsRefund]]
-                    .concat()
-            }
+            Self::Cashier => [
+                &reads[..],
+                &[
+                    AccountsOpen,
+                    CustomersManage,
+                    AccountsManage,
+                    ShiftsOperate,
+                    SalesCreate,
+                    ReceiptsReprint,
+                    RefusedPaymentsRefund,
+                ],
+            ]
+            .concat(),
             Self::FieldEngineer => vec![
                 PremisesRead,
                 CustomersRead,
@@ -166,6 +184,7 @@ impl BuiltinRole {
                 TariffsRead,
                 MetersManage,
                 MetersControl,
+                MetersReplace,
                 StsManagementTokens,
                 OpenPaygoManagementTokens,
             ],

@@ -6,8 +6,8 @@ use uuid::Uuid;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, ApiTokenId, BooksId, Channel, CommandId, Currency, Customer, CustomerId, LedgerAccountId, Meter,
-    MeterId, OperationId, Operator, OperatorId, Posting, Premises, PremisesId, Role, ShiftId, Side, TransferId,
+    AccountId, AccountStatus, ApiTokenId, BooksId, Channel, CommandId, Currency, Customer, CustomerId, LedgerAccountId,
+    Meter, MeterId, OperationId, Operator, OperatorId, Posting, Premises, PremisesId, Role, ShiftId, Side, TransferId,
     TransferRequest, VendingPointId,
 };
 use voltvend_sts::{KeyChange, MeterKeyRecord};
@@ -162,6 +162,17 @@ pub enum Command {
     IssueMeterCommand(IssueMeterCommand),
     /// What came of the head end's attempt at a command.
     RecordCommandAttempt(RecordCommandAttempt),
+    /// 修改资料: a customer file changed (its history is the audit trail).
+    UpdateCustomer(UpdateCustomer),
+    /// 报停 / 复电: an account suspended (its remote meters tripped) or resumed.
+    SetAccountStatus(SetAccountStatus),
+    /// 销户: an account settled (wallet against arrears, the rest refunded or left as arrears) and closed, its
+    /// meters left installed for the next occupant.
+    CloseAccount(CloseAccount),
+    /// 过户: the old owner settled and closed, a new owner's account opened on the same meters.
+    TransferOwnership(TransferOwnership),
+    /// 换表: a meter taken out and its successor put in its place on the same account.
+    ReplaceMeter(ReplaceMeter),
 }
 
 impl Command {
@@ -198,6 +209,11 @@ impl Command {
             Self::RebaseReadings(_) => "rebase_readings",
             Self::IssueMeterCommand(_) => "issue_meter_command",
             Self::RecordCommandAttempt(_) => "record_command_attempt",
+            Self::UpdateCustomer(_) => "update_customer",
+            Self::SetAccountStatus(_) => "set_account_status",
+            Self::CloseAccount(_) => "close_account",
+            Self::TransferOwnership(_) => "transfer_ownership",
+            Self::ReplaceMeter(_) => "replace_meter",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
         }
@@ -402,6 +418,58 @@ impl Command {
                         c.str(error);
                     }
                 }
+            }
+            Self::UpdateCustomer(u) => {
+                canonical_customer(c, &u.customer);
+                c.str(&u.reason);
+            }
+            Self::SetAccountStatus(a) => {
+                c.uuid(a.account_id.as_uuid());
+                c.str(a.status.as_str());
+                c.str(&a.reason);
+            }
+            Self::CloseAccount(a) => {
+                c.uuid(a.account_id.as_uuid());
+                canonical_refund(c, a.refund.as_ref());
+                c.str(&a.reason);
+            }
+            Self::TransferOwnership(t) => {
+                c.uuid(t.account_id.as_uuid());
+                c.uuid(t.new_account_id.as_uuid());
+                match &t.customer {
+                    CustomerRef::New(x) => {
+                        c.str("new");
+                        canonical_customer(c, x);
+                    }
+                    CustomerRef::Existing(id) => {
+                        c.str("existing");
+                        c.uuid(id.as_uuid());
+                    }
+                }
+                canonical_refund(c, t.refund.as_ref());
+                c.str(&t.reason);
+            }
+            Self::ReplaceMeter(r) => {
+                c.uuid(r.old_meter_id.as_uuid());
+                c.uuid(r.new_meter_id.as_uuid());
+                match &r.receive {
+                    Some(m) => canonical_meter(c, m),
+                    None => c.str("in stock"),
+                }
+                match &r.sts {
+                    Some(k) => canonical_sts_record(c, k),
+                    None => c.str("no sts"),
+                }
+                match &r.old_final {
+                    Some(x) => canonical_reading(c, x),
+                    None => c.str("no final reading"),
+                }
+                match &r.first_reading {
+                    Some(x) => canonical_reading(c, x),
+                    None => c.str("no first reading"),
+                }
+                c.opt_i64(r.old_credit_milli);
+                c.str(&r.reason);
             }
             Self::Reverse(r) => {
                 c.uuid(r.transfer_id.as_uuid());
@@ -723,22 +791,7 @@ impl OpenAccount {
         match &self.customer {
             CustomerRef::New(x) => {
                 c.str("new");
-                c.uuid(x.id.as_uuid());
-                c.uuid(x.premises_id.as_uuid());
-                c.str(x.kind.as_str());
-                c.str(&x.name);
-                match &x.id_document {
-                    Some(d) => {
-                        c.str(d.kind.as_str());
-                        c.str(&d.number);
-                    }
-                    None => c.str("no document"),
-                }
-                c.i64(x.phones.len() as i64);
-                for p in &x.phones {
-                    c.str(p);
-                }
-                c.opt_str(x.email.as_deref());
+                canonical_customer(c, x);
             }
             CustomerRef::Existing(id) => {
                 c.str("existing");
@@ -775,21 +828,56 @@ impl OpenAccount {
             }
             match &m.sts {
                 None => c.str("no sts"),
-                Some(r) => {
-                    c.str(&r.pan.to_string());
-                    c.str(r.params.ea.code());
-                    c.i64(i64::from(r.params.kt.value()));
-                    c.i64(i64::from(r.params.sgc));
-                    c.i64(i64::from(r.params.ti));
-                    c.i64(i64::from(r.params.krn));
-                    c.i64(i64::from(r.params.ken));
-                    c.str(r.params.base.code());
-                }
+                Some(r) => canonical_sts_record(c, r),
             }
         }
         match &self.first_sale {
             Some(sale) => sale.canonical(c),
             None => c.str("no sale"),
+        }
+    }
+}
+
+fn canonical_customer(c: &mut Canon, x: &Customer) {
+    c.uuid(x.id.as_uuid());
+    c.uuid(x.premises_id.as_uuid());
+    c.str(x.kind.as_str());
+    c.str(&x.name);
+    match &x.id_document {
+        Some(d) => {
+            c.str(d.kind.as_str());
+            c.str(&d.number);
+        }
+        None => c.str("no document"),
+    }
+    c.i64(x.phones.len() as i64);
+    for p in &x.phones {
+        c.str(p);
+    }
+    c.opt_str(x.email.as_deref());
+}
+
+fn canonical_sts_record(c: &mut Canon, r: &MeterKeyRecord) {
+    c.str(&r.pan.to_string());
+    c.str(r.params.ea.code());
+    c.i64(i64::from(r.params.kt.value()));
+    c.i64(i64::from(r.params.sgc));
+    c.i64(i64::from(r.params.ti));
+    c.i64(i64::from(r.params.krn));
+    c.i64(i64::from(r.params.ken));
+    c.str(r.params.base.code());
+}
+
+fn canonical_refund(c: &mut Canon, r: Option<&Refund>) {
+    match r {
+        None => c.str("no refund"),
+        Some(Refund::Cash { shift_id }) => {
+            c.str("cash");
+            c.uuid(shift_id.as_uuid());
+        }
+        Some(Refund::ToAccount { account_id }) => {
+            c.str("to_account");
+            c.uuid(account_id.as_uuid());
         }
     }
 }
@@ -1005,6 +1093,73 @@ pub struct Reverse {
 
 impl Reverse {
     pub const REASON_LEN_MAX: usize = 256;
+}
+
+/// 修改资料: the customer file as it should be now (same id and premises). The reason is kept in the audit trail,
+/// which is the file's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateCustomer {
+    pub customer: Customer,
+    pub reason: String,
+}
+
+/// 报停 (`Suspended`) or 复电 (`Active`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAccountStatus {
+    pub account_id: AccountId,
+    pub status: AccountStatus,
+    pub reason: String,
+}
+
+/// Where the credit left on a closing account goes, once its arrears are paid from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refund {
+    /// Paid out in cash from the acting cashier's open shift.
+    Cash { shift_id: ShiftId },
+    /// Moved to another account's wallet (same currency, active).
+    ToAccount { account_id: AccountId },
+}
+
+/// 销户. The final reading of a remote meter is its last billed one: read the meter first (the head end's
+/// on-demand read) for an up-to-date final bill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseAccount {
+    pub account_id: AccountId,
+    /// Required when credit is left after the arrears are paid.
+    pub refund: Option<Refund>,
+    pub reason: String,
+}
+
+/// 过户: `account_id` is settled and closed as by [`CloseAccount`]; `new_account_id` opens for `customer` with
+/// the same premises, books, limits and recovery rule, and every meter of the old account moves to it with its
+/// tariff, its STS or OpenPAYGO state and its last reading (the new owner is billed from the cut-over).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferOwnership {
+    pub account_id: AccountId,
+    pub new_account_id: AccountId,
+    pub customer: CustomerRef,
+    pub refund: Option<Refund>,
+    pub reason: String,
+}
+
+/// 换表: the old meter (active) is replaced by the new one (received here or in stock), which takes over its
+/// account, tariff, hoarding limit and desired supply state. A remote meter's billing closes at `old_final` (billed
+/// through the usual readings first when given) and goes on from `first_reading` of the new meter. For a keypad
+/// meter, the credit still on the old meter (entered by the operator from its display) is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaceMeter {
+    pub old_meter_id: MeterId,
+    pub new_meter_id: MeterId,
+    pub receive: Option<Meter>,
+    /// The new meter's STS key record (required for an STS keypad meter).
+    pub sts: Option<MeterKeyRecord>,
+    /// The old remote meter's final reading, billed in this operation when it is after the last billed one.
+    pub old_final: Option<Reading>,
+    /// The new remote meter's registers when installed (required for a remote meter).
+    pub first_reading: Option<Reading>,
+    /// The credit left on an old local meter, in milli-units (Wh, L).
+    pub old_credit_milli: Option<i64>,
+    pub reason: String,
 }
 
 /// Ledger accounts a command names directly (beyond those it reaches through accounts, shifts and books).

@@ -26,14 +26,15 @@ pub mod records;
 pub mod secrets;
 pub mod workspace;
 
+pub use apply::lifecycle::{AccountClosed, MeterReplaced};
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
-    Actor, ApplyReadings, AttemptResult, ChangePassword, CloseShift, Command, CustomerRef, ImportTariff,
+    Actor, ApplyReadings, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command, CustomerRef, ImportTariff,
     IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding,
     OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgManagement, ReadingLimits,
-    RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin, RefundRefusedPayment, ReprintReceipt, Reverse,
-    RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetMeterChannel, SettleVendingPoint, StsManagement,
-    UnlockOperator,
+    RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin, Refund, RefundRefusedPayment, ReplaceMeter,
+    ReprintReceipt, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus,
+    SetMeterChannel, SettleVendingPoint, StsManagement, TransferOwnership, UnlockOperator, UpdateCustomer,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;

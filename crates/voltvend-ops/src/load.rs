@@ -17,7 +17,7 @@ use voltvend_domain::{
     TransferId, VendingPoint, VendingPointId,
 };
 
-use crate::command::{Command, CustomerRef, Operation, Rewrap, Sale, StsManagement, named_ledger_accounts};
+use crate::command::{Command, CustomerRef, Operation, Refund, Rewrap, Sale, StsManagement, named_ledger_accounts};
 use crate::records::{
     AccountRecord, ApiTokenRecord, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, OpgState, ReadingState,
     RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
@@ -46,6 +46,11 @@ pub trait Source {
     fn meters_by_serial(
         &mut self,
         serials: &[String],
+    ) -> impl Future<Output = Result<Vec<MeterRecord>, Self::Error>> + Send;
+    /// Every meter bound to one of these accounts (whatever its state).
+    fn meters_of_accounts(
+        &mut self,
+        accounts: &[AccountId],
     ) -> impl Future<Output = Result<Vec<MeterRecord>, Self::Error>> + Send;
     fn vending_points(
         &mut self,
@@ -119,6 +124,8 @@ struct Footprint {
     accounts: BTreeSet<AccountId>,
     meters: BTreeSet<MeterId>,
     serials: BTreeSet<String>,
+    /// Accounts whose every meter is loaded (operations on the account as a whole).
+    account_meters: BTreeSet<AccountId>,
     vending_points: BTreeSet<VendingPointId>,
     shifts: BTreeSet<ShiftId>,
     books: BTreeSet<BooksId>,
@@ -156,6 +163,22 @@ impl Footprint {
         self.transfers.insert(op.transfer_id(transfer_no));
         // A refused sale leaves a refused payment under the operation's id.
         self.refused_payments.insert(op.id);
+    }
+
+    /// An account settled as a whole: its meters, the refund's shift or account, the settlement's transfers.
+    fn settlement(&mut self, op: &Operation, account: AccountId, refund: Option<Refund>) {
+        self.accounts.insert(account);
+        self.account_meters.insert(account);
+        match refund {
+            Some(Refund::Cash { shift_id }) => {
+                self.shifts.insert(shift_id);
+            }
+            Some(Refund::ToAccount { account_id }) => {
+                self.accounts.insert(account_id);
+            }
+            None => {}
+        }
+        self.transfers.extend((0..3).map(|n| op.transfer_id(n)));
     }
 
     fn declare(&mut self, op: &Operation) {
@@ -326,6 +349,44 @@ impl Footprint {
                 self.meters.insert(a.meter_id);
                 self.commands.insert(a.command_id);
             }
+            Command::UpdateCustomer(u) => {
+                self.customers.insert(u.customer.id);
+                self.premises.insert(u.customer.premises_id);
+            }
+            Command::SetAccountStatus(s) => {
+                self.accounts.insert(s.account_id);
+                self.account_meters.insert(s.account_id);
+            }
+            Command::CloseAccount(c) => {
+                self.settlement(op, c.account_id, c.refund);
+            }
+            Command::TransferOwnership(t) => {
+                self.settlement(op, t.account_id, t.refund);
+                self.accounts.insert(t.new_account_id);
+                match &t.customer {
+                    CustomerRef::New(c) => {
+                        self.customers.insert(c.id);
+                        self.premises.insert(c.premises_id);
+                    }
+                    CustomerRef::Existing(id) => {
+                        self.customers.insert(*id);
+                    }
+                }
+                self.ledger.insert(crate::apply::account_ledger_id(op, 1));
+                self.ledger.insert(crate::apply::account_ledger_id(op, 2));
+            }
+            Command::ReplaceMeter(r) => {
+                self.meters.insert(r.old_meter_id);
+                self.meters.insert(r.new_meter_id);
+                if let Some(new) = &r.receive {
+                    self.serials.insert(new.serial.clone());
+                    self.premises.extend(new.premises_id);
+                }
+                if let Some(record) = &r.sts {
+                    self.vending_keys.insert((record.params.sgc, record.params.krn));
+                }
+                self.transfers.insert(op.transfer_id(0));
+            }
             Command::Reverse(r) => {
                 self.transfers.insert(r.transfer_id);
                 self.correction_targets.insert(r.transfer_id);
@@ -423,6 +484,9 @@ pub async fn load<'a, S: Source + Send>(
         ws.shifts.ask(*id);
     }
 
+    for m in src.meters_of_accounts(&list(&fp.account_meters)).await? {
+        fp.meters.insert(m.meter.id);
+    }
     let mut meters = src.meters(&list(&fp.meters)).await?;
     meters.extend(src.meters_by_serial(&list(&fp.serials)).await?);
     for serial in &fp.serials {

@@ -258,6 +258,14 @@ impl Source for MemoryDb {
     async fn meters_by_serial(&mut self, serials: &[String]) -> Result<Vec<MeterRecord>, Infallible> {
         Ok(self.meters.values().filter(|m| serials.contains(&m.meter.serial)).cloned().collect())
     }
+    async fn meters_of_accounts(&mut self, accounts: &[AccountId]) -> Result<Vec<MeterRecord>, Infallible> {
+        Ok(self
+            .meters
+            .values()
+            .filter(|m| m.meter.account_id.is_some_and(|a| accounts.contains(&a)))
+            .cloned()
+            .collect())
+    }
     async fn vending_points(&mut self, ids: &[VendingPointId]) -> Result<Vec<VendingPoint>, Infallible> {
         Ok(pick(&self.vending_points, ids))
     }

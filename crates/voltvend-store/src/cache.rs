@@ -242,6 +242,9 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     async fn meters_by_serial(&mut self, serials: &[String]) -> Result<Vec<MeterRecord>, StoreError> {
         self.inner.meters_by_serial(serials).await
     }
+    async fn meters_of_accounts(&mut self, accounts: &[AccountId]) -> Result<Vec<MeterRecord>, StoreError> {
+        self.inner.meters_of_accounts(accounts).await
+    }
     async fn transfers(&mut self, ids: &[TransferId]) -> Result<Vec<Transfer>, StoreError> {
         self.inner.transfers(ids).await
     }

@@ -187,6 +187,8 @@ pub struct ListedReading {
 pub struct AuditFilter {
     pub action: Option<String>,
     pub operator: Option<OperatorId>,
+    /// The record the entries are about (`customer:<id>`, `account:<id>`…): its history.
+    pub subject: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
 }

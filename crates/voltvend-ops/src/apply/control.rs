@@ -151,7 +151,7 @@ pub(super) fn set_channel(ws: &mut Workspace, op: &Operation, m: &SetMeterChanne
 }
 
 /// Whether the head end can command a meter of this protocol (telemetry-only and keypad meters cannot be).
-fn commandable(protocol: MeterProtocol) -> bool {
+pub(super) fn commandable(protocol: MeterProtocol) -> bool {
     matches!(protocol, MeterProtocol::Dlt645 | MeterProtocol::ModbusTcp)
 }
 

@@ -49,24 +49,7 @@ pub(super) fn refund(ws: &mut Workspace, op: &Operation, r: &RefundRefusedPaymen
             let shift_id = r.shift_id.ok_or_else(|| {
                 OpError::refused("shift_required", "a cash refund is paid from the cashier's open shift")
             })?;
-            let shift = ws.shifts.get(&shift_id)?.cloned().ok_or_else(|| OpError::not_found("shift", shift_id))?;
-            shift.ensure_open()?;
-            if operator.is_some_and(|o| o != shift.operator_id) {
-                return Err(OpError::refused("shift_not_yours", "refunds come from the cashier's own drawer"));
-            }
-            let point = ws
-                .vending_points
-                .get(&shift.vending_point_id)?
-                .cloned()
-                .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?;
-            in_scope(ws, &op.actor, point.premises_id, "shift", shift_id)?;
-            if point.currency != account.account.currency {
-                return Err(OpError::refused(
-                    "currency_mismatch",
-                    format!("vending point {} takes {}", point.name, point.currency),
-                ));
-            }
-            shift.drawer
+            refund_drawer(ws, op, operator, shift_id, account.account.currency)?.drawer
         }
         PaymentMethod::BankCard => books.card_clearing,
         PaymentMethod::BankTransfer => books.transfer_clearing,
@@ -95,6 +78,33 @@ pub(super) fn refund(ws: &mut Workspace, op: &Operation, r: &RefundRefusedPaymen
     );
     ws.refused_payments.put(payment.operation_id, payment.clone());
     Ok((Outcome::Refunded(payment), entry))
+}
+
+/// The open shift of the acting cashier whose drawer pays a cash refund in `currency`.
+pub(super) fn refund_drawer(
+    ws: &Workspace,
+    op: &Operation,
+    operator: Option<voltvend_domain::OperatorId>,
+    shift_id: voltvend_domain::ShiftId,
+    currency: voltvend_domain::Currency,
+) -> Result<voltvend_domain::Shift, OpError> {
+    let shift = ws.shifts.get(&shift_id)?.cloned().ok_or_else(|| OpError::not_found("shift", shift_id))?;
+    shift.ensure_open()?;
+    if operator.is_some_and(|o| o != shift.operator_id) {
+        return Err(OpError::refused("shift_not_yours", "refunds come from the cashier's own drawer"));
+    }
+    let point = ws
+        .vending_points
+        .get(&shift.vending_point_id)?
+        .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?;
+    in_scope(ws, &op.actor, point.premises_id, "shift", shift_id)?;
+    if point.currency != currency {
+        return Err(OpError::refused(
+            "currency_mismatch",
+            format!("vending point {} takes {}", point.name, point.currency),
+        ));
+    }
+    Ok(shift)
 }
 
 pub(super) fn settle_vending_point(ws: &mut Workspace, op: &Operation, v: &SettleVendingPoint) -> Done {

@@ -15,9 +15,10 @@ use crate::workspace::{AuditHead, Workspace};
 
 mod auth;
 pub(crate) mod control;
-mod counter;
+pub(crate) mod counter;
 pub(crate) mod keys;
 mod ledger;
+pub mod lifecycle;
 mod readings;
 mod sale;
 mod setup;
@@ -110,6 +111,16 @@ pub enum Outcome {
     CommandsQueued(Vec<crate::records::MeterCommand>),
     /// The head end's attempt at a command recorded: the command as it is now.
     CommandAttempt(crate::records::MeterCommand),
+    /// An account settled and closed (销户), or closed in an ownership transfer (过户) to a new account.
+    AccountClosed(lifecycle::AccountClosed),
+    /// 换表.
+    MeterReplaced(lifecycle::MeterReplaced),
+    /// 报停 or 复电: the account's status now, and the desired supply of each of its remote meters.
+    AccountStatus {
+        account_id: AccountId,
+        status: voltvend_domain::AccountStatus,
+        supplies: Vec<(MeterId, crate::records::Relay)>,
+    },
 }
 
 /// What a batch of readings did.
@@ -261,6 +272,11 @@ fn apply_command(
         Command::RebaseReadings(m) => readings::rebase(ws, op, m),
         Command::IssueMeterCommand(m) => control::issue(ws, op, m, at),
         Command::RecordCommandAttempt(a) => control::record_attempt(ws, op, a, at),
+        Command::UpdateCustomer(u) => lifecycle::update_customer(ws, op, u),
+        Command::SetAccountStatus(s) => lifecycle::set_status(ws, op, s, at),
+        Command::CloseAccount(c) => lifecycle::close(ws, op, c, at),
+        Command::TransferOwnership(t) => lifecycle::transfer(ws, op, t, at),
+        Command::ReplaceMeter(r) => lifecycle::replace_meter(ws, op, r, ctx, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }

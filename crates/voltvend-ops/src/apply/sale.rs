@@ -86,13 +86,13 @@ pub(super) fn sale(
         .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?
         .clone();
     in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
+    account.account.ensure_can_vend()?;
     if meter.meter.account_id != Some(account.account.id) {
         return Err(OpError::refused(
             "meter_not_on_account",
             format!("meter {} is not on account {}", s.meter_id, s.account_id),
         ));
     }
-    account.account.ensure_can_vend()?;
     meter.meter.ensure_active()?;
     let currency = account.account.currency;
     if point.currency != currency {

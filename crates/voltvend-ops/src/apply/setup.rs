@@ -14,10 +14,11 @@ use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{AccountRecord, MeterRecord, OpgState, Relay, StsState, TariffDoc};
 use crate::workspace::Workspace;
+use voltvend_sts::MeterKeyRecord;
 
 type Done = Result<(Outcome, AuditEntry), OpError>;
 
-fn exists(what: &'static str, id: impl ToString) -> OpError {
+pub(super) fn exists(what: &'static str, id: impl ToString) -> OpError {
     OpError::Exists { what, id: id.to_string() }
 }
 
@@ -180,7 +181,7 @@ pub(super) fn receive_meter(ws: &mut Workspace, op: &Operation, m: &Meter) -> Do
 }
 
 /// A meter into stock at the premises its `premises_id` names (a store room, a property office).
-fn receive(ws: &mut Workspace, op: &Operation, m: &Meter) -> Result<AuditEntry, OpError> {
+pub(super) fn receive(ws: &mut Workspace, op: &Operation, m: &Meter) -> Result<AuditEntry, OpError> {
     let location = m.premises_id.ok_or_else(|| {
         OpError::refused("premises_required", "a meter is received into stock at a premises (its store)")
     })?;
@@ -210,6 +211,52 @@ fn receive(ws: &mut Workspace, op: &Operation, m: &Meter) -> Result<AuditEntry, 
     Ok(entry)
 }
 
+/// The customer of an opening: a new file (checked and created) or an existing one in scope.
+pub(super) fn customer_for(ws: &mut Workspace, op: &Operation, r: &CustomerRef) -> Result<Customer, OpError> {
+    match r {
+        CustomerRef::New(c) => {
+            if ws.customers.get(&c.id)?.is_some() {
+                return Err(exists("customer", c.id));
+            }
+            in_scope(ws, &op.actor, c.premises_id, "premises", c.premises_id)?;
+            let c = checked_customer(c)?;
+            ws.customers.put(c.id, c.clone());
+            Ok(c)
+        }
+        CustomerRef::Existing(id) => {
+            let c = ws.customers.get(id)?.ok_or_else(|| OpError::not_found("customer", id))?.clone();
+            in_scope(ws, &op.actor, c.premises_id, "customer", id)?;
+            Ok(c)
+        }
+    }
+}
+
+/// An STS keypad meter's key record, required for one and refused for any other meter.
+pub(super) fn bind_sts(ws: &mut Workspace, rec: &MeterRecord, sts: Option<&MeterKeyRecord>) -> Result<(), OpError> {
+    let id = rec.meter.id;
+    match (sts, rec.meter.protocol) {
+        (Some(record), MeterProtocol::StsKeypad) => {
+            record.params.validate()?;
+            if record.pan.drn() != rec.meter.address {
+                return Err(OpError::refused("sts_pan_mismatch", "the PAN's meter number differs from the meter's"));
+            }
+            ws.sts.put(id, StsState { meter_id: id, record: record.clone(), last_tid: None });
+            Ok(())
+        }
+        (None, MeterProtocol::StsKeypad) => {
+            Err(OpError::refused("sts_required", format!("meter {id} needs its STS key record")))
+        }
+        (Some(_), _) => Err(OpError::refused("sts_not_keypad", "only an STS keypad meter takes a key record")),
+        (None, _) => Ok(()),
+    }
+}
+
+/// A customer file as the domain checks and trims it.
+pub(super) fn checked_customer(c: &Customer) -> Result<Customer, OpError> {
+    let phones: Vec<&str> = c.phones.iter().map(String::as_str).collect();
+    Ok(Customer::file(c.id, c.premises_id, c.kind, &c.name, c.id_document.clone(), &phones, c.email.as_deref())?)
+}
+
 pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, ctx: &Context, at: Timestamp) -> Done {
     if ws.accounts.get(&a.account_id)?.is_some() {
         return Err(exists("account", a.account_id));
@@ -231,31 +278,7 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
             format!("at most {} meters per opening", OpenAccount::METERS_MAX),
         ));
     }
-    let customer = match &a.customer {
-        CustomerRef::New(c) => {
-            if ws.customers.get(&c.id)?.is_some() {
-                return Err(exists("customer", c.id));
-            }
-            in_scope(ws, &op.actor, c.premises_id, "premises", c.premises_id)?;
-            let phones: Vec<&str> = c.phones.iter().map(String::as_str).collect();
-            let c = Customer::file(
-                c.id,
-                c.premises_id,
-                c.kind,
-                &c.name,
-                c.id_document.clone(),
-                &phones,
-                c.email.as_deref(),
-            )?;
-            ws.customers.put(c.id, c.clone());
-            c
-        }
-        CustomerRef::Existing(id) => {
-            let c = ws.customers.get(id)?.ok_or_else(|| OpError::not_found("customer", id))?.clone();
-            in_scope(ws, &op.actor, c.premises_id, "customer", id)?;
-            c
-        }
-    };
+    let customer = customer_for(ws, op, &a.customer)?;
     let account = Account::open(a.account_id, &customer, a.premises_id, a.currency);
     let (wallet_id, arrears_id) = (account_ledger_id(op, 1), account_ledger_id(op, 2));
     let owner = Owner::Account(account.id);
@@ -323,25 +346,7 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
             // OpenPAYGO devices sell time at their own price and need no tariff.
             return Err(OpError::refused("tariff_required", format!("meter {} needs a tariff", b.meter_id)));
         }
-        match (&b.sts, rec.meter.protocol) {
-            (Some(record), MeterProtocol::StsKeypad) => {
-                record.params.validate()?;
-                if record.pan.drn() != rec.meter.address {
-                    return Err(OpError::refused(
-                        "sts_pan_mismatch",
-                        "the PAN's meter number differs from the meter's",
-                    ));
-                }
-                ws.sts.put(b.meter_id, StsState { meter_id: b.meter_id, record: record.clone(), last_tid: None });
-            }
-            (None, MeterProtocol::StsKeypad) => {
-                return Err(OpError::refused("sts_required", format!("meter {} needs its STS key record", b.meter_id)));
-            }
-            (Some(_), _) => {
-                return Err(OpError::refused("sts_not_keypad", "only an STS keypad meter takes a key record"));
-            }
-            (None, _) => {}
-        }
+        bind_sts(ws, &rec, b.sts.as_ref())?;
         match (&b.opg, rec.meter.protocol) {
             (Some(o), MeterProtocol::OpenPaygo) => {
                 if o.price_minor_per_unit <= 0 {

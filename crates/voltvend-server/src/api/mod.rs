@@ -187,7 +187,7 @@ macro_rules! endpoints {
 }
 
 use Permission as P;
-use handlers::{admin, counter, customers, places, session, supply};
+use handlers::{admin, counter, customers, lifecycle, places, session, supply};
 use views::*;
 
 endpoints! {
@@ -303,6 +303,34 @@ endpoints! {
         access: Access::Needs(P::AccountsOpen), summary: "开户: customer file, account, meters and the first sale in one operation", keyed: true,
         query: -, body: [OpenAccountRequest], ok: 201 [OpenedAccount], errors: [404, 409, 422, 503],
     }
+    PUT "/api/v1/customers/{id}" => lifecycle::update_customer {
+        access: Access::Needs(P::CustomersManage), summary: "修改资料: change a customer file (kept in its history)", keyed: true,
+        query: -, body: [UpdateCustomerRequest], ok: 200 [CustomerView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/customers/{id}/history" => lifecycle::customer_history {
+        access: Access::Needs(P::CustomersRead), summary: "A customer file's history: every change, newest first", keyed: false,
+        query: [HistoryQuery], body: -, ok: 200 [Page<AuditView>], errors: [404],
+    }
+    GET "/api/v1/accounts/{id}/history" => lifecycle::account_history {
+        access: Access::Needs(P::AccountsRead), summary: "An account's history: opening, suspensions, closure, transfer", keyed: false,
+        query: [HistoryQuery], body: -, ok: 200 [Page<AuditView>], errors: [404],
+    }
+    POST "/api/v1/accounts/{id}/suspend" => lifecycle::suspend {
+        access: Access::Needs(P::AccountsManage), summary: "报停: suspend an account; its remote meters are tripped and held", keyed: true,
+        query: -, body: [ReasonRequest], ok: 200 [AccountStatusView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/accounts/{id}/resume" => lifecycle::resume {
+        access: Access::Needs(P::AccountsManage), summary: "复电: resume a suspended account; supplies with credit close", keyed: true,
+        query: -, body: [ReasonRequest], ok: 200 [AccountStatusView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/accounts/{id}/close" => lifecycle::close {
+        access: Access::Needs(P::AccountsManage), summary: "销户: settle and close an account (arrears from credit, the rest refunded, a negative wallet to arrears)", keyed: true,
+        query: -, body: [CloseAccountRequest], ok: 200 [SettlementView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/accounts/{id}/transfer" => lifecycle::transfer {
+        access: Access::Needs(P::AccountsManage), summary: "过户: settle and close an account and open the new owner's on the same meters", keyed: true,
+        query: -, body: [TransferOwnershipRequest], ok: 200 [SettlementView], errors: [404, 409, 422],
+    }
     GET "/api/v1/meters" => customers::list_meters {
         access: Access::Needs(P::MetersRead), summary: "Meters within one's scope", keyed: false,
         query: [MeterQuery], body: -, ok: 200 [Page<MeterView>], errors: [],
@@ -314,6 +342,10 @@ endpoints! {
     POST "/api/v1/meters" => customers::receive_meter {
         access: Access::Needs(P::MetersManage), summary: "Receive a meter into stock", keyed: true,
         query: -, body: [ReceiveMeterRequest], ok: 201 [MeterView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/meters/{id}/replace" => lifecycle::replace_meter {
+        access: Access::Needs(P::MetersReplace), summary: "换表: replace a meter on its account (final and first readings, credit on the old meter)", keyed: true,
+        query: -, body: [ReplaceMeterRequest], ok: 200 [MeterReplacedView], errors: [404, 409, 422],
     }
     GET "/api/v1/meters/{id}/tokens" => counter::meter_tokens {
         access: Access::Needs(P::MetersRead), summary: "Management tokens issued to a meter", keyed: false,

@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use voltvend_domain::decimal::{format_scaled, parse_scaled};
+use voltvend_domain::tariff::pricing::Registers;
 use voltvend_domain::{Currency, Money, Operator, Permission, Premises, Utility};
 use voltvend_ops::{
     ApiTokenRecord, AuditRecord, MeterRecord, MeterTokenRecord, OpgState, RefusedPayment, SaleRecord, StsState,
@@ -1308,4 +1309,162 @@ pub struct LinkView {
     pub answered: u64,
     pub timeouts: u64,
     pub last_error: String,
+}
+
+/// A reading's registers in the meter's unit.
+pub fn registers_view(registers: &Registers, unit: &str) -> Vec<RegisterView> {
+    match registers {
+        Registers::Total(v) => vec![RegisterView { register: "total".into(), value: quantity(*v, unit) }],
+        Registers::PerPeriod(list) => list
+            .iter()
+            .map(|(register, v)| RegisterView { register: register.clone(), value: quantity(*v, unit) })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The back office: the account lifecycle
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomerRequest {
+    /// The whole file as it should be now (its premises do not change).
+    pub customer: CustomerInput,
+    /// Why (kept in the file's history).
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    pub reason: String,
+}
+
+/// An account's status after a suspension or resumption, and the supply each of its remote meters is to have
+/// (the head end carries the commands out).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AccountStatusView {
+    pub account_id: Uuid,
+    /// active or suspended.
+    pub status: String,
+    pub supplies: Vec<SupplyStateView>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SupplyStateView {
+    pub meter_id: Uuid,
+    /// open (tripped) or closed.
+    pub relay: String,
+}
+
+/// Where the credit left on a closing account goes.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundInput {
+    /// `cash` (from one's own open shift) or `account` (to `account_id`'s wallet).
+    pub to: String,
+    pub account_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseAccountRequest {
+    pub reason: String,
+    /// Required when credit is left once the arrears are paid from it.
+    pub refund: Option<RefundInput>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferOwnershipRequest {
+    pub reason: String,
+    /// The new owner: a new customer file at the account's premises, or `customer_id` of an existing one.
+    pub customer: Option<CustomerInput>,
+    pub customer_id: Option<Uuid>,
+    pub refund: Option<RefundInput>,
+}
+
+/// A meter's final reading, as it was when the account closed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FinalReadingView {
+    pub meter_id: Uuid,
+    /// The last billed reading (none: the meter was never read).
+    pub at: Option<String>,
+    pub registers: Vec<RegisterView>,
+}
+
+/// How an account was settled and closed (销户), or handed to a new owner (过户).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SettlementView {
+    pub account_id: Uuid,
+    pub status: String,
+    /// Wallet credit that paid the arrears.
+    pub arrears_paid: MoneyView,
+    /// Credit handed back in cash or moved to another account.
+    pub refunded: MoneyView,
+    /// `cash`, `account:<id>`, or none.
+    pub refund_to: Option<String>,
+    /// A negative wallet (emergency credit used) turned into arrears.
+    pub to_arrears: MoneyView,
+    /// What the closed account still owes.
+    pub arrears_left: MoneyView,
+    /// The tariffs' carried remainder, less than a minor unit each, in 10⁻¹⁵ of the major unit: recorded, not
+    /// charged.
+    pub remainder_femto: String,
+    pub final_readings: Vec<FinalReadingView>,
+    /// For an ownership transfer: the new owner's account and customer.
+    pub new_account_id: Option<Uuid>,
+    pub new_customer_id: Option<Uuid>,
+}
+
+/// A reading entered by hand (a meter's display at a replacement).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadingInput {
+    pub at: String,
+    /// `total`, or one register per tariff period, in kWh or m³ with up to three decimals.
+    pub registers: Vec<RegisterInput>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterInput {
+    pub register: String,
+    #[schemars(regex(pattern = r"^[0-9]{1,12}(\.[0-9]{1,3})?$"))]
+    pub value: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceMeterRequest {
+    pub reason: String,
+    /// The new meter: one in stock, or `new` to receive it here.
+    pub new_meter_id: Option<Uuid>,
+    pub new: Option<ReceiveMeterRequest>,
+    /// The new meter's STS key record (an STS keypad meter).
+    pub sts: Option<StsInput>,
+    /// A remote old meter's final reading, billed before it goes.
+    pub old_final: Option<ReadingInput>,
+    /// A remote new meter's registers when installed: its billing starts there.
+    pub first_reading: Option<ReadingInput>,
+    /// The credit left on an old keypad meter, from its display (kWh or m³), recorded.
+    #[schemars(regex(pattern = r"^[0-9]{1,12}(\.[0-9]{1,3})?$"))]
+    pub old_credit: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterReplacedView {
+    pub old_meter_id: Uuid,
+    pub new_meter_id: Uuid,
+    pub account_id: Uuid,
+    /// What the old meter's final reading cost, when one was billed.
+    pub final_charged: Option<MoneyView>,
+    pub old_credit: Option<QuantityView>,
 }

@@ -342,6 +342,9 @@ impl SqlStore {
         if let Some(o) = f.operator {
             b.push(" AND l.operator_id = ").push_bind(o.as_uuid());
         }
+        if let Some(s) = &f.subject {
+            b.push(" AND l.subject = ").push_bind(s.clone());
+        }
         if let Some(from) = f.from_us {
             b.push(" AND l.at_us >= ").push_bind(from);
         }

@@ -146,6 +146,11 @@ impl voltvend_ops::Source for TxSource<'_> {
         select_in(self.conn, "SELECT * FROM meters WHERE serial", serials, meter_from_row).await
     }
 
+    async fn meters_of_accounts(&mut self, accounts: &[AccountId]) -> Result<Vec<MeterRecord>, StoreError> {
+        let keys = uuids(accounts, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM meters WHERE account_id", &keys, meter_from_row).await
+    }
+
     async fn vending_points(&mut self, ids: &[VendingPointId]) -> Result<Vec<VendingPoint>, StoreError> {
         let keys = uuids(ids, |x| x.as_uuid());
         select_in(self.conn, "SELECT * FROM vending_points WHERE id", &keys, vending_point_from_row).await

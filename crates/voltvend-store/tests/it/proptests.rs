@@ -1,14 +1,16 @@
 //! The group commit, model-checked: random operations — payments, spends, sales, token sales, reversals,
-//! replays, conflicting retries, and operations the database itself refuses — are submitted concurrently to a
-//! writer that takes small batches, so that batches mix every kind of outcome. The same operations applied one
-//! by one, in the order the writer applied them, to the in-memory model must give the same answer to every
-//! caller and the same final state, audit chain included, hash for hash.
+//! suspensions and resumptions, replays, conflicting retries, and operations the database itself refuses — are
+//! submitted concurrently to a writer that takes small batches, so that batches mix every kind of outcome. The
+//! same operations applied one by one, in the order the writer applied them, to the in-memory model must give
+//! the same answer to every caller and the same final state, audit chain included, hash for hash.
 
 use futures_util::future::join_all;
 use proptest::prelude::*;
-use voltvend_domain::{Currency, LedgerAccountId, Money, OperationId, TransferId, TransferKind, TransferRequest};
+use voltvend_domain::{
+    AccountStatus, Currency, LedgerAccountId, Money, OperationId, TransferId, TransferKind, TransferRequest,
+};
 use voltvend_ops::memory::MemoryDb;
-use voltvend_ops::{Actor, Command, Operation};
+use voltvend_ops::{Actor, Command, Operation, SetAccountStatus};
 use voltvend_store::{CheckScope, WriterConfig};
 use voltvend_testkit::estate::Estate;
 
@@ -43,6 +45,10 @@ enum Step {
     Poison {
         amount: i64,
     },
+    /// Account A suspended (its remote meter tripped and held; its sales refused) or resumed.
+    Status {
+        suspend: bool,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -55,6 +61,7 @@ fn step() -> impl Strategy<Value = Step> {
         2 => any::<usize>().prop_map(|of| Step::Replay { of }),
         1 => any::<usize>().prop_map(|of| Step::Conflict { of }),
         1 => (1_i64..5_000).prop_map(|amount| Step::Poison { amount }),
+        1 => any::<bool>().prop_map(|suspend| Step::Status { suspend }),
     ]
 }
 
@@ -118,6 +125,13 @@ fn operations(estate: &mut Estate, books: &Books, steps: &[Step]) -> (Vec<Operat
                 )
             }
             Step::Sale { amount } => (estate.remote_sale(*amount), false),
+            Step::Status { suspend } => {
+                let status = if *suspend { AccountStatus::Suspended } else { AccountStatus::Active };
+                let account_id = estate.account_a;
+                let command =
+                    Command::SetAccountStatus(SetAccountStatus { account_id, status, reason: "model".into() });
+                (estate.system(command), false)
+            }
             Step::StsSale { amount } => (estate.sts_sale(*amount), false),
             Step::Reverse { of } if !ops.is_empty() => {
                 let target = ops[of % ops.len()].transfer_id(0);

@@ -7,7 +7,7 @@ use axum::response::Response;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::{
     AccountId, ControlMode, CtVtRatio, Currency, Customer, CustomerId, CustomerKind, IdDocument, IdDocumentKind, Meter,
-    MeterId, MeterProtocol, PremisesId, Side, Utility,
+    MeterId, MeterProtocol, MeterState, PremisesId, Side, Utility,
 };
 use voltvend_ops::{
     AccountRecord, Command, CustomerRef, MeterBinding, OpenAccount, OpgBinding, OpgUnit, Outcome, PaymentMethod, Sale,
@@ -57,8 +57,9 @@ pub async fn account_view(app: &AppState, a: &AccountRecord, with_meters: bool) 
     if with_meters {
         let q = ListQuery { scope: None, after: None, limit: ListQuery::LIMIT_MAX };
         let f = MeterFilter { account: Some(a.account.id), ..MeterFilter::default() };
-        for m in app.store.list_meters(&q, &f).await? {
-            meters.push(meter_view(app, &m, Some(c)).await?);
+        // A meter replaced on the account is its history, not one of its meters.
+        for m in app.store.list_meters(&q, &f).await?.iter().filter(|m| m.meter.state == MeterState::Active) {
+            meters.push(meter_view(app, m, Some(c)).await?);
         }
     }
     Ok(AccountView {
@@ -211,7 +212,7 @@ pub async fn get_meter(
 }
 
 /// A meter to receive, checked.
-fn new_meter(id: MeterId, r: &ReceiveMeterRequest, premises: PremisesId, field: &str) -> ApiResult<Meter> {
+pub fn new_meter(id: MeterId, r: &ReceiveMeterRequest, premises: PremisesId, field: &str) -> ApiResult<Meter> {
     let utility: Utility = r
         .utility
         .parse()
@@ -286,6 +287,53 @@ pub async fn shift_of(app: &AppState, p: &Principal, given: Option<uuid::Uuid>) 
     }
 }
 
+/// The customer of an opening or a transfer: a new file at `premises` (its id derived from the operation) or an
+/// existing one the principal may see; with its id.
+pub async fn customer_ref(
+    app: &AppState,
+    p: &Principal,
+    new: Option<&CustomerInput>,
+    existing: Option<uuid::Uuid>,
+    op_id: voltvend_domain::OperationId,
+    premises: PremisesId,
+) -> ApiResult<(CustomerRef, CustomerId)> {
+    match (new, existing) {
+        (Some(input), None) => {
+            let c = customer_file(input, write::derived_id(op_id, "customer"), premises)?;
+            let id = c.id;
+            Ok((CustomerRef::New(c), id))
+        }
+        (None, Some(id)) => {
+            let c = app.store.customer(id.into()).await.map_err(|_| ApiError::not_found("customer"))?;
+            app.visible(p, c.premises_id, "customer").await?;
+            Ok((CustomerRef::Existing(c.id), c.id))
+        }
+        _ => Err(ApiError::field("customer", "bad_request", "give either customer or customer_id")),
+    }
+}
+
+/// A customer file from its form, checked (errors name the field under `customer`).
+pub fn customer_file(input: &CustomerInput, id: CustomerId, premises: PremisesId) -> ApiResult<Customer> {
+    let kind: CustomerKind =
+        input.kind.parse().map_err(|_| ApiError::field("customer.kind", "bad_value", "person or company"))?;
+    let id_document = match &input.id_document {
+        Some(d) => Some(IdDocument {
+            kind: d.kind.parse::<IdDocumentKind>().map_err(|_| {
+                ApiError::field(
+                    "customer.id_document.kind",
+                    "bad_value",
+                    "national_id, passport, business_licence or other",
+                )
+            })?,
+            number: d.number.clone(),
+        }),
+        None => None,
+    };
+    let phones: Vec<&str> = input.phones.iter().map(String::as_str).collect();
+    Customer::file(id, premises, kind, &input.name, id_document, &phones, input.email.as_deref())
+        .map_err(|e| ApiError::from(voltvend_ops::OpError::from(e)).with("field", "customer"))
+}
+
 pub async fn open_account(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -299,40 +347,8 @@ pub async fn open_account(
     app.visible(&p, premises, "premises").await?;
     let books_id = books_for(&app, premises, c).await?;
     let account_id: AccountId = write::derived_id(op_id, "account");
-    let customer = match (&body.customer, body.customer_id) {
-        (Some(input), None) => {
-            let kind: CustomerKind =
-                input.kind.parse().map_err(|_| ApiError::field("customer.kind", "bad_value", "person or company"))?;
-            let id_document = match &input.id_document {
-                Some(d) => Some(IdDocument {
-                    kind: d.kind.parse::<IdDocumentKind>().map_err(|_| {
-                        ApiError::field(
-                            "customer.id_document.kind",
-                            "bad_value",
-                            "national_id, passport, business_licence or other",
-                        )
-                    })?,
-                    number: d.number.clone(),
-                }),
-                None => None,
-            };
-            let phones: Vec<&str> = input.phones.iter().map(String::as_str).collect();
-            let id: CustomerId = write::derived_id(op_id, "customer");
-            let c = Customer::file(id, premises, kind, &input.name, id_document, &phones, input.email.as_deref())
-                .map_err(|e| ApiError::from(voltvend_ops::OpError::from(e)).with("field", "customer"))?;
-            CustomerRef::New(c)
-        }
-        (None, Some(id)) => {
-            let existing = app.store.customer(id.into()).await.map_err(|_| ApiError::not_found("customer"))?;
-            app.visible(&p, existing.premises_id, "customer").await?;
-            CustomerRef::Existing(existing.id)
-        }
-        _ => return Err(ApiError::field("customer", "bad_request", "give either customer or customer_id")),
-    };
-    let customer_id = match &customer {
-        CustomerRef::New(c) => c.id,
-        CustomerRef::Existing(id) => *id,
-    };
+    let (customer, customer_id) =
+        customer_ref(&app, &p, body.customer.as_ref(), body.customer_id, op_id, premises).await?;
     let limit = |field: &str, v: &Option<String>| v.as_deref().map(|t| parse_money(field, t, c)).transpose();
     // Checked before each meter is looked up, so a long list costs nothing.
     if body.meters.len() > OpenAccount::METERS_MAX {
@@ -426,7 +442,7 @@ pub async fn open_account(
     .await
 }
 
-fn sts_record(s: &StsInput, address: &str, field: &str) -> ApiResult<MeterKeyRecord> {
+pub fn sts_record(s: &StsInput, address: &str, field: &str) -> ApiResult<MeterKeyRecord> {
     let bad = |what: &str, e: voltvend_sts::StsError| {
         ApiError::field(&format!("{field}.{what}"), "sts_refused", e.to_string())
     };

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod counter;
 pub mod customers;
+pub mod lifecycle;
 pub mod places;
 pub mod session;
 pub mod supply;

@@ -238,14 +238,7 @@ pub async fn list_readings(
         .into_iter()
         .map(|r| {
             let unit = if r.utility == "water" { "m³" } else { "kWh" };
-            let registers = match r.row.reading.registers {
-                voltvend_domain::tariff::pricing::Registers::Total(v) => {
-                    vec![RegisterView { register: "total".into(), value: quantity(v, unit) }]
-                }
-                voltvend_domain::tariff::pricing::Registers::PerPeriod(list) => {
-                    list.into_iter().map(|(register, v)| RegisterView { register, value: quantity(v, unit) }).collect()
-                }
-            };
+            let registers = registers_view(&r.row.reading.registers, unit);
             ReadingView {
                 meter_id: r.row.meter_id.as_uuid(),
                 at: instant(r.row.reading.at),

@@ -235,6 +235,53 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AMC",
         ),
+        // The back office's lifecycle: a changed phone number (then nothing left to change); a suspension and a
+        // resumption; a closure and a transfer refused for the credit left without a refund; a replacement
+        // refused for the missing key record.
+        ("PUT", "/api/v1/customers/{id}") => x(
+            format!("/api/v1/customers/{}", api_customer_a(api)),
+            Some(json!({"customer": {"name": "Wang Fang 王芳", "phones": ["13800000009"]}, "reason": "matrix"})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("GET", "/api/v1/customers/{id}/history") => {
+            x(format!("/api/v1/customers/{}/history", api_customer_a(api)), None, Scoped::Object, all)
+        }
+        ("GET", "/api/v1/accounts/{id}/history") => {
+            x(format!("/api/v1/accounts/{}/history", e.account_a), None, Scoped::Object, all)
+        }
+        ("POST", "/api/v1/accounts/{id}/suspend") => x(
+            format!("/api/v1/accounts/{}/suspend", e.account_a),
+            Some(json!({"reason": "matrix"})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("POST", "/api/v1/accounts/{id}/resume") => x(
+            format!("/api/v1/accounts/{}/resume", e.account_a),
+            Some(json!({"reason": "matrix"})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("POST", "/api/v1/accounts/{id}/close") => x(
+            format!("/api/v1/accounts/{}/close", e.account_a),
+            Some(json!({"reason": "matrix"})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("POST", "/api/v1/accounts/{id}/transfer") => x(
+            format!("/api/v1/accounts/{}/transfer", e.account_a),
+            Some(json!({"reason": "matrix", "customer": {"name": "Matrix Buyer"}})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("POST", "/api/v1/meters/{id}/replace") => x(
+            format!("/api/v1/meters/{}/replace", f.sts_meter),
+            Some(
+                json!({"reason": "matrix", "new": {"serial": "STS-R-1", "utility": "electricity", "protocol": "sts_keypad", "address": "05050505050"}}),
+            ),
+            Scoped::Object,
+            "AMF",
+        ),
         ("GET", "/api/v1/meters") => x(path.into(), None, list(e.remote_meter.to_string()), all),
         ("GET", "/api/v1/meters/{id}") => x(format!("/api/v1/meters/{}", e.remote_meter), None, Scoped::Object, all),
         ("POST", "/api/v1/meters") => x(

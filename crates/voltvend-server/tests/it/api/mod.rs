@@ -20,6 +20,7 @@ use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
 
 mod auth;
 mod counter;
+mod lifecycle;
 mod matrix;
 mod supply;
 
