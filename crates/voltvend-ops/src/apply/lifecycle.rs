@@ -287,6 +287,19 @@ fn settle(
     })
 }
 
+/// A suspension holds an account's supplies open; the hold ends with the account, so that the next occupant's or
+/// the new owner's payment closes the supply.
+fn release_suspension(ws: &mut Workspace, status: AccountStatus, meter: MeterId) -> Result<(), OpError> {
+    if status == AccountStatus::Suspended {
+        let mut ctl = control::control_of(ws, meter)?;
+        if ctl.held_open {
+            ctl.held_open = false;
+            ws.controls.put(meter, ctl);
+        }
+    }
+    Ok(())
+}
+
 fn settlement_text(s: &AccountClosed) -> String {
     let refund = match s.refund_to {
         Some(Refund::Cash { shift_id }) => format!(" refund=cash:shift:{shift_id}"),
@@ -318,6 +331,7 @@ pub(super) fn close(ws: &mut Workspace, op: &Operation, c: &CloseAccount, at: Ti
     let settled = settle(ws, op, &account, c.refund, operator, at)?;
     let mut n = 0;
     for mut m in meters_of(ws, account.account.id) {
+        release_suspension(ws, before, m.meter.id)?;
         m.meter.unbind()?;
         // The supply of an empty premises is off until the next occupant buys credit.
         if m.meter.control_mode == ControlMode::Remote && m.relay == Relay::Closed {
@@ -343,6 +357,7 @@ pub(super) fn transfer(ws: &mut Workspace, op: &Operation, t: &TransferOwnership
     let operator = acting_operator(ws, &op.actor)?;
     let why = reason(&t.reason)?;
     let mut old = account_in_scope(ws, op, t.account_id)?;
+    let old_status = old.account.status;
     if ws.accounts.get(&t.new_account_id)?.is_some() {
         return Err(setup::exists("account", t.new_account_id));
     }
@@ -372,6 +387,7 @@ pub(super) fn transfer(ws: &mut Workspace, op: &Operation, t: &TransferOwnership
     }
     let mut moved = Vec::new();
     for mut m in meters_of(ws, old.account.id) {
+        release_suspension(ws, old_status, m.meter.id)?;
         m.meter.account_id = Some(account.id);
         if let Some(code) = &m.tariff_code {
             // A new account has no pricing state yet: its blocks start at the cut-over.

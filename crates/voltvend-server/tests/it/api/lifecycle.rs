@@ -411,3 +411,30 @@ async fn a_replaced_keypad_meter_records_the_credit_left_and_its_successor_takes
     let entry = &get(&api, BuiltinRole::Auditor, 'b', "/api/v1/audit?action=replace_meter").await["items"][0];
     assert!(entry["after"].as_str().unwrap().contains("old_credit_milli=12500"), "{entry}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_account_closed_leaves_no_hold_on_the_next_occupants_supply() {
+    let api = Api::new().await;
+    let e = api.estate.clone();
+    let (account, meter) = (e.account_a.to_string(), e.remote_meter.to_string());
+    sell(&api, 'a', &account, &meter, "50.00").await.ok();
+    let suspend = format!("/api/v1/accounts/{account}/suspend");
+    api.send(post(&api, CASHIER, 'a', &suspend, json!({"reason": "away"}))).await.ok();
+    let close = format!("/api/v1/accounts/{account}/close");
+    api.send(post(&api, CASHIER, 'a', &close, json!({"reason": "gone", "refund": {"to": "cash"}}))).await.ok();
+    let opened = api
+        .send(post(
+            &api,
+            CASHIER,
+            'a',
+            "/api/v1/accounts",
+            json!({
+            "customer": {"name": "Next Occupant"}, "premises_id": e.unit_a.id.to_string(), "currency": "CNY",
+            "meters": [{"meter_id": meter, "tariff_code": "test-flat"}],
+            "first_sale": {"method": "cash", "amount": "30.00"}}),
+        ))
+        .await
+        .ok();
+    let next = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{}", opened["account_id"].as_str().unwrap())).await;
+    assert_eq!(next["meters"][0]["relay"], "closed", "the first payment closes the supply: {next}");
+}
