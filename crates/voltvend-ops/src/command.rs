@@ -436,16 +436,7 @@ impl Command {
             Self::TransferOwnership(t) => {
                 c.uuid(t.account_id.as_uuid());
                 c.uuid(t.new_account_id.as_uuid());
-                match &t.customer {
-                    CustomerRef::New(x) => {
-                        c.str("new");
-                        canonical_customer(c, x);
-                    }
-                    CustomerRef::Existing(id) => {
-                        c.str("existing");
-                        c.uuid(id.as_uuid());
-                    }
-                }
+                canonical_customer_ref(c, &t.customer);
                 canonical_refund(c, t.refund.as_ref());
                 c.str(&t.reason);
             }
@@ -788,16 +779,7 @@ impl OpenAccount {
     pub const METERS_MAX: usize = 8;
 
     fn canonical(&self, c: &mut Canon) {
-        match &self.customer {
-            CustomerRef::New(x) => {
-                c.str("new");
-                canonical_customer(c, x);
-            }
-            CustomerRef::Existing(id) => {
-                c.str("existing");
-                c.uuid(id.as_uuid());
-            }
-        }
+        canonical_customer_ref(c, &self.customer);
         c.uuid(self.account_id.as_uuid());
         c.uuid(self.premises_id.as_uuid());
         c.str(self.currency.code());
@@ -834,6 +816,19 @@ impl OpenAccount {
         match &self.first_sale {
             Some(sale) => sale.canonical(c),
             None => c.str("no sale"),
+        }
+    }
+}
+
+fn canonical_customer_ref(c: &mut Canon, r: &CustomerRef) {
+    match r {
+        CustomerRef::New(x) => {
+            c.str("new");
+            canonical_customer(c, x);
+        }
+        CustomerRef::Existing(id) => {
+            c.str("existing");
+            c.uuid(id.as_uuid());
         }
     }
 }

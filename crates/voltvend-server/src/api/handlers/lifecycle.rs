@@ -130,14 +130,10 @@ async fn refund(app: &AppState, p: &Principal, r: Option<&RefundInput>) -> ApiRe
     }
 }
 
-fn unit_of_account_meter(utility: &str) -> &'static str {
-    if utility == "water" { "m³" } else { "kWh" }
-}
-
 fn settlement_view(
     s: &AccountClosed,
     c: voltvend_domain::Currency,
-    units: &[(MeterId, &'static str)],
+    units: &[(MeterId, String)],
     new_customer: Option<CustomerId>,
 ) -> SettlementView {
     SettlementView {
@@ -156,7 +152,7 @@ fn settlement_view(
             .meters
             .iter()
             .map(|(m, r)| {
-                let unit = units.iter().find(|(id, _)| id == m).map_or("kWh", |(_, u)| u);
+                let unit = units.iter().find(|(id, _)| id == m).map_or("kWh", |(_, u)| u.as_str());
                 FinalReadingView {
                     meter_id: m.as_uuid(),
                     at: r.as_ref().map(|r| instant(r.at)),
@@ -170,7 +166,7 @@ fn settlement_view(
 }
 
 /// The unit of each meter of an account, for showing its final readings.
-async fn meter_units(app: &AppState, account: AccountId) -> ApiResult<Vec<(MeterId, &'static str)>> {
+async fn meter_units(app: &AppState, account: AccountId) -> ApiResult<Vec<(MeterId, String)>> {
     let q = ListQuery { scope: None, after: None, limit: ListQuery::LIMIT_MAX };
     let f = voltvend_store::MeterFilter { account: Some(account), ..Default::default() };
     Ok(app
@@ -178,7 +174,7 @@ async fn meter_units(app: &AppState, account: AccountId) -> ApiResult<Vec<(Meter
         .list_meters(&q, &f)
         .await?
         .iter()
-        .map(|m| (m.meter.id, unit_of_account_meter(m.meter.utility.as_str())))
+        .map(|m| (m.meter.id, unit_of(m.meter.utility, m.meter.protocol, None)))
         .collect())
 }
 
@@ -289,7 +285,7 @@ pub async fn replace_meter(
         _ => return Err(ApiError::field("new", "bad_request", "give either new_meter_id or new")),
     };
     let sts = body.sts.as_ref().map(|s| sts_record(s, &address, "sts")).transpose()?;
-    let unit = unit_of_account_meter(old.meter.utility.as_str());
+    let unit = unit_of(old.meter.utility, old.meter.protocol, None);
     let old_credit = body.old_credit.as_deref().map(|t| parse_quantity("old_credit", t)).transpose()?;
     let command = Command::ReplaceMeter(ReplaceMeter {
         old_meter_id: old.meter.id,
@@ -310,7 +306,7 @@ pub async fn replace_meter(
                 new_meter_id: r.new_meter_id.as_uuid(),
                 account_id: r.account_id.as_uuid(),
                 final_charged: r.final_billing.as_ref().map(|b| money(b.charged_minor, c)),
-                old_credit: r.old_credit_milli.map(|m| quantity(m, unit)),
+                old_credit: r.old_credit_milli.map(|m| quantity(m, &unit)),
             },
         ),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
