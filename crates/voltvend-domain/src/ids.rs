@@ -78,3 +78,5 @@ id_type!(/// An API token of an integration; its secret is stored only as a hash
     ApiTokenId, "tok");
 id_type!(/// A command for a meter (trip, close, keep-power, set time) in the head end's command outbox.
     CommandId, "cmd");
+id_type!(/// A correction (纠错) or write-off asked for by one operator and decided by another (maker-checker).
+    ApprovalId, "appr");

@@ -94,6 +94,15 @@ permissions! {
     ApiTokensManage => "api_tokens.manage",
     /// Read the audit trail.
     AuditRead => "audit.read",
+    /// See corrections (纠错), adjustments and write-offs, pending and decided.
+    CorrectionsRead => "corrections.read",
+    /// Ask for a correction: a sale reversed or re-allocated, a wallet adjusted, arrears written off, a closed
+    /// shift's count corrected. Nothing happens until another operator approves it.
+    CorrectionsRequest => "corrections.request",
+    /// Approve or reject someone else's correction (maker-checker: never one's own).
+    CorrectionsApprove => "corrections.approve",
+    /// 追缴陈欠: enter or import historical arrears on accounts.
+    ArrearsManage => "arrears.manage",
 }
 
 impl fmt::Display for Permission {
@@ -160,6 +169,10 @@ impl BuiltinRole {
                     MetersControl,
                     OperatorsManage,
                     ApiTokensManage,
+                    CorrectionsRead,
+                    CorrectionsRequest,
+                    CorrectionsApprove,
+                    ArrearsManage,
                 ],
             ]
             .concat(),
@@ -173,6 +186,8 @@ impl BuiltinRole {
                     SalesCreate,
                     ReceiptsReprint,
                     RefusedPaymentsRefund,
+                    CorrectionsRead,
+                    CorrectionsRequest,
                 ],
             ]
             .concat(),
@@ -188,7 +203,7 @@ impl BuiltinRole {
                 StsManagementTokens,
                 OpenPaygoManagementTokens,
             ],
-            Self::Auditor => [&reads[..], &[OperatorsRead, AuditRead]].concat(),
+            Self::Auditor => [&reads[..], &[OperatorsRead, AuditRead, CorrectionsRead]].concat(),
             Self::ReadOnly => reads.to_vec(),
         };
         set.into_iter().collect()

@@ -113,6 +113,12 @@ impl VendingPoint {
         Ok(())
     }
 
+    /// A sale taken back (纠错): it no longer counts against the credit limit. What was already remitted
+    /// stays remitted, so the outstanding amount never goes below zero.
+    pub fn take_back(&mut self, paid_minor: i64) {
+        self.outstanding_minor = self.outstanding_minor.saturating_sub(paid_minor.max(0)).max(0);
+    }
+
     /// Records that `amount_minor` of what was sold has been remitted.
     pub fn settle(&mut self, amount_minor: i64) -> Result<(), VendingError> {
         if amount_minor <= 0 || amount_minor > self.outstanding_minor {

@@ -6,14 +6,14 @@ use uuid::Uuid;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, AccountStatus, ApiTokenId, BooksId, Channel, CommandId, Currency, Customer, CustomerId, LedgerAccountId,
-    Meter, MeterId, OperationId, Operator, OperatorId, Posting, Premises, PremisesId, Role, ShiftId, Side, TransferId,
-    TransferRequest, VendingPointId,
+    AccountId, AccountStatus, ApiTokenId, ApprovalId, BooksId, Channel, CommandId, Currency, Customer, CustomerId,
+    LedgerAccountId, Meter, MeterId, OperationId, Operator, OperatorId, Posting, Premises, PremisesId, Role, ShiftId,
+    Side, TransferId, TransferRequest, VendingPointId,
 };
 use voltvend_sts::{KeyChange, MeterKeyRecord};
 
 use crate::records::{
-    ApiTokenRecord, CommandKind, MeterReport, OpgUnit, PaymentMethod, SessionRecord, VendingKeyRecord,
+    ApiTokenRecord, CommandKind, Correction, MeterReport, OpgUnit, PaymentMethod, SessionRecord, VendingKeyRecord,
 };
 
 /// Who asks for an operation, and from where.
@@ -72,12 +72,13 @@ impl Operation {
     }
 
     pub fn transfer_id(&self, n: u32) -> TransferId {
-        if n == 0 {
-            TransferId::from_uuid(self.id.as_uuid())
-        } else {
-            TransferId::from_uuid(self.derived_id("transfer", n))
-        }
+        TransferId::from_uuid(transfer_uuid(self.id, n))
     }
+}
+
+/// The `n`th transfer id of an operation (see [`Operation::transfer_id`]).
+pub fn transfer_uuid(id: OperationId, n: u32) -> Uuid {
+    if n == 0 { id.as_uuid() } else { derive(id, "transfer", n) }
 }
 
 /// `derived_id` for an operation id.
@@ -173,6 +174,12 @@ pub enum Command {
     TransferOwnership(TransferOwnership),
     /// 换表: a meter taken out and its successor put in its place on the same account.
     ReplaceMeter(ReplaceMeter),
+    /// 纠错: a correction asked for; nothing changes until another operator approves it.
+    RequestCorrection(RequestCorrection),
+    /// A correction approved (and applied, in the same commit) or rejected by a second operator.
+    DecideCorrection(DecideCorrection),
+    /// 追缴陈欠: historical arrears entered or imported onto accounts, recovered from later sales.
+    EnterArrears(EnterArrears),
 }
 
 impl Command {
@@ -214,6 +221,9 @@ impl Command {
             Self::CloseAccount(_) => "close_account",
             Self::TransferOwnership(_) => "transfer_ownership",
             Self::ReplaceMeter(_) => "replace_meter",
+            Self::RequestCorrection(_) => "request_correction",
+            Self::DecideCorrection(_) => "decide_correction",
+            Self::EnterArrears(_) => "enter_arrears",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
         }
@@ -461,6 +471,31 @@ impl Command {
                 }
                 c.opt_i64(r.old_credit_milli);
                 c.str(&r.reason);
+            }
+            Self::RequestCorrection(r) => {
+                c.uuid(r.approval_id.as_uuid());
+                let x = &r.correction;
+                c.str(x.kind.as_str());
+                c.opt(x.sale.map(|v| v.as_uuid()));
+                c.opt(x.account_id.map(|v| v.as_uuid()));
+                c.opt(x.meter_id.map(|v| v.as_uuid()));
+                c.opt(x.shift_id.map(|v| v.as_uuid()));
+                c.i64(x.amount_minor);
+                c.str(&r.reason);
+                c.i64(r.expires_in.as_secs());
+            }
+            Self::DecideCorrection(d) => {
+                c.uuid(d.approval_id.as_uuid());
+                c.str(if d.approve { "approve" } else { "reject" });
+                c.str(&d.note);
+            }
+            Self::EnterArrears(a) => {
+                c.i64(a.lines.len() as i64);
+                for line in &a.lines {
+                    c.uuid(line.account_id.as_uuid());
+                    c.i64(line.amount_minor);
+                    c.str(&line.reference);
+                }
             }
             Self::Reverse(r) => {
                 c.uuid(r.transfer_id.as_uuid());
@@ -1269,4 +1304,56 @@ mod tests {
         assert_ne!(op.derived_id("ledger", 1), op.derived_id("transfer", 1));
         assert_eq!(op.derived_id("ledger", 1).get_version_num(), 8);
     }
+}
+
+/// 纠错: a correction asked for by one operator, to be decided by another before `expires_in` has passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestCorrection {
+    pub approval_id: ApprovalId,
+    pub correction: Correction,
+    pub reason: String,
+    pub expires_in: jiff::SignedDuration,
+}
+
+impl RequestCorrection {
+    pub const REASON_LEN_MAX: usize = 256;
+    /// How long a request waits for its decision unless the requester says otherwise.
+    pub const EXPIRES_IN_DEFAULT: jiff::SignedDuration = jiff::SignedDuration::from_hours(72);
+    /// The longest a request may wait: a month.
+    pub const EXPIRES_IN_MAX: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 31);
+}
+
+/// A second operator's decision on a pending correction: approved corrections are applied in the same commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecideCorrection {
+    pub approval_id: ApprovalId,
+    pub approve: bool,
+    pub note: String,
+}
+
+impl DecideCorrection {
+    pub const NOTE_LEN_MAX: usize = 256;
+}
+
+/// One account's historical arrears (追缴陈欠): what it owed before Voltvend, with the old system's reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArrearsLine {
+    pub account_id: AccountId,
+    pub amount_minor: i64,
+    pub reference: String,
+}
+
+impl ArrearsLine {
+    pub const REFERENCE_LEN_MAX: usize = 64;
+}
+
+/// Historical arrears entered for one account or imported for many, all or none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnterArrears {
+    pub lines: Vec<ArrearsLine>,
+}
+
+impl EnterArrears {
+    /// The most lines one import carries (larger files are split by the caller).
+    pub const LINES_MAX: usize = 10_000;
 }

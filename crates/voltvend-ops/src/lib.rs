@@ -29,21 +29,22 @@ pub mod workspace;
 pub use apply::lifecycle::{AccountClosed, MeterReplaced};
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
-    Actor, ApplyReadings, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command, CustomerRef, ImportTariff,
-    IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding,
-    OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgManagement, ReadingLimits,
-    RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin, Refund, RefundRefusedPayment, ReplaceMeter,
-    ReprintReceipt, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus,
-    SetMeterChannel, SettleVendingPoint, StsManagement, TransferOwnership, UnlockOperator, UpdateCustomer,
+    Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command, CustomerRef,
+    DecideCorrection, EnterArrears, ImportTariff, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt,
+    Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding,
+    OpgManagement, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin, Refund,
+    RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
+    RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel, SettleVendingPoint, StsManagement,
+    TransferOwnership, UnlockOperator, UpdateCustomer,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;
 pub use load::{Source, load};
 pub use records::{
-    AccountRecord, ApiTokenRecord, AuditRecord, CommandKind, CommandStatus, IdempotencyRecord, MeterCommand,
-    MeterControl, MeterRecord, MeterReport, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod,
-    ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, SaleRecord, SessionRecord, StsState, TariffDoc,
-    VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, ApprovalStatus, AuditRecord, CommandKind, CommandStatus, Correction,
+    CorrectionKind, Decision, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, MeterReport,
+    MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod, ReadingRow, ReadingState, ReadingStatus,
+    RefusedPayment, Relay, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys};
 pub use workspace::{AuditHead, Changes, Workspace};

@@ -12,15 +12,18 @@ use std::future::Future;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, Books, BooksId, BuiltinRole, CommandId, Customer, CustomerId, LedgerAccount,
+    AccountId, ApiTokenId, ApprovalId, Books, BooksId, BuiltinRole, CommandId, Customer, CustomerId, LedgerAccount,
     LedgerAccountId, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer,
     TransferId, VendingPoint, VendingPointId,
 };
 
-use crate::command::{Command, CustomerRef, Operation, Refund, Rewrap, Sale, StsManagement, named_ledger_accounts};
+use crate::command::{
+    Command, CustomerRef, Operation, Refund, Rewrap, Sale, StsManagement, named_ledger_accounts, transfer_uuid,
+};
 use crate::records::{
-    AccountRecord, ApiTokenRecord, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, OpgState, ReadingState,
-    RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, Correction, IdempotencyRecord, MeterCommand, MeterControl,
+    MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc,
+    VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Workspace};
 
@@ -104,6 +107,11 @@ pub trait Source {
         &mut self,
         ids: &[OperationId],
     ) -> impl Future<Output = Result<Vec<RefusedPayment>, Self::Error>> + Send;
+    /// Corrections asked for, by id.
+    fn approvals(
+        &mut self,
+        ids: &[ApprovalId],
+    ) -> impl Future<Output = Result<Vec<ApprovalRecord>, Self::Error>> + Send;
     /// Sales by their operation ids.
     fn sales(&mut self, ids: &[OperationId]) -> impl Future<Output = Result<Vec<SaleRecord>, Self::Error>> + Send;
     /// The open shifts of these operators.
@@ -144,6 +152,11 @@ struct Footprint {
     vending_keys: BTreeSet<(u32, u8)>,
     refused_payments: BTreeSet<OperationId>,
     sales_made: BTreeSet<OperationId>,
+    /// Sales a correction acts on: their transfers (with every correction of them) and shifts are loaded too.
+    sales_corrected: BTreeSet<OperationId>,
+    /// Approvals asked for, each with the operation that decides it (whose footprint is the correction's).
+    approvals: BTreeSet<ApprovalId>,
+    decisions: Vec<(OperationId, ApprovalId)>,
     open_shifts: BTreeSet<OperatorId>,
     /// Meters whose STS key record's supply group and revision need their vending key (and key changes that
     /// need the new one's).
@@ -179,6 +192,23 @@ impl Footprint {
             None => {}
         }
         self.transfers.extend((0..3).map(|n| op.transfer_id(n)));
+    }
+
+    /// What applying a correction touches, for the operation `op` that applies it (or tries it, on request).
+    fn correction(&mut self, op: OperationId, c: &Correction) {
+        if let Some(sale) = c.sale {
+            self.sales_made.insert(sale);
+            self.sales_corrected.insert(sale);
+        }
+        self.accounts.extend(c.account_id);
+        if let Some(meter) = c.meter_id {
+            self.meters.insert(meter);
+            self.sts.insert(meter);
+        }
+        self.shifts.extend(c.shift_id);
+        // A reversal leaves the money owed back as a refused payment under the operation's id.
+        self.refused_payments.insert(op);
+        self.transfers.extend((0..2).map(|n| TransferId::from_uuid(transfer_uuid(op, n))));
     }
 
     fn declare(&mut self, op: &Operation) {
@@ -387,6 +417,18 @@ impl Footprint {
                 }
                 self.transfers.insert(op.transfer_id(0));
             }
+            Command::RequestCorrection(r) => {
+                self.approvals.insert(r.approval_id);
+                self.correction(op.id, &r.correction);
+            }
+            Command::DecideCorrection(d) => {
+                self.approvals.insert(d.approval_id);
+                self.decisions.push((op.id, d.approval_id));
+            }
+            Command::EnterArrears(a) => {
+                self.accounts.extend(a.lines.iter().map(|l| l.account_id));
+                self.transfers.insert(op.transfer_id(0));
+            }
             Command::Reverse(r) => {
                 self.transfers.insert(r.transfer_id);
                 self.correction_targets.insert(r.transfer_id);
@@ -427,6 +469,22 @@ pub async fn load<'a, S: Source + Send>(
         ws.idempotency.load(r.operation_id, r);
     }
 
+    // Approvals first: a decision's footprint is the correction it decides.
+    for id in &fp.approvals {
+        ws.approvals.ask(*id);
+    }
+    let approvals = src.approvals(&list(&fp.approvals)).await?;
+    for a in approvals {
+        for (op, id) in fp.decisions.clone() {
+            if id == a.id {
+                fp.correction(op, &a.correction);
+            }
+        }
+        fp.operators.insert(a.requested_by);
+        fp.premises.insert(a.premises_id);
+        ws.approvals.load(a.id, a);
+    }
+
     // Records that refer to accounts, meters, shifts and operators: loaded first so that those are followed.
     for id in &fp.refused_payments {
         ws.refused_payments.ask(*id);
@@ -442,6 +500,10 @@ pub async fn load<'a, S: Source + Send>(
         ws.sales_made.ask(*id);
     }
     for s in src.sales(&list(&fp.sales_made)).await? {
+        if fp.sales_corrected.contains(&s.operation_id) {
+            fp.correction_targets.insert(s.transfer_id);
+            fp.shifts.insert(s.shift_id);
+        }
         fp.accounts.insert(s.account_id);
         fp.meters.insert(s.meter_id);
         fp.vending_points.insert(s.vending_point_id);

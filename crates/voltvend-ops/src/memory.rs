@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, Books, BooksId, CommandId, Customer, CustomerId, LedgerAccount, LedgerAccountId, LedgerBook,
-    MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId,
-    VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, ApprovalId, Books, BooksId, CommandId, Customer, CustomerId, LedgerAccount, LedgerAccountId,
+    LedgerBook, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer,
+    TransferId, VendingPoint, VendingPointId,
 };
 
 use crate::apply::{Applied, Renderer, execute};
@@ -20,9 +20,9 @@ use crate::context::Context;
 use crate::error::OpError;
 use crate::load::{Source, load};
 use crate::records::{
-    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord,
-    MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord,
-    StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl,
+    MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord,
+    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Changes};
 
@@ -59,6 +59,7 @@ pub struct MemoryDb {
     pub opg: HashMap<MeterId, OpgState>,
     pub vending_keys: HashMap<(u32, u8), VendingKeyRecord>,
     pub refused_payments: HashMap<OperationId, RefusedPayment>,
+    pub approvals: HashMap<ApprovalId, ApprovalRecord>,
     pub meter_tokens: Vec<MeterTokenRecord>,
 }
 
@@ -141,6 +142,9 @@ impl MemoryDb {
         }
         for r in c.refused_payments {
             self.refused_payments.insert(r.operation_id, r);
+        }
+        for a in c.approvals {
+            self.approvals.insert(a.id, a);
         }
         self.meter_tokens.extend(c.meter_tokens);
         for (a, code, state) in c.pricing {
@@ -333,6 +337,9 @@ impl Source for MemoryDb {
     }
     async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, Infallible> {
         Ok(pick(&self.refused_payments, ids))
+    }
+    async fn approvals(&mut self, ids: &[ApprovalId]) -> Result<Vec<ApprovalRecord>, Infallible> {
+        Ok(pick(&self.approvals, ids))
     }
     async fn sales(&mut self, ids: &[OperationId]) -> Result<Vec<SaleRecord>, Infallible> {
         Ok(self.sales.iter().filter(|s| ids.contains(&s.operation_id)).cloned().collect())

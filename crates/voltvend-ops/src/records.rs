@@ -6,8 +6,8 @@ use jiff::{SignedDuration, Timestamp};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::Reading;
 use voltvend_domain::{
-    Account, AccountId, ApiTokenId, BooksId, Channel, CommandId, LedgerAccountId, Meter, MeterId, OperationId,
-    OperatorId, ShiftId, TransferId, VendingPointId,
+    Account, AccountId, ApiTokenId, ApprovalId, BooksId, Channel, CommandId, LedgerAccountId, Meter, MeterId,
+    OperationId, OperatorId, PremisesId, ShiftId, TransferId, VendingPointId,
 };
 use voltvend_sts::{MeterKeyRecord, Tid};
 
@@ -427,5 +427,86 @@ pub struct MeterControl {
 impl MeterControl {
     pub fn new(meter_id: MeterId) -> Self {
         Self { meter_id, channel: None, keep_power: false, held_open: false, reported: None, pending: Vec::new() }
+    }
+}
+
+code_enum!(
+    /// What a correction (纠错) does once approved.
+    CorrectionKind, "correction kind", {
+        /// A sale taken back: its credit, arrears and fees undone, the money owed back to the customer as a
+        /// refused payment (handed back through the refund at the counter).
+        ReverseSale => "reverse_sale",
+        /// A sale sold to the wrong meter: undone and made again, with the same money, for the right one.
+        ReallocateSale => "reallocate_sale",
+        /// A wallet credited (positive) or debited (negative) against energy revenue: a billing error put right.
+        Adjust => "adjust",
+        /// Arrears written off as bad debt.
+        WriteOff => "write_off",
+        /// A closed shift's cash count put right: money found (positive) or missing (negative) after the close.
+        CorrectShift => "correct_shift",
+    }
+);
+
+/// What a correction acts on. Which fields a kind uses: a sale for `reverse_sale` and `reallocate_sale`, with
+/// the right account and meter for `reallocate_sale`; an account and a signed amount for `adjust`; an account
+/// and a positive amount for `write_off`; a shift and a signed amount for `correct_shift`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correction {
+    pub kind: CorrectionKind,
+    pub sale: Option<OperationId>,
+    pub account_id: Option<AccountId>,
+    pub meter_id: Option<MeterId>,
+    pub shift_id: Option<ShiftId>,
+    pub amount_minor: i64,
+}
+
+/// The second operator's decision on a correction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub by: OperatorId,
+    pub at: Timestamp,
+    pub approved: bool,
+    pub note: String,
+    /// The operation that decided (and, when approved, applied) the correction.
+    pub operation_id: OperationId,
+}
+
+/// A correction asked for by one operator and approved or rejected by another (maker-checker), or left to
+/// expire. Approved corrections are applied by the deciding operation, in the same commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub id: ApprovalId,
+    pub correction: Correction,
+    /// Where the corrected thing lives (an account's or a vending point's premises): the scope of both operators.
+    pub premises_id: PremisesId,
+    pub reason: String,
+    pub requested_by: OperatorId,
+    pub requested_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub decision: Option<Decision>,
+    /// Once applied: the correcting transfer, and the refused payment or new sale it made, if any.
+    pub transfer_id: Option<TransferId>,
+    pub result: Option<OperationId>,
+    /// STS tokens of a reversed or re-allocated sale that may already be on the meter: they cannot be recalled,
+    /// so they are recorded as void and the report flags them.
+    pub void_tokens: Vec<String>,
+}
+
+code_enum!(
+    /// Where an approval stands.
+    ApprovalStatus, "approval status", {
+        Pending => "pending", Approved => "approved", Rejected => "rejected", Expired => "expired",
+    }
+);
+
+impl ApprovalRecord {
+    /// Where it stands at `now`: an undecided request past its expiry has expired.
+    pub fn status(&self, now: Timestamp) -> ApprovalStatus {
+        match &self.decision {
+            Some(d) if d.approved => ApprovalStatus::Approved,
+            Some(_) => ApprovalStatus::Rejected,
+            None if now >= self.expires_at => ApprovalStatus::Expired,
+            None => ApprovalStatus::Pending,
+        }
     }
 }

@@ -9,15 +9,16 @@ use std::hash::Hash;
 
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, BookChanges, Books, BooksId, CommandId, Customer, CustomerId, LedgerBook, MeterId,
-    OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, ApprovalId, BookChanges, Books, BooksId, CommandId, Customer, CustomerId, LedgerBook,
+    MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, VendingPoint,
+    VendingPointId,
 };
 
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, ApiTokenRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord,
-    MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord,
-    StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl,
+    MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord,
+    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 
 /// Keyed rows loaded from storage, with the rows changed since they were last written.
@@ -177,6 +178,7 @@ pub struct Changes {
     pub sessions: Vec<SessionRecord>,
     pub api_tokens: Vec<ApiTokenRecord>,
     pub refused_payments: Vec<RefusedPayment>,
+    pub approvals: Vec<ApprovalRecord>,
     pub readings: Vec<ReadingRow>,
     pub sales: Vec<SaleRecord>,
     pub outbox: Vec<OutboxRow>,
@@ -267,6 +269,8 @@ workspace! {
         sessions: [u8; 32] => SessionRecord,
         api_tokens: ApiTokenId => ApiTokenRecord,
         refused_payments: OperationId => RefusedPayment,
+        /// Corrections asked for and decided (maker-checker).
+        approvals: ApprovalId => ApprovalRecord,
         /// Sales made earlier, by operation (read for reprints; new sales go to the `sales` log).
         sales_made: OperationId => SaleRecord,
         idempotency: OperationId => IdempotencyRecord,
@@ -333,6 +337,7 @@ impl Workspace {
             sessions: self.sessions.pending(),
             api_tokens: self.api_tokens.pending(),
             refused_payments: self.refused_payments.pending(),
+            approvals: self.approvals.pending(),
             readings: self.readings.pending(),
             sales: self.sales.pending(),
             outbox: self.outbox.pending(),

@@ -266,6 +266,12 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     async fn sales(&mut self, ids: &[OperationId]) -> Result<Vec<SaleRecord>, StoreError> {
         self.inner.sales(ids).await
     }
+    async fn approvals(
+        &mut self,
+        ids: &[voltvend_domain::ApprovalId],
+    ) -> Result<Vec<voltvend_ops::ApprovalRecord>, StoreError> {
+        self.inner.approvals(ids).await
+    }
     async fn open_shifts(&mut self, operators: &[OperatorId]) -> Result<Vec<Shift>, StoreError> {
         self.inner.open_shifts(operators).await
     }

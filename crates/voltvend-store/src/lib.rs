@@ -157,6 +157,16 @@ pub struct RefusedFilter {
     pub to_us: Option<i64>,
 }
 
+/// Which corrections a listing shows. `status` is judged at `now_us` (an undecided request past its expiry has
+/// expired).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApprovalFilter {
+    pub status: Option<voltvend_ops::ApprovalStatus>,
+    pub kind: Option<voltvend_ops::CorrectionKind>,
+    pub requested_by: Option<OperatorId>,
+    pub now_us: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShiftFilter {
     pub operator: Option<OperatorId>,
@@ -386,6 +396,16 @@ pub trait Store: Send + Sync + fmt::Debug {
         operator: Option<OperatorId>,
     ) -> Result<Vec<ApiTokenRecord>, StoreError>;
     async fn refused_payment(&self, id: OperationId) -> Result<Option<RefusedPayment>, StoreError>;
+    /// Corrections, newest request first (`after` is the id of the last one on the previous page).
+    async fn list_approvals(
+        &self,
+        q: &ListQuery,
+        f: &ApprovalFilter,
+    ) -> Result<Vec<voltvend_ops::ApprovalRecord>, StoreError>;
+    async fn approval(
+        &self,
+        id: voltvend_domain::ApprovalId,
+    ) -> Result<Option<voltvend_ops::ApprovalRecord>, StoreError>;
     async fn open_shift_of(&self, operator: OperatorId) -> Result<Option<Shift>, StoreError>;
     async fn opg_state(&self, meter: MeterId) -> Result<Option<OpgState>, StoreError>;
     /// OpenPAYGO devices by meter id after `after`, at most `limit` (for re-sealing their secrets).

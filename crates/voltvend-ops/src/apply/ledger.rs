@@ -157,7 +157,9 @@ pub(super) fn reverse(ws: &mut Workspace, op: &Operation, r: &Reverse, ctx: &Con
     };
     let correction = committed(ws.book.post(request, at)?)?;
     let new_sale = match &r.reallocate {
-        Some(s) => Some(sale::sale(ws, op, s, ctx, at, 1, Some(r.transfer_id))?),
+        Some(s) => {
+            Some(sale::sale(ws, op, s, ctx, at, 1, sale::Origin::Reallocated { from: r.transfer_id, approved: false })?)
+        }
         None => None,
     };
     let reversed: i64 =

@@ -15,6 +15,7 @@ use crate::workspace::{AuditHead, Workspace};
 
 mod auth;
 pub(crate) mod control;
+mod corrections;
 pub(crate) mod counter;
 pub(crate) mod keys;
 mod ledger;
@@ -115,6 +116,14 @@ pub enum Outcome {
     AccountClosed(lifecycle::AccountClosed),
     /// 换表.
     MeterReplaced(lifecycle::MeterReplaced),
+    /// A correction asked for, approved or rejected: the approval as it is now.
+    Approval(crate::records::ApprovalRecord),
+    /// Historical arrears entered: how many lines, their total, and the transfers (one per set of books).
+    ArrearsEntered {
+        lines: usize,
+        total_minor: i64,
+        transfers: Vec<TransferId>,
+    },
     /// 报停 or 复电: the account's status now, and the desired supply of each of its remote meters.
     AccountStatus {
         account_id: AccountId,
@@ -263,7 +272,7 @@ fn apply_command(
         Command::OpenShift(s) => ledger::open_shift(ws, op, s, at),
         Command::CloseShift(s) => ledger::close_shift(ws, op, s, at),
         Command::Sale(s) => {
-            let sale = sale::sale(ws, op, s, ctx, at, 0, None)?;
+            let sale = sale::sale(ws, op, s, ctx, at, 0, sale::Origin::Counter)?;
             let entry = sale::audit_entry(&sale);
             Ok((Outcome::Sale(sale), entry))
         }
@@ -277,6 +286,9 @@ fn apply_command(
         Command::CloseAccount(c) => lifecycle::close(ws, op, c, at),
         Command::TransferOwnership(t) => lifecycle::transfer(ws, op, t, at),
         Command::ReplaceMeter(r) => lifecycle::replace_meter(ws, op, r, ctx, at),
+        Command::RequestCorrection(r) => corrections::request(ws, op, r, ctx, at),
+        Command::DecideCorrection(d) => corrections::decide(ws, op, d, ctx, at),
+        Command::EnterArrears(a) => corrections::enter_arrears(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }

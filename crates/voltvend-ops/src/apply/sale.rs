@@ -51,6 +51,17 @@ struct Converted {
     tokens: Vec<String>,
 }
 
+/// Where the money of a sale comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// Taken now, through the cashier's own open shift.
+    Counter,
+    /// Taken for an earlier sale that was reversed (纠错). `approved`: by a correction another operator approved,
+    /// through the original sale's shift whether or not it is still open (the cash never left its drawer);
+    /// otherwise through the acting cashier's own open shift like any sale.
+    Reallocated { from: TransferId, approved: bool },
+}
+
 /// Applies a sale; `transfer_no` picks the operation's transfer id (0, or 1 after a reversal).
 pub(super) fn sale(
     ws: &mut Workspace,
@@ -59,8 +70,12 @@ pub(super) fn sale(
     ctx: &Context,
     at: Timestamp,
     transfer_no: u32,
-    reallocated_from: Option<TransferId>,
+    origin: Origin,
 ) -> Result<SaleRecord, OpError> {
+    let reallocated_from = match origin {
+        Origin::Counter => None,
+        Origin::Reallocated { from, .. } => Some(from),
+    };
     let operator = acting_operator(ws, &op.actor)?;
     text::check("payment reference", &s.reference, Sale::REFERENCE_LEN_MAX)?;
     let positive = match s.amount {
@@ -76,9 +91,11 @@ pub(super) fn sale(
     in_scope(ws, &op.actor, account.account.premises_id, "account", s.account_id)?;
     let mut meter = ws.meters.get(&s.meter_id)?.ok_or_else(|| OpError::not_found("meter", s.meter_id))?.clone();
     let shift = ws.shifts.get(&s.shift_id)?.ok_or_else(|| OpError::not_found("shift", s.shift_id))?.clone();
-    shift.ensure_open()?;
-    if operator.is_some_and(|o| o != shift.operator_id) {
-        return Err(OpError::refused("shift_not_yours", "sales go through the cashier's own open shift"));
+    if !matches!(origin, Origin::Reallocated { approved: true, .. }) {
+        shift.ensure_open()?;
+        if operator.is_some_and(|o| o != shift.operator_id) {
+            return Err(OpError::refused("shift_not_yours", "sales go through the cashier's own open shift"));
+        }
     }
     let mut point = ws
         .vending_points

@@ -402,7 +402,7 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
         Some(s) if s.account_id != account.id => {
             return Err(OpError::refused("sale_account_mismatch", "the first sale is for the account being opened"));
         }
-        Some(s) => Some(super::sale::sale(ws, op, s, ctx, at, 0, None)?),
+        Some(s) => Some(super::sale::sale(ws, op, s, ctx, at, 0, super::sale::Origin::Counter)?),
         None => None,
     };
     let entry = AuditEntry::new(

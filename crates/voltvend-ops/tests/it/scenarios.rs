@@ -600,3 +600,64 @@ fn a_rebase_goes_on_from_the_reading_and_refuses_what_does_not_fit() {
     assert_eq!((o.billed, o.charged_minor, o.balance_after_minor), (1, 600, 4_400));
     assert_eq!(db.check(), Vec::<String>::new());
 }
+
+#[test]
+fn a_correction_waits_for_a_second_operator_applies_once_and_expires() {
+    use voltvend_domain::{ApprovalId, Operator, OperatorId};
+    use voltvend_ops::{Correction, CorrectionKind, DecideCorrection, RequestCorrection};
+    let (mut estate, mut db, ctx) = setup();
+    let sale = sale_of(db.run(&estate.remote_sale(4_000), None, &ctx, at()).unwrap());
+    let manager = OperatorId::from_uuid(uuid::Uuid::from_u128(0x3A_7A6E));
+    let hash = voltvend_testkit::estate::PASSWORD_HASH;
+    let add = Operator::new(manager, "manager.a", "Manager A", "manager", estate.building_a.id, hash);
+    db.run(&estate.system(Command::AddOperator(add)), None, &ctx, at()).unwrap();
+    let manager = Actor::operator(manager, estate.building_a.id, "10.0.0.9");
+    let ask = |estate: &mut Estate, n: u128, kind, sale_id| {
+        let correction = Correction {
+            kind,
+            sale: sale_id,
+            account_id: (kind == CorrectionKind::Adjust).then_some(estate.account_a),
+            meter_id: None,
+            shift_id: None,
+            amount_minor: if kind == CorrectionKind::Adjust { 100 } else { 0 },
+        };
+        let id = ApprovalId::from_uuid(uuid::Uuid::from_u128(0xA990 + n));
+        let command = Command::RequestCorrection(RequestCorrection {
+            approval_id: id,
+            correction,
+            reason: "keyed for the wrong customer".into(),
+            expires_in: RequestCorrection::EXPIRES_IN_DEFAULT,
+        });
+        (id, Operation::new(estate.next_op(), estate.cashier_a(), command))
+    };
+    let decide = |estate: &mut Estate, actor: Actor, id, approve| {
+        let command = Command::DecideCorrection(DecideCorrection { approval_id: id, approve, note: "ok".into() });
+        Operation::new(estate.next_op(), actor, command)
+    };
+    let (id, request) = ask(&mut estate, 1, CorrectionKind::ReverseSale, Some(sale.operation_id));
+    db.run(&request, None, &ctx, at()).unwrap();
+    assert_eq!(db.wallet_balance(estate.account_a), Some(4_000), "a request applies nothing");
+    let (cashier_a, cashier_b) = (estate.cashier_a(), estate.cashier_b());
+    let own = decide(&mut estate, cashier_a, id, true);
+    assert_eq!(code(db.run(&own, None, &ctx, at())), "same_operator");
+    let other_building = decide(&mut estate, cashier_b, id, true);
+    assert_eq!(code(db.run(&other_building, None, &ctx, at())), "not_found");
+    let approve = decide(&mut estate, manager.clone(), id, true);
+    let Applied::Committed { outcome: Outcome::Approval(done), .. } = db.run(&approve, None, &ctx, at()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(db.wallet_balance(estate.account_a), Some(0));
+    let owed = &db.refused_payments[&approve.id];
+    assert_eq!((owed.reason_code.as_str(), owed.paid_minor, done.result), ("sale_reversed", 4_000, Some(approve.id)));
+    let again = decide(&mut estate, manager.clone(), id, true);
+    assert_eq!(code(db.run(&again, None, &ctx, at())), "already_decided");
+    // Undecided for longer than it may wait: expired, and nothing is applied.
+    let (late, request) = ask(&mut estate, 2, CorrectionKind::Adjust, None);
+    db.run(&request, None, &ctx, at()).unwrap();
+    let after = at().checked_add(RequestCorrection::EXPIRES_IN_DEFAULT).unwrap();
+    let approve = decide(&mut estate, manager, late, true);
+    assert_eq!(code(db.run(&approve, None, &ctx, after)), "approval_expired");
+    assert_eq!(db.wallet_balance(estate.account_a), Some(0));
+    assert_eq!(db.check(), Vec::<String>::new());
+}

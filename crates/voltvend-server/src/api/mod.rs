@@ -187,7 +187,7 @@ macro_rules! endpoints {
 }
 
 use Permission as P;
-use handlers::{admin, counter, customers, lifecycle, places, session, supply};
+use handlers::{admin, corrections, counter, customers, lifecycle, places, session, supply};
 use views::*;
 
 endpoints! {
@@ -438,6 +438,34 @@ endpoints! {
     POST "/api/v1/refused-payments/{id}/refund" => counter::refund {
         access: Access::Needs(P::RefusedPaymentsRefund), summary: "Hand back a refused payment", keyed: true,
         query: -, body: [RefundRequest], ok: 200 [RefusedPaymentView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/corrections" => corrections::request {
+        access: Access::Needs(P::CorrectionsRequest), summary: "纠错: ask for a correction (reverse or re-allocate a sale, adjust a wallet, write off arrears, correct a closed shift); another operator decides", keyed: true,
+        query: -, body: [CorrectionRequest], ok: 201 [ApprovalView], errors: [403, 404, 409, 422],
+    }
+    GET "/api/v1/corrections" => corrections::list {
+        access: Access::Needs(P::CorrectionsRead), summary: "Corrections asked for, newest first, by status (pending, approved, rejected, expired) and kind", keyed: false,
+        query: [CorrectionsQuery], body: -, ok: 200 [Page<ApprovalView>], errors: [422],
+    }
+    GET "/api/v1/corrections/{id}" => corrections::get {
+        access: Access::Needs(P::CorrectionsRead), summary: "One correction and where it stands", keyed: false,
+        query: -, body: -, ok: 200 [ApprovalView], errors: [404],
+    }
+    POST "/api/v1/corrections/{id}/approve" => corrections::approve {
+        access: Access::Needs(P::CorrectionsApprove), summary: "Approve someone else's correction: it is applied in the same commit", keyed: true,
+        query: -, body: [DecisionRequest], ok: 200 [ApprovalView], errors: [403, 404, 409, 422],
+    }
+    POST "/api/v1/corrections/{id}/reject" => corrections::reject {
+        access: Access::Needs(P::CorrectionsApprove), summary: "Reject someone else's correction, with a note", keyed: true,
+        query: -, body: [DecisionRequest], ok: 200 [ApprovalView], errors: [403, 404, 409, 422],
+    }
+    POST "/api/v1/accounts/{id}/arrears" => corrections::enter_arrears {
+        access: Access::Needs(P::ArrearsManage), summary: "追缴陈欠: enter an account's historical arrears, recovered from its later sales", keyed: true,
+        query: -, body: [ArrearsRequest], ok: 201 [ArrearsEnteredView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/arrears/import" => corrections::import_arrears {
+        access: Access::Needs(P::ArrearsManage), summary: "追缴陈欠: import historical arrears for many accounts, all lines or none", keyed: true,
+        query: -, body: [ArrearsImportRequest], ok: 201 [ArrearsEnteredView], errors: [404, 409, 422],
     }
     GET "/api/v1/vending-keys" => admin::list_vending_keys {
         access: Access::Needs(P::KeysManage), summary: "Which vending keys are held (never the keys)", keyed: false,

@@ -11,7 +11,8 @@ use voltvend_domain::decimal::{format_scaled, parse_scaled};
 use voltvend_domain::tariff::pricing::Registers;
 use voltvend_domain::{Currency, Money, Operator, Permission, Premises, Utility};
 use voltvend_ops::{
-    ApiTokenRecord, AuditRecord, MeterRecord, MeterTokenRecord, OpgState, RefusedPayment, SaleRecord, StsState,
+    ApiTokenRecord, ApprovalRecord, AuditRecord, MeterRecord, MeterTokenRecord, OpgState, RefusedPayment, SaleRecord,
+    StsState,
 };
 
 use super::error::ApiError;
@@ -1149,6 +1150,8 @@ impl From<&AuditRecord> for AuditView {
 pub struct AuditQuery {
     pub action: Option<String>,
     pub operator_id: Option<Uuid>,
+    /// What the records are about: `account:<id>`, `approval:<id>`, `shift:<id>`…
+    pub subject: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,
     pub limit: Option<u32>,
@@ -1467,4 +1470,147 @@ pub struct MeterReplacedView {
     /// What the old meter's final reading cost, when one was billed.
     pub final_charged: Option<MoneyView>,
     pub old_credit: Option<QuantityView>,
+}
+
+/// 纠错: a correction asked for by one operator, for another to approve or reject.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionRequest {
+    /// reverse_sale, reallocate_sale, adjust, write_off or correct_shift.
+    pub kind: String,
+    /// The sale to reverse or re-allocate (its id, as `/sales` lists it).
+    pub sale_id: Option<Uuid>,
+    /// The account to adjust or write off; for a re-allocation, the right account.
+    pub account_id: Option<Uuid>,
+    /// For a re-allocation, the right meter.
+    pub meter_id: Option<Uuid>,
+    /// The closed shift whose count is corrected.
+    pub shift_id: Option<Uuid>,
+    /// Signed, in major units: for `adjust`, positive credits the wallet; for `correct_shift`, positive is cash
+    /// found after the close. Positive for `write_off`; none for the sale corrections.
+    #[schemars(regex(pattern = r"^[-+]?[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub amount: Option<String>,
+    pub reason: String,
+    /// How long the request waits for a decision (default 72, at most 744).
+    pub expires_in_hours: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// Why: required to reject, optional to approve.
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionsQuery {
+    /// pending, approved, rejected or expired.
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    pub requested_by: Option<Uuid>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+/// The second operator's decision.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DecisionView {
+    pub by: Uuid,
+    pub at: String,
+    pub approved: bool,
+    pub note: String,
+}
+
+/// A correction and where it stands.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApprovalView {
+    pub id: Uuid,
+    pub kind: String,
+    /// pending, approved, rejected or expired (an undecided request past `expires_at`).
+    pub status: String,
+    pub sale_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    pub meter_id: Option<Uuid>,
+    pub shift_id: Option<Uuid>,
+    pub amount: Option<MoneyView>,
+    pub reason: String,
+    pub requested_by: Uuid,
+    pub requested_at: String,
+    pub expires_at: String,
+    pub decision: Option<DecisionView>,
+    /// Once applied: the correcting transfer.
+    pub transfer_id: Option<Uuid>,
+    /// Once applied: the new sale of a re-allocation (`/sales/{id}`), or the refused payment that owes a
+    /// reversed sale's money back to the customer (`/refused-payments/{id}`).
+    pub result_id: Option<Uuid>,
+    /// STS tokens of the corrected sale, void: they cannot be recalled from a meter that may have taken them.
+    pub void_tokens: Vec<String>,
+}
+
+impl ApprovalView {
+    pub fn of(a: &ApprovalRecord, currency: Currency, now: jiff::Timestamp) -> Self {
+        let c = &a.correction;
+        Self {
+            id: a.id.as_uuid(),
+            kind: c.kind.as_str().to_string(),
+            status: a.status(now).as_str().to_string(),
+            sale_id: c.sale.map(|x| x.as_uuid()),
+            account_id: c.account_id.map(|x| x.as_uuid()),
+            meter_id: c.meter_id.map(|x| x.as_uuid()),
+            shift_id: c.shift_id.map(|x| x.as_uuid()),
+            amount: (c.amount_minor != 0).then(|| money(c.amount_minor, currency)),
+            reason: a.reason.clone(),
+            requested_by: a.requested_by.as_uuid(),
+            requested_at: instant(a.requested_at),
+            expires_at: instant(a.expires_at),
+            decision: a.decision.as_ref().map(|d| DecisionView {
+                by: d.by.as_uuid(),
+                at: instant(d.at),
+                approved: d.approved,
+                note: d.note.clone(),
+            }),
+            transfer_id: a.transfer_id.map(|x| x.as_uuid()),
+            result_id: a.result.map(|x| x.as_uuid()),
+            void_tokens: a.void_tokens.clone(),
+        }
+    }
+}
+
+/// 追缴陈欠: one account's historical arrears.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArrearsRequest {
+    /// In major units, positive.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub amount: String,
+    /// The old system's reference (bill number, ledger page).
+    #[serde(default)]
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArrearsLineRequest {
+    pub account_id: Uuid,
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub amount: String,
+    #[serde(default)]
+    pub reference: String,
+}
+
+/// An import of historical arrears: all lines or none, in one currency.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArrearsImportRequest {
+    pub lines: Vec<ArrearsLineRequest>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ArrearsEnteredView {
+    pub lines: usize,
+    pub total: MoneyView,
+    /// One transfer per set of books.
+    pub transfer_ids: Vec<Uuid>,
 }

@@ -15,13 +15,13 @@ use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{PricingState, Reading, Registers};
 use voltvend_domain::{
-    Account, AccountId, ApiTokenId, Books, BooksId, Clock, CommandId, CtVtRatio, Currency, Customer, CustomerId, IdDocument,
+    Account, AccountId, ApiTokenId, ApprovalId, Books, BooksId, Clock, CommandId, CtVtRatio, Currency, Customer, CustomerId, IdDocument,
     LedgerAccount, LedgerAccountId, LedgerAccountKind, Meter, MeterId, OperationId, Operator, OperatorId, Owner,
     Posting, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId, TransferRequest, VendingPoint,
     VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, ApiTokenRecord, Applied, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
+    AccountRecord, ApiTokenRecord, Applied, ApprovalRecord, Correction, CorrectionKind, Decision, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
     IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
     ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, Renderer, SaleRecord, SessionRecord, StsState,
     TariffDoc, VendingKeyRecord,
@@ -31,7 +31,7 @@ use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
 
 use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
 use crate::{
-    AccountFilter, AuditFilter, Backend, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
+    AccountFilter, ApprovalFilter, AuditFilter, Backend, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
     ListQuery, ListedReading, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter,
     ShiftFilter, StatementLine, Store,
     StoreError, TariffDocument,

@@ -227,6 +227,40 @@ impl SqlStore {
         self.fetch(b, sale_from_row).await
     }
 
+    async fn list_approvals_impl(&self, q: &ListQuery, f: &ApprovalFilter) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT x.* FROM approvals x WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "x.premises_id", key);
+        }
+        if let Some(kind) = f.kind {
+            b.push(" AND x.kind = ").push_bind(kind.as_str());
+        }
+        if let Some(who) = f.requested_by {
+            b.push(" AND x.requested_by = ").push_bind(who.as_uuid());
+        }
+        match f.status {
+            Some(voltvend_ops::ApprovalStatus::Pending) => {
+                b.push(" AND x.decided_at_us IS NULL AND x.expires_at_us > ").push_bind(f.now_us);
+            }
+            Some(voltvend_ops::ApprovalStatus::Expired) => {
+                b.push(" AND x.decided_at_us IS NULL AND x.expires_at_us <= ").push_bind(f.now_us);
+            }
+            Some(voltvend_ops::ApprovalStatus::Approved) => {
+                b.push(" AND x.decided_at_us IS NOT NULL AND x.approved = ").push_bind(true);
+            }
+            Some(voltvend_ops::ApprovalStatus::Rejected) => {
+                b.push(" AND x.decided_at_us IS NOT NULL AND x.approved = ").push_bind(false);
+            }
+            None => {}
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND x.id < ").push_bind(after);
+        }
+        b.push(" ORDER BY x.id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, approval_from_row).await
+    }
+
     async fn list_refused_impl(&self, q: &ListQuery, f: &RefusedFilter) -> Result<Vec<RefusedPayment>, StoreError> {
         let scope = self.scope_key(q.scope).await?;
         let mut b = QueryBuilder::<Db>::new("SELECT r.* FROM refused_payments r WHERE 1 = 1");

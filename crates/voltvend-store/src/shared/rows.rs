@@ -233,6 +233,41 @@ fn refused_payment_from_row(r: &DbRow) -> Result<RefusedPayment, StoreError> {
     })
 }
 
+fn approval_from_row(r: &DbRow) -> Result<ApprovalRecord, StoreError> {
+    let kind: String = r.try_get("kind")?;
+    let tokens: String = r.try_get("void_tokens")?;
+    let decision = match (opt_uuid_of(r, "decided_by")?, opt_at_of(r, "decided_at_us")?) {
+        (Some(by), Some(at)) => Some(Decision {
+            by,
+            at,
+            approved: r.try_get::<Option<bool>, _>("approved")?.unwrap_or(false),
+            note: r.try_get::<Option<String>, _>("note")?.unwrap_or_default(),
+            operation_id: opt_uuid_of(r, "decision_operation")?.ok_or_else(|| corrupt("approval decision", "no operation"))?,
+        }),
+        _ => None,
+    };
+    Ok(ApprovalRecord {
+        id: uuid_of(r, "id")?,
+        correction: Correction {
+            kind: CorrectionKind::parse(&kind).ok_or_else(|| corrupt("correction kind", kind))?,
+            sale: opt_uuid_of(r, "sale_id")?,
+            account_id: opt_uuid_of(r, "account_id")?,
+            meter_id: opt_uuid_of(r, "meter_id")?,
+            shift_id: opt_uuid_of(r, "shift_id")?,
+            amount_minor: r.try_get("amount_minor")?,
+        },
+        premises_id: uuid_of(r, "premises_id")?,
+        reason: r.try_get("reason")?,
+        requested_by: uuid_of(r, "requested_by")?,
+        requested_at: at_of(r, "requested_at_us")?,
+        expires_at: at_of(r, "expires_at_us")?,
+        decision,
+        transfer_id: opt_uuid_of(r, "transfer_id")?,
+        result: opt_uuid_of(r, "result_operation")?,
+        void_tokens: tokens.split(' ').filter(|t| !t.is_empty()).map(str::to_string).collect(),
+    })
+}
+
 fn meter_token_from_row(r: &DbRow) -> Result<MeterTokenRecord, StoreError> {
     let tokens: String = r.try_get("tokens")?;
     Ok(MeterTokenRecord {

@@ -533,6 +533,14 @@ impl Store for SqlStore {
         self.one("SELECT * FROM refused_payments WHERE operation_id = $1", id.as_uuid(), refused_payment_from_row).await
     }
 
+    async fn list_approvals(&self, q: &ListQuery, f: &ApprovalFilter) -> Result<Vec<ApprovalRecord>, StoreError> {
+        self.list_approvals_impl(q, f).await
+    }
+
+    async fn approval(&self, id: ApprovalId) -> Result<Option<ApprovalRecord>, StoreError> {
+        self.one("SELECT * FROM approvals WHERE id = $1", id.as_uuid(), approval_from_row).await
+    }
+
     async fn open_shift_of(&self, operator: OperatorId) -> Result<Option<Shift>, StoreError> {
         self.one("SELECT * FROM shifts WHERE operator_id = $1 AND status = 'open'", operator.as_uuid(), shift_from_row).await
     }

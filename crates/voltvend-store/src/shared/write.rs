@@ -510,6 +510,41 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
+        "INSERT INTO approvals (id, kind, sale_id, account_id, meter_id, shift_id, amount_minor, premises_id, reason, \
+         requested_by, requested_at_us, expires_at_us, decided_by, decided_at_us, approved, note, decision_operation, \
+         transfer_id, result_operation, void_tokens)",
+        " ON CONFLICT (id) DO UPDATE SET decided_by = excluded.decided_by, decided_at_us = excluded.decided_at_us, \
+         approved = excluded.approved, note = excluded.note, decision_operation = excluded.decision_operation, \
+         transfer_id = excluded.transfer_id, result_operation = excluded.result_operation, \
+         void_tokens = excluded.void_tokens",
+        &c.approvals,
+        |b, a| {
+            let d = a.decision.as_ref();
+            b.push_bind(a.id.as_uuid())
+                .push_bind(a.correction.kind.as_str())
+                .push_bind(a.correction.sale.map(|x| x.as_uuid()))
+                .push_bind(a.correction.account_id.map(|x| x.as_uuid()))
+                .push_bind(a.correction.meter_id.map(|x| x.as_uuid()))
+                .push_bind(a.correction.shift_id.map(|x| x.as_uuid()))
+                .push_bind(a.correction.amount_minor)
+                .push_bind(a.premises_id.as_uuid())
+                .push_bind(a.reason.clone())
+                .push_bind(a.requested_by.as_uuid())
+                .push_bind(timestamp_us(a.requested_at))
+                .push_bind(timestamp_us(a.expires_at))
+                .push_bind(d.map(|d| d.by.as_uuid()))
+                .push_bind(d.map(|d| timestamp_us(d.at)))
+                .push_bind(d.map(|d| d.approved))
+                .push_bind(d.map(|d| d.note.clone()))
+                .push_bind(d.map(|d| d.operation_id.as_uuid()))
+                .push_bind(a.transfer_id.map(|x| x.as_uuid()))
+                .push_bind(a.result.map(|x| x.as_uuid()))
+                .push_bind(a.void_tokens.join(" "));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
         "INSERT INTO meter_tokens (operation_id, meter_id, at_us, operator_id, kind, detail, tokens)",
         "",
         &c.meter_tokens,

@@ -266,7 +266,7 @@ pub async fn list_audit(
     let filter = AuditFilter {
         action: q.action,
         operator: q.operator_id.map(Into::into),
-        subject: None,
+        subject: q.subject,
         from_us: q
             .from
             .as_deref()

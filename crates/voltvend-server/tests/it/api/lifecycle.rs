@@ -16,15 +16,15 @@ use super::{Api, Req};
 const CASHIER: BuiltinRole = BuiltinRole::Cashier;
 const ENGINEER: BuiltinRole = BuiltinRole::FieldEngineer;
 
-fn post(api: &Api, role: BuiltinRole, building: char, path: &str, body: Value) -> Req {
+pub(super) fn post(api: &Api, role: BuiltinRole, building: char, path: &str, body: Value) -> Req {
     api.as_(role, building, Method::POST, path).fresh_key().json(body)
 }
 
-async fn get(api: &Api, role: BuiltinRole, building: char, path: &str) -> Value {
+pub(super) async fn get(api: &Api, role: BuiltinRole, building: char, path: &str) -> Value {
     api.send(api.as_(role, building, Method::GET, path)).await.ok()
 }
 
-async fn sell(api: &Api, building: char, account: &str, meter: &str, amount: &str) -> super::Resp {
+pub(super) async fn sell(api: &Api, building: char, account: &str, meter: &str, amount: &str) -> super::Resp {
     let body = json!({"account_id": account, "meter_id": meter, "method": "cash", "amount": amount});
     api.send(post(api, CASHIER, building, "/api/v1/sales", body)).await
 }

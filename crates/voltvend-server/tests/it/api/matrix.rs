@@ -54,6 +54,8 @@ struct Fixture {
     opg_meter: String,
     token_of_a: String,
     operator_a: String,
+    /// A correction asked for by cashier A (a wallet adjustment), pending.
+    approval: String,
 }
 
 /// Things in building A every request can name.
@@ -124,7 +126,17 @@ async fn fixture(api: &Api) -> Fixture {
     };
     api.store.submit(estate.system(voltvend_ops::Command::CreateApiToken(token))).await.unwrap();
     let token_of_a = token_id.to_string();
+    let approval = api
+        .send(api.as_(cashier, 'a', Method::POST, "/api/v1/corrections").fresh_key().json(json!({
+            "kind": "adjust", "account_id": e.account_a.to_string(), "amount": "1.00", "reason": "overbilled"
+        })))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     Fixture {
+        approval,
         sale,
         refused,
         shift_b_cashier: cashier_b_shift,
@@ -373,6 +385,38 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("POST", "/api/v1/refused-payments/{id}/refund") => {
             x(format!("/api/v1/refused-payments/{}/refund", f.refused), Some(json!({})), Scoped::Object, "AMC")
         }
+        // Corrections: cashiers ask, managers decide (the first decision wins; later ones are 409, not 403/404).
+        ("POST", "/api/v1/corrections") => x(
+            path.into(),
+            Some(json!({"kind": "reverse_sale", "sale_id": f.sale, "reason": "matrix"})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("GET", "/api/v1/corrections") => x(path.into(), None, list(f.approval.clone()), "AMCU"),
+        ("GET", "/api/v1/corrections/{id}") => {
+            x(format!("/api/v1/corrections/{}", f.approval), None, Scoped::Object, "AMCU")
+        }
+        ("POST", "/api/v1/corrections/{id}/approve") => {
+            x(format!("/api/v1/corrections/{}/approve", f.approval), Some(json!({})), Scoped::Object, "AM")
+        }
+        ("POST", "/api/v1/corrections/{id}/reject") => x(
+            format!("/api/v1/corrections/{}/reject", f.approval),
+            Some(json!({"note": "matrix"})),
+            Scoped::Object,
+            "AM",
+        ),
+        ("POST", "/api/v1/accounts/{id}/arrears") => x(
+            format!("/api/v1/accounts/{}/arrears", e.account_a),
+            Some(json!({"amount": "1.00", "reference": "matrix"})),
+            Scoped::Object,
+            "AM",
+        ),
+        ("POST", "/api/v1/arrears/import") => x(
+            path.into(),
+            Some(json!({"lines": [{"account_id": e.account_a.to_string(), "amount": "1.00", "reference": "matrix"}]})),
+            Scoped::Object,
+            "AM",
+        ),
         ("GET", "/api/v1/vending-keys") => x(path.into(), None, Scoped::Global, "A"),
         ("POST", "/api/v1/vending-keys") => x(
             path.into(),

@@ -19,6 +19,7 @@ use voltvend_store::{OpenOptions, Store};
 use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
 
 mod auth;
+mod corrections;
 mod counter;
 mod lifecycle;
 mod matrix;

@@ -1,0 +1,616 @@
+//! 纠错 with maker-checker approval, write-offs and historical arrears (追缴陈欠) — DESIGN.md §2.6.
+//!
+//! Money already booked is never edited. A correction is asked for by one operator ([`request`]), tried at
+//! once against the state as it is (so that an impossible request is refused at the counter, not discovered
+//! by the approver) and undone; a second operator with the permission approves it ([`decide`]), which applies
+//! it in the same commit as the decision, or rejects it. The operator who asked can never decide, and a request
+//! nobody decided before its expiry can no longer be approved.
+//!
+//! What each correction books:
+//! * reverse a sale — the sale's transfer reversed line by line (a `correction` transfer), and the money moved
+//!   from where it was taken (drawer or clearing) to the refunds account: it is owed back to the customer as a
+//!   refused payment, handed back through the counter's refund like any other;
+//! * re-allocate a sale — the sale reversed and made again with the same money, through the same shift and
+//!   payment method, for the right account and meter (the cash never left the drawer, so the shift's count is
+//!   untouched even if it has closed). STS tokens of the wrong sale cannot be recalled from a meter: they are
+//!   recorded on the approval as void;
+//! * adjust a wallet — credit (or debit) against energy revenue: a billing error put right;
+//! * write off arrears — the arrears account credited against the write-off (bad debt) account;
+//! * correct a closed shift — money found or missing after the count, between the drawer and over/short.
+
+use jiff::Timestamp;
+use voltvend_domain::{
+    LedgerError, OperatorId, Posting, PremisesId, Side, TransferId, TransferKind, TransferRequest, text,
+};
+
+use super::{Outcome, acting_operator, arrears_owed, committed, in_scope, sale};
+use crate::audit::AuditEntry;
+use crate::command::{DecideCorrection, EnterArrears, Operation, RequestCorrection, Sale, SaleAmount};
+use crate::context::Context;
+use crate::error::OpError;
+use crate::records::{
+    AccountRecord, ApprovalRecord, ApprovalStatus, Correction, CorrectionKind, Decision, PaymentMethod, RefusedPayment,
+    SaleRecord,
+};
+use crate::workspace::Workspace;
+
+type Done = Result<(Outcome, AuditEntry), OpError>;
+
+/// What applying a correction did.
+#[derive(Debug, Default)]
+struct Effect {
+    transfer_id: Option<TransferId>,
+    result: Option<voltvend_domain::OperationId>,
+    void_tokens: Vec<String>,
+    summary: String,
+}
+
+fn operator_required(ws: &Workspace, op: &Operation) -> Result<OperatorId, OpError> {
+    acting_operator(ws, &op.actor)?
+        .ok_or_else(|| OpError::refused("operator_required", "corrections are asked for and decided by operators"))
+}
+
+pub(super) fn request(ws: &mut Workspace, op: &Operation, r: &RequestCorrection, ctx: &Context, at: Timestamp) -> Done {
+    let requester = operator_required(ws, op)?;
+    if ws.approvals.get(&r.approval_id)?.is_some() {
+        return Err(OpError::Exists { what: "correction", id: r.approval_id.to_string() });
+    }
+    let reason = text::required("reason", &r.reason, RequestCorrection::REASON_LEN_MAX)?;
+    if r.expires_in <= jiff::SignedDuration::ZERO || r.expires_in > RequestCorrection::EXPIRES_IN_MAX {
+        return Err(OpError::refused(
+            "bad_expiry",
+            format!(
+                "a request waits more than nothing and at most {} hours",
+                RequestCorrection::EXPIRES_IN_MAX.as_hours()
+            ),
+        ));
+    }
+    let premises_id = subject_premises(ws, op, &r.correction)?;
+    // Tried now, then undone: a request that could not be applied as things stand is refused here, with the
+    // reason, rather than left for the approver to discover.
+    let sp = ws.savepoint();
+    let tried = apply(ws, op, &r.correction, &reason, ctx, at);
+    ws.rollback(sp);
+    let tried = tried?;
+    let expires_at =
+        at.checked_add(r.expires_in).map_err(|_| OpError::refused("bad_expiry", "the expiry is out of range"))?;
+    let record = ApprovalRecord {
+        id: r.approval_id,
+        correction: r.correction.clone(),
+        premises_id,
+        reason: reason.clone(),
+        requested_by: requester,
+        requested_at: at,
+        expires_at,
+        decision: None,
+        transfer_id: None,
+        result: None,
+        void_tokens: Vec::new(),
+    };
+    let entry = AuditEntry::new(
+        "request_correction",
+        format!("approval:{}", r.approval_id),
+        "",
+        format!("{} {} expires_at={expires_at} reason={reason}", describe(&r.correction), tried.summary),
+    );
+    ws.approvals.put(record.id, record.clone());
+    Ok((Outcome::Approval(record), entry))
+}
+
+pub(super) fn decide(ws: &mut Workspace, op: &Operation, d: &DecideCorrection, ctx: &Context, at: Timestamp) -> Done {
+    let decider = operator_required(ws, op)?;
+    let mut record =
+        ws.approvals.get(&d.approval_id)?.cloned().ok_or_else(|| OpError::not_found("correction", d.approval_id))?;
+    in_scope(ws, &op.actor, record.premises_id, "correction", d.approval_id)?;
+    let note = if d.approve {
+        text::check("note", &d.note, DecideCorrection::NOTE_LEN_MAX)?;
+        d.note.trim().to_string()
+    } else {
+        text::required("note", &d.note, DecideCorrection::NOTE_LEN_MAX)?
+    };
+    match record.status(at) {
+        ApprovalStatus::Pending => {}
+        ApprovalStatus::Expired => {
+            return Err(OpError::refused(
+                "approval_expired",
+                format!("the request expired at {}: ask for it again if it is still needed", record.expires_at),
+            ));
+        }
+        status @ (ApprovalStatus::Approved | ApprovalStatus::Rejected) => {
+            return Err(OpError::refused("already_decided", format!("this correction was {status} already")));
+        }
+    }
+    if decider == record.requested_by {
+        return Err(OpError::refused(
+            "same_operator",
+            "a correction is decided by a second operator, never by the one who asked for it",
+        ));
+    }
+    let effect = if d.approve { Some(apply(ws, op, &record.correction, &record.reason, ctx, at)?) } else { None };
+    record.decision = Some(Decision { by: decider, at, approved: d.approve, note: note.clone(), operation_id: op.id });
+    let summary = match effect {
+        Some(e) => {
+            record.transfer_id = e.transfer_id;
+            record.result = e.result;
+            record.void_tokens = e.void_tokens;
+            e.summary
+        }
+        None => String::new(),
+    };
+    let verdict = if d.approve { "approved" } else { "rejected" };
+    let entry = AuditEntry::new(
+        if d.approve { "approve_correction" } else { "reject_correction" },
+        format!("approval:{}", record.id),
+        format!("status=pending requested_by={}", record.requested_by),
+        format!("status={verdict} {} {summary} note={note}", describe(&record.correction)),
+    );
+    ws.approvals.put(record.id, record.clone());
+    Ok((Outcome::Approval(record), entry))
+}
+
+/// The correction in a line of the audit trail.
+fn describe(c: &Correction) -> String {
+    let mut s = format!("kind={}", c.kind);
+    if let Some(x) = c.sale {
+        s.push_str(&format!(" sale={x}"));
+    }
+    if let Some(x) = c.account_id {
+        s.push_str(&format!(" account={x}"));
+    }
+    if let Some(x) = c.meter_id {
+        s.push_str(&format!(" meter={x}"));
+    }
+    if let Some(x) = c.shift_id {
+        s.push_str(&format!(" shift={x}"));
+    }
+    if c.amount_minor != 0 {
+        s.push_str(&format!(" amount={}", c.amount_minor));
+    }
+    s
+}
+
+fn incomplete(what: &str) -> OpError {
+    OpError::refused("correction_incomplete", format!("this kind of correction needs {what}"))
+}
+
+/// Checks that the correction names what its kind needs, and nothing else, and returns the premises of what
+/// it corrects (within the actor's scope).
+fn subject_premises(ws: &Workspace, op: &Operation, c: &Correction) -> Result<PremisesId, OpError> {
+    use CorrectionKind::*;
+    let needs = (
+        matches!(c.kind, ReverseSale | ReallocateSale),
+        matches!(c.kind, ReallocateSale | Adjust | WriteOff),
+        c.kind == ReallocateSale,
+        c.kind == CorrectShift,
+    );
+    let has = (c.sale.is_some(), c.account_id.is_some(), c.meter_id.is_some(), c.shift_id.is_some());
+    if needs != has {
+        return Err(incomplete(match c.kind {
+            ReverseSale => "a sale, and nothing else",
+            ReallocateSale => "a sale and the right account and meter",
+            Adjust | WriteOff => "an account, and no sale, meter or shift",
+            CorrectShift => "a shift, and no sale, account or meter",
+        }));
+    }
+    let amount_ok = match c.kind {
+        ReverseSale | ReallocateSale => c.amount_minor == 0,
+        Adjust | CorrectShift => c.amount_minor != 0,
+        WriteOff => c.amount_minor > 0,
+    };
+    if !amount_ok {
+        return Err(OpError::refused(
+            "bad_amount",
+            match c.kind {
+                ReverseSale | ReallocateSale => "a sale is corrected whole: give no amount",
+                Adjust | CorrectShift => {
+                    "the amount is signed (positive: in the customer's or the drawer's favour) and not zero"
+                }
+                WriteOff => "the amount written off must be positive",
+            },
+        ));
+    }
+    let premises = if let Some(sale) = c.sale {
+        let s = ws.sales_made.get(&sale)?.ok_or_else(|| OpError::not_found("sale", sale))?;
+        ws.accounts.get(&s.account_id)?.ok_or_else(|| OpError::not_found("sale", sale))?.account.premises_id
+    } else if let Some(id) = c.account_id {
+        ws.accounts.get(&id)?.ok_or_else(|| OpError::not_found("account", id))?.account.premises_id
+    } else if let Some(id) = c.shift_id {
+        let shift = ws.shifts.get(&id)?.ok_or_else(|| OpError::not_found("shift", id))?;
+        ws.vending_points.get(&shift.vending_point_id)?.ok_or_else(|| OpError::not_found("shift", id))?.premises_id
+    } else {
+        return Err(incomplete("a subject"));
+    };
+    in_scope(ws, &op.actor, premises, "correction subject", describe(c))?;
+    Ok(premises)
+}
+
+fn apply(
+    ws: &mut Workspace,
+    op: &Operation,
+    c: &Correction,
+    reason: &str,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    subject_premises(ws, op, c)?;
+    match (c.kind, c.sale, c.account_id, c.meter_id, c.shift_id) {
+        (CorrectionKind::ReverseSale, Some(sale), ..) => reverse_sale(ws, op, sale, reason, at),
+        (CorrectionKind::ReallocateSale, Some(sale), Some(account), Some(meter), _) => {
+            reallocate_sale(ws, op, sale, account, meter, reason, ctx, at)
+        }
+        (CorrectionKind::Adjust, _, Some(account), ..) => adjust(ws, op, account, c.amount_minor, reason, at),
+        (CorrectionKind::WriteOff, _, Some(account), ..) => write_off(ws, op, account, c.amount_minor, reason, at),
+        (CorrectionKind::CorrectShift, .., Some(shift)) => correct_shift(ws, op, shift, c.amount_minor, reason, at),
+        _ => Err(incomplete("its subject")),
+    }
+}
+
+fn account_of(ws: &Workspace, id: voltvend_domain::AccountId) -> Result<AccountRecord, OpError> {
+    ws.accounts.get(&id)?.cloned().ok_or_else(|| OpError::not_found("account", id))
+}
+
+fn books_of(ws: &Workspace, id: voltvend_domain::BooksId) -> Result<voltvend_domain::Books, OpError> {
+    ws.books.get(&id)?.cloned().ok_or_else(|| OpError::not_found("books", id))
+}
+
+/// A sale to correct, with the ledger account its money went into (the shift's drawer or a clearing account).
+fn sale_and_source(
+    ws: &Workspace,
+    sale: voltvend_domain::OperationId,
+) -> Result<(SaleRecord, AccountRecord, voltvend_domain::Books, voltvend_domain::LedgerAccountId), OpError> {
+    let record = ws.sales_made.get(&sale)?.cloned().ok_or_else(|| OpError::not_found("sale", sale))?;
+    let account = account_of(ws, record.account_id)?;
+    let books = books_of(ws, account.books)?;
+    let source = match record.method {
+        PaymentMethod::Cash => {
+            ws.shifts.get(&record.shift_id)?.ok_or_else(|| OpError::not_found("shift", record.shift_id))?.drawer
+        }
+        PaymentMethod::BankCard => books.card_clearing,
+        PaymentMethod::BankTransfer => books.transfer_clearing,
+    };
+    Ok((record, account, books, source))
+}
+
+/// Reverses what is left of a sale's transfer (transfer 0 of `op`); refused if any of it was reversed before.
+fn reverse_whole(
+    ws: &mut Workspace,
+    op: &Operation,
+    sale: &SaleRecord,
+    reason: &str,
+    at: Timestamp,
+) -> Result<TransferId, OpError> {
+    let left = ws.book.unreversed(sale.transfer_id).ok_or_else(|| OpError::not_found("transfer", sale.transfer_id))?;
+    let original: i64 = left.iter().filter(|(_, side, _)| *side == Side::Debit).map(|(_, _, amount)| amount).sum();
+    let untouched = ws
+        .book
+        .transfer(sale.transfer_id)
+        .map(|t| t.request.postings.iter().filter(|p| p.side == Side::Debit).map(|p| p.amount_minor).sum::<i64>())
+        == Some(original);
+    if !untouched {
+        return Err(LedgerError::AlreadyReversed(sale.transfer_id).into());
+    }
+    let postings = left
+        .into_iter()
+        .filter(|(_, _, amount)| *amount > 0)
+        .map(|(account, side, amount)| Posting { account, side: side.opposite(), amount_minor: amount })
+        .collect();
+    let correction = committed(
+        ws.book.post(
+            TransferRequest {
+                id: op.transfer_id(0),
+                kind: TransferKind::Correction,
+                currency: ws
+                    .book
+                    .transfer(sale.transfer_id)
+                    .map(|t| t.request.currency)
+                    .ok_or_else(|| OpError::Internal(format!("transfer {} not loaded", sale.transfer_id)))?,
+                postings,
+                corrects: Some(sale.transfer_id),
+                memo: format!("receipt #{} corrected: {reason}", sale.receipt_no),
+            },
+            at,
+        )?,
+    )?;
+    if let Some(mut point) = ws.vending_points.get(&sale.vending_point_id)?.cloned() {
+        point.take_back(sale.paid_minor);
+        ws.vending_points.put(point.id, point);
+    }
+    Ok(correction.request.id)
+}
+
+fn reverse_sale(
+    ws: &mut Workspace,
+    op: &Operation,
+    sale: voltvend_domain::OperationId,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    let (record, account, books, source) = sale_and_source(ws, sale)?;
+    let correction = reverse_whole(ws, op, &record, reason, at)?;
+    // The money is still where it was taken; from now on it is owed back to the customer.
+    committed(ws.book.post(
+        TransferRequest {
+            id: op.transfer_id(1),
+            kind: TransferKind::Adjustment,
+            currency: account.account.currency,
+            postings: vec![
+                Posting { account: source, side: Side::Debit, amount_minor: record.paid_minor },
+                Posting { account: books.refunds, side: Side::Credit, amount_minor: record.paid_minor },
+            ],
+            corrects: None,
+            memo: format!("owed back: receipt #{} reversed", record.receipt_no),
+        },
+        at,
+    )?)?;
+    ws.refused_payments.put(
+        op.id,
+        RefusedPayment {
+            operation_id: op.id,
+            at,
+            vending_point_id: record.vending_point_id,
+            shift_id: record.shift_id,
+            operator_id: record.operator_id,
+            account_id: record.account_id,
+            meter_id: record.meter_id,
+            method: record.method,
+            reference: record.reference.clone(),
+            paid_minor: record.paid_minor,
+            reason_code: "sale_reversed".to_string(),
+            reason: reason.to_string(),
+            transfer_id: op.transfer_id(1),
+            refunded_by: None,
+            refunded_at: None,
+        },
+    );
+    Ok(Effect {
+        transfer_id: Some(correction),
+        result: Some(op.id),
+        summary: format!("reversed={} owed_back={}", record.paid_minor, record.paid_minor),
+        void_tokens: record.tokens,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reallocate_sale(
+    ws: &mut Workspace,
+    op: &Operation,
+    sale: voltvend_domain::OperationId,
+    account_id: voltvend_domain::AccountId,
+    meter_id: voltvend_domain::MeterId,
+    reason: &str,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    let (record, ..) = sale_and_source(ws, sale)?;
+    if record.meter_id == meter_id && record.account_id == account_id {
+        return Err(OpError::refused("same_meter", "the sale is already on this account and meter"));
+    }
+    let correction = reverse_whole(ws, op, &record, reason, at)?;
+    let again = Sale {
+        account_id,
+        meter_id,
+        shift_id: record.shift_id,
+        method: record.method,
+        amount: SaleAmount::Paid(record.paid_minor),
+        fees_minor: record.fees_minor,
+        reference: record.reference.clone(),
+        expected_paid_minor: None,
+    };
+    let new =
+        sale::sale(ws, op, &again, ctx, at, 1, sale::Origin::Reallocated { from: record.transfer_id, approved: true })?;
+    Ok(Effect {
+        transfer_id: Some(correction),
+        result: Some(new.operation_id),
+        summary: format!(
+            "reallocated={} to_account={} to_meter={} receipt={}",
+            record.paid_minor, new.account_id, new.meter_id, new.receipt_no
+        ),
+        void_tokens: record.tokens,
+    })
+}
+
+/// A two-line transfer of `amount` from `debit` to `credit`.
+fn two_lines(
+    op: &Operation,
+    kind: TransferKind,
+    currency: voltvend_domain::Currency,
+    debit: voltvend_domain::LedgerAccountId,
+    credit: voltvend_domain::LedgerAccountId,
+    amount_minor: i64,
+    memo: String,
+) -> TransferRequest {
+    TransferRequest {
+        id: op.transfer_id(0),
+        kind,
+        currency,
+        postings: vec![
+            Posting { account: debit, side: Side::Debit, amount_minor },
+            Posting { account: credit, side: Side::Credit, amount_minor },
+        ],
+        corrects: None,
+        memo,
+    }
+}
+
+fn adjust(
+    ws: &mut Workspace,
+    op: &Operation,
+    id: voltvend_domain::AccountId,
+    amount: i64,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    let account = account_of(ws, id)?;
+    let books = books_of(ws, account.books)?;
+    let (debit, credit) =
+        if amount > 0 { (books.energy_revenue, account.wallet) } else { (account.wallet, books.energy_revenue) };
+    let request = two_lines(
+        op,
+        TransferKind::Adjustment,
+        account.account.currency,
+        debit,
+        credit,
+        amount.saturating_abs(),
+        format!("adjustment: {reason}"),
+    );
+    let transfer = committed(ws.book.post(request, at)?)?;
+    let (balance, _) = super::wallet_position(ws, &account)?;
+    Ok(Effect {
+        transfer_id: Some(transfer.request.id),
+        summary: format!("adjusted={amount} balance_after={balance}"),
+        ..Effect::default()
+    })
+}
+
+fn write_off(
+    ws: &mut Workspace,
+    op: &Operation,
+    id: voltvend_domain::AccountId,
+    amount: i64,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    let account = account_of(ws, id)?;
+    let books = books_of(ws, account.books)?;
+    let owed = arrears_owed(ws, &account)?;
+    if amount > owed {
+        return Err(OpError::refused(
+            "more_than_owed",
+            format!("the account owes {owed} in arrears; {amount} cannot be written off (minor units)"),
+        ));
+    }
+    let request = two_lines(
+        op,
+        TransferKind::WriteOff,
+        account.account.currency,
+        books.write_off,
+        account.arrears,
+        amount,
+        format!("bad debt written off: {reason}"),
+    );
+    let transfer = committed(ws.book.post(request, at)?)?;
+    Ok(Effect {
+        transfer_id: Some(transfer.request.id),
+        summary: format!("written_off={amount} arrears_left={}", owed - amount),
+        ..Effect::default()
+    })
+}
+
+fn correct_shift(
+    ws: &mut Workspace,
+    op: &Operation,
+    id: voltvend_domain::ShiftId,
+    amount: i64,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    let shift = ws.shifts.get(&id)?.cloned().ok_or_else(|| OpError::not_found("shift", id))?;
+    if shift.status == voltvend_domain::ShiftStatus::Open {
+        return Err(OpError::refused("shift_open", "an open shift is put right by its count at the close"));
+    }
+    let point =
+        ws.vending_points.get(&shift.vending_point_id)?.cloned().ok_or_else(|| OpError::not_found("shift", id))?;
+    let books = books_of(ws, point.books_id)?;
+    // Found after the close: the drawer held more than counted (over); missing: less (short).
+    let (debit, credit) =
+        if amount > 0 { (shift.drawer, books.cash_variance) } else { (books.cash_variance, shift.drawer) };
+    let request = two_lines(
+        op,
+        TransferKind::Adjustment,
+        point.currency,
+        debit,
+        credit,
+        amount.saturating_abs(),
+        format!("count of shift {id} corrected: {reason}"),
+    );
+    let transfer = committed(ws.book.post(request, at)?)?;
+    Ok(Effect {
+        transfer_id: Some(transfer.request.id),
+        summary: format!("shift_corrected={amount}"),
+        ..Effect::default()
+    })
+}
+
+/// 追缴陈欠: each line's amount put on its account's arrears (recovered by the account's rule from later sales),
+/// against energy revenue — the energy was supplied under the old system. One transfer per set of books.
+pub(super) fn enter_arrears(ws: &mut Workspace, op: &Operation, a: &EnterArrears, at: Timestamp) -> Done {
+    acting_operator(ws, &op.actor)?;
+    if a.lines.is_empty() || a.lines.len() > EnterArrears::LINES_MAX {
+        return Err(OpError::refused(
+            "bad_lines",
+            format!("give between 1 and {} lines of arrears", EnterArrears::LINES_MAX),
+        ));
+    }
+    // Per set of books: the arrears postings and their total.
+    let mut groups: Vec<Group> = Vec::new();
+    for (n, line) in a.lines.iter().enumerate() {
+        let row = n + 1;
+        text::check("reference", &line.reference, crate::command::ArrearsLine::REFERENCE_LEN_MAX)?;
+        if line.amount_minor <= 0 {
+            return Err(OpError::refused("bad_amount", format!("line {row}: the amount owed must be positive")));
+        }
+        let account = ws.accounts.get(&line.account_id)?.cloned().ok_or_else(|| {
+            OpError::refused("unknown_account", format!("line {row}: no account {}", line.account_id))
+        })?;
+        in_scope(ws, &op.actor, account.account.premises_id, "account", line.account_id)?;
+        let i = match groups.iter().position(|g| g.books == account.books) {
+            Some(i) => i,
+            None => {
+                groups.push(Group {
+                    books: account.books,
+                    currency: account.account.currency,
+                    postings: Vec::new(),
+                    total: 0,
+                });
+                groups.len() - 1
+            }
+        };
+        let group = groups.get_mut(i).ok_or_else(|| OpError::Internal("arrears group".into()))?;
+        match group.postings.iter_mut().find(|p| p.account == account.arrears) {
+            Some(p) => p.amount_minor = p.amount_minor.checked_add(line.amount_minor).ok_or_else(too_large)?,
+            None => group.postings.push(Posting {
+                account: account.arrears,
+                side: Side::Debit,
+                amount_minor: line.amount_minor,
+            }),
+        }
+        group.total = group.total.checked_add(line.amount_minor).ok_or_else(too_large)?;
+    }
+    let mut transfers = Vec::with_capacity(groups.len());
+    let mut total = 0_i64;
+    for (n, Group { books: books_id, currency, mut postings, total: sum }) in groups.into_iter().enumerate() {
+        let books = books_of(ws, books_id)?;
+        postings.push(Posting { account: books.energy_revenue, side: Side::Credit, amount_minor: sum });
+        let request = TransferRequest {
+            id: op.transfer_id(u32::try_from(n).map_err(|_| too_large())?),
+            kind: TransferKind::Adjustment,
+            currency,
+            postings,
+            corrects: None,
+            memo: "historical arrears entered".to_string(),
+        };
+        transfers.push(committed(ws.book.post(request, at)?)?.request.id);
+        total = total.saturating_add(sum);
+    }
+    // The audit line names the account of a single entry (so it shows in the account's history); an import's
+    // lines are in its transfers.
+    let (subject, detail) = match a.lines.as_slice() {
+        [one] => (format!("account:{}", one.account_id), format!(" reference={}", one.reference)),
+        _ => ("arrears:import".to_string(), String::new()),
+    };
+    let entry = AuditEntry::new("enter_arrears", subject, "", format!("lines={} total={total}{detail}", a.lines.len()));
+    Ok((Outcome::ArrearsEntered { lines: a.lines.len(), total_minor: total, transfers }, entry))
+}
+
+/// The lines of an arrears import that go to one set of books.
+#[derive(Debug)]
+struct Group {
+    books: voltvend_domain::BooksId,
+    currency: voltvend_domain::Currency,
+    postings: Vec<Posting>,
+    total: i64,
+}
+
+fn too_large() -> OpError {
+    OpError::refused("amount_too_large", "the amount is too large")
+}

@@ -1,0 +1,26 @@
+-- 纠错 with maker-checker approval: a correction asked for by one operator, decided by another. Undecided rows
+-- past expires_at_us have expired (derived when read, never written).
+CREATE TABLE approvals (
+    id                  UUID PRIMARY KEY,
+    kind                TEXT NOT NULL,
+    sale_id             UUID,
+    account_id          UUID REFERENCES accounts(id),
+    meter_id            UUID REFERENCES meters(id),
+    shift_id            UUID REFERENCES shifts(id),
+    amount_minor        BIGINT NOT NULL,
+    premises_id         UUID NOT NULL REFERENCES premises(id),
+    reason              TEXT NOT NULL,
+    requested_by        UUID NOT NULL REFERENCES operators(id),
+    requested_at_us     BIGINT NOT NULL,
+    expires_at_us       BIGINT NOT NULL,
+    decided_by          UUID REFERENCES operators(id),
+    decided_at_us       BIGINT,
+    approved            BOOLEAN,
+    note                TEXT,
+    decision_operation  UUID,
+    transfer_id         UUID REFERENCES transfers(id),
+    result_operation    UUID,
+    void_tokens         TEXT NOT NULL
+);
+CREATE INDEX approvals_requested ON approvals(requested_at_us);
+CREATE INDEX approvals_undecided ON approvals(decided_at_us, expires_at_us);

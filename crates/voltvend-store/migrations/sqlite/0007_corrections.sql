@@ -1,0 +1,26 @@
+-- 纠错 with maker-checker approval: a correction asked for by one operator, decided by another. Undecided rows
+-- past expires_at_us have expired (derived when read, never written).
+CREATE TABLE approvals (
+    id                  BLOB PRIMARY KEY NOT NULL,
+    kind                TEXT NOT NULL,
+    sale_id             BLOB,
+    account_id          BLOB REFERENCES accounts(id),
+    meter_id            BLOB REFERENCES meters(id),
+    shift_id            BLOB REFERENCES shifts(id),
+    amount_minor        INTEGER NOT NULL,
+    premises_id         BLOB NOT NULL REFERENCES premises(id),
+    reason              TEXT NOT NULL,
+    requested_by        BLOB NOT NULL REFERENCES operators(id),
+    requested_at_us     INTEGER NOT NULL,
+    expires_at_us       INTEGER NOT NULL,
+    decided_by          BLOB REFERENCES operators(id),
+    decided_at_us       INTEGER,
+    approved            INTEGER,
+    note                TEXT,
+    decision_operation  BLOB,
+    transfer_id         BLOB REFERENCES transfers(id),
+    result_operation    BLOB,
+    void_tokens         TEXT NOT NULL
+);
+CREATE INDEX approvals_requested ON approvals(requested_at_us);
+CREATE INDEX approvals_undecided ON approvals(decided_at_us, expires_at_us);
