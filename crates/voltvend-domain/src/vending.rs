@@ -163,6 +163,8 @@ pub struct Shift {
     pub expected_minor: Option<i64>,
     /// What the cashier counted.
     pub counted_minor: Option<i64>,
+    /// The count by denomination, when the cashier gave one: (face value in minor units, how many).
+    pub denominations: Vec<(i64, i64)>,
 }
 
 impl Shift {
@@ -188,6 +190,7 @@ impl Shift {
             closed_at: None,
             expected_minor: None,
             counted_minor: None,
+            denominations: Vec::new(),
         })
     }
 

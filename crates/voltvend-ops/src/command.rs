@@ -389,6 +389,13 @@ impl Command {
             Self::CloseShift(s) => {
                 c.uuid(s.shift_id.as_uuid());
                 c.i64(s.counted_minor);
+                let mut counts = s.denominations.clone();
+                counts.sort_unstable();
+                c.i64(counts.len() as i64);
+                for (value, count) in counts {
+                    c.i64(value);
+                    c.i64(count);
+                }
             }
             Self::Sale(s) => s.canonical(c),
             Self::ApplyReadings(r) => {
@@ -957,6 +964,14 @@ pub struct OpenShift {
 pub struct CloseShift {
     pub shift_id: ShiftId,
     pub counted_minor: i64,
+    /// The count by denomination (face value in minor units, how many); when given, it must add up to
+    /// `counted_minor`.
+    pub denominations: Vec<(i64, i64)>,
+}
+
+impl CloseShift {
+    /// More kinds of note and coin than any currency has.
+    pub const DENOMINATIONS_MAX: usize = 32;
 }
 
 /// What a customer buys: an amount of money's worth, or a quantity ("100 kWh") at its price now.
@@ -1296,7 +1311,11 @@ mod tests {
         let op = Operation::new(
             OperationId::from_uuid(Uuid::from_u128(42)),
             Actor::system("test"),
-            Command::CloseShift(CloseShift { shift_id: ShiftId::from_uuid(Uuid::nil()), counted_minor: 0 }),
+            Command::CloseShift(CloseShift {
+                shift_id: ShiftId::from_uuid(Uuid::nil()),
+                counted_minor: 0,
+                denominations: Vec::new(),
+            }),
         );
         assert_eq!(op.transfer_id(0).as_uuid(), op.id.as_uuid());
         assert_eq!(op.transfer_id(1), op.transfer_id(1));

@@ -851,7 +851,7 @@ impl<'a> Seeder<'a> {
                 2 => -200,
                 _ => 0,
             };
-            let close = CloseShift { shift_id, counted_minor: (expected + variance).max(0) };
+            let close = CloseShift { shift_id, counted_minor: (expected + variance).max(0), denominations: Vec::new() };
             ops.push(self.op(&self.estate()?.cashier(w)?, Command::CloseShift(close)));
         }
         self.commit(ops).await?;

@@ -147,6 +147,8 @@ pub struct SaleFilter {
     /// From (inclusive) and to (exclusive), in microseconds since the epoch.
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
+    /// Only sales reversed or re-allocated since (`true`), or only those standing (`false`).
+    pub reversed: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

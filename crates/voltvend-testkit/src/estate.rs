@@ -339,7 +339,8 @@ impl Estate {
     }
 
     pub fn close_shift_a(&mut self, counted_minor: i64) -> Operation {
-        let command = Command::CloseShift(CloseShift { shift_id: self.shift_a, counted_minor });
+        let command =
+            Command::CloseShift(CloseShift { shift_id: self.shift_a, counted_minor, denominations: Vec::new() });
         Operation::new(self.next_op(), self.cashier_a(), command)
     }
 

@@ -73,7 +73,10 @@ pub(super) fn close_shift(ws: &mut Workspace, op: &Operation, c: &CloseShift, at
         .account(shift.drawer)
         .ok_or_else(|| OpError::Internal(format!("drawer {} not loaded", shift.drawer)))?;
     let expected = shift.opening_float_minor.saturating_add(drawer.normal(Side::Debit));
+    check_denominations(c)?;
     let variance = shift.close(at, expected, c.counted_minor)?;
+    shift.denominations = c.denominations.clone();
+    shift.denominations.sort_unstable_by(|a, b| b.cmp(a));
     if variance != 0 {
         let books = ws.books.get(&point.books_id)?.ok_or_else(|| OpError::not_found("books", point.books_id))?;
         // Short: the drawer holds less than the ledger says (credit it, expense the difference); over: the reverse.
@@ -110,6 +113,35 @@ pub(super) fn close_shift(ws: &mut Workspace, op: &Operation, c: &CloseShift, at
         },
         entry,
     ))
+}
+
+/// A count by denomination: distinct positive face values, counts not negative, adding up to what was counted.
+fn check_denominations(c: &CloseShift) -> Result<(), OpError> {
+    if c.denominations.is_empty() {
+        return Ok(());
+    }
+    let bad = |why: String| OpError::refused("bad_denominations", why);
+    if c.denominations.len() > CloseShift::DENOMINATIONS_MAX {
+        return Err(bad(format!("at most {} denominations", CloseShift::DENOMINATIONS_MAX)));
+    }
+    let mut total = 0_i64;
+    let mut seen = std::collections::BTreeSet::new();
+    for (value, count) in &c.denominations {
+        if *value <= 0 || *count < 0 {
+            return Err(bad("face values are positive and counts not negative".into()));
+        }
+        if !seen.insert(*value) {
+            return Err(bad(format!("the face value {value} is counted twice")));
+        }
+        total = value.checked_mul(*count).and_then(|v| total.checked_add(v)).ok_or_else(|| bad("too large".into()))?;
+    }
+    if total != c.counted_minor {
+        return Err(OpError::refused(
+            "count_mismatch",
+            format!("the denominations add up to {total}, not the {} counted (minor units)", c.counted_minor),
+        ));
+    }
+    Ok(())
 }
 
 /// Every ledger account a transfer touches must be within the actor's reach: a customer's, a shift's or a

@@ -395,6 +395,10 @@ endpoints! {
         access: Access::Needs(P::ShiftsRead), summary: "Shifts at vending points within one's scope", keyed: false,
         query: [ShiftQuery], body: -, ok: 200 [Page<ShiftView>], errors: [],
     }
+    GET "/api/v1/shifts/{id}/settlement" => counter::shift_settlement {
+        access: Access::Needs(P::ShiftsRead), summary: "交班结算: a shift's settlement — its sales by payment method, what the drawer should hold, the count by denomination, the variance", keyed: false,
+        query: -, body: -, ok: 200 [ShiftSettlementView], errors: [404],
+    }
     GET "/api/v1/shifts/current" => counter::current_shift {
         access: Access::Needs(P::ShiftsOperate), summary: "One's own open shift", keyed: false,
         query: -, body: -, ok: 200 [ShiftView], errors: [404],

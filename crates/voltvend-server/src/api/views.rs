@@ -773,6 +773,8 @@ pub struct ShiftView {
     pub counted: Option<MoneyView>,
     /// counted − expected (negative: short).
     pub variance: Option<MoneyView>,
+    /// The count by denomination, largest first, when the cashier gave one.
+    pub denominations: Vec<DenominationCount>,
 }
 
 impl ShiftView {
@@ -788,6 +790,14 @@ impl ShiftView {
             expected: s.expected_minor.map(|m| money(m, currency)),
             counted: s.counted_minor.map(|m| money(m, currency)),
             variance: s.expected_minor.zip(s.counted_minor).map(|(e, c)| money(c - e, currency)),
+            denominations: s
+                .denominations
+                .iter()
+                .map(|(v, n)| DenominationCount {
+                    value: Money::from_minor(*v, currency).to_decimal_string(),
+                    count: u32::try_from(*n).unwrap_or(u32::MAX),
+                })
+                .collect(),
         }
     }
 }
@@ -815,9 +825,22 @@ pub struct OpenShiftRequest {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CloseShiftRequest {
-    /// The cash counted at the close, in major units.
+    /// The cash counted at the close, in major units; may be left out when `denominations` are given.
     #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
-    pub counted: String,
+    pub counted: Option<String>,
+    /// The count by denomination: each face value once, with how many notes or coins of it. When `counted` is
+    /// given too, they must agree.
+    #[serde(default)]
+    pub denominations: Vec<DenominationCount>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DenominationCount {
+    /// The face value in major units ("100.00", "0.50").
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub value: String,
+    pub count: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -945,6 +968,8 @@ pub struct SaleQuery {
     pub from: Option<String>,
     /// RFC 3339, exclusive.
     pub to: Option<String>,
+    /// `true`: only sales reversed or re-allocated since (纠错); `false`: only those standing.
+    pub reversed: Option<bool>,
     pub limit: Option<u32>,
     pub after: Option<String>,
 }
@@ -1613,4 +1638,30 @@ pub struct ArrearsEnteredView {
     pub total: MoneyView,
     /// One transfer per set of books.
     pub transfer_ids: Vec<Uuid>,
+}
+
+/// 交班结算: a shift's settlement report.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ShiftSettlementView {
+    /// The shift: float, expected, counted (with its denominations) and variance once closed.
+    pub shift: ShiftView,
+    /// Sales made through the shift (re-allocations of its sales included) and what they took.
+    pub sales: u64,
+    pub paid: MoneyView,
+    pub by_method: Vec<MethodTotalView>,
+    /// How the money was split: arrears recovered, fees, energy on tokens (tax included), wallet credit.
+    pub arrears: MoneyView,
+    pub fees: MoneyView,
+    pub energy: MoneyView,
+    pub credit: MoneyView,
+    /// Sales of the shift reversed or re-allocated since, left out of the totals above.
+    pub reversed: u64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MethodTotalView {
+    /// cash, bank_card or bank_transfer.
+    pub method: String,
+    pub sales: u64,
+    pub paid: MoneyView,
 }

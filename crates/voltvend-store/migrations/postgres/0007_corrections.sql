@@ -24,3 +24,6 @@ CREATE TABLE approvals (
 );
 CREATE INDEX approvals_requested ON approvals(requested_at_us);
 CREATE INDEX approvals_undecided ON approvals(decided_at_us, expires_at_us);
+
+-- 交班结算: the cash count by denomination ("10000x3 500x2": face value in minor units × how many).
+ALTER TABLE shifts ADD COLUMN denominations TEXT NOT NULL DEFAULT '';

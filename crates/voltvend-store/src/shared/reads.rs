@@ -220,6 +220,11 @@ impl SqlStore {
         if let Some(to) = f.to_us {
             b.push(" AND s.at_us < ").push_bind(to);
         }
+        // A sale reversed or re-allocated (纠错) has a correction of its transfer.
+        if let Some(reversed) = f.reversed {
+            b.push(if reversed { " AND EXISTS" } else { " AND NOT EXISTS" });
+            b.push(" (SELECT 1 FROM transfers t WHERE t.corrects_id = s.transfer_id)");
+        }
         if let Some(after) = uuid_cursor(&q.after)? {
             b.push(" AND s.operation_id < ").push_bind(after);
         }

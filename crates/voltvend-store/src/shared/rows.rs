@@ -340,7 +340,19 @@ fn shift_from_row(row: &DbRow) -> Result<Shift, StoreError> {
         closed_at: row.try_get::<Option<i64>, _>("closed_at_us")?.map(timestamp_from_us),
         expected_minor: row.try_get("expected_minor")?,
         counted_minor: row.try_get("counted_minor")?,
+        denominations: denominations_of(&row.try_get::<String, _>("denominations")?)?,
     })
+}
+
+/// "10000x3 500x2" as (face value, count) pairs.
+fn denominations_of(text: &str) -> Result<Vec<(i64, i64)>, StoreError> {
+    text.split(' ')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            let (value, count) = t.split_once('x').ok_or_else(|| corrupt("denomination", t))?;
+            Ok((value.parse().map_err(|e| corrupt("denomination", e))?, count.parse().map_err(|e| corrupt("denomination", e))?))
+        })
+        .collect()
 }
 
 fn small<T: TryFrom<i64>>(row: &DbRow, col: &str) -> Result<T, StoreError> {

@@ -204,9 +204,10 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     insert_rows(
         conn,
         "INSERT INTO shifts (id, vending_point_id, operator_id, drawer_id, opened_at_us, opening_float_minor, status, \
-         closed_at_us, expected_minor, counted_minor)",
+         closed_at_us, expected_minor, counted_minor, denominations)",
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, closed_at_us = excluded.closed_at_us, \
-         expected_minor = excluded.expected_minor, counted_minor = excluded.counted_minor",
+         expected_minor = excluded.expected_minor, counted_minor = excluded.counted_minor, \
+         denominations = excluded.denominations",
         &c.shifts,
         |b, s| {
             b.push_bind(s.id.as_uuid())
@@ -218,7 +219,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.status.as_str())
                 .push_bind(s.closed_at.map(timestamp_us))
                 .push_bind(s.expected_minor)
-                .push_bind(s.counted_minor);
+                .push_bind(s.counted_minor)
+                .push_bind(s.denominations.iter().map(|(v, n)| format!("{v}x{n}")).collect::<Vec<_>>().join(" "));
         },
     )
     .await?;

@@ -715,6 +715,7 @@ pub async fn unknown_ids_are_refused(h: &Harness) {
         h.op_id(),
         estate.cashier_a(),
         Command::CloseShift(voltvend_ops::CloseShift {
+            denominations: Vec::new(),
             shift_id: voltvend_domain::ShiftId::from_uuid(h.uuid()),
             counted_minor: 0,
         }),

@@ -97,6 +97,7 @@ pub async fn open_shift(
                 closed_at: None,
                 expected_minor: None,
                 counted_minor: None,
+                denominations: Vec::new(),
             };
             Reply::json(StatusCode::CREATED, &ShiftView::of(&shift, currency))
         }
@@ -119,8 +120,22 @@ pub async fn close_shift(
     if shift.operator_id != p.id() {
         return Err(ApiError::new("shift_not_yours", "a cashier closes their own shift"));
     }
-    let counted = parse_money("counted", &body.counted, point.currency)?;
-    let command = Command::CloseShift(CloseShift { shift_id: shift.id, counted_minor: counted });
+    let mut denominations = Vec::with_capacity(body.denominations.len());
+    for (i, d) in body.denominations.iter().enumerate() {
+        let value = parse_money(&format!("denominations[{i}].value"), &d.value, point.currency)?;
+        denominations.push((value, i64::from(d.count)));
+    }
+    let counted = match &body.counted {
+        Some(c) => parse_money("counted", c, point.currency)?,
+        None if !denominations.is_empty() => denominations
+            .iter()
+            .try_fold(0_i64, |sum, (v, n)| v.checked_mul(*n).and_then(|x| sum.checked_add(x)))
+            .ok_or_else(|| ApiError::field("denominations", "bad_denominations", "too large"))?,
+        None => return Err(ApiError::field("counted", "bad_request", "give counted, or the count by denominations")),
+    };
+    let mut denominations_closed = denominations.clone();
+    denominations_closed.sort_unstable_by(|a, b| b.cmp(a));
+    let command = Command::CloseShift(CloseShift { shift_id: shift.id, counted_minor: counted, denominations });
     let (currency, at) = (point.currency, app.now());
     write::submit(&app, &p, &key, &source, command, move |o| match o {
         Outcome::ShiftClosed { expected_minor, counted_minor, .. } => {
@@ -129,6 +144,7 @@ pub async fn close_shift(
             closed.closed_at = Some(at);
             closed.expected_minor = Some(*expected_minor);
             closed.counted_minor = Some(*counted_minor);
+            closed.denominations = denominations_closed.clone();
             Reply::json(StatusCode::OK, &ShiftView::of(&closed, currency))
         }
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
@@ -238,6 +254,7 @@ pub async fn list_sales(
         operator: q.operator_id.map(Into::into),
         from_us,
         to_us,
+        reversed: q.reversed,
     };
     let list = app.store.list_sales(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
     let mut items = Vec::with_capacity(list.len());
@@ -465,4 +482,77 @@ pub async fn openpaygo_token(
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
     })
     .await
+}
+
+/// 交班结算: what a shift sold, by payment method, beside what its drawer should hold and what was counted.
+pub async fn shift_settlement(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<ShiftSettlementView>> {
+    let shift = app.store.shift(id.into()).await.map_err(|_| ApiError::not_found("shift"))?;
+    let point = app.store.vending_point(shift.vending_point_id).await?;
+    app.visible(&p, point.premises_id, "shift").await?;
+    let c = point.currency;
+    // Sales standing: one reversed or re-allocated since took nothing (its correction gave the money back or
+    // moved it to the new sale, which is counted).
+    let filter = SaleFilter { shift: Some(shift.id), reversed: Some(false), ..SaleFilter::default() };
+    let mut by_method: Vec<(String, u64, i64)> = Vec::new();
+    let (mut sales, mut paid, mut arrears, mut fees, mut energy, mut credit) =
+        (0_u64, 0_i64, 0_i64, 0_i64, 0_i64, 0_i64);
+    let mut after = None;
+    loop {
+        let q = ListQuery { scope: Some(p.scope()), after: after.clone(), limit: ListQuery::LIMIT_MAX };
+        let page = app.store.list_sales(&q, &filter).await?;
+        for s in &page {
+            sales += 1;
+            paid = paid.saturating_add(s.paid_minor);
+            arrears = arrears.saturating_add(s.arrears_minor);
+            fees = fees.saturating_add(s.fees_minor);
+            energy = energy.saturating_add(s.energy_minor);
+            credit = credit.saturating_add(s.credit_minor);
+            let method = s.method.as_str().to_string();
+            match by_method.iter_mut().find(|m| m.0 == method) {
+                Some(m) => {
+                    m.1 += 1;
+                    m.2 = m.2.saturating_add(s.paid_minor);
+                }
+                None => by_method.push((method, 1, s.paid_minor)),
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == ListQuery::LIMIT_MAX as usize => after = Some(last.operation_id.to_string()),
+            _ => break,
+        }
+    }
+    by_method.sort();
+    Ok(axum::Json(ShiftSettlementView {
+        shift: ShiftView::of(&shift, c),
+        sales,
+        paid: money(paid, c),
+        by_method: by_method
+            .into_iter()
+            .map(|(method, sales, paid)| MethodTotalView { method, sales, paid: money(paid, c) })
+            .collect(),
+        arrears: money(arrears, c),
+        fees: money(fees, c),
+        energy: money(energy, c),
+        credit: money(credit, c),
+        reversed: count_reversed(&app, &p, shift.id).await?,
+    }))
+}
+
+/// How many of a shift's sales were reversed or re-allocated.
+async fn count_reversed(app: &AppState, p: &Principal, shift: voltvend_domain::ShiftId) -> ApiResult<u64> {
+    let filter = SaleFilter { shift: Some(shift), reversed: Some(true), ..SaleFilter::default() };
+    let (mut n, mut after) = (0_u64, None);
+    loop {
+        let q = ListQuery { scope: Some(p.scope()), after: after.clone(), limit: ListQuery::LIMIT_MAX };
+        let page = app.store.list_sales(&q, &filter).await?;
+        n += page.len() as u64;
+        match page.last() {
+            Some(last) if page.len() == ListQuery::LIMIT_MAX as usize => after = Some(last.operation_id.to_string()),
+            _ => return Ok(n),
+        }
+    }
 }

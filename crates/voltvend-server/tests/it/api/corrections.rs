@@ -116,6 +116,14 @@ async fn a_sale_to_the_wrong_meter_is_reallocated_by_a_second_operator() {
     // The cash never left the drawer: the shift balances at float + the one sale.
     let closed = close_shift_counting(&api, "130.00").await;
     assert_eq!(closed["variance"]["minor"], "0", "{closed}");
+    // The settlement counts the sale once, as re-allocated, and the wrong one as reversed.
+    let report =
+        get(&api, MANAGER, 'a', &format!("/api/v1/shifts/{}/settlement", closed["id"].as_str().unwrap())).await;
+    assert_eq!((report["sales"].as_u64(), report["reversed"].as_u64()), (Some(1), Some(1)), "{report}");
+    assert_eq!(
+        (report["paid"]["amount"].as_str(), report["by_method"][0]["method"].as_str()),
+        (Some("30.00"), Some("cash"))
+    );
     // Both steps are in the audit trail, with who did them.
     let audit = get(&api, ADMIN, 'a', &format!("/api/v1/audit?subject=approval:{id}")).await;
     let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
@@ -231,8 +239,31 @@ async fn a_closed_shifts_count_is_corrected_only_by_an_approved_adjustment() {
     let correction =
         json!({"kind": "correct_shift", "shift_id": shift, "amount": "5.00", "reason": "found under the till"});
     assert_eq!(ask(&api, CASHIER, correction.clone()).await.code(), "shift_open");
-    // Counted 5.00 short at the close; the note turns up later.
-    assert_eq!(close_shift_counting(&api, "95.00").await["variance"]["minor"], "-500");
+    // Counted by denomination, 5.00 short; the note turns up later.
+    let path = format!("/api/v1/shifts/{shift}/close");
+    let count = |counted: Option<&str>| {
+        let mut body = json!({"denominations": [{"value": "5.00", "count": 1}, {"value": "50.00", "count": 1},
+                                                {"value": "20.00", "count": 2}]});
+        if let Some(c) = counted {
+            body["counted"] = json!(c);
+        }
+        post(&api, CASHIER, 'a', &path, body)
+    };
+    assert_eq!(api.send(count(Some("100.00"))).await.code(), "count_mismatch");
+    let closed = api.send(count(None)).await.ok();
+    assert_eq!(
+        (closed["counted"]["amount"].as_str(), closed["variance"]["minor"].as_str()),
+        (Some("95.00"), Some("-500"))
+    );
+    let by_value: Vec<(&str, u64)> = closed["denominations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["value"].as_str().unwrap(), d["count"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(by_value, [("50.00", 1), ("20.00", 2), ("5.00", 1)]);
+    let report = get(&api, BuiltinRole::Auditor, 'a', &format!("/api/v1/shifts/{shift}/settlement")).await;
+    assert_eq!(report["shift"], closed, "the settlement shows the shift as closed");
     let id = ask(&api, CASHIER, correction).await.ok()["id"].as_str().unwrap().to_string();
     let approved = decide(&api, MANAGER, 'a', &id, "approve", "").await.ok();
     assert!(approved["transfer_id"].is_string(), "{approved}");

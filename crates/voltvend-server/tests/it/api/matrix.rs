@@ -50,6 +50,7 @@ struct Fixture {
     sale: String,
     refused: String,
     shift_b_cashier: String,
+    shift_a_cashier: String,
     sts_meter: String,
     opg_meter: String,
     token_of_a: String,
@@ -140,6 +141,10 @@ async fn fixture(api: &Api) -> Fixture {
         sale,
         refused,
         shift_b_cashier: cashier_b_shift,
+        shift_a_cashier: api.send(api.as_(cashier, 'a', Method::GET, "/api/v1/shifts/current")).await.ok()["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
         sts_meter: meters[0].as_str().unwrap().to_string(),
         opg_meter: meters[1].as_str().unwrap().to_string(),
         token_of_a,
@@ -417,6 +422,9 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AM",
         ),
+        ("GET", "/api/v1/shifts/{id}/settlement") => {
+            x(format!("/api/v1/shifts/{}/settlement", f.shift_a_cashier), None, Scoped::Object, "AMCUR")
+        }
         ("GET", "/api/v1/vending-keys") => x(path.into(), None, Scoped::Global, "A"),
         ("POST", "/api/v1/vending-keys") => x(
             path.into(),
