@@ -180,6 +180,8 @@ pub enum Command {
     DecideCorrection(DecideCorrection),
     /// 追缴陈欠: historical arrears entered or imported onto accounts, recovered from later sales.
     EnterArrears(EnterArrears),
+    /// An operator's display name, role or scope changed, or the operator disabled or enabled again.
+    UpdateOperator(UpdateOperator),
 }
 
 impl Command {
@@ -224,6 +226,7 @@ impl Command {
             Self::RequestCorrection(_) => "request_correction",
             Self::DecideCorrection(_) => "decide_correction",
             Self::EnterArrears(_) => "enter_arrears",
+            Self::UpdateOperator(_) => "update_operator",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
         }
@@ -495,6 +498,18 @@ impl Command {
                 c.uuid(d.approval_id.as_uuid());
                 c.str(if d.approve { "approve" } else { "reject" });
                 c.str(&d.note);
+            }
+            Self::UpdateOperator(u) => {
+                c.uuid(u.operator_id.as_uuid());
+                c.opt_str(u.display_name.as_deref());
+                c.opt_str(u.role.as_deref());
+                c.opt(u.scope.map(|s| s.as_uuid()));
+                c.str(match u.active {
+                    None => "-",
+                    Some(true) => "enable",
+                    Some(false) => "disable",
+                });
+                c.str(&u.reason);
             }
             Self::EnterArrears(a) => {
                 c.i64(a.lines.len() as i64);
@@ -1375,4 +1390,19 @@ pub struct EnterArrears {
 impl EnterArrears {
     /// The most lines one import carries (larger files are split by the caller).
     pub const LINES_MAX: usize = 10_000;
+}
+
+/// Changes to an operator; fields left `None` stay as they are. Disabling ends every session at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateOperator {
+    pub operator_id: OperatorId,
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub scope: Option<PremisesId>,
+    pub active: Option<bool>,
+    pub reason: String,
+}
+
+impl UpdateOperator {
+    pub const REASON_LEN_MAX: usize = 256;
 }

@@ -35,7 +35,7 @@ pub use command::{
     OpgManagement, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin, Refund,
     RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
     RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel, SettleVendingPoint, StsManagement,
-    TransferOwnership, UnlockOperator, UpdateCustomer,
+    TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;

@@ -425,6 +425,15 @@ impl Footprint {
                 self.approvals.insert(d.approval_id);
                 self.decisions.push((op.id, d.approval_id));
             }
+            Command::UpdateOperator(u) => {
+                self.operators.insert(u.operator_id);
+                self.premises.extend(u.scope);
+                if let Some(role) = &u.role
+                    && role.parse::<BuiltinRole>().is_err()
+                {
+                    self.roles.insert(role.clone());
+                }
+            }
             Command::EnterArrears(a) => {
                 self.accounts.extend(a.lines.iter().map(|l| l.account_id));
                 self.transfers.insert(op.transfer_id(0));

@@ -6,10 +6,11 @@ use jiff::Timestamp;
 use sha2::Digest as _;
 use voltvend_domain::{BuiltinRole, Operator, text};
 
-use super::{Outcome, in_scope};
+use super::{Outcome, acting_operator, in_scope};
 use crate::audit::AuditEntry;
 use crate::command::{
     ChangePassword, LoginAttempt, Logout, LogoutEverywhere, Operation, RecordLogin, RevokeApiToken, UnlockOperator,
+    UpdateOperator,
 };
 use crate::error::OpError;
 use crate::records::ApiTokenRecord;
@@ -196,4 +197,51 @@ pub(super) fn revoke_api_token(ws: &mut Workspace, op: &Operation, r: &RevokeApi
     let entry = AuditEntry::new("revoke_api_token", format!("api_token:{}", t.id), "", "");
     ws.api_tokens.put(t.id, t);
     Ok((Outcome::Updated { what: "API token", id: r.token_id.to_string() }, entry))
+}
+
+/// An operator changed by another: display name, role, scope, disabled or enabled. Nobody changes their own
+/// role, scope or status (an administrator cannot lock themselves out, nor anyone widen their own reach);
+/// a new scope lies within the actor's.
+pub(super) fn update_operator(ws: &mut Workspace, op: &Operation, u: &UpdateOperator, at: Timestamp) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let reason = text::required("reason", &u.reason, UpdateOperator::REASON_LEN_MAX)?;
+    let mut o = manageable(ws, op, u.operator_id)?;
+    let before = o.clone();
+    if op.actor.operator == Some(o.id) && (u.role.is_some() || u.scope.is_some() || u.active.is_some()) {
+        return Err(OpError::refused("own_operator", "another operator changes your role, scope or status, not you"));
+    }
+    if let Some(name) = &u.display_name {
+        o.display_name = name.trim().to_string();
+    }
+    if let Some(role) = &u.role {
+        if !role_exists(ws, role)? {
+            return Err(OpError::not_found("role", role));
+        }
+        o.role = role.clone();
+    }
+    if let Some(scope) = u.scope {
+        super::premises_in_scope(ws, &op.actor, scope)?;
+        o.scope = scope;
+    }
+    if let Some(active) = u.active {
+        o.active = active;
+    }
+    o.validate()?;
+    if o == before {
+        return Err(OpError::refused("nothing_changed", "the operator is already as asked"));
+    }
+    // A narrower reach or a disabled operator must not live on in sessions opened before.
+    if o.scope != before.scope || o.role != before.role || !o.active {
+        o.sessions_not_before = Some(at);
+    }
+    let describe =
+        |x: &Operator| format!("name={} role={} scope={} active={}", x.display_name, x.role, x.scope, x.active);
+    let entry = AuditEntry::new(
+        "update_operator",
+        format!("operator:{}", o.id),
+        describe(&before),
+        format!("{} reason={reason}", describe(&o)),
+    );
+    ws.operators.put(o.id, o);
+    Ok((Outcome::Updated { what: "operator", id: u.operator_id.to_string() }, entry))
 }

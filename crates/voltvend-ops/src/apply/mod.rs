@@ -289,6 +289,7 @@ fn apply_command(
         Command::RequestCorrection(r) => corrections::request(ws, op, r, ctx, at),
         Command::DecideCorrection(d) => corrections::decide(ws, op, d, ctx, at),
         Command::EnterArrears(a) => corrections::enter_arrears(ws, op, a, at),
+        Command::UpdateOperator(u) => auth::update_operator(ws, op, u, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }

@@ -231,6 +231,18 @@ endpoints! {
         access: Access::Needs(P::OperatorsManage), summary: "Add an operator (a role one holds the permissions of, a scope within one's own)", keyed: true,
         query: -, body: [CreateOperatorRequest], ok: 201 [OperatorView], errors: [404, 409, 422],
     }
+    GET "/api/v1/operators/{id}" => admin::get_operator {
+        access: Access::Needs(P::OperatorsRead), summary: "One operator", keyed: false,
+        query: -, body: -, ok: 200 [OperatorView], errors: [404],
+    }
+    PUT "/api/v1/operators/{id}" => admin::update_operator {
+        access: Access::Needs(P::OperatorsManage), summary: "Change an operator's display name, role or scope, or disable or enable them (sessions end)", keyed: true,
+        query: -, body: [UpdateOperatorRequest], ok: 200 [OperatorView], errors: [403, 404, 409, 422],
+    }
+    POST "/api/v1/operators/{id}/password" => admin::reset_password {
+        access: Access::Needs(P::OperatorsManage), summary: "Reset another operator's password (their sessions end)", keyed: true,
+        query: -, body: [ResetPasswordRequest], ok: 200 [OperatorView], errors: [403, 404, 422],
+    }
     POST "/api/v1/operators/{id}/unlock" => admin::unlock_operator {
         access: Access::Needs(P::OperatorsManage), summary: "Lift the lockout after failed logins", keyed: true,
         query: -, body: -, ok: 200 [OperatorView], errors: [404, 409],

@@ -192,6 +192,24 @@ pub struct CreateOperatorRequest {
     pub password: String,
 }
 
+/// Changes to an operator; what is left out stays as it is.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOperatorRequest {
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub scope_id: Option<Uuid>,
+    /// `false` disables the operator (every session and API token stops working); `true` enables them again.
+    pub active: Option<bool>,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    pub new_password: String,
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RoleView {
     pub name: String,

@@ -184,6 +184,7 @@ pub async fn run_reply(
             | Command::LogoutEverywhere(_)
             | Command::ChangePassword(_)
             | Command::UnlockOperator(_)
+            | Command::UpdateOperator(_)
             | Command::AddOperator(_)
             | Command::CreateRole(_)
             | Command::CreateApiToken(_)

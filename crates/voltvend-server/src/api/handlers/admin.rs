@@ -67,6 +67,106 @@ pub async fn create_operator(
     .await
 }
 
+/// The permissions that govern other operators, secrets and approvals: whoever holds one the caller lacks is
+/// beyond the caller's management (a manager disables a cashier, not an administrator).
+const GOVERNING: [Permission; 5] = [
+    Permission::OperatorsManage,
+    Permission::RolesManage,
+    Permission::KeysManage,
+    Permission::ApiTokensManage,
+    Permission::CorrectionsApprove,
+];
+
+/// An operator the caller may manage: in scope (404 otherwise), and holding no governing permission the
+/// caller lacks.
+async fn manageable(app: &AppState, p: &Principal, id: uuid::Uuid) -> ApiResult<Operator> {
+    let o = app.store.operator(id.into()).await?.ok_or_else(|| ApiError::not_found("operator"))?;
+    app.visible(p, o.scope, "operator").await?;
+    let held = role_permissions(app, &o.role).await?.unwrap_or_default();
+    if o.id != p.id() && GOVERNING.iter().any(|g| held.contains(g) && !p.can(*g)) {
+        return Err(ApiError::new(
+            "privilege_escalation",
+            "this operator governs what you do not (operators, roles, keys or approvals): someone who does manages them",
+        ));
+    }
+    Ok(o)
+}
+
+pub async fn get_operator(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<OperatorView>> {
+    let o = app.store.operator(id.into()).await?.ok_or_else(|| ApiError::not_found("operator"))?;
+    app.visible(&p, o.scope, "operator").await?;
+    Ok(axum::Json(OperatorView::from(&o)))
+}
+
+pub async fn update_operator(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<UpdateOperatorRequest>,
+) -> ApiResult<Response> {
+    let o = manageable(&app, &p, id).await?;
+    let mut after = o.clone();
+    if let Some(role) = &body.role {
+        let granted =
+            role_permissions(&app, role).await?.ok_or_else(|| ApiError::field("role", "not_found", "no such role"))?;
+        if !granted.is_subset(&p.permissions) {
+            return Err(ApiError::field(
+                "role",
+                "privilege_escalation",
+                "you may only give roles whose permissions you hold yourself",
+            ));
+        }
+        after.role = role.clone();
+    }
+    if let Some(scope) = body.scope_id {
+        app.visible(&p, scope.into(), "premises").await.map_err(|e| e.with("field", "scope_id"))?;
+        after.scope = scope.into();
+    }
+    if let Some(name) = &body.display_name {
+        after.display_name = name.trim().to_string();
+    }
+    if let Some(active) = body.active {
+        after.active = active;
+    }
+    let command = Command::UpdateOperator(voltvend_ops::UpdateOperator {
+        operator_id: o.id,
+        display_name: body.display_name,
+        role: body.role,
+        scope: body.scope_id.map(Into::into),
+        active: body.active,
+        reason: body.reason,
+    });
+    let view = OperatorView::from(&after);
+    write::submit(&app, &p, &key, &source, command, move |_| Reply::json(StatusCode::OK, &view)).await
+}
+
+pub async fn reset_password(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<ResetPasswordRequest>,
+) -> ApiResult<Response> {
+    let o = manageable(&app, &p, id).await?;
+    if o.id == p.id() {
+        return Err(ApiError::new("use_change_password", "change your own password with your current one"));
+    }
+    auth::check_password(&body.new_password, &o.username).map_err(|e| e.with("field", "new_password"))?;
+    let hash = super::session::hash_password(&app, &body.new_password, "new_password").await?;
+    let command = Command::ChangePassword(voltvend_ops::ChangePassword { operator_id: o.id, password_hash: hash });
+    let mut after = o.clone();
+    after.unlock();
+    let view = OperatorView::from(&after);
+    write::submit(&app, &p, &key, &source, command, move |_| Reply::json(StatusCode::OK, &view)).await
+}
+
 pub async fn unlock_operator(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,

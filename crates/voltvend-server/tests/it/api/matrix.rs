@@ -199,6 +199,21 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AM",
         ),
+        ("GET", "/api/v1/operators/{id}") => {
+            x(format!("/api/v1/operators/{}", f.operator_a), None, Scoped::Object, "AMU")
+        }
+        ("PUT", "/api/v1/operators/{id}") => x(
+            format!("/api/v1/operators/{}", f.operator_a),
+            Some(json!({"display_name": "Victim V", "reason": "matrix"})),
+            Scoped::Object,
+            "AM",
+        ),
+        ("POST", "/api/v1/operators/{id}/password") => x(
+            format!("/api/v1/operators/{}/password", f.operator_a),
+            Some(json!({"new_password": "a long enough passphrase 42"})),
+            Scoped::Object,
+            "AM",
+        ),
         ("POST", "/api/v1/operators/{id}/unlock") => {
             x(format!("/api/v1/operators/{}/unlock", f.operator_a), None, Scoped::Object, "AM")
         }

@@ -23,6 +23,7 @@ mod corrections;
 mod counter;
 mod lifecycle;
 mod matrix;
+mod operators;
 mod supply;
 
 /// A server (its router, without a socket) on a fresh SQLite database holding the test estate, with an
