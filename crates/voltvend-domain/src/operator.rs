@@ -103,6 +103,8 @@ permissions! {
     CorrectionsApprove => "corrections.approve",
     /// 追缴陈欠: enter or import historical arrears on accounts.
     ArrearsManage => "arrears.manage",
+    /// Reports and exports (sales summaries, the sales ledger and its reconciliation with the ledger).
+    ReportsRead => "reports.read",
 }
 
 impl fmt::Display for Permission {
@@ -173,6 +175,7 @@ impl BuiltinRole {
                     CorrectionsRequest,
                     CorrectionsApprove,
                     ArrearsManage,
+                    ReportsRead,
                 ],
             ]
             .concat(),
@@ -203,7 +206,7 @@ impl BuiltinRole {
                 StsManagementTokens,
                 OpenPaygoManagementTokens,
             ],
-            Self::Auditor => [&reads[..], &[OperatorsRead, AuditRead, CorrectionsRead]].concat(),
+            Self::Auditor => [&reads[..], &[OperatorsRead, AuditRead, CorrectionsRead, ReportsRead]].concat(),
             Self::ReadOnly => reads.to_vec(),
         };
         set.into_iter().collect()

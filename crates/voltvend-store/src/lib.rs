@@ -149,6 +149,46 @@ pub struct SaleFilter {
     pub to_us: Option<i64>,
     /// Only sales reversed or re-allocated since (`true`), or only those standing (`false`).
     pub reversed: Option<bool>,
+    /// Only sales to accounts in this premises subtree.
+    pub premises: Option<PremisesId>,
+}
+
+/// How a sales summary groups sales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SalesGrouping {
+    Operator,
+    VendingPoint,
+    /// The payment method (the channel).
+    Method,
+    /// The tariff of the meter sold to.
+    Tariff,
+    /// 15-minute buckets of time (`at_us / 900 000 000`), for the caller to fold into local days or months.
+    Quarter,
+}
+
+/// One group of a sales summary, in one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SalesGroup {
+    /// An operator's or vending point's id, a method, a tariff code, or a 15-minute bucket's number.
+    pub key: String,
+    /// A username, a vending point's name… (the key itself where there is nothing better).
+    pub label: String,
+    pub currency: String,
+    pub sales: i64,
+    pub paid_minor: i64,
+    pub arrears_minor: i64,
+    pub fees_minor: i64,
+    pub tax_minor: i64,
+    pub energy_minor: i64,
+    pub credit_minor: i64,
+}
+
+/// What the ledger booked as sales in one currency: vend transfers and the money they took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTotal {
+    pub currency: String,
+    pub transfers: i64,
+    pub amount_minor: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -398,6 +438,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         operator: Option<OperatorId>,
     ) -> Result<Vec<ApiTokenRecord>, StoreError>;
     async fn refused_payment(&self, id: OperationId) -> Result<Option<RefusedPayment>, StoreError>;
+    /// Sales grouped (within `scope`, by `f`) with their totals.
+    async fn sales_summary(
+        &self,
+        scope: Option<PremisesId>,
+        f: &SaleFilter,
+        grouping: SalesGrouping,
+    ) -> Result<Vec<SalesGroup>, StoreError>;
+    /// The ledger's vend transfers posted in `[from_us, to_us)`, per currency (the sales ledger's other side).
+    async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError>;
     /// Corrections, newest request first (`after` is the id of the last one on the previous page).
     async fn list_approvals(
         &self,

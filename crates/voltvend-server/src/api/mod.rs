@@ -187,7 +187,7 @@ macro_rules! endpoints {
 }
 
 use Permission as P;
-use handlers::{admin, corrections, counter, customers, lifecycle, places, session, supply};
+use handlers::{admin, corrections, counter, customers, lifecycle, places, reports, session, supply};
 use views::*;
 
 endpoints! {
@@ -482,6 +482,18 @@ endpoints! {
     POST "/api/v1/arrears/import" => corrections::import_arrears {
         access: Access::Needs(P::ArrearsManage), summary: "追缴陈欠: import historical arrears for many accounts, all lines or none", keyed: true,
         query: -, body: [ArrearsImportRequest], ok: 201 [ArrearsEnteredView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/reports/sales" => reports::sales_summary {
+        access: Access::Needs(P::ReportsRead), summary: "Sales by operator, vending point, channel, tariff, day or month within a premises subtree (json, csv, xlsx)", keyed: false,
+        query: [SalesReportQuery], body: -, ok: 200 [SalesReportView], errors: [400, 404, 422],
+    }
+    GET "/api/v1/reports/sales-ledger" => reports::sales_ledger {
+        access: Access::Needs(P::ReportsRead), summary: "Every sale of a period, streamed (csv, xlsx)", keyed: false,
+        query: [SalesLedgerQuery], body: -, ok: 200 document, errors: [400, 404, 422],
+    }
+    GET "/api/v1/reports/reconciliation" => reports::reconciliation {
+        access: Access::Needs(P::ReportsRead), summary: "The sales ledger of a period against the ledger's vend transfers, to the minor unit (group scope)", keyed: false,
+        query: [ReconciliationQuery], body: -, ok: 200 [ReconciliationView], errors: [400, 403],
     }
     GET "/api/v1/vending-keys" => admin::list_vending_keys {
         access: Access::Needs(P::KeysManage), summary: "Which vending keys are held (never the keys)", keyed: false,

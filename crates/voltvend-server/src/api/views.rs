@@ -1683,3 +1683,87 @@ pub struct MethodTotalView {
     pub sales: u64,
     pub paid: MoneyView,
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Reports
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SalesReportQuery {
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    /// operator, vending_point, method, tariff, day (the default) or month.
+    pub group_by: Option<String>,
+    /// Only sales to accounts in this premises subtree (within one's scope).
+    pub premises_id: Option<Uuid>,
+    /// The IANA time zone days and months are counted in; the caller's premises' by default.
+    pub time_zone: Option<String>,
+    /// json (the default), csv or xlsx.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SalesLedgerQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub premises_id: Option<Uuid>,
+    /// Only sales reversed since (`true`) or only standing ones (`false`); all by default.
+    pub reversed: Option<bool>,
+    /// csv (the default) or xlsx.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconciliationQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Standing sales of one group (reversed sales left out; their re-allocations counted).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SalesGroupView {
+    /// An operator's or vending point's id, a method, a tariff code, a local date or a month.
+    pub key: String,
+    /// The operator's username, the vending point's name… (the key where there is nothing better).
+    pub label: String,
+    pub sales: i64,
+    pub paid: MoneyView,
+    pub arrears: MoneyView,
+    pub fees: MoneyView,
+    pub tax: MoneyView,
+    pub energy: MoneyView,
+    pub credit: MoneyView,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct SalesReportView {
+    pub group_by: String,
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<SalesGroupView>,
+}
+
+/// The sales ledger against the ledger, in one currency.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReconciliationLine {
+    pub currency: String,
+    /// Sales made in the period (reversed since or not) and what they took.
+    pub sales: i64,
+    pub sales_paid: MoneyView,
+    /// Vend transfers the ledger posted in the period and the money they took.
+    pub vend_transfers: i64,
+    pub ledger_paid: MoneyView,
+    pub difference: MoneyView,
+    pub reconciles: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ReconciliationView {
+    pub from: String,
+    pub to: String,
+    pub lines: Vec<ReconciliationLine>,
+}

@@ -32,7 +32,7 @@ use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
 use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
 use crate::{
     AccountFilter, ApprovalFilter, AuditFilter, Backend, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
-    ListQuery, ListedReading, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter,
+    LedgerTotal, ListQuery, ListedReading, SalesGroup, SalesGrouping, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter,
     ShiftFilter, StatementLine, Store,
     StoreError, TariffDocument,
 };

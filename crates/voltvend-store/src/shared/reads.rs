@@ -195,12 +195,12 @@ impl SqlStore {
             .collect()
     }
 
-    async fn list_sales_impl(&self, q: &ListQuery, f: &SaleFilter) -> Result<Vec<SaleRecord>, StoreError> {
-        let scope = self.scope_key(q.scope).await?;
-        let mut b = QueryBuilder::<Db>::new("SELECT s.* FROM sales s WHERE 1 = 1");
-        if let Some(key) = &scope {
+    /// ` AND …` for a sales filter within a scope (sales `s`).
+    async fn push_sale_filter(&self, b: &mut QueryBuilder<'_, Db>, scope: Option<PremisesId>, f: &SaleFilter) -> Result<(), StoreError> {
+        for subtree in [scope, f.premises].into_iter().flatten() {
+            let key = path_key(&self.premises(subtree).await?.path);
             b.push(" AND s.account_id IN (SELECT a.id FROM accounts a WHERE 1 = 1");
-            push_scope(&mut b, "a.premises_id", key);
+            push_scope(b, "a.premises_id", &key);
             b.push(")");
         }
         for (column, value) in [
@@ -225,11 +225,84 @@ impl SqlStore {
             b.push(if reversed { " AND EXISTS" } else { " AND NOT EXISTS" });
             b.push(" (SELECT 1 FROM transfers t WHERE t.corrects_id = s.transfer_id)");
         }
+        Ok(())
+    }
+
+    async fn list_sales_impl(&self, q: &ListQuery, f: &SaleFilter) -> Result<Vec<SaleRecord>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT s.* FROM sales s WHERE 1 = 1");
+        self.push_sale_filter(&mut b, q.scope, f).await?;
         if let Some(after) = uuid_cursor(&q.after)? {
             b.push(" AND s.operation_id < ").push_bind(after);
         }
         b.push(" ORDER BY s.operation_id DESC LIMIT ").push_bind(limit_of(q));
         self.fetch(b, sale_from_row).await
+    }
+
+    async fn sales_summary_impl(
+        &self,
+        scope: Option<PremisesId>,
+        f: &SaleFilter,
+        grouping: SalesGrouping,
+    ) -> Result<Vec<SalesGroup>, StoreError> {
+        // The key and its label, per grouping; 15-minute buckets let the caller fold them into local days or
+        // months in any time zone (every UTC offset in use is a multiple of 15 minutes).
+        let (key, label, join) = match grouping {
+            SalesGrouping::Operator => ("s.operator_id", "o.username", " LEFT JOIN operators o ON o.id = s.operator_id"),
+            SalesGrouping::VendingPoint => ("s.vending_point_id", "v.name", " LEFT JOIN vending_points v ON v.id = s.vending_point_id"),
+            SalesGrouping::Method => ("s.method", "s.method", ""),
+            SalesGrouping::Tariff => ("COALESCE(m.tariff_code, '')", "COALESCE(m.tariff_code, '')", " LEFT JOIN meters m ON m.id = s.meter_id"),
+            SalesGrouping::Quarter => ("s.at_us / 900000000", "s.at_us / 900000000", ""),
+        };
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {key} AS k, MIN({label}) AS label, ac.currency AS currency, COUNT(*) AS n, \
+             CAST(SUM(s.paid_minor) AS BIGINT) AS paid, CAST(SUM(s.arrears_minor) AS BIGINT) AS arrears, \
+             CAST(SUM(s.fees_minor) AS BIGINT) AS fees, CAST(SUM(s.tax_minor) AS BIGINT) AS tax, \
+             CAST(SUM(s.energy_minor) AS BIGINT) AS energy, CAST(SUM(s.credit_minor) AS BIGINT) AS credit \
+             FROM sales s JOIN accounts ac ON ac.id = s.account_id{join} WHERE 1 = 1"
+        ));
+        self.push_sale_filter(&mut b, scope, f).await?;
+        b.push(format!(" GROUP BY {key}, ac.currency ORDER BY ac.currency, {key}"));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let key = match grouping {
+                    SalesGrouping::Operator | SalesGrouping::VendingPoint => r.try_get::<Uuid, _>("k")?.to_string(),
+                    SalesGrouping::Quarter => r.try_get::<i64, _>("k")?.to_string(),
+                    SalesGrouping::Method | SalesGrouping::Tariff => r.try_get::<String, _>("k")?,
+                };
+                let label = match grouping {
+                    SalesGrouping::Quarter => key.clone(),
+                    _ => r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
+                };
+                Ok(SalesGroup {
+                    key,
+                    label,
+                    currency: r.try_get("currency")?,
+                    sales: r.try_get("n")?,
+                    paid_minor: r.try_get::<i64, _>("paid")?,
+                    arrears_minor: r.try_get::<i64, _>("arrears")?,
+                    fees_minor: r.try_get::<i64, _>("fees")?,
+                    tax_minor: r.try_get::<i64, _>("tax")?,
+                    energy_minor: r.try_get::<i64, _>("energy")?,
+                    credit_minor: r.try_get::<i64, _>("credit")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn vend_totals_impl(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {
+        // What the ledger booked as sales: the debit side (money taken) of every vend transfer posted in the period.
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT t.currency AS currency, COUNT(DISTINCT t.seq) AS n, CAST(SUM(e.amount_minor) AS BIGINT) AS amount \
+             FROM transfers t JOIN entries e ON e.transfer_seq = t.seq \
+             WHERE t.kind = 'vend' AND e.amount_minor > 0 AND t.posted_at_us >= ",
+        );
+        b.push_bind(from_us).push(" AND t.posted_at_us < ").push_bind(to_us);
+        b.push(" GROUP BY t.currency ORDER BY t.currency");
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok(LedgerTotal { currency: r.try_get("currency")?, transfers: r.try_get("n")?, amount_minor: r.try_get::<i64, _>("amount")? }))
+            .collect()
     }
 
     async fn list_approvals_impl(&self, q: &ListQuery, f: &ApprovalFilter) -> Result<Vec<ApprovalRecord>, StoreError> {

@@ -533,6 +533,19 @@ impl Store for SqlStore {
         self.one("SELECT * FROM refused_payments WHERE operation_id = $1", id.as_uuid(), refused_payment_from_row).await
     }
 
+    async fn sales_summary(
+        &self,
+        scope: Option<PremisesId>,
+        f: &SaleFilter,
+        grouping: SalesGrouping,
+    ) -> Result<Vec<SalesGroup>, StoreError> {
+        self.sales_summary_impl(scope, f, grouping).await
+    }
+
+    async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {
+        self.vend_totals_impl(from_us, to_us).await
+    }
+
     async fn list_approvals(&self, q: &ListQuery, f: &ApprovalFilter) -> Result<Vec<ApprovalRecord>, StoreError> {
         self.list_approvals_impl(q, f).await
     }

@@ -255,6 +255,7 @@ pub async fn list_sales(
         from_us,
         to_us,
         reversed: q.reversed,
+        premises: None,
     };
     let list = app.store.list_sales(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
     let mut items = Vec::with_capacity(list.len());

@@ -7,5 +7,6 @@ pub mod counter;
 pub mod customers;
 pub mod lifecycle;
 pub mod places;
+pub mod reports;
 pub mod session;
 pub mod supply;

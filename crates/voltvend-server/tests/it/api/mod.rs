@@ -24,6 +24,7 @@ mod counter;
 mod lifecycle;
 mod matrix;
 mod operators;
+mod reports;
 mod supply;
 
 /// A server (its router, without a socket) on a fresh SQLite database holding the test estate, with an

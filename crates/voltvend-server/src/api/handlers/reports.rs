@@ -1,0 +1,513 @@
+//! Reports (DESIGN.md §2.7) as JSON, CSV and XLSX: sales summaries by operator, vending point, channel, tariff,
+//! day or month within a premises subtree; the sales ledger, streamed page by page so that a million rows are
+//! exported in bounded memory; and the sales ledger's reconciliation with the ledger.
+//!
+//! Every report honours the caller's scope (the store filters by it); the reconciliation compares with the
+//! whole ledger, so it is for operators scoped to the whole group.
+
+use std::io::Write as _;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use futures_util::stream;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
+use voltvend_domain::clock::timestamp_us;
+use voltvend_domain::{Currency, Money, PremisesId};
+use voltvend_ops::SaleRecord;
+use voltvend_store::{ListQuery, SaleFilter, SalesGroup, SalesGrouping};
+
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::ApiQuery;
+use crate::api::views::*;
+use crate::http::AppState;
+
+/// How a report is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Json,
+    Csv,
+    Xlsx,
+}
+
+fn format_of(text: Option<&str>) -> ApiResult<Output> {
+    match text.unwrap_or("json") {
+        "json" => Ok(Output::Json),
+        "csv" => Ok(Output::Csv),
+        "xlsx" => Ok(Output::Xlsx),
+        _ => Err(ApiError::field("format", "bad_value", "json, csv or xlsx")),
+    }
+}
+
+/// One cell of a report row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Cell {
+    Text(String),
+    Int(i64),
+    Money(i64, Currency),
+}
+
+impl Cell {
+    fn text(&self) -> String {
+        match self {
+            Self::Text(t) => t.clone(),
+            Self::Int(n) => n.to_string(),
+            Self::Money(m, c) => Money::from_minor(*m, *c).to_decimal_string(),
+        }
+    }
+}
+
+/// A CSV line (RFC 4180: fields with a comma, quote or line break are quoted, quotes doubled).
+fn csv_line(cells: &[Cell]) -> String {
+    let mut line = String::new();
+    for (i, cell) in cells.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        let text = cell.text();
+        // A leading =, +, - or @ would be taken for a formula by a spreadsheet opening the file.
+        let text = if matches!(cell, Cell::Text(_)) && text.starts_with(['=', '+', '-', '@']) {
+            format!("'{text}")
+        } else {
+            text
+        };
+        if text.contains([',', '"', '\n', '\r']) {
+            line.push('"');
+            line.push_str(&text.replace('"', "\"\""));
+            line.push('"');
+        } else {
+            line.push_str(&text);
+        }
+    }
+    line.push_str("\r\n");
+    line
+}
+
+/// Writes a row of cells: money as numbers with the currency's decimals, so that a spreadsheet sums them.
+fn xlsx_row(sheet: &mut Worksheet, row: u32, cells: &[Cell]) -> Result<(), XlsxError> {
+    for (col, cell) in cells.iter().enumerate() {
+        let col = u16::try_from(col).unwrap_or(u16::MAX);
+        match cell {
+            Cell::Text(t) => {
+                sheet.write_string(row, col, t)?;
+            }
+            Cell::Int(n) => {
+                // Whole numbers beyond 2^53 do not survive a spreadsheet: keep them as text.
+                if n.unsigned_abs() < (1 << 53) {
+                    sheet.write_number(row, col, *n as f64)?;
+                } else {
+                    sheet.write_string(row, col, n.to_string())?;
+                }
+            }
+            Cell::Money(m, c) => {
+                let decimals = usize::from(c.exponent());
+                let pattern = if decimals == 0 { "0".to_string() } else { format!("0.{}", "0".repeat(decimals)) };
+                let value: f64 = Money::from_minor(*m, *c).to_decimal_string().parse().unwrap_or(f64::NAN);
+                sheet.write_number_with_format(row, col, value, &Format::new().set_num_format(pattern))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn xlsx_error(e: XlsxError) -> ApiError {
+    ApiError::internal(format!("writing the spreadsheet: {e}"))
+}
+
+fn attachment(body: Body, content_type: &'static str, name: &str) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const CSV: &str = "text/csv; charset=utf-8";
+
+/// A whole (small) table as CSV or XLSX.
+fn table_file(header: &[&str], rows: &[Vec<Cell>], format: Output, name: &str) -> ApiResult<Response> {
+    let header: Vec<Cell> = header.iter().map(|h| Cell::Text((*h).to_string())).collect();
+    match format {
+        Output::Csv => {
+            let mut out = csv_line(&header);
+            for r in rows {
+                out.push_str(&csv_line(r));
+            }
+            Ok(attachment(Body::from(out), CSV, &format!("{name}.csv")))
+        }
+        Output::Xlsx => {
+            let mut book = Workbook::new();
+            let sheet = book.add_worksheet();
+            sheet.set_name(name).map_err(xlsx_error)?;
+            xlsx_row(sheet, 0, &header).map_err(xlsx_error)?;
+            for (i, r) in rows.iter().enumerate() {
+                xlsx_row(sheet, u32::try_from(i + 1).unwrap_or(u32::MAX), r).map_err(xlsx_error)?;
+            }
+            let bytes = book.save_to_buffer().map_err(xlsx_error)?;
+            Ok(attachment(Body::from(bytes), XLSX, &format!("{name}.xlsx")))
+        }
+        Output::Json => Err(ApiError::internal("a JSON report is not a file")),
+    }
+}
+
+/// The period of a report: both ends required, `from` before `to`.
+fn period(from: &Option<String>, to: &Option<String>) -> ApiResult<(Timestamp, Timestamp)> {
+    let from = from.as_deref().ok_or_else(|| ApiError::field("from", "bad_request", "give the period's start"))?;
+    let to = to.as_deref().ok_or_else(|| ApiError::field("to", "bad_request", "give the period's end"))?;
+    let (from, to) = (parse_instant("from", from)?, parse_instant("to", to)?);
+    if from >= to {
+        return Err(ApiError::field("to", "bad_request", "the period ends after it starts"));
+    }
+    Ok((from, to))
+}
+
+/// The premises subtree a report covers: the caller's scope, or a node within it.
+async fn subtree(app: &AppState, p: &Principal, given: Option<uuid::Uuid>) -> ApiResult<Option<PremisesId>> {
+    match given {
+        Some(id) => {
+            app.visible(p, id.into(), "premises").await?;
+            Ok(Some(id.into()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The time zone days and months are counted in: the one asked for, or the caller's premises'.
+async fn time_zone(app: &AppState, p: &Principal, given: Option<&str>) -> ApiResult<TimeZone> {
+    let name = match given {
+        Some(n) => n.to_string(),
+        None => app.premises(p.scope()).await?.time_zone.clone(),
+    };
+    TimeZone::get(&name).map_err(|_| ApiError::field("time_zone", "bad_value", "an IANA time zone (Asia/Shanghai)"))
+}
+
+/// One summary row, as its cells and as JSON.
+fn summary_cells(g: &SalesGroup, key: &str, label: &str) -> ApiResult<Vec<Cell>> {
+    let c: Currency =
+        g.currency.parse().map_err(|_| ApiError::internal(format!("a stored currency {:?}", g.currency)))?;
+    Ok(vec![
+        Cell::Text(key.to_string()),
+        Cell::Text(label.to_string()),
+        Cell::Text(g.currency.clone()),
+        Cell::Int(g.sales),
+        Cell::Money(g.paid_minor, c),
+        Cell::Money(g.arrears_minor, c),
+        Cell::Money(g.fees_minor, c),
+        Cell::Money(g.tax_minor, c),
+        Cell::Money(g.energy_minor, c),
+        Cell::Money(g.credit_minor, c),
+    ])
+}
+
+const SUMMARY_HEADER: [&str; 10] =
+    ["key", "label", "currency", "sales", "paid", "arrears", "fees", "tax", "energy", "credit"];
+
+/// Sums the groups that share a key and a currency (15-minute buckets folded into a day or a month).
+fn fold(groups: Vec<SalesGroup>, key_of: impl Fn(&SalesGroup) -> String) -> Vec<SalesGroup> {
+    let mut out: Vec<SalesGroup> = Vec::new();
+    for g in groups {
+        let key = key_of(&g);
+        match out.iter_mut().find(|o| o.key == key && o.currency == g.currency) {
+            Some(o) => {
+                o.sales += g.sales;
+                o.paid_minor += g.paid_minor;
+                o.arrears_minor += g.arrears_minor;
+                o.fees_minor += g.fees_minor;
+                o.tax_minor += g.tax_minor;
+                o.energy_minor += g.energy_minor;
+                o.credit_minor += g.credit_minor;
+            }
+            None => out.push(SalesGroup { label: key.clone(), key, ..g }),
+        }
+    }
+    out.sort_by(|a, b| (&a.currency, &a.key).cmp(&(&b.currency, &b.key)));
+    out
+}
+
+pub async fn sales_summary(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<SalesReportQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref())?;
+    let (from, to) = period(&q.from, &q.to)?;
+    let group_by = q.group_by.as_deref().unwrap_or("day");
+    let (grouping, by_time) = match group_by {
+        "operator" => (SalesGrouping::Operator, None),
+        "vending_point" => (SalesGrouping::VendingPoint, None),
+        "method" => (SalesGrouping::Method, None),
+        "tariff" => (SalesGrouping::Tariff, None),
+        "day" => (SalesGrouping::Quarter, Some(false)),
+        "month" => (SalesGrouping::Quarter, Some(true)),
+        _ => {
+            return Err(ApiError::field(
+                "group_by",
+                "bad_value",
+                "operator, vending_point, method, tariff, day or month",
+            ));
+        }
+    };
+    let tz = time_zone(&app, &p, q.time_zone.as_deref()).await?;
+    let filter = SaleFilter {
+        from_us: Some(timestamp_us(from)),
+        to_us: Some(timestamp_us(to)),
+        // Standing sales: a reversed or re-allocated sale took nothing (its re-allocation is counted).
+        reversed: Some(false),
+        premises: subtree(&app, &p, q.premises_id).await?,
+        ..SaleFilter::default()
+    };
+    let mut groups = app.store.sales_summary(Some(p.scope()), &filter, grouping).await?;
+    if let Some(monthly) = by_time {
+        groups = fold(groups, |g| {
+            let at = g.key.parse::<i64>().ok().and_then(|b| Timestamp::from_second(b.saturating_mul(900)).ok());
+            let date = at.map(|t| t.to_zoned(tz.clone()).date());
+            match date {
+                Some(d) if monthly => format!("{:04}-{:02}", d.year(), d.month()),
+                Some(d) => d.to_string(),
+                None => g.key.clone(),
+            }
+        });
+    }
+    let mut rows = Vec::with_capacity(groups.len());
+    for g in &groups {
+        rows.push(summary_cells(g, &g.key, &g.label)?);
+    }
+    if format != Output::Json {
+        return table_file(&SUMMARY_HEADER, &rows, format, &format!("sales-by-{group_by}"));
+    }
+    let mut items = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let c: Currency =
+            g.currency.parse().map_err(|_| ApiError::internal(format!("a stored currency {:?}", g.currency)))?;
+        items.push(SalesGroupView {
+            key: g.key.clone(),
+            label: g.label.clone(),
+            sales: g.sales,
+            paid: money(g.paid_minor, c),
+            arrears: money(g.arrears_minor, c),
+            fees: money(g.fees_minor, c),
+            tax: money(g.tax_minor, c),
+            energy: money(g.energy_minor, c),
+            credit: money(g.credit_minor, c),
+        });
+    }
+    Ok(Json(SalesReportView { group_by: group_by.to_string(), from: instant(from), to: instant(to), rows: items })
+        .into_response())
+}
+
+const LEDGER_HEADER: [&str; 17] = [
+    "sale_id",
+    "at",
+    "vending_point_id",
+    "receipt_no",
+    "operator_id",
+    "account_id",
+    "meter_id",
+    "method",
+    "reference",
+    "currency",
+    "paid",
+    "arrears",
+    "fees",
+    "tax",
+    "energy",
+    "credit",
+    "tokens",
+];
+
+fn ledger_cells(s: &SaleRecord, c: Currency) -> Vec<Cell> {
+    vec![
+        Cell::Text(s.operation_id.to_string()),
+        Cell::Text(instant(s.at)),
+        Cell::Text(s.vending_point_id.to_string()),
+        Cell::Int(s.receipt_no),
+        Cell::Text(s.operator_id.to_string()),
+        Cell::Text(s.account_id.to_string()),
+        Cell::Text(s.meter_id.to_string()),
+        Cell::Text(s.method.as_str().to_string()),
+        Cell::Text(s.reference.clone()),
+        Cell::Text(c.code().to_string()),
+        Cell::Money(s.paid_minor, c),
+        Cell::Money(s.arrears_minor, c),
+        Cell::Money(s.fees_minor, c),
+        Cell::Money(s.tax_minor, c),
+        Cell::Money(s.energy_minor, c),
+        Cell::Money(s.credit_minor, c),
+        Cell::Text(s.tokens.join(" ")),
+    ]
+}
+
+/// Pages through the sales of a report, a page at a time, with each sale's currency.
+struct LedgerPages {
+    app: AppState,
+    scope: PremisesId,
+    filter: SaleFilter,
+    after: Option<String>,
+    done: bool,
+    currencies: std::collections::HashMap<voltvend_domain::AccountId, Currency>,
+}
+
+impl LedgerPages {
+    async fn next(&mut self) -> ApiResult<Option<Vec<(SaleRecord, Currency)>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let q = ListQuery { scope: Some(self.scope), after: self.after.take(), limit: ListQuery::LIMIT_MAX };
+        let page = self.app.store.list_sales(&q, &self.filter).await?;
+        self.done = page.len() < ListQuery::LIMIT_MAX as usize;
+        self.after = page.last().map(|s| s.operation_id.to_string());
+        let mut out = Vec::with_capacity(page.len());
+        for s in page {
+            let c = match self.currencies.get(&s.account_id) {
+                Some(c) => *c,
+                None => {
+                    let c = self.app.store.account(s.account_id).await?.account.currency;
+                    // Bounded: an export of a million sales touches at most every account once.
+                    self.currencies.insert(s.account_id, c);
+                    c
+                }
+            };
+            out.push((s, c));
+        }
+        Ok(Some(out))
+    }
+}
+
+pub async fn sales_ledger(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<SalesLedgerQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref().or(Some("csv")))?;
+    let (from, to) = period(&q.from, &q.to)?;
+    let filter = SaleFilter {
+        from_us: Some(timestamp_us(from)),
+        to_us: Some(timestamp_us(to)),
+        reversed: q.reversed,
+        premises: subtree(&app, &p, q.premises_id).await?,
+        ..SaleFilter::default()
+    };
+    let pages = LedgerPages {
+        app: app.clone(),
+        scope: p.scope(),
+        filter,
+        after: None,
+        done: false,
+        currencies: std::collections::HashMap::new(),
+    };
+    match format {
+        Output::Json => {
+            Err(ApiError::field("format", "bad_value", "the sales ledger is a file: csv or xlsx (or page /sales)"))
+        }
+        Output::Csv => {
+            // Streamed: one page of rows in memory at a time, however long the period.
+            let header = csv_line(&LEDGER_HEADER.iter().map(|h| Cell::Text((*h).to_string())).collect::<Vec<_>>());
+            let body = stream::unfold((Some(header), pages), |(first, mut pages)| async move {
+                if let Some(h) = first {
+                    return Some((Ok::<_, std::io::Error>(h.into_bytes()), (None, pages)));
+                }
+                match pages.next().await {
+                    Ok(Some(rows)) if !rows.is_empty() => {
+                        let chunk: String = rows.iter().map(|(s, c)| csv_line(&ledger_cells(s, *c))).collect();
+                        Some((Ok(chunk.into_bytes()), (None, pages)))
+                    }
+                    Ok(_) => None,
+                    Err(e) => {
+                        Some((Err(std::io::Error::other(e.message)), (None, LedgerPages { done: true, ..pages })))
+                    }
+                }
+            });
+            Ok(attachment(Body::from_stream(body), CSV, "sales-ledger.csv"))
+        }
+        Output::Xlsx => {
+            let file = ledger_xlsx(pages).await?;
+            let f = tokio::fs::File::from_std(file.reopen().map_err(ApiError::internal)?);
+            // The temporary file is unlinked already: the open handle keeps it readable until streamed.
+            drop(file);
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(f));
+            Ok(attachment(body, XLSX, "sales-ledger.xlsx"))
+        }
+    }
+}
+
+/// The sales ledger as a workbook in constant-memory mode (rows go to a temporary file as they are written),
+/// saved to a temporary file.
+async fn ledger_xlsx(mut pages: LedgerPages) -> ApiResult<tempfile::NamedTempFile> {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet_with_constant_memory().map_err(xlsx_error)?;
+    sheet.set_name("sales-ledger").map_err(xlsx_error)?;
+    let header: Vec<Cell> = LEDGER_HEADER.iter().map(|h| Cell::Text((*h).to_string())).collect();
+    xlsx_row(sheet, 0, &header).map_err(xlsx_error)?;
+    let mut row = 1_u32;
+    while let Some(rows) = pages.next().await? {
+        for (s, c) in &rows {
+            if row > 1_048_575 {
+                return Err(ApiError::new(
+                    "report_too_large",
+                    "more sales than a worksheet holds (1 048 575 rows): export a shorter period, or as CSV",
+                ));
+            }
+            xlsx_row(sheet, row, &ledger_cells(s, *c)).map_err(xlsx_error)?;
+            row += 1;
+        }
+    }
+    let file = tempfile::NamedTempFile::new().map_err(ApiError::internal)?;
+    // Zipping the sheet up is CPU work: off the async threads.
+    tokio::task::spawn_blocking(move || -> ApiResult<tempfile::NamedTempFile> {
+        let mut file = file;
+        book.save_to_writer(file.as_file_mut()).map_err(xlsx_error)?;
+        file.as_file_mut().flush().map_err(ApiError::internal)?;
+        Ok(file)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+pub async fn reconciliation(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<ReconciliationQuery>,
+) -> ApiResult<Json<ReconciliationView>> {
+    app.require_root(&p, "the ledger").await.map_err(|_| {
+        ApiError::new(
+            "scope_too_narrow",
+            "the reconciliation compares with the whole ledger: it is for the whole group",
+        )
+    })?;
+    let (from, to) = period(&q.from, &q.to)?;
+    let filter =
+        SaleFilter { from_us: Some(timestamp_us(from)), to_us: Some(timestamp_us(to)), ..SaleFilter::default() };
+    // Every sale made in the period, reversed since or not: each has its vend transfer in the ledger.
+    let sales = app.store.sales_summary(None, &filter, SalesGrouping::Method).await?;
+    let ledger = app.store.vend_totals(timestamp_us(from), timestamp_us(to)).await?;
+    let mut currencies: Vec<String> =
+        sales.iter().map(|g| g.currency.clone()).chain(ledger.iter().map(|l| l.currency.clone())).collect();
+    currencies.sort();
+    currencies.dedup();
+    let mut lines = Vec::with_capacity(currencies.len());
+    for code in currencies {
+        let c: Currency = code.parse().map_err(|_| ApiError::internal(format!("a stored currency {code:?}")))?;
+        let (n, paid) = sales
+            .iter()
+            .filter(|g| g.currency == code)
+            .fold((0, 0_i64), |(n, m), g| (n + g.sales, m.saturating_add(g.paid_minor)));
+        let (t, booked) = ledger.iter().find(|l| l.currency == code).map_or((0, 0), |l| (l.transfers, l.amount_minor));
+        lines.push(ReconciliationLine {
+            currency: code,
+            sales: n,
+            sales_paid: money(paid, c),
+            vend_transfers: t,
+            ledger_paid: money(booked, c),
+            difference: money(paid.saturating_sub(booked), c),
+            reconciles: n == t && paid == booked,
+        });
+    }
+    Ok(Json(ReconciliationView { from: instant(from), to: instant(to), lines }))
+}

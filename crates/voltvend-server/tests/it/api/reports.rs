@@ -1,0 +1,167 @@
+//! Reports through the API: a day's sales by operator and by day, within the caller's scope, with a reversed
+//! sale left out; the same as CSV and as XLSX read back by `openpyxl`; the sales ledger streamed as CSV whose
+//! rows add up to the summary; and the reconciliation with the ledger, for the whole group only.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+use voltvend_domain::BuiltinRole;
+
+use super::Api;
+use super::lifecycle::{get, post, sell};
+
+const PERIOD: &str = "from=2026-11-23T00:00:00Z&to=2026-11-24T00:00:00Z";
+
+fn minor(v: &Value) -> i64 {
+    v["minor"].as_str().unwrap().parse().unwrap()
+}
+
+async fn file(api: &Api, role: BuiltinRole, building: char, path: &str) -> Vec<u8> {
+    let r = api.send(api.as_(role, building, Method::GET, path)).await;
+    assert!(r.status.is_success(), "{path}: {} {}", r.status, String::from_utf8_lossy(&r.bytes));
+    r.bytes.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sales_reports_honour_the_scope_leave_reversals_out_and_export_as_csv_and_xlsx() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let (acct, meter) = (e.account_a.to_string(), e.remote_meter.to_string());
+    for amount in ["20.00", "30.00", "15.50"] {
+        sell(&api, 'a', &acct, &meter, amount).await.ok();
+    }
+    let (b_acct, b_meter) = (e.account_b.to_string(), e.sts_meter.to_string());
+    sell(&api, 'b', &b_acct, &b_meter, "40.00").await.ok();
+    // One of A's sales is reversed (maker-checker): the summary leaves it out, the ledger export keeps it.
+    let wrong = sell(&api, 'a', &acct, &meter, "99.00").await.ok();
+    let id = api
+        .send(post(
+            &api,
+            BuiltinRole::Cashier,
+            'a',
+            "/api/v1/corrections",
+            json!({"kind": "reverse_sale", "sale_id": wrong["id"], "reason": "double keyed"}),
+        ))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.send(post(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/corrections/{id}/approve"), json!({}))).await.ok();
+
+    let cashier_a = api.operators[&("cashier".to_string(), 'a')].to_string();
+    let by_operator =
+        get(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/sales?{PERIOD}&group_by=operator")).await;
+    let rows = by_operator["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "building A's manager sees building A's sales only: {by_operator}");
+    assert_eq!((rows[0]["key"].as_str(), rows[0]["label"].as_str()), (Some(cashier_a.as_str()), Some("cashier.a")));
+    assert_eq!((rows[0]["sales"].as_i64(), rows[0]["paid"]["amount"].as_str()), (Some(3), Some("65.50")));
+    let split = ["arrears", "fees", "energy", "credit"].iter().map(|k| minor(&rows[0][*k])).sum::<i64>();
+    assert_eq!(split, 6_550, "the split adds up to what was paid");
+    // By local day (Asia/Shanghai: the sales at 08:00 UTC are on the 23rd).
+    let by_day = get(&api, BuiltinRole::Auditor, 'a', &format!("/api/v1/reports/sales?{PERIOD}&group_by=day")).await;
+    assert_eq!(by_day["rows"][0]["key"], "2026-11-23", "{by_day}");
+    assert_eq!(by_day["rows"][0]["paid"], rows[0]["paid"]);
+    let r = api.send(api.as_(BuiltinRole::Manager, 'a', Method::GET, "/api/v1/reports/sales?group_by=operator")).await;
+    assert_eq!((r.status.as_u16(), r.json()["details"]["field"].as_str()), (400, Some("from")));
+    let r = api
+        .send(api.as_(
+            BuiltinRole::Manager,
+            'a',
+            Method::GET,
+            &format!("/api/v1/reports/sales?{PERIOD}&group_by=colour"),
+        ))
+        .await;
+    assert_eq!(r.code(), "bad_value");
+    let other = e.building_b.id;
+    let r = api
+        .send(api.as_(
+            BuiltinRole::Manager,
+            'a',
+            Method::GET,
+            &format!("/api/v1/reports/sales?{PERIOD}&premises_id={other}"),
+        ))
+        .await;
+    assert_eq!(r.status.as_u16(), 404, "another building's subtree is not there");
+
+    // CSV: the same figures.
+    let csv =
+        file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/sales?{PERIOD}&group_by=operator&format=csv"))
+            .await;
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "key,label,currency,sales,paid,arrears,fees,tax,energy,credit");
+    assert!(lines[1].starts_with(&format!("{cashier_a},cashier.a,CNY,3,65.50,")), "{csv}");
+
+    // The sales ledger: every sale of the period in scope, the reversed one too; its paid column adds up.
+    let ledger = file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/sales-ledger?{PERIOD}")).await;
+    let ledger = String::from_utf8(ledger).unwrap();
+    let paid: Vec<&str> = ledger.lines().skip(1).map(|l| l.split(',').nth(10).unwrap()).collect();
+    assert_eq!(paid.len(), 4, "{ledger}");
+    assert!(ledger.contains(wrong["id"].as_str().unwrap()));
+    let standing =
+        file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/sales-ledger?{PERIOD}&reversed=false")).await;
+    let total: i64 = String::from_utf8(standing)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(10).unwrap().replace('.', "").parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, minor(&rows[0]["paid"]));
+
+    // XLSX, read back by openpyxl: money as numbers with two decimals.
+    let xlsx =
+        file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/sales?{PERIOD}&group_by=operator&format=xlsx"))
+            .await;
+    let ledger_xlsx =
+        file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/sales-ledger?{PERIOD}&format=xlsx")).await;
+    let have_openpyxl =
+        std::process::Command::new("python3").args(["-c", "import openpyxl"]).status().is_ok_and(|s| s.success());
+    if voltvend_testkit::peer_available(have_openpyxl, "python3 with openpyxl") {
+        let dir = tempfile::tempdir().unwrap();
+        let (summary, full) = (dir.path().join("summary.xlsx"), dir.path().join("ledger.xlsx"));
+        std::fs::write(&summary, &xlsx).unwrap();
+        std::fs::write(&full, &ledger_xlsx).unwrap();
+        let script = "import sys, openpyxl\n\
+            for path in sys.argv[1:]:\n\
+            \x20   ws = openpyxl.load_workbook(path).active\n\
+            \x20   rows = list(ws.iter_rows(values_only=True))\n\
+            \x20   print(ws.title, len(rows) - 1, repr(rows[0][:5]), repr(rows[1][3:5]) if path.endswith('summary.xlsx') else round(sum(r[10] for r in rows[1:]) * 100), ws.cell(2, rows[0].index('paid') + 1).number_format)\n";
+        let out =
+            std::process::Command::new("python3").arg("-c").arg(script).arg(&summary).arg(&full).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0], "sales-by-operator 1 ('key', 'label', 'currency', 'sales', 'paid') (3, 65.5) 0.00",
+            "{out}"
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "sales-ledger 4 ('sale_id', 'at', 'vending_point_id', 'receipt_no', 'operator_id') {} 0.00",
+                6_550 + 9_900
+            ),
+            "{out}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sales_ledger_reconciles_with_the_ledger_for_the_whole_group() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let (acct, meter) = (e.account_a.to_string(), e.remote_meter.to_string());
+    sell(&api, 'a', &acct, &meter, "20.00").await.ok();
+    sell(&api, 'b', &e.account_b.to_string(), &e.sts_meter.to_string(), "40.00").await.ok();
+    let path = format!("/api/v1/reports/reconciliation?{PERIOD}");
+    let r = api.send(api.as_(BuiltinRole::Administrator, 'a', Method::GET, &path)).await;
+    assert_eq!(r.code(), "scope_too_narrow");
+    let report = get(&api, BuiltinRole::Administrator, 'g', &path).await;
+    let line = &report["lines"][0];
+    assert_eq!((line["currency"].as_str(), line["reconciles"].as_bool()), (Some("CNY"), Some(true)), "{report}");
+    assert_eq!((line["sales"].as_i64(), line["vend_transfers"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(
+        (line["sales_paid"]["amount"].as_str(), line["difference"]["minor"].as_str()),
+        (Some("60.00"), Some("0"))
+    );
+}
