@@ -1032,3 +1032,110 @@ pub async fn reading_history_by_meter_subtree_and_period(h: &Harness) {
     let q = ListQuery { scope: None, after: Some("yesterday".into()), limit: 10 };
     assert!(matches!(h.store.list_readings(&q, &by_meter).await, Err(voltvend_store::StoreError::BadQuery(_))));
 }
+
+/// Corrections with approval, historical arrears and a shift closed by denomination, written as the model
+/// writes them; and the report queries (the approvals queue, sales summaries, the ledger's vend totals) read
+/// back within scopes.
+pub async fn corrections_and_reports_agree_with_the_model(h: &Harness) {
+    use voltvend_domain::ApprovalId;
+    use voltvend_ops::{
+        ApprovalStatus, ArrearsLine, CloseShift, Correction, CorrectionKind, DecideCorrection, EnterArrears, Operation,
+        RequestCorrection,
+    };
+    use voltvend_store::{ApprovalFilter, ListQuery, SaleFilter, SalesGrouping};
+    let mut estate = h.estate().await;
+    let admin = voltvend_ops::Actor::operator(estate.admin, estate.group.id, "10.0.0.9");
+    let first = estate.remote_sale(3_000);
+    let second = estate.remote_sale(2_000);
+    let b_sale = estate.sts_sale(4_000);
+    let (reverse, pending) = (ApprovalId::from_uuid(h.uuid()), ApprovalId::from_uuid(h.uuid()));
+    let request = |estate: &mut voltvend_testkit::estate::Estate, id, kind, sale, amount| {
+        let correction = Correction {
+            kind,
+            sale,
+            account_id: (kind == CorrectionKind::Adjust).then_some(estate.account_a),
+            meter_id: None,
+            shift_id: None,
+            amount_minor: amount,
+        };
+        let command = Command::RequestCorrection(RequestCorrection {
+            approval_id: id,
+            correction,
+            reason: "keyed twice".into(),
+            expires_in: RequestCorrection::EXPIRES_IN_DEFAULT,
+        });
+        Operation::new(estate.next_op(), estate.cashier_a(), command)
+    };
+    let mut ops = vec![first.clone(), second, b_sale];
+    ops.push(request(&mut estate, reverse, CorrectionKind::ReverseSale, Some(first.id), 0));
+    ops.push(Operation::new(
+        estate.next_op(),
+        admin.clone(),
+        Command::DecideCorrection(DecideCorrection { approval_id: reverse, approve: true, note: String::new() }),
+    ));
+    ops.push(request(&mut estate, pending, CorrectionKind::Adjust, None, -150));
+    let lines = vec![ArrearsLine { account_id: estate.account_a, amount_minor: 12_345, reference: "2019-07".into() }];
+    ops.push(Operation::new(estate.next_op(), admin.clone(), Command::EnterArrears(EnterArrears { lines })));
+    let close =
+        CloseShift { shift_id: estate.shift_a, counted_minor: 12_000, denominations: vec![(10_000, 1), (1_000, 2)] };
+    ops.push(Operation::new(estate.next_op(), estate.cashier_a(), Command::CloseShift(close)));
+    for op in &ops {
+        h.store.submit(op.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let mut all = estate.setup.clone();
+    all.extend(ops.iter().cloned());
+    let (model, _) = model_of(&all, &h.context);
+    for id in [reverse, pending] {
+        assert_eq!(h.store.approval(id).await.unwrap().as_ref(), model.approvals.get(&id));
+    }
+    let decide_id = ops[4].id;
+    assert_eq!(h.store.refused_payment(decide_id).await.unwrap().as_ref(), model.refused_payments.get(&decide_id));
+    assert_eq!(h.store.shift(estate.shift_a).await.unwrap(), model.shifts[&estate.shift_a], "denominations kept");
+
+    // The approvals queue, by status and scope.
+    let now = voltvend_domain::clock::timestamp_us(start());
+    let in_a = ListQuery { scope: Some(estate.building_a.id), after: None, limit: 50 };
+    let in_b = ListQuery { scope: Some(estate.building_b.id), ..in_a.clone() };
+    let status = |s| ApprovalFilter { status: Some(s), now_us: now, ..Default::default() };
+    let ids = |v: Vec<voltvend_ops::ApprovalRecord>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    assert_eq!(ids(h.store.list_approvals(&in_a, &status(ApprovalStatus::Pending)).await.unwrap()), [pending]);
+    assert_eq!(ids(h.store.list_approvals(&in_a, &status(ApprovalStatus::Approved)).await.unwrap()), [reverse]);
+    assert!(
+        h.store.list_approvals(&in_b, &ApprovalFilter { now_us: now, ..Default::default() }).await.unwrap().is_empty()
+    );
+    let later = ApprovalFilter {
+        status: Some(ApprovalStatus::Expired),
+        now_us: now + 73 * 3_600_000_000,
+        ..Default::default()
+    };
+    assert_eq!(ids(h.store.list_approvals(&in_a, &later).await.unwrap()), [pending], "undecided past its expiry");
+
+    // Reports: standing sales of building A (the reversed one left out), every sale against the ledger.
+    let standing = SaleFilter { reversed: Some(false), ..Default::default() };
+    let by = |g| h.store.sales_summary(Some(estate.building_a.id), &standing, g);
+    for grouping in [
+        SalesGrouping::Operator,
+        SalesGrouping::VendingPoint,
+        SalesGrouping::Method,
+        SalesGrouping::Tariff,
+        SalesGrouping::Quarter,
+    ] {
+        let groups = by(grouping).await.unwrap();
+        assert_eq!(groups.len(), 1, "{grouping:?}: {groups:?}");
+        assert_eq!(
+            (groups[0].sales, groups[0].paid_minor, groups[0].currency.as_str()),
+            (1, 2_000, "CNY"),
+            "{grouping:?}"
+        );
+    }
+    assert_eq!(by(SalesGrouping::Method).await.unwrap()[0].key, "cash");
+    let reversed = h.store.list_sales(&in_a, &SaleFilter { reversed: Some(true), ..Default::default() }).await.unwrap();
+    assert_eq!(reversed.iter().map(|s| s.operation_id).collect::<Vec<_>>(), [first.id]);
+    let everything = h.store.sales_summary(None, &SaleFilter::default(), SalesGrouping::Method).await.unwrap();
+    let ledger = h.store.vend_totals(0, i64::MAX).await.unwrap();
+    let (sold, paid) = everything.iter().fold((0, 0), |(n, m), g| (n + g.sales, m + g.paid_minor));
+    assert_eq!((sold, paid), (3, 9_000));
+    assert_eq!(ledger.iter().map(|l| (l.transfers, l.amount_minor)).collect::<Vec<_>>(), [(3, 9_000)]);
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}

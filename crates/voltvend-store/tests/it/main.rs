@@ -61,4 +61,5 @@ conformance!(
     counter_records_and_lists,
     head_end_control_round_trip,
     reading_history_by_meter_subtree_and_period,
+    corrections_and_reports_agree_with_the_model,
 );
