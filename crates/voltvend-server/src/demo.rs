@@ -33,18 +33,19 @@ use rand::{Rng, SeedableRng};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
-    AccountId, BooksId, BuiltinRole, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId, CustomerKind,
-    IdDocument, IdDocumentKind, ManualClock, Meter, MeterId, MeterProtocol, OperationId, Operator, OperatorId,
-    Premises, PremisesLevel, ShiftId, Side, Utility, VendingPointId,
+    AccountId, ApprovalId, BooksId, BuiltinRole, Clock, ControlMode, CtVtRatio, Currency, Customer, CustomerId,
+    CustomerKind, IdDocument, IdDocumentKind, ManualClock, Meter, MeterId, MeterProtocol, OperationId, Operator,
+    OperatorId, Premises, PremisesLevel, ShiftId, Side, Utility, VendingPointId,
 };
 use voltvend_meter::controller::{ControllerConfig, Mode, RemoteCommand};
 use voltvend_meter::fleet::{Fleet, Profile};
 use voltvend_ops::secrets::{openpaygo_aad, vending_key_aad};
 use voltvend_ops::{
-    Actor, Applied, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, IssueStsTokens, MasterKey,
-    MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgUnit, OutboxKind,
-    Outcome, PaymentMethod, ReceiptFormat, RefundRefusedPayment, ReprintReceipt, Reverse, Sale, SaleAmount, SaleRecord,
-    SettleVendingPoint, StsManagement, VendingKeyRecord,
+    Actor, Applied, ApplyReadings, CloseShift, Command, Correction, CorrectionKind, CustomerRef, DecideCorrection,
+    ImportTariff, IssueStsTokens, MasterKey, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint,
+    Operation, OpgBinding, OpgUnit, OutboxKind, Outcome, PaymentMethod, ReceiptFormat, RefundRefusedPayment,
+    ReprintReceipt, RequestCorrection, Sale, SaleAmount, SaleRecord, SettleVendingPoint, StsManagement,
+    VendingKeyRecord,
 };
 use voltvend_store::{ListQuery, MeterFilter, Store};
 use voltvend_sts::keys::{KeyParams, KeyType};
@@ -1453,24 +1454,30 @@ impl<'a> Seeder<'a> {
         let estate = self.estate()?;
         let cashiers = [estate.cashier(CASHIER_A)?, estate.cashier(CASHIER_B)?, estate.cashier(CASHIER_CENTRE)?];
         let engineer = estate.staff(estate.engineer);
+        let manager = estate.staff(estate.manager);
         let cashier = |i: usize| cashiers.get(i).cloned().context("a counter's cashier");
         let mut ops = Vec::new();
-        let mut kinds = Vec::new();
+        // 纠错, maker-checker: the cashier asks for the wrong-meter sale to be re-allocated; the park manager
+        // approves it after the morning rush (below).
+        let mut approval = None;
         if let Some(wrong) = &wrong_sale {
             let right_acct = self.accounts.get(right).context("account")?;
-            let shift = self.shifts.get(CASHIER_A).copied().flatten().context("shift")?;
-            let mut sale = Sale::paid(right_acct.id, right_acct.elec, shift, wrong.method, wrong.paid_minor);
-            sale.reference = wrong.reference.clone();
-            let reverse = Reverse {
-                transfer_id: wrong.transfer_id,
-                reason: format!(
-                    "sold to the neighbour's account by mistake ({WRONG_UNIT} for {RIGHT_UNIT}); re-allocated"
-                ),
-                lines: None,
-                reallocate: Some(sale),
+            let id: ApprovalId = self.ids.id();
+            let request = RequestCorrection {
+                approval_id: id,
+                correction: Correction {
+                    kind: CorrectionKind::ReallocateSale,
+                    sale: Some(wrong.operation_id),
+                    account_id: Some(right_acct.id),
+                    meter_id: Some(right_acct.elec),
+                    shift_id: None,
+                    amount_minor: 0,
+                },
+                reason: format!("sold to the neighbour's account by mistake ({WRONG_UNIT} for {RIGHT_UNIT})"),
+                expires_in: RequestCorrection::EXPIRES_IN_DEFAULT,
             };
-            ops.push(self.op(&cashier(CASHIER_A)?, Command::Reverse(reverse)));
-            kinds.push(Some(wrong.clone()));
+            ops.push(self.op(&cashier(CASHIER_A)?, Command::RequestCorrection(request)));
+            approval = Some((id, wrong.clone()));
         }
         // Refused payments are handed back: cash from the drawer the same day, transfers the next.
         let refunds: Vec<(OperationId, usize, PaymentMethod)> = std::mem::take(&mut self.refused);
@@ -1486,7 +1493,6 @@ impl<'a> Seeder<'a> {
             ops.push(
                 self.op(&cashier(who)?, Command::RefundRefusedPayment(RefundRefusedPayment { payment, shift_id })),
             );
-            kinds.push(None);
             self.summary.refunds += 1;
         }
         if day == 3 {
@@ -1502,8 +1508,7 @@ impl<'a> Seeder<'a> {
                     cashier: CASHIER_B,
                 };
                 ops.push(self.sale_op(&p)?);
-                kinds.push(None);
-            }
+                }
         }
         if day == 9 {
             // The field engineer's inspection of Block C: meter covers opened, tamper flags cleared.
@@ -1515,32 +1520,38 @@ impl<'a> Seeder<'a> {
                     reason: format!("{code}: meter cover opened for the annual inspection; tamper flag cleared"),
                 };
                 ops.push(self.op(&engineer, Command::IssueStsTokens(request)));
-                kinds.push(None);
-                self.summary.management_tokens += 1;
+                    self.summary.management_tokens += 1;
             }
             // 补收据: a customer asks for a copy of a receipt.
             if let Some(sale) = self.reprint {
                 let r = ReprintReceipt { sale, format: ReceiptFormat::Pdf };
                 ops.push(self.op(&cashier(CASHIER_CENTRE)?, Command::ReprintReceipt(r)));
-                kinds.push(None);
-            }
+                }
         }
         let outcomes = self.commit(ops).await?;
-        for (wrong, outcome) in kinds.into_iter().zip(outcomes) {
+        for outcome in outcomes {
             match outcome {
-                Outcome::Reversed { sale: Some(sale), .. } => {
-                    self.summary.reversals += 1;
-                    if let (Some(wrong), Ok(w)) = (wrong, self.acct_by_unit(WRONG_UNIT))
-                        && let Some(a) = self.accounts.get_mut(w)
-                    {
-                        a.balance_minor -= wrong.credit_minor;
-                    }
-                    self.sold(right, &sale, Some(CASHIER_A));
-                }
                 Outcome::Sale(sale) => self.sold(over_cash, &sale, Some(CASHIER_B)),
-                Outcome::Refunded(_) | Outcome::Tokens(_) | Outcome::Reprinted(_) => {}
+                Outcome::Approval(_) | Outcome::Refunded(_) | Outcome::Tokens(_) | Outcome::Reprinted(_) => {}
                 other => bail!("demo seed: a correction answered {other:?}"),
             }
+        }
+        if let Some((id, wrong)) = approval {
+            let note = "checked the unit numbers with the customer".to_string();
+            let decide = DecideCorrection { approval_id: id, approve: true, note };
+            let outcomes = self.commit(vec![self.op(&manager, Command::DecideCorrection(decide))]).await?;
+            let Some(Outcome::Approval(done)) = outcomes.into_iter().next() else {
+                bail!("demo seed: the approval answered something else");
+            };
+            let result = done.result.context("an approved re-allocation makes a sale")?;
+            let sale = self.store.sale(result).await?.context("the re-allocated sale")?;
+            self.summary.reversals += 1;
+            if let Ok(w) = self.acct_by_unit(WRONG_UNIT)
+                && let Some(a) = self.accounts.get_mut(w)
+            {
+                a.balance_minor -= wrong.credit_minor;
+            }
+            self.sold(right, &sale, Some(CASHIER_A));
         }
         Ok(())
     }
