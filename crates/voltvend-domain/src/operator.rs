@@ -105,6 +105,8 @@ permissions! {
     ArrearsManage => "arrears.manage",
     /// Reports and exports (sales summaries, the sales ledger and its reconciliation with the ledger).
     ReportsRead => "reports.read",
+    /// See the scheduled backups and their verification, and take one now.
+    BackupsManage => "backups.manage",
 }
 
 impl fmt::Display for Permission {

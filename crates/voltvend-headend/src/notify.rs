@@ -36,6 +36,9 @@ pub struct Notification {
     /// The wallet's balance when the notification is sent, e.g. "19.40".
     pub balance: Option<String>,
     pub currency: Option<String>,
+    /// For a system alarm (`backup_failed`): what went wrong. Meter notifications leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 pub type SendResult<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
@@ -196,6 +199,7 @@ impl Notifier {
             customer_id,
             balance,
             currency,
+            detail: None,
         })
     }
 

@@ -849,6 +849,7 @@ impl Server {
             clock,
             body_max_bytes: settings.server.request_body_max_bytes,
             headend: None,
+            backups: None,
         };
         let app = crate::http::router(state, settings.server.request_body_max_bytes);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;

@@ -50,13 +50,18 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         to: PathBuf,
     },
-    /// Restore a backup into the configured database, then verify it.
+    /// Restore a backup into the configured database, then verify it; or list the backups (`--list`).
     Restore {
-        #[arg(long, value_name = "FILE")]
-        from: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "list")]
+        from: Option<PathBuf>,
         /// Replace an existing database (never one a running server holds).
         #[arg(long)]
         force: bool,
+        /// List the backups in the backup directory (`backup.dir`, or `--dir`) with their verification.
+        #[arg(long, conflicts_with_all = ["from", "force"])]
+        list: bool,
+        #[arg(long, value_name = "DIR", requires = "list")]
+        dir: Option<PathBuf>,
     },
     /// Check every invariant of the database: the ledger sums to zero, cached balances equal their entries,
     /// receipt numbers are gapless, the audit chain is intact. One line per problem; non-zero exit if any.
@@ -290,7 +295,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("backup written to {}", file.display());
             Ok(())
         }
-        Command::Restore { from, force } => {
+        Command::Restore { list: true, dir, .. } => {
+            let dir = match dir {
+                Some(d) => d,
+                None if !settings.backup.dir.trim().is_empty() => PathBuf::from(&settings.backup.dir),
+                None => anyhow::bail!("no backup directory: set backup.dir or give --dir"),
+            };
+            let entries = crate::backups::list(&dir)?;
+            if entries.is_empty() {
+                println!("no backups in {}", dir.display());
+            }
+            for e in entries {
+                let name = e.file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                let verdict = match &e.verification {
+                    Some(v) if v.ok => format!("verified {}", v.verified_at),
+                    Some(v) => format!("FAILED verification {}: {}", v.verified_at, v.detail),
+                    None => "not verified".to_string(),
+                };
+                println!("{name}  {}  {} bytes  {verdict}", e.taken_at, e.bytes);
+            }
+            Ok(())
+        }
+        Command::Restore { from, force, .. } => {
+            let from = from.context("give --from FILE")?;
             let spinner = spinner("verifying and restoring");
             let result = voltvend_store::backup::restore(&from, &settings.database.url, force, clock).await;
             spinner.finish_and_clear();

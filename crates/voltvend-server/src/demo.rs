@@ -1508,7 +1508,7 @@ impl<'a> Seeder<'a> {
                     cashier: CASHIER_B,
                 };
                 ops.push(self.sale_op(&p)?);
-                }
+            }
         }
         if day == 9 {
             // The field engineer's inspection of Block C: meter covers opened, tamper flags cleared.
@@ -1520,13 +1520,13 @@ impl<'a> Seeder<'a> {
                     reason: format!("{code}: meter cover opened for the annual inspection; tamper flag cleared"),
                 };
                 ops.push(self.op(&engineer, Command::IssueStsTokens(request)));
-                    self.summary.management_tokens += 1;
+                self.summary.management_tokens += 1;
             }
             // 补收据: a customer asks for a copy of a receipt.
             if let Some(sale) = self.reprint {
                 let r = ReprintReceipt { sale, format: ReceiptFormat::Pdf };
                 ops.push(self.op(&cashier(CASHIER_CENTRE)?, Command::ReprintReceipt(r)));
-                }
+            }
         }
         let outcomes = self.commit(ops).await?;
         for outcome in outcomes {

@@ -34,6 +34,8 @@ pub struct AppState {
     pub body_max_bytes: usize,
     /// The head end, when this server runs one.
     pub headend: Option<voltvend_headend::HeadEnd>,
+    /// Scheduled backups, when configured.
+    pub backups: Option<Arc<crate::backups::Scheduler>>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]

@@ -5,6 +5,7 @@
 //! `voltvend-domain`; SQL lives in `voltvend-store`.
 
 pub mod api;
+pub mod backups;
 pub mod bench;
 pub mod bench_http;
 pub mod bench_ingest;

@@ -114,7 +114,22 @@ async fn serve_locked(
     let head = store.audit_head().await?;
     // The audit head in the log is a copy of it outside the database (see `voltvend audit verify`).
     tracing::info!(audit_seq = head.seq, audit_head = %audit::hex(&head.hash), "start-up check passed");
-    let (headend, headend_tasks) = start_headend(settings, store.clone(), clock.clone()).await?;
+    let (headend, mut headend_tasks) = start_headend(settings, store.clone(), clock.clone()).await?;
+    let backups = match settings.backup.policy()? {
+        Some(policy) => {
+            tracing::info!(dir = %policy.dir.display(), every_h = policy.every.as_hours(), "scheduled backups");
+            let scheduler = Arc::new(crate::backups::Scheduler {
+                store: store.clone(),
+                source_url: settings.database.url.clone(),
+                policy,
+                clock: clock.clone(),
+                senders: notification_senders(settings, clock.clone())?,
+            });
+            headend_tasks.push(scheduler.clone().start());
+            Some(scheduler)
+        }
+        None => None,
+    };
     let state = AppState {
         metrics: Arc::new(Metrics::new(store.writer_stats())),
         started_at: clock.now(),
@@ -123,6 +138,7 @@ async fn serve_locked(
         escpos_ascii: settings.receipts.escpos_encoding == "ascii",
         body_max_bytes: settings.server.request_body_max_bytes,
         headend,
+        backups,
         clock,
     };
     let app = router(state, settings.server.request_body_max_bytes);
@@ -136,6 +152,27 @@ async fn serve_locked(
         t.abort();
     }
     served.context("HTTP server failed")
+}
+
+/// The notification senders the configuration names (the log, a signed webhook).
+pub fn notification_senders(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Vec<Arc<dyn voltvend_headend::notify::Sender>>> {
+    let h = &settings.headend;
+    let mut senders: Vec<Arc<dyn voltvend_headend::notify::Sender>> = Vec::new();
+    if h.notify_log {
+        senders.push(Arc::new(voltvend_headend::notify::LogSender));
+    }
+    if !h.notify_webhook_url.is_empty() {
+        let secret = std::fs::read(&h.notify_webhook_secret_file)
+            .with_context(|| format!("cannot read the webhook secret file {}", h.notify_webhook_secret_file))?;
+        let secret = secret.trim_ascii().to_vec();
+        let webhook = voltvend_headend::notify::WebhookSender::new(&h.notify_webhook_url, secret, clock)
+            .map_err(|e| anyhow::anyhow!("bad configuration: headend.notify_webhook_url: {e}"))?;
+        senders.push(Arc::new(webhook));
+    }
+    Ok(senders)
 }
 
 /// The API's state: sessions and their settings, the master keys (for sealing imports), the receipt font.
@@ -257,18 +294,7 @@ pub async fn start_headend(
         tracing::info!(broker = %h.mqtt_broker, "meter telemetry is taken from this MQTT broker");
         tasks.push(headend.start_telemetry(&host, port, &client_id));
     }
-    let mut senders: Vec<Arc<dyn voltvend_headend::notify::Sender>> = Vec::new();
-    if h.notify_log {
-        senders.push(Arc::new(voltvend_headend::notify::LogSender));
-    }
-    if !h.notify_webhook_url.is_empty() {
-        let secret = std::fs::read(&h.notify_webhook_secret_file)
-            .with_context(|| format!("cannot read the webhook secret file {}", h.notify_webhook_secret_file))?;
-        let secret = secret.trim_ascii().to_vec();
-        let webhook = voltvend_headend::notify::WebhookSender::new(&h.notify_webhook_url, secret, clock.clone())
-            .map_err(|e| anyhow::anyhow!("bad configuration: headend.notify_webhook_url: {e}"))?;
-        senders.push(Arc::new(webhook));
-    }
+    let senders = notification_senders(settings, clock.clone())?;
     if !senders.is_empty() {
         let notifier = voltvend_headend::notify::Notifier::new(store.clone(), senders);
         tasks.push(notifier.start(std::time::Duration::from_secs(2)));

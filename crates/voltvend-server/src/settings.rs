@@ -19,7 +19,46 @@ pub struct Settings {
     pub keys: KeySettings,
     pub receipts: ReceiptSettings,
     pub headend: HeadEndSettings,
+    pub backup: BackupSettings,
     pub log: LogSettings,
+}
+
+/// Scheduled backups to a second location (see docs/operators/backup-restore.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSettings {
+    /// The directory backups are written to (another disk); empty: no scheduled backups.
+    pub dir: String,
+    /// Hours between backups.
+    pub every_hours: u32,
+    /// The newest backup of each of this many days is kept…
+    pub keep_daily: u32,
+    /// …and the newest of each of this many weeks.
+    pub keep_weekly: u32,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self { dir: String::new(), every_hours: 24, keep_daily: 7, keep_weekly: 4 }
+    }
+}
+
+impl BackupSettings {
+    /// The policy, when scheduled backups are configured.
+    pub fn policy(&self) -> anyhow::Result<Option<crate::backups::BackupPolicy>> {
+        if self.dir.trim().is_empty() {
+            return Ok(None);
+        }
+        if !(1..=24 * 31).contains(&self.every_hours) || self.keep_daily + self.keep_weekly == 0 {
+            bail!("bad configuration: backup.every_hours must be 1–744 and backup.keep_daily + keep_weekly at least 1");
+        }
+        Ok(Some(crate::backups::BackupPolicy {
+            dir: self.dir.clone().into(),
+            every: jiff::SignedDuration::from_hours(i64::from(self.every_hours)),
+            keep_daily: self.keep_daily as usize,
+            keep_weekly: self.keep_weekly as usize,
+        }))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +328,7 @@ impl Settings {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        self.backup.policy()?;
         voltvend_store::backend_of(&self.database.url).context("bad configuration: database.url")?;
         self.listen_addr()?;
         if !(1..=65_536).contains(&self.ledger.batch_max) {

@@ -69,6 +69,31 @@ pub async fn verify_sqlite_file(path: &Path, clock: Arc<dyn Clock>) -> Result<Ch
     Ok(report)
 }
 
+/// Verifies a backup of the database `source_url` names without touching that database: a SQLite file is
+/// checked immutable in place; a PostgreSQL dump is restored into a scratch database beside the source (the
+/// role needs `CREATEDB`), checked, and dropped.
+pub async fn verify_backup(from: &Path, source_url: &str, clock: Arc<dyn Clock>) -> Result<CheckReport, StoreError> {
+    match crate::backend_of(source_url)? {
+        Backend::Sqlite => verify_sqlite_file(from, clock).await,
+        Backend::Postgres => {
+            if !from.is_file() {
+                return Err(StoreError::Backup(format!("{} is not a file", from.display())));
+            }
+            let scratch = ScratchDatabase::create(source_url).await?;
+            let verified = async {
+                pg_restore(from, &scratch.url).await?;
+                check_url(&scratch.url, clock).await
+            }
+            .await;
+            scratch.drop_it().await;
+            verified.map_err(|e| match e {
+                StoreError::Restore(m) => StoreError::Backup(m),
+                other => other,
+            })
+        }
+    }
+}
+
 /// Restores `from` into the database `target_url` names.
 ///
 /// Refuses while a server holds the database, and refuses to replace a database that has a schema unless

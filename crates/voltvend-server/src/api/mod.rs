@@ -495,6 +495,14 @@ endpoints! {
         access: Access::Needs(P::ReportsRead), summary: "The sales ledger of a period against the ledger's vend transfers, to the minor unit (group scope)", keyed: false,
         query: [ReconciliationQuery], body: -, ok: 200 [ReconciliationView], errors: [400, 403],
     }
+    GET "/api/v1/backups" => admin::list_backups {
+        access: Access::Needs(P::BackupsManage), summary: "Scheduled backups, newest first, with their verification (group scope)", keyed: false,
+        query: -, body: -, ok: 200 [Vec<BackupView>], errors: [403, 409],
+    }
+    POST "/api/v1/backups" => admin::take_backup {
+        access: Access::Needs(P::BackupsManage), summary: "Take a backup now: written, verified, the retention applied (group scope)", keyed: false,
+        query: -, body: -, ok: 201 [BackupView], errors: [403, 409, 500],
+    }
     GET "/api/v1/vending-keys" => admin::list_vending_keys {
         access: Access::Needs(P::KeysManage), summary: "Which vending keys are held (never the keys)", keyed: false,
         query: [PageQuery], body: -, ok: 200 [Page<VendingKeyView>], errors: [],

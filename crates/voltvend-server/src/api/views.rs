@@ -1767,3 +1767,16 @@ pub struct ReconciliationView {
     pub to: String,
     pub lines: Vec<ReconciliationLine>,
 }
+
+/// A backup in the backup directory and what its verification found.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BackupView {
+    pub file: String,
+    pub taken_at: String,
+    pub bytes: u64,
+    /// Absent: never verified.
+    pub verified_at: Option<String>,
+    pub ok: Option<bool>,
+    /// What was checked, or why it failed.
+    pub detail: Option<String>,
+}

@@ -558,6 +558,13 @@ pub async fn backup_while_writing(h: &Harness) {
         matches!(h.store.backup_to(&dir, "20261123T080000Z").await, Err(StoreError::Backup(_))),
         "never overwrites"
     );
+    // Verified beside the live database, whichever the backend (a PostgreSQL dump through a scratch database),
+    // and a damaged file is not.
+    let verified = backup::verify_backup(&file, &h.url, h.clock.clone()).await.unwrap();
+    assert!(verified.is_ok() && verified.transfers >= 20, "{verified:?}");
+    let damaged = h.dir.path().join("damaged-backup");
+    std::fs::write(&damaged, b"not a backup at all").unwrap();
+    assert!(matches!(backup::verify_backup(&damaged, &h.url, h.clock.clone()).await, Err(StoreError::Backup(_))));
     if h.store.backend() == Backend::Sqlite {
         let before = std::fs::read(&file).unwrap();
         let report = backup::verify_sqlite_file(&file, h.clock.clone()).await.unwrap();

@@ -384,3 +384,44 @@ pub async fn list_audit(
 pub fn no_master_key() -> ApiError {
     ApiError::new("no_master_key", "no master key is configured (keys.master_key_file or VOLTVEND_MASTER_KEY)")
 }
+
+fn backup_view(e: &crate::backups::BackupEntry) -> BackupView {
+    BackupView {
+        file: e.file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        taken_at: instant(e.taken_at),
+        bytes: e.bytes,
+        verified_at: e.verification.as_ref().map(|v| v.verified_at.clone()),
+        ok: e.verification.as_ref().map(|v| v.ok),
+        detail: e.verification.as_ref().map(|v| v.detail.clone()),
+    }
+}
+
+fn scheduler(app: &AppState) -> ApiResult<&std::sync::Arc<crate::backups::Scheduler>> {
+    app.backups
+        .as_ref()
+        .ok_or_else(|| ApiError::new("backups_not_configured", "scheduled backups are not configured (backup.dir)"))
+}
+
+/// The scheduled backups in the backup directory, newest first, with their verification.
+pub async fn list_backups(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> ApiResult<axum::Json<Vec<BackupView>>> {
+    app.require_root(&p, "the backups").await?;
+    let s = scheduler(&app)?;
+    let list = crate::backups::list(&s.policy.dir).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(axum::Json(list.iter().map(backup_view).collect()))
+}
+
+/// A backup now, verified, with the retention applied; a failure raises the alarm as a scheduled one does.
+pub async fn take_backup(State(app): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Response> {
+    app.require_root(&p, "the backups").await?;
+    let s = scheduler(&app)?;
+    match crate::backups::run_once(s.store.as_ref(), &s.source_url, &s.policy, s.clock.clone()).await {
+        Ok(entry) => Ok(Reply::json(StatusCode::CREATED, &backup_view(&entry)).into_response(false)),
+        Err(e) => {
+            s.alarm(&e.to_string()).await;
+            Err(ApiError::new("backup_failed", e.to_string()))
+        }
+    }
+}

@@ -456,6 +456,8 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("GET", "/api/v1/reports/reconciliation") => {
             x(format!("{path}?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"), None, Scoped::Group, "AMU")
         }
+        ("GET", "/api/v1/backups") => x(path.into(), None, Scoped::Group, "A"),
+        ("POST", "/api/v1/backups") => x(path.into(), None, Scoped::Group, "A"),
         ("GET", "/api/v1/vending-keys") => x(path.into(), None, Scoped::Global, "A"),
         ("POST", "/api/v1/vending-keys") => x(
             path.into(),
@@ -577,9 +579,9 @@ async fn every_endpoint_every_role_two_scopes() {
         }
     }
     assert!(failures.is_empty(), "{} of {checked} checks failed:\n{}", failures.len(), failures.join("\n"));
-    // Every endpoint but two, by 6 roles from 2 scopes, and the five shared by every property (tariffs, vending
-    // keys, roles, the key rotation, the reconciliation) once more by the group's administrator.
-    assert_eq!(checked, 12 * (endpoints().len() - 2) + 5, "every endpoint but two, by 6 roles from 2 scopes");
+    // Every endpoint but two, by 6 roles from 2 scopes, and the seven of the whole group (tariffs, vending keys,
+    // roles, the key rotation, the reconciliation, the backups) once more by the group's administrator.
+    assert_eq!(checked, 12 * (endpoints().len() - 2) + 7, "every endpoint but two, by 6 roles from 2 scopes");
 }
 
 /// Without a credential, every endpoint but logging in and the document is 401.

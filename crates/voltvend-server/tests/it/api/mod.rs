@@ -19,6 +19,7 @@ use voltvend_store::{OpenOptions, Store};
 use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
 
 mod auth;
+mod backups;
 mod corrections;
 mod counter;
 mod lifecycle;
@@ -129,6 +130,19 @@ impl Api {
             escpos_ascii: false,
             body_max_bytes: 64 * 1024,
             headend: None,
+            // Scheduled backups into the test's own directory, with no senders (tests add their own).
+            backups: Some(Arc::new(voltvend_server::backups::Scheduler {
+                store: store.clone(),
+                source_url: url.clone(),
+                policy: voltvend_server::backups::BackupPolicy {
+                    dir: dir.path().join("backups"),
+                    every: jiff::SignedDuration::from_hours(24),
+                    keep_daily: 7,
+                    keep_weekly: 4,
+                },
+                clock: clock.clone(),
+                senders: Vec::new(),
+            })),
         };
         Self { state, store, clock, estate, tokens, operators, dir }
     }
