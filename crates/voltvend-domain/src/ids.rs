@@ -80,3 +80,5 @@ id_type!(/// A command for a meter (trip, close, keep-power, set time) in the he
     CommandId, "cmd");
 id_type!(/// A correction (纠错) or write-off asked for by one operator and decided by another (maker-checker).
     ApprovalId, "appr");
+id_type!(/// An STS key change campaign: meters whose next sale carries their key change set first.
+    CampaignId, "camp");

@@ -25,8 +25,8 @@ pub use account::{
 pub use channel::{Channel, ChannelError};
 pub use clock::{Clock, ManualClock};
 pub use ids::{
-    AccountId, ApiTokenId, ApprovalId, BooksId, CommandId, CustomerId, LedgerAccountId, MeterId, OperationId,
-    OperatorId, PremisesId, ShiftId, TransferId, VendingPointId,
+    AccountId, ApiTokenId, ApprovalId, BooksId, CampaignId, CommandId, CustomerId, LedgerAccountId, MeterId,
+    OperationId, OperatorId, PremisesId, ShiftId, TransferId, VendingPointId,
 };
 pub use ledger::{
     BookChanges, LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Savepoint,

@@ -182,6 +182,9 @@ pub enum Command {
     EnterArrears(EnterArrears),
     /// An operator's display name, role or scope changed, or the operator disabled or enabled again.
     UpdateOperator(UpdateOperator),
+    /// An STS key change campaign planned for a chunk of meters: each meter's key change set generated and
+    /// recorded, to go out with its next sale.
+    PlanKeyCampaign(PlanKeyCampaign),
 }
 
 impl Command {
@@ -227,6 +230,7 @@ impl Command {
             Self::DecideCorrection(_) => "decide_correction",
             Self::EnterArrears(_) => "enter_arrears",
             Self::UpdateOperator(_) => "update_operator",
+            Self::PlanKeyCampaign(_) => "plan_key_campaign",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
         }
@@ -330,16 +334,7 @@ impl Command {
                     }
                     StsManagement::KeyChange(k) => {
                         c.str("key_change");
-                        for v in [
-                            k.kt.map(u32::from),
-                            k.sgc,
-                            k.ti.map(u32::from),
-                            k.krn.map(u32::from),
-                            k.ken.map(u32::from),
-                        ] {
-                            c.opt_i64(v.map(i64::from));
-                        }
-                        c.bool(k.rollover);
+                        canonical_key_change(c, k);
                     }
                 }
             }
@@ -499,6 +494,15 @@ impl Command {
                 c.str(if d.approve { "approve" } else { "reject" });
                 c.str(&d.note);
             }
+            Self::PlanKeyCampaign(p) => {
+                c.uuid(p.campaign_id.as_uuid());
+                c.str(&p.name);
+                canonical_key_change(c, &p.change);
+                c.i64(p.meters.len() as i64);
+                for m in &p.meters {
+                    c.uuid(m.as_uuid());
+                }
+            }
             Self::UpdateOperator(u) => {
                 c.uuid(u.operator_id.as_uuid());
                 c.opt_str(u.display_name.as_deref());
@@ -541,6 +545,13 @@ impl Command {
             }
         }
     }
+}
+
+fn canonical_key_change(c: &mut Canon, k: &KeyChange) {
+    for v in [k.kt.map(u32::from), k.sgc, k.ti.map(u32::from), k.krn.map(u32::from), k.ken.map(u32::from)] {
+        c.opt_i64(v.map(i64::from));
+    }
+    c.bool(k.rollover);
 }
 
 fn canonical_postings(c: &mut Canon, postings: &[Posting]) {
@@ -1405,4 +1416,19 @@ pub struct UpdateOperator {
 
 impl UpdateOperator {
     pub const REASON_LEN_MAX: usize = 256;
+}
+
+/// A campaign planned for some meters (at most [`PlanKeyCampaign::METERS_MAX`] per operation; a large
+/// campaign is planned in chunks under one id, each chunk with the same name and change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanKeyCampaign {
+    pub campaign_id: voltvend_domain::CampaignId,
+    pub name: String,
+    pub change: KeyChange,
+    pub meters: Vec<MeterId>,
+}
+
+impl PlanKeyCampaign {
+    pub const METERS_MAX: usize = 5_000;
+    pub const NAME_LEN_MAX: usize = 120;
 }

@@ -32,8 +32,8 @@ pub use command::{
     Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command, CustomerRef,
     DecideCorrection, EnterArrears, ImportTariff, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt,
     Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding,
-    OpgManagement, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin, Refund,
-    RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
+    OpgManagement, PlanKeyCampaign, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin,
+    Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
     RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel, SettleVendingPoint, StsManagement,
     TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
 };
@@ -42,9 +42,10 @@ pub use error::OpError;
 pub use load::{Source, load};
 pub use records::{
     AccountRecord, ApiTokenRecord, ApprovalRecord, ApprovalStatus, AuditRecord, CommandKind, CommandStatus, Correction,
-    CorrectionKind, Decision, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, MeterReport,
-    MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod, ReadingRow, ReadingState, ReadingStatus,
-    RefusedPayment, Relay, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    CorrectionKind, Decision, IdempotencyRecord, KeyCampaign, MeterCommand, MeterControl, MeterRecord, MeterReport,
+    MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod, PendingKeyChange, ReadingRow,
+    ReadingState, ReadingStatus, RefusedPayment, Relay, SaleRecord, SessionRecord, StsState, TariffDoc,
+    VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys};
 pub use workspace::{AuditHead, Changes, Workspace};

@@ -12,17 +12,17 @@ use std::future::Future;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, ApprovalId, Books, BooksId, BuiltinRole, CommandId, Customer, CustomerId, LedgerAccount,
-    LedgerAccountId, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Transfer,
-    TransferId, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, ApprovalId, Books, BooksId, BuiltinRole, CampaignId, CommandId, Customer, CustomerId,
+    LedgerAccount, LedgerAccountId, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift,
+    ShiftId, Transfer, TransferId, VendingPoint, VendingPointId,
 };
 
 use crate::command::{
     Command, CustomerRef, Operation, Refund, Rewrap, Sale, StsManagement, named_ledger_accounts, transfer_uuid,
 };
 use crate::records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, Correction, IdempotencyRecord, MeterCommand, MeterControl,
-    MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, Correction, IdempotencyRecord, KeyCampaign, MeterCommand,
+    MeterControl, MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc,
     VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Workspace};
@@ -107,6 +107,7 @@ pub trait Source {
         &mut self,
         ids: &[OperationId],
     ) -> impl Future<Output = Result<Vec<RefusedPayment>, Self::Error>> + Send;
+    fn campaigns(&mut self, ids: &[CampaignId]) -> impl Future<Output = Result<Vec<KeyCampaign>, Self::Error>> + Send;
     /// Corrections asked for, by id.
     fn approvals(
         &mut self,
@@ -156,6 +157,7 @@ struct Footprint {
     sales_corrected: BTreeSet<OperationId>,
     /// Approvals asked for, each with the operation that decides it (whose footprint is the correction's).
     approvals: BTreeSet<ApprovalId>,
+    campaigns: BTreeSet<CampaignId>,
     decisions: Vec<(OperationId, ApprovalId)>,
     open_shifts: BTreeSet<OperatorId>,
     /// Meters whose STS key record's supply group and revision need their vending key (and key changes that
@@ -425,6 +427,13 @@ impl Footprint {
                 self.approvals.insert(d.approval_id);
                 self.decisions.push((op.id, d.approval_id));
             }
+            Command::PlanKeyCampaign(p) => {
+                self.campaigns.insert(p.campaign_id);
+                for m in &p.meters {
+                    self.meters.insert(*m);
+                    self.sts_key_changes.push((*m, p.change));
+                }
+            }
             Command::UpdateOperator(u) => {
                 self.operators.insert(u.operator_id);
                 self.premises.extend(u.scope);
@@ -657,6 +666,13 @@ pub async fn load<'a, S: Source + Send>(
     }
     for s in src.sts_states(&list(&fp.sts)).await? {
         fp.vending_keys.insert((s.record.params.sgc, s.record.params.krn));
+        // A pending campaign's key change goes out with the next sale: its new key and its campaign.
+        if let Some(p) = &s.pending {
+            fp.campaigns.insert(p.campaign_id);
+            if let Ok(next) = p.change.apply_to(&s.record.params) {
+                fp.vending_keys.insert((next.sgc, next.krn));
+            }
+        }
         for (meter, change) in &fp.sts_key_changes {
             if *meter == s.meter_id
                 && let Ok(next) = change.apply_to(&s.record.params)
@@ -672,6 +688,12 @@ pub async fn load<'a, S: Source + Send>(
     }
     for o in src.opg_states(&list(&fp.opg)).await? {
         ws.opg.load(o.meter_id, o);
+    }
+    for id in &fp.campaigns {
+        ws.campaigns.ask(*id);
+    }
+    for c in src.campaigns(&list(&fp.campaigns)).await? {
+        ws.campaigns.load(c.id, c);
     }
     for k in &fp.vending_keys {
         ws.vending_keys.ask(*k);

@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, ApprovalId, Books, BooksId, CommandId, Customer, CustomerId, LedgerAccount, LedgerAccountId,
-    LedgerBook, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer,
-    TransferId, VendingPoint, VendingPointId,
+    AccountId, ApiTokenId, ApprovalId, Books, BooksId, CampaignId, CommandId, Customer, CustomerId, LedgerAccount,
+    LedgerAccountId, LedgerBook, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift,
+    ShiftId, Side, Transfer, TransferId, VendingPoint, VendingPointId,
 };
 
 use crate::apply::{Applied, Renderer, execute};
@@ -20,9 +20,9 @@ use crate::context::Context;
 use crate::error::OpError;
 use crate::load::{Source, load};
 use crate::records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl,
-    MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord,
-    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, KeyCampaign, MeterCommand,
+    MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment,
+    SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Changes};
 
@@ -60,6 +60,7 @@ pub struct MemoryDb {
     pub vending_keys: HashMap<(u32, u8), VendingKeyRecord>,
     pub refused_payments: HashMap<OperationId, RefusedPayment>,
     pub approvals: HashMap<ApprovalId, ApprovalRecord>,
+    pub campaigns: HashMap<CampaignId, KeyCampaign>,
     pub meter_tokens: Vec<MeterTokenRecord>,
 }
 
@@ -145,6 +146,9 @@ impl MemoryDb {
         }
         for a in c.approvals {
             self.approvals.insert(a.id, a);
+        }
+        for k in c.campaigns {
+            self.campaigns.insert(k.id, k);
         }
         self.meter_tokens.extend(c.meter_tokens);
         for (a, code, state) in c.pricing {
@@ -337,6 +341,9 @@ impl Source for MemoryDb {
     }
     async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, Infallible> {
         Ok(pick(&self.refused_payments, ids))
+    }
+    async fn campaigns(&mut self, ids: &[CampaignId]) -> Result<Vec<KeyCampaign>, Infallible> {
+        Ok(pick(&self.campaigns, ids))
     }
     async fn approvals(&mut self, ids: &[ApprovalId]) -> Result<Vec<ApprovalRecord>, Infallible> {
         Ok(pick(&self.approvals, ids))

@@ -6,8 +6,8 @@ use jiff::{SignedDuration, Timestamp};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::Reading;
 use voltvend_domain::{
-    Account, AccountId, ApiTokenId, ApprovalId, BooksId, Channel, CommandId, LedgerAccountId, Meter, MeterId,
-    OperationId, OperatorId, PremisesId, ShiftId, TransferId, VendingPointId,
+    Account, AccountId, ApiTokenId, ApprovalId, BooksId, CampaignId, Channel, CommandId, LedgerAccountId, Meter,
+    MeterId, OperationId, OperatorId, PremisesId, ShiftId, TransferId, VendingPointId,
 };
 use voltvend_sts::{MeterKeyRecord, Tid};
 
@@ -108,6 +108,30 @@ pub struct StsState {
     pub meter_id: MeterId,
     pub record: MeterKeyRecord,
     pub last_tid: Option<Tid>,
+    /// A key change planned by a campaign, delivered before the credit token of the meter's next sale.
+    pub pending: Option<PendingKeyChange>,
+}
+
+/// A meter's key change set, generated when its campaign was planned (key change tokens carry no TID, so they
+/// stay valid until delivered), and the change it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingKeyChange {
+    pub campaign_id: CampaignId,
+    pub change: voltvend_sts::KeyChange,
+    pub tokens: Vec<String>,
+}
+
+/// An STS key change campaign (the TID rollover, a supply group's new key…): how many meters it planned and
+/// how many have taken their key change set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCampaign {
+    pub id: CampaignId,
+    pub name: String,
+    pub change: voltvend_sts::KeyChange,
+    pub created_at: Timestamp,
+    pub created_by: Option<OperatorId>,
+    pub planned: i64,
+    pub done: i64,
 }
 
 code_enum!(

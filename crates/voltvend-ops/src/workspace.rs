@@ -9,16 +9,16 @@ use std::hash::Hash;
 
 use voltvend_domain::tariff::pricing::PricingState;
 use voltvend_domain::{
-    AccountId, ApiTokenId, ApprovalId, BookChanges, Books, BooksId, CommandId, Customer, CustomerId, LedgerBook,
-    MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, VendingPoint,
+    AccountId, ApiTokenId, ApprovalId, BookChanges, Books, BooksId, CampaignId, CommandId, Customer, CustomerId,
+    LedgerBook, MeterId, OperationId, Operator, OperatorId, Premises, PremisesId, Role, Shift, ShiftId, VendingPoint,
     VendingPointId,
 };
 
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, MeterCommand, MeterControl,
-    MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment, SaleRecord,
-    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, KeyCampaign, MeterCommand,
+    MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment,
+    SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 
 /// Keyed rows loaded from storage, with the rows changed since they were last written.
@@ -179,6 +179,7 @@ pub struct Changes {
     pub api_tokens: Vec<ApiTokenRecord>,
     pub refused_payments: Vec<RefusedPayment>,
     pub approvals: Vec<ApprovalRecord>,
+    pub campaigns: Vec<KeyCampaign>,
     pub readings: Vec<ReadingRow>,
     pub sales: Vec<SaleRecord>,
     pub outbox: Vec<OutboxRow>,
@@ -271,6 +272,8 @@ workspace! {
         refused_payments: OperationId => RefusedPayment,
         /// Corrections asked for and decided (maker-checker).
         approvals: ApprovalId => ApprovalRecord,
+        /// STS key change campaigns.
+        campaigns: CampaignId => KeyCampaign,
         /// Sales made earlier, by operation (read for reprints; new sales go to the `sales` log).
         sales_made: OperationId => SaleRecord,
         idempotency: OperationId => IdempotencyRecord,
@@ -338,6 +341,7 @@ impl Workspace {
             api_tokens: self.api_tokens.pending(),
             refused_payments: self.refused_payments.pending(),
             approvals: self.approvals.pending(),
+            campaigns: self.campaigns.pending(),
             readings: self.readings.pending(),
             sales: self.sales.pending(),
             outbox: self.outbox.pending(),

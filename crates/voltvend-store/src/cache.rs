@@ -266,6 +266,12 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     async fn sales(&mut self, ids: &[OperationId]) -> Result<Vec<SaleRecord>, StoreError> {
         self.inner.sales(ids).await
     }
+    async fn campaigns(
+        &mut self,
+        ids: &[voltvend_domain::CampaignId],
+    ) -> Result<Vec<voltvend_ops::KeyCampaign>, StoreError> {
+        self.inner.campaigns(ids).await
+    }
     async fn approvals(
         &mut self,
         ids: &[voltvend_domain::ApprovalId],

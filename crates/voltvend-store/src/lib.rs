@@ -153,6 +153,16 @@ pub struct SaleFilter {
     pub premises: Option<PremisesId>,
 }
 
+/// Which STS meters a key change campaign selects: those on this base date (`"93"`, `"14"`, `"35"`), of this
+/// supply group and key revision (each if given), with no key change pending, within `scope`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CampaignSelection {
+    pub scope: Option<PremisesId>,
+    pub base: Option<String>,
+    pub sgc: Option<u32>,
+    pub krn: Option<u8>,
+}
+
 /// How a sales summary groups sales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SalesGrouping {
@@ -447,6 +457,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<SalesGroup>, StoreError>;
     /// The ledger's vend transfers posted in `[from_us, to_us)`, per currency (the sales ledger's other side).
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError>;
+    /// STS meters a campaign selects, by id after `after`, at most `limit`.
+    async fn campaign_candidates(
+        &self,
+        selection: &CampaignSelection,
+        after: Option<MeterId>,
+        limit: u32,
+    ) -> Result<Vec<MeterId>, StoreError>;
+    async fn list_campaigns(&self) -> Result<Vec<voltvend_ops::KeyCampaign>, StoreError>;
+    async fn campaign(&self, id: voltvend_domain::CampaignId) -> Result<Option<voltvend_ops::KeyCampaign>, StoreError>;
+    /// Meters of the campaign still waiting for their key change that have had no sale since `since_us`.
+    async fn campaign_dormant(&self, id: voltvend_domain::CampaignId, since_us: i64) -> Result<i64, StoreError>;
     /// Corrections, newest request first (`after` is the id of the last one on the previous page).
     async fn list_approvals(
         &self,

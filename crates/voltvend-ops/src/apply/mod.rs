@@ -14,6 +14,7 @@ use crate::records::{AccountRecord, IdempotencyRecord, MeterTokenRecord, OutboxK
 use crate::workspace::{AuditHead, Workspace};
 
 mod auth;
+pub(crate) mod campaign;
 pub(crate) mod control;
 mod corrections;
 pub(crate) mod counter;
@@ -116,6 +117,8 @@ pub enum Outcome {
     AccountClosed(lifecycle::AccountClosed),
     /// 换表.
     MeterReplaced(lifecycle::MeterReplaced),
+    /// A chunk of an STS key change campaign planned: the campaign as it is now.
+    CampaignPlanned(crate::records::KeyCampaign),
     /// A correction asked for, approved or rejected: the approval as it is now.
     Approval(crate::records::ApprovalRecord),
     /// Historical arrears entered: how many lines, their total, and the transfers (one per set of books).
@@ -290,6 +293,7 @@ fn apply_command(
         Command::DecideCorrection(d) => corrections::decide(ws, op, d, ctx, at),
         Command::EnterArrears(a) => corrections::enter_arrears(ws, op, a, at),
         Command::UpdateOperator(u) => auth::update_operator(ws, op, u, at),
+        Command::PlanKeyCampaign(p) => campaign::plan(ws, op, p, ctx, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }

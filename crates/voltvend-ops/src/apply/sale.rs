@@ -351,6 +351,8 @@ fn sts_credit(
     }
     let mut sts =
         ws.sts.get(&meter.meter.id)?.ok_or_else(|| OpError::not_found("STS key record", meter.meter.id))?.clone();
+    // A key change campaign's set goes first; the credit token is then issued under the new key.
+    let mut tokens = super::campaign::deliver(ws, &mut sts)?;
     let key = keys::vending_key(ws, ctx, sts.record.params.sgc, sts.record.params.krn)?;
     let issuer = voltvend_sts::Issuer::new(&key, sts.record.clone())?;
     let tid = issuer.tid(at, sts.last_tid)?;
@@ -359,7 +361,7 @@ fn sts_credit(
         Utility::Water => voltvend_sts::TransferKind::Water,
     };
     let rnd = derive(op.id, "sts-rnd", transfer_no).as_bytes().first().copied().unwrap_or(0) & 0xF;
-    let token = issuer.credit(kind, tenths, tid, rnd)?.digits();
+    tokens.push(issuer.credit(kind, tenths, tid, rnd)?.digits());
     sts.last_tid = Some(tid);
     ws.sts.put(meter.meter.id, sts);
     ws.pricing.put((account.account.id, meter.tariff_code.clone().unwrap_or_default()), q.state.clone());
@@ -368,7 +370,7 @@ fn sts_credit(
         energy_minor: q.energy_minor,
         credit_minor: q.unspent_minor,
         quantity_milli: q.quantity_milli,
-        tokens: vec![token],
+        tokens,
     })
 }
 

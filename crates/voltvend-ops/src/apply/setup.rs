@@ -240,7 +240,7 @@ pub(super) fn bind_sts(ws: &mut Workspace, rec: &MeterRecord, sts: Option<&Meter
             if record.pan.drn() != rec.meter.address {
                 return Err(OpError::refused("sts_pan_mismatch", "the PAN's meter number differs from the meter's"));
             }
-            ws.sts.put(id, StsState { meter_id: id, record: record.clone(), last_tid: None });
+            ws.sts.put(id, StsState { meter_id: id, record: record.clone(), last_tid: None, pending: None });
             Ok(())
         }
         (None, MeterProtocol::StsKeypad) => {

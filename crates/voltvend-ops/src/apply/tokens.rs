@@ -79,6 +79,19 @@ pub(super) fn sts(ws: &mut Workspace, op: &Operation, t: &IssueStsTokens, ctx: &
     let issuer = voltvend_sts::Issuer::new(&key, sts.record.clone())?;
     let rnd = derive(op.id, "sts-rnd", 0).as_bytes().first().copied().unwrap_or(0) & 0xF;
     let (tokens, detail) = match &t.request {
+        // The campaign's own change, planned for this meter: its recorded set, delivered by hand (a meter that
+        // sees no sale, reached by a field visit).
+        StsManagement::KeyChange(change) if sts.pending.as_ref().is_some_and(|p| p.change == *change) => {
+            let tokens = super::campaign::deliver(ws, &mut sts)?;
+            let detail = format!("the campaign's key change set of {} tokens, delivered by hand", tokens.len());
+            (tokens, detail)
+        }
+        StsManagement::KeyChange(_) if sts.pending.is_some() => {
+            return Err(OpError::refused(
+                "campaign_pending",
+                "the meter waits for its campaign's key change: deliver that one (the same change) first",
+            ));
+        }
         StsManagement::KeyChange(change) => {
             let next = change.apply_to(&params)?;
             let new_key = keys::vending_key(ws, ctx, next.sgc, next.krn)?;
@@ -104,7 +117,7 @@ pub(super) fn sts(ws: &mut Workspace, op: &Operation, t: &IssueStsTokens, ctx: &
             if change.rollover {
                 sts.last_tid = None;
             }
-            (set, detail)
+            (set.iter().map(|n| n.digits()).collect(), detail)
         }
         other => {
             let tid = issuer.tid(at, sts.last_tid)?;
@@ -123,12 +136,12 @@ pub(super) fn sts(ws: &mut Workspace, op: &Operation, t: &IssueStsTokens, ctx: &
                 }
                 _ => String::new(),
             };
-            (vec![token], detail)
+            (vec![token.digits()], detail)
         }
     };
     ws.sts.put(t.meter_id, sts);
     let detail = if detail.is_empty() { format!("reason={reason}") } else { format!("{detail} reason={reason}") };
-    record(ws, op, &meter, t.request.kind(), detail, tokens.iter().map(|n| n.digits()).collect(), at)
+    record(ws, op, &meter, t.request.kind(), detail, tokens, at)
 }
 
 pub(super) fn openpaygo(ws: &mut Workspace, op: &Operation, t: &IssueOpgToken, ctx: &Context, at: Timestamp) -> Done {

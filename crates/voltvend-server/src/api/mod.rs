@@ -187,7 +187,7 @@ macro_rules! endpoints {
 }
 
 use Permission as P;
-use handlers::{admin, corrections, counter, customers, lifecycle, places, reports, session, supply};
+use handlers::{admin, campaigns, corrections, counter, customers, lifecycle, places, reports, session, supply};
 use views::*;
 
 endpoints! {
@@ -502,6 +502,18 @@ endpoints! {
     POST "/api/v1/backups" => admin::take_backup {
         access: Access::Needs(P::BackupsManage), summary: "Take a backup now: written, verified, the retention applied (group scope)", keyed: false,
         query: -, body: -, ok: 201 [BackupView], errors: [403, 409, 500],
+    }
+    POST "/api/v1/key-campaigns" => campaigns::plan {
+        access: Access::Needs(P::KeysManage), summary: "Plan an STS key change campaign (TID rollover, new supply group key): every selected meter's key change set generated, to go out with its next sale", keyed: true,
+        query: -, body: [CampaignRequest], ok: 201 [CampaignView], errors: [403, 409, 422, 503],
+    }
+    GET "/api/v1/key-campaigns" => campaigns::list {
+        access: Access::Needs(P::KeysManage), summary: "STS key change campaigns with their progress", keyed: false,
+        query: -, body: -, ok: 200 [Vec<CampaignView>], errors: [403],
+    }
+    GET "/api/v1/key-campaigns/{id}" => campaigns::get {
+        access: Access::Needs(P::KeysManage), summary: "One campaign: planned, done, pending, dormant meters", keyed: false,
+        query: -, body: -, ok: 200 [CampaignView], errors: [403, 404],
     }
     GET "/api/v1/vending-keys" => admin::list_vending_keys {
         access: Access::Needs(P::KeysManage), summary: "Which vending keys are held (never the keys)", keyed: false,

@@ -1097,7 +1097,8 @@ impl From<&MeterTokenRecord> for MeterTokenView {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+/// What a key change sets; a field left out keeps the meter's value.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyChangeInput {
     pub key_type: Option<u8>,
@@ -1108,6 +1109,32 @@ pub struct KeyChangeInput {
     /// Move the meter to the next base date (the 2024 TID rollover).
     #[serde(default)]
     pub rollover: bool,
+}
+
+impl From<&KeyChangeInput> for voltvend_sts::KeyChange {
+    fn from(k: &KeyChangeInput) -> Self {
+        Self {
+            kt: k.key_type,
+            sgc: k.supply_group,
+            ti: k.tariff_index,
+            krn: k.key_revision,
+            ken: k.key_expiry,
+            rollover: k.rollover,
+        }
+    }
+}
+
+impl From<&voltvend_sts::KeyChange> for KeyChangeInput {
+    fn from(k: &voltvend_sts::KeyChange) -> Self {
+        Self {
+            key_type: k.kt,
+            supply_group: k.sgc,
+            tariff_index: k.ti,
+            key_revision: k.krn,
+            key_expiry: k.ken,
+            rollover: k.rollover,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -1779,4 +1806,43 @@ pub struct BackupView {
     pub ok: Option<bool>,
     /// What was checked, or why it failed.
     pub detail: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// STS key change campaigns
+
+/// Which STS meters a campaign takes (every field given must match).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSelect {
+    /// "93", "14" or "35".
+    pub base_date: Option<String>,
+    pub supply_group: Option<u32>,
+    pub key_revision: Option<u8>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignRequest {
+    pub name: String,
+    #[serde(default)]
+    pub select: CampaignSelect,
+    pub change: KeyChangeInput,
+}
+
+/// A campaign and how far it has gone.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CampaignView {
+    pub id: Uuid,
+    pub name: String,
+    pub change: KeyChangeInput,
+    pub created_at: String,
+    pub created_by: Option<Uuid>,
+    /// Meters whose key change set was generated.
+    pub planned: i64,
+    /// Meters that took it (with a sale, or by hand).
+    pub done: i64,
+    pub pending: i64,
+    /// Pending meters that have seen no sale for 90 days: a field visit is likely needed.
+    pub dormant: i64,
 }

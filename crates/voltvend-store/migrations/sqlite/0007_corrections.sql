@@ -27,3 +27,20 @@ CREATE INDEX approvals_undecided ON approvals(decided_at_us, expires_at_us);
 
 -- 交班结算: the cash count by denomination ("10000x3 500x2": face value in minor units × how many).
 ALTER TABLE shifts ADD COLUMN denominations TEXT NOT NULL DEFAULT '';
+
+-- STS key change campaigns: a meter's planned key change set waits on its STS record until its next sale (or a
+-- field visit) delivers it. The change is kept as text: "kt=2;sgc=-;ti=-;krn=-;ken=-;rollover=1" ("-": kept).
+CREATE TABLE key_campaigns (
+    id              BLOB PRIMARY KEY NOT NULL,
+    name            TEXT NOT NULL,
+    change          TEXT NOT NULL,
+    created_at_us   INTEGER NOT NULL,
+    created_by      BLOB REFERENCES operators(id),
+    planned         INTEGER NOT NULL,
+    done            INTEGER NOT NULL
+);
+ALTER TABLE sts_meters ADD COLUMN pending_campaign BLOB REFERENCES key_campaigns(id);
+ALTER TABLE sts_meters ADD COLUMN pending_change TEXT;
+ALTER TABLE sts_meters ADD COLUMN pending_tokens TEXT;
+CREATE INDEX sts_meters_pending ON sts_meters(pending_campaign) WHERE pending_campaign IS NOT NULL;
+CREATE INDEX sts_meters_params ON sts_meters(base, sgc, krn);

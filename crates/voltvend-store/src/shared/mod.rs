@@ -15,7 +15,7 @@ use voltvend_domain::ledger::Balance;
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{PricingState, Reading, Registers};
 use voltvend_domain::{
-    Account, AccountId, ApiTokenId, ApprovalId, Books, BooksId, Clock, CommandId, CtVtRatio, Currency, Customer, CustomerId, IdDocument,
+    Account, AccountId, ApiTokenId, ApprovalId, Books, CampaignId, BooksId, Clock, CommandId, CtVtRatio, Currency, Customer, CustomerId, IdDocument,
     LedgerAccount, LedgerAccountId, LedgerAccountKind, Meter, MeterId, OperationId, Operator, OperatorId, Owner,
     Posting, Premises, PremisesId, Role, Shift, ShiftId, Side, Transfer, TransferId, TransferRequest, VendingPoint,
     VendingPointId,
@@ -31,7 +31,7 @@ use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
 
 use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
 use crate::{
-    AccountFilter, ApprovalFilter, AuditFilter, Backend, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
+    AccountFilter, ApprovalFilter, AuditFilter, CampaignSelection, Backend, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
     LedgerTotal, ListQuery, ListedReading, SalesGroup, SalesGrouping, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter,
     ShiftFilter, StatementLine, Store,
     StoreError, TariffDocument,

@@ -377,6 +377,70 @@ fn sts_from_row(row: &DbRow) -> Result<StsState, StoreError> {
             .try_get::<Option<i64>, _>("last_tid")?
             .map(|t| u32::try_from(t).map_err(|_| corrupt("last_tid", t)).and_then(|t| Tid::new(t).map_err(sts)))
             .transpose()?,
+        pending: match opt_uuid_of(row, "pending_campaign")? {
+            Some(campaign_id) => Some(voltvend_ops::PendingKeyChange {
+                campaign_id,
+                change: key_change_from(&row.try_get::<Option<String>, _>("pending_change")?.unwrap_or_default())?,
+                tokens: row
+                    .try_get::<Option<String>, _>("pending_tokens")?
+                    .unwrap_or_default()
+                    .split(' ')
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            }),
+            None => None,
+        },
+    })
+}
+
+/// A key change as stored: `kt=2;sgc=-;ti=-;krn=-;ken=-;rollover=1` (`-`: the meter's value is kept).
+fn key_change_text(k: &voltvend_sts::KeyChange) -> String {
+    let f = |v: Option<u32>| v.map_or("-".to_string(), |v| v.to_string());
+    format!(
+        "kt={};sgc={};ti={};krn={};ken={};rollover={}",
+        f(k.kt.map(u32::from)),
+        f(k.sgc),
+        f(k.ti.map(u32::from)),
+        f(k.krn.map(u32::from)),
+        f(k.ken.map(u32::from)),
+        u8::from(k.rollover)
+    )
+}
+
+fn key_change_from(text: &str) -> Result<voltvend_sts::KeyChange, StoreError> {
+    let bad = || corrupt("key change", text);
+    let mut k = voltvend_sts::KeyChange::default();
+    for part in text.split(';') {
+        let (name, value) = part.split_once('=').ok_or_else(bad)?;
+        let num = |v: &str| -> Result<Option<u32>, StoreError> {
+            if v == "-" { Ok(None) } else { v.parse().map(Some).map_err(|_| bad()) }
+        };
+        let small = |v: &str| -> Result<Option<u8>, StoreError> {
+            num(v)?.map(|n| u8::try_from(n).map_err(|_| bad())).transpose()
+        };
+        match name {
+            "kt" => k.kt = small(value)?,
+            "sgc" => k.sgc = num(value)?,
+            "ti" => k.ti = small(value)?,
+            "krn" => k.krn = small(value)?,
+            "ken" => k.ken = small(value)?,
+            "rollover" => k.rollover = value == "1",
+            _ => return Err(bad()),
+        }
+    }
+    Ok(k)
+}
+
+fn campaign_from_row(r: &DbRow) -> Result<voltvend_ops::KeyCampaign, StoreError> {
+    Ok(voltvend_ops::KeyCampaign {
+        id: uuid_of(r, "id")?,
+        name: r.try_get("name")?,
+        change: key_change_from(&r.try_get::<String, _>("change")?)?,
+        created_at: at_of(r, "created_at_us")?,
+        created_by: opt_uuid_of(r, "created_by")?,
+        planned: r.try_get("planned")?,
+        done: r.try_get("done")?,
     })
 }
 

@@ -252,6 +252,11 @@ impl voltvend_ops::Source for TxSource<'_> {
         select_in(self.conn, "SELECT * FROM refused_payments WHERE operation_id", &keys, refused_payment_from_row).await
     }
 
+    async fn campaigns(&mut self, ids: &[CampaignId]) -> Result<Vec<voltvend_ops::KeyCampaign>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM key_campaigns WHERE id", &keys, campaign_from_row).await
+    }
+
     async fn approvals(&mut self, ids: &[ApprovalId]) -> Result<Vec<ApprovalRecord>, StoreError> {
         let keys = uuids(ids, |x| x.as_uuid());
         select_in(self.conn, "SELECT * FROM approvals WHERE id", &keys, approval_from_row).await

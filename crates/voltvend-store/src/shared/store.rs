@@ -546,6 +546,57 @@ impl Store for SqlStore {
         self.vend_totals_impl(from_us, to_us).await
     }
 
+    async fn campaign_candidates(
+        &self,
+        selection: &CampaignSelection,
+        after: Option<MeterId>,
+        limit: u32,
+    ) -> Result<Vec<MeterId>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT s.meter_id FROM sts_meters s JOIN meters m ON m.id = s.meter_id WHERE s.pending_campaign IS NULL",
+        );
+        if let Some(scope) = selection.scope {
+            let key = path_key(&self.premises(scope).await?.path);
+            push_scope(&mut b, "m.premises_id", &key);
+        }
+        if let Some(base) = &selection.base {
+            b.push(" AND s.base = ").push_bind(base.clone());
+        }
+        if let Some(sgc) = selection.sgc {
+            b.push(" AND s.sgc = ").push_bind(i64::from(sgc));
+        }
+        if let Some(krn) = selection.krn {
+            b.push(" AND s.krn = ").push_bind(i64::from(krn));
+        }
+        if let Some(after) = after {
+            b.push(" AND s.meter_id > ").push_bind(after.as_uuid());
+        }
+        b.push(" ORDER BY s.meter_id LIMIT ").push_bind(i64::from(limit.max(1)));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| uuid_of(r, "meter_id")).collect()
+    }
+
+    async fn list_campaigns(&self) -> Result<Vec<voltvend_ops::KeyCampaign>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM key_campaigns ORDER BY created_at_us DESC, id").fetch_all(&self.pool).await?;
+        rows.iter().map(campaign_from_row).collect()
+    }
+
+    async fn campaign(&self, id: CampaignId) -> Result<Option<voltvend_ops::KeyCampaign>, StoreError> {
+        self.one("SELECT * FROM key_campaigns WHERE id = $1", id.as_uuid(), campaign_from_row).await
+    }
+
+    async fn campaign_dormant(&self, id: CampaignId, since_us: i64) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sts_meters s WHERE s.pending_campaign = $1 \
+             AND NOT EXISTS (SELECT 1 FROM sales x WHERE x.meter_id = s.meter_id AND x.at_us >= $2)",
+        )
+        .bind(id.as_uuid())
+        .bind(since_us)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n)
+    }
+
     async fn list_approvals(&self, q: &ListQuery, f: &ApprovalFilter) -> Result<Vec<ApprovalRecord>, StoreError> {
         self.list_approvals_impl(q, f).await
     }

@@ -226,10 +226,28 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
-        "INSERT INTO sts_meters (meter_id, pan, ea, kt, sgc, ti, krn, ken, base, last_tid)",
+        "INSERT INTO key_campaigns (id, name, change, created_at_us, created_by, planned, done)",
+        " ON CONFLICT (id) DO UPDATE SET planned = excluded.planned, done = excluded.done",
+        &c.campaigns,
+        |b, k| {
+            b.push_bind(k.id.as_uuid())
+                .push_bind(k.name.clone())
+                .push_bind(key_change_text(&k.change))
+                .push_bind(timestamp_us(k.created_at))
+                .push_bind(k.created_by.map(|x| x.as_uuid()))
+                .push_bind(k.planned)
+                .push_bind(k.done);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO sts_meters (meter_id, pan, ea, kt, sgc, ti, krn, ken, base, last_tid, pending_campaign, \
+         pending_change, pending_tokens)",
         " ON CONFLICT (meter_id) DO UPDATE SET pan = excluded.pan, ea = excluded.ea, kt = excluded.kt, \
          sgc = excluded.sgc, ti = excluded.ti, krn = excluded.krn, ken = excluded.ken, base = excluded.base, \
-         last_tid = excluded.last_tid",
+         last_tid = excluded.last_tid, pending_campaign = excluded.pending_campaign, \
+         pending_change = excluded.pending_change, pending_tokens = excluded.pending_tokens",
         &c.sts,
         |b, s| {
             let p = &s.record.params;
@@ -242,7 +260,10 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(i64::from(p.krn))
                 .push_bind(i64::from(p.ken))
                 .push_bind(p.base.code())
-                .push_bind(s.last_tid.map(|t| i64::from(t.minutes())));
+                .push_bind(s.last_tid.map(|t| i64::from(t.minutes())))
+                .push_bind(s.pending.as_ref().map(|x| x.campaign_id.as_uuid()))
+                .push_bind(s.pending.as_ref().map(|x| key_change_text(&x.change)))
+                .push_bind(s.pending.as_ref().map(|x| x.tokens.join(" ")));
         },
     )
     .await?;

@@ -1086,6 +1086,16 @@ pub async fn corrections_and_reports_agree_with_the_model(h: &Harness) {
     let close =
         CloseShift { shift_id: estate.shift_a, counted_minor: 12_000, denominations: vec![(10_000, 1), (1_000, 2)] };
     ops.push(Operation::new(estate.next_op(), estate.cashier_a(), Command::CloseShift(close)));
+    // A key change campaign for B-101's STS meter: planned (its set recorded); later planned again by a second
+    // part of the campaign (nothing new) and delivered by a sale.
+    let campaign = voltvend_domain::CampaignId::from_uuid(h.uuid());
+    let plan = voltvend_ops::PlanKeyCampaign {
+        campaign_id: campaign,
+        name: "new expiry".into(),
+        change: voltvend_sts::KeyChange { ken: Some(200), ..Default::default() },
+        meters: vec![estate.sts_meter],
+    };
+    ops.push(Operation::new(estate.next_op(), admin.clone(), Command::PlanKeyCampaign(plan.clone())));
     for op in &ops {
         h.store.submit(op.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
     }
@@ -1095,6 +1105,24 @@ pub async fn corrections_and_reports_agree_with_the_model(h: &Harness) {
     for id in [reverse, pending] {
         assert_eq!(h.store.approval(id).await.unwrap().as_ref(), model.approvals.get(&id));
     }
+    let sts = h.store.sts_state(estate.sts_meter).await.unwrap();
+    assert_eq!(sts.as_ref(), model.sts.get(&estate.sts_meter), "the pending key change set round-trips");
+    assert!(sts.unwrap().pending.is_some_and(|p| p.tokens.len() >= 2 && p.change.ken == Some(200)));
+    let again = Operation::new(estate.next_op(), admin.clone(), Command::PlanKeyCampaign(plan));
+    let sale = estate.sts_sale(2_500);
+    for op in [again.clone(), sale.clone()] {
+        h.store.submit(op).await.unwrap();
+    }
+    all.extend([again, sale]);
+    let (model, _) = model_of(&all, &h.context);
+    let stored = h.store.campaign(campaign).await.unwrap().unwrap();
+    assert_eq!(Some(&stored), model.campaigns.get(&campaign));
+    assert_eq!((stored.planned, stored.done), (1, 1));
+    let sts = h.store.sts_state(estate.sts_meter).await.unwrap().unwrap();
+    assert_eq!((sts.pending.is_none(), sts.record.params.ken), (true, 200));
+    assert_eq!(Some(&sts), model.sts.get(&estate.sts_meter));
+    let candidates = voltvend_store::CampaignSelection { base: Some("14".into()), ..Default::default() };
+    assert!(h.store.campaign_candidates(&candidates, None, 10).await.unwrap().contains(&estate.sts_meter));
     let decide_id = ops[4].id;
     assert_eq!(h.store.refused_payment(decide_id).await.unwrap().as_ref(), model.refused_payments.get(&decide_id));
     assert_eq!(h.store.shift(estate.shift_a).await.unwrap(), model.shifts[&estate.shift_a], "denominations kept");
@@ -1141,8 +1169,8 @@ pub async fn corrections_and_reports_agree_with_the_model(h: &Harness) {
     let everything = h.store.sales_summary(None, &SaleFilter::default(), SalesGrouping::Method).await.unwrap();
     let ledger = h.store.vend_totals(0, i64::MAX).await.unwrap();
     let (sold, paid) = everything.iter().fold((0, 0), |(n, m), g| (n + g.sales, m + g.paid_minor));
-    assert_eq!((sold, paid), (3, 9_000));
-    assert_eq!(ledger.iter().map(|l| (l.transfers, l.amount_minor)).collect::<Vec<_>>(), [(3, 9_000)]);
+    assert_eq!((sold, paid), (4, 11_500), "with the STS sale that delivered the key change");
+    assert_eq!(ledger.iter().map(|l| (l.transfers, l.amount_minor)).collect::<Vec<_>>(), [(4, 11_500)]);
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }

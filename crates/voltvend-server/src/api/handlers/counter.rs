@@ -435,14 +435,7 @@ pub async fn sts_tokens(
         }
         "key_change" => {
             let k = body.key_change.as_ref().ok_or_else(|| field("key_change", "what the key change sets"))?;
-            StsManagement::KeyChange(KeyChange {
-                kt: k.key_type,
-                sgc: k.supply_group,
-                ti: k.tariff_index,
-                krn: k.key_revision,
-                ken: k.key_expiry,
-                rollover: k.rollover,
-            })
+            StsManagement::KeyChange(KeyChange::from(k))
         }
         _ => {
             return Err(ApiError::field(

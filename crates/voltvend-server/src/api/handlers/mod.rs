@@ -2,6 +2,7 @@
 //! `api::endpoints`), which has already checked the permission; handlers check premises scope.
 
 pub mod admin;
+pub mod campaigns;
 pub mod corrections;
 pub mod counter;
 pub mod customers;

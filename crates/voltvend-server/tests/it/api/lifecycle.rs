@@ -280,7 +280,7 @@ async fn a_negative_wallet_becomes_the_closed_accounts_debt() {
     assert!(settled["final_readings"][0]["at"].as_str().unwrap().starts_with("2026-11-23T10:00:00"));
 }
 
-fn sts_meter_of(api: &Api, address: &str) -> StsMeter {
+pub(super) fn sts_meter_of(api: &Api, address: &str) -> StsMeter {
     let pan = voltvend_sts::Pan::from_parts("600727", address).unwrap();
     let params = api.estate.sts_record.params.clone();
     let key = VendingKey::from_hex(VENDING_KEY_HEX).unwrap().derive(&pan, &params).unwrap();

@@ -57,6 +57,8 @@ struct Fixture {
     operator_a: String,
     /// A correction asked for by cashier A (a wallet adjustment), pending.
     approval: String,
+    /// A key change campaign planned for building A's STS meter.
+    campaign: String,
 }
 
 /// Things in building A every request can name.
@@ -136,7 +138,16 @@ async fn fixture(api: &Api) -> Fixture {
         .as_str()
         .unwrap()
         .to_string();
+    let campaign = voltvend_domain::CampaignId::from_uuid(uuid::Uuid::from_u128(0xCA4A));
+    let plan = voltvend_ops::PlanKeyCampaign {
+        campaign_id: campaign,
+        name: "fixture".into(),
+        change: voltvend_sts::KeyChange { ken: Some(201), ..Default::default() },
+        meters: vec![meters[0].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into()],
+    };
+    api.store.submit(estate.system(voltvend_ops::Command::PlanKeyCampaign(plan))).await.unwrap();
     Fixture {
+        campaign: campaign.to_string(),
         approval,
         sale,
         refused,
@@ -457,6 +468,16 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             x(format!("{path}?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"), None, Scoped::Group, "AMU")
         }
         ("GET", "/api/v1/backups") => x(path.into(), None, Scoped::Group, "A"),
+        ("POST", "/api/v1/key-campaigns") => x(
+            path.into(),
+            Some(json!({"name": "matrix", "select": {"base_date": "14"}, "change": {"key_expiry": 200}})),
+            Scoped::Group,
+            "A",
+        ),
+        ("GET", "/api/v1/key-campaigns") => x(path.into(), None, Scoped::Group, "A"),
+        ("GET", "/api/v1/key-campaigns/{id}") => {
+            x(format!("/api/v1/key-campaigns/{}", f.campaign), None, Scoped::Group, "A")
+        }
         ("POST", "/api/v1/backups") => x(path.into(), None, Scoped::Group, "A"),
         ("GET", "/api/v1/vending-keys") => x(path.into(), None, Scoped::Global, "A"),
         ("POST", "/api/v1/vending-keys") => x(
@@ -579,9 +600,10 @@ async fn every_endpoint_every_role_two_scopes() {
         }
     }
     assert!(failures.is_empty(), "{} of {checked} checks failed:\n{}", failures.len(), failures.join("\n"));
-    // Every endpoint but two, by 6 roles from 2 scopes, and the seven of the whole group (tariffs, vending keys,
-    // roles, the key rotation, the reconciliation, the backups) once more by the group's administrator.
-    assert_eq!(checked, 12 * (endpoints().len() - 2) + 7, "every endpoint but two, by 6 roles from 2 scopes");
+    // Every endpoint but two, by 6 roles from 2 scopes, and the ten of the whole group (tariffs, vending keys,
+    // roles, the key rotation, the reconciliation, the backups, the key campaigns) once more by the group's
+    // administrator.
+    assert_eq!(checked, 12 * (endpoints().len() - 2) + 10, "every endpoint but two, by 6 roles from 2 scopes");
 }
 
 /// Without a credential, every endpoint but logging in and the document is 401.

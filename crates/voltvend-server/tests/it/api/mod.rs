@@ -20,6 +20,7 @@ use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
 
 mod auth;
 mod backups;
+mod campaigns;
 mod corrections;
 mod counter;
 mod lifecycle;
