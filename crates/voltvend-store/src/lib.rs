@@ -163,6 +163,28 @@ pub struct CampaignSelection {
     pub krn: Option<u8>,
 }
 
+/// Which accounts a balance report lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceReport {
+    /// Accounts that owe arrears (closed ones too: their debt stays).
+    Arrears,
+    /// Open accounts whose wallet balance is at most this (minor units): low balance, or zero and below.
+    AtMost(i64),
+}
+
+/// One account in a balance report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceLine {
+    pub account_id: AccountId,
+    pub customer: String,
+    pub premises_id: PremisesId,
+    pub premises: String,
+    pub status: String,
+    pub currency: String,
+    pub balance_minor: i64,
+    pub arrears_minor: i64,
+}
+
 /// How a sales summary groups sales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SalesGrouping {
@@ -457,6 +479,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<SalesGroup>, StoreError>;
     /// The ledger's vend transfers posted in `[from_us, to_us)`, per currency (the sales ledger's other side).
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError>;
+    /// Accounts for a balance report within `q.scope` and the `premises` subtree, by id after `q.after`.
+    async fn balance_report(
+        &self,
+        q: &ListQuery,
+        premises: Option<PremisesId>,
+        report: BalanceReport,
+    ) -> Result<Vec<BalanceLine>, StoreError>;
     /// STS meters a campaign selects, by id after `after`, at most `limit`.
     async fn campaign_candidates(
         &self,

@@ -491,6 +491,10 @@ endpoints! {
         access: Access::Needs(P::ReportsRead), summary: "Every sale of a period, streamed (csv, xlsx)", keyed: false,
         query: [SalesLedgerQuery], body: -, ok: 200 document, errors: [400, 404, 422],
     }
+    GET "/api/v1/reports/balances" => reports::balances {
+        access: Access::Needs(P::ReportsRead), summary: "Arrears, low-balance and zero-balance lists (json page, csv, xlsx)", keyed: false,
+        query: [BalanceReportQuery], body: -, ok: 200 [Page<BalanceLineView>], errors: [400, 404, 422],
+    }
     GET "/api/v1/reports/reconciliation" => reports::reconciliation {
         access: Access::Needs(P::ReportsRead), summary: "The sales ledger of a period against the ledger's vend transfers, to the minor unit (group scope)", keyed: false,
         query: [ReconciliationQuery], body: -, ok: 200 [ReconciliationView], errors: [400, 403],

@@ -1846,3 +1846,31 @@ pub struct CampaignView {
     /// Pending meters that have seen no sale for 90 days: a field visit is likely needed.
     pub dormant: i64,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceReportQuery {
+    /// arrears (accounts that owe, closed ones too), low_balance (open accounts at or below `below`) or
+    /// zero_balance (open accounts at zero or below).
+    pub kind: String,
+    /// For low_balance: the threshold, in major units.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub below: Option<String>,
+    pub premises_id: Option<Uuid>,
+    /// json (a page; the default), csv or xlsx (every account).
+    pub format: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BalanceLineView {
+    pub account_id: Uuid,
+    pub customer: String,
+    pub premises_id: Uuid,
+    pub premises: String,
+    pub status: String,
+    /// The wallet's balance (negative: emergency credit used).
+    pub balance: MoneyView,
+    pub arrears: MoneyView,
+}

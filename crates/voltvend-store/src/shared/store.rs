@@ -546,6 +546,54 @@ impl Store for SqlStore {
         self.vend_totals_impl(from_us, to_us).await
     }
 
+    async fn balance_report(
+        &self,
+        q: &ListQuery,
+        premises: Option<PremisesId>,
+        report: BalanceReport,
+    ) -> Result<Vec<BalanceLine>, StoreError> {
+        const BALANCE: &str = "(w.credits_posted_minor - w.debits_posted_minor)";
+        const ARREARS: &str = "(r.debits_posted_minor - r.credits_posted_minor)";
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT a.id AS id, c.name AS customer, a.premises_id AS premises_id, p.name AS premises, \
+             a.status AS status, a.currency AS currency, {BALANCE} AS balance, {ARREARS} AS arrears \
+             FROM accounts a JOIN customers c ON c.id = a.customer_id JOIN premises p ON p.id = a.premises_id \
+             JOIN ledger_accounts w ON w.id = a.wallet_id JOIN ledger_accounts r ON r.id = a.arrears_id WHERE 1 = 1"
+        ));
+        for subtree in [q.scope, premises].into_iter().flatten() {
+            let key = path_key(&self.premises(subtree).await?.path);
+            push_scope(&mut b, "a.premises_id", &key);
+        }
+        match report {
+            BalanceReport::Arrears => {
+                b.push(format!(" AND {ARREARS} > 0"));
+            }
+            BalanceReport::AtMost(limit) => {
+                b.push(" AND a.status <> 'closed' AND ");
+                b.push(BALANCE).push(" <= ").push_bind(limit);
+            }
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND a.id > ").push_bind(after);
+        }
+        b.push(" ORDER BY a.id LIMIT ").push_bind(limit_of(q));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BalanceLine {
+                    account_id: uuid_of(r, "id")?,
+                    customer: r.try_get("customer")?,
+                    premises_id: uuid_of(r, "premises_id")?,
+                    premises: r.try_get("premises")?,
+                    status: r.try_get("status")?,
+                    currency: r.try_get("currency")?,
+                    balance_minor: r.try_get("balance")?,
+                    arrears_minor: r.try_get("arrears")?,
+                })
+            })
+            .collect()
+    }
+
     async fn campaign_candidates(
         &self,
         selection: &CampaignSelection,

@@ -1123,6 +1123,16 @@ pub async fn corrections_and_reports_agree_with_the_model(h: &Harness) {
     assert_eq!(Some(&sts), model.sts.get(&estate.sts_meter));
     let candidates = voltvend_store::CampaignSelection { base: Some("14".into()), ..Default::default() };
     assert!(h.store.campaign_candidates(&candidates, None, 10).await.unwrap().contains(&estate.sts_meter));
+    // Balance lists: A-101 owes the arrears entered and holds the standing sale's credit.
+    use voltvend_store::BalanceReport;
+    let in_a = ListQuery { scope: Some(estate.building_a.id), after: None, limit: 50 };
+    let in_b = ListQuery { scope: Some(estate.building_b.id), ..in_a.clone() };
+    let owing = h.store.balance_report(&in_a, None, BalanceReport::Arrears).await.unwrap();
+    let lines: Vec<_> = owing.iter().map(|l| (l.account_id, l.balance_minor, l.arrears_minor)).collect();
+    assert_eq!(lines, [(estate.account_a, 2_000, 12_345)]);
+    assert!(h.store.balance_report(&in_a, None, BalanceReport::AtMost(0)).await.unwrap().is_empty());
+    assert_eq!(h.store.balance_report(&in_a, None, BalanceReport::AtMost(2_000)).await.unwrap().len(), 1);
+    assert!(h.store.balance_report(&in_b, None, BalanceReport::Arrears).await.unwrap().is_empty());
     let decide_id = ops[4].id;
     assert_eq!(h.store.refused_payment(decide_id).await.unwrap().as_ref(), model.refused_payments.get(&decide_id));
     assert_eq!(h.store.shift(estate.shift_a).await.unwrap(), model.shifts[&estate.shift_a], "denominations kept");

@@ -19,7 +19,7 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use voltvend_domain::clock::timestamp_us;
 use voltvend_domain::{Currency, Money, PremisesId};
 use voltvend_ops::SaleRecord;
-use voltvend_store::{ListQuery, SaleFilter, SalesGroup, SalesGrouping};
+use voltvend_store::{BalanceReport, ListQuery, SaleFilter, SalesGroup, SalesGrouping};
 
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult};
@@ -510,4 +510,87 @@ pub async fn reconciliation(
         });
     }
     Ok(Json(ReconciliationView { from: instant(from), to: instant(to), lines }))
+}
+
+const BALANCE_HEADER: [&str; 8] =
+    ["account_id", "customer", "premises_id", "premises", "status", "currency", "balance", "arrears"];
+
+/// Arrears, low-balance and zero-balance lists: every matching account in scope (and in the premises
+/// subtree), as a page of JSON or as a whole CSV or XLSX file.
+pub async fn balances(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<BalanceReportQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref())?;
+    let premises = subtree(&app, &p, q.premises_id).await?;
+    let currency_of = |code: &str| -> ApiResult<Currency> {
+        code.parse().map_err(|_| ApiError::internal(format!("a stored currency {code:?}")))
+    };
+    let report = match q.kind.as_str() {
+        "arrears" => BalanceReport::Arrears,
+        "zero_balance" => BalanceReport::AtMost(0),
+        "low_balance" => {
+            let text = q.below.as_deref().ok_or_else(|| {
+                ApiError::field("below", "bad_request", "a low-balance list needs the threshold (`below=20.00`)")
+            })?;
+            // The threshold is in the scope's currency (the caller's books; one currency per property).
+            let c = match app
+                .store
+                .list_accounts(&ListQuery { scope: Some(p.scope()), after: None, limit: 1 }, &Default::default())
+                .await?
+                .first()
+            {
+                Some(a) => a.account.currency,
+                None => Currency::CNY,
+            };
+            BalanceReport::AtMost(parse_money("below", text, c)?)
+        }
+        _ => return Err(ApiError::field("kind", "bad_value", "arrears, low_balance or zero_balance")),
+    };
+    if format == Output::Json {
+        let limit = page_limit(q.limit)?;
+        let lines = app
+            .store
+            .balance_report(&ListQuery { scope: Some(p.scope()), after: q.after.clone(), limit }, premises, report)
+            .await?;
+        let mut items = Vec::with_capacity(lines.len());
+        for l in &lines {
+            let c = currency_of(&l.currency)?;
+            items.push(BalanceLineView {
+                account_id: l.account_id.as_uuid(),
+                customer: l.customer.clone(),
+                premises_id: l.premises_id.as_uuid(),
+                premises: l.premises.clone(),
+                status: l.status.clone(),
+                balance: money(l.balance_minor, c),
+                arrears: money(l.arrears_minor, c),
+            });
+        }
+        return Ok(Json(Page::of(items, limit, |l| l.account_id.to_string())).into_response());
+    }
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ListQuery { scope: Some(p.scope()), after: after.take(), limit: ListQuery::LIMIT_MAX };
+        let lines = app.store.balance_report(&page, premises, report).await?;
+        for l in &lines {
+            let c = currency_of(&l.currency)?;
+            rows.push(vec![
+                Cell::Text(l.account_id.to_string()),
+                Cell::Text(l.customer.clone()),
+                Cell::Text(l.premises_id.to_string()),
+                Cell::Text(l.premises.clone()),
+                Cell::Text(l.status.clone()),
+                Cell::Text(l.currency.clone()),
+                Cell::Money(l.balance_minor, c),
+                Cell::Money(l.arrears_minor, c),
+            ]);
+        }
+        match lines.last() {
+            Some(last) if lines.len() == ListQuery::LIMIT_MAX as usize => after = Some(last.account_id.to_string()),
+            _ => break,
+        }
+    }
+    table_file(&BALANCE_HEADER, &rows, format, &q.kind.replace('_', "-"))
 }

@@ -165,3 +165,55 @@ async fn the_sales_ledger_reconciles_with_the_ledger_for_the_whole_group() {
         (Some("60.00"), Some("0"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arrears_low_and_zero_balance_lists_within_the_scope() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let (acct, meter) = (e.account_a.to_string(), e.remote_meter.to_string());
+    let path = |q: &str| format!("/api/v1/reports/balances?{q}");
+    // A-101 starts at zero: on the zero-balance list, not on the arrears list.
+    let zero = get(&api, BuiltinRole::Manager, 'a', &path("kind=zero_balance")).await;
+    let ids: Vec<&str> = zero["items"].as_array().unwrap().iter().map(|l| l["account_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [acct.as_str()], "building A's accounts only: {zero}");
+    assert!(get(&api, BuiltinRole::Manager, 'a', &path("kind=arrears")).await["items"].as_array().unwrap().is_empty());
+    // Historical arrears and a small sale: on the arrears list and below 50.00, no longer at zero.
+    api.send(post(
+        &api,
+        BuiltinRole::Manager,
+        'a',
+        &format!("/api/v1/accounts/{acct}/arrears"),
+        json!({"amount": "80.00"}),
+    ))
+    .await
+    .ok();
+    sell(&api, 'a', &acct, &meter, "30.00").await.ok();
+    let arrears = get(&api, BuiltinRole::Auditor, 'a', &path("kind=arrears")).await;
+    let line = &arrears["items"][0];
+    assert_eq!(
+        (line["arrears"]["amount"].as_str(), line["balance"]["amount"].as_str()),
+        (Some("74.00"), Some("24.00"))
+    );
+    assert_eq!(line["customer"], "Wang Fang 王芳");
+    let low = get(&api, BuiltinRole::Manager, 'a', &path("kind=low_balance&below=50.00")).await;
+    assert_eq!(low["items"].as_array().unwrap().len(), 1);
+    assert!(
+        get(&api, BuiltinRole::Manager, 'a', &path("kind=low_balance&below=20.00")).await["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        get(&api, BuiltinRole::Manager, 'a', &path("kind=zero_balance")).await["items"].as_array().unwrap().is_empty()
+    );
+    let r = api.send(api.as_(BuiltinRole::Manager, 'a', Method::GET, &path("kind=low_balance"))).await;
+    assert_eq!(r.json()["details"]["field"], "below");
+    let csv = String::from_utf8(file(&api, BuiltinRole::Manager, 'a', &path("kind=arrears&format=csv")).await).unwrap();
+    assert_eq!(csv.lines().next(), Some("account_id,customer,premises_id,premises,status,currency,balance,arrears"));
+    assert!(
+        csv.lines().nth(1).unwrap().starts_with(&format!("{acct},Wang Fang 王芳,")) && csv.contains(",24.00,74.00"),
+        "{csv}"
+    );
+    // Building B's manager sees none of it.
+    assert!(get(&api, BuiltinRole::Manager, 'b', &path("kind=arrears")).await["items"].as_array().unwrap().is_empty());
+}
