@@ -56,6 +56,9 @@ pub enum BenchCommand {
     /// Latency from the reading that uses up a meter's credit to its relay open, and from a sale to the relay
     /// closed again, at simulated meters behind a gateway on this machine, beside a bare control request.
     Relay(crate::bench_relay::RelayArgs),
+    /// An STS key change campaign planned over N meters (each key change set generated and recorded), beside
+    /// inserting the same meters raw.
+    Campaign(crate::bench_campaign::CampaignArgs),
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +100,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
         BenchCommand::Ingest(a) => return crate::bench_ingest::run(settings, clock, a).await,
         BenchCommand::Poll(a) => return crate::bench_poll::run(settings, clock, a).await,
         BenchCommand::Relay(a) => return crate::bench_relay::run(settings, clock, a).await,
+        BenchCommand::Campaign(a) => return crate::bench_campaign::run(settings, clock, a).await,
     };
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");

@@ -127,16 +127,16 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: VendArgs) -> 
 }
 
 /// The bench's database: the SQLite file named, or a scratch database on the PostgreSQL server named.
-struct BenchDb {
-    store: Arc<dyn Store>,
+pub(crate) struct BenchDb {
+    pub(crate) store: Arc<dyn Store>,
     lock: InstanceLock,
     scratch: Option<ScratchDatabase>,
     /// Where it is, to print (no password).
-    shown: String,
+    pub(crate) shown: String,
 }
 
 impl BenchDb {
-    async fn open(settings: &Settings, clock: Arc<dyn Clock>, keys: MasterKeys) -> anyhow::Result<Self> {
+    pub(crate) async fn open(settings: &Settings, clock: Arc<dyn Clock>, keys: MasterKeys) -> anyhow::Result<Self> {
         let url = settings.database.url.clone();
         let (url, fresh, scratch) = match voltvend_store::backend_of(&url)? {
             Backend::Sqlite => {
@@ -195,7 +195,7 @@ impl BenchDb {
     }
 
     /// Drains the writer (everything submitted is committed or refused), then lets go of the database.
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.store.shutdown().await;
         self.lock.release().await;
         self.store.close().await;

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod backups;
 pub mod bench;
+pub mod bench_campaign;
 pub mod bench_http;
 pub mod bench_ingest;
 pub mod bench_poll;

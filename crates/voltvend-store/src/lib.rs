@@ -435,6 +435,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// For benchmarks: inserts `rows` rows shaped like stored readings into a scratch table, `per_commit` to a
     /// transaction, then drops it — the raw-insert baseline reading ingestion is measured beside.
     async fn insert_baseline(&self, rows: usize, per_commit: usize) -> Result<(), StoreError>;
+    /// For benchmarks only: `count` STS keypad meters in stock at `premises` (ids `first`, `first + 1`…, their
+    /// DRNs the same numbers), each with the key record `params`, inserted raw in commits of `per_commit`.
+    async fn seed_sts_meters(
+        &self,
+        premises: PremisesId,
+        params: &voltvend_sts::keys::KeyParams,
+        first: u128,
+        count: usize,
+        per_commit: usize,
+    ) -> Result<(), StoreError>;
     /// A meter's stored readings, newest first, at most `limit`.
     async fn readings(&self, meter: MeterId, limit: u32) -> Result<Vec<ReadingRow>, StoreError>;
     /// Stored readings in time order (interval data for charts and analysis), a page at a time.

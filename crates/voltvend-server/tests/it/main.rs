@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod api;
+mod bench_campaign;
 mod bench_headend;
 mod bench_ingest;
 mod bench_vend;

@@ -43,4 +43,3 @@ ALTER TABLE sts_meters ADD COLUMN pending_campaign UUID REFERENCES key_campaigns
 ALTER TABLE sts_meters ADD COLUMN pending_change TEXT;
 ALTER TABLE sts_meters ADD COLUMN pending_tokens TEXT;
 CREATE INDEX sts_meters_pending ON sts_meters(pending_campaign) WHERE pending_campaign IS NOT NULL;
-CREATE INDEX sts_meters_params ON sts_meters(base, sgc, krn);
