@@ -182,6 +182,8 @@ pub enum Command {
     EnterArrears(EnterArrears),
     /// An operator's display name, role or scope changed, or the operator disabled or enabled again.
     UpdateOperator(UpdateOperator),
+    /// An account switched between prepaid and postpaid at a clean cut-over (each meter's last billed reading).
+    SwitchBillingMode(SwitchBillingMode),
     /// An STS key change campaign planned for a chunk of meters: each meter's key change set generated and
     /// recorded, to go out with its next sale.
     PlanKeyCampaign(PlanKeyCampaign),
@@ -231,6 +233,7 @@ impl Command {
             Self::EnterArrears(_) => "enter_arrears",
             Self::UpdateOperator(_) => "update_operator",
             Self::PlanKeyCampaign(_) => "plan_key_campaign",
+            Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
         }
@@ -493,6 +496,11 @@ impl Command {
                 c.uuid(d.approval_id.as_uuid());
                 c.str(if d.approve { "approve" } else { "reject" });
                 c.str(&d.note);
+            }
+            Self::SwitchBillingMode(s) => {
+                c.uuid(s.account_id.as_uuid());
+                c.str(s.mode.as_str());
+                c.str(&s.reason);
             }
             Self::PlanKeyCampaign(p) => {
                 c.uuid(p.campaign_id.as_uuid());
@@ -1431,4 +1439,14 @@ pub struct PlanKeyCampaign {
 impl PlanKeyCampaign {
     pub const METERS_MAX: usize = 5_000;
     pub const NAME_LEN_MAX: usize = 120;
+}
+
+/// An account switched between prepaid and postpaid. The cut-over is each meter's last billed reading (read the
+/// meters first for an up-to-date one): consumption before it was billed under the old mode, after it under the
+/// new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchBillingMode {
+    pub account_id: AccountId,
+    pub mode: voltvend_domain::BillingMode,
+    pub reason: String,
 }

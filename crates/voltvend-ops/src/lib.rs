@@ -35,7 +35,7 @@ pub use command::{
     OpgManagement, PlanKeyCampaign, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin,
     Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
     RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel, SettleVendingPoint, StsManagement,
-    TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
+    SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;

@@ -427,6 +427,11 @@ impl Footprint {
                 self.approvals.insert(d.approval_id);
                 self.decisions.push((op.id, d.approval_id));
             }
+            Command::SwitchBillingMode(s) => {
+                self.accounts.insert(s.account_id);
+                self.account_meters.insert(s.account_id);
+                self.transfers.insert(op.transfer_id(0));
+            }
             Command::PlanKeyCampaign(p) => {
                 self.campaigns.insert(p.campaign_id);
                 for m in &p.meters {

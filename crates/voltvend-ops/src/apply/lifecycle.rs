@@ -11,8 +11,8 @@
 use jiff::Timestamp;
 use voltvend_domain::tariff::pricing::Reading;
 use voltvend_domain::{
-    Account, AccountId, AccountStatus, ControlMode, Customer, LedgerAccount, LedgerAccountKind, MeterId, MeterProtocol,
-    MeterState, OperatorId, Owner, Posting, Side, TransferKind, TransferRequest, text,
+    Account, AccountId, AccountStatus, BillingMode, ControlMode, Customer, LedgerAccount, LedgerAccountKind, MeterId,
+    MeterProtocol, MeterState, OperatorId, Owner, Posting, Side, TransferKind, TransferRequest, text,
 };
 
 use super::{
@@ -21,8 +21,8 @@ use super::{
 };
 use crate::audit::AuditEntry;
 use crate::command::{
-    ApplyReadings, CloseAccount, Operation, ReadingLimits, Refund, ReplaceMeter, SetAccountStatus, TransferOwnership,
-    UpdateCustomer,
+    ApplyReadings, CloseAccount, Operation, ReadingLimits, Refund, ReplaceMeter, SetAccountStatus, SwitchBillingMode,
+    TransferOwnership, UpdateCustomer,
 };
 use crate::context::Context;
 use crate::error::OpError;
@@ -178,6 +178,97 @@ pub(super) fn set_status(ws: &mut Workspace, op: &Operation, s: &SetAccountStatu
     );
     ws.accounts.put(account.account.id, account.clone());
     Ok((Outcome::AccountStatus { account_id: account.account.id, status: account.account.status, supplies }, entry))
+}
+
+/// Prepaid ⇄ postpaid. A postpaid account's remote meters are not tripped for lack of credit (consumption beyond
+/// the wallet is owed, as arrears, and billed); so switching to postpaid closes a supply tripped for credit, and
+/// needs every meter to be remote (a keypad meter only runs on the credit entered into it). Switching back to
+/// prepaid carries a negative wallet (what postpaid consumption left owed) to arrears, which the counter's split
+/// recovers.
+pub(super) fn switch_billing_mode(ws: &mut Workspace, op: &Operation, s: &SwitchBillingMode, at: Timestamp) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let why = reason(&s.reason)?;
+    let mut account = account_in_scope(ws, op, s.account_id)?;
+    let before = account.account.billing_mode;
+    if before == s.mode {
+        return Err(OpError::refused("nothing_changed", format!("the account is {before} already")));
+    }
+    account.account.switch_billing_mode(s.mode)?;
+    let meters: Vec<MeterRecord> =
+        meters_of(ws, account.account.id).into_iter().filter(|m| m.meter.state == MeterState::Active).collect();
+    if s.mode == BillingMode::Postpaid
+        && let Some(m) = meters.iter().find(|m| m.meter.control_mode != ControlMode::Remote)
+    {
+        return Err(OpError::refused(
+            "postpaid_needs_remote",
+            format!(
+                "meter {} is a keypad meter: it runs on the credit entered into it, never postpaid",
+                m.meter.serial
+            ),
+        ));
+    }
+    let mut cutover = Vec::with_capacity(meters.len());
+    let mut queued = Vec::new();
+    let mut n = 0;
+    for mut m in meters {
+        cutover.push((m.meter.id, ws.reading_states.get(&m.meter.id)?.map(|r| r.last.clone())));
+        let ctl = control::control_of(ws, m.meter.id)?;
+        if s.mode == BillingMode::Postpaid && m.relay == Relay::Open && !ctl.held_open {
+            m.relay = Relay::Closed;
+            ws.meters.put(m.meter.id, m.clone());
+            if control::commandable(m.meter.protocol) {
+                let c = control::queue(ws, op, m.meter.id, CommandKind::RelayClose, "switched to postpaid", at, n)?;
+                n += 1;
+                queued.push(format!("{}:{}", c.kind, m.meter.serial));
+            }
+        }
+    }
+    let mut to_arrears = 0;
+    if s.mode == BillingMode::Prepaid {
+        let (balance, _) = wallet_position(ws, &account)?;
+        if balance < 0 {
+            to_arrears = -balance;
+            committed(ws.book.post(
+                TransferRequest {
+                    id: op.transfer_id(0),
+                    kind: TransferKind::Adjustment,
+                    currency: account.account.currency,
+                    postings: vec![
+                        Posting { account: account.arrears, side: Side::Debit, amount_minor: to_arrears },
+                        Posting { account: account.wallet, side: Side::Credit, amount_minor: to_arrears },
+                    ],
+                    corrects: None,
+                    memo: "postpaid balance owed, carried to arrears at the switch to prepaid".into(),
+                },
+                at,
+            )?)?;
+        }
+    }
+    let readings: Vec<String> = cutover
+        .iter()
+        .map(|(m, r)| format!("{m}@{}", r.as_ref().map_or("never read".to_string(), |r| r.at.to_string())))
+        .collect();
+    let entry = AuditEntry::new(
+        "switch_billing_mode",
+        format!("account:{}", account.account.id),
+        format!("billing_mode={before}"),
+        format!(
+            "billing_mode={} cutover={} to_arrears={to_arrears} commands={} reason={why}",
+            s.mode,
+            readings.join(","),
+            queued.join(",")
+        ),
+    );
+    ws.accounts.put(account.account.id, account.clone());
+    Ok((
+        Outcome::BillingModeSwitched {
+            account_id: account.account.id,
+            mode: s.mode,
+            cutover,
+            to_arrears_minor: to_arrears,
+        },
+        entry,
+    ))
 }
 
 /// Settles an account's wallet and arrears (see the module's documentation); the operation's transfers from

@@ -117,6 +117,14 @@ pub enum Outcome {
     AccountClosed(lifecycle::AccountClosed),
     /// 换表.
     MeterReplaced(lifecycle::MeterReplaced),
+    /// An account switched between prepaid and postpaid: its mode now, each meter's cut-over reading, and the
+    /// postpaid balance carried to arrears (switching back to prepaid).
+    BillingModeSwitched {
+        account_id: AccountId,
+        mode: voltvend_domain::BillingMode,
+        cutover: Vec<(MeterId, Option<voltvend_domain::tariff::pricing::Reading>)>,
+        to_arrears_minor: i64,
+    },
     /// A chunk of an STS key change campaign planned: the campaign as it is now.
     CampaignPlanned(crate::records::KeyCampaign),
     /// A correction asked for, approved or rejected: the approval as it is now.
@@ -294,6 +302,7 @@ fn apply_command(
         Command::EnterArrears(a) => corrections::enter_arrears(ws, op, a, at),
         Command::UpdateOperator(u) => auth::update_operator(ws, op, u, at),
         Command::PlanKeyCampaign(p) => campaign::plan(ws, op, p, ctx, at),
+        Command::SwitchBillingMode(s) => lifecycle::switch_billing_mode(ws, op, s, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }

@@ -149,8 +149,11 @@ pub(super) fn apply(
     let keep_power = control::control_of(ws, r.meter_id)?.keep_power;
     // In friendly hours (nights, weekends, holidays) nobody is cut off: the first reading after them trips.
     let friendly = tariff.friendly_hours.as_ref().is_some_and(|f| f.contains(at, &tariff.time_zone));
-    let trip_held = available_after <= 0 && meter.relay == Relay::Closed && !keep_power && friendly;
-    if available_after <= 0 && meter.relay == Relay::Closed && !keep_power && !friendly {
+    // A postpaid account is billed for what it used, never cut off for credit: what the wallet does not cover
+    // is owed (arrears), and neither trips nor prepaid alarms apply.
+    let prepaid = account.account.billing_mode == voltvend_domain::BillingMode::Prepaid;
+    let trip_held = prepaid && available_after <= 0 && meter.relay == Relay::Closed && !keep_power && friendly;
+    if prepaid && available_after <= 0 && meter.relay == Relay::Closed && !keep_power && !friendly {
         meter.relay = Relay::Open;
         relay = Some(OutboxKind::RelayTrip);
         ws.outbox.push(OutboxRow {
@@ -166,7 +169,7 @@ pub(super) fn apply(
     // Emergency credit (应急透支): an account with an agreed overdraft keeps its supply while the balance is
     // below zero, down to the limit; the customer is told once, as the balance goes below zero with the
     // supply still on. The next sale pays the negative balance back before anything else reaches the wallet.
-    if balance_before >= 0 && balance_after < 0 && available_after > 0 && meter.relay == Relay::Closed {
+    if prepaid && balance_before >= 0 && balance_after < 0 && available_after > 0 && meter.relay == Relay::Closed {
         ws.outbox.push(OutboxRow {
             operation_id: op.id,
             idx: 4,
@@ -176,7 +179,7 @@ pub(super) fn apply(
         });
     }
     // Low-balance alarms: told once, as the balance goes below each level (level 2 after level 1).
-    if let Some(alarms) = tariff.alarms {
+    if let Some(alarms) = tariff.alarms.filter(|_| prepaid) {
         for (idx, level, kind) in
             [(2, alarms.level_1_minor, OutboxKind::LowBalance1), (3, alarms.level_2_minor, OutboxKind::LowBalance2)]
         {

@@ -339,6 +339,10 @@ endpoints! {
         access: Access::Needs(P::AccountsManage), summary: "销户: settle and close an account (arrears from credit, the rest refunded, a negative wallet to arrears)", keyed: true,
         query: -, body: [CloseAccountRequest], ok: 200 [SettlementView], errors: [404, 409, 422],
     }
+    POST "/api/v1/accounts/{id}/billing-mode" => lifecycle::switch_billing_mode {
+        access: Access::Needs(P::AccountsManage), summary: "Switch an account between prepaid and postpaid at a clean cut-over reading", keyed: true,
+        query: -, body: [BillingModeRequest], ok: 200 [BillingModeView], errors: [404, 409, 422],
+    }
     POST "/api/v1/accounts/{id}/transfer" => lifecycle::transfer {
         access: Access::Needs(P::AccountsManage), summary: "过户: settle and close an account and open the new owner's on the same meters", keyed: true,
         query: -, body: [TransferOwnershipRequest], ok: 200 [SettlementView], errors: [404, 409, 422],

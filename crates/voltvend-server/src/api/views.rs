@@ -1874,3 +1874,22 @@ pub struct BalanceLineView {
     pub balance: MoneyView,
     pub arrears: MoneyView,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillingModeRequest {
+    /// prepaid or postpaid.
+    pub mode: String,
+    pub reason: String,
+}
+
+/// An account switched between prepaid and postpaid.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BillingModeView {
+    pub account_id: Uuid,
+    pub billing_mode: String,
+    /// The cut-over: each meter's last billed reading (before it, the old mode; after it, the new).
+    pub cutover_readings: Vec<FinalReadingView>,
+    /// Switching back to prepaid: what postpaid consumption left owed, now arrears.
+    pub to_arrears: MoneyView,
+}

@@ -130,6 +130,21 @@ async fn refund(app: &AppState, p: &Principal, r: Option<&RefundInput>) -> ApiRe
     }
 }
 
+/// Each meter's last billed reading, in its unit.
+fn reading_views(meters: &[(MeterId, Option<Reading>)], units: &[(MeterId, String)]) -> Vec<FinalReadingView> {
+    meters
+        .iter()
+        .map(|(m, r)| {
+            let unit = units.iter().find(|(id, _)| id == m).map_or("kWh", |(_, u)| u.as_str());
+            FinalReadingView {
+                meter_id: m.as_uuid(),
+                at: r.as_ref().map(|r| instant(r.at)),
+                registers: r.as_ref().map(|r| registers_view(&r.registers, unit)).unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
 fn settlement_view(
     s: &AccountClosed,
     c: voltvend_domain::Currency,
@@ -148,18 +163,7 @@ fn settlement_view(
         to_arrears: money(s.to_arrears_minor, c),
         arrears_left: money(s.arrears_left_minor, c),
         remainder_femto: s.carry_femto.to_string(),
-        final_readings: s
-            .meters
-            .iter()
-            .map(|(m, r)| {
-                let unit = units.iter().find(|(id, _)| id == m).map_or("kWh", |(_, u)| u.as_str());
-                FinalReadingView {
-                    meter_id: m.as_uuid(),
-                    at: r.as_ref().map(|r| instant(r.at)),
-                    registers: r.as_ref().map(|r| registers_view(&r.registers, unit)).unwrap_or_default(),
-                }
-            })
-            .collect(),
+        final_readings: reading_views(&s.meters, units),
         new_account_id: s.new_account_id.map(|a| a.as_uuid()),
         new_customer_id: new_customer.map(|c| c.as_uuid()),
     }
@@ -307,6 +311,40 @@ pub async fn replace_meter(
                 account_id: r.account_id.as_uuid(),
                 final_charged: r.final_billing.as_ref().map(|b| money(b.charged_minor, c)),
                 old_credit: r.old_credit_milli.map(|m| quantity(m, &unit)),
+            },
+        ),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+/// Prepaid ⇄ postpaid at a clean cut-over.
+pub async fn switch_billing_mode(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<BillingModeRequest>,
+) -> ApiResult<Response> {
+    let a = visible_account(&app, &p, id.into()).await?;
+    let mode: voltvend_domain::BillingMode =
+        body.mode.parse().map_err(|_| ApiError::field("mode", "bad_value", "prepaid or postpaid"))?;
+    let units = meter_units(&app, a.account.id).await?;
+    let c = a.account.currency;
+    let command = Command::SwitchBillingMode(voltvend_ops::SwitchBillingMode {
+        account_id: a.account.id,
+        mode,
+        reason: body.reason,
+    });
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::BillingModeSwitched { account_id, mode, cutover, to_arrears_minor } => Reply::json(
+            StatusCode::OK,
+            &BillingModeView {
+                account_id: account_id.as_uuid(),
+                billing_mode: mode.as_str().to_string(),
+                cutover_readings: reading_views(cutover, &units),
+                to_arrears: money(*to_arrears_minor, c),
             },
         ),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),

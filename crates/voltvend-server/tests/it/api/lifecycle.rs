@@ -438,3 +438,55 @@ async fn a_suspended_account_closed_leaves_no_hold_on_the_next_occupants_supply(
     let next = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{}", opened["account_id"].as_str().unwrap())).await;
     assert_eq!(next["meters"][0]["relay"], "closed", "the first payment closes the supply: {next}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_goes_postpaid_at_a_clean_cut_over_is_not_cut_off_and_comes_back_prepaid() {
+    let api = Api::new().await;
+    let e = api.estate.clone();
+    let (account, meter) = (e.account_a.to_string(), e.remote_meter.to_string());
+    let path = format!("/api/v1/accounts/{account}/billing-mode");
+    let to = |mode: &str| json!({"mode": mode, "reason": "tenant's lease moves to monthly bills"});
+    // Prepaid: with no credit the supply is tripped.
+    read(&api, e.remote_meter, "2026-11-23T09:00:00Z", 1_000).await;
+    read(&api, e.remote_meter, "2026-11-23T10:00:00Z", 1_005).await;
+    let view = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}")).await;
+    assert_eq!(view["meters"][0]["relay"], "open", "{view}");
+    // Refusals first: from building B it is not there; the same mode; a bad mode; an account with a keypad meter.
+    assert_eq!(api.send(post(&api, CASHIER, 'b', &path, to("postpaid"))).await.status.as_u16(), 404);
+    assert_eq!(api.send(post(&api, CASHIER, 'a', &path, to("prepaid"))).await.code(), "nothing_changed");
+    assert_eq!(api.send(post(&api, CASHIER, 'a', &path, to("weekly"))).await.code(), "bad_value");
+    let sts_path = format!("/api/v1/accounts/{}/billing-mode", e.account_b);
+    assert_eq!(api.send(post(&api, CASHIER, 'b', &sts_path, to("postpaid"))).await.code(), "postpaid_needs_remote");
+
+    // Postpaid: the cut-over is the last billed reading; the supply tripped for credit closes again.
+    let switched = api.send(post(&api, CASHIER, 'a', &path, to("postpaid"))).await.ok();
+    assert_eq!(switched["billing_mode"], "postpaid");
+    assert_eq!(switched["cutover_readings"][0]["meter_id"], meter.as_str());
+    assert!(switched["cutover_readings"][0]["at"].as_str().unwrap().starts_with("2026-11-23T10:00:00"));
+    let commands = get(&api, CASHIER, 'a', &format!("/api/v1/meters/{meter}/commands")).await;
+    let kinds: Vec<(&str, &str)> = commands["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert!(kinds.contains(&("relay_close", "pending")) && kinds.contains(&("relay_trip", "superseded")), "{commands}");
+    // Consumption is billed and owed, never a trip.
+    let owed_before = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}")).await["arrears"]["minor"]
+        .as_str()
+        .unwrap()
+        .parse::<i64>()
+        .unwrap();
+    let billed = read(&api, e.remote_meter, "2026-11-23T11:00:00Z", 1_020).await;
+    assert!(billed.charged_minor > 0 && billed.relay.is_none(), "{billed:?}");
+    let view = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}")).await;
+    assert_eq!(view["billing_mode"], "postpaid");
+    let owed = view["arrears"]["minor"].as_str().unwrap().parse::<i64>().unwrap();
+    assert_eq!(owed - owed_before, billed.charged_minor);
+    // Back to prepaid: nothing left on the wallet to move (what was used is owed already); history says both.
+    let back = api.send(post(&api, CASHIER, 'a', &path, to("prepaid"))).await.ok();
+    assert_eq!((back["billing_mode"].as_str(), back["to_arrears"]["minor"].as_str()), (Some("prepaid"), Some("0")));
+    let history = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}/history")).await;
+    let switches = history["items"].as_array().unwrap().iter().filter(|h| h["action"] == "switch_billing_mode").count();
+    assert_eq!(switches, 2);
+}

@@ -311,6 +311,12 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AMC",
         ),
+        ("POST", "/api/v1/accounts/{id}/billing-mode") => x(
+            format!("/api/v1/accounts/{}/billing-mode", e.account_a),
+            Some(json!({"mode": "postpaid", "reason": "matrix"})),
+            Scoped::Object,
+            "AMC",
+        ),
         ("POST", "/api/v1/accounts/{id}/transfer") => x(
             format!("/api/v1/accounts/{}/transfer", e.account_a),
             Some(json!({"reason": "matrix", "customer": {"name": "Matrix Buyer"}})),
