@@ -52,16 +52,8 @@ async fn bench(db: &BenchDb, ids: &IdGenerator, keys: &MasterKeys, meters: usize
         store.submit(system(command)).await.context("bench set-up")?;
     }
     // A supply group of its own, with key revisions 1 (the meters') and 2 (the campaign's).
-    let held = store.vending_keys().await?;
+    let sgc = crate::bench_vend::own_supply_group(store.as_ref(), ids).await?;
     let mut random = [0_u8; 8];
-    let sgc = loop {
-        ids.fill(&mut random);
-        let [a, b, c, ..] = random;
-        let sgc = 100_000 + u32::from_le_bytes([a, b, c, 0]) % 900_000;
-        if !held.iter().any(|k| k.sgc == sgc) {
-            break sgc;
-        }
-    };
     let master = keys.current().context("the bench has a master key")?;
     for krn in [1_u8, 2] {
         ids.fill(&mut random);

@@ -230,6 +230,20 @@ async fn submit_all(store: &Arc<dyn Store>, ops: Vec<Operation>) -> anyhow::Resu
     crate::bench::submit_all(store, ops).await
 }
 
+/// A supply group no vending key of the database is in yet (a bench run's own).
+pub(crate) async fn own_supply_group(store: &dyn Store, ids: &IdGenerator) -> anyhow::Result<u32> {
+    let held = store.vending_keys().await?;
+    let mut random = [0_u8; 8];
+    loop {
+        ids.fill(&mut random);
+        let [a, b, c, ..] = random;
+        let sgc = 100_000 + u32::from_le_bytes([a, b, c, 0]) % 900_000;
+        if !held.iter().any(|k| k.sgc == sgc) {
+            return Ok(sgc);
+        }
+    }
+}
+
 async fn setup(
     store: &Arc<dyn Store>,
     ids: &IdGenerator,
@@ -262,16 +276,8 @@ async fn setup(
 
     // A vending key of its own in a supply group of its own: a run on a database used before cannot open the
     // earlier runs' keys (their master keys are gone), and does not need to.
-    let held = store.vending_keys().await?;
+    let sgc = own_supply_group(store.as_ref(), ids).await?;
     let mut random = [0_u8; 8];
-    let sgc = loop {
-        ids.fill(&mut random);
-        let [a, b, c, ..] = random;
-        let sgc = 100_000 + u32::from_le_bytes([a, b, c, 0]) % 900_000;
-        if !held.iter().any(|k| k.sgc == sgc) {
-            break sgc;
-        }
-    };
     ids.fill(&mut random);
     let vending_key_hex: String = random.iter().map(|b| format!("{b:02X}")).collect();
     let mut nonce = [0_u8; 12];
