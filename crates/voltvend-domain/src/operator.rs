@@ -54,6 +54,8 @@ permissions! {
     CustomersManage => "customers.manage",
     /// 报停/复电, 销户 and 过户: suspend, resume, close and transfer accounts (settling them).
     AccountsManage => "accounts.manage",
+    /// Switch an account between prepaid and postpaid (a postpaid supply is never cut off for credit).
+    BillingModeManage => "accounts.billing_mode",
     MetersRead => "meters.read",
     /// Receive meters into stock; set how the head end reaches them.
     MetersManage => "meters.manage",
@@ -162,6 +164,7 @@ impl BuiltinRole {
                     AccountsOpen,
                     CustomersManage,
                     AccountsManage,
+                    BillingModeManage,
                     MetersReplace,
                     MetersManage,
                     VendingPointsManage,

@@ -176,6 +176,9 @@ pub struct Scheduler {
     pub policy: BackupPolicy,
     pub clock: Arc<dyn Clock>,
     pub senders: Vec<Arc<dyn Sender>>,
+    /// One backup at a time: a run asked for by hand waits for the scheduled one (and the other way round),
+    /// so that neither's retention removes the other's file before it is verified.
+    pub running: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -194,9 +197,15 @@ impl Scheduler {
         })
     }
 
+    /// One backup now, after any other in progress: verified, the retention applied.
+    pub async fn run(&self) -> anyhow::Result<BackupEntry> {
+        let _one = self.running.lock().await;
+        run_once(self.store.as_ref(), &self.source_url, &self.policy, self.clock.clone()).await
+    }
+
     /// One scheduled run: the backup, or the alarm.
     pub async fn tick(&self) -> Option<BackupEntry> {
-        match run_once(self.store.as_ref(), &self.source_url, &self.policy, self.clock.clone()).await {
+        match self.run().await {
             Ok(entry) => {
                 tracing::info!(file = %entry.file.display(), bytes = entry.bytes, "backup written and verified");
                 Some(entry)

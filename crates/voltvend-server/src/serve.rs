@@ -124,6 +124,7 @@ async fn serve_locked(
                 policy,
                 clock: clock.clone(),
                 senders: notification_senders(settings, clock.clone())?,
+                running: tokio::sync::Mutex::new(()),
             });
             headend_tasks.push(scheduler.clone().start());
             Some(scheduler)

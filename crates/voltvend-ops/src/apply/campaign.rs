@@ -55,7 +55,12 @@ pub(super) fn plan(ws: &mut Workspace, op: &Operation, p: &PlanKeyCampaign, ctx:
             continue;
         }
         let meter = ws.meters.get(id)?.ok_or_else(|| OpError::not_found("meter", id))?;
-        let premises = meter.meter.premises_id.ok_or_else(|| OpError::not_found("meter", id))?;
+        // A meter in stock (no premises yet) or taken out takes no token: it is left out, not refused, so one
+        // such meter does not hold up the rest of the campaign.
+        use voltvend_domain::MeterState::{Active, Installed};
+        let Some(premises) = meter.meter.premises_id.filter(|_| matches!(meter.meter.state, Active | Installed)) else {
+            continue;
+        };
         in_scope(ws, &op.actor, premises, "meter", id)?;
         if meter.meter.protocol != MeterProtocol::StsKeypad {
             return Err(OpError::refused("wrong_meter_kind", format!("meter {id} is not an STS keypad meter")));
@@ -73,6 +78,10 @@ pub(super) fn plan(ws: &mut Workspace, op: &Operation, p: &PlanKeyCampaign, ctx:
             None => {}
         }
         let params = sts.record.params.clone();
+        // Already as the change would make it (a meter that took this campaign's set before): nothing to do.
+        if p.change.apply_to(&params).is_ok_and(|next| next == params) {
+            continue;
+        }
         let key = keys::vending_key(ws, ctx, params.sgc, params.krn)?;
         let issuer = voltvend_sts::Issuer::new(&key, sts.record.clone())?;
         let next = p.change.apply_to(&params)?;

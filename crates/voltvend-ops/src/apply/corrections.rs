@@ -85,7 +85,8 @@ pub(super) fn request(ws: &mut Workspace, op: &Operation, r: &RequestCorrection,
         decision: None,
         transfer_id: None,
         result: None,
-        void_tokens: Vec::new(),
+        // What the approver is about to void, shown before the decision.
+        void_tokens: tried.void_tokens.clone(),
     };
     let entry = AuditEntry::new(
         "request_correction",
@@ -279,6 +280,16 @@ fn reverse_whole(
     reason: &str,
     at: Timestamp,
 ) -> Result<TransferId, OpError> {
+    // A sale that delivered a campaign's key change set moved the meter's key record to the new key; undoing
+    // the sale would leave the set void while the record stays moved, and the meter (if the set was never
+    // entered) would refuse every later token.
+    if sale.tokens.len() > 1 {
+        return Err(OpError::refused(
+            "sale_carried_key_change",
+            "this sale delivered a key change set with its credit: correct it with a management token and an \
+             adjustment instead",
+        ));
+    }
     let left = ws.book.unreversed(sale.transfer_id).ok_or_else(|| OpError::not_found("transfer", sale.transfer_id))?;
     let original: i64 = left.iter().filter(|(_, side, _)| *side == Side::Debit).map(|(_, _, amount)| amount).sum();
     let untouched = ws
@@ -441,6 +452,10 @@ fn adjust(
     at: Timestamp,
 ) -> Result<Effect, OpError> {
     let account = account_of(ws, id)?;
+    // A closed account was settled: its debt is corrected through arrears or a write-off.
+    if account.account.status == voltvend_domain::AccountStatus::Closed {
+        return Err(voltvend_domain::AccountError::Closed(id).into());
+    }
     let books = books_of(ws, account.books)?;
     let (debit, credit) =
         if amount > 0 { (books.energy_revenue, account.wallet) } else { (account.wallet, books.energy_revenue) };

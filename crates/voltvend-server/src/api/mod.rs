@@ -340,7 +340,7 @@ endpoints! {
         query: -, body: [CloseAccountRequest], ok: 200 [SettlementView], errors: [404, 409, 422],
     }
     POST "/api/v1/accounts/{id}/billing-mode" => lifecycle::switch_billing_mode {
-        access: Access::Needs(P::AccountsManage), summary: "Switch an account between prepaid and postpaid at a clean cut-over reading", keyed: true,
+        access: Access::Needs(P::BillingModeManage), summary: "Switch an account between prepaid and postpaid at a clean cut-over reading", keyed: true,
         query: -, body: [BillingModeRequest], ok: 200 [BillingModeView], errors: [404, 409, 422],
     }
     POST "/api/v1/accounts/{id}/transfer" => lifecycle::transfer {

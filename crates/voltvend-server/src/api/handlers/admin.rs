@@ -417,7 +417,7 @@ pub async fn list_backups(
 pub async fn take_backup(State(app): State<AppState>, Extension(p): Extension<Principal>) -> ApiResult<Response> {
     app.require_root(&p, "the backups").await?;
     let s = scheduler(&app)?;
-    match crate::backups::run_once(s.store.as_ref(), &s.source_url, &s.policy, s.clock.clone()).await {
+    match s.run().await {
         Ok(entry) => Ok(Reply::json(StatusCode::CREATED, &backup_view(&entry)).into_response(false)),
         Err(e) => {
             s.alarm(&e.to_string()).await;

@@ -37,6 +37,7 @@ fn with_policy(api: &mut Api, policy: BackupPolicy, senders: Vec<Arc<dyn Sender>
         policy,
         clock: old.clock.clone(),
         senders,
+        running: tokio::sync::Mutex::new(()),
     }));
 }
 

@@ -90,6 +90,7 @@ async fn a_sale_to_the_wrong_meter_is_reallocated_by_a_second_operator() {
     assert_eq!(asked.status.as_u16(), 201);
     let asked = asked.json();
     assert_eq!((asked["status"].as_str(), asked["decision"].is_null()), (Some("pending"), true));
+    assert_eq!(asked["void_tokens"], json!([token]), "the approver sees what is about to be voided");
     let id = asked["id"].as_str().unwrap().to_string();
     assert_eq!(account(&api, &right).await, before, "asking changes nothing");
 

@@ -451,15 +451,19 @@ async fn an_account_goes_postpaid_at_a_clean_cut_over_is_not_cut_off_and_comes_b
     read(&api, e.remote_meter, "2026-11-23T10:00:00Z", 1_005).await;
     let view = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}")).await;
     assert_eq!(view["meters"][0]["relay"], "open", "{view}");
-    // Refusals first: from building B it is not there; the same mode; a bad mode; an account with a keypad meter.
-    assert_eq!(api.send(post(&api, CASHIER, 'b', &path, to("postpaid"))).await.status.as_u16(), 404);
-    assert_eq!(api.send(post(&api, CASHIER, 'a', &path, to("prepaid"))).await.code(), "nothing_changed");
-    assert_eq!(api.send(post(&api, CASHIER, 'a', &path, to("weekly"))).await.code(), "bad_value");
+    // Refusals first: a cashier may not (no credit limit is a manager's decision); from building B it is not there; the same mode; a bad mode; an account with a keypad meter.
+    assert_eq!(api.send(post(&api, CASHIER, 'a', &path, to("postpaid"))).await.code(), "forbidden");
+    assert_eq!(api.send(post(&api, BuiltinRole::Manager, 'b', &path, to("postpaid"))).await.status.as_u16(), 404);
+    assert_eq!(api.send(post(&api, BuiltinRole::Manager, 'a', &path, to("prepaid"))).await.code(), "nothing_changed");
+    assert_eq!(api.send(post(&api, BuiltinRole::Manager, 'a', &path, to("weekly"))).await.code(), "bad_value");
     let sts_path = format!("/api/v1/accounts/{}/billing-mode", e.account_b);
-    assert_eq!(api.send(post(&api, CASHIER, 'b', &sts_path, to("postpaid"))).await.code(), "postpaid_needs_remote");
+    assert_eq!(
+        api.send(post(&api, BuiltinRole::Manager, 'b', &sts_path, to("postpaid"))).await.code(),
+        "postpaid_needs_remote"
+    );
 
     // Postpaid: the cut-over is the last billed reading; the supply tripped for credit closes again.
-    let switched = api.send(post(&api, CASHIER, 'a', &path, to("postpaid"))).await.ok();
+    let switched = api.send(post(&api, BuiltinRole::Manager, 'a', &path, to("postpaid"))).await.ok();
     assert_eq!(switched["billing_mode"], "postpaid");
     assert_eq!(switched["cutover_readings"][0]["meter_id"], meter.as_str());
     assert!(switched["cutover_readings"][0]["at"].as_str().unwrap().starts_with("2026-11-23T10:00:00"));
@@ -484,7 +488,7 @@ async fn an_account_goes_postpaid_at_a_clean_cut_over_is_not_cut_off_and_comes_b
     let owed = view["arrears"]["minor"].as_str().unwrap().parse::<i64>().unwrap();
     assert_eq!(owed - owed_before, billed.charged_minor);
     // Back to prepaid: nothing left on the wallet to move (what was used is owed already); history says both.
-    let back = api.send(post(&api, CASHIER, 'a', &path, to("prepaid"))).await.ok();
+    let back = api.send(post(&api, BuiltinRole::Manager, 'a', &path, to("prepaid"))).await.ok();
     assert_eq!((back["billing_mode"].as_str(), back["to_arrears"]["minor"].as_str()), (Some("prepaid"), Some("0")));
     let history = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}/history")).await;
     let switches = history["items"].as_array().unwrap().iter().filter(|h| h["action"] == "switch_billing_mode").count();

@@ -315,7 +315,7 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             format!("/api/v1/accounts/{}/billing-mode", e.account_a),
             Some(json!({"mode": "postpaid", "reason": "matrix"})),
             Scoped::Object,
-            "AMC",
+            "AM",
         ),
         ("POST", "/api/v1/accounts/{id}/transfer") => x(
             format!("/api/v1/accounts/{}/transfer", e.account_a),

@@ -143,6 +143,7 @@ impl Api {
                 },
                 clock: clock.clone(),
                 senders: Vec::new(),
+                running: tokio::sync::Mutex::new(()),
             })),
         };
         Self { state, store, clock, estate, tokens, operators, dir }
