@@ -9,7 +9,7 @@ use voltvend_ops::{
     CloseShift, Command, IssueOpgToken, IssueStsTokens, OpenShift, Operation, OpgManagement, Outcome,
     RefundRefusedPayment, ReprintReceipt, Sale, SaleRecord, StsManagement,
 };
-use voltvend_store::{ListQuery, RefusedFilter, SaleFilter, ShiftFilter};
+use voltvend_store::{ListQuery, RefusedFilter, SaleFilter, SalesGrouping, ShiftFilter};
 use voltvend_sts::KeyChange;
 
 use super::customers::{method, sale_amount, shift_of, visible_account, visible_meter};
@@ -489,64 +489,27 @@ pub async fn shift_settlement(
     app.visible(&p, point.premises_id, "shift").await?;
     let c = point.currency;
     // Sales standing: one reversed or re-allocated since took nothing (its correction gave the money back or
-    // moved it to the new sale, which is counted).
-    let filter = SaleFilter { shift: Some(shift.id), reversed: Some(false), ..SaleFilter::default() };
-    let mut by_method: Vec<(String, u64, i64)> = Vec::new();
-    let (mut sales, mut paid, mut arrears, mut fees, mut energy, mut credit) =
-        (0_u64, 0_i64, 0_i64, 0_i64, 0_i64, 0_i64);
-    let mut after = None;
-    loop {
-        let q = ListQuery { scope: Some(p.scope()), after: after.clone(), limit: ListQuery::LIMIT_MAX };
-        let page = app.store.list_sales(&q, &filter).await?;
-        for s in &page {
-            sales += 1;
-            paid = paid.saturating_add(s.paid_minor);
-            arrears = arrears.saturating_add(s.arrears_minor);
-            fees = fees.saturating_add(s.fees_minor);
-            energy = energy.saturating_add(s.energy_minor);
-            credit = credit.saturating_add(s.credit_minor);
-            let method = s.method.as_str().to_string();
-            match by_method.iter_mut().find(|m| m.0 == method) {
-                Some(m) => {
-                    m.1 += 1;
-                    m.2 = m.2.saturating_add(s.paid_minor);
-                }
-                None => by_method.push((method, 1, s.paid_minor)),
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == ListQuery::LIMIT_MAX as usize => after = Some(last.operation_id.to_string()),
-            _ => break,
-        }
-    }
-    by_method.sort();
+    // moved it to the new sale, which is counted). Summed by the store, per payment method.
+    let of_shift = |reversed| SaleFilter { shift: Some(shift.id), reversed: Some(reversed), ..SaleFilter::default() };
+    let standing = app.store.sales_summary(Some(p.scope()), &of_shift(false), SalesGrouping::Method).await?;
+    let reversed = app.store.sales_summary(Some(p.scope()), &of_shift(true), SalesGrouping::Method).await?;
+    let total = |f: fn(&voltvend_store::SalesGroup) -> i64| standing.iter().map(f).fold(0_i64, i64::saturating_add);
     Ok(axum::Json(ShiftSettlementView {
         shift: ShiftView::of(&shift, c),
-        sales,
-        paid: money(paid, c),
-        by_method: by_method
-            .into_iter()
-            .map(|(method, sales, paid)| MethodTotalView { method, sales, paid: money(paid, c) })
+        sales: u64::try_from(total(|g| g.sales)).unwrap_or(0),
+        paid: money(total(|g| g.paid_minor), c),
+        by_method: standing
+            .iter()
+            .map(|g| MethodTotalView {
+                method: g.key.clone(),
+                sales: u64::try_from(g.sales).unwrap_or(0),
+                paid: money(g.paid_minor, c),
+            })
             .collect(),
-        arrears: money(arrears, c),
-        fees: money(fees, c),
-        energy: money(energy, c),
-        credit: money(credit, c),
-        reversed: count_reversed(&app, &p, shift.id).await?,
+        arrears: money(total(|g| g.arrears_minor), c),
+        fees: money(total(|g| g.fees_minor), c),
+        energy: money(total(|g| g.energy_minor), c),
+        credit: money(total(|g| g.credit_minor), c),
+        reversed: u64::try_from(reversed.iter().map(|g| g.sales).sum::<i64>()).unwrap_or(0),
     }))
-}
-
-/// How many of a shift's sales were reversed or re-allocated.
-async fn count_reversed(app: &AppState, p: &Principal, shift: voltvend_domain::ShiftId) -> ApiResult<u64> {
-    let filter = SaleFilter { shift: Some(shift), reversed: Some(true), ..SaleFilter::default() };
-    let (mut n, mut after) = (0_u64, None);
-    loop {
-        let q = ListQuery { scope: Some(p.scope()), after: after.clone(), limit: ListQuery::LIMIT_MAX };
-        let page = app.store.list_sales(&q, &filter).await?;
-        n += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == ListQuery::LIMIT_MAX as usize => after = Some(last.operation_id.to_string()),
-            _ => return Ok(n),
-        }
-    }
 }
