@@ -518,11 +518,18 @@ fn cost(price_micro: i64, qty_milli: i64) -> i128 {
 }
 
 /// The part of a slice `[x, y)` of a piece's positions (counted from the piece's start, `0..total`) that falls
-/// to each TOU period: units of different periods are taken to be mixed evenly through the piece, so the slice's
-/// `y − x` units are shared in proportion to the piece's per-period quantities `q`, exactly (largest remainder,
-/// as a total-only meter's use is shared over periods), so the parts add up to the slice.
+/// to each TOU period: units of different periods are taken to be mixed evenly through the piece, so the units
+/// at positions `[0, n)` are shared in proportion to the piece's per-period quantities `q`, exactly (largest
+/// remainder, as a total-only meter's use is shared over periods), and a slice is the difference of two such
+/// prefixes. Sharing prefixes rather than each slice on its own keeps a piece that crosses two block thresholds
+/// priced as the same units read in two pieces at the same mix (each slice rounded on its own could put one
+/// unit in another period). The parts add up to the slice. Largest remainder is not monotonic in the total for
+/// three periods or more (the Alabama paradox); should a prefix difference come out negative, the slice is
+/// shared on its own instead.
 fn slice_by_period(q: &[i64], x: i64, y: i64) -> Vec<i64> {
-    apportion(y - x, q)
+    let (before, upto) = (apportion(x, q), apportion(y, q));
+    let parts: Vec<i64> = upto.iter().zip(&before).map(|(u, b)| u - b).collect();
+    if parts.iter().all(|p| *p >= 0) { parts } else { apportion(y - x, q) }
 }
 
 /// Prices one piece's per-period quantities, advancing the block position and free allowance.
