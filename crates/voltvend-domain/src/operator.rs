@@ -63,6 +63,8 @@ permissions! {
     MetersControl => "meters.control",
     /// 换表: replace a meter on its account.
     MetersReplace => "meters.replace",
+    /// 回抄: record a local meter's return data (its IC card's return file, a check card, its display).
+    MetersReturns => "meters.returns",
     TariffsRead => "tariffs.read",
     /// Import a tariff or a new version of one.
     TariffsManage => "tariffs.manage",
@@ -166,6 +168,7 @@ impl BuiltinRole {
                     AccountsManage,
                     BillingModeManage,
                     MetersReplace,
+                    MetersReturns,
                     MetersManage,
                     VendingPointsManage,
                     VendingPointsSettle,
@@ -192,6 +195,7 @@ impl BuiltinRole {
                     AccountsManage,
                     ShiftsOperate,
                     SalesCreate,
+                    MetersReturns,
                     ReceiptsReprint,
                     RefusedPaymentsRefund,
                     CorrectionsRead,
@@ -208,6 +212,7 @@ impl BuiltinRole {
                 MetersManage,
                 MetersControl,
                 MetersReplace,
+                MetersReturns,
                 StsManagementTokens,
                 OpenPaygoManagementTokens,
             ],

@@ -13,7 +13,8 @@ use voltvend_domain::{
 use voltvend_sts::{KeyChange, MeterKeyRecord};
 
 use crate::records::{
-    ApiTokenRecord, CommandKind, Correction, MeterReport, OpgUnit, PaymentMethod, SessionRecord, VendingKeyRecord,
+    ApiTokenRecord, CommandKind, Correction, MeterReport, OpgUnit, PaymentMethod, ReturnSource, SessionRecord,
+    VendingKeyRecord,
 };
 
 /// Who asks for an operation, and from where.
@@ -187,6 +188,9 @@ pub enum Command {
     /// An STS key change campaign planned for a chunk of meters: each meter's key change set generated and
     /// recorded, to go out with its next sale.
     PlanKeyCampaign(PlanKeyCampaign),
+    /// 回抄: what a local meter reported of its own credit (its IC card's return file, a check card, its
+    /// display, a remote read) — the accumulated balance (累计结余) it holds.
+    RecordMeterReturn(RecordMeterReturn),
 }
 
 impl Command {
@@ -233,6 +237,7 @@ impl Command {
             Self::EnterArrears(_) => "enter_arrears",
             Self::UpdateOperator(_) => "update_operator",
             Self::PlanKeyCampaign(_) => "plan_key_campaign",
+            Self::RecordMeterReturn(_) => "record_meter_return",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
@@ -449,6 +454,7 @@ impl Command {
             Self::CloseAccount(a) => {
                 c.uuid(a.account_id.as_uuid());
                 canonical_refund(c, a.refund.as_ref());
+                c.str(if a.buy_back_meter_credit { "buy back meter credit" } else { "meter credit stays" });
                 c.str(&a.reason);
             }
             Self::TransferOwnership(t) => {
@@ -501,6 +507,12 @@ impl Command {
                 c.uuid(s.account_id.as_uuid());
                 c.str(s.mode.as_str());
                 c.str(&s.reason);
+            }
+            Self::RecordMeterReturn(r) => {
+                c.uuid(r.meter_id.as_uuid());
+                c.i64(r.at.as_microsecond());
+                c.str(r.source.as_str());
+                c.i64(r.remaining_milli);
             }
             Self::PlanKeyCampaign(p) => {
                 c.uuid(p.campaign_id.as_uuid());
@@ -1206,6 +1218,10 @@ pub struct CloseAccount {
     pub account_id: AccountId,
     /// Required when credit is left after the arrears are paid.
     pub refund: Option<Refund>,
+    /// 累计结余: buy the credit its local meters last reported unused back into the wallet first (valued as
+    /// [`crate::records::LocalCredit::value`] says), so that it pays arrears and is refunded with the rest. Each
+    /// local meter's return data must postdate its last sale.
+    pub buy_back_meter_credit: bool,
     pub reason: String,
 }
 
@@ -1239,6 +1255,17 @@ pub struct ReplaceMeter {
     /// The credit left on an old local meter, in milli-units (Wh, L).
     pub old_credit_milli: Option<i64>,
     pub reason: String,
+}
+
+/// 回抄: a local meter's return data. Kept as the meter's last return when it is not older than the one kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeterReturn {
+    pub meter_id: MeterId,
+    /// When the meter reported it.
+    pub at: jiff::Timestamp,
+    pub source: ReturnSource,
+    /// The credit left on the meter, in milli-units of its credit (Wh, litres).
+    pub remaining_milli: i64,
 }
 
 /// Ledger accounts a command names directly (beyond those it reaches through accounts, shifts and books).

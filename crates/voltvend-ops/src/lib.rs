@@ -33,19 +33,19 @@ pub use command::{
     DecideCorrection, EnterArrears, ImportTariff, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt,
     Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding,
     OpgManagement, PlanKeyCampaign, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin,
-    Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
-    RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel, SettleVendingPoint, StsManagement,
-    SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
+    RecordMeterReturn, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse,
+    RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel, SettleVendingPoint,
+    StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;
 pub use load::{Source, load};
 pub use records::{
     AccountRecord, ApiTokenRecord, ApprovalRecord, ApprovalStatus, AuditRecord, CommandKind, CommandStatus, Correction,
-    CorrectionKind, Decision, IdempotencyRecord, KeyCampaign, MeterCommand, MeterControl, MeterRecord, MeterReport,
-    MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod, PendingKeyChange, ReadingRow,
-    ReadingState, ReadingStatus, RefusedPayment, Relay, SaleRecord, SessionRecord, StsState, TariffDoc,
-    VendingKeyRecord,
+    CorrectionKind, CreditValue, Decision, IdempotencyRecord, KeyCampaign, LocalCredit, MeterCommand, MeterControl,
+    MeterRecord, MeterReport, MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod,
+    PendingKeyChange, ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord,
+    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys};
 pub use workspace::{AuditHead, Changes, Workspace};

@@ -193,7 +193,8 @@ impl Footprint {
             }
             None => {}
         }
-        self.transfers.extend((0..3).map(|n| op.transfer_id(n)));
+        // Up to three settlement transfers, and the buy-back of credit left on local meters.
+        self.transfers.extend((0..4).map(|n| op.transfer_id(n)));
     }
 
     /// What applying a correction touches, for the operation `op` that applies it (or tries it, on request).
@@ -431,6 +432,9 @@ impl Footprint {
                 self.accounts.insert(s.account_id);
                 self.account_meters.insert(s.account_id);
                 self.transfers.insert(op.transfer_id(0));
+            }
+            Command::RecordMeterReturn(r) => {
+                self.meters.insert(r.meter_id);
             }
             Command::PlanKeyCampaign(p) => {
                 self.campaigns.insert(p.campaign_id);

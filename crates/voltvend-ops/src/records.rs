@@ -99,6 +99,110 @@ pub struct MeterRecord {
     /// The hoarding limit (囤积) of this meter: for a remote meter, the most its account's wallet may hold
     /// after a sale to it; for a keypad meter, the most credit one sale may put on it (in minor units).
     pub max_credit_minor: Option<i64>,
+    /// For a local meter (STS keypad, IC card): the credit sold onto it and what it last reported unused.
+    pub local: LocalCredit,
+}
+
+code_enum!(
+    /// Where a local meter's return data (回抄数据) came from.
+    ReturnSource, "return data source", {
+        /// The return file the controller wrote on the customer's IC card.
+        Card => "card",
+        /// A field engineer's check card (检查卡).
+        CheckCard => "check_card",
+        /// Read off the meter's display by a person and typed in.
+        Display => "display",
+        /// Read from the meter by the head end.
+        Remote => "remote",
+    }
+);
+
+/// What a local meter last reported of its own credit: the return data (回抄数据) of its IC card, a check card,
+/// its display or a remote read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterReturn {
+    /// When the meter reported it (not when it was typed in).
+    pub at: Timestamp,
+    pub source: ReturnSource,
+    /// The credit left on the meter, in milli-units of its credit (Wh, litres).
+    pub remaining_milli: i64,
+}
+
+/// The credit sold onto a local meter over its life, net of reversals and buy-backs, and its last return data:
+/// together the accumulated balance (累计结余) — credit paid for and not yet used, which the utility owes in
+/// energy — and its money value.
+///
+/// Unused credit is valued at the meter's weighted average purchase price (every sale's energy money, tax
+/// included, over every sale's units), rounded down to the minor unit: the customer is never handed back more
+/// than was paid for those units, and the price of blocks or periods need not be replayed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalCredit {
+    pub sold_milli: i64,
+    /// The energy money of those units, tax included.
+    pub sold_value_minor: i64,
+    pub sold_tax_minor: i64,
+    pub last_sale_at: Option<Timestamp>,
+    pub last_return: Option<MeterReturn>,
+}
+
+/// The money value of some unused units of a local meter's credit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CreditValue {
+    /// The units valued (no more than were ever sold onto the meter).
+    pub valued_milli: i64,
+    /// Units beyond what was sold (credit from before the meter was vended here, free issues): not valued.
+    pub unvalued_milli: i64,
+    /// Energy money, tax included.
+    pub value_minor: i64,
+    pub tax_minor: i64,
+}
+
+impl LocalCredit {
+    /// Units sold onto the meter (a sale's token or card purchase).
+    pub fn sold(&mut self, quantity_milli: i64, energy_minor: i64, tax_minor: i64, at: Timestamp) {
+        self.sold_milli = self.sold_milli.saturating_add(quantity_milli);
+        self.sold_value_minor = self.sold_value_minor.saturating_add(energy_minor);
+        self.sold_tax_minor = self.sold_tax_minor.saturating_add(tax_minor);
+        self.last_sale_at = Some(self.last_sale_at.map_or(at, |t| t.max(at)));
+    }
+
+    /// A sale taken back (reversed or re-allocated to another meter): its units and money leave the totals.
+    pub fn unsold(&mut self, quantity_milli: i64, energy_minor: i64, tax_minor: i64) {
+        self.sold_milli = (self.sold_milli - quantity_milli).max(0);
+        self.sold_value_minor = (self.sold_value_minor - energy_minor).max(0);
+        // Tax is part of the value: never more of it than of the value (a transfer could not balance).
+        self.sold_tax_minor = (self.sold_tax_minor - tax_minor).clamp(0, self.sold_value_minor);
+    }
+
+    /// Whether the last return data was reported after the last sale, so that every token sold has been
+    /// entered (or will never be, as far as the meter's credit goes) — the only credit figure safe to act on.
+    pub fn is_current(&self) -> bool {
+        match (&self.last_return, self.last_sale_at) {
+            // A return of the very instant of a sale cannot say whether its token was in.
+            (Some(r), Some(sale)) => r.at > sale,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// `remaining_milli` units valued at the weighted average purchase price, rounded down.
+    pub fn value(&self, remaining_milli: i64) -> CreditValue {
+        let remaining = remaining_milli.max(0);
+        let valued = remaining.min(self.sold_milli);
+        if valued == 0 {
+            return CreditValue { unvalued_milli: remaining, ..CreditValue::default() };
+        }
+        let share = |total: i64| -> i64 {
+            // valued ≤ sold_milli, so the share is at most `total`: it fits.
+            (i128::from(valued) * i128::from(total) / i128::from(self.sold_milli)) as i64
+        };
+        CreditValue {
+            valued_milli: valued,
+            unvalued_milli: remaining - valued,
+            value_minor: share(self.sold_value_minor),
+            tax_minor: share(self.sold_tax_minor),
+        }
+    }
 }
 
 /// A keypad meter's STS state as the vending side keeps it: its key record (PAN, EA, KT, SGC, TI, KRN, KEN,

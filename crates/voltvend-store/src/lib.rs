@@ -135,6 +135,10 @@ pub struct MeterFilter {
     pub utility: Option<String>,
     /// Part of the serial or the address.
     pub q: Option<String>,
+    /// Within this premises subtree (beyond the caller's scope).
+    pub premises: Option<PremisesId>,
+    /// Only local meters sold credit or with return data (累计结余).
+    pub holds_credit: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -326,6 +326,13 @@ fn reverse_whole(
         point.take_back(sale.paid_minor);
         ws.vending_points.put(point.id, point);
     }
+    // Its units no longer count towards the credit sold onto the meter (their token is void).
+    if sale.quantity_milli > 0
+        && let Some(mut meter) = ws.meters.get(&sale.meter_id)?.cloned()
+    {
+        meter.local.unsold(sale.quantity_milli, sale.energy_minor, sale.tax_minor);
+        ws.meters.put(meter.meter.id, meter);
+    }
     Ok(correction.request.id)
 }
 

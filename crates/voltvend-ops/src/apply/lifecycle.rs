@@ -17,7 +17,7 @@ use voltvend_domain::{
 
 use super::{
     Outcome, ReadingsOutcome, account_ledger_id, acting_operator, arrears_owed, committed, control, counter, in_scope,
-    readings, setup, wallet_position,
+    readings, returns, setup, wallet_position,
 };
 use crate::audit::AuditEntry;
 use crate::command::{
@@ -26,7 +26,9 @@ use crate::command::{
 };
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{AccountRecord, CommandKind, MeterRecord, ReadingState, Relay};
+use crate::records::{
+    AccountRecord, CommandKind, CreditValue, LocalCredit, MeterRecord, MeterReturn, ReadingState, Relay, ReturnSource,
+};
 use crate::workspace::Workspace;
 
 type Done = Result<(Outcome, AuditEntry), OpError>;
@@ -54,6 +56,8 @@ pub struct AccountClosed {
     pub meters: Vec<(MeterId, Option<Reading>)>,
     /// The new owner's account, for an ownership transfer.
     pub new_account_id: Option<AccountId>,
+    /// 累计结余: the unused credit of each local meter bought back into the wallet before settling.
+    pub meter_credit: Vec<(MeterId, CreditValue)>,
 }
 
 /// What a meter replacement did.
@@ -279,12 +283,15 @@ fn settle(
     account: &AccountRecord,
     refund: Option<Refund>,
     operator: Option<OperatorId>,
+    buy_back: bool,
     at: Timestamp,
 ) -> Result<AccountClosed, OpError> {
     let currency = account.account.currency;
+    let bought = if buy_back { returns::buy_back(ws, op, account, 0, at)? } else { Vec::new() };
+    let bought_minor: i64 = bought.iter().map(|(_, v)| v.value_minor).sum();
     let (balance, _) = wallet_position(ws, account)?;
     let owed = arrears_owed(ws, account)?;
-    let mut n = 0;
+    let mut n = u32::from(bought_minor > 0);
     let mut post = |ws: &mut Workspace, kind, debit, credit, amount, memo: String| -> Result<(), OpError> {
         let request = TransferRequest {
             id: op.transfer_id(n),
@@ -375,6 +382,7 @@ fn settle(
         carry_femto,
         meters,
         new_account_id: None,
+        meter_credit: bought,
     })
 }
 
@@ -402,8 +410,11 @@ fn settlement_text(s: &AccountClosed) -> String {
         .iter()
         .map(|(m, r)| format!("{m}@{}", r.as_ref().map_or_else(|| "-".to_string(), |r| r.at.to_string())))
         .collect();
+    let bought: Vec<String> =
+        s.meter_credit.iter().map(|(m, v)| format!("{m}:{}milli={}minor", v.valued_milli, v.value_minor)).collect();
     format!(
-        "arrears_paid={} refunded={}{refund} to_arrears={} arrears_left={} carry_femto={} final={}",
+        "meter_credit_bought={} arrears_paid={} refunded={}{refund} to_arrears={} arrears_left={} carry_femto={} final={}",
+        if bought.is_empty() { "-".to_string() } else { bought.join(",") },
         s.arrears_paid_minor,
         s.refunded_minor,
         s.to_arrears_minor,
@@ -419,11 +430,14 @@ pub(super) fn close(ws: &mut Workspace, op: &Operation, c: &CloseAccount, at: Ti
     let mut account = account_in_scope(ws, op, c.account_id)?;
     let before = account.account.status;
     account.account.close()?;
-    let settled = settle(ws, op, &account, c.refund, operator, at)?;
+    let settled = settle(ws, op, &account, c.refund, operator, c.buy_back_meter_credit, at)?;
     let mut n = 0;
     for mut m in meters_of(ws, account.account.id) {
         release_suspension(ws, before, m.meter.id)?;
         m.meter.unbind()?;
+        // 累计结余 belongs to an occupancy: the next occupant's credit is counted from their own purchases
+        // (whatever the closed account left on the meter was bought back, or is theirs to use; clear it).
+        m.local = LocalCredit::default();
         // The supply of an empty premises is off until the next occupant buys credit.
         if m.meter.control_mode == ControlMode::Remote && m.relay == Relay::Closed {
             m.relay = Relay::Open;
@@ -457,7 +471,8 @@ pub(super) fn transfer(ws: &mut Workspace, op: &Operation, t: &TransferOwnership
     if customer.id == old.account.customer_id {
         return Err(OpError::refused("same_owner", "an ownership transfer goes to another customer"));
     }
-    let mut settled = settle(ws, op, &old, t.refund, operator, at)?;
+    // The credit on its meters goes with them to the new owner (who settles with the old one).
+    let mut settled = settle(ws, op, &old, t.refund, operator, false, at)?;
     let mut account = Account::open(t.new_account_id, &customer, old.account.premises_id, old.account.currency);
     account.billing_mode = old.account.billing_mode;
     let (wallet_id, arrears_id) = (account_ledger_id(op, 1), account_ledger_id(op, 2));
@@ -637,6 +652,11 @@ pub(super) fn replace_meter(
         control::queue(ws, op, new.meter.id, CommandKind::RelayTrip, "replaces a meter whose supply was off", at, 8)?;
     }
     old.meter.replace()?;
+    // The credit left on the old keypad meter, read off its display, is its last return data (累计结余): what
+    // the customer paid for and did not use, shown as such until it is put right.
+    if let Some(credit) = r.old_credit_milli {
+        old.local.last_return = Some(MeterReturn { at, source: ReturnSource::Display, remaining_milli: credit });
+    }
     let entry = AuditEntry::new(
         "replace_meter",
         format!("meter:{}", old.meter.id),

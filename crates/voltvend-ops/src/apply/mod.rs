@@ -22,6 +22,7 @@ pub(crate) mod keys;
 mod ledger;
 pub mod lifecycle;
 mod readings;
+mod returns;
 mod sale;
 mod setup;
 mod tokens;
@@ -124,6 +125,13 @@ pub enum Outcome {
         mode: voltvend_domain::BillingMode,
         cutover: Vec<(MeterId, Option<voltvend_domain::tariff::pricing::Reading>)>,
         to_arrears_minor: i64,
+    },
+    /// A local meter's return data recorded: the meter's credit as kept now, and whether this return became its
+    /// last (an older one is kept in the audit trail only).
+    MeterReturnRecorded {
+        meter_id: MeterId,
+        local: crate::records::LocalCredit,
+        current: bool,
     },
     /// A chunk of an STS key change campaign planned: the campaign as it is now.
     CampaignPlanned(crate::records::KeyCampaign),
@@ -303,6 +311,7 @@ fn apply_command(
         Command::UpdateOperator(u) => auth::update_operator(ws, op, u, at),
         Command::PlanKeyCampaign(p) => campaign::plan(ws, op, p, ctx, at),
         Command::SwitchBillingMode(s) => lifecycle::switch_billing_mode(ws, op, s, at),
+        Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }

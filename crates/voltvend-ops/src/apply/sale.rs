@@ -225,6 +225,11 @@ pub(super) fn sale(
         ws.meters.put(meter.meter.id, meter.clone());
         super::control::queue(ws, op, meter.meter.id, CommandKind::RelayClose, "payment", at, transfer_no)?;
     }
+    // 累计结余: what a local meter is sold counts towards the credit it holds until it reports otherwise.
+    if meter.meter.control_mode == ControlMode::Local && converted.quantity_milli > 0 {
+        meter.local.sold(converted.quantity_milli, converted.energy_minor, converted.tax_minor, at);
+        ws.meters.put(meter.meter.id, meter.clone());
+    }
     let record = SaleRecord {
         operation_id: op.id,
         vending_point_id: point.id,

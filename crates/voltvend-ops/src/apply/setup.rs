@@ -12,7 +12,7 @@ use crate::audit::AuditEntry;
 use crate::command::{CustomerRef, ImportTariff, OpenAccount, OpenBooks, OpenVendingPoint, Operation};
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{AccountRecord, MeterRecord, OpgState, Relay, StsState, TariffDoc};
+use crate::records::{AccountRecord, LocalCredit, MeterRecord, OpgState, Relay, StsState, TariffDoc};
 use crate::workspace::Workspace;
 use voltvend_sts::MeterKeyRecord;
 
@@ -207,7 +207,16 @@ pub(super) fn receive(ws: &mut Workspace, op: &Operation, m: &Meter) -> Result<A
         format!("serial={} {} {}", meter.serial, meter.utility, meter.protocol),
     );
     ws.serials.put(meter.serial.clone(), meter.id);
-    ws.meters.put(meter.id, MeterRecord { meter, tariff_code: None, relay: Relay::Closed, max_credit_minor: None });
+    ws.meters.put(
+        meter.id,
+        MeterRecord {
+            meter,
+            tariff_code: None,
+            relay: Relay::Closed,
+            max_credit_minor: None,
+            local: LocalCredit::default(),
+        },
+    );
     Ok(entry)
 }
 

@@ -363,6 +363,10 @@ endpoints! {
         access: Access::Needs(P::MetersReplace), summary: "换表: replace a meter on its account (final and first readings, credit on the old meter)", keyed: true,
         query: -, body: [ReplaceMeterRequest], ok: 200 [MeterReplacedView], errors: [404, 409, 422],
     }
+    POST "/api/v1/meters/{id}/returns" => lifecycle::record_return {
+        access: Access::Needs(P::MetersReturns), summary: "回抄: a local meter's return data (card, check card, display, remote): its accumulated balance (累计结余)", keyed: true,
+        query: -, body: [MeterReturnRequest], ok: 200 [MeterReturnRecordedView], errors: [404, 409, 422],
+    }
     GET "/api/v1/meters/{id}/tokens" => counter::meter_tokens {
         access: Access::Needs(P::MetersRead), summary: "Management tokens issued to a meter", keyed: false,
         query: [PageQuery], body: -, ok: 200 [Page<MeterTokenView>], errors: [404],
@@ -498,6 +502,10 @@ endpoints! {
     GET "/api/v1/reports/balances" => reports::balances {
         access: Access::Needs(P::ReportsRead), summary: "Arrears, low-balance and zero-balance lists (json page, csv, xlsx)", keyed: false,
         query: [BalanceReportQuery], body: -, ok: 200 [Page<BalanceLineView>], errors: [400, 404, 422],
+    }
+    GET "/api/v1/reports/accumulated-balances" => reports::accumulated_balances {
+        access: Access::Needs(P::ReportsRead), summary: "累计结余: credit sold onto local meters and what they last reported unused, valued (json page, csv, xlsx)", keyed: false,
+        query: [AccumulatedBalanceQuery], body: -, ok: 200 [Page<AccumulatedBalanceLineView>], errors: [400, 404, 422],
     }
     GET "/api/v1/reports/reconciliation" => reports::reconciliation {
         access: Access::Needs(P::ReportsRead), summary: "The sales ledger of a period against the ledger's vend transfers, to the minor unit (group scope)", keyed: false,

@@ -589,6 +589,98 @@ pub struct MeterView {
     pub max_credit_minor: Option<String>,
     pub sts: Option<StsView>,
     pub openpaygo: Option<OpenPaygoView>,
+    /// For a local meter: the credit sold onto it and what it last reported unused (累计结余).
+    pub local_credit: Option<LocalCreditView>,
+}
+
+/// 累计结余: the credit sold onto a local meter over its life (net of reversals and buy-backs) and its last
+/// return data, valued at its weighted average purchase price.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LocalCreditView {
+    pub sold: QuantityView,
+    /// The energy money of what was sold, tax included (absent for a meter without an account).
+    pub sold_value: Option<MoneyView>,
+    pub last_sale_at: Option<String>,
+    pub last_return: Option<MeterReturnView>,
+    /// Whether the last return data postdates the last sale: only then is it what the meter holds.
+    pub current: bool,
+}
+
+/// What a local meter reported of its credit (回抄数据).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterReturnView {
+    pub at: String,
+    /// card, check_card, display or remote.
+    pub source: String,
+    pub remaining: QuantityView,
+    /// The remaining credit's value (what a closure would buy back), tax included; absent while the return is
+    /// older than the meter's last sale.
+    pub value: Option<MoneyView>,
+    /// Units beyond what was ever sold onto the meter: not valued.
+    pub unvalued: QuantityView,
+}
+
+impl LocalCreditView {
+    pub fn of(l: &voltvend_ops::LocalCredit, unit: &str, currency: Option<Currency>) -> Self {
+        Self {
+            sold: quantity(l.sold_milli, unit),
+            sold_value: currency.map(|c| money(l.sold_value_minor, c)),
+            last_sale_at: l.last_sale_at.map(instant),
+            last_return: l.last_return.as_ref().map(|r| {
+                let v = l.value(r.remaining_milli);
+                MeterReturnView {
+                    at: instant(r.at),
+                    source: r.source.as_str().to_string(),
+                    remaining: quantity(r.remaining_milli, unit),
+                    value: currency.filter(|_| l.is_current()).map(|c| money(v.value_minor, c)),
+                    unvalued: quantity(v.unvalued_milli, unit),
+                }
+            }),
+            current: l.is_current(),
+        }
+    }
+}
+
+/// 回抄: a local meter's return data, read from its IC card's return file, a check card, its display or remotely.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeterReturnRequest {
+    /// When the meter reported it (RFC 3339).
+    pub at: String,
+    /// card, check_card, display or remote.
+    pub source: String,
+    /// The credit left on the meter, in its unit (kWh, m³) with up to three decimals.
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub remaining: String,
+}
+
+/// The answer to a return recorded: the meter's credit as kept now.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterReturnRecordedView {
+    pub meter_id: Uuid,
+    /// Whether this return became the meter's last (an older one goes into its history only).
+    pub kept_as_last: bool,
+    pub local_credit: LocalCreditView,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccumulatedBalanceQuery {
+    pub premises_id: Option<Uuid>,
+    /// json (a page; the default), csv or xlsx (every meter).
+    pub format: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+/// One local meter's accumulated balance (累计结余).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AccumulatedBalanceLineView {
+    pub meter_id: Uuid,
+    pub serial: String,
+    pub account_id: Option<Uuid>,
+    pub premises_id: Option<Uuid>,
+    pub local_credit: LocalCreditView,
 }
 
 impl MeterView {
@@ -611,6 +703,13 @@ impl MeterView {
             max_credit_minor: m.max_credit_minor.map(|v| v.to_string()),
             sts: sts.map(StsView::from),
             openpaygo: opg.map(|o| OpenPaygoView::of(o, currency)),
+            local_credit: (meter.control_mode == voltvend_domain::ControlMode::Local).then(|| {
+                LocalCreditView::of(
+                    &m.local,
+                    &unit_of(meter.utility, meter.protocol, opg.map(|o| o.unit.as_str())),
+                    currency,
+                )
+            }),
         }
     }
 }
@@ -1452,6 +1551,10 @@ pub struct CloseAccountRequest {
     pub reason: String,
     /// Required when credit is left once the arrears are paid from it.
     pub refund: Option<RefundInput>,
+    /// 累计结余: buy the credit the account's local meters last reported unused back into the wallet first
+    /// (each meter's return data must postdate its last sale); clear the meters afterwards.
+    #[serde(default)]
+    pub buy_back_meter_credit: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -1492,9 +1595,22 @@ pub struct SettlementView {
     /// charged.
     pub remainder_femto: String,
     pub final_readings: Vec<FinalReadingView>,
+    /// 累计结余: the unused credit bought back from each local meter (paid into the wallet before settling).
+    pub meter_credit: Vec<MeterCreditBoughtView>,
     /// For an ownership transfer: the new owner's account and customer.
     pub new_account_id: Option<Uuid>,
     pub new_customer_id: Option<Uuid>,
+}
+
+/// Unused credit bought back from a local meter at closure.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterCreditBoughtView {
+    pub meter_id: Uuid,
+    pub valued: QuantityView,
+    /// Units beyond what was ever sold onto the meter: not bought back.
+    pub unvalued: QuantityView,
+    pub value: MoneyView,
+    pub tax: MoneyView,
 }
 
 /// A reading entered by hand (a meter's display at a replacement).

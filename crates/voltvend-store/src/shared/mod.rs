@@ -22,7 +22,7 @@ use voltvend_domain::{
 };
 use voltvend_ops::{
     AccountRecord, ApiTokenRecord, Applied, ApprovalRecord, Correction, CorrectionKind, Decision, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
-    IdempotencyRecord, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
+    IdempotencyRecord, LocalCredit, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, ReturnSource, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
     ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, Renderer, SaleRecord, SessionRecord, StsState,
     TariffDoc, VendingKeyRecord,
 };

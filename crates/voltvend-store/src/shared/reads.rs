@@ -128,9 +128,13 @@ impl SqlStore {
 
     async fn list_meters_impl(&self, q: &ListQuery, f: &MeterFilter) -> Result<Vec<MeterRecord>, StoreError> {
         let scope = self.scope_key(q.scope).await?;
+        let within = self.scope_key(f.premises).await?;
         let mut b = QueryBuilder::<Db>::new("SELECT * FROM meters m WHERE 1 = 1");
-        if let Some(key) = &scope {
+        for key in [&scope, &within].into_iter().flatten() {
             push_scope(&mut b, "m.premises_id", key);
+        }
+        if f.holds_credit {
+            b.push(" AND m.control_mode = 'local' AND (m.sold_milli > 0 OR m.return_at_us IS NOT NULL)");
         }
         if let Some(a) = f.account {
             b.push(" AND m.account_id = ").push_bind(a.as_uuid());

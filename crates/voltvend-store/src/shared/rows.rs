@@ -143,6 +143,28 @@ fn meter_from_row(row: &DbRow) -> Result<MeterRecord, StoreError> {
         tariff_code: row.try_get("tariff_code")?,
         relay: Relay::parse(&relay).ok_or_else(|| corrupt("relay", relay))?,
         max_credit_minor: row.try_get("max_credit_minor")?,
+        local: local_credit_from_row(row)?,
+    })
+}
+
+fn local_credit_from_row(row: &DbRow) -> Result<LocalCredit, StoreError> {
+    let last_return = match opt_at_of(row, "return_at_us")? {
+        Some(at) => {
+            let source: String = row.try_get("return_source")?;
+            Some(MeterReturn {
+                at,
+                source: ReturnSource::parse(&source).ok_or_else(|| corrupt("return source", source))?,
+                remaining_milli: row.try_get("return_remaining_milli")?,
+            })
+        }
+        None => None,
+    };
+    Ok(LocalCredit {
+        sold_milli: row.try_get("sold_milli")?,
+        sold_value_minor: row.try_get("sold_value_minor")?,
+        sold_tax_minor: row.try_get("sold_tax_minor")?,
+        last_sale_at: opt_at_of(row, "last_sale_at_us")?,
+        last_return,
     })
 }
 

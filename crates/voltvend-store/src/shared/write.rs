@@ -175,11 +175,15 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     insert_rows(
         conn,
         "INSERT INTO meters (id, serial, utility, control_mode, protocol, address, ct_ratio, vt_ratio, state, \
-         premises_id, account_id, created_at_us, tariff_code, relay, max_credit_minor)",
+         premises_id, account_id, created_at_us, tariff_code, relay, max_credit_minor, sold_milli, sold_value_minor, \
+         sold_tax_minor, last_sale_at_us, return_at_us, return_source, return_remaining_milli)",
         " ON CONFLICT (id) DO UPDATE SET control_mode = excluded.control_mode, protocol = excluded.protocol, \
          address = excluded.address, ct_ratio = excluded.ct_ratio, vt_ratio = excluded.vt_ratio, state = excluded.state, \
          premises_id = excluded.premises_id, account_id = excluded.account_id, tariff_code = excluded.tariff_code, \
-         relay = excluded.relay, max_credit_minor = excluded.max_credit_minor",
+         relay = excluded.relay, max_credit_minor = excluded.max_credit_minor, sold_milli = excluded.sold_milli, \
+         sold_value_minor = excluded.sold_value_minor, sold_tax_minor = excluded.sold_tax_minor, \
+         last_sale_at_us = excluded.last_sale_at_us, return_at_us = excluded.return_at_us, \
+         return_source = excluded.return_source, return_remaining_milli = excluded.return_remaining_milli",
         &c.meters,
         |b, r| {
             let m = &r.meter;
@@ -197,7 +201,14 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(at_us)
                 .push_bind(r.tariff_code.clone())
                 .push_bind(r.relay.as_str())
-                .push_bind(r.max_credit_minor);
+                .push_bind(r.max_credit_minor)
+                .push_bind(r.local.sold_milli)
+                .push_bind(r.local.sold_value_minor)
+                .push_bind(r.local.sold_tax_minor)
+                .push_bind(r.local.last_sale_at.map(timestamp_us))
+                .push_bind(r.local.last_return.as_ref().map(|x| timestamp_us(x.at)))
+                .push_bind(r.local.last_return.as_ref().map(|x| x.source.as_str()))
+                .push_bind(r.local.last_return.as_ref().map(|x| x.remaining_milli));
         },
     )
     .await?;

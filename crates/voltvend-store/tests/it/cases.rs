@@ -324,6 +324,17 @@ pub async fn operations_agree_with_the_model(h: &Harness) {
         estate.readings(&[("2026-11-23T07:00:00Z", 1_150_000)]),
         estate.remote_sale(5_000),
         estate.sts_sale(2_000),
+        // 回抄: what the keypad meter reports left (its source and figures go through the meters' columns).
+        Operation::new(
+            voltvend_domain::OperationId::from_uuid(uuid::Uuid::from_u128(0x0E7_0000)),
+            voltvend_ops::Actor::system("check card"),
+            Command::RecordMeterReturn(voltvend_ops::RecordMeterReturn {
+                meter_id: estate.sts_meter,
+                at: start(),
+                source: voltvend_ops::ReturnSource::CheckCard,
+                remaining_milli: 4_250,
+            }),
+        ),
     ];
     let results = tokio::task::unconstrained(join_all(ops.iter().cloned().map(|op| h.store.submit(op)))).await;
     let mut all = estate.setup.clone();
@@ -345,6 +356,10 @@ pub async fn operations_agree_with_the_model(h: &Harness) {
     let model_sales: Vec<_> = model.sales.iter().filter(|s| s.vending_point_id == estate.point_b).cloned().collect();
     assert_eq!(sales, model_sales, "receipts, tokens and splits alike");
     assert_eq!(h.store.sts_state(estate.sts_meter).await.unwrap().as_ref(), model.sts.get(&estate.sts_meter));
+    // The credit sold onto the keypad meter (累计结余) is kept with it.
+    let sts_meter = h.store.meter(estate.sts_meter).await.unwrap();
+    assert_eq!(Some(&sts_meter), model.meters.get(&estate.sts_meter));
+    assert!(sts_meter.local.sold_milli > 0 && sts_meter.local.last_return.is_some(), "{:?}", sts_meter.local);
     assert_eq!(h.store.meter(estate.remote_meter).await.unwrap().relay, Relay::Closed);
     let readings = h.store.readings(estate.remote_meter, 10).await.unwrap();
     assert_eq!(readings.len(), 3);

@@ -181,6 +181,7 @@ pub async fn list_meters(
         protocol: q.protocol,
         utility: q.utility,
         q: q.q,
+        ..MeterFilter::default()
     };
     let list = app.store.list_meters(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
     let mut items = Vec::with_capacity(list.len());
@@ -250,6 +251,7 @@ pub async fn receive_meter(
             tariff_code: None,
             relay: voltvend_ops::Relay::Closed,
             max_credit_minor: None,
+            local: voltvend_ops::LocalCredit::default(),
         },
         None,
         None,

@@ -164,6 +164,20 @@ fn settlement_view(
         arrears_left: money(s.arrears_left_minor, c),
         remainder_femto: s.carry_femto.to_string(),
         final_readings: reading_views(&s.meters, units),
+        meter_credit: s
+            .meter_credit
+            .iter()
+            .map(|(m, v)| {
+                let unit = units.iter().find(|(id, _)| id == m).map_or("kWh", |(_, u)| u.as_str());
+                MeterCreditBoughtView {
+                    meter_id: m.as_uuid(),
+                    valued: quantity(v.valued_milli, unit),
+                    unvalued: quantity(v.unvalued_milli, unit),
+                    value: money(v.value_minor, c),
+                    tax: money(v.tax_minor, c),
+                }
+            })
+            .collect(),
         new_account_id: s.new_account_id.map(|a| a.as_uuid()),
         new_customer_id: new_customer.map(|c| c.as_uuid()),
     }
@@ -194,7 +208,12 @@ pub async fn close(
     let refund = refund(&app, &p, body.refund.as_ref()).await?;
     let units = meter_units(&app, a.account.id).await?;
     let c = a.account.currency;
-    let command = Command::CloseAccount(CloseAccount { account_id: a.account.id, refund, reason: body.reason });
+    let command = Command::CloseAccount(CloseAccount {
+        account_id: a.account.id,
+        refund,
+        buy_back_meter_credit: body.buy_back_meter_credit,
+        reason: body.reason,
+    });
     write::submit(&app, &p, &key, &source, command, move |o| match o {
         Outcome::AccountClosed(s) => Reply::json(StatusCode::OK, &settlement_view(s, c, &units, None)),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
@@ -345,6 +364,48 @@ pub async fn switch_billing_mode(
                 billing_mode: mode.as_str().to_string(),
                 cutover_readings: reading_views(cutover, &units),
                 to_arrears: money(*to_arrears_minor, c),
+            },
+        ),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+/// 回抄: a local meter's return data recorded (the newest one is its accumulated balance, 累计结余).
+pub async fn record_return(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<MeterReturnRequest>,
+) -> ApiResult<Response> {
+    let m = visible_meter(&app, &p, id.into()).await?;
+    // Stored to the microsecond, as every instant is: the same request fingerprints alike after a restart.
+    let at = parse_instant("at", &body.at)?;
+    let at = jiff::Timestamp::from_microsecond(at.as_microsecond())
+        .map_err(|_| ApiError::field("at", "bad_request", "an instant"))?;
+    let from = voltvend_ops::ReturnSource::parse(body.source.trim())
+        .ok_or_else(|| ApiError::field("source", "bad_value", "card, check_card, display or remote"))?;
+    let remaining_milli = parse_quantity("remaining", &body.remaining)?;
+    let currency = match m.meter.account_id {
+        Some(a) => Some(app.store.account(a).await?.account.currency),
+        None => None,
+    };
+    let unit = unit_of(m.meter.utility, m.meter.protocol, None);
+    let command = Command::RecordMeterReturn(voltvend_ops::RecordMeterReturn {
+        meter_id: m.meter.id,
+        at,
+        source: from,
+        remaining_milli,
+    });
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::MeterReturnRecorded { meter_id, local, current } => Reply::json(
+            StatusCode::OK,
+            &MeterReturnRecordedView {
+                meter_id: meter_id.as_uuid(),
+                kept_as_last: *current,
+                local_credit: LocalCreditView::of(local, &unit, currency),
             },
         ),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),

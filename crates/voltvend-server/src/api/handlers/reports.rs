@@ -594,3 +594,109 @@ pub async fn balances(
     }
     table_file(&BALANCE_HEADER, &rows, format, &q.kind.replace('_', "-"))
 }
+
+const ACCUMULATED_HEADER: [&str; 13] = [
+    "meter_id",
+    "serial",
+    "account_id",
+    "premises_id",
+    "unit",
+    "sold",
+    "currency",
+    "sold_value",
+    "last_sale_at",
+    "return_at",
+    "return_source",
+    "remaining",
+    "remaining_value",
+];
+
+/// 累计结余: every local meter in scope (and in the premises subtree) that was sold credit or reported any,
+/// with what it last reported unused and that credit's value, as a page of JSON or a whole CSV or XLSX file.
+/// A return older than the meter's last sale is shown with `current: false` (and a blank value in files): the
+/// credit sold since may or may not be on the meter.
+pub async fn accumulated_balances(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<AccumulatedBalanceQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref())?;
+    let premises = subtree(&app, &p, q.premises_id).await?;
+    let filter = voltvend_store::MeterFilter { premises, holds_credit: true, ..Default::default() };
+    let mut currencies = std::collections::HashMap::new();
+    let mut currency_of = async |m: &voltvend_ops::MeterRecord| -> ApiResult<Option<Currency>> {
+        let Some(a) = m.meter.account_id else { return Ok(None) };
+        if let Some(c) = currencies.get(&a) {
+            return Ok(Some(*c));
+        }
+        let c = app.store.account(a).await?.account.currency;
+        currencies.insert(a, c);
+        Ok(Some(c))
+    };
+    if format == Output::Json {
+        let limit = page_limit(q.limit)?;
+        let page = ListQuery { scope: Some(p.scope()), after: q.after.clone(), limit };
+        let meters = app.store.list_meters(&page, &filter).await?;
+        let mut items = Vec::with_capacity(meters.len());
+        for m in &meters {
+            let unit = unit_of(m.meter.utility, m.meter.protocol, None);
+            items.push(AccumulatedBalanceLineView {
+                meter_id: m.meter.id.as_uuid(),
+                serial: m.meter.serial.clone(),
+                account_id: m.meter.account_id.map(|a| a.as_uuid()),
+                premises_id: m.meter.premises_id.map(|x| x.as_uuid()),
+                local_credit: LocalCreditView::of(&m.local, &unit, currency_of(m).await?),
+            });
+        }
+        return Ok(Json(Page::of(items, limit, |l| l.meter_id.to_string())).into_response());
+    }
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ListQuery { scope: Some(p.scope()), after: after.take(), limit: ListQuery::LIMIT_MAX };
+        let meters = app.store.list_meters(&page, &filter).await?;
+        for m in &meters {
+            let l = &m.local;
+            let currency = currency_of(m).await?;
+            let money_cell = |minor: i64| currency.map_or(Cell::Text(String::new()), |c| Cell::Money(minor, c));
+            let (at, source, remaining, value) = match &l.last_return {
+                Some(r) => (
+                    Cell::Text(r.at.to_string()),
+                    Cell::Text(r.source.to_string()),
+                    Cell::Text(voltvend_domain::decimal::format_scaled(r.remaining_milli, 3)),
+                    if l.is_current() {
+                        money_cell(l.value(r.remaining_milli).value_minor)
+                    } else {
+                        Cell::Text(String::new())
+                    },
+                ),
+                None => (
+                    Cell::Text(String::new()),
+                    Cell::Text(String::new()),
+                    Cell::Text(String::new()),
+                    Cell::Text(String::new()),
+                ),
+            };
+            rows.push(vec![
+                Cell::Text(m.meter.id.to_string()),
+                Cell::Text(m.meter.serial.clone()),
+                Cell::Text(m.meter.account_id.map(|a| a.to_string()).unwrap_or_default()),
+                Cell::Text(m.meter.premises_id.map(|x| x.to_string()).unwrap_or_default()),
+                Cell::Text(unit_of(m.meter.utility, m.meter.protocol, None)),
+                Cell::Text(voltvend_domain::decimal::format_scaled(l.sold_milli, 3)),
+                Cell::Text(currency.map(|c| c.code().to_string()).unwrap_or_default()),
+                money_cell(l.sold_value_minor),
+                Cell::Text(l.last_sale_at.map(|t| t.to_string()).unwrap_or_default()),
+                at,
+                source,
+                remaining,
+                value,
+            ]);
+        }
+        match meters.last() {
+            Some(last) if meters.len() == ListQuery::LIMIT_MAX as usize => after = Some(last.meter.id.to_string()),
+            _ => break,
+        }
+    }
+    table_file(&ACCUMULATED_HEADER, &rows, format, "accumulated-balances")
+}

@@ -410,6 +410,11 @@ async fn a_replaced_keypad_meter_records_the_credit_left_and_its_successor_takes
     assert_eq!(sell(&api, 'b', &account, &old, "20.00").await.code(), "meter_not_active");
     let entry = &get(&api, BuiltinRole::Auditor, 'b', "/api/v1/audit?action=replace_meter").await["items"][0];
     assert!(entry["after"].as_str().unwrap().contains("old_credit_milli=12500"), "{entry}");
+    // The credit left is the old meter's last return data: in the accumulated-balance report, valued.
+    let replaced = get(&api, CASHIER, 'b', &format!("/api/v1/meters/{old}")).await;
+    let credit = &replaced["local_credit"];
+    assert_eq!((credit["last_return"]["source"].as_str(), credit["current"].as_bool()), (Some("display"), Some(true)));
+    assert_eq!(credit["last_return"]["remaining"]["milli"], "12500", "{replaced}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -100,6 +100,14 @@ async fn fixture(api: &Api) -> Fixture {
         .await
         .ok();
     let meters = opened["meter_ids"].as_array().unwrap();
+    // Its STS meter reported credit left (回抄), so that the accumulated-balance report lists it.
+    api.send(
+        api.as_(admin, 'a', Method::POST, &format!("/api/v1/meters/{}/returns", meters[0].as_str().unwrap()))
+            .fresh_key()
+            .json(json!({"at": "2026-01-01T00:00:00Z", "source": "display", "remaining": "3.5"})),
+    )
+    .await
+    .ok();
     let cashier_b_shift = api.send(api.as_(cashier, 'b', Method::GET, "/api/v1/shifts/current")).await.ok()["id"]
         .as_str()
         .unwrap()
@@ -473,6 +481,13 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("GET", "/api/v1/reports/balances") => {
             x(format!("{path}?kind=low_balance&below=100000.00&format=csv"), None, list(e.account_a.to_string()), "AMU")
         }
+        ("GET", "/api/v1/reports/accumulated-balances") => x(path.into(), None, list(f.sts_meter.clone()), "AMU"),
+        ("POST", "/api/v1/meters/{id}/returns") => x(
+            format!("/api/v1/meters/{}/returns", f.sts_meter),
+            Some(json!({"at": "2026-01-01T00:00:00Z", "source": "check_card", "remaining": "2"})),
+            Scoped::Object,
+            "AMCF",
+        ),
         ("GET", "/api/v1/reports/reconciliation") => {
             x(format!("{path}?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"), None, Scoped::Group, "AMU")
         }

@@ -27,6 +27,7 @@ mod lifecycle;
 mod matrix;
 mod operators;
 mod reports;
+mod returns;
 mod supply;
 
 /// A server (its router, without a socket) on a fresh SQLite database holding the test estate, with an
