@@ -351,6 +351,9 @@ pub struct ReadingRow {
     pub operation_id: OperationId,
     /// Why it was flagged; empty when billed.
     pub note: String,
+    /// What billing counted for the interval this reading ends (rollovers and rebases resolved, in milli-units:
+    /// Wh, litres); zero for a meter's first reading and for a flagged one.
+    pub consumption_milli: i64,
 }
 
 /// One sale (售电), everything a receipt shows. Its receipt number is gapless per vending point.

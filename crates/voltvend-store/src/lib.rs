@@ -202,6 +202,31 @@ pub enum SalesGrouping {
     Quarter,
 }
 
+/// How a consumption report groups what meters used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumptionGrouping {
+    Meter,
+    /// The premises each meter is installed at (a unit, a common area).
+    Premises,
+    /// The direct children of the report's premises (a property's buildings, a building's floors); meters
+    /// installed at the premises itself make a group of their own.
+    Child,
+}
+
+/// A consumption report's group: what its meters of one utility used in the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumptionGroup {
+    /// A meter's or premises' id (empty: meters installed at the report's premises itself).
+    pub key: String,
+    /// The meter's serial or the premises' name.
+    pub label: String,
+    pub utility: String,
+    pub meters: i64,
+    pub readings: i64,
+    /// Milli-units (Wh, litres), as billed.
+    pub consumption_milli: i64,
+}
+
 /// One group of a sales summary, in one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SalesGroup {
@@ -491,6 +516,16 @@ pub trait Store: Send + Sync + fmt::Debug {
         f: &SaleFilter,
         grouping: SalesGrouping,
     ) -> Result<Vec<SalesGroup>, StoreError>;
+    /// What the meters within `scope` and the `premises` subtree used, as billed, by readings taken in
+    /// `[from_us, to_us)`, grouped, per utility.
+    async fn consumption_summary(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        from_us: i64,
+        to_us: i64,
+        grouping: ConsumptionGrouping,
+    ) -> Result<Vec<ConsumptionGroup>, StoreError>;
     /// The ledger's vend transfers posted in `[from_us, to_us)`, per currency (the sales ledger's other side).
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError>;
     /// Accounts for a balance report within `q.scope` and the `premises` subtree, by id after `q.after`.

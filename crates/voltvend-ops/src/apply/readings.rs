@@ -66,12 +66,18 @@ pub(super) fn apply(
     readings.sort_by_key(|x| x.at);
     let (mut billed, mut skipped, mut flagged) = (0_usize, 0_usize, 0_usize);
     let (mut total_minor, mut tax_femto, mut gross_femto) = (0_i64, 0_i128, 0_i128);
-    let row =
-        |reading, status, note: String| ReadingRow { meter_id: r.meter_id, reading, status, operation_id: op.id, note };
+    let row = |reading, status, note: String, consumption_milli| ReadingRow {
+        meter_id: r.meter_id,
+        reading,
+        status,
+        operation_id: op.id,
+        note,
+        consumption_milli,
+    };
     for reading in readings {
         let Some(prev) = &last else {
             // The first reading of a meter is where billing starts.
-            ws.readings.push(row(reading.clone(), ReadingStatus::Billed, String::new()));
+            ws.readings.push(row(reading.clone(), ReadingStatus::Billed, String::new(), 0));
             last = Some(reading);
             billed += 1;
             continue;
@@ -83,7 +89,7 @@ pub(super) fn apply(
         let base = match resolve(prev, &reading, r.limits) {
             Ok(base) => base,
             Err(why) => {
-                ws.readings.push(row(reading, ReadingStatus::Flagged, why));
+                ws.readings.push(row(reading, ReadingStatus::Flagged, why, 0));
                 flagged += 1;
                 continue;
             }
@@ -96,12 +102,12 @@ pub(super) fn apply(
                 tax_femto += charge.tax_femto;
                 gross_femto += charge.subtotal_femto + charge.tax_femto;
                 pricing = charge.state;
-                ws.readings.push(row(reading.clone(), ReadingStatus::Billed, String::new()));
+                ws.readings.push(row(reading.clone(), ReadingStatus::Billed, String::new(), charge.consumption_milli));
                 last = Some(reading);
                 billed += 1;
             }
             Err(e) => {
-                ws.readings.push(row(reading, ReadingStatus::Flagged, e.to_string()));
+                ws.readings.push(row(reading, ReadingStatus::Flagged, e.to_string(), 0));
                 flagged += 1;
             }
         }

@@ -503,6 +503,10 @@ endpoints! {
         access: Access::Needs(P::ReportsRead), summary: "Arrears, low-balance and zero-balance lists (json page, csv, xlsx)", keyed: false,
         query: [BalanceReportQuery], body: -, ok: 200 [Page<BalanceLineView>], errors: [400, 404, 422],
     }
+    GET "/api/v1/reports/consumption" => reports::consumption {
+        access: Access::Needs(P::ReportsRead), summary: "Consumption by premises and building: what the meters of a premises subtree used, as billed (json, csv, xlsx)", keyed: false,
+        query: [ConsumptionReportQuery], body: -, ok: 200 [ConsumptionReportView], errors: [400, 404, 422],
+    }
     GET "/api/v1/reports/accumulated-balances" => reports::accumulated_balances {
         access: Access::Needs(P::ReportsRead), summary: "累计结余: credit sold onto local meters and what they last reported unused, valued (json page, csv, xlsx)", keyed: false,
         query: [AccumulatedBalanceQuery], body: -, ok: 200 [Page<AccumulatedBalanceLineView>], errors: [400, 404, 422],

@@ -1849,6 +1849,43 @@ pub struct SalesReportQuery {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ConsumptionReportQuery {
+    /// RFC 3339, inclusive: readings taken from then on.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    /// child (the default: the premises' buildings, floors or units), premises or meter.
+    pub group_by: Option<String>,
+    /// The premises whose subtree is reported (within one's scope); one's scope by default.
+    pub premises_id: Option<Uuid>,
+    /// json (the default), csv or xlsx.
+    pub format: Option<String>,
+}
+
+/// Consumption by premises and building: what the meters used, as billed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ConsumptionReportView {
+    pub group_by: String,
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<ConsumptionRowView>,
+    /// Per utility, the sum of the rows.
+    pub totals: Vec<ConsumptionRowView>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ConsumptionRowView {
+    /// A premises' or meter's id (empty: meters installed at the report's premises itself, or a total).
+    pub key: String,
+    pub label: String,
+    pub utility: String,
+    pub meters: i64,
+    pub readings: i64,
+    pub consumption: QuantityView,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SalesLedgerQuery {
     pub from: Option<String>,
     pub to: Option<String>,

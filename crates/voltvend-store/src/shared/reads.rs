@@ -294,6 +294,58 @@ impl SqlStore {
             .collect()
     }
 
+    async fn consumption_summary_impl(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        from_us: i64,
+        to_us: i64,
+        grouping: ConsumptionGrouping,
+    ) -> Result<Vec<ConsumptionGroup>, StoreError> {
+        let scope_key = self.scope_key(scope).await?;
+        let within = self.scope_key(premises).await?;
+        // The children are those of the report's premises, or else of the caller's scope, or else the roots.
+        let root = premises.or(scope);
+        let (key, label) = match grouping {
+            ConsumptionGrouping::Meter => ("m.id", "m.serial"),
+            ConsumptionGrouping::Premises => ("p.id", "p.name"),
+            ConsumptionGrouping::Child => ("c.id", "c.name"),
+        };
+        let mut b = QueryBuilder::<Db>::new(format!(
+            "SELECT {key} AS k, MIN({label}) AS label, m.utility AS utility, COUNT(DISTINCT m.id) AS meters, \
+             COUNT(*) AS n, CAST(SUM(r.consumption_milli) AS BIGINT) AS used \
+             FROM readings r JOIN meters m ON m.id = r.meter_id JOIN premises p ON p.id = m.premises_id"
+        ));
+        if grouping == ConsumptionGrouping::Child {
+            // The child whose subtree holds the meter's premises (none: the meter is at the root itself).
+            b.push(" LEFT JOIN premises c ON c.parent_id");
+            match root {
+                Some(root) => b.push(" = ").push_bind(root.as_uuid()),
+                None => b.push(" IS NULL"),
+            };
+            b.push(" AND (p.path = c.path OR p.path LIKE c.path || '/%')");
+        }
+        b.push(" WHERE r.status = 'billed' AND r.at_us >= ");
+        b.push_bind(from_us).push(" AND r.at_us < ").push_bind(to_us);
+        for k in [&scope_key, &within].into_iter().flatten() {
+            push_scope(&mut b, "m.premises_id", k);
+        }
+        b.push(format!(" GROUP BY {key}, m.utility ORDER BY m.utility, MIN({label}), {key}"));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ConsumptionGroup {
+                    key: r.try_get::<Option<Uuid>, _>("k")?.map(|u| u.to_string()).unwrap_or_default(),
+                    label: r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
+                    utility: r.try_get("utility")?,
+                    meters: r.try_get("meters")?,
+                    readings: r.try_get("n")?,
+                    consumption_milli: r.try_get::<Option<i64>, _>("used")?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
     async fn vend_totals_impl(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {
         // What the ledger booked as sales: the debit side (money taken) of every vend transfer posted in the period.
         let mut b = QueryBuilder::<Db>::new(

@@ -553,6 +553,7 @@ fn reading_from_row(row: &DbRow) -> Result<ReadingRow, StoreError> {
         status: ReadingStatus::parse(&status).ok_or_else(|| corrupt("reading status", status))?,
         operation_id: uuid_of(row, "operation_id")?,
         note: row.try_get("note")?,
+        consumption_milli: row.try_get("consumption_milli")?,
     })
 }
 

@@ -608,6 +608,17 @@ impl Store for SqlStore {
         self.sales_summary_impl(scope, f, grouping).await
     }
 
+    async fn consumption_summary(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        from_us: i64,
+        to_us: i64,
+        grouping: ConsumptionGrouping,
+    ) -> Result<Vec<ConsumptionGroup>, StoreError> {
+        self.consumption_summary_impl(scope, premises, from_us, to_us, grouping).await
+    }
+
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {
         self.vend_totals_impl(from_us, to_us).await
     }

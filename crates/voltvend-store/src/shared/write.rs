@@ -471,7 +471,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     write_balances(conn, &c.ledger.balances).await?;
     insert_rows(
         conn,
-        "INSERT INTO readings (meter_id, at_us, registers, status, operation_id, note)",
+        "INSERT INTO readings (meter_id, at_us, registers, status, operation_id, note, consumption_milli)",
         "",
         &c.readings,
         |b, r| {
@@ -480,7 +480,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(registers_text(&r.reading.registers))
                 .push_bind(r.status.as_str())
                 .push_bind(r.operation_id.as_uuid())
-                .push_bind(r.note.clone());
+                .push_bind(r.note.clone())
+                .push_bind(r.consumption_milli);
         },
     )
     .await?;

@@ -1053,6 +1053,36 @@ pub async fn reading_history_by_meter_subtree_and_period(h: &Harness) {
     // A cursor this list did not give is refused.
     let q = ListQuery { scope: None, after: Some("yesterday".into()), limit: 10 };
     assert!(matches!(h.store.list_readings(&q, &by_meter).await, Err(voltvend_store::StoreError::BadQuery(_))));
+
+    // Each billed reading keeps what billing counted for the interval it ends; a flagged one nothing (12:00 is
+    // billed from 06:00).
+    let used: Vec<i64> = all.iter().map(|r| r.row.consumption_milli).collect();
+    assert_eq!(used[1..], [20_000, 0, 30_000]);
+    // Consumption by premises and building sums them, within scopes and subtrees, on both backends.
+    use voltvend_store::ConsumptionGrouping as G;
+    let (from, to) = (all[1].row.reading.at.as_microsecond(), all[3].row.reading.at.as_microsecond() + 1);
+    let sum = |scope, premises, grouping| {
+        let store = h.store.clone();
+        async move { store.consumption_summary(scope, premises, from, to, grouping).await.unwrap() }
+    };
+    let by_building = sum(None, Some(estate.property.id), G::Child).await;
+    assert_eq!(by_building.len(), 1, "{by_building:?}");
+    let b = &by_building[0];
+    assert_eq!(
+        (b.key.as_str(), b.label.as_str(), b.utility.as_str()),
+        (estate.building_a.id.to_string().as_str(), "Block A", "electricity")
+    );
+    assert_eq!((b.meters, b.readings, b.consumption_milli), (1, 2, 50_000));
+    let roots = sum(None, None, G::Child).await;
+    assert_eq!((roots[0].key.clone(), roots[0].consumption_milli), (estate.group.id.to_string(), 50_000));
+    let at_unit = sum(Some(estate.building_a.id), Some(estate.unit_a.id), G::Child).await;
+    assert_eq!((at_unit[0].key.as_str(), at_unit[0].consumption_milli), ("", 50_000), "meters at the premises itself");
+    let units = sum(Some(estate.building_a.id), None, G::Premises).await;
+    assert_eq!((units[0].label.as_str(), units[0].consumption_milli), ("A-101", 50_000));
+    let meters = sum(Some(estate.group.id), None, G::Meter).await;
+    assert_eq!((meters[0].key.clone(), meters[0].consumption_milli), (meter.to_string(), 50_000));
+    assert!(sum(Some(estate.building_b.id), None, G::Meter).await.is_empty());
+    assert!(sum(None, Some(estate.building_b.id), G::Child).await.is_empty());
 }
 
 /// Corrections with approval, historical arrears and a shift closed by denomination, written as the model

@@ -44,7 +44,12 @@ fn customer_of(api: &Api, account: voltvend_domain::AccountId) -> String {
 }
 
 /// Readings of a remote meter, as the head end submits them.
-async fn read(api: &Api, meter: voltvend_domain::MeterId, at: &str, kwh: i64) -> voltvend_ops::ReadingsOutcome {
+pub(super) async fn read(
+    api: &Api,
+    meter: voltvend_domain::MeterId,
+    at: &str,
+    kwh: i64,
+) -> voltvend_ops::ReadingsOutcome {
     let reading = Reading { at: at.parse().unwrap(), registers: Registers::Total(kwh * 1_000) };
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -100,6 +100,9 @@ async fn fixture(api: &Api) -> Fixture {
         .await
         .ok();
     let meters = opened["meter_ids"].as_array().unwrap();
+    // Building A's remote meter was read twice, so that the consumption report lists it.
+    super::lifecycle::read(api, e.remote_meter, "2026-01-02T00:00:00Z", 100).await;
+    super::lifecycle::read(api, e.remote_meter, "2026-01-02T01:00:00Z", 110).await;
     // Its STS meter reported credit left (回抄), so that the accumulated-balance report lists it.
     api.send(
         api.as_(admin, 'a', Method::POST, &format!("/api/v1/meters/{}/returns", meters[0].as_str().unwrap()))
@@ -481,6 +484,12 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("GET", "/api/v1/reports/balances") => {
             x(format!("{path}?kind=low_balance&below=100000.00&format=csv"), None, list(e.account_a.to_string()), "AMU")
         }
+        ("GET", "/api/v1/reports/consumption") => x(
+            format!("{path}?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z&group_by=meter"),
+            None,
+            list(e.remote_meter.to_string()),
+            "AMU",
+        ),
         ("GET", "/api/v1/reports/accumulated-balances") => x(path.into(), None, list(f.sts_meter.clone()), "AMU"),
         ("POST", "/api/v1/meters/{id}/returns") => x(
             format!("/api/v1/meters/{}/returns", f.sts_meter),

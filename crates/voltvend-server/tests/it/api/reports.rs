@@ -217,3 +217,50 @@ async fn arrears_low_and_zero_balance_lists_within_the_scope() {
     // Building B's manager sees none of it.
     assert!(get(&api, BuiltinRole::Manager, 'b', &path("kind=arrears")).await["items"].as_array().unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumption_by_building_premises_and_meter_sums_what_was_billed_within_the_scope() {
+    let api = Api::new().await;
+    let e = api.estate.clone();
+    let meter = e.remote_meter;
+    // Billing starts at the first reading; 120 kWh then 30 kWh inside the day, a lower register (flagged, not
+    // billed) and 70 kWh after the day.
+    let billed = super::lifecycle::read(&api, meter, "2026-11-22T23:00:00Z", 1_000).await;
+    let first = super::lifecycle::read(&api, meter, "2026-11-23T02:00:00Z", 1_120).await;
+    let second = super::lifecycle::read(&api, meter, "2026-11-23T05:00:00Z", 1_150).await;
+    let flagged = super::lifecycle::read(&api, meter, "2026-11-23T06:00:00Z", 900).await;
+    super::lifecycle::read(&api, meter, "2026-11-24T01:00:00Z", 1_220).await;
+    assert_eq!((billed.billed, first.billed, second.billed, flagged.flagged), (1, 1, 1, 1));
+
+    let path = |q: &str| format!("/api/v1/reports/consumption?{PERIOD}&{q}");
+    let by_child = get(&api, BuiltinRole::Administrator, 'g', &path(&format!("premises_id={}", e.property.id))).await;
+    assert_eq!(by_child["rows"].as_array().unwrap().len(), 1, "only Block A's meter read: {by_child}");
+    let row = &by_child["rows"][0];
+    assert_eq!(
+        (row["key"].as_str(), row["label"].as_str()),
+        (Some(e.building_a.id.to_string().as_str()), Some("Block A"))
+    );
+    assert_eq!((row["consumption"]["milli"].as_str(), row["readings"].as_i64()), (Some("150000"), Some(2)), "{row}");
+    assert_eq!(by_child["totals"][0]["consumption"]["amount"], "150.000");
+    let by_meter = get(&api, BuiltinRole::Manager, 'a', &path("group_by=meter")).await;
+    assert_eq!(by_meter["rows"][0]["key"], meter.to_string());
+    assert_eq!(by_meter["rows"][0]["consumption"]["milli"], "150000");
+    let by_unit = get(&api, BuiltinRole::Manager, 'a', &path("group_by=premises")).await;
+    assert_eq!(
+        (by_unit["rows"][0]["label"].as_str(), by_unit["rows"][0]["consumption"]["milli"].as_str()),
+        (Some("A-101"), Some("150000"))
+    );
+    // Building B's manager sees none of it, nor may ask about building A.
+    let other = get(&api, BuiltinRole::Manager, 'b', &path("group_by=meter")).await;
+    assert!(other["rows"].as_array().unwrap().is_empty(), "{other}");
+    let r = api
+        .send(api.as_(BuiltinRole::Manager, 'b', Method::GET, &path(&format!("premises_id={}", e.building_a.id))))
+        .await;
+    assert_eq!(r.status.as_u16(), 404);
+    let r = api.send(api.as_(BuiltinRole::Manager, 'a', Method::GET, &path("group_by=floor"))).await;
+    assert_eq!(r.code(), "bad_value");
+    let csv =
+        String::from_utf8(file(&api, BuiltinRole::Manager, 'a', &path("group_by=meter&format=csv")).await).unwrap();
+    assert_eq!(csv.lines().next(), Some("key,label,utility,meters,readings,unit,consumption"));
+    assert!(csv.contains(&format!("{meter},")) && csv.contains(",electricity,1,2,kWh,150.000"), "{csv}");
+}
