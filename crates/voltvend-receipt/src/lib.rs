@@ -7,6 +7,9 @@
 //!   [`escpos_text()`] and [`escpos_lines()`] to read them back;
 //! * [`pdf_a4()`]: an A4 PDF with a subset of a CJK font embedded (found with [`fonts::find_cjk_font`]).
 //!
+//! The same PDF drawing prints the back office's reports ([`pdf_report()`]: a shift settlement, sales and
+//! balance lists) as A4 documents of label–value pairs and tables.
+//!
 //! All three are drawn from one logical receipt built from [`ReceiptData`], so they always say the same thing.
 //! Money is formatted exactly from integer minor units, quantities from integer milli-units; tokens are grouped
 //! for reading aloud and typing (STS 4-4-4-4-4, OpenPAYGO by threes). A reprint ([`ReceiptData::copy`]) says
@@ -28,6 +31,7 @@ mod layout;
 pub mod messages;
 mod model;
 mod pdf;
+mod report;
 
 pub use data::{Language, PaymentMethod, ReceiptData, TokenKind};
 pub use error::ReceiptError;
@@ -35,3 +39,4 @@ pub use escpos::{Align, COLUMNS, EscPosEncoding, PrintedLine, escpos, escpos_lin
 pub use fonts::FontData;
 pub use html::{RECEIPT_CSS, html};
 pub use pdf::pdf_a4;
+pub use report::{ReportBlock, ReportDocument, pdf_report};

@@ -32,28 +32,28 @@ use crate::layout::wrap;
 use crate::model::{Model, RowKind};
 
 /// Thousandths of a point in a point.
-const MPT: i64 = 1000;
+pub(crate) const MPT: i64 = 1000;
 /// A4: 210 mm × 297 mm.
-const PAGE_W: i64 = 595_276;
-const PAGE_H: i64 = 841_890;
+pub(crate) const PAGE_W: i64 = 595_276;
+pub(crate) const PAGE_H: i64 = 841_890;
 /// 20 mm.
-const MARGIN: i64 = 56_693;
-const CONTENT_W: i64 = PAGE_W - 2 * MARGIN;
-const RIGHT: i64 = PAGE_W - MARGIN;
+pub(crate) const MARGIN: i64 = 56_693;
+pub(crate) const CONTENT_W: i64 = PAGE_W - 2 * MARGIN;
+pub(crate) const RIGHT: i64 = PAGE_W - MARGIN;
 /// Where a row's value starts; its label gets the space before.
 const VALUE_X: i64 = MARGIN + 160 * MPT;
 const LABEL_W: i64 = VALUE_X - MARGIN - 10 * MPT;
 const PART_INDENT: i64 = 14 * MPT;
 
 const SIZE_BANNER: i64 = 28;
-const SIZE_PROPERTY: i64 = 16;
-const SIZE_TITLE: i64 = 13;
-const SIZE_BODY: i64 = 10;
+pub(crate) const SIZE_PROPERTY: i64 = 16;
+pub(crate) const SIZE_TITLE: i64 = 13;
+pub(crate) const SIZE_BODY: i64 = 10;
 const SIZE_TOKEN: i64 = 22;
-const SIZE_FOOTER: i64 = 9;
+pub(crate) const SIZE_FOOTER: i64 = 9;
 
 /// How text is measured and drawn.
-enum Face<'a> {
+pub(crate) enum Face<'a> {
     Embedded {
         charmap: Charmap<'a>,
         hmtx: Hmtx<'a>,
@@ -83,28 +83,28 @@ impl Face<'_> {
     }
 
     /// The width of `text` at `size` points, in thousandths of a point.
-    fn width(&self, text: &str, size: i64) -> i64 {
+    pub(crate) fn width(&self, text: &str, size: i64) -> i64 {
         let units: i64 = text.chars().map(|c| self.glyph(c).1).sum();
         units * size * MPT / self.units_per_em().max(1)
     }
 
-    fn char_width(&self, ch: char, size: i64) -> i64 {
+    pub(crate) fn char_width(&self, ch: char, size: i64) -> i64 {
         self.glyph(ch).1 * size * MPT / self.units_per_em().max(1)
     }
 }
 
 /// A line of text at a baseline, in thousandths of a point from the page's top-left corner.
 #[derive(Debug)]
-struct Run {
-    x: i64,
-    baseline: i64,
-    size: i64,
-    bold: bool,
-    text: String,
+pub(crate) struct Run {
+    pub(crate) x: i64,
+    pub(crate) baseline: i64,
+    pub(crate) size: i64,
+    pub(crate) bold: bool,
+    pub(crate) text: String,
 }
 
 #[derive(Debug)]
-enum Item {
+pub(crate) enum Item {
     Text(Run),
     /// A horizontal rule from `x1` to `x2` at `y`, `width` thick.
     Rule {
@@ -124,18 +124,18 @@ enum Item {
 }
 
 /// Places the model's lines on A4 pages, top to bottom, starting a new page when one is full.
-struct Layout<'f> {
-    face: &'f Face<'f>,
-    pages: Vec<Vec<Item>>,
-    y: i64,
+pub(crate) struct Layout<'f> {
+    pub(crate) face: &'f Face<'f>,
+    pub(crate) pages: Vec<Vec<Item>>,
+    pub(crate) y: i64,
 }
 
-fn line_height(size: i64) -> i64 {
+pub(crate) fn line_height(size: i64) -> i64 {
     size * MPT * 3 / 2
 }
 
 impl Layout<'_> {
-    fn push(&mut self, item: Item) {
+    pub(crate) fn push(&mut self, item: Item) {
         if self.pages.is_empty() {
             self.pages.push(Vec::new());
         }
@@ -145,28 +145,28 @@ impl Layout<'_> {
     }
 
     /// Makes room for `height` on the current page, or starts a new one.
-    fn room(&mut self, height: i64) {
+    pub(crate) fn room(&mut self, height: i64) {
         if self.y + height > PAGE_H - MARGIN && self.y > MARGIN {
             self.pages.push(Vec::new());
             self.y = MARGIN;
         }
     }
 
-    fn gap(&mut self, points: i64) {
+    pub(crate) fn gap(&mut self, points: i64) {
         self.y += points * MPT;
     }
 
-    fn wrap(&self, text: &str, size: i64, max: i64) -> Vec<String> {
+    pub(crate) fn wrap(&self, text: &str, size: i64, max: i64) -> Vec<String> {
         wrap(text, max, |c| self.face.char_width(c, size))
     }
 
     /// One line of text with its left edge at `x` (the baseline is placed within the line's height).
-    fn run(&mut self, x: i64, y: i64, size: i64, bold: bool, text: &str) {
+    pub(crate) fn run(&mut self, x: i64, y: i64, size: i64, bold: bool, text: &str) {
         let baseline = y + size * MPT * 23 / 20;
         self.push(Item::Text(Run { x, baseline, size, bold, text: text.to_string() }));
     }
 
-    fn centered(&mut self, size: i64, bold: bool, text: &str) {
+    pub(crate) fn centered(&mut self, size: i64, bold: bool, text: &str) {
         for line in self.wrap(text, size, CONTENT_W) {
             self.room(line_height(size));
             let x = MARGIN + (CONTENT_W - self.face.width(&line, size)) / 2;
@@ -175,7 +175,7 @@ impl Layout<'_> {
         }
     }
 
-    fn rule(&mut self) {
+    pub(crate) fn rule(&mut self) {
         self.gap(4);
         self.room(MPT);
         self.push(Item::Rule { x1: MARGIN, x2: RIGHT, y: self.y, width: MPT * 6 / 10 });
@@ -183,7 +183,7 @@ impl Layout<'_> {
     }
 
     /// A label and its value: text values from [`VALUE_X`], amounts right-aligned; either wraps.
-    fn row(&mut self, label: &str, value: &str, kind: RowKind) {
+    pub(crate) fn row(&mut self, label: &str, value: &str, kind: RowKind) {
         let size = SIZE_BODY;
         let bold = kind == RowKind::Total;
         let indent = if kind == RowKind::Part { PART_INDENT } else { 0 };
@@ -260,30 +260,49 @@ fn is_latin1(ch: char) -> bool {
 pub fn pdf_a4(data: &ReceiptData, font: Option<&FontData>) -> Result<Vec<u8>, ReceiptError> {
     let model = Model::build(data)?;
     let title = format!("{} {}", model.title, model.receipt_no);
+    let needed = match model.language {
+        Language::ZhCn => "a Chinese receipt",
+        Language::En => "",
+    };
+    render(&model.texts(), font, model.language, &title, needed, |face| lay_out(&model, face))
+}
+
+/// Renders what `lay_out` places on A4 pages: with `font` (every character of `texts` checked against it), or
+/// in Courier when every character is Latin-1. `needed` names what needs a font when there is none (empty:
+/// name the first character that does).
+pub(crate) fn render(
+    texts: &[&str],
+    font: Option<&FontData>,
+    language: Language,
+    title: &str,
+    needed: &str,
+    lay_out: impl Fn(&Face<'_>) -> Vec<Vec<Item>>,
+) -> Result<Vec<u8>, ReceiptError> {
     match font {
         Some(font) => {
             let face = font.face()?;
             let charmap = face.charmap();
-            if let Some(ch) = model.texts().iter().flat_map(|t| t.chars()).find(|c| charmap.map(*c).is_none()) {
+            if let Some(ch) = texts.iter().flat_map(|t| t.chars()).find(|c| charmap.map(*c).is_none()) {
                 return Err(ReceiptError::GlyphMissing { ch });
             }
             let invalid = |e: skrifa::raw::ReadError| ReceiptError::FontInvalid { reason: e.to_string() };
             let units_per_em = i64::from(face.head().map_err(invalid)?.units_per_em());
             let hmtx = face.hmtx().map_err(invalid)?;
             let face = Face::Embedded { charmap, hmtx, units_per_em };
-            let pages = lay_out(&model, &face);
-            embedded(&pages, &face, font, model.language, &title)
+            let pages = lay_out(&face);
+            embedded(&pages, &face, font, language, title)
         }
         None => {
-            if let Some(ch) = model.texts().iter().flat_map(|t| t.chars()).find(|c| !is_latin1(*c)) {
-                let needed = match model.language {
-                    Language::ZhCn => "a Chinese receipt".to_string(),
-                    Language::En => format!("the character {ch:?} (U+{:04X})", u32::from(ch)),
+            if let Some(ch) = texts.iter().flat_map(|t| t.chars()).find(|c| !is_latin1(*c)) {
+                let needed = if needed.is_empty() {
+                    format!("the character {ch:?} (U+{:04X})", u32::from(ch))
+                } else {
+                    needed.to_string()
                 };
                 return Err(ReceiptError::FontMissing { needed });
             }
-            let pages = lay_out(&model, &Face::Courier);
-            Ok(courier(&pages, model.language, &title))
+            let pages = lay_out(&Face::Courier);
+            Ok(courier(&pages, language, title))
         }
     }
 }

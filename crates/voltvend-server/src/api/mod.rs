@@ -28,6 +28,7 @@ pub mod error;
 pub mod extract;
 mod handlers;
 pub mod openapi;
+pub mod printed;
 pub mod receipts;
 pub mod views;
 pub mod write;
@@ -416,8 +417,8 @@ endpoints! {
         query: [ShiftQuery], body: -, ok: 200 [Page<ShiftView>], errors: [],
     }
     GET "/api/v1/shifts/{id}/settlement" => counter::shift_settlement {
-        access: Access::Needs(P::ShiftsRead), summary: "交班结算: a shift's settlement — its sales by payment method, what the drawer should hold, the count by denomination, the variance", keyed: false,
-        query: -, body: -, ok: 200 [ShiftSettlementView], errors: [404],
+        access: Access::Needs(P::ShiftsRead), summary: "交班结算: a shift's settlement — its sales by payment method, what the drawer should hold, the count by denomination, the variance (json, or pdf to print)", keyed: false,
+        query: [SettlementQuery], body: -, ok: 200 [ShiftSettlementView], errors: [404, 422, 503],
     }
     GET "/api/v1/shifts/current" => counter::current_shift {
         access: Access::Needs(P::ShiftsOperate), summary: "One's own open shift", keyed: false,
@@ -493,7 +494,7 @@ endpoints! {
     }
     GET "/api/v1/reports/sales" => reports::sales_summary {
         access: Access::Needs(P::ReportsRead), summary: "Sales by operator, vending point, channel, tariff, day or month within a premises subtree (json, csv, xlsx)", keyed: false,
-        query: [SalesReportQuery], body: -, ok: 200 [SalesReportView], errors: [400, 404, 422],
+        query: [SalesReportQuery], body: -, ok: 200 [SalesReportView], errors: [400, 404, 422, 503],
     }
     GET "/api/v1/reports/sales-ledger" => reports::sales_ledger {
         access: Access::Needs(P::ReportsRead), summary: "Every sale of a period, streamed (csv, xlsx)", keyed: false,
@@ -501,15 +502,15 @@ endpoints! {
     }
     GET "/api/v1/reports/balances" => reports::balances {
         access: Access::Needs(P::ReportsRead), summary: "Arrears, low-balance and zero-balance lists (json page, csv, xlsx)", keyed: false,
-        query: [BalanceReportQuery], body: -, ok: 200 [Page<BalanceLineView>], errors: [400, 404, 422],
+        query: [BalanceReportQuery], body: -, ok: 200 [Page<BalanceLineView>], errors: [400, 404, 422, 503],
     }
     GET "/api/v1/reports/consumption" => reports::consumption {
         access: Access::Needs(P::ReportsRead), summary: "Consumption by premises and building: what the meters of a premises subtree used, as billed (json, csv, xlsx)", keyed: false,
-        query: [ConsumptionReportQuery], body: -, ok: 200 [ConsumptionReportView], errors: [400, 404, 422],
+        query: [ConsumptionReportQuery], body: -, ok: 200 [ConsumptionReportView], errors: [400, 404, 422, 503],
     }
     GET "/api/v1/reports/accumulated-balances" => reports::accumulated_balances {
         access: Access::Needs(P::ReportsRead), summary: "累计结余: credit sold onto local meters and what they last reported unused, valued (json page, csv, xlsx)", keyed: false,
-        query: [AccumulatedBalanceQuery], body: -, ok: 200 [Page<AccumulatedBalanceLineView>], errors: [400, 404, 422],
+        query: [AccumulatedBalanceQuery], body: -, ok: 200 [Page<AccumulatedBalanceLineView>], errors: [400, 404, 422, 503],
     }
     GET "/api/v1/reports/reconciliation" => reports::reconciliation {
         access: Access::Needs(P::ReportsRead), summary: "The sales ledger of a period against the ledger's vend transfers, to the minor unit (group scope)", keyed: false,

@@ -667,8 +667,10 @@ pub struct MeterReturnRecordedView {
 #[serde(deny_unknown_fields)]
 pub struct AccumulatedBalanceQuery {
     pub premises_id: Option<Uuid>,
-    /// json (a page; the default), csv or xlsx (every meter).
+    /// json (a page; the default), csv, xlsx or pdf (every meter).
     pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
     pub limit: Option<u32>,
     pub after: Option<String>,
 }
@@ -1843,8 +1845,19 @@ pub struct SalesReportQuery {
     pub premises_id: Option<Uuid>,
     /// The IANA time zone days and months are counted in; the caller's premises' by default.
     pub time_zone: Option<String>,
-    /// json (the default), csv or xlsx.
+    /// json (the default), csv, xlsx or pdf.
     pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementQuery {
+    /// json (the default) or pdf (the printed settlement).
+    pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -1858,8 +1871,10 @@ pub struct ConsumptionReportQuery {
     pub group_by: Option<String>,
     /// The premises whose subtree is reported (within one's scope); one's scope by default.
     pub premises_id: Option<Uuid>,
-    /// json (the default), csv or xlsx.
+    /// json (the default), csv, xlsx or pdf.
     pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
 }
 
 /// Consumption by premises and building: what the meters used, as billed.
@@ -2010,8 +2025,10 @@ pub struct BalanceReportQuery {
     #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub below: Option<String>,
     pub premises_id: Option<Uuid>,
-    /// json (a page; the default), csv or xlsx (every account).
+    /// json (a page; the default), csv, xlsx or pdf (every account).
     pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
     pub limit: Option<u32>,
     pub after: Option<String>,
 }

@@ -3,7 +3,7 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use voltvend_domain::{Currency, MeterProtocol, Permission, ShiftId, ShiftStatus};
 use voltvend_ops::{
     CloseShift, Command, IssueOpgToken, IssueStsTokens, OpenShift, Operation, OpgManagement, Outcome,
@@ -16,6 +16,7 @@ use super::customers::{method, sale_amount, shift_of, visible_account, visible_m
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey};
+use crate::api::printed;
 use crate::api::receipts::{self, Format};
 use crate::api::views::*;
 use crate::api::write::{self, Reply};
@@ -483,7 +484,13 @@ pub async fn shift_settlement(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<uuid::Uuid>,
-) -> ApiResult<axum::Json<ShiftSettlementView>> {
+    ApiQuery(q): ApiQuery<SettlementQuery>,
+) -> ApiResult<Response> {
+    let language = match q.format.as_deref().unwrap_or("json") {
+        "json" => None,
+        "pdf" => Some(crate::api::receipts::language(q.lang.as_deref())?),
+        _ => return Err(ApiError::field("format", "bad_value", "json or pdf")),
+    };
     let shift = app.store.shift(id.into()).await.map_err(|_| ApiError::not_found("shift"))?;
     let point = app.store.vending_point(shift.vending_point_id).await?;
     app.visible(&p, point.premises_id, "shift").await?;
@@ -494,7 +501,7 @@ pub async fn shift_settlement(
     let standing = app.store.sales_summary(Some(p.scope()), &of_shift(false), SalesGrouping::Method).await?;
     let reversed = app.store.sales_summary(Some(p.scope()), &of_shift(true), SalesGrouping::Method).await?;
     let total = |f: fn(&voltvend_store::SalesGroup) -> i64| standing.iter().map(f).fold(0_i64, i64::saturating_add);
-    Ok(axum::Json(ShiftSettlementView {
+    let view = ShiftSettlementView {
         shift: ShiftView::of(&shift, c),
         sales: u64::try_from(total(|g| g.sales)).unwrap_or(0),
         paid: money(total(|g| g.paid_minor), c),
@@ -511,5 +518,91 @@ pub async fn shift_settlement(
         energy: money(total(|g| g.energy_minor), c),
         credit: money(total(|g| g.credit_minor), c),
         reversed: u64::try_from(reversed.iter().map(|g| g.sales).sum::<i64>()).unwrap_or(0),
-    }))
+    };
+    let Some(language) = language else { return Ok(axum::Json(view).into_response()) };
+    let cashier =
+        app.store.operator(shift.operator_id).await?.map_or_else(|| shift.operator_id.to_string(), |o| o.display_name);
+    let doc = settlement_document(&app, &p, language, &view, &point.name, &cashier).await?;
+    printed::pdf(&app, &doc, &format!("shift-settlement-{}", shift.id))
+}
+
+/// 交班结算单: the settlement as printed and signed at the end of a shift.
+async fn settlement_document(
+    app: &AppState,
+    p: &Principal,
+    language: voltvend_receipt::Language,
+    v: &ShiftSettlementView,
+    point: &str,
+    cashier: &str,
+) -> ApiResult<voltvend_receipt::ReportDocument> {
+    use voltvend_receipt::{Language, ReportBlock};
+    let zh = language == Language::ZhCn;
+    let t = |en: &'static str, cn: &'static str| if zh { cn } else { en }.to_string();
+    let amount = |m: &MoneyView| format!("{} {}", m.currency, m.amount);
+    let maybe = |m: &Option<MoneyView>| m.as_ref().map_or_else(|| "—".to_string(), amount);
+    let shift = &v.shift;
+    let status = match shift.status.as_str() {
+        "closed" => t("closed", "已交班"),
+        _ => t("open", "未交班"),
+    };
+    let lines = vec![format!("{} {point} · {} {cashier}", t("Vending point", "售电点"), t("Cashier", "收银员"))];
+    let about = ReportBlock::Pairs(vec![
+        (t("Opened", "开班时间"), shift.opened_at.clone(), false),
+        (t("Closed", "交班时间"), shift.closed_at.clone().unwrap_or_else(|| "—".into()), false),
+        (t("Status", "状态"), status, false),
+        (t("Opening float", "备用金"), amount(&shift.opening_float), true),
+    ]);
+    let method = |m: &str| match m {
+        "cash" => t("Cash", "现金"),
+        "bank_card" => t("Bank card", "银行卡"),
+        "bank_transfer" => t("Bank transfer", "转账"),
+        other => other.to_string(),
+    };
+    let by_method = ReportBlock::Table {
+        header: vec![t("Payment method", "支付方式"), t("Sales", "笔数"), t("Paid", "实收")],
+        rows: v.by_method.iter().map(|m| vec![method(&m.method), m.sales.to_string(), amount(&m.paid)]).collect(),
+        right: vec![false, true, true],
+    };
+    let totals = ReportBlock::Pairs(vec![
+        (t("Sales", "售电笔数"), v.sales.to_string(), true),
+        (t("Paid", "实收合计"), amount(&v.paid), true),
+        (t("Arrears recovered", "追缴欠费"), amount(&v.arrears), true),
+        (t("Fees", "费用"), amount(&v.fees), true),
+        (t("Energy on tokens", "电量（含税）"), amount(&v.energy), true),
+        (t("Wallet credit", "账户充值"), amount(&v.credit), true),
+        (t("Reversed since (not counted)", "已冲正（不计入）"), v.reversed.to_string(), true),
+    ]);
+    let cash = ReportBlock::Pairs(vec![
+        (t("Expected in the drawer", "应有现金"), maybe(&shift.expected), true),
+        (t("Counted", "实点现金"), maybe(&shift.counted), true),
+        (t("Over (+) / short (−)", "长款(+)/短款(−)"), maybe(&shift.variance), true),
+    ]);
+    let mut blocks = vec![about, by_method, totals, cash];
+    if !shift.denominations.is_empty() {
+        let currency = shift.opening_float.currency.clone();
+        blocks.push(ReportBlock::Table {
+            header: vec![t("Denomination", "面额"), t("Count", "张数"), t("Amount", "金额")],
+            rows: shift
+                .denominations
+                .iter()
+                .map(|d| {
+                    let minor = voltvend_domain::Money::parse(&d.value, c_of(&currency))
+                        .map(|m| m.amount_minor() * i64::from(d.count))
+                        .unwrap_or(0);
+                    let total = voltvend_domain::Money::from_minor(minor, c_of(&currency)).to_decimal_string();
+                    vec![format!("{currency} {}", d.value), d.count.to_string(), format!("{currency} {total}")]
+                })
+                .collect(),
+            right: vec![true, true, true],
+        });
+    }
+    blocks.push(ReportBlock::Pairs(vec![
+        (t("Cashier's signature", "收银员签字"), String::new(), false),
+        (t("Checked by", "复核人签字"), String::new(), false),
+    ]));
+    printed::document(app, p, language, printed::title("shift-settlement", language), lines, blocks).await
+}
+
+fn c_of(code: &str) -> voltvend_domain::Currency {
+    code.parse().unwrap_or(voltvend_domain::Currency::CNY)
 }

@@ -24,8 +24,10 @@ use voltvend_store::{BalanceReport, ConsumptionGrouping, ListQuery, SaleFilter, 
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::ApiQuery;
+use crate::api::printed;
 use crate::api::views::*;
 use crate::http::AppState;
+use voltvend_receipt::{Language, ReportBlock};
 
 /// How a report is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,14 +35,17 @@ enum Output {
     Json,
     Csv,
     Xlsx,
+    /// Printed: an A4 PDF in this language.
+    Pdf(Language),
 }
 
-fn format_of(text: Option<&str>) -> ApiResult<Output> {
+fn format_of(text: Option<&str>, lang: Option<&str>) -> ApiResult<Output> {
     match text.unwrap_or("json") {
         "json" => Ok(Output::Json),
         "csv" => Ok(Output::Csv),
         "xlsx" => Ok(Output::Xlsx),
-        _ => Err(ApiError::field("format", "bad_value", "json, csv or xlsx")),
+        "pdf" => Ok(Output::Pdf(crate::api::receipts::language(lang)?)),
+        _ => Err(ApiError::field("format", "bad_value", "json, csv, xlsx or pdf")),
     }
 }
 
@@ -131,8 +136,39 @@ fn attachment(body: Body, content_type: &'static str, name: &str) -> Response {
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const CSV: &str = "text/csv; charset=utf-8";
 
-/// A whole (small) table as CSV or XLSX.
-fn table_file(header: &[&str], rows: &[Vec<Cell>], format: Output, name: &str) -> ApiResult<Response> {
+/// A whole (small) table as CSV, XLSX or a printed PDF (`lines` say what it covers).
+async fn table_file(
+    app: &AppState,
+    p: &Principal,
+    header: &[&str],
+    rows: &[Vec<Cell>],
+    format: Output,
+    name: &str,
+    lines: Vec<String>,
+) -> ApiResult<Response> {
+    if let Output::Pdf(language) = format {
+        // Ids are for machines (the files keep them); a printed table shows what people read.
+        let keep: Vec<usize> =
+            (0..header.len()).filter(|i| header.get(*i).is_some_and(|h| printed::printable(h))).collect();
+        let pick = |r: &[Cell]| -> Vec<String> {
+            keep.iter().map(|i| r.get(*i).map(Cell::text).unwrap_or_default()).collect()
+        };
+        let table = ReportBlock::Table {
+            header: keep
+                .iter()
+                .filter_map(|i| header.get(*i))
+                .map(|h| printed::column(h, language).to_string())
+                .collect(),
+            rows: rows.iter().map(|r| pick(r)).collect(),
+            // Numbers are right-aligned: a column is numeric when its first row's cell is.
+            right: keep
+                .iter()
+                .map(|i| rows.first().and_then(|r| r.get(*i)).is_some_and(|c| !matches!(c, Cell::Text(_))))
+                .collect(),
+        };
+        let doc = printed::document(app, p, language, printed::title(name, language), lines, vec![table]).await?;
+        return printed::pdf(app, &doc, name);
+    }
     let header: Vec<Cell> = header.iter().map(|h| Cell::Text((*h).to_string())).collect();
     match format {
         Output::Csv => {
@@ -153,7 +189,7 @@ fn table_file(header: &[&str], rows: &[Vec<Cell>], format: Output, name: &str) -
             let bytes = book.save_to_buffer().map_err(xlsx_error)?;
             Ok(attachment(Body::from(bytes), XLSX, &format!("{name}.xlsx")))
         }
-        Output::Json => Err(ApiError::internal("a JSON report is not a file")),
+        Output::Json | Output::Pdf(_) => Err(ApiError::internal("a JSON report is not a file")),
     }
 }
 
@@ -236,7 +272,7 @@ pub async fn sales_summary(
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<SalesReportQuery>,
 ) -> ApiResult<Response> {
-    let format = format_of(q.format.as_deref())?;
+    let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
     let (from, to) = period(&q.from, &q.to)?;
     let group_by = q.group_by.as_deref().unwrap_or("day");
     let (grouping, by_time) = match group_by {
@@ -280,7 +316,8 @@ pub async fn sales_summary(
         rows.push(summary_cells(g, &g.key, &g.label)?);
     }
     if format != Output::Json {
-        return table_file(&SUMMARY_HEADER, &rows, format, &format!("sales-by-{group_by}"));
+        let lines = vec![format!("{} – {}", instant(from), instant(to))];
+        return table_file(&app, &p, &SUMMARY_HEADER, &rows, format, &format!("sales-by-{group_by}"), lines).await;
     }
     let mut items = Vec::with_capacity(groups.len());
     for g in &groups {
@@ -385,7 +422,7 @@ pub async fn sales_ledger(
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<SalesLedgerQuery>,
 ) -> ApiResult<Response> {
-    let format = format_of(q.format.as_deref().or(Some("csv")))?;
+    let format = format_of(q.format.as_deref().or(Some("csv")), None)?;
     let (from, to) = period(&q.from, &q.to)?;
     let filter = SaleFilter {
         from_us: Some(timestamp_us(from)),
@@ -403,7 +440,7 @@ pub async fn sales_ledger(
         currencies: std::collections::HashMap::new(),
     };
     match format {
-        Output::Json => {
+        Output::Json | Output::Pdf(_) => {
             Err(ApiError::field("format", "bad_value", "the sales ledger is a file: csv or xlsx (or page /sales)"))
         }
         Output::Csv => {
@@ -522,7 +559,7 @@ pub async fn balances(
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<BalanceReportQuery>,
 ) -> ApiResult<Response> {
-    let format = format_of(q.format.as_deref())?;
+    let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
     let premises = subtree(&app, &p, q.premises_id).await?;
     let currency_of = |code: &str| -> ApiResult<Currency> {
         code.parse().map_err(|_| ApiError::internal(format!("a stored currency {code:?}")))
@@ -592,7 +629,7 @@ pub async fn balances(
             _ => break,
         }
     }
-    table_file(&BALANCE_HEADER, &rows, format, &q.kind.replace('_', "-"))
+    table_file(&app, &p, &BALANCE_HEADER, &rows, format, &q.kind.replace('_', "-"), Vec::new()).await
 }
 
 const ACCUMULATED_HEADER: [&str; 13] = [
@@ -620,7 +657,7 @@ pub async fn accumulated_balances(
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<AccumulatedBalanceQuery>,
 ) -> ApiResult<Response> {
-    let format = format_of(q.format.as_deref())?;
+    let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
     let premises = subtree(&app, &p, q.premises_id).await?;
     let filter = voltvend_store::MeterFilter { premises, holds_credit: true, ..Default::default() };
     let mut currencies = std::collections::HashMap::new();
@@ -698,7 +735,7 @@ pub async fn accumulated_balances(
             _ => break,
         }
     }
-    table_file(&ACCUMULATED_HEADER, &rows, format, "accumulated-balances")
+    table_file(&app, &p, &ACCUMULATED_HEADER, &rows, format, "accumulated-balances", Vec::new()).await
 }
 
 const CONSUMPTION_HEADER: [&str; 7] = ["key", "label", "utility", "meters", "readings", "unit", "consumption"];
@@ -712,7 +749,7 @@ pub async fn consumption(
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<ConsumptionReportQuery>,
 ) -> ApiResult<Response> {
-    let format = format_of(q.format.as_deref())?;
+    let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
     let (from, to) = period(&q.from, &q.to)?;
     let group_by = q.group_by.as_deref().unwrap_or("child");
     let grouping = match group_by {
@@ -765,7 +802,9 @@ pub async fn consumption(
                 ]
             })
             .collect();
-        return table_file(&CONSUMPTION_HEADER, &cells, format, &format!("consumption-by-{group_by}"));
+        let lines = vec![format!("{} – {}", instant(from), instant(to))];
+        return table_file(&app, &p, &CONSUMPTION_HEADER, &cells, format, &format!("consumption-by-{group_by}"), lines)
+            .await;
     }
     Ok(Json(ConsumptionReportView {
         group_by: group_by.to_string(),

@@ -264,3 +264,90 @@ async fn consumption_by_building_premises_and_meter_sums_what_was_billed_within_
     assert_eq!(csv.lines().next(), Some("key,label,utility,meters,readings,unit,consumption"));
     assert!(csv.contains(&format!("{meter},")) && csv.contains(",electricity,1,2,kWh,150.000"), "{csv}");
 }
+
+/// The text of a PDF as pdftotext (poppler-utils) reads it, or `None` when the peer or the CJK font is missing
+/// (a skip on a developer's machine, a failure under CI).
+fn pdf_text(api: &Api, bytes: &[u8], name: &str) -> Option<String> {
+    let have = api.state.api.font.is_some()
+        && voltvend_testkit::peer_available(
+            voltvend_testkit::program_answers("pdftotext", "-v"),
+            "pdftotext (poppler-utils)",
+        );
+    if !have {
+        assert!(voltvend_testkit::peer_available(api.state.api.font.is_some(), "a CJK font (Debian fonts-noto-cjk)"));
+        return None;
+    }
+    let path = api.dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8", "-layout"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shift_settlement_and_the_report_tables_print_as_pdf_in_chinese_and_english() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let (acct, meter) = (e.account_a.to_string(), e.remote_meter.to_string());
+    for amount in ["20.00", "30.00"] {
+        sell(&api, 'a', &acct, &meter, amount).await.ok();
+    }
+    let shift =
+        get(&api, BuiltinRole::Cashier, 'a', "/api/v1/shifts/current").await["id"].as_str().unwrap().to_string();
+    let settlement = format!("/api/v1/shifts/{shift}/settlement");
+    let json = get(&api, BuiltinRole::Manager, 'a', &settlement).await;
+    assert_eq!(json["paid"]["amount"], "50.00");
+    let zh = file(&api, BuiltinRole::Manager, 'a', &format!("{settlement}?format=pdf")).await;
+    assert!(zh.starts_with(b"%PDF"));
+    if let Some(text) = pdf_text(&api, &zh, "settlement-zh.pdf") {
+        for needle in ["交班结算单", "现金", "CNY 50.00", "CNY 100.00", "收银员签字", "Block A"] {
+            assert!(text.contains(needle), "{needle} not in:\n{text}");
+        }
+    }
+    let en = file(&api, BuiltinRole::Manager, 'a', &format!("{settlement}?format=pdf&lang=en")).await;
+    if let Some(text) = pdf_text(&api, &en, "settlement-en.pdf") {
+        for needle in ["Shift settlement", "Cash", "CNY 50.00", "Expected in the drawer"] {
+            assert!(text.contains(needle), "{needle} not in:\n{text}");
+        }
+    }
+    // Another building's manager does not see the shift; a bad format or language is refused.
+    let r = api.send(api.as_(BuiltinRole::Manager, 'b', Method::GET, &format!("{settlement}?format=pdf"))).await;
+    assert_eq!(r.status.as_u16(), 404);
+    let r = api.send(api.as_(BuiltinRole::Manager, 'a', Method::GET, &format!("{settlement}?format=doc"))).await;
+    assert_eq!(r.code(), "bad_value");
+    let r =
+        api.send(api.as_(BuiltinRole::Manager, 'a', Method::GET, &format!("{settlement}?format=pdf&lang=fr"))).await;
+    assert_eq!(r.code(), "bad_request");
+
+    // A report table: ids left out, names and amounts in the operator's language.
+    let sales =
+        file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/sales?{PERIOD}&group_by=operator&format=pdf"))
+            .await;
+    if let Some(text) = pdf_text(&api, &sales, "sales.pdf") {
+        for needle in ["售电汇总（按操作员）", "实收", "cashier.a", "50.00"] {
+            assert!(text.contains(needle), "{needle} not in:\n{text}");
+        }
+        let cashier = api.operators[&("cashier".to_string(), 'a')].to_string();
+        assert!(!text.contains(&cashier), "no ids on paper:\n{text}");
+    }
+    let arrears =
+        file(&api, BuiltinRole::Manager, 'a', "/api/v1/reports/balances?kind=zero_balance&format=pdf&lang=en").await;
+    if let Some(text) = pdf_text(&api, &arrears, "zero.pdf") {
+        assert!(text.contains("Zero balance") && text.contains("Customer"), "{text}");
+    }
+    // The sales ledger is a file to process, never printed.
+    let r = api
+        .send(api.as_(
+            BuiltinRole::Manager,
+            'a',
+            Method::GET,
+            &format!("/api/v1/reports/sales-ledger?{PERIOD}&format=pdf"),
+        ))
+        .await;
+    assert_eq!(r.code(), "bad_value");
+}
