@@ -162,6 +162,7 @@ fn event(kind: OutboxKind) -> &'static str {
         OutboxKind::LowBalance1 => "low_balance_1",
         OutboxKind::LowBalance2 => "low_balance_2",
         OutboxKind::EmergencyCredit => "emergency_credit_in_use",
+        OutboxKind::BackupFailed => "backup_failed",
     }
 }
 
@@ -178,7 +179,23 @@ impl Notifier {
     }
 
     async fn notification(&self, row: &OutboxRow) -> Result<Notification, StoreError> {
-        let meter = self.store.meter(row.meter_id).await?;
+        let id = format!("{}:{}", row.operation_id, row.idx);
+        let Some(meter_id) = row.meter_id else {
+            // A system alarm: about no meter, with what went wrong.
+            return Ok(Notification {
+                id,
+                event: event(row.kind),
+                at: row.at.to_string(),
+                meter_id: String::new(),
+                meter_address: String::new(),
+                account_id: None,
+                customer_id: None,
+                balance: None,
+                currency: None,
+                detail: Some(row.detail.clone()),
+            });
+        };
+        let meter = self.store.meter(meter_id).await?;
         let (mut account_id, mut customer_id, mut balance, mut currency) = (None, None, None, None);
         if let Some(a) = meter.meter.account_id {
             let account = self.store.account(a).await?;
@@ -190,10 +207,10 @@ impl Notifier {
             currency = Some(account.account.currency.code().to_string());
         }
         Ok(Notification {
-            id: format!("{}:{}", row.operation_id, row.idx),
+            id,
             event: event(row.kind),
             at: row.at.to_string(),
-            meter_id: row.meter_id.to_string(),
+            meter_id: meter_id.to_string(),
             meter_address: meter.meter.address,
             account_id,
             customer_id,

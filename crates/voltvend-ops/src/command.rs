@@ -13,8 +13,8 @@ use voltvend_domain::{
 use voltvend_sts::{KeyChange, MeterKeyRecord};
 
 use crate::records::{
-    ApiTokenRecord, CommandKind, Correction, MeterReport, OpgUnit, PaymentMethod, ReturnSource, SessionRecord,
-    VendingKeyRecord,
+    ApiTokenRecord, CommandKind, Correction, MeterReport, OpgUnit, OutboxKind, PaymentMethod, ReturnSource,
+    SessionRecord, VendingKeyRecord,
 };
 
 /// Who asks for an operation, and from where.
@@ -191,6 +191,9 @@ pub enum Command {
     /// 回抄: what a local meter reported of its own credit (its IC card's return file, a check card, its
     /// display, a remote read) — the accumulated balance (累计结余) it holds.
     RecordMeterReturn(RecordMeterReturn),
+    /// A system alarm (a scheduled backup that failed) put in the notification outbox, for its senders to
+    /// deliver as they deliver meters' notifications. Raised by the system only.
+    RaiseAlarm(RaiseAlarm),
 }
 
 impl Command {
@@ -238,6 +241,7 @@ impl Command {
             Self::UpdateOperator(_) => "update_operator",
             Self::PlanKeyCampaign(_) => "plan_key_campaign",
             Self::RecordMeterReturn(_) => "record_meter_return",
+            Self::RaiseAlarm(_) => "raise_alarm",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
@@ -507,6 +511,10 @@ impl Command {
                 c.uuid(s.account_id.as_uuid());
                 c.str(s.mode.as_str());
                 c.str(&s.reason);
+            }
+            Self::RaiseAlarm(a) => {
+                c.str(a.kind.as_str());
+                c.str(&a.detail);
             }
             Self::RecordMeterReturn(r) => {
                 c.uuid(r.meter_id.as_uuid());
@@ -1255,6 +1263,15 @@ pub struct ReplaceMeter {
     /// The credit left on an old local meter, in milli-units (Wh, L).
     pub old_credit_milli: Option<i64>,
     pub reason: String,
+}
+
+/// A system alarm for the notification outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaiseAlarm {
+    /// A system kind (see [`OutboxKind::about_a_meter`]).
+    pub kind: OutboxKind,
+    /// What went wrong (at most 1 000 bytes).
+    pub detail: String,
 }
 
 /// 回抄: a local meter's return data. Kept as the meter's last return when it is not older than the one kept.

@@ -32,10 +32,11 @@ pub use command::{
     Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command, CustomerRef,
     DecideCorrection, EnterArrears, ImportTariff, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt,
     Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding,
-    OpgManagement, PlanKeyCampaign, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt, RecordLogin,
-    RecordMeterReturn, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse,
-    RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel, SettleVendingPoint,
-    StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
+    OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt,
+    RecordLogin, RecordMeterReturn, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection,
+    Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel,
+    SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer,
+    UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;

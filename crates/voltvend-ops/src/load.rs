@@ -436,6 +436,8 @@ impl Footprint {
             Command::RecordMeterReturn(r) => {
                 self.meters.insert(r.meter_id);
             }
+            // An outbox row, and nothing it reads.
+            Command::RaiseAlarm(_) => {}
             Command::PlanKeyCampaign(p) => {
                 self.campaigns.insert(p.campaign_id);
                 for m in &p.meters {

@@ -61,6 +61,8 @@ code_enum!(
         /// The credit is used up and the supply stays on on the account's emergency credit (its agreed
         /// overdraft), which the next sale pays back first.
         EmergencyCredit => "emergency_credit",
+        /// A system alarm, about no meter: a scheduled backup (or its verification) failed.
+        BackupFailed => "backup_failed",
     }
 );
 
@@ -392,9 +394,19 @@ pub struct SaleRecord {
 pub struct OutboxRow {
     pub operation_id: OperationId,
     pub idx: i64,
-    pub meter_id: MeterId,
+    /// The meter it is about; none for a system alarm.
+    pub meter_id: Option<MeterId>,
     pub kind: OutboxKind,
     pub at: Timestamp,
+    /// What went wrong, for a system alarm; empty for a meter's notification.
+    pub detail: String,
+}
+
+impl OutboxKind {
+    /// Whether notifications of this kind are about a meter (the others are the system's alarms).
+    pub const fn about_a_meter(&self) -> bool {
+        !matches!(self, Self::BackupFailed)
+    }
 }
 
 /// What an operation id was used for, so that a retry gets the original answer.

@@ -100,8 +100,9 @@ fn lay_out(doc: &ReportDocument, face: &Face<'_>) -> Vec<Vec<Item>> {
     l.pages
 }
 
-/// Column widths: the page's width shared out in proportion to what each column holds at its widest (so a
-/// table spans the page as the label–value blocks do, and a column too wide for it wraps).
+/// Column widths: each column as wide as what it holds at its widest when they all fit, the room left shared
+/// out in proportion; when they do not, the widest columns are narrowed to a common width (so that they wrap)
+/// and the narrow ones — amounts, dates, codes — keep theirs.
 fn widths(face: &Face<'_>, header: &[String], rows: &[Vec<String>], size: i64) -> Vec<i64> {
     let natural: Vec<i64> = (0..header.len())
         .map(|i| {
@@ -116,7 +117,26 @@ fn widths(face: &Face<'_>, header: &[String], rows: &[Vec<String>], size: i64) -
         })
         .collect();
     let total: i64 = natural.iter().sum();
-    natural.iter().map(|w| (i128::from(*w) * i128::from(CONTENT_W) / i128::from(total)) as i64).collect()
+    if total <= CONTENT_W {
+        let extra = CONTENT_W - total;
+        return natural.iter().map(|w| w + (i128::from(extra) * i128::from(*w) / i128::from(total)) as i64).collect();
+    }
+    // The common width `cap` of the widest columns: the narrow ones, taken narrowest first, keep theirs while
+    // the rest can share what is left evenly at a width no less than theirs.
+    let mut sorted = natural.clone();
+    sorted.sort_unstable();
+    let mut left = CONTENT_W;
+    let mut cap = CONTENT_W;
+    for (k, w) in sorted.iter().enumerate() {
+        let rest = i64::try_from(sorted.len() - k).unwrap_or(1);
+        if *w * rest <= left {
+            left -= w;
+        } else {
+            cap = left / rest;
+            break;
+        }
+    }
+    natural.iter().map(|w| (*w).min(cap)).collect()
 }
 
 fn table(l: &mut Layout<'_>, header: &[String], rows: &[Vec<String>], right: &[bool]) {

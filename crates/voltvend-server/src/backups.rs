@@ -1,6 +1,6 @@
 //! Scheduled backups (DESIGN.md §2.8): the server writes a backup to a second location on a schedule,
 //! verifies it at once (the checks `voltvend restore` runs, without restoring anything), keeps a retention of
-//! daily and weekly backups, and raises an alarm through the notification senders when a backup or its
+//! daily and weekly backups, and raises an alarm through the notification outbox when a backup or its
 //! verification fails.
 //!
 //! Each backup's verification is written beside it (`FILE.verified.json`), so the record travels with the
@@ -169,12 +169,13 @@ pub async fn run_once(
     })
 }
 
-/// Runs backups on the policy's schedule and tells the senders when one fails.
+/// Runs backups on the policy's schedule and raises an alarm through the notification outbox when one fails.
 pub struct Scheduler {
     pub store: Arc<dyn Store>,
     pub source_url: String,
     pub policy: BackupPolicy,
     pub clock: Arc<dyn Clock>,
+    /// Told directly only when the outbox cannot take the alarm.
     pub senders: Vec<Arc<dyn Sender>>,
     /// One backup at a time: a run asked for by hand waits for the scheduled one (and the other way round),
     /// so that neither's retention removes the other's file before it is verified.
@@ -217,10 +218,27 @@ impl Scheduler {
         }
     }
 
-    /// The alarm: an error in the log, and a `backup_failed` notification to every sender (the webhook…).
+    /// The alarm: an error in the log, and a `backup_failed` alarm in the notification outbox, which its
+    /// senders (the webhook…) deliver in order and retry until they have it. When the database cannot record
+    /// it (the failure may be the database's own), the senders are told at once instead.
     pub async fn alarm(&self, why: &str) {
         tracing::error!(error = why, "backup failed");
         let at = self.clock.now();
+        let detail: String = why.chars().filter(|c| !c.is_control()).take(500).collect();
+        // The operation id is derived from the failure's instant: a retried submission is the same alarm.
+        let mut id = [0_u8; 16];
+        id[..8].copy_from_slice(&at.as_microsecond().to_be_bytes());
+        id[8..].copy_from_slice(b"bkupfail");
+        let op = voltvend_ops::Operation::new(
+            voltvend_domain::OperationId::from_uuid(uuid::Uuid::from_bytes(id)),
+            voltvend_ops::Actor::system("backup"),
+            voltvend_ops::Command::RaiseAlarm(voltvend_ops::RaiseAlarm {
+                kind: voltvend_ops::OutboxKind::BackupFailed,
+                detail: detail.clone(),
+            }),
+        );
+        let Err(e) = self.store.submit(op).await else { return };
+        tracing::warn!(error = %e, "the backup alarm could not be put in the outbox; telling the senders directly");
         let n = Notification {
             id: format!("backup:{}", at.strftime(STAMP)),
             event: "backup_failed",
@@ -231,7 +249,7 @@ impl Scheduler {
             customer_id: None,
             balance: None,
             currency: None,
-            detail: Some(why.chars().take(500).collect()),
+            detail: Some(detail),
         };
         for s in &self.senders {
             if let Err(e) = s.send(&n).await {

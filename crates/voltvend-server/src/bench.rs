@@ -59,6 +59,9 @@ pub enum BenchCommand {
     /// An STS key change campaign planned over N meters (each key change set generated and recorded), beside
     /// inserting the same meters raw.
     Campaign(crate::bench_campaign::CampaignArgs),
+    /// The month's sales report and the sales ledger exported whole (CSV, XLSX) over N sales through the HTTP
+    /// API, with the export's peak memory, beside the same rows paged raw out of the store.
+    Report(crate::bench_report::ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +104,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
         BenchCommand::Poll(a) => return crate::bench_poll::run(settings, clock, a).await,
         BenchCommand::Relay(a) => return crate::bench_relay::run(settings, clock, a).await,
         BenchCommand::Campaign(a) => return crate::bench_campaign::run(settings, clock, a).await,
+        BenchCommand::Report(a) => return crate::bench_report::run(settings, clock, a).await,
     };
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");
@@ -152,7 +156,7 @@ pub(crate) async fn claim(store: &dyn Store) -> anyhow::Result<()> {
 
 /// The bench's estate: counters with cashiers and open shifts, and accounts with remote meters and arrears.
 pub(crate) struct Estate {
-    shifts: Vec<(OperatorId, PremisesId, ShiftId, LedgerAccountId)>,
+    pub(crate) shifts: Vec<(OperatorId, PremisesId, ShiftId, LedgerAccountId)>,
     pub(crate) accounts: Vec<(AccountId, MeterId, LedgerAccountId)>,
 }
 

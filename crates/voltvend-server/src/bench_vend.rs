@@ -823,40 +823,49 @@ async fn measure(plan: &Arc<Plan>, store: &Arc<dyn Store>, args: &VendArgs) -> a
     })
 }
 
+/// The API's own state, as `serve::api_state` builds it, but with the bench's master key, no font (nothing is
+/// printed) and the bench cashiers' hash as the dummy for unknown usernames.
+pub(crate) fn app_state(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keys: &MasterKeys,
+) -> AppState {
+    let auth = crate::api::auth::AuthState::new(
+        jiff::SignedDuration::from_mins(i64::from(settings.server.session_idle_minutes)),
+        jiff::SignedDuration::from_hours(i64::from(settings.server.session_hours)),
+        false,
+        format!("$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA${}", "A".repeat(43)),
+    );
+    let api = crate::api::ApiState::new(IdGenerator::new(clock.clone()), auth, keys.clone(), None);
+    AppState {
+        metrics: Arc::new(Metrics::new(store.writer_stats())),
+        started_at: clock.now(),
+        store,
+        api: Arc::new(api),
+        escpos_ascii: false,
+        clock,
+        body_max_bytes: settings.server.request_body_max_bytes,
+        headend: None,
+        backups: None,
+    }
+}
+
 /// The real router on 127.0.0.1, port chosen by the system, served by a task of this process.
-struct Server {
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Server {
-    async fn start(
+    pub(crate) async fn start(
         settings: &Settings,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         keys: &MasterKeys,
     ) -> anyhow::Result<Self> {
-        // The API's own state, as `serve::api_state` builds it, but with the bench's master key, no font
-        // (receipts are not printed) and the bench cashiers' hash as the dummy for unknown usernames.
-        let auth = crate::api::auth::AuthState::new(
-            jiff::SignedDuration::from_mins(i64::from(settings.server.session_idle_minutes)),
-            jiff::SignedDuration::from_hours(i64::from(settings.server.session_hours)),
-            false,
-            format!("$argon2id$v=19$m=19456,t=2,p=1$YmVuY2hiZW5jaA${}", "A".repeat(43)),
-        );
-        let api = crate::api::ApiState::new(IdGenerator::new(clock.clone()), auth, keys.clone(), None);
-        let state = AppState {
-            metrics: Arc::new(Metrics::new(store.writer_stats())),
-            started_at: clock.now(),
-            store,
-            api: Arc::new(api),
-            escpos_ascii: false,
-            clock,
-            body_max_bytes: settings.server.request_body_max_bytes,
-            headend: None,
-            backups: None,
-        };
+        let state = app_state(settings, store, clock, keys);
         let app = crate::http::router(state, settings.server.request_body_max_bytes);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("cannot listen on 127.0.0.1")?;
         let addr = listener.local_addr()?;
@@ -870,7 +879,7 @@ impl Server {
     }
 
     /// Stops accepting, lets open connections finish, and waits until nothing is left listening.
-    async fn stop(self) -> anyhow::Result<()> {
+    pub(crate) async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         match tokio::time::timeout(STOP_MAX, self.task).await {
             Ok(Ok(Ok(()))) => Ok(()),

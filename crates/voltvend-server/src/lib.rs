@@ -12,6 +12,7 @@ pub mod bench_http;
 pub mod bench_ingest;
 pub mod bench_poll;
 pub mod bench_relay;
+pub mod bench_report;
 pub mod bench_vend;
 pub mod cli;
 pub mod clock;

@@ -131,6 +131,14 @@ async fn serve_locked(
         }
         None => None,
     };
+    // The head end delivers the notification outbox when it runs; without it, backup alarms still go out.
+    if headend.is_none() && backups.is_some() {
+        let senders = notification_senders(settings, clock.clone())?;
+        if !senders.is_empty() {
+            let notifier = voltvend_headend::notify::Notifier::new(store.clone(), senders);
+            headend_tasks.push(notifier.start(std::time::Duration::from_secs(2)));
+        }
+    }
     let state = AppState {
         metrics: Arc::new(Metrics::new(store.writer_stats())),
         started_at: clock.now(),

@@ -492,6 +492,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn list_meters(&self, q: &ListQuery, f: &MeterFilter) -> Result<Vec<MeterRecord>, StoreError>;
     /// Sales, newest first (`after` is the operation id of the last one on the previous page).
     async fn list_sales(&self, q: &ListQuery, f: &SaleFilter) -> Result<Vec<SaleRecord>, StoreError>;
+    /// Sales within `scope` and `f` in the ledger's order — by time, then operation id — after `after` (the
+    /// time and id of the last one on the previous page): each page an index range however long the period.
+    async fn sales_ledger_page(
+        &self,
+        scope: Option<PremisesId>,
+        f: &SaleFilter,
+        after: Option<(jiff::Timestamp, OperationId)>,
+        limit: u32,
+    ) -> Result<Vec<SaleRecord>, StoreError>;
     async fn list_refused_payments(&self, q: &ListQuery, f: &RefusedFilter) -> Result<Vec<RefusedPayment>, StoreError>;
     async fn list_shifts(&self, q: &ListQuery, f: &ShiftFilter) -> Result<Vec<Shift>, StoreError>;
     async fn list_vending_points(&self, q: &ListQuery) -> Result<Vec<VendingPoint>, StoreError>;

@@ -312,6 +312,7 @@ fn apply_command(
         Command::PlanKeyCampaign(p) => campaign::plan(ws, op, p, ctx, at),
         Command::SwitchBillingMode(s) => lifecycle::switch_billing_mode(ws, op, s, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
+        Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
         Command::PostTransfer(t) => ledger::post_transfer(ws, op, t, at),
     }
@@ -372,4 +373,33 @@ pub(crate) fn arrears_owed(ws: &Workspace, account: &AccountRecord) -> Result<i6
         .account(account.arrears)
         .ok_or_else(|| OpError::Internal(format!("arrears of account {} not loaded", account.account.id)))?;
     Ok(balance.normal(Side::Debit).max(0))
+}
+
+/// The longest detail of a system alarm.
+const ALARM_DETAIL_MAX: usize = 1_000;
+
+/// A system alarm into the notification outbox (see [`crate::command::RaiseAlarm`]).
+fn raise_alarm(
+    ws: &mut Workspace,
+    op: &Operation,
+    a: &crate::command::RaiseAlarm,
+    at: Timestamp,
+) -> Result<(Outcome, AuditEntry), OpError> {
+    if op.actor.operator.is_some() {
+        return Err(OpError::refused("system_only", "system alarms are raised by the system, not by an operator"));
+    }
+    if a.kind.about_a_meter() {
+        return Err(OpError::refused("bad_value", format!("{} is about a meter, not a system alarm", a.kind)));
+    }
+    voltvend_domain::text::check("detail", &a.detail, ALARM_DETAIL_MAX)?;
+    ws.outbox.push(crate::records::OutboxRow {
+        operation_id: op.id,
+        idx: 0,
+        meter_id: None,
+        kind: a.kind,
+        at,
+        detail: a.detail.clone(),
+    });
+    let entry = AuditEntry::new("raise_alarm", "system".to_string(), String::new(), format!("{} {}", a.kind, a.detail));
+    Ok((Outcome::Updated { what: "alarm", id: op.id.to_string() }, entry))
 }

@@ -165,9 +165,10 @@ pub(super) fn apply(
         ws.outbox.push(OutboxRow {
             operation_id: op.id,
             idx: 0,
-            meter_id: r.meter_id,
+            meter_id: Some(r.meter_id),
             kind: OutboxKind::RelayTrip,
             at,
+            detail: String::new(),
         });
         ws.meters.put(r.meter_id, meter.clone());
         control::queue(ws, op, r.meter_id, CommandKind::RelayTrip, "credit used up", at, 0)?;
@@ -179,9 +180,10 @@ pub(super) fn apply(
         ws.outbox.push(OutboxRow {
             operation_id: op.id,
             idx: 4,
-            meter_id: r.meter_id,
+            meter_id: Some(r.meter_id),
             kind: OutboxKind::EmergencyCredit,
             at,
+            detail: String::new(),
         });
     }
     // Low-balance alarms: told once, as the balance goes below each level (level 2 after level 1).
@@ -190,7 +192,8 @@ pub(super) fn apply(
             [(2, alarms.level_1_minor, OutboxKind::LowBalance1), (3, alarms.level_2_minor, OutboxKind::LowBalance2)]
         {
             if balance_before >= level && balance_after < level {
-                ws.outbox.push(OutboxRow { operation_id: op.id, idx, meter_id: r.meter_id, kind, at });
+                let meter_id = Some(r.meter_id);
+                ws.outbox.push(OutboxRow { operation_id: op.id, idx, meter_id, kind, at, detail: String::new() });
             }
         }
     }

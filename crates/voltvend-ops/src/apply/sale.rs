@@ -218,9 +218,10 @@ pub(super) fn sale(
         ws.outbox.push(OutboxRow {
             operation_id: op.id,
             idx: i64::from(transfer_no),
-            meter_id: meter.meter.id,
+            meter_id: Some(meter.meter.id),
             kind: OutboxKind::RelayClose,
             at,
+            detail: String::new(),
         });
         ws.meters.put(meter.meter.id, meter.clone());
         super::control::queue(ws, op, meter.meter.id, CommandKind::RelayClose, "payment", at, transfer_no)?;

@@ -13,7 +13,7 @@ use voltvend_ops::memory::MemoryDb;
 use voltvend_ops::{
     Actor, ApiTokenRecord, Applied, ChangePassword, Command, Context, CustomerRef, IssueOpgToken, IssueStsTokens,
     LoginAttempt, Logout, LogoutEverywhere, MasterKey, MasterKeys, MeterBinding, OpError, OpenAccount, OpenShift,
-    OpenVendingPoint, Operation, OpgBinding, OpgManagement, OpgUnit, Outcome, PaymentMethod, ReceiptFormat,
+    OpenVendingPoint, Operation, OpgBinding, OpgManagement, OpgUnit, OutboxKind, Outcome, PaymentMethod, ReceiptFormat,
     RecordLogin, RefundRefusedPayment, ReprintReceipt, Rewrap, RewrapSecrets, Sale, SaleAmount, SaleRecord,
     SessionRecord, SettleVendingPoint, StsManagement, UnlockOperator,
 };
@@ -649,4 +649,26 @@ fn the_customer_file_is_checked() {
     let c = db.customers.values().find(|c| c.kind == CustomerKind::Company).unwrap();
     assert_eq!(c.phones, ["+86 138 0000 0001", "0571-8888-0000"]);
     assert_eq!(c.id_document.as_ref().unwrap().kind, IdDocumentKind::BusinessLicence);
+}
+
+#[test]
+fn a_system_alarm_goes_into_the_outbox_about_no_meter_and_only_the_system_raises_one() {
+    let (mut estate, mut db, ctx) = setup();
+    let alarm = |kind, detail: &str| Command::RaiseAlarm(voltvend_ops::RaiseAlarm { kind, detail: detail.to_string() });
+    let by_cashier = Operation::new(estate.next_op(), estate.cashier_a(), alarm(OutboxKind::BackupFailed, "x"));
+    assert_eq!(code(db.run(&by_cashier, None, &ctx, at())), "system_only");
+    let system = |estate: &mut Estate, command| Operation::new(estate.next_op(), Actor::system("backup"), command);
+    let about_a_meter = system(&mut estate, alarm(OutboxKind::RelayTrip, "x"));
+    assert_eq!(code(db.run(&about_a_meter, None, &ctx, at())), "bad_value");
+    let control = system(&mut estate, alarm(OutboxKind::BackupFailed, "disk\u{7}full"));
+    assert_eq!(code(db.run(&control, None, &ctx, at())), "text_control_character");
+    assert!(db.outbox.is_empty(), "refusals change nothing");
+    let ok = system(&mut estate, alarm(OutboxKind::BackupFailed, "the second disk is full"));
+    outcome(db.run(&ok, None, &ctx, at()));
+    let row = db.outbox.last().unwrap();
+    assert_eq!(
+        (row.kind, row.meter_id, row.detail.as_str()),
+        (OutboxKind::BackupFailed, None, "the second disk is full")
+    );
+    assert_eq!(db.audit.last().unwrap().action, "raise_alarm");
 }

@@ -504,6 +504,10 @@ endpoints! {
         access: Access::Needs(P::ReportsRead), summary: "Arrears, low-balance and zero-balance lists (json page, csv, xlsx)", keyed: false,
         query: [BalanceReportQuery], body: -, ok: 200 [Page<BalanceLineView>], errors: [400, 404, 422, 503],
     }
+    GET "/api/v1/reports/refused-payments" => reports::refused_payments {
+        access: Access::Needs(P::ReportsRead), summary: "Refused payments of a period, owed back until refunded (csv, xlsx, pdf)", keyed: false,
+        query: [RefusedReportQuery], body: -, ok: 200 document, errors: [400, 404, 422, 503],
+    }
     GET "/api/v1/reports/consumption" => reports::consumption {
         access: Access::Needs(P::ReportsRead), summary: "Consumption by premises and building: what the meters of a premises subtree used, as billed (json, csv, xlsx)", keyed: false,
         query: [ConsumptionReportQuery], body: -, ok: 200 [ConsumptionReportView], errors: [400, 404, 422, 503],

@@ -40,6 +40,11 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("readings", "Readings", "读数"),
     ("consumption", "Consumption", "用量"),
     ("method", "Method", "支付方式"),
+    ("at", "Time", "时间"),
+    ("reference", "Reference", "凭证号"),
+    ("reason_code", "Code", "原因代码"),
+    ("reason", "Reason", "原因"),
+    ("refunded_at", "Refunded", "退款时间"),
 ];
 
 /// Columns a printed page leaves out: ids are for machines (the CSV and XLSX keep them).
@@ -78,6 +83,7 @@ pub fn title(name: &str, language: Language) -> String {
             "low-balance" => ("Low balance", "余额不足清单"),
             "zero-balance" => ("Zero balance", "零余额清单"),
             "accumulated-balances" => ("Accumulated balances", "累计结余"),
+            "refused-payments" => ("Refused payments", "拒收款项"),
             "shift-settlement" => ("Shift settlement", "交班结算单"),
             _ => (name, name),
         };

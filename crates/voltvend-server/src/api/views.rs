@@ -1165,6 +1165,21 @@ pub struct RefusedQuery {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RefusedReportQuery {
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    /// Only those refunded since (`true`) or those still owed (`false`); all by default.
+    pub refunded: Option<bool>,
+    /// csv (the default), xlsx or pdf: every refused payment of the period.
+    pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// The open shift whose drawer pays a cash refund (default: the operator's open shift).
     pub shift_id: Option<Uuid>,

@@ -8,6 +8,7 @@ mod api;
 mod bench_campaign;
 mod bench_headend;
 mod bench_ingest;
+mod bench_report;
 mod bench_vend;
 mod cli;
 mod docs;

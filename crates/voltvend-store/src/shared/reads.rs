@@ -203,7 +203,11 @@ impl SqlStore {
     async fn push_sale_filter(&self, b: &mut QueryBuilder<'_, Db>, scope: Option<PremisesId>, f: &SaleFilter) -> Result<(), StoreError> {
         for subtree in [scope, f.premises].into_iter().flatten() {
             let key = path_key(&self.premises(subtree).await?.path);
-            b.push(" AND s.account_id IN (SELECT a.id FROM accounts a WHERE 1 = 1");
+            // A subtree holds many accounts: SQLite is kept from driving the query by them (`+` hides the column
+            // from its index), which would gather every sale of every account and sort them; the time index or
+            // the primary key, with this as a filter, reads a page at a time.
+            b.push(if BACKEND == Backend::Sqlite { " AND +s.account_id IN" } else { " AND s.account_id IN" });
+            b.push(" (SELECT a.id FROM accounts a WHERE 1 = 1");
             push_scope(b, "a.premises_id", &key);
             b.push(")");
         }
@@ -239,6 +243,31 @@ impl SqlStore {
             b.push(" AND s.operation_id < ").push_bind(after);
         }
         b.push(" ORDER BY s.operation_id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, sale_from_row).await
+    }
+
+    async fn sales_ledger_page_impl(
+        &self,
+        scope: Option<PremisesId>,
+        f: &SaleFilter,
+        after: Option<(Timestamp, OperationId)>,
+        limit: u32,
+    ) -> Result<Vec<SaleRecord>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT s.* FROM sales s WHERE 1 = 1");
+        self.push_sale_filter(&mut b, scope, f).await?;
+        if let Some((at, id)) = after {
+            // Each page starts where the last one ended in the (at_us, operation_id) index. PostgreSQL seeks to a
+            // row-value bound; SQLite would scan from the period's start to it (70 ms a page at the end of a
+            // million rows), but seeks with the comparison spelled out.
+            let at = timestamp_us(at);
+            if BACKEND == Backend::Postgres {
+                b.push(" AND (s.at_us, s.operation_id) > (").push_bind(at).push(", ").push_bind(id.as_uuid()).push(")");
+            } else {
+                b.push(" AND (s.at_us > ").push_bind(at).push(" OR (s.at_us = ").push_bind(at);
+                b.push(" AND s.operation_id > ").push_bind(id.as_uuid()).push("))");
+            }
+        }
+        b.push(" ORDER BY s.at_us, s.operation_id LIMIT ").push_bind(i64::from(limit.clamp(1, ListQuery::LIMIT_MAX)));
         self.fetch(b, sale_from_row).await
     }
 

@@ -645,9 +645,10 @@ fn outbox_from_row(r: &DbRow) -> Result<(i64, OutboxRow), StoreError> {
         OutboxRow {
             operation_id: uuid_of(r, "operation_id")?,
             idx: r.try_get("idx")?,
-            meter_id: uuid_of(r, "meter_id")?,
+            meter_id: opt_uuid_of(r, "meter_id")?,
             kind: OutboxKind::parse(&kind).ok_or_else(|| corrupt("outbox kind", kind))?,
             at: at_of(r, "at_us")?,
+            detail: r.try_get("detail")?,
         },
     ))
 }

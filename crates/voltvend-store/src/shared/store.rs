@@ -554,6 +554,16 @@ impl Store for SqlStore {
         self.list_sales_impl(q, f).await
     }
 
+    async fn sales_ledger_page(
+        &self,
+        scope: Option<PremisesId>,
+        f: &SaleFilter,
+        after: Option<(Timestamp, OperationId)>,
+        limit: u32,
+    ) -> Result<Vec<SaleRecord>, StoreError> {
+        self.sales_ledger_page_impl(scope, f, after, limit).await
+    }
+
     async fn list_refused_payments(&self, q: &ListQuery, f: &RefusedFilter) -> Result<Vec<RefusedPayment>, StoreError> {
         self.list_refused_impl(q, f).await
     }

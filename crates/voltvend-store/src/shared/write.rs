@@ -594,12 +594,13 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         },
     )
     .await?;
-    insert_rows(conn, "INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us)", "", &c.outbox, |b, o| {
+    insert_rows(conn, "INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us, detail)", "", &c.outbox, |b, o| {
         b.push_bind(o.operation_id.as_uuid())
             .push_bind(o.idx)
-            .push_bind(o.meter_id.as_uuid())
+            .push_bind(o.meter_id.map(|m| m.as_uuid()))
             .push_bind(o.kind.as_str())
-            .push_bind(timestamp_us(o.at));
+            .push_bind(timestamp_us(o.at))
+            .push_bind(o.detail.clone());
     })
     .await?;
     insert_rows(

@@ -355,6 +355,21 @@ pub async fn operations_agree_with_the_model(h: &Harness) {
     let sales = h.store.sales_of(estate.point_b, 0, 10).await.unwrap();
     let model_sales: Vec<_> = model.sales.iter().filter(|s| s.vending_point_id == estate.point_b).cloned().collect();
     assert_eq!(sales, model_sales, "receipts, tokens and splits alike");
+    // The ledger's order, a page of two at a time: every sale once, by time then id.
+    let mut ledger = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h.store.sales_ledger_page(None, &voltvend_store::SaleFilter::default(), after, 2).await.unwrap();
+        after = page.last().map(|s| (s.at, s.operation_id));
+        let n = page.len();
+        ledger.extend(page);
+        if n < 2 {
+            break;
+        }
+    }
+    let mut expected = model.sales.clone();
+    expected.sort_by_key(|s| (s.at, s.operation_id));
+    assert_eq!(ledger, expected);
     assert_eq!(h.store.sts_state(estate.sts_meter).await.unwrap().as_ref(), model.sts.get(&estate.sts_meter));
     // The credit sold onto the keypad meter (累计结余) is kept with it.
     let sts_meter = h.store.meter(estate.sts_meter).await.unwrap();

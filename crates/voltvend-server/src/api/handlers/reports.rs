@@ -381,14 +381,15 @@ fn ledger_cells(s: &SaleRecord, c: Currency) -> Vec<Cell> {
     ]
 }
 
-/// Pages through the sales of a report, a page at a time, with each sale's currency.
+/// Pages through the sales of a report in the ledger's order (time, then id), a page at a time, with each
+/// sale's currency — its vending point's, which a sale must match (a handful, whatever the number of sales).
 struct LedgerPages {
     app: AppState,
     scope: PremisesId,
     filter: SaleFilter,
-    after: Option<String>,
+    after: Option<(Timestamp, voltvend_domain::OperationId)>,
     done: bool,
-    currencies: std::collections::HashMap<voltvend_domain::AccountId, Currency>,
+    currencies: std::collections::HashMap<voltvend_domain::VendingPointId, Currency>,
 }
 
 impl LedgerPages {
@@ -396,18 +397,17 @@ impl LedgerPages {
         if self.done {
             return Ok(None);
         }
-        let q = ListQuery { scope: Some(self.scope), after: self.after.take(), limit: ListQuery::LIMIT_MAX };
-        let page = self.app.store.list_sales(&q, &self.filter).await?;
+        let page =
+            self.app.store.sales_ledger_page(Some(self.scope), &self.filter, self.after, ListQuery::LIMIT_MAX).await?;
         self.done = page.len() < ListQuery::LIMIT_MAX as usize;
-        self.after = page.last().map(|s| s.operation_id.to_string());
+        self.after = page.last().map(|s| (s.at, s.operation_id));
         let mut out = Vec::with_capacity(page.len());
         for s in page {
-            let c = match self.currencies.get(&s.account_id) {
+            let c = match self.currencies.get(&s.vending_point_id) {
                 Some(c) => *c,
                 None => {
-                    let c = self.app.store.account(s.account_id).await?.account.currency;
-                    // Bounded: an export of a million sales touches at most every account once.
-                    self.currencies.insert(s.account_id, c);
+                    let c = self.app.store.vending_point(s.vending_point_id).await?.currency;
+                    self.currencies.insert(s.vending_point_id, c);
                     c
                 }
             };
@@ -814,4 +814,74 @@ pub async fn consumption(
         totals,
     })
     .into_response())
+}
+
+const REFUSED_HEADER: [&str; 11] = [
+    "payment_id",
+    "at",
+    "account_id",
+    "meter_id",
+    "method",
+    "reference",
+    "currency",
+    "paid",
+    "reason_code",
+    "reason",
+    "refunded_at",
+];
+
+/// Refused payments of a period (money taken for a sale that was refused, or for one reversed since: owed back
+/// until refunded), as a whole file. The page-by-page list is `GET /api/v1/refused-payments`.
+pub async fn refused_payments(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<RefusedReportQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref().or(Some("csv")), q.lang.as_deref())?;
+    if format == Output::Json {
+        return Err(ApiError::field("format", "bad_value", "a file: csv, xlsx or pdf (or page /refused-payments)"));
+    }
+    let (from, to) = period(&q.from, &q.to)?;
+    let filter = voltvend_store::RefusedFilter {
+        account: None,
+        refunded: q.refunded,
+        from_us: Some(timestamp_us(from)),
+        to_us: Some(timestamp_us(to)),
+    };
+    let mut currencies = std::collections::HashMap::new();
+    let mut rows = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ListQuery { scope: Some(p.scope()), after: after.take(), limit: ListQuery::LIMIT_MAX };
+        let list = app.store.list_refused_payments(&page, &filter).await?;
+        for r in &list {
+            let c = match currencies.get(&r.account_id) {
+                Some(c) => *c,
+                None => {
+                    let c = app.store.account(r.account_id).await?.account.currency;
+                    currencies.insert(r.account_id, c);
+                    c
+                }
+            };
+            rows.push(vec![
+                Cell::Text(r.operation_id.to_string()),
+                Cell::Text(r.at.to_string()),
+                Cell::Text(r.account_id.to_string()),
+                Cell::Text(r.meter_id.to_string()),
+                Cell::Text(r.method.to_string()),
+                Cell::Text(r.reference.clone()),
+                Cell::Text(c.code().to_string()),
+                Cell::Money(r.paid_minor, c),
+                Cell::Text(r.reason_code.clone()),
+                Cell::Text(r.reason.clone()),
+                Cell::Text(r.refunded_at.map(|t| t.to_string()).unwrap_or_default()),
+            ]);
+        }
+        match list.last() {
+            Some(last) if list.len() == ListQuery::LIMIT_MAX as usize => after = Some(last.operation_id.to_string()),
+            _ => break,
+        }
+    }
+    let lines = vec![format!("{} – {}", instant(from), instant(to))];
+    table_file(&app, &p, &REFUSED_HEADER, &rows, format, "refused-payments", lines).await
 }

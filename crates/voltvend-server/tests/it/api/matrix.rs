@@ -484,6 +484,9 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("GET", "/api/v1/reports/balances") => {
             x(format!("{path}?kind=low_balance&below=100000.00&format=csv"), None, list(e.account_a.to_string()), "AMU")
         }
+        ("GET", "/api/v1/reports/refused-payments") => {
+            x(format!("{path}?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z"), None, list(f.refused.clone()), "AMU")
+        }
         ("GET", "/api/v1/reports/consumption") => x(
             format!("{path}?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z&group_by=meter"),
             None,

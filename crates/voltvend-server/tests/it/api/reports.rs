@@ -340,6 +340,26 @@ async fn the_shift_settlement_and_the_report_tables_print_as_pdf_in_chinese_and_
     if let Some(text) = pdf_text(&api, &arrears, "zero.pdf") {
         assert!(text.contains("Zero balance") && text.contains("Customer"), "{text}");
     }
+    // A sale refused (the account suspended) is kept as a refused payment, listed in its report.
+    let suspend = format!("/api/v1/accounts/{acct}/suspend");
+    api.send(api.as_(BuiltinRole::Cashier, 'a', Method::POST, &suspend).fresh_key().json(json!({"reason": "away"})))
+        .await
+        .ok();
+    let refused = sell(&api, 'a', &acct, &meter, "12.00").await;
+    assert!(!refused.status.is_success());
+    let csv = file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/refused-payments?{PERIOD}")).await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with("payment_id,at,account_id,meter_id,method,reference,currency,paid,reason_code,"), "{csv}");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(&format!(",{acct},{meter},cash,")) && csv.contains(",CNY,12.00,"), "{csv}");
+    let elsewhere = file(&api, BuiltinRole::Manager, 'b', &format!("/api/v1/reports/refused-payments?{PERIOD}")).await;
+    assert_eq!(String::from_utf8(elsewhere).unwrap().lines().count(), 1, "building B sees only the header");
+    let pdf =
+        file(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/reports/refused-payments?{PERIOD}&format=pdf&lang=en"))
+            .await;
+    if let Some(text) = pdf_text(&api, &pdf, "refused.pdf") {
+        assert!(text.contains("Refused payments") && text.contains("12.00"), "{text}");
+    }
     // The sales ledger is a file to process, never printed.
     let r = api
         .send(api.as_(
