@@ -44,6 +44,19 @@ pub fn check(field: &'static str, value: &str, max_bytes: usize) -> Result<(), T
     Ok(())
 }
 
+/// `value` with the characters [`check`] refuses dropped, cut to at most `max_bytes` bytes on a character
+/// boundary: for text from outside (an error message) that must pass the check.
+pub fn sanitize(value: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    for c in value.chars().filter(|c| !forbidden(*c)) {
+        if out.len() + c.len_utf8() > max_bytes {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Checks and trims a required field: no control characters, 1–`max_bytes` bytes once trimmed.
 pub fn required(field: &'static str, value: &str, max_bytes: usize) -> Result<String, TextError> {
     check(field, value, usize::MAX)?;
@@ -60,6 +73,14 @@ pub fn required(field: &'static str, value: &str, max_bytes: usize) -> Result<St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sanitized_text_passes_the_check_and_keeps_whole_characters() {
+        let cut = sanitize("备份失败\u{7}：磁盘\u{202E}已满", 16);
+        assert_eq!(cut, "备份失败：");
+        assert!(check("detail", &cut, 16).is_ok());
+        assert_eq!(sanitize("ok", 1_000), "ok");
+    }
 
     #[test]
     fn control_characters_are_refused_wherever_they_are() {

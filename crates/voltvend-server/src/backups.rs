@@ -180,6 +180,8 @@ pub struct Scheduler {
     /// One backup at a time: a run asked for by hand waits for the scheduled one (and the other way round),
     /// so that neither's retention removes the other's file before it is verified.
     pub running: tokio::sync::Mutex<()>,
+    /// Alarms raised by this process (part of each alarm's operation id).
+    pub alarms: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Scheduler {
@@ -224,11 +226,12 @@ impl Scheduler {
     pub async fn alarm(&self, why: &str) {
         tracing::error!(error = why, "backup failed");
         let at = self.clock.now();
-        let detail: String = why.chars().filter(|c| !c.is_control()).take(500).collect();
-        // The operation id is derived from the failure's instant: a retried submission is the same alarm.
+        // What the outbox takes: no control characters, at most 1 000 bytes.
+        let detail = voltvend_domain::text::sanitize(why, 1_000);
+        // A new operation per alarm (the instant and a count of this process's alarms): each is told.
         let mut id = [0_u8; 16];
         id[..8].copy_from_slice(&at.as_microsecond().to_be_bytes());
-        id[8..].copy_from_slice(b"bkupfail");
+        id[8..].copy_from_slice(&self.alarms.fetch_add(1, std::sync::atomic::Ordering::Relaxed).to_be_bytes());
         let op = voltvend_ops::Operation::new(
             voltvend_domain::OperationId::from_uuid(uuid::Uuid::from_bytes(id)),
             voltvend_ops::Actor::system("backup"),

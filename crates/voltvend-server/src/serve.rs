@@ -125,6 +125,7 @@ async fn serve_locked(
                 clock: clock.clone(),
                 senders: notification_senders(settings, clock.clone())?,
                 running: tokio::sync::Mutex::new(()),
+                alarms: std::sync::atomic::AtomicU64::new(0),
             });
             headend_tasks.push(scheduler.clone().start());
             Some(scheduler)
@@ -136,6 +137,9 @@ async fn serve_locked(
         let senders = notification_senders(settings, clock.clone())?;
         if !senders.is_empty() {
             let notifier = voltvend_headend::notify::Notifier::new(store.clone(), senders);
+            // A sender new to the database starts at the end of the outbox: placed there now, before a backup
+            // can fail, so that the first alarm is not passed over.
+            notifier.deliver().await?;
             headend_tasks.push(notifier.start(std::time::Duration::from_secs(2)));
         }
     }
@@ -306,6 +310,8 @@ pub async fn start_headend(
     let senders = notification_senders(settings, clock.clone())?;
     if !senders.is_empty() {
         let notifier = voltvend_headend::notify::Notifier::new(store.clone(), senders);
+        // Senders new to the database placed at the end of the outbox before anything (a backup) can add to it.
+        notifier.deliver().await?;
         tasks.push(notifier.start(std::time::Duration::from_secs(2)));
     }
     Ok((Some(headend), tasks))

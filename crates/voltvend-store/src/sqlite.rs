@@ -47,7 +47,7 @@ async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
             // The writer's batches touch index pages all over the hot tables (accounts, ledger accounts,
             // entries by account); SQLite's default 2 MiB page cache would re-read them from the OS each batch.
             .pragma("cache_size", format!("-{}", SQLITE_CACHE_KIB))
@@ -91,11 +91,7 @@ fn after_commit(pool: &Pool<Db>, checkpoints: &Arc<Checkpoints>) {
             // SQLite never starts the log over and the file grows without end (35 GB over a million sales).
             // Past a bound it is truncated: the writer waits for that one checkpoint (most of the log is
             // copied already), and the file starts again from nothing.
-            Ok((_, frames, _)) if frames > WAL_FRAMES_MAX => {
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await {
-                    tracing::warn!(error = %e, frames, "WAL truncation failed; the next checkpoint will try again");
-                }
-            }
+            Ok((_, frames, _)) if frames > WAL_FRAMES_MAX => truncate_wal(&pool, frames).await,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one will try again"),
         }
@@ -103,8 +99,31 @@ fn after_commit(pool: &Pool<Db>, checkpoints: &Arc<Checkpoints>) {
     });
 }
 
+/// How long a connection waits for a lock another holds.
+const BUSY_TIMEOUT_MS: u64 = 30_000;
+
 /// Frames of the write-ahead log past which it is truncated (≈ 64 MiB with 4 KiB pages).
 const WAL_FRAMES_MAX: i64 = 16_384;
+
+/// How long a truncation waits for readers of an older snapshot (a backup's `VACUUM INTO` reads for minutes):
+/// the writer waits as long, so briefly; a truncation that cannot finish is tried again at the next checkpoint.
+const WAL_TRUNCATE_WAIT_MS: u64 = 200;
+
+async fn truncate_wal(pool: &Pool<Db>, frames: i64) {
+    let attempt = async {
+        let mut conn = pool.acquire().await?;
+        sqlx::query(&format!("PRAGMA busy_timeout = {WAL_TRUNCATE_WAIT_MS}")).execute(&mut *conn).await?;
+        let done = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&mut *conn).await;
+        // The connection goes back to the pool with the pool's own patience.
+        sqlx::query(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")).execute(&mut *conn).await?;
+        done
+    };
+    match attempt.await {
+        Ok((0, _, _)) => tracing::debug!(frames, "write-ahead log truncated"),
+        Ok(_) => tracing::info!(frames, "write-ahead log not truncated: a reader holds an older snapshot; later"),
+        Err(e) => tracing::warn!(error = %e, frames, "WAL truncation failed; the next checkpoint will try again"),
+    }
+}
 
 /// What the live connection runs with: `journal_mode` and `synchronous` (2 = FULL).
 async fn durability_impl(conn: &mut <Db as sqlx::Database>::Connection) -> Result<Durability, StoreError> {

@@ -539,7 +539,7 @@ async fn settlement_document(
     let zh = language == Language::ZhCn;
     let t = |en: &'static str, cn: &'static str| if zh { cn } else { en }.to_string();
     let amount = |m: &MoneyView| format!("{} {}", m.currency, m.amount);
-    let maybe = |m: &Option<MoneyView>| m.as_ref().map_or_else(|| "—".to_string(), amount);
+    let maybe = |m: &Option<MoneyView>| m.as_ref().map_or_else(|| "-".to_string(), amount);
     let shift = &v.shift;
     let status = match shift.status.as_str() {
         "closed" => t("closed", "已交班"),
@@ -548,7 +548,7 @@ async fn settlement_document(
     let lines = vec![format!("{} {point} · {} {cashier}", t("Vending point", "售电点"), t("Cashier", "收银员"))];
     let about = ReportBlock::Pairs(vec![
         (t("Opened", "开班时间"), shift.opened_at.clone(), false),
-        (t("Closed", "交班时间"), shift.closed_at.clone().unwrap_or_else(|| "—".into()), false),
+        (t("Closed", "交班时间"), shift.closed_at.clone().unwrap_or_else(|| "-".into()), false),
         (t("Status", "状态"), status, false),
         (t("Opening float", "备用金"), amount(&shift.opening_float), true),
     ]);
@@ -575,7 +575,7 @@ async fn settlement_document(
     let cash = ReportBlock::Pairs(vec![
         (t("Expected in the drawer", "应有现金"), maybe(&shift.expected), true),
         (t("Counted", "实点现金"), maybe(&shift.counted), true),
-        (t("Over (+) / short (−)", "长款(+)/短款(−)"), maybe(&shift.variance), true),
+        (t("Over (+) / short (-)", "长款(+)/短款(-)"), maybe(&shift.variance), true),
     ]);
     let mut blocks = vec![about, by_method, totals, cash];
     if !shift.denominations.is_empty() {

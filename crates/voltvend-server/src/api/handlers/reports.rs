@@ -316,7 +316,7 @@ pub async fn sales_summary(
         rows.push(summary_cells(g, &g.key, &g.label)?);
     }
     if format != Output::Json {
-        let lines = vec![format!("{} – {}", instant(from), instant(to))];
+        let lines = vec![format!("{} - {}", instant(from), instant(to))];
         return table_file(&app, &p, &SUMMARY_HEADER, &rows, format, &format!("sales-by-{group_by}"), lines).await;
     }
     let mut items = Vec::with_capacity(groups.len());
@@ -802,7 +802,7 @@ pub async fn consumption(
                 ]
             })
             .collect();
-        let lines = vec![format!("{} – {}", instant(from), instant(to))];
+        let lines = vec![format!("{} - {}", instant(from), instant(to))];
         return table_file(&app, &p, &CONSUMPTION_HEADER, &cells, format, &format!("consumption-by-{group_by}"), lines)
             .await;
     }
@@ -882,6 +882,6 @@ pub async fn refused_payments(
             _ => break,
         }
     }
-    let lines = vec![format!("{} – {}", instant(from), instant(to))];
+    let lines = vec![format!("{} - {}", instant(from), instant(to))];
     table_file(&app, &p, &REFUSED_HEADER, &rows, format, "refused-payments", lines).await
 }

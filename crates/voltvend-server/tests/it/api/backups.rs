@@ -41,6 +41,7 @@ fn with_policy(api: &mut Api, policy: BackupPolicy, senders: Vec<Arc<dyn Sender>
         clock: old.clock.clone(),
         senders,
         running: tokio::sync::Mutex::new(()),
+        alarms: std::sync::atomic::AtomicU64::new(0),
     }));
 }
 

@@ -145,6 +145,7 @@ impl Api {
                 clock: clock.clone(),
                 senders: Vec::new(),
                 running: tokio::sync::Mutex::new(()),
+                alarms: std::sync::atomic::AtomicU64::new(0),
             })),
         };
         Self { state, store, clock, estate, tokens, operators, dir }
