@@ -17,7 +17,7 @@ use voltvend_domain::{
 
 use super::{
     Outcome, ReadingsOutcome, account_ledger_id, acting_operator, arrears_owed, committed, control, counter, in_scope,
-    readings, returns, setup, wallet_position,
+    readings, returns, sale, setup, wallet_position,
 };
 use crate::audit::AuditEntry;
 use crate::command::{
@@ -27,7 +27,8 @@ use crate::command::{
 use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, CommandKind, CreditValue, LocalCredit, MeterRecord, MeterReturn, ReadingState, Relay, ReturnSource,
+    AccountRecord, CommandKind, CreditValue, LocalCredit, MeterRecord, MeterReturn, MeterTokenRecord, ReadingState,
+    Relay, ReturnSource,
 };
 use crate::workspace::Workspace;
 
@@ -70,6 +71,9 @@ pub struct MeterReplaced {
     pub final_billing: Option<ReadingsOutcome>,
     pub old_final: Option<Reading>,
     pub old_credit_milli: Option<i64>,
+    /// For a keypad successor: the credit token carrying the old meter's credit (in tenths of a unit, rounded
+    /// down), to enter on the new meter, and the units it carries.
+    pub carried: Option<(String, i64)>,
 }
 
 fn reason(r: &str) -> Result<String, OpError> {
@@ -652,11 +656,34 @@ pub(super) fn replace_meter(
         control::queue(ws, op, new.meter.id, CommandKind::RelayTrip, "replaces a meter whose supply was off", at, 8)?;
     }
     old.meter.replace()?;
-    // The credit left on the old keypad meter, read off its display, is its last return data (累计结余): what
-    // the customer paid for and did not use, shown as such until it is put right.
-    if let Some(credit) = r.old_credit_milli {
-        old.local.last_return = Some(MeterReturn { at, source: ReturnSource::Display, remaining_milli: credit });
-    }
+    // The credit left on the old meter, read off its display: carried to a keypad successor by a credit token
+    // (whole tenths of a unit; the rest stays recorded), with what was paid for it; otherwise it is the old
+    // meter's last return data (累计结余), shown as owed until it is put right.
+    let carried = match r.old_credit_milli {
+        Some(credit) if new.meter.protocol == MeterProtocol::StsKeypad && credit >= sale::MILLI_PER_TOKEN_TENTH => {
+            let (token, milli) = carry_credit(ws, op, ctx, &new, credit, at)?;
+            new.local = old.local.clone();
+            new.local.last_sale_at = Some(at);
+            new.local.last_return = None;
+            old.local = LocalCredit::default();
+            let rec = MeterTokenRecord {
+                operation_id: op.id,
+                meter_id: new.meter.id,
+                at,
+                operator_id: op.actor.operator,
+                kind: "carried_credit".into(),
+                detail: format!("credit of meter {} carried: {milli} milli-units", old.meter.id),
+                tokens: vec![token.clone()],
+            };
+            ws.meter_tokens.push(rec);
+            Some((token, milli))
+        }
+        Some(credit) => {
+            old.local.last_return = Some(MeterReturn { at, source: ReturnSource::Display, remaining_milli: credit });
+            None
+        }
+        None => None,
+    };
     let entry = AuditEntry::new(
         "replace_meter",
         format!("meter:{}", old.meter.id),
@@ -668,7 +695,8 @@ pub(super) fn replace_meter(
             r.old_final.as_ref().map_or_else(|| "-".to_string(), |x| x.at.to_string()),
             r.first_reading.as_ref().map_or_else(|| "-".to_string(), |x| x.at.to_string()),
             r.old_credit_milli.map_or_else(|| "-".to_string(), |c| c.to_string()),
-            final_billing.as_ref().map(|b| format!(" final_charged={}", b.charged_minor)).unwrap_or_default(),
+            final_billing.as_ref().map(|b| format!(" final_charged={}", b.charged_minor)).unwrap_or_default()
+                + &carried.as_ref().map(|(_, m)| format!(" carried_milli={m}")).unwrap_or_default(),
         ),
     );
     ws.meters.put(old.meter.id, old);
@@ -681,7 +709,38 @@ pub(super) fn replace_meter(
             final_billing,
             old_final: r.old_final.clone(),
             old_credit_milli: r.old_credit_milli,
+            carried,
         }),
         entry,
     ))
+}
+
+/// A credit token for `credit_milli` (rounded down to the tenths a token carries) on the new keypad meter, under
+/// its key, advancing its TID: (the token's 20 digits, the milli-units it carries).
+fn carry_credit(
+    ws: &mut Workspace,
+    op: &Operation,
+    ctx: &Context,
+    new: &MeterRecord,
+    credit_milli: i64,
+    at: Timestamp,
+) -> Result<(String, i64), OpError> {
+    let tenths = voltvend_sts::amount::representable_at_most(
+        u64::try_from(credit_milli / sale::MILLI_PER_TOKEN_TENTH).unwrap_or(0),
+    )
+    .ok_or_else(|| OpError::refused("sts_amount_too_large", "the credit is more than one token can carry"))?;
+    let mut sts =
+        ws.sts.get(&new.meter.id)?.cloned().ok_or_else(|| OpError::not_found("STS key record", new.meter.id))?;
+    let key = super::keys::vending_key(ws, ctx, sts.record.params.sgc, sts.record.params.krn)?;
+    let issuer = voltvend_sts::Issuer::new(&key, sts.record.clone())?;
+    let tid = issuer.tid(at, sts.last_tid)?;
+    let kind = match new.meter.utility {
+        voltvend_domain::Utility::Electricity => voltvend_sts::TransferKind::Electricity,
+        voltvend_domain::Utility::Water => voltvend_sts::TransferKind::Water,
+    };
+    let rnd = crate::command::derive(op.id, "sts-rnd", 0).as_bytes().first().copied().unwrap_or(0) & 0xF;
+    let token = issuer.credit(kind, tenths, tid, rnd)?.digits();
+    sts.last_tid = Some(tid);
+    ws.sts.put(new.meter.id, sts);
+    Ok((token, i64::try_from(tenths).unwrap_or(i64::MAX).saturating_mul(sale::MILLI_PER_TOKEN_TENTH)))
 }

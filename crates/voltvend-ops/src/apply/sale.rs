@@ -38,7 +38,7 @@ use crate::secrets::openpaygo_aad;
 use crate::workspace::Workspace;
 
 /// Milli-units in the 0.1-unit step of an STS credit token (0.1 kWh = 100 Wh, 0.1 m³ = 100 L).
-const MILLI_PER_TOKEN_TENTH: i64 = 100;
+pub(crate) const MILLI_PER_TOKEN_TENTH: i64 = 100;
 /// Milli-units per unit of an OpenPAYGO device (a day or an hour).
 const MILLI_PER_UNIT: i64 = 1_000;
 

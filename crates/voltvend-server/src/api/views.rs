@@ -1673,6 +1673,10 @@ pub struct MeterReplacedView {
     /// What the old meter's final reading cost, when one was billed.
     pub final_charged: Option<MoneyView>,
     pub old_credit: Option<QuantityView>,
+    /// For a keypad successor: the credit token carrying the old meter's credit (whole tenths of a unit), to
+    /// enter on the new meter, and what it carries.
+    pub carried_token: Option<String>,
+    pub carried: Option<QuantityView>,
 }
 
 /// 纠错: a correction asked for by one operator, for another to approve or reject.

@@ -330,6 +330,8 @@ pub async fn replace_meter(
                 account_id: r.account_id.as_uuid(),
                 final_charged: r.final_billing.as_ref().map(|b| money(b.charged_minor, c)),
                 old_credit: r.old_credit_milli.map(|m| quantity(m, &unit)),
+                carried_token: r.carried.as_ref().map(|(t, _)| t.clone()),
+                carried: r.carried.as_ref().map(|(_, m)| quantity(*m, &unit)),
             },
         ),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),

@@ -405,21 +405,36 @@ async fn a_replaced_keypad_meter_records_the_credit_left_and_its_successor_takes
     assert_eq!(api.send(post(&api, ENGINEER, 'b', &replace, missing)).await.code(), "sts_required");
     let water = json!({"reason": "x", "new": {"serial": "W-1", "utility": "water", "protocol": "sts_keypad", "address": "09090909091"}, "sts": sts});
     assert_eq!(api.send(post(&api, ENGINEER, 'b', &replace, water)).await.code(), "utility_mismatch");
-    let body = json!({"reason": "tamper", "new": new_meter, "sts": sts, "old_credit": "12.5"});
+    let on_old = sell(&api, 'b', &account, &old, "20.00").await.ok();
+    let body = json!({"reason": "tamper", "new": new_meter, "sts": sts, "old_credit": "12.55"});
     let done = api.send(post(&api, ENGINEER, 'b', &replace, body)).await.ok();
-    assert_eq!(done["old_credit"], json!({"unit": "kWh", "amount": "12.500", "milli": "12500"}));
+    assert_eq!(done["old_credit"], json!({"unit": "kWh", "amount": "12.550", "milli": "12550"}));
+    // The credit goes over to the new meter on a credit token of whole tenths, which the meter accepts.
+    assert_eq!(done["carried"], json!({"unit": "kWh", "amount": "12.500", "milli": "12500"}));
     let new = done["new_meter_id"].as_str().unwrap();
     let mut meter = sts_meter_of(&api, "09090909090");
+    match meter.enter(done["carried_token"].as_str().unwrap()).unwrap() {
+        Accepted::Credit { tenths, .. } => assert_eq!(tenths, 125, "tenths of a kWh"),
+        other => panic!("{other:?}"),
+    }
     let sold = sell(&api, 'b', &account, new, "20.00").await.ok();
     assert!(matches!(meter.enter(sold["tokens"][0].as_str().unwrap()).unwrap(), Accepted::Credit { .. }));
     assert_eq!(sell(&api, 'b', &account, &old, "20.00").await.code(), "meter_not_active");
     let entry = &get(&api, BuiltinRole::Auditor, 'b', "/api/v1/audit?action=replace_meter").await["items"][0];
-    assert!(entry["after"].as_str().unwrap().contains("old_credit_milli=12500"), "{entry}");
-    // The credit left is the old meter's last return data: in the accumulated-balance report, valued.
+    assert!(entry["after"].as_str().unwrap().contains("old_credit_milli=12550"), "{entry}");
+    assert!(entry["after"].as_str().unwrap().contains("carried_milli=12500"), "{entry}");
+    // What was sold onto the old meter now counts for the new one (累计结余), and the token is on its record.
     let replaced = get(&api, CASHIER, 'b', &format!("/api/v1/meters/{old}")).await;
-    let credit = &replaced["local_credit"];
-    assert_eq!((credit["last_return"]["source"].as_str(), credit["current"].as_bool()), (Some("display"), Some(true)));
-    assert_eq!(credit["last_return"]["remaining"]["milli"], "12500", "{replaced}");
+    assert_eq!(replaced["local_credit"]["sold"]["milli"], "0", "{replaced}");
+    let successor = get(&api, CASHIER, 'b', &format!("/api/v1/meters/{new}")).await;
+    let milli = |v: &Value| v["milli"].as_str().unwrap().parse::<i64>().unwrap();
+    assert_eq!(
+        milli(&successor["local_credit"]["sold"]),
+        milli(&on_old["quantity"]) + milli(&sold["quantity"]),
+        "the old meter's sales and the new one's: {successor}"
+    );
+    let tokens = get(&api, CASHIER, 'b', &format!("/api/v1/meters/{new}/tokens")).await;
+    assert_eq!(tokens["items"][0]["kind"], "carried_credit", "{tokens}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
