@@ -41,6 +41,24 @@ pub struct Notification {
     pub detail: Option<String>,
 }
 
+impl Notification {
+    /// A system alarm (`backup_failed`): about no meter, with what went wrong.
+    pub fn system(id: String, event: &'static str, at: jiff::Timestamp, detail: &str) -> Self {
+        Self {
+            id,
+            event,
+            at: at.to_string(),
+            meter_id: String::new(),
+            meter_address: String::new(),
+            account_id: None,
+            customer_id: None,
+            balance: None,
+            currency: None,
+            detail: Some(detail.to_string()),
+        }
+    }
+}
+
 pub type SendResult<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// Somewhere notifications go. A sender answers `Err` to have the notification tried again later.
@@ -181,19 +199,7 @@ impl Notifier {
     async fn notification(&self, row: &OutboxRow) -> Result<Notification, StoreError> {
         let id = format!("{}:{}", row.operation_id, row.idx);
         let Some(meter_id) = row.meter_id else {
-            // A system alarm: about no meter, with what went wrong.
-            return Ok(Notification {
-                id,
-                event: event(row.kind),
-                at: row.at.to_string(),
-                meter_id: String::new(),
-                meter_address: String::new(),
-                account_id: None,
-                customer_id: None,
-                balance: None,
-                currency: None,
-                detail: Some(row.detail.clone()),
-            });
+            return Ok(Notification::system(id, event(row.kind), row.at, &row.detail));
         };
         let meter = self.store.meter(meter_id).await?;
         let (mut account_id, mut customer_id, mut balance, mut currency) = (None, None, None, None);

@@ -242,18 +242,7 @@ impl Scheduler {
         );
         let Err(e) = self.store.submit(op).await else { return };
         tracing::warn!(error = %e, "the backup alarm could not be put in the outbox; telling the senders directly");
-        let n = Notification {
-            id: format!("backup:{}", at.strftime(STAMP)),
-            event: "backup_failed",
-            at: at.to_string(),
-            meter_id: String::new(),
-            meter_address: String::new(),
-            account_id: None,
-            customer_id: None,
-            balance: None,
-            currency: None,
-            detail: Some(detail),
-        };
+        let n = Notification::system(format!("backup:{}", at.strftime(STAMP)), "backup_failed", at, &detail);
         for s in &self.senders {
             if let Err(e) = s.send(&n).await {
                 tracing::warn!(sender = s.name(), error = %e, "the backup alarm was not delivered");

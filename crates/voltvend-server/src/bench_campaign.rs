@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use voltvend_domain::{CampaignId, Clock, MeterId, OperationId, Premises, PremisesLevel};
 use voltvend_ops::secrets::vending_key_aad;
-use voltvend_ops::{Actor, Command, MasterKey, MasterKeys, Operation, PlanKeyCampaign, VendingKeyRecord};
+use voltvend_ops::{Actor, Command, MasterKeys, Operation, PlanKeyCampaign, VendingKeyRecord};
 use voltvend_store::CampaignSelection;
 use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea};
@@ -33,10 +33,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: CampaignArgs)
         bail!("--meters must be 1–{METERS_MAX}");
     }
     let ids = IdGenerator::new(clock.clone());
-    // The bench's own master key and vending keys: nothing real is sealed under them.
-    let mut key = zeroize::Zeroizing::new([0_u8; 32]);
-    ids.fill(key.as_mut());
-    let keys = MasterKeys::new(MasterKey::new(*key), Vec::new());
+    let keys = crate::bench_vend::bench_master_keys(&ids);
     let db = BenchDb::open(settings, clock.clone(), keys.clone()).await?;
     let result = bench(&db, &ids, &keys, args.meters).await;
     db.close().await;

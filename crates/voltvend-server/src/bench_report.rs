@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use voltvend_domain::{ApiTokenId, BuiltinRole, Clock, OperationId, Operator, OperatorId};
-use voltvend_ops::{Actor, ApiTokenRecord, Command, MasterKey, MasterKeys, Operation};
+use voltvend_ops::{Actor, ApiTokenRecord, Command, MasterKeys, Operation};
 use voltvend_store::{ListQuery, SaleFilter};
 
 use crate::api::auth::{sha256, token_text};
@@ -43,10 +43,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: ReportArgs) -
         bail!("--sales must be 1–{SALES_MAX}, --accounts and --concurrency at least 1");
     }
     let ids = Arc::new(IdGenerator::new(clock.clone()));
-    // The bench's own master key: nothing real is sealed under it.
-    let mut key = zeroize::Zeroizing::new([0_u8; 32]);
-    ids.fill(key.as_mut());
-    let keys = MasterKeys::new(MasterKey::new(*key), Vec::new());
+    let keys = crate::bench_vend::bench_master_keys(&ids);
     let db = BenchDb::open(settings, clock.clone(), keys.clone()).await?;
     let result = bench(settings, &db, clock, ids, &keys, &args).await;
     db.close().await;

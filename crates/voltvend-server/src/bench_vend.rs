@@ -115,10 +115,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: VendArgs) -> 
         bail!("--duration-s must be 1–{DURATION_S_MAX}");
     }
     let ids = Arc::new(IdGenerator::new(clock.clone()));
-    // The bench's own master key, for its own vending key: nothing real is ever sealed under it.
-    let mut key = zeroize::Zeroizing::new([0_u8; 32]);
-    ids.fill(key.as_mut());
-    let keys = MasterKeys::new(MasterKey::new(*key), Vec::new());
+    let keys = bench_master_keys(&ids);
     let db = BenchDb::open(settings, clock.clone(), keys.clone()).await?;
     let measured = bench(settings, &db, clock, ids, &keys, &args).await;
     // The bench's database is let go of (and a scratch one dropped) before pgbench makes its own.
@@ -127,6 +124,13 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: VendArgs) -> 
 }
 
 /// The bench's database: the SQLite file named, or a scratch database on the PostgreSQL server named.
+/// A bench's own master key, for its own vending keys: nothing real is ever sealed under it.
+pub(crate) fn bench_master_keys(ids: &IdGenerator) -> MasterKeys {
+    let mut key = zeroize::Zeroizing::new([0_u8; 32]);
+    ids.fill(key.as_mut());
+    MasterKeys::new(MasterKey::new(*key), Vec::new())
+}
+
 pub(crate) struct BenchDb {
     pub(crate) store: Arc<dyn Store>,
     lock: InstanceLock,

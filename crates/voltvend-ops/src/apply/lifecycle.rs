@@ -731,16 +731,7 @@ fn carry_credit(
     .ok_or_else(|| OpError::refused("sts_amount_too_large", "the credit is more than one token can carry"))?;
     let mut sts =
         ws.sts.get(&new.meter.id)?.cloned().ok_or_else(|| OpError::not_found("STS key record", new.meter.id))?;
-    let key = super::keys::vending_key(ws, ctx, sts.record.params.sgc, sts.record.params.krn)?;
-    let issuer = voltvend_sts::Issuer::new(&key, sts.record.clone())?;
-    let tid = issuer.tid(at, sts.last_tid)?;
-    let kind = match new.meter.utility {
-        voltvend_domain::Utility::Electricity => voltvend_sts::TransferKind::Electricity,
-        voltvend_domain::Utility::Water => voltvend_sts::TransferKind::Water,
-    };
-    let rnd = crate::command::derive(op.id, "sts-rnd", 0).as_bytes().first().copied().unwrap_or(0) & 0xF;
-    let token = issuer.credit(kind, tenths, tid, rnd)?.digits();
-    sts.last_tid = Some(tid);
+    let token = sale::credit_token(ws, op, ctx, new.meter.utility, &mut sts, tenths, at, 0)?;
     ws.sts.put(new.meter.id, sts);
     Ok((token, i64::try_from(tenths).unwrap_or(i64::MAX).saturating_mul(sale::MILLI_PER_TOKEN_TENTH)))
 }

@@ -359,16 +359,7 @@ fn sts_credit(
         ws.sts.get(&meter.meter.id)?.ok_or_else(|| OpError::not_found("STS key record", meter.meter.id))?.clone();
     // A key change campaign's set goes first; the credit token is then issued under the new key.
     let mut tokens = super::campaign::deliver(ws, &mut sts)?;
-    let key = keys::vending_key(ws, ctx, sts.record.params.sgc, sts.record.params.krn)?;
-    let issuer = voltvend_sts::Issuer::new(&key, sts.record.clone())?;
-    let tid = issuer.tid(at, sts.last_tid)?;
-    let kind = match meter.meter.utility {
-        Utility::Electricity => voltvend_sts::TransferKind::Electricity,
-        Utility::Water => voltvend_sts::TransferKind::Water,
-    };
-    let rnd = derive(op.id, "sts-rnd", transfer_no).as_bytes().first().copied().unwrap_or(0) & 0xF;
-    tokens.push(issuer.credit(kind, tenths, tid, rnd)?.digits());
-    sts.last_tid = Some(tid);
+    tokens.push(credit_token(ws, op, ctx, meter.meter.utility, &mut sts, tenths, at, transfer_no)?);
     ws.sts.put(meter.meter.id, sts);
     ws.pricing.put((account.account.id, meter.tariff_code.clone().unwrap_or_default()), q.state.clone());
     Ok(Converted {
@@ -378,6 +369,32 @@ fn sts_credit(
         quantity_milli: q.quantity_milli,
         tokens,
     })
+}
+
+/// An STS credit token for `tenths` of a unit under the meter's key, with its next TID (kept on `sts`); the
+/// random nibble derived from the operation and `n`, so that a retry signs the same token.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn credit_token(
+    ws: &Workspace,
+    op: &Operation,
+    ctx: &Context,
+    utility: Utility,
+    sts: &mut crate::records::StsState,
+    tenths: u64,
+    at: Timestamp,
+    n: u32,
+) -> Result<String, OpError> {
+    let key = keys::vending_key(ws, ctx, sts.record.params.sgc, sts.record.params.krn)?;
+    let issuer = voltvend_sts::Issuer::new(&key, sts.record.clone())?;
+    let tid = issuer.tid(at, sts.last_tid)?;
+    let kind = match utility {
+        Utility::Electricity => voltvend_sts::TransferKind::Electricity,
+        Utility::Water => voltvend_sts::TransferKind::Water,
+    };
+    let rnd = derive(op.id, "sts-rnd", n).as_bytes().first().copied().unwrap_or(0) & 0xF;
+    let token = issuer.credit(kind, tenths, tid, rnd)?.digits();
+    sts.last_tid = Some(tid);
+    Ok(token)
 }
 
 fn opg_state(ws: &Workspace, meter: &MeterRecord) -> Result<OpgState, OpError> {

@@ -381,6 +381,34 @@ fn ledger_cells(s: &SaleRecord, c: Currency) -> Vec<Cell> {
     ]
 }
 
+/// The currency of a report's rows, each looked up once: by the vending point a payment was taken at (which
+/// matches the account's: a sale must), or by the account itself.
+#[derive(Default)]
+struct Currencies {
+    points: std::collections::HashMap<voltvend_domain::VendingPointId, Currency>,
+    accounts: std::collections::HashMap<voltvend_domain::AccountId, Currency>,
+}
+
+impl Currencies {
+    async fn of_point(&mut self, app: &AppState, id: voltvend_domain::VendingPointId) -> ApiResult<Currency> {
+        if let Some(c) = self.points.get(&id) {
+            return Ok(*c);
+        }
+        let c = app.store.vending_point(id).await?.currency;
+        self.points.insert(id, c);
+        Ok(c)
+    }
+
+    async fn of_account(&mut self, app: &AppState, id: voltvend_domain::AccountId) -> ApiResult<Currency> {
+        if let Some(c) = self.accounts.get(&id) {
+            return Ok(*c);
+        }
+        let c = app.store.account(id).await?.account.currency;
+        self.accounts.insert(id, c);
+        Ok(c)
+    }
+}
+
 /// Pages through the sales of a report in the ledger's order (time, then id), a page at a time, with each
 /// sale's currency — its vending point's, which a sale must match (a handful, whatever the number of sales).
 struct LedgerPages {
@@ -389,7 +417,7 @@ struct LedgerPages {
     filter: SaleFilter,
     after: Option<(Timestamp, voltvend_domain::OperationId)>,
     done: bool,
-    currencies: std::collections::HashMap<voltvend_domain::VendingPointId, Currency>,
+    currencies: Currencies,
 }
 
 impl LedgerPages {
@@ -403,14 +431,7 @@ impl LedgerPages {
         self.after = page.last().map(|s| (s.at, s.operation_id));
         let mut out = Vec::with_capacity(page.len());
         for s in page {
-            let c = match self.currencies.get(&s.vending_point_id) {
-                Some(c) => *c,
-                None => {
-                    let c = self.app.store.vending_point(s.vending_point_id).await?.currency;
-                    self.currencies.insert(s.vending_point_id, c);
-                    c
-                }
-            };
+            let c = self.currencies.of_point(&self.app, s.vending_point_id).await?;
             out.push((s, c));
         }
         Ok(Some(out))
@@ -437,7 +458,7 @@ pub async fn sales_ledger(
         filter,
         after: None,
         done: false,
-        currencies: std::collections::HashMap::new(),
+        currencies: Currencies::default(),
     };
     match format {
         Output::Json | Output::Pdf(_) => {
@@ -660,15 +681,12 @@ pub async fn accumulated_balances(
     let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
     let premises = subtree(&app, &p, q.premises_id).await?;
     let filter = voltvend_store::MeterFilter { premises, holds_credit: true, ..Default::default() };
-    let mut currencies = std::collections::HashMap::new();
+    let mut currencies = Currencies::default();
     let mut currency_of = async |m: &voltvend_ops::MeterRecord| -> ApiResult<Option<Currency>> {
-        let Some(a) = m.meter.account_id else { return Ok(None) };
-        if let Some(c) = currencies.get(&a) {
-            return Ok(Some(*c));
+        match m.meter.account_id {
+            Some(a) => Ok(Some(currencies.of_account(&app, a).await?)),
+            None => Ok(None),
         }
-        let c = app.store.account(a).await?.account.currency;
-        currencies.insert(a, c);
-        Ok(Some(c))
     };
     if format == Output::Json {
         let limit = page_limit(q.limit)?;
@@ -848,21 +866,14 @@ pub async fn refused_payments(
         from_us: Some(timestamp_us(from)),
         to_us: Some(timestamp_us(to)),
     };
-    let mut currencies = std::collections::HashMap::new();
+    let mut currencies = Currencies::default();
     let mut rows = Vec::new();
     let mut after = None;
     loop {
         let page = ListQuery { scope: Some(p.scope()), after: after.take(), limit: ListQuery::LIMIT_MAX };
         let list = app.store.list_refused_payments(&page, &filter).await?;
         for r in &list {
-            let c = match currencies.get(&r.account_id) {
-                Some(c) => *c,
-                None => {
-                    let c = app.store.account(r.account_id).await?.account.currency;
-                    currencies.insert(r.account_id, c);
-                    c
-                }
-            };
+            let c = currencies.of_point(&app, r.vending_point_id).await?;
             rows.push(vec![
                 Cell::Text(r.operation_id.to_string()),
                 Cell::Text(r.at.to_string()),
