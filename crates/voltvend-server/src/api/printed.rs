@@ -102,7 +102,8 @@ pub async fn document(
     blocks: Vec<ReportBlock>,
 ) -> ApiResult<ReportDocument> {
     let heading = app.store.premises(p.scope()).await?.name;
-    let now = app.clock.now().to_string();
+    // To the second: a printed time is read by people.
+    let now = app.clock.now().round(jiff::Unit::Second).map_err(|e| ApiError::internal(e.to_string()))?.to_string();
     let who = &p.operator.display_name;
     let footer = match language {
         Language::ZhCn => format!("打印时间 {now}，操作员 {who}"),
