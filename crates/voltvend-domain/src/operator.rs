@@ -287,7 +287,12 @@ pub struct Operator {
     pub locked_until: Option<Timestamp>,
     /// Sessions created before this instant are no longer valid ("log out everywhere", a password change).
     pub sessions_not_before: Option<Timestamp>,
+    /// The language of the operator's pages (`zh-CN` or `en`), once they chose one.
+    pub language: Option<String>,
 }
+
+/// The languages of the operator UI and of printed documents.
+pub const LANGUAGES: [&str; 2] = ["zh-CN", "en"];
 
 impl Operator {
     pub const USERNAME_LEN_MAX: usize = 64;
@@ -313,6 +318,7 @@ impl Operator {
             failed_logins: 0,
             locked_until: None,
             sessions_not_before: None,
+            language: None,
         }
     }
 

@@ -114,6 +114,8 @@ pub enum Command {
     LogoutEverywhere(LogoutEverywhere),
     /// A new password (hashed by the caller); every session of the operator ends.
     ChangePassword(ChangePassword),
+    /// The language an operator's pages are shown in (their own choice).
+    SetLanguage(SetLanguage),
     /// Lifts a lockout after failed logins.
     UnlockOperator(UnlockOperator),
     /// An API token for an integration.
@@ -207,6 +209,7 @@ impl Command {
             Self::Logout(_) => "logout",
             Self::LogoutEverywhere(_) => "logout_everywhere",
             Self::ChangePassword(_) => "change_password",
+            Self::SetLanguage(_) => "set_language",
             Self::UnlockOperator(_) => "unlock_operator",
             Self::CreateApiToken(_) => "create_api_token",
             Self::RevokeApiToken(_) => "revoke_api_token",
@@ -284,6 +287,10 @@ impl Command {
             }
             Self::Logout(l) => c.bytes(&l.session),
             Self::LogoutEverywhere(l) => c.uuid(l.operator_id.as_uuid()),
+            Self::SetLanguage(l) => {
+                c.uuid(l.operator_id.as_uuid());
+                c.str(&l.language);
+            }
             Self::ChangePassword(p) => {
                 c.uuid(p.operator_id.as_uuid());
                 c.str(&p.password_hash);
@@ -673,6 +680,13 @@ pub struct Logout {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogoutEverywhere {
     pub operator_id: OperatorId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetLanguage {
+    pub operator_id: OperatorId,
+    /// `zh-CN` or `en` ([`voltvend_domain::operator::LANGUAGES`]).
+    pub language: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

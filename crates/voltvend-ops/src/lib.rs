@@ -34,7 +34,7 @@ pub use command::{
     Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding,
     OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt,
     RecordLogin, RecordMeterReturn, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection,
-    Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetMeterChannel,
+    Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetLanguage, SetMeterChannel,
     SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer,
     UpdateOperator,
 };

@@ -249,6 +249,9 @@ impl Footprint {
             Command::LogoutEverywhere(l) => {
                 self.operators.insert(l.operator_id);
             }
+            Command::SetLanguage(l) => {
+                self.operators.insert(l.operator_id);
+            }
             Command::ChangePassword(p) => {
                 self.operators.insert(p.operator_id);
             }

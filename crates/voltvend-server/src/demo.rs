@@ -246,6 +246,7 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
     let ready = move || {
         println!();
         println!("  Voltvend demo is running on http://{addr}/");
+        println!("  Web UI: http://{addr}/ui/ (中文 / English; log in as one of the operators below)");
         println!("  JSON API: http://{addr}/api/v1 (OpenAPI document at http://{addr}/api/v1/openapi.json);");
         println!("  health at /healthz, metrics at /metrics.");
         println!(

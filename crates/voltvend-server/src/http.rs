@@ -1,4 +1,5 @@
-//! The HTTP surface: the JSON API under `/api/v1` (see [`crate::api`]), a landing page, the receipt
+//! The HTTP surface: the JSON API under `/api/v1` (see [`crate::api`]), the web UI under `/ui` (see
+//! [`crate::ui`]), a landing page, the receipt
 //! stylesheet, `/healthz` and Prometheus `/metrics`. Every response carries a strict Content-Security-Policy
 //! (nothing from elsewhere, no inline script or style) and the usual hardening headers.
 
@@ -97,12 +98,15 @@ impl prometheus_client::collector::Collector for WriterCollector {
 }
 
 pub fn router(state: AppState, body_max_bytes: usize) -> Router {
+    // The web UI calls the API in-process, through the same router and layers as any client (docs/adr/0004).
+    let api_for_ui = crate::api::router(&state).with_state(state.clone());
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route(crate::api::receipts::CSS_PATH, get(receipt_css))
         .merge(crate::api::router(&state))
+        .merge(crate::ui::router(api_for_ui))
         .layer(middleware::from_fn_with_state(state.clone(), count_requests))
         .layer(middleware::from_fn(security_headers))
         .layer(DefaultBodyLimit::max(body_max_bytes))
@@ -183,7 +187,7 @@ async fn index(State(state): State<AppState>) -> Response {
          <ul><li>JSON API: <code>/api/v1</code>, described by <a href=\"/api/v1/openapi.json\">its OpenAPI document</a>; \
          log in with <code>POST /api/v1/session</code>.</li>\
          <li><a href=\"/healthz\">/healthz</a> and <a href=\"/metrics\">/metrics</a>.</li></ul>\
-         <p>The operator web UI arrives with its own issue.</p></body></html>",
+         <p>Operators: <a href=\"/ui/\">the web UI</a> (中文 / English).</p></body></html>",
         version = env!("CARGO_PKG_VERSION"),
         backend = state.store.backend(),
     ))

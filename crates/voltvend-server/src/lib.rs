@@ -26,3 +26,4 @@ pub mod settings;
 pub mod simulate;
 pub mod tariff_cli;
 pub mod token_cli;
+pub mod ui;

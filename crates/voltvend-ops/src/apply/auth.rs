@@ -9,8 +9,8 @@ use voltvend_domain::{BuiltinRole, Operator, text};
 use super::{Outcome, acting_operator, in_scope};
 use crate::audit::AuditEntry;
 use crate::command::{
-    ChangePassword, LoginAttempt, Logout, LogoutEverywhere, Operation, RecordLogin, RevokeApiToken, UnlockOperator,
-    UpdateOperator,
+    ChangePassword, LoginAttempt, Logout, LogoutEverywhere, Operation, RecordLogin, RevokeApiToken, SetLanguage,
+    UnlockOperator, UpdateOperator,
 };
 use crate::error::OpError;
 use crate::records::ApiTokenRecord;
@@ -140,6 +140,22 @@ pub(super) fn logout_everywhere(ws: &mut Workspace, op: &Operation, l: &LogoutEv
         AuditEntry::new("logout_everywhere", format!("operator:{}", o.id), "", format!("sessions_not_before={at}"));
     ws.operators.put(o.id, o);
     Ok((Outcome::LoggedOut, entry))
+}
+
+/// Only the operator themself chooses the language of their pages.
+pub(super) fn set_language(ws: &mut Workspace, op: &Operation, l: &SetLanguage) -> Done {
+    if op.actor.operator != Some(l.operator_id) {
+        return Err(OpError::refused("forbidden", "an operator chooses only their own language"));
+    }
+    if !voltvend_domain::operator::LANGUAGES.contains(&l.language.as_str()) {
+        return Err(OpError::refused("bad_value", "the language is zh-CN or en"));
+    }
+    let mut o = manageable(ws, op, l.operator_id)?;
+    let before = o.language.clone().unwrap_or_default();
+    o.language = Some(l.language.clone());
+    let entry = AuditEntry::new("set_language", format!("operator:{}", o.id), before, l.language.clone());
+    ws.operators.put(o.id, o);
+    Ok((Outcome::Updated { what: "operator", id: l.operator_id.to_string() }, entry))
 }
 
 pub(super) fn change_password(ws: &mut Workspace, op: &Operation, p: &ChangePassword, at: Timestamp) -> Done {

@@ -272,6 +272,7 @@ fn apply_command(
         Command::RecordLogin(l) => auth::record_login(ws, l, at),
         Command::Logout(l) => auth::logout(ws, op, l, at),
         Command::LogoutEverywhere(l) => auth::logout_everywhere(ws, op, l, at),
+        Command::SetLanguage(l) => auth::set_language(ws, op, l),
         Command::ChangePassword(p) => auth::change_password(ws, op, p, at),
         Command::UnlockOperator(u) => auth::unlock_operator(ws, op, u),
         Command::CreateApiToken(t) => auth::create_api_token(ws, op, t, at),

@@ -212,6 +212,10 @@ endpoints! {
         access: Access::LoggedIn, summary: "Change one's password (every session ends)", keyed: false,
         query: -, body: [ChangePasswordRequest], ok: 204 -, errors: [422, 429],
     }
+    PUT "/api/v1/session/language" => session::set_language {
+        access: Access::LoggedIn, summary: "Choose the language of one's pages in the web UI (zh-CN or en)", keyed: false,
+        query: -, body: [LanguageRequest], ok: 204 -, errors: [422],
+    }
     GET "/api/v1/api-tokens" => session::list_tokens {
         access: Access::LoggedIn, summary: "API tokens: one's own, or with operators.read those of operators in scope", keyed: false,
         query: [ApiTokenQuery], body: -, ok: 200 [Page<ApiTokenView>], errors: [404],

@@ -139,6 +139,13 @@ pub struct LoginRequest {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct LanguageRequest {
+    /// zh-CN or en: the language of one's pages in the web UI.
+    pub language: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     pub new_password: String,

@@ -183,6 +183,7 @@ pub async fn run_reply(
             | Command::Logout(_)
             | Command::LogoutEverywhere(_)
             | Command::ChangePassword(_)
+            | Command::SetLanguage(_)
             | Command::UnlockOperator(_)
             | Command::UpdateOperator(_)
             | Command::AddOperator(_)

@@ -10,6 +10,7 @@ mod bench_headend;
 mod bench_ingest;
 mod bench_report;
 mod bench_vend;
+mod browser;
 mod cli;
 mod docs;
 mod durability;

@@ -2,13 +2,12 @@
 //! own OpenAPI document: thousands of generated requests, valid and not, must get no 5xx and no answer that
 //! breaks the document (status, content type, headers, body schema).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::json;
 
 use crate::installation::http;
-use crate::support::voltvend;
+use crate::support::Demo;
 
 #[test]
 fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
@@ -16,30 +15,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     if !voltvend_testkit::peer_available(available, "schemathesis (pip install schemathesis)") {
         return;
     }
-    let mut demo = voltvend()
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .env_remove("VOLTVEND_MASTER_KEY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(demo.stdout.take().unwrap());
-    let (mut addr, mut password) = (String::new(), String::new());
-    let mut line = String::new();
-    while out.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.trim().strip_prefix("Voltvend demo is running on http://") {
-            addr = rest.trim_end_matches('/').to_string();
-        }
-        if let Some(rest) = line.trim().strip_prefix("Log in as admin / ") {
-            password = rest.split_whitespace().next().unwrap().to_string();
-        }
-        if line.contains("Stop with") {
-            break;
-        }
-        line.clear();
-    }
-    assert!(!addr.is_empty() && !password.is_empty(), "the demo printed its address and logins");
-    std::thread::spawn(move || for _ in out.lines() {});
+    let demo = Demo::start();
+    let (addr, password) = (demo.addr.clone(), demo.logins["admin"].clone());
     // An API token for the administrator: schemathesis authenticates with it.
     let (status, headers, body) =
         http(&addr, "POST", "/api/v1/session", &[], Some(&json!({"username": "admin", "password": password})));
@@ -80,9 +57,7 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
-    let pid = demo.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    assert!(demo.wait().unwrap().success(), "the demo stopped cleanly");
+    assert!(demo.stop(), "the demo stopped cleanly");
     let text = String::from_utf8_lossy(&result.stdout);
     assert!(
         result.status.success(),

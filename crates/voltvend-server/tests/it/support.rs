@@ -106,6 +106,57 @@ pub fn http_get(addr: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
+/// A running `voltvend demo` on a free port, with the address and the logins it printed. Its later output is
+/// drained so that it never blocks on a full pipe.
+pub struct Demo {
+    pub child: Child,
+    pub addr: String,
+    /// Passwords by username.
+    pub logins: std::collections::BTreeMap<String, String>,
+}
+
+impl Demo {
+    pub fn start() -> Self {
+        let mut child = voltvend()
+            .args(["demo", "--listen", "127.0.0.1:0"])
+            .env_remove("VOLTVEND_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let (mut addr, mut logins) = (String::new(), std::collections::BTreeMap::new());
+        let mut line = String::new();
+        while out.read_line(&mut line).unwrap() > 0 {
+            let text = line.trim().to_string();
+            line.clear();
+            if let Some(rest) = text.strip_prefix("Voltvend demo is running on http://") {
+                addr = rest.trim_end_matches('/').to_string();
+            }
+            // "Log in as cashier.a / password  (cashier, Block A …)"
+            if let Some(rest) = text.strip_prefix("Log in as ") {
+                let mut words = rest.split_whitespace();
+                if let (Some(user), Some("/"), Some(password)) = (words.next(), words.next(), words.next()) {
+                    logins.insert(user.to_string(), password.to_string());
+                }
+            }
+            if text.contains("Stop with Ctrl-C") {
+                break;
+            }
+        }
+        assert!(!addr.is_empty() && logins.contains_key("admin"), "the demo printed its address and logins");
+        std::thread::spawn(move || for _ in out.lines() {});
+        Self { child, addr, logins }
+    }
+
+    /// Stops the demo (SIGTERM) and returns whether it stopped cleanly.
+    pub fn stop(mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+}
+
 pub fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new("2026-11-23T08:00:00Z".parse().unwrap()))
 }

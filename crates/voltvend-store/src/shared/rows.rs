@@ -180,6 +180,7 @@ fn operator_from_row(row: &DbRow) -> Result<Operator, StoreError> {
         failed_logins: small(row, "failed_logins")?,
         locked_until: opt_at_of(row, "locked_until_us")?,
         sessions_not_before: opt_at_of(row, "sessions_not_before_us")?,
+        language: row.try_get("language")?,
     })
 }
 

@@ -50,11 +50,11 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     insert_rows(
         conn,
         "INSERT INTO operators (id, username, display_name, role, scope_id, password_hash, active, created_at_us, \
-         failed_logins, locked_until_us, sessions_not_before_us)",
+         failed_logins, locked_until_us, sessions_not_before_us, language)",
         " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, role = excluded.role, \
          scope_id = excluded.scope_id, password_hash = excluded.password_hash, active = excluded.active, \
          failed_logins = excluded.failed_logins, locked_until_us = excluded.locked_until_us, \
-         sessions_not_before_us = excluded.sessions_not_before_us",
+         sessions_not_before_us = excluded.sessions_not_before_us, language = excluded.language",
         &c.operators,
         |b, o| {
             b.push_bind(o.id.as_uuid())
@@ -67,7 +67,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(at_us)
                 .push_bind(i64::from(o.failed_logins))
                 .push_bind(o.locked_until.map(timestamp_us))
-                .push_bind(o.sessions_not_before.map(timestamp_us));
+                .push_bind(o.sessions_not_before.map(timestamp_us))
+                .push_bind(o.language.clone());
         },
     )
     .await?;

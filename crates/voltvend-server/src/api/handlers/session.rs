@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use voltvend_domain::{ApiTokenId, Permission};
 use voltvend_ops::{
     ApiTokenRecord, ChangePassword, Command, LoginAttempt, Logout, LogoutEverywhere, Operation, Outcome, RecordLogin,
-    RevokeApiToken, SessionRecord,
+    RevokeApiToken, SessionRecord, SetLanguage,
 };
 use voltvend_store::ListQuery;
 
@@ -222,6 +222,24 @@ pub async fn change_password(
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, ended_cookie(&app)?);
     Ok(response)
+}
+
+/// One's own language for the web UI, kept with the operator (so it follows them to any browser).
+pub async fn set_language(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<LanguageRequest>,
+) -> ApiResult<StatusCode> {
+    if !voltvend_domain::operator::LANGUAGES.contains(&body.language.as_str()) {
+        return Err(ApiError::field("language", "bad_value", "the language is zh-CN or en"));
+    }
+    if p.operator.language.as_deref() == Some(body.language.as_str()) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let command = Command::SetLanguage(SetLanguage { operator_id: p.id(), language: body.language });
+    write::run(&app, Operation::new(app.api.ids.id(), p.actor(&source), command), |_| Reply::empty()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn list_tokens(

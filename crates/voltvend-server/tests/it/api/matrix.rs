@@ -204,6 +204,7 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Global,
             all,
         ),
+        ("PUT", "/api/v1/session/language") => x(path.into(), Some(json!({"language": "en"})), Scoped::Global, all),
         // One's own tokens for everyone; with operators.read, those of operators in scope too.
         ("GET", "/api/v1/api-tokens") => {
             x(path.into(), None, Scoped::List { item: f.token_of_a.clone(), from: 'a', roles: Some("AMU") }, all)

@@ -29,6 +29,7 @@ mod operators;
 mod reports;
 mod returns;
 mod supply;
+mod ui;
 
 /// A server (its router, without a socket) on a fresh SQLite database holding the test estate, with an
 /// operator of every built-in role scoped to each of buildings A and B, and an administrator of the whole
@@ -162,12 +163,13 @@ impl Api {
         for (k, v) in &req.headers {
             builder = builder.header(k.as_str(), v.as_str());
         }
-        let body = match &req.body {
-            Some(v) => {
+        let body = match (&req.body, &req.raw) {
+            (Some(v), _) => {
                 builder = builder.header("content-type", "application/json");
                 Body::from(serde_json::to_vec(v).unwrap())
             }
-            None => Body::empty(),
+            (None, Some(raw)) => Body::from(raw.clone()),
+            (None, None) => Body::empty(),
         };
         let response = router.oneshot(builder.body(body).unwrap()).await.unwrap();
         let status = response.status();
@@ -198,11 +200,13 @@ pub struct Req {
     pub path: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// A body sent as it is (with the content type set by a header).
+    pub raw: Option<String>,
 }
 
 impl Req {
     pub fn new(method: Method, path: &str) -> Self {
-        Self { method, path: path.to_string(), headers: Vec::new(), body: None }
+        Self { method, path: path.to_string(), headers: Vec::new(), body: None, raw: None }
     }
 
     pub fn header(mut self, k: &str, v: &str) -> Self {
@@ -227,6 +231,11 @@ impl Req {
 
     pub fn json(mut self, v: Value) -> Self {
         self.body = Some(v);
+        self
+    }
+
+    pub fn body_raw(mut self, body: &str) -> Self {
+        self.raw = Some(body.to_string());
         self
     }
 }

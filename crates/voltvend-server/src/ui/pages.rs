@@ -1,0 +1,1177 @@
+//! The pages: each reads through the API as the operator and renders a template of `templates/`.
+
+use askama::Template;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use super::chart::{self, Point};
+use super::i18n::Lang;
+use super::{ApiService, Form, J, LANG_COOKIE, Ui, UiError, group_token, percent, requested_lang, safe_next};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/", get(dashboard))
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/logout", post(logout))
+        .route("/ui/language", post(language))
+        .route("/ui/static/{file}", get(asset))
+        .route("/ui/counter", get(counter))
+        .route("/ui/counter/results", get(counter_results))
+        .route("/ui/customers/{id}", get(customer))
+        .route("/ui/accounts/{id}", get(account))
+        .route("/ui/accounts/{id}/quote", post(quote))
+        .route("/ui/sales", post(sell))
+        .route("/ui/sales/{id}", get(sale))
+        .route("/ui/sales/{id}/receipt", get(receipt))
+        .route("/ui/sales/{id}/reprint", post(reprint))
+        .route("/ui/shift", get(shift))
+        .route("/ui/shift/open", post(open_shift))
+        .route("/ui/shift/close", post(close_shift))
+        .route("/ui/meters/{id}", get(meter))
+        .route("/ui/meters/{id}/command", post(meter_command))
+        .route("/ui/approvals", get(approvals))
+        .route("/ui/corrections", post(request_correction))
+        .route("/ui/corrections/{id}/{decision}", post(decide))
+        .route("/ui/reports", get(reports))
+        .route("/ui/audit", get(audit))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// What every page shows: the operator, the navigation, the language switch.
+
+/// A navigation entry: where, its label key, the permission it needs.
+const NAV: &[(&str, &str, &str)] = &[
+    ("/ui/", "nav.dashboard", ""),
+    ("/ui/counter", "nav.counter", "sales.create"),
+    ("/ui/shift", "nav.shift", "shifts.operate"),
+    ("/ui/approvals", "nav.approvals", "corrections.read"),
+    ("/ui/reports", "nav.reports", "reports.read"),
+    ("/ui/audit", "nav.audit", "audit.read"),
+];
+
+#[derive(Debug, Clone)]
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: String,
+    pub active: bool,
+}
+
+/// The frame of a page.
+#[derive(Debug, Clone)]
+pub struct PageCtx {
+    pub lang: Lang,
+    pub csrf: String,
+    pub operator: String,
+    pub role: String,
+    pub here: String,
+    pub nav: Vec<NavItem>,
+    pub perms: Vec<String>,
+    pub title: String,
+    pub tz: jiff::tz::TimeZone,
+}
+
+impl PageCtx {
+    fn new(ui: &Ui, title_key: &str) -> Self {
+        let cat = ui.lang.catalogue();
+        let perms: Vec<String> = ui.principal.permissions.iter().map(|p| p.as_str().to_string()).collect();
+        let path = ui.here.split('?').next().unwrap_or_default().to_string();
+        let nav = NAV
+            .iter()
+            .filter(|(_, _, perm)| perm.is_empty() || perms.iter().any(|p| p == perm))
+            .map(|(href, key, _)| NavItem {
+                href,
+                label: cat.t(key).to_string(),
+                active: if *href == "/ui/" { path == "/ui/" } else { path.starts_with(href) },
+            })
+            .collect();
+        Self {
+            lang: ui.lang,
+            csrf: ui.csrf().to_string(),
+            operator: ui.principal.operator.display_name.clone(),
+            role: ui.principal.operator.role.clone(),
+            here: ui.here.clone(),
+            nav,
+            perms,
+            title: cat.t(title_key).to_string(),
+            tz: ui.tz.clone(),
+        }
+    }
+
+    /// The frame of a page nobody is logged in to.
+    fn anonymous(lang: Lang, title_key: &str) -> Self {
+        Self {
+            lang,
+            csrf: String::new(),
+            operator: String::new(),
+            role: String::new(),
+            here: "/ui/".into(),
+            nav: Vec::new(),
+            perms: Vec::new(),
+            title: lang.catalogue().t(title_key).to_string(),
+            tz: jiff::tz::TimeZone::UTC,
+        }
+    }
+
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        // The catalogues live for the whole process.
+        let cat: &'static super::i18n::Catalogue = self.lang.catalogue();
+        match cat.messages.get(key) {
+            Some(m) => m.as_str(),
+            None => key,
+        }
+    }
+
+    /// A time field of `j` in the operator's time zone, to the minute.
+    pub fn when(&self, j: &J, key: &str) -> String {
+        j.when_in(key, &self.tz)
+    }
+
+    pub fn tag(&self) -> &'static str {
+        self.lang.tag()
+    }
+
+    pub fn can(&self, perm: &str) -> bool {
+        self.perms.iter().any(|p| p == perm)
+    }
+
+    /// The other language, for the switch.
+    pub fn other_lang(&self) -> &'static str {
+        match self.lang {
+            Lang::ZhCn => "en",
+            Lang::En => "zh-CN",
+        }
+    }
+
+    /// A refusal in the operator's language.
+    pub fn error_text(&self, e: &UiError) -> String {
+        self.lang.catalogue().error(&e.code)
+    }
+
+    /// The refusal to show next to `field`, if it is about that field.
+    pub fn field_error(&self, e: &Option<UiError>, field: &str) -> String {
+        match e {
+            Some(e) if e.field == field => self.error_text(e),
+            _ => String::new(),
+        }
+    }
+
+    /// The refusal to show above the form: one about none of `fields`.
+    pub fn form_error(&self, e: &Option<UiError>, fields: &str) -> String {
+        match e {
+            Some(e) if e.field.is_empty() || !fields.split(',').any(|f| f == e.field) => self.error_text(e),
+            _ => String::new(),
+        }
+    }
+
+    /// A relay or valve state (closed: supplied) in the operator's language.
+    pub fn relay(&self, value: &str) -> String {
+        match self.lang.catalogue().messages.get(&format!("relay.{value}")) {
+            Some(m) => m.clone(),
+            None => value.to_string(),
+        }
+    }
+
+    /// A status word (account, meter, command, approval) in the operator's language.
+    pub fn word(&self, value: &str) -> String {
+        let key = format!("word.{value}");
+        match self.lang.catalogue().messages.get(&key) {
+            Some(m) => m.clone(),
+            None => value.to_string(),
+        }
+    }
+}
+
+fn html(t: &impl Template) -> Response {
+    match t.render() {
+        Ok(body) => {
+            let mut r = axum::response::Html(body).into_response();
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "a UI template failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// The status of a refusal: the API's for its codes, the UI's own for its two.
+fn ui_status(code: &str) -> StatusCode {
+    match code {
+        "csrf_expired" => StatusCode::FORBIDDEN,
+        "required" => StatusCode::UNPROCESSABLE_ENTITY,
+        other => crate::api::error::status_of(other),
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    page: PageCtx,
+    error: UiError,
+    back: String,
+}
+
+/// A page that could not be shown: not found (also what lies outside one's scope), forbidden, refused.
+fn error_page(ui: &Ui, answer_error: UiError, back: &str) -> Response {
+    let status = ui_status(&answer_error.code);
+    let status = if status == StatusCode::INTERNAL_SERVER_ERROR && answer_error.code.starts_with("http_") {
+        answer_error.code.trim_start_matches("http_").parse().ok().and_then(|s| StatusCode::from_u16(s).ok())
+    } else {
+        Some(status)
+    }
+    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let page = ErrorPage { page: PageCtx::new(ui, "error.title"), error: answer_error, back: back.into() };
+    let mut r = html(&page);
+    *r.status_mut() = status;
+    r
+}
+
+/// A form without the session's CSRF token: refused, nothing done.
+fn csrf_refused(ui: &Ui) -> Response {
+    error_page(ui, UiError::new("csrf_expired", ""), &ui.here)
+}
+
+/// Reads a posted form (the body limit of the router applies).
+async fn read_form(request: Request) -> Form {
+    match axum::body::to_bytes(request.into_body(), 1 << 20).await {
+        Ok(b) => Form::parse(&b),
+        Err(_) => Form::default(),
+    }
+}
+
+fn new_key(app: &AppState) -> String {
+    app.api.ids.uuid().to_string()
+}
+
+fn uuid_ok(id: &str) -> Option<Uuid> {
+    Uuid::parse_str(id).ok()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Assets.
+
+const APP_CSS: &str = include_str!("../../ui/static/app.css");
+const APP_JS: &str = include_str!("../../ui/static/app.js");
+const PRINT_JS: &str = include_str!("../../ui/static/print.js");
+const ICON_SVG: &str = include_str!("../../ui/static/icon.svg");
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "print.js" => (PRINT_JS, "text/javascript; charset=utf-8"),
+        "icon.svg" => (ICON_SVG, "image/svg+xml"),
+        _ => return (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Logging in and out, the language.
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    page: PageCtx,
+    next: String,
+    username: String,
+    error: Option<UiError>,
+}
+
+#[derive(serde::Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_page(headers: HeaderMap, q: axum::extract::Query<NextQuery>) -> Response {
+    let lang = requested_lang(&headers);
+    let next = safe_next(q.next.as_deref().unwrap_or("/ui/"));
+    html(&LoginPage { page: PageCtx::anonymous(lang, "login.title"), next, username: String::new(), error: None })
+}
+
+async fn login(
+    State(_app): State<AppState>,
+    axum::Extension(api): axum::Extension<ApiService>,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    let lang = requested_lang(&headers);
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().copied();
+    let form = read_form(request).await;
+    let next = safe_next(form.get("next"));
+    let username = form.get("username").to_string();
+    let again = |code: &str, field: &str| {
+        html(&LoginPage {
+            page: PageCtx::anonymous(lang, "login.title"),
+            next: next.clone(),
+            username: username.clone(),
+            error: Some(UiError::new(code, field)),
+        })
+    };
+    // A login form posted from another site would log the browser into someone else's account.
+    if !super::same_origin(&headers) {
+        return again("csrf_expired", "");
+    }
+    if username.is_empty() {
+        return again("required", "username");
+    }
+    let body = json!({"username": username, "password": form.0.get("password").cloned().unwrap_or_default()});
+    let mut call = match Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/session")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+    {
+        Ok(r) => r,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    if let Some(peer) = peer {
+        call.extensions_mut().insert(peer);
+    }
+    let Ok(response) = api.0.oneshot(call).await;
+    let status = response.status();
+    let cookie = response.headers().get(header::SET_COOKIE).cloned();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_default();
+    match (status.is_success(), cookie) {
+        (true, Some(cookie)) => {
+            let mut r = see_other(&next);
+            r.headers_mut().insert(header::SET_COOKIE, cookie);
+            r
+        }
+        _ => {
+            let j = J(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+            let code = j.s("code");
+            let mut r = again(if code.is_empty() { "login_failed" } else { &code }, "");
+            *r.status_mut() = if status.is_success() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
+            r
+        }
+    }
+}
+
+async fn logout(State(_app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let form = read_form(request).await;
+    if !form.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let _ = ui.call(Method::DELETE, "/api/v1/session", None, None).await;
+    let mut r = see_other("/ui/login");
+    let ended = crate::api::auth::set_cookie("", 0, false);
+    if let Ok(v) = HeaderValue::from_str(&ended) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// Switches the language: kept with the operator when logged in, and in a cookie for the login page.
+async fn language(ui: Result<Ui, Response>, request: Request) -> Response {
+    let form = read_form(request).await;
+    let Some(lang) = Lang::parse(form.get("lang")) else {
+        return (StatusCode::UNPROCESSABLE_ENTITY, "lang: zh-CN or en").into_response();
+    };
+    let next = safe_next(form.get("next"));
+    if let Ok(ui) = &ui {
+        if !form.csrf_ok(ui) {
+            return csrf_refused(ui);
+        }
+        let answer =
+            ui.call(Method::PUT, "/api/v1/session/language", Some(&json!({"language": lang.tag()})), None).await;
+        if !answer.ok() {
+            return error_page(ui, answer.error(), &next);
+        }
+    }
+    let mut r = see_other(&next);
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; SameSite=Strict; Max-Age=31536000", lang.tag());
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The dashboard.
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    page: PageCtx,
+    today: Option<J>,
+    trend_svg: String,
+    low: Vec<J>,
+    links: Vec<J>,
+    pending: Vec<J>,
+    shift: Option<J>,
+}
+
+async fn dashboard(State(app): State<AppState>, ui: Ui) -> Response {
+    let page = PageCtx::new(&ui, "dashboard.title");
+    let now = app.now();
+    let mut today = None;
+    let mut trend_svg = String::new();
+    let mut low = Vec::new();
+    if page.can("reports.read") {
+        let from = now - SignedDuration::from_hours(24 * 14);
+        let to = now + SignedDuration::from_mins(1);
+        let path = format!(
+            "/api/v1/reports/sales?group_by=day&from={}&to={}",
+            percent(&from.to_string()),
+            percent(&to.to_string())
+        );
+        let a = ui.get(&path).await;
+        if a.ok() {
+            let rows = a.json().list("rows");
+            let points: Vec<Point> = rows
+                .iter()
+                .map(|r| Point {
+                    label: r.s("key").get(5..).unwrap_or_default().to_string(),
+                    value: r.at("paid").s("minor").parse().unwrap_or(0),
+                })
+                .collect();
+            trend_svg = chart::bars(&points, 100, page.t("dashboard.trend"));
+            today = rows.last().cloned();
+        }
+        let a = ui.get("/api/v1/reports/balances?kind=low_balance&below=20.00&limit=8").await;
+        if a.ok() {
+            low = a.json().list("items");
+        }
+    }
+    let links = if page.can("meters.control") {
+        let a = ui.get("/api/v1/head-end/links?limit=20").await;
+        if a.ok() { a.json().list("items") } else { Vec::new() }
+    } else {
+        Vec::new()
+    };
+    let pending = if page.can("corrections.read") {
+        let a = ui.get("/api/v1/corrections?status=pending&limit=10").await;
+        if a.ok() { a.json().list("items") } else { Vec::new() }
+    } else {
+        Vec::new()
+    };
+    let shift = if page.can("shifts.operate") {
+        let a = ui.get("/api/v1/shifts/current").await;
+        a.ok().then(|| a.json())
+    } else {
+        None
+    };
+    html(&DashboardPage { page, today, trend_svg, low, links, pending, shift })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The counter: find, sell, print.
+
+#[derive(Template)]
+#[template(path = "counter.html")]
+struct CounterPage {
+    page: PageCtx,
+    q: String,
+    results: Vec<J>,
+    searched: bool,
+    shift: Option<J>,
+}
+
+#[derive(Template)]
+#[template(path = "counter_results.html")]
+struct CounterResults {
+    page: PageCtx,
+    results: Vec<J>,
+    searched: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+}
+
+async fn search(ui: &Ui, q: &str) -> (Vec<J>, bool) {
+    let q = q.trim();
+    if q.is_empty() {
+        return (Vec::new(), false);
+    }
+    let a = ui.get(&format!("/api/v1/customers?limit=20&q={}", percent(q))).await;
+    (if a.ok() { a.json().list("items") } else { Vec::new() }, true)
+}
+
+async fn counter(ui: Ui, q: axum::extract::Query<SearchQuery>) -> Response {
+    let page = PageCtx::new(&ui, "counter.title");
+    let q = q.0.q.unwrap_or_default();
+    let (results, searched) = search(&ui, &q).await;
+    let shift = {
+        let a = ui.get("/api/v1/shifts/current").await;
+        a.ok().then(|| a.json())
+    };
+    html(&CounterPage { page, q, results, searched, shift })
+}
+
+/// The results alone, for the search box to replace as the cashier types.
+async fn counter_results(ui: Ui, q: axum::extract::Query<SearchQuery>) -> Response {
+    let page = PageCtx::new(&ui, "counter.title");
+    let q = q.0.q.unwrap_or_default();
+    let (results, searched) = search(&ui, &q).await;
+    html(&CounterResults { page, results, searched })
+}
+
+#[derive(Template)]
+#[template(path = "customer.html")]
+struct CustomerPage {
+    page: PageCtx,
+    customer: J,
+    accounts: Vec<J>,
+}
+
+async fn customer(ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let a = ui.get(&format!("/api/v1/customers/{id}")).await;
+    if !a.ok() {
+        return error_page(&ui, a.error(), "/ui/counter");
+    }
+    let customer = a.json();
+    let accounts = {
+        let a = ui.get(&format!("/api/v1/accounts?customer_id={id}&limit=50")).await;
+        if a.ok() { a.json().list("items") } else { Vec::new() }
+    };
+    // One account: straight to it (the counter's usual case).
+    if let [only] = accounts.as_slice() {
+        return see_other(&format!("/ui/accounts/{}", only.s("id")));
+    }
+    html(&CustomerPage { page: PageCtx::new(&ui, "customer.title"), customer, accounts })
+}
+
+/// The sale form's fields, kept across a refusal.
+#[derive(Debug, Clone, Default)]
+pub struct SaleForm {
+    pub meter_id: String,
+    pub method: String,
+    pub amount: String,
+    pub quantity: String,
+    pub reference: String,
+}
+
+impl SaleForm {
+    fn from_form(f: &Form) -> Self {
+        Self {
+            meter_id: f.get("meter_id").into(),
+            method: f.get("method").into(),
+            amount: f.get("amount").into(),
+            quantity: f.get("quantity").into(),
+            reference: f.get("reference").into(),
+        }
+    }
+
+    fn request(&self, account_id: &str) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("account_id".into(), json!(account_id));
+        body.insert("meter_id".into(), json!(self.meter_id));
+        body.insert("method".into(), json!(if self.method.is_empty() { "cash" } else { self.method.as_str() }));
+        body.insert("reference".into(), json!(self.reference));
+        if !self.amount.is_empty() {
+            body.insert("amount".into(), json!(self.amount));
+        }
+        if !self.quantity.is_empty() {
+            body.insert("quantity".into(), json!(self.quantity));
+        }
+        Value::Object(body)
+    }
+
+    pub fn method_is(&self, m: &str) -> bool {
+        self.method == m || (self.method.is_empty() && m == "cash")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    page: PageCtx,
+    account: J,
+    customer: J,
+    sales: Vec<J>,
+    form: SaleForm,
+    error: Option<UiError>,
+}
+
+async fn account_page(ui: &Ui, id: Uuid, form: SaleForm, error: Option<UiError>) -> Response {
+    let a = ui.get(&format!("/api/v1/accounts/{id}")).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/counter");
+    }
+    let account = a.json();
+    let customer = {
+        let c = ui.get(&format!("/api/v1/customers/{}", account.s("customer_id"))).await;
+        c.json()
+    };
+    let sales = if ui.principal.can(voltvend_domain::Permission::SalesRead) {
+        let s = ui.get(&format!("/api/v1/sales?account_id={id}&limit=10")).await;
+        if s.ok() { s.json().list("items") } else { Vec::new() }
+    } else {
+        Vec::new()
+    };
+    let mut form = form;
+    if form.meter_id.is_empty()
+        && let Some(m) = account.list("meters").first()
+    {
+        form.meter_id = m.s("id");
+    }
+    let mut r = html(&AccountPage {
+        page: PageCtx::new(ui, "account.title"),
+        account,
+        customer,
+        sales,
+        form,
+        error: error.clone(),
+    });
+    if let Some(e) = &error {
+        *r.status_mut() = ui_status(&e.code);
+    }
+    r
+}
+
+async fn account(ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    account_page(&ui, id, SaleForm::default(), None).await
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    page: PageCtx,
+    account_id: String,
+    form: SaleForm,
+    quote: J,
+    meter: J,
+    key: String,
+}
+
+async fn quote(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let form = SaleForm::from_form(&f);
+    if form.amount.is_empty() && form.quantity.is_empty() {
+        return account_page(&ui, id, form, Some(UiError::new("required", "amount"))).await;
+    }
+    let a = ui.call(Method::POST, "/api/v1/sales/quote", Some(&form.request(&id.to_string())), None).await;
+    if !a.ok() {
+        return account_page(&ui, id, form, Some(a.error())).await;
+    }
+    let meter = ui.get(&format!("/api/v1/meters/{}", form.meter_id)).await.json();
+    html(&ConfirmPage {
+        page: PageCtx::new(&ui, "confirm.title"),
+        account_id: id.to_string(),
+        form,
+        quote: a.json(),
+        meter,
+        key: new_key(&app),
+    })
+}
+
+async fn sell(ui: Ui, request: Request) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let Some(account_id) = uuid_ok(f.get("account_id")) else {
+        return error_page(&ui, UiError::new("not_found", ""), "/ui/counter");
+    };
+    let key = f.get("key");
+    if key.is_empty() {
+        return account_page(&ui, account_id, SaleForm::from_form(&f), Some(UiError::new("csrf_expired", ""))).await;
+    }
+    let form = SaleForm::from_form(&f);
+    let mut body = form.request(&account_id.to_string());
+    // A purchase by quantity is sold at the price the customer was quoted, or refused.
+    if let (Some(paid), Some(fields)) = (f.opt("expected_paid"), body.as_object_mut()) {
+        fields.insert("expected_paid".into(), json!(paid));
+    }
+    let a = ui.post("/api/v1/sales", &body, key).await;
+    if !a.ok() {
+        return account_page(&ui, account_id, form, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/sales/{}", a.json().s("id")))
+}
+
+#[derive(Template)]
+#[template(path = "sale.html")]
+struct SalePage {
+    page: PageCtx,
+    sale: J,
+    tokens: Vec<String>,
+    meter: J,
+    key: String,
+    correction_key: String,
+    error: Option<UiError>,
+}
+
+async fn sale_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -> Response {
+    let a = ui.get(&format!("/api/v1/sales/{id}")).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/counter");
+    }
+    let sale = a.json();
+    let tokens = sale.list("tokens").iter().map(|t| group_token(&t.text())).collect();
+    let meter = ui.get(&format!("/api/v1/meters/{}", sale.s("meter_id"))).await.json();
+    let mut r = html(&SalePage {
+        page: PageCtx::new(ui, "sale.title"),
+        sale,
+        tokens,
+        meter,
+        key: new_key(app),
+        correction_key: new_key(app),
+        error: error.clone(),
+    });
+    if let Some(e) = &error {
+        *r.status_mut() = ui_status(&e.code);
+    }
+    r
+}
+
+async fn sale(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    sale_page(&app, &ui, id, None).await
+}
+
+/// A printed document from the API (the 80 mm receipt view), with the script that opens the print dialog.
+fn printable(ui: &Ui, answer: super::Answer, back: &str) -> Response {
+    if !answer.ok() {
+        return error_page(ui, answer.error(), back);
+    }
+    let text = String::from_utf8_lossy(&answer.body).into_owned();
+    let script = "<script src=\"/ui/static/print.js\" defer></script>";
+    let body = match text.rfind("</body>") {
+        Some(i) => format!("{}{script}{}", text.get(..i).unwrap_or_default(), text.get(i..).unwrap_or_default()),
+        None => format!("{text}{script}"),
+    };
+    let mut r = axum::response::Html(body).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn receipt(ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let a = ui.get(&format!("/api/v1/sales/{id}/receipt?format=html&lang={}", ui.lang.tag())).await;
+    printable(&ui, a, &format!("/ui/sales/{id}"))
+}
+
+async fn reprint(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let body = json!({"format": "html", "lang": ui.lang.tag()});
+    let a = ui.post(&format!("/api/v1/sales/{id}/reprint"), &body, f.get("key")).await;
+    if !a.ok() {
+        return sale_page(&app, &ui, id, Some(a.error())).await;
+    }
+    printable(&ui, a, &format!("/ui/sales/{id}"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The shift.
+
+#[derive(Template)]
+#[template(path = "shift.html")]
+struct ShiftPage {
+    page: PageCtx,
+    shift: Option<J>,
+    points: Vec<J>,
+    last: Option<J>,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn shift_page(app: &AppState, ui: &Ui, error: Option<UiError>) -> Response {
+    let a = ui.get("/api/v1/shifts/current").await;
+    let shift = a.ok().then(|| a.json());
+    let points = if shift.is_none() {
+        let p = ui.get("/api/v1/vending-points?limit=100").await;
+        if p.ok() { p.json().list("items") } else { Vec::new() }
+    } else {
+        Vec::new()
+    };
+    let last = if shift.is_none() {
+        let s =
+            ui.get(&format!("/api/v1/shifts?operator_id={}&status=closed&limit=1", ui.principal.id().as_uuid())).await;
+        s.json().list("items").into_iter().next()
+    } else {
+        None
+    };
+    let mut r = html(&ShiftPage {
+        page: PageCtx::new(ui, "shift.title"),
+        shift,
+        points,
+        last,
+        key: new_key(app),
+        error: error.clone(),
+    });
+    if let Some(e) = &error {
+        *r.status_mut() = ui_status(&e.code);
+    }
+    r
+}
+
+async fn shift(State(app): State<AppState>, ui: Ui) -> Response {
+    shift_page(&app, &ui, None).await
+}
+
+async fn open_shift(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let body = json!({"vending_point_id": f.get("vending_point_id"), "opening_float": f.get("opening_float")});
+    if f.get("opening_float").is_empty() {
+        return shift_page(&app, &ui, Some(UiError::new("required", "opening_float"))).await;
+    }
+    let a = ui.post("/api/v1/shifts", &body, f.get("key")).await;
+    if !a.ok() {
+        return shift_page(&app, &ui, Some(a.error())).await;
+    }
+    see_other("/ui/shift")
+}
+
+async fn close_shift(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    if f.get("counted").is_empty() {
+        return shift_page(&app, &ui, Some(UiError::new("required", "counted"))).await;
+    }
+    let Some(id) = uuid_ok(f.get("shift_id")) else {
+        return shift_page(&app, &ui, Some(UiError::new("not_found", ""))).await;
+    };
+    let a = ui.post(&format!("/api/v1/shifts/{id}/close"), &json!({"counted": f.get("counted")}), f.get("key")).await;
+    if !a.ok() {
+        return shift_page(&app, &ui, Some(a.error())).await;
+    }
+    see_other("/ui/shift")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Meters.
+
+#[derive(Template)]
+#[template(path = "meter.html")]
+struct MeterPage {
+    page: PageCtx,
+    meter: J,
+    supply: J,
+    commands: Vec<J>,
+    consumption_svg: String,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn meter_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -> Response {
+    let a = ui.get(&format!("/api/v1/meters/{id}")).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/counter");
+    }
+    let meter = a.json();
+    let supply = ui.get(&format!("/api/v1/meters/{id}/supply")).await.json();
+    let commands = ui.get(&format!("/api/v1/meters/{id}/commands?limit=10")).await.json().list("items");
+    let from = app.now() - SignedDuration::from_hours(24 * 7);
+    let readings = ui
+        .get(&format!("/api/v1/readings?meter_id={id}&from={}&limit=200", percent(&from.to_string())))
+        .await
+        .json()
+        .list("items");
+    let page = PageCtx::new(ui, "meter.title");
+    let daily = daily_use(&readings);
+    let consumption_svg =
+        if daily.is_empty() { String::new() } else { chart::bars(&daily, 1000, page.t("meter.consumption")) };
+    let mut r =
+        html(&MeterPage { page, meter, supply, commands, consumption_svg, key: new_key(app), error: error.clone() });
+    if let Some(e) = &error {
+        *r.status_mut() = ui_status(&e.code);
+    }
+    r
+}
+
+/// What a meter used each day (UTC dates), in thousandths of its unit: the rise of its registers' sum between
+/// consecutive billed readings, counted on the day of the later one. Flagged readings are left out, as billing
+/// leaves them out.
+fn daily_use(readings: &[J]) -> Vec<Point> {
+    let mut days: Vec<Point> = Vec::new();
+    let mut last: Option<i64> = None;
+    for r in readings.iter().filter(|r| r.is("status", "billed")) {
+        let total: i64 = r.list("registers").iter().map(|g| g.at("value").s("milli").parse::<i64>().unwrap_or(0)).sum();
+        if let Some(prev) = last {
+            let used = (total - prev).max(0);
+            let day = r.s("at").get(5..10).unwrap_or_default().to_string();
+            match days.last_mut() {
+                Some(p) if p.label == day => p.value += used,
+                _ => days.push(Point { label: day, value: used }),
+            }
+        }
+        last = Some(total);
+    }
+    days
+}
+
+async fn meter(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    meter_page(&app, &ui, id, None).await
+}
+
+async fn meter_command(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    if f.get("reason").is_empty() {
+        return meter_page(&app, &ui, id, Some(UiError::new("required", "reason"))).await;
+    }
+    let body = json!({"kind": f.get("kind"), "reason": f.get("reason")});
+    let a = ui.post(&format!("/api/v1/meters/{id}/commands"), &body, f.get("key")).await;
+    if !a.ok() {
+        return meter_page(&app, &ui, id, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/meters/{id}"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Corrections (maker-checker).
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct ApprovalsPage {
+    page: PageCtx,
+    status: String,
+    items: Vec<J>,
+    key: String,
+    error: Option<UiError>,
+}
+
+#[derive(serde::Deserialize)]
+struct StatusQuery {
+    status: Option<String>,
+}
+
+impl ApprovalsPage {
+    pub fn showing(&self, status: &str) -> bool {
+        self.status == status
+    }
+}
+
+async fn approvals_page(app: &AppState, ui: &Ui, status: &str, error: Option<UiError>) -> Response {
+    let status = if ["pending", "approved", "rejected", "expired"].contains(&status) { status } else { "pending" };
+    let a = ui.get(&format!("/api/v1/corrections?status={status}&limit=50")).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/");
+    }
+    let mut r = html(&ApprovalsPage {
+        page: PageCtx::new(ui, "approvals.title"),
+        status: status.into(),
+        items: a.json().list("items"),
+        key: new_key(app),
+        error: error.clone(),
+    });
+    if let Some(e) = &error {
+        *r.status_mut() = ui_status(&e.code);
+    }
+    r
+}
+
+async fn approvals(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<StatusQuery>) -> Response {
+    approvals_page(&app, &ui, q.0.status.as_deref().unwrap_or("pending"), None).await
+}
+
+async fn request_correction(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let Some(sale_id) = uuid_ok(f.get("sale_id")) else {
+        return error_page(&ui, UiError::new("not_found", ""), "/ui/counter");
+    };
+    if f.get("reason").is_empty() {
+        return sale_page(&app, &ui, sale_id, Some(UiError::new("required", "reason"))).await;
+    }
+    let body = json!({"kind": "reverse_sale", "sale_id": sale_id, "reason": f.get("reason")});
+    let a = ui.post("/api/v1/corrections", &body, f.get("key")).await;
+    if !a.ok() {
+        return sale_page(&app, &ui, sale_id, Some(a.error())).await;
+    }
+    see_other("/ui/approvals")
+}
+
+async fn decide(
+    State(app): State<AppState>,
+    ui: Ui,
+    Path((id, decision)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let (Some(id), true) = (uuid_ok(&id), decision == "approve" || decision == "reject") else {
+        return error_page(&ui, UiError::new("not_found", ""), "/ui/approvals");
+    };
+    let a =
+        ui.post(&format!("/api/v1/corrections/{id}/{decision}"), &json!({"note": f.get("note")}), f.get("key")).await;
+    if !a.ok() {
+        return approvals_page(&app, &ui, "pending", Some(a.error())).await;
+    }
+    see_other("/ui/approvals")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reports and the audit trail.
+
+#[derive(Template)]
+#[template(path = "reports.html")]
+struct ReportsPage {
+    page: PageCtx,
+    from: String,
+    to: String,
+    group_by: String,
+    summary: Option<J>,
+    error: Option<UiError>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReportForm {
+    from: Option<String>,
+    to: Option<String>,
+    group_by: Option<String>,
+}
+
+/// A date field (`2026-12-01`) as the start of that day in UTC; the report's days are counted in the
+/// premises' time zone by the API.
+fn day_start(date: &str) -> Option<Timestamp> {
+    let d: jiff::civil::Date = date.parse().ok()?;
+    d.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
+async fn reports(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<ReportForm>) -> Response {
+    let page = PageCtx::new(&ui, "reports.title");
+    let today = app.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let from = q.0.from.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| today.first_of_month().to_string());
+    let to =
+        q.0.to
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| today.tomorrow().map(|d| d.to_string()).unwrap_or_default());
+    let group_by = q.0.group_by.clone().unwrap_or_else(|| "day".into());
+    let (mut summary, mut error) = (None, None);
+    match (day_start(&from), day_start(&to)) {
+        (Some(f), Some(t)) => {
+            let path = format!(
+                "/api/v1/reports/sales?group_by={}&from={}&to={}",
+                percent(&group_by),
+                percent(&f.to_string()),
+                percent(&t.to_string())
+            );
+            let a = ui.get(&path).await;
+            if a.status == StatusCode::FORBIDDEN {
+                return error_page(&ui, a.error(), "/ui/");
+            }
+            if a.ok() {
+                summary = Some(a.json());
+            } else {
+                error = Some(a.error());
+            }
+        }
+        (None, _) => error = Some(UiError::new("bad_request", "from")),
+        (_, None) => error = Some(UiError::new("bad_request", "to")),
+    }
+    html(&ReportsPage { page, from, to, group_by, summary, error })
+}
+
+impl ReportsPage {
+    pub fn grouped_by(&self, g: &str) -> bool {
+        self.group_by == g
+    }
+
+    /// An export link of the sales report in `format`, for the period shown.
+    pub fn export(&self, report: &str, format: &str) -> String {
+        let f = day_start(&self.from).map(|t| t.to_string()).unwrap_or_default();
+        let t = day_start(&self.to).map(|t| t.to_string()).unwrap_or_default();
+        let mut link = format!("/api/v1/reports/{report}?format={format}&from={}&to={}", percent(&f), percent(&t));
+        if report == "sales" {
+            link.push_str(&format!("&group_by={}", percent(&self.group_by)));
+        }
+        if format == "pdf" {
+            link.push_str(&format!("&lang={}", self.page.tag()));
+        }
+        link
+    }
+
+    pub fn balances_export(&self, format: &str) -> String {
+        let mut link = format!("/api/v1/reports/balances?kind=arrears&format={format}");
+        if format == "pdf" {
+            link.push_str(&format!("&lang={}", self.page.tag()));
+        }
+        link
+    }
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+struct AuditPage {
+    page: PageCtx,
+    action: String,
+    subject: String,
+    items: Vec<J>,
+    next: String,
+    error: Option<UiError>,
+}
+
+#[derive(serde::Deserialize)]
+struct AuditForm {
+    action: Option<String>,
+    subject: Option<String>,
+    after: Option<String>,
+}
+
+async fn audit(ui: Ui, q: axum::extract::Query<AuditForm>) -> Response {
+    let page = PageCtx::new(&ui, "audit.title");
+    let action = q.0.action.clone().unwrap_or_default();
+    let subject = q.0.subject.clone().unwrap_or_default();
+    let mut path = "/api/v1/audit?limit=50".to_string();
+    for (k, v) in [("action", &action), ("subject", &subject), ("after", &q.0.after.clone().unwrap_or_default())] {
+        if !v.trim().is_empty() {
+            path.push_str(&format!("&{k}={}", percent(v.trim())));
+        }
+    }
+    let a = ui.get(&path).await;
+    if a.status == StatusCode::FORBIDDEN {
+        return error_page(&ui, a.error(), "/ui/");
+    }
+    let (items, next, error) = if a.ok() {
+        let j = a.json();
+        (j.list("items"), j.s("next"), None)
+    } else {
+        (Vec::new(), String::new(), Some(a.error()))
+    };
+    html(&AuditPage { page, action, subject, items, next, error })
+}
+
+impl AuditPage {
+    pub fn next_link(&self) -> String {
+        format!(
+            "/ui/audit?action={}&subject={}&after={}",
+            percent(&self.action),
+            percent(&self.subject),
+            percent(&self.next)
+        )
+    }
+}

@@ -1,0 +1,278 @@
+//! The web UI through the whole router: logins and where they return to, premises scope and permissions on
+//! every page, CSRF and cross-site refusals that change nothing, one sale for a double submit, refusals next to
+//! their field in the operator's language, the language kept with the operator, and no page showing a
+//! catalogue key instead of its text.
+
+use axum::http::Method;
+use voltvend_domain::{Operator, OperatorId};
+use voltvend_ops::Command;
+
+use super::{Api, Req, Resp};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// An operator of `role` scoped to `scope` who logs in with [`PASSWORD`]; returns their session cookie.
+async fn session(
+    api: &mut Api,
+    username: &str,
+    role: &str,
+    scope: voltvend_domain::PremisesId,
+) -> (OperatorId, String) {
+    let ids = voltvend_server::clock::IdGenerator::seeded(api.clock.clone(), username.len() as u64 + 1000);
+    let id = OperatorId::from_uuid(ids.uuid());
+    let hash = voltvend_server::passwords::hash(PASSWORD, &ids).unwrap();
+    let op = Operator::new(id, username, &format!("{username} (test)"), role, scope, &hash);
+    api.store.submit(api.estate.system(Command::AddOperator(op))).await.unwrap();
+    let form = format!("username={username}&password={}&next=%2Fui%2Fcounter", PASSWORD.replace(' ', "+"));
+    let r = api.send(form_req("/ui/login", &form, "")).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    assert_eq!(r.headers["location"], "/ui/counter", "back to the page asked for");
+    let set = r.headers["set-cookie"].to_str().unwrap();
+    (id, set.split(';').next().unwrap().to_string())
+}
+
+fn form_req(path: &str, form: &str, cookie: &str) -> Req {
+    let mut r = Req::new(Method::POST, path).header("content-type", "application/x-www-form-urlencoded");
+    if !cookie.is_empty() {
+        r = r.header("cookie", cookie);
+    }
+    r.body_raw(form)
+}
+
+fn page(path: &str, cookie: &str) -> Req {
+    Req::new(Method::GET, path).header("cookie", cookie)
+}
+
+fn text(r: &Resp) -> String {
+    String::from_utf8_lossy(&r.bytes).to_string()
+}
+
+/// The value of the first hidden field `name` on a page.
+fn field(html: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle).unwrap_or_else(|| panic!("no field {name}")) + needle.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+async fn sales_of(api: &Api, account: voltvend_domain::AccountId) -> usize {
+    let r = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::Administrator,
+            'g',
+            Method::GET,
+            &format!("/api/v1/sales?account_id={account}&limit=500"),
+        ))
+        .await;
+    r.ok()["items"].as_array().unwrap().len()
+}
+
+/// Opens the operator's shift through the shift page.
+async fn open_shift(api: &Api, cookie: &str) {
+    let html = text(&api.send(page("/ui/shift", cookie)).await);
+    let form = format!(
+        "csrf={}&key={}&vending_point_id={}&opening_float=100.00",
+        field(&html, "csrf"),
+        field(&html, "key"),
+        api.estate.point_a
+    );
+    let r = api.send(form_req("/ui/shift/open", &form, cookie)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    assert!(text(&api.send(page("/ui/shift", cookie)).await).contains("id=\"shift-open\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_login_and_a_failed_one_says_why() {
+    let api = Api::new().await;
+    for path in ["/ui/", "/ui/counter?q=a", "/ui/accounts/x", "/ui/audit"] {
+        let r = api.send(Req::new(Method::GET, path)).await;
+        assert_eq!(r.status.as_u16(), 303, "{path}");
+        let to = r.headers["location"].to_str().unwrap();
+        assert!(to.starts_with("/ui/login?next=%2Fui%2F"), "{path} -> {to}");
+    }
+    // A bearer token is for programs: pages ask for a login.
+    let r = api.send(api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, "/ui/")).await;
+    assert_eq!(r.status.as_u16(), 303);
+    let r = api
+        .send(form_req("/ui/login", "username=nobody&password=wrong+one&next=https%3A%2F%2Fevil.example%2F", ""))
+        .await;
+    assert_eq!(r.status.as_u16(), 401);
+    let html = text(&r);
+    assert!(html.contains("data-code=\"login_failed\""), "{html}");
+    assert!(html.contains("value=\"/ui/\""), "a foreign next is replaced by the UI's start");
+    assert!(!r.headers.contains_key("set-cookie"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scoped_cashier_reaches_only_their_buildings_pages() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (_, cookie) = session(&mut api, "ui.cashier.a", "cashier", scope).await;
+    let e = &api.estate;
+    let own = api.send(page(&format!("/ui/accounts/{}", e.account_a), &cookie)).await;
+    assert_eq!(own.status.as_u16(), 200, "{}", text(&own));
+    let admin = |path: String| api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, &path);
+    let customer_b = api.send(admin(format!("/api/v1/accounts/{}", e.account_b))).await.ok()["customer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let name_b =
+        api.send(admin(format!("/api/v1/customers/{customer_b}"))).await.ok()["name"].as_str().unwrap().to_string();
+    for path in [
+        format!("/ui/accounts/{}", e.account_b),
+        format!("/ui/customers/{customer_b}"),
+        "/ui/accounts/not-an-id".to_string(),
+    ] {
+        let r = api.send(page(&path, &cookie)).await;
+        assert_eq!(r.status.as_u16(), 404, "{path}");
+        let html = text(&r);
+        assert!(html.contains("data-code=\"not_found\""), "{path}: {html}");
+        assert!(!html.contains(&name_b), "{path} shows nothing of building B");
+    }
+    // A page whose permission the role lacks.
+    let r = api.send(page("/ui/audit", &cookie)).await;
+    assert_eq!(r.status.as_u16(), 403);
+    assert!(text(&r).contains("data-code=\"forbidden\""));
+    // The navigation offers only what the role may do.
+    let home = text(&api.send(page("/ui/", &cookie)).await);
+    assert!(home.contains("href=\"/ui/counter\"") && !home.contains("href=\"/ui/audit\""), "{home}");
+    // Searching finds nothing of building B.
+    let b_unit = &e.unit_b.name;
+    let found = text(&api.send(page(&format!("/ui/counter/results?q={}", b_unit), &cookie)).await);
+    assert!(found.contains("no-results"), "{found}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_need_the_csrf_token_a_double_submit_sells_once() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (_, cookie) = session(&mut api, "ui.cashier.b", "cashier", scope).await;
+    let e = &api.estate;
+    open_shift(&api, &cookie).await;
+    let account = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cookie)).await);
+    let csrf = field(&account, "csrf");
+    let quote_form = format!("csrf={csrf}&meter_id={}&amount=20.00&method=cash", e.remote_meter);
+    let confirm = api.send(form_req(&format!("/ui/accounts/{}/quote", e.account_a), &quote_form, &cookie)).await;
+    assert_eq!(confirm.status.as_u16(), 200, "{}", text(&confirm));
+    let confirm = text(&confirm);
+    assert!(confirm.contains("id=\"q-paid\">20.00"), "the split is shown before confirming");
+    let key = field(&confirm, "key");
+    let sell = |csrf: &str| {
+        format!(
+            "csrf={csrf}&key={key}&account_id={}&meter_id={}&method=cash&amount=20.00&quantity=&reference=",
+            e.account_a, e.remote_meter
+        )
+    };
+    let before = sales_of(&api, e.account_a).await;
+
+    // Without the token, with a wrong one, or from another site: refused, nothing sold.
+    for (form, origin) in [(sell(""), None), (sell("00ff"), None), (sell(&csrf), Some("https://evil.example"))] {
+        let mut r = form_req("/ui/sales", &form, &cookie);
+        if let Some(o) = origin {
+            r = r.header("origin", o).header("host", "127.0.0.1:8080");
+        }
+        let r = api.send(r).await;
+        assert_eq!(r.status.as_u16(), 403, "{form}");
+    }
+    assert_eq!(sales_of(&api, e.account_a).await, before, "a refused form sold nothing");
+
+    // The same confirmed form twice (a double click): one sale, both answered with it.
+    let first = api.send(form_req("/ui/sales", &sell(&csrf), &cookie)).await;
+    let second = api.send(form_req("/ui/sales", &sell(&csrf), &cookie)).await;
+    assert_eq!(first.status.as_u16(), 303, "{}", text(&first));
+    assert_eq!(first.headers["location"], second.headers["location"]);
+    assert_eq!(sales_of(&api, e.account_a).await, before + 1);
+    let sale = text(&api.send(page(first.headers["location"].to_str().unwrap(), &cookie)).await);
+    assert!(sale.contains("id=\"credited\""), "{sale}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_show_next_to_their_field_in_the_operators_language() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (id, cookie) = session(&mut api, "ui.cashier.c", "cashier", scope).await;
+    let e = &api.estate;
+    let account = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cookie)).await);
+    let csrf = field(&account, "csrf");
+    let quote = |amount: &str| format!("csrf={csrf}&meter_id={}&amount={amount}&method=cash", e.remote_meter);
+    let path = format!("/ui/accounts/{}/quote", e.account_a);
+
+    // No shift open: refused above the form, in the browser's language until the operator chooses one.
+    let r = api.send(form_req(&path, &quote("20.00"), &cookie).header("accept-language", "zh-CN")).await;
+    assert_eq!(r.status.as_u16(), 409, "{}", text(&r));
+    assert!(text(&r).contains("data-code=\"no_open_shift\">请先开班。"), "{}", text(&r));
+    open_shift(&api, &cookie).await;
+
+    let r = api.send(form_req(&path, &quote("abc"), &cookie).header("accept-language", "zh-CN")).await;
+    assert_eq!(r.status.as_u16(), 400);
+    let html = text(&r);
+    assert!(html.contains("id=\"amount-error\">填写的内容无效。"), "{html}");
+    assert!(html.contains("value=\"abc\""), "the form keeps what was typed");
+
+    // The switch keeps English with the operator (any browser), and the same refusal reads in English.
+    let r = api.send(form_req("/ui/language", &format!("csrf={csrf}&lang=en&next=%2Fui%2Fcounter"), &cookie)).await;
+    assert_eq!(r.status.as_u16(), 303);
+    assert_eq!(api.store.operator(id).await.unwrap().unwrap().language.as_deref(), Some("en"));
+    let r = api.send(form_req(&path, &quote("abc"), &cookie).header("accept-language", "zh-CN")).await;
+    assert!(text(&r).contains("id=\"amount-error\">This value is not valid."), "{}", text(&r));
+    // Below the minimum purchase, in English.
+    let r = api.send(form_req(&path, &quote("0.01"), &cookie)).await;
+    assert_eq!(r.status.as_u16(), 422, "{}", text(&r));
+    assert!(text(&r).contains("Below the minimum purchase."), "{}", text(&r));
+    // The switch itself needs the CSRF token of a logged-in operator.
+    let r = api.send(form_req("/ui/language", "csrf=nope&lang=zh-CN&next=%2Fui%2F", &cookie)).await;
+    assert_eq!(r.status.as_u16(), 403);
+    assert_eq!(api.store.operator(id).await.unwrap().unwrap().language.as_deref(), Some("en"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
+    let mut api = Api::new().await;
+    let scope = api.estate.property.id;
+    let (_, cookie) = session(&mut api, "ui.manager", "manager", scope).await;
+    let e = &api.estate;
+    let sale = api
+        .send(api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/sales?limit=1"))
+        .await
+        .ok()["items"][0]["id"]
+        .as_str()
+        .map(str::to_string);
+    let mut pages = vec![
+        "/ui/".to_string(),
+        "/ui/counter?q=a".into(),
+        format!("/ui/accounts/{}", e.account_a),
+        format!("/ui/meters/{}", e.remote_meter),
+        format!("/ui/meters/{}", e.sts_meter),
+        "/ui/approvals".into(),
+        "/ui/approvals?status=approved".into(),
+        "/ui/reports".into(),
+        "/ui/reports?group_by=operator".into(),
+        "/ui/audit".into(),
+        "/ui/login".into(),
+    ];
+    if let Some(s) = sale {
+        pages.push(format!("/ui/sales/{s}"));
+    }
+    let keys: Vec<String> = voltvend_server::ui::Lang::En.catalogue().messages.keys().cloned().collect();
+    for lang in ["zh-CN", "en"] {
+        let csrf = field(&text(&api.send(page("/ui/", &cookie)).await), "csrf");
+        let r = api.send(form_req("/ui/language", &format!("csrf={csrf}&lang={lang}&next=%2Fui%2F"), &cookie)).await;
+        assert_eq!(r.status.as_u16(), 303);
+        for p in &pages {
+            let r = api.send(page(p, &cookie)).await;
+            assert_eq!(r.status.as_u16(), 200, "{p} ({lang}): {}", text(&r));
+            let html = text(&r);
+            assert!(html.contains(&format!("<html lang=\"{lang}\">")) || p == "/ui/login", "{p}");
+            for k in &keys {
+                assert!(!html.contains(&format!(">{k}<")), "{p} ({lang}) shows the bare key {k}");
+            }
+            assert!(!html.contains("<script>"), "no inline script on {p}");
+        }
+    }
+    // Every asset is served by the binary.
+    for asset in ["app.css", "app.js", "print.js", "icon.svg"] {
+        let r = api.send(Req::new(Method::GET, &format!("/ui/static/{asset}"))).await;
+        assert_eq!(r.status.as_u16(), 200, "{asset}");
+        assert!(r.headers["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    }
+    assert_eq!(api.send(Req::new(Method::GET, "/ui/static/../Cargo.toml")).await.status.as_u16(), 404);
+}
