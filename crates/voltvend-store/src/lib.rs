@@ -139,6 +139,8 @@ pub struct MeterFilter {
     pub premises: Option<PremisesId>,
     /// Only local meters sold credit or with return data (累计结余).
     pub holds_credit: bool,
+    /// Only meters whose relay (or valve) Voltvend wants `open` (tripped) or `closed`.
+    pub relay: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -354,7 +354,7 @@ endpoints! {
     }
     GET "/api/v1/meters" => customers::list_meters {
         access: Access::Needs(P::MetersRead), summary: "Meters within one's scope", keyed: false,
-        query: [MeterQuery], body: -, ok: 200 [Page<MeterView>], errors: [],
+        query: [MeterQuery], body: -, ok: 200 [Page<MeterView>], errors: [422],
     }
     GET "/api/v1/meters/{id}" => customers::get_meter {
         access: Access::Needs(P::MetersRead), summary: "A meter with its token state (never its keys)", keyed: false,

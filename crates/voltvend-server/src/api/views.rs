@@ -732,6 +732,8 @@ pub struct MeterQuery {
     pub utility: Option<String>,
     /// Part of the serial or the meter number.
     pub q: Option<String>,
+    /// open: meters Voltvend wants tripped (relay open, valve shut); closed: supplied.
+    pub relay: Option<String>,
     pub limit: Option<u32>,
     pub after: Option<String>,
 }

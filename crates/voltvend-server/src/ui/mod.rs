@@ -25,6 +25,7 @@ use crate::http::AppState;
 
 pub mod chart;
 pub mod i18n;
+mod office;
 mod pages;
 
 pub use i18n::Lang;

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/corrections/{id}/{decision}", post(decide))
         .route("/ui/reports", get(reports))
         .route("/ui/audit", get(audit))
+        .merge(super::office::routes())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -54,8 +55,11 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/", "nav.dashboard", ""),
     ("/ui/counter", "nav.counter", "sales.create"),
     ("/ui/shift", "nav.shift", "shifts.operate"),
+    ("/ui/premises", "nav.premises", "premises.read"),
     ("/ui/approvals", "nav.approvals", "corrections.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
+    ("/ui/operators", "nav.operators", "operators.read"),
+    ("/ui/campaigns", "nav.campaigns", "keys.manage"),
     ("/ui/audit", "nav.audit", "audit.read"),
 ];
 
@@ -81,7 +85,7 @@ pub struct PageCtx {
 }
 
 impl PageCtx {
-    fn new(ui: &Ui, title_key: &str) -> Self {
+    pub(super) fn new(ui: &Ui, title_key: &str) -> Self {
         let cat = ui.lang.catalogue();
         let perms: Vec<String> = ui.principal.permissions.iter().map(|p| p.as_str().to_string()).collect();
         let path = ui.here.split('?').next().unwrap_or_default().to_string();
@@ -191,7 +195,7 @@ impl PageCtx {
     }
 }
 
-fn html(t: &impl Template) -> Response {
+pub(super) fn html(t: &impl Template) -> Response {
     match t.render() {
         Ok(body) => {
             let mut r = axum::response::Html(body).into_response();
@@ -205,6 +209,15 @@ fn html(t: &impl Template) -> Response {
     }
 }
 
+/// A page drawn after a refusal answers with the refusal's status.
+pub(super) fn html_with(t: &impl Template, error: &Option<UiError>) -> Response {
+    let mut r = html(t);
+    if let Some(e) = error {
+        *r.status_mut() = ui_status(&e.code);
+    }
+    r
+}
+
 /// The status of a refusal: the API's for its codes, the UI's own for its two.
 fn ui_status(code: &str) -> StatusCode {
     match code {
@@ -214,7 +227,7 @@ fn ui_status(code: &str) -> StatusCode {
     }
 }
 
-fn see_other(to: &str) -> Response {
+pub(super) fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
 }
 
@@ -227,7 +240,7 @@ struct ErrorPage {
 }
 
 /// A page that could not be shown: not found (also what lies outside one's scope), forbidden, refused.
-fn error_page(ui: &Ui, answer_error: UiError, back: &str) -> Response {
+pub(super) fn error_page(ui: &Ui, answer_error: UiError, back: &str) -> Response {
     let status = ui_status(&answer_error.code);
     let status = if status == StatusCode::INTERNAL_SERVER_ERROR && answer_error.code.starts_with("http_") {
         answer_error.code.trim_start_matches("http_").parse().ok().and_then(|s| StatusCode::from_u16(s).ok())
@@ -242,23 +255,23 @@ fn error_page(ui: &Ui, answer_error: UiError, back: &str) -> Response {
 }
 
 /// A form without the session's CSRF token: refused, nothing done.
-fn csrf_refused(ui: &Ui) -> Response {
+pub(super) fn csrf_refused(ui: &Ui) -> Response {
     error_page(ui, UiError::new("csrf_expired", ""), &ui.here)
 }
 
 /// Reads a posted form (the body limit of the router applies).
-async fn read_form(request: Request) -> Form {
+pub(super) async fn read_form(request: Request) -> Form {
     match axum::body::to_bytes(request.into_body(), 1 << 20).await {
         Ok(b) => Form::parse(&b),
         Err(_) => Form::default(),
     }
 }
 
-fn new_key(app: &AppState) -> String {
+pub(super) fn new_key(app: &AppState) -> String {
     app.api.ids.uuid().to_string()
 }
 
-fn uuid_ok(id: &str) -> Option<Uuid> {
+pub(super) fn uuid_ok(id: &str) -> Option<Uuid> {
     Uuid::parse_str(id).ok()
 }
 
@@ -412,6 +425,8 @@ struct DashboardPage {
     today: Option<J>,
     trend_svg: String,
     low: Vec<J>,
+    tripped: Vec<J>,
+    buildings_svg: String,
     links: Vec<J>,
     pending: Vec<J>,
     shift: Option<J>,
@@ -423,6 +438,7 @@ async fn dashboard(State(app): State<AppState>, ui: Ui) -> Response {
     let mut today = None;
     let mut trend_svg = String::new();
     let mut low = Vec::new();
+    let mut buildings_svg = String::new();
     if page.can("reports.read") {
         let from = now - SignedDuration::from_hours(24 * 14);
         let to = now + SignedDuration::from_mins(1);
@@ -448,7 +464,29 @@ async fn dashboard(State(app): State<AppState>, ui: Ui) -> Response {
         if a.ok() {
             low = a.json().list("items");
         }
+        let week = now - SignedDuration::from_hours(24 * 7);
+        let path =
+            format!("/api/v1/reports/consumption?from={}&to={}", percent(&week.to_string()), percent(&now.to_string()));
+        let a = ui.get(&path).await;
+        if a.ok() {
+            let points: Vec<Point> = a
+                .json()
+                .list("rows")
+                .iter()
+                .filter(|r| r.is("utility", "electricity"))
+                .map(|r| Point { label: r.s("label"), value: r.at("consumption").s("milli").parse().unwrap_or(0) })
+                .collect();
+            if !points.is_empty() {
+                buildings_svg = chart::bars(&points, 1000, page.t("dashboard.by_building"));
+            }
+        }
     }
+    let tripped = if page.can("meters.read") {
+        let a = ui.get("/api/v1/meters?relay=open&limit=10").await;
+        if a.ok() { a.json().list("items") } else { Vec::new() }
+    } else {
+        Vec::new()
+    };
     let links = if page.can("meters.control") {
         let a = ui.get("/api/v1/head-end/links?limit=20").await;
         if a.ok() { a.json().list("items") } else { Vec::new() }
@@ -467,7 +505,7 @@ async fn dashboard(State(app): State<AppState>, ui: Ui) -> Response {
     } else {
         None
     };
-    html(&DashboardPage { page, today, trend_svg, low, links, pending, shift })
+    html(&DashboardPage { page, today, trend_svg, low, tripped, buildings_svg, links, pending, shift })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -599,10 +637,17 @@ struct AccountPage {
     customer: J,
     sales: Vec<J>,
     form: SaleForm,
+    status_key: String,
+    correction_key: String,
     error: Option<UiError>,
 }
 
-async fn account_page(ui: &Ui, id: Uuid, form: SaleForm, error: Option<UiError>) -> Response {
+/// The account page with a refusal of one of its forms.
+pub(super) async fn account_with_error(app: &AppState, ui: &Ui, id: Uuid, error: UiError) -> Response {
+    account_page(app, ui, id, SaleForm::default(), Some(error)).await
+}
+
+async fn account_page(app: &AppState, ui: &Ui, id: Uuid, form: SaleForm, error: Option<UiError>) -> Response {
     let a = ui.get(&format!("/api/v1/accounts/{id}")).await;
     if !a.ok() {
         return error_page(ui, a.error(), "/ui/counter");
@@ -624,23 +669,24 @@ async fn account_page(ui: &Ui, id: Uuid, form: SaleForm, error: Option<UiError>)
     {
         form.meter_id = m.s("id");
     }
-    let mut r = html(&AccountPage {
-        page: PageCtx::new(ui, "account.title"),
-        account,
-        customer,
-        sales,
-        form,
-        error: error.clone(),
-    });
-    if let Some(e) = &error {
-        *r.status_mut() = ui_status(&e.code);
-    }
-    r
+    html_with(
+        &AccountPage {
+            page: PageCtx::new(ui, "account.title"),
+            account,
+            customer,
+            sales,
+            form,
+            status_key: new_key(app),
+            correction_key: new_key(app),
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
-async fn account(ui: Ui, Path(id): Path<String>) -> Response {
+async fn account(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
     let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    account_page(&ui, id, SaleForm::default(), None).await
+    account_page(&app, &ui, id, SaleForm::default(), None).await
 }
 
 #[derive(Template)]
@@ -662,11 +708,11 @@ async fn quote(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, requ
     }
     let form = SaleForm::from_form(&f);
     if form.amount.is_empty() && form.quantity.is_empty() {
-        return account_page(&ui, id, form, Some(UiError::new("required", "amount"))).await;
+        return account_page(&app, &ui, id, form, Some(UiError::new("required", "amount"))).await;
     }
     let a = ui.call(Method::POST, "/api/v1/sales/quote", Some(&form.request(&id.to_string())), None).await;
     if !a.ok() {
-        return account_page(&ui, id, form, Some(a.error())).await;
+        return account_page(&app, &ui, id, form, Some(a.error())).await;
     }
     let meter = ui.get(&format!("/api/v1/meters/{}", form.meter_id)).await.json();
     html(&ConfirmPage {
@@ -679,7 +725,7 @@ async fn quote(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, requ
     })
 }
 
-async fn sell(ui: Ui, request: Request) -> Response {
+async fn sell(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
     let f = read_form(request).await;
     if !f.csrf_ok(&ui) {
         return csrf_refused(&ui);
@@ -689,7 +735,8 @@ async fn sell(ui: Ui, request: Request) -> Response {
     };
     let key = f.get("key");
     if key.is_empty() {
-        return account_page(&ui, account_id, SaleForm::from_form(&f), Some(UiError::new("csrf_expired", ""))).await;
+        return account_page(&app, &ui, account_id, SaleForm::from_form(&f), Some(UiError::new("csrf_expired", "")))
+            .await;
     }
     let form = SaleForm::from_form(&f);
     let mut body = form.request(&account_id.to_string());
@@ -699,7 +746,7 @@ async fn sell(ui: Ui, request: Request) -> Response {
     }
     let a = ui.post("/api/v1/sales", &body, key).await;
     if !a.ok() {
-        return account_page(&ui, account_id, form, Some(a.error())).await;
+        return account_page(&app, &ui, account_id, form, Some(a.error())).await;
     }
     see_other(&format!("/ui/sales/{}", a.json().s("id")))
 }
@@ -724,19 +771,18 @@ async fn sale_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) ->
     let sale = a.json();
     let tokens = sale.list("tokens").iter().map(|t| group_token(&t.text())).collect();
     let meter = ui.get(&format!("/api/v1/meters/{}", sale.s("meter_id"))).await.json();
-    let mut r = html(&SalePage {
-        page: PageCtx::new(ui, "sale.title"),
-        sale,
-        tokens,
-        meter,
-        key: new_key(app),
-        correction_key: new_key(app),
-        error: error.clone(),
-    });
-    if let Some(e) = &error {
-        *r.status_mut() = ui_status(&e.code);
-    }
-    r
+    html_with(
+        &SalePage {
+            page: PageCtx::new(ui, "sale.title"),
+            sale,
+            tokens,
+            meter,
+            key: new_key(app),
+            correction_key: new_key(app),
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn sale(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
@@ -810,18 +856,17 @@ async fn shift_page(app: &AppState, ui: &Ui, error: Option<UiError>) -> Response
     } else {
         None
     };
-    let mut r = html(&ShiftPage {
-        page: PageCtx::new(ui, "shift.title"),
-        shift,
-        points,
-        last,
-        key: new_key(app),
-        error: error.clone(),
-    });
-    if let Some(e) = &error {
-        *r.status_mut() = ui_status(&e.code);
-    }
-    r
+    html_with(
+        &ShiftPage {
+            page: PageCtx::new(ui, "shift.title"),
+            shift,
+            points,
+            last,
+            key: new_key(app),
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn shift(State(app): State<AppState>, ui: Ui) -> Response {
@@ -976,17 +1021,16 @@ async fn approvals_page(app: &AppState, ui: &Ui, status: &str, error: Option<UiE
     if !a.ok() {
         return error_page(ui, a.error(), "/ui/");
     }
-    let mut r = html(&ApprovalsPage {
-        page: PageCtx::new(ui, "approvals.title"),
-        status: status.into(),
-        items: a.json().list("items"),
-        key: new_key(app),
-        error: error.clone(),
-    });
-    if let Some(e) = &error {
-        *r.status_mut() = ui_status(&e.code);
-    }
-    r
+    html_with(
+        &ApprovalsPage {
+            page: PageCtx::new(ui, "approvals.title"),
+            status: status.into(),
+            items: a.json().list("items"),
+            key: new_key(app),
+            error: error.clone(),
+        },
+        &error,
+    )
 }
 
 async fn approvals(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<StatusQuery>) -> Response {

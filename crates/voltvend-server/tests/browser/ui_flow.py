@@ -302,6 +302,27 @@ class Flow:
         self.check(self.el("#error").get_attribute("data-code") == "forbidden", "a cashier cannot read the audit log")
         self.step("a cashier of block A cannot reach block B's account by URL, nor the audit log")
 
+    def premises_and_operators(self):
+        self.login("manager", "/ui/premises")
+        # Down the tree from the manager's park to a building (its month's use by unit) and a unit's customers.
+        self.el("#children a").click()
+        self.el("#consumption")
+        self.shot("premises")
+        self.set_lang("en")
+        self.shot("premises")
+        self.set_lang("zh-CN")
+        while True:
+            links = self.d.find_elements(By.CSS_SELECTOR, "#children a")
+            if not links:
+                break
+            links[0].click()
+            self.el("h1")
+        self.check("/ui/customers/" in self.d.page_source, "a unit lists its customers")
+        self.go("/ui/operators")
+        self.el("#operators tbody tr")
+        self.shot("operators")
+        self.step("the premises tree goes down to a unit's customers; operators and roles are listed")
+
     def office_pages(self):
         self.login("manager", "/ui/audit")
         self.el("#audit tbody tr")
@@ -325,6 +346,7 @@ class Flow:
             self.switch_language()
             self.approve_as_manager(sale_id)
             self.export_report()
+            self.premises_and_operators()
             self.office_pages()
             self.scoped_cashier_stays_in_their_building()
         except Exception:

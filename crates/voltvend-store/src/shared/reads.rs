@@ -139,7 +139,9 @@ impl SqlStore {
         if let Some(a) = f.account {
             b.push(" AND m.account_id = ").push_bind(a.as_uuid());
         }
-        for (column, value) in [("m.state", &f.state), ("m.protocol", &f.protocol), ("m.utility", &f.utility)] {
+        for (column, value) in
+            [("m.state", &f.state), ("m.protocol", &f.protocol), ("m.utility", &f.utility), ("m.relay", &f.relay)]
+        {
             if let Some(v) = value {
                 b.push(" AND ").push(column).push(" = ").push_bind(v.clone());
             }

@@ -175,12 +175,19 @@ pub async fn list_meters(
     ApiQuery(q): ApiQuery<MeterQuery>,
 ) -> ApiResult<axum::Json<Page<MeterView>>> {
     let limit = page_limit(q.limit)?;
+    if let Some(r) = q.relay.as_deref()
+        && r != "open"
+        && r != "closed"
+    {
+        return Err(ApiError::field("relay", "bad_value", "relay: open (tripped) or closed"));
+    }
     let filter = MeterFilter {
         account: q.account_id.map(Into::into),
         state: q.state,
         protocol: q.protocol,
         utility: q.utility,
         q: q.q,
+        relay: q.relay,
         ..MeterFilter::default()
     };
     let list = app.store.list_meters(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;

@@ -18,7 +18,8 @@ async fn session(
     role: &str,
     scope: voltvend_domain::PremisesId,
 ) -> (OperatorId, String) {
-    let ids = voltvend_server::clock::IdGenerator::seeded(api.clock.clone(), username.len() as u64 + 1000);
+    let seed = username.bytes().fold(1000_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let ids = voltvend_server::clock::IdGenerator::seeded(api.clock.clone(), seed);
     let id = OperatorId::from_uuid(ids.uuid());
     let hash = voltvend_server::passwords::hash(PASSWORD, &ids).unwrap();
     let op = Operator::new(id, username, &format!("{username} (test)"), role, scope, &hash);
@@ -48,6 +49,12 @@ fn text(r: &Resp) -> String {
 }
 
 /// The value of the first hidden field `name` on a page.
+/// The value of hidden field `name` in the form posting to `action`.
+fn field_in(html: &str, action: &str, name: &str) -> String {
+    let start = html.find(&format!("action=\"{action}\"")).unwrap_or_else(|| panic!("no form {action}"));
+    field(&html[start..], name)
+}
+
 fn field(html: &str, name: &str) -> String {
     let needle = format!("name=\"{name}\" value=\"");
     let start = html.find(&needle).unwrap_or_else(|| panic!("no field {name}")) + needle.len();
@@ -248,6 +255,11 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/reports?group_by=operator".into(),
         "/ui/audit".into(),
         "/ui/login".into(),
+        "/ui/premises".into(),
+        format!("/ui/premises?id={}", e.unit_a.id),
+        format!("/ui/premises?id={}", e.building_a.id),
+        "/ui/operators".into(),
+        format!("/ui/accounts/{}/history", e.account_a),
     ];
     if let Some(s) = sale {
         pages.push(format!("/ui/sales/{s}"));
@@ -275,4 +287,119 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         assert!(r.headers["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
     }
     assert_eq!(api.send(Req::new(Method::GET, "/ui/static/../Cargo.toml")).await.status.as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_manages_operators_customer_files_and_accounts_through_the_api() {
+    let mut api = Api::new().await;
+    let scope = api.estate.property.id;
+    let (_, manager) = session(&mut api, "ui.office.manager", "manager", scope).await;
+    let (_, admin) = session(&mut api, "ui.office.admin", "administrator", scope).await;
+    let scope_a = api.estate.building_a.id;
+    let (_, cashier) = session(&mut api, "ui.office.cashier", "cashier", scope_a).await;
+    let e = &api.estate;
+
+    // An administrator adds (a manager may give only roles within their own permissions) a cashier of building A; the new operator can log in.
+    let ops = text(&api.send(page("/ui/operators", &admin)).await);
+    let form = format!(
+        "csrf={}&key={}&username=ui.new.cashier&display_name=New+Cashier&role=cashier&scope_id={}&password=another+long+passphrase",
+        field(&ops, "csrf"),
+        field(&ops, "key"),
+        e.building_a.id
+    );
+    let r = api.send(form_req("/ui/operators", &form, &admin)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let created = r.headers["location"].to_str().unwrap().to_string();
+    let r = api.send(form_req("/ui/login", "username=ui.new.cashier&password=another+long+passphrase", "")).await;
+    assert_eq!(r.status.as_u16(), 303, "the new operator logs in");
+    // A weak password is refused next to its field; nothing is created.
+    let ops = text(&api.send(page("/ui/operators", &admin)).await);
+    let weak = format!(
+        "csrf={}&key={}&username=ui.weak&display_name=Weak&role=cashier&scope_id={}&password=short",
+        field(&ops, "csrf"),
+        field(&ops, "key"),
+        e.building_a.id
+    );
+    let r = api.send(form_req("/ui/operators", &weak, &admin)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"password-error\""), "{}", text(&r));
+    assert!(api.store.operator_by_username("ui.weak").await.unwrap().is_none());
+    // Disabling needs a reason; with one, the operator's sessions stop.
+    let one = text(&api.send(page(&created, &admin)).await);
+    let disable = |reason: &str| {
+        format!(
+            "csrf={}&key={}&role=cashier&scope_id={}&active=false&reason={reason}",
+            field(&one, "csrf"),
+            field(&one, "key"),
+            e.building_a.id
+        )
+    };
+    let r = api.send(form_req(&created, &disable(""), &admin)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"reason-error\""));
+    let r = api.send(form_req(&created, &disable("left+the+company"), &admin)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    assert!(!api.store.operator_by_username("ui.new.cashier").await.unwrap().unwrap().active);
+    // A cashier cannot reach the operators' pages nor post to them.
+    assert_eq!(api.send(page("/ui/operators", &cashier)).await.status.as_u16(), 403);
+    let csrf_c = field(&text(&api.send(page("/ui/", &cashier)).await), "csrf");
+    let r = api.send(form_req("/ui/operators", &format!("csrf={csrf_c}&key=k1&username=x.y&display_name=X&role=cashier&scope_id={}&password=another+long+passphrase", e.building_a.id), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 403);
+
+    // The customer file: a change needs a reason and lands in its history.
+    let account = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::Administrator,
+            'g',
+            Method::GET,
+            &format!("/api/v1/accounts/{}", e.account_a),
+        ))
+        .await
+        .ok();
+    let customer = account["customer_id"].as_str().unwrap().to_string();
+    let file = text(&api.send(page(&format!("/ui/customers/{customer}/file"), &cashier)).await);
+    let update = format!(
+        "csrf={}&key={}&kind=person&name=Renamed+Customer&id_kind=national_id&id_number=&phones=13800000000+13900000000&email=&reason=moved+in",
+        field(&file, "csrf"),
+        field(&file, "key")
+    );
+    let r = api.send(form_req(&format!("/ui/customers/{customer}/file"), &update, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let after = text(&api.send(page(&format!("/ui/customers/{customer}/file"), &cashier)).await);
+    assert!(after.contains("Renamed Customer") && after.contains("13900000000"), "{after}");
+    assert!(after.contains("<td>update_customer</td>"), "the history shows the change: {after}");
+
+    // 报停 then 复电 from the account page, each with a reason and its own key.
+    for action in ["suspend", "resume"] {
+        let acct = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
+        let form = format!(
+            "csrf={}&key={}&action={action}&reason=tenant+asked",
+            field(&acct, "csrf"),
+            field_in(&acct, &format!("/ui/accounts/{}/status", e.account_a), "key")
+        );
+        let r = api.send(form_req(&format!("/ui/accounts/{}/status", e.account_a), &form, &cashier)).await;
+        assert_eq!(r.status.as_u16(), 303, "{action}: {}", text(&r));
+        let status = api
+            .send(api.as_(
+                voltvend_domain::BuiltinRole::Administrator,
+                'g',
+                Method::GET,
+                &format!("/api/v1/accounts/{}", e.account_a),
+            ))
+            .await
+            .ok()["status"]
+            .clone();
+        assert_eq!(status, if action == "suspend" { "suspended" } else { "active" });
+    }
+    // A wallet adjustment asked for by the cashier waits in the approvals queue.
+    let acct = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
+    let form = format!(
+        "csrf={}&key={}&kind=adjust&correction_amount=5.00&correction_reason=meter+fault",
+        field(&acct, "csrf"),
+        field_in(&acct, &format!("/ui/accounts/{}/correction", e.account_a), "key")
+    );
+    let r = api.send(form_req(&format!("/ui/accounts/{}/correction", e.account_a), &form, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let queue = text(&api.send(page("/ui/approvals", &manager)).await);
+    assert!(queue.contains("meter fault") && queue.contains("button class=\"primary approve\""), "{queue}");
 }

@@ -1,0 +1,549 @@
+//! The office pages: customer files and account actions, operators, the premises tree, key campaigns.
+//! Like every page, each reads and writes only through the API as the operator (ADR 0004).
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::Method;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::pages::{PageCtx, csrf_refused, error_page, html_with, new_key, read_form, see_other, uuid_ok};
+use super::{Form, J, Ui, UiError, percent};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui/customers/{id}/file", get(customer_file).post(update_customer))
+        .route("/ui/accounts/{id}/status", post(account_status))
+        .route("/ui/accounts/{id}/correction", post(account_correction))
+        .route("/ui/accounts/{id}/history", get(account_history))
+        .route("/ui/operators", get(operators).post(create_operator))
+        .route("/ui/operators/{id}", get(operator).post(update_operator))
+        .route("/ui/operators/{id}/password", post(reset_password))
+        .route("/ui/operators/{id}/unlock", post(unlock_operator))
+        .route("/ui/premises", get(premises))
+        .route("/ui/campaigns", get(campaigns))
+}
+
+/// Reads a form and checks its CSRF token; `Err` is the refusal to answer with.
+async fn checked_form(ui: &Ui, request: Request) -> Result<Form, Response> {
+    let f = read_form(request).await;
+    if f.csrf_ok(ui) { Ok(f) } else { Err(csrf_refused(ui)) }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The customer file (修改资料) and its history.
+
+#[derive(Template)]
+#[template(path = "customer_file.html")]
+struct CustomerFilePage {
+    page: PageCtx,
+    customer: J,
+    accounts: Vec<J>,
+    /// The file's history (audit records).
+    items: Vec<J>,
+    /// The form as typed, after a refusal.
+    form: Option<CustomerForm>,
+    key: String,
+    error: Option<UiError>,
+}
+
+/// The customer form's fields.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerForm {
+    pub kind: String,
+    pub name: String,
+    pub id_kind: String,
+    pub id_number: String,
+    pub phones: String,
+    pub email: String,
+}
+
+impl CustomerForm {
+    fn of(c: &J) -> Self {
+        let doc = c.at("id_document");
+        Self {
+            kind: c.s("kind"),
+            name: c.s("name"),
+            id_kind: doc.s("kind"),
+            id_number: doc.s("number"),
+            phones: c.list("phones").iter().map(J::text).collect::<Vec<_>>().join(" "),
+            email: c.s("email"),
+        }
+    }
+
+    fn from_form(f: &Form) -> Self {
+        Self {
+            kind: f.get("kind").into(),
+            name: f.get("name").into(),
+            id_kind: f.get("id_kind").into(),
+            id_number: f.get("id_number").into(),
+            phones: f.get("phones").into(),
+            email: f.get("email").into(),
+        }
+    }
+
+    /// The API's `CustomerInput`: phones separated by spaces, commas or semicolons.
+    fn input(&self) -> Value {
+        let phones: Vec<&str> =
+            self.phones.split([' ', ',', ';', '，', '；']).map(str::trim).filter(|p| !p.is_empty()).collect();
+        let mut c = serde_json::Map::new();
+        c.insert("kind".into(), json!(if self.kind.is_empty() { "person" } else { self.kind.as_str() }));
+        c.insert("name".into(), json!(self.name));
+        c.insert("phones".into(), json!(phones));
+        if !self.email.is_empty() {
+            c.insert("email".into(), json!(self.email));
+        }
+        if !self.id_number.is_empty() {
+            c.insert("id_document".into(), json!({"kind": self.id_kind, "number": self.id_number}));
+        }
+        Value::Object(c)
+    }
+
+    pub fn kind_is(&self, k: &str) -> bool {
+        self.kind == k
+    }
+
+    pub fn id_kind_is(&self, k: &str) -> bool {
+        self.id_kind == k
+    }
+}
+
+async fn customer_file_page(
+    app: &AppState,
+    ui: &Ui,
+    id: Uuid,
+    form: Option<CustomerForm>,
+    error: Option<UiError>,
+) -> Response {
+    let a = ui.get(&format!("/api/v1/customers/{id}")).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/counter");
+    }
+    let customer = a.json();
+    let accounts = ui.get(&format!("/api/v1/accounts?customer_id={id}&limit=50")).await.json().list("items");
+    let history = ui.get(&format!("/api/v1/customers/{id}/history?limit=20")).await.json().list("items");
+    let form = form.or_else(|| Some(CustomerForm::of(&customer)));
+    let page = CustomerFilePage {
+        page: PageCtx::new(ui, "customer.title"),
+        customer,
+        accounts,
+        items: history,
+        form,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn customer_file(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    customer_file_page(&app, &ui, id, None, None).await
+}
+
+async fn update_customer(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let form = CustomerForm::from_form(&f);
+    if f.get("reason").is_empty() {
+        return customer_file_page(&app, &ui, id, Some(form), Some(UiError::new("required", "reason"))).await;
+    }
+    let body = json!({"customer": form.input(), "reason": f.get("reason")});
+    let a = ui.call(Method::PUT, &format!("/api/v1/customers/{id}"), Some(&body), Some(f.get("key"))).await;
+    if !a.ok() {
+        let mut e = a.error();
+        // The API names the fields of the file as `customer.<field>`.
+        e.field = e.field.trim_start_matches("customer.").to_string();
+        return customer_file_page(&app, &ui, id, Some(form), Some(e)).await;
+    }
+    see_other(&format!("/ui/customers/{id}/file"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Account actions: 报停/复电, wallet adjustments and write-offs (maker-checker), the account's history.
+
+async fn account_status(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let action = f.get("action");
+    if action != "suspend" && action != "resume" {
+        return error_page(&ui, UiError::new("bad_value", "action"), &format!("/ui/accounts/{id}"));
+    }
+    if f.get("reason").is_empty() {
+        return super::pages::account_with_error(&app, &ui, id, UiError::new("required", "status_reason")).await;
+    }
+    let a =
+        ui.post(&format!("/api/v1/accounts/{id}/{action}"), &json!({"reason": f.get("reason")}), f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "reason" {
+            e.field = "status_reason".into();
+        }
+        return super::pages::account_with_error(&app, &ui, id, e).await;
+    }
+    see_other(&format!("/ui/accounts/{id}"))
+}
+
+async fn account_correction(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let kind = f.get("kind");
+    if kind != "adjust" && kind != "write_off" {
+        return error_page(&ui, UiError::new("bad_value", "kind"), &format!("/ui/accounts/{id}"));
+    }
+    for field in ["correction_amount", "correction_reason"] {
+        if f.get(field).is_empty() {
+            return super::pages::account_with_error(&app, &ui, id, UiError::new("required", field)).await;
+        }
+    }
+    let body = json!({
+        "kind": kind,
+        "account_id": id,
+        "amount": f.get("correction_amount"),
+        "reason": f.get("correction_reason"),
+    });
+    let a = ui.post("/api/v1/corrections", &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "amount" || e.field == "reason" {
+            e.field = format!("correction_{}", e.field);
+        }
+        return super::pages::account_with_error(&app, &ui, id, e).await;
+    }
+    see_other("/ui/approvals")
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    page: PageCtx,
+    back: String,
+    items: Vec<J>,
+}
+
+async fn account_history(ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let a = ui.get(&format!("/api/v1/accounts/{id}/history?limit=100")).await;
+    if !a.ok() {
+        return error_page(&ui, a.error(), "/ui/counter");
+    }
+    let page = HistoryPage {
+        page: PageCtx::new(&ui, "history.title"),
+        back: format!("/ui/accounts/{id}"),
+        items: a.json().list("items"),
+    };
+    html_with(&page, &None)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Operators, roles and scopes.
+
+#[derive(Template)]
+#[template(path = "operators.html")]
+struct OperatorsPage {
+    page: PageCtx,
+    operators: Vec<J>,
+    roles: Vec<J>,
+    scopes: Vec<J>,
+    next: String,
+    form: OperatorForm,
+    key: String,
+    error: Option<UiError>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OperatorForm {
+    pub username: String,
+    pub display_name: String,
+    pub role: String,
+    pub scope_id: String,
+}
+
+impl OperatorForm {
+    pub fn role_is(&self, r: &str) -> bool {
+        self.role == r
+    }
+
+    pub fn scope_is(&self, s: &str) -> bool {
+        self.scope_id == s
+    }
+}
+
+/// The premises an operator may be scoped to: one's own scope and the nodes above the units within it.
+async fn scopes(ui: &Ui) -> Vec<J> {
+    let mut out = Vec::new();
+    for level in ["group", "property", "building"] {
+        out.extend(ui.get(&format!("/api/v1/premises?level={level}&limit=200")).await.json().list("items"));
+    }
+    out
+}
+
+async fn operators_page(app: &AppState, ui: &Ui, after: &str, form: OperatorForm, error: Option<UiError>) -> Response {
+    let mut path = "/api/v1/operators?limit=100".to_string();
+    if !after.is_empty() {
+        path.push_str(&format!("&after={}", percent(after)));
+    }
+    let a = ui.get(&path).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/");
+    }
+    let list = a.json();
+    let roles = ui.get("/api/v1/roles?limit=100").await.json().list("items");
+    let page = OperatorsPage {
+        page: PageCtx::new(ui, "operators.title"),
+        operators: list.list("items"),
+        roles,
+        scopes: scopes(ui).await,
+        next: list.s("next"),
+        form,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+#[derive(serde::Deserialize)]
+struct AfterQuery {
+    after: Option<String>,
+}
+
+async fn operators(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<AfterQuery>) -> Response {
+    operators_page(&app, &ui, q.0.after.as_deref().unwrap_or_default(), OperatorForm::default(), None).await
+}
+
+async fn create_operator(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let form = OperatorForm {
+        username: f.get("username").into(),
+        display_name: f.get("display_name").into(),
+        role: f.get("role").into(),
+        scope_id: f.get("scope_id").into(),
+    };
+    for field in ["username", "display_name", "password"] {
+        if f.get(field).is_empty() {
+            return operators_page(&app, &ui, "", form, Some(UiError::new("required", field))).await;
+        }
+    }
+    let body = json!({
+        "username": form.username,
+        "display_name": form.display_name,
+        "role": form.role,
+        "scope_id": form.scope_id,
+        "password": f.0.get("password").cloned().unwrap_or_default(),
+    });
+    let a = ui.post("/api/v1/operators", &body, f.get("key")).await;
+    if !a.ok() {
+        return operators_page(&app, &ui, "", form, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/operators/{}", a.json().s("id")))
+}
+
+#[derive(Template)]
+#[template(path = "operator.html")]
+struct OperatorPage {
+    page: PageCtx,
+    operator: J,
+    roles: Vec<J>,
+    scopes: Vec<J>,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn operator_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -> Response {
+    let a = ui.get(&format!("/api/v1/operators/{id}")).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/operators");
+    }
+    let page = OperatorPage {
+        page: PageCtx::new(ui, "operators.one"),
+        operator: a.json(),
+        roles: ui.get("/api/v1/roles?limit=100").await.json().list("items"),
+        scopes: scopes(ui).await,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn operator(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/operators") };
+    operator_page(&app, &ui, id, None).await
+}
+
+async fn update_operator(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/operators") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("reason").is_empty() {
+        return operator_page(&app, &ui, id, Some(UiError::new("required", "reason"))).await;
+    }
+    let mut body = serde_json::Map::new();
+    for field in ["display_name", "role", "scope_id"] {
+        if let Some(v) = f.opt(field) {
+            body.insert(field.into(), json!(v));
+        }
+    }
+    body.insert("active".into(), json!(f.get("active") == "true"));
+    body.insert("reason".into(), json!(f.get("reason")));
+    let a =
+        ui.call(Method::PUT, &format!("/api/v1/operators/{id}"), Some(&Value::Object(body)), Some(f.get("key"))).await;
+    if !a.ok() {
+        return operator_page(&app, &ui, id, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/operators/{id}"))
+}
+
+async fn reset_password(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/operators") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let password = f.0.get("new_password").cloned().unwrap_or_default();
+    if password.is_empty() {
+        return operator_page(&app, &ui, id, Some(UiError::new("required", "new_password"))).await;
+    }
+    let a =
+        ui.post(&format!("/api/v1/operators/{id}/password"), &json!({"new_password": password}), f.get("key")).await;
+    if !a.ok() {
+        return operator_page(&app, &ui, id, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/operators/{id}"))
+}
+
+async fn unlock_operator(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/operators") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let a = ui.call(Method::POST, &format!("/api/v1/operators/{id}/unlock"), None, Some(f.get("key"))).await;
+    if !a.ok() {
+        return operator_page(&app, &ui, id, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/operators/{id}"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The premises tree.
+
+#[derive(Template)]
+#[template(path = "premises.html")]
+struct PremisesPage {
+    page: PageCtx,
+    node: Option<J>,
+    trail: Vec<J>,
+    children: Vec<J>,
+    customers: Vec<J>,
+    consumption: Option<J>,
+}
+
+#[derive(serde::Deserialize)]
+struct NodeQuery {
+    id: Option<String>,
+}
+
+async fn premises(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<NodeQuery>) -> Response {
+    // Without a node: the operator's own scope.
+    let id = match q.0.id.as_deref() {
+        Some(text) => match uuid_ok(text) {
+            Some(id) => id,
+            None => return error_page(&ui, UiError::new("not_found", ""), "/ui/premises"),
+        },
+        None => ui.principal.scope().as_uuid(),
+    };
+    let a = ui.get(&format!("/api/v1/premises/{id}")).await;
+    if !a.ok() {
+        return error_page(&ui, a.error(), "/ui/premises");
+    }
+    let node = a.json();
+    // The way down from the operator's scope (nodes above it are not theirs to see).
+    let mut trail = Vec::new();
+    for step in node.list("path") {
+        let step_id = step.text();
+        if step_id == node.s("id") {
+            break;
+        }
+        let s = ui.get(&format!("/api/v1/premises/{step_id}")).await;
+        if s.ok() {
+            trail.push(s.json());
+        }
+    }
+    let mut children = ui.get(&format!("/api/v1/premises?parent_id={id}&limit=200")).await.json().list("items");
+    children.sort_by_key(|c| c.s("name"));
+    let customers = if node.is("level", "unit") {
+        ui.get(&format!("/api/v1/customers?premises_id={id}&limit=50")).await.json().list("items")
+    } else {
+        Vec::new()
+    };
+    let consumption = if ui.principal.can(voltvend_domain::Permission::ReportsRead) && !node.is("level", "unit") {
+        let to = app.now();
+        let from = to - jiff::SignedDuration::from_hours(24 * 30);
+        let path = format!(
+            "/api/v1/reports/consumption?premises_id={id}&from={}&to={}",
+            percent(&from.to_string()),
+            percent(&to.to_string())
+        );
+        let c = ui.get(&path).await;
+        c.ok().then(|| c.json())
+    } else {
+        None
+    };
+    let page = PremisesPage {
+        page: PageCtx::new(&ui, "premises.title"),
+        node: Some(node),
+        trail,
+        children,
+        customers,
+        consumption,
+    };
+    html_with(&page, &None)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// STS key change campaigns.
+
+#[derive(Template)]
+#[template(path = "campaigns.html")]
+struct CampaignsPage {
+    page: PageCtx,
+    campaigns: Vec<J>,
+}
+
+async fn campaigns(ui: Ui) -> Response {
+    let a = ui.get("/api/v1/key-campaigns").await;
+    if !a.ok() {
+        return error_page(&ui, a.error(), "/ui/");
+    }
+    let list = match a.json().0 {
+        Value::Array(items) => items.into_iter().map(J).collect(),
+        _ => Vec::new(),
+    };
+    html_with(&CampaignsPage { page: PageCtx::new(&ui, "campaigns.title"), campaigns: list }, &None)
+}
+
+impl CampaignsPage {
+    /// How far a campaign is, in percent of its planned meters.
+    pub fn percent_done(&self, c: &J) -> i64 {
+        let planned: i64 = c.s("planned").parse().unwrap_or(0);
+        let done: i64 = c.s("done").parse().unwrap_or(0);
+        if planned == 0 { 100 } else { done * 100 / planned }
+    }
+}
