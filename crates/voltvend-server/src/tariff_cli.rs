@@ -469,6 +469,68 @@ fn merge(all: &mut Vec<ChargeLine>, lines: Vec<ChargeLine>) {
     }
 }
 
+/// One interval between consecutive readings, priced.
+#[derive(Debug, Clone)]
+pub struct PricedInterval {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub consumption_milli: i64,
+    pub charge: Money,
+    /// Where the interval was cut (a price change, a block boundary…) and why.
+    pub cuts: Vec<(Timestamp, String)>,
+}
+
+/// A series of readings priced from a fresh pricing state: each interval, the itemised lines merged, the
+/// total, and the state left (its carried remainder, its block position).
+#[derive(Debug, Clone)]
+pub struct PricedSeries {
+    pub intervals: Vec<PricedInterval>,
+    pub lines: Vec<ChargeLine>,
+    pub total: Money,
+    pub state: PricingState,
+}
+
+/// Prices consecutive readings by the tariff, as billing does; an error names the readings it is about.
+pub fn price_series(tariff: &Tariff, list: &[Reading]) -> Result<PricedSeries, String> {
+    let mut state = PricingState::default();
+    let mut lines = Vec::new();
+    let mut intervals = Vec::new();
+    let mut total = 0_i64;
+    for (i, pair) in list.windows(2).enumerate() {
+        let [a, b] = pair else { continue };
+        let c = price(tariff, &state, a, b).map_err(|e| format!("readings {} → {}: {e}", i + 1, i + 2))?;
+        total = total.checked_add(c.total.amount_minor()).ok_or("the total is beyond what money can hold")?;
+        intervals.push(PricedInterval {
+            from: a.at,
+            to: b.at,
+            consumption_milli: c.consumption_milli,
+            charge: c.total,
+            cuts: c.cuts.iter().map(|x| (x.at, x.reason.to_string())).collect(),
+        });
+        merge(&mut lines, c.lines);
+        state = c.state;
+    }
+    Ok(PricedSeries { intervals, lines, total: Money::from_minor(total, tariff.currency), state })
+}
+
+/// The label of a charge line for people (`energy peak` → `electricity peak`, water not called energy).
+pub fn line_label(t: &Tariff, label: &str) -> String {
+    item_label(t, label)
+}
+
+/// Thousandths as a decimal with three places; millionths of a price with six; an exact amount in 10⁻¹⁵.
+pub fn quantity_text(milli: i64) -> String {
+    decimal3(milli)
+}
+
+pub fn price_text(micro: i64) -> String {
+    price6(micro)
+}
+
+pub fn exact_text(femto: i128) -> String {
+    exact(femto)
+}
+
 fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timestamp) -> anyhow::Result<()> {
     let TariffCommand::Quote { readings, pay, arrears, recovery_percent, fees, at, block_position, json, .. } = command
     else {
@@ -577,23 +639,19 @@ fn quote_command(command: &TariffCommand, text: &str, source: &str, now: Timesta
     }
     let path = readings.as_ref().context("give --readings FILE.csv to price, or --pay AMOUNT")?;
     let list = parse_readings(&read(path)?, &tariff)?;
-    let mut state = PricingState::default();
-    let mut lines = Vec::new();
-    let mut intervals = Vec::new();
-    let mut total = 0_i64;
-    for (i, pair) in list.windows(2).enumerate() {
-        let [a, b] = pair else { continue };
-        let c = price(&tariff, &state, a, b).map_err(|e| anyhow::anyhow!("readings {} → {}: {e}", i + 1, i + 2))?;
-        total += c.total.amount_minor();
-        intervals.push(json!({
-            "from": local_rfc3339(&tariff, a.at), "to": local_rfc3339(&tariff, b.at), "consumption": decimal3(c.consumption_milli),
-            "charge": c.total.to_decimal_string(),
-            "cuts": c.cuts.iter().map(|x| json!({"at": local_rfc3339(&tariff, x.at), "reason": x.reason})).collect::<Vec<_>>(),
-        }));
-        merge(&mut lines, c.lines);
-        state = c.state;
-    }
-    let m = Money::from_minor(total, tariff.currency);
+    let series = price_series(&tariff, &list).map_err(|e| anyhow::anyhow!(e))?;
+    let intervals: Vec<Value> = series
+        .intervals
+        .iter()
+        .map(|iv| {
+            json!({
+                "from": local_rfc3339(&tariff, iv.from), "to": local_rfc3339(&tariff, iv.to),
+                "consumption": decimal3(iv.consumption_milli), "charge": iv.charge.to_decimal_string(),
+                "cuts": iv.cuts.iter().map(|(at, reason)| json!({"at": local_rfc3339(&tariff, *at), "reason": reason})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let (lines, state, m) = (series.lines, series.state, series.total);
     let carry = exact(state.carry_femto);
     if *json {
         println!(

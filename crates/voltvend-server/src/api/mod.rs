@@ -284,6 +284,10 @@ endpoints! {
         access: Access::Needs(P::TariffsRead), summary: "A tariff's latest revision with its document", keyed: false,
         query: -, body: -, ok: 200 [TariffView], errors: [404],
     }
+    POST "/api/v1/tariffs/preview" => places::preview_tariff {
+        access: Access::Needs(P::TariffsRead), summary: "按实抄试算: a stored or draft tariff applied to a meter's billed readings over a period, itemised (nothing stored)", keyed: false,
+        query: -, body: [TariffPreviewRequest], ok: 200 [TariffPreviewView], errors: [404, 422],
+    }
     POST "/api/v1/tariffs" => places::import_tariff {
         access: Access::Needs(P::TariffsManage), summary: "Import a tariff, or the next revision of one", keyed: true,
         query: -, body: [ImportTariffRequest], ok: 201 [TariffView], errors: [409, 422],

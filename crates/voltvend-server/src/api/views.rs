@@ -364,6 +364,58 @@ pub struct TariffView {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct TariffPreviewRequest {
+    /// A stored tariff's code; or give `document`.
+    pub code: Option<String>,
+    /// A tariff file (TOML or JSON) not yet imported: a draft or the next revision, priced before it is stored.
+    pub document: Option<String>,
+    /// The meter whose billed readings are priced.
+    pub meter_id: Uuid,
+    /// RFC 3339, inclusive.
+    pub from: String,
+    /// RFC 3339, exclusive.
+    pub to: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PricedIntervalView {
+    pub from: String,
+    pub to: String,
+    /// In the tariff's unit, three decimals.
+    pub consumption: String,
+    /// In major units.
+    pub charge: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ChargeLineView {
+    pub item: String,
+    /// In the tariff's unit, three decimals (empty for a line that is not per unit).
+    pub quantity: String,
+    /// Per unit, six decimals.
+    pub price: Option<String>,
+    /// Exact, in major units with fifteen decimals.
+    pub amount: String,
+}
+
+/// A tariff applied to a meter's stored readings: what billing by it would have charged.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TariffPreviewView {
+    pub tariff: String,
+    pub name: String,
+    /// kWh or m³.
+    pub unit: String,
+    /// Billed readings priced (flagged ones are left out, as billing leaves them out).
+    pub readings: usize,
+    pub intervals: Vec<PricedIntervalView>,
+    pub lines: Vec<ChargeLineView>,
+    pub total: MoneyView,
+    /// The remainder below the minor unit carried to the next reading, exact.
+    pub carried_remainder: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ImportTariffRequest {
     /// A tariff file (TOML or JSON, see docs/tariffs.md); a document with a code that exists is its next revision.
     pub document: String,

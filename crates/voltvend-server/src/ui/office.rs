@@ -26,6 +26,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/operators/{id}/unlock", post(unlock_operator))
         .route("/ui/premises", get(premises))
         .route("/ui/campaigns", get(campaigns))
+        .route("/ui/tariffs", get(tariffs))
+        .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
 
 /// Reads a form and checks its CSRF token; `Err` is the refusal to answer with.
@@ -546,4 +548,128 @@ impl CampaignsPage {
         let done: i64 = c.s("done").parse().unwrap_or(0);
         if planned == 0 { 100 } else { done * 100 / planned }
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tariffs: the list, one tariff's document, a draft or the stored tariff priced against a meter's readings
+// (按实抄试算), and the next revision imported.
+
+#[derive(Template)]
+#[template(path = "tariffs.html")]
+struct TariffsPage {
+    page: PageCtx,
+    tariffs: Vec<J>,
+}
+
+async fn tariffs(ui: Ui) -> Response {
+    let a = ui.get("/api/v1/tariffs?limit=200").await;
+    if !a.ok() {
+        return error_page(&ui, a.error(), "/ui/");
+    }
+    html_with(&TariffsPage { page: PageCtx::new(&ui, "tariffs.title"), tariffs: a.json().list("items") }, &None)
+}
+
+/// The tariff form's fields, kept across a preview or a refusal.
+#[derive(Debug, Clone, Default)]
+pub struct TariffForm {
+    pub document: String,
+    pub meter: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Template)]
+#[template(path = "tariff.html")]
+struct TariffPage {
+    page: PageCtx,
+    tariff: J,
+    form: TariffForm,
+    preview: Option<J>,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn tariff_page(
+    app: &AppState,
+    ui: &Ui,
+    code: &str,
+    form: Option<TariffForm>,
+    preview: Option<J>,
+    error: Option<UiError>,
+) -> Response {
+    let a = ui.get(&format!("/api/v1/tariffs/{}", percent(code))).await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/tariffs");
+    }
+    let tariff = a.json();
+    let form = form.unwrap_or_else(|| {
+        let today = app.now().to_zoned(ui.tz.clone()).date();
+        TariffForm {
+            document: tariff.s("document"),
+            meter: String::new(),
+            from: today.first_of_month().to_string(),
+            to: today.tomorrow().map(|d| d.to_string()).unwrap_or_default(),
+        }
+    });
+    let page = TariffPage {
+        page: PageCtx::new(ui, "tariffs.one"),
+        tariff,
+        form,
+        preview,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn tariff(State(app): State<AppState>, ui: Ui, Path(code): Path<String>) -> Response {
+    tariff_page(&app, &ui, &code, None, None, None).await
+}
+
+/// A date of the form as the start of that day in the operator's time zone.
+fn local_day(ui: &Ui, date: &str) -> Option<String> {
+    let d: jiff::civil::Date = date.parse().ok()?;
+    d.to_zoned(ui.tz.clone()).ok().map(|z| z.timestamp().to_string())
+}
+
+async fn tariff_action(State(app): State<AppState>, ui: Ui, Path(code): Path<String>, request: Request) -> Response {
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let form = TariffForm {
+        document: f.0.get("document").cloned().unwrap_or_default(),
+        meter: f.get("meter").into(),
+        from: f.get("from").into(),
+        to: f.get("to").into(),
+    };
+    let again = |error: UiError, form: TariffForm| tariff_page(&app, &ui, &code, Some(form), None, Some(error));
+    if f.get("action") == "import" {
+        let a = ui.post("/api/v1/tariffs", &json!({"document": form.document}), f.get("key")).await;
+        if !a.ok() {
+            return again(a.error(), form).await;
+        }
+        return see_other(&format!("/ui/tariffs/{}", percent(&a.json().s("code"))));
+    }
+    // A preview: the meter by its serial, the period in whole local days.
+    if form.meter.is_empty() {
+        return again(UiError::new("required", "meter"), form).await;
+    }
+    let found = ui.get(&format!("/api/v1/meters?q={}&limit=20", percent(&form.meter))).await.json().list("items");
+    let Some(meter) = found.iter().find(|m| m.s("serial").eq_ignore_ascii_case(&form.meter)) else {
+        return again(UiError::new("not_found", "meter"), form).await;
+    };
+    let (Some(from), Some(to)) = (local_day(&ui, &form.from), local_day(&ui, &form.to)) else {
+        return again(
+            UiError::new("bad_request", if local_day(&ui, &form.from).is_none() { "from" } else { "to" }),
+            form,
+        )
+        .await;
+    };
+    let body = json!({"document": form.document, "meter_id": meter.s("id"), "from": from, "to": to});
+    let a = ui.call(Method::POST, "/api/v1/tariffs/preview", Some(&body), None).await;
+    if !a.ok() {
+        return again(a.error(), form).await;
+    }
+    tariff_page(&app, &ui, &code, Some(form), Some(a.json()), None).await
 }

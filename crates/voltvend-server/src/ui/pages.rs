@@ -58,6 +58,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/premises", "nav.premises", "premises.read"),
     ("/ui/approvals", "nav.approvals", "corrections.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
+    ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
     ("/ui/operators", "nav.operators", "operators.read"),
     ("/ui/campaigns", "nav.campaigns", "keys.manage"),
     ("/ui/audit", "nav.audit", "audit.read"),

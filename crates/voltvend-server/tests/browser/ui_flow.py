@@ -321,7 +321,19 @@ class Flow:
         self.go("/ui/operators")
         self.el("#operators tbody tr")
         self.shot("operators")
-        self.step("the premises tree goes down to a unit's customers; operators and roles are listed")
+        # A tariff priced against a meter's real, billed readings before anything is changed.
+        meters = json.loads(self.api("/api/v1/meters?protocol=dlt645&limit=1")["body"])["items"]
+        self.go(f"/ui/tariffs/{meters[0]['tariff_code']}")
+        self.el("#preview-meter").send_keys(meters[0]["serial"])
+        self.d.execute_script("document.getElementById('preview-from').value = arguments[0]", "2020-01-01")
+        self.el("#preview").click()
+        total = self.el("#preview-total").text
+        self.check(re.fullmatch(r"\d+\.\d\d CNY", total), f"a priced total: {total!r}")
+        self.shot("tariff")
+        self.set_lang("en")
+        self.shot("tariff")
+        self.set_lang("zh-CN")
+        self.step("the premises tree goes down to a unit's customers; operators and roles are listed; a tariff is priced against a meter's readings")
 
     def office_pages(self):
         self.login("manager", "/ui/audit")

@@ -20,6 +20,13 @@
     });
   });
 
+  // A button that does something weighty (importing a tariff) asks first.
+  document.querySelectorAll("button[data-confirm-button]").forEach(function (button) {
+    button.addEventListener("click", function (e) {
+      if (!window.confirm(button.dataset.confirmButton)) { e.preventDefault(); }
+    });
+  });
+
   // Copy buttons copy the text of the element they name (a token), spaces left out.
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

@@ -99,6 +99,112 @@ pub async fn get_tariff(
     Ok(axum::Json(TariffView { code: d.code, revision: d.revision, name: d.name, document: Some(d.document) }))
 }
 
+/// Readings a preview prices at most (a finer period is asked for beyond it).
+const PREVIEW_READINGS_MAX: usize = 5_000;
+
+/// 按实抄试算: a tariff (stored or a draft) applied to a meter's billed readings over a period, from a fresh
+/// pricing state, itemised as billing would charge it. Nothing is stored.
+pub async fn preview_tariff(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(body): ApiJson<TariffPreviewRequest>,
+) -> ApiResult<axum::Json<TariffPreviewView>> {
+    let document = match (&body.code, &body.document) {
+        (Some(code), None) => {
+            app.store
+                .tariff_document(code)
+                .await?
+                .ok_or_else(|| ApiError::field("code", "not_found", "no such tariff"))?
+                .document
+        }
+        (None, Some(d)) => d.clone(),
+        _ => return Err(ApiError::bad_request("give the code of a stored tariff or a document, not both")),
+    };
+    let (file, tariff) = voltvend_tariff_file::parse(&document)
+        .map_err(|e| ApiError::field("document", "tariff_invalid", format!("tariff document: {e}")))?;
+    let meter = crate::api::handlers::customers::visible_meter(&app, &p, body.meter_id.into()).await?;
+    if meter.meter.utility != tariff.utility {
+        return Err(ApiError::field(
+            "meter_id",
+            "utility_mismatch",
+            "the tariff prices another utility than the meter's",
+        ));
+    }
+    let (from_us, to_us) = super::counter::time_filter(&Some(body.from.clone()), &Some(body.to.clone()))?;
+    if from_us >= to_us {
+        return Err(ApiError::field("to", "bad_request", "the period ends after it starts"));
+    }
+    let filter = voltvend_store::ReadingFilter {
+        meter: Some(meter.meter.id),
+        premises: None,
+        status: Some("billed".into()),
+        from_us,
+        to_us,
+    };
+    let mut readings = Vec::new();
+    let mut after = None;
+    loop {
+        let query = ListQuery { scope: Some(p.scope()), after: after.clone(), limit: ListQuery::LIMIT_MAX };
+        let page = app.store.list_readings(&query, &filter).await?;
+        let last = page.last().map(|r| r.cursor.clone());
+        let full = page.len() == ListQuery::LIMIT_MAX as usize;
+        readings.extend(page.into_iter().map(|r| r.row.reading));
+        if readings.len() > PREVIEW_READINGS_MAX {
+            return Err(ApiError::field(
+                "to",
+                "report_too_large",
+                format!("more than {PREVIEW_READINGS_MAX} readings: give a shorter period"),
+            ));
+        }
+        if !full || last.is_none() {
+            break;
+        }
+        after = last;
+    }
+    if readings.len() < 2 {
+        return Err(ApiError::field(
+            "from",
+            "bad_request",
+            "the period holds fewer than two billed readings of the meter",
+        ));
+    }
+    let series = crate::tariff_cli::price_series(&tariff, &readings)
+        .map_err(|e| ApiError::new("pricing_refused", format!("the tariff cannot price these readings: {e}")))?;
+    let unit = if tariff.utility == voltvend_domain::Utility::Water { "m³" } else { "kWh" };
+    Ok(axum::Json(TariffPreviewView {
+        tariff: file.code,
+        name: file.name,
+        unit: unit.into(),
+        readings: readings.len(),
+        intervals: series
+            .intervals
+            .iter()
+            .map(|iv| PricedIntervalView {
+                from: instant(iv.from),
+                to: instant(iv.to),
+                consumption: crate::tariff_cli::quantity_text(iv.consumption_milli),
+                charge: iv.charge.to_decimal_string(),
+            })
+            .collect(),
+        lines: series
+            .lines
+            .iter()
+            .map(|l| ChargeLineView {
+                item: crate::tariff_cli::line_label(&tariff, &l.label),
+                quantity: if l.quantity_milli == 0 {
+                    String::new()
+                } else {
+                    crate::tariff_cli::quantity_text(l.quantity_milli)
+                },
+                price: l.unit_price_micro.map(crate::tariff_cli::price_text),
+                amount: crate::tariff_cli::exact_text(l.amount_femto),
+            })
+            .collect(),
+        total: money(series.total.amount_minor(), tariff.currency),
+        carried_remainder: crate::tariff_cli::exact_text(series.state.carry_femto),
+    }))
+}
+
 pub async fn import_tariff(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,

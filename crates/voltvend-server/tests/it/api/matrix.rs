@@ -260,6 +260,14 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ),
         ("GET", "/api/v1/tariffs") => x(path.into(), None, Scoped::Global, all),
         ("GET", "/api/v1/tariffs/{code}") => x("/api/v1/tariffs/test-flat".into(), None, Scoped::Global, all),
+        ("POST", "/api/v1/tariffs/preview") => x(
+            path.into(),
+            Some(
+                json!({"code": "test-flat", "meter_id": e.remote_meter.to_string(), "from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"}),
+            ),
+            Scoped::Object,
+            all,
+        ),
         ("POST", "/api/v1/tariffs") => {
             x(path.into(), Some(json!({"document": voltvend_testkit::estate::FLAT_TARIFF})), Scoped::Group, "A")
         }

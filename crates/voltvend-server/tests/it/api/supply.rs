@@ -165,3 +165,83 @@ async fn a_flagged_reading_is_reviewed_and_billing_goes_on_from_it() {
     let again = api.send(rebase(ENGINEER, &at)).await;
     assert_eq!((again.status.as_u16(), again.code().as_str()), (409, "reading_not_newer"));
 }
+
+/// 按实抄试算: a tariff applied to a meter's stored, billed readings gives what billing charged; a draft at
+/// another price gives that price's bill; another utility's tariff and another building's meter are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tariff_is_previewed_against_a_meters_billed_readings() {
+    let mut api = Api::new().await;
+    let (fleet, _headend, port, address) = connected(&mut api).await;
+    let meter = api.estate.remote_meter;
+    let from = voltvend_domain::Clock::now(api.clock.as_ref()).to_string();
+    let set = api
+        .as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
+        .fresh_key()
+        .json(json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
+    assert_eq!(api.send(set).await.status.as_u16(), 204);
+    let sale = api
+        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
+        .fresh_key()
+        .json(json!({"account_id": api.estate.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "100.00"}));
+    api.send(sale).await.ok();
+    let read = |api: &Api| api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"));
+    let mut charged = 0_i64;
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(2_000_000);
+    let first = api.send(read(&api)).await.ok();
+    charged += first["charged_minor"].as_str().unwrap().parse::<i64>().unwrap();
+    // 10, 25.5 and 1.23 kWh (the meter shows whole 10 Wh).
+    for wh in [2_010_000, 2_035_500, 2_036_730] {
+        fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(wh);
+        api.clock.advance(jiff::SignedDuration::from_hours(1));
+        let r = api.send(read(&api)).await.ok();
+        assert_eq!(r["billed"], 1, "{r}");
+        charged += r["charged_minor"].as_str().unwrap().parse::<i64>().unwrap();
+    }
+    let to = (voltvend_domain::Clock::now(api.clock.as_ref()) + jiff::SignedDuration::from_mins(1)).to_string();
+    let preview = |body: serde_json::Value, role, building| {
+        api.as_(role, building, Method::POST, "/api/v1/tariffs/preview").json(body)
+    };
+    let body = |tariff: serde_json::Value| {
+        let mut b = json!({"meter_id": meter.to_string(), "from": from, "to": to});
+        for (k, v) in tariff.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    let stored = api.send(preview(body(json!({"code": "test-flat"})), BuiltinRole::ReadOnly, 'a')).await.ok();
+    assert_eq!(stored["readings"], 4, "{stored}");
+    assert_eq!(
+        stored["total"]["minor"].as_str().unwrap().parse::<i64>().unwrap(),
+        charged,
+        "what billing charged: {stored}"
+    );
+    assert_eq!(stored["total"]["amount"], "22.03", "36.73 kWh × 0.60, the remainder carried: {stored}");
+    assert_eq!(stored["intervals"].as_array().unwrap().len(), 3);
+    // A draft at 0.80 is priced before it is stored.
+    let draft =
+        voltvend_testkit::estate::FLAT_TARIFF.replace("test-flat", "draft-flat").replace("\"0.60\"", "\"0.80\"");
+    let d = api.send(preview(body(json!({"document": draft})), BuiltinRole::Manager, 'a')).await.ok();
+    assert_eq!((d["tariff"].as_str(), d["total"]["amount"].as_str()), (Some("draft-flat"), Some("29.38")), "{d}");
+    assert_eq!(d["lines"][0]["quantity"], "36.730");
+    assert_eq!(d["lines"][0]["price"], "0.800000");
+    let none = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, "/api/v1/tariffs/draft-flat")).await;
+    assert_eq!(none.status.as_u16(), 404, "a preview stores nothing");
+    // Another utility's tariff, another building's meter, a bad document, both or neither: refused.
+    let water = voltvend_testkit::estate::FLAT_TARIFF.replace("electricity", "water");
+    let r = api.send(preview(body(json!({"document": water})), BuiltinRole::ReadOnly, 'a')).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "utility_mismatch"));
+    let r = api.send(preview(body(json!({"code": "test-flat"})), BuiltinRole::ReadOnly, 'b')).await;
+    assert_eq!(r.status.as_u16(), 404);
+    let r = api.send(preview(body(json!({"document": "code = 1"})), BuiltinRole::ReadOnly, 'a')).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "tariff_invalid"));
+    let r = api.send(preview(body(json!({"code": "test-flat", "document": draft})), BuiltinRole::ReadOnly, 'a')).await;
+    assert_eq!(r.status.as_u16(), 400);
+    let r = api
+        .send(preview(
+            json!({"code": "test-flat", "meter_id": meter.to_string(), "from": to, "to": from}),
+            BuiltinRole::ReadOnly,
+            'a',
+        ))
+        .await;
+    assert_eq!(r.status.as_u16(), 400);
+}

@@ -260,6 +260,8 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         format!("/ui/premises?id={}", e.building_a.id),
         "/ui/operators".into(),
         format!("/ui/accounts/{}/history", e.account_a),
+        "/ui/tariffs".into(),
+        "/ui/tariffs/test-flat".into(),
     ];
     if let Some(s) = sale {
         pages.push(format!("/ui/sales/{s}"));
