@@ -848,6 +848,7 @@ pub(crate) fn app_state(
         store,
         api: Arc::new(api),
         escpos_ascii: false,
+        printers: Arc::default(),
         clock,
         body_max_bytes: settings.server.request_body_max_bytes,
         headend: None,

@@ -31,6 +31,8 @@ pub struct AppState {
     pub api: Arc<crate::api::ApiState>,
     /// ESC/POS receipts in ASCII rather than GB18030.
     pub escpos_ascii: bool,
+    /// Network receipt printers by vending point id (or `default`), as HOST:PORT.
+    pub printers: Arc<std::collections::BTreeMap<String, String>>,
     /// The largest request body accepted.
     pub body_max_bytes: usize,
     /// The head end, when this server runs one.

@@ -149,6 +149,7 @@ async fn serve_locked(
         store: store.clone(),
         api: Arc::new(api_state(settings, clock.clone())?),
         escpos_ascii: settings.receipts.escpos_encoding == "ascii",
+        printers: Arc::new(settings.receipts.printers.clone()),
         body_max_bytes: settings.server.request_body_max_bytes,
         headend,
         backups,

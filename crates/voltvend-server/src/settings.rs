@@ -139,12 +139,29 @@ pub struct ReceiptSettings {
     pub font_index: Option<u32>,
     /// ESC/POS receipts: `gb18030` (Chinese printers) or `ascii` (anything else; other characters print `?`).
     pub escpos_encoding: String,
+    /// Network thermal printers (raw TCP, usually port 9100) by vending point id, or `default` for every
+    /// vending point without its own: the web UI sends a sale's ESC/POS receipt there.
+    pub printers: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ReceiptSettings {
     fn default() -> Self {
-        Self { font_file: String::new(), font_index: None, escpos_encoding: "gb18030".into() }
+        Self {
+            font_file: String::new(),
+            font_index: None,
+            escpos_encoding: "gb18030".into(),
+            printers: std::collections::BTreeMap::new(),
+        }
     }
+}
+
+/// `HOST:PORT` (a name, an IPv4 address or a bracketed IPv6 one, and a port above 0).
+pub fn host_port(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let bad = host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/');
+    if bad { None } else { Some((host.to_string(), port)) }
 }
 
 /// `headend.mqtt_broker` as host and port; `None` when empty.
@@ -152,15 +169,9 @@ pub fn broker(text: &str) -> anyhow::Result<Option<(String, u16)>> {
     if text.is_empty() {
         return Ok(None);
     }
-    let bad =
-        || anyhow::anyhow!("bad configuration: headend.mqtt_broker {text:?} is not HOST:PORT, such as 127.0.0.1:1883");
-    let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || port == 0 || host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-        return Err(bad());
-    }
-    Ok(Some((host.to_string(), port)))
+    host_port(text).map(Some).ok_or_else(|| {
+        anyhow::anyhow!("bad configuration: headend.mqtt_broker {text:?} is not HOST:PORT, such as 127.0.0.1:1883")
+    })
 }
 
 /// The head end (master station): how it reads meters and carries out their commands.
@@ -350,6 +361,16 @@ impl Settings {
         if !matches!(self.receipts.escpos_encoding.as_str(), "gb18030" | "ascii") {
             bail!("bad configuration: receipts.escpos_encoding must be \"gb18030\" or \"ascii\"");
         }
+        for (point, address) in &self.receipts.printers {
+            if point != "default" && uuid::Uuid::parse_str(point).is_err() {
+                bail!("bad configuration: receipts.printers keys are vending point ids or \"default\", not {point:?}");
+            }
+            if host_port(address).is_none() {
+                bail!(
+                    "bad configuration: receipts.printers.{point} {address:?} is not HOST:PORT, such as 10.0.0.21:9100"
+                );
+            }
+        }
         let h = &self.headend;
         if !(10..=POLL_INTERVAL_MAX_S).contains(&h.poll_interval_s)
             || h.request_timeout_ms < 50
@@ -497,6 +518,10 @@ font_file = ""
 # font_index = 2   # the face inside a .ttc collection; by default the Simplified Chinese one
 # ESC/POS receipts for a network thermal printer: "gb18030" (Chinese printers) or "ascii".
 escpos_encoding = "{escpos}"
+# Network thermal printers (raw TCP, port 9100) the web UI prints receipts on: by vending point id, or "default".
+# [receipts.printers]
+# default = "10.0.0.21:9100"
+# "0193a0c4-…" = "10.0.0.22:9100"
 
 [headend]
 # The head end (master station) reads every remote meter that has a channel and carries out relay commands.

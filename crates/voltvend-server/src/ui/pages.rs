@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/sales/{id}", get(sale))
         .route("/ui/sales/{id}/receipt", get(receipt))
         .route("/ui/sales/{id}/reprint", post(reprint))
+        .route("/ui/sales/{id}/escpos", post(print_on_printer))
         .route("/ui/shift", get(shift))
         .route("/ui/shift/open", post(open_shift))
         .route("/ui/shift/close", post(close_shift))
@@ -224,6 +225,8 @@ fn ui_status(code: &str) -> StatusCode {
     match code {
         "csrf_expired" => StatusCode::FORBIDDEN,
         "required" => StatusCode::UNPROCESSABLE_ENTITY,
+        "printer_not_configured" => StatusCode::CONFLICT,
+        "printer_unreachable" => StatusCode::BAD_GATEWAY,
         other => crate::api::error::status_of(other),
     }
 }
@@ -761,15 +764,29 @@ struct SalePage {
     meter: J,
     key: String,
     correction_key: String,
+    /// A network receipt printer serves this sale's counter.
+    printer: bool,
+    /// Said after the receipt went to the printer.
+    printed: bool,
     error: Option<UiError>,
 }
 
+/// The network printer of a vending point (its own, else the default), as HOST:PORT.
+fn printer_of(app: &AppState, vending_point: &str) -> Option<String> {
+    app.printers.get(vending_point).or_else(|| app.printers.get("default")).cloned()
+}
+
 async fn sale_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -> Response {
+    sale_page_with(app, ui, id, error, false).await
+}
+
+async fn sale_page_with(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>, printed: bool) -> Response {
     let a = ui.get(&format!("/api/v1/sales/{id}")).await;
     if !a.ok() {
         return error_page(ui, a.error(), "/ui/counter");
     }
     let sale = a.json();
+    let sale_vp = sale.s("vending_point_id");
     let tokens = sale.list("tokens").iter().map(|t| group_token(&t.text())).collect();
     let meter = ui.get(&format!("/api/v1/meters/{}", sale.s("meter_id"))).await.json();
     html_with(
@@ -780,6 +797,8 @@ async fn sale_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) ->
             meter,
             key: new_key(app),
             correction_key: new_key(app),
+            printer: printer_of(app, &sale_vp).is_some(),
+            printed,
             error: error.clone(),
         },
         &error,
@@ -805,6 +824,58 @@ fn printable(ui: &Ui, answer: super::Answer, back: &str) -> Response {
     let mut r = axum::response::Html(body).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+/// How long a network printer may take to accept a connection and a receipt.
+const PRINTER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sends the sale's ESC/POS receipt to its counter's network printer: the original when the operator may print
+/// it (the cashier who sold, shift open), else a copy marked as such and recorded as a reprint.
+async fn print_on_printer(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let sale = ui.get(&format!("/api/v1/sales/{id}")).await;
+    if !sale.ok() {
+        return error_page(&ui, sale.error(), "/ui/counter");
+    }
+    let Some(address) = printer_of(&app, &sale.json().s("vending_point_id")) else {
+        return sale_page(&app, &ui, id, Some(UiError::new("printer_not_configured", ""))).await;
+    };
+    let lang = ui.lang.tag();
+    let mut doc = ui.get(&format!("/api/v1/sales/{id}/receipt?format=escpos&lang={lang}")).await;
+    if doc.error().code == "receipt_not_original" {
+        doc = ui
+            .post(&format!("/api/v1/sales/{id}/reprint"), &json!({"format": "escpos", "lang": lang}), f.get("key"))
+            .await;
+    }
+    if !doc.ok() {
+        return sale_page(&app, &ui, id, Some(doc.error())).await;
+    }
+    match send_to_printer(&address, &doc.body).await {
+        Ok(()) => sale_page_with(&app, &ui, id, None, true).await,
+        Err(e) => {
+            tracing::warn!(printer = %address, error = %e, "the receipt printer did not take the receipt");
+            sale_page(&app, &ui, id, Some(UiError::new("printer_unreachable", ""))).await
+        }
+    }
+}
+
+/// Raw TCP printing (port 9100, "JetDirect"): connect, write the bytes, close.
+async fn send_to_printer(address: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "the printer did not answer in time");
+    let mut stream = tokio::time::timeout(PRINTER_TIMEOUT, tokio::net::TcpStream::connect(address))
+        .await
+        .map_err(|_| timed_out())??;
+    tokio::time::timeout(PRINTER_TIMEOUT, async {
+        stream.write_all(bytes).await?;
+        stream.shutdown().await
+    })
+    .await
+    .map_err(|_| timed_out())?
 }
 
 async fn receipt(ui: Ui, Path(id): Path<String>) -> Response {

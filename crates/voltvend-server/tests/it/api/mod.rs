@@ -131,6 +131,7 @@ impl Api {
             clock: clock.clone(),
             api: Arc::new(api),
             escpos_ascii: false,
+            printers: Arc::default(),
             body_max_bytes: 64 * 1024,
             headend: None,
             // Scheduled backups into the test's own directory, with no senders (tests add their own).

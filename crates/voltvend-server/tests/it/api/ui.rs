@@ -405,3 +405,83 @@ async fn the_office_manages_operators_customer_files_and_accounts_through_the_ap
     let queue = text(&api.send(page("/ui/approvals", &manager)).await);
     assert!(queue.contains("meter fault") && queue.contains("button class=\"primary approve\""), "{queue}");
 }
+
+/// Reads everything one connection to `listener` sends.
+async fn printed(listener: &tokio::net::TcpListener) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let (mut s, _) = listener.accept().await.unwrap();
+    let mut bytes = Vec::new();
+    s.read_to_end(&mut bytes).await.unwrap();
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_goes_to_the_counters_network_printer() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (_, cashier) = session(&mut api, "ui.printing.cashier", "cashier", scope).await;
+    let (_, other) = session(&mut api, "ui.printing.other", "cashier", scope).await;
+    open_shift(&api, &cashier).await;
+    let e = &api.estate;
+    let account = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
+    let csrf = field(&account, "csrf");
+    let quote = format!("csrf={csrf}&meter_id={}&amount=30.00&method=cash", e.remote_meter);
+    let confirm = text(&api.send(form_req(&format!("/ui/accounts/{}/quote", e.account_a), &quote, &cashier)).await);
+    let sell = format!(
+        "csrf={csrf}&key={}&account_id={}&meter_id={}&method=cash&amount=30.00&quantity=&reference=",
+        field(&confirm, "key"),
+        e.account_a,
+        e.remote_meter
+    );
+    let sold = api.send(form_req("/ui/sales", &sell, &cashier)).await;
+    let sale_path = sold.headers["location"].to_str().unwrap().to_string();
+    let print_path = format!("{sale_path}/escpos");
+
+    // No printer set up: the page says so and offers no button.
+    let sale_page = text(&api.send(page(&sale_path, &cashier)).await);
+    assert!(!sale_page.contains("id=\"print-escpos\""));
+    let r = api.send(form_req(&print_path, &format!("csrf={csrf}&key=p0"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 409);
+    assert!(text(&r).contains("data-code=\"printer_not_configured\""));
+
+    // The counter's printer (the default one): the cashier who sold prints the original.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let mut printers = std::collections::BTreeMap::new();
+    printers.insert("default".to_string(), address.clone());
+    api.state.printers = std::sync::Arc::new(printers);
+    let sale_page = text(&api.send(page(&sale_path, &cashier)).await);
+    assert!(sale_page.contains("id=\"print-escpos\""));
+    let (r, original) =
+        tokio::join!(api.send(form_req(&print_path, &format!("csrf={csrf}&key=p1"), &cashier)), printed(&listener));
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert!(text(&r).contains("id=\"printed\""));
+    assert!(original.starts_with(&[0x1B, 0x40]), "ESC @ initialises the printer");
+    assert!(original.windows(5).any(|w| w == b"30.00"), "the amount is on the receipt");
+
+    // Another cashier prints a copy, recorded as a reprint; it differs from the original.
+    let csrf_o = field(&text(&api.send(page(&sale_path, &other)).await), "csrf");
+    let (r, copy) =
+        tokio::join!(api.send(form_req(&print_path, &format!("csrf={csrf_o}&key=p2"), &other)), printed(&listener));
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert_ne!(copy, original, "the copy is marked");
+    let audit = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::Administrator,
+            'g',
+            Method::GET,
+            "/api/v1/audit?action=reprint_receipt",
+        ))
+        .await
+        .ok();
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+
+    // The printer is off: said, nothing else happens.
+    drop(listener);
+    let r = api.send(form_req(&print_path, &format!("csrf={csrf}&key=p3"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 502);
+    assert!(text(&r).contains("data-code=\"printer_unreachable\""));
+    // Without the CSRF token nothing is printed or recorded.
+    let r = api.send(form_req(&print_path, "csrf=x&key=p4", &other)).await;
+    assert_eq!(r.status.as_u16(), 403);
+}
