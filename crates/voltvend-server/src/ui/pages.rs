@@ -906,6 +906,8 @@ async fn reprint(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, re
 struct ShiftPage {
     page: PageCtx,
     shift: Option<J>,
+    /// The face values of the shift's currency, largest first, for the count.
+    faces: Vec<&'static str>,
     points: Vec<J>,
     last: Option<J>,
     key: String,
@@ -915,6 +917,7 @@ struct ShiftPage {
 async fn shift_page(app: &AppState, ui: &Ui, error: Option<UiError>) -> Response {
     let a = ui.get("/api/v1/shifts/current").await;
     let shift = a.ok().then(|| a.json());
+    let faces = shift.as_ref().map(|s| face_values(&s.at("opening_float").s("currency"))).unwrap_or_default();
     let points = if shift.is_none() {
         let p = ui.get("/api/v1/vending-points?limit=100").await;
         if p.ok() { p.json().list("items") } else { Vec::new() }
@@ -932,6 +935,7 @@ async fn shift_page(app: &AppState, ui: &Ui, error: Option<UiError>) -> Response
         &ShiftPage {
             page: PageCtx::new(ui, "shift.title"),
             shift,
+            faces,
             points,
             last,
             key: new_key(app),
@@ -939,6 +943,23 @@ async fn shift_page(app: &AppState, ui: &Ui, error: Option<UiError>) -> Response
         },
         &error,
     )
+}
+
+/// The notes and coins of a currency, largest first (for the count by denomination at the close). A currency
+/// not listed is counted as a total.
+fn face_values(currency: &str) -> Vec<&'static str> {
+    let faces: &[&'static str] = match currency {
+        "CNY" => &["100.00", "50.00", "20.00", "10.00", "5.00", "1.00", "0.50", "0.10"],
+        "USD" => &["100.00", "50.00", "20.00", "10.00", "5.00", "2.00", "1.00", "0.25", "0.10", "0.05", "0.01"],
+        "EUR" => {
+            &["200.00", "100.00", "50.00", "20.00", "10.00", "5.00", "2.00", "1.00", "0.50", "0.20", "0.10", "0.05"]
+        }
+        "ZAR" => &["200.00", "100.00", "50.00", "20.00", "10.00", "5.00", "2.00", "1.00", "0.50", "0.20", "0.10"],
+        "NGN" => &["1000.00", "500.00", "200.00", "100.00", "50.00", "20.00", "10.00", "5.00"],
+        "KES" => &["1000.00", "500.00", "200.00", "100.00", "50.00", "20.00", "10.00", "5.00", "1.00"],
+        _ => &[],
+    };
+    faces.to_vec()
 }
 
 async fn shift(State(app): State<AppState>, ui: Ui) -> Response {
@@ -966,13 +987,31 @@ async fn close_shift(State(app): State<AppState>, ui: Ui, request: Request) -> R
     if !f.csrf_ok(&ui) {
         return csrf_refused(&ui);
     }
-    if f.get("counted").is_empty() {
+    // The count by denomination (`d_<face value>` = how many), and the total if the cashier typed one: the API
+    // checks that they agree.
+    let mut denominations = Vec::new();
+    for (name, count) in &f.0 {
+        let (Some(value), count) = (name.strip_prefix("d_"), count.trim()) else { continue };
+        if count.is_empty() || count == "0" {
+            continue;
+        }
+        let Ok(count) = count.parse::<u32>() else {
+            return shift_page(&app, &ui, Some(UiError::new("bad_denominations", "denominations"))).await;
+        };
+        denominations.push(json!({"value": value, "count": count}));
+    }
+    if f.get("counted").is_empty() && denominations.is_empty() {
         return shift_page(&app, &ui, Some(UiError::new("required", "counted"))).await;
     }
     let Some(id) = uuid_ok(f.get("shift_id")) else {
         return shift_page(&app, &ui, Some(UiError::new("not_found", ""))).await;
     };
-    let a = ui.post(&format!("/api/v1/shifts/{id}/close"), &json!({"counted": f.get("counted")}), f.get("key")).await;
+    let mut body = serde_json::Map::new();
+    if let Some(counted) = f.opt("counted") {
+        body.insert("counted".into(), json!(counted));
+    }
+    body.insert("denominations".into(), Value::Array(denominations));
+    let a = ui.post(&format!("/api/v1/shifts/{id}/close"), &Value::Object(body), f.get("key")).await;
     if !a.ok() {
         return shift_page(&app, &ui, Some(a.error())).await;
     }
@@ -1120,10 +1159,32 @@ async fn request_correction(State(app): State<AppState>, ui: Ui, request: Reques
     if f.get("reason").is_empty() {
         return sale_page(&app, &ui, sale_id, Some(UiError::new("required", "reason"))).await;
     }
-    let body = json!({"kind": "reverse_sale", "sale_id": sale_id, "reason": f.get("reason")});
+    let mut body = json!({"kind": "reverse_sale", "sale_id": sale_id, "reason": f.get("reason")});
+    // 售电改表: the sale went to the wrong meter; the right one is named by its serial, its account follows.
+    if f.get("kind") == "reallocate_sale" {
+        let serial = f.get("right_meter");
+        if serial.is_empty() {
+            return sale_page(&app, &ui, sale_id, Some(UiError::new("required", "right_meter"))).await;
+        }
+        let found = ui.get(&format!("/api/v1/meters?q={}&limit=20", percent(serial))).await.json().list("items");
+        let Some(m) = found.iter().find(|m| m.s("serial").eq_ignore_ascii_case(serial) && m.has("account_id")) else {
+            return sale_page(&app, &ui, sale_id, Some(UiError::new("not_found", "right_meter"))).await;
+        };
+        body = json!({
+            "kind": "reallocate_sale",
+            "sale_id": sale_id,
+            "account_id": m.s("account_id"),
+            "meter_id": m.s("id"),
+            "reason": f.get("reason"),
+        });
+    }
     let a = ui.post("/api/v1/corrections", &body, f.get("key")).await;
     if !a.ok() {
-        return sale_page(&app, &ui, sale_id, Some(a.error())).await;
+        let mut e = a.error();
+        if e.field == "meter_id" || e.field == "account_id" {
+            e.field = "right_meter".into();
+        }
+        return sale_page(&app, &ui, sale_id, Some(e)).await;
     }
     see_other("/ui/approvals")
 }

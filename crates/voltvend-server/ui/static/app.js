@@ -27,6 +27,21 @@
     });
   });
 
+  // The cash count by denomination adds itself up as the cashier types (the server checks it again).
+  document.querySelectorAll("table[data-sum]").forEach(function (table) {
+    var out = document.getElementById(table.dataset.sum);
+    var update = function () {
+      var cents = 0;
+      table.querySelectorAll("input[data-face]").forEach(function (input) {
+        var n = parseInt(input.value, 10);
+        if (n > 0) { cents += Math.round(parseFloat(input.dataset.face) * 100) * n; }
+      });
+      if (out) { out.textContent = (cents / 100).toFixed(2); }
+    };
+    table.addEventListener("input", update);
+    update();
+  });
+
   // Copy buttons copy the text of the element they name (a token), spaces left out.
   document.querySelectorAll("button[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {

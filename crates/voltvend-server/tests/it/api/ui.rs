@@ -485,3 +485,100 @@ async fn a_receipt_goes_to_the_counters_network_printer() {
     let r = api.send(form_req(&print_path, "csrf=x&key=p4", &other)).await;
     assert_eq!(r.status.as_u16(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shift_closes_with_the_cash_counted_by_denomination() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (id, cashier) = session(&mut api, "ui.count.cashier", "cashier", scope).await;
+    open_shift(&api, &cashier).await;
+    let shift = text(&api.send(page("/ui/shift", &cashier)).await);
+    assert!(shift.contains("name=\"d_100.00\"") && shift.contains("name=\"d_0.10\""), "the notes and coins of CNY");
+    let close = |extra: &str| {
+        format!(
+            "csrf={}&key={}&shift_id={}{extra}",
+            field(&shift, "csrf"),
+            field_in(&shift, "/ui/shift/close", "key"),
+            field(&shift, "shift_id")
+        )
+    };
+    // A total that disagrees with the count is refused, said in the operator's language; the shift stays open.
+    let r = api.send(form_req("/ui/shift/close", &close("&d_50.00=2&d_0.50=1&counted=99.00"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 422, "{}", text(&r));
+    assert!(text(&r).contains("id=\"shift-open\""));
+    let r = api.send(form_req("/ui/shift/close", &close("&d_50.00=two"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"denominations-error\""), "{}", text(&r));
+    // The count alone (100.50 = the float of 100.00 and a 0.50 coin found): closed with a variance of +0.50.
+    let shift = text(&api.send(page("/ui/shift", &cashier)).await);
+    let close = format!(
+        "csrf={}&key={}&shift_id={}&d_50.00=2&d_0.50=1&d_10.00=&d_1.00=0",
+        field(&shift, "csrf"),
+        field_in(&shift, "/ui/shift/close", "key"),
+        field(&shift, "shift_id")
+    );
+    let r = api.send(form_req("/ui/shift/close", &close, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let list = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::Administrator,
+            'g',
+            Method::GET,
+            &format!("/api/v1/shifts?operator_id={id}"),
+        ))
+        .await
+        .ok();
+    let s = &list["items"][0];
+    assert_eq!(s["status"], "closed");
+    assert_eq!(s["counted"]["amount"], "100.50");
+    assert_eq!(s["variance"]["amount"], "0.50");
+    assert_eq!(s["denominations"], serde_json::json!([{"value": "50.00", "count": 2}, {"value": "0.50", "count": 1}]));
+    let after = text(&api.send(page("/ui/shift", &cashier)).await);
+    assert!(after.contains("id=\"last-shift\"") && after.contains("0.50 CNY"), "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_to_the_wrong_meter_is_asked_to_be_reallocated_by_the_right_meters_serial() {
+    let mut api = Api::new().await;
+    // A cashier of the whole property (the right meter is in building B); one of building A cannot name it.
+    let scope = api.estate.property.id;
+    let (_, cashier) = session(&mut api, "ui.realloc.cashier", "cashier", scope).await;
+    let scope_a = api.estate.building_a.id;
+    let (_, cashier_a) = session(&mut api, "ui.realloc.a", "cashier", scope_a).await;
+    open_shift(&api, &cashier).await;
+    let e = &api.estate;
+    let account = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
+    let csrf = field(&account, "csrf");
+    let quote = format!("csrf={csrf}&meter_id={}&amount=20.00&method=cash", e.remote_meter);
+    let confirm = text(&api.send(form_req(&format!("/ui/accounts/{}/quote", e.account_a), &quote, &cashier)).await);
+    let sell = format!(
+        "csrf={csrf}&key={}&account_id={}&meter_id={}&method=cash&amount=20.00&quantity=&reference=",
+        field(&confirm, "key"),
+        e.account_a,
+        e.remote_meter
+    );
+    let sale_path =
+        api.send(form_req("/ui/sales", &sell, &cashier)).await.headers["location"].to_str().unwrap().to_string();
+    let sale_id = sale_path.rsplit('/').next().unwrap().to_string();
+    let admin = |path: &str| api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, path);
+    let sts_serial =
+        api.send(admin(&format!("/api/v1/meters/{}", e.sts_meter))).await.ok()["serial"].as_str().unwrap().to_string();
+    let ask = |serial: &str, key: &str| {
+        format!("csrf={csrf}&key={key}&sale_id={sale_id}&kind=reallocate_sale&right_meter={serial}&reason=wrong+meter")
+    };
+    // A serial nobody knows: said next to the field, nothing asked.
+    let r = api.send(form_req("/ui/corrections", &ask("NO-SUCH-METER", "c1"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 404);
+    assert!(text(&r).contains("id=\"right-meter-error\""), "{}", text(&r));
+    let csrf_a = field(&text(&api.send(page("/ui/", &cashier_a)).await), "csrf");
+    let r = api.send(form_req("/ui/corrections", &ask(&sts_serial, "c3").replace(&csrf, &csrf_a), &cashier_a)).await;
+    assert_eq!(r.status.as_u16(), 404, "another building's meter cannot be named");
+    let r = api.send(form_req("/ui/corrections", &ask(&sts_serial, "c2"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let pending = api.send(admin("/api/v1/corrections?status=pending")).await.ok();
+    let items = pending["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{pending}");
+    assert_eq!(items[0]["kind"], "reallocate_sale");
+    assert_eq!(items[0]["sale_id"].as_str(), Some(sale_id.as_str()));
+    assert_eq!(items[0]["meter_id"].as_str(), Some(e.sts_meter.to_string().as_str()));
+}
