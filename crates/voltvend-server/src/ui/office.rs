@@ -25,7 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/operators/{id}/password", post(reset_password))
         .route("/ui/operators/{id}/unlock", post(unlock_operator))
         .route("/ui/premises", get(premises))
-        .route("/ui/campaigns", get(campaigns))
+        .route("/ui/campaigns", get(campaigns).post(plan_campaign))
         .route("/ui/tariffs", get(tariffs))
         .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
@@ -527,18 +527,79 @@ async fn premises(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<N
 struct CampaignsPage {
     page: PageCtx,
     campaigns: Vec<J>,
+    key: String,
+    error: Option<UiError>,
 }
 
-async fn campaigns(ui: Ui) -> Response {
+async fn campaigns_page(app: &AppState, ui: &Ui, error: Option<UiError>) -> Response {
     let a = ui.get("/api/v1/key-campaigns").await;
     if !a.ok() {
-        return error_page(&ui, a.error(), "/ui/");
+        return error_page(ui, a.error(), "/ui/");
     }
     let list = match a.json().0 {
         Value::Array(items) => items.into_iter().map(J).collect(),
         _ => Vec::new(),
     };
-    html_with(&CampaignsPage { page: PageCtx::new(&ui, "campaigns.title"), campaigns: list }, &None)
+    let page = CampaignsPage {
+        page: PageCtx::new(ui, "campaigns.title"),
+        campaigns: list,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn campaigns(State(app): State<AppState>, ui: Ui) -> Response {
+    campaigns_page(&app, &ui, None).await
+}
+
+/// A whole number field of the campaign form: absent when empty, refused (next to it) when not a number.
+fn number_field<T: std::str::FromStr + serde::Serialize>(f: &Form, name: &str) -> Result<Option<Value>, UiError> {
+    match f.opt(name) {
+        None => Ok(None),
+        Some(text) => text.parse::<T>().map(|n| Some(json!(n))).map_err(|_| UiError::new("bad_value", name)),
+    }
+}
+
+/// Plans a key change campaign: which meters (by base date, supply group, key revision) and what changes.
+async fn plan_campaign(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("name").is_empty() {
+        return campaigns_page(&app, &ui, Some(UiError::new("required", "name"))).await;
+    }
+    let mut select = serde_json::Map::new();
+    let mut change = serde_json::Map::new();
+    if let Some(b) = f.opt("select_base_date") {
+        select.insert("base_date".into(), json!(b));
+    }
+    for (field, name, wide) in [
+        ("select_supply_group", "supply_group", true),
+        ("new_supply_group", "supply_group", true),
+        ("select_key_revision", "key_revision", false),
+        ("new_key_revision", "key_revision", false),
+        ("new_tariff_index", "tariff_index", false),
+        ("new_key_expiry", "key_expiry", false),
+    ] {
+        let value = if wide { number_field::<u32>(&f, field) } else { number_field::<u8>(&f, field) };
+        match value {
+            Ok(Some(v)) => {
+                let target = if field.starts_with("select_") { &mut select } else { &mut change };
+                target.insert(name.into(), v);
+            }
+            Ok(None) => {}
+            Err(e) => return campaigns_page(&app, &ui, Some(e)).await,
+        }
+    }
+    change.insert("rollover".into(), json!(f.get("rollover") == "true"));
+    let body = json!({"name": f.get("name"), "select": Value::Object(select), "change": Value::Object(change)});
+    let a = ui.post("/api/v1/key-campaigns", &body, f.get("key")).await;
+    if !a.ok() {
+        return campaigns_page(&app, &ui, Some(a.error())).await;
+    }
+    see_other("/ui/campaigns")
 }
 
 impl CampaignsPage {

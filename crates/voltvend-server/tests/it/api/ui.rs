@@ -582,3 +582,37 @@ async fn a_sale_to_the_wrong_meter_is_asked_to_be_reallocated_by_the_right_meter
     assert_eq!(items[0]["sale_id"].as_str(), Some(sale_id.as_str()));
     assert_eq!(items[0]["meter_id"].as_str(), Some(e.sts_meter.to_string().as_str()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_change_campaign_is_planned_from_its_page() {
+    let mut api = Api::new().await;
+    let group = api.estate.group.id;
+    let (_, admin) = session(&mut api, "ui.keys.admin", "administrator", group).await;
+    let property = api.estate.property.id;
+    let (_, manager) = session(&mut api, "ui.keys.manager", "manager", property).await;
+    assert_eq!(api.send(page("/ui/campaigns", &manager)).await.status.as_u16(), 403, "keys are the administrator's");
+    let html = text(&api.send(page("/ui/campaigns", &admin)).await);
+    let form = |extra: &str| format!("csrf={}&key={}{extra}", field(&html, "csrf"), field(&html, "key"));
+    let r = api.send(form_req("/ui/campaigns", &form("&name=&select_base_date=14&new_key_expiry=200"), &admin)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"campaign-name-error\""));
+    let r = api.send(form_req("/ui/campaigns", &form("&name=x&select_base_date=14&new_key_expiry=soon"), &admin)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"key-expiry-error\""), "{}", text(&r));
+    let r = api
+        .send(form_req(
+            "/ui/campaigns",
+            &form("&name=New+expiry&select_base_date=14&select_supply_group=123456&new_key_expiry=200"),
+            &admin,
+        ))
+        .await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let list = text(&api.send(page("/ui/campaigns", &admin)).await);
+    assert!(list.contains("<td>New expiry</td>"), "{list}");
+    let campaigns = api
+        .send(api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/key-campaigns"))
+        .await
+        .ok();
+    assert_eq!(campaigns[0]["change"]["key_expiry"], 200, "{campaigns}");
+    assert!(campaigns[0]["planned"].as_i64().unwrap() >= 1);
+}
