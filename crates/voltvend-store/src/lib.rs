@@ -463,6 +463,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<SaleRecord>, StoreError>;
     /// Notification outbox rows after sequence number `after`, at most `limit`, with their numbers.
     async fn outbox(&self, after: i64, limit: u32) -> Result<Vec<(i64, OutboxRow)>, StoreError>;
+    /// The newest notifications and alarms (the outbox, newest first, before sequence number `before` if given)
+    /// about meters within `scope`; the system's own alarms (about no meter) only for a scope that is a root of
+    /// the premises tree.
+    async fn recent_alarms(
+        &self,
+        scope: PremisesId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, OutboxRow)>, StoreError>;
     /// For benchmarks: inserts `rows` rows shaped like stored readings into a scratch table, `per_commit` to a
     /// transaction, then drops it — the raw-insert baseline reading ingestion is measured beside.
     async fn insert_baseline(&self, rows: usize, per_commit: usize) -> Result<(), StoreError>;

@@ -416,6 +416,10 @@ endpoints! {
         access: Access::Needs(P::MetersRead), summary: "Stored readings in time order: by meter or premises subtree, over a period", keyed: false,
         query: [ReadingQuery], body: -, ok: 200 [Page<ReadingView>], errors: [400, 404],
     }
+    GET "/api/v1/alarms" => supply::list_alarms {
+        access: Access::Needs(P::MetersRead), summary: "Notifications and alarms, newest first: supply tripped or restored, low balance, emergency credit, and the system's own (group scope)", keyed: false,
+        query: [AlarmQuery], body: -, ok: 200 [Page<AlarmView>], errors: [],
+    }
     GET "/api/v1/head-end/links" => supply::list_links {
         access: Access::Needs(P::MetersControl), summary: "The head end's links (gateways, dialled-in meters) and their health", keyed: false,
         query: [PageQuery], body: -, ok: 200 [Page<LinkView>], errors: [409],

@@ -362,6 +362,28 @@ pub struct TariffView {
     pub document: Option<String>,
 }
 
+/// A notification or alarm of the outbox: what happened to a meter's supply or credit, or to the system.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AlarmView {
+    /// Its place in the outbox (newer is larger).
+    pub seq: i64,
+    pub at: String,
+    /// relay_trip, relay_close, low_balance_1, low_balance_2, emergency_credit, backup_failed…
+    pub kind: String,
+    pub meter_id: Option<Uuid>,
+    pub serial: Option<String>,
+    /// What went wrong, for a system alarm.
+    pub detail: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmQuery {
+    pub limit: Option<u32>,
+    /// The `next` of the previous page: older alarms.
+    pub after: Option<String>,
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TariffPreviewRequest {

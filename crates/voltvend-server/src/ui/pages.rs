@@ -430,6 +430,7 @@ struct DashboardPage {
     trend_svg: String,
     low: Vec<J>,
     tripped: Vec<J>,
+    alarms: Vec<J>,
     buildings_svg: String,
     links: Vec<J>,
     pending: Vec<J>,
@@ -485,11 +486,15 @@ async fn dashboard(State(app): State<AppState>, ui: Ui) -> Response {
             }
         }
     }
-    let tripped = if page.can("meters.read") {
+    let (tripped, alarms) = if page.can("meters.read") {
         let a = ui.get("/api/v1/meters?relay=open&limit=10").await;
-        if a.ok() { a.json().list("items") } else { Vec::new() }
+        let b = ui.get("/api/v1/alarms?limit=10").await;
+        (
+            if a.ok() { a.json().list("items") } else { Vec::new() },
+            if b.ok() { b.json().list("items") } else { Vec::new() },
+        )
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let links = if page.can("meters.control") {
         let a = ui.get("/api/v1/head-end/links?limit=20").await;
@@ -509,7 +514,7 @@ async fn dashboard(State(app): State<AppState>, ui: Ui) -> Response {
     } else {
         None
     };
-    html(&DashboardPage { page, today, trend_svg, low, tripped, buildings_svg, links, pending, shift })
+    html(&DashboardPage { page, today, trend_svg, low, tripped, alarms, buildings_svg, links, pending, shift })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

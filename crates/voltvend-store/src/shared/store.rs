@@ -396,6 +396,31 @@ impl Store for SqlStore {
         rows.iter().map(outbox_from_row).collect()
     }
 
+    async fn recent_alarms(
+        &self,
+        scope: PremisesId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<(i64, OutboxRow)>, StoreError> {
+        let premises = self.premises(scope).await?;
+        let key = path_key(&premises.path);
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT o.* FROM outbox o LEFT JOIN meters m ON m.id = o.meter_id WHERE (m.premises_id IN \
+             (SELECT id FROM premises WHERE path = ",
+        );
+        b.push_bind(key.clone()).push(" OR path LIKE ").push_bind(format!("{key}/%")).push(")");
+        if premises.parent.is_none() {
+            b.push(" OR o.meter_id IS NULL");
+        }
+        b.push(")");
+        if let Some(seq) = before {
+            b.push(" AND o.seq < ").push_bind(seq);
+        }
+        b.push(" ORDER BY o.seq DESC LIMIT ").push_bind(i64::from(limit));
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
     async fn insert_baseline(&self, rows: usize, per_commit: usize) -> Result<(), StoreError> {
         use sqlx::Connection;
         // Multi-row INSERTs of this many rows (5 values each) stay under SQLite's and PostgreSQL's bind limits.

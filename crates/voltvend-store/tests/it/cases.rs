@@ -347,6 +347,13 @@ pub async fn operations_agree_with_the_model(h: &Harness) {
     assert_eq!(trip, vec![OutboxKind::RelayTrip, OutboxKind::RelayClose]);
     let outbox = h.store.outbox(0, 10).await.unwrap();
     assert_eq!(outbox.iter().map(|(_, o)| o.clone()).collect::<Vec<_>>(), model.outbox);
+    // Newest first within a scope: the remote meter's building sees both, the other building neither.
+    let newest: Vec<_> = outbox.iter().rev().cloned().collect();
+    assert_eq!(h.store.recent_alarms(estate.building_a.id, None, 10).await.unwrap(), newest);
+    assert_eq!(h.store.recent_alarms(estate.group.id, None, 10).await.unwrap(), newest);
+    assert!(h.store.recent_alarms(estate.building_b.id, None, 10).await.unwrap().is_empty());
+    let older = h.store.recent_alarms(estate.group.id, Some(newest[0].0), 10).await.unwrap();
+    assert_eq!(older, newest[1..].to_vec(), "before a sequence number: the older ones");
     for account in [estate.account_a, estate.account_b] {
         let rec = h.store.account(account).await.unwrap();
         let balance = h.store.ledger_account(rec.wallet).await.unwrap().1.normal(Side::Credit);

@@ -206,6 +206,38 @@ pub async fn list_links(
 }
 
 /// Stored readings in time order: one meter's, or every meter's in a premises subtree, over a period.
+/// Notifications and alarms, newest first: meters within one's scope, and the system's for the whole group.
+pub async fn list_alarms(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<AlarmQuery>,
+) -> ApiResult<axum::Json<Page<AlarmView>>> {
+    let limit = page_limit(q.limit)?;
+    let before = match q.after.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.parse::<i64>().map_err(|_| ApiError::field("after", "bad_request", "after: the next of a page"))?,
+        ),
+    };
+    let rows = app.store.recent_alarms(p.scope(), before, limit).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for (seq, row) in rows {
+        let serial = match row.meter_id {
+            Some(m) => app.store.meter(m).await.ok().map(|r| r.meter.serial),
+            None => None,
+        };
+        items.push(AlarmView {
+            seq,
+            at: instant(row.at),
+            kind: row.kind.as_str().to_string(),
+            meter_id: row.meter_id.map(|m| m.as_uuid()),
+            serial,
+            detail: row.detail,
+        });
+    }
+    Ok(axum::Json(Page::of(items, limit, |a| a.seq.to_string())))
+}
+
 pub async fn list_readings(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,

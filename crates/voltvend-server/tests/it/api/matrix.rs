@@ -204,6 +204,8 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Global,
             all,
         ),
+        // Each sees the alarms of their own premises (checked in supply.rs); the list itself is for every reader.
+        ("GET", "/api/v1/alarms") => x(path.into(), None, Scoped::Global, "AMCFUR"),
         ("PUT", "/api/v1/session/language") => x(path.into(), Some(json!({"language": "en"})), Scoped::Global, all),
         // One's own tokens for everyone; with operators.read, those of operators in scope too.
         ("GET", "/api/v1/api-tokens") => {

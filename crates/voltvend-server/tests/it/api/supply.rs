@@ -245,3 +245,42 @@ async fn a_tariff_is_previewed_against_a_meters_billed_readings() {
         .await;
     assert_eq!(r.status.as_u16(), 400);
 }
+
+/// Alarms, newest first: a meter's within its building only; the system's for the whole group only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_are_listed_newest_first_within_scope() {
+    let mut api = Api::new().await;
+    let meter = api.estate.remote_meter;
+    // The account's credit runs out: the meter is tripped and its customer told (the outbox).
+    super::lifecycle::read(&api, meter, "2026-11-23T09:00:00Z", 1_000).await;
+    let r = super::lifecycle::read(&api, meter, "2026-11-23T10:00:00Z", 100_000).await;
+    assert!(r.billed >= 1, "{r:?}");
+    let alarm = voltvend_ops::RaiseAlarm { kind: voltvend_ops::OutboxKind::BackupFailed, detail: "disk full".into() };
+    api.store.submit(api.estate.system(voltvend_ops::Command::RaiseAlarm(alarm))).await.unwrap();
+    let list = |role, building| api.as_(role, building, Method::GET, "/api/v1/alarms?limit=50");
+    let a = api.send(list(BuiltinRole::ReadOnly, 'a')).await.ok();
+    let kinds: Vec<&str> = a["items"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"relay_trip"), "{a}");
+    assert!(!kinds.contains(&"backup_failed"), "the system's alarms are the group's");
+    let trip = a["items"].as_array().unwrap().iter().find(|i| i["kind"] == "relay_trip").unwrap();
+    assert_eq!(trip["meter_id"].as_str(), Some(meter.to_string().as_str()));
+    assert!(trip["serial"].as_str().is_some_and(|s| !s.is_empty()));
+    let b = api.send(list(BuiltinRole::ReadOnly, 'b')).await.ok();
+    assert!(b["items"].as_array().unwrap().iter().all(|i| i["meter_id"] != trip["meter_id"]), "{b}");
+    let g = api.send(list(BuiltinRole::Administrator, 'g')).await.ok();
+    let items = g["items"].as_array().unwrap();
+    assert_eq!(items[0]["kind"], "backup_failed", "newest first: {g}");
+    assert_eq!(items[0]["detail"], "disk full");
+    let seqs: Vec<i64> = items.iter().map(|i| i["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+    // Paging goes to older ones.
+    let first = api.send(api.as_(BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/alarms?limit=1")).await.ok();
+    let next = first["next"].as_str().unwrap().to_string();
+    let older = api
+        .send(api.as_(BuiltinRole::Administrator, 'g', Method::GET, &format!("/api/v1/alarms?limit=1&after={next}")))
+        .await
+        .ok();
+    assert!(older["items"][0]["seq"].as_i64().unwrap() < first["items"][0]["seq"].as_i64().unwrap());
+    let bad = api.send(api.as_(BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/alarms?after=x")).await;
+    assert_eq!(bad.status.as_u16(), 400);
+}
