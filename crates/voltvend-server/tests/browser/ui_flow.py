@@ -18,6 +18,7 @@ import sys
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -126,26 +127,37 @@ class Flow:
         self.step("the cashier's shift is open")
 
     def find(self, query):
-        self.go("/ui/counter")
-        box = self.el("#q")
-        box.send_keys(query)
+        """At the counter with the keyboard only: "/" to the box, the query, ↓ to the first result, Enter."""
+        self.go("/ui/")
+        self.el("body").send_keys("/")
+        self.wait(EC.url_contains("/ui/counter"))
+        self.wait(lambda d: d.switch_to.active_element.get_attribute("id") == "q")
+        self.d.switch_to.active_element.send_keys(query)
         # The live search replaces the results as the cashier types (no page load).
-        link = self.wait(EC.element_to_be_clickable((By.CSS_SELECTOR, "#results a.result")))
+        self.wait(EC.element_to_be_clickable((By.CSS_SELECTOR, "#results a.result")))
         self.shot("counter")
-        link.click()
+        self.d.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+        self.d.switch_to.active_element.send_keys(Keys.ENTER)
         self.wait(EC.url_contains("/ui/accounts/"))
 
-    def sell(self, amount):
-        amount_box = self.el("#amount")
-        amount_box.clear()
-        amount_box.send_keys(amount)
-        self.el("#quote").click()
+    def sell(self, amount, keyboard=False):
+        """The amount and the confirmation: by keyboard (Enter twice, the focus is where it is needed), or by a
+        double click on the confirm button (sent once; a second sending would replay the same sale)."""
+        self.wait(lambda d: d.switch_to.active_element.get_attribute("id") == "amount")
+        self.d.switch_to.active_element.send_keys(amount)
+        if keyboard:
+            self.d.switch_to.active_element.send_keys(Keys.ENTER)
+        else:
+            self.el("#quote").click()
         self.el("#split")
         self.shot("confirm")
         units = [u.text for u in self.d.find_elements(By.ID, "q-units")]
         button = self.el("#confirm")
-        # A double click: the form is sent once, and a second sending would replay the same sale.
-        self.d.execute_script("arguments[0].click(); arguments[0].click();", button)
+        if keyboard:
+            self.wait(lambda d: d.switch_to.active_element.get_attribute("id") == "confirm")
+            self.d.switch_to.active_element.send_keys(Keys.ENTER)
+        else:
+            self.d.execute_script("arguments[0].click(); arguments[0].click();", button)
         self.wait(EC.url_contains("/ui/sales/"))
         return units[0] if units else None
 
@@ -155,7 +167,7 @@ class Flow:
         serial = meters[0]["serial"]
         self.find(serial)
         before = json.loads(self.api(f"/api/v1/sales?meter_id={meters[0]['id']}&limit=100")["body"])["items"]
-        self.sell("50.00")
+        self.sell("50.00", keyboard=True)
         token = self.el("#token-1").text
         self.check(re.fullmatch(r"\d{4} \d{4} \d{4} \d{4} \d{4}", token), f"a 20-digit token in fours: {token!r}")
         self.shot("sale")
@@ -164,11 +176,11 @@ class Flow:
         self.shot("sale")
         self.set_lang("zh-CN")
         after = json.loads(self.api(f"/api/v1/sales?meter_id={meters[0]['id']}&limit=100")["body"])["items"]
-        self.check(len(after) == len(before) + 1, f"one sale for a double click: {len(before)} -> {len(after)}")
+        self.check(len(after) == len(before) + 1, f"one sale: {len(before)} -> {len(after)}")
         sale_id = self.d.current_url.rsplit("/", 1)[1]
         sale = json.loads(self.api(f"/api/v1/sales/{sale_id}")["body"])
         self.check(sale["tokens"][0] == token.replace(" ", ""), "the page shows the sale's token")
-        self.step(f"sold 50.00 to STS meter {serial}; token {token}; a double click sold once")
+        self.step(f"sold 50.00 to STS meter {serial} with the keyboard only; token {token}")
         return sale_id
 
     def print_and_reprint(self, sale_id):
@@ -239,8 +251,11 @@ class Flow:
         self.check(target, "the demo has a tripped remote meter")
         account, meter = target
         self.login("cashier.centre", f"/ui/accounts/{account['id']}")
+        before = json.loads(self.api(f"/api/v1/sales?meter_id={meter['id']}&limit=100")["body"])["items"]
         self.sell("100.00")
         self.el("#credited")
+        after = json.loads(self.api(f"/api/v1/sales?meter_id={meter['id']}&limit=100")["body"])["items"]
+        self.check(len(after) == len(before) + 1, f"a double click sold once: {len(before)} -> {len(after)}")
         self.go(f"/ui/meters/{meter['id']}")
         self.check(self.el("#relay").get_attribute("class") == "relay-closed", "the relay is wanted closed at once")
         # The head end closes it and reads it back; the page shows what the meter reported.
@@ -253,7 +268,7 @@ class Flow:
             deadline_reached = True
         self.check(not deadline_reached, "the meter reported its relay closed")
         self.shot("meter")
-        self.step(f"a payment to tripped remote meter {meter['serial']} closed its relay (reported by the meter)")
+        self.step(f"a payment to tripped remote meter {meter['serial']} (a double click sold once) closed its relay (reported by the meter)")
 
     def switch_language(self):
         self.go("/ui/counter")
@@ -335,6 +350,19 @@ class Flow:
         self.set_lang("zh-CN")
         self.step("the premises tree goes down to a unit's customers; operators and roles are listed; a tariff is priced against a meter's readings")
 
+    def tablet(self):
+        # A tablet held upright: the same pages reflow (nothing wider than the screen).
+        self.d.set_window_size(768, 1024)
+        self.login("cashier.centre", "/ui/counter")
+        for path, name in [("/ui/counter?q=A-01", "counter"), ("/ui/", "dashboard")]:
+            self.go(path)
+            self.el("main")
+            wide = self.d.execute_script("return document.documentElement.scrollWidth > window.innerWidth + 1")
+            self.check(not wide, f"{path} fits a tablet's width")
+            self.shot(f"tablet-{name}")
+        self.d.set_window_size(1366, 768)
+        self.step("the counter and the dashboard fit a tablet")
+
     def office_pages(self):
         self.login("manager", "/ui/audit")
         self.el("#audit tbody tr")
@@ -360,6 +388,7 @@ class Flow:
             self.export_report()
             self.premises_and_operators()
             self.office_pages()
+            self.tablet()
             self.scoped_cashier_stays_in_their_building()
         except Exception:
             self.d.save_screenshot(os.path.join(self.shots, "failure.png"))
