@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/premises", get(premises))
         .route("/ui/campaigns", get(campaigns).post(plan_campaign))
         .route("/ui/tariffs", get(tariffs))
+        .route("/ui/open", get(open_account_form).post(open_account))
         .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
 
@@ -733,4 +734,223 @@ async fn tariff_action(State(app): State<AppState>, ui: Ui, Path(code): Path<Str
         return again(a.error(), form).await;
     }
     tariff_page(&app, &ui, &code, Some(form), Some(a.json()), None).await
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 开户: a new customer, their unit, a meter (from stock or received here), its tariff and the first sale, in
+// one operation (POST /api/v1/accounts).
+
+/// The opening form's fields, kept across a refusal.
+#[derive(Debug, Clone, Default)]
+pub struct OpenForm {
+    pub customer: CustomerForm,
+    pub unit: String,
+    pub serial: String,
+    pub utility: String,
+    pub protocol: String,
+    pub address: String,
+    pub tariff: String,
+    pub sts_key: String,
+    pub sts_ea: String,
+    pub sts_ti: String,
+    pub sts_base: String,
+    pub sts_iin: String,
+    pub amount: String,
+    pub method: String,
+}
+
+impl OpenForm {
+    fn from_form(f: &Form) -> Self {
+        Self {
+            customer: CustomerForm::from_form(f),
+            unit: f.get("unit").into(),
+            serial: f.get("serial").into(),
+            utility: f.get("utility").into(),
+            protocol: f.get("protocol").into(),
+            address: f.get("address").into(),
+            tariff: f.get("tariff").into(),
+            sts_key: f.get("sts_key").into(),
+            sts_ea: f.get("sts_ea").into(),
+            sts_ti: f.get("sts_ti").into(),
+            sts_base: f.get("sts_base").into(),
+            sts_iin: f.get("sts_iin").into(),
+            amount: f.get("amount").into(),
+            method: f.get("method").into(),
+        }
+    }
+
+    fn blank() -> Self {
+        Self {
+            customer: CustomerForm { kind: "person".into(), id_kind: "national_id".into(), ..CustomerForm::default() },
+            utility: "electricity".into(),
+            protocol: "dlt645".into(),
+            sts_ea: "07".into(),
+            sts_ti: "1".into(),
+            sts_base: "14".into(),
+            sts_iin: "600727".into(),
+            method: "cash".into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn is(&self, field: &str, value: &str) -> bool {
+        let v = match field {
+            "utility" => &self.utility,
+            "protocol" => &self.protocol,
+            "tariff" => &self.tariff,
+            "sts_key" => &self.sts_key,
+            "sts_ea" => &self.sts_ea,
+            "sts_base" => &self.sts_base,
+            "method" => &self.method,
+            _ => return false,
+        };
+        v == value
+    }
+}
+
+#[derive(Template)]
+#[template(path = "open_account.html")]
+struct OpenAccountPage {
+    page: PageCtx,
+    form: OpenForm,
+    tariffs: Vec<J>,
+    keys: Vec<J>,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn open_account_page(app: &AppState, ui: &Ui, form: OpenForm, error: Option<UiError>) -> Response {
+    let tariffs = ui.get("/api/v1/tariffs?limit=200").await.json().list("items");
+    let keys = ui.get("/api/v1/vending-keys?limit=100").await.json().list("items");
+    let page = OpenAccountPage {
+        page: PageCtx::new(ui, "open.title"),
+        form,
+        tariffs,
+        keys,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn open_account_form(State(app): State<AppState>, ui: Ui) -> Response {
+    if !ui.principal.can(voltvend_domain::Permission::AccountsOpen) {
+        return error_page(&ui, UiError::new("forbidden", ""), "/ui/counter");
+    }
+    open_account_page(&app, &ui, OpenForm::blank(), None).await
+}
+
+/// The one item of `list` whose `field` is `text` (ignoring case), if exactly one is.
+fn exactly_one(list: &[J], field: &str, text: &str) -> Option<J> {
+    let mut found = list.iter().filter(|j| j.s(field).eq_ignore_ascii_case(text));
+    match (found.next(), found.next()) {
+        (Some(one), None) => Some(one.clone()),
+        _ => None,
+    }
+}
+
+async fn open_account(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let form = OpenForm::from_form(&f);
+    let (app, ui) = (&app, &ui);
+    let refuse = |code: &str, field: &str, form: OpenForm| {
+        let e = UiError::new(code, field);
+        async move { open_account_page(app, ui, form, Some(e)).await }
+    };
+    for field in ["name", "unit", "serial", "tariff"] {
+        if f.get(field).is_empty() {
+            return refuse("required", field, form).await;
+        }
+    }
+    // The unit by its name (A-0101), within one's scope.
+    let units =
+        ui.get(&format!("/api/v1/premises?level=unit&q={}&limit=50", percent(&form.unit))).await.json().list("items");
+    let Some(unit) = exactly_one(&units, "name", &form.unit) else {
+        return refuse("not_found", "unit", form).await;
+    };
+    // The meter: from stock by its serial, else received here with what the form says of it.
+    let stock = ui
+        .get(&format!("/api/v1/meters?state=in_stock&q={}&limit=20", percent(&form.serial)))
+        .await
+        .json()
+        .list("items");
+    let mut binding = serde_json::Map::new();
+    let protocol = match exactly_one(&stock, "serial", &form.serial) {
+        Some(m) => {
+            binding.insert("meter_id".into(), json!(m.s("id")));
+            m.s("protocol")
+        }
+        None => {
+            if form.address.is_empty() {
+                return refuse("required", "address", form).await;
+            }
+            binding.insert(
+                "new".into(),
+                json!({"serial": form.serial, "utility": form.utility, "protocol": form.protocol, "address": form.address}),
+            );
+            form.protocol.clone()
+        }
+    };
+    binding.insert("tariff_code".into(), json!(form.tariff));
+    if protocol == "sts_keypad" {
+        let Some((sgc, krn)) = form.sts_key.split_once('/') else {
+            return refuse("required", "sts_key", form).await;
+        };
+        let (Ok(sgc), Ok(krn), Ok(ti)) = (sgc.parse::<u32>(), krn.parse::<u8>(), form.sts_ti.parse::<u8>()) else {
+            return refuse("bad_value", "sts_ti", form).await;
+        };
+        binding.insert(
+            "sts".into(),
+            json!({"iin": form.sts_iin, "ea": form.sts_ea, "key_type": 2, "supply_group": sgc, "tariff_index": ti,
+                   "key_revision": krn, "base_date": form.sts_base}),
+        );
+    }
+    // The currency of the counter the operator sells at (the first they may use).
+    let points = ui.get("/api/v1/vending-points?limit=100").await.json().list("items");
+    let Some(currency) = points.iter().find(|p| p.is("active", "true")).map(|p| p.s("currency")) else {
+        return refuse("vending_point_disabled", "", form).await;
+    };
+    let mut body = json!({
+        "customer": form.customer.input(),
+        "premises_id": unit.s("id"),
+        "currency": currency,
+        "meters": [Value::Object(binding)],
+    });
+    if !form.amount.is_empty()
+        && let Some(b) = body.as_object_mut()
+    {
+        b.insert("first_sale".into(), json!({"meter_index": 0, "method": form.method, "amount": form.amount}));
+    }
+    let a = ui.post("/api/v1/accounts", &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        // The API names nested fields (`customer.name`, `meters[0].new.address`, `first_sale.amount`).
+        let leaf = e.field.rsplit(['.', ']']).next().unwrap_or_default().to_string();
+        e.field = match leaf.as_str() {
+            "name" | "phones" | "email" | "number" => {
+                if leaf == "number" {
+                    "id_number".into()
+                } else {
+                    leaf
+                }
+            }
+            "serial" | "address" | "amount" | "tariff_code" => {
+                if leaf == "tariff_code" {
+                    "tariff".into()
+                } else {
+                    leaf
+                }
+            }
+            _ => e.field,
+        };
+        return open_account_page(app, ui, form, Some(e)).await;
+    }
+    let opened = a.json();
+    match opened.at("first_sale").s("id") {
+        sale if !sale.is_empty() => see_other(&format!("/ui/sales/{sale}")),
+        _ => see_other(&format!("/ui/accounts/{}", opened.s("account_id"))),
+    }
 }

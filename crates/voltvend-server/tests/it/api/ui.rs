@@ -262,6 +262,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         format!("/ui/accounts/{}/history", e.account_a),
         "/ui/tariffs".into(),
         "/ui/tariffs/test-flat".into(),
+        "/ui/open".into(),
     ];
     if let Some(s) = sale {
         pages.push(format!("/ui/sales/{s}"));
@@ -615,4 +616,47 @@ async fn a_key_change_campaign_is_planned_from_its_page() {
         .ok();
     assert_eq!(campaigns[0]["change"]["key_expiry"], 200, "{campaigns}");
     assert!(campaigns[0]["planned"].as_i64().unwrap() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_is_opened_at_the_counter_with_a_new_meter_and_its_first_sale() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (_, cashier) = session(&mut api, "ui.open.cashier", "cashier", scope).await;
+    open_shift(&api, &cashier).await;
+    let e = &api.estate;
+    let html = text(&api.send(page("/ui/open", &cashier)).await);
+    let form = |unit: &str, serial: &str, address: &str| {
+        format!(
+            "csrf={}&key={}&kind=person&name=Zhang+San&phones=13700000001&id_kind=national_id&id_number=&unit={unit}\
+             &serial={serial}&utility=electricity&protocol=dlt645&address={address}&tariff=test-flat&sts_key=&sts_ea=07\
+             &sts_base=14&sts_ti=1&sts_iin=600727&amount=20.00&method=cash",
+            field(&html, "csrf"),
+            field(&html, "key")
+        )
+    };
+    // Another building's unit cannot be named; a new meter needs its address.
+    let r = api.send(form_req("/ui/open", &form(&e.unit_b.name, "UI-NEW-0001", "000000009901"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 404);
+    assert!(text(&r).contains("id=\"unit-error\""), "{}", text(&r));
+    let r = api.send(form_req("/ui/open", &form(&e.unit_a.name, "UI-NEW-0001", ""), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"address-error\""));
+    assert!(text(&r).contains("value=\"Zhang San\""), "the form keeps what was typed");
+    let r = api.send(form_req("/ui/open", &form(&e.unit_a.name, "UI-NEW-0001", "000000009901"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let to = r.headers["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/ui/sales/"), "the first sale is shown: {to}");
+    let sale = text(&api.send(page(&to, &cashier)).await);
+    assert!(sale.contains("20.00 CNY"), "{sale}");
+    let admin = |path: &str| api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, path);
+    let meters = api.send(admin("/api/v1/meters?q=UI-NEW-0001")).await.ok();
+    let m = &meters["items"][0];
+    assert_eq!((m["state"].as_str(), m["tariff_code"].as_str()), (Some("active"), Some("test-flat")), "{meters}");
+    let account = api.send(admin(&format!("/api/v1/accounts/{}", m["account_id"].as_str().unwrap()))).await.ok();
+    assert_eq!(account["balance"]["amount"], "20.00");
+    // The same form again (a double click) opens nothing more.
+    let again = api.send(form_req("/ui/open", &form(&e.unit_a.name, "UI-NEW-0001", "000000009901"), &cashier)).await;
+    assert_eq!(again.headers["location"].to_str().unwrap(), to);
+    assert_eq!(api.send(admin("/api/v1/meters?q=UI-NEW-0001")).await.ok()["items"].as_array().unwrap().len(), 1);
 }
