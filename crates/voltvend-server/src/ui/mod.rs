@@ -291,15 +291,22 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 
 /// A posted form: its fields (the last value of a repeated name wins).
 #[derive(Debug, Default)]
-pub struct Form(pub HashMap<String, String>);
+pub struct Form(pub HashMap<String, String>, Vec<(String, String)>);
 
 impl Form {
     pub fn parse(bytes: &[u8]) -> Self {
-        Self(form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        let pairs: Vec<(String, String)> =
+            form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        Self(pairs.iter().cloned().collect(), pairs)
     }
 
     pub fn get(&self, name: &str) -> &str {
         self.0.get(name).map_or("", |v| v.trim())
+    }
+
+    /// Every value of a repeated field (ticked boxes), in the order sent.
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.1.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
     }
 
     /// The field, or `None` when empty.
@@ -364,6 +371,23 @@ impl J {
             Ok(at) => at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
             Err(_) => t,
         }
+    }
+}
+
+/// A `J` however the template holds it (a value of a `let`, a reference of a loop).
+pub trait AsJ {
+    fn as_j(&self) -> &J;
+}
+
+impl AsJ for J {
+    fn as_j(&self) -> &J {
+        self
+    }
+}
+
+impl<T: AsJ + ?Sized> AsJ for &T {
+    fn as_j(&self) -> &J {
+        (**self).as_j()
     }
 }
 

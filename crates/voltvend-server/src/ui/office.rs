@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::pages::{PageCtx, csrf_refused, error_page, html_with, new_key, read_form, see_other, uuid_ok};
 use super::{Form, J, Ui, UiError, percent};
 use crate::http::AppState;
+use voltvend_domain::Permission;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +29,11 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/campaigns", get(campaigns).post(plan_campaign))
         .route("/ui/tariffs", get(tariffs))
         .route("/ui/open", get(open_account_form).post(open_account))
+        .route("/ui/refunds", get(refunds))
+        .route("/ui/refunds/{id}", post(refund))
+        .route("/ui/accounts/{id}/arrears", post(enter_arrears))
+        .route("/ui/meters/{id}/returns", post(record_return))
+        .route("/ui/roles", post(create_role))
         .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
 
@@ -272,6 +278,13 @@ pub struct OperatorForm {
     pub display_name: String,
     pub role: String,
     pub scope_id: String,
+}
+
+impl OperatorsPage {
+    /// Every permission there is, for a custom role's boxes.
+    pub fn all_permissions(&self) -> Vec<&'static str> {
+        Permission::ALL.iter().map(|p| p.as_str()).collect()
+    }
 }
 
 impl OperatorForm {
@@ -953,4 +966,123 @@ async fn open_account(State(app): State<AppState>, ui: Ui, request: Request) -> 
         sale if !sale.is_empty() => see_other(&format!("/ui/sales/{sale}")),
         _ => see_other(&format!("/ui/accounts/{}", opened.s("account_id"))),
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Refused payments: money taken for a sale the rules then refused, owed back until it is handed back.
+
+#[derive(Template)]
+#[template(path = "refunds.html")]
+struct RefundsPage {
+    page: PageCtx,
+    owed: Vec<J>,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn refunds_page(app: &AppState, ui: &Ui, error: Option<UiError>) -> Response {
+    let a = ui.get("/api/v1/refused-payments?refunded=false&limit=100").await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/");
+    }
+    let page = RefundsPage {
+        page: PageCtx::new(ui, "refunds.title"),
+        owed: a.json().list("items"),
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn refunds(State(app): State<AppState>, ui: Ui) -> Response {
+    refunds_page(&app, &ui, None).await
+}
+
+async fn refund(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/refunds") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let a = ui.post(&format!("/api/v1/refused-payments/{id}/refund"), &json!({}), f.get("key")).await;
+    if !a.ok() {
+        return refunds_page(&app, &ui, Some(a.error())).await;
+    }
+    see_other("/ui/refunds")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 追缴陈欠 (historical arrears) on an account, and 回抄 (a local meter's return data).
+
+async fn enter_arrears(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("arrears_amount").is_empty() {
+        return super::pages::account_with_error(&app, &ui, id, UiError::new("required", "arrears_amount")).await;
+    }
+    let body = json!({"amount": f.get("arrears_amount"), "reference": f.get("arrears_reference")});
+    let a = ui.post(&format!("/api/v1/accounts/{id}/arrears"), &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "amount" || e.field == "reference" {
+            e.field = format!("arrears_{}", e.field);
+        }
+        return super::pages::account_with_error(&app, &ui, id, e).await;
+    }
+    see_other(&format!("/ui/accounts/{id}"))
+}
+
+async fn record_return(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("remaining").is_empty() {
+        return super::pages::meter_with_error(&app, &ui, id, UiError::new("required", "remaining")).await;
+    }
+    // When: now, unless the form says when the meter was read (a local date and time).
+    let at = match f.opt("at") {
+        None => app.now().to_string(),
+        Some(text) => match text.parse::<jiff::civil::DateTime>().ok().and_then(|d| d.to_zoned(ui.tz.clone()).ok()) {
+            Some(z) => z.timestamp().to_string(),
+            None => return super::pages::meter_with_error(&app, &ui, id, UiError::new("bad_request", "at")).await,
+        },
+    };
+    let body = json!({"at": at, "source": f.get("source"), "remaining": f.get("remaining")});
+    let a = ui.post(&format!("/api/v1/meters/{id}/returns"), &body, f.get("key")).await;
+    if !a.ok() {
+        return super::pages::meter_with_error(&app, &ui, id, a.error()).await;
+    }
+    see_other(&format!("/ui/meters/{id}"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Custom roles.
+
+async fn create_role(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    // Every ticked permission (`perm=<name>`, repeated).
+    let permissions: Vec<String> = f.all("perm");
+    if f.get("role_name").is_empty() {
+        return operators_page(&app, &ui, "", OperatorForm::default(), Some(UiError::new("required", "role_name")))
+            .await;
+    }
+    let body =
+        json!({"name": f.get("role_name"), "description": f.get("role_description"), "permissions": permissions});
+    let a = ui.post("/api/v1/roles", &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "name" || e.field == "description" || e.field == "permissions" {
+            e.field = format!("role_{}", e.field);
+        }
+        return operators_page(&app, &ui, "", OperatorForm::default(), Some(e)).await;
+    }
+    see_other("/ui/operators")
 }

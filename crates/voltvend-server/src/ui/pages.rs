@@ -58,6 +58,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/shift", "nav.shift", "shifts.operate"),
     ("/ui/premises", "nav.premises", "premises.read"),
     ("/ui/approvals", "nav.approvals", "corrections.read"),
+    ("/ui/refunds", "nav.refunds", "refused_payments.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
     ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
     ("/ui/operators", "nav.operators", "operators.read"),
@@ -138,8 +139,8 @@ impl PageCtx {
     }
 
     /// A time field of `j` in the operator's time zone, to the minute.
-    pub fn when(&self, j: &J, key: &str) -> String {
-        j.when_in(key, &self.tz)
+    pub fn when<B: super::AsJ>(&self, j: B, key: &str) -> String {
+        j.as_j().when_in(key, &self.tz)
     }
 
     pub fn tag(&self) -> &'static str {
@@ -161,6 +162,11 @@ impl PageCtx {
     /// A refusal in the operator's language.
     pub fn error_text(&self, e: &UiError) -> String {
         self.lang.catalogue().error(&e.code)
+    }
+
+    /// The message of a refusal code.
+    pub fn code_text(&self, code: &str) -> String {
+        self.lang.catalogue().error(code)
     }
 
     /// The refusal to show next to `field`, if it is about that field.
@@ -1085,6 +1091,11 @@ fn daily_use(readings: &[J]) -> Vec<Point> {
     days
 }
 
+/// The meter page with a refusal of one of its forms.
+pub(super) async fn meter_with_error(app: &AppState, ui: &Ui, id: Uuid, error: UiError) -> Response {
+    meter_page(app, ui, id, Some(error)).await
+}
+
 async fn meter(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
     let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
     meter_page(&app, &ui, id, None).await
@@ -1297,6 +1308,15 @@ impl ReportsPage {
         link
     }
 
+    /// An export of a report that takes no period.
+    pub fn plain_export(&self, report: &str, format: &str) -> String {
+        let mut link = format!("/api/v1/reports/{report}?format={format}");
+        if format == "pdf" {
+            link.push_str(&format!("&lang={}", self.page.tag()));
+        }
+        link
+    }
+
     pub fn balances_export(&self, format: &str) -> String {
         let mut link = format!("/api/v1/reports/balances?kind=arrears&format={format}");
         if format == "pdf" {
@@ -1312,6 +1332,8 @@ struct AuditPage {
     page: PageCtx,
     action: String,
     subject: String,
+    from: String,
+    to: String,
     items: Vec<J>,
     next: String,
     error: Option<UiError>,
@@ -1321,6 +1343,8 @@ struct AuditPage {
 struct AuditForm {
     action: Option<String>,
     subject: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     after: Option<String>,
 }
 
@@ -1328,7 +1352,31 @@ async fn audit(ui: Ui, q: axum::extract::Query<AuditForm>) -> Response {
     let page = PageCtx::new(&ui, "audit.title");
     let action = q.0.action.clone().unwrap_or_default();
     let subject = q.0.subject.clone().unwrap_or_default();
+    let (from, to) = (q.0.from.clone().unwrap_or_default(), q.0.to.clone().unwrap_or_default());
     let mut path = "/api/v1/audit?limit=50".to_string();
+    // Dates are whole days in the operator's time zone.
+    let day = |d: &str| {
+        d.parse::<jiff::civil::Date>()
+            .ok()
+            .and_then(|d| d.to_zoned(ui.tz.clone()).ok())
+            .map(|z| z.timestamp().to_string())
+    };
+    for (k, v) in [("from", from.clone()), ("to", to.clone())] {
+        if v.is_empty() {
+            continue;
+        }
+        match day(&v) {
+            Some(t) => path.push_str(&format!("&{k}={}", percent(&t))),
+            None => {
+                let error = Some(UiError::new("bad_request", k));
+                let next = String::new();
+                return html_with(
+                    &AuditPage { page, action, subject, from, to, items: Vec::new(), next, error: error.clone() },
+                    &error,
+                );
+            }
+        }
+    }
     for (k, v) in [("action", &action), ("subject", &subject), ("after", &q.0.after.clone().unwrap_or_default())] {
         if !v.trim().is_empty() {
             path.push_str(&format!("&{k}={}", percent(v.trim())));
@@ -1344,15 +1392,17 @@ async fn audit(ui: Ui, q: axum::extract::Query<AuditForm>) -> Response {
     } else {
         (Vec::new(), String::new(), Some(a.error()))
     };
-    html(&AuditPage { page, action, subject, items, next, error })
+    html(&AuditPage { page, action, subject, from, to, items, next, error })
 }
 
 impl AuditPage {
     pub fn next_link(&self) -> String {
         format!(
-            "/ui/audit?action={}&subject={}&after={}",
+            "/ui/audit?action={}&subject={}&from={}&to={}&after={}",
             percent(&self.action),
             percent(&self.subject),
+            percent(&self.from),
+            percent(&self.to),
             percent(&self.next)
         )
     }

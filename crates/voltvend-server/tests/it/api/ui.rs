@@ -263,6 +263,8 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/tariffs".into(),
         "/ui/tariffs/test-flat".into(),
         "/ui/open".into(),
+        "/ui/refunds".into(),
+        "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
     ];
     if let Some(s) = sale {
         pages.push(format!("/ui/sales/{s}"));
@@ -659,4 +661,85 @@ async fn an_account_is_opened_at_the_counter_with_a_new_meter_and_its_first_sale
     let again = api.send(form_req("/ui/open", &form(&e.unit_a.name, "UI-NEW-0001", "000000009901"), &cashier)).await;
     assert_eq!(again.headers["location"].to_str().unwrap(), to);
     assert_eq!(api.send(admin("/api/v1/meters?q=UI-NEW-0001")).await.ok()["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_arrears_meter_returns_roles_and_audit_dates_from_their_pages() {
+    let mut api = Api::new().await;
+    let scope = api.estate.property.id;
+    let (_, cashier) = session(&mut api, "ui.misc.cashier", "cashier", scope).await;
+    let (_, manager) = session(&mut api, "ui.misc.manager", "manager", scope).await;
+    let group = api.estate.group.id;
+    let (_, admin) = session(&mut api, "ui.misc.admin", "administrator", group).await;
+    open_shift(&api, &cashier).await;
+    let e = &api.estate;
+    // A payment refused after it was taken (below the minimum purchase) is owed back until handed back.
+    let refused = api
+        .send(api.as_(voltvend_domain::BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales").fresh_key().json(serde_json::json!({
+            "account_id": e.account_a.to_string(), "meter_id": e.remote_meter.to_string(), "method": "cash", "amount": "0.50"
+        })))
+        .await;
+    let refused_id = refused.json()["details"]["refused_payment_id"].as_str().unwrap().to_string();
+    let owed = text(&api.send(page("/ui/refunds", &cashier)).await);
+    assert!(owed.contains(&format!("/ui/refunds/{refused_id}")) && owed.contains("0.50 CNY"), "{owed}");
+    let form =
+        format!("csrf={}&key={}", field(&owed, "csrf"), field_in(&owed, &format!("/ui/refunds/{refused_id}"), "key"));
+    let r = api.send(form_req(&format!("/ui/refunds/{refused_id}"), &form, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    assert!(text(&api.send(page("/ui/refunds", &cashier)).await).contains("id=\"none-owed\""));
+    // 追缴陈欠 by the manager: the account owes it.
+    let acct = text(&api.send(page(&format!("/ui/accounts/{}", e.account_b), &manager)).await);
+    let action = format!("/ui/accounts/{}/arrears", e.account_b);
+    let form = format!(
+        "csrf={}&key={}&arrears_amount=12.34&arrears_reference=OLD-1",
+        field(&acct, "csrf"),
+        field_in(&acct, &action, "key")
+    );
+    let r = api.send(form_req(&action, &form, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let acct = text(&api.send(page(&format!("/ui/accounts/{}", e.account_b), &manager)).await);
+    assert!(acct.contains("12.34 CNY"), "the arrears show on the account");
+    // 回抄 of the STS keypad meter: what it shows left becomes its last return.
+    let meter = text(&api.send(page(&format!("/ui/meters/{}", e.sts_meter), &cashier)).await);
+    let action = format!("/ui/meters/{}/returns", e.sts_meter);
+    let form = format!(
+        "csrf={}&key={}&source=display&remaining=3.5&at=",
+        field(&meter, "csrf"),
+        field_in(&meter, &action, "key")
+    );
+    let r = api.send(form_req(&action, &form, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let meter = text(&api.send(page(&format!("/ui/meters/{}", e.sts_meter), &cashier)).await);
+    assert!(meter.contains("id=\"last-return\">3.500 kWh"), "{meter}");
+    let bad = format!("csrf={}&key=r2&source=display&remaining=1&at=yesterday", field(&meter, "csrf"));
+    let r = api.send(form_req(&action, &bad, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 400);
+    // A custom role with two permissions, by the group's administrator; a manager is not offered the form.
+    assert!(!text(&api.send(page("/ui/operators", &manager)).await).contains("id=\"add-role\""));
+    let ops = text(&api.send(page("/ui/operators", &admin)).await);
+    let form = format!(
+        "csrf={}&key={}&role_name=meter-reader&role_description=reads+meters&perm=meters.read&perm=premises.read",
+        field(&ops, "csrf"),
+        field_in(&ops, "/ui/roles", "key")
+    );
+    let r = api.send(form_req("/ui/roles", &form, &admin)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let roles = api
+        .send(api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/roles?limit=100"))
+        .await
+        .ok();
+    let role = roles["items"].as_array().unwrap().iter().find(|r| r["name"] == "meter-reader").unwrap().clone();
+    let mut perms: Vec<String> =
+        role["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    perms.sort();
+    assert_eq!(perms, ["meters.read", "premises.read"]);
+    // The audit log by dates: a bad date is said, a good range shows the day's records.
+    let r = api.send(page("/ui/audit?from=not-a-date", &manager)).await;
+    assert_eq!(r.status.as_u16(), 400);
+    assert!(text(&r).contains("id=\"from-error\""));
+    let r = api.send(page("/ui/audit?from=2026-11-01&to=2026-12-31", &manager)).await;
+    assert_eq!(r.status.as_u16(), 200);
+    assert!(text(&r).contains("<td>enter_arrears</td>"), "{}", text(&r));
+    let r = api.send(page("/ui/audit?from=2026-10-01&to=2026-10-31", &manager)).await;
+    assert!(!text(&r).contains("<td>enter_arrears</td>"), "nothing of the day outside the range");
 }
