@@ -1039,6 +1039,8 @@ struct MeterPage {
     meter: J,
     supply: J,
     commands: Vec<J>,
+    /// The newest stored reading (of the week shown).
+    last_reading: Option<J>,
     consumption_svg: String,
     key: String,
     error: Option<UiError>,
@@ -1060,10 +1062,19 @@ async fn meter_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -
         .list("items");
     let page = PageCtx::new(ui, "meter.title");
     let daily = daily_use(&readings);
+    let last_reading = readings.last().cloned();
     let consumption_svg =
         if daily.is_empty() { String::new() } else { chart::bars(&daily, 1000, page.t("meter.consumption")) };
-    let mut r =
-        html(&MeterPage { page, meter, supply, commands, consumption_svg, key: new_key(app), error: error.clone() });
+    let mut r = html(&MeterPage {
+        page,
+        meter,
+        supply,
+        commands,
+        last_reading,
+        consumption_svg,
+        key: new_key(app),
+        error: error.clone(),
+    });
     if let Some(e) = &error {
         *r.status_mut() = ui_status(&e.code);
     }
