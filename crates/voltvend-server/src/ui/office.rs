@@ -34,6 +34,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/accounts/{id}/arrears", post(enter_arrears))
         .route("/ui/meters/{id}/returns", post(record_return))
         .route("/ui/roles", post(create_role))
+        .route("/ui/accounts/{id}/close", post(close_account))
+        .route("/ui/accounts/{id}/billing-mode", post(billing_mode))
+        .route("/ui/meters/{id}/replace", post(replace_meter))
         .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
 
@@ -1085,4 +1088,148 @@ async fn create_role(State(app): State<AppState>, ui: Ui, request: Request) -> R
         return operators_page(&app, &ui, "", OperatorForm::default(), Some(e)).await;
     }
     see_other("/ui/operators")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 销户 (closure), the prepaid ⇄ postpaid switch, and 换表 (meter replacement).
+
+#[derive(Template)]
+#[template(path = "settled.html")]
+struct SettledPage {
+    page: PageCtx,
+    /// What the operation answered (a settlement, or a replacement).
+    result: J,
+    back: String,
+}
+
+async fn close_account(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("close_reason").is_empty() {
+        return super::pages::account_with_error(&app, &ui, id, UiError::new("required", "close_reason")).await;
+    }
+    let mut body = json!({"reason": f.get("close_reason"), "buy_back_meter_credit": f.get("buy_back") == "true"});
+    if f.get("refund") == "cash"
+        && let Some(b) = body.as_object_mut()
+    {
+        b.insert("refund".into(), json!({"to": "cash"}));
+    }
+    let a = ui.post(&format!("/api/v1/accounts/{id}/close"), &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "reason" {
+            e.field = "close_reason".into();
+        }
+        return super::pages::account_with_error(&app, &ui, id, e).await;
+    }
+    let page =
+        SettledPage { page: PageCtx::new(&ui, "close.done"), result: a.json(), back: format!("/ui/accounts/{id}") };
+    html_with(&page, &None)
+}
+
+async fn billing_mode(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("mode_reason").is_empty() {
+        return super::pages::account_with_error(&app, &ui, id, UiError::new("required", "mode_reason")).await;
+    }
+    let body = json!({"mode": f.get("mode"), "reason": f.get("mode_reason")});
+    let a = ui.post(&format!("/api/v1/accounts/{id}/billing-mode"), &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "reason" || e.field == "mode" {
+            e.field = "mode_reason".into();
+        }
+        return super::pages::account_with_error(&app, &ui, id, e).await;
+    }
+    see_other(&format!("/ui/accounts/{id}"))
+}
+
+/// A total register reading of the form (kWh or m³) at now, as the API takes it; `None` when empty.
+fn total_reading(app: &AppState, f: &Form, field: &str) -> Option<Value> {
+    f.opt(field).map(|v| json!({"at": app.now().to_string(), "registers": [{"register": "total", "value": v}]}))
+}
+
+async fn replace_meter(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let refuse = |e: UiError| super::pages::meter_with_error(&app, &ui, id, e);
+    for field in ["replace_reason", "new_serial"] {
+        if f.get(field).is_empty() {
+            return refuse(UiError::new("required", field)).await;
+        }
+    }
+    let old = ui.get(&format!("/api/v1/meters/{id}")).await.json();
+    let mut body = serde_json::Map::new();
+    body.insert("reason".into(), json!(f.get("replace_reason")));
+    let serial = f.get("new_serial");
+    let stock =
+        ui.get(&format!("/api/v1/meters?state=in_stock&q={}&limit=20", percent(serial))).await.json().list("items");
+    let protocol = match exactly_one(&stock, "serial", serial) {
+        Some(m) => {
+            body.insert("new_meter_id".into(), json!(m.s("id")));
+            m.s("protocol")
+        }
+        None => {
+            if f.get("new_address").is_empty() {
+                return refuse(UiError::new("required", "new_address")).await;
+            }
+            // The successor measures what the old one did.
+            body.insert(
+                "new".into(),
+                json!({"serial": serial, "utility": old.s("utility"), "protocol": f.get("new_protocol"), "address": f.get("new_address")}),
+            );
+            f.get("new_protocol").to_string()
+        }
+    };
+    if protocol == "sts_keypad" {
+        // The old meter's STS record, when it had one, tells the successor's supply group and key.
+        let sts = old.at("sts");
+        if sts.0.is_null() {
+            return refuse(UiError::new("sts_required", "new_serial")).await;
+        }
+        body.insert(
+            "sts".into(),
+            json!({"iin": sts.s("pan").get(..6).unwrap_or("600727"), "ea": sts.s("ea"), "key_type": sts.at("key_type").0,
+                   "supply_group": sts.s("supply_group").parse::<u32>().unwrap_or(0), "tariff_index": sts.at("tariff_index").0,
+                   "key_revision": sts.at("key_revision").0, "key_expiry": sts.at("key_expiry").0, "base_date": sts.s("base_date")}),
+        );
+    }
+    if let Some(r) = total_reading(&app, &f, "old_final") {
+        body.insert("old_final".into(), r);
+    }
+    if let Some(r) = total_reading(&app, &f, "first_reading") {
+        body.insert("first_reading".into(), r);
+    }
+    if let Some(c) = f.opt("old_credit") {
+        body.insert("old_credit".into(), json!(c));
+    }
+    let a = ui.post(&format!("/api/v1/meters/{id}/replace"), &Value::Object(body), f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        e.field = match e.field.as_str() {
+            "reason" => "replace_reason".into(),
+            f if f.starts_with("old_final") => "old_final".into(),
+            f if f.starts_with("first_reading") => "first_reading".into(),
+            f if f.starts_with("new.") => "new_address".into(),
+            other => other.to_string(),
+        };
+        return refuse(e).await;
+    }
+    let result = a.json();
+    let page = SettledPage {
+        page: PageCtx::new(&ui, "replace.done"),
+        back: format!("/ui/meters/{}", result.s("new_meter_id")),
+        result,
+    };
+    html_with(&page, &None)
 }

@@ -743,3 +743,75 @@ async fn refunds_arrears_meter_returns_roles_and_audit_dates_from_their_pages() 
     let r = api.send(page("/ui/audit?from=2026-10-01&to=2026-10-31", &manager)).await;
     assert!(!text(&r).contains("<td>enter_arrears</td>"), "nothing of the day outside the range");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meter_is_replaced_the_billing_mode_switched_and_an_account_closed_from_their_pages() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (_, manager) = session(&mut api, "ui.life.manager", "manager", scope).await;
+    let (_, cashier) = session(&mut api, "ui.life.cashier", "cashier", scope).await;
+    open_shift(&api, &cashier).await;
+    let e = api.estate.clone();
+    super::lifecycle::read(&api, e.remote_meter, "2026-11-23T06:00:00Z", 1_000).await;
+    super::lifecycle::read(&api, e.remote_meter, "2026-11-23T07:00:00Z", 1_002).await;
+    let admin = |path: &str| api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, path);
+
+    // 换表: a new DL/T 645 meter received in place, the old one's final reading billed, the new one's first kept.
+    let meter_page = text(&api.send(page(&format!("/ui/meters/{}", e.remote_meter), &manager)).await);
+    let action = format!("/ui/meters/{}/replace", e.remote_meter);
+    let form = |extra: &str| {
+        format!(
+            "csrf={}&key={}&new_protocol=dlt645&replace_reason=display+dead{extra}",
+            field(&meter_page, "csrf"),
+            field_in(&meter_page, &action, "key")
+        )
+    };
+    let r = api
+        .send(form_req(&action, &form("&new_serial=UI-REP-1&new_address=&old_final=1003&first_reading=5"), &manager))
+        .await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"new-address-error\""));
+    let r = api
+        .send(form_req(
+            &action,
+            &form("&new_serial=UI-REP-1&new_address=000000000888&old_final=1003&first_reading=5"),
+            &manager,
+        ))
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert!(text(&r).contains("id=\"settled\""));
+    let old = api.send(admin(&format!("/api/v1/meters/{}", e.remote_meter))).await.ok();
+    assert_eq!(old["state"], "replaced");
+    let new = api.send(admin("/api/v1/meters?q=UI-REP-1")).await.ok();
+    assert_eq!(new["items"][0]["account_id"].as_str(), Some(e.account_a.to_string().as_str()));
+
+    // Prepaid → postpaid at the cut-over, by the manager, with a reason.
+    let acct = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &manager)).await);
+    let action = format!("/ui/accounts/{}/billing-mode", e.account_a);
+    let form = format!(
+        "csrf={}&key={}&mode=postpaid&mode_reason=monthly+bills",
+        field(&acct, "csrf"),
+        field_in(&acct, &action, "key")
+    );
+    let r = api.send(form_req(&action, &form, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    assert_eq!(api.send(admin(&format!("/api/v1/accounts/{}", e.account_a))).await.ok()["billing_mode"], "postpaid");
+
+    // 销户 by the cashier: a reason is needed; with one, settled and closed.
+    let acct = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
+    let action = format!("/ui/accounts/{}/close", e.account_a);
+    let form = |reason: &str| {
+        format!(
+            "csrf={}&key={}&refund=cash&close_reason={reason}",
+            field(&acct, "csrf"),
+            field_in(&acct, &action, "key")
+        )
+    };
+    let r = api.send(form_req(&action, &form(""), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"close-reason-error\""));
+    let r = api.send(form_req(&action, &form("moved+out"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert!(text(&r).contains("id=\"refunded\""));
+    assert_eq!(api.send(admin(&format!("/api/v1/accounts/{}", e.account_a))).await.ok()["status"], "closed");
+}
