@@ -37,6 +37,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/accounts/{id}/close", post(close_account))
         .route("/ui/accounts/{id}/billing-mode", post(billing_mode))
         .route("/ui/meters/{id}/replace", post(replace_meter))
+        .route("/ui/accounts/{id}/transfer", post(transfer_account))
+        .route("/ui/meters/{id}/sts-tokens", post(sts_tokens))
+        .route("/ui/stock", get(stock).post(receive_meter))
         .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
 
@@ -1232,4 +1235,149 @@ async fn replace_meter(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
         result,
     };
     html_with(&page, &None)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 过户 (ownership transfer), STS management tokens, meters received into stock.
+
+async fn transfer_account(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    for field in ["transfer_name", "transfer_reason"] {
+        if f.get(field).is_empty() {
+            return super::pages::account_with_error(&app, &ui, id, UiError::new("required", field)).await;
+        }
+    }
+    let new_owner = CustomerForm {
+        kind: "person".into(),
+        name: f.get("transfer_name").into(),
+        phones: f.get("transfer_phones").into(),
+        ..CustomerForm::default()
+    };
+    let mut body = json!({"reason": f.get("transfer_reason"), "customer": new_owner.input()});
+    if f.get("refund") == "cash"
+        && let Some(b) = body.as_object_mut()
+    {
+        b.insert("refund".into(), json!({"to": "cash"}));
+    }
+    let a = ui.post(&format!("/api/v1/accounts/{id}/transfer"), &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        e.field = match e.field.as_str() {
+            "reason" => "transfer_reason".into(),
+            f if f.starts_with("customer.") => "transfer_name".into(),
+            other => other.to_string(),
+        };
+        return super::pages::account_with_error(&app, &ui, id, e).await;
+    }
+    let result = a.json();
+    let back = format!("/ui/accounts/{}", result.s("new_account_id"));
+    html_with(&SettledPage { page: PageCtx::new(&ui, "transfer.done"), result, back }, &None)
+}
+
+#[derive(Template)]
+#[template(path = "meter_tokens.html")]
+struct MeterTokensPage {
+    page: PageCtx,
+    meter: J,
+    issued: J,
+}
+
+async fn sts_tokens(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("token_reason").is_empty() {
+        return super::pages::meter_with_error(&app, &ui, id, UiError::new("required", "token_reason")).await;
+    }
+    let kind = f.get("token_kind");
+    let mut body = json!({"kind": kind, "reason": f.get("token_reason")});
+    if let Some(b) = body.as_object_mut() {
+        match kind {
+            "clear_credit" => {
+                b.insert("register".into(), json!(65_535));
+            }
+            "max_power_limit" | "max_phase_unbalance" => match f.get("watts").parse::<u64>() {
+                Ok(w) => {
+                    b.insert("watts".into(), json!(w));
+                }
+                Err(_) => {
+                    return super::pages::meter_with_error(&app, &ui, id, UiError::new("bad_value", "watts")).await;
+                }
+            },
+            _ => {}
+        }
+    }
+    let a = ui.post(&format!("/api/v1/meters/{id}/sts-tokens"), &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "reason" {
+            e.field = "token_reason".into();
+        }
+        return super::pages::meter_with_error(&app, &ui, id, e).await;
+    }
+    let meter = ui.get(&format!("/api/v1/meters/{id}")).await.json();
+    html_with(&MeterTokensPage { page: PageCtx::new(&ui, "tokens.title"), meter, issued: a.json() }, &None)
+}
+
+impl MeterTokensPage {
+    pub fn grouped(&self) -> Vec<String> {
+        self.issued.list("tokens").iter().map(|t| super::group_token(&t.text())).collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "stock.html")]
+struct StockPage {
+    page: PageCtx,
+    meters: Vec<J>,
+    form: OpenForm,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn stock_page(app: &AppState, ui: &Ui, form: OpenForm, error: Option<UiError>) -> Response {
+    let a = ui.get("/api/v1/meters?state=in_stock&limit=200").await;
+    if !a.ok() {
+        return error_page(ui, a.error(), "/ui/");
+    }
+    let page = StockPage {
+        page: PageCtx::new(ui, "stock.title"),
+        meters: a.json().list("items"),
+        form,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn stock(State(app): State<AppState>, ui: Ui) -> Response {
+    stock_page(&app, &ui, OpenForm::blank(), None).await
+}
+
+async fn receive_meter(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let form = OpenForm::from_form(&f);
+    for field in ["serial", "address"] {
+        if f.get(field).is_empty() {
+            return stock_page(&app, &ui, form, Some(UiError::new("required", field))).await;
+        }
+    }
+    let body = json!({
+        "serial": form.serial, "utility": form.utility, "protocol": form.protocol, "address": form.address,
+        "premises_id": ui.principal.scope().as_uuid(),
+    });
+    let a = ui.post("/api/v1/meters", &body, f.get("key")).await;
+    if !a.ok() {
+        return stock_page(&app, &ui, form, Some(a.error())).await;
+    }
+    see_other("/ui/stock")
 }

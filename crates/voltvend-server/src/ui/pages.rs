@@ -61,6 +61,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/refunds", "nav.refunds", "refused_payments.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
     ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
+    ("/ui/stock", "nav.stock", "meters.manage"),
     ("/ui/operators", "nav.operators", "operators.read"),
     ("/ui/campaigns", "nav.campaigns", "keys.manage"),
     ("/ui/audit", "nav.audit", "audit.read"),

@@ -264,6 +264,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/tariffs/test-flat".into(),
         "/ui/open".into(),
         "/ui/refunds".into(),
+        "/ui/stock".into(),
         "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
     ];
     if let Some(s) = sale {
@@ -814,4 +815,89 @@ async fn a_meter_is_replaced_the_billing_mode_switched_and_an_account_closed_fro
     assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
     assert!(text(&r).contains("id=\"refunded\""));
     assert_eq!(api.send(admin(&format!("/api/v1/accounts/{}", e.account_a))).await.ok()["status"], "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_changes_hands_a_management_token_is_issued_and_a_meter_received_into_stock() {
+    let mut api = Api::new().await;
+    let scope_a = api.estate.building_a.id;
+    let (_, cashier) = session(&mut api, "ui.more.cashier", "cashier", scope_a).await;
+    let scope_b = api.estate.building_b.id;
+    let (_, engineer) = session(&mut api, "ui.more.engineer", "field_engineer", scope_b).await;
+    let (_, manager) = session(&mut api, "ui.more.manager", "manager", scope_a).await;
+    open_shift(&api, &cashier).await;
+    let e = api.estate.clone();
+    let admin = |path: &str| api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, path);
+
+    // 过户: the new owner's account opens on the same meter.
+    let acct = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
+    let action = format!("/ui/accounts/{}/transfer", e.account_a);
+    let form = |name: &str| {
+        format!(
+            "csrf={}&key={}&transfer_name={name}&transfer_phones=13600000000&refund=cash&transfer_reason=sold+the+flat",
+            field(&acct, "csrf"),
+            field_in(&acct, &action, "key")
+        )
+    };
+    let r = api.send(form_req(&action, &form(""), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"transfer-name-error\""));
+    let r = api.send(form_req(&action, &form("Li+Si"), &cashier)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert_eq!(api.send(admin(&format!("/api/v1/accounts/{}", e.account_a))).await.ok()["status"], "closed");
+    let meter = api.send(admin(&format!("/api/v1/meters/{}", e.remote_meter))).await.ok();
+    assert_ne!(
+        meter["account_id"].as_str(),
+        Some(e.account_a.to_string().as_str()),
+        "the meter moved to the new account"
+    );
+
+    // An STS management token (clear tamper) for B's keypad meter, by B's engineer: shown in fours.
+    let page_html = text(&api.send(page(&format!("/ui/meters/{}", e.sts_meter), &engineer)).await);
+    let action = format!("/ui/meters/{}/sts-tokens", e.sts_meter);
+    let form = format!(
+        "csrf={}&key={}&token_kind=clear_tamper&watts=&token_reason=tamper+cleared+on+site",
+        field(&page_html, "csrf"),
+        field_in(&page_html, &action, "key")
+    );
+    let r = api.send(form_req(&action, &form, &engineer)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    let html = text(&r);
+    let start = html.find("id=\"token-1\">").unwrap() + "id=\"token-1\">".len();
+    let token = &html[start..start + 24];
+    assert!(token.split(' ').all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit())), "{token}");
+    // A cashier of A is offered no such form, and cannot reach the meter at all.
+    assert_eq!(api.send(page(&format!("/ui/meters/{}", e.sts_meter), &cashier)).await.status.as_u16(), 404);
+
+    // A meter received into stock by the manager; the same serial again is refused next to nothing but said.
+    let stock = text(&api.send(page("/ui/stock", &manager)).await);
+    let receive = format!(
+        "csrf={}&key={}&serial=UI-STOCK-1&utility=electricity&protocol=dlt645&address=000000004321",
+        field(&stock, "csrf"),
+        field(&stock, "key")
+    );
+    let r = api.send(form_req("/ui/stock", &receive, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let stock = text(&api.send(page("/ui/stock", &manager)).await);
+    assert!(stock.contains("UI-STOCK-1"), "{stock}");
+    let again = format!(
+        "csrf={}&key={}&serial=UI-STOCK-1&utility=electricity&protocol=dlt645&address=000000004322",
+        field(&stock, "csrf"),
+        field(&stock, "key")
+    );
+    let r = api.send(form_req("/ui/stock", &again, &manager)).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(text(&r).contains("id=\"error\"") || text(&r).contains("field-error"), "{}", text(&r));
+    // A cashier may look at the stock but not receive into it: no form, and a post is refused.
+    let seen = text(&api.send(page("/ui/stock", &cashier)).await);
+    assert!(seen.contains("UI-STOCK-1") && !seen.contains("id=\"receive-form\""));
+    let csrf_c = field(&seen, "csrf");
+    let r = api
+        .send(form_req(
+            "/ui/stock",
+            &format!("csrf={csrf_c}&key=k9&serial=UI-STOCK-2&utility=electricity&protocol=dlt645&address=000000004323"),
+            &cashier,
+        ))
+        .await;
+    assert_eq!(r.status.as_u16(), 403);
 }
