@@ -40,6 +40,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/accounts/{id}/transfer", post(transfer_account))
         .route("/ui/meters/{id}/sts-tokens", post(sts_tokens))
         .route("/ui/stock", get(stock).post(receive_meter))
+        .route("/ui/admin", get(admin))
+        .route("/ui/admin/{action}", post(admin_action))
         .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
 
@@ -1380,4 +1382,114 @@ async fn receive_meter(State(app): State<AppState>, ui: Ui, request: Request) ->
         return stock_page(&app, &ui, form, Some(a.error())).await;
     }
     see_other("/ui/stock")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Administration: counters and agents (vending points), one's API tokens, backups.
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    page: PageCtx,
+    points: Vec<J>,
+    scopes: Vec<J>,
+    tokens: Vec<J>,
+    backups: Option<Vec<J>>,
+    /// A token's secret, shown once right after it was made.
+    secret: String,
+    key: String,
+    error: Option<UiError>,
+}
+
+async fn admin_page(app: &AppState, ui: &Ui, secret: String, error: Option<UiError>) -> Response {
+    let can = |p| ui.principal.can(p);
+    let points = if can(Permission::VendingPointsRead) {
+        ui.get("/api/v1/vending-points?limit=200").await.json().list("items")
+    } else {
+        Vec::new()
+    };
+    let tokens = ui.get("/api/v1/api-tokens?limit=100").await.json().list("items");
+    let backups = if can(Permission::BackupsManage) {
+        let a = ui.get("/api/v1/backups").await;
+        match a.json().0 {
+            Value::Array(items) if a.ok() => Some(items.into_iter().map(J).collect()),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let page = AdminPage {
+        page: PageCtx::new(ui, "admin.title"),
+        points,
+        scopes: scopes(ui).await,
+        tokens,
+        backups,
+        secret,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn admin(State(app): State<AppState>, ui: Ui) -> Response {
+    admin_page(&app, &ui, String::new(), None).await
+}
+
+/// One administration form: its API call, answered with the page (and a refusal next to its form).
+async fn admin_action(State(app): State<AppState>, ui: Ui, Path(action): Path<String>, request: Request) -> Response {
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let key = f.get("key");
+    let answer = match action.as_str() {
+        "vending-point" => {
+            if f.get("point_name").is_empty() {
+                return admin_page(&app, &ui, String::new(), Some(UiError::new("required", "point_name"))).await;
+            }
+            let mut body = json!({"premises_id": f.get("point_premises"), "name": f.get("point_name"), "currency": f.get("point_currency")});
+            if let (Some(limit), Some(b)) = (f.opt("point_credit_limit"), body.as_object_mut()) {
+                b.insert("credit_limit".into(), json!(limit));
+            }
+            ui.post("/api/v1/vending-points", &body, key).await
+        }
+        "settle" => {
+            let Some(point) = uuid_ok(f.get("point_id")) else {
+                return admin_page(&app, &ui, String::new(), Some(UiError::new("not_found", "settle_amount"))).await;
+            };
+            let body = json!({"amount": f.get("settle_amount"), "reference": f.get("settle_reference")});
+            ui.post(&format!("/api/v1/vending-points/{point}/settlements"), &body, key).await
+        }
+        "token" => {
+            if f.get("token_name").is_empty() {
+                return admin_page(&app, &ui, String::new(), Some(UiError::new("required", "token_name"))).await;
+            }
+            ui.post("/api/v1/api-tokens", &json!({"name": f.get("token_name")}), key).await
+        }
+        "revoke" => {
+            let Some(token) = uuid_ok(f.get("token_id")) else {
+                return admin_page(&app, &ui, String::new(), Some(UiError::new("not_found", ""))).await;
+            };
+            ui.call(Method::DELETE, &format!("/api/v1/api-tokens/{token}"), None, Some(key)).await
+        }
+        "backup" => ui.call(Method::POST, "/api/v1/backups", None, None).await,
+        _ => return error_page(&ui, UiError::new("not_found", ""), "/ui/admin"),
+    };
+    if !answer.ok() {
+        let mut e = answer.error();
+        // Each form's fields carry its prefix on the page.
+        let prefix = match action.as_str() {
+            "vending-point" => "point_",
+            "settle" => "settle_",
+            "token" => "token_",
+            _ => "",
+        };
+        if !e.field.is_empty() && !prefix.is_empty() {
+            e.field = format!("{prefix}{}", e.field.replace("premises_id", "premises"));
+        }
+        return admin_page(&app, &ui, String::new(), Some(e)).await;
+    }
+    // A new token's secret is shown this once (a retry of the same form gets the token without it).
+    let secret = if action == "token" { answer.json().s("secret") } else { String::new() };
+    admin_page(&app, &ui, secret, None).await
 }

@@ -65,6 +65,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/operators", "nav.operators", "operators.read"),
     ("/ui/campaigns", "nav.campaigns", "keys.manage"),
     ("/ui/audit", "nav.audit", "audit.read"),
+    ("/ui/admin", "nav.admin", ""),
 ];
 
 #[derive(Debug, Clone)]

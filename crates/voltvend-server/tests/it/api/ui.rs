@@ -265,6 +265,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/open".into(),
         "/ui/refunds".into(),
         "/ui/stock".into(),
+        "/ui/admin".into(),
         "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
     ];
     if let Some(s) = sale {
@@ -899,5 +900,87 @@ async fn an_account_changes_hands_a_management_token_is_issued_and_a_meter_recei
             &cashier,
         ))
         .await;
+    assert_eq!(r.status.as_u16(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administration_counters_tokens_and_backups_from_one_page() {
+    let mut api = Api::new().await;
+    let group = api.estate.group.id;
+    let (_, admin) = session(&mut api, "ui.adm.admin", "administrator", group).await;
+    let scope = api.estate.building_a.id;
+    let (_, cashier) = session(&mut api, "ui.adm.cashier", "cashier", scope).await;
+    let e = api.estate.clone();
+    let html = text(&api.send(page("/ui/admin", &admin)).await);
+    let csrf = field(&html, "csrf");
+    let key = |action: &str| field_in(&html, &format!("/ui/admin/{action}"), "key");
+
+    // An agent with a credit limit, in building A.
+    let form = format!(
+        "csrf={csrf}&key={}&point_name=Corner+shop+agent&point_premises={}&point_currency=CNY&point_credit_limit=500.00",
+        key("vending-point"),
+        e.building_a.id
+    );
+    let r = api.send(form_req("/ui/admin/vending-point", &form, &admin)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert!(text(&r).contains("Corner shop agent") && text(&r).contains("500.00 CNY"));
+    let bad = format!(
+        "csrf={csrf}&key={}-2&point_name=Bad&point_premises={}&point_currency=XXX",
+        key("vending-point"),
+        e.building_a.id
+    );
+    let r = api.send(form_req("/ui/admin/vending-point", &bad, &admin)).await;
+    assert!(r.status.is_client_error(), "an unknown currency is refused: {}", r.status);
+
+    // An API token: its secret shown once, then revoked.
+    let r = api
+        .send(form_req(
+            "/ui/admin/token",
+            &format!("csrf={csrf}&key={}&token_name=billing-export", key("token")),
+            &admin,
+        ))
+        .await;
+    let page_html = text(&r);
+    let start = page_html.find("id=\"token-secret\">").expect("the secret is shown") + "id=\"token-secret\">".len();
+    let secret = page_html[start..].split('<').next().unwrap().to_string();
+    assert!(secret.starts_with("vvt_"), "{secret}");
+    let me = api.send(Req::new(Method::GET, "/api/v1/session").bearer(&secret)).await;
+    assert_eq!(me.status.as_u16(), 200, "the token works");
+    let again = text(&api.send(page("/ui/admin", &admin)).await);
+    assert!(!again.contains(&secret), "never shown again");
+    let token_id = {
+        let list = api.send(Req::new(Method::GET, "/api/v1/api-tokens").bearer(&secret)).await.ok();
+        list["items"].as_array().unwrap().iter().find(|t| t["name"] == "billing-export").unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let revoke = format!(
+        "csrf={}&key={}&token_id={token_id}",
+        field(&again, "csrf"),
+        field_in(&again, "/ui/admin/revoke", "key")
+    );
+    let r = api.send(form_req("/ui/admin/revoke", &revoke, &admin)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert_eq!(
+        api.send(Req::new(Method::GET, "/api/v1/session").bearer(&secret)).await.status.as_u16(),
+        401,
+        "revoked"
+    );
+
+    // A backup now, verified, listed.
+    let r = api.send(form_req("/ui/admin/backup", &format!("csrf={csrf}&key=b1"), &admin)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    assert!(
+        text(&r).contains("<tr><td><code>") && text(&r).contains(".sqlite</code>"),
+        "the new backup is listed: {}",
+        text(&r)
+    );
+
+    // A cashier sees their own tokens only: no counters' forms, no backups, and a post is refused.
+    let seen = text(&api.send(page("/ui/admin", &cashier)).await);
+    assert!(!seen.contains("id=\"add-point\"") && !seen.contains("id=\"take-backup\""));
+    let csrf_c = field(&seen, "csrf");
+    let r = api.send(form_req("/ui/admin/backup", &format!("csrf={csrf_c}&key=b2"), &cashier)).await;
     assert_eq!(r.status.as_u16(), 403);
 }
