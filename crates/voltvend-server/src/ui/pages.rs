@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/shift", get(shift))
         .route("/ui/shift/open", post(open_shift))
         .route("/ui/shift/close", post(close_shift))
+        .route("/ui/shift/correct", post(correct_shift))
         .route("/ui/meters/{id}", get(meter))
         .route("/ui/meters/{id}/command", post(meter_command))
         .route("/ui/approvals", get(approvals))
@@ -1029,6 +1030,33 @@ async fn close_shift(State(app): State<AppState>, ui: Ui, request: Request) -> R
         return shift_page(&app, &ui, Some(a.error())).await;
     }
     see_other("/ui/shift")
+}
+
+/// Asks for a closed shift's count to be corrected (cash found or missing after the close): another operator
+/// approves it.
+async fn correct_shift(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    for field in ["shift_amount", "shift_reason"] {
+        if f.get(field).is_empty() {
+            return shift_page(&app, &ui, Some(UiError::new("required", field))).await;
+        }
+    }
+    let Some(id) = uuid_ok(f.get("shift_id")) else {
+        return shift_page(&app, &ui, Some(UiError::new("not_found", ""))).await;
+    };
+    let body = json!({"kind": "correct_shift", "shift_id": id, "amount": f.get("shift_amount"), "reason": f.get("shift_reason")});
+    let a = ui.post("/api/v1/corrections", &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "amount" || e.field == "reason" {
+            e.field = format!("shift_{}", e.field);
+        }
+        return shift_page(&app, &ui, Some(e)).await;
+    }
+    see_other("/ui/approvals")
 }
 
 // ---------------------------------------------------------------------------------------------------------------

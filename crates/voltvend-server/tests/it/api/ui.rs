@@ -540,6 +540,26 @@ async fn a_shift_closes_with_the_cash_counted_by_denomination() {
     assert_eq!(s["denominations"], serde_json::json!([{"value": "50.00", "count": 2}, {"value": "0.50", "count": 1}]));
     let after = text(&api.send(page("/ui/shift", &cashier)).await);
     assert!(after.contains("id=\"last-shift\"") && after.contains("0.50 CNY"), "{after}");
+    // The count turns out wrong after the close: a correction of the closed shift goes to the approvals queue.
+    let form = format!(
+        "csrf={}&key={}&shift_id={}&shift_amount=-0.50&shift_reason=coin+was+the+float",
+        field(&after, "csrf"),
+        field_in(&after, "/ui/shift/correct", "key"),
+        field_in(&after, "/ui/shift/correct", "shift_id")
+    );
+    let r = api.send(form_req("/ui/shift/correct", &form, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let pending = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::Administrator,
+            'g',
+            Method::GET,
+            "/api/v1/corrections?status=pending",
+        ))
+        .await
+        .ok();
+    assert_eq!(pending["items"][0]["kind"], "correct_shift", "{pending}");
+    assert_eq!(pending["items"][0]["amount"]["amount"], "-0.50");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
