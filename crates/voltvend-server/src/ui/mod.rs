@@ -200,9 +200,13 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Where the login page sends the operator back to: only a path of this UI (never another site).
 pub fn safe_next(next: &str) -> String {
+    let path = next.split(['?', '#']).next().unwrap_or_default().to_ascii_lowercase();
     let ok = next.starts_with("/ui/")
         && !next.starts_with("//")
         && !next.contains('\\')
+        && !path.split('/').any(|seg| seg == "." || seg == "..")
+        && !path.contains("%2e")
+        && !path.contains("%2f")
         && next.bytes().all(|b| (0x21..=0x7E).contains(&b));
     if ok { next.to_string() } else { "/ui/".to_string() }
 }
@@ -216,6 +220,16 @@ impl IntoResponse for LoginFirst {
         let target = format!("/ui/login?next={}", percent(&self.0));
         Redirect::to(&target).into_response()
     }
+}
+
+/// Percent-encodes one path segment (RFC 3986: everything but the unreserved characters).
+pub fn segment(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 /// Percent-encodes a query value.
@@ -246,7 +260,7 @@ impl FromRequestParts<AppState> for Ui {
             _ => return Err(LoginFirst(back).into_response()),
         };
         if parts.method != Method::GET && !same_origin(&parts.headers) {
-            return Err((StatusCode::FORBIDDEN, "cross-site form refused").into_response());
+            return Err(StatusCode::FORBIDDEN.into_response());
         }
         let lang = principal_lang(&principal, &parts.headers);
         // A page drawn in answer to a form is "here" as the page the form was on (a GET can show it again).
@@ -416,9 +430,26 @@ mod tests {
     #[test]
     fn next_never_leaves_the_ui() {
         assert_eq!(safe_next("/ui/accounts/1?x=2"), "/ui/accounts/1?x=2");
-        for bad in ["https://evil.example/ui/", "//evil.example/ui/", "/ui/\\evil", "/api/v1/sales", "", "/ui/ x"] {
+        for bad in [
+            "https://evil.example/ui/",
+            "//evil.example/ui/",
+            "/ui/\\evil",
+            "/api/v1/sales",
+            "",
+            "/ui/ x",
+            "/ui/../api/v1/sales",
+            "/ui/%2e%2e/api",
+            "/ui/./x/../../api",
+        ] {
             assert_eq!(safe_next(bad), "/ui/", "{bad}");
         }
+    }
+
+    #[test]
+    fn path_segments_are_encoded_whole() {
+        assert_eq!(segment("cn-zh_1.0~"), "cn-zh_1.0~");
+        assert_eq!(segment("a b/c?d#e%+"), "a%20b%2Fc%3Fd%23e%25%2B");
+        assert_eq!(segment("电"), "%E7%94%B5");
     }
 
     #[test]

@@ -393,11 +393,25 @@ async fn operator_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>
     if !a.ok() {
         return error_page(ui, a.error(), "/ui/operators");
     }
+    let operator = a.json();
+    // The operator's own scope is always offered (a floor or a unit is not among the usual levels).
+    let mut scopes = scopes(ui).await;
+    let current = operator.s("scope_id");
+    if !scopes.iter().any(|p| p.s("id") == current) {
+        let own = ui.get(&format!("/api/v1/premises/{}", super::segment(&current))).await;
+        if own.ok() {
+            scopes.insert(0, own.json());
+        }
+    }
+    let mut roles = ui.get("/api/v1/roles?limit=100").await.json().list("items");
+    if !roles.iter().any(|r| r.s("name") == operator.s("role")) {
+        roles.insert(0, J(json!({"name": operator.s("role")})));
+    }
     let page = OperatorPage {
         page: PageCtx::new(ui, "operators.one"),
-        operator: a.json(),
-        roles: ui.get("/api/v1/roles?limit=100").await.json().list("items"),
-        scopes: scopes(ui).await,
+        operator,
+        roles,
+        scopes,
         key: new_key(app),
         error: error.clone(),
     };
@@ -418,9 +432,18 @@ async fn update_operator(State(app): State<AppState>, ui: Ui, Path(id): Path<Str
     if f.get("reason").is_empty() {
         return operator_page(&app, &ui, id, Some(UiError::new("required", "reason"))).await;
     }
+    // Only what the form changes: a field left as it was (a scope the list does not offer, a role beyond the page
+    // of roles) is not sent, so saving never moves the operator by accident.
+    let current = ui.get(&format!("/api/v1/operators/{id}")).await;
+    if !current.ok() {
+        return error_page(&ui, current.error(), "/ui/operators");
+    }
+    let current = current.json();
     let mut body = serde_json::Map::new();
     for field in ["display_name", "role", "scope_id"] {
-        if let Some(v) = f.opt(field) {
+        if let Some(v) = f.opt(field)
+            && v != current.s(field)
+        {
             body.insert(field.into(), json!(v));
         }
     }
@@ -680,7 +703,7 @@ async fn tariff_page(
     preview: Option<J>,
     error: Option<UiError>,
 ) -> Response {
-    let a = ui.get(&format!("/api/v1/tariffs/{}", percent(code))).await;
+    let a = ui.get(&format!("/api/v1/tariffs/{}", super::segment(code))).await;
     if !a.ok() {
         return error_page(ui, a.error(), "/ui/tariffs");
     }
@@ -732,7 +755,7 @@ async fn tariff_action(State(app): State<AppState>, ui: Ui, Path(code): Path<Str
         if !a.ok() {
             return again(a.error(), form).await;
         }
-        return see_other(&format!("/ui/tariffs/{}", percent(&a.json().s("code"))));
+        return see_other(&format!("/ui/tariffs/{}", super::segment(&a.json().s("code"))));
     }
     // A preview: the meter by its serial, the period in whole local days.
     if form.meter.is_empty() {
@@ -929,9 +952,15 @@ async fn open_account(State(app): State<AppState>, ui: Ui, request: Request) -> 
                    "key_revision": krn, "base_date": form.sts_base}),
         );
     }
-    // The currency of the counter the operator sells at (the first they may use).
+    // The currency of the counter the operator sells at: their open shift's, else the first they may use.
+    let shift = ui.get("/api/v1/shifts/current").await;
     let points = ui.get("/api/v1/vending-points?limit=100").await.json().list("items");
-    let Some(currency) = points.iter().find(|p| p.is("active", "true")).map(|p| p.s("currency")) else {
+    let currency = if shift.ok() {
+        Some(shift.json().at("opening_float").s("currency"))
+    } else {
+        points.iter().find(|p| p.is("active", "true")).map(|p| p.s("currency"))
+    };
+    let Some(currency) = currency else {
         return refuse("vending_point_disabled", "", form).await;
     };
     let mut body = json!({
@@ -1489,7 +1518,10 @@ async fn admin_action(State(app): State<AppState>, ui: Ui, Path(action): Path<St
         }
         return admin_page(&app, &ui, String::new(), Some(e)).await;
     }
-    // A new token's secret is shown this once (a retry of the same form gets the token without it).
-    let secret = if action == "token" { answer.json().s("secret") } else { String::new() };
-    admin_page(&app, &ui, secret, None).await
+    // A new token's secret is shown this once (a retry of the same form gets the token without it); every other
+    // form goes back to the page, so that reloading it repeats nothing.
+    if action == "token" {
+        return admin_page(&app, &ui, answer.json().s("secret"), None).await;
+    }
+    see_other("/ui/admin")
 }

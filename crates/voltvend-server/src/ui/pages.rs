@@ -155,6 +155,11 @@ impl PageCtx {
     }
 
     /// The other language, for the switch.
+    /// A value as one URL path segment.
+    pub fn seg(&self, text: &str) -> String {
+        super::segment(text)
+    }
+
     pub fn other_lang(&self) -> &'static str {
         match self.lang {
             Lang::ZhCn => "en",
@@ -342,12 +347,14 @@ async fn login(
     let next = safe_next(form.get("next"));
     let username = form.get("username").to_string();
     let again = |code: &str, field: &str| {
-        html(&LoginPage {
+        let error = Some(UiError::new(code, field));
+        let page = LoginPage {
             page: PageCtx::anonymous(lang, "login.title"),
             next: next.clone(),
             username: username.clone(),
-            error: Some(UiError::new(code, field)),
-        })
+            error: error.clone(),
+        };
+        html_with(&page, &error)
     };
     // A login form posted from another site would log the browser into someone else's account.
     if !super::same_origin(&headers) {
@@ -372,6 +379,7 @@ async fn login(
     let Ok(response) = api.0.oneshot(call).await;
     let status = response.status();
     let cookie = response.headers().get(header::SET_COOKIE).cloned();
+    let retry_after = response.headers().get(header::RETRY_AFTER).cloned();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap_or_default();
     match (status.is_success(), cookie) {
         (true, Some(cookie)) => {
@@ -384,19 +392,22 @@ async fn login(
             let code = j.s("code");
             let mut r = again(if code.is_empty() { "login_failed" } else { &code }, "");
             *r.status_mut() = if status.is_success() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
+            if let Some(wait) = retry_after {
+                r.headers_mut().insert(header::RETRY_AFTER, wait);
+            }
             r
         }
     }
 }
 
-async fn logout(State(_app): State<AppState>, ui: Ui, request: Request) -> Response {
+async fn logout(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
     let form = read_form(request).await;
     if !form.csrf_ok(&ui) {
         return csrf_refused(&ui);
     }
     let _ = ui.call(Method::DELETE, "/api/v1/session", None, None).await;
     let mut r = see_other("/ui/login");
-    let ended = crate::api::auth::set_cookie("", 0, false);
+    let ended = crate::api::auth::set_cookie("", 0, app.api.auth.secure);
     if let Ok(v) = HeaderValue::from_str(&ended) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -405,9 +416,19 @@ async fn logout(State(_app): State<AppState>, ui: Ui, request: Request) -> Respo
 
 /// Switches the language: kept with the operator when logged in, and in a cookie for the login page.
 async fn language(ui: Result<Ui, Response>, request: Request) -> Response {
+    // A refusal of the extractor other than "log in first" (a cross-site post) stands; without a session, a
+    // cross-site post is refused here.
+    if let Err(r) = &ui
+        && r.status() != StatusCode::SEE_OTHER
+    {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    if ui.is_err() && !super::same_origin(request.headers()) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
     let form = read_form(request).await;
     let Some(lang) = Lang::parse(form.get("lang")) else {
-        return (StatusCode::UNPROCESSABLE_ENTITY, "lang: zh-CN or en").into_response();
+        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
     };
     let next = safe_next(form.get("next"));
     if let Ok(ui) = &ui {
@@ -472,7 +493,8 @@ async fn dashboard(State(app): State<AppState>, ui: Ui) -> Response {
                 })
                 .collect();
             trend_svg = chart::bars(&points, 100, page.t("dashboard.trend"));
-            today = rows.last().cloned();
+            let date = now.to_zoned(ui.tz.clone()).date().to_string();
+            today = rows.iter().find(|r| r.s("key") == date).cloned();
         }
         let a = ui.get("/api/v1/reports/balances?kind=low_balance&below=20.00&limit=8").await;
         if a.ok() {
@@ -732,7 +754,10 @@ async fn quote(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, requ
     if !a.ok() {
         return account_page(&app, &ui, id, form, Some(a.error())).await;
     }
-    let meter = ui.get(&format!("/api/v1/meters/{}", form.meter_id)).await.json();
+    let meter = match uuid_ok(&form.meter_id) {
+        Some(m) => ui.get(&format!("/api/v1/meters/{m}")).await.json(),
+        None => J::default(),
+    };
     html(&ConfirmPage {
         page: PageCtx::new(&ui, "confirm.title"),
         account_id: id.to_string(),
@@ -753,8 +778,8 @@ async fn sell(State(app): State<AppState>, ui: Ui, request: Request) -> Response
     };
     let key = f.get("key");
     if key.is_empty() {
-        return account_page(&app, &ui, account_id, SaleForm::from_form(&f), Some(UiError::new("csrf_expired", "")))
-            .await;
+        let e = UiError::new("idempotency_key_required", "");
+        return account_page(&app, &ui, account_id, SaleForm::from_form(&f), Some(e)).await;
     }
     let form = SaleForm::from_form(&f);
     let mut body = form.request(&account_id.to_string());
@@ -828,6 +853,9 @@ async fn sale(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Re
 fn printable(ui: &Ui, answer: super::Answer, back: &str) -> Response {
     if !answer.ok() {
         return error_page(ui, answer.error(), back);
+    }
+    if !answer.content_type.starts_with("text/html") {
+        return error_page(ui, UiError::new("internal", ""), back);
     }
     let text = String::from_utf8_lossy(&answer.body).into_owned();
     let script = "<script src=\"/ui/static/print.js\" defer></script>";
@@ -1290,14 +1318,14 @@ struct ReportForm {
 
 /// A date field (`2026-12-01`) as the start of that day in UTC; the report's days are counted in the
 /// premises' time zone by the API.
-fn day_start(date: &str) -> Option<Timestamp> {
+pub(super) fn day_start(tz: &jiff::tz::TimeZone, date: &str) -> Option<Timestamp> {
     let d: jiff::civil::Date = date.parse().ok()?;
-    d.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp())
+    d.to_zoned(tz.clone()).ok().map(|z| z.timestamp())
 }
 
 async fn reports(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<ReportForm>) -> Response {
     let page = PageCtx::new(&ui, "reports.title");
-    let today = app.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = app.now().to_zoned(ui.tz.clone()).date();
     let from = q.0.from.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| today.first_of_month().to_string());
     let to =
         q.0.to
@@ -1306,7 +1334,7 @@ async fn reports(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<Re
             .unwrap_or_else(|| today.tomorrow().map(|d| d.to_string()).unwrap_or_default());
     let group_by = q.0.group_by.clone().unwrap_or_else(|| "day".into());
     let (mut summary, mut error) = (None, None);
-    match (day_start(&from), day_start(&to)) {
+    match (day_start(&ui.tz, &from), day_start(&ui.tz, &to)) {
         (Some(f), Some(t)) => {
             let path = format!(
                 "/api/v1/reports/sales?group_by={}&from={}&to={}",
@@ -1327,7 +1355,7 @@ async fn reports(State(app): State<AppState>, ui: Ui, q: axum::extract::Query<Re
         (None, _) => error = Some(UiError::new("bad_request", "from")),
         (_, None) => error = Some(UiError::new("bad_request", "to")),
     }
-    html(&ReportsPage { page, from, to, group_by, summary, error })
+    html_with(&ReportsPage { page, from, to, group_by, summary, error: error.clone() }, &error)
 }
 
 impl ReportsPage {
@@ -1337,8 +1365,8 @@ impl ReportsPage {
 
     /// An export link of the sales report in `format`, for the period shown.
     pub fn export(&self, report: &str, format: &str) -> String {
-        let f = day_start(&self.from).map(|t| t.to_string()).unwrap_or_default();
-        let t = day_start(&self.to).map(|t| t.to_string()).unwrap_or_default();
+        let f = day_start(&self.page.tz, &self.from).map(|t| t.to_string()).unwrap_or_default();
+        let t = day_start(&self.page.tz, &self.to).map(|t| t.to_string()).unwrap_or_default();
         let mut link = format!("/api/v1/reports/{report}?format={format}&from={}&to={}", percent(&f), percent(&t));
         if report == "sales" {
             link.push_str(&format!("&group_by={}", percent(&self.group_by)));
@@ -1433,7 +1461,7 @@ async fn audit(ui: Ui, q: axum::extract::Query<AuditForm>) -> Response {
     } else {
         (Vec::new(), String::new(), Some(a.error()))
     };
-    html(&AuditPage { page, action, subject, from, to, items, next, error })
+    html_with(&AuditPage { page, action, subject, from, to, items, next, error: error.clone() }, &error)
 }
 
 impl AuditPage {

@@ -27,6 +27,8 @@ fn the_web_ui_works_in_a_real_browser() {
     let logins_file = dir.path().join("logins.json");
     std::fs::write(&logins_file, serde_json::to_vec(&demo.logins).unwrap()).unwrap();
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../ui-screenshots");
+    // Screenshots of an earlier run must not stand in for this one's.
+    let _ = std::fs::remove_dir_all(&shots);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/ui_flow.py");
     let run = Command::new("python3")
         .arg(&script)

@@ -73,7 +73,14 @@
         var mine = ++seq;
         var url = input.dataset.live + "?q=" + encodeURIComponent(input.value);
         fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-          .then(function (r) { return r.ok ? r.text() : null; })
+          .then(function (r) {
+            // A lost session answers with the login page: go there (and come back here after it).
+            if (r.redirected && r.url.indexOf("/ui/login") !== -1) {
+              window.location.href = "/ui/login?next=" + encodeURIComponent(window.location.pathname + window.location.search);
+              return null;
+            }
+            return r.ok ? r.text() : null;
+          })
           .then(function (html) {
             if (html !== null && mine === seq && target) {
               target.innerHTML = html;
