@@ -73,6 +73,25 @@ async fn sales_of(api: &Api, account: voltvend_domain::AccountId) -> usize {
     r.ok()["items"].as_array().unwrap().len()
 }
 
+/// Sells `amount` in cash to the estate's remote meter of account A through the account page, the quote and the
+/// confirmation, as a cashier does; returns the sale page's path and the session's CSRF token.
+async fn sell_through_pages(api: &Api, cookie: &str, amount: &str) -> (String, String) {
+    let e = &api.estate;
+    let account = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), cookie)).await);
+    let csrf = field(&account, "csrf");
+    let quote = format!("csrf={csrf}&meter_id={}&amount={amount}&method=cash", e.remote_meter);
+    let confirm = text(&api.send(form_req(&format!("/ui/accounts/{}/quote", e.account_a), &quote, cookie)).await);
+    let sell = format!(
+        "csrf={csrf}&key={}&account_id={}&meter_id={}&method=cash&amount={amount}&quantity=&reference=",
+        field(&confirm, "key"),
+        e.account_a,
+        e.remote_meter
+    );
+    let sold = api.send(form_req("/ui/sales", &sell, cookie)).await;
+    assert_eq!(sold.status.as_u16(), 303, "{}", text(&sold));
+    (sold.headers["location"].to_str().unwrap().to_string(), csrf)
+}
+
 /// Opens the operator's shift through the shift page.
 async fn open_shift(api: &Api, cookie: &str) {
     let html = text(&api.send(page("/ui/shift", cookie)).await);
@@ -448,19 +467,7 @@ async fn a_receipt_goes_to_the_counters_network_printer() {
     let (_, cashier) = session(&mut api, "ui.printing.cashier", "cashier", scope).await;
     let (_, other) = session(&mut api, "ui.printing.other", "cashier", scope).await;
     open_shift(&api, &cashier).await;
-    let e = &api.estate;
-    let account = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
-    let csrf = field(&account, "csrf");
-    let quote = format!("csrf={csrf}&meter_id={}&amount=30.00&method=cash", e.remote_meter);
-    let confirm = text(&api.send(form_req(&format!("/ui/accounts/{}/quote", e.account_a), &quote, &cashier)).await);
-    let sell = format!(
-        "csrf={csrf}&key={}&account_id={}&meter_id={}&method=cash&amount=30.00&quantity=&reference=",
-        field(&confirm, "key"),
-        e.account_a,
-        e.remote_meter
-    );
-    let sold = api.send(form_req("/ui/sales", &sell, &cashier)).await;
-    let sale_path = sold.headers["location"].to_str().unwrap().to_string();
+    let (sale_path, csrf) = sell_through_pages(&api, &cashier, "30.00").await;
     let print_path = format!("{sale_path}/escpos");
 
     // No printer set up: the page says so and offers no button.
@@ -595,19 +602,8 @@ async fn a_sale_to_the_wrong_meter_is_asked_to_be_reallocated_by_the_right_meter
     let scope_a = api.estate.building_a.id;
     let (_, cashier_a) = session(&mut api, "ui.realloc.a", "cashier", scope_a).await;
     open_shift(&api, &cashier).await;
+    let (sale_path, csrf) = sell_through_pages(&api, &cashier, "20.00").await;
     let e = &api.estate;
-    let account = text(&api.send(page(&format!("/ui/accounts/{}", e.account_a), &cashier)).await);
-    let csrf = field(&account, "csrf");
-    let quote = format!("csrf={csrf}&meter_id={}&amount=20.00&method=cash", e.remote_meter);
-    let confirm = text(&api.send(form_req(&format!("/ui/accounts/{}/quote", e.account_a), &quote, &cashier)).await);
-    let sell = format!(
-        "csrf={csrf}&key={}&account_id={}&meter_id={}&method=cash&amount=20.00&quantity=&reference=",
-        field(&confirm, "key"),
-        e.account_a,
-        e.remote_meter
-    );
-    let sale_path =
-        api.send(form_req("/ui/sales", &sell, &cashier)).await.headers["location"].to_str().unwrap().to_string();
     let sale_id = sale_path.rsplit('/').next().unwrap().to_string();
     let admin = |path: &str| api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, path);
     let sts_serial =
