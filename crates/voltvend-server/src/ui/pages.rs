@@ -1119,7 +1119,7 @@ async fn meter_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -
         .json()
         .list("items");
     let page = PageCtx::new(ui, "meter.title");
-    let daily = daily_use(&readings);
+    let daily = daily_use(&readings, &ui.tz);
     let last_reading = readings.last().cloned();
     let consumption_svg =
         if daily.is_empty() { String::new() } else { chart::bars(&daily, 1000, page.t("meter.consumption")) };
@@ -1139,17 +1139,17 @@ async fn meter_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -
     r
 }
 
-/// What a meter used each day (UTC dates), in thousandths of its unit: the rise of its registers' sum between
+/// What a meter used each day (the operator's dates), in thousandths of its unit: the rise of its registers' sum between
 /// consecutive billed readings, counted on the day of the later one. Flagged readings are left out, as billing
 /// leaves them out.
-fn daily_use(readings: &[J]) -> Vec<Point> {
+fn daily_use(readings: &[J], tz: &jiff::tz::TimeZone) -> Vec<Point> {
     let mut days: Vec<Point> = Vec::new();
     let mut last: Option<i64> = None;
     for r in readings.iter().filter(|r| r.is("status", "billed")) {
         let total: i64 = r.list("registers").iter().map(|g| g.at("value").s("milli").parse::<i64>().unwrap_or(0)).sum();
         if let Some(prev) = last {
             let used = (total - prev).max(0);
-            let day = r.s("at").get(5..10).unwrap_or_default().to_string();
+            let day = r.when_in("at", tz).get(5..10).unwrap_or_default().to_string();
             match days.last_mut() {
                 Some(p) if p.label == day => p.value += used,
                 _ => days.push(Point { label: day, value: used }),
