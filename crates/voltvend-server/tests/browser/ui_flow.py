@@ -365,6 +365,36 @@ class Flow:
         self.d.set_window_size(1366, 768)
         self.step("the counter and the dashboard fit a tablet")
 
+    def english_views(self):
+        # The pages so far shot in Chinese only, in English too: the cashier's, the manager's and the login.
+        self.login("cashier.centre", "/ui/shift")
+        self.set_lang("en")
+        self.shot("shift")
+        meters = json.loads(self.api("/api/v1/meters?protocol=dlt645&limit=1")["body"])["items"]
+        self.go(f"/ui/meters/{meters[0]['id']}")
+        self.el("#relay")
+        self.shot("meter")
+        self.go(f"/ui/accounts/{meters[0]['account_id']}")
+        self.el("#amount").send_keys("10.00")
+        self.el("#quote").click()
+        self.el("#split")
+        self.shot("confirm")
+        self.go("/ui/approvals")
+        self.shot("approvals")
+        self.set_lang("zh-CN")
+        self.login("manager", "/ui/operators")
+        self.set_lang("en")
+        self.el("#operators")
+        self.shot("operators")
+        self.set_lang("zh-CN")
+        self.el("#logout").click()
+        self.wait(EC.url_contains("/ui/login"))
+        self.set_lang("en")
+        self.el("#username")
+        self.shot("login")
+        self.set_lang("zh-CN")
+        self.step("the shift, meter, confirmation, approvals, operators and login pages show in English too")
+
     def office_pages(self):
         self.login("manager", "/ui/audit")
         self.el("#audit tbody tr")
@@ -391,6 +421,7 @@ class Flow:
             self.premises_and_operators()
             self.office_pages()
             self.tablet()
+            self.english_views()
             self.scoped_cashier_stays_in_their_building()
         except Exception:
             self.d.save_screenshot(os.path.join(self.shots, "failure.png"))

@@ -53,7 +53,21 @@ fn the_web_ui_works_in_a_real_browser() {
     ] {
         assert!(stdout.contains(step), "step {step:?} not reported:\n{stdout}");
     }
-    for page in ["counter", "sale", "dashboard", "reports", "audit"] {
+    for page in [
+        "login",
+        "shift",
+        "counter",
+        "confirm",
+        "sale",
+        "meter",
+        "approvals",
+        "dashboard",
+        "reports",
+        "audit",
+        "premises",
+        "tariff",
+        "operators",
+    ] {
         for lang in ["zh-CN", "en"] {
             assert!(shots.join(format!("{page}.{lang}.png")).exists(), "screenshot {page}.{lang}.png");
         }
