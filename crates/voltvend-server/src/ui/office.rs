@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/meters/{id}/replace", post(replace_meter))
         .route("/ui/accounts/{id}/transfer", post(transfer_account))
         .route("/ui/meters/{id}/sts-tokens", post(sts_tokens))
+        .route("/ui/meters/{id}/openpaygo-tokens", post(openpaygo_token))
         .route("/ui/stock", get(stock).post(receive_meter))
         .route("/ui/admin", get(admin))
         .route("/ui/admin/{action}", post(admin_action))
@@ -1524,4 +1525,40 @@ async fn admin_action(State(app): State<AppState>, ui: Ui, Path(action): Path<St
         return admin_page(&app, &ui, answer.json().s("secret"), None).await;
     }
     see_other("/ui/admin")
+}
+
+/// OpenPAYGO management tokens (set time, disable PAYG, counter sync) for a device, shown like STS ones.
+async fn openpaygo_token(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = match checked_form(&ui, request).await {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if f.get("opg_reason").is_empty() {
+        return super::pages::meter_with_error(&app, &ui, id, UiError::new("required", "opg_reason")).await;
+    }
+    let kind = f.get("opg_kind");
+    let mut body = json!({"kind": kind, "reason": f.get("opg_reason")});
+    if kind == "set_time"
+        && let Some(b) = body.as_object_mut()
+    {
+        match f.get("opg_units").parse::<u32>() {
+            Ok(units) => {
+                b.insert("units".into(), json!(units));
+            }
+            Err(_) => {
+                return super::pages::meter_with_error(&app, &ui, id, UiError::new("bad_value", "opg_units")).await;
+            }
+        }
+    }
+    let a = ui.post(&format!("/api/v1/meters/{id}/openpaygo-tokens"), &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "reason" || e.field == "units" {
+            e.field = format!("opg_{}", e.field);
+        }
+        return super::pages::meter_with_error(&app, &ui, id, e).await;
+    }
+    let meter = ui.get(&format!("/api/v1/meters/{id}")).await.json();
+    html_with(&MeterTokensPage { page: PageCtx::new(&ui, "tokens.title"), meter, issued: a.json() }, &None)
 }

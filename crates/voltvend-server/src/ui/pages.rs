@@ -1290,7 +1290,8 @@ async fn decide(
     let a =
         ui.post(&format!("/api/v1/corrections/{id}/{decision}"), &json!({"note": f.get("note")}), f.get("key")).await;
     if !a.ok() {
-        return approvals_page(&app, &ui, "pending", Some(a.error())).await;
+        let tab = f.opt("status").unwrap_or("pending");
+        return approvals_page(&app, &ui, tab, Some(a.error())).await;
     }
     see_other("/ui/approvals")
 }

@@ -1032,3 +1032,49 @@ async fn administration_counters_tokens_and_backups_from_one_page() {
     let r = api.send(form_req("/ui/admin/backup", &format!("csrf={csrf_c}&key=b2"), &cashier)).await;
     assert_eq!(r.status.as_u16(), 403);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openpaygo_management_token_is_issued_from_the_devices_page() {
+    let mut api = Api::new().await;
+    let scope = api.estate.building_a.id;
+    let (_, engineer) = session(&mut api, "ui.opg.engineer", "field_engineer", scope).await;
+    let e = api.estate.clone();
+    let opened = api
+        .send(
+            api.as_(voltvend_domain::BuiltinRole::Administrator, 'a', Method::POST, "/api/v1/accounts").fresh_key().json(
+                serde_json::json!({
+                    "customer": {"kind": "person", "name": "Solar home", "phones": []},
+                    "premises_id": e.unit_a.id.to_string(),
+                    "currency": "CNY",
+                    "meters": [{"new": {"serial": "SHS-UI-1", "utility": "electricity", "protocol": "openpaygo", "address": "SHSUI1"},
+                                "openpaygo": {"secret_key": "a29ab82edc5fbbc41ec9530f6dac86b1", "starting_code": 123456789, "unit": "day", "price_per_unit": "2.50"}}]
+                }),
+            ),
+        )
+        .await
+        .ok();
+    let device = opened["meter_ids"][0].as_str().unwrap().to_string();
+    let html = text(&api.send(page(&format!("/ui/meters/{device}"), &engineer)).await);
+    let action = format!("/ui/meters/{device}/openpaygo-tokens");
+    let form = |extra: &str| format!("csrf={}&key={}{extra}", field(&html, "csrf"), field_in(&html, &action, "key"));
+    let r = api.send(form_req(&action, &form("&opg_kind=set_time&opg_units=soon&opg_reason=x"), &engineer)).await;
+    assert_eq!(r.status.as_u16(), 422);
+    assert!(text(&r).contains("id=\"opg-units-error\""));
+    let r =
+        api.send(form_req(&action, &form("&opg_kind=set_time&opg_units=7&opg_reason=a+week+granted"), &engineer)).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", text(&r));
+    let tokens = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::Administrator,
+            'g',
+            Method::GET,
+            &format!("/api/v1/meters/{device}/tokens"),
+        ))
+        .await
+        .ok();
+    let issued = tokens["items"][0]["tokens"][0].as_str().unwrap().to_string();
+    assert!(
+        text(&r).contains(&format!(">{}<", voltvend_server::ui::group_token(&issued))),
+        "the page shows the issued token"
+    );
+}
