@@ -8,7 +8,6 @@
 //! the API would refuse the operator — the same permission, the same premises scope, the same validation, the
 //! same refusal codes — and a double click replays the first answer instead of selling twice.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -305,22 +304,31 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
 
 /// A posted form: its fields (the last value of a repeated name wins).
 #[derive(Debug, Default)]
-pub struct Form(pub HashMap<String, String>, Vec<(String, String)>);
+pub struct Form(Vec<(String, String)>);
 
 impl Form {
     pub fn parse(bytes: &[u8]) -> Self {
-        let pairs: Vec<(String, String)> =
-            form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        Self(pairs.iter().cloned().collect(), pairs)
+        Self(form_urlencoded::parse(bytes).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
     }
 
+    /// A field as sent (a password is not trimmed); the last of a repeated name.
+    pub fn raw(&self, name: &str) -> &str {
+        self.0.iter().rev().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+    }
+
+    /// A field, trimmed.
     pub fn get(&self, name: &str) -> &str {
-        self.0.get(name).map_or("", |v| v.trim())
+        self.raw(name).trim()
+    }
+
+    /// Every field, in the order sent.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Every value of a repeated field (ticked boxes), in the order sent.
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.1.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
+        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
     }
 
     /// The field, or `None` when empty.

@@ -46,6 +46,13 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/tariffs/{code}", get(tariff).post(tariff_action))
 }
 
+/// The id in the path and the form posted about it, its CSRF token checked; `Err` is the answer to give (an id
+/// that names nothing is not found, whatever the form says).
+async fn posted_to(ui: &Ui, id: &str, request: Request, back: &str) -> Result<(Uuid, Form), Response> {
+    let Some(id) = uuid_ok(id) else { return Err(error_page(ui, UiError::new("not_found", ""), back)) };
+    Ok((id, checked_form(ui, request).await?))
+}
+
 /// Reads a form and checks its CSRF token; `Err` is the refusal to answer with.
 async fn checked_form(ui: &Ui, request: Request) -> Result<Form, Response> {
     let f = read_form(request).await;
@@ -163,9 +170,8 @@ async fn customer_file(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
 }
 
 async fn update_customer(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let form = CustomerForm::from_form(&f);
@@ -187,9 +193,8 @@ async fn update_customer(State(app): State<AppState>, ui: Ui, Path(id): Path<Str
 // Account actions: 报停/复电, wallet adjustments and write-offs (maker-checker), the account's history.
 
 async fn account_status(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let action = f.get("action");
@@ -212,9 +217,8 @@ async fn account_status(State(app): State<AppState>, ui: Ui, Path(id): Path<Stri
 }
 
 async fn account_correction(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let kind = f.get("kind");
@@ -369,7 +373,7 @@ async fn create_operator(State(app): State<AppState>, ui: Ui, request: Request) 
         "display_name": form.display_name,
         "role": form.role,
         "scope_id": form.scope_id,
-        "password": f.0.get("password").cloned().unwrap_or_default(),
+        "password": f.raw("password").to_string(),
     });
     let a = ui.post("/api/v1/operators", &body, f.get("key")).await;
     if !a.ok() {
@@ -425,9 +429,8 @@ async fn operator(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -
 }
 
 async fn update_operator(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/operators") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/operators").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if f.get("reason").is_empty() {
@@ -459,12 +462,11 @@ async fn update_operator(State(app): State<AppState>, ui: Ui, Path(id): Path<Str
 }
 
 async fn reset_password(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/operators") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/operators").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let password = f.0.get("new_password").cloned().unwrap_or_default();
+    let password = f.raw("new_password").to_string();
     if password.is_empty() {
         return operator_page(&app, &ui, id, Some(UiError::new("required", "new_password"))).await;
     }
@@ -477,9 +479,8 @@ async fn reset_password(State(app): State<AppState>, ui: Ui, Path(id): Path<Stri
 }
 
 async fn unlock_operator(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/operators") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/operators").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let a = ui.call(Method::POST, &format!("/api/v1/operators/{id}/unlock"), None, Some(f.get("key"))).await;
@@ -745,7 +746,7 @@ async fn tariff_action(State(app): State<AppState>, ui: Ui, Path(code): Path<Str
         Err(r) => return r,
     };
     let form = TariffForm {
-        document: f.0.get("document").cloned().unwrap_or_default(),
+        document: f.raw("document").to_string(),
         meter: f.get("meter").into(),
         from: f.get("from").into(),
         to: f.get("to").into(),
@@ -1037,9 +1038,8 @@ async fn refunds(State(app): State<AppState>, ui: Ui) -> Response {
 }
 
 async fn refund(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/refunds") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/refunds").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let a = ui.post(&format!("/api/v1/refused-payments/{id}/refund"), &json!({}), f.get("key")).await;
@@ -1053,9 +1053,8 @@ async fn refund(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, req
 // 追缴陈欠 (historical arrears) on an account, and 回抄 (a local meter's return data).
 
 async fn enter_arrears(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if f.get("arrears_amount").is_empty() {
@@ -1074,9 +1073,8 @@ async fn enter_arrears(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
 }
 
 async fn record_return(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if f.get("remaining").is_empty() {
@@ -1138,9 +1136,8 @@ struct SettledPage {
 }
 
 async fn close_account(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if f.get("close_reason").is_empty() {
@@ -1166,9 +1163,8 @@ async fn close_account(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
 }
 
 async fn billing_mode(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if f.get("mode_reason").is_empty() {
@@ -1192,9 +1188,8 @@ fn total_reading(app: &AppState, f: &Form, field: &str) -> Option<Value> {
 }
 
 async fn replace_meter(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     let refuse = |e: UiError| super::pages::meter_with_error(&app, &ui, id, e);
@@ -1273,9 +1268,8 @@ async fn replace_meter(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
 // 过户 (ownership transfer), STS management tokens, meters received into stock.
 
 async fn transfer_account(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     for field in ["transfer_name", "transfer_reason"] {
@@ -1319,9 +1313,8 @@ struct MeterTokensPage {
 }
 
 async fn sts_tokens(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if f.get("token_reason").is_empty() {
@@ -1529,9 +1522,8 @@ async fn admin_action(State(app): State<AppState>, ui: Ui, Path(action): Path<St
 
 /// OpenPAYGO management tokens (set time, disable PAYG, counter sync) for a device, shown like STS ones.
 async fn openpaygo_token(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
-    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    let f = match checked_form(&ui, request).await {
-        Ok(f) => f,
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
         Err(r) => return r,
     };
     if f.get("opg_reason").is_empty() {

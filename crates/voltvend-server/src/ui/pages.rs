@@ -135,9 +135,15 @@ impl PageCtx {
     pub fn t<'a>(&self, key: &'a str) -> &'a str {
         // The catalogues live for the whole process.
         let cat: &'static super::i18n::Catalogue = self.lang.catalogue();
-        match cat.messages.get(key) {
-            Some(m) => m.as_str(),
-            None => key,
+        cat.t(key)
+    }
+
+    /// The message of `group.value`, or the value itself where the catalogue has none (a code it does not know).
+    fn named(&self, group: &str, value: &str) -> String {
+        let key = format!("{group}.{value}");
+        match self.lang.catalogue().messages.get(&key) {
+            Some(m) => m.clone(),
+            None => value.to_string(),
         }
     }
 
@@ -195,19 +201,12 @@ impl PageCtx {
 
     /// A relay or valve state (closed: supplied) in the operator's language.
     pub fn relay(&self, value: &str) -> String {
-        match self.lang.catalogue().messages.get(&format!("relay.{value}")) {
-            Some(m) => m.clone(),
-            None => value.to_string(),
-        }
+        self.named("relay", value)
     }
 
     /// A status word (account, meter, command, approval) in the operator's language.
     pub fn word(&self, value: &str) -> String {
-        let key = format!("word.{value}");
-        match self.lang.catalogue().messages.get(&key) {
-            Some(m) => m.clone(),
-            None => value.to_string(),
-        }
+        self.named("word", value)
     }
 }
 
@@ -363,7 +362,7 @@ async fn login(
     if username.is_empty() {
         return again("required", "username");
     }
-    let body = json!({"username": username, "password": form.0.get("password").cloned().unwrap_or_default()});
+    let body = json!({"username": username, "password": form.raw("password").to_string()});
     let mut call = match Request::builder()
         .method(Method::POST)
         .uri("/api/v1/session")
@@ -1032,7 +1031,7 @@ async fn close_shift(State(app): State<AppState>, ui: Ui, request: Request) -> R
     // The count by denomination (`d_<face value>` = how many), and the total if the cashier typed one: the API
     // checks that they agree.
     let mut denominations = Vec::new();
-    for (name, count) in &f.0 {
+    for (name, count) in f.fields() {
         let (Some(value), count) = (name.strip_prefix("d_"), count.trim()) else { continue };
         if count.is_empty() || count == "0" {
             continue;

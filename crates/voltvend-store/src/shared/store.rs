@@ -404,15 +404,13 @@ impl Store for SqlStore {
     ) -> Result<Vec<(i64, OutboxRow)>, StoreError> {
         let premises = self.premises(scope).await?;
         let key = path_key(&premises.path);
-        let mut b = QueryBuilder::<Db>::new(
-            "SELECT o.* FROM outbox o LEFT JOIN meters m ON m.id = o.meter_id WHERE (m.premises_id IN \
-             (SELECT id FROM premises WHERE path = ",
-        );
-        b.push_bind(key.clone()).push(" OR path LIKE ").push_bind(format!("{key}/%")).push(")");
+        let mut b = QueryBuilder::<Db>::new("SELECT o.* FROM outbox o LEFT JOIN meters m ON m.id = o.meter_id WHERE (");
         if premises.parent.is_none() {
-            b.push(" OR o.meter_id IS NULL");
+            b.push("o.meter_id IS NULL OR ");
         }
-        b.push(")");
+        b.push("(1 = 1");
+        push_scope(&mut b, "m.premises_id", &key);
+        b.push("))");
         if let Some(seq) = before {
             b.push(" AND o.seq < ").push_bind(seq);
         }
