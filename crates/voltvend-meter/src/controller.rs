@@ -8,13 +8,21 @@
 //! * A purchase beyond the hoarding limit (囤积) is refused; every accepted purchase counts.
 //! * Drawing more than the power limit trips the relay for a while.
 //! * STS keypad tokens go through the token engine's meter side; each refusal shows an error code.
+//! * IC cards (ISO/IEC 7816-4 CPU cards, `voltvend-card`) are accepted after three-pass mutual authentication
+//!   with the meter's ESAM key; the rules per card type are in [`card`] and `docs/cards.md`.
 //! * In remote mode the master station holds the balance: the controller only obeys relay commands.
+
+use std::collections::VecDeque;
 
 use jiff::Timestamp;
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
+use voltvend_card::CardSerial;
 use voltvend_sts::meter::{Accepted, Rejection, StsMeter};
 use voltvend_sts::token::RegisterKind;
+
+pub mod card;
+pub use card::{CardInserted, CardOutcome};
 
 /// Codes shown on the meter's display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +47,20 @@ pub enum ErrorCode {
     Overpower = 9,
     /// Err-10: token type not supported by this meter.
     Unsupported = 10,
+    /// Err-11: the card belongs to another meter (or the meter has no open account).
+    CardWrongMeter = 11,
+    /// Err-12: a replaced card (an older generation than the card bound to this meter).
+    CardReplaced = 12,
+    /// Err-13: the card's data is damaged (a torn or tampered record: its MAC does not verify).
+    CardDamaged = 13,
+    /// Err-14: the card's purchase count is out of sequence (neither the last one loaded nor the next).
+    CardSequence = 14,
+    /// Err-15: the card is not ours (blank, another utility's keys, a locked key, an unknown card type).
+    CardRejected = 15,
+    /// Err-16: the card could not be read or written (removed too early, a reader fault).
+    CardRead = 16,
+    /// Err-17: a test card was inserted (the relay test ran; nothing else changed).
+    CardTest = 17,
 }
 
 impl ErrorCode {
@@ -176,7 +198,20 @@ pub struct Controller {
     purchased_total: i64,
     display: Option<ErrorCode>,
     sts: Option<StsMeter>,
+    /// The meter number the open-account card bound (empty until then).
+    meter_no: String,
+    /// The user card bound to this meter and its generation (`None` until the first user card).
+    card_bound: Option<(CardSerial, u8)>,
+    /// The last card purchase count loaded.
+    card_count: u32,
+    /// Energy measured through the relay, for the card's return record.
+    used_total_wh: u64,
+    /// The most recent display codes, oldest first, at most [`RECENT_CODES_MAX`].
+    recent: VecDeque<ErrorCode>,
 }
+
+/// How many recent display codes the controller keeps for the card's return record.
+pub const RECENT_CODES_MAX: usize = 8;
 
 impl Controller {
     pub fn new(cfg: ControllerConfig, opening_credit: i64, sts: Option<StsMeter>) -> Self {
@@ -194,6 +229,11 @@ impl Controller {
             purchased_total: 0,
             display: None,
             sts,
+            meter_no: String::new(),
+            card_bound: None,
+            card_count: 0,
+            used_total_wh: 0,
+            recent: VecDeque::new(),
         };
         c.alarm = c.alarm_level();
         c
@@ -242,6 +282,25 @@ impl Controller {
 
     pub fn config(&self) -> &ControllerConfig {
         &self.cfg
+    }
+
+    /// Shows a code on the display and remembers it for the card's return record.
+    fn show(&mut self, code: ErrorCode) {
+        self.display = Some(code);
+        self.recent.push_back(code);
+        while self.recent.len() > RECENT_CODES_MAX {
+            self.recent.pop_front();
+        }
+    }
+
+    /// The recent display codes, oldest first.
+    pub fn recent_codes(&self) -> impl Iterator<Item = ErrorCode> + '_ {
+        self.recent.iter().copied()
+    }
+
+    /// Energy measured through the relay since commissioning (or the last clear card).
+    pub fn used_total_wh(&self) -> u64 {
+        self.used_total_wh
     }
 
     fn alarm_level(&self) -> Alarm {
@@ -335,7 +394,7 @@ impl Controller {
             _ => None,
         };
         if let Some(code) = code {
-            self.display = Some(code);
+            self.show(code);
             events.push(Event::Display(code));
         }
     }
@@ -344,6 +403,7 @@ impl Controller {
     /// only while the relay is closed (an open relay passes no energy).
     pub fn consume(&mut self, energy_wh: i64, power_w: u32, at: Timestamp) -> Vec<Event> {
         let mut events = Vec::new();
+        self.used_total_wh = self.used_total_wh.saturating_add(u64::try_from(energy_wh).unwrap_or(0));
         if energy_wh > 0 && self.cfg.mode == Mode::Local {
             match &self.cfg.credit_unit {
                 CreditUnit::Energy => self.credit = self.credit.saturating_sub(energy_wh),
@@ -382,7 +442,7 @@ impl Controller {
         if let Some(limit) = self.cfg.hoarding_limit
             && self.credit.saturating_add(amount) > limit
         {
-            self.display = Some(ErrorCode::HoardingLimit);
+            self.show(ErrorCode::HoardingLimit);
             return Err(ErrorCode::HoardingLimit);
         }
         self.credit += amount;
@@ -409,20 +469,20 @@ impl Controller {
                     }
                     _ => ErrorCode::InvalidToken,
                 };
-                self.display = Some(code);
+                self.show(code);
                 return Err(code);
             }
         };
         // A tampered meter accepts only a clear-tamper token.
         if self.tamper && !matches!(accepted, Accepted::Register { kind: RegisterKind::ClearTamper, .. }) {
-            self.display = Some(ErrorCode::Tamper);
+            self.show(ErrorCode::Tamper);
             return Err(ErrorCode::Tamper);
         }
         let mut events = Vec::new();
         match accepted {
             Accepted::Credit { tenths, .. } => {
                 if self.cfg.credit_unit != CreditUnit::Energy {
-                    self.display = Some(ErrorCode::Unsupported);
+                    self.show(ErrorCode::Unsupported);
                     return Err(ErrorCode::Unsupported);
                 }
                 // STS transfers 0.1 kWh = 100 Wh.
@@ -471,7 +531,7 @@ impl Controller {
     /// The tamper switch (cover opened, magnet).
     pub fn set_tamper(&mut self) {
         self.tamper = true;
-        self.display = Some(ErrorCode::Tamper);
+        self.show(ErrorCode::Tamper);
     }
 }
 
