@@ -65,6 +65,10 @@ permissions! {
     MetersReplace => "meters.replace",
     /// 回抄: record a local meter's return data (its IC card's return file, a check card, its display).
     MetersReturns => "meters.returns",
+    /// IC user cards: issue (发卡), reissue (补卡), report lost (挂失), take back (退卡).
+    CardsIssue => "cards.issue",
+    /// Field engineers' cards for IC-card meters: check, reset, clear, parameter (open-account) and test cards.
+    CardsField => "cards.field",
     TariffsRead => "tariffs.read",
     /// Import a tariff or a new version of one.
     TariffsManage => "tariffs.manage",
@@ -169,6 +173,8 @@ impl BuiltinRole {
                     BillingModeManage,
                     MetersReplace,
                     MetersReturns,
+                    CardsIssue,
+                    CardsField,
                     MetersManage,
                     VendingPointsManage,
                     VendingPointsSettle,
@@ -196,6 +202,7 @@ impl BuiltinRole {
                     ShiftsOperate,
                     SalesCreate,
                     MetersReturns,
+                    CardsIssue,
                     ReceiptsReprint,
                     RefusedPaymentsRefund,
                     CorrectionsRead,
@@ -213,6 +220,7 @@ impl BuiltinRole {
                 MetersControl,
                 MetersReplace,
                 MetersReturns,
+                CardsField,
                 StsManagementTokens,
                 OpenPaygoManagementTokens,
             ],

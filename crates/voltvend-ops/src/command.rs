@@ -13,8 +13,8 @@ use voltvend_domain::{
 use voltvend_sts::{KeyChange, MeterKeyRecord};
 
 use crate::records::{
-    ApiTokenRecord, CommandKind, Correction, MeterReport, OpgUnit, OutboxKind, PaymentMethod, ReturnSource,
-    SessionRecord, VendingKeyRecord,
+    ApiTokenRecord, CardKeyRecord, CardStatus, CommandKind, Correction, FieldCardKind, MeterReport, OpgUnit,
+    OutboxKind, PaymentMethod, ReturnSource, SessionRecord, VendingKeyRecord,
 };
 
 /// Who asks for an operation, and from where.
@@ -125,6 +125,18 @@ pub enum Command {
     ImportVendingKey(VendingKeyRecord),
     /// Secrets sealed again under the current master key (master key rotation).
     RewrapSecrets(RewrapSecrets),
+    /// An IC card key set's root key, sealed under the master key.
+    ImportCardKey(CardKeyRecord),
+    /// 发卡 / 补卡: a user card issued to an IC-card meter; when the meter has one already, the new card replaces
+    /// it (the old serial is refused from now on) and carries its purchase sequence on.
+    IssueCard(IssueCard),
+    /// A field engineer's card (check, reset, clear, parameter, test) written for an IC-card meter: recorded in
+    /// the audit trail (the card itself changes nothing in the books until its data is read back).
+    IssueFieldCard(IssueFieldCard),
+    /// 挂失 / 退卡: a meter's user card reported lost, or handed back.
+    SetCardStatus(SetCardStatus),
+    /// 回抄 from an IC card: the return data its controller wrote on a user card or a check card.
+    RecordCardRead(RecordCardRead),
     /// A tariff document, validated by the caller and parsed again here, stored as the code's next revision.
     ImportTariff(ImportTariff),
     /// The system ledger accounts of a property in one currency.
@@ -215,6 +227,11 @@ impl Command {
             Self::RevokeApiToken(_) => "revoke_api_token",
             Self::ImportVendingKey(_) => "import_vending_key",
             Self::RewrapSecrets(_) => "rewrap_secrets",
+            Self::ImportCardKey(_) => "import_card_key",
+            Self::IssueCard(_) => "issue_card",
+            Self::IssueFieldCard(_) => "issue_field_card",
+            Self::SetCardStatus(_) => "set_card_status",
+            Self::RecordCardRead(_) => "record_card_read",
             Self::SettleVendingPoint(_) => "settle_vending_point",
             Self::IssueStsTokens(_) => "issue_sts_tokens",
             Self::IssueOpgToken(_) => "issue_opg_token",
@@ -311,6 +328,35 @@ impl Command {
                 c.i64(i64::from(k.krn));
                 c.bytes(&k.sealed);
             }
+            Self::ImportCardKey(k) => {
+                c.i64(i64::from(k.key_no));
+                c.str(k.algorithm.as_str());
+                c.bytes(&k.sealed);
+            }
+            Self::IssueCard(i) => {
+                c.uuid(i.meter_id.as_uuid());
+                c.str(&i.serial);
+                c.i64(i64::from(i.key_no));
+                c.str(&i.reason);
+            }
+            Self::IssueFieldCard(f) => {
+                c.uuid(f.meter_id.as_uuid());
+                c.str(&f.serial);
+                c.str(f.kind.as_str());
+            }
+            Self::SetCardStatus(s) => {
+                c.uuid(s.meter_id.as_uuid());
+                c.str(&s.serial);
+                c.str(s.status.as_str());
+                c.str(&s.reason);
+            }
+            Self::RecordCardRead(r) => {
+                c.uuid(r.meter_id.as_uuid());
+                c.opt_str(r.serial.as_deref());
+                c.i64(i64::from(r.last_count));
+                c.i64(r.remaining_milli);
+                c.i64(r.at.as_microsecond());
+            }
             Self::RewrapSecrets(r) => {
                 c.i64(r.items.len() as i64);
                 for item in &r.items {
@@ -324,6 +370,11 @@ impl Command {
                         Rewrap::OpenPaygo { meter_id, sealed } => {
                             c.str("openpaygo");
                             c.uuid(meter_id.as_uuid());
+                            c.bytes(sealed);
+                        }
+                        Rewrap::CardKey { key_no, sealed } => {
+                            c.str("card_key");
+                            c.i64(i64::from(*key_no));
                             c.bytes(sealed);
                         }
                     }
@@ -710,6 +761,7 @@ pub struct RevokeApiToken {
 pub enum Rewrap {
     VendingKey { sgc: u32, krn: u8, sealed: Vec<u8> },
     OpenPaygo { meter_id: MeterId, sealed: Vec<u8> },
+    CardKey { key_no: u32, sealed: Vec<u8> },
 }
 
 impl Rewrap {
@@ -718,6 +770,7 @@ impl Rewrap {
         match self {
             Self::VendingKey { sgc, krn, .. } => crate::secrets::vending_key_aad(*sgc, *krn),
             Self::OpenPaygo { meter_id, .. } => crate::secrets::openpaygo_aad(*meter_id),
+            Self::CardKey { key_no, .. } => crate::secrets::card_key_aad(*key_no),
         }
     }
 }
@@ -1297,6 +1350,54 @@ pub struct RecordMeterReturn {
     pub source: ReturnSource,
     /// The credit left on the meter, in milli-units of its credit (Wh, litres).
     pub remaining_milli: i64,
+}
+
+/// 发卡 / 补卡 (see [`Command::IssueCard`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueCard {
+    pub meter_id: MeterId,
+    /// The blank card's factory serial, 16 hexadecimal digits.
+    pub serial: String,
+    /// The card key set it is personalised under.
+    pub key_no: u32,
+    /// Why (required for a reissue).
+    pub reason: String,
+}
+
+/// A field card written for a meter (see [`Command::IssueFieldCard`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueFieldCard {
+    pub meter_id: MeterId,
+    pub serial: String,
+    pub kind: FieldCardKind,
+}
+
+/// 挂失 (`Lost`) or 退卡 (`Returned`) of the meter's user card, named by its serial so that a stale form cannot
+/// act on a card issued since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetCardStatus {
+    pub meter_id: MeterId,
+    pub serial: String,
+    pub status: CardStatus,
+    pub reason: String,
+}
+
+/// Return data an IC-card meter's controller wrote on a card, read at the counter or in the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCardRead {
+    pub meter_id: MeterId,
+    /// The user card's serial; `None` for a field engineer's check card.
+    pub serial: Option<String>,
+    /// The count of the last purchase the controller loaded.
+    pub last_count: u32,
+    /// The credit left on the meter, in milli-units (Wh, L).
+    pub remaining_milli: i64,
+    /// When the controller wrote it.
+    pub at: jiff::Timestamp,
+}
+
+impl IssueCard {
+    pub const REASON_LEN_MAX: usize = 200;
 }
 
 /// Ledger accounts a command names directly (beyond those it reaches through accounts, shifts and books).

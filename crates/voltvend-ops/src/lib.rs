@@ -30,23 +30,24 @@ pub use apply::lifecycle::{AccountClosed, MeterReplaced};
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
     Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command, CustomerRef,
-    DecideCorrection, EnterArrears, ImportTariff, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt,
-    Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding,
-    OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCommandAttempt,
-    RecordLogin, RecordMeterReturn, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection,
-    Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetLanguage, SetMeterChannel,
-    SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer,
-    UpdateOperator,
+    DecideCorrection, EnterArrears, ImportTariff, IssueCard, IssueFieldCard, IssueMeterCommand, IssueOpgToken,
+    IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift,
+    OpenVendingPoint, Operation, OpgBinding, OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings,
+    ReceiptFormat, RecordCardRead, RecordCommandAttempt, RecordLogin, RecordMeterReturn, Refund, RefundRefusedPayment,
+    ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount,
+    SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel, SettleVendingPoint, StsManagement,
+    SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;
 pub use load::{Source, load};
 pub use records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, ApprovalStatus, AuditRecord, CommandKind, CommandStatus, Correction,
-    CorrectionKind, CreditValue, Decision, IdempotencyRecord, KeyCampaign, LocalCredit, MeterCommand, MeterControl,
-    MeterRecord, MeterReport, MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod,
-    PendingKeyChange, ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord,
-    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, ApprovalStatus, AuditRecord, CardAlgorithm, CardKeyRecord,
+    CardStatus, CommandKind, CommandStatus, Correction, CorrectionKind, CreditValue, Decision, FieldCardKind,
+    IdempotencyRecord, KeyCampaign, LocalCredit, MeterCard, MeterCommand, MeterControl, MeterRecord, MeterReport,
+    MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod, PendingKeyChange,
+    ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord, SessionRecord, StsState,
+    TariffDoc, VendingKeyRecord,
 };
-pub use secrets::{MasterKey, MasterKeys};
+pub use secrets::{MasterKey, MasterKeys, card_key_aad};
 pub use workspace::{AuditHead, Changes, Workspace};

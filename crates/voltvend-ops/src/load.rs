@@ -21,9 +21,9 @@ use crate::command::{
     Command, CustomerRef, Operation, Refund, Rewrap, Sale, StsManagement, named_ledger_accounts, transfer_uuid,
 };
 use crate::records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, Correction, IdempotencyRecord, KeyCampaign, MeterCommand,
-    MeterControl, MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc,
-    VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, CardKeyRecord, Correction, IdempotencyRecord, KeyCampaign,
+    MeterCard, MeterCommand, MeterControl, MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord,
+    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Workspace};
 
@@ -103,6 +103,14 @@ pub trait Source {
         &mut self,
         keys: &[(u32, u8)],
     ) -> impl Future<Output = Result<Vec<VendingKeyRecord>, Self::Error>> + Send;
+    fn card_keys(&mut self, keys: &[u32]) -> impl Future<Output = Result<Vec<CardKeyRecord>, Self::Error>> + Send;
+    fn meter_cards(&mut self, meters: &[MeterId]) -> impl Future<Output = Result<Vec<MeterCard>, Self::Error>> + Send;
+    /// The meters whose current card has one of these serials and was not handed back (a returned card is
+    /// blank again, free to be issued anew).
+    fn meter_cards_by_serial(
+        &mut self,
+        serials: &[String],
+    ) -> impl Future<Output = Result<Vec<MeterCard>, Self::Error>> + Send;
     fn refused_payments(
         &mut self,
         ids: &[OperationId],
@@ -151,6 +159,8 @@ struct Footprint {
     api_tokens: BTreeSet<ApiTokenId>,
     opg: BTreeSet<MeterId>,
     vending_keys: BTreeSet<(u32, u8)>,
+    card_keys: BTreeSet<u32>,
+    card_serials: BTreeSet<String>,
     refused_payments: BTreeSet<OperationId>,
     sales_made: BTreeSet<OperationId>,
     /// Sales a correction acts on: their transfers (with every correction of them) and shifts are loaded too.
@@ -268,6 +278,24 @@ impl Footprint {
             Command::ImportVendingKey(k) => {
                 self.vending_keys.insert((k.sgc, k.krn));
             }
+            Command::ImportCardKey(k) => {
+                self.card_keys.insert(k.key_no);
+            }
+            Command::IssueCard(i) => {
+                self.meters.insert(i.meter_id);
+                self.card_serials.insert(i.serial.clone());
+                self.card_keys.insert(i.key_no);
+            }
+            Command::IssueFieldCard(f) => {
+                self.meters.insert(f.meter_id);
+                self.card_serials.insert(f.serial.clone());
+            }
+            Command::SetCardStatus(s) => {
+                self.meters.insert(s.meter_id);
+            }
+            Command::RecordCardRead(r) => {
+                self.meters.insert(r.meter_id);
+            }
             Command::RewrapSecrets(r) => {
                 for item in &r.items {
                     match item {
@@ -276,6 +304,9 @@ impl Footprint {
                         }
                         Rewrap::OpenPaygo { meter_id, .. } => {
                             self.opg.insert(*meter_id);
+                        }
+                        Rewrap::CardKey { key_no, .. } => {
+                            self.card_keys.insert(*key_no);
                         }
                     }
                 }
@@ -702,6 +733,26 @@ pub async fn load<'a, S: Source + Send>(
     }
     for o in src.opg_states(&list(&fp.opg)).await? {
         ws.opg.load(o.meter_id, o);
+    }
+    for id in &fp.meters {
+        ws.meter_cards.ask(*id);
+    }
+    for serial in &fp.card_serials {
+        ws.card_serials.ask(serial.clone());
+    }
+    let mut cards = src.meter_cards(&list(&fp.meters)).await?;
+    cards.extend(src.meter_cards_by_serial(&list(&fp.card_serials)).await?);
+    for c in cards {
+        ws.card_serials.load(c.serial.clone(), c.meter_id);
+        if fp.meters.contains(&c.meter_id) {
+            ws.meter_cards.load(c.meter_id, c);
+        }
+    }
+    for k in &fp.card_keys {
+        ws.card_keys.ask(*k);
+    }
+    for k in src.card_keys(&list(&fp.card_keys)).await? {
+        ws.card_keys.load(k.key_no, k);
     }
     for id in &fp.campaigns {
         ws.campaigns.ask(*id);

@@ -20,9 +20,9 @@ use crate::context::Context;
 use crate::error::OpError;
 use crate::load::{Source, load};
 use crate::records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, KeyCampaign, MeterCommand,
-    MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment,
-    SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, CardKeyRecord, IdempotencyRecord, KeyCampaign,
+    MeterCard, MeterCommand, MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow,
+    ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Changes};
 
@@ -58,6 +58,8 @@ pub struct MemoryDb {
     pub api_tokens: HashMap<ApiTokenId, ApiTokenRecord>,
     pub opg: HashMap<MeterId, OpgState>,
     pub vending_keys: HashMap<(u32, u8), VendingKeyRecord>,
+    pub card_keys: HashMap<u32, CardKeyRecord>,
+    pub meter_cards: HashMap<MeterId, MeterCard>,
     pub refused_payments: HashMap<OperationId, RefusedPayment>,
     pub approvals: HashMap<ApprovalId, ApprovalRecord>,
     pub campaigns: HashMap<CampaignId, KeyCampaign>,
@@ -134,6 +136,12 @@ impl MemoryDb {
         }
         for k in c.vending_keys {
             self.vending_keys.insert((k.sgc, k.krn), k);
+        }
+        for k in c.card_keys {
+            self.card_keys.insert(k.key_no, k);
+        }
+        for m in c.meter_cards {
+            self.meter_cards.insert(m.meter_id, m);
         }
         for s in c.sessions {
             self.sessions.insert(s.id_hash, s);
@@ -338,6 +346,20 @@ impl Source for MemoryDb {
     }
     async fn vending_keys(&mut self, keys: &[(u32, u8)]) -> Result<Vec<VendingKeyRecord>, Infallible> {
         Ok(pick(&self.vending_keys, keys))
+    }
+    async fn card_keys(&mut self, keys: &[u32]) -> Result<Vec<CardKeyRecord>, Infallible> {
+        Ok(pick(&self.card_keys, keys))
+    }
+    async fn meter_cards(&mut self, meters: &[MeterId]) -> Result<Vec<MeterCard>, Infallible> {
+        Ok(pick(&self.meter_cards, meters))
+    }
+    async fn meter_cards_by_serial(&mut self, serials: &[String]) -> Result<Vec<MeterCard>, Infallible> {
+        Ok(self
+            .meter_cards
+            .values()
+            .filter(|c| serials.contains(&c.serial) && c.status != crate::records::CardStatus::Returned)
+            .cloned()
+            .collect())
     }
     async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, Infallible> {
         Ok(pick(&self.refused_payments, ids))

@@ -262,6 +262,86 @@ pub struct OpgState {
     pub price_minor_per_unit: i64,
 }
 
+code_enum!(
+    /// Where a meter's IC user card stands.
+    CardStatus, "card status", {
+        /// With its customer: sales are written onto it.
+        Active => "active",
+        /// 挂失: reported lost or stolen. No sale goes onto it; a reissue (补卡) replaces it.
+        Lost => "lost",
+        /// 退卡: handed back and blanked; the meter has no card until one is issued again.
+        Returned => "returned",
+    }
+);
+
+code_enum!(
+    /// A field engineer's card for an IC-card meter (DESIGN.md §1): what it makes the controller do.
+    FieldCardKind, "field card kind", {
+        /// 检查卡: collects the controller's data (its return data) without changing anything.
+        Check => "check",
+        /// 复位卡: clears the controller's tamper, overpower and error state.
+        Reset => "reset",
+        /// 清零卡: zeroes the controller's credit, totals and purchase count (commissioning).
+        Clear => "clear",
+        /// 开户卡 / 参数卡: writes the parameters and opens the account on the controller.
+        Parameter => "parameter",
+        /// 测试卡: switches the relay to test it; changes no credit.
+        Test => "test",
+    }
+);
+
+code_enum!(
+    /// The block cipher of a card key set (IC cards: 3DES-EDE2, or SM4 as domestic deployments use).
+    CardAlgorithm, "card key algorithm", { Tdes => "3des", Sm4 => "sm4" }
+);
+
+/// A card key set's root key (the issuer's, from which every card's keys are diversified; see
+/// `docs/cards.md`), sealed (see [`crate::secrets`]). Controllers hold the same root in their secure module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CardKeyRecord {
+    pub key_no: u32,
+    pub algorithm: CardAlgorithm,
+    /// The 16-byte root key as 32 hex digits, sealed.
+    pub sealed: Vec<u8>,
+}
+
+/// An IC-card meter's user card (用户卡) and its purchase sequence (DESIGN.md §2.4).
+///
+/// The controller loads a purchase only when its count is the last it loaded plus one, so the counter never
+/// writes a new purchase while the card still holds one the controller has not loaded (`sold_count` ahead of
+/// `loaded_count`, which return data read back from the card or a check card moves on). A reissued card (补卡)
+/// carries the sequence on: the purchase still unloaded goes onto the new card under the same count, so the
+/// controller loads it exactly once whichever card reaches it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterCard {
+    pub meter_id: MeterId,
+    /// The card's serial, 16 hexadecimal digits (upper case).
+    pub serial: String,
+    pub status: CardStatus,
+    /// 0 for the first card issued to the meter, one more for each reissue (the controller refuses older ones).
+    pub generation: u8,
+    /// The key set the card was personalised under.
+    pub key_no: u32,
+    /// Serials of the cards this one replaced, oldest first.
+    pub replaced: Vec<String>,
+    /// The count of the last purchase sold onto the meter's card.
+    pub sold_count: u32,
+    /// The count of the last purchase the controller is known to have loaded (from return data).
+    pub loaded_count: u32,
+    /// The last purchase: its sale, quantity (milli-units: Wh, L) and time, written again while not loaded.
+    pub last_purchase_sale: Option<OperationId>,
+    pub last_purchase_milli: i64,
+    pub last_purchase_at: Option<Timestamp>,
+    pub issued_at: Timestamp,
+}
+
+impl MeterCard {
+    /// Whether the card holds a purchase the controller has not loaded yet.
+    pub fn purchase_pending(&self) -> bool {
+        self.sold_count > self.loaded_count
+    }
+}
+
 /// A supply group's STS vending key at one key revision, sealed (see [`crate::secrets`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VendingKeyRecord {

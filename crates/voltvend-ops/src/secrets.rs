@@ -187,6 +187,11 @@ pub fn vending_key_aad(sgc: u32, krn: u8) -> String {
     format!("vending-key sgc={sgc:06} krn={krn}")
 }
 
+/// The authenticated data of a card key set's root key.
+pub fn card_key_aad(key_no: u32) -> String {
+    format!("card-key no={key_no}")
+}
+
 /// The authenticated data of an OpenPAYGO device's secret key.
 pub fn openpaygo_aad(meter: voltvend_domain::MeterId) -> String {
     format!("openpaygo-secret meter={meter}")

@@ -16,9 +16,9 @@ use voltvend_domain::{
 
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, IdempotencyRecord, KeyCampaign, MeterCommand,
-    MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow, ReadingState, RefusedPayment,
-    SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, CardKeyRecord, IdempotencyRecord, KeyCampaign,
+    MeterCard, MeterCommand, MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow,
+    ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 
 /// Keyed rows loaded from storage, with the rows changed since they were last written.
@@ -170,6 +170,8 @@ pub struct Changes {
     pub sts: Vec<StsState>,
     pub opg: Vec<OpgState>,
     pub vending_keys: Vec<VendingKeyRecord>,
+    pub card_keys: Vec<CardKeyRecord>,
+    pub meter_cards: Vec<MeterCard>,
     pub pricing: Vec<(AccountId, String, PricingState)>,
     pub reading_states: Vec<ReadingState>,
     pub controls: Vec<MeterControl>,
@@ -259,6 +261,11 @@ workspace! {
         sts: MeterId => StsState,
         opg: MeterId => OpgState,
         vending_keys: (u32, u8) => VendingKeyRecord,
+        card_keys: u32 => CardKeyRecord,
+        /// IC-card meters' user cards, by meter.
+        meter_cards: MeterId => MeterCard,
+        /// Card serials asked for (to refuse a card in use on another meter), and the meter each is on.
+        card_serials: String => MeterId,
         pricing: (AccountId, String) => PricingState,
         reading_states: MeterId => ReadingState,
         /// How the head end reaches each meter and controls its supply.
@@ -327,6 +334,8 @@ impl Workspace {
             sts: self.sts.pending(),
             opg: self.opg.pending(),
             vending_keys: self.vending_keys.pending(),
+            card_keys: self.card_keys.pending(),
+            meter_cards: self.meter_cards.pending(),
             pricing: self
                 .pricing
                 .pending_keyed()

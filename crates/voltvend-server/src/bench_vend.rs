@@ -849,6 +849,7 @@ pub(crate) fn app_state(
         api: Arc::new(api),
         escpos_ascii: false,
         printers: Arc::default(),
+        cards: Arc::new(crate::cards::CardReaders::new(&std::collections::BTreeMap::new(), 1)),
         clock,
         body_max_bytes: settings.server.request_body_max_bytes,
         headend: None,

@@ -33,6 +33,8 @@ pub struct AppState {
     pub escpos_ascii: bool,
     /// Network receipt printers by vending point id (or `default`), as HOST:PORT.
     pub printers: Arc<std::collections::BTreeMap<String, String>>,
+    /// IC card readers by vending point (or `default`).
+    pub cards: Arc<crate::cards::CardReaders>,
     /// The largest request body accepted.
     pub body_max_bytes: usize,
     /// The head end, when this server runs one.

@@ -150,6 +150,7 @@ async fn serve_locked(
         api: Arc::new(api_state(settings, clock.clone())?),
         escpos_ascii: settings.receipts.escpos_encoding == "ascii",
         printers: Arc::new(settings.receipts.printers.clone()),
+        cards: Arc::new(crate::cards::CardReaders::new(&settings.cards.readers, settings.cards.key_no)),
         body_max_bytes: settings.server.request_body_max_bytes,
         headend,
         backups,

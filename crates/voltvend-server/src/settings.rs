@@ -18,6 +18,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub keys: KeySettings,
     pub receipts: ReceiptSettings,
+    pub cards: CardSettings,
     pub headend: HeadEndSettings,
     pub backup: BackupSettings,
     pub log: LogSettings,
@@ -152,6 +153,25 @@ impl Default for ReceiptSettings {
             escpos_encoding: "gb18030".into(),
             printers: std::collections::BTreeMap::new(),
         }
+    }
+}
+
+/// IC cards (see docs/cards.md): the card reader at each counter, and the card key set new cards are
+/// personalised under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardSettings {
+    /// Card readers by vending point id, or `default` for every vending point without its own: `pcsc` (the
+    /// first PC/SC reader), `pcsc:NAME` (the PC/SC reader of that name, e.g. `pcsc:Virtual PCD 00 00`), or
+    /// `virtual` (a card emulated in the server process, for demos and trials: no reader needed).
+    pub readers: std::collections::BTreeMap<String, String>,
+    /// The card key set (`POST /api/v1/card-keys`) new cards are personalised under.
+    pub key_no: u32,
+}
+
+impl Default for CardSettings {
+    fn default() -> Self {
+        Self { readers: std::collections::BTreeMap::new(), key_no: 1 }
     }
 }
 
@@ -371,6 +391,19 @@ impl Settings {
                 );
             }
         }
+        for (point, reader) in &self.cards.readers {
+            if point != "default" && uuid::Uuid::parse_str(point).is_err() {
+                bail!("bad configuration: cards.readers keys are vending point ids or \"default\", not {point:?}");
+            }
+            if crate::cards::ReaderSpec::parse(reader).is_none() {
+                bail!(
+                    "bad configuration: cards.readers.{point} {reader:?} is not \"pcsc\", \"pcsc:READER NAME\" or \"virtual\""
+                );
+            }
+        }
+        if !(1..=255).contains(&self.cards.key_no) {
+            bail!("bad configuration: cards.key_no must be 1–255");
+        }
         let h = &self.headend;
         if !(10..=POLL_INTERVAL_MAX_S).contains(&h.poll_interval_s)
             || h.request_timeout_ms < 50
@@ -523,6 +556,14 @@ escpos_encoding = "{escpos}"
 # default = "10.0.0.21:9100"
 # "0193a0c4-…" = "10.0.0.22:9100"
 
+[cards]
+# The card key set new IC cards are personalised under (imported with POST /api/v1/card-keys).
+key_no = {card_key_no}
+# IC card readers the counter writes and reads cards with: by vending point id, or "default". "pcsc" is the
+# first PC/SC reader (pcscd), "pcsc:NAME" the reader of that name, "virtual" a card emulated in the server (demos).
+# [cards.readers]
+# default = "pcsc"
+
 [headend]
 # The head end (master station) reads every remote meter that has a channel and carries out relay commands.
 enabled = {he_enabled}
@@ -571,6 +612,7 @@ format = "{format}"
         body = d.server.request_body_max_bytes,
         idle = d.server.session_idle_minutes,
         escpos = d.receipts.escpos_encoding,
+        card_key_no = d.cards.key_no,
         hours = d.server.session_hours,
         he_enabled = d.headend.enabled,
         he_poll = d.headend.poll_interval_s,

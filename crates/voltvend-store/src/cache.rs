@@ -19,8 +19,9 @@ use voltvend_domain::{
     VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, ApiTokenRecord, AuditHead, Changes, IdempotencyRecord, MeterCommand, MeterControl, MeterRecord,
-    OpgState, ReadingState, RefusedPayment, SaleRecord, SessionRecord, Source, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, AuditHead, CardKeyRecord, Changes, IdempotencyRecord, MeterCard, MeterCommand,
+    MeterControl, MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord, SessionRecord, Source, StsState,
+    TariffDoc, VendingKeyRecord,
 };
 
 use crate::StoreError;
@@ -99,6 +100,8 @@ pub(crate) struct Cache {
     roles: Known<String, Role>,
     opg: Known<MeterId, OpgState>,
     vending_keys: Known<(u32, u8), VendingKeyRecord>,
+    card_keys: Known<u32, CardKeyRecord>,
+    meter_cards: Known<MeterId, MeterCard>,
 }
 
 impl Cache {
@@ -181,6 +184,12 @@ impl Cache {
         for k in &c.vending_keys {
             self.vending_keys.put((k.sgc, k.krn), k.clone());
         }
+        for k in &c.card_keys {
+            self.card_keys.put(k.key_no, k.clone());
+        }
+        for m in &c.meter_cards {
+            self.meter_cards.put(m.meter_id, m.clone());
+        }
         self.generation = Some(generation);
     }
 }
@@ -231,6 +240,13 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     cached!(roles, roles, String, Role, |r: &Role| r.name.clone());
     cached!(opg_states, opg, MeterId, OpgState, |o: &OpgState| o.meter_id);
     cached!(vending_keys, vending_keys, (u32, u8), VendingKeyRecord, |k: &VendingKeyRecord| (k.sgc, k.krn));
+    cached!(card_keys, card_keys, u32, CardKeyRecord, |k: &CardKeyRecord| k.key_no);
+    cached!(meter_cards, meter_cards, MeterId, MeterCard, |m: &MeterCard| m.meter_id);
+
+    // A serial moves between meters (a returned card issued anew): always from the database.
+    async fn meter_cards_by_serial(&mut self, serials: &[String]) -> Result<Vec<MeterCard>, StoreError> {
+        self.inner.meter_cards_by_serial(serials).await
+    }
 
     // New every time (operation ids are fresh), or lists that grow: always from the database.
     async fn idempotency(&mut self, ids: &[OperationId]) -> Result<Vec<IdempotencyRecord>, StoreError> {

@@ -581,6 +581,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// OpenPAYGO devices by meter id after `after`, at most `limit` (for re-sealing their secrets).
     async fn opg_states_after(&self, after: Option<MeterId>, limit: u32) -> Result<Vec<OpgState>, StoreError>;
     async fn vending_keys(&self) -> Result<Vec<VendingKeyRecord>, StoreError>;
+    /// Every card key set's sealed root key, by number.
+    async fn card_keys(&self) -> Result<Vec<voltvend_ops::CardKeyRecord>, StoreError>;
+    /// An IC-card meter's user card, if one was ever issued to it.
+    async fn meter_card(&self, meter: MeterId) -> Result<Option<voltvend_ops::MeterCard>, StoreError>;
+    /// The meter whose card has this serial now, or had it before a reissue (a returned card is no one's).
+    async fn meter_card_by_serial(&self, serial: &str) -> Result<Option<voltvend_ops::MeterCard>, StoreError>;
     /// How the head end reaches a meter and what it last reported, if anything was ever recorded.
     async fn meter_control(&self, meter: MeterId) -> Result<Option<voltvend_ops::MeterControl>, StoreError>;
     /// Meters with a channel, by id after `after`, at most `limit`: what the head end polls.

@@ -12,12 +12,13 @@ use voltvend_domain::{
     MeterProtocol, OperationId, Operator, OperatorId, Premises, PremisesId, PremisesLevel, ShiftId, TransferId,
     Utility, VendingPointId,
 };
-use voltvend_ops::secrets::{openpaygo_aad, vending_key_aad};
+use voltvend_ops::secrets::{card_key_aad, openpaygo_aad, vending_key_aad};
 use voltvend_ops::{
     Actor, ApplyReadings, CloseShift, Command, CustomerRef, ImportTariff, MasterKey, MasterKeys, MeterBinding,
     OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, PaymentMethod, ReadingLimits, Reverse, Sale,
     VendingKeyRecord,
 };
+use voltvend_ops::{CardAlgorithm, CardKeyRecord};
 use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan};
 
@@ -42,6 +43,10 @@ pub const ZHEJIANG_TARIFF: &str = include_str!("../../../tariffs/cn-zhejiang-res
 /// The DKGA02 vending key of the tests' supply group (the README's example key).
 pub const VENDING_KEY_HEX: &str = "ABABABABABABABAB";
 pub const SUPPLY_GROUP: u32 = 123_456;
+/// The tests' IC card root key (card key set 1, SM4).
+pub const CARD_ROOT_KEY_HEX: &str = "0123456789ABCDEFFEDCBA9876543210";
+/// The IC-card meter's card meter number (its address).
+pub const CARD_METER_NO: &str = "000000004321";
 /// The master key the tests seal secrets under (64 hex digits); never a real installation's.
 pub const MASTER_KEY_HEX: &str = "5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed5eed";
 
@@ -364,6 +369,71 @@ impl Estate {
             .unwrap_or_else(|| unreachable("no master key"))
             .unwrap_or_else(unreachable);
         VendingKeyRecord { sgc, krn, sealed }
+    }
+
+    /// A card key set's root key sealed under the tests' master key.
+    pub fn sealed_card_key(key_no: u32, algorithm: CardAlgorithm, hex: &str) -> CardKeyRecord {
+        let nonce = [u8::try_from(key_no % 251).unwrap_or(0), 7, 7, 7, 1, 2, 3, 4, 5, 6, 7, 8];
+        let sealed = Self::master_keys()
+            .current()
+            .map(|k| k.seal(&card_key_aad(key_no), nonce, hex.as_bytes()))
+            .unwrap_or_else(|| unreachable("no master key"))
+            .unwrap_or_else(unreachable);
+        CardKeyRecord { key_no, algorithm, sealed }
+    }
+
+    /// The operations that add an IC-card meter (card meter number `address`) on a new account in unit A-101
+    /// (flat tariff), and — with `with_key` — card key set 1 (SM4): the meter's and the account's ids, and the
+    /// operations, to apply after [`Estate::setup`].
+    pub fn ic_card_setup(&mut self, address: &str, with_key: bool) -> (MeterId, AccountId, Vec<Operation>) {
+        let meter_id = MeterId::from_uuid(self.next_op().as_uuid());
+        let account_id = AccountId::from_uuid(self.next_op().as_uuid());
+        let customer_id = CustomerId::from_uuid(self.next_op().as_uuid());
+        let mut m = Meter::receive(
+            meter_id,
+            &format!("IC-{}", meter_id.as_uuid().as_u128() & 0xFFFF_FFFF),
+            Utility::Electricity,
+            ControlMode::Local,
+            MeterProtocol::IcCard,
+            address,
+            CtVtRatio::DIRECT,
+        )
+        .unwrap_or_else(unreachable);
+        m.premises_id = Some(self.property.id);
+        let open = Command::OpenAccount(OpenAccount {
+            customer: CustomerRef::New(
+                Customer::new(customer_id, self.unit_a.id, "Zhao Min 赵敏", Some("13900000000"))
+                    .unwrap_or_else(unreachable),
+            ),
+            account_id,
+            premises_id: self.unit_a.id,
+            currency: Currency::CNY,
+            books_id: self.books,
+            overdraft_limit_minor: 0,
+            recovery: ArrearsRecovery::Share(200_000),
+            min_purchase_minor: 100,
+            max_balance_minor: None,
+            meters: vec![MeterBinding {
+                meter_id,
+                receive: None,
+                tariff_code: Some("test-flat".into()),
+                sts: None,
+                opg: None,
+                max_credit_minor: None,
+            }],
+            first_sale: None,
+        });
+        let mut ops = Vec::new();
+        if with_key {
+            ops.push(self.system(Command::ImportCardKey(Self::sealed_card_key(
+                1,
+                CardAlgorithm::Sm4,
+                CARD_ROOT_KEY_HEX,
+            ))));
+        }
+        ops.push(self.system(Command::ReceiveMeter(m)));
+        ops.push(self.system(open));
+        (meter_id, account_id, ops)
     }
 
     /// An OpenPAYGO secret sealed for `meter` under the tests' master key.

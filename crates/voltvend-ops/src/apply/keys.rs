@@ -88,6 +88,12 @@ pub(super) fn rewrap(ws: &mut Workspace, ctx: &Context, r: &RewrapSecrets) -> Do
                 o.secret_sealed = sealed.clone();
                 ws.opg.put(*meter_id, o);
             }
+            Rewrap::CardKey { key_no, sealed } => {
+                let mut k = ws.card_keys.get(key_no)?.cloned().ok_or_else(|| OpError::not_found("card key", key_no))?;
+                same(&ctx.secrets, &crate::secrets::card_key_aad(*key_no), &k.sealed, sealed)?;
+                k.sealed = sealed.clone();
+                ws.card_keys.put(*key_no, k);
+            }
         }
     }
     let entry =

@@ -15,6 +15,7 @@ use crate::workspace::{AuditHead, Workspace};
 
 mod auth;
 pub(crate) mod campaign;
+pub mod cards;
 pub(crate) mod control;
 mod corrections;
 pub(crate) mod counter;
@@ -131,6 +132,16 @@ pub enum Outcome {
     MeterReturnRecorded {
         meter_id: MeterId,
         local: crate::records::LocalCredit,
+        current: bool,
+    },
+    /// A user card issued (or reissued) to an IC-card meter: the meter's card as it is now.
+    CardIssued(crate::records::MeterCard),
+    /// A meter's card reported lost or handed back: the card as it is now.
+    CardChanged(crate::records::MeterCard),
+    /// Return data read back from a card: the meter's card as it is now, and whether the return became the
+    /// meter's last.
+    CardRead {
+        card: crate::records::MeterCard,
         current: bool,
     },
     /// A chunk of an STS key change campaign planned: the campaign as it is now.
@@ -279,6 +290,11 @@ fn apply_command(
         Command::RevokeApiToken(t) => auth::revoke_api_token(ws, op, t, at),
         Command::ImportVendingKey(k) => keys::import_vending_key(ws, ctx, k),
         Command::RewrapSecrets(r) => keys::rewrap(ws, ctx, r),
+        Command::ImportCardKey(k) => cards::import_card_key(ws, ctx, k),
+        Command::IssueCard(i) => cards::issue_card(ws, op, i, at),
+        Command::SetCardStatus(s) => cards::set_card_status(ws, op, s),
+        Command::IssueFieldCard(f) => cards::issue_field_card(ws, op, f),
+        Command::RecordCardRead(r) => cards::record_card_read(ws, op, r, at),
         Command::SettleVendingPoint(v) => counter::settle_vending_point(ws, op, v),
         Command::IssueStsTokens(t) => tokens::sts(ws, op, t, ctx, at),
         Command::IssueOpgToken(t) => tokens::openpaygo(ws, op, t, ctx, at),

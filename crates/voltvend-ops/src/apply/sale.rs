@@ -168,10 +168,13 @@ pub(super) fn sale(
         (ControlMode::Local, MeterProtocol::OpenPaygo) => {
             openpaygo_credit(ws, ctx, &account, &meter, rest, quantity_wanted)?
         }
+        (ControlMode::Local, MeterProtocol::IcCard) => {
+            card_credit(ws, op, ctx, &account, &meter, rest, quantity_wanted, at)?
+        }
         (ControlMode::Local, protocol) => {
             return Err(OpError::refused(
                 "sale_not_supported",
-                format!("sales to {protocol} meters are not supported yet (IC cards come with their own issue)"),
+                format!("sales to {protocol} meters are not supported"),
             ));
         }
     };
@@ -397,6 +400,50 @@ pub(crate) fn credit_token(
     Ok(token)
 }
 
+/// Credit for an IC-card meter: units by the inverse tariff (a card carries whole Wh or litres), written onto
+/// the meter's user card as its next purchase once the sale commits.
+#[allow(clippy::too_many_arguments)]
+fn card_credit(
+    ws: &mut Workspace,
+    op: &Operation,
+    ctx: &Context,
+    account: &AccountRecord,
+    meter: &MeterRecord,
+    rest: i64,
+    quantity_wanted: Option<i64>,
+    at: Timestamp,
+) -> Result<Converted, OpError> {
+    let mut card = super::cards::card_for_sale(ws, meter)?;
+    let (tariff, state) = tariff_state(ws, ctx, account, meter)?;
+    let mut p = purchase(rest, 0, ArrearsRecovery::None, 0, at);
+    p.max_quantity_milli = quantity_wanted;
+    let q: Quote = quote(&tariff, &state, &p)?;
+    if q.quantity_milli <= 0 || q.energy_minor < account.min_purchase_minor {
+        return Err(below_minimum(q.energy_minor, account.min_purchase_minor));
+    }
+    if u32::try_from(q.quantity_milli).is_err() {
+        return Err(OpError::refused(
+            "card_amount_too_large",
+            "the payment buys more than one card purchase can carry",
+        ));
+    }
+    card.sold_count = card.sold_count.checked_add(1).ok_or_else(|| {
+        OpError::refused("card_count_exhausted", "this meter's card purchase count is used up: reissue the card")
+    })?;
+    card.last_purchase_sale = Some(op.id);
+    card.last_purchase_milli = q.quantity_milli;
+    card.last_purchase_at = Some(at);
+    ws.meter_cards.put(meter.meter.id, card);
+    ws.pricing.put((account.account.id, meter.tariff_code.clone().unwrap_or_default()), q.state.clone());
+    Ok(Converted {
+        tax_minor: q.tax_minor,
+        energy_minor: q.energy_minor,
+        credit_minor: q.unspent_minor,
+        quantity_milli: q.quantity_milli,
+        tokens: Vec::new(),
+    })
+}
+
 fn opg_state(ws: &Workspace, meter: &MeterRecord) -> Result<OpgState, OpError> {
     ws.opg.get(&meter.meter.id)?.cloned().ok_or_else(|| OpError::not_found("OpenPAYGO device", meter.meter.id))
 }
@@ -502,6 +549,11 @@ pub(super) fn keeps_payment(e: &OpError) -> bool {
                 | "sts_amount_too_large"
                 | "sts_amount_not_representable"
                 | "sts_no_vending_key"
+                | "card_not_issued"
+                | "card_lost"
+                | "card_purchase_pending"
+                | "card_amount_too_large"
+                | "card_count_exhausted"
                 | "openpaygo_value_too_large"
                 | "openpaygo_refused"
                 | "no_master_key"

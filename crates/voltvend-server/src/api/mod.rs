@@ -188,7 +188,7 @@ macro_rules! endpoints {
 }
 
 use Permission as P;
-use handlers::{admin, campaigns, corrections, counter, customers, lifecycle, places, reports, session, supply};
+use handlers::{admin, campaigns, cards, corrections, counter, customers, lifecycle, places, reports, session, supply};
 use views::*;
 
 endpoints! {
@@ -375,6 +375,46 @@ endpoints! {
     POST "/api/v1/meters/{id}/returns" => lifecycle::record_return {
         access: Access::Needs(P::MetersReturns), summary: "回抄: a local meter's return data (card, check card, display, remote): its accumulated balance (累计结余)", keyed: true,
         query: -, body: [MeterReturnRequest], ok: 200 [MeterReturnRecordedView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/meters/{id}/card" => cards::get_meter_card {
+        access: Access::Needs(P::MetersRead), summary: "An IC-card meter's user card: its serial, status, the cards it replaced and its purchase sequence", keyed: false,
+        query: -, body: -, ok: 200 [MeterCardView], errors: [404, 422],
+    }
+    POST "/api/v1/meters/{id}/card" => cards::issue_card {
+        access: Access::Needs(P::CardsIssue), summary: "发卡 / 补卡: the blank card in the counter's reader issued to the meter (a reissue replaces its card and carries an unloaded purchase over)", keyed: true,
+        query: -, body: [IssueCardRequest], ok: 201 [CardIssuedView], errors: [404, 409, 422, 502, 503],
+    }
+    POST "/api/v1/meters/{id}/card/lost" => cards::card_lost {
+        access: Access::Needs(P::CardsIssue), summary: "挂失: the meter's card reported lost (nothing is sold onto it until a card is reissued)", keyed: true,
+        query: -, body: [CardLostRequest], ok: 200 [MeterCardView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/meters/{id}/card/return" => cards::return_card {
+        access: Access::Needs(P::CardsIssue), summary: "退卡: the meter's card, in the counter's reader, read back, taken back and blanked", keyed: true,
+        query: -, body: [CardReturnRequest], ok: 200 [MeterCardView], errors: [404, 409, 422, 502, 503],
+    }
+    POST "/api/v1/card-reader/read" => cards::read_card {
+        access: Access::Needs(P::MetersReturns), summary: "The card in the counter's reader read (MACs checked); a user card's return data recorded as its meter's (回抄)", keyed: true,
+        query: -, body: [CardReaderRequest], ok: 200 [CardReadView], errors: [404, 409, 422, 502, 503],
+    }
+    POST "/api/v1/meters/{id}/field-cards" => cards::issue_field_card {
+        access: Access::Needs(P::CardsField), summary: "A field engineer's card (check, reset, clear, parameter, test) written for the meter on the blank card in the reader", keyed: true,
+        query: -, body: [FieldCardRequest], ok: 201 [FieldCardView], errors: [404, 409, 422, 502, 503],
+    }
+    POST "/api/v1/card-reader/blank" => cards::blank_field_card {
+        access: Access::Needs(P::CardsField), summary: "A field engineer's card in the reader blanked for reuse (customers' cards only by 退卡)", keyed: false,
+        query: -, body: [CardReaderRequest], ok: 200 [CardReadView], errors: [404, 409, 502, 503],
+    }
+    POST "/api/v1/sales/{id}/card" => cards::write_sale_card {
+        access: Access::Needs(P::SalesCreate), summary: "A sale's purchase written (again) onto its meter's card in the reader, read back and checked", keyed: false,
+        query: -, body: [CardReaderRequest], ok: 200 [CardWriteView], errors: [404, 409],
+    }
+    GET "/api/v1/card-keys" => cards::list_card_keys {
+        access: Access::Needs(P::KeysManage), summary: "Which IC card key sets are held (never the keys)", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<CardKeyView>], errors: [],
+    }
+    POST "/api/v1/card-keys" => cards::import_card_key {
+        access: Access::Needs(P::KeysManage), summary: "Import an IC card key set's root key (stored sealed under the master key)", keyed: true,
+        query: -, body: [ImportCardKeyRequest], ok: 201 [CardKeyView], errors: [409, 422, 503],
     }
     GET "/api/v1/meters/{id}/tokens" => counter::meter_tokens {
         access: Access::Needs(P::MetersRead), summary: "Management tokens issued to a meter", keyed: false,

@@ -15,7 +15,7 @@ use voltvend_ops::{
     StsState,
 };
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 
 // ---------------------------------------------------------------------------------------------------------
 // Values
@@ -2164,4 +2164,205 @@ pub struct BillingModeView {
     pub cutover_readings: Vec<FinalReadingView>,
     /// Switching back to prepaid: what postpaid consumption left owed, now arrears.
     pub to_arrears: MoneyView,
+}
+
+/// An IC card key set (never the key).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CardKeyView {
+    pub key_no: u32,
+    /// `3des` or `sm4`.
+    pub algorithm: String,
+    /// The master key that seals it.
+    pub master_key_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCardKeyRequest {
+    /// 1–255.
+    pub key_no: u32,
+    /// `3des` or `sm4`.
+    pub algorithm: String,
+    /// The root key: 32 hex digits. Stored sealed, never shown again.
+    pub key: String,
+}
+
+/// Which counter's card reader to use: the vending point's (by default, that of one's open shift).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardReaderRequest {
+    pub vending_point_id: Option<Uuid>,
+    /// For a field engineer's check card: the meter it was inserted into (its return data is recorded as that
+    /// meter's when the card's meter number is the meter's).
+    pub meter_id: Option<Uuid>,
+}
+
+/// A field engineer's card written for a meter: the blank card in the reader.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldCardRequest {
+    pub vending_point_id: Option<Uuid>,
+    /// `check`, `reset`, `clear`, `parameter` (open account) or `test`.
+    pub kind: String,
+    /// A parameter card's alarm levels and limits, in the meter's unit (kWh, m³) with up to three decimals.
+    #[serde(default)]
+    pub alarm1: Option<String>,
+    #[serde(default)]
+    pub alarm2: Option<String>,
+    #[serde(default)]
+    pub overdraft: Option<String>,
+    #[serde(default)]
+    pub hoarding_limit: Option<String>,
+    /// A parameter card's power limit in watts.
+    #[serde(default)]
+    pub power_limit_w: Option<u32>,
+}
+
+/// A field card written.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FieldCardView {
+    pub serial: String,
+    pub kind: String,
+    pub meter_id: Uuid,
+    pub meter_no: String,
+}
+
+/// 发卡 / 补卡: the blank card in the counter's reader issued to the meter (replacing its card, if it has one).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCardRequest {
+    pub vending_point_id: Option<Uuid>,
+    /// Why (required for a reissue: lost, damaged…).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// 挂失: the meter's card reported lost.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardLostRequest {
+    /// The card's serial (16 hex digits), as the customer's records or the meter's card page show it.
+    pub serial: String,
+    pub reason: String,
+}
+
+/// 退卡: the meter's card, in the counter's reader, taken back and blanked.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardReturnRequest {
+    pub vending_point_id: Option<Uuid>,
+    pub reason: String,
+}
+
+/// A purchase on a card.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CardPurchaseView {
+    /// The purchase count: the meter loads count n only after n − 1.
+    pub count: u32,
+    pub quantity: QuantityView,
+    pub at: String,
+    /// The sale it is (when known).
+    pub sale_id: Option<Uuid>,
+}
+
+/// An IC-card meter's user card and its purchase sequence.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterCardView {
+    pub meter_id: Uuid,
+    pub serial: String,
+    /// `active`, `lost` or `returned`.
+    pub status: String,
+    /// 0 for the first card, one more per reissue.
+    pub generation: u8,
+    pub key_no: u32,
+    /// Cards this one replaced (refused by the counter and the meter).
+    pub replaced: Vec<String>,
+    pub sold_count: u32,
+    pub loaded_count: u32,
+    /// The card holds a purchase the meter has not loaded yet (no new purchase goes onto it until it has).
+    pub purchase_pending: bool,
+    pub last_purchase: Option<CardPurchaseView>,
+    pub issued_at: String,
+}
+
+impl MeterCardView {
+    pub fn of(c: &voltvend_ops::MeterCard, unit: &str) -> Self {
+        Self {
+            meter_id: c.meter_id.as_uuid(),
+            serial: c.serial.clone(),
+            status: c.status.as_str().to_string(),
+            generation: c.generation,
+            key_no: c.key_no,
+            replaced: c.replaced.clone(),
+            sold_count: c.sold_count,
+            loaded_count: c.loaded_count,
+            purchase_pending: c.purchase_pending(),
+            last_purchase: c.last_purchase_at.map(|at| CardPurchaseView {
+                count: c.sold_count,
+                quantity: quantity(c.last_purchase_milli, unit),
+                at: instant(at),
+                sale_id: c.last_purchase_sale.map(|s| s.as_uuid()),
+            }),
+            issued_at: instant(c.issued_at),
+        }
+    }
+}
+
+/// What came of writing to the card in the reader, after the operation committed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CardWriteView {
+    pub serial: String,
+    /// The card holds what was written, read back and checked.
+    pub written: bool,
+    /// The purchase written (or to write), if any.
+    pub purchase: Option<CardPurchaseView>,
+    /// Why it was not written (a code of docs/errors.md): write it again with the card in the reader.
+    pub error: Option<ErrorBody>,
+}
+
+/// A card issued (or reissued) and what was written on it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CardIssuedView {
+    pub card: MeterCardView,
+    pub write: CardWriteView,
+}
+
+/// The controller's return data on a card (回抄).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CardReturnDataView {
+    pub meter_no: String,
+    /// The last purchase count the meter loaded.
+    pub last_count: u32,
+    pub remaining: QuantityView,
+    pub total_used: QuantityView,
+    pub relay_open: bool,
+    pub tamper: bool,
+    /// Error codes the meter showed lately (`Err-NN`).
+    pub events: Vec<String>,
+    pub at: String,
+}
+
+/// The card in a counter's reader, as read (MACs verified) and as the system knows it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CardReadView {
+    pub serial: String,
+    /// Not issued: a factory-fresh (or blanked) card.
+    pub blank: bool,
+    /// `user`, `check`, `reset`, `clear`, `parameter` or `test`.
+    pub kind: Option<String>,
+    pub meter_no: Option<String>,
+    pub customer_no: Option<String>,
+    pub generation: Option<u8>,
+    /// For a user card: `current` (the meter's card now), `replaced` (refused), or `unknown` (not ours).
+    pub standing: Option<String>,
+    pub meter_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    /// The purchase on the card.
+    pub purchase: Option<CardPurchaseView>,
+    /// The return data the meter wrote on the card.
+    pub returned: Option<CardReturnDataView>,
+    /// The return data was recorded now (回抄) as the meter's.
+    pub recorded: bool,
+    /// The meter's card as the system keeps it (after recording the return data).
+    pub card: Option<MeterCardView>,
 }

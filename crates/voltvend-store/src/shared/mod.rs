@@ -21,7 +21,7 @@ use voltvend_domain::{
     VendingPointId,
 };
 use voltvend_ops::{
-    AccountRecord, ApiTokenRecord, Applied, ApprovalRecord, Correction, CorrectionKind, Decision, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
+    AccountRecord, ApiTokenRecord, Applied, ApprovalRecord, CardAlgorithm, CardKeyRecord, CardStatus, MeterCard, Correction, CorrectionKind, Decision, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
     IdempotencyRecord, LocalCredit, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, ReturnSource, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
     ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, Renderer, SaleRecord, SessionRecord, StsState,
     TariffDoc, VendingKeyRecord,

@@ -235,6 +235,34 @@ fn vending_key_from_row(row: &DbRow) -> Result<VendingKeyRecord, StoreError> {
     Ok(VendingKeyRecord { sgc: small(row, "sgc")?, krn: small(row, "krn")?, sealed: row.try_get("sealed")? })
 }
 
+fn card_key_from_row(row: &DbRow) -> Result<CardKeyRecord, StoreError> {
+    let algorithm: String = row.try_get("algorithm")?;
+    Ok(CardKeyRecord {
+        key_no: small(row, "key_no")?,
+        algorithm: CardAlgorithm::parse(&algorithm).ok_or_else(|| corrupt("card key algorithm", algorithm))?,
+        sealed: row.try_get("sealed")?,
+    })
+}
+
+fn meter_card_from_row(row: &DbRow) -> Result<MeterCard, StoreError> {
+    let status: String = row.try_get("status")?;
+    let replaced: String = row.try_get("replaced")?;
+    Ok(MeterCard {
+        meter_id: uuid_of(row, "meter_id")?,
+        serial: row.try_get("serial")?,
+        status: CardStatus::parse(&status).ok_or_else(|| corrupt("card status", status))?,
+        generation: small(row, "generation")?,
+        key_no: small(row, "key_no")?,
+        replaced: replaced.split_whitespace().map(str::to_string).collect(),
+        sold_count: small(row, "sold_count")?,
+        loaded_count: small(row, "loaded_count")?,
+        last_purchase_sale: opt_uuid_of(row, "last_purchase_sale")?,
+        last_purchase_milli: row.try_get("last_purchase_milli")?,
+        last_purchase_at: opt_at_of(row, "last_purchase_at_us")?,
+        issued_at: at_of(row, "issued_at_us")?,
+    })
+}
+
 fn refused_payment_from_row(r: &DbRow) -> Result<RefusedPayment, StoreError> {
     let method: String = r.try_get("method")?;
     Ok(RefusedPayment {

@@ -247,6 +247,26 @@ impl voltvend_ops::Source for TxSource<'_> {
         Ok(rows.into_iter().filter(|r| keys.contains(&(r.sgc, r.krn))).collect())
     }
 
+    async fn card_keys(&mut self, keys: &[u32]) -> Result<Vec<CardKeyRecord>, StoreError> {
+        let keys: Vec<i64> = keys.iter().map(|k| i64::from(*k)).collect();
+        select_in(self.conn, "SELECT * FROM card_keys WHERE key_no", &keys, card_key_from_row).await
+    }
+
+    async fn meter_cards(&mut self, meters: &[MeterId]) -> Result<Vec<MeterCard>, StoreError> {
+        let keys = uuids(meters, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM meter_cards WHERE meter_id", &keys, meter_card_from_row).await
+    }
+
+    async fn meter_cards_by_serial(&mut self, serials: &[String]) -> Result<Vec<MeterCard>, StoreError> {
+        select_in(
+            self.conn,
+            "SELECT * FROM meter_cards WHERE status <> 'returned' AND serial",
+            serials,
+            meter_card_from_row,
+        )
+        .await
+    }
+
     async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, StoreError> {
         let keys = uuids(ids, |x| x.as_uuid());
         select_in(self.conn, "SELECT * FROM refused_payments WHERE operation_id", &keys, refused_payment_from_row).await

@@ -787,6 +787,41 @@ impl Store for SqlStore {
         rows.iter().map(vending_key_from_row).collect()
     }
 
+    async fn card_keys(&self) -> Result<Vec<CardKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM card_keys ORDER BY key_no").fetch_all(&self.pool).await?;
+        rows.iter().map(card_key_from_row).collect()
+    }
+
+    async fn meter_card(&self, meter: MeterId) -> Result<Option<MeterCard>, StoreError> {
+        self.one("SELECT * FROM meter_cards WHERE meter_id = $1", meter.as_uuid(), meter_card_from_row).await
+    }
+
+    async fn meter_card_by_serial(&self, serial: &str) -> Result<Option<MeterCard>, StoreError> {
+        let current = self
+            .one(
+                "SELECT * FROM meter_cards WHERE serial = $1 AND status <> 'returned'",
+                serial.to_string(),
+                meter_card_from_row,
+            )
+            .await?;
+        if current.is_some() {
+            return Ok(current);
+        }
+        // A replaced serial: a space-separated word of `replaced` (serials are hex digits, so no LIKE wildcard
+        // can hide in one).
+        let rows = sqlx::query("SELECT * FROM meter_cards WHERE replaced LIKE $1")
+            .bind(format!("%{serial}%"))
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let card = meter_card_from_row(row)?;
+            if card.replaced.iter().any(|s| s == serial) {
+                return Ok(Some(card));
+            }
+        }
+        Ok(None)
+    }
+
     async fn meter_control(&self, meter: MeterId) -> Result<Option<MeterControl>, StoreError> {
         self.one("SELECT * FROM meter_controls WHERE meter_id = $1", meter.as_uuid(), control_from_row).await
     }

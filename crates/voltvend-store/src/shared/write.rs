@@ -311,6 +311,42 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
+        "INSERT INTO card_keys (key_no, algorithm, sealed, created_at_us)",
+        " ON CONFLICT (key_no) DO UPDATE SET sealed = excluded.sealed",
+        &c.card_keys,
+        |b, k| {
+            b.push_bind(i64::from(k.key_no)).push_bind(k.algorithm.as_str()).push_bind(k.sealed.clone()).push_bind(at_us);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO meter_cards (meter_id, serial, status, generation, key_no, replaced, sold_count, loaded_count, \
+         last_purchase_sale, last_purchase_milli, last_purchase_at_us, issued_at_us)",
+        " ON CONFLICT (meter_id) DO UPDATE SET serial = excluded.serial, status = excluded.status, \
+         generation = excluded.generation, key_no = excluded.key_no, replaced = excluded.replaced, \
+         sold_count = excluded.sold_count, loaded_count = excluded.loaded_count, \
+         last_purchase_sale = excluded.last_purchase_sale, last_purchase_milli = excluded.last_purchase_milli, \
+         last_purchase_at_us = excluded.last_purchase_at_us, issued_at_us = excluded.issued_at_us",
+        &c.meter_cards,
+        |b, m| {
+            b.push_bind(m.meter_id.as_uuid())
+                .push_bind(m.serial.clone())
+                .push_bind(m.status.as_str())
+                .push_bind(i64::from(m.generation))
+                .push_bind(i64::from(m.key_no))
+                .push_bind(m.replaced.join(" "))
+                .push_bind(i64::from(m.sold_count))
+                .push_bind(i64::from(m.loaded_count))
+                .push_bind(m.last_purchase_sale.map(|x| x.as_uuid()))
+                .push_bind(m.last_purchase_milli)
+                .push_bind(m.last_purchase_at.map(timestamp_us))
+                .push_bind(timestamp_us(m.issued_at));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
         "INSERT INTO sessions (id_hash, operator_id, created_at_us, expires_at_us, revoked_at_us, source)",
         " ON CONFLICT (id_hash) DO UPDATE SET revoked_at_us = excluded.revoked_at_us",
         &c.sessions,

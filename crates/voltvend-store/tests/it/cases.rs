@@ -1251,3 +1251,94 @@ pub async fn corrections_and_reports_agree_with_the_model(h: &Harness) {
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
+
+/// IC cards (issue 15): a card issued, sales onto it, return data, 挂失, 补卡, 退卡 and a new card — each result,
+/// and the meter's card after each step, as the model has them; the card found by its current and its replaced
+/// serial; a returned card's serial free again.
+pub async fn ic_cards_agree_with_the_model(h: &Harness) {
+    use voltvend_ops::{CardStatus, IssueCard, RecordCardRead, SetCardStatus};
+    let mut estate = h.estate().await;
+    let (meter, account, setup) = estate.ic_card_setup(voltvend_testkit::estate::CARD_METER_NO, true);
+    let cashier = estate.cashier_a();
+    let shift = estate.shift_a;
+    let mut step = |command: Command| Operation::new(estate.next_op(), cashier.clone(), command);
+    let issue = |serial: &str, reason: &str| {
+        Command::IssueCard(IssueCard { meter_id: meter, serial: serial.into(), key_no: 1, reason: reason.into() })
+    };
+    let sale = |paid: i64| {
+        Command::Sale(voltvend_ops::Sale::paid(account, meter, shift, voltvend_ops::PaymentMethod::Cash, paid))
+    };
+    let read = |serial: Option<&str>, last_count: u32, remaining_milli: i64| {
+        Command::RecordCardRead(RecordCardRead {
+            meter_id: meter,
+            serial: serial.map(str::to_string),
+            last_count,
+            remaining_milli,
+            at: start(),
+        })
+    };
+    let status = |serial: &str, status: CardStatus| {
+        Command::SetCardStatus(SetCardStatus { meter_id: meter, serial: serial.into(), status, reason: "test".into() })
+    };
+    let (one, two, three) = ("00000000000000C1", "00000000000000C2", "00000000000000C3");
+    let steps = vec![
+        step(sale(600)),
+        step(issue(one, "")),
+        step(sale(600)),
+        step(sale(600)),
+        step(read(Some(one), 2, 0)),
+        step(read(Some(one), 1, 4_000)),
+        step(sale(900)),
+        step(status(one, CardStatus::Lost)),
+        step(issue(two, "lost")),
+        step(read(None, 2, 9_000)),
+        step(status(two, CardStatus::Returned)),
+        step(issue(three, "returned, then a new one")),
+    ];
+    let expected_codes = [
+        "card_not_issued",
+        "ok",
+        "ok",
+        "card_purchase_pending",
+        "card_count_ahead",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+        "ok",
+    ];
+    for op in &setup {
+        h.store.submit(op.clone()).await.unwrap();
+    }
+    let mut all = estate.setup.clone();
+    all.extend(setup.iter().cloned());
+    let before = all.len();
+    all.extend(steps.iter().cloned());
+    let (model, expected) = model_of(&all, &h.context);
+    for ((op, want), code) in steps.iter().zip(expected.iter().skip(before)).zip(expected_codes) {
+        let got = h.store.submit(op.clone()).await;
+        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
+        let got_code = match &got {
+            Ok(Applied::Committed { outcome: Outcome::PaymentRefused { code, .. }, .. }) => code,
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        assert_eq!(got_code, code, "{}", op.command.kind());
+    }
+    let card = h.store.meter_card(meter).await.unwrap().unwrap();
+    assert_eq!(Some(&card), model.meter_cards.get(&meter));
+    assert_eq!((card.serial.as_str(), card.generation, card.sold_count, card.loaded_count), (three, 2, 2, 2));
+    assert_eq!(card.replaced, vec![one.to_string()], "the returned card was blanked, not replaced");
+    assert_eq!(h.store.meter_card_by_serial(three).await.unwrap().map(|c| c.meter_id), Some(meter));
+    assert_eq!(h.store.meter_card_by_serial(one).await.unwrap().map(|c| c.meter_id), Some(meter), "replaced");
+    assert_eq!(h.store.meter_card_by_serial(two).await.unwrap(), None, "returned: no one's");
+    assert_eq!(h.store.meter(meter).await.unwrap().local, model.meters.get(&meter).unwrap().local);
+    let keys = h.store.card_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().map(|k| (k.key_no, k.algorithm)).collect::<Vec<_>>(),
+        vec![(1, voltvend_ops::CardAlgorithm::Sm4)]
+    );
+    assert_eq!(h.store.audit_records(0, 10_000).await.unwrap(), model.audit, "the same audit chain");
+}

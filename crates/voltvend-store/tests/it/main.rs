@@ -62,4 +62,5 @@ conformance!(
     head_end_control_round_trip,
     reading_history_by_meter_subtree_and_period,
     corrections_and_reports_agree_with_the_model,
+    ic_cards_agree_with_the_model,
 );

@@ -309,6 +309,13 @@ pub async fn rotate_keys(
             });
         }
     }
+    for k in app.store.card_keys().await? {
+        if !secrets.is_current(&k.sealed) {
+            let aad = voltvend_ops::secrets::card_key_aad(k.key_no);
+            let plain = secrets.open(&aad, &k.sealed)?;
+            items.push(Rewrap::CardKey { key_no: k.key_no, sealed: write::seal(master, op_id, &aad, &plain)? });
+        }
+    }
     let mut after = None;
     loop {
         let page = app.store.opg_states_after(after, 500).await?;

@@ -214,17 +214,50 @@ pub async fn sell(
     ApiJson(body): ApiJson<SaleRequest>,
 ) -> ApiResult<Response> {
     let (sale, c, unit) = sale_of(&app, &p, &body).await?;
-    let response = write::submit(&app, &p, &key, &source, Command::Sale(sale), move |o| match o {
+    // An IC-card meter's purchase goes onto the customer's card in this counter's reader: read it first (its
+    // return data may show the last purchase loaded), write the new one after the commit.
+    let card_meter = app.store.meter(sale.meter_id).await?;
+    let card_point = match card_meter.meter.protocol {
+        MeterProtocol::IcCard => {
+            let point = app.store.shift(sale.shift_id).await.ok().map(|s| s.vending_point_id);
+            super::cards::before_card_sale(&app, &p, &key, &source, sale.meter_id, point).await?;
+            Some(point)
+        }
+        _ => None,
+    };
+    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, Command::Sale(sale), move |o| match o {
         Outcome::Sale(s) => Reply::json(StatusCode::CREATED, &SaleView::of(s, c, &unit)),
         Outcome::PaymentRefused { payment, code, message } => write::refused_payment(payment, code, message),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
     })
     .await?;
+    let reply = match card_point {
+        Some(point) if reply.status == StatusCode::CREATED => with_card_write(&app, reply, &card_meter, point).await?,
+        _ => reply,
+    };
+    let response = reply.into_response(replayed);
     // A sale to a tripped remote meter queued its close: the head end carries it out now, not at its next turn.
     if let Some(h) = &app.headend {
         h.wake();
     }
     Ok(response)
+}
+
+/// The answer to a sale to an IC-card meter, with what came of writing its purchase onto the card (`card`).
+async fn with_card_write(
+    app: &AppState,
+    reply: Reply,
+    meter: &voltvend_ops::MeterRecord,
+    point: Option<voltvend_domain::VendingPointId>,
+) -> ApiResult<Reply> {
+    let mut body: serde_json::Value = serde_json::from_slice(&reply.body).map_err(ApiError::internal)?;
+    let id = body.get("id").and_then(|v| v.as_str()).and_then(|s| s.parse::<uuid::Uuid>().ok());
+    let Some(id) = id else { return Ok(reply) };
+    let write = super::cards::after_card_sale(app, id.into(), meter, point).await?;
+    if let (Some(write), Some(obj)) = (write, body.as_object_mut()) {
+        obj.insert("card".into(), serde_json::to_value(write).map_err(ApiError::internal)?);
+    }
+    Ok(Reply::json(reply.status, &body))
 }
 
 /// A sale the principal may see, with its currency and unit.

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod campaigns;
+pub mod cards;
 pub mod corrections;
 pub mod counter;
 pub mod customers;

@@ -59,6 +59,9 @@ struct Fixture {
     approval: String,
     /// A key change campaign planned for building A's STS meter.
     campaign: String,
+    /// An IC-card meter in A-101 with a card issued, and a sale onto it not yet written.
+    ic_meter: String,
+    ic_sale: String,
 }
 
 /// Things in building A every request can name.
@@ -157,7 +160,29 @@ async fn fixture(api: &Api) -> Fixture {
         meters: vec![meters[0].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into()],
     };
     api.store.submit(estate.system(voltvend_ops::Command::PlanKeyCampaign(plan))).await.unwrap();
+    let (ic_meter, ic_account, ops) = estate.ic_card_setup(voltvend_testkit::estate::CARD_METER_NO, true);
+    for op in ops {
+        api.store.submit(op).await.unwrap();
+    }
+    let issue = voltvend_ops::IssueCard {
+        meter_id: ic_meter,
+        serial: "C0000000000000A1".into(),
+        key_no: 1,
+        reason: String::new(),
+    };
+    api.store.submit(estate.system(voltvend_ops::Command::IssueCard(issue))).await.unwrap();
+    let ic_sale = estate.system(voltvend_ops::Command::Sale(voltvend_ops::Sale::paid(
+        ic_account,
+        ic_meter,
+        e.shift_a,
+        voltvend_ops::PaymentMethod::Cash,
+        600,
+    )));
+    let ic_sale_id = ic_sale.id.to_string();
+    api.store.submit(ic_sale).await.unwrap();
     Fixture {
+        ic_meter: ic_meter.to_string(),
+        ic_sale: ic_sale_id,
         campaign: campaign.to_string(),
         approval,
         sale,
@@ -527,6 +552,42 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         }
         ("POST", "/api/v1/backups") => x(path.into(), None, Scoped::Group, "A"),
         ("GET", "/api/v1/vending-keys") => x(path.into(), None, Scoped::Global, "A"),
+        ("GET", "/api/v1/card-keys") => x(path.into(), None, Scoped::Global, "A"),
+        ("POST", "/api/v1/card-keys") => x(
+            path.into(),
+            Some(json!({"key_no": 7, "algorithm": "sm4", "key": "00112233445566778899AABBCCDDEEFF"})),
+            Scoped::Group,
+            "A",
+        ),
+        ("GET", "/api/v1/meters/{id}/card") => {
+            x(format!("/api/v1/meters/{}/card", f.ic_meter), None, Scoped::Object, all)
+        }
+        ("POST", "/api/v1/meters/{id}/card") => {
+            x(format!("/api/v1/meters/{}/card", f.ic_meter), Some(json!({})), Scoped::Object, "AMC")
+        }
+        ("POST", "/api/v1/meters/{id}/card/lost") => x(
+            format!("/api/v1/meters/{}/card/lost", f.ic_meter),
+            Some(json!({"serial": "C0000000000000FF", "reason": "lost"})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("POST", "/api/v1/meters/{id}/card/return") => x(
+            format!("/api/v1/meters/{}/card/return", f.ic_meter),
+            Some(json!({"reason": "moving"})),
+            Scoped::Object,
+            "AMC",
+        ),
+        ("POST", "/api/v1/meters/{id}/field-cards") => x(
+            format!("/api/v1/meters/{}/field-cards", f.ic_meter),
+            Some(json!({"kind": "check"})),
+            Scoped::Object,
+            "AMF",
+        ),
+        ("POST", "/api/v1/card-reader/read") => x(path.into(), Some(json!({})), Scoped::Global, "AMCF"),
+        ("POST", "/api/v1/card-reader/blank") => x(path.into(), Some(json!({})), Scoped::Global, "AMF"),
+        ("POST", "/api/v1/sales/{id}/card") => {
+            x(format!("/api/v1/sales/{}/card", f.ic_sale), Some(json!({})), Scoped::Object, "AC")
+        }
         ("POST", "/api/v1/vending-keys") => x(
             path.into(),
             Some(json!({"supply_group": 654321, "key_revision": 1, "key": "0123456789ABCDEF"})),
@@ -647,10 +708,10 @@ async fn every_endpoint_every_role_two_scopes() {
         }
     }
     assert!(failures.is_empty(), "{} of {checked} checks failed:\n{}", failures.len(), failures.join("\n"));
-    // Every endpoint but two, by 6 roles from 2 scopes, and the ten of the whole group (tariffs, vending keys,
-    // roles, the key rotation, the reconciliation, the backups, the key campaigns) once more by the group's
-    // administrator.
-    assert_eq!(checked, 12 * (endpoints().len() - 2) + 10, "every endpoint but two, by 6 roles from 2 scopes");
+    // Every endpoint but two, by 6 roles from 2 scopes, and the eleven of the whole group (tariffs, vending and
+    // card keys, roles, the key rotation, the reconciliation, the backups, the key campaigns) once more by the
+    // group's administrator.
+    assert_eq!(checked, 12 * (endpoints().len() - 2) + 11, "every endpoint but two, by 6 roles from 2 scopes");
 }
 
 /// Without a credential, every endpoint but logging in and the document is 401.

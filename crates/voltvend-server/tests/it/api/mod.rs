@@ -21,6 +21,7 @@ use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
 mod auth;
 mod backups;
 mod campaigns;
+mod cards;
 mod corrections;
 mod counter;
 mod lifecycle;
@@ -132,6 +133,11 @@ impl Api {
             api: Arc::new(api),
             escpos_ascii: false,
             printers: Arc::default(),
+            // Every counter has a virtual card reader: tests put cards into it.
+            cards: Arc::new(voltvend_server::cards::CardReaders::new(
+                &[("default".to_string(), "virtual".to_string())].into_iter().collect(),
+                1,
+            )),
             body_max_bytes: 64 * 1024,
             headend: None,
             // Scheduled backups into the test's own directory, with no senders (tests add their own).
