@@ -85,6 +85,9 @@ enum Command {
     /// The master key that seals vending keys and device secrets at rest.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// A CPU card emulated in software, for trials and tests without a physical card.
+    #[command(subcommand)]
+    Card(crate::card_cli::CardCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +201,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let id = crate::keys::generate_file(&out, &ids)?;
             println!("wrote a new master key to {} (key id {id}); keep a copy apart from the backups", out.display());
             return Ok(());
+        }
+        Command::Card(command) => {
+            // A card needs no configuration or database; its I/O blocks, off the runtime's threads.
+            return tokio::task::spawn_blocking(move || crate::card_cli::run(command)).await?;
         }
         Command::Token(command) => {
             // Tokens need no configuration or database; only the clock and a random source.
@@ -337,7 +344,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check { bounded } => check(&settings, clock, bounded).await,
         Command::Audit(AuditCommand::Verify { expect_head }) => audit_verify(&settings, clock, expect_head).await,
         Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
-        Command::Token(_) | Command::Keys(_) => Ok(()),
+        Command::Token(_) | Command::Keys(_) | Command::Card(_) => Ok(()),
         Command::Simulate(args) => crate::simulate::run(args, clock).await,
         Command::Tariff(command) => crate::tariff_cli::run(&settings, clock, command).await,
     }

@@ -14,6 +14,7 @@ pub mod bench_poll;
 pub mod bench_relay;
 pub mod bench_report;
 pub mod bench_vend;
+pub mod card_cli;
 pub mod cards;
 pub mod cli;
 pub mod clock;

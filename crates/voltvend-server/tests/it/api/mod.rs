@@ -27,6 +27,7 @@ mod counter;
 mod lifecycle;
 mod matrix;
 mod operators;
+mod pcsc;
 mod reports;
 mod returns;
 mod supply;
