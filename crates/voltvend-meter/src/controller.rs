@@ -445,9 +445,15 @@ impl Controller {
             self.show(ErrorCode::HoardingLimit);
             return Err(ErrorCode::HoardingLimit);
         }
-        self.credit += amount;
+        // A purchase that would overflow the meter's registers is refused like one beyond the hoarding limit.
+        let (Some(credit), Some(total)) = (self.credit.checked_add(amount), self.purchased_total.checked_add(amount))
+        else {
+            self.show(ErrorCode::HoardingLimit);
+            return Err(ErrorCode::HoardingLimit);
+        };
+        self.credit = credit;
         self.purchase_count += 1;
-        self.purchased_total += amount;
+        self.purchased_total = total;
         let mut events = vec![Event::CreditAdded { amount }];
         self.settle(at, &mut events);
         Ok(events)

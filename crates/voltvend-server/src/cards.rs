@@ -70,6 +70,10 @@ pub struct CardReaders {
     specs: BTreeMap<String, ReaderSpec>,
     /// The card in each virtual reader (by the reader's key: a vending point id or `default`).
     slots: Mutex<HashMap<String, VirtualCard>>,
+    /// Virtual cards out of the readers, by serial: the demo's cards "on the desk".
+    desk: Mutex<BTreeMap<String, VirtualCard>>,
+    /// The demo's IC-card meters' controllers, by card meter number: where virtual cards are "inserted".
+    cabinet: Mutex<HashMap<String, voltvend_meter::controller::Controller>>,
     /// The card key set new cards are personalised under.
     pub key_no: u32,
 }
@@ -78,7 +82,13 @@ impl CardReaders {
     /// From `cards.readers` (validated at start-up: entries that do not parse are left out).
     pub fn new(readers: &BTreeMap<String, String>, key_no: u32) -> Self {
         let specs = readers.iter().filter_map(|(k, v)| Some((k.clone(), ReaderSpec::parse(v)?))).collect();
-        Self { specs, slots: Mutex::new(HashMap::new()), key_no }
+        Self {
+            specs,
+            slots: Mutex::new(HashMap::new()),
+            desk: Mutex::new(BTreeMap::new()),
+            cabinet: Mutex::new(HashMap::new()),
+            key_no,
+        }
     }
 
     /// The reader a vending point uses (its own, else `default`), with the key it is known by.
@@ -95,6 +105,94 @@ impl CardReaders {
     /// Takes the card out of a virtual reader.
     pub fn take_virtual(&self, reader: &str) -> Option<VirtualCard> {
         self.slots.lock().ok()?.remove(reader)
+    }
+
+    /// A virtual reader's desk: the serial of the card in the reader, and those of the cards beside it.
+    pub fn desk(&self, reader: &str) -> (Option<String>, Vec<String>) {
+        let in_reader = self.slots.lock().ok().and_then(|s| s.get(reader).map(|c| c.serial().to_string()));
+        let desk = self.desk.lock().map(|d| d.keys().cloned().collect()).unwrap_or_default();
+        (in_reader, desk)
+    }
+
+    /// Virtual readers: puts `card` into the reader, the card it held going onto the desk.
+    pub fn swap_in(&self, reader: &str, card: VirtualCard) {
+        if let Some(old) = self.insert_virtual(reader, card)
+            && let Ok(mut desk) = self.desk.lock()
+        {
+            desk.insert(old.serial().to_string(), old);
+        }
+    }
+
+    /// Virtual readers: the card of this serial from the desk into the reader; `false` if there is none.
+    pub fn insert_from_desk(&self, reader: &str, serial: &str) -> bool {
+        let card = self.desk.lock().ok().and_then(|mut d| d.remove(serial));
+        match card {
+            Some(card) => {
+                self.swap_in(reader, card);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Virtual readers: the card in the reader onto the desk.
+    pub fn eject(&self, reader: &str) -> bool {
+        match self.take_virtual(reader) {
+            Some(card) => {
+                if let Ok(mut desk) = self.desk.lock() {
+                    desk.insert(card.serial().to_string(), card);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The demo's meter cabinet: the card in a virtual reader inserted into the controller of the meter its
+    /// header names (made, not yet opened, the first time), then put back into the reader. What the controller
+    /// did, and the credit it holds.
+    pub fn at_the_meter(
+        &self,
+        reader: &str,
+        root: &RootKey,
+        now: jiff::Timestamp,
+    ) -> Result<(String, Result<voltvend_meter::controller::CardInserted, String>, i64), ReaderError> {
+        let mut card =
+            self.take_virtual(reader).ok_or_else(|| ReaderError::new("card_absent", "no card in the reader"))?;
+        let mut rng = rand::rng();
+        let image = voltvend_card::Terminal::new(&mut card, root, &mut rng).read();
+        let meter_no = match image {
+            Ok(i) => i.header.map(|h| h.meter_no),
+            Err(_) => None,
+        };
+        let Some(meter_no) = meter_no else {
+            self.insert_virtual(reader, card);
+            return Err(ReaderError::new("card_blank", "the card names no meter: it is blank or not ours"));
+        };
+        let mut cabinet =
+            self.cabinet.lock().map_err(|_| ReaderError::new("card_reader_unavailable", "the cabinet failed"))?;
+        let controller = cabinet.entry(meter_no.clone()).or_insert_with(|| {
+            let cfg = voltvend_meter::controller::ControllerConfig {
+                mode: voltvend_meter::controller::Mode::Local,
+                credit_unit: voltvend_meter::controller::CreditUnit::Energy,
+                ..voltvend_meter::controller::ControllerConfig::remote(jiff::tz::TimeZone::UTC)
+            };
+            voltvend_meter::controller::Controller::new(cfg, 0, None).with_meter_no(meter_no.clone())
+        });
+        card.reset();
+        let done = controller.insert_card(&mut card, root, now, &mut rng).map_err(|e| e.display());
+        let credit = controller.credit();
+        drop(cabinet);
+        self.insert_virtual(reader, card);
+        Ok((meter_no, done, credit))
+    }
+
+    /// The demo's meter cabinet: `wh` used on the meter of this card meter number (its controller debits it).
+    pub fn use_at_the_meter(&self, meter_no: &str, wh: i64, now: jiff::Timestamp) -> Option<i64> {
+        let mut cabinet = self.cabinet.lock().ok()?;
+        let c = cabinet.get_mut(meter_no)?;
+        c.consume(wh, 1_000, now);
+        Some(c.credit())
     }
 
     /// Runs one card session with `f` against the card in `point`'s reader, on a blocking thread.

@@ -123,6 +123,8 @@ pub struct SeedSummary {
     pub sts_meters: usize,
     pub water_meters: usize,
     pub openpaygo_devices: usize,
+    /// IC-card meters on open accounts, waiting for their cards.
+    pub ic_card_meters: usize,
     pub operators: usize,
     pub vending_points: usize,
     pub shifts: usize,
@@ -177,6 +179,11 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
         Some(dir)
     };
     settings.database.auto_migrate = true;
+    // Cards without a reader: every counter has a virtual one (with simulated IC-card meters beside it), unless
+    // configured otherwise.
+    if settings.cards.readers.is_empty() {
+        settings.cards.readers.insert("default".into(), "virtual".into());
+    }
     // The demo's head end reads its meters every minute (unless configured otherwise), so a sale's relay
     // close and a meter running dry show within one.
     if settings.headend.poll_interval_s == crate::settings::HeadEndSettings::default().poll_interval_s {
@@ -272,8 +279,8 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
                     s.buildings, s.units, s.customers, s.companies
                 );
                 println!(
-                    "  meters: {} remote DL/T 645 electricity, {} STS keypad, {} remote water (MQTT telemetry; not connected in the demo, which runs no broker), {} OpenPAYGO;",
-                    s.dlt645_meters, s.sts_meters, s.water_meters, s.openpaygo_devices
+                    "  meters: {} remote DL/T 645 electricity, {} STS keypad, {} remote water (MQTT telemetry; not connected in the demo, which runs no broker), {} OpenPAYGO, {} IC-card;",
+                    s.dlt645_meters, s.sts_meters, s.water_meters, s.openpaygo_devices, s.ic_card_meters
                 );
                 println!(
                     "  History of {HISTORY_DAYS} days and today: {} sales, {} readings billed, {} relay trips ({} closed \
@@ -289,6 +296,10 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
                 println!(
                     "  STS: supply group {sgc:06}, key revision {krn}, with a random DEMO vending key made for this \
                      database (never load it into a real meter)."
+                );
+                println!(
+                    "  IC cards: flats C-0191 to C-0194 wait for their cards; each counter has a virtual card reader \
+                     with simulated IC-card meters beside it (a meter's page: 卡 / Card)."
                 );
                 for l in logins {
                     println!("  Log in as {} / {}  ({}, {})", l.username, l.password, l.role, l.scope);
@@ -407,6 +418,7 @@ pub async fn seed(
         }
     }
     seeder.advance(now);
+    seeder.ic_card_wave(secret_ids, master_key).await?;
     seeder.summary.days = usize::try_from(HISTORY_DAYS).unwrap_or(0) + 1;
     Ok(DemoSeed { logins, vending_key, fleet: seeder.fleet, summary: seeder.summary })
 }
@@ -508,6 +520,9 @@ const OVERPAID_CASH_UNIT: &str = "B-0704";
 const OVERPAID_TRANSFER_UNIT: &str = "D-0301";
 /// Block C's meters whose tamper flags the field engineer clears.
 const INSPECTED_UNITS: [&str; 2] = ["C-0301", "C-0604"];
+
+/// The flats on IC-card meters (see `Seeder::ic_card_wave`).
+const IC_CARD_FLATS: usize = 4;
 
 /// Who sells: the three counters' cashiers and the agent.
 const CASHIER_A: usize = 0;
@@ -641,6 +656,69 @@ fn round_up(v: i64, step: i64) -> i64 {
 }
 
 impl<'a> Seeder<'a> {
+    /// IC-card prepaid (DESIGN.md §1): card key set 1 (SM4, a random root key sealed under the master key), and
+    /// four new flats on Block C's ground floor with IC-card meters on open accounts and no card yet — for the
+    /// demo's operators to commission (a field engineer's parameter card), issue the customers' cards, sell onto
+    /// them and read them back, with the counters' virtual card readers and the simulated meters beside them.
+    async fn ic_card_wave(&mut self, secret_ids: &IdGenerator, master_key: &MasterKey) -> anyhow::Result<()> {
+        let root_hex = {
+            let mut key = Zeroizing::new([0_u8; 16]);
+            secret_ids.fill(key.as_mut());
+            Zeroizing::new(key.iter().map(|b| format!("{b:02X}")).collect::<String>())
+        };
+        let sealed = master_key.seal(&voltvend_ops::card_key_aad(1), nonce(secret_ids), root_hex.as_bytes())?;
+        let key = voltvend_ops::CardKeyRecord { key_no: 1, algorithm: voltvend_ops::CardAlgorithm::Sm4, sealed };
+        self.commit(vec![self.system(Command::ImportCardKey(key))]).await?;
+        let estate = self.estate()?;
+        let books = estate.books;
+        // Block C's first unit sits on its ground floor: the new flats go beside it.
+        let block_c =
+            estate.units.iter().find(|u| u.name.starts_with("C-01")).context("a Block C ground-floor unit")?;
+        let floor = self.store.premises(block_c.parent.context("a unit's floor")?).await?;
+        let mut ops = Vec::new();
+        for no in 1..=IC_CARD_FLATS {
+            let unit = floor.new_child(self.ids.id(), PremisesLevel::Unit, &format!("C-01{:02}", 90 + no))?;
+            let customer = self.customer(&unit, UnitKind::Home, 1_000 + no)?;
+            let meter_id = self.ids.id::<MeterId>();
+            let mut m = Meter::receive(
+                meter_id,
+                &format!("DDSY-IC-{no:04}"),
+                Utility::Electricity,
+                ControlMode::Local,
+                MeterProtocol::IcCard,
+                &format!("{:012}", 880_000 + no),
+                CtVtRatio::DIRECT,
+            )?;
+            m.premises_id = Some(unit.id);
+            ops.push(self.system(Command::CreatePremises(unit.clone())));
+            ops.push(self.system(Command::OpenAccount(OpenAccount {
+                customer: CustomerRef::New(customer),
+                account_id: self.ids.id(),
+                premises_id: unit.id,
+                currency: Currency::CNY,
+                books_id: books,
+                overdraft_limit_minor: 0,
+                recovery: ArrearsRecovery::Share(200_000),
+                min_purchase_minor: 1_000,
+                max_balance_minor: None,
+                meters: vec![MeterBinding {
+                    meter_id,
+                    receive: Some(m),
+                    tariff_code: Some(RESIDENTIAL.into()),
+                    sts: None,
+                    opg: None,
+                    max_credit_minor: Some(100_000),
+                }],
+                first_sale: None,
+            })));
+            self.summary.customers += 1;
+            self.summary.units += 1;
+            self.summary.ic_card_meters += 1;
+        }
+        self.commit(ops).await?;
+        Ok(())
+    }
+
     fn estate(&self) -> anyhow::Result<&Estate> {
         self.estate.as_ref().context("the estate is set up first")
     }

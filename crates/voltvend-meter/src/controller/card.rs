@@ -222,7 +222,8 @@ impl Controller {
         self.carry_nano = 0;
         self.purchase_count = 0;
         self.purchased_total = 0;
-        self.card_count = 0;
+        // The purchase count is the vending system's sequence, not the meter's: clearing it would let every
+        // purchase already loaded be loaded again from a card that still holds it.
         self.used_total_wh = 0;
         self.settle(now, events);
         CardOutcome::Cleared
@@ -256,9 +257,14 @@ impl Controller {
         {
             *schedule = vec![(0, p.price_micro_per_kwh)];
         }
-        self.meter_no.clone_from(&header.meter_no);
-        self.card_bound = None;
-        self.card_count = 0;
+        // Opening a meter binds it to its number; a parameter card inserted again later (new alarm levels) changes
+        // the parameters only: resetting the card binding or the purchase count would let a replaced card back
+        // in, or a purchase already loaded load again.
+        if self.meter_no.is_empty() {
+            self.meter_no.clone_from(&header.meter_no);
+            self.card_bound = None;
+            self.card_count = 0;
+        }
         self.settle(now, events);
         Ok(CardOutcome::AccountOpened)
     }

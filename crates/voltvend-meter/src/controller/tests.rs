@@ -387,7 +387,17 @@ mod cards {
 
         let mut clear = office.card(102, CardKind::Clear, METER, 0, None);
         assert_eq!(insert(&mut c, &mut clear).unwrap().outcome, CardOutcome::Cleared);
-        assert_eq!((c.credit(), c.card_purchase_count(), c.purchase_count(), c.used_total_wh()), (0, 0, 0, 0));
+        // The credit and totals are zeroed; the purchase sequence is the vending system's and is kept, so that
+        // the user card's purchase 2 does not load again.
+        assert_eq!((c.credit(), c.card_purchase_count(), c.purchase_count(), c.used_total_wh()), (0, 2, 0, 0));
+        assert_eq!(insert(&mut c, &mut user).unwrap().outcome, CardOutcome::AlreadyLoaded { count: 2 });
+        assert_eq!(c.credit(), 0);
+        // A parameter card inserted again changes the parameters only: the binding and the sequence stay.
+        let mut param_again = office.card(106, CardKind::Parameter, METER, 0, None);
+        assert_eq!(insert(&mut c, &mut param_again).unwrap().outcome, CardOutcome::AccountOpened);
+        assert_eq!(c.card_purchase_count(), 2);
+        assert_eq!(insert(&mut c, &mut user).unwrap().outcome, CardOutcome::AlreadyLoaded { count: 2 });
+        assert_eq!(c.credit(), 0, "nothing loads twice");
         // A service card for another meter is refused.
         let mut elsewhere = office.card(104, CardKind::Check, "MTR-0099", 0, None);
         assert_eq!(insert(&mut c, &mut elsewhere), Err(ErrorCode::CardWrongMeter));

@@ -98,7 +98,7 @@ pub(super) fn issue_card(ws: &mut Workspace, op: &Operation, i: &IssueCard, at: 
             issued_at: at,
         },
         Some(old) => {
-            if old.serial == i.serial {
+            if old.serial == i.serial && old.status != CardStatus::Returned {
                 return Err(OpError::refused(
                     "card_already_issued",
                     format!("card {} is already this meter's card", i.serial),
@@ -178,7 +178,8 @@ pub(super) fn set_card_status(ws: &mut Workspace, op: &Operation, s: &SetCardSta
     let before = card_text(&card);
     match (card.status, s.status) {
         (CardStatus::Active, CardStatus::Lost) => {}
-        (CardStatus::Active, CardStatus::Returned) if card.purchase_pending() => {
+        // A card reported lost and found again may be handed back like any other.
+        (CardStatus::Active | CardStatus::Lost, CardStatus::Returned) if card.purchase_pending() => {
             return Err(OpError::refused(
                 "card_purchase_pending",
                 format!(
@@ -187,7 +188,7 @@ pub(super) fn set_card_status(ws: &mut Workspace, op: &Operation, s: &SetCardSta
                 ),
             ));
         }
-        (CardStatus::Active, CardStatus::Returned) => {}
+        (CardStatus::Active | CardStatus::Lost, CardStatus::Returned) => {}
         (from, to) => {
             return Err(OpError::refused("card_status", format!("a card that is {from} cannot become {to}")));
         }

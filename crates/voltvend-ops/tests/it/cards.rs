@@ -165,9 +165,16 @@ fn a_card_carries_one_purchase_at_a_time_and_a_reissue_carries_the_sequence_on()
     assert_eq!(code(f.sell(600)), "card_not_issued");
     assert_eq!(code(f.status(CARD_2, CardStatus::Lost)), "card_status", "a returned card is not lost");
 
+    // The returned card itself may be issued again to this meter (it was blanked).
+    let returned_again = f.issue(CARD_2, "the same card back");
+    let Outcome::CardIssued(card) = committed(returned_again) else { panic!() };
+    assert_eq!((card.serial.as_str(), card.generation, card.replaced.len()), (CARD_2, 2, 1));
+    committed(f.status(CARD_2, CardStatus::Lost));
+    // Lost, then found: handed back like any card.
+    committed(f.status(CARD_2, CardStatus::Returned));
     // A new card after a return: the returned one was blanked, so it is not refused as replaced.
     let Outcome::CardIssued(card) = committed(f.issue(CARD_3, "new tenant card")) else { panic!() };
-    assert_eq!((card.generation, card.replaced.len(), card.sold_count), (2, 1, 2));
+    assert_eq!((card.generation, card.replaced.len(), card.sold_count), (3, 1, 2));
     committed(f.sell(600));
     assert_eq!(f.card().sold_count, 3);
 }

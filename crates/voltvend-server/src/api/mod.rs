@@ -404,6 +404,14 @@ endpoints! {
         access: Access::Needs(P::CardsField), summary: "A field engineer's card in the reader blanked for reuse (customers' cards only by 退卡)", keyed: false,
         query: -, body: [CardReaderRequest], ok: 200 [CardReadView], errors: [404, 409, 502, 503],
     }
+    GET "/api/v1/card-reader/virtual" => cards::get_virtual_reader {
+        access: Access::Needs(P::MetersReturns), summary: "A virtual card reader (demos, trials): the card in it and the cards beside it", keyed: false,
+        query: [cards::VirtualReaderQuery], body: -, ok: 200 [VirtualReaderView], errors: [404, 409],
+    }
+    POST "/api/v1/card-reader/virtual" => cards::use_virtual_reader {
+        access: Access::Needs(P::MetersReturns), summary: "A virtual card reader's cards: a new blank card, one from the desk, the card out, or the card taken to its simulated meter", keyed: false,
+        query: -, body: [VirtualReaderRequest], ok: 200 [VirtualReaderView], errors: [404, 409, 422, 503],
+    }
     POST "/api/v1/sales/{id}/card" => cards::write_sale_card {
         access: Access::Needs(P::SalesCreate), summary: "A sale's purchase written (again) onto its meter's card in the reader, read back and checked", keyed: false,
         query: -, body: [CardReaderRequest], ok: 200 [CardWriteView], errors: [404, 409],

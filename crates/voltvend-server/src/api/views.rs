@@ -2176,7 +2176,7 @@ pub struct CardKeyView {
     pub master_key_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportCardKeyRequest {
     /// 1–255.
@@ -2365,4 +2365,52 @@ pub struct CardReadView {
     pub recorded: bool,
     /// The meter's card as the system keeps it (after recording the return data).
     pub card: Option<MeterCardView>,
+}
+
+/// A virtual card reader (demos and trials): what to do with its cards.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualReaderRequest {
+    pub vending_point_id: Option<Uuid>,
+    /// `new` (a factory-fresh card into the reader), `insert` (the card `serial` from the desk into the
+    /// reader), `eject` (the reader's card onto the desk) or `meter` (the reader's card inserted into the
+    /// simulated meter it names, then back into the reader).
+    pub action: String,
+    pub serial: Option<String>,
+}
+
+/// A virtual reader's desk.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VirtualReaderView {
+    /// The reader (a vending point id or `default`).
+    pub reader: String,
+    /// The serial of the card in the reader.
+    pub in_reader: Option<String>,
+    /// The serials of the cards beside it.
+    pub desk: Vec<String>,
+    /// What the simulated meter did with the card (`meter`).
+    pub meter: Option<VirtualMeterView>,
+}
+
+/// What a simulated IC-card meter did with a card.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VirtualMeterView {
+    pub meter_no: String,
+    /// `loaded`, `already_loaded`, `no_purchase`, `checked`, `reset`, `cleared`, `account_opened`, `tested`,
+    /// or `refused` (then `display` shows the meter's error code).
+    pub outcome: String,
+    /// The purchase loaded, in Wh.
+    pub loaded_milli: Option<i64>,
+    pub display: Option<String>,
+    /// The credit the meter holds, in Wh.
+    pub credit_milli: i64,
+}
+
+impl std::fmt::Debug for ImportCardKeyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportCardKeyRequest")
+            .field("key_no", &self.key_no)
+            .field("algorithm", &self.algorithm)
+            .finish_non_exhaustive()
+    }
 }

@@ -47,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/reports", get(reports))
         .route("/ui/audit", get(audit))
         .merge(super::office::routes())
+        .merge(super::cards::routes())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -57,6 +58,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/", "nav.dashboard", ""),
     ("/ui/counter", "nav.counter", "sales.create"),
     ("/ui/shift", "nav.shift", "shifts.operate"),
+    ("/ui/card", "nav.card", "meters.returns"),
     ("/ui/premises", "nav.premises", "premises.read"),
     ("/ui/approvals", "nav.approvals", "corrections.read"),
     ("/ui/refunds", "nav.refunds", "refused_payments.read"),
@@ -790,7 +792,15 @@ async fn sell(State(app): State<AppState>, ui: Ui, request: Request) -> Response
     if !a.ok() {
         return account_page(&app, &ui, account_id, form, Some(a.error())).await;
     }
-    see_other(&format!("/ui/sales/{}", a.json().s("id")))
+    let sold = a.json();
+    // An IC-card meter's purchase was written onto the card in the reader, or not (and why): said on the page.
+    let card = sold.at("card");
+    let result = match (card.has("serial"), card.is("written", "true")) {
+        (false, _) => String::new(),
+        (true, true) => "?card=written".to_string(),
+        (true, false) => format!("?card={}", percent(&card.at("error").s("code"))),
+    };
+    see_other(&format!("/ui/sales/{}{result}", sold.s("id")))
 }
 
 #[derive(Template)]
@@ -806,7 +816,21 @@ struct SalePage {
     printer: bool,
     /// Said after the receipt went to the printer.
     printed: bool,
+    /// An IC-card meter's card (its purchase sequence), when the sale was onto one.
+    card: Option<J>,
+    /// What came of writing the purchase onto the card just now: `written` or a refusal code.
+    card_result: Option<String>,
     error: Option<UiError>,
+}
+
+impl SalePage {
+    /// Whether this sale is the card's last purchase, still to be loaded by the meter (so it may be written
+    /// again).
+    pub fn card_pending(&self) -> bool {
+        self.card.as_ref().is_some_and(|c| {
+            c.is("purchase_pending", "true") && c.at("last_purchase").s("sale_id") == self.sale.s("id")
+        })
+    }
 }
 
 /// The network printer of a vending point (its own, else the default), as HOST:PORT.
@@ -815,10 +839,17 @@ fn printer_of(app: &AppState, vending_point: &str) -> Option<String> {
 }
 
 async fn sale_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -> Response {
-    sale_page_with(app, ui, id, error, false).await
+    sale_page_with(app, ui, id, error, false, None).await
 }
 
-async fn sale_page_with(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>, printed: bool) -> Response {
+pub(super) async fn sale_page_with(
+    app: &AppState,
+    ui: &Ui,
+    id: Uuid,
+    error: Option<UiError>,
+    printed: bool,
+    card_result: Option<String>,
+) -> Response {
     let a = ui.get(&format!("/api/v1/sales/{id}")).await;
     if !a.ok() {
         return error_page(ui, a.error(), "/ui/counter");
@@ -827,8 +858,16 @@ async fn sale_page_with(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError
     let sale_vp = sale.s("vending_point_id");
     let tokens = sale.list("tokens").iter().map(|t| group_token(&t.text())).collect();
     let meter = ui.get(&format!("/api/v1/meters/{}", sale.s("meter_id"))).await.json();
+    let card = if meter.is("protocol", "ic_card") {
+        let c = ui.get(&format!("/api/v1/meters/{}/card", sale.s("meter_id"))).await;
+        c.ok().then(|| c.json())
+    } else {
+        None
+    };
     html_with(
         &SalePage {
+            card,
+            card_result,
             page: PageCtx::new(ui, "sale.title"),
             sale,
             tokens,
@@ -843,9 +882,22 @@ async fn sale_page_with(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError
     )
 }
 
-async fn sale(State(app): State<AppState>, ui: Ui, Path(id): Path<String>) -> Response {
+#[derive(serde::Deserialize)]
+struct SaleQuery {
+    card: Option<String>,
+}
+
+async fn sale(
+    State(app): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    q: axum::extract::Query<SaleQuery>,
+) -> Response {
     let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
-    sale_page(&app, &ui, id, None).await
+    // Only a code-shaped word is shown back (it names a catalogue message, never free text).
+    let card =
+        q.0.card.filter(|c| !c.is_empty() && c.len() <= 40 && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+    sale_page_with(&app, &ui, id, None, false, card).await
 }
 
 /// A printed document from the API (the 80 mm receipt view), with the script that opens the print dialog.
@@ -896,7 +948,7 @@ async fn print_on_printer(State(app): State<AppState>, ui: Ui, Path(id): Path<St
         return sale_page(&app, &ui, id, Some(doc.error())).await;
     }
     match send_to_printer(&address, &doc.body).await {
-        Ok(()) => sale_page_with(&app, &ui, id, None, true).await,
+        Ok(()) => sale_page_with(&app, &ui, id, None, true, None).await,
         Err(e) => {
             tracing::warn!(printer = %address, error = %e, "the receipt printer did not take the receipt");
             sale_page(&app, &ui, id, Some(UiError::new("printer_unreachable", ""))).await
@@ -1100,10 +1152,30 @@ struct MeterPage {
     last_reading: Option<J>,
     consumption_svg: String,
     key: String,
+    /// An IC-card meter's user card, if one was issued.
+    card: Option<J>,
+    /// The counter's virtual card reader, when it has one (demos, trials).
+    reader: Option<J>,
+    /// What the card reader or the simulated meter just did.
+    notice: Option<String>,
+    /// The meter a check card read at this page is for, and where the virtual reader's forms come back to.
+    reader_meter: String,
+    reader_back: String,
     error: Option<UiError>,
 }
 
 async fn meter_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -> Response {
+    meter_page_noted(app, ui, id, error, None).await
+}
+
+/// The meter page with what its card reader just did.
+pub(super) async fn meter_page_noted(
+    app: &AppState,
+    ui: &Ui,
+    id: Uuid,
+    error: Option<UiError>,
+    notice: Option<String>,
+) -> Response {
     let a = ui.get(&format!("/api/v1/meters/{id}")).await;
     if !a.ok() {
         return error_page(ui, a.error(), "/ui/counter");
@@ -1122,6 +1194,13 @@ async fn meter_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -
     let last_reading = readings.last().cloned();
     let consumption_svg =
         if daily.is_empty() { String::new() } else { chart::bars(&daily, 1000, page.t("meter.consumption")) };
+    let (card, reader) = if meter.is("protocol", "ic_card") {
+        let c = ui.get(&format!("/api/v1/meters/{id}/card")).await;
+        let r = ui.get("/api/v1/card-reader/virtual").await;
+        (c.ok().then(|| c.json()), r.ok().then(|| r.json()))
+    } else {
+        (None, None)
+    };
     let mut r = html(&MeterPage {
         page,
         meter,
@@ -1130,6 +1209,11 @@ async fn meter_page(app: &AppState, ui: &Ui, id: Uuid, error: Option<UiError>) -
         last_reading,
         consumption_svg,
         key: new_key(app),
+        card,
+        reader,
+        notice,
+        reader_meter: id.to_string(),
+        reader_back: format!("/ui/meters/{id}"),
         error: error.clone(),
     });
     if let Some(e) = &error {

@@ -105,6 +105,24 @@ async fn card_meter(app: &AppState, p: &Principal, id: MeterId) -> ApiResult<Met
     Ok(m)
 }
 
+/// The meter's number as a card carries it: at most 16 printable ASCII characters (docs/cards.md). Checked
+/// before anything is committed, so that a card is never issued that cannot be written.
+fn card_meter_no(m: &MeterRecord) -> ApiResult<()> {
+    let a = &m.meter.address;
+    if a.is_empty() || a.len() > 16 || !a.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::new(
+            "meter_not_card",
+            format!("meter {}'s number {a:?} does not fit a card (1–16 printable ASCII characters)", m.meter.id),
+        ));
+    }
+    Ok(())
+}
+
+/// The card in the reader must still be `serial` (a card swapped between two sessions is never written).
+fn same_card<T: Transport + ?Sized>(term: &mut Terminal<'_, T>, serial: &str) -> Result<(), CardError> {
+    if term.serial()?.to_string() == serial { Ok(()) } else { Err(CardError::NotOurs) }
+}
+
 fn card_unit(utility: Utility) -> QuantityUnit {
     match utility {
         Utility::Electricity => QuantityUnit::EnergyWh,
@@ -156,9 +174,7 @@ fn user_header(m: &MeterRecord, card: &MeterCard) -> Result<Header, ApiError> {
 fn write_purchase(t: &mut dyn Transport, root: &RootKey, serial: &str, purchase: &Purchase) -> Result<(), CardError> {
     let mut rng = rand::rng();
     let mut term = Terminal::new(t, root, &mut rng);
-    if term.serial()?.to_string() != serial {
-        return Err(CardError::NotOurs);
-    }
+    same_card(&mut term, serial)?;
     term.write_purchase(purchase)?;
     match term.read()?.purchase {
         Some(p) if p == *purchase => Ok(()),
@@ -228,6 +244,7 @@ pub async fn issue_card(
     ApiJson(body): ApiJson<IssueCardRequest>,
 ) -> ApiResult<Response> {
     let m = card_meter(&app, &p, id.into()).await?;
+    card_meter_no(&m)?;
     let point = reader_point(&app, &p, body.vending_point_id).await?;
     let key_no = app.cards.key_no;
     let root = root_key(&app, key_no).await?;
@@ -242,8 +259,8 @@ pub async fn issue_card(
         .map_err(api_error)?;
     let serial = image.serial.to_string();
     let current = app.store.meter_card(m.meter.id).await?;
-    // A retry after the card was personalised finds it issued to this meter already: only the writing is redone.
-    let redo = image.header.is_some() && current.as_ref().is_some_and(|c| c.serial == serial);
+    // A retry finds the card issued to this meter already (personalised or not yet): only the writing is redone.
+    let redo = current.as_ref().is_some_and(|c| c.serial == serial && c.status == CardStatus::Active);
     if image.header.is_some() && !redo {
         return Err(ApiError::new("card_not_blank", "a new card must be blank: this one is already issued"));
     }
@@ -273,11 +290,13 @@ pub async fn issue_card(
     }
     let header = user_header(&m, &card)?;
     let write_root = root_key(&app, card.key_no).await?;
+    let expected = serial.clone();
     let personalised = app
         .cards
         .session(point, move |t| {
             let mut rng = rand::rng();
             let mut term = Terminal::new(t, &write_root, &mut rng);
+            same_card(&mut term, &expected)?;
             match term.read()?.header {
                 None => term.issue(&header, None).map(drop),
                 Some(h) if h == header => Ok(()),
@@ -477,10 +496,8 @@ pub async fn write_sale_card(
     if card.status != CardStatus::Active {
         return Err(ApiError::new("card_not_issued", format!("the meter's card is {}", card.status)));
     }
-    let point = match body.vending_point_id {
-        Some(_) => reader_point(&app, &p, body.vending_point_id).await?,
-        None => Some(sale.vending_point_id),
-    };
+    // The reader at the principal's own counter (or one they may see), never just the sale's.
+    let point = reader_point(&app, &p, body.vending_point_id).await?;
     let unit = unit_of(m.meter.utility, m.meter.protocol, None);
     let view = write_to_card(&app, point, &card, pending_purchase(&card, m.meter.utility), &unit).await;
     Ok(axum::Json(view))
@@ -526,9 +543,7 @@ pub async fn return_card(
         .session(point, move |t| {
             let mut rng = rand::rng();
             let mut term = Terminal::new(t, &root, &mut rng);
-            if term.serial()?.to_string() != serial {
-                return Err(CardError::NotOurs);
-            }
+            same_card(&mut term, &serial)?;
             term.blank().map(drop)
         })
         .await
@@ -603,6 +618,7 @@ pub async fn issue_field_card(
     ApiJson(body): ApiJson<FieldCardRequest>,
 ) -> ApiResult<Response> {
     let m = card_meter(&app, &p, id.into()).await?;
+    card_meter_no(&m)?;
     let kind = FieldCardKind::parse(body.kind.trim())
         .ok_or_else(|| ApiError::field("kind", "bad_value", "check, reset, clear, parameter or test"))?;
     let milli = |field: &str, v: &Option<String>, default: i64| -> ApiResult<i64> {
@@ -659,10 +675,13 @@ pub async fn issue_field_card(
         generation: 0,
         replaces: None,
     };
+    let expected = serial.clone();
     app.cards
         .session(point, move |t| {
             let mut rng = rand::rng();
-            Terminal::new(t, &root, &mut rng).issue(&header, parameters.as_ref()).map(drop)
+            let mut term = Terminal::new(t, &root, &mut rng);
+            same_card(&mut term, &expected)?;
+            term.issue(&header, parameters.as_ref()).map(drop)
         })
         .await
         .map_err(api_error)?;
@@ -727,4 +746,100 @@ pub async fn blank_field_card(
         recorded: false,
         card: None,
     }))
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualReaderQuery {
+    pub vending_point_id: Option<uuid::Uuid>,
+}
+
+/// The virtual reader of a counter (refused for a real one).
+async fn virtual_reader(app: &AppState, p: &Principal, given: Option<uuid::Uuid>) -> ApiResult<String> {
+    let point = reader_point(app, p, given).await?;
+    match app.cards.reader_of(point) {
+        Some((key, crate::cards::ReaderSpec::Virtual)) => Ok(key),
+        Some(_) => Err(ApiError::new("card_reader_not_virtual", "this counter's reader is a real one: use real cards")),
+        None => Err(ApiError::new("card_reader_not_configured", "no card reader is configured for this counter")),
+    }
+}
+
+fn desk_view(app: &AppState, reader: String, meter: Option<VirtualMeterView>) -> VirtualReaderView {
+    let (in_reader, desk) = app.cards.desk(&reader);
+    VirtualReaderView { reader, in_reader, desk, meter }
+}
+
+pub async fn get_virtual_reader(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<VirtualReaderQuery>,
+) -> ApiResult<axum::Json<VirtualReaderView>> {
+    let reader = virtual_reader(&app, &p, q.vending_point_id).await?;
+    Ok(axum::Json(desk_view(&app, reader, None)))
+}
+
+/// A virtual reader's cards moved: a new blank card, a card from the desk, the card out, or the card taken to
+/// its (simulated) meter — so that the whole card loop can be tried without a reader or a meter.
+pub async fn use_virtual_reader(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiJson(body): ApiJson<VirtualReaderRequest>,
+) -> ApiResult<axum::Json<VirtualReaderView>> {
+    let reader = virtual_reader(&app, &p, body.vending_point_id).await?;
+    let mut meter = None;
+    match body.action.as_str() {
+        "new" => {
+            let mut serial = [0_u8; 8];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut serial);
+            serial[0] = 0xD0;
+            let card = voltvend_card::VirtualCard::new(
+                voltvend_card::CardSerial(serial),
+                root_key(&app, app.cards.key_no).await?.alg(),
+                &mut rand::rng(),
+            );
+            app.cards.swap_in(&reader, card);
+        }
+        "insert" => {
+            let serial = body.serial.as_deref().unwrap_or_default().trim().to_uppercase();
+            if !app.cards.insert_from_desk(&reader, &serial) {
+                return Err(ApiError::field("serial", "not_found", "no such card on the desk"));
+            }
+        }
+        "eject" => {
+            if !app.cards.eject(&reader) {
+                return Err(ApiError::new("card_absent", "no card in the reader"));
+            }
+        }
+        "meter" => {
+            let root = root_key(&app, app.cards.key_no).await?;
+            let (meter_no, done, credit) =
+                app.cards.at_the_meter(&reader, &root, app.clock.now()).map_err(api_error)?;
+            let (outcome, loaded, display) = match done {
+                Ok(d) => {
+                    use voltvend_meter::controller::CardOutcome as O;
+                    let (word, loaded) = match d.outcome {
+                        O::Loaded { amount, .. } => ("loaded", Some(amount)),
+                        O::AlreadyLoaded { .. } => ("already_loaded", None),
+                        O::NoPurchase => ("no_purchase", None),
+                        O::Checked => ("checked", None),
+                        O::Reset => ("reset", None),
+                        O::Cleared => ("cleared", None),
+                        O::AccountOpened => ("account_opened", None),
+                        O::Tested => ("tested", None),
+                    };
+                    (word, loaded, None)
+                }
+                Err(code) => ("refused", None, Some(code)),
+            };
+            meter = Some(VirtualMeterView {
+                meter_no,
+                outcome: outcome.into(),
+                loaded_milli: loaded,
+                display,
+                credit_milli: credit,
+            });
+        }
+        _ => return Err(ApiError::field("action", "bad_value", "new, insert, eject or meter")),
+    }
+    Ok(axum::Json(desk_view(&app, reader, meter)))
 }

@@ -187,7 +187,7 @@ async fn a_card_meter_is_commissioned_sold_to_loaded_once_read_back_reissued_and
     // …and a torn purchase is refused at the meter, loading nothing.
     let mut user = f.take();
     let before = meter.credit();
-    assert!(at_the_meter(&mut meter, &mut user, f.now()).is_err());
+    assert_eq!(at_the_meter(&mut meter, &mut user, f.now()), Err(ErrorCode::CardDamaged));
     assert_eq!(meter.credit(), before);
     // The torn card cannot be read at the counter either: nothing is sold onto it until it is written again.
     f.insert(user);
@@ -282,6 +282,10 @@ async fn forged_and_foreign_cards_are_refused_and_keys_are_kept_like_vending_key
     // No card at all.
     f.take();
     assert_eq!(f.read(CASHIER, 'a').await.code(), "card_absent");
+    // Another building's counter (and so its reader) is not one to use.
+    let point_b = f.api.estate.point_b.to_string();
+    let r = f.send(CASHIER, 'a', "/api/v1/card-reader/read", json!({"vending_point_id": point_b})).await;
+    assert_eq!(r.status.as_u16(), 404);
 
     // Card keys: only a group administrator imports them; never shown again; a bad key is refused.
     let body = json!({"key_no": 2, "algorithm": "3des", "key": "00112233445566778899AABBCCDDEEFF"});

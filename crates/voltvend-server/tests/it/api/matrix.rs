@@ -584,6 +584,10 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             "AMF",
         ),
         ("POST", "/api/v1/card-reader/read") => x(path.into(), Some(json!({})), Scoped::Global, "AMCF"),
+        ("GET", "/api/v1/card-reader/virtual") => x(path.into(), None, Scoped::Global, "AMCF"),
+        ("POST", "/api/v1/card-reader/virtual") => {
+            x(path.into(), Some(json!({"action": "eject"})), Scoped::Global, "AMCF")
+        }
         ("POST", "/api/v1/card-reader/blank") => x(path.into(), Some(json!({})), Scoped::Global, "AMF"),
         ("POST", "/api/v1/sales/{id}/card") => {
             x(format!("/api/v1/sales/{}/card", f.ic_sale), Some(json!({})), Scoped::Object, "AC")

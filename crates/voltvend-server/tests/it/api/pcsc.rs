@@ -79,12 +79,14 @@ mod with_pcsc {
 
     /// Waits (on pcscd's own change notifications) until the reader holds a card, or no longer does.
     fn wait_for_card(present: bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let ctx = loop {
             // pcscd may still be starting: its socket appears when it is ready.
-            if let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) {
-                break ctx;
+            match pcsc::Context::establish(pcsc::Scope::User) {
+                Ok(ctx) => break ctx,
+                Err(e) if std::time::Instant::now() > deadline => panic!("pcscd did not come up: {e}"),
+                Err(_) => std::thread::yield_now(),
             }
-            std::thread::yield_now();
         };
         let reader = || std::ffi::CString::new(READER).unwrap();
         let mut states = [pcsc::ReaderState::new(reader(), pcsc::State::UNAWARE)];

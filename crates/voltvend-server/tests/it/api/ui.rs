@@ -258,6 +258,19 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
     let mut api = Api::new().await;
     let scope = api.estate.property.id;
     let (_, cookie) = session(&mut api, "ui.manager", "manager", scope).await;
+    // An IC-card meter with a card issued, so that its page shows the card panel.
+    let mut estate = api.estate.clone();
+    let (ic_meter, _, ops) = estate.ic_card_setup(voltvend_testkit::estate::CARD_METER_NO, true);
+    for op in ops {
+        api.store.submit(op).await.unwrap();
+    }
+    let issue = voltvend_ops::IssueCard {
+        meter_id: ic_meter,
+        serial: "C0000000000000B1".into(),
+        key_no: 1,
+        reason: String::new(),
+    };
+    api.store.submit(estate.system(Command::IssueCard(issue))).await.unwrap();
     let e = &api.estate;
     let sale = api
         .send(api.as_(voltvend_domain::BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/sales?limit=1"))
@@ -271,6 +284,8 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         format!("/ui/accounts/{}", e.account_a),
         format!("/ui/meters/{}", e.remote_meter),
         format!("/ui/meters/{}", e.sts_meter),
+        format!("/ui/meters/{ic_meter}"),
+        "/ui/card".into(),
         "/ui/approvals".into(),
         "/ui/approvals?status=approved".into(),
         "/ui/reports".into(),
@@ -1077,4 +1092,87 @@ async fn an_openpaygo_management_token_is_issued_from_the_devices_page() {
         text(&r).contains(&format!(">{}<", voltvend_server::ui::group_token(&issued))),
         "the page shows the issued token"
     );
+}
+
+/// IC cards through the pages, with the counter's virtual reader and the simulated meter beside it: a field
+/// engineer's parameter card opens the account on the meter; the cashier puts a blank card in, issues it,
+/// sells onto it (the sale page says it was written), takes it to the meter (which loads it) and reads it
+/// back; a card of another building's meter is not shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ic_card_is_issued_sold_onto_loaded_at_the_meter_and_read_back_from_the_pages() {
+    let mut api = Api::new().await;
+    let mut estate = api.estate.clone();
+    let (meter, account, ops) = estate.ic_card_setup(voltvend_testkit::estate::CARD_METER_NO, true);
+    for op in ops {
+        api.store.submit(op).await.unwrap();
+    }
+    let scope = api.estate.building_a.id;
+    let (_, cashier) = session(&mut api, "ui.card.cashier", "cashier", scope).await;
+    let (_, engineer) = session(&mut api, "ui.card.engineer", "field_engineer", scope).await;
+    open_shift(&api, &cashier).await;
+    let meter_page = format!("/ui/meters/{meter}");
+    let virtual_form = |html: &str, action: &str| {
+        format!("csrf={}&back=%2Fui%2Fmeters%2F{meter}&action={action}", field(html, "csrf"))
+    };
+
+    // The field engineer: a blank card, a parameter card written on it, taken to the meter (account opened).
+    let html = text(&api.send(page(&meter_page, &engineer)).await);
+    assert!(html.contains("id=\"no-card\"") && html.contains("id=\"virtual-reader\""), "{html}");
+    let r = api.send(form_req("/ui/card-reader/virtual", &virtual_form(&html, "new"), &engineer)).await;
+    assert!(text(&r).contains("id=\"in-reader\">D0"), "a new blank card in the reader: {}", text(&r));
+    let form = format!(
+        "csrf={}&key={}&action=field&kind=parameter&alarm1=5&alarm2=1",
+        field(&html, "csrf"),
+        field_in(&html, &format!("/ui/meters/{meter}/card"), "key")
+    );
+    let r = text(&api.send(form_req(&format!("/ui/meters/{meter}/card"), &form, &engineer)).await);
+    assert!(r.contains("id=\"card-notice\""), "{r}");
+    let r = text(&api.send(form_req("/ui/card-reader/virtual", &virtual_form(&html, "meter"), &engineer)).await);
+    assert!(r.contains("id=\"card-notice\"") && r.contains(voltvend_testkit::estate::CARD_METER_NO), "{r}");
+    // A field engineer issues no customer cards.
+    assert!(!r.contains("id=\"issue-card\""));
+
+    // The cashier: the parameter card out, a new blank card in, issued to the meter.
+    let html = text(&api.send(page(&meter_page, &cashier)).await);
+    api.send(form_req("/ui/card-reader/virtual", &virtual_form(&html, "eject"), &cashier)).await;
+    api.send(form_req("/ui/card-reader/virtual", &virtual_form(&html, "new"), &cashier)).await;
+    let form = format!(
+        "csrf={}&key={}&action=issue&card_reason=",
+        field(&html, "csrf"),
+        field_in(&html, &format!("/ui/meters/{meter}/card"), "key")
+    );
+    let r = text(&api.send(form_req(&format!("/ui/meters/{meter}/card"), &form, &cashier)).await);
+    assert!(r.contains("id=\"card-serial\">D0") && r.contains("id=\"card-sold\">0<"), "{r}");
+
+    // A sale through the account page: the sale page says the purchase is on the card.
+    let account_html = text(&api.send(page(&format!("/ui/accounts/{account}"), &cashier)).await);
+    let csrf = field(&account_html, "csrf");
+    let quote = format!("csrf={csrf}&meter_id={meter}&amount=6.00&method=cash");
+    let confirm = text(&api.send(form_req(&format!("/ui/accounts/{account}/quote"), &quote, &cashier)).await);
+    let sell = format!(
+        "csrf={csrf}&key={}&account_id={account}&meter_id={meter}&method=cash&amount=6.00&quantity=&reference=",
+        field(&confirm, "key")
+    );
+    let sold = api.send(form_req("/ui/sales", &sell, &cashier)).await;
+    assert_eq!(sold.status.as_u16(), 303, "{}", text(&sold));
+    let location = sold.headers["location"].to_str().unwrap().to_string();
+    assert!(location.ends_with("?card=written"), "{location}");
+    let sale = text(&api.send(page(&location, &cashier)).await);
+    assert!(sale.contains("id=\"card-written\"") && sale.contains("id=\"card-pending\""), "{sale}");
+
+    // To the meter: purchase 1 loaded; read back at the counter: recorded, nothing pending.
+    let r = text(&api.send(form_req("/ui/card-reader/virtual", &virtual_form(&html, "meter"), &cashier)).await);
+    assert!(r.contains("id=\"card-notice\""), "{r}");
+    let read_form =
+        format!("csrf={}&key={}&meter_id=", field(&html, "csrf"), field_in(&html, "/ui/card-reader/read", "key"));
+    let read = text(&api.send(form_req("/ui/card-reader/read", &read_form, &cashier)).await);
+    assert!(read.contains("id=\"read-recorded\"") && read.contains(&format!("/ui/accounts/{account}")), "{read}");
+    let after = text(&api.send(page(&meter_page, &cashier)).await);
+    assert!(after.contains("id=\"card-loaded\">1<") && !after.contains("id=\"card-pending\""), "{after}");
+
+    // Building B's cashier: the card in A's reader is not theirs to read (their own counter has its own reader).
+    let scope_b = api.estate.building_b.id;
+    let (_, cashier_b) = session(&mut api, "ui.card.cashier.b", "cashier", scope_b).await;
+    let b_card = text(&api.send(page(&meter_page, &cashier_b)).await);
+    assert!(!b_card.contains("id=\"card-serial\""), "another building's meter is not shown");
 }
