@@ -20,7 +20,7 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 WAIT_S = 30
 # The demo's head end reads every meter each minute; a relay close is done once a read-back confirms it.
@@ -272,6 +272,74 @@ class Flow:
         self.shot("meter")
         self.step(f"a payment to tripped remote meter {meter['serial']} (a double click sold once) closed its relay (reported by the meter)")
 
+    def open_details(self):
+        """Opens every folded form (<details>) of the page, as a person clicking their titles would."""
+        self.d.execute_script("document.querySelectorAll('details').forEach(function (d) { d.open = true; })")
+
+    def submit(self, css, confirm=False):
+        """Clicks a form's button and waits for the page it answers with (the old page goes stale)."""
+        page = self.d.find_element(By.TAG_NAME, "html")
+        self.el(css).click()
+        if confirm:
+            self.wait(EC.alert_is_present()).accept()
+        self.wait(EC.staleness_of(page))
+
+    def ic_card_loop(self):
+        # A flat on an IC-card meter waiting for its card (the demo seeds four), with the counter's virtual reader.
+        self.login("engineer")
+        found = json.loads(self.api("/api/v1/meters?q=DDSY-IC-0001&limit=5")["body"])["items"]
+        self.check(found, "the demo has IC-card meters")
+        meter = found[0]
+        page = f"/ui/meters/{meter['id']}"
+        # The field engineer: a blank card in the reader, a parameter card written on it, inserted at the meter.
+        self.go(page)
+        self.el("#no-card")
+        self.submit("#virtual-new")
+        self.check(self.el("#in-reader").text.startswith("D0"), "a new blank card in the reader")
+        self.open_details()
+        Select(self.el("#field-kind")).select_by_value("parameter")
+        self.submit("#write-field-card")
+        self.el("#card-notice")
+        self.submit("#virtual-meter")
+        notice = self.el("#card-notice").text
+        self.check(meter["address"] in notice, f"the simulated meter took the parameter card: {notice!r}")
+        self.step(f"a field engineer opened IC-card meter {meter['serial']} with a parameter card")
+        # The cashier: the parameter card out, a new blank card in, issued to the meter.
+        self.login("cashier.centre", page)
+        self.submit("#virtual-eject")
+        self.submit("#virtual-new")
+        serial = self.el("#in-reader").text
+        self.check(serial.startswith("D0"), f"a new blank card in the reader: {serial!r}")
+        self.open_details()
+        self.submit("#issue-card", confirm=True)
+        self.check(self.el("#card-serial").text == serial, "the card issued is the one in the reader")
+        self.shot("card-meter")
+        # A sale onto the card: the sale page says it reached the card.
+        self.go(f"/ui/accounts/{meter['account_id']}")
+        self.sell("20.00")
+        self.el("#card-written")
+        self.step(f"card {serial} issued and a sale written onto it")
+        # At the meter, then read back at the counter.
+        self.go(page)
+        self.submit("#virtual-meter")
+        self.el("#card-notice")
+        self.go("/ui/card")
+        self.submit("#read-card")
+        self.el("#read-recorded")
+        self.check(self.el("#read-serial").text == serial, "the card read is the card issued")
+        self.shot("card")
+        self.set_lang("en")
+        self.go(page)
+        self.shot("card-meter")
+        self.go("/ui/card")
+        self.submit("#read-card")
+        self.el("#read-recorded")
+        self.shot("card")
+        self.set_lang("zh-CN")
+        card = json.loads(self.api(f"/api/v1/meters/{meter['id']}/card")["body"])
+        self.check(card["loaded_count"] == 1 and not card["purchase_pending"], f"loaded and read back: {card}")
+        self.step("the meter loaded the purchase and the card was read back (回抄) at the counter")
+
     def switch_language(self):
         self.go("/ui/counter")
         self.set_lang("en")
@@ -415,6 +483,7 @@ class Flow:
             self.print_and_reprint(sale_id)
             self.request_reversal(sale_id)
             self.remote_sale_closes_the_relay()
+            self.ic_card_loop()
             self.switch_language()
             self.approve_as_manager(sale_id)
             self.export_report()

@@ -67,6 +67,8 @@ fn the_web_ui_works_in_a_real_browser() {
         "premises",
         "tariff",
         "operators",
+        "card",
+        "card-meter",
     ] {
         for lang in ["zh-CN", "en"] {
             assert!(shots.join(format!("{page}.{lang}.png")).exists(), "screenshot {page}.{lang}.png");

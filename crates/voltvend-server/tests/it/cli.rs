@@ -172,13 +172,18 @@ async fn demo_seed_is_consistent() {
     assert_eq!(clock.now(), now, "the history runs up to now");
     let s = seeded.summary;
 
-    // The estate: five buildings, 240 units, a customer and an account each; meters by protocol.
-    assert_eq!((s.buildings, s.units, s.customers, s.companies), (5, 240, 240, 66));
+    // The estate: five buildings, 240 units and four flats on IC-card meters, a customer and an account each;
+    // meters by protocol.
+    assert_eq!((s.buildings, s.units, s.customers, s.companies), (5, 244, 244, 66));
     let q = voltvend_store::ListQuery { scope: None, after: None, limit: 500 };
     let f = voltvend_store::PremisesFilter { level: Some("unit".into()), ..Default::default() };
-    assert_eq!(store.list_premises(&q, &f).await.unwrap().len(), 240);
+    assert_eq!(store.list_premises(&q, &f).await.unwrap().len(), 244);
     let counts = store.counts().await.unwrap();
-    assert_eq!((counts.customers, counts.accounts), (240, 240));
+    assert_eq!((counts.customers, counts.accounts), (244, 244));
+    let ic = meters_of(store.as_ref(), "ic_card").await;
+    assert_eq!((ic.len(), s.ic_card_meters), (4, 4));
+    assert!(ic.iter().all(|m| m.meter.account_id.is_some()), "on open accounts, waiting for their cards");
+    assert_eq!(store.card_keys().await.unwrap().len(), 1, "a card key set");
     let remote = meters_of(store.as_ref(), "dlt645").await;
     let sts = meters_of(store.as_ref(), "sts_keypad").await;
     let water = meters_of(store.as_ref(), "mqtt").await;
@@ -188,7 +193,7 @@ async fn demo_seed_is_consistent() {
         (s.dlt645_meters, s.sts_meters, s.water_meters, s.openpaygo_devices),
         (remote.len(), sts.len(), water.len(), opg.len())
     );
-    assert_eq!(counts.meters, 198 + 42 + 66 + 6);
+    assert_eq!(counts.meters, 198 + 42 + 66 + 6 + 4);
     assert!(water.iter().all(|m| m.meter.utility == voltvend_domain::Utility::Water));
     let mut addresses: Vec<&str> = remote.iter().map(|m| m.meter.address.as_str()).collect();
     addresses.sort_unstable();
@@ -516,7 +521,7 @@ async fn demo_honours_the_database_url() {
     assert!(voltvend_domain::BuiltinRole::ALL.iter().all(|r| roles.iter().any(|x| x == r.as_str())), "{first}");
     assert!(roles.iter().any(|r| r == "administrator") && first.contains("Log in as admin / "), "{first}");
     let counts = store.counts().await.unwrap();
-    assert_eq!(counts.customers, 240, "the demo's data is in the database it was given");
+    assert_eq!(counts.customers, 244, "the demo's data is in the database it was given");
     assert!(counts.sales > 240);
     // The simulated fleet is the seeded remote DL/T 645 meters.
     let remote = meters_of(store.as_ref(), "dlt645").await;
