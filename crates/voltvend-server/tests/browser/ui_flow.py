@@ -277,12 +277,17 @@ class Flow:
         self.d.execute_script("document.querySelectorAll('details').forEach(function (d) { d.open = true; })")
 
     def submit(self, css, confirm=False):
-        """Clicks a form's button and waits for the page it answers with (the old page goes stale)."""
-        page = self.d.find_element(By.TAG_NAME, "html")
+        """Clicks a form's button and waits for the page it answers with: a mark set on the old page's window is
+        gone once the new page has loaded (a navigation gets a new window object)."""
+        self.d.execute_script("window.__voltvendOldPage = true;")
         self.el(css).click()
         if confirm:
             self.wait(EC.alert_is_present()).accept()
-        self.wait(EC.staleness_of(page))
+        self.wait(
+            lambda d: d.execute_script(
+                "return window.__voltvendOldPage === undefined && document.readyState === 'complete';"
+            )
+        )
 
     def ic_card_loop(self):
         # A flat on an IC-card meter waiting for its card (the demo seeds four), with the counter's virtual reader.

@@ -105,6 +105,18 @@ async fn card_meter(app: &AppState, p: &Principal, id: MeterId) -> ApiResult<Met
     Ok(m)
 }
 
+/// Everything on the card in `point`'s reader, read under card key set `key_no` (MACs checked).
+async fn read_reader(app: &AppState, point: Option<VendingPointId>, key_no: u32) -> ApiResult<CardImage> {
+    let root = root_key(app, key_no).await?;
+    app.cards
+        .session(point, move |t| {
+            let mut rng = rand::rng();
+            Terminal::new(t, &root, &mut rng).read()
+        })
+        .await
+        .map_err(api_error)
+}
+
 /// The meter's number as a card carries it: at most 16 printable ASCII characters (docs/cards.md). Checked
 /// before anything is committed, so that a card is never issued that cannot be written.
 fn card_meter_no(m: &MeterRecord) -> ApiResult<()> {
@@ -247,16 +259,7 @@ pub async fn issue_card(
     card_meter_no(&m)?;
     let point = reader_point(&app, &p, body.vending_point_id).await?;
     let key_no = app.cards.key_no;
-    let root = root_key(&app, key_no).await?;
-    let reading = root.clone();
-    let image: CardImage = app
-        .cards
-        .session(point, move |t| {
-            let mut rng = rand::rng();
-            Terminal::new(t, &reading, &mut rng).read()
-        })
-        .await
-        .map_err(api_error)?;
+    let image = read_reader(&app, point, key_no).await?;
     let serial = image.serial.to_string();
     let current = app.store.meter_card(m.meter.id).await?;
     // A retry finds the card issued to this meter already (personalised or not yet): only the writing is redone.
@@ -355,15 +358,7 @@ async fn read_and_record(
     point: Option<VendingPointId>,
     check_meter: Option<MeterId>,
 ) -> ApiResult<CardReadView> {
-    let root = root_key(app, app.cards.key_no).await?;
-    let image = app
-        .cards
-        .session(point, move |t| {
-            let mut rng = rand::rng();
-            Terminal::new(t, &root, &mut rng).read()
-        })
-        .await
-        .map_err(api_error)?;
+    let image = read_reader(app, point, app.cards.key_no).await?;
     let serial = image.serial.to_string();
     let mut view = CardReadView {
         serial: serial.clone(),
@@ -643,16 +638,7 @@ pub async fn issue_field_card(
         })
         .transpose()?;
     let point = reader_point(&app, &p, body.vending_point_id).await?;
-    let root = root_key(&app, app.cards.key_no).await?;
-    let reading = root.clone();
-    let image = app
-        .cards
-        .session(point, move |t| {
-            let mut rng = rand::rng();
-            Terminal::new(t, &reading, &mut rng).read()
-        })
-        .await
-        .map_err(api_error)?;
+    let image = read_reader(&app, point, app.cards.key_no).await?;
     if image.header.is_some() {
         return Err(ApiError::new("card_not_blank", "a new card must be blank: this one is already issued"));
     }
@@ -676,6 +662,7 @@ pub async fn issue_field_card(
         replaces: None,
     };
     let expected = serial.clone();
+    let root = root_key(&app, app.cards.key_no).await?;
     app.cards
         .session(point, move |t| {
             let mut rng = rand::rng();
