@@ -299,7 +299,7 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
                 );
                 println!(
                     "  IC cards: flats C-0191 to C-0194 wait for their cards; each counter has a virtual card reader \
-                     with simulated IC-card meters beside it (a meter's page: 卡 / Card)."
+                     with simulated IC-card meters beside it (a meter's page: IC卡 / IC card; 读卡 / Card reader in the menu)."
                 );
                 for l in logins {
                     println!("  Log in as {} / {}  ({}, {})", l.username, l.password, l.role, l.scope);
