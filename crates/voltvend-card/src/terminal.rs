@@ -169,7 +169,13 @@ impl<'a, T: Transport + ?Sized> Terminal<'a, T> {
     /// EXTERNAL AUTHENTICATE on a fresh challenge; a wrong key is [`CardError::NotOurs`].
     fn external(&mut self, key_id: u8, key: &Key) -> Result<(), CardError> {
         let rc = self.challenge()?;
-        let cmd = Command { data: key.cryptogram(&rc), ..Command::new(0, ins::EXTERNAL_AUTHENTICATE, 0, key_id) };
+        self.external_with(key_id, key.cryptogram(&rc))
+    }
+
+    /// EXTERNAL AUTHENTICATE with `cryptogram`: a wrong one is [`CardError::NotOurs`], a locked key
+    /// [`CardError::KeyLocked`].
+    fn external_with(&mut self, key_id: u8, cryptogram: Vec<u8>) -> Result<(), CardError> {
+        let cmd = Command { data: cryptogram, ..Command::new(0, ins::EXTERNAL_AUTHENTICATE, 0, key_id) };
         let r = self.send(&cmd)?;
         match r.sw {
             sw::OK => Ok(()),
@@ -211,17 +217,7 @@ impl<'a, T: Transport + ?Sized> Terminal<'a, T> {
         if answer != keys.internal_auth.cryptogram(&rt) {
             return Err(CardError::NotOurs);
         }
-        let cmd = Command {
-            data: keys.external_auth.cryptogram(&rc),
-            ..Command::new(0, ins::EXTERNAL_AUTHENTICATE, 0, kid::EXTERNAL_AUTH)
-        };
-        let r = self.send(&cmd)?;
-        match r.sw {
-            sw::OK => Ok(()),
-            sw::AUTH_BLOCKED => Err(CardError::KeyLocked),
-            code if sw::tries_in(code).is_some() => Err(CardError::NotOurs),
-            code => Err(CardError::Status { ins: cmd.ins, sw: code }),
-        }
+        self.external_with(kid::EXTERNAL_AUTH, keys.external_auth.cryptogram(&rc))
     }
 
     /// Step 6: a secure-messaging UPDATE BINARY of a whole EF.

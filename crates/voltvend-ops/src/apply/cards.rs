@@ -9,19 +9,17 @@
 use jiff::Timestamp;
 use voltvend_domain::{ControlMode, MeterProtocol, MeterState, text};
 
+use super::returns::{keep_return, return_text};
 use super::{Outcome, acting_operator, control};
 use crate::audit::AuditEntry;
 use crate::command::{IssueCard, IssueFieldCard, Operation, RecordCardRead, SetCardStatus};
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{CardKeyRecord, CardStatus, MeterCard, MeterRecord, MeterReturn, ReturnSource};
+use crate::records::{CardKeyRecord, CardStatus, MeterCard, MeterRecord, ReturnSource};
 use crate::secrets::card_key_aad;
 use crate::workspace::Workspace;
 
 type Done = Result<(Outcome, AuditEntry), OpError>;
-
-/// How far ahead of the server's clock return data may be dated (a controller's clock runs a little fast).
-const FUTURE_SLACK_S: i64 = 300;
 
 /// Whether `serial` is a card serial as cards report it: 16 upper-case hexadecimal digits.
 pub fn is_card_serial(serial: &str) -> bool {
@@ -218,12 +216,10 @@ pub(super) fn record_card_read(ws: &mut Workspace, op: &Operation, r: &RecordCar
     {
         return Err(OpError::refused("card_not_this_meter", format!("card {serial} is not meter {}'s", r.meter_id)));
     }
-    if r.remaining_milli < 0 {
-        return Err(OpError::refused("bad_value", "the credit left on a meter is not negative"));
-    }
-    if r.at > at + jiff::SignedDuration::from_secs(FUTURE_SLACK_S) {
-        return Err(OpError::refused("return_in_future", format!("the return data is dated {}, after now", r.at)));
-    }
+    let before = format!("{} {}", card_text(&card), return_text(meter.local.last_return.as_ref()));
+    let source = if r.serial.is_some() { ReturnSource::Card } else { ReturnSource::CheckCard };
+    // Checked and kept as any return data is (the meter record is written only if everything below passes).
+    let current = keep_return(&mut meter, r.at, source, r.remaining_milli, at)?;
     // The controller cannot have loaded a purchase that was never sold: the card or its data is not genuine.
     if r.last_count > card.sold_count {
         return Err(OpError::refused(
@@ -231,16 +227,7 @@ pub(super) fn record_card_read(ws: &mut Workspace, op: &Operation, r: &RecordCar
             format!("the meter reports purchase {} loaded; only {} were sold", r.last_count, card.sold_count),
         ));
     }
-    let before = format!("{} {}", card_text(&card), return_text(meter.local.last_return.as_ref()));
     card.loaded_count = card.loaded_count.max(r.last_count);
-    let source = if r.serial.is_some() { ReturnSource::Card } else { ReturnSource::CheckCard };
-    // As for any return data: the newest report is the meter's credit (kept no later than now, so that it never
-    // looks newer than a sale made since); an older one only goes into the trail.
-    let reported = r.at.min(at);
-    let current = meter.local.last_return.as_ref().is_none_or(|last| reported >= last.at);
-    if current {
-        meter.local.last_return = Some(MeterReturn { at: reported, source, remaining_milli: r.remaining_milli });
-    }
     let entry = AuditEntry::new(
         "record_card_read",
         format!("meter:{}", r.meter_id),
@@ -291,12 +278,5 @@ fn card_text(c: &MeterCard) -> String {
     format!(
         "card={} status={} generation={} key_no={} sold={} loaded={}",
         c.serial, c.status, c.generation, c.key_no, c.sold_count, c.loaded_count
-    )
-}
-
-fn return_text(r: Option<&MeterReturn>) -> String {
-    r.map_or_else(
-        || "return=-".to_string(),
-        |r| format!("return_at={} source={} remaining_milli={}", r.at, r.source, r.remaining_milli),
     )
 }

@@ -16,7 +16,7 @@ use super::{Outcome, acting_operator, committed, control};
 use crate::audit::AuditEntry;
 use crate::command::{Operation, RecordMeterReturn};
 use crate::error::OpError;
-use crate::records::{AccountRecord, CreditValue, LocalCredit, MeterReturn};
+use crate::records::{AccountRecord, CreditValue, LocalCredit, MeterRecord, MeterReturn, ReturnSource};
 use crate::workspace::Workspace;
 
 type Done = Result<(Outcome, AuditEntry), OpError>;
@@ -30,23 +30,9 @@ pub(super) fn record_meter_return(ws: &mut Workspace, op: &Operation, r: &Record
     if meter.meter.control_mode != ControlMode::Local {
         return Err(OpError::refused("meter_not_local", "a remote meter's credit is its account's wallet"));
     }
-    if r.remaining_milli < 0 {
-        return Err(OpError::refused("bad_value", "the credit left on a meter is not negative"));
-    }
-    if r.at > at + jiff::SignedDuration::from_secs(FUTURE_SLACK_S) {
-        return Err(OpError::refused("return_in_future", format!("the return data is dated {}, after now", r.at)));
-    }
     let before = return_text(meter.local.last_return.as_ref());
-    // Return data arrives late and out of order (a check card read days after a user card): the newest report
-    // is the meter's credit, an older one only goes into the trail.
-    // Kept no later than now: sales are stamped with the server's clock, and a return dated ahead of it must
-    // not look newer than a sale made in the meantime (whose token it cannot show).
+    let current = keep_return(&mut meter, r.at, r.source, r.remaining_milli, at)?;
     let reported = r.at.min(at);
-    let current = meter.local.last_return.as_ref().is_none_or(|last| reported >= last.at);
-    if current {
-        meter.local.last_return =
-            Some(MeterReturn { at: reported, source: r.source, remaining_milli: r.remaining_milli });
-    }
     let value = meter.local.value(r.remaining_milli);
     let entry = AuditEntry::new(
         "record_meter_return",
@@ -65,7 +51,34 @@ pub(super) fn record_meter_return(ws: &mut Workspace, op: &Operation, r: &Record
     Ok((Outcome::MeterReturnRecorded { meter_id: r.meter_id, local, current }, entry))
 }
 
-fn return_text(r: Option<&MeterReturn>) -> String {
+/// Checks return data a local meter reported at `reported_at` and keeps it as the meter's last when it is the
+/// newest: whether it was kept.
+pub(super) fn keep_return(
+    meter: &mut MeterRecord,
+    reported_at: Timestamp,
+    source: ReturnSource,
+    remaining_milli: i64,
+    now: Timestamp,
+) -> Result<bool, OpError> {
+    if remaining_milli < 0 {
+        return Err(OpError::refused("bad_value", "the credit left on a meter is not negative"));
+    }
+    if reported_at > now + jiff::SignedDuration::from_secs(FUTURE_SLACK_S) {
+        return Err(OpError::refused("return_in_future", format!("the return data is dated {reported_at}, after now")));
+    }
+    // Return data arrives late and out of order (a check card read days after a user card): the newest report
+    // is the meter's credit, an older one only goes into the trail.
+    // Kept no later than now: sales are stamped with the server's clock, and a return dated ahead of it must
+    // not look newer than a sale made in the meantime (whose token it cannot show).
+    let reported = reported_at.min(now);
+    let current = meter.local.last_return.as_ref().is_none_or(|last| reported >= last.at);
+    if current {
+        meter.local.last_return = Some(MeterReturn { at: reported, source, remaining_milli });
+    }
+    Ok(current)
+}
+
+pub(super) fn return_text(r: Option<&MeterReturn>) -> String {
     r.map_or_else(
         || "return=-".to_string(),
         |r| format!("return_at={} source={} remaining_milli={}", r.at, r.source, r.remaining_milli),

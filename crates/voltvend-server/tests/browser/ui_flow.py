@@ -300,7 +300,7 @@ class Flow:
         self.go(page)
         self.el("#no-card")
         self.submit("#virtual-new")
-        self.check(self.el("#in-reader").text.startswith("D0"), "a new blank card in the reader")
+        self.check(re.fullmatch(r"[0-9A-F]{16}", self.el("#in-reader").text), "a new blank card in the reader")
         self.open_details()
         Select(self.el("#field-kind")).select_by_value("parameter")
         self.submit("#write-field-card")
@@ -314,7 +314,7 @@ class Flow:
         self.submit("#virtual-eject")
         self.submit("#virtual-new")
         serial = self.el("#in-reader").text
-        self.check(serial.startswith("D0"), f"a new blank card in the reader: {serial!r}")
+        self.check(re.fullmatch(r"[0-9A-F]{16}", serial), f"a new blank card in the reader: {serial!r}")
         self.open_details()
         self.submit("#issue-card", confirm=True)
         self.check(self.el("#card-serial").text == serial, "the card issued is the one in the reader")

@@ -360,21 +360,7 @@ async fn read_and_record(
 ) -> ApiResult<CardReadView> {
     let image = read_reader(app, point, app.cards.key_no).await?;
     let serial = image.serial.to_string();
-    let mut view = CardReadView {
-        serial: serial.clone(),
-        blank: image.header.is_none(),
-        kind: image.header.as_ref().map(|h| kind_text(h.kind).to_string()),
-        meter_no: image.header.as_ref().map(|h| h.meter_no.clone()),
-        customer_no: image.header.as_ref().map(|h| h.customer_no.clone()),
-        generation: image.header.as_ref().map(|h| h.generation),
-        standing: None,
-        meter_id: None,
-        account_id: None,
-        purchase: None,
-        returned: None,
-        recorded: false,
-        card: None,
-    };
+    let mut view = read_view(&serial, image.header.as_ref());
     let Some(header) = &image.header else { return Ok(view) };
     let (m, card) = match header.kind {
         CardKind::User => {
@@ -718,13 +704,18 @@ pub async fn blank_field_card(
         .map_err(|()| {
             ApiError::new("card_wrong_kind", "a customer's card is taken back with 退卡, not blanked here")
         })?;
-    Ok(axum::Json(CardReadView {
+    Ok(axum::Json(read_view(&serial.to_string(), None)))
+}
+
+/// What a card's header shows, before anything is looked up about it (`None`: a blank card).
+fn read_view(serial: &str, header: Option<&Header>) -> CardReadView {
+    CardReadView {
         serial: serial.to_string(),
-        blank: true,
-        kind: None,
-        meter_no: None,
-        customer_no: None,
-        generation: None,
+        blank: header.is_none(),
+        kind: header.map(|h| kind_text(h.kind).to_string()),
+        meter_no: header.map(|h| h.meter_no.clone()),
+        customer_no: header.map(|h| h.customer_no.clone()),
+        generation: header.map(|h| h.generation),
         standing: None,
         meter_id: None,
         account_id: None,
@@ -732,7 +723,7 @@ pub async fn blank_field_card(
         returned: None,
         recorded: false,
         card: None,
-    }))
+    }
 }
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]

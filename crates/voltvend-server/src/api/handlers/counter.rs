@@ -153,8 +153,12 @@ pub async fn close_shift(
     .await
 }
 
-/// The sale a request asks for, with the account's currency and the unit sold.
-async fn sale_of(app: &AppState, p: &Principal, body: &SaleRequest) -> ApiResult<(Sale, Currency, String)> {
+/// The sale a request asks for, with the account's currency, the unit sold and the meter sold to.
+async fn sale_of(
+    app: &AppState,
+    p: &Principal,
+    body: &SaleRequest,
+) -> ApiResult<(Sale, Currency, String, voltvend_ops::MeterRecord)> {
     let account = visible_account(app, p, body.account_id.into()).await?;
     let c = account.account.currency;
     let meter = super::customers::visible_meter(app, p, body.meter_id.into()).await?;
@@ -174,7 +178,7 @@ async fn sale_of(app: &AppState, p: &Principal, body: &SaleRequest) -> ApiResult
         reference: body.reference.clone(),
         expected_paid_minor: money_of("expected_paid", &body.expected_paid)?,
     };
-    Ok((sale, c, unit))
+    Ok((sale, c, unit, meter))
 }
 
 pub async fn quote(
@@ -183,7 +187,7 @@ pub async fn quote(
     ClientAddr(source): ClientAddr,
     ApiJson(body): ApiJson<SaleRequest>,
 ) -> ApiResult<axum::Json<QuoteView>> {
-    let (sale, c, unit) = sale_of(&app, &p, &body).await?;
+    let (sale, c, unit, _) = sale_of(&app, &p, &body).await?;
     // The quote is the sale itself, applied to the current state and thrown away: it cannot differ from what
     // the sale will do on the same state. Its tokens are never shown.
     let op = Operation::new(app.api.ids.id(), p.actor(&source), Command::Sale(sale));
@@ -213,10 +217,9 @@ pub async fn sell(
     ClientAddr(source): ClientAddr,
     ApiJson(body): ApiJson<SaleRequest>,
 ) -> ApiResult<Response> {
-    let (sale, c, unit) = sale_of(&app, &p, &body).await?;
+    let (sale, c, unit, card_meter) = sale_of(&app, &p, &body).await?;
     // An IC-card meter's purchase goes onto the customer's card in this counter's reader: read it first (its
     // return data may show the last purchase loaded), write the new one after the commit.
-    let card_meter = app.store.meter(sale.meter_id).await?;
     let card_point = match card_meter.meter.protocol {
         MeterProtocol::IcCard => {
             let point = app.store.shift(sale.shift_id).await.ok().map(|s| s.vending_point_id);

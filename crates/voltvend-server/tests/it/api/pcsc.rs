@@ -109,11 +109,23 @@ mod with_pcsc {
         }
     }
 
-    /// Sends APDUs through `opensc-tool` (reader 0) and returns each answer's data bytes (the status words must
-    /// be 90 00).
+    /// The number `opensc-tool -l` gives the virtual reader (other readers may be plugged in before it).
+    fn opensc_reader() -> String {
+        let out = Command::new("opensc-tool").arg("-l").output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .find(|l| l.trim_end().ends_with(READER))
+            .and_then(|l| l.split_whitespace().next())
+            .filter(|n| n.parse::<u32>().is_ok())
+            .unwrap_or_else(|| panic!("opensc-tool does not list {READER}:\n{text}"))
+            .to_string()
+    }
+
+    /// Sends APDUs through `opensc-tool` (the virtual reader) and returns each answer's data bytes (the status
+    /// words must be 90 00).
     fn opensc(apdus: &[&str], lengths: &[usize]) -> Vec<Vec<u8>> {
         let mut cmd = Command::new("opensc-tool");
-        cmd.args(["-r", "0"]);
+        cmd.args(["-r", &opensc_reader()]);
         for a in apdus {
             cmd.args(["-s", a]);
         }
