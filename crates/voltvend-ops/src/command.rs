@@ -484,6 +484,10 @@ impl Command {
                 c.uuid(m.meter_id.as_uuid());
                 canonical_reading(c, &m.reading);
                 c.str(&m.reason);
+                // Only when set, so a rebase keeps the fingerprint it had before billing was possible.
+                if m.bill {
+                    c.str("bill");
+                }
             }
             Self::IssueMeterCommand(m) => {
                 c.uuid(m.meter_id.as_uuid());
@@ -1206,13 +1210,18 @@ fn canonical_report(c: &mut Canon, r: Option<&MeterReport>) {
 }
 
 /// Billing of a meter goes on from `reading` — a reading that was flagged for review (a register lower than the
-/// last, an impossible jump) and that an operator found to be the meter's true new start (it was reset, or
-/// replaced without a new record). The consumption between the last billed reading and it is not billed.
+/// last, an impossible jump) — after an operator looked at it:
+/// * `bill: false`: the reading is the meter's true new start (it was reset, or replaced without a new record);
+///   the consumption between the last billed reading and it is not billed;
+/// * `bill: true`: the jump was real (a heavy load, a supply limit set too low); the interval up to it is
+///   priced and debited like any reading, without the limits that flagged it. Only registers that went up can
+///   be billed so: a register lower than the last has no consumption to bill.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RebaseReadings {
     pub meter_id: MeterId,
     pub reading: Reading,
     pub reason: String,
+    pub bill: bool,
 }
 
 /// Sets (or, with `None`, clears) how the head end reaches a meter.

@@ -408,6 +408,9 @@ impl Footprint {
             Command::RebaseReadings(m) => {
                 self.meters.insert(m.meter_id);
                 self.reading_states.insert(m.meter_id);
+                if m.bill {
+                    self.transfers.insert(op.transfer_id(0));
+                }
             }
             Command::IssueMeterCommand(m) => {
                 self.meters.insert(m.meter_id);

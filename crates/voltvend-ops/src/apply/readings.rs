@@ -230,7 +230,13 @@ pub(super) fn apply(
 /// the flagged reading, a register lower than the last that is no possible rollover and consumption the supply
 /// cannot carry.
 /// An operator's rebase of a meter's billing onto a reading that was flagged (see [`RebaseReadings`]).
-pub(super) fn rebase(ws: &mut Workspace, op: &Operation, m: &RebaseReadings) -> Result<(Outcome, AuditEntry), OpError> {
+pub(super) fn rebase(
+    ws: &mut Workspace,
+    op: &Operation,
+    m: &RebaseReadings,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<(Outcome, AuditEntry), OpError> {
     acting_operator(ws, &op.actor)?;
     let reason = text::required("rebase reason", &m.reason, MeterCommand::TEXT_LEN_MAX)?;
     let meter = control::meter_in_scope(ws, op, m.meter_id)?;
@@ -253,6 +259,9 @@ pub(super) fn rebase(ws: &mut Workspace, op: &Operation, m: &RebaseReadings) -> 
     if names(&m.reading.registers) != names(&last.registers) {
         return Err(OpError::refused("registers_mismatch", "the reading's registers are not the meter's"));
     }
+    if m.bill {
+        return bill_found_real(ws, op, m, &last, &reason, ctx, at);
+    }
     let entry = AuditEntry::new(
         "rebase_readings",
         format!("meter:{}", m.meter_id),
@@ -261,6 +270,48 @@ pub(super) fn rebase(ws: &mut Workspace, op: &Operation, m: &RebaseReadings) -> 
     );
     ws.reading_states.put(m.meter_id, ReadingState { meter_id: m.meter_id, last: m.reading.clone() });
     Ok((Outcome::Updated { what: "meter readings", id: m.meter_id.to_string() }, entry))
+}
+
+/// A flagged jump found real: the interval from the last billed reading to it is billed as any reading is —
+/// priced, debited, alarms and a trip as the balance goes — with no supply limit checked, since the limit is
+/// what an operator just overruled.
+fn bill_found_real(
+    ws: &mut Workspace,
+    op: &Operation,
+    m: &RebaseReadings,
+    last: &Reading,
+    reason: &str,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<(Outcome, AuditEntry), OpError> {
+    let values = |r: &Registers| match r {
+        Registers::Total(v) => vec![*v],
+        Registers::PerPeriod(v) => v.iter().map(|(_, x)| *x).collect(),
+    };
+    if values(&m.reading.registers).iter().zip(values(&last.registers)).any(|(new, old)| *new < old) {
+        return Err(OpError::refused(
+            "register_decreased",
+            "a register is lower than at the last billed reading: there is no consumption to bill, only a rebase",
+        ));
+    }
+    let trusted = ApplyReadings {
+        meter_id: m.meter_id,
+        readings: vec![m.reading.clone()],
+        report: None,
+        limits: ReadingLimits { register_wrap: None, max_power_w: None },
+    };
+    let (outcome, billing) = apply(ws, op, &trusted, ctx, at)?;
+    // What the tariff cannot price (registers that do not fit it) stays flagged: nothing is committed.
+    if matches!(&outcome, Outcome::Readings(o) if o.billed == 0) {
+        return Err(OpError::refused("reading_not_billable", "the tariff cannot price this reading"));
+    }
+    let entry = AuditEntry::new(
+        "bill_flagged_reading",
+        format!("meter:{}", m.meter_id),
+        format!("last billed {}; {}", last.at, billing.before),
+        format!("billed up to {}: {reason}; {}", m.reading.at, billing.after),
+    );
+    Ok((outcome, entry))
 }
 
 pub(crate) fn resolve(prev: &Reading, reading: &Reading, limits: ReadingLimits) -> Result<Reading, String> {

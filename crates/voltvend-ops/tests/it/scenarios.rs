@@ -581,6 +581,7 @@ fn a_rebase_goes_on_from_the_reading_and_refuses_what_does_not_fit() {
             meter_id: estate.remote_meter,
             reading: r,
             reason: "meter reset".into(),
+            bill: false,
         });
         estate.system(command)
     };

@@ -457,7 +457,7 @@ endpoints! {
         query: -, body: -, ok: 200 [ReadView], errors: [404, 409, 422, 502],
     }
     POST "/api/v1/meters/{id}/readings/rebase" => supply::rebase_readings {
-        access: Access::Needs(P::MetersControl), summary: "Go on billing from a flagged reading (a meter reset or replaced in place); the interval before it is not billed", keyed: true,
+        access: Access::Needs(P::MetersControl), summary: "Review a flagged reading: go on billing from it (a meter reset or replaced in place; the interval before it not billed) or, with bill, bill the jump found real", keyed: true,
         query: -, body: [RebaseReadingsRequest], ok: 204 -, errors: [404, 409, 422],
     }
     GET "/api/v1/readings" => supply::list_readings {

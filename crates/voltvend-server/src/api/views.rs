@@ -1435,8 +1435,14 @@ pub struct AuditQuery {
 pub struct RebaseReadingsRequest {
     /// The instant of a flagged reading of this meter (RFC 3339), as `GET /api/v1/readings?status=flagged` lists it.
     pub at: String,
-    /// Why billing goes on from it (the meter was reset, replaced in place…); kept in the audit record.
+    /// Why billing goes on from it (the meter was reset, replaced in place…, or the jump was real); kept in the
+    /// audit record.
     pub reason: String,
+    /// `true`: the jump was real, so the interval up to the reading is priced and debited like any reading
+    /// (only where every register went up). `false` (the default): billing starts afresh from it and the
+    /// interval before it is not billed.
+    #[serde(default)]
+    pub bill: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

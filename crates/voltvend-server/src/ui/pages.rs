@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/shift/correct", post(correct_shift))
         .route("/ui/meters/{id}", get(meter))
         .route("/ui/meters/{id}/command", post(meter_command))
+        .route("/ui/meters/{id}/review", post(review_reading))
         .route("/ui/approvals", get(approvals))
         .route("/ui/corrections", post(request_correction))
         .route("/ui/corrections/{id}/{decision}", post(decide))
@@ -1264,6 +1265,24 @@ async fn meter_command(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
     }
     let body = json!({"kind": f.get("kind"), "reason": f.get("reason")});
     let a = ui.post(&format!("/api/v1/meters/{id}/commands"), &body, f.get("key")).await;
+    if !a.ok() {
+        return meter_page(&app, &ui, id, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/meters/{id}"))
+}
+
+/// An engineer's review of a flagged reading: billing goes on from it, or the jump is billed.
+async fn review_reading(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let Some(id) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/counter") };
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    if f.get("review_reason").is_empty() {
+        return meter_page(&app, &ui, id, Some(UiError::new("required", "review_reason"))).await;
+    }
+    let body = json!({"at": f.get("at"), "reason": f.get("review_reason"), "bill": f.get("bill") == "true"});
+    let a = ui.post(&format!("/api/v1/meters/{id}/readings/rebase"), &body, f.get("key")).await;
     if !a.ok() {
         return meter_page(&app, &ui, id, Some(a.error())).await;
     }

@@ -73,7 +73,8 @@ pub async fn set_channel(
     write::submit(&app, &p, &key, &source, command, |_| Reply::empty()).await
 }
 
-/// An operator's review of a flagged reading: billing goes on from it, the interval before it left unbilled.
+/// An operator's review of a flagged reading: billing goes on from it, the interval before it left unbilled or,
+/// when the jump was real, billed.
 pub async fn rebase_readings(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -101,6 +102,7 @@ pub async fn rebase_readings(
         meter_id: m.meter.id,
         reading: flagged.row.reading,
         reason: body.reason,
+        bill: body.bill,
     });
     write::submit(&app, &p, &key, &source, command, |_| Reply::empty()).await
 }

@@ -20,7 +20,7 @@ const ENGINEER: BuiltinRole = BuiltinRole::FieldEngineer;
 
 /// A simulated fleet behind a gateway on this machine, and a head end in the API's server; returns the fleet,
 /// the head end, the gateway's port and the estate's remote meter's address.
-async fn connected(api: &mut Api) -> (SharedFleet, voltvend_headend::HeadEnd, u16, Address) {
+pub(super) async fn connected(api: &mut Api) -> (SharedFleet, voltvend_headend::HeadEnd, u16, Address) {
     let cfg = ControllerConfig::remote(TimeZone::get("Asia/Shanghai").unwrap());
     let address = Address::from_meter_no("000000000101").unwrap();
     let mut fleet = Fleet::new(101, 3, super::start(), &cfg, 0);
@@ -164,6 +164,73 @@ async fn a_flagged_reading_is_reviewed_and_billing_goes_on_from_it() {
     // The same reading again is behind the last billed one now.
     let again = api.send(rebase(ENGINEER, &at)).await;
     assert_eq!((again.status.as_u16(), again.code().as_str()), (409, "reading_not_newer"));
+}
+
+/// A jump beyond the supply's limit is flagged and not billed; an engineer finds it real (a contractor's heater)
+/// and bills it: the interval is priced and debited exactly as a reading would be, once. A reading lower than
+/// the last cannot be billed so, only rebased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_jump_found_real_is_billed_once() {
+    let mut api = Api::new().await;
+    let (fleet, _headend, port, address) = connected(&mut api).await;
+    let meter = api.estate.remote_meter;
+    let set = api
+        .as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
+        .fresh_key()
+        .json(json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
+    assert_eq!(api.send(set).await.status.as_u16(), 204);
+    let sale = api
+        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
+        .fresh_key()
+        .json(json!({"account_id": api.estate.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "200.00"}));
+    api.send(sale).await.ok();
+    let read = |api: &Api| api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"));
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(2_000_000);
+    let first = api.send(read(&api)).await.ok();
+    let balance = |r: &serde_json::Value| r["balance_after_minor"].as_str().unwrap().parse::<i64>().unwrap();
+    let before = balance(&first);
+    // 260 kWh in an hour: more than the 250 kW the head end allows by default.
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(2_260_000);
+    api.clock.advance(jiff::SignedDuration::from_hours(1));
+    let r = api.send(read(&api)).await.ok();
+    assert_eq!((r["billed"].as_u64(), r["flagged"].as_u64(), balance(&r)), (Some(0), Some(1), before), "{r}");
+    let flagged = format!("/api/v1/readings?meter_id={meter}&status=flagged");
+    let list = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &flagged)).await.ok();
+    let at = list["items"][0]["at"].as_str().unwrap().to_string();
+    let bill = |key: &str| {
+        api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/readings/rebase"))
+            .key(key)
+            .json(json!({"at": at, "reason": "a contractor's heater, seen on site", "bill": true}))
+    };
+    assert_eq!(api.send(bill("heater")).await.status.as_u16(), 204);
+    // The same request again is answered from its first commit: billed once.
+    assert_eq!(api.send(bill("heater")).await.status.as_u16(), 204);
+    // 260 × 0.60 = 156.00 debited; the next read bills only what follows.
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(2_270_000);
+    api.clock.advance(jiff::SignedDuration::from_hours(1));
+    let r = api.send(read(&api)).await.ok();
+    assert_eq!((r["billed"].as_u64(), r["charged_minor"].as_str()), (Some(1), Some("600")), "{r}");
+    assert_eq!(balance(&r), before - 15_600 - 600, "{r}");
+    let billed = format!("/api/v1/readings?meter_id={meter}&status=billed");
+    let list = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &billed)).await.ok();
+    let billed_at: Vec<_> = list["items"].as_array().unwrap().iter().map(|i| i["at"].as_str().unwrap()).collect();
+    assert_eq!(billed_at.iter().filter(|a| **a == at).count(), 1, "the reading is billed once: {list}");
+    // Once billed, billing is past it; and a lower register can be rebased, never billed.
+    let again = api.send(bill("heater-again")).await;
+    assert_eq!((again.status.as_u16(), again.code().as_str()), (409, "reading_not_newer"));
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(1_000);
+    api.clock.advance(jiff::SignedDuration::from_hours(1));
+    assert_eq!(api.send(read(&api)).await.ok()["flagged"].as_u64(), Some(1));
+    let list = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &flagged)).await.ok();
+    let lower = list["items"].as_array().unwrap().last().unwrap()["at"].as_str().unwrap().to_string();
+    let refused = api
+        .send(
+            api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/readings/rebase"))
+                .fresh_key()
+                .json(json!({"at": lower, "reason": "reset", "bill": true})),
+        )
+        .await;
+    assert_eq!((refused.status.as_u16(), refused.code().as_str()), (409, "register_decreased"));
 }
 
 /// 按实抄试算: a tariff applied to a meter's stored, billed readings gives what billing charged; a draft at

@@ -1184,3 +1184,63 @@ fn in_reader(html: &str) -> Option<String> {
     let serial: String = html[start..].chars().take_while(|c| *c != '<').collect();
     (serial.len() == 16 && serial.chars().all(|c| c.is_ascii_hexdigit())).then_some(serial)
 }
+
+/// A flagged reading on the meter page: the engineer of its building reviews it there and bills the jump found
+/// real; the form needs a reason, a cashier is not offered it, and once billed the form is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_reading_is_reviewed_on_the_meter_page() {
+    let mut api = Api::new().await;
+    let (fleet, _headend, port, address) = super::supply::connected(&mut api).await;
+    let e = api.estate.clone();
+    let scope = e.building_a.id;
+    let meter = e.remote_meter;
+    let set = api
+        .as_(voltvend_domain::BuiltinRole::Manager, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
+        .fresh_key()
+        .json(serde_json::json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
+    assert_eq!(api.send(set).await.status.as_u16(), 204);
+    let sale = api.as_(voltvend_domain::BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales").fresh_key().json(
+        serde_json::json!({"account_id": e.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "200.00"}),
+    );
+    api.send(sale).await.ok();
+    let read = |api: &Api| {
+        api.as_(voltvend_domain::BuiltinRole::Manager, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"))
+    };
+    let before = api.send(read(&api)).await.ok()["balance_after_minor"].as_str().unwrap().to_string();
+    fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(2_300_000);
+    api.clock.advance(jiff::SignedDuration::from_hours(1));
+    assert_eq!(api.send(read(&api)).await.ok()["flagged"].as_u64(), Some(1));
+    // Logged in after the clock moved, so their sessions are fresh.
+    let (_, engineer) = session(&mut api, "ui.review.engineer", "field_engineer", scope).await;
+    let (_, cashier) = session(&mut api, "ui.review.cashier", "cashier", scope).await;
+
+    let path = format!("/ui/meters/{meter}");
+    let action = format!("/ui/meters/{meter}/review");
+    assert!(!text(&api.send(page(&path, &cashier)).await).contains(&action), "a cashier reviews nothing");
+    let html = text(&api.send(page(&path, &engineer)).await);
+    let form = |reason: &str| {
+        format!(
+            "csrf={}&key={}&at={}&bill=true&review_reason={reason}",
+            field_in(&html, &action, "csrf"),
+            field_in(&html, &action, "key"),
+            field_in(&html, &action, "at").replace(':', "%3A").replace('+', "%2B"),
+        )
+    };
+    let r = api.send(form_req(&action, &form(""), &engineer)).await;
+    assert!(text(&r).contains("id=\"review-reason-error\""), "a reason is asked for");
+    let r = api.send(form_req(&action, &form("kiln+firing+seen+on+site"), &engineer)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    // 300 kWh × 0.60 = 180.00 debited by the review.
+    let account = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::ReadOnly,
+            'a',
+            Method::GET,
+            &format!("/api/v1/accounts/{}", e.account_a),
+        ))
+        .await
+        .ok();
+    let balance = account["balance"]["minor"].as_str().map(str::to_string);
+    assert_eq!(balance, Some((before.parse::<i64>().unwrap() - 18_000).to_string()), "{account}");
+    assert!(!text(&api.send(page(&path, &engineer)).await).contains(&action), "reviewed: the form is gone");
+}
