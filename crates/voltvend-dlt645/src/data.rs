@@ -156,7 +156,8 @@ const fn raw(bytes: u8) -> Format {
 }
 
 /// The identifiers a prepaid system reads and writes. Formats of the prepayment identifiers are from several
-/// independent meter firmwares' tables (PROTOCOLS.md §3.4). The rate word (04000703), maximum demand
+/// independent meter firmwares' tables (PROTOCOLS.md §3.4). The rate word (04000703), the first set of rate
+/// prices (0405010N), maximum demand
 /// (0101xxxx), instant freeze (0501xxxx) and event count (0330xx00) identifiers are from the standard's
 /// appendix A as its readers quote it, with no public frame to check them: [unverified].
 #[rustfmt::skip]
@@ -198,6 +199,10 @@ pub const TABLE: &[DataId] = &[
     DataId { di: 0x0090_0200, name: "remaining money", format: u(4, 2), unit: "yuan" },
     DataId { di: 0x0090_0201, name: "overdraft money", format: u(4, 2), unit: "yuan" },
     DataId { di: 0x0400_0703, name: "RS-485 port 1 rate feature word", format: raw(1), unit: "" },
+    DataId { di: 0x0405_0101, name: "first rate price set, tariff 1 (sharp)", format: u(4, 4), unit: "yuan/kWh" },
+    DataId { di: 0x0405_0102, name: "first rate price set, tariff 2 (peak)", format: u(4, 4), unit: "yuan/kWh" },
+    DataId { di: 0x0405_0103, name: "first rate price set, tariff 3 (flat)", format: u(4, 4), unit: "yuan/kWh" },
+    DataId { di: 0x0405_0104, name: "first rate price set, tariff 4 (valley)", format: u(4, 4), unit: "yuan/kWh" },
     DataId { di: 0x0101_0000, name: "forward active maximum demand total and its time (XX.XXXX kW, YYMMDDhhmm)", format: raw(8), unit: "" },
     DataId { di: 0x0501_0001, name: "last instant freeze time (YYMMDDhhmm)", format: raw(5), unit: "" },
     DataId { di: 0x0501_0101, name: "last instant freeze forward active energy (total, tariffs 1-4)", format: raw(20), unit: "kWh" },

@@ -370,6 +370,9 @@ impl HeadEnd {
             CommandKind::RelayClose => 0,
             CommandKind::KeepPowerOn | CommandKind::KeepPowerOff => return Err(unsupported("keep-power register")),
             CommandKind::SetTime => return Err(unsupported("clock register")),
+            CommandKind::WriteBalance | CommandKind::WritePrices => {
+                return Err(unsupported("balance or price register"));
+            }
         };
         let register = map.relay_register().ok_or_else(|| unsupported("writable relay register"))?;
         let (start, count) = map.relay_span().ok_or_else(|| unsupported("relay register"))?;
@@ -681,7 +684,7 @@ impl HeadEnd {
     /// One attempt at a command, recorded.
     async fn attempt(&self, command: &MeterCommand) -> Result<(), StoreError> {
         let result = match self.carry_out(command).await {
-            Ok(report) => AttemptResult::Confirmed { report },
+            Ok((report, readback)) => AttemptResult::Confirmed { report, readback },
             Err(e) => AttemptResult::Failed { error: e.to_string() },
         };
         let done = matches!(result, AttemptResult::Confirmed { .. });
@@ -720,28 +723,34 @@ impl HeadEnd {
         }
     }
 
-    /// Sends a command and reads the meter back.
-    async fn carry_out(&self, command: &MeterCommand) -> Result<voltvend_ops::MeterReport, HeadEndError> {
+    /// Sends a command and reads the meter back: what it reports, and what a write command's value reads back
+    /// as.
+    async fn carry_out(&self, command: &MeterCommand) -> Result<(voltvend_ops::MeterReport, String), HeadEndError> {
         let meter = self.inner.store.meter(command.meter_id).await?;
         let control = self.inner.store.meter_control(command.meter_id).await?;
         let channel = control
             .and_then(|c| c.channel)
             .ok_or_else(|| HeadEndError::Meter { meter: command.meter_id, why: "it has no channel".into() })?;
         if let Channel::ModbusTcp { host, port, unit, map } = &channel {
-            return self.carry_out_modbus(command, (host, *port, *unit, map)).await;
+            return Ok((self.carry_out_modbus(command, (host, *port, *unit, map)).await?, String::new()));
         }
         let address = Self::address_of(&meter)?;
         let bus = self.route(&channel, address)?;
-        let tz = self.time_zone(meter.meter.premises_id).await?;
         let timeout = self.inner.config.request_timeout;
         let cfg = &self.inner.config;
+        if command.kind.writes_value() {
+            let readback = self.write_values(&bus, address, command).await?;
+            let word = read::read_status_3(&bus, address, timeout).await?;
+            return Ok((read::report_of(word, self.now()), readback));
+        }
+        let tz = self.time_zone(meter.meter.premises_id).await?;
         let local = |t: Timestamp| t.to_zoned(tz.clone()).datetime();
         let action = match command.kind {
             CommandKind::RelayTrip => Some(RelayAction::Trip),
             CommandKind::RelayClose => Some(RelayAction::ClosePermitted),
             CommandKind::KeepPowerOn => Some(RelayAction::KeepPower),
             CommandKind::KeepPowerOff => Some(RelayAction::KeepPowerRelease),
-            CommandKind::SetTime => None,
+            CommandKind::SetTime | CommandKind::WriteBalance | CommandKind::WritePrices => None,
         };
         match action {
             Some(action) => {
@@ -809,7 +818,50 @@ impl HeadEnd {
             }
         }
         let word = read::read_status_3(&bus, address, timeout).await?;
-        Ok(read::report_of(word, self.now()))
+        Ok((read::report_of(word, self.now()), String::new()))
+    }
+
+    /// Writes a balance or the rate prices with DL/T 645-2007 write data (§7.3: DI, password, operator code,
+    /// value), then reads each identifier back; returns what it read, in the command value's form, for the
+    /// operation that records the attempt to compare.
+    async fn write_values(&self, bus: &Bus, address: Address, command: &MeterCommand) -> Result<String, HeadEndError> {
+        let cfg = &self.inner.config;
+        let plan = read::write_plan(command.kind, &command.value).ok_or_else(|| HeadEndError::Meter {
+            meter: command.meter_id,
+            why: format!("the command's value {:?} is not one a meter can be written", command.value),
+        })?;
+        for (di, raw) in &plan {
+            let format = voltvend_dlt645::data::lookup(*di).map(|d| d.format);
+            let decimals = match format {
+                Some(voltvend_dlt645::data::Format::Unsigned { decimals, .. }) => decimals,
+                _ => 0,
+            };
+            let value = format
+                .and_then(|f| {
+                    voltvend_dlt645::data::encode(f, &voltvend_dlt645::data::Value::Decimal { raw: *raw, decimals })
+                        .ok()
+                })
+                .ok_or_else(|| HeadEndError::Meter {
+                    meter: command.meter_id,
+                    why: format!("{raw} does not fit {di:08X}"),
+                })?;
+            let request =
+                Request::Write { di: *di, password: Password(cfg.password), operator: cfg.operator_code, value };
+            match bus.request(address, request, cfg.request_timeout).await? {
+                Some(Reply::Ok { .. }) => {}
+                other => {
+                    return Err(HeadEndError::Meter {
+                        meter: command.meter_id,
+                        why: format!("the meter answered the write of {di:08X} with {other:?}"),
+                    });
+                }
+            }
+        }
+        let mut read_back = Vec::with_capacity(plan.len());
+        for (di, _) in &plan {
+            read_back.push(read::read_raw(bus, address, *di, cfg.request_timeout).await?.to_string());
+        }
+        Ok(read_back.join(" "))
     }
 
     /// Accepts 4G meters dialling in on `listener`, until the task is dropped. A meter says who it is with an

@@ -88,6 +88,36 @@ pub async fn read_clock(bus: &Bus, address: Address, timeout: Duration) -> Resul
     }
 }
 
+/// The balance a meter shows (remaining money, XXXXXX.XX) and its first set of rate prices, tariffs 1–4
+/// (XXXX.XXXX per kWh; 0405010N from the standard's appendix A as its readers quote it: [unverified]).
+pub const DI_REMAINING_MONEY: u32 = 0x0090_0200;
+pub const DI_RATE_PRICES: [u32; 4] = [0x0405_0101, 0x0405_0102, 0x0405_0103, 0x0405_0104];
+
+/// A decimal value's raw digits (hundredths for XXXXXX.XX, ten-thousandths for XXXX.XXXX).
+pub async fn read_raw(bus: &Bus, address: Address, di: u32, timeout: Duration) -> Result<i64, LinkError> {
+    let bytes = read(bus, address, di, timeout).await?;
+    let id = data::lookup(di).ok_or_else(|| malformed(address, format!("{di:08X} is not a known identifier")))?;
+    match data::decode(id.format, &bytes) {
+        Ok(Value::Decimal { raw, .. }) => Ok(raw),
+        Ok(other) => Err(malformed(address, format!("{di:08X} is not a number: {other:?}"))),
+        Err(e) => Err(malformed(address, format!("{di:08X}: {e}"))),
+    }
+}
+
+/// The identifiers a write command writes and the raw digits of each, from the command's value: the balance as
+/// remaining money, the four prices as tariffs 1–4. `None` for a value that is not of that form.
+pub fn write_plan(kind: voltvend_ops::CommandKind, value: &str) -> Option<Vec<(u32, i64)>> {
+    let numbers: Vec<i64> =
+        value.split_whitespace().map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0)).collect::<Option<_>>()?;
+    match (kind, numbers.as_slice()) {
+        (voltvend_ops::CommandKind::WriteBalance, [balance]) => Some(vec![(DI_REMAINING_MONEY, *balance)]),
+        (voltvend_ops::CommandKind::WritePrices, [_, _, _, _]) => {
+            Some(DI_RATE_PRICES.into_iter().zip(numbers).collect())
+        }
+        _ => None,
+    }
+}
+
 /// One read of a meter's energy and supply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnergyRead {

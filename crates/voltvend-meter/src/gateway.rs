@@ -36,6 +36,9 @@ pub struct Faults {
     pub drop_every: u64,
     /// Delay before each reply.
     pub delay: Duration,
+    /// Write-data requests (DL/T 645 function 14) are acknowledged and not carried out: a meter whose display
+    /// or parameter memory has failed, so only a read-back shows it.
+    pub forget_writes: bool,
 }
 
 pub type SharedFaults = Arc<Mutex<Faults>>;
@@ -88,13 +91,14 @@ async fn connection(
         }
         n += 1;
         // Decide this request's faults under the lock, without copying the fault set.
-        let (drop_link, silent, delay, corrupt) = {
+        let (drop_link, silent, delay, corrupt, forget) = {
             let f = faults.lock().unwrap_or_else(|p| p.into_inner());
             (
                 f.drop_every > 0 && n.is_multiple_of(f.drop_every),
                 f.silent.contains(&frame.address),
                 f.delay,
                 f.corrupt_every > 0 && n.is_multiple_of(f.corrupt_every),
+                f.forget_writes && frame.function() == voltvend_dlt645::app::F_WRITE,
             )
         };
         if drop_link {
@@ -103,7 +107,9 @@ async fn connection(
         if silent {
             continue;
         }
-        let reply = {
+        let reply = if forget {
+            Some(Reply::Ok { function: voltvend_dlt645::app::Function::Write }.to_frame(frame.address))
+        } else {
             let mut fl = fleet.lock().unwrap_or_else(|p| p.into_inner());
             fl.handle(&frame)
         };

@@ -479,6 +479,10 @@ impl Command {
             Self::SetMeterChannel(m) => {
                 c.uuid(m.meter_id.as_uuid());
                 c.opt_str(m.channel.as_ref().map(ToString::to_string).as_deref());
+                // Only when set, so a channel set before displays were written keeps its fingerprint.
+                if m.shows_credit {
+                    c.str("shows_credit");
+                }
             }
             Self::RebaseReadings(m) => {
                 c.uuid(m.meter_id.as_uuid());
@@ -498,9 +502,12 @@ impl Command {
                 c.uuid(a.command_id.as_uuid());
                 c.uuid(a.meter_id.as_uuid());
                 match &a.result {
-                    AttemptResult::Confirmed { report } => {
+                    AttemptResult::Confirmed { report, readback } => {
                         c.str("confirmed");
                         canonical_report(c, Some(report));
+                        if !readback.is_empty() {
+                            c.str(readback);
+                        }
                     }
                     AttemptResult::Failed { error } => {
                         c.str("failed");
@@ -1229,6 +1236,8 @@ pub struct RebaseReadings {
 pub struct SetMeterChannel {
     pub meter_id: MeterId,
     pub channel: Option<Channel>,
+    /// The meter shows the balance and prices written to it ([`MeterControl::shows_credit`]).
+    pub shows_credit: bool,
 }
 
 /// An operator's command for a meter, with the reason the audit trail keeps.
@@ -1250,7 +1259,9 @@ pub struct RecordCommandAttempt {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptResult {
     /// The meter acknowledged the command, and was read back: the command is done if what it reports agrees.
-    Confirmed { report: MeterReport },
+    /// `readback` is what a write command's value read back as, in the form of [`MeterCommand::value`]
+    /// (empty for the other commands).
+    Confirmed { report: MeterReport, readback: String },
     /// No answer, a refusal, or a transport error; retried later unless the command has expired.
     Failed { error: String },
 }

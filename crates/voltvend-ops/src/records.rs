@@ -538,6 +538,12 @@ code_enum!(
         KeepPowerOff => "keep_power_off",
         /// Set the meter's clock to the head end's.
         SetTime => "set_time",
+        /// Show the account's balance on the meter's display (remaining money), for a meter that shows what the
+        /// master station holds (远程费控 with a display); the value is what is written.
+        WriteBalance => "write_balance",
+        /// Write the tariff's prices into the meter's four rate prices (sharp, peak, flat, valley), for the
+        /// same meters; the value is what is written.
+        WritePrices => "write_prices",
     }
 );
 
@@ -549,7 +555,14 @@ impl CommandKind {
             Self::RelayTrip | Self::RelayClose => "relay",
             Self::KeepPowerOn | Self::KeepPowerOff => "keep_power",
             Self::SetTime => "clock",
+            Self::WriteBalance => "balance",
+            Self::WritePrices => "prices",
         }
+    }
+
+    /// Whether the command writes a value ([`MeterCommand::value`]) that the read-back must find.
+    pub const fn writes_value(&self) -> bool {
+        matches!(self, Self::WriteBalance | Self::WritePrices)
     }
 
     /// How long the head end keeps trying before the command expires: a relay or keep-power command stays
@@ -594,6 +607,11 @@ pub struct MeterCommand {
     pub kind: CommandKind,
     /// Why: "credit used up", "payment", or the operator's reason.
     pub reason: String,
+    /// What a write command writes, as the meter shows it; empty for the others:
+    /// * `write_balance`: hundredths of the currency's major unit (DL/T 645's XXXXXX.XX), never below zero;
+    /// * `write_prices`: the four rate prices, ten-thousandths of the major unit per kWh or m³
+    ///   (XXXX.XXXX), sharp, peak, flat and valley, space-separated.
+    pub value: String,
     /// The operation that asked for it.
     pub operation_id: OperationId,
     pub created_at: Timestamp,
@@ -642,6 +660,9 @@ pub struct MeterControl {
     pub keep_power: bool,
     /// Disconnected by an operator: a payment does not reconnect it, only an operator's close does.
     pub held_open: bool,
+    /// The meter shows the balance and prices the master station writes to it (a DL/T 645 meter with a
+    /// display for them): payments, alarms and trips write its balance, and tariffs its prices.
+    pub shows_credit: bool,
     pub reported: Option<MeterReport>,
     /// Commands not yet done, at most one per class, oldest first.
     pub pending: Vec<CommandId>,
@@ -649,7 +670,15 @@ pub struct MeterControl {
 
 impl MeterControl {
     pub fn new(meter_id: MeterId) -> Self {
-        Self { meter_id, channel: None, keep_power: false, held_open: false, reported: None, pending: Vec::new() }
+        Self {
+            meter_id,
+            channel: None,
+            keep_power: false,
+            held_open: false,
+            shows_credit: false,
+            reported: None,
+            pending: Vec::new(),
+        }
     }
 }
 

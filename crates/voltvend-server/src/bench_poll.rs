@@ -73,14 +73,14 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &PollArgs) ->
         let Some((last, _)) = page.last() else { break };
         after = Some(last.meter.id);
         for (m, _) in page.into_iter().filter(|(m, _)| !ours.contains(&m.meter.id)) {
-            let clear = SetMeterChannel { meter_id: m.meter.id, channel: None };
+            let clear = SetMeterChannel { meter_id: m.meter.id, channel: None, shows_credit: false };
             channels.push(Operation::new(ids.id(), Actor::system("bench"), Command::SetMeterChannel(clear)));
         }
     }
     for (i, (_, meter, _)) in estate.accounts.iter().enumerate() {
         let gw = endpoints.get(i / args.per_gateway).context("a gateway for every meter")?;
         let channel = Channel::Dlt645Gateway { host: gw.ip().to_string(), port: gw.port() };
-        let set = SetMeterChannel { meter_id: *meter, channel: Some(channel) };
+        let set = SetMeterChannel { meter_id: *meter, channel: Some(channel), shows_credit: false };
         channels.push(Operation::new(ids.id(), Actor::system("bench"), Command::SetMeterChannel(set)));
     }
     crate::bench::submit_all(&store, channels).await?;

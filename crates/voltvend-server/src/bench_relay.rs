@@ -82,7 +82,7 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &RelayArgs) -
         .accounts
         .iter()
         .map(|(_, m, _)| {
-            let set = SetMeterChannel { meter_id: *m, channel: Some(channel.clone()) };
+            let set = SetMeterChannel { meter_id: *m, channel: Some(channel.clone()), shows_credit: false };
             Operation::new(ids.id(), Actor::system("bench"), Command::SetMeterChannel(set))
         })
         .collect();

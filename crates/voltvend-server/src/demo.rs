@@ -1802,7 +1802,7 @@ fn nonce(ids: &IdGenerator) -> [u8; 12] {
 }
 
 /// Points every remote DL/T 645 meter at the simulated gateway (its port is new at each start), so that the
-/// head end reads them and carries out their relay commands.
+/// head end reads them, carries out their relay commands and writes their displays' balances.
 async fn connect_meters(store: &dyn Store, clock: Arc<dyn Clock>, gateway: std::net::SocketAddr) -> anyhow::Result<()> {
     let channel: voltvend_domain::Channel = format!("dlt645+tcp://{gateway}").parse()?;
     let ids = crate::clock::IdGenerator::new(clock);
@@ -1814,6 +1814,8 @@ async fn connect_meters(store: &dyn Store, clock: Arc<dyn Clock>, gateway: std::
             let command = Command::SetMeterChannel(voltvend_ops::SetMeterChannel {
                 meter_id: m.meter.id,
                 channel: Some(channel.clone()),
+                // The simulated meters keep and show what the master station writes them.
+                shows_credit: true,
             });
             store.submit(Operation::new(ids.id(), Actor::system("demo"), command))
         });

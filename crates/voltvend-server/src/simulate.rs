@@ -148,6 +148,7 @@ pub async fn start_fleet(args: &SimulateArgs, fleet: Fleet) -> anyhow::Result<(s
         corrupt_every: args.fault_corrupt_every,
         drop_every: args.fault_drop_every,
         delay: Duration::from_millis(args.fault_delay_ms),
+        forget_writes: false,
     }));
     tokio::spawn(gateway::serve_with_faults(listener, fleet.clone(), faults.clone()));
     if let Some(head_end) = &args.dial_in {

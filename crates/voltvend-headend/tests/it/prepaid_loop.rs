@@ -136,10 +136,22 @@ impl World {
     }
 
     async fn set_channel(&mut self, channel: &str) {
+        self.set_channel_showing(channel, false).await;
+    }
+
+    async fn set_channel_showing(&mut self, channel: &str, shows_credit: bool) {
         let c: Channel = channel.parse().unwrap();
-        let op =
-            self.estate.system(Command::SetMeterChannel(SetMeterChannel { meter_id: self.meter(), channel: Some(c) }));
+        let set = SetMeterChannel { meter_id: self.meter(), channel: Some(c), shows_credit };
+        let op = self.estate.system(Command::SetMeterChannel(set));
         self.store.submit(op).await.unwrap();
+    }
+
+    /// What the simulated meter shows: the master station's balance and its four rate prices.
+    fn sim_display(&self) -> (Option<u32>, [u32; 4]) {
+        let a = Address::from_meter_no(ADDRESS).unwrap();
+        let fleet = self.fleet.lock().unwrap();
+        let p = &fleet.meter(&a).unwrap().protocol;
+        (p.shown_money, p.rate_prices)
     }
 
     /// The simulated meter's total register, moved to `wh`.
@@ -701,4 +713,71 @@ async fn poll_groups_read_the_meters_they_select() {
         let h = HeadEnd::new(w.store.clone(), w.clock.clone(), config, 4);
         assert_eq!((h.poll_group(Some(0)).await.unwrap().meters, h.poll_group(None).await.unwrap().meters), (1, 0));
     }
+}
+
+/// A meter that shows the master station's balance: a payment writes it to the display, and the write is done
+/// only once the meter reads back what was written; the credit running out writes it again (nothing is written
+/// at every reading); an operator's write_prices writes the tariff's price into the four rates. A meter that
+/// takes the write but reads back something else keeps the command pending with the difference as its error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_and_the_credit_running_out_are_written_to_the_meters_display() {
+    let mut w = World::new().await;
+    let channel = format!("dlt645+tcp://127.0.0.1:{}", w.gateway.port());
+    w.set_channel_showing(&channel, true).await;
+    w.sell(2_000).await;
+    assert_eq!(w.commands().await, [(CommandKind::WriteBalance, CommandStatus::Pending)]);
+    let queued = w.store.meter_commands_of(w.meter(), None, 1).await.unwrap();
+    assert_eq!(queued[0].value, "2000", "20.00 CNY, as hundredths");
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert_eq!(w.sim_display().0, Some(2_000));
+    assert_eq!(w.commands().await, [(CommandKind::WriteBalance, CommandStatus::Done)]);
+    // Readings that pass no level write nothing.
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    w.registers(1_010_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    assert_eq!(w.commands().await.len(), 1, "10 kWh used, 14.00 left: nothing written");
+    // The credit runs out: the trip, and the display told zero.
+    w.registers(1_050_000);
+    w.clock.advance(SignedDuration::from_hours(1));
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    let mut pending: Vec<_> = w.commands().await.into_iter().filter(|c| c.1 == CommandStatus::Pending).collect();
+    // Queued by one operation at one instant: in no particular order.
+    pending.sort_by_key(|c| c.0.as_str());
+    assert_eq!(
+        pending,
+        [(CommandKind::RelayTrip, CommandStatus::Pending), (CommandKind::WriteBalance, CommandStatus::Pending)]
+    );
+    assert_eq!(w.headend.run_commands().await.unwrap(), 2);
+    assert_eq!(w.sim_display().0, Some(0));
+    assert!(!w.sim_relay_closed());
+    // The operator writes the tariff's prices: 0.60 flat in all four rates.
+    let issue = Operation::new(
+        w.estate.next_op(),
+        Actor::operator(w.estate.admin, w.estate.group.id, "10.0.0.9"),
+        Command::IssueMeterCommand(IssueMeterCommand {
+            meter_id: w.meter(),
+            kind: CommandKind::WritePrices,
+            reason: "tariff shown at the meter".into(),
+        }),
+    );
+    w.store.submit(issue).await.unwrap();
+    assert_eq!(w.headend.run_commands().await.unwrap(), 1);
+    assert_eq!(w.sim_display().1, [6_000; 4]);
+    let list = w.store.meter_commands_of(w.meter(), None, 10).await.unwrap();
+    let last = list.iter().find(|c| c.kind == CommandKind::WritePrices).unwrap();
+    assert_eq!(
+        (last.kind, last.status, last.value.as_str()),
+        (CommandKind::WritePrices, CommandStatus::Done, "6000 6000 6000 6000")
+    );
+    // A meter that reads back something else than it took: not done, retried, the difference kept.
+    w.sell(5_000).await;
+    w.faults.lock().unwrap().forget_writes = true;
+    w.headend.run_commands().await.unwrap();
+    let list = w.store.meter_commands_of(w.meter(), None, 5).await.unwrap();
+    let write =
+        list.iter().find(|c| c.kind == CommandKind::WriteBalance && c.status == CommandStatus::Pending).unwrap();
+    assert!(write.last_error.contains("reads back"), "{write:?}");
+    let report = w.store.check(voltvend_store::CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }

@@ -53,6 +53,7 @@ const EVENT_COUNTERS: [u32; 5] =
     [PROGRAMMING_COUNT, METER_CLEAR_COUNT, DEMAND_CLEAR_COUNT, EVENT_CLEAR_COUNT, TIME_SET_COUNT];
 
 const DI_REMAINING_ENERGY: u32 = 0x0090_0100;
+const DI_REMAINING_MONEY: u32 = 0x0090_0200;
 const DI_DATE: u32 = 0x0400_0101;
 const DI_TIME: u32 = 0x0400_0102;
 const DI_RATE_WORD: u32 = 0x0400_0703;
@@ -82,6 +83,10 @@ pub struct ProtocolState {
     /// Event counts by counter identifier.
     pub events: BTreeMap<u32, u32>,
     pub output: OutputSignal,
+    /// What the master station last wrote for the display: the balance (remaining money, hundredths) and the
+    /// first set of rate prices, tariffs 1–4 (ten-thousandths per kWh).
+    pub shown_money: Option<u32>,
+    pub rate_prices: [u32; 4],
 }
 
 impl Default for ProtocolState {
@@ -100,6 +105,8 @@ impl Default for ProtocolState {
             freeze_schedule: None,
             events: BTreeMap::new(),
             output: OutputSignal::ClockPulse,
+            shown_money: None,
+            rate_prices: [0; 4],
         }
     }
 }
@@ -211,6 +218,11 @@ impl Fleet {
             }
             DI_REMAINING_ENERGY => dec(m.controller.credit().max(0) / 10, 2),
             0x0090_0101 => dec((-m.controller.credit()).max(0) / 10, 2),
+            DI_REMAINING_MONEY => dec(i64::from(m.protocol.shown_money?), 2),
+            0x0405_0101..=0x0405_0104 => {
+                let slot = usize::try_from(di - 0x0405_0101).ok()?;
+                dec(i64::from(*m.protocol.rate_prices.get(slot)?), 4)
+            }
             0x0333_0201 => dec(i64::from(m.controller.purchase_count() % 10_000), 0),
             0x0332_0601 => dec(m.controller.purchased_total() / 10, 2),
             _ => None,
@@ -330,8 +342,11 @@ impl Fleet {
             Request::ReadRecords { .. } | Request::ReadFollowUp { .. } => Err(ErrorBits::NO_DATA),
             Request::ReadAddress => Ok(Reply::Address { address: m.address }),
             Request::Write { di, password, value, .. } => {
-                let level_max =
-                    if di == DI_REMAINING_ENERGY { LEVEL_MAX_WRITE_PREPAYMENT } else { LEVEL_MAX_WRITE_PARAMETER };
+                let level_max = if di == DI_REMAINING_ENERGY || di == DI_REMAINING_MONEY {
+                    LEVEL_MAX_WRITE_PREPAYMENT
+                } else {
+                    LEVEL_MAX_WRITE_PARAMETER
+                };
                 authorise(password, level_max)?;
                 self.write(i, di, &value)?;
                 self.protocol_mut(i)?.count(PROGRAMMING_COUNT);
@@ -439,6 +454,20 @@ impl Fleet {
                 Ok(Value::Decimal { raw, .. }) => {
                     let m = self.meters.get_mut(i).ok_or(ErrorBits::OTHER)?;
                     m.controller.remote(RemoteCommand::WriteBalance(raw * 10), now);
+                    Ok(())
+                }
+                _ => Err(ErrorBits::OTHER),
+            },
+            // The master station's balance and prices, for the display of a meter it controls (远程费控): the
+            // meter keeps and shows them; its own credit is not touched.
+            DI_REMAINING_MONEY | 0x0405_0101..=0x0405_0104 => match data::decode(id.format, value) {
+                Ok(Value::Decimal { raw, .. }) => {
+                    let raw = u32::try_from(raw).map_err(|_| ErrorBits::OTHER)?;
+                    let p = self.protocol_mut(i)?;
+                    match di.checked_sub(0x0405_0101).and_then(|s| p.rate_prices.get_mut(s as usize)) {
+                        Some(slot) => *slot = raw,
+                        None => p.shown_money = Some(raw),
+                    }
                     Ok(())
                 }
                 _ => Err(ErrorBits::OTHER),

@@ -13,6 +13,7 @@ use voltvend_domain::{CommandId, MeterId, MeterProtocol, text};
 use super::{Outcome, acting_operator, in_scope};
 use crate::audit::AuditEntry;
 use crate::command::{AttemptResult, IssueMeterCommand, Operation, RecordCommandAttempt, SetMeterChannel};
+use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{CommandKind, CommandStatus, MeterCommand, MeterControl, MeterRecord, MeterReport, Relay};
 use crate::workspace::Workspace;
@@ -47,6 +48,19 @@ pub(crate) fn queue(
     at: Timestamp,
     n: u32,
 ) -> Result<MeterCommand, OpError> {
+    queue_value(ws, op, meter_id, (kind, String::new()), reason, at, n)
+}
+
+/// Queues a command with the value it writes (see [`MeterCommand::value`]).
+fn queue_value(
+    ws: &mut Workspace,
+    op: &Operation,
+    meter_id: MeterId,
+    (kind, value): (CommandKind, String),
+    reason: &str,
+    at: Timestamp,
+    n: u32,
+) -> Result<MeterCommand, OpError> {
     let mut control = control_of(ws, meter_id)?;
     let mut still = Vec::with_capacity(control.pending.len() + 1);
     for id in std::mem::take(&mut control.pending) {
@@ -68,6 +82,7 @@ pub(crate) fn queue(
         meter_id,
         kind,
         reason,
+        value,
         operation_id: op.id,
         created_at: at,
         status: CommandStatus::Pending,
@@ -82,6 +97,78 @@ pub(crate) fn queue(
     ws.commands.put(id, command.clone());
     ws.controls.put(meter_id, control);
     Ok(command)
+}
+
+/// The balance a meter's display shows: hundredths of the major unit (DL/T 645's remaining money, XXXXXX.XX),
+/// never below zero (a display shows no overdraft; the trip says the rest), and at most what its four BCD bytes
+/// hold.
+pub(crate) fn display_balance(balance_minor: i64, currency: voltvend_domain::Currency) -> String {
+    let minor = i128::from(balance_minor.max(0));
+    let e = u32::from(currency.exponent());
+    let centi = if e <= 2 { minor * 10_i128.pow(2 - e) } else { minor / 10_i128.pow(e - 2) };
+    centi.min(99_999_999).to_string()
+}
+
+/// The tariff's prices at `at` as a meter's four rate prices (sharp, peak, flat, valley) in ten-thousandths of the
+/// major unit per kWh or m³ (XXXX.XXXX), each period's first-step price rounded half up. A tariff without time
+/// of use gives its one price to all four; a two-period scheme (peak and valley) gives peak's to sharp and
+/// flat, as such meters bill tariffs 1–3 at one price; a period the four rates cannot show is refused.
+pub(crate) fn rate_prices(tariff: &voltvend_domain::tariff::Tariff, at: Timestamp) -> Result<String, OpError> {
+    let version = tariff
+        .version_at(at)
+        .ok_or_else(|| OpError::refused("tariff_not_in_effect", "the meter's tariff has no version in effect"))?;
+    let first_step = version.blocks.as_ref().map(|_| 0);
+    let price = |name: &str| {
+        let i = version.periods.iter().position(|p| p == name)?;
+        Some(version.price_micro(i, first_step))
+    };
+    let only = (version.periods.len() == 1).then(|| version.price_micro(0, first_step));
+    let refuse = || {
+        OpError::refused(
+            "tariff_not_writable",
+            format!(
+                "the tariff's periods {:?} do not fit a meter's four rates (sharp, peak, flat, valley)",
+                version.periods
+            ),
+        )
+    };
+    let names = ["sharp", "peak", "flat", "valley"];
+    if only.is_none() && version.periods.iter().any(|p| !names.contains(&p.as_str())) {
+        return Err(refuse());
+    }
+    let mut out = Vec::with_capacity(4);
+    for name in names {
+        let micro = match (only, name) {
+            (Some(p), _) => p,
+            (None, "sharp" | "flat") => price(name).or_else(|| price("peak")).ok_or_else(refuse)?,
+            (None, _) => price(name).ok_or_else(refuse)?,
+        };
+        // micro-units to ten-thousandths, half up; a price is never negative.
+        let ten_thousandths = (micro.max(0) + 50) / 100;
+        if ten_thousandths > 99_999_999 {
+            return Err(refuse());
+        }
+        out.push(ten_thousandths.to_string());
+    }
+    Ok(out.join(" "))
+}
+
+/// Queues a write of the account's balance to the meter's display, if the meter shows one (the `n`th command
+/// of the operation). Returns it.
+pub(crate) fn show_balance(
+    ws: &mut Workspace,
+    op: &Operation,
+    meter_id: MeterId,
+    (balance_minor, currency): (i64, voltvend_domain::Currency),
+    reason: &str,
+    at: Timestamp,
+    n: u32,
+) -> Result<Option<MeterCommand>, OpError> {
+    if !control_of(ws, meter_id)?.shows_credit {
+        return Ok(None);
+    }
+    let value = display_balance(balance_minor, currency);
+    queue_value(ws, op, meter_id, (CommandKind::WriteBalance, value), reason, at, n).map(Some)
 }
 
 /// Keeps the newest report.
@@ -140,12 +227,27 @@ pub(super) fn set_channel(ws: &mut Workspace, op: &Operation, m: &SetMeterChanne
             format!("a {} meter cannot be reached over {c}", meter.meter.protocol),
         ));
     }
+    // Balances and prices are written with DL/T 645's write data; the Modbus maps and MQTT telemetry have no
+    // such registers.
+    if m.shows_credit && (m.channel.is_none() || meter.meter.protocol != MeterProtocol::Dlt645) {
+        return Err(OpError::refused(
+            "channel_protocol",
+            "only a DL/T 645 meter with a channel can be written its balance and prices",
+        ));
+    }
     let mut control = control_of(ws, m.meter_id)?;
-    let show =
-        |c: &Option<voltvend_domain::Channel>| c.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
-    let entry =
-        AuditEntry::new("set_meter_channel", format!("meter:{}", m.meter_id), show(&control.channel), show(&m.channel));
+    let show = |c: &Option<voltvend_domain::Channel>, shows: bool| {
+        let channel = c.as_ref().map_or_else(|| "none".to_string(), ToString::to_string);
+        if shows { format!("{channel} shows_credit") } else { channel }
+    };
+    let entry = AuditEntry::new(
+        "set_meter_channel",
+        format!("meter:{}", m.meter_id),
+        show(&control.channel, control.shows_credit),
+        show(&m.channel, m.shows_credit),
+    );
     control.channel = m.channel.clone();
+    control.shows_credit = m.shows_credit;
     ws.controls.put(m.meter_id, control);
     Ok((Outcome::Updated { what: "meter channel", id: m.meter_id.to_string() }, entry))
 }
@@ -155,7 +257,7 @@ pub(super) fn commandable(protocol: MeterProtocol) -> bool {
     matches!(protocol, MeterProtocol::Dlt645 | MeterProtocol::ModbusTcp)
 }
 
-pub(super) fn issue(ws: &mut Workspace, op: &Operation, m: &IssueMeterCommand, at: Timestamp) -> Done {
+pub(super) fn issue(ws: &mut Workspace, op: &Operation, m: &IssueMeterCommand, ctx: &Context, at: Timestamp) -> Done {
     acting_operator(ws, &op.actor)?;
     let reason = text::required("command reason", &m.reason, MeterCommand::TEXT_LEN_MAX)?;
     let mut meter = meter_in_scope(ws, op, m.meter_id)?;
@@ -168,6 +270,31 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, m: &IssueMeterCommand, a
     meter.meter.ensure_active()?;
     let mut queued = Vec::with_capacity(2);
     let mut control = control_of(ws, m.meter_id)?;
+    if m.kind.writes_value() && !control.shows_credit {
+        return Err(OpError::refused(
+            "meter_shows_no_credit",
+            "the meter is not set to show the balance and prices written to it (its channel's shows_credit)",
+        ));
+    }
+    let value = match m.kind {
+        CommandKind::WriteBalance => {
+            let account_id =
+                meter.meter.account_id.ok_or_else(|| OpError::refused("meter_unbound", "the meter has no account"))?;
+            let account =
+                ws.accounts.get(&account_id)?.ok_or_else(|| OpError::not_found("account", account_id))?.clone();
+            let (balance, _) = super::wallet_position(ws, &account)?;
+            display_balance(balance, account.account.currency)
+        }
+        CommandKind::WritePrices => {
+            let code = meter
+                .tariff_code
+                .clone()
+                .ok_or_else(|| OpError::refused("tariff_required", "the meter has no tariff"))?;
+            let doc = ws.tariffs.get(&code)?.ok_or_else(|| OpError::not_found("tariff", &code))?.clone();
+            rate_prices(ctx.tariffs.get(&doc)?.as_ref(), at)?
+        }
+        _ => String::new(),
+    };
     match m.kind {
         CommandKind::RelayTrip => {
             meter.relay = Relay::Open;
@@ -179,10 +306,10 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, m: &IssueMeterCommand, a
         }
         CommandKind::KeepPowerOn => control.keep_power = true,
         CommandKind::KeepPowerOff => control.keep_power = false,
-        CommandKind::SetTime => {}
+        CommandKind::SetTime | CommandKind::WriteBalance | CommandKind::WritePrices => {}
     }
     ws.controls.put(m.meter_id, control.clone());
-    queued.push(queue(ws, op, m.meter_id, m.kind, &reason, at, 0)?);
+    queued.push(queue_value(ws, op, m.meter_id, (m.kind, value), &reason, at, 0)?);
     // Keep-power means the supply is on: a meter tripped for want of credit is closed too (one an operator
     // disconnected stays so until an operator closes it).
     if m.kind == CommandKind::KeepPowerOn && meter.relay == Relay::Open && !control.held_open {
@@ -215,7 +342,7 @@ pub(super) fn record_attempt(ws: &mut Workspace, op: &Operation, a: &RecordComma
         .ok_or_else(|| OpError::not_found("command", a.command_id))?;
     let mut control = control_of(ws, a.meter_id)?;
     let before = format!("{} attempts={}", command.status, command.attempts);
-    if let AttemptResult::Confirmed { report } = &a.result {
+    if let AttemptResult::Confirmed { report, .. } = &a.result {
         remember(&mut control, *report);
     }
     // A command superseded (or expired) while the head end was at it: what the meter said is kept, the
@@ -223,12 +350,16 @@ pub(super) fn record_attempt(ws: &mut Workspace, op: &Operation, a: &RecordComma
     if command.status == CommandStatus::Pending {
         command.attempts = command.attempts.saturating_add(1);
         let failure = match &a.result {
-            AttemptResult::Confirmed { report } => {
+            AttemptResult::Confirmed { readback, .. } if command.kind.writes_value() => (readback != &command.value)
+                .then(|| {
+                    format!("acknowledged, but the meter reads back {readback:?} where {:?} was written", command.value)
+                }),
+            AttemptResult::Confirmed { report, .. } => {
                 let agrees = match command.kind {
                     CommandKind::RelayTrip | CommandKind::RelayClose => report.relay == command.kind.relay(),
                     CommandKind::KeepPowerOn => report.keep_power == Some(true),
                     CommandKind::KeepPowerOff => report.keep_power == Some(false),
-                    CommandKind::SetTime => true,
+                    CommandKind::SetTime | CommandKind::WriteBalance | CommandKind::WritePrices => true,
                 };
                 (!agrees).then(|| {
                     format!(
@@ -279,4 +410,54 @@ pub(super) fn record_attempt(ws: &mut Workspace, op: &Operation, a: &RecordComma
     ws.commands.put(command.id, command.clone());
     ws.controls.put(a.meter_id, control);
     Ok((Outcome::CommandAttempt(command), entry))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tariff(periods: &str, prices: &str) -> voltvend_domain::tariff::Tariff {
+        let doc = format!(
+            "code = \"t\"\nname = \"t\"\nutility = \"electricity\"\ncurrency = \"CNY\"\ntime_zone = \"Asia/Shanghai\"\n\
+             [[versions]]\neffective_from = \"2020-01-01T00:00:00+08:00\"\n{periods}\n[versions.prices]\n{prices}\n{}",
+            if periods.is_empty() {
+                String::new()
+            } else {
+                "[versions.tou]\n[[versions.tou.seasons]]\nname = \"y\"\nfrom = \"01-01\"\nweekday = [{ start = \"00:00\", period = \"valley\" }, { start = \"08:00\", period = \"peak\" }]\n".to_string()
+            }
+        );
+        crate::context::parse(&doc).unwrap().1
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-23T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn a_tariffs_prices_fill_the_four_rates() {
+        // One price: in all four.
+        assert_eq!(rate_prices(&tariff("", "all = \"0.60\""), now()).unwrap(), "6000 6000 6000 6000");
+        // Peak and valley: sharp and flat bill at peak's price; half up to ten-thousandths.
+        let pv = tariff("periods = [\"peak\", \"valley\"]", "peak = \"0.56805\"\nvalley = \"0.288\"");
+        assert_eq!(rate_prices(&pv, now()).unwrap(), "5681 5681 5681 2880");
+        // The Zhejiang residential tariff: its first step's prices.
+        let zj = crate::context::parse(voltvend_testkit_tariff()).unwrap().1;
+        assert_eq!(rate_prices(&zj, now()).unwrap(), "5680 5680 5680 2880");
+    }
+
+    fn voltvend_testkit_tariff() -> &'static str {
+        include_str!("../../../../tariffs/cn-zhejiang-residential.toml")
+    }
+
+    #[test]
+    fn a_balance_is_shown_in_hundredths_and_never_below_zero() {
+        let cny = voltvend_domain::Currency::CNY;
+        assert_eq!(display_balance(12_345, cny), "12345");
+        assert_eq!(display_balance(-500, cny), "0");
+        let jpy = voltvend_domain::Currency::JPY;
+        assert_eq!(display_balance(1_234, jpy), "123400");
+        let kwd = voltvend_domain::Currency::KWD;
+        assert_eq!(display_balance(1_239, kwd), "123");
+        assert_eq!(display_balance(i64::MAX, cny), "99999999", "at most what the display holds");
+    }
 }

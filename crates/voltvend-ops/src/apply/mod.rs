@@ -315,7 +315,7 @@ fn apply_command(
         Command::ApplyReadings(r) => readings::apply(ws, op, r, ctx, at),
         Command::SetMeterChannel(m) => control::set_channel(ws, op, m),
         Command::RebaseReadings(m) => readings::rebase(ws, op, m, ctx, at),
-        Command::IssueMeterCommand(m) => control::issue(ws, op, m, at),
+        Command::IssueMeterCommand(m) => control::issue(ws, op, m, ctx, at),
         Command::RecordCommandAttempt(a) => control::record_attempt(ws, op, a, at),
         Command::UpdateCustomer(u) => lifecycle::update_customer(ws, op, u),
         Command::SetAccountStatus(s) => lifecycle::set_status(ws, op, s, at),

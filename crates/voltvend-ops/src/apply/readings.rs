@@ -197,6 +197,16 @@ pub(super) fn apply(
             }
         }
     }
+    // A meter that shows the master station's balance is told it when the customer must see it: as it passes
+    // an alarm level, goes below zero or runs out (not at every reading, which would be a write per meter per
+    // poll).
+    let levels = tariff.alarms.filter(|_| prepaid).map_or(Vec::new(), |a| vec![a.level_1_minor, a.level_2_minor]);
+    let crossed = |level: i64| balance_before >= level && balance_after < level;
+    let ran_out = available_before > 0 && available_after <= 0;
+    if prepaid && (crossed(0) || ran_out || levels.into_iter().any(crossed)) {
+        let shown = (balance_after, account.account.currency);
+        control::show_balance(ws, op, r.meter_id, shown, "low balance", at, 2)?;
+    }
     // What the meter said of its supply switch: a switch that is not where it should be, with no command on
     // its way, gets one.
     if let Some(report) = r.report {

@@ -99,7 +99,11 @@ fn credit_running_out_queues_a_trip_that_a_payment_supersedes_with_a_close() {
     assert_eq!(pending(&db, meter), [(CommandKind::RelayClose, CommandStatus::Pending)]);
     assert_eq!(db.meters[&meter].relay, Relay::Closed);
     // The head end's late word on the superseded trip changes no command, but what the meter said is kept.
-    let late = attempt(&mut estate, &trip, AttemptResult::Confirmed { report: report(at(), Relay::Open) });
+    let late = attempt(
+        &mut estate,
+        &trip,
+        AttemptResult::Confirmed { report: report(at(), Relay::Open), readback: String::new() },
+    );
     let Outcome::CommandAttempt(c) = outcome(db.run(&late, None, &ctx, at())) else { panic!() };
     assert_eq!((c.status, c.attempts), (CommandStatus::Superseded, 0));
     assert_eq!(db.controls[&meter].reported.unwrap().relay, Some(Relay::Open));
@@ -125,13 +129,21 @@ fn a_command_is_retried_with_backoff_done_only_when_the_read_back_agrees_and_exp
         now = c.next_attempt_at;
     }
     // Acknowledged, but the meter still reports its relay closed: not done.
-    let disagrees = attempt(&mut estate, &trip, AttemptResult::Confirmed { report: report(now, Relay::Closed) });
+    let disagrees = attempt(
+        &mut estate,
+        &trip,
+        AttemptResult::Confirmed { report: report(now, Relay::Closed), readback: String::new() },
+    );
     let Outcome::CommandAttempt(c) = outcome(db.run(&disagrees, None, &ctx, now)) else { panic!() };
     assert_eq!((c.status, c.attempts), (CommandStatus::Pending, 4));
     assert!(c.last_error.contains("reports relay closed"), "{}", c.last_error);
     // Acknowledged and read back open: done, and no longer pending.
     now = c.next_attempt_at;
-    let agrees = attempt(&mut estate, &trip, AttemptResult::Confirmed { report: report(now, Relay::Open) });
+    let agrees = attempt(
+        &mut estate,
+        &trip,
+        AttemptResult::Confirmed { report: report(now, Relay::Open), readback: String::new() },
+    );
     let Outcome::CommandAttempt(c) = outcome(db.run(&agrees, None, &ctx, now)) else { panic!() };
     assert_eq!((c.status, c.attempts, c.finished_at, c.last_error.as_str()), (CommandStatus::Done, 5, Some(now), ""));
     assert!(db.controls[&meter].pending.is_empty());
@@ -227,6 +239,7 @@ fn commands_and_channels_are_refused_where_they_cannot_apply() {
         let command = Command::SetMeterChannel(SetMeterChannel {
             meter_id: meter,
             channel: Some(channel.parse::<Channel>().unwrap()),
+            shows_credit: false,
         });
         Operation::new(estate.next_op(), admin(estate), command)
     };
@@ -255,4 +268,51 @@ fn backoff_doubles_from_thirty_seconds_to_fifteen_minutes() {
     let waits: Vec<i64> = (1..=8).map(|n| MeterCommand::backoff(n).as_secs()).collect();
     assert_eq!(waits, [30, 60, 120, 240, 480, 900, 900, 900]);
     assert_eq!(MeterCommand::backoff(i32::MAX).as_secs(), 900);
+}
+
+/// Writes to a meter's display: refused for a meter not set to show them, and the setting refused for a meter
+/// whose protocol has no such write; once set, a sale queues the new balance, a later write supersedes an
+/// earlier one, and a write is done only when the read-back is the value written.
+#[test]
+fn balance_and_price_writes_need_a_meter_that_shows_them_and_a_matching_read_back() {
+    let (mut estate, mut db, ctx) = setup();
+    let before = db.clone();
+    assert_eq!(
+        code(db.run(&issue(&mut estate, CommandKind::WriteBalance, "show it"), None, &ctx, at())),
+        "meter_shows_no_credit"
+    );
+    assert_eq!(
+        code(db.run(&issue(&mut estate, CommandKind::WritePrices, "show it"), None, &ctx, at())),
+        "meter_shows_no_credit"
+    );
+    let set = |estate: &mut Estate, meter, channel: Option<&str>| {
+        let channel = channel.map(|c| c.parse::<Channel>().unwrap());
+        let command = Command::SetMeterChannel(SetMeterChannel { meter_id: meter, channel, shows_credit: true });
+        Operation::new(estate.next_op(), admin(estate), command)
+    };
+    let remote = estate.remote_meter;
+    assert_eq!(code(db.run(&set(&mut estate, remote, None), None, &ctx, at())), "channel_protocol");
+    assert_eq!(db, before, "refusals change nothing");
+    outcome(db.run(&set(&mut estate, remote, Some("dlt645+tcp://10.0.0.5:8001")), None, &ctx, at()));
+    assert!(db.controls[&remote].shows_credit);
+    outcome(db.run(&estate.remote_sale(2_000), None, &ctx, at()));
+    let first = only_pending(&db, remote);
+    assert_eq!((first.kind, first.value.as_str()), (CommandKind::WriteBalance, "2000"));
+    // A second sale's balance supersedes the first's.
+    outcome(db.run(&estate.remote_sale(1_000), None, &ctx, at()));
+    let second = only_pending(&db, remote);
+    assert_eq!((second.value.as_str(), db.commands[&first.id].status), ("3000", CommandStatus::Superseded));
+    // The meter took it but reads back something else: a failed attempt, retried.
+    let report = MeterReport { at: at(), relay: Some(Relay::Closed), keep_power: Some(false) };
+    let wrong = AttemptResult::Confirmed { report, readback: "2000".into() };
+    outcome(db.run(&attempt(&mut estate, &second, wrong), None, &ctx, at()));
+    let retried = only_pending(&db, remote);
+    assert!(retried.last_error.contains("reads back \"2000\""), "{retried:?}");
+    let right = AttemptResult::Confirmed { report, readback: "3000".into() };
+    outcome(db.run(&attempt(&mut estate, &second, right), None, &ctx, at()));
+    assert_eq!(db.commands[&second.id].status, CommandStatus::Done);
+    // Prices from the meter's tariff (0.60 flat).
+    let q = outcome(db.run(&issue(&mut estate, CommandKind::WritePrices, "tariff shown"), None, &ctx, at()));
+    let Outcome::CommandsQueued(list) = q else { panic!("{q:?}") };
+    assert_eq!(list[0].value, "6000 6000 6000 6000");
 }

@@ -1451,6 +1451,10 @@ pub struct SetChannelRequest {
     /// `dlt645+tcp://HOST:PORT`, `dlt645+dial-in`, `modbus+tcp://HOST:PORT/UNIT?map=NAME` or `mqtt:PREFIX`;
     /// null: the head end leaves the meter alone.
     pub channel: Option<String>,
+    /// The meter shows the balance and prices the head end writes to it (DL/T 645 meters only): payments,
+    /// low-balance alarms and trips write its balance, `write_prices` its tariff's prices. Default false.
+    #[serde(default)]
+    pub shows_credit: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -1468,6 +1472,10 @@ pub struct MeterCommandView {
     pub meter_id: Uuid,
     pub kind: String,
     pub reason: String,
+    /// What a write command writes, as the meter shows it: `write_balance` hundredths of the major unit,
+    /// `write_prices` the four rate prices in ten-thousandths per kWh or m³ (sharp, peak, flat, valley);
+    /// empty for the other kinds.
+    pub value: String,
     pub created_at: String,
     /// pending, done, superseded or expired.
     pub status: String,
@@ -1485,6 +1493,7 @@ impl From<&voltvend_ops::MeterCommand> for MeterCommandView {
             meter_id: c.meter_id.as_uuid(),
             kind: c.kind.as_str().to_string(),
             reason: c.reason.clone(),
+            value: c.value.clone(),
             created_at: instant(c.created_at),
             status: c.status.as_str().to_string(),
             attempts: c.attempts,
@@ -1514,6 +1523,8 @@ pub struct SupplyView {
     pub keep_power: bool,
     /// Disconnected by an operator: payments do not reconnect it.
     pub held_open: bool,
+    /// The meter shows the balance and prices the head end writes to it.
+    pub shows_credit: bool,
     /// What the meter said when it was last read.
     pub reported: Option<ReportView>,
     pub pending: Vec<MeterCommandView>,

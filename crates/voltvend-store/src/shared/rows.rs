@@ -539,6 +539,7 @@ fn control_from_row(row: &DbRow) -> Result<MeterControl, StoreError> {
         channel,
         keep_power: row.try_get("keep_power")?,
         held_open: row.try_get("held_open")?,
+        shows_credit: row.try_get("shows_credit")?,
         reported,
         pending,
     })
@@ -556,6 +557,7 @@ fn command_from_row(row: &DbRow) -> Result<MeterCommand, StoreError> {
         meter_id: uuid_of(row, "meter_id")?,
         kind: CommandKind::parse(&kind).ok_or_else(|| corrupt("command kind", kind))?,
         reason: row.try_get("reason")?,
+        value: row.try_get("value")?,
         operation_id: uuid_of(row, "operation_id")?,
         created_at: at_of(row, "created_at_us")?,
         status: CommandStatus::parse(&status).ok_or_else(|| corrupt("command status", status))?,

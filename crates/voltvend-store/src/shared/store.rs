@@ -833,7 +833,7 @@ impl Store for SqlStore {
     ) -> Result<Vec<(MeterRecord, MeterControl)>, StoreError> {
         let mut b = QueryBuilder::<Db>::new(
             "SELECT m.*, c.meter_id, c.channel, c.keep_power, c.held_open, c.reported_at_us, c.reported_relay, \
-             c.reported_keep_power, c.pending FROM meter_controls c JOIN meters m ON m.id = c.meter_id \
+             c.reported_keep_power, c.pending, c.shows_credit FROM meter_controls c JOIN meters m ON m.id = c.meter_id \
              WHERE c.channel IS NOT NULL",
         );
         if let Some(after) = after {

@@ -415,11 +415,11 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     insert_rows(
         conn,
         "INSERT INTO meter_controls (meter_id, channel, keep_power, held_open, reported_at_us, reported_relay, \
-         reported_keep_power, pending)",
+         reported_keep_power, pending, shows_credit)",
         " ON CONFLICT (meter_id) DO UPDATE SET channel = excluded.channel, keep_power = excluded.keep_power, \
          held_open = excluded.held_open, reported_at_us = excluded.reported_at_us, \
          reported_relay = excluded.reported_relay, reported_keep_power = excluded.reported_keep_power, \
-         pending = excluded.pending",
+         pending = excluded.pending, shows_credit = excluded.shows_credit",
         &c.controls,
         |b, x| {
             b.push_bind(x.meter_id.as_uuid())
@@ -429,14 +429,15 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(x.reported.map(|r| timestamp_us(r.at)))
                 .push_bind(x.reported.and_then(|r| r.relay).map(|r| r.as_str()))
                 .push_bind(x.reported.and_then(|r| r.keep_power))
-                .push_bind(pending_text(&x.pending));
+                .push_bind(pending_text(&x.pending))
+                .push_bind(x.shows_credit);
         },
     )
     .await?;
     insert_rows(
         conn,
         "INSERT INTO meter_commands (id, meter_id, kind, reason, operation_id, created_at_us, status, attempts, \
-         next_attempt_us, expires_at_us, last_error, finished_at_us)",
+         next_attempt_us, expires_at_us, last_error, finished_at_us, value)",
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
          next_attempt_us = excluded.next_attempt_us, last_error = excluded.last_error, \
          finished_at_us = excluded.finished_at_us",
@@ -453,7 +454,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(x.next_attempt_at))
                 .push_bind(timestamp_us(x.expires_at))
                 .push_bind(x.last_error.clone())
-                .push_bind(x.finished_at.map(timestamp_us));
+                .push_bind(x.finished_at.map(timestamp_us))
+                .push_bind(x.value.clone());
         },
     )
     .await?;

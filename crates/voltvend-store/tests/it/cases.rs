@@ -967,8 +967,11 @@ pub async fn head_end_control_round_trip(h: &Harness) {
     let mut estate = h.estate().await;
     let meter = estate.remote_meter;
     let channel: Channel = "dlt645+tcp://127.0.0.1:7001".parse().unwrap();
-    let set =
-        estate.system(Command::SetMeterChannel(SetMeterChannel { meter_id: meter, channel: Some(channel.clone()) }));
+    let set = estate.system(Command::SetMeterChannel(SetMeterChannel {
+        meter_id: meter,
+        channel: Some(channel.clone()),
+        shows_credit: true,
+    }));
     let dry = estate.readings(&[("2026-11-23T00:00:00Z", 1_000_000), ("2026-11-23T06:00:00Z", 1_050_000)]);
     let trip = voltvend_domain::CommandId::from_uuid(dry.derived_id("command", 0));
     let failed = estate.system(Command::RecordCommandAttempt(RecordCommandAttempt {
@@ -980,7 +983,7 @@ pub async fn head_end_control_round_trip(h: &Harness) {
     let done = estate.system(Command::RecordCommandAttempt(RecordCommandAttempt {
         command_id: trip,
         meter_id: meter,
-        result: AttemptResult::Confirmed { report },
+        result: AttemptResult::Confirmed { report, readback: String::new() },
     }));
     let keep = Operation::new(
         estate.next_op(),
@@ -1010,15 +1013,20 @@ pub async fn head_end_control_round_trip(h: &Harness) {
     let due = h.store.due_commands(start(), 10).await.unwrap();
     let mut kinds = due.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>();
     kinds.sort_unstable();
-    assert_eq!(kinds, ["keep_power_on", "relay_close"]);
+    assert_eq!(kinds, ["keep_power_on", "relay_close", "write_balance"]);
+    // The sale's balance write was superseded by the one the credit running out queued, which shows zero.
+    let writes: Vec<_> = model.commands.values().filter(|c| c.kind == CommandKind::WriteBalance).collect();
+    assert_eq!(writes.len(), 2);
+    assert!(writes.iter().any(|c| c.status == CommandStatus::Superseded && c.value == "2000"), "{writes:?}");
+    assert!(writes.iter().any(|c| c.status == CommandStatus::Pending && c.value == "0"), "{writes:?}");
     assert!(h.store.due_commands(start() - SignedDuration::from_secs(1), 10).await.unwrap().is_empty());
     // The meter's history, newest first, a page at a time.
     let all_of = h.store.meter_commands_of(meter, None, 10).await.unwrap();
-    assert_eq!(all_of.len(), 3);
-    let first = h.store.meter_commands_of(meter, None, 2).await.unwrap();
+    assert_eq!(all_of.len(), 5);
+    let first = h.store.meter_commands_of(meter, None, 3).await.unwrap();
     let last = first.last().unwrap();
     let rest =
-        h.store.meter_commands_of(meter, Some((last.created_at.as_microsecond(), last.id.as_uuid())), 2).await.unwrap();
+        h.store.meter_commands_of(meter, Some((last.created_at.as_microsecond(), last.id.as_uuid())), 3).await.unwrap();
     assert_eq!([first, rest].concat(), all_of);
     // What the head end polls.
     let polled = h.store.channel_meters(None, 10).await.unwrap();

@@ -41,6 +41,7 @@ pub async fn get_supply(
         relay: m.relay.as_str().to_string(),
         keep_power: control.keep_power,
         held_open: control.held_open,
+        shows_credit: control.shows_credit,
         reported: control.reported.map(|r| ReportView {
             at: instant(r.at),
             relay: r.relay.map(|x| x.as_str().to_string()),
@@ -69,7 +70,8 @@ pub async fn set_channel(
             Some(text.parse::<Channel>().map_err(|e| ApiError::field("channel", "bad_channel", e.to_string()))?)
         }
     };
-    let command = Command::SetMeterChannel(SetMeterChannel { meter_id: m.meter.id, channel });
+    let command =
+        Command::SetMeterChannel(SetMeterChannel { meter_id: m.meter.id, channel, shows_credit: body.shows_credit });
     write::submit(&app, &p, &key, &source, command, |_| Reply::empty()).await
 }
 
@@ -117,7 +119,11 @@ pub async fn issue_command(
 ) -> ApiResult<Response> {
     let m = visible_meter(&app, &p, id.into()).await?;
     let kind = CommandKind::parse(&body.kind).ok_or_else(|| {
-        ApiError::field("kind", "bad_value", "relay_trip, relay_close, keep_power_on, keep_power_off or set_time")
+        ApiError::field(
+            "kind",
+            "bad_value",
+            "relay_trip, relay_close, keep_power_on, keep_power_off, set_time, write_balance or write_prices",
+        )
     })?;
     let command = Command::IssueMeterCommand(IssueMeterCommand { meter_id: m.meter.id, kind, reason: body.reason });
     let response = write::submit(&app, &p, &key, &source, command, |o| match o {
