@@ -476,3 +476,16 @@ pub(crate) async fn pgbench(url: &str, duration: Duration) -> anyhow::Result<f64
     scratch.drop_it().await;
     result
 }
+
+/// What `/proc/self/status` says of this process, in KiB: (VmRSS, VmHWM — the peak resident set). `None` off
+/// Linux.
+pub(crate) fn memory() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}

@@ -56,7 +56,9 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &PollArgs) ->
     crate::bench::submit_all(&store, payments).await?;
 
     // The fleet, the bench's meters numbered 1… as `setup` addressed them, behind gateways on this machine.
+    let before_fleet = crate::bench::memory();
     let fleet = Fleet::new(args.meters, 7, clock.now(), &crate::demo::fleet_config()?, 0);
+    let after_fleet = crate::bench::memory();
     let fleet: SharedFleet = Arc::new(Mutex::new(fleet));
     let mut endpoints = Vec::new();
     for _ in 0..args.meters.div_ceil(args.per_gateway) {
@@ -99,6 +101,7 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &PollArgs) ->
         max_power_w: None,
         ..Config::default()
     };
+    let before_headend = crate::bench::memory();
     let headend = HeadEnd::new(store.clone(), clock.clone(), config, 11);
     // The first cycle reads where billing starts (and opens the connections).
     let t = Instant::now();
@@ -113,6 +116,7 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &PollArgs) ->
     let t = Instant::now();
     let cycle = headend.poll_all().await?;
     let measured = t.elapsed();
+    let after_cycles = crate::bench::memory();
     anyhow::ensure!(
         cycle.read == args.meters && cycle.failed == 0 && cycle.flagged == 0,
         "every meter is read and billed: {cycle:?}"
@@ -163,6 +167,17 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &PollArgs) ->
         baseline.as_secs_f64(),
         per_s(args.meters, baseline),
         measured.as_secs_f64() / baseline.as_secs_f64().max(1e-9)
+    );
+    // Resident set growth per meter (Linux): the simulator's fleet as built, and the head end over its two cycles
+    // — its per-meter health and schedule, the connections, and the store's caches of what billing touched.
+    let per_meter = |before: Option<(u64, u64)>, after: Option<(u64, u64)>| match (before, after) {
+        (Some((b, _)), Some((a, _))) => format!("{:.0} B", a.saturating_sub(b) as f64 * 1024.0 / args.meters as f64),
+        _ => "not measured (no /proc/self/status)".to_string(),
+    };
+    println!(
+        "memory: {} resident per simulated meter (goal ≤ 1 KiB); {} per billed meter in the head end (goal ≤ 512 B)",
+        per_meter(before_fleet, after_fleet),
+        per_meter(before_headend, after_cycles)
     );
     Ok(())
 }

@@ -50,18 +50,6 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: ReportArgs) -
     result
 }
 
-/// What `/proc/self/status` says, in KiB: (VmRSS, VmHWM).
-fn memory() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
 /// Resets the peak resident set to what is resident now.
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
@@ -210,7 +198,7 @@ async fn bench(
         println!("measured   the month's sales report by day:             {:>7.2} s", started.elapsed().as_secs_f64());
         let mut peaks = Vec::new();
         for format in ["csv", "xlsx"] {
-            let before = memory();
+            let before = crate::bench::memory();
             let reset = reset_peak();
             let started = Instant::now();
             let path = format!("/api/v1/reports/sales-ledger?{period}&format={format}");
@@ -222,7 +210,7 @@ async fn bench(
             if format == "csv" && lines != rows as u64 + 1 {
                 bail!("the CSV export holds {} rows of {rows}", lines.saturating_sub(1));
             }
-            let peak = match (before, memory(), reset) {
+            let peak = match (before, crate::bench::memory(), reset) {
                 (Some((rss, _)), Some((_, hwm)), true) => {
                     peaks.push((format, hwm.saturating_sub(rss), bytes));
                     format!("peak {:>6.1} MiB over {:>6.1} MiB resident before", mib(hwm.saturating_sub(rss)), mib(rss))

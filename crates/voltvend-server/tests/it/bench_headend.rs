@@ -32,6 +32,7 @@ fn bench_poll_reads_and_bills_every_meter_beside_a_read_only_baseline() {
             "40 meters behind 3 gateways of 16",
             "poll cycle, read + priced + debited: 40 meters in",
             "baseline, the same reads with nothing stored",
+            "resident per simulated meter (goal ≤ 1 KiB)",
         ],
     );
     let refused = voltvend().args(["--database-url", &url, "bench", "poll", "--per-gateway", "0"]).output().unwrap();
