@@ -270,7 +270,8 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
         }
         println!(
             "  Simulated meters: DL/T 645 over TCP on {sim_addr} ({meters} meters, 000000000001 to {meters:012}, \
-             real time); the head end reads them every {poll_s} s and trips or closes their relays"
+             real time); the head end reads them every {poll_s} s, trips or closes their relays and writes each \
+             payment's balance to their displays"
         );
         match &seeded {
             Some((logins, sgc, krn, s)) => {
