@@ -661,7 +661,8 @@ pub struct MeterControl {
     /// Disconnected by an operator: a payment does not reconnect it, only an operator's close does.
     pub held_open: bool,
     /// The meter shows the balance and prices the master station writes to it (a DL/T 645 meter with a
-    /// display for them): payments, alarms and trips write its balance, and tariffs its prices.
+    /// display for them): payments, alarms and trips write its balance; an operator's `write_prices` its
+    /// tariff's prices.
     pub shows_credit: bool,
     pub reported: Option<MeterReport>,
     /// Commands not yet done, at most one per class, oldest first.

@@ -171,6 +171,27 @@ pub(crate) fn show_balance(
     queue_value(ws, op, meter_id, (CommandKind::WriteBalance, value), reason, at, n).map(Some)
 }
 
+/// Queues a write of `account_id`'s balance now to a remote meter's display, if it shows one: for the
+/// operations that change a wallet other than a sale or a reading (a reversal, a re-allocation).
+pub(crate) fn show_account_balance(
+    ws: &mut Workspace,
+    op: &Operation,
+    meter_id: MeterId,
+    account_id: voltvend_domain::AccountId,
+    reason: &str,
+    at: Timestamp,
+    n: u32,
+) -> Result<Option<MeterCommand>, OpError> {
+    let Some(account) = ws.accounts.get(&account_id)?.cloned() else { return Ok(None) };
+    let remote =
+        ws.meters.get(&meter_id)?.is_some_and(|m| m.meter.control_mode == voltvend_domain::ControlMode::Remote);
+    if !remote {
+        return Ok(None);
+    }
+    let (balance, _) = super::wallet_position(ws, &account)?;
+    show_balance(ws, op, meter_id, (balance, account.account.currency), reason, at, n)
+}
+
 /// Keeps the newest report.
 fn remember(control: &mut MeterControl, report: MeterReport) {
     if control.reported.is_none_or(|r| r.at <= report.at) {
@@ -216,7 +237,7 @@ pub(super) fn reported(
     queue(ws, op, meter.meter.id, kind, &reason, at, n).map(Some)
 }
 
-pub(super) fn set_channel(ws: &mut Workspace, op: &Operation, m: &SetMeterChannel) -> Done {
+pub(super) fn set_channel(ws: &mut Workspace, op: &Operation, m: &SetMeterChannel, at: Timestamp) -> Done {
     acting_operator(ws, &op.actor)?;
     let meter = meter_in_scope(ws, op, m.meter_id)?;
     if let Some(c) = &m.channel
@@ -248,6 +269,21 @@ pub(super) fn set_channel(ws: &mut Workspace, op: &Operation, m: &SetMeterChanne
     );
     control.channel = m.channel.clone();
     control.shows_credit = m.shows_credit;
+    // A meter that no longer shows credit is written nothing more: its pending writes are superseded.
+    if !m.shows_credit {
+        let mut still = Vec::with_capacity(control.pending.len());
+        for id in std::mem::take(&mut control.pending) {
+            match ws.commands.get(&id)?.cloned() {
+                Some(mut c) if c.status == CommandStatus::Pending && c.kind.writes_value() => {
+                    c.status = CommandStatus::Superseded;
+                    c.finished_at = Some(at);
+                    ws.commands.put(id, c);
+                }
+                _ => still.push(id),
+            }
+        }
+        control.pending = still;
+    }
     ws.controls.put(m.meter_id, control);
     Ok((Outcome::Updated { what: "meter channel", id: m.meter_id.to_string() }, entry))
 }

@@ -380,6 +380,7 @@ fn reverse_sale(
             refunded_at: None,
         },
     );
+    super::control::show_account_balance(ws, op, record.meter_id, record.account_id, "sale reversed", at, 2_000)?;
     Ok(Effect {
         transfer_id: Some(correction),
         result: Some(op.id),
@@ -416,6 +417,11 @@ fn reallocate_sale(
     };
     let new =
         sale::sale(ws, op, &again, ctx, at, 1, sale::Origin::Reallocated { from: record.transfer_id, approved: true })?;
+    // The meter the money was taken back from shows what is left (the new one is told by its sale).
+    if record.meter_id != meter_id {
+        let reason = "sale re-allocated";
+        super::control::show_account_balance(ws, op, record.meter_id, record.account_id, reason, at, 2_001)?;
+    }
     Ok(Effect {
         transfer_id: Some(correction),
         result: Some(new.operation_id),

@@ -313,7 +313,7 @@ fn apply_command(
             Ok((Outcome::Sale(sale), entry))
         }
         Command::ApplyReadings(r) => readings::apply(ws, op, r, ctx, at),
-        Command::SetMeterChannel(m) => control::set_channel(ws, op, m),
+        Command::SetMeterChannel(m) => control::set_channel(ws, op, m, at),
         Command::RebaseReadings(m) => readings::rebase(ws, op, m, ctx, at),
         Command::IssueMeterCommand(m) => control::issue(ws, op, m, ctx, at),
         Command::RecordCommandAttempt(a) => control::record_attempt(ws, op, a, at),

@@ -271,7 +271,7 @@ fn backoff_doubles_from_thirty_seconds_to_fifteen_minutes() {
 }
 
 /// Writes to a meter's display: refused for a meter not set to show them, and the setting refused for a meter
-/// whose protocol has no such write; once set, a sale queues the new balance, a later write supersedes an
+/// with no channel to write over; once set, a sale queues the new balance, a later write supersedes an
 /// earlier one, and a write is done only when the read-back is the value written.
 #[test]
 fn balance_and_price_writes_need_a_meter_that_shows_them_and_a_matching_read_back() {
@@ -315,4 +315,13 @@ fn balance_and_price_writes_need_a_meter_that_shows_them_and_a_matching_read_bac
     let q = outcome(db.run(&issue(&mut estate, CommandKind::WritePrices, "tariff shown"), None, &ctx, at()));
     let Outcome::CommandsQueued(list) = q else { panic!("{q:?}") };
     assert_eq!(list[0].value, "6000 6000 6000 6000");
+    // A meter set to show nothing more is written nothing more: the pending write is superseded.
+    let off = Command::SetMeterChannel(SetMeterChannel {
+        meter_id: remote,
+        channel: Some("dlt645+tcp://10.0.0.5:8001".parse::<Channel>().unwrap()),
+        shows_credit: false,
+    });
+    outcome(db.run(&Operation::new(estate.next_op(), admin(&estate), off), None, &ctx, at()));
+    assert_eq!(db.commands[&list[0].id].status, CommandStatus::Superseded);
+    assert!(pending(&db, remote).is_empty());
 }

@@ -607,6 +607,13 @@ fn a_correction_waits_for_a_second_operator_applies_once_and_expires() {
     use voltvend_domain::{ApprovalId, Operator, OperatorId};
     use voltvend_ops::{Correction, CorrectionKind, DecideCorrection, RequestCorrection};
     let (mut estate, mut db, ctx) = setup();
+    // The remote meter shows its balance: the reversal must put it right there too.
+    let show = Command::SetMeterChannel(voltvend_ops::SetMeterChannel {
+        meter_id: estate.remote_meter,
+        channel: Some("dlt645+tcp://10.0.0.5:8001".parse().unwrap()),
+        shows_credit: true,
+    });
+    db.run(&estate.system(show), None, &ctx, at()).unwrap();
     let sale = sale_of(db.run(&estate.remote_sale(4_000), None, &ctx, at()).unwrap());
     let manager = OperatorId::from_uuid(uuid::Uuid::from_u128(0x3A_7A6E));
     let hash = voltvend_testkit::estate::PASSWORD_HASH;
@@ -649,6 +656,12 @@ fn a_correction_waits_for_a_second_operator_applies_once_and_expires() {
         panic!()
     };
     assert_eq!(db.wallet_balance(estate.account_a), Some(0));
+    let shown: Vec<_> = db.controls[&estate.remote_meter].pending.iter().map(|id| &db.commands[id]).collect();
+    assert_eq!(
+        shown.iter().map(|c| (c.kind, c.value.as_str())).collect::<Vec<_>>(),
+        [(voltvend_ops::CommandKind::WriteBalance, "0")],
+        "the display is told the reversed balance (superseding the sale's 40.00)"
+    );
     let owed = &db.refused_payments[&approve.id];
     assert_eq!((owed.reason_code.as_str(), owed.paid_minor, done.result), ("sale_reversed", 4_000, Some(approve.id)));
     let again = decide(&mut estate, manager.clone(), id, true);

@@ -445,7 +445,7 @@ endpoints! {
         query: -, body: [SetChannelRequest], ok: 204 -, errors: [404, 409, 422],
     }
     POST "/api/v1/meters/{id}/commands" => supply::issue_command {
-        access: Access::Needs(P::MetersControl), summary: "Trip or close the supply, keep-power on or off, set the clock", keyed: true,
+        access: Access::Needs(P::MetersControl), summary: "Trip or close the supply, keep-power on or off, set the clock, write the balance or prices to a meter that shows them", keyed: true,
         query: -, body: [MeterCommandRequest], ok: 201 [Vec<MeterCommandView>], errors: [404, 409, 422],
     }
     GET "/api/v1/meters/{id}/commands" => supply::list_commands {

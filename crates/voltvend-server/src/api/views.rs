@@ -1439,8 +1439,8 @@ pub struct RebaseReadingsRequest {
     /// audit record.
     pub reason: String,
     /// `true`: the jump was real, so the interval up to the reading is priced and debited like any reading
-    /// (only where every register went up). `false` (the default): billing starts afresh from it and the
-    /// interval before it is not billed.
+    /// (only where every register went up; needs `corrections.approve` as well). `false` (the default):
+    /// billing starts afresh from it and the interval before it is not billed.
     #[serde(default)]
     pub bill: bool,
 }
@@ -1452,9 +1452,10 @@ pub struct SetChannelRequest {
     /// null: the head end leaves the meter alone.
     pub channel: Option<String>,
     /// The meter shows the balance and prices the head end writes to it (DL/T 645 meters only): payments,
-    /// low-balance alarms and trips write its balance, `write_prices` its tariff's prices. Default false.
+    /// low-balance alarms and trips write its balance, `write_prices` its tariff's prices. Left out: as it was
+    /// (false for a meter never set, and false once the channel is cleared).
     #[serde(default)]
-    pub shows_credit: bool,
+    pub shows_credit: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -70,8 +70,12 @@ pub async fn set_channel(
             Some(text.parse::<Channel>().map_err(|e| ApiError::field("channel", "bad_channel", e.to_string()))?)
         }
     };
-    let command =
-        Command::SetMeterChannel(SetMeterChannel { meter_id: m.meter.id, channel, shows_credit: body.shows_credit });
+    // Left out, whether the meter shows credit stays as it was (a gateway's new address does not turn it off).
+    let shows_credit = match body.shows_credit {
+        Some(s) => s,
+        None => app.store.meter_control(m.meter.id).await?.is_some_and(|c| c.shows_credit) && channel.is_some(),
+    };
+    let command = Command::SetMeterChannel(SetMeterChannel { meter_id: m.meter.id, channel, shows_credit });
     write::submit(&app, &p, &key, &source, command, |_| Reply::empty()).await
 }
 
@@ -85,6 +89,11 @@ pub async fn rebase_readings(
     ApiPath(id): ApiPath<uuid::Uuid>,
     ApiJson(body): ApiJson<RebaseReadingsRequest>,
 ) -> ApiResult<Response> {
+    // Billing charges the customer for consumption a limit flagged: a money decision beyond the meter's
+    // engineering, so it also needs the permission that approves corrections.
+    if body.bill && !p.can(voltvend_domain::Permission::CorrectionsApprove) {
+        return Err(ApiError::new("forbidden", "billing a flagged reading also needs corrections.approve"));
+    }
     let m = visible_meter(&app, &p, id.into()).await?;
     let at: jiff::Timestamp =
         body.at.parse().map_err(|_| ApiError::field("at", "bad_request", "an RFC 3339 instant with an offset"))?;

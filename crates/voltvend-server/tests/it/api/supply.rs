@@ -197,11 +197,15 @@ async fn a_flagged_jump_found_real_is_billed_once() {
     let flagged = format!("/api/v1/readings?meter_id={meter}&status=flagged");
     let list = api.send(api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &flagged)).await.ok();
     let at = list["items"][0]["at"].as_str().unwrap().to_string();
-    let bill = |key: &str| {
-        api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/readings/rebase"))
+    let bill_as = |role, key: &str| {
+        api.as_(role, 'a', Method::POST, &format!("/api/v1/meters/{meter}/readings/rebase"))
             .key(key)
             .json(json!({"at": at, "reason": "a contractor's heater, seen on site", "bill": true}))
     };
+    // Charging the customer is a money decision: the engineer who may rebase may not bill.
+    let refused = api.send(bill_as(ENGINEER, "heater-engineer")).await;
+    assert_eq!((refused.status.as_u16(), refused.code().as_str()), (403, "forbidden"));
+    let bill = |key: &str| bill_as(BuiltinRole::Manager, key);
     assert_eq!(api.send(bill("heater")).await.status.as_u16(), 204);
     // The same request again is answered from its first commit: billed once.
     assert_eq!(api.send(bill("heater")).await.status.as_u16(), 204);
@@ -225,7 +229,7 @@ async fn a_flagged_jump_found_real_is_billed_once() {
     let lower = list["items"].as_array().unwrap().last().unwrap()["at"].as_str().unwrap().to_string();
     let refused = api
         .send(
-            api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/readings/rebase"))
+            api.as_(BuiltinRole::Manager, 'a', Method::POST, &format!("/api/v1/meters/{meter}/readings/rebase"))
                 .fresh_key()
                 .json(json!({"at": lower, "reason": "reset", "bill": true})),
         )
@@ -350,4 +354,29 @@ async fn alarms_are_listed_newest_first_within_scope() {
     assert!(older["items"][0]["seq"].as_i64().unwrap() < first["items"][0]["seq"].as_i64().unwrap());
     let bad = api.send(api.as_(BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/alarms?after=x")).await;
     assert_eq!(bad.status.as_u16(), 400);
+}
+
+/// A meter set to show credit keeps showing it when its channel is set again without saying (a gateway's new
+/// address), and stops when the channel is cleared; a meter on Modbus may not be set to show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn showing_credit_survives_a_new_channel_and_ends_with_none() {
+    let api = Api::new().await;
+    let meter = api.estate.remote_meter;
+    let put = |api: &Api, body: serde_json::Value| {
+        api.as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel")).fresh_key().json(body)
+    };
+    let supply =
+        |api: &Api| api.as_(BuiltinRole::ReadOnly, 'a', Method::GET, &format!("/api/v1/meters/{meter}/supply"));
+    let r = api.send(put(&api, json!({"channel": "dlt645+tcp://10.0.0.5:8001", "shows_credit": true}))).await;
+    assert_eq!(r.status.as_u16(), 204);
+    assert_eq!(api.send(supply(&api)).await.ok()["shows_credit"], json!(true));
+    let r = api.send(put(&api, json!({"channel": "dlt645+tcp://10.0.0.6:8001"}))).await;
+    assert_eq!(r.status.as_u16(), 204);
+    let s = api.send(supply(&api)).await.ok();
+    assert_eq!((s["channel"].as_str(), &s["shows_credit"]), (Some("dlt645+tcp://10.0.0.6:8001"), &json!(true)));
+    let r = api.send(put(&api, json!({"channel": null}))).await;
+    assert_eq!(r.status.as_u16(), 204);
+    assert_eq!(api.send(supply(&api)).await.ok()["shows_credit"], json!(false));
+    let r = api.send(put(&api, json!({"channel": null, "shows_credit": true}))).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "channel_protocol"));
 }

@@ -1212,12 +1212,16 @@ async fn a_flagged_reading_is_reviewed_on_the_meter_page() {
     assert_eq!(api.send(read(&api)).await.ok()["flagged"].as_u64(), Some(1));
     // Logged in after the clock moved, so their sessions are fresh.
     let (_, engineer) = session(&mut api, "ui.review.engineer", "field_engineer", scope).await;
+    let (_, manager) = session(&mut api, "ui.review.manager", "manager", scope).await;
     let (_, cashier) = session(&mut api, "ui.review.cashier", "cashier", scope).await;
 
     let path = format!("/ui/meters/{meter}");
     let action = format!("/ui/meters/{meter}/review");
     assert!(!text(&api.send(page(&path, &cashier)).await).contains(&action), "a cashier reviews nothing");
+    // The engineer may rebase but is not offered billing (a money decision); the manager is.
     let html = text(&api.send(page(&path, &engineer)).await);
+    assert!(html.contains(&action) && !html.contains("id=\"review-bill\""), "the engineer rebases only");
+    let html = text(&api.send(page(&path, &manager)).await);
     let form = |reason: &str| {
         format!(
             "csrf={}&key={}&at={}&bill=true&review_reason={reason}",
@@ -1226,9 +1230,9 @@ async fn a_flagged_reading_is_reviewed_on_the_meter_page() {
             field_in(&html, &action, "at").replace(':', "%3A").replace('+', "%2B"),
         )
     };
-    let r = api.send(form_req(&action, &form(""), &engineer)).await;
+    let r = api.send(form_req(&action, &form(""), &manager)).await;
     assert!(text(&r).contains("id=\"review-reason-error\""), "a reason is asked for");
-    let r = api.send(form_req(&action, &form("kiln+firing+seen+on+site"), &engineer)).await;
+    let r = api.send(form_req(&action, &form("kiln+firing+seen+on+site"), &manager)).await;
     assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
     // 300 kWh × 0.60 = 180.00 debited by the review.
     let account = api
@@ -1242,5 +1246,5 @@ async fn a_flagged_reading_is_reviewed_on_the_meter_page() {
         .ok();
     let balance = account["balance"]["minor"].as_str().map(str::to_string);
     assert_eq!(balance, Some((before.parse::<i64>().unwrap() - 18_000).to_string()), "{account}");
-    assert!(!text(&api.send(page(&path, &engineer)).await).contains(&action), "reviewed: the form is gone");
+    assert!(!text(&api.send(page(&path, &manager)).await).contains(&action), "reviewed: the form is gone");
 }
