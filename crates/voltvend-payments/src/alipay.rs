@@ -1,0 +1,135 @@
+//! Alipay asynchronous payment notifications (支付宝异步通知, `notify_url`).
+//!
+//! The provider POSTs `application/x-www-form-urlencoded` parameters: `notify_id`, `app_id`, `out_trade_no`,
+//! `trade_no`, `trade_status`, `total_amount` (yuan, as "10.00"), `gmt_payment`, …, `sign_type` (`RSA2`) and
+//! `sign`. The signature is RSA-SHA256 (PKCS #1 v1.5, "RSA2") over every parameter except `sign` and
+//! `sign_type`, values URL-decoded, sorted by name, joined as `name=value` with `&` — empty values included, as
+//! the provider's SDKs join what is left. The merchant answers the seven bytes `success` when it took the
+//! notification; anything else, and the provider sends it again (about eight times over a day).
+
+use jiff::Timestamp;
+use rsa::RsaPublicKey;
+
+use crate::{Notification, PaymentError, PaymentState, Provider, keys, malformed};
+
+/// What the merchant answers a notification it took.
+pub const ANSWER_OK: &str = "success";
+/// What it answers one it did not take.
+pub const ANSWER_FAIL: &str = "fail";
+
+/// Verifies a notification's parameters (URL-decoded, in any order) against Alipay's public key and returns
+/// what it says, for the app `app_id`. A parameter named twice is refused: which one was signed is unknowable.
+pub fn verify(
+    alipay_key: &RsaPublicKey,
+    app_id: &str,
+    params: &[(String, String)],
+) -> Result<Notification, PaymentError> {
+    let mut signed: Vec<(&str, &str)> = Vec::with_capacity(params.len());
+    let (mut sign, mut sign_type) = (None, None);
+    for (k, v) in params {
+        match k.as_str() {
+            "sign" if sign.is_none() => sign = Some(v.as_str()),
+            "sign_type" if sign_type.is_none() => sign_type = Some(v.as_str()),
+            "sign" | "sign_type" => return Err(malformed(format!("{k} is given twice"))),
+            _ => signed.push((k, v)),
+        }
+    }
+    signed.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if signed.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
+        return Err(malformed("a parameter is given twice"));
+    }
+    if sign_type.is_some_and(|t| t != "RSA2") {
+        return Err(malformed(format!("sign_type {:?}: only RSA2 is accepted", sign_type.unwrap_or_default())));
+    }
+    let sign = sign.ok_or_else(|| malformed("no sign"))?;
+    let message = signed.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    keys::verify_sha256(alipay_key, message.as_bytes(), sign)?;
+    open(app_id, &signed)
+}
+
+/// What verified parameters (sorted by name) say. Public for the fuzz target; a caller must not use it on
+/// parameters whose signature [`verify`] did not check.
+pub fn open(app_id: &str, params: &[(&str, &str)]) -> Result<Notification, PaymentError> {
+    let get = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let need = |name: &str| get(name).filter(|v| !v.is_empty()).ok_or_else(|| malformed(format!("no {name}")));
+    let theirs = need("app_id")?;
+    if theirs != app_id {
+        return Err(PaymentError::OtherMerchant(theirs.to_string()));
+    }
+    let status = need("trade_status")?;
+    let state = match status {
+        "TRADE_SUCCESS" | "TRADE_FINISHED" => PaymentState::Paid,
+        other => PaymentState::Other(other.to_string()),
+    };
+    let amount_minor = yuan_to_fen(need("total_amount")?)?;
+    let paid_at = match get("gmt_payment").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(t) => Some(beijing_time(t)?),
+    };
+    Ok(Notification {
+        provider: Provider::Alipay,
+        out_trade_no: need("out_trade_no")?.to_string(),
+        transaction_id: need("trade_no")?.to_string(),
+        state,
+        amount_minor,
+        // Domestic Alipay settles in yuan; a cross-border trade names its currency.
+        currency: get("trans_currency").filter(|c| !c.is_empty()).unwrap_or("CNY").to_string(),
+        paid_at,
+    })
+}
+
+/// "10.00" (or "10", "10.5") yuan in fen, exactly: digits, at most two decimals, nothing else.
+pub fn yuan_to_fen(text: &str) -> Result<i64, PaymentError> {
+    let bad = || malformed(format!("amount {text:?} is not yuan with at most two decimals"));
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || whole.len() > 12
+        || frac.len() > 2
+        || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    if text.ends_with('.') {
+        return Err(bad());
+    }
+    let whole: i64 = whole.parse().map_err(|_| bad())?;
+    let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| bad())? };
+    whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in Beijing time (UTC+8 all year), as Alipay writes its times.
+fn beijing_time(text: &str) -> Result<Timestamp, PaymentError> {
+    let civil: jiff::civil::DateTime = text.parse().map_err(|_| malformed(format!("time {text:?}")))?;
+    let offset = jiff::tz::Offset::constant(8);
+    offset.to_timestamp(civil).map_err(|_| malformed(format!("time {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn amounts_are_exact_fen() {
+        assert_eq!(yuan_to_fen("10.00"), Ok(1_000));
+        assert_eq!(yuan_to_fen("0.5"), Ok(50));
+        assert_eq!(yuan_to_fen("7"), Ok(700));
+        for bad in ["", ".5", "1.", "1.005", "-1.00", "1,00", " 1.00", "1e3", "9999999999999.00"] {
+            assert!(yuan_to_fen(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn times_are_beijing_time() {
+        assert_eq!(beijing_time("2026-12-06 08:00:00").unwrap(), "2026-12-06T00:00:00Z".parse().unwrap());
+    }
+
+    proptest! {
+        #[test]
+        fn no_parameters_panic(params in proptest::collection::vec(("[a-z_]{1,12}", ".{0,20}"), 0..12)) {
+            let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let _ = open("app", &pairs);
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! WeChat Pay API v3 payment notifications (微信支付 APIv3 支付结果通知).
+//!
+//! The provider POSTs JSON to our `notify_url` with the headers `Wechatpay-Timestamp` (Unix seconds),
+//! `Wechatpay-Nonce`, `Wechatpay-Signature` (base64) and `Wechatpay-Serial` (which platform key signed), and
+//! `Wechatpay-Signature-Type: WECHATPAY2-SHA256-RSA2048`. The signature is RSA-SHA256 (PKCS #1 v1.5) over
+//! `"{timestamp}\n{nonce}\n{body}\n"`, the body byte for byte. The body's `resource` is AEAD_AES_256_GCM: key the
+//! 32 bytes of the merchant's APIv3 key, nonce the 12 bytes of `resource.nonce`, associated data
+//! `resource.associated_data`, and `ciphertext` the base64 of the ciphertext with its 16-byte tag appended. The
+//! plaintext is the transaction (`out_trade_no`, `transaction_id`, `trade_state`, `amount.total` in fen…).
+//!
+//! The merchant answers 200 (or 204) when it took the notification, and a 4xx or 5xx with
+//! `{"code":"FAIL","message":…}` when it did not, after which the provider sends it again.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use jiff::{SignedDuration, Timestamp};
+use rsa::RsaPublicKey;
+use serde::Deserialize;
+
+use crate::{Notification, PaymentError, PaymentState, Provider, keys, malformed};
+
+/// The only signature type API v3 uses.
+pub const SIGNATURE_TYPE: &str = "WECHATPAY2-SHA256-RSA2048";
+/// How far a notification's timestamp may be from our clock: beyond it, it is a replay (or a clock to fix).
+pub const CLOCK_SKEW_MAX: SignedDuration = SignedDuration::from_mins(5);
+
+/// The merchant's side of the configuration: its merchant number, its APIv3 key and the platform keys it
+/// trusts, each under the serial (`PUB_KEY_ID_…` or a platform certificate's hex serial) that names it.
+#[derive(Clone)]
+pub struct MerchantKeys {
+    pub mchid: String,
+    apiv3_key: [u8; 32],
+    platform: Vec<(String, RsaPublicKey)>,
+}
+
+impl std::fmt::Debug for MerchantKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the APIv3 key.
+        let serials: Vec<&str> = self.platform.iter().map(|(s, _)| s.as_str()).collect();
+        f.debug_struct("MerchantKeys").field("mchid", &self.mchid).field("platform", &serials).finish()
+    }
+}
+
+impl MerchantKeys {
+    /// `apiv3_key`: the 32 characters set in the merchant console.
+    pub fn new(mchid: &str, apiv3_key: &str, platform: Vec<(String, RsaPublicKey)>) -> Result<Self, PaymentError> {
+        let apiv3_key: [u8; 32] = apiv3_key
+            .as_bytes()
+            .try_into()
+            .map_err(|_| PaymentError::BadKey("the APIv3 key is 32 characters".into()))?;
+        Ok(Self { mchid: mchid.to_string(), apiv3_key, platform })
+    }
+
+    fn platform_key(&self, serial: &str) -> Option<&RsaPublicKey> {
+        self.platform.iter().find(|(s, _)| s.eq_ignore_ascii_case(serial)).map(|(_, k)| k)
+    }
+}
+
+/// The `Wechatpay-*` headers of a notification, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct Headers<'a> {
+    pub timestamp: &'a str,
+    pub nonce: &'a str,
+    pub signature: &'a str,
+    pub serial: &'a str,
+    /// `Wechatpay-Signature-Type`, if sent.
+    pub signature_type: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    resource: Resource,
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    algorithm: String,
+    ciphertext: String,
+    #[serde(default)]
+    associated_data: Option<String>,
+    nonce: String,
+}
+
+#[derive(Deserialize)]
+struct Transaction {
+    mchid: String,
+    out_trade_no: String,
+    transaction_id: String,
+    trade_state: String,
+    #[serde(default)]
+    success_time: Option<String>,
+    amount: Amount,
+}
+
+#[derive(Deserialize)]
+struct Amount {
+    total: i64,
+    #[serde(default = "cny")]
+    currency: String,
+}
+
+fn cny() -> String {
+    "CNY".to_string()
+}
+
+/// Verifies a payment notification and returns what it says: the signature against the platform key its serial
+/// names, the timestamp against `now`, then the resource decrypted with the APIv3 key and checked to be this
+/// merchant's.
+pub fn verify(
+    keys: &MerchantKeys,
+    headers: Headers<'_>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<Notification, PaymentError> {
+    if headers.signature_type.is_some_and(|t| t != SIGNATURE_TYPE) {
+        return Err(malformed(format!("signature type {:?} is not {SIGNATURE_TYPE}", headers.signature_type)));
+    }
+    let seconds: i64 =
+        headers.timestamp.trim().parse().map_err(|_| malformed("Wechatpay-Timestamp is not a number"))?;
+    let signed_at = Timestamp::from_second(seconds).map_err(|_| malformed("Wechatpay-Timestamp is out of range"))?;
+    let skew = now.duration_since(signed_at);
+    if skew.abs() > CLOCK_SKEW_MAX {
+        return Err(PaymentError::Stale { skew_s: skew.as_secs(), max_s: CLOCK_SKEW_MAX.as_secs() });
+    }
+    let key = keys.platform_key(headers.serial).ok_or_else(|| PaymentError::UnknownKey(headers.serial.to_string()))?;
+    let mut message = Vec::with_capacity(body.len() + 64);
+    message.extend_from_slice(headers.timestamp.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(headers.nonce.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(body);
+    message.push(b'\n');
+    keys::verify_sha256(key, &message, headers.signature)?;
+    open(keys, body)
+}
+
+/// The transaction in a notification body whose signature [`verify`] checked: the resource decrypted and
+/// checked to be this merchant's. Public for the fuzz target; a caller must not use it on an unverified body.
+pub fn open(keys: &MerchantKeys, body: &[u8]) -> Result<Notification, PaymentError> {
+    let envelope: Envelope = serde_json::from_slice(body).map_err(|e| malformed(format!("body: {e}")))?;
+    let r = envelope.resource;
+    if r.algorithm != "AEAD_AES_256_GCM" {
+        return Err(malformed(format!("resource algorithm {:?}", r.algorithm)));
+    }
+    if r.nonce.len() != 12 {
+        return Err(malformed("the resource nonce is 12 characters"));
+    }
+    let sealed = STANDARD.decode(r.ciphertext.trim()).map_err(|_| malformed("the ciphertext is not base64"))?;
+    let cipher = Aes256Gcm::new_from_slice(&keys.apiv3_key).map_err(|_| PaymentError::BadKey("APIv3 key".into()))?;
+    let aad = r.associated_data.as_deref().unwrap_or("").as_bytes();
+    let plain = cipher
+        .decrypt(Nonce::from_slice(r.nonce.as_bytes()), Payload { msg: &sealed, aad })
+        .map_err(|_| PaymentError::Decrypt)?;
+    let t: Transaction = serde_json::from_slice(&plain).map_err(|e| malformed(format!("transaction: {e}")))?;
+    if t.mchid != keys.mchid {
+        return Err(PaymentError::OtherMerchant(t.mchid));
+    }
+    if t.amount.total < 0 {
+        return Err(malformed("a negative amount"));
+    }
+    let paid_at = match t.success_time.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<Timestamp>().map_err(|_| malformed(format!("success_time {s:?}")))?),
+    };
+    Ok(Notification {
+        provider: Provider::WechatPay,
+        out_trade_no: t.out_trade_no,
+        transaction_id: t.transaction_id,
+        state: if t.trade_state == "SUCCESS" { PaymentState::Paid } else { PaymentState::Other(t.trade_state) },
+        amount_minor: t.amount.total,
+        currency: t.amount.currency,
+        paid_at,
+    })
+}
+
+/// The answer to a notification taken: HTTP 204, no body.
+pub const ANSWER_OK_STATUS: u16 = 204;
+
+/// The answer to a notification not taken (HTTP status and JSON body); WeChat Pay sends it again later.
+pub fn answer_fail(status: u16, message: &str) -> (u16, String) {
+    let body = serde_json::json!({"code": "FAIL", "message": message}).to_string();
+    (status, body)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn keys() -> MerchantKeys {
+        MerchantKeys::new("1900000001", "0123456789abcdef0123456789abcdef", Vec::new()).unwrap()
+    }
+
+    #[test]
+    fn an_apiv3_key_is_32_characters() {
+        assert!(matches!(MerchantKeys::new("1", "short", Vec::new()), Err(PaymentError::BadKey(_))));
+        assert!(!format!("{:?}", keys()).contains("0123456789abcdef"), "the key is never shown");
+    }
+
+    #[test]
+    fn a_stale_or_unsigned_notification_is_refused_before_its_body_is_read() {
+        let now: Timestamp = "2026-12-06T00:00:00Z".parse().unwrap();
+        fn h<'a>(ts: &'a str, serial: &'a str) -> Headers<'a> {
+            Headers { timestamp: ts, nonce: "n", signature: "AA==", serial, signature_type: None }
+        }
+        let old = (now.as_second() - 301).to_string();
+        assert!(matches!(verify(&keys(), h(&old, "X"), b"{}", now), Err(PaymentError::Stale { .. })));
+        let fresh = now.as_second().to_string();
+        assert_eq!(verify(&keys(), h(&fresh, "X"), b"{}", now), Err(PaymentError::UnknownKey("X".into())));
+        let typed = Headers { signature_type: Some("HMAC-SHA256"), ..h(&fresh, "X") };
+        assert!(matches!(verify(&keys(), typed, b"{}", now), Err(PaymentError::Malformed(_))));
+        assert!(matches!(verify(&keys(), h("soon", "X"), b"{}", now), Err(PaymentError::Malformed(_))));
+    }
+
+    proptest! {
+        #[test]
+        fn no_body_panics(body in proptest::collection::vec(any::<u8>(), 0..400), text in "\\{\"resource\":\\{.{0,200}\\}\\}") {
+            let _ = open(&keys(), &body);
+            let _ = open(&keys(), text.as_bytes());
+        }
+
+        #[test]
+        fn no_input_panics(ts in "[0-9]{0,12}", nonce in ".{0,40}", sig in ".{0,40}", body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let now = Timestamp::from_second(ts.parse::<i64>().unwrap_or(0).clamp(0, 4_000_000_000)).unwrap();
+            let h = Headers { timestamp: &ts, nonce: &nonce, signature: &sig, serial: "S", signature_type: None };
+            let _ = verify(&keys(), h, &body, now);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Our verdicts on payment notifications against the providers' own SDKs: `tests/peers/notifications.py` plays
+//! WeChat Pay and Alipay with keys it makes on each run, builds good and bad notifications, and records whether
+//! `wechatpayv3` and `python-alipay-sdk` (PyPI) accept each; ours must accept exactly those, read the same
+//! payment out of them, and refuse the rest for the reason the case names.
+//! Requires `python3` with `wechatpayv3` and `python-alipay-sdk` (CI installs them); elsewhere it skips.
+
+// Tests may panic: a failed expectation is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use voltvend_payments::{PaymentState, alipay, keys, wechat};
+
+fn peer_path() -> String {
+    format!("{}/tests/peers/notifications.py", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn peer_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import wechatpayv3, alipay, cryptography"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    voltvend_testkit::peer_available(ok, "python3 with wechatpayv3 and python-alipay-sdk (pip install them)")
+}
+
+fn cases() -> Value {
+    let out = Command::new("python3").arg(peer_path()).output().unwrap();
+    assert!(out.status.success(), "peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+#[test]
+fn notifications_are_judged_as_the_providers_sdks_judge_them() {
+    if !peer_available() {
+        return;
+    }
+    let all = cases();
+
+    let w = &all["wechat"];
+    let platform = w["platform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (s(&p["serial"]).to_string(), keys::public_key(s(&p["public_pem"])).unwrap()))
+        .collect();
+    let merchant = wechat::MerchantKeys::new(s(&w["mchid"]), s(&w["apiv3_key"]), platform).unwrap();
+    let now = jiff::Timestamp::from_second(w["now"].as_i64().unwrap()).unwrap();
+    let mut seen = 0;
+    for c in w["cases"].as_array().unwrap() {
+        let h = &c["headers"];
+        let headers = wechat::Headers {
+            timestamp: s(&h["Wechatpay-Timestamp"]),
+            nonce: s(&h["Wechatpay-Nonce"]),
+            signature: s(&h["Wechatpay-Signature"]),
+            serial: s(&h["Wechatpay-Serial"]),
+            signature_type: h["Wechatpay-Signature-Type"].as_str(),
+        };
+        let got = wechat::verify(&merchant, headers, s(&c["body"]).as_bytes(), now);
+        check(c, got);
+        seen += 1;
+    }
+    assert_eq!(seen, 8, "every WeChat Pay case was judged");
+
+    let a = &all["alipay"];
+    let key = keys::public_key(s(&a["alipay_public_key"])).unwrap();
+    for c in a["cases"].as_array().unwrap() {
+        let params: Vec<(String, String)> =
+            c["params"].as_array().unwrap().iter().map(|p| (s(&p[0]).to_string(), s(&p[1]).to_string())).collect();
+        check(c, alipay::verify(&key, s(&a["app_id"]), &params));
+        // The same parameters in another order verify the same: the signature is over them sorted.
+        let mut reversed = params.clone();
+        reversed.reverse();
+        assert_eq!(
+            alipay::verify(&key, s(&a["app_id"]), &reversed).map_err(|e| e.code()),
+            alipay::verify(&key, s(&a["app_id"]), &params).map_err(|e| e.code()),
+        );
+    }
+    // For another app, a good notification is refused.
+    let good = a["cases"].as_array().unwrap().iter().find(|c| s(&c["expect"]) == "ok").unwrap();
+    let params: Vec<(String, String)> =
+        good["params"].as_array().unwrap().iter().map(|p| (s(&p[0]).to_string(), s(&p[1]).to_string())).collect();
+    assert_eq!(alipay::verify(&key, "2021000000000000", &params).map_err(|e| e.code()), Err("payment_other_merchant"));
+}
+
+/// One case's verdict: what the SDK accepted we accept, reading the same payment; the rest we refuse for the
+/// case's reason.
+fn check(c: &Value, got: Result<voltvend_payments::Notification, voltvend_payments::PaymentError>) {
+    let name = s(&c["name"]);
+    if let Some(sdk) = c["sdk_accepts"].as_bool() {
+        assert_eq!(got.is_ok(), sdk, "{name}: the SDK {} it", if sdk { "accepts" } else { "refuses" });
+    }
+    match (s(&c["expect"]), got) {
+        ("ok", Ok(n)) => {
+            assert_eq!(n.amount_minor, c["amount"].as_i64().unwrap(), "{name}");
+            assert_eq!(n.state == PaymentState::Paid, c["paid"].as_bool().unwrap(), "{name}: {:?}", n.state);
+            assert_eq!(n.currency, "CNY", "{name}");
+            assert!(n.out_trade_no.starts_with("VV2026"), "{name}: {}", n.out_trade_no);
+            assert!(!n.transaction_id.is_empty() && n.paid_at.is_some(), "{name}: {n:?}");
+        }
+        (want, Ok(n)) => panic!("{name}: accepted {n:?}, expected {want}"),
+        (want, Err(e)) => assert_eq!(e.code(), want, "{name}: {e}"),
+    }
+}
