@@ -21,9 +21,9 @@ use crate::command::{
     Command, CustomerRef, Operation, Refund, Rewrap, Sale, StsManagement, named_ledger_accounts, transfer_uuid,
 };
 use crate::records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, CardKeyRecord, Correction, IdempotencyRecord, KeyCampaign,
-    MeterCard, MeterCommand, MeterControl, MeterRecord, OpgState, ReadingState, RefusedPayment, SaleRecord,
-    SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApprovalRecord, CardKeyRecord, Correction, CorrectionKind, IdempotencyRecord,
+    KeyCampaign, MeterCard, MeterCommand, MeterControl, MeterRecord, OpgState, ReadingState, RefusedPayment,
+    SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Workspace};
 
@@ -214,6 +214,10 @@ impl Footprint {
             self.sales_corrected.insert(sale);
         }
         self.accounts.extend(c.account_id);
+        // An adjustment tells the account's meters that show its balance.
+        if c.kind == CorrectionKind::Adjust {
+            self.account_meters.extend(c.account_id);
+        }
         if let Some(meter) = c.meter_id {
             self.meters.insert(meter);
             self.sts.insert(meter);

@@ -483,6 +483,14 @@ fn adjust(
     );
     let transfer = committed(ws.book.post(request, at)?)?;
     let (balance, _) = super::wallet_position(ws, &account)?;
+    // The account's remote meters that show its balance are told the adjusted one.
+    for (n, m) in super::lifecycle::meters_of(ws, id).into_iter().enumerate() {
+        if m.meter.control_mode == voltvend_domain::ControlMode::Remote {
+            let n = 2_100 + u32::try_from(n).unwrap_or(u32::MAX - 2_100);
+            let shown = (balance, account.account.currency);
+            super::control::show_balance(ws, op, m.meter.id, shown, "balance adjusted", at, n)?;
+        }
+    }
     Ok(Effect {
         transfer_id: Some(transfer.request.id),
         summary: format!("adjusted={amount} balance_after={balance}"),

@@ -88,7 +88,7 @@ fn account_in_scope(ws: &Workspace, op: &Operation, id: AccountId) -> Result<Acc
 
 /// The active meters bound to an account (the loader brings every one), in id order so that the commands an
 /// operation derives for them are the same on a retry.
-fn meters_of(ws: &Workspace, account: AccountId) -> Vec<MeterRecord> {
+pub(super) fn meters_of(ws: &Workspace, account: AccountId) -> Vec<MeterRecord> {
     let mut v: Vec<MeterRecord> = ws
         .meters
         .values()
@@ -447,6 +447,13 @@ pub(super) fn close(ws: &mut Workspace, op: &Operation, c: &CloseAccount, at: Ti
             m.relay = Relay::Open;
             if control::commandable(m.meter.protocol) {
                 control::queue(ws, op, m.meter.id, CommandKind::RelayTrip, "account closed", at, n)?;
+                n += 1;
+            }
+        }
+        // A display that showed the closed account's balance shows nothing of it to the next occupant.
+        if m.meter.control_mode == ControlMode::Remote {
+            let shown = (0, account.account.currency);
+            if control::show_balance(ws, op, m.meter.id, shown, "account closed", at, 3_000 + n)?.is_some() {
                 n += 1;
             }
         }

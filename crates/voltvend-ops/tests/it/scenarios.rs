@@ -666,12 +666,20 @@ fn a_correction_waits_for_a_second_operator_applies_once_and_expires() {
     assert_eq!((owed.reason_code.as_str(), owed.paid_minor, done.result), ("sale_reversed", 4_000, Some(approve.id)));
     let again = decide(&mut estate, manager.clone(), id, true);
     assert_eq!(code(db.run(&again, None, &ctx, at())), "already_decided");
+    // An adjustment of 1.00, approved: the wallet and the meter's display both show it.
+    let (credit, request) = ask(&mut estate, 3, CorrectionKind::Adjust, None);
+    db.run(&request, None, &ctx, at()).unwrap();
+    db.run(&decide(&mut estate, manager.clone(), credit, true), None, &ctx, at()).unwrap();
+    assert_eq!(db.wallet_balance(estate.account_a), Some(100));
+    let shown: Vec<_> =
+        db.controls[&estate.remote_meter].pending.iter().map(|id| db.commands[id].value.clone()).collect();
+    assert_eq!(shown, ["100"], "the adjusted balance supersedes the reversed one on the display");
     // Undecided for longer than it may wait: expired, and nothing is applied.
     let (late, request) = ask(&mut estate, 2, CorrectionKind::Adjust, None);
     db.run(&request, None, &ctx, at()).unwrap();
     let after = at().checked_add(RequestCorrection::EXPIRES_IN_DEFAULT).unwrap();
     let approve = decide(&mut estate, manager, late, true);
     assert_eq!(code(db.run(&approve, None, &ctx, after)), "approval_expired");
-    assert_eq!(db.wallet_balance(estate.account_a), Some(0));
+    assert_eq!(db.wallet_balance(estate.account_a), Some(100));
     assert_eq!(db.check(), Vec::<String>::new());
 }

@@ -194,6 +194,12 @@ async fn closing_an_account_pays_its_arrears_from_credit_refunds_the_rest_and_fr
         "arrears imported",
     );
     api.store.submit(estate.system(Command::PostTransfer(debt))).await.unwrap();
+    // The meter shows its balance on its display.
+    let set = api
+        .as_(BuiltinRole::Manager, 'a', axum::http::Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
+        .fresh_key()
+        .json(json!({"channel": "dlt645+tcp://10.0.0.5:8001", "shows_credit": true}));
+    assert_eq!(api.send(set).await.status.as_u16(), 204);
     sell(&api, 'a', &account, &meter, "100.00").await.ok();
     let view = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}")).await;
     let minor = |v: &Value| v["minor"].as_str().unwrap().parse::<i64>().unwrap();
@@ -229,6 +235,16 @@ async fn closing_an_account_pays_its_arrears_from_credit_refunds_the_rest_and_fr
         (m["state"].as_str(), m["account_id"].as_str(), m["relay"].as_str()),
         (Some("installed"), None, Some("open"))
     );
+    // Its display no longer shows the closed account's balance: 0.00 is written to it.
+    let supply = get(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/meters/{meter}/supply")).await;
+    let writes: Vec<_> = supply["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "write_balance")
+        .map(|c| c["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(writes, ["0"], "{supply}");
     assert_eq!(sell(&api, 'a', &account, &meter, "10.00").await.code(), "account_closed");
     // The refund left the drawer: it holds the float and the day's cash (the sale, and the 10.00 of the sale
     // refused above, owed back), less what was handed back.
