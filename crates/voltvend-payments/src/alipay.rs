@@ -78,6 +78,20 @@ pub fn open(app_id: &str, params: &[(&str, &str)]) -> Result<Notification, Payme
     })
 }
 
+/// The `sign` of a request to Alipay's gateway (`alipay.trade.query`…): RSA2 over every parameter but `sign`
+/// (`sign_type` included, unlike a notification), sorted by name and joined as `name=value` with `&`, values
+/// unescaped. A parameter named twice is refused.
+pub fn sign_request(params: &[(String, String)], key: &keys::SigningKey) -> Result<String, PaymentError> {
+    let mut signed: Vec<(&str, &str)> =
+        params.iter().filter(|(k, _)| k != "sign").map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    signed.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if signed.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
+        return Err(malformed("a parameter is given twice"));
+    }
+    let message = signed.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+    Ok(key.sign_sha256(message.as_bytes()))
+}
+
 /// "10.00" (or "10", "10.5") yuan in fen, exactly: digits, at most two decimals, nothing else.
 pub fn yuan_to_fen(text: &str) -> Result<i64, PaymentError> {
     let bad = || malformed(format!("amount {text:?} is not yuan with at most two decimals"));

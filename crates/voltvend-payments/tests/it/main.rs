@@ -107,3 +107,47 @@ fn check(c: &Value, got: Result<voltvend_payments::Notification, voltvend_paymen
         (want, Err(e)) => assert_eq!(e.code(), want, "{name}: {e}"),
     }
 }
+
+/// Requests signed as the merchant: the same message and key give the same bytes as the SDKs give.
+#[test]
+fn requests_are_signed_to_the_same_bytes_as_the_providers_sdks_sign_them() {
+    if !peer_available() {
+        return;
+    }
+    let all = cases();
+    let w = &all["wechat"];
+    let key = keys::SigningKey::from_text(s(&w["merchant_private_pem"])).unwrap();
+    assert_eq!(format!("{key:?}"), "SigningKey(***)", "no key material in Debug");
+    let requests = w["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2);
+    for r in requests {
+        let request = wechat::Request {
+            mchid: s(&w["mchid"]),
+            serial_no: s(&r["serial_no"]),
+            method: s(&r["method"]),
+            path: s(&r["path"]),
+            timestamp: r["timestamp"].as_i64().unwrap(),
+            nonce: s(&r["nonce"]),
+            body: s(&r["body"]),
+        };
+        assert_eq!(
+            wechat::authorization(&request, &key),
+            s(&r["authorization"]),
+            "{} {}",
+            request.method,
+            request.path
+        );
+    }
+    let a = &all["alipay"];
+    let key = keys::SigningKey::from_text(s(&a["merchant_private_key"])).unwrap();
+    let params: Vec<(String, String)> = a["request"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (s(&p[0]).to_string(), s(&p[1]).to_string()))
+        .collect();
+    assert_eq!(alipay::sign_request(&params, &key).unwrap(), s(&a["request"]["sign"]));
+    let mut twice = params.clone();
+    twice.push(("app_id".into(), "other".into()));
+    assert_eq!(alipay::sign_request(&twice, &key).map_err(|e| e.code()), Err("payment_malformed"));
+}

@@ -1,6 +1,8 @@
 """Plays WeChat Pay and Alipay: makes keys, signs (and for WeChat Pay encrypts) payment notifications, good and
-bad, and asks each provider's own SDK from PyPI whether it accepts them. Prints the cases as JSON for the Rust
-test, which must reach the same verdicts. Nothing here is checked in: every key is made on each run.
+bad, and asks each provider's own SDK from PyPI whether it accepts them; and has each SDK sign requests as the
+merchant, which ours must sign to the same bytes (RSA PKCS #1 v1.5 is deterministic). Prints the cases as JSON
+for the Rust test, which must reach the same verdicts. Nothing here is checked in: every key is made on each
+run.
 
 Usage: python3 notifications.py  (needs cryptography, wechatpayv3, python-alipay-sdk)
 """
@@ -101,8 +103,28 @@ def wechat():
     for c in cases:
         if c["sdk_accepts"] is not None:
             assert c["sdk_accepts"] == (c["expect"] == "ok"), (c["name"], c["sdk_accepts"])
+    # Requests signed as the merchant by the SDK, at a fixed clock and nonce.
+    from wechatpayv3 import utils as wx_utils
+    requests = []
+    for method, path, body in [
+        ("POST", "/v3/pay/transactions/native",
+         json.dumps({"appid": appid, "mchid": mchid, "description": "电费 C-0101", "out_trade_no": "VV20261206000009",
+                     "notify_url": "https://vend.example/api/v1/payments/wechat/notify",
+                     "amount": {"total": 5000, "currency": "CNY"}}, ensure_ascii=False)),
+        ("GET", "/v3/pay/transactions/out-trade-no/VV20261206000009?mchid=" + mchid, ""),
+    ]:
+        real_time = wx_utils.time.time
+        wx_utils.time.time = lambda: 1764985600.25
+        try:
+            header = wx_utils.build_authorization(path, method, mchid, "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+                                                  merchant, data=body, nonce_str="593BEC0C930BF1AFEB40B4A08C8FB242")
+        finally:
+            wx_utils.time.time = real_time
+        requests.append({"method": method, "path": path, "body": body, "timestamp": 1764985600,
+                         "nonce": "593BEC0C930BF1AFEB40B4A08C8FB242",
+                         "serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1", "authorization": header})
     return {"mchid": mchid, "apiv3_key": apiv3, "platform": [{"serial": serial, "public_pem": public_pem(platform)}],
-            "now": now, "cases": cases}
+            "now": now, "cases": cases, "merchant_private_pem": private_pem(merchant), "requests": requests}
 
 
 def alipay():
@@ -162,7 +184,16 @@ def alipay():
     for c in cases:
         assert c["sdk_accepts"] == (c["expect"] == "ok"), (c["name"], c["sdk_accepts"])
     bare = "".join(public_pem(theirs).strip().splitlines()[1:-1])
-    return {"app_id": app_id, "alipay_public_key": bare, "cases": cases}
+    # A trade query signed as the merchant by the SDK; the sign is the last, URL-quoted parameter it returns.
+    from urllib.parse import unquote_plus
+    query = {"app_id": app_id, "method": "alipay.trade.query", "charset": "utf-8", "sign_type": "RSA2",
+             "timestamp": "2026-12-06 10:05:00", "version": "1.0",
+             "biz_content": json.dumps({"out_trade_no": "VV20261206000101"}, separators=(",", ":"))}
+    signed = merchant.sign_data(dict(query))
+    sign = unquote_plus(signed.rsplit("&sign=", 1)[1])
+    bare_private = "".join(private_pem(ours).strip().splitlines()[1:-1])
+    return {"app_id": app_id, "alipay_public_key": bare, "cases": cases, "merchant_private_key": bare_private,
+            "request": {"params": sorted(query.items()), "sign": sign}}
 
 
 if __name__ == "__main__":
