@@ -36,6 +36,23 @@ pub(super) async fn connected(api: &mut Api) -> (SharedFleet, voltvend_headend::
     (fleet, headend, port, address)
 }
 
+/// The remote meter set on the simulated gateway at `port` by its engineer, and `amount` sold to it at the
+/// counter.
+pub(super) async fn wired_and_paid(api: &Api, port: u16, amount: &str) {
+    let meter = api.estate.remote_meter;
+    let set = api
+        .as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
+        .fresh_key()
+        .json(json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
+    assert_eq!(api.send(set).await.status.as_u16(), 204);
+    let account = api.estate.account_a.to_string();
+    let sale = api
+        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
+        .fresh_key()
+        .json(json!({"account_id": account, "meter_id": meter.to_string(), "method": "cash", "amount": amount}));
+    api.send(sale).await.ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_field_engineer_connects_reads_and_disconnects_a_meter_through_the_api() {
     let mut api = Api::new().await;
@@ -127,16 +144,7 @@ async fn a_flagged_reading_is_reviewed_and_billing_goes_on_from_it() {
     // The head end is in the server (the API's reads go through it).
     let (fleet, _headend, port, address) = connected(&mut api).await;
     let meter = api.estate.remote_meter;
-    let set = api
-        .as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
-        .fresh_key()
-        .json(json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
-    assert_eq!(api.send(set).await.status.as_u16(), 204);
-    let sale = api
-        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
-        .fresh_key()
-        .json(json!({"account_id": api.estate.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "50.00"}));
-    api.send(sale).await.ok();
+    wired_and_paid(&api, port, "50.00").await;
     let read = |api: &Api| api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"));
     api.send(read(&api)).await.ok();
     // The meter is reset: it reads 1 kWh where it read 2 000 kWh.
@@ -174,16 +182,7 @@ async fn a_flagged_jump_found_real_is_billed_once() {
     let mut api = Api::new().await;
     let (fleet, _headend, port, address) = connected(&mut api).await;
     let meter = api.estate.remote_meter;
-    let set = api
-        .as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
-        .fresh_key()
-        .json(json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
-    assert_eq!(api.send(set).await.status.as_u16(), 204);
-    let sale = api
-        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
-        .fresh_key()
-        .json(json!({"account_id": api.estate.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "200.00"}));
-    api.send(sale).await.ok();
+    wired_and_paid(&api, port, "200.00").await;
     let read = |api: &Api| api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"));
     fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(2_000_000);
     let first = api.send(read(&api)).await.ok();
@@ -245,16 +244,7 @@ async fn a_tariff_is_previewed_against_a_meters_billed_readings() {
     let (fleet, _headend, port, address) = connected(&mut api).await;
     let meter = api.estate.remote_meter;
     let from = voltvend_domain::Clock::now(api.clock.as_ref()).to_string();
-    let set = api
-        .as_(ENGINEER, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
-        .fresh_key()
-        .json(json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
-    assert_eq!(api.send(set).await.status.as_u16(), 204);
-    let sale = api
-        .as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales")
-        .fresh_key()
-        .json(json!({"account_id": api.estate.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "100.00"}));
-    api.send(sale).await.ok();
+    wired_and_paid(&api, port, "100.00").await;
     let read = |api: &Api| api.as_(ENGINEER, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"));
     let mut charged = 0_i64;
     fleet.lock().unwrap().meter_mut(&address).unwrap().set_registers_wh(2_000_000);

@@ -1194,15 +1194,7 @@ async fn a_flagged_reading_is_reviewed_on_the_meter_page() {
     let e = api.estate.clone();
     let scope = e.building_a.id;
     let meter = e.remote_meter;
-    let set = api
-        .as_(voltvend_domain::BuiltinRole::Manager, 'a', Method::PUT, &format!("/api/v1/meters/{meter}/channel"))
-        .fresh_key()
-        .json(serde_json::json!({"channel": format!("dlt645+tcp://127.0.0.1:{port}")}));
-    assert_eq!(api.send(set).await.status.as_u16(), 204);
-    let sale = api.as_(voltvend_domain::BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/sales").fresh_key().json(
-        serde_json::json!({"account_id": e.account_a.to_string(), "meter_id": meter.to_string(), "method": "cash", "amount": "200.00"}),
-    );
-    api.send(sale).await.ok();
+    super::supply::wired_and_paid(&api, port, "200.00").await;
     let read = |api: &Api| {
         api.as_(voltvend_domain::BuiltinRole::Manager, 'a', Method::POST, &format!("/api/v1/meters/{meter}/read"))
     };
