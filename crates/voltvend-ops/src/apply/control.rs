@@ -51,6 +51,30 @@ pub(crate) fn queue(
     queue_value(ws, op, meter_id, (kind, String::new()), reason, at, n)
 }
 
+/// Marks the meter's pending commands of the kinds `which` picks superseded, and drops every command that is no
+/// longer pending (finished, or lost) from its pending list.
+fn supersede(
+    ws: &mut Workspace,
+    control: &mut MeterControl,
+    at: Timestamp,
+    which: impl Fn(CommandKind) -> bool,
+) -> Result<(), OpError> {
+    let mut still = Vec::with_capacity(control.pending.len() + 1);
+    for id in std::mem::take(&mut control.pending) {
+        match ws.commands.get(&id)?.cloned() {
+            Some(mut c) if c.status == CommandStatus::Pending && which(c.kind) => {
+                c.status = CommandStatus::Superseded;
+                c.finished_at = Some(at);
+                ws.commands.put(id, c);
+            }
+            Some(c) if c.status == CommandStatus::Pending => still.push(id),
+            _ => {}
+        }
+    }
+    control.pending = still;
+    Ok(())
+}
+
 /// Queues a command with the value it writes (see [`MeterCommand::value`]).
 fn queue_value(
     ws: &mut Workspace,
@@ -62,19 +86,7 @@ fn queue_value(
     n: u32,
 ) -> Result<MeterCommand, OpError> {
     let mut control = control_of(ws, meter_id)?;
-    let mut still = Vec::with_capacity(control.pending.len() + 1);
-    for id in std::mem::take(&mut control.pending) {
-        match ws.commands.get(&id)?.cloned() {
-            Some(mut c) if c.status == CommandStatus::Pending && c.kind.class() == kind.class() => {
-                c.status = CommandStatus::Superseded;
-                c.finished_at = Some(at);
-                ws.commands.put(id, c);
-            }
-            Some(c) if c.status == CommandStatus::Pending => still.push(id),
-            // Finished (or lost): no longer pending.
-            _ => {}
-        }
-    }
+    supersede(ws, &mut control, at, |c| c.class() == kind.class())?;
     let id = CommandId::from_uuid(op.derived_id("command", n));
     let reason: String = reason.chars().take(MeterCommand::TEXT_LEN_MAX).collect();
     let command = MeterCommand {
@@ -92,8 +104,7 @@ fn queue_value(
         last_error: String::new(),
         finished_at: None,
     };
-    still.push(id);
-    control.pending = still;
+    control.pending.push(id);
     ws.commands.put(id, command.clone());
     ws.controls.put(meter_id, control);
     Ok(command)
@@ -153,8 +164,12 @@ pub(crate) fn rate_prices(tariff: &voltvend_domain::tariff::Tariff, at: Timestam
     Ok(out.join(" "))
 }
 
-/// Queues a write of the account's balance to the meter's display, if the meter shows one (the `n`th command
-/// of the operation). Returns it.
+/// Where an operation's balance writes are numbered from (the `n` of [`Operation::derived_id`]): clear of the
+/// relay and keep-power commands it numbers from 0, so a caller numbers its writes 0, 1, … on its own.
+const BALANCE_WRITE_N: u32 = 1_000;
+
+/// Queues a write of the account's balance to the meter's display, if the meter shows one (the operation's
+/// `k`th balance write). Returns it.
 pub(crate) fn show_balance(
     ws: &mut Workspace,
     op: &Operation,
@@ -162,12 +177,13 @@ pub(crate) fn show_balance(
     (balance_minor, currency): (i64, voltvend_domain::Currency),
     reason: &str,
     at: Timestamp,
-    n: u32,
+    k: u32,
 ) -> Result<Option<MeterCommand>, OpError> {
     if !control_of(ws, meter_id)?.shows_credit {
         return Ok(None);
     }
     let value = display_balance(balance_minor, currency);
+    let n = BALANCE_WRITE_N.saturating_add(k);
     queue_value(ws, op, meter_id, (CommandKind::WriteBalance, value), reason, at, n).map(Some)
 }
 
@@ -180,7 +196,7 @@ pub(crate) fn show_account_balance(
     account_id: voltvend_domain::AccountId,
     reason: &str,
     at: Timestamp,
-    n: u32,
+    k: u32,
 ) -> Result<Option<MeterCommand>, OpError> {
     let Some(account) = ws.accounts.get(&account_id)?.cloned() else { return Ok(None) };
     let remote =
@@ -189,7 +205,7 @@ pub(crate) fn show_account_balance(
         return Ok(None);
     }
     let (balance, _) = super::wallet_position(ws, &account)?;
-    show_balance(ws, op, meter_id, (balance, account.account.currency), reason, at, n)
+    show_balance(ws, op, meter_id, (balance, account.account.currency), reason, at, k)
 }
 
 /// Keeps the newest report.
@@ -271,18 +287,7 @@ pub(super) fn set_channel(ws: &mut Workspace, op: &Operation, m: &SetMeterChanne
     control.shows_credit = m.shows_credit;
     // A meter that no longer shows credit is written nothing more: its pending writes are superseded.
     if !m.shows_credit {
-        let mut still = Vec::with_capacity(control.pending.len());
-        for id in std::mem::take(&mut control.pending) {
-            match ws.commands.get(&id)?.cloned() {
-                Some(mut c) if c.status == CommandStatus::Pending && c.kind.writes_value() => {
-                    c.status = CommandStatus::Superseded;
-                    c.finished_at = Some(at);
-                    ws.commands.put(id, c);
-                }
-                _ => still.push(id),
-            }
-        }
-        control.pending = still;
+        supersede(ws, &mut control, at, |k| k.writes_value())?;
     }
     ws.controls.put(m.meter_id, control);
     Ok((Outcome::Updated { what: "meter channel", id: m.meter_id.to_string() }, entry))
@@ -476,9 +481,16 @@ mod tests {
         // Peak and valley: sharp and flat bill at peak's price; half up to ten-thousandths.
         let pv = tariff("periods = [\"peak\", \"valley\"]", "peak = \"0.56805\"\nvalley = \"0.288\"");
         assert_eq!(rate_prices(&pv, now()).unwrap(), "5681 5681 5681 2880");
-        // The Zhejiang residential tariff: its first step's prices.
+        // The shipped Zhejiang residential tariff (peak/valley with steps), whatever its prices: its first step's
+        // peak price in the first three rates, its valley price in the fourth.
         let zj = crate::context::parse(voltvend_testkit_tariff()).unwrap().1;
-        assert_eq!(rate_prices(&zj, now()).unwrap(), "5680 5680 5680 2880");
+        let v = zj.version_at(now()).unwrap();
+        let first = |name: &str| {
+            let i = v.periods.iter().position(|p| p == name).unwrap();
+            ((v.price_micro(i, v.blocks.as_ref().map(|_| 0)) + 50) / 100).to_string()
+        };
+        let (peak, valley) = (first("peak"), first("valley"));
+        assert_eq!(rate_prices(&zj, now()).unwrap(), format!("{peak} {peak} {peak} {valley}"));
     }
 
     fn voltvend_testkit_tariff() -> &'static str {

@@ -380,7 +380,7 @@ fn reverse_sale(
             refunded_at: None,
         },
     );
-    super::control::show_account_balance(ws, op, record.meter_id, record.account_id, "sale reversed", at, 2_000)?;
+    super::control::show_account_balance(ws, op, record.meter_id, record.account_id, "sale reversed", at, 0)?;
     Ok(Effect {
         transfer_id: Some(correction),
         result: Some(op.id),
@@ -417,10 +417,11 @@ fn reallocate_sale(
     };
     let new =
         sale::sale(ws, op, &again, ctx, at, 1, sale::Origin::Reallocated { from: record.transfer_id, approved: true })?;
-    // The meter the money was taken back from shows what is left (the new one is told by its sale).
+    // The meter the money was taken back from shows what is left (the new one is told by its sale, the
+    // operation's balance write 1).
     if record.meter_id != meter_id {
         let reason = "sale re-allocated";
-        super::control::show_account_balance(ws, op, record.meter_id, record.account_id, reason, at, 2_001)?;
+        super::control::show_account_balance(ws, op, record.meter_id, record.account_id, reason, at, 0)?;
     }
     Ok(Effect {
         transfer_id: Some(correction),
@@ -484,12 +485,12 @@ fn adjust(
     let transfer = committed(ws.book.post(request, at)?)?;
     let (balance, _) = super::wallet_position(ws, &account)?;
     // The account's remote meters that show its balance are told the adjusted one.
-    for (n, m) in super::lifecycle::meters_of(ws, id).into_iter().enumerate() {
-        if m.meter.control_mode == voltvend_domain::ControlMode::Remote {
-            let n = 2_100 + u32::try_from(n).unwrap_or(u32::MAX - 2_100);
-            let shown = (balance, account.account.currency);
-            super::control::show_balance(ws, op, m.meter.id, shown, "balance adjusted", at, n)?;
-        }
+    let remote = super::lifecycle::meters_of(ws, id)
+        .into_iter()
+        .filter(|m| m.meter.control_mode == voltvend_domain::ControlMode::Remote);
+    for (k, m) in (0..).zip(remote) {
+        let shown = (balance, account.account.currency);
+        super::control::show_balance(ws, op, m.meter.id, shown, "balance adjusted", at, k)?;
     }
     Ok(Effect {
         transfer_id: Some(transfer.request.id),

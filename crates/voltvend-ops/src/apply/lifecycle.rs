@@ -435,7 +435,7 @@ pub(super) fn close(ws: &mut Workspace, op: &Operation, c: &CloseAccount, at: Ti
     let before = account.account.status;
     account.account.close()?;
     let settled = settle(ws, op, &account, c.refund, operator, c.buy_back_meter_credit, at)?;
-    let mut n = 0;
+    let (mut n, mut written) = (0, 0);
     for mut m in meters_of(ws, account.account.id) {
         release_suspension(ws, before, m.meter.id)?;
         m.meter.unbind()?;
@@ -453,9 +453,8 @@ pub(super) fn close(ws: &mut Workspace, op: &Operation, c: &CloseAccount, at: Ti
         // A display that showed the closed account's balance shows nothing of it to the next occupant.
         if m.meter.control_mode == ControlMode::Remote {
             let shown = (0, account.account.currency);
-            if control::show_balance(ws, op, m.meter.id, shown, "account closed", at, 3_000 + n)?.is_some() {
-                n += 1;
-            }
+            control::show_balance(ws, op, m.meter.id, shown, "account closed", at, written)?;
+            written += 1;
         }
         ws.meters.put(m.meter.id, m);
     }

@@ -187,11 +187,14 @@ pub(super) fn apply(
         });
     }
     // Low-balance alarms: told once, as the balance goes below each level (level 2 after level 1).
+    let crossed = |level: i64| balance_before >= level && balance_after < level;
+    let mut alarmed = false;
     if let Some(alarms) = tariff.alarms.filter(|_| prepaid) {
         for (idx, level, kind) in
             [(2, alarms.level_1_minor, OutboxKind::LowBalance1), (3, alarms.level_2_minor, OutboxKind::LowBalance2)]
         {
-            if balance_before >= level && balance_after < level {
+            if crossed(level) {
+                alarmed = true;
                 let meter_id = Some(r.meter_id);
                 ws.outbox.push(OutboxRow { operation_id: op.id, idx, meter_id, kind, at, detail: String::new() });
             }
@@ -200,12 +203,10 @@ pub(super) fn apply(
     // A meter that shows the master station's balance is told it when the customer must see it: as it passes
     // an alarm level, goes below zero or runs out (not at every reading, which would be a write per meter per
     // poll).
-    let levels = tariff.alarms.filter(|_| prepaid).map_or(Vec::new(), |a| vec![a.level_1_minor, a.level_2_minor]);
-    let crossed = |level: i64| balance_before >= level && balance_after < level;
     let ran_out = available_before > 0 && available_after <= 0;
-    if prepaid && (crossed(0) || ran_out || levels.into_iter().any(crossed)) {
+    if prepaid && (alarmed || crossed(0) || ran_out) {
         let shown = (balance_after, account.account.currency);
-        control::show_balance(ws, op, r.meter_id, shown, "low balance", at, 2)?;
+        control::show_balance(ws, op, r.meter_id, shown, "low balance", at, 0)?;
     }
     // What the meter said of its supply switch: a switch that is not where it should be, with no command on
     // its way, gets one.

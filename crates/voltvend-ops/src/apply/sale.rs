@@ -232,7 +232,7 @@ pub(super) fn sale(
     // A meter that shows the master station's balance is told the new one.
     if meter.meter.control_mode == ControlMode::Remote {
         let shown = (balance_after, account.account.currency);
-        super::control::show_balance(ws, op, meter.meter.id, shown, "payment", at, 1_000 + transfer_no)?;
+        super::control::show_balance(ws, op, meter.meter.id, shown, "payment", at, transfer_no)?;
     }
     // 累计结余: what a local meter is sold counts towards the credit it holds until it reports otherwise.
     if meter.meter.control_mode == ControlMode::Local && converted.quantity_milli > 0 {

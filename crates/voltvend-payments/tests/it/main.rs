@@ -51,8 +51,9 @@ fn notifications_are_judged_as_the_providers_sdks_judge_them() {
         .collect();
     let merchant = wechat::MerchantKeys::new(s(&w["mchid"]), s(&w["apiv3_key"]), platform).unwrap();
     let now = jiff::Timestamp::from_second(w["now"].as_i64().unwrap()).unwrap();
-    let mut seen = 0;
-    for c in w["cases"].as_array().unwrap() {
+    let wechat_cases = w["cases"].as_array().unwrap();
+    judged_both_ways(wechat_cases);
+    for c in wechat_cases {
         let h = &c["headers"];
         let headers = wechat::Headers {
             timestamp: s(&h["Wechatpay-Timestamp"]),
@@ -63,12 +64,11 @@ fn notifications_are_judged_as_the_providers_sdks_judge_them() {
         };
         let got = wechat::verify(&merchant, headers, s(&c["body"]).as_bytes(), now);
         check(c, got);
-        seen += 1;
     }
-    assert_eq!(seen, 8, "every WeChat Pay case was judged");
 
     let a = &all["alipay"];
     let key = keys::public_key(s(&a["alipay_public_key"])).unwrap();
+    judged_both_ways(a["cases"].as_array().unwrap());
     for c in a["cases"].as_array().unwrap() {
         let params: Vec<(String, String)> =
             c["params"].as_array().unwrap().iter().map(|p| (s(&p[0]).to_string(), s(&p[1]).to_string())).collect();
@@ -88,6 +88,12 @@ fn notifications_are_judged_as_the_providers_sdks_judge_them() {
     assert_eq!(alipay::verify(&key, "2021000000000000", &params).map_err(|e| e.code()), Err("payment_other_merchant"));
 }
 
+/// The peer gave cases to accept and cases to refuse: a run that only accepts (or only refuses) proves little.
+fn judged_both_ways(cases: &[Value]) {
+    assert!(cases.iter().any(|c| s(&c["expect"]) == "ok"), "no case to accept");
+    assert!(cases.iter().any(|c| s(&c["expect"]) != "ok"), "no case to refuse");
+}
+
 /// One case's verdict: what the SDK accepted we accept, reading the same payment; the rest we refuse for the
 /// case's reason.
 fn check(c: &Value, got: Result<voltvend_payments::Notification, voltvend_payments::PaymentError>) {
@@ -99,9 +105,12 @@ fn check(c: &Value, got: Result<voltvend_payments::Notification, voltvend_paymen
         ("ok", Ok(n)) => {
             assert_eq!(n.amount_minor, c["amount"].as_i64().unwrap(), "{name}");
             assert_eq!(n.state == PaymentState::Paid, c["paid"].as_bool().unwrap(), "{name}: {:?}", n.state);
-            assert_eq!(n.currency, "CNY", "{name}");
-            assert!(n.out_trade_no.starts_with("VV2026"), "{name}: {}", n.out_trade_no);
-            assert!(!n.transaction_id.is_empty() && n.paid_at.is_some(), "{name}: {n:?}");
+            assert_eq!(
+                (n.out_trade_no.as_str(), n.transaction_id.as_str(), n.currency.as_str()),
+                (s(&c["out_trade_no"]), s(&c["transaction_id"]), s(&c["currency"])),
+                "{name}"
+            );
+            assert!(n.paid_at.is_some(), "{name}: {n:?}");
         }
         (want, Ok(n)) => panic!("{name}: accepted {n:?}, expected {want}"),
         (want, Err(e)) => assert_eq!(e.code(), want, "{name}: {e}"),
@@ -119,7 +128,7 @@ fn requests_are_signed_to_the_same_bytes_as_the_providers_sdks_sign_them() {
     let key = keys::SigningKey::from_text(s(&w["merchant_private_pem"])).unwrap();
     assert_eq!(format!("{key:?}"), "SigningKey(***)", "no key material in Debug");
     let requests = w["requests"].as_array().unwrap();
-    assert_eq!(requests.len(), 2);
+    assert!(!requests.is_empty(), "the peer signed requests");
     for r in requests {
         let request = wechat::Request {
             mchid: s(&w["mchid"]),

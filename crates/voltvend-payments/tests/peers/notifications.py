@@ -75,6 +75,9 @@ def wechat():
 
     def case(name, body, expect, ts=now, key=platform, ser=serial, after_sign=None, amount=None, paid=None,
              sdk=None):
+        sealed = json.loads(body)["resource"]
+        plain = json.loads(AESGCM(apiv3.encode()).decrypt(sealed["nonce"].encode(), base64.b64decode(sealed["ciphertext"]),
+                                                          b"transaction")) if expect == "ok" else {}
         nonce = base64.b32encode(os.urandom(20)).decode()
         signature = sign(key, f"{ts}\n{nonce}\n{body}\n".encode())
         if after_sign is not None:
@@ -83,7 +86,9 @@ def wechat():
                    "Wechatpay-Serial": ser, "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048"}
         accepted = sdk.callback(headers, body) is not None if sdk is not None else None
         cases.append({"name": name, "headers": headers, "body": body, "expect": expect, "amount": amount,
-                      "paid": paid, "sdk_accepts": accepted})
+                      "paid": paid, "sdk_accepts": accepted, "out_trade_no": plain.get("out_trade_no"),
+                      "transaction_id": plain.get("transaction_id"),
+                      "currency": plain.get("amount", {}).get("currency")})
 
     good = body_of(transaction("VV20261206000001", "SUCCESS", 5000))
     case("paid", good, "ok", amount=5000, paid=True, sdk=sdk)
@@ -168,7 +173,8 @@ def alipay():
         except Exception:  # the SDK raises on a sign_type other than RSA2
             accepted = False
         cases.append({"name": name, "params": sorted(sent.items()), "expect": expect, "amount": amount,
-                      "paid": paid, "sdk_accepts": accepted})
+                      "paid": paid, "sdk_accepts": accepted, "out_trade_no": p["out_trade_no"],
+                      "transaction_id": p["trade_no"], "currency": p.get("trans_currency", "CNY")})
 
     case("paid", params("VV20261206000101", "TRADE_SUCCESS", "88.80"), "ok", amount=8880, paid=True)
     case("finished", params("VV20261206000102", "TRADE_FINISHED", "0.01"), "ok", amount=1, paid=True)
