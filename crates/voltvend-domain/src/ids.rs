@@ -82,3 +82,9 @@ id_type!(/// A correction (纠错) or write-off asked for by one operator and de
     ApprovalId, "appr");
 id_type!(/// An STS key change campaign: meters whose next sale carries their key change set first.
     CampaignId, "camp");
+id_type!(/// An online payment channel: one merchant account at one provider (WeChat Pay, Alipay…), selling for one
+    /// property's books.
+    PaymentChannelId, "chan");
+id_type!(/// A customer's intent to pay online: who, which meter, how much, through which channel. Its simple form
+    /// (32 hex digits) is the merchant order number the provider knows it by.
+    PaymentIntentId, "pi");

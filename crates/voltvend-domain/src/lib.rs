@@ -26,7 +26,7 @@ pub use channel::{Channel, ChannelError};
 pub use clock::{Clock, ManualClock};
 pub use ids::{
     AccountId, ApiTokenId, ApprovalId, BooksId, CampaignId, CommandId, CustomerId, LedgerAccountId, MeterId,
-    OperationId, OperatorId, PremisesId, ShiftId, TransferId, VendingPointId,
+    OperationId, OperatorId, PaymentChannelId, PaymentIntentId, PremisesId, ShiftId, TransferId, VendingPointId,
 };
 pub use ledger::{
     BookChanges, LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Savepoint,

@@ -87,6 +87,10 @@ permissions! {
     RefusedPaymentsRead => "refused_payments.read",
     /// Hand back the money of a refused payment.
     RefusedPaymentsRefund => "refused_payments.refund",
+    /// See online payment channels and the payments customers make through them.
+    PaymentsRead => "payments.read",
+    /// Open and close online payment channels (WeChat Pay, Alipay… merchant accounts).
+    PaymentsManage => "payments.manage",
     /// STS management tokens: clear credit, clear tamper, power limits, key change.
     StsManagementTokens => "tokens.sts_management",
     /// OpenPAYGO set-time, disable and counter-sync tokens.
@@ -180,6 +184,8 @@ impl BuiltinRole {
                     VendingPointsSettle,
                     ReceiptsReprint,
                     RefusedPaymentsRefund,
+                    PaymentsRead,
+                    PaymentsManage,
                     StsManagementTokens,
                     OpenPaygoManagementTokens,
                     MetersControl,
@@ -207,6 +213,7 @@ impl BuiltinRole {
                     RefusedPaymentsRefund,
                     CorrectionsRead,
                     CorrectionsRequest,
+                    PaymentsRead,
                 ],
             ]
             .concat(),
@@ -224,7 +231,9 @@ impl BuiltinRole {
                 StsManagementTokens,
                 OpenPaygoManagementTokens,
             ],
-            Self::Auditor => [&reads[..], &[OperatorsRead, AuditRead, CorrectionsRead, ReportsRead]].concat(),
+            Self::Auditor => {
+                [&reads[..], &[OperatorsRead, AuditRead, CorrectionsRead, ReportsRead, PaymentsRead]].concat()
+            }
             Self::ReadOnly => reads.to_vec(),
         };
         set.into_iter().collect()

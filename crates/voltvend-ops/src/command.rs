@@ -208,6 +208,19 @@ pub enum Command {
     /// A system alarm (a scheduled backup that failed) put in the notification outbox, for its senders to
     /// deliver as they deliver meters' notifications. Raised by the system only.
     RaiseAlarm(RaiseAlarm),
+    /// An online payment channel opened: its vending point, service operator, clearing account and standing
+    /// shift.
+    OpenPaymentChannel(OpenPaymentChannel),
+    /// A channel closed to new intents (or opened again).
+    SetPaymentChannelActive(SetPaymentChannelActive),
+    /// A customer's intent to pay online (the provider's order is made from it).
+    CreatePaymentIntent(CreatePaymentIntent),
+    /// A provider's word that an intent was paid (a verified notification or a status query): one sale, or the
+    /// payment kept as refused or held. Its id is derived from the intent and the provider's transaction, so
+    /// that a repeated notification and a query for the same payment are one operation.
+    SettlePayment(SettlePayment),
+    /// An intent the provider confirmed unpaid and closed after it expired.
+    ExpirePaymentIntent(ExpirePaymentIntent),
 }
 
 impl Command {
@@ -262,6 +275,11 @@ impl Command {
             Self::PlanKeyCampaign(_) => "plan_key_campaign",
             Self::RecordMeterReturn(_) => "record_meter_return",
             Self::RaiseAlarm(_) => "raise_alarm",
+            Self::OpenPaymentChannel(_) => "open_payment_channel",
+            Self::SetPaymentChannelActive(_) => "set_payment_channel_active",
+            Self::CreatePaymentIntent(_) => "create_payment_intent",
+            Self::SettlePayment(_) => "settle_payment",
+            Self::ExpirePaymentIntent(_) => "expire_payment_intent",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
@@ -580,6 +598,35 @@ impl Command {
                 c.uuid(s.account_id.as_uuid());
                 c.str(s.mode.as_str());
                 c.str(&s.reason);
+            }
+            Self::OpenPaymentChannel(o) => {
+                c.uuid(o.channel_id.as_uuid());
+                c.str(o.provider.as_str());
+                c.str(&o.name);
+                c.uuid(o.premises_id.as_uuid());
+                c.uuid(o.books_id.as_uuid());
+            }
+            Self::SetPaymentChannelActive(a) => {
+                c.uuid(a.channel_id.as_uuid());
+                c.bool(a.active);
+            }
+            Self::CreatePaymentIntent(i) => {
+                c.uuid(i.intent_id.as_uuid());
+                c.uuid(i.channel_id.as_uuid());
+                c.uuid(i.account_id.as_uuid());
+                c.uuid(i.meter_id.as_uuid());
+                c.i64(i.amount_minor);
+                c.i64(i.expires_at.as_microsecond());
+            }
+            Self::SettlePayment(p) => {
+                c.uuid(p.intent_id.as_uuid());
+                c.str(&p.provider_txn);
+                c.i64(p.paid_minor);
+                c.str(&p.currency);
+                c.i64(p.paid_at.as_microsecond());
+            }
+            Self::ExpirePaymentIntent(e) => {
+                c.uuid(e.intent_id.as_uuid());
             }
             Self::RaiseAlarm(a) => {
                 c.str(a.kind.as_str());
@@ -1350,6 +1397,64 @@ pub struct ReplaceMeter {
     /// The credit left on an old local meter, in milli-units (Wh, L).
     pub old_credit_milli: Option<i64>,
     pub reason: String,
+}
+
+/// An online payment channel: a merchant account at `provider`, selling to the accounts within `premises_id` (a
+/// property, or one building of it) for the books `books_id` of that property.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPaymentChannel {
+    pub channel_id: voltvend_domain::PaymentChannelId,
+    pub provider: crate::records::Provider,
+    pub name: String,
+    pub premises_id: PremisesId,
+    pub books_id: BooksId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetPaymentChannelActive {
+    pub channel_id: voltvend_domain::PaymentChannelId,
+    pub active: bool,
+}
+
+/// A customer's intent to pay `amount_minor` (the account's currency) for `meter_id` through `channel_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatePaymentIntent {
+    pub intent_id: voltvend_domain::PaymentIntentId,
+    pub channel_id: voltvend_domain::PaymentChannelId,
+    pub account_id: AccountId,
+    pub meter_id: MeterId,
+    pub amount_minor: i64,
+    pub expires_at: jiff::Timestamp,
+}
+
+/// What the provider says was paid for an intent. Only the system records it, from a notification whose
+/// signature was verified or from the provider's answer to a status query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlePayment {
+    pub intent_id: voltvend_domain::PaymentIntentId,
+    /// The provider's transaction number (WeChat Pay `transaction_id`, Alipay `trade_no`, M-Pesa receipt).
+    pub provider_txn: String,
+    /// What was paid, in minor units of `currency`.
+    pub paid_minor: i64,
+    /// The currency the provider says it was paid in (ISO 4217 code).
+    pub currency: String,
+    /// When the provider says it was paid.
+    pub paid_at: jiff::Timestamp,
+}
+
+impl SettlePayment {
+    pub const TXN_LEN_MAX: usize = 64;
+
+    /// The id of the operation that settles `intent` by the provider's transaction `txn`: the same for a
+    /// repeated notification and for a status query that finds the same payment, so they are one operation.
+    pub fn operation_id(intent: voltvend_domain::PaymentIntentId, txn: &str) -> OperationId {
+        OperationId::from_uuid(derive(OperationId::from_uuid(intent.as_uuid()), &format!("settle-payment:{txn}"), 0))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpirePaymentIntent {
+    pub intent_id: voltvend_domain::PaymentIntentId,
 }
 
 /// A system alarm for the notification outbox.

@@ -27,16 +27,18 @@ pub mod secrets;
 pub mod workspace;
 
 pub use apply::lifecycle::{AccountClosed, MeterReplaced};
+pub use apply::payments::INTENT_TTL_MAX;
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
-    Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command, CustomerRef,
-    DecideCorrection, EnterArrears, ImportTariff, IssueCard, IssueFieldCard, IssueMeterCommand, IssueOpgToken,
-    IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenShift,
-    OpenVendingPoint, Operation, OpgBinding, OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings,
-    ReceiptFormat, RecordCardRead, RecordCommandAttempt, RecordLogin, RecordMeterReturn, Refund, RefundRefusedPayment,
-    ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount,
-    SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel, SettleVendingPoint, StsManagement,
-    SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
+    Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command,
+    CreatePaymentIntent, CustomerRef, DecideCorrection, EnterArrears, ExpirePaymentIntent, ImportTariff, IssueCard,
+    IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere,
+    MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation, OpgBinding,
+    OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCardRead,
+    RecordCommandAttempt, RecordLogin, RecordMeterReturn, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt,
+    RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus,
+    SetCardStatus, SetLanguage, SetMeterChannel, SetPaymentChannelActive, SettlePayment, SettleVendingPoint,
+    StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;
@@ -44,10 +46,10 @@ pub use load::{Source, load};
 pub use records::{
     AccountRecord, ApiTokenRecord, ApprovalRecord, ApprovalStatus, AuditRecord, CardAlgorithm, CardKeyRecord,
     CardStatus, CommandKind, CommandStatus, Correction, CorrectionKind, CreditValue, Decision, FieldCardKind,
-    IdempotencyRecord, KeyCampaign, LocalCredit, MeterCard, MeterCommand, MeterControl, MeterRecord, MeterReport,
-    MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentMethod, PendingKeyChange,
-    ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord, SessionRecord, StsState,
-    TariffDoc, VendingKeyRecord,
+    IdempotencyRecord, IntentStatus, KeyCampaign, LocalCredit, MeterCard, MeterCommand, MeterControl, MeterRecord,
+    MeterReport, MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentChannel,
+    PaymentIntent, PaymentMethod, PendingKeyChange, Provider, ReadingRow, ReadingState, ReadingStatus, RefusedPayment,
+    Relay, ReturnSource, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys, card_key_aad};
 pub use workspace::{AuditHead, Changes, Workspace};

@@ -22,8 +22,8 @@ use crate::command::{
 };
 use crate::records::{
     AccountRecord, ApiTokenRecord, ApprovalRecord, CardKeyRecord, Correction, CorrectionKind, IdempotencyRecord,
-    KeyCampaign, MeterCard, MeterCommand, MeterControl, MeterRecord, OpgState, ReadingState, RefusedPayment,
-    SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    KeyCampaign, MeterCard, MeterCommand, MeterControl, MeterRecord, OpgState, PaymentChannel, PaymentIntent,
+    ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Workspace};
 
@@ -115,6 +115,14 @@ pub trait Source {
         &mut self,
         ids: &[OperationId],
     ) -> impl Future<Output = Result<Vec<RefusedPayment>, Self::Error>> + Send;
+    fn payment_channels(
+        &mut self,
+        ids: &[voltvend_domain::PaymentChannelId],
+    ) -> impl Future<Output = Result<Vec<PaymentChannel>, Self::Error>> + Send;
+    fn payment_intents(
+        &mut self,
+        ids: &[voltvend_domain::PaymentIntentId],
+    ) -> impl Future<Output = Result<Vec<PaymentIntent>, Self::Error>> + Send;
     fn campaigns(&mut self, ids: &[CampaignId]) -> impl Future<Output = Result<Vec<KeyCampaign>, Self::Error>> + Send;
     /// Corrections asked for, by id.
     fn approvals(
@@ -162,6 +170,8 @@ struct Footprint {
     card_keys: BTreeSet<u32>,
     card_serials: BTreeSet<String>,
     refused_payments: BTreeSet<OperationId>,
+    payment_channels: BTreeSet<voltvend_domain::PaymentChannelId>,
+    payment_intents: BTreeSet<voltvend_domain::PaymentIntentId>,
     sales_made: BTreeSet<OperationId>,
     /// Sales a correction acts on: their transfers (with every correction of them) and shifts are loaded too.
     sales_corrected: BTreeSet<OperationId>,
@@ -396,6 +406,36 @@ impl Footprint {
                 self.open_shifts.insert(s.operator_id);
                 self.ledger.insert(crate::apply::drawer_ledger_id(op));
             }
+            Command::OpenPaymentChannel(c) => {
+                self.payment_channels.insert(c.channel_id);
+                self.books.insert(c.books_id);
+                self.premises.insert(c.premises_id);
+                let parts = crate::apply::payments::channel_parts(op, c.channel_id);
+                self.vending_points.insert(parts.vending_point_id);
+                self.operators.insert(parts.operator_id);
+                self.usernames.insert(parts.username);
+                self.open_shifts.insert(parts.operator_id);
+                self.shifts.insert(parts.shift_id);
+                self.ledger.insert(parts.clearing);
+            }
+            Command::SetPaymentChannelActive(c) => {
+                self.payment_channels.insert(c.channel_id);
+            }
+            Command::CreatePaymentIntent(i) => {
+                self.payment_intents.insert(i.intent_id);
+                self.payment_channels.insert(i.channel_id);
+                self.accounts.insert(i.account_id);
+                self.meters.insert(i.meter_id);
+            }
+            Command::SettlePayment(p) => {
+                self.payment_intents.insert(p.intent_id);
+                self.transfers.insert(op.transfer_id(0));
+                // A payment the sale refuses is kept as a refused payment under the operation's id.
+                self.refused_payments.insert(op.id);
+            }
+            Command::ExpirePaymentIntent(e) => {
+                self.payment_intents.insert(e.intent_id);
+            }
             Command::CloseShift(s) => {
                 self.shifts.insert(s.shift_id);
                 self.transfers.insert(op.transfer_id(0));
@@ -553,6 +593,28 @@ pub async fn load<'a, S: Source + Send>(
         fp.operators.insert(a.requested_by);
         fp.premises.insert(a.premises_id);
         ws.approvals.load(a.id, a);
+    }
+
+    // Payment intents, then their channels: a settlement sells through the channel's standing shift.
+    for id in &fp.payment_intents {
+        ws.payment_intents.ask(*id);
+    }
+    for i in src.payment_intents(&list(&fp.payment_intents)).await? {
+        fp.payment_channels.insert(i.channel_id);
+        fp.accounts.insert(i.account_id);
+        fp.meters.insert(i.meter_id);
+        ws.payment_intents.load(i.id, i);
+    }
+    for id in &fp.payment_channels {
+        ws.payment_channels.ask(*id);
+    }
+    for c in src.payment_channels(&list(&fp.payment_channels)).await? {
+        fp.shifts.insert(c.shift_id);
+        fp.vending_points.insert(c.vending_point_id);
+        fp.books.insert(c.books_id);
+        fp.operators.insert(c.operator_id);
+        fp.ledger.insert(c.clearing);
+        ws.payment_channels.load(c.id, c);
     }
 
     // Records that refer to accounts, meters, shifts and operators: loaded first so that those are followed.

@@ -21,8 +21,9 @@ use crate::error::OpError;
 use crate::load::{Source, load};
 use crate::records::{
     AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, CardKeyRecord, IdempotencyRecord, KeyCampaign,
-    MeterCard, MeterCommand, MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow,
-    ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    MeterCard, MeterCommand, MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, PaymentChannel,
+    PaymentIntent, ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc,
+    VendingKeyRecord,
 };
 use crate::workspace::{AuditHead, Changes};
 
@@ -61,6 +62,8 @@ pub struct MemoryDb {
     pub card_keys: HashMap<u32, CardKeyRecord>,
     pub meter_cards: HashMap<MeterId, MeterCard>,
     pub refused_payments: HashMap<OperationId, RefusedPayment>,
+    pub payment_channels: HashMap<voltvend_domain::PaymentChannelId, PaymentChannel>,
+    pub payment_intents: HashMap<voltvend_domain::PaymentIntentId, PaymentIntent>,
     pub approvals: HashMap<ApprovalId, ApprovalRecord>,
     pub campaigns: HashMap<CampaignId, KeyCampaign>,
     pub meter_tokens: Vec<MeterTokenRecord>,
@@ -151,6 +154,12 @@ impl MemoryDb {
         }
         for r in c.refused_payments {
             self.refused_payments.insert(r.operation_id, r);
+        }
+        for ch in c.payment_channels {
+            self.payment_channels.insert(ch.id, ch);
+        }
+        for i in c.payment_intents {
+            self.payment_intents.insert(i.id, i);
         }
         for a in c.approvals {
             self.approvals.insert(a.id, a);
@@ -363,6 +372,18 @@ impl Source for MemoryDb {
     }
     async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, Infallible> {
         Ok(pick(&self.refused_payments, ids))
+    }
+    async fn payment_channels(
+        &mut self,
+        ids: &[voltvend_domain::PaymentChannelId],
+    ) -> Result<Vec<PaymentChannel>, Infallible> {
+        Ok(pick(&self.payment_channels, ids))
+    }
+    async fn payment_intents(
+        &mut self,
+        ids: &[voltvend_domain::PaymentIntentId],
+    ) -> Result<Vec<PaymentIntent>, Infallible> {
+        Ok(pick(&self.payment_intents, ids))
     }
     async fn campaigns(&mut self, ids: &[CampaignId]) -> Result<Vec<KeyCampaign>, Infallible> {
         Ok(pick(&self.campaigns, ids))

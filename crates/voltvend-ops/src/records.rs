@@ -36,8 +36,42 @@ macro_rules! code_enum {
 }
 
 code_enum!(
-    /// How a customer paid at the counter.
-    PaymentMethod, "payment method", { Cash => "cash", BankCard => "bank_card", BankTransfer => "bank_transfer" }
+    /// How a customer paid: at the counter, or online through a payment channel (whose standing shift's
+    /// "drawer" is the provider's clearing account).
+    PaymentMethod, "payment method", {
+        Cash => "cash", BankCard => "bank_card", BankTransfer => "bank_transfer", Online => "online"
+    }
+);
+
+code_enum!(
+    /// An online payment provider, each with its published API (docs/payments.md).
+    Provider, "payment provider", {
+        /// WeChat Pay API v3 (微信支付).
+        WechatPay => "wechat_pay",
+        /// Alipay open platform, RSA2 (支付宝).
+        Alipay => "alipay",
+        /// UnionPay online payment (银联在线支付).
+        UnionPay => "unionpay",
+        /// Safaricom M-Pesa Daraja (STK push).
+        Mpesa => "mpesa",
+    }
+);
+
+code_enum!(
+    /// Where a payment intent stands.
+    IntentStatus, "payment intent status", {
+        /// Waiting for the customer to pay.
+        Open => "open",
+        /// Paid and sold: the sale is `settled_by`.
+        Paid => "paid",
+        /// Paid, but the sale was refused (a closed account, a suspended meter, an expired intent, a second
+        /// payment for one intent): the money is a refused payment owed back.
+        Refused => "refused",
+        /// Paid a different amount or currency than asked: held for an operator's review, not credited.
+        Held => "held",
+        /// Not paid before it expired (the provider confirmed it, or the customer gave up).
+        Expired => "expired",
+    }
 );
 
 code_enum!(
@@ -402,6 +436,65 @@ pub struct RefusedPayment {
     /// The refund, once made.
     pub refunded_by: Option<OperationId>,
     pub refunded_at: Option<Timestamp>,
+}
+
+/// An online payment channel: one merchant account at one provider, selling for one property's books. It works
+/// as an unattended vending point: its own receipt numbers, and a standing shift of its own service operator
+/// (who cannot log in) whose drawer is the provider's clearing account — what the provider owes until it
+/// settles to the bank (ADR 0005).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentChannel {
+    pub id: voltvend_domain::PaymentChannelId,
+    pub provider: Provider,
+    pub name: String,
+    pub premises_id: PremisesId,
+    pub books_id: BooksId,
+    pub currency: voltvend_domain::Currency,
+    pub vending_point_id: VendingPointId,
+    pub shift_id: ShiftId,
+    pub operator_id: OperatorId,
+    /// The provider's clearing account (the standing shift's drawer).
+    pub clearing: LedgerAccountId,
+    /// Closed channels take no new intents; payments for intents already made are still recorded.
+    pub active: bool,
+    pub created_at: Timestamp,
+}
+
+impl PaymentChannel {
+    pub const NAME_LEN_MAX: usize = 120;
+}
+
+/// A customer's intent to pay online, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentIntent {
+    pub id: voltvend_domain::PaymentIntentId,
+    pub channel_id: voltvend_domain::PaymentChannelId,
+    pub account_id: AccountId,
+    pub meter_id: MeterId,
+    pub amount_minor: i64,
+    pub currency: voltvend_domain::Currency,
+    pub created_at: Timestamp,
+    /// The provider's order is made to expire then too; a payment made later is refused (owed back).
+    pub expires_at: Timestamp,
+    pub status: IntentStatus,
+    /// The provider's transaction number, once paid.
+    pub provider_txn: Option<String>,
+    /// What was paid, in the currency `paid_currency` (the provider's word; may differ from what was asked).
+    pub paid_minor: Option<i64>,
+    pub paid_currency: Option<String>,
+    pub paid_at: Option<Timestamp>,
+    /// The operation that settled it: the sale, or the refused payment.
+    pub settled_by: Option<OperationId>,
+    /// Why it was refused or held (a stable code).
+    pub reason_code: String,
+}
+
+impl PaymentIntent {
+    /// The merchant order number the provider knows the intent by (`out_trade_no`): 32 hex digits, within every
+    /// provider's limits (WeChat Pay 6–32, Alipay 64, UnionPay 8–40, M-Pesa AccountReference is separate).
+    pub fn order_no(&self) -> String {
+        self.id.as_uuid().simple().to_string()
+    }
 }
 
 /// Management tokens issued to a keypad meter (STS class 2 register tokens, key change sets, OpenPAYGO

@@ -17,8 +17,9 @@ use voltvend_domain::{
 use crate::error::OpError;
 use crate::records::{
     AccountRecord, ApiTokenRecord, ApprovalRecord, AuditRecord, CardKeyRecord, IdempotencyRecord, KeyCampaign,
-    MeterCard, MeterCommand, MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, ReadingRow,
-    ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    MeterCard, MeterCommand, MeterControl, MeterRecord, MeterTokenRecord, OpgState, OutboxRow, PaymentChannel,
+    PaymentIntent, ReadingRow, ReadingState, RefusedPayment, SaleRecord, SessionRecord, StsState, TariffDoc,
+    VendingKeyRecord,
 };
 
 /// Keyed rows loaded from storage, with the rows changed since they were last written.
@@ -180,6 +181,8 @@ pub struct Changes {
     pub sessions: Vec<SessionRecord>,
     pub api_tokens: Vec<ApiTokenRecord>,
     pub refused_payments: Vec<RefusedPayment>,
+    pub payment_channels: Vec<PaymentChannel>,
+    pub payment_intents: Vec<PaymentIntent>,
     pub approvals: Vec<ApprovalRecord>,
     pub campaigns: Vec<KeyCampaign>,
     pub readings: Vec<ReadingRow>,
@@ -277,6 +280,8 @@ workspace! {
         sessions: [u8; 32] => SessionRecord,
         api_tokens: ApiTokenId => ApiTokenRecord,
         refused_payments: OperationId => RefusedPayment,
+        payment_channels: voltvend_domain::PaymentChannelId => PaymentChannel,
+        payment_intents: voltvend_domain::PaymentIntentId => PaymentIntent,
         /// Corrections asked for and decided (maker-checker).
         approvals: ApprovalId => ApprovalRecord,
         /// STS key change campaigns.
@@ -349,6 +354,8 @@ impl Workspace {
             sessions: self.sessions.pending(),
             api_tokens: self.api_tokens.pending(),
             refused_payments: self.refused_payments.pending(),
+            payment_channels: self.payment_channels.pending(),
+            payment_intents: self.payment_intents.pending(),
             approvals: self.approvals.pending(),
             campaigns: self.campaigns.pending(),
             readings: self.readings.pending(),

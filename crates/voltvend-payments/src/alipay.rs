@@ -92,6 +92,172 @@ pub fn sign_request(params: &[(String, String)], key: &keys::SigningKey) -> Resu
     Ok(key.sign_sha256(message.as_bytes()))
 }
 
+/// The parameters of an `alipay.trade.query` for the order `out_trade_no`, signed as the app (`sign` last), to be
+/// sent form-encoded to the gateway. `at` is written in Beijing time, as the gateway expects.
+pub fn query_request(
+    app_id: &str,
+    out_trade_no: &str,
+    at: Timestamp,
+    key: &keys::SigningKey,
+) -> Result<Vec<(String, String)>, PaymentError> {
+    gateway_request(app_id, "alipay.trade.query", serde_json::json!({ "out_trade_no": out_trade_no }), &[], at, key)
+}
+
+/// What a trade query found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryAnswer {
+    /// The trade, in our terms.
+    Found(Notification),
+    /// Alipay has no trade with that order number (`ACQ.TRADE_NOT_EXIST`): the customer has not paid.
+    NotFound,
+}
+
+/// The text of the gateway answer's `name` object exactly as received, its `sign` checked over it.
+fn signed_answer<'a>(alipay_key: &RsaPublicKey, raw: &'a str, name: &str) -> Result<&'a str, PaymentError> {
+    let envelope: std::collections::BTreeMap<&str, &'a serde_json::value::RawValue> =
+        serde_json::from_str(raw).map_err(|e| malformed(format!("answer: {e}")))?;
+    let inner = envelope.get(name).ok_or_else(|| malformed(format!("an answer without {name}")))?.get();
+    let sign: String = envelope
+        .get("sign")
+        .and_then(|s| serde_json::from_str(s.get()).ok())
+        .ok_or_else(|| malformed("an answer without sign"))?;
+    keys::verify_sha256(alipay_key, inner.as_bytes(), &sign)?;
+    Ok(inner)
+}
+
+/// The common parameters of a gateway request for `method`, with `biz_content`, and `extra` ones, signed.
+fn gateway_request(
+    app_id: &str,
+    method: &str,
+    biz: serde_json::Value,
+    extra: &[(&str, &str)],
+    at: Timestamp,
+    key: &keys::SigningKey,
+) -> Result<Vec<(String, String)>, PaymentError> {
+    let civil = jiff::tz::Offset::constant(8).to_datetime(at);
+    let mut params: Vec<(String, String)> = [
+        ("app_id", app_id.to_string()),
+        ("method", method.to_string()),
+        ("charset", "utf-8".to_string()),
+        ("sign_type", "RSA2".to_string()),
+        ("timestamp", civil.strftime("%Y-%m-%d %H:%M:%S").to_string()),
+        ("version", "1.0".to_string()),
+        ("biz_content", biz.to_string()),
+    ]
+    .into_iter()
+    .chain(extra.iter().map(|(k, v)| (*k, v.to_string())))
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let sign = sign_request(&params, key)?;
+    params.push(("sign".to_string(), sign));
+    Ok(params)
+}
+
+/// The parameters of an `alipay.trade.precreate` (a QR code the customer scans) for `out_trade_no`: `total_fen`,
+/// the `subject` the customer sees, payable until `time_expire`, notifying `notify_url`.
+#[allow(clippy::too_many_arguments)]
+pub fn precreate_request(
+    app_id: &str,
+    notify_url: &str,
+    out_trade_no: &str,
+    total_fen: i64,
+    subject: &str,
+    time_expire: Timestamp,
+    at: Timestamp,
+    key: &keys::SigningKey,
+) -> Result<Vec<(String, String)>, PaymentError> {
+    if total_fen <= 0 {
+        return Err(malformed("an order of a positive amount"));
+    }
+    let expire = jiff::tz::Offset::constant(8).to_datetime(time_expire).strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let biz = serde_json::json!({
+        "out_trade_no": out_trade_no,
+        "total_amount": format!("{}.{:02}", total_fen / 100, total_fen % 100),
+        "subject": subject,
+        "time_expire": expire,
+    });
+    gateway_request(app_id, "alipay.trade.precreate", biz, &[("notify_url", notify_url)], at, key)
+}
+
+#[derive(serde::Deserialize)]
+struct PrecreateResponse {
+    code: String,
+    #[serde(default)]
+    sub_code: Option<String>,
+    #[serde(default)]
+    out_trade_no: Option<String>,
+    #[serde(default)]
+    qr_code: Option<String>,
+}
+
+/// Verifies the gateway's answer to [`precreate_request`]: the QR code's content for `out_trade_no`.
+pub fn verify_precreate(alipay_key: &RsaPublicKey, raw: &str, out_trade_no: &str) -> Result<String, PaymentError> {
+    let inner = signed_answer(alipay_key, raw, "alipay_trade_precreate_response")?;
+    let r: PrecreateResponse = serde_json::from_str(inner).map_err(|e| malformed(format!("answer: {e}")))?;
+    if r.code != "10000" {
+        return Err(malformed(format!("the gateway answered {} {}", r.code, r.sub_code.unwrap_or_default())));
+    }
+    if r.out_trade_no.as_deref() != Some(out_trade_no) {
+        return Err(malformed(format!("the answer is for order {:?}, not {out_trade_no:?}", r.out_trade_no)));
+    }
+    r.qr_code.filter(|q| q.starts_with("https://")).ok_or_else(|| malformed("no https qr_code"))
+}
+
+#[derive(serde::Deserialize)]
+struct QueryResponse {
+    code: String,
+    #[serde(default)]
+    sub_code: Option<String>,
+    #[serde(default)]
+    out_trade_no: Option<String>,
+    #[serde(default)]
+    trade_no: Option<String>,
+    #[serde(default)]
+    trade_status: Option<String>,
+    #[serde(default)]
+    total_amount: Option<String>,
+    #[serde(default)]
+    send_pay_date: Option<String>,
+    #[serde(default)]
+    trans_currency: Option<String>,
+}
+
+/// Verifies the gateway's answer to [`query_request`]: the `sign` over the text of
+/// `alipay_trade_query_response` exactly as received (not re-serialised), then what it says of `out_trade_no`.
+pub fn verify_query(alipay_key: &RsaPublicKey, raw: &str, out_trade_no: &str) -> Result<QueryAnswer, PaymentError> {
+    let inner = signed_answer(alipay_key, raw, "alipay_trade_query_response")?;
+    let r: QueryResponse = serde_json::from_str(inner).map_err(|e| malformed(format!("answer: {e}")))?;
+    if r.code != "10000" {
+        return match r.sub_code.as_deref() {
+            Some("ACQ.TRADE_NOT_EXIST") => Ok(QueryAnswer::NotFound),
+            other => Err(malformed(format!("the gateway answered {} {}", r.code, other.unwrap_or("")))),
+        };
+    }
+    let theirs = r.out_trade_no.unwrap_or_default();
+    if theirs != out_trade_no {
+        return Err(malformed(format!("the answer is for order {theirs:?}, not {out_trade_no:?}")));
+    }
+    let status = r.trade_status.unwrap_or_default();
+    let state = match status.as_str() {
+        "TRADE_SUCCESS" | "TRADE_FINISHED" => PaymentState::Paid,
+        _ => PaymentState::Other(status),
+    };
+    let transaction_id = r.trade_no.filter(|t| !t.is_empty()).ok_or_else(|| malformed("no trade_no"))?;
+    let paid_at = match r.send_pay_date.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(t) => Some(beijing_time(t)?),
+    };
+    Ok(QueryAnswer::Found(Notification {
+        provider: Provider::Alipay,
+        out_trade_no: theirs,
+        transaction_id,
+        state,
+        amount_minor: yuan_to_fen(r.total_amount.as_deref().unwrap_or(""))?,
+        currency: r.trans_currency.filter(|c| !c.is_empty()).unwrap_or_else(|| "CNY".to_string()),
+        paid_at,
+    }))
+}
+
 /// "10.00" (or "10", "10.5") yuan in fen, exactly: digits, at most two decimals, nothing else.
 pub fn yuan_to_fen(text: &str) -> Result<i64, PaymentError> {
     let bad = || malformed(format!("amount {text:?} is not yuan with at most two decimals"));

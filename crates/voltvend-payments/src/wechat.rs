@@ -87,6 +87,8 @@ struct Resource {
 struct Transaction {
     mchid: String,
     out_trade_no: String,
+    /// Absent while the order is unpaid.
+    #[serde(default)]
     transaction_id: String,
     trade_state: String,
     #[serde(default)]
@@ -114,6 +116,19 @@ pub fn verify(
     body: &[u8],
     now: Timestamp,
 ) -> Result<Notification, PaymentError> {
+    check_signature(keys, headers, body, now)?;
+    open(keys, body)
+}
+
+/// Checks the `Wechatpay-*` signature of a body WeChat Pay sent (a notification or an API answer): the
+/// signature type, the timestamp within [`CLOCK_SKEW_MAX`] of `now`, and RSA-SHA256 over
+/// `timestamp\nnonce\nbody\n` with the platform key the serial names.
+pub fn check_signature(
+    keys: &MerchantKeys,
+    headers: Headers<'_>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<(), PaymentError> {
     if headers.signature_type.is_some_and(|t| t != SIGNATURE_TYPE) {
         return Err(malformed(format!("signature type {:?} is not {SIGNATURE_TYPE}", headers.signature_type)));
     }
@@ -132,8 +147,7 @@ pub fn verify(
     message.push(b'\n');
     message.extend_from_slice(body);
     message.push(b'\n');
-    keys::verify_sha256(key, &message, headers.signature)?;
-    open(keys, body)
+    keys::verify_sha256(key, &message, headers.signature)
 }
 
 /// The transaction in a notification body whose signature [`verify`] checked: the resource decrypted and
@@ -153,7 +167,13 @@ pub fn open(keys: &MerchantKeys, body: &[u8]) -> Result<Notification, PaymentErr
     let plain = cipher
         .decrypt(Nonce::from_slice(r.nonce.as_bytes()), Payload { msg: &sealed, aad })
         .map_err(|_| PaymentError::Decrypt)?;
-    let t: Transaction = serde_json::from_slice(&plain).map_err(|e| malformed(format!("transaction: {e}")))?;
+    transaction(keys, &plain)
+}
+
+/// What a transaction (a notification's decrypted resource, or a status query's answer) says, checked to be
+/// this merchant's.
+fn transaction(keys: &MerchantKeys, json: &[u8]) -> Result<Notification, PaymentError> {
+    let t: Transaction = serde_json::from_slice(json).map_err(|e| malformed(format!("transaction: {e}")))?;
     if t.mchid != keys.mchid {
         return Err(PaymentError::OtherMerchant(t.mchid));
     }
@@ -201,6 +221,91 @@ pub fn authorization(r: &Request<'_>, key: &keys::SigningKey) -> String {
         "{SIGNATURE_TYPE} mchid=\"{}\",nonce_str=\"{}\",signature=\"{signature}\",timestamp=\"{}\",serial_no=\"{}\"",
         r.mchid, r.nonce, r.timestamp, r.serial_no
     )
+}
+
+/// The path (with its query) of a status query for the order `out_trade_no`: a GET signed as the merchant
+/// (`GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={mchid}`). `None` for an order number WeChat
+/// Pay does not take (6–32 of letters, digits, `_`, `-`, `|`, `*`), which no path could carry safely.
+pub fn query_path(mchid: &str, out_trade_no: &str) -> Option<String> {
+    let ok = |s: &str, max: usize| {
+        (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-|*".contains(&b))
+    };
+    (ok(out_trade_no, 32) && out_trade_no.len() >= 6 && ok(mchid, 32))
+        .then(|| format!("/v3/pay/transactions/out-trade-no/{out_trade_no}?mchid={mchid}"))
+}
+
+/// A status query's answer (HTTP 200): its signature checked as a notification's is (WeChat Pay signs its API
+/// answers the same way), then the transaction read and checked to be this merchant's and this order's.
+pub fn verify_query(
+    keys: &MerchantKeys,
+    headers: Headers<'_>,
+    body: &[u8],
+    out_trade_no: &str,
+    now: Timestamp,
+) -> Result<Notification, PaymentError> {
+    check_signature(keys, headers, body, now)?;
+    let n = transaction(keys, body)?;
+    if n.out_trade_no != out_trade_no {
+        return Err(malformed(format!("the answer is for order {:?}, not {out_trade_no:?}", n.out_trade_no)));
+    }
+    if n.state == PaymentState::Paid && n.transaction_id.is_empty() {
+        return Err(malformed("a paid order without a transaction_id"));
+    }
+    Ok(n)
+}
+
+/// Where a Native order (a QR code the customer scans) is made: `POST` with [`native_order_body`].
+pub const NATIVE_ORDER_PATH: &str = "/v3/pay/transactions/native";
+
+/// A Native order for `out_trade_no`.
+#[derive(Debug, Clone, Copy)]
+pub struct NativeOrder<'a> {
+    pub appid: &'a str,
+    pub mchid: &'a str,
+    /// What the customer sees (at most 127 bytes).
+    pub description: &'a str,
+    pub out_trade_no: &'a str,
+    /// After this the order cannot be paid: the intent's expiry.
+    pub time_expire: Timestamp,
+    pub notify_url: &'a str,
+    /// In fen.
+    pub total: i64,
+    pub currency: &'a str,
+}
+
+/// The JSON body of a Native order; `time_expire` in RFC 3339 at Beijing time, as the API documents it.
+pub fn native_order_body(o: &NativeOrder<'_>) -> String {
+    let expire = jiff::tz::Offset::constant(8).to_datetime(o.time_expire).strftime("%Y-%m-%dT%H:%M:%S+08:00");
+    serde_json::json!({
+        "appid": o.appid,
+        "mchid": o.mchid,
+        "description": o.description,
+        "out_trade_no": o.out_trade_no,
+        "time_expire": expire.to_string(),
+        "notify_url": o.notify_url,
+        "amount": { "total": o.total, "currency": o.currency },
+    })
+    .to_string()
+}
+
+#[derive(Deserialize)]
+struct NativeAnswer {
+    code_url: String,
+}
+
+/// The answer to a Native order (HTTP 200), its signature checked: the `code_url` the customer's QR code holds.
+pub fn verify_native_order(
+    keys: &MerchantKeys,
+    headers: Headers<'_>,
+    body: &[u8],
+    now: Timestamp,
+) -> Result<String, PaymentError> {
+    check_signature(keys, headers, body, now)?;
+    let a: NativeAnswer = serde_json::from_slice(body).map_err(|e| malformed(format!("order answer: {e}")))?;
+    if !a.code_url.starts_with("weixin://") {
+        return Err(malformed(format!("code_url {:?} is not a weixin:// link", a.code_url)));
+    }
+    Ok(a.code_url)
 }
 
 /// The answer to a notification taken: HTTP 204, no body.

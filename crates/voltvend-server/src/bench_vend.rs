@@ -854,6 +854,7 @@ pub(crate) fn app_state(
         body_max_bytes: settings.server.request_body_max_bytes,
         headend: None,
         backups: None,
+        payments: Arc::default(),
     }
 }
 

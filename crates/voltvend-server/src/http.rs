@@ -41,6 +41,8 @@ pub struct AppState {
     pub headend: Option<voltvend_headend::HeadEnd>,
     /// Scheduled backups, when configured.
     pub backups: Option<Arc<crate::backups::Scheduler>>,
+    /// Online payment channels' credentials.
+    pub payments: Arc<crate::payments::PaymentConfig>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +110,7 @@ pub fn router(state: AppState, body_max_bytes: usize) -> Router {
         .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/pay/notify/{channel}", axum::routing::post(crate::payments::notify))
         .route(crate::api::receipts::CSS_PATH, get(receipt_css))
         .merge(crate::api::router(&state))
         .merge(crate::ui::router(api_for_ui))

@@ -22,6 +22,7 @@ pub mod demo;
 pub mod http;
 pub mod keys;
 pub mod passwords;
+pub mod payments;
 pub mod redact;
 pub mod serve;
 pub mod settings;

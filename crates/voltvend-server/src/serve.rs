@@ -154,8 +154,22 @@ async fn serve_locked(
         body_max_bytes: settings.server.request_body_max_bytes,
         headend,
         backups,
+        payments: Arc::new(settings.payments.config(&settings.server.public_url)),
         clock,
     };
+    // Status queries for open intents whose notification has not come (a provider that never calls back).
+    if state.payments.credentials_dir.is_some() && settings.payments.query_every_seconds > 0 {
+        let app = state.clone();
+        let every = std::time::Duration::from_secs(settings.payments.query_every_seconds);
+        headend_tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                crate::payments::sweep(&app, jiff::SignedDuration::from_mins(1), 200).await;
+            }
+        }));
+    }
     let app = router(state, settings.server.request_body_max_bytes);
     on_ready();
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -21,7 +21,39 @@ pub struct Settings {
     pub cards: CardSettings,
     pub headend: HeadEndSettings,
     pub backup: BackupSettings,
+    pub payments: PaymentSettings,
     pub log: LogSettings,
+}
+
+/// Online payments (docs/payments.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentSettings {
+    /// The directory of the channels' credentials files, one `<channel id>.toml` each; empty: online payments
+    /// are not taken.
+    pub credentials_dir: String,
+    /// Seconds between rounds of status queries for open intents (a notification that never came); 0: none.
+    pub query_every_seconds: u64,
+    /// How long a provider's API may take to answer.
+    pub query_timeout_ms: u64,
+}
+
+impl Default for PaymentSettings {
+    fn default() -> Self {
+        Self { credentials_dir: String::new(), query_every_seconds: 60, query_timeout_ms: 10_000 }
+    }
+}
+
+impl PaymentSettings {
+    /// The payments' configuration, with the server's public address (notification URLs start with it).
+    pub fn config(&self, public_url: &str) -> crate::payments::PaymentConfig {
+        let dir = self.credentials_dir.trim();
+        crate::payments::PaymentConfig::new(
+            (!dir.is_empty()).then(|| dir.into()),
+            public_url.to_string(),
+            std::time::Duration::from_millis(self.query_timeout_ms.max(1)),
+        )
+    }
 }
 
 /// Scheduled backups to a second location (see docs/operators/backup-restore.md).
@@ -596,12 +628,23 @@ notify_webhook_secret_file = ""
 # interval_s = 3600
 # utility = "water"
 
+[payments]
+# Online payment channels' credentials: one TOML file per channel, named <channel id>.toml, with secrets given as
+# env:NAME, file:NAME or literally (docs/payments.md). Empty: online payments are not taken.
+credentials_dir = ""
+# How often open payment intents whose notification has not come are queried at the provider (0: never), and
+# how long a provider's API may take to answer.
+query_every_seconds = {pay_every}
+query_timeout_ms = {pay_timeout}
+
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
 level = "{level}"
 # "text" for people, "json" for log collectors.
 format = "{format}"
 "#,
+        pay_every = d.payments.query_every_seconds,
+        pay_timeout = d.payments.query_timeout_ms,
         url = d.database.url,
         max_connections = d.database.max_connections,
         connect_timeout_ms = d.database.connect_timeout_ms,

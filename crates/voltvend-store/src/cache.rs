@@ -276,6 +276,20 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     async fn api_tokens(&mut self, ids: &[ApiTokenId]) -> Result<Vec<ApiTokenRecord>, StoreError> {
         self.inner.api_tokens(ids).await
     }
+    async fn payment_channels(
+        &mut self,
+        ids: &[voltvend_domain::PaymentChannelId],
+    ) -> Result<Vec<voltvend_ops::PaymentChannel>, StoreError> {
+        self.inner.payment_channels(ids).await
+    }
+
+    async fn payment_intents(
+        &mut self,
+        ids: &[voltvend_domain::PaymentIntentId],
+    ) -> Result<Vec<voltvend_ops::PaymentIntent>, StoreError> {
+        self.inner.payment_intents(ids).await
+    }
+
     async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, StoreError> {
         self.inner.refused_payments(ids).await
     }

@@ -254,6 +254,17 @@ pub struct LedgerTotal {
     pub amount_minor: i64,
 }
 
+/// Which payment intents a listing shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IntentFilter {
+    pub channel: Option<voltvend_domain::PaymentChannelId>,
+    pub account: Option<AccountId>,
+    pub status: Option<voltvend_ops::IntentStatus>,
+    /// Open intents whose expiry is before this (for the expiry sweep).
+    pub expired_before_us: Option<i64>,
+}
+
+/// Which refused payments a listing shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RefusedFilter {
     pub account: Option<AccountId>,
@@ -529,6 +540,22 @@ pub trait Store: Send + Sync + fmt::Debug {
         operator: Option<OperatorId>,
     ) -> Result<Vec<ApiTokenRecord>, StoreError>;
     async fn refused_payment(&self, id: OperationId) -> Result<Option<RefusedPayment>, StoreError>;
+    /// Payment channels within `q.scope` (by their property), newest first.
+    async fn list_payment_channels(&self, q: &ListQuery) -> Result<Vec<voltvend_ops::PaymentChannel>, StoreError>;
+    async fn payment_channel(
+        &self,
+        id: voltvend_domain::PaymentChannelId,
+    ) -> Result<Option<voltvend_ops::PaymentChannel>, StoreError>;
+    /// Payment intents of accounts within `q.scope`, newest first (`after`: the id of the last one shown).
+    async fn list_payment_intents(
+        &self,
+        q: &ListQuery,
+        f: &IntentFilter,
+    ) -> Result<Vec<voltvend_ops::PaymentIntent>, StoreError>;
+    async fn payment_intent(
+        &self,
+        id: voltvend_domain::PaymentIntentId,
+    ) -> Result<Option<voltvend_ops::PaymentIntent>, StoreError>;
     /// Sales grouped (within `scope`, by `f`) with their totals.
     async fn sales_summary(
         &self,

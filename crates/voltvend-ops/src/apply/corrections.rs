@@ -29,8 +29,7 @@ use crate::command::{DecideCorrection, EnterArrears, Operation, RequestCorrectio
 use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, ApprovalRecord, ApprovalStatus, Correction, CorrectionKind, Decision, PaymentMethod, RefusedPayment,
-    SaleRecord,
+    AccountRecord, ApprovalRecord, ApprovalStatus, Correction, CorrectionKind, Decision, RefusedPayment, SaleRecord,
 };
 use crate::workspace::Workspace;
 
@@ -262,13 +261,9 @@ fn sale_and_source(
     let record = ws.sales_made.get(&sale)?.cloned().ok_or_else(|| OpError::not_found("sale", sale))?;
     let account = account_of(ws, record.account_id)?;
     let books = books_of(ws, account.books)?;
-    let source = match record.method {
-        PaymentMethod::Cash => {
-            ws.shifts.get(&record.shift_id)?.ok_or_else(|| OpError::not_found("shift", record.shift_id))?.drawer
-        }
-        PaymentMethod::BankCard => books.card_clearing,
-        PaymentMethod::BankTransfer => books.transfer_clearing,
-    };
+    let source = super::money_account(record.method, &books, || {
+        Ok(ws.shifts.get(&record.shift_id)?.ok_or_else(|| OpError::not_found("shift", record.shift_id))?.drawer)
+    })?;
     Ok((record, account, books, source))
 }
 

@@ -51,8 +51,12 @@ pub(super) fn refund(ws: &mut Workspace, op: &Operation, r: &RefundRefusedPaymen
             })?;
             refund_drawer(ws, op, operator, shift_id, account.account.currency)?.drawer
         }
-        PaymentMethod::BankCard => books.card_clearing,
-        PaymentMethod::BankTransfer => books.transfer_clearing,
+        // Refunded by the provider from what it holds for us (the refund is made in its merchant console or
+        // API; this records it): out of the channel's clearing account, its standing shift's drawer.
+        method => super::money_account(method, &books, || {
+            let shift = ws.shifts.get(&payment.shift_id)?;
+            Ok(shift.ok_or_else(|| OpError::not_found("shift", payment.shift_id))?.drawer)
+        })?,
     };
     let transfer = committed(ws.book.post(
         TransferRequest {

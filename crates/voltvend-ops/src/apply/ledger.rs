@@ -68,10 +68,16 @@ pub(super) fn close_shift(ws: &mut Workspace, op: &Operation, c: &CloseShift, at
         .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?
         .clone();
     in_scope(ws, &op.actor, point.premises_id, "shift", c.shift_id)?;
-    let (_, drawer) = ws
+    let (ledger, drawer) = ws
         .book
         .account(shift.drawer)
         .ok_or_else(|| OpError::Internal(format!("drawer {} not loaded", shift.drawer)))?;
+    if ledger.kind == LedgerAccountKind::PaymentClearing {
+        return Err(OpError::refused(
+            "channel_shift",
+            "an online payment channel's standing shift is not closed; close the channel to new payments instead",
+        ));
+    }
     let expected = shift.opening_float_minor.saturating_add(drawer.normal(Side::Debit));
     check_denominations(c)?;
     let variance = shift.close(at, expected, c.counted_minor)?;

@@ -22,6 +22,7 @@ pub(crate) mod counter;
 pub(crate) mod keys;
 mod ledger;
 pub mod lifecycle;
+pub mod payments;
 mod readings;
 mod returns;
 mod sale;
@@ -109,6 +110,12 @@ pub enum Outcome {
     Reprinted(SaleRecord),
     /// A refused payment handed back.
     Refunded(RefusedPayment),
+    /// An online payment in another currency than its intent asked: held for review, nothing booked.
+    PaymentHeld(crate::records::PaymentIntent),
+    /// A payment channel opened, closed or opened again: the channel as it is now.
+    PaymentChannel(crate::records::PaymentChannel),
+    /// A payment intent made or expired: the intent as it is now.
+    PaymentIntent(crate::records::PaymentIntent),
     /// A vending point's remittance recorded: the point as it is now.
     Settled(voltvend_domain::VendingPoint),
     /// Commands queued for a meter by an operator.
@@ -241,6 +248,11 @@ pub fn execute(
                 ws.rollback(sp);
                 sale::refuse(ws, op, s, &e, at).map_err(|_| e)
             }
+            // So was an online payment's: the provider holds it for us.
+            Command::SettlePayment(p) if payments::keeps_payment(&e) => {
+                ws.rollback(sp);
+                payments::refuse(ws, op, p, &e, at).map_err(|_| e)
+            }
             _ => Err(e),
         },
         ok => ok,
@@ -328,6 +340,11 @@ fn apply_command(
         Command::UpdateOperator(u) => auth::update_operator(ws, op, u, at),
         Command::PlanKeyCampaign(p) => campaign::plan(ws, op, p, ctx, at),
         Command::SwitchBillingMode(s) => lifecycle::switch_billing_mode(ws, op, s, at),
+        Command::OpenPaymentChannel(c) => payments::open_channel(ws, op, c, at),
+        Command::SetPaymentChannelActive(c) => payments::set_channel_active(ws, op, c),
+        Command::CreatePaymentIntent(i) => payments::create_intent(ws, op, i, at),
+        Command::SettlePayment(p) => payments::settle(ws, op, p, ctx, at),
+        Command::ExpirePaymentIntent(x) => payments::expire(ws, op, x, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),
@@ -371,6 +388,22 @@ pub(crate) fn acting_operator(ws: &Workspace, actor: &Actor) -> Result<Option<Op
     match ws.operators.get(&id)? {
         Some(o) if o.active => Ok(Some(id)),
         _ => Err(OpError::refused("operator_inactive", format!("operator {id} is not an active operator"))),
+    }
+}
+
+/// The ledger account a payment's money went into: the shift's drawer for cash and for online payments (an
+/// online channel's standing shift's drawer is the provider's clearing account), the books' clearing account
+/// for card and bank-transfer payments at a counter.
+pub(crate) fn money_account(
+    method: crate::records::PaymentMethod,
+    books: &voltvend_domain::Books,
+    drawer: impl FnOnce() -> Result<LedgerAccountId, OpError>,
+) -> Result<LedgerAccountId, OpError> {
+    use crate::records::PaymentMethod;
+    match method {
+        PaymentMethod::Cash | PaymentMethod::Online => drawer(),
+        PaymentMethod::BankCard => Ok(books.card_clearing),
+        PaymentMethod::BankTransfer => Ok(books.transfer_clearing),
     }
 }
 

@@ -31,8 +31,7 @@ use crate::command::{Operation, Sale, SaleAmount, derive};
 use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, CommandKind, MeterRecord, OpgState, OutboxKind, OutboxRow, PaymentMethod, RefusedPayment, Relay,
-    SaleRecord,
+    AccountRecord, CommandKind, MeterRecord, OpgState, OutboxKind, OutboxRow, RefusedPayment, Relay, SaleRecord,
 };
 use crate::secrets::openpaygo_aad;
 use crate::workspace::Workspace;
@@ -119,11 +118,7 @@ pub(super) fn sale(
         ));
     }
     let books = ws.books.get(&account.books)?.ok_or_else(|| OpError::not_found("books", account.books))?.clone();
-    let source = match s.method {
-        PaymentMethod::Cash => shift.drawer,
-        PaymentMethod::BankCard => books.card_clearing,
-        PaymentMethod::BankTransfer => books.transfer_clearing,
-    };
+    let source = super::money_account(s.method, &books, || Ok(shift.drawer))?;
 
     let owed = arrears_owed(ws, &account)?;
     let (balance_before, _) = wallet_position(ws, &account)?;
@@ -598,11 +593,7 @@ pub(super) fn refuse(
     if point.currency != account.account.currency || ws.meters.get(&s.meter_id)?.is_none() {
         return Err(e.clone());
     }
-    let source = match s.method {
-        PaymentMethod::Cash => shift.drawer,
-        PaymentMethod::BankCard => books.card_clearing,
-        PaymentMethod::BankTransfer => books.transfer_clearing,
-    };
+    let source = super::money_account(s.method, &books, || Ok(shift.drawer))?;
     let transfer_id = op.transfer_id(0);
     committed(ws.book.post(
         TransferRequest {

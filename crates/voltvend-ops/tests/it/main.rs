@@ -8,4 +8,5 @@ mod cards;
 mod codes;
 mod control;
 mod counter;
+mod payments;
 mod scenarios;

@@ -188,7 +188,9 @@ macro_rules! endpoints {
 }
 
 use Permission as P;
-use handlers::{admin, campaigns, cards, corrections, counter, customers, lifecycle, places, reports, session, supply};
+use handlers::{
+    admin, campaigns, cards, corrections, counter, customers, lifecycle, payments, places, reports, session, supply,
+};
 use views::*;
 
 endpoints! {
@@ -523,6 +525,38 @@ endpoints! {
     POST "/api/v1/refused-payments/{id}/refund" => counter::refund {
         access: Access::Needs(P::RefusedPaymentsRefund), summary: "Hand back a refused payment", keyed: true,
         query: -, body: [RefundRequest], ok: 200 [RefusedPaymentView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/payment-channels" => payments::list_channels {
+        access: Access::Needs(P::PaymentsRead), summary: "Online payment channels (merchant accounts at WeChat Pay, Alipay…) within one's scope", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<PaymentChannelView>], errors: [],
+    }
+    POST "/api/v1/payment-channels" => payments::create_channel {
+        access: Access::Needs(P::PaymentsManage), summary: "Open an online payment channel for a property's books: its receipt series, clearing account and standing shift", keyed: true,
+        query: -, body: [CreatePaymentChannelRequest], ok: 201 [PaymentChannelView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/payment-channels/{id}/active" => payments::set_channel_active {
+        access: Access::Needs(P::PaymentsManage), summary: "Close a channel to new payment intents, or open it again", keyed: true,
+        query: -, body: [ChannelActiveRequest], ok: 200 [PaymentChannelView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/payment-intents" => payments::list_intents {
+        access: Access::Needs(P::PaymentsRead), summary: "Customers' online payment intents and what became of them", keyed: false,
+        query: [IntentQuery], body: -, ok: 200 [Page<PaymentIntentView>], errors: [422],
+    }
+    GET "/api/v1/payment-intents/{id}" => payments::get_intent {
+        access: Access::Needs(P::PaymentsRead), summary: "A payment intent", keyed: false,
+        query: -, body: -, ok: 200 [PaymentIntentView], errors: [404],
+    }
+    POST "/api/v1/payment-intents/{id}/query" => payments::query_intent {
+        access: Access::Needs(P::PaymentsRead), summary: "Ask the provider now whether the intent was paid (and settle or expire it as the answer says)", keyed: false,
+        query: -, body: -, ok: 200 [PaymentIntentView], errors: [404, 409, 422, 502],
+    }
+    POST "/api/v1/payment-intents/{id}/order" => payments::order_intent {
+        access: Access::Needs(P::SalesCreate), summary: "Make the provider's order for an open intent (WeChat Pay Native, Alipay precreate): what the customer's QR code holds", keyed: false,
+        query: -, body: -, ok: 200 [PaymentOrderView], errors: [404, 409, 422, 502],
+    }
+    POST "/api/v1/payment-intents" => payments::create_intent {
+        access: Access::Needs(P::SalesCreate), summary: "An intent to pay online for a meter: the order a provider is asked to collect", keyed: true,
+        query: -, body: [CreatePaymentIntentRequest], ok: 201 [PaymentIntentView], errors: [404, 409, 422],
     }
     POST "/api/v1/corrections" => corrections::request {
         access: Access::Needs(P::CorrectionsRequest), summary: "纠错: ask for a correction (reverse or re-allocate a sale, adjust a wallet, write off arrears, correct a closed shift); another operator decides", keyed: true,

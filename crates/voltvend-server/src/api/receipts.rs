@@ -90,6 +90,7 @@ pub async fn gather(app: &AppState, sale: &SaleRecord, language: Language, copy:
             PaymentMethod::Cash => voltvend_receipt::PaymentMethod::Cash,
             PaymentMethod::BankCard => voltvend_receipt::PaymentMethod::BankCard,
             PaymentMethod::BankTransfer => voltvend_receipt::PaymentMethod::BankTransfer,
+            PaymentMethod::Online => voltvend_receipt::PaymentMethod::Online,
         },
         payment_reference: sale.reference.clone(),
         currency: account.account.currency,

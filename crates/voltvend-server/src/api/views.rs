@@ -2432,3 +2432,137 @@ impl std::fmt::Debug for ImportCardKeyRequest {
             .finish_non_exhaustive()
     }
 }
+
+/// An online payment channel (a merchant account at a provider).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PaymentChannelView {
+    pub id: Uuid,
+    /// `wechat_pay`, `alipay`, `unionpay` or `mpesa`.
+    pub provider: String,
+    pub name: String,
+    pub premises_id: Uuid,
+    pub books_id: Uuid,
+    pub currency: String,
+    /// Its receipt series.
+    pub vending_point_id: Uuid,
+    /// Its standing shift, whose drawer is the provider's clearing account.
+    pub shift_id: Uuid,
+    pub clearing_account_id: Uuid,
+    pub active: bool,
+    pub created_at: String,
+    /// Where the provider sends its notifications (append to the server's public URL).
+    pub notify_path: String,
+}
+
+impl From<&voltvend_ops::PaymentChannel> for PaymentChannelView {
+    fn from(c: &voltvend_ops::PaymentChannel) -> Self {
+        Self {
+            id: c.id.as_uuid(),
+            provider: c.provider.as_str().to_string(),
+            name: c.name.clone(),
+            premises_id: c.premises_id.as_uuid(),
+            books_id: c.books_id.as_uuid(),
+            currency: c.currency.code().to_string(),
+            vending_point_id: c.vending_point_id.as_uuid(),
+            shift_id: c.shift_id.as_uuid(),
+            clearing_account_id: c.clearing.as_uuid(),
+            active: c.active,
+            created_at: instant(c.created_at),
+            notify_path: format!("/pay/notify/{}", c.id),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentChannelRequest {
+    /// `wechat_pay`, `alipay`, `unionpay` or `mpesa`.
+    pub provider: String,
+    pub name: String,
+    /// Where it sells: a property, or one building of it (it sells for the books of the property).
+    pub premises_id: Uuid,
+    pub currency: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelActiveRequest {
+    pub active: bool,
+}
+
+/// A customer's intent to pay online, and what became of it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PaymentIntentView {
+    pub id: Uuid,
+    /// The merchant order number the provider knows it by (`out_trade_no`).
+    pub order_no: String,
+    pub channel_id: Uuid,
+    pub account_id: Uuid,
+    pub meter_id: Uuid,
+    pub amount: MoneyView,
+    pub created_at: String,
+    pub expires_at: String,
+    /// `open`, `paid`, `refused`, `held` or `expired`.
+    pub status: String,
+    pub provider_txn: Option<String>,
+    /// What the provider says was paid, in its currency (`paid_currency`), in minor units.
+    pub paid_minor: Option<String>,
+    pub paid_currency: Option<String>,
+    pub paid_at: Option<String>,
+    /// The sale, or the refused payment, it became.
+    pub settled_by: Option<Uuid>,
+    pub reason_code: String,
+}
+
+impl From<&voltvend_ops::PaymentIntent> for PaymentIntentView {
+    fn from(i: &voltvend_ops::PaymentIntent) -> Self {
+        Self {
+            id: i.id.as_uuid(),
+            order_no: i.order_no(),
+            channel_id: i.channel_id.as_uuid(),
+            account_id: i.account_id.as_uuid(),
+            meter_id: i.meter_id.as_uuid(),
+            amount: money(i.amount_minor, i.currency),
+            created_at: instant(i.created_at),
+            expires_at: instant(i.expires_at),
+            status: i.status.as_str().to_string(),
+            provider_txn: i.provider_txn.clone(),
+            paid_minor: i.paid_minor.map(|m| m.to_string()),
+            paid_currency: i.paid_currency.clone(),
+            paid_at: i.paid_at.map(instant),
+            settled_by: i.settled_by.map(|x| x.as_uuid()),
+            reason_code: i.reason_code.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentIntentRequest {
+    pub channel_id: Uuid,
+    pub account_id: Uuid,
+    pub meter_id: Uuid,
+    /// In major units of the account's currency: "50.00".
+    pub amount: String,
+    /// How long the customer has to pay: 1–1440 minutes (default 15).
+    pub expires_in_minutes: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntentQuery {
+    pub channel_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+    /// `open`, `paid`, `refused`, `held` or `expired`.
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+/// The provider's order for an intent.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PaymentOrderView {
+    pub intent: PaymentIntentView,
+    /// What the customer's QR code holds: WeChat Pay's `weixin://…` code URL, or Alipay's `https://qr.alipay.com/…`.
+    pub pay_url: String,
+}

@@ -24,7 +24,7 @@ use voltvend_ops::{
     AccountRecord, ApiTokenRecord, Applied, ApprovalRecord, CardAlgorithm, CardKeyRecord, CardStatus, MeterCard, Correction, CorrectionKind, Decision, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
     IdempotencyRecord, LocalCredit, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, ReturnSource, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
     ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, Renderer, SaleRecord, SessionRecord, StsState,
-    TariffDoc, VendingKeyRecord,
+    TariffDoc, VendingKeyRecord, PaymentChannel, PaymentIntent, Provider, IntentStatus,
 };
 use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
@@ -32,7 +32,7 @@ use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
 use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
 use crate::{
     AccountFilter, ApprovalFilter, AuditFilter, BalanceLine, BalanceReport, CampaignSelection, Backend, ConsumptionGroup, ConsumptionGrouping, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
-    LedgerTotal, ListQuery, ListedReading, SalesGroup, SalesGrouping, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter,
+    LedgerTotal, ListQuery, ListedReading, SalesGroup, SalesGrouping, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter, IntentFilter,
     ShiftFilter, StatementLine, Store,
     StoreError, TariffDocument,
 };

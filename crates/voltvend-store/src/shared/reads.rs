@@ -470,6 +470,46 @@ impl SqlStore {
         self.fetch(b, refused_payment_from_row).await
     }
 
+    async fn list_payment_channels_impl(&self, q: &ListQuery) -> Result<Vec<PaymentChannel>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT c.* FROM payment_channels c WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "c.premises_id", key);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND c.id < ").push_bind(after);
+        }
+        b.push(" ORDER BY c.id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, payment_channel_from_row).await
+    }
+
+    async fn list_payment_intents_impl(&self, q: &ListQuery, f: &IntentFilter) -> Result<Vec<PaymentIntent>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT i.* FROM payment_intents i WHERE 1 = 1");
+        if let Some(key) = &scope {
+            b.push(" AND i.account_id IN (SELECT a.id FROM accounts a WHERE 1 = 1");
+            push_scope(&mut b, "a.premises_id", key);
+            b.push(")");
+        }
+        if let Some(c) = f.channel {
+            b.push(" AND i.channel_id = ").push_bind(c.as_uuid());
+        }
+        if let Some(a) = f.account {
+            b.push(" AND i.account_id = ").push_bind(a.as_uuid());
+        }
+        if let Some(s) = f.status {
+            b.push(" AND i.status = ").push_bind(s.as_str());
+        }
+        if let Some(before) = f.expired_before_us {
+            b.push(" AND i.status = 'open' AND i.expires_at_us < ").push_bind(before);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND i.id < ").push_bind(after);
+        }
+        b.push(" ORDER BY i.id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, payment_intent_from_row).await
+    }
+
     async fn list_shifts_impl(&self, q: &ListQuery, f: &ShiftFilter) -> Result<Vec<Shift>, StoreError> {
         let scope = self.scope_key(q.scope).await?;
         let mut b = QueryBuilder::<Db>::new("SELECT s.* FROM shifts s WHERE 1 = 1");

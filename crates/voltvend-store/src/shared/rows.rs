@@ -284,6 +284,45 @@ fn refused_payment_from_row(r: &DbRow) -> Result<RefusedPayment, StoreError> {
     })
 }
 
+fn payment_channel_from_row(r: &DbRow) -> Result<PaymentChannel, StoreError> {
+    let provider: String = r.try_get("provider")?;
+    Ok(PaymentChannel {
+        id: uuid_of(r, "id")?,
+        provider: Provider::parse(&provider).ok_or_else(|| corrupt("payment provider", provider))?,
+        name: r.try_get("name")?,
+        premises_id: uuid_of(r, "premises_id")?,
+        books_id: uuid_of(r, "books_id")?,
+        currency: currency_from(r.try_get("currency")?)?,
+        vending_point_id: uuid_of(r, "vending_point_id")?,
+        shift_id: uuid_of(r, "shift_id")?,
+        operator_id: uuid_of(r, "operator_id")?,
+        clearing: uuid_of(r, "clearing")?,
+        active: r.try_get("active")?,
+        created_at: at_of(r, "created_at_us")?,
+    })
+}
+
+fn payment_intent_from_row(r: &DbRow) -> Result<PaymentIntent, StoreError> {
+    let status: String = r.try_get("status")?;
+    Ok(PaymentIntent {
+        id: uuid_of(r, "id")?,
+        channel_id: uuid_of(r, "channel_id")?,
+        account_id: uuid_of(r, "account_id")?,
+        meter_id: uuid_of(r, "meter_id")?,
+        amount_minor: r.try_get("amount_minor")?,
+        currency: currency_from(r.try_get("currency")?)?,
+        created_at: at_of(r, "created_at_us")?,
+        expires_at: at_of(r, "expires_at_us")?,
+        status: IntentStatus::parse(&status).ok_or_else(|| corrupt("payment intent status", status))?,
+        provider_txn: r.try_get("provider_txn")?,
+        paid_minor: r.try_get("paid_minor")?,
+        paid_currency: r.try_get("paid_currency")?,
+        paid_at: opt_at_of(r, "paid_at_us")?,
+        settled_by: opt_uuid_of(r, "settled_by")?,
+        reason_code: r.try_get("reason_code")?,
+    })
+}
+
 fn approval_from_row(r: &DbRow) -> Result<ApprovalRecord, StoreError> {
     let kind: String = r.try_get("kind")?;
     let tokens: String = r.try_get("void_tokens")?;

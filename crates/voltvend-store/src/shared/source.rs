@@ -267,6 +267,22 @@ impl voltvend_ops::Source for TxSource<'_> {
         .await
     }
 
+    async fn payment_channels(
+        &mut self,
+        ids: &[voltvend_domain::PaymentChannelId],
+    ) -> Result<Vec<PaymentChannel>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM payment_channels WHERE id", &keys, payment_channel_from_row).await
+    }
+
+    async fn payment_intents(
+        &mut self,
+        ids: &[voltvend_domain::PaymentIntentId],
+    ) -> Result<Vec<PaymentIntent>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM payment_intents WHERE id", &keys, payment_intent_from_row).await
+    }
+
     async fn refused_payments(&mut self, ids: &[OperationId]) -> Result<Vec<RefusedPayment>, StoreError> {
         let keys = uuids(ids, |x| x.as_uuid());
         select_in(self.conn, "SELECT * FROM refused_payments WHERE operation_id", &keys, refused_payment_from_row).await

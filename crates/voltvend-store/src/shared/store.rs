@@ -632,6 +632,22 @@ impl Store for SqlStore {
         self.one("SELECT * FROM refused_payments WHERE operation_id = $1", id.as_uuid(), refused_payment_from_row).await
     }
 
+    async fn list_payment_channels(&self, q: &ListQuery) -> Result<Vec<PaymentChannel>, StoreError> {
+        self.list_payment_channels_impl(q).await
+    }
+
+    async fn payment_channel(&self, id: voltvend_domain::PaymentChannelId) -> Result<Option<PaymentChannel>, StoreError> {
+        self.one("SELECT * FROM payment_channels WHERE id = $1", id.as_uuid(), payment_channel_from_row).await
+    }
+
+    async fn list_payment_intents(&self, q: &ListQuery, f: &IntentFilter) -> Result<Vec<PaymentIntent>, StoreError> {
+        self.list_payment_intents_impl(q, f).await
+    }
+
+    async fn payment_intent(&self, id: voltvend_domain::PaymentIntentId) -> Result<Option<PaymentIntent>, StoreError> {
+        self.one("SELECT * FROM payment_intents WHERE id = $1", id.as_uuid(), payment_intent_from_row).await
+    }
+
     async fn sales_summary(
         &self,
         scope: Option<PremisesId>,

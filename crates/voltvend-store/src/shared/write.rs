@@ -584,6 +584,55 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
+        "INSERT INTO payment_channels (id, provider, name, premises_id, books_id, currency, vending_point_id, shift_id, \
+         operator_id, clearing, active, created_at_us)",
+        " ON CONFLICT (id) DO UPDATE SET active = excluded.active",
+        &c.payment_channels,
+        |b, ch| {
+            b.push_bind(ch.id.as_uuid())
+                .push_bind(ch.provider.as_str())
+                .push_bind(ch.name.clone())
+                .push_bind(ch.premises_id.as_uuid())
+                .push_bind(ch.books_id.as_uuid())
+                .push_bind(ch.currency.code().to_string())
+                .push_bind(ch.vending_point_id.as_uuid())
+                .push_bind(ch.shift_id.as_uuid())
+                .push_bind(ch.operator_id.as_uuid())
+                .push_bind(ch.clearing.as_uuid())
+                .push_bind(ch.active)
+                .push_bind(timestamp_us(ch.created_at));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO payment_intents (id, channel_id, account_id, meter_id, amount_minor, currency, created_at_us, \
+         expires_at_us, status, provider_txn, paid_minor, paid_currency, paid_at_us, settled_by, reason_code)",
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, provider_txn = excluded.provider_txn, \
+         paid_minor = excluded.paid_minor, paid_currency = excluded.paid_currency, paid_at_us = excluded.paid_at_us, \
+         settled_by = excluded.settled_by, reason_code = excluded.reason_code",
+        &c.payment_intents,
+        |b, i| {
+            b.push_bind(i.id.as_uuid())
+                .push_bind(i.channel_id.as_uuid())
+                .push_bind(i.account_id.as_uuid())
+                .push_bind(i.meter_id.as_uuid())
+                .push_bind(i.amount_minor)
+                .push_bind(i.currency.code().to_string())
+                .push_bind(timestamp_us(i.created_at))
+                .push_bind(timestamp_us(i.expires_at))
+                .push_bind(i.status.as_str())
+                .push_bind(i.provider_txn.clone())
+                .push_bind(i.paid_minor)
+                .push_bind(i.paid_currency.clone())
+                .push_bind(i.paid_at.map(timestamp_us))
+                .push_bind(i.settled_by.map(|x| x.as_uuid()))
+                .push_bind(i.reason_code.clone());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
         "INSERT INTO approvals (id, kind, sale_id, account_id, meter_id, shift_id, amount_minor, premises_id, reason, \
          requested_by, requested_at_us, expires_at_us, decided_by, decided_at_us, approved, note, decision_operation, \
          transfer_id, result_operation, void_tokens)",

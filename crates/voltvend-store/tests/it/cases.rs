@@ -1350,3 +1350,84 @@ pub async fn ic_cards_agree_with_the_model(h: &Harness) {
     );
     assert_eq!(h.store.audit_records(0, 10_000).await.unwrap(), model.audit, "the same audit chain");
 }
+
+/// Online payments: a channel, intents, and settlements (a sale, a replay, an amount held, a second payment) as
+/// the in-memory model has them, read back from the store.
+pub async fn online_payments_agree_with_the_model(h: &Harness) {
+    use voltvend_domain::{PaymentChannelId, PaymentIntentId};
+    use voltvend_ops::{Actor, CreatePaymentIntent, IntentStatus, OpenPaymentChannel, Provider, SettlePayment};
+    use voltvend_store::ListQuery;
+    let mut estate = h.estate().await;
+    let channel_id = PaymentChannelId::from_uuid(uuid::Uuid::from_u128(0xC4A7));
+    let open = Command::OpenPaymentChannel(OpenPaymentChannel {
+        channel_id,
+        provider: Provider::Alipay,
+        name: "Alipay".into(),
+        premises_id: estate.property.id,
+        books_id: estate.books,
+    });
+    let mut steps = vec![estate.system(open)];
+    let intents: Vec<PaymentIntentId> =
+        (1..=2).map(|n| PaymentIntentId::from_uuid(uuid::Uuid::from_u128(0x1A7 + n))).collect();
+    for id in &intents {
+        let create = Command::CreatePaymentIntent(CreatePaymentIntent {
+            intent_id: *id,
+            channel_id,
+            account_id: estate.account_a,
+            meter_id: estate.remote_meter,
+            amount_minor: 3_000,
+            expires_at: start() + jiff::SignedDuration::from_mins(15),
+        });
+        steps.push(Operation::new(estate.next_op(), Actor::system("customer"), create));
+    }
+    let settle = |intent: PaymentIntentId, txn: &str, paid_minor: i64| {
+        let command = SettlePayment {
+            intent_id: intent,
+            provider_txn: txn.into(),
+            paid_minor,
+            currency: "CNY".into(),
+            paid_at: start(),
+        };
+        Operation::new(
+            SettlePayment::operation_id(intent, txn),
+            Actor::system("alipay:notify"),
+            Command::SettlePayment(command),
+        )
+    };
+    steps.push(settle(intents[0], "2026112322001", 3_000));
+    steps.push(settle(intents[0], "2026112322001", 3_000));
+    steps.push(settle(intents[0], "2026112322002", 3_000));
+    steps.push(settle(intents[1], "2026112322003", 2_999));
+    let mut all = estate.setup.clone();
+    let before = all.len();
+    all.extend(steps.iter().cloned());
+    let (model, expected) = model_of(&all, &h.context);
+    for (op, want) in steps.iter().zip(expected.iter().skip(before)) {
+        let got = h.store.submit(op.clone()).await;
+        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
+    }
+    let channel = h.store.payment_channel(channel_id).await.unwrap().unwrap();
+    assert_eq!(Some(&channel), model.payment_channels.get(&channel_id));
+    for id in &intents {
+        let intent = h.store.payment_intent(*id).await.unwrap().unwrap();
+        assert_eq!(Some(&intent), model.payment_intents.get(id));
+    }
+    let statuses: Vec<IntentStatus> = h
+        .store
+        .list_payment_intents(
+            &ListQuery { limit: 100, ..ListQuery::default() },
+            &voltvend_store::IntentFilter::default(),
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|i| i.status)
+        .collect();
+    assert_eq!(statuses.len(), 2);
+    assert!(statuses.contains(&IntentStatus::Paid) && statuses.contains(&IntentStatus::Held), "{statuses:?}");
+    let channels = h.store.list_payment_channels(&ListQuery { limit: 100, ..ListQuery::default() }).await.unwrap();
+    assert_eq!(channels, vec![channel.clone()]);
+    let (_, clearing) = h.store.ledger_account(channel.clearing).await.unwrap();
+    // 30.00 sold, 30.00 paid twice (owed back), 29.99 held: all of it is what the provider owes.
+    assert_eq!(clearing.normal(voltvend_domain::Side::Debit), 3_000 + 3_000 + 2_999);
+}

@@ -63,4 +63,5 @@ conformance!(
     reading_history_by_meter_subtree_and_period,
     corrections_and_reports_agree_with_the_model,
     ic_cards_agree_with_the_model,
+    online_payments_agree_with_the_model,
 );

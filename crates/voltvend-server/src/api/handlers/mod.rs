@@ -8,6 +8,7 @@ pub mod corrections;
 pub mod counter;
 pub mod customers;
 pub mod lifecycle;
+pub mod payments;
 pub mod places;
 pub mod reports;
 pub mod session;

@@ -62,6 +62,9 @@ struct Fixture {
     /// An IC-card meter in A-101 with a card issued, and a sale onto it not yet written.
     ic_meter: String,
     ic_sale: String,
+    /// An online payment channel of building A, and a customer's intent through it.
+    channel: String,
+    intent: String,
 }
 
 /// Things in building A every request can name.
@@ -180,7 +183,28 @@ async fn fixture(api: &Api) -> Fixture {
     )));
     let ic_sale_id = ic_sale.id.to_string();
     api.store.submit(ic_sale).await.unwrap();
+    let channel = api
+        .send(api.as_(admin, 'a', Method::POST, "/api/v1/payment-channels").fresh_key().json(json!({
+            "provider": "wechat_pay", "name": "WeChat Pay A", "premises_id": e.building_a.id.to_string(), "currency": "CNY"
+        })))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let intent = api
+        .send(api.as_(cashier, 'a', Method::POST, "/api/v1/payment-intents").fresh_key().json(json!({
+            "channel_id": channel, "account_id": e.account_a.to_string(), "meter_id": e.remote_meter.to_string(),
+            "amount": "30.00"
+        })))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     Fixture {
+        channel,
+        intent,
         ic_meter: ic_meter.to_string(),
         ic_sale: ic_sale_id,
         campaign: campaign.to_string(),
@@ -469,6 +493,42 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("POST", "/api/v1/refused-payments/{id}/refund") => {
             x(format!("/api/v1/refused-payments/{}/refund", f.refused), Some(json!({})), Scoped::Object, "AMC")
         }
+        // Online payments: managers run the channels, cashiers make intents and follow them, auditors look.
+        ("GET", "/api/v1/payment-channels") => x(path.into(), None, list(f.channel.clone()), "AMCU"),
+        ("POST", "/api/v1/payment-channels") => x(
+            path.into(),
+            Some(
+                json!({"provider": "alipay", "name": "Alipay A", "premises_id": e.building_a.id.to_string(), "currency": "CNY"}),
+            ),
+            Scoped::Object,
+            "AM",
+        ),
+        ("POST", "/api/v1/payment-channels/{id}/active") => x(
+            format!("/api/v1/payment-channels/{}/active", f.channel),
+            Some(json!({"active": true})),
+            Scoped::Object,
+            "AM",
+        ),
+        ("GET", "/api/v1/payment-intents") => x(path.into(), None, list(f.intent.clone()), "AMCU"),
+        ("GET", "/api/v1/payment-intents/{id}") => {
+            x(format!("/api/v1/payment-intents/{}", f.intent), None, Scoped::Object, "AMCU")
+        }
+        // The fixture's channel has no credentials here: the order and the query are refused after the checks,
+        // which is all this test needs.
+        ("POST", "/api/v1/payment-intents/{id}/order") => {
+            x(format!("/api/v1/payment-intents/{}/order", f.intent), None, Scoped::Object, "AC")
+        }
+        ("POST", "/api/v1/payment-intents/{id}/query") => {
+            x(format!("/api/v1/payment-intents/{}/query", f.intent), None, Scoped::Object, "AMCU")
+        }
+        ("POST", "/api/v1/payment-intents") => x(
+            path.into(),
+            Some(
+                json!({"channel_id": f.channel, "account_id": e.account_a.to_string(), "meter_id": e.remote_meter.to_string(), "amount": "5.00"}),
+            ),
+            Scoped::Object,
+            "AC",
+        ),
         // Corrections: cashiers ask, managers decide (the first decision wins; later ones are 409, not 403/404).
         ("POST", "/api/v1/corrections") => x(
             path.into(),

@@ -27,6 +27,7 @@ mod counter;
 mod lifecycle;
 mod matrix;
 mod operators;
+mod payments;
 mod pcsc;
 mod reports;
 mod returns;
@@ -156,6 +157,12 @@ impl Api {
                 running: tokio::sync::Mutex::new(()),
                 alarms: std::sync::atomic::AtomicU64::new(0),
             })),
+            // A provider that does not answer is given up on quickly (the test waits for that, not a clock).
+            payments: Arc::new(voltvend_server::payments::PaymentConfig::new(
+                Some(dir.path().join("payments")),
+                "https://vend.example.com".to_string(),
+                std::time::Duration::from_millis(500),
+            )),
         };
         Self { state, store, clock, estate, tokens, operators, dir }
     }

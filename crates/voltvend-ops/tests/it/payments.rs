@@ -1,0 +1,273 @@
+//! Online payments against the in-memory model: a channel's standing shift, intents, and what a provider's word
+//! that an intent was paid does — one sale; nothing twice; a different amount, a different currency, a late
+//! payment, a second payment and a payment for a suspended account kept, never credited and never dropped.
+
+use jiff::{SignedDuration, Timestamp};
+use voltvend_domain::{AccountStatus, LedgerAccountKind, PaymentChannelId, PaymentIntentId, Side};
+use voltvend_ops::memory::MemoryDb;
+use voltvend_ops::{
+    Actor, Applied, CloseShift, Command, Context, CreatePaymentIntent, ExpirePaymentIntent, IntentStatus, OpError,
+    OpenPaymentChannel, Operation, Outcome, PaymentChannel, PaymentMethod, Provider, RefundRefusedPayment,
+    SetAccountStatus, SetPaymentChannelActive, SettlePayment,
+};
+use voltvend_testkit::estate::{Estate, id};
+
+fn at() -> Timestamp {
+    "2026-12-01T08:00:00Z".parse().unwrap()
+}
+
+struct Fixture {
+    estate: Estate,
+    db: MemoryDb,
+    ctx: Context,
+    channel: PaymentChannel,
+    intents: u128,
+}
+
+fn fixture() -> Fixture {
+    let mut estate = Estate::new(7);
+    let mut db = MemoryDb::new();
+    let ctx = Estate::context();
+    for op in &estate.setup {
+        db.run(op, None, &ctx, at()).unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let channel_id = PaymentChannelId::from_uuid(id(7, 0xC0));
+    let open = Command::OpenPaymentChannel(OpenPaymentChannel {
+        channel_id,
+        provider: Provider::WechatPay,
+        name: "WeChat Pay".into(),
+        premises_id: estate.property.id,
+        books_id: estate.books,
+    });
+    let op = Operation::new(estate.next_op(), Actor::operator(estate.admin, estate.group.id, "10.0.0.9"), open);
+    committed(db.run(&op, None, &ctx, at()));
+    let channel = db.payment_channels[&channel_id].clone();
+    Fixture { estate, db, ctx, channel, intents: 0 }
+}
+
+fn committed(r: Result<Applied, OpError>) -> Outcome {
+    match r {
+        Ok(Applied::Committed { outcome, .. }) => outcome,
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+fn refusal(r: Result<Applied, OpError>) -> &'static str {
+    match r {
+        Err(e) => e.code(),
+        Ok(Applied::Committed { outcome: Outcome::PaymentRefused { code, .. }, .. }) => code,
+        Ok(other) => panic!("neither refused nor kept: {other:?}"),
+    }
+}
+
+impl Fixture {
+    /// A customer's intent for A-101's remote meter, open for 15 minutes.
+    fn intent(&mut self, amount_minor: i64) -> PaymentIntentId {
+        self.intents += 1;
+        let intent_id = PaymentIntentId::from_uuid(id(7, 0x1000 + self.intents));
+        let create = Command::CreatePaymentIntent(CreatePaymentIntent {
+            intent_id,
+            channel_id: self.channel.id,
+            account_id: self.estate.account_a,
+            meter_id: self.estate.remote_meter,
+            amount_minor,
+            expires_at: at() + SignedDuration::from_mins(15),
+        });
+        let op = Operation::new(self.estate.next_op(), Actor::system("customer:203.0.113.7"), create);
+        committed(self.db.run(&op, None, &self.ctx, at()));
+        intent_id
+    }
+
+    /// The provider's word, as the server turns it into an operation: its id derived from intent and transaction.
+    fn settle_op(intent: PaymentIntentId, txn: &str, paid_minor: i64, currency: &str, paid_at: Timestamp) -> Operation {
+        let id = SettlePayment::operation_id(intent, txn);
+        let command = Command::SettlePayment(SettlePayment {
+            intent_id: intent,
+            provider_txn: txn.into(),
+            paid_minor,
+            currency: currency.into(),
+            paid_at,
+        });
+        Operation::new(id, Actor::system("wechat_pay:notify"), command)
+    }
+
+    fn run(&mut self, op: &Operation) -> Result<Applied, OpError> {
+        self.db.run(op, None, &self.ctx, at() + SignedDuration::from_mins(2))
+    }
+
+    fn clearing(&self) -> i64 {
+        self.db.balance(self.channel.clearing).unwrap()
+    }
+
+    fn refunds_owed(&self) -> i64 {
+        self.db.balance(self.db.books[&self.estate.books].refunds).unwrap()
+    }
+}
+
+#[test]
+fn a_channel_is_an_unattended_vending_point_with_a_standing_shift() {
+    let mut f = fixture();
+    let c = &f.channel;
+    let (ledger, _) = &f.db.ledger_accounts[&c.clearing];
+    assert_eq!(ledger.kind, LedgerAccountKind::PaymentClearing);
+    assert_eq!(f.db.shifts[&c.shift_id].drawer, c.clearing);
+    let operator = &f.db.operators[&c.operator_id];
+    assert!(!operator.active, "the service operator cannot log in");
+    assert_eq!(f.db.vending_points[&c.vending_point_id].books_id, f.estate.books);
+    // Nobody closes the standing shift (its drawer is the provider's clearing account, not cash).
+    let close = Command::CloseShift(CloseShift { shift_id: c.shift_id, counted_minor: 0, denominations: vec![] });
+    let op = Operation::new(f.estate.next_op(), Actor::operator(f.estate.admin, f.estate.group.id, "x"), close);
+    assert_eq!(refusal(f.run(&op)), "channel_shift");
+    assert!(f.db.check().is_empty(), "{:?}", f.db.check());
+}
+
+#[test]
+fn a_verified_payment_sells_once_however_often_it_is_told() {
+    let mut f = fixture();
+    let before = f.db.wallet_balance(f.estate.account_a).unwrap();
+    let intent = f.intent(5_000);
+    let op =
+        Fixture::settle_op(intent, "4200001234202612010000000001", 5_000, "CNY", at() + SignedDuration::from_mins(1));
+    let sale = match committed(f.run(&op)) {
+        Outcome::Sale(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sale.method, PaymentMethod::Online);
+    assert_eq!(sale.shift_id, f.channel.shift_id);
+    assert_eq!(sale.vending_point_id, f.channel.vending_point_id);
+    assert_eq!(sale.receipt_no, 1);
+    assert_eq!(sale.reference, "4200001234202612010000000001");
+    assert_eq!(f.db.wallet_balance(f.estate.account_a).unwrap(), before + 5_000);
+    assert_eq!(f.clearing(), 5_000, "the provider owes what it took");
+    let i = &f.db.payment_intents[&intent];
+    assert_eq!((i.status, i.settled_by), (IntentStatus::Paid, Some(op.id)));
+    // The notification again, or a status query that finds the same payment: the same operation, replayed.
+    assert!(matches!(f.run(&op), Ok(Applied::Replayed { .. })));
+    assert_eq!(f.db.wallet_balance(f.estate.account_a).unwrap(), before + 5_000);
+    assert_eq!(f.clearing(), 5_000);
+    // A second, different payment for the same intent is real money: kept, owed back, not credited.
+    let again = Fixture::settle_op(intent, "4200001234202612010000000002", 5_000, "CNY", at());
+    assert_eq!(refusal(f.run(&again)), "payment_intent_settled");
+    assert_eq!(f.db.wallet_balance(f.estate.account_a).unwrap(), before + 5_000);
+    assert_eq!(f.clearing(), 10_000);
+    assert_eq!(f.refunds_owed(), 5_000);
+    assert_eq!(f.db.payment_intents[&intent].settled_by, Some(op.id), "the first settlement stands");
+    assert!(f.db.check().is_empty(), "{:?}", f.db.check());
+}
+
+#[test]
+fn a_payment_that_cannot_be_credited_is_kept() {
+    let mut f = fixture();
+    let before = f.db.wallet_balance(f.estate.account_a).unwrap();
+    let paid_at = at() + SignedDuration::from_mins(1);
+
+    // Another amount: held for review as a refused payment.
+    let short = f.intent(5_000);
+    assert_eq!(refusal(f.run(&Fixture::settle_op(short, "T-SHORT", 4_999, "CNY", paid_at))), "payment_amount_mismatch");
+    assert_eq!(f.db.payment_intents[&short].status, IntentStatus::Held);
+    assert_eq!(f.refunds_owed(), 4_999);
+
+    // Another currency: not bookable here; the intent holds what the provider says was paid.
+    let foreign = f.intent(5_000);
+    let held = committed(f.run(&Fixture::settle_op(foreign, "T-USD", 5_000, "USD", paid_at)));
+    assert!(matches!(held, Outcome::PaymentHeld(ref i) if i.paid_currency.as_deref() == Some("USD")), "{held:?}");
+    assert_eq!(f.db.payment_intents[&foreign].status, IntentStatus::Held);
+
+    // Paid after the intent expired.
+    let late = f.intent(5_000);
+    let after = at() + SignedDuration::from_mins(16);
+    assert_eq!(refusal(f.run(&Fixture::settle_op(late, "T-LATE", 5_000, "CNY", after))), "payment_intent_expired");
+    assert_eq!(f.db.payment_intents[&late].status, IntentStatus::Refused);
+
+    // Paid for an account suspended in the meantime.
+    let suspended = f.intent(5_000);
+    let suspend = Command::SetAccountStatus(SetAccountStatus {
+        account_id: f.estate.account_a,
+        status: AccountStatus::Suspended,
+        reason: "dispute".into(),
+    });
+    let op = f.estate.system(suspend);
+    committed(f.run(&op));
+    assert_eq!(refusal(f.run(&Fixture::settle_op(suspended, "T-SUSP", 5_000, "CNY", paid_at))), "account_suspended");
+    let i = &f.db.payment_intents[&suspended];
+    assert_eq!((i.status, i.reason_code.as_str()), (IntentStatus::Refused, "account_suspended"));
+
+    assert_eq!(f.db.wallet_balance(f.estate.account_a).unwrap(), before, "nothing was credited");
+    assert_eq!(f.refunds_owed(), 4_999 + 5_000 + 5_000);
+    assert_eq!(f.clearing(), f.refunds_owed(), "every payment booked is owed back");
+    assert_eq!(f.db.refused_payments.len(), 3);
+
+    // An operator records the provider's refund of one: out of the clearing account.
+    let payment = f.db.refused_payments.values().find(|p| p.reference == "T-LATE").unwrap().operation_id;
+    let refund = Command::RefundRefusedPayment(RefundRefusedPayment { payment, shift_id: None });
+    let op = Operation::new(f.estate.next_op(), Actor::operator(f.estate.admin, f.estate.group.id, "x"), refund);
+    committed(f.run(&op));
+    assert_eq!(f.clearing(), 4_999 + 5_000);
+    assert!(f.db.check().is_empty(), "{:?}", f.db.check());
+}
+
+#[test]
+fn only_the_system_settles_and_an_unknown_intent_commits_nothing() {
+    let mut f = fixture();
+    let intent = f.intent(5_000);
+    let mut op = Fixture::settle_op(intent, "T-1", 5_000, "CNY", at());
+    op.actor = f.estate.cashier_a();
+    assert_eq!(refusal(f.run(&op)), "system_only");
+    let unknown = PaymentIntentId::from_uuid(id(7, 0xDEAD));
+    let audit = f.db.audit.len();
+    assert_eq!(refusal(f.run(&Fixture::settle_op(unknown, "T-2", 5_000, "CNY", at()))), "not_found");
+    assert_eq!(f.db.audit.len(), audit, "nothing committed");
+    for bad in ["", " T-3", "T\n4"] {
+        assert!(f.run(&Fixture::settle_op(intent, bad, 5_000, "CNY", at())).is_err(), "{bad:?}");
+    }
+    assert_eq!(f.db.payment_intents[&intent].status, IntentStatus::Open);
+}
+
+#[test]
+fn intents_are_checked_and_expire() {
+    let mut f = fixture();
+    let system = Actor::system("customer");
+    let make = |f: &mut Fixture, amount: i64, ttl_mins: i64, account| {
+        f.intents += 1;
+        let command = Command::CreatePaymentIntent(CreatePaymentIntent {
+            intent_id: PaymentIntentId::from_uuid(id(7, 0x2000 + f.intents)),
+            channel_id: f.channel.id,
+            account_id: account,
+            meter_id: f.estate.remote_meter,
+            amount_minor: amount,
+            expires_at: at() + SignedDuration::from_mins(ttl_mins),
+        });
+        let op = Operation::new(f.estate.next_op(), system.clone(), command);
+        f.db.run(&op, None, &f.ctx, at())
+    };
+    let a = f.estate.account_a;
+    assert_eq!(refusal(make(&mut f, 0, 15, a)), "amount_not_positive");
+    assert_eq!(refusal(make(&mut f, 100, 0, a)), "bad_expiry");
+    assert_eq!(refusal(make(&mut f, 100, 25 * 60, a)), "bad_expiry");
+    let b = f.estate.account_b;
+    assert_eq!(refusal(make(&mut f, 100, 15, b)), "meter_not_on_account");
+    // A closed channel takes no new intents.
+    let close = Command::SetPaymentChannelActive(SetPaymentChannelActive { channel_id: f.channel.id, active: false });
+    let op = f.estate.system(close);
+    committed(f.run(&op));
+    assert_eq!(refusal(make(&mut f, 100, 15, a)), "payment_channel_closed");
+    let open = Command::SetPaymentChannelActive(SetPaymentChannelActive { channel_id: f.channel.id, active: true });
+    let op = f.estate.system(open);
+    committed(f.run(&op));
+
+    let intent = f.intent(700);
+    let expire = |f: &mut Fixture, when: Timestamp| {
+        let op = f.estate.system(Command::ExpirePaymentIntent(ExpirePaymentIntent { intent_id: intent }));
+        f.db.run(&op, None, &f.ctx, when)
+    };
+    assert_eq!(refusal(expire(&mut f, at() + SignedDuration::from_mins(10))), "payment_intent_not_expired");
+    committed(expire(&mut f, at() + SignedDuration::from_mins(16)));
+    assert_eq!(f.db.payment_intents[&intent].status, IntentStatus::Expired);
+    // A payment that turns up for it anyway is kept as owed back.
+    let op = Fixture::settle_op(intent, "T-EXP", 700, "CNY", at() + SignedDuration::from_mins(3));
+    assert_eq!(refusal(f.run(&op)), "payment_intent_expired");
+    assert_eq!(f.db.payment_intents[&intent].status, IntentStatus::Refused);
+    assert_eq!(f.db.balance(f.channel.clearing), Some(700));
+    let (_, balance) = &f.db.ledger_accounts[&f.channel.clearing];
+    assert_eq!(balance.normal(Side::Debit), 700);
+}

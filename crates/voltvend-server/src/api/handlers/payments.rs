@@ -1,0 +1,189 @@
+//! 在线缴费: payment channels and customers' payment intents (ADR 0005). Notifications from the providers are
+//! taken outside the JSON API, by `crate::payments`.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use jiff::SignedDuration;
+use voltvend_domain::{PaymentChannelId, PaymentIntentId};
+use voltvend_ops::{
+    Command, CreatePaymentIntent, IntentStatus, OpenPaymentChannel, Outcome, Provider, SetPaymentChannelActive,
+};
+use voltvend_store::{IntentFilter, ListQuery};
+
+use super::customers::{visible_account, visible_meter};
+use super::places::{books_for, currency};
+use crate::api::auth::Principal;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey};
+use crate::api::views::*;
+use crate::api::write::{self, Reply};
+use crate::http::AppState;
+
+/// How long a customer has to pay when the request does not say.
+const INTENT_MINUTES_DEFAULT: u32 = 15;
+
+fn channel_reply(o: &Outcome, status: StatusCode) -> Reply {
+    match o {
+        Outcome::PaymentChannel(c) => Reply::json(status, &PaymentChannelView::from(c)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    }
+}
+
+async fn visible_channel(
+    app: &AppState,
+    p: &Principal,
+    id: PaymentChannelId,
+) -> ApiResult<voltvend_ops::PaymentChannel> {
+    let c = app.store.payment_channel(id).await?.ok_or_else(|| ApiError::not_found("payment channel"))?;
+    app.visible(p, c.premises_id, "payment channel").await?;
+    Ok(c)
+}
+
+pub async fn list_channels(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<axum::Json<Page<PaymentChannelView>>> {
+    let limit = page_limit(q.limit)?;
+    let list = app.store.list_payment_channels(&ListQuery { scope: Some(p.scope()), after: q.after, limit }).await?;
+    Ok(axum::Json(Page::of(list.iter().map(PaymentChannelView::from).collect(), limit, |c| c.id.to_string())))
+}
+
+pub async fn create_channel(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<CreatePaymentChannelRequest>,
+) -> ApiResult<Response> {
+    let provider = Provider::parse(&body.provider)
+        .ok_or_else(|| ApiError::field("provider", "bad_value", "one of wechat_pay, alipay, unionpay, mpesa"))?;
+    let currency = currency("currency", &body.currency)?;
+    app.visible(&p, body.premises_id.into(), "premises").await?;
+    let books_id = books_for(&app, body.premises_id.into(), currency).await?;
+    let channel_id: PaymentChannelId = write::derived_id(write::operation_id(p.id(), &key.0), "payment-channel");
+    let command = Command::OpenPaymentChannel(OpenPaymentChannel {
+        channel_id,
+        provider,
+        name: body.name.clone(),
+        premises_id: body.premises_id.into(),
+        books_id,
+    });
+    write::submit(&app, &p, &key, &source, command, |o| channel_reply(o, StatusCode::CREATED)).await
+}
+
+pub async fn set_channel_active(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<ChannelActiveRequest>,
+) -> ApiResult<Response> {
+    let c = visible_channel(&app, &p, id.into()).await?;
+    let command = Command::SetPaymentChannelActive(SetPaymentChannelActive { channel_id: c.id, active: body.active });
+    write::submit(&app, &p, &key, &source, command, |o| channel_reply(o, StatusCode::OK)).await
+}
+
+pub async fn list_intents(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<IntentQuery>,
+) -> ApiResult<axum::Json<Page<PaymentIntentView>>> {
+    let limit = page_limit(q.limit)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            IntentStatus::parse(s)
+                .ok_or_else(|| ApiError::field("status", "bad_value", "one of open, paid, refused, held, expired"))
+        })
+        .transpose()?;
+    let filter = IntentFilter {
+        channel: q.channel_id.map(Into::into),
+        account: q.account_id.map(Into::into),
+        status,
+        expired_before_us: None,
+    };
+    let list =
+        app.store.list_payment_intents(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
+    Ok(axum::Json(Page::of(list.iter().map(PaymentIntentView::from).collect(), limit, |i| i.id.to_string())))
+}
+
+pub async fn get_intent(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<PaymentIntentView>> {
+    let i = app.store.payment_intent(id.into()).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
+    visible_account(&app, &p, i.account_id).await.map_err(|_| ApiError::not_found("payment intent"))?;
+    Ok(axum::Json(PaymentIntentView::from(&i)))
+}
+
+pub async fn create_intent(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiJson(body): ApiJson<CreatePaymentIntentRequest>,
+) -> ApiResult<Response> {
+    let account = visible_account(&app, &p, body.account_id.into()).await?;
+    visible_meter(&app, &p, body.meter_id.into()).await?;
+    // The channel sells for a property's books, above a counter's scope: the account's scope is what matters,
+    // and the operation refuses a channel of other books.
+    let channel = app
+        .store
+        .payment_channel(body.channel_id.into())
+        .await?
+        .ok_or_else(|| ApiError::field("channel_id", "not_found", "no such payment channel"))?;
+    let amount_minor = parse_money("amount", &body.amount, account.account.currency)?;
+    let minutes = body.expires_in_minutes.unwrap_or(INTENT_MINUTES_DEFAULT);
+    if !(1..=24 * 60).contains(&minutes) {
+        return Err(ApiError::field("expires_in_minutes", "bad_value", "1 to 1440 minutes"));
+    }
+    let intent_id: PaymentIntentId = write::derived_id(write::operation_id(p.id(), &key.0), "payment-intent");
+    let command = Command::CreatePaymentIntent(CreatePaymentIntent {
+        intent_id,
+        channel_id: channel.id,
+        account_id: account.account.id,
+        meter_id: body.meter_id.into(),
+        amount_minor,
+        expires_at: app.now() + SignedDuration::from_mins(i64::from(minutes)),
+    });
+    write::submit(&app, &p, &key, &source, command, |o| match o {
+        Outcome::PaymentIntent(i) => Reply::json(StatusCode::CREATED, &PaymentIntentView::from(i)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+pub async fn query_intent(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<PaymentIntentView>> {
+    let i = app.store.payment_intent(id.into()).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
+    visible_account(&app, &p, i.account_id).await.map_err(|_| ApiError::not_found("payment intent"))?;
+    crate::payments::query(&app, &i).await.map_err(|e| ApiError::new(e.code, e.message))?;
+    let now = app.store.payment_intent(i.id).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
+    Ok(axum::Json(PaymentIntentView::from(&now)))
+}
+
+pub async fn order_intent(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<PaymentOrderView>> {
+    let i = app.store.payment_intent(id.into()).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
+    visible_account(&app, &p, i.account_id).await.map_err(|_| ApiError::not_found("payment intent"))?;
+    let meter = app.store.meter(i.meter_id).await?;
+    let what = match meter.meter.utility {
+        voltvend_domain::Utility::Electricity => "电费",
+        voltvend_domain::Utility::Water => "水费",
+    };
+    let subject = format!("{what} {}", meter.meter.serial);
+    let pay_url = crate::payments::order(&app, &i, &subject).await.map_err(|e| ApiError::new(e.code, e.message))?;
+    Ok(axum::Json(PaymentOrderView { intent: PaymentIntentView::from(&i), pay_url }))
+}

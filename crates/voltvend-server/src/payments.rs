@@ -1,0 +1,595 @@
+//! Online payment providers: each channel's credentials, and the notification endpoint providers call
+//! (`POST /pay/notify/{channel}`), answered in the provider's own format (docs/payments.md).
+//!
+//! A notification is verified with `voltvend-payments` against the channel's credentials, then becomes one
+//! `SettlePayment` operation whose id is derived from the intent and the provider's transaction: a repeated
+//! notification is the same operation, replayed. Whatever is refused — a forged or tampered notification, one
+//! for another merchant, one for an intent we never made — changes nothing, is logged with its reason, and is
+//! answered as failed so that the provider tries again or shows it to the merchant.
+//!
+//! Credentials live outside the database, one TOML file per channel in `payments.credentials_dir`, named
+//! `<channel id>.toml`; a secret in it is written `env:NAME` (an environment variable), `file:PATH` (a file's
+//! contents) or as itself. They are read when a notification arrives, so a rotated key needs no restart, and
+//! never logged.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use serde::Deserialize;
+use voltvend_domain::{PaymentChannelId, PaymentIntentId};
+use voltvend_ops::{Actor, Applied, Command, Operation, Provider, SettlePayment};
+use voltvend_payments::{Notification, PaymentError, PaymentState, alipay, wechat};
+
+use crate::http::AppState;
+
+/// Where channels' credentials are, and how the providers' APIs are called.
+#[derive(Debug, Clone)]
+pub struct PaymentConfig {
+    pub credentials_dir: Option<PathBuf>,
+    /// The server's public address (`server.public_url`): notification URLs given to providers start with it.
+    pub public_url: String,
+    /// The HTTP client for the providers' APIs (status queries), with its timeout.
+    pub client: reqwest::Client,
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        Self::new(None, String::new(), std::time::Duration::from_secs(10))
+    }
+}
+
+impl PaymentConfig {
+    pub fn new(credentials_dir: Option<PathBuf>, public_url: String, timeout: std::time::Duration) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("voltvend/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_default();
+        Self { credentials_dir, public_url, client }
+    }
+}
+
+/// WeChat Pay's API, unless the credentials file says otherwise.
+pub const WECHAT_API: &str = "https://api.mch.weixin.qq.com";
+/// Alipay's gateway, unless the credentials file says otherwise.
+pub const ALIPAY_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+
+/// A channel's credentials file. Only the fields of its provider are used; the others must be absent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialsFile {
+    provider: String,
+    /// WeChat Pay: the merchant number (`mchid`).
+    mchid: Option<String>,
+    /// WeChat Pay: the app id orders are made for (Native orders).
+    appid: Option<String>,
+    /// WeChat Pay: the APIv3 key (32 bytes), which decrypts notifications.
+    apiv3_key: Option<String>,
+    /// WeChat Pay: the platform public keys (or certificates' keys) by serial, which sign notifications.
+    #[serde(default)]
+    platform_keys: BTreeMap<String, String>,
+    /// WeChat Pay: the merchant's API private key, which signs requests (status queries)…
+    merchant_key: Option<String>,
+    /// …and its certificate's serial number.
+    merchant_serial: Option<String>,
+    /// WeChat Pay: the API's base URL (default [`WECHAT_API`]).
+    api_base: Option<String>,
+    /// Alipay: the app's id.
+    app_id: Option<String>,
+    /// Alipay: Alipay's public key, which signs notifications and answers.
+    alipay_public_key: Option<String>,
+    /// Alipay: the app's private key, which signs requests.
+    app_private_key: Option<String>,
+    /// Alipay: the gateway's URL (default [`ALIPAY_GATEWAY`]).
+    gateway: Option<String>,
+}
+
+/// Verified credentials of one channel. The private keys never reach `Debug`.
+#[derive(Debug)]
+pub enum Credentials {
+    Wechat {
+        keys: wechat::MerchantKeys,
+        /// The merchant's signing key and its certificate serial, when queries are configured.
+        merchant: Option<(voltvend_payments::keys::SigningKey, String)>,
+        /// The app orders are made for.
+        appid: Option<String>,
+        api_base: String,
+    },
+    Alipay {
+        app_id: String,
+        key: rsa::RsaPublicKey,
+        /// The app's signing key, when queries are configured.
+        app_key: Option<voltvend_payments::keys::SigningKey>,
+        gateway: String,
+    },
+}
+
+/// A secret as the credentials file gives it: `env:NAME`, `file:PATH` (relative to the file's directory), or
+/// the value itself.
+fn secret(dir: &Path, value: &str) -> anyhow::Result<String> {
+    if let Some(name) = value.strip_prefix("env:") {
+        return std::env::var(name).map_err(|_| anyhow::anyhow!("environment variable {name} is not set"));
+    }
+    if let Some(path) = value.strip_prefix("file:") {
+        let path = dir.join(path);
+        return std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+    }
+    Ok(value.to_string())
+}
+
+impl PaymentConfig {
+    /// The credentials of `channel`, for `provider`, read now.
+    pub fn credentials(&self, channel: PaymentChannelId, provider: Provider) -> anyhow::Result<Credentials> {
+        let dir =
+            self.credentials_dir.as_deref().ok_or_else(|| anyhow::anyhow!("payments.credentials_dir is not set"))?;
+        let path = dir.join(format!("{channel}.toml"));
+        let file: CredentialsFile =
+            Figment::from(Toml::file_exact(&path)).extract().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        if file.provider != provider.as_str() {
+            anyhow::bail!("{}: provider {:?}, but the channel is {}", path.display(), file.provider, provider);
+        }
+        fn need<'a>(path: &Path, field: &'a Option<String>, name: &str) -> anyhow::Result<&'a str> {
+            field.as_deref().ok_or_else(|| anyhow::anyhow!("{}: {name} is missing", path.display()))
+        }
+        match provider {
+            Provider::WechatPay => {
+                let mchid = need(&path, &file.mchid, "mchid")?;
+                let apiv3 = secret(dir, need(&path, &file.apiv3_key, "apiv3_key")?)?;
+                let mut platform = Vec::with_capacity(file.platform_keys.len());
+                for (serial, value) in &file.platform_keys {
+                    platform.push((serial.clone(), voltvend_payments::keys::public_key(&secret(dir, value)?)?));
+                }
+                if platform.is_empty() {
+                    anyhow::bail!("{}: platform_keys is empty", path.display());
+                }
+                let merchant = match (&file.merchant_key, &file.merchant_serial) {
+                    (Some(k), Some(serial)) => {
+                        Some((voltvend_payments::keys::SigningKey::from_text(&secret(dir, k)?)?, serial.clone()))
+                    }
+                    (None, None) => None,
+                    _ => anyhow::bail!("{}: merchant_key and merchant_serial go together", path.display()),
+                };
+                Ok(Credentials::Wechat {
+                    keys: wechat::MerchantKeys::new(mchid, apiv3.trim(), platform)?,
+                    merchant,
+                    appid: file.appid.clone(),
+                    api_base: file.api_base.clone().unwrap_or_else(|| WECHAT_API.to_string()),
+                })
+            }
+            Provider::Alipay => {
+                let app_id = need(&path, &file.app_id, "app_id")?.to_string();
+                let public = need(&path, &file.alipay_public_key, "alipay_public_key")?;
+                let key = voltvend_payments::keys::public_key(&secret(dir, public)?)?;
+                let app_key = match &file.app_private_key {
+                    Some(k) => Some(voltvend_payments::keys::SigningKey::from_text(&secret(dir, k)?)?),
+                    None => None,
+                };
+                let gateway = file.gateway.clone().unwrap_or_else(|| ALIPAY_GATEWAY.to_string());
+                Ok(Credentials::Alipay { app_id, key, app_key, gateway })
+            }
+            Provider::UnionPay | Provider::Mpesa => anyhow::bail!("{provider} notifications are not taken yet"),
+        }
+    }
+}
+
+/// Why a notification was not taken.
+#[derive(Debug)]
+enum Refusal {
+    /// No such channel, or not configured here.
+    Channel(String),
+    /// The notification itself: forged, tampered, stale, another merchant's, malformed.
+    Notification(PaymentError),
+    /// Verified, but for no intent of this channel.
+    UnknownIntent(String),
+    /// The settlement was refused by a rule (a transaction number we cannot record): nothing changed.
+    Rejected(&'static str, String),
+    /// The settlement could not be committed now (the provider should try again).
+    Store(String),
+}
+
+impl Refusal {
+    fn code(&self) -> &str {
+        match self {
+            Self::Channel(_) => "payment_channel_unknown",
+            Self::Notification(e) => e.code(),
+            Self::UnknownIntent(_) => "payment_intent_unknown",
+            Self::Rejected(code, _) => code,
+            Self::Store(_) => "unavailable",
+        }
+    }
+
+    fn status(&self) -> u16 {
+        match self {
+            Self::Channel(_) | Self::UnknownIntent(_) => 404,
+            Self::Notification(PaymentError::Malformed(_)) => 400,
+            Self::Notification(_) => 401,
+            Self::Rejected(..) => 422,
+            Self::Store(_) => 503,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Channel(m) | Self::UnknownIntent(m) | Self::Store(m) | Self::Rejected(_, m) => f.write_str(m),
+            Self::Notification(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// `POST /pay/notify/{channel}`: a provider's payment notification.
+pub async fn notify(
+    State(app): State<AppState>,
+    UrlPath(channel): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Which answer format: the channel's provider's, or WeChat Pay's JSON when the channel is unknown.
+    let provider = match channel.parse::<uuid::Uuid>() {
+        Ok(id) => app.store.payment_channel(id.into()).await.ok().flatten().map(|c| c.provider),
+        Err(_) => None,
+    };
+    let result = take(&app, &channel, &headers, &body).await;
+    match &result {
+        Ok(what) => tracing::info!(channel = %channel, "payment notification taken: {what}"),
+        Err(r) => tracing::warn!(channel = %channel, code = r.code(), "payment notification refused: {r}"),
+    }
+    answer(provider.unwrap_or(Provider::WechatPay), result.map(|_| ()))
+}
+
+fn answer(provider: Provider, result: Result<(), Refusal>) -> Response {
+    match (provider, result) {
+        (Provider::Alipay, r) => {
+            let text = if r.is_ok() { alipay::ANSWER_OK } else { alipay::ANSWER_FAIL };
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+        (_, Ok(())) => StatusCode::from_u16(wechat::ANSWER_OK_STATUS).unwrap_or(StatusCode::NO_CONTENT).into_response(),
+        (_, Err(r)) => {
+            let (status, body) = wechat::answer_fail(r.status(), &format!("{}: {r}", r.code()));
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+    }
+}
+
+/// Verifies and settles a notification; `Ok` says what was done.
+async fn take(app: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -> Result<String, Refusal> {
+    let unknown = || Refusal::Channel(format!("no payment channel {channel:?}"));
+    let id: PaymentChannelId = channel.parse::<uuid::Uuid>().map_err(|_| unknown())?.into();
+    let ch = app.store.payment_channel(id).await.map_err(|e| Refusal::Store(e.to_string()))?.ok_or_else(unknown)?;
+    let credentials = app
+        .payments
+        .credentials(ch.id, ch.provider)
+        .map_err(|e| Refusal::Channel(format!("channel {} is not configured here: {e}", ch.id)))?;
+    let n = verify(&credentials, headers, body, app.now()).map_err(Refusal::Notification)?;
+    if n.state != PaymentState::Paid {
+        return Ok(format!("order {} is {:?}: nothing to do", n.out_trade_no, n.state));
+    }
+    let intent_id =
+        intent_of(&n.out_trade_no).ok_or_else(|| Refusal::UnknownIntent(format!("order {:?}", n.out_trade_no)))?;
+    let intent = app
+        .store
+        .payment_intent(intent_id)
+        .await
+        .map_err(|e| Refusal::Store(e.to_string()))?
+        .filter(|i| i.channel_id == ch.id)
+        .ok_or_else(|| Refusal::UnknownIntent(format!("order {} is not an intent of this channel", n.out_trade_no)))?;
+    let op = settlement(&n, intent.id, app.now(), &format!("{}:notify", ch.provider));
+    settle(app, op).await
+}
+
+fn verify(
+    credentials: &Credentials,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: jiff::Timestamp,
+) -> Result<Notification, PaymentError> {
+    match credentials {
+        Credentials::Wechat { keys, .. } => wechat::verify(keys, wechat_headers(headers), body, now),
+        Credentials::Alipay { app_id, key, .. } => {
+            let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+            alipay::verify(key, app_id, &params)
+        }
+    }
+}
+
+/// The intent a merchant order number names (its 32 hex digits).
+pub fn intent_of(order_no: &str) -> Option<PaymentIntentId> {
+    if order_no.len() != 32 {
+        return None;
+    }
+    uuid::Uuid::try_parse(order_no).ok().map(Into::into)
+}
+
+/// The operation a verified payment becomes: one per intent and provider transaction.
+pub fn settlement(n: &Notification, intent: PaymentIntentId, now: jiff::Timestamp, source: &str) -> Operation {
+    let command = SettlePayment {
+        intent_id: intent,
+        provider_txn: n.transaction_id.clone(),
+        paid_minor: n.amount_minor,
+        currency: n.currency.clone(),
+        paid_at: n.paid_at.unwrap_or(now),
+    };
+    Operation::new(
+        SettlePayment::operation_id(intent, &n.transaction_id),
+        Actor::system(source),
+        Command::SettlePayment(command),
+    )
+}
+
+async fn settle(app: &AppState, op: Operation) -> Result<String, Refusal> {
+    match app.store.submit(op).await {
+        Ok(Applied::Committed { outcome, .. }) => Ok(describe(&outcome)),
+        Ok(Applied::Replayed { .. }) => Ok("already recorded".into()),
+        Err(voltvend_store::StoreError::Refused(e)) if e.code() == "not_found" => {
+            Err(Refusal::UnknownIntent(e.to_string()))
+        }
+        Err(voltvend_store::StoreError::Refused(e)) => Err(Refusal::Rejected(e.code(), e.to_string())),
+        Err(e) => Err(Refusal::Store(e.to_string())),
+    }
+}
+
+fn describe(o: &voltvend_ops::Outcome) -> String {
+    match o {
+        voltvend_ops::Outcome::Sale(s) => format!("sold: receipt #{} of {}", s.receipt_no, s.vending_point_id),
+        voltvend_ops::Outcome::PaymentRefused { code, .. } => format!("kept as a refused payment ({code})"),
+        voltvend_ops::Outcome::PaymentHeld(i) => format!("held for review ({})", i.reason_code),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Why a status query could not say.
+#[derive(Debug, Clone)]
+pub struct QueryFailed {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl QueryFailed {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    fn unavailable(e: impl std::fmt::Display) -> Self {
+        Self::new("payment_provider_unavailable", e.to_string())
+    }
+}
+
+/// An answer that fails verification is the provider's fault or an attacker's, never the operator's: one code,
+/// with the verification's own code in the message (and the log).
+impl From<PaymentError> for QueryFailed {
+    fn from(e: PaymentError) -> Self {
+        Self::new("payment_provider_bad_answer", format!("{}: {e}", e.code()))
+    }
+}
+
+impl From<voltvend_store::StoreError> for QueryFailed {
+    fn from(e: voltvend_store::StoreError) -> Self {
+        Self::new(e.code(), e.to_string())
+    }
+}
+
+/// Asks the provider what became of an open intent's order (its answer's signature checked like a
+/// notification's) and acts on it: paid — the same settlement a notification makes (one operation for both, so
+/// a notification before or after changes nothing more); unpaid and past its expiry — the intent expires;
+/// otherwise nothing. `Ok` says what was done.
+pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Result<String, QueryFailed> {
+    if intent.status != voltvend_ops::IntentStatus::Open {
+        return Ok(format!("already {}", intent.status));
+    }
+    let ch = app
+        .store
+        .payment_channel(intent.channel_id)
+        .await?
+        .ok_or_else(|| QueryFailed::new("payment_channel_unknown", "the intent's channel is gone"))?;
+    let credentials = app.payments.credentials(ch.id, ch.provider).map_err(|e| {
+        QueryFailed::new("payment_query_unconfigured", format!("channel {} is not configured: {e}", ch.id))
+    })?;
+    let order = intent.order_no();
+    let now = app.now();
+    let found = match &credentials {
+        Credentials::Wechat { keys, merchant: Some((key, serial)), api_base, .. } => {
+            let path = wechat::query_path(&keys.mchid, &order)
+                .ok_or_else(|| QueryFailed::new("payment_malformed", "no query path for this merchant and order"))?;
+            let nonce = app.api.ids.uuid().simple().to_string().to_uppercase();
+            let request = wechat::Request {
+                mchid: &keys.mchid,
+                serial_no: serial,
+                method: "GET",
+                path: &path,
+                timestamp: now.as_second(),
+                nonce: &nonce,
+                body: "",
+            };
+            let response = app
+                .payments
+                .client
+                .get(format!("{}{path}", api_base.trim_end_matches('/')))
+                .header(header::AUTHORIZATION, wechat::authorization(&request, key))
+                .header(header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(QueryFailed::unavailable)?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await.map_err(QueryFailed::unavailable)?;
+            if status == reqwest::StatusCode::NOT_FOUND {
+                None
+            } else if !status.is_success() {
+                return Err(QueryFailed::unavailable(format!("WeChat Pay answered {status}")));
+            } else {
+                Some(wechat::verify_query(keys, wechat_headers(&headers), &body, &order, now)?)
+            }
+        }
+        Credentials::Alipay { app_id, key, app_key: Some(app_key), gateway } => {
+            let params = alipay::query_request(app_id, &order, now, app_key)?;
+            let response =
+                app.payments.client.post(gateway).form(&params).send().await.map_err(QueryFailed::unavailable)?;
+            if !response.status().is_success() {
+                return Err(QueryFailed::unavailable(format!("Alipay answered {}", response.status())));
+            }
+            let text = response.text().await.map_err(QueryFailed::unavailable)?;
+            match alipay::verify_query(key, &text, &order)? {
+                alipay::QueryAnswer::Found(n) => Some(n),
+                alipay::QueryAnswer::NotFound => None,
+            }
+        }
+        _ => {
+            return Err(QueryFailed::new(
+                "payment_query_unconfigured",
+                format!("channel {} has no key to sign queries with", ch.id),
+            ));
+        }
+    };
+    match found {
+        Some(n) if n.state == PaymentState::Paid => {
+            let op = settlement(&n, intent.id, now, &format!("{}:query", ch.provider));
+            settle(app, op).await.map_err(|r| QueryFailed::new("payment_settlement_failed", r.to_string()))
+        }
+        other => {
+            let state = other.map_or_else(|| "no such order".to_string(), |n| format!("{:?}", n.state));
+            if now <= intent.expires_at {
+                return Ok(format!("not paid yet ({state})"));
+            }
+            let id = voltvend_ops::command::derive(
+                voltvend_domain::OperationId::from_uuid(intent.id.as_uuid()),
+                "expire-payment-intent",
+                0,
+            );
+            let expire = Command::ExpirePaymentIntent(voltvend_ops::ExpirePaymentIntent { intent_id: intent.id });
+            let op = Operation::new(id.into(), Actor::system(&format!("{}:query", ch.provider)), expire);
+            app.store.submit(op).await?;
+            Ok(format!("expired unpaid ({state})"))
+        }
+    }
+}
+
+/// Queries the providers for open intents made at least `min_age` ago (a notification usually comes first),
+/// at most `limit` of them: what the sweeper runs. Returns how many were asked about.
+pub async fn sweep(app: &AppState, min_age: jiff::SignedDuration, limit: u32) -> usize {
+    let filter = voltvend_store::IntentFilter { status: Some(voltvend_ops::IntentStatus::Open), ..Default::default() };
+    let page = voltvend_store::ListQuery { scope: None, after: None, limit };
+    let intents = match app.store.list_payment_intents(&page, &filter).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!("payment sweep: cannot list open intents: {e}");
+            return 0;
+        }
+    };
+    let now = app.now();
+    let mut asked = 0;
+    for intent in intents.iter().filter(|i| now.duration_since(i.created_at) >= min_age) {
+        asked += 1;
+        match query(app, intent).await {
+            Ok(what) => tracing::info!(intent = %intent.id, "payment query: {what}"),
+            Err(e) => tracing::warn!(intent = %intent.id, code = e.code, "payment query failed: {}", e.message),
+        }
+    }
+    asked
+}
+
+/// Makes the provider's order for an open intent — WeChat Pay Native, Alipay precreate — payable until the
+/// intent expires and notifying this server: what the customer's QR code holds. The provider keys the order by
+/// the intent's order number, so asking again gives the same order.
+pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject: &str) -> Result<String, QueryFailed> {
+    if intent.status != voltvend_ops::IntentStatus::Open {
+        return Err(QueryFailed::new("payment_intent_not_open", format!("intent {} is {}", intent.id, intent.status)));
+    }
+    let ch = app
+        .store
+        .payment_channel(intent.channel_id)
+        .await?
+        .ok_or_else(|| QueryFailed::new("payment_channel_unknown", "the intent's channel is gone"))?;
+    let unconfigured = |why: String| QueryFailed::new("payment_order_unconfigured", why);
+    let credentials = app
+        .payments
+        .credentials(ch.id, ch.provider)
+        .map_err(|e| unconfigured(format!("channel {} is not configured: {e}", ch.id)))?;
+    let public = app.payments.public_url.trim_end_matches('/');
+    if !public.starts_with("http") {
+        return Err(unconfigured("server.public_url is not set: providers could not notify us".into()));
+    }
+    let notify_url = format!("{public}/pay/notify/{}", ch.id);
+    let order = intent.order_no();
+    let now = app.now();
+    match &credentials {
+        Credentials::Wechat { keys, merchant: Some((key, serial)), appid: Some(appid), api_base } => {
+            let body = wechat::native_order_body(&wechat::NativeOrder {
+                appid,
+                mchid: &keys.mchid,
+                description: subject,
+                out_trade_no: &order,
+                time_expire: intent.expires_at,
+                notify_url: &notify_url,
+                total: intent.amount_minor,
+                currency: intent.currency.code(),
+            });
+            let nonce = app.api.ids.uuid().simple().to_string().to_uppercase();
+            let request = wechat::Request {
+                mchid: &keys.mchid,
+                serial_no: serial,
+                method: "POST",
+                path: wechat::NATIVE_ORDER_PATH,
+                timestamp: now.as_second(),
+                nonce: &nonce,
+                body: &body,
+            };
+            let response = app
+                .payments
+                .client
+                .post(format!("{}{}", api_base.trim_end_matches('/'), wechat::NATIVE_ORDER_PATH))
+                .header(header::AUTHORIZATION, wechat::authorization(&request, key))
+                .header(header::ACCEPT, "application/json")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(QueryFailed::unavailable)?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = response.bytes().await.map_err(QueryFailed::unavailable)?;
+            if !status.is_success() {
+                return Err(QueryFailed::unavailable(format!("WeChat Pay answered {status}")));
+            }
+            Ok(wechat::verify_native_order(keys, wechat_headers(&headers), &bytes, now)?)
+        }
+        Credentials::Alipay { app_id, key, app_key: Some(app_key), gateway } => {
+            let params = alipay::precreate_request(
+                app_id,
+                &notify_url,
+                &order,
+                intent.amount_minor,
+                subject,
+                intent.expires_at,
+                now,
+                app_key,
+            )?;
+            let response =
+                app.payments.client.post(gateway).form(&params).send().await.map_err(QueryFailed::unavailable)?;
+            if !response.status().is_success() {
+                return Err(QueryFailed::unavailable(format!("Alipay answered {}", response.status())));
+            }
+            let text = response.text().await.map_err(QueryFailed::unavailable)?;
+            Ok(alipay::verify_precreate(key, &text, &order)?)
+        }
+        _ => Err(unconfigured(format!("channel {} has no key (or WeChat Pay appid) to make orders with", ch.id))),
+    }
+}
+
+fn wechat_headers(headers: &HeaderMap) -> wechat::Headers<'_> {
+    let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    wechat::Headers {
+        timestamp: h("wechatpay-timestamp"),
+        nonce: h("wechatpay-nonce"),
+        signature: h("wechatpay-signature"),
+        serial: h("wechatpay-serial"),
+        signature_type: headers.get("wechatpay-signature-type").and_then(|v| v.to_str().ok()),
+    }
+}

@@ -1,0 +1,437 @@
+//! Online payments end to end: a manager opens WeChat Pay and Alipay channels, a cashier makes a customer's
+//! payment intent, and the provider — played by `tests/peers/pay_provider.py`, whose notifications the
+//! providers' own SDKs from PyPI accept first — notifies the server. One sale per payment however often it is
+//! told; a tampered or forged notification, or one for an order we never made, changes nothing and is answered
+//! as failed in the provider's format; a payment of another amount is kept for review.
+//! Requires `python3` with `wechatpayv3` and `python-alipay-sdk` (CI installs them); elsewhere it skips.
+
+use std::process::{Command, Stdio};
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use voltvend_domain::{BuiltinRole, Clock};
+
+use super::{Api, Req};
+
+fn peer_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import wechatpayv3, alipay, cryptography"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    voltvend_testkit::peer_available(ok, "python3 with wechatpayv3 and python-alipay-sdk (pip install them)")
+}
+
+fn peer(args: &[&str]) -> String {
+    let script = format!("{}/tests/peers/pay_provider.py", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3").arg(script).args(args).output().unwrap();
+    assert!(out.status.success(), "provider peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+struct Provider {
+    api: Api,
+    keys: String,
+}
+
+impl Provider {
+    async fn new() -> Self {
+        let api = Api::new().await;
+        let keys = api.dir.path().join("payments").display().to_string();
+        peer(&["setup", &keys]);
+        Self { api, keys }
+    }
+
+    /// A channel opened by the property's manager (through the group administrator, whose scope holds the
+    /// property), with its credentials file written as an operator would.
+    async fn channel(&self, provider: &str, credentials: &str) -> String {
+        let body = json!({
+            "provider": provider, "name": format!("{provider} online"),
+            "premises_id": self.api.estate.property.id.to_string(), "currency": "CNY",
+        });
+        let r = self
+            .api
+            .send(
+                self.api
+                    .as_(BuiltinRole::Administrator, 'g', Method::POST, "/api/v1/payment-channels")
+                    .fresh_key()
+                    .json(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        assert_eq!(r.json()["notify_path"], format!("/pay/notify/{id}"));
+        std::fs::write(format!("{}/{id}.toml", self.keys), credentials).unwrap();
+        id
+    }
+
+    /// A cashier's intent for A-101's remote meter.
+    async fn intent(&self, channel: &str, amount: &str) -> Value {
+        let e = &self.api.estate;
+        let body = json!({
+            "channel_id": channel, "account_id": e.account_a.to_string(), "meter_id": e.remote_meter.to_string(),
+            "amount": amount,
+        });
+        let r = self
+            .api
+            .send(
+                self.api.as_(BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/payment-intents").fresh_key().json(body),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+        r.json()
+    }
+
+    async fn get_intent(&self, id: &str) -> Value {
+        let path = format!("/api/v1/payment-intents/{id}");
+        self.api.send(self.api.as_(BuiltinRole::Manager, 'a', Method::GET, &path)).await.json()
+    }
+
+    fn wechat(&self, order_no: &str, total_fen: i64, currency: &str, txn: &str) -> (Vec<(String, String)>, String) {
+        let ts = self.api.clock.now().as_second().to_string();
+        let n: Value = serde_json::from_str(&peer(&[
+            "wechat",
+            &self.keys,
+            order_no,
+            &total_fen.to_string(),
+            currency,
+            txn,
+            &ts,
+            "2026-11-23T16:01:00+08:00",
+        ]))
+        .unwrap();
+        let headers =
+            n["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()));
+        (headers.collect(), n["body"].as_str().unwrap().to_string())
+    }
+
+    async fn notify(
+        &self,
+        channel: &str,
+        headers: &[(String, String)],
+        body: &str,
+        content_type: &str,
+    ) -> (StatusCode, String) {
+        let mut req = Req::new(Method::POST, &format!("/pay/notify/{channel}")).header("content-type", content_type);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let r = self.api.send(req.body_raw(body)).await;
+        (r.status, String::from_utf8_lossy(&r.bytes).into_owned())
+    }
+
+    async fn wallet(&self) -> String {
+        let path = format!("/api/v1/accounts/{}", self.api.estate.account_a);
+        let r = self.api.send(self.api.as_(BuiltinRole::Manager, 'a', Method::GET, &path)).await.json();
+        r["balance"]["minor"].as_str().map(str::to_string).unwrap_or_else(|| panic!("no balance in {r}"))
+    }
+
+    async fn sales_of_account(&self) -> usize {
+        let path = format!("/api/v1/sales?account_id={}&limit=200", self.api.estate.account_a);
+        let r = self.api.send(self.api.as_(BuiltinRole::Manager, 'a', Method::GET, &path)).await.json();
+        r["items"].as_array().map_or(0, Vec::len)
+    }
+}
+
+#[tokio::test]
+async fn a_wechat_pay_notification_sells_once_and_a_forgery_changes_nothing() {
+    if !peer_available() {
+        return;
+    }
+    let p = Provider::new().await;
+    let creds = "provider = \"wechat_pay\"\nmchid = \"1900000109\"\napiv3_key = \"file:apiv3.txt\"\n\
+                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n";
+    let channel = p.channel("wechat_pay", creds).await;
+    let wallet = p.wallet().await.parse::<i64>().unwrap();
+    let sales = p.sales_of_account().await;
+    let intent = p.intent(&channel, "50.00").await;
+    let order = intent["order_no"].as_str().unwrap().to_string();
+    assert_eq!((intent["status"].as_str(), order.len()), (Some("open"), 32));
+
+    // Tampered after signing: refused in WeChat Pay's format, nothing changes.
+    let (headers, body) = p.wechat(&order, 5_000, "CNY", "4200000001202611230000000001");
+    let tampered = body.replacen("\"ciphertext\": \"", "\"ciphertext\": \"A", 1);
+    let (status, answer) = p.notify(&channel, &headers, &tampered, "application/json").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    assert_eq!(serde_json::from_str::<Value>(&answer).unwrap()["code"], "FAIL");
+    assert_eq!(p.get_intent(intent["id"].as_str().unwrap()).await["status"], "open");
+
+    // The real one: one sale, through the channel's standing shift.
+    let (status, answer) = p.notify(&channel, &headers, &body, "application/json").await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{answer}");
+    let settled = p.get_intent(intent["id"].as_str().unwrap()).await;
+    assert_eq!(settled["status"], "paid", "{settled}");
+    assert_eq!(settled["provider_txn"], "4200000001202611230000000001");
+    let sale_path = format!("/api/v1/sales/{}", settled["settled_by"].as_str().unwrap());
+    let sale = p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::GET, &sale_path)).await.json();
+    assert_eq!((sale["method"].as_str(), sale["paid"]["minor"].as_str()), (Some("online"), Some("5000")), "{sale}");
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000);
+
+    // Told again (WeChat Pay retries until it hears 204): nothing more.
+    let (status, _) = p.notify(&channel, &headers, &body, "application/json").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000);
+    assert_eq!(p.sales_of_account().await, sales + 1);
+
+    // An order we never made: verified, but refused (logged); a channel we do not have: refused.
+    let (h, b) = p.wechat(&"0".repeat(32), 5_000, "CNY", "4200000001202611230000000002");
+    assert_eq!(p.notify(&channel, &h, &b, "application/json").await.0, StatusCode::NOT_FOUND);
+    let nowhere = uuid::Uuid::nil().to_string();
+    assert_eq!(p.notify(&nowhere, &headers, &body, "application/json").await.0, StatusCode::NOT_FOUND);
+
+    // Paid another amount: taken (the provider stops retrying), held for review, not credited.
+    let short = p.intent(&channel, "20.00").await;
+    let (h, b) = p.wechat(short["order_no"].as_str().unwrap(), 1_999, "CNY", "4200000001202611230000000003");
+    assert_eq!(p.notify(&channel, &h, &b, "application/json").await.0, StatusCode::NO_CONTENT);
+    let held = p.get_intent(short["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (held["status"].as_str(), held["reason_code"].as_str()),
+        (Some("held"), Some("payment_amount_mismatch"))
+    );
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000);
+    let refused =
+        p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::GET, "/api/v1/refused-payments")).await.json();
+    let kept = refused["items"].as_array().unwrap().iter().find(|r| r["reference"] == "4200000001202611230000000003");
+    assert_eq!(kept.map(|r| r["paid"]["minor"].clone()), Some(json!("1999")), "{refused}");
+}
+
+#[tokio::test]
+async fn an_alipay_notification_sells_and_is_answered_in_alipays_words() {
+    if !peer_available() {
+        return;
+    }
+    let p = Provider::new().await;
+    let creds =
+        "provider = \"alipay\"\napp_id = \"2021000122600001\"\nalipay_public_key = \"file:alipay_public.pem\"\n";
+    let channel = p.channel("alipay", creds).await;
+    let wallet = p.wallet().await.parse::<i64>().unwrap();
+    let intent = p.intent(&channel, "88.80").await;
+    let order = intent["order_no"].as_str().unwrap();
+    let form = peer(&["alipay", &p.keys, order, "88.80", "2026112322001446880500000001", "2026-11-23 16:01:00"]);
+    let content = "application/x-www-form-urlencoded; charset=utf-8";
+    // Changed on the way: "fail", nothing credited.
+    let forged = form.replacen("total_amount=88.80", "total_amount=888.00", 1);
+    assert_ne!(forged, form);
+    assert_eq!(p.notify(&channel, &[], &forged, content).await.1, "fail");
+    assert_eq!(p.get_intent(intent["id"].as_str().unwrap()).await["status"], "open");
+    // As signed: "success", sold once however often told.
+    for _ in 0..2 {
+        assert_eq!(p.notify(&channel, &[], &form, content).await, (StatusCode::OK, "success".to_string()));
+    }
+    assert_eq!(p.get_intent(intent["id"].as_str().unwrap()).await["status"], "paid");
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 8_880);
+}
+
+#[tokio::test]
+async fn channels_and_intents_are_checked_and_scoped() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let open = |role, b| {
+        api.as_(role, b, Method::POST, "/api/v1/payment-channels").fresh_key().json(json!({
+            "provider": "wechat_pay", "name": "WeChat Pay", "premises_id": e.property.id.to_string(), "currency": "CNY",
+        }))
+    };
+    // A cashier may not open a channel; a manager of building A does not see the property's books' premises.
+    assert_eq!(api.send(open(BuiltinRole::Cashier, 'a')).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(api.send(open(BuiltinRole::Manager, 'a')).await.status, StatusCode::NOT_FOUND);
+    let r = api.send(open(BuiltinRole::Administrator, 'g')).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let channel = r.json()["id"].as_str().unwrap().to_string();
+    let bad_provider = api
+        .as_(BuiltinRole::Administrator, 'g', Method::POST, "/api/v1/payment-channels")
+        .fresh_key()
+        .json(json!({"provider": "paypal", "name": "x", "premises_id": e.property.id.to_string(), "currency": "CNY"}));
+    assert_eq!(api.send(bad_provider).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Intents: building B's cashier cannot reach A-101; a bad amount or expiry is refused.
+    let intent = |b, amount: &str, minutes: u32| {
+        api.as_(BuiltinRole::Cashier, b, Method::POST, "/api/v1/payment-intents").fresh_key().json(json!({
+            "channel_id": channel, "account_id": e.account_a.to_string(), "meter_id": e.remote_meter.to_string(),
+            "amount": amount, "expires_in_minutes": minutes,
+        }))
+    };
+    assert_eq!(api.send(intent('b', "10.00", 15)).await.status, StatusCode::NOT_FOUND);
+    let r = api.send(intent('a', "10.001", 15)).await;
+    assert!(r.status.is_client_error() && r.json()["details"]["field"] == "amount", "{:?}", r.json());
+    assert_eq!(api.send(intent('a', "10.00", 0)).await.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.send(intent('a', "-1.00", 15)).await.code(), "amount_not_positive");
+    let made = api.send(intent('a', "10.00", 15)).await;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let id = made.json()["id"].as_str().unwrap().to_string();
+    // Building B's manager does not see it; A's does.
+    let get = |b| api.as_(BuiltinRole::Manager, b, Method::GET, &format!("/api/v1/payment-intents/{id}"));
+    assert_eq!(api.send(get('b')).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(api.send(get('a')).await.status, StatusCode::OK);
+    let list = api.send(api.as_(BuiltinRole::Manager, 'b', Method::GET, "/api/v1/payment-intents")).await.json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(0));
+    // Closing the channel stops new intents.
+    let close = api
+        .as_(BuiltinRole::Administrator, 'g', Method::POST, &format!("/api/v1/payment-channels/{channel}/active"))
+        .fresh_key()
+        .json(json!({"active": false}));
+    assert_eq!(api.send(close).await.json()["active"], false);
+    let r = api.send(intent('a', "10.00", 15)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "payment_channel_closed".to_string()));
+}
+
+/// The providers' APIs played by the peer on a local port, killed when dropped.
+struct FakeProviders {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl FakeProviders {
+    fn start(keys: &str) -> Self {
+        use std::io::BufRead;
+        let script = format!("{}/tests/peers/pay_provider.py", env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new("python3")
+            .args([script.as_str(), "serve", keys])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        // The peer prints its port once it listens: the test waits for that line, not for a time.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        Self { port: line.trim().parse().unwrap_or_else(|_| panic!("no port from the peer: {line:?}")), child }
+    }
+}
+
+impl Drop for FakeProviders {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Provider {
+    /// What the provider knows of an order now (its answers are signed at the test's clock).
+    fn order(&self, order_no: &str, state: &str, total_fen: i64, txn: &str) {
+        let ts = self.api.clock.now().as_second().to_string();
+        peer(&["order", &self.keys, order_no, state, &total_fen.to_string(), txn, &ts]);
+    }
+
+    async fn make_order(&self, intent: &Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/payment-intents/{}/order", intent["id"].as_str().unwrap());
+        let r = self.api.send(self.api.as_(BuiltinRole::Cashier, 'a', Method::POST, &path)).await;
+        (r.status, r.json())
+    }
+
+    /// What the provider was asked when the order was made.
+    fn asked(&self, order_no: &str) -> Value {
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/orders/{order_no}.asked.json", self.keys)).unwrap())
+            .unwrap()
+    }
+
+    async fn query(&self, intent: &Value) -> (StatusCode, Value) {
+        let path = format!("/api/v1/payment-intents/{}/query", intent["id"].as_str().unwrap());
+        let r = self.api.send(self.api.as_(BuiltinRole::Cashier, 'a', Method::POST, &path)).await;
+        (r.status, r.json())
+    }
+}
+
+#[tokio::test]
+async fn status_queries_settle_expire_and_outlast_a_silent_provider() {
+    if !peer_available() {
+        return;
+    }
+    let p = Provider::new().await;
+    let fake = FakeProviders::start(&p.keys);
+    let wechat = p
+        .channel(
+            "wechat_pay",
+            &format!(
+                "provider = \"wechat_pay\"\nmchid = \"1900000109\"\nappid = \"wxd678efh567hg6787\"\n\
+                 apiv3_key = \"file:apiv3.txt\"\nmerchant_key = \"file:wechat_merchant.key\"\nmerchant_serial = \"5157F09EFDC096DE15EBE81A47057A7232F1B8E1\"\n\
+                 api_base = \"http://127.0.0.1:{}\"\n\
+                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n",
+                fake.port
+            ),
+        )
+        .await;
+    let wallet = p.wallet().await.parse::<i64>().unwrap();
+    let sales = p.sales_of_account().await;
+
+    // The notification never came; the query finds the payment and settles it.
+    let paid = p.intent(&wechat, "50.00").await;
+    let order = paid["order_no"].as_str().unwrap();
+    p.order(order, "SUCCESS", 5_000, "4200000001202611230000000101");
+    let (status, after) = p.query(&paid).await;
+    assert_eq!((status, after["status"].as_str()), (StatusCode::OK, Some("paid")), "{after}");
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000);
+    // The notification arrives late: the same payment, nothing more.
+    let (h, b) = p.wechat(order, 5_000, "CNY", "4200000001202611230000000101");
+    assert_eq!(p.notify(&wechat, &h, &b, "application/json").await.0, StatusCode::NO_CONTENT);
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000);
+    assert_eq!(p.sales_of_account().await, sales + 1);
+    // Asked again: already paid, nothing more.
+    assert_eq!(p.query(&paid).await.1["status"], "paid");
+
+    // The provider's order for an intent: what the customer's QR code holds, for the amount asked, payable until
+    // the intent expires, notifying this server. Not paid: open until it expires, then expired.
+    let unpaid = p.intent(&wechat, "10.00").await;
+    let (status, made) = p.make_order(&unpaid).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert!(made["pay_url"].as_str().unwrap().starts_with("weixin://wxpay/bizpayurl?pr="), "{made}");
+    let asked = p.asked(unpaid["order_no"].as_str().unwrap());
+    assert_eq!(
+        (asked["amount"]["total"].as_i64(), asked["description"].as_str()),
+        (Some(1_000), Some("电费 DDSY-7-1")),
+        "{asked}"
+    );
+    assert_eq!(asked["notify_url"], format!("https://vend.example.com/pay/notify/{wechat}"));
+    let expires: jiff::Timestamp = unpaid["expires_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(asked["time_expire"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap(), expires);
+    assert_eq!(p.query(&unpaid).await.1["status"], "open");
+    // An order the provider never heard of (the customer never scanned) is unpaid too.
+    let never = p.intent(&wechat, "10.00").await;
+    assert_eq!(p.query(&never).await.1["status"], "open");
+
+    // An answer not signed by the provider's key: refused, nothing changes.
+    let forged = p.intent(&wechat, "10.00").await;
+    p.order(forged["order_no"].as_str().unwrap(), "forged", 1_000, "4200000001202611230000000199");
+    let (status, answer) = p.query(&forged).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("payment_provider_bad_answer")));
+    assert!(answer["message"].as_str().unwrap().starts_with("payment_bad_signature"), "{answer}");
+    assert_eq!(p.get_intent(forged["id"].as_str().unwrap()).await["status"], "open");
+    p.order(forged["order_no"].as_str().unwrap(), "NOTPAY", 1_000, "");
+
+    // A provider that does not answer: the query fails and changes nothing.
+    let silent = p.intent(&wechat, "10.00").await;
+    p.order(silent["order_no"].as_str().unwrap(), "hang", 1_000, "");
+    let (status, answer) = p.query(&silent).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("payment_provider_unavailable")));
+    assert_eq!(p.get_intent(silent["id"].as_str().unwrap()).await["status"], "open");
+
+    p.api.clock.advance(jiff::SignedDuration::from_mins(16));
+    p.order(unpaid["order_no"].as_str().unwrap(), "NOTPAY", 1_000, "");
+    assert_eq!(p.query(&unpaid).await.1["status"], "expired");
+
+    // Alipay's gateway, through the sweeper that asks about every open intent.
+    let alipay = p
+        .channel(
+            "alipay",
+            &format!(
+                "provider = \"alipay\"\napp_id = \"2021000122600001\"\nalipay_public_key = \"file:alipay_public.pem\"\n\
+                 app_private_key = \"file:app.key\"\ngateway = \"http://127.0.0.1:{}/gateway.do\"\n",
+                fake.port
+            ),
+        )
+        .await;
+    let swept = p.intent(&alipay, "88.80").await;
+    p.order(swept["order_no"].as_str().unwrap(), "TRADE_SUCCESS", 8_880, "2026112322001446880500000101");
+    let waiting = p.intent(&alipay, "1.00").await;
+    let (status, made) = p.make_order(&waiting).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert!(made["pay_url"].as_str().unwrap().starts_with("https://qr.alipay.com/"), "{made}");
+    let asked = p.asked(waiting["order_no"].as_str().unwrap());
+    assert_eq!(asked["biz_content"]["total_amount"], "1.00", "{asked}");
+    assert_eq!(asked["notify_url"], format!("https://vend.example.com/pay/notify/{alipay}"));
+    p.order(silent["order_no"].as_str().unwrap(), "NOTPAY", 1_000, "");
+    let asked = voltvend_server::payments::sweep(&p.api.state, jiff::SignedDuration::ZERO, 100).await;
+    assert_eq!(asked, 5, "the open intents: never, forged, silent, swept, waiting");
+    assert_eq!(p.get_intent(swept["id"].as_str().unwrap()).await["status"], "paid");
+    assert_eq!(p.get_intent(waiting["id"].as_str().unwrap()).await["status"], "open");
+    assert_eq!(p.get_intent(silent["id"].as_str().unwrap()).await["status"], "expired");
+    assert_eq!(p.get_intent(never["id"].as_str().unwrap()).await["status"], "expired");
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000 + 8_880);
+}
