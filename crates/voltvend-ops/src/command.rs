@@ -622,8 +622,9 @@ impl Command {
                 c.uuid(p.intent_id.as_uuid());
                 c.str(&p.provider_txn);
                 c.i64(p.paid_minor);
+                // Not the time: a notification and a status query may write the same payment's time apart
+                // (Alipay's gmt_payment and send_pay_date); the payment is the intent and the transaction.
                 c.str(&p.currency);
-                c.i64(p.paid_at.as_microsecond());
             }
             Self::ExpirePaymentIntent(e) => {
                 c.uuid(e.intent_id.as_uuid());

@@ -612,6 +612,7 @@ pub async fn load<'a, S: Source + Send>(
         fp.shifts.insert(c.shift_id);
         fp.vending_points.insert(c.vending_point_id);
         fp.books.insert(c.books_id);
+        fp.premises.insert(c.premises_id);
         fp.operators.insert(c.operator_id);
         fp.ledger.insert(c.clearing);
         ws.payment_channels.load(c.id, c);

@@ -36,6 +36,10 @@ pub struct PaymentConfig {
     pub public_url: String,
     /// The HTTP client for the providers' APIs (status queries), with its timeout.
     pub client: reqwest::Client,
+    /// The customer page's allowance per client address.
+    pub limiter: std::sync::Arc<crate::ui::pay::Limiter>,
+    /// The providers' orders made for the customer page (what each QR code holds), by intent.
+    pub orders: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PaymentIntentId, String>>>,
 }
 
 impl Default for PaymentConfig {
@@ -51,7 +55,7 @@ impl PaymentConfig {
             .user_agent(concat!("voltvend/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Self { credentials_dir, public_url, client }
+        Self { credentials_dir, public_url, client, limiter: Default::default(), orders: Default::default() }
     }
 }
 
@@ -60,8 +64,9 @@ pub const WECHAT_API: &str = "https://api.mch.weixin.qq.com";
 /// Alipay's gateway, unless the credentials file says otherwise.
 pub const ALIPAY_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
 
-/// A channel's credentials file. Only the fields of its provider are used; the others must be absent.
-#[derive(Debug, Deserialize)]
+/// A channel's credentials file. Only the fields of its provider are used; the others must be absent. Not
+/// `Debug`: it may hold secrets written in it literally.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CredentialsFile {
     provider: String,
@@ -252,7 +257,9 @@ fn answer(provider: Provider, result: Result<(), Refusal>) -> Response {
         }
         (_, Ok(())) => StatusCode::from_u16(wechat::ANSWER_OK_STATUS).unwrap_or(StatusCode::NO_CONTENT).into_response(),
         (_, Err(r)) => {
-            let (status, body) = wechat::answer_fail(r.status(), &format!("{}: {r}", r.code()));
+            // Only the code: the details (a credentials file's path, a database error) are for our log, not
+            // for whoever posted.
+            let (status, body) = wechat::answer_fail(r.status(), r.code());
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
             (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
         }
@@ -281,7 +288,8 @@ async fn take(app: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -
         .map_err(|e| Refusal::Store(e.to_string()))?
         .filter(|i| i.channel_id == ch.id)
         .ok_or_else(|| Refusal::UnknownIntent(format!("order {} is not an intent of this channel", n.out_trade_no)))?;
-    let op = settlement(&n, intent.id, app.now(), &format!("{}:notify", ch.provider));
+    let op = settlement(&n, intent.id, &format!("{}:notify", ch.provider))
+        .ok_or_else(|| Refusal::Rejected("payment_malformed", "a paid notification without its payment time".into()))?;
     settle(app, op).await
 }
 
@@ -308,20 +316,21 @@ pub fn intent_of(order_no: &str) -> Option<PaymentIntentId> {
     uuid::Uuid::try_parse(order_no).ok().map(Into::into)
 }
 
-/// The operation a verified payment becomes: one per intent and provider transaction.
-pub fn settlement(n: &Notification, intent: PaymentIntentId, now: jiff::Timestamp, source: &str) -> Operation {
+/// The operation a verified payment becomes: one per intent and provider transaction. `None` for a payment
+/// without its time (whether it was paid before the intent expired must be the provider's word, not ours).
+pub fn settlement(n: &Notification, intent: PaymentIntentId, source: &str) -> Option<Operation> {
     let command = SettlePayment {
         intent_id: intent,
         provider_txn: n.transaction_id.clone(),
         paid_minor: n.amount_minor,
         currency: n.currency.clone(),
-        paid_at: n.paid_at.unwrap_or(now),
+        paid_at: n.paid_at?,
     };
-    Operation::new(
+    Some(Operation::new(
         SettlePayment::operation_id(intent, &n.transaction_id),
         Actor::system(source),
         Command::SettlePayment(command),
-    )
+    ))
 }
 
 async fn settle(app: &AppState, op: Operation) -> Result<String, Refusal> {
@@ -389,11 +398,18 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
         .payment_channel(intent.channel_id)
         .await?
         .ok_or_else(|| QueryFailed::new("payment_channel_unknown", "the intent's channel is gone"))?;
-    let credentials = app.payments.credentials(ch.id, ch.provider).map_err(|e| {
-        QueryFailed::new("payment_query_unconfigured", format!("channel {} is not configured: {e}", ch.id))
-    })?;
     let order = intent.order_no();
     let now = app.now();
+    let credentials = match app.payments.credentials(ch.id, ch.provider) {
+        Ok(c) => c,
+        // A channel that cannot be asked: past its expiry the intent expires anyway — safe, because a payment
+        // made before the expiry still settles it when its notification comes (ADR 0005).
+        Err(_) if now > intent.expires_at => return expire(app, intent, ch.provider, "not asked").await,
+        Err(e) => {
+            let why = format!("channel {} is not configured: {e}", ch.id);
+            return Err(QueryFailed::new("payment_query_unconfigured", why));
+        }
+    };
     let found = match &credentials {
         Credentials::Wechat { keys, merchant: Some((key, serial)), api_base, .. } => {
             let path = wechat::query_path(&keys.mchid, &order)
@@ -441,6 +457,7 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
                 alipay::QueryAnswer::NotFound => None,
             }
         }
+        _ if now > intent.expires_at => return expire(app, intent, ch.provider, "not asked").await,
         _ => {
             return Err(QueryFailed::new(
                 "payment_query_unconfigured",
@@ -450,7 +467,9 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
     };
     match found {
         Some(n) if n.state == PaymentState::Paid => {
-            let op = settlement(&n, intent.id, now, &format!("{}:query", ch.provider));
+            let op = settlement(&n, intent.id, &format!("{}:query", ch.provider)).ok_or_else(|| {
+                QueryFailed::new("payment_provider_bad_answer", "a paid order without its payment time")
+            })?;
             settle(app, op).await.map_err(|r| QueryFailed::new("payment_settlement_failed", r.to_string()))
         }
         other => {
@@ -458,23 +477,38 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
             if now <= intent.expires_at {
                 return Ok(format!("not paid yet ({state})"));
             }
-            let id = voltvend_ops::command::derive(
-                voltvend_domain::OperationId::from_uuid(intent.id.as_uuid()),
-                "expire-payment-intent",
-                0,
-            );
-            let expire = Command::ExpirePaymentIntent(voltvend_ops::ExpirePaymentIntent { intent_id: intent.id });
-            let op = Operation::new(id.into(), Actor::system(&format!("{}:query", ch.provider)), expire);
-            app.store.submit(op).await?;
-            Ok(format!("expired unpaid ({state})"))
+            expire(app, intent, ch.provider, &state).await
         }
     }
 }
 
+/// Expires an intent past its expiry (one operation per intent, however often asked).
+async fn expire(
+    app: &AppState,
+    intent: &voltvend_ops::PaymentIntent,
+    provider: Provider,
+    state: &str,
+) -> Result<String, QueryFailed> {
+    let id = voltvend_ops::command::derive(
+        voltvend_domain::OperationId::from_uuid(intent.id.as_uuid()),
+        "expire-payment-intent",
+        0,
+    );
+    let expire = Command::ExpirePaymentIntent(voltvend_ops::ExpirePaymentIntent { intent_id: intent.id });
+    let op = Operation::new(id.into(), Actor::system(&format!("{provider}:query")), expire);
+    app.store.submit(op).await?;
+    Ok(format!("expired unpaid ({state})"))
+}
+
 /// Queries the providers for open intents made at least `min_age` ago (a notification usually comes first),
-/// at most `limit` of them: what the sweeper runs. Returns how many were asked about.
+/// at most `limit` of them, those expiring first first (every intent leaves the list once it expires, so none
+/// waits for ever): what the sweeper runs. Returns how many were asked about.
 pub async fn sweep(app: &AppState, min_age: jiff::SignedDuration, limit: u32) -> usize {
-    let filter = voltvend_store::IntentFilter { status: Some(voltvend_ops::IntentStatus::Open), ..Default::default() };
+    let filter = voltvend_store::IntentFilter {
+        status: Some(voltvend_ops::IntentStatus::Open),
+        expiring_first: true,
+        ..Default::default()
+    };
     let page = voltvend_store::ListQuery { scope: None, after: None, limit };
     let intents = match app.store.list_payment_intents(&page, &filter).await {
         Ok(list) => list,

@@ -260,8 +260,8 @@ pub struct IntentFilter {
     pub channel: Option<voltvend_domain::PaymentChannelId>,
     pub account: Option<AccountId>,
     pub status: Option<voltvend_ops::IntentStatus>,
-    /// Open intents whose expiry is before this (for the expiry sweep).
-    pub expired_before_us: Option<i64>,
+    /// Those expiring first first (no paging), instead of the newest first.
+    pub expiring_first: bool,
 }
 
 /// Which refused payments a listing shows.

@@ -130,6 +130,15 @@ fn manageable(ws: &Workspace, op: &Operation, id: voltvend_domain::OperatorId) -
     if op.actor.operator != Some(id) {
         in_scope(ws, &op.actor, o.scope, "operator", id)?;
     }
+    // A payment channel's service operator (the only operators without a password hash) owns the standing
+    // shift whose drawer is the provider's clearing account: nobody may enable it, give it a password, a role,
+    // a token or sessions (ADR 0005).
+    if o.password_hash.is_empty() {
+        return Err(OpError::refused(
+            "service_operator",
+            "this is a payment channel's service operator: it is not managed, and never logs in",
+        ));
+    }
     Ok(o)
 }
 

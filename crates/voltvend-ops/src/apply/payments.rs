@@ -245,13 +245,21 @@ pub(super) fn settle(ws: &mut Workspace, op: &Operation, p: &SettlePayment, ctx:
     check_settlement(op, p)?;
     let mut intent = intent_of(ws, p.intent_id)?;
     let channel = channel_of(ws, intent.channel_id)?;
-    if intent.status == IntentStatus::Expired {
+    // Money in another currency cannot be booked in the account's books at all: first, whatever the intent's
+    // state. An open intent holds it; for one already settled it is refused unbooked (the provider is told so,
+    // and the log and the provider's statement show it).
+    if p.currency != intent.currency.code() && intent.status != IntentStatus::Open {
         return Err(OpError::refused(
-            "payment_intent_expired",
-            format!("intent {} expired unpaid at {}; this payment came after", intent.id, intent.expires_at),
+            "payment_currency_mismatch",
+            format!(
+                "paid in {}, for intent {} in {} that is {} already",
+                p.currency, intent.id, intent.currency, intent.status
+            ),
         ));
     }
-    if intent.status != IntentStatus::Open {
+    // An intent expired unpaid still takes a payment made before its expiry (a notification that came late);
+    // one made after is refused below.
+    if !matches!(intent.status, IntentStatus::Open | IntentStatus::Expired) {
         return Err(OpError::refused(
             "payment_intent_settled",
             format!("intent {} is {} already: this is a second payment for it", intent.id, intent.status),

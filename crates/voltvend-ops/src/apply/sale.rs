@@ -31,7 +31,8 @@ use crate::command::{Operation, Sale, SaleAmount, derive};
 use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, CommandKind, MeterRecord, OpgState, OutboxKind, OutboxRow, RefusedPayment, Relay, SaleRecord,
+    AccountRecord, CommandKind, MeterRecord, OpgState, OutboxKind, OutboxRow, PaymentMethod, RefusedPayment, Relay,
+    SaleRecord,
 };
 use crate::secrets::openpaygo_aad;
 use crate::workspace::Workspace;
@@ -84,6 +85,12 @@ pub(super) fn sale(
         return Err(OpError::refused(
             "amount_not_positive",
             "the amount paid or the quantity must be positive and fees not negative",
+        ));
+    }
+    if s.method == PaymentMethod::Online && op.actor.operator.is_some() {
+        return Err(OpError::refused(
+            "online_not_at_counter",
+            "an online payment is recorded from the provider's verified word, not at a counter",
         ));
     }
     let account = ws.accounts.get(&s.account_id)?.ok_or_else(|| OpError::not_found("account", s.account_id))?.clone();

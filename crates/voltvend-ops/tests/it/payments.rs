@@ -6,9 +6,9 @@ use jiff::{SignedDuration, Timestamp};
 use voltvend_domain::{AccountStatus, LedgerAccountKind, PaymentChannelId, PaymentIntentId, Side};
 use voltvend_ops::memory::MemoryDb;
 use voltvend_ops::{
-    Actor, Applied, CloseShift, Command, Context, CreatePaymentIntent, ExpirePaymentIntent, IntentStatus, OpError,
-    OpenPaymentChannel, Operation, Outcome, PaymentChannel, PaymentMethod, Provider, RefundRefusedPayment,
-    SetAccountStatus, SetPaymentChannelActive, SettlePayment,
+    Actor, Applied, ChangePassword, CloseShift, Command, Context, CreatePaymentIntent, ExpirePaymentIntent,
+    IntentStatus, OpError, OpenPaymentChannel, Operation, Outcome, PaymentChannel, PaymentMethod, Provider,
+    RefundRefusedPayment, SetAccountStatus, SetPaymentChannelActive, SettlePayment, UpdateOperator,
 };
 use voltvend_testkit::estate::{Estate, id};
 
@@ -52,11 +52,19 @@ fn committed(r: Result<Applied, OpError>) -> Outcome {
     }
 }
 
-fn refusal(r: Result<Applied, OpError>) -> &'static str {
+/// The code of a refusal that committed nothing.
+fn refused(r: Result<Applied, OpError>) -> &'static str {
     match r {
         Err(e) => e.code(),
+        Ok(other) => panic!("not refused: {other:?}"),
+    }
+}
+
+/// The code of a refusal whose money was kept as a refused payment (committed).
+fn kept(r: Result<Applied, OpError>) -> &'static str {
+    match r {
         Ok(Applied::Committed { outcome: Outcome::PaymentRefused { code, .. }, .. }) => code,
-        Ok(other) => panic!("neither refused nor kept: {other:?}"),
+        other => panic!("the money was not kept: {other:?}"),
     }
 }
 
@@ -107,7 +115,7 @@ impl Fixture {
 #[test]
 fn a_channel_is_an_unattended_vending_point_with_a_standing_shift() {
     let mut f = fixture();
-    let c = &f.channel;
+    let c = f.channel.clone();
     let (ledger, _) = &f.db.ledger_accounts[&c.clearing];
     assert_eq!(ledger.kind, LedgerAccountKind::PaymentClearing);
     assert_eq!(f.db.shifts[&c.shift_id].drawer, c.clearing);
@@ -117,7 +125,34 @@ fn a_channel_is_an_unattended_vending_point_with_a_standing_shift() {
     // Nobody closes the standing shift (its drawer is the provider's clearing account, not cash).
     let close = Command::CloseShift(CloseShift { shift_id: c.shift_id, counted_minor: 0, denominations: vec![] });
     let op = Operation::new(f.estate.next_op(), Actor::operator(f.estate.admin, f.estate.group.id, "x"), close);
-    assert_eq!(refusal(f.run(&op)), "channel_shift");
+    assert_eq!(refused(f.run(&op)), "channel_shift");
+    // Nobody brings the service operator to life: no enabling, no password.
+    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "x");
+    let enable = Command::UpdateOperator(UpdateOperator {
+        operator_id: c.operator_id,
+        display_name: None,
+        role: Some("cashier".into()),
+        scope: None,
+        active: Some(true),
+        reason: "take over the channel".into(),
+    });
+    let password = Command::ChangePassword(ChangePassword {
+        operator_id: c.operator_id,
+        password_hash: voltvend_testkit::estate::PASSWORD_HASH.into(),
+    });
+    for command in [enable, password] {
+        let op = Operation::new(f.estate.next_op(), admin.clone(), command);
+        assert_eq!(refused(f.run(&op)), "service_operator");
+    }
+    assert!(!f.db.operators[&c.operator_id].active);
+    // A cashier cannot record an "online" payment at the counter, through the channel's shift or their own.
+    for shift in [c.shift_id, f.estate.shift_a] {
+        let mut sale = f.estate.sale_a(1_000);
+        sale.method = PaymentMethod::Online;
+        sale.shift_id = shift;
+        let op = Operation::new(f.estate.next_op(), f.estate.cashier_a(), Command::Sale(sale));
+        assert_eq!(refused(f.run(&op)), "online_not_at_counter");
+    }
     assert!(f.db.check().is_empty(), "{:?}", f.db.check());
 }
 
@@ -147,7 +182,7 @@ fn a_verified_payment_sells_once_however_often_it_is_told() {
     assert_eq!(f.clearing(), 5_000);
     // A second, different payment for the same intent is real money: kept, owed back, not credited.
     let again = Fixture::settle_op(intent, "4200001234202612010000000002", 5_000, "CNY", at());
-    assert_eq!(refusal(f.run(&again)), "payment_intent_settled");
+    assert_eq!(kept(f.run(&again)), "payment_intent_settled");
     assert_eq!(f.db.wallet_balance(f.estate.account_a).unwrap(), before + 5_000);
     assert_eq!(f.clearing(), 10_000);
     assert_eq!(f.refunds_owed(), 5_000);
@@ -163,7 +198,7 @@ fn a_payment_that_cannot_be_credited_is_kept() {
 
     // Another amount: held for review as a refused payment.
     let short = f.intent(5_000);
-    assert_eq!(refusal(f.run(&Fixture::settle_op(short, "T-SHORT", 4_999, "CNY", paid_at))), "payment_amount_mismatch");
+    assert_eq!(kept(f.run(&Fixture::settle_op(short, "T-SHORT", 4_999, "CNY", paid_at))), "payment_amount_mismatch");
     assert_eq!(f.db.payment_intents[&short].status, IntentStatus::Held);
     assert_eq!(f.refunds_owed(), 4_999);
 
@@ -176,7 +211,7 @@ fn a_payment_that_cannot_be_credited_is_kept() {
     // Paid after the intent expired.
     let late = f.intent(5_000);
     let after = at() + SignedDuration::from_mins(16);
-    assert_eq!(refusal(f.run(&Fixture::settle_op(late, "T-LATE", 5_000, "CNY", after))), "payment_intent_expired");
+    assert_eq!(kept(f.run(&Fixture::settle_op(late, "T-LATE", 5_000, "CNY", after))), "payment_intent_expired");
     assert_eq!(f.db.payment_intents[&late].status, IntentStatus::Refused);
 
     // Paid for an account suspended in the meantime.
@@ -188,7 +223,7 @@ fn a_payment_that_cannot_be_credited_is_kept() {
     });
     let op = f.estate.system(suspend);
     committed(f.run(&op));
-    assert_eq!(refusal(f.run(&Fixture::settle_op(suspended, "T-SUSP", 5_000, "CNY", paid_at))), "account_suspended");
+    assert_eq!(kept(f.run(&Fixture::settle_op(suspended, "T-SUSP", 5_000, "CNY", paid_at))), "account_suspended");
     let i = &f.db.payment_intents[&suspended];
     assert_eq!((i.status, i.reason_code.as_str()), (IntentStatus::Refused, "account_suspended"));
 
@@ -212,10 +247,10 @@ fn only_the_system_settles_and_an_unknown_intent_commits_nothing() {
     let intent = f.intent(5_000);
     let mut op = Fixture::settle_op(intent, "T-1", 5_000, "CNY", at());
     op.actor = f.estate.cashier_a();
-    assert_eq!(refusal(f.run(&op)), "system_only");
+    assert_eq!(refused(f.run(&op)), "system_only");
     let unknown = PaymentIntentId::from_uuid(id(7, 0xDEAD));
     let audit = f.db.audit.len();
-    assert_eq!(refusal(f.run(&Fixture::settle_op(unknown, "T-2", 5_000, "CNY", at()))), "not_found");
+    assert_eq!(refused(f.run(&Fixture::settle_op(unknown, "T-2", 5_000, "CNY", at()))), "not_found");
     assert_eq!(f.db.audit.len(), audit, "nothing committed");
     for bad in ["", " T-3", "T\n4"] {
         assert!(f.run(&Fixture::settle_op(intent, bad, 5_000, "CNY", at())).is_err(), "{bad:?}");
@@ -241,16 +276,16 @@ fn intents_are_checked_and_expire() {
         f.db.run(&op, None, &f.ctx, at())
     };
     let a = f.estate.account_a;
-    assert_eq!(refusal(make(&mut f, 0, 15, a)), "amount_not_positive");
-    assert_eq!(refusal(make(&mut f, 100, 0, a)), "bad_expiry");
-    assert_eq!(refusal(make(&mut f, 100, 25 * 60, a)), "bad_expiry");
+    assert_eq!(refused(make(&mut f, 0, 15, a)), "amount_not_positive");
+    assert_eq!(refused(make(&mut f, 100, 0, a)), "bad_expiry");
+    assert_eq!(refused(make(&mut f, 100, 25 * 60, a)), "bad_expiry");
     let b = f.estate.account_b;
-    assert_eq!(refusal(make(&mut f, 100, 15, b)), "meter_not_on_account");
+    assert_eq!(refused(make(&mut f, 100, 15, b)), "meter_not_on_account");
     // A closed channel takes no new intents.
     let close = Command::SetPaymentChannelActive(SetPaymentChannelActive { channel_id: f.channel.id, active: false });
     let op = f.estate.system(close);
     committed(f.run(&op));
-    assert_eq!(refusal(make(&mut f, 100, 15, a)), "payment_channel_closed");
+    assert_eq!(refused(make(&mut f, 100, 15, a)), "payment_channel_closed");
     let open = Command::SetPaymentChannelActive(SetPaymentChannelActive { channel_id: f.channel.id, active: true });
     let op = f.estate.system(open);
     committed(f.run(&op));
@@ -260,14 +295,29 @@ fn intents_are_checked_and_expire() {
         let op = f.estate.system(Command::ExpirePaymentIntent(ExpirePaymentIntent { intent_id: intent }));
         f.db.run(&op, None, &f.ctx, when)
     };
-    assert_eq!(refusal(expire(&mut f, at() + SignedDuration::from_mins(10))), "payment_intent_not_expired");
+    assert_eq!(refused(expire(&mut f, at() + SignedDuration::from_mins(10))), "payment_intent_not_expired");
     committed(expire(&mut f, at() + SignedDuration::from_mins(16)));
     assert_eq!(f.db.payment_intents[&intent].status, IntentStatus::Expired);
-    // A payment that turns up for it anyway is kept as owed back.
-    let op = Fixture::settle_op(intent, "T-EXP", 700, "CNY", at() + SignedDuration::from_mins(3));
-    assert_eq!(refusal(f.run(&op)), "payment_intent_expired");
+    // A payment made after it expired is kept as owed back.
+    let op = Fixture::settle_op(intent, "T-EXP", 700, "CNY", at() + SignedDuration::from_mins(16));
+    assert_eq!(kept(f.run(&op)), "payment_intent_expired");
     assert_eq!(f.db.payment_intents[&intent].status, IntentStatus::Refused);
     assert_eq!(f.db.balance(f.channel.clearing), Some(700));
     let (_, balance) = &f.db.ledger_accounts[&f.channel.clearing];
     assert_eq!(balance.normal(Side::Debit), 700);
+
+    // One made before its expiry, whose notification came after the intent was expired, is sold.
+    let late = f.intent(800);
+    committed(f.db.run(
+        &f.estate.system(Command::ExpirePaymentIntent(ExpirePaymentIntent { intent_id: late })),
+        None,
+        &f.ctx,
+        at() + SignedDuration::from_mins(16),
+    ));
+    let op = Fixture::settle_op(late, "T-LATE-NOTICE", 800, "CNY", at() + SignedDuration::from_mins(14));
+    assert!(matches!(f.run(&op), Ok(Applied::Committed { outcome: Outcome::Sale(_), .. })));
+    assert_eq!(f.db.payment_intents[&late].status, IntentStatus::Paid);
+    // Money in another currency for an intent already settled is refused unbooked, not kept.
+    let op = Fixture::settle_op(late, "T-USD-2", 800, "USD", at());
+    assert_eq!(refused(f.run(&op)), "payment_currency_mismatch");
 }

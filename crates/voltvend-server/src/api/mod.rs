@@ -547,7 +547,7 @@ endpoints! {
         query: -, body: -, ok: 200 [PaymentIntentView], errors: [404],
     }
     POST "/api/v1/payment-intents/{id}/query" => payments::query_intent {
-        access: Access::Needs(P::PaymentsRead), summary: "Ask the provider now whether the intent was paid (and settle or expire it as the answer says)", keyed: false,
+        access: Access::Needs(P::SalesCreate), summary: "Ask the provider now whether the intent was paid (and settle or expire it as the answer says)", keyed: false,
         query: -, body: -, ok: 200 [PaymentIntentView], errors: [404, 409, 422, 502],
     }
     POST "/api/v1/payment-intents/{id}/order" => payments::order_intent {

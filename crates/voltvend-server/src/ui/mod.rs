@@ -27,6 +27,7 @@ pub mod chart;
 pub mod i18n;
 mod office;
 mod pages;
+pub mod pay;
 
 pub use i18n::Lang;
 
@@ -46,7 +47,7 @@ impl std::fmt::Debug for ApiService {
 
 /// The UI's routes. `api` is the JSON API router with its state, called in-process.
 pub fn router(api: Router) -> Router<AppState> {
-    pages::routes().layer(axum::Extension(ApiService(api)))
+    pages::routes().merge(pay::routes()).layer(axum::Extension(ApiService(api)))
 }
 
 /// What an API call answered.

@@ -500,8 +500,9 @@ impl SqlStore {
         if let Some(s) = f.status {
             b.push(" AND i.status = ").push_bind(s.as_str());
         }
-        if let Some(before) = f.expired_before_us {
-            b.push(" AND i.status = 'open' AND i.expires_at_us < ").push_bind(before);
+        if f.expiring_first {
+            b.push(" ORDER BY i.expires_at_us, i.id LIMIT ").push_bind(limit_of(q));
+            return self.fetch(b, payment_intent_from_row).await;
         }
         if let Some(after) = uuid_cursor(&q.after)? {
             b.push(" AND i.id < ").push_bind(after);

@@ -105,7 +105,7 @@ pub async fn list_intents(
         channel: q.channel_id.map(Into::into),
         account: q.account_id.map(Into::into),
         status,
-        expired_before_us: None,
+        expiring_first: false,
     };
     let list =
         app.store.list_payment_intents(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;

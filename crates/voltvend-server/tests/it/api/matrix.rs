@@ -519,7 +519,7 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             x(format!("/api/v1/payment-intents/{}/order", f.intent), None, Scoped::Object, "AC")
         }
         ("POST", "/api/v1/payment-intents/{id}/query") => {
-            x(format!("/api/v1/payment-intents/{}/query", f.intent), None, Scoped::Object, "AMCU")
+            x(format!("/api/v1/payment-intents/{}/query", f.intent), None, Scoped::Object, "AC")
         }
         ("POST", "/api/v1/payment-intents") => x(
             path.into(),

@@ -435,3 +435,109 @@ async fn status_queries_settle_expire_and_outlast_a_silent_provider() {
     assert_eq!(p.get_intent(never["id"].as_str().unwrap()).await["status"], "expired");
     assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000 + 8_880);
 }
+
+/// A page as the customer's browser gets it.
+async fn page(api: &Api, req: Req) -> (StatusCode, String, Option<String>) {
+    let r = api.send(req).await;
+    let location = r.headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    (r.status, String::from_utf8_lossy(&r.bytes).into_owned(), location)
+}
+
+fn form(path: &str, fields: &[(&str, &str)]) -> Req {
+    let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    Req::new(Method::POST, path)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body_raw(&body)
+}
+
+#[tokio::test]
+async fn a_customer_pays_from_the_page_with_a_meter_number_and_sees_the_token() {
+    if !peer_available() {
+        return;
+    }
+    let p = Provider::new().await;
+    let fake = FakeProviders::start(&p.keys);
+    let channel = p
+        .channel(
+            "wechat_pay",
+            &format!(
+                "provider = \"wechat_pay\"\nmchid = \"1900000109\"\nappid = \"wxd678efh567hg6787\"\n\
+                 apiv3_key = \"file:apiv3.txt\"\nmerchant_key = \"file:wechat_merchant.key\"\n\
+                 merchant_serial = \"5157F09EFDC096DE15EBE81A47057A7232F1B8E1\"\napi_base = \"http://127.0.0.1:{}\"\n\
+                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n",
+                fake.port
+            ),
+        )
+        .await;
+    let e = &p.api.estate;
+    let (status, html, _) = page(&p.api, Req::new(Method::GET, "/pay?lang=en")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("name=\"meter\"") && html.contains("lang=\"en\""), "{html}");
+    let (_, zh, _) = page(&p.api, Req::new(Method::GET, "/pay?lang=zh-CN")).await;
+    assert!(zh.contains("表号"), "{zh}");
+
+    // Only a meter's exact number finds it; a part of one finds nothing.
+    for wrong in ["DDSY", "DDSY-7-10", ""] {
+        let (status, html, _) =
+            page(&p.api, form("/pay/confirm", &[("meter", wrong), ("amount", "50"), ("lang", "en")])).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{wrong}");
+        assert!(html.contains("data-code=\"pay.err.meter\"") && !html.contains("holder"), "{wrong}: {html}");
+    }
+    let (status, html, _) =
+        page(&p.api, form("/pay/confirm", &[("meter", "STS-7-1"), ("amount", "5.001"), ("lang", "en")])).await;
+    assert_eq!((status, html.contains("pay.err.amount")), (StatusCode::UNPROCESSABLE_ENTITY, true));
+    // From another site: refused.
+    let mut cross = form("/pay/confirm", &[("meter", "STS-7-1"), ("amount", "50")]);
+    cross.headers.retain(|(k, _)| k != "sec-fetch-site");
+    let cross = cross.header("sec-fetch-site", "cross-site");
+    assert_eq!(page(&p.api, cross).await.0, StatusCode::FORBIDDEN);
+
+    // The STS meter of B-201, by its meter number: the holder masked, what 50.00 buys, the channel.
+    let customer = p.api.store.account(e.account_b).await.unwrap().account.customer_id;
+    let name = p.api.store.customer(customer).await.unwrap().name;
+    let (status, html, _) =
+        page(&p.api, form("/pay/confirm", &[("meter", "01234567890"), ("amount", "50"), ("lang", "en")])).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let masked = voltvend_server::ui::pay::masked(&name);
+    assert!(html.contains(&masked) && !html.contains(&name), "the holder is masked: {masked} in {html}");
+    assert!(html.contains("kWh") && html.contains(&format!("value=\"{channel}\"")), "{html}");
+
+    // Pay: an intent, the provider's order, the QR code.
+    let fields = [("meter", "01234567890"), ("amount", "50.00"), ("channel", channel.as_str()), ("lang", "en")];
+    let (status, _, location) = page(&p.api, form("/pay/order", &fields)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    let intent_id = location.trim_start_matches("/pay/status/").split('?').next().unwrap().to_string();
+    let (_, html, _) = page(&p.api, Req::new(Method::GET, &location)).await;
+    assert!(html.contains("data-status=\"open\"") && html.contains("<svg role=\"img\""), "{html}");
+    assert!(html.contains("weixin://wxpay/bizpayurl"), "{html}");
+    let order_no = uuid::Uuid::parse_str(&intent_id).unwrap().simple().to_string();
+    assert_eq!(p.asked(&order_no)["amount"]["total"], 5_000);
+
+    // The customer pays; the notification comes; the page shows the receipt and the token.
+    let (h, b) = p.wechat(&order_no, 5_000, "CNY", "4200000001202611230000000301");
+    assert_eq!(p.notify(&channel, &h, &b, "application/json").await.0, StatusCode::NO_CONTENT);
+    let (_, html, _) = page(&p.api, Req::new(Method::GET, &location)).await;
+    assert!(html.contains("data-status=\"paid\""), "{html}");
+    let token =
+        html.split("class=\"token\"").nth(1).and_then(|s| s.split('>').nth(1)).and_then(|s| s.split('<').next());
+    let digits: String = token.unwrap_or_default().chars().filter(char::is_ascii_digit).collect();
+    assert_eq!(digits.len(), 20, "an STS token on the page: {html}");
+    let intent_path = format!("/api/v1/payment-intents/{intent_id}");
+    let intent = p.api.send(p.api.as_(BuiltinRole::Manager, 'b', Method::GET, &intent_path)).await.json();
+    let sale_path = format!("/api/v1/sales/{}", intent["settled_by"].as_str().unwrap());
+    let sale = p.api.send(p.api.as_(BuiltinRole::Manager, 'b', Method::GET, &sale_path)).await.json();
+    assert_eq!(sale["tokens"][0].as_str().map(|t| t.replace(' ', "")), Some(digits), "{sale}");
+
+    // A stranger's guess at an intent finds nothing; a client that asks too often is told to wait.
+    assert_eq!(
+        page(&p.api, Req::new(Method::GET, &format!("/pay/status/{}", uuid::Uuid::nil()))).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..=voltvend_server::ui::pay::REQUESTS_PER_MINUTE {
+        statuses.push(page(&p.api, Req::new(Method::GET, "/pay")).await.0);
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
+}

@@ -1,0 +1,449 @@
+//! 自助缴费: the customer's page (`/pay`), for a phone, in zh-CN or English, with no login and nothing from the
+//! internet. A customer enters a meter number and an amount, sees the account holder's name masked and what the
+//! amount buys, picks a provider, scans (or opens) the provider's QR code, and sees the payment arrive — with
+//! the token for a keypad meter.
+//!
+//! Unlike the operator UI (ADR 0004), these pages have no operator to call the API as: they act as the system,
+//! for this one purpose only — find one meter by its exact number, quote (a dry run of the sale, nothing
+//! committed), make an intent and the provider's order, and show an intent's outcome to whoever holds its
+//! unguessable id. Every request counts against its client address's allowance (`429` past it).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use voltvend_domain::{MeterProtocol, PaymentIntentId};
+use voltvend_ops::{Actor, Applied, Command, IntentStatus, Operation, Outcome, PaymentChannel, PaymentMethod, Sale};
+
+use super::i18n::Lang;
+use super::pages::read_form;
+use crate::api::extract::ClientAddr;
+use crate::api::views::{parse_money, unit_of};
+use crate::http::AppState;
+
+/// Requests one client address may make in a minute.
+pub const REQUESTS_PER_MINUTE: u32 = 30;
+
+/// Per-address request counts in the current minute.
+#[derive(Debug, Default)]
+pub struct Limiter {
+    counts: Mutex<(i64, HashMap<String, u32>)>,
+}
+
+impl Limiter {
+    /// Whether `client` may make another request in the minute `now` falls in.
+    pub fn allow(&self, client: &str, now: jiff::Timestamp) -> bool {
+        let minute = now.as_second().div_euclid(60);
+        let mut guard = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.0 != minute {
+            *guard = (minute, HashMap::new());
+        }
+        let n = guard.1.entry(client.to_string()).or_insert(0);
+        *n += 1;
+        *n <= REQUESTS_PER_MINUTE
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/pay", get(start))
+        .route("/pay/confirm", post(confirm))
+        .route("/pay/order", post(order))
+        .route("/pay/status/{id}", get(status))
+}
+
+#[derive(serde::Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+fn lang_of(q: Option<&str>, headers: &HeaderMap) -> Lang {
+    q.and_then(Lang::parse).unwrap_or_else(|| super::requested_lang(headers))
+}
+
+/// What every customer page shows around its content.
+struct Frame {
+    lang: Lang,
+}
+
+impl Frame {
+    pub fn t<'a>(&self, key: &'a str) -> &'a str {
+        // The catalogues live for the whole process.
+        let cat: &'static super::i18n::Catalogue = self.lang.catalogue();
+        cat.t(key)
+    }
+
+    pub fn tag(&self) -> &'static str {
+        self.lang.tag()
+    }
+
+    pub fn other(&self) -> &'static str {
+        match self.lang {
+            Lang::ZhCn => "en",
+            Lang::En => "zh-CN",
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pay.html")]
+struct StartPage {
+    f: Frame,
+    meter: String,
+    amount: String,
+    error: String,
+}
+
+/// A provider the customer may pay with.
+struct Choice {
+    id: String,
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "pay_confirm.html")]
+struct ConfirmPage {
+    f: Frame,
+    meter: String,
+    amount: String,
+    holder: String,
+    paid: String,
+    credit: String,
+    quantity: String,
+    channels: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "pay_status.html")]
+struct StatusPage {
+    f: Frame,
+    id: String,
+    status: String,
+    amount: String,
+    meter: String,
+    pay_url: String,
+    qr_svg: String,
+    receipt: String,
+    tokens: Vec<String>,
+}
+
+fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(body) => {
+            let mut r = (status, axum::response::Html(body)).into_response();
+            r.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn too_many(lang: Lang) -> Response {
+    let page =
+        StartPage { f: Frame { lang }, meter: String::new(), amount: String::new(), error: "pay.err.busy".into() };
+    let mut r = render(&page, StatusCode::TOO_MANY_REQUESTS);
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
+    r
+}
+
+async fn start(
+    State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let lang = lang_of(q.lang.as_deref(), &headers);
+    if !app.payments.limiter.allow(&client, app.now()) {
+        return too_many(lang);
+    }
+    render(
+        &StartPage { f: Frame { lang }, meter: String::new(), amount: String::new(), error: String::new() },
+        StatusCode::OK,
+    )
+}
+
+/// The account holder's name as a stranger may see it: each word's first letter, the rest starred
+/// ("张三" → "张*", "John Smith" → "J*** S****").
+pub fn masked(name: &str) -> String {
+    name.split_whitespace()
+        .map(|w| {
+            let mut chars = w.chars();
+            let first = chars.next().map(String::from).unwrap_or_default();
+            first + &"*".repeat(chars.count().max(1))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// What the customer asked for, checked: the meter (by its exact number), its account, the amount, and the
+/// channels that sell for it.
+struct Asked {
+    meter: voltvend_ops::MeterRecord,
+    account: voltvend_ops::AccountRecord,
+    amount_minor: i64,
+    channels: Vec<PaymentChannel>,
+}
+
+async fn asked(app: &AppState, meter_no: &str, amount: &str) -> Result<Asked, &'static str> {
+    let meter_no = meter_no.trim();
+    if meter_no.is_empty() || meter_no.len() > 64 {
+        return Err("pay.err.meter");
+    }
+    let filter = voltvend_store::MeterFilter { q: Some(meter_no.to_string()), ..Default::default() };
+    let query = voltvend_store::ListQuery { scope: None, after: None, limit: 20 };
+    let meters = app.store.list_meters(&query, &filter).await.map_err(|_| "pay.err.unavailable")?;
+    // Only the exact number: a part of one must not list strangers' meters.
+    let meter = meters
+        .into_iter()
+        .find(|m| {
+            m.meter.serial == meter_no || (m.meter.protocol == MeterProtocol::StsKeypad && m.meter.address == meter_no)
+        })
+        .ok_or("pay.err.meter")?;
+    let account_id = meter.meter.account_id.ok_or("pay.err.meter")?;
+    let account = app.store.account(account_id).await.map_err(|_| "pay.err.meter")?;
+    let amount_minor = parse_money("amount", amount, account.account.currency).map_err(|_| "pay.err.amount")?;
+    if amount_minor <= 0 {
+        return Err("pay.err.amount");
+    }
+    let query = voltvend_store::ListQuery { scope: None, after: None, limit: 100 };
+    let premises = app.premises(account.account.premises_id).await.map_err(|_| "pay.err.unavailable")?;
+    let channels: Vec<PaymentChannel> = app
+        .store
+        .list_payment_channels(&query)
+        .await
+        .map_err(|_| "pay.err.unavailable")?
+        .into_iter()
+        .filter(|c| c.active && c.books_id == account.books && premises.path.contains(&c.premises_id))
+        .collect();
+    if channels.is_empty() {
+        return Err("pay.err.no_channel");
+    }
+    Ok(Asked { meter, account, amount_minor, channels })
+}
+
+async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let form = read_form(request).await;
+    let lang = lang_of(Some(form.get("lang")), &headers);
+    if !app.payments.limiter.allow(&client, app.now()) {
+        return too_many(lang);
+    }
+    let (meter_no, amount) = (form.get("meter").to_string(), form.get("amount").to_string());
+    let again = |error: &str, status| {
+        let page =
+            StartPage { f: Frame { lang }, meter: meter_no.clone(), amount: amount.clone(), error: error.into() };
+        render(&page, status)
+    };
+    if !super::same_origin(&headers) {
+        return again("pay.err.other_site", StatusCode::FORBIDDEN);
+    }
+    let a = match asked(&app, &meter_no, &amount).await {
+        Ok(a) => a,
+        Err(e) => return again(e, StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    // The quote is the sale itself through the first channel's shift, applied and thrown away.
+    let Some(first) = a.channels.first() else { return again("pay.err.no_channel", StatusCode::UNPROCESSABLE_ENTITY) };
+    let sale =
+        Sale::paid(a.account.account.id, a.meter.meter.id, first.shift_id, PaymentMethod::Online, a.amount_minor);
+    let op = Operation::new(app.api.ids.id(), Actor::system(&format!("customer:{client}")), Command::Sale(sale));
+    let quote = match app.store.dry_run(op).await {
+        Ok(Ok(Applied::Committed { outcome: Outcome::Sale(s), .. })) => s,
+        // Refused (a suspended account, below the minimum purchase…), or the store is unavailable.
+        _ => return again("pay.err.refused", StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    let c = a.account.account.currency;
+    let unit = unit_of(a.meter.meter.utility, a.meter.meter.protocol, None);
+    let holder = app.store.customer(a.account.account.customer_id).await.map(|c| masked(&c.name)).unwrap_or_default();
+    let page = ConfirmPage {
+        f: Frame { lang },
+        meter: a.meter.meter.serial.clone(),
+        amount: voltvend_domain::Money::from_minor(a.amount_minor, c).to_decimal_string(),
+        holder,
+        paid: format!("{} {}", voltvend_domain::Money::from_minor(quote.paid_minor, c).to_decimal_string(), c.code()),
+        credit: format!(
+            "{} {}",
+            voltvend_domain::Money::from_minor(quote.credit_minor, c).to_decimal_string(),
+            c.code()
+        ),
+        quantity: if quote.quantity_milli > 0 {
+            format!("{} {unit}", crate::api::views::quantity(quote.quantity_milli, &unit).amount)
+        } else {
+            String::new()
+        },
+        channels: a.channels.iter().map(|c| Choice { id: c.id.to_string(), name: c.name.clone() }).collect(),
+    };
+    render(&page, StatusCode::OK)
+}
+
+async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, request: Request) -> Response {
+    let headers = request.headers().clone();
+    let form = read_form(request).await;
+    let lang = lang_of(Some(form.get("lang")), &headers);
+    if !app.payments.limiter.allow(&client, app.now()) {
+        return too_many(lang);
+    }
+    let (meter_no, amount) = (form.get("meter").to_string(), form.get("amount").to_string());
+    let again = |error: &str, status| {
+        let page =
+            StartPage { f: Frame { lang }, meter: meter_no.clone(), amount: amount.clone(), error: error.into() };
+        render(&page, status)
+    };
+    if !super::same_origin(&headers) {
+        return again("pay.err.other_site", StatusCode::FORBIDDEN);
+    }
+    let a = match asked(&app, &meter_no, &amount).await {
+        Ok(a) => a,
+        Err(e) => return again(e, StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    let Some(channel) = a.channels.iter().find(|c| c.id.to_string() == form.get("channel")) else {
+        return again("pay.err.no_channel", StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let intent_id: PaymentIntentId = app.api.ids.uuid().into();
+    let create = Command::CreatePaymentIntent(voltvend_ops::CreatePaymentIntent {
+        intent_id,
+        channel_id: channel.id,
+        account_id: a.account.account.id,
+        meter_id: a.meter.meter.id,
+        amount_minor: a.amount_minor,
+        expires_at: app.now() + jiff::SignedDuration::from_mins(15),
+    });
+    let op = Operation::new(app.api.ids.id(), Actor::system(&format!("customer:{client}")), create);
+    let intent = match app.store.submit(op).await {
+        Ok(Applied::Committed { outcome: Outcome::PaymentIntent(i), .. }) => i,
+        _ => return again("pay.err.refused", StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    if let Err(e) = pay_url(&app, &intent).await {
+        tracing::warn!(intent = %intent.id, code = e.code, "customer page: the provider's order failed: {}", e.message);
+        return again("pay.err.provider", StatusCode::BAD_GATEWAY);
+    }
+    Redirect::to(&format!("/pay/status/{}?lang={}", intent.id, lang.tag())).into_response()
+}
+
+/// The provider's order for an intent: made once, then kept while the server runs (asked again after a
+/// restart: the provider keys it by the order number and gives the same one).
+async fn pay_url(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Result<String, crate::payments::QueryFailed> {
+    if let Some(url) = app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).get(&intent.id) {
+        return Ok(url.clone());
+    }
+    let meter = app.store.meter(intent.meter_id).await?;
+    let url = crate::payments::order(app, intent, &format!("Voltvend {}", meter.meter.serial)).await?;
+    app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).insert(intent.id, url.clone());
+    Ok(url)
+}
+
+async fn status(
+    State(app): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Response {
+    let lang = lang_of(q.lang.as_deref(), &headers);
+    if !app.payments.limiter.allow(&client, app.now()) {
+        return too_many(lang);
+    }
+    let not_found = || {
+        let page = StartPage {
+            f: Frame { lang },
+            meter: String::new(),
+            amount: String::new(),
+            error: "pay.err.unknown".into(),
+        };
+        render(&page, StatusCode::NOT_FOUND)
+    };
+    let Ok(id) = id.parse::<uuid::Uuid>() else { return not_found() };
+    let Ok(Some(mut intent)) = app.store.payment_intent(id.into()).await else { return not_found() };
+    // Still open: ask the provider (its notification may be late or lost).
+    if intent.status == IntentStatus::Open {
+        if let Err(e) = crate::payments::query(&app, &intent).await {
+            tracing::info!(intent = %intent.id, code = e.code, "customer page: query failed: {}", e.message);
+        }
+        if let Ok(Some(now)) = app.store.payment_intent(intent.id).await {
+            intent = now;
+        }
+    }
+    let meter = app.store.meter(intent.meter_id).await.map(|m| m.meter.serial).unwrap_or_default();
+    let (mut pay_url_text, mut qr_svg, mut receipt, mut tokens) =
+        (String::new(), String::new(), String::new(), Vec::new());
+    if intent.status == IntentStatus::Open
+        && let Ok(url) = pay_url(&app, &intent).await
+    {
+        qr_svg = qr(&url);
+        pay_url_text = url;
+    }
+    if intent.status == IntentStatus::Paid
+        && let Some(sale_id) = intent.settled_by
+        && let Ok(Some(sale)) = app.store.sale(sale_id).await
+    {
+        receipt = sale.receipt_no.to_string();
+        tokens = sale.tokens.iter().map(|t| super::group_token(t)).collect();
+    }
+    let page = StatusPage {
+        f: Frame { lang },
+        id: intent.id.to_string(),
+        status: intent.status.as_str().to_string(),
+        amount: format!(
+            "{} {}",
+            voltvend_domain::Money::from_minor(intent.amount_minor, intent.currency).to_decimal_string(),
+            intent.currency.code()
+        ),
+        meter,
+        pay_url: pay_url_text,
+        qr_svg,
+        receipt,
+        tokens,
+    };
+    render(&page, StatusCode::OK)
+}
+
+/// A QR code of `text` as an SVG element (drawn here: nothing is fetched from the internet).
+pub fn qr(text: &str) -> String {
+    match qrcode::QrCode::new(text.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(220, 220)
+            .quiet_zone(true)
+            .build()
+            .split_once("<svg")
+            .map(|(_, rest)| format!("<svg role=\"img\"{rest}"))
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_masked() {
+        assert_eq!(masked("张三"), "张*");
+        assert_eq!(masked("欧阳娜娜"), "欧***");
+        assert_eq!(masked("John  Smith"), "J*** S****");
+        assert_eq!(masked("X"), "X*");
+        assert_eq!(masked(""), "");
+    }
+
+    #[test]
+    fn the_limiter_counts_per_client_per_minute() {
+        let l = Limiter::default();
+        let t: jiff::Timestamp = "2026-12-06T10:00:05Z".parse().unwrap();
+        for _ in 0..REQUESTS_PER_MINUTE {
+            assert!(l.allow("a", t));
+        }
+        assert!(!l.allow("a", t));
+        assert!(l.allow("b", t), "another client has its own allowance");
+        assert!(l.allow("a", t + jiff::SignedDuration::from_secs(60)), "a new minute");
+    }
+
+    #[test]
+    fn a_qr_code_is_an_svg_without_a_prolog() {
+        let svg = qr("weixin://wxpay/bizpayurl?pr=abc");
+        assert!(svg.starts_with("<svg role=\"img\"") && svg.ends_with("</svg>"), "{svg}");
+    }
+}
