@@ -10,6 +10,10 @@ fuzz_target!(|bytes: &[u8]| {
     let keys = wechat::MerchantKeys::new("1900000109", "0123456789abcdef0123456789abcdef", Vec::new())
         .expect("a 32-character key");
     let _ = wechat::open(&keys, bytes);
+    // A status query's answer: refused unsigned, whatever the body (the signature is checked first).
+    let headers = wechat::Headers { timestamp: "0", nonce: "", signature: "", serial: "", signature_type: None };
+    let epoch = jiff::Timestamp::UNIX_EPOCH;
+    assert!(wechat::verify_query(&keys, headers, bytes, "0123456789abcdef0123456789abcdef", epoch).is_err());
     let text = String::from_utf8_lossy(bytes);
     let pairs: Vec<(&str, &str)> = text.split('&').filter_map(|p| p.split_once('=')).collect();
     let _ = alipay::open("2021000122600001", &pairs);

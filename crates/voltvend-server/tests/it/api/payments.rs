@@ -97,7 +97,8 @@ impl Provider {
             currency,
             txn,
             &ts,
-            "2026-11-23T16:01:00+08:00",
+            // Seconds after the time the provider's query answers give (16:01:00): the same payment, written apart.
+            "2026-11-23T16:01:07+08:00",
         ]))
         .unwrap();
         let headers =
