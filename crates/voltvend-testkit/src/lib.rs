@@ -21,6 +21,24 @@ pub fn peer_available(available: bool, what: &str) -> bool {
     false
 }
 
+/// Whether `python3` imports `modules` (a comma-separated list, as in an `import` statement).
+pub fn python_imports(modules: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The payment providers' SDKs as test peers: `wechatpayv3` and `python-alipay-sdk` (with `cryptography`).
+pub fn payment_sdks_available() -> bool {
+    peer_available(
+        python_imports("wechatpayv3, alipay, cryptography"),
+        "python3 with wechatpayv3 and python-alipay-sdk (pip install them)",
+    )
+}
+
 /// Whether `program` runs (`program --version` exits successfully).
 pub fn program_runs(program: &str) -> bool {
     program_answers(program, "--version")

@@ -7,7 +7,7 @@
 // Tests may panic: a failed expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use serde_json::Value;
 use voltvend_payments::{PaymentState, alipay, keys, wechat};
@@ -17,12 +17,7 @@ fn peer_path() -> String {
 }
 
 fn peer_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import wechatpayv3, alipay, cryptography"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    voltvend_testkit::peer_available(ok, "python3 with wechatpayv3 and python-alipay-sdk (pip install them)")
+    voltvend_testkit::payment_sdks_available()
 }
 
 fn cases() -> Value {

@@ -226,26 +226,50 @@ async fn asked(app: &AppState, meter_no: &str, amount: &str) -> Result<Asked, &'
     Ok(Asked { meter, account, amount_minor, channels })
 }
 
-async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let form = read_form(request).await;
-    let lang = lang_of(Some(form.get("lang")), &headers);
-    if !app.payments.limiter.allow(&client, app.now()) {
-        return too_many(lang);
-    }
-    let (meter_no, amount) = (form.get("meter").to_string(), form.get("amount").to_string());
-    let again = |error: &str, status| {
-        let page =
-            StartPage { f: Frame { lang }, meter: meter_no.clone(), amount: amount.clone(), error: error.into() };
+/// A posted customer form: its language, what it asks for (checked), and how to show it again with an error.
+struct Posted {
+    lang: Lang,
+    form: super::Form,
+    asked: Asked,
+}
+
+impl Posted {
+    /// The start page again, with the meter and amount as entered and `error`.
+    fn again(lang: Lang, form: &super::Form, error: &str, status: StatusCode) -> Response {
+        let page = StartPage {
+            f: Frame { lang },
+            meter: form.get("meter").to_string(),
+            amount: form.get("amount").to_string(),
+            error: error.into(),
+        };
         render(&page, status)
-    };
-    if !super::same_origin(&headers) {
-        return again("pay.err.other_site", StatusCode::FORBIDDEN);
     }
-    let a = match asked(&app, &meter_no, &amount).await {
-        Ok(a) => a,
-        Err(e) => return again(e, StatusCode::UNPROCESSABLE_ENTITY),
+
+    /// Reads a form posted from one of our pages: counted against the client's allowance, refused from another
+    /// site, and its meter and amount checked.
+    async fn read(app: &AppState, client: &str, request: Request) -> Result<Self, Response> {
+        let headers = request.headers().clone();
+        let form = read_form(request).await;
+        let lang = lang_of(Some(form.get("lang")), &headers);
+        if !app.payments.limiter.allow(client, app.now()) {
+            return Err(too_many(lang));
+        }
+        if !super::same_origin(&headers) {
+            return Err(Self::again(lang, &form, "pay.err.other_site", StatusCode::FORBIDDEN));
+        }
+        match asked(app, form.get("meter"), form.get("amount")).await {
+            Ok(asked) => Ok(Self { lang, form, asked }),
+            Err(e) => Err(Self::again(lang, &form, e, StatusCode::UNPROCESSABLE_ENTITY)),
+        }
+    }
+}
+
+async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, request: Request) -> Response {
+    let Posted { lang, form, asked: a } = match Posted::read(&app, &client, request).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
+    let again = |error: &str, status| Posted::again(lang, &form, error, status);
     // The quote is the sale itself through the first channel's shift, applied and thrown away.
     let Some(first) = a.channels.first() else { return again("pay.err.no_channel", StatusCode::UNPROCESSABLE_ENTITY) };
     let sale =
@@ -281,25 +305,11 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
 }
 
 async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, request: Request) -> Response {
-    let headers = request.headers().clone();
-    let form = read_form(request).await;
-    let lang = lang_of(Some(form.get("lang")), &headers);
-    if !app.payments.limiter.allow(&client, app.now()) {
-        return too_many(lang);
-    }
-    let (meter_no, amount) = (form.get("meter").to_string(), form.get("amount").to_string());
-    let again = |error: &str, status| {
-        let page =
-            StartPage { f: Frame { lang }, meter: meter_no.clone(), amount: amount.clone(), error: error.into() };
-        render(&page, status)
+    let Posted { lang, form, asked: a } = match Posted::read(&app, &client, request).await {
+        Ok(p) => p,
+        Err(r) => return r,
     };
-    if !super::same_origin(&headers) {
-        return again("pay.err.other_site", StatusCode::FORBIDDEN);
-    }
-    let a = match asked(&app, &meter_no, &amount).await {
-        Ok(a) => a,
-        Err(e) => return again(e, StatusCode::UNPROCESSABLE_ENTITY),
-    };
+    let again = |error: &str, status| Posted::again(lang, &form, error, status);
     let Some(channel) = a.channels.iter().find(|c| c.id.to_string() == form.get("channel")) else {
         return again("pay.err.no_channel", StatusCode::UNPROCESSABLE_ENTITY);
     };

@@ -41,6 +41,13 @@ async fn visible_channel(
     Ok(c)
 }
 
+/// An intent whose account the operator may see (others are not found).
+async fn visible_intent(app: &AppState, p: &Principal, id: PaymentIntentId) -> ApiResult<voltvend_ops::PaymentIntent> {
+    let i = app.store.payment_intent(id).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
+    visible_account(app, p, i.account_id).await.map_err(|_| ApiError::not_found("payment intent"))?;
+    Ok(i)
+}
+
 pub async fn list_channels(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -117,8 +124,7 @@ pub async fn get_intent(
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<axum::Json<PaymentIntentView>> {
-    let i = app.store.payment_intent(id.into()).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
-    visible_account(&app, &p, i.account_id).await.map_err(|_| ApiError::not_found("payment intent"))?;
+    let i = visible_intent(&app, &p, id.into()).await?;
     Ok(axum::Json(PaymentIntentView::from(&i)))
 }
 
@@ -164,8 +170,7 @@ pub async fn query_intent(
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<axum::Json<PaymentIntentView>> {
-    let i = app.store.payment_intent(id.into()).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
-    visible_account(&app, &p, i.account_id).await.map_err(|_| ApiError::not_found("payment intent"))?;
+    let i = visible_intent(&app, &p, id.into()).await?;
     crate::payments::query(&app, &i).await.map_err(|e| ApiError::new(e.code, e.message))?;
     let now = app.store.payment_intent(i.id).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
     Ok(axum::Json(PaymentIntentView::from(&now)))
@@ -176,8 +181,7 @@ pub async fn order_intent(
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<axum::Json<PaymentOrderView>> {
-    let i = app.store.payment_intent(id.into()).await?.ok_or_else(|| ApiError::not_found("payment intent"))?;
-    visible_account(&app, &p, i.account_id).await.map_err(|_| ApiError::not_found("payment intent"))?;
+    let i = visible_intent(&app, &p, id.into()).await?;
     let meter = app.store.meter(i.meter_id).await?;
     let what = match meter.meter.utility {
         voltvend_domain::Utility::Electricity => "电费",

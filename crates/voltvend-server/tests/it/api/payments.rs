@@ -14,12 +14,7 @@ use voltvend_domain::{BuiltinRole, Clock};
 use super::{Api, Req};
 
 fn peer_available() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import wechatpayv3, alipay, cryptography"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    voltvend_testkit::peer_available(ok, "python3 with wechatpayv3 and python-alipay-sdk (pip install them)")
+    voltvend_testkit::payment_sdks_available()
 }
 
 fn peer(args: &[&str]) -> String {
