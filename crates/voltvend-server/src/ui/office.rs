@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/tariffs", get(tariffs))
         .route("/ui/open", get(open_account_form).post(open_account))
         .route("/ui/refunds", get(refunds))
+        .route("/ui/payments", get(payments))
+        .route("/ui/payments/{id}/query", post(query_payment))
         .route("/ui/refunds/{id}", post(refund))
         .route("/ui/accounts/{id}/arrears", post(enter_arrears))
         .route("/ui/meters/{id}/returns", post(record_return))
@@ -1047,6 +1049,62 @@ async fn refund(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, req
         return refunds_page(&app, &ui, Some(a.error())).await;
     }
     see_other("/ui/refunds")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 在线缴费: online payment channels and customers' payment intents (ADR 0005).
+
+#[derive(Template)]
+#[template(path = "payments.html")]
+struct PaymentsPage {
+    page: PageCtx,
+    channels: Vec<J>,
+    intents: Vec<J>,
+    status: String,
+    error: Option<UiError>,
+}
+
+#[derive(serde::Deserialize)]
+struct PaymentsQuery {
+    status: Option<String>,
+}
+
+const INTENT_STATUSES: [&str; 5] = ["open", "paid", "held", "refused", "expired"];
+
+async fn payments_page(ui: &Ui, status: &str, error: Option<UiError>) -> Response {
+    let status = if INTENT_STATUSES.contains(&status) { status } else { "" };
+    let filter = if status.is_empty() { String::new() } else { format!("&status={status}") };
+    let intents = ui.get(&format!("/api/v1/payment-intents?limit=100{filter}")).await;
+    if !intents.ok() {
+        return error_page(ui, intents.error(), "/ui/");
+    }
+    let channels = ui.get("/api/v1/payment-channels?limit=100").await;
+    let page = PaymentsPage {
+        page: PageCtx::new(ui, "payments.title"),
+        channels: if channels.ok() { channels.json().list("items") } else { Vec::new() },
+        intents: intents.json().list("items"),
+        status: status.to_string(),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn payments(ui: Ui, axum::extract::Query(q): axum::extract::Query<PaymentsQuery>) -> Response {
+    payments_page(&ui, q.status.as_deref().unwrap_or(""), None).await
+}
+
+/// Asks the provider now what became of an open intent.
+async fn query_payment(ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let (id, _) = match posted_to(&ui, &id, request, "/ui/payments").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let path = format!("/api/v1/payment-intents/{id}/query");
+    let a = ui.call(axum::http::Method::POST, &path, Some(&json!({})), None).await;
+    if !a.ok() {
+        return payments_page(&ui, "open", Some(a.error())).await;
+    }
+    see_other("/ui/payments?status=open")
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -63,6 +63,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/premises", "nav.premises", "premises.read"),
     ("/ui/approvals", "nav.approvals", "corrections.read"),
     ("/ui/refunds", "nav.refunds", "refused_payments.read"),
+    ("/ui/payments", "nav.payments", "payments.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
     ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
     ("/ui/stock", "nav.stock", "meters.manage"),

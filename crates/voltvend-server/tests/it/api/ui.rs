@@ -301,6 +301,8 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/tariffs/test-flat".into(),
         "/ui/open".into(),
         "/ui/refunds".into(),
+        "/ui/payments".into(),
+        "/ui/payments?status=open".into(),
         "/ui/stock".into(),
         "/ui/admin".into(),
         "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
@@ -1239,4 +1241,44 @@ async fn a_flagged_reading_is_reviewed_on_the_meter_page() {
     let balance = account["balance"]["minor"].as_str().map(str::to_string);
     assert_eq!(balance, Some((before.parse::<i64>().unwrap() - 18_000).to_string()), "{account}");
     assert!(!text(&api.send(page(&path, &manager)).await).contains(&action), "reviewed: the form is gone");
+}
+
+#[tokio::test]
+async fn online_payments_are_followed_from_their_page() {
+    let mut api = Api::new().await;
+    let e = api.estate.clone();
+    let admin = voltvend_domain::BuiltinRole::Administrator;
+    let channel = api
+        .send(api.as_(admin, 'g', Method::POST, "/api/v1/payment-channels").fresh_key().json(serde_json::json!({
+            "provider": "wechat_pay", "name": "微信支付 Riverside", "premises_id": e.property.id.to_string(), "currency": "CNY",
+        })))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let intent = api
+        .send(
+            api.as_(voltvend_domain::BuiltinRole::Cashier, 'a', Method::POST, "/api/v1/payment-intents")
+                .fresh_key()
+                .json(serde_json::json!({"channel_id": channel, "account_id": e.account_a.to_string(),
+                "meter_id": e.remote_meter.to_string(), "amount": "30.00"})),
+        )
+        .await
+        .ok();
+    let order_no = intent["order_no"].as_str().unwrap().to_string();
+    let (_, manager) = session(&mut api, "pay.manager", "manager", e.property.id).await;
+    let html = text(&api.send(page("/ui/payments?status=open", &manager)).await);
+    assert!(html.contains("微信支付 Riverside") && html.contains(&order_no), "{html}");
+    assert!(!html.contains("/query\""), "a manager does not sell, so does not ask the provider: {html}");
+    // A cashier asks the provider now; this channel has no credentials here, and the page says so.
+    let (_, cashier) = session(&mut api, "pay.cashier", "cashier", e.building_a.id).await;
+    let html = text(&api.send(page("/ui/payments?status=open", &cashier)).await);
+    let action = format!("/ui/payments/{}/query", intent["id"].as_str().unwrap());
+    let csrf = field_in(&html, &action, "csrf");
+    let r = api.send(form_req(&action, &format!("csrf={csrf}"), &cashier)).await;
+    assert!(text(&r).contains("data-code=\"payment_query_unconfigured\""), "{}", text(&r));
+    // A field engineer has no payments page.
+    let (_, engineer) = session(&mut api, "pay.engineer", "field_engineer", e.building_a.id).await;
+    assert_eq!(api.send(page("/ui/payments", &engineer)).await.status.as_u16(), 403);
 }
