@@ -1,4 +1,4 @@
-//! Arbitrary bytes as a payment notification: WeChat Pay's body opened (parsed, the resource decrypted) and
+//! Arbitrary bytes as a payment notification (and a status query's answer, and a daily statement): WeChat Pay's body opened (parsed, the resource decrypted) and
 //! Alipay's form parameters read must refuse or accept without panicking; the amount parser must agree with
 //! itself on what it accepts.
 #![no_main]
@@ -15,6 +15,9 @@ fuzz_target!(|bytes: &[u8]| {
     let epoch = jiff::Timestamp::UNIX_EPOCH;
     assert!(wechat::verify_query(&keys, headers, bytes, "0123456789abcdef0123456789abcdef", epoch).is_err());
     let text = String::from_utf8_lossy(bytes);
+    // A statement file: read or refused, never a panic.
+    let _ = voltvend_payments::statement::wechat_trade_bill(&text);
+    let _ = voltvend_payments::statement::alipay_trade_bill(&text);
     let pairs: Vec<(&str, &str)> = text.split('&').filter_map(|p| p.split_once('=')).collect();
     let _ = alipay::open("2021000122600001", &pairs);
     if let Ok(fen) = alipay::yuan_to_fen(&text) {

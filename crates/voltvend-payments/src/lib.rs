@@ -17,6 +17,7 @@
 
 pub mod alipay;
 pub mod keys;
+pub mod statement;
 pub mod wechat;
 
 use jiff::Timestamp;

@@ -262,6 +262,8 @@ pub struct IntentFilter {
     pub status: Option<voltvend_ops::IntentStatus>,
     /// Those expiring first first (no paging), instead of the newest first.
     pub expiring_first: bool,
+    /// Paid in `[from_us, to_us)` (by the provider's time of payment).
+    pub paid_between_us: Option<(i64, i64)>,
 }
 
 /// Which refused payments a listing shows.

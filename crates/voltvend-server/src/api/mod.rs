@@ -538,6 +538,10 @@ endpoints! {
         access: Access::Needs(P::PaymentsManage), summary: "Close a channel to new payment intents, or open it again", keyed: true,
         query: -, body: [ChannelActiveRequest], ok: 200 [PaymentChannelView], errors: [404, 409, 422],
     }
+    POST "/api/v1/payment-channels/{id}/reconciliation" => payments::reconcile {
+        access: Access::Needs(P::PaymentsRead), summary: "对账: a provider's daily statement against what the ledger recorded through the channel that day (read-only)", keyed: false,
+        query: -, body: [StatementReconciliationRequest], ok: 200 [StatementReconciliationView], errors: [404, 409],
+    }
     GET "/api/v1/payment-intents" => payments::list_intents {
         access: Access::Needs(P::PaymentsRead), summary: "Customers' online payment intents and what became of them", keyed: false,
         query: [IntentQuery], body: -, ok: 200 [Page<PaymentIntentView>], errors: [422],

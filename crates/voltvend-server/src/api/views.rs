@@ -2566,3 +2566,51 @@ pub struct PaymentOrderView {
     /// What the customer's QR code holds: WeChat Pay's `weixin://…` code URL, or Alipay's `https://qr.alipay.com/…`.
     pub pay_url: String,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatementReconciliationRequest {
+    /// The statement's day (Beijing time, as the providers write their statements): "2026-11-23".
+    pub date: String,
+    /// The statement as the provider gives it (WeChat Pay's trade bill, or Alipay's detail file), decoded to text.
+    pub statement: String,
+}
+
+/// A payment seen on one side only, or with different amounts.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DifferenceView {
+    /// `amount` (both sides, different), `not_in_ledger` (the provider took it; we did not record it),
+    /// `not_in_statement` (we recorded it; the provider's statement does not show it).
+    pub kind: String,
+    pub order_no: String,
+    pub transaction_id: String,
+    pub statement: Option<MoneyView>,
+    pub ledger: Option<MoneyView>,
+    /// What became of the intent, when there is one.
+    pub intent_status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatementRefundView {
+    pub order_no: String,
+    pub transaction_id: String,
+    pub amount: MoneyView,
+}
+
+/// A provider's statement for one day beside what the ledger recorded through the channel.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatementReconciliationView {
+    pub channel_id: Uuid,
+    pub date: String,
+    pub statement_payments: u32,
+    pub statement_total: MoneyView,
+    pub ledger_payments: u32,
+    pub ledger_total: MoneyView,
+    /// Payments on both sides with the same amount.
+    pub matched: u32,
+    pub differences: Vec<DifferenceView>,
+    /// Refunds the statement shows (recorded refunds are not matched against them yet).
+    pub statement_refunds: Vec<StatementRefundView>,
+    /// What the provider owes now by the ledger (the clearing account's balance).
+    pub clearing_balance: MoneyView,
+}

@@ -112,7 +112,7 @@ pub async fn list_intents(
         channel: q.channel_id.map(Into::into),
         account: q.account_id.map(Into::into),
         status,
-        expiring_first: false,
+        ..Default::default()
     };
     let list =
         app.store.list_payment_intents(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
@@ -190,4 +190,125 @@ pub async fn order_intent(
     let subject = format!("{what} {}", meter.meter.serial);
     let pay_url = crate::payments::order(&app, &i, &subject).await.map_err(|e| ApiError::new(e.code, e.message))?;
     Ok(axum::Json(PaymentOrderView { intent: PaymentIntentView::from(&i), pay_url }))
+}
+
+/// 对账: a provider's statement for one day against the intents the channel recorded as paid that day (by the
+/// provider's time of payment), matched by the provider's transaction number. Read-only: nothing is booked.
+pub async fn reconcile(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<StatementReconciliationRequest>,
+) -> ApiResult<axum::Json<StatementReconciliationView>> {
+    use std::collections::BTreeMap;
+    use voltvend_payments::statement::{self, LineKind};
+
+    let channel = visible_channel(&app, &p, id.into()).await?;
+    let day: jiff::civil::Date =
+        body.date.parse().map_err(|_| ApiError::field("date", "bad_request", "a date such as 2026-11-23"))?;
+    let beijing = jiff::tz::Offset::constant(8);
+    let from = beijing.to_timestamp(day.to_datetime(jiff::civil::Time::midnight())).map_err(|_| date_error())?;
+    let to = beijing
+        .to_timestamp(day.tomorrow().map_err(|_| date_error())?.to_datetime(jiff::civil::Time::midnight()))
+        .map_err(|_| date_error())?;
+    let lines = match channel.provider {
+        Provider::WechatPay => statement::wechat_trade_bill(&body.statement),
+        Provider::Alipay => statement::alipay_trade_bill(&body.statement),
+        other => {
+            return Err(ApiError::new("payment_query_unconfigured", format!("{other} statements are not read yet")));
+        }
+    }
+    .map_err(|e| ApiError::field("statement", "bad_request", e.to_string()))?;
+    let c = channel.currency;
+    // The ledger's side: every intent the provider's money came in for that day, in the channel's currency
+    // (paid, held for another amount, or kept as refused) — what the clearing account was debited with.
+    let filter = IntentFilter {
+        channel: Some(channel.id),
+        paid_between_us: Some((from.as_microsecond(), to.as_microsecond())),
+        ..Default::default()
+    };
+    let mut ledger: BTreeMap<String, voltvend_ops::PaymentIntent> = BTreeMap::new();
+    let mut after = None;
+    loop {
+        let page = ListQuery { scope: None, after: after.clone(), limit: voltvend_store::ListQuery::LIMIT_MAX };
+        let list = app.store.list_payment_intents(&page, &filter).await?;
+        after = list.last().map(|i| i.id.to_string());
+        let done = list.len() < voltvend_store::ListQuery::LIMIT_MAX as usize;
+        for i in list {
+            if i.paid_currency.as_deref() == Some(c.code())
+                && let Some(txn) = i.provider_txn.clone()
+            {
+                ledger.insert(txn, i);
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let (ledger_payments, ledger_total) =
+        (ledger.len() as u32, ledger.values().map(|i| i.paid_minor.unwrap_or(0)).sum::<i64>());
+    let mut differences = Vec::new();
+    let mut refunds = Vec::new();
+    let (mut statement_payments, mut statement_total, mut matched) = (0_u32, 0_i64, 0_u32);
+    for line in lines.iter().filter(|l| l.at >= from && l.at < to) {
+        if line.kind == LineKind::Refund {
+            refunds.push(StatementRefundView {
+                order_no: line.out_trade_no.clone(),
+                transaction_id: line.transaction_id.clone(),
+                amount: money(line.amount_minor, c),
+            });
+            continue;
+        }
+        statement_payments += 1;
+        statement_total += line.amount_minor;
+        let ours = ledger.remove(&line.transaction_id);
+        let paid = ours.as_ref().and_then(|i| i.paid_minor);
+        if paid == Some(line.amount_minor) && line.currency == c.code() {
+            matched += 1;
+            continue;
+        }
+        // Not in the ledger: perhaps an intent we never heard was paid — its status says.
+        let intent = match &ours {
+            Some(i) => Some(i.clone()),
+            None => match crate::payments::intent_of(&line.out_trade_no) {
+                Some(id) => app.store.payment_intent(id).await?.filter(|i| i.channel_id == channel.id),
+                None => None,
+            },
+        };
+        differences.push(DifferenceView {
+            kind: if ours.is_some() { "amount" } else { "not_in_ledger" }.into(),
+            order_no: line.out_trade_no.clone(),
+            transaction_id: line.transaction_id.clone(),
+            statement: Some(money(line.amount_minor, c)),
+            ledger: paid.map(|m| money(m, c)),
+            intent_status: intent.map(|i| i.status.as_str().to_string()),
+        });
+    }
+    for (txn, i) in ledger {
+        differences.push(DifferenceView {
+            kind: "not_in_statement".into(),
+            order_no: i.order_no(),
+            transaction_id: txn,
+            statement: None,
+            ledger: i.paid_minor.map(|m| money(m, c)),
+            intent_status: Some(i.status.as_str().to_string()),
+        });
+    }
+    let (_, clearing) = app.store.ledger_account(channel.clearing).await?;
+    Ok(axum::Json(StatementReconciliationView {
+        channel_id: channel.id.as_uuid(),
+        date: day.to_string(),
+        statement_payments,
+        statement_total: money(statement_total, c),
+        ledger_payments,
+        ledger_total: money(ledger_total, c),
+        matched,
+        differences,
+        statement_refunds: refunds,
+        clearing_balance: money(clearing.normal(voltvend_domain::Side::Debit), c),
+    }))
+}
+
+fn date_error() -> ApiError {
+    ApiError::field("date", "bad_request", "a date such as 2026-11-23")
 }

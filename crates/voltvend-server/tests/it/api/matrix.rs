@@ -13,6 +13,11 @@ use voltvend_server::api::{Access, endpoints};
 
 use super::{Api, Req};
 
+/// A WeChat Pay trade bill with no lines: its header row.
+const WECHAT_BILL_HEADER: &str = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,\
+货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,\
+申请退款金额,费率备注\n";
+
 /// How the scope shows on an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Scoped {
@@ -508,6 +513,12 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Some(json!({"active": true})),
             Scoped::Object,
             "AM",
+        ),
+        ("POST", "/api/v1/payment-channels/{id}/reconciliation") => x(
+            format!("/api/v1/payment-channels/{}/reconciliation", f.channel),
+            Some(json!({"date": "2026-11-23", "statement": WECHAT_BILL_HEADER})),
+            Scoped::Object,
+            "AMCU",
         ),
         ("GET", "/api/v1/payment-intents") => x(path.into(), None, list(f.intent.clone()), "AMCU"),
         ("GET", "/api/v1/payment-intents/{id}") => {

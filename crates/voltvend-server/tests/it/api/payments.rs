@@ -537,3 +537,123 @@ async fn a_customer_pays_from_the_page_with_a_meter_number_and_sees_the_token() 
     }
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
 }
+
+/// One detail line of a WeChat Pay trade bill (every field prefixed by a backtick, as the provider writes it).
+fn bill_line(at: &str, txn: &str, order: &str, state: &str, settled: &str, refunded: &str) -> String {
+    let fields = [
+        at,
+        "wxd678efh567hg6787",
+        "1900000109",
+        "0",
+        "",
+        txn,
+        order,
+        "oUpF8u",
+        "NATIVE",
+        state,
+        "OTHERS",
+        "CNY",
+        settled,
+        "0.00",
+        "0",
+        "0",
+        refunded,
+        "0.00",
+        "",
+        "",
+        "电费",
+        "",
+        "0.30000",
+        "0.60%",
+        settled,
+        refunded,
+        "",
+    ];
+    fields.iter().map(|f| format!("`{f}")).collect::<Vec<_>>().join(",")
+}
+
+#[tokio::test]
+async fn a_wechat_statement_is_reconciled_with_what_the_channel_recorded() {
+    if !peer_available() {
+        return;
+    }
+    let p = Provider::new().await;
+    let creds = "provider = \"wechat_pay\"\nmchid = \"1900000109\"\napiv3_key = \"file:apiv3.txt\"\n\
+                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n";
+    let channel = p.channel("wechat_pay", creds).await;
+    let mut paid = Vec::new();
+    for (amount, fen, txn) in
+        [("50.00", 5_000, "T-MATCH"), ("20.00", 1_999, "T-SHORT"), ("30.00", 3_000, "T-ONLY-OURS")]
+    {
+        let intent = p.intent(&channel, amount).await;
+        let order = intent["order_no"].as_str().unwrap().to_string();
+        let (h, b) = p.wechat(&order, fen, "CNY", txn);
+        assert_eq!(p.notify(&channel, &h, &b, "application/json").await.0, StatusCode::NO_CONTENT);
+        paid.push(order);
+    }
+    // The provider's bill for the day: the first two as paid (the second for what was really paid), a payment
+    // for an order we never heard was paid, a refund — and not the third.
+    let header = "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,\
+                  应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,\
+                  手续费,费率,订单金额,申请退款金额,费率备注";
+    let stranger = "f".repeat(32);
+    let bill = [
+        header.replace(' ', ""),
+        bill_line("2026-11-23 16:01:07", "T-MATCH", &paid[0], "SUCCESS", "50.00", "0.00"),
+        bill_line("2026-11-23 16:01:07", "T-SHORT", &paid[1], "SUCCESS", "19.99", "0.00"),
+        bill_line("2026-11-23 17:30:00", "T-STRANGER", &stranger, "SUCCESS", "8.00", "0.00"),
+        bill_line("2026-11-23 18:00:00", "T-MATCH", &paid[0], "REFUND", "0.00", "5.00"),
+        // The next day's line is not this day's.
+        bill_line("2026-11-24 00:00:01", "T-TOMORROW", &stranger, "SUCCESS", "1.00", "0.00"),
+        "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额".to_string(),
+        "`4,`77.99,`5.00,`0.00,`0.90000,`77.99,`5.00".to_string(),
+    ]
+    .join("\r\n");
+    let path = format!("/api/v1/payment-channels/{channel}/reconciliation");
+    let r = p
+        .api
+        .send(
+            p.api
+                .as_(BuiltinRole::Administrator, 'g', Method::POST, &path)
+                .json(json!({"date": "2026-11-23", "statement": bill})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    let report = r.json();
+    assert_eq!(
+        (report["statement_payments"].as_u64(), report["ledger_payments"].as_u64()),
+        (Some(3), Some(3)),
+        "{report}"
+    );
+    assert_eq!(
+        (report["statement_total"]["minor"].as_str(), report["ledger_total"]["minor"].as_str()),
+        (Some("7799"), Some("9999"))
+    );
+    assert_eq!(report["matched"], 2, "{report}");
+    let kinds: Vec<(String, String)> = report["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap().to_string(), d["transaction_id"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("not_in_ledger".to_string(), "T-STRANGER".to_string()),
+            ("not_in_statement".to_string(), "T-ONLY-OURS".to_string())
+        ]
+    );
+    assert_eq!(report["statement_refunds"][0]["amount"]["minor"], "500");
+    // The clearing account holds all three payments (one held for review as owed back).
+    assert_eq!(report["clearing_balance"]["minor"], "9999");
+    // A file that is not a bill is refused, naming the field.
+    let bad = p
+        .api
+        .send(
+            p.api
+                .as_(BuiltinRole::Administrator, 'g', Method::POST, &path)
+                .json(json!({"date": "2026-11-23", "statement": "a,b"})),
+        )
+        .await;
+    assert_eq!((bad.status, bad.json()["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("statement")));
+}
