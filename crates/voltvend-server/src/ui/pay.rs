@@ -195,7 +195,8 @@ async fn asked(app: &AppState, meter_no: &str, amount: &str) -> Result<Asked, &'
         return Err("pay.err.meter");
     }
     let filter = voltvend_store::MeterFilter { q: Some(meter_no.to_string()), ..Default::default() };
-    let query = voltvend_store::ListQuery { scope: None, after: None, limit: 20 };
+    // The search is by part of a serial or address: take every match, then only the exact one.
+    let query = voltvend_store::ListQuery { scope: None, after: None, limit: voltvend_store::ListQuery::LIMIT_MAX };
     let meters = app.store.list_meters(&query, &filter).await.map_err(|_| "pay.err.unavailable")?;
     // Only the exact number: a part of one must not list strangers' meters.
     let meter = meters
