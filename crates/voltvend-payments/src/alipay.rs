@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 use rsa::RsaPublicKey;
 
-use crate::{Notification, PaymentError, PaymentState, Provider, keys, malformed};
+use crate::{Notification, PaymentError, PaymentState, Provider, beijing_time, keys, malformed};
 
 /// What the merchant answers a notification it took.
 pub const ANSWER_OK: &str = "success";
@@ -134,13 +134,12 @@ fn gateway_request(
     at: Timestamp,
     key: &keys::SigningKey,
 ) -> Result<Vec<(String, String)>, PaymentError> {
-    let civil = jiff::tz::Offset::constant(8).to_datetime(at);
     let mut params: Vec<(String, String)> = [
         ("app_id", app_id.to_string()),
         ("method", method.to_string()),
         ("charset", "utf-8".to_string()),
         ("sign_type", "RSA2".to_string()),
-        ("timestamp", civil.strftime("%Y-%m-%d %H:%M:%S").to_string()),
+        ("timestamp", crate::beijing_text(at, "%Y-%m-%d %H:%M:%S")),
         ("version", "1.0".to_string()),
         ("biz_content", biz.to_string()),
     ]
@@ -169,7 +168,7 @@ pub fn precreate_request(
     if total_fen <= 0 {
         return Err(malformed("an order of a positive amount"));
     }
-    let expire = jiff::tz::Offset::constant(8).to_datetime(time_expire).strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let expire = crate::beijing_text(time_expire, "%Y-%m-%d %H:%M:%S");
     let biz = serde_json::json!({
         "out_trade_no": out_trade_no,
         "total_amount": format!("{}.{:02}", total_fen / 100, total_fen % 100),
@@ -179,37 +178,55 @@ pub fn precreate_request(
     gateway_request(app_id, "alipay.trade.precreate", biz, &[("notify_url", notify_url)], at, key)
 }
 
+/// What every gateway answer says (its result code, and the order it is about), with the method's own fields.
 #[derive(serde::Deserialize)]
-struct PrecreateResponse {
+struct BusinessAnswer<T> {
     code: String,
     #[serde(default)]
     sub_code: Option<String>,
     #[serde(default)]
     out_trade_no: Option<String>,
+    #[serde(flatten)]
+    fields: T,
+}
+
+/// The gateway's answer `name` for `out_trade_no`: its signature checked, its result a success (`10000`) about
+/// that order. `None`: Alipay has no trade with that order number (`ACQ.TRADE_NOT_EXIST`).
+fn business_answer<T: serde::de::DeserializeOwned>(
+    alipay_key: &RsaPublicKey,
+    raw: &str,
+    name: &str,
+    out_trade_no: &str,
+) -> Result<Option<T>, PaymentError> {
+    let inner = signed_answer(alipay_key, raw, name)?;
+    let a: BusinessAnswer<T> = serde_json::from_str(inner).map_err(|e| malformed(format!("answer: {e}")))?;
+    if a.code != "10000" {
+        return match a.sub_code.as_deref() {
+            Some("ACQ.TRADE_NOT_EXIST") => Ok(None),
+            other => Err(malformed(format!("the gateway answered {} {}", a.code, other.unwrap_or("")))),
+        };
+    }
+    if a.out_trade_no.as_deref() != Some(out_trade_no) {
+        return Err(malformed(format!("the answer is for order {:?}, not {out_trade_no:?}", a.out_trade_no)));
+    }
+    Ok(Some(a.fields))
+}
+
+#[derive(serde::Deserialize)]
+struct PrecreateResponse {
     #[serde(default)]
     qr_code: Option<String>,
 }
 
 /// Verifies the gateway's answer to [`precreate_request`]: the QR code's content for `out_trade_no`.
 pub fn verify_precreate(alipay_key: &RsaPublicKey, raw: &str, out_trade_no: &str) -> Result<String, PaymentError> {
-    let inner = signed_answer(alipay_key, raw, "alipay_trade_precreate_response")?;
-    let r: PrecreateResponse = serde_json::from_str(inner).map_err(|e| malformed(format!("answer: {e}")))?;
-    if r.code != "10000" {
-        return Err(malformed(format!("the gateway answered {} {}", r.code, r.sub_code.unwrap_or_default())));
-    }
-    if r.out_trade_no.as_deref() != Some(out_trade_no) {
-        return Err(malformed(format!("the answer is for order {:?}, not {out_trade_no:?}", r.out_trade_no)));
-    }
+    let r: PrecreateResponse = business_answer(alipay_key, raw, "alipay_trade_precreate_response", out_trade_no)?
+        .ok_or_else(|| malformed("the gateway has no such trade"))?;
     r.qr_code.filter(|q| q.starts_with("https://")).ok_or_else(|| malformed("no https qr_code"))
 }
 
 #[derive(serde::Deserialize)]
 struct QueryResponse {
-    code: String,
-    #[serde(default)]
-    sub_code: Option<String>,
-    #[serde(default)]
-    out_trade_no: Option<String>,
     #[serde(default)]
     trade_no: Option<String>,
     #[serde(default)]
@@ -225,18 +242,10 @@ struct QueryResponse {
 /// Verifies the gateway's answer to [`query_request`]: the `sign` over the text of
 /// `alipay_trade_query_response` exactly as received (not re-serialised), then what it says of `out_trade_no`.
 pub fn verify_query(alipay_key: &RsaPublicKey, raw: &str, out_trade_no: &str) -> Result<QueryAnswer, PaymentError> {
-    let inner = signed_answer(alipay_key, raw, "alipay_trade_query_response")?;
-    let r: QueryResponse = serde_json::from_str(inner).map_err(|e| malformed(format!("answer: {e}")))?;
-    if r.code != "10000" {
-        return match r.sub_code.as_deref() {
-            Some("ACQ.TRADE_NOT_EXIST") => Ok(QueryAnswer::NotFound),
-            other => Err(malformed(format!("the gateway answered {} {}", r.code, other.unwrap_or("")))),
-        };
-    }
-    let theirs = r.out_trade_no.unwrap_or_default();
-    if theirs != out_trade_no {
-        return Err(malformed(format!("the answer is for order {theirs:?}, not {out_trade_no:?}")));
-    }
+    let Some(r) = business_answer::<QueryResponse>(alipay_key, raw, "alipay_trade_query_response", out_trade_no)?
+    else {
+        return Ok(QueryAnswer::NotFound);
+    };
     let status = r.trade_status.unwrap_or_default();
     let state = match status.as_str() {
         "TRADE_SUCCESS" | "TRADE_FINISHED" => PaymentState::Paid,
@@ -249,7 +258,7 @@ pub fn verify_query(alipay_key: &RsaPublicKey, raw: &str, out_trade_no: &str) ->
     };
     Ok(QueryAnswer::Found(Notification {
         provider: Provider::Alipay,
-        out_trade_no: theirs,
+        out_trade_no: out_trade_no.to_string(),
         transaction_id,
         state,
         amount_minor: yuan_to_fen(r.total_amount.as_deref().unwrap_or(""))?,
@@ -275,13 +284,6 @@ pub fn yuan_to_fen(text: &str) -> Result<i64, PaymentError> {
     let whole: i64 = whole.parse().map_err(|_| bad())?;
     let frac: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().map_err(|_| bad())? };
     whole.checked_mul(100).and_then(|w| w.checked_add(frac)).ok_or_else(bad)
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in Beijing time (UTC+8 all year), as Alipay writes its times.
-fn beijing_time(text: &str) -> Result<Timestamp, PaymentError> {
-    let civil: jiff::civil::DateTime = text.parse().map_err(|_| malformed(format!("time {text:?}")))?;
-    let offset = jiff::tz::Offset::constant(8);
-    offset.to_timestamp(civil).map_err(|_| malformed(format!("time {text:?}")))
 }
 
 #[cfg(test)]

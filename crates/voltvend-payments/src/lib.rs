@@ -109,3 +109,23 @@ impl PaymentError {
 pub(crate) fn malformed(why: impl Into<String>) -> PaymentError {
     PaymentError::Malformed(why.into())
 }
+
+/// Beijing time (UTC+8 all year): the providers write their times, expiries and statement days in it.
+pub const BEIJING: jiff::tz::Offset = jiff::tz::Offset::constant(8);
+
+/// `YYYY-MM-DD HH:MM:SS` in Beijing time, as Alipay and the statements write their times.
+pub(crate) fn beijing_time(text: &str) -> Result<Timestamp, PaymentError> {
+    let civil: jiff::civil::DateTime = text.parse().map_err(|_| malformed(format!("time {text:?}")))?;
+    BEIJING.to_timestamp(civil).map_err(|_| malformed(format!("time {text:?}")))
+}
+
+/// `at` written in Beijing time with `format` (strftime).
+pub(crate) fn beijing_text(at: Timestamp, format: &str) -> String {
+    BEIJING.to_datetime(at).strftime(format).to_string()
+}
+
+/// The instants a statement day (in Beijing time) runs over: `[from, to)`. `None` past the calendar's end.
+pub fn beijing_day(day: jiff::civil::Date) -> Option<(Timestamp, Timestamp)> {
+    let start = |d: jiff::civil::Date| BEIJING.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok();
+    Some((start(day)?, start(day.tomorrow().ok()?)?))
+}

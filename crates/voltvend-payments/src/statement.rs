@@ -12,7 +12,7 @@
 
 use jiff::Timestamp;
 
-use crate::{PaymentError, alipay::yuan_to_fen, malformed};
+use crate::{PaymentError, alipay::yuan_to_fen, beijing_time, malformed};
 
 /// What a statement line says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +59,6 @@ fn fields(line: &str) -> Vec<String> {
     out
 }
 
-fn beijing(text: &str) -> Result<Timestamp, PaymentError> {
-    let civil: jiff::civil::DateTime = text.parse().map_err(|_| malformed(format!("time {text:?}")))?;
-    jiff::tz::Offset::constant(8).to_timestamp(civil).map_err(|_| malformed(format!("time {text:?}")))
-}
-
 /// The index of each named column in `header`.
 fn columns<const N: usize>(header: &[String], names: [&str; N]) -> Result<[usize; N], PaymentError> {
     let mut idx = [0; N];
@@ -107,7 +102,7 @@ pub fn wechat_trade_bill(text: &str) -> Result<Vec<StatementLine>, PaymentError>
                 "" => "CNY".to_string(),
                 c => c.to_string(),
             },
-            at: beijing(cell(&row, at)?)?,
+            at: beijing_time(cell(&row, at)?)?,
         });
     }
     Ok(out)
@@ -134,7 +129,7 @@ pub fn alipay_trade_bill(text: &str) -> Result<Vec<StatementLine>, PaymentError>
             // A refund line's amount is written negative.
             amount_minor: yuan_to_fen(cell(&row, amount)?.trim_start_matches('-'))?,
             currency: "CNY".to_string(),
-            at: beijing(cell(&row, at)?)?,
+            at: beijing_time(cell(&row, at)?)?,
         });
     }
     Ok(out)

@@ -275,13 +275,13 @@ pub struct NativeOrder<'a> {
 
 /// The JSON body of a Native order; `time_expire` in RFC 3339 at Beijing time, as the API documents it.
 pub fn native_order_body(o: &NativeOrder<'_>) -> String {
-    let expire = jiff::tz::Offset::constant(8).to_datetime(o.time_expire).strftime("%Y-%m-%dT%H:%M:%S+08:00");
+    let expire = crate::beijing_text(o.time_expire, "%Y-%m-%dT%H:%M:%S+08:00");
     serde_json::json!({
         "appid": o.appid,
         "mchid": o.mchid,
         "description": o.description,
         "out_trade_no": o.out_trade_no,
-        "time_expire": expire.to_string(),
+        "time_expire": expire,
         "notify_url": o.notify_url,
         "amount": { "total": o.total, "currency": o.currency },
     })

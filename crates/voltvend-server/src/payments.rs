@@ -23,7 +23,7 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 use serde::Deserialize;
 use voltvend_domain::{PaymentChannelId, PaymentIntentId};
-use voltvend_ops::{Actor, Applied, Command, Operation, Provider, SettlePayment};
+use voltvend_ops::{Actor, Applied, Command, Operation, PaymentChannel, Provider, SettlePayment};
 use voltvend_payments::{Notification, PaymentError, PaymentState, alipay, wechat};
 
 use crate::http::AppState;
@@ -393,11 +393,7 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
     if intent.status != voltvend_ops::IntentStatus::Open {
         return Ok(format!("already {}", intent.status));
     }
-    let ch = app
-        .store
-        .payment_channel(intent.channel_id)
-        .await?
-        .ok_or_else(|| QueryFailed::new("payment_channel_unknown", "the intent's channel is gone"))?;
+    let ch = channel_of(app, intent).await?;
     let order = intent.order_no();
     let now = app.now();
     let credentials = match app.payments.credentials(ch.id, ch.provider) {
@@ -414,44 +410,17 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
         Credentials::Wechat { keys, merchant: Some((key, serial)), api_base, .. } => {
             let path = wechat::query_path(&keys.mchid, &order)
                 .ok_or_else(|| QueryFailed::new("payment_malformed", "no query path for this merchant and order"))?;
-            let nonce = app.api.ids.uuid().simple().to_string().to_uppercase();
-            let request = wechat::Request {
-                mchid: &keys.mchid,
-                serial_no: serial,
-                method: "GET",
-                path: &path,
-                timestamp: now.as_second(),
-                nonce: &nonce,
-                body: "",
-            };
-            let response = app
-                .payments
-                .client
-                .get(format!("{}{path}", api_base.trim_end_matches('/')))
-                .header(header::AUTHORIZATION, wechat::authorization(&request, key))
-                .header(header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(QueryFailed::unavailable)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(QueryFailed::unavailable)?;
-            if status == reqwest::StatusCode::NOT_FOUND {
-                None
-            } else if !status.is_success() {
-                return Err(QueryFailed::unavailable(format!("WeChat Pay answered {status}")));
-            } else {
-                Some(wechat::verify_query(keys, wechat_headers(&headers), &body, &order, now)?)
+            let signer = WechatSigner { mchid: &keys.mchid, key, serial, api_base };
+            // WeChat Pay answers an order it never heard of with 404 ORDER_NOT_EXIST: not paid.
+            match signer.call(app, reqwest::Method::GET, &path, "", now).await? {
+                None => None,
+                Some((headers, body)) => {
+                    Some(wechat::verify_query(keys, wechat_headers(&headers), &body, &order, now)?)
+                }
             }
         }
         Credentials::Alipay { app_id, key, app_key: Some(app_key), gateway } => {
-            let params = alipay::query_request(app_id, &order, now, app_key)?;
-            let response =
-                app.payments.client.post(gateway).form(&params).send().await.map_err(QueryFailed::unavailable)?;
-            if !response.status().is_success() {
-                return Err(QueryFailed::unavailable(format!("Alipay answered {}", response.status())));
-            }
-            let text = response.text().await.map_err(QueryFailed::unavailable)?;
+            let text = alipay_call(app, gateway, &alipay::query_request(app_id, &order, now, app_key)?).await?;
             match alipay::verify_query(key, &text, &order)? {
                 alipay::QueryAnswer::Found(n) => Some(n),
                 alipay::QueryAnswer::NotFound => None,
@@ -536,11 +505,7 @@ pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject
     if intent.status != voltvend_ops::IntentStatus::Open {
         return Err(QueryFailed::new("payment_intent_not_open", format!("intent {} is {}", intent.id, intent.status)));
     }
-    let ch = app
-        .store
-        .payment_channel(intent.channel_id)
-        .await?
-        .ok_or_else(|| QueryFailed::new("payment_channel_unknown", "the intent's channel is gone"))?;
+    let ch = channel_of(app, intent).await?;
     let unconfigured = |why: String| QueryFailed::new("payment_order_unconfigured", why);
     let credentials = app
         .payments
@@ -565,33 +530,11 @@ pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject
                 total: intent.amount_minor,
                 currency: intent.currency.code(),
             });
-            let nonce = app.api.ids.uuid().simple().to_string().to_uppercase();
-            let request = wechat::Request {
-                mchid: &keys.mchid,
-                serial_no: serial,
-                method: "POST",
-                path: wechat::NATIVE_ORDER_PATH,
-                timestamp: now.as_second(),
-                nonce: &nonce,
-                body: &body,
-            };
-            let response = app
-                .payments
-                .client
-                .post(format!("{}{}", api_base.trim_end_matches('/'), wechat::NATIVE_ORDER_PATH))
-                .header(header::AUTHORIZATION, wechat::authorization(&request, key))
-                .header(header::ACCEPT, "application/json")
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body)
-                .send()
-                .await
-                .map_err(QueryFailed::unavailable)?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response.bytes().await.map_err(QueryFailed::unavailable)?;
-            if !status.is_success() {
-                return Err(QueryFailed::unavailable(format!("WeChat Pay answered {status}")));
-            }
+            let signer = WechatSigner { mchid: &keys.mchid, key, serial, api_base };
+            let (headers, bytes) = signer
+                .call(app, reqwest::Method::POST, wechat::NATIVE_ORDER_PATH, &body, now)
+                .await?
+                .ok_or_else(|| QueryFailed::unavailable("WeChat Pay answered 404"))?;
             Ok(wechat::verify_native_order(keys, wechat_headers(&headers), &bytes, now)?)
         }
         Credentials::Alipay { app_id, key, app_key: Some(app_key), gateway } => {
@@ -605,16 +548,78 @@ pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject
                 now,
                 app_key,
             )?;
-            let response =
-                app.payments.client.post(gateway).form(&params).send().await.map_err(QueryFailed::unavailable)?;
-            if !response.status().is_success() {
-                return Err(QueryFailed::unavailable(format!("Alipay answered {}", response.status())));
-            }
-            let text = response.text().await.map_err(QueryFailed::unavailable)?;
-            Ok(alipay::verify_precreate(key, &text, &order)?)
+            Ok(alipay::verify_precreate(key, &alipay_call(app, gateway, &params).await?, &order)?)
         }
         _ => Err(unconfigured(format!("channel {} has no key (or WeChat Pay appid) to make orders with", ch.id))),
     }
+}
+
+/// The intent's channel.
+async fn channel_of(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Result<PaymentChannel, QueryFailed> {
+    app.store
+        .payment_channel(intent.channel_id)
+        .await?
+        .ok_or_else(|| QueryFailed::new("payment_channel_unknown", "the intent's channel is gone"))
+}
+
+/// The merchant's side of a WeChat Pay API call.
+struct WechatSigner<'a> {
+    mchid: &'a str,
+    key: &'a voltvend_payments::keys::SigningKey,
+    serial: &'a str,
+    api_base: &'a str,
+}
+
+impl WechatSigner<'_> {
+    /// Sends `method path` with `body`, signed as the merchant: the answer's headers and body (its signature is
+    /// the caller's to check), or `None` for a 404. Anything else but a success is the provider's
+    /// unavailability.
+    async fn call(
+        &self,
+        app: &AppState,
+        method: reqwest::Method,
+        path: &str,
+        body: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<(HeaderMap, Bytes)>, QueryFailed> {
+        let nonce = app.api.ids.uuid().simple().to_string().to_uppercase();
+        let request = wechat::Request {
+            mchid: self.mchid,
+            serial_no: self.serial,
+            method: method.as_str(),
+            path,
+            timestamp: now.as_second(),
+            nonce: &nonce,
+            body,
+        };
+        let mut builder = app
+            .payments
+            .client
+            .request(method.clone(), format!("{}{path}", self.api_base.trim_end_matches('/')))
+            .header(header::AUTHORIZATION, wechat::authorization(&request, self.key))
+            .header(header::ACCEPT, "application/json");
+        if !body.is_empty() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json").body(body.to_string());
+        }
+        let response = builder.send().await.map_err(QueryFailed::unavailable)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(QueryFailed::unavailable)?;
+        match status {
+            reqwest::StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some((headers, bytes))),
+            s => Err(QueryFailed::unavailable(format!("WeChat Pay answered {s}"))),
+        }
+    }
+}
+
+/// Posts `params` to Alipay's gateway: the answer's text (its signature is the caller's to check).
+async fn alipay_call(app: &AppState, gateway: &str, params: &[(String, String)]) -> Result<String, QueryFailed> {
+    let response = app.payments.client.post(gateway).form(params).send().await.map_err(QueryFailed::unavailable)?;
+    if !response.status().is_success() {
+        return Err(QueryFailed::unavailable(format!("Alipay answered {}", response.status())));
+    }
+    response.text().await.map_err(QueryFailed::unavailable)
 }
 
 fn wechat_headers(headers: &HeaderMap) -> wechat::Headers<'_> {

@@ -26,6 +26,9 @@ use crate::api::extract::ClientAddr;
 use crate::api::views::{parse_money, unit_of};
 use crate::http::AppState;
 
+/// Providers' orders kept in memory for the customer page at most.
+const ORDERS_KEPT_MAX: usize = 10_000;
+
 /// Requests one client address may make in a minute.
 pub const REQUESTS_PER_MINUTE: u32 = 30;
 
@@ -343,7 +346,12 @@ async fn pay_url(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Result
     }
     let meter = app.store.meter(intent.meter_id).await?;
     let url = crate::payments::order(app, intent, &format!("Voltvend {}", meter.meter.serial)).await?;
-    app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).insert(intent.id, url.clone());
+    let mut orders = app.payments.orders.lock().unwrap_or_else(|e| e.into_inner());
+    // A cache, not a record: past its bound it starts again (an order asked again is the same order).
+    if orders.len() >= ORDERS_KEPT_MAX {
+        orders.clear();
+    }
+    orders.insert(intent.id, url.clone());
     Ok(url)
 }
 
@@ -381,9 +389,9 @@ async fn status(
     let meter = app.store.meter(intent.meter_id).await.map(|m| m.meter.serial).unwrap_or_default();
     let (mut pay_url_text, mut qr_svg, mut receipt, mut tokens) =
         (String::new(), String::new(), String::new(), Vec::new());
-    if intent.status == IntentStatus::Open
-        && let Ok(url) = pay_url(&app, &intent).await
-    {
+    if intent.status != IntentStatus::Open {
+        app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).remove(&intent.id);
+    } else if let Ok(url) = pay_url(&app, &intent).await {
         qr_svg = qr(&url);
         pay_url_text = url;
     }

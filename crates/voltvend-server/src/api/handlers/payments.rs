@@ -206,11 +206,7 @@ pub async fn reconcile(
     let channel = visible_channel(&app, &p, id.into()).await?;
     let day: jiff::civil::Date =
         body.date.parse().map_err(|_| ApiError::field("date", "bad_request", "a date such as 2026-11-23"))?;
-    let beijing = jiff::tz::Offset::constant(8);
-    let from = beijing.to_timestamp(day.to_datetime(jiff::civil::Time::midnight())).map_err(|_| date_error())?;
-    let to = beijing
-        .to_timestamp(day.tomorrow().map_err(|_| date_error())?.to_datetime(jiff::civil::Time::midnight()))
-        .map_err(|_| date_error())?;
+    let (from, to) = voltvend_payments::beijing_day(day).ok_or_else(date_error)?;
     let lines = match channel.provider {
         Provider::WechatPay => statement::wechat_trade_bill(&body.statement),
         Provider::Alipay => statement::alipay_trade_bill(&body.statement),

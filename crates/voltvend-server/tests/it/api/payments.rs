@@ -24,6 +24,32 @@ fn peer(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// A WeChat Pay channel's credentials file: the keys `pay_provider.py setup` made; with the fake API's port, also
+/// what orders and queries need.
+fn wechat_credentials(api_port: Option<u16>) -> String {
+    let mut c = "provider = \"wechat_pay\"\nmchid = \"1900000109\"\nappid = \"wxd678efh567hg6787\"\n\
+                 apiv3_key = \"file:apiv3.txt\"\n"
+        .to_string();
+    if let Some(port) = api_port {
+        c += &format!(
+            "merchant_key = \"file:wechat_merchant.key\"\nmerchant_serial = \"5157F09EFDC096DE15EBE81A47057A7232F1B8E1\"\n\
+             api_base = \"http://127.0.0.1:{port}\"\n"
+        );
+    }
+    c + "[platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n"
+}
+
+/// An Alipay channel's credentials file, the same way.
+fn alipay_credentials(gateway_port: Option<u16>) -> String {
+    let mut c =
+        "provider = \"alipay\"\napp_id = \"2021000122600001\"\nalipay_public_key = \"file:alipay_public.pem\"\n"
+            .to_string();
+    if let Some(port) = gateway_port {
+        c += &format!("app_private_key = \"file:app.key\"\ngateway = \"http://127.0.0.1:{port}/gateway.do\"\n");
+    }
+    c
+}
+
 struct Provider {
     api: Api,
     keys: String,
@@ -135,9 +161,7 @@ async fn a_wechat_pay_notification_sells_once_and_a_forgery_changes_nothing() {
         return;
     }
     let p = Provider::new().await;
-    let creds = "provider = \"wechat_pay\"\nmchid = \"1900000109\"\napiv3_key = \"file:apiv3.txt\"\n\
-                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n";
-    let channel = p.channel("wechat_pay", creds).await;
+    let channel = p.channel("wechat_pay", &wechat_credentials(None)).await;
     let wallet = p.wallet().await.parse::<i64>().unwrap();
     let sales = p.sales_of_account().await;
     let intent = p.intent(&channel, "50.00").await;
@@ -197,9 +221,7 @@ async fn an_alipay_notification_sells_and_is_answered_in_alipays_words() {
         return;
     }
     let p = Provider::new().await;
-    let creds =
-        "provider = \"alipay\"\napp_id = \"2021000122600001\"\nalipay_public_key = \"file:alipay_public.pem\"\n";
-    let channel = p.channel("alipay", creds).await;
+    let channel = p.channel("alipay", &alipay_credentials(None)).await;
     let wallet = p.wallet().await.parse::<i64>().unwrap();
     let intent = p.intent(&channel, "88.80").await;
     let order = intent["order_no"].as_str().unwrap();
@@ -332,18 +354,7 @@ async fn status_queries_settle_expire_and_outlast_a_silent_provider() {
     }
     let p = Provider::new().await;
     let fake = FakeProviders::start(&p.keys);
-    let wechat = p
-        .channel(
-            "wechat_pay",
-            &format!(
-                "provider = \"wechat_pay\"\nmchid = \"1900000109\"\nappid = \"wxd678efh567hg6787\"\n\
-                 apiv3_key = \"file:apiv3.txt\"\nmerchant_key = \"file:wechat_merchant.key\"\nmerchant_serial = \"5157F09EFDC096DE15EBE81A47057A7232F1B8E1\"\n\
-                 api_base = \"http://127.0.0.1:{}\"\n\
-                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n",
-                fake.port
-            ),
-        )
-        .await;
+    let wechat = p.channel("wechat_pay", &wechat_credentials(Some(fake.port))).await;
     let wallet = p.wallet().await.parse::<i64>().unwrap();
     let sales = p.sales_of_account().await;
 
@@ -369,9 +380,10 @@ async fn status_queries_settle_expire_and_outlast_a_silent_provider() {
     assert_eq!(status, StatusCode::OK, "{made}");
     assert!(made["pay_url"].as_str().unwrap().starts_with("weixin://wxpay/bizpayurl?pr="), "{made}");
     let asked = p.asked(unpaid["order_no"].as_str().unwrap());
+    let serial = p.api.store.meter(p.api.estate.remote_meter).await.unwrap().meter.serial;
     assert_eq!(
         (asked["amount"]["total"].as_i64(), asked["description"].as_str()),
-        (Some(1_000), Some("电费 DDSY-7-1")),
+        (Some(1_000), Some(format!("电费 {serial}").as_str())),
         "{asked}"
     );
     assert_eq!(asked["notify_url"], format!("https://vend.example.com/pay/notify/{wechat}"));
@@ -403,16 +415,7 @@ async fn status_queries_settle_expire_and_outlast_a_silent_provider() {
     assert_eq!(p.query(&unpaid).await.1["status"], "expired");
 
     // Alipay's gateway, through the sweeper that asks about every open intent.
-    let alipay = p
-        .channel(
-            "alipay",
-            &format!(
-                "provider = \"alipay\"\napp_id = \"2021000122600001\"\nalipay_public_key = \"file:alipay_public.pem\"\n\
-                 app_private_key = \"file:app.key\"\ngateway = \"http://127.0.0.1:{}/gateway.do\"\n",
-                fake.port
-            ),
-        )
-        .await;
+    let alipay = p.channel("alipay", &alipay_credentials(Some(fake.port))).await;
     let swept = p.intent(&alipay, "88.80").await;
     p.order(swept["order_no"].as_str().unwrap(), "TRADE_SUCCESS", 8_880, "2026112322001446880500000101");
     let waiting = p.intent(&alipay, "1.00").await;
@@ -454,18 +457,7 @@ async fn a_customer_pays_from_the_page_with_a_meter_number_and_sees_the_token() 
     }
     let p = Provider::new().await;
     let fake = FakeProviders::start(&p.keys);
-    let channel = p
-        .channel(
-            "wechat_pay",
-            &format!(
-                "provider = \"wechat_pay\"\nmchid = \"1900000109\"\nappid = \"wxd678efh567hg6787\"\n\
-                 apiv3_key = \"file:apiv3.txt\"\nmerchant_key = \"file:wechat_merchant.key\"\n\
-                 merchant_serial = \"5157F09EFDC096DE15EBE81A47057A7232F1B8E1\"\napi_base = \"http://127.0.0.1:{}\"\n\
-                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n",
-                fake.port
-            ),
-        )
-        .await;
+    let channel = p.channel("wechat_pay", &wechat_credentials(Some(fake.port))).await;
     let e = &p.api.estate;
     let (status, html, _) = page(&p.api, Req::new(Method::GET, "/pay?lang=en")).await;
     assert_eq!(status, StatusCode::OK);
@@ -473,18 +465,22 @@ async fn a_customer_pays_from_the_page_with_a_meter_number_and_sees_the_token() 
     let (_, zh, _) = page(&p.api, Req::new(Method::GET, "/pay?lang=zh-CN")).await;
     assert!(zh.contains("表号"), "{zh}");
 
-    // Only a meter's exact number finds it; a part of one finds nothing.
-    for wrong in ["DDSY", "DDSY-7-10", ""] {
+    // The estate's meters, by the numbers a customer reads off them: the STS meter's serial and its meter number.
+    let sts = p.api.store.meter(e.sts_meter).await.unwrap().meter;
+    let (sts_serial, sts_number) = (sts.serial.clone(), sts.address.clone());
+    // Only a meter's exact number finds it: a part of one, or one with more after it, finds nothing.
+    let (part, longer) = (&sts_serial[..sts_serial.len() - 1], format!("{sts_serial}0"));
+    for wrong in [part, longer.as_str(), ""] {
         let (status, html, _) =
             page(&p.api, form("/pay/confirm", &[("meter", wrong), ("amount", "50"), ("lang", "en")])).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{wrong}");
         assert!(html.contains("data-code=\"pay.err.meter\"") && !html.contains("holder"), "{wrong}: {html}");
     }
     let (status, html, _) =
-        page(&p.api, form("/pay/confirm", &[("meter", "STS-7-1"), ("amount", "5.001"), ("lang", "en")])).await;
+        page(&p.api, form("/pay/confirm", &[("meter", &sts_serial), ("amount", "5.001"), ("lang", "en")])).await;
     assert_eq!((status, html.contains("pay.err.amount")), (StatusCode::UNPROCESSABLE_ENTITY, true));
     // From another site: refused.
-    let mut cross = form("/pay/confirm", &[("meter", "STS-7-1"), ("amount", "50")]);
+    let mut cross = form("/pay/confirm", &[("meter", &sts_serial), ("amount", "50")]);
     cross.headers.retain(|(k, _)| k != "sec-fetch-site");
     let cross = cross.header("sec-fetch-site", "cross-site");
     assert_eq!(page(&p.api, cross).await.0, StatusCode::FORBIDDEN);
@@ -493,14 +489,14 @@ async fn a_customer_pays_from_the_page_with_a_meter_number_and_sees_the_token() 
     let customer = p.api.store.account(e.account_b).await.unwrap().account.customer_id;
     let name = p.api.store.customer(customer).await.unwrap().name;
     let (status, html, _) =
-        page(&p.api, form("/pay/confirm", &[("meter", "01234567890"), ("amount", "50"), ("lang", "en")])).await;
+        page(&p.api, form("/pay/confirm", &[("meter", &sts_number), ("amount", "50"), ("lang", "en")])).await;
     assert_eq!(status, StatusCode::OK, "{html}");
     let masked = voltvend_server::ui::pay::masked(&name);
     assert!(html.contains(&masked) && !html.contains(&name), "the holder is masked: {masked} in {html}");
     assert!(html.contains("kWh") && html.contains(&format!("value=\"{channel}\"")), "{html}");
 
     // Pay: an intent, the provider's order, the QR code.
-    let fields = [("meter", "01234567890"), ("amount", "50.00"), ("channel", channel.as_str()), ("lang", "en")];
+    let fields = [("meter", sts_number.as_str()), ("amount", "50.00"), ("channel", channel.as_str()), ("lang", "en")];
     let (status, _, location) = page(&p.api, form("/pay/order", &fields)).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let location = location.unwrap();
@@ -578,9 +574,7 @@ async fn a_wechat_statement_is_reconciled_with_what_the_channel_recorded() {
         return;
     }
     let p = Provider::new().await;
-    let creds = "provider = \"wechat_pay\"\nmchid = \"1900000109\"\napiv3_key = \"file:apiv3.txt\"\n\
-                 [platform_keys]\n\"PUB_KEY_ID_0114232134912410000000000001\" = \"file:wechat_platform.pem\"\n";
-    let channel = p.channel("wechat_pay", creds).await;
+    let channel = p.channel("wechat_pay", &wechat_credentials(None)).await;
     let mut paid = Vec::new();
     for (amount, fen, txn) in
         [("50.00", 5_000, "T-MATCH"), ("20.00", 1_999, "T-SHORT"), ("30.00", 3_000, "T-ONLY-OURS")]
