@@ -221,6 +221,9 @@ pub enum Command {
     SettlePayment(SettlePayment),
     /// An intent the provider confirmed unpaid and closed after it expired.
     ExpirePaymentIntent(ExpirePaymentIntent),
+    /// The provider's own reference for the order made from an intent, where the provider's word comes back
+    /// under that reference rather than our order number (M-Pesa's `CheckoutRequestID`).
+    RecordPaymentOrder(RecordPaymentOrder),
 }
 
 impl Command {
@@ -280,6 +283,7 @@ impl Command {
             Self::CreatePaymentIntent(_) => "create_payment_intent",
             Self::SettlePayment(_) => "settle_payment",
             Self::ExpirePaymentIntent(_) => "expire_payment_intent",
+            Self::RecordPaymentOrder(_) => "record_payment_order",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
@@ -628,6 +632,10 @@ impl Command {
             }
             Self::ExpirePaymentIntent(e) => {
                 c.uuid(e.intent_id.as_uuid());
+            }
+            Self::RecordPaymentOrder(r) => {
+                c.uuid(r.intent_id.as_uuid());
+                c.str(&r.provider_ref);
             }
             Self::RaiseAlarm(a) => {
                 c.str(a.kind.as_str());
@@ -1456,6 +1464,19 @@ impl SettlePayment {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpirePaymentIntent {
     pub intent_id: voltvend_domain::PaymentIntentId,
+}
+
+/// The provider's reference for an intent's order (M-Pesa's `CheckoutRequestID`), recorded by the system when
+/// the provider accepted the order. One per intent: a provider's callback names it, and only the intent that
+/// recorded it may be settled by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordPaymentOrder {
+    pub intent_id: voltvend_domain::PaymentIntentId,
+    pub provider_ref: String,
+}
+
+impl RecordPaymentOrder {
+    pub const REF_LEN_MAX: usize = 64;
 }
 
 /// A system alarm for the notification outbox.

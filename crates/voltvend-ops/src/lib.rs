@@ -35,10 +35,11 @@ pub use command::{
     IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere,
     MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation, OpgBinding,
     OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCardRead,
-    RecordCommandAttempt, RecordLogin, RecordMeterReturn, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt,
-    RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus,
-    SetCardStatus, SetLanguage, SetMeterChannel, SetPaymentChannelActive, SettlePayment, SettleVendingPoint,
-    StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
+    RecordCommandAttempt, RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund, RefundRefusedPayment,
+    ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount,
+    SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel, SetPaymentChannelActive, SettlePayment,
+    SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer,
+    UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;

@@ -436,6 +436,9 @@ impl Footprint {
             Command::ExpirePaymentIntent(e) => {
                 self.payment_intents.insert(e.intent_id);
             }
+            Command::RecordPaymentOrder(r) => {
+                self.payment_intents.insert(r.intent_id);
+            }
             Command::CloseShift(s) => {
                 self.shifts.insert(s.shift_id);
                 self.transfers.insert(op.transfer_id(0));

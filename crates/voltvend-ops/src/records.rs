@@ -477,6 +477,9 @@ pub struct PaymentIntent {
     /// The provider's order is made to expire then too; a payment made later is refused (owed back).
     pub expires_at: Timestamp,
     pub status: IntentStatus,
+    /// The provider's reference for the order made from it, where the provider names the order by its own
+    /// reference (M-Pesa's `CheckoutRequestID`); set once, by the system.
+    pub provider_ref: Option<String>,
     /// The provider's transaction number, once paid.
     pub provider_txn: Option<String>,
     /// What was paid, in the currency `paid_currency` (the provider's word; may differ from what was asked).

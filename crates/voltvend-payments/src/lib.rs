@@ -11,12 +11,15 @@
 //!   `resource` with the APIv3 key.
 //! * [`alipay`] — Alipay (支付宝) asynchronous notifications: RSA2 (RSA-SHA256, PKCS #1 v1.5) over the
 //!   parameters other than `sign` and `sign_type`, sorted by name and joined as `k=v&…`.
+//! * [`mpesa`] — Safaricom M-Pesa Express (STK push) through Daraja, whose callbacks are unsigned: a callback
+//!   only names the request to ask about, and Daraja's answer to an authenticated status query is what counts.
 //!
 //! What the providers' own SDKs do is the reference: the tests build notifications with the keys they generate
 //! and check each verdict against `wechatpayv3` and `python-alipay-sdk` from PyPI (docs/research/payments.md).
 
 pub mod alipay;
 pub mod keys;
+pub mod mpesa;
 pub mod statement;
 pub mod wechat;
 
@@ -28,6 +31,7 @@ use thiserror::Error;
 pub enum Provider {
     WechatPay,
     Alipay,
+    Mpesa,
 }
 
 impl Provider {
@@ -35,6 +39,7 @@ impl Provider {
         match self {
             Self::WechatPay => "wechat_pay",
             Self::Alipay => "alipay",
+            Self::Mpesa => "mpesa",
         }
     }
 }

@@ -7,6 +7,10 @@
 //! for another merchant, one for an intent we never made — changes nothing, is logged with its reason, and is
 //! answered as failed so that the provider tries again or shows it to the merchant.
 //!
+//! M-Pesa is the exception: its callbacks are not signed, so a callback only names the request to ask about;
+//! what settles the intent is Daraja's answer to our authenticated status query ([`query`]), the same operation
+//! a sweeper's query makes.
+//!
 //! Credentials live outside the database, one TOML file per channel in `payments.credentials_dir`, named
 //! `<channel id>.toml`; a secret in it is written `env:NAME` (an environment variable), `file:PATH` (a file's
 //! contents) or as itself. They are read when a notification arrives, so a rotated key needs no restart, and
@@ -23,8 +27,8 @@ use figment::Figment;
 use figment::providers::{Format, Toml};
 use serde::Deserialize;
 use voltvend_domain::{PaymentChannelId, PaymentIntentId};
-use voltvend_ops::{Actor, Applied, Command, Operation, PaymentChannel, Provider, SettlePayment};
-use voltvend_payments::{Notification, PaymentError, PaymentState, alipay, wechat};
+use voltvend_ops::{Actor, Applied, Command, Operation, PaymentChannel, Provider, RecordPaymentOrder, SettlePayment};
+use voltvend_payments::{Notification, PaymentError, PaymentState, alipay, mpesa, wechat};
 
 use crate::http::AppState;
 
@@ -39,7 +43,20 @@ pub struct PaymentConfig {
     /// The customer page's allowance per client address.
     pub limiter: std::sync::Arc<crate::ui::pay::Limiter>,
     /// The providers' orders made for the customer page (what each QR code holds), by intent.
-    pub orders: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PaymentIntentId, String>>>,
+    pub orders: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PaymentIntentId, ProviderOrder>>>,
+    /// Daraja's OAuth tokens by channel, with when to stop using each.
+    tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PaymentChannelId, (String, jiff::Timestamp)>>>,
+    /// Intents whose M-Pesa prompt is being pushed now: one push per intent, even when asked twice at once.
+    pushing: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PaymentIntentId>>>,
+}
+
+/// A provider's order for an intent, as the customer meets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderOrder {
+    /// What the customer scans or opens: WeChat Pay's `weixin://…` code URL, Alipay's `https://qr.alipay.com/…`.
+    Link(String),
+    /// A payment prompt pushed to the customer's phone (M-Pesa), by the provider's reference for it.
+    Prompt { reference: String },
 }
 
 impl Default for PaymentConfig {
@@ -55,7 +72,15 @@ impl PaymentConfig {
             .user_agent(concat!("voltvend/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        Self { credentials_dir, public_url, client, limiter: Default::default(), orders: Default::default() }
+        Self {
+            credentials_dir,
+            public_url,
+            client,
+            limiter: Default::default(),
+            orders: Default::default(),
+            tokens: Default::default(),
+            pushing: Default::default(),
+        }
     }
 }
 
@@ -93,6 +118,40 @@ struct CredentialsFile {
     app_private_key: Option<String>,
     /// Alipay: the gateway's URL (default [`ALIPAY_GATEWAY`]).
     gateway: Option<String>,
+    /// M-Pesa: the Daraja app's consumer key and secret, which buy OAuth tokens.
+    consumer_key: Option<String>,
+    consumer_secret: Option<String>,
+    /// M-Pesa: the business short code (a paybill, or a till's store number) and its M-Pesa Express passkey.
+    business_short_code: Option<String>,
+    passkey: Option<String>,
+    /// M-Pesa: for Buy Goods, the till number the money goes to.
+    till: Option<String>,
+}
+
+/// A secret that never reaches `Debug` or a log.
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A Daraja app and the business it collects for.
+#[derive(Debug)]
+pub struct MpesaCredentials {
+    consumer_key: String,
+    consumer_secret: Secret,
+    short_code: String,
+    passkey: Secret,
+    till: Option<String>,
+    api_base: String,
+}
+
+impl MpesaCredentials {
+    fn business(&self) -> mpesa::Business<'_> {
+        mpesa::Business { short_code: &self.short_code, passkey: &self.passkey.0, till: self.till.as_deref() }
+    }
 }
 
 /// Verified credentials of one channel. The private keys never reach `Debug`.
@@ -113,6 +172,7 @@ pub enum Credentials {
         app_key: Option<voltvend_payments::keys::SigningKey>,
         gateway: String,
     },
+    Mpesa(MpesaCredentials),
 }
 
 /// A secret as the credentials file gives it: `env:NAME`, `file:PATH` (relative to the file's directory), or
@@ -178,7 +238,24 @@ impl PaymentConfig {
                 let gateway = file.gateway.clone().unwrap_or_else(|| ALIPAY_GATEWAY.to_string());
                 Ok(Credentials::Alipay { app_id, key, app_key, gateway })
             }
-            Provider::UnionPay | Provider::Mpesa => anyhow::bail!("{provider} notifications are not taken yet"),
+            Provider::Mpesa => {
+                let short_code = need(&path, &file.business_short_code, "business_short_code")?;
+                let numeric = |v: &str| !v.is_empty() && v.len() <= 10 && v.bytes().all(|b| b.is_ascii_digit());
+                if !numeric(short_code) || !file.till.as_deref().is_none_or(numeric) {
+                    anyhow::bail!("{}: business_short_code and till are numbers", path.display());
+                }
+                Ok(Credentials::Mpesa(MpesaCredentials {
+                    consumer_key: secret(dir, need(&path, &file.consumer_key, "consumer_key")?)?.trim().to_string(),
+                    consumer_secret: Secret(
+                        secret(dir, need(&path, &file.consumer_secret, "consumer_secret")?)?.trim().to_string(),
+                    ),
+                    short_code: short_code.to_string(),
+                    passkey: Secret(secret(dir, need(&path, &file.passkey, "passkey")?)?.trim().to_string()),
+                    till: file.till.clone(),
+                    api_base: file.api_base.clone().unwrap_or_else(|| mpesa::API.to_string()),
+                }))
+            }
+            Provider::UnionPay => anyhow::bail!("{provider} notifications are not taken yet"),
         }
     }
 }
@@ -196,6 +273,8 @@ enum Refusal {
     Rejected(&'static str, String),
     /// The settlement could not be committed now (the provider should try again).
     Store(String),
+    /// The provider could not confirm an unsigned callback (M-Pesa): nothing changed.
+    Unconfirmed(QueryFailed),
 }
 
 impl Refusal {
@@ -206,6 +285,7 @@ impl Refusal {
             Self::UnknownIntent(_) => "payment_intent_unknown",
             Self::Rejected(code, _) => code,
             Self::Store(_) => "unavailable",
+            Self::Unconfirmed(q) => q.code,
         }
     }
 
@@ -216,6 +296,7 @@ impl Refusal {
             Self::Notification(_) => 401,
             Self::Rejected(..) => 422,
             Self::Store(_) => 503,
+            Self::Unconfirmed(_) => 502,
         }
     }
 }
@@ -225,6 +306,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Self::Channel(m) | Self::UnknownIntent(m) | Self::Store(m) | Self::Rejected(_, m) => f.write_str(m),
             Self::Notification(e) => write!(f, "{e}"),
+            Self::Unconfirmed(q) => f.write_str(&q.message),
         }
     }
 }
@@ -255,6 +337,12 @@ fn answer(provider: Provider, result: Result<(), Refusal>) -> Response {
             let text = if r.is_ok() { alipay::ANSWER_OK } else { alipay::ANSWER_FAIL };
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
         }
+        (Provider::Mpesa, Ok(())) => ([(header::CONTENT_TYPE, "application/json")], mpesa::ANSWER_OK).into_response(),
+        (Provider::Mpesa, Err(r)) => {
+            let body = serde_json::json!({ "ResultCode": 1, "ResultDesc": r.code() }).to_string();
+            let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
         (_, Ok(())) => StatusCode::from_u16(wechat::ANSWER_OK_STATUS).unwrap_or(StatusCode::NO_CONTENT).into_response(),
         (_, Err(r)) => {
             // Only the code: the details (a credentials file's path, a database error) are for our log, not
@@ -275,6 +363,9 @@ async fn take(app: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -
         .payments
         .credentials(ch.id, ch.provider)
         .map_err(|e| Refusal::Channel(format!("channel {} is not configured here: {e}", ch.id)))?;
+    if let Credentials::Mpesa(_) = credentials {
+        return take_mpesa(app, &ch, body).await;
+    }
     let n = verify(&credentials, headers, body, app.now()).map_err(Refusal::Notification)?;
     if n.state != PaymentState::Paid {
         return Ok(format!("order {} is {:?}: nothing to do", n.out_trade_no, n.state));
@@ -293,6 +384,32 @@ async fn take(app: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -
     settle(app, op).await
 }
 
+/// An M-Pesa callback: unsigned, so it is believed in nothing. It names the request (`CheckoutRequestID`) whose
+/// intent is then asked about through Daraja's authenticated query, which alone settles it.
+async fn take_mpesa(app: &AppState, ch: &PaymentChannel, body: &[u8]) -> Result<String, Refusal> {
+    let callback = mpesa::callback(body).map_err(Refusal::Notification)?;
+    let filter = voltvend_store::IntentFilter {
+        channel: Some(ch.id),
+        provider_ref: Some(callback.checkout_request_id.clone()),
+        ..Default::default()
+    };
+    let page = voltvend_store::ListQuery { scope: None, after: None, limit: 2 };
+    let found = app.store.list_payment_intents(&page, &filter).await.map_err(|e| Refusal::Store(e.to_string()))?;
+    let [intent] = found.as_slice() else {
+        return Err(Refusal::UnknownIntent(format!(
+            "request {:?} is not the prompt of one intent of this channel",
+            callback.checkout_request_id
+        )));
+    };
+    if callback.amount_minor.is_some_and(|a| a != intent.amount_minor) {
+        // Not believed either way (the amount pushed is what Daraja collects), but worth a look.
+        tracing::warn!(intent = %intent.id, "an M-Pesa callback claims {:?} cents for a prompt of {}", callback.amount_minor, intent.amount_minor);
+    }
+    let said = format!("the callback said {} {:?}", callback.result_code, callback.result_desc);
+    let done = query_with(app, intent, callback.paid_at).await.map_err(Refusal::Unconfirmed)?;
+    Ok(format!("{said}; Daraja's answer: {done}"))
+}
+
 fn verify(
     credentials: &Credentials,
     headers: &HeaderMap,
@@ -305,6 +422,7 @@ fn verify(
             let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
             alipay::verify(key, app_id, &params)
         }
+        Credentials::Mpesa(_) => Err(PaymentError::Malformed("M-Pesa callbacks are not signed".into())),
     }
 }
 
@@ -390,6 +508,17 @@ impl From<voltvend_store::StoreError> for QueryFailed {
 /// a notification before or after changes nothing more); unpaid and past its expiry — the intent expires;
 /// otherwise nothing. `Ok` says what was done.
 pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Result<String, QueryFailed> {
+    query_with(app, intent, None).await
+}
+
+/// [`query`], with the time an unsigned callback says the payment was made (M-Pesa's `TransactionDate`): used
+/// once the provider confirmed the payment, within the intent's life up to now; otherwise now is the payment's
+/// time (the prompt times out on the phone within minutes, so a confirmed payment was made since the push).
+async fn query_with(
+    app: &AppState,
+    intent: &voltvend_ops::PaymentIntent,
+    said_paid_at: Option<jiff::Timestamp>,
+) -> Result<String, QueryFailed> {
     if intent.status != voltvend_ops::IntentStatus::Open {
         return Ok(format!("already {}", intent.status));
     }
@@ -424,6 +553,36 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
             match alipay::verify_query(key, &text, &order)? {
                 alipay::QueryAnswer::Found(n) => Some(n),
                 alipay::QueryAnswer::NotFound => None,
+            }
+        }
+        Credentials::Mpesa(m) => {
+            let Some(checkout) = intent.provider_ref.as_deref() else {
+                // No prompt was pushed: there is nothing the customer could have paid.
+                if now > intent.expires_at {
+                    return expire(app, intent, ch.provider, "no prompt was sent").await;
+                }
+                return Ok("no prompt sent yet".into());
+            };
+            let body = mpesa::query_body(&m.business(), checkout, now);
+            let answer = mpesa_call(app, ch.id, m, mpesa::QUERY_PATH, body, now).await?;
+            match mpesa::query_answer(&answer, checkout)? {
+                // The customer has not answered the prompt: not even past the expiry is it unpaid yet.
+                mpesa::StkResult::Pending => return Ok("the customer has not answered the prompt yet".into()),
+                result => Some(Notification {
+                    provider: voltvend_payments::Provider::Mpesa,
+                    out_trade_no: order.clone(),
+                    transaction_id: checkout.to_string(),
+                    state: match result {
+                        mpesa::StkResult::Failed { code, description } => {
+                            PaymentState::Other(format!("{code} {description}"))
+                        }
+                        _ => PaymentState::Paid,
+                    },
+                    // What was pushed, which the customer cannot change on the prompt.
+                    amount_minor: intent.amount_minor,
+                    currency: mpesa::CURRENCY.to_string(),
+                    paid_at: Some(said_paid_at.filter(|t| *t >= intent.created_at && *t <= now).unwrap_or(now)),
+                }),
             }
         }
         _ if now > intent.expires_at => return expire(app, intent, ch.provider, "not asked").await,
@@ -501,7 +660,14 @@ pub async fn sweep(app: &AppState, min_age: jiff::SignedDuration, limit: u32) ->
 /// Makes the provider's order for an open intent — WeChat Pay Native, Alipay precreate — payable until the
 /// intent expires and notifying this server: what the customer's QR code holds. The provider keys the order by
 /// the intent's order number, so asking again gives the same order.
-pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject: &str) -> Result<String, QueryFailed> {
+///
+/// M-Pesa has no QR code: it pushes a prompt to `payer`'s phone, once per intent, and the intent records the
+/// prompt's reference before anything else, so that the callback can name it.
+pub async fn order(
+    app: &AppState,
+    intent: &voltvend_ops::PaymentIntent,
+    payer: Option<&str>,
+) -> Result<ProviderOrder, QueryFailed> {
     if intent.status != voltvend_ops::IntentStatus::Open {
         return Err(QueryFailed::new("payment_intent_not_open", format!("intent {} is {}", intent.id, intent.status)));
     }
@@ -518,7 +684,61 @@ pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject
     let notify_url = format!("{public}/pay/notify/{}", ch.id);
     let order = intent.order_no();
     let now = app.now();
+    let meter = app.store.meter(intent.meter_id).await?.meter;
+    let subject = match meter.utility {
+        voltvend_domain::Utility::Electricity => format!("电费 {}", meter.serial),
+        voltvend_domain::Utility::Water => format!("水费 {}", meter.serial),
+    };
+    let subject = subject.as_str();
     match &credentials {
+        Credentials::Mpesa(m) => {
+            let phone = payer.and_then(mpesa::phone).ok_or_else(|| {
+                QueryFailed::new(
+                    "payment_phone_needed",
+                    "M-Pesa prompts a Kenyan mobile number: give the payer's phone",
+                )
+            })?;
+            let amount_kes = mpesa::whole_shillings(intent.amount_minor, intent.currency.code()).ok_or_else(|| {
+                QueryFailed::new("payment_amount_unpayable", "M-Pesa takes whole Kenyan shillings only")
+            })?;
+            let _pushing = PushGuard::take(app, intent.id)?;
+            // Read again under the guard: another request may have pushed since this intent was read.
+            let intent = app.store.payment_intent(intent.id).await?.unwrap_or_else(|| intent.clone());
+            if let Some(reference) = &intent.provider_ref {
+                return Err(QueryFailed::new(
+                    "payment_order_exists",
+                    format!("a prompt ({reference}) was sent for this intent already: make a new intent to ask again"),
+                ));
+            }
+            let what = match meter.utility {
+                voltvend_domain::Utility::Electricity => "Electricity",
+                voltvend_domain::Utility::Water => "Water",
+            };
+            // The customer sees the meter on the prompt: its number's last twelve characters.
+            let skip = meter.serial.chars().count().saturating_sub(mpesa::ACCOUNT_REFERENCE_MAX);
+            let reference: String = meter.serial.chars().skip(skip).collect();
+            let body = mpesa::push_body(&mpesa::Push {
+                business: &m.business(),
+                amount_kes,
+                phone: &phone,
+                callback_url: &notify_url,
+                account_reference: &reference,
+                description: what,
+                at: now,
+            });
+            let checkout = mpesa::push_answer(&mpesa_call(app, ch.id, m, mpesa::PUSH_PATH, body, now).await?)?;
+            let record = Command::RecordPaymentOrder(RecordPaymentOrder {
+                intent_id: intent.id,
+                provider_ref: checkout.clone(),
+            });
+            let id = voltvend_ops::command::derive(
+                voltvend_domain::OperationId::from_uuid(intent.id.as_uuid()),
+                "record-payment-order",
+                0,
+            );
+            app.store.submit(Operation::new(id.into(), Actor::system("mpesa:order"), record)).await?;
+            Ok(ProviderOrder::Prompt { reference: checkout })
+        }
         Credentials::Wechat { keys, merchant: Some((key, serial)), appid: Some(appid), api_base } => {
             let body = wechat::native_order_body(&wechat::NativeOrder {
                 appid,
@@ -535,7 +755,7 @@ pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject
                 .call(app, reqwest::Method::POST, wechat::NATIVE_ORDER_PATH, &body, now)
                 .await?
                 .ok_or_else(|| QueryFailed::unavailable("WeChat Pay answered 404"))?;
-            Ok(wechat::verify_native_order(keys, wechat_headers(&headers), &bytes, now)?)
+            Ok(ProviderOrder::Link(wechat::verify_native_order(keys, wechat_headers(&headers), &bytes, now)?))
         }
         Credentials::Alipay { app_id, key, app_key: Some(app_key), gateway } => {
             let params = alipay::precreate_request(
@@ -548,10 +768,94 @@ pub async fn order(app: &AppState, intent: &voltvend_ops::PaymentIntent, subject
                 now,
                 app_key,
             )?;
-            Ok(alipay::verify_precreate(key, &alipay_call(app, gateway, &params).await?, &order)?)
+            Ok(ProviderOrder::Link(alipay::verify_precreate(key, &alipay_call(app, gateway, &params).await?, &order)?))
         }
         _ => Err(unconfigured(format!("channel {} has no key (or WeChat Pay appid) to make orders with", ch.id))),
     }
+}
+
+/// Marks an intent's M-Pesa prompt as being pushed, until dropped.
+struct PushGuard<'a> {
+    app: &'a AppState,
+    intent: PaymentIntentId,
+}
+
+impl<'a> PushGuard<'a> {
+    fn take(app: &'a AppState, intent: PaymentIntentId) -> Result<Self, QueryFailed> {
+        let mut pushing = app.payments.pushing.lock().unwrap_or_else(|e| e.into_inner());
+        if !pushing.insert(intent) {
+            return Err(QueryFailed::new("payment_order_exists", "a prompt is being sent for this intent now"));
+        }
+        Ok(Self { app, intent })
+    }
+}
+
+impl Drop for PushGuard<'_> {
+    fn drop(&mut self) {
+        self.app.payments.pushing.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.intent);
+    }
+}
+
+/// Posts `body` to Daraja's `path` with the channel's OAuth token: Daraja's answer, whatever its HTTP status
+/// when it is Daraja's JSON (a query about a prompt still on the phone is answered 500 with its error code).
+async fn mpesa_call(
+    app: &AppState,
+    channel: PaymentChannelId,
+    m: &MpesaCredentials,
+    path: &str,
+    body: String,
+    now: jiff::Timestamp,
+) -> Result<Bytes, QueryFailed> {
+    let token = mpesa_token(app, channel, m, now).await?;
+    let response = app
+        .payments
+        .client
+        .post(format!("{}{path}", m.api_base.trim_end_matches('/')))
+        .bearer_auth(token)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .map_err(QueryFailed::unavailable)?;
+    let status = response.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        // A token revoked before its time: the next call buys a new one.
+        app.payments.tokens.lock().unwrap_or_else(|e| e.into_inner()).remove(&channel);
+    }
+    let bytes = response.bytes().await.map_err(QueryFailed::unavailable)?;
+    if !status.is_success() && !bytes.trim_ascii_start().starts_with(b"{") {
+        return Err(QueryFailed::unavailable(format!("Daraja answered {status}")));
+    }
+    Ok(bytes)
+}
+
+/// The channel's Daraja OAuth token: the one kept while it lasts (less a minute), or a new one.
+async fn mpesa_token(
+    app: &AppState,
+    channel: PaymentChannelId,
+    m: &MpesaCredentials,
+    now: jiff::Timestamp,
+) -> Result<String, QueryFailed> {
+    if let Some((token, until)) = app.payments.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(&channel)
+        && now < *until
+    {
+        return Ok(token.clone());
+    }
+    let response = app
+        .payments
+        .client
+        .get(format!("{}{}", m.api_base.trim_end_matches('/'), mpesa::TOKEN_PATH))
+        .basic_auth(&m.consumer_key, Some(&m.consumer_secret.0))
+        .send()
+        .await
+        .map_err(QueryFailed::unavailable)?;
+    if !response.status().is_success() {
+        return Err(QueryFailed::unavailable(format!("Daraja's token endpoint answered {}", response.status())));
+    }
+    let (token, lasts) = mpesa::token_answer(&response.bytes().await.map_err(QueryFailed::unavailable)?)?;
+    let until = now + lasts - jiff::SignedDuration::from_mins(1);
+    app.payments.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(channel, (token.clone(), until));
+    Ok(token)
 }
 
 /// The intent's channel.

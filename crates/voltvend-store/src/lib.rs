@@ -264,6 +264,8 @@ pub struct IntentFilter {
     pub expiring_first: bool,
     /// Paid in `[from_us, to_us)` (by the provider's time of payment).
     pub paid_between_us: Option<(i64, i64)>,
+    /// The intent whose provider order has this reference (M-Pesa's `CheckoutRequestID`).
+    pub provider_ref: Option<String>,
 }
 
 /// Which refused payments a listing shows.

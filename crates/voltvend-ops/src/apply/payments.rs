@@ -27,8 +27,8 @@ use super::sale::{self, Origin};
 use super::{Outcome, acting_operator, in_scope, premises_in_scope};
 use crate::audit::AuditEntry;
 use crate::command::{
-    CreatePaymentIntent, ExpirePaymentIntent, OpenPaymentChannel, Operation, Sale, SaleAmount, SetPaymentChannelActive,
-    SettlePayment,
+    CreatePaymentIntent, ExpirePaymentIntent, OpenPaymentChannel, Operation, RecordPaymentOrder, Sale, SaleAmount,
+    SetPaymentChannelActive, SettlePayment,
 };
 use crate::context::Context;
 use crate::error::OpError;
@@ -190,6 +190,7 @@ pub(super) fn create_intent(ws: &mut Workspace, op: &Operation, i: &CreatePaymen
         created_at: at,
         expires_at: i.expires_at,
         status: IntentStatus::Open,
+        provider_ref: None,
         provider_txn: None,
         paid_minor: None,
         paid_currency: None,
@@ -224,6 +225,15 @@ fn sale_for(channel: &PaymentChannel, intent: &PaymentIntent, p: &SettlePayment)
     }
 }
 
+/// A provider's number for something (a transaction, an order), as the provider wrote it: present, bounded and
+/// without surrounding spaces, so that the same number always matches itself.
+fn provider_number(what: &'static str, value: &str, max: usize) -> Result<(), OpError> {
+    if text::required(what, value, max)? != value {
+        return Err(OpError::refused("bad_provider_txn", format!("a {what} has no surrounding spaces")));
+    }
+    Ok(())
+}
+
 fn check_settlement(op: &Operation, p: &SettlePayment) -> Result<(), OpError> {
     if op.actor.operator.is_some() {
         return Err(OpError::refused(
@@ -231,10 +241,7 @@ fn check_settlement(op: &Operation, p: &SettlePayment) -> Result<(), OpError> {
             "only the provider's verified word settles a payment, never an operator's",
         ));
     }
-    let txn = text::required("provider transaction", &p.provider_txn, SettlePayment::TXN_LEN_MAX)?;
-    if txn != p.provider_txn {
-        return Err(OpError::refused("bad_provider_txn", "a provider transaction number has no surrounding spaces"));
-    }
+    provider_number("provider transaction number", &p.provider_txn, SettlePayment::TXN_LEN_MAX)?;
     if p.paid_minor <= 0 {
         return Err(OpError::refused("amount_not_positive", "a payment is of a positive amount"));
     }
@@ -358,6 +365,35 @@ pub(super) fn expire(ws: &mut Workspace, op: &Operation, x: &ExpirePaymentIntent
         format!("payment_intent:{}", intent.id),
         "status=open",
         "status=expired",
+    );
+    ws.payment_intents.put(intent.id, intent.clone());
+    Ok((Outcome::PaymentIntent(intent), entry))
+}
+
+/// Records the provider's reference for an intent's order (M-Pesa's `CheckoutRequestID`): only the system, which
+/// has just had it from the provider, and once per intent — a callback naming the reference settles this intent
+/// and no other, so a second reference would leave the first order's payment without its intent.
+pub(super) fn record_order(ws: &mut Workspace, op: &Operation, r: &RecordPaymentOrder, at: Timestamp) -> Done {
+    if op.actor.operator.is_some() {
+        return Err(OpError::refused("system_only", "only the system records what the provider named an order"));
+    }
+    provider_number("provider order reference", &r.provider_ref, RecordPaymentOrder::REF_LEN_MAX)?;
+    let mut intent = intent_of(ws, r.intent_id)?;
+    if intent.status != IntentStatus::Open || at > intent.expires_at {
+        return Err(OpError::refused("payment_intent_not_open", format!("intent {} is {}", intent.id, intent.status)));
+    }
+    if let Some(known) = &intent.provider_ref {
+        return Err(OpError::refused(
+            "payment_order_exists",
+            format!("intent {} has its provider order {known} already: make a new intent to pay again", intent.id),
+        ));
+    }
+    intent.provider_ref = Some(r.provider_ref.clone());
+    let entry = AuditEntry::new(
+        "record_payment_order",
+        format!("payment_intent:{}", intent.id),
+        "",
+        format!("provider_ref={}", r.provider_ref),
     );
     ws.payment_intents.put(intent.id, intent.clone());
     Ok((Outcome::PaymentIntent(intent), entry))

@@ -8,7 +8,7 @@ use voltvend_ops::memory::MemoryDb;
 use voltvend_ops::{
     Actor, Applied, ChangePassword, CloseShift, Command, Context, CreatePaymentIntent, ExpirePaymentIntent,
     IntentStatus, OpError, OpenPaymentChannel, Operation, Outcome, PaymentChannel, PaymentMethod, Provider,
-    RefundRefusedPayment, SetAccountStatus, SetPaymentChannelActive, SettlePayment, UpdateOperator,
+    RecordPaymentOrder, RefundRefusedPayment, SetAccountStatus, SetPaymentChannelActive, SettlePayment, UpdateOperator,
 };
 use voltvend_testkit::estate::{Estate, id};
 
@@ -320,4 +320,36 @@ fn intents_are_checked_and_expire() {
     // Money in another currency for an intent already settled is refused unbooked, not kept.
     let op = Fixture::settle_op(late, "T-USD-2", 800, "USD", at());
     assert_eq!(refused(f.run(&op)), "payment_currency_mismatch");
+}
+
+#[test]
+fn a_provider_order_reference_is_recorded_once_by_the_system_for_an_open_intent() {
+    let mut f = fixture();
+    let intent = f.intent(5_000);
+    let record = |reference: &str| {
+        Command::RecordPaymentOrder(RecordPaymentOrder { intent_id: intent, provider_ref: reference.into() })
+    };
+    // An operator cannot name the order a callback will settle.
+    let cashier = Operation::new(f.estate.next_op(), f.estate.cashier_a(), record("ws_CO_1"));
+    assert_eq!(refused(f.run(&cashier)), "system_only");
+    for bad in ["", " ws_CO_1", &"x".repeat(65)] {
+        let op = f.estate.system(record(bad));
+        assert!(f.run(&op).is_err(), "{bad:?} was taken");
+    }
+    let op = f.estate.system(record("ws_CO_1"));
+    match committed(f.run(&op)) {
+        Outcome::PaymentIntent(i) => assert_eq!(i.provider_ref.as_deref(), Some("ws_CO_1")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.db.payment_intents[&intent].provider_ref.as_deref(), Some("ws_CO_1"));
+    // Once: a second prompt's reference would leave the first prompt's payment without its intent.
+    let again = f.estate.system(record("ws_CO_2"));
+    assert_eq!(refused(f.run(&again)), "payment_order_exists");
+    // Only while the intent is open: not once it is paid.
+    let paid = f.intent(1_000);
+    committed(f.run(&Fixture::settle_op(paid, "ws_CO_3", 1_000, "CNY", at())));
+    let late = f
+        .estate
+        .system(Command::RecordPaymentOrder(RecordPaymentOrder { intent_id: paid, provider_ref: "ws_CO_3".into() }));
+    assert_eq!(refused(f.run(&late)), "payment_intent_not_open");
 }

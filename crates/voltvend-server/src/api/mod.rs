@@ -555,8 +555,8 @@ endpoints! {
         query: -, body: -, ok: 200 [PaymentIntentView], errors: [404, 409, 422, 502],
     }
     POST "/api/v1/payment-intents/{id}/order" => payments::order_intent {
-        access: Access::Needs(P::SalesCreate), summary: "Make the provider's order for an open intent (WeChat Pay Native, Alipay precreate): what the customer's QR code holds", keyed: false,
-        query: -, body: -, ok: 200 [PaymentOrderView], errors: [404, 409, 422, 502],
+        access: Access::Needs(P::SalesCreate), summary: "Make the provider's order for an open intent (WeChat Pay Native, Alipay precreate: what the customer's QR code holds; M-Pesa: a prompt pushed to the payer's phone)", keyed: false,
+        query: -, body: [PaymentOrderRequest], ok: 200 [PaymentOrderView], errors: [404, 409, 422, 502],
     }
     POST "/api/v1/payment-intents" => payments::create_intent {
         access: Access::Needs(P::SalesCreate), summary: "An intent to pay online for a meter: the order a provider is asked to collect", keyed: true,

@@ -2504,6 +2504,9 @@ pub struct PaymentIntentView {
     pub expires_at: String,
     /// `open`, `paid`, `refused`, `held` or `expired`.
     pub status: String,
+    /// The provider's reference for the order, where it names orders itself (M-Pesa's `CheckoutRequestID`).
+    pub provider_ref: Option<String>,
+    /// The provider's transaction number, once paid (for M-Pesa, the `CheckoutRequestID` its query confirmed).
     pub provider_txn: Option<String>,
     /// What the provider says was paid, in its currency (`paid_currency`), in minor units.
     pub paid_minor: Option<String>,
@@ -2526,6 +2529,7 @@ impl From<&voltvend_ops::PaymentIntent> for PaymentIntentView {
             created_at: instant(i.created_at),
             expires_at: instant(i.expires_at),
             status: i.status.as_str().to_string(),
+            provider_ref: i.provider_ref.clone(),
             provider_txn: i.provider_txn.clone(),
             paid_minor: i.paid_minor.map(|m| m.to_string()),
             paid_currency: i.paid_currency.clone(),
@@ -2564,7 +2568,18 @@ pub struct IntentQuery {
 pub struct PaymentOrderView {
     pub intent: PaymentIntentView,
     /// What the customer's QR code holds: WeChat Pay's `weixin://…` code URL, or Alipay's `https://qr.alipay.com/…`.
-    pub pay_url: String,
+    /// None for M-Pesa, which pushes a prompt to the payer's phone instead.
+    pub pay_url: Option<String>,
+    /// M-Pesa: the prompt pushed to the payer's phone, by Daraja's `CheckoutRequestID`.
+    pub prompt_reference: Option<String>,
+}
+
+/// Who pays, where the provider needs to know before the order (M-Pesa pushes its prompt to a phone).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentOrderRequest {
+    /// M-Pesa: the payer's Kenyan mobile number (`0712345678`, `+254712345678`…). Not kept.
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -1,7 +1,7 @@
 //! 自助缴费: the customer's page (`/pay`), for a phone, in zh-CN or English, with no login and nothing from the
 //! internet. A customer enters a meter number and an amount, sees the account holder's name masked and what the
-//! amount buys, picks a provider, scans (or opens) the provider's QR code, and sees the payment arrive — with
-//! the token for a keypad meter.
+//! amount buys, picks a provider, scans (or opens) the provider's QR code — or, for M-Pesa, gives a phone number
+//! and answers the prompt pushed to it — and sees the payment arrive, with the token for a keypad meter.
 //!
 //! Unlike the operator UI (ADR 0004), these pages have no operator to call the API as: they act as the system,
 //! for this one purpose only — find one meter by its exact number, quote (a dry run of the sale, nothing
@@ -25,6 +25,7 @@ use super::pages::read_form;
 use crate::api::extract::ClientAddr;
 use crate::api::views::{parse_money, unit_of};
 use crate::http::AppState;
+use crate::payments::ProviderOrder;
 
 /// Providers' orders kept in memory for the customer page at most.
 const ORDERS_KEPT_MAX: usize = 10_000;
@@ -108,6 +109,11 @@ struct Choice {
     name: String,
 }
 
+/// Whether paying through `channel` needs the payer's phone number (M-Pesa pushes its prompt to it).
+fn needs_phone(channel: &PaymentChannel) -> bool {
+    channel.provider == voltvend_ops::Provider::Mpesa
+}
+
 #[derive(Template)]
 #[template(path = "pay_confirm.html")]
 struct ConfirmPage {
@@ -119,6 +125,8 @@ struct ConfirmPage {
     credit: String,
     quantity: String,
     channels: Vec<Choice>,
+    /// Whether a channel needs the payer's phone (M-Pesa): the form asks for it.
+    phone: bool,
 }
 
 #[derive(Template)]
@@ -131,6 +139,8 @@ struct StatusPage {
     meter: String,
     pay_url: String,
     qr_svg: String,
+    /// A prompt was pushed to the customer's phone (M-Pesa).
+    prompted: bool,
     receipt: String,
     tokens: Vec<String>,
 }
@@ -304,6 +314,7 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
             String::new()
         },
         channels: a.channels.iter().map(|c| Choice { id: c.id.to_string(), name: c.name.clone() }).collect(),
+        phone: a.channels.iter().any(needs_phone),
     };
     render(&page, StatusCode::OK)
 }
@@ -317,6 +328,11 @@ async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, requ
     let Some(channel) = a.channels.iter().find(|c| c.id.to_string() == form.get("channel")) else {
         return again("pay.err.no_channel", StatusCode::UNPROCESSABLE_ENTITY);
     };
+    // Checked before an intent is made for nothing.
+    let phone = needs_phone(channel).then(|| form.get("phone").to_string());
+    if phone.as_deref().is_some_and(|p| voltvend_payments::mpesa::phone(p).is_none()) {
+        return again("pay.err.phone", StatusCode::UNPROCESSABLE_ENTITY);
+    }
     let intent_id: PaymentIntentId = app.api.ids.uuid().into();
     let create = Command::CreatePaymentIntent(voltvend_ops::CreatePaymentIntent {
         intent_id,
@@ -331,21 +347,29 @@ async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, requ
         Ok(Applied::Committed { outcome: Outcome::PaymentIntent(i), .. }) => i,
         _ => return again("pay.err.refused", StatusCode::UNPROCESSABLE_ENTITY),
     };
-    if let Err(e) = pay_url(&app, &intent).await {
+    if let Err(e) = provider_order(&app, &intent, phone.as_deref()).await {
         tracing::warn!(intent = %intent.id, code = e.code, "customer page: the provider's order failed: {}", e.message);
-        return again("pay.err.provider", StatusCode::BAD_GATEWAY);
+        let error = if e.code == "payment_amount_unpayable" { "pay.err.whole" } else { "pay.err.provider" };
+        return again(error, StatusCode::BAD_GATEWAY);
     }
     Redirect::to(&format!("/pay/status/{}?lang={}", intent.id, lang.tag())).into_response()
 }
 
 /// The provider's order for an intent: made once, then kept while the server runs (asked again after a
-/// restart: the provider keys it by the order number and gives the same one).
-async fn pay_url(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Result<String, crate::payments::QueryFailed> {
-    if let Some(url) = app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).get(&intent.id) {
-        return Ok(url.clone());
+/// restart: the provider keys it by the order number and gives the same one). An M-Pesa prompt is pushed once,
+/// to `payer`, and its intent records it: it is never pushed again from here.
+async fn provider_order(
+    app: &AppState,
+    intent: &voltvend_ops::PaymentIntent,
+    payer: Option<&str>,
+) -> Result<ProviderOrder, crate::payments::QueryFailed> {
+    if let Some(order) = app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).get(&intent.id) {
+        return Ok(order.clone());
     }
-    let meter = app.store.meter(intent.meter_id).await?;
-    let url = crate::payments::order(app, intent, &format!("Voltvend {}", meter.meter.serial)).await?;
+    if let Some(reference) = &intent.provider_ref {
+        return Ok(ProviderOrder::Prompt { reference: reference.clone() });
+    }
+    let url = crate::payments::order(app, intent, payer).await?;
     let mut orders = app.payments.orders.lock().unwrap_or_else(|e| e.into_inner());
     // A cache, not a record: past its bound it starts again (an order asked again is the same order).
     if orders.len() >= ORDERS_KEPT_MAX {
@@ -387,13 +411,19 @@ async fn status(
         }
     }
     let meter = app.store.meter(intent.meter_id).await.map(|m| m.meter.serial).unwrap_or_default();
-    let (mut pay_url_text, mut qr_svg, mut receipt, mut tokens) =
-        (String::new(), String::new(), String::new(), Vec::new());
+    let (mut pay_url_text, mut qr_svg, mut prompted, mut receipt, mut tokens) =
+        (String::new(), String::new(), false, String::new(), Vec::new());
     if intent.status != IntentStatus::Open {
         app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).remove(&intent.id);
-    } else if let Ok(url) = pay_url(&app, &intent).await {
-        qr_svg = qr(&url);
-        pay_url_text = url;
+    } else {
+        match provider_order(&app, &intent, None).await {
+            Ok(ProviderOrder::Link(url)) => {
+                qr_svg = qr(&url);
+                pay_url_text = url;
+            }
+            Ok(ProviderOrder::Prompt { .. }) => prompted = true,
+            Err(_) => {}
+        }
     }
     if intent.status == IntentStatus::Paid
         && let Some(sale_id) = intent.settled_by
@@ -414,6 +444,7 @@ async fn status(
         meter,
         pay_url: pay_url_text,
         qr_svg,
+        prompted,
         receipt,
         tokens,
     };

@@ -1,5 +1,5 @@
-"""Plays WeChat Pay and Alipay for the server's end-to-end payment test: makes the providers' keys, and signs (for
-WeChat Pay also seals) payment notifications for orders the server made. Each notification is first checked
+"""Plays WeChat Pay, Alipay and M-Pesa (Daraja) for the server's end-to-end payment test: makes the providers' keys,
+and signs (for WeChat Pay also seals) payment notifications for orders the server made. Each notification is first checked
 with the provider's own SDK from PyPI (wechatpayv3, python-alipay-sdk), so what the server is sent is what the
 real provider would send. Nothing here is checked in: every key is made by `setup` on each run.
 
@@ -14,10 +14,16 @@ Usage:
       records what the provider knows of an order, for `serve` to answer status queries with. STATE is the
       provider's (SUCCESS, NOTPAY, TRADE_SUCCESS, WAIT_BUYER_PAY…), `hang` (the query is never answered) or
       `forged` (a paid answer signed with a key that is not the provider's)
+  pay_provider.py mpesa-state DIR CHECKOUT_REQUEST_ID STATE
+      what Daraja knows of an STK push: pending (the prompt is on the phone), paid, cancelled (1032) or hang
   pay_provider.py serve DIR
       the providers' APIs on 127.0.0.1 (WeChat Pay's Native order and order query, Alipay's gateway: precreate
-      and query), checking that each request is signed by the merchant; an order made is recorded as unpaid,
+      and query; Daraja's OAuth token, STK push and STK push query), checking that each request is signed by the
+      merchant (Daraja: a token it issued and the documented password); an order made is recorded as unpaid,
       with the amount, expiry and notify URL asked for; prints the port, then serves until killed
+
+Daraja has no SDK of its own on PyPI to judge by: the fake follows Safaricom's published request and answer
+shapes (docs/research/payments.md), and checks every field the server sends against them.
 """
 
 import base64
@@ -31,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 MCHID, APPID, SERIAL, ALIPAY_APP = "1900000109", "wxd678efh567hg6787", "PUB_KEY_ID_0114232134912410000000000001", "2021000122600001"
+SHORT_CODE = "174379"
 
 
 def new_key():
@@ -72,6 +79,10 @@ def setup(d):
     write(d, "alipay_public.pem", public_pem(alipay_side))
     write(d, "app.key", private_pem(app))
     write(d, "app_public.pem", public_pem(app))
+    write(d, "mpesa_consumer_key.txt", base64.b32encode(os.urandom(20)).decode())
+    write(d, "mpesa_consumer_secret.txt", base64.b32encode(os.urandom(10)).decode())
+    write(d, "mpesa_passkey.txt", os.urandom(32).hex())
+    os.makedirs(os.path.join(d, "mpesa"), exist_ok=True)
     print(json.dumps({"mchid": MCHID, "serial": SERIAL, "app_id": ALIPAY_APP}))
 
 
@@ -131,6 +142,10 @@ def order(d, no, state, total, txn, ts):
     write(d, f"orders/{no}.json", json.dumps({"state": state, "total": int(total), "txn": txn, "ts": int(ts)}))
 
 
+def mpesa_state(d, checkout, state):
+    write(d, f"mpesa/{checkout}.json", json.dumps({"state": state}))
+
+
 def serve(d):
     import time
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -144,6 +159,13 @@ def serve(d):
                          alipay_public_key_string=read(d, "app_public.pem"), sign_type="RSA2")
     app_side = AliPay(appid=ALIPAY_APP, app_notify_url=None, app_private_key_string=read(d, "app.key"),
                       alipay_public_key_string=read(d, "alipay_public.pem"), sign_type="RSA2")
+
+    consumer = (read(d, "mpesa_consumer_key.txt"), read(d, "mpesa_consumer_secret.txt"))
+    passkey = read(d, "mpesa_passkey.txt")
+    tokens = set()
+
+    def daraja_error(code, message):
+        return json.dumps({"requestId": "16813-1590513-1", "errorCode": code, "errorMessage": message})
 
     def known(no):
         path = os.path.join(d, "orders", f"{no}.json")
@@ -167,6 +189,16 @@ def serve(d):
             self.wfile.write(data)
 
         def do_GET(self):  # WeChat Pay: GET /v3/pay/transactions/out-trade-no/{no}?mchid=…
+            if self.path == "/oauth/v1/generate?grant_type=client_credentials":
+                auth = self.headers.get("Authorization", "")
+                given = base64.b64decode(auth[6:]).decode() if auth.startswith("Basic ") else ""
+                if given != "%s:%s" % consumer:
+                    return self.answer(400, daraja_error("400.008.01", "Invalid Authentication passed"))
+                token = base64.b32encode(os.urandom(15)).decode()
+                tokens.add(token)
+                with open(os.path.join(d, "mpesa", "tokens.count"), "a") as f:
+                    f.write("1")
+                return self.answer(200, json.dumps({"access_token": token, "expires_in": "3599"}))
             fields = self.wechat_signed("GET", "")
             if fields is None:
                 return self.answer(401, json.dumps({"code": "SIGN_ERROR", "message": "bad signature"}))
@@ -220,6 +252,8 @@ def serve(d):
         def do_POST(self):
             length = int(self.headers.get("Content-Length", "0"))
             raw = self.rfile.read(length).decode()
+            if self.path.startswith("/mpesa/"):
+                return self.daraja(raw)
             if self.path == "/v3/pay/transactions/native":
                 fields = self.wechat_signed("POST", raw)
                 if fields is None:
@@ -272,6 +306,50 @@ def serve(d):
             app_side._verify_and_return_sync_response(raw, "alipay_trade_query_response")
             self.answer(200, raw)
 
+        def daraja(self, raw):
+            import re
+
+            auth = self.headers.get("Authorization", "")
+            if not auth.startswith("Bearer ") or auth[7:] not in tokens:
+                return self.answer(401, daraja_error("404.001.04", "Invalid Access Token"))
+            o = json.loads(raw)
+            ts = o.get("Timestamp", "")
+            expected = base64.b64encode((SHORT_CODE + passkey + ts).encode()).decode()
+            if o.get("BusinessShortCode") != SHORT_CODE or not re.fullmatch(r"\d{14}", ts) or o.get("Password") != expected:
+                return self.answer(400, daraja_error("400.002.02", "Bad Request - Invalid Password"))
+            if self.path == "/mpesa/stkpush/v1/processrequest":
+                assert o["TransactionType"] in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"), o
+                assert isinstance(o["Amount"], int) and o["Amount"] > 0, o
+                assert re.fullmatch(r"254[17]\d{8}", o["PhoneNumber"]) and o["PartyA"] == o["PhoneNumber"], o
+                assert o["PartyB"] == SHORT_CODE and o["CallBackURL"].startswith("https://"), o
+                assert 0 < len(o["AccountReference"]) <= 12 and 0 < len(o["TransactionDesc"]) <= 13, o
+                checkout = "ws_CO_%s%s" % (ts, os.urandom(5).hex())
+                write(d, f"mpesa/{checkout}.asked.json", raw)
+                mpesa_state(d, checkout, "pending")
+                return self.answer(200, json.dumps({
+                    "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": checkout, "ResponseCode": "0",
+                    "ResponseDescription": "Success. Request accepted for processing",
+                    "CustomerMessage": "Success. Request accepted for processing"}))
+            if self.path == "/mpesa/stkpushquery/v1/query":
+                checkout = o.get("CheckoutRequestID", "")
+                path = os.path.join(d, "mpesa", f"{os.path.basename(checkout)}.json")
+                if not os.path.exists(path):
+                    return self.answer(400, daraja_error("400.002.02", "Bad Request - Invalid CheckoutRequestID"))
+                with open(path) as f:
+                    state = json.load(f)["state"]
+                if state == "hang":
+                    time.sleep(600)
+                    return
+                if state == "pending":
+                    return self.answer(500, daraja_error("500.001.1001", "The transaction is being processed"))
+                code, desc = {"paid": ("0", "The service request is processed successfully."),
+                              "cancelled": ("1032", "Request cancelled by user")}[state]
+                return self.answer(200, json.dumps({
+                    "ResponseCode": "0", "ResponseDescription": "The service request has been accepted successsfully",
+                    "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": checkout, "ResultCode": code,
+                    "ResultDesc": desc}))
+            self.answer(404, daraja_error("404.001.01", "Resource not found"))
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     print(server.server_address[1], flush=True)
@@ -280,4 +358,4 @@ def serve(d):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"setup": setup, "wechat": wechat, "alipay": alipay, "order": order, "serve": serve}[cmd](*args)
+    {"setup": setup, "wechat": wechat, "alipay": alipay, "order": order, "mpesa-state": mpesa_state, "serve": serve}[cmd](*args)

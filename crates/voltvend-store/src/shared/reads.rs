@@ -503,6 +503,9 @@ impl SqlStore {
         if let Some((from, to)) = f.paid_between_us {
             b.push(" AND i.paid_at_us >= ").push_bind(from).push(" AND i.paid_at_us < ").push_bind(to);
         }
+        if let Some(r) = &f.provider_ref {
+            b.push(" AND i.provider_ref = ").push_bind(r.clone());
+        }
         if f.expiring_first {
             b.push(" ORDER BY i.expires_at_us, i.id LIMIT ").push_bind(limit_of(q));
             return self.fetch(b, payment_intent_from_row).await;

@@ -314,6 +314,7 @@ fn payment_intent_from_row(r: &DbRow) -> Result<PaymentIntent, StoreError> {
         created_at: at_of(r, "created_at_us")?,
         expires_at: at_of(r, "expires_at_us")?,
         status: IntentStatus::parse(&status).ok_or_else(|| corrupt("payment intent status", status))?,
+        provider_ref: r.try_get("provider_ref")?,
         provider_txn: r.try_get("provider_txn")?,
         paid_minor: r.try_get("paid_minor")?,
         paid_currency: r.try_get("paid_currency")?,

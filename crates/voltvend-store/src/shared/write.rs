@@ -607,8 +607,10 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     insert_rows(
         conn,
         "INSERT INTO payment_intents (id, channel_id, account_id, meter_id, amount_minor, currency, created_at_us, \
-         expires_at_us, status, provider_txn, paid_minor, paid_currency, paid_at_us, settled_by, reason_code)",
-        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, provider_txn = excluded.provider_txn, \
+         expires_at_us, status, provider_ref, provider_txn, paid_minor, paid_currency, paid_at_us, settled_by, \
+         reason_code)",
+        " ON CONFLICT (id) DO UPDATE SET status = excluded.status, provider_ref = excluded.provider_ref, \
+         provider_txn = excluded.provider_txn, \
          paid_minor = excluded.paid_minor, paid_currency = excluded.paid_currency, paid_at_us = excluded.paid_at_us, \
          settled_by = excluded.settled_by, reason_code = excluded.reason_code",
         &c.payment_intents,
@@ -622,6 +624,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(i.created_at))
                 .push_bind(timestamp_us(i.expires_at))
                 .push_bind(i.status.as_str())
+                .push_bind(i.provider_ref.clone())
                 .push_bind(i.provider_txn.clone())
                 .push_bind(i.paid_minor)
                 .push_bind(i.paid_currency.clone())

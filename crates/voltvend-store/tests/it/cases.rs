@@ -1355,7 +1355,9 @@ pub async fn ic_cards_agree_with_the_model(h: &Harness) {
 /// the in-memory model has them, read back from the store.
 pub async fn online_payments_agree_with_the_model(h: &Harness) {
     use voltvend_domain::{PaymentChannelId, PaymentIntentId};
-    use voltvend_ops::{Actor, CreatePaymentIntent, IntentStatus, OpenPaymentChannel, Provider, SettlePayment};
+    use voltvend_ops::{
+        Actor, CreatePaymentIntent, IntentStatus, OpenPaymentChannel, Provider, RecordPaymentOrder, SettlePayment,
+    };
     use voltvend_store::ListQuery;
     let mut estate = h.estate().await;
     let channel_id = PaymentChannelId::from_uuid(uuid::Uuid::from_u128(0xC4A7));
@@ -1394,6 +1396,12 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
             Command::SettlePayment(command),
         )
     };
+    // The provider's own reference for the first intent's order (as M-Pesa names its prompts), kept once.
+    let record = |reference: &str| {
+        Command::RecordPaymentOrder(RecordPaymentOrder { intent_id: intents[0], provider_ref: reference.into() })
+    };
+    steps.push(estate.system(record("ws_CO_0001")));
+    steps.push(estate.system(record("ws_CO_0002")));
     steps.push(settle(intents[0], "2026112322001", 3_000));
     steps.push(settle(intents[0], "2026112322001", 3_000));
     steps.push(settle(intents[0], "2026112322002", 3_000));
@@ -1425,6 +1433,17 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
         .collect();
     assert_eq!(statuses.len(), 2);
     assert!(statuses.contains(&IntentStatus::Paid) && statuses.contains(&IntentStatus::Held), "{statuses:?}");
+    // The intent a callback names by the provider's reference: that one only.
+    let by_ref = |reference: &str| voltvend_store::IntentFilter {
+        channel: Some(channel_id),
+        provider_ref: Some(reference.into()),
+        ..Default::default()
+    };
+    let page = ListQuery { limit: 100, ..ListQuery::default() };
+    let found = h.store.list_payment_intents(&page, &by_ref("ws_CO_0001")).await.unwrap();
+    assert_eq!(found.iter().map(|i| i.id).collect::<Vec<_>>(), vec![intents[0]]);
+    assert_eq!(found[0].provider_ref.as_deref(), Some("ws_CO_0001"));
+    assert!(h.store.list_payment_intents(&page, &by_ref("ws_CO_0002")).await.unwrap().is_empty());
     let channels = h.store.list_payment_channels(&ListQuery { limit: 100, ..ListQuery::default() }).await.unwrap();
     assert_eq!(channels, vec![channel.clone()]);
     let (_, clearing) = h.store.ledger_account(channel.clearing).await.unwrap();

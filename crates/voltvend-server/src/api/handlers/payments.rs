@@ -180,16 +180,18 @@ pub async fn order_intent(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<PaymentOrderRequest>,
 ) -> ApiResult<axum::Json<PaymentOrderView>> {
     let i = visible_intent(&app, &p, id.into()).await?;
-    let meter = app.store.meter(i.meter_id).await?;
-    let what = match meter.meter.utility {
-        voltvend_domain::Utility::Electricity => "电费",
-        voltvend_domain::Utility::Water => "水费",
+    let order =
+        crate::payments::order(&app, &i, body.phone.as_deref()).await.map_err(|e| ApiError::new(e.code, e.message))?;
+    // As it stands now (an M-Pesa prompt's reference is recorded on it).
+    let i = app.store.payment_intent(i.id).await?.unwrap_or(i);
+    let (pay_url, prompt_reference) = match order {
+        crate::payments::ProviderOrder::Link(url) => (Some(url), None),
+        crate::payments::ProviderOrder::Prompt { reference } => (None, Some(reference)),
     };
-    let subject = format!("{what} {}", meter.meter.serial);
-    let pay_url = crate::payments::order(&app, &i, &subject).await.map_err(|e| ApiError::new(e.code, e.message))?;
-    Ok(axum::Json(PaymentOrderView { intent: PaymentIntentView::from(&i), pay_url }))
+    Ok(axum::Json(PaymentOrderView { intent: PaymentIntentView::from(&i), pay_url, prompt_reference }))
 }
 
 /// 对账: a provider's statement for one day against the intents the channel recorded as paid that day (by the

@@ -527,7 +527,7 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         // The fixture's channel has no credentials here: the order and the query are refused after the checks,
         // which is all this test needs.
         ("POST", "/api/v1/payment-intents/{id}/order") => {
-            x(format!("/api/v1/payment-intents/{}/order", f.intent), None, Scoped::Object, "AC")
+            x(format!("/api/v1/payment-intents/{}/order", f.intent), Some(json!({})), Scoped::Object, "AC")
         }
         ("POST", "/api/v1/payment-intents/{id}/query") => {
             x(format!("/api/v1/payment-intents/{}/query", f.intent), None, Scoped::Object, "AC")

@@ -329,8 +329,12 @@ impl Provider {
     }
 
     async fn make_order(&self, intent: &Value) -> (StatusCode, Value) {
+        self.order_as(intent, BuiltinRole::Cashier, 'a', json!({})).await
+    }
+
+    async fn order_as(&self, intent: &Value, role: BuiltinRole, scope: char, body: Value) -> (StatusCode, Value) {
         let path = format!("/api/v1/payment-intents/{}/order", intent["id"].as_str().unwrap());
-        let r = self.api.send(self.api.as_(BuiltinRole::Cashier, 'a', Method::POST, &path)).await;
+        let r = self.api.send(self.api.as_(role, scope, Method::POST, &path).json(body)).await;
         (r.status, r.json())
     }
 
@@ -650,4 +654,299 @@ async fn a_wechat_statement_is_reconciled_with_what_the_channel_recorded() {
         )
         .await;
     assert_eq!((bad.status, bad.json()["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("statement")));
+}
+
+/// An M-Pesa channel's credentials file: the Daraja app's keys and passkey `pay_provider.py setup` made, and the
+/// fake Daraja's address.
+fn mpesa_credentials(port: u16) -> String {
+    format!(
+        "provider = \"mpesa\"\nconsumer_key = \"file:mpesa_consumer_key.txt\"\n\
+         consumer_secret = \"file:mpesa_consumer_secret.txt\"\nbusiness_short_code = \"174379\"\n\
+         passkey = \"file:mpesa_passkey.txt\"\napi_base = \"http://127.0.0.1:{port}\"\n"
+    )
+}
+
+/// A flat tariff in shillings for the mini-grid: 25.00 KES per kWh.
+const KES_TARIFF: &str = r#"
+code = "ke-minigrid-flat"
+name = "Mini-grid flat 25.00"
+utility = "electricity"
+currency = "KES"
+time_zone = "Africa/Nairobi"
+
+[[versions]]
+effective_from = "2020-01-01T00:00:00+03:00"
+
+[versions.prices]
+all = "25.00"
+"#;
+
+/// A mini-grid in Kenya beside the estate, in the same group: its own property with books in shillings, and one
+/// customer with a remote meter. Returns the property, the account and the meter.
+async fn kenyan_minigrid(
+    api: &mut Api,
+) -> (voltvend_domain::PremisesId, voltvend_domain::AccountId, voltvend_domain::MeterId) {
+    use voltvend_domain::tariff::inverse::ArrearsRecovery;
+    use voltvend_domain::{
+        AccountId, BooksId, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId, MeterProtocol,
+        PremisesId, PremisesLevel, Utility,
+    };
+    use voltvend_ops::{Command as Op, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks};
+    let id = |n| voltvend_testkit::estate::id(900, n);
+    let property = api.estate.group.new_child(PremisesId::from_uuid(id(1)), PremisesLevel::Property, "Kisumu").unwrap();
+    let village = property.new_child(PremisesId::from_uuid(id(2)), PremisesLevel::Building, "Village").unwrap();
+    let plot = village.new_child(PremisesId::from_uuid(id(3)), PremisesLevel::Unit, "Plot 7").unwrap();
+    let (books, meter, account) = (BooksId::from_uuid(id(4)), MeterId::from_uuid(id(5)), AccountId::from_uuid(id(6)));
+    let mut m = Meter::receive(
+        meter,
+        "KSM-0000000000007",
+        Utility::Electricity,
+        ControlMode::Remote,
+        MeterProtocol::Dlt645,
+        "000000000907",
+        CtVtRatio::DIRECT,
+    )
+    .unwrap();
+    m.premises_id = Some(property.id);
+    let open = OpenAccount {
+        customer: CustomerRef::New(
+            Customer::new(CustomerId::from_uuid(id(7)), plot.id, "Achieng Otieno", Some("0712345678")).unwrap(),
+        ),
+        account_id: account,
+        premises_id: plot.id,
+        currency: Currency::KES,
+        books_id: books,
+        overdraft_limit_minor: 0,
+        recovery: ArrearsRecovery::Share(200_000),
+        min_purchase_minor: 100,
+        max_balance_minor: None,
+        meters: vec![MeterBinding {
+            meter_id: meter,
+            receive: None,
+            tariff_code: Some("ke-minigrid-flat".into()),
+            sts: None,
+            opg: None,
+            max_credit_minor: None,
+        }],
+        first_sale: None,
+    };
+    for command in [
+        Op::CreatePremises(property.clone()),
+        Op::CreatePremises(village),
+        Op::CreatePremises(plot),
+        Op::OpenBooks(OpenBooks { id: books, premises_id: property.id, currency: Currency::KES }),
+        Op::ImportTariff(ImportTariff {
+            code: "ke-minigrid-flat".into(),
+            name: "Mini-grid flat 25.00".into(),
+            document: KES_TARIFF.into(),
+        }),
+        Op::ReceiveMeter(m),
+        Op::OpenAccount(open),
+    ] {
+        let kind = command.kind();
+        api.store.submit(api.estate.system(command)).await.unwrap_or_else(|e| panic!("{kind}: {e}"));
+    }
+    (property.id, account, meter)
+}
+
+/// M-Pesa's STK push callback as Daraja posts it (unsigned): paid, with its metadata, or another result.
+fn stk_callback(checkout: &str, result: i64, amount: &str) -> String {
+    let metadata = if result == 0 {
+        format!(
+            r#","CallbackMetadata":{{"Item":[{{"Name":"Amount","Value":{amount}}},{{"Name":"MpesaReceiptNumber","Value":"TLQ7RT61SV"}},{{"Name":"Balance"}},{{"Name":"TransactionDate","Value":20261123110130}},{{"Name":"PhoneNumber","Value":254712345678}}]}}"#
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"{{"Body":{{"stkCallback":{{"MerchantRequestID":"29115-34620561-1","CheckoutRequestID":"{checkout}","ResultCode":{result},"ResultDesc":"words"{metadata}}}}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
+    if !peer_available() {
+        return;
+    }
+    let mut p = Provider::new().await;
+    let fake = FakeProviders::start(&p.keys);
+    let (property, account, meter) = kenyan_minigrid(&mut p.api).await;
+    // The group's administrator opens the channel for the mini-grid and makes its customer's intents.
+    let admin = |method, path: &str| p.api.as_(BuiltinRole::Administrator, 'g', method, path);
+    let body =
+        json!({"provider": "mpesa", "name": "M-Pesa Kisumu", "premises_id": property.to_string(), "currency": "KES"});
+    let r = p.api.send(admin(Method::POST, "/api/v1/payment-channels").fresh_key().json(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let channel = r.json()["id"].as_str().unwrap().to_string();
+    std::fs::write(format!("{}/{channel}.toml", p.keys), mpesa_credentials(fake.port)).unwrap();
+    let intent = |amount: &str| {
+        let body = json!({
+            "channel_id": channel, "account_id": account.to_string(), "meter_id": meter.to_string(), "amount": amount,
+        });
+        admin(Method::POST, "/api/v1/payment-intents").fresh_key().json(body)
+    };
+    let wallet = || async {
+        let path = format!("/api/v1/accounts/{account}");
+        let r = p.api.send(p.api.as_(BuiltinRole::Administrator, 'g', Method::GET, &path)).await.json();
+        r["balance"]["minor"].as_str().unwrap().parse::<i64>().unwrap()
+    };
+    let get = |id: &str| {
+        let path = format!("/api/v1/payment-intents/{id}");
+        let req = p.api.as_(BuiltinRole::Administrator, 'g', Method::GET, &path);
+        async { p.api.send(req).await.json() }
+    };
+    let before = wallet().await;
+    let r = p.api.send(intent("150.00")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let paid = r.json();
+
+    // The prompt needs the payer's phone, and whole shillings.
+    let (status, answer) = p.order_as(&paid, BuiltinRole::Administrator, 'g', json!({})).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("payment_phone_needed")));
+    let cents = p.api.send(intent("150.50")).await.json();
+    let (status, answer) = p.order_as(&cents, BuiltinRole::Administrator, 'g', json!({"phone": "0712345678"})).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("payment_amount_unpayable")));
+
+    // The prompt: Daraja is asked with a token it issued and the documented password (the fake checks both),
+    // for 150 shillings from 254712345678, to call back this server; the intent records Daraja's reference.
+    let (status, made) = p.order_as(&paid, BuiltinRole::Administrator, 'g', json!({"phone": "+254 712 345 678"})).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["pay_url"], Value::Null);
+    let checkout = made["prompt_reference"].as_str().unwrap().to_string();
+    assert_eq!(made["intent"]["provider_ref"].as_str(), Some(checkout.as_str()));
+    let asked: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{}/mpesa/{checkout}.asked.json", p.keys)).unwrap())
+            .unwrap();
+    assert_eq!((asked["Amount"].as_i64(), asked["PhoneNumber"].as_str()), (Some(150), Some("254712345678")));
+    assert_eq!(asked["CallBackURL"], format!("https://vend.example.com/pay/notify/{channel}"));
+    // The customer sees the meter on the prompt (its number's last twelve characters); Nairobi's time.
+    assert_eq!(asked["AccountReference"], "000000000007");
+    assert_eq!(asked["Timestamp"], "20261123110000");
+    // One prompt per intent: a second is refused before Daraja is asked.
+    let (status, again) = p.order_as(&paid, BuiltinRole::Administrator, 'g', json!({"phone": "0712345678"})).await;
+    assert_eq!((status, again["code"].as_str()), (StatusCode::CONFLICT, Some("payment_order_exists")), "{again}");
+
+    // A callback that claims the payment while Daraja says the prompt is still on the phone: nothing changes.
+    let callback = |body: String| {
+        Req::new(Method::POST, &format!("/pay/notify/{channel}"))
+            .header("content-type", "application/json")
+            .body_raw(&body)
+    };
+    let r = p.api.send(callback(stk_callback(&checkout, 0, "150.00"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(get(paid["id"].as_str().unwrap()).await["status"], "open");
+    assert_eq!(wallet().await, before);
+    // A callback for a request no intent made: refused, in Daraja's shape.
+    let r = p.api.send(callback(stk_callback("ws_CO_20261123110000deadbeef", 0, "150.00"))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["ResultCode"], 1);
+    let r = p.api.send(callback("{\"Body\":{}}".into())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // The customer enters the PIN: Daraja says paid. The callback — even one that lies about the amount — makes
+    // one sale of what was pushed; the same callback again, and the sweeper's query, add nothing.
+    p.api.clock.advance(jiff::SignedDuration::from_mins(2));
+    peer(&["mpesa-state", &p.keys, &checkout, "paid"]);
+    let r = p.api.send(callback(stk_callback(&checkout, 0, "15000.00"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_eq!(r.json(), json!({"ResultCode": 0, "ResultDesc": "Accepted"}));
+    let settled = get(paid["id"].as_str().unwrap()).await;
+    assert_eq!(settled["status"], "paid", "{settled}");
+    assert_eq!(
+        (settled["provider_txn"].as_str(), settled["paid_minor"].as_str()),
+        (Some(checkout.as_str()), Some("15000"))
+    );
+    // The payment's time is the callback's, once Daraja confirmed the payment, 11:01:30 in Nairobi (a time after
+    // now would not be believed).
+    assert_eq!(
+        settled["paid_at"].as_str().map(|t| t.parse::<jiff::Timestamp>().unwrap()),
+        Some("2026-11-23T08:01:30Z".parse().unwrap())
+    );
+    assert_eq!(wallet().await, before + 15_000);
+    let r = p.api.send(callback(stk_callback(&checkout, 0, "150.00"))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    voltvend_server::payments::sweep(&p.api.state, jiff::SignedDuration::ZERO, 100).await;
+    assert_eq!(wallet().await, before + 15_000);
+    let path = format!("/api/v1/sales/{}", settled["settled_by"].as_str().unwrap());
+    let sale = p.api.send(p.api.as_(BuiltinRole::Administrator, 'g', Method::GET, &path)).await.json();
+    assert_eq!(
+        (sale["method"].as_str(), sale["reference"].as_str()),
+        (Some("online"), Some(checkout.as_str())),
+        "{sale}"
+    );
+
+    // A prompt the customer cancelled stays open until it expires, then expires; a prompt Daraja does not
+    // answer about changes nothing; the sweeper settles a paid prompt whose callback never came.
+    let order = |intent: &Value| {
+        let intent = intent.clone();
+        let p = &p;
+        async move {
+            let (status, made) =
+                p.order_as(&intent, BuiltinRole::Administrator, 'g', json!({"phone": "0110123456"})).await;
+            assert_eq!(status, StatusCode::OK, "{made}");
+            made["prompt_reference"].as_str().unwrap().to_string()
+        }
+    };
+    let cancelled = p.api.send(intent("20.00")).await.json();
+    let cancelled_ref = order(&cancelled).await;
+    peer(&["mpesa-state", &p.keys, &cancelled_ref, "cancelled"]);
+    let r = p.api.send(callback(stk_callback(&cancelled_ref, 1032, ""))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(get(cancelled["id"].as_str().unwrap()).await["status"], "open");
+    let silent = p.api.send(intent("30.00")).await.json();
+    let silent_ref = order(&silent).await;
+    peer(&["mpesa-state", &p.keys, &silent_ref, "hang"]);
+    // Asked by a cashier of another property: not theirs to see.
+    assert_eq!(p.query(&silent).await.0, StatusCode::NOT_FOUND);
+    let path = format!("/api/v1/payment-intents/{}/query", silent["id"].as_str().unwrap());
+    let r = p.api.send(admin(Method::POST, &path)).await;
+    assert_eq!((r.status, r.code()), (StatusCode::BAD_GATEWAY, "payment_provider_unavailable".to_string()));
+    let swept = p.api.send(intent("40.00")).await.json();
+    let swept_ref = order(&swept).await;
+    peer(&["mpesa-state", &p.keys, &swept_ref, "paid"]);
+    peer(&["mpesa-state", &p.keys, &silent_ref, "pending"]);
+    voltvend_server::payments::sweep(&p.api.state, jiff::SignedDuration::ZERO, 100).await;
+    assert_eq!(get(swept["id"].as_str().unwrap()).await["status"], "paid");
+    assert_eq!(wallet().await, before + 15_000 + 4_000);
+    p.api.clock.advance(jiff::SignedDuration::from_mins(16));
+    voltvend_server::payments::sweep(&p.api.state, jiff::SignedDuration::ZERO, 100).await;
+    assert_eq!(get(cancelled["id"].as_str().unwrap()).await["status"], "expired");
+    // Still on the phone past the expiry: not unpaid yet, so not expired.
+    assert_eq!(get(silent["id"].as_str().unwrap()).await["status"], "open");
+    // The intent with no prompt at all expires.
+    assert_eq!(get(cents["id"].as_str().unwrap()).await["status"], "expired");
+    // The customer's page: the phone is asked for and checked before anything is made; then the prompt goes to
+    // it, and the page says to answer it (no QR code), until Daraja says it was paid.
+    let (status, html, _) =
+        page(&p.api, form("/pay/confirm", &[("meter", "KSM-0000000000007"), ("amount", "60"), ("lang", "en")])).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("name=\"phone\"") && html.contains(&format!("value=\"{channel}\"")), "{html}");
+    let mut fields =
+        vec![("meter", "KSM-0000000000007"), ("amount", "60"), ("channel", channel.as_str()), ("lang", "en")];
+    let (status, html, _) =
+        page(&p.api, form("/pay/order", &[fields.clone(), vec![("phone", "12345")]].concat())).await;
+    assert_eq!(
+        (status, html.contains("data-code=\"pay.err.phone\"")),
+        (StatusCode::UNPROCESSABLE_ENTITY, true),
+        "{html}"
+    );
+    fields.push(("phone", "0712 345 678"));
+    let (status, _, location) = page(&p.api, form("/pay/order", &fields)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    let (_, html, _) = page(&p.api, Req::new(Method::GET, &location)).await;
+    assert!(
+        html.contains("data-status=\"open\"") && html.contains("id=\"prompted\"") && !html.contains("<svg"),
+        "{html}"
+    );
+    let id = location.trim_start_matches("/pay/status/").split('?').next().unwrap().to_string();
+    let prompt = get(&id).await["provider_ref"].as_str().unwrap().to_string();
+    peer(&["mpesa-state", &p.keys, &prompt, "paid"]);
+    let (_, html, _) = page(&p.api, Req::new(Method::GET, &location)).await;
+    assert!(html.contains("data-status=\"paid\""), "{html}");
+    assert_eq!(wallet().await, before + 15_000 + 4_000 + 6_000);
+
+    // One OAuth token served every call while it lasted.
+    let tokens = std::fs::read_to_string(format!("{}/mpesa/tokens.count", p.keys)).unwrap();
+    assert_eq!(tokens.len(), 1, "tokens bought: {tokens}");
 }
