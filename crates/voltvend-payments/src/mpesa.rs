@@ -94,7 +94,6 @@ fn clipped(text: &str, max: usize) -> String {
 }
 
 /// One payment prompt.
-#[derive(Debug)]
 pub struct Push<'a> {
     pub business: &'a Business<'a>,
     /// Whole shillings (see [`whole_shillings`]).
@@ -107,6 +106,18 @@ pub struct Push<'a> {
     /// Clipped to [`TRANSACTION_DESC_MAX`].
     pub description: &'a str,
     pub at: Timestamp,
+}
+
+/// Without the phone number (personal data, not kept).
+impl std::fmt::Debug for Push<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Push")
+            .field("business", self.business)
+            .field("amount_kes", &self.amount_kes)
+            .field("callback_url", &self.callback_url)
+            .field("account_reference", &self.account_reference)
+            .finish()
+    }
 }
 
 /// The JSON body of an STK push request.
@@ -193,7 +204,11 @@ pub fn token_answer(body: &[u8]) -> Result<(String, jiff::SignedDuration), Payme
     }
     let t: Token = serde_json::from_slice(body).map_err(|_| refused_by_daraja(body))?;
     let seconds: i64 = t.expires_in.text().trim().parse().map_err(|_| malformed("expires_in is not a number"))?;
-    if t.access_token.is_empty() || !t.access_token.bytes().all(|b| b.is_ascii_graphic()) || seconds <= 0 {
+    // Daraja's tokens last an hour; anything beyond a day is not a lifetime we would trust.
+    if t.access_token.is_empty()
+        || !t.access_token.bytes().all(|b| b.is_ascii_graphic())
+        || !(1..=86_400).contains(&seconds)
+    {
         return Err(malformed("no usable access token"));
     }
     Ok((t.access_token, jiff::SignedDuration::from_secs(seconds)))
@@ -250,8 +265,9 @@ pub fn query_answer(body: &[u8], checkout_request_id: &str) -> Result<StkResult,
         result_desc: String,
     }
     if let Ok(e) = serde_json::from_slice::<ApiError>(body) {
-        // Documented for a prompt still waiting on the customer.
-        if e.error_code == "500.001.1001" {
+        // A prompt still waiting on the customer. Daraja gives the same code to other failures ("Wrong
+        // credentials", "Unable to lock subscriber"), so the words decide.
+        if e.error_code == "500.001.1001" && e.error_message.to_ascii_lowercase().contains("being processed") {
             return Ok(StkResult::Pending);
         }
         return Err(malformed(format!("Daraja refused the query: {} {}", e.error_code, e.error_message)));
@@ -486,6 +502,9 @@ mod tests {
         assert_eq!(query_answer(waiting, id).unwrap(), StkResult::Pending);
         let refused = br#"{"requestId":"1","errorCode":"404.001.04","errorMessage":"Invalid Access Token"}"#;
         assert!(query_answer(refused, id).is_err());
+        // The same code for wrong credentials is no pending prompt.
+        let wrong = br#"{"requestId":"1","errorCode":"500.001.1001","errorMessage":"Wrong credentials"}"#;
+        assert!(query_answer(wrong, id).is_err());
         assert!(query_answer(b"<html>", id).is_err());
     }
 
@@ -495,6 +514,7 @@ mod tests {
             token_answer(br#"{"access_token":"c9SQxWWhmdVRlyh0zh8gZDTkubVF","expires_in":"3599"}"#).unwrap();
         assert_eq!((token.as_str(), lasts.as_secs()), ("c9SQxWWhmdVRlyh0zh8gZDTkubVF", 3599));
         assert!(token_answer(br#"{"access_token":"","expires_in":"3599"}"#).is_err());
+        assert!(token_answer(br#"{"access_token":"x","expires_in":"999999999999999"}"#).is_err());
         let accepted = br#"{"MerchantRequestID":"29115-34620561-1","CheckoutRequestID":"ws_CO_191220191020363925","ResponseCode":"0","ResponseDescription":"Success. Request accepted for processing","CustomerMessage":"Success. Request accepted for processing"}"#;
         assert_eq!(push_answer(accepted).unwrap(), "ws_CO_191220191020363925");
         let refused = br#"{"requestId":"1","errorCode":"400.002.02","errorMessage":"Bad Request - Invalid Amount"}"#;

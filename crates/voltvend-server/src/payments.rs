@@ -45,7 +45,7 @@ pub struct PaymentConfig {
     /// The providers' orders made for the customer page (what each QR code holds), by intent.
     pub orders: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PaymentIntentId, ProviderOrder>>>,
     /// Daraja's OAuth tokens by channel, with when to stop using each.
-    tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PaymentChannelId, (String, jiff::Timestamp)>>>,
+    tokens: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PaymentChannelId, (Secret, jiff::Timestamp)>>>,
     /// Intents whose M-Pesa prompt is being pushed now: one push per intent, even when asked twice at once.
     pushing: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<PaymentIntentId>>>,
 }
@@ -83,6 +83,15 @@ impl PaymentConfig {
         }
     }
 }
+
+/// How long an intent must still run for an M-Pesa prompt to be pushed for it: Daraja's prompt lives about a
+/// minute on the phone, and our request may take `payments.query_timeout_ms`. So no prompt outlives its intent,
+/// and a payment Daraja confirms — whenever we learn of it — was made by the intent's expiry.
+pub const PROMPT_WINDOW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// How long past its expiry an intent whose prompt Daraja still calls "being processed" is left open (asked
+/// again each round) before it expires.
+pub const PENDING_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_mins(10);
 
 /// WeChat Pay's API, unless the credentials file says otherwise.
 pub const WECHAT_API: &str = "https://api.mch.weixin.qq.com";
@@ -140,7 +149,7 @@ impl std::fmt::Debug for Secret {
 /// A Daraja app and the business it collects for.
 #[derive(Debug)]
 pub struct MpesaCredentials {
-    consumer_key: String,
+    consumer_key: Secret,
     consumer_secret: Secret,
     short_code: String,
     passkey: Secret,
@@ -152,6 +161,16 @@ impl MpesaCredentials {
     fn business(&self) -> mpesa::Business<'_> {
         mpesa::Business { short_code: &self.short_code, passkey: &self.passkey.0, till: self.till.as_deref() }
     }
+}
+
+/// An API address over TLS — our trust in the provider's answers rests on it — or on this machine (a test
+/// double).
+fn tls_or_loopback(path: &Path, url: String) -> anyhow::Result<String> {
+    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+    if url.starts_with("https://") || loopback.iter().any(|l| url.starts_with(l)) {
+        return Ok(url);
+    }
+    anyhow::bail!("{}: {url} is neither https nor this machine", path.display())
 }
 
 /// Verified credentials of one channel. The private keys never reach `Debug`.
@@ -245,14 +264,16 @@ impl PaymentConfig {
                     anyhow::bail!("{}: business_short_code and till are numbers", path.display());
                 }
                 Ok(Credentials::Mpesa(MpesaCredentials {
-                    consumer_key: secret(dir, need(&path, &file.consumer_key, "consumer_key")?)?.trim().to_string(),
+                    consumer_key: Secret(
+                        secret(dir, need(&path, &file.consumer_key, "consumer_key")?)?.trim().to_string(),
+                    ),
                     consumer_secret: Secret(
                         secret(dir, need(&path, &file.consumer_secret, "consumer_secret")?)?.trim().to_string(),
                     ),
                     short_code: short_code.to_string(),
                     passkey: Secret(secret(dir, need(&path, &file.passkey, "passkey")?)?.trim().to_string()),
                     till: file.till.clone(),
-                    api_base: file.api_base.clone().unwrap_or_else(|| mpesa::API.to_string()),
+                    api_base: tls_or_loopback(&path, file.api_base.clone().unwrap_or_else(|| mpesa::API.to_string()))?,
                 }))
             }
             Provider::UnionPay => anyhow::bail!("{provider} notifications are not taken yet"),
@@ -296,7 +317,11 @@ impl Refusal {
             Self::Notification(_) => 401,
             Self::Rejected(..) => 422,
             Self::Store(_) => 503,
-            Self::Unconfirmed(_) => 502,
+            Self::Unconfirmed(q) => match q.code {
+                "payment_query_unconfigured" | "payment_order_exists" => 409,
+                "payment_settlement_failed" | "unavailable" => 503,
+                _ => 502,
+            },
         }
     }
 }
@@ -315,6 +340,7 @@ impl std::fmt::Display for Refusal {
 pub async fn notify(
     State(app): State<AppState>,
     UrlPath(channel): UrlPath<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -323,7 +349,7 @@ pub async fn notify(
         Ok(id) => app.store.payment_channel(id.into()).await.ok().flatten().map(|c| c.provider),
         Err(_) => None,
     };
-    let result = take(&app, &channel, &headers, &body).await;
+    let result = take(&app, &channel, query.as_deref().unwrap_or(""), &headers, &body).await;
     match &result {
         Ok(what) => tracing::info!(channel = %channel, "payment notification taken: {what}"),
         Err(r) => tracing::warn!(channel = %channel, code = r.code(), "payment notification refused: {r}"),
@@ -355,7 +381,7 @@ fn answer(provider: Provider, result: Result<(), Refusal>) -> Response {
 }
 
 /// Verifies and settles a notification; `Ok` says what was done.
-async fn take(app: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -> Result<String, Refusal> {
+async fn take(app: &AppState, channel: &str, query: &str, headers: &HeaderMap, body: &[u8]) -> Result<String, Refusal> {
     let unknown = || Refusal::Channel(format!("no payment channel {channel:?}"));
     let id: PaymentChannelId = channel.parse::<uuid::Uuid>().map_err(|_| unknown())?.into();
     let ch = app.store.payment_channel(id).await.map_err(|e| Refusal::Store(e.to_string()))?.ok_or_else(unknown)?;
@@ -364,7 +390,7 @@ async fn take(app: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -
         .credentials(ch.id, ch.provider)
         .map_err(|e| Refusal::Channel(format!("channel {} is not configured here: {e}", ch.id)))?;
     if let Credentials::Mpesa(_) = credentials {
-        return take_mpesa(app, &ch, body).await;
+        return take_mpesa(app, &ch, query, body).await;
     }
     let n = verify(&credentials, headers, body, app.now()).map_err(Refusal::Notification)?;
     if n.state != PaymentState::Paid {
@@ -386,28 +412,89 @@ async fn take(app: &AppState, channel: &str, headers: &HeaderMap, body: &[u8]) -
 
 /// An M-Pesa callback: unsigned, so it is believed in nothing. It names the request (`CheckoutRequestID`) whose
 /// intent is then asked about through Daraja's authenticated query, which alone settles it.
-async fn take_mpesa(app: &AppState, ch: &PaymentChannel, body: &[u8]) -> Result<String, Refusal> {
+///
+/// The intent is the one that recorded that request. If none did — Daraja accepted the prompt but recording its
+/// reference failed (a crash, an answer lost on the way) — the callback URL's `order` names the intent the
+/// prompt was pushed for: an intent of this channel with no prompt recorded adopts the request, but only once
+/// Daraja confirms the request was paid.
+async fn take_mpesa(app: &AppState, ch: &PaymentChannel, url_query: &str, body: &[u8]) -> Result<String, Refusal> {
     let callback = mpesa::callback(body).map_err(Refusal::Notification)?;
+    let checkout = callback.checkout_request_id.as_str();
     let filter = voltvend_store::IntentFilter {
         channel: Some(ch.id),
-        provider_ref: Some(callback.checkout_request_id.clone()),
+        provider_ref: Some(checkout.to_string()),
         ..Default::default()
     };
     let page = voltvend_store::ListQuery { scope: None, after: None, limit: 2 };
     let found = app.store.list_payment_intents(&page, &filter).await.map_err(|e| Refusal::Store(e.to_string()))?;
-    let [intent] = found.as_slice() else {
-        return Err(Refusal::UnknownIntent(format!(
-            "request {:?} is not the prompt of one intent of this channel",
-            callback.checkout_request_id
-        )));
+    let unknown =
+        || Refusal::UnknownIntent(format!("request {checkout:?} is not the prompt of an intent of this channel"));
+    let intent = match found.as_slice() {
+        [intent] => intent.clone(),
+        [] => adopt(app, ch, url_query, checkout).await?.ok_or_else(unknown)?,
+        _ => return Err(unknown()),
     };
     if callback.amount_minor.is_some_and(|a| a != intent.amount_minor) {
         // Not believed either way (the amount pushed is what Daraja collects), but worth a look.
-        tracing::warn!(intent = %intent.id, "an M-Pesa callback claims {:?} cents for a prompt of {}", callback.amount_minor, intent.amount_minor);
+        tracing::warn!(
+            intent = %intent.id,
+            "an M-Pesa callback claims {:?} cents for a prompt of {}", callback.amount_minor, intent.amount_minor
+        );
     }
-    let said = format!("the callback said {} {:?}", callback.result_code, callback.result_desc);
-    let done = query_with(app, intent, callback.paid_at).await.map_err(Refusal::Unconfirmed)?;
+    let said = format!(
+        "the callback said {} {:?} (receipt {:?}, at {:?})",
+        callback.result_code, callback.result_desc, callback.receipt, callback.paid_at
+    );
+    // Each callback costs a query to Daraja: a flood of them about one intent must not exhaust our allowance there.
+    if !app.payments.limiter.allow(&format!("mpesa-callback:{}", intent.id), app.now()) {
+        return Ok(format!("{said}; not asked again so soon"));
+    }
+    let done = query(app, &intent).await.map_err(Refusal::Unconfirmed)?;
     Ok(format!("{said}; Daraja's answer: {done}"))
+}
+
+/// The intent the callback URL names (`order=<order no>`) adopting `checkout` as its prompt: only an intent of
+/// this channel with no prompt recorded, and only once Daraja confirms that request was paid. `None` when there
+/// is nothing to adopt.
+async fn adopt(
+    app: &AppState,
+    ch: &PaymentChannel,
+    query: &str,
+    checkout: &str,
+) -> Result<Option<voltvend_ops::PaymentIntent>, Refusal> {
+    let named = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "order").and_then(|(_, v)| intent_of(&v));
+    let Some(id) = named else { return Ok(None) };
+    let store = |e: voltvend_store::StoreError| Refusal::Store(e.to_string());
+    let Some(intent) = app.store.payment_intent(id).await.map_err(store)? else { return Ok(None) };
+    if intent.channel_id != ch.id || intent.provider_ref.is_some() {
+        return Ok(None);
+    }
+    let Ok(Credentials::Mpesa(m)) = app.payments.credentials(ch.id, ch.provider) else { return Ok(None) };
+    let now = app.now();
+    if !app.payments.limiter.allow(&format!("mpesa-callback:{}", intent.id), now) {
+        return Ok(None);
+    }
+    let answer = mpesa_call(app, ch.id, &m, mpesa::QUERY_PATH, mpesa::query_body(&m.business(), checkout, now), now)
+        .await
+        .map_err(Refusal::Unconfirmed)?;
+    if mpesa::query_answer(&answer, checkout).map_err(|e| Refusal::Unconfirmed(e.into()))? != mpesa::StkResult::Paid {
+        return Ok(None);
+    }
+    record_prompt(app, intent.id, checkout).await.map_err(Refusal::Unconfirmed)?;
+    tracing::warn!(intent = %intent.id, "adopted M-Pesa request {checkout}: its prompt was paid but never recorded");
+    app.store.payment_intent(id).await.map_err(store)
+}
+
+/// Records Daraja's reference for the intent's prompt (one operation per intent, however often asked).
+async fn record_prompt(app: &AppState, intent: PaymentIntentId, checkout: &str) -> Result<(), QueryFailed> {
+    let record = Command::RecordPaymentOrder(RecordPaymentOrder { intent_id: intent, provider_ref: checkout.into() });
+    let id = voltvend_ops::command::derive(
+        voltvend_domain::OperationId::from_uuid(intent.as_uuid()),
+        "record-payment-order",
+        0,
+    );
+    app.store.submit(Operation::new(id.into(), Actor::system("mpesa:order"), record)).await?;
+    Ok(())
 }
 
 fn verify(
@@ -507,19 +594,12 @@ impl From<voltvend_store::StoreError> for QueryFailed {
 /// notification's) and acts on it: paid — the same settlement a notification makes (one operation for both, so
 /// a notification before or after changes nothing more); unpaid and past its expiry — the intent expires;
 /// otherwise nothing. `Ok` says what was done.
+///
+/// An M-Pesa intent whose prompt was recorded is asked about even once expired: its prompt was pushed while the
+/// intent had [`PROMPT_WINDOW`] to run, so a payment Daraja confirms was made in time and still sells.
 pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Result<String, QueryFailed> {
-    query_with(app, intent, None).await
-}
-
-/// [`query`], with the time an unsigned callback says the payment was made (M-Pesa's `TransactionDate`): used
-/// once the provider confirmed the payment, within the intent's life up to now; otherwise now is the payment's
-/// time (the prompt times out on the phone within minutes, so a confirmed payment was made since the push).
-async fn query_with(
-    app: &AppState,
-    intent: &voltvend_ops::PaymentIntent,
-    said_paid_at: Option<jiff::Timestamp>,
-) -> Result<String, QueryFailed> {
-    if intent.status != voltvend_ops::IntentStatus::Open {
+    let prompted_then_expired = intent.status == voltvend_ops::IntentStatus::Expired && intent.provider_ref.is_some();
+    if intent.status != voltvend_ops::IntentStatus::Open && !prompted_then_expired {
         return Ok(format!("already {}", intent.status));
     }
     let ch = channel_of(app, intent).await?;
@@ -529,7 +609,9 @@ async fn query_with(
         Ok(c) => c,
         // A channel that cannot be asked: past its expiry the intent expires anyway — safe, because a payment
         // made before the expiry still settles it when its notification comes (ADR 0005).
-        Err(_) if now > intent.expires_at => return expire(app, intent, ch.provider, "not asked").await,
+        Err(_) if now > intent.expires_at && intent.provider_ref.is_none() => {
+            return expire(app, intent, ch.provider, "not asked").await;
+        }
         Err(e) => {
             let why = format!("channel {} is not configured: {e}", ch.id);
             return Err(QueryFailed::new("payment_query_unconfigured", why));
@@ -566,8 +648,15 @@ async fn query_with(
             let body = mpesa::query_body(&m.business(), checkout, now);
             let answer = mpesa_call(app, ch.id, m, mpesa::QUERY_PATH, body, now).await?;
             match mpesa::query_answer(&answer, checkout)? {
-                // The customer has not answered the prompt: not even past the expiry is it unpaid yet.
-                mpesa::StkResult::Pending => return Ok("the customer has not answered the prompt yet".into()),
+                // The customer has not answered the prompt: not even past the expiry is it unpaid yet — until
+                // Daraja has kept saying so well past any prompt's life. Expiring it then is safe: a payment
+                // Daraja confirms later still sells (see above).
+                mpesa::StkResult::Pending if now <= intent.expires_at + PENDING_GRACE => {
+                    return Ok("the customer has not answered the prompt yet".into());
+                }
+                mpesa::StkResult::Pending => {
+                    return expire(app, intent, ch.provider, "still pending long after the expiry").await;
+                }
                 result => Some(Notification {
                     provider: voltvend_payments::Provider::Mpesa,
                     out_trade_no: order.clone(),
@@ -581,7 +670,9 @@ async fn query_with(
                     // What was pushed, which the customer cannot change on the prompt.
                     amount_minor: intent.amount_minor,
                     currency: mpesa::CURRENCY.to_string(),
-                    paid_at: Some(said_paid_at.filter(|t| *t >= intent.created_at && *t <= now).unwrap_or(now)),
+                    // Never the callback's word: the prompt was pushed with PROMPT_WINDOW to run before the
+                    // expiry and dies within it, so a confirmed payment was made by the expiry at the latest.
+                    paid_at: Some(now.min(intent.expires_at)),
                 }),
             }
         }
@@ -617,6 +708,9 @@ async fn expire(
     provider: Provider,
     state: &str,
 ) -> Result<String, QueryFailed> {
+    if intent.status == voltvend_ops::IntentStatus::Expired {
+        return Ok(format!("expired unpaid ({state})"));
+    }
     let id = voltvend_ops::command::derive(
         voltvend_domain::OperationId::from_uuid(intent.id.as_uuid()),
         "expire-payment-intent",
@@ -692,6 +786,17 @@ pub async fn order(
     let subject = subject.as_str();
     match &credentials {
         Credentials::Mpesa(m) => {
+            if intent.expires_at.duration_since(now) < PROMPT_WINDOW {
+                return Err(QueryFailed::new(
+                    "payment_intent_expiring",
+                    format!("an M-Pesa prompt needs {PROMPT_WINDOW:#} of the intent left: make a new intent"),
+                ));
+            }
+            if !notify_url.starts_with("https://") {
+                return Err(unconfigured(
+                    "Daraja calls back only over https: set server.public_url to https://…".into(),
+                ));
+            }
             let phone = payer.and_then(mpesa::phone).ok_or_else(|| {
                 QueryFailed::new(
                     "payment_phone_needed",
@@ -717,26 +822,20 @@ pub async fn order(
             // The customer sees the meter on the prompt: its number's last twelve characters.
             let skip = meter.serial.chars().count().saturating_sub(mpesa::ACCOUNT_REFERENCE_MAX);
             let reference: String = meter.serial.chars().skip(skip).collect();
+            // The callback URL names the intent too: should recording Daraja's reference below fail, the
+            // callback can still find the intent its prompt was for (see `adopt`).
+            let callback_url = format!("{notify_url}?order={order}");
             let body = mpesa::push_body(&mpesa::Push {
                 business: &m.business(),
                 amount_kes,
                 phone: &phone,
-                callback_url: &notify_url,
+                callback_url: &callback_url,
                 account_reference: &reference,
                 description: what,
                 at: now,
             });
             let checkout = mpesa::push_answer(&mpesa_call(app, ch.id, m, mpesa::PUSH_PATH, body, now).await?)?;
-            let record = Command::RecordPaymentOrder(RecordPaymentOrder {
-                intent_id: intent.id,
-                provider_ref: checkout.clone(),
-            });
-            let id = voltvend_ops::command::derive(
-                voltvend_domain::OperationId::from_uuid(intent.id.as_uuid()),
-                "record-payment-order",
-                0,
-            );
-            app.store.submit(Operation::new(id.into(), Actor::system("mpesa:order"), record)).await?;
+            record_prompt(app, intent.id, &checkout).await?;
             Ok(ProviderOrder::Prompt { reference: checkout })
         }
         Credentials::Wechat { keys, merchant: Some((key, serial)), appid: Some(appid), api_base } => {
@@ -839,13 +938,13 @@ async fn mpesa_token(
     if let Some((token, until)) = app.payments.tokens.lock().unwrap_or_else(|e| e.into_inner()).get(&channel)
         && now < *until
     {
-        return Ok(token.clone());
+        return Ok(token.0.clone());
     }
     let response = app
         .payments
         .client
         .get(format!("{}{}", m.api_base.trim_end_matches('/'), mpesa::TOKEN_PATH))
-        .basic_auth(&m.consumer_key, Some(&m.consumer_secret.0))
+        .basic_auth(&m.consumer_key.0, Some(&m.consumer_secret.0))
         .send()
         .await
         .map_err(QueryFailed::unavailable)?;
@@ -853,8 +952,9 @@ async fn mpesa_token(
         return Err(QueryFailed::unavailable(format!("Daraja's token endpoint answered {}", response.status())));
     }
     let (token, lasts) = mpesa::token_answer(&response.bytes().await.map_err(QueryFailed::unavailable)?)?;
-    let until = now + lasts - jiff::SignedDuration::from_mins(1);
-    app.payments.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(channel, (token.clone(), until));
+    // `token_answer` bounds the lifetime to a day, so this cannot overflow.
+    let until = now.saturating_add(lasts - jiff::SignedDuration::from_mins(1)).unwrap_or(now);
+    app.payments.tokens.lock().unwrap_or_else(|e| e.into_inner()).insert(channel, (Secret(token.clone()), until));
     Ok(token)
 }
 

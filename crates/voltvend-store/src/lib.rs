@@ -275,6 +275,10 @@ pub struct RefusedFilter {
     pub refunded: Option<bool>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
+    /// Taken through this shift (an online payment channel's standing shift: the channel's).
+    pub shift: Option<ShiftId>,
+    /// Refunded in `[from_us, to_us)`.
+    pub refunded_between_us: Option<(i64, i64)>,
 }
 
 /// Which corrections a listing shows. `status` is judged at `now_us` (an undecided request past its expiry has

@@ -345,7 +345,7 @@ fn apply_command(
         Command::CreatePaymentIntent(i) => payments::create_intent(ws, op, i, at),
         Command::SettlePayment(p) => payments::settle(ws, op, p, ctx, at),
         Command::ExpirePaymentIntent(x) => payments::expire(ws, op, x, at),
-        Command::RecordPaymentOrder(r) => payments::record_order(ws, op, r, at),
+        Command::RecordPaymentOrder(r) => payments::record_order(ws, op, r),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),

@@ -373,13 +373,15 @@ pub(super) fn expire(ws: &mut Workspace, op: &Operation, x: &ExpirePaymentIntent
 /// Records the provider's reference for an intent's order (M-Pesa's `CheckoutRequestID`): only the system, which
 /// has just had it from the provider, and once per intent — a callback naming the reference settles this intent
 /// and no other, so a second reference would leave the first order's payment without its intent.
-pub(super) fn record_order(ws: &mut Workspace, op: &Operation, r: &RecordPaymentOrder, at: Timestamp) -> Done {
+pub(super) fn record_order(ws: &mut Workspace, op: &Operation, r: &RecordPaymentOrder) -> Done {
     if op.actor.operator.is_some() {
         return Err(OpError::refused("system_only", "only the system records what the provider named an order"));
     }
     provider_number("provider order reference", &r.provider_ref, RecordPaymentOrder::REF_LEN_MAX)?;
     let mut intent = intent_of(ws, r.intent_id)?;
-    if intent.status != IntentStatus::Open || at > intent.expires_at {
+    // Expired too: a prompt pushed in time whose reference is recorded late (the server adopts it from the
+    // callback once the provider confirmed its payment).
+    if !matches!(intent.status, IntentStatus::Open | IntentStatus::Expired) {
         return Err(OpError::refused("payment_intent_not_open", format!("intent {} is {}", intent.id, intent.status)));
     }
     if let Some(known) = &intent.provider_ref {

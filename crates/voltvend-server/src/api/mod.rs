@@ -542,6 +542,10 @@ endpoints! {
         access: Access::Needs(P::PaymentsRead), summary: "对账: a provider's daily statement against what the ledger recorded through the channel that day (read-only)", keyed: false,
         query: -, body: [StatementReconciliationRequest], ok: 200 [StatementReconciliationView], errors: [404, 409],
     }
+    GET "/api/v1/payment-position" => payments::position {
+        access: Access::Needs(P::PaymentsRead), summary: "头寸: a day's position of every online payment channel in scope and of each provider: sold, held, kept (owed back), refunded, and what the provider owes by the ledger", keyed: false,
+        query: [PositionQuery], body: -, ok: 200 [PaymentPositionView], errors: [],
+    }
     GET "/api/v1/payment-intents" => payments::list_intents {
         access: Access::Needs(P::PaymentsRead), summary: "Customers' online payment intents and what became of them", keyed: false,
         query: [IntentQuery], body: -, ok: 200 [Page<PaymentIntentView>], errors: [422],

@@ -2605,6 +2605,62 @@ pub struct DifferenceView {
     pub intent_status: Option<String>,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PositionQuery {
+    /// The day, in each channel's property's calendar: "2026-11-23".
+    pub date: String,
+}
+
+/// How many, and how much.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct TallyView {
+    pub count: u32,
+    pub total: MoneyView,
+}
+
+/// A day's position through a channel (or a provider's channels).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PositionFiguresView {
+    /// Payments that became sales.
+    pub sold: TallyView,
+    /// Payments of another amount, held for review (owed back until decided).
+    pub held: TallyView,
+    /// Payments kept as refused (after expiry, a second payment, a suspended account…): owed back.
+    pub kept: TallyView,
+    /// Everything that came in: sold + held + kept (what the clearing account was debited with that day).
+    pub collected: MoneyView,
+    /// Refunds of refused payments recorded that day (out of the clearing account).
+    pub refunded: TallyView,
+    /// What the provider owes by the ledger now (the clearing account's balance).
+    pub clearing_balance: MoneyView,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ChannelPositionView {
+    pub channel_id: Uuid,
+    pub name: String,
+    pub provider: String,
+    #[serde(flatten)]
+    pub figures: PositionFiguresView,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ProviderPositionView {
+    pub provider: String,
+    pub currency: String,
+    #[serde(flatten)]
+    pub figures: PositionFiguresView,
+}
+
+/// 头寸: a day's position of the online payment channels in scope, each and per provider and currency.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PaymentPositionView {
+    pub date: String,
+    pub channels: Vec<ChannelPositionView>,
+    pub providers: Vec<ProviderPositionView>,
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatementRefundView {
     pub order_no: String,

@@ -15,7 +15,9 @@ Usage:
       provider's (SUCCESS, NOTPAY, TRADE_SUCCESS, WAIT_BUYER_PAY…), `hang` (the query is never answered) or
       `forged` (a paid answer signed with a key that is not the provider's)
   pay_provider.py mpesa-state DIR CHECKOUT_REQUEST_ID STATE
-      what Daraja knows of an STK push: pending (the prompt is on the phone), paid, cancelled (1032) or hang
+      what Daraja knows of an STK push: pending (the prompt is on the phone), paid, cancelled (1032) or hang;
+      the last push's CheckoutRequestID is in DIR/mpesa/last.txt, and while DIR/mpesa/garble exists a push is
+      made but answered with something that is not Daraja's answer
   pay_provider.py serve DIR
       the providers' APIs on 127.0.0.1 (WeChat Pay's Native order and order query, Alipay's gateway: precreate
       and query; Daraja's OAuth token, STK push and STK push query), checking that each request is signed by the
@@ -321,11 +323,16 @@ def serve(d):
                 assert o["TransactionType"] in ("CustomerPayBillOnline", "CustomerBuyGoodsOnline"), o
                 assert isinstance(o["Amount"], int) and o["Amount"] > 0, o
                 assert re.fullmatch(r"254[17]\d{8}", o["PhoneNumber"]) and o["PartyA"] == o["PhoneNumber"], o
-                assert o["PartyB"] == SHORT_CODE and o["CallBackURL"].startswith("https://"), o
+                assert o["PartyB"] == SHORT_CODE or o["TransactionType"] == "CustomerBuyGoodsOnline", o
+                assert o["CallBackURL"].startswith("https://"), o
                 assert 0 < len(o["AccountReference"]) <= 12 and 0 < len(o["TransactionDesc"]) <= 13, o
                 checkout = "ws_CO_%s%s" % (ts, os.urandom(5).hex())
                 write(d, f"mpesa/{checkout}.asked.json", raw)
                 mpesa_state(d, checkout, "pending")
+                write(d, "mpesa/last.txt", checkout)
+                if os.path.exists(os.path.join(d, "mpesa", "garble")):
+                    # The prompt is out, but its answer is lost on the way.
+                    return self.answer(200, "<html>gateway timeout</html>")
                 return self.answer(200, json.dumps({
                     "MerchantRequestID": "29115-34620561-1", "CheckoutRequestID": checkout, "ResponseCode": "0",
                     "ResponseDescription": "Success. Request accepted for processing",

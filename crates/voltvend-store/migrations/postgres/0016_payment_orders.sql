@@ -2,4 +2,4 @@
 -- callbacks name the order only by it, so the intent a callback is about is found by it (see
 -- voltvend_ops::RecordPaymentOrder). NULL for providers that name orders by our order number.
 ALTER TABLE payment_intents ADD COLUMN provider_ref TEXT;
-CREATE INDEX payment_intents_provider_ref ON payment_intents (channel_id, provider_ref);
+CREATE UNIQUE INDEX payment_intents_provider_ref ON payment_intents (channel_id, provider_ref);

@@ -463,6 +463,12 @@ impl SqlStore {
         if let Some(to) = f.to_us {
             b.push(" AND r.at_us < ").push_bind(to);
         }
+        if let Some(shift) = f.shift {
+            b.push(" AND r.shift_id = ").push_bind(shift.as_uuid());
+        }
+        if let Some((from, to)) = f.refunded_between_us {
+            b.push(" AND r.refunded_at_us >= ").push_bind(from).push(" AND r.refunded_at_us < ").push_bind(to);
+        }
         if let Some(after) = uuid_cursor(&q.after)? {
             b.push(" AND r.operation_id < ").push_bind(after);
         }

@@ -382,7 +382,13 @@ pub async fn list_refused(
 ) -> ApiResult<axum::Json<Page<RefusedPaymentView>>> {
     let limit = page_limit(q.limit)?;
     let (from_us, to_us) = time_filter(&q.from, &q.to)?;
-    let filter = RefusedFilter { account: q.account_id.map(Into::into), refunded: q.refunded, from_us, to_us };
+    let filter = RefusedFilter {
+        account: q.account_id.map(Into::into),
+        refunded: q.refunded,
+        from_us,
+        to_us,
+        ..Default::default()
+    };
     let list =
         app.store.list_refused_payments(&ListQuery { scope: Some(p.scope()), after: q.after, limit }, &filter).await?;
     let mut items = Vec::with_capacity(list.len());

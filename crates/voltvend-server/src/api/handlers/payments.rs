@@ -218,29 +218,10 @@ pub async fn reconcile(
     }
     .map_err(|e| ApiError::field("statement", "bad_request", e.to_string()))?;
     let c = channel.currency;
-    // The ledger's side: every intent the provider's money came in for that day, in the channel's currency
-    // (paid, held for another amount, or kept as refused) — what the clearing account was debited with.
-    let filter = IntentFilter {
-        channel: Some(channel.id),
-        paid_between_us: Some((from.as_microsecond(), to.as_microsecond())),
-        ..Default::default()
-    };
     let mut ledger: BTreeMap<String, voltvend_ops::PaymentIntent> = BTreeMap::new();
-    let mut after = None;
-    loop {
-        let page = ListQuery { scope: None, after: after.clone(), limit: voltvend_store::ListQuery::LIMIT_MAX };
-        let list = app.store.list_payment_intents(&page, &filter).await?;
-        after = list.last().map(|i| i.id.to_string());
-        let done = list.len() < voltvend_store::ListQuery::LIMIT_MAX as usize;
-        for i in list {
-            if i.paid_currency.as_deref() == Some(c.code())
-                && let Some(txn) = i.provider_txn.clone()
-            {
-                ledger.insert(txn, i);
-            }
-        }
-        if done {
-            break;
+    for i in paid_in(&app, &channel, from, to).await? {
+        if let Some(txn) = i.provider_txn.clone() {
+            ledger.insert(txn, i);
         }
     }
     let (ledger_payments, ledger_total) =
@@ -305,6 +286,165 @@ pub async fn reconcile(
         statement_refunds: refunds,
         clearing_balance: money(clearing.normal(voltvend_domain::Side::Debit), c),
     }))
+}
+
+/// The ledger's side of a channel's day: every intent the provider's money came in for in `[from, to)` (by the
+/// provider's time of payment), in the channel's currency — paid, held for another amount, or kept as refused:
+/// what the clearing account was debited with. (A payment held in another currency was not booked.)
+async fn paid_in(
+    app: &AppState,
+    channel: &voltvend_ops::PaymentChannel,
+    from: jiff::Timestamp,
+    to: jiff::Timestamp,
+) -> ApiResult<Vec<voltvend_ops::PaymentIntent>> {
+    let filter = IntentFilter {
+        channel: Some(channel.id),
+        paid_between_us: Some((from.as_microsecond(), to.as_microsecond())),
+        ..Default::default()
+    };
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ListQuery { scope: None, after: after.take(), limit: ListQuery::LIMIT_MAX };
+        let list = app.store.list_payment_intents(&page, &filter).await?;
+        after = list.last().map(|i| i.id.to_string());
+        let done = list.len() < ListQuery::LIMIT_MAX as usize;
+        all.extend(list.into_iter().filter(|i| i.paid_currency.as_deref() == Some(channel.currency.code())));
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
+/// The day's position of every channel in the caller's scope, and of each provider (per currency): what came
+/// in — sold, held for review, kept as refused (owed back) — what was refunded out of the clearing account that
+/// day, and what the provider owes by the ledger now. Each channel's day is its property's calendar day.
+pub async fn position(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<PositionQuery>,
+) -> ApiResult<axum::Json<PaymentPositionView>> {
+    use std::collections::BTreeMap;
+    let day: jiff::civil::Date = q.date.parse().map_err(|_| date_error())?;
+    let mut channels = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ListQuery { scope: Some(p.scope()), after: after.take(), limit: ListQuery::LIMIT_MAX };
+        let list = app.store.list_payment_channels(&page).await?;
+        after = list.last().map(|c| c.id.to_string());
+        let done = list.len() < ListQuery::LIMIT_MAX as usize;
+        channels.extend(list);
+        if done {
+            break;
+        }
+    }
+    let mut rows = Vec::with_capacity(channels.len());
+    let mut totals: BTreeMap<(&str, &str), Position> = BTreeMap::new();
+    for channel in &channels {
+        let tz = jiff::tz::TimeZone::get(&app.premises(channel.premises_id).await?.time_zone)
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let bounds = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map(|z| z.timestamp()).map_err(|_| date_error());
+        let (from, to) = (bounds(day)?, bounds(day.tomorrow().map_err(|_| date_error())?)?);
+        let mut here = Position::default();
+        for i in paid_in(&app, channel, from, to).await? {
+            let paid = i.paid_minor.unwrap_or(0);
+            match i.status {
+                IntentStatus::Paid => here.paid.add(paid),
+                IntentStatus::Held => here.held.add(paid),
+                _ => here.kept.add(paid),
+            }
+        }
+        let filter = voltvend_store::RefusedFilter {
+            shift: Some(channel.shift_id),
+            refunded_between_us: Some((from.as_microsecond(), to.as_microsecond())),
+            ..Default::default()
+        };
+        let mut after = None;
+        loop {
+            let page = ListQuery { scope: None, after: after.take(), limit: ListQuery::LIMIT_MAX };
+            let list = app.store.list_refused_payments(&page, &filter).await?;
+            after = list.last().map(|r| r.operation_id.to_string());
+            list.iter().for_each(|r| here.refunded.add(r.paid_minor));
+            if list.len() < ListQuery::LIMIT_MAX as usize {
+                break;
+            }
+        }
+        here.clearing_minor = app.store.ledger_account(channel.clearing).await?.1.normal(voltvend_domain::Side::Debit);
+        totals.entry((channel.provider.as_str(), channel.currency.code())).or_default().merge(&here);
+        rows.push(ChannelPositionView {
+            channel_id: channel.id.as_uuid(),
+            name: channel.name.clone(),
+            provider: channel.provider.as_str().to_string(),
+            figures: here.view(channel.currency),
+        });
+    }
+    let providers = totals
+        .iter()
+        .map(|((provider, code), t)| {
+            let c = currency("currency", code)?;
+            Ok(ProviderPositionView {
+                provider: provider.to_string(),
+                currency: c.code().to_string(),
+                figures: t.view(c),
+            })
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(axum::Json(PaymentPositionView { date: day.to_string(), channels: rows, providers }))
+}
+
+/// A count and its total.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    count: u32,
+    total_minor: i64,
+}
+
+impl Tally {
+    fn add(&mut self, minor: i64) {
+        self.count += 1;
+        self.total_minor += minor;
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.count += other.count;
+        self.total_minor += other.total_minor;
+    }
+
+    fn view(&self, c: voltvend_domain::Currency) -> TallyView {
+        TallyView { count: self.count, total: money(self.total_minor, c) }
+    }
+}
+
+/// One channel's (or provider's) day.
+#[derive(Debug, Default)]
+struct Position {
+    paid: Tally,
+    held: Tally,
+    kept: Tally,
+    refunded: Tally,
+    clearing_minor: i64,
+}
+
+impl Position {
+    fn merge(&mut self, other: &Position) {
+        self.paid.merge(other.paid);
+        self.held.merge(other.held);
+        self.kept.merge(other.kept);
+        self.refunded.merge(other.refunded);
+        self.clearing_minor += other.clearing_minor;
+    }
+
+    fn view(&self, c: voltvend_domain::Currency) -> PositionFiguresView {
+        let collected = self.paid.total_minor + self.held.total_minor + self.kept.total_minor;
+        PositionFiguresView {
+            sold: self.paid.view(c),
+            held: self.held.view(c),
+            kept: self.kept.view(c),
+            collected: money(collected, c),
+            refunded: self.refunded.view(c),
+            clearing_balance: money(self.clearing_minor, c),
+        }
+    }
 }
 
 fn date_error() -> ApiError {

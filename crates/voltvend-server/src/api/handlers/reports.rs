@@ -865,6 +865,7 @@ pub async fn refused_payments(
         refunded: q.refunded,
         from_us: Some(timestamp_us(from)),
         to_us: Some(timestamp_us(to)),
+        ..Default::default()
     };
     let mut currencies = Currencies::default();
     let mut rows = Vec::new();

@@ -521,6 +521,9 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             "AMCU",
         ),
         ("GET", "/api/v1/payment-intents") => x(path.into(), None, list(f.intent.clone()), "AMCU"),
+        ("GET", "/api/v1/payment-position") => {
+            x(format!("{path}?date=2026-11-23"), None, list(f.channel.clone()), "AMCU")
+        }
         ("GET", "/api/v1/payment-intents/{id}") => {
             x(format!("/api/v1/payment-intents/{}", f.intent), None, Scoped::Object, "AMCU")
         }

@@ -654,6 +654,50 @@ async fn a_wechat_statement_is_reconciled_with_what_the_channel_recorded() {
         )
         .await;
     assert_eq!((bad.status, bad.json()["details"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("statement")));
+
+    // The held payment is refunded (in the provider's console, recorded here); then the day's position: per
+    // channel and per provider, what was sold, held, kept and refunded, and what the provider owes now.
+    let held =
+        p.api.send(p.api.as_(BuiltinRole::Administrator, 'g', Method::GET, "/api/v1/payment-intents?status=held"));
+    let held = held.await.json();
+    let refused = held["items"][0]["settled_by"].as_str().unwrap().to_string();
+    let refund = format!("/api/v1/refused-payments/{refused}/refund");
+    let r = p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::POST, &refund).fresh_key().json(json!({}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    let position = |date: &str| {
+        let path = format!("/api/v1/payment-position?date={date}");
+        p.api.send(p.api.as_(BuiltinRole::Administrator, 'g', Method::GET, &path))
+    };
+    let r = position("2026-11-23").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    let day = r.json();
+    let figures = |v: &Value| {
+        let t = |k: &str| (v[k]["count"].as_u64().unwrap(), v[k]["total"]["minor"].as_str().unwrap().to_string());
+        (t("sold"), t("held"), t("kept"), v["collected"]["minor"].as_str().unwrap().to_string(), t("refunded"))
+    };
+    let want = (
+        (2, "8000".to_string()),
+        (1, "1999".to_string()),
+        (0, "0".to_string()),
+        "9999".to_string(),
+        (1, "1999".to_string()),
+    );
+    let channels = day["channels"].as_array().unwrap();
+    assert_eq!(channels.len(), 1, "{day}");
+    assert_eq!((channels[0]["channel_id"].as_str(), figures(&channels[0])), (Some(channel.as_str()), want.clone()));
+    // What the provider owes after the refund: the two sales.
+    assert_eq!(channels[0]["clearing_balance"]["minor"], "8000");
+    let providers = day["providers"].as_array().unwrap();
+    assert_eq!(
+        (providers.len(), providers[0]["provider"].as_str(), providers[0]["currency"].as_str()),
+        (1, Some("wechat_pay"), Some("CNY"))
+    );
+    assert_eq!(figures(&providers[0]), want);
+    // The next day in Beijing: nothing came in, the balance stands.
+    let next = position("2026-11-24").await.json();
+    assert_eq!(figures(&next["channels"][0]).3, "0");
+    assert_eq!(next["providers"][0]["clearing_balance"]["minor"], "8000");
+    assert_eq!(position("23/11/2026").await.status, StatusCode::BAD_REQUEST);
 }
 
 /// An M-Pesa channel's credentials file: the Daraja app's keys and passkey `pay_provider.py setup` made, and the
@@ -818,7 +862,8 @@ async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
         serde_json::from_str(&std::fs::read_to_string(format!("{}/mpesa/{checkout}.asked.json", p.keys)).unwrap())
             .unwrap();
     assert_eq!((asked["Amount"].as_i64(), asked["PhoneNumber"].as_str()), (Some(150), Some("254712345678")));
-    assert_eq!(asked["CallBackURL"], format!("https://vend.example.com/pay/notify/{channel}"));
+    let order_no = paid["order_no"].as_str().unwrap();
+    assert_eq!(asked["CallBackURL"], format!("https://vend.example.com/pay/notify/{channel}?order={order_no}"));
     // The customer sees the meter on the prompt (its number's last twelve characters); Nairobi's time.
     assert_eq!(asked["AccountReference"], "000000000007");
     assert_eq!(asked["Timestamp"], "20261123110000");
@@ -856,12 +901,8 @@ async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
         (settled["provider_txn"].as_str(), settled["paid_minor"].as_str()),
         (Some(checkout.as_str()), Some("15000"))
     );
-    // The payment's time is the callback's, once Daraja confirmed the payment, 11:01:30 in Nairobi (a time after
-    // now would not be believed).
-    assert_eq!(
-        settled["paid_at"].as_str().map(|t| t.parse::<jiff::Timestamp>().unwrap()),
-        Some("2026-11-23T08:01:30Z".parse().unwrap())
-    );
+    // The payment's time is when Daraja confirmed it, never the callback's word (which said 11:01:30 in Nairobi).
+    assert_eq!(settled["paid_at"].as_str().map(|t| t.parse::<jiff::Timestamp>().unwrap()), Some(p.api.clock.now()));
     assert_eq!(wallet().await, before + 15_000);
     let r = p.api.send(callback(stk_callback(&checkout, 0, "150.00"))).await;
     assert_eq!(r.status, StatusCode::OK);
@@ -874,6 +915,50 @@ async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
         (Some("online"), Some(checkout.as_str())),
         "{sale}"
     );
+
+    // A prompt is pushed only while the intent has five minutes to run (no prompt outlives its intent).
+    let body = json!({
+        "channel_id": channel, "account_id": account.to_string(), "meter_id": meter.to_string(), "amount": "10.00",
+        "expires_in_minutes": 4,
+    });
+    let short = p.api.send(admin(Method::POST, "/api/v1/payment-intents").fresh_key().json(body)).await.json();
+    let (status, answer) = p.order_as(&short, BuiltinRole::Administrator, 'g', json!({"phone": "0712345678"})).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::CONFLICT, Some("payment_intent_expiring")));
+
+    // A prompt Daraja took whose answer was lost on the way: nothing recorded, the order fails. When the customer
+    // pays it, the callback names a request no intent recorded — without the intent in its URL it is refused;
+    // with it, that intent (which recorded no prompt) adopts the request once Daraja confirms it was paid.
+    std::fs::write(format!("{}/mpesa/garble", p.keys), "").unwrap();
+    let lost = p.api.send(intent("70.00")).await.json();
+    let (status, answer) = p.order_as(&lost, BuiltinRole::Administrator, 'g', json!({"phone": "0712345678"})).await;
+    assert_eq!((status, answer["code"].as_str()), (StatusCode::BAD_GATEWAY, Some("payment_provider_bad_answer")));
+    std::fs::remove_file(format!("{}/mpesa/garble", p.keys)).unwrap();
+    assert_eq!(get(lost["id"].as_str().unwrap()).await["provider_ref"], Value::Null);
+    let lost_ref = std::fs::read_to_string(format!("{}/mpesa/last.txt", p.keys)).unwrap();
+    peer(&["mpesa-state", &p.keys, &lost_ref, "paid"]);
+    assert_eq!(p.api.send(callback(stk_callback(&lost_ref, 0, "70.00"))).await.status, StatusCode::NOT_FOUND);
+    let lost_order = lost["order_no"].as_str().unwrap();
+    let adopted = Req::new(Method::POST, &format!("/pay/notify/{channel}?order={lost_order}"))
+        .header("content-type", "application/json")
+        .body_raw(&stk_callback(&lost_ref, 0, "70.00"));
+    let r = p.api.send(adopted).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.bytes));
+    let lost_now = get(lost["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (lost_now["status"].as_str(), lost_now["provider_ref"].as_str()),
+        (Some("paid"), Some(lost_ref.as_str()))
+    );
+    assert_eq!(wallet().await, before + 15_000 + 7_000);
+    // Another intent's URL cannot adopt a request already recorded: the recorded intent is the one settled.
+    let other = p.api.send(intent("70.00")).await.json();
+    let stolen =
+        Req::new(Method::POST, &format!("/pay/notify/{channel}?order={}", other["order_no"].as_str().unwrap()))
+            .header("content-type", "application/json")
+            .body_raw(&stk_callback(&lost_ref, 0, "70.00"));
+    assert_eq!(p.api.send(stolen).await.status, StatusCode::OK);
+    assert_eq!(get(other["id"].as_str().unwrap()).await["status"], "open");
+    assert_eq!(wallet().await, before + 15_000 + 7_000);
+    let before = before + 7_000;
 
     // A prompt the customer cancelled stays open until it expires, then expires; a prompt Daraja does not
     // answer about changes nothing; the sweeper settles a paid prompt whose callback never came.
@@ -911,8 +996,22 @@ async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
     p.api.clock.advance(jiff::SignedDuration::from_mins(16));
     voltvend_server::payments::sweep(&p.api.state, jiff::SignedDuration::ZERO, 100).await;
     assert_eq!(get(cancelled["id"].as_str().unwrap()).await["status"], "expired");
-    // Still on the phone past the expiry: not unpaid yet, so not expired.
+    // Still on the phone past the expiry: not unpaid yet, so not expired — until well past any prompt's life.
     assert_eq!(get(silent["id"].as_str().unwrap()).await["status"], "open");
+    p.api.clock.advance(jiff::SignedDuration::from_mins(10));
+    voltvend_server::payments::sweep(&p.api.state, jiff::SignedDuration::ZERO, 100).await;
+    assert_eq!(get(silent["id"].as_str().unwrap()).await["status"], "expired");
+    // Daraja then says it was paid after all: the callback still sells it (the prompt was pushed in time), at the
+    // intent's expiry.
+    peer(&["mpesa-state", &p.keys, &silent_ref, "paid"]);
+    assert_eq!(p.api.send(callback(stk_callback(&silent_ref, 0, "30.00"))).await.status, StatusCode::OK);
+    let late = get(silent["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (late["status"].as_str(), late["paid_at"].as_str()),
+        (Some("paid"), silent["expires_at"].as_str()),
+        "{late}"
+    );
+    assert_eq!(wallet().await, before + 15_000 + 4_000 + 3_000);
     // The intent with no prompt at all expires.
     assert_eq!(get(cents["id"].as_str().unwrap()).await["status"], "expired");
     // The customer's page: the phone is asked for and checked before anything is made; then the prompt goes to
@@ -944,7 +1043,7 @@ async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
     peer(&["mpesa-state", &p.keys, &prompt, "paid"]);
     let (_, html, _) = page(&p.api, Req::new(Method::GET, &location)).await;
     assert!(html.contains("data-status=\"paid\""), "{html}");
-    assert_eq!(wallet().await, before + 15_000 + 4_000 + 6_000);
+    assert_eq!(wallet().await, before + 15_000 + 4_000 + 3_000 + 6_000);
 
     // One OAuth token served every call while it lasted.
     let tokens = std::fs::read_to_string(format!("{}/mpesa/tokens.count", p.keys)).unwrap();
