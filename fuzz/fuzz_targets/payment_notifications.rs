@@ -1,11 +1,11 @@
 //! Arbitrary bytes as a payment notification (and a status query's answer, and a daily statement): WeChat Pay's
 //! body opened (parsed, the resource decrypted), Alipay's form parameters read, and M-Pesa's unsigned STK
-//! callback and Daraja's answers read must refuse or accept without panicking; the amount parsers must agree
+//! callback and Daraja's answers, and UnionPay's parameters, read must refuse or accept without panicking; the amount parsers must agree
 //! with themselves on what they accept.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use voltvend_payments::{alipay, mpesa, wechat};
+use voltvend_payments::{alipay, mpesa, unionpay, wechat};
 
 fuzz_target!(|bytes: &[u8]| {
     let keys = wechat::MerchantKeys::new("1900000109", "0123456789abcdef0123456789abcdef", Vec::new())
@@ -21,6 +21,9 @@ fuzz_target!(|bytes: &[u8]| {
     let _ = voltvend_payments::statement::alipay_trade_bill(&text);
     let pairs: Vec<(&str, &str)> = text.split('&').filter_map(|p| p.split_once('=')).collect();
     let _ = alipay::open("2021000122600001", &pairs);
+    // UnionPay: verified parameters read, and the string its signature is over built, never a panic.
+    let _ = unionpay::open("777290058110048", &pairs);
+    let _ = unionpay::signed_string(&pairs);
     // M-Pesa: the callback (believed in nothing but its request id), Daraja's answers, a typed phone number.
     if let Ok(c) = mpesa::callback(bytes) {
         assert!(!c.checkout_request_id.is_empty() && c.checkout_request_id.len() <= 64);

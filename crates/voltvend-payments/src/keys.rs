@@ -31,7 +31,12 @@ pub fn public_key(text: &str) -> Result<RsaPublicKey, PaymentError> {
 /// Checks a base64 RSA-SHA256 (PKCS #1 v1.5) signature of `message`.
 pub fn verify_sha256(key: &RsaPublicKey, message: &[u8], signature_b64: &str) -> Result<(), PaymentError> {
     let raw = STANDARD.decode(signature_b64.trim()).map_err(|_| PaymentError::BadSignature)?;
-    let signature = Signature::try_from(raw.as_slice()).map_err(|_| PaymentError::BadSignature)?;
+    verify_sha256_raw(key, message, &raw)
+}
+
+/// Checks a raw RSA-SHA256 (PKCS #1 v1.5) signature of `message` (a certificate's, say).
+pub fn verify_sha256_raw(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> Result<(), PaymentError> {
+    let signature = Signature::try_from(signature).map_err(|_| PaymentError::BadSignature)?;
     VerifyingKey::<Sha256>::new(key.clone()).verify(message, &signature).map_err(|_| PaymentError::BadSignature)
 }
 

@@ -11,6 +11,8 @@
 //!   `resource` with the APIv3 key.
 //! * [`alipay`] — Alipay (支付宝) asynchronous notifications: RSA2 (RSA-SHA256, PKCS #1 v1.5) over the
 //!   parameters other than `sign` and `sign_type`, sorted by name and joined as `k=v&…`.
+//! * [`unionpay`] — UnionPay online payment (银联, 5.1.0, `signMethod` 01): the signing certificate checked
+//!   against the configured root and intermediate, then RSA-SHA256 over the hex SHA-256 of the sorted parameters.
 //! * [`mpesa`] — Safaricom M-Pesa Express (STK push) through Daraja, whose callbacks are unsigned: a callback
 //!   only names the request to ask about, and Daraja's answer to an authenticated status query is what counts.
 //!
@@ -21,6 +23,7 @@ pub mod alipay;
 pub mod keys;
 pub mod mpesa;
 pub mod statement;
+pub mod unionpay;
 pub mod wechat;
 
 use jiff::Timestamp;
@@ -31,6 +34,7 @@ use thiserror::Error;
 pub enum Provider {
     WechatPay,
     Alipay,
+    UnionPay,
     Mpesa,
 }
 
@@ -39,6 +43,7 @@ impl Provider {
         match self {
             Self::WechatPay => "wechat_pay",
             Self::Alipay => "alipay",
+            Self::UnionPay => "unionpay",
             Self::Mpesa => "mpesa",
         }
     }

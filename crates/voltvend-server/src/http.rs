@@ -124,11 +124,22 @@ pub fn router(state: AppState, body_max_bytes: usize) -> Router {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; \
                    connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The policy for a page whose form posts to `action`'s origin as well as ours (a provider's payment page);
+/// `None` unless `action` is an http(s) URL.
+pub fn csp_posting_to(action: &str) -> Option<header::HeaderValue> {
+    let url = reqwest::Url::parse(action).ok().filter(|u| matches!(u.scheme(), "https" | "http"))?;
+    let origin = url.origin().ascii_serialization();
+    header::HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {origin}"))).ok()
+}
+
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
+    // A page may widen only where its forms post to (see `csp_posting_to`); everything else is this policy.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, header::HeaderValue::from_static(CSP));
+    }
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "same-origin"),

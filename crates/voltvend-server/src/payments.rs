@@ -57,6 +57,8 @@ pub enum ProviderOrder {
     Link(String),
     /// A payment prompt pushed to the customer's phone (M-Pesa), by the provider's reference for it.
     Prompt { reference: String },
+    /// A form the customer's browser posts to the provider's page (UnionPay's front consumption).
+    Form { action: String, fields: Vec<(String, String)> },
 }
 
 impl Default for PaymentConfig {
@@ -135,6 +137,13 @@ struct CredentialsFile {
     passkey: Option<String>,
     /// M-Pesa: for Buy Goods, the till number the money goes to.
     till: Option<String>,
+    /// UnionPay: the merchant number (`merId`).
+    mer_id: Option<String>,
+    /// UnionPay: its root and intermediate certificates (PEM), which its signing certificates must chain to.
+    root_cert: Option<String>,
+    middle_cert: Option<String>,
+    /// UnionPay: the merchant signing certificate's id (its serial number in decimal), with `merchant_key`.
+    cert_id: Option<String>,
 }
 
 /// A secret that never reaches `Debug` or a log.
@@ -192,6 +201,13 @@ pub enum Credentials {
         gateway: String,
     },
     Mpesa(MpesaCredentials),
+    UnionPay {
+        /// Boxed: two certificates are large beside the other providers' credentials.
+        trust: Box<voltvend_payments::unionpay::Trust>,
+        /// The merchant's signing key and its certificate id, when orders and queries are configured.
+        merchant: Option<(voltvend_payments::keys::SigningKey, String)>,
+        api_base: String,
+    },
 }
 
 /// A secret as the credentials file gives it: `env:NAME`, `file:PATH` (relative to the file's directory), or
@@ -276,7 +292,26 @@ impl PaymentConfig {
                     api_base: tls_or_loopback(&path, file.api_base.clone().unwrap_or_else(|| mpesa::API.to_string()))?,
                 }))
             }
-            Provider::UnionPay => anyhow::bail!("{provider} notifications are not taken yet"),
+            Provider::UnionPay => {
+                let mer_id = need(&path, &file.mer_id, "mer_id")?;
+                let root = secret(dir, need(&path, &file.root_cert, "root_cert")?)?;
+                let middle = secret(dir, need(&path, &file.middle_cert, "middle_cert")?)?;
+                let merchant = match (&file.merchant_key, &file.cert_id) {
+                    (Some(k), Some(id)) => {
+                        Some((voltvend_payments::keys::SigningKey::from_text(&secret(dir, k)?)?, id.clone()))
+                    }
+                    (None, None) => None,
+                    _ => anyhow::bail!("{}: merchant_key and cert_id go together", path.display()),
+                };
+                Ok(Credentials::UnionPay {
+                    trust: Box::new(voltvend_payments::unionpay::Trust::new(mer_id, &root, &middle)?),
+                    merchant,
+                    api_base: tls_or_loopback(
+                        &path,
+                        file.api_base.clone().unwrap_or_else(|| voltvend_payments::unionpay::GATEWAY.to_string()),
+                    )?,
+                })
+            }
         }
     }
 }
@@ -362,6 +397,15 @@ fn answer(provider: Provider, result: Result<(), Refusal>) -> Response {
         (Provider::Alipay, r) => {
             let text = if r.is_ok() { alipay::ANSWER_OK } else { alipay::ANSWER_FAIL };
             ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
+        (Provider::UnionPay, r) => {
+            // UnionPay looks at the status: 200 took it, anything else and it sends it again.
+            let status = match &r {
+                Ok(()) => StatusCode::OK,
+                Err(e) => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            };
+            let text = if r.is_ok() { voltvend_payments::unionpay::ANSWER_OK } else { "fail" };
+            (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
         }
         (Provider::Mpesa, Ok(())) => ([(header::CONTENT_TYPE, "application/json")], mpesa::ANSWER_OK).into_response(),
         (Provider::Mpesa, Err(r)) => {
@@ -509,6 +553,10 @@ fn verify(
             let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
             alipay::verify(key, app_id, &params)
         }
+        Credentials::UnionPay { trust, .. } => {
+            let params: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+            voltvend_payments::unionpay::verify(trust, &params, now)
+        }
         Credentials::Mpesa(_) => Err(PaymentError::Malformed("M-Pesa callbacks are not signed".into())),
     }
 }
@@ -630,8 +678,19 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
                 }
             }
         }
+        Credentials::UnionPay { trust, merchant: Some((key, cert_id)), api_base } => {
+            use voltvend_payments::unionpay;
+            let m = unionpay::Merchant { mer_id: &trust.mer_id, cert_id, key };
+            // The order was made at the intent's creation: the query names it by that time.
+            let params = unionpay::query_request(&m, &order, intent.created_at);
+            let url = format!("{}{}", api_base.trim_end_matches('/'), unionpay::QUERY_PATH);
+            match unionpay::verify_query(trust, &form_call(app, &url, &params).await?, &order, now)? {
+                unionpay::QueryAnswer::Found(n) => Some(n),
+                unionpay::QueryAnswer::NotFound => None,
+            }
+        }
         Credentials::Alipay { app_id, key, app_key: Some(app_key), gateway } => {
-            let text = alipay_call(app, gateway, &alipay::query_request(app_id, &order, now, app_key)?).await?;
+            let text = form_call(app, gateway, &alipay::query_request(app_id, &order, now, app_key)?).await?;
             match alipay::verify_query(key, &text, &order)? {
                 alipay::QueryAnswer::Found(n) => Some(n),
                 alipay::QueryAnswer::NotFound => None,
@@ -867,7 +926,29 @@ pub async fn order(
                 now,
                 app_key,
             )?;
-            Ok(ProviderOrder::Link(alipay::verify_precreate(key, &alipay_call(app, gateway, &params).await?, &order)?))
+            Ok(ProviderOrder::Link(alipay::verify_precreate(key, &form_call(app, gateway, &params).await?, &order)?))
+        }
+        Credentials::UnionPay { trust, merchant: Some((key, cert_id)), api_base } => {
+            use voltvend_payments::unionpay;
+            if intent.currency != voltvend_domain::Currency::CNY {
+                return Err(QueryFailed::new("payment_amount_unpayable", "UnionPay orders are in yuan"));
+            }
+            let m = unionpay::Merchant { mer_id: &trust.mer_id, cert_id, key };
+            // The customer comes back to the intent's page, which shows the outcome.
+            let front_url = format!("{public}/pay/status/{}", intent.id);
+            let fields = unionpay::front_order(
+                &m,
+                &order,
+                intent.created_at,
+                intent.amount_minor,
+                &notify_url,
+                &front_url,
+                intent.expires_at,
+            );
+            Ok(ProviderOrder::Form {
+                action: format!("{}{}", api_base.trim_end_matches('/'), unionpay::FRONT_PATH),
+                fields,
+            })
         }
         _ => Err(unconfigured(format!("channel {} has no key (or WeChat Pay appid) to make orders with", ch.id))),
     }
@@ -1017,11 +1098,12 @@ impl WechatSigner<'_> {
     }
 }
 
-/// Posts `params` to Alipay's gateway: the answer's text (its signature is the caller's to check).
-async fn alipay_call(app: &AppState, gateway: &str, params: &[(String, String)]) -> Result<String, QueryFailed> {
-    let response = app.payments.client.post(gateway).form(params).send().await.map_err(QueryFailed::unavailable)?;
+/// Posts `params` as a form to a provider's gateway (Alipay's, UnionPay's): the answer's text (its signature is
+/// the caller's to check).
+async fn form_call(app: &AppState, url: &str, params: &[(String, String)]) -> Result<String, QueryFailed> {
+    let response = app.payments.client.post(url).form(params).send().await.map_err(QueryFailed::unavailable)?;
     if !response.status().is_success() {
-        return Err(QueryFailed::unavailable(format!("Alipay answered {}", response.status())));
+        return Err(QueryFailed::unavailable(format!("{url} answered {}", response.status())));
     }
     response.text().await.map_err(QueryFailed::unavailable)
 }

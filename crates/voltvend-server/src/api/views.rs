@@ -2572,6 +2572,15 @@ pub struct PaymentOrderView {
     pub pay_url: Option<String>,
     /// M-Pesa: the prompt pushed to the payer's phone, by Daraja's `CheckoutRequestID`.
     pub prompt_reference: Option<String>,
+    /// UnionPay: the signed form the customer's browser posts to UnionPay's payment page.
+    pub form: Option<PaymentFormView>,
+}
+
+/// A form to post from the customer's browser to the provider (every field hidden, as signed).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PaymentFormView {
+    pub action: String,
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// Who pays, where the provider needs to know before the order (M-Pesa pushes its prompt to a phone).

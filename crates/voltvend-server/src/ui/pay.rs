@@ -103,6 +103,12 @@ struct StartPage {
     error: String,
 }
 
+/// A hidden field of a form posted to a provider.
+struct Field {
+    name: String,
+    value: String,
+}
+
 /// A provider the customer may pay with.
 struct Choice {
     id: String,
@@ -141,6 +147,9 @@ struct StatusPage {
     qr_svg: String,
     /// A prompt was pushed to the customer's phone (M-Pesa).
     prompted: bool,
+    /// A form to post to the provider's page (UnionPay), and where.
+    form_action: String,
+    form_fields: Vec<Field>,
     receipt: String,
     tokens: Vec<String>,
 }
@@ -413,6 +422,7 @@ async fn status(
     let meter = app.store.meter(intent.meter_id).await.map(|m| m.meter.serial).unwrap_or_default();
     let (mut pay_url_text, mut qr_svg, mut prompted, mut receipt, mut tokens) =
         (String::new(), String::new(), false, String::new(), Vec::new());
+    let (mut form_action, mut form_fields) = (String::new(), Vec::new());
     if intent.status != IntentStatus::Open {
         app.payments.orders.lock().unwrap_or_else(|e| e.into_inner()).remove(&intent.id);
     } else {
@@ -422,6 +432,10 @@ async fn status(
                 pay_url_text = url;
             }
             Ok(ProviderOrder::Prompt { .. }) => prompted = true,
+            Ok(ProviderOrder::Form { action, fields }) => {
+                form_action = action;
+                form_fields = fields.into_iter().map(|(name, value)| Field { name, value }).collect();
+            }
             Err(_) => {}
         }
     }
@@ -445,10 +459,17 @@ async fn status(
         pay_url: pay_url_text,
         qr_svg,
         prompted,
+        form_action: form_action.clone(),
+        form_fields,
         receipt,
         tokens,
     };
-    render(&page, StatusCode::OK)
+    let mut response = render(&page, StatusCode::OK);
+    // The page's form goes to the provider's own page: the one origin, besides ours, it may post to.
+    if let Some(csp) = crate::http::csp_posting_to(&form_action) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    response
 }
 
 /// A QR code of `text` as an SVG element (drawn here: nothing is fetched from the internet).

@@ -187,11 +187,16 @@ pub async fn order_intent(
         crate::payments::order(&app, &i, body.phone.as_deref()).await.map_err(|e| ApiError::new(e.code, e.message))?;
     // As it stands now (an M-Pesa prompt's reference is recorded on it).
     let i = app.store.payment_intent(i.id).await?.unwrap_or(i);
-    let (pay_url, prompt_reference) = match order {
-        crate::payments::ProviderOrder::Link(url) => (Some(url), None),
-        crate::payments::ProviderOrder::Prompt { reference } => (None, Some(reference)),
-    };
-    Ok(axum::Json(PaymentOrderView { intent: PaymentIntentView::from(&i), pay_url, prompt_reference }))
+    let mut view =
+        PaymentOrderView { intent: PaymentIntentView::from(&i), pay_url: None, prompt_reference: None, form: None };
+    match order {
+        crate::payments::ProviderOrder::Link(url) => view.pay_url = Some(url),
+        crate::payments::ProviderOrder::Prompt { reference } => view.prompt_reference = Some(reference),
+        crate::payments::ProviderOrder::Form { action, fields } => {
+            view.form = Some(PaymentFormView { action, fields: fields.into_iter().collect() });
+        }
+    }
+    Ok(axum::Json(view))
 }
 
 /// 对账: a provider's statement for one day against the intents the channel recorded as paid that day (by the

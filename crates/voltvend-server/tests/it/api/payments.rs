@@ -240,6 +240,105 @@ async fn an_alipay_notification_sells_and_is_answered_in_alipays_words() {
     assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 8_880);
 }
 
+/// Runs the UnionPay peer (`tests/peers/unionpay.py`).
+fn unionpay(args: &[&str]) -> String {
+    let script = format!("{}/tests/peers/unionpay.py", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3").arg(script).args(args).output().unwrap();
+    assert!(out.status.success(), "UnionPay peer failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test]
+async fn a_unionpay_notification_is_taken_only_from_unionpays_certificate_under_the_trusted_chain() {
+    if !peer_available() {
+        return;
+    }
+    let p = Provider::new().await;
+    unionpay(&["setup", &p.keys]);
+    let mer_id = "777290058110048";
+    let credentials = format!(
+        "provider = \"unionpay\"\nmer_id = \"{mer_id}\"\nroot_cert = \"file:unionpay_root.pem\"\n\
+         middle_cert = \"file:unionpay_middle.pem\"\n"
+    );
+    let channel = p.channel("unionpay", &credentials).await;
+    let wallet = p.wallet().await.parse::<i64>().unwrap();
+    let intent = p.intent(&channel, "50.00").await;
+    let order = intent["order_no"].as_str().unwrap();
+    let content = "application/x-www-form-urlencoded; charset=utf-8";
+    let notification = |signer: &str, merchant: &str| {
+        unionpay(&["notify", &p.keys, signer, merchant, order, "5000", "712611231601070012345", "20261123160107", "00"])
+    };
+    // Refused, nothing credited: a certificate that lapsed, one issued to another organisation, one under an
+    // intermediate the channel does not trust, an amount changed after signing, another merchant's payment.
+    for (signer, merchant) in [
+        ("expired", mer_id),
+        ("stranger", mer_id),
+        ("rogue", mer_id),
+        ("tampered", mer_id),
+        ("good", "777290058110049"),
+    ] {
+        let (status, text) = p.notify(&channel, &[], &notification(signer, merchant), content).await;
+        assert_eq!((status, text.as_str()), (StatusCode::UNAUTHORIZED, "fail"), "{signer} {merchant}");
+    }
+    assert_eq!(p.get_intent(intent["id"].as_str().unwrap()).await["status"], "open");
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet);
+    // Not even a form: refused as malformed.
+    assert_eq!(p.notify(&channel, &[], "signMethod=02", content).await.0, StatusCode::BAD_REQUEST);
+    // Signed by UnionPay's certificate under the trusted chain: "ok", one sale however often told.
+    let good = notification("good", mer_id);
+    for _ in 0..2 {
+        assert_eq!(p.notify(&channel, &[], &good, content).await, (StatusCode::OK, "ok".to_string()));
+    }
+    let paid = p.get_intent(intent["id"].as_str().unwrap()).await;
+    assert_eq!((paid["status"].as_str(), paid["provider_txn"].as_str()), (Some("paid"), Some("712611231601070012345")));
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000);
+    assert_eq!(
+        paid["paid_at"].as_str().map(|t| t.parse::<jiff::Timestamp>().unwrap()),
+        Some("2026-11-23T08:01:07Z".parse().unwrap())
+    );
+
+    // With the merchant's signing key: orders (a signed form the customer's browser posts to UnionPay) and status
+    // queries (answers signed like notifications), against UnionPay's gateway played by the peer.
+    let fake = FakeProviders::spawn("unionpay.py", &p.keys);
+    let credentials = format!(
+        "{credentials}merchant_key = \"file:unionpay_merchant.key\"\ncert_id = \"69629715588\"\n\
+         api_base = \"http://127.0.0.1:{}\"\n",
+        fake.port
+    );
+    std::fs::write(format!("{}/{channel}.toml", p.keys), credentials).unwrap();
+    let next = p.intent(&channel, "20.00").await;
+    let next_order = next["order_no"].as_str().unwrap();
+    let (status, made) = p.make_order(&next).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    let action = format!("http://127.0.0.1:{}/gateway/api/frontTransReq.do", fake.port);
+    assert_eq!(made["form"]["action"].as_str(), Some(action.as_str()), "{made}");
+    // The gateway's checks: signed by the merchant's key its certId names, for this merchant and order.
+    let checked: Value =
+        serde_json::from_str(&unionpay(&["check", &p.keys, &made["form"]["fields"].to_string()])).unwrap();
+    let expires: jiff::Timestamp = next["expires_at"].as_str().unwrap().parse().unwrap();
+    let beijing = expires.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(8))).strftime("%Y%m%d%H%M%S").to_string();
+    assert_eq!(
+        (checked["orderId"].as_str(), checked["txnAmt"].as_str(), checked["payTimeout"].as_str()),
+        (Some(next_order), Some("2000"), Some(beijing.as_str())),
+        "{checked}"
+    );
+    assert_eq!(checked["backUrl"], format!("https://vend.example.com/pay/notify/{channel}"));
+    assert_eq!(checked["frontUrl"], format!("https://vend.example.com/pay/status/{}", next["id"].as_str().unwrap()));
+    // The customer's page shows the form, and may post it to UnionPay's gateway and nowhere else.
+    let r = p.api.send(Req::new(Method::GET, &format!("/pay/status/{}?lang=en", next["id"].as_str().unwrap()))).await;
+    let html = String::from_utf8_lossy(&r.bytes).into_owned();
+    assert!(html.contains("id=\"provider-form\"") && html.contains(&format!("action=\"{action}\"")), "{html}");
+    let csp = r.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(csp.contains(&format!("form-action 'self' http://127.0.0.1:{};", fake.port)), "{csp}");
+    // Not yet paid (UnionPay knows no such transaction): open. Paid: the query settles it, once.
+    assert_eq!(p.query(&next).await.1["status"], "open");
+    unionpay(&["order", &p.keys, next_order, "paid", "2000", "712611231601070099999"]);
+    let (status, after) = p.query(&next).await;
+    assert_eq!((status, after["status"].as_str()), (StatusCode::OK, Some("paid")), "{after}");
+    assert_eq!(after["provider_txn"], "712611231601070099999");
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000 + 2_000);
+}
+
 #[tokio::test]
 async fn channels_and_intents_are_checked_and_scoped() {
     let api = Api::new().await;
@@ -299,8 +398,13 @@ struct FakeProviders {
 
 impl FakeProviders {
     fn start(keys: &str) -> Self {
+        Self::spawn("pay_provider.py", keys)
+    }
+
+    /// The peer `script` in `tests/peers` serving the providers' APIs over `keys`.
+    fn spawn(script: &str, keys: &str) -> Self {
         use std::io::BufRead;
-        let script = format!("{}/tests/peers/pay_provider.py", env!("CARGO_MANIFEST_DIR"));
+        let script = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
         let mut child = Command::new("python3")
             .args([script.as_str(), "serve", keys])
             .stdout(Stdio::piped())
