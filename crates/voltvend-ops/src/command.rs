@@ -169,6 +169,8 @@ pub enum Command {
     ReprintReceipt(ReprintReceipt),
     /// The money of a refused payment handed back.
     RefundRefusedPayment(RefundRefusedPayment),
+    /// 复核入账: a refused payment credited to its account after review, instead of handed back.
+    CreditRefusedPayment(CreditRefusedPayment),
     /// How the head end reaches a meter.
     SetMeterChannel(SetMeterChannel),
     /// An operator's review of a flagged reading: billing goes on from it (a meter reset or replaced in place),
@@ -253,6 +255,7 @@ impl Command {
             Self::IssueOpgToken(_) => "issue_opg_token",
             Self::ReprintReceipt(_) => "reprint_receipt",
             Self::RefundRefusedPayment(_) => "refund_refused_payment",
+            Self::CreditRefusedPayment(_) => "credit_refused_payment",
             Self::ImportTariff(_) => "import_tariff",
             Self::OpenBooks(_) => "open_books",
             Self::OpenVendingPoint(_) => "open_vending_point",
@@ -449,6 +452,9 @@ impl Command {
             Self::RefundRefusedPayment(r) => {
                 c.uuid(r.payment.as_uuid());
                 c.opt(r.shift_id.map(|x| x.as_uuid()));
+            }
+            Self::CreditRefusedPayment(r) => {
+                c.uuid(r.payment.as_uuid());
             }
             Self::ImportTariff(t) => {
                 c.str(&t.code);
@@ -952,6 +958,15 @@ pub struct RefundRefusedPayment {
     pub payment: OperationId,
     /// The shift whose drawer pays a cash refund (the acting cashier's own); not used for card or transfer.
     pub shift_id: Option<ShiftId>,
+}
+
+/// A refused payment credited to the account it was meant for after an operator's review (a held online payment
+/// of another amount, a payment kept while the account was suspended): one sale through the payment's own shift,
+/// paid out of the refunds owed, where the refusal put the money.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreditRefusedPayment {
+    /// The refused payment's operation id.
+    pub payment: OperationId,
 }
 
 /// The customer of a new account: a new customer file, or one that exists.

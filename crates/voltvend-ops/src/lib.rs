@@ -31,15 +31,15 @@ pub use apply::payments::INTENT_TTL_MAX;
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
     Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command,
-    CreatePaymentIntent, CustomerRef, DecideCorrection, EnterArrears, ExpirePaymentIntent, ImportTariff, IssueCard,
-    IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere,
-    MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation, OpgBinding,
-    OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCardRead,
-    RecordCommandAttempt, RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund, RefundRefusedPayment,
-    ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount,
-    SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel, SetPaymentChannelActive, SettlePayment,
-    SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer,
-    UpdateOperator,
+    CreatePaymentIntent, CreditRefusedPayment, CustomerRef, DecideCorrection, EnterArrears, ExpirePaymentIntent,
+    ImportTariff, IssueCard, IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout,
+    LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation,
+    OpgBinding, OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat,
+    RecordCardRead, RecordCommandAttempt, RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund,
+    RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
+    RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel,
+    SetPaymentChannelActive, SettlePayment, SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership,
+    UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;

@@ -340,6 +340,11 @@ impl Footprint {
             Command::ReprintReceipt(r) => {
                 self.sales_made.insert(r.sale);
             }
+            Command::CreditRefusedPayment(c) => {
+                // The refused payment brings its account, meter and shift.
+                self.refused_payments.insert(c.payment);
+                self.transfers.insert(op.transfer_id(0));
+            }
             Command::RefundRefusedPayment(r) => {
                 self.refused_payments.insert(r.payment);
                 self.shifts.extend(r.shift_id);

@@ -433,9 +433,11 @@ pub struct RefusedPayment {
     pub reason: String,
     /// The transfer that booked the money as owed back.
     pub transfer_id: TransferId,
-    /// The refund, once made.
+    /// The refund, once made — or the credit after review, when `credited`.
     pub refunded_by: Option<OperationId>,
     pub refunded_at: Option<Timestamp>,
+    /// Credited to the account after review (the operation `refunded_by` is that sale) rather than handed back.
+    pub credited: bool,
 }
 
 /// An online payment channel: one merchant account at one provider, selling for one property's books. It works

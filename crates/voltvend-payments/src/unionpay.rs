@@ -179,13 +179,25 @@ pub fn open(mer_id: &str, params: &[(&str, &str)]) -> Result<Notification, Payme
         "840" => "USD",
         other => return Err(malformed(format!("currencyCode {other:?}"))),
     };
+    // `txnTime` is the merchant's order time (ours); the payment's is `traceTime` (MMDDhhmmss, Beijing), in the
+    // order's year — or the next, for an order made on New Year's Eve and paid after midnight.
     let txn_time = need("txnTime")?;
-    if txn_time.len() != 14 || !txn_time.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(malformed(format!("txnTime {txn_time:?}")));
-    }
-    let civil = jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", txn_time)
-        .map_err(|_| malformed(format!("txnTime {txn_time:?}")))?;
-    let paid_at = crate::BEIJING.to_timestamp(civil).map_err(|_| malformed(format!("txnTime {txn_time:?}")))?;
+    let order_at = compact_time(txn_time).ok_or_else(|| malformed(format!("txnTime {txn_time:?}")))?;
+    let paid_at = match get("traceTime") {
+        None => None,
+        Some(t) => {
+            let year = txn_time.get(..4).unwrap_or_default();
+            let this_year = compact_time(&format!("{year}{t}"));
+            let bad = || malformed(format!("traceTime {t:?}"));
+            let at = this_year.ok_or_else(bad)?;
+            Some(if at < order_at {
+                let next: i32 = year.parse::<i32>().map_err(|_| bad())? + 1;
+                compact_time(&format!("{next}{t}")).ok_or_else(bad)?
+            } else {
+                at
+            })
+        }
+    };
     Ok(Notification {
         provider: Provider::UnionPay,
         out_trade_no: need("orderId")?.to_string(),
@@ -193,8 +205,17 @@ pub fn open(mer_id: &str, params: &[(&str, &str)]) -> Result<Notification, Payme
         state,
         amount_minor,
         currency: currency.to_string(),
-        paid_at: Some(paid_at),
+        paid_at,
     })
+}
+
+/// `yyyyMMddHHmmss` in Beijing time.
+fn compact_time(text: &str) -> Option<Timestamp> {
+    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let civil = jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", text).ok()?;
+    crate::BEIJING.to_timestamp(civil).ok()
 }
 
 /// UnionPay's production gateway (the test environment's is `https://gateway.test.95516.com`).
@@ -297,22 +318,29 @@ pub enum QueryAnswer {
 pub fn verify_query(trust: &Trust, answer: &str, order_id: &str, now: Timestamp) -> Result<QueryAnswer, PaymentError> {
     let params: Vec<(String, String)> = form_pairs(answer);
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    // An answer that refuses the request itself (a bad signature of ours, say) may come unsigned: it says
-    // nothing about the payment either way.
+    // Only a signed answer says anything: one that refuses our request (unsigned) is an error, never "not found".
     match get("respCode") {
-        Some("34") if get("signature").is_none() => return Ok(QueryAnswer::NotFound),
-        Some("00" | "34") => {}
+        Some("00" | "34") if get("signature").is_some() => {}
         other => return Err(malformed(format!("UnionPay refused the query: respCode {other:?} {:?}", get("respMsg")))),
+    }
+    let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| matches!(w, [a, b] if a == b)) {
+        return Err(malformed("a parameter is given twice"));
     }
     let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let signature = get("signature").filter(|s| !s.is_empty()).ok_or_else(|| malformed("no signature"))?;
     let key = signer(trust, get("signPubKeyCert").ok_or_else(|| malformed("no signPubKeyCert"))?, now)?;
     keys::verify_sha256(&key, digest(&pairs).as_bytes(), signature)?;
-    if get("respCode") == Some("34") {
-        return Ok(QueryAnswer::NotFound);
+    // About this merchant's this order, whatever it says.
+    if get("merId") != Some(trust.mer_id.as_str()) {
+        return Err(PaymentError::OtherMerchant(get("merId").unwrap_or_default().to_string()));
     }
     if get("orderId") != Some(order_id) {
         return Err(malformed(format!("the answer is about order {:?}", get("orderId"))));
+    }
+    if get("respCode") == Some("34") {
+        return Ok(QueryAnswer::NotFound);
     }
     // The transaction's own outcome is `origRespCode`; read it as a notification's `respCode`.
     let orig = get("origRespCode").ok_or_else(|| malformed("no origRespCode"))?;
@@ -370,7 +398,14 @@ mod tests {
         let n = open("777290058110048", &params(&[])).unwrap();
         assert_eq!((n.state, n.amount_minor, n.currency.as_str()), (PaymentState::Paid, 5_000, "CNY"));
         assert_eq!(n.transaction_id, "712611231601070012345");
-        assert_eq!(n.paid_at, Some("2026-11-23T08:01:07Z".parse().unwrap()));
+        // The payment's time is traceTime's, not the order's txnTime.
+        assert_eq!(n.paid_at, None);
+        let n = open("777290058110048", &params(&[("traceTime", "1123160530")])).unwrap();
+        assert_eq!(n.paid_at, Some("2026-11-23T08:05:30Z".parse().unwrap()));
+        // Ordered on New Year's Eve, paid after midnight: the next year.
+        let late = params(&[("txnTime", "20261231235900"), ("traceTime", "0101000130")]);
+        assert_eq!(open("777290058110048", &late).unwrap().paid_at, Some("2026-12-31T16:01:30Z".parse().unwrap()));
+        assert!(open("777290058110048", &params(&[("traceTime", "1332000000")])).is_err());
         assert_eq!(open("777290058110048", &params(&[("respCode", "A6")])).unwrap().state, PaymentState::Paid);
         assert!(matches!(
             open("777290058110048", &params(&[("respCode", "03")])).unwrap().state,

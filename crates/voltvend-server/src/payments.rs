@@ -175,8 +175,10 @@ impl MpesaCredentials {
 /// An API address over TLS — our trust in the provider's answers rests on it — or on this machine (a test
 /// double).
 fn tls_or_loopback(path: &Path, url: String) -> anyhow::Result<String> {
-    let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-    if url.starts_with("https://") || loopback.iter().any(|l| url.starts_with(l)) {
+    let parsed = reqwest::Url::parse(&url).map_err(|e| anyhow::anyhow!("{}: {url}: {e}", path.display()))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let plain_ok = parsed.scheme() == "http" && loopback;
+    if (parsed.scheme() == "https" || plain_ok) && parsed.username().is_empty() && parsed.password().is_none() {
         return Ok(url);
     }
     anyhow::bail!("{}: {url} is neither https nor this machine", path.display())
@@ -685,7 +687,12 @@ pub async fn query(app: &AppState, intent: &voltvend_ops::PaymentIntent) -> Resu
             let params = unionpay::query_request(&m, &order, intent.created_at);
             let url = format!("{}{}", api_base.trim_end_matches('/'), unionpay::QUERY_PATH);
             match unionpay::verify_query(trust, &form_call(app, &url, &params).await?, &order, now)? {
-                unionpay::QueryAnswer::Found(n) => Some(n),
+                // Without its trace time, a paid order was paid by the intent's expiry at the latest: UnionPay
+                // takes no payment past the order's payTimeout, which is that expiry.
+                unionpay::QueryAnswer::Found(mut n) => {
+                    n.paid_at = n.paid_at.or(Some(now.min(intent.expires_at)));
+                    Some(n)
+                }
                 unionpay::QueryAnswer::NotFound => None,
             }
         }

@@ -373,6 +373,7 @@ fn reverse_sale(
             transfer_id: op.transfer_id(1),
             refunded_by: None,
             refunded_at: None,
+            credited: false,
         },
     );
     super::control::show_account_balance(ws, op, record.meter_id, record.account_id, "sale reversed", at, 0)?;

@@ -1,12 +1,15 @@
-//! The counter's other business: receipts printed again (补收据), refused payments handed back, and vending
-//! points settling what they sold.
+//! The counter's other business: receipts printed again (补收据), refused payments handed back or credited after
+//! review (复核入账), and vending points settling what they sold.
 
 use jiff::Timestamp;
 use voltvend_domain::{Posting, Side, TransferKind, TransferRequest, text};
 
 use super::{Outcome, acting_operator, committed, in_scope};
 use crate::audit::AuditEntry;
-use crate::command::{Operation, RefundRefusedPayment, ReprintReceipt, SettleVendingPoint};
+use crate::command::{
+    CreditRefusedPayment, Operation, RefundRefusedPayment, ReprintReceipt, Sale, SaleAmount, SettleVendingPoint,
+};
+use crate::context::Context;
 use crate::error::OpError;
 use crate::records::PaymentMethod;
 use crate::workspace::Workspace;
@@ -82,6 +85,60 @@ pub(super) fn refund(ws: &mut Workspace, op: &Operation, r: &RefundRefusedPaymen
     );
     ws.refused_payments.put(payment.operation_id, payment.clone());
     Ok((Outcome::Refunded(payment), entry))
+}
+
+/// 复核入账: credits a refused payment to its account after review, instead of handing it back. One sale through
+/// the payment's own shift (an online channel's standing shift; a counter's, open or closed, whose drawer is not
+/// touched), whose money comes out of the refunds owed where the refusal put it — the money was taken once, when
+/// it came. Refused like any sale if the account still cannot be sold to; a payment refunded or credited already
+/// is refused (`already_refunded`).
+pub(super) fn credit(
+    ws: &mut Workspace,
+    op: &Operation,
+    c: &CreditRefusedPayment,
+    ctx: &Context,
+    at: Timestamp,
+) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let mut payment = ws
+        .refused_payments
+        .get(&c.payment)?
+        .cloned()
+        .ok_or_else(|| OpError::not_found("refused payment", c.payment))?;
+    let account = ws
+        .accounts
+        .get(&payment.account_id)?
+        .cloned()
+        .ok_or_else(|| OpError::not_found("refused payment", c.payment))?;
+    in_scope(ws, &op.actor, account.account.premises_id, "refused payment", c.payment)?;
+    if payment.refunded_by.is_some() {
+        return Err(OpError::refused("already_refunded", "this payment has been handed back or credited already"));
+    }
+    let sale = Sale {
+        account_id: payment.account_id,
+        meter_id: payment.meter_id,
+        shift_id: payment.shift_id,
+        method: payment.method,
+        amount: SaleAmount::Paid(payment.paid_minor),
+        fees_minor: 0,
+        reference: payment.reference.clone(),
+        expected_paid_minor: None,
+    };
+    let record = super::sale::sale(ws, op, &sale, ctx, at, 0, super::sale::Origin::Kept)?;
+    payment.refunded_by = Some(op.id);
+    payment.refunded_at = Some(at);
+    payment.credited = true;
+    let entry = AuditEntry::new(
+        "credit_refused_payment",
+        format!("refused_payment:{}", payment.operation_id),
+        "refunded=false",
+        format!(
+            "credited=true amount={} receipt={}/{}",
+            payment.paid_minor, record.vending_point_id, record.receipt_no
+        ),
+    );
+    ws.refused_payments.put(payment.operation_id, payment);
+    Ok((Outcome::Sale(record), entry))
 }
 
 /// The open shift of the acting cashier whose drawer pays a cash refund in `currency`.

@@ -312,6 +312,7 @@ fn apply_command(
         Command::IssueOpgToken(t) => tokens::openpaygo(ws, op, t, ctx, at),
         Command::ReprintReceipt(r) => counter::reprint(ws, op, r),
         Command::RefundRefusedPayment(r) => counter::refund(ws, op, r, at),
+        Command::CreditRefusedPayment(c) => counter::credit(ws, op, c, ctx, at),
         Command::ImportTariff(t) => setup::import_tariff(ws, t),
         Command::OpenBooks(b) => setup::open_books(ws, op, b),
         Command::OpenVendingPoint(v) => setup::open_vending_point(ws, op, v),

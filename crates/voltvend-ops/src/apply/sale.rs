@@ -60,6 +60,9 @@ pub(super) enum Origin {
     /// through the original sale's shift whether or not it is still open (the cash never left its drawer);
     /// otherwise through the acting cashier's own open shift like any sale.
     Reallocated { from: TransferId, approved: bool },
+    /// Taken earlier and kept as a refused payment (owed back), credited after review: through the payment's own
+    /// shift whoever reviews it and whether or not it is still open, its money out of the refunds owed.
+    Kept,
 }
 
 /// Applies a sale; `transfer_no` picks the operation's transfer id (0, or 1 after a reversal).
@@ -73,7 +76,7 @@ pub(super) fn sale(
     origin: Origin,
 ) -> Result<SaleRecord, OpError> {
     let reallocated_from = match origin {
-        Origin::Counter => None,
+        Origin::Counter | Origin::Kept => None,
         Origin::Reallocated { from, .. } => Some(from),
     };
     let operator = acting_operator(ws, &op.actor)?;
@@ -87,7 +90,7 @@ pub(super) fn sale(
             "the amount paid or the quantity must be positive and fees not negative",
         ));
     }
-    if s.method == PaymentMethod::Online && op.actor.operator.is_some() {
+    if s.method == PaymentMethod::Online && op.actor.operator.is_some() && origin != Origin::Kept {
         return Err(OpError::refused(
             "online_not_at_counter",
             "an online payment is recorded from the provider's verified word, not at a counter",
@@ -97,7 +100,7 @@ pub(super) fn sale(
     in_scope(ws, &op.actor, account.account.premises_id, "account", s.account_id)?;
     let mut meter = ws.meters.get(&s.meter_id)?.ok_or_else(|| OpError::not_found("meter", s.meter_id))?.clone();
     let shift = ws.shifts.get(&s.shift_id)?.ok_or_else(|| OpError::not_found("shift", s.shift_id))?.clone();
-    if !matches!(origin, Origin::Reallocated { approved: true, .. }) {
+    if !matches!(origin, Origin::Reallocated { approved: true, .. } | Origin::Kept) {
         shift.ensure_open()?;
         if operator.is_some_and(|o| o != shift.operator_id) {
             return Err(OpError::refused("shift_not_yours", "sales go through the cashier's own open shift"));
@@ -108,7 +111,11 @@ pub(super) fn sale(
         .get(&shift.vending_point_id)?
         .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?
         .clone();
-    in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
+    // A kept payment is credited through the shift that took it (an online channel's sells for the whole
+    // property): the reviewer's scope is the account's, checked above.
+    if origin != Origin::Kept {
+        in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
+    }
     account.account.ensure_can_vend()?;
     if meter.meter.account_id != Some(account.account.id) {
         return Err(OpError::refused(
@@ -125,7 +132,11 @@ pub(super) fn sale(
         ));
     }
     let books = ws.books.get(&account.books)?.ok_or_else(|| OpError::not_found("books", account.books))?.clone();
-    let source = super::money_account(s.method, &books, || Ok(shift.drawer))?;
+    let source = match origin {
+        // The refusal booked the money as owed back; crediting it takes it from there.
+        Origin::Kept => books.refunds,
+        _ => super::money_account(s.method, &books, || Ok(shift.drawer))?,
+    };
 
     let owed = arrears_owed(ws, &account)?;
     let (balance_before, _) = wallet_position(ws, &account)?;
@@ -632,6 +643,7 @@ pub(super) fn refuse(
         transfer_id,
         refunded_by: None,
         refunded_at: None,
+        credited: false,
     };
     ws.refused_payments.put(op.id, payment.clone());
     let entry = AuditEntry::new(

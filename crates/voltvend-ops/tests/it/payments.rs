@@ -6,9 +6,10 @@ use jiff::{SignedDuration, Timestamp};
 use voltvend_domain::{AccountStatus, LedgerAccountKind, PaymentChannelId, PaymentIntentId, Side};
 use voltvend_ops::memory::MemoryDb;
 use voltvend_ops::{
-    Actor, Applied, ChangePassword, CloseShift, Command, Context, CreatePaymentIntent, ExpirePaymentIntent,
-    IntentStatus, OpError, OpenPaymentChannel, Operation, Outcome, PaymentChannel, PaymentMethod, Provider,
-    RecordPaymentOrder, RefundRefusedPayment, SetAccountStatus, SetPaymentChannelActive, SettlePayment, UpdateOperator,
+    Actor, Applied, ChangePassword, CloseShift, Command, Context, CreatePaymentIntent, CreditRefusedPayment,
+    ExpirePaymentIntent, IntentStatus, OpError, OpenPaymentChannel, Operation, Outcome, PaymentChannel, PaymentMethod,
+    Provider, RecordPaymentOrder, RefundRefusedPayment, SetAccountStatus, SetPaymentChannelActive, SettlePayment,
+    UpdateOperator,
 };
 use voltvend_testkit::estate::{Estate, id};
 
@@ -352,4 +353,44 @@ fn a_provider_order_reference_is_recorded_once_by_the_system_for_an_open_intent(
         .estate
         .system(Command::RecordPaymentOrder(RecordPaymentOrder { intent_id: paid, provider_ref: "ws_CO_3".into() }));
     assert_eq!(refused(f.run(&late)), "payment_intent_not_open");
+}
+
+#[test]
+fn a_held_payment_is_credited_after_review_once_out_of_the_refunds_owed() {
+    let mut f = fixture();
+    let before = f.db.wallet_balance(f.estate.account_a).unwrap();
+    let short = f.intent(5_000);
+    let settle = Fixture::settle_op(short, "T-SHORT", 4_999, "CNY", at() + SignedDuration::from_mins(1));
+    assert_eq!(kept(f.run(&settle)), "payment_amount_mismatch");
+    assert_eq!((f.refunds_owed(), f.clearing()), (4_999, 4_999));
+    // The property's administrator reviews it and credits the 49.99 that came: one sale through the channel's
+    // shift, its money out of the refunds owed (the provider still owes it: the clearing account is unchanged).
+    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
+    let credit = Command::CreditRefusedPayment(CreditRefusedPayment { payment: settle.id });
+    let op = Operation::new(f.estate.next_op(), admin.clone(), credit.clone());
+    let sale = match committed(f.run(&op)) {
+        Outcome::Sale(s) => s,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!((sale.paid_minor, sale.method, sale.shift_id), (4_999, PaymentMethod::Online, f.channel.shift_id));
+    assert_eq!(sale.reference, "T-SHORT");
+    assert_eq!(f.db.wallet_balance(f.estate.account_a).unwrap(), before + sale.credit_minor);
+    assert!(sale.credit_minor > 0);
+    assert_eq!((f.refunds_owed(), f.clearing()), (0, 4_999));
+    let payment = &f.db.refused_payments[&settle.id];
+    assert!(payment.credited && payment.refunded_by == Some(op.id), "{payment:?}");
+    // Once: neither credited again nor handed back as well.
+    let again = Operation::new(f.estate.next_op(), admin.clone(), credit);
+    assert_eq!(refused(f.run(&again)), "already_refunded");
+    let refund = Command::RefundRefusedPayment(RefundRefusedPayment { payment: settle.id, shift_id: None });
+    let refund = Operation::new(f.estate.next_op(), admin, refund);
+    assert_eq!(refused(f.run(&refund)), "already_refunded");
+    // A cashier of another building cannot reach it.
+    let other = f.intent(2_000);
+    let settle = Fixture::settle_op(other, "T-OTHER", 1_999, "CNY", at() + SignedDuration::from_mins(1));
+    assert_eq!(kept(f.run(&settle)), "payment_amount_mismatch");
+    let credit = Command::CreditRefusedPayment(CreditRefusedPayment { payment: settle.id });
+    let op = Operation::new(f.estate.next_op(), f.estate.cashier_b(), credit);
+    assert!(f.run(&op).is_err());
+    assert!(!f.db.refused_payments[&settle.id].credited);
 }

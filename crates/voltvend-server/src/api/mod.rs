@@ -526,6 +526,10 @@ endpoints! {
         access: Access::Needs(P::RefusedPaymentsRefund), summary: "Hand back a refused payment", keyed: true,
         query: -, body: [RefundRequest], ok: 200 [RefusedPaymentView], errors: [404, 409, 422],
     }
+    POST "/api/v1/refused-payments/{id}/credit" => counter::credit {
+        access: Access::Needs(P::PaymentsManage), summary: "复核入账: credit a refused payment to its account after review instead of handing it back (one sale, out of the refunds owed)", keyed: true,
+        query: -, body: -, ok: 201 [SaleView], errors: [404, 409, 422],
+    }
     GET "/api/v1/payment-channels" => payments::list_channels {
         access: Access::Needs(P::PaymentsRead), summary: "Online payment channels (merchant accounts at WeChat Pay, Alipay…) within one's scope", keyed: false,
         query: [PageQuery], body: -, ok: 200 [Page<PaymentChannelView>], errors: [],

@@ -1209,8 +1209,11 @@ pub struct RefusedPaymentView {
     pub reason_code: String,
     pub reason: String,
     pub transfer_id: Uuid,
+    /// The refund — or, when `credited`, the sale that credited it after review.
     pub refunded_by: Option<Uuid>,
     pub refunded_at: Option<String>,
+    /// Credited to the account after review (复核入账) rather than handed back.
+    pub credited: bool,
 }
 
 impl RefusedPaymentView {
@@ -1231,6 +1234,7 @@ impl RefusedPaymentView {
             transfer_id: r.transfer_id.as_uuid(),
             refunded_by: r.refunded_by.map(|x| x.as_uuid()),
             refunded_at: r.refunded_at.map(instant),
+            credited: r.credited,
         }
     }
 }

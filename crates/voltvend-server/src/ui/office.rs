@@ -33,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/payments", get(payments))
         .route("/ui/payments/{id}/query", post(query_payment))
         .route("/ui/refunds/{id}", post(refund))
+        .route("/ui/refunds/{id}/credit", post(credit_refused))
         .route("/ui/accounts/{id}/arrears", post(enter_arrears))
         .route("/ui/meters/{id}/returns", post(record_return))
         .route("/ui/roles", post(create_role))
@@ -1045,6 +1046,19 @@ async fn refund(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, req
         Err(r) => return r,
     };
     let a = ui.post(&format!("/api/v1/refused-payments/{id}/refund"), &json!({}), f.get("key")).await;
+    if !a.ok() {
+        return refunds_page(&app, &ui, Some(a.error())).await;
+    }
+    see_other("/ui/refunds")
+}
+
+/// 复核入账: the payment credited to its account after review, instead of handed back.
+async fn credit_refused(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/refunds").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let a = ui.post(&format!("/api/v1/refused-payments/{id}/credit"), &json!({}), f.get("key")).await;
     if !a.ok() {
         return refunds_page(&app, &ui, Some(a.error())).await;
     }

@@ -58,7 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/pay", get(start))
         .route("/pay/confirm", post(confirm))
         .route("/pay/order", post(order))
-        .route("/pay/status/{id}", get(status))
+        .route("/pay/status/{id}", get(status).post(back_from_provider))
 }
 
 #[derive(serde::Deserialize)]
@@ -386,6 +386,15 @@ async fn provider_order(
     }
     orders.insert(intent.id, url.clone());
     Ok(url)
+}
+
+/// A provider's page sends the customer back by posting its result here (UnionPay's `frontUrl`): nothing in it
+/// is believed — the intent's page shows what the provider's verified word made of it.
+async fn back_from_provider(Path(id): Path<String>) -> Response {
+    match id.parse::<uuid::Uuid>() {
+        Ok(id) => Redirect::to(&format!("/pay/status/{id}")).into_response(),
+        Err(_) => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn status(

@@ -17,7 +17,7 @@ Usage:
   unionpay.py serve DIR
       UnionPay's queryTrans.do on 127.0.0.1, checking that each query is signed by the merchant; answers signed
       by UnionPay's certificate (respCode 34 for an order it does not know); prints the port, then serves
-  unionpay.py notify DIR SIGNER MER_ID ORDER_ID TXN_AMT QUERY_ID TXN_TIME RESP_CODE
+  unionpay.py notify DIR SIGNER MER_ID ORDER_ID TXN_AMT QUERY_ID TXN_TIME RESP_CODE TRACE_TIME
       prints the notification's form body. SIGNER: good (UnionPay's, valid), expired (UnionPay's, lapsed),
       stranger (valid, issued by the trusted intermediate to another organisation), rogue (UnionPay's name,
       issued by an intermediate the channel does not trust), tampered (good, then txnAmt changed after signing)
@@ -107,7 +107,7 @@ def digest(params):
     return hashlib.sha256(s.encode()).hexdigest()
 
 
-def notify(d, signer, mer_id, order_id, txn_amt, query_id, txn_time, resp_code):
+def notify(d, signer, mer_id, order_id, txn_amt, query_id, txn_time, resp_code, trace_time):
     name = "good" if signer == "tampered" else signer
     k = serialization.load_pem_private_key(read(d, f"unionpay_{name}.key").encode(), password=None)
     with open(os.path.join(d, f"unionpay_{name}.pem"), newline="") as f:
@@ -115,7 +115,7 @@ def notify(d, signer, mer_id, order_id, txn_amt, query_id, txn_time, resp_code):
     p = {"accessType": "0", "bizType": "000201", "currencyCode": "156", "encoding": "utf-8", "merId": mer_id,
          "orderId": order_id, "queryId": query_id, "respCode": resp_code, "respMsg": "成功[0000000]",
          "settleAmt": txn_amt, "settleCurrencyCode": "156", "settleDate": txn_time[4:8], "signMethod": "01",
-         "signPubKeyCert": leaf, "traceNo": query_id[-6:], "traceTime": txn_time[4:], "txnAmt": txn_amt,
+         "signPubKeyCert": leaf, "traceNo": query_id[-6:], "traceTime": trace_time, "txnAmt": txn_amt,
          "txnSubType": "01", "txnTime": txn_time, "txnType": "01", "version": "5.1.0"}
     signature = k.sign(digest(p).encode(), padding.PKCS1v15(), hashes.SHA256())
     # Self-check with the certificate's key, as a merchant's acp SDK would.
@@ -188,7 +188,8 @@ def serve(d):
                     orig = "00" if o["state"] == "paid" else "05"
                     body = signed_answer(d, dict(common, respCode="00", respMsg="成功[0000000]", origRespCode=orig,
                                                  origRespMsg="成功", queryId=o["queryId"], txnAmt=o["txnAmt"],
-                                                 currencyCode="156", settleAmt=o["txnAmt"]))
+                                                 currencyCode="156", settleAmt=o["txnAmt"],
+                                                 traceTime="1123160200"))
             data = body.encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; charset=utf-8")

@@ -3,3 +3,7 @@
 -- voltvend_ops::RecordPaymentOrder). NULL for providers that name orders by our order number.
 ALTER TABLE payment_intents ADD COLUMN provider_ref TEXT;
 CREATE UNIQUE INDEX payment_intents_provider_ref ON payment_intents (channel_id, provider_ref);
+
+-- A refused payment credited to its account after review (复核入账) rather than handed back: `refunded_by` is then
+-- the crediting sale (see voltvend_ops::CreditRefusedPayment).
+ALTER TABLE refused_payments ADD COLUMN credited BOOLEAN NOT NULL DEFAULT FALSE;

@@ -281,6 +281,7 @@ fn refused_payment_from_row(r: &DbRow) -> Result<RefusedPayment, StoreError> {
         transfer_id: uuid_of(r, "transfer_id")?,
         refunded_by: opt_uuid_of(r, "refunded_by")?,
         refunded_at: opt_at_of(r, "refunded_at_us")?,
+        credited: r.try_get("credited")?,
     })
 }
 

@@ -559,9 +559,10 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     insert_rows(
         conn,
         "INSERT INTO refused_payments (operation_id, at_us, vending_point_id, shift_id, operator_id, account_id, \
-         meter_id, method, reference, paid_minor, reason_code, reason, transfer_id, refunded_by, refunded_at_us)",
+         meter_id, method, reference, paid_minor, reason_code, reason, transfer_id, refunded_by, refunded_at_us, \
+         credited)",
         " ON CONFLICT (operation_id) DO UPDATE SET refunded_by = excluded.refunded_by, \
-         refunded_at_us = excluded.refunded_at_us",
+         refunded_at_us = excluded.refunded_at_us, credited = excluded.credited",
         &c.refused_payments,
         |b, r| {
             b.push_bind(r.operation_id.as_uuid())
@@ -578,7 +579,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(r.reason.clone())
                 .push_bind(r.transfer_id.as_uuid())
                 .push_bind(r.refunded_by.map(|x| x.as_uuid()))
-                .push_bind(r.refunded_at.map(timestamp_us));
+                .push_bind(r.refunded_at.map(timestamp_us))
+                .push_bind(r.credited);
         },
     )
     .await?;

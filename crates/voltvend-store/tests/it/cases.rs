@@ -1406,6 +1406,10 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
     steps.push(settle(intents[0], "2026112322001", 3_000));
     steps.push(settle(intents[0], "2026112322002", 3_000));
     steps.push(settle(intents[1], "2026112322003", 2_999));
+    // The held one credited after review by the group's administrator (复核入账): a sale out of the refunds owed.
+    let held = settle(intents[1], "2026112322003", 2_999).id;
+    let credit = Command::CreditRefusedPayment(voltvend_ops::CreditRefusedPayment { payment: held });
+    steps.push(Operation::new(estate.next_op(), Actor::operator(estate.admin, estate.group.id, "test"), credit));
     let mut all = estate.setup.clone();
     let before = all.len();
     all.extend(steps.iter().cloned());
@@ -1446,7 +1450,10 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
     assert!(h.store.list_payment_intents(&page, &by_ref("ws_CO_0002")).await.unwrap().is_empty());
     let channels = h.store.list_payment_channels(&ListQuery { limit: 100, ..ListQuery::default() }).await.unwrap();
     assert_eq!(channels, vec![channel.clone()]);
+    let credited = h.store.refused_payment(held).await.unwrap().unwrap();
+    assert!(credited.credited, "{credited:?}");
+    assert_eq!(Some(&credited), model.refused_payments.get(&held));
     let (_, clearing) = h.store.ledger_account(channel.clearing).await.unwrap();
-    // 30.00 sold, 30.00 paid twice (owed back), 29.99 held: all of it is what the provider owes.
+    // 30.00 sold, 30.00 paid twice (owed back), 29.99 held then credited: all of it is what the provider owes.
     assert_eq!(clearing.normal(voltvend_domain::Side::Debit), 3_000 + 3_000 + 2_999);
 }

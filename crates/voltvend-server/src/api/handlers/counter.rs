@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use voltvend_domain::{Currency, MeterProtocol, Permission, ShiftId, ShiftStatus};
 use voltvend_ops::{
-    CloseShift, Command, IssueOpgToken, IssueStsTokens, OpenShift, Operation, OpgManagement, Outcome,
-    RefundRefusedPayment, ReprintReceipt, Sale, SaleRecord, StsManagement,
+    CloseShift, Command, CreditRefusedPayment, IssueOpgToken, IssueStsTokens, OpenShift, Operation, OpgManagement,
+    Outcome, RefundRefusedPayment, ReprintReceipt, Sale, SaleRecord, StsManagement,
 };
 use voltvend_store::{ListQuery, RefusedFilter, SaleFilter, SalesGrouping, ShiftFilter};
 use voltvend_sts::KeyChange;
@@ -419,6 +419,29 @@ pub async fn refund(
     let command = Command::RefundRefusedPayment(RefundRefusedPayment { payment: payment.operation_id, shift_id });
     write::submit(&app, &p, &key, &source, command, move |o| match o {
         Outcome::Refunded(r) => Reply::json(StatusCode::OK, &RefusedPaymentView::of(r, c)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+/// 复核入账: credits a refused payment to its account after review instead of handing it back: one sale through
+/// the payment's own shift, out of the refunds owed.
+pub async fn credit(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let payment = app.store.refused_payment(id.into()).await?.ok_or_else(|| ApiError::not_found("refused payment"))?;
+    let account =
+        visible_account(&app, &p, payment.account_id).await.map_err(|_| ApiError::not_found("refused payment"))?;
+    let meter = app.store.meter(payment.meter_id).await?;
+    let c = account.account.currency;
+    let unit = unit_of(meter.meter.utility, meter.meter.protocol, None);
+    let command = Command::CreditRefusedPayment(CreditRefusedPayment { payment: payment.operation_id });
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::Sale(s) => Reply::json(StatusCode::CREATED, &SaleView::of(s, c, &unit)),
         _ => Reply::error(&ApiError::internal("unexpected outcome")),
     })
     .await

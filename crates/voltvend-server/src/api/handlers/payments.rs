@@ -346,33 +346,42 @@ pub async fn position(
     let mut rows = Vec::with_capacity(channels.len());
     let mut totals: BTreeMap<(&str, &str), Position> = BTreeMap::new();
     for channel in &channels {
-        let tz = jiff::tz::TimeZone::get(&app.premises(channel.premises_id).await?.time_zone)
-            .unwrap_or(jiff::tz::TimeZone::UTC);
+        let zone = app.premises(channel.premises_id).await?.time_zone;
+        let tz = jiff::tz::TimeZone::get(&zone)
+            .map_err(|e| ApiError::internal(format!("the property's time zone {zone:?}: {e}")))?;
         let bounds = |d: jiff::civil::Date| d.to_zoned(tz.clone()).map(|z| z.timestamp()).map_err(|_| date_error());
         let (from, to) = (bounds(day)?, bounds(day.tomorrow().map_err(|_| date_error())?)?);
         let mut here = Position::default();
+        // Sold: the intents paid that day that became sales.
         for i in paid_in(&app, channel, from, to).await? {
-            let paid = i.paid_minor.unwrap_or(0);
-            match i.status {
-                IntentStatus::Paid => here.paid.add(paid),
-                IntentStatus::Held => here.held.add(paid),
-                _ => here.kept.add(paid),
+            if i.status == IntentStatus::Paid {
+                here.paid.add(i.paid_minor.unwrap_or(0));
             }
         }
-        let filter = voltvend_store::RefusedFilter {
+        // Held and kept: every payment the channel took that day and kept as owed back — whether or not its
+        // intent shows it (a second payment for a paid intent leaves the intent as it was).
+        let (from_us, to_us) = (from.as_microsecond(), to.as_microsecond());
+        let taken = voltvend_store::RefusedFilter {
             shift: Some(channel.shift_id),
-            refunded_between_us: Some((from.as_microsecond(), to.as_microsecond())),
+            from_us: Some(from_us),
+            to_us: Some(to_us),
             ..Default::default()
         };
-        let mut after = None;
-        loop {
-            let page = ListQuery { scope: None, after: after.take(), limit: ListQuery::LIMIT_MAX };
-            let list = app.store.list_refused_payments(&page, &filter).await?;
-            after = list.last().map(|r| r.operation_id.to_string());
-            list.iter().for_each(|r| here.refunded.add(r.paid_minor));
-            if list.len() < ListQuery::LIMIT_MAX as usize {
-                break;
+        for r in refused_through(&app, &taken).await? {
+            if r.reason_code == "payment_amount_mismatch" {
+                here.held.add(r.paid_minor)
+            } else {
+                here.kept.add(r.paid_minor)
             }
+        }
+        // Refunded: handed back that day (one credited after review became a sale; its money stays with us).
+        let refunded = voltvend_store::RefusedFilter {
+            shift: Some(channel.shift_id),
+            refunded_between_us: Some((from_us, to_us)),
+            ..Default::default()
+        };
+        for r in refused_through(&app, &refunded).await?.iter().filter(|r| !r.credited) {
+            here.refunded.add(r.paid_minor);
         }
         here.clearing_minor = app.store.ledger_account(channel.clearing).await?.1.normal(voltvend_domain::Side::Debit);
         totals.entry((channel.provider.as_str(), channel.currency.code())).or_default().merge(&here);
@@ -395,6 +404,25 @@ pub async fn position(
         })
         .collect::<ApiResult<Vec<_>>>()?;
     Ok(axum::Json(PaymentPositionView { date: day.to_string(), channels: rows, providers }))
+}
+
+/// Every refused payment `filter` selects.
+async fn refused_through(
+    app: &AppState,
+    filter: &voltvend_store::RefusedFilter,
+) -> ApiResult<Vec<voltvend_ops::RefusedPayment>> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = ListQuery { scope: None, after: after.take(), limit: ListQuery::LIMIT_MAX };
+        let list = app.store.list_refused_payments(&page, filter).await?;
+        after = list.last().map(|r| r.operation_id.to_string());
+        let done = list.len() < ListQuery::LIMIT_MAX as usize;
+        all.extend(list);
+        if done {
+            return Ok(all);
+        }
+    }
 }
 
 /// A count and its total.

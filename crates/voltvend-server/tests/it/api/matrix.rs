@@ -498,6 +498,10 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("POST", "/api/v1/refused-payments/{id}/refund") => {
             x(format!("/api/v1/refused-payments/{}/refund", f.refused), Some(json!({})), Scoped::Object, "AMC")
         }
+        // Crediting one after review is a manager's decision.
+        ("POST", "/api/v1/refused-payments/{id}/credit") => {
+            x(format!("/api/v1/refused-payments/{}/credit", f.refused), None, Scoped::Object, "AM")
+        }
         // Online payments: managers run the channels, cashiers make intents and follow them, auditors look.
         ("GET", "/api/v1/payment-channels") => x(path.into(), None, list(f.channel.clone()), "AMCU"),
         ("POST", "/api/v1/payment-channels") => x(

@@ -213,6 +213,23 @@ async fn a_wechat_pay_notification_sells_once_and_a_forgery_changes_nothing() {
         p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::GET, "/api/v1/refused-payments")).await.json();
     let kept = refused["items"].as_array().unwrap().iter().find(|r| r["reference"] == "4200000001202611230000000003");
     assert_eq!(kept.map(|r| r["paid"]["minor"].clone()), Some(json!("1999")), "{refused}");
+
+    // After review, the manager credits the 19.99 that came to the account instead of handing it back: a sale,
+    // once; a cashier may not decide it.
+    let path = format!("/api/v1/refused-payments/{}/credit", kept.unwrap()["id"].as_str().unwrap());
+    let r = p.api.send(p.api.as_(BuiltinRole::Cashier, 'a', Method::POST, &path).fresh_key()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::POST, &path).fresh_key()).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let sale = r.json();
+    assert_eq!((sale["method"].as_str(), sale["paid"]["minor"].as_str()), (Some("online"), Some("1999")), "{sale}");
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000 + 1_999);
+    let r = p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::POST, &path).fresh_key()).await;
+    assert_eq!((r.status, r.code()), (StatusCode::CONFLICT, "already_refunded".to_string()));
+    let refused =
+        p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::GET, "/api/v1/refused-payments")).await.json();
+    let kept = refused["items"].as_array().unwrap().iter().find(|r| r["reference"] == "4200000001202611230000000003");
+    assert_eq!(kept.map(|r| r["credited"].clone()), Some(json!(true)), "{refused}");
 }
 
 #[tokio::test]
@@ -266,7 +283,19 @@ async fn a_unionpay_notification_is_taken_only_from_unionpays_certificate_under_
     let order = intent["order_no"].as_str().unwrap();
     let content = "application/x-www-form-urlencoded; charset=utf-8";
     let notification = |signer: &str, merchant: &str| {
-        unionpay(&["notify", &p.keys, signer, merchant, order, "5000", "712611231601070012345", "20261123160107", "00"])
+        // Ordered at 16:00 Beijing (txnTime), paid at 16:01:07 (traceTime).
+        unionpay(&[
+            "notify",
+            &p.keys,
+            signer,
+            merchant,
+            order,
+            "5000",
+            "712611231601070012345",
+            "20261123160000",
+            "00",
+            "1123160107",
+        ])
     };
     // Refused, nothing credited: a certificate that lapsed, one issued to another organisation, one under an
     // intermediate the channel does not trust, an amount changed after signing, another merchant's payment.
@@ -330,12 +359,23 @@ async fn a_unionpay_notification_is_taken_only_from_unionpays_certificate_under_
     assert!(html.contains("id=\"provider-form\"") && html.contains(&format!("action=\"{action}\"")), "{html}");
     let csp = r.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     assert!(csp.contains(&format!("form-action 'self' http://127.0.0.1:{};", fake.port)), "{csp}");
-    // Not yet paid (UnionPay knows no such transaction): open. Paid: the query settles it, once.
-    assert_eq!(p.query(&next).await.1["status"], "open");
+    // UnionPay knows no such transaction, then knows it unpaid: open. Paid: the query settles it, once.
+    let (status, asked) = p.query(&next).await;
+    assert_eq!((status, asked["status"].as_str()), (StatusCode::OK, Some("open")), "{asked}");
+    unionpay(&["order", &p.keys, next_order, "unpaid", "2000", "712611231601070099999"]);
+    let (status, asked) = p.query(&next).await;
+    assert_eq!((status, asked["status"].as_str()), (StatusCode::OK, Some("open")), "{asked}");
     unionpay(&["order", &p.keys, next_order, "paid", "2000", "712611231601070099999"]);
-    let (status, after) = p.query(&next).await;
-    assert_eq!((status, after["status"].as_str()), (StatusCode::OK, Some("paid")), "{after}");
-    assert_eq!(after["provider_txn"], "712611231601070099999");
+    for _ in 0..2 {
+        let (status, after) = p.query(&next).await;
+        assert_eq!((status, after["status"].as_str()), (StatusCode::OK, Some("paid")), "{after}");
+        assert_eq!(after["provider_txn"], "712611231601070099999");
+        // The answer's trace time: 16:02:00 Beijing.
+        assert_eq!(
+            after["paid_at"].as_str().map(|t| t.parse::<jiff::Timestamp>().unwrap()),
+            Some("2026-11-23T08:02:00Z".parse().unwrap())
+        );
+    }
     assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000 + 2_000);
 }
 
