@@ -1072,6 +1072,9 @@ async fn credit_refused(State(app): State<AppState>, ui: Ui, Path(id): Path<Stri
 #[template(path = "payments.html")]
 struct PaymentsPage {
     page: PageCtx,
+    /// Today's position per provider (头寸), in the operator's calendar.
+    today: String,
+    position: Vec<J>,
     channels: Vec<J>,
     intents: Vec<J>,
     status: String,
@@ -1085,7 +1088,7 @@ struct PaymentsQuery {
 
 const INTENT_STATUSES: [&str; 5] = ["open", "paid", "held", "refused", "expired"];
 
-async fn payments_page(ui: &Ui, status: &str, error: Option<UiError>) -> Response {
+async fn payments_page(app: &AppState, ui: &Ui, status: &str, error: Option<UiError>) -> Response {
     let status = if INTENT_STATUSES.contains(&status) { status } else { "" };
     let filter = if status.is_empty() { String::new() } else { format!("&status={status}") };
     let intents = ui.get(&format!("/api/v1/payment-intents?limit=100{filter}")).await;
@@ -1093,8 +1096,12 @@ async fn payments_page(ui: &Ui, status: &str, error: Option<UiError>) -> Respons
         return error_page(ui, intents.error(), "/ui/");
     }
     let channels = ui.get("/api/v1/payment-channels?limit=100").await;
+    let today = app.now().to_zoned(ui.tz.clone()).date().to_string();
+    let position = ui.get(&format!("/api/v1/payment-position?date={today}")).await;
     let page = PaymentsPage {
         page: PageCtx::new(ui, "payments.title"),
+        today,
+        position: if position.ok() { position.json().list("providers") } else { Vec::new() },
         channels: if channels.ok() { channels.json().list("items") } else { Vec::new() },
         intents: intents.json().list("items"),
         status: status.to_string(),
@@ -1103,12 +1110,16 @@ async fn payments_page(ui: &Ui, status: &str, error: Option<UiError>) -> Respons
     html_with(&page, &error)
 }
 
-async fn payments(ui: Ui, axum::extract::Query(q): axum::extract::Query<PaymentsQuery>) -> Response {
-    payments_page(&ui, q.status.as_deref().unwrap_or(""), None).await
+async fn payments(
+    State(app): State<AppState>,
+    ui: Ui,
+    axum::extract::Query(q): axum::extract::Query<PaymentsQuery>,
+) -> Response {
+    payments_page(&app, &ui, q.status.as_deref().unwrap_or(""), None).await
 }
 
 /// Asks the provider now what became of an open intent.
-async fn query_payment(ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+async fn query_payment(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
     let (id, _) = match posted_to(&ui, &id, request, "/ui/payments").await {
         Ok(x) => x,
         Err(r) => return r,
@@ -1116,7 +1127,7 @@ async fn query_payment(ui: Ui, Path(id): Path<String>, request: Request) -> Resp
     let path = format!("/api/v1/payment-intents/{id}/query");
     let a = ui.call(axum::http::Method::POST, &path, Some(&json!({})), None).await;
     if !a.ok() {
-        return payments_page(&ui, "open", Some(a.error())).await;
+        return payments_page(&app, &ui, "open", Some(a.error())).await;
     }
     see_other("/ui/payments?status=open")
 }

@@ -1271,6 +1271,9 @@ async fn online_payments_are_followed_from_their_page() {
     let html = text(&api.send(page("/ui/payments?status=open", &manager)).await);
     assert!(html.contains("微信支付 Riverside") && html.contains(&order_no), "{html}");
     assert!(!html.contains("/query\""), "a manager does not sell, so does not ask the provider: {html}");
+    // Today's position per provider: nothing collected yet, nothing owed.
+    let position = html.split("id=\"position\"").nth(1).unwrap_or_else(|| panic!("no position table: {html}"));
+    assert!(position.contains("data-provider=\"wechat_pay\""), "{position}");
     // A cashier asks the provider now; this channel has no credentials here, and the page says so.
     let (_, cashier) = session(&mut api, "pay.cashier", "cashier", e.building_a.id).await;
     let html = text(&api.send(page("/ui/payments?status=open", &cashier)).await);
