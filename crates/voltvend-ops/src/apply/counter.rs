@@ -30,22 +30,26 @@ pub(super) fn reprint(ws: &mut Workspace, op: &Operation, r: &ReprintReceipt) ->
     Ok((Outcome::Reprinted(sale), entry))
 }
 
+/// A refused payment still owed back, and its account, within the actor's scope: what a refund or a credit
+/// after review decides about (once: `already_refunded`).
+fn owed_back(
+    ws: &Workspace,
+    op: &Operation,
+    id: voltvend_domain::OperationId,
+) -> Result<(crate::records::RefusedPayment, crate::records::AccountRecord), OpError> {
+    let payment = ws.refused_payments.get(&id)?.cloned().ok_or_else(|| OpError::not_found("refused payment", id))?;
+    let account =
+        ws.accounts.get(&payment.account_id)?.cloned().ok_or_else(|| OpError::not_found("refused payment", id))?;
+    in_scope(ws, &op.actor, account.account.premises_id, "refused payment", id)?;
+    if payment.refunded_by.is_some() {
+        return Err(OpError::refused("already_refunded", "this payment has been handed back or credited already"));
+    }
+    Ok((payment, account))
+}
+
 pub(super) fn refund(ws: &mut Workspace, op: &Operation, r: &RefundRefusedPayment, at: Timestamp) -> Done {
     let operator = acting_operator(ws, &op.actor)?;
-    let mut payment = ws
-        .refused_payments
-        .get(&r.payment)?
-        .cloned()
-        .ok_or_else(|| OpError::not_found("refused payment", r.payment))?;
-    let account = ws
-        .accounts
-        .get(&payment.account_id)?
-        .cloned()
-        .ok_or_else(|| OpError::not_found("refused payment", r.payment))?;
-    in_scope(ws, &op.actor, account.account.premises_id, "refused payment", r.payment)?;
-    if payment.refunded_by.is_some() {
-        return Err(OpError::refused("already_refunded", "this payment has been handed back already"));
-    }
+    let (mut payment, account) = owed_back(ws, op, r.payment)?;
     let books = ws.books.get(&account.books)?.cloned().ok_or_else(|| OpError::not_found("books", account.books))?;
     let source = match payment.method {
         PaymentMethod::Cash => {
@@ -100,20 +104,7 @@ pub(super) fn credit(
     at: Timestamp,
 ) -> Done {
     acting_operator(ws, &op.actor)?;
-    let mut payment = ws
-        .refused_payments
-        .get(&c.payment)?
-        .cloned()
-        .ok_or_else(|| OpError::not_found("refused payment", c.payment))?;
-    let account = ws
-        .accounts
-        .get(&payment.account_id)?
-        .cloned()
-        .ok_or_else(|| OpError::not_found("refused payment", c.payment))?;
-    in_scope(ws, &op.actor, account.account.premises_id, "refused payment", c.payment)?;
-    if payment.refunded_by.is_some() {
-        return Err(OpError::refused("already_refunded", "this payment has been handed back or credited already"));
-    }
+    let (mut payment, _) = owed_back(ws, op, c.payment)?;
     let sale = Sale {
         account_id: payment.account_id,
         meter_id: payment.meter_id,

@@ -407,9 +407,7 @@ pub async fn refund(
     ApiPath(id): ApiPath<uuid::Uuid>,
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> ApiResult<Response> {
-    let payment = app.store.refused_payment(id.into()).await?.ok_or_else(|| ApiError::not_found("refused payment"))?;
-    let account =
-        visible_account(&app, &p, payment.account_id).await.map_err(|_| ApiError::not_found("refused payment"))?;
+    let (payment, account) = visible_refused(&app, &p, id).await?;
     let shift_id = match (body.shift_id, payment.method) {
         (Some(s), _) => Some(s.into()),
         (None, voltvend_ops::PaymentMethod::Cash) => app.store.open_shift_of(p.id()).await?.map(|s| s.id),
@@ -424,6 +422,18 @@ pub async fn refund(
     .await
 }
 
+/// A refused payment and its account, if the account is within the caller's scope (otherwise not found).
+async fn visible_refused(
+    app: &AppState,
+    p: &Principal,
+    id: uuid::Uuid,
+) -> ApiResult<(voltvend_ops::RefusedPayment, voltvend_ops::AccountRecord)> {
+    let payment = app.store.refused_payment(id.into()).await?.ok_or_else(|| ApiError::not_found("refused payment"))?;
+    let account =
+        visible_account(app, p, payment.account_id).await.map_err(|_| ApiError::not_found("refused payment"))?;
+    Ok((payment, account))
+}
+
 /// 复核入账: credits a refused payment to its account after review instead of handing it back: one sale through
 /// the payment's own shift, out of the refunds owed.
 pub async fn credit(
@@ -433,9 +443,7 @@ pub async fn credit(
     ClientAddr(source): ClientAddr,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> ApiResult<Response> {
-    let payment = app.store.refused_payment(id.into()).await?.ok_or_else(|| ApiError::not_found("refused payment"))?;
-    let account =
-        visible_account(&app, &p, payment.account_id).await.map_err(|_| ApiError::not_found("refused payment"))?;
+    let (payment, account) = visible_refused(&app, &p, id).await?;
     let meter = app.store.meter(payment.meter_id).await?;
     let c = account.account.currency;
     let unit = unit_of(meter.meter.utility, meter.meter.protocol, None);
