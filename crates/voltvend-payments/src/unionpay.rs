@@ -98,6 +98,8 @@ fn common_name(cert: &Certificate) -> Option<String> {
             .decode_as::<der::asn1::Utf8StringRef<'_>>()
             .map(|s| s.as_str().to_string())
             .or_else(|_| a.value.decode_as::<der::asn1::PrintableStringRef<'_>>().map(|s| s.as_str().to_string()))
+            // Chinese CAs also write names as BMPString (UCS-2).
+            .or_else(|_| a.value.decode_as::<der::asn1::BmpString>().map(|s| s.to_string()))
             .ok()
     })
 }

@@ -19,7 +19,8 @@ Usage:
       by UnionPay's certificate (respCode 34 for an order it does not know); prints the port, then serves
   unionpay.py notify DIR SIGNER MER_ID ORDER_ID TXN_AMT QUERY_ID TXN_TIME RESP_CODE TRACE_TIME
       prints the notification's form body. SIGNER: good (UnionPay's, valid), expired (UnionPay's, lapsed),
-      stranger (valid, issued by the trusted intermediate to another organisation), rogue (UnionPay's name,
+      bmp (as good, its common name a BMPString), stranger (valid, issued by the trusted intermediate to another
+      organisation), rogue (UnionPay's name,
       issued by an intermediate the channel does not trust), tampered (good, then txnAmt changed after signing)
 """
 
@@ -34,6 +35,7 @@ from urllib.parse import urlencode
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
 ORG = "中国银联股份有限公司"
@@ -43,10 +45,12 @@ def key():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def cert(subject_cn, subject_key, issuer_cert, issuer_key, start, end, ca):
+def cert(subject_cn, subject_key, issuer_cert, issuer_key, start, end, ca, bmp=False):
+    # Some CAs write the common name as BMPString (UCS-2) rather than UTF8String.
+    kind = {"_type": _ASN1Type.BMPString} if bmp else {}
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
                       x509.NameAttribute(NameOID.ORGANIZATION_NAME, "CFCA TEST"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)])
+                      x509.NameAttribute(NameOID.COMMON_NAME, subject_cn, **kind)])
     issuer = issuer_cert.subject if issuer_cert is not None else name
     b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer).public_key(subject_key.public_key())
          .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
@@ -83,6 +87,7 @@ def setup(d):
         "expired": (f"041@Z2020@{ORG}@00000001", middle, middle_key, t(2020, 1, 1), t(2021, 1, 1)),
         "stranger": ("041@Z2024@某某科技有限公司@00000002", middle, middle_key, t(2026, 1, 1), t(2028, 1, 1)),
         "rogue": (f"041@Z2024@{ORG}@00000001", rogue_middle, rogue_middle_key, t(2026, 1, 1), t(2028, 1, 1)),
+        "bmp": (f"041@Z2024@{ORG}@00000001", middle, middle_key, t(2026, 1, 1), t(2028, 1, 1)),
     }
     for name, (cn, issuer, issuer_key, start, end) in signers.items():
         k = key()
@@ -90,7 +95,8 @@ def setup(d):
                                                          serialization.PrivateFormat.PKCS8,
                                                          serialization.NoEncryption()).decode())
         # UnionPay sends its certificate with CRLF line breaks.
-        write(d, f"unionpay_{name}.pem", pem(cert(cn, k, issuer, issuer_key, start, end, False)).replace("\n", "\r\n"))
+        leaf = cert(cn, k, issuer, issuer_key, start, end, False, bmp=name == "bmp")
+        write(d, f"unionpay_{name}.pem", pem(leaf).replace("\n", "\r\n"))
     merchant = key()
     write(d, "unionpay_merchant.key", merchant.private_bytes(serialization.Encoding.PEM,
                                                              serialization.PrivateFormat.PKCS8,

@@ -326,6 +326,24 @@ async fn a_unionpay_notification_is_taken_only_from_unionpays_certificate_under_
         Some("2026-11-23T08:01:07Z".parse().unwrap())
     );
 
+    // UnionPay's certificate with its common name written as a BMPString is UnionPay's too.
+    let bmp_intent = p.intent(&channel, "1.00").await;
+    let bmp = unionpay(&[
+        "notify",
+        &p.keys,
+        "bmp",
+        mer_id,
+        bmp_intent["order_no"].as_str().unwrap(),
+        "100",
+        "712611231601070054321",
+        "20261123160000",
+        "00",
+        "1123160107",
+    ]);
+    assert_eq!(p.notify(&channel, &[], &bmp, content).await, (StatusCode::OK, "ok".to_string()));
+    let wallet = wallet + 100;
+    assert_eq!(p.wallet().await.parse::<i64>().unwrap(), wallet + 5_000);
+
     // With the merchant's signing key: orders (a signed form the customer's browser posts to UnionPay) and status
     // queries (answers signed like notifications), against UnionPay's gateway played by the peer.
     let fake = FakeProviders::spawn("unionpay.py", &p.keys);
