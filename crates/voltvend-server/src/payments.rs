@@ -534,13 +534,15 @@ async fn adopt(
 /// Records Daraja's reference for the intent's prompt (one operation per intent, however often asked).
 async fn record_prompt(app: &AppState, intent: PaymentIntentId, checkout: &str) -> Result<(), QueryFailed> {
     let record = Command::RecordPaymentOrder(RecordPaymentOrder { intent_id: intent, provider_ref: checkout.into() });
-    let id = voltvend_ops::command::derive(
-        voltvend_domain::OperationId::from_uuid(intent.as_uuid()),
-        "record-payment-order",
-        0,
-    );
-    app.store.submit(Operation::new(id.into(), Actor::system("mpesa:order"), record)).await?;
+    app.store.submit(intent_operation(intent, "record-payment-order", "mpesa:order", record)).await?;
     Ok(())
+}
+
+/// The system's operation `what` on `intent`: its id derived from the intent, so that asking again — from a
+/// callback, the sweeper or a cashier — is the same operation, replayed.
+fn intent_operation(intent: PaymentIntentId, what: &str, source: &str, command: Command) -> Operation {
+    let id = voltvend_ops::command::derive(voltvend_domain::OperationId::from_uuid(intent.as_uuid()), what, 0);
+    Operation::new(id.into(), Actor::system(source), command)
 }
 
 fn verify(
@@ -777,14 +779,9 @@ async fn expire(
     if intent.status == voltvend_ops::IntentStatus::Expired {
         return Ok(format!("expired unpaid ({state})"));
     }
-    let id = voltvend_ops::command::derive(
-        voltvend_domain::OperationId::from_uuid(intent.id.as_uuid()),
-        "expire-payment-intent",
-        0,
-    );
     let expire = Command::ExpirePaymentIntent(voltvend_ops::ExpirePaymentIntent { intent_id: intent.id });
-    let op = Operation::new(id.into(), Actor::system(&format!("{provider}:query")), expire);
-    app.store.submit(op).await?;
+    let source = format!("{provider}:query");
+    app.store.submit(intent_operation(intent.id, "expire-payment-intent", &source, expire)).await?;
     Ok(format!("expired unpaid ({state})"))
 }
 
