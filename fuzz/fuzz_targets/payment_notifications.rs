@@ -19,6 +19,9 @@ fuzz_target!(|bytes: &[u8]| {
     // A statement file: read or refused, never a panic.
     let _ = voltvend_payments::statement::wechat_trade_bill(&text);
     let _ = voltvend_payments::statement::alipay_trade_bill(&text);
+    let _ = voltvend_payments::statement::unionpay_zm(&text, jiff::civil::date(2027, 1, 1));
+    let _ = voltvend_payments::statement::mpesa_statement(&text);
+    let _ = voltvend_payments::statement::decode(bytes);
     let pairs: Vec<(&str, &str)> = text.split('&').filter_map(|p| p.split_once('=')).collect();
     let _ = alipay::open("2021000122600001", &pairs);
     // UnionPay: verified parameters read, and the string its signature is over built, never a panic.

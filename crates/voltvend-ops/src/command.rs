@@ -226,6 +226,8 @@ pub enum Command {
     /// The provider's own reference for the order made from an intent, where the provider's word comes back
     /// under that reference rather than our order number (M-Pesa's `CheckoutRequestID`).
     RecordPaymentOrder(RecordPaymentOrder),
+    /// 对账单导入: a provider's statement of one day for one channel, kept for reconciliation.
+    ImportPaymentStatement(ImportPaymentStatement),
 }
 
 impl Command {
@@ -287,6 +289,7 @@ impl Command {
             Self::SettlePayment(_) => "settle_payment",
             Self::ExpirePaymentIntent(_) => "expire_payment_intent",
             Self::RecordPaymentOrder(_) => "record_payment_order",
+            Self::ImportPaymentStatement(_) => "import_payment_statement",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
@@ -642,6 +645,20 @@ impl Command {
             Self::RecordPaymentOrder(r) => {
                 c.uuid(r.intent_id.as_uuid());
                 c.str(&r.provider_ref);
+            }
+            Self::ImportPaymentStatement(i) => {
+                c.uuid(i.channel_id.as_uuid());
+                c.str(&i.day.to_string());
+                c.bytes(&i.digest);
+                c.i64(i.lines.len() as i64);
+                for l in &i.lines {
+                    c.str(l.kind.as_str());
+                    c.str(&l.transaction_id);
+                    c.str(&l.order_no);
+                    c.i64(l.amount_minor);
+                    c.str(&l.currency);
+                    c.i64(l.at.as_microsecond());
+                }
             }
             Self::RaiseAlarm(a) => {
                 c.str(a.kind.as_str());
@@ -1492,6 +1509,15 @@ pub struct RecordPaymentOrder {
 
 impl RecordPaymentOrder {
     pub const REF_LEN_MAX: usize = 64;
+}
+
+/// A provider's statement of `day` for `channel_id`, read from the file whose SHA-256 is `digest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportPaymentStatement {
+    pub channel_id: voltvend_domain::PaymentChannelId,
+    pub day: jiff::civil::Date,
+    pub digest: [u8; 32],
+    pub lines: Vec<crate::records::StatementEntry>,
 }
 
 /// A system alarm for the notification outbox.

@@ -32,10 +32,10 @@ pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
     Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command,
     CreatePaymentIntent, CreditRefusedPayment, CustomerRef, DecideCorrection, EnterArrears, ExpirePaymentIntent,
-    ImportTariff, IssueCard, IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout,
-    LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation,
-    OpgBinding, OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat,
-    RecordCardRead, RecordCommandAttempt, RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund,
+    ImportPaymentStatement, ImportTariff, IssueCard, IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens,
+    LoginAttempt, Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift,
+    OpenVendingPoint, Operation, OpgBinding, OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings,
+    ReceiptFormat, RecordCardRead, RecordCommandAttempt, RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund,
     RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
     RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel,
     SetPaymentChannelActive, SettlePayment, SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership,
@@ -49,8 +49,9 @@ pub use records::{
     CardStatus, CommandKind, CommandStatus, Correction, CorrectionKind, CreditValue, Decision, FieldCardKind,
     IdempotencyRecord, IntentStatus, KeyCampaign, LocalCredit, MeterCard, MeterCommand, MeterControl, MeterRecord,
     MeterReport, MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentChannel,
-    PaymentIntent, PaymentMethod, PendingKeyChange, Provider, ReadingRow, ReadingState, ReadingStatus, RefusedPayment,
-    Relay, ReturnSource, SaleRecord, SessionRecord, StsState, TariffDoc, VendingKeyRecord,
+    PaymentIntent, PaymentMethod, PaymentStatement, PendingKeyChange, Provider, ReadingRow, ReadingState,
+    ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord, SessionRecord, StatementEntry, StatementEntryKind,
+    StsState, TariffDoc, VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys, card_key_aad};
 pub use workspace::{AuditHead, Changes, Workspace};

@@ -444,6 +444,9 @@ impl Footprint {
             Command::RecordPaymentOrder(r) => {
                 self.payment_intents.insert(r.intent_id);
             }
+            Command::ImportPaymentStatement(i) => {
+                self.payment_channels.insert(i.channel_id);
+            }
             Command::CloseShift(s) => {
                 self.shifts.insert(s.shift_id);
                 self.transfers.insert(op.transfer_id(0));

@@ -64,6 +64,7 @@ pub struct MemoryDb {
     pub refused_payments: HashMap<OperationId, RefusedPayment>,
     pub payment_channels: HashMap<voltvend_domain::PaymentChannelId, PaymentChannel>,
     pub payment_intents: HashMap<voltvend_domain::PaymentIntentId, PaymentIntent>,
+    pub payment_statements: Vec<crate::records::PaymentStatement>,
     pub approvals: HashMap<ApprovalId, ApprovalRecord>,
     pub campaigns: HashMap<CampaignId, KeyCampaign>,
     pub meter_tokens: Vec<MeterTokenRecord>,
@@ -168,6 +169,7 @@ impl MemoryDb {
             self.campaigns.insert(k.id, k);
         }
         self.meter_tokens.extend(c.meter_tokens);
+        self.payment_statements.extend(c.payment_statements);
         for (a, code, state) in c.pricing {
             self.pricing.insert((a, code), state);
         }

@@ -502,6 +502,61 @@ impl PaymentIntent {
     }
 }
 
+/// 对账单: a provider's statement of one day for one channel, imported and kept as the provider wrote it (in our
+/// terms), so that the day's reconciliation can be read again later — after a lost notification was settled by a
+/// status query, after a refund was recorded — without asking the provider for the file again. A day may be
+/// imported again (a corrected file): the latest import is the day's statement, the earlier ones stay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentStatement {
+    /// The importing operation.
+    pub id: OperationId,
+    pub channel_id: voltvend_domain::PaymentChannelId,
+    /// The provider's day the statement covers (its own calendar: Beijing for the Chinese providers, Nairobi
+    /// for M-Pesa).
+    pub day: jiff::civil::Date,
+    /// SHA-256 of the file as received.
+    pub digest: [u8; 32],
+    pub imported_at: Timestamp,
+    /// The operator who imported it (none when the system fetched it from the provider).
+    pub imported_by: Option<OperatorId>,
+    pub lines: Vec<StatementEntry>,
+}
+
+impl PaymentStatement {
+    /// The most lines one statement may hold: a busy merchant account's day, with room to spare.
+    pub const LINES_MAX: usize = 200_000;
+}
+
+code_enum!(
+    /// What a statement line says happened.
+    StatementEntryKind, "statement line kind", {
+        /// Money taken from a customer.
+        Payment => "payment",
+        /// Money handed back: a refund of an earlier payment.
+        Refund => "refund",
+    }
+);
+
+/// One line of a provider's statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementEntry {
+    pub kind: StatementEntryKind,
+    /// The provider's transaction number (for a refund: the refunded payment's).
+    pub transaction_id: String,
+    /// Our merchant order number, where the provider writes it (M-Pesa's statement names the account instead).
+    pub order_no: String,
+    /// Positive, in minor units of `currency`.
+    pub amount_minor: i64,
+    /// ISO 4217 code, as the provider wrote it.
+    pub currency: String,
+    /// When, as the provider says.
+    pub at: Timestamp,
+}
+
+impl StatementEntry {
+    pub const FIELD_LEN_MAX: usize = 64;
+}
+
 /// Management tokens issued to a keypad meter (STS class 2 register tokens, key change sets, OpenPAYGO
 /// set-time / disable / counter sync): what was asked, by whom, and the tokens.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -183,6 +183,7 @@ pub struct Changes {
     pub refused_payments: Vec<RefusedPayment>,
     pub payment_channels: Vec<PaymentChannel>,
     pub payment_intents: Vec<PaymentIntent>,
+    pub payment_statements: Vec<crate::records::PaymentStatement>,
     pub approvals: Vec<ApprovalRecord>,
     pub campaigns: Vec<KeyCampaign>,
     pub readings: Vec<ReadingRow>,
@@ -295,6 +296,8 @@ workspace! {
         sales: SaleRecord,
         outbox: OutboxRow,
         meter_tokens: MeterTokenRecord,
+        /// Providers' statements imported.
+        payment_statements: crate::records::PaymentStatement,
         audit: AuditRecord,
     }
 }
@@ -356,6 +359,7 @@ impl Workspace {
             refused_payments: self.refused_payments.pending(),
             payment_channels: self.payment_channels.pending(),
             payment_intents: self.payment_intents.pending(),
+            payment_statements: self.payment_statements.pending(),
             approvals: self.approvals.pending(),
             campaigns: self.campaigns.pending(),
             readings: self.readings.pending(),

@@ -136,6 +136,11 @@ pub(crate) fn beijing_text(at: Timestamp, format: &str) -> String {
 
 /// The instants a statement day (in Beijing time) runs over: `[from, to)`. `None` past the calendar's end.
 pub fn beijing_day(day: jiff::civil::Date) -> Option<(Timestamp, Timestamp)> {
-    let start = |d: jiff::civil::Date| BEIJING.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok();
+    day_in(BEIJING, day)
+}
+
+/// `[start, end)` of `day` at the fixed offset `zone`.
+pub fn day_in(zone: jiff::tz::Offset, day: jiff::civil::Date) -> Option<(Timestamp, Timestamp)> {
+    let start = |d: jiff::civil::Date| zone.to_timestamp(d.to_datetime(jiff::civil::Time::midnight())).ok();
     Some((start(day)?, start(day.tomorrow().ok()?)?))
 }

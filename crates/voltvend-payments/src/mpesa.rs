@@ -89,6 +89,13 @@ pub fn whole_shillings(amount_minor: i64, currency: &str) -> Option<i64> {
 }
 
 /// The first `max` characters of `text`.
+/// The account reference a prompt shows for a meter, and M-Pesa's statement names the payment by (`A/C No.`):
+/// the meter number's last twelve characters.
+pub fn account_reference(meter_serial: &str) -> String {
+    let skip = meter_serial.chars().count().saturating_sub(ACCOUNT_REFERENCE_MAX);
+    meter_serial.chars().skip(skip).collect()
+}
+
 fn clipped(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }

@@ -7,8 +7,16 @@
 //!   values are padded with spaces or tabs. Columns: 支付宝交易号, 商户订单号, 业务类型 (交易 or 退款), 完成时间,
 //!   订单金额（元）.
 //!
+//! * UnionPay's merchant transaction file (`INN{yymmdd}88ZM_{merId}`, from the file-transfer interface's zip):
+//!   fixed-width lines, each field followed by one space, widths counted in GBK bytes (《全渠道平台接入接口规范
+//!   第3部分 文件接口》 6.1, as the acp SDK demos slice it). Payments are `txnType` 01 (消费); refunds are 04
+//!   (退货) and 31 (消费撤销), naming the refunded payment by its `origQryId`.
+//! * M-Pesa's organisation statement (the M-Pesa org portal's CSV export): a few lines of account details, then
+//!   a header row (`Receipt No.,Completion Time,…,Paid In,Withdrawn,…,A/C No.`). Completed lines with money
+//!   paid in are payments; the order is named only by the account reference (`A/C No.`).
+//!
 //! Sources: docs/research/payments.md §5. A field may be quoted (`"…"`, with `""` for a quote) when it holds a
-//! comma.
+//! comma. [`decode`] turns a file as downloaded (UTF-8 or GBK, as the Chinese providers write theirs) into text.
 
 use jiff::Timestamp;
 
@@ -135,6 +143,153 @@ pub fn alipay_trade_bill(text: &str) -> Result<Vec<StatementLine>, PaymentError>
     Ok(out)
 }
 
+/// A statement file's bytes as text: UTF-8 (a byte-order mark dropped) when they are, GBK (GB 18030) otherwise —
+/// Alipay's and UnionPay's files are GBK.
+pub fn decode(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.trim_start_matches('\u{feff}').to_string(),
+        Err(_) => encoding_rs::GB18030.decode_without_bom_handling(bytes).0.into_owned(),
+    }
+}
+
+/// The ZM file's field widths in GBK bytes (the acp SDK demo's table, 42 fields; a 2015 file has 41, its last
+/// reserved). Each field is followed by one space.
+const ZM_WIDTHS: [usize; 42] = [
+    3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15, 2, 2, 6, 2, 4, 32, 1, 21, 15, 1, 15, 32, 13,
+    13, 8, 32, 13, 13, 12, 2, 1, 32, 98,
+];
+
+/// ZM fields by index (0-based).
+mod zm {
+    pub const TRACE_TIME: usize = 4;
+    pub const AMOUNT: usize = 6;
+    pub const QUERY_ID: usize = 9;
+    pub const ORDER_ID: usize = 11;
+    pub const TXN_TYPE: usize = 19;
+    pub const ORIG_QUERY_ID: usize = 26;
+    pub const MER_ID: usize = 27;
+    pub const ORIG_ORDER_ID: usize = 40;
+}
+
+/// Cuts a fixed-width line into its fields, counting a character's width as GBK does (one byte for ASCII, two
+/// otherwise), each field followed by one separator. Fields past the line's end are empty.
+fn fixed_fields<const N: usize>(line: &str, widths: &[usize; N]) -> [String; N] {
+    let mut chars = line.chars().peekable();
+    widths.map(|width| {
+        let mut field = String::new();
+        let mut used = 0;
+        while let Some(&c) = chars.peek() {
+            let w = if c.is_ascii() { 1 } else { 2 };
+            if used + w > width {
+                break;
+            }
+            field.push(c);
+            used += w;
+            chars.next();
+        }
+        chars.next(); // the separator
+        field.trim().to_string()
+    })
+}
+
+/// Reads a UnionPay ZM file of the settlement day `day`. Its times are `MMDDhhmmss` in Beijing time, without a
+/// year: the day's year, or the one before for a December payment in a January file.
+pub fn unionpay_zm(text: &str, day: jiff::civil::Date) -> Result<Vec<StatementLine>, PaymentError> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |why: &str| malformed(format!("ZM line {}: {why}", n + 1));
+        // Up to the merchant code, which every line has.
+        let needed = ZM_WIDTHS.iter().take(zm::MER_ID + 1).sum::<usize>() + zm::MER_ID;
+        if line.trim_end().chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>() < needed {
+            return Err(bad("too short for a ZM line"));
+        }
+        let f = fixed_fields(line, &ZM_WIDTHS);
+        let kind = match f[zm::TXN_TYPE].as_str() {
+            "01" => LineKind::Payment,
+            "04" | "31" => LineKind::Refund,
+            // Pre-authorisations and their completions are not used for prepaid sales.
+            _ => continue,
+        };
+        let amount = &f[zm::AMOUNT];
+        if amount.len() != 12 || !amount.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad(&format!("amount {amount:?} is not 12 digits of fen")));
+        }
+        let amount_minor: i64 = amount.parse().map_err(|_| bad("amount"))?;
+        let at = zm_time(&f[zm::TRACE_TIME], day).ok_or_else(|| bad(&format!("time {:?}", f[zm::TRACE_TIME])))?;
+        let (transaction_id, out_trade_no) = match kind {
+            LineKind::Payment => (f[zm::QUERY_ID].clone(), f[zm::ORDER_ID].clone()),
+            LineKind::Refund => (f[zm::ORIG_QUERY_ID].clone(), f[zm::ORIG_ORDER_ID].clone()),
+        };
+        if transaction_id.is_empty() {
+            return Err(bad("no query id"));
+        }
+        out.push(StatementLine { kind, transaction_id, out_trade_no, amount_minor, currency: "CNY".into(), at });
+    }
+    Ok(out)
+}
+
+fn zm_time(mmddhhmmss: &str, day: jiff::civil::Date) -> Option<Timestamp> {
+    if mmddhhmmss.len() != 10 || !mmddhhmmss.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let at = |year: i16| {
+        let dt = jiff::civil::DateTime::strptime("%Y%m%d%H%M%S", format!("{year:04}{mmddhhmmss}")).ok()?;
+        crate::BEIJING.to_timestamp(dt).ok()
+    };
+    let this = at(day.year())?;
+    let (_, end) = crate::beijing_day(day)?;
+    // A payment cannot be settled before it was made: a time after the settlement day is last year's.
+    if this >= end + jiff::SignedDuration::from_hours(24) { at(day.year() - 1) } else { Some(this) }
+}
+
+/// Reads an M-Pesa organisation statement (CSV). Completed lines with money paid in are payments (the receipt
+/// number, the account reference, the amount in shillings and cents); withdrawals — charges, transfers to the
+/// bank — are not payments and are left out.
+pub fn mpesa_statement(text: &str) -> Result<Vec<StatementLine>, PaymentError> {
+    let mut lines = text.lines().skip_while(|l| !l.contains("Receipt No"));
+    let header = fields(lines.next().ok_or_else(|| malformed("no header row (Receipt No., Completion Time…)"))?);
+    // Some exports drop the full stops ("Receipt No", "A/C No").
+    let header: Vec<String> = header.iter().map(|h| h.trim().trim_end_matches('.').to_string()).collect();
+    let [receipt, at, status, paid_in, account] =
+        columns(&header, ["Receipt No", "Completion Time", "Transaction Status", "Paid In", "A/C No"])?;
+    let mut out = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let row = fields(line);
+        if !cell(&row, status)?.eq_ignore_ascii_case("Completed") {
+            continue;
+        }
+        let paid = cell(&row, paid_in)?.replace(',', "");
+        if paid.is_empty() {
+            continue;
+        }
+        let amount_minor = yuan_to_fen(&paid).map_err(|_| malformed(format!("Paid In {paid:?}")))?;
+        if amount_minor == 0 {
+            continue;
+        }
+        let when = cell(&row, at)?;
+        out.push(StatementLine {
+            kind: LineKind::Payment,
+            transaction_id: cell(&row, receipt)?.to_string(),
+            out_trade_no: cell(&row, account)?.to_string(),
+            amount_minor,
+            currency: "KES".into(),
+            at: nairobi_time(when).ok_or_else(|| malformed(format!("Completion Time {when:?}")))?,
+        });
+    }
+    Ok(out)
+}
+
+/// `DD-MM-YYYY HH:MM:SS` (the portal's export) or `YYYY-MM-DD HH:MM:SS`, in Nairobi's time.
+fn nairobi_time(text: &str) -> Option<Timestamp> {
+    let dt = jiff::civil::DateTime::strptime("%d-%m-%Y %H:%M:%S", text)
+        .or_else(|_| jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", text))
+        .ok()?;
+    crate::mpesa::KENYA.to_timestamp(dt).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +324,61 @@ mod tests {
         assert_eq!((lines[0].kind, lines[0].amount_minor), (LineKind::Payment, 8_880));
         assert_eq!(lines[0].transaction_id, "2026112322001446880500000001");
         assert_eq!((lines[1].kind, lines[1].amount_minor), (LineKind::Refund, 1_000));
+    }
+
+    #[test]
+    fn a_unionpay_zm_file_is_cut_by_gbk_width_and_its_refunds_name_the_payment() {
+        let day = jiff::civil::date(2026, 11, 23);
+        let text = decode(include_bytes!("../testdata/INN26112388ZM_777290058110048"));
+        let lines = unionpay_zm(&text, day).unwrap();
+        assert_eq!(lines.len(), 2, "the pre-authorisation is not read");
+        assert_eq!(
+            (lines[0].kind, lines[0].transaction_id.as_str(), lines[0].out_trade_no.as_str(), lines[0].amount_minor),
+            (LineKind::Payment, "712611231601070012345", "0123456789abcdef0123456789abcdef", 5_000)
+        );
+        assert_eq!(lines[0].at, "2026-11-23T08:05:30Z".parse().unwrap());
+        // After Chinese text in 商户自定义域 (two bytes a character in GBK), the original order is still found.
+        assert_eq!(
+            (lines[1].kind, lines[1].transaction_id.as_str(), lines[1].out_trade_no.as_str(), lines[1].amount_minor),
+            (LineKind::Refund, "712611231601070012345", "0123456789abcdef0123456789abcdef", 1_230)
+        );
+        let jan = decode(include_bytes!("../testdata/INN27010188ZM_777290058110048"));
+        let lines = unionpay_zm(&jan, jiff::civil::date(2027, 1, 1)).unwrap();
+        assert_eq!(lines[0].at, "2026-12-31T15:59:59Z".parse().unwrap(), "December's payment in January's file");
+        assert!(unionpay_zm("S22 48022901    00040000", day).is_err(), "a cut line");
+        let mut bad_amount = text.lines().next().unwrap().to_string();
+        bad_amount.replace_range(66..78, "00000000500x");
+        assert!(unionpay_zm(&bad_amount, day).is_err());
+    }
+
+    #[test]
+    fn an_mpesa_statement_skips_its_preamble_and_withdrawals() {
+        let csv = "Account Holder:,Voltvend Mini-grid\n\
+Short Code:,174379\n\
+Account:,Utility Account\n\
+Time Period:,From,23-11-2026 00:00:00,To,23-11-2026 23:59:59\n\
+Operator:,ops\n\
+Opening Balance,0.00,Closing Balance,1450.00,Available Balance,1450.00,Total Paid In,1500.00,Total Withdrawn,50.00\n\
+Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.\n\
+TKN1ABC2DE,23-11-2026 16:01:07,23-11-2026 16:01:05,\"Pay Bill Online from 2547****5678 - JANE DOE Acc. MTR-00000001\",Completed,\"1,000.00\",,1000.00,true,Pay Utility,2547****5678 - JANE DOE,,MTR-00000001\n\
+TKN1ABC2DF,23-11-2026 17:00:00,23-11-2026 17:00:00,Pay Bill Online from 2547****9999 - JOHN ROE Acc. MTR-00000002,Failed,500.00,,1000.00,true,Pay Utility,2547****9999 - JOHN ROE,,MTR-00000002\n\
+TKN1ABC2DG,23-11-2026 18:00:00,23-11-2026 18:00:00,Pay Bill Online from 2547****9999 - JOHN ROE Acc. MTR-00000002,Completed,500.00,,1500.00,true,Pay Utility,2547****9999 - JOHN ROE,,MTR-00000002\n\
+TKN1ABC2DH,23-11-2026 19:00:00,23-11-2026 19:00:00,Pay Utility Charges,Completed,,-50.00,1450.00,true,Pay Utility Charges,,,\n";
+        let lines = mpesa_statement(csv).unwrap();
+        assert_eq!(lines.len(), 2, "a failed payment and a charge are not payments");
+        assert_eq!(
+            (lines[0].transaction_id.as_str(), lines[0].out_trade_no.as_str(), lines[0].amount_minor),
+            ("TKN1ABC2DE", "MTR-00000001", 100_000)
+        );
+        assert_eq!(lines[0].at, "2026-11-23T13:01:07Z".parse().unwrap(), "Nairobi's time");
+        assert_eq!(lines[0].currency, "KES");
+        assert!(mpesa_statement("Account Holder:,x\n").is_err(), "no header row");
+    }
+
+    #[test]
+    fn files_are_read_as_utf8_or_gbk() {
+        assert_eq!(decode("\u{feff}交易".as_bytes()), "交易");
+        assert_eq!(decode(&[0xbd, 0xbb, 0xd2, 0xd7]), "交易", "GBK");
     }
 
     #[test]

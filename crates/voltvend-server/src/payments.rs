@@ -883,8 +883,7 @@ pub async fn order(
                 voltvend_domain::Utility::Water => "Water",
             };
             // The customer sees the meter on the prompt: its number's last twelve characters.
-            let skip = meter.serial.chars().count().saturating_sub(mpesa::ACCOUNT_REFERENCE_MAX);
-            let reference: String = meter.serial.chars().skip(skip).collect();
+            let reference = mpesa::account_reference(&meter.serial);
             // The callback URL names the intent too: should recording Daraja's reference below fail, the
             // callback can still find the intent its prompt was for (see `adopt`).
             let callback_url = format!("{notify_url}?order={order}");

@@ -279,6 +279,8 @@ pub struct RefusedFilter {
     pub shift: Option<ShiftId>,
     /// Refunded in `[from_us, to_us)`.
     pub refunded_between_us: Option<(i64, i64)>,
+    /// With this reference (an online payment's: the provider's transaction number).
+    pub reference: Option<String>,
 }
 
 /// Which corrections a listing shows. `status` is judged at `now_us` (an undecided request past its expiry has
@@ -560,6 +562,12 @@ pub trait Store: Send + Sync + fmt::Debug {
         q: &ListQuery,
         f: &IntentFilter,
     ) -> Result<Vec<voltvend_ops::PaymentIntent>, StoreError>;
+    /// The latest import of a channel's statement of `day` (the provider's day), with its lines.
+    async fn payment_statement(
+        &self,
+        channel: voltvend_domain::PaymentChannelId,
+        day: jiff::civil::Date,
+    ) -> Result<Option<voltvend_ops::PaymentStatement>, StoreError>;
     async fn payment_intent(
         &self,
         id: voltvend_domain::PaymentIntentId,

@@ -116,6 +116,8 @@ pub enum Outcome {
     PaymentChannel(crate::records::PaymentChannel),
     /// A payment intent made or expired: the intent as it is now.
     PaymentIntent(crate::records::PaymentIntent),
+    /// A provider's statement, kept.
+    StatementImported(crate::records::PaymentStatement),
     /// A vending point's remittance recorded: the point as it is now.
     Settled(voltvend_domain::VendingPoint),
     /// Commands queued for a meter by an operator.
@@ -347,6 +349,7 @@ fn apply_command(
         Command::SettlePayment(p) => payments::settle(ws, op, p, ctx, at),
         Command::ExpirePaymentIntent(x) => payments::expire(ws, op, x, at),
         Command::RecordPaymentOrder(r) => payments::record_order(ws, op, r),
+        Command::ImportPaymentStatement(i) => payments::import_statement(ws, op, i, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),

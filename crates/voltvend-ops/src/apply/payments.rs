@@ -27,12 +27,12 @@ use super::sale::{self, Origin};
 use super::{Outcome, acting_operator, in_scope, premises_in_scope};
 use crate::audit::AuditEntry;
 use crate::command::{
-    CreatePaymentIntent, ExpirePaymentIntent, OpenPaymentChannel, Operation, RecordPaymentOrder, Sale, SaleAmount,
-    SetPaymentChannelActive, SettlePayment,
+    CreatePaymentIntent, ExpirePaymentIntent, ImportPaymentStatement, OpenPaymentChannel, Operation,
+    RecordPaymentOrder, Sale, SaleAmount, SetPaymentChannelActive, SettlePayment,
 };
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{IntentStatus, PaymentChannel, PaymentIntent, PaymentMethod};
+use crate::records::{IntentStatus, PaymentChannel, PaymentIntent, PaymentMethod, PaymentStatement, StatementEntry};
 use crate::workspace::Workspace;
 
 type Done = Result<(Outcome, AuditEntry), OpError>;
@@ -399,4 +399,53 @@ pub(super) fn record_order(ws: &mut Workspace, op: &Operation, r: &RecordPayment
     );
     ws.payment_intents.put(intent.id, intent.clone());
     Ok((Outcome::PaymentIntent(intent), entry))
+}
+
+/// 对账单导入: keeps a provider's statement of one day for a channel in the actor's scope. Every line must name a
+/// transaction and a positive amount in a currency code; nothing is booked — the reconciliation reads it against
+/// the ledger, and what it shows is settled by the ordinary operations (a status query, a refund recorded).
+pub(super) fn import_statement(ws: &mut Workspace, op: &Operation, i: &ImportPaymentStatement, at: Timestamp) -> Done {
+    let operator = acting_operator(ws, &op.actor)?;
+    let channel = channel_of(ws, i.channel_id)?;
+    in_scope(ws, &op.actor, channel.premises_id, "payment channel", channel.id)?;
+    if i.lines.len() > PaymentStatement::LINES_MAX {
+        return Err(OpError::refused(
+            "statement_too_long",
+            format!("a statement holds at most {} lines", PaymentStatement::LINES_MAX),
+        ));
+    }
+    for (n, line) in i.lines.iter().enumerate() {
+        let bad = |why: &str| OpError::refused("bad_statement_line", format!("statement line {}: {why}", n + 1));
+        for (what, v) in [("transaction number", &line.transaction_id), ("order number", &line.order_no)] {
+            if v.len() > StatementEntry::FIELD_LEN_MAX || v.chars().any(char::is_control) || v.trim() != v {
+                return Err(bad(&format!("the {what} is not one (at most {} bytes)", StatementEntry::FIELD_LEN_MAX)));
+            }
+        }
+        if line.transaction_id.is_empty() {
+            return Err(bad("no transaction number"));
+        }
+        if line.amount_minor <= 0 {
+            return Err(bad("the amount must be positive"));
+        }
+        if line.currency.len() != 3 || !line.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(bad("the currency is not an ISO 4217 code"));
+        }
+    }
+    let statement = PaymentStatement {
+        id: op.id,
+        channel_id: channel.id,
+        day: i.day,
+        digest: i.digest,
+        imported_at: at,
+        imported_by: operator,
+        lines: i.lines.clone(),
+    };
+    let entry = AuditEntry::new(
+        "import_payment_statement",
+        format!("payment_channel:{}", channel.id),
+        "",
+        format!("day={} lines={} sha256={}", i.day, i.lines.len(), crate::audit::hex(&i.digest)),
+    );
+    ws.payment_statements.push(statement.clone());
+    Ok((Outcome::StatementImported(statement), entry))
 }

@@ -394,3 +394,54 @@ fn a_held_payment_is_credited_after_review_once_out_of_the_refunds_owed() {
     assert!(f.run(&op).is_err());
     assert!(!f.db.refused_payments[&settle.id].credited);
 }
+
+#[test]
+fn a_statement_is_kept_whole_or_not_at_all() {
+    use voltvend_ops::{ImportPaymentStatement, StatementEntry, StatementEntryKind};
+    let mut f = fixture();
+    let line = |txn: &str, amount_minor: i64, currency: &str| StatementEntry {
+        kind: StatementEntryKind::Payment,
+        transaction_id: txn.into(),
+        order_no: "0123456789abcdef0123456789abcdef".into(),
+        amount_minor,
+        currency: currency.into(),
+        at: at(),
+    };
+    let channel_id = f.channel.id;
+    let import = |lines: Vec<StatementEntry>| {
+        Command::ImportPaymentStatement(ImportPaymentStatement {
+            channel_id,
+            day: jiff::civil::date(2026, 12, 1),
+            digest: [7; 32],
+            lines,
+        })
+    };
+    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
+    // Each bad line refuses the whole file, and nothing is kept.
+    for bad in [
+        vec![line("T-1", 100, "CNY"), line("", 100, "CNY")],
+        vec![line("T-1", 0, "CNY")],
+        vec![line("T-1", 100, "yuan")],
+        vec![line(" T-1", 100, "CNY")],
+        vec![line(&"9".repeat(StatementEntry::FIELD_LEN_MAX + 1), 100, "CNY")],
+    ] {
+        let op = Operation::new(f.estate.next_op(), admin.clone(), import(bad.clone()));
+        assert_eq!(refused(f.run(&op)), "bad_statement_line", "{bad:?}");
+    }
+    assert!(f.db.payment_statements.is_empty());
+    // A cashier of a building does not reach the property's channel.
+    let lines = vec![line("T-1", 100, "CNY"), line("T-2", 250, "CNY")];
+    let op = Operation::new(f.estate.next_op(), f.estate.cashier_a(), import(lines.clone()));
+    assert_eq!(refused(f.run(&op)), "not_found");
+    // The administrator's import is kept as read, with who and when.
+    let op = Operation::new(f.estate.next_op(), admin, import(lines.clone()));
+    match committed(f.run(&op)) {
+        Outcome::StatementImported(s) => assert_eq!((s.id, s.lines.len()), (op.id, 2)),
+        other => panic!("{other:?}"),
+    }
+    let kept = &f.db.payment_statements[0];
+    assert_eq!(
+        (kept.lines.clone(), kept.imported_by, kept.imported_at),
+        (lines, Some(f.estate.admin), at() + SignedDuration::from_mins(2))
+    );
+}

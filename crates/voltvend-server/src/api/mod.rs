@@ -148,7 +148,7 @@ fn schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema 
 
 macro_rules! endpoints {
     ($( $method:ident $path:literal => $handler:path {
-        access: $access:expr, summary: $summary:literal, keyed: $keyed:literal,
+        access: $access:expr, summary: $summary:literal, keyed: $keyed:literal, $(large_body: $large:literal,)?
         query: $query:tt, body: $body:tt, ok: $status:literal $ok:tt, errors: [$($e:literal),*] $(,)?
     } )*) => {
         /// Every endpoint of the API.
@@ -170,12 +170,19 @@ macro_rules! endpoints {
         fn routes(state: &AppState) -> Router<AppState> {
             let mut router = Router::new();
             $(
-                let layer = middleware::from_fn_with_state((state.clone(), $access, $keyed), authorize);
-                router = router.route($path, endpoints!(@route $method $handler).route_layer(layer));
+                let large = endpoints!(@large $($large)?);
+                let limit = if large { LARGE_BODY_MAX_BYTES.max(state.body_max_bytes) } else { state.body_max_bytes };
+                let layer = middleware::from_fn_with_state((state.clone(), $access, $keyed, limit), authorize);
+                let route = endpoints!(@route $method $handler).route_layer(layer);
+                // The route's own limit for its extractors, over the router's (which applies to every other route).
+                let route = if large { route.layer(axum::extract::DefaultBodyLimit::max(limit)) } else { route };
+                router = router.route($path, route);
             )*
             router
         }
     };
+    (@large) => { false };
+    (@large $large:literal) => { $large };
     (@schema -) => { None };
     (@schema [$t:ty]) => { Some(schema::<$t>) };
     (@ok -) => { Ok200::Empty };
@@ -543,8 +550,16 @@ endpoints! {
         query: -, body: [ChannelActiveRequest], ok: 200 [PaymentChannelView], errors: [404, 409, 422],
     }
     POST "/api/v1/payment-channels/{id}/reconciliation" => payments::reconcile {
-        access: Access::Needs(P::PaymentsRead), summary: "对账: a provider's daily statement against what the ledger recorded through the channel that day (read-only)", keyed: false,
+        access: Access::Needs(P::PaymentsRead), summary: "对账: a provider's daily statement against what the ledger recorded through the channel that day (read-only)", keyed: false, large_body: true,
         query: -, body: [StatementReconciliationRequest], ok: 200 [StatementReconciliationView], errors: [404, 409],
+    }
+    POST "/api/v1/payment-channels/{id}/statements" => payments::import_statement {
+        access: Access::Needs(P::PaymentsManage), summary: "对账单导入: keep a provider's statement of one day for reconciliation (the latest import of a day is its statement)", keyed: true, large_body: true,
+        query: -, body: [StatementReconciliationRequest], ok: 201 [StatementView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/payment-channels/{id}/statements/{date}" => payments::statement_reconciliation {
+        access: Access::Needs(P::PaymentsRead), summary: "对账: the kept statement of a day against the ledger as it is now — payments, refunds, and every difference", keyed: false,
+        query: -, body: -, ok: 200 [StatementReconciliationView], errors: [404],
     }
     GET "/api/v1/payment-position" => payments::position {
         access: Access::Needs(P::PaymentsRead), summary: "头寸: a day's position of every online payment channel in scope and of each provider: sold, held, kept (owed back), refunded, and what the provider owes by the ledger", keyed: false,
@@ -681,8 +696,12 @@ async fn unknown_route() -> Response {
 /// handler. For a keyed write it also answers a retry: the request's hash (method, path, body) is compared with
 /// the one saved with the key's operation, and the saved answer is returned without running the handler again
 /// (another request with the same key is a conflict), whatever has changed since.
+/// The body a route marked `large_body` may take (a provider's statement of a busy day), whatever
+/// `server.request_body_max_bytes` says for the rest: only to an operator whose role grants the route.
+pub const LARGE_BODY_MAX_BYTES: usize = 64 << 20;
+
 async fn authorize(
-    State((state, access, keyed)): State<(AppState, Access, bool)>,
+    State((state, access, keyed, body_max_bytes)): State<(AppState, Access, bool, usize)>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -714,7 +733,7 @@ async fn authorize(
     request.extensions_mut().insert(p.clone());
     let Some(key) = key else { return next.run(request).await };
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, state.body_max_bytes).await {
+    let bytes = match axum::body::to_bytes(body, body_max_bytes).await {
         Ok(b) => b,
         Err(_) => return ApiError::new("payload_too_large", "the request body is too large").into_response(),
     };

@@ -2598,17 +2598,23 @@ pub struct PaymentOrderRequest {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatementReconciliationRequest {
-    /// The statement's day (Beijing time, as the providers write their statements): "2026-11-23".
+    /// The statement's day, in the provider's calendar (Beijing's for WeChat Pay, Alipay and UnionPay — whose
+    /// file is named after it — Nairobi's for M-Pesa): "2026-11-23".
     pub date: String,
-    /// The statement as the provider gives it (WeChat Pay's trade bill, or Alipay's detail file), decoded to text.
+    /// The statement as the provider gives it, as text: WeChat Pay's trade bill, Alipay's detail file,
+    /// UnionPay's ZM file or M-Pesa's organisation statement (CSV).
     pub statement: String,
 }
 
 /// A payment seen on one side only, or with different amounts.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct DifferenceView {
-    /// `amount` (both sides, different), `not_in_ledger` (the provider took it; we did not record it),
-    /// `not_in_statement` (we recorded it; the provider's statement does not show it).
+    /// Payments: `amount` (both sides, different), `not_in_ledger` (the provider took it; we did not record
+    /// it), `not_in_statement` (we recorded it; the provider's statement does not show it). Refunds:
+    /// `refund_not_recorded` (the provider handed back a refused payment we still owe), `refund_amount` (a
+    /// refund recorded for another amount), `refund_of_credited` (handed back a payment credited after review:
+    /// the customer has both), `refund_unknown` (handed back a payment we kept no refund owed for — a sale's
+    /// money), `refund_not_in_statement` (we recorded a refund that day; the statement does not show it).
     pub kind: String,
     pub order_no: String,
     pub transaction_id: String,
@@ -2681,11 +2687,51 @@ pub struct StatementRefundView {
     pub amount: MoneyView,
 }
 
+/// A provider's statement as kept.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StatementView {
+    /// The importing operation.
+    pub id: Uuid,
+    pub channel_id: Uuid,
+    /// The provider's day it covers.
+    pub date: String,
+    /// SHA-256 of the file, in hex.
+    pub sha256: String,
+    pub imported_at: String,
+    pub imported_by: Option<Uuid>,
+    pub lines: u32,
+    /// Its payments and refunds, on every day the file holds.
+    pub payments: TallyView,
+    pub refunds: TallyView,
+}
+
+impl StatementView {
+    pub fn of(s: &voltvend_ops::PaymentStatement, c: Currency) -> Self {
+        let tally = |kind: voltvend_ops::StatementEntryKind| {
+            let of_kind = s.lines.iter().filter(|l| l.kind == kind);
+            TallyView { count: of_kind.clone().count() as u32, total: money(of_kind.map(|l| l.amount_minor).sum(), c) }
+        };
+        Self {
+            id: s.id.as_uuid(),
+            channel_id: s.channel_id.as_uuid(),
+            date: s.day.to_string(),
+            sha256: s.digest.iter().map(|b| format!("{b:02x}")).collect(),
+            imported_at: s.imported_at.to_string(),
+            imported_by: s.imported_by.map(|o| o.as_uuid()),
+            lines: s.lines.len() as u32,
+            payments: tally(voltvend_ops::StatementEntryKind::Payment),
+            refunds: tally(voltvend_ops::StatementEntryKind::Refund),
+        }
+    }
+}
+
 /// A provider's statement for one day beside what the ledger recorded through the channel.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StatementReconciliationView {
     pub channel_id: Uuid,
     pub date: String,
+    /// The statement kept (absent for a check of a file that was not imported).
+    pub statement: Option<StatementView>,
     pub statement_payments: u32,
     pub statement_total: MoneyView,
     pub ledger_payments: u32,
@@ -2693,8 +2739,10 @@ pub struct StatementReconciliationView {
     /// Payments on both sides with the same amount.
     pub matched: u32,
     pub differences: Vec<DifferenceView>,
-    /// Refunds the statement shows (recorded refunds are not matched against them yet).
+    /// Refunds the statement shows.
     pub statement_refunds: Vec<StatementRefundView>,
+    /// Of those, the ones that hand back a refused payment recorded as refunded, for its amount.
+    pub refunds_matched: u32,
     /// What the provider owes now by the ledger (the clearing account's balance).
     pub clearing_balance: MoneyView,
 }

@@ -32,6 +32,12 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/refunds", get(refunds))
         .route("/ui/payments", get(payments))
         .route("/ui/payments/{id}/query", post(query_payment))
+        .route(
+            "/ui/payments/statements",
+            get(statements)
+                .post(import_statement)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::api::LARGE_BODY_MAX_BYTES)),
+        )
         .route("/ui/refunds/{id}", post(refund))
         .route("/ui/refunds/{id}/credit", post(credit_refused))
         .route("/ui/accounts/{id}/arrears", post(enter_arrears))
@@ -1130,6 +1136,119 @@ async fn query_payment(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
         return payments_page(&app, &ui, "open", Some(a.error())).await;
     }
     see_other("/ui/payments?status=open")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 对账: providers' statements, imported and kept, and each day's reconciliation against the ledger.
+
+#[derive(Template)]
+#[template(path = "statements.html")]
+struct StatementsPage {
+    page: PageCtx,
+    channels: Vec<J>,
+    /// The channel and day asked about (the form's values).
+    channel: String,
+    date: String,
+    /// The kept statement's reconciliation, when one was asked for and found.
+    reconciliation: Option<J>,
+    /// Asked for a day no statement was kept for.
+    missing: bool,
+    key: String,
+    error: Option<UiError>,
+}
+
+#[derive(serde::Deserialize)]
+struct StatementsQuery {
+    channel: Option<String>,
+    date: Option<String>,
+}
+
+async fn statements_page(app: &AppState, ui: &Ui, channel: &str, date: &str, error: Option<UiError>) -> Response {
+    let channels = ui.get("/api/v1/payment-channels?limit=100").await;
+    if !channels.ok() {
+        return error_page(ui, channels.error(), "/ui/payments");
+    }
+    let channels = channels.json().list("items");
+    // The day before today by default: a provider's statement of a day is ready the next morning.
+    let date = match date {
+        "" => app.now().to_zoned(ui.tz.clone()).date().yesterday().map(|d| d.to_string()).unwrap_or_default(),
+        d => d.to_string(),
+    };
+    let channel = match channel {
+        "" => channels.first().map(|c| c.s("id")).unwrap_or_default(),
+        c => c.to_string(),
+    };
+    let (mut reconciliation, mut missing) = (None, false);
+    if uuid_ok(&channel).is_some() && date.parse::<jiff::civil::Date>().is_ok() {
+        let a = ui.get(&format!("/api/v1/payment-channels/{channel}/statements/{date}")).await;
+        match a.status.as_u16() {
+            200 => reconciliation = Some(a.json()),
+            404 => missing = true,
+            _ => return error_page(ui, a.error(), "/ui/payments"),
+        }
+    }
+    let page = StatementsPage {
+        page: PageCtx::new(ui, "statements.title"),
+        channels,
+        channel,
+        date,
+        reconciliation,
+        missing,
+        key: new_key(app),
+        error: error.clone(),
+    };
+    html_with(&page, &error)
+}
+
+async fn statements(
+    State(app): State<AppState>,
+    ui: Ui,
+    axum::extract::Query(q): axum::extract::Query<StatementsQuery>,
+) -> Response {
+    statements_page(&app, &ui, q.channel.as_deref().unwrap_or(""), q.date.as_deref().unwrap_or(""), None).await
+}
+
+/// 对账单导入: the file as downloaded from the provider (UTF-8 or GBK), kept for the channel's day; then that
+/// day's reconciliation.
+async fn import_statement(State(app): State<AppState>, ui: Ui, request: Request) -> Response {
+    use axum::extract::FromRequest;
+    if !ui.principal.can(Permission::PaymentsManage) {
+        return error_page(&ui, UiError::new("forbidden", ""), "/ui/payments/statements");
+    }
+    let mut form = Vec::new();
+    let mut file = Vec::new();
+    let read = async {
+        let mut parts = axum::extract::Multipart::from_request(request, &()).await.ok()?;
+        while let Some(part) = parts.next_field().await.ok()? {
+            let name = part.name().unwrap_or_default().to_string();
+            let bytes = part.bytes().await.ok()?;
+            if name == "file" {
+                file = bytes.to_vec();
+            } else {
+                form.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+        Some(())
+    };
+    let complete = read.await.is_some();
+    let f = Form(form);
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let (channel, date) = (f.get("channel").to_string(), f.get("date").to_string());
+    if !complete || file.is_empty() {
+        return statements_page(&app, &ui, &channel, &date, Some(UiError::new("bad_request", "statement"))).await;
+    }
+    let Some(id) = uuid_ok(&channel) else {
+        return statements_page(&app, &ui, "", &date, Some(UiError::new("not_found", "channel"))).await;
+    };
+    let text = voltvend_payments::statement::decode(&file);
+    let body = json!({"date": date, "statement": text});
+    let a = ui.post(&format!("/api/v1/payment-channels/{id}/statements"), &body, f.get("key")).await;
+    if !a.ok() {
+        return statements_page(&app, &ui, &channel, &date, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/payments/statements?channel={id}&date={}", percent(&date)))
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -212,6 +212,11 @@ impl PageCtx {
     pub fn word(&self, value: &str) -> String {
         self.named("word", value)
     }
+
+    /// What a reconciliation difference (`not_in_ledger`, `refund_unknown`…) means, in the operator's language.
+    pub fn difference(&self, kind: &str) -> String {
+        self.named("difference", kind)
+    }
 }
 
 pub(super) fn html(t: &impl Template) -> Response {

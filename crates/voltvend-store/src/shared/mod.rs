@@ -24,7 +24,7 @@ use voltvend_ops::{
     AccountRecord, ApiTokenRecord, Applied, ApprovalRecord, CardAlgorithm, CardKeyRecord, CardStatus, MeterCard, Correction, CorrectionKind, Decision, AuditHead, AuditRecord, Changes, CommandKind, CommandStatus, Context,
     IdempotencyRecord, LocalCredit, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, ReturnSource, MeterTokenRecord, OpError, OpgState, OpgUnit, Operation, OutboxKind, OutboxRow, PaymentMethod,
     ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, Renderer, SaleRecord, SessionRecord, StsState,
-    TariffDoc, VendingKeyRecord, PaymentChannel, PaymentIntent, Provider, IntentStatus,
+    TariffDoc, VendingKeyRecord, PaymentChannel, PaymentIntent, PaymentStatement, Provider, IntentStatus, StatementEntry, StatementEntryKind,
 };
 use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};

@@ -469,11 +469,30 @@ impl SqlStore {
         if let Some((from, to)) = f.refunded_between_us {
             b.push(" AND r.refunded_at_us >= ").push_bind(from).push(" AND r.refunded_at_us < ").push_bind(to);
         }
+        if let Some(reference) = &f.reference {
+            b.push(" AND r.reference = ").push_bind(reference.clone());
+        }
         if let Some(after) = uuid_cursor(&q.after)? {
             b.push(" AND r.operation_id < ").push_bind(after);
         }
         b.push(" ORDER BY r.operation_id DESC LIMIT ").push_bind(limit_of(q));
         self.fetch(b, refused_payment_from_row).await
+    }
+
+    /// The latest import of a channel's statement for `day`, with its lines in the file's order.
+    async fn payment_statement_impl(
+        &self,
+        channel: voltvend_domain::PaymentChannelId,
+        day: jiff::civil::Date,
+    ) -> Result<Option<PaymentStatement>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM payment_statements WHERE channel_id = ");
+        b.push_bind(channel.as_uuid()).push(" AND day = ").push_bind(day.to_string());
+        b.push(" ORDER BY imported_at_us DESC, id DESC LIMIT 1");
+        let Some(mut statement) = self.fetch(b, payment_statement_from_row).await?.pop() else { return Ok(None) };
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM payment_statement_lines WHERE statement_id = ");
+        b.push_bind(statement.id.as_uuid()).push(" ORDER BY line_no");
+        statement.lines = self.fetch(b, statement_entry_from_row).await?;
+        Ok(Some(statement))
     }
 
     async fn list_payment_channels_impl(&self, q: &ListQuery) -> Result<Vec<PaymentChannel>, StoreError> {

@@ -325,6 +325,31 @@ fn payment_intent_from_row(r: &DbRow) -> Result<PaymentIntent, StoreError> {
     })
 }
 
+/// A statement's head (its lines are read apart).
+fn payment_statement_from_row(r: &DbRow) -> Result<PaymentStatement, StoreError> {
+    Ok(PaymentStatement {
+        id: uuid_of(r, "id")?,
+        channel_id: uuid_of(r, "channel_id")?,
+        day: parsed(r, "day")?,
+        digest: hash_of(r, "digest")?,
+        imported_at: at_of(r, "imported_at_us")?,
+        imported_by: opt_uuid_of(r, "imported_by")?,
+        lines: Vec::new(),
+    })
+}
+
+fn statement_entry_from_row(r: &DbRow) -> Result<StatementEntry, StoreError> {
+    let kind: String = r.try_get("kind")?;
+    Ok(StatementEntry {
+        kind: StatementEntryKind::parse(&kind).ok_or_else(|| corrupt("statement line kind", kind))?,
+        transaction_id: r.try_get("transaction_id")?,
+        order_no: r.try_get("order_no")?,
+        amount_minor: r.try_get("amount_minor")?,
+        currency: r.try_get("currency")?,
+        at: at_of(r, "at_us")?,
+    })
+}
+
 fn approval_from_row(r: &DbRow) -> Result<ApprovalRecord, StoreError> {
     let kind: String = r.try_get("kind")?;
     let tokens: String = r.try_get("void_tokens")?;

@@ -644,6 +644,14 @@ impl Store for SqlStore {
         self.list_payment_intents_impl(q, f).await
     }
 
+    async fn payment_statement(
+        &self,
+        channel: voltvend_domain::PaymentChannelId,
+        day: jiff::civil::Date,
+    ) -> Result<Option<PaymentStatement>, StoreError> {
+        self.payment_statement_impl(channel, day).await
+    }
+
     async fn payment_intent(&self, id: voltvend_domain::PaymentIntentId) -> Result<Option<PaymentIntent>, StoreError> {
         self.one("SELECT * FROM payment_intents WHERE id = $1", id.as_uuid(), payment_intent_from_row).await
     }

@@ -687,6 +687,45 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         },
     )
     .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO payment_statements (id, channel_id, day, digest, imported_at_us, imported_by, line_count)",
+        "",
+        &c.payment_statements,
+        |b, st| {
+            b.push_bind(st.id.as_uuid())
+                .push_bind(st.channel_id.as_uuid())
+                .push_bind(st.day.to_string())
+                .push_bind(st.digest.to_vec())
+                .push_bind(timestamp_us(st.imported_at))
+                .push_bind(st.imported_by.map(|x| x.as_uuid()))
+                .push_bind(st.lines.len() as i64);
+        },
+    )
+    .await?;
+    let lines: Vec<_> = c
+        .payment_statements
+        .iter()
+        .flat_map(|st| st.lines.iter().enumerate().map(move |(n, l)| (st.id, n as i64, l)))
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO payment_statement_lines (statement_id, line_no, kind, transaction_id, order_no, amount_minor, \
+         currency, at_us)",
+        "",
+        &lines,
+        |b, (id, n, l)| {
+            b.push_bind(id.as_uuid())
+                .push_bind(*n)
+                .push_bind(l.kind.as_str())
+                .push_bind(l.transaction_id.clone())
+                .push_bind(l.order_no.clone())
+                .push_bind(l.amount_minor)
+                .push_bind(l.currency.clone())
+                .push_bind(timestamp_us(l.at));
+        },
+    )
+    .await?;
     insert_rows(conn, "INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us, detail)", "", &c.outbox, |b, o| {
         b.push_bind(o.operation_id.as_uuid())
             .push_bind(o.idx)

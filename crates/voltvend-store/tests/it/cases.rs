@@ -1410,6 +1410,34 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
     let held = settle(intents[1], "2026112322003", 2_999).id;
     let credit = Command::CreditRefusedPayment(voltvend_ops::CreditRefusedPayment { payment: held });
     steps.push(Operation::new(estate.next_op(), Actor::operator(estate.admin, estate.group.id, "test"), credit));
+    // The provider's statements kept (对账单): two days, and one with a line of no amount, refused.
+    let line = |kind, txn: &str, order: &str, amount_minor| voltvend_ops::StatementEntry {
+        kind,
+        transaction_id: txn.into(),
+        order_no: order.into(),
+        amount_minor,
+        currency: "CNY".into(),
+        at: start(),
+    };
+    let mut statement = |day: jiff::civil::Date, digest: u8, lines: Vec<voltvend_ops::StatementEntry>| {
+        let import = voltvend_ops::ImportPaymentStatement { channel_id, day, digest: [digest; 32], lines };
+        Operation::new(
+            estate.next_op(),
+            Actor::operator(estate.admin, estate.group.id, "test"),
+            Command::ImportPaymentStatement(import),
+        )
+    };
+    use voltvend_ops::StatementEntryKind::{Payment, Refund};
+    let (day, next_day) = (jiff::civil::date(2026, 11, 23), jiff::civil::date(2026, 11, 24));
+    let kept = statement(
+        day,
+        1,
+        vec![line(Payment, "2026112322001", "订单-1", 3_000), line(Refund, "2026112322002", "", 3_000)],
+    );
+    let kept_id = kept.id;
+    steps.push(kept);
+    steps.push(statement(next_day, 2, vec![line(Payment, "2026112422009", "x", 1)]));
+    steps.push(statement(day, 3, vec![line(Payment, "2026112322004", "y", 0)]));
     let mut all = estate.setup.clone();
     let before = all.len();
     all.extend(steps.iter().cloned());
@@ -1456,4 +1484,20 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
     let (_, clearing) = h.store.ledger_account(channel.clearing).await.unwrap();
     // 30.00 sold, 30.00 paid twice (owed back), 29.99 held then credited: all of it is what the provider owes.
     assert_eq!(clearing.normal(voltvend_domain::Side::Debit), 3_000 + 3_000 + 2_999);
+    // The day's statement is the import kept, lines in their order; the refused third import kept nothing.
+    let want: Vec<_> = model.payment_statements.iter().filter(|s| s.day == day).collect();
+    assert_eq!(want.len(), 1);
+    assert_eq!(want[0].id, kept_id);
+    let got = h.store.payment_statement(channel_id, day).await.unwrap().unwrap();
+    assert_eq!(&got, want[0]);
+    assert_eq!(h.store.payment_statement(channel_id, next_day).await.unwrap().unwrap().lines.len(), 1);
+    assert!(h.store.payment_statement(channel_id, jiff::civil::date(2026, 11, 25)).await.unwrap().is_none());
+    // A statement's refund finds the refused payment it hands back by its transaction number.
+    let by_reference = voltvend_store::RefusedFilter {
+        shift: Some(channel.shift_id),
+        reference: Some("2026112322002".into()),
+        ..Default::default()
+    };
+    let found = h.store.list_refused_payments(&page, &by_reference).await.unwrap();
+    assert_eq!(found.iter().map(|r| r.reference.as_str()).collect::<Vec<_>>(), vec!["2026112322002"]);
 }

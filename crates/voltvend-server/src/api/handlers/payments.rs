@@ -199,89 +199,268 @@ pub async fn order_intent(
     Ok(axum::Json(view))
 }
 
-/// 对账: a provider's statement for one day against the intents the channel recorded as paid that day (by the
-/// provider's time of payment), matched by the provider's transaction number. Read-only: nothing is booked.
+/// 对账 (a check, nothing kept): a provider's statement for one day against what the channel recorded.
 pub async fn reconcile(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     ApiPath(id): ApiPath<uuid::Uuid>,
     ApiJson(body): ApiJson<StatementReconciliationRequest>,
 ) -> ApiResult<axum::Json<StatementReconciliationView>> {
-    use std::collections::BTreeMap;
-    use voltvend_payments::statement::{self, LineKind};
-
     let channel = visible_channel(&app, &p, id.into()).await?;
-    let day: jiff::civil::Date =
-        body.date.parse().map_err(|_| ApiError::field("date", "bad_request", "a date such as 2026-11-23"))?;
-    let (from, to) = voltvend_payments::beijing_day(day).ok_or_else(date_error)?;
-    let lines = match channel.provider {
-        Provider::WechatPay => statement::wechat_trade_bill(&body.statement),
-        Provider::Alipay => statement::alipay_trade_bill(&body.statement),
-        other => {
-            return Err(ApiError::new("payment_query_unconfigured", format!("{other} statements are not read yet")));
-        }
+    let day: jiff::civil::Date = body.date.parse().map_err(|_| date_error())?;
+    let lines = read_statement(channel.provider, body.statement.as_bytes(), day)?;
+    Ok(axum::Json(compare(&app, &channel, day, &lines, None).await?))
+}
+
+/// 对账单导入: reads a provider's statement of one day and keeps it (one operation, audited); its reconciliation
+/// is then `GET …/statements/{date}`, as often as wanted.
+pub async fn import_statement(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<StatementReconciliationRequest>,
+) -> ApiResult<Response> {
+    let channel = visible_channel(&app, &p, id.into()).await?;
+    let day: jiff::civil::Date = body.date.parse().map_err(|_| date_error())?;
+    let command = statement_command(&channel, day, body.statement.as_bytes())?;
+    let c = channel.currency;
+    write::submit(&app, &p, &key, &source, command, move |o| match o {
+        Outcome::StatementImported(s) => Reply::json(StatusCode::CREATED, &StatementView::of(s, c)),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+/// The operation that keeps `file` as the channel's statement of `day`.
+pub(crate) fn statement_command(
+    channel: &voltvend_ops::PaymentChannel,
+    day: jiff::civil::Date,
+    file: &[u8],
+) -> ApiResult<Command> {
+    use sha2::Digest;
+    let lines = read_statement(channel.provider, file, day)?;
+    Ok(Command::ImportPaymentStatement(voltvend_ops::ImportPaymentStatement {
+        channel_id: channel.id,
+        day,
+        digest: sha2::Sha256::digest(file).into(),
+        lines,
+    }))
+}
+
+/// The reconciliation of the statement kept for a channel's day (the latest import), against the ledger as it is
+/// now: a lost notification settled by a status query since, or a refund recorded since, no longer differs.
+pub async fn statement_reconciliation(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((id, date)): ApiPath<(uuid::Uuid, String)>,
+) -> ApiResult<axum::Json<StatementReconciliationView>> {
+    let channel = visible_channel(&app, &p, id.into()).await?;
+    let day: jiff::civil::Date = date.parse().map_err(|_| date_error())?;
+    Ok(axum::Json(kept_reconciliation(&app, &channel, day).await?))
+}
+
+pub(crate) async fn kept_reconciliation(
+    app: &AppState,
+    channel: &voltvend_ops::PaymentChannel,
+    day: jiff::civil::Date,
+) -> ApiResult<StatementReconciliationView> {
+    let statement =
+        app.store.payment_statement(channel.id, day).await?.ok_or_else(|| ApiError::not_found("statement"))?;
+    let head = StatementView::of(&statement, channel.currency);
+    compare(app, channel, day, &statement.lines, Some(head)).await
+}
+
+/// A statement file of `provider` in our terms. Files may come as UTF-8 or GBK.
+fn read_statement(
+    provider: Provider,
+    file: &[u8],
+    day: jiff::civil::Date,
+) -> ApiResult<Vec<voltvend_ops::StatementEntry>> {
+    use voltvend_payments::statement::{self, LineKind};
+    let text = statement::decode(file);
+    let lines = match provider {
+        Provider::WechatPay => statement::wechat_trade_bill(&text),
+        Provider::Alipay => statement::alipay_trade_bill(&text),
+        Provider::UnionPay => statement::unionpay_zm(&text, day),
+        Provider::Mpesa => statement::mpesa_statement(&text),
     }
     .map_err(|e| ApiError::field("statement", "bad_request", e.to_string()))?;
+    Ok(lines
+        .into_iter()
+        .map(|l| voltvend_ops::StatementEntry {
+            kind: match l.kind {
+                LineKind::Payment => voltvend_ops::StatementEntryKind::Payment,
+                LineKind::Refund => voltvend_ops::StatementEntryKind::Refund,
+            },
+            transaction_id: l.transaction_id,
+            order_no: l.out_trade_no,
+            amount_minor: l.amount_minor,
+            currency: l.currency,
+            at: l.at,
+        })
+        .collect())
+}
+
+/// The instants a provider's statement day runs over: Beijing's day for the Chinese providers, Nairobi's for
+/// M-Pesa.
+fn statement_day(provider: Provider, day: jiff::civil::Date) -> ApiResult<(jiff::Timestamp, jiff::Timestamp)> {
+    let zone = match provider {
+        Provider::Mpesa => voltvend_payments::mpesa::KENYA,
+        _ => voltvend_payments::BEIJING,
+    };
+    voltvend_payments::day_in(zone, day).ok_or_else(date_error)
+}
+
+/// A statement's lines of one day against the ledger. Payments are matched by the provider's transaction
+/// number to the intents paid that day (by the provider's time of payment) or, for a second payment of an
+/// intent, to the refused payment that kept it; M-Pesa's statement names a payment by its receipt, which only
+/// the unsigned callback tells, so there a payment is matched by the account reference and the amount. Refunds
+/// are matched to the refused payments they hand back.
+async fn compare(
+    app: &AppState,
+    channel: &voltvend_ops::PaymentChannel,
+    day: jiff::civil::Date,
+    lines: &[voltvend_ops::StatementEntry],
+    head: Option<StatementView>,
+) -> ApiResult<StatementReconciliationView> {
+    use std::collections::BTreeMap;
+    use voltvend_ops::StatementEntryKind;
+
+    let (from, to) = statement_day(channel.provider, day)?;
     let c = channel.currency;
-    let mut ledger: BTreeMap<String, voltvend_ops::PaymentIntent> = BTreeMap::new();
-    for i in paid_in(&app, &channel, from, to).await? {
-        if let Some(txn) = i.provider_txn.clone() {
-            ledger.insert(txn, i);
-        }
+    let by_account = channel.provider == Provider::Mpesa;
+    // The ledger's payments of the day, by the key the statement names them by.
+    let mut ledger: BTreeMap<String, Vec<voltvend_ops::PaymentIntent>> = BTreeMap::new();
+    let (mut ledger_payments, mut ledger_total) = (0_u32, 0_i64);
+    for i in paid_in(app, channel, from, to).await? {
+        let Some(txn) = i.provider_txn.clone() else { continue };
+        ledger_payments += 1;
+        ledger_total += i.paid_minor.unwrap_or(0);
+        let key = if by_account {
+            let serial = app.store.meter(i.meter_id).await?.meter.serial;
+            format!("{}/{}", voltvend_payments::mpesa::account_reference(&serial), i.paid_minor.unwrap_or(0))
+        } else {
+            txn
+        };
+        ledger.entry(key).or_default().push(i);
     }
-    let (ledger_payments, ledger_total) =
-        (ledger.len() as u32, ledger.values().map(|i| i.paid_minor.unwrap_or(0)).sum::<i64>());
+    for list in ledger.values_mut() {
+        list.sort_by_key(|i| std::cmp::Reverse(i.paid_at));
+    }
     let mut differences = Vec::new();
     let mut refunds = Vec::new();
-    let (mut statement_payments, mut statement_total, mut matched) = (0_u32, 0_i64, 0_u32);
+    let (mut statement_payments, mut statement_total, mut matched, mut refunds_matched) = (0_u32, 0_i64, 0_u32, 0_u32);
+    let mut refunds_seen = std::collections::BTreeSet::new();
     for line in lines.iter().filter(|l| l.at >= from && l.at < to) {
-        if line.kind == LineKind::Refund {
+        if line.kind == StatementEntryKind::Refund {
             refunds.push(StatementRefundView {
-                order_no: line.out_trade_no.clone(),
+                order_no: line.order_no.clone(),
                 transaction_id: line.transaction_id.clone(),
                 amount: money(line.amount_minor, c),
+            });
+            let kept = refused_by_reference(app, channel, &line.transaction_id).await?;
+            let ours =
+                kept.iter().find(|r| r.refunded_by.is_some() && !r.credited && !refunds_seen.contains(&r.operation_id));
+            let kind = match ours {
+                Some(r) if r.paid_minor == line.amount_minor => {
+                    refunds_seen.insert(r.operation_id);
+                    refunds_matched += 1;
+                    continue;
+                }
+                Some(r) => {
+                    refunds_seen.insert(r.operation_id);
+                    "refund_amount"
+                }
+                None if kept.iter().any(|r| r.credited) => "refund_of_credited",
+                None if kept.is_empty() => "refund_unknown",
+                None => "refund_not_recorded",
+            };
+            differences.push(DifferenceView {
+                kind: kind.into(),
+                order_no: line.order_no.clone(),
+                transaction_id: line.transaction_id.clone(),
+                statement: Some(money(line.amount_minor, c)),
+                ledger: ours.map(|r| money(r.paid_minor, c)),
+                intent_status: None,
             });
             continue;
         }
         statement_payments += 1;
         statement_total += line.amount_minor;
-        let ours = ledger.remove(&line.transaction_id);
+        let key =
+            if by_account { format!("{}/{}", line.order_no, line.amount_minor) } else { line.transaction_id.clone() };
+        let ours = ledger.get_mut(&key).and_then(Vec::pop);
+        if by_account && ledger.get(&key).is_some_and(Vec::is_empty) {
+            ledger.remove(&key);
+        }
         let paid = ours.as_ref().and_then(|i| i.paid_minor);
         if paid == Some(line.amount_minor) && line.currency == c.code() {
             matched += 1;
             continue;
         }
+        // A second payment for an intent is kept as a refused payment under its own transaction.
+        if ours.is_none() && !by_account {
+            let kept = refused_by_reference(app, channel, &line.transaction_id).await?;
+            if kept.iter().any(|r| r.paid_minor == line.amount_minor) && line.currency == c.code() {
+                ledger_payments += 1;
+                ledger_total += line.amount_minor;
+                matched += 1;
+                continue;
+            }
+        }
         // Not in the ledger: perhaps an intent we never heard was paid — its status says.
         let intent = match &ours {
             Some(i) => Some(i.clone()),
-            None => match crate::payments::intent_of(&line.out_trade_no) {
+            None => match crate::payments::intent_of(&line.order_no) {
                 Some(id) => app.store.payment_intent(id).await?.filter(|i| i.channel_id == channel.id),
                 None => None,
             },
         };
         differences.push(DifferenceView {
             kind: if ours.is_some() { "amount" } else { "not_in_ledger" }.into(),
-            order_no: line.out_trade_no.clone(),
+            order_no: line.order_no.clone(),
             transaction_id: line.transaction_id.clone(),
             statement: Some(money(line.amount_minor, c)),
             ledger: paid.map(|m| money(m, c)),
             intent_status: intent.map(|i| i.status.as_str().to_string()),
         });
     }
-    for (txn, i) in ledger {
+    for i in ledger.into_values().flatten() {
         differences.push(DifferenceView {
             kind: "not_in_statement".into(),
             order_no: i.order_no(),
-            transaction_id: txn,
+            transaction_id: i.provider_txn.clone().unwrap_or_default(),
             statement: None,
             ledger: i.paid_minor.map(|m| money(m, c)),
             intent_status: Some(i.status.as_str().to_string()),
         });
     }
+    // Refunds recorded that day that the statement does not show.
+    let refunded = voltvend_store::RefusedFilter {
+        shift: Some(channel.shift_id),
+        refunded_between_us: Some((from.as_microsecond(), to.as_microsecond())),
+        ..Default::default()
+    };
+    for r in refused_through(app, &refunded).await? {
+        if r.credited || refunds_seen.contains(&r.operation_id) {
+            continue;
+        }
+        differences.push(DifferenceView {
+            kind: "refund_not_in_statement".into(),
+            order_no: String::new(),
+            transaction_id: r.reference.clone(),
+            statement: None,
+            ledger: Some(money(r.paid_minor, c)),
+            intent_status: None,
+        });
+    }
     let (_, clearing) = app.store.ledger_account(channel.clearing).await?;
-    Ok(axum::Json(StatementReconciliationView {
+    Ok(StatementReconciliationView {
         channel_id: channel.id.as_uuid(),
         date: day.to_string(),
+        statement: head,
         statement_payments,
         statement_total: money(statement_total, c),
         ledger_payments,
@@ -289,8 +468,23 @@ pub async fn reconcile(
         matched,
         differences,
         statement_refunds: refunds,
+        refunds_matched,
         clearing_balance: money(clearing.normal(voltvend_domain::Side::Debit), c),
-    }))
+    })
+}
+
+/// The refused payments a channel kept under the provider's transaction `txn`.
+async fn refused_by_reference(
+    app: &AppState,
+    channel: &voltvend_ops::PaymentChannel,
+    txn: &str,
+) -> ApiResult<Vec<voltvend_ops::RefusedPayment>> {
+    let filter = voltvend_store::RefusedFilter {
+        shift: Some(channel.shift_id),
+        reference: Some(txn.to_string()),
+        ..Default::default()
+    };
+    refused_through(app, &filter).await
 }
 
 /// The ledger's side of a channel's day: every intent the provider's money came in for in `[from, to)` (by the

@@ -207,6 +207,15 @@ async fn fixture(api: &Api) -> Fixture {
         .as_str()
         .unwrap()
         .to_string();
+    // The channel's statement of the day, kept (an empty bill: its header alone).
+    let statements = format!("/api/v1/payment-channels/{channel}/statements");
+    api.send(
+        api.as_(admin, 'a', Method::POST, &statements)
+            .fresh_key()
+            .json(json!({"date": "2026-11-22", "statement": WECHAT_BILL_HEADER})),
+    )
+    .await
+    .ok();
     Fixture {
         channel,
         intent,
@@ -524,6 +533,15 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AMCU",
         ),
+        ("POST", "/api/v1/payment-channels/{id}/statements") => x(
+            format!("/api/v1/payment-channels/{}/statements", f.channel),
+            Some(json!({"date": "2026-11-23", "statement": WECHAT_BILL_HEADER})),
+            Scoped::Object,
+            "AM",
+        ),
+        ("GET", "/api/v1/payment-channels/{id}/statements/{date}") => {
+            x(format!("/api/v1/payment-channels/{}/statements/2026-11-22", f.channel), None, Scoped::Object, "AMCU")
+        }
         ("GET", "/api/v1/payment-intents") => x(path.into(), None, list(f.intent.clone()), "AMCU"),
         ("GET", "/api/v1/payment-position") => {
             x(format!("{path}?date=2026-11-23"), None, list(f.channel.clone()), "AMCU")

@@ -216,7 +216,7 @@ pub struct Req {
     pub headers: Vec<(String, String)>,
     pub body: Option<Value>,
     /// A body sent as it is (with the content type set by a header).
-    pub raw: Option<String>,
+    pub raw: Option<Vec<u8>>,
 }
 
 impl Req {
@@ -250,7 +250,12 @@ impl Req {
     }
 
     pub fn body_raw(mut self, body: &str) -> Self {
-        self.raw = Some(body.to_string());
+        self.raw = Some(body.as_bytes().to_vec());
+        self
+    }
+
+    pub fn body_bytes(mut self, body: Vec<u8>) -> Self {
+        self.raw = Some(body);
         self
     }
 }

@@ -800,10 +800,13 @@ async fn a_wechat_statement_is_reconciled_with_what_the_channel_recorded() {
         kinds,
         vec![
             ("not_in_ledger".to_string(), "T-STRANGER".to_string()),
+            // The provider handed back part of a sale's money: the customer keeps the credit too.
+            ("refund_unknown".to_string(), "T-MATCH".to_string()),
             ("not_in_statement".to_string(), "T-ONLY-OURS".to_string())
         ]
     );
     assert_eq!(report["statement_refunds"][0]["amount"]["minor"], "500");
+    assert_eq!((report["refunds_matched"].as_u64(), &report["statement"]), (Some(0), &Value::Null), "not kept");
     // The clearing account holds all three payments (one held for review as owed back).
     assert_eq!(report["clearing_balance"]["minor"], "9999");
     // A file that is not a bill is refused, naming the field.
@@ -860,6 +863,92 @@ async fn a_wechat_statement_is_reconciled_with_what_the_channel_recorded() {
     assert_eq!(figures(&next["channels"][0]).3, "0");
     assert_eq!(next["providers"][0]["clearing_balance"]["minor"], "8000");
     assert_eq!(position("23/11/2026").await.status, StatusCode::BAD_REQUEST);
+
+    // 对账单导入: the bill kept. Its reconciliation, read back, is the check's — and the refund of the held payment
+    // recorded since is on our side only.
+    let statements = format!("/api/v1/payment-channels/{channel}/statements");
+    let admin = |method, path: &str| p.api.as_(BuiltinRole::Administrator, 'g', method, path);
+    let import = |bill: &str, key: &str| {
+        admin(Method::POST, &statements).key(key).json(json!({"date": "2026-11-23", "statement": bill}))
+    };
+    let r = p.api.send(import(&bill, "bill-1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let kept = r.json();
+    assert_eq!((kept["lines"].as_u64(), kept["payments"]["count"].as_u64()), (Some(5), Some(4)), "{kept}");
+    assert_eq!((kept["refunds"]["count"].as_u64(), kept["refunds"]["total"]["minor"].as_str()), (Some(1), Some("500")));
+    assert_eq!(kept["sha256"].as_str().map(str::len), Some(64));
+    let again = p.api.send(import(&bill, "bill-1")).await;
+    assert_eq!((again.status, again.json()["id"].clone()), (StatusCode::CREATED, kept["id"].clone()), "a replay");
+    let day_path = format!("{statements}/2026-11-23");
+    let day = p.api.send(admin(Method::GET, &day_path)).await;
+    assert_eq!(day.status, StatusCode::OK, "{}", String::from_utf8_lossy(&day.bytes));
+    let day = day.json();
+    let kinds = |v: &Value| -> Vec<(String, String)> {
+        v["differences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["kind"].as_str().unwrap().to_string(), d["transaction_id"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    assert_eq!(day["statement"]["id"], kept["id"]);
+    assert_eq!(
+        kinds(&day),
+        [("not_in_ledger", "T-STRANGER"), ("refund_unknown", "T-MATCH"), ("not_in_statement", "T-ONLY-OURS")]
+            .iter()
+            .chain(&[("refund_not_in_statement", "T-SHORT")])
+            .map(|(k, t)| (k.to_string(), t.to_string()))
+            .collect::<Vec<_>>(),
+        "{day}"
+    );
+    // The provider's corrected bill shows every payment we recorded and the refund of the held one: the day's
+    // statement is now that import, and nothing differs.
+    let corrected = [
+        header.replace(' ', ""),
+        bill_line("2026-11-23 16:01:07", "T-MATCH", &paid[0], "SUCCESS", "50.00", "0.00"),
+        bill_line("2026-11-23 16:01:07", "T-SHORT", &paid[1], "SUCCESS", "19.99", "0.00"),
+        bill_line("2026-11-23 16:01:07", "T-ONLY-OURS", &paid[2], "SUCCESS", "30.00", "0.00"),
+        bill_line("2026-11-23 19:00:00", "T-SHORT", &paid[1], "REFUND", "0.00", "19.99"),
+    ]
+    .join("\r\n");
+    p.api.clock.advance(jiff::SignedDuration::from_mins(1));
+    let r = p.api.send(import(&corrected, "bill-2")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let day = p.api.send(admin(Method::GET, &day_path)).await.json();
+    assert_eq!(day["statement"]["id"], r.json()["id"]);
+    assert_eq!((day["matched"].as_u64(), day["refunds_matched"].as_u64()), (Some(3), Some(1)), "{day}");
+    assert_eq!(kinds(&day), Vec::<(String, String)>::new(), "{day}");
+    // A refund for another amount than we recorded differs.
+    let short_refund = corrected.replace("`19.99,`", "`9.99,`");
+    assert!(short_refund.contains("`9.99,`"));
+    p.api.clock.advance(jiff::SignedDuration::from_mins(1));
+    let r = p.api.send(import(&short_refund, "bill-3")).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let day = p.api.send(admin(Method::GET, &day_path)).await.json();
+    assert!(kinds(&day).contains(&("refund_amount".to_string(), "T-SHORT".to_string())), "{day}");
+    // A file that is not a bill keeps nothing; a day never imported is not found; the building's manager does not
+    // see the property's channel, and a cashier may read a kept statement but not import one.
+    let r = p
+        .api
+        .send(admin(Method::POST, &statements).fresh_key().json(json!({"date": "2026-11-25", "statement": "a,b"})));
+    assert_eq!(r.await.status, StatusCode::BAD_REQUEST);
+    let none = p.api.send(admin(Method::GET, &format!("{statements}/2026-11-25"))).await;
+    assert_eq!((none.status, none.code()), (StatusCode::NOT_FOUND, "not_found".to_string()));
+    let manager = p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::GET, &day_path)).await;
+    assert_eq!(manager.status, StatusCode::NOT_FOUND);
+    let cashier = p.api.as_(BuiltinRole::Cashier, 'a', Method::POST, &statements).fresh_key();
+    let r = p.api.send(cashier.json(json!({"date": "2026-11-23", "statement": bill}))).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A busy day's bill, larger than the body other requests may have (64 KiB here), is taken.
+    let mut busy = vec![header.replace(' ', "")];
+    for n in 0..600 {
+        busy.push(bill_line("2026-11-26 10:00:00", &format!("T-BUSY-{n:04}"), &stranger, "SUCCESS", "1.00", "0.00"));
+    }
+    let busy = busy.join("\r\n");
+    assert!(busy.len() > 64 * 1024, "{}", busy.len());
+    let body = json!({"date": "2026-11-26", "statement": busy});
+    let r = p.api.send(admin(Method::POST, &statements).fresh_key().json(body)).await;
+    assert_eq!((r.status, r.json()["lines"].as_u64()), (StatusCode::CREATED, Some(600)));
 }
 
 /// An M-Pesa channel's credentials file: the Daraja app's keys and passkey `pay_provider.py setup` made, and the
@@ -1212,4 +1301,55 @@ async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
     // One OAuth token served every call while it lasted.
     let tokens = std::fs::read_to_string(format!("{}/mpesa/tokens.count", p.keys)).unwrap();
     assert_eq!(tokens.len(), 1, "tokens bought: {tokens}");
+
+    // M-Pesa's organisation statement names each payment by its receipt and the account reference the prompt
+    // showed, in Nairobi's time: the day's payments are matched by that reference and their amounts. One paid
+    // prompt is missing from it, and it shows a payment to the paybill that none of our prompts asked for.
+    let list = format!("/api/v1/payment-intents?channel_id={channel}&limit=100");
+    let paid_ones: Vec<Value> = p.api.send(admin(Method::GET, &list)).await.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| !i["paid_at"].is_null())
+        .cloned()
+        .collect();
+    assert!(paid_ones.len() >= 4, "{paid_ones:?}");
+    let nairobi = |at: &str| {
+        let at: jiff::Timestamp = at.parse().unwrap();
+        at.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(3)))
+    };
+    let day = nairobi(paid_ones[0]["paid_at"].as_str().unwrap()).date();
+    let mut csv = "Account Holder:,Kisumu Mini-grid\nShort Code:,174379\nAccount:,Utility Account\n\
+                   Receipt No.,Completion Time,Initiation Time,Details,Transaction Status,Paid In,Withdrawn,Balance,\
+                   Balance Confirmed,Reason Type,Other Party Info,Linked Transaction ID,A/C No.\n"
+        .to_string();
+    let (missing, shown) = paid_ones.split_first().unwrap();
+    for (n, i) in shown.iter().enumerate() {
+        let shillings = i["paid_minor"].as_str().unwrap().parse::<i64>().unwrap() / 100;
+        let when = nairobi(i["paid_at"].as_str().unwrap()).strftime("%d-%m-%Y %H:%M:%S").to_string();
+        assert_eq!(nairobi(i["paid_at"].as_str().unwrap()).date(), day, "one Nairobi day");
+        csv.push_str(&format!(
+            "TKN{n:07},{when},{when},Pay Bill Online from 2547****5678 - JANE DOE Acc. {tail},Completed,\
+             {shillings}.00,,0.00,true,Pay Utility,2547****5678 - JANE DOE,,{tail}\n",
+        ));
+    }
+    let noon = day.strftime("%d-%m-%Y 12:00:00");
+    csv.push_str(&format!("TKNSTRANGE,{noon},,Pay Bill Online,Completed,77.00,,0.00,true,Pay Utility,,,OTHER-METER\n"));
+    let statements = format!("/api/v1/payment-channels/{channel}/statements");
+    let body = json!({"date": day.to_string(), "statement": csv});
+    let r = p.api.send(admin(Method::POST, &statements).fresh_key().json(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    let rec = p.api.send(admin(Method::GET, &format!("{statements}/{day}"))).await.json();
+    assert_eq!(rec["matched"].as_u64(), Some(shown.len() as u64), "{rec}");
+    let differences: Vec<(&str, &str)> = rec["differences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap(), d["transaction_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        differences,
+        vec![("not_in_ledger", "TKNSTRANGE"), ("not_in_statement", missing["provider_txn"].as_str().unwrap())],
+        "{rec}"
+    );
 }

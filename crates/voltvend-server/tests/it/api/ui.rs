@@ -303,6 +303,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/refunds".into(),
         "/ui/payments".into(),
         "/ui/payments?status=open".into(),
+        "/ui/payments/statements".into(),
         "/ui/stock".into(),
         "/ui/admin".into(),
         "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
@@ -1284,4 +1285,58 @@ async fn online_payments_are_followed_from_their_page() {
     // A field engineer has no payments page.
     let (_, engineer) = session(&mut api, "pay.engineer", "field_engineer", e.building_a.id).await;
     assert_eq!(api.send(page("/ui/payments", &engineer)).await.status.as_u16(), 403);
+
+    // 对账单: the manager imports the provider's bill of the day as downloaded (here in GBK); the day's
+    // reconciliation shows the payment the provider took for the intent we still hold open.
+    let html = text(&api.send(page("/ui/payments/statements", &manager)).await);
+    assert!(html.contains("id=\"import\"") && html.contains("id=\"no-statement\""), "{html}");
+    assert!(html.contains("value=\"2026-11-22\""), "yesterday by default: {html}");
+    let bill = format!(
+        "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,\
+         代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,\
+         申请退款金额,费率备注\r\n`2026-11-23 16:01:00,`wx1,`1900000109,`0,`,`4200000001,`{order_no},`o1,`NATIVE,`SUCCESS,\
+         `OTHERS,`CNY,`30.00,`0.00,`0,`0,`0.00,`0.00,`,`,`电费,`,`0.18000,`0.60%,`30.00,`0.00,`\r\n"
+    );
+    let (gbk, _, lossy) = encoding_rs::GBK.encode(&bill);
+    assert!(!lossy && std::str::from_utf8(&gbk).is_err(), "a GBK file");
+    let upload = |csrf: &str, key: &str, file: &[u8], cookie: &str| {
+        let boundary = "----voltvend-statement";
+        let mut body = Vec::new();
+        for (name, value) in [("csrf", csrf), ("key", key), ("channel", channel.as_str()), ("date", "2026-11-23")] {
+            body.extend(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").bytes(),
+            );
+        }
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bill.csv\"\r\n\
+                     Content-Type: text/csv\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend(format!("\r\n--{boundary}--\r\n").bytes());
+        Req::new(Method::POST, "/ui/payments/statements")
+            .header("content-type", &format!("multipart/form-data; boundary={boundary}"))
+            .header("cookie", cookie)
+            .body_bytes(body)
+    };
+    let (csrf, key) = (field_in(&html, "/ui/payments/statements", "csrf"), field(&html, "key"));
+    // An empty file is refused, naming the file.
+    let r = api.send(upload(&csrf, &key, b"", &manager)).await;
+    assert!(text(&r).contains("id=\"file-error\""), "{}", text(&r));
+    let r = api.send(upload(&csrf, &key, &gbk, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let shown = r.headers.get("location").unwrap().to_str().unwrap().to_string();
+    assert_eq!(shown, format!("/ui/payments/statements?channel={channel}&date=2026-11-23"));
+    let html = text(&api.send(page(&shown, &manager)).await);
+    let differences = html.split("id=\"differences\"").nth(1).unwrap_or_else(|| panic!("no differences: {html}"));
+    assert!(differences.contains("data-kind=\"not_in_ledger\"") && differences.contains(&order_no), "{differences}");
+    assert!(html.contains("id=\"statement-side\">1 · 30.00 CNY"), "{html}");
+    // A cashier reads the reconciliation but is offered no import, and an upload by one is refused.
+    let (_, cashier) = session(&mut api, "pay.cashier2", "cashier", e.property.id).await;
+    let html = text(&api.send(page(&shown, &cashier)).await);
+    assert!(html.contains("id=\"differences\"") && !html.contains("id=\"import\""), "{html}");
+    let r = api.send(upload(&field(&html, "csrf"), "k2", &gbk, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", text(&r));
 }
