@@ -22,6 +22,7 @@ fuzz_target!(|bytes: &[u8]| {
     let _ = voltvend_payments::statement::unionpay_zm(&text, jiff::civil::date(2027, 1, 1));
     let _ = voltvend_payments::statement::mpesa_statement(&text);
     let _ = voltvend_payments::statement::decode(bytes);
+    let _ = voltvend_payments::statement::unpack(bytes, |name| name.contains("ZM_"));
     let pairs: Vec<(&str, &str)> = text.split('&').filter_map(|p| p.split_once('=')).collect();
     let _ = alipay::open("2021000122600001", &pairs);
     // UnionPay: verified parameters read, and the string its signature is over built, never a panic.

@@ -143,6 +143,49 @@ pub fn alipay_trade_bill(text: &str) -> Result<Vec<StatementLine>, PaymentError>
     Ok(out)
 }
 
+/// The most a statement may unpack to: far beyond any day's statement, short of a zip bomb.
+pub const UNPACKED_MAX_BYTES: u64 = 256 << 20;
+
+/// A statement file as the provider gives it, unpacked: a gzip stream is inflated; from a zip the one entry
+/// `wanted` accepts by name is taken (Alipay's bill zip holds the detail file and its summary, UnionPay's the ZM
+/// file among others; names may be GBK). Anything else is the file itself.
+pub fn unpack(file: &[u8], wanted: impl Fn(&str) -> bool) -> Result<Vec<u8>, PaymentError> {
+    use std::io::Read;
+    let too_big = || malformed(format!("the statement unpacks to more than {UNPACKED_MAX_BYTES} bytes"));
+    if file.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(file)
+            .take(UNPACKED_MAX_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| malformed(format!("a gzip file that does not inflate: {e}")))?;
+        return if out.len() as u64 > UNPACKED_MAX_BYTES { Err(too_big()) } else { Ok(out) };
+    }
+    if !file.starts_with(b"PK\x03\x04") {
+        return Ok(file.to_vec());
+    }
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(file))
+        .map_err(|e| malformed(format!("a zip that does not open: {e}")))?;
+    let mut chosen = None;
+    for n in 0..archive.len() {
+        let entry = archive.by_index_raw(n).map_err(|e| malformed(format!("zip entry {n}: {e}")))?;
+        if entry.is_dir() {
+            continue;
+        }
+        let name = decode(entry.name_raw());
+        let base = name.rsplit('/').next().unwrap_or(&name).to_string();
+        if wanted(&base)
+            && let Some(other) = chosen.replace((n, base.clone()))
+        {
+            return Err(malformed(format!("the zip holds two statements: {} and {base}", other.1)));
+        }
+    }
+    let (n, name) = chosen.ok_or_else(|| malformed("the zip holds no statement of this provider"))?;
+    let entry = archive.by_index(n).map_err(|e| malformed(format!("{name}: {e}")))?;
+    let mut out = Vec::new();
+    entry.take(UNPACKED_MAX_BYTES + 1).read_to_end(&mut out).map_err(|e| malformed(format!("{name}: {e}")))?;
+    if out.len() as u64 > UNPACKED_MAX_BYTES { Err(too_big()) } else { Ok(out) }
+}
+
 /// A statement file's bytes as text: UTF-8 (a byte-order mark dropped) when they are, GBK (GB 18030) otherwise —
 /// Alipay's and UnionPay's files are GBK.
 pub fn decode(bytes: &[u8]) -> String {
@@ -379,6 +422,37 @@ TKN1ABC2DH,23-11-2026 19:00:00,23-11-2026 19:00:00,Pay Utility Charges,Completed
     fn files_are_read_as_utf8_or_gbk() {
         assert_eq!(decode("\u{feff}交易".as_bytes()), "交易");
         assert_eq!(decode(&[0xbd, 0xbb, 0xd2, 0xd7]), "交易", "GBK");
+    }
+
+    #[test]
+    fn a_statement_is_taken_from_the_providers_zip_or_gzip() {
+        use std::io::Write;
+        let zm = include_bytes!("../testdata/INN26112388ZM_777290058110048");
+        // UnionPay's zip: the ZM file among others, named in GBK.
+        let mut zipped = std::io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut zipped);
+            let options = zip::write::SimpleFileOptions::default();
+            for (name, body) in
+                [("INN26112388ZME_777290058110048", &b"errors"[..]), ("INN26112388ZM_777290058110048", zm)]
+            {
+                z.start_file(name, options).unwrap();
+                z.write_all(body).unwrap();
+            }
+            z.finish().unwrap();
+        }
+        let zipped = zipped.into_inner();
+        let is_zm = |n: &str| n.contains("ZM_");
+        assert_eq!(unpack(&zipped, is_zm).unwrap(), zm.to_vec());
+        assert!(unpack(&zipped, |n: &str| n.contains("ZM")).is_err(), "two candidates: refused, not guessed");
+        assert!(unpack(&zipped, |_: &str| false).is_err());
+        assert!(unpack(&zipped[..40], is_zm).is_err(), "a cut zip");
+        // WeChat Pay's gzip.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"a,b\n").unwrap();
+        assert_eq!(unpack(&gz.finish().unwrap(), |_: &str| true).unwrap(), b"a,b\n".to_vec());
+        // A plain file is itself.
+        assert_eq!(unpack(b"a,b\n", |_: &str| false).unwrap(), b"a,b\n".to_vec());
     }
 
     #[test]

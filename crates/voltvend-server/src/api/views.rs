@@ -2601,9 +2601,29 @@ pub struct StatementReconciliationRequest {
     /// The statement's day, in the provider's calendar (Beijing's for WeChat Pay, Alipay and UnionPay — whose
     /// file is named after it — Nairobi's for M-Pesa): "2026-11-23".
     pub date: String,
-    /// The statement as the provider gives it, as text: WeChat Pay's trade bill, Alipay's detail file,
-    /// UnionPay's ZM file or M-Pesa's organisation statement (CSV).
-    pub statement: String,
+    /// The statement as text: WeChat Pay's trade bill, Alipay's detail file, UnionPay's ZM file or M-Pesa's
+    /// organisation statement (CSV). Or give `statement_base64` instead.
+    pub statement: Option<String>,
+    /// The file as downloaded, in base64: UTF-8 or GBK, plain, gzip (WeChat Pay) or the provider's zip (Alipay's
+    /// bill zip, UnionPay's file zip: the statement is taken from it by name).
+    pub statement_base64: Option<String>,
+}
+
+impl StatementReconciliationRequest {
+    /// The file's bytes: exactly one of the two fields.
+    pub fn file(&self) -> Result<Vec<u8>, crate::api::error::ApiError> {
+        use crate::api::error::ApiError;
+        use base64::Engine;
+        match (&self.statement, &self.statement_base64) {
+            (Some(text), None) => Ok(text.as_bytes().to_vec()),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| ApiError::field("statement_base64", "bad_request", "not base64")),
+            _ => {
+                Err(ApiError::field("statement", "bad_request", "give the statement or statement_base64, one of them"))
+            }
+        }
+    }
 }
 
 /// A payment seen on one side only, or with different amounts.

@@ -1242,8 +1242,8 @@ async fn import_statement(State(app): State<AppState>, ui: Ui, request: Request)
     let Some(id) = uuid_ok(&channel) else {
         return statements_page(&app, &ui, "", &date, Some(UiError::new("not_found", "channel"))).await;
     };
-    let text = voltvend_payments::statement::decode(&file);
-    let body = json!({"date": date, "statement": text});
+    use base64::Engine;
+    let body = json!({"date": date, "statement_base64": base64::engine::general_purpose::STANDARD.encode(&file)});
     let a = ui.post(&format!("/api/v1/payment-channels/{id}/statements"), &body, f.get("key")).await;
     if !a.ok() {
         return statements_page(&app, &ui, &channel, &date, Some(a.error())).await;

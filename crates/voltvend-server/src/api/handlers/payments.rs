@@ -208,7 +208,7 @@ pub async fn reconcile(
 ) -> ApiResult<axum::Json<StatementReconciliationView>> {
     let channel = visible_channel(&app, &p, id.into()).await?;
     let day: jiff::civil::Date = body.date.parse().map_err(|_| date_error())?;
-    let lines = read_statement(channel.provider, body.statement.as_bytes(), day)?;
+    let lines = read_statement(channel.provider, &body.file()?, day)?;
     Ok(axum::Json(compare(&app, &channel, day, &lines, None).await?))
 }
 
@@ -224,7 +224,7 @@ pub async fn import_statement(
 ) -> ApiResult<Response> {
     let channel = visible_channel(&app, &p, id.into()).await?;
     let day: jiff::civil::Date = body.date.parse().map_err(|_| date_error())?;
-    let command = statement_command(&channel, day, body.statement.as_bytes())?;
+    let command = statement_command(&channel, day, &body.file()?)?;
     let c = channel.currency;
     write::submit(&app, &p, &key, &source, command, move |o| match o {
         Outcome::StatementImported(s) => Reply::json(StatusCode::CREATED, &StatementView::of(s, c)),
@@ -272,21 +272,29 @@ pub(crate) async fn kept_reconciliation(
     compare(app, channel, day, &statement.lines, Some(head)).await
 }
 
-/// A statement file of `provider` in our terms. Files may come as UTF-8 or GBK.
+/// A statement file of `provider` in our terms: as downloaded — UTF-8 or GBK, plain, gzip or the provider's zip.
 fn read_statement(
     provider: Provider,
     file: &[u8],
     day: jiff::civil::Date,
 ) -> ApiResult<Vec<voltvend_ops::StatementEntry>> {
     use voltvend_payments::statement::{self, LineKind};
-    let text = statement::decode(file);
+    let bad = |e: voltvend_payments::PaymentError| ApiError::field("statement", "bad_request", e.to_string());
+    // Which file of a zip is the statement: Alipay's detail file (not its summary), UnionPay's ZM file (not its
+    // errors file, ZME); WeChat Pay and M-Pesa give one file.
+    let wanted = |name: &str| match provider {
+        Provider::Alipay => name.contains("业务明细") && !name.contains("汇总"),
+        Provider::UnionPay => name.contains("ZM_"),
+        Provider::WechatPay | Provider::Mpesa => true,
+    };
+    let text = statement::decode(&statement::unpack(file, wanted).map_err(bad)?);
     let lines = match provider {
         Provider::WechatPay => statement::wechat_trade_bill(&text),
         Provider::Alipay => statement::alipay_trade_bill(&text),
         Provider::UnionPay => statement::unionpay_zm(&text, day),
         Provider::Mpesa => statement::mpesa_statement(&text),
     }
-    .map_err(|e| ApiError::field("statement", "bad_request", e.to_string()))?;
+    .map_err(bad)?;
     Ok(lines
         .into_iter()
         .map(|l| voltvend_ops::StatementEntry {

@@ -918,6 +918,33 @@ async fn a_wechat_statement_is_reconciled_with_what_the_channel_recorded() {
     assert_eq!(day["statement"]["id"], r.json()["id"]);
     assert_eq!((day["matched"].as_u64(), day["refunds_matched"].as_u64()), (Some(3), Some(1)), "{day}");
     assert_eq!(kinds(&day), Vec::<(String, String)>::new(), "{day}");
+    // The same bill as WeChat Pay gives it (gzip), in base64: the same reconciliation; one field or the other.
+    let gzipped = {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(corrected.as_bytes()).unwrap();
+        gz.finish().unwrap()
+    };
+    let b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&gzipped)
+    };
+    p.api.clock.advance(jiff::SignedDuration::from_mins(1));
+    let body = json!({"date": "2026-11-23", "statement_base64": b64});
+    let r = p.api.send(admin(Method::POST, &statements).key("bill-2z").json(body)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.bytes));
+    assert_ne!(r.json()["sha256"], day["statement"]["sha256"], "the digest is the file's as received");
+    let day = p.api.send(admin(Method::GET, &day_path)).await.json();
+    assert_eq!(day["statement"]["id"], r.json()["id"]);
+    assert_eq!((day["matched"].as_u64(), day["refunds_matched"].as_u64()), (Some(3), Some(1)), "{day}");
+    for body in [
+        json!({"date": "2026-11-23"}),
+        json!({"date": "2026-11-23", "statement": corrected, "statement_base64": "YQ=="}),
+        json!({"date": "2026-11-23", "statement_base64": "not base64!"}),
+    ] {
+        let r = p.api.send(admin(Method::POST, &statements).fresh_key().json(body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(&r.bytes));
+    }
     // A refund for another amount than we recorded differs.
     let short_refund = corrected.replace("`19.99,`", "`9.99,`");
     assert!(short_refund.contains("`9.99,`"));
