@@ -555,6 +555,9 @@ pub struct StatementEntry {
 
 impl StatementEntry {
     pub const FIELD_LEN_MAX: usize = 64;
+    /// The most one line may say moved (10^12 minor units): beyond any payment for energy, and small enough that
+    /// a statement's [`PaymentStatement::LINES_MAX`] lines add up without overflow.
+    pub const AMOUNT_MAX_MINOR: i64 = 1_000_000_000_000;
 }
 
 /// Management tokens issued to a keypad meter (STS class 2 register tokens, key change sets, OpenPAYGO

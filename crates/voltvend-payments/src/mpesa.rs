@@ -88,7 +88,6 @@ pub fn whole_shillings(amount_minor: i64, currency: &str) -> Option<i64> {
     (currency == CURRENCY && amount_minor > 0 && amount_minor % 100 == 0).then_some(amount_minor / 100)
 }
 
-/// The first `max` characters of `text`.
 /// The account reference a prompt shows for a meter, and M-Pesa's statement names the payment by (`A/C No.`):
 /// the meter number's last twelve characters.
 pub fn account_reference(meter_serial: &str) -> String {
@@ -96,6 +95,7 @@ pub fn account_reference(meter_serial: &str) -> String {
     meter_serial.chars().skip(skip).collect()
 }
 
+/// The first `max` characters of `text`.
 fn clipped(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }

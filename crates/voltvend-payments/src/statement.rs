@@ -285,7 +285,10 @@ fn zm_time(mmddhhmmss: &str, day: jiff::civil::Date) -> Option<Timestamp> {
     let this = at(day.year())?;
     let (_, end) = crate::beijing_day(day)?;
     // A payment cannot be settled before it was made: a time after the settlement day is last year's.
-    if this >= end + jiff::SignedDuration::from_hours(24) { at(day.year() - 1) } else { Some(this) }
+    match end.checked_add(jiff::SignedDuration::from_hours(24)) {
+        Ok(limit) if this >= limit => at(day.year().checked_sub(1)?),
+        _ => Some(this),
+    }
 }
 
 /// Reads an M-Pesa organisation statement (CSV). Completed lines with money paid in are payments (the receipt
@@ -385,6 +388,9 @@ mod tests {
             (lines[1].kind, lines[1].transaction_id.as_str(), lines[1].out_trade_no.as_str(), lines[1].amount_minor),
             (LineKind::Refund, "712611231601070012345", "0123456789abcdef0123456789abcdef", 1_230)
         );
+        // The calendar's last day: no overflow, no panic.
+        assert!(unionpay_zm(&text, jiff::civil::date(9999, 12, 30)).is_ok());
+        assert!(unionpay_zm(&text, jiff::civil::date(-9999, 1, 1)).is_err());
         let jan = decode(include_bytes!("../testdata/INN27010188ZM_777290058110048"));
         let lines = unionpay_zm(&jan, jiff::civil::date(2027, 1, 1)).unwrap();
         assert_eq!(lines[0].at, "2026-12-31T15:59:59Z".parse().unwrap(), "December's payment in January's file");

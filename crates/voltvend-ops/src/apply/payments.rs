@@ -424,8 +424,8 @@ pub(super) fn import_statement(ws: &mut Workspace, op: &Operation, i: &ImportPay
         if line.transaction_id.is_empty() {
             return Err(bad("no transaction number"));
         }
-        if line.amount_minor <= 0 {
-            return Err(bad("the amount must be positive"));
+        if line.amount_minor <= 0 || line.amount_minor > StatementEntry::AMOUNT_MAX_MINOR {
+            return Err(bad("the amount must be positive and at most 10^12 minor units"));
         }
         if line.currency.len() != 3 || !line.currency.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(bad("the currency is not an ISO 4217 code"));

@@ -424,10 +424,14 @@ fn a_statement_is_kept_whole_or_not_at_all() {
         vec![line("T-1", 100, "yuan")],
         vec![line(" T-1", 100, "CNY")],
         vec![line(&"9".repeat(StatementEntry::FIELD_LEN_MAX + 1), 100, "CNY")],
+        vec![line("T-1", StatementEntry::AMOUNT_MAX_MINOR + 1, "CNY")],
     ] {
         let op = Operation::new(f.estate.next_op(), admin.clone(), import(bad.clone()));
         assert_eq!(refused(f.run(&op)), "bad_statement_line", "{bad:?}");
     }
+    let long = vec![line("T-1", 100, "CNY"); voltvend_ops::PaymentStatement::LINES_MAX + 1];
+    let op = Operation::new(f.estate.next_op(), admin.clone(), import(long));
+    assert_eq!(refused(f.run(&op)), "statement_too_long");
     assert!(f.db.payment_statements.is_empty());
     // A cashier of a building does not reach the property's channel.
     let lines = vec![line("T-1", 100, "CNY"), line("T-2", 250, "CNY")];

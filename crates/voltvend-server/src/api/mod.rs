@@ -550,8 +550,8 @@ endpoints! {
         query: -, body: [ChannelActiveRequest], ok: 200 [PaymentChannelView], errors: [404, 409, 422],
     }
     POST "/api/v1/payment-channels/{id}/reconciliation" => payments::reconcile {
-        access: Access::Needs(P::PaymentsRead), summary: "对账: a provider's daily statement against what the ledger recorded through the channel that day (read-only)", keyed: false, large_body: true,
-        query: -, body: [StatementReconciliationRequest], ok: 200 [StatementReconciliationView], errors: [404, 409],
+        access: Access::Needs(P::PaymentsRead), summary: "对账: a provider's daily statement against what the ledger recorded through the channel that day (read-only)", keyed: false,
+        query: -, body: [StatementReconciliationRequest], ok: 200 [StatementReconciliationView], errors: [404, 409, 422],
     }
     POST "/api/v1/payment-channels/{id}/statements" => payments::import_statement {
         access: Access::Needs(P::PaymentsManage), summary: "对账单导入: keep a provider's statement of one day for reconciliation (the latest import of a day is its statement)", keyed: true, large_body: true,
@@ -692,14 +692,14 @@ async fn unknown_route() -> Response {
     ApiError::not_found("no such endpoint").into_response()
 }
 
+/// The body a route marked `large_body` may take (a provider's statement of a busy day, in base64), whatever
+/// `server.request_body_max_bytes` says for the rest: only to an operator whose role grants the route.
+pub const LARGE_BODY_MAX_BYTES: usize = 64 << 20;
+
 /// Authenticates the request, checks the endpoint's access and the CSRF token, and hands the principal to the
 /// handler. For a keyed write it also answers a retry: the request's hash (method, path, body) is compared with
 /// the one saved with the key's operation, and the saved answer is returned without running the handler again
 /// (another request with the same key is a conflict), whatever has changed since.
-/// The body a route marked `large_body` may take (a provider's statement of a busy day), whatever
-/// `server.request_body_max_bytes` says for the rest: only to an operator whose role grants the route.
-pub const LARGE_BODY_MAX_BYTES: usize = 64 << 20;
-
 async fn authorize(
     State((state, access, keyed, body_max_bytes)): State<(AppState, Access, bool, usize)>,
     mut request: Request,

@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
             "/ui/payments/statements",
             get(statements)
                 .post(import_statement)
-                .layer(axum::extract::DefaultBodyLimit::max(crate::api::LARGE_BODY_MAX_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::max(STATEMENT_UPLOAD_MAX_BYTES)),
         )
         .route("/ui/refunds/{id}", post(refund))
         .route("/ui/refunds/{id}/credit", post(credit_refused))
@@ -1140,6 +1140,9 @@ async fn query_payment(State(app): State<AppState>, ui: Ui, Path(id): Path<Strin
 
 // ---------------------------------------------------------------------------------------------------------------
 // 对账: providers' statements, imported and kept, and each day's reconciliation against the ledger.
+
+/// The largest statement file the page takes: what fits the import's body once in base64.
+const STATEMENT_UPLOAD_MAX_BYTES: usize = crate::api::LARGE_BODY_MAX_BYTES / 4 * 3 - (64 << 10);
 
 #[derive(Template)]
 #[template(path = "statements.html")]

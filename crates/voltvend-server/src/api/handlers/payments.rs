@@ -208,6 +208,7 @@ pub async fn reconcile(
 ) -> ApiResult<axum::Json<StatementReconciliationView>> {
     let channel = visible_channel(&app, &p, id.into()).await?;
     let day: jiff::civil::Date = body.date.parse().map_err(|_| date_error())?;
+    statement_day(channel.provider, day)?;
     let lines = read_statement(channel.provider, &body.file()?, day)?;
     Ok(axum::Json(compare(&app, &channel, day, &lines, None).await?))
 }
@@ -240,6 +241,7 @@ pub(crate) fn statement_command(
     file: &[u8],
 ) -> ApiResult<Command> {
     use sha2::Digest;
+    statement_day(channel.provider, day)?;
     let lines = read_statement(channel.provider, file, day)?;
     Ok(Command::ImportPaymentStatement(voltvend_ops::ImportPaymentStatement {
         channel_id: channel.id,
@@ -295,6 +297,13 @@ fn read_statement(
         Provider::Mpesa => statement::mpesa_statement(&text),
     }
     .map_err(bad)?;
+    // What the import would refuse is refused here too, for a check that keeps nothing.
+    if lines.len() > voltvend_ops::PaymentStatement::LINES_MAX {
+        return Err(ApiError::new("statement_too_long", "a statement holds at most 200 000 lines"));
+    }
+    if let Some(n) = lines.iter().position(|l| l.amount_minor > voltvend_ops::StatementEntry::AMOUNT_MAX_MINOR) {
+        return Err(ApiError::new("bad_statement_line", format!("statement line {}: the amount is too large", n + 1)));
+    }
     Ok(lines
         .into_iter()
         .map(|l| voltvend_ops::StatementEntry {
@@ -321,11 +330,30 @@ fn statement_day(provider: Provider, day: jiff::civil::Date) -> ApiResult<(jiff:
     voltvend_payments::day_in(zone, day).ok_or_else(date_error)
 }
 
-/// A statement's lines of one day against the ledger. Payments are matched by the provider's transaction
-/// number to the intents paid that day (by the provider's time of payment) or, for a second payment of an
-/// intent, to the refused payment that kept it; M-Pesa's statement names a payment by its receipt, which only
-/// the unsigned callback tells, so there a payment is matched by the account reference and the amount. Refunds
-/// are matched to the refused payments they hand back.
+/// One payment on the ledger's side of a day: an intent paid (sold, held or refused), or a payment kept as refused
+/// without an intent of its own (a second payment for an intent already settled).
+struct LedgerPayment {
+    /// The provider's transaction number (M-Pesa's `CheckoutRequestID`).
+    txn: String,
+    order_no: String,
+    paid_minor: i64,
+    paid_at: jiff::Timestamp,
+    /// What became of its intent, when it has one.
+    status: Option<String>,
+}
+
+/// How long after the day's end M-Pesa payments confirmed then may belong to the day: a payment is recorded when
+/// Daraja confirms it, which may be minutes after the customer paid (the statement's time).
+const MPESA_CONFIRMATION_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// A statement's lines against the ledger. Payments are matched by the provider's transaction number to what the
+/// channel recorded as paid that day (by the provider's time of payment) — intents paid, and payments kept as
+/// refused without an intent of their own. M-Pesa's statement names a payment by its receipt, which only the
+/// unsigned callback tells, so there a payment is matched by the account reference and the amount, to the
+/// payment recorded nearest after the statement's time. Refunds are matched to the refused payments they hand
+/// back. Lines of another day are listed, not matched (a WeChat Pay, Alipay or M-Pesa statement is a calendar
+/// day); a UnionPay file is its settlement day, whose cut-over is not midnight, so all its lines are the day's
+/// and the ledger's day is widened to cover them.
 async fn compare(
     app: &AppState,
     channel: &voltvend_ops::PaymentChannel,
@@ -333,35 +361,91 @@ async fn compare(
     lines: &[voltvend_ops::StatementEntry],
     head: Option<StatementView>,
 ) -> ApiResult<StatementReconciliationView> {
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
     use voltvend_ops::StatementEntryKind;
 
-    let (from, to) = statement_day(channel.provider, day)?;
+    let (mut from, mut to) = statement_day(channel.provider, day)?;
+    let calendar_day = channel.provider != Provider::UnionPay;
+    if !calendar_day {
+        from = lines.iter().map(|l| l.at).min().map_or(from, |at| at.min(from));
+        to = lines
+            .iter()
+            .map(|l| l.at)
+            .max()
+            .and_then(|at| at.checked_add(jiff::SignedDuration::from_micros(1)).ok())
+            .map_or(to, |at| at.max(to));
+    }
     let c = channel.currency;
     let by_account = channel.provider == Provider::Mpesa;
-    // The ledger's payments of the day, by the key the statement names them by.
-    let mut ledger: BTreeMap<String, Vec<voltvend_ops::PaymentIntent>> = BTreeMap::new();
-    let (mut ledger_payments, mut ledger_total) = (0_u32, 0_i64);
-    for i in paid_in(app, channel, from, to).await? {
-        let Some(txn) = i.provider_txn.clone() else { continue };
-        ledger_payments += 1;
-        ledger_total += i.paid_minor.unwrap_or(0);
-        let key = if by_account {
-            let serial = app.store.meter(i.meter_id).await?.meter.serial;
-            format!("{}/{}", voltvend_payments::mpesa::account_reference(&serial), i.paid_minor.unwrap_or(0))
-        } else {
-            txn
+    let ledger_to = if by_account { to.checked_add(MPESA_CONFIRMATION_SLACK).unwrap_or(to) } else { to };
+    // The ledger's payments, by the key the statement names them by.
+    let mut serials: HashMap<voltvend_domain::MeterId, String> = HashMap::new();
+    let mut key_of = async |meter: voltvend_domain::MeterId, txn: &str, paid_minor: i64| -> ApiResult<String> {
+        if !by_account {
+            return Ok(txn.to_string());
+        }
+        let serial = match serials.entry(meter) {
+            std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => new.insert(app.store.meter(meter).await?.meter.serial),
         };
-        ledger.entry(key).or_default().push(i);
+        Ok(format!("{}/{paid_minor}", voltvend_payments::mpesa::account_reference(serial)))
+    };
+    let mut ledger: BTreeMap<String, Vec<LedgerPayment>> = BTreeMap::new();
+    let mut intents_txns = BTreeSet::new();
+    for i in paid_in(app, channel, from, ledger_to).await? {
+        let (Some(txn), Some(paid_minor), Some(paid_at)) = (i.provider_txn.clone(), i.paid_minor, i.paid_at) else {
+            continue;
+        };
+        intents_txns.insert(txn.clone());
+        let key = key_of(i.meter_id, &txn, paid_minor).await?;
+        let status = Some(i.status.as_str().to_string());
+        ledger.entry(key).or_default().push(LedgerPayment { txn, order_no: i.order_no(), paid_minor, paid_at, status });
     }
-    for list in ledger.values_mut() {
-        list.sort_by_key(|i| std::cmp::Reverse(i.paid_at));
+    let kept = voltvend_store::RefusedFilter {
+        shift: Some(channel.shift_id),
+        from_us: Some(from.as_microsecond()),
+        to_us: Some(ledger_to.as_microsecond()),
+        ..Default::default()
+    };
+    for r in refused_through(app, &kept).await? {
+        if intents_txns.contains(&r.reference) {
+            continue;
+        }
+        let key = key_of(r.meter_id, &r.reference, r.paid_minor).await?;
+        let payment = LedgerPayment {
+            txn: r.reference,
+            order_no: String::new(),
+            paid_minor: r.paid_minor,
+            paid_at: r.at,
+            status: None,
+        };
+        ledger.entry(key).or_default().push(payment);
     }
+    // The ledger's side: what the statement's lines found, and the day's payments they did not.
+    let (mut ledger_payments, mut ledger_total) = (0_u32, 0_i64);
+
     let mut differences = Vec::new();
     let mut refunds = Vec::new();
     let (mut statement_payments, mut statement_total, mut matched, mut refunds_matched) = (0_u32, 0_i64, 0_u32, 0_u32);
-    let mut refunds_seen = std::collections::BTreeSet::new();
-    for line in lines.iter().filter(|l| l.at >= from && l.at < to) {
+    let mut refunds_seen = BTreeSet::new();
+    let difference =
+        |kind: &str, line: &voltvend_ops::StatementEntry, ledger: Option<i64>, status: Option<String>| DifferenceView {
+            kind: kind.into(),
+            order_no: line.order_no.clone(),
+            transaction_id: line.transaction_id.clone(),
+            statement: Some(money(line.amount_minor, c)),
+            ledger: ledger.map(|m| money(m, c)),
+            intent_status: status,
+        };
+    for line in lines {
+        if calendar_day && !(from..to).contains(&line.at) {
+            differences.push(difference("other_day", line, None, None));
+            continue;
+        }
+        if line.currency != c.code() {
+            differences.push(difference("currency", line, None, None));
+            continue;
+        }
         if line.kind == StatementEntryKind::Refund {
             refunds.push(StatementRefundView {
                 order_no: line.order_no.clone(),
@@ -382,76 +466,70 @@ async fn compare(
                     "refund_amount"
                 }
                 None if kept.iter().any(|r| r.credited) => "refund_of_credited",
+                // Handed back again (a second, partial refund): more than we recorded.
+                None if kept.iter().any(|r| refunds_seen.contains(&r.operation_id)) => "refund_amount",
                 None if kept.is_empty() => "refund_unknown",
                 None => "refund_not_recorded",
             };
-            differences.push(DifferenceView {
-                kind: kind.into(),
-                order_no: line.order_no.clone(),
-                transaction_id: line.transaction_id.clone(),
-                statement: Some(money(line.amount_minor, c)),
-                ledger: ours.map(|r| money(r.paid_minor, c)),
-                intent_status: None,
-            });
+            differences.push(difference(kind, line, ours.map(|r| r.paid_minor), None));
             continue;
         }
         statement_payments += 1;
         statement_total += line.amount_minor;
         let key =
             if by_account { format!("{}/{}", line.order_no, line.amount_minor) } else { line.transaction_id.clone() };
-        let ours = ledger.get_mut(&key).and_then(Vec::pop);
-        if by_account && ledger.get(&key).is_some_and(Vec::is_empty) {
-            ledger.remove(&key);
+        let ours = ledger.get_mut(&key).and_then(|candidates| {
+            // The one recorded nearest after the statement's time (M-Pesa: confirmed after it was paid).
+            let best = (0..candidates.len()).min_by_key(|&n| {
+                candidates.get(n).map(|p| (p.paid_at < line.at, p.paid_at.duration_since(line.at).abs()))
+            })?;
+            Some(candidates.swap_remove(best))
+        });
+        if let Some(p) = &ours {
+            ledger_payments += 1;
+            ledger_total += p.paid_minor;
         }
-        let paid = ours.as_ref().and_then(|i| i.paid_minor);
-        if paid == Some(line.amount_minor) && line.currency == c.code() {
-            matched += 1;
-            continue;
-        }
-        // A second payment for an intent is kept as a refused payment under its own transaction.
-        if ours.is_none() && !by_account {
-            let kept = refused_by_reference(app, channel, &line.transaction_id).await?;
-            if kept.iter().any(|r| r.paid_minor == line.amount_minor) && line.currency == c.code() {
-                ledger_payments += 1;
-                ledger_total += line.amount_minor;
-                matched += 1;
-                continue;
+        match ours {
+            Some(p) if p.paid_minor == line.amount_minor => matched += 1,
+            Some(p) => differences.push(difference("amount", line, Some(p.paid_minor), p.status)),
+            None => {
+                // Not in the ledger: perhaps an intent we never heard was paid — its status says.
+                let intent = match crate::payments::intent_of(&line.order_no) {
+                    Some(id) => app.store.payment_intent(id).await?.filter(|i| i.channel_id == channel.id),
+                    None => None,
+                };
+                differences.push(difference(
+                    "not_in_ledger",
+                    line,
+                    None,
+                    intent.map(|i| i.status.as_str().to_string()),
+                ));
             }
         }
-        // Not in the ledger: perhaps an intent we never heard was paid — its status says.
-        let intent = match &ours {
-            Some(i) => Some(i.clone()),
-            None => match crate::payments::intent_of(&line.order_no) {
-                Some(id) => app.store.payment_intent(id).await?.filter(|i| i.channel_id == channel.id),
-                None => None,
-            },
-        };
-        differences.push(DifferenceView {
-            kind: if ours.is_some() { "amount" } else { "not_in_ledger" }.into(),
-            order_no: line.order_no.clone(),
-            transaction_id: line.transaction_id.clone(),
-            statement: Some(money(line.amount_minor, c)),
-            ledger: paid.map(|m| money(m, c)),
-            intent_status: intent.map(|i| i.status.as_str().to_string()),
-        });
     }
-    for i in ledger.into_values().flatten() {
+    for p in ledger.into_values().flatten() {
+        // Confirmed after the day's end: the next day's statement has it.
+        if p.paid_at >= to {
+            continue;
+        }
+        ledger_payments += 1;
+        ledger_total += p.paid_minor;
         differences.push(DifferenceView {
             kind: "not_in_statement".into(),
-            order_no: i.order_no(),
-            transaction_id: i.provider_txn.clone().unwrap_or_default(),
+            order_no: p.order_no,
+            transaction_id: p.txn,
             statement: None,
-            ledger: i.paid_minor.map(|m| money(m, c)),
-            intent_status: Some(i.status.as_str().to_string()),
+            ledger: Some(money(p.paid_minor, c)),
+            intent_status: p.status,
         });
     }
-    // Refunds recorded that day that the statement does not show.
+    // Refunds recorded that day that the statement does not show (M-Pesa's statement's withdrawals are not read).
     let refunded = voltvend_store::RefusedFilter {
         shift: Some(channel.shift_id),
         refunded_between_us: Some((from.as_microsecond(), to.as_microsecond())),
         ..Default::default()
     };
-    for r in refused_through(app, &refunded).await? {
+    for r in if by_account { Vec::new() } else { refused_through(app, &refunded).await? } {
         if r.credited || refunds_seen.contains(&r.operation_id) {
             continue;
         }

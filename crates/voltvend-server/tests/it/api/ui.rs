@@ -1322,6 +1322,11 @@ async fn online_payments_are_followed_from_their_page() {
             .body_bytes(body)
     };
     let (csrf, key) = (field_in(&html, "/ui/payments/statements", "csrf"), field(&html, "key"));
+    // A form from elsewhere (another CSRF token) is refused and keeps nothing.
+    let r = api.send(upload("forged", &key, &gbk, &manager)).await;
+    assert_eq!(r.status.as_u16(), 403, "{}", text(&r));
+    let day = format!("/ui/payments/statements?channel={channel}&date=2026-11-23");
+    assert!(text(&api.send(page(&day, &manager)).await).contains("id=\"no-statement\""));
     // An empty file is refused, naming the file.
     let r = api.send(upload(&csrf, &key, b"", &manager)).await;
     assert!(text(&r).contains("id=\"file-error\""), "{}", text(&r));
