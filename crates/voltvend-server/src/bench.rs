@@ -62,6 +62,9 @@ pub enum BenchCommand {
     /// The month's sales report and the sales ledger exported whole (CSV, XLSX) over N sales through the HTTP
     /// API, with the export's peak memory, beside the same rows paged raw out of the store.
     Report(crate::bench_report::ReportArgs),
+    /// STS and OpenPAYGO tokens made per second on one core and on every core, beside the `openpaygo` package
+    /// from PyPI making the same OpenPAYGO token (which must be ours digit for digit). Stores nothing.
+    Tokens(crate::bench_tokens::TokensArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +108,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
         BenchCommand::Relay(a) => return crate::bench_relay::run(settings, clock, a).await,
         BenchCommand::Campaign(a) => return crate::bench_campaign::run(settings, clock, a).await,
         BenchCommand::Report(a) => return crate::bench_report::run(settings, clock, a).await,
+        BenchCommand::Tokens(a) => return crate::bench_tokens::run(a).await,
     };
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");

@@ -1013,14 +1013,15 @@ async fn report(settings: &Settings, args: &VendArgs, m: Measured) -> anyhow::Re
 
 /// The machine the figures belong to.
 #[derive(Debug)]
-struct Machine {
-    cores: usize,
-    hostname: String,
-    commit: Option<String>,
+/// The machine a bench ran on, for its JSON report.
+pub(crate) struct Machine {
+    pub(crate) cores: usize,
+    pub(crate) hostname: String,
+    pub(crate) commit: Option<String>,
 }
 
 impl Machine {
-    async fn read() -> Self {
+    pub(crate) async fn read() -> Self {
         let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
         let hostname = ["/proc/sys/kernel/hostname", "/etc/hostname"]
             .iter()

@@ -13,6 +13,7 @@ pub mod bench_ingest;
 pub mod bench_poll;
 pub mod bench_relay;
 pub mod bench_report;
+pub mod bench_tokens;
 pub mod bench_vend;
 pub mod card_cli;
 pub mod cards;

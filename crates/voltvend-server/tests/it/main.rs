@@ -9,6 +9,7 @@ mod bench_campaign;
 mod bench_headend;
 mod bench_ingest;
 mod bench_report;
+mod bench_tokens;
 mod bench_vend;
 mod browser;
 mod cli;

@@ -1,0 +1,44 @@
+//! `voltvend bench tokens` runs at a tiny size: every kind of token is made on one core and on every core, the
+//! `openpaygo` package makes the same OpenPAYGO token beside it (and it must be ours), and the JSON file holds
+//! the same figures. No timing is asserted.
+
+use crate::support::voltvend;
+
+#[test]
+fn bench_tokens_makes_every_kind_beside_the_openpaygo_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("tokens.json");
+    let out = voltvend()
+        .args(["bench", "tokens", "--seconds", "0.05", "--threads", "2", "--json", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for kind in [
+        "STS EA07 (STA)",
+        "STS EA07, decoder key derived",
+        "STS EA11 (MISTY1)",
+        "STS EA11, decoder key derived",
+        "OpenPAYGO",
+    ] {
+        assert!(text.lines().any(|l| l.starts_with("measured") && l.contains(kind)), "{kind}: {text}");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["bench"], "tokens");
+    let figures = report["figures"].as_array().unwrap();
+    assert_eq!(figures.len(), 5, "{report}");
+    assert!(
+        figures
+            .iter()
+            .all(|f| f["per_s_one_core"].as_f64().unwrap() > 0.0 && f["per_s_all_threads"].as_f64().unwrap() > 0.0)
+    );
+    let peer = voltvend_testkit::python_imports("openpaygo");
+    if voltvend_testkit::peer_available(peer, "python3 with the openpaygo package (pip install openpaygo)") {
+        assert!(text.contains("the same token, digit for digit"), "{text}");
+        assert_eq!(report["baseline"]["same_token"], true, "{report}");
+        assert!(report["ratios"]["openpaygo_per_python_one_core"].as_f64().unwrap() > 0.0);
+    }
+    let refused = voltvend().args(["bench", "tokens", "--seconds", "0"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--seconds"));
+}
