@@ -67,6 +67,49 @@ pub enum BenchCommand {
     Tokens(crate::bench_tokens::TokensArgs),
 }
 
+/// `--json PATH`: a bench's figures as one JSON document beside its table — the machine, the commit, the backend,
+/// the scenario, the figures, the baseline and their ratio — for tracking ratios from run to run.
+#[derive(Debug, Clone, Default, Args)]
+pub struct JsonOut {
+    /// Also write the figures to this JSON file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+}
+
+/// What a bench measured, for [`JsonOut::write`].
+#[derive(Debug)]
+pub struct Figures {
+    pub bench: &'static str,
+    /// `sqlite` or `postgres`; none for a bench that stores nothing.
+    pub backend: Option<String>,
+    pub scenario: serde_json::Value,
+    pub figures: serde_json::Value,
+    pub baseline: serde_json::Value,
+    pub ratios: serde_json::Value,
+}
+
+impl JsonOut {
+    /// Writes `f` to the file asked for, if any, and says where.
+    pub async fn write(&self, f: Figures) -> anyhow::Result<()> {
+        let Some(path) = &self.json else { return Ok(()) };
+        let machine = crate::bench_vend::Machine::read().await;
+        let report = serde_json::json!({
+            "bench": f.bench,
+            "machine": { "cores": machine.cores, "hostname": machine.hostname },
+            "git_commit": machine.commit,
+            "backend": f.backend,
+            "scenario": f.scenario,
+            "figures": f.figures,
+            "baseline": f.baseline,
+            "ratios": f.ratios,
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("json       {}", path.display());
+        Ok(())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Operations in the measured (concurrent) phase.

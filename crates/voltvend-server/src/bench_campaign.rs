@@ -24,6 +24,8 @@ pub struct CampaignArgs {
     /// STS meters in the campaign.
     #[arg(long, default_value_t = 1_000_000)]
     meters: usize,
+    #[command(flatten)]
+    out: crate::bench::JsonOut,
 }
 
 const METERS_MAX: usize = 10_000_000;
@@ -35,12 +37,18 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: CampaignArgs)
     let ids = IdGenerator::new(clock.clone());
     let keys = crate::bench_vend::bench_master_keys(&ids);
     let db = BenchDb::open(settings, clock.clone(), keys.clone()).await?;
-    let result = bench(&db, &ids, &keys, args.meters).await;
+    let result = bench(&db, &ids, &keys, args.meters, &args.out).await;
     db.close().await;
     result
 }
 
-async fn bench(db: &BenchDb, ids: &IdGenerator, keys: &MasterKeys, meters: usize) -> anyhow::Result<()> {
+async fn bench(
+    db: &BenchDb,
+    ids: &IdGenerator,
+    keys: &MasterKeys,
+    meters: usize,
+    out: &crate::bench::JsonOut,
+) -> anyhow::Result<()> {
     let store = &db.store;
     let system = |command| Operation::new(ids.id::<OperationId>(), Actor::system("bench"), command);
     let group = Premises::new_root(ids.id(), "Bench campaign group", "Asia/Shanghai")?;
@@ -111,5 +119,13 @@ async fn bench(db: &BenchDb, ids: &IdGenerator, keys: &MasterKeys, meters: usize
         bail!("the database fails its checks after the bench: {}", report.problems.join("; "));
     }
     println!("check      every invariant holds");
-    Ok(())
+    out.write(crate::bench::Figures {
+        bench: "campaign",
+        backend: Some(store.backend().to_string()),
+        scenario: serde_json::json!({ "meters": meters, "chunk": PlanKeyCampaign::METERS_MAX }),
+        figures: serde_json::json!({ "seconds": took, "meters_per_s": rate }),
+        baseline: serde_json::json!({ "raw_insert_seconds": seeded, "raw_insert_meters_per_s": base_rate }),
+        ratios: serde_json::json!({ "per_raw_insert": rate / base_rate, "goal_seconds_at_1000000": 60 }),
+    })
+    .await
 }

@@ -33,6 +33,8 @@ pub struct IngestArgs {
     /// Meters (and accounts) the readings are of.
     #[arg(long, default_value_t = 1_024)]
     meters: usize,
+    #[command(flatten)]
+    out: crate::bench::JsonOut,
 }
 
 pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: IngestArgs) -> anyhow::Result<()> {
@@ -160,5 +162,15 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &IngestArgs) 
     let report = store.check(CheckScope::Full).await?;
     anyhow::ensure!(report.is_ok(), "invariants failed: {:?}", report.problems);
     println!("check: {} transfers, {} audit records; every invariant holds", report.transfers, report.audit_records);
-    Ok(())
+    args.out
+        .write(crate::bench::Figures {
+            bench: "ingest",
+            backend: Some(store.backend().to_string()),
+            scenario: serde_json::json!({ "readings": total, "per_operation": per_op, "concurrency": args.concurrency,
+                                          "meters": args.meters }),
+            figures: serde_json::json!({ "readings_per_s": rate, "commits": commits }),
+            baseline: serde_json::json!({ "raw_rows_per_s": base_rate, "rows_per_commit": per_commit }),
+            ratios: serde_json::json!({ "readings_per_raw_row": rate / base_rate, "goal_readings_per_s": 500_000 }),
+        })
+        .await
 }

@@ -32,6 +32,8 @@ pub struct PollArgs {
     /// Meters read at once over all gateways.
     #[arg(long, default_value_t = 1_024)]
     reads_max: usize,
+    #[command(flatten)]
+    out: crate::bench::JsonOut,
 }
 
 pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: PollArgs) -> anyhow::Result<()> {
@@ -179,5 +181,26 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &PollArgs) ->
         per_meter(before_fleet, after_fleet),
         per_meter(before_headend, after_cycles)
     );
-    Ok(())
+    let bytes_per_meter = |before: Option<(u64, u64)>, after: Option<(u64, u64)>| match (before, after) {
+        (Some((b, _)), Some((a, _))) => Some(a.saturating_sub(b) as f64 * 1024.0 / args.meters as f64),
+        _ => None,
+    };
+    args.out
+        .write(crate::bench::Figures {
+            bench: "poll",
+            backend: Some(store.backend().to_string()),
+            scenario: serde_json::json!({ "meters": args.meters, "per_gateway": args.per_gateway,
+                                          "reads_max": args.reads_max }),
+            figures: serde_json::json!({
+                "cycle_s": measured.as_secs_f64(),
+                "meters_per_s": per_s(cycle.read, measured),
+                "resident_bytes_per_simulated_meter": bytes_per_meter(before_fleet, after_fleet),
+                "resident_bytes_per_billed_meter": bytes_per_meter(before_headend, after_cycles),
+            }),
+            baseline: serde_json::json!({ "bare_reads_s": baseline.as_secs_f64(),
+                                          "bare_reads_meters_per_s": per_s(args.meters, baseline) }),
+            ratios: serde_json::json!({ "cycle_per_bare_reads": measured.as_secs_f64() / baseline.as_secs_f64().max(1e-9),
+                                        "goal_cycle_s_at_100000": 60 }),
+        })
+        .await
 }

@@ -31,6 +31,8 @@ pub struct RelayArgs {
     /// Meters going through the loop at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    #[command(flatten)]
+    out: crate::bench::JsonOut,
 }
 
 pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: RelayArgs) -> anyhow::Result<()> {
@@ -56,16 +58,17 @@ async fn relay_becomes(fleet: &SharedFleet, address: &Address, closed: bool, lim
     None
 }
 
-fn percentiles(mut v: Vec<Duration>) -> String {
+/// p50, p99 and the maximum, in milliseconds.
+fn percentiles_ms(v: &mut [Duration]) -> [f64; 3] {
     v.sort();
     let at = |p: usize| v.get((v.len() * p / 100).min(v.len().saturating_sub(1))).copied().unwrap_or_default();
     let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
-    format!(
-        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        ms(at(50)),
-        ms(at(99)),
-        ms(v.last().copied().unwrap_or_default())
-    )
+    [ms(at(50)), ms(at(99)), ms(v.last().copied().unwrap_or_default())]
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    let [p50, p99, max] = percentiles_ms(&mut v);
+    format!("p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms")
 }
 
 async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &RelayArgs) -> anyhow::Result<()> {
@@ -153,8 +156,22 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &RelayArgs) -
         "{} meters, {} at a time; latencies observed at the simulated meter (1 ms resolution):",
         args.meters, args.concurrency
     );
+    let (trip, close, control) = (percentiles_ms(&mut trips), percentiles_ms(&mut closes), percentiles_ms(&mut bare));
     println!("reading that uses up the credit → relay open at the meter: {} (goal p99 ≤ 1 s)", percentiles(trips));
     println!("sale that restores the credit → relay closed at the meter: {} (goal p99 ≤ 2 s)", percentiles(closes));
     println!("baseline, a bare control request and status read on the same gateway: {}", percentiles(bare));
-    Ok(())
+    let json = |[p50, p99, max]: [f64; 3]| serde_json::json!({ "p50_ms": p50, "p99_ms": p99, "max_ms": max });
+    let [_, control_p99, _] = control;
+    let ratio = |[_, p99, _]: [f64; 3]| p99 / control_p99.max(1e-9);
+    args.out
+        .write(crate::bench::Figures {
+            bench: "relay",
+            backend: Some(store.backend().to_string()),
+            scenario: serde_json::json!({ "meters": args.meters, "concurrency": args.concurrency }),
+            figures: serde_json::json!({ "reading_to_trip": json(trip), "sale_to_close": json(close) }),
+            baseline: serde_json::json!({ "bare_control_and_status": json(control) }),
+            ratios: serde_json::json!({ "trip_p99_per_bare_p99": ratio(trip), "close_p99_per_bare_p99": ratio(close),
+                                        "goal_trip_p99_ms": 1_000, "goal_close_p99_ms": 2_000 }),
+        })
+        .await
 }

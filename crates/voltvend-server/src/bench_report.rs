@@ -34,6 +34,8 @@ pub struct ReportArgs {
     /// Concurrent submitters while the sales are made.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    #[command(flatten)]
+    out: crate::bench::JsonOut,
 }
 
 const SALES_MAX: usize = 20_000_000;
@@ -188,6 +190,7 @@ async fn bench(
 
     let server = Server::start(settings, store.clone(), clock.clone(), keys).await?;
     let period = format!("from={from}&to={to}");
+    let mut figures = serde_json::Map::new();
     let measured = async {
         let started = Instant::now();
         let (status, _, _) =
@@ -195,7 +198,9 @@ async fn bench(
         if status != 200 {
             bail!("the month's sales report answered {status}");
         }
-        println!("measured   the month's sales report by day:             {:>7.2} s", started.elapsed().as_secs_f64());
+        let report_s = started.elapsed().as_secs_f64();
+        println!("measured   the month's sales report by day:             {report_s:>7.2} s");
+        figures.insert("sales_report_by_day_s".into(), report_s.into());
         let mut peaks = Vec::new();
         for format in ["csv", "xlsx"] {
             let before = crate::bench::memory();
@@ -210,9 +215,14 @@ async fn bench(
             if format == "csv" && lines != rows as u64 + 1 {
                 bail!("the CSV export holds {} rows of {rows}", lines.saturating_sub(1));
             }
+            let mut export = serde_json::Map::new();
+            export.insert("seconds".into(), took.into());
+            export.insert("rows_per_s".into(), (rows as f64 / took).into());
+            export.insert("bytes".into(), bytes.into());
             let peak = match (before, crate::bench::memory(), reset) {
                 (Some((rss, _)), Some((_, hwm)), true) => {
                     peaks.push((format, hwm.saturating_sub(rss), bytes));
+                    export.insert("peak_extra_kib".into(), hwm.saturating_sub(rss).into());
                     format!("peak {:>6.1} MiB over {:>6.1} MiB resident before", mib(hwm.saturating_sub(rss)), mib(rss))
                 }
                 _ => "peak memory not measured (no /proc/self/status or clear_refs here)".into(),
@@ -222,6 +232,7 @@ async fn bench(
                 bytes as f64 / 1_048_576.0,
                 rows as f64 / took
             );
+            figures.insert(format!("{format}_export"), serde_json::Value::Object(export));
         }
         for (format, extra, bytes) in peaks {
             println!(
@@ -241,5 +252,15 @@ async fn bench(
         let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
         println!("storage    database {:.0} MiB, write-ahead log {:.1} MiB", size(&path), size(&wal));
     }
-    Ok(())
+    let csv_rate = figures.get("csv_export").and_then(|e| e["rows_per_s"].as_f64());
+    args.out
+        .write(crate::bench::Figures {
+            bench: "report",
+            backend: Some(store.backend().to_string()),
+            scenario: serde_json::json!({ "sales": args.sales, "accounts": args.accounts }),
+            figures: serde_json::Value::Object(figures),
+            baseline: serde_json::json!({ "raw_paging_s": raw, "raw_paging_rows_per_s": rows as f64 / raw }),
+            ratios: serde_json::json!({ "csv_export_per_raw_paging": csv_rate.map(|r| r / (rows as f64 / raw)) }),
+        })
+        .await
 }

@@ -6,7 +6,6 @@
 //! Each phase runs for `--seconds`; nothing is stored. An STS key change campaign over a million meters is
 //! `voltvend bench campaign`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,9 +27,8 @@ pub struct TokensArgs {
     /// Threads for the all-cores phases (default: the machine's cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Also write the figures to this JSON file.
-    #[arg(long)]
-    json: Option<PathBuf>,
+    #[command(flatten)]
+    out: crate::bench::JsonOut,
 }
 
 /// The peer's script: the `openpaygo` package making the token measured here, for as long as asked.
@@ -201,21 +199,16 @@ pub async fn run(args: TokensArgs) -> anyhow::Result<()> {
             (json!({ "skipped": why }), None)
         }
     };
-    if let Some(path) = &args.json {
-        let report = json!({
-            "bench": "tokens",
-            "machine": { "cores": machine.cores, "hostname": machine.hostname },
-            "git_commit": machine.commit,
-            "backend": null,
-            "scenario": { "seconds_per_phase": seconds, "threads": threads, "sts_amount_tenths_kwh": 125,
-                          "openpaygo": { "count": OPG_COUNT, "days": OPG_DAYS } },
-            "figures": figures,
-            "baseline": baseline,
-            "ratios": { "openpaygo_per_python_one_core": ratio },
-        });
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-        println!("json       {}", path.display());
-    }
+    args.out
+        .write(crate::bench::Figures {
+            bench: "tokens",
+            backend: None,
+            scenario: json!({ "seconds_per_phase": seconds, "threads": threads, "sts_amount_tenths_kwh": 125,
+                              "openpaygo": { "count": OPG_COUNT, "days": OPG_DAYS } }),
+            figures: json!(figures),
+            baseline,
+            ratios: json!({ "openpaygo_per_python_one_core": ratio }),
+        })
+        .await?;
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! `openpaygo` package makes the same OpenPAYGO token beside it (and it must be ours), and the JSON file holds
 //! the same figures. No timing is asserted.
 
-use crate::support::voltvend;
+use crate::support::{bench_json, voltvend};
 
 #[test]
 fn bench_tokens_makes_every_kind_beside_the_openpaygo_package() {
@@ -23,8 +23,7 @@ fn bench_tokens_makes_every_kind_beside_the_openpaygo_package() {
     ] {
         assert!(text.lines().any(|l| l.starts_with("measured") && l.contains(kind)), "{kind}: {text}");
     }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["bench"], "tokens");
+    let report = bench_json(&json, "tokens");
     let figures = report["figures"].as_array().unwrap();
     assert_eq!(figures.len(), 5, "{report}");
     assert!(

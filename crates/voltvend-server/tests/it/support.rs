@@ -35,6 +35,18 @@ pub async fn scratch_pg() -> Option<voltvend_store::backup::ScratchDatabase> {
     Some(voltvend_store::backup::ScratchDatabase::create(&admin?).await.unwrap())
 }
 
+/// A bench's `--json` file: the document every bench writes (its name, the machine, the backend, the scenario,
+/// the figures, the baseline, the ratios), returned for the bench's own figures to be checked.
+pub fn bench_json(path: &Path, bench: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(report["bench"], bench, "{report}");
+    assert!(report["machine"]["cores"].as_u64().unwrap() >= 1, "{report}");
+    for part in ["scenario", "figures", "baseline", "ratios"] {
+        assert!(report[part].is_object() || report[part].is_array(), "{part}: {report}");
+    }
+    report
+}
+
 /// Runs to completion with the given stdin.
 pub fn run(args: &[&str], stdin: &str) -> Output {
     let mut child =
