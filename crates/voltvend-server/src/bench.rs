@@ -65,6 +65,8 @@ pub enum BenchCommand {
     /// STS and OpenPAYGO tokens made per second on one core and on every core, beside the `openpaygo` package
     /// from PyPI making the same OpenPAYGO token (which must be ours digit for digit). Stores nothing.
     Tokens(crate::bench_tokens::TokensArgs),
+    /// A scaling curve drawn as SVG from benches' `--json` files, one point each (x and y by dotted path).
+    Plot(crate::bench_plot::PlotArgs),
 }
 
 /// `--json PATH`: a bench's figures as one JSON document beside its table — the machine, the commit, the backend,
@@ -152,6 +154,7 @@ pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, command: BenchComma
         BenchCommand::Campaign(a) => return crate::bench_campaign::run(settings, clock, a).await,
         BenchCommand::Report(a) => return crate::bench_report::run(settings, clock, a).await,
         BenchCommand::Tokens(a) => return crate::bench_tokens::run(a).await,
+        BenchCommand::Plot(a) => return crate::bench_plot::run(a),
     };
     if args.concurrency == 0 || args.accounts == 0 {
         bail!("--concurrency and --accounts must be at least 1");

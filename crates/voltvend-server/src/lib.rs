@@ -10,6 +10,7 @@ pub mod bench;
 pub mod bench_campaign;
 pub mod bench_http;
 pub mod bench_ingest;
+pub mod bench_plot;
 pub mod bench_poll;
 pub mod bench_relay;
 pub mod bench_report;

@@ -41,3 +41,42 @@ fn bench_tokens_makes_every_kind_beside_the_openpaygo_package() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--seconds"));
 }
+
+#[test]
+fn bench_plot_draws_one_bar_per_run_in_order_of_x() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (clients, rate) in [(64, 2_400.5), (1, 310.0), (16, 1_900.25)] {
+        let path = dir.path().join(format!("vend-{clients}.json"));
+        let doc = serde_json::json!({ "bench": "vend", "scenario": { "clients": clients },
+                                      "figures": [{ "per_s": rate }] });
+        std::fs::write(&path, doc.to_string()).unwrap();
+        files.push(path);
+    }
+    let svg = dir.path().join("curve.svg");
+    let out = voltvend()
+        .args(["bench", "plot", "--x", "scenario.clients", "--y", "figures.0.per_s", "--decimals", "1"])
+        .args(["--title", "Sales per second", "--out"])
+        .arg(&svg)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg") && drawn.contains("<style>"), "{drawn}");
+    let bars: Vec<&str> = drawn.split("<rect class=\"bar\"").skip(1).collect();
+    assert_eq!(bars.len(), 3, "{drawn}");
+    // In order of x, each with its value (rounded to the decimals asked for).
+    for (bar, want) in bars.iter().zip(["1: 310.0", "16: 1900.3", "64: 2400.5"]) {
+        assert!(bar.contains(&format!("<title>{want}</title>")), "{want}: {bar}");
+    }
+    // A path that is not in a file names both.
+    let missing = voltvend()
+        .args(["bench", "plot", "--x", "scenario.threads", "--y", "figures.0.per_s", "--title", "t", "--out"])
+        .arg(&svg)
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("scenario.threads"));
+}
