@@ -56,10 +56,12 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("{} is not JSON", file.display()))?;
         let x = at(&doc, &args.x).with_context(|| format!("{} has no number at {}", file.display(), args.x))?;
         let y = at(&doc, &args.y).with_context(|| format!("{} has no number at {}", file.display(), args.y))?;
-        if !(y.is_finite() && (0.0..=1e15).contains(&y)) {
+        // Checked as drawn (scaled), so that the chart's arithmetic stays far inside i64.
+        let drawn = (y * scale as f64).round();
+        if !(drawn.is_finite() && (0.0..=1e15).contains(&drawn)) {
             bail!("{}: {} is {y}, not a figure to draw", file.display(), args.y);
         }
-        points.push((x, (y * scale as f64).round() as i64));
+        points.push((x, drawn as i64));
     }
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
     let label = |x: f64| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x}") };

@@ -1,4 +1,4 @@
-//! `voltvend bench tokens`: 20-digit tokens made per second, on one core and on every core — STS credit tokens
+//! `voltvend bench tokens`: tokens (STS 20-digit, OpenPAYGO 9-digit) made per second, on one core and on every core — STS credit tokens
 //! (IEC 62055-41) under EA07 (STA) and EA11 (MISTY1) with the meter's decoder key at hand, and with the key
 //! derived for every token (DKGA-04) as a sale to a meter not seen before does; OpenPAYGO ADD_TIME tokens at
 //! count 100 (each a hundred SipHash steps, the cost that dominates in the field). Beside them, in the same run:

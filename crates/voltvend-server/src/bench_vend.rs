@@ -1216,7 +1216,7 @@ fn print_and_json(
             "open_loop_late": r.sales_open.tally.late,
             "open_loop_unsent": r.sales_open_unsent,
         },
-        "baselines": {
+        "baseline": {
             "healthz_per_s_closed_loop": health_per_s,
             "healthz_open_loop_p50_ms": h50,
             "healthz_open_loop_p99_ms": h99,

@@ -65,7 +65,8 @@ pub fn bars(points: &[Point], scale: i64, title: &str) -> String {
             W - 8,
             LEFT - 6,
             y + 4,
-            v / scale.max(1)
+            // Whole units where the grid falls on them (money's usual case), else with the decimals.
+            if step % scale.max(1) == 0 { (v / scale.max(1)).to_string() } else { format_scaled(v, scale) }
         );
         v += step;
     }

@@ -70,6 +70,37 @@ fn bench_plot_draws_one_bar_per_run_in_order_of_x() {
     for (bar, want) in bars.iter().zip(["1: 310.0", "16: 1900.3", "64: 2400.5"]) {
         assert!(bar.contains(&format!("<title>{want}</title>")), "{want}: {bar}");
     }
+    // Figures under one unit keep their decimals on the axis too.
+    let small = dir.path().join("small.json");
+    std::fs::write(
+        &small,
+        serde_json::json!({ "scenario": { "meters": 1000 }, "figures": { "cycle_s": 0.48 } }).to_string(),
+    )
+    .unwrap();
+    let out = voltvend()
+        .args(["bench", "plot", "--x", "scenario.meters", "--y", "figures.cycle_s", "--decimals", "2", "--title", "t"])
+        .arg("--out")
+        .arg(&svg)
+        .arg(&small)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.contains(">0.40</text>") && drawn.contains("<title>1000: 0.48</title>"), "{drawn}");
+    // A figure too large to draw is refused, not drawn wrong.
+    std::fs::write(
+        &small,
+        serde_json::json!({ "scenario": { "meters": 1 }, "figures": { "cycle_s": 1e15 } }).to_string(),
+    )
+    .unwrap();
+    let out = voltvend()
+        .args(["bench", "plot", "--x", "scenario.meters", "--y", "figures.cycle_s", "--decimals", "2", "--title", "t"])
+        .arg("--out")
+        .arg(&svg)
+        .arg(&small)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
     // A path that is not in a file names both.
     let missing = voltvend()
         .args(["bench", "plot", "--x", "scenario.threads", "--y", "figures.0.per_s", "--title", "t", "--out"])
