@@ -54,13 +54,17 @@ fn bench_plot_draws_one_bar_per_run_in_order_of_x() {
         files.push(path);
     }
     let svg = dir.path().join("curve.svg");
-    let out = voltvend()
-        .args(["bench", "plot", "--x", "scenario.clients", "--y", "figures.0.per_s", "--decimals", "1"])
-        .args(["--title", "Sales per second", "--out"])
-        .arg(&svg)
-        .args(&files)
-        .output()
-        .unwrap();
+    // `bench plot --x X --y Y --decimals D` over `files`, drawn to `svg`.
+    let plot = |x: &str, y: &str, decimals: &str, files: &[std::path::PathBuf]| {
+        voltvend()
+            .args(["bench", "plot", "--x", x, "--y", y, "--decimals", decimals, "--title", "Sales per second"])
+            .arg("--out")
+            .arg(&svg)
+            .args(files)
+            .output()
+            .unwrap()
+    };
+    let out = plot("scenario.clients", "figures.0.per_s", "1", &files);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.starts_with("<svg") && drawn.contains("<style>"), "{drawn}");
@@ -70,44 +74,19 @@ fn bench_plot_draws_one_bar_per_run_in_order_of_x() {
     for (bar, want) in bars.iter().zip(["1: 310.0", "16: 1900.3", "64: 2400.5"]) {
         assert!(bar.contains(&format!("<title>{want}</title>")), "{want}: {bar}");
     }
-    // Figures under one unit keep their decimals on the axis too.
+    // Figures under one unit keep their decimals on the axis too; one too large to draw is refused.
     let small = dir.path().join("small.json");
-    std::fs::write(
-        &small,
-        serde_json::json!({ "scenario": { "meters": 1000 }, "figures": { "cycle_s": 0.48 } }).to_string(),
-    )
-    .unwrap();
-    let out = voltvend()
-        .args(["bench", "plot", "--x", "scenario.meters", "--y", "figures.cycle_s", "--decimals", "2", "--title", "t"])
-        .arg("--out")
-        .arg(&svg)
-        .arg(&small)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for (cycle_s, drawable) in [(0.48, true), (1e15, false)] {
+        let doc = serde_json::json!({ "scenario": { "meters": 1000 }, "figures": { "cycle_s": cycle_s } });
+        std::fs::write(&small, doc.to_string()).unwrap();
+        let out = plot("scenario.meters", "figures.cycle_s", "2", std::slice::from_ref(&small));
+        assert_eq!(out.status.success(), drawable, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The refused one wrote nothing: the drawing is the first's.
     let drawn = std::fs::read_to_string(&svg).unwrap();
     assert!(drawn.contains(">0.40</text>") && drawn.contains("<title>1000: 0.48</title>"), "{drawn}");
-    // A figure too large to draw is refused, not drawn wrong.
-    std::fs::write(
-        &small,
-        serde_json::json!({ "scenario": { "meters": 1 }, "figures": { "cycle_s": 1e15 } }).to_string(),
-    )
-    .unwrap();
-    let out = voltvend()
-        .args(["bench", "plot", "--x", "scenario.meters", "--y", "figures.cycle_s", "--decimals", "2", "--title", "t"])
-        .arg("--out")
-        .arg(&svg)
-        .arg(&small)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
     // A path that is not in a file names both.
-    let missing = voltvend()
-        .args(["bench", "plot", "--x", "scenario.threads", "--y", "figures.0.per_s", "--title", "t", "--out"])
-        .arg(&svg)
-        .arg(&files[0])
-        .output()
-        .unwrap();
+    let missing = plot("scenario.threads", "figures.0.per_s", "0", &files[..1]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("scenario.threads"));
 }
