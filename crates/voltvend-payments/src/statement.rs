@@ -238,15 +238,15 @@ fn fixed_fields<const N: usize>(line: &str, widths: &[usize; N]) -> [String; N] 
 /// Reads a UnionPay ZM file of the settlement day `day`. Its times are `MMDDhhmmss` in Beijing time, without a
 /// year: the day's year, or the one before for a December payment in a January file.
 pub fn unionpay_zm(text: &str, day: jiff::civil::Date) -> Result<Vec<StatementLine>, PaymentError> {
+    // The GBK width every ZM line reaches: its fields up to the merchant code, with their separators.
+    let min_width = ZM_WIDTHS.iter().take(zm::MER_ID + 1).sum::<usize>() + zm::MER_ID;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let bad = |why: &str| malformed(format!("ZM line {}: {why}", n + 1));
-        // Up to the merchant code, which every line has.
-        let needed = ZM_WIDTHS.iter().take(zm::MER_ID + 1).sum::<usize>() + zm::MER_ID;
-        if line.trim_end().chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>() < needed {
+        if line.trim_end().chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum::<usize>() < min_width {
             return Err(bad("too short for a ZM line"));
         }
         let f = fixed_fields(line, &ZM_WIDTHS);

@@ -46,23 +46,8 @@ struct Phase {
 }
 
 fn record(ea: Ea, serial: u64) -> anyhow::Result<MeterKeyRecord> {
-    // IIN 600727 and an 11-digit serial with its Luhn check digit: a different meter for every serial.
-    let body = format!("600727{:011}", serial % 100_000_000_000);
-    let sum: u32 = body
-        .chars()
-        .rev()
-        .enumerate()
-        .map(|(i, c)| {
-            let d = c.to_digit(10).unwrap_or(0);
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 { x - 9 } else { x }
-            } else {
-                d
-            }
-        })
-        .sum();
-    let pan = Pan::parse(&format!("{body}{}", (10 - sum % 10) % 10))?;
+    // The benches' IIN and an 11-digit DRN: a different meter for every serial.
+    let pan = Pan::from_parts(crate::bench_vend::STS_IIN, &format!("{:011}", serial % 100_000_000_000))?;
     Ok(MeterKeyRecord {
         pan,
         params: KeyParams { kt: KeyType::UNIQUE, sgc: 123_457, ti: 1, krn: 1, ken: 255, base: BaseDate::Y2014, ea },

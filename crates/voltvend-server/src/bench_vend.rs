@@ -98,7 +98,7 @@ const SALE_AMOUNT: &str = "50.00";
 const GOAL_SALES_PER_S: f64 = 20_000.0;
 const GOAL_P99_MS: f64 = 25.0;
 /// STS meters: the issuer identification number of their PANs, and the key's revision.
-const STS_IIN: &str = "600727";
+pub(crate) const STS_IIN: &str = "600727";
 const STS_KRN: u8 = 1;
 
 pub async fn run(settings: &Settings, clock: Arc<dyn Clock>, args: VendArgs) -> anyhow::Result<()> {
