@@ -60,6 +60,9 @@ struct Checkpoints;
 /// PostgreSQL checkpoints on its own.
 fn after_commit(_pool: &Pool<Db>, _checkpoints: &Arc<Checkpoints>) {}
 
+/// Nothing to do between batches: PostgreSQL recycles its write-ahead log itself.
+async fn before_batch(_conn: &mut Conn, _checkpoints: &Checkpoints) {}
+
 /// What the live connection runs with.
 async fn durability_impl(conn: &mut <Db as sqlx::Database>::Connection) -> Result<Durability, StoreError> {
     let synchronous: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&mut *conn).await?;

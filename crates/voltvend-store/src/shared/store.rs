@@ -87,6 +87,7 @@ impl BatchSink for Sink {
             *conn = Some(self.pool.acquire().await?);
         }
         let Some(connection) = conn.as_mut() else { return Err(StoreError::WriterStopped) };
+        before_batch(connection, &self.checkpoints).await;
         let outcome = self.fast_path(connection, cache, batch, at).await;
         match outcome {
             Ok(Ok(results)) => Ok(results),
