@@ -277,7 +277,7 @@ fn hold_lock(target: &Path) -> Result<std::fs::File, StoreError> {
     crate::sqlite::lock_database_file(target)
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

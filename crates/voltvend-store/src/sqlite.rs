@@ -184,9 +184,7 @@ pub(crate) fn lock_database_file(db: &Path) -> Result<File, StoreError> {
 
 /// The lock file of a database file.
 fn lock_path_of(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
+    crate::backup::with_suffix(db, ".lock")
 }
 
 /// `VACUUM INTO` writes a consistent, compacted copy from one read transaction while writers go on.
@@ -217,9 +215,7 @@ mod tests {
     use super::*;
 
     fn wal_bytes(db: &Path) -> u64 {
-        let mut name = db.as_os_str().to_owned();
-        name.push("-wal");
-        std::fs::metadata(PathBuf::from(name)).map(|m| m.len()).unwrap_or(0)
+        std::fs::metadata(crate::backup::with_suffix(db, "-wal")).map(|m| m.len()).unwrap_or(0)
     }
 
     /// The writer truncates the log between batches when, and only when, a checkpoint found it too long; a

@@ -82,9 +82,22 @@ fn bench_plot_draws_one_bar_per_run_in_order_of_x() {
         let out = plot("scenario.meters", "figures.cycle_s", "2", std::slice::from_ref(&small));
         assert_eq!(out.status.success(), drawable, "{}", String::from_utf8_lossy(&out.stderr));
     }
-    // The refused one wrote nothing: the drawing is the first's.
+    // The refused one wrote nothing: the drawing is the first's, whose axis labels (wherever its grid falls) are
+    // all figures with two decimals, not whole units rounded down to 0.
     let drawn = std::fs::read_to_string(&svg).unwrap();
-    assert!(drawn.contains(">0.40</text>") && drawn.contains("<title>1000: 0.48</title>"), "{drawn}");
+    assert!(drawn.contains("<title>1000: 0.48</title>"), "{drawn}");
+    let axis: Vec<&str> = drawn
+        .split("<text class=\"axis\"")
+        .skip(1)
+        .filter_map(|t| t.split_once('>').and_then(|(_, rest)| rest.split_once("</text>")).map(|(label, _)| label))
+        .filter(|label| *label != "1000")
+        .collect();
+    assert!(axis.len() >= 2, "{drawn}");
+    for label in &axis {
+        let decimals = label.split_once('.').map(|(whole, frac)| (whole.parse::<u32>().is_ok(), frac.len()));
+        assert_eq!(decimals, Some((true, 2)), "axis label {label:?} in {drawn}");
+    }
+    assert!(axis.iter().any(|l| l.starts_with("0.") && *l != "0.00"), "a grid line under one unit: {axis:?}");
     // A path that is not in a file names both.
     let missing = plot("scenario.threads", "figures.0.per_s", "0", &files[..1]);
     assert!(!missing.status.success());
