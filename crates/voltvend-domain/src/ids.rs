@@ -88,3 +88,6 @@ id_type!(/// An online payment channel: one merchant account at one provider (We
 id_type!(/// A customer's intent to pay online: who, which meter, how much, through which channel. Its simple form
     /// (32 hex digits) is the merchant order number the provider knows it by.
     PaymentIntentId, "pi");
+id_type!(/// A common-area apportionment rule (公摊): a site's parent and common-area meters, its units and how a
+    /// period's pool is shared among them.
+    ApportionmentRuleId, "aprule");

@@ -5,6 +5,7 @@
 //! caller. Money and energy are integers with their unit in the name; there is no float in this crate.
 
 pub mod account;
+pub mod apportion;
 pub mod channel;
 pub mod clock;
 pub mod decimal;
@@ -25,8 +26,9 @@ pub use account::{
 pub use channel::{Channel, ChannelError};
 pub use clock::{Clock, ManualClock};
 pub use ids::{
-    AccountId, ApiTokenId, ApprovalId, BooksId, CampaignId, CommandId, CustomerId, LedgerAccountId, MeterId,
-    OperationId, OperatorId, PaymentChannelId, PaymentIntentId, PremisesId, ShiftId, TransferId, VendingPointId,
+    AccountId, ApiTokenId, ApportionmentRuleId, ApprovalId, BooksId, CampaignId, CommandId, CustomerId,
+    LedgerAccountId, MeterId, OperationId, OperatorId, PaymentChannelId, PaymentIntentId, PremisesId, ShiftId,
+    TransferId, VendingPointId,
 };
 pub use ledger::{
     BookChanges, LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Savepoint,

@@ -117,6 +117,9 @@ permissions! {
     ArrearsManage => "arrears.manage",
     /// Reports and exports (sales summaries, the sales ledger and its reconciliation with the ledger).
     ReportsRead => "reports.read",
+    /// 公摊: define how a site's common-area energy and line loss are shared among its units, and post a
+    /// period's shares to the units' accounts.
+    ApportionmentManage => "apportionment.manage",
     /// See the scheduled backups and their verification, and take one now.
     BackupsManage => "backups.manage",
 }
@@ -196,6 +199,7 @@ impl BuiltinRole {
                     CorrectionsApprove,
                     ArrearsManage,
                     ReportsRead,
+                    ApportionmentManage,
                 ],
             ]
             .concat(),

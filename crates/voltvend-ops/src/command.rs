@@ -228,6 +228,13 @@ pub enum Command {
     RecordPaymentOrder(RecordPaymentOrder),
     /// 对账单导入: a provider's statement of one day for one channel, kept for reconciliation.
     ImportPaymentStatement(ImportPaymentStatement),
+    /// 装表: a meter from stock installed at a premises with no account — a site's parent meter, a common
+    /// area's meter, a vacant unit's — to be read and measured, not billed (an account may be opened on it later).
+    InstallMeter(InstallMeter),
+    /// 公摊规则: how a site's common-area energy and line loss are shared among its units.
+    CreateApportionmentRule(CreateApportionmentRule),
+    /// 公摊: a month of a rule measured, valued and charged to its units' accounts, once.
+    ApportionPeriod(ApportionPeriod),
 }
 
 impl Command {
@@ -290,6 +297,9 @@ impl Command {
             Self::ExpirePaymentIntent(_) => "expire_payment_intent",
             Self::RecordPaymentOrder(_) => "record_payment_order",
             Self::ImportPaymentStatement(_) => "import_payment_statement",
+            Self::InstallMeter(_) => "install_meter",
+            Self::CreateApportionmentRule(_) => "create_apportionment_rule",
+            Self::ApportionPeriod(_) => "apportion_period",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
@@ -659,6 +669,34 @@ impl Command {
                     c.str(&l.currency);
                     c.i64(l.at.as_microsecond());
                 }
+            }
+            Self::InstallMeter(i) => {
+                c.uuid(i.meter_id.as_uuid());
+                c.uuid(i.premises_id.as_uuid());
+            }
+            Self::CreateApportionmentRule(r) => {
+                c.uuid(r.rule_id.as_uuid());
+                c.uuid(r.premises_id.as_uuid());
+                c.str(&r.name);
+                c.str(r.utility.as_str());
+                c.str(r.basis.as_str());
+                c.str(r.pool.as_str());
+                c.i64(r.price.micro_per_unit());
+                c.str(r.price.currency().code());
+                c.opt(r.parent_meter.map(|m| m.as_uuid()));
+                c.i64(r.common_meters.len() as i64);
+                for m in &r.common_meters {
+                    c.uuid(m.as_uuid());
+                }
+                c.i64(r.units.len() as i64);
+                for u in &r.units {
+                    c.uuid(u.premises_id.as_uuid());
+                    c.i64(u.floor_area_dm2);
+                }
+            }
+            Self::ApportionPeriod(a) => {
+                c.uuid(a.rule_id.as_uuid());
+                c.i64(i64::from(a.period));
             }
             Self::RaiseAlarm(a) => {
                 c.str(a.kind.as_str());
@@ -1518,6 +1556,36 @@ pub struct ImportPaymentStatement {
     pub day: jiff::civil::Date,
     pub digest: [u8; 32],
     pub lines: Vec<crate::records::StatementEntry>,
+}
+
+/// See [`Command::InstallMeter`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstallMeter {
+    pub meter_id: MeterId,
+    pub premises_id: PremisesId,
+}
+
+/// A new apportionment rule (see [`crate::records::ApportionmentRule`]; the record is this, made at commit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateApportionmentRule {
+    pub rule_id: voltvend_domain::ApportionmentRuleId,
+    pub premises_id: PremisesId,
+    pub name: String,
+    pub utility: voltvend_domain::Utility,
+    pub basis: voltvend_domain::apportion::Basis,
+    pub pool: voltvend_domain::apportion::Pool,
+    pub price: voltvend_domain::UnitPrice,
+    pub parent_meter: Option<MeterId>,
+    pub common_meters: Vec<MeterId>,
+    pub units: Vec<crate::records::ApportionedUnit>,
+}
+
+/// A calendar month of a rule posted (see [`crate::records::ApportionmentRun`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApportionPeriod {
+    pub rule_id: voltvend_domain::ApportionmentRuleId,
+    /// `year × 100 + month`, in the site's time zone.
+    pub period: i32,
 }
 
 /// A system alarm for the notification outbox.

@@ -26,32 +26,33 @@ pub mod records;
 pub mod secrets;
 pub mod workspace;
 
+pub use apply::apportion::month_bounds;
 pub use apply::lifecycle::{AccountClosed, MeterReplaced};
 pub use apply::payments::INTENT_TTL_MAX;
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
-    Actor, ApplyReadings, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift, Command,
-    CreatePaymentIntent, CreditRefusedPayment, CustomerRef, DecideCorrection, EnterArrears, ExpirePaymentIntent,
-    ImportPaymentStatement, ImportTariff, IssueCard, IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens,
-    LoginAttempt, Logout, LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift,
-    OpenVendingPoint, Operation, OpgBinding, OpgManagement, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings,
-    ReceiptFormat, RecordCardRead, RecordCommandAttempt, RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund,
-    RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
-    RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel,
-    SetPaymentChannelActive, SettlePayment, SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership,
-    UnlockOperator, UpdateCustomer, UpdateOperator,
+    Actor, ApplyReadings, ApportionPeriod, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift,
+    Command, CreateApportionmentRule, CreatePaymentIntent, CreditRefusedPayment, CustomerRef, DecideCorrection,
+    EnterArrears, ExpirePaymentIntent, ImportPaymentStatement, ImportTariff, InstallMeter, IssueCard, IssueFieldCard,
+    IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding,
+    OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgManagement,
+    PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCardRead, RecordCommandAttempt,
+    RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt,
+    RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus,
+    SetCardStatus, SetLanguage, SetMeterChannel, SetPaymentChannelActive, SettlePayment, SettleVendingPoint,
+    StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;
 pub use load::{Source, load};
 pub use records::{
-    AccountRecord, ApiTokenRecord, ApprovalRecord, ApprovalStatus, AuditRecord, CardAlgorithm, CardKeyRecord,
-    CardStatus, CommandKind, CommandStatus, Correction, CorrectionKind, CreditValue, Decision, FieldCardKind,
-    IdempotencyRecord, IntentStatus, KeyCampaign, LocalCredit, MeterCard, MeterCommand, MeterControl, MeterRecord,
-    MeterReport, MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentChannel,
-    PaymentIntent, PaymentMethod, PaymentStatement, PendingKeyChange, Provider, ReadingRow, ReadingState,
-    ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord, SessionRecord, StatementEntry, StatementEntryKind,
-    StsState, TariffDoc, VendingKeyRecord,
+    AccountRecord, ApiTokenRecord, ApportionedUnit, ApportionmentRule, ApportionmentRun, ApprovalRecord,
+    ApprovalStatus, AuditRecord, CardAlgorithm, CardKeyRecord, CardStatus, CommandKind, CommandStatus, Correction,
+    CorrectionKind, CreditValue, Decision, FieldCardKind, IdempotencyRecord, IntentStatus, KeyCampaign, LocalCredit,
+    MeterCard, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, MeterTokenRecord, OpgState, OpgUnit,
+    OutboxKind, OutboxRow, PaymentChannel, PaymentIntent, PaymentMethod, PaymentStatement, PendingKeyChange, Provider,
+    ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord, SessionRecord,
+    SpanConsumption, StatementEntry, StatementEntryKind, StsState, TariffDoc, UnitShare, VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys, card_key_aad};
 pub use workspace::{AuditHead, Changes, Workspace};

@@ -134,6 +134,27 @@ pub trait Source {
     /// The open shifts of these operators.
     fn open_shifts(&mut self, operators: &[OperatorId])
     -> impl Future<Output = Result<Vec<Shift>, Self::Error>> + Send;
+    fn apportionment_rules(
+        &mut self,
+        ids: &[voltvend_domain::ApportionmentRuleId],
+    ) -> impl Future<Output = Result<Vec<crate::records::ApportionmentRule>, Self::Error>> + Send;
+    /// Posted months of apportionment rules, by rule and month.
+    fn apportionment_runs(
+        &mut self,
+        keys: &[(voltvend_domain::ApportionmentRuleId, i32)],
+    ) -> impl Future<Output = Result<Vec<crate::records::ApportionmentRun>, Self::Error>> + Send;
+    /// Every meter installed at one of these premises (whatever its state now).
+    fn meters_at(
+        &mut self,
+        premises: &[PremisesId],
+    ) -> impl Future<Output = Result<Vec<MeterRecord>, Self::Error>> + Send;
+    /// What each meter's stored readings counted over each span `(meter, from, to)`: the consumption of its
+    /// billed and measured readings taken at or after `from` and before `to`, and how many were flagged. One
+    /// answer per span that has readings; a span with none may be left out.
+    fn consumption(
+        &mut self,
+        spans: &[(MeterId, jiff::Timestamp, jiff::Timestamp)],
+    ) -> impl Future<Output = Result<Vec<crate::records::SpanConsumption>, Self::Error>> + Send;
     /// The ledger's last sequence number and the head of the audit chain.
     fn heads(&mut self) -> impl Future<Output = Result<(i64, AuditHead), Self::Error>> + Send;
 }
@@ -183,6 +204,10 @@ struct Footprint {
     /// Meters whose STS key record's supply group and revision need their vending key (and key changes that
     /// need the new one's).
     sts_key_changes: Vec<(MeterId, voltvend_sts::KeyChange)>,
+    apportionment_rules: BTreeSet<voltvend_domain::ApportionmentRuleId>,
+    /// Months of rules to post: their runs, their units' meters and every meter's consumption in the month.
+    apportionment_periods: BTreeSet<(voltvend_domain::ApportionmentRuleId, i32)>,
+    unit_premises: BTreeSet<PremisesId>,
 }
 
 fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
@@ -447,6 +472,23 @@ impl Footprint {
             Command::ImportPaymentStatement(i) => {
                 self.payment_channels.insert(i.channel_id);
             }
+            Command::InstallMeter(i) => {
+                self.meters.insert(i.meter_id);
+                self.premises.insert(i.premises_id);
+            }
+            Command::CreateApportionmentRule(r) => {
+                self.apportionment_rules.insert(r.rule_id);
+                self.premises.insert(r.premises_id);
+                self.premises.extend(r.units.iter().map(|u| u.premises_id));
+                self.meters.extend(r.parent_meter);
+                self.meters.extend(r.common_meters.iter().copied());
+            }
+            Command::ApportionPeriod(a) => {
+                // The rule brings its site, units and meters; a share charged per unit (transfer ids derived
+                // from the operation's, new unless the operation was applied, when its record answers).
+                self.apportionment_rules.insert(a.rule_id);
+                self.apportionment_periods.insert((a.rule_id, a.period));
+            }
             Command::CloseShift(s) => {
                 self.shifts.insert(s.shift_id);
                 self.transfers.insert(op.transfer_id(0));
@@ -627,6 +669,39 @@ pub async fn load<'a, S: Source + Send>(
         fp.operators.insert(c.operator_id);
         fp.ledger.insert(c.clearing);
         ws.payment_channels.load(c.id, c);
+    }
+
+    // Apportionment rules name their site, units and meters; a month to post needs its units' meters too.
+    for id in &fp.apportionment_rules {
+        ws.apportionment_rules.ask(*id);
+    }
+    for r in src.apportionment_rules(&list(&fp.apportionment_rules)).await? {
+        if fp.apportionment_periods.iter().any(|(id, _)| *id == r.id) {
+            fp.premises.insert(r.premises_id);
+            fp.premises.extend(r.units.iter().map(|u| u.premises_id));
+            fp.unit_premises.extend(r.units.iter().map(|u| u.premises_id));
+            fp.meters.extend(r.named_meters());
+        }
+        ws.apportionment_rules.load(r.id, r);
+    }
+    for key in &fp.apportionment_periods {
+        ws.apportionment_runs.ask(*key);
+    }
+    for r in src.apportionment_runs(&list(&fp.apportionment_periods)).await? {
+        ws.apportionment_runs.load((r.rule_id, r.period), r);
+    }
+    let mut at_units: std::collections::BTreeMap<PremisesId, Vec<MeterId>> =
+        fp.unit_premises.iter().map(|p| (*p, Vec::new())).collect();
+    for m in src.meters_at(&list(&fp.unit_premises)).await? {
+        if let Some(p) = m.meter.premises_id
+            && let Some(ids) = at_units.get_mut(&p)
+        {
+            ids.push(m.meter.id);
+            fp.meters.insert(m.meter.id);
+        }
+    }
+    for (p, ids) in at_units {
+        ws.unit_meters.load(p, ids);
     }
 
     // Records that refer to accounts, meters, shifts and operators: loaded first so that those are followed.
@@ -878,6 +953,36 @@ pub async fn load<'a, S: Source + Send>(
     }
     for t in src.tariffs(&list(&fp.tariffs)).await? {
         ws.tariffs.load(t.code.clone(), t);
+    }
+
+    // Last, what each meter of a month to post counted in it (the month's bounds need the site's time zone).
+    let mut spans = Vec::new();
+    for (rule_id, period) in &fp.apportionment_periods {
+        let Ok(Some(rule)) = ws.apportionment_rules.get(rule_id) else { continue };
+        let Ok(Some(site)) = ws.premises.get(&rule.premises_id) else { continue };
+        // A month that is no month is refused by the operation itself.
+        let Ok((from, to)) = crate::apply::apportion::month_bounds(*period, &site.time_zone) else { continue };
+        let mut meters: Vec<MeterId> = rule.named_meters().collect();
+        for u in &rule.units {
+            if let Ok(Some(ids)) = ws.unit_meters.get(&u.premises_id) {
+                meters.extend(ids.iter().copied());
+            }
+        }
+        spans.extend(meters.into_iter().map(|m| (m, from, to)));
+    }
+    for (meter_id, from, to) in &spans {
+        let none = crate::records::SpanConsumption {
+            meter_id: *meter_id,
+            from: *from,
+            to: *to,
+            consumption_milli: 0,
+            readings: 0,
+            flagged: 0,
+        };
+        ws.consumption.load((*meter_id, from.as_microsecond(), to.as_microsecond()), none);
+    }
+    for c in src.consumption(&spans).await? {
+        ws.consumption.load((c.meter_id, c.from.as_microsecond(), c.to.as_microsecond()), c);
     }
     Ok(ws)
 }

@@ -65,6 +65,8 @@ pub struct MemoryDb {
     pub payment_channels: HashMap<voltvend_domain::PaymentChannelId, PaymentChannel>,
     pub payment_intents: HashMap<voltvend_domain::PaymentIntentId, PaymentIntent>,
     pub payment_statements: Vec<crate::records::PaymentStatement>,
+    pub apportionment_rules: HashMap<voltvend_domain::ApportionmentRuleId, crate::records::ApportionmentRule>,
+    pub apportionment_runs: HashMap<(voltvend_domain::ApportionmentRuleId, i32), crate::records::ApportionmentRun>,
     pub approvals: HashMap<ApprovalId, ApprovalRecord>,
     pub campaigns: HashMap<CampaignId, KeyCampaign>,
     pub meter_tokens: Vec<MeterTokenRecord>,
@@ -90,6 +92,18 @@ impl MemoryDb {
         let result = execute(&mut ws, op, render, ctx, at);
         self.write(ws.pending());
         result
+    }
+
+    /// Applies operations as one batch, as the stores' writer does: loaded once, applied in order (each
+    /// operation sees what the ones before it changed), written once.
+    pub fn run_batch(&mut self, ops: &[Operation], ctx: &Context, at: Timestamp) -> Vec<Result<Applied, OpError>> {
+        let mut ws = match block_on(load(self, ops)) {
+            Ok(ws) => ws,
+            Err(never) => match never {},
+        };
+        let results = ops.iter().map(|op| execute(&mut ws, op, None, ctx, at)).collect();
+        self.write(ws.pending());
+        results
     }
 
     /// Writes what a workspace changed.
@@ -170,6 +184,12 @@ impl MemoryDb {
         }
         self.meter_tokens.extend(c.meter_tokens);
         self.payment_statements.extend(c.payment_statements);
+        for r in c.apportionment_rules {
+            self.apportionment_rules.insert(r.id, r);
+        }
+        for r in c.apportionment_runs {
+            self.apportionment_runs.insert((r.rule_id, r.period), r);
+        }
         for (a, code, state) in c.pricing {
             self.pricing.insert((a, code), state);
         }
@@ -402,6 +422,57 @@ impl Source for MemoryDb {
             .values()
             .filter(|s| operators.contains(&s.operator_id) && s.status == voltvend_domain::ShiftStatus::Open)
             .cloned()
+            .collect())
+    }
+    async fn apportionment_rules(
+        &mut self,
+        ids: &[voltvend_domain::ApportionmentRuleId],
+    ) -> Result<Vec<crate::records::ApportionmentRule>, Infallible> {
+        Ok(pick(&self.apportionment_rules, ids))
+    }
+    async fn apportionment_runs(
+        &mut self,
+        keys: &[(voltvend_domain::ApportionmentRuleId, i32)],
+    ) -> Result<Vec<crate::records::ApportionmentRun>, Infallible> {
+        Ok(pick(&self.apportionment_runs, keys))
+    }
+    async fn meters_at(&mut self, premises: &[PremisesId]) -> Result<Vec<MeterRecord>, Infallible> {
+        Ok(self
+            .meters
+            .values()
+            .filter(|m| m.meter.premises_id.is_some_and(|p| premises.contains(&p)))
+            .cloned()
+            .collect())
+    }
+    async fn consumption(
+        &mut self,
+        spans: &[(MeterId, Timestamp, Timestamp)],
+    ) -> Result<Vec<crate::records::SpanConsumption>, Infallible> {
+        use crate::records::{ReadingStatus, SpanConsumption};
+        Ok(spans
+            .iter()
+            .map(|(meter_id, from, to)| {
+                let rows = self
+                    .readings
+                    .iter()
+                    .filter(|r| r.meter_id == *meter_id && r.reading.at >= *from && r.reading.at < *to);
+                let mut c = SpanConsumption {
+                    meter_id: *meter_id,
+                    from: *from,
+                    to: *to,
+                    consumption_milli: 0,
+                    readings: 0,
+                    flagged: 0,
+                };
+                for r in rows {
+                    c.readings += 1;
+                    match r.status {
+                        ReadingStatus::Flagged => c.flagged += 1,
+                        ReadingStatus::Billed | ReadingStatus::Measured => c.consumption_milli += r.consumption_milli,
+                    }
+                }
+                c
+            })
             .collect())
     }
     async fn heads(&mut self) -> Result<(i64, AuditHead), Infallible> {

@@ -106,6 +106,9 @@ code_enum!(
         Billed => "billed",
         /// Stored for review, not billed: a register went backwards without a replacement, or similar.
         Flagged => "flagged",
+        /// A meter with no account (a site's parent meter, a common area's meter, a vacant unit's meter):
+        /// its consumption is recorded and counted, and nobody is billed for it.
+        Measured => "measured",
     }
 );
 
@@ -918,4 +921,114 @@ impl ApprovalRecord {
             None => ApprovalStatus::Pending,
         }
     }
+}
+
+/// 公摊: how a site's common-area energy (and, with a parent meter, its line loss) is shared among its units
+/// (see [`voltvend_domain::apportion`]). A rule is not changed once made: a new arrangement is a new rule, so
+/// that every period posted under a rule was computed by the rule as it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApportionmentRule {
+    pub id: voltvend_domain::ApportionmentRuleId,
+    /// The site (a property, building or floor): every meter and unit of the rule lies within it, and its time
+    /// zone draws the periods' bounds.
+    pub premises_id: PremisesId,
+    pub name: String,
+    pub utility: voltvend_domain::Utility,
+    pub basis: voltvend_domain::apportion::Basis,
+    pub pool: voltvend_domain::apportion::Pool,
+    /// What a kWh (m³) of the pool is charged at.
+    pub price: voltvend_domain::UnitPrice,
+    /// The site's incomer, measuring everything the units and common areas draw (总表).
+    pub parent_meter: Option<MeterId>,
+    /// The common areas' own meters: public lighting, lifts, pumps.
+    pub common_meters: Vec<MeterId>,
+    /// The units that share, each with its floor area; their own consumption is what their meters of the
+    /// rule's utility measured.
+    pub units: Vec<ApportionedUnit>,
+    pub created_at: Timestamp,
+}
+
+impl ApportionmentRule {
+    pub const NAME_LEN_MAX: usize = 120;
+    /// The most units one rule shares among (a large estate's building is a few hundred).
+    pub const UNITS_MAX: usize = 2_000;
+    pub const COMMON_METERS_MAX: usize = 64;
+    /// The largest floor area of a unit: 10⁶ m².
+    pub const AREA_DM2_MAX: i64 = 100_000_000;
+
+    /// Every meter the rule names itself (its units' meters come from their premises).
+    pub fn named_meters(&self) -> impl Iterator<Item = MeterId> + '_ {
+        self.parent_meter.into_iter().chain(self.common_meters.iter().copied())
+    }
+}
+
+/// A unit sharing under a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApportionedUnit {
+    pub premises_id: PremisesId,
+    /// Its floor area in hundredths of a square metre (dm²); zero when the rule does not share by area.
+    pub floor_area_dm2: i64,
+}
+
+/// A month of a rule, posted: what each group of meters measured, the line loss, the pool valued and each
+/// unit's share. Append-only; one per rule and month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApportionmentRun {
+    /// The posting operation.
+    pub operation_id: OperationId,
+    pub rule_id: voltvend_domain::ApportionmentRuleId,
+    /// `year × 100 + month`.
+    pub period: i32,
+    /// The month's bounds in the site's time zone: readings taken at or after `from` and before `to` count.
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub parent_milli: Option<i64>,
+    pub units_milli: i64,
+    pub common_milli: i64,
+    pub loss_milli: Option<i64>,
+    pub pool_milli: i64,
+    /// The rule's price (millionths of a major unit per kWh or m³) and its currency.
+    pub price_micro: i64,
+    pub currency: voltvend_domain::Currency,
+    /// The pool (what is shared of it) valued at the price, rounded down to the minor unit.
+    pub amount_minor: i64,
+    pub at: Timestamp,
+    /// One per unit, in the rule's order; their amounts add up to `amount_minor`.
+    pub shares: Vec<UnitShare>,
+}
+
+impl ApportionmentRun {
+    /// What was charged to accounts: the shares of units with no account (vacant) are borne by the site.
+    pub fn charged_minor(&self) -> i64 {
+        self.shares.iter().filter(|s| s.account_id.is_some()).map(|s| s.amount_minor).sum()
+    }
+}
+
+/// A unit's share of a period, with what it was computed from (its statement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitShare {
+    pub premises_id: PremisesId,
+    /// The account charged: the one its meters of the rule's utility are bound to; none for a vacant unit.
+    pub account_id: Option<AccountId>,
+    /// The unit's weight under the rule's basis: its floor area (dm²), its consumption (milli-units) or 1.
+    pub weight: i64,
+    /// What the unit's own meters measured in the period.
+    pub consumption_milli: i64,
+    /// Its share of the pool's quantity and of the pool's amount (the latter charged).
+    pub share_milli: i64,
+    pub amount_minor: i64,
+    /// The transfer that charged it (none for a vacant unit or a share of nothing).
+    pub transfer_id: Option<TransferId>,
+}
+
+/// What a meter measured over a span of time: the readings stored in it (billed or measured) and their
+/// consumption, and how many readings in it were flagged (not counted until reviewed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanConsumption {
+    pub meter_id: MeterId,
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub consumption_milli: i64,
+    pub readings: i64,
+    pub flagged: i64,
 }

@@ -184,6 +184,8 @@ pub struct Changes {
     pub payment_channels: Vec<PaymentChannel>,
     pub payment_intents: Vec<PaymentIntent>,
     pub payment_statements: Vec<crate::records::PaymentStatement>,
+    pub apportionment_rules: Vec<crate::records::ApportionmentRule>,
+    pub apportionment_runs: Vec<crate::records::ApportionmentRun>,
     pub approvals: Vec<ApprovalRecord>,
     pub campaigns: Vec<KeyCampaign>,
     pub readings: Vec<ReadingRow>,
@@ -290,6 +292,13 @@ workspace! {
         /// Sales made earlier, by operation (read for reprints; new sales go to the `sales` log).
         sales_made: OperationId => SaleRecord,
         idempotency: OperationId => IdempotencyRecord,
+        apportionment_rules: voltvend_domain::ApportionmentRuleId => crate::records::ApportionmentRule,
+        apportionment_runs: (voltvend_domain::ApportionmentRuleId, i32) => crate::records::ApportionmentRun,
+        /// Read only: the meters installed at a unit of an apportionment rule (ever, whatever their state).
+        unit_meters: PremisesId => Vec<MeterId>,
+        /// Read only: what a meter's readings stored before the batch counted over a span `(meter, from µs,
+        /// to µs)`.
+        consumption: (MeterId, i64, i64) => crate::records::SpanConsumption,
     }
     logs {
         readings: ReadingRow,
@@ -360,6 +369,8 @@ impl Workspace {
             payment_channels: self.payment_channels.pending(),
             payment_intents: self.payment_intents.pending(),
             payment_statements: self.payment_statements.pending(),
+            apportionment_rules: self.apportionment_rules.pending(),
+            apportionment_runs: self.apportionment_runs.pending(),
             approvals: self.approvals.pending(),
             campaigns: self.campaigns.pending(),
             readings: self.readings.pending(),

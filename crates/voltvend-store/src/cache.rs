@@ -261,6 +261,28 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     async fn meters_of_accounts(&mut self, accounts: &[AccountId]) -> Result<Vec<MeterRecord>, StoreError> {
         self.inner.meters_of_accounts(accounts).await
     }
+    // Apportionment is rare and reads what the cache does not hold (readings, rules): straight to the database.
+    async fn apportionment_rules(
+        &mut self,
+        ids: &[voltvend_domain::ApportionmentRuleId],
+    ) -> Result<Vec<voltvend_ops::ApportionmentRule>, StoreError> {
+        self.inner.apportionment_rules(ids).await
+    }
+    async fn apportionment_runs(
+        &mut self,
+        keys: &[(voltvend_domain::ApportionmentRuleId, i32)],
+    ) -> Result<Vec<voltvend_ops::ApportionmentRun>, StoreError> {
+        self.inner.apportionment_runs(keys).await
+    }
+    async fn meters_at(&mut self, premises: &[PremisesId]) -> Result<Vec<MeterRecord>, StoreError> {
+        self.inner.meters_at(premises).await
+    }
+    async fn consumption(
+        &mut self,
+        spans: &[(MeterId, jiff::Timestamp, jiff::Timestamp)],
+    ) -> Result<Vec<voltvend_ops::SpanConsumption>, StoreError> {
+        self.inner.consumption(spans).await
+    }
     async fn transfers(&mut self, ids: &[TransferId]) -> Result<Vec<Transfer>, StoreError> {
         self.inner.transfers(ids).await
     }

@@ -562,6 +562,18 @@ pub trait Store: Send + Sync + fmt::Debug {
         q: &ListQuery,
         f: &IntentFilter,
     ) -> Result<Vec<voltvend_ops::PaymentIntent>, StoreError>;
+    /// Apportionment rules (公摊) whose site is within the scope, newest first, after the cursor.
+    async fn list_apportionment_rules(&self, q: &ListQuery)
+    -> Result<Vec<voltvend_ops::ApportionmentRule>, StoreError>;
+    async fn apportionment_rule(
+        &self,
+        id: voltvend_domain::ApportionmentRuleId,
+    ) -> Result<Option<voltvend_ops::ApportionmentRule>, StoreError>;
+    /// The months posted under a rule, the latest first, each with its shares.
+    async fn apportionment_runs(
+        &self,
+        rule: voltvend_domain::ApportionmentRuleId,
+    ) -> Result<Vec<voltvend_ops::ApportionmentRun>, StoreError>;
     /// The latest import of a channel's statement of `day` (the provider's day), with its lines.
     async fn payment_statement(
         &self,

@@ -13,6 +13,7 @@ use crate::error::OpError;
 use crate::records::{AccountRecord, IdempotencyRecord, MeterTokenRecord, OutboxKind, RefusedPayment, SaleRecord};
 use crate::workspace::{AuditHead, Workspace};
 
+pub mod apportion;
 mod auth;
 pub(crate) mod campaign;
 pub mod cards;
@@ -118,6 +119,8 @@ pub enum Outcome {
     PaymentIntent(crate::records::PaymentIntent),
     /// A provider's statement, kept.
     StatementImported(crate::records::PaymentStatement),
+    /// A month of an apportionment rule posted (公摊).
+    Apportioned(crate::records::ApportionmentRun),
     /// A vending point's remittance recorded: the point as it is now.
     Settled(voltvend_domain::VendingPoint),
     /// Commands queued for a meter by an operator.
@@ -175,6 +178,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadingsOutcome {
     pub meter_id: MeterId,
+    /// Readings billed; for a meter with no account, readings measured (recorded, billed to nobody).
     pub billed: usize,
     /// At or before the last reading already billed (duplicates, late arrivals).
     pub skipped: usize,
@@ -350,6 +354,9 @@ fn apply_command(
         Command::ExpirePaymentIntent(x) => payments::expire(ws, op, x, at),
         Command::RecordPaymentOrder(r) => payments::record_order(ws, op, r),
         Command::ImportPaymentStatement(i) => payments::import_statement(ws, op, i, at),
+        Command::InstallMeter(i) => apportion::install_meter(ws, op, i),
+        Command::CreateApportionmentRule(r) => apportion::create_rule(ws, op, r, at),
+        Command::ApportionPeriod(a) => apportion::apportion(ws, op, a, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),

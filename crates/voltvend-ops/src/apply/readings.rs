@@ -10,10 +10,14 @@
 //! supply can carry, registers that do not match the tariff — the reading is stored as flagged for review and
 //! not billed, and billing goes on from the last good reading. A replaced meter is a new meter with readings
 //! of its own, so its registers start afresh.
+//!
+//! A meter installed with no account — a site's parent meter (总表), a common area's meter, a vacant unit's
+//! meter — is measured, not billed: its readings are checked the same way and stored with their consumption
+//! as [`ReadingStatus::Measured`], so that line loss and common-area apportionment (公摊) can count them.
 
 use jiff::Timestamp;
 use voltvend_domain::tariff::pricing::{Reading, Registers, price};
-use voltvend_domain::{ControlMode, Posting, Side, TransferKind, TransferRequest, text};
+use voltvend_domain::{ControlMode, MeterState, Posting, Side, TransferKind, TransferRequest, text};
 
 use super::{Outcome, ReadingsOutcome, acting_operator, committed, control, in_scope, wallet_position};
 use crate::audit::AuditEntry;
@@ -42,6 +46,9 @@ pub(super) fn apply(
     let mut meter = ws.meters.get(&r.meter_id)?.ok_or_else(|| OpError::not_found("meter", r.meter_id))?.clone();
     if let Some(p) = meter.meter.premises_id {
         in_scope(ws, &op.actor, p, "meter", r.meter_id)?;
+    }
+    if meter.meter.state == MeterState::Installed && meter.meter.account_id.is_none() {
+        return measure(ws, op, r);
     }
     meter.meter.ensure_active()?;
     if meter.meter.control_mode != ControlMode::Remote {
@@ -234,6 +241,83 @@ pub(super) fn apply(
         trip_held,
     };
     Ok((Outcome::Readings(outcome), entry))
+}
+
+/// Readings of a meter with no account: checked as billing checks them and stored with what they measured.
+fn measure(ws: &mut Workspace, op: &Operation, r: &ApplyReadings) -> Result<(Outcome, AuditEntry), OpError> {
+    let mut last = ws.reading_states.get(&r.meter_id)?.map(|s| s.last.clone());
+    let mut readings = r.readings.clone();
+    readings.sort_by_key(|x| x.at);
+    let (mut measured, mut skipped, mut flagged, mut total_milli) = (0_usize, 0_usize, 0_usize, 0_i64);
+    let row = |reading, status, note: String, consumption_milli| ReadingRow {
+        meter_id: r.meter_id,
+        reading,
+        status,
+        operation_id: op.id,
+        note,
+        consumption_milli,
+    };
+    for reading in readings {
+        let used = match &last {
+            None => Ok(0),
+            Some(prev) if reading.at <= prev.at => {
+                skipped += 1;
+                continue;
+            }
+            Some(prev) => resolve(prev, &reading, r.limits).and_then(|base| {
+                consumed(&base.registers, &reading.registers)
+                    .ok_or_else(|| "the registers differ from the last reading's".to_string())
+            }),
+        };
+        match used {
+            Ok(used) => {
+                total_milli = total_milli.saturating_add(used);
+                ws.readings.push(row(reading.clone(), ReadingStatus::Measured, String::new(), used));
+                last = Some(reading);
+                measured += 1;
+            }
+            Err(why) => {
+                ws.readings.push(row(reading, ReadingStatus::Flagged, why, 0));
+                flagged += 1;
+            }
+        }
+    }
+    if measured > 0
+        && let Some(last) = last
+    {
+        ws.reading_states.put(r.meter_id, ReadingState { meter_id: r.meter_id, last });
+    }
+    let entry = AuditEntry::new(
+        "readings",
+        format!("meter:{}", r.meter_id),
+        String::new(),
+        format!("measured={measured} skipped={skipped} flagged={flagged} consumption_milli={total_milli}"),
+    );
+    let outcome = ReadingsOutcome {
+        meter_id: r.meter_id,
+        billed: measured,
+        skipped,
+        flagged,
+        charged_minor: 0,
+        transfer: None,
+        balance_after_minor: 0,
+        relay: None,
+        trip_held: false,
+    };
+    Ok((Outcome::Readings(outcome), entry))
+}
+
+/// What the registers advanced from `base` (a reading as [`resolve`] moved it) to `now`, summed over the
+/// registers: the consumption of the interval in milli-units (Wh, litres).
+fn consumed(base: &Registers, now: &Registers) -> Option<i64> {
+    match (base, now) {
+        (Registers::Total(a), Registers::Total(b)) => b.checked_sub(*a),
+        (Registers::PerPeriod(a), Registers::PerPeriod(b)) => a.iter().try_fold(0_i64, |sum, (name, old)| {
+            let new = b.iter().find(|(n, _)| n == name)?.1;
+            sum.checked_add(new.checked_sub(*old)?)
+        }),
+        _ => None,
+    }
 }
 
 /// The previous reading as pricing must see it for `reading`: each register that wrapped is moved down by the

@@ -4,6 +4,7 @@
 // Tests may panic: a failed expectation is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod apportion;
 mod cards;
 mod codes;
 mod control;

@@ -196,7 +196,8 @@ macro_rules! endpoints {
 
 use Permission as P;
 use handlers::{
-    admin, campaigns, cards, corrections, counter, customers, lifecycle, payments, places, reports, session, supply,
+    admin, apportion, campaigns, cards, corrections, counter, customers, lifecycle, payments, places, reports, session,
+    supply,
 };
 use views::*;
 
@@ -560,6 +561,34 @@ endpoints! {
     GET "/api/v1/payment-channels/{id}/statements/{date}" => payments::statement_reconciliation {
         access: Access::Needs(P::PaymentsRead), summary: "对账: the kept statement of a day against the ledger as it is now — payments, refunds, and every difference", keyed: false,
         query: -, body: -, ok: 200 [StatementReconciliationView], errors: [404],
+    }
+    POST "/api/v1/meters/{id}/install" => apportion::install_meter {
+        access: Access::Needs(P::MetersManage), summary: "装表: install a meter from stock with no account — a site's parent meter, a common area's meter, a vacant unit's — to be read and measured, billed to nobody", keyed: true,
+        query: -, body: [InstallMeterRequest], ok: 200 [InstalledMeterView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/apportionment-rules" => apportion::list_rules {
+        access: Access::Needs(P::ReportsRead), summary: "公摊: common-area apportionment rules whose site is within one's scope", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<ApportionmentRuleView>], errors: [422],
+    }
+    POST "/api/v1/apportionment-rules" => apportion::create_rule {
+        access: Access::Needs(P::ApportionmentManage), summary: "公摊规则: a site's parent and common-area meters, its units with their floor areas, and how a month's pool is shared and priced", keyed: true,
+        query: -, body: [CreateApportionmentRuleRequest], ok: 201 [ApportionmentRuleView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/apportionment-rules/{id}" => apportion::get_rule {
+        access: Access::Needs(P::ReportsRead), summary: "An apportionment rule and the months posted under it", keyed: false,
+        query: -, body: -, ok: 200 [ApportionmentRuleView], errors: [404],
+    }
+    GET "/api/v1/apportionment-rules/{id}/periods/{period}" => apportion::get_period {
+        access: Access::Needs(P::ReportsRead), summary: "线损与公摊: a month's line loss, pool and each unit's share — as posted, or as posting it would be now", keyed: false,
+        query: -, body: -, ok: 200 [ApportionmentPeriodView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/apportionment-rules/{id}/periods/{period}" => apportion::post_period {
+        access: Access::Needs(P::ApportionmentManage), summary: "公摊入账: post a month — each unit's share charged to its account, once", keyed: true,
+        query: -, body: -, ok: 201 [ApportionmentPeriodView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/apportionment-rules/{id}/periods/{period}/units/{unit}" => apportion::unit_statement {
+        access: Access::Needs(P::ReportsRead), summary: "公摊明细: one unit's statement of a month — the figures and how its share was computed", keyed: false,
+        query: -, body: -, ok: 200 [UnitStatementView], errors: [404, 409, 422],
     }
     GET "/api/v1/payment-position" => payments::position {
         access: Access::Needs(P::PaymentsRead), summary: "头寸: a day's position of every online payment channel in scope and of each provider: sold, held, kept (owed back), refunded, and what the provider owes by the ledger", keyed: false,

@@ -2766,3 +2766,145 @@ pub struct StatementReconciliationView {
     /// What the provider owes now by the ledger (the clearing account's balance).
     pub clearing_balance: MoneyView,
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Common-area apportionment (公摊)
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallMeterRequest {
+    /// Where the meter is installed with no account: a site, building or floor (a parent or common-area meter),
+    /// or a vacant unit.
+    pub premises_id: Uuid,
+}
+
+/// A meter installed with no account: read by the head end, measured, billed to nobody.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct InstalledMeterView {
+    pub meter_id: Uuid,
+    pub premises_id: Uuid,
+    /// `installed`.
+    pub state: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApportionedUnitRequest {
+    pub premises_id: Uuid,
+    /// Floor area in m² with up to two decimals: "85.50". Required when the rule shares by floor area.
+    pub floor_area_m2: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApportionmentRuleRequest {
+    pub name: String,
+    /// The site: every meter and unit of the rule lies within it, and its time zone draws the months.
+    pub premises_id: Uuid,
+    /// `electricity` or `water`.
+    pub utility: String,
+    /// `floor_area` (按面积), `consumption` (按用量) or `equal` (均摊).
+    pub basis: String,
+    /// `common` (the common-area meters' consumption) or `common_and_loss` (everything the parent meter
+    /// measured beyond the units' meters: common areas and line loss).
+    pub pool: String,
+    /// What a kWh (m³) of the pool is charged at, up to six decimals: "0.6".
+    pub price: String,
+    pub currency: String,
+    /// The site's incomer (总表); required for `common_and_loss`, and for a line-loss figure.
+    pub parent_meter_id: Option<Uuid>,
+    /// The common areas' own meters (public lighting, lifts, pumps).
+    #[serde(default)]
+    pub common_meter_ids: Vec<Uuid>,
+    pub units: Vec<ApportionedUnitRequest>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApportionedUnitView {
+    pub premises_id: Uuid,
+    pub name: String,
+    /// m² with two decimals.
+    pub floor_area_m2: String,
+}
+
+/// A rule and the months posted under it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApportionmentRuleView {
+    pub id: Uuid,
+    pub name: String,
+    pub premises_id: Uuid,
+    pub utility: String,
+    pub basis: String,
+    pub pool: String,
+    /// Per kWh or m³, with six decimals.
+    pub price: String,
+    pub currency: String,
+    pub unit: String,
+    pub parent_meter_id: Option<Uuid>,
+    pub common_meter_ids: Vec<Uuid>,
+    pub units: Vec<ApportionedUnitView>,
+    pub created_at: String,
+    /// The months posted, latest first (`YYYY-MM`).
+    pub posted: Vec<String>,
+}
+
+/// One unit's share of a month, with what it was computed from.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UnitShareView {
+    pub premises_id: Uuid,
+    pub name: String,
+    /// The account charged; none for a vacant unit (its share is borne by the site).
+    pub account_id: Option<Uuid>,
+    /// The unit's weight under the basis: its floor area (in m², two decimals), its consumption (three
+    /// decimals), or 1.
+    pub weight: String,
+    /// Its share of all the weights, in hundredths of a percent with two decimals: "31.93".
+    pub weight_percent: String,
+    pub consumption: QuantityView,
+    pub share: QuantityView,
+    pub amount: MoneyView,
+    pub transfer_id: Option<Uuid>,
+}
+
+/// A month of a rule: the line loss and the pool, and each unit's share — posted, or as posting it would
+/// be now (a preview, computed by the posting itself and thrown away).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ApportionmentPeriodView {
+    pub rule_id: Uuid,
+    pub rule_name: String,
+    /// `YYYY-MM`.
+    pub period: String,
+    /// `posted` or `preview`.
+    pub status: String,
+    pub from: String,
+    pub to: String,
+    pub basis: String,
+    pub pool_kind: String,
+    pub parent: Option<QuantityView>,
+    pub units: QuantityView,
+    pub common: QuantityView,
+    /// `parent − units − common`: what no child meter measured.
+    pub loss: Option<QuantityView>,
+    /// The loss as a share of the parent, in percent with two decimals.
+    pub loss_percent: Option<String>,
+    /// What is shared (negative when the children measured more than the parent: then nothing is).
+    pub pool: QuantityView,
+    pub price: String,
+    /// The pool valued at the price, rounded down to the minor unit.
+    pub amount: MoneyView,
+    /// What was (or would be) charged to accounts, and what vacant units' shares leave with the site.
+    pub charged: MoneyView,
+    pub borne_by_site: MoneyView,
+    pub shares: Vec<UnitShareView>,
+    pub operation_id: Option<Uuid>,
+    pub posted_at: Option<String>,
+}
+
+/// A unit's statement of a month (公摊明细): the month's figures with the unit's own line.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct UnitStatementView {
+    /// The month, with `shares` holding this unit's line only.
+    pub period: ApportionmentPeriodView,
+    /// The sum of every unit's weight: the unit's share is its weight over this of the amount.
+    pub total_weight: String,
+}

@@ -367,7 +367,7 @@ impl SqlStore {
             };
             b.push(" AND (p.path = c.path OR p.path LIKE c.path || '/%')");
         }
-        b.push(" WHERE r.status = 'billed' AND r.at_us >= ");
+        b.push(" WHERE r.status <> 'flagged' AND r.at_us >= ");
         b.push_bind(from_us).push(" AND r.at_us < ").push_bind(to_us);
         for k in [&scope_key, &within].into_iter().flatten() {
             push_scope(&mut b, "m.premises_id", k);

@@ -749,3 +749,43 @@ fn outbox_from_row(r: &DbRow) -> Result<(i64, OutboxRow), StoreError> {
         },
     ))
 }
+
+/// A rule's head (its common meters and units are read apart: [`complete_rules`]).
+fn apportionment_rule_from_row(r: &DbRow) -> Result<voltvend_ops::ApportionmentRule, StoreError> {
+    let currency = currency_from(r.try_get("currency")?)?;
+    Ok(voltvend_ops::ApportionmentRule {
+        id: uuid_of(r, "id")?,
+        premises_id: uuid_of(r, "premises_id")?,
+        name: r.try_get("name")?,
+        utility: parsed(r, "utility")?,
+        basis: parsed(r, "basis")?,
+        pool: parsed(r, "pool")?,
+        price: voltvend_domain::UnitPrice::new(r.try_get("price_micro")?, currency).map_err(|e| corrupt("price", e))?,
+        parent_meter: opt_uuid_of(r, "parent_meter_id")?,
+        common_meters: Vec::new(),
+        units: Vec::new(),
+        created_at: at_of(r, "created_at_us")?,
+    })
+}
+
+/// A run's head (its shares are read apart: [`complete_runs`]).
+fn apportionment_run_from_row(r: &DbRow) -> Result<voltvend_ops::ApportionmentRun, StoreError> {
+    let period: i64 = r.try_get("period")?;
+    Ok(voltvend_ops::ApportionmentRun {
+        operation_id: uuid_of(r, "operation_id")?,
+        rule_id: uuid_of(r, "rule_id")?,
+        period: i32::try_from(period).map_err(|e| corrupt("period", e))?,
+        from: at_of(r, "from_us")?,
+        to: at_of(r, "to_us")?,
+        parent_milli: r.try_get("parent_milli")?,
+        units_milli: r.try_get("units_milli")?,
+        common_milli: r.try_get("common_milli")?,
+        loss_milli: r.try_get("loss_milli")?,
+        pool_milli: r.try_get("pool_milli")?,
+        price_micro: r.try_get("price_micro")?,
+        currency: currency_from(r.try_get("currency")?)?,
+        amount_minor: r.try_get("amount_minor")?,
+        at: at_of(r, "at_us")?,
+        shares: Vec::new(),
+    })
+}

@@ -100,6 +100,60 @@ async fn load_transfers(conn: &mut Conn, column: &str, ids: &[Uuid]) -> Result<V
     Ok(transfers)
 }
 
+/// Reads the common meters and units of rules read by [`apportionment_rule_from_row`].
+async fn complete_rules(conn: &mut Conn, rules: &mut [voltvend_ops::ApportionmentRule]) -> Result<(), StoreError> {
+    let keys: Vec<Uuid> = rules.iter().map(|r| r.id.as_uuid()).collect();
+    let meters = select_in(conn, "SELECT rule_id, idx, meter_id FROM apportionment_rule_meters WHERE rule_id", &keys, |r| {
+        Ok((uuid_of::<voltvend_domain::ApportionmentRuleId>(r, "rule_id")?, r.try_get::<i64, _>("idx")?, uuid_of::<MeterId>(r, "meter_id")?))
+    })
+    .await?;
+    let units = select_in(conn, "SELECT * FROM apportionment_rule_units WHERE rule_id", &keys, |r| {
+        Ok((
+            uuid_of::<voltvend_domain::ApportionmentRuleId>(r, "rule_id")?,
+            r.try_get::<i64, _>("idx")?,
+            voltvend_ops::ApportionedUnit { premises_id: uuid_of(r, "premises_id")?, floor_area_dm2: r.try_get("floor_area_dm2")? },
+        ))
+    })
+    .await?;
+    for rule in rules.iter_mut() {
+        let mut m: Vec<_> = meters.iter().filter(|(id, _, _)| *id == rule.id).map(|(_, i, m)| (*i, *m)).collect();
+        m.sort_by_key(|(i, _)| *i);
+        rule.common_meters = m.into_iter().map(|(_, m)| m).collect();
+        let mut u: Vec<_> = units.iter().filter(|(id, _, _)| *id == rule.id).map(|(_, i, u)| (*i, *u)).collect();
+        u.sort_by_key(|(i, _)| *i);
+        rule.units = u.into_iter().map(|(_, u)| u).collect();
+    }
+    Ok(())
+}
+
+/// Reads the shares of runs read by [`apportionment_run_from_row`], in the rule's order.
+async fn complete_runs(conn: &mut Conn, runs: &mut [voltvend_ops::ApportionmentRun]) -> Result<(), StoreError> {
+    let keys: Vec<Uuid> = runs.iter().map(|r| r.operation_id.as_uuid()).collect();
+    let shares = select_in(conn, "SELECT * FROM apportionment_shares WHERE run_id", &keys, |r| {
+        Ok((
+            uuid_of::<OperationId>(r, "run_id")?,
+            r.try_get::<i64, _>("idx")?,
+            voltvend_ops::UnitShare {
+                premises_id: uuid_of(r, "premises_id")?,
+                account_id: opt_uuid_of(r, "account_id")?,
+                weight: r.try_get("weight")?,
+                consumption_milli: r.try_get("consumption_milli")?,
+                share_milli: r.try_get("share_milli")?,
+                amount_minor: r.try_get("amount_minor")?,
+                transfer_id: opt_uuid_of(r, "transfer_id")?,
+            },
+        ))
+    })
+    .await?;
+    for run in runs.iter_mut() {
+        let mut s: Vec<_> =
+            shares.iter().filter(|(id, _, _)| *id == run.operation_id).map(|(_, i, s)| (*i, s.clone())).collect();
+        s.sort_by_key(|(i, _)| *i);
+        run.shares = s.into_iter().map(|(_, s)| s).collect();
+    }
+    Ok(())
+}
+
 /// The operations loader's view of a connection.
 struct TxSource<'c> {
     conn: &'c mut Conn,
@@ -306,6 +360,67 @@ impl voltvend_ops::Source for TxSource<'_> {
     async fn open_shifts(&mut self, operators: &[OperatorId]) -> Result<Vec<Shift>, StoreError> {
         let keys = uuids(operators, |x| x.as_uuid());
         select_in(self.conn, "SELECT * FROM shifts WHERE status = 'open' AND operator_id", &keys, shift_from_row).await
+    }
+
+    async fn apportionment_rules(
+        &mut self,
+        ids: &[voltvend_domain::ApportionmentRuleId],
+    ) -> Result<Vec<voltvend_ops::ApportionmentRule>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        let mut rules =
+            select_in(self.conn, "SELECT * FROM apportionment_rules WHERE id", &keys, apportionment_rule_from_row).await?;
+        complete_rules(self.conn, &mut rules).await?;
+        Ok(rules)
+    }
+
+    async fn apportionment_runs(
+        &mut self,
+        keys: &[(voltvend_domain::ApportionmentRuleId, i32)],
+    ) -> Result<Vec<voltvend_ops::ApportionmentRun>, StoreError> {
+        // By rule, then the months asked for (a batch asks for a few).
+        let rules: Vec<Uuid> = keys.iter().map(|(r, _)| r.as_uuid()).collect();
+        let mut runs =
+            select_in(self.conn, "SELECT * FROM apportionment_runs WHERE rule_id", &rules, apportionment_run_from_row)
+                .await?;
+        runs.retain(|r| keys.contains(&(r.rule_id, r.period)));
+        complete_runs(self.conn, &mut runs).await?;
+        Ok(runs)
+    }
+
+    async fn meters_at(&mut self, premises: &[PremisesId]) -> Result<Vec<MeterRecord>, StoreError> {
+        let keys = uuids(premises, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM meters WHERE premises_id", &keys, meter_from_row).await
+    }
+
+    async fn consumption(
+        &mut self,
+        spans: &[(MeterId, Timestamp, Timestamp)],
+    ) -> Result<Vec<voltvend_ops::SpanConsumption>, StoreError> {
+        let mut out = Vec::with_capacity(spans.len());
+        // One query per span (the index on (meter_id, at_us) answers each); a month to post asks for its rule's
+        // meters, rarely more than a few hundred.
+        for (meter_id, from, to) in spans {
+            let row = sqlx::query(
+                "SELECT COUNT(*) AS n, \
+                 CAST(COALESCE(SUM(CASE WHEN status = 'flagged' THEN 0 ELSE consumption_milli END), 0) AS BIGINT) AS used, \
+                 CAST(COALESCE(SUM(CASE WHEN status = 'flagged' THEN 1 ELSE 0 END), 0) AS BIGINT) AS flagged \
+                 FROM readings WHERE meter_id = $1 AND at_us >= $2 AND at_us < $3",
+            )
+            .bind(meter_id.as_uuid())
+            .bind(timestamp_us(*from))
+            .bind(timestamp_us(*to))
+            .fetch_one(&mut *self.conn)
+            .await?;
+            out.push(voltvend_ops::SpanConsumption {
+                meter_id: *meter_id,
+                from: *from,
+                to: *to,
+                consumption_milli: row.try_get("used")?,
+                readings: row.try_get("n")?,
+                flagged: row.try_get("flagged")?,
+            });
+        }
+        Ok(out)
     }
 
     async fn heads(&mut self) -> Result<(i64, AuditHead), StoreError> {

@@ -645,6 +645,50 @@ impl Store for SqlStore {
         self.list_payment_intents_impl(q, f).await
     }
 
+    async fn list_apportionment_rules(&self, q: &ListQuery) -> Result<Vec<voltvend_ops::ApportionmentRule>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT r.* FROM apportionment_rules r WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "r.premises_id", key);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND r.id < ").push_bind(after);
+        }
+        b.push(" ORDER BY r.id DESC LIMIT ").push_bind(limit_of(q));
+        let mut rules = self.fetch(b, apportionment_rule_from_row).await?;
+        let mut conn = self.pool.acquire().await?;
+        complete_rules(&mut conn, &mut rules).await?;
+        Ok(rules)
+    }
+
+    async fn apportionment_rule(
+        &self,
+        id: voltvend_domain::ApportionmentRuleId,
+    ) -> Result<Option<voltvend_ops::ApportionmentRule>, StoreError> {
+        let Some(rule) =
+            self.one("SELECT * FROM apportionment_rules WHERE id = $1", id.as_uuid(), apportionment_rule_from_row).await?
+        else {
+            return Ok(None);
+        };
+        let mut rules = [rule];
+        let mut conn = self.pool.acquire().await?;
+        complete_rules(&mut conn, &mut rules).await?;
+        let [rule] = rules;
+        Ok(Some(rule))
+    }
+
+    async fn apportionment_runs(
+        &self,
+        rule: voltvend_domain::ApportionmentRuleId,
+    ) -> Result<Vec<voltvend_ops::ApportionmentRun>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM apportionment_runs WHERE rule_id = ");
+        b.push_bind(rule.as_uuid()).push(" ORDER BY period DESC");
+        let mut runs = self.fetch(b, apportionment_run_from_row).await?;
+        let mut conn = self.pool.acquire().await?;
+        complete_runs(&mut conn, &mut runs).await?;
+        Ok(runs)
+    }
+
     async fn payment_statement(
         &self,
         channel: voltvend_domain::PaymentChannelId,

@@ -726,6 +726,98 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         },
     )
     .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO apportionment_rules (id, premises_id, name, utility, basis, pool, price_micro, currency, \
+         parent_meter_id, created_at_us)",
+        "",
+        &c.apportionment_rules,
+        |b, r| {
+            b.push_bind(r.id.as_uuid())
+                .push_bind(r.premises_id.as_uuid())
+                .push_bind(r.name.clone())
+                .push_bind(r.utility.as_str())
+                .push_bind(r.basis.as_str())
+                .push_bind(r.pool.as_str())
+                .push_bind(r.price.micro_per_unit())
+                .push_bind(r.price.currency().code().to_string())
+                .push_bind(r.parent_meter.map(|m| m.as_uuid()))
+                .push_bind(timestamp_us(r.created_at));
+        },
+    )
+    .await?;
+    let rule_meters: Vec<_> = c
+        .apportionment_rules
+        .iter()
+        .flat_map(|r| r.common_meters.iter().enumerate().map(move |(n, m)| (r.id, n as i64, *m)))
+        .collect();
+    insert_rows(conn, "INSERT INTO apportionment_rule_meters (rule_id, idx, meter_id)", "", &rule_meters, |b, (r, n, m)| {
+        b.push_bind(r.as_uuid()).push_bind(*n).push_bind(m.as_uuid());
+    })
+    .await?;
+    let rule_units: Vec<_> = c
+        .apportionment_rules
+        .iter()
+        .flat_map(|r| r.units.iter().enumerate().map(move |(n, u)| (r.id, n as i64, *u)))
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO apportionment_rule_units (rule_id, idx, premises_id, floor_area_dm2)",
+        "",
+        &rule_units,
+        |b, (r, n, u)| {
+            b.push_bind(r.as_uuid()).push_bind(*n).push_bind(u.premises_id.as_uuid()).push_bind(u.floor_area_dm2);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO apportionment_runs (operation_id, rule_id, period, from_us, to_us, parent_milli, units_milli, \
+         common_milli, loss_milli, pool_milli, price_micro, currency, amount_minor, at_us)",
+        "",
+        &c.apportionment_runs,
+        |b, r| {
+            b.push_bind(r.operation_id.as_uuid())
+                .push_bind(r.rule_id.as_uuid())
+                .push_bind(i64::from(r.period))
+                .push_bind(timestamp_us(r.from))
+                .push_bind(timestamp_us(r.to))
+                .push_bind(r.parent_milli)
+                .push_bind(r.units_milli)
+                .push_bind(r.common_milli)
+                .push_bind(r.loss_milli)
+                .push_bind(r.pool_milli)
+                .push_bind(r.price_micro)
+                .push_bind(r.currency.code().to_string())
+                .push_bind(r.amount_minor)
+                .push_bind(timestamp_us(r.at));
+        },
+    )
+    .await?;
+    let shares: Vec<_> = c
+        .apportionment_runs
+        .iter()
+        .flat_map(|r| r.shares.iter().enumerate().map(move |(n, s)| (r.operation_id, n as i64, s)))
+        .collect();
+    insert_rows(
+        conn,
+        "INSERT INTO apportionment_shares (run_id, idx, premises_id, account_id, weight, consumption_milli, \
+         share_milli, amount_minor, transfer_id)",
+        "",
+        &shares,
+        |b, (run, n, s)| {
+            b.push_bind(run.as_uuid())
+                .push_bind(*n)
+                .push_bind(s.premises_id.as_uuid())
+                .push_bind(s.account_id.map(|a| a.as_uuid()))
+                .push_bind(s.weight)
+                .push_bind(s.consumption_milli)
+                .push_bind(s.share_milli)
+                .push_bind(s.amount_minor)
+                .push_bind(s.transfer_id.map(|t| t.as_uuid()));
+        },
+    )
+    .await?;
     insert_rows(conn, "INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us, detail)", "", &c.outbox, |b, o| {
         b.push_bind(o.operation_id.as_uuid())
             .push_bind(o.idx)

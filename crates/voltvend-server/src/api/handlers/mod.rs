@@ -2,6 +2,7 @@
 //! `api::endpoints`), which has already checked the permission; handlers check premises scope.
 
 pub mod admin;
+pub mod apportion;
 pub mod campaigns;
 pub mod cards;
 pub mod corrections;

@@ -70,6 +70,10 @@ struct Fixture {
     /// An online payment channel of building A, and a customer's intent through it.
     channel: String,
     intent: String,
+    /// A common-area apportionment rule of building A (its lights' meter installed with no account), and a meter
+    /// in building A's stock.
+    rule: String,
+    stock_meter: String,
 }
 
 /// Things in building A every request can name.
@@ -216,7 +220,44 @@ async fn fixture(api: &Api) -> Fixture {
     )
     .await
     .ok();
+    // Building A's lights: a meter installed with no account, shared by A-101 under a rule; and one in stock.
+    let (lights, stock) = (
+        voltvend_domain::MeterId::from_uuid(uuid::Uuid::from_u128(0xA990)),
+        voltvend_domain::MeterId::from_uuid(uuid::Uuid::from_u128(0xA991)),
+    );
+    for (id, serial, address) in [(lights, "LIGHTS-A", "000000009901"), (stock, "STOCK-A", "000000009902")] {
+        let mut m = voltvend_domain::Meter::receive(
+            id,
+            serial,
+            voltvend_domain::Utility::Electricity,
+            voltvend_domain::ControlMode::Remote,
+            voltvend_domain::MeterProtocol::Dlt645,
+            address,
+            voltvend_domain::CtVtRatio::DIRECT,
+        )
+        .unwrap();
+        m.premises_id = Some(e.building_a.id);
+        api.store.submit(estate.system(voltvend_ops::Command::ReceiveMeter(m))).await.unwrap();
+    }
+    let install = voltvend_ops::InstallMeter { meter_id: lights, premises_id: e.building_a.id };
+    api.store.submit(estate.system(voltvend_ops::Command::InstallMeter(install))).await.unwrap();
+    let rule = voltvend_domain::ApportionmentRuleId::from_uuid(uuid::Uuid::from_u128(0xA992));
+    let create = voltvend_ops::CreateApportionmentRule {
+        rule_id: rule,
+        premises_id: e.building_a.id,
+        name: "Block A lights".into(),
+        utility: voltvend_domain::Utility::Electricity,
+        basis: voltvend_domain::apportion::Basis::FloorArea,
+        pool: voltvend_domain::apportion::Pool::Common,
+        price: voltvend_domain::UnitPrice::parse("0.6", voltvend_domain::Currency::CNY).unwrap(),
+        parent_meter: None,
+        common_meters: vec![lights],
+        units: vec![voltvend_ops::ApportionedUnit { premises_id: e.unit_a.id, floor_area_dm2: 5_000 }],
+    };
+    api.store.submit(estate.system(voltvend_ops::Command::CreateApportionmentRule(create))).await.unwrap();
     Fixture {
+        rule: rule.to_string(),
+        stock_meter: stock.to_string(),
         channel,
         intent,
         ic_meter: ic_meter.to_string(),
@@ -700,6 +741,39 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             format!("/api/v1/audit?operator_id={a_cashier}"),
             None,
             Scoped::List { item: format!("\"operator_id\":\"{a_cashier}\""), from: 'a', roles: None },
+            "AMU",
+        ),
+        ("POST", "/api/v1/meters/{id}/install") => x(
+            format!("/api/v1/meters/{}/install", f.stock_meter),
+            Some(json!({"premises_id": e.building_a.id.to_string()})),
+            Scoped::Object,
+            "AMF",
+        ),
+        ("GET", "/api/v1/apportionment-rules") => x(path.into(), None, list(f.rule.clone()), "AMU"),
+        ("POST", "/api/v1/apportionment-rules") => x(
+            path.into(),
+            Some(json!({
+                "name": "matrix", "premises_id": e.building_a.id.to_string(), "utility": "electricity",
+                "basis": "equal", "pool": "common", "price": "0.6", "currency": "CNY",
+                "common_meter_ids": ["00000000-0000-0000-0000-00000000a990"], "units": [{"premises_id": unit}]
+            })),
+            Scoped::Object,
+            "AM",
+        ),
+        ("GET", "/api/v1/apportionment-rules/{id}") => {
+            x(format!("/api/v1/apportionment-rules/{}", f.rule), None, Scoped::Object, "AMU")
+        }
+        // A month not read to its end: refused (409) for whoever may see the rule, not found from B.
+        ("GET", "/api/v1/apportionment-rules/{id}/periods/{period}") => {
+            x(format!("/api/v1/apportionment-rules/{}/periods/2026-10", f.rule), None, Scoped::Object, "AMU")
+        }
+        ("POST", "/api/v1/apportionment-rules/{id}/periods/{period}") => {
+            x(format!("/api/v1/apportionment-rules/{}/periods/2026-10", f.rule), None, Scoped::Object, "AM")
+        }
+        ("GET", "/api/v1/apportionment-rules/{id}/periods/{period}/units/{unit}") => x(
+            format!("/api/v1/apportionment-rules/{}/periods/2026-10/units/{unit}", f.rule),
+            None,
+            Scoped::Object,
             "AMU",
         ),
         _ => panic!("no sample for {method} {path}: add a row to this table"),

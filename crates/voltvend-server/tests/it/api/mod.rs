@@ -18,6 +18,7 @@ use voltvend_server::http::{AppState, Metrics};
 use voltvend_store::{OpenOptions, Store};
 use voltvend_testkit::estate::{Estate, PASSWORD_HASH};
 
+mod apportion;
 mod auth;
 mod backups;
 mod campaigns;

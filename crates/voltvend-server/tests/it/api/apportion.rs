@@ -1,0 +1,174 @@
+//! 公摊 through the API, as a property manager does it: a parent meter and the stairwell lights' meter received
+//! and installed with no account, a rule sharing the common areas and line loss by floor area, October's line
+//! loss previewed, posted once, and a unit's statement — figures checked by hand.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+use voltvend_domain::BuiltinRole;
+
+use super::Api;
+use super::lifecycle::{get, post, read};
+
+const MANAGER: BuiltinRole = BuiltinRole::Manager;
+
+fn minor(v: &Value) -> i64 {
+    v["minor"].as_str().unwrap().parse().unwrap()
+}
+
+async fn account_owes(api: &Api) -> (i64, i64) {
+    let a = get(api, MANAGER, 'a', &format!("/api/v1/accounts/{}", api.estate.account_a)).await;
+    (minor(&a["balance"]), minor(&a["arrears"]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let block_a = e.building_a.id.to_string();
+    let vacant = api
+        .send(post(
+            &api,
+            MANAGER,
+            'a',
+            "/api/v1/premises",
+            json!({"parent_id": block_a, "level": "unit", "name": "A-102"}),
+        ))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut meters = Vec::new();
+    for (serial, address) in [("INCOMER-A", "000000000901"), ("LIGHTS-A", "000000000902")] {
+        let body = json!({"serial": serial, "utility": "electricity", "protocol": "dlt645", "address": address, "premises_id": block_a});
+        let id =
+            api.send(post(&api, MANAGER, 'a', "/api/v1/meters", body)).await.ok()["id"].as_str().unwrap().to_string();
+        let installed = api
+            .send(post(&api, MANAGER, 'a', &format!("/api/v1/meters/{id}/install"), json!({"premises_id": block_a})))
+            .await
+            .ok();
+        assert_eq!(installed["state"], "installed");
+        meters.push(id);
+    }
+    let (parent, lights) = (meters[0].clone(), meters[1].clone());
+    let rule = api
+        .send(post(&api, MANAGER, 'a', "/api/v1/apportionment-rules", json!({
+            "name": "Block A 公摊", "premises_id": block_a, "utility": "electricity", "basis": "floor_area",
+            "pool": "common_and_loss", "price": "0.60", "currency": "CNY", "parent_meter_id": parent,
+            "common_meter_ids": [lights],
+            "units": [{"premises_id": e.unit_a.id.to_string(), "floor_area_m2": "85.50"}, {"premises_id": vacant, "floor_area_m2": "120"}]
+        })))
+        .await;
+    assert_eq!(rule.status.as_u16(), 201, "{:?}", rule.json());
+    let rule = rule.json();
+    assert_eq!(rule["units"][0]["name"], "A-101");
+    assert_eq!(rule["units"][1]["floor_area_m2"], "120.00");
+    assert_eq!(rule["price"], "0.600000");
+    let id = rule["id"].as_str().unwrap().to_string();
+    let october = format!("/api/v1/apportionment-rules/{id}/periods/2026-10");
+
+    // Nothing read yet: the month cannot be shown, and says why.
+    let r = api.send(api.as_(MANAGER, 'a', Method::GET, &october)).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (409, "period_not_read"), "{:?}", r.json());
+    let r = api
+        .send(api.as_(MANAGER, 'a', Method::GET, &format!("/api/v1/apportionment-rules/{id}/periods/2026-13")))
+        .await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "bad_period"));
+
+    // October (Asia/Shanghai): a reading before it, one in it, one at its end, for each meter.
+    for (meter, kwh) in [
+        (parent.parse::<uuid::Uuid>().unwrap().into(), [1_000, 1_500, 1_600]),
+        (lights.parse::<uuid::Uuid>().unwrap().into(), [0, 120, 130]),
+        (e.remote_meter, [1_000, 1_300, 1_350]),
+    ] {
+        for (at, v) in ["2026-09-30T15:00:00Z", "2026-10-15T00:00:00Z", "2026-10-31T16:00:00Z"].iter().zip(kwh) {
+            read(&api, meter, at, v).await;
+        }
+    }
+    let preview = get(&api, MANAGER, 'a', &october).await;
+    assert_eq!(preview["status"], "preview");
+    // Parent 500 kWh, A-101 300, the lights 120: 80 kWh lost (16 %); 200 kWh shared at 0.60 = 120.00.
+    assert_eq!(
+        (&preview["parent"]["amount"], &preview["units"]["amount"], &preview["common"]["amount"]),
+        (&json!("500.000"), &json!("300.000"), &json!("120.000"))
+    );
+    assert_eq!((&preview["loss"]["amount"], &preview["loss_percent"]), (&json!("80.000"), &json!("16.00")));
+    assert_eq!((&preview["pool"]["amount"], &preview["amount"]["amount"]), (&json!("200.000"), &json!("120.00")));
+    // 120.00 × 85.50/205.50 = 49.927… and × 120/205.50 = 70.072…: 49.92 and 70.07, the cent left to A-101.
+    let amounts: Vec<_> = preview["shares"].as_array().unwrap().iter().map(|s| s["amount"]["amount"].clone()).collect();
+    assert_eq!(amounts, vec![json!("49.93"), json!("70.07")]);
+    assert_eq!(
+        (&preview["charged"]["amount"], &preview["borne_by_site"]["amount"]),
+        (&json!("49.93"), &json!("70.07"))
+    );
+    assert_eq!(preview["shares"][1]["account_id"], Value::Null);
+    assert_eq!(preview["shares"][0]["weight_percent"], "41.60");
+
+    // Posted once: what the preview said, charged to A-101's account.
+    let before = account_owes(&api).await;
+    let req = api.as_(MANAGER, 'a', Method::POST, &october).fresh_key();
+    let posted = api.send(req.clone()).await;
+    assert_eq!(posted.status.as_u16(), 201, "{:?}", posted.json());
+    let posted = posted.json();
+    assert_eq!(
+        (posted["status"].as_str(), &posted["shares"][0]["amount"]),
+        (Some("posted"), &preview["shares"][0]["amount"])
+    );
+    assert!(posted["shares"][0]["transfer_id"].is_string() && posted["shares"][1]["transfer_id"].is_null());
+    let after = account_owes(&api).await;
+    assert_eq!((before.0 - after.0) + (after.1 - before.1), 4_993, "the wallet and arrears moved by the share");
+    // The same request again is the same answer; another posting of the month is refused.
+    let again = api.send(req).await;
+    assert_eq!(again.json(), posted);
+    let r = api.send(api.as_(MANAGER, 'a', Method::POST, &october).fresh_key()).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (409, "period_apportioned"));
+    assert_eq!(account_owes(&api).await, after);
+    let shown = get(&api, MANAGER, 'a', &october).await;
+    assert_eq!((shown["status"].as_str(), &shown["operation_id"]), (Some("posted"), &posted["operation_id"]));
+    let listed = get(&api, MANAGER, 'a', &format!("/api/v1/apportionment-rules/{id}")).await;
+    assert_eq!(listed["posted"], json!(["2026-10"]));
+
+    // A-101's statement: its line and the weights it was divided by.
+    let statement = get(&api, BuiltinRole::Auditor, 'a', &format!("{october}/units/{}", e.unit_a.id)).await;
+    assert_eq!(statement["total_weight"], "205.50");
+    assert_eq!(statement["period"]["shares"].as_array().unwrap().len(), 1);
+    assert_eq!(statement["period"]["shares"][0]["weight"], "85.50");
+    let r = api.send(api.as_(MANAGER, 'a', Method::GET, &format!("{october}/units/{}", e.unit_b.id))).await;
+    assert_eq!(r.status.as_u16(), 404);
+
+    // The parent and lights were measured, billed to nobody: they show in the consumption report.
+    let report = get(
+        &api,
+        MANAGER,
+        'a',
+        "/api/v1/reports/consumption?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z&group_by=meter",
+    )
+    .await;
+    let text = report.to_string();
+    assert!(text.contains(&parent) && text.contains(&lights), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rules_are_refused_with_the_field_named() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let base = json!({
+        "name": "x", "premises_id": e.building_a.id.to_string(), "utility": "electricity", "basis": "equal",
+        "pool": "common", "price": "0.6", "currency": "CNY", "units": [{"premises_id": e.unit_a.id.to_string()}]
+    });
+    for (field, value, code) in [
+        ("basis", json!("by_mood"), "bad_value"),
+        ("pool", json!("everything"), "bad_value"),
+        ("price", json!("-1"), "bad_request"),
+        ("currency", json!("XXX"), "bad_value"),
+        ("units", json!([{"premises_id": e.unit_a.id.to_string(), "floor_area_m2": "1.234"}]), "bad_request"),
+        ("common_meter_ids", json!([]), "apportionment_common"),
+    ] {
+        let mut body = base.clone();
+        body[field] = value;
+        let r = api.send(post(&api, MANAGER, 'a', "/api/v1/apportionment-rules", body)).await;
+        assert_eq!(r.code(), code, "{field}: {:?}", r.json());
+    }
+    let listed = get(&api, MANAGER, 'a', "/api/v1/apportionment-rules").await;
+    assert_eq!(listed["items"], json!([]));
+}
