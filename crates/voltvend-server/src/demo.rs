@@ -30,6 +30,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use voltvend_domain::apportion::{Basis, Pool};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
@@ -41,11 +42,11 @@ use voltvend_meter::controller::{ControllerConfig, Mode, RemoteCommand};
 use voltvend_meter::fleet::{Fleet, Profile};
 use voltvend_ops::secrets::{openpaygo_aad, vending_key_aad};
 use voltvend_ops::{
-    Actor, Applied, ApplyReadings, CloseShift, Command, Correction, CorrectionKind, CustomerRef, DecideCorrection,
-    ImportTariff, IssueStsTokens, MasterKey, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint,
-    Operation, OpgBinding, OpgUnit, OutboxKind, Outcome, PaymentMethod, ReceiptFormat, RefundRefusedPayment,
-    ReprintReceipt, RequestCorrection, Sale, SaleAmount, SaleRecord, SettleVendingPoint, StsManagement,
-    VendingKeyRecord,
+    Actor, Applied, ApplyReadings, ApportionPeriod, ApportionedUnit, CloseShift, Command, Correction, CorrectionKind,
+    CreateApportionmentRule, CustomerRef, DecideCorrection, ImportTariff, InstallMeter, IssueStsTokens, MasterKey,
+    MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgUnit, OutboxKind,
+    Outcome, PaymentMethod, ReceiptFormat, RefundRefusedPayment, ReprintReceipt, RequestCorrection, Sale, SaleAmount,
+    SaleRecord, SettleVendingPoint, StsManagement, VendingKeyRecord,
 };
 use voltvend_store::{ListQuery, MeterFilter, Store};
 use voltvend_sts::keys::{KeyParams, KeyType};
@@ -141,6 +142,12 @@ pub struct SeedSummary {
     pub relay_closes: usize,
     /// Days seeded: the days of history and today.
     pub days: usize,
+    /// Block A's parent meter and its common areas' meter (公摊), installed with no account, and their
+    /// readings (one a midnight).
+    pub common_area_meters: usize,
+    pub common_area_readings: usize,
+    /// Months of Block A's apportionment rule posted (last month, when the history covers part of it).
+    pub apportioned_months: usize,
 }
 
 /// What [`seed`] returns.
@@ -295,6 +302,12 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
                     seed_time.as_secs_f64()
                 );
                 println!(
+                    "  公摊: Block A's incomer and common-area meter ({} readings, measured, billed to nobody) \
+                     share the common areas and line loss among its units by floor area (Common areas / 公摊 in the \
+                     menu); {} month posted.",
+                    s.common_area_readings, s.apportioned_months
+                );
+                println!(
                     "  STS: supply group {sgc:06}, key revision {krn}, with a random DEMO vending key made for this \
                      database (never load it into a real meter)."
                 );
@@ -410,15 +423,18 @@ pub async fn seed(
         agent_outstanding_minor: 0,
         refused: Vec::new(),
         reprint: None,
+        common: None,
     };
     let (logins, vending_key) = seeder.set_up(&plan, secret_ids, master_key).await?;
     seeder.open_accounts(&plan, secret_ids, master_key).await?;
+    seeder.common_areas(&plan).await?;
     for day in 0..=HISTORY_DAYS {
         if !seeder.run_day(day).await? {
             break;
         }
     }
     seeder.advance(now);
+    seeder.post_last_month().await?;
     seeder.ic_card_wave(secret_ids, master_key).await?;
     seeder.summary.days = usize::try_from(HISTORY_DAYS).unwrap_or(0) + 1;
     Ok(DemoSeed { logins, vending_key, fleet: seeder.fleet, summary: seeder.summary })
@@ -634,7 +650,27 @@ struct Seeder<'a> {
     refused: Vec<(OperationId, usize, PaymentMethod)>,
     /// A sale whose receipt a customer asks for again.
     reprint: Option<OperationId>,
+    /// Block A's common areas, once set up.
+    common: Option<CommonArea>,
 }
+
+/// Block A's incomer (总表, serial A-INCOMER) and its stairwells' lights and lifts (公共照明及电梯, A-COMMON):
+/// what the seeder has them measure. The incomer measures what Block A's remote meters measured, the common areas, and a line loss of
+/// 3.5 % on top; the common areas draw 30–45 kWh a day.
+struct CommonArea {
+    rule: voltvend_domain::ApportionmentRuleId,
+    parent: MeterId,
+    lights: MeterId,
+    /// Block A's remote electricity meters (fleet indices).
+    units: Vec<usize>,
+    parent_wh: i64,
+    lights_wh: i64,
+    /// What Block A's remote meters showed at the last midnight reading.
+    units_wh: Option<i64>,
+}
+
+/// The line loss the demo's incomer sees, in thousandths.
+const LINE_LOSS_PERMILLE: i64 = 35;
 
 /// Submits operations together, so that the store's writer takes them in as few batches as it can, in this
 /// order; every one must commit (a refused sale's payment, recorded, is committed).
@@ -1193,6 +1229,131 @@ impl<'a> Seeder<'a> {
         self.summary.relay_closes += closed;
     }
 
+    /// 公摊: Block A's incomer and common-area meter received, installed with no account, and a rule sharing the
+    /// common areas and the line loss among Block A's units by floor area.
+    async fn common_areas(&mut self, plan: &EstatePlan) -> anyhow::Result<()> {
+        let estate = self.estate()?;
+        let manager = estate.staff(estate.manager);
+        let block_a = estate.cashiers.get(CASHIER_A).map(|(_, b)| b.clone()).context("Block A")?;
+        let (parent, lights) = (self.ids.id::<MeterId>(), self.ids.id::<MeterId>());
+        let mut ops = Vec::new();
+        for (id, serial, address) in
+            [(parent, "A-INCOMER", "10.20.1.10:502/1"), (lights, "A-COMMON", "10.20.1.10:502/2")]
+        {
+            let mut m = Meter::receive(
+                id,
+                serial,
+                Utility::Electricity,
+                ControlMode::Remote,
+                // Multifunction meters in Block A's switch room, on Modbus TCP (not the DL/T 645 fleet).
+                MeterProtocol::ModbusTcp,
+                address,
+                CtVtRatio::DIRECT,
+            )?;
+            m.premises_id = Some(estate.park.id);
+            ops.push(self.op(&manager, Command::ReceiveMeter(m)));
+            ops.push(self.op(&manager, Command::InstallMeter(InstallMeter { meter_id: id, premises_id: block_a.id })));
+        }
+        // Floor areas by kind of unit: flats of three sizes, the ground-floor shops larger.
+        let mut units = Vec::new();
+        for (n, (u, premises)) in plan.units.iter().zip(&estate.units).enumerate() {
+            if u.building != 0 {
+                continue;
+            }
+            let floor_area_dm2 = match u.kind {
+                UnitKind::Home => [8_950, 10_425, 12_780].get(n % 3).copied().unwrap_or(8_950),
+                _ => 15_600,
+            };
+            units.push(ApportionedUnit { premises_id: premises.id, floor_area_dm2 });
+        }
+        let rule = self.ids.id();
+        let create = CreateApportionmentRule {
+            rule_id: rule,
+            premises_id: block_a.id,
+            name: "Block A common areas and line loss A座公摊".into(),
+            utility: Utility::Electricity,
+            basis: Basis::FloorArea,
+            pool: Pool::CommonAndLoss,
+            price: voltvend_domain::UnitPrice::parse("0.538", Currency::CNY)?,
+            parent_meter: Some(parent),
+            common_meters: vec![lights],
+            units,
+        };
+        ops.push(self.op(&manager, Command::CreateApportionmentRule(create)));
+        self.commit(ops).await?;
+        let units = self
+            .accounts
+            .iter()
+            .filter(|a| plan.units.get(a.unit).is_some_and(|u| u.building == 0))
+            .filter_map(|a| a.remote)
+            .collect();
+        self.common = Some(CommonArea { rule, parent, lights, units, parent_wh: 0, lights_wh: 0, units_wh: None });
+        self.summary.common_area_meters = 2;
+        // Commissioned with the units' meters: their first readings at the same instant.
+        let at = self.clock.now();
+        let first = self.common_area_readings(at);
+        self.measure(first).await
+    }
+
+    /// The incomer's and the common areas' readings at this midnight (measured, billed to nobody).
+    fn common_area_readings(&mut self, at: Timestamp) -> Vec<(MeterId, Reading)> {
+        let Some(c) = self.common.as_mut() else { return Vec::new() };
+        // 30–45 kWh a day, varying by day (not from the seeder's random source, whose draws the rest of the
+        // history follows).
+        let day = at.as_second().div_euclid(86_400);
+        let lights_today = if c.units_wh.is_some() { 30_000 + (day * 7_919).rem_euclid(15_000) } else { 0 };
+        let meters = self.fleet.meters();
+        let units_now: i64 =
+            c.units.iter().filter_map(|i| meters.get(*i)).map(|m| (1..=4).map(|r| m.shown_wh(r)).sum::<i64>()).sum();
+        if let Some(before) = c.units_wh {
+            let used = (units_now - before).max(0) + lights_today;
+            c.lights_wh += lights_today;
+            c.parent_wh += used + used * LINE_LOSS_PERMILLE / 1_000;
+        }
+        c.units_wh = Some(units_now);
+        vec![
+            (c.parent, Reading { at, registers: Registers::Total(c.parent_wh) }),
+            (c.lights, Reading { at, registers: Registers::Total(c.lights_wh) }),
+        ]
+    }
+
+    /// Readings of the common-area meters, as the head end would submit them.
+    async fn measure(&mut self, readings: Vec<(MeterId, Reading)>) -> anyhow::Result<()> {
+        let headend = Actor::system("headend");
+        let ops: Vec<Operation> = readings
+            .into_iter()
+            .map(|(meter_id, reading)| {
+                let limits = voltvend_ops::ReadingLimits::default();
+                self.op(
+                    &headend,
+                    Command::ApplyReadings(ApplyReadings { meter_id, readings: vec![reading], report: None, limits }),
+                )
+            })
+            .collect();
+        self.summary.common_area_readings += ops.len();
+        self.commit(ops).await?;
+        Ok(())
+    }
+
+    /// Last month posted, when the history covers part of it (its preview, the posting applied and thrown
+    /// away, shares something).
+    async fn post_last_month(&mut self) -> anyhow::Result<()> {
+        let Some(rule) = self.common.as_ref().map(|c| c.rule) else { return Ok(()) };
+        let last = self.now.to_zoned(self.tz.clone()).date().first_of_month().yesterday()?;
+        let period = i32::from(last.year()) * 100 + i32::from(last.month());
+        let estate = self.estate()?;
+        let op =
+            self.op(&estate.staff(estate.manager), Command::ApportionPeriod(ApportionPeriod { rule_id: rule, period }));
+        if let Ok(Applied::Committed { outcome: Outcome::Apportioned(run), .. }) =
+            self.store.dry_run(op.clone()).await?
+            && run.pool_milli > 0
+        {
+            self.commit(vec![op]).await?;
+            self.summary.apportioned_months += 1;
+        }
+        Ok(())
+    }
+
     /// Every remote meter's registers now, billed.
     async fn read_meters(&mut self) -> anyhow::Result<()> {
         let at = self.clock.now();
@@ -1219,6 +1380,8 @@ impl<'a> Seeder<'a> {
                 ops.push((id, Reading { at, registers: Registers::Total(m.register_wh(0)) }));
             }
         }
+        let common = self.common_area_readings(at);
+        self.measure(common).await?;
         let headend = Actor::system("headend");
         let ops = ops
             .into_iter()

@@ -22,6 +22,7 @@ use tower::ServiceExt;
 use crate::api::auth::{self, Principal, Via};
 use crate::http::AppState;
 
+mod apportion;
 mod cards;
 pub mod chart;
 pub mod i18n;

@@ -49,6 +49,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/audit", get(audit))
         .merge(super::office::routes())
         .merge(super::cards::routes())
+        .merge(super::apportion::routes())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -65,6 +66,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/refunds", "nav.refunds", "refused_payments.read"),
     ("/ui/payments", "nav.payments", "payments.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
+    ("/ui/apportionment", "nav.apportionment", "reports.read"),
     ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
     ("/ui/stock", "nav.stock", "meters.manage"),
     ("/ui/operators", "nav.operators", "operators.read"),

@@ -193,7 +193,7 @@ async fn demo_seed_is_consistent() {
         (s.dlt645_meters, s.sts_meters, s.water_meters, s.openpaygo_devices),
         (remote.len(), sts.len(), water.len(), opg.len())
     );
-    assert_eq!(counts.meters, 198 + 42 + 66 + 6 + 4);
+    assert_eq!(counts.meters, 198 + 42 + 66 + 6 + 4 + 2, "and Block A's incomer and common-area meter");
     assert!(water.iter().all(|m| m.meter.utility == voltvend_domain::Utility::Water));
     let mut addresses: Vec<&str> = remote.iter().map(|m| m.meter.address.as_str()).collect();
     addresses.sort_unstable();
@@ -255,6 +255,36 @@ async fn demo_seed_is_consistent() {
     let standing = voltvend_store::SaleFilter { reversed: Some(false), ..all.clone() };
     let standing = store.sales_summary(None, &standing, voltvend_store::SalesGrouping::Method).await.unwrap();
     assert_eq!(standing.iter().map(|g| g.sales).sum::<i64>(), sold - 1, "the one reversed sale is left out");
+
+    // 公摊: Block A's incomer and common-area meter, measured every midnight, and its rule over Block A's 72
+    // units. On the 23rd of November the history (from the 2nd) covers none of October: nothing was posted,
+    // and November is not over.
+    assert_eq!((s.common_area_meters, s.common_area_readings, s.apportioned_months), (2, 2 * 22, 0));
+    let rules = store.list_apportionment_rules(&q).await.unwrap();
+    assert_eq!((rules.len(), rules[0].units.len()), (1, 72));
+    for m in [rules[0].parent_meter.unwrap(), rules[0].common_meters[0]] {
+        let rows = store.readings(m, 100).await.unwrap();
+        assert_eq!(rows.len(), 22, "commissioned with the units' meters, then every midnight");
+        assert!(rows.iter().all(|r| r.status == voltvend_ops::ReadingStatus::Measured), "{rows:?}");
+    }
+    let op = voltvend_ops::Operation::new(
+        voltvend_domain::OperationId::from_uuid(uuid::Uuid::from_u128(0xD3D0)),
+        voltvend_ops::Actor::system("test"),
+        voltvend_ops::Command::ApportionPeriod(voltvend_ops::ApportionPeriod { rule_id: rules[0].id, period: 202_611 }),
+    );
+    let refused = store.dry_run(op).await.unwrap().err().unwrap();
+    assert_eq!(refused.code(), "period_not_over");
+    // What the incomer measured beyond Block A's meters over the history: the common areas and 3.5 % lost, so
+    // a positive line loss.
+    let used = |m| {
+        let store = store.clone();
+        async move {
+            let rows = store.readings(m, 100).await.unwrap();
+            rows.iter().map(|r| r.consumption_milli).sum::<i64>()
+        }
+    };
+    let (parent, common) = (used(rules[0].parent_meter.unwrap()).await, used(rules[0].common_meters[0]).await);
+    assert!(common >= 21 * 30_000 && parent > common, "{parent} {common}");
 
     let report = store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);

@@ -1501,3 +1501,108 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
     let found = h.store.list_refused_payments(&page, &by_reference).await.unwrap();
     assert_eq!(found.iter().map(|r| r.reference.as_str()).collect::<Vec<_>>(), vec!["2026112322002"]);
 }
+
+/// 公摊: meters installed with no account measured, a rule, and October posted — the readings that close the
+/// month and the posting submitted together, so that the writer may take them in one batch (the posting then
+/// counts readings stored earlier in its own batch) — agree with the sequential model, record for record.
+pub async fn apportionment_agrees_with_the_model(h: &Harness) {
+    use voltvend_domain::apportion::{Basis, Pool};
+    use voltvend_domain::tariff::pricing::{Reading, Registers};
+    use voltvend_domain::{ApportionmentRuleId, UnitPrice};
+    use voltvend_ops::{
+        Actor, ApplyReadings, ApportionPeriod, ApportionedUnit, CreateApportionmentRule, InstallMeter, ReadingLimits,
+    };
+    let mut estate = h.estate().await;
+    let (parent, lights) =
+        (MeterId::from_uuid(uuid::Uuid::from_u128(0xAB01)), MeterId::from_uuid(uuid::Uuid::from_u128(0xAB02)));
+    let rule_id = ApportionmentRuleId::from_uuid(uuid::Uuid::from_u128(0xAB03));
+    let mut steps = Vec::new();
+    for (id, serial, address) in [(parent, "INCOMER-1", "000000000901"), (lights, "LIGHTS-1", "000000000902")] {
+        let mut m = Meter::receive(
+            id,
+            serial,
+            Utility::Electricity,
+            ControlMode::Remote,
+            MeterProtocol::Dlt645,
+            address,
+            CtVtRatio::DIRECT,
+        )
+        .unwrap();
+        m.premises_id = Some(estate.property.id);
+        steps.push(estate.system(Command::ReceiveMeter(m)));
+        steps.push(
+            estate.system(Command::InstallMeter(InstallMeter { meter_id: id, premises_id: estate.building_a.id })),
+        );
+    }
+    steps.push(estate.system(Command::CreateApportionmentRule(CreateApportionmentRule {
+        rule_id,
+        premises_id: estate.property.id,
+        name: "Riverside 公摊".into(),
+        utility: Utility::Electricity,
+        basis: Basis::FloorArea,
+        pool: Pool::CommonAndLoss,
+        price: UnitPrice::parse("0.60", Currency::CNY).unwrap(),
+        parent_meter: Some(parent),
+        common_meters: vec![lights],
+        units: vec![
+            ApportionedUnit { premises_id: estate.unit_a.id, floor_area_dm2: 8_550 },
+            ApportionedUnit { premises_id: estate.unit_b.id, floor_area_dm2: 6_225 },
+        ],
+    })));
+    let read = |estate: &mut voltvend_testkit::estate::Estate, meter, points: &[(&str, i64)]| {
+        let readings =
+            points.iter().map(|(t, wh)| Reading { at: t.parse().unwrap(), registers: Registers::Total(*wh) }).collect();
+        let command = Command::ApplyReadings(ApplyReadings {
+            meter_id: meter,
+            readings,
+            report: None,
+            limits: ReadingLimits::default(),
+        });
+        Operation::new(estate.next_op(), Actor::system("headend"), command)
+    };
+    let remote = estate.remote_meter;
+    for (meter, base, mid) in [(parent, 1_000_000, 1_500_000), (lights, 0, 120_000), (remote, 1_000_000, 1_300_000)] {
+        steps.push(read(&mut estate, meter, &[("2026-09-30T15:00:00Z", base), ("2026-10-15T00:00:00Z", mid)]));
+    }
+    // Together: the month's closing readings, then its posting, then the same posting again (refused).
+    let mut together = Vec::new();
+    for (meter, end) in [(parent, 1_600_000), (lights, 130_000), (remote, 1_350_000)] {
+        together.push(read(&mut estate, meter, &[("2026-10-31T16:00:00Z", end)]));
+    }
+    let admin = Actor::operator(estate.admin, estate.group.id, "test");
+    let post = ApportionPeriod { rule_id, period: 202_610 };
+    together.push(Operation::new(estate.next_op(), admin.clone(), Command::ApportionPeriod(post)));
+    together.push(Operation::new(estate.next_op(), admin, Command::ApportionPeriod(post)));
+    let mut all = estate.setup.clone();
+    let before = all.len();
+    all.extend(steps.iter().cloned());
+    all.extend(together.iter().cloned());
+    let (model, expected) = model_of(&all, &h.context);
+    let expected: Vec<_> = expected.into_iter().skip(before).collect();
+    for (op, want) in steps.iter().zip(&expected) {
+        let got = h.store.submit(op.clone()).await;
+        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
+    }
+    let got = join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
+    let codes: Vec<_> = got.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    let want: Vec<_> = expected.iter().skip(steps.len()).map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    assert_eq!(codes, want);
+    assert_eq!(want.last(), Some(&Some("period_apportioned")));
+    // The rule and the run as stored are the model's; the run shares 120.00 by 85.50 : 62.25 m².
+    let rule = h.store.apportionment_rule(rule_id).await.unwrap().unwrap();
+    assert_eq!(Some(&rule), model.apportionment_rules.get(&rule_id));
+    let runs = h.store.apportionment_runs(rule_id).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(Some(run), model.apportionment_runs.get(&(rule_id, 202_610)));
+    assert_eq!((run.pool_milli, run.amount_minor, run.loss_milli), (200_000, 12_000, Some(80_000)));
+    assert_eq!(run.shares.iter().map(|s| s.amount_minor).sum::<i64>(), 12_000);
+    let listed =
+        h.store.list_apportionment_rules(&voltvend_store::ListQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(listed, vec![rule]);
+    // Measured readings are kept as such, with what they measured.
+    let rows = h.store.readings(parent, 10).await.unwrap();
+    assert!(rows.iter().all(|r| r.status == voltvend_ops::ReadingStatus::Measured));
+    assert_eq!(rows.iter().map(|r| r.consumption_milli).sum::<i64>(), 600_000);
+    assert!(h.store.check(CheckScope::Full).await.unwrap().is_ok());
+}

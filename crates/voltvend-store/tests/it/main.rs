@@ -64,4 +64,5 @@ conformance!(
     corrections_and_reports_agree_with_the_model,
     ic_cards_agree_with_the_model,
     online_payments_agree_with_the_model,
+    apportionment_agrees_with_the_model,
 );

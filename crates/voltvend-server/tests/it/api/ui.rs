@@ -304,6 +304,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/payments".into(),
         "/ui/payments?status=open".into(),
         "/ui/payments/statements".into(),
+        "/ui/apportionment".into(),
         "/ui/stock".into(),
         "/ui/admin".into(),
         "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
@@ -1344,4 +1345,84 @@ async fn online_payments_are_followed_from_their_page() {
     assert!(html.contains("id=\"differences\"") && !html.contains("id=\"import\""), "{html}");
     let r = api.send(upload(&field(&html, "csrf"), "k2", &gbk, &cashier)).await;
     assert_eq!(r.status.as_u16(), 403, "{}", text(&r));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn common_areas_are_shared_from_their_pages_in_both_languages() {
+    use serde_json::json;
+    let mut api = Api::new().await;
+    let property = api.estate.property.id;
+    let (_, manager) = session(&mut api, "ui.apportion.manager", "manager", property).await;
+    let (_, cashier) = session(&mut api, "ui.apportion.cashier", "cashier", property).await;
+    let e = api.estate.clone();
+    let block_a = e.building_a.id.to_string();
+    let as_manager = |path: &str, body: serde_json::Value| {
+        api.as_(voltvend_domain::BuiltinRole::Manager, 'a', Method::POST, path).fresh_key().json(body)
+    };
+    api.send(as_manager("/api/v1/premises", json!({"parent_id": block_a, "level": "unit", "name": "A-102"})))
+        .await
+        .ok();
+    let mut meters = Vec::new();
+    for (serial, address) in [("INCOMER-A", "000000000901"), ("LIGHTS-A", "000000000902")] {
+        let body = json!({"serial": serial, "utility": "electricity", "protocol": "dlt645", "address": address, "premises_id": block_a});
+        let id = api.send(as_manager("/api/v1/meters", body)).await.ok()["id"].as_str().unwrap().to_string();
+        api.send(as_manager(&format!("/api/v1/meters/{id}/install"), json!({"premises_id": block_a}))).await.ok();
+        meters.push(id.parse::<uuid::Uuid>().unwrap().into());
+    }
+    for (meter, kwh) in
+        [(meters[0], [1_000, 1_500, 1_600]), (meters[1], [0, 120, 130]), (e.remote_meter, [1_000, 1_300, 1_350])]
+    {
+        for (at, v) in ["2026-09-30T15:00:00Z", "2026-10-15T00:00:00Z", "2026-10-31T16:00:00Z"].iter().zip(kwh) {
+            super::lifecycle::read(&api, meter, at, v).await;
+        }
+    }
+    // A cashier does not see the page; the manager makes a rule from it (a unit not in the site is refused).
+    assert_eq!(api.send(page("/ui/apportionment", &cashier)).await.status.as_u16(), 403);
+    let html = text(&api.send(page("/ui/apportionment", &manager)).await);
+    let form = |units: &str| {
+        format!(
+            "csrf={}&key={}&name=Block+A&site={block_a}&utility=electricity&pool=common_and_loss&basis=floor_area&price=0.60&currency=CNY&parent=INCOMER-A&common=LIGHTS-A&units={}",
+            field_in(&html, "/ui/apportionment", "csrf"),
+            field(&html, "key"),
+            units
+                .bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect::<String>()
+        )
+    };
+    let r = api.send(form_req("/ui/apportionment", &form("A-101, 85.50\nB-101, 60"), &manager)).await;
+    assert_eq!(r.status.as_u16(), 404, "{}", text(&r));
+    assert!(text(&r).contains("id=\"units-error\""), "{}", text(&r));
+    let r = api.send(form_req("/ui/apportionment", &form("A-101, 85.50\nA-102 120"), &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let rule_page = r.headers["location"].to_str().unwrap().to_string();
+    let october = format!("{rule_page}?period=2026-10");
+    let html = text(&api.send(page(&october, &manager)).await);
+    assert!(html.contains("data-status=\"preview\""), "{html}");
+    assert!(html.contains("80.000 kWh (16.00 %)"), "{html}");
+    assert!(html.contains("id=\"amount\">120.00 CNY"), "{html}");
+    // Posted from the page: then shown as posted, without the button.
+    let post = format!(
+        "csrf={}&key={}&period=2026-10",
+        field_in(&html, &format!("{}/post", rule_page), "csrf"),
+        field_in(&html, &format!("{}/post", rule_page), "key")
+    );
+    let r = api.send(form_req(&format!("{rule_page}/post"), &post, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let html = text(&api.send(page(&october, &manager)).await);
+    assert!(html.contains("data-status=\"posted\"") && !html.contains("id=\"post-month\""), "{html}");
+    // Posting the same month again (another key) is refused on the page.
+    let again = post.replace("&period", "x&period");
+    let r = api.send(form_req(&format!("{rule_page}/post"), &again, &manager)).await;
+    assert_eq!(r.status.as_u16(), 409, "{}", text(&r));
+    // A-101's statement, in Chinese too.
+    let statement = format!("{rule_page}/2026-10/{}", e.unit_a.id);
+    let html = text(&api.send(page(&statement, &manager)).await);
+    assert!(html.contains("id=\"step-share\">49.93 CNY") && html.contains("id=\"step-weight\">85.50"), "{html}");
+    let csrf = field(&text(&api.send(page("/ui/", &manager)).await), "csrf");
+    api.send(form_req("/ui/language", &format!("csrf={csrf}&lang=zh-CN&next=%2Fui%2F"), &manager)).await;
+    let html = text(&api.send(page(&statement, &manager)).await);
+    assert!(html.contains("公摊明细") && html.contains("向下取整到分"), "{html}");
+    let html = text(&api.send(page(&october, &manager)).await);
+    assert!(html.contains("线损") && html.contains("已入账"), "{html}");
 }
