@@ -34,7 +34,7 @@ pub use ledger::{
     BookChanges, LedgerAccount, LedgerAccountKind, LedgerBook, LedgerError, Owner, PostOutcome, Posting, Savepoint,
     Side, Transfer, TransferKind, TransferRequest,
 };
-pub use meter::{ControlMode, CtVtRatio, Meter, MeterError, MeterProtocol, MeterState, Utility};
+pub use meter::{ControlMode, CtVtRatio, EnergyCategory, Meter, MeterError, MeterProtocol, MeterState, Utility};
 pub use money::{Currency, Money, MoneyError};
 pub use operator::{BuiltinRole, Operator, Permission, Role};
 pub use premises::{Premises, PremisesError, PremisesLevel};

@@ -63,6 +63,24 @@ pub enum MeterState {
     Retired,
 }
 
+/// 分类: the category of use a meter measures, after the Chinese public-building energy sub-metering scheme
+/// (照明插座用电, 空调用电, 动力用电, 特殊用电); its sub-item (分项: lifts, pumps, a data room…) is free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EnergyCategory {
+    /// Lighting and sockets.
+    LightingSockets,
+    /// Air conditioning and heating.
+    Hvac,
+    /// Power: lifts, pumps, fans.
+    Power,
+    /// Special loads: data rooms, kitchens, laboratories.
+    Special,
+}
+
+str_enum!(EnergyCategory, "energy category", {
+    LightingSockets => "lighting_sockets", Hvac => "hvac", Power => "power", Special => "special",
+});
+
 str_enum!(Utility, "utility", { Electricity => "electricity", Water => "water" });
 str_enum!(ControlMode, "control mode", { Local => "local", Remote => "remote" });
 str_enum!(MeterProtocol, "meter protocol", {

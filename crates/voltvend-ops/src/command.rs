@@ -231,6 +231,8 @@ pub enum Command {
     /// 装表: a meter from stock installed at a premises with no account — a site's parent meter, a common
     /// area's meter, a vacant unit's — to be read and measured, not billed (an account may be opened on it later).
     InstallMeter(InstallMeter),
+    /// 分类分项: the category and sub-item of use a meter measures (replacing what it had).
+    SetMeterCategory(crate::records::MeterCategory),
     /// 公摊规则: how a site's common-area energy and line loss are shared among its units.
     CreateApportionmentRule(CreateApportionmentRule),
     /// 公摊: a month of a rule measured, valued and charged to its units' accounts, once.
@@ -298,6 +300,7 @@ impl Command {
             Self::RecordPaymentOrder(_) => "record_payment_order",
             Self::ImportPaymentStatement(_) => "import_payment_statement",
             Self::InstallMeter(_) => "install_meter",
+            Self::SetMeterCategory(_) => "set_meter_category",
             Self::CreateApportionmentRule(_) => "create_apportionment_rule",
             Self::ApportionPeriod(_) => "apportion_period",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
@@ -669,6 +672,11 @@ impl Command {
                     c.str(&l.currency);
                     c.i64(l.at.as_microsecond());
                 }
+            }
+            Self::SetMeterCategory(m) => {
+                c.uuid(m.meter_id.as_uuid());
+                c.str(m.category.as_str());
+                c.str(&m.sub_item);
             }
             Self::InstallMeter(i) => {
                 c.uuid(i.meter_id.as_uuid());

@@ -134,6 +134,10 @@ pub trait Source {
     /// The open shifts of these operators.
     fn open_shifts(&mut self, operators: &[OperatorId])
     -> impl Future<Output = Result<Vec<Shift>, Self::Error>> + Send;
+    fn meter_categories(
+        &mut self,
+        meters: &[MeterId],
+    ) -> impl Future<Output = Result<Vec<crate::records::MeterCategory>, Self::Error>> + Send;
     fn apportionment_rules(
         &mut self,
         ids: &[voltvend_domain::ApportionmentRuleId],
@@ -208,6 +212,10 @@ struct Footprint {
     /// Months of rules to post: their runs, their units' meters and every meter's consumption in the month.
     apportionment_periods: BTreeSet<(voltvend_domain::ApportionmentRuleId, i32)>,
     unit_premises: BTreeSet<PremisesId>,
+    /// Rules made by operations of the batch (a month of one may be posted later in the same batch).
+    created_rules: Vec<crate::command::CreateApportionmentRule>,
+    /// Meters whose category of use is set.
+    categories: BTreeSet<MeterId>,
 }
 
 fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
@@ -472,11 +480,16 @@ impl Footprint {
             Command::ImportPaymentStatement(i) => {
                 self.payment_channels.insert(i.channel_id);
             }
+            Command::SetMeterCategory(m) => {
+                self.meters.insert(m.meter_id);
+                self.categories.insert(m.meter_id);
+            }
             Command::InstallMeter(i) => {
                 self.meters.insert(i.meter_id);
                 self.premises.insert(i.premises_id);
             }
             Command::CreateApportionmentRule(r) => {
+                self.created_rules.push(r.clone());
                 self.apportionment_rules.insert(r.rule_id);
                 self.premises.insert(r.premises_id);
                 self.premises.extend(r.units.iter().map(|u| u.premises_id));
@@ -683,6 +696,16 @@ pub async fn load<'a, S: Source + Send>(
             fp.meters.extend(r.named_meters());
         }
         ws.apportionment_rules.load(r.id, r);
+    }
+    // A rule made earlier in the batch: its month is loaded as a stored rule's would be.
+    for r in fp.created_rules.clone() {
+        if fp.apportionment_periods.iter().any(|(id, _)| *id == r.rule_id) {
+            fp.premises.insert(r.premises_id);
+            fp.premises.extend(r.units.iter().map(|u| u.premises_id));
+            fp.unit_premises.extend(r.units.iter().map(|u| u.premises_id));
+            fp.meters.extend(r.parent_meter);
+            fp.meters.extend(r.common_meters.iter().copied());
+        }
     }
     for key in &fp.apportionment_periods {
         ws.apportionment_runs.ask(*key);
@@ -955,16 +978,38 @@ pub async fn load<'a, S: Source + Send>(
         ws.tariffs.load(t.code.clone(), t);
     }
 
+    for id in &fp.categories {
+        ws.meter_categories.ask(*id);
+    }
+    for c in src.meter_categories(&list(&fp.categories)).await? {
+        ws.meter_categories.load(c.meter_id, c);
+    }
+
     // Last, what each meter of a month to post counted in it (the month's bounds need the site's time zone).
     let mut spans = Vec::new();
     for (rule_id, period) in &fp.apportionment_periods {
-        let Ok(Some(rule)) = ws.apportionment_rules.get(rule_id) else { continue };
-        let Ok(Some(site)) = ws.premises.get(&rule.premises_id) else { continue };
+        // A stored rule, or one an operation of the batch makes.
+        let (site, units, mut meters): (PremisesId, Vec<PremisesId>, Vec<MeterId>) = match ws
+            .apportionment_rules
+            .get(rule_id)
+        {
+            Ok(Some(rule)) => {
+                (rule.premises_id, rule.units.iter().map(|u| u.premises_id).collect(), rule.named_meters().collect())
+            }
+            _ => match fp.created_rules.iter().find(|r| r.rule_id == *rule_id) {
+                Some(r) => (
+                    r.premises_id,
+                    r.units.iter().map(|u| u.premises_id).collect(),
+                    r.parent_meter.into_iter().chain(r.common_meters.iter().copied()).collect(),
+                ),
+                None => continue,
+            },
+        };
+        let Ok(Some(site)) = ws.premises.get(&site) else { continue };
         // A month that is no month is refused by the operation itself.
         let Ok((from, to)) = crate::apply::apportion::month_bounds(*period, &site.time_zone) else { continue };
-        let mut meters: Vec<MeterId> = rule.named_meters().collect();
-        for u in &rule.units {
-            if let Ok(Some(ids)) = ws.unit_meters.get(&u.premises_id) {
+        for u in &units {
+            if let Ok(Some(ids)) = ws.unit_meters.get(u) {
                 meters.extend(ids.iter().copied());
             }
         }

@@ -65,6 +65,7 @@ pub struct MemoryDb {
     pub payment_channels: HashMap<voltvend_domain::PaymentChannelId, PaymentChannel>,
     pub payment_intents: HashMap<voltvend_domain::PaymentIntentId, PaymentIntent>,
     pub payment_statements: Vec<crate::records::PaymentStatement>,
+    pub meter_categories: HashMap<MeterId, crate::records::MeterCategory>,
     pub apportionment_rules: HashMap<voltvend_domain::ApportionmentRuleId, crate::records::ApportionmentRule>,
     pub apportionment_runs: HashMap<(voltvend_domain::ApportionmentRuleId, i32), crate::records::ApportionmentRun>,
     pub approvals: HashMap<ApprovalId, ApprovalRecord>,
@@ -184,6 +185,9 @@ impl MemoryDb {
         }
         self.meter_tokens.extend(c.meter_tokens);
         self.payment_statements.extend(c.payment_statements);
+        for m in c.meter_categories {
+            self.meter_categories.insert(m.meter_id, m);
+        }
         for r in c.apportionment_rules {
             self.apportionment_rules.insert(r.id, r);
         }
@@ -423,6 +427,9 @@ impl Source for MemoryDb {
             .filter(|s| operators.contains(&s.operator_id) && s.status == voltvend_domain::ShiftStatus::Open)
             .cloned()
             .collect())
+    }
+    async fn meter_categories(&mut self, meters: &[MeterId]) -> Result<Vec<crate::records::MeterCategory>, Infallible> {
+        Ok(pick(&self.meter_categories, meters))
     }
     async fn apportionment_rules(
         &mut self,

@@ -1032,3 +1032,16 @@ pub struct SpanConsumption {
     pub readings: i64,
     pub flagged: i64,
 }
+
+/// 分类分项: what a meter measures, for energy analysis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeterCategory {
+    pub meter_id: MeterId,
+    pub category: voltvend_domain::EnergyCategory,
+    /// The sub-item (分项): lifts, pumps, office lighting… (at most [`MeterCategory::SUB_ITEM_LEN_MAX`] bytes).
+    pub sub_item: String,
+}
+
+impl MeterCategory {
+    pub const SUB_ITEM_LEN_MAX: usize = 60;
+}

@@ -184,6 +184,7 @@ pub struct Changes {
     pub payment_channels: Vec<PaymentChannel>,
     pub payment_intents: Vec<PaymentIntent>,
     pub payment_statements: Vec<crate::records::PaymentStatement>,
+    pub meter_categories: Vec<crate::records::MeterCategory>,
     pub apportionment_rules: Vec<crate::records::ApportionmentRule>,
     pub apportionment_runs: Vec<crate::records::ApportionmentRun>,
     pub approvals: Vec<ApprovalRecord>,
@@ -292,6 +293,7 @@ workspace! {
         /// Sales made earlier, by operation (read for reprints; new sales go to the `sales` log).
         sales_made: OperationId => SaleRecord,
         idempotency: OperationId => IdempotencyRecord,
+        meter_categories: MeterId => crate::records::MeterCategory,
         apportionment_rules: voltvend_domain::ApportionmentRuleId => crate::records::ApportionmentRule,
         apportionment_runs: (voltvend_domain::ApportionmentRuleId, i32) => crate::records::ApportionmentRun,
         /// Read only: the meters installed at a unit of an apportionment rule (ever, whatever their state).
@@ -369,6 +371,7 @@ impl Workspace {
             payment_channels: self.payment_channels.pending(),
             payment_intents: self.payment_intents.pending(),
             payment_statements: self.payment_statements.pending(),
+            meter_categories: self.meter_categories.pending(),
             apportionment_rules: self.apportionment_rules.pending(),
             apportionment_runs: self.apportionment_runs.pending(),
             approvals: self.approvals.pending(),

@@ -261,6 +261,9 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     async fn meters_of_accounts(&mut self, accounts: &[AccountId]) -> Result<Vec<MeterRecord>, StoreError> {
         self.inner.meters_of_accounts(accounts).await
     }
+    async fn meter_categories(&mut self, meters: &[MeterId]) -> Result<Vec<voltvend_ops::MeterCategory>, StoreError> {
+        self.inner.meter_categories(meters).await
+    }
     // Apportionment is rare and reads what the cache does not hold (readings, rules): straight to the database.
     async fn apportionment_rules(
         &mut self,

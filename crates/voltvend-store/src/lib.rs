@@ -213,6 +213,10 @@ pub enum ConsumptionGrouping {
     /// The direct children of the report's premises (a property's buildings, a building's floors); meters
     /// installed at the premises itself make a group of their own.
     Child,
+    /// 分类: the meters' category of use (the key is the category's name; empty for meters not categorised).
+    Category,
+    /// 分项: the category and sub-item (the key is `category/sub-item`).
+    SubItem,
 }
 
 /// A consumption report's group: what its meters of one utility used in the period.

@@ -3,9 +3,15 @@
 //!
 //! A month is posted once, after it is over and every meter of the rule still in service has been read at or
 //! after its end, so that what the readings of the month counted can no longer change (readings at or before a
-//! meter's last are skipped). A month with a flagged reading of one of its meters waits for the review: the
-//! flagged interval is not counted anywhere yet. What the month's readings counted is what was stored before
-//! the batch plus what operations earlier in the same batch stored.
+//! meter's last good reading are skipped, and a rebase only goes on from a later one). A flagged reading does
+//! not move a meter's last good reading: the next good one counts the whole interval since, so a flagged
+//! reading shifts consumption into the month of the good reading that follows it and loses none. What the
+//! month's readings counted is what was stored before the batch plus what operations earlier in the same batch
+//! stored.
+//!
+//! The units' meters are every meter of the rule's utility installed at a unit's own premises (whatever its
+//! account), the parent and common meters excepted; the account that pays a unit's share is the one its meters
+//! in service are bound to when the month is posted.
 //!
 //! Each unit's share is charged to the account its meters of the rule's utility are bound to, as consumption
 //! is: from the wallet as far as it and its overdraft go, the rest owed as arrears (the energy was used either
@@ -52,6 +58,34 @@ pub(super) fn install_meter(
     );
     ws.meters.put(i.meter_id, m);
     Ok((Outcome::Updated { what: "meter", id: i.meter_id.to_string() }, entry))
+}
+
+/// 分类分项: what a meter measures, for energy analysis; replaces what it had.
+pub(super) fn set_category(
+    ws: &mut Workspace,
+    op: &Operation,
+    c: &crate::records::MeterCategory,
+) -> Result<(Outcome, AuditEntry), OpError> {
+    acting_operator(ws, &op.actor)?;
+    let m = ws.meters.get(&c.meter_id)?.ok_or_else(|| OpError::not_found("meter", c.meter_id))?;
+    if let Some(p) = m.meter.premises_id {
+        in_scope(ws, &op.actor, p, "meter", c.meter_id)?;
+    }
+    text::check("sub_item", &c.sub_item, crate::records::MeterCategory::SUB_ITEM_LEN_MAX)?;
+    let before = ws.meter_categories.get(&c.meter_id)?.map(|b| format!("{} {}", b.category, b.sub_item));
+    let record = crate::records::MeterCategory {
+        meter_id: c.meter_id,
+        category: c.category,
+        sub_item: c.sub_item.trim().to_string(),
+    };
+    let entry = AuditEntry::new(
+        "set_meter_category",
+        format!("meter:{}", c.meter_id),
+        before.unwrap_or_default(),
+        format!("{} {}", record.category, record.sub_item),
+    );
+    ws.meter_categories.put(c.meter_id, record);
+    Ok((Outcome::Updated { what: "meter category", id: c.meter_id.to_string() }, entry))
 }
 
 pub(super) fn create_rule(
@@ -206,36 +240,28 @@ pub fn month_bounds(period: i32, time_zone: &str) -> Result<(Timestamp, Timestam
 }
 
 /// What one meter counted in the month: what was stored before the batch and what the batch stored since.
-struct Counted {
-    consumption_milli: i64,
-    flagged: i64,
-}
-
-fn counted(ws: &Workspace, meter: MeterId, from: Timestamp, to: Timestamp) -> Result<Counted, OpError> {
+fn counted(ws: &Workspace, meter: MeterId, from: Timestamp, to: Timestamp) -> Result<i64, OpError> {
     let key = (meter, from.as_microsecond(), to.as_microsecond());
     let stored = ws
         .consumption
         .get(&key)?
         .copied()
         .ok_or_else(|| OpError::Internal(format!("consumption of meter {meter} not loaded")))?;
-    let (mut consumption_milli, mut flagged) = (stored.consumption_milli, stored.flagged);
+    let mut consumption_milli = stored.consumption_milli;
     for row in ws.readings.rows() {
         if row.meter_id != meter || row.reading.at < from || row.reading.at >= to {
             continue;
         }
-        match row.status {
-            ReadingStatus::Flagged => flagged += 1,
-            ReadingStatus::Billed | ReadingStatus::Measured => {
-                consumption_milli = consumption_milli.saturating_add(row.consumption_milli);
-            }
+        if matches!(row.status, ReadingStatus::Billed | ReadingStatus::Measured) {
+            consumption_milli = consumption_milli.saturating_add(row.consumption_milli);
         }
     }
-    Ok(Counted { consumption_milli, flagged })
+    Ok(consumption_milli)
 }
 
-/// A meter's consumption in the month, refused while the month is not read to its end or has a flagged reading.
-/// Only meters the master station reads count: a keypad or card meter (local) measures nothing here, and one
-/// taken out of service is not read again (what it measured before counts).
+/// A meter's consumption in the month, refused while the month is not read to its end. Only meters the master
+/// station reads count: a keypad or card meter (local) measures nothing here, and one taken out of service is
+/// not read again (what it measured before counts).
 fn measured(ws: &Workspace, m: &MeterRecord, from: Timestamp, to: Timestamp) -> Result<i64, OpError> {
     let serial = &m.meter.serial;
     if m.meter.control_mode != ControlMode::Remote {
@@ -253,14 +279,7 @@ fn measured(ws: &Workspace, m: &MeterRecord, from: Timestamp, to: Timestamp) -> 
             ));
         }
     }
-    let c = counted(ws, m.meter.id, from, to)?;
-    if c.flagged > 0 {
-        return Err(OpError::refused(
-            "flagged_readings",
-            format!("meter {serial} has {} flagged readings in the month: review them first", c.flagged),
-        ));
-    }
-    Ok(c.consumption_milli)
+    counted(ws, m.meter.id, from, to)
 }
 
 /// The unit's meters of the rule's utility (not the rule's own meters, should one be installed there).
@@ -308,8 +327,17 @@ pub(super) fn apportion(
         ));
     }
 
+    // The rule's own meters measure the whole month, or the figures mean nothing: one replaced or retired
+    // (its successor is not the rule's) stops the rule.
     let meter = |ws: &Workspace, id: MeterId| -> Result<MeterRecord, OpError> {
-        ws.meters.get(&id)?.cloned().ok_or_else(|| OpError::not_found("meter", id))
+        let m = ws.meters.get(&id)?.cloned().ok_or_else(|| OpError::not_found("meter", id))?;
+        if !matches!(m.meter.state, MeterState::Installed | MeterState::Active) {
+            return Err(OpError::refused(
+                "apportionment_meters",
+                format!("meter {} of the rule is out of service: make a new rule with its successor", m.meter.serial),
+            ));
+        }
+        Ok(m)
     };
     let parent_milli = match rule.parent_meter {
         Some(id) => Some(measured(ws, &meter(ws, id)?, from, to)?),
@@ -346,6 +374,16 @@ pub(super) fn apportion(
     }
     let figures = Figures::new(rule.pool, parent_milli, units_milli, common_milli)
         .map_err(|e| OpError::refused("apportionment_refused", e.to_string()))?;
+    // Children above the parent: a wiring, ratio or reading fault. Posting nothing would close the month on it.
+    if figures.pool_milli < 0 {
+        return Err(OpError::refused(
+            "apportionment_refused",
+            format!(
+                "the units measured {} milli-units more than the parent meter: check the meters before posting",
+                -figures.pool_milli
+            ),
+        ));
+    }
     let shared = figures.shared_milli();
     let cost_nano = match rule.utility {
         Utility::Electricity => rule.price.cost_nano_of_wh(EnergyWh(shared)),

@@ -355,6 +355,7 @@ fn apply_command(
         Command::RecordPaymentOrder(r) => payments::record_order(ws, op, r),
         Command::ImportPaymentStatement(i) => payments::import_statement(ws, op, i, at),
         Command::InstallMeter(i) => apportion::install_meter(ws, op, i),
+        Command::SetMeterCategory(m) => apportion::set_category(ws, op, m),
         Command::CreateApportionmentRule(r) => apportion::create_rule(ws, op, r, at),
         Command::ApportionPeriod(a) => apportion::apportion(ws, op, a, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),

@@ -234,16 +234,19 @@ fn a_month_waits_until_it_is_over_read_to_its_end_and_reviewed() {
     assert_eq!(code(post(&mut s, admin.clone(), 202_613)), "bad_period");
     assert_eq!(code(post(&mut s, admin.clone(), 202_611)), "period_not_read");
     assert_eq!(s.db, before);
-    // Read only to the middle of the month: still not read to its end.
-    let meter = s.parent;
+    // The lights read only to the middle of the month: still not read to its end.
+    let meter = s.common;
     readings(&mut s, meter, &[("2026-11-15T00:00:00Z", 1_000)]);
     assert_eq!(code(post(&mut s, admin.clone(), 202_611)), "period_not_read");
-    // A flagged reading in the month waits for its review: the lights' register went backwards on the 20th.
     read_november(&mut s);
+    // A flagged reading in the month holds nothing back and loses nothing: the lights' register went backwards
+    // on the 20th; the good reading of the 25th counts the whole interval since the 15th.
     let mut flagged = site(Pool::CommonAndLoss, Basis::FloorArea);
     let (parent, common, unit_a) = (flagged.parent, flagged.common, flagged.estate.remote_meter);
-    for meter in [parent, unit_a] {
-        readings(&mut flagged, meter, &[("2026-10-31T15:00:00Z", 0), ("2026-11-30T16:00:00Z", 100_000)]);
+    for (meter, wh) in [(parent, [0, 100_000, 110_000]), (unit_a, [0, 50_000, 60_000])] {
+        let points =
+            [("2026-10-31T15:00:00Z", wh[0]), ("2026-11-25T00:00:00Z", wh[1]), ("2026-11-30T16:00:00Z", wh[2])];
+        readings(&mut flagged, meter, &points);
     }
     readings(
         &mut flagged,
@@ -252,42 +255,51 @@ fn a_month_waits_until_it_is_over_read_to_its_end_and_reviewed() {
             ("2026-10-31T15:00:00Z", 50_000),
             ("2026-11-15T00:00:00Z", 60_000),
             ("2026-11-20T00:00:00Z", 10_000),
-            ("2026-11-30T16:00:00Z", 70_000),
+            ("2026-11-25T00:00:00Z", 75_000),
+            ("2026-11-30T16:00:00Z", 80_000),
         ],
     );
+    assert_eq!(flagged.db.readings.iter().filter(|r| r.status == ReadingStatus::Flagged).count(), 1);
     let admin = super::apportion::admin(&flagged.estate);
-    let before = flagged.db.clone();
-    assert_eq!(code(post(&mut flagged, admin, 202_611)), "flagged_readings");
-    assert_eq!(flagged.db, before);
-    // The month read to its end and clean posts.
+    let r = run_of(post(&mut flagged, admin, 202_611).unwrap());
+    assert_eq!(
+        (r.parent_milli, r.units_milli, r.common_milli, r.loss_milli, r.pool_milli),
+        (Some(100_000), 50_000, 25_000, Some(25_000), 50_000)
+    );
+    // The month read to its end posts.
     let admin = super::apportion::admin(&s.estate);
-    assert!(post(&mut s, admin, 202_611).is_ok());
+    let r = post(&mut s, admin, 202_611);
+    assert!(r.is_ok(), "{r:?}");
 }
 
 #[test]
 fn a_month_closed_in_the_same_batch_counts_the_readings_that_closed_it() {
-    // The loader counts what was stored before the batch; readings stored earlier in the batch count too.
+    // The loader counts what was stored before the batch; readings stored earlier in the batch count too, and
+    // none twice. Stored: a baseline and the 15th; in the batch: the 20th, the month's end, and the posting.
     let mut s = site(Pool::CommonAndLoss, Basis::FloorArea);
+    let remote = s.estate.remote_meter;
+    let plan = [
+        (s.parent, [1_000_000, 1_500_000, 1_550_000, 1_600_000]),
+        (s.common, [0, 120_000, 125_000, 130_000]),
+        (remote, [1_000_000, 1_300_000, 1_320_000, 1_350_000]),
+    ];
+    let times = ["2026-10-31T15:00:00Z", "2026-11-15T00:00:00Z", "2026-11-20T00:00:00Z", "2026-11-30T16:00:00Z"];
+    for (meter, wh) in plan {
+        readings(&mut s, meter, &[(times[0], wh[0]), (times[1], wh[1])]);
+    }
     let mut ops = Vec::new();
-    for (meter, base, mid, end) in [
-        (s.parent, 1_000_000, 1_500_000, 1_600_000),
-        (s.common, 0, 120_000, 130_000),
-        (s.estate.remote_meter, 1_000_000, 1_300_000, 1_350_000),
-    ] {
-        let readings = [("2026-10-31T15:00:00Z", base), ("2026-11-15T00:00:00Z", mid), ("2026-11-30T16:00:00Z", end)]
+    for (meter, wh) in plan {
+        let readings = [(times[2], wh[2]), (times[3], wh[3])]
             .iter()
-            .map(|(t, wh)| Reading { at: t.parse().unwrap(), registers: Registers::Total(*wh) })
+            .map(|(t, v)| Reading { at: t.parse().unwrap(), registers: Registers::Total(*v) })
             .collect();
-        ops.push(Operation::new(
-            s.estate.next_op(),
-            Actor::system("headend"),
-            Command::ApplyReadings(ApplyReadings {
-                meter_id: meter,
-                readings,
-                report: None,
-                limits: ReadingLimits::default(),
-            }),
-        ));
+        let command = Command::ApplyReadings(ApplyReadings {
+            meter_id: meter,
+            readings,
+            report: None,
+            limits: ReadingLimits::default(),
+        });
+        ops.push(Operation::new(s.estate.next_op(), Actor::system("headend"), command));
     }
     ops.push(Operation::new(
         s.estate.next_op(),
@@ -295,9 +307,55 @@ fn a_month_closed_in_the_same_batch_counts_the_readings_that_closed_it() {
         Command::ApportionPeriod(ApportionPeriod { rule_id: s.rule, period: 202_611 }),
     ));
     let results = s.db.run_batch(&ops, &s.ctx, at());
-    let last = results.into_iter().last().unwrap().unwrap();
-    let r = run_of(last);
-    assert_eq!((r.pool_milli, r.amount_minor), (200_000, 12_000));
+    let r = run_of(results.into_iter().last().unwrap().unwrap());
+    // November: the parent 550 kWh, A-101 320, the lights 125; 230 kWh shared at 0.60.
+    assert_eq!(
+        (r.parent_milli, r.units_milli, r.common_milli, r.pool_milli, r.amount_minor),
+        (Some(550_000), 320_000, 125_000, 230_000, 13_800)
+    );
+}
+
+#[test]
+fn a_rule_made_and_posted_in_one_batch() {
+    let mut s = site(Pool::CommonAndLoss, Basis::FloorArea);
+    read_november(&mut s);
+    let mut rule = rule_command(&s, Pool::Common, Basis::Equal);
+    rule.rule_id = ApportionmentRuleId::from_uuid(uuid::Uuid::from_u128(0xAB10));
+    let ops = [
+        Operation::new(s.estate.next_op(), admin(&s.estate), Command::CreateApportionmentRule(rule.clone())),
+        Operation::new(
+            s.estate.next_op(),
+            admin(&s.estate),
+            Command::ApportionPeriod(ApportionPeriod { rule_id: rule.rule_id, period: 202_611 }),
+        ),
+    ];
+    let results = s.db.run_batch(&ops, &s.ctx, at());
+    let r = run_of(results.into_iter().last().unwrap().unwrap());
+    assert_eq!((r.pool_milli, r.amount_minor), (120_000, 7_200));
+}
+
+#[test]
+fn a_month_the_rule_cannot_measure_is_refused() {
+    // The units above the parent: nothing to share, and posting would close the month on a fault.
+    let mut s = site(Pool::CommonAndLoss, Basis::FloorArea);
+    let (parent, common, unit_a) = (s.parent, s.common, s.estate.remote_meter);
+    for (meter, wh) in [(parent, [0, 100_000]), (common, [0, 10_000]), (unit_a, [0, 200_000])] {
+        let points = [("2026-10-31T15:00:00Z", 0), ("2026-11-20T00:00:00Z", wh[1]), ("2026-11-30T16:00:00Z", wh[1])];
+        readings(&mut s, meter, &points);
+    }
+    let before = s.db.clone();
+    let who = admin(&s.estate);
+    let r = post(&mut s, who, 202_611);
+    assert_eq!(code(r), "apportionment_refused");
+    assert_eq!(s.db, before);
+    // A common meter retired: the rule no longer measures the site.
+    let mut s = site(Pool::CommonAndLoss, Basis::FloorArea);
+    read_november(&mut s);
+    let mut m = s.db.meters[&s.common].clone();
+    m.meter.retire().unwrap();
+    s.db.meters.insert(s.common, m);
+    let who = admin(&s.estate);
+    assert_eq!(code(post(&mut s, who, 202_611)), "apportionment_meters");
 }
 
 #[test]

@@ -566,6 +566,10 @@ endpoints! {
         access: Access::Needs(P::MetersManage), summary: "装表: install a meter from stock with no account — a site's parent meter, a common area's meter, a vacant unit's — to be read and measured, billed to nobody", keyed: true,
         query: -, body: [InstallMeterRequest], ok: 200 [InstalledMeterView], errors: [404, 409, 422],
     }
+    POST "/api/v1/meters/{id}/category" => apportion::set_category {
+        access: Access::Needs(P::MetersManage), summary: "分类分项: the category of use (lighting_sockets, hvac, power, special) and sub-item a meter measures, for energy analysis", keyed: true,
+        query: -, body: [MeterCategoryRequest], ok: 200 [MeterCategoryView], errors: [404, 409, 422],
+    }
     GET "/api/v1/apportionment-rules" => apportion::list_rules {
         access: Access::Needs(P::ReportsRead), summary: "公摊: common-area apportionment rules whose site is within one's scope", keyed: false,
         query: [PageQuery], body: -, ok: 200 [Page<ApportionmentRuleView>], errors: [422],

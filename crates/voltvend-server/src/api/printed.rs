@@ -39,6 +39,8 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("meters", "Meters", "表数"),
     ("readings", "Readings", "读数"),
     ("consumption", "Consumption", "用量"),
+    ("previous", "Compared with", "对比期"),
+    ("change_percent", "Change %", "变化率%"),
     ("method", "Method", "支付方式"),
     ("at", "Time", "时间"),
     ("reference", "Reference", "凭证号"),
@@ -70,6 +72,8 @@ pub fn title(name: &str, language: Language) -> String {
             "child" => ("building", "楼栋"),
             "premises" => ("premises", "房屋"),
             "meter" => ("meter", "表"),
+            "category" => ("category", "分类"),
+            "sub_item" => ("sub-item", "分项"),
             _ => return None,
         })
     };

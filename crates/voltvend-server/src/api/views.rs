@@ -1991,10 +1991,16 @@ pub struct ConsumptionReportQuery {
     pub from: Option<String>,
     /// RFC 3339, exclusive.
     pub to: Option<String>,
-    /// child (the default: the premises' buildings, floors or units), premises or meter.
+    /// child (the default: the premises' buildings, floors or units), premises, meter, category (分类) or
+    /// sub_item (分项).
     pub group_by: Option<String>,
     /// The premises whose subtree is reported (within one's scope); one's scope by default.
     pub premises_id: Option<Uuid>,
+    /// Each row beside the same span before: `previous` (环比: the span just before, as long) or `year` (同比:
+    /// the span a year earlier, by the calendar of the caller's time zone).
+    pub compare: Option<String>,
+    /// Only the `top` largest rows (top consumers), largest first: 1–500.
+    pub top: Option<u32>,
     /// json (the default), csv, xlsx or pdf.
     pub format: Option<String>,
     /// For pdf: zh-CN (the default) or en.
@@ -2007,6 +2013,9 @@ pub struct ConsumptionReportView {
     pub group_by: String,
     pub from: String,
     pub to: String,
+    /// With `compare`: the span compared with.
+    pub compared_from: Option<String>,
+    pub compared_to: Option<String>,
     pub rows: Vec<ConsumptionRowView>,
     /// Per utility, the sum of the rows.
     pub totals: Vec<ConsumptionRowView>,
@@ -2021,6 +2030,10 @@ pub struct ConsumptionRowView {
     pub meters: i64,
     pub readings: i64,
     pub consumption: QuantityView,
+    /// With `compare`: what the same group used in the span compared with (zero when it used nothing then).
+    pub previous: Option<QuantityView>,
+    /// With `compare`: the change in percent with two decimals; none when nothing was used then.
+    pub change_percent: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -2907,4 +2920,22 @@ pub struct UnitStatementView {
     pub period: ApportionmentPeriodView,
     /// The sum of every unit's weight: the unit's share is its weight over this of the amount.
     pub total_weight: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeterCategoryRequest {
+    /// 分类: `lighting_sockets` (照明插座), `hvac` (空调), `power` (动力) or `special` (特殊).
+    pub category: String,
+    /// 分项: lifts, pumps, office lighting… (at most 60 bytes; may be empty).
+    #[serde(default)]
+    pub sub_item: String,
+}
+
+/// What a meter measures, for energy analysis.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeterCategoryView {
+    pub meter_id: Uuid,
+    pub category: String,
+    pub sub_item: String,
 }

@@ -108,12 +108,10 @@ async fn create_rule(State(app): State<AppState>, ui: Ui, request: Request) -> R
     }
     let mut units = Vec::new();
     for line in f.raw("units").lines().map(str::trim).filter(|l| !l.is_empty()) {
-        // "A-101, 85.50", "A-101 85.50" or "A-101" (no area).
-        let (name, area) = match line.rsplit_once([',', '，', ' ', '\t']) {
-            Some((n, a)) if !a.trim().is_empty() && a.trim().chars().all(|c| c.is_ascii_digit() || c == '.') => {
-                (n.trim().trim_end_matches([',', '，']).trim(), Some(a.trim()))
-            }
-            _ => (line, None),
+        // "A-101, 85.50" (a comma or a tab before the area: a name may hold spaces and digits) or "A-101".
+        let (name, area) = match line.rsplit_once([',', '，', '\t']) {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (line, None),
         };
         match unit_by_name(&ui, &site, name).await {
             Some(id) => units.push(json!({"premises_id": id, "floor_area_m2": area})),

@@ -25,6 +25,7 @@ use crate::http::AppState;
 mod apportion;
 mod cards;
 pub mod chart;
+mod energy;
 pub mod i18n;
 mod office;
 mod pages;

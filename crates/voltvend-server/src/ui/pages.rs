@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .merge(super::office::routes())
         .merge(super::cards::routes())
         .merge(super::apportion::routes())
+        .merge(super::energy::routes())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -67,6 +68,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/payments", "nav.payments", "payments.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
     ("/ui/apportionment", "nav.apportionment", "reports.read"),
+    ("/ui/energy", "nav.energy", "reports.read"),
     ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
     ("/ui/stock", "nav.stock", "meters.manage"),
     ("/ui/operators", "nav.operators", "operators.read"),

@@ -425,6 +425,28 @@ class Flow:
         self.set_lang("zh-CN")
         self.step("the premises tree goes down to a unit's customers; operators and roles are listed; a tariff is priced against a meter's readings")
 
+    def common_areas_and_energy(self):
+        # 公摊: Block A's rule, last month's line loss and shares (posted by the demo, or previewed), a statement.
+        self.login("manager", "/ui/apportionment")
+        self.el("#rules tbody a").click()
+        self.el("#figures")
+        self.check(self.d.find_elements(By.CSS_SELECTOR, "#shares tbody tr"), "the units' shares are listed")
+        self.shot("apportionment")
+        self.set_lang("en")
+        self.shot("apportionment")
+        self.set_lang("zh-CN")
+        self.el("#shares tbody tr a").click()
+        self.el("#steps")
+        self.step("公摊: a month's line loss and each unit's share, and a unit's statement")
+        # 能耗分析: last month by category, beside the month before.
+        self.go("/ui/energy?group_by=category&compare=previous")
+        self.el("#energy")
+        self.shot("energy")
+        self.set_lang("en")
+        self.shot("energy")
+        self.set_lang("zh-CN")
+        self.step("能耗分析: consumption by category beside the month before")
+
     def tablet(self):
         # A tablet held upright: the same pages reflow (nothing wider than the screen).
         self.d.set_window_size(768, 1024)
@@ -493,6 +515,7 @@ class Flow:
             self.approve_as_manager(sale_id)
             self.export_report()
             self.premises_and_operators()
+            self.common_areas_and_energy()
             self.office_pages()
             self.tablet()
             self.english_views()

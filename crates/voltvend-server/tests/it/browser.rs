@@ -69,6 +69,8 @@ fn the_web_ui_works_in_a_real_browser() {
         "operators",
         "card",
         "card-meter",
+        "apportionment",
+        "energy",
     ] {
         for lang in ["zh-CN", "en"] {
             assert!(shots.join(format!("{page}.{lang}.png")).exists(), "screenshot {page}.{lang}.png");

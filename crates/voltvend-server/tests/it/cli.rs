@@ -284,7 +284,24 @@ async fn demo_seed_is_consistent() {
         }
     };
     let (parent, common) = (used(rules[0].parent_meter.unwrap()).await, used(rules[0].common_meters[0]).await);
-    assert!(common >= 21 * 30_000 && parent > common, "{parent} {common}");
+    let units: Vec<voltvend_domain::PremisesId> = rules[0].units.iter().map(|u| u.premises_id).collect();
+    let mut metered = 0;
+    for m in remote.iter().filter(|m| m.meter.premises_id.is_some_and(|p| units.contains(&p))) {
+        metered += used(m.meter.id).await;
+    }
+    let loss = parent - metered - common;
+    assert!(common >= 21 * 30_000 && metered > 0, "{parent} {metered} {common}");
+    // 3.5 % of what the units and common areas used, to within the incomer's rounding of each day.
+    assert!((loss - (metered + common) * 35 / 1_000).abs() <= 22, "loss {loss} of {parent}");
+
+    // 分类分项: every electricity meter is tagged, so the energy analysis has no untagged electricity.
+    let by_category = store
+        .consumption_summary(None, None, 0, i64::MAX, voltvend_store::ConsumptionGrouping::Category)
+        .await
+        .unwrap();
+    let electricity: Vec<&str> =
+        by_category.iter().filter(|g| g.utility == "electricity").map(|g| g.key.as_str()).collect();
+    assert_eq!(electricity, vec!["lighting_sockets", "power"], "{by_category:?}");
 
     let report = store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);

@@ -352,11 +352,18 @@ impl SqlStore {
             ConsumptionGrouping::Meter => ("m.id", "m.serial"),
             ConsumptionGrouping::Premises => ("p.id", "p.name"),
             ConsumptionGrouping::Child => ("c.id", "c.name"),
+            ConsumptionGrouping::Category => ("COALESCE(mc.category, '')", "COALESCE(mc.category, '')"),
+            ConsumptionGrouping::SubItem => (
+                "COALESCE(mc.category, '') || '/' || COALESCE(mc.sub_item, '')",
+                "COALESCE(mc.sub_item, '')",
+            ),
         };
+        let text_key = matches!(grouping, ConsumptionGrouping::Category | ConsumptionGrouping::SubItem);
         let mut b = QueryBuilder::<Db>::new(format!(
             "SELECT {key} AS k, MIN({label}) AS label, m.utility AS utility, COUNT(DISTINCT m.id) AS meters, \
              COUNT(*) AS n, CAST(SUM(r.consumption_milli) AS BIGINT) AS used \
-             FROM readings r JOIN meters m ON m.id = r.meter_id JOIN premises p ON p.id = m.premises_id"
+             FROM readings r JOIN meters m ON m.id = r.meter_id JOIN premises p ON p.id = m.premises_id \
+             LEFT JOIN meter_categories mc ON mc.meter_id = m.id"
         ));
         if grouping == ConsumptionGrouping::Child {
             // The child whose subtree holds the meter's premises (none: the meter is at the root itself).
@@ -367,7 +374,12 @@ impl SqlStore {
             };
             b.push(" AND (p.path = c.path OR p.path LIKE c.path || '/%')");
         }
-        b.push(" WHERE r.status <> 'flagged' AND r.at_us >= ");
+        // A rule's parent meter (总表) measures its units and common areas again: it is left out, or a building's
+        // total would count them twice (its figure is the line-loss report's).
+        b.push(
+            " WHERE r.status <> 'flagged' AND m.id NOT IN \
+             (SELECT parent_meter_id FROM apportionment_rules WHERE parent_meter_id IS NOT NULL) AND r.at_us >= ",
+        );
         b.push_bind(from_us).push(" AND r.at_us < ").push_bind(to_us);
         for k in [&scope_key, &within].into_iter().flatten() {
             push_scope(&mut b, "m.premises_id", k);
@@ -376,8 +388,13 @@ impl SqlStore {
         let rows = b.build().fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
+                let key = if text_key {
+                    r.try_get::<Option<String>, _>("k")?.unwrap_or_default()
+                } else {
+                    r.try_get::<Option<Uuid>, _>("k")?.map(|u| u.to_string()).unwrap_or_default()
+                };
                 Ok(ConsumptionGroup {
-                    key: r.try_get::<Option<Uuid>, _>("k")?.map(|u| u.to_string()).unwrap_or_default(),
+                    key,
                     label: r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
                     utility: r.try_get("utility")?,
                     meters: r.try_get("meters")?,

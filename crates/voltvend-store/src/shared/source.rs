@@ -362,6 +362,18 @@ impl voltvend_ops::Source for TxSource<'_> {
         select_in(self.conn, "SELECT * FROM shifts WHERE status = 'open' AND operator_id", &keys, shift_from_row).await
     }
 
+    async fn meter_categories(&mut self, meters: &[MeterId]) -> Result<Vec<voltvend_ops::MeterCategory>, StoreError> {
+        let keys = uuids(meters, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM meter_categories WHERE meter_id", &keys, |r| {
+            Ok(voltvend_ops::MeterCategory {
+                meter_id: uuid_of(r, "meter_id")?,
+                category: parsed(r, "category")?,
+                sub_item: r.try_get("sub_item")?,
+            })
+        })
+        .await
+    }
+
     async fn apportionment_rules(
         &mut self,
         ids: &[voltvend_domain::ApportionmentRuleId],

@@ -728,6 +728,16 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
     .await?;
     insert_rows(
         conn,
+        "INSERT INTO meter_categories (meter_id, category, sub_item)",
+        " ON CONFLICT (meter_id) DO UPDATE SET category = excluded.category, sub_item = excluded.sub_item",
+        &c.meter_categories,
+        |b, m| {
+            b.push_bind(m.meter_id.as_uuid()).push_bind(m.category.as_str()).push_bind(m.sub_item.clone());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
         "INSERT INTO apportionment_rules (id, premises_id, name, utility, basis, pool, price_micro, currency, \
          parent_meter_id, created_at_us)",
         "",

@@ -1564,10 +1564,13 @@ pub async fn apportionment_agrees_with_the_model(h: &Harness) {
     for (meter, base, mid) in [(parent, 1_000_000, 1_500_000), (lights, 0, 120_000), (remote, 1_000_000, 1_300_000)] {
         steps.push(read(&mut estate, meter, &[("2026-09-30T15:00:00Z", base), ("2026-10-15T00:00:00Z", mid)]));
     }
-    // Together: the month's closing readings, then its posting, then the same posting again (refused).
+    // Together: a reading within the month and its closing one for each meter, then the posting, then the
+    // same posting again (refused). October: the parent 550 kWh, A-101 320, the lights 125.
     let mut together = Vec::new();
-    for (meter, end) in [(parent, 1_600_000), (lights, 130_000), (remote, 1_350_000)] {
-        together.push(read(&mut estate, meter, &[("2026-10-31T16:00:00Z", end)]));
+    for (meter, late, end) in
+        [(parent, 1_550_000, 1_600_000), (lights, 125_000, 130_000), (remote, 1_320_000, 1_350_000)]
+    {
+        together.push(read(&mut estate, meter, &[("2026-10-20T00:00:00Z", late), ("2026-10-31T16:00:00Z", end)]));
     }
     let admin = Actor::operator(estate.admin, estate.group.id, "test");
     let post = ApportionPeriod { rule_id, period: 202_610 };
@@ -1595,8 +1598,8 @@ pub async fn apportionment_agrees_with_the_model(h: &Harness) {
     assert_eq!(runs.len(), 1);
     let run = &runs[0];
     assert_eq!(Some(run), model.apportionment_runs.get(&(rule_id, 202_610)));
-    assert_eq!((run.pool_milli, run.amount_minor, run.loss_milli), (200_000, 12_000, Some(80_000)));
-    assert_eq!(run.shares.iter().map(|s| s.amount_minor).sum::<i64>(), 12_000);
+    assert_eq!((run.pool_milli, run.amount_minor, run.loss_milli), (230_000, 13_800, Some(105_000)));
+    assert_eq!(run.shares.iter().map(|s| s.amount_minor).sum::<i64>(), 13_800);
     let listed =
         h.store.list_apportionment_rules(&voltvend_store::ListQuery { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(listed, vec![rule]);
@@ -1604,5 +1607,23 @@ pub async fn apportionment_agrees_with_the_model(h: &Harness) {
     let rows = h.store.readings(parent, 10).await.unwrap();
     assert!(rows.iter().all(|r| r.status == voltvend_ops::ReadingStatus::Measured));
     assert_eq!(rows.iter().map(|r| r.consumption_milli).sum::<i64>(), 600_000);
+    // 分类分项 on both backends: what the consumption report groups by, and the parent meter left out of it.
+    let mut tag = |meter, category, sub_item: &str| {
+        let c = voltvend_ops::MeterCategory { meter_id: meter, category, sub_item: sub_item.into() };
+        Operation::new(estate.next_op(), Actor::system("test"), Command::SetMeterCategory(c))
+    };
+    use voltvend_domain::EnergyCategory;
+    h.store.submit(tag(lights, EnergyCategory::Power, "lifts")).await.unwrap();
+    h.store.submit(tag(lights, EnergyCategory::LightingSockets, "stairwells")).await.unwrap();
+    let (from, to) = (
+        "2026-09-30T16:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond(),
+        "2026-10-31T16:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond(),
+    );
+    let by = |grouping| h.store.consumption_summary(None, None, from, to, grouping);
+    let groups = by(voltvend_store::ConsumptionGrouping::SubItem).await.unwrap();
+    let keys: Vec<(&str, i64)> = groups.iter().map(|g| (g.key.as_str(), g.consumption_milli)).collect();
+    assert_eq!(keys, vec![("/", 320_000), ("lighting_sockets/stairwells", 125_000)], "{groups:?}");
+    let groups = by(voltvend_store::ConsumptionGrouping::Category).await.unwrap();
+    assert_eq!(groups.iter().map(|g| g.consumption_milli).sum::<i64>(), 445_000, "the parent's 550 kWh left out");
     assert!(h.store.check(CheckScope::Full).await.unwrap().is_ok());
 }

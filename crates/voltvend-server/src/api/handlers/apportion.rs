@@ -184,6 +184,28 @@ pub async fn install_meter(
     .await
 }
 
+pub async fn set_category(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<MeterCategoryRequest>,
+) -> ApiResult<Response> {
+    let meter = visible_meter(&app, &p, id.into()).await?;
+    let category: voltvend_domain::EnergyCategory =
+        enum_field("category", &body.category, "lighting_sockets, hvac, power or special")?;
+    let record =
+        voltvend_ops::MeterCategory { meter_id: meter.meter.id, category, sub_item: body.sub_item.trim().to_string() };
+    let view =
+        MeterCategoryView { meter_id: id, category: category.as_str().to_string(), sub_item: record.sub_item.clone() };
+    write::submit(&app, &p, &key, &source, Command::SetMeterCategory(record), move |o| match o {
+        Outcome::Updated { .. } => Reply::json(StatusCode::OK, &view),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
 pub async fn list_rules(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,

@@ -757,6 +757,8 @@ pub async fn accumulated_balances(
 }
 
 const CONSUMPTION_HEADER: [&str; 7] = ["key", "label", "utility", "meters", "readings", "unit", "consumption"];
+const CONSUMPTION_COMPARED_HEADER: [&str; 9] =
+    ["key", "label", "utility", "meters", "readings", "unit", "consumption", "previous", "change_percent"];
 
 /// Consumption by premises and building: what the meters within the premises subtree (and one's scope) used in
 /// the period, as billed — each reading counts the interval it ends, with rollovers and rebases resolved by
@@ -774,28 +776,79 @@ pub async fn consumption(
         "child" => ConsumptionGrouping::Child,
         "premises" => ConsumptionGrouping::Premises,
         "meter" => ConsumptionGrouping::Meter,
-        _ => return Err(ApiError::field("group_by", "bad_value", "child, premises or meter")),
+        "category" => ConsumptionGrouping::Category,
+        "sub_item" => ConsumptionGrouping::SubItem,
+        _ => return Err(ApiError::field("group_by", "bad_value", "child, premises, meter, category or sub_item")),
+    };
+    let top = match q.top {
+        None => None,
+        Some(n @ 1..=500) => Some(n as usize),
+        Some(_) => return Err(ApiError::field("top", "bad_value", "top is 1–500")),
     };
     let premises = subtree(&app, &p, q.premises_id).await?;
-    let groups = app
-        .store
-        .consumption_summary(Some(p.scope()), premises, timestamp_us(from), timestamp_us(to), grouping)
-        .await?;
+    // The span compared with: just before (环比), or a year earlier by the caller's calendar (同比).
+    let compared = match q.compare.as_deref() {
+        None => None,
+        Some("previous") => Some((from - from.duration_until(to), from)),
+        Some("year") => {
+            let tz = time_zone(&app, &p, None).await?;
+            let back = |t: Timestamp| -> ApiResult<Timestamp> {
+                t.to_zoned(tz.clone())
+                    .checked_sub(jiff::Span::new().years(1))
+                    .map(|z| z.timestamp())
+                    .map_err(|_| ApiError::field("compare", "bad_value", "no such span a year earlier"))
+            };
+            Some((back(from)?, back(to)?))
+        }
+        Some(_) => return Err(ApiError::field("compare", "bad_value", "previous or year")),
+    };
+    let summary = |from: Timestamp, to: Timestamp| {
+        app.store.consumption_summary(Some(p.scope()), premises, timestamp_us(from), timestamp_us(to), grouping)
+    };
+    let mut groups = summary(from, to).await?;
+    let before = match compared {
+        Some((f, t)) => Some(summary(f, t).await?),
+        None => None,
+    };
+    if let Some(n) = top {
+        groups.sort_by(|a, b| b.consumption_milli.cmp(&a.consumption_milli).then(a.label.cmp(&b.label)));
+        groups.truncate(n);
+    }
     let unit = |utility: &str| match utility {
         "water" => "m³",
         _ => "kWh",
     };
-    let row = |key: &str, label: &str, utility: &str, meters: i64, readings: i64, milli: i64| ConsumptionRowView {
-        key: key.to_string(),
-        label: label.to_string(),
-        utility: utility.to_string(),
-        meters,
-        readings,
-        consumption: quantity(milli, unit(utility)),
+    let change = |now: i64, then: i64| {
+        (then > 0).then(|| {
+            let bp = i128::from(now - then) * 10_000 / i128::from(then);
+            voltvend_domain::decimal::format_scaled(i64::try_from(bp).unwrap_or(i64::MAX), 2)
+        })
     };
-    let rows: Vec<ConsumptionRowView> =
-        groups.iter().map(|g| row(&g.key, &g.label, &g.utility, g.meters, g.readings, g.consumption_milli)).collect();
-    // Per utility: (meters, readings, milli-units).
+    let row = |key: &str, label: &str, utility: &str, meters: i64, readings: i64, milli: i64, then: Option<i64>| {
+        ConsumptionRowView {
+            key: key.to_string(),
+            label: label.to_string(),
+            utility: utility.to_string(),
+            meters,
+            readings,
+            consumption: quantity(milli, unit(utility)),
+            previous: then.map(|v| quantity(v, unit(utility))),
+            change_percent: then.and_then(|v| change(milli, v)),
+        }
+    };
+    let then_of = |key: &str, utility: &str| {
+        before.as_ref().map(|b| {
+            b.iter().filter(|g| g.key == key && g.utility == utility).map(|g| g.consumption_milli).sum::<i64>()
+        })
+    };
+    let rows: Vec<ConsumptionRowView> = groups
+        .iter()
+        .map(|g| {
+            let then = then_of(&g.key, &g.utility);
+            row(&g.key, &g.label, &g.utility, g.meters, g.readings, g.consumption_milli, then)
+        })
+        .collect();
+    // Per utility: (meters, readings, milli-units) of the rows shown, and what all of them used before.
     let mut sums: Vec<(&str, i64, i64, i64)> = Vec::new();
     for g in &groups {
         match sums.iter_mut().find(|t| t.0 == g.utility) {
@@ -803,13 +856,23 @@ pub async fn consumption(
             None => sums.push((&g.utility, g.meters, g.readings, g.consumption_milli)),
         }
     }
-    let totals: Vec<ConsumptionRowView> = sums.iter().map(|t| row("", "total", t.0, t.1, t.2, t.3)).collect();
+    let total_then = |utility: &str| {
+        before.as_ref().map(|b| {
+            let shown = |key: &str| rows.iter().any(|r| r.key == key);
+            b.iter()
+                .filter(|g| g.utility == utility && (top.is_none() || shown(&g.key)))
+                .map(|g| g.consumption_milli)
+                .sum()
+        })
+    };
+    let totals: Vec<ConsumptionRowView> =
+        sums.iter().map(|t| row("", "total", t.0, t.1, t.2, t.3, total_then(t.0))).collect();
     if format != Output::Json {
         let cells: Vec<Vec<Cell>> = rows
             .iter()
             .chain(&totals)
             .map(|r| {
-                vec![
+                let mut line = vec![
                     Cell::Text(r.key.clone()),
                     Cell::Text(r.label.clone()),
                     Cell::Text(r.utility.clone()),
@@ -817,17 +880,27 @@ pub async fn consumption(
                     Cell::Int(r.readings),
                     Cell::Text(r.consumption.unit.clone()),
                     Cell::Text(r.consumption.amount.clone()),
-                ]
+                ];
+                if compared.is_some() {
+                    line.push(Cell::Text(r.previous.as_ref().map(|q| q.amount.clone()).unwrap_or_default()));
+                    line.push(Cell::Text(r.change_percent.clone().unwrap_or_default()));
+                }
+                line
             })
             .collect();
-        let lines = vec![format!("{} - {}", instant(from), instant(to))];
-        return table_file(&app, &p, &CONSUMPTION_HEADER, &cells, format, &format!("consumption-by-{group_by}"), lines)
-            .await;
+        let mut lines = vec![format!("{} - {}", instant(from), instant(to))];
+        if let Some((f, t)) = compared {
+            lines.push(format!("compared with {} - {}", instant(f), instant(t)));
+        }
+        let header: &[&str] = if compared.is_some() { &CONSUMPTION_COMPARED_HEADER } else { &CONSUMPTION_HEADER };
+        return table_file(&app, &p, header, &cells, format, &format!("consumption-by-{group_by}"), lines).await;
     }
     Ok(Json(ConsumptionReportView {
         group_by: group_by.to_string(),
         from: instant(from),
         to: instant(to),
+        compared_from: compared.map(|(f, _)| instant(f)),
+        compared_to: compared.map(|(_, t)| instant(t)),
         rows,
         totals,
     })

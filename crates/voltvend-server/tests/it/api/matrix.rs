@@ -749,6 +749,12 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AMF",
         ),
+        ("POST", "/api/v1/meters/{id}/category") => x(
+            format!("/api/v1/meters/{}/category", e.remote_meter),
+            Some(json!({"category": "lighting_sockets", "sub_item": "flats"})),
+            Scoped::Object,
+            "AMF",
+        ),
         ("GET", "/api/v1/apportionment-rules") => x(path.into(), None, list(f.rule.clone()), "AMU"),
         ("POST", "/api/v1/apportionment-rules") => x(
             path.into(),

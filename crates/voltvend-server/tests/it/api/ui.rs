@@ -305,6 +305,8 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/payments?status=open".into(),
         "/ui/payments/statements".into(),
         "/ui/apportionment".into(),
+        "/ui/energy".into(),
+        "/ui/energy?group_by=sub_item&compare=year&top=5".into(),
         "/ui/stock".into(),
         "/ui/admin".into(),
         "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
@@ -1393,7 +1395,7 @@ async fn common_areas_are_shared_from_their_pages_in_both_languages() {
     let r = api.send(form_req("/ui/apportionment", &form("A-101, 85.50\nB-101, 60"), &manager)).await;
     assert_eq!(r.status.as_u16(), 404, "{}", text(&r));
     assert!(text(&r).contains("id=\"units-error\""), "{}", text(&r));
-    let r = api.send(form_req("/ui/apportionment", &form("A-101, 85.50\nA-102 120"), &manager)).await;
+    let r = api.send(form_req("/ui/apportionment", &form("A-101, 85.50\nA-102\t120"), &manager)).await;
     assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
     let rule_page = r.headers["location"].to_str().unwrap().to_string();
     let october = format!("{rule_page}?period=2026-10");
@@ -1425,4 +1427,51 @@ async fn common_areas_are_shared_from_their_pages_in_both_languages() {
     assert!(html.contains("公摊明细") && html.contains("向下取整到分"), "{html}");
     let html = text(&api.send(page(&october, &manager)).await);
     assert!(html.contains("线损") && html.contains("已入账"), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn energy_is_analysed_by_category_from_its_page() {
+    let mut api = Api::new().await;
+    let property = api.estate.property.id;
+    let (_, manager) = session(&mut api, "ui.energy.manager", "manager", property).await;
+    let e = api.estate.clone();
+    for (at, kwh) in [("2026-09-30T15:00:00Z", 1_000), ("2026-10-15T00:00:00Z", 1_250)] {
+        super::lifecycle::read(&api, e.remote_meter, at, kwh).await;
+    }
+    let serial = api
+        .send(api.as_(
+            voltvend_domain::BuiltinRole::Manager,
+            'a',
+            Method::GET,
+            &format!("/api/v1/meters/{}", e.remote_meter),
+        ))
+        .await
+        .ok()["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let html = text(&api.send(page("/ui/energy?month=2026-10", &manager)).await);
+    assert!(html.contains("id=\"energy\""), "{html}");
+    let form = |serial: &str| {
+        format!(
+            "csrf={}&key={}&serial={serial}&category=hvac&sub_item=office+AC",
+            field_in(&html, "/ui/energy", "csrf"),
+            field(&html, "key")
+        )
+    };
+    let r = api.send(form_req("/ui/energy", &form("NO-SUCH-METER"), &manager)).await;
+    assert_eq!(r.status.as_u16(), 404);
+    assert!(text(&r).contains("id=\"serial-error\""), "{}", text(&r));
+    let r = api.send(form_req("/ui/energy", &form(&serial), &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let csrf = field(&text(&api.send(page("/ui/", &manager)).await), "csrf");
+    api.send(form_req("/ui/language", &format!("csrf={csrf}&lang=en&next=%2Fui%2F"), &manager)).await;
+    let html = text(&api.send(page("/ui/energy?month=2026-10&group_by=category", &manager)).await);
+    assert!(
+        html.contains("data-key=\"hvac\"") && html.contains("air conditioning") && html.contains("250.000 kWh"),
+        "{html}"
+    );
+    assert!(html.contains("<svg"), "the chart");
+    let html = text(&api.send(page("/ui/energy?month=2026-10&group_by=sub_item", &manager)).await);
+    assert!(html.contains("office AC"), "{html}");
 }
