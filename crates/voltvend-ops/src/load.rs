@@ -1016,14 +1016,7 @@ pub async fn load<'a, S: Source + Send>(
         spans.extend(meters.into_iter().map(|m| (m, from, to)));
     }
     for (meter_id, from, to) in &spans {
-        let none = crate::records::SpanConsumption {
-            meter_id: *meter_id,
-            from: *from,
-            to: *to,
-            consumption_milli: 0,
-            readings: 0,
-            flagged: 0,
-        };
+        let none = crate::records::SpanConsumption::none(*meter_id, *from, *to);
         ws.consumption.load((*meter_id, from.as_microsecond(), to.as_microsecond()), none);
     }
     for c in src.consumption(&spans).await? {

@@ -463,14 +463,7 @@ impl Source for MemoryDb {
                     .readings
                     .iter()
                     .filter(|r| r.meter_id == *meter_id && r.reading.at >= *from && r.reading.at < *to);
-                let mut c = SpanConsumption {
-                    meter_id: *meter_id,
-                    from: *from,
-                    to: *to,
-                    consumption_milli: 0,
-                    readings: 0,
-                    flagged: 0,
-                };
+                let mut c = SpanConsumption::none(*meter_id, *from, *to);
                 for r in rows {
                     c.readings += 1;
                     match r.status {

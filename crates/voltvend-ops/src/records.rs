@@ -1022,7 +1022,7 @@ pub struct UnitShare {
 }
 
 /// What a meter measured over a span of time: the readings stored in it (billed or measured) and their
-/// consumption, and how many readings in it were flagged (not counted until reviewed).
+/// consumption, and how many readings in it were flagged (their interval is counted by the next good one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpanConsumption {
     pub meter_id: MeterId,
@@ -1031,6 +1031,13 @@ pub struct SpanConsumption {
     pub consumption_milli: i64,
     pub readings: i64,
     pub flagged: i64,
+}
+
+impl SpanConsumption {
+    /// A span with no reading in it.
+    pub fn none(meter_id: MeterId, from: Timestamp, to: Timestamp) -> Self {
+        Self { meter_id, from, to, consumption_milli: 0, readings: 0, flagged: 0 }
+    }
 }
 
 /// 分类分项: what a meter measures, for energy analysis.

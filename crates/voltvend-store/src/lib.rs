@@ -204,6 +204,19 @@ pub enum SalesGrouping {
     Quarter,
 }
 
+/// 集团财务: one property's ledger accounts of one kind and currency, summed (see [`Store::books_summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BooksLine {
+    /// The property the accounts belong to: the second node of their premises' path (the group itself for
+    /// accounts kept at the group).
+    pub property: PremisesId,
+    pub kind: String,
+    pub currency: String,
+    pub accounts: i64,
+    pub debits_minor: i64,
+    pub credits_minor: i64,
+}
+
 /// How a consumption report groups what meters used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumptionGrouping {
@@ -566,7 +579,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         q: &ListQuery,
         f: &IntentFilter,
     ) -> Result<Vec<voltvend_ops::PaymentIntent>, StoreError>;
-    /// Apportionment rules (公摊) whose site is within the scope, newest first, after the cursor.
+    /// 集团财务: every ledger account within the scope summed per property, kind and currency, by the property
+    /// its premises belong to; and the same ledger summed whole per currency, `(currency, debits, credits)`,
+    /// read in one snapshot — the group's books, which must be the sum of its properties'.
+    async fn books_summary(
+        &self,
+        scope: Option<PremisesId>,
+    ) -> Result<(Vec<BooksLine>, Vec<(String, i64, i64)>), StoreError>;
+    /// Apportionment rules (公摊) whose site is within the scope, in descending order of id (the cursor is the
+    /// last id of the previous page).
     async fn list_apportionment_rules(&self, q: &ListQuery)
     -> Result<Vec<voltvend_ops::ApportionmentRule>, StoreError>;
     async fn apportionment_rule(

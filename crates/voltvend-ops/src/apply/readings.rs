@@ -73,14 +73,7 @@ pub(super) fn apply(
     readings.sort_by_key(|x| x.at);
     let (mut billed, mut skipped, mut flagged) = (0_usize, 0_usize, 0_usize);
     let (mut total_minor, mut tax_femto, mut gross_femto) = (0_i64, 0_i128, 0_i128);
-    let row = |reading, status, note: String, consumption_milli| ReadingRow {
-        meter_id: r.meter_id,
-        reading,
-        status,
-        operation_id: op.id,
-        note,
-        consumption_milli,
-    };
+    let row = |reading, status, note, consumption_milli| stored(op, r, reading, status, note, consumption_milli);
     for reading in readings {
         let Some(prev) = &last else {
             // The first reading of a meter is where billing starts.
@@ -243,20 +236,25 @@ pub(super) fn apply(
     Ok((Outcome::Readings(outcome), entry))
 }
 
+/// A reading of `r` as the operation stores it.
+fn stored(
+    op: &Operation,
+    r: &ApplyReadings,
+    reading: Reading,
+    status: ReadingStatus,
+    note: String,
+    consumption_milli: i64,
+) -> ReadingRow {
+    ReadingRow { meter_id: r.meter_id, reading, status, operation_id: op.id, note, consumption_milli }
+}
+
 /// Readings of a meter with no account: checked as billing checks them and stored with what they measured.
 fn measure(ws: &mut Workspace, op: &Operation, r: &ApplyReadings) -> Result<(Outcome, AuditEntry), OpError> {
     let mut last = ws.reading_states.get(&r.meter_id)?.map(|s| s.last.clone());
     let mut readings = r.readings.clone();
     readings.sort_by_key(|x| x.at);
     let (mut measured, mut skipped, mut flagged, mut total_milli) = (0_usize, 0_usize, 0_usize, 0_i64);
-    let row = |reading, status, note: String, consumption_milli| ReadingRow {
-        meter_id: r.meter_id,
-        reading,
-        status,
-        operation_id: op.id,
-        note,
-        consumption_milli,
-    };
+    let row = |reading, status, note, consumption_milli| stored(op, r, reading, status, note, consumption_milli);
     for reading in readings {
         let used = match &last {
             None => Ok(0),

@@ -570,6 +570,10 @@ endpoints! {
         access: Access::Needs(P::MetersManage), summary: "分类分项: the category of use (lighting_sockets, hvac, power, special) and sub-item a meter measures, for energy analysis", keyed: true,
         query: -, body: [MeterCategoryRequest], ok: 200 [MeterCategoryView], errors: [404, 409, 422],
     }
+    GET "/api/v1/reports/books" => reports::books {
+        access: Access::Needs(P::ReportsRead), summary: "集团财务: each property's books (every ledger account of its premises, by kind) balancing on their own, and the group's as their sum; for a property's or the group's operators", keyed: false,
+        query: [BooksQuery], body: -, ok: 200 [PropertyBooksReportView], errors: [403, 422, 503],
+    }
     GET "/api/v1/apportionment-rules" => apportion::list_rules {
         access: Access::Needs(P::ReportsRead), summary: "公摊: common-area apportionment rules whose site is within one's scope", keyed: false,
         query: [PageQuery], body: -, ok: 200 [Page<ApportionmentRuleView>], errors: [422],
@@ -663,7 +667,7 @@ endpoints! {
         query: [RefusedReportQuery], body: -, ok: 200 document, errors: [400, 404, 422, 503],
     }
     GET "/api/v1/reports/consumption" => reports::consumption {
-        access: Access::Needs(P::ReportsRead), summary: "Consumption by premises and building: what the meters of a premises subtree used, as billed (json, csv, xlsx)", keyed: false,
+        access: Access::Needs(P::ReportsRead), summary: "Consumption by premises and building, and energy analysis (分类分项): what the meters of a premises subtree used, by building, premises, meter, category or sub-item, beside the span before or a year earlier (json, csv, xlsx, pdf)", keyed: false,
         query: [ConsumptionReportQuery], body: -, ok: 200 [ConsumptionReportView], errors: [400, 404, 422, 503],
     }
     GET "/api/v1/reports/accumulated-balances" => reports::accumulated_balances {

@@ -2939,3 +2939,57 @@ pub struct MeterCategoryView {
     pub category: String,
     pub sub_item: String,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BooksQuery {
+    /// json (the default), csv, xlsx or pdf.
+    pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
+}
+
+/// One kind of ledger account of a property, summed.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BooksLineView {
+    /// customer_wallet, customer_arrears, cash_drawer, payment_clearing, energy_revenue, tax, refunds…
+    pub kind: String,
+    pub accounts: i64,
+    pub debits: MoneyView,
+    pub credits: MoneyView,
+    /// Debits less credits.
+    pub balance: MoneyView,
+}
+
+/// A property's books in one currency: every ledger account of its premises.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PropertyBooksView {
+    pub premises_id: Uuid,
+    pub name: String,
+    pub currency: String,
+    pub lines: Vec<BooksLineView>,
+    pub debits: MoneyView,
+    pub credits: MoneyView,
+    /// Debits less credits: zero when the property's books balance on their own. A transfer between two
+    /// properties' accounts leaves one above and the other below by as much.
+    pub out_of_balance: MoneyView,
+    pub balanced: bool,
+}
+
+/// The group's books in one currency: the sum of its properties', and the whole ledger summed directly.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct GroupBooksView {
+    pub currency: String,
+    pub debits: MoneyView,
+    pub credits: MoneyView,
+    pub balanced: bool,
+    /// Whether the whole ledger, summed directly, is the sum of the properties' books.
+    pub sum_of_properties: bool,
+}
+
+/// 集团财务: each property's books on their own, and the group's as their sum.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PropertyBooksReportView {
+    pub properties: Vec<PropertyBooksView>,
+    pub group: Vec<GroupBooksView>,
+}

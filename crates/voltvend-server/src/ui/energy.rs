@@ -16,7 +16,23 @@ use crate::http::AppState;
 use voltvend_domain::Permission;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/ui/energy", get(energy).post(tag_meter))
+    Router::new().route("/ui/energy", get(energy).post(tag_meter)).route("/ui/books", get(books))
+}
+
+/// 集团财务: each property's books and the group's as their sum.
+#[derive(Template)]
+#[template(path = "books.html")]
+struct BooksPage {
+    page: PageCtx,
+    books: Option<J>,
+    error: Option<UiError>,
+}
+
+async fn books(ui: Ui) -> Response {
+    let a = ui.get("/api/v1/reports/books").await;
+    let (books, error) = if a.ok() { (Some(a.json()), None) } else { (None, Some(a.error())) };
+    let page = BooksPage { page: PageCtx::new(&ui, "books.title"), books, error: error.clone() };
+    html_with(&page, &error)
 }
 
 #[derive(Template)]

@@ -69,6 +69,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/reports", "nav.reports", "reports.read"),
     ("/ui/apportionment", "nav.apportionment", "reports.read"),
     ("/ui/energy", "nav.energy", "reports.read"),
+    ("/ui/books", "nav.books", "reports.read"),
     ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
     ("/ui/stock", "nav.stock", "meters.manage"),
     ("/ui/operators", "nav.operators", "operators.read"),

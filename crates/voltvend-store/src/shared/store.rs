@@ -645,6 +645,63 @@ impl Store for SqlStore {
         self.list_payment_intents_impl(q, f).await
     }
 
+    async fn books_summary(
+        &self,
+        scope: Option<PremisesId>,
+    ) -> Result<(Vec<crate::BooksLine>, Vec<(String, i64, i64)>), StoreError> {
+        let scope_key = self.scope_key(scope).await?;
+        // One snapshot for both sums, so that a transfer committed between them cannot tell them apart.
+        let mut tx = self.pool.begin().await?;
+        // A path is its nodes' ids (36 characters each) joined by '/': the first 73 characters name the
+        // property under the group (a group's own path is shorter, and names the group).
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT SUBSTR(p.path, 1, 73) AS prop, la.kind AS kind, la.currency AS currency, COUNT(*) AS n, \
+             CAST(SUM(la.debits_posted_minor) AS BIGINT) AS d, CAST(SUM(la.credits_posted_minor) AS BIGINT) AS c \
+             FROM ledger_accounts la JOIN premises p ON p.id = la.premises_id WHERE 1 = 1",
+        );
+        if let Some(key) = &scope_key {
+            push_scope(&mut b, "la.premises_id", key);
+        }
+        b.push(" GROUP BY SUBSTR(p.path, 1, 73), la.kind, la.currency ORDER BY 1, 2, 3");
+        let rows = b.build().fetch_all(&mut *tx).await?;
+        let mut lines = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let prop: String = r.try_get("prop")?;
+            let id = prop.rsplit('/').next().unwrap_or_default();
+            lines.push(crate::BooksLine {
+                property: Uuid::parse_str(id).map_err(|e| corrupt("premises path", e))?.into(),
+                kind: r.try_get("kind")?,
+                currency: r.try_get("currency")?,
+                accounts: r.try_get("n")?,
+                debits_minor: r.try_get::<Option<i64>, _>("d")?.unwrap_or(0),
+                credits_minor: r.try_get::<Option<i64>, _>("c")?.unwrap_or(0),
+            });
+        }
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT la.currency AS currency, CAST(SUM(la.debits_posted_minor) AS BIGINT) AS d, \
+             CAST(SUM(la.credits_posted_minor) AS BIGINT) AS c FROM ledger_accounts la WHERE 1 = 1",
+        );
+        if let Some(key) = &scope_key {
+            push_scope(&mut b, "la.premises_id", key);
+        }
+        b.push(" GROUP BY la.currency ORDER BY la.currency");
+        let whole = b
+            .build()
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("currency")?,
+                    r.try_get::<Option<i64>, _>("d")?.unwrap_or(0),
+                    r.try_get::<Option<i64>, _>("c")?.unwrap_or(0),
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        tx.commit().await?;
+        Ok((lines, whole))
+    }
+
     async fn list_apportionment_rules(&self, q: &ListQuery) -> Result<Vec<voltvend_ops::ApportionmentRule>, StoreError> {
         let scope = self.scope_key(q.scope).await?;
         let mut b = QueryBuilder::<Db>::new("SELECT r.* FROM apportionment_rules r WHERE 1 = 1");

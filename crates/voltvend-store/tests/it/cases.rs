@@ -1625,5 +1625,14 @@ pub async fn apportionment_agrees_with_the_model(h: &Harness) {
     assert_eq!(keys, vec![("/", 320_000), ("lighting_sockets/stairwells", 125_000)], "{groups:?}");
     let groups = by(voltvend_store::ConsumptionGrouping::Category).await.unwrap();
     assert_eq!(groups.iter().map(|g| g.consumption_milli).sum::<i64>(), 445_000, "the parent's 550 kWh left out");
+    // 集团财务 on both backends: the estate's one property balances on its own, and the ledger summed whole is
+    // its sum (the model's ledger, account by account).
+    let (lines, whole) = h.store.books_summary(None).await.unwrap();
+    assert!(!lines.is_empty() && lines.iter().all(|l| l.property == estate.property.id), "{lines:?}");
+    let (d, c) = lines.iter().fold((0, 0), |(d, c), l| (d + l.debits_minor, c + l.credits_minor));
+    assert_eq!(d, c, "the property's books balance");
+    assert_eq!(whole, vec![("CNY".to_string(), d, c)]);
+    let model_debits: i64 = model.ledger_accounts.values().map(|(_, b)| b.debits_minor).sum();
+    assert_eq!(d, model_debits);
     assert!(h.store.check(CheckScope::Full).await.unwrap().is_ok());
 }

@@ -528,6 +528,113 @@ async fn ledger_xlsx(mut pages: LedgerPages) -> ApiResult<tempfile::NamedTempFil
     .map_err(ApiError::internal)?
 }
 
+const BOOKS_HEADER: [&str; 8] =
+    ["premises_id", "property", "currency", "kind", "accounts", "debits", "credits", "balance"];
+
+/// 集团财务: every ledger account within the caller's scope summed by the property its premises belong to —
+/// each property's books must balance on their own — and the group's books, which must be their sum (the whole
+/// ledger summed directly, in the same snapshot, is compared). For operators of a property or of the group:
+/// below a property, a building's accounts are not books of their own.
+pub async fn books(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<BooksQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
+    let scope = app.premises(p.scope()).await?;
+    if !matches!(scope.level, voltvend_domain::PremisesLevel::Group | voltvend_domain::PremisesLevel::Property) {
+        return Err(ApiError::new(
+            "scope_too_narrow",
+            "books are kept per property: they are for a property's or the group's operators",
+        ));
+    }
+    let (lines, whole) = app.store.books_summary(Some(p.scope())).await?;
+    let currency_of = |code: &str| code.parse::<Currency>().map_err(|_| ApiError::internal("a ledger currency"));
+    let mut properties: Vec<PropertyBooksView> = Vec::new();
+    for l in &lines {
+        let c = currency_of(&l.currency)?;
+        let line = BooksLineView {
+            kind: l.kind.clone(),
+            accounts: l.accounts,
+            debits: money(l.debits_minor, c),
+            credits: money(l.credits_minor, c),
+            balance: money(l.debits_minor - l.credits_minor, c),
+        };
+        match properties.iter_mut().find(|x| x.premises_id == l.property.as_uuid() && x.currency == l.currency) {
+            Some(x) => x.lines.push(line),
+            None => properties.push(PropertyBooksView {
+                premises_id: l.property.as_uuid(),
+                name: app.premises(l.property).await.map(|x| x.name).unwrap_or_default(),
+                currency: l.currency.clone(),
+                lines: vec![line],
+                debits: money(0, c),
+                credits: money(0, c),
+                out_of_balance: money(0, c),
+                balanced: true,
+            }),
+        }
+    }
+    let minor = |m: &MoneyView| m.minor.parse::<i64>().unwrap_or(0);
+    let mut group: Vec<GroupBooksView> = Vec::new();
+    for x in &mut properties {
+        let c = currency_of(&x.currency)?;
+        let (d, cr): (i64, i64) =
+            x.lines.iter().fold((0, 0), |(d, cr), l| (d + minor(&l.debits), cr + minor(&l.credits)));
+        (x.debits, x.credits, x.out_of_balance, x.balanced) = (money(d, c), money(cr, c), money(d - cr, c), d == cr);
+        match group.iter_mut().find(|g| g.currency == x.currency) {
+            Some(g) => {
+                (g.debits, g.credits) = (money(minor(&g.debits) + d, c), money(minor(&g.credits) + cr, c));
+            }
+            None => group.push(GroupBooksView {
+                currency: x.currency.clone(),
+                debits: money(d, c),
+                credits: money(cr, c),
+                balanced: false,
+                sum_of_properties: false,
+            }),
+        }
+    }
+    for g in &mut group {
+        g.balanced = g.debits.minor == g.credits.minor;
+        g.sum_of_properties = whole.iter().any(|(currency, d, cr)| {
+            *currency == g.currency && d.to_string() == g.debits.minor && cr.to_string() == g.credits.minor
+        });
+    }
+    if format != Output::Json {
+        let cells: Vec<Vec<Cell>> = properties
+            .iter()
+            .flat_map(|x| {
+                x.lines.iter().map(move |l| {
+                    vec![
+                        Cell::Text(x.premises_id.to_string()),
+                        Cell::Text(x.name.clone()),
+                        Cell::Text(x.currency.clone()),
+                        Cell::Text(l.kind.clone()),
+                        Cell::Int(l.accounts),
+                        Cell::Text(l.debits.amount.clone()),
+                        Cell::Text(l.credits.amount.clone()),
+                        Cell::Text(l.balance.amount.clone()),
+                    ]
+                })
+            })
+            .collect();
+        let lines = group
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}: {} / {}{}",
+                    g.currency,
+                    g.debits.amount,
+                    g.credits.amount,
+                    if g.balanced { "" } else { " !" }
+                )
+            })
+            .collect();
+        return table_file(&app, &p, &BOOKS_HEADER, &cells, format, "books", lines).await;
+    }
+    Ok(Json(PropertyBooksReportView { properties, group }).into_response())
+}
+
 pub async fn reconciliation(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,

@@ -371,3 +371,83 @@ async fn the_shift_settlement_and_the_report_tables_print_as_pdf_in_chinese_and_
         .await;
     assert_eq!(r.code(), "bad_value");
 }
+
+/// 集团财务: a second property with books of its own; each property's books balance on their own and the
+/// group's are their sum — until a transfer crosses from one property's accounts to the other's, which both
+/// show, by as much, while the group still balances.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_propertys_books_balance_on_their_own_and_the_group_is_their_sum() {
+    use voltvend_domain::{BooksId, Currency, Money, PremisesLevel, TransferId, TransferKind, TransferRequest};
+    use voltvend_ops::{Command, OpenBooks};
+    let api = Api::new().await;
+    let mut estate = api.estate.clone();
+    let hillside =
+        estate.group.new_child(uuid::Uuid::from_u128(0xB00C).into(), PremisesLevel::Property, "Hillside 山景").unwrap();
+    let books = BooksId::from_uuid(uuid::Uuid::from_u128(0xB00D));
+    api.store.submit(estate.system(Command::CreatePremises(hillside.clone()))).await.unwrap();
+    api.store
+        .submit(estate.system(Command::OpenBooks(OpenBooks {
+            id: books,
+            premises_id: hillside.id,
+            currency: Currency::CNY,
+        })))
+        .await
+        .unwrap();
+    let (ours, theirs) = (api.store.books(estate.books).await.unwrap(), api.store.books(books).await.unwrap());
+    // Riverside sells (its own books), Hillside books a card payment as revenue (its own).
+    sell(&api, 'a', &estate.account_a.to_string(), &estate.remote_meter.to_string(), "20.00").await.ok();
+    let transfer = |n: u128, debit, credit, minor| {
+        let t = TransferRequest::simple(
+            TransferId::from_uuid(uuid::Uuid::from_u128(0xB0E0 + n)),
+            TransferKind::Adjustment,
+            debit,
+            credit,
+            Money::from_minor(minor, Currency::CNY),
+            "test",
+        );
+        Command::PostTransfer(t)
+    };
+    api.store.submit(estate.system(transfer(1, theirs.card_clearing, theirs.energy_revenue, 500))).await.unwrap();
+    let b = get(&api, BuiltinRole::Administrator, 'g', "/api/v1/reports/books").await;
+    let props = b["properties"].as_array().unwrap();
+    assert_eq!(props.len(), 2, "{b}");
+    assert!(props.iter().all(|x| x["balanced"] == true), "{b}");
+    let sum = |key: &str| props.iter().map(|x| minor(&x[key])).sum::<i64>();
+    assert_eq!((minor(&b["group"][0]["debits"]), minor(&b["group"][0]["credits"])), (sum("debits"), sum("credits")));
+    assert_eq!(
+        (b["group"][0]["balanced"].as_bool(), b["group"][0]["sum_of_properties"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let hill = props.iter().find(|x| x["premises_id"] == hillside.id.to_string()).unwrap();
+    assert_eq!((hill["name"].as_str(), minor(&hill["debits"])), (Some("Hillside 山景"), 500));
+    // A transfer from Riverside's card clearing to Hillside's revenue: each property's books are out by 3.00,
+    // opposite ways; the group's still balance and are still the sum.
+    api.store.submit(estate.system(transfer(2, ours.card_clearing, theirs.energy_revenue, 300))).await.unwrap();
+    let b = get(&api, BuiltinRole::Administrator, 'g', "/api/v1/reports/books").await;
+    let props = b["properties"].as_array().unwrap();
+    let out: Vec<(String, i64)> =
+        props.iter().map(|x| (x["name"].as_str().unwrap().to_string(), minor(&x["out_of_balance"]))).collect();
+    assert!(
+        out.contains(&("Hillside 山景".into(), -300))
+            && out.iter().any(|(n, m)| n.starts_with("Riverside") && *m == 300),
+        "{out:?}"
+    );
+    assert_eq!(
+        (b["group"][0]["balanced"].as_bool(), b["group"][0]["sum_of_properties"].as_bool()),
+        (Some(true), Some(true))
+    );
+    // A building's operators keep no books; the CSV has a line per property and kind.
+    let r = api.send(api.as_(BuiltinRole::Manager, 'a', Method::GET, "/api/v1/reports/books")).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (403, "scope_too_narrow"));
+    let csv = file(&api, BuiltinRole::Administrator, 'g', "/api/v1/reports/books?format=csv").await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with("premises_id,property,currency,kind,accounts,debits,credits,balance"), "{csv}");
+    assert!(
+        csv.lines().any(|l| l.contains("Hillside") && l.contains("energy_revenue") && l.ends_with("-8.00")),
+        "{csv}"
+    );
+    // Scoped to one property, the store sums that property's accounts only.
+    let (lines, whole) = api.store.books_summary(Some(hillside.id)).await.unwrap();
+    assert!(lines.iter().all(|l| l.property == hillside.id), "{lines:?}");
+    assert_eq!(whole, vec![("CNY".to_string(), 500, 800)]);
+}

@@ -306,6 +306,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/payments/statements".into(),
         "/ui/apportionment".into(),
         "/ui/energy".into(),
+        "/ui/books".into(),
         "/ui/energy?group_by=sub_item&compare=year&top=5".into(),
         "/ui/stock".into(),
         "/ui/admin".into(),
@@ -1474,4 +1475,8 @@ async fn energy_is_analysed_by_category_from_its_page() {
     assert!(html.contains("<svg"), "the chart");
     let html = text(&api.send(page("/ui/energy?month=2026-10&group_by=sub_item", &manager)).await);
     assert!(html.contains("office AC"), "{html}");
+    // The property's books, from its manager: they balance, and the group's (here, this property) are their sum.
+    let html = text(&api.send(page("/ui/books", &manager)).await);
+    assert!(html.contains("data-balanced=\"true\"") && html.contains("energy revenue"), "{html}");
+    assert!(!html.contains("data-ok=\"false\""), "{html}");
 }
