@@ -11,6 +11,11 @@
 //! not billed, and billing goes on from the last good reading. A replaced meter is a new meter with readings
 //! of its own, so its registers start afresh.
 //!
+//! A meter behind current or voltage transformers reports what its secondary side measured: the energy of an
+//! interval is the registers' advance times the meter's CT × VT ratio (倍率), applied to each interval's
+//! advance (never to the registers themselves, which would overflow), before pricing and measuring. The
+//! registers are stored as the meter reported them.
+//!
 //! A meter installed with no account — a site's parent meter (总表), a common area's meter, a vacant unit's
 //! meter — is measured, not billed: its readings are checked the same way and stored with their consumption
 //! as [`ReadingStatus::Measured`], so that line loss and common-area apportionment (公摊) can count them.
@@ -94,7 +99,16 @@ pub(super) fn apply(
                 continue;
             }
         };
-        match price(&tariff, &pricing, &base, &reading) {
+        let ratio = meter.meter.ratio.multiplier();
+        let (base, scaled) = match times_ratio(&base, &reading, ratio) {
+            Ok(pair) => pair,
+            Err(why) => {
+                ws.readings.push(row(reading, ReadingStatus::Flagged, why, 0));
+                flagged += 1;
+                continue;
+            }
+        };
+        match price(&tariff, &pricing, &base, &scaled) {
             Ok(charge) => {
                 total_minor = total_minor
                     .checked_add(charge.total.amount_minor())
@@ -251,6 +265,7 @@ fn stored(
 /// Readings of a meter with no account: checked as billing checks them and stored with what they measured.
 fn measure(ws: &mut Workspace, op: &Operation, r: &ApplyReadings) -> Result<(Outcome, AuditEntry), OpError> {
     let mut last = ws.reading_states.get(&r.meter_id)?.map(|s| s.last.clone());
+    let ratio = ws.meters.get(&r.meter_id)?.map_or(1, |m| m.meter.ratio.multiplier());
     let mut readings = r.readings.clone();
     readings.sort_by_key(|x| x.at);
     let (mut measured, mut skipped, mut flagged, mut total_milli) = (0_usize, 0_usize, 0_usize, 0_i64);
@@ -264,7 +279,9 @@ fn measure(ws: &mut Workspace, op: &Operation, r: &ApplyReadings) -> Result<(Out
             }
             Some(prev) => resolve(prev, &reading, r.limits).and_then(|base| {
                 consumed(&base.registers, &reading.registers)
-                    .ok_or_else(|| "the registers differ from the last reading's".to_string())
+                    .ok_or_else(|| "the registers differ from the last reading's".to_string())?
+                    .checked_mul(i64::try_from(ratio).unwrap_or(i64::MAX))
+                    .ok_or_else(|| format!("the consumption times the meter's ratio {ratio} is too large"))
             }),
         };
         match used {
@@ -303,6 +320,43 @@ fn measure(ws: &mut Workspace, op: &Operation, r: &ApplyReadings) -> Result<(Out
         trip_held: false,
     };
     Ok((Outcome::Readings(outcome), entry))
+}
+
+/// The interval from `base` (a reading as [`resolve`] moved it) to `now` as pricing must see it for a meter of
+/// CT × VT `ratio`: from zero registers to each register's advance times the ratio (the advance is bounded by
+/// the rollover check; the registers themselves, times the ratio, could overflow). A direct meter's pair is
+/// itself.
+fn times_ratio(base: &Reading, now: &Reading, ratio: u64) -> Result<(Reading, Reading), String> {
+    if ratio == 1 {
+        return Ok((base.clone(), now.clone()));
+    }
+    let ratio = i64::try_from(ratio).map_err(|_| format!("the meter's ratio {ratio} is too large"))?;
+    let too_large = || format!("the consumption times the meter's ratio {ratio} is too large");
+    let (zero, scaled) = match (&base.registers, &now.registers) {
+        (Registers::Total(a), Registers::Total(b)) => (
+            Registers::Total(0),
+            Registers::Total(b.checked_sub(*a).and_then(|d| d.checked_mul(ratio)).ok_or_else(too_large)?),
+        ),
+        (Registers::PerPeriod(a), Registers::PerPeriod(b)) => {
+            let mut zero = Vec::with_capacity(a.len());
+            let mut scaled = Vec::with_capacity(a.len());
+            for (name, old) in a {
+                let new = b
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| *v)
+                    .ok_or("the registers differ from the last reading's")?;
+                zero.push((name.clone(), 0));
+                scaled.push((
+                    name.clone(),
+                    new.checked_sub(*old).and_then(|d| d.checked_mul(ratio)).ok_or_else(too_large)?,
+                ));
+            }
+            (Registers::PerPeriod(zero), Registers::PerPeriod(scaled))
+        }
+        _ => return Err("the registers differ from the last reading's".into()),
+    };
+    Ok((Reading { at: base.at, registers: zero }, Reading { at: now.at, registers: scaled }))
 }
 
 /// What the registers advanced from `base` (a reading as [`resolve`] moved it) to `now`, summed over the

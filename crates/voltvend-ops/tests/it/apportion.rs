@@ -434,3 +434,80 @@ fn rules_are_checked_and_scoped() {
     assert_eq!(s.db.apportionment_runs, snapshot.apportionment_runs);
     assert_eq!(before.apportionment_rules, s.db.apportionment_rules);
 }
+
+#[test]
+fn a_meter_behind_transformers_counts_its_advance_times_its_ratio() {
+    use voltvend_domain::tariff::inverse::ArrearsRecovery;
+    use voltvend_domain::{AccountId, Customer, CustomerId};
+    use voltvend_ops::{CustomerRef, MeterBinding, OpenAccount};
+    let mut s = site(Pool::CommonAndLoss, Basis::FloorArea);
+    let (ct_measured, ct_billed) =
+        (MeterId::from_uuid(uuid::Uuid::from_u128(0xC701)), MeterId::from_uuid(uuid::Uuid::from_u128(0xC702)));
+    let property = s.estate.property.id;
+    for (id, serial, address, ratio) in
+        [(ct_measured, "CT-PUMPS", "000000000931", (20, 1)), (ct_billed, "CT-WORKSHOP", "000000000932", (40, 1))]
+    {
+        let mut m = Meter::receive(
+            id,
+            serial,
+            Utility::Electricity,
+            ControlMode::Remote,
+            MeterProtocol::Dlt645,
+            address,
+            CtVtRatio::new(ratio.0, ratio.1).unwrap(),
+        )
+        .unwrap();
+        m.premises_id = Some(property);
+        run(&mut s, Actor::system("test"), Command::ReceiveMeter(m)).unwrap();
+    }
+    let install = Command::InstallMeter(InstallMeter { meter_id: ct_measured, premises_id: s.estate.building_a.id });
+    let who = admin(&s.estate);
+    run(&mut s, who, install).unwrap();
+    // Measured: 5 kWh on the register's face is 100 kWh through a 20:1 CT.
+    readings(&mut s, ct_measured, &[("2026-11-01T00:00:00Z", 1_000), ("2026-11-02T00:00:00Z", 6_000)]);
+    assert_eq!(
+        s.db.readings.last().map(|r| (r.consumption_milli, r.reading.registers.clone())),
+        Some((100_000, Registers::Total(6_000)))
+    );
+    // Billed: 1 kWh on the face through a 40:1 CT is 40 kWh, 24.00 on the flat 0.60 tariff.
+    let (account, customer) =
+        (AccountId::from_uuid(uuid::Uuid::from_u128(0xC703)), CustomerId::from_uuid(uuid::Uuid::from_u128(0xC704)));
+    let open = Command::OpenAccount(OpenAccount {
+        customer: CustomerRef::New(
+            Customer::new(customer, s.estate.unit_a.id, "Workshop 车间", Some("13800000001")).unwrap(),
+        ),
+        account_id: account,
+        premises_id: s.estate.unit_a.id,
+        currency: voltvend_domain::Currency::CNY,
+        books_id: s.estate.books,
+        overdraft_limit_minor: 0,
+        recovery: ArrearsRecovery::Share(200_000),
+        min_purchase_minor: 100,
+        max_balance_minor: None,
+        meters: vec![MeterBinding {
+            meter_id: ct_billed,
+            receive: None,
+            tariff_code: Some("test-flat".into()),
+            sts: None,
+            opg: None,
+            max_credit_minor: None,
+        }],
+        first_sale: None,
+    });
+    run(&mut s, Actor::system("test"), open).unwrap();
+    let Applied::Committed { outcome: Outcome::Readings(o), .. } =
+        readings(&mut s, ct_billed, &[("2026-11-01T00:00:00Z", 10_000), ("2026-11-02T00:00:00Z", 11_000)])
+    else {
+        panic!()
+    };
+    assert_eq!((o.billed, o.charged_minor), (2, 2_400));
+    assert_eq!(s.db.readings.last().map(|r| r.consumption_milli), Some(40_000));
+    // An advance that, times the ratio, is beyond what can be priced is flagged, not billed.
+    let Applied::Committed { outcome: Outcome::Readings(o), .. } =
+        readings(&mut s, ct_billed, &[("2026-11-02T01:00:00Z", 90_000_000_000_000_000)])
+    else {
+        panic!()
+    };
+    assert_eq!((o.flagged, o.charged_minor), (1, 0));
+    assert_eq!(s.db.check(), Vec::<String>::new());
+}
