@@ -550,54 +550,54 @@ pub async fn books(
     }
     let (lines, whole) = app.store.books_summary(Some(p.scope())).await?;
     let currency_of = |code: &str| code.parse::<Currency>().map_err(|_| ApiError::internal("a ledger currency"));
-    let mut properties: Vec<PropertyBooksView> = Vec::new();
+    // Sums in minor units first, per (property, currency) and per currency; views after.
+    let mut sums: Vec<(PremisesId, &str, i64, i64, Vec<&voltvend_store::BooksLine>)> = Vec::new();
     for l in &lines {
-        let c = currency_of(&l.currency)?;
-        let line = BooksLineView {
-            kind: l.kind.clone(),
-            accounts: l.accounts,
-            debits: money(l.debits_minor, c),
-            credits: money(l.credits_minor, c),
-            balance: money(l.debits_minor - l.credits_minor, c),
-        };
-        match properties.iter_mut().find(|x| x.premises_id == l.property.as_uuid() && x.currency == l.currency) {
-            Some(x) => x.lines.push(line),
-            None => properties.push(PropertyBooksView {
-                premises_id: l.property.as_uuid(),
-                name: app.premises(l.property).await.map(|x| x.name).unwrap_or_default(),
-                currency: l.currency.clone(),
-                lines: vec![line],
-                debits: money(0, c),
-                credits: money(0, c),
-                out_of_balance: money(0, c),
-                balanced: true,
-            }),
-        }
-    }
-    let minor = |m: &MoneyView| m.minor.parse::<i64>().unwrap_or(0);
-    let mut group: Vec<GroupBooksView> = Vec::new();
-    for x in &mut properties {
-        let c = currency_of(&x.currency)?;
-        let (d, cr): (i64, i64) =
-            x.lines.iter().fold((0, 0), |(d, cr), l| (d + minor(&l.debits), cr + minor(&l.credits)));
-        (x.debits, x.credits, x.out_of_balance, x.balanced) = (money(d, c), money(cr, c), money(d - cr, c), d == cr);
-        match group.iter_mut().find(|g| g.currency == x.currency) {
-            Some(g) => {
-                (g.debits, g.credits) = (money(minor(&g.debits) + d, c), money(minor(&g.credits) + cr, c));
+        match sums.iter_mut().find(|s| s.0 == l.property && s.1 == l.currency) {
+            Some(s) => {
+                (s.2, s.3) = (s.2 + l.debits_minor, s.3 + l.credits_minor);
+                s.4.push(l);
             }
-            None => group.push(GroupBooksView {
-                currency: x.currency.clone(),
-                debits: money(d, c),
-                credits: money(cr, c),
-                balanced: false,
-                sum_of_properties: false,
-            }),
+            None => sums.push((l.property, &l.currency, l.debits_minor, l.credits_minor, vec![l])),
         }
     }
-    for g in &mut group {
-        g.balanced = g.debits.minor == g.credits.minor;
-        g.sum_of_properties = whole.iter().any(|(currency, d, cr)| {
-            *currency == g.currency && d.to_string() == g.debits.minor && cr.to_string() == g.credits.minor
+    let mut properties = Vec::with_capacity(sums.len());
+    let mut totals: Vec<(&str, i64, i64)> = Vec::new();
+    for (property, currency, d, cr, of) in sums {
+        let c = currency_of(currency)?;
+        properties.push(PropertyBooksView {
+            premises_id: property.as_uuid(),
+            name: app.premises(property).await.map(|x| x.name).unwrap_or_default(),
+            currency: currency.to_string(),
+            lines: of
+                .iter()
+                .map(|l| BooksLineView {
+                    kind: l.kind.clone(),
+                    accounts: l.accounts,
+                    debits: money(l.debits_minor, c),
+                    credits: money(l.credits_minor, c),
+                    balance: money(l.debits_minor - l.credits_minor, c),
+                })
+                .collect(),
+            debits: money(d, c),
+            credits: money(cr, c),
+            out_of_balance: money(d - cr, c),
+            balanced: d == cr,
+        });
+        match totals.iter_mut().find(|t| t.0 == currency) {
+            Some(t) => (t.1, t.2) = (t.1 + d, t.2 + cr),
+            None => totals.push((currency, d, cr)),
+        }
+    }
+    let mut group = Vec::with_capacity(totals.len());
+    for (currency, d, cr) in totals {
+        let c = currency_of(currency)?;
+        group.push(GroupBooksView {
+            currency: currency.to_string(),
+            debits: money(d, c),
+            credits: money(cr, c),
+            balanced: d == cr,
+            sum_of_properties: whole.iter().any(|w| w.0 == currency && w.1 == d && w.2 == cr),
         });
     }
     if format != Output::Json {
