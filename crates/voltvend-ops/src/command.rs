@@ -1588,6 +1588,25 @@ pub struct CreateApportionmentRule {
     pub units: Vec<crate::records::ApportionedUnit>,
 }
 
+impl CreateApportionmentRule {
+    /// The rule as made at `at` (the name as given; the operation checks and trims it).
+    pub fn record(&self, at: jiff::Timestamp) -> crate::records::ApportionmentRule {
+        crate::records::ApportionmentRule {
+            id: self.rule_id,
+            premises_id: self.premises_id,
+            name: self.name.clone(),
+            utility: self.utility,
+            basis: self.basis,
+            pool: self.pool,
+            price: self.price,
+            parent_meter: self.parent_meter,
+            common_meters: self.common_meters.clone(),
+            units: self.units.clone(),
+            created_at: at,
+        }
+    }
+}
+
 /// A calendar month of a rule posted (see [`crate::records::ApportionmentRun`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApportionPeriod {

@@ -212,8 +212,9 @@ struct Footprint {
     /// Months of rules to post: their runs, their units' meters and every meter's consumption in the month.
     apportionment_periods: BTreeSet<(voltvend_domain::ApportionmentRuleId, i32)>,
     unit_premises: BTreeSet<PremisesId>,
-    /// Rules made by operations of the batch (a month of one may be posted later in the same batch).
-    created_rules: Vec<crate::command::CreateApportionmentRule>,
+    /// Rules made by operations of the batch (a month of one may be posted later in the same batch), as they
+    /// will read.
+    created_rules: Vec<crate::records::ApportionmentRule>,
     /// Meters whose category of use is set.
     categories: BTreeSet<MeterId>,
 }
@@ -489,7 +490,8 @@ impl Footprint {
                 self.premises.insert(i.premises_id);
             }
             Command::CreateApportionmentRule(r) => {
-                self.created_rules.push(r.clone());
+                // The time is the writer's, unknown here; nothing the loader reads depends on it.
+                self.created_rules.push(r.record(jiff::Timestamp::UNIX_EPOCH));
                 self.apportionment_rules.insert(r.rule_id);
                 self.premises.insert(r.premises_id);
                 self.premises.extend(r.units.iter().map(|u| u.premises_id));
@@ -688,24 +690,18 @@ pub async fn load<'a, S: Source + Send>(
     for id in &fp.apportionment_rules {
         ws.apportionment_rules.ask(*id);
     }
-    for r in src.apportionment_rules(&list(&fp.apportionment_rules)).await? {
+    let stored = src.apportionment_rules(&list(&fp.apportionment_rules)).await?;
+    // A rule made earlier in the batch: its month is loaded as a stored rule's would be.
+    for r in stored.iter().chain(&fp.created_rules.clone()) {
         if fp.apportionment_periods.iter().any(|(id, _)| *id == r.id) {
             fp.premises.insert(r.premises_id);
             fp.premises.extend(r.units.iter().map(|u| u.premises_id));
             fp.unit_premises.extend(r.units.iter().map(|u| u.premises_id));
             fp.meters.extend(r.named_meters());
         }
-        ws.apportionment_rules.load(r.id, r);
     }
-    // A rule made earlier in the batch: its month is loaded as a stored rule's would be.
-    for r in fp.created_rules.clone() {
-        if fp.apportionment_periods.iter().any(|(id, _)| *id == r.rule_id) {
-            fp.premises.insert(r.premises_id);
-            fp.premises.extend(r.units.iter().map(|u| u.premises_id));
-            fp.unit_premises.extend(r.units.iter().map(|u| u.premises_id));
-            fp.meters.extend(r.parent_meter);
-            fp.meters.extend(r.common_meters.iter().copied());
-        }
+    for r in stored {
+        ws.apportionment_rules.load(r.id, r);
     }
     for key in &fp.apportionment_periods {
         ws.apportionment_runs.ask(*key);
@@ -989,22 +985,16 @@ pub async fn load<'a, S: Source + Send>(
     let mut spans = Vec::new();
     for (rule_id, period) in &fp.apportionment_periods {
         // A stored rule, or one an operation of the batch makes.
-        let (site, units, mut meters): (PremisesId, Vec<PremisesId>, Vec<MeterId>) = match ws
-            .apportionment_rules
-            .get(rule_id)
-        {
-            Ok(Some(rule)) => {
-                (rule.premises_id, rule.units.iter().map(|u| u.premises_id).collect(), rule.named_meters().collect())
-            }
-            _ => match fp.created_rules.iter().find(|r| r.rule_id == *rule_id) {
-                Some(r) => (
-                    r.premises_id,
-                    r.units.iter().map(|u| u.premises_id).collect(),
-                    r.parent_meter.into_iter().chain(r.common_meters.iter().copied()).collect(),
-                ),
+        let rule = match ws.apportionment_rules.get(rule_id) {
+            Ok(Some(rule)) => rule,
+            _ => match fp.created_rules.iter().find(|r| r.id == *rule_id) {
+                Some(r) => r,
                 None => continue,
             },
         };
+        let (site, units): (PremisesId, Vec<PremisesId>) =
+            (rule.premises_id, rule.units.iter().map(|u| u.premises_id).collect());
+        let mut meters: Vec<MeterId> = rule.named_meters().collect();
         let Ok(Some(site)) = ws.premises.get(&site) else { continue };
         // A month that is no month is refused by the operation itself.
         let Ok((from, to)) = crate::apply::apportion::month_bounds(*period, &site.time_zone) else { continue };

@@ -186,19 +186,7 @@ pub(super) fn create_rule(
             ));
         }
     }
-    let rule = ApportionmentRule {
-        id: r.rule_id,
-        premises_id: r.premises_id,
-        name,
-        utility: r.utility,
-        basis: r.basis,
-        pool: r.pool,
-        price: r.price,
-        parent_meter: r.parent_meter,
-        common_meters: r.common_meters.clone(),
-        units: r.units.clone(),
-        created_at: at,
-    };
+    let rule = ApportionmentRule { name, ..r.record(at) };
     let entry = AuditEntry::new(
         "create_apportionment_rule",
         format!("apportionment_rule:{}", r.rule_id),
