@@ -91,3 +91,5 @@ id_type!(/// A customer's intent to pay online: who, which meter, how much, thro
 id_type!(/// A common-area apportionment rule (公摊): a site's parent and common-area meters, its units and how a
     /// period's pool is shared among them.
     ApportionmentRuleId, "aprule");
+id_type!(/// A fee schedule (房租 / 物业费): a monthly charge on a site's units, per unit or per m².
+    FeeScheduleId, "fees");

@@ -29,7 +29,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::account::{AccountError, str_enum};
-use crate::ids::{AccountId, LedgerAccountId, MeterId, PremisesId, ShiftId, TransferId};
+use crate::ids::{AccountId, FeeScheduleId, LedgerAccountId, MeterId, PremisesId, ShiftId, TransferId};
 use crate::money::{Currency, Money};
 use crate::text::{self, TextError};
 
@@ -159,6 +159,11 @@ pub enum LedgerAccountKind {
     LocalMeterCredit,
     /// Cash over and short found when shifts are counted (expense when short).
     CashVariance,
+    /// Rent and property fees charged and not yet paid (receivable), one per fee schedule; what each unit owes
+    /// is in the schedule's charges.
+    FeesReceivable,
+    /// Rent and property fees earned, one per fee schedule.
+    FeeRevenue,
 }
 
 str_enum!(LedgerAccountKind, "ledger account kind", {
@@ -166,10 +171,11 @@ str_enum!(LedgerAccountKind, "ledger account kind", {
     PaymentClearing => "payment_clearing", EnergyRevenue => "energy_revenue",
     FixedChargeRevenue => "fixed_charge_revenue", Tax => "tax", Refunds => "refunds", WriteOff => "write_off",
     LocalMeterCredit => "local_meter_credit", CashVariance => "cash_variance",
+    FeesReceivable => "fees_receivable", FeeRevenue => "fee_revenue",
 });
 
 impl LedgerAccountKind {
-    pub const ALL: [LedgerAccountKind; 11] = [
+    pub const ALL: [LedgerAccountKind; 13] = [
         Self::CustomerWallet,
         Self::CustomerArrears,
         Self::CashDrawer,
@@ -181,19 +187,25 @@ impl LedgerAccountKind {
         Self::WriteOff,
         Self::LocalMeterCredit,
         Self::CashVariance,
+        Self::FeesReceivable,
+        Self::FeeRevenue,
     ];
 
     pub const fn normal_side(&self) -> Side {
         match self {
-            Self::CustomerArrears | Self::CashDrawer | Self::PaymentClearing | Self::WriteOff | Self::CashVariance => {
-                Side::Debit
-            }
+            Self::CustomerArrears
+            | Self::CashDrawer
+            | Self::PaymentClearing
+            | Self::WriteOff
+            | Self::CashVariance
+            | Self::FeesReceivable => Side::Debit,
             Self::CustomerWallet
             | Self::EnergyRevenue
             | Self::FixedChargeRevenue
             | Self::Tax
             | Self::Refunds
-            | Self::LocalMeterCredit => Side::Credit,
+            | Self::LocalMeterCredit
+            | Self::FeeRevenue => Side::Credit,
         }
     }
 
@@ -203,6 +215,7 @@ impl LedgerAccountKind {
             Self::CashDrawer => "shift",
             Self::PaymentClearing => "provider",
             Self::LocalMeterCredit => "meter",
+            Self::FeesReceivable | Self::FeeRevenue => "fee_schedule",
             Self::EnergyRevenue
             | Self::FixedChargeRevenue
             | Self::Tax
@@ -222,6 +235,7 @@ pub enum Owner {
     /// A payment provider code such as `wechat` or `mpesa`.
     Provider(String),
     Meter(MeterId),
+    FeeSchedule(FeeScheduleId),
 }
 
 impl Owner {
@@ -232,6 +246,7 @@ impl Owner {
             Self::Shift(_) => "shift",
             Self::Provider(_) => "provider",
             Self::Meter(_) => "meter",
+            Self::FeeSchedule(_) => "fee_schedule",
         }
     }
 }
@@ -245,6 +260,7 @@ impl fmt::Display for Owner {
             Self::Shift(id) => write!(f, "shift:{id}"),
             Self::Provider(code) => write!(f, "provider:{code}"),
             Self::Meter(id) => write!(f, "meter:{id}"),
+            Self::FeeSchedule(id) => write!(f, "fee_schedule:{id}"),
         }
     }
 }
@@ -262,6 +278,7 @@ impl FromStr for Owner {
             "account" => Self::Account(AccountId::from_uuid(uuid()?)),
             "shift" => Self::Shift(ShiftId::from_uuid(uuid()?)),
             "meter" => Self::Meter(MeterId::from_uuid(uuid()?)),
+            "fee_schedule" => Self::FeeSchedule(FeeScheduleId::from_uuid(uuid()?)),
             "provider" if valid_provider(rest) => Self::Provider(rest.to_string()),
             _ => return Err(bad()),
         })

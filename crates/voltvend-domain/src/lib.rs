@@ -9,6 +9,7 @@ pub mod apportion;
 pub mod channel;
 pub mod clock;
 pub mod decimal;
+pub mod fees;
 pub mod ids;
 pub mod ledger;
 pub mod meter;
@@ -26,7 +27,7 @@ pub use account::{
 pub use channel::{Channel, ChannelError};
 pub use clock::{Clock, ManualClock};
 pub use ids::{
-    AccountId, ApiTokenId, ApportionmentRuleId, ApprovalId, BooksId, CampaignId, CommandId, CustomerId,
+    AccountId, ApiTokenId, ApportionmentRuleId, ApprovalId, BooksId, CampaignId, CommandId, CustomerId, FeeScheduleId,
     LedgerAccountId, MeterId, OperationId, OperatorId, PaymentChannelId, PaymentIntentId, PremisesId, ShiftId,
     TransferId, VendingPointId,
 };

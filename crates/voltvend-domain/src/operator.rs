@@ -120,6 +120,8 @@ permissions! {
     /// 公摊: define how a site's common-area energy and line loss are shared among its units, and post a
     /// period's shares to the units' accounts.
     ApportionmentManage => "apportionment.manage",
+    /// 房租 / 物业费: fee schedules, floor areas, the overdue policy, and issuing a month's charges.
+    FeesManage => "fees.manage",
     /// See the scheduled backups and their verification, and take one now.
     BackupsManage => "backups.manage",
 }
@@ -200,6 +202,7 @@ impl BuiltinRole {
                     ArrearsManage,
                     ReportsRead,
                     ApportionmentManage,
+                    FeesManage,
                 ],
             ]
             .concat(),

@@ -237,6 +237,16 @@ pub enum Command {
     CreateApportionmentRule(CreateApportionmentRule),
     /// 公摊: a month of a rule measured, valued and charged to its units' accounts, once.
     ApportionPeriod(ApportionPeriod),
+    /// A unit's floor area (建筑面积), for fees charged per m² (replacing what it had).
+    SetFloorArea(crate::records::FloorArea),
+    /// 收费项目: a monthly rent or property fee on a site's units, with its receivable and revenue accounts.
+    CreateFeeSchedule(CreateFeeSchedule),
+    /// What overdue fees do to energy sales within a premises (replacing what it had).
+    SetFeePolicy(crate::records::FeePolicy),
+    /// A month of a fee schedule charged to every occupied unit of its site, once.
+    IssueFees(IssueFees),
+    /// 收费: rent and fees paid at a counter, oldest due first, with a receipt.
+    PayFees(PayFees),
 }
 
 impl Command {
@@ -303,6 +313,11 @@ impl Command {
             Self::SetMeterCategory(_) => "set_meter_category",
             Self::CreateApportionmentRule(_) => "create_apportionment_rule",
             Self::ApportionPeriod(_) => "apportion_period",
+            Self::SetFloorArea(_) => "set_floor_area",
+            Self::CreateFeeSchedule(_) => "create_fee_schedule",
+            Self::SetFeePolicy(_) => "set_fee_policy",
+            Self::IssueFees(_) => "issue_fees",
+            Self::PayFees(_) => "pay_fees",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
             Self::PostTransfer(_) => "post_transfer",
@@ -705,6 +720,35 @@ impl Command {
             Self::ApportionPeriod(a) => {
                 c.uuid(a.rule_id.as_uuid());
                 c.i64(i64::from(a.period));
+            }
+            Self::SetFloorArea(f) => {
+                c.uuid(f.premises_id.as_uuid());
+                c.i64(f.floor_area_dm2);
+            }
+            Self::CreateFeeSchedule(f) => {
+                c.uuid(f.schedule_id.as_uuid());
+                c.uuid(f.premises_id.as_uuid());
+                c.str(&f.name);
+                c.str(f.basis.as_str());
+                c.i64(f.rate_minor);
+                c.str(f.currency.code());
+                c.i64(i64::from(f.due_day));
+            }
+            Self::SetFeePolicy(f) => {
+                c.uuid(f.premises_id.as_uuid());
+                c.str(f.policy.name());
+                c.i64(f.policy.share_bp());
+            }
+            Self::IssueFees(f) => {
+                c.uuid(f.schedule_id.as_uuid());
+                c.i64(i64::from(f.period));
+            }
+            Self::PayFees(f) => {
+                c.uuid(f.account_id.as_uuid());
+                c.uuid(f.shift_id.as_uuid());
+                c.str(f.method.as_str());
+                c.str(&f.reference);
+                c.i64(f.paid_minor);
             }
             Self::RaiseAlarm(a) => {
                 c.str(a.kind.as_str());
@@ -1613,6 +1657,38 @@ pub struct ApportionPeriod {
     pub rule_id: voltvend_domain::ApportionmentRuleId,
     /// `year × 100 + month`, in the site's time zone.
     pub period: i32,
+}
+
+/// A new fee schedule (see [`crate::records::FeeSchedule`]; its ledger accounts are derived from the
+/// operation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateFeeSchedule {
+    pub schedule_id: voltvend_domain::FeeScheduleId,
+    pub premises_id: PremisesId,
+    pub name: String,
+    pub basis: voltvend_domain::fees::FeeBasis,
+    pub rate_minor: i64,
+    pub currency: voltvend_domain::Currency,
+    pub due_day: i8,
+}
+
+/// A calendar month of a fee schedule issued (see [`crate::records::FeeRun`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssueFees {
+    pub schedule_id: voltvend_domain::FeeScheduleId,
+    /// `year × 100 + month`.
+    pub period: i32,
+}
+
+/// Rent and fees paid at a counter through the cashier's own open shift (see [`crate::records::FeePayment`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayFees {
+    pub account_id: AccountId,
+    pub shift_id: ShiftId,
+    pub method: PaymentMethod,
+    /// A card authorisation or transfer number (at most [`Sale::REFERENCE_LEN_MAX`] bytes).
+    pub reference: String,
+    pub paid_minor: i64,
 }
 
 /// A system alarm for the notification outbox.

@@ -32,15 +32,16 @@ pub use apply::payments::INTENT_TTL_MAX;
 pub use apply::{Applied, Outcome, ReadingsOutcome, Renderer, execute};
 pub use command::{
     Actor, ApplyReadings, ApportionPeriod, ArrearsLine, AttemptResult, ChangePassword, CloseAccount, CloseShift,
-    Command, CreateApportionmentRule, CreatePaymentIntent, CreditRefusedPayment, CustomerRef, DecideCorrection,
-    EnterArrears, ExpirePaymentIntent, ImportPaymentStatement, ImportTariff, InstallMeter, IssueCard, IssueFieldCard,
-    IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout, LogoutEverywhere, MeterBinding,
-    OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgManagement,
-    PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat, RecordCardRead, RecordCommandAttempt,
-    RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund, RefundRefusedPayment, ReplaceMeter, ReprintReceipt,
-    RequestCorrection, Reverse, RevokeApiToken, Rewrap, RewrapSecrets, Sale, SaleAmount, SetAccountStatus,
-    SetCardStatus, SetLanguage, SetMeterChannel, SetPaymentChannelActive, SettlePayment, SettleVendingPoint,
-    StsManagement, SwitchBillingMode, TransferOwnership, UnlockOperator, UpdateCustomer, UpdateOperator,
+    Command, CreateApportionmentRule, CreateFeeSchedule, CreatePaymentIntent, CreditRefusedPayment, CustomerRef,
+    DecideCorrection, EnterArrears, ExpirePaymentIntent, ImportPaymentStatement, ImportTariff, InstallMeter, IssueCard,
+    IssueFees, IssueFieldCard, IssueMeterCommand, IssueOpgToken, IssueStsTokens, LoginAttempt, Logout,
+    LogoutEverywhere, MeterBinding, OpenAccount, OpenBooks, OpenPaymentChannel, OpenShift, OpenVendingPoint, Operation,
+    OpgBinding, OpgManagement, PayFees, PlanKeyCampaign, RaiseAlarm, ReadingLimits, RebaseReadings, ReceiptFormat,
+    RecordCardRead, RecordCommandAttempt, RecordLogin, RecordMeterReturn, RecordPaymentOrder, Refund,
+    RefundRefusedPayment, ReplaceMeter, ReprintReceipt, RequestCorrection, Reverse, RevokeApiToken, Rewrap,
+    RewrapSecrets, Sale, SaleAmount, SetAccountStatus, SetCardStatus, SetLanguage, SetMeterChannel,
+    SetPaymentChannelActive, SettlePayment, SettleVendingPoint, StsManagement, SwitchBillingMode, TransferOwnership,
+    UnlockOperator, UpdateCustomer, UpdateOperator,
 };
 pub use context::{Context, TariffCache};
 pub use error::OpError;
@@ -48,12 +49,12 @@ pub use load::{Source, load};
 pub use records::{
     AccountRecord, ApiTokenRecord, ApportionedUnit, ApportionmentRule, ApportionmentRun, ApprovalRecord,
     ApprovalStatus, AuditRecord, CardAlgorithm, CardKeyRecord, CardStatus, CommandKind, CommandStatus, Correction,
-    CorrectionKind, CreditValue, Decision, FieldCardKind, IdempotencyRecord, IntentStatus, KeyCampaign, LocalCredit,
-    MeterCard, MeterCategory, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, MeterTokenRecord,
-    OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentChannel, PaymentIntent, PaymentMethod, PaymentStatement,
-    PendingKeyChange, Provider, ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource,
-    SaleRecord, SessionRecord, SpanConsumption, StatementEntry, StatementEntryKind, StsState, TariffDoc, UnitShare,
-    VendingKeyRecord,
+    CorrectionKind, CreditValue, Decision, FeeAllocation, FeeCharge, FeeChargeKey, FeePayment, FeePolicy, FeeRun,
+    FeeSchedule, FieldCardKind, FloorArea, IdempotencyRecord, IntentStatus, KeyCampaign, LocalCredit, MeterCard,
+    MeterCategory, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, MeterTokenRecord, OpgState,
+    OpgUnit, OutboxKind, OutboxRow, PaymentChannel, PaymentIntent, PaymentMethod, PaymentStatement, PendingKeyChange,
+    Provider, ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource, SaleRecord, SessionRecord,
+    SpanConsumption, StatementEntry, StatementEntryKind, StsState, TariffDoc, UnitShare, VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys, card_key_aad};
 pub use workspace::{AuditHead, Changes, Workspace};

@@ -159,6 +159,38 @@ pub trait Source {
         &mut self,
         spans: &[(MeterId, jiff::Timestamp, jiff::Timestamp)],
     ) -> impl Future<Output = Result<Vec<crate::records::SpanConsumption>, Self::Error>> + Send;
+    fn floor_areas(
+        &mut self,
+        premises: &[PremisesId],
+    ) -> impl Future<Output = Result<Vec<crate::records::FloorArea>, Self::Error>> + Send;
+    fn fee_policies(
+        &mut self,
+        premises: &[PremisesId],
+    ) -> impl Future<Output = Result<Vec<crate::records::FeePolicy>, Self::Error>> + Send;
+    fn fee_schedules(
+        &mut self,
+        ids: &[voltvend_domain::FeeScheduleId],
+    ) -> impl Future<Output = Result<Vec<crate::records::FeeSchedule>, Self::Error>> + Send;
+    /// Issued months of fee schedules, by schedule and month.
+    fn fee_runs(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32)],
+    ) -> impl Future<Output = Result<Vec<crate::records::FeeRun>, Self::Error>> + Send;
+    /// The charges of these accounts not yet paid in full.
+    fn unpaid_fee_charges(
+        &mut self,
+        accounts: &[AccountId],
+    ) -> impl Future<Output = Result<Vec<crate::records::FeeCharge>, Self::Error>> + Send;
+    /// The units within each of these sites (a unit site is its own only unit), as `(site, unit)`.
+    fn units_within(
+        &mut self,
+        sites: &[PremisesId],
+    ) -> impl Future<Output = Result<Vec<(PremisesId, PremisesId)>, Self::Error>> + Send;
+    /// Every account (whatever its status) at one of these premises.
+    fn accounts_at(
+        &mut self,
+        premises: &[PremisesId],
+    ) -> impl Future<Output = Result<Vec<AccountRecord>, Self::Error>> + Send;
     /// The ledger's last sequence number and the head of the audit chain.
     fn heads(&mut self) -> impl Future<Output = Result<(i64, AuditHead), Self::Error>> + Send;
 }
@@ -217,6 +249,15 @@ struct Footprint {
     created_rules: Vec<crate::records::ApportionmentRule>,
     /// Meters whose category of use is set.
     categories: BTreeSet<MeterId>,
+    /// Units whose floor area is set or read.
+    floor_areas: BTreeSet<PremisesId>,
+    /// Premises whose overdue-fee policy is set.
+    fee_policy_targets: BTreeSet<PremisesId>,
+    fee_schedules: BTreeSet<voltvend_domain::FeeScheduleId>,
+    /// Months of fee schedules to issue: their runs, their sites' units and the accounts at them.
+    fee_periods: BTreeSet<(voltvend_domain::FeeScheduleId, i32)>,
+    /// Schedules made by operations of the batch, with their sites (a month of one may be issued later in it).
+    created_schedules: Vec<(voltvend_domain::FeeScheduleId, PremisesId)>,
 }
 
 fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
@@ -504,6 +545,32 @@ impl Footprint {
                 self.apportionment_rules.insert(a.rule_id);
                 self.apportionment_periods.insert((a.rule_id, a.period));
             }
+            Command::SetFloorArea(f) => {
+                self.premises.insert(f.premises_id);
+                self.floor_areas.insert(f.premises_id);
+            }
+            Command::SetFeePolicy(f) => {
+                self.premises.insert(f.premises_id);
+                self.fee_policy_targets.insert(f.premises_id);
+            }
+            Command::CreateFeeSchedule(c) => {
+                self.fee_schedules.insert(c.schedule_id);
+                self.premises.insert(c.premises_id);
+                self.ledger.extend((1..=2).map(|n| crate::apply::fees::schedule_ledger_id(op, n)));
+                self.created_schedules.push((c.schedule_id, c.premises_id));
+            }
+            Command::IssueFees(i) => {
+                // The schedule brings its site, the site its units, the units their accounts.
+                self.fee_schedules.insert(i.schedule_id);
+                self.fee_periods.insert((i.schedule_id, i.period));
+                self.transfers.insert(op.transfer_id(0));
+            }
+            Command::PayFees(p) => {
+                // The account brings its unpaid charges (as every account loaded does) and their schedules.
+                self.accounts.insert(p.account_id);
+                self.shifts.insert(p.shift_id);
+                self.transfers.insert(op.transfer_id(0));
+            }
             Command::CloseShift(s) => {
                 self.shifts.insert(s.shift_id);
                 self.transfers.insert(op.transfer_id(0));
@@ -686,6 +753,64 @@ pub async fn load<'a, S: Source + Send>(
         ws.payment_channels.load(c.id, c);
     }
 
+    // Fee schedules name their site and ledger accounts; a month to issue needs the site's units and the
+    // accounts at them.
+    for id in &fp.fee_schedules {
+        ws.fee_schedules.ask(*id);
+    }
+    let mut sites = BTreeSet::new();
+    for s in src.fee_schedules(&list(&fp.fee_schedules)).await? {
+        if fp.fee_periods.iter().any(|(id, _)| *id == s.id) {
+            sites.insert(s.premises_id);
+        }
+        fp.premises.insert(s.premises_id);
+        fp.ledger.extend([s.receivable, s.revenue]);
+        ws.fee_schedules.load(s.id, s);
+    }
+    for (id, site) in &fp.created_schedules {
+        if fp.fee_periods.iter().any(|(p, _)| p == id) {
+            sites.insert(*site);
+        }
+    }
+    for key in &fp.fee_periods {
+        ws.fee_runs.ask(*key);
+    }
+    for r in src.fee_runs(&list(&fp.fee_periods)).await? {
+        ws.fee_runs.load((r.schedule_id, r.period), r);
+    }
+    let mut within: std::collections::BTreeMap<PremisesId, Vec<PremisesId>> =
+        sites.iter().map(|s| (*s, Vec::new())).collect();
+    for (site, unit) in src.units_within(&list(&sites)).await? {
+        if let Some(units) = within.get_mut(&site) {
+            units.push(unit);
+        }
+    }
+    let units: BTreeSet<PremisesId> = within.values().flatten().copied().collect();
+    fp.premises.extend(units.iter().copied());
+    fp.floor_areas.extend(units.iter().copied());
+    for (site, mut list) in within {
+        list.sort();
+        ws.units_within.load(site, list);
+    }
+    let mut at_unit: std::collections::BTreeMap<PremisesId, Vec<AccountId>> =
+        units.iter().map(|u| (*u, Vec::new())).collect();
+    for a in src.accounts_at(&list(&units)).await? {
+        fp.accounts.insert(a.account.id);
+        if let Some(ids) = at_unit.get_mut(&a.account.premises_id) {
+            ids.push(a.account.id);
+        }
+    }
+    for (unit, mut ids) in at_unit {
+        ids.sort();
+        ws.accounts_at.load(unit, ids);
+    }
+    for id in &fp.floor_areas {
+        ws.floor_areas.ask(*id);
+    }
+    for f in src.floor_areas(&list(&fp.floor_areas)).await? {
+        ws.floor_areas.load(f.premises_id, f);
+    }
+
     // Apportionment rules name their site, units and meters; a month to post needs its units' meters too.
     for id in &fp.apportionment_rules {
         ws.apportionment_rules.ask(*id);
@@ -819,6 +944,37 @@ pub async fn load<'a, S: Source + Send>(
         ws.accounts.load(a.account.id, a);
     }
 
+    // Every account's unpaid rent and fees (a sale may be refused for them or pay them), with their schedules'
+    // receivables; the accounts' premises then bring the overdue policies on their paths.
+    let loaded: Vec<AccountId> = list(&fp.accounts);
+    let mut charged: std::collections::BTreeMap<AccountId, Vec<crate::records::FeeChargeKey>> =
+        loaded.iter().map(|a| (*a, Vec::new())).collect();
+    let mut more_schedules = BTreeSet::new();
+    for c in src.unpaid_fee_charges(&loaded).await? {
+        if !fp.fee_schedules.contains(&c.schedule_id) {
+            more_schedules.insert(c.schedule_id);
+        }
+        if let Some(keys) = charged.get_mut(&c.account_id) {
+            keys.push(c.key());
+        }
+        ws.fee_charges.load(c.key(), c);
+    }
+    let mut policy_accounts = BTreeSet::new();
+    for (account, keys) in charged {
+        // Charges issued by the batch may fall due already: every account's policy is read then.
+        if !keys.is_empty() || !fp.fee_periods.is_empty() {
+            policy_accounts.insert(account);
+        }
+        ws.account_charges.load(account, keys);
+    }
+    for id in &more_schedules {
+        ws.fee_schedules.ask(*id);
+    }
+    for s in src.fee_schedules(&list(&more_schedules)).await? {
+        fp.ledger.extend([s.receivable, s.revenue]);
+        ws.fee_schedules.load(s.id, s);
+    }
+
     for id in &fp.vending_points {
         ws.vending_points.ask(*id);
     }
@@ -871,6 +1027,20 @@ pub async fn load<'a, S: Source + Send>(
     }
     for p in src.premises(&list(&fp.premises)).await? {
         ws.premises.load(p.id, p);
+    }
+    let mut policies = fp.fee_policy_targets.clone();
+    for id in &policy_accounts {
+        if let Ok(Some(a)) = ws.accounts.get(id)
+            && let Ok(Some(p)) = ws.premises.get(&a.account.premises_id)
+        {
+            policies.extend(p.path.iter().copied());
+        }
+    }
+    for id in &policies {
+        ws.fee_policies.ask(*id);
+    }
+    for p in src.fee_policies(&list(&policies)).await? {
+        ws.fee_policies.load(p.premises_id, p);
     }
     for id in &fp.customers {
         ws.customers.ask(*id);

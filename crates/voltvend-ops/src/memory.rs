@@ -68,6 +68,13 @@ pub struct MemoryDb {
     pub meter_categories: HashMap<MeterId, crate::records::MeterCategory>,
     pub apportionment_rules: HashMap<voltvend_domain::ApportionmentRuleId, crate::records::ApportionmentRule>,
     pub apportionment_runs: HashMap<(voltvend_domain::ApportionmentRuleId, i32), crate::records::ApportionmentRun>,
+    pub floor_areas: HashMap<PremisesId, crate::records::FloorArea>,
+    pub fee_policies: HashMap<PremisesId, crate::records::FeePolicy>,
+    pub fee_schedules: HashMap<voltvend_domain::FeeScheduleId, crate::records::FeeSchedule>,
+    pub fee_runs: HashMap<(voltvend_domain::FeeScheduleId, i32), crate::records::FeeRun>,
+    pub fee_charges: HashMap<crate::records::FeeChargeKey, crate::records::FeeCharge>,
+    pub fee_payments: Vec<crate::records::FeePayment>,
+    pub fee_allocations: Vec<crate::records::FeeAllocation>,
     pub approvals: HashMap<ApprovalId, ApprovalRecord>,
     pub campaigns: HashMap<CampaignId, KeyCampaign>,
     pub meter_tokens: Vec<MeterTokenRecord>,
@@ -194,6 +201,23 @@ impl MemoryDb {
         for r in c.apportionment_runs {
             self.apportionment_runs.insert((r.rule_id, r.period), r);
         }
+        for f in c.floor_areas {
+            self.floor_areas.insert(f.premises_id, f);
+        }
+        for f in c.fee_policies {
+            self.fee_policies.insert(f.premises_id, f);
+        }
+        for f in c.fee_schedules {
+            self.fee_schedules.insert(f.id, f);
+        }
+        for r in c.fee_runs {
+            self.fee_runs.insert((r.schedule_id, r.period), r);
+        }
+        for f in c.fee_charges {
+            self.fee_charges.insert(f.key(), f);
+        }
+        self.fee_payments.extend(c.fee_payments);
+        self.fee_allocations.extend(c.fee_allocations);
         for (a, code, state) in c.pricing {
             self.pricing.insert((a, code), state);
         }
@@ -474,6 +498,47 @@ impl Source for MemoryDb {
                 c
             })
             .collect())
+    }
+    async fn floor_areas(&mut self, premises: &[PremisesId]) -> Result<Vec<crate::records::FloorArea>, Infallible> {
+        Ok(pick(&self.floor_areas, premises))
+    }
+    async fn fee_policies(&mut self, premises: &[PremisesId]) -> Result<Vec<crate::records::FeePolicy>, Infallible> {
+        Ok(pick(&self.fee_policies, premises))
+    }
+    async fn fee_schedules(
+        &mut self,
+        ids: &[voltvend_domain::FeeScheduleId],
+    ) -> Result<Vec<crate::records::FeeSchedule>, Infallible> {
+        Ok(pick(&self.fee_schedules, ids))
+    }
+    async fn fee_runs(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32)],
+    ) -> Result<Vec<crate::records::FeeRun>, Infallible> {
+        Ok(pick(&self.fee_runs, keys))
+    }
+    async fn unpaid_fee_charges(
+        &mut self,
+        accounts: &[AccountId],
+    ) -> Result<Vec<crate::records::FeeCharge>, Infallible> {
+        Ok(self
+            .fee_charges
+            .values()
+            .filter(|c| accounts.contains(&c.account_id) && c.outstanding_minor() > 0)
+            .cloned()
+            .collect())
+    }
+    async fn units_within(&mut self, sites: &[PremisesId]) -> Result<Vec<(PremisesId, PremisesId)>, Infallible> {
+        let mut out = Vec::new();
+        for p in self.premises.values().filter(|p| p.level == voltvend_domain::PremisesLevel::Unit) {
+            for site in sites.iter().filter(|s| p.path.contains(s)) {
+                out.push((*site, p.id));
+            }
+        }
+        Ok(out)
+    }
+    async fn accounts_at(&mut self, premises: &[PremisesId]) -> Result<Vec<AccountRecord>, Infallible> {
+        Ok(self.accounts.values().filter(|a| premises.contains(&a.account.premises_id)).cloned().collect())
     }
     async fn heads(&mut self) -> Result<(i64, AuditHead), Infallible> {
         Ok((self.transfers.keys().next_back().copied().unwrap_or(0), self.audit_head))

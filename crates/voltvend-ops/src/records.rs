@@ -626,6 +626,8 @@ pub struct SaleRecord {
     pub balance_after_minor: i64,
     /// The sale this one replaces, when a sale was re-allocated (纠错).
     pub reallocated_from: Option<TransferId>,
+    /// Overdue rent and fees paid from the purchase first, by the property's policy (房租物业费).
+    pub property_fees_minor: i64,
 }
 
 /// A command for a meter, for the head end to carry out.
@@ -1051,4 +1053,132 @@ pub struct MeterCategory {
 
 impl MeterCategory {
     pub const SUB_ITEM_LEN_MAX: usize = 60;
+}
+
+/// 房租 / 物业费: a monthly charge on the occupied units of a site (see [`voltvend_domain::fees`]). Not changed
+/// once made: a new rate is a new schedule, so that every month issued under a schedule was reckoned by it as it
+/// reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeSchedule {
+    pub id: voltvend_domain::FeeScheduleId,
+    /// The site: every unit within it with an open account is charged; its time zone dates the charges.
+    pub premises_id: PremisesId,
+    pub name: String,
+    pub basis: voltvend_domain::fees::FeeBasis,
+    /// The month's amount per unit, or per m² of floor area, in minor units.
+    pub rate_minor: i64,
+    pub currency: voltvend_domain::Currency,
+    /// The day of the charged month a charge falls due (1–28, so that every month has it).
+    pub due_day: i8,
+    /// The schedule's receivable (what its charges still owe, together) and its revenue in the ledger.
+    pub receivable: LedgerAccountId,
+    pub revenue: LedgerAccountId,
+    pub created_at: Timestamp,
+}
+
+impl FeeSchedule {
+    pub const NAME_LEN_MAX: usize = 120;
+    /// The largest rate: 10⁹ minor units a month (a unit) or a m².
+    pub const RATE_MINOR_MAX: i64 = 1_000_000_000;
+    pub const DUE_DAY_MAX: i8 = 28;
+}
+
+/// A unit's floor area (建筑面积), for fees charged per m².
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FloorArea {
+    pub premises_id: PremisesId,
+    /// In hundredths of a square metre (dm²).
+    pub floor_area_dm2: i64,
+}
+
+impl FloorArea {
+    /// The largest floor area of a unit: 10⁶ m².
+    pub const AREA_DM2_MAX: i64 = 100_000_000;
+}
+
+/// What overdue fees do to energy sales at a premises and everything within it (unless a premises nearer the
+/// account says otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeePolicy {
+    pub premises_id: PremisesId,
+    pub policy: voltvend_domain::fees::OverduePolicy,
+}
+
+/// A month of a schedule issued: one charge per occupied unit. Append-only; one per schedule and month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeRun {
+    pub operation_id: OperationId,
+    pub schedule_id: voltvend_domain::FeeScheduleId,
+    /// `year × 100 + month`.
+    pub period: i32,
+    pub due_on: jiff::civil::Date,
+    /// How many units were charged, their total, and how many units had no open account (nothing charged).
+    pub charged: i64,
+    pub total_minor: i64,
+    pub vacant: i64,
+    pub transfer_id: Option<TransferId>,
+    pub at: Timestamp,
+}
+
+/// The key of a charge: its schedule, month and unit.
+pub type FeeChargeKey = (voltvend_domain::FeeScheduleId, i32, PremisesId);
+
+/// What a unit owes for a month of a schedule, and how much of it is paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeCharge {
+    pub schedule_id: voltvend_domain::FeeScheduleId,
+    pub period: i32,
+    pub premises_id: PremisesId,
+    /// The account charged: the unit's open account when the month was issued.
+    pub account_id: AccountId,
+    pub amount_minor: i64,
+    pub paid_minor: i64,
+    pub due_on: jiff::civil::Date,
+    pub issued_at: Timestamp,
+}
+
+impl FeeCharge {
+    pub fn key(&self) -> FeeChargeKey {
+        (self.schedule_id, self.period, self.premises_id)
+    }
+
+    pub fn outstanding_minor(&self) -> i64 {
+        self.amount_minor - self.paid_minor
+    }
+
+    /// Unpaid after its due date (`today` in the site's time zone).
+    pub fn overdue_on(&self, today: jiff::civil::Date) -> bool {
+        today > self.due_on && self.outstanding_minor() > 0
+    }
+}
+
+/// Money paid towards a charge: at the counter (a fee payment) or as a share of an energy purchase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeAllocation {
+    /// The fee payment or the sale.
+    pub operation_id: OperationId,
+    pub idx: i64,
+    pub schedule_id: voltvend_domain::FeeScheduleId,
+    pub period: i32,
+    pub premises_id: PremisesId,
+    pub amount_minor: i64,
+    pub at: Timestamp,
+}
+
+/// 收费: rent and fees paid at a counter, with a receipt of the vending point's numbering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeePayment {
+    pub operation_id: OperationId,
+    pub vending_point_id: VendingPointId,
+    pub receipt_no: i64,
+    pub shift_id: ShiftId,
+    pub operator_id: OperatorId,
+    pub account_id: AccountId,
+    pub at: Timestamp,
+    pub method: PaymentMethod,
+    pub reference: String,
+    pub paid_minor: i64,
+    pub transfer_id: TransferId,
+    /// The charges it paid, oldest due first; their amounts add up to `paid_minor`.
+    pub lines: Vec<FeeAllocation>,
 }

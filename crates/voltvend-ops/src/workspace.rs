@@ -187,6 +187,14 @@ pub struct Changes {
     pub meter_categories: Vec<crate::records::MeterCategory>,
     pub apportionment_rules: Vec<crate::records::ApportionmentRule>,
     pub apportionment_runs: Vec<crate::records::ApportionmentRun>,
+    pub floor_areas: Vec<crate::records::FloorArea>,
+    pub fee_policies: Vec<crate::records::FeePolicy>,
+    pub fee_schedules: Vec<crate::records::FeeSchedule>,
+    pub fee_runs: Vec<crate::records::FeeRun>,
+    /// New charges and charges paid towards (written whole: a charge's paid amount changes).
+    pub fee_charges: Vec<crate::records::FeeCharge>,
+    pub fee_payments: Vec<crate::records::FeePayment>,
+    pub fee_allocations: Vec<crate::records::FeeAllocation>,
     pub approvals: Vec<ApprovalRecord>,
     pub campaigns: Vec<KeyCampaign>,
     pub readings: Vec<ReadingRow>,
@@ -301,6 +309,17 @@ workspace! {
         /// Read only: what a meter's readings stored before the batch counted over a span `(meter, from µs,
         /// to µs)`.
         consumption: (MeterId, i64, i64) => crate::records::SpanConsumption,
+        floor_areas: PremisesId => crate::records::FloorArea,
+        fee_policies: PremisesId => crate::records::FeePolicy,
+        fee_schedules: voltvend_domain::FeeScheduleId => crate::records::FeeSchedule,
+        fee_runs: (voltvend_domain::FeeScheduleId, i32) => crate::records::FeeRun,
+        fee_charges: crate::records::FeeChargeKey => crate::records::FeeCharge,
+        /// Read only: the unpaid charges of an account (kept up to date as charges are issued and paid).
+        account_charges: AccountId => Vec<crate::records::FeeChargeKey>,
+        /// Read only: the units within a site, for a month of fees to issue.
+        units_within: PremisesId => Vec<PremisesId>,
+        /// Read only: the accounts (of any status) at each of those units.
+        accounts_at: PremisesId => Vec<AccountId>,
     }
     logs {
         readings: ReadingRow,
@@ -309,6 +328,8 @@ workspace! {
         meter_tokens: MeterTokenRecord,
         /// Providers' statements imported.
         payment_statements: crate::records::PaymentStatement,
+        fee_payments: crate::records::FeePayment,
+        fee_allocations: crate::records::FeeAllocation,
         audit: AuditRecord,
     }
 }
@@ -374,6 +395,13 @@ impl Workspace {
             meter_categories: self.meter_categories.pending(),
             apportionment_rules: self.apportionment_rules.pending(),
             apportionment_runs: self.apportionment_runs.pending(),
+            floor_areas: self.floor_areas.pending(),
+            fee_policies: self.fee_policies.pending(),
+            fee_schedules: self.fee_schedules.pending(),
+            fee_runs: self.fee_runs.pending(),
+            fee_charges: self.fee_charges.pending(),
+            fee_payments: self.fee_payments.pending(),
+            fee_allocations: self.fee_allocations.pending(),
             approvals: self.approvals.pending(),
             campaigns: self.campaigns.pending(),
             readings: self.readings.pending(),

@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(args.iter().find(|a| !a.starts_with("--")).map_or("receipts", String::as_str));
     std::fs::create_dir_all(&dir)?;
     let zh = ReceiptData {
+        kind: voltvend_receipt::ReceiptKind::Sale,
+        property_fees_minor: 0,
+        fee_lines: Vec::new(),
         language: Language::ZhCn,
         copy: true,
         property_name: "阳光花园物业服务中心".into(),
@@ -45,6 +48,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokens: vec!["12345678901234567890".into(), "98765432109876543210".into()],
     };
     let en = ReceiptData {
+        kind: voltvend_receipt::ReceiptKind::Sale,
+        property_fees_minor: 0,
+        fee_lines: Vec::new(),
         language: Language::En,
         property_name: "Sunshine Gardens Property Services".into(),
         vending_point_name: "East Gate Office".into(),

@@ -67,12 +67,29 @@ pub enum TokenKind {
     OpenPaygo,
 }
 
-/// One sale as the receipt shows it, filled by the server from its sale record.
+/// What a receipt is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReceiptKind {
+    /// A sale of energy or water (its meter, units and tokens).
+    Sale,
+    /// Rent and property fees paid at the counter (its [`ReceiptData::fee_lines`]; no meter).
+    Fees,
+}
+
+/// A charge a payment went towards: its description (the fee, its month, the unit) and the amount paid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeLine {
+    pub description: String,
+    pub amount_minor: i64,
+}
+
+/// One sale (or payment of fees) as the receipt shows it, filled by the server from its record.
 ///
 /// Amounts are in minor units of [`ReceiptData::currency`] and add up as the ledger books them:
-/// `paid = arrears + fees + energy + credit`, with `tax` included in `energy`.
+/// `paid = arrears + fees + property fees + energy + credit`, with `tax` included in `energy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptData {
+    pub kind: ReceiptKind,
     pub language: Language,
     /// A reprint (补收据): every form says 副本 / COPY prominently.
     pub copy: bool,
@@ -102,6 +119,10 @@ pub struct ReceiptData {
     pub arrears_minor: i64,
     /// Fees taken from this payment (card replacement, service fee); printed when not zero.
     pub fees_minor: i64,
+    /// Rent and property fees paid from this payment (all of a fee receipt; a sale's share of overdue fees).
+    pub property_fees_minor: i64,
+    /// What the rent and fees paid went towards; when given, they add up to `property_fees_minor`.
+    pub fee_lines: Vec<FeeLine>,
     /// The tax included in `energy_minor`.
     pub tax_minor: i64,
     /// The money converted into units (energy or water), tax included; zero for a wallet credit.
@@ -127,13 +148,25 @@ impl ReceiptData {
         if self.receipt_no < 0 {
             return Err(ReceiptError::InvalidReceiptNumber(self.receipt_no));
         }
-        let sum = [self.arrears_minor, self.fees_minor, self.energy_minor, self.credit_minor]
+        let sum = [self.arrears_minor, self.fees_minor, self.property_fees_minor, self.energy_minor, self.credit_minor]
             .into_iter()
             .try_fold(0_i64, i64::checked_add);
-        let parts_ok = [self.arrears_minor, self.fees_minor, self.tax_minor, self.energy_minor, self.credit_minor]
+        let parts_ok = [
+            self.arrears_minor,
+            self.fees_minor,
+            self.property_fees_minor,
+            self.tax_minor,
+            self.energy_minor,
+            self.credit_minor,
+        ]
+        .iter()
+        .all(|v| *v >= 0);
+        let lines = self
+            .fee_lines
             .iter()
-            .all(|v| *v >= 0);
-        if sum != Some(self.paid_minor) || !parts_ok || self.tax_minor > self.energy_minor {
+            .try_fold(0_i64, |t, l| if l.amount_minor > 0 { t.checked_add(l.amount_minor) } else { None });
+        let lines_ok = self.fee_lines.is_empty() || lines == Some(self.property_fees_minor);
+        if sum != Some(self.paid_minor) || !parts_ok || !lines_ok || self.tax_minor > self.energy_minor {
             return Err(ReceiptError::AmountsInconsistent {
                 paid_minor: self.paid_minor,
                 arrears_minor: self.arrears_minor,

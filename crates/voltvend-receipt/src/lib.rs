@@ -1,4 +1,4 @@
-//! Receipts (小票) for one sale at a prepaid vending counter, in zh-CN or English, in three forms:
+//! Receipts (小票) for one sale (or one payment of rent and fees) at a prepaid vending counter, in zh-CN or English, in three forms:
 //!
 //! * [`html()`]: an 80 mm thermal-printer print view (a standalone HTML5 document whose stylesheet,
 //!   [`RECEIPT_CSS`], the server serves at a URL of its own, because its Content-Security-Policy forbids inline
@@ -33,7 +33,7 @@ mod model;
 mod pdf;
 mod report;
 
-pub use data::{Language, PaymentMethod, ReceiptData, TokenKind};
+pub use data::{FeeLine, Language, PaymentMethod, ReceiptData, ReceiptKind, TokenKind};
 pub use error::ReceiptError;
 pub use escpos::{Align, COLUMNS, EscPosEncoding, PrintedLine, escpos, escpos_lines, escpos_text};
 pub use fonts::FontData;

@@ -31,6 +31,10 @@ macro_rules! catalogue {
 catalogue! {
     TitleElectricity => "售电收据", "Electricity sale receipt";
     TitleWater => "售水收据", "Water sale receipt";
+    TitleFees => "房租物业费收据", "Rent and fees receipt";
+    PropertyFeesRecovered => "补缴房租物业费", "Rent and fees recovered";
+    FeeItem => "缴费项目", "Paid towards";
+    FeeAmount => "金额", "Amount";
     Copy => "副本", "COPY";
     CopyNote => "补打收据，非原件", "Reprint, not the original";
     ReceiptNo => "收据号", "Receipt no.";

@@ -3,7 +3,7 @@
 
 use voltvend_domain::Utility;
 
-use crate::data::{Language, ReceiptData};
+use crate::data::{Language, ReceiptData, ReceiptKind};
 use crate::error::ReceiptError;
 use crate::format;
 use crate::messages::Msg;
@@ -80,14 +80,17 @@ impl Model {
             row(Msg::Customer, clean(&data.customer_name), RowKind::Text),
             row(Msg::Account, clean(&data.account_ref), RowKind::Text),
             row(Msg::Premises, clean(&data.premises_label), RowKind::Text),
-            row(Msg::Meter, clean(&data.meter_serial), RowKind::Text),
         ];
+        let mut customer = customer;
+        if data.kind == ReceiptKind::Sale {
+            customer.push(row(Msg::Meter, clean(&data.meter_serial), RowKind::Text));
+        }
 
         let (units_msg, bought_msg) = match data.utility {
             Utility::Electricity => (Msg::EnergyInclTax, Msg::EnergyBought),
             Utility::Water => (Msg::WaterInclTax, Msg::WaterBought),
         };
-        let bought_units = data.energy_minor != 0 || data.quantity_milli != 0;
+        let bought_units = data.kind == ReceiptKind::Sale && (data.energy_minor != 0 || data.quantity_milli != 0);
         let mut payment = vec![row(Msg::Method, data.method.label(lang).to_string(), RowKind::Text)];
         if !data.payment_reference.trim().is_empty() {
             payment.push(row(Msg::Reference, clean(&data.payment_reference), RowKind::Text));
@@ -99,11 +102,18 @@ impl Model {
         if data.fees_minor != 0 {
             payment.push(row(Msg::Fees, money(data.fees_minor), RowKind::Amount));
         }
+        if data.property_fees_minor != 0 && data.kind == ReceiptKind::Sale {
+            payment.push(row(Msg::PropertyFeesRecovered, money(data.property_fees_minor), RowKind::Amount));
+        }
+        for line in &data.fee_lines {
+            payment.push(row(Msg::FeeItem, clean(&line.description), RowKind::Text));
+            payment.push(row(Msg::FeeAmount, money(line.amount_minor), RowKind::Part));
+        }
         if bought_units {
             payment.push(row(units_msg, money(data.energy_minor), RowKind::Amount));
             payment.push(row(Msg::OfWhichTax, money(data.tax_minor), RowKind::Part));
         }
-        if data.credit_minor != 0 || !bought_units {
+        if data.credit_minor != 0 || (!bought_units && data.kind == ReceiptKind::Sale) {
             payment.push(row(Msg::CreditToWallet, money(data.credit_minor), RowKind::Amount));
         }
         if bought_units {
@@ -129,9 +139,10 @@ impl Model {
             language: lang,
             copy: data.copy.then(|| CopyBanner { label: Msg::Copy.text(lang), note: Msg::CopyNote.text(lang) }),
             property: clean(&data.property_name),
-            title: match data.utility {
-                Utility::Electricity => Msg::TitleElectricity.text(lang),
-                Utility::Water => Msg::TitleWater.text(lang),
+            title: match (data.kind, data.utility) {
+                (ReceiptKind::Fees, _) => Msg::TitleFees.text(lang),
+                (ReceiptKind::Sale, Utility::Electricity) => Msg::TitleElectricity.text(lang),
+                (ReceiptKind::Sale, Utility::Water) => Msg::TitleWater.text(lang),
             },
             receipt_no: format::receipt_number(data.receipt_no),
             sections: vec![sale, customer, payment],

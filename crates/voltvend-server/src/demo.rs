@@ -31,6 +31,7 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use voltvend_domain::apportion::{Basis, Pool};
+use voltvend_domain::fees::{FeeBasis, OverduePolicy};
 use voltvend_domain::tariff::inverse::ArrearsRecovery;
 use voltvend_domain::tariff::pricing::{Reading, Registers};
 use voltvend_domain::{
@@ -43,10 +44,11 @@ use voltvend_meter::fleet::{Fleet, Profile};
 use voltvend_ops::secrets::{openpaygo_aad, vending_key_aad};
 use voltvend_ops::{
     Actor, Applied, ApplyReadings, ApportionPeriod, ApportionedUnit, CloseShift, Command, Correction, CorrectionKind,
-    CreateApportionmentRule, CustomerRef, DecideCorrection, ImportTariff, InstallMeter, IssueStsTokens, MasterKey,
-    MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint, Operation, OpgBinding, OpgUnit, OutboxKind,
-    Outcome, PaymentMethod, ReceiptFormat, RefundRefusedPayment, ReprintReceipt, RequestCorrection, Sale, SaleAmount,
-    SaleRecord, SettleVendingPoint, StsManagement, VendingKeyRecord,
+    CreateApportionmentRule, CreateFeeSchedule, CustomerRef, DecideCorrection, FeePolicy, FloorArea, ImportTariff,
+    InstallMeter, IssueFees, IssueStsTokens, MasterKey, MeterBinding, OpenAccount, OpenBooks, OpenShift,
+    OpenVendingPoint, Operation, OpgBinding, OpgUnit, OutboxKind, Outcome, PayFees, PaymentMethod, ReceiptFormat,
+    RefundRefusedPayment, ReprintReceipt, RequestCorrection, Sale, SaleAmount, SaleRecord, SettleVendingPoint,
+    StsManagement, VendingKeyRecord,
 };
 use voltvend_store::{ListQuery, MeterFilter, Store};
 use voltvend_sts::keys::{KeyParams, KeyType};
@@ -148,6 +150,9 @@ pub struct SeedSummary {
     pub common_area_readings: usize,
     /// Months of Block A's apportionment rule posted (last month, when the history covers part of it).
     pub apportioned_months: usize,
+    /// Block A's property fee (房租 / 物业费), and last month's fees paid at its counter.
+    pub fee_schedules: usize,
+    pub fee_payments: usize,
 }
 
 /// What [`seed`] returns.
@@ -308,6 +313,12 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
                     s.common_area_readings, s.apportioned_months
                 );
                 println!(
+                    "  房租物业费: Block A's property fee (2.80 a m² a month, due on the 10th), last month and this month \
+                     issued, {} flats' last month paid at its counter; overdue fees take 20 % of each purchase there \
+                     (Rent and fees / 房租物业费 in the menu; an account's page shows its fees).",
+                    s.fee_payments
+                );
+                println!(
                     "  STS: supply group {sgc:06}, key revision {krn}, with a random DEMO vending key made for this \
                      database (never load it into a real meter)."
                 );
@@ -435,9 +446,27 @@ pub async fn seed(
     }
     seeder.advance(now);
     seeder.post_last_month().await?;
+    seeder.fees(&plan).await?;
     seeder.ic_card_wave(secret_ids, master_key).await?;
     seeder.summary.days = usize::try_from(HISTORY_DAYS).unwrap_or(0) + 1;
     Ok(DemoSeed { logins, vending_key, fleet: seeder.fleet, summary: seeder.summary })
+}
+
+/// Block A's units' floor areas by kind of unit: flats of three sizes, the ground-floor shops larger (dm²).
+fn block_a_floor_areas(plan: &EstatePlan, estate: &Estate) -> Vec<(voltvend_domain::PremisesId, i64)> {
+    plan.units
+        .iter()
+        .zip(&estate.units)
+        .enumerate()
+        .filter(|(_, (u, _))| u.building == 0)
+        .map(|(n, (u, premises))| {
+            let floor_area_dm2 = match u.kind {
+                UnitKind::Home => [8_950, 10_425, 12_780].get(n % 3).copied().unwrap_or(8_950),
+                _ => 15_600,
+            };
+            (premises.id, floor_area_dm2)
+        })
+        .collect()
 }
 
 /// The kinds of building in the park.
@@ -1254,18 +1283,10 @@ impl<'a> Seeder<'a> {
             ops.push(self.op(&manager, Command::ReceiveMeter(m)));
             ops.push(self.op(&manager, Command::InstallMeter(InstallMeter { meter_id: id, premises_id: block_a.id })));
         }
-        // Floor areas by kind of unit: flats of three sizes, the ground-floor shops larger.
-        let mut units = Vec::new();
-        for (n, (u, premises)) in plan.units.iter().zip(&estate.units).enumerate() {
-            if u.building != 0 {
-                continue;
-            }
-            let floor_area_dm2 = match u.kind {
-                UnitKind::Home => [8_950, 10_425, 12_780].get(n % 3).copied().unwrap_or(8_950),
-                _ => 15_600,
-            };
-            units.push(ApportionedUnit { premises_id: premises.id, floor_area_dm2 });
-        }
+        let units = block_a_floor_areas(plan, estate)
+            .into_iter()
+            .map(|(premises_id, floor_area_dm2)| ApportionedUnit { premises_id, floor_area_dm2 })
+            .collect();
         let rule = self.ids.id();
         let create = CreateApportionmentRule {
             rule_id: rule,
@@ -1367,6 +1388,73 @@ impl<'a> Seeder<'a> {
             Ok(_) => {}
             Err(e) => bail!("demo seed: last month's apportionment refused: {e}"),
         }
+        Ok(())
+    }
+
+    /// 房租 / 物业费: Block A's floor areas, a property fee of 2.80 a m² a month due on the 10th with last month
+    /// and this month issued, last month's paid at Block A's counter by two flats in three, and Block A's policy
+    /// taking 20 % of each purchase for overdue fees (the rest of last month's is overdue after the 10th).
+    async fn fees(&mut self, plan: &EstatePlan) -> anyhow::Result<()> {
+        let estate = self.estate()?;
+        let manager = estate.staff(estate.manager);
+        let block_a = estate.cashiers.get(CASHIER_A).map(|(_, b)| b.clone()).context("Block A")?;
+        let areas = block_a_floor_areas(plan, estate);
+        let mut ops = Vec::new();
+        for (premises_id, floor_area_dm2) in &areas {
+            let area = FloorArea { premises_id: *premises_id, floor_area_dm2: *floor_area_dm2 };
+            ops.push(self.op(&manager, Command::SetFloorArea(area)));
+        }
+        let schedule_id = self.ids.id();
+        let rate_minor = 280;
+        ops.push(self.op(
+            &manager,
+            Command::CreateFeeSchedule(CreateFeeSchedule {
+                schedule_id,
+                premises_id: block_a.id,
+                name: "物业费 Property fee".into(),
+                basis: FeeBasis::PerSquareMetre,
+                rate_minor,
+                currency: Currency::CNY,
+                due_day: 10,
+            }),
+        ));
+        let today = self.now.to_zoned(self.tz.clone()).date();
+        let month = |d: jiff::civil::Date| i32::from(d.year()) * 100 + i32::from(d.month());
+        let last = month(today.first_of_month().yesterday()?);
+        for period in [last, month(today)] {
+            ops.push(self.op(&manager, Command::IssueFees(IssueFees { schedule_id, period })));
+        }
+        let policy = FeePolicy { premises_id: block_a.id, policy: OverduePolicy::ShareOfPurchase { share_bp: 2_000 } };
+        ops.push(self.op(&manager, Command::SetFeePolicy(policy)));
+        let outcomes = self.commit(ops).await?;
+        self.summary.fee_schedules = 1;
+        let charged: Vec<(AccountId, i64)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Outcome::FeesIssued { run, charges } if run.period == last => Some(charges),
+                _ => None,
+            })
+            .flatten()
+            .map(|c| (c.account_id, c.amount_minor))
+            .collect();
+
+        // Block A's counter takes last month's fee from two flats in three (opening its shift if it is closed).
+        if self.shifts.get(CASHIER_A).copied().flatten().is_none() {
+            self.open_shifts(&[CASHIER_A]).await?;
+        }
+        let shift_id = self.shifts.get(CASHIER_A).copied().flatten().context("Block A's shift is open")?;
+        let estate = self.estate()?;
+        let cashier = estate.cashier(CASHIER_A)?;
+        let mut ops = Vec::new();
+        for (n, (account_id, paid_minor)) in charged.into_iter().enumerate() {
+            if n % 3 != 2 {
+                let pay =
+                    PayFees { account_id, shift_id, method: PaymentMethod::Cash, reference: String::new(), paid_minor };
+                ops.push(self.op(&cashier, Command::PayFees(pay)));
+            }
+        }
+        self.summary.fee_payments = ops.len();
+        self.commit(ops).await?;
         Ok(())
     }
 

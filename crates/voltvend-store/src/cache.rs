@@ -286,6 +286,34 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     ) -> Result<Vec<voltvend_ops::SpanConsumption>, StoreError> {
         self.inner.consumption(spans).await
     }
+    // Rent and fees: rare writes, and the unpaid charges of the accounts a batch loads are one indexed read.
+    async fn floor_areas(&mut self, premises: &[PremisesId]) -> Result<Vec<voltvend_ops::FloorArea>, StoreError> {
+        self.inner.floor_areas(premises).await
+    }
+    async fn fee_policies(&mut self, premises: &[PremisesId]) -> Result<Vec<voltvend_ops::FeePolicy>, StoreError> {
+        self.inner.fee_policies(premises).await
+    }
+    async fn fee_schedules(
+        &mut self,
+        ids: &[voltvend_domain::FeeScheduleId],
+    ) -> Result<Vec<voltvend_ops::FeeSchedule>, StoreError> {
+        self.inner.fee_schedules(ids).await
+    }
+    async fn fee_runs(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32)],
+    ) -> Result<Vec<voltvend_ops::FeeRun>, StoreError> {
+        self.inner.fee_runs(keys).await
+    }
+    async fn unpaid_fee_charges(&mut self, accounts: &[AccountId]) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
+        self.inner.unpaid_fee_charges(accounts).await
+    }
+    async fn units_within(&mut self, sites: &[PremisesId]) -> Result<Vec<(PremisesId, PremisesId)>, StoreError> {
+        self.inner.units_within(sites).await
+    }
+    async fn accounts_at(&mut self, premises: &[PremisesId]) -> Result<Vec<AccountRecord>, StoreError> {
+        self.inner.accounts_at(premises).await
+    }
     async fn transfers(&mut self, ids: &[TransferId]) -> Result<Vec<Transfer>, StoreError> {
         self.inner.transfers(ids).await
     }

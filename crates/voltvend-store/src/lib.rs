@@ -599,6 +599,31 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         rule: voltvend_domain::ApportionmentRuleId,
     ) -> Result<Vec<voltvend_ops::ApportionmentRun>, StoreError>;
+    /// Fee schedules (房租 / 物业费) whose site is within the scope, newest id first (the cursor is the last id).
+    async fn list_fee_schedules(&self, q: &ListQuery) -> Result<Vec<voltvend_ops::FeeSchedule>, StoreError>;
+    async fn fee_schedule(
+        &self,
+        id: voltvend_domain::FeeScheduleId,
+    ) -> Result<Option<voltvend_ops::FeeSchedule>, StoreError>;
+    /// The months issued under a schedule, the latest first.
+    async fn fee_runs(&self, schedule: voltvend_domain::FeeScheduleId)
+    -> Result<Vec<voltvend_ops::FeeRun>, StoreError>;
+    /// The charges of a month of a schedule, in unit order.
+    async fn fee_charges_of_period(
+        &self,
+        schedule: voltvend_domain::FeeScheduleId,
+        period: i32,
+    ) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError>;
+    /// An account's charges, oldest due first (at most [`ListQuery::LIMIT_MAX`], the unpaid ones first).
+    async fn account_fee_charges(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError>;
+    /// A fee payment with its lines.
+    async fn fee_payment(&self, operation: OperationId) -> Result<Option<voltvend_ops::FeePayment>, StoreError>;
+    /// An account's fee payments, newest first (at most 50), with their lines.
+    async fn account_fee_payments(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeePayment>, StoreError>;
+    /// A unit's floor area in dm², if set.
+    async fn floor_area(&self, premises: PremisesId) -> Result<Option<i64>, StoreError>;
+    /// The overdue-fee policies set on premises within the scope.
+    async fn fee_policies(&self, scope: Option<PremisesId>) -> Result<Vec<voltvend_ops::FeePolicy>, StoreError>;
     /// The latest import of a channel's statement of `day` (the provider's day), with its lines.
     async fn payment_statement(
         &self,

@@ -295,6 +295,12 @@ fn reverse_whole(
     if !untouched {
         return Err(LedgerError::AlreadyReversed(sale.transfer_id).into());
     }
+    if sale.property_fees_minor > 0 {
+        return Err(OpError::refused(
+            "fees_receivable_posting",
+            format!("receipt #{} paid rent and fees, whose correction is not supported yet", sale.receipt_no),
+        ));
+    }
     let postings = left
         .into_iter()
         .filter(|(_, _, amount)| *amount > 0)

@@ -185,6 +185,7 @@ pub(super) fn reverse(ws: &mut Workspace, op: &Operation, r: &Reverse, ctx: &Con
     if postings.is_empty() {
         return Err(LedgerError::AlreadyReversed(r.transfer_id).into());
     }
+    super::fees::untouched_receivables(ws, &target.request.postings)?;
     let request = TransferRequest {
         id: op.transfer_id(0),
         kind: TransferKind::Correction,
@@ -220,6 +221,7 @@ pub(super) fn reverse(ws: &mut Workspace, op: &Operation, r: &Reverse, ctx: &Con
 pub(super) fn post_transfer(ws: &mut Workspace, op: &Operation, t: &TransferRequest, at: Timestamp) -> Done {
     acting_operator(ws, &op.actor)?;
     postings_in_scope(ws, op, &t.postings)?;
+    super::fees::untouched_receivables(ws, &t.postings)?;
     let outcome = ws.book.post(t.clone(), at)?;
     let transfer = outcome.transfer().clone();
     let amount: i64 = transfer.request.postings.iter().filter(|p| p.side == Side::Debit).map(|p| p.amount_minor).sum();

@@ -20,6 +20,7 @@ pub mod cards;
 pub(crate) mod control;
 mod corrections;
 pub(crate) mod counter;
+pub(crate) mod fees;
 pub(crate) mod keys;
 mod ledger;
 pub mod lifecycle;
@@ -121,6 +122,13 @@ pub enum Outcome {
     StatementImported(crate::records::PaymentStatement),
     /// A month of an apportionment rule posted (公摊).
     Apportioned(crate::records::ApportionmentRun),
+    /// A month of a fee schedule issued: the run and every charge made.
+    FeesIssued {
+        run: crate::records::FeeRun,
+        charges: Vec<crate::records::FeeCharge>,
+    },
+    /// Rent and fees paid at a counter.
+    FeesPaid(crate::records::FeePayment),
     /// A vending point's remittance recorded: the point as it is now.
     Settled(voltvend_domain::VendingPoint),
     /// Commands queued for a meter by an operator.
@@ -358,6 +366,11 @@ fn apply_command(
         Command::SetMeterCategory(m) => apportion::set_category(ws, op, m),
         Command::CreateApportionmentRule(r) => apportion::create_rule(ws, op, r, at),
         Command::ApportionPeriod(a) => apportion::apportion(ws, op, a, at),
+        Command::SetFloorArea(f) => fees::set_floor_area(ws, op, f),
+        Command::SetFeePolicy(f) => fees::set_policy(ws, op, f),
+        Command::CreateFeeSchedule(c) => fees::create_schedule(ws, op, c, at),
+        Command::IssueFees(i) => fees::issue(ws, op, i, at),
+        Command::PayFees(p) => fees::pay(ws, op, p, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),
         Command::Reverse(r) => ledger::reverse(ws, op, r, ctx, at),

@@ -138,11 +138,18 @@ pub(super) fn sale(
         _ => super::money_account(s.method, &books, || Ok(shift.drawer))?,
     };
 
+    // Overdue rent and fees: the property's policy may refuse the sale or take a share of it first.
+    let due = super::fees::overdue(ws, &account, at)?;
+    due.check_sale()?;
     let owed = arrears_owed(ws, &account)?;
     let (balance_before, _) = wallet_position(ws, &account)?;
     let paid_minor = match s.amount {
         SaleAmount::Paid(paid) => paid,
-        SaleAmount::Quantity(q) => payment_for(ws, ctx, &account, &meter, s, q, owed, at)?,
+        SaleAmount::Quantity(q) => {
+            let before_fees = payment_for(ws, ctx, &account, &meter, s, q, owed, at)?;
+            voltvend_domain::fees::payment_leaving(before_fees, due.overdue_minor, due.policy.share_bp())
+                .ok_or_else(too_large)?
+        }
     };
     if let Some(expected) = s.expected_paid_minor
         && expected != paid_minor
@@ -152,7 +159,8 @@ pub(super) fn sale(
             format!("the price is now {paid_minor}, not the {expected} quoted (minor units); quote again"),
         ));
     }
-    let (arrears, fees, rest) = split_payment(paid_minor, owed, account.recovery, s.fees_minor);
+    let property_fees = due.share_of(paid_minor);
+    let (arrears, fees, rest) = split_payment(paid_minor - property_fees, owed, account.recovery, s.fees_minor);
     if fees < s.fees_minor {
         return Err(OpError::refused("payment_below_fees", "the payment does not cover the fees due"));
     }
@@ -204,6 +212,7 @@ pub(super) fn sale(
     point.take_sale(paid_minor)?;
     let receipt_no = point.next_receipt()?;
     let mut postings = vec![Posting { account: source, side: Side::Debit, amount_minor: paid_minor }];
+    postings.extend(super::fees::take_from_sale(ws, op, &due, property_fees, at)?);
     for (account_id, amount) in [
         (account.arrears, arrears),
         (books.fixed_charge_revenue, fees),
@@ -274,6 +283,7 @@ pub(super) fn sale(
         transfer_id,
         balance_after_minor: balance_after,
         reallocated_from,
+        property_fees_minor: property_fees,
     };
     ws.vending_points.put(point.id, point);
     ws.sales.push(record.clone());
@@ -543,7 +553,11 @@ pub(super) fn audit_entry(sale: &SaleRecord) -> AuditEntry {
             sale.credit_minor,
             sale.quantity_milli,
             sale.tokens.len()
-        ),
+        ) + &if sale.property_fees_minor > 0 {
+            format!(" property_fees={}", sale.property_fees_minor)
+        } else {
+            String::new()
+        },
     )
 }
 
@@ -558,6 +572,7 @@ pub(super) fn keeps_payment(e: &OpError) -> bool {
         OpError::Refused { code, .. } => matches!(
             *code,
             "meter_not_on_account"
+                | "fees_overdue"
                 | "hoarding_limit"
                 | "below_minimum_purchase"
                 | "payment_below_fees"

@@ -9,5 +9,6 @@ mod cards;
 mod codes;
 mod control;
 mod counter;
+mod fees;
 mod payments;
 mod scenarios;

@@ -1,6 +1,6 @@
 //! The 80 mm print view.
 
-use voltvend_receipt::{Language, RECEIPT_CSS, html};
+use voltvend_receipt::{Language, RECEIPT_CSS, ReceiptData, html};
 
 use crate::{en_sale, zh_sale};
 
@@ -64,4 +64,50 @@ fn the_stylesheet_is_for_an_80mm_roll() {
     assert!(RECEIPT_CSS.contains("width: 72mm;"));
     assert!(RECEIPT_CSS.contains("monospace"));
     assert!(RECEIPT_CSS.contains(".token {"));
+}
+
+/// A payment of rent and fees: its own title, what it went towards line by line, no meter, units or tokens;
+/// lines that do not add up to what was paid are refused rather than printed.
+#[test]
+fn a_fee_receipt_shows_what_the_payment_went_towards() {
+    use voltvend_receipt::{FeeLine, ReceiptKind};
+    let line = |description: &str, amount_minor| FeeLine { description: description.into(), amount_minor };
+    let data = ReceiptData {
+        kind: ReceiptKind::Fees,
+        paid_minor: 40_000,
+        arrears_minor: 0,
+        fees_minor: 0,
+        tax_minor: 0,
+        energy_minor: 0,
+        credit_minor: 0,
+        quantity_milli: 0,
+        tokens: Vec::new(),
+        balance_after_minor: None,
+        arrears_owed_minor: None,
+        meter_serial: String::new(),
+        property_fees_minor: 40_000,
+        fee_lines: vec![line("Property fee 2026-11 A-101", 29_925), line("Property fee 2026-12 A-101", 10_075)],
+        ..en_sale()
+    };
+    let page = html(&data, "/r.css").unwrap();
+    for want in [
+        "Rent and fees receipt",
+        "Property fee 2026-11 A-101",
+        "299.25",
+        "Property fee 2026-12 A-101",
+        "100.75",
+        "400.00",
+    ] {
+        assert!(page.contains(want), "{want} missing:\n{page}");
+    }
+    for absent in ["Meter", "Token", "Credit to wallet", "Energy"] {
+        assert!(!page.contains(absent), "{absent} printed:\n{page}");
+    }
+    let zh = html(&ReceiptData { language: voltvend_receipt::Language::ZhCn, ..data.clone() }, "/r.css").unwrap();
+    assert!(zh.contains("房租物业费收据") && zh.contains("缴费项目"), "{zh}");
+    let short = ReceiptData { fee_lines: vec![line("Property fee 2026-11 A-101", 29_925)], ..data.clone() };
+    assert_eq!(html(&short, "/r.css").unwrap_err().code(), "receipt_amounts_inconsistent");
+    // A sale that paid a share of overdue fees says so, and its parts still add up.
+    let sale = ReceiptData { paid_minor: en_sale().paid_minor + 3_000, property_fees_minor: 3_000, ..en_sale() };
+    assert!(html(&sale, "/r.css").unwrap().contains("Rent and fees recovered"));
 }

@@ -17,6 +17,9 @@ use voltvend_receipt::{Language, PaymentMethod, ReceiptData, TokenKind};
 /// (9.20 of it VAT at 13 %: 70.80 × 1.13 = 80.00) for 151.5 kWh, 5.00 left in the wallet.
 pub fn zh_sale() -> ReceiptData {
     ReceiptData {
+        kind: voltvend_receipt::ReceiptKind::Sale,
+        property_fees_minor: 0,
+        fee_lines: Vec::new(),
         language: Language::ZhCn,
         copy: false,
         property_name: "阳光花园物业服务中心".into(),
@@ -49,6 +52,9 @@ pub fn zh_sale() -> ReceiptData {
 /// The same sale on an English receipt, every text Latin.
 pub fn en_sale() -> ReceiptData {
     ReceiptData {
+        kind: voltvend_receipt::ReceiptKind::Sale,
+        property_fees_minor: 0,
+        fee_lines: Vec::new(),
         language: Language::En,
         property_name: "Sunshine Gardens Property Services".into(),
         vending_point_name: "East Gate Office".into(),

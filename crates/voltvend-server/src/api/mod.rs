@@ -196,8 +196,8 @@ macro_rules! endpoints {
 
 use Permission as P;
 use handlers::{
-    admin, apportion, campaigns, cards, corrections, counter, customers, lifecycle, payments, places, reports, session,
-    supply,
+    admin, apportion, campaigns, cards, corrections, counter, customers, fees, lifecycle, payments, places, reports,
+    session, supply,
 };
 use views::*;
 
@@ -597,6 +597,50 @@ endpoints! {
     GET "/api/v1/apportionment-rules/{id}/periods/{period}/units/{unit}" => apportion::unit_statement {
         access: Access::Needs(P::ReportsRead), summary: "公摊明细: one unit's statement of a month — the figures and how its share was computed", keyed: false,
         query: -, body: -, ok: 200 [UnitStatementView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/premises/{id}/floor-area" => fees::set_floor_area {
+        access: Access::Needs(P::FeesManage), summary: "建筑面积: a unit's floor area, for rent and fees charged per m²", keyed: true,
+        query: -, body: [FloorAreaRequest], ok: 200 [FloorAreaView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/premises/{id}/fee-policy" => fees::set_policy {
+        access: Access::Needs(P::FeesManage), summary: "欠费策略: what overdue rent and fees do to energy sales within a premises — nothing, block sales until paid, or take a share of each purchase (never a cut of supply)", keyed: true,
+        query: -, body: [FeePolicyRequest], ok: 200 [FeePolicyView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/fee-policies" => fees::list_policies {
+        access: Access::Needs(P::ReportsRead), summary: "The overdue-fee policies set on premises within one's scope", keyed: false,
+        query: -, body: -, ok: 200 [Vec<FeePolicyView>], errors: [],
+    }
+    GET "/api/v1/fee-schedules" => fees::list_schedules {
+        access: Access::Needs(P::ReportsRead), summary: "房租 / 物业费: fee schedules whose site is within one's scope", keyed: false,
+        query: [PageQuery], body: -, ok: 200 [Page<FeeScheduleView>], errors: [422],
+    }
+    POST "/api/v1/fee-schedules" => fees::create_schedule {
+        access: Access::Needs(P::FeesManage), summary: "收费项目: a monthly rent or property fee on a site's occupied units, per unit or per m², with its due day", keyed: true,
+        query: -, body: [CreateFeeScheduleRequest], ok: 201 [FeeScheduleView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/fee-schedules/{id}" => fees::get_schedule {
+        access: Access::Needs(P::ReportsRead), summary: "A fee schedule and the months issued under it", keyed: false,
+        query: -, body: -, ok: 200 [FeeScheduleView], errors: [404],
+    }
+    GET "/api/v1/fee-schedules/{id}/periods/{period}" => fees::get_period {
+        access: Access::Needs(P::ReportsRead), summary: "A month of a fee schedule: each unit's charge and what is paid — as issued, or as issuing it would be now", keyed: false,
+        query: -, body: -, ok: 200 [FeePeriodView], errors: [404, 409, 422],
+    }
+    POST "/api/v1/fee-schedules/{id}/periods/{period}" => fees::issue_period {
+        access: Access::Needs(P::FeesManage), summary: "出账: issue a month — each occupied unit charged once, due on the schedule's day", keyed: true,
+        query: -, body: -, ok: 201 [FeePeriodView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/accounts/{id}/fees" => fees::get_account_fees {
+        access: Access::Needs(P::AccountsRead), summary: "An account's rent and fees: owed, overdue, the policy that applies, its charges and payments", keyed: false,
+        query: -, body: -, ok: 200 [AccountFeesView], errors: [404],
+    }
+    POST "/api/v1/accounts/{id}/fee-payments" => fees::pay {
+        access: Access::Needs(P::SalesCreate), summary: "收费: rent and fees paid at the counter through the cashier's shift, oldest due first, with a receipt of the vending point's numbering", keyed: true,
+        query: -, body: [FeePaymentRequest], ok: 201 [FeePaymentView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/fee-payments/{id}/receipt" => fees::receipt {
+        access: Access::Needs(P::SalesRead), summary: "A fee payment's receipt (html, escpos or pdf; zh-CN or en): the original for its cashier while the shift is open, else marked COPY", keyed: false,
+        query: [ReceiptQuery], body: -, ok: 200 document, errors: [404, 422, 503],
     }
     GET "/api/v1/payment-position" => payments::position {
         access: Access::Needs(P::PaymentsRead), summary: "头寸: a day's position of every online payment channel in scope and of each provider: sold, held, kept (owed back), refunded, and what the provider owes by the ledger", keyed: false,

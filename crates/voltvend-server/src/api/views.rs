@@ -1076,6 +1076,8 @@ pub struct QuoteView {
     /// Recovered of past arrears.
     pub arrears: MoneyView,
     pub fees: MoneyView,
+    /// Of the payment, overdue rent and fees paid first by the property's policy.
+    pub property_fees: MoneyView,
     /// Of the energy money, the tax.
     pub tax: MoneyView,
     /// Money converted into units, tax included.
@@ -1112,6 +1114,8 @@ pub struct SaleView {
     pub paid: MoneyView,
     pub arrears: MoneyView,
     pub fees: MoneyView,
+    /// Overdue rent and property fees paid from the purchase first, by the property's policy.
+    pub property_fees: MoneyView,
     pub tax: MoneyView,
     pub energy: MoneyView,
     pub credit: MoneyView,
@@ -1141,6 +1145,7 @@ impl SaleView {
             paid: money(s.paid_minor, currency),
             arrears: money(s.arrears_minor, currency),
             fees: money(s.fees_minor, currency),
+            property_fees: money(s.property_fees_minor, currency),
             tax: money(s.tax_minor, currency),
             energy: money(s.energy_minor, currency),
             credit: money(s.credit_minor, currency),
@@ -2992,4 +2997,164 @@ pub struct GroupBooksView {
 pub struct PropertyBooksReportView {
     pub properties: Vec<PropertyBooksView>,
     pub group: Vec<GroupBooksView>,
+}
+
+/// A unit's floor area (建筑面积).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FloorAreaRequest {
+    /// Square metres with up to two decimals: "85.50".
+    #[schemars(regex(pattern = r"^[0-9]{1,7}(\.[0-9]{1,2})?$"))]
+    pub floor_area_m2: String,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FloorAreaView {
+    pub premises_id: Uuid,
+    pub floor_area_m2: String,
+}
+
+/// What overdue rent and fees do to energy sales within a premises.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeePolicyRequest {
+    /// nothing, block_sales or share_of_purchase.
+    pub policy: String,
+    /// For share_of_purchase: the percentage of each purchase that pays overdue fees first, up to two decimals.
+    #[schemars(regex(pattern = r"^[0-9]{1,3}(\.[0-9]{1,2})?$"))]
+    pub share_percent: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeePolicyView {
+    pub premises_id: Uuid,
+    pub premises_name: String,
+    pub policy: String,
+    /// "30.00" for a 30 % share; "0.00" unless the policy takes a share.
+    pub share_percent: String,
+}
+
+/// 收费项目: a monthly rent or property fee on a site's units.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateFeeScheduleRequest {
+    /// The site: every unit within it with an open account is charged.
+    pub premises_id: Uuid,
+    pub name: String,
+    /// per_unit or per_m2.
+    pub basis: String,
+    /// The month's amount per unit or per m², in major units: "3.50".
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub rate: String,
+    pub currency: String,
+    /// The day of the month a charge falls due, 1–28.
+    pub due_day: i64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeeScheduleView {
+    pub id: Uuid,
+    pub premises_id: Uuid,
+    pub premises_name: String,
+    pub name: String,
+    pub basis: String,
+    pub rate: MoneyView,
+    pub due_day: i64,
+    /// The schedule's receivable and revenue accounts in the ledger.
+    pub receivable_id: Uuid,
+    pub revenue_id: Uuid,
+    pub created_at: String,
+    /// The months issued, latest first ("2026-11").
+    pub issued: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeeChargeView {
+    pub schedule_id: Uuid,
+    pub schedule_name: String,
+    pub period: String,
+    pub premises_id: Uuid,
+    pub unit: String,
+    pub account_id: Uuid,
+    pub amount: MoneyView,
+    pub paid: MoneyView,
+    pub outstanding: MoneyView,
+    pub due_on: String,
+    /// Unpaid after its due date, today in the site's time zone.
+    pub overdue: bool,
+}
+
+/// A month of a schedule: issued, or as issuing it would be now (a preview).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeePeriodView {
+    pub schedule_id: Uuid,
+    pub schedule_name: String,
+    pub period: String,
+    /// issued or preview.
+    pub status: String,
+    pub due_on: String,
+    pub charged: i64,
+    /// Units with no open account: charged nothing.
+    pub vacant: i64,
+    pub total: MoneyView,
+    pub charges: Vec<FeeChargeView>,
+    pub operation_id: Option<Uuid>,
+    pub issued_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeeLineView {
+    pub schedule_id: Uuid,
+    pub schedule_name: String,
+    pub period: String,
+    pub premises_id: Uuid,
+    pub amount: MoneyView,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FeePaymentView {
+    /// The operation id of the payment.
+    pub id: Uuid,
+    pub receipt_no: i64,
+    pub vending_point_id: Uuid,
+    pub shift_id: Uuid,
+    pub operator_id: Uuid,
+    pub account_id: Uuid,
+    pub at: String,
+    pub method: String,
+    pub reference: String,
+    pub paid: MoneyView,
+    /// The charges it paid, oldest due first.
+    pub lines: Vec<FeeLineView>,
+    pub transfer_id: Uuid,
+    pub receipt: ReceiptLinks,
+}
+
+/// An account's rent and fees: what it owes, what is overdue, the policy that applies, its charges and
+/// payments.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct AccountFeesView {
+    pub account_id: Uuid,
+    pub owed: MoneyView,
+    pub overdue: MoneyView,
+    /// The overdue-fee policy of the nearest premises on the account's path that has one (nothing if none).
+    pub policy: String,
+    pub share_percent: String,
+    pub charges: Vec<FeeChargeView>,
+    pub payments: Vec<FeePaymentView>,
+}
+
+/// 收费: rent and fees paid at the counter.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeePaymentRequest {
+    /// The amount paid in major units: "400.00" (at most what the account owes).
+    #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
+    pub amount: String,
+    /// cash, bank_card or bank_transfer.
+    pub method: String,
+    #[serde(default)]
+    pub reference: String,
+    /// The shift to take it through; default: the operator's open shift.
+    pub shift_id: Option<Uuid>,
 }

@@ -26,6 +26,7 @@ mod apportion;
 mod cards;
 pub mod chart;
 mod energy;
+mod fees;
 pub mod i18n;
 mod office;
 mod pages;

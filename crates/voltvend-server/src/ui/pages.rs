@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .merge(super::cards::routes())
         .merge(super::apportion::routes())
         .merge(super::energy::routes())
+        .merge(super::fees::routes())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -68,6 +69,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/ui/payments", "nav.payments", "payments.read"),
     ("/ui/reports", "nav.reports", "reports.read"),
     ("/ui/apportionment", "nav.apportionment", "reports.read"),
+    ("/ui/fees", "nav.fees", "reports.read"),
     ("/ui/energy", "nav.energy", "reports.read"),
     ("/ui/books", "nav.books", "reports.read"),
     ("/ui/tariffs", "nav.tariffs", "tariffs.read"),
@@ -689,9 +691,12 @@ struct AccountPage {
     account: J,
     customer: J,
     sales: Vec<J>,
+    /// The account's rent and fees (none when it has never been charged any).
+    fees: Option<J>,
     form: SaleForm,
     status_key: String,
     correction_key: String,
+    fee_key: String,
     error: Option<UiError>,
 }
 
@@ -716,6 +721,8 @@ async fn account_page(app: &AppState, ui: &Ui, id: Uuid, form: SaleForm, error: 
     } else {
         Vec::new()
     };
+    let fees = ui.get(&format!("/api/v1/accounts/{id}/fees")).await;
+    let fees = Some(fees).filter(|f| f.ok()).map(|f| f.json()).filter(|f| !f.list("charges").is_empty());
     let mut form = form;
     if form.meter_id.is_empty()
         && let Some(m) = account.list("meters").first()
@@ -728,9 +735,11 @@ async fn account_page(app: &AppState, ui: &Ui, id: Uuid, form: SaleForm, error: 
             account,
             customer,
             sales,
+            fees,
             form,
             status_key: new_key(app),
             correction_key: new_key(app),
+            fee_key: new_key(app),
             error: error.clone(),
         },
         &error,
@@ -913,7 +922,7 @@ async fn sale(
 }
 
 /// A printed document from the API (the 80 mm receipt view), with the script that opens the print dialog.
-fn printable(ui: &Ui, answer: super::Answer, back: &str) -> Response {
+pub(super) fn printable(ui: &Ui, answer: super::Answer, back: &str) -> Response {
     if !answer.ok() {
         return error_page(ui, answer.error(), back);
     }

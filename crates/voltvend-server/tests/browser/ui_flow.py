@@ -446,6 +446,17 @@ class Flow:
         self.shot("energy")
         self.set_lang("zh-CN")
         self.step("能耗分析: consumption by category beside the month before")
+        # 房租物业费: Block A's property fee, this month's charges (issued by the demo), some overdue or paid.
+        self.go("/ui/fees")
+        self.el("#schedules tbody a").click()
+        self.el("#charges")
+        self.check(self.d.find_elements(By.CSS_SELECTOR, "#charges tbody tr"), "the units' charges are listed")
+        self.check(self.el("#status").get_attribute("data-status") == "issued", "this month is issued")
+        self.shot("fees")
+        self.set_lang("en")
+        self.shot("fees")
+        self.set_lang("zh-CN")
+        self.step("房租物业费: a month of the property fee, each unit's charge")
 
     def tablet(self):
         # A tablet held upright: the same pages reflow (nothing wider than the screen).

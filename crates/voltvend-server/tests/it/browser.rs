@@ -71,6 +71,7 @@ fn the_web_ui_works_in_a_real_browser() {
         "card-meter",
         "apportionment",
         "energy",
+        "fees",
     ] {
         for lang in ["zh-CN", "en"] {
             assert!(shots.join(format!("{page}.{lang}.png")).exists(), "screenshot {page}.{lang}.png");

@@ -294,6 +294,27 @@ async fn demo_seed_is_consistent() {
     // 3.5 % of what the units and common areas used, to within the incomer's rounding of each day.
     assert!((loss - (metered + common) * 35 / 1_000).abs() <= 22, "loss {loss} of {parent}");
 
+    // 房租物业费: Block A's property fee of 2.80 a m², October and November issued to its 72 units (each charge
+    // 2.80 × the unit's floor area, halves up); two in three of October's paid at Block A's counter, each in
+    // full; the receivable is what the charges owe and the counter's receipts (sales and fees) have no gaps.
+    assert_eq!(s.fee_schedules, 1);
+    let schedules = store.list_fee_schedules(&q).await.unwrap();
+    assert_eq!(schedules.len(), 1);
+    let runs = store.fee_runs(schedules[0].id).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.period).collect::<Vec<_>>(), vec![202_611, 202_610]);
+    assert!(runs.iter().all(|r| r.charged + r.vacant == 72 && r.charged > 60), "{runs:?}");
+    let october = store.fee_charges_of_period(schedules[0].id, 202_610).await.unwrap();
+    for c in &october {
+        let area = store.floor_area(c.premises_id).await.unwrap().unwrap();
+        assert_eq!(c.amount_minor, (280 * area + 50) / 100, "{c:?}");
+    }
+    let paid: Vec<_> = october.iter().filter(|c| c.paid_minor > 0).collect();
+    assert!(paid.iter().all(|c| c.paid_minor == c.amount_minor));
+    assert_eq!(paid.len(), s.fee_payments);
+    assert_eq!(s.fee_payments, (0..october.len()).filter(|n| n % 3 != 2).count());
+    let report = store.check(voltvend_store::CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+
     // 分类分项: every electricity meter is tagged, so the energy analysis has no untagged electricity.
     let by_category = store
         .consumption_summary(None, None, 0, i64::MAX, voltvend_store::ConsumptionGrouping::Category)

@@ -62,7 +62,9 @@ async fn check_sums_and_counters(pool: &Pool<Db>, report: &mut CheckReport) -> R
     // Receipt numbers: each vending point's counter is its last receipt.
     let receipts = sqlx::query(
         "SELECT v.id, v.name, v.last_receipt_no, \
-                (SELECT COALESCE(MAX(s.receipt_no), 0) FROM sales s WHERE s.vending_point_id = v.id) AS max_no \
+                (SELECT COALESCE(MAX(r.receipt_no), 0) FROM (SELECT vending_point_id, receipt_no FROM sales \
+                 UNION ALL SELECT vending_point_id, receipt_no FROM fee_payments) r \
+                 WHERE r.vending_point_id = v.id) AS max_no \
          FROM vending_points v",
     )
     .fetch_all(pool)
@@ -73,6 +75,25 @@ async fn check_sums_and_counters(pool: &Pool<Db>, report: &mut CheckReport) -> R
         if last != max_no {
             report.problems.push(format!(
                 "vending point {name} ({id}) has issued receipts up to {last}, but the last receipt stored is {max_no}"
+            ));
+        }
+    }
+
+    // Rent and fees: each schedule's receivable is what its charges still owe (the charges are its sub-ledger).
+    let fees = sqlx::query(
+        "SELECT f.id, f.name, la.debits_posted_minor - la.credits_posted_minor AS balance, \
+                (SELECT CAST(COALESCE(SUM(c.amount_minor - c.paid_minor), 0) AS BIGINT) FROM fee_charges c \
+                 WHERE c.schedule_id = f.id) AS unpaid \
+         FROM fee_schedules f JOIN ledger_accounts la ON la.id = f.receivable_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    for r in fees {
+        let (id, name, balance, unpaid): (Uuid, String, i64, i64) =
+            (r.try_get("id")?, r.try_get("name")?, r.try_get("balance")?, r.try_get("unpaid")?);
+        if balance != unpaid {
+            report.problems.push(format!(
+                "fee schedule {name} ({id}): its receivable holds {balance}, its charges owe {unpaid} (minor units)"
             ));
         }
     }
@@ -222,7 +243,9 @@ async fn check_entries(pool: &Pool<Db>, report: &mut CheckReport) -> Result<(), 
 async fn check_receipts_gapless(pool: &Pool<Db>, report: &mut CheckReport) -> Result<(), StoreError> {
     let rows = sqlx::query(
         "SELECT s.vending_point_id, v.name, COUNT(*) AS n, MIN(s.receipt_no) AS lo, MAX(s.receipt_no) AS hi \
-         FROM sales s JOIN vending_points v ON v.id = s.vending_point_id GROUP BY s.vending_point_id, v.name \
+         FROM (SELECT vending_point_id, receipt_no FROM sales UNION ALL \
+               SELECT vending_point_id, receipt_no FROM fee_payments) s \
+         JOIN vending_points v ON v.id = s.vending_point_id GROUP BY s.vending_point_id, v.name \
          HAVING COUNT(*) <> MAX(s.receipt_no) OR MIN(s.receipt_no) <> 1 LIMIT $1",
     )
     .bind(PROBLEMS_PER_CHECK_MAX)

@@ -59,6 +59,20 @@ impl SqlStore {
         rows.iter().map(map).collect()
     }
 
+    /// Reads the lines of fee payments read by [`fee_payment_from_row`], in their order.
+    async fn complete_fee_payments(&self, payments: &mut [voltvend_ops::FeePayment]) -> Result<(), StoreError> {
+        let keys: Vec<Uuid> = payments.iter().map(|p| p.operation_id.as_uuid()).collect();
+        let mut conn = self.pool.acquire().await?;
+        let lines =
+            select_in(&mut conn, "SELECT * FROM fee_allocations WHERE operation_id", &keys, fee_allocation_from_row).await?;
+        for p in payments.iter_mut() {
+            let mut mine: Vec<_> = lines.iter().filter(|l| l.operation_id == p.operation_id).cloned().collect();
+            mine.sort_by_key(|l| l.idx);
+            p.lines = mine;
+        }
+        Ok(())
+    }
+
     async fn list_premises_impl(&self, q: &ListQuery, f: &PremisesFilter) -> Result<Vec<Premises>, StoreError> {
         let scope = self.scope_key(q.scope).await?;
         let mut b = QueryBuilder::<Db>::new("SELECT * FROM premises p WHERE 1 = 1");

@@ -732,6 +732,7 @@ fn sale_from_row(r: &DbRow) -> Result<SaleRecord, StoreError> {
         transfer_id: uuid_of(r, "transfer_id")?,
         balance_after_minor: r.try_get("balance_after_minor")?,
         reallocated_from: opt_uuid_of(r, "reallocated_from")?,
+        property_fees_minor: r.try_get("property_fees_minor")?,
     })
 }
 
@@ -787,5 +788,98 @@ fn apportionment_run_from_row(r: &DbRow) -> Result<voltvend_ops::ApportionmentRu
         amount_minor: r.try_get("amount_minor")?,
         at: at_of(r, "at_us")?,
         shares: Vec::new(),
+    })
+}
+
+fn period_of(r: &DbRow) -> Result<i32, StoreError> {
+    let period: i64 = r.try_get("period")?;
+    i32::try_from(period).map_err(|e| corrupt("period", e))
+}
+
+fn date_of(r: &DbRow, col: &str) -> Result<jiff::civil::Date, StoreError> {
+    parsed(r, col)
+}
+
+fn fee_schedule_from_row(r: &DbRow) -> Result<voltvend_ops::FeeSchedule, StoreError> {
+    let due_day: i64 = r.try_get("due_day")?;
+    Ok(voltvend_ops::FeeSchedule {
+        id: uuid_of(r, "id")?,
+        premises_id: uuid_of(r, "premises_id")?,
+        name: r.try_get("name")?,
+        basis: parsed(r, "basis")?,
+        rate_minor: r.try_get("rate_minor")?,
+        currency: currency_from(r.try_get("currency")?)?,
+        due_day: i8::try_from(due_day).map_err(|e| corrupt("due_day", e))?,
+        receivable: uuid_of(r, "receivable_id")?,
+        revenue: uuid_of(r, "revenue_id")?,
+        created_at: at_of(r, "created_at_us")?,
+    })
+}
+
+fn fee_run_from_row(r: &DbRow) -> Result<voltvend_ops::FeeRun, StoreError> {
+    Ok(voltvend_ops::FeeRun {
+        operation_id: uuid_of(r, "operation_id")?,
+        schedule_id: uuid_of(r, "schedule_id")?,
+        period: period_of(r)?,
+        due_on: date_of(r, "due_on")?,
+        charged: r.try_get("charged")?,
+        total_minor: r.try_get("total_minor")?,
+        vacant: r.try_get("vacant")?,
+        transfer_id: opt_uuid_of(r, "transfer_id")?,
+        at: at_of(r, "at_us")?,
+    })
+}
+
+fn fee_charge_from_row(r: &DbRow) -> Result<voltvend_ops::FeeCharge, StoreError> {
+    Ok(voltvend_ops::FeeCharge {
+        schedule_id: uuid_of(r, "schedule_id")?,
+        period: period_of(r)?,
+        premises_id: uuid_of(r, "premises_id")?,
+        account_id: uuid_of(r, "account_id")?,
+        amount_minor: r.try_get("amount_minor")?,
+        paid_minor: r.try_get("paid_minor")?,
+        due_on: date_of(r, "due_on")?,
+        issued_at: at_of(r, "issued_at_us")?,
+    })
+}
+
+fn fee_allocation_from_row(r: &DbRow) -> Result<voltvend_ops::FeeAllocation, StoreError> {
+    Ok(voltvend_ops::FeeAllocation {
+        operation_id: uuid_of(r, "operation_id")?,
+        idx: r.try_get("idx")?,
+        schedule_id: uuid_of(r, "schedule_id")?,
+        period: period_of(r)?,
+        premises_id: uuid_of(r, "premises_id")?,
+        amount_minor: r.try_get("amount_minor")?,
+        at: at_of(r, "at_us")?,
+    })
+}
+
+/// A fee payment's head (its lines are read apart, from the allocations).
+fn fee_payment_from_row(r: &DbRow) -> Result<voltvend_ops::FeePayment, StoreError> {
+    let method: String = r.try_get("method")?;
+    Ok(voltvend_ops::FeePayment {
+        operation_id: uuid_of(r, "operation_id")?,
+        vending_point_id: uuid_of(r, "vending_point_id")?,
+        receipt_no: r.try_get("receipt_no")?,
+        shift_id: uuid_of(r, "shift_id")?,
+        operator_id: uuid_of(r, "operator_id")?,
+        account_id: uuid_of(r, "account_id")?,
+        at: at_of(r, "at_us")?,
+        method: PaymentMethod::parse(&method).ok_or_else(|| corrupt("payment method", method))?,
+        reference: r.try_get("reference")?,
+        paid_minor: r.try_get("paid_minor")?,
+        transfer_id: uuid_of(r, "transfer_id")?,
+        lines: Vec::new(),
+    })
+}
+
+fn fee_policy_from_row(r: &DbRow) -> Result<voltvend_ops::FeePolicy, StoreError> {
+    let name: String = r.try_get("policy")?;
+    let share: i64 = r.try_get("share_bp")?;
+    Ok(voltvend_ops::FeePolicy {
+        premises_id: uuid_of(r, "premises_id")?,
+        policy: voltvend_domain::fees::OverduePolicy::from_parts(&name, share)
+            .ok_or_else(|| corrupt("fee policy", format!("{name} {share}")))?,
     })
 }

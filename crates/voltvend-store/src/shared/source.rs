@@ -435,6 +435,74 @@ impl voltvend_ops::Source for TxSource<'_> {
         Ok(out)
     }
 
+    async fn floor_areas(&mut self, premises: &[PremisesId]) -> Result<Vec<voltvend_ops::FloorArea>, StoreError> {
+        let keys = uuids(premises, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM floor_areas WHERE premises_id", &keys, |r| {
+            Ok(voltvend_ops::FloorArea { premises_id: uuid_of(r, "premises_id")?, floor_area_dm2: r.try_get("floor_area_dm2")? })
+        })
+        .await
+    }
+
+    async fn fee_policies(&mut self, premises: &[PremisesId]) -> Result<Vec<voltvend_ops::FeePolicy>, StoreError> {
+        let keys = uuids(premises, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM fee_policies WHERE premises_id", &keys, fee_policy_from_row).await
+    }
+
+    async fn fee_schedules(
+        &mut self,
+        ids: &[voltvend_domain::FeeScheduleId],
+    ) -> Result<Vec<voltvend_ops::FeeSchedule>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM fee_schedules WHERE id", &keys, fee_schedule_from_row).await
+    }
+
+    async fn fee_runs(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32)],
+    ) -> Result<Vec<voltvend_ops::FeeRun>, StoreError> {
+        let schedules: Vec<Uuid> = keys.iter().map(|(s, _)| s.as_uuid()).collect();
+        let mut runs = select_in(self.conn, "SELECT * FROM fee_runs WHERE schedule_id", &schedules, fee_run_from_row).await?;
+        runs.retain(|r| keys.contains(&(r.schedule_id, r.period)));
+        Ok(runs)
+    }
+
+    async fn unpaid_fee_charges(&mut self, accounts: &[AccountId]) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
+        let keys = uuids(accounts, |x| x.as_uuid());
+        // The partial index fee_charges_unpaid answers this with the few charges still owed.
+        let mut charges =
+            select_in(self.conn, "SELECT * FROM fee_charges WHERE paid_minor < amount_minor AND account_id", &keys, fee_charge_from_row)
+                .await?;
+        charges.retain(|c| c.outstanding_minor() > 0);
+        Ok(charges)
+    }
+
+    async fn units_within(&mut self, sites: &[PremisesId]) -> Result<Vec<(PremisesId, PremisesId)>, StoreError> {
+        let mut out = Vec::new();
+        for site in sites {
+            let Some(path) = sqlx::query_scalar::<_, String>("SELECT path FROM premises WHERE id = $1")
+                .bind(site.as_uuid())
+                .fetch_optional(&mut *self.conn)
+                .await?
+            else {
+                continue;
+            };
+            let rows = sqlx::query("SELECT id FROM premises WHERE level = 'unit' AND (path = $1 OR path LIKE $2)")
+                .bind(path.clone())
+                .bind(format!("{path}/%"))
+                .fetch_all(&mut *self.conn)
+                .await?;
+            for r in rows {
+                out.push((*site, uuid_of(&r, "id")?));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn accounts_at(&mut self, premises: &[PremisesId]) -> Result<Vec<AccountRecord>, StoreError> {
+        let keys = uuids(premises, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM accounts WHERE premises_id", &keys, account_from_row).await
+    }
+
     async fn heads(&mut self) -> Result<(i64, AuditHead), StoreError> {
         let last_seq: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM transfers").fetch_one(&mut *self.conn).await?;

@@ -746,6 +746,92 @@ impl Store for SqlStore {
         Ok(runs)
     }
 
+    async fn list_fee_schedules(&self, q: &ListQuery) -> Result<Vec<voltvend_ops::FeeSchedule>, StoreError> {
+        let scope = self.scope_key(q.scope).await?;
+        let mut b = QueryBuilder::<Db>::new("SELECT f.* FROM fee_schedules f WHERE 1 = 1");
+        if let Some(key) = &scope {
+            push_scope(&mut b, "f.premises_id", key);
+        }
+        if let Some(after) = uuid_cursor(&q.after)? {
+            b.push(" AND f.id < ").push_bind(after);
+        }
+        b.push(" ORDER BY f.id DESC LIMIT ").push_bind(limit_of(q));
+        self.fetch(b, fee_schedule_from_row).await
+    }
+
+    async fn fee_schedule(
+        &self,
+        id: voltvend_domain::FeeScheduleId,
+    ) -> Result<Option<voltvend_ops::FeeSchedule>, StoreError> {
+        self.one("SELECT * FROM fee_schedules WHERE id = $1", id.as_uuid(), fee_schedule_from_row).await
+    }
+
+    async fn fee_runs(&self, schedule: voltvend_domain::FeeScheduleId) -> Result<Vec<voltvend_ops::FeeRun>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM fee_runs WHERE schedule_id = ");
+        b.push_bind(schedule.as_uuid()).push(" ORDER BY period DESC");
+        self.fetch(b, fee_run_from_row).await
+    }
+
+    async fn fee_charges_of_period(
+        &self,
+        schedule: voltvend_domain::FeeScheduleId,
+        period: i32,
+    ) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT c.* FROM fee_charges c JOIN premises p ON p.id = c.premises_id WHERE c.schedule_id = ",
+        );
+        b.push_bind(schedule.as_uuid()).push(" AND c.period = ").push_bind(i64::from(period));
+        b.push(" ORDER BY p.path");
+        self.fetch(b, fee_charge_from_row).await
+    }
+
+    async fn account_fee_charges(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM fee_charges WHERE account_id = ");
+        b.push_bind(account.as_uuid());
+        b.push(" ORDER BY CASE WHEN paid_minor < amount_minor THEN 0 ELSE 1 END, due_on, period LIMIT ");
+        b.push_bind(i64::from(ListQuery::LIMIT_MAX));
+        self.fetch(b, fee_charge_from_row).await
+    }
+
+    async fn fee_payment(&self, operation: OperationId) -> Result<Option<voltvend_ops::FeePayment>, StoreError> {
+        let Some(payment) =
+            self.one("SELECT * FROM fee_payments WHERE operation_id = $1", operation.as_uuid(), fee_payment_from_row).await?
+        else {
+            return Ok(None);
+        };
+        let mut payments = [payment];
+        self.complete_fee_payments(&mut payments).await?;
+        let [payment] = payments;
+        Ok(Some(payment))
+    }
+
+    async fn account_fee_payments(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeePayment>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT * FROM fee_payments WHERE account_id = ");
+        b.push_bind(account.as_uuid()).push(" ORDER BY at_us DESC LIMIT 50");
+        let mut payments = self.fetch(b, fee_payment_from_row).await?;
+        self.complete_fee_payments(&mut payments).await?;
+        Ok(payments)
+    }
+
+    async fn floor_area(&self, premises: PremisesId) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT floor_area_dm2 FROM floor_areas WHERE premises_id = $1")
+            .bind(premises.as_uuid())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn fee_policies(&self, scope: Option<PremisesId>) -> Result<Vec<voltvend_ops::FeePolicy>, StoreError> {
+        let scope = self.scope_key(scope).await?;
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT f.* FROM fee_policies f JOIN premises p ON p.id = f.premises_id WHERE 1 = 1",
+        );
+        if let Some(key) = &scope {
+            push_scope(&mut b, "f.premises_id", key);
+        }
+        b.push(" ORDER BY p.path");
+        self.fetch(b, fee_policy_from_row).await
+    }
+
     async fn payment_statement(
         &self,
         channel: voltvend_domain::PaymentChannelId,

@@ -528,7 +528,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         conn,
         "INSERT INTO sales (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, meter_id, \
          at_us, method, reference, paid_minor, arrears_minor, fees_minor, tax_minor, energy_minor, credit_minor, \
-         quantity_milli, tokens, transfer_id, balance_after_minor, reallocated_from)",
+         quantity_milli, tokens, transfer_id, balance_after_minor, reallocated_from, property_fees_minor)",
         "",
         &c.sales,
         |b, s| {
@@ -552,7 +552,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.tokens.join(" "))
                 .push_bind(s.transfer_id.as_uuid())
                 .push_bind(s.balance_after_minor)
-                .push_bind(s.reallocated_from.map(|x| x.as_uuid()));
+                .push_bind(s.reallocated_from.map(|x| x.as_uuid()))
+                .push_bind(s.property_fees_minor);
         },
     )
     .await?;
@@ -828,6 +829,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         },
     )
     .await?;
+    write_fees(conn, c).await?;
     insert_rows(conn, "INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us, detail)", "", &c.outbox, |b, o| {
         b.push_bind(o.operation_id.as_uuid())
             .push_bind(o.idx)
@@ -900,5 +902,125 @@ async fn write_balances(conn: &mut Conn, balances: &[(LedgerAccountId, Balance)]
         q.push(BALANCES_UPDATE_TAIL);
         q.build().execute(&mut *conn).await?;
     }
+    Ok(())
+}
+
+/// 房租 / 物业费: floor areas and policies (replaced when set again), schedules and months issued, charges
+/// (written whole: a charge's paid amount grows), counter payments and what each payment or sale paid.
+async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
+    insert_rows(
+        conn,
+        "INSERT INTO floor_areas (premises_id, floor_area_dm2)",
+        " ON CONFLICT (premises_id) DO UPDATE SET floor_area_dm2 = excluded.floor_area_dm2",
+        &c.floor_areas,
+        |b, f| {
+            b.push_bind(f.premises_id.as_uuid()).push_bind(f.floor_area_dm2);
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO fee_policies (premises_id, policy, share_bp)",
+        " ON CONFLICT (premises_id) DO UPDATE SET policy = excluded.policy, share_bp = excluded.share_bp",
+        &c.fee_policies,
+        |b, f| {
+            b.push_bind(f.premises_id.as_uuid()).push_bind(f.policy.name()).push_bind(f.policy.share_bp());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO fee_schedules (id, premises_id, name, basis, rate_minor, currency, due_day, receivable_id, \
+         revenue_id, created_at_us)",
+        "",
+        &c.fee_schedules,
+        |b, f| {
+            b.push_bind(f.id.as_uuid())
+                .push_bind(f.premises_id.as_uuid())
+                .push_bind(f.name.clone())
+                .push_bind(f.basis.as_str())
+                .push_bind(f.rate_minor)
+                .push_bind(f.currency.code().to_string())
+                .push_bind(i64::from(f.due_day))
+                .push_bind(f.receivable.as_uuid())
+                .push_bind(f.revenue.as_uuid())
+                .push_bind(timestamp_us(f.created_at));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO fee_runs (operation_id, schedule_id, period, due_on, charged, total_minor, vacant, transfer_id, \
+         at_us)",
+        "",
+        &c.fee_runs,
+        |b, r| {
+            b.push_bind(r.operation_id.as_uuid())
+                .push_bind(r.schedule_id.as_uuid())
+                .push_bind(i64::from(r.period))
+                .push_bind(r.due_on.to_string())
+                .push_bind(r.charged)
+                .push_bind(r.total_minor)
+                .push_bind(r.vacant)
+                .push_bind(r.transfer_id.map(|t| t.as_uuid()))
+                .push_bind(timestamp_us(r.at));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO fee_charges (schedule_id, period, premises_id, account_id, amount_minor, paid_minor, due_on, \
+         issued_at_us)",
+        " ON CONFLICT (schedule_id, period, premises_id) DO UPDATE SET paid_minor = excluded.paid_minor",
+        &c.fee_charges,
+        |b, f| {
+            b.push_bind(f.schedule_id.as_uuid())
+                .push_bind(i64::from(f.period))
+                .push_bind(f.premises_id.as_uuid())
+                .push_bind(f.account_id.as_uuid())
+                .push_bind(f.amount_minor)
+                .push_bind(f.paid_minor)
+                .push_bind(f.due_on.to_string())
+                .push_bind(timestamp_us(f.issued_at));
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO fee_payments (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, \
+         at_us, method, reference, paid_minor, transfer_id)",
+        "",
+        &c.fee_payments,
+        |b, f| {
+            b.push_bind(f.operation_id.as_uuid())
+                .push_bind(f.vending_point_id.as_uuid())
+                .push_bind(f.receipt_no)
+                .push_bind(f.shift_id.as_uuid())
+                .push_bind(f.operator_id.as_uuid())
+                .push_bind(f.account_id.as_uuid())
+                .push_bind(timestamp_us(f.at))
+                .push_bind(f.method.as_str())
+                .push_bind(f.reference.clone())
+                .push_bind(f.paid_minor)
+                .push_bind(f.transfer_id.as_uuid());
+        },
+    )
+    .await?;
+    insert_rows(
+        conn,
+        "INSERT INTO fee_allocations (operation_id, idx, schedule_id, period, premises_id, amount_minor, at_us)",
+        "",
+        &c.fee_allocations,
+        |b, a| {
+            b.push_bind(a.operation_id.as_uuid())
+                .push_bind(a.idx)
+                .push_bind(a.schedule_id.as_uuid())
+                .push_bind(i64::from(a.period))
+                .push_bind(a.premises_id.as_uuid())
+                .push_bind(a.amount_minor)
+                .push_bind(timestamp_us(a.at));
+        },
+    )
+    .await?;
     Ok(())
 }

@@ -65,4 +65,5 @@ conformance!(
     ic_cards_agree_with_the_model,
     online_payments_agree_with_the_model,
     apportionment_agrees_with_the_model,
+    fees_agree_with_the_model,
 );

@@ -196,6 +196,7 @@ pub async fn quote(
             paid: money(s.paid_minor, c),
             arrears: money(s.arrears_minor, c),
             fees: money(s.fees_minor, c),
+            property_fees: money(s.property_fees_minor, c),
             tax: money(s.tax_minor, c),
             energy: money(s.energy_minor, c),
             credit: money(s.credit_minor, c),

@@ -8,6 +8,7 @@ pub mod cards;
 pub mod corrections;
 pub mod counter;
 pub mod customers;
+pub mod fees;
 pub mod lifecycle;
 pub mod payments;
 pub mod places;

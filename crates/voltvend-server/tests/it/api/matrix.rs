@@ -74,12 +74,42 @@ struct Fixture {
     /// in building A's stock.
     rule: String,
     stock_meter: String,
+    /// Rent on building A's units, October issued, and 40.00 of A-101's paid at the counter.
+    fee_schedule: String,
+    fee_payment: String,
 }
 
 /// Things in building A every request can name.
 async fn fixture(api: &Api) -> Fixture {
     let cashier = BuiltinRole::Cashier;
     let e = &api.estate;
+    // Rent first, while A-101 has one account (a second is opened below: a month issued then is refused).
+    let admin = BuiltinRole::Administrator;
+    let fee_schedule = api
+        .send(api.as_(admin, 'a', Method::POST, "/api/v1/fee-schedules").fresh_key().json(json!({
+            "premises_id": e.building_a.id.to_string(), "name": "Rent A", "basis": "per_unit", "rate": "100.00",
+            "currency": "CNY", "due_day": 10
+        })))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let october = format!("/api/v1/fee-schedules/{fee_schedule}/periods/2026-10");
+    api.send(api.as_(admin, 'a', Method::POST, &october).fresh_key()).await.ok();
+    let policy = format!("/api/v1/premises/{}/fee-policy", e.building_a.id);
+    api.send(api.as_(admin, 'a', Method::POST, &policy).fresh_key().json(json!({"policy": "nothing"}))).await.ok();
+    let fee_payment = api
+        .send(
+            api.as_(cashier, 'a', Method::POST, &format!("/api/v1/accounts/{}/fee-payments", e.account_a))
+                .fresh_key()
+                .json(json!({"amount": "40.00", "method": "cash"})),
+        )
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let sale = api
         .send(api.as_(cashier, 'a', Method::POST, "/api/v1/sales").fresh_key().json(json!({
             "account_id": e.account_a.to_string(), "meter_id": e.remote_meter.to_string(), "method": "cash", "amount": "20.00"
@@ -256,6 +286,8 @@ async fn fixture(api: &Api) -> Fixture {
     };
     api.store.submit(estate.system(voltvend_ops::Command::CreateApportionmentRule(create))).await.unwrap();
     Fixture {
+        fee_schedule,
+        fee_payment,
         rule: rule.to_string(),
         stock_meter: stock.to_string(),
         channel,
@@ -784,6 +816,51 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AMU",
         ),
+        ("POST", "/api/v1/premises/{id}/floor-area") => x(
+            format!("/api/v1/premises/{unit}/floor-area"),
+            Some(json!({"floor_area_m2": "85.50"})),
+            Scoped::Object,
+            "AM",
+        ),
+        ("POST", "/api/v1/premises/{id}/fee-policy") => x(
+            format!("/api/v1/premises/{}/fee-policy", e.building_a.id),
+            Some(json!({"policy": "share_of_purchase", "share_percent": "30"})),
+            Scoped::Object,
+            "AM",
+        ),
+        ("GET", "/api/v1/fee-policies") => x(path.into(), None, list(e.building_a.id.to_string()), "AMU"),
+        ("GET", "/api/v1/fee-schedules") => x(path.into(), None, list(f.fee_schedule.clone()), "AMU"),
+        ("POST", "/api/v1/fee-schedules") => x(
+            path.into(),
+            Some(json!({
+                "premises_id": e.building_a.id.to_string(), "name": "matrix", "basis": "per_m2", "rate": "3.50",
+                "currency": "CNY", "due_day": 5
+            })),
+            Scoped::Object,
+            "AM",
+        ),
+        ("GET", "/api/v1/fee-schedules/{id}") => {
+            x(format!("/api/v1/fee-schedules/{}", f.fee_schedule), None, Scoped::Object, "AMU")
+        }
+        ("GET", "/api/v1/fee-schedules/{id}/periods/{period}") => {
+            x(format!("/api/v1/fee-schedules/{}/periods/2026-10", f.fee_schedule), None, Scoped::Object, "AMU")
+        }
+        // A-101 has two open accounts by now: refused (409) for whoever may issue, not found from B.
+        ("POST", "/api/v1/fee-schedules/{id}/periods/{period}") => {
+            x(format!("/api/v1/fee-schedules/{}/periods/2026-11", f.fee_schedule), None, Scoped::Object, "AM")
+        }
+        ("GET", "/api/v1/accounts/{id}/fees") => {
+            x(format!("/api/v1/accounts/{}/fees", e.account_a), None, Scoped::Object, all)
+        }
+        ("POST", "/api/v1/accounts/{id}/fee-payments") => x(
+            format!("/api/v1/accounts/{}/fee-payments", e.account_a),
+            Some(json!({"amount": "1.00", "method": "cash"})),
+            Scoped::Object,
+            "AC",
+        ),
+        ("GET", "/api/v1/fee-payments/{id}/receipt") => {
+            x(format!("/api/v1/fee-payments/{}/receipt", f.fee_payment), None, Scoped::Object, "AMCUR")
+        }
         _ => panic!("no sample for {method} {path}: add a row to this table"),
     }
 }

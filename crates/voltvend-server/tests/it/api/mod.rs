@@ -25,6 +25,7 @@ mod campaigns;
 mod cards;
 mod corrections;
 mod counter;
+mod fees;
 mod lifecycle;
 mod matrix;
 mod operators;

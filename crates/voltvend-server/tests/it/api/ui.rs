@@ -305,6 +305,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/payments?status=open".into(),
         "/ui/payments/statements".into(),
         "/ui/apportionment".into(),
+        "/ui/fees".into(),
         "/ui/energy".into(),
         "/ui/books".into(),
         "/ui/energy?group_by=sub_item&compare=year&top=5".into(),
@@ -1479,4 +1480,90 @@ async fn energy_is_analysed_by_category_from_its_page() {
     let html = text(&api.send(page("/ui/books", &manager)).await);
     assert!(html.contains("data-balanced=\"true\"") && html.contains("energy revenue"), "{html}");
     assert!(!html.contains("data-ok=\"false\""), "{html}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rent_is_charged_and_collected_from_the_pages() {
+    let mut api = Api::new().await;
+    let property = api.estate.property.id;
+    let (_, manager) = session(&mut api, "ui.fees.manager", "manager", property).await;
+    let block = api.estate.building_a.id;
+    let (_, cashier) = session(&mut api, "ui.fees.cashier", "cashier", block).await;
+    let e = api.estate.clone();
+    let block_a = e.building_a.id.to_string();
+    let esc = |s: &str| {
+        s.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect::<String>()
+    };
+    // The manager sets A-101's floor area and makes a fee from the page; a due day of 31 is refused by its field.
+    let html = text(&api.send(page("/ui/fees", &manager)).await);
+    assert!(html.contains("id=\"no-schedules\"") && html.contains("id=\"create-schedule\""), "{html}");
+    let csrf = field_in(&html, "/ui/fees", "csrf");
+    let key = field(&html, "key");
+    let area = format!("csrf={csrf}&key={key}a&form=area&unit={}&area=85.50", e.unit_a.id);
+    let r = api.send(form_req("/ui/fees", &area, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let schedule = |due: &str, k: &str| {
+        format!(
+            "csrf={csrf}&key={key}{k}&form=schedule&name={}&site={block_a}&basis=per_m2&rate=3.50&currency=CNY&due_day={due}",
+            esc("物业费")
+        )
+    };
+    let r = api.send(form_req("/ui/fees", &schedule("31", "b"), &manager)).await;
+    assert_eq!(r.status.as_u16(), 422, "{}", text(&r));
+    assert!(text(&r).contains("id=\"due-day-error\""), "{}", text(&r));
+    let r = api.send(form_req("/ui/fees", &schedule("10", "c"), &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let schedule_page = r.headers["location"].to_str().unwrap().to_string();
+    // October previewed, then issued from the page: shown as issued, without the button.
+    let october = format!("{schedule_page}?period=2026-10");
+    let html = text(&api.send(page(&october, &manager)).await);
+    assert!(html.contains("data-status=\"preview\"") && html.contains("id=\"total\">299.25 CNY"), "{html}");
+    let issue = format!(
+        "csrf={}&key={}&period=2026-10",
+        field_in(&html, &format!("{schedule_page}/issue"), "csrf"),
+        field_in(&html, &format!("{schedule_page}/issue"), "key")
+    );
+    let r = api.send(form_req(&format!("{schedule_page}/issue"), &issue, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let html = text(&api.send(page(&october, &manager)).await);
+    assert!(html.contains("data-status=\"issued\"") && !html.contains("id=\"issue-month\""), "{html}");
+    assert!(html.contains("class=\"badge warn\""), "overdue on 2026-11-23: {html}");
+    // Block A takes 30 % of each purchase for overdue fees.
+    let policy = format!("csrf={csrf}&key={key}d&form=policy&site={block_a}&policy=share_of_purchase&share=30");
+    let r = api.send(form_req("/ui/fees", &policy, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let html = text(&api.send(page("/ui/fees", &manager)).await);
+    assert!(html.contains("id=\"policies\"") && html.contains("30.00 %"), "{html}");
+
+    // The cashier sees A-101's fees on its page and takes 100.00 of them: the receipt prints next.
+    open_shift(&api, &cashier).await;
+    let account_page = format!("/ui/accounts/{}", e.account_a);
+    let html = text(&api.send(page(&account_page, &cashier)).await);
+    assert!(html.contains("id=\"fees-owed\">299.25 CNY") && html.contains("id=\"pay-fees\""), "{html}");
+    let action = format!("/ui/accounts/{}/fees", e.account_a);
+    let pay = format!(
+        "csrf={}&key={}&fee_amount=100.00&fee_method=cash&fee_reference=",
+        field_in(&html, &action, "csrf"),
+        field_in(&html, &action, "key")
+    );
+    let r = api.send(form_req(&action, &pay, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let receipt = r.headers["location"].to_str().unwrap().to_string();
+    assert!(receipt.starts_with("/ui/fee-receipts/"), "{receipt}");
+    let html = text(&api.send(page(&receipt, &cashier)).await);
+    assert!(html.contains("房租物业费收据") && html.contains("100.00") && html.contains("print.js"), "{html}");
+    // More than is owed is refused on the account page; the page shows what is left and the payment.
+    let too_much = pay.replace("fee_amount=100.00", "fee_amount=500.00").replace("&key=", "&key=x");
+    let r = api.send(form_req(&action, &too_much, &cashier)).await;
+    assert_eq!(r.status.as_u16(), 409, "{}", text(&r));
+    assert!(text(&r).contains("data-code=\"fees_overpaid\"") || text(&r).contains("fees_overpaid"), "{}", text(&r));
+    let csrf = field(&text(&api.send(page("/ui/", &cashier)).await), "csrf");
+    api.send(form_req("/ui/language", &format!("csrf={csrf}&lang=en&next=%2Fui%2F"), &cashier)).await;
+    let html = text(&api.send(page(&account_page, &cashier)).await);
+    assert!(html.contains("Rent and fees") && html.contains("id=\"fees-owed\">199.25 CNY"), "{html}");
+    assert!(html.contains("id=\"fee-payments\"") && html.contains("a share of each purchase"), "{html}");
+    // A cashier does not manage fees.
+    assert_eq!(api.send(page("/ui/fees", &cashier)).await.status.as_u16(), 403);
 }

@@ -1,0 +1,495 @@
+//! 房租 / 物业费 (DESIGN.md §2.7): rent and property fees charged monthly to a site's occupied units, collected
+//! at the counter with a receipt of the vending point's numbering, and what overdue ones do to energy sales
+//! (the rules are in [`voltvend_domain::fees`]).
+//!
+//! Each schedule has its own receivable and revenue accounts in the ledger. Issuing a month debits the
+//! receivable and credits the revenue by the month's total in one transfer; what each unit owes is in its
+//! charge (the receivable's sub-ledger: the receivable's balance is the sum of its charges' unpaid amounts).
+//! Money paid towards charges — at the counter, or as a share of an energy purchase — is credited to the
+//! receivables of the charges it pays, oldest due first.
+//!
+//! A month is charged once, to the open account at each unit within the site when it is issued; a unit with no
+//! open account is vacant and charged nothing. A unit with more than one open account is refused rather than
+//! charged twice or to a guess.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use voltvend_domain::fees::{OverduePolicy, charge_minor, share_taken};
+use voltvend_domain::{
+    AccountStatus, FeeScheduleId, LedgerAccount, LedgerAccountId, LedgerAccountKind, Owner, Posting, PremisesLevel,
+    Side, TransferKind, TransferRequest, text,
+};
+
+use super::{Outcome, acting_operator, committed, in_scope, premises_in_scope};
+use crate::audit::AuditEntry;
+use crate::command::{CreateFeeSchedule, IssueFees, Operation, PayFees, Sale};
+use crate::error::OpError;
+use crate::records::{
+    AccountRecord, FeeAllocation, FeeCharge, FeePayment, FeePolicy, FeeRun, FeeSchedule, FloorArea, PaymentMethod,
+};
+use crate::workspace::Workspace;
+
+/// The receivable (1) and revenue (2) ledger accounts a schedule's creation opens.
+pub(crate) fn schedule_ledger_id(op: &Operation, n: u32) -> LedgerAccountId {
+    LedgerAccountId::from_uuid(op.derived_id("fee-ledger", n))
+}
+
+type Done = Result<(Outcome, AuditEntry), OpError>;
+
+pub(super) fn set_floor_area(ws: &mut Workspace, op: &Operation, f: &FloorArea) -> Done {
+    acting_operator(ws, &op.actor)?;
+    premises_in_scope(ws, &op.actor, f.premises_id)?;
+    let unit = ws.premises.get(&f.premises_id)?.ok_or_else(|| OpError::not_found("premises", f.premises_id))?;
+    if unit.level != PremisesLevel::Unit {
+        return Err(OpError::refused("premises_not_unit", format!("{} is not a unit", unit.name)));
+    }
+    if !(1..=FloorArea::AREA_DM2_MAX).contains(&f.floor_area_dm2) {
+        return Err(OpError::refused("bad_floor_area", "a floor area is more than 0 and at most 1 000 000 m²"));
+    }
+    let before = ws.floor_areas.get(&f.premises_id)?.map(|a| a.floor_area_dm2.to_string()).unwrap_or_default();
+    let entry = AuditEntry::new(
+        "set_floor_area",
+        format!("premises:{}", f.premises_id),
+        before,
+        format!("floor_area_dm2={}", f.floor_area_dm2),
+    );
+    ws.floor_areas.put(f.premises_id, *f);
+    Ok((Outcome::Updated { what: "floor area", id: f.premises_id.to_string() }, entry))
+}
+
+pub(super) fn set_policy(ws: &mut Workspace, op: &Operation, f: &FeePolicy) -> Done {
+    acting_operator(ws, &op.actor)?;
+    premises_in_scope(ws, &op.actor, f.premises_id)?;
+    if OverduePolicy::from_parts(f.policy.name(), f.policy.share_bp()) != Some(f.policy) {
+        return Err(OpError::refused("bad_fee_policy", "a share of each purchase is 0.01 % to 100 %"));
+    }
+    let describe = |p: &OverduePolicy| format!("{} share_bp={}", p.name(), p.share_bp());
+    let before = ws.fee_policies.get(&f.premises_id)?.map(|p| describe(&p.policy)).unwrap_or_default();
+    let entry = AuditEntry::new("set_fee_policy", format!("premises:{}", f.premises_id), before, describe(&f.policy));
+    ws.fee_policies.put(f.premises_id, *f);
+    Ok((Outcome::Updated { what: "fee policy", id: f.premises_id.to_string() }, entry))
+}
+
+pub(super) fn create_schedule(ws: &mut Workspace, op: &Operation, c: &CreateFeeSchedule, at: Timestamp) -> Done {
+    acting_operator(ws, &op.actor)?;
+    premises_in_scope(ws, &op.actor, c.premises_id)?;
+    if ws.fee_schedules.get(&c.schedule_id)?.is_some() {
+        return Err(OpError::Exists { what: "fee schedule", id: c.schedule_id.to_string() });
+    }
+    let name = text::required("name", &c.name, FeeSchedule::NAME_LEN_MAX)?;
+    if !(1..=FeeSchedule::RATE_MINOR_MAX).contains(&c.rate_minor) {
+        return Err(OpError::refused("fee_rate", "a fee's rate is more than 0 and at most 10 000 000.00"));
+    }
+    if !(1..=FeeSchedule::DUE_DAY_MAX).contains(&c.due_day) {
+        return Err(OpError::refused("fee_due_day", "a fee falls due on a day from 1 to 28 of its month"));
+    }
+    let (receivable, revenue) = (schedule_ledger_id(op, 1), schedule_ledger_id(op, 2));
+    for (id, kind) in [(receivable, LedgerAccountKind::FeesReceivable), (revenue, LedgerAccountKind::FeeRevenue)] {
+        let owner = Owner::FeeSchedule(c.schedule_id);
+        ws.book.open_account(LedgerAccount::new(id, kind, owner, c.premises_id, c.currency, None)?)?;
+    }
+    let schedule = FeeSchedule {
+        id: c.schedule_id,
+        premises_id: c.premises_id,
+        name,
+        basis: c.basis,
+        rate_minor: c.rate_minor,
+        currency: c.currency,
+        due_day: c.due_day,
+        receivable,
+        revenue,
+        created_at: at,
+    };
+    let entry = AuditEntry::new(
+        "create_fee_schedule",
+        format!("fee_schedule:{}", c.schedule_id),
+        String::new(),
+        format!(
+            "{} at {}: {} {} {}, due on day {}",
+            schedule.name, c.premises_id, c.basis, c.rate_minor, c.currency, c.due_day
+        ),
+    );
+    ws.fee_schedules.put(c.schedule_id, schedule);
+    Ok((Outcome::Created { what: "fee schedule", id: c.schedule_id.to_string() }, entry))
+}
+
+/// The due date of a month of a schedule.
+fn due_on(period: i32, due_day: i8) -> Result<Date, OpError> {
+    let bad = || OpError::refused("bad_period", format!("{period} is not a month (YYYYMM, 2000–2199)"));
+    let (year, month) = (period / 100, period % 100);
+    if !(2000..2200).contains(&year) || !(1..=12).contains(&month) {
+        return Err(bad());
+    }
+    let year = i16::try_from(year).map_err(|_| bad())?;
+    let month = i8::try_from(month).map_err(|_| bad())?;
+    Date::new(year, month, due_day).map_err(|_| bad())
+}
+
+pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timestamp) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let schedule = ws
+        .fee_schedules
+        .get(&i.schedule_id)?
+        .cloned()
+        .ok_or_else(|| OpError::not_found("fee schedule", i.schedule_id))?;
+    in_scope(ws, &op.actor, schedule.premises_id, "fee schedule", i.schedule_id)?;
+    let due = due_on(i.period, schedule.due_day)?;
+    if ws.fee_runs.get(&(i.schedule_id, i.period))?.is_some() {
+        return Err(OpError::refused(
+            "fees_issued",
+            format!("{} {:04}-{:02} was issued already", schedule.name, i.period / 100, i.period % 100),
+        ));
+    }
+    let units = ws
+        .units_within
+        .get(&schedule.premises_id)?
+        .cloned()
+        .ok_or_else(|| OpError::Internal(format!("units within {} not loaded", schedule.premises_id)))?;
+    let (mut charges, mut vacant) = (Vec::new(), 0_i64);
+    for unit in units {
+        let accounts = ws.accounts_at.get(&unit)?.cloned().unwrap_or_default();
+        let mut open: Vec<AccountRecord> = Vec::new();
+        for id in accounts {
+            let a = ws.accounts.get(&id)?.ok_or_else(|| OpError::not_found("account", id))?;
+            if a.account.status != AccountStatus::Closed {
+                open.push(a.clone());
+            }
+        }
+        let name = || ws.premises.get(&unit).ok().flatten().map_or_else(|| unit.to_string(), |p| p.name.clone());
+        let account = match open.as_slice() {
+            [] => {
+                vacant += 1;
+                continue;
+            }
+            [one] => one,
+            _ => {
+                return Err(OpError::refused(
+                    "unit_accounts",
+                    format!("unit {} has {} open accounts; its fees would be charged to a guess", name(), open.len()),
+                ));
+            }
+        };
+        if account.account.currency != schedule.currency {
+            return Err(OpError::refused(
+                "currency_mismatch",
+                format!(
+                    "unit {}'s account is in {}, the schedule in {}",
+                    name(),
+                    account.account.currency,
+                    schedule.currency
+                ),
+            ));
+        }
+        let area = ws.floor_areas.get(&unit)?.map(|a| a.floor_area_dm2);
+        let amount = charge_minor(schedule.basis, schedule.rate_minor, area).ok_or_else(|| {
+            OpError::refused("floor_area_missing", format!("unit {} has no floor area to charge per m²", name()))
+        })?;
+        charges.push(FeeCharge {
+            schedule_id: schedule.id,
+            period: i.period,
+            premises_id: unit,
+            account_id: account.account.id,
+            amount_minor: amount,
+            paid_minor: 0,
+            due_on: due,
+            issued_at: at,
+        });
+    }
+    let total = charges.iter().try_fold(0_i64, |t, c| t.checked_add(c.amount_minor));
+    let total = total.ok_or_else(|| OpError::refused("amount_too_large", "the month's charges are too large"))?;
+    let transfer_id = (total > 0).then(|| op.transfer_id(0));
+    if let Some(id) = transfer_id {
+        let request = TransferRequest {
+            id,
+            kind: TransferKind::Fee,
+            currency: schedule.currency,
+            postings: vec![
+                Posting { account: schedule.receivable, side: Side::Debit, amount_minor: total },
+                Posting { account: schedule.revenue, side: Side::Credit, amount_minor: total },
+            ],
+            corrects: None,
+            memo: format!("{} {:04}-{:02}", schedule.name, i.period / 100, i.period % 100),
+        };
+        committed(ws.book.post(request, at)?)?;
+    }
+    for c in &charges {
+        put_charge(ws, c.clone())?;
+    }
+    let run = FeeRun {
+        operation_id: op.id,
+        schedule_id: schedule.id,
+        period: i.period,
+        due_on: due,
+        charged: i64::try_from(charges.len()).unwrap_or(i64::MAX),
+        total_minor: total,
+        vacant,
+        transfer_id,
+        at,
+    };
+    let entry = AuditEntry::new(
+        "issue_fees",
+        format!("fee_schedule:{}", schedule.id),
+        String::new(),
+        format!("period={} charged={} total={} vacant={} due={due}", i.period, run.charged, total, vacant),
+    );
+    ws.fee_runs.put((schedule.id, i.period), run.clone());
+    Ok((Outcome::FeesIssued { run, charges }, entry))
+}
+
+/// Writes a charge and keeps its account's list of unpaid charges up to date (where an operation of the batch
+/// reads it).
+fn put_charge(ws: &mut Workspace, c: FeeCharge) -> Result<(), OpError> {
+    if let Ok(Some(keys)) = ws.account_charges.get(&c.account_id) {
+        let mut keys = keys.clone();
+        let key = c.key();
+        keys.retain(|k| *k != key);
+        if c.outstanding_minor() > 0 {
+            keys.push(key);
+        }
+        ws.account_charges.put(c.account_id, keys);
+    }
+    ws.fee_charges.put(c.key(), c);
+    Ok(())
+}
+
+/// An account's unpaid charges, oldest due first (then by month, schedule and unit).
+fn unpaid(ws: &Workspace, account: &AccountRecord) -> Result<Vec<FeeCharge>, OpError> {
+    let keys = ws
+        .account_charges
+        .get(&account.account.id)?
+        .ok_or_else(|| OpError::Internal(format!("charges of account {} not loaded", account.account.id)))?;
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let c = ws.fee_charges.get(key)?.ok_or_else(|| OpError::Internal(format!("charge {key:?} not loaded")))?;
+        if c.outstanding_minor() > 0 {
+            out.push(c.clone());
+        }
+    }
+    out.sort_by_key(|c| (c.due_on, c.period, c.schedule_id, c.premises_id));
+    Ok(out)
+}
+
+/// Pays `amount_minor` towards `charges` in their order: the allocations (numbered from `first_idx`) and the
+/// credit to each schedule's receivable. The charges are written.
+fn allocate(
+    ws: &mut Workspace,
+    op: &Operation,
+    charges: &[FeeCharge],
+    amount_minor: i64,
+    first_idx: i64,
+    at: Timestamp,
+) -> Result<(Vec<FeeAllocation>, Vec<Posting>), OpError> {
+    let mut left = amount_minor;
+    let mut lines = Vec::new();
+    let mut by_receivable: BTreeMap<LedgerAccountId, i64> = BTreeMap::new();
+    for c in charges {
+        if left == 0 {
+            break;
+        }
+        let part = left.min(c.outstanding_minor());
+        if part <= 0 {
+            continue;
+        }
+        left -= part;
+        let schedule = schedule_of(ws, c.schedule_id)?;
+        *by_receivable.entry(schedule.receivable).or_default() += part;
+        lines.push(FeeAllocation {
+            operation_id: op.id,
+            idx: first_idx + i64::try_from(lines.len()).unwrap_or(0),
+            schedule_id: c.schedule_id,
+            period: c.period,
+            premises_id: c.premises_id,
+            amount_minor: part,
+            at,
+        });
+        let mut paid = c.clone();
+        paid.paid_minor += part;
+        put_charge(ws, paid)?;
+    }
+    if left != 0 {
+        return Err(OpError::Internal("fees allocated beyond what is owed".into()));
+    }
+    let postings = by_receivable
+        .into_iter()
+        .map(|(account, amount_minor)| Posting { account, side: Side::Credit, amount_minor })
+        .collect();
+    for l in &lines {
+        ws.fee_allocations.push(l.clone());
+    }
+    Ok((lines, postings))
+}
+
+/// Refuses a bare transfer or a reversal that posts to a fee receivable: what a unit owes is in its charges,
+/// which only the fee operations change together with the receivable. (Correcting a fee payment, or a sale
+/// that paid fees, is not supported yet.)
+pub(super) fn untouched_receivables(ws: &Workspace, postings: &[Posting]) -> Result<(), OpError> {
+    for p in postings {
+        if ws.book.account(p.account).is_some_and(|(a, _)| a.kind == LedgerAccountKind::FeesReceivable) {
+            return Err(OpError::refused(
+                "fees_receivable_posting",
+                "rent and fees receivable change only through their charges: issue, pay or collect them",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn schedule_of(ws: &Workspace, id: FeeScheduleId) -> Result<FeeSchedule, OpError> {
+    ws.fee_schedules.get(&id)?.cloned().ok_or_else(|| OpError::Internal(format!("fee schedule {id} not loaded")))
+}
+
+/// What overdue fees mean for a purchase by `account` now: how much is overdue, the charges it is in (oldest
+/// first) and the policy of the account's premises (the nearest premises on its path that has one).
+pub(super) struct Overdue {
+    pub overdue_minor: i64,
+    pub charges: Vec<FeeCharge>,
+    pub policy: OverduePolicy,
+}
+
+pub(super) fn overdue(ws: &Workspace, account: &AccountRecord, at: Timestamp) -> Result<Overdue, OpError> {
+    let premises = ws
+        .premises
+        .get(&account.account.premises_id)?
+        .ok_or_else(|| OpError::not_found("premises", account.account.premises_id))?;
+    let tz = jiff::tz::TimeZone::get(&premises.time_zone)
+        .map_err(|_| OpError::Internal(format!("unknown time zone {}", premises.time_zone)))?;
+    let today = at.to_zoned(tz).date();
+    let charges: Vec<FeeCharge> = unpaid(ws, account)?.into_iter().filter(|c| c.overdue_on(today)).collect();
+    let overdue_minor = charges.iter().map(FeeCharge::outstanding_minor).sum();
+    let mut policy = OverduePolicy::Nothing;
+    if overdue_minor > 0 {
+        for p in premises.path.iter().rev() {
+            if let Some(found) = ws.fee_policies.get(p)? {
+                policy = found.policy;
+                break;
+            }
+        }
+    }
+    Ok(Overdue { overdue_minor, charges, policy })
+}
+
+impl Overdue {
+    /// Refuses a purchase the policy blocks.
+    pub(super) fn check_sale(&self) -> Result<(), OpError> {
+        if self.policy == OverduePolicy::BlockSales && self.overdue_minor > 0 {
+            return Err(OpError::refused(
+                "fees_overdue",
+                format!(
+                    "rent and fees of {} (minor units) are overdue; the property sells no energy until they are paid",
+                    self.overdue_minor
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What a payment of `paid_minor` pays of the overdue fees first.
+    pub(super) fn share_of(&self, paid_minor: i64) -> i64 {
+        share_taken(paid_minor, self.overdue_minor, self.policy.share_bp())
+    }
+}
+
+/// Takes `amount_minor` of a sale for overdue fees: the allocations and the postings that credit the
+/// receivables (allocations numbered from 0 under the sale's operation).
+pub(super) fn take_from_sale(
+    ws: &mut Workspace,
+    op: &Operation,
+    due: &Overdue,
+    amount_minor: i64,
+    at: Timestamp,
+) -> Result<Vec<Posting>, OpError> {
+    if amount_minor <= 0 {
+        return Ok(Vec::new());
+    }
+    let (_, postings) = allocate(ws, op, &due.charges, amount_minor, 0, at)?;
+    Ok(postings)
+}
+
+pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp) -> Done {
+    let operator = acting_operator(ws, &op.actor)?;
+    text::check("payment reference", &p.reference, Sale::REFERENCE_LEN_MAX)?;
+    if p.paid_minor <= 0 {
+        return Err(OpError::refused("amount_not_positive", "the amount paid must be positive"));
+    }
+    if p.method == PaymentMethod::Online {
+        return Err(OpError::refused(
+            "online_not_at_counter",
+            "an online payment is recorded from the provider's verified word, not at a counter",
+        ));
+    }
+    let account = ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("account", p.account_id))?.clone();
+    in_scope(ws, &op.actor, account.account.premises_id, "account", p.account_id)?;
+    let shift = ws.shifts.get(&p.shift_id)?.ok_or_else(|| OpError::not_found("shift", p.shift_id))?.clone();
+    shift.ensure_open()?;
+    if operator.is_some_and(|o| o != shift.operator_id) {
+        return Err(OpError::refused("shift_not_yours", "payments go through the cashier's own open shift"));
+    }
+    let mut point = ws
+        .vending_points
+        .get(&shift.vending_point_id)?
+        .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?
+        .clone();
+    in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
+    if point.currency != account.account.currency {
+        return Err(OpError::refused(
+            "currency_mismatch",
+            format!("vending point {} takes {}", point.name, point.currency),
+        ));
+    }
+    let charges = unpaid(ws, &account)?;
+    let owed: i64 = charges.iter().map(FeeCharge::outstanding_minor).sum();
+    if owed == 0 {
+        return Err(OpError::refused("no_fees_due", format!("account {} owes no rent or fees", p.account_id)));
+    }
+    if p.paid_minor > owed {
+        return Err(OpError::refused(
+            "fees_overpaid",
+            format!(
+                "account {} owes {owed} in rent and fees, less than the {} paid (minor units)",
+                p.account_id, p.paid_minor
+            ),
+        ));
+    }
+    let books = ws.books.get(&point.books_id)?.ok_or_else(|| OpError::not_found("books", point.books_id))?.clone();
+    let source = super::money_account(p.method, &books, || Ok(shift.drawer))?;
+    point.take_sale(p.paid_minor)?;
+    let receipt_no = point.next_receipt()?;
+    let (lines, credits) = allocate(ws, op, &charges, p.paid_minor, 0, at)?;
+    let mut postings = vec![Posting { account: source, side: Side::Debit, amount_minor: p.paid_minor }];
+    postings.extend(credits);
+    let transfer_id = op.transfer_id(0);
+    let request = TransferRequest {
+        id: transfer_id,
+        kind: TransferKind::Payment,
+        currency: account.account.currency,
+        postings,
+        corrects: None,
+        memo: format!("receipt {} #{receipt_no}", point.name),
+    };
+    committed(ws.book.post(request, at)?)?;
+    let payment = FeePayment {
+        operation_id: op.id,
+        vending_point_id: point.id,
+        receipt_no,
+        shift_id: shift.id,
+        operator_id: shift.operator_id,
+        account_id: account.account.id,
+        at,
+        method: p.method,
+        reference: p.reference.clone(),
+        paid_minor: p.paid_minor,
+        transfer_id,
+        lines,
+    };
+    let entry = AuditEntry::new(
+        "pay_fees",
+        format!("account:{}", account.account.id),
+        format!("owed={owed}"),
+        format!("receipt={}/{} paid={} owed={}", point.name, receipt_no, p.paid_minor, owed - p.paid_minor),
+    );
+    ws.vending_points.put(point.id, point);
+    ws.fee_payments.push(payment.clone());
+    Ok((Outcome::FeesPaid(payment), entry))
+}

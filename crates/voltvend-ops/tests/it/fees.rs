@@ -1,0 +1,418 @@
+//! 房租 / 物业费: a month of a schedule charged once to a site's occupied units, paid at the counter oldest due
+//! first with a receipt number, and what overdue fees do to energy sales by the property's policy — every
+//! refusal changing nothing, and the schedule's receivable always the sum of its charges' unpaid amounts.
+
+use jiff::Timestamp;
+use voltvend_domain::fees::{FeeBasis, OverduePolicy};
+use voltvend_domain::{
+    Currency, FeeScheduleId, Premises, PremisesId, PremisesLevel, Side, TransferId, TransferKind, TransferRequest,
+};
+use voltvend_ops::memory::MemoryDb;
+use voltvend_ops::{
+    Actor, Applied, Command, Context, CreateFeeSchedule, FeeCharge, FeePayment, FeePolicy, FeeRun, FloorArea,
+    IssueFees, OpError, Operation, Outcome, PayFees, PaymentMethod, Reverse, SaleRecord,
+};
+use voltvend_testkit::estate::Estate;
+
+/// December 2nd in Shanghai: November's fees (due November 10th) are overdue, December's (due the 10th) not yet.
+fn at() -> Timestamp {
+    "2026-12-02T08:00:00Z".parse().unwrap()
+}
+
+struct Park {
+    estate: Estate,
+    db: MemoryDb,
+    ctx: Context,
+    vacant: Premises,
+    schedule: FeeScheduleId,
+}
+
+fn admin(e: &Estate) -> Actor {
+    Actor::operator(e.admin, e.group.id, "10.0.0.9")
+}
+
+fn run(p: &mut Park, actor: Actor, command: Command) -> Result<Applied, OpError> {
+    let op = Operation::new(p.estate.next_op(), actor, command);
+    p.db.run(&op, None, &p.ctx, at())
+}
+
+fn code(r: Result<Applied, OpError>) -> &'static str {
+    match r {
+        Err(e) => e.code(),
+        Ok(Applied::Committed { outcome: Outcome::PaymentRefused { code, .. }, .. }) => code,
+        Ok(_) => "ok",
+    }
+}
+
+fn outcome(r: Result<Applied, OpError>) -> Outcome {
+    match r {
+        Ok(Applied::Committed { outcome, .. }) => outcome,
+        other => panic!("not committed: {other:?}"),
+    }
+}
+
+fn issued(r: Result<Applied, OpError>) -> (FeeRun, Vec<FeeCharge>) {
+    match outcome(r) {
+        Outcome::FeesIssued { run, charges } => (run, charges),
+        other => panic!("not issued: {other:?}"),
+    }
+}
+
+fn paid(r: Result<Applied, OpError>) -> FeePayment {
+    match outcome(r) {
+        Outcome::FeesPaid(p) => p,
+        other => panic!("not a fee payment: {other:?}"),
+    }
+}
+
+fn sale(r: Result<Applied, OpError>) -> SaleRecord {
+    match outcome(r) {
+        Outcome::Sale(s) => s,
+        other => panic!("not a sale: {other:?}"),
+    }
+}
+
+/// The test estate's property with a third, vacant unit, floor areas on all three, and a property fee of 3.50
+/// a m² a month due on the 10th.
+fn park() -> Park {
+    let estate = Estate::new(7);
+    let mut db = MemoryDb::new();
+    let ctx = Estate::context();
+    for op in &estate.setup {
+        db.run(op, None, &ctx, at()).unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let vacant = estate
+        .building_a
+        .new_child(PremisesId::from_uuid(uuid::Uuid::from_u128(0xFE01)), PremisesLevel::Unit, "A-102")
+        .unwrap();
+    let mut p = Park { estate, db, ctx, vacant, schedule: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE02)) };
+    let create = Command::CreatePremises(p.vacant.clone());
+    run(&mut p, Actor::system("test"), create).unwrap();
+    for (unit, dm2) in [(p.estate.unit_a.id, 8_550), (p.estate.unit_b.id, 6_225), (p.vacant.id, 12_000)] {
+        let who = admin(&p.estate);
+        run(&mut p, who, Command::SetFloorArea(FloorArea { premises_id: unit, floor_area_dm2: dm2 })).unwrap();
+    }
+    let who = admin(&p.estate);
+    let create = Command::CreateFeeSchedule(schedule(&p, FeeBasis::PerSquareMetre, 350));
+    run(&mut p, who, create).unwrap();
+    p
+}
+
+fn schedule(p: &Park, basis: FeeBasis, rate_minor: i64) -> CreateFeeSchedule {
+    CreateFeeSchedule {
+        schedule_id: p.schedule,
+        premises_id: p.estate.property.id,
+        name: "物业费 Property fee".into(),
+        basis,
+        rate_minor,
+        currency: Currency::CNY,
+        due_day: 10,
+    }
+}
+
+fn issue(p: &mut Park, period: i32) -> Result<Applied, OpError> {
+    let who = admin(&p.estate);
+    run(p, who, Command::IssueFees(IssueFees { schedule_id: p.schedule, period }))
+}
+
+fn pay_a(p: &mut Park, paid_minor: i64) -> Result<Applied, OpError> {
+    let command = Command::PayFees(PayFees {
+        account_id: p.estate.account_a,
+        shift_id: p.estate.shift_a,
+        method: PaymentMethod::Cash,
+        reference: String::new(),
+        paid_minor,
+    });
+    let who = p.estate.cashier_a();
+    run(p, who, command)
+}
+
+fn sell_a(p: &mut Park, paid_minor: i64) -> Result<Applied, OpError> {
+    let (who, sale) = (p.estate.cashier_a(), p.estate.sale_a(paid_minor));
+    run(p, who, Command::Sale(sale))
+}
+
+fn policy(p: &mut Park, premises_id: PremisesId, policy: OverduePolicy) {
+    let who = admin(&p.estate);
+    run(p, who, Command::SetFeePolicy(FeePolicy { premises_id, policy })).unwrap();
+}
+
+/// The schedule's receivable balance, which must equal the unpaid amounts of its charges.
+fn receivable(p: &Park) -> i64 {
+    let s = p.db.fee_schedules.get(&p.schedule).unwrap();
+    let balance = p.db.ledger_accounts.get(&s.receivable).unwrap().1.normal(Side::Debit);
+    let unpaid: i64 =
+        p.db.fee_charges.values().filter(|c| c.schedule_id == p.schedule).map(FeeCharge::outstanding_minor).sum();
+    assert_eq!(balance, unpaid, "the receivable is the sum of its charges' unpaid amounts");
+    balance
+}
+
+fn unpaid_of(p: &Park, period: i32, unit: PremisesId) -> i64 {
+    p.db.fee_charges.get(&(p.schedule, period, unit)).unwrap().outstanding_minor()
+}
+
+#[test]
+fn a_month_is_charged_to_the_occupied_units_once_and_paid_at_the_counter_oldest_first() {
+    let mut p = park();
+    let (run, charges) = issued(issue(&mut p, 202_611));
+    // 3.50 × 85.50 m² = 299.25; 3.50 × 62.25 m² = 217.875 → 217.88 (halves up); A-102 is vacant.
+    let amounts: Vec<(PremisesId, i64)> = charges.iter().map(|c| (c.premises_id, c.amount_minor)).collect();
+    assert_eq!(amounts.len(), 2);
+    assert!(amounts.contains(&(p.estate.unit_a.id, 29_925)) && amounts.contains(&(p.estate.unit_b.id, 21_788)));
+    assert_eq!((run.charged, run.vacant, run.total_minor), (2, 1, 51_713));
+    assert_eq!(run.due_on, jiff::civil::date(2026, 11, 10));
+    assert!(charges.iter().all(|c| c.due_on == run.due_on && c.paid_minor == 0));
+    assert_eq!(receivable(&p), 51_713);
+
+    // Once only: the repeat is refused and changes nothing.
+    let before = p.db.clone();
+    assert_eq!(code(issue(&mut p, 202_611)), "fees_issued");
+    assert_eq!(p.db, before);
+    issued(issue(&mut p, 202_612));
+    assert_eq!(receivable(&p), 2 * 51_713);
+
+    // 400.00 pays November's 299.25 first, then 100.75 of December's.
+    let receipt_before = p.db.vending_points.get(&p.estate.point_a).unwrap().last_receipt_no;
+    let payment = paid(pay_a(&mut p, 40_000));
+    assert_eq!(payment.receipt_no, receipt_before + 1, "the vending point's next receipt");
+    let lines: Vec<(i32, i64)> = payment.lines.iter().map(|l| (l.period, l.amount_minor)).collect();
+    assert_eq!(lines, vec![(202_611, 29_925), (202_612, 10_075)]);
+    assert_eq!(unpaid_of(&p, 202_611, p.estate.unit_a.id), 0);
+    assert_eq!(unpaid_of(&p, 202_612, p.estate.unit_a.id), 19_850);
+    assert_eq!(receivable(&p), 2 * 51_713 - 40_000);
+    let drawer = p.db.shifts.get(&p.estate.shift_a).unwrap().drawer;
+    let transfer = p.db.transfers.values().find(|t| t.request.id == payment.transfer_id).unwrap();
+    assert!(transfer.request.postings.iter().any(|x| x.account == drawer && x.amount_minor == 40_000));
+
+    // More than is owed is refused; the rest is taken; then nothing is owed.
+    let before = p.db.clone();
+    assert_eq!(code(pay_a(&mut p, 19_851)), "fees_overpaid");
+    assert_eq!(p.db, before);
+    paid(pay_a(&mut p, 19_850));
+    assert_eq!(code(pay_a(&mut p, 100)), "no_fees_due");
+    assert_eq!(receivable(&p), 2 * 21_788);
+}
+
+#[test]
+fn overdue_fees_block_sales_or_take_a_share_by_the_nearest_policy_and_never_more_than_is_overdue() {
+    let mut p = park();
+    issued(issue(&mut p, 202_611)); // overdue since November 10th
+    issued(issue(&mut p, 202_612)); // not yet due
+
+    // No policy: the sale is as it always was.
+    let s = sale(sell_a(&mut p, 10_000));
+    assert_eq!((s.property_fees_minor, s.credit_minor), (0, 10_000));
+
+    // The property blocks sales: refused, the money kept as a refused payment, the fees untouched.
+    let property = p.estate.property.id;
+    policy(&mut p, property, OverduePolicy::BlockSales);
+    let unpaid_before = unpaid_of(&p, 202_611, p.estate.unit_a.id);
+    assert_eq!(code(sell_a(&mut p, 10_000)), "fees_overdue");
+    assert_eq!(unpaid_of(&p, 202_611, p.estate.unit_a.id), unpaid_before);
+
+    // Block A (nearer to A-101) takes 30 % of each purchase: 30.00 of 100.00 pays November's fee.
+    let block_a = p.estate.building_a.id;
+    policy(&mut p, block_a, OverduePolicy::ShareOfPurchase { share_bp: 3_000 });
+    let s = sale(sell_a(&mut p, 10_000));
+    assert_eq!((s.property_fees_minor, s.credit_minor), (3_000, 7_000));
+    assert_eq!(unpaid_of(&p, 202_611, p.estate.unit_a.id), 29_925 - 3_000);
+    assert_eq!(unpaid_of(&p, 202_612, p.estate.unit_a.id), 29_925, "December's is not overdue: untouched");
+    receivable(&p);
+    let allocations: Vec<i64> =
+        p.db.fee_allocations.iter().filter(|a| a.operation_id == s.operation_id).map(|a| a.amount_minor).collect();
+    assert_eq!(allocations, vec![3_000]);
+
+    // Never more than is overdue: 30 % of 1 000.00 is 300.00, but 269.25 is left.
+    let s = sale(sell_a(&mut p, 100_000));
+    assert_eq!((s.property_fees_minor, s.credit_minor), (26_925, 100_000 - 26_925));
+    assert_eq!(unpaid_of(&p, 202_611, p.estate.unit_a.id), 0);
+    let s = sale(sell_a(&mut p, 10_000));
+    assert_eq!(s.property_fees_minor, 0, "nothing overdue is left");
+
+    // B-101 is under the property's block; paying its fees at the counter lets it buy again.
+    let sts = |p: &mut Park| {
+        let op = p.estate.sts_sale(10_000);
+        p.db.run(&op, None, &p.ctx, at())
+    };
+    assert_eq!(code(sts(&mut p)), "fees_overdue");
+    let command = Command::PayFees(PayFees {
+        account_id: p.estate.account_b,
+        shift_id: p.estate.shift_b,
+        method: PaymentMethod::Cash,
+        reference: String::new(),
+        paid_minor: 21_788,
+    });
+    let who = p.estate.cashier_b();
+    paid(run(&mut p, who, command));
+    assert_eq!(code(sts(&mut p)), "ok");
+    receivable(&p);
+}
+
+#[test]
+fn refusals_change_nothing() {
+    let mut p = park();
+    let who = admin(&p.estate);
+    let cases: Vec<(Command, &str)> = vec![
+        (
+            Command::CreateFeeSchedule(CreateFeeSchedule {
+                schedule_id: p.schedule,
+                ..schedule(&p, FeeBasis::PerUnit, 100)
+            }),
+            "already_exists",
+        ),
+        (
+            Command::CreateFeeSchedule(CreateFeeSchedule {
+                schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE10)),
+                ..schedule(&p, FeeBasis::PerUnit, 0)
+            }),
+            "fee_rate",
+        ),
+        (
+            Command::CreateFeeSchedule(CreateFeeSchedule {
+                schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE11)),
+                due_day: 29,
+                ..schedule(&p, FeeBasis::PerUnit, 100)
+            }),
+            "fee_due_day",
+        ),
+        (
+            Command::CreateFeeSchedule(CreateFeeSchedule {
+                schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE12)),
+                name: " ".into(),
+                ..schedule(&p, FeeBasis::PerUnit, 100)
+            }),
+            "text_empty",
+        ),
+        (Command::IssueFees(IssueFees { schedule_id: p.schedule, period: 202_613 }), "bad_period"),
+        (
+            Command::IssueFees(IssueFees {
+                schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE13)),
+                period: 202_611,
+            }),
+            "not_found",
+        ),
+        (
+            Command::SetFloorArea(FloorArea { premises_id: p.estate.building_a.id, floor_area_dm2: 100 }),
+            "premises_not_unit",
+        ),
+        (Command::SetFloorArea(FloorArea { premises_id: p.estate.unit_a.id, floor_area_dm2: 0 }), "bad_floor_area"),
+        (
+            Command::SetFeePolicy(FeePolicy {
+                premises_id: p.estate.property.id,
+                policy: OverduePolicy::ShareOfPurchase { share_bp: 10_001 },
+            }),
+            "bad_fee_policy",
+        ),
+    ];
+    for (command, expected) in cases {
+        let before = p.db.clone();
+        let kind = command.kind();
+        assert_eq!(code(run(&mut p, who.clone(), command)), expected, "{kind}");
+        assert_eq!(p.db, before, "{kind} changed something");
+    }
+
+    // Nothing owed yet; then a cashier of Block B cannot take A-101's fees.
+    assert_eq!(code(pay_a(&mut p, 100)), "no_fees_due");
+    issued(issue(&mut p, 202_611));
+    let before = p.db.clone();
+    let command = Command::PayFees(PayFees {
+        account_id: p.estate.account_a,
+        shift_id: p.estate.shift_b,
+        method: PaymentMethod::Cash,
+        reference: String::new(),
+        paid_minor: 100,
+    });
+    let cashier_b = p.estate.cashier_b();
+    assert_eq!(code(run(&mut p, cashier_b, command)), "not_found", "out of scope is not found");
+    assert_eq!(code(pay_a(&mut p, 0)), "amount_not_positive");
+    let online = Command::PayFees(PayFees {
+        account_id: p.estate.account_a,
+        shift_id: p.estate.shift_a,
+        method: PaymentMethod::Online,
+        reference: String::new(),
+        paid_minor: 100,
+    });
+    let cashier_a = p.estate.cashier_a();
+    assert_eq!(code(run(&mut p, cashier_a, online)), "online_not_at_counter");
+    assert_eq!(p.db, before);
+
+    // The receivable moves only through charges: a bare transfer or a reversal of the month is refused.
+    let s = p.db.fee_schedules.get(&p.schedule).unwrap().clone();
+    let run_transfer = p.db.fee_runs.get(&(p.schedule, 202_611)).unwrap().transfer_id.unwrap();
+    let reverse =
+        Command::Reverse(Reverse { transfer_id: run_transfer, reason: "try".into(), lines: None, reallocate: None });
+    assert_eq!(code(run(&mut p, who.clone(), reverse)), "fees_receivable_posting");
+    let bare = Command::PostTransfer(TransferRequest {
+        id: TransferId::from_uuid(uuid::Uuid::from_u128(0xFE20)),
+        kind: TransferKind::Adjustment,
+        currency: Currency::CNY,
+        postings: vec![
+            voltvend_domain::Posting { account: s.revenue, side: Side::Debit, amount_minor: 100 },
+            voltvend_domain::Posting { account: s.receivable, side: Side::Credit, amount_minor: 100 },
+        ],
+        corrects: None,
+        memo: "write off by hand".into(),
+    });
+    assert_eq!(code(run(&mut p, who.clone(), bare)), "fees_receivable_posting");
+    assert_eq!(p.db, before);
+
+    // Per m² with a unit that has no floor area: refused, naming the unit.
+    let mut q = park();
+    q.db.floor_areas.remove(&q.estate.unit_b.id);
+    let before = q.db.clone();
+    let err = issue(&mut q, 202_611).unwrap_err();
+    assert_eq!(err.code(), "floor_area_missing");
+    assert!(err.to_string().contains("B-101"), "{err}");
+    assert_eq!(q.db, before);
+}
+
+#[test]
+fn a_schedule_made_issued_and_paid_in_one_batch_is_as_one_after_the_other() {
+    let mut p = park();
+    let id = FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE30));
+    let who = admin(&p.estate);
+    let property = p.estate.property.id;
+    let ops = vec![
+        Operation::new(
+            p.estate.next_op(),
+            who.clone(),
+            Command::SetFeePolicy(FeePolicy {
+                premises_id: property,
+                policy: OverduePolicy::ShareOfPurchase { share_bp: 5_000 },
+            }),
+        ),
+        Operation::new(
+            p.estate.next_op(),
+            who.clone(),
+            Command::CreateFeeSchedule(CreateFeeSchedule {
+                schedule_id: id,
+                name: "房租 Rent".into(),
+                ..schedule(&p, FeeBasis::PerUnit, 180_000)
+            }),
+        ),
+        Operation::new(p.estate.next_op(), who, Command::IssueFees(IssueFees { schedule_id: id, period: 202_611 })),
+        Operation::new(
+            p.estate.next_op(),
+            p.estate.cashier_a(),
+            Command::PayFees(PayFees {
+                account_id: p.estate.account_a,
+                shift_id: p.estate.shift_a,
+                method: PaymentMethod::Cash,
+                reference: String::new(),
+                paid_minor: 50_000,
+            }),
+        ),
+        p.estate.remote_sale(10_000),
+    ];
+    let mut sequential = p.db.clone();
+    for op in &ops {
+        sequential.run(op, None, &p.ctx, at()).unwrap();
+    }
+    for r in p.db.run_batch(&ops, &p.ctx, at()) {
+        r.unwrap();
+    }
+    assert_eq!(p.db, sequential);
+    // The counter paid 500.00 of November's rent; the sale's half (50.00) paid more of it.
+    let charge = p.db.fee_charges.get(&(id, 202_611, p.estate.unit_a.id)).unwrap();
+    assert_eq!((charge.amount_minor, charge.paid_minor), (180_000, 55_000));
+}

@@ -1,0 +1,150 @@
+//! 房租 / 物业费 through the API, as a property manager and a cashier do it: floor areas, a property fee per m²,
+//! a month previewed and issued once, the overdue policy taking a share of a sale, the fees paid at the counter
+//! with a receipt of the vending point's numbering, and the policy blocking sales — figures checked by hand.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+use voltvend_domain::BuiltinRole;
+
+use super::Api;
+use super::lifecycle::{get, post};
+
+const MANAGER: BuiltinRole = BuiltinRole::Manager;
+const CASHIER: BuiltinRole = BuiltinRole::Cashier;
+
+fn minor(v: &Value) -> i64 {
+    v["minor"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_charges_rent_and_a_cashier_collects_it() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let block_a = e.building_a.id.to_string();
+    // A-101's floor area; a bad one is refused next to its field.
+    let area = format!("/api/v1/premises/{}/floor-area", e.unit_a.id);
+    let r = api.send(post(&api, MANAGER, 'a', &area, json!({"floor_area_m2": "85.50"}))).await.ok();
+    assert_eq!(r["floor_area_m2"], "85.50");
+    let r = api.send(post(&api, MANAGER, 'a', &area, json!({"floor_area_m2": "0"}))).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "bad_floor_area"));
+    let r = api
+        .send(post(
+            &api,
+            MANAGER,
+            'a',
+            &format!("/api/v1/premises/{block_a}/floor-area"),
+            json!({"floor_area_m2": "9"}),
+        ))
+        .await;
+    assert_eq!(r.code(), "premises_not_unit");
+
+    // 3.50 a m² a month, due on the 10th.
+    let schedule = api
+        .send(post(&api, MANAGER, 'a', "/api/v1/fee-schedules", json!({
+            "premises_id": block_a, "name": "物业费", "basis": "per_m2", "rate": "3.50", "currency": "CNY", "due_day": 10
+        })))
+        .await;
+    assert_eq!(schedule.status.as_u16(), 201, "{:?}", schedule.json());
+    let id = schedule.json()["id"].as_str().unwrap().to_string();
+    let r = api
+        .send(post(
+            &api,
+            MANAGER,
+            'a',
+            "/api/v1/fee-schedules",
+            json!({
+                "premises_id": block_a, "name": "x", "basis": "per_m2", "rate": "3.50", "currency": "CNY", "due_day": 31
+            }),
+        ))
+        .await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "fee_due_day"));
+
+    // October previewed (nothing changes), then issued: 3.50 × 85.50 = 299.25 for A-101.
+    let october = format!("/api/v1/fee-schedules/{id}/periods/2026-10");
+    let preview = get(&api, MANAGER, 'a', &october).await;
+    assert_eq!((preview["status"].as_str(), minor(&preview["total"])), (Some("preview"), 29_925));
+    let fees_of_a = format!("/api/v1/accounts/{}/fees", e.account_a);
+    assert_eq!(minor(&get(&api, CASHIER, 'a', &fees_of_a).await["owed"]), 0, "a preview charges nothing");
+    let issued = api.send(api.as_(MANAGER, 'a', Method::POST, &october).fresh_key()).await;
+    assert_eq!(issued.status.as_u16(), 201, "{:?}", issued.json());
+    let issued = issued.json();
+    assert_eq!(issued["status"], "issued");
+    assert_eq!(issued["due_on"], "2026-10-10");
+    assert_eq!(issued["charges"][0]["unit"], "A-101");
+    assert_eq!(minor(&issued["charges"][0]["amount"]), 29_925);
+    assert_eq!(issued["charges"][0]["overdue"], true, "today is 2026-11-23");
+    let again = api.send(api.as_(MANAGER, 'a', Method::POST, &october).fresh_key()).await;
+    assert_eq!((again.status.as_u16(), again.code().as_str()), (409, "fees_issued"));
+
+    // Block A takes 30 % of each purchase for overdue fees: a 100.00 sale pays 30.00 of them, 70.00 credit.
+    let policy = format!("/api/v1/premises/{block_a}/fee-policy");
+    let r = api
+        .send(post(&api, MANAGER, 'a', &policy, json!({"policy": "share_of_purchase", "share_percent": "30"})))
+        .await
+        .ok();
+    assert_eq!(r["share_percent"], "30.00");
+    let sale_body = json!({"account_id": e.account_a.to_string(), "meter_id": e.remote_meter.to_string(), "method": "cash", "amount": "100.00"});
+    let quote = api.send(post(&api, CASHIER, 'a', "/api/v1/sales/quote", sale_body.clone())).await.ok();
+    assert_eq!((minor(&quote["property_fees"]), minor(&quote["credit"])), (3_000, 7_000));
+    let sale = api.send(post(&api, CASHIER, 'a', "/api/v1/sales", sale_body.clone())).await;
+    assert_eq!(sale.status.as_u16(), 201, "{:?}", sale.json());
+    let sale = sale.json();
+    assert_eq!((minor(&sale["property_fees"]), minor(&sale["credit"])), (3_000, 7_000));
+    let receipt = api
+        .send(api.as_(
+            CASHIER,
+            'a',
+            Method::GET,
+            &format!("/api/v1/sales/{}/receipt?lang=en", sale["id"].as_str().unwrap()),
+        ))
+        .await;
+    assert!(String::from_utf8_lossy(&receipt.bytes).contains("Rent and fees recovered"));
+    let fees = get(&api, CASHIER, 'a', &fees_of_a).await;
+    assert_eq!((minor(&fees["owed"]), minor(&fees["overdue"])), (26_925, 26_925));
+    assert_eq!((fees["policy"].as_str(), fees["share_percent"].as_str()), (Some("share_of_purchase"), Some("30.00")));
+
+    // The cashier takes the rest at the counter: more is refused, the exact amount is taken with a receipt
+    // numbered after the sale's.
+    let pay = format!("/api/v1/accounts/{}/fee-payments", e.account_a);
+    let r = api.send(post(&api, CASHIER, 'a', &pay, json!({"amount": "300.00", "method": "cash"}))).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (409, "fees_overpaid"));
+    let paid = api.send(post(&api, CASHIER, 'a', &pay, json!({"amount": "269.25", "method": "cash"}))).await;
+    assert_eq!(paid.status.as_u16(), 201, "{:?}", paid.json());
+    let paid = paid.json();
+    assert_eq!(paid["receipt_no"].as_i64(), sale["receipt_no"].as_i64().map(|n| n + 1));
+    assert_eq!((paid["lines"][0]["period"].as_str(), minor(&paid["lines"][0]["amount"])), (Some("2026-10"), 26_925));
+    let html = api.send(api.as_(CASHIER, 'a', Method::GET, paid["receipt"]["html"].as_str().unwrap())).await;
+    assert_eq!(html.status.as_u16(), 200);
+    let text = String::from_utf8_lossy(&html.bytes).to_string();
+    assert!(
+        text.contains("房租物业费收据") && text.contains("物业费 2026-10 A-101") && text.contains("269.25"),
+        "{text}"
+    );
+    assert!(!text.contains("副本"), "the cashier's original");
+    // Another operator's print is a copy.
+    let copy = api.send(api.as_(MANAGER, 'a', Method::GET, paid["receipt"]["html"].as_str().unwrap())).await;
+    assert!(String::from_utf8_lossy(&copy.bytes).contains("副本"));
+    let r = api.send(post(&api, CASHIER, 'a', &pay, json!({"amount": "1.00", "method": "cash"}))).await;
+    assert_eq!(r.code(), "no_fees_due");
+    assert_eq!(get(&api, CASHIER, 'a', &fees_of_a).await["payments"].as_array().unwrap().len(), 1);
+
+    // November issued (due November 10th, overdue today); the policy now blocks sales until paid.
+    let november = format!("/api/v1/fee-schedules/{id}/periods/2026-11");
+    api.send(api.as_(MANAGER, 'a', Method::POST, &november).fresh_key()).await.ok();
+    api.send(post(&api, MANAGER, 'a', &policy, json!({"policy": "block_sales"}))).await.ok();
+    let refused = api.send(post(&api, CASHIER, 'a', "/api/v1/sales", sale_body.clone())).await;
+    assert_eq!((refused.status.as_u16(), refused.code().as_str()), (409, "fees_overdue"), "{:?}", refused.json());
+    api.send(post(&api, CASHIER, 'a', &pay, json!({"amount": "299.25", "method": "cash"}))).await.ok();
+    api.send(post(&api, CASHIER, 'a', "/api/v1/sales", sale_body)).await.ok();
+
+    // The schedule lists both months; the policy is listed; a share without its percentage is refused.
+    let s = get(&api, MANAGER, 'a', &format!("/api/v1/fee-schedules/{id}")).await;
+    assert_eq!(s["issued"], json!(["2026-11", "2026-10"]));
+    let policies = get(&api, MANAGER, 'a', "/api/v1/fee-policies").await;
+    assert_eq!(policies[0]["policy"], "block_sales");
+    let r = api.send(post(&api, MANAGER, 'a', &policy, json!({"policy": "share_of_purchase"}))).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "bad_fee_policy"));
+    // `voltvend check`'s invariants hold: the receivable is what the charges owe, receipts have no gaps.
+    let report = api.store.check(voltvend_store::CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
