@@ -608,7 +608,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The months issued under a schedule, the latest first.
     async fn fee_runs(&self, schedule: voltvend_domain::FeeScheduleId)
     -> Result<Vec<voltvend_ops::FeeRun>, StoreError>;
-    /// The charges of a month of a schedule, in unit order.
+    /// The charges of a month of a schedule, by unit name.
     async fn fee_charges_of_period(
         &self,
         schedule: voltvend_domain::FeeScheduleId,

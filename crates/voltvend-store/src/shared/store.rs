@@ -781,7 +781,7 @@ impl Store for SqlStore {
             "SELECT c.* FROM fee_charges c JOIN premises p ON p.id = c.premises_id WHERE c.schedule_id = ",
         );
         b.push_bind(schedule.as_uuid()).push(" AND c.period = ").push_bind(i64::from(period));
-        b.push(" ORDER BY p.path");
+        b.push(" ORDER BY p.name, p.id");
         self.fetch(b, fee_charge_from_row).await
     }
 
