@@ -258,6 +258,9 @@ struct Footprint {
     fee_periods: BTreeSet<(voltvend_domain::FeeScheduleId, i32)>,
     /// Schedules made by operations of the batch, with their sites (a month of one may be issued later in it).
     created_schedules: Vec<(voltvend_domain::FeeScheduleId, PremisesId)>,
+    /// Premises of accounts the batch opens (a month issued later in it may charge them, and a sale then read
+    /// their overdue policies).
+    new_account_premises: BTreeSet<PremisesId>,
 }
 
 fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
@@ -456,6 +459,7 @@ impl Footprint {
                 }
                 self.accounts.insert(a.account_id);
                 self.premises.insert(a.premises_id);
+                self.new_account_premises.insert(a.premises_id);
                 self.books.insert(a.books_id);
                 self.ledger.insert(crate::apply::account_ledger_id(op, 1));
                 self.ledger.insert(crate::apply::account_ledger_id(op, 2));
@@ -1029,10 +1033,15 @@ pub async fn load<'a, S: Source + Send>(
         ws.premises.load(p.id, p);
     }
     let mut policies = fp.fee_policy_targets.clone();
-    for id in &policy_accounts {
-        if let Ok(Some(a)) = ws.accounts.get(id)
-            && let Ok(Some(p)) = ws.premises.get(&a.account.premises_id)
-        {
+    let mut charged_premises: BTreeSet<PremisesId> = policy_accounts
+        .iter()
+        .filter_map(|id| ws.accounts.get(id).ok().flatten().map(|a| a.account.premises_id))
+        .collect();
+    if !fp.fee_periods.is_empty() {
+        charged_premises.extend(fp.new_account_premises.iter().copied());
+    }
+    for id in &charged_premises {
+        if let Ok(Some(p)) = ws.premises.get(id) {
             policies.extend(p.path.iter().copied());
         }
     }

@@ -261,6 +261,16 @@ pub struct SalesGroup {
     pub tax_minor: i64,
     pub energy_minor: i64,
     pub credit_minor: i64,
+    /// Overdue rent and fees paid from the purchases first.
+    pub property_fees_minor: i64,
+}
+
+/// Rent and fees paid at a counter through one shift, by payment method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeePaymentTotal {
+    pub method: String,
+    pub payments: i64,
+    pub paid_minor: i64,
 }
 
 /// What the ledger booked as sales in one currency: vend transfers and the money they took.
@@ -616,10 +626,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError>;
     /// An account's charges, oldest due first (at most [`ListQuery::LIMIT_MAX`], the unpaid ones first).
     async fn account_fee_charges(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError>;
+    /// What an account owes in rent and fees in all, and of it what fell due before `today` (overdue).
+    async fn account_fees_owed(&self, account: AccountId, today: jiff::civil::Date) -> Result<(i64, i64), StoreError>;
     /// A fee payment with its lines.
     async fn fee_payment(&self, operation: OperationId) -> Result<Option<voltvend_ops::FeePayment>, StoreError>;
     /// An account's fee payments, newest first (at most 50), with their lines.
     async fn account_fee_payments(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeePayment>, StoreError>;
+    /// Rent and fees taken through a shift, per payment method.
+    async fn fee_payment_totals(&self, shift: ShiftId) -> Result<Vec<FeePaymentTotal>, StoreError>;
     /// A unit's floor area in dm², if set.
     async fn floor_area(&self, premises: PremisesId) -> Result<Option<i64>, StoreError>;
     /// The overdue-fee policies set on premises within the scope.

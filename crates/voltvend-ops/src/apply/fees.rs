@@ -12,14 +12,14 @@
 //! open account is vacant and charged nothing. A unit with more than one open account is refused rather than
 //! charged twice or to a guess.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use voltvend_domain::fees::{OverduePolicy, charge_minor, share_taken};
 use voltvend_domain::{
-    AccountStatus, FeeScheduleId, LedgerAccount, LedgerAccountId, LedgerAccountKind, Owner, Posting, PremisesLevel,
-    Side, TransferKind, TransferRequest, text,
+    AccountId, AccountStatus, FeeScheduleId, LedgerAccount, LedgerAccountId, LedgerAccountKind, Owner, Posting,
+    PremisesLevel, Side, TransferKind, TransferRequest, text,
 };
 
 use super::{Outcome, acting_operator, committed, in_scope, premises_in_scope};
@@ -149,9 +149,12 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
         .ok_or_else(|| OpError::Internal(format!("units within {} not loaded", schedule.premises_id)))?;
     let (mut charges, mut vacant) = (Vec::new(), 0_i64);
     for unit in units {
-        let accounts = ws.accounts_at.get(&unit)?.cloned().unwrap_or_default();
+        // The accounts stored at the unit, and those operations earlier in the batch opened there.
+        let mut ids: BTreeSet<AccountId> =
+            ws.accounts_at.get(&unit)?.cloned().unwrap_or_default().into_iter().collect();
+        ids.extend(ws.accounts.values().filter(|a| a.account.premises_id == unit).map(|a| a.account.id));
         let mut open: Vec<AccountRecord> = Vec::new();
-        for id in accounts {
+        for id in ids {
             let a = ws.accounts.get(&id)?.ok_or_else(|| OpError::not_found("account", id))?;
             if a.account.status != AccountStatus::Closed {
                 open.push(a.clone());
@@ -271,6 +274,14 @@ fn unpaid(ws: &Workspace, account: &AccountRecord) -> Result<Vec<FeeCharge>, OpE
     Ok(out)
 }
 
+/// What `charges` still owe together.
+fn owed_by(charges: &[FeeCharge]) -> Result<i64, OpError> {
+    charges
+        .iter()
+        .try_fold(0_i64, |t, c| t.checked_add(c.outstanding_minor()))
+        .ok_or_else(|| OpError::refused("amount_too_large", "the fees owed are too large"))
+}
+
 /// Pays `amount_minor` towards `charges` in their order: the allocations (numbered from `first_idx`) and the
 /// credit to each schedule's receivable. The charges are written.
 fn allocate(
@@ -357,7 +368,7 @@ pub(super) fn overdue(ws: &Workspace, account: &AccountRecord, at: Timestamp) ->
         .map_err(|_| OpError::Internal(format!("unknown time zone {}", premises.time_zone)))?;
     let today = at.to_zoned(tz).date();
     let charges: Vec<FeeCharge> = unpaid(ws, account)?.into_iter().filter(|c| c.overdue_on(today)).collect();
-    let overdue_minor = charges.iter().map(FeeCharge::outstanding_minor).sum();
+    let overdue_minor = owed_by(&charges)?;
     let mut policy = OverduePolicy::Nothing;
     if overdue_minor > 0 {
         for p in premises.path.iter().rev() {
@@ -414,24 +425,11 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
         return Err(OpError::refused("amount_not_positive", "the amount paid must be positive"));
     }
     if p.method == PaymentMethod::Online {
-        return Err(OpError::refused(
-            "online_not_at_counter",
-            "an online payment is recorded from the provider's verified word, not at a counter",
-        ));
+        return Err(super::online_not_at_counter());
     }
     let account = ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("account", p.account_id))?.clone();
     in_scope(ws, &op.actor, account.account.premises_id, "account", p.account_id)?;
-    let shift = ws.shifts.get(&p.shift_id)?.ok_or_else(|| OpError::not_found("shift", p.shift_id))?.clone();
-    shift.ensure_open()?;
-    if operator.is_some_and(|o| o != shift.operator_id) {
-        return Err(OpError::refused("shift_not_yours", "payments go through the cashier's own open shift"));
-    }
-    let mut point = ws
-        .vending_points
-        .get(&shift.vending_point_id)?
-        .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?
-        .clone();
-    in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
+    let (shift, mut point) = super::counter_of(ws, op, operator, p.shift_id, true, true)?;
     if point.currency != account.account.currency {
         return Err(OpError::refused(
             "currency_mismatch",
@@ -439,7 +437,7 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
         ));
     }
     let charges = unpaid(ws, &account)?;
-    let owed: i64 = charges.iter().map(FeeCharge::outstanding_minor).sum();
+    let owed = owed_by(&charges)?;
     if owed == 0 {
         return Err(OpError::refused("no_fees_due", format!("account {} owes no rent or fees", p.account_id)));
     }
@@ -452,7 +450,8 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
             ),
         ));
     }
-    let books = ws.books.get(&point.books_id)?.ok_or_else(|| OpError::not_found("books", point.books_id))?.clone();
+    // The account's books, as for a sale: its card and transfer payments clear through them.
+    let books = ws.books.get(&account.books)?.ok_or_else(|| OpError::not_found("books", account.books))?.clone();
     let source = super::money_account(p.method, &books, || Ok(shift.drawer))?;
     point.take_sale(p.paid_minor)?;
     let receipt_no = point.next_receipt()?;

@@ -417,6 +417,42 @@ pub(crate) fn acting_operator(ws: &Workspace, actor: &Actor) -> Result<Option<Op
     }
 }
 
+/// The shift and vending point a payment at a counter goes through. With `own`, the shift must be open and the
+/// acting cashier's; with `scoped`, the vending point must be within the actor's scope.
+pub(crate) fn counter_of(
+    ws: &Workspace,
+    op: &Operation,
+    operator: Option<OperatorId>,
+    shift_id: ShiftId,
+    own: bool,
+    scoped: bool,
+) -> Result<(voltvend_domain::Shift, voltvend_domain::VendingPoint), OpError> {
+    let shift = ws.shifts.get(&shift_id)?.ok_or_else(|| OpError::not_found("shift", shift_id))?.clone();
+    if own {
+        shift.ensure_open()?;
+        if operator.is_some_and(|o| o != shift.operator_id) {
+            return Err(OpError::refused("shift_not_yours", "payments go through the cashier's own open shift"));
+        }
+    }
+    let point = ws
+        .vending_points
+        .get(&shift.vending_point_id)?
+        .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?
+        .clone();
+    if scoped {
+        in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
+    }
+    Ok((shift, point))
+}
+
+/// The refusal of an online payment entered at a counter.
+pub(crate) fn online_not_at_counter() -> OpError {
+    OpError::refused(
+        "online_not_at_counter",
+        "an online payment is recorded from the provider's verified word, not at a counter",
+    )
+}
+
 /// The ledger account a payment's money went into: the shift's drawer for cash and for online payments (an
 /// online channel's standing shift's drawer is the provider's clearing account), the books' clearing account
 /// for card and bank-transfer payments at a counter.

@@ -91,31 +91,15 @@ pub(super) fn sale(
         ));
     }
     if s.method == PaymentMethod::Online && op.actor.operator.is_some() && origin != Origin::Kept {
-        return Err(OpError::refused(
-            "online_not_at_counter",
-            "an online payment is recorded from the provider's verified word, not at a counter",
-        ));
+        return Err(super::online_not_at_counter());
     }
     let account = ws.accounts.get(&s.account_id)?.ok_or_else(|| OpError::not_found("account", s.account_id))?.clone();
     in_scope(ws, &op.actor, account.account.premises_id, "account", s.account_id)?;
     let mut meter = ws.meters.get(&s.meter_id)?.ok_or_else(|| OpError::not_found("meter", s.meter_id))?.clone();
-    let shift = ws.shifts.get(&s.shift_id)?.ok_or_else(|| OpError::not_found("shift", s.shift_id))?.clone();
-    if !matches!(origin, Origin::Reallocated { approved: true, .. } | Origin::Kept) {
-        shift.ensure_open()?;
-        if operator.is_some_and(|o| o != shift.operator_id) {
-            return Err(OpError::refused("shift_not_yours", "sales go through the cashier's own open shift"));
-        }
-    }
-    let mut point = ws
-        .vending_points
-        .get(&shift.vending_point_id)?
-        .ok_or_else(|| OpError::not_found("vending point", shift.vending_point_id))?
-        .clone();
     // A kept payment is credited through the shift that took it (an online channel's sells for the whole
     // property): the reviewer's scope is the account's, checked above.
-    if origin != Origin::Kept {
-        in_scope(ws, &op.actor, point.premises_id, "vending point", point.id)?;
-    }
+    let own = !matches!(origin, Origin::Reallocated { approved: true, .. } | Origin::Kept);
+    let (shift, mut point) = super::counter_of(ws, op, operator, s.shift_id, own, origin != Origin::Kept)?;
     account.account.ensure_can_vend()?;
     if meter.meter.account_id != Some(account.account.id) {
         return Err(OpError::refused(

@@ -10,7 +10,7 @@ use voltvend_domain::{
 use voltvend_ops::memory::MemoryDb;
 use voltvend_ops::{
     Actor, Applied, Command, Context, CreateFeeSchedule, FeeCharge, FeePayment, FeePolicy, FeeRun, FloorArea,
-    IssueFees, OpError, Operation, Outcome, PayFees, PaymentMethod, Reverse, SaleRecord,
+    IssueFees, OpError, Operation, Outcome, PayFees, PaymentMethod, Reverse, Sale, SaleAmount, SaleRecord,
 };
 use voltvend_testkit::estate::Estate;
 
@@ -235,12 +235,40 @@ fn overdue_fees_block_sales_or_take_a_share_by_the_nearest_policy_and_never_more
         p.db.run(&op, None, &p.ctx, at())
     };
     assert_eq!(code(sts(&mut p)), "fees_overdue");
+    // The money was taken at the counter: it is kept as a refused payment, owed back, the fees untouched.
+    let kept: Vec<_> = p.db.refused_payments.values().filter(|r| r.account_id == p.estate.account_b).collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].reason_code.as_str(), kept[0].paid_minor), ("fees_overdue", 10_000));
+    assert_eq!(unpaid_of(&p, 202_611, p.estate.unit_b.id), 21_788);
+
+    // Under a 25 % share, a purchase of 10.0 kWh costs the smallest payment that, after the share, pays what
+    // 10.0 kWh costs without one.
+    let by_quantity = |p: &mut Park| {
+        let sale = Sale {
+            amount: SaleAmount::Quantity(10_000),
+            ..Sale::paid(p.estate.account_b, p.estate.sts_meter, p.estate.shift_b, PaymentMethod::Cash, 1)
+        };
+        let op = Operation::new(p.estate.next_op(), p.estate.cashier_b(), Command::Sale(sale));
+        p.db.run(&op, None, &p.ctx, at())
+    };
+    let mut without = Park { db: p.db.clone(), estate: p.estate.clone(), ..park() };
+    policy(&mut without, property, OverduePolicy::Nothing);
+    let plain = sale(by_quantity(&mut without));
+    policy(&mut p, property, OverduePolicy::ShareOfPurchase { share_bp: 2_500 });
+    let shared = sale(by_quantity(&mut p));
+    assert_eq!((plain.property_fees_minor, plain.quantity_milli, shared.quantity_milli), (0, 10_000, 10_000));
+    assert_eq!(shared.paid_minor - shared.property_fees_minor, plain.paid_minor);
+    assert_eq!(shared.property_fees_minor, voltvend_domain::fees::share_taken(shared.paid_minor, 21_788, 2_500));
+    assert!(shared.property_fees_minor > 0);
+    let left = unpaid_of(&p, 202_611, p.estate.unit_b.id);
+    assert_eq!(left, 21_788 - shared.property_fees_minor);
+    policy(&mut p, property, OverduePolicy::BlockSales);
     let command = Command::PayFees(PayFees {
         account_id: p.estate.account_b,
         shift_id: p.estate.shift_b,
         method: PaymentMethod::Cash,
         reference: String::new(),
-        paid_minor: 21_788,
+        paid_minor: left,
     });
     let who = p.estate.cashier_b();
     paid(run(&mut p, who, command));
@@ -415,4 +443,77 @@ fn a_schedule_made_issued_and_paid_in_one_batch_is_as_one_after_the_other() {
     // The counter paid 500.00 of November's rent; the sale's half (50.00) paid more of it.
     let charge = p.db.fee_charges.get(&(id, 202_611, p.estate.unit_a.id)).unwrap();
     assert_eq!((charge.amount_minor, charge.paid_minor), (180_000, 55_000));
+}
+
+/// An account opened at the vacant unit, a month issued and a sale to the new account, all in one batch: the
+/// month charges the new account (as it would one operation after the other), and the sale pays its share of
+/// the overdue fee by Block A's policy.
+#[test]
+fn a_month_issued_in_the_batch_that_opens_an_account_charges_it_as_one_after_the_other() {
+    use voltvend_domain::tariff::inverse::ArrearsRecovery;
+    use voltvend_domain::{
+        AccountId, ControlMode, CtVtRatio, Customer, CustomerId, Meter, MeterId, MeterProtocol, Utility,
+    };
+    use voltvend_ops::{CustomerRef, MeterBinding, OpenAccount, Sale};
+    let mut p = park();
+    let block_a = p.estate.building_a.id;
+    policy(&mut p, block_a, OverduePolicy::ShareOfPurchase { share_bp: 3_000 });
+    let meter_id = MeterId::from_uuid(uuid::Uuid::from_u128(0xFE40));
+    let mut m = Meter::receive(
+        meter_id,
+        "A-102-M",
+        Utility::Electricity,
+        ControlMode::Remote,
+        MeterProtocol::Dlt645,
+        "000000000777",
+        CtVtRatio::DIRECT,
+    )
+    .unwrap();
+    m.premises_id = Some(p.estate.building_a.id);
+    run(&mut p, Actor::system("test"), Command::ReceiveMeter(m)).unwrap();
+    let account_id = AccountId::from_uuid(uuid::Uuid::from_u128(0xFE41));
+    let customer =
+        Customer::new(CustomerId::from_uuid(uuid::Uuid::from_u128(0xFE42)), p.vacant.id, "Qian Li 钱立", None).unwrap();
+    let open = OpenAccount {
+        customer: CustomerRef::New(customer),
+        account_id,
+        premises_id: p.vacant.id,
+        currency: Currency::CNY,
+        books_id: p.estate.books,
+        overdraft_limit_minor: 0,
+        recovery: ArrearsRecovery::Share(200_000),
+        min_purchase_minor: 100,
+        max_balance_minor: None,
+        meters: vec![MeterBinding {
+            meter_id,
+            receive: None,
+            tariff_code: Some("test-flat".into()),
+            sts: None,
+            opg: None,
+            max_credit_minor: None,
+        }],
+        first_sale: None,
+    };
+    let who = admin(&p.estate);
+    let sale = Sale::paid(account_id, meter_id, p.estate.shift_a, PaymentMethod::Cash, 10_000);
+    let ops = vec![
+        Operation::new(p.estate.next_op(), who.clone(), Command::OpenAccount(open)),
+        Operation::new(
+            p.estate.next_op(),
+            who,
+            Command::IssueFees(IssueFees { schedule_id: p.schedule, period: 202_611 }),
+        ),
+        Operation::new(p.estate.next_op(), p.estate.cashier_a(), Command::Sale(sale)),
+    ];
+    let mut sequential = p.db.clone();
+    let one_by_one: Vec<_> = ops.iter().map(|op| sequential.run(op, None, &p.ctx, at()).map(|_| ())).collect();
+    let together: Vec<_> = p.db.run_batch(&ops, &p.ctx, at()).into_iter().map(|r| r.map(|_| ())).collect();
+    assert_eq!(together, one_by_one);
+    assert!(together.iter().all(Result::is_ok), "{together:?}");
+    assert_eq!(p.db, sequential);
+    // 3.50 × 120 m² = 420.00 for A-102, of which the 100.00 sale paid 30.00.
+    let charge = p.db.fee_charges.get(&(p.schedule, 202_611, p.vacant.id)).unwrap();
+    assert_eq!((charge.account_id, charge.amount_minor, charge.paid_minor), (account_id, 42_000, 3_000));
+    assert_eq!(p.db.fee_runs.get(&(p.schedule, 202_611)).unwrap().vacant, 0);
+    receivable(&p);
 }

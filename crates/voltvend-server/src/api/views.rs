@@ -1946,8 +1946,14 @@ pub struct ShiftSettlementView {
     pub fees: MoneyView,
     pub energy: MoneyView,
     pub credit: MoneyView,
+    /// Of the sales, overdue rent and fees paid first by the property's policy.
+    pub property_fees: MoneyView,
     /// Sales of the shift reversed or re-allocated since, left out of the totals above.
     pub reversed: u64,
+    /// Rent and fees paid at the counter through the shift (not sales; their cash is in the drawer too).
+    pub fee_payments: u64,
+    pub fees_paid: MoneyView,
+    pub fees_by_method: Vec<MethodTotalView>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -2074,6 +2080,8 @@ pub struct SalesGroupView {
     pub tax: MoneyView,
     pub energy: MoneyView,
     pub credit: MoneyView,
+    /// Overdue rent and fees the purchases paid first.
+    pub property_fees: MoneyView,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

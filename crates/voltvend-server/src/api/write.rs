@@ -172,6 +172,40 @@ pub async fn submit_reply(
     run_reply(app, op, render).await
 }
 
+/// Submits a change to something that exists (its outcome `Outcome::Updated`), answering 200 with `view`.
+pub async fn submit_update<V: serde::Serialize + Send + Sync + 'static>(
+    app: &AppState,
+    p: &Principal,
+    key: &IdempotencyKey,
+    source: &str,
+    command: Command,
+    view: V,
+) -> ApiResult<Response> {
+    submit(app, p, key, source, command, move |o| match o {
+        Outcome::Updated { .. } => Reply::json(axum::http::StatusCode::OK, &view),
+        _ => Reply::error(&ApiError::internal("unexpected outcome")),
+    })
+    .await
+}
+
+/// Submits `command` for a handler that answers with the thing as stored, read after the commit: `Ok(replayed)`
+/// once the operation is committed (now, or before under the same key) with an outcome `expected` accepts, or
+/// the response to send as it is (a refusal) in `Err`.
+pub async fn committed_or_answer(
+    app: &AppState,
+    p: &Principal,
+    key: &IdempotencyKey,
+    source: &str,
+    command: Command,
+    expected: fn(&Outcome) -> bool,
+) -> ApiResult<Result<bool, axum::response::Response>> {
+    let (reply, replayed) = submit_reply(app, p, key, source, command, move |o| {
+        if expected(o) { Reply::empty() } else { Reply::error(&ApiError::internal("unexpected outcome")) }
+    })
+    .await?;
+    Ok(if reply.status.is_success() { Ok(replayed) } else { Err(reply.into_response(replayed)) })
+}
+
 pub async fn run_reply(
     app: &AppState,
     op: Operation,

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::pages::{PageCtx, csrf_refused, error_page, html_with, new_key, read_form, see_other, uuid_ok};
-use super::{J, Ui, UiError, percent, segment};
+use super::{J, PeriodQuery, Ui, UiError, month_at, percent, segment};
 use crate::http::AppState;
 use voltvend_domain::Permission;
 
@@ -143,11 +143,6 @@ struct RulePage {
     error: Option<UiError>,
 }
 
-#[derive(serde::Deserialize)]
-struct PeriodQuery {
-    period: Option<String>,
-}
-
 async fn rule_page(app: &AppState, ui: &Ui, id: &str, period: &str, error: Option<UiError>) -> Response {
     let Some(id) = uuid_ok(id) else { return error_page(ui, UiError::new("not_found", ""), "/ui/apportionment") };
     let a = ui.get(&format!("/api/v1/apportionment-rules/{id}")).await;
@@ -166,8 +161,8 @@ async fn rule_page(app: &AppState, ui: &Ui, id: &str, period: &str, error: Optio
             .unwrap_or_default(),
         p => p.to_string(),
     };
-    let m = ui.get(&format!("/api/v1/apportionment-rules/{id}/periods/{}", segment(&period))).await;
-    let (month, refusal) = if m.ok() { (Some(m.json()), None) } else { (None, Some(m.error())) };
+    let (month, refusal) =
+        month_at(ui, &format!("/api/v1/apportionment-rules/{id}/periods/{}", segment(&period))).await;
     let page = RulePage {
         page: PageCtx::new(ui, "apportionment.title"),
         rule: a.json(),

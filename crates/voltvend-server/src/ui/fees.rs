@@ -12,7 +12,7 @@ use serde_json::json;
 use voltvend_domain::Permission;
 
 use super::pages::{PageCtx, csrf_refused, error_page, html_with, new_key, read_form, see_other, uuid_ok};
-use super::{J, Ui, UiError, percent, segment};
+use super::{J, PeriodQuery, Ui, UiError, month_at, percent, segment};
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -131,11 +131,6 @@ struct SchedulePage {
     error: Option<UiError>,
 }
 
-#[derive(serde::Deserialize)]
-struct PeriodQuery {
-    period: Option<String>,
-}
-
 async fn schedule_page(app: &AppState, ui: &Ui, id: &str, period: &str, error: Option<UiError>) -> Response {
     let Some(id) = uuid_ok(id) else { return error_page(ui, UiError::new("not_found", ""), "/ui/fees") };
     let a = ui.get(&format!("/api/v1/fee-schedules/{id}")).await;
@@ -147,8 +142,7 @@ async fn schedule_page(app: &AppState, ui: &Ui, id: &str, period: &str, error: O
         "" => app.now().to_zoned(ui.tz.clone()).date().strftime("%Y-%m").to_string(),
         p => p.to_string(),
     };
-    let m = ui.get(&format!("/api/v1/fee-schedules/{id}/periods/{}", segment(&period))).await;
-    let (month, refusal) = if m.ok() { (Some(m.json()), None) } else { (None, Some(m.error())) };
+    let (month, refusal) = month_at(ui, &format!("/api/v1/fee-schedules/{id}/periods/{}", segment(&period))).await;
     let page = SchedulePage {
         page: PageCtx::new(ui, "fees.title"),
         schedule: a.json(),

@@ -226,6 +226,18 @@ impl IntoResponse for LoginFirst {
     }
 }
 
+/// `?period=YYYY-MM` of a page showing one month.
+#[derive(serde::Deserialize)]
+pub(crate) struct PeriodQuery {
+    pub period: Option<String>,
+}
+
+/// A month as the API shows it at `path`, or why it cannot be shown.
+pub(crate) async fn month_at(ui: &Ui, path: &str) -> (Option<J>, Option<UiError>) {
+    let m = ui.get(path).await;
+    if m.ok() { (Some(m.json()), None) } else { (None, Some(m.error())) }
+}
+
 /// Percent-encodes one path segment (RFC 3986: everything but the unreserved characters).
 pub fn segment(text: &str) -> String {
     text.bytes()

@@ -32,7 +32,7 @@ use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan, Tid};
 use crate::writer::{BatchSink, Job, Submitted, Writer, WriterStats};
 use crate::{
     AccountFilter, ApprovalFilter, AuditFilter, BalanceLine, BalanceReport, CampaignSelection, Backend, ConsumptionGroup, ConsumptionGrouping, CheckReport, CheckScope, Counts, CustomerFilter, Durability, InstanceLock,
-    LedgerTotal, ListQuery, ListedReading, SalesGroup, SalesGrouping, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter, IntentFilter,
+    FeePaymentTotal, LedgerTotal, ListQuery, ListedReading, SalesGroup, SalesGrouping, MeterFilter, OpenOptions, PremisesFilter, ReadingFilter, RefusedFilter, SaleFilter, IntentFilter,
     ShiftFilter, StatementLine, Store,
     StoreError, TariffDocument,
 };

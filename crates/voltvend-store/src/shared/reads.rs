@@ -317,7 +317,8 @@ impl SqlStore {
             "SELECT {key} AS k, MIN({label}) AS label, ac.currency AS currency, COUNT(*) AS n, \
              CAST(SUM(s.paid_minor) AS BIGINT) AS paid, CAST(SUM(s.arrears_minor) AS BIGINT) AS arrears, \
              CAST(SUM(s.fees_minor) AS BIGINT) AS fees, CAST(SUM(s.tax_minor) AS BIGINT) AS tax, \
-             CAST(SUM(s.energy_minor) AS BIGINT) AS energy, CAST(SUM(s.credit_minor) AS BIGINT) AS credit \
+             CAST(SUM(s.energy_minor) AS BIGINT) AS energy, CAST(SUM(s.credit_minor) AS BIGINT) AS credit, \
+             CAST(SUM(s.property_fees_minor) AS BIGINT) AS property_fees \
              FROM sales s JOIN accounts ac ON ac.id = s.account_id{join} WHERE 1 = 1"
         ));
         self.push_sale_filter(&mut b, scope, f).await?;
@@ -345,6 +346,7 @@ impl SqlStore {
                     tax_minor: r.try_get::<i64, _>("tax")?,
                     energy_minor: r.try_get::<i64, _>("energy")?,
                     credit_minor: r.try_get::<i64, _>("credit")?,
+                    property_fees_minor: r.try_get::<i64, _>("property_fees")?,
                 })
             })
             .collect()

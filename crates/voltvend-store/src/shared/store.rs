@@ -793,6 +793,20 @@ impl Store for SqlStore {
         self.fetch(b, fee_charge_from_row).await
     }
 
+    async fn account_fees_owed(&self, account: AccountId, today: jiff::civil::Date) -> Result<(i64, i64), StoreError> {
+        // Dates are stored as YYYY-MM-DD, which compare as text in date order.
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(amount_minor - paid_minor), 0) AS BIGINT) AS owed, \
+             CAST(COALESCE(SUM(CASE WHEN due_on < $2 THEN amount_minor - paid_minor ELSE 0 END), 0) AS BIGINT) AS overdue \
+             FROM fee_charges WHERE account_id = $1 AND paid_minor < amount_minor",
+        )
+        .bind(account.as_uuid())
+        .bind(today.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("owed")?, row.try_get("overdue")?))
+    }
+
     async fn fee_payment(&self, operation: OperationId) -> Result<Option<voltvend_ops::FeePayment>, StoreError> {
         let Some(payment) =
             self.one("SELECT * FROM fee_payments WHERE operation_id = $1", operation.as_uuid(), fee_payment_from_row).await?
@@ -811,6 +825,25 @@ impl Store for SqlStore {
         let mut payments = self.fetch(b, fee_payment_from_row).await?;
         self.complete_fee_payments(&mut payments).await?;
         Ok(payments)
+    }
+
+    async fn fee_payment_totals(&self, shift: ShiftId) -> Result<Vec<FeePaymentTotal>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT method, COUNT(*) AS n, CAST(SUM(paid_minor) AS BIGINT) AS paid FROM fee_payments \
+             WHERE shift_id = $1 GROUP BY method ORDER BY method",
+        )
+        .bind(shift.as_uuid())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FeePaymentTotal {
+                    method: r.try_get("method")?,
+                    payments: r.try_get("n")?,
+                    paid_minor: r.try_get("paid")?,
+                })
+            })
+            .collect()
     }
 
     async fn floor_area(&self, premises: PremisesId) -> Result<Option<i64>, StoreError> {

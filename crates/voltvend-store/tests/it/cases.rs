@@ -1727,6 +1727,10 @@ pub async fn fees_agree_with_the_model(h: &Harness) {
     let charges_a = h.store.account_fee_charges(estate.account_a).await.unwrap();
     let owed: Vec<(i32, i64)> = charges_a.iter().map(|c| (c.period, c.outstanding_minor())).collect();
     assert_eq!(owed, vec![(202_611, 29_925 - 5_075), (202_610, 0)]);
+    let today = jiff::civil::date(2026, 11, 23);
+    assert_eq!(h.store.account_fees_owed(estate.account_a, today).await.unwrap(), (24_850, 24_850));
+    let before_due = jiff::civil::date(2026, 11, 10);
+    assert_eq!(h.store.account_fees_owed(estate.account_a, before_due).await.unwrap(), (24_850, 0));
     let charges_b = h.store.account_fee_charges(estate.account_b).await.unwrap();
     assert!(charges_b.iter().any(|c| c.period == 202_610 && c.outstanding_minor() == 21_788 - 3_000));
     let report = h.store.check(CheckScope::Full).await.unwrap();

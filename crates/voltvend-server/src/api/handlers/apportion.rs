@@ -177,11 +177,7 @@ pub async fn install_meter(
     let command =
         Command::InstallMeter(InstallMeter { meter_id: meter.meter.id, premises_id: body.premises_id.into() });
     let view = InstalledMeterView { meter_id: id, premises_id: body.premises_id, state: "installed".into() };
-    write::submit(&app, &p, &key, &source, command, move |o| match o {
-        Outcome::Updated { .. } => Reply::json(StatusCode::OK, &view),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await
+    write::submit_update(&app, &p, &key, &source, command, view).await
 }
 
 pub async fn set_category(
@@ -199,11 +195,7 @@ pub async fn set_category(
         voltvend_ops::MeterCategory { meter_id: meter.meter.id, category, sub_item: body.sub_item.trim().to_string() };
     let view =
         MeterCategoryView { meter_id: id, category: category.as_str().to_string(), sub_item: record.sub_item.clone() };
-    write::submit(&app, &p, &key, &source, Command::SetMeterCategory(record), move |o| match o {
-        Outcome::Updated { .. } => Reply::json(StatusCode::OK, &view),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await
+    write::submit_update(&app, &p, &key, &source, Command::SetMeterCategory(record), view).await
 }
 
 pub async fn list_rules(
@@ -262,14 +254,13 @@ pub async fn create_rule(
         common_meters: body.common_meter_ids.iter().map(|m| (*m).into()).collect(),
         units,
     });
-    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, command, |o| match o {
-        Outcome::Created { .. } => Reply::empty(),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await?;
-    if !reply.status.is_success() {
-        return Ok(reply.into_response(replayed));
-    }
+    let replayed =
+        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::Created { .. }))
+            .await?
+        {
+            Ok(replayed) => replayed,
+            Err(refused) => return Ok(refused),
+        };
     // The rule as stored (a replay answers with the rule as it is).
     let rule = visible_rule(&app, &p, rule_id.as_uuid()).await?;
     let names = unit_names(&app, &rule).await?;

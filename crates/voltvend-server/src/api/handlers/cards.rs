@@ -630,14 +630,13 @@ pub async fn issue_field_card(
     }
     let serial = image.serial.to_string();
     let command = Command::IssueFieldCard(IssueFieldCard { meter_id: m.meter.id, serial: serial.clone(), kind });
-    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, command, |o| match o {
-        Outcome::Updated { .. } => Reply::empty(),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await?;
-    if !reply.status.is_success() {
-        return Ok(reply.into_response(replayed));
-    }
+    let replayed =
+        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::Updated { .. }))
+            .await?
+        {
+            Ok(replayed) => replayed,
+            Err(refused) => return Ok(refused),
+        };
     let header = Header {
         kind: field_kind(kind),
         serial: image.serial,

@@ -575,6 +575,7 @@ pub async fn shift_settlement(
     let standing = app.store.sales_summary(Some(p.scope()), &of_shift(false), SalesGrouping::Method).await?;
     let reversed = app.store.sales_summary(Some(p.scope()), &of_shift(true), SalesGrouping::Method).await?;
     let total = |f: fn(&voltvend_store::SalesGroup) -> i64| standing.iter().map(f).fold(0_i64, i64::saturating_add);
+    let fee_totals = app.store.fee_payment_totals(shift.id).await?;
     let view = ShiftSettlementView {
         shift: ShiftView::of(&shift, c),
         sales: u64::try_from(total(|g| g.sales)).unwrap_or(0),
@@ -591,7 +592,18 @@ pub async fn shift_settlement(
         fees: money(total(|g| g.fees_minor), c),
         energy: money(total(|g| g.energy_minor), c),
         credit: money(total(|g| g.credit_minor), c),
+        property_fees: money(total(|g| g.property_fees_minor), c),
         reversed: u64::try_from(reversed.iter().map(|g| g.sales).sum::<i64>()).unwrap_or(0),
+        fee_payments: u64::try_from(fee_totals.iter().map(|f| f.payments).sum::<i64>()).unwrap_or(0),
+        fees_paid: money(fee_totals.iter().map(|f| f.paid_minor).fold(0_i64, i64::saturating_add), c),
+        fees_by_method: fee_totals
+            .iter()
+            .map(|f| MethodTotalView {
+                method: f.method.clone(),
+                sales: u64::try_from(f.payments).unwrap_or(0),
+                paid: money(f.paid_minor, c),
+            })
+            .collect(),
     };
     let Some(language) = language else { return Ok(axum::Json(view).into_response()) };
     let cashier =
@@ -644,14 +656,24 @@ async fn settlement_document(
         (t("Fees", "费用"), amount(&v.fees), true),
         (t("Energy on tokens", "电量（含税）"), amount(&v.energy), true),
         (t("Wallet credit", "账户充值"), amount(&v.credit), true),
+        (t("Rent and fees recovered", "补缴房租物业费"), amount(&v.property_fees), true),
         (t("Reversed since (not counted)", "已冲正（不计入）"), v.reversed.to_string(), true),
     ]);
+    let fees = ReportBlock::Table {
+        header: vec![t("Rent and fees paid", "收取房租物业费"), t("Payments", "笔数"), t("Paid", "实收")],
+        rows: v.fees_by_method.iter().map(|m| vec![method(&m.method), m.sales.to_string(), amount(&m.paid)]).collect(),
+        right: vec![false, true, true],
+    };
     let cash = ReportBlock::Pairs(vec![
         (t("Expected in the drawer", "应有现金"), maybe(&shift.expected), true),
         (t("Counted", "实点现金"), maybe(&shift.counted), true),
         (t("Over (+) / short (-)", "长款(+)/短款(-)"), maybe(&shift.variance), true),
     ]);
-    let mut blocks = vec![about, by_method, totals, cash];
+    let mut blocks = vec![about, by_method, totals];
+    if !v.fees_by_method.is_empty() {
+        blocks.push(fees);
+    }
+    blocks.push(cash);
     if !shift.denominations.is_empty() {
         let currency = shift.opening_float.currency.clone();
         blocks.push(ReportBlock::Table {

@@ -113,11 +113,7 @@ pub async fn set_floor_area(
     app.visible(&p, id.into(), "premises").await?;
     let area = FloorArea { premises_id: id.into(), floor_area_dm2 };
     let view = FloorAreaView { premises_id: id, floor_area_m2: format_scaled(floor_area_dm2, 2) };
-    write::submit(&app, &p, &key, &source, Command::SetFloorArea(area), move |o| match o {
-        Outcome::Updated { .. } => Reply::json(StatusCode::OK, &view),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await
+    write::submit_update(&app, &p, &key, &source, Command::SetFloorArea(area), view).await
 }
 
 /// The policy a request names.
@@ -161,11 +157,7 @@ pub async fn set_policy(
         share_percent: share_percent(&policy),
     };
     let command = Command::SetFeePolicy(FeePolicy { premises_id: id.into(), policy });
-    write::submit(&app, &p, &key, &source, command, move |o| match o {
-        Outcome::Updated { .. } => Reply::json(StatusCode::OK, &view),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await
+    write::submit_update(&app, &p, &key, &source, command, view).await
 }
 
 pub async fn list_policies(
@@ -231,14 +223,13 @@ pub async fn create_schedule(
         currency: c,
         due_day,
     });
-    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, command, |o| match o {
-        Outcome::Created { .. } => Reply::empty(),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await?;
-    if !reply.status.is_success() {
-        return Ok(reply.into_response(replayed));
-    }
+    let replayed =
+        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::Created { .. }))
+            .await?
+        {
+            Ok(replayed) => replayed,
+            Err(refused) => return Ok(refused),
+        };
     let schedule = visible_schedule(&app, &p, schedule_id.as_uuid()).await?;
     Ok(Reply::json(StatusCode::CREATED, &schedule_view(&app, &schedule).await?).into_response(replayed))
 }
@@ -320,14 +311,13 @@ pub async fn issue_period(
     let s = visible_schedule(&app, &p, id).await?;
     let month = period_of(&period_path)?;
     let command = Command::IssueFees(IssueFees { schedule_id: s.id, period: month });
-    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, command, |o| match o {
-        Outcome::FeesIssued { .. } => Reply::empty(),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await?;
-    if !reply.status.is_success() {
-        return Ok(reply.into_response(replayed));
-    }
+    let replayed =
+        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::FeesIssued { .. }))
+            .await?
+        {
+            Ok(replayed) => replayed,
+            Err(refused) => return Ok(refused),
+        };
     // The month as stored (a replay answers with the month as it is now).
     let view = period(&app, &p, &source, id, &period_path).await?;
     Ok(Reply::json(StatusCode::CREATED, &view).into_response(replayed))
@@ -375,13 +365,10 @@ pub async fn account_fees(app: &AppState, account: &voltvend_ops::AccountRecord)
     let charges = app.store.account_fee_charges(account.account.id).await?;
     let mut names = Names::default();
     let mut schedules: HashMap<FeeScheduleId, String> = HashMap::new();
-    let (mut owed, mut overdue) = (0_i64, 0_i64);
+    // Summed by the store: the charges listed are a page.
+    let (owed, overdue) = app.store.account_fees_owed(account.account.id, today).await?;
     let mut views = Vec::with_capacity(charges.len());
     for ch in &charges {
-        owed += ch.outstanding_minor();
-        if ch.overdue_on(today) {
-            overdue += ch.outstanding_minor();
-        }
         let schedule = match schedules.get(&ch.schedule_id) {
             Some(n) => n.clone(),
             None => {
@@ -442,19 +429,17 @@ pub async fn pay(
         reference: body.reference.clone(),
         paid_minor: parse_money("amount", &body.amount, c)?,
     });
-    let app2 = app.clone();
-    let (reply, replayed) = write::submit_reply(&app, &p, &key, &source, command, |o| match o {
-        Outcome::FeesPaid(_) => Reply::empty(),
-        _ => Reply::error(&ApiError::internal("unexpected outcome")),
-    })
-    .await?;
-    if !reply.status.is_success() {
-        return Ok(reply.into_response(replayed));
-    }
+    let replayed =
+        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::FeesPaid(_)))
+            .await?
+        {
+            Ok(replayed) => replayed,
+            Err(refused) => return Ok(refused),
+        };
     // The payment as stored, found by the operation the key names.
     let op = write::operation_id(p.id(), &key.0);
-    let f = app2.store.fee_payment(op).await?.ok_or_else(|| ApiError::internal("the payment was not stored"))?;
-    Ok(Reply::json(StatusCode::CREATED, &payment_view(&app2, &f, c).await?).into_response(replayed))
+    let f = app.store.fee_payment(op).await?.ok_or_else(|| ApiError::internal("the payment was not stored"))?;
+    Ok(Reply::json(StatusCode::CREATED, &payment_view(&app, &f, c).await?).into_response(replayed))
 }
 
 /// The lines of a fee receipt: each charge paid, as "<schedule> <YYYY-MM> <unit>".

@@ -239,11 +239,12 @@ fn summary_cells(g: &SalesGroup, key: &str, label: &str) -> ApiResult<Vec<Cell>>
         Cell::Money(g.tax_minor, c),
         Cell::Money(g.energy_minor, c),
         Cell::Money(g.credit_minor, c),
+        Cell::Money(g.property_fees_minor, c),
     ])
 }
 
-const SUMMARY_HEADER: [&str; 10] =
-    ["key", "label", "currency", "sales", "paid", "arrears", "fees", "tax", "energy", "credit"];
+const SUMMARY_HEADER: [&str; 11] =
+    ["key", "label", "currency", "sales", "paid", "arrears", "fees", "tax", "energy", "credit", "property_fees"];
 
 /// Sums the groups that share a key and a currency (15-minute buckets folded into a day or a month).
 fn fold(groups: Vec<SalesGroup>, key_of: impl Fn(&SalesGroup) -> String) -> Vec<SalesGroup> {
@@ -259,6 +260,7 @@ fn fold(groups: Vec<SalesGroup>, key_of: impl Fn(&SalesGroup) -> String) -> Vec<
                 o.tax_minor += g.tax_minor;
                 o.energy_minor += g.energy_minor;
                 o.credit_minor += g.credit_minor;
+                o.property_fees_minor += g.property_fees_minor;
             }
             None => out.push(SalesGroup { label: key.clone(), key, ..g }),
         }
@@ -333,13 +335,14 @@ pub async fn sales_summary(
             tax: money(g.tax_minor, c),
             energy: money(g.energy_minor, c),
             credit: money(g.credit_minor, c),
+            property_fees: money(g.property_fees_minor, c),
         });
     }
     Ok(Json(SalesReportView { group_by: group_by.to_string(), from: instant(from), to: instant(to), rows: items })
         .into_response())
 }
 
-const LEDGER_HEADER: [&str; 17] = [
+const LEDGER_HEADER: [&str; 18] = [
     "sale_id",
     "at",
     "vending_point_id",
@@ -357,6 +360,7 @@ const LEDGER_HEADER: [&str; 17] = [
     "energy",
     "credit",
     "tokens",
+    "property_fees",
 ];
 
 fn ledger_cells(s: &SaleRecord, c: Currency) -> Vec<Cell> {
@@ -378,6 +382,7 @@ fn ledger_cells(s: &SaleRecord, c: Currency) -> Vec<Cell> {
         Cell::Money(s.energy_minor, c),
         Cell::Money(s.credit_minor, c),
         Cell::Text(s.tokens.join(" ")),
+        Cell::Money(s.property_fees_minor, c),
     ]
 }
 

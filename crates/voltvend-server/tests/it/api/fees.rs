@@ -126,6 +126,22 @@ async fn a_manager_charges_rent_and_a_cashier_collects_it() {
     assert!(String::from_utf8_lossy(&copy.bytes).contains("副本"));
     let r = api.send(post(&api, CASHIER, 'a', &pay, json!({"amount": "1.00", "method": "cash"}))).await;
     assert_eq!(r.code(), "no_fees_due");
+    // The shift's settlement counts the fees taken apart from the sales, and the share the sale paid.
+    let shift = get(&api, CASHIER, 'a', "/api/v1/shifts/current").await["id"].as_str().unwrap().to_string();
+    let settlement = get(&api, CASHIER, 'a', &format!("/api/v1/shifts/{shift}/settlement")).await;
+    assert_eq!((settlement["fee_payments"].as_u64(), minor(&settlement["fees_paid"])), (Some(1), 26_925));
+    assert_eq!(settlement["fees_by_method"][0]["method"], "cash");
+    assert!(minor(&settlement["property_fees"]) >= 3_000, "{settlement}");
+    // The sales report's property_fees column holds the sale's share.
+    let report = get(
+        &api,
+        MANAGER,
+        'a',
+        "/api/v1/reports/sales?group_by=method&from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z",
+    )
+    .await;
+    let cash = report["rows"].as_array().unwrap().iter().find(|r| r["key"] == "cash").unwrap();
+    assert!(minor(&cash["property_fees"]) >= 3_000, "{report}");
     assert_eq!(get(&api, CASHIER, 'a', &fees_of_a).await["payments"].as_array().unwrap().len(), 1);
 
     // November issued (due November 10th, overdue today); the policy now blocks sales until paid.

@@ -89,7 +89,7 @@ async fn sales_reports_honour_the_scope_leave_reversals_out_and_export_as_csv_an
             .await;
     let csv = String::from_utf8(csv).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "key,label,currency,sales,paid,arrears,fees,tax,energy,credit");
+    assert_eq!(lines[0], "key,label,currency,sales,paid,arrears,fees,tax,energy,credit,property_fees");
     assert!(lines[1].starts_with(&format!("{cashier_a},cashier.a,CNY,3,65.50,")), "{csv}");
 
     // The sales ledger: every sale of the period in scope, the reversed one too; its paid column adds up.
