@@ -202,6 +202,9 @@ pub enum SalesGrouping {
     Tariff,
     /// 15-minute buckets of time (`at_us / 900 000 000`), for the caller to fold into local days or months.
     Quarter,
+    /// 集团财务: the property the account sold to belongs to (the second node of its premises' path; the group
+    /// itself for an account kept at the group); the key is its id.
+    Property,
 }
 
 /// 集团财务: one property's ledger accounts of one kind and currency, summed (see [`Store::books_summary`]).

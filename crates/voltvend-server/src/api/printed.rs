@@ -73,6 +73,7 @@ pub fn title(name: &str, language: Language) -> String {
             "vending_point" => ("vending point", "售电点"),
             "method" => ("payment method", "支付方式"),
             "tariff" => ("tariff", "电价"),
+            "property" => ("property", "项目"),
             "day" => ("day", "日"),
             "month" => ("month", "月"),
             "child" => ("building", "楼栋"),

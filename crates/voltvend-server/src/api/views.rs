@@ -1974,7 +1974,8 @@ pub struct SalesReportQuery {
     pub from: Option<String>,
     /// RFC 3339, exclusive.
     pub to: Option<String>,
-    /// operator, vending_point, method, tariff, day (the default) or month.
+    /// operator, vending_point, method, tariff, property (集团财务: each property of the scope), day (the default) or
+    /// month.
     pub group_by: Option<String>,
     /// Only sales to accounts in this premises subtree (within one's scope).
     pub premises_id: Option<Uuid>,

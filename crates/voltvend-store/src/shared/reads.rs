@@ -312,6 +312,8 @@ impl SqlStore {
             SalesGrouping::Method => ("s.method", "s.method", ""),
             SalesGrouping::Tariff => ("COALESCE(m.tariff_code, '')", "COALESCE(m.tariff_code, '')", " LEFT JOIN meters m ON m.id = s.meter_id"),
             SalesGrouping::Quarter => ("s.at_us / 900000000", "s.at_us / 900000000", ""),
+            // A path is its nodes' ids (36 characters) joined by '/': the first 73 name the property.
+            SalesGrouping::Property => ("SUBSTR(pp.path, 1, 73)", "SUBSTR(pp.path, 1, 73)", " JOIN premises pp ON pp.id = ac.premises_id"),
         };
         let mut b = QueryBuilder::<Db>::new(format!(
             "SELECT {key} AS k, MIN({label}) AS label, ac.currency AS currency, COUNT(*) AS n, \
@@ -330,9 +332,13 @@ impl SqlStore {
                     SalesGrouping::Operator | SalesGrouping::VendingPoint => r.try_get::<Uuid, _>("k")?.to_string(),
                     SalesGrouping::Quarter => r.try_get::<i64, _>("k")?.to_string(),
                     SalesGrouping::Method | SalesGrouping::Tariff => r.try_get::<String, _>("k")?,
+                    SalesGrouping::Property => {
+                        let path: String = r.try_get("k")?;
+                        path.rsplit('/').next().unwrap_or_default().to_string()
+                    }
                 };
                 let label = match grouping {
-                    SalesGrouping::Quarter => key.clone(),
+                    SalesGrouping::Quarter | SalesGrouping::Property => key.clone(),
                     _ => r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
                 };
                 Ok(SalesGroup {

@@ -1735,6 +1735,14 @@ pub async fn fees_agree_with_the_model(h: &Harness) {
     assert!(charges_b.iter().any(|c| c.period == 202_610 && c.outstanding_minor() == 21_788 - 3_000));
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
+    // 集团财务 on both backends: the sales summed by the property their accounts belong to, with the share of
+    // fees they paid.
+    let all = voltvend_store::SaleFilter { from_us: Some(0), to_us: Some(i64::MAX), ..Default::default() };
+    let by_property = h.store.sales_summary(None, &all, voltvend_store::SalesGrouping::Property).await.unwrap();
+    assert_eq!(by_property.len(), 1, "{by_property:?}");
+    assert_eq!(by_property[0].key, estate.property.id.to_string());
+    let fees_paid = by_property[0].property_fees_minor;
+    assert_eq!((by_property[0].sales, by_property[0].paid_minor, fees_paid), (2, 60_000, 18_000));
     let listed =
         h.store.list_fee_schedules(&voltvend_store::ListQuery { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(listed.len(), 1);

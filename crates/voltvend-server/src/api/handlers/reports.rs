@@ -282,13 +282,14 @@ pub async fn sales_summary(
         "vending_point" => (SalesGrouping::VendingPoint, None),
         "method" => (SalesGrouping::Method, None),
         "tariff" => (SalesGrouping::Tariff, None),
+        "property" => (SalesGrouping::Property, None),
         "day" => (SalesGrouping::Quarter, Some(false)),
         "month" => (SalesGrouping::Quarter, Some(true)),
         _ => {
             return Err(ApiError::field(
                 "group_by",
                 "bad_value",
-                "operator, vending_point, method, tariff, day or month",
+                "operator, vending_point, method, tariff, property, day or month",
             ));
         }
     };
@@ -312,6 +313,14 @@ pub async fn sales_summary(
                 None => g.key.clone(),
             }
         });
+    }
+    // 集团财务: each property by its name.
+    if grouping == SalesGrouping::Property {
+        for g in &mut groups {
+            if let Ok(id) = g.key.parse::<uuid::Uuid>() {
+                g.label = app.premises(id.into()).await?.name;
+            }
+        }
     }
     let mut rows = Vec::with_capacity(groups.len());
     for g in &groups {

@@ -451,3 +451,87 @@ async fn each_propertys_books_balance_on_their_own_and_the_group_is_their_sum() 
     assert!(lines.iter().all(|l| l.property == hillside.id), "{lines:?}");
     assert_eq!(whole, vec![("CNY".to_string(), 500, 800)]);
 }
+
+/// 集团财务: the group's sales by property on one page — a second property (Hillside) with a unit, an account
+/// and a sale of its own beside Riverside's; each property's row sums its own sales; a building's manager sees
+/// only Riverside, and only their building's sales.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_groups_sales_are_summed_by_property() {
+    use voltvend_domain::tariff::inverse::ArrearsRecovery;
+    use voltvend_domain::{
+        AccountId, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId, MeterProtocol,
+        PremisesLevel, Utility,
+    };
+    use voltvend_ops::{Actor, Command, CustomerRef, MeterBinding, OpenAccount, PaymentMethod, Sale};
+    let api = Api::new().await;
+    let mut estate = api.estate.clone();
+    let hillside =
+        estate.group.new_child(uuid::Uuid::from_u128(0xB10C).into(), PremisesLevel::Property, "Hillside 山景").unwrap();
+    let unit = hillside.new_child(uuid::Uuid::from_u128(0xB10D).into(), PremisesLevel::Unit, "H-1").unwrap();
+    let meter_id = MeterId::from_uuid(uuid::Uuid::from_u128(0xB10E));
+    let mut m = Meter::receive(
+        meter_id,
+        "H-1-M",
+        Utility::Electricity,
+        ControlMode::Remote,
+        MeterProtocol::Dlt645,
+        "000000000888",
+        CtVtRatio::DIRECT,
+    )
+    .unwrap();
+    m.premises_id = Some(hillside.id);
+    let account_id = AccountId::from_uuid(uuid::Uuid::from_u128(0xB10F));
+    let customer =
+        Customer::new(CustomerId::from_uuid(uuid::Uuid::from_u128(0xB110)), unit.id, "Sun Yue 孙悦", None).unwrap();
+    let open = OpenAccount {
+        customer: CustomerRef::New(customer),
+        account_id,
+        premises_id: unit.id,
+        currency: Currency::CNY,
+        books_id: estate.books,
+        overdraft_limit_minor: 0,
+        recovery: ArrearsRecovery::Share(200_000),
+        min_purchase_minor: 100,
+        max_balance_minor: None,
+        meters: vec![MeterBinding {
+            meter_id,
+            receive: None,
+            tariff_code: Some("test-flat".into()),
+            sts: None,
+            opg: None,
+            max_credit_minor: None,
+        }],
+        first_sale: None,
+    };
+    for c in [
+        Command::CreatePremises(hillside.clone()),
+        Command::CreatePremises(unit),
+        Command::ReceiveMeter(m),
+        Command::OpenAccount(open),
+    ] {
+        api.store.submit(estate.system(c)).await.unwrap();
+    }
+    // Hillside's customer pays 12.00 at Block A's counter (the system records it through the shift).
+    let sale = Sale::paid(account_id, meter_id, estate.shift_a, PaymentMethod::Cash, 1_200);
+    let op = voltvend_ops::Operation::new(estate.next_op(), Actor::system("test"), Command::Sale(sale));
+    api.store.submit(op).await.unwrap();
+    sell(&api, 'a', &estate.account_a.to_string(), &estate.remote_meter.to_string(), "20.00").await.ok();
+    sell(&api, 'b', &estate.account_b.to_string(), &estate.sts_meter.to_string(), "30.00").await.ok();
+    let path = format!("/api/v1/reports/sales?{PERIOD}&group_by=property");
+    let r = get(&api, BuiltinRole::Administrator, 'g', &path).await;
+    let rows: Vec<(String, i64)> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["label"].as_str().unwrap().to_string(), minor(&x["paid"])))
+        .collect();
+    assert_eq!(rows.len(), 2, "{r}");
+    assert!(rows.contains(&("Hillside 山景".to_string(), 1_200)), "{rows:?}");
+    assert!(rows.iter().any(|(n, paid)| n == &estate.property.name && *paid == 5_000), "{rows:?}");
+    let r = get(&api, BuiltinRole::Manager, 'a', &path).await;
+    let rows = r["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{r}");
+    assert_eq!((rows[0]["label"].as_str(), minor(&rows[0]["paid"])), (Some(estate.property.name.as_str()), 2_000));
+    let csv = file(&api, BuiltinRole::Administrator, 'g', &format!("{path}&format=csv")).await;
+    assert!(String::from_utf8(csv).unwrap().lines().any(|l| l.contains("Hillside 山景,CNY,1,12.00")));
+}

@@ -290,6 +290,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/approvals?status=approved".into(),
         "/ui/reports".into(),
         "/ui/reports?group_by=operator".into(),
+        "/ui/reports?group_by=property".into(),
         "/ui/audit".into(),
         "/ui/login".into(),
         "/ui/premises".into(),
