@@ -668,6 +668,19 @@ pub trait Store: Send + Sync + fmt::Debug {
         to_us: i64,
         grouping: ConsumptionGrouping,
     ) -> Result<Vec<ConsumptionGroup>, StoreError>;
+    /// 负荷曲线: what the meters of `utility` within `scope` and the `premises` subtree (or the one `meter`) used
+    /// by readings taken in `[from_us, to_us)`, per 15-minute bucket of the readings' times (`at_us / 900 000
+    /// 000`), as `(bucket, consumption in milli-units, readings)`; a rule's parent meter is left out, as in the
+    /// consumption summary.
+    async fn consumption_curve(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        meter: Option<MeterId>,
+        utility: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError>;
     /// The ledger's vend transfers posted in `[from_us, to_us)`, per currency (the sales ledger's other side).
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError>;
     /// Accounts for a balance report within `q.scope` and the `premises` subtree, by id after `q.after`.

@@ -570,6 +570,10 @@ endpoints! {
         access: Access::Needs(P::MetersManage), summary: "分类分项: the category of use (lighting_sockets, hvac, power, special) and sub-item a meter measures, for energy analysis", keyed: true,
         query: -, body: [MeterCategoryRequest], ok: 200 [MeterCategoryView], errors: [404, 409, 422],
     }
+    GET "/api/v1/reports/load-curve" => reports::load_curve {
+        access: Access::Needs(P::ReportsRead), summary: "负荷曲线: what meters used per local hour or day within one's scope (a premises subtree or one meter), each bucket's average demand and the peak", keyed: false,
+        query: [LoadCurveQuery], body: -, ok: 200 [LoadCurveView], errors: [404, 422, 503],
+    }
     GET "/api/v1/reports/books" => reports::books {
         access: Access::Needs(P::ReportsRead), summary: "集团财务: each property's books (every ledger account of its premises, by kind) balancing on their own, and the group's as their sum; for a property's or the group's operators", keyed: false,
         query: [BooksQuery], body: -, ok: 200 [PropertyBooksReportView], errors: [403, 422, 503],

@@ -47,6 +47,10 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("credits", "Credits", "贷方"),
     ("balance", "Balance", "余额"),
     ("change_percent", "Change %", "变化率%"),
+    ("property_fees", "Rent and fees", "房租物业费"),
+    ("start", "From", "起始"),
+    ("demand_unit", "Demand unit", "负荷单位"),
+    ("average", "Average demand", "平均负荷"),
     ("method", "Method", "支付方式"),
     ("at", "Time", "时间"),
     ("reference", "Reference", "凭证号"),
@@ -97,6 +101,8 @@ pub fn title(name: &str, language: Language) -> String {
             "refused-payments" => ("Refused payments", "拒收款项"),
             "books" => ("Books by property", "分项目账簿"),
             "shift-settlement" => ("Shift settlement", "交班结算单"),
+            "load-curve-hour" => ("Load curve by hour", "负荷曲线（按小时）"),
+            "load-curve-day" => ("Load curve by day", "负荷曲线（按日）"),
             _ => (name, name),
         };
         Some((if zh { cn } else { en }).to_string())

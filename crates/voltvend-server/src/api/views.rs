@@ -2019,6 +2019,53 @@ pub struct ConsumptionReportQuery {
     pub lang: Option<String>,
 }
 
+/// 负荷曲线: what meters used per hour or per day, and the peak.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadCurveQuery {
+    /// RFC 3339, inclusive.
+    pub from: Option<String>,
+    /// RFC 3339, exclusive.
+    pub to: Option<String>,
+    /// hour or day (the default), in the caller's time zone.
+    pub interval: Option<String>,
+    /// electricity (the default: kWh and kW) or water (m³ and m³/h).
+    pub utility: Option<String>,
+    /// The premises whose meters are summed (within one's scope); one's scope by default.
+    pub premises_id: Option<Uuid>,
+    /// One meter instead.
+    pub meter_id: Option<Uuid>,
+    /// json (the default), csv, xlsx or pdf.
+    pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LoadBucketView {
+    /// The bucket's start, local to the caller's time zone (RFC 3339 with its offset).
+    pub start: String,
+    pub consumption: QuantityView,
+    /// The average demand over the bucket: consumption ÷ the bucket's hours, in kW (m³/h), three decimals.
+    pub average: String,
+    pub readings: i64,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct LoadCurveView {
+    pub utility: String,
+    pub interval: String,
+    pub from: String,
+    pub to: String,
+    /// kW or m³/h.
+    pub demand_unit: String,
+    pub total: QuantityView,
+    /// Every bucket of the span, those with no reading at zero.
+    pub buckets: Vec<LoadBucketView>,
+    /// The bucket of the highest average demand (the earliest of equals); none when nothing was used.
+    pub peak: Option<LoadBucketView>,
+}
+
 /// Consumption by premises and building: what the meters used, as billed.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ConsumptionReportView {

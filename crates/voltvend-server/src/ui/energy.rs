@@ -43,6 +43,9 @@ struct EnergyPage {
     q: EnergyQuery,
     report: Option<J>,
     chart_svg: String,
+    /// 负荷曲线: the month day by day, and its peak day's average demand.
+    curve: Option<J>,
+    curve_svg: String,
     /// The report's query string, for its exports.
     export: String,
     key: String,
@@ -119,8 +122,39 @@ async fn energy_page(app: &AppState, ui: &Ui, mut q: EnergyQuery, error: Option<
         }
         None => String::new(),
     };
-    let page =
-        EnergyPage { page, places, q, report, chart_svg, export: query, key: new_key(app), error: error.clone() };
+    let mut curve_query = format!("from={}&to={}&interval=day", percent(&from.to_string()), percent(&to.to_string()));
+    if let Some(p) = q.premises.as_deref().filter(|p| !p.is_empty()) {
+        curve_query.push_str(&format!("&premises_id={}", percent(p)));
+    }
+    let c = ui.get(&format!("/api/v1/reports/load-curve?{curve_query}")).await;
+    let curve = c.ok().then(|| c.json());
+    let curve_svg = match &curve {
+        Some(c) => {
+            let points: Vec<Point> = c
+                .list("buckets")
+                .iter()
+                .map(|b| Point {
+                    // The day of the month: "2026-11-05T00:00:00+08:00" → "05".
+                    label: b.s("start").get(8..10).unwrap_or_default().to_string(),
+                    value: b.at("consumption").s("milli").parse().unwrap_or(0),
+                })
+                .collect();
+            if points.iter().all(|p| p.value == 0) { String::new() } else { chart::bars(&points, 1000, "kWh") }
+        }
+        None => String::new(),
+    };
+    let page = EnergyPage {
+        page,
+        places,
+        q,
+        report,
+        chart_svg,
+        curve,
+        curve_svg,
+        export: query,
+        key: new_key(app),
+        error: error.clone(),
+    };
     html_with(&page, &error)
 }
 

@@ -897,6 +897,36 @@ impl Store for SqlStore {
         self.consumption_summary_impl(scope, premises, from_us, to_us, grouping).await
     }
 
+    async fn consumption_curve(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        meter: Option<MeterId>,
+        utility: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        let scope_key = self.scope_key(scope).await?;
+        let within = self.scope_key(premises).await?;
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT r.at_us / 900000000 AS q, CAST(SUM(r.consumption_milli) AS BIGINT) AS used, COUNT(*) AS n \
+             FROM readings r JOIN meters m ON m.id = r.meter_id \
+             WHERE r.status <> 'flagged' AND m.id NOT IN \
+             (SELECT parent_meter_id FROM apportionment_rules WHERE parent_meter_id IS NOT NULL) AND m.utility = ",
+        );
+        b.push_bind(utility.to_string());
+        b.push(" AND r.at_us >= ").push_bind(from_us).push(" AND r.at_us < ").push_bind(to_us);
+        if let Some(m) = meter {
+            b.push(" AND m.id = ").push_bind(m.as_uuid());
+        }
+        for k in [&scope_key, &within].into_iter().flatten() {
+            push_scope(&mut b, "m.premises_id", k);
+        }
+        b.push(" GROUP BY r.at_us / 900000000 ORDER BY 1");
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("q")?, r.try_get("used")?, r.try_get("n")?))).collect()
+    }
+
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {
         self.vend_totals_impl(from_us, to_us).await
     }

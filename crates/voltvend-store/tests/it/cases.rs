@@ -1603,6 +1603,18 @@ pub async fn apportionment_agrees_with_the_model(h: &Harness) {
     let listed =
         h.store.list_apportionment_rules(&voltvend_store::ListQuery { limit: 10, ..Default::default() }).await.unwrap();
     assert_eq!(listed, vec![rule]);
+    // 负荷曲线 on both backends: the lights' October readings by their 15-minute buckets (120 + 5 + 5 kWh), the
+    // parent meter left out of a building's curve.
+    let (oct, nov) = (
+        "2026-10-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond(),
+        "2026-11-01T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond(),
+    );
+    let curve = h.store.consumption_curve(None, None, Some(lights), "electricity", oct, nov).await.unwrap();
+    assert_eq!(curve.iter().map(|(_, m, n)| (*m, *n)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1)), (130_000, 3));
+    let oct_15 = "2026-10-15T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_second() / 900;
+    assert!(curve.iter().any(|(q, m, _)| *q == oct_15 && *m == 120_000), "{curve:?}");
+    let parent_curve = h.store.consumption_curve(None, None, Some(parent), "electricity", oct, nov).await.unwrap();
+    assert!(parent_curve.is_empty(), "a rule's parent meter is left out: {parent_curve:?}");
     // Measured readings are kept as such, with what they measured.
     let rows = h.store.readings(parent, 10).await.unwrap();
     assert!(rows.iter().all(|r| r.status == voltvend_ops::ReadingStatus::Measured));

@@ -1091,3 +1091,127 @@ pub async fn refused_payments(
     let lines = vec![format!("{} - {}", instant(from), instant(to))];
     table_file(&app, &p, &REFUSED_HEADER, &rows, format, "refused-payments", lines).await
 }
+
+const CURVE_HEADER: [&str; 6] = ["start", "unit", "consumption", "readings", "demand_unit", "average"];
+/// The most buckets a curve has: 62 days by the hour.
+const CURVE_BUCKETS_MAX: usize = 62 * 24;
+
+/// 负荷曲线 and peak demand: what the meters used per local hour or day, each bucket's average demand
+/// (consumption ÷ the bucket's hours: a day of 23 or 25 hours at a DST change is divided by those), and the
+/// bucket of the highest. A reading's consumption counts in the bucket its reading falls in (it ends the
+/// interval it measures), so a bucket finer than the meters' reading interval shows their readings, not their
+/// load; this is not a maximum-demand register.
+pub async fn load_curve(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiQuery(q): ApiQuery<LoadCurveQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
+    let (from, to) = period(&q.from, &q.to)?;
+    let interval = q.interval.as_deref().unwrap_or("day");
+    let step = match interval {
+        "hour" => jiff::Span::new().hours(1),
+        "day" => jiff::Span::new().days(1),
+        _ => return Err(ApiError::field("interval", "bad_value", "hour or day")),
+    };
+    let (utility, unit, demand_unit) = match q.utility.as_deref().unwrap_or("electricity") {
+        "electricity" => ("electricity", "kWh", "kW"),
+        "water" => ("water", "m³", "m³/h"),
+        _ => return Err(ApiError::field("utility", "bad_value", "electricity or water")),
+    };
+    let meter = match q.meter_id {
+        Some(id) => Some(super::customers::visible_meter(&app, &p, id.into()).await?.meter.id),
+        None => None,
+    };
+    let premises = subtree(&app, &p, q.premises_id).await?;
+    let tz = time_zone(&app, &p, None).await?;
+    // The buckets: from the local hour or day `from` falls in, a step at a time, until `to`.
+    let first = from.to_zoned(tz.clone());
+    let first = match interval {
+        "hour" => first.with().minute(0).second(0).subsec_nanosecond(0).build(),
+        _ => first.start_of_day(),
+    }
+    .map_err(ApiError::internal)?;
+    let mut starts = vec![first];
+    while let Some(last) = starts.last() {
+        let next = last.checked_add(step).map_err(ApiError::internal)?;
+        if next.timestamp() >= to {
+            starts.push(next);
+            break;
+        }
+        if starts.len() > CURVE_BUCKETS_MAX {
+            return Err(ApiError::field(
+                "to",
+                "bad_value",
+                "a load curve has at most 1 488 buckets (62 days by the hour)",
+            ));
+        }
+        starts.push(next);
+    }
+    let points = app
+        .store
+        .consumption_curve(Some(p.scope()), premises, meter, utility, timestamp_us(from), timestamp_us(to))
+        .await?;
+    let edges: Vec<i64> = starts.iter().map(|z| z.timestamp().as_second()).collect();
+    let mut used = vec![(0_i64, 0_i64); edges.len().saturating_sub(1)];
+    for (quarter, milli, readings) in points {
+        // The bucket whose span holds the quarter's start (readings are within [from, to), so one does).
+        let at = quarter.saturating_mul(900);
+        let i = edges.partition_point(|e| *e <= at).saturating_sub(1);
+        if let Some(b) = used.get_mut(i) {
+            b.0 = b.0.saturating_add(milli);
+            b.1 = b.1.saturating_add(readings);
+        }
+    }
+    let mut buckets = Vec::with_capacity(used.len());
+    let mut peak: Option<(i128, usize)> = None;
+    for (i, (milli, readings)) in used.iter().enumerate() {
+        let (Some(start), Some(end)) = (edges.get(i), edges.get(i + 1)) else { continue };
+        let seconds = i128::from((end - start).max(1));
+        // Milli-units per hour: W for electricity (so kW with three decimals), litres per hour (m³/h).
+        let per_hour = i128::from(*milli) * 3_600 / seconds;
+        if *milli > 0 && peak.is_none_or(|(best, _)| per_hour > best) {
+            peak = Some((per_hour, i));
+        }
+        let start = starts.get(i).map(|z| z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()).unwrap_or_default();
+        buckets.push(LoadBucketView {
+            start,
+            consumption: quantity(*milli, unit),
+            average: voltvend_domain::decimal::format_scaled(i64::try_from(per_hour).unwrap_or(i64::MAX), 3),
+            readings: *readings,
+        });
+    }
+    let total = used.iter().map(|(m, _)| *m).fold(0_i64, i64::saturating_add);
+    let peak = peak.and_then(|(_, i)| buckets.get(i).cloned());
+    if format != Output::Json {
+        let rows: Vec<Vec<Cell>> = buckets
+            .iter()
+            .map(|b| {
+                vec![
+                    Cell::Text(b.start.clone()),
+                    Cell::Text(unit.to_string()),
+                    Cell::Text(b.consumption.amount.clone()),
+                    Cell::Int(b.readings),
+                    Cell::Text(demand_unit.to_string()),
+                    Cell::Text(b.average.clone()),
+                ]
+            })
+            .collect();
+        let mut lines = vec![format!("{} - {}", instant(from), instant(to))];
+        if let Some(pk) = &peak {
+            lines.push(format!("peak {} {demand_unit} at {}", pk.average, pk.start));
+        }
+        return table_file(&app, &p, &CURVE_HEADER, &rows, format, &format!("load-curve-{interval}"), lines).await;
+    }
+    Ok(Json(LoadCurveView {
+        utility: utility.to_string(),
+        interval: interval.to_string(),
+        from: instant(from),
+        to: instant(to),
+        demand_unit: demand_unit.to_string(),
+        total: quantity(total, unit),
+        buckets,
+        peak,
+    })
+    .into_response())
+}

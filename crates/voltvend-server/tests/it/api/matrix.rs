@@ -828,6 +828,15 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
             Scoped::Object,
             "AM",
         ),
+        ("GET", "/api/v1/reports/load-curve") => x(
+            format!(
+                "/api/v1/reports/load-curve?from=2026-01-01T16:00:00Z&to=2026-01-03T16:00:00Z&premises_id={}",
+                e.building_a.id
+            ),
+            None,
+            Scoped::Object,
+            "AMU",
+        ),
         ("GET", "/api/v1/fee-policies") => x(path.into(), None, list(e.building_a.id.to_string()), "AMU"),
         ("GET", "/api/v1/fee-schedules") => x(path.into(), None, list(f.fee_schedule.clone()), "AMU"),
         ("POST", "/api/v1/fee-schedules") => x(

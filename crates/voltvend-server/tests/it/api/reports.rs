@@ -535,3 +535,56 @@ async fn the_groups_sales_are_summed_by_property() {
     let csv = file(&api, BuiltinRole::Administrator, 'g', &format!("{path}&format=csv")).await;
     assert!(String::from_utf8(csv).unwrap().lines().any(|l| l.contains("Hillside 山景,CNY,1,12.00")));
 }
+
+/// 负荷曲线: A-101's meter read at 09:00, 10:00 and 10:30 (Shanghai) — 10 kWh in the 09:00 hour's reading and 30
+/// in the 10:00 hour's: hour by hour, each bucket's average demand is its kWh per hour and the peak is the
+/// 10:00 hour; day by day the day's 40 kWh average 1.666 kW; from building B, A's meter is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_curve_shows_each_hours_demand_and_the_peak() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    for (at, kwh) in [("2026-01-02T00:00:00Z", 100), ("2026-01-02T01:00:00Z", 110), ("2026-01-02T02:30:00Z", 140)] {
+        super::lifecycle::read(&api, e.remote_meter, at, kwh).await;
+    }
+    let hourly = format!(
+        "/api/v1/reports/load-curve?from=2026-01-02T00:00:00Z&to=2026-01-02T06:00:00Z&interval=hour&meter_id={}",
+        e.remote_meter
+    );
+    let c = get(&api, BuiltinRole::Manager, 'a', &hourly).await;
+    let buckets = c["buckets"].as_array().unwrap();
+    let shown: Vec<(&str, &str, &str)> = buckets
+        .iter()
+        .map(|b| {
+            (b["start"].as_str().unwrap(), b["consumption"]["amount"].as_str().unwrap(), b["average"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(shown.len(), 6, "{c}");
+    assert_eq!(shown[0].0, "2026-01-02T08:00:00+08:00");
+    assert_eq!((shown[1].1, shown[1].2), ("10.000", "10.000"));
+    assert_eq!((shown[2].1, shown[2].2), ("30.000", "30.000"));
+    assert!(shown[3..].iter().all(|b| b.1 == "0.000"), "{c}");
+    assert_eq!(
+        (c["peak"]["start"].as_str(), c["peak"]["average"].as_str()),
+        (Some("2026-01-02T10:00:00+08:00"), Some("30.000"))
+    );
+    assert_eq!((c["total"]["amount"].as_str(), c["demand_unit"].as_str()), (Some("40.000"), Some("kW")));
+    let daily = "/api/v1/reports/load-curve?from=2026-01-01T16:00:00Z&to=2026-01-03T16:00:00Z";
+    let c = get(&api, BuiltinRole::Manager, 'a', &format!("{daily}&premises_id={}", e.building_a.id)).await;
+    let days: Vec<(&str, &str)> = c["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["consumption"]["amount"].as_str().unwrap(), b["average"].as_str().unwrap()))
+        .collect();
+    assert_eq!(days, vec![("40.000", "1.666"), ("0.000", "0.000")]);
+    let r = api.send(api.as_(BuiltinRole::Manager, 'b', Method::GET, &hourly)).await;
+    assert_eq!(r.status.as_u16(), 404);
+    let csv = file(&api, BuiltinRole::Manager, 'a', &format!("{hourly}&format=csv")).await;
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with("start,unit,consumption,readings,demand_unit,average"), "{csv}");
+    assert!(csv.contains("2026-01-02T10:00:00+08:00,kWh,30.000,1,kW,30.000"), "{csv}");
+    let r = api
+        .send(api.as_(BuiltinRole::Manager, 'a', Method::GET, &hourly.replace("interval=hour", "interval=week")))
+        .await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "bad_value"));
+}

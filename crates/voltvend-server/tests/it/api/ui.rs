@@ -1455,6 +1455,9 @@ async fn energy_is_analysed_by_category_from_its_page() {
         .to_string();
     let html = text(&api.send(page("/ui/energy?month=2026-10", &manager)).await);
     assert!(html.contains("id=\"energy\""), "{html}");
+    // The load curve: October 15th's 250 kWh over its 24 hours, the month's peak day.
+    assert!(html.contains("id=\"load-curve\"") && html.contains("<svg"), "{html}");
+    assert!(html.contains("10.416 kW</strong> (2026-10-15, 250.000 kWh)"), "{html}");
     let form = |serial: &str| {
         format!(
             "csrf={}&key={}&serial={serial}&category=hvac&sub_item=office+AC",
