@@ -264,9 +264,24 @@ impl MemoryDb {
                 break;
             }
         }
+        // Sales and payments of rent and fees share each vending point's receipt series.
         let mut receipts: HashMap<VendingPointId, Vec<i64>> = HashMap::new();
-        for s in &self.sales {
-            receipts.entry(s.vending_point_id).or_default().push(s.receipt_no);
+        for (vp, no) in self
+            .sales
+            .iter()
+            .map(|s| (s.vending_point_id, s.receipt_no))
+            .chain(self.fee_payments.iter().map(|f| (f.vending_point_id, f.receipt_no)))
+        {
+            receipts.entry(vp).or_default().push(no);
+        }
+        // Each fee schedule's receivable is what its charges still owe.
+        for f in self.fee_schedules.values() {
+            let balance = self.ledger_accounts.get(&f.receivable).map_or(0, |(_, b)| b.normal(Side::Debit));
+            let unpaid: i64 =
+                self.fee_charges.values().filter(|c| c.schedule_id == f.id).map(|c| c.outstanding_minor()).sum();
+            if balance != unpaid {
+                problems.push(format!("fee schedule {}: receivable {balance}, charges owe {unpaid}", f.id));
+            }
         }
         for (vp, mut numbers) in receipts {
             numbers.sort_unstable();

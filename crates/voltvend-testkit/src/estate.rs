@@ -400,13 +400,35 @@ impl Estate {
         )
         .unwrap_or_else(unreachable);
         m.premises_id = Some(self.property.id);
-        let open = Command::OpenAccount(OpenAccount {
+        let unit = self.unit_a.clone();
+        let open = self.new_account(account_id, customer_id, &unit, meter_id);
+        let mut ops = Vec::new();
+        if with_key {
+            ops.push(self.system(Command::ImportCardKey(Self::sealed_card_key(
+                1,
+                CardAlgorithm::Sm4,
+                CARD_ROOT_KEY_HEX,
+            ))));
+        }
+        ops.push(self.system(Command::ReceiveMeter(m)));
+        ops.push(self.system(open));
+        (meter_id, account_id, ops)
+    }
+
+    /// The opening of a new account at `unit` (a new customer, flat tariff) on a meter in stock.
+    pub fn new_account(
+        &self,
+        account_id: AccountId,
+        customer_id: CustomerId,
+        unit: &Premises,
+        meter_id: MeterId,
+    ) -> Command {
+        Command::OpenAccount(OpenAccount {
             customer: CustomerRef::New(
-                Customer::new(customer_id, self.unit_a.id, "Zhao Min 赵敏", Some("13900000000"))
-                    .unwrap_or_else(unreachable),
+                Customer::new(customer_id, unit.id, "Zhao Min 赵敏", Some("13900000000")).unwrap_or_else(unreachable),
             ),
             account_id,
-            premises_id: self.unit_a.id,
+            premises_id: unit.id,
             currency: Currency::CNY,
             books_id: self.books,
             overdraft_limit_minor: 0,
@@ -422,18 +444,30 @@ impl Estate {
                 max_credit_minor: None,
             }],
             first_sale: None,
-        });
-        let mut ops = Vec::new();
-        if with_key {
-            ops.push(self.system(Command::ImportCardKey(Self::sealed_card_key(
-                1,
-                CardAlgorithm::Sm4,
-                CARD_ROOT_KEY_HEX,
-            ))));
-        }
-        ops.push(self.system(Command::ReceiveMeter(m)));
-        ops.push(self.system(open));
-        (meter_id, account_id, ops)
+        })
+    }
+
+    /// A remote DL/T 645 meter (`address`) received into its property's stock, and a new account opened on it at
+    /// `unit`: the meter's and the account's ids, and the two commands, to apply in order after
+    /// [`Estate::setup`].
+    pub fn remote_account_at(&mut self, unit: &Premises, address: &str) -> (MeterId, AccountId, Command, Command) {
+        let meter_id = MeterId::from_uuid(self.next_op().as_uuid());
+        let account_id = AccountId::from_uuid(self.next_op().as_uuid());
+        let customer_id = CustomerId::from_uuid(self.next_op().as_uuid());
+        let mut m = Meter::receive(
+            meter_id,
+            &format!("R-{address}"),
+            Utility::Electricity,
+            ControlMode::Remote,
+            MeterProtocol::Dlt645,
+            address,
+            CtVtRatio::DIRECT,
+        )
+        .unwrap_or_else(unreachable);
+        // In the stock of the unit's property (the second node of its path).
+        m.premises_id = Some(unit.path.get(1).copied().unwrap_or(self.property.id));
+        let open = self.new_account(account_id, customer_id, unit, meter_id);
+        (meter_id, account_id, Command::ReceiveMeter(m), open)
     }
 
     /// An OpenPAYGO secret sealed for `meter` under the tests' master key.

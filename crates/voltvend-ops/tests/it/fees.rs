@@ -144,6 +144,8 @@ fn receivable(p: &Park) -> i64 {
     let unpaid: i64 =
         p.db.fee_charges.values().filter(|c| c.schedule_id == p.schedule).map(FeeCharge::outstanding_minor).sum();
     assert_eq!(balance, unpaid, "the receivable is the sum of its charges' unpaid amounts");
+    // The model's own checks: the ledger, receipts without gaps (sales and fee payments), the receivables.
+    assert!(p.db.check().is_empty(), "{:?}", p.db.check());
     balance
 }
 
@@ -450,54 +452,17 @@ fn a_schedule_made_issued_and_paid_in_one_batch_is_as_one_after_the_other() {
 /// the overdue fee by Block A's policy.
 #[test]
 fn a_month_issued_in_the_batch_that_opens_an_account_charges_it_as_one_after_the_other() {
-    use voltvend_domain::tariff::inverse::ArrearsRecovery;
-    use voltvend_domain::{
-        AccountId, ControlMode, CtVtRatio, Customer, CustomerId, Meter, MeterId, MeterProtocol, Utility,
-    };
-    use voltvend_ops::{CustomerRef, MeterBinding, OpenAccount, Sale};
+    use voltvend_ops::Sale;
     let mut p = park();
     let block_a = p.estate.building_a.id;
     policy(&mut p, block_a, OverduePolicy::ShareOfPurchase { share_bp: 3_000 });
-    let meter_id = MeterId::from_uuid(uuid::Uuid::from_u128(0xFE40));
-    let mut m = Meter::receive(
-        meter_id,
-        "A-102-M",
-        Utility::Electricity,
-        ControlMode::Remote,
-        MeterProtocol::Dlt645,
-        "000000000777",
-        CtVtRatio::DIRECT,
-    )
-    .unwrap();
-    m.premises_id = Some(p.estate.building_a.id);
-    run(&mut p, Actor::system("test"), Command::ReceiveMeter(m)).unwrap();
-    let account_id = AccountId::from_uuid(uuid::Uuid::from_u128(0xFE41));
-    let customer =
-        Customer::new(CustomerId::from_uuid(uuid::Uuid::from_u128(0xFE42)), p.vacant.id, "Qian Li 钱立", None).unwrap();
-    let open = OpenAccount {
-        customer: CustomerRef::New(customer),
-        account_id,
-        premises_id: p.vacant.id,
-        currency: Currency::CNY,
-        books_id: p.estate.books,
-        overdraft_limit_minor: 0,
-        recovery: ArrearsRecovery::Share(200_000),
-        min_purchase_minor: 100,
-        max_balance_minor: None,
-        meters: vec![MeterBinding {
-            meter_id,
-            receive: None,
-            tariff_code: Some("test-flat".into()),
-            sts: None,
-            opg: None,
-            max_credit_minor: None,
-        }],
-        first_sale: None,
-    };
+    let vacant = p.vacant.clone();
+    let (meter_id, account_id, receive, open) = p.estate.remote_account_at(&vacant, "000000000777");
+    run(&mut p, Actor::system("test"), receive).unwrap();
     let who = admin(&p.estate);
     let sale = Sale::paid(account_id, meter_id, p.estate.shift_a, PaymentMethod::Cash, 10_000);
     let ops = vec![
-        Operation::new(p.estate.next_op(), who.clone(), Command::OpenAccount(open)),
+        Operation::new(p.estate.next_op(), who.clone(), open),
         Operation::new(
             p.estate.next_op(),
             who,

@@ -449,3 +449,53 @@ fn a_statement_is_kept_whole_or_not_at_all() {
         (lines, Some(f.estate.admin), at() + SignedDuration::from_mins(2))
     );
 }
+
+/// Overdue rent and fees: an online payment the property's policy refuses (no energy sales until paid) is
+/// kept as a refused payment, owed back; under a share of each purchase, the payment pays its share first.
+#[test]
+fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
+    use voltvend_domain::FeeScheduleId;
+    use voltvend_domain::fees::{FeeBasis, OverduePolicy};
+    use voltvend_ops::{CreateFeeSchedule, FeePolicy, IssueFees};
+    let mut f = fixture();
+    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
+    let schedule_id = FeeScheduleId::from_uuid(id(7, 0xFE0));
+    let policy = |policy| Command::SetFeePolicy(FeePolicy { premises_id: f.estate.property.id, policy });
+    let block = policy(OverduePolicy::BlockSales);
+    let share = policy(OverduePolicy::ShareOfPurchase { share_bp: 4_000 });
+    // November's rent (500.00, due November 10th) is overdue on December 1st.
+    for command in [
+        Command::CreateFeeSchedule(CreateFeeSchedule {
+            schedule_id,
+            premises_id: f.estate.building_a.id,
+            name: "Rent".into(),
+            basis: FeeBasis::PerUnit,
+            rate_minor: 50_000,
+            currency: voltvend_domain::Currency::CNY,
+            due_day: 10,
+        }),
+        Command::IssueFees(IssueFees { schedule_id, period: 202_611 }),
+        block,
+    ] {
+        let op = Operation::new(f.estate.next_op(), admin.clone(), command);
+        committed(f.run(&op));
+    }
+    let paid_at = at() + SignedDuration::from_mins(1);
+    let before = f.db.wallet_balance(f.estate.account_a).unwrap();
+    let blocked = f.intent(5_000);
+    assert_eq!(kept(f.run(&Fixture::settle_op(blocked, "T-BLOCK", 5_000, "CNY", paid_at))), "fees_overdue");
+    let i = &f.db.payment_intents[&blocked];
+    assert_eq!((i.status, i.reason_code.as_str()), (IntentStatus::Refused, "fees_overdue"));
+    assert_eq!((f.refunds_owed(), f.db.wallet_balance(f.estate.account_a).unwrap()), (5_000, before));
+
+    let op = Operation::new(f.estate.next_op(), admin, share);
+    committed(f.run(&op));
+    let shared = f.intent(5_000);
+    match committed(f.run(&Fixture::settle_op(shared, "T-SHARE", 5_000, "CNY", paid_at))) {
+        Outcome::Sale(s) => assert_eq!((s.property_fees_minor, s.credit_minor), (2_000, 3_000)),
+        other => panic!("not a sale: {other:?}"),
+    }
+    let charge = &f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)];
+    assert_eq!((charge.amount_minor, charge.paid_minor), (50_000, 2_000));
+    assert!(f.db.check().is_empty(), "{:?}", f.db.check());
+}

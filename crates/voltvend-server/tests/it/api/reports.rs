@@ -457,58 +457,15 @@ async fn each_propertys_books_balance_on_their_own_and_the_group_is_their_sum() 
 /// only Riverside, and only their building's sales.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_groups_sales_are_summed_by_property() {
-    use voltvend_domain::tariff::inverse::ArrearsRecovery;
-    use voltvend_domain::{
-        AccountId, ControlMode, CtVtRatio, Currency, Customer, CustomerId, Meter, MeterId, MeterProtocol,
-        PremisesLevel, Utility,
-    };
-    use voltvend_ops::{Actor, Command, CustomerRef, MeterBinding, OpenAccount, PaymentMethod, Sale};
+    use voltvend_domain::PremisesLevel;
+    use voltvend_ops::{Actor, Command, PaymentMethod, Sale};
     let api = Api::new().await;
     let mut estate = api.estate.clone();
     let hillside =
         estate.group.new_child(uuid::Uuid::from_u128(0xB10C).into(), PremisesLevel::Property, "Hillside 山景").unwrap();
     let unit = hillside.new_child(uuid::Uuid::from_u128(0xB10D).into(), PremisesLevel::Unit, "H-1").unwrap();
-    let meter_id = MeterId::from_uuid(uuid::Uuid::from_u128(0xB10E));
-    let mut m = Meter::receive(
-        meter_id,
-        "H-1-M",
-        Utility::Electricity,
-        ControlMode::Remote,
-        MeterProtocol::Dlt645,
-        "000000000888",
-        CtVtRatio::DIRECT,
-    )
-    .unwrap();
-    m.premises_id = Some(hillside.id);
-    let account_id = AccountId::from_uuid(uuid::Uuid::from_u128(0xB10F));
-    let customer =
-        Customer::new(CustomerId::from_uuid(uuid::Uuid::from_u128(0xB110)), unit.id, "Sun Yue 孙悦", None).unwrap();
-    let open = OpenAccount {
-        customer: CustomerRef::New(customer),
-        account_id,
-        premises_id: unit.id,
-        currency: Currency::CNY,
-        books_id: estate.books,
-        overdraft_limit_minor: 0,
-        recovery: ArrearsRecovery::Share(200_000),
-        min_purchase_minor: 100,
-        max_balance_minor: None,
-        meters: vec![MeterBinding {
-            meter_id,
-            receive: None,
-            tariff_code: Some("test-flat".into()),
-            sts: None,
-            opg: None,
-            max_credit_minor: None,
-        }],
-        first_sale: None,
-    };
-    for c in [
-        Command::CreatePremises(hillside.clone()),
-        Command::CreatePremises(unit),
-        Command::ReceiveMeter(m),
-        Command::OpenAccount(open),
-    ] {
+    let (meter_id, account_id, receive, open) = estate.remote_account_at(&unit, "000000000888");
+    for c in [Command::CreatePremises(hillside.clone()), Command::CreatePremises(unit), receive, open] {
         api.store.submit(estate.system(c)).await.unwrap();
     }
     // Hillside's customer pays 12.00 at Block A's counter (the system records it through the shift).
