@@ -233,6 +233,12 @@ pub enum ConsumptionGrouping {
     Category,
     /// 分项: the category and sub-item (the key is `category/sub-item`).
     SubItem,
+    /// 分时: the TOU period (the key is its name, `peak`, `flat`…): each reading's consumption split among the
+    /// periods in proportion to its TOU registers' advances since the meter's last good reading (exactly, largest
+    /// remainder), so that the periods add up to what was billed. A reading with no TOU registers, or whose
+    /// registers do not advance as it was billed (a rollover, a reset, a rebase), makes the group with an empty
+    /// key.
+    TouPeriod,
 }
 
 /// A consumption report's group: what its meters of one utility used in the period.

@@ -85,6 +85,7 @@ pub fn title(name: &str, language: Language) -> String {
             "meter" => ("meter", "表"),
             "category" => ("category", "分类"),
             "sub_item" => ("sub-item", "分项"),
+            "tou_period" => ("TOU period", "时段"),
             _ => return None,
         })
     };

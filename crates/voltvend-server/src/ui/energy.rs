@@ -111,8 +111,9 @@ async fn energy_page(app: &AppState, ui: &Ui, mut q: EnergyQuery, error: Option<
                 .filter(|row| row.is("utility", "electricity"))
                 .map(|row| Point {
                     label: match row.s("label") {
+                        l if l.is_empty() && group_by == "tou_period" => page.t("energy.untimed").to_string(),
                         l if l.is_empty() => page.t("energy.uncategorised").to_string(),
-                        l if group_by == "category" => page.word(&l),
+                        l if group_by == "category" || group_by == "tou_period" => page.word(&l),
                         l => l,
                     },
                     value: row.at("consumption").s("milli").parse().unwrap_or(0),
@@ -194,6 +195,7 @@ impl EnergyPage {
             "child" => "energy.by_child",
             "premises" => "energy.by_premises",
             "meter" => "energy.by_meter",
+            "tou_period" => "energy.by_tou_period",
             _ => "energy.by_category",
         }
     }

@@ -366,6 +366,9 @@ impl SqlStore {
         to_us: i64,
         grouping: ConsumptionGrouping,
     ) -> Result<Vec<ConsumptionGroup>, StoreError> {
+        if grouping == ConsumptionGrouping::TouPeriod {
+            return self.consumption_by_tou_period(scope, premises, from_us, to_us).await;
+        }
         let scope_key = self.scope_key(scope).await?;
         let within = self.scope_key(premises).await?;
         // The children are those of the report's premises, or else of the caller's scope, or else the roots.
@@ -379,6 +382,7 @@ impl SqlStore {
                 "COALESCE(mc.category, '') || '/' || COALESCE(mc.sub_item, '')",
                 "COALESCE(mc.sub_item, '')",
             ),
+            ConsumptionGrouping::TouPeriod => ("''", "''"),
         };
         let text_key = matches!(grouping, ConsumptionGrouping::Category | ConsumptionGrouping::SubItem);
         let mut b = QueryBuilder::<Db>::new(format!(
@@ -425,6 +429,60 @@ impl SqlStore {
                 })
             })
             .collect()
+    }
+
+    /// See [`ConsumptionGrouping::TouPeriod`]: the readings of the span in time order, each meter's from its last
+    /// good reading before the span.
+    async fn consumption_by_tou_period(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<ConsumptionGroup>, StoreError> {
+        let scope_key = self.scope_key(scope).await?;
+        let within = self.scope_key(premises).await?;
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT r.meter_id AS meter_id, m.utility AS utility, r.registers AS registers, \
+             r.consumption_milli AS used, \
+             (SELECT p.registers FROM readings p WHERE p.meter_id = r.meter_id AND p.status <> 'flagged' \
+              AND p.at_us < r.at_us ORDER BY p.at_us DESC LIMIT 1) AS before \
+             FROM readings r JOIN meters m ON m.id = r.meter_id \
+             WHERE r.status <> 'flagged' AND m.id NOT IN \
+             (SELECT parent_meter_id FROM apportionment_rules WHERE parent_meter_id IS NOT NULL) AND r.at_us >= ",
+        );
+        b.push_bind(from_us).push(" AND r.at_us < ").push_bind(to_us);
+        for k in [&scope_key, &within].into_iter().flatten() {
+            push_scope(&mut b, "m.premises_id", k);
+        }
+        let rows = b.build().fetch_all(&self.pool).await?;
+        // (utility, period) → (meters, readings, consumption)
+        let mut groups: std::collections::BTreeMap<(String, String), (std::collections::BTreeSet<Uuid>, i64, i64)> =
+            std::collections::BTreeMap::new();
+        for r in &rows {
+            let meter: Uuid = r.try_get("meter_id")?;
+            let utility: String = r.try_get("utility")?;
+            let used: i64 = r.try_get("used")?;
+            let now = registers_from(&r.try_get::<String, _>("registers")?)?;
+            let before = r.try_get::<Option<String>, _>("before")?.map(|t| registers_from(&t)).transpose()?;
+            for (period, milli) in tou_split(before.as_ref(), &now, used) {
+                let g = groups.entry((utility.clone(), period)).or_default();
+                g.0.insert(meter);
+                g.1 += 1;
+                g.2 += milli;
+            }
+        }
+        Ok(groups
+            .into_iter()
+            .map(|((utility, period), (meters, readings, used))| ConsumptionGroup {
+                key: period.clone(),
+                label: period,
+                utility,
+                meters: i64::try_from(meters.len()).unwrap_or(i64::MAX),
+                readings,
+                consumption_milli: used,
+            })
+            .collect())
     }
 
     async fn vend_totals_impl(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {

@@ -883,3 +883,29 @@ fn fee_policy_from_row(r: &DbRow) -> Result<voltvend_ops::FeePolicy, StoreError>
             .ok_or_else(|| corrupt("fee policy", format!("{name} {share}")))?,
     })
 }
+
+/// A reading's billed consumption by TOU period: split in proportion to each period register's advance since
+/// `before` (largest remainder, so the parts add up to `used`), or all of it under the empty period when the
+/// registers cannot say (no TOU registers, no reading before, other periods, a register going back, or no
+/// advance while something was billed).
+fn tou_split(before: Option<&Registers>, now: &Registers, used: i64) -> Vec<(String, i64)> {
+    // A reading that counted nothing (a meter's first) is in no period.
+    if used == 0 {
+        return Vec::new();
+    }
+    let whole = || vec![(String::new(), used)];
+    let (Some(Registers::PerPeriod(before)), Registers::PerPeriod(now)) = (before, now) else { return whole() };
+    let mut advances = Vec::with_capacity(now.len());
+    for (period, value) in now {
+        let Some((_, was)) = before.iter().find(|(p, _)| p == period) else { return whole() };
+        match value.checked_sub(*was) {
+            Some(d) if d >= 0 => advances.push((period.clone(), d)),
+            _ => return whole(),
+        }
+    }
+    let weights: Vec<i64> = advances.iter().map(|(_, d)| *d).collect();
+    match voltvend_domain::apportion::split(used, &weights) {
+        Ok(parts) => advances.into_iter().zip(parts).map(|((p, _), part)| (p, part)).collect(),
+        Err(_) => whole(),
+    }
+}

@@ -899,7 +899,14 @@ pub async fn consumption(
         "meter" => ConsumptionGrouping::Meter,
         "category" => ConsumptionGrouping::Category,
         "sub_item" => ConsumptionGrouping::SubItem,
-        _ => return Err(ApiError::field("group_by", "bad_value", "child, premises, meter, category or sub_item")),
+        "tou_period" => ConsumptionGrouping::TouPeriod,
+        _ => {
+            return Err(ApiError::field(
+                "group_by",
+                "bad_value",
+                "child, premises, meter, category, sub_item or tou_period",
+            ));
+        }
     };
     let top = match q.top {
         None => None,

@@ -310,6 +310,7 @@ async fn every_page_renders_in_both_languages_without_a_bare_catalogue_key() {
         "/ui/energy".into(),
         "/ui/books".into(),
         "/ui/energy?group_by=sub_item&compare=year&top=5".into(),
+        "/ui/energy?group_by=tou_period".into(),
         "/ui/stock".into(),
         "/ui/admin".into(),
         "/ui/audit?from=2026-11-01&to=2026-12-01".into(),
