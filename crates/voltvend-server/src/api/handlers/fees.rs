@@ -41,21 +41,6 @@ async fn today_at(app: &AppState, premises: PremisesId) -> ApiResult<jiff::civil
     Ok(app.now().to_zoned(tz).date())
 }
 
-/// Names of premises, read once each.
-#[derive(Default)]
-pub struct Names(HashMap<PremisesId, String>);
-
-impl Names {
-    pub async fn of(&mut self, app: &AppState, id: PremisesId) -> ApiResult<String> {
-        if let Some(n) = self.0.get(&id) {
-            return Ok(n.clone());
-        }
-        let name = app.premises(id).await?.name;
-        self.0.insert(id, name.clone());
-        Ok(name)
-    }
-}
-
 pub async fn schedule_view(app: &AppState, s: &FeeSchedule) -> ApiResult<FeeScheduleView> {
     let issued = app.store.fee_runs(s.id).await?.iter().map(|r| period_text(r.period)).collect();
     Ok(FeeScheduleView {
@@ -252,10 +237,9 @@ async fn period_view(
     issued: bool,
 ) -> ApiResult<FeePeriodView> {
     let today = today_at(app, s.premises_id).await?;
-    let mut names = Names::default();
     let mut views = Vec::with_capacity(charges.len());
     for c in charges {
-        let unit = names.of(app, c.premises_id).await?;
+        let unit = app.premises(c.premises_id).await?.name;
         views.push(charge_view(c, &s.name, unit, s.currency, today));
     }
     Ok(FeePeriodView {
@@ -363,7 +347,6 @@ pub async fn account_fees(app: &AppState, account: &voltvend_ops::AccountRecord)
     let c = account.account.currency;
     let today = today_at(app, account.account.premises_id).await?;
     let charges = app.store.account_fee_charges(account.account.id).await?;
-    let mut names = Names::default();
     let mut schedules: HashMap<FeeScheduleId, String> = HashMap::new();
     // Summed by the store: the charges listed are a page.
     let (owed, overdue) = app.store.account_fees_owed(account.account.id, today).await?;
@@ -377,7 +360,7 @@ pub async fn account_fees(app: &AppState, account: &voltvend_ops::AccountRecord)
                 n
             }
         };
-        let unit = names.of(app, ch.premises_id).await?;
+        let unit = app.premises(ch.premises_id).await?.name;
         views.push(charge_view(ch, &schedule, unit, c, today));
     }
     // The policy of the nearest premises on the account's path that has one.
@@ -444,11 +427,10 @@ pub async fn pay(
 
 /// The lines of a fee receipt: each charge paid, as "<schedule> <YYYY-MM> <unit>".
 async fn receipt_lines(app: &AppState, f: &FeePayment) -> ApiResult<Vec<voltvend_receipt::FeeLine>> {
-    let mut names = Names::default();
     let mut out = Vec::with_capacity(f.lines.len());
     for l in &f.lines {
         let schedule = app.store.fee_schedule(l.schedule_id).await?.map(|s| s.name).unwrap_or_default();
-        let unit = names.of(app, l.premises_id).await?;
+        let unit = app.premises(l.premises_id).await?.name;
         out.push(voltvend_receipt::FeeLine {
             description: format!("{schedule} {} {unit}", period_text(l.period)),
             amount_minor: l.amount_minor,
