@@ -18,6 +18,15 @@
 //!
 //! Whether blocking sales for unpaid rent is lawful depends on the jurisdiction and the lease; the operator
 //! chooses the policy (docs/fees.md).
+//!
+//! 后付费账单: a postpaid billing cycle is a schedule of basis [`FeeBasis::Postpaid`]. Its rate is the monthly
+//! standing charge (which may be zero), and each month's charge of a postpaid account adds what the account
+//! used since its last bill (its consumption was priced reading by reading, blocks and TOU exactly as for a
+//! prepaid account, and owed as arrears) less the credit its wallet held: the bill (docs/bills.md). Rent falls
+//! due on its day of the month charged; a bill, on its day of the month after.
+//!
+//! A late fee ([`late_fee_minor`]) is a share of what a charge still owes when its month is dunned after the
+//! due date, rounded to the minor unit with halves up, charged once.
 
 use crate::account::str_enum;
 
@@ -28,9 +37,21 @@ pub enum FeeBasis {
     PerUnit,
     /// The rate per m² times the unit's floor area.
     PerSquareMetre,
+    /// A postpaid bill: the rate is the standing charge, to which the account's usage is added.
+    Postpaid,
 }
 
-str_enum!(FeeBasis, "fee basis", { PerUnit => "per_unit", PerSquareMetre => "per_m2" });
+str_enum!(FeeBasis, "fee basis", { PerUnit => "per_unit", PerSquareMetre => "per_m2", Postpaid => "postpaid" });
+
+impl FeeBasis {
+    /// The smallest rate a schedule of this basis may have: a standing charge may be zero.
+    pub const fn rate_minor_min(&self) -> i64 {
+        match self {
+            Self::Postpaid => 0,
+            _ => 1,
+        }
+    }
+}
 
 /// What an overdue fee does to the account's energy purchases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,7 +103,7 @@ impl OverduePolicy {
 /// out of range.
 pub fn charge_minor(basis: FeeBasis, rate_minor: i64, floor_area_dm2: Option<i64>) -> Option<i64> {
     match basis {
-        FeeBasis::PerUnit => Some(rate_minor),
+        FeeBasis::PerUnit | FeeBasis::Postpaid => Some(rate_minor),
         FeeBasis::PerSquareMetre => {
             let area = floor_area_dm2.filter(|a| *a > 0)?;
             // rate × m² = rate × dm² ÷ 100, halves up (both are positive).
@@ -90,6 +111,16 @@ pub fn charge_minor(basis: FeeBasis, rate_minor: i64, floor_area_dm2: Option<i64
             i64::try_from((exact + 50) / 100).ok()
         }
     }
+}
+
+/// The late fee on `outstanding_minor` at `late_fee_bp` basis points: rounded to the minor unit, halves up;
+/// zero when nothing is outstanding or there is no rule.
+pub fn late_fee_minor(outstanding_minor: i64, late_fee_bp: i64) -> i64 {
+    if outstanding_minor <= 0 || late_fee_bp <= 0 {
+        return 0;
+    }
+    let exact = i128::from(outstanding_minor) * i128::from(late_fee_bp.min(OverduePolicy::SHARE_BP_MAX));
+    i64::try_from((exact + 5_000) / 10_000).unwrap_or(i64::MAX)
 }
 
 /// What a purchase of `paid_minor` pays towards `overdue_minor` of fees at `share_bp`: the share rounded down
@@ -134,6 +165,19 @@ mod tests {
         assert_eq!(charge_minor(FeeBasis::PerSquareMetre, 350, Some(0)), None);
         assert_eq!(charge_minor(FeeBasis::PerUnit, 180_000, None), Some(180_000));
         assert_eq!(charge_minor(FeeBasis::PerSquareMetre, i64::MAX, Some(i64::MAX)), None);
+    }
+
+    #[test]
+    fn late_fees_round_halves_up() {
+        // 5 % of 299.25 = 14.9625 → 14.96; 5 % of 0.10 = 0.005 → 0.01; 5 % of 0.09 = 0.0045 → 0.00.
+        assert_eq!(late_fee_minor(29_925, 500), 1_496);
+        assert_eq!(late_fee_minor(10, 500), 1);
+        assert_eq!(late_fee_minor(9, 500), 0);
+        assert_eq!(late_fee_minor(0, 500), 0);
+        assert_eq!(late_fee_minor(29_925, 0), 0);
+        assert_eq!(late_fee_minor(29_925, 10_000), 29_925);
+        assert_eq!(charge_minor(FeeBasis::Postpaid, 0, None), Some(0));
+        assert_eq!("postpaid".parse::<FeeBasis>(), Ok(FeeBasis::Postpaid));
     }
 
     #[test]

@@ -36,7 +36,9 @@ pub struct Notification {
     /// The wallet's balance when the notification is sent, e.g. "19.40".
     pub balance: Option<String>,
     pub currency: Option<String>,
-    /// For a system alarm (`backup_failed`): what went wrong. Meter notifications leave it out.
+    /// For a system alarm (`backup_failed`): what went wrong; for a bill or a reminder (`bill_issued`,
+    /// `fees_overdue`): its month, amounts (minor units) and due date, as `key=value` pairs. Other
+    /// notifications leave it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -181,6 +183,8 @@ fn event(kind: OutboxKind) -> &'static str {
         OutboxKind::LowBalance2 => "low_balance_2",
         OutboxKind::EmergencyCredit => "emergency_credit_in_use",
         OutboxKind::BackupFailed => "backup_failed",
+        OutboxKind::BillIssued => "bill_issued",
+        OutboxKind::FeesOverdue => "fees_overdue",
     }
 }
 
@@ -222,7 +226,7 @@ impl Notifier {
             customer_id,
             balance,
             currency,
-            detail: None,
+            detail: (!row.detail.is_empty()).then(|| row.detail.clone()),
         })
     }
 

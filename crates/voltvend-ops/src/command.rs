@@ -247,6 +247,8 @@ pub enum Command {
     IssueFees(IssueFees),
     /// 收费: rent and fees paid at a counter, oldest due first, with a receipt.
     PayFees(PayFees),
+    /// 催缴: a month's overdue charges reminded and charged the schedule's late fee, once, after the due date.
+    DunFees(IssueFees),
 }
 
 impl Command {
@@ -317,6 +319,7 @@ impl Command {
             Self::CreateFeeSchedule(_) => "create_fee_schedule",
             Self::SetFeePolicy(_) => "set_fee_policy",
             Self::IssueFees(_) => "issue_fees",
+            Self::DunFees(_) => "dun_fees",
             Self::PayFees(_) => "pay_fees",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
@@ -733,13 +736,14 @@ impl Command {
                 c.i64(f.rate_minor);
                 c.str(f.currency.code());
                 c.i64(i64::from(f.due_day));
+                c.i64(f.late_fee_bp);
             }
             Self::SetFeePolicy(f) => {
                 c.uuid(f.premises_id.as_uuid());
                 c.str(f.policy.name());
                 c.i64(f.policy.share_bp());
             }
-            Self::IssueFees(f) => {
+            Self::IssueFees(f) | Self::DunFees(f) => {
                 c.uuid(f.schedule_id.as_uuid());
                 c.i64(i64::from(f.period));
             }
@@ -1670,6 +1674,8 @@ pub struct CreateFeeSchedule {
     pub rate_minor: i64,
     pub currency: voltvend_domain::Currency,
     pub due_day: i8,
+    /// The late fee in basis points (0: none; at most 10 000).
+    pub late_fee_bp: i64,
 }
 
 /// A calendar month of a fee schedule issued (see [`crate::records::FeeRun`]).

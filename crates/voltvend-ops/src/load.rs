@@ -569,6 +569,13 @@ impl Footprint {
                 self.fee_periods.insert((i.schedule_id, i.period));
                 self.transfers.insert(op.transfer_id(0));
             }
+            Command::DunFees(i) => {
+                // As for issuing: the site's units bring their accounts, the accounts their unpaid charges
+                // and meters (a reminder is addressed to a meter of the account).
+                self.fee_schedules.insert(i.schedule_id);
+                self.fee_periods.insert((i.schedule_id, i.period));
+                self.transfers.insert(op.transfer_id(0));
+            }
             Command::PayFees(p) => {
                 // The account brings its unpaid charges (as every account loaded does) and their schedules.
                 self.accounts.insert(p.account_id);
@@ -800,6 +807,8 @@ pub async fn load<'a, S: Source + Send>(
         units.iter().map(|u| (*u, Vec::new())).collect();
     for a in src.accounts_at(&list(&units)).await? {
         fp.accounts.insert(a.account.id);
+        // A bill or a reminder is told to a meter of the account.
+        fp.account_meters.insert(a.account.id);
         if let Some(ids) = at_unit.get_mut(&a.account.premises_id) {
             ids.push(a.account.id);
         }

@@ -97,6 +97,11 @@ code_enum!(
         EmergencyCredit => "emergency_credit",
         /// A system alarm, about no meter: a scheduled backup (or its verification) failed.
         BackupFailed => "backup_failed",
+        /// A postpaid bill was issued to the meter's account (its detail: the month, amount and due date).
+        BillIssued => "bill_issued",
+        /// A reminder (催缴): a bill or fee of the meter's account is overdue (its detail: the month, what is
+        /// still owed, the late fee charged, and the due date).
+        FeesOverdue => "fees_overdue",
     }
 );
 
@@ -1074,6 +1079,9 @@ pub struct FeeSchedule {
     pub receivable: LedgerAccountId,
     pub revenue: LedgerAccountId,
     pub created_at: Timestamp,
+    /// The late fee, in basis points of what a charge still owes when its month is dunned after the due date
+    /// (0: none).
+    pub late_fee_bp: i64,
 }
 
 impl FeeSchedule {
@@ -1118,6 +1126,12 @@ pub struct FeeRun {
     pub vacant: i64,
     pub transfer_id: Option<TransferId>,
     pub at: Timestamp,
+    /// A postpaid cycle's units whose account is prepaid (not billed).
+    pub not_postpaid: i64,
+    /// When the month was dunned (催缴), how many overdue charges were reminded, and the late fees charged.
+    pub dunned_at: Option<Timestamp>,
+    pub dunned: i64,
+    pub late_fees_minor: i64,
 }
 
 /// The key of a charge: its schedule, month and unit.
@@ -1131,10 +1145,20 @@ pub struct FeeCharge {
     pub premises_id: PremisesId,
     /// The account charged: the unit's open account when the month was issued.
     pub account_id: AccountId,
+    /// Everything it charges: the schedule's amount (a postpaid cycle's standing charge), plus `usage_minor`,
+    /// less `credit_minor`, plus `late_fee_minor`.
     pub amount_minor: i64,
     pub paid_minor: i64,
     pub due_on: jiff::civil::Date,
     pub issued_at: Timestamp,
+    /// A postpaid bill's usage: the account's arrears and negative wallet when it was issued.
+    pub usage_minor: i64,
+    /// A postpaid bill's wallet credit applied to it.
+    pub credit_minor: i64,
+    /// What the account's earlier charges still owed when it was issued (shown on the bill, not in it).
+    pub carried_minor: i64,
+    /// The late fee added when its month was dunned.
+    pub late_fee_minor: i64,
 }
 
 impl FeeCharge {
@@ -1179,6 +1203,8 @@ pub struct FeePayment {
     pub reference: String,
     pub paid_minor: i64,
     pub transfer_id: TransferId,
-    /// The charges it paid, oldest due first; their amounts add up to `paid_minor`.
+    /// The charges it paid, oldest due first; their amounts and `credit_minor` add up to `paid_minor`.
     pub lines: Vec<FeeAllocation>,
+    /// A postpaid account's over-payment, credited to its wallet.
+    pub credit_minor: i64,
 }

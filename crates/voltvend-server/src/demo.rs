@@ -153,6 +153,11 @@ pub struct SeedSummary {
     /// Block A's property fee (房租 / 物业费), and last month's fees paid at its counter.
     pub fee_schedules: usize,
     pub fee_payments: usize,
+    /// 后付费: Block A's shops on monthly bills, the bills issued, those paid at the counter and those dunned.
+    pub postpaid_accounts: usize,
+    pub bills_issued: usize,
+    pub bills_paid: usize,
+    pub bills_dunned: usize,
 }
 
 /// What [`seed`] returns.
@@ -319,6 +324,12 @@ pub async fn run(mut settings: Settings, clock: Arc<dyn Clock>, url_given: bool,
                     s.fee_payments
                 );
                 println!(
+                    "  后付费账单: Block A's {} shops are on monthly bills (电费账单: 20.00 a month standing charge, due \
+                     on the 15th of the month after, 5 % late fee when dunned); {} bills issued, {} of last month's paid \
+                     at Block A's counter, {} dunned (Rent and fees / 房租物业费 in the menu; a shop's page prints its bill).",
+                    s.postpaid_accounts, s.bills_issued, s.bills_paid, s.bills_dunned
+                );
+                println!(
                     "  STS: supply group {sgc:06}, key revision {krn}, with a random DEMO vending key made for this \
                      database (never load it into a real meter)."
                 );
@@ -435,10 +446,12 @@ pub async fn seed(
         refused: Vec::new(),
         reprint: None,
         common: None,
+        cycle: None,
     };
     let (logins, vending_key) = seeder.set_up(&plan, secret_ids, master_key).await?;
     seeder.open_accounts(&plan, secret_ids, master_key).await?;
     seeder.common_areas(&plan).await?;
+    seeder.postpaid_shops(&plan).await?;
     for day in 0..=HISTORY_DAYS {
         if !seeder.run_day(day).await? {
             break;
@@ -447,6 +460,7 @@ pub async fn seed(
     seeder.advance(now);
     seeder.post_last_month().await?;
     seeder.fees(&plan).await?;
+    seeder.collect_bills().await?;
     seeder.ic_card_wave(secret_ids, master_key).await?;
     seeder.summary.days = usize::try_from(HISTORY_DAYS).unwrap_or(0) + 1;
     Ok(DemoSeed { logins, vending_key, fleet: seeder.fleet, summary: seeder.summary })
@@ -631,6 +645,8 @@ struct Acct {
     water_open: bool,
     /// The day the supply was cut.
     cut_on: Option<i32>,
+    /// On monthly bills: buys no credit, pays its bills.
+    postpaid: bool,
     /// An STS customer's next purchase.
     next_sts_day: i32,
     /// The day the OpenPAYGO device's rented time runs out.
@@ -681,6 +697,8 @@ struct Seeder<'a> {
     reprint: Option<OperationId>,
     /// Block A's common areas, once set up.
     common: Option<CommonArea>,
+    /// Block A's postpaid billing cycle, once set up.
+    cycle: Option<voltvend_domain::FeeScheduleId>,
 }
 
 /// Block A's incomer (总表, serial A-INCOMER) and its stairwells' lights and lifts (公共照明及电梯, A-COMMON):
@@ -1156,6 +1174,7 @@ impl<'a> Seeder<'a> {
                 elec_open: false,
                 water_open: false,
                 cut_on: None,
+                postpaid: false,
                 next_sts_day: self.rng.random_range(5..=9),
                 opg_until_day: 0,
             };
@@ -1416,6 +1435,7 @@ impl<'a> Seeder<'a> {
                 rate_minor,
                 currency: Currency::CNY,
                 due_day: 10,
+                late_fee_bp: 0,
             }),
         ));
         let today = self.now.to_zoned(self.tz.clone()).date();
@@ -1455,6 +1475,107 @@ impl<'a> Seeder<'a> {
         }
         self.summary.fee_payments = ops.len();
         self.commit(ops).await?;
+        Ok(())
+    }
+
+    /// 后付费: Block A's ground-floor shops on monthly bills from the first day of the history, under Block A's
+    /// billing cycle (电费账单: a standing charge of 20.00 a month, due on the 15th of the month after, a 5 % late
+    /// fee when dunned). They buy no more credit: what they use beyond the credit they held is owed and billed
+    /// on the first of the month. Their month before the history is billed at once: the standing charge, less
+    /// the credit they held.
+    async fn postpaid_shops(&mut self, plan: &EstatePlan) -> anyhow::Result<()> {
+        let estate = self.estate()?;
+        let manager = estate.staff(estate.manager);
+        let block_a = estate.cashiers.get(CASHIER_A).map(|(_, b)| b.clone()).context("Block A")?;
+        let mut shops = Vec::new();
+        for a in &mut self.accounts {
+            if a.kind == UnitKind::Shop && a.remote.is_some() && plan.units.get(a.unit).is_some_and(|u| u.building == 0)
+            {
+                a.postpaid = true;
+                shops.push(a.id);
+            }
+        }
+        let mut ops = Vec::new();
+        for account_id in &shops {
+            let switch = voltvend_ops::SwitchBillingMode {
+                account_id: *account_id,
+                mode: voltvend_domain::BillingMode::Postpaid,
+                reason: "商铺按月出账 shops are billed monthly".into(),
+            };
+            ops.push(self.op(&manager, Command::SwitchBillingMode(switch)));
+        }
+        let schedule_id = self.ids.id();
+        ops.push(self.op(
+            &manager,
+            Command::CreateFeeSchedule(CreateFeeSchedule {
+                schedule_id,
+                premises_id: block_a.id,
+                name: "电费账单 Electricity bill".into(),
+                basis: FeeBasis::Postpaid,
+                rate_minor: 2_000,
+                currency: Currency::CNY,
+                due_day: 15,
+                late_fee_bp: 500,
+            }),
+        ));
+        self.commit(ops).await?;
+        self.cycle = Some(schedule_id);
+        self.summary.postpaid_accounts = shops.len();
+        let before = self.first_day.first_of_month().yesterday()?;
+        self.issue_bills(before).await
+    }
+
+    /// The month of `day` billed under Block A's cycle.
+    async fn issue_bills(&mut self, day: Date) -> anyhow::Result<()> {
+        let Some(schedule_id) = self.cycle else { return Ok(()) };
+        let period = i32::from(day.year()) * 100 + i32::from(day.month());
+        let estate = self.estate()?;
+        let op = self.op(&estate.staff(estate.manager), Command::IssueFees(IssueFees { schedule_id, period }));
+        for o in self.commit(vec![op]).await? {
+            if let Outcome::FeesIssued { run, .. } = o {
+                self.summary.bills_issued += usize::try_from(run.charged).unwrap_or(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Last month's bills: two shops in three pay all they owe at Block A's counter (their property fee too);
+    /// after the due date (the 15th) the month is dunned, reminding the rest and charging them the late fee.
+    async fn collect_bills(&mut self) -> anyhow::Result<()> {
+        let Some(schedule_id) = self.cycle else { return Ok(()) };
+        let today = self.now.to_zoned(self.tz.clone()).date();
+        let last = today.first_of_month().yesterday()?;
+        let period = i32::from(last.year()) * 100 + i32::from(last.month());
+        let bills = self.store.fee_charges_of_period(schedule_id, period).await?;
+        let shift_id = self.shifts.get(CASHIER_A).copied().flatten().context("Block A's shift is open")?;
+        let estate = self.estate()?;
+        let cashier = estate.cashier(CASHIER_A)?;
+        let mut ops = Vec::new();
+        for (n, bill) in bills.iter().filter(|b| b.outstanding_minor() > 0).enumerate() {
+            if n % 3 != 2 {
+                // Payments go to the oldest charges first (a shop's rent too): the shop pays all it owes.
+                let (owed, _) = self.store.account_fees_owed(bill.account_id, today).await?;
+                let pay = PayFees {
+                    account_id: bill.account_id,
+                    shift_id,
+                    method: PaymentMethod::Cash,
+                    reference: String::new(),
+                    paid_minor: owed,
+                };
+                ops.push(self.op(&cashier, Command::PayFees(pay)));
+            }
+        }
+        self.summary.bills_paid = ops.len();
+        self.commit(ops).await?;
+        if today.day() > 15 {
+            let estate = self.estate()?;
+            let dun = Command::DunFees(IssueFees { schedule_id, period });
+            for o in self.commit(vec![self.op(&estate.staff(estate.manager), dun)]).await? {
+                if let Outcome::FeesDunned { run, .. } = o {
+                    self.summary.bills_dunned = usize::try_from(run.dunned).unwrap_or(0);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1551,6 +1672,9 @@ impl<'a> Seeder<'a> {
             let wave = if self.rng.random_bool(0.5) { Wave::Morning } else { Wave::Afternoon };
             let at_agent = self.rng.random_range(0..100) < 20;
             let Some(a) = self.accounts.get(n) else { continue };
+            if a.postpaid {
+                continue;
+            }
             let company = a.company();
             let mut buys: Vec<(MeterId, SaleAmount)> = Vec::new();
             let room = a.max_balance_minor - 20_000 - a.balance_minor;
@@ -1687,6 +1811,11 @@ impl<'a> Seeder<'a> {
                 return Ok(false);
             }
             self.read_meters().await?;
+            // The first of a month: last month's bills, from the midnight readings.
+            if self.first_day.checked_add(i64::from(day).days())?.day() == 1 {
+                let last = self.first_day.checked_add(i64::from(day - 1).days())?;
+                self.issue_bills(last).await?;
+            }
             if !self.reach(day, 8, 30)? {
                 return Ok(false);
             }

@@ -11,23 +11,32 @@
 //! A month is charged once, to the open account at each unit within the site when it is issued; a unit with no
 //! open account is vacant and charged nothing. A unit with more than one open account is refused rather than
 //! charged twice or to a guess.
+//!
+//! 后付费账单: a postpaid cycle (basis `postpaid`) bills each postpaid account at its units. What the account
+//! used since its last bill is owed as its arrears (and a negative wallet): the bill moves it to the cycle's
+//! receivable, adds the standing charge (credited to the cycle's revenue) and applies what credit the wallet
+//! holds, in the issuing transfer; the bill is the unit's charge, paid like any other. Prepaid accounts at the
+//! cycle's units are counted and not billed. Dunning ([`dun`]) reminds every overdue charge of a month through
+//! the notification outbox and adds the schedule's late fee once.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use voltvend_domain::fees::{OverduePolicy, charge_minor, share_taken};
+use voltvend_domain::fees::{FeeBasis, OverduePolicy, charge_minor, late_fee_minor, share_taken};
 use voltvend_domain::{
-    AccountId, AccountStatus, FeeScheduleId, LedgerAccount, LedgerAccountId, LedgerAccountKind, Owner, Posting,
-    PremisesLevel, Side, TransferKind, TransferRequest, text,
+    AccountId, AccountStatus, BillingMode, FeeScheduleId, LedgerAccount, LedgerAccountId, LedgerAccountKind, Owner,
+    Posting, PremisesLevel, Side, TransferKind, TransferRequest, text,
 };
 
-use super::{Outcome, acting_operator, committed, in_scope, premises_in_scope};
+use super::lifecycle::meters_of;
+use super::{Outcome, acting_operator, arrears_owed, committed, in_scope, premises_in_scope, wallet_position};
 use crate::audit::AuditEntry;
 use crate::command::{CreateFeeSchedule, IssueFees, Operation, PayFees, Sale};
 use crate::error::OpError;
 use crate::records::{
-    AccountRecord, FeeAllocation, FeeCharge, FeePayment, FeePolicy, FeeRun, FeeSchedule, FloorArea, PaymentMethod,
+    AccountRecord, FeeAllocation, FeeCharge, FeePayment, FeePolicy, FeeRun, FeeSchedule, FloorArea, OutboxKind,
+    OutboxRow, PaymentMethod,
 };
 use crate::workspace::Workspace;
 
@@ -79,8 +88,14 @@ pub(super) fn create_schedule(ws: &mut Workspace, op: &Operation, c: &CreateFeeS
         return Err(OpError::Exists { what: "fee schedule", id: c.schedule_id.to_string() });
     }
     let name = text::required("name", &c.name, FeeSchedule::NAME_LEN_MAX)?;
-    if !(1..=FeeSchedule::RATE_MINOR_MAX).contains(&c.rate_minor) {
-        return Err(OpError::refused("fee_rate", "a fee's rate is more than 0 and at most 10 000 000.00"));
+    if !(c.basis.rate_minor_min()..=FeeSchedule::RATE_MINOR_MAX).contains(&c.rate_minor) {
+        return Err(OpError::refused(
+            "fee_rate",
+            "a fee's rate is more than 0 (a postpaid standing charge may be 0) and at most 10 000 000.00",
+        ));
+    }
+    if !(0..=OverduePolicy::SHARE_BP_MAX).contains(&c.late_fee_bp) {
+        return Err(OpError::refused("late_fee", "a late fee is 0 % to 100 % of what is overdue"));
     }
     if !(1..=FeeSchedule::DUE_DAY_MAX).contains(&c.due_day) {
         return Err(OpError::refused("fee_due_day", "a fee falls due on a day from 1 to 28 of its month"));
@@ -101,14 +116,15 @@ pub(super) fn create_schedule(ws: &mut Workspace, op: &Operation, c: &CreateFeeS
         receivable,
         revenue,
         created_at: at,
+        late_fee_bp: c.late_fee_bp,
     };
     let entry = AuditEntry::new(
         "create_fee_schedule",
         format!("fee_schedule:{}", c.schedule_id),
         String::new(),
         format!(
-            "{} at {}: {} {} {}, due on day {}",
-            schedule.name, c.premises_id, c.basis, c.rate_minor, c.currency, c.due_day
+            "{} at {}: {} {} {}, due on day {}, late fee {} bp",
+            schedule.name, c.premises_id, c.basis, c.rate_minor, c.currency, c.due_day, c.late_fee_bp
         ),
     );
     ws.fee_schedules.put(c.schedule_id, schedule);
@@ -129,17 +145,20 @@ fn due_on(period: i32, due_day: i8) -> Result<Date, OpError> {
 
 pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timestamp) -> Done {
     acting_operator(ws, &op.actor)?;
-    let schedule = ws
-        .fee_schedules
-        .get(&i.schedule_id)?
-        .cloned()
-        .ok_or_else(|| OpError::not_found("fee schedule", i.schedule_id))?;
+    let schedule = schedule_of_loaded(ws, i.schedule_id)?;
     in_scope(ws, &op.actor, schedule.premises_id, "fee schedule", i.schedule_id)?;
+    // Rent is charged for the month it is for and falls due in it; a bill charges a month used and falls due in
+    // the next.
     let due = due_on(i.period, schedule.due_day)?;
+    let due = if schedule.basis == FeeBasis::Postpaid {
+        due.checked_add(jiff::Span::new().months(1)).map_err(|e| OpError::Internal(e.to_string()))?
+    } else {
+        due
+    };
     if ws.fee_runs.get(&(i.schedule_id, i.period))?.is_some() {
         return Err(OpError::refused(
             "fees_issued",
-            format!("{} {:04}-{:02} was issued already", schedule.name, i.period / 100, i.period % 100),
+            format!("{} {} was issued already", schedule.name, month_of(i.period)),
         ));
     }
     let units = ws
@@ -147,7 +166,11 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
         .get(&schedule.premises_id)?
         .cloned()
         .ok_or_else(|| OpError::Internal(format!("units within {} not loaded", schedule.premises_id)))?;
-    let (mut charges, mut vacant) = (Vec::new(), 0_i64);
+    let postpaid = schedule.basis == FeeBasis::Postpaid;
+    let (mut charges, mut vacant, mut not_postpaid) = (Vec::new(), 0_i64, 0_i64);
+    // A postpaid bill's postings on the account's own ledger accounts, and the standing charges' total.
+    let (mut moves, mut standing_total) = (Vec::new(), 0_i64);
+    let mut outbox_idx = 0_i64;
     for unit in units {
         // The accounts stored at the unit, and those operations earlier in the batch opened there.
         let mut ids: BTreeSet<AccountId> =
@@ -185,10 +208,45 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
                 ),
             ));
         }
+        if postpaid && account.account.billing_mode != BillingMode::Postpaid {
+            not_postpaid += 1;
+            continue;
+        }
         let area = ws.floor_areas.get(&unit)?.map(|a| a.floor_area_dm2);
-        let amount = charge_minor(schedule.basis, schedule.rate_minor, area).ok_or_else(|| {
+        let base = charge_minor(schedule.basis, schedule.rate_minor, area).ok_or_else(|| {
             OpError::refused("floor_area_missing", format!("unit {} has no floor area to charge per m²", name()))
         })?;
+        let carried = owed_by(&unpaid(ws, account)?)?;
+        let (mut usage, mut credit) = (0, 0);
+        if postpaid {
+            let (arrears, (balance, _)) = (arrears_owed(ws, account)?, wallet_position(ws, account)?);
+            let negative = balance.min(0).checked_neg().unwrap_or(0);
+            usage = arrears.checked_add(negative).ok_or_else(too_large)?;
+            let gross = base.checked_add(usage).ok_or_else(too_large)?;
+            credit = balance.max(0).min(gross);
+            for (ledger, side, amount_minor) in [
+                (account.arrears, Side::Credit, arrears),
+                (account.wallet, Side::Credit, negative),
+                (account.wallet, Side::Debit, credit),
+            ] {
+                if amount_minor > 0 {
+                    moves.push(Posting { account: ledger, side, amount_minor });
+                }
+            }
+            standing_total = standing_total.checked_add(base).ok_or_else(too_large)?;
+        }
+        let amount = base.checked_add(usage).and_then(|a| a.checked_sub(credit)).ok_or_else(too_large)?;
+        if postpaid && let Some(meter) = meters_of(ws, account.account.id).first() {
+            ws.outbox.push(OutboxRow {
+                operation_id: op.id,
+                idx: outbox_idx,
+                meter_id: Some(meter.meter.id),
+                kind: OutboxKind::BillIssued,
+                at,
+                detail: format!("period={} amount_minor={amount} due={due}", month_of(i.period)),
+            });
+            outbox_idx += 1;
+        }
         charges.push(FeeCharge {
             schedule_id: schedule.id,
             period: i.period,
@@ -198,22 +256,30 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
             paid_minor: 0,
             due_on: due,
             issued_at: at,
+            usage_minor: usage,
+            credit_minor: credit,
+            carried_minor: carried,
+            late_fee_minor: 0,
         });
     }
     let total = charges.iter().try_fold(0_i64, |t, c| t.checked_add(c.amount_minor));
-    let total = total.ok_or_else(|| OpError::refused("amount_too_large", "the month's charges are too large"))?;
-    let transfer_id = (total > 0).then(|| op.transfer_id(0));
+    let total = total.ok_or_else(too_large)?;
+    let revenue = if postpaid { standing_total } else { total };
+    let transfer_id = (total > 0 || !moves.is_empty()).then(|| op.transfer_id(0));
     if let Some(id) = transfer_id {
+        let mut postings = vec![
+            Posting { account: schedule.receivable, side: Side::Debit, amount_minor: total },
+            Posting { account: schedule.revenue, side: Side::Credit, amount_minor: revenue },
+        ];
+        postings.extend(moves);
+        postings.retain(|p| p.amount_minor > 0);
         let request = TransferRequest {
             id,
             kind: TransferKind::Fee,
             currency: schedule.currency,
-            postings: vec![
-                Posting { account: schedule.receivable, side: Side::Debit, amount_minor: total },
-                Posting { account: schedule.revenue, side: Side::Credit, amount_minor: total },
-            ],
+            postings,
             corrects: None,
-            memo: format!("{} {:04}-{:02}", schedule.name, i.period / 100, i.period % 100),
+            memo: format!("{} {}", schedule.name, month_of(i.period)),
         };
         committed(ws.book.post(request, at)?)?;
     }
@@ -230,15 +296,31 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
         vacant,
         transfer_id,
         at,
+        not_postpaid,
+        dunned_at: None,
+        dunned: 0,
+        late_fees_minor: 0,
     };
     let entry = AuditEntry::new(
         "issue_fees",
         format!("fee_schedule:{}", schedule.id),
         String::new(),
-        format!("period={} charged={} total={} vacant={} due={due}", i.period, run.charged, total, vacant),
+        format!(
+            "period={} charged={} total={} vacant={} not_postpaid={not_postpaid} due={due}",
+            i.period, run.charged, total, vacant
+        ),
     );
     ws.fee_runs.put((schedule.id, i.period), run.clone());
     Ok((Outcome::FeesIssued { run, charges }, entry))
+}
+
+fn too_large() -> OpError {
+    OpError::refused("amount_too_large", "the month's charges are too large")
+}
+
+/// `YYYY-MM` of a period `year × 100 + month`.
+fn month_of(period: i32) -> String {
+    format!("{:04}-{:02}", period / 100, period % 100)
 }
 
 /// Writes a charge and keeps its account's list of unpaid charges up to date (where an operation of the batch
@@ -438,10 +520,12 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
     }
     let charges = unpaid(ws, &account)?;
     let owed = owed_by(&charges)?;
-    if owed == 0 {
+    // A postpaid account's over-payment is credit in its wallet, which its next bill uses first.
+    let postpaid = account.account.billing_mode == BillingMode::Postpaid;
+    if owed == 0 && !postpaid {
         return Err(OpError::refused("no_fees_due", format!("account {} owes no rent or fees", p.account_id)));
     }
-    if p.paid_minor > owed {
+    if p.paid_minor > owed && !postpaid {
         return Err(OpError::refused(
             "fees_overpaid",
             format!(
@@ -455,9 +539,14 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
     let source = super::money_account(p.method, &books, || Ok(shift.drawer))?;
     point.take_sale(p.paid_minor)?;
     let receipt_no = point.next_receipt()?;
-    let (lines, credits) = allocate(ws, op, &charges, p.paid_minor, 0, at)?;
+    let to_charges = p.paid_minor.min(owed);
+    let credit = p.paid_minor - to_charges;
+    let (lines, credits) = allocate(ws, op, &charges, to_charges, 0, at)?;
     let mut postings = vec![Posting { account: source, side: Side::Debit, amount_minor: p.paid_minor }];
     postings.extend(credits);
+    if credit > 0 {
+        postings.push(Posting { account: account.wallet, side: Side::Credit, amount_minor: credit });
+    }
     let transfer_id = op.transfer_id(0);
     let request = TransferRequest {
         id: transfer_id,
@@ -481,14 +570,114 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
         paid_minor: p.paid_minor,
         transfer_id,
         lines,
+        credit_minor: credit,
     };
     let entry = AuditEntry::new(
         "pay_fees",
         format!("account:{}", account.account.id),
         format!("owed={owed}"),
-        format!("receipt={}/{} paid={} owed={}", point.name, receipt_no, p.paid_minor, owed - p.paid_minor),
+        format!(
+            "receipt={}/{} paid={} owed={} credit={credit}",
+            point.name,
+            receipt_no,
+            p.paid_minor,
+            owed - to_charges
+        ),
     );
     ws.vending_points.put(point.id, point);
     ws.fee_payments.push(payment.clone());
     Ok((Outcome::FeesPaid(payment), entry))
+}
+
+/// 催缴: every charge of the month still owed after its due date (in the site's time zone) is reminded through
+/// the notification outbox (to a meter of its account, when it has one), and charged the schedule's late fee
+/// on what it owes, once: a month is dunned once. The late fees are debited to the receivable and credited to
+/// the schedule's revenue in one transfer.
+pub(super) fn dun(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timestamp) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let schedule = schedule_of_loaded(ws, i.schedule_id)?;
+    in_scope(ws, &op.actor, schedule.premises_id, "fee schedule", i.schedule_id)?;
+    let mut run = ws.fee_runs.get(&(i.schedule_id, i.period))?.cloned().ok_or_else(|| {
+        OpError::refused("fees_not_issued", format!("{} {} is not issued", schedule.name, month_of(i.period)))
+    })?;
+    if run.dunned_at.is_some() {
+        return Err(OpError::refused(
+            "fees_dunned",
+            format!("{} {} was dunned already", schedule.name, month_of(i.period)),
+        ));
+    }
+    let site =
+        ws.premises.get(&schedule.premises_id)?.ok_or_else(|| OpError::not_found("premises", schedule.premises_id))?;
+    let tz = jiff::tz::TimeZone::get(&site.time_zone)
+        .map_err(|_| OpError::Internal(format!("unknown time zone {}", site.time_zone)))?;
+    let today = at.to_zoned(tz).date();
+    if today <= run.due_on {
+        return Err(OpError::refused(
+            "fees_not_overdue",
+            format!("{} {} falls due on {}; it is dunned after that", schedule.name, month_of(i.period), run.due_on),
+        ));
+    }
+    let mut overdue: Vec<FeeCharge> = ws
+        .fee_charges
+        .values()
+        .filter(|c| c.schedule_id == i.schedule_id && c.period == i.period && c.overdue_on(today))
+        .cloned()
+        .collect();
+    overdue.sort_by_key(FeeCharge::key);
+    let mut total = 0_i64;
+    for (n, mut c) in overdue.iter().cloned().enumerate() {
+        let fee = late_fee_minor(c.outstanding_minor(), schedule.late_fee_bp);
+        let owed = c.outstanding_minor() + fee;
+        total = total.checked_add(fee).ok_or_else(too_large)?;
+        c.amount_minor = c.amount_minor.checked_add(fee).ok_or_else(too_large)?;
+        c.late_fee_minor = fee;
+        if let Some(meter) = meters_of(ws, c.account_id).first() {
+            ws.outbox.push(OutboxRow {
+                operation_id: op.id,
+                idx: i64::try_from(n).unwrap_or(i64::MAX),
+                meter_id: Some(meter.meter.id),
+                kind: OutboxKind::FeesOverdue,
+                at,
+                detail: format!(
+                    "period={} owed_minor={owed} late_fee_minor={fee} due={}",
+                    month_of(i.period),
+                    c.due_on
+                ),
+            });
+        }
+        put_charge(ws, c)?;
+    }
+    if total > 0 {
+        let request = TransferRequest {
+            id: op.transfer_id(0),
+            kind: TransferKind::Fee,
+            currency: schedule.currency,
+            postings: vec![
+                Posting { account: schedule.receivable, side: Side::Debit, amount_minor: total },
+                Posting { account: schedule.revenue, side: Side::Credit, amount_minor: total },
+            ],
+            corrects: None,
+            memo: format!("{} {} late fees", schedule.name, month_of(i.period)),
+        };
+        committed(ws.book.post(request, at)?)?;
+    }
+    run.dunned_at = Some(at);
+    run.dunned = i64::try_from(overdue.len()).unwrap_or(i64::MAX);
+    run.late_fees_minor = total;
+    let entry = AuditEntry::new(
+        "dun_fees",
+        format!("fee_schedule:{}", schedule.id),
+        String::new(),
+        format!("period={} overdue={} late_fees={total}", i.period, run.dunned),
+    );
+    ws.fee_runs.put((schedule.id, i.period), run.clone());
+    let charges = overdue
+        .iter()
+        .map(|c| ws.fee_charges.get(&c.key()).ok().flatten().cloned().unwrap_or_else(|| c.clone()))
+        .collect();
+    Ok((Outcome::FeesDunned { run, charges }, entry))
+}
+
+fn schedule_of_loaded(ws: &Workspace, id: FeeScheduleId) -> Result<FeeSchedule, OpError> {
+    ws.fee_schedules.get(&id)?.cloned().ok_or_else(|| OpError::not_found("fee schedule", id))
 }

@@ -129,6 +129,11 @@ pub enum Outcome {
     },
     /// Rent and fees paid at a counter.
     FeesPaid(crate::records::FeePayment),
+    /// A month dunned: the run as it is now, and its overdue charges with their late fees.
+    FeesDunned {
+        run: crate::records::FeeRun,
+        charges: Vec<crate::records::FeeCharge>,
+    },
     /// A vending point's remittance recorded: the point as it is now.
     Settled(voltvend_domain::VendingPoint),
     /// Commands queued for a meter by an operator.
@@ -370,6 +375,7 @@ fn apply_command(
         Command::SetFeePolicy(f) => fees::set_policy(ws, op, f),
         Command::CreateFeeSchedule(c) => fees::create_schedule(ws, op, c, at),
         Command::IssueFees(i) => fees::issue(ws, op, i, at),
+        Command::DunFees(i) => fees::dun(ws, op, i, at),
         Command::PayFees(p) => fees::pay(ws, op, p, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),

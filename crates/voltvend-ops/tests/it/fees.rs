@@ -107,6 +107,7 @@ fn schedule(p: &Park, basis: FeeBasis, rate_minor: i64) -> CreateFeeSchedule {
         rate_minor,
         currency: Currency::CNY,
         due_day: 10,
+        late_fee_bp: 0,
     }
 }
 
@@ -481,4 +482,111 @@ fn a_month_issued_in_the_batch_that_opens_an_account_charges_it_as_one_after_the
     assert_eq!((charge.account_id, charge.amount_minor, charge.paid_minor), (account_id, 42_000, 3_000));
     assert_eq!(p.db.fee_runs.get(&(p.schedule, 202_611)).unwrap().vacant, 0);
     receivable(&p);
+}
+
+/// 后付费账单: a postpaid billing cycle at the property (a standing charge of 10.00, due on the 15th of the month
+/// after, a 5 % late fee). A-101 bought 50.00 of credit, used 30.00 of it prepaid, switched to postpaid at that reading, and used
+/// 60.00 more: the prepaid credit left (20.00) pays first, the 40.00 beyond it is owed and billed with the
+/// standing charge; B-101 (a keypad meter, prepaid) is counted and not billed; dunning adds the late fee once and
+/// reminds through the outbox; an over-payment becomes credit, which the next bill applies first.
+#[test]
+fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_credited() {
+    let mut p = park();
+    let cycle = FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE20));
+    let who = admin(&p.estate);
+    let create = CreateFeeSchedule {
+        schedule_id: cycle,
+        name: "电费账单 Electricity bill".into(),
+        due_day: 15,
+        late_fee_bp: 500,
+        ..schedule(&p, FeeBasis::Postpaid, 1_000)
+    };
+    run(&mut p, who.clone(), Command::CreateFeeSchedule(create)).unwrap();
+    // The property fee's November (299.25 for A-101) is owed when the bill is issued: carried, not in it.
+    issued(issue(&mut p, 202_611));
+
+    sale(sell_a(&mut p, 5_000));
+    let read = |p: &mut Park, points: &[(&str, i64)]| {
+        let op = p.estate.readings(points);
+        p.db.run(&op, None, &p.ctx, at()).unwrap();
+    };
+    // 0.60 a kWh: 50 kWh prepaid (30.00 from the wallet), the cut-over, then 100 kWh postpaid (60.00).
+    read(&mut p, &[("2026-10-01T00:00:00Z", 1_000_000), ("2026-10-03T00:00:00Z", 1_050_000)]);
+    let account = p.db.accounts.get(&p.estate.account_a).unwrap().clone();
+    assert_eq!(p.db.balance(account.wallet), Some(2_000));
+    let switch = voltvend_ops::SwitchBillingMode {
+        account_id: account.account.id,
+        mode: voltvend_domain::BillingMode::Postpaid,
+        reason: "tenant on a monthly bill".into(),
+    };
+    run(&mut p, who.clone(), Command::SwitchBillingMode(switch)).unwrap();
+    read(&mut p, &[("2026-10-25T00:00:00Z", 1_150_000)]);
+    assert_eq!(p.db.balance(account.wallet), Some(0), "the prepaid credit paid first");
+    assert_eq!(p.db.balance(account.arrears), Some(4_000), "the rest is owed, not cut off");
+
+    let dun = |p: &mut Park, period| {
+        let who = admin(&p.estate);
+        run(p, who, Command::DunFees(IssueFees { schedule_id: cycle, period }))
+    };
+    assert_eq!(code(dun(&mut p, 202_610)), "fees_not_issued");
+    let bill = |p: &mut Park, period| {
+        let who = admin(&p.estate);
+        issued(run(p, who, Command::IssueFees(IssueFees { schedule_id: cycle, period })))
+    };
+    let (run_10, charges) = bill(&mut p, 202_610);
+    assert_eq!((run_10.charged, run_10.not_postpaid, run_10.vacant), (1, 1, 1));
+    assert_eq!(run_10.due_on, jiff::civil::date(2026, 11, 15), "a bill falls due in the month after");
+    let c = &charges[0];
+    assert_eq!((c.premises_id, c.usage_minor, c.credit_minor, c.carried_minor), (p.estate.unit_a.id, 4_000, 0, 29_925));
+    assert_eq!(c.amount_minor, 5_000, "40.00 used + 10.00 standing");
+    assert_eq!(p.db.balance(account.arrears), Some(0), "moved to the bill");
+    let s = p.db.fee_schedules.get(&cycle).unwrap().clone();
+    assert_eq!(p.db.balance(s.receivable), Some(5_000));
+    assert_eq!(p.db.balance(s.revenue), Some(1_000));
+    let bills: Vec<_> = p.db.outbox.iter().filter(|o| o.kind == voltvend_ops::OutboxKind::BillIssued).collect();
+    assert_eq!(bills.len(), 1);
+    assert_eq!(bills[0].meter_id, Some(p.estate.remote_meter));
+    assert!(bills[0].detail.contains("amount_minor=5000"), "{}", bills[0].detail);
+
+    // Dunned on December 2nd, after November 15th: 5 % of 50.00 = 2.50, once (the property fee is dunned by
+    // its own schedule).
+    let before = p.db.outbox.len();
+    let dunned = match outcome(dun(&mut p, 202_610)) {
+        Outcome::FeesDunned { run, charges } => (run, charges),
+        other => panic!("not dunned: {other:?}"),
+    };
+    assert_eq!((dunned.0.dunned, dunned.0.late_fees_minor), (1, 250));
+    assert_eq!((dunned.1[0].late_fee_minor, dunned.1[0].amount_minor), (250, 5_250));
+    assert_eq!(p.db.balance(s.receivable), Some(5_250));
+    assert_eq!(p.db.balance(s.revenue), Some(1_250));
+    let reminders: Vec<_> = p.db.outbox[before..].iter().collect();
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].kind, voltvend_ops::OutboxKind::FeesOverdue);
+    assert!(reminders[0].detail.contains("owed_minor=5250 late_fee_minor=250"), "{}", reminders[0].detail);
+    let db = p.db.clone();
+    assert_eq!(code(dun(&mut p, 202_610)), "fees_dunned");
+    assert_eq!(p.db, db, "a refusal changes nothing");
+
+    // November's bill falls due on December 15th: not overdue on the 2nd.
+    read(&mut p, &[("2026-12-01T00:00:00Z", 1_200_000)]); // 30.00 more, owed
+    // 400.00 pays the property fee (299.25, due first) and the bill (52.50); the 48.25 left is credit.
+    let payment = paid(pay_a(&mut p, 40_000));
+    let lines: Vec<(FeeScheduleId, i64)> = payment.lines.iter().map(|l| (l.schedule_id, l.amount_minor)).collect();
+    assert_eq!(lines, vec![(p.schedule, 29_925), (cycle, 5_250)]);
+    assert_eq!(payment.credit_minor, 4_825);
+    assert_eq!(p.db.balance(account.wallet), Some(4_825));
+    assert_eq!(p.db.balance(account.arrears), Some(3_000));
+    // November: 30.00 used + 10.00 standing = 40.00, all of it paid from the 48.25 credit; 8.25 stays.
+    let (_, charges) = bill(&mut p, 202_611);
+    let c = &charges[0];
+    assert_eq!((c.usage_minor, c.credit_minor, c.amount_minor, c.carried_minor), (3_000, 4_000, 0, 0));
+    assert_eq!(p.db.balance(account.wallet), Some(825));
+    assert_eq!(p.db.balance(account.arrears), Some(0));
+    assert_eq!(code(dun(&mut p, 202_611)), "fees_not_overdue");
+    // A payment with nothing owed is credit to a postpaid account (a prepaid one is refused, above).
+    let payment = paid(pay_a(&mut p, 1_000));
+    assert_eq!((payment.lines.len(), payment.credit_minor), (0, 1_000));
+    assert_eq!(p.db.balance(account.wallet), Some(1_825));
+    assert!(p.db.check().is_empty(), "{:?}", p.db.check());
+    assert_eq!(receivable(&p), 21_788, "the property fee's receivable: B-101's November");
 }

@@ -473,6 +473,7 @@ fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
             rate_minor: 50_000,
             currency: voltvend_domain::Currency::CNY,
             due_day: 10,
+            late_fee_bp: 0,
         }),
         Command::IssueFees(IssueFees { schedule_id, period: 202_611 }),
         block,

@@ -634,6 +634,18 @@ endpoints! {
         access: Access::Needs(P::FeesManage), summary: "出账: issue a month — each occupied unit charged once, due on the schedule's day", keyed: true,
         query: -, body: -, ok: 201 [FeePeriodView], errors: [404, 409, 422],
     }
+    POST "/api/v1/fee-schedules/{id}/periods/{period}/dunning" => fees::dun_period {
+        access: Access::Needs(P::FeesManage), summary: "催缴: dun a month after its due date — every overdue charge reminded through the notification outbox and charged the schedule's late fee, once", keyed: true,
+        query: -, body: -, ok: 200 [FeePeriodView], errors: [404, 409, 422],
+    }
+    GET "/api/v1/fee-schedules/{id}/periods/{period}/bills/{unit}" => fees::get_bill {
+        access: Access::Needs(P::AccountsRead), summary: "账单: a postpaid bill — usage since the previous bill with each meter's and TOU period's consumption, standing charge, credit applied, late fee, what is paid and owed (json, or pdf in zh-CN or en)", keyed: false,
+        query: [BillQuery], body: -, ok: 200 document, errors: [404, 422, 503],
+    }
+    GET "/api/v1/reports/bills" => reports::bills {
+        access: Access::Needs(P::ReportsRead), summary: "账单明细: a month's bills or fee charges, one row per unit — carried, usage, standing charge, credit, late fee, amount, paid, owed (json, csv, xlsx or pdf)", keyed: false,
+        query: [BillsQuery], body: -, ok: 200 [FeePeriodView], errors: [404, 409, 422, 503],
+    }
     GET "/api/v1/accounts/{id}/fees" => fees::get_account_fees {
         access: Access::Needs(P::AccountsRead), summary: "An account's rent and fees: owed, overdue, the policy that applies, its charges and payments", keyed: false,
         query: -, body: -, ok: 200 [AccountFeesView], errors: [404],

@@ -57,6 +57,14 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("reason_code", "Code", "原因代码"),
     ("reason", "Reason", "原因"),
     ("refunded_at", "Refunded", "退款时间"),
+    ("due_on", "Due on", "截止日"),
+    ("carried", "Earlier unpaid", "往期未付"),
+    ("usage", "Usage", "用电费用"),
+    ("standing_charge", "Standing charge", "固定费"),
+    ("credit_applied", "Credit applied", "预存抵扣"),
+    ("late_fee", "Late fee", "滞纳金"),
+    ("amount", "Amount", "应付"),
+    ("outstanding", "Still owed", "未付"),
 ];
 
 /// Columns a printed page leaves out: ids are for machines (the CSV and XLSX keep them).
@@ -104,6 +112,7 @@ pub fn title(name: &str, language: Language) -> String {
             "shift-settlement" => ("Shift settlement", "交班结算单"),
             "load-curve-hour" => ("Load curve by hour", "负荷曲线（按小时）"),
             "load-curve-day" => ("Load curve by day", "负荷曲线（按日）"),
+            n if n.starts_with("bills-") => ("Bills", "账单明细"),
             _ => (name, name),
         };
         Some((if zh { cn } else { en }).to_string())

@@ -3097,14 +3097,19 @@ pub struct CreateFeeScheduleRequest {
     /// The site: every unit within it with an open account is charged.
     pub premises_id: Uuid,
     pub name: String,
-    /// per_unit or per_m2.
+    /// per_unit, per_m2, or postpaid (a postpaid billing cycle: each postpaid account's monthly bill).
     pub basis: String,
-    /// The month's amount per unit or per m², in major units: "3.50".
+    /// The month's amount per unit or per m², or a postpaid bill's standing charge (which may be 0), in major
+    /// units: "3.50".
     #[schemars(regex(pattern = r"^[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub rate: String,
     pub currency: String,
     /// The day of the month a charge falls due, 1–28.
     pub due_day: i64,
+    /// The late fee, a percentage (two decimals at most) of what a charge still owes when its month is dunned
+    /// after the due date; none when left out.
+    #[serde(default)]
+    pub late_fee_percent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -3116,6 +3121,8 @@ pub struct FeeScheduleView {
     pub basis: String,
     pub rate: MoneyView,
     pub due_day: i64,
+    /// The late fee's percentage ("0.00": none).
+    pub late_fee_percent: String,
     /// The schedule's receivable and revenue accounts in the ledger.
     pub receivable_id: Uuid,
     pub revenue_id: Uuid,
@@ -3138,6 +3145,15 @@ pub struct FeeChargeView {
     pub due_on: String,
     /// Unpaid after its due date, today in the site's time zone.
     pub overdue: bool,
+    /// A postpaid bill's usage (what the account used since its last bill) and the wallet credit applied.
+    pub usage: MoneyView,
+    pub credit_applied: MoneyView,
+    /// What earlier charges of the account still owed when this one was issued (not in its amount).
+    pub carried: MoneyView,
+    /// The late fee added when its month was dunned (in its amount).
+    pub late_fee: MoneyView,
+    /// A postpaid bill's document (JSON; `format=pdf` prints it).
+    pub bill: Option<String>,
 }
 
 /// A month of a schedule: issued, or as issuing it would be now (a preview).
@@ -3152,10 +3168,78 @@ pub struct FeePeriodView {
     pub charged: i64,
     /// Units with no open account: charged nothing.
     pub vacant: i64,
+    /// A postpaid cycle's units whose account is prepaid: not billed.
+    pub not_postpaid: i64,
     pub total: MoneyView,
     pub charges: Vec<FeeChargeView>,
     pub operation_id: Option<Uuid>,
     pub issued_at: Option<String>,
+    /// When the month was dunned (催缴), how many overdue charges were reminded, and the late fees charged.
+    pub dunned_at: Option<String>,
+    pub dunned: i64,
+    pub late_fees: MoneyView,
+}
+
+/// 账单: a postpaid account's bill for a month, and what it is made of.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BillView {
+    pub schedule_id: Uuid,
+    pub schedule_name: String,
+    pub period: String,
+    pub premises_id: Uuid,
+    pub unit: String,
+    pub account_id: Uuid,
+    pub customer_name: String,
+    pub issued_at: String,
+    pub due_on: String,
+    /// The readings it covers: taken after the previous bill of the cycle (or the account's opening) and
+    /// before this one was issued.
+    pub readings_from: String,
+    pub readings_to: String,
+    /// What each meter used in that span, as billed (kWh or m³, three decimals), and by TOU period.
+    pub consumption: Vec<BillConsumptionView>,
+    pub consumption_by_tou: Vec<BillConsumptionView>,
+    pub usage: MoneyView,
+    pub standing_charge: MoneyView,
+    pub credit_applied: MoneyView,
+    pub late_fee: MoneyView,
+    /// usage + standing charge − credit applied + late fee.
+    pub amount: MoneyView,
+    pub paid: MoneyView,
+    pub outstanding: MoneyView,
+    /// Earlier bills and fees the account still owed when it was issued.
+    pub carried: MoneyView,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct BillConsumptionView {
+    /// A meter's serial, or a TOU period's name (empty: readings without TOU registers).
+    pub label: String,
+    pub utility: String,
+    pub readings: i64,
+    pub consumption: String,
+}
+
+/// A month's bills (the charges of a fee schedule or postpaid billing cycle).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillsQuery {
+    pub schedule_id: Uuid,
+    /// YYYY-MM.
+    pub period: String,
+    /// json (the default: the month's view), csv, xlsx or pdf.
+    pub format: Option<String>,
+    /// For pdf: zh-CN (the default) or en.
+    pub lang: Option<String>,
+}
+
+/// A bill's format: json (the default) or pdf, in `lang` (zh-CN, the default, or en).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BillQuery {
+    pub format: Option<String>,
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -3182,6 +3266,8 @@ pub struct FeePaymentView {
     pub paid: MoneyView,
     /// The charges it paid, oldest due first.
     pub lines: Vec<FeeLineView>,
+    /// A postpaid account's over-payment, credited to its wallet.
+    pub credit: MoneyView,
     pub transfer_id: Uuid,
     pub receipt: ReceiptLinks,
 }

@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/fees", get(schedules).post(fees_form))
         .route("/ui/fees/{id}", get(schedule))
         .route("/ui/fees/{id}/issue", post(issue))
+        .route("/ui/fees/{id}/dun", post(dun))
         .route("/ui/accounts/{id}/fees", post(pay))
         .route("/ui/fee-receipts/{id}", get(receipt))
 }
@@ -79,7 +80,7 @@ async fn fees_form(State(app): State<AppState>, ui: Ui, request: Request) -> Res
     let form = J(json!({
         "form": which, "name": f.get("name"), "site": f.get("site"), "basis": f.get("basis"), "rate": f.get("rate"),
         "currency": f.get("currency"), "due_day": f.get("due_day"), "unit": f.get("unit"), "area": f.get("area"),
-        "policy": f.get("policy"), "share": f.get("share"),
+        "policy": f.get("policy"), "share": f.get("share"), "late_fee": f.get("late_fee"),
     }));
     let (path, body) = match which.as_str() {
         "schedule" => {
@@ -89,6 +90,7 @@ async fn fees_form(State(app): State<AppState>, ui: Ui, request: Request) -> Res
             let body = json!({
                 "premises_id": f.get("site"), "name": f.get("name"), "basis": f.get("basis"), "rate": f.get("rate"),
                 "currency": f.get("currency"), "due_day": due_day,
+                "late_fee_percent": Some(f.get("late_fee").trim()).filter(|t| !t.is_empty()),
             });
             ("/api/v1/fee-schedules".to_string(), body)
         }
@@ -175,6 +177,22 @@ async fn issue(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, requ
     let a = ui
         .post(&format!("/api/v1/fee-schedules/{schedule}/periods/{}", segment(&period)), &json!(null), f.get("key"))
         .await;
+    if !a.ok() {
+        return schedule_page(&app, &ui, &id, &period, Some(a.error())).await;
+    }
+    see_other(&format!("/ui/fees/{schedule}?period={}", percent(&period)))
+}
+
+/// 催缴: the month's overdue charges reminded and charged the late fee.
+async fn dun(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    let f = read_form(request).await;
+    if !f.csrf_ok(&ui) {
+        return csrf_refused(&ui);
+    }
+    let period = f.get("period").to_string();
+    let Some(schedule) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/fees") };
+    let path = format!("/api/v1/fee-schedules/{schedule}/periods/{}/dunning", segment(&period));
+    let a = ui.post(&path, &json!(null), f.get("key")).await;
     if !a.ok() {
         return schedule_page(&app, &ui, &id, &period, Some(a.error())).await;
     }

@@ -298,8 +298,10 @@ async fn demo_seed_is_consistent() {
     // 2.80 × the unit's floor area, halves up); two in three of October's paid at Block A's counter, each in
     // full; the receivable is what the charges owe and the counter's receipts (sales and fees) have no gaps.
     assert_eq!(s.fee_schedules, 1);
-    let schedules = store.list_fee_schedules(&q).await.unwrap();
-    assert_eq!(schedules.len(), 1);
+    let mut schedules = store.list_fee_schedules(&q).await.unwrap();
+    assert_eq!(schedules.len(), 2, "the property fee and the shops' billing cycle");
+    let at = schedules.iter().position(|f| f.basis == voltvend_domain::fees::FeeBasis::Postpaid).unwrap();
+    let cycle = schedules.remove(at);
     let runs = store.fee_runs(schedules[0].id).await.unwrap();
     assert_eq!(runs.iter().map(|r| r.period).collect::<Vec<_>>(), vec![202_611, 202_610]);
     assert!(runs.iter().all(|r| r.charged + r.vacant == 72 && r.charged > 60), "{runs:?}");
@@ -312,6 +314,30 @@ async fn demo_seed_is_consistent() {
     assert!(paid.iter().all(|c| c.paid_minor == c.amount_minor));
     assert_eq!(paid.len(), s.fee_payments);
     assert_eq!(s.fee_payments, (0..october.len()).filter(|n| n % 3 != 2).count());
+    // 后付费账单: Block A's shops on monthly bills from the history's first day (November 2nd), so October's bill
+    // was issued then: the 20.00 standing charge less the credit each held. Two in three paid at the counter;
+    // dunned on the 23rd (after November 15th), the rest owe a 5 % late fee on what they owed.
+    assert!(s.postpaid_accounts > 0);
+    assert_eq!((cycle.rate_minor, cycle.due_day, cycle.late_fee_bp), (2_000, 15, 500));
+    let runs = store.fee_runs(cycle.id).await.unwrap();
+    assert_eq!(runs.iter().map(|r| r.period).collect::<Vec<_>>(), vec![202_610]);
+    assert_eq!(usize::try_from(runs[0].charged).unwrap(), s.postpaid_accounts);
+    assert_eq!(runs[0].due_on, jiff::civil::date(2026, 11, 15));
+    let bills = store.fee_charges_of_period(cycle.id, 202_610).await.unwrap();
+    assert_eq!(bills.len(), s.postpaid_accounts);
+    for b in &bills {
+        assert_eq!(b.usage_minor, 0, "nothing used as postpaid before the switch: {b:?}");
+        assert_eq!(b.amount_minor, 2_000 - b.credit_minor + b.late_fee_minor, "{b:?}");
+        if b.paid_minor == 0 {
+            assert_eq!(b.late_fee_minor, (5 * (b.amount_minor - b.late_fee_minor) + 50) / 100, "{b:?}");
+        } else {
+            assert_eq!((b.late_fee_minor, b.paid_minor), (0, b.amount_minor), "paid in full before dunning: {b:?}");
+        }
+    }
+    let owing = bills.iter().filter(|b| b.amount_minor - b.late_fee_minor > 0).count();
+    assert_eq!(s.bills_paid, (0..owing).filter(|n| n % 3 != 2).count());
+    assert_eq!(s.bills_dunned, owing - s.bills_paid);
+    assert_eq!(bills.iter().filter(|b| b.late_fee_minor > 0).count(), s.bills_dunned);
     let report = store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 

@@ -813,6 +813,7 @@ fn fee_schedule_from_row(r: &DbRow) -> Result<voltvend_ops::FeeSchedule, StoreEr
         receivable: uuid_of(r, "receivable_id")?,
         revenue: uuid_of(r, "revenue_id")?,
         created_at: at_of(r, "created_at_us")?,
+        late_fee_bp: r.try_get("late_fee_bp")?,
     })
 }
 
@@ -827,6 +828,10 @@ fn fee_run_from_row(r: &DbRow) -> Result<voltvend_ops::FeeRun, StoreError> {
         vacant: r.try_get("vacant")?,
         transfer_id: opt_uuid_of(r, "transfer_id")?,
         at: at_of(r, "at_us")?,
+        not_postpaid: r.try_get("not_postpaid")?,
+        dunned_at: opt_at_of(r, "dunned_at_us")?,
+        dunned: r.try_get("dunned")?,
+        late_fees_minor: r.try_get("late_fees_minor")?,
     })
 }
 
@@ -840,6 +845,10 @@ fn fee_charge_from_row(r: &DbRow) -> Result<voltvend_ops::FeeCharge, StoreError>
         paid_minor: r.try_get("paid_minor")?,
         due_on: date_of(r, "due_on")?,
         issued_at: at_of(r, "issued_at_us")?,
+        usage_minor: r.try_get("usage_minor")?,
+        credit_minor: r.try_get("credit_minor")?,
+        carried_minor: r.try_get("carried_minor")?,
+        late_fee_minor: r.try_get("late_fee_minor")?,
     })
 }
 
@@ -871,6 +880,7 @@ fn fee_payment_from_row(r: &DbRow) -> Result<voltvend_ops::FeePayment, StoreErro
         paid_minor: r.try_get("paid_minor")?,
         transfer_id: uuid_of(r, "transfer_id")?,
         lines: Vec::new(),
+        credit_minor: r.try_get("credit_minor")?,
     })
 }
 

@@ -931,7 +931,7 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
     insert_rows(
         conn,
         "INSERT INTO fee_schedules (id, premises_id, name, basis, rate_minor, currency, due_day, receivable_id, \
-         revenue_id, created_at_us)",
+         revenue_id, created_at_us, late_fee_bp)",
         "",
         &c.fee_schedules,
         |b, f| {
@@ -944,15 +944,18 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(i64::from(f.due_day))
                 .push_bind(f.receivable.as_uuid())
                 .push_bind(f.revenue.as_uuid())
-                .push_bind(timestamp_us(f.created_at));
+                .push_bind(timestamp_us(f.created_at))
+                .push_bind(f.late_fee_bp);
         },
     )
     .await?;
     insert_rows(
         conn,
         "INSERT INTO fee_runs (operation_id, schedule_id, period, due_on, charged, total_minor, vacant, transfer_id, \
-         at_us)",
-        "",
+         at_us, not_postpaid, dunned_at_us, dunned, late_fees_minor)",
+        // A month dunned changes its run.
+        " ON CONFLICT (schedule_id, period) DO UPDATE SET dunned_at_us = excluded.dunned_at_us, \
+         dunned = excluded.dunned, late_fees_minor = excluded.late_fees_minor",
         &c.fee_runs,
         |b, r| {
             b.push_bind(r.operation_id.as_uuid())
@@ -963,15 +966,21 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(r.total_minor)
                 .push_bind(r.vacant)
                 .push_bind(r.transfer_id.map(|t| t.as_uuid()))
-                .push_bind(timestamp_us(r.at));
+                .push_bind(timestamp_us(r.at))
+                .push_bind(r.not_postpaid)
+                .push_bind(r.dunned_at.map(timestamp_us))
+                .push_bind(r.dunned)
+                .push_bind(r.late_fees_minor);
         },
     )
     .await?;
     insert_rows(
         conn,
         "INSERT INTO fee_charges (schedule_id, period, premises_id, account_id, amount_minor, paid_minor, due_on, \
-         issued_at_us)",
-        " ON CONFLICT (schedule_id, period, premises_id) DO UPDATE SET paid_minor = excluded.paid_minor",
+         issued_at_us, usage_minor, credit_minor, carried_minor, late_fee_minor)",
+        // Paying a charge changes what is paid; dunning it adds its late fee to its amount.
+        " ON CONFLICT (schedule_id, period, premises_id) DO UPDATE SET paid_minor = excluded.paid_minor, \
+         amount_minor = excluded.amount_minor, late_fee_minor = excluded.late_fee_minor",
         &c.fee_charges,
         |b, f| {
             b.push_bind(f.schedule_id.as_uuid())
@@ -981,14 +990,18 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(f.amount_minor)
                 .push_bind(f.paid_minor)
                 .push_bind(f.due_on.to_string())
-                .push_bind(timestamp_us(f.issued_at));
+                .push_bind(timestamp_us(f.issued_at))
+                .push_bind(f.usage_minor)
+                .push_bind(f.credit_minor)
+                .push_bind(f.carried_minor)
+                .push_bind(f.late_fee_minor);
         },
     )
     .await?;
     insert_rows(
         conn,
         "INSERT INTO fee_payments (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, \
-         at_us, method, reference, paid_minor, transfer_id)",
+         at_us, method, reference, paid_minor, transfer_id, credit_minor)",
         "",
         &c.fee_payments,
         |b, f| {
@@ -1002,7 +1015,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(f.method.as_str())
                 .push_bind(f.reference.clone())
                 .push_bind(f.paid_minor)
-                .push_bind(f.transfer_id.as_uuid());
+                .push_bind(f.transfer_id.as_uuid())
+                .push_bind(f.credit_minor);
         },
     )
     .await?;

@@ -1674,6 +1674,7 @@ pub async fn fees_agree_with_the_model(h: &Harness) {
         rate_minor: 350,
         currency: Currency::CNY,
         due_day: 10,
+        late_fee_bp: 0,
     };
     steps.push(Operation::new(estate.next_op(), admin.clone(), Command::CreateFeeSchedule(create)));
     let issue = |period| Command::IssueFees(IssueFees { schedule_id: schedule, period });
@@ -1761,6 +1762,85 @@ pub async fn fees_agree_with_the_model(h: &Harness) {
     assert_eq!(h.store.floor_area(estate.unit_a.id).await.unwrap(), Some(8_550));
     let policies = h.store.fee_policies(None).await.unwrap();
     assert_eq!(policies, vec![share]);
+}
+
+/// 后付费账单 on both backends: a postpaid cycle's October bill issued, dunned (its late fee added to the stored
+/// charge) and over-paid in one batch, as the model does them one after the other; the over-payment is credit.
+pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
+    use voltvend_domain::fees::FeeBasis;
+    use voltvend_domain::{BillingMode, FeeScheduleId};
+    use voltvend_ops::{Actor, CreateFeeSchedule, IssueFees, PayFees, PaymentMethod, SwitchBillingMode};
+    let mut estate = h.estate().await;
+    let cycle = FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xB111));
+    let admin = Actor::operator(estate.admin, estate.group.id, "test");
+    let create = CreateFeeSchedule {
+        schedule_id: cycle,
+        premises_id: estate.property.id,
+        name: "电费账单".into(),
+        basis: FeeBasis::Postpaid,
+        rate_minor: 0,
+        currency: Currency::CNY,
+        due_day: 15,
+        late_fee_bp: 1_000,
+    };
+    let switch =
+        SwitchBillingMode { account_id: estate.account_a, mode: BillingMode::Postpaid, reason: "monthly bill".into() };
+    let steps = vec![
+        Operation::new(estate.next_op(), admin.clone(), Command::CreateFeeSchedule(create)),
+        Operation::new(estate.next_op(), admin.clone(), Command::SwitchBillingMode(switch)),
+        // 0.60 a kWh: 125 kWh after the first reading = 75.00 owed.
+        estate.readings(&[("2026-10-01T00:00:00Z", 500_000), ("2026-10-28T00:00:00Z", 625_000)]),
+    ];
+    let period = |command: fn(IssueFees) -> Command| command(IssueFees { schedule_id: cycle, period: 202_610 });
+    let together = [
+        Operation::new(estate.next_op(), admin.clone(), period(Command::IssueFees)),
+        Operation::new(estate.next_op(), admin.clone(), period(Command::DunFees)),
+        Operation::new(
+            estate.next_op(),
+            estate.cashier_a(),
+            Command::PayFees(PayFees {
+                account_id: estate.account_a,
+                shift_id: estate.shift_a,
+                method: PaymentMethod::Cash,
+                reference: String::new(),
+                paid_minor: 10_000,
+            }),
+        ),
+    ];
+    let mut all = estate.setup.clone();
+    let before = all.len();
+    all.extend(steps.iter().cloned());
+    all.extend(together.iter().cloned());
+    let (model, expected) = model_of(&all, &h.context);
+    let expected: Vec<_> = expected.into_iter().skip(before).collect();
+    assert!(expected.iter().all(Result::is_ok), "{expected:?}");
+    for op in &steps {
+        h.store.submit(op.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let got = join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
+    assert!(got.iter().all(Result::is_ok), "{got:?}");
+
+    // 75.00 used, a 10 % late fee of 7.50 when dunned; 100.00 pays the 82.50 and leaves 17.50 credit.
+    let charges = h.store.fee_charges_of_period(cycle, 202_610).await.unwrap();
+    assert_eq!(charges.len(), 1);
+    let c = &charges[0];
+    assert_eq!(Some(c), model.fee_charges.get(&c.key()));
+    assert_eq!((c.usage_minor, c.late_fee_minor, c.amount_minor, c.paid_minor), (7_500, 750, 8_250, 8_250));
+    let runs = h.store.fee_runs(cycle).await.unwrap();
+    assert_eq!(Some(&runs[0]), model.fee_runs.get(&(cycle, 202_610)));
+    assert_eq!((runs[0].not_postpaid, runs[0].dunned, runs[0].late_fees_minor), (1, 1, 750));
+    assert!(runs[0].dunned_at.is_some());
+    let payments = h.store.account_fee_payments(estate.account_a).await.unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(Some(&payments[0]), model.fee_payments.first());
+    assert_eq!(payments[0].credit_minor, 1_750);
+    let schedule = h.store.fee_schedule(cycle).await.unwrap().unwrap();
+    assert_eq!(Some(&schedule), model.fee_schedules.get(&cycle));
+    let account = h.store.account(estate.account_a).await.unwrap();
+    let (_, wallet) = h.store.ledger_account(account.wallet).await.unwrap();
+    assert_eq!(wallet.normal(voltvend_domain::Side::Credit), 1_750);
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }
 
 /// 分时: a measured meter's TOU registers read three times: each reading's consumption is split among the

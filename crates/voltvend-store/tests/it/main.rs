@@ -66,5 +66,6 @@ conformance!(
     online_payments_agree_with_the_model,
     apportionment_agrees_with_the_model,
     fees_agree_with_the_model,
+    postpaid_bills_agree_with_the_model,
     consumption_by_tou_period,
 );

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 use voltvend_domain::decimal::{format_scaled, parse_scaled};
 use voltvend_domain::fees::{FeeBasis, OverduePolicy};
@@ -16,7 +16,7 @@ use voltvend_ops::{
     Applied, Command, CreateFeeSchedule, FeeCharge, FeePayment, FeePolicy, FeeSchedule, FloorArea, IssueFees,
     Operation, Outcome, PayFees,
 };
-use voltvend_store::ListQuery;
+use voltvend_store::{ConsumptionGrouping, ListQuery};
 
 use super::apportion::{period_of, period_text};
 use super::customers::{method, shift_of, visible_account};
@@ -24,6 +24,7 @@ use super::places::currency;
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey};
+use crate::api::printed;
 use crate::api::receipts::{self, Format};
 use crate::api::views::*;
 use crate::api::write::{self, Reply};
@@ -51,6 +52,7 @@ pub async fn schedule_view(app: &AppState, s: &FeeSchedule) -> ApiResult<FeeSche
         basis: s.basis.as_str().to_string(),
         rate: money(s.rate_minor, s.currency),
         due_day: i64::from(s.due_day),
+        late_fee_percent: format_scaled(s.late_fee_bp, 2),
         receivable_id: s.receivable.as_uuid(),
         revenue_id: s.revenue.as_uuid(),
         created_at: instant(s.created_at),
@@ -60,11 +62,14 @@ pub async fn schedule_view(app: &AppState, s: &FeeSchedule) -> ApiResult<FeeSche
 
 pub fn charge_view(
     c: &FeeCharge,
-    schedule_name: &str,
+    (schedule_name, basis): (&str, FeeBasis),
     unit: String,
     currency: Currency,
     today: jiff::civil::Date,
 ) -> FeeChargeView {
+    let bill = (basis == FeeBasis::Postpaid).then(|| {
+        format!("/api/v1/fee-schedules/{}/periods/{}/bills/{}", c.schedule_id, period_text(c.period), c.premises_id)
+    });
     FeeChargeView {
         schedule_id: c.schedule_id.as_uuid(),
         schedule_name: schedule_name.to_string(),
@@ -77,6 +82,11 @@ pub fn charge_view(
         outstanding: money(c.outstanding_minor(), currency),
         due_on: c.due_on.to_string(),
         overdue: c.overdue_on(today),
+        usage: money(c.usage_minor, currency),
+        credit_applied: money(c.credit_minor, currency),
+        carried: money(c.carried_minor, currency),
+        late_fee: money(c.late_fee_minor, currency),
+        bill,
     }
 }
 
@@ -186,16 +196,28 @@ pub async fn create_schedule(
         .basis
         .trim()
         .parse()
-        .map_err(|_| ApiError::field("basis", "bad_value", "basis must be per_unit or per_m2"))?;
+        .map_err(|_| ApiError::field("basis", "bad_value", "basis must be per_unit, per_m2 or postpaid"))?;
     let c = currency("currency", &body.currency)?;
     let rate_minor = parse_money("rate", &body.rate, c)?;
+    let late_fee_bp = match body.late_fee_percent.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => {
+            parse_scaled(t, 2).ok().filter(|bp| (0..=OverduePolicy::SHARE_BP_MAX).contains(bp)).ok_or_else(|| {
+                ApiError::field("late_fee_percent", "late_fee", "a late fee is 0 % to 100 %, with two decimals at most")
+            })?
+        }
+    };
     // Checked here too (the operation checks again), so that the refusal names its field.
     let due_day =
         i8::try_from(body.due_day).ok().filter(|d| (1..=FeeSchedule::DUE_DAY_MAX).contains(d)).ok_or_else(|| {
             ApiError::field("due_day", "fee_due_day", "a fee falls due on a day from 1 to 28 of its month")
         })?;
-    if !(1..=FeeSchedule::RATE_MINOR_MAX).contains(&rate_minor) {
-        return Err(ApiError::field("rate", "fee_rate", "a fee's rate is more than 0 and at most 10 000 000.00"));
+    if !(basis.rate_minor_min()..=FeeSchedule::RATE_MINOR_MAX).contains(&rate_minor) {
+        return Err(ApiError::field(
+            "rate",
+            "fee_rate",
+            "a fee's rate is more than 0 (a postpaid standing charge may be 0) and at most 10 000 000.00",
+        ));
     }
     app.visible(&p, body.premises_id.into(), "premises").await?;
     let schedule_id: FeeScheduleId = write::derived_id(write::operation_id(p.id(), &key.0), "fee-schedule");
@@ -207,6 +229,7 @@ pub async fn create_schedule(
         rate_minor,
         currency: c,
         due_day,
+        late_fee_bp,
     });
     let replayed =
         match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::Created { .. }))
@@ -240,7 +263,7 @@ async fn period_view(
     let mut views = Vec::with_capacity(charges.len());
     for c in charges {
         let unit = app.premises(c.premises_id).await?.name;
-        views.push(charge_view(c, &s.name, unit, s.currency, today));
+        views.push(charge_view(c, (&s.name, s.basis), unit, s.currency, today));
     }
     Ok(FeePeriodView {
         schedule_id: s.id.as_uuid(),
@@ -250,30 +273,53 @@ async fn period_view(
         due_on: run.due_on.to_string(),
         charged: run.charged,
         vacant: run.vacant,
+        not_postpaid: run.not_postpaid,
         total: money(run.total_minor, s.currency),
         charges: views,
         operation_id: issued.then(|| run.operation_id.as_uuid()),
         issued_at: issued.then(|| instant(run.at)),
+        dunned_at: run.dunned_at.map(instant),
+        dunned: run.dunned,
+        late_fees: money(run.late_fees_minor, s.currency),
     })
 }
 
 /// A month of a schedule: issued, or — not yet — issuing it applied to the current state and thrown away, so
 /// that the preview cannot differ from what issuing would do now (and says why it cannot, if so).
 pub async fn period(app: &AppState, p: &Principal, source: &str, id: Uuid, period: &str) -> ApiResult<FeePeriodView> {
-    let s = visible_schedule(app, p, id).await?;
+    let m = month(app, p, source, id, period).await?;
+    period_view(app, &m.schedule, &m.run, &m.charges, m.issued).await
+}
+
+/// A month of a schedule, as stored or previewed (see [`period`]).
+pub struct Month {
+    pub schedule: FeeSchedule,
+    pub run: voltvend_ops::FeeRun,
+    pub charges: Vec<FeeCharge>,
+    pub issued: bool,
+}
+
+pub async fn month(app: &AppState, p: &Principal, source: &str, id: Uuid, period: &str) -> ApiResult<Month> {
+    let schedule = visible_schedule(app, p, id).await?;
     let period = period_of(period)?;
-    if let Some(run) = app.store.fee_runs(s.id).await?.into_iter().find(|r| r.period == period) {
-        let charges = app.store.fee_charges_of_period(s.id, period).await?;
-        return period_view(app, &s, &run, &charges, true).await;
+    if let Some(run) = app.store.fee_runs(schedule.id).await?.into_iter().find(|r| r.period == period) {
+        let charges = app.store.fee_charges_of_period(schedule.id, period).await?;
+        return Ok(Month { schedule, run, charges, issued: true });
     }
-    let command = Command::IssueFees(IssueFees { schedule_id: s.id, period });
+    let command = Command::IssueFees(IssueFees { schedule_id: schedule.id, period });
     let op = Operation::new(app.api.ids.id(), p.actor(source), command);
     match app.store.dry_run(op).await?? {
         Applied::Committed { outcome: Outcome::FeesIssued { run, charges }, .. } => {
-            period_view(app, &s, &run, &charges, false).await
+            Ok(Month { schedule, run, charges, issued: false })
         }
         _ => Err(ApiError::internal("a preview answered something else than a month of fees")),
     }
+}
+
+/// The standing charge (or the schedule's own amount) in a charge: what is left of its amount without its
+/// usage, credit and late fee.
+pub fn standing_minor(c: &FeeCharge) -> i64 {
+    c.amount_minor - c.usage_minor + c.credit_minor - c.late_fee_minor
 }
 
 pub async fn get_period(
@@ -307,6 +353,181 @@ pub async fn issue_period(
     Ok(Reply::json(StatusCode::CREATED, &view).into_response(replayed))
 }
 
+/// 催缴: a month's overdue charges reminded and charged the schedule's late fee, once, after the due date.
+pub async fn dun_period(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath((id, period_path)): ApiPath<(Uuid, String)>,
+) -> ApiResult<Response> {
+    let s = visible_schedule(&app, &p, id).await?;
+    let month = period_of(&period_path)?;
+    let command = Command::DunFees(IssueFees { schedule_id: s.id, period: month });
+    let replayed =
+        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::FeesDunned { .. }))
+            .await?
+        {
+            Ok(replayed) => replayed,
+            Err(refused) => return Ok(refused),
+        };
+    let view = period(&app, &p, &source, id, &period_path).await?;
+    Ok(Reply::json(StatusCode::OK, &view).into_response(replayed))
+}
+
+/// A postpaid bill: its charge, the readings it covers and what they used.
+pub async fn bill(app: &AppState, p: &Principal, id: Uuid, period_path: &str, unit: Uuid) -> ApiResult<BillView> {
+    let s = visible_schedule(app, p, id).await?;
+    let month = period_of(period_path)?;
+    if s.basis != FeeBasis::Postpaid {
+        return Err(ApiError::not_found("bill (the schedule is not a postpaid billing cycle)"));
+    }
+    let charges = app.store.fee_charges_of_period(s.id, month).await?;
+    let c = charges.iter().find(|c| c.premises_id.as_uuid() == unit).ok_or_else(|| ApiError::not_found("bill"))?;
+    let account = visible_account(app, p, c.account_id).await?;
+    // The readings since the cycle's previous bill to the account; for its first bill, since the start of the
+    // month billed (its usage is all the account owed then, which may go back further: docs/bills.md).
+    let tz = jiff::tz::TimeZone::get(&app.premises(s.premises_id).await?.time_zone).map_err(ApiError::internal)?;
+    let month_start = jiff::civil::Date::new(
+        i16::try_from(month / 100).map_err(ApiError::internal)?,
+        i8::try_from(month % 100).map_err(ApiError::internal)?,
+        1,
+    )
+    .map_err(ApiError::internal)?
+    .to_zoned(tz)
+    .map_err(ApiError::internal)?
+    .timestamp();
+    let from = app
+        .store
+        .account_fee_charges(account.account.id)
+        .await?
+        .iter()
+        .filter(|e| e.schedule_id == s.id && e.period < month)
+        .map(|e| e.issued_at)
+        .max()
+        .unwrap_or(month_start);
+    let (from_us, to_us) = (from.as_microsecond(), c.issued_at.as_microsecond());
+    let unit_id = Some(c.premises_id);
+    let mut consumption = Vec::new();
+    for (grouping, out) in [(ConsumptionGrouping::Meter, 0), (ConsumptionGrouping::TouPeriod, 1)] {
+        let rows = app.store.consumption_summary(None, unit_id, from_us, to_us, grouping).await?;
+        consumption.push((
+            out,
+            rows.into_iter()
+                .map(|g| BillConsumptionView {
+                    label: g.label,
+                    utility: g.utility,
+                    readings: g.readings,
+                    consumption: format_scaled(g.consumption_milli, 3),
+                })
+                .collect::<Vec<_>>(),
+        ));
+    }
+    let by_tou = consumption.pop().map(|(_, v)| v).unwrap_or_default();
+    let by_meter = consumption.pop().map(|(_, v)| v).unwrap_or_default();
+    let today = today_at(app, s.premises_id).await?;
+    let cur = s.currency;
+    let standing = standing_minor(c);
+    Ok(BillView {
+        schedule_id: s.id.as_uuid(),
+        schedule_name: s.name.clone(),
+        period: period_text(month),
+        premises_id: unit,
+        unit: app.premises(c.premises_id).await?.name,
+        account_id: account.account.id.as_uuid(),
+        customer_name: app.store.customer(account.account.customer_id).await?.name,
+        issued_at: instant(c.issued_at),
+        due_on: c.due_on.to_string(),
+        readings_from: instant(from),
+        readings_to: instant(c.issued_at),
+        consumption: by_meter,
+        consumption_by_tou: by_tou,
+        usage: money(c.usage_minor, cur),
+        standing_charge: money(standing, cur),
+        credit_applied: money(c.credit_minor, cur),
+        late_fee: money(c.late_fee_minor, cur),
+        amount: money(c.amount_minor, cur),
+        paid: money(c.paid_minor, cur),
+        outstanding: money(c.outstanding_minor(), cur),
+        carried: money(c.carried_minor, cur),
+        overdue: c.overdue_on(today),
+    })
+}
+
+/// A postpaid bill as JSON, or printed (A4 PDF, zh-CN or English).
+pub async fn get_bill(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ApiPath((id, period_path, unit)): ApiPath<(Uuid, String, Uuid)>,
+    ApiQuery(q): ApiQuery<BillQuery>,
+) -> ApiResult<Response> {
+    let format = q.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "pdf") {
+        return Err(ApiError::field("format", "bad_value", "json or pdf"));
+    }
+    let language = receipts::language(q.lang.as_deref())?;
+    let b = bill(&app, &p, id, &period_path, unit).await?;
+    if format == "json" {
+        return Ok(axum::Json(b).into_response());
+    }
+    let s = visible_schedule(&app, &p, id).await?;
+    let tz = jiff::tz::TimeZone::get(&app.premises(s.premises_id).await?.time_zone).map_err(ApiError::internal)?;
+    let doc = bill_document(&app, &p, &b, &tz, language).await?;
+    printed::pdf(&app, &doc, &format!("bill-{}-{}", b.period, b.unit))
+}
+
+/// The printed bill: who and what it is for, its lines, and the meters' consumption.
+async fn bill_document(
+    app: &AppState,
+    p: &Principal,
+    b: &BillView,
+    tz: &jiff::tz::TimeZone,
+    language: voltvend_receipt::Language,
+) -> ApiResult<voltvend_receipt::ReportDocument> {
+    // The readings' span in the site's time zone, to the minute: read by people.
+    let local = |t: &str| -> String {
+        t.parse::<jiff::Timestamp>()
+            .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M %:z").to_string())
+            .unwrap_or_else(|_| t.to_string())
+    };
+    use voltvend_receipt::ReportBlock;
+    let zh = language == voltvend_receipt::Language::ZhCn;
+    let t = |zh_text: &str, en: &str| if zh { zh_text.to_string() } else { en.to_string() };
+    let amount = |m: &MoneyView| format!("{} {}", m.amount, m.currency);
+    let title = format!("{} {}", t("账单", "Bill"), b.period);
+    let lines = vec![
+        format!("{}: {}", t("收费项目", "Billing cycle"), b.schedule_name),
+        format!("{}: {} · {}", t("客户", "Customer"), b.customer_name, b.unit),
+        format!("{}: {}", t("账户", "Account"), b.account_id),
+        format!("{}: {} — {}", t("抄表区间", "Readings"), local(&b.readings_from), local(&b.readings_to)),
+        format!("{}: {}", t("缴费截止日", "Due on"), b.due_on),
+    ];
+    let pairs = vec![
+        (t("用电费用", "Usage"), amount(&b.usage), true),
+        (t("固定费", "Standing charge"), amount(&b.standing_charge), true),
+        (t("预存抵扣", "Credit applied"), amount(&b.credit_applied), true),
+        (t("滞纳金", "Late fee"), amount(&b.late_fee), true),
+        (t("本期应付", "Amount of this bill"), amount(&b.amount), true),
+        (t("已付", "Paid"), amount(&b.paid), true),
+        (t("本期未付", "Still owed"), amount(&b.outstanding), true),
+        (t("往期未付（出账时）", "Earlier bills unpaid (when issued)"), amount(&b.carried), true),
+    ];
+    let table = |first: String, rows: &[BillConsumptionView]| ReportBlock::Table {
+        header: vec![first, t("类别", "Utility"), t("读数", "Readings"), t("用量", "Consumption")],
+        rows: rows
+            .iter()
+            .map(|r| vec![r.label.clone(), r.utility.clone(), r.readings.to_string(), r.consumption.clone()])
+            .collect(),
+        right: vec![false, false, true, true],
+    };
+    let blocks = vec![
+        ReportBlock::Pairs(pairs),
+        table(t("表号", "Meter"), &b.consumption),
+        table(t("时段", "TOU period"), &b.consumption_by_tou),
+    ];
+    printed::document(app, p, language, title, lines, blocks).await
+}
+
 /// A payment as the API shows it, with its schedules' names.
 pub async fn payment_view(app: &AppState, f: &FeePayment, currency: Currency) -> ApiResult<FeePaymentView> {
     let id = f.operation_id.as_uuid();
@@ -333,6 +554,7 @@ pub async fn payment_view(app: &AppState, f: &FeePayment, currency: Currency) ->
         reference: f.reference.clone(),
         paid: money(f.paid_minor, currency),
         lines,
+        credit: money(f.credit_minor, currency),
         transfer_id: f.transfer_id.as_uuid(),
         receipt: ReceiptLinks {
             html: format!("/api/v1/fee-payments/{id}/receipt?format=html"),
@@ -347,21 +569,23 @@ pub async fn account_fees(app: &AppState, account: &voltvend_ops::AccountRecord)
     let c = account.account.currency;
     let today = today_at(app, account.account.premises_id).await?;
     let charges = app.store.account_fee_charges(account.account.id).await?;
-    let mut schedules: HashMap<FeeScheduleId, String> = HashMap::new();
+    let mut schedules: HashMap<FeeScheduleId, (String, FeeBasis)> = HashMap::new();
     // Summed by the store: the charges listed are a page.
     let (owed, overdue) = app.store.account_fees_owed(account.account.id, today).await?;
     let mut views = Vec::with_capacity(charges.len());
     for ch in &charges {
-        let schedule = match schedules.get(&ch.schedule_id) {
+        let (name, basis) = match schedules.get(&ch.schedule_id) {
             Some(n) => n.clone(),
             None => {
-                let n = app.store.fee_schedule(ch.schedule_id).await?.map(|s| s.name).unwrap_or_default();
-                schedules.insert(ch.schedule_id, n.clone());
-                n
+                let s = app.store.fee_schedule(ch.schedule_id).await?.ok_or_else(|| {
+                    ApiError::internal(format!("the schedule of a charge, {}, is missing", ch.schedule_id))
+                })?;
+                schedules.insert(ch.schedule_id, (s.name.clone(), s.basis));
+                (s.name, s.basis)
             }
         };
         let unit = app.premises(ch.premises_id).await?.name;
-        views.push(charge_view(ch, &schedule, unit, c, today));
+        views.push(charge_view(ch, (&name, basis), unit, c, today));
     }
     // The policy of the nearest premises on the account's path that has one.
     let path = app.premises(account.account.premises_id).await?.path;

@@ -23,7 +23,7 @@ use voltvend_store::{BalanceReport, ConsumptionGrouping, ListQuery, SaleFilter, 
 
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::extract::ApiQuery;
+use crate::api::extract::{ApiQuery, ClientAddr};
 use crate::api::printed;
 use crate::api::views::*;
 use crate::http::AppState;
@@ -1221,4 +1221,53 @@ pub async fn load_curve(
         peak,
     })
     .into_response())
+}
+
+/// 账单明细: a month of a fee schedule or postpaid billing cycle, one row per unit's charge (bill) — what it is
+/// made of, what is paid and still owed — as JSON (the month's view), CSV, XLSX or a printed PDF.
+pub async fn bills(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    ClientAddr(source): ClientAddr,
+    ApiQuery(q): ApiQuery<BillsQuery>,
+) -> ApiResult<Response> {
+    let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
+    if format == Output::Json {
+        return Ok(Json(super::fees::period(&app, &p, &source, q.schedule_id, &q.period).await?).into_response());
+    }
+    let m = super::fees::month(&app, &p, &source, q.schedule_id, &q.period).await?;
+    let c = m.schedule.currency;
+    let mut rows = Vec::with_capacity(m.charges.len());
+    for ch in &m.charges {
+        rows.push(vec![
+            Cell::Text(app.premises(ch.premises_id).await?.name),
+            Cell::Text(ch.account_id.to_string()),
+            Cell::Text(ch.due_on.to_string()),
+            Cell::Money(ch.carried_minor, c),
+            Cell::Money(ch.usage_minor, c),
+            Cell::Money(super::fees::standing_minor(ch), c),
+            Cell::Money(ch.credit_minor, c),
+            Cell::Money(ch.late_fee_minor, c),
+            Cell::Money(ch.amount_minor, c),
+            Cell::Money(ch.paid_minor, c),
+            Cell::Money(ch.outstanding_minor(), c),
+        ]);
+    }
+    let header = [
+        "unit",
+        "account_id",
+        "due_on",
+        "carried",
+        "usage",
+        "standing_charge",
+        "credit_applied",
+        "late_fee",
+        "amount",
+        "paid",
+        "outstanding",
+    ];
+    let period = super::apportion::period_text(m.run.period);
+    let status = if m.issued { "issued" } else { "preview" };
+    let lines = vec![format!("{} {period} ({status})", m.schedule.name)];
+    table_file(&app, &p, &header, &rows, format, &format!("bills-{period}"), lines).await
 }

@@ -77,6 +77,9 @@ struct Fixture {
     /// Rent on building A's units, October issued, and 40.00 of A-101's paid at the counter.
     fee_schedule: String,
     fee_payment: String,
+    /// A postpaid billing cycle of building A with October's bill to A-101 (on monthly bills while it was
+    /// issued, prepaid again since).
+    cycle: String,
 }
 
 /// Things in building A every request can name.
@@ -97,6 +100,22 @@ async fn fixture(api: &Api) -> Fixture {
         .to_string();
     let october = format!("/api/v1/fee-schedules/{fee_schedule}/periods/2026-10");
     api.send(api.as_(admin, 'a', Method::POST, &october).fresh_key()).await.ok();
+    let mode = format!("/api/v1/accounts/{}/billing-mode", e.account_a);
+    let switch = |to: &str| json!({"mode": to, "reason": "matrix fixture"});
+    api.send(api.as_(admin, 'a', Method::POST, &mode).fresh_key().json(switch("postpaid"))).await.ok();
+    let cycle = api
+        .send(api.as_(admin, 'a', Method::POST, "/api/v1/fee-schedules").fresh_key().json(json!({
+            "premises_id": e.building_a.id.to_string(), "name": "Bills A", "basis": "postpaid", "rate": "1.00",
+            "currency": "CNY", "due_day": 10, "late_fee_percent": "5"
+        })))
+        .await
+        .ok()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bills = format!("/api/v1/fee-schedules/{cycle}/periods/2026-10");
+    api.send(api.as_(admin, 'a', Method::POST, &bills).fresh_key()).await.ok();
+    api.send(api.as_(admin, 'a', Method::POST, &mode).fresh_key().json(switch("prepaid"))).await.ok();
     let policy = format!("/api/v1/premises/{}/fee-policy", e.building_a.id);
     api.send(api.as_(admin, 'a', Method::POST, &policy).fresh_key().json(json!({"policy": "nothing"}))).await.ok();
     let fee_payment = api
@@ -288,6 +307,7 @@ async fn fixture(api: &Api) -> Fixture {
     Fixture {
         fee_schedule,
         fee_payment,
+        cycle,
         rule: rule.to_string(),
         stock_meter: stock.to_string(),
         channel,
@@ -858,6 +878,22 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("POST", "/api/v1/fee-schedules/{id}/periods/{period}") => {
             x(format!("/api/v1/fee-schedules/{}/periods/2026-11", f.fee_schedule), None, Scoped::Object, "AM")
         }
+        // Dunned once by whoever may (then 409, fees_dunned), not found from B.
+        ("POST", "/api/v1/fee-schedules/{id}/periods/{period}/dunning") => {
+            x(format!("/api/v1/fee-schedules/{}/periods/2026-10/dunning", f.cycle), None, Scoped::Object, "AM")
+        }
+        ("GET", "/api/v1/fee-schedules/{id}/periods/{period}/bills/{unit}") => x(
+            format!("/api/v1/fee-schedules/{}/periods/2026-10/bills/{}", f.cycle, e.unit_a.id),
+            None,
+            Scoped::Object,
+            all,
+        ),
+        ("GET", "/api/v1/reports/bills") => x(
+            format!("/api/v1/reports/bills?schedule_id={}&period=2026-10&format=csv", f.cycle),
+            None,
+            Scoped::Object,
+            "AMU",
+        ),
         ("GET", "/api/v1/accounts/{id}/fees") => {
             x(format!("/api/v1/accounts/{}/fees", e.account_a), None, Scoped::Object, all)
         }

@@ -1535,6 +1535,29 @@ async fn rent_is_charged_and_collected_from_the_pages() {
     let html = text(&api.send(page(&october, &manager)).await);
     assert!(html.contains("data-status=\"issued\"") && !html.contains("id=\"issue-month\""), "{html}");
     assert!(html.contains("class=\"badge warn\""), "overdue on 2026-11-23: {html}");
+    // 催缴 from the page: October is overdue, so it may be dunned, once (no late fee on this schedule).
+    let dun_action = format!("{schedule_page}/dun");
+    let dun = format!(
+        "csrf={}&key={}&period=2026-10",
+        field_in(&html, &dun_action, "csrf"),
+        field_in(&html, &dun_action, "key")
+    );
+    let r = api.send(form_req(&dun_action, &dun, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let html = text(&api.send(page(&october, &manager)).await);
+    assert!(html.contains("id=\"dunned\"") && !html.contains("id=\"dun-month\""), "{html}");
+    assert!(html.contains("/api/v1/reports/bills?schedule_id="), "the month's export: {html}");
+    // A late fee beyond 100 % is refused by its field; a postpaid cycle may have no standing charge.
+    let late = format!("{}&late_fee=120", schedule("10", "e"));
+    let r = api.send(form_req("/ui/fees", &late, &manager)).await;
+    assert_eq!(r.status.as_u16(), 422, "{}", text(&r));
+    assert!(text(&r).contains("id=\"late-fee-error\""), "{}", text(&r));
+    let postpaid = schedule("10", "f").replace("basis=per_m2&rate=3.50", "basis=postpaid&rate=0") + "&late_fee=5";
+    let r = api.send(form_req("/ui/fees", &postpaid, &manager)).await;
+    assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
+    let cycle_page = r.headers["location"].to_str().unwrap().to_string();
+    let html = text(&api.send(page(&cycle_page, &manager)).await);
+    assert!(html.contains("id=\"late-fee-percent\">5.00") && html.contains("id=\"not-postpaid\""), "{html}");
     // Block A takes 30 % of each purchase for overdue fees.
     let policy = format!("csrf={csrf}&key={key}d&form=policy&site={block_a}&policy=share_of_purchase&share=30");
     let r = api.send(form_req("/ui/fees", &policy, &manager)).await;
