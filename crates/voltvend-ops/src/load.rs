@@ -256,6 +256,8 @@ struct Footprint {
     fee_schedules: BTreeSet<voltvend_domain::FeeScheduleId>,
     /// Months of fee schedules to issue: their runs, their sites' units and the accounts at them.
     fee_periods: BTreeSet<(voltvend_domain::FeeScheduleId, i32)>,
+    /// Months dunned: their accounts' meters are loaded (a reminder is told to a meter).
+    dunned_periods: BTreeSet<(voltvend_domain::FeeScheduleId, i32)>,
     /// Schedules made by operations of the batch, with their sites (a month of one may be issued later in it).
     created_schedules: Vec<(voltvend_domain::FeeScheduleId, PremisesId)>,
     /// Premises of accounts the batch opens (a month issued later in it may charge them, and a sale then read
@@ -574,6 +576,7 @@ impl Footprint {
                 // and meters (a reminder is addressed to a meter of the account).
                 self.fee_schedules.insert(i.schedule_id);
                 self.fee_periods.insert((i.schedule_id, i.period));
+                self.dunned_periods.insert((i.schedule_id, i.period));
                 self.transfers.insert(op.transfer_id(0));
             }
             Command::PayFees(p) => {
@@ -770,9 +773,17 @@ pub async fn load<'a, S: Source + Send>(
         ws.fee_schedules.ask(*id);
     }
     let mut sites = BTreeSet::new();
+    // Sites whose accounts are told of a bill or a reminder, through a meter: a postpaid cycle's month issued,
+    // any month dunned (a schedule made earlier in the batch, whose basis is not loaded, counts).
+    let mut told = BTreeSet::new();
     for s in src.fee_schedules(&list(&fp.fee_schedules)).await? {
         if fp.fee_periods.iter().any(|(id, _)| *id == s.id) {
             sites.insert(s.premises_id);
+            if s.basis == voltvend_domain::fees::FeeBasis::Postpaid
+                || fp.dunned_periods.iter().any(|(id, _)| *id == s.id)
+            {
+                told.insert(s.premises_id);
+            }
         }
         fp.premises.insert(s.premises_id);
         fp.ledger.extend([s.receivable, s.revenue]);
@@ -781,6 +792,7 @@ pub async fn load<'a, S: Source + Send>(
     for (id, site) in &fp.created_schedules {
         if fp.fee_periods.iter().any(|(p, _)| p == id) {
             sites.insert(*site);
+            told.insert(*site);
         }
     }
     for key in &fp.fee_periods {
@@ -797,6 +809,8 @@ pub async fn load<'a, S: Source + Send>(
         }
     }
     let units: BTreeSet<PremisesId> = within.values().flatten().copied().collect();
+    let told_units: BTreeSet<PremisesId> =
+        within.iter().filter(|(site, _)| told.contains(*site)).flat_map(|(_, u)| u.iter().copied()).collect();
     fp.premises.extend(units.iter().copied());
     fp.floor_areas.extend(units.iter().copied());
     for (site, mut list) in within {
@@ -808,7 +822,9 @@ pub async fn load<'a, S: Source + Send>(
     for a in src.accounts_at(&list(&units)).await? {
         fp.accounts.insert(a.account.id);
         // A bill or a reminder is told to a meter of the account.
-        fp.account_meters.insert(a.account.id);
+        if told_units.contains(&a.account.premises_id) {
+            fp.account_meters.insert(a.account.id);
+        }
         if let Some(ids) = at_unit.get_mut(&a.account.premises_id) {
             ids.push(a.account.id);
         }

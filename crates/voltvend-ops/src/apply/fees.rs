@@ -30,7 +30,7 @@ use voltvend_domain::{
 };
 
 use super::lifecycle::meters_of;
-use super::{Outcome, acting_operator, arrears_owed, committed, in_scope, premises_in_scope, wallet_position};
+use super::{Outcome, acting_operator, committed, in_scope, premises_in_scope, wallet_position};
 use crate::audit::AuditEntry;
 use crate::command::{CreateFeeSchedule, IssueFees, Operation, PayFees, Sale};
 use crate::error::OpError;
@@ -197,6 +197,10 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
                 ));
             }
         };
+        if postpaid && account.account.billing_mode != BillingMode::Postpaid {
+            not_postpaid += 1;
+            continue;
+        }
         if account.account.currency != schedule.currency {
             return Err(OpError::refused(
                 "currency_mismatch",
@@ -208,10 +212,6 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
                 ),
             ));
         }
-        if postpaid && account.account.billing_mode != BillingMode::Postpaid {
-            not_postpaid += 1;
-            continue;
-        }
         let area = ws.floor_areas.get(&unit)?.map(|a| a.floor_area_dm2);
         let base = charge_minor(schedule.basis, schedule.rate_minor, area).ok_or_else(|| {
             OpError::refused("floor_area_missing", format!("unit {} has no floor area to charge per m²", name()))
@@ -219,15 +219,19 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
         let carried = owed_by(&unpaid(ws, account)?)?;
         let (mut usage, mut credit) = (0, 0);
         if postpaid {
-            let (arrears, (balance, _)) = (arrears_owed(ws, account)?, wallet_position(ws, account)?);
+            // Arrears in credit (a billed consumption reversed) are credit like the wallet's.
+            let (arrears, (balance, _)) = (arrears_balance(ws, account)?, wallet_position(ws, account)?);
             let negative = balance.min(0).checked_neg().unwrap_or(0);
-            usage = arrears.checked_add(negative).ok_or_else(too_large)?;
+            usage = arrears.max(0).checked_add(negative).ok_or_else(too_large)?;
             let gross = base.checked_add(usage).ok_or_else(too_large)?;
-            credit = balance.max(0).min(gross);
+            let from_arrears = arrears.min(0).checked_neg().unwrap_or(0).min(gross);
+            let from_wallet = balance.max(0).min(gross - from_arrears);
+            credit = from_arrears + from_wallet;
             for (ledger, side, amount_minor) in [
-                (account.arrears, Side::Credit, arrears),
+                (account.arrears, Side::Credit, arrears.max(0)),
                 (account.wallet, Side::Credit, negative),
-                (account.wallet, Side::Debit, credit),
+                (account.arrears, Side::Debit, from_arrears),
+                (account.wallet, Side::Debit, from_wallet),
             ] {
                 if amount_minor > 0 {
                     moves.push(Posting { account: ledger, side, amount_minor });
@@ -312,6 +316,15 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
     );
     ws.fee_runs.put((schedule.id, i.period), run.clone());
     Ok((Outcome::FeesIssued { run, charges }, entry))
+}
+
+/// The arrears account's balance on its debit side, with its sign: owed when positive, credit when negative.
+fn arrears_balance(ws: &Workspace, account: &AccountRecord) -> Result<i64, OpError> {
+    let (_, balance) = ws
+        .book
+        .account(account.arrears)
+        .ok_or_else(|| OpError::Internal(format!("arrears of account {} not loaded", account.account.id)))?;
+    Ok(balance.normal(Side::Debit))
 }
 
 fn too_large() -> OpError {
@@ -541,6 +554,20 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
     let receipt_no = point.next_receipt()?;
     let to_charges = p.paid_minor.min(owed);
     let credit = p.paid_minor - to_charges;
+    if credit > 0 {
+        // Credit is a wallet top-up: as for a sale, only to an account in service, and within its hoarding
+        // limit.
+        account.account.ensure_can_vend()?;
+        let (balance, _) = wallet_position(ws, &account)?;
+        if let Some(max) = account.max_balance_minor
+            && balance.saturating_add(credit) > max
+        {
+            return Err(OpError::refused(
+                "hoarding_limit",
+                format!("the wallet may hold at most {max}; it holds {balance} (minor units)"),
+            ));
+        }
+    }
     let (lines, credits) = allocate(ws, op, &charges, to_charges, 0, at)?;
     let mut postings = vec![Posting { account: source, side: Side::Debit, amount_minor: p.paid_minor }];
     postings.extend(credits);

@@ -587,6 +587,16 @@ fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_c
     let payment = paid(pay_a(&mut p, 1_000));
     assert_eq!((payment.lines.len(), payment.credit_minor), (0, 1_000));
     assert_eq!(p.db.balance(account.wallet), Some(1_825));
+    // Credit is a top-up: not to a suspended account (报停), and a refusal changes nothing.
+    let suspend = voltvend_ops::SetAccountStatus {
+        account_id: account.account.id,
+        status: voltvend_domain::AccountStatus::Suspended,
+        reason: "tenant away".into(),
+    };
+    run(&mut p, who.clone(), Command::SetAccountStatus(suspend)).unwrap();
+    let db = p.db.clone();
+    assert_eq!(code(pay_a(&mut p, 500)), "account_suspended");
+    assert_eq!(p.db, db);
     assert!(p.db.check().is_empty(), "{:?}", p.db.check());
     assert_eq!(receivable(&p), 21_788, "the property fee's receivable: B-101's November");
 }

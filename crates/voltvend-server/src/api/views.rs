@@ -3192,8 +3192,8 @@ pub struct BillView {
     pub customer_name: String,
     pub issued_at: String,
     pub due_on: String,
-    /// The readings it covers: taken after the previous bill of the cycle (or the account's opening) and
-    /// before this one was issued.
+    /// The readings it covers: taken after the cycle's previous bill to the account (for its first bill, from
+    /// the start of the month billed) and before this one was issued.
     pub readings_from: String,
     pub readings_to: String,
     /// What each meter used in that span, as billed (kWh or m³, three decimals), and by TOU period.
