@@ -448,7 +448,8 @@ class Flow:
         self.step("能耗分析: consumption by category beside the month before")
         # 房租物业费: Block A's property fee, this month's charges (issued by the demo), some overdue or paid.
         self.go("/ui/fees")
-        self.el("#schedules tbody a").click()
+        self.el("#schedules tbody a")
+        self.d.find_element(By.XPATH, "//*[@id='schedules']//a[contains(., 'Property fee')]").click()
         self.el("#charges")
         self.check(self.d.find_elements(By.CSS_SELECTOR, "#charges tbody tr"), "the units' charges are listed")
         self.check(self.el("#status").get_attribute("data-status") == "issued", "this month is issued")
@@ -457,6 +458,26 @@ class Flow:
         self.shot("fees")
         self.set_lang("zh-CN")
         self.step("房租物业费: a month of the property fee, each unit's charge")
+        # 后付费账单: Block A's shops' billing cycle, last month's bills, each with its printed bill.
+        self.go("/ui/fees")
+        self.el("#schedules tbody a")
+        self.d.find_element(By.XPATH, "//*[@id='schedules']//a[contains(., 'Electricity bill')]").click()
+        self.el("#choose-month")
+        # This month as the server sees it (the page's default), and the month before.
+        year, month = (int(x) for x in self.el("#choose-month input[name=period]").get_attribute("value").split("-"))
+        last = f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+        self.go(self.d.current_url.split("?")[0].replace(self.base, "") + "?period=" + last)
+        self.el("#charges")
+        self.check(self.el("#status").get_attribute("data-status") == "issued", "last month's bills are issued")
+        bills = self.d.find_elements(By.CSS_SELECTOR, "#charges a.bill")
+        self.check(bills, "each shop's bill is linked")
+        pdf = self.api(bills[0].get_attribute("href").replace(self.base, "").replace("format=pdf", "format=json"))
+        self.check(json.loads(pdf["body"]).get("unit"), "the bill answers")
+        self.shot("bills")
+        self.set_lang("en")
+        self.shot("bills")
+        self.set_lang("zh-CN")
+        self.step("后付费账单: last month's bills of Block A's shops")
 
     def tablet(self):
         # A tablet held upright: the same pages reflow (nothing wider than the screen).

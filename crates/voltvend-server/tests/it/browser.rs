@@ -72,6 +72,7 @@ fn the_web_ui_works_in_a_real_browser() {
         "apportionment",
         "energy",
         "fees",
+        "bills",
     ] {
         for lang in ["zh-CN", "en"] {
             assert!(shots.join(format!("{page}.{lang}.png")).exists(), "screenshot {page}.{lang}.png");
