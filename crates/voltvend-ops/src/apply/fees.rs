@@ -447,7 +447,8 @@ fn schedule_of(ws: &Workspace, id: FeeScheduleId) -> Result<FeeSchedule, OpError
 }
 
 /// What overdue fees mean for a purchase by `account` now: how much is overdue, the charges it is in (oldest
-/// first) and the policy of the account's premises (the nearest premises on its path that has one).
+/// first) and the policy of the account's premises (the nearest premises on its path that has one). For a
+/// postpaid account: everything its charges owe, all of it taken from the payment first.
 pub(super) struct Overdue {
     pub overdue_minor: i64,
     pub charges: Vec<FeeCharge>,
@@ -462,6 +463,14 @@ pub(super) fn overdue(ws: &Workspace, account: &AccountRecord, at: Timestamp) ->
     let tz = jiff::tz::TimeZone::get(&premises.time_zone)
         .map_err(|_| OpError::Internal(format!("unknown time zone {}", premises.time_zone)))?;
     let today = at.to_zoned(tz).date();
+    // A postpaid account's payment is a payment of its bills: it pays everything they owe first, due or not,
+    // oldest first (whatever the property's policy), and the rest is credit.
+    if account.account.billing_mode == BillingMode::Postpaid {
+        let charges = unpaid(ws, account)?;
+        let overdue_minor = owed_by(&charges)?;
+        let policy = OverduePolicy::ShareOfPurchase { share_bp: OverduePolicy::SHARE_BP_MAX };
+        return Ok(Overdue { overdue_minor, charges, policy });
+    }
     let charges: Vec<FeeCharge> = unpaid(ws, account)?.into_iter().filter(|c| c.overdue_on(today)).collect();
     let overdue_minor = owed_by(&charges)?;
     let mut policy = OverduePolicy::Nothing;

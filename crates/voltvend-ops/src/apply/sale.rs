@@ -154,7 +154,9 @@ pub(super) fn sale(
     };
     let converted = match (meter.meter.control_mode, meter.meter.protocol) {
         (ControlMode::Remote, _) => {
-            if rest < account.min_purchase_minor {
+            // A postpaid account's payment pays its bills and arrears; what is left, however little, is credit.
+            let postpaid = account.account.billing_mode == voltvend_domain::BillingMode::Postpaid;
+            if rest < account.min_purchase_minor && !(postpaid && paid_minor > rest) {
                 return Err(below_minimum(rest, account.min_purchase_minor));
             }
             for max in [account.max_balance_minor, meter.max_credit_minor].into_iter().flatten() {

@@ -569,10 +569,17 @@ fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_c
 
     // November's bill falls due on December 15th: not overdue on the 2nd.
     read(&mut p, &[("2026-12-01T00:00:00Z", 1_200_000)]); // 30.00 more, owed
-    // 400.00 pays the property fee (299.25, due first) and the bill (52.50); the 48.25 left is credit.
-    let payment = paid(pay_a(&mut p, 40_000));
+    // A sale (at the counter or online) to a postpaid account pays its bills first, due or not, whatever the
+    // property's policy: 20.00 pays 20.00 of the property fee (due first), nothing is credit; refusing to block
+    // or leave a minimum purchase.
+    let property = p.estate.property.id;
+    policy(&mut p, property, OverduePolicy::BlockSales);
+    let s20 = sale(sell_a(&mut p, 2_000));
+    assert_eq!((s20.property_fees_minor, s20.credit_minor), (2_000, 0));
+    // 400.00 pays the rest of the property fee (279.25) and the bill (52.50); the 68.25 left is credit.
+    let payment = paid(pay_a(&mut p, 40_000 - 2_000));
     let lines: Vec<(FeeScheduleId, i64)> = payment.lines.iter().map(|l| (l.schedule_id, l.amount_minor)).collect();
-    assert_eq!(lines, vec![(p.schedule, 29_925), (cycle, 5_250)]);
+    assert_eq!(lines, vec![(p.schedule, 27_925), (cycle, 5_250)]);
     assert_eq!(payment.credit_minor, 4_825);
     assert_eq!(p.db.balance(account.wallet), Some(4_825));
     assert_eq!(p.db.balance(account.arrears), Some(3_000));

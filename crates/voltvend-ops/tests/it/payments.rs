@@ -460,7 +460,8 @@ fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
     let mut f = fixture();
     let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
     let schedule_id = FeeScheduleId::from_uuid(id(7, 0xFE0));
-    let policy = |policy| Command::SetFeePolicy(FeePolicy { premises_id: f.estate.property.id, policy });
+    let property = f.estate.property.id;
+    let policy = |policy| Command::SetFeePolicy(FeePolicy { premises_id: property, policy });
     let block = policy(OverduePolicy::BlockSales);
     let share = policy(OverduePolicy::ShareOfPurchase { share_bp: 4_000 });
     // November's rent (500.00, due November 10th) is overdue on December 1st.
@@ -498,5 +499,26 @@ fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
     }
     let charge = &f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)];
     assert_eq!((charge.amount_minor, charge.paid_minor), (50_000, 2_000));
+    assert!(f.db.check().is_empty(), "{:?}", f.db.check());
+
+    // On monthly bills (后付费), the account's online payment pays what its charges owe first, due or not and
+    // whatever the policy (back to blocking): 600.00 pays the 480.00 left, 120.00 is credit.
+    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
+    let switch = voltvend_ops::SwitchBillingMode {
+        account_id: f.estate.account_a,
+        mode: voltvend_domain::BillingMode::Postpaid,
+        reason: "monthly bills".into(),
+    };
+    for command in [Command::SwitchBillingMode(switch), policy(OverduePolicy::BlockSales)] {
+        let op = Operation::new(f.estate.next_op(), admin.clone(), command);
+        committed(f.run(&op));
+    }
+    let bill = f.intent(60_000);
+    match committed(f.run(&Fixture::settle_op(bill, "T-BILL", 60_000, "CNY", paid_at))) {
+        Outcome::Sale(s) => assert_eq!((s.property_fees_minor, s.credit_minor), (48_000, 12_000)),
+        other => panic!("not a sale: {other:?}"),
+    }
+    let charge = &f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)];
+    assert_eq!(charge.outstanding_minor(), 0);
     assert!(f.db.check().is_empty(), "{:?}", f.db.check());
 }
