@@ -249,6 +249,9 @@ pub enum Command {
     PayFees(PayFees),
     /// 催缴: a month's overdue charges reminded and charged the schedule's late fee, once, after the due date.
     DunFees(IssueFees),
+    /// 欠费停电: a postpaid cycle's month, its notice after dunning run out: the supplies of its bills still
+    /// unpaid disconnected through the head end, once (reconnected when the account owes nothing overdue).
+    DisconnectOverdue(IssueFees),
 }
 
 impl Command {
@@ -320,6 +323,7 @@ impl Command {
             Self::SetFeePolicy(_) => "set_fee_policy",
             Self::IssueFees(_) => "issue_fees",
             Self::DunFees(_) => "dun_fees",
+            Self::DisconnectOverdue(_) => "disconnect_overdue",
             Self::PayFees(_) => "pay_fees",
             Self::SwitchBillingMode(_) => "switch_billing_mode",
             Self::Reverse(_) => "reverse",
@@ -737,13 +741,14 @@ impl Command {
                 c.str(f.currency.code());
                 c.i64(i64::from(f.due_day));
                 c.i64(f.late_fee_bp);
+                c.i64(f.disconnect_after_days);
             }
             Self::SetFeePolicy(f) => {
                 c.uuid(f.premises_id.as_uuid());
                 c.str(f.policy.name());
                 c.i64(f.policy.share_bp());
             }
-            Self::IssueFees(f) | Self::DunFees(f) => {
+            Self::IssueFees(f) | Self::DunFees(f) | Self::DisconnectOverdue(f) => {
                 c.uuid(f.schedule_id.as_uuid());
                 c.i64(i64::from(f.period));
             }
@@ -1676,6 +1681,8 @@ pub struct CreateFeeSchedule {
     pub due_day: i8,
     /// The late fee in basis points (0: none; at most 10 000).
     pub late_fee_bp: i64,
+    /// A postpaid cycle's notice before disconnection, in days after dunning (0: never).
+    pub disconnect_after_days: i64,
 }
 
 /// A calendar month of a fee schedule issued (see [`crate::records::FeeRun`]).

@@ -571,7 +571,7 @@ impl Footprint {
                 self.fee_periods.insert((i.schedule_id, i.period));
                 self.transfers.insert(op.transfer_id(0));
             }
-            Command::DunFees(i) => {
+            Command::DunFees(i) | Command::DisconnectOverdue(i) => {
                 // As for issuing: the site's units bring their accounts, the accounts their unpaid charges
                 // and meters (a reminder is addressed to a meter of the account).
                 self.fee_schedules.insert(i.schedule_id);
@@ -580,8 +580,10 @@ impl Footprint {
                 self.transfers.insert(op.transfer_id(0));
             }
             Command::PayFees(p) => {
-                // The account brings its unpaid charges (as every account loaded does) and their schedules.
+                // The account brings its unpaid charges (as every account loaded does) and their schedules, and
+                // its meters (a postpaid supply disconnected for its bills is reconnected when they are paid).
                 self.accounts.insert(p.account_id);
+                self.account_meters.insert(p.account_id);
                 self.shifts.insert(p.shift_id);
                 self.transfers.insert(op.transfer_id(0));
             }

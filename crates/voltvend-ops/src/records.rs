@@ -1082,6 +1082,14 @@ pub struct FeeSchedule {
     /// The late fee, in basis points of what a charge still owes when its month is dunned after the due date
     /// (0: none).
     pub late_fee_bp: i64,
+    /// A postpaid cycle's notice (days after dunning) before the supplies of bills still unpaid may be
+    /// disconnected (0: never; only where the operator enables it and the jurisdiction allows).
+    pub disconnect_after_days: i64,
+}
+
+impl FeeSchedule {
+    /// The longest notice before a disconnection: a year.
+    pub const NOTICE_DAYS_MAX: i64 = 365;
 }
 
 impl FeeSchedule {
@@ -1132,6 +1140,9 @@ pub struct FeeRun {
     pub dunned_at: Option<Timestamp>,
     pub dunned: i64,
     pub late_fees_minor: i64,
+    /// When the supplies of its bills still unpaid after the notice were disconnected, and how many meters.
+    pub disconnected_at: Option<Timestamp>,
+    pub disconnected: i64,
 }
 
 /// The key of a charge: its schedule, month and unit.

@@ -1436,6 +1436,7 @@ impl<'a> Seeder<'a> {
                 currency: Currency::CNY,
                 due_day: 10,
                 late_fee_bp: 0,
+                disconnect_after_days: 0,
             }),
         ));
         let today = self.now.to_zoned(self.tz.clone()).date();
@@ -1516,6 +1517,7 @@ impl<'a> Seeder<'a> {
                 currency: Currency::CNY,
                 due_day: 15,
                 late_fee_bp: 500,
+                disconnect_after_days: 14,
             }),
         ));
         self.commit(ops).await?;

@@ -97,6 +97,16 @@ pub(super) fn create_schedule(ws: &mut Workspace, op: &Operation, c: &CreateFeeS
     if !(0..=OverduePolicy::SHARE_BP_MAX).contains(&c.late_fee_bp) {
         return Err(OpError::refused("late_fee", "a late fee is 0 % to 100 % of what is overdue"));
     }
+    if !(0..=FeeSchedule::NOTICE_DAYS_MAX).contains(&c.disconnect_after_days) {
+        return Err(OpError::refused("disconnect_notice", "a notice before disconnection is 0 to 365 days"));
+    }
+    // Supply is never cut for rent or fees; only a postpaid bill for the energy itself may, where allowed.
+    if c.disconnect_after_days > 0 && c.basis != FeeBasis::Postpaid {
+        return Err(OpError::refused(
+            "disconnect_postpaid_only",
+            "only a postpaid billing cycle may disconnect a supply; rent and fees never do",
+        ));
+    }
     if !(1..=FeeSchedule::DUE_DAY_MAX).contains(&c.due_day) {
         return Err(OpError::refused("fee_due_day", "a fee falls due on a day from 1 to 28 of its month"));
     }
@@ -117,14 +127,22 @@ pub(super) fn create_schedule(ws: &mut Workspace, op: &Operation, c: &CreateFeeS
         revenue,
         created_at: at,
         late_fee_bp: c.late_fee_bp,
+        disconnect_after_days: c.disconnect_after_days,
     };
     let entry = AuditEntry::new(
         "create_fee_schedule",
         format!("fee_schedule:{}", c.schedule_id),
         String::new(),
         format!(
-            "{} at {}: {} {} {}, due on day {}, late fee {} bp",
-            schedule.name, c.premises_id, c.basis, c.rate_minor, c.currency, c.due_day, c.late_fee_bp
+            "{} at {}: {} {} {}, due on day {}, late fee {} bp, disconnect after {} days",
+            schedule.name,
+            c.premises_id,
+            c.basis,
+            c.rate_minor,
+            c.currency,
+            c.due_day,
+            c.late_fee_bp,
+            c.disconnect_after_days
         ),
     );
     ws.fee_schedules.put(c.schedule_id, schedule);
@@ -304,6 +322,8 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
         dunned_at: None,
         dunned: 0,
         late_fees_minor: 0,
+        disconnected_at: None,
+        disconnected: 0,
     };
     let entry = AuditEntry::new(
         "issue_fees",
@@ -622,6 +642,7 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
     );
     ws.vending_points.put(point.id, point);
     ws.fee_payments.push(payment.clone());
+    reconnect_if_settled(ws, op, &account, at, 1)?;
     Ok((Outcome::FeesPaid(payment), entry))
 }
 
@@ -716,4 +737,159 @@ pub(super) fn dun(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timesta
 
 fn schedule_of_loaded(ws: &Workspace, id: FeeScheduleId) -> Result<FeeSchedule, OpError> {
     ws.fee_schedules.get(&id)?.cloned().ok_or_else(|| OpError::not_found("fee schedule", id))
+}
+
+/// 欠费停电: once a postpaid cycle's month was dunned and its notice (`disconnect_after_days`) has run out in the
+/// site's time zone, every remote meter of each postpaid account whose bill of the month is still unpaid is
+/// tripped through the head end (a meter kept on, 保电, is left on), once a month. Only a cycle that enables it
+/// disconnects; rent and fees never do (checked when the schedule is made).
+pub(super) fn disconnect(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timestamp) -> Done {
+    acting_operator(ws, &op.actor)?;
+    let schedule = schedule_of_loaded(ws, i.schedule_id)?;
+    in_scope(ws, &op.actor, schedule.premises_id, "fee schedule", i.schedule_id)?;
+    if schedule.disconnect_after_days == 0 {
+        return Err(OpError::refused(
+            "disconnection_off",
+            format!("{} does not disconnect supplies for unpaid bills", schedule.name),
+        ));
+    }
+    let mut run = ws.fee_runs.get(&(i.schedule_id, i.period))?.cloned().ok_or_else(|| {
+        OpError::refused("fees_not_issued", format!("{} {} is not issued", schedule.name, month_of(i.period)))
+    })?;
+    if run.disconnected_at.is_some() {
+        return Err(OpError::refused(
+            "fees_disconnected",
+            format!("{} {}: its unpaid bills were disconnected already", schedule.name, month_of(i.period)),
+        ));
+    }
+    let dunned = run.dunned_at.ok_or_else(|| {
+        OpError::refused(
+            "fees_not_dunned",
+            format!(
+                "{} {} was not dunned: a supply is disconnected only after notice",
+                schedule.name,
+                month_of(i.period)
+            ),
+        )
+    })?;
+    let site =
+        ws.premises.get(&schedule.premises_id)?.ok_or_else(|| OpError::not_found("premises", schedule.premises_id))?;
+    let tz = jiff::tz::TimeZone::get(&site.time_zone)
+        .map_err(|_| OpError::Internal(format!("unknown time zone {}", site.time_zone)))?;
+    let notice_ends = dunned
+        .to_zoned(tz.clone())
+        .date()
+        .checked_add(jiff::Span::new().days(schedule.disconnect_after_days))
+        .map_err(|e| OpError::Internal(e.to_string()))?;
+    let today = at.to_zoned(tz).date();
+    if today < notice_ends {
+        return Err(OpError::refused(
+            "notice_running",
+            format!("the notice given when {} was dunned runs until {notice_ends}", month_of(i.period)),
+        ));
+    }
+    let mut unpaid: Vec<FeeCharge> = ws
+        .fee_charges
+        .values()
+        .filter(|c| c.schedule_id == i.schedule_id && c.period == i.period && c.overdue_on(today))
+        .cloned()
+        .collect();
+    unpaid.sort_by_key(FeeCharge::key);
+    let (mut tripped, mut n) = (Vec::new(), 0_u32);
+    for c in &unpaid {
+        let account = ws.accounts.get(&c.account_id)?.ok_or_else(|| OpError::not_found("account", c.account_id))?;
+        if account.account.billing_mode != BillingMode::Postpaid || account.account.status != AccountStatus::Active {
+            continue;
+        }
+        for mut m in meters_of(ws, c.account_id) {
+            let control = super::control::control_of(ws, m.meter.id)?;
+            if m.relay != crate::records::Relay::Closed
+                || control.keep_power
+                || !super::control::commandable(m.meter.protocol)
+            {
+                continue;
+            }
+            m.relay = crate::records::Relay::Open;
+            ws.outbox.push(OutboxRow {
+                operation_id: op.id,
+                idx: i64::from(n),
+                meter_id: Some(m.meter.id),
+                kind: OutboxKind::RelayTrip,
+                at,
+                detail: format!("bill {} unpaid after notice", month_of(i.period)),
+            });
+            let reason = format!("bill {} unpaid after notice", month_of(i.period));
+            super::control::queue(ws, op, m.meter.id, crate::records::CommandKind::RelayTrip, &reason, at, n)?;
+            n += 1;
+            tripped.push(m.meter.id);
+            ws.meters.put(m.meter.id, m);
+        }
+    }
+    run.disconnected_at = Some(at);
+    run.disconnected = i64::try_from(tripped.len()).unwrap_or(i64::MAX);
+    let entry = AuditEntry::new(
+        "disconnect_overdue",
+        format!("fee_schedule:{}", schedule.id),
+        String::new(),
+        format!(
+            "period={} unpaid={} meters={}",
+            i.period,
+            unpaid.len(),
+            tripped.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+        ),
+    );
+    ws.fee_runs.put((schedule.id, i.period), run.clone());
+    Ok((Outcome::FeesDisconnected { run, meters: tripped }, entry))
+}
+
+/// A postpaid account that owes nothing overdue any more has its supplies disconnected for its bills closed
+/// again (an operator's disconnection, 报停 or a hold, is left: only an operator reconnects those). Commands are
+/// numbered from `n`.
+pub(super) fn reconnect_if_settled(
+    ws: &mut Workspace,
+    op: &Operation,
+    account: &AccountRecord,
+    at: Timestamp,
+    n: u32,
+) -> Result<(), OpError> {
+    if account.account.billing_mode != BillingMode::Postpaid || account.account.status != AccountStatus::Active {
+        return Ok(());
+    }
+    if overdue_minor_of(ws, account, at)? > 0 {
+        return Ok(());
+    }
+    let mut n = n;
+    for mut m in meters_of(ws, account.account.id) {
+        let control = super::control::control_of(ws, m.meter.id)?;
+        if m.relay != crate::records::Relay::Open || control.held_open || !super::control::commandable(m.meter.protocol)
+        {
+            continue;
+        }
+        m.relay = crate::records::Relay::Closed;
+        ws.outbox.push(OutboxRow {
+            operation_id: op.id,
+            idx: 100 + i64::from(n),
+            meter_id: Some(m.meter.id),
+            kind: OutboxKind::RelayClose,
+            at,
+            detail: String::new(),
+        });
+        super::control::queue(ws, op, m.meter.id, crate::records::CommandKind::RelayClose, "bills paid", at, n)?;
+        n += 1;
+        ws.meters.put(m.meter.id, m);
+    }
+    Ok(())
+}
+
+/// What the account's charges owe past their due dates now (in its premises' time zone).
+fn overdue_minor_of(ws: &Workspace, account: &AccountRecord, at: Timestamp) -> Result<i64, OpError> {
+    let premises = ws
+        .premises
+        .get(&account.account.premises_id)?
+        .ok_or_else(|| OpError::not_found("premises", account.account.premises_id))?;
+    let tz = jiff::tz::TimeZone::get(&premises.time_zone)
+        .map_err(|_| OpError::Internal(format!("unknown time zone {}", premises.time_zone)))?;
+    let today = at.to_zoned(tz).date();
+    let charges: Vec<FeeCharge> = unpaid(ws, account)?.into_iter().filter(|c| c.overdue_on(today)).collect();
+    owed_by(&charges)
 }

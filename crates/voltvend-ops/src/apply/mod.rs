@@ -129,6 +129,11 @@ pub enum Outcome {
     },
     /// Rent and fees paid at a counter.
     FeesPaid(crate::records::FeePayment),
+    /// A month's overdue bills disconnected: the run as it is now, and the meters tripped.
+    FeesDisconnected {
+        run: crate::records::FeeRun,
+        meters: Vec<voltvend_domain::MeterId>,
+    },
     /// A month dunned: the run as it is now, and its overdue charges with their late fees.
     FeesDunned {
         run: crate::records::FeeRun,
@@ -376,6 +381,7 @@ fn apply_command(
         Command::CreateFeeSchedule(c) => fees::create_schedule(ws, op, c, at),
         Command::IssueFees(i) => fees::issue(ws, op, i, at),
         Command::DunFees(i) => fees::dun(ws, op, i, at),
+        Command::DisconnectOverdue(i) => fees::disconnect(ws, op, i, at),
         Command::PayFees(p) => fees::pay(ws, op, p, at),
         Command::RecordMeterReturn(r) => returns::record_meter_return(ws, op, r, at),
         Command::RaiseAlarm(a) => raise_alarm(ws, op, a, at),

@@ -237,6 +237,11 @@ pub(super) fn sale(
         ws.meters.put(meter.meter.id, meter.clone());
         super::control::queue(ws, op, meter.meter.id, CommandKind::RelayClose, "payment", at, transfer_no)?;
     }
+    // A postpaid account's bills paid: its supplies disconnected for them close again.
+    if property_fees > 0 {
+        let account = ws.accounts.get(&account.account.id)?.cloned().unwrap_or(account.clone());
+        super::fees::reconnect_if_settled(ws, op, &account, at, 50 + transfer_no)?;
+    }
     // A meter that shows the master station's balance is told the new one.
     if meter.meter.control_mode == ControlMode::Remote {
         let shown = (balance_after, account.account.currency);

@@ -108,6 +108,7 @@ fn schedule(p: &Park, basis: FeeBasis, rate_minor: i64) -> CreateFeeSchedule {
         currency: Currency::CNY,
         due_day: 10,
         late_fee_bp: 0,
+        disconnect_after_days: 0,
     }
 }
 
@@ -606,4 +607,89 @@ fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_c
     assert_eq!(p.db, db);
     assert!(p.db.check().is_empty(), "{:?}", p.db.check());
     assert_eq!(receivable(&p), 21_788, "the property fee's receivable: B-101's November");
+}
+
+/// 欠费停电: a cycle that disconnects seven days after dunning. October's bill (60.00 used + 10.00 standing) is
+/// unpaid: it cannot be disconnected before it is dunned, nor before the notice runs out; then A-101's remote
+/// meter is tripped through the head end, once. A partial payment leaves it off; paying the rest closes it.
+/// Rent never disconnects.
+#[test]
+fn an_unpaid_bill_is_disconnected_after_notice_and_reconnected_when_paid() {
+    use voltvend_ops::{CommandKind, Relay};
+    let mut p = park();
+    let cycle = FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE30));
+    let who = admin(&p.estate);
+    let rent_that_cuts = CreateFeeSchedule {
+        schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE31)),
+        disconnect_after_days: 7,
+        ..schedule(&p, FeeBasis::PerUnit, 100)
+    };
+    assert_eq!(code(run(&mut p, who.clone(), Command::CreateFeeSchedule(rent_that_cuts))), "disconnect_postpaid_only");
+    let base = schedule(&p, FeeBasis::Postpaid, 1_000);
+    let create = |days| CreateFeeSchedule {
+        schedule_id: cycle,
+        name: "电费账单".into(),
+        disconnect_after_days: days,
+        ..base.clone()
+    };
+    assert_eq!(code(run(&mut p, who.clone(), Command::CreateFeeSchedule(create(366)))), "disconnect_notice");
+    run(&mut p, who.clone(), Command::CreateFeeSchedule(create(7))).unwrap();
+    let switch = voltvend_ops::SwitchBillingMode {
+        account_id: p.estate.account_a,
+        mode: voltvend_domain::BillingMode::Postpaid,
+        reason: "monthly bills".into(),
+    };
+    run(&mut p, who.clone(), Command::SwitchBillingMode(switch)).unwrap();
+    let op = p.estate.readings(&[("2026-10-01T00:00:00Z", 1_000_000), ("2026-10-25T00:00:00Z", 1_100_000)]);
+    p.db.run(&op, None, &p.ctx, at()).unwrap();
+    let month = IssueFees { schedule_id: cycle, period: 202_610 };
+    let (_, bills) = issued(run(&mut p, who.clone(), Command::IssueFees(month)));
+    assert_eq!(bills[0].amount_minor, 7_000);
+
+    // Applied at `t` to a copy of the model: the caller keeps it or not.
+    let on = |p: &mut Park, t: Timestamp, command: Command| {
+        let op = Operation::new(p.estate.next_op(), admin(&p.estate), command);
+        let mut db = p.db.clone();
+        let r = db.run(&op, None, &p.ctx, t);
+        (db, r)
+    };
+    let meter = p.estate.remote_meter;
+    let relay = |p: &Park| p.db.meters.get(&meter).unwrap().relay;
+    let (_, r) = on(&mut p, at(), Command::DisconnectOverdue(month));
+    assert_eq!(code(r), "fees_not_dunned");
+    run(&mut p, who.clone(), Command::DunFees(month)).unwrap();
+    let (db, r) = on(&mut p, at(), Command::DisconnectOverdue(month));
+    assert_eq!((code(r), db == p.db), ("notice_running", true), "dunned on December 2nd: notice until the 9th");
+    // The 9th: tripped, with a command to the meter and the customer told.
+    let ninth: Timestamp = "2026-12-09T02:00:00Z".parse().unwrap();
+    let (db, r) = on(&mut p, ninth, Command::DisconnectOverdue(month));
+    p.db = db;
+    match outcome(r) {
+        Outcome::FeesDisconnected { run, meters } => assert_eq!((run.disconnected, meters), (1, vec![meter])),
+        other => panic!("not disconnected: {other:?}"),
+    }
+    assert_eq!(relay(&p), Relay::Open);
+    let trips = p.db.commands.values().filter(|c| c.meter_id == meter && c.kind == CommandKind::RelayTrip).count();
+    assert_eq!(trips, 1);
+    let (_, r) = on(&mut p, ninth, Command::DisconnectOverdue(month));
+    assert_eq!(code(r), "fees_disconnected");
+    // 30.00 of 70.00 leaves it off; the other 40.00 closes it.
+    let pay = |p: &mut Park, paid_minor| {
+        let command = Command::PayFees(PayFees {
+            account_id: p.estate.account_a,
+            shift_id: p.estate.shift_a,
+            method: PaymentMethod::Cash,
+            reference: String::new(),
+            paid_minor,
+        });
+        let op = Operation::new(p.estate.next_op(), p.estate.cashier_a(), command);
+        paid(p.db.run(&op, None, &p.ctx, ninth));
+    };
+    pay(&mut p, 3_000);
+    assert_eq!(relay(&p), Relay::Open, "still owed");
+    pay(&mut p, 4_000);
+    assert_eq!(relay(&p), Relay::Closed, "paid: reconnected");
+    let closes = p.db.commands.values().filter(|c| c.meter_id == meter && c.kind == CommandKind::RelayClose).count();
+    assert_eq!(closes, 1);
+    assert!(p.db.check().is_empty(), "{:?}", p.db.check());
 }

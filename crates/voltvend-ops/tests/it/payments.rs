@@ -475,6 +475,7 @@ fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
             currency: voltvend_domain::Currency::CNY,
             due_day: 10,
             late_fee_bp: 0,
+            disconnect_after_days: 0,
         }),
         Command::IssueFees(IssueFees { schedule_id, period: 202_611 }),
         block,

@@ -638,6 +638,10 @@ endpoints! {
         access: Access::Needs(P::FeesManage), summary: "催缴: dun a month after its due date — every overdue charge reminded through the notification outbox and charged the schedule's late fee, once", keyed: true,
         query: -, body: -, ok: 200 [FeePeriodView], errors: [404, 409, 422],
     }
+    POST "/api/v1/fee-schedules/{id}/periods/{period}/disconnection" => fees::disconnect_period {
+        access: Access::Needs(P::FeesManage), summary: "欠费停电: a postpaid cycle that enables it disconnects, once, the supplies of a month's bills still unpaid when the notice given at dunning has run out (reconnected when paid)", keyed: true,
+        query: -, body: -, ok: 200 [FeePeriodView], errors: [404, 409, 422],
+    }
     GET "/api/v1/fee-schedules/{id}/periods/{period}/bills/{unit}" => fees::get_bill {
         access: Access::Needs(P::AccountsRead), summary: "账单: a postpaid bill — usage since the previous bill with each meter's and TOU period's consumption, standing charge, credit applied, late fee, what is paid and owed (json, or pdf in zh-CN or en)", keyed: false,
         query: [BillQuery], body: -, ok: 200 document, errors: [404, 422, 503],

@@ -3110,6 +3110,10 @@ pub struct CreateFeeScheduleRequest {
     /// after the due date; none when left out.
     #[serde(default)]
     pub late_fee_percent: Option<String>,
+    /// A postpaid cycle only: the days of notice after dunning before the supplies of bills still unpaid may be
+    /// disconnected (0 or left out: never). Enable it only where the law and the contracts allow it.
+    #[serde(default)]
+    pub disconnect_after_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -3123,6 +3127,8 @@ pub struct FeeScheduleView {
     pub due_day: i64,
     /// The late fee's percentage ("0.00": none).
     pub late_fee_percent: String,
+    /// Days of notice after dunning before a postpaid cycle's unpaid bills are disconnected (0: never).
+    pub disconnect_after_days: i64,
     /// The schedule's receivable and revenue accounts in the ledger.
     pub receivable_id: Uuid,
     pub revenue_id: Uuid,
@@ -3178,6 +3184,9 @@ pub struct FeePeriodView {
     pub dunned_at: Option<String>,
     pub dunned: i64,
     pub late_fees: MoneyView,
+    /// When the supplies of bills still unpaid after the notice were disconnected, and how many meters.
+    pub disconnected_at: Option<String>,
+    pub disconnected: i64,
 }
 
 /// 账单: a postpaid account's bill for a month, and what it is made of.

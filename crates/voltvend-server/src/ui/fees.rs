@@ -21,6 +21,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/fees/{id}", get(schedule))
         .route("/ui/fees/{id}/issue", post(issue))
         .route("/ui/fees/{id}/dun", post(dun))
+        .route("/ui/fees/{id}/disconnect", post(disconnect))
         .route("/ui/accounts/{id}/fees", post(pay))
         .route("/ui/fee-receipts/{id}", get(receipt))
 }
@@ -81,16 +82,28 @@ async fn fees_form(State(app): State<AppState>, ui: Ui, request: Request) -> Res
         "form": which, "name": f.get("name"), "site": f.get("site"), "basis": f.get("basis"), "rate": f.get("rate"),
         "currency": f.get("currency"), "due_day": f.get("due_day"), "unit": f.get("unit"), "area": f.get("area"),
         "policy": f.get("policy"), "share": f.get("share"), "late_fee": f.get("late_fee"),
+        "disconnect_after_days": f.get("disconnect_after_days"),
     }));
     let (path, body) = match which.as_str() {
         "schedule" => {
             let Ok(due_day) = f.get("due_day").trim().parse::<i64>() else {
                 return schedules_page(&app, &ui, form, Some(UiError::new("fee_due_day", "due_day"))).await;
             };
+            let notice = match f.get("disconnect_after_days").trim() {
+                "" => 0,
+                t => match t.parse::<i64>() {
+                    Ok(days) => days,
+                    Err(_) => {
+                        let e = UiError::new("disconnect_notice", "disconnect_after_days");
+                        return schedules_page(&app, &ui, form, Some(e)).await;
+                    }
+                },
+            };
             let body = json!({
                 "premises_id": f.get("site"), "name": f.get("name"), "basis": f.get("basis"), "rate": f.get("rate"),
                 "currency": f.get("currency"), "due_day": due_day,
                 "late_fee_percent": Some(f.get("late_fee").trim()).filter(|t| !t.is_empty()),
+                "disconnect_after_days": notice,
             });
             ("/api/v1/fee-schedules".to_string(), body)
         }
@@ -185,13 +198,23 @@ async fn issue(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, requ
 
 /// 催缴: the month's overdue charges reminded and charged the late fee.
 async fn dun(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    month_action(app, ui, id, request, "dunning").await
+}
+
+/// 欠费停电: the month's bills still unpaid after the notice disconnected.
+async fn disconnect(State(app): State<AppState>, ui: Ui, Path(id): Path<String>, request: Request) -> Response {
+    month_action(app, ui, id, request, "disconnection").await
+}
+
+/// A month's action (`/api/v1/fee-schedules/{id}/periods/{YYYY-MM}/{action}`), then the month's page.
+async fn month_action(app: AppState, ui: Ui, id: String, request: Request, action: &str) -> Response {
     let f = read_form(request).await;
     if !f.csrf_ok(&ui) {
         return csrf_refused(&ui);
     }
     let period = f.get("period").to_string();
     let Some(schedule) = uuid_ok(&id) else { return error_page(&ui, UiError::new("not_found", ""), "/ui/fees") };
-    let path = format!("/api/v1/fee-schedules/{schedule}/periods/{}/dunning", segment(&period));
+    let path = format!("/api/v1/fee-schedules/{schedule}/periods/{}/{action}", segment(&period));
     let a = ui.post(&path, &json!(null), f.get("key")).await;
     if !a.ok() {
         return schedule_page(&app, &ui, &id, &period, Some(a.error())).await;

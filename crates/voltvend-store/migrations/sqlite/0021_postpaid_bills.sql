@@ -3,7 +3,8 @@
 -- each month's bill is the unit's charge, with what it is made of: the usage billed (the account's arrears and
 -- negative wallet, moved to the cycle's receivable), the wallet credit applied, and earlier bills still unpaid
 -- when it was issued. A late fee by the schedule's rule is added to a charge once, when the month is dunned;
--- a counter payment's over-payment is credited to a postpaid account's wallet.
+-- a cycle may disconnect the supplies of bills still unpaid a number of days after the dunning notice; a
+-- counter payment's over-payment is credited to a postpaid account's wallet.
 --
 -- SQLite cannot alter a CHECK constraint: fee_schedules is rebuilt. Other tables reference it, so their
 -- foreign-key checks are deferred to the commit, by which the rows are back under the same name.
@@ -21,7 +22,8 @@ CREATE TABLE fee_schedules (
     receivable_id   BLOB NOT NULL REFERENCES ledger_accounts(id),
     revenue_id      BLOB NOT NULL REFERENCES ledger_accounts(id),
     created_at_us   INTEGER NOT NULL,
-    late_fee_bp     INTEGER NOT NULL DEFAULT 0 CHECK (late_fee_bp BETWEEN 0 AND 10000)
+    late_fee_bp     INTEGER NOT NULL DEFAULT 0 CHECK (late_fee_bp BETWEEN 0 AND 10000),
+    disconnect_after_days INTEGER NOT NULL DEFAULT 0 CHECK (disconnect_after_days BETWEEN 0 AND 365)
 );
 INSERT INTO fee_schedules (id, premises_id, name, basis, rate_minor, currency, due_day, receivable_id, revenue_id,
                            created_at_us)
@@ -34,6 +36,8 @@ ALTER TABLE fee_runs ADD COLUMN not_postpaid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE fee_runs ADD COLUMN dunned_at_us INTEGER;
 ALTER TABLE fee_runs ADD COLUMN dunned INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE fee_runs ADD COLUMN late_fees_minor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE fee_runs ADD COLUMN disconnected_at_us INTEGER;
+ALTER TABLE fee_runs ADD COLUMN disconnected INTEGER NOT NULL DEFAULT 0;
 
 ALTER TABLE fee_charges ADD COLUMN usage_minor INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE fee_charges ADD COLUMN credit_minor INTEGER NOT NULL DEFAULT 0;

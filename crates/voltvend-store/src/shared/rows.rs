@@ -814,6 +814,7 @@ fn fee_schedule_from_row(r: &DbRow) -> Result<voltvend_ops::FeeSchedule, StoreEr
         revenue: uuid_of(r, "revenue_id")?,
         created_at: at_of(r, "created_at_us")?,
         late_fee_bp: r.try_get("late_fee_bp")?,
+        disconnect_after_days: r.try_get("disconnect_after_days")?,
     })
 }
 
@@ -832,6 +833,8 @@ fn fee_run_from_row(r: &DbRow) -> Result<voltvend_ops::FeeRun, StoreError> {
         dunned_at: opt_at_of(r, "dunned_at_us")?,
         dunned: r.try_get("dunned")?,
         late_fees_minor: r.try_get("late_fees_minor")?,
+        disconnected_at: opt_at_of(r, "disconnected_at_us")?,
+        disconnected: r.try_get("disconnected")?,
     })
 }
 

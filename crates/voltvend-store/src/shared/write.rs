@@ -931,7 +931,7 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
     insert_rows(
         conn,
         "INSERT INTO fee_schedules (id, premises_id, name, basis, rate_minor, currency, due_day, receivable_id, \
-         revenue_id, created_at_us, late_fee_bp)",
+         revenue_id, created_at_us, late_fee_bp, disconnect_after_days)",
         "",
         &c.fee_schedules,
         |b, f| {
@@ -945,17 +945,19 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(f.receivable.as_uuid())
                 .push_bind(f.revenue.as_uuid())
                 .push_bind(timestamp_us(f.created_at))
-                .push_bind(f.late_fee_bp);
+                .push_bind(f.late_fee_bp)
+                .push_bind(f.disconnect_after_days);
         },
     )
     .await?;
     insert_rows(
         conn,
         "INSERT INTO fee_runs (operation_id, schedule_id, period, due_on, charged, total_minor, vacant, transfer_id, \
-         at_us, not_postpaid, dunned_at_us, dunned, late_fees_minor)",
-        // A month dunned changes its run.
+         at_us, not_postpaid, dunned_at_us, dunned, late_fees_minor, disconnected_at_us, disconnected)",
+        // A month dunned, or its unpaid bills disconnected, changes its run.
         " ON CONFLICT (schedule_id, period) DO UPDATE SET dunned_at_us = excluded.dunned_at_us, \
-         dunned = excluded.dunned, late_fees_minor = excluded.late_fees_minor",
+         dunned = excluded.dunned, late_fees_minor = excluded.late_fees_minor, \
+         disconnected_at_us = excluded.disconnected_at_us, disconnected = excluded.disconnected",
         &c.fee_runs,
         |b, r| {
             b.push_bind(r.operation_id.as_uuid())
@@ -970,7 +972,9 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(r.not_postpaid)
                 .push_bind(r.dunned_at.map(timestamp_us))
                 .push_bind(r.dunned)
-                .push_bind(r.late_fees_minor);
+                .push_bind(r.late_fees_minor)
+                .push_bind(r.disconnected_at.map(timestamp_us))
+                .push_bind(r.disconnected);
         },
     )
     .await?;

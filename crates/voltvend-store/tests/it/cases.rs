@@ -1675,6 +1675,7 @@ pub async fn fees_agree_with_the_model(h: &Harness) {
         currency: Currency::CNY,
         due_day: 10,
         late_fee_bp: 0,
+        disconnect_after_days: 0,
     };
     steps.push(Operation::new(estate.next_op(), admin.clone(), Command::CreateFeeSchedule(create)));
     let issue = |period| Command::IssueFees(IssueFees { schedule_id: schedule, period });
@@ -1782,6 +1783,7 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
         currency: Currency::CNY,
         due_day: 15,
         late_fee_bp: 1_000,
+        disconnect_after_days: 0,
     };
     let switch =
         SwitchBillingMode { account_id: estate.account_a, mode: BillingMode::Postpaid, reason: "monthly bill".into() };

@@ -53,6 +53,7 @@ pub async fn schedule_view(app: &AppState, s: &FeeSchedule) -> ApiResult<FeeSche
         rate: money(s.rate_minor, s.currency),
         due_day: i64::from(s.due_day),
         late_fee_percent: format_scaled(s.late_fee_bp, 2),
+        disconnect_after_days: s.disconnect_after_days,
         receivable_id: s.receivable.as_uuid(),
         revenue_id: s.revenue.as_uuid(),
         created_at: instant(s.created_at),
@@ -212,6 +213,14 @@ pub async fn create_schedule(
         i8::try_from(body.due_day).ok().filter(|d| (1..=FeeSchedule::DUE_DAY_MAX).contains(d)).ok_or_else(|| {
             ApiError::field("due_day", "fee_due_day", "a fee falls due on a day from 1 to 28 of its month")
         })?;
+    let disconnect_after_days = body.disconnect_after_days.unwrap_or(0);
+    if !(0..=FeeSchedule::NOTICE_DAYS_MAX).contains(&disconnect_after_days) {
+        return Err(ApiError::field(
+            "disconnect_after_days",
+            "disconnect_notice",
+            "a notice before disconnection is 0 to 365 days",
+        ));
+    }
     if !(basis.rate_minor_min()..=FeeSchedule::RATE_MINOR_MAX).contains(&rate_minor) {
         return Err(ApiError::field(
             "rate",
@@ -230,6 +239,7 @@ pub async fn create_schedule(
         currency: c,
         due_day,
         late_fee_bp,
+        disconnect_after_days,
     });
     let replayed =
         match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::Created { .. }))
@@ -281,6 +291,8 @@ async fn period_view(
         dunned_at: run.dunned_at.map(instant),
         dunned: run.dunned,
         late_fees: money(run.late_fees_minor, s.currency),
+        disconnected_at: run.disconnected_at.map(instant),
+        disconnected: run.disconnected,
     })
 }
 
@@ -371,6 +383,27 @@ pub async fn dun_period(
             Ok(replayed) => replayed,
             Err(refused) => return Ok(refused),
         };
+    let view = period(&app, &p, &source, id, &period_path).await?;
+    Ok(Reply::json(StatusCode::OK, &view).into_response(replayed))
+}
+
+/// 欠费停电: a postpaid cycle's month whose notice after dunning has run out: the supplies of its bills still
+/// unpaid disconnected through the head end, once.
+pub async fn disconnect_period(
+    State(app): State<AppState>,
+    Extension(p): Extension<Principal>,
+    key: IdempotencyKey,
+    ClientAddr(source): ClientAddr,
+    ApiPath((id, period_path)): ApiPath<(Uuid, String)>,
+) -> ApiResult<Response> {
+    let s = visible_schedule(&app, &p, id).await?;
+    let month = period_of(&period_path)?;
+    let command = Command::DisconnectOverdue(IssueFees { schedule_id: s.id, period: month });
+    let done = |o: &Outcome| matches!(o, Outcome::FeesDisconnected { .. });
+    let replayed = match write::committed_or_answer(&app, &p, &key, &source, command, done).await? {
+        Ok(replayed) => replayed,
+        Err(refused) => return Ok(refused),
+    };
     let view = period(&app, &p, &source, id, &period_path).await?;
     Ok(Reply::json(StatusCode::OK, &view).into_response(replayed))
 }

@@ -182,7 +182,7 @@ async fn a_postpaid_tenant_is_billed_dunned_and_pays_with_the_rest_as_credit() {
 
     let cycle = |rate: &str, late: &str| {
         json!({"premises_id": block_a, "name": "电费账单", "basis": "postpaid", "rate": rate, "currency": "CNY",
-               "due_day": 10, "late_fee_percent": late})
+               "due_day": 10, "late_fee_percent": late, "disconnect_after_days": 3})
     };
     let r = api.send(post(&api, MANAGER, 'a', "/api/v1/fee-schedules", cycle("5.00", "120"))).await;
     assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "late_fee"));
@@ -195,6 +195,7 @@ async fn a_postpaid_tenant_is_billed_dunned_and_pays_with_the_rest_as_credit() {
     assert_eq!(created.status.as_u16(), 201, "{:?}", created.json());
     let created = created.json();
     assert_eq!((created["basis"].as_str(), created["late_fee_percent"].as_str()), (Some("postpaid"), Some("5.00")));
+    assert_eq!(created["disconnect_after_days"], 3);
     let id = created["id"].as_str().unwrap().to_string();
 
     // October: 100 kWh × 0.60 = 60.00 used, + 5.00 standing = 65.00, due November 10th (overdue today).
@@ -227,6 +228,13 @@ async fn a_postpaid_tenant_is_billed_dunned_and_pays_with_the_rest_as_credit() {
     assert_eq!(minor(&dunned["charges"][0]["amount"]), 6_825);
     let again = api.send(api.as_(MANAGER, 'a', Method::POST, &dunning).fresh_key()).await;
     assert_eq!((again.status.as_u16(), again.code().as_str()), (409, "fees_dunned"));
+    // Disconnection only after the three days' notice dunning gave; a rent schedule may never disconnect.
+    let cut = api.send(api.as_(MANAGER, 'a', Method::POST, &format!("{october}/disconnection")).fresh_key()).await;
+    assert_eq!((cut.status.as_u16(), cut.code().as_str()), (409, "notice_running"));
+    let rent_cut = json!({"premises_id": block_a, "name": "租金", "basis": "per_unit", "rate": "100", "currency": "CNY",
+                          "due_day": 10, "disconnect_after_days": 3});
+    let r = api.send(post(&api, MANAGER, 'a', "/api/v1/fee-schedules", rent_cut)).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "disconnect_postpaid_only"));
     // The month's bills as a spreadsheet's CSV.
     let csv = api
         .send(api.as_(

@@ -882,6 +882,10 @@ fn sample(api: &Api, f: &Fixture, method: &str, path: &str) -> Option<Row> {
         ("POST", "/api/v1/fee-schedules/{id}/periods/{period}/dunning") => {
             x(format!("/api/v1/fee-schedules/{}/periods/2026-10/dunning", f.cycle), None, Scoped::Object, "AM")
         }
+        // The fixture's cycle does not disconnect: refused (409) for whoever may, not found from B.
+        ("POST", "/api/v1/fee-schedules/{id}/periods/{period}/disconnection") => {
+            x(format!("/api/v1/fee-schedules/{}/periods/2026-10/disconnection", f.cycle), None, Scoped::Object, "AM")
+        }
         ("GET", "/api/v1/fee-schedules/{id}/periods/{period}/bills/{unit}") => x(
             format!("/api/v1/fee-schedules/{}/periods/2026-10/bills/{}", f.cycle, e.unit_a.id),
             None,
