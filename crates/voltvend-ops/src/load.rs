@@ -171,6 +171,10 @@ pub trait Source {
         &mut self,
         ids: &[voltvend_domain::FeeScheduleId],
     ) -> impl Future<Output = Result<Vec<crate::records::FeeSchedule>, Self::Error>> + Send;
+    /// Every postpaid billing cycle (a new one must not overlap another's units).
+    fn postpaid_schedules(
+        &mut self,
+    ) -> impl Future<Output = Result<Vec<crate::records::FeeSchedule>, Self::Error>> + Send;
     /// Issued months of fee schedules, by schedule and month.
     fn fee_runs(
         &mut self,
@@ -260,6 +264,8 @@ struct Footprint {
     dunned_periods: BTreeSet<(voltvend_domain::FeeScheduleId, i32)>,
     /// Schedules made by operations of the batch, with their sites (a month of one may be issued later in it).
     created_schedules: Vec<(voltvend_domain::FeeScheduleId, PremisesId)>,
+    /// A postpaid cycle is made: every other cycle is loaded, with its site.
+    postpaid_cycle: bool,
     /// Premises of accounts the batch opens (a month issued later in it may charge them, and a sale then read
     /// their overdue policies).
     new_account_premises: BTreeSet<PremisesId>,
@@ -564,6 +570,7 @@ impl Footprint {
                 self.premises.insert(c.premises_id);
                 self.ledger.extend((1..=2).map(|n| crate::apply::fees::schedule_ledger_id(op, n)));
                 self.created_schedules.push((c.schedule_id, c.premises_id));
+                self.postpaid_cycle |= c.basis == voltvend_domain::fees::FeeBasis::Postpaid;
             }
             Command::IssueFees(i) => {
                 // The schedule brings its site, the site its units, the units their accounts.
@@ -771,6 +778,11 @@ pub async fn load<'a, S: Source + Send>(
 
     // Fee schedules name their site and ledger accounts; a month to issue needs the site's units and the
     // accounts at them.
+    if fp.postpaid_cycle {
+        for s in src.postpaid_schedules().await? {
+            fp.fee_schedules.insert(s.id);
+        }
+    }
     for id in &fp.fee_schedules {
         ws.fee_schedules.ask(*id);
     }

@@ -526,6 +526,10 @@ impl Source for MemoryDb {
     ) -> Result<Vec<crate::records::FeeSchedule>, Infallible> {
         Ok(pick(&self.fee_schedules, ids))
     }
+    async fn postpaid_schedules(&mut self) -> Result<Vec<crate::records::FeeSchedule>, Infallible> {
+        let postpaid = |s: &&crate::records::FeeSchedule| s.basis == voltvend_domain::fees::FeeBasis::Postpaid;
+        Ok(self.fee_schedules.values().filter(postpaid).cloned().collect())
+    }
     async fn fee_runs(
         &mut self,
         keys: &[(voltvend_domain::FeeScheduleId, i32)],

@@ -110,6 +110,22 @@ pub(super) fn create_schedule(ws: &mut Workspace, op: &Operation, c: &CreateFeeS
     if !(1..=FeeSchedule::DUE_DAY_MAX).contains(&c.due_day) {
         return Err(OpError::refused("fee_due_day", "a fee falls due on a day from 1 to 28 of its month"));
     }
+    // One postpaid cycle per unit: two would each add their standing charge to one account's month.
+    if c.basis == FeeBasis::Postpaid {
+        let site =
+            ws.premises.get(&c.premises_id)?.ok_or_else(|| OpError::not_found("premises", c.premises_id))?.clone();
+        let cycles: Vec<FeeSchedule> =
+            ws.fee_schedules.values().filter(|s| s.basis == FeeBasis::Postpaid).cloned().collect();
+        for other in cycles {
+            let theirs = ws.premises.get(&other.premises_id)?.map(|p| p.path.clone()).unwrap_or_default();
+            if site.path.contains(&other.premises_id) || theirs.contains(&c.premises_id) {
+                return Err(OpError::refused(
+                    "cycles_overlap",
+                    format!("{} already bills the postpaid accounts within or around {}", other.name, site.name),
+                ));
+            }
+        }
+    }
     let (receivable, revenue) = (schedule_ledger_id(op, 1), schedule_ledger_id(op, 2));
     for (id, kind) in [(receivable, LedgerAccountKind::FeesReceivable), (revenue, LedgerAccountKind::FeeRevenue)] {
         let owner = Owner::FeeSchedule(c.schedule_id);

@@ -1841,6 +1841,20 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
     let account = h.store.account(estate.account_a).await.unwrap();
     let (_, wallet) = h.store.ledger_account(account.wallet).await.unwrap();
     assert_eq!(wallet.normal(voltvend_domain::Side::Credit), 1_750);
+    // A second cycle within the first's site is refused on both backends (the loader finds every cycle).
+    let overlapping = CreateFeeSchedule {
+        schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xB112)),
+        premises_id: estate.building_a.id,
+        name: "另一个".into(),
+        basis: FeeBasis::Postpaid,
+        rate_minor: 0,
+        currency: Currency::CNY,
+        due_day: 15,
+        late_fee_bp: 0,
+        disconnect_after_days: 0,
+    };
+    let op = Operation::new(estate.next_op(), admin, Command::CreateFeeSchedule(overlapping));
+    assert_eq!(h.store.submit(op).await.err().map(|e| e.code()), Some("cycles_overlap"));
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
