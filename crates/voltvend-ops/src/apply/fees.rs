@@ -363,6 +363,26 @@ fn arrears_balance(ws: &Workspace, account: &AccountRecord) -> Result<i64, OpErr
     Ok(balance.normal(Side::Debit))
 }
 
+/// The issued month of a schedule (`fees_not_issued` if it is not).
+fn issued_run(ws: &Workspace, schedule: &FeeSchedule, period: i32) -> Result<FeeRun, OpError> {
+    ws.fee_runs.get(&(schedule.id, period))?.cloned().ok_or_else(|| {
+        OpError::refused("fees_not_issued", format!("{} {} is not issued", schedule.name, month_of(period)))
+    })
+}
+
+/// The time zone of a premises, and the date `at` falls on there.
+fn local_date(
+    ws: &Workspace,
+    premises_id: voltvend_domain::PremisesId,
+    at: Timestamp,
+) -> Result<(jiff::tz::TimeZone, Date), OpError> {
+    let premises = ws.premises.get(&premises_id)?.ok_or_else(|| OpError::not_found("premises", premises_id))?;
+    let tz = jiff::tz::TimeZone::get(&premises.time_zone)
+        .map_err(|_| OpError::Internal(format!("unknown time zone {}", premises.time_zone)))?;
+    let today = at.to_zoned(tz.clone()).date();
+    Ok((tz, today))
+}
+
 fn too_large() -> OpError {
     OpError::refused("amount_too_large", "the month's charges are too large")
 }
@@ -492,13 +512,7 @@ pub(super) struct Overdue {
 }
 
 pub(super) fn overdue(ws: &Workspace, account: &AccountRecord, at: Timestamp) -> Result<Overdue, OpError> {
-    let premises = ws
-        .premises
-        .get(&account.account.premises_id)?
-        .ok_or_else(|| OpError::not_found("premises", account.account.premises_id))?;
-    let tz = jiff::tz::TimeZone::get(&premises.time_zone)
-        .map_err(|_| OpError::Internal(format!("unknown time zone {}", premises.time_zone)))?;
-    let today = at.to_zoned(tz).date();
+    let (_, today) = local_date(ws, account.account.premises_id, at)?;
     // A postpaid account's payment is a payment of its bills: it pays everything they owe first, due or not,
     // oldest first (whatever the property's policy), and the rest is credit.
     if account.account.billing_mode == BillingMode::Postpaid {
@@ -511,6 +525,10 @@ pub(super) fn overdue(ws: &Workspace, account: &AccountRecord, at: Timestamp) ->
     let overdue_minor = owed_by(&charges)?;
     let mut policy = OverduePolicy::Nothing;
     if overdue_minor > 0 {
+        let premises = ws
+            .premises
+            .get(&account.account.premises_id)?
+            .ok_or_else(|| OpError::not_found("premises", account.account.premises_id))?;
         for p in premises.path.iter().rev() {
             if let Some(found) = ws.fee_policies.get(p)? {
                 policy = found.policy;
@@ -670,20 +688,14 @@ pub(super) fn dun(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timesta
     acting_operator(ws, &op.actor)?;
     let schedule = schedule_of_loaded(ws, i.schedule_id)?;
     in_scope(ws, &op.actor, schedule.premises_id, "fee schedule", i.schedule_id)?;
-    let mut run = ws.fee_runs.get(&(i.schedule_id, i.period))?.cloned().ok_or_else(|| {
-        OpError::refused("fees_not_issued", format!("{} {} is not issued", schedule.name, month_of(i.period)))
-    })?;
+    let mut run = issued_run(ws, &schedule, i.period)?;
     if run.dunned_at.is_some() {
         return Err(OpError::refused(
             "fees_dunned",
             format!("{} {} was dunned already", schedule.name, month_of(i.period)),
         ));
     }
-    let site =
-        ws.premises.get(&schedule.premises_id)?.ok_or_else(|| OpError::not_found("premises", schedule.premises_id))?;
-    let tz = jiff::tz::TimeZone::get(&site.time_zone)
-        .map_err(|_| OpError::Internal(format!("unknown time zone {}", site.time_zone)))?;
-    let today = at.to_zoned(tz).date();
+    let (_, today) = local_date(ws, schedule.premises_id, at)?;
     if today <= run.due_on {
         return Err(OpError::refused(
             "fees_not_overdue",
@@ -769,9 +781,7 @@ pub(super) fn disconnect(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: 
             format!("{} does not disconnect supplies for unpaid bills", schedule.name),
         ));
     }
-    let mut run = ws.fee_runs.get(&(i.schedule_id, i.period))?.cloned().ok_or_else(|| {
-        OpError::refused("fees_not_issued", format!("{} {} is not issued", schedule.name, month_of(i.period)))
-    })?;
+    let mut run = issued_run(ws, &schedule, i.period)?;
     if run.disconnected_at.is_some() {
         return Err(OpError::refused(
             "fees_disconnected",
@@ -788,16 +798,12 @@ pub(super) fn disconnect(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: 
             ),
         )
     })?;
-    let site =
-        ws.premises.get(&schedule.premises_id)?.ok_or_else(|| OpError::not_found("premises", schedule.premises_id))?;
-    let tz = jiff::tz::TimeZone::get(&site.time_zone)
-        .map_err(|_| OpError::Internal(format!("unknown time zone {}", site.time_zone)))?;
+    let (tz, today) = local_date(ws, schedule.premises_id, at)?;
     let notice_ends = dunned
-        .to_zoned(tz.clone())
+        .to_zoned(tz)
         .date()
         .checked_add(jiff::Span::new().days(schedule.disconnect_after_days))
         .map_err(|e| OpError::Internal(e.to_string()))?;
-    let today = at.to_zoned(tz).date();
     if today < notice_ends {
         return Err(OpError::refused(
             "notice_running",
@@ -899,13 +905,7 @@ pub(super) fn reconnect_if_settled(
 
 /// What the account's charges owe past their due dates now (in its premises' time zone).
 fn overdue_minor_of(ws: &Workspace, account: &AccountRecord, at: Timestamp) -> Result<i64, OpError> {
-    let premises = ws
-        .premises
-        .get(&account.account.premises_id)?
-        .ok_or_else(|| OpError::not_found("premises", account.account.premises_id))?;
-    let tz = jiff::tz::TimeZone::get(&premises.time_zone)
-        .map_err(|_| OpError::Internal(format!("unknown time zone {}", premises.time_zone)))?;
-    let today = at.to_zoned(tz).date();
+    let (_, today) = local_date(ws, account.account.premises_id, at)?;
     let charges: Vec<FeeCharge> = unpaid(ws, account)?.into_iter().filter(|c| c.overdue_on(today)).collect();
     owed_by(&charges)
 }

@@ -350,19 +350,32 @@ pub async fn issue_period(
     ClientAddr(source): ClientAddr,
     ApiPath((id, period_path)): ApiPath<(Uuid, String)>,
 ) -> ApiResult<Response> {
-    let s = visible_schedule(&app, &p, id).await?;
-    let month = period_of(&period_path)?;
-    let command = Command::IssueFees(IssueFees { schedule_id: s.id, period: month });
-    let replayed =
-        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::FeesIssued { .. }))
-            .await?
-        {
-            Ok(replayed) => replayed,
-            Err(refused) => return Ok(refused),
-        };
-    // The month as stored (a replay answers with the month as it is now).
-    let view = period(&app, &p, &source, id, &period_path).await?;
-    Ok(Reply::json(StatusCode::CREATED, &view).into_response(replayed))
+    let done = |o: &Outcome| matches!(o, Outcome::FeesIssued { .. });
+    month_command(&app, &p, &key, &source, (id, &period_path), Command::IssueFees, done, StatusCode::CREATED).await
+}
+
+/// A command on a month of a schedule (issue, dun, disconnect), answered with the month as stored (a replay
+/// answers with the month as it is now).
+#[allow(clippy::too_many_arguments)]
+async fn month_command(
+    app: &AppState,
+    p: &Principal,
+    key: &IdempotencyKey,
+    source: &str,
+    (id, period_path): (Uuid, &str),
+    command: fn(IssueFees) -> Command,
+    done: fn(&Outcome) -> bool,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let s = visible_schedule(app, p, id).await?;
+    let month = period_of(period_path)?;
+    let command = command(IssueFees { schedule_id: s.id, period: month });
+    let replayed = match write::committed_or_answer(app, p, key, source, command, done).await? {
+        Ok(replayed) => replayed,
+        Err(refused) => return Ok(refused),
+    };
+    let view = period(app, p, source, id, period_path).await?;
+    Ok(Reply::json(status, &view).into_response(replayed))
 }
 
 /// 催缴: a month's overdue charges reminded and charged the schedule's late fee, once, after the due date.
@@ -373,18 +386,8 @@ pub async fn dun_period(
     ClientAddr(source): ClientAddr,
     ApiPath((id, period_path)): ApiPath<(Uuid, String)>,
 ) -> ApiResult<Response> {
-    let s = visible_schedule(&app, &p, id).await?;
-    let month = period_of(&period_path)?;
-    let command = Command::DunFees(IssueFees { schedule_id: s.id, period: month });
-    let replayed =
-        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::FeesDunned { .. }))
-            .await?
-        {
-            Ok(replayed) => replayed,
-            Err(refused) => return Ok(refused),
-        };
-    let view = period(&app, &p, &source, id, &period_path).await?;
-    Ok(Reply::json(StatusCode::OK, &view).into_response(replayed))
+    let done = |o: &Outcome| matches!(o, Outcome::FeesDunned { .. });
+    month_command(&app, &p, &key, &source, (id, &period_path), Command::DunFees, done, StatusCode::OK).await
 }
 
 /// 欠费停电: a postpaid cycle's month whose notice after dunning has run out: the supplies of its bills still
@@ -396,16 +399,8 @@ pub async fn disconnect_period(
     ClientAddr(source): ClientAddr,
     ApiPath((id, period_path)): ApiPath<(Uuid, String)>,
 ) -> ApiResult<Response> {
-    let s = visible_schedule(&app, &p, id).await?;
-    let month = period_of(&period_path)?;
-    let command = Command::DisconnectOverdue(IssueFees { schedule_id: s.id, period: month });
     let done = |o: &Outcome| matches!(o, Outcome::FeesDisconnected { .. });
-    let replayed = match write::committed_or_answer(&app, &p, &key, &source, command, done).await? {
-        Ok(replayed) => replayed,
-        Err(refused) => return Ok(refused),
-    };
-    let view = period(&app, &p, &source, id, &period_path).await?;
-    Ok(Reply::json(StatusCode::OK, &view).into_response(replayed))
+    month_command(&app, &p, &key, &source, (id, &period_path), Command::DisconnectOverdue, done, StatusCode::OK).await
 }
 
 /// A postpaid bill: its charge, the readings it covers and what they used.
