@@ -266,6 +266,9 @@ struct Footprint {
     created_schedules: Vec<(voltvend_domain::FeeScheduleId, PremisesId)>,
     /// A postpaid cycle is made: every other cycle is loaded, with its site.
     postpaid_cycle: bool,
+    /// Accounts sold to (at a counter or online): a postpaid one's every meter is loaded, to be reconnected
+    /// when its bills are paid.
+    sale_accounts: BTreeSet<AccountId>,
     /// Premises of accounts the batch opens (a month issued later in it may charge them, and a sale then read
     /// their overdue policies).
     new_account_premises: BTreeSet<PremisesId>,
@@ -278,6 +281,7 @@ fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
 impl Footprint {
     fn sale(&mut self, op: &Operation, s: &Sale, transfer_no: u32) {
         self.accounts.insert(s.account_id);
+        self.sale_accounts.insert(s.account_id);
         self.meters.insert(s.meter_id);
         self.sts.insert(s.meter_id);
         self.shifts.insert(s.shift_id);
@@ -760,6 +764,7 @@ pub async fn load<'a, S: Source + Send>(
     for i in src.payment_intents(&list(&fp.payment_intents)).await? {
         fp.payment_channels.insert(i.channel_id);
         fp.accounts.insert(i.account_id);
+        fp.sale_accounts.insert(i.account_id);
         fp.meters.insert(i.meter_id);
         ws.payment_intents.load(i.id, i);
     }
@@ -985,6 +990,28 @@ pub async fn load<'a, S: Source + Send>(
         fp.books.insert(a.books);
         fp.premises.insert(a.account.premises_id);
         ws.accounts.load(a.account.id, a);
+    }
+    // A postpaid account sold to: all its meters (the sale reconnects every one its bills disconnected). Prepaid
+    // sales, the hot path, read nothing more.
+    let postpaid_sales: Vec<AccountId> = fp
+        .sale_accounts
+        .iter()
+        .filter(|a| {
+            ws.accounts
+                .get(a)
+                .ok()
+                .flatten()
+                .is_some_and(|r| r.account.billing_mode == voltvend_domain::BillingMode::Postpaid)
+        })
+        .copied()
+        .collect();
+    if !postpaid_sales.is_empty() {
+        for m in src.meters_of_accounts(&postpaid_sales).await? {
+            if fp.meters.insert(m.meter.id) {
+                ws.meters.ask(m.meter.id);
+                ws.meters.load(m.meter.id, m);
+            }
+        }
     }
 
     // Every account's unpaid rent and fees (a sale may be refused for them or pay them), with their schedules'

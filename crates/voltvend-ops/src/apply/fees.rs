@@ -877,7 +877,7 @@ pub(super) fn reconnect_if_settled(
     if account.account.billing_mode != BillingMode::Postpaid || account.account.status != AccountStatus::Active {
         return Ok(());
     }
-    if overdue_minor_of(ws, account, at)? > 0 {
+    if disconnecting_overdue(ws, account, at)? > 0 {
         return Ok(());
     }
     let mut n = n;
@@ -903,9 +903,16 @@ pub(super) fn reconnect_if_settled(
     Ok(())
 }
 
-/// What the account's charges owe past their due dates now (in its premises' time zone).
-fn overdue_minor_of(ws: &Workspace, account: &AccountRecord, at: Timestamp) -> Result<i64, OpError> {
+/// What the account's bills of cycles that disconnect owe past their due dates now (in its premises' time
+/// zone): overdue rent and fees never keep a supply off.
+fn disconnecting_overdue(ws: &Workspace, account: &AccountRecord, at: Timestamp) -> Result<i64, OpError> {
     let (_, today) = local_date(ws, account.account.premises_id, at)?;
-    let charges: Vec<FeeCharge> = unpaid(ws, account)?.into_iter().filter(|c| c.overdue_on(today)).collect();
+    let mut charges = Vec::new();
+    for c in unpaid(ws, account)?.into_iter().filter(|c| c.overdue_on(today)) {
+        let s = schedule_of(ws, c.schedule_id)?;
+        if s.basis == FeeBasis::Postpaid && s.disconnect_after_days > 0 {
+            charges.push(c);
+        }
+    }
     owed_by(&charges)
 }

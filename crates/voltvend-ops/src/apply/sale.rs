@@ -156,7 +156,7 @@ pub(super) fn sale(
         (ControlMode::Remote, _) => {
             // A postpaid account's payment pays its bills and arrears; what is left, however little, is credit.
             let postpaid = account.account.billing_mode == voltvend_domain::BillingMode::Postpaid;
-            if rest < account.min_purchase_minor && !(postpaid && paid_minor > rest) {
+            if rest < account.min_purchase_minor && !(postpaid && property_fees + arrears > 0) {
                 return Err(below_minimum(rest, account.min_purchase_minor));
             }
             for max in [account.max_balance_minor, meter.max_credit_minor].into_iter().flatten() {
@@ -224,7 +224,14 @@ pub(super) fn sale(
     // Credit restored: close the supply again — unless an operator disconnected it (then only an operator's
     // close reconnects it).
     let held = super::control::control_of(ws, meter.meter.id)?.held_open;
-    if meter.meter.control_mode == ControlMode::Remote && meter.relay == Relay::Open && available_after > 0 && !held {
+    // A postpaid supply is not off for credit: one disconnected for its bills closes when they are paid (below).
+    let prepaid = account.account.billing_mode == voltvend_domain::BillingMode::Prepaid;
+    if meter.meter.control_mode == ControlMode::Remote
+        && meter.relay == Relay::Open
+        && available_after > 0
+        && !held
+        && prepaid
+    {
         meter.relay = Relay::Closed;
         ws.outbox.push(OutboxRow {
             operation_id: op.id,
@@ -238,7 +245,7 @@ pub(super) fn sale(
         super::control::queue(ws, op, meter.meter.id, CommandKind::RelayClose, "payment", at, transfer_no)?;
     }
     // A postpaid account's bills paid: its supplies disconnected for them close again.
-    if property_fees > 0 {
+    if !prepaid {
         let account = ws.accounts.get(&account.account.id)?.cloned().unwrap_or(account.clone());
         super::fees::reconnect_if_settled(ws, op, &account, at, 50 + transfer_no)?;
     }

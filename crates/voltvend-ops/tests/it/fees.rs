@@ -577,7 +577,7 @@ fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_c
     policy(&mut p, property, OverduePolicy::BlockSales);
     let s20 = sale(sell_a(&mut p, 2_000));
     assert_eq!((s20.property_fees_minor, s20.credit_minor), (2_000, 0));
-    // 400.00 pays the rest of the property fee (279.25) and the bill (52.50); the 68.25 left is credit.
+    // 380.00 pays the rest of the property fee (279.25) and the bill (52.50); the 48.25 left is credit.
     let payment = paid(pay_a(&mut p, 40_000 - 2_000));
     let lines: Vec<(FeeScheduleId, i64)> = payment.lines.iter().map(|l| (l.schedule_id, l.amount_minor)).collect();
     assert_eq!(lines, vec![(p.schedule, 27_925), (cycle, 5_250)]);
@@ -611,8 +611,8 @@ fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_c
 
 /// 欠费停电: a cycle that disconnects seven days after dunning. October's bill (60.00 used + 10.00 standing) is
 /// unpaid: it cannot be disconnected before it is dunned, nor before the notice runs out; then A-101's remote
-/// meter is tripped through the head end, once. A partial payment leaves it off; paying the rest closes it.
-/// Rent never disconnects.
+/// meter is tripped through the head end, once. A partial payment leaves it off; a sale paying the rest closes
+/// it, though rent is overdue. Rent never disconnects.
 #[test]
 fn an_unpaid_bill_is_disconnected_after_notice_and_reconnected_when_paid() {
     use voltvend_ops::{CommandKind, Relay};
@@ -652,6 +652,7 @@ fn an_unpaid_bill_is_disconnected_after_notice_and_reconnected_when_paid() {
     let month = IssueFees { schedule_id: cycle, period: 202_610 };
     let (_, bills) = issued(run(&mut p, who.clone(), Command::IssueFees(month)));
     assert_eq!(bills[0].amount_minor, 7_000);
+    issued(issue(&mut p, 202_612));
 
     // Applied at `t` to a copy of the model: the caller keeps it or not.
     let on = |p: &mut Park, t: Timestamp, command: Command| {
@@ -680,22 +681,26 @@ fn an_unpaid_bill_is_disconnected_after_notice_and_reconnected_when_paid() {
     assert_eq!(trips, 1);
     let (_, r) = on(&mut p, ninth, Command::DisconnectOverdue(month));
     assert_eq!(code(r), "fees_disconnected");
-    // 30.00 of 70.00 leaves it off; the other 40.00 closes it.
-    let pay = |p: &mut Park, paid_minor| {
-        let command = Command::PayFees(PayFees {
-            account_id: p.estate.account_a,
-            shift_id: p.estate.shift_a,
-            method: PaymentMethod::Cash,
-            reference: String::new(),
-            paid_minor,
-        });
-        let op = Operation::new(p.estate.next_op(), p.estate.cashier_a(), command);
-        paid(p.db.run(&op, None, &p.ctx, ninth));
-    };
-    pay(&mut p, 3_000);
+    // On the 11th December's rent (due the 10th) is overdue too. 30.00 at the counter pays 30.00 of the bill
+    // (due first) and leaves the supply off; a 40.00 sale pays the rest of the bill and closes it: overdue rent
+    // never keeps a supply off.
+    let eleventh: Timestamp = "2026-12-11T02:00:00Z".parse().unwrap();
+    let command = Command::PayFees(PayFees {
+        account_id: p.estate.account_a,
+        shift_id: p.estate.shift_a,
+        method: PaymentMethod::Cash,
+        reference: String::new(),
+        paid_minor: 3_000,
+    });
+    let op = Operation::new(p.estate.next_op(), p.estate.cashier_a(), command);
+    paid(p.db.run(&op, None, &p.ctx, eleventh));
     assert_eq!(relay(&p), Relay::Open, "still owed");
-    pay(&mut p, 4_000);
-    assert_eq!(relay(&p), Relay::Closed, "paid: reconnected");
+    let op = Operation::new(p.estate.next_op(), p.estate.cashier_a(), Command::Sale(p.estate.sale_a(4_000)));
+    let s = sale(p.db.run(&op, None, &p.ctx, eleventh));
+    assert_eq!((s.property_fees_minor, s.credit_minor), (4_000, 0));
+    assert_eq!(p.db.fee_charges[&(cycle, 202_610, p.estate.unit_a.id)].outstanding_minor(), 0);
+    assert!(p.db.fee_charges[&(p.schedule, 202_612, p.estate.unit_a.id)].outstanding_minor() > 0, "rent owed");
+    assert_eq!(relay(&p), Relay::Closed, "the bill paid: reconnected");
     let closes = p.db.commands.values().filter(|c| c.meter_id == meter && c.kind == CommandKind::RelayClose).count();
     assert_eq!(closes, 1);
     assert!(p.db.check().is_empty(), "{:?}", p.db.check());

@@ -1783,7 +1783,7 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
         currency: Currency::CNY,
         due_day: 15,
         late_fee_bp: 1_000,
-        disconnect_after_days: 0,
+        disconnect_after_days: 1,
     };
     let switch =
         SwitchBillingMode { account_id: estate.account_a, mode: BillingMode::Postpaid, reason: "monthly bill".into() };
@@ -1841,6 +1841,15 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
     let account = h.store.account(estate.account_a).await.unwrap();
     let (_, wallet) = h.store.ledger_account(account.wallet).await.unwrap();
     assert_eq!(wallet.normal(voltvend_domain::Side::Credit), 1_750);
+    // Disconnection after the day's notice: refused today, recorded tomorrow (the bill is paid: nothing trips).
+    let disconnect = || Command::DisconnectOverdue(IssueFees { schedule_id: cycle, period: 202_610 });
+    let op = Operation::new(estate.next_op(), admin.clone(), disconnect());
+    assert_eq!(h.store.submit(op).await.err().map(|e| e.code()), Some("notice_running"));
+    h.clock.set(start() + jiff::SignedDuration::from_hours(24));
+    let op = Operation::new(estate.next_op(), admin.clone(), disconnect());
+    h.store.submit(op).await.unwrap();
+    let run = &h.store.fee_runs(cycle).await.unwrap()[0];
+    assert_eq!((run.disconnected_at, run.disconnected), (Some(start() + jiff::SignedDuration::from_hours(24)), 0));
     // A second cycle within the first's site is refused on both backends (the loader finds every cycle).
     let overlapping = CreateFeeSchedule {
         schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xB112)),
@@ -1853,8 +1862,15 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
         late_fee_bp: 0,
         disconnect_after_days: 0,
     };
-    let op = Operation::new(estate.next_op(), admin, Command::CreateFeeSchedule(overlapping));
-    assert_eq!(h.store.submit(op).await.err().map(|e| e.code()), Some("cycles_overlap"));
+    let around = CreateFeeSchedule {
+        schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xB113)),
+        premises_id: estate.group.id,
+        ..overlapping.clone()
+    };
+    for c in [overlapping, around] {
+        let op = Operation::new(estate.next_op(), admin.clone(), Command::CreateFeeSchedule(c));
+        assert_eq!(h.store.submit(op).await.err().map(|e| e.code()), Some("cycles_overlap"));
+    }
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
