@@ -164,6 +164,12 @@ pub enum LedgerAccountKind {
     FeesReceivable,
     /// Rent and property fees earned, one per fee schedule.
     FeeRevenue,
+    /// 集团财务 (due to / due from): one per set of books. A transfer that reaches more than one property's ledger
+    /// accounts (a sale at the group's counter to a tenant of a property) is balanced within each property through
+    /// this account, so that each property's books balance on their own: a debit balance is what the rest of the
+    /// group owes the property (due from), a credit balance what it owes the rest of the group (due to). Across a
+    /// group they sum to zero.
+    InterProperty,
 }
 
 str_enum!(LedgerAccountKind, "ledger account kind", {
@@ -171,11 +177,11 @@ str_enum!(LedgerAccountKind, "ledger account kind", {
     PaymentClearing => "payment_clearing", EnergyRevenue => "energy_revenue",
     FixedChargeRevenue => "fixed_charge_revenue", Tax => "tax", Refunds => "refunds", WriteOff => "write_off",
     LocalMeterCredit => "local_meter_credit", CashVariance => "cash_variance",
-    FeesReceivable => "fees_receivable", FeeRevenue => "fee_revenue",
+    FeesReceivable => "fees_receivable", FeeRevenue => "fee_revenue", InterProperty => "inter_property",
 });
 
 impl LedgerAccountKind {
-    pub const ALL: [LedgerAccountKind; 13] = [
+    pub const ALL: [LedgerAccountKind; 14] = [
         Self::CustomerWallet,
         Self::CustomerArrears,
         Self::CashDrawer,
@@ -189,6 +195,7 @@ impl LedgerAccountKind {
         Self::CashVariance,
         Self::FeesReceivable,
         Self::FeeRevenue,
+        Self::InterProperty,
     ];
 
     pub const fn normal_side(&self) -> Side {
@@ -198,7 +205,8 @@ impl LedgerAccountKind {
             | Self::PaymentClearing
             | Self::WriteOff
             | Self::CashVariance
-            | Self::FeesReceivable => Side::Debit,
+            | Self::FeesReceivable
+            | Self::InterProperty => Side::Debit,
             Self::CustomerWallet
             | Self::EnergyRevenue
             | Self::FixedChargeRevenue
@@ -221,7 +229,8 @@ impl LedgerAccountKind {
             | Self::Tax
             | Self::Refunds
             | Self::WriteOff
-            | Self::CashVariance => "none",
+            | Self::CashVariance
+            | Self::InterProperty => "none",
         }
     }
 }

@@ -94,6 +94,13 @@ pub struct Premises {
 impl Premises {
     pub const NAME_LEN_MAX: usize = 120;
 
+    /// 集团财务: the property this premises belongs to — the second node of its path (a property, or the
+    /// property of a building, floor or unit) — or the group itself for the group's own premises. Each property
+    /// keeps books that balance on their own.
+    pub fn property(&self) -> PremisesId {
+        self.path.get(1).copied().unwrap_or(self.id)
+    }
+
     /// A new root group.
     pub fn new_root(id: PremisesId, name: &str, time_zone: &str) -> Result<Self, PremisesError> {
         validate_name(name)?;

@@ -246,6 +246,12 @@ impl Books {
             self.transfer_clearing,
         ]
     }
+
+    /// 集团财务: the books' inter-property account (due to / due from the rest of the group). Its id is the books'
+    /// own, so that books opened before it existed could be given one by a migration without computing an id.
+    pub fn inter_property(&self) -> LedgerAccountId {
+        LedgerAccountId::from_uuid(self.id.as_uuid())
+    }
 }
 
 #[cfg(test)]

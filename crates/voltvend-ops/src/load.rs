@@ -171,6 +171,8 @@ pub trait Source {
         &mut self,
         ids: &[voltvend_domain::FeeScheduleId],
     ) -> impl Future<Output = Result<Vec<crate::records::FeeSchedule>, Self::Error>> + Send;
+    /// 集团财务: the books kept at any of these premises (a property's, the group's).
+    fn books_at(&mut self, premises: &[PremisesId]) -> impl Future<Output = Result<Vec<Books>, Self::Error>> + Send;
     /// Every postpaid billing cycle (a new one must not overlap another's units).
     fn postpaid_schedules(
         &mut self,
@@ -272,6 +274,9 @@ struct Footprint {
     /// Premises of accounts the batch opens (a month issued later in it may charge them, and a sale then read
     /// their overdue policies).
     new_account_premises: BTreeSet<PremisesId>,
+    /// An operator's own transfer or a reversal: it names ledger accounts, not their books, so the books kept at
+    /// their properties and group are loaded for a transfer between properties to be balanced (ADR 0007).
+    books_on_paths: bool,
 }
 
 fn list<T: Clone>(set: &BTreeSet<T>) -> Vec<T> {
@@ -702,6 +707,7 @@ impl Footprint {
                 self.transfers.insert(op.transfer_id(0));
             }
             Command::Reverse(r) => {
+                self.books_on_paths = true;
                 self.transfers.insert(r.transfer_id);
                 self.correction_targets.insert(r.transfer_id);
                 self.transfers.insert(op.transfer_id(0));
@@ -710,6 +716,7 @@ impl Footprint {
                 }
             }
             Command::PostTransfer(t) => {
+                self.books_on_paths = true;
                 self.transfers.insert(t.id);
                 self.ledger.extend(named_ledger_accounts(t));
                 if let Some(target) = t.corrects {
@@ -1059,6 +1066,7 @@ pub async fn load<'a, S: Source + Send>(
     }
     for b in src.books(&list(&fp.books)).await? {
         fp.ledger.extend(b.ledger_accounts());
+        fp.ledger.insert(b.inter_property());
         ws.books.load(b.id, b);
     }
 
@@ -1097,6 +1105,9 @@ pub async fn load<'a, S: Source + Send>(
     }
     for p in src.premises(&list(&fp.premises)).await? {
         ws.premises.load(p.id, p);
+    }
+    if fp.books_on_paths {
+        books_on_paths(src, &mut ws).await?;
     }
     let mut policies = fp.fee_policy_targets.clone();
     let mut charged_premises: BTreeSet<PremisesId> = policy_accounts
@@ -1258,4 +1269,38 @@ pub async fn load<'a, S: Source + Send>(
         ws.consumption.load((c.meter_id, c.from.as_microsecond(), c.to.as_microsecond()), c);
     }
     Ok(ws)
+}
+
+/// 集团财务 (ADR 0007): the books kept at the properties and group of every ledger account loaded, with their
+/// inter-property accounts and premises, for an operator's transfer or a reversal to be balanced within each
+/// property's books as an operation's own transfers are.
+async fn books_on_paths<S: Source>(src: &mut S, ws: &mut Workspace) -> Result<(), S::Error> {
+    let mut nodes = BTreeSet::new();
+    for (a, _) in ws.book.accounts() {
+        if let Ok(Some(p)) = ws.premises.get(&a.premises_id) {
+            nodes.extend(p.path.iter().take(2).copied());
+        }
+    }
+    let (mut ledger, mut premises) = (Vec::new(), Vec::new());
+    for b in src.books_at(&list(&nodes)).await? {
+        if !matches!(ws.books.get(&b.id), Ok(Some(_))) {
+            ledger.push(b.inter_property());
+            if !matches!(ws.premises.get(&b.premises_id), Ok(Some(_))) {
+                premises.push(b.premises_id);
+            }
+            ws.books.load(b.id, b);
+        }
+    }
+    for (account, balance) in src.ledger_accounts(&ledger).await? {
+        if ws.book.account(account.id).is_none() {
+            ws.book.load_account(account, balance);
+        }
+    }
+    for id in &premises {
+        ws.premises.ask(*id);
+    }
+    for p in src.premises(&premises).await? {
+        ws.premises.load(p.id, p);
+    }
+    Ok(())
 }

@@ -264,6 +264,26 @@ impl MemoryDb {
                 break;
             }
         }
+        // 集团财务: each property's books balance on their own; a property that keeps no books in a currency is
+        // part of the group's.
+        let mut properties: BTreeMap<(PremisesId, voltvend_domain::Currency), (i64, i64)> = BTreeMap::new();
+        for (a, b) in self.ledger_accounts.values() {
+            let (property, group) = self
+                .premises
+                .get(&a.premises_id)
+                .map_or((a.premises_id, a.premises_id), |p| (p.property(), p.path.first().copied().unwrap_or(p.id)));
+            let keeps_books = self.books.values().any(|x| {
+                x.currency == a.currency && self.premises.get(&x.premises_id).is_some_and(|p| p.property() == property)
+            });
+            let entity = if keeps_books { property } else { group };
+            let sums = properties.entry((entity, a.currency)).or_default();
+            (sums.0, sums.1) = (sums.0 + b.debits_minor, sums.1 + b.credits_minor);
+        }
+        for ((property, currency), (d, c)) in properties {
+            if d != c {
+                problems.push(format!("the books of {property} in {currency} do not balance: {d} / {c}"));
+            }
+        }
         // Sales and payments of rent and fees share each vending point's receipt series.
         let mut receipts: HashMap<VendingPointId, Vec<i64>> = HashMap::new();
         for (vp, no) in self
@@ -525,6 +545,9 @@ impl Source for MemoryDb {
         ids: &[voltvend_domain::FeeScheduleId],
     ) -> Result<Vec<crate::records::FeeSchedule>, Infallible> {
         Ok(pick(&self.fee_schedules, ids))
+    }
+    async fn books_at(&mut self, premises: &[PremisesId]) -> Result<Vec<Books>, Infallible> {
+        Ok(self.books.values().filter(|b| premises.contains(&b.premises_id)).cloned().collect())
     }
     async fn postpaid_schedules(&mut self) -> Result<Vec<crate::records::FeeSchedule>, Infallible> {
         let postpaid = |s: &&crate::records::FeeSchedule| s.basis == voltvend_domain::fees::FeeBasis::Postpaid;

@@ -299,6 +299,9 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     ) -> Result<Vec<voltvend_ops::FeeSchedule>, StoreError> {
         self.inner.fee_schedules(ids).await
     }
+    async fn books_at(&mut self, premises: &[PremisesId]) -> Result<Vec<Books>, StoreError> {
+        self.inner.books_at(premises).await
+    }
     async fn postpaid_schedules(&mut self) -> Result<Vec<voltvend_ops::FeeSchedule>, StoreError> {
         self.inner.postpaid_schedules().await
     }

@@ -689,6 +689,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<Vec<(i64, i64, i64)>, StoreError>;
     /// The ledger's vend transfers posted in `[from_us, to_us)`, per currency (the sales ledger's other side).
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError>;
+    /// 集团财务: the same per property and currency — each vend transfer under the property of the customer's
+    /// accounts it credits (the account sold to), as the sales are summed by property.
+    async fn vend_totals_by_property(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(PremisesId, LedgerTotal)>, StoreError>;
     /// Accounts for a balance report within `q.scope` and the `premises` subtree, by id after `q.after`.
     async fn balance_report(
         &self,

@@ -499,5 +499,5 @@ fn charge(
         corrects: None,
         memo: format!("common-area share {period}: {}", rule.name),
     };
-    Ok(committed(ws.book.post(request, at)?)?.request.id)
+    Ok(committed(super::post(ws, request, at)?)?.request.id)
 }

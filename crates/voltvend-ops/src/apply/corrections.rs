@@ -306,23 +306,22 @@ fn reverse_whole(
         .filter(|(_, _, amount)| *amount > 0)
         .map(|(account, side, amount)| Posting { account, side: side.opposite(), amount_minor: amount })
         .collect();
-    let correction = committed(
-        ws.book.post(
-            TransferRequest {
-                id: op.transfer_id(0),
-                kind: TransferKind::Correction,
-                currency: ws
-                    .book
-                    .transfer(sale.transfer_id)
-                    .map(|t| t.request.currency)
-                    .ok_or_else(|| OpError::Internal(format!("transfer {} not loaded", sale.transfer_id)))?,
-                postings,
-                corrects: Some(sale.transfer_id),
-                memo: format!("receipt #{} corrected: {reason}", sale.receipt_no),
-            },
-            at,
-        )?,
-    )?;
+    let correction = committed(super::post(
+        ws,
+        TransferRequest {
+            id: op.transfer_id(0),
+            kind: TransferKind::Correction,
+            currency: ws
+                .book
+                .transfer(sale.transfer_id)
+                .map(|t| t.request.currency)
+                .ok_or_else(|| OpError::Internal(format!("transfer {} not loaded", sale.transfer_id)))?,
+            postings,
+            corrects: Some(sale.transfer_id),
+            memo: format!("receipt #{} corrected: {reason}", sale.receipt_no),
+        },
+        at,
+    )?)?;
     if let Some(mut point) = ws.vending_points.get(&sale.vending_point_id)?.cloned() {
         point.take_back(sale.paid_minor);
         ws.vending_points.put(point.id, point);
@@ -347,7 +346,8 @@ fn reverse_sale(
     let (record, account, books, source) = sale_and_source(ws, sale)?;
     let correction = reverse_whole(ws, op, &record, reason, at)?;
     // The money is still where it was taken; from now on it is owed back to the customer.
-    committed(ws.book.post(
+    committed(super::post(
+        ws,
         TransferRequest {
             id: op.transfer_id(1),
             kind: TransferKind::Adjustment,
@@ -484,7 +484,7 @@ fn adjust(
         amount.saturating_abs(),
         format!("adjustment: {reason}"),
     );
-    let transfer = committed(ws.book.post(request, at)?)?;
+    let transfer = committed(super::post(ws, request, at)?)?;
     let (balance, _) = super::wallet_position(ws, &account)?;
     // The account's remote meters that show its balance are told the adjusted one.
     let remote = super::lifecycle::meters_of(ws, id)
@@ -527,7 +527,7 @@ fn write_off(
         amount,
         format!("bad debt written off: {reason}"),
     );
-    let transfer = committed(ws.book.post(request, at)?)?;
+    let transfer = committed(super::post(ws, request, at)?)?;
     Ok(Effect {
         transfer_id: Some(transfer.request.id),
         summary: format!("written_off={amount} arrears_left={}", owed - amount),
@@ -562,7 +562,7 @@ fn correct_shift(
         amount.saturating_abs(),
         format!("count of shift {id} corrected: {reason}"),
     );
-    let transfer = committed(ws.book.post(request, at)?)?;
+    let transfer = committed(super::post(ws, request, at)?)?;
     Ok(Effect {
         transfer_id: Some(transfer.request.id),
         summary: format!("shift_corrected={amount}"),
@@ -628,7 +628,7 @@ pub(super) fn enter_arrears(ws: &mut Workspace, op: &Operation, a: &EnterArrears
             corrects: None,
             memo: "historical arrears entered".to_string(),
         };
-        transfers.push(committed(ws.book.post(request, at)?)?.request.id);
+        transfers.push(committed(super::post(ws, request, at)?)?.request.id);
         total = total.saturating_add(sum);
     }
     // The audit line names the account of a single entry (so it shows in the account's history); an import's

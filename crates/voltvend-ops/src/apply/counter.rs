@@ -65,7 +65,8 @@ pub(super) fn refund(ws: &mut Workspace, op: &Operation, r: &RefundRefusedPaymen
             Ok(shift.ok_or_else(|| OpError::not_found("shift", payment.shift_id))?.drawer)
         })?,
     };
-    let transfer = committed(ws.book.post(
+    let transfer = committed(super::post(
+        ws,
         TransferRequest {
             id: op.transfer_id(0),
             kind: TransferKind::Refund,

@@ -319,7 +319,7 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
             corrects: None,
             memo: format!("{} {}", schedule.name, month_of(i.period)),
         };
-        committed(ws.book.post(request, at)?)?;
+        committed(super::post(ws, request, at)?)?;
     }
     for c in &charges {
         put_charge(ws, c.clone())?;
@@ -646,7 +646,7 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
         corrects: None,
         memo: format!("receipt {} #{receipt_no}", point.name),
     };
-    committed(ws.book.post(request, at)?)?;
+    committed(super::post(ws, request, at)?)?;
     let payment = FeePayment {
         operation_id: op.id,
         vending_point_id: point.id,
@@ -744,7 +744,7 @@ pub(super) fn dun(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timesta
             corrects: None,
             memo: format!("{} {} late fees", schedule.name, month_of(i.period)),
         };
-        committed(ws.book.post(request, at)?)?;
+        committed(super::post(ws, request, at)?)?;
     }
     run.dunned_at = Some(at);
     run.dunned = i64::try_from(overdue.len()).unwrap_or(i64::MAX);

@@ -100,7 +100,7 @@ pub(super) fn close_shift(ws: &mut Workspace, op: &Operation, c: &CloseShift, at
             corrects: None,
             memo: format!("cash count of shift {}: {}", shift.id, if variance < 0 { "short" } else { "over" }),
         };
-        committed(ws.book.post(request, at)?)?;
+        committed(super::post(ws, request, at)?)?;
     }
     let entry = AuditEntry::new(
         "close_shift",
@@ -194,7 +194,7 @@ pub(super) fn reverse(ws: &mut Workspace, op: &Operation, r: &Reverse, ctx: &Con
         corrects: Some(r.transfer_id),
         memo: reason.clone(),
     };
-    let correction = committed(ws.book.post(request, at)?)?;
+    let correction = committed(super::post(ws, request, at)?)?;
     let new_sale = match &r.reallocate {
         Some(s) => {
             Some(sale::sale(ws, op, s, ctx, at, 1, sale::Origin::Reallocated { from: r.transfer_id, approved: false })?)
@@ -222,7 +222,7 @@ pub(super) fn post_transfer(ws: &mut Workspace, op: &Operation, t: &TransferRequ
     acting_operator(ws, &op.actor)?;
     postings_in_scope(ws, op, &t.postings)?;
     super::fees::untouched_receivables(ws, &t.postings)?;
-    let outcome = ws.book.post(t.clone(), at)?;
+    let outcome = super::post(ws, t.clone(), at)?;
     let transfer = outcome.transfer().clone();
     let amount: i64 = transfer.request.postings.iter().filter(|p| p.side == Side::Debit).map(|p| p.amount_minor).sum();
     let entry = AuditEntry::new(

@@ -236,7 +236,8 @@ pub(super) fn switch_billing_mode(ws: &mut Workspace, op: &Operation, s: &Switch
         let (balance, _) = wallet_position(ws, &account)?;
         if balance < 0 {
             to_arrears = -balance;
-            committed(ws.book.post(
+            committed(super::post(
+                ws,
                 TransferRequest {
                     id: op.transfer_id(0),
                     kind: TransferKind::Adjustment,
@@ -309,7 +310,7 @@ fn settle(
             memo,
         };
         n += 1;
-        committed(ws.book.post(request, at)?).map(|_| ())
+        committed(super::post(ws, request, at)?).map(|_| ())
     };
     let id = account.account.id;
     let arrears_paid = balance.clamp(0, owed);

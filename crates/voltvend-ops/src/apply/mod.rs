@@ -412,6 +412,111 @@ pub(crate) fn committed(outcome: voltvend_domain::PostOutcome) -> Result<Transfe
     }
 }
 
+/// Posts a transfer an operation makes, balanced within each property's books (集团财务, ADR 0007). When its
+/// postings reach the ledger accounts of more than one property — a sale at the group's counter to a property's
+/// tenant, a refund or correction of one, an operator's adjustment — each property's net is posted to that
+/// property's inter-property account (due to / due from the rest of the group), so that every property's books
+/// balance on their own and the group's are still their sum. A transfer within one property, the common case,
+/// is posted as it is. A property that keeps no books in the currency is part of the group's (see
+/// [`entity_nets`]).
+pub(crate) fn post(
+    ws: &mut Workspace,
+    mut request: voltvend_domain::TransferRequest,
+    at: Timestamp,
+) -> Result<voltvend_domain::PostOutcome, OpError> {
+    // A transfer between inter-property accounts alone is posted as it is: it is how a difference left between
+    // two properties' books (by a transfer posted before these accounts existed) is recorded as owed.
+    let inter_only = request.postings.iter().all(|p| {
+        ws.book.account(p.account).is_some_and(|(a, _)| a.kind == voltvend_domain::LedgerAccountKind::InterProperty)
+    });
+    let nets = if inter_only { Vec::new() } else { entity_nets(ws, &request)? };
+    if nets.len() > 1 {
+        for (entity, account, net) in nets {
+            if net == 0 {
+                continue;
+            }
+            let account = account.ok_or_else(|| {
+                OpError::refused(
+                    "no_books_for_property",
+                    format!(
+                        "the transfer reaches the ledger accounts of more than one property, and neither property \
+                         {entity} nor its group keeps books in {} to balance its part through",
+                        request.currency
+                    ),
+                )
+            })?;
+            let side = if net > 0 { Side::Credit } else { Side::Debit };
+            request.postings.push(voltvend_domain::Posting { account, side, amount_minor: net.saturating_abs() });
+        }
+    }
+    Ok(ws.book.post(request, at)?)
+}
+
+/// The net (debits − credits) of a transfer's postings in each set of books they reach, with that books'
+/// inter-property account: a ledger account belongs to its property's books when the property keeps books in
+/// the transfer's currency, else to the group's. Empty when every posting is within one property (the common
+/// case, found by lookups alone); an account not loaded is left to the ledger to refuse.
+fn entity_nets(
+    ws: &Workspace,
+    request: &voltvend_domain::TransferRequest,
+) -> Result<Vec<(PremisesId, Option<LedgerAccountId>, i64)>, OpError> {
+    let mut located = Vec::with_capacity(request.postings.len());
+    for p in &request.postings {
+        let Some((account, _)) = ws.book.account(p.account) else { continue };
+        let premises = ws
+            .premises
+            .get(&account.premises_id)?
+            .ok_or_else(|| OpError::not_found("premises", account.premises_id))?;
+        let group = premises.path.first().copied().unwrap_or(premises.id);
+        let signed = match p.side {
+            Side::Debit => p.amount_minor,
+            Side::Credit => -p.amount_minor,
+        };
+        located.push((premises.property(), group, signed));
+    }
+    let first = located.first().map(|l| l.0);
+    if located.iter().all(|l| Some(l.0) == first) {
+        return Ok(Vec::new());
+    }
+    let mut nets: Vec<(PremisesId, Option<LedgerAccountId>, i64)> = Vec::with_capacity(2);
+    for (property, group, signed) in located {
+        let (entity, account) = match inter_property_account(ws, property, request.currency)? {
+            Some(a) => (property, Some(a)),
+            None => (group, inter_property_account(ws, group, request.currency)?),
+        };
+        match nets.iter_mut().find(|n| n.0 == entity) {
+            Some(n) => n.2 = n.2.saturating_add(signed),
+            None => nets.push((entity, account, signed)),
+        }
+    }
+    Ok(nets)
+}
+
+/// The inter-property account of the books a property (or the group) keeps in a currency, among the books
+/// loaded (an account's, a vending point's, those on the paths of an operator's transfer): books kept at the
+/// property itself first, then any other of its books, by id.
+fn inter_property_account(
+    ws: &Workspace,
+    property: PremisesId,
+    currency: voltvend_domain::Currency,
+) -> Result<Option<LedgerAccountId>, OpError> {
+    let mut found: Option<(bool, voltvend_domain::BooksId)> = None;
+    for b in ws.books.values() {
+        if b.currency != currency || ws.book.account(b.inter_property()).is_none() {
+            continue;
+        }
+        let Some(at) = ws.premises.get(&b.premises_id).ok().flatten() else { continue };
+        if at.property() != property {
+            continue;
+        }
+        let key = (b.premises_id != property, b.id);
+        if found.is_none_or(|f| key < f) {
+            found = Some(key);
+        }
+    }
+    Ok(found.map(|f| LedgerAccountId::from_uuid(f.1.as_uuid())))
+}
+
 /// A premises that must exist and lie within the actor's scope.
 pub(crate) fn premises_in_scope(ws: &Workspace, actor: &Actor, id: PremisesId) -> Result<(), OpError> {
     if ws.premises.get(&id)?.is_none() {

@@ -155,7 +155,7 @@ pub(super) fn apply(
             corrects: None,
             memo: format!("consumption, {billed} readings"),
         };
-        transfer = Some(committed(ws.book.post(request, at)?)?.request.id);
+        transfer = Some(committed(super::post(ws, request, at)?)?.request.id);
     }
     if billed > 0 {
         ws.pricing.put(key, pricing);

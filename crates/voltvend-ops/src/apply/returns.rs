@@ -146,7 +146,8 @@ pub(super) fn buy_back(
             postings.push(Posting { account: ledger, side: Side::Debit, amount_minor: amount });
         }
     }
-    committed(ws.book.post(
+    committed(super::post(
+        ws,
         TransferRequest {
             id: op.transfer_id(n),
             kind: TransferKind::Adjustment,

@@ -219,7 +219,7 @@ pub(super) fn sale(
         corrects: None,
         memo: format!("receipt {} #{receipt_no}", point.name),
     };
-    committed(ws.book.post(request, at)?)?;
+    committed(super::post(ws, request, at)?)?;
     let (balance_after, available_after) = wallet_position(ws, &account)?;
     // Credit restored: close the supply again — unless an operator disconnected it (then only an operator's
     // close reconnects it).
@@ -626,7 +626,8 @@ pub(super) fn refuse(
     }
     let source = super::money_account(s.method, &books, || Ok(shift.drawer))?;
     let transfer_id = op.transfer_id(0);
-    committed(ws.book.post(
+    committed(super::post(
+        ws,
         TransferRequest {
             id: transfer_id,
             kind: TransferKind::Payment,

@@ -149,6 +149,14 @@ pub(super) fn open_books(ws: &mut Workspace, op: &Operation, b: &OpenBooks) -> D
         card_clearing,
         transfer_clearing,
     };
+    ws.book.open_account(LedgerAccount::new(
+        books.inter_property(),
+        LedgerAccountKind::InterProperty,
+        Owner::None,
+        b.premises_id,
+        b.currency,
+        None,
+    )?)?;
     let entry = AuditEntry::new(
         "open_books",
         format!("books:{}", b.id),
@@ -274,6 +282,18 @@ pub(super) fn open_account(ws: &mut Workspace, op: &Operation, a: &OpenAccount, 
     let books = ws.books.get(&a.books_id)?.ok_or_else(|| OpError::not_found("books", a.books_id))?.clone();
     if books.currency != a.currency {
         return Err(OpError::refused("currency_mismatch", format!("the books are kept in {}", books.currency)));
+    }
+    // 集团财务: an account is kept in the books of its property or its group, never of another property, whose
+    // books would then hold this property's customers' money (ADR 0007).
+    let unit = ws.premises.get(&a.premises_id)?.ok_or_else(|| OpError::not_found("premises", a.premises_id))?;
+    if !unit.path.contains(&books.premises_id) {
+        return Err(OpError::refused(
+            "books_elsewhere",
+            format!(
+                "books {} are kept at another property: an account is kept in its own property's or the group's",
+                books.id
+            ),
+        ));
     }
     if a.overdraft_limit_minor < 0 || a.min_purchase_minor < 0 || a.max_balance_minor.is_some_and(|m| m <= 0) {
         return Err(OpError::refused(

@@ -10,5 +10,6 @@ mod codes;
 mod control;
 mod counter;
 mod fees;
+mod group;
 mod payments;
 mod scenarios;

@@ -59,7 +59,11 @@ fn setup_writes_one_audit_record_per_operation() {
     let (estate, db, _) = setup();
     assert_eq!(db.audit.len(), estate.setup.len());
     assert_eq!(db.idempotency.len(), estate.setup.len());
-    assert_eq!(db.ledger_accounts.len(), 8 + 2 * 2 + 2, "books, two accounts, two drawers");
+    assert_eq!(
+        db.ledger_accounts.len(),
+        9 + 2 * 2 + 2,
+        "books (with their inter-property account), two accounts, two drawers"
+    );
     let wallet = &db.ledger_accounts[&db.accounts[&estate.account_a].wallet].0;
     assert_eq!((wallet.kind, wallet.overdraft_limit_minor), (LedgerAccountKind::CustomerWallet, Some(0)));
 }

@@ -739,7 +739,7 @@ endpoints! {
         query: [AccumulatedBalanceQuery], body: -, ok: 200 [Page<AccumulatedBalanceLineView>], errors: [400, 404, 422, 503],
     }
     GET "/api/v1/reports/reconciliation" => reports::reconciliation {
-        access: Access::Needs(P::ReportsRead), summary: "The sales ledger of a period against the ledger's vend transfers, to the minor unit (group scope)", keyed: false,
+        access: Access::Needs(P::ReportsRead), summary: "The sales ledger of a period against the ledger's vend transfers, to the minor unit, per currency and per property (group or property scope)", keyed: false,
         query: [ReconciliationQuery], body: -, ok: 200 [ReconciliationView], errors: [400, 403],
     }
     GET "/api/v1/backups" => admin::list_backups {

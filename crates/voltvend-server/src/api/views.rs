@@ -2154,11 +2154,25 @@ pub struct ReconciliationLine {
     pub reconciles: bool,
 }
 
+/// 集团财务: one property's sales against the ledger's vend transfers to its accounts, in one currency.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct PropertyReconciliationLine {
+    /// The property (the group itself for accounts kept at the group).
+    pub premises_id: Uuid,
+    pub name: String,
+    #[serde(flatten)]
+    pub line: ReconciliationLine,
+}
+
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ReconciliationView {
     pub from: String,
     pub to: String,
+    /// Per currency: for the group's operators, the whole sales ledger against the whole ledger; for a property's,
+    /// their property's line.
     pub lines: Vec<ReconciliationLine>,
+    /// Per property and currency, each property's sales against the vend transfers to its accounts.
+    pub properties: Vec<PropertyReconciliationLine>,
 }
 
 /// A backup in the backup directory and what its verification found.

@@ -25,14 +25,52 @@ pub fn routes() -> Router<AppState> {
 struct BooksPage {
     page: PageCtx,
     books: Option<J>,
+    /// The month reconciled, and the sales ledger against the ledger in it, per property.
+    month: String,
+    reconciliation: Option<J>,
     error: Option<UiError>,
 }
 
-async fn books(ui: Ui) -> Response {
+#[derive(serde::Deserialize, Default)]
+struct BooksQuery {
+    /// The month reconciled (`YYYY-MM`, the operator's time zone); this month by default.
+    month: Option<String>,
+}
+
+async fn books(State(app): State<AppState>, ui: Ui, Query(q): Query<BooksQuery>) -> Response {
     let a = ui.get("/api/v1/reports/books").await;
-    let (books, error) = if a.ok() { (Some(a.json()), None) } else { (None, Some(a.error())) };
-    let page = BooksPage { page: PageCtx::new(&ui, "books.title"), books, error: error.clone() };
+    let (books, mut error) = if a.ok() { (Some(a.json()), None) } else { (None, Some(a.error())) };
+    let month = match q.month.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => m.to_string(),
+        None => app.now().to_zoned(ui.tz.clone()).date().strftime("%Y-%m").to_string(),
+    };
+    let mut reconciliation = None;
+    match month_bounds(&ui, &month) {
+        Some((from, to)) => {
+            let path = format!(
+                "/api/v1/reports/reconciliation?from={}&to={}",
+                percent(&from.to_string()),
+                percent(&to.to_string())
+            );
+            let r = ui.get(&path).await;
+            if r.ok() {
+                reconciliation = Some(r.json());
+            } else if error.is_none() {
+                error = Some(r.error());
+            }
+        }
+        None => error = Some(UiError::new("bad_period", "month")),
+    }
+    let page = BooksPage { page: PageCtx::new(&ui, "books.title"), books, month, reconciliation, error: error.clone() };
     html_with(&page, &error)
+}
+
+/// A month (`YYYY-MM`) from its first midnight to the next month's, in the operator's time zone.
+fn month_bounds(ui: &Ui, month: &str) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+    let first = jiff::civil::Date::strptime("%Y-%m-%d", format!("{month}-01")).ok()?;
+    let next = first.checked_add(jiff::Span::new().months(1)).ok()?;
+    let at = |d: jiff::civil::Date| d.to_zoned(ui.tz.clone()).ok().map(|z| z.timestamp());
+    Some((at(first)?, at(next)?))
 }
 
 #[derive(Template)]
@@ -80,12 +118,7 @@ async fn energy_page(app: &AppState, ui: &Ui, mut q: EnergyQuery, error: Option<
         None => today.first_of_month().yesterday().map(|d| d.strftime("%Y-%m").to_string()).unwrap_or_default(),
     };
     q.month = Some(month.clone());
-    let bounds = jiff::civil::Date::strptime("%Y-%m-%d", format!("{month}-01")).ok().and_then(|first| {
-        let next = first.checked_add(jiff::Span::new().months(1)).ok()?;
-        let at = |d: jiff::civil::Date| d.to_zoned(ui.tz.clone()).ok().map(|z| z.timestamp());
-        Some((at(first)?, at(next)?))
-    });
-    let Some((from, to)) = bounds else {
+    let Some((from, to)) = month_bounds(ui, &month) else {
         return error_page(ui, UiError::new("bad_period", "month"), "/ui/energy");
     };
     let group_by = EnergyQuery::get(&q.group_by, "category").to_string();

@@ -486,11 +486,12 @@ impl SqlStore {
     }
 
     async fn vend_totals_impl(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {
-        // What the ledger booked as sales: the debit side (money taken) of every vend transfer posted in the period.
+        // What the ledger booked as sales: the debit side (money taken) of every vend transfer posted in the period,
+        // without the inter-property lines that balance a sale between properties in each one's books (ADR 0007).
         let mut b = QueryBuilder::<Db>::new(
             "SELECT t.currency AS currency, COUNT(DISTINCT t.seq) AS n, CAST(SUM(e.amount_minor) AS BIGINT) AS amount \
-             FROM transfers t JOIN entries e ON e.transfer_seq = t.seq \
-             WHERE t.kind = 'vend' AND e.amount_minor > 0 AND t.posted_at_us >= ",
+             FROM transfers t JOIN entries e ON e.transfer_seq = t.seq JOIN ledger_accounts la ON la.id = e.account_id \
+             WHERE t.kind = 'vend' AND e.amount_minor > 0 AND la.kind <> 'inter_property' AND t.posted_at_us >= ",
         );
         b.push_bind(from_us).push(" AND t.posted_at_us < ").push_bind(to_us);
         b.push(" GROUP BY t.currency ORDER BY t.currency");
@@ -498,6 +499,48 @@ impl SqlStore {
         rows.iter()
             .map(|r| Ok(LedgerTotal { currency: r.try_get("currency")?, transfers: r.try_get("n")?, amount_minor: r.try_get::<i64, _>("amount")? }))
             .collect()
+    }
+
+    async fn vend_totals_by_property_impl(
+        &self,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(PremisesId, LedgerTotal)>, StoreError> {
+        // Each vend transfer is the sale of one account: it belongs to the property of the customer's accounts it
+        // credits (wallet, arrears, or a fee schedule's receivable for charges paid first; any account it credits
+        // when it credits none of those), and took what its debits hold outside the inter-property lines. A path's
+        // first 73 characters name the property.
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT x.prop AS prop, x.currency AS currency, COUNT(*) AS n, CAST(SUM(x.amount) AS BIGINT) AS amount \
+             FROM (SELECT t.seq AS seq, t.currency AS currency, \
+                     COALESCE(MIN(CASE WHEN e.amount_minor < 0 AND la.kind IN \
+                                       ('customer_wallet', 'customer_arrears', 'fees_receivable') \
+                                  THEN SUBSTR(p.path, 1, 73) END), \
+                              MIN(CASE WHEN e.amount_minor < 0 AND la.kind <> 'inter_property' \
+                                  THEN SUBSTR(p.path, 1, 73) END)) AS prop, \
+                     SUM(CASE WHEN e.amount_minor > 0 AND la.kind <> 'inter_property' THEN e.amount_minor ELSE 0 END) \
+                       AS amount \
+                   FROM transfers t JOIN entries e ON e.transfer_seq = t.seq \
+                   JOIN ledger_accounts la ON la.id = e.account_id JOIN premises p ON p.id = la.premises_id \
+                   WHERE t.kind = 'vend' AND t.posted_at_us >= ",
+        );
+        b.push_bind(from_us).push(" AND t.posted_at_us < ").push_bind(to_us);
+        b.push(" GROUP BY t.seq, t.currency) x GROUP BY x.prop, x.currency ORDER BY 1, 2");
+        let rows = b.build().fetch_all(&self.pool).await?;
+        let mut totals = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let prop: String = r.try_get("prop")?;
+            let id = prop.rsplit('/').next().unwrap_or_default();
+            totals.push((
+                Uuid::parse_str(id).map_err(|e| corrupt("premises path", e))?.into(),
+                LedgerTotal {
+                    currency: r.try_get("currency")?,
+                    transfers: r.try_get("n")?,
+                    amount_minor: r.try_get::<Option<i64>, _>("amount")?.unwrap_or(0),
+                },
+            ));
+        }
+        Ok(totals)
     }
 
     async fn list_approvals_impl(&self, q: &ListQuery, f: &ApprovalFilter) -> Result<Vec<ApprovalRecord>, StoreError> {

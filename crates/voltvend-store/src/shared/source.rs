@@ -456,6 +456,11 @@ impl voltvend_ops::Source for TxSource<'_> {
         select_in(self.conn, "SELECT * FROM fee_schedules WHERE id", &keys, fee_schedule_from_row).await
     }
 
+    async fn books_at(&mut self, premises: &[PremisesId]) -> Result<Vec<Books>, StoreError> {
+        let keys = uuids(premises, |x| x.as_uuid());
+        select_in(self.conn, "SELECT * FROM books WHERE premises_id", &keys, books_from_row).await
+    }
+
     async fn postpaid_schedules(&mut self) -> Result<Vec<voltvend_ops::FeeSchedule>, StoreError> {
         let rows = sqlx::query("SELECT * FROM fee_schedules WHERE basis = 'postpaid'").fetch_all(&mut *self.conn).await?;
         rows.iter().map(fee_schedule_from_row).collect()

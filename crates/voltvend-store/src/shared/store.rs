@@ -653,16 +653,23 @@ impl Store for SqlStore {
         // One snapshot for both sums, so that a transfer committed between them cannot tell them apart.
         let mut tx = self.pool.begin().await?;
         // A path is its nodes' ids (36 characters each) joined by '/': the first 73 characters name the
-        // property under the group (a group's own path is shorter, and names the group).
+        // property under the group (a group's own path is shorter, and names the group), the first 36 the group.
+        // A property that keeps no books in a currency is part of the group's books in it (ADR 0007).
         let mut b = QueryBuilder::<Db>::new(
-            "SELECT SUBSTR(p.path, 1, 73) AS prop, la.kind AS kind, la.currency AS currency, COUNT(*) AS n, \
-             CAST(SUM(la.debits_posted_minor) AS BIGINT) AS d, CAST(SUM(la.credits_posted_minor) AS BIGINT) AS c \
-             FROM ledger_accounts la JOIN premises p ON p.id = la.premises_id WHERE 1 = 1",
+            "SELECT x.prop AS prop, x.kind AS kind, x.currency AS currency, COUNT(*) AS n, \
+             CAST(SUM(x.d) AS BIGINT) AS d, CAST(SUM(x.c) AS BIGINT) AS c \
+             FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM books b JOIN premises bp ON bp.id = b.premises_id \
+                                            WHERE SUBSTR(bp.path, 1, 73) = SUBSTR(p.path, 1, 73) \
+                                            AND b.currency = la.currency) \
+                               THEN SUBSTR(p.path, 1, 73) ELSE SUBSTR(p.path, 1, 36) END AS prop, \
+                          la.kind AS kind, la.currency AS currency, la.debits_posted_minor AS d, \
+                          la.credits_posted_minor AS c \
+                   FROM ledger_accounts la JOIN premises p ON p.id = la.premises_id WHERE 1 = 1",
         );
         if let Some(key) = &scope_key {
             push_scope(&mut b, "la.premises_id", key);
         }
-        b.push(" GROUP BY SUBSTR(p.path, 1, 73), la.kind, la.currency ORDER BY 1, 2, 3");
+        b.push(") x GROUP BY x.prop, x.kind, x.currency ORDER BY 1, 2, 3");
         let rows = b.build().fetch_all(&mut *tx).await?;
         let mut lines = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -929,6 +936,10 @@ impl Store for SqlStore {
 
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {
         self.vend_totals_impl(from_us, to_us).await
+    }
+
+    async fn vend_totals_by_property(&self, from_us: i64, to_us: i64) -> Result<Vec<(PremisesId, LedgerTotal)>, StoreError> {
+        self.vend_totals_by_property_impl(from_us, to_us).await
     }
 
     async fn balance_report(

@@ -1925,3 +1925,132 @@ pub async fn consumption_by_tou_period(h: &Harness) {
     let measured: i64 = total.iter().filter(|g| g.key == meter.to_string()).map(|g| g.consumption_milli).sum();
     assert_eq!(measured, 48_000, "the periods add up to what was measured");
 }
+
+/// 集团财务 on both backends (ADR 0007): the group's counter sells to a Riverside tenant, an operator's
+/// adjustment crosses the two properties and a sale is partly reversed — the last three in one batch — and every
+/// ledger account is as the model has it, each property's books balancing through its inter-property account.
+/// A balance edited behind the ledger's back so that the ledger still sums to zero but Riverside's books do not
+/// is found by `check`.
+pub async fn inter_property_books_agree_with_the_model(h: &Harness) {
+    use voltvend_domain::{BooksId, BuiltinRole, LedgerAccountId, ShiftId, TransferId, VendingPointId};
+    use voltvend_ops::{Actor, OpenBooks, OpenShift, OpenVendingPoint, PaymentMethod, Reverse, Sale};
+    use voltvend_testkit::estate::PASSWORD_HASH;
+    let mut estate = h.estate().await;
+    let id = |n: u128| uuid::Uuid::from_u128(0x7C00_0000 + n);
+    let (books, point, cashier, shift) = (
+        BooksId::from_uuid(id(1)),
+        VendingPointId::from_uuid(id(2)),
+        OperatorId::from_uuid(id(3)),
+        ShiftId::from_uuid(id(4)),
+    );
+    let group = estate.group.id;
+    let head_office = Actor::operator(cashier, group, "test");
+    let mut steps = vec![
+        estate.system(Command::OpenBooks(OpenBooks { id: books, premises_id: group, currency: Currency::CNY })),
+        estate.system(Command::OpenVendingPoint(OpenVendingPoint {
+            id: point,
+            premises_id: group,
+            name: "Head office".into(),
+            currency: Currency::CNY,
+            books_id: books,
+            credit_limit_minor: None,
+        })),
+        estate.system(Command::AddOperator(Operator::new(
+            cashier,
+            "head.office",
+            "Head office",
+            BuiltinRole::Cashier.as_str(),
+            group,
+            PASSWORD_HASH,
+        ))),
+    ];
+    steps.push(Operation::new(
+        estate.next_op(),
+        head_office.clone(),
+        Command::OpenShift(OpenShift {
+            shift_id: shift,
+            vending_point_id: point,
+            operator_id: cashier,
+            opening_float_minor: 0,
+        }),
+    ));
+    let (account_a, meter) = (estate.account_a, estate.remote_meter);
+    let sale = |paid| Sale::paid(account_a, meter, shift, PaymentMethod::Cash, paid);
+    let first = Operation::new(estate.next_op(), head_office.clone(), Command::Sale(sale(8_000)));
+    steps.push(first.clone());
+    let mut all = estate.setup.clone();
+    all.extend(steps.iter().cloned());
+    let (model, _) = model_of(&all, &h.context);
+    let first_transfer = model.sales.iter().find(|s| s.operation_id == first.id).unwrap().transfer_id;
+    let (ours, theirs) = (model.books[&estate.books].clone(), model.books[&books].clone());
+    let wallet = model.accounts[&estate.account_a].wallet;
+    let drawer = model.shifts[&shift].drawer;
+    let together = [
+        Operation::new(estate.next_op(), head_office.clone(), Command::Sale(sale(2_000))),
+        estate.system(Command::PostTransfer(TransferRequest::simple(
+            TransferId::from_uuid(id(5)),
+            TransferKind::Adjustment,
+            theirs.card_clearing,
+            ours.energy_revenue,
+            cny(500),
+            "the group pays a property's revenue",
+        ))),
+        estate.system(Command::Reverse(Reverse {
+            transfer_id: first_transfer,
+            reason: "part back".into(),
+            lines: Some(vec![
+                Posting { account: wallet, side: Side::Debit, amount_minor: 3_000 },
+                Posting { account: drawer, side: Side::Credit, amount_minor: 3_000 },
+            ]),
+            reallocate: None,
+        })),
+    ];
+    all.extend(together.iter().cloned());
+    let (model, expected) = model_of(&all, &h.context);
+    assert!(expected.iter().all(Result::is_ok), "{expected:?}");
+    for op in &steps {
+        h.store.submit(op.clone()).await.unwrap_or_else(|e| panic!("{}: {e}", op.command.kind()));
+    }
+    let got = join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
+    assert!(got.iter().all(Result::is_ok), "{got:?}");
+
+    // 80.00 + 20.00 − 30.00 taken for Riverside at the head office, and 5.00 of Riverside's revenue paid by the
+    // group: the group owes Riverside 75.00.
+    let (riverside, head) =
+        (LedgerAccountId::from_uuid(estate.books.as_uuid()), LedgerAccountId::from_uuid(books.as_uuid()));
+    assert_eq!((model.balance(riverside), model.balance(head)), (Some(7_500), Some(-7_500)));
+    for (account, balance) in model.ledger_accounts.values() {
+        assert_eq!(h.store.ledger_account(account.id).await.unwrap(), (account.clone(), *balance), "{}", account.kind);
+    }
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+
+    // 1.00 moved from Riverside's revenue to the group's in the cached balances: the ledger still sums to zero,
+    // but neither property's books balance.
+    execute_raw(
+        h,
+        &[
+            &format!(
+                "UPDATE ledger_accounts SET credits_posted_minor = credits_posted_minor - 100 WHERE id = {}",
+                sql_uuid(h, ours.energy_revenue.as_uuid())
+            ),
+            &format!(
+                "UPDATE ledger_accounts SET credits_posted_minor = credits_posted_minor + 100 WHERE id = {}",
+                sql_uuid(h, theirs.energy_revenue.as_uuid())
+            ),
+        ],
+        true,
+    )
+    .await;
+    let problems = h.store.check(CheckScope::Full).await.unwrap().problems;
+    assert_eq!(problems.iter().filter(|p| p.contains("do not balance")).count(), 2, "{problems:?}");
+    assert!(!problems.iter().any(|p| p.contains("does not sum to zero")), "{problems:?}");
+}
+
+/// A UUID as a literal of the backend's SQL.
+fn sql_uuid(h: &Harness, id: uuid::Uuid) -> String {
+    match h.store.backend() {
+        Backend::Sqlite => format!("X'{}'", id.simple()),
+        Backend::Postgres => format!("'{id}'"),
+    }
+}

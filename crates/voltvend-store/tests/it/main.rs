@@ -67,5 +67,6 @@ conformance!(
     apportionment_agrees_with_the_model,
     fees_agree_with_the_model,
     postpaid_bills_agree_with_the_model,
+    inter_property_books_agree_with_the_model,
     consumption_by_tou_period,
 );

@@ -649,46 +649,96 @@ pub async fn books(
     Ok(Json(PropertyBooksReportView { properties, group }).into_response())
 }
 
+/// The sales ledger against the ledger for a period: per currency for the whole group (its operators only: it
+/// reads the whole ledger), and per property (集团财务) — each property's sales against the vend transfers to its
+/// accounts — for the group's operators and, their own property only, a property's.
 pub async fn reconciliation(
     State(app): State<AppState>,
     Extension(p): Extension<Principal>,
     ApiQuery(q): ApiQuery<ReconciliationQuery>,
 ) -> ApiResult<Json<ReconciliationView>> {
-    app.require_root(&p, "the ledger").await.map_err(|_| {
-        ApiError::new(
-            "scope_too_narrow",
-            "the reconciliation compares with the whole ledger: it is for the whole group",
-        )
-    })?;
+    let scope = app.premises(p.scope()).await?;
+    let whole = match scope.level {
+        voltvend_domain::PremisesLevel::Group => true,
+        voltvend_domain::PremisesLevel::Property => false,
+        _ => {
+            return Err(ApiError::new(
+                "scope_too_narrow",
+                "the reconciliation is kept per property: it is for a property's or the group's operators",
+            ));
+        }
+    };
     let (from, to) = period(&q.from, &q.to)?;
-    let filter =
-        SaleFilter { from_us: Some(timestamp_us(from)), to_us: Some(timestamp_us(to)), ..SaleFilter::default() };
+    let (from_us, to_us) = (timestamp_us(from), timestamp_us(to));
+    let filter = SaleFilter { from_us: Some(from_us), to_us: Some(to_us), ..SaleFilter::default() };
     // Every sale made in the period, reversed since or not: each has its vend transfer in the ledger.
-    let sales = app.store.sales_summary(None, &filter, SalesGrouping::Method).await?;
-    let ledger = app.store.vend_totals(timestamp_us(from), timestamp_us(to)).await?;
-    let mut currencies: Vec<String> =
-        sales.iter().map(|g| g.currency.clone()).chain(ledger.iter().map(|l| l.currency.clone())).collect();
-    currencies.sort();
-    currencies.dedup();
-    let mut lines = Vec::with_capacity(currencies.len());
-    for code in currencies {
-        let c: Currency = code.parse().map_err(|_| ApiError::internal(format!("a stored currency {code:?}")))?;
-        let (n, paid) = sales
+    let by_property = app.store.sales_summary(Some(p.scope()), &filter, SalesGrouping::Property).await?;
+    let ledger_by_property: Vec<_> = app
+        .store
+        .vend_totals_by_property(from_us, to_us)
+        .await?
+        .into_iter()
+        .filter(|(property, _)| whole || *property == scope.id)
+        .collect();
+    let mut keys: Vec<(PremisesId, String)> = by_property
+        .iter()
+        .filter_map(|g| g.key.parse::<uuid::Uuid>().ok().map(|id| (PremisesId::from_uuid(id), g.currency.clone())))
+        .chain(ledger_by_property.iter().map(|(id, l)| (*id, l.currency.clone())))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut properties = Vec::with_capacity(keys.len());
+    for (id, code) in keys {
+        let sales = by_property
             .iter()
-            .filter(|g| g.currency == code)
+            .filter(|g| g.currency == code && g.key == id.to_string())
             .fold((0, 0_i64), |(n, m), g| (n + g.sales, m.saturating_add(g.paid_minor)));
-        let (t, booked) = ledger.iter().find(|l| l.currency == code).map_or((0, 0), |l| (l.transfers, l.amount_minor));
-        lines.push(ReconciliationLine {
-            currency: code,
-            sales: n,
-            sales_paid: money(paid, c),
-            vend_transfers: t,
-            ledger_paid: money(booked, c),
-            difference: money(paid.saturating_sub(booked), c),
-            reconciles: n == t && paid == booked,
+        let booked = ledger_by_property
+            .iter()
+            .find(|(p, l)| *p == id && l.currency == code)
+            .map(|(_, l)| (l.transfers, l.amount_minor));
+        properties.push(PropertyReconciliationLine {
+            premises_id: id.as_uuid(),
+            name: app.premises(id).await.map(|x| x.name).unwrap_or_default(),
+            line: reconciliation_line(&code, sales, booked.unwrap_or((0, 0)))?,
         });
     }
-    Ok(Json(ReconciliationView { from: instant(from), to: instant(to), lines }))
+    properties.sort_by(|a, b| (&a.name, &a.line.currency).cmp(&(&b.name, &b.line.currency)));
+    let lines = if whole {
+        let sales = app.store.sales_summary(None, &filter, SalesGrouping::Method).await?;
+        let ledger = app.store.vend_totals(from_us, to_us).await?;
+        let mut currencies: Vec<String> =
+            sales.iter().map(|g| g.currency.clone()).chain(ledger.iter().map(|l| l.currency.clone())).collect();
+        currencies.sort();
+        currencies.dedup();
+        let mut lines = Vec::with_capacity(currencies.len());
+        for code in currencies {
+            let n = sales
+                .iter()
+                .filter(|g| g.currency == code)
+                .fold((0, 0_i64), |(n, m), g| (n + g.sales, m.saturating_add(g.paid_minor)));
+            let booked = ledger.iter().find(|l| l.currency == code).map_or((0, 0), |l| (l.transfers, l.amount_minor));
+            lines.push(reconciliation_line(&code, n, booked)?);
+        }
+        lines
+    } else {
+        properties.iter().map(|x| x.line.clone()).collect()
+    };
+    Ok(Json(ReconciliationView { from: instant(from), to: instant(to), lines, properties }))
+}
+
+/// One currency's sales `(count, paid)` against the ledger's vend transfers `(count, amount)`.
+fn reconciliation_line(code: &str, (n, paid): (i64, i64), (t, booked): (i64, i64)) -> ApiResult<ReconciliationLine> {
+    let c: Currency = code.parse().map_err(|_| ApiError::internal(format!("a stored currency {code:?}")))?;
+    Ok(ReconciliationLine {
+        currency: code.to_string(),
+        sales: n,
+        sales_paid: money(paid, c),
+        vend_transfers: t,
+        ledger_paid: money(booked, c),
+        difference: money(paid.saturating_sub(booked), c),
+        reconciles: n == t && paid == booked,
+    })
 }
 
 const BALANCE_HEADER: [&str; 8] =

@@ -201,6 +201,36 @@ impl Api {
     }
 }
 
+/// A bearer token of a new operator of `role` scoped to `scope`, for a test that needs a scope the fixture
+/// lacks (a property's); its ids derive from the username, which must be new.
+pub async fn token_at(api: &Api, role: BuiltinRole, scope: voltvend_domain::PremisesId, username: &str) -> String {
+    let derive = |what: &str| {
+        uuid::Uuid::from_u128(u128::from_be_bytes(
+            sha256(format!("{what} {username}").as_bytes())[..16].try_into().unwrap(),
+        ))
+    };
+    let id = OperatorId::from_uuid(derive("operator"));
+    let op = Operator::new(id, username, username, role.as_str(), scope, NO_PASSWORD);
+    let system = |n: &str, c| {
+        Operation::new(voltvend_domain::OperationId::from_uuid(derive(n)), voltvend_ops::Actor::system("test"), c)
+    };
+    api.store.submit(system("add", Command::AddOperator(op))).await.unwrap();
+    let secret = sha256(format!("secret {username}").as_bytes());
+    let token = ApiTokenRecord {
+        id: ApiTokenId::from_uuid(derive("token")),
+        operator_id: id,
+        name: format!("token of {username}"),
+        secret_hash: sha256(&secret),
+        created_at: start(),
+        expires_at: None,
+        revoked_at: None,
+        created_by: None,
+    };
+    let token_id = token.id;
+    api.store.submit(system("token", Command::CreateApiToken(token))).await.unwrap();
+    token_text(token_id, &secret)
+}
+
 /// The bytes of the database and of its write-ahead log (where recent commits are until a checkpoint).
 pub fn database_files(api: &Api) -> Vec<Vec<u8>> {
     let files: Vec<Vec<u8>> = ["api.sqlite", "api.sqlite-wal"]

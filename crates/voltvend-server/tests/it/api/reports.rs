@@ -420,17 +420,29 @@ async fn each_propertys_books_balance_on_their_own_and_the_group_is_their_sum() 
     );
     let hill = props.iter().find(|x| x["premises_id"] == hillside.id.to_string()).unwrap();
     assert_eq!((hill["name"].as_str(), minor(&hill["debits"])), (Some("Hillside 山景"), 500));
-    // A transfer from Riverside's card clearing to Hillside's revenue: each property's books are out by 3.00,
-    // opposite ways; the group's still balance and are still the sum.
+    // An adjustment from Riverside's card clearing to Hillside's revenue is posted with each property's
+    // inter-property line (ADR 0007): Hillside is owed 3.00 by the rest of the group, Riverside owes it; both
+    // still balance, and the group's are still their sum.
     api.store.submit(estate.system(transfer(2, ours.card_clearing, theirs.energy_revenue, 300))).await.unwrap();
     let b = get(&api, BuiltinRole::Administrator, 'g', "/api/v1/reports/books").await;
     let props = b["properties"].as_array().unwrap();
-    let out: Vec<(String, i64)> =
-        props.iter().map(|x| (x["name"].as_str().unwrap().to_string(), minor(&x["out_of_balance"]))).collect();
+    assert!(props.iter().all(|x| x["balanced"] == true && minor(&x["out_of_balance"]) == 0), "{b}");
+    let inter: Vec<(String, i64)> = props
+        .iter()
+        .flat_map(|x| {
+            let name = x["name"].as_str().unwrap().to_string();
+            x["lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["kind"] == "inter_property")
+                .map(move |l| (name.clone(), minor(&l["balance"])))
+        })
+        .collect();
     assert!(
-        out.contains(&("Hillside 山景".into(), -300))
-            && out.iter().any(|(n, m)| n.starts_with("Riverside") && *m == 300),
-        "{out:?}"
+        inter.contains(&("Hillside 山景".into(), 300))
+            && inter.iter().any(|(n, m)| n.starts_with("Riverside") && *m == -300),
+        "{inter:?}"
     );
     assert_eq!(
         (b["group"][0]["balanced"].as_bool(), b["group"][0]["sum_of_properties"].as_bool()),
@@ -449,7 +461,7 @@ async fn each_propertys_books_balance_on_their_own_and_the_group_is_their_sum() 
     // Scoped to one property, the store sums that property's accounts only.
     let (lines, whole) = api.store.books_summary(Some(hillside.id)).await.unwrap();
     assert!(lines.iter().all(|l| l.property == hillside.id), "{lines:?}");
-    assert_eq!(whole, vec![("CNY".to_string(), 500, 800)]);
+    assert_eq!(whole, vec![("CNY".to_string(), 800, 800)]);
 }
 
 /// 集团财务: the group's sales by property on one page — a second property (Hillside) with a unit, an account
@@ -464,11 +476,22 @@ async fn the_groups_sales_are_summed_by_property() {
     let hillside =
         estate.group.new_child(uuid::Uuid::from_u128(0xB10C).into(), PremisesLevel::Property, "Hillside 山景").unwrap();
     let unit = hillside.new_child(uuid::Uuid::from_u128(0xB10D).into(), PremisesLevel::Unit, "H-1").unwrap();
-    let (meter_id, account_id, receive, open) = estate.remote_account_at(&unit, "000000000888");
-    for c in [Command::CreatePremises(hillside.clone()), Command::CreatePremises(unit), receive, open] {
+    let (meter_id, account_id, receive, mut open) = estate.remote_account_at(&unit, "000000000888");
+    // Hillside keeps its own books; its customer's account is kept in them.
+    let books = voltvend_domain::BooksId::from_uuid(uuid::Uuid::from_u128(0xB10E));
+    let open_books = Command::OpenBooks(voltvend_ops::OpenBooks {
+        id: books,
+        premises_id: hillside.id,
+        currency: voltvend_domain::Currency::CNY,
+    });
+    if let Command::OpenAccount(a) = &mut open {
+        a.books_id = books;
+    }
+    for c in [Command::CreatePremises(hillside.clone()), Command::CreatePremises(unit), open_books, receive, open] {
         api.store.submit(estate.system(c)).await.unwrap();
     }
-    // Hillside's customer pays 12.00 at Block A's counter (the system records it through the shift).
+    // Hillside's customer pays 12.00 at Block A's counter (the system records it through the shift): Riverside's
+    // drawer holds Hillside's money, balanced in each property's books through their inter-property accounts.
     let sale = Sale::paid(account_id, meter_id, estate.shift_a, PaymentMethod::Cash, 1_200);
     let op = voltvend_ops::Operation::new(estate.next_op(), Actor::system("test"), Command::Sale(sale));
     api.store.submit(op).await.unwrap();
@@ -491,6 +514,49 @@ async fn the_groups_sales_are_summed_by_property() {
     assert_eq!((rows[0]["label"].as_str(), minor(&rows[0]["paid"])), (Some(estate.property.name.as_str()), 2_000));
     let csv = file(&api, BuiltinRole::Administrator, 'g', &format!("{path}&format=csv")).await;
     assert!(String::from_utf8(csv).unwrap().lines().any(|l| l.contains("Hillside 山景,CNY,1,12.00")));
+
+    // The reconciliation by property: each property's sales against the vend transfers to its accounts — the
+    // 12.00 taken in Riverside's drawer is Hillside's — and the whole, all to the minor unit.
+    let path = format!("/api/v1/reports/reconciliation?{PERIOD}");
+    let r = get(&api, BuiltinRole::Administrator, 'g', &path).await;
+    let props: Vec<(String, i64, i64, i64, bool)> = r["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["name"].as_str().unwrap().to_string(),
+                x["sales"].as_i64().unwrap(),
+                minor(&x["sales_paid"]),
+                minor(&x["ledger_paid"]),
+                x["reconciles"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        props,
+        vec![
+            ("Hillside 山景".to_string(), 1, 1_200, 1_200, true),
+            (estate.property.name.clone(), 2, 5_000, 5_000, true)
+        ],
+        "{r}"
+    );
+    assert_eq!(
+        (minor(&r["lines"][0]["ledger_paid"]), r["lines"][0]["reconciles"].as_bool()),
+        (6_200, Some(true)),
+        "{r}"
+    );
+    let books = get(&api, BuiltinRole::Administrator, 'g', "/api/v1/reports/books").await;
+    assert!(books["properties"].as_array().unwrap().iter().all(|x| x["balanced"] == true), "{books}");
+    // Hillside's manager sees Hillside's line only; a building's manager gets none.
+    let token = super::token_at(&api, BuiltinRole::Manager, hillside.id, "manager.hillside").await;
+    let r = api.send(super::Req::new(Method::GET, &path).bearer(&token)).await;
+    let r = r.json();
+    let names: Vec<&str> = r["properties"].as_array().unwrap().iter().map(|x| x["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["Hillside 山景"], "{r}");
+    assert_eq!((minor(&r["lines"][0]["sales_paid"]), r["lines"].as_array().unwrap().len()), (1_200, 1), "{r}");
+    let r = api.send(api.as_(BuiltinRole::Manager, 'a', Method::GET, &path)).await;
+    assert_eq!((r.status.as_u16(), r.code().as_str()), (403, "scope_too_narrow"));
 }
 
 /// 负荷曲线: A-101's meter read at 09:00, 10:00 and 10:30 (Shanghai) — 10 kWh in the 09:00 hour's reading and 30

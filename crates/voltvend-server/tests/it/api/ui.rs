@@ -1481,10 +1481,18 @@ async fn energy_is_analysed_by_category_from_its_page() {
     assert!(html.contains("<svg"), "the chart");
     let html = text(&api.send(page("/ui/energy?month=2026-10&group_by=sub_item", &manager)).await);
     assert!(html.contains("office AC"), "{html}");
-    // The property's books, from its manager: they balance, and the group's (here, this property) are their sum.
-    let html = text(&api.send(page("/ui/books", &manager)).await);
+    // The property's books, from its manager: they balance, and the group's (here, this property) are their sum;
+    // this month's 25.00 sale reconciles with the ledger for the property.
+    let mut estate = api.estate.clone();
+    api.store.submit(estate.remote_sale(2_500)).await.unwrap();
+    let html = text(&api.send(page("/ui/books?month=2026-11", &manager)).await);
     assert!(html.contains("data-balanced=\"true\"") && html.contains("energy revenue"), "{html}");
     assert!(!html.contains("data-ok=\"false\""), "{html}");
+    let table = &html[html.find("id=\"reconciliation\"").expect("the reconciliation")..];
+    assert!(table.contains(&api.estate.property.name) && table.contains("25.00"), "{table}");
+    assert!(table.contains("data-reconciles=\"true\"") && !table.contains("data-reconciles=\"false\""), "{table}");
+    let html = text(&api.send(page("/ui/books?month=2026-13", &manager)).await);
+    assert!(html.contains("data-code=\"bad_period\""), "{html}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
