@@ -16,6 +16,7 @@ pub mod bench_relay;
 pub mod bench_report;
 pub mod bench_tokens;
 pub mod bench_vend;
+pub mod billing;
 pub mod card_cli;
 pub mod cards;
 pub mod cli;

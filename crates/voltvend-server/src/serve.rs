@@ -170,6 +170,21 @@ async fn serve_locked(
             }
         }));
     }
+    // 催缴 and 欠费停电 by each schedule's rules (docs/bills.md), as of the server's clock.
+    if settings.fees.dun_every_minutes > 0 {
+        let (store, clock) = (state.store.clone(), state.clock.clone());
+        let every = std::time::Duration::from_secs(settings.fees.dun_every_minutes.saturating_mul(60));
+        headend_tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::billing::sweep(store.as_ref(), clock.now()).await {
+                    tracing::warn!("fee months not swept: {e}");
+                }
+            }
+        }));
+    }
     let app = router(state, settings.server.request_body_max_bytes);
     on_ready();
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())

@@ -22,7 +22,23 @@ pub struct Settings {
     pub headend: HeadEndSettings,
     pub backup: BackupSettings,
     pub payments: PaymentSettings,
+    pub fees: FeeSettings,
     pub log: LogSettings,
+}
+
+/// Rent, fees and postpaid bills (docs/fees.md, docs/bills.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeeSettings {
+    /// Minutes between looks at every fee schedule's months: a month past its due date is dunned, and a
+    /// disconnecting cycle's bills still unpaid after its notice are disconnected; 0: only by an operator.
+    pub dun_every_minutes: u64,
+}
+
+impl Default for FeeSettings {
+    fn default() -> Self {
+        Self { dun_every_minutes: 60 }
+    }
 }
 
 /// Online payments (docs/payments.md).
@@ -637,6 +653,12 @@ credentials_dir = ""
 query_every_seconds = {pay_every}
 query_timeout_ms = {pay_timeout}
 
+[fees]
+# How often (minutes) every fee schedule's months are looked at: a month past its due date is dunned (reminders and
+# the late fee, once), and a billing cycle that disconnects trips the supplies of its bills still unpaid once the
+# notice given when dunned has run (docs/bills.md). 0: only when an operator does it.
+dun_every_minutes = {dun_every}
+
 [log]
 # A tracing filter: error, warn, info, debug, trace, or per crate such as "voltvend_store=debug,info".
 level = "{level}"
@@ -644,6 +666,7 @@ level = "{level}"
 format = "{format}"
 "#,
         pay_every = d.payments.query_every_seconds,
+        dun_every = d.fees.dun_every_minutes,
         pay_timeout = d.payments.query_timeout_ms,
         url = d.database.url,
         max_connections = d.database.max_connections,

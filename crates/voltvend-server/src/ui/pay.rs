@@ -130,6 +130,10 @@ struct ConfirmPage {
     paid: String,
     credit: String,
     quantity: String,
+    /// What the payment pays first, before anything is credited (empty when nothing): bills, rent and fees
+    /// (a postpaid customer's bills are paid first, oldest first), and arrears.
+    bills: String,
+    arrears: String,
     channels: Vec<Choice>,
     /// Whether a channel needs the payer's phone (M-Pesa): the form asks for it.
     phone: bool,
@@ -152,6 +156,15 @@ struct StatusPage {
     form_fields: Vec<Field>,
     receipt: String,
     tokens: Vec<String>,
+}
+
+/// `12.50 CNY`, or empty for nothing.
+fn money_if(minor: i64, c: voltvend_domain::Currency) -> String {
+    if minor > 0 {
+        format!("{} {}", voltvend_domain::Money::from_minor(minor, c).to_decimal_string(), c.code())
+    } else {
+        String::new()
+    }
 }
 
 fn render(t: &impl Template, status: StatusCode) -> Response {
@@ -317,6 +330,8 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
             voltvend_domain::Money::from_minor(quote.credit_minor, c).to_decimal_string(),
             c.code()
         ),
+        bills: money_if(quote.property_fees_minor, c),
+        arrears: money_if(quote.arrears_minor, c),
         quantity: if quote.quantity_milli > 0 {
             format!("{} {unit}", crate::api::views::quantity(quote.quantity_milli, &unit).amount)
         } else {

@@ -4,7 +4,7 @@
 
 use axum::http::Method;
 use serde_json::{Value, json};
-use voltvend_domain::BuiltinRole;
+use voltvend_domain::{BuiltinRole, Clock};
 
 use super::Api;
 use super::lifecycle::{get, post};
@@ -263,6 +263,71 @@ async fn a_postpaid_tenant_is_billed_dunned_and_pays_with_the_rest_as_credit() {
     let fees = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}/fees")).await;
     assert_eq!(minor(&fees["owed"]), 0);
     assert_eq!(fees["charges"][0]["bill"].as_str(), Some(bill_path.as_str()));
+    let report = api.store.check(voltvend_store::CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+/// 催缴 and 欠费停电 by the cycle's rules, without an operator (`billing::sweep`, run by the server every
+/// `fees.dun_every_minutes`): a postpaid bill due November 10th is dunned at the first look after it (its late
+/// fee once, however often the server looks); a rent month is left until the day after its own due date; the bill
+/// still unpaid is disconnected once the 3 days' notice has run, not a day before; each by the system, in the
+/// audit trail; a month an operator already dunned is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unpaid_bills_are_dunned_and_disconnected_by_the_cycles_rules() {
+    use voltvend_server::billing::sweep;
+    let api = Api::new().await;
+    let e = api.estate.clone();
+    let (block_a, account, meter) = (e.building_a.id.to_string(), e.account_a.to_string(), e.remote_meter.to_string());
+    let to_postpaid = json!({"mode": "postpaid", "reason": "monthly bills from October"});
+    api.send(post(&api, MANAGER, 'a', &format!("/api/v1/accounts/{account}/billing-mode"), to_postpaid)).await.ok();
+    super::lifecycle::read(&api, e.remote_meter, "2026-10-01T00:00:00Z", 1_000).await;
+    super::lifecycle::read(&api, e.remote_meter, "2026-10-20T00:00:00Z", 1_100).await;
+    let cycle = json!({"premises_id": block_a, "name": "电费账单", "basis": "postpaid", "rate": "5.00", "currency": "CNY",
+                       "due_day": 10, "late_fee_percent": "5", "disconnect_after_days": 3});
+    let cycle = api.send(post(&api, MANAGER, 'a', "/api/v1/fee-schedules", cycle)).await.ok();
+    let cycle_id: voltvend_domain::FeeScheduleId = cycle["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into();
+    let rent = json!({"premises_id": e.building_b.id.to_string(), "name": "租金", "basis": "per_unit", "rate": "100",
+                      "currency": "CNY", "due_day": 25});
+    let rent = api.send(post(&api, MANAGER, 'b', "/api/v1/fee-schedules", rent)).await.ok();
+    let rent_id: voltvend_domain::FeeScheduleId = rent["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into();
+    // A second rent month that an operator dunns by hand.
+    let october_rent = format!("/api/v1/fee-schedules/{}/periods/2026-10", rent["id"].as_str().unwrap());
+    api.send(api.as_(MANAGER, 'b', Method::POST, &october_rent).fresh_key()).await.ok();
+    api.send(api.as_(MANAGER, 'b', Method::POST, &format!("{october_rent}/dunning")).fresh_key()).await.ok();
+    for (scope, path) in [
+        ('a', format!("/api/v1/fee-schedules/{}/periods/2026-10", cycle["id"].as_str().unwrap())),
+        ('b', format!("/api/v1/fee-schedules/{}/periods/2026-11", rent["id"].as_str().unwrap())),
+    ] {
+        let r = api.send(api.as_(MANAGER, scope, Method::POST, &path).fresh_key()).await;
+        assert_eq!(r.status.as_u16(), 201, "{:?}", r.json());
+    }
+
+    // November 23rd: October's bill (due the 10th) is overdue; November's rent (due the 25th) is not.
+    let swept = sweep(api.store.as_ref(), api.clock.now()).await.unwrap();
+    assert_eq!((swept.dunned, swept.disconnected, swept.refused), (vec![(cycle_id, 202_610)], vec![], vec![]));
+    let fees = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}/fees")).await;
+    assert_eq!((minor(&fees["owed"]), minor(&fees["charges"][0]["late_fee"])), (6_825, 325), "{fees}");
+    // Looking again changes nothing: the late fee is charged once.
+    let swept = sweep(api.store.as_ref(), api.clock.now()).await.unwrap();
+    assert_eq!(swept, voltvend_server::billing::Swept::default());
+    // November 25th: the notice runs until the 26th; the rent is due today, not yet overdue.
+    api.clock.set("2026-11-25T15:00:00Z".parse().unwrap());
+    assert_eq!(sweep(api.store.as_ref(), api.clock.now()).await.unwrap(), voltvend_server::billing::Swept::default());
+    // November 26th in Shanghai (16:00 UTC on the 25th): the bill's supply is tripped, the rent month dunned.
+    api.clock.set("2026-11-25T16:00:00Z".parse().unwrap());
+    let swept = sweep(api.store.as_ref(), api.clock.now()).await.unwrap();
+    assert_eq!((swept.dunned, swept.disconnected), (vec![(rent_id, 202_611)], vec![(cycle_id, 202_610)]));
+    let commands = get(&api, CASHIER, 'a', &format!("/api/v1/meters/{meter}/commands")).await;
+    assert_eq!(
+        (commands["items"][0]["kind"].as_str(), commands["items"][0]["status"].as_str()),
+        (Some("relay_trip"), Some("pending")),
+        "{commands}"
+    );
+    let filter = voltvend_store::AuditFilter { action: Some("disconnect_overdue".into()), ..Default::default() };
+    let page = voltvend_store::ListQuery { scope: None, after: None, limit: 10 };
+    let audit = api.store.list_audit(&page, &filter).await.unwrap();
+    assert!(audit.len() == 1 && audit[0].source == "billing" && audit[0].operator_id.is_none(), "{audit:?}");
+    assert_eq!(sweep(api.store.as_ref(), api.clock.now()).await.unwrap(), voltvend_server::billing::Swept::default());
     let report = api.store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }

@@ -1405,3 +1405,52 @@ async fn an_mpesa_prompt_is_paid_once_and_only_darajas_own_answer_settles_it() {
         "{rec}"
     );
 }
+
+/// The customer's page says what a payment pays first: A-101 owes October's rent (100.00, overdue; the policy
+/// takes 30 % of each purchase for it) and 15.00 from before (20 % of the rest recovers it): of 50.00, 15.00 pays
+/// the rent and 7.00 the arrears. With nothing owed, neither line is shown.
+#[tokio::test]
+async fn the_customers_page_says_what_a_payment_pays_first() {
+    use super::lifecycle::post;
+    let api = Api::new().await;
+    let e = api.estate.clone();
+    let body = json!({"provider": "wechat_pay", "name": "WeChat Pay", "premises_id": e.property.id.to_string(), "currency": "CNY"});
+    let r = api
+        .send(api.as_(BuiltinRole::Administrator, 'g', Method::POST, "/api/v1/payment-channels").fresh_key().json(body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let serial = api.store.meter(e.remote_meter).await.unwrap().meter.serial;
+    let confirm = || form("/pay/confirm", &[("meter", serial.as_str()), ("amount", "50"), ("lang", "en")]);
+    let (status, html, _) = page(&api, confirm()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(!html.contains("id=\"bills\"") && !html.contains("id=\"arrears\""), "{html}");
+
+    let block_a = e.building_a.id.to_string();
+    let rent = json!({"premises_id": block_a, "name": "租金", "basis": "per_unit", "rate": "100", "currency": "CNY", "due_day": 10});
+    let rent = api.send(post(&api, BuiltinRole::Manager, 'a', "/api/v1/fee-schedules", rent)).await.ok();
+    let october = format!("/api/v1/fee-schedules/{}/periods/2026-10", rent["id"].as_str().unwrap());
+    api.send(api.as_(BuiltinRole::Manager, 'a', Method::POST, &october).fresh_key()).await.ok();
+    let policy = json!({"policy": "share_of_purchase", "share_percent": "30"});
+    api.send(post(&api, BuiltinRole::Manager, 'a', &format!("/api/v1/premises/{block_a}/fee-policy"), policy))
+        .await
+        .ok();
+    let account = api.store.account(e.account_a).await.unwrap();
+    let books = api.store.books(e.books).await.unwrap();
+    let arrears = voltvend_domain::TransferRequest::simple(
+        voltvend_domain::TransferId::from_uuid(uuid::Uuid::from_u128(0xA77E_0001)),
+        voltvend_domain::TransferKind::Adjustment,
+        account.arrears,
+        books.energy_revenue,
+        voltvend_domain::Money::from_minor(1_500, voltvend_domain::Currency::CNY),
+        "arrears brought forward",
+    );
+    let mut estate = e.clone();
+    api.store.submit(estate.system(voltvend_ops::Command::PostTransfer(arrears))).await.unwrap();
+    let (status, html, _) = page(&api, confirm()).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("<dd id=\"bills\">15.00 CNY</dd>"), "{html}");
+    assert!(html.contains("<dd id=\"arrears\">7.00 CNY</dd>"), "{html}");
+    let (_, zh, _) =
+        page(&api, form("/pay/confirm", &[("meter", serial.as_str()), ("amount", "50"), ("lang", "zh-CN")])).await;
+    assert!(zh.contains("先缴账单及房租物业费") && zh.contains("先还欠费"), "{zh}");
+}
