@@ -1106,9 +1106,7 @@ pub async fn load<'a, S: Source + Send>(
     for p in src.premises(&list(&fp.premises)).await? {
         ws.premises.load(p.id, p);
     }
-    if fp.books_on_paths {
-        books_on_paths(src, &mut ws).await?;
-    }
+    books_on_paths(src, &mut ws, fp.books_on_paths).await?;
     let mut policies = fp.fee_policy_targets.clone();
     let mut charged_premises: BTreeSet<PremisesId> = policy_accounts
         .iter()
@@ -1272,14 +1270,20 @@ pub async fn load<'a, S: Source + Send>(
 }
 
 /// 集团财务 (ADR 0007): the books kept at the properties and group of every ledger account loaded, with their
-/// inter-property accounts and premises, for an operator's transfer or a reversal to be balanced within each
-/// property's books as an operation's own transfers are.
-async fn books_on_paths<S: Source>(src: &mut S, ws: &mut Workspace) -> Result<(), S::Error> {
-    let mut nodes = BTreeSet::new();
+/// inter-property accounts and premises, whenever those accounts lie in more than one property (or always, for
+/// an operator's transfer or a reversal, which name accounts without their books) — so that which books a
+/// posting belongs to is decided by the books that exist, as `voltvend check` decides it, never by which
+/// happened to be loaded. Books are kept only at the group or a property (`OpenBooks`), so these are all.
+async fn books_on_paths<S: Source>(src: &mut S, ws: &mut Workspace, always: bool) -> Result<(), S::Error> {
+    let (mut nodes, mut properties) = (BTreeSet::new(), BTreeSet::new());
     for (a, _) in ws.book.accounts() {
         if let Ok(Some(p)) = ws.premises.get(&a.premises_id) {
             nodes.extend(p.path.iter().take(2).copied());
+            properties.insert(p.property());
         }
+    }
+    if !always && properties.len() < 2 {
+        return Ok(());
     }
     let (mut ledger, mut premises) = (Vec::new(), Vec::new());
     for b in src.books_at(&list(&nodes)).await? {

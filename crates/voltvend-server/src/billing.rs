@@ -31,6 +31,14 @@ enum Due {
     Disconnect,
 }
 
+/// Days a month issued late (after, or just before, its due date) is left before it is dunned by itself: the
+/// customer is told of a bill before being charged for paying it late.
+pub const DAYS_AFTER_ISSUE_MIN: i64 = 7;
+
+/// The oldest a rule may have fallen due and still be acted on by itself: a month due longer ago (a database
+/// from before the sweep, a month an operator chose to leave) is left to an operator.
+pub const DAYS_LATE_MAX: i64 = 60;
+
 /// Looks at every fee schedule once, as of `now`, and submits what its months' rules make due.
 pub async fn sweep(store: &dyn Store, now: Timestamp) -> Result<Swept, StoreError> {
     let mut swept = Swept::default();
@@ -39,14 +47,17 @@ pub async fn sweep(store: &dyn Store, now: Timestamp) -> Result<Swept, StoreErro
         let page = ListQuery { scope: None, after: after.take(), limit: ListQuery::LIMIT_MAX };
         let schedules = store.list_fee_schedules(&page).await?;
         for schedule in &schedules {
-            let tz = match store.premises(schedule.premises_id).await {
-                Ok(site) => jiff::tz::TimeZone::get(&site.time_zone).ok(),
-                Err(StoreError::NotFound { .. }) => None,
-                Err(e) => return Err(e),
+            // One schedule that cannot be read is logged and passed over; the others are still swept.
+            let (tz, runs) = match schedule_state(store, schedule).await {
+                Ok(state) => state,
+                Err(e @ (StoreError::Unavailable(_) | StoreError::WriterStopped)) => return Err(e),
+                Err(e) => {
+                    tracing::warn!(schedule = %schedule.id, "fee schedule not swept: {e}");
+                    continue;
+                }
             };
-            let Some(tz) = tz else { continue };
             let today = now.to_zoned(tz.clone()).date();
-            for run in store.fee_runs(schedule.id).await? {
+            for run in runs {
                 let Some(due) = due(schedule, &run, &tz, today) else { continue };
                 let (command, what) = match due {
                     Due::Dun => (Command::DunFees(month(schedule.id, run.period)), "dun"),
@@ -78,15 +89,34 @@ pub async fn sweep(store: &dyn Store, now: Timestamp) -> Result<Swept, StoreErro
     Ok(swept)
 }
 
-/// The rule for one month: dunned the day after it falls due; disconnected (a cycle that disconnects) once the
-/// notice dunning gave has run, on the site's calendar — the same dates the operations themselves check.
+/// A schedule's site's time zone and its issued months.
+async fn schedule_state(
+    store: &dyn Store,
+    schedule: &FeeSchedule,
+) -> Result<(jiff::tz::TimeZone, Vec<FeeRun>), StoreError> {
+    let site = store.premises(schedule.premises_id).await?;
+    let tz = jiff::tz::TimeZone::get(&site.time_zone)
+        .map_err(|e| StoreError::Corrupt(format!("time zone {} of {}: {e}", site.time_zone, site.id)))?;
+    Ok((tz, store.fee_runs(schedule.id).await?))
+}
+
+/// The rule for one month, on the site's calendar: dunned once the day after it falls due has come (the same
+/// date `DunFees` checks) and [`DAYS_AFTER_ISSUE_MIN`] days have passed since it was issued; disconnected (a cycle
+/// that disconnects) once the notice dunning gave has run (the date `DisconnectOverdue` checks). Neither more than
+/// [`DAYS_LATE_MAX`] days after it became due.
 fn due(schedule: &FeeSchedule, run: &FeeRun, tz: &jiff::tz::TimeZone, today: jiff::civil::Date) -> Option<Due> {
+    let days = |n: i64| jiff::Span::new().days(n);
+    let recent = |from: jiff::civil::Date| from.checked_add(days(DAYS_LATE_MAX)).is_ok_and(|last| today <= last);
     match run.dunned_at {
-        None => (today > run.due_on).then_some(Due::Dun),
+        None => {
+            let issued = run.at.to_zoned(tz.clone()).date().checked_add(days(DAYS_AFTER_ISSUE_MIN)).ok()?;
+            let from = run.due_on.tomorrow().ok()?.max(issued);
+            (today >= from && recent(from)).then_some(Due::Dun)
+        }
         Some(dunned) if schedule.disconnect_after_days > 0 && run.disconnected_at.is_none() => {
             let notice_ends =
-                dunned.to_zoned(tz.clone()).date().checked_add(jiff::Span::new().days(schedule.disconnect_after_days));
-            notice_ends.ok().filter(|end| today >= *end).map(|_| Due::Disconnect)
+                dunned.to_zoned(tz.clone()).date().checked_add(days(schedule.disconnect_after_days)).ok()?;
+            (today >= notice_ends && recent(notice_ends)).then_some(Due::Disconnect)
         }
         Some(_) => None,
     }

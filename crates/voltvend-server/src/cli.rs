@@ -69,6 +69,11 @@ enum Command {
         /// Only what the server checks at start-up (sums, receipt counters, the end of the audit chain).
         #[arg(long)]
         bounded: bool,
+        /// 集团财务 (ADR 0007): record what each property's books are out by (transfers posted between properties
+        /// before they were balanced through inter-property accounts) as owed between them, in one transfer per
+        /// currency between their inter-property accounts, after the check.
+        #[arg(long, conflicts_with = "bounded")]
+        settle_properties: bool,
     },
     /// The tamper-evident audit trail.
     #[command(subcommand)]
@@ -341,7 +346,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Check { bounded } => check(&settings, clock, bounded).await,
+        Command::Check { bounded, settle_properties } => {
+            if settle_properties {
+                settle_properties_books(&settings, clock.clone()).await?;
+            }
+            check(&settings, clock, bounded).await
+        }
         Command::Audit(AuditCommand::Verify { expect_head }) => audit_verify(&settings, clock, expect_head).await,
         Command::Bench(command) => crate::bench::run(&settings, clock, command).await,
         Command::Token(_) | Command::Keys(_) | Command::Card(_) => Ok(()),
@@ -466,6 +476,59 @@ async fn add_user(settings: &Settings, clock: Arc<dyn Clock>, args: AddUser) -> 
     result
 }
 
+/// Records each set of books' difference as owed between the properties (ADR 0007, docs/operators/upgrade.md):
+/// one transfer per currency between the inter-property accounts alone — the one transfer posted as it is —
+/// crediting the books whose debits exceed and debiting those whose credits exceed. It balances every property's
+/// books, and the ledger (which sums to zero) makes the differences sum to zero.
+async fn settle_properties_books(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    use voltvend_domain::{LedgerAccountId, Posting, Side, TransferId, TransferKind, TransferRequest};
+    let store = crate::serve::open_store(settings, clock.clone(), Access::Existing).await?;
+    let result = async {
+        let imbalances = store.property_imbalances().await?;
+        let ids = IdGenerator::new(clock);
+        let mut currencies: Vec<&str> = imbalances.iter().map(|x| x.currency.as_str()).collect();
+        currencies.sort_unstable();
+        currencies.dedup();
+        for code in currencies {
+            let mut postings = Vec::new();
+            for x in imbalances.iter().filter(|x| x.currency == code) {
+                let books = x.books.with_context(|| {
+                    format!(
+                        "the books of {} in {code} are out of balance and no books are kept there to record it",
+                        x.property
+                    )
+                })?;
+                let net = x.debits_minor - x.credits_minor;
+                let side = if net > 0 { Side::Credit } else { Side::Debit };
+                let account = LedgerAccountId::from_uuid(books.as_uuid());
+                postings.push(Posting { account, side, amount_minor: net.saturating_abs() });
+            }
+            let currency: voltvend_domain::Currency = code.parse().map_err(|_| anyhow::anyhow!("currency {code}"))?;
+            let id = ids.uuid();
+            let request = TransferRequest {
+                id: TransferId::from_uuid(id),
+                kind: TransferKind::Adjustment,
+                currency,
+                postings,
+                corrects: None,
+                memo: "differences between properties' books from before inter-property accounts, recorded as owed"
+                    .into(),
+            };
+            let op = voltvend_ops::Operation::new(
+                voltvend_domain::OperationId::from_uuid(id),
+                voltvend_ops::Actor::system("settle-properties"),
+                voltvend_ops::Command::PostTransfer(request),
+            );
+            store.submit(op).await.with_context(|| format!("recording the differences in {code}"))?;
+            println!("recorded the differences between properties' books in {code} as owed between them");
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 async fn check(settings: &Settings, clock: Arc<dyn Clock>, bounded: bool) -> anyhow::Result<()> {
     let store = crate::serve::open_store(settings, clock, Access::Existing).await?;
     let scope = if bounded {
@@ -480,6 +543,9 @@ async fn check(settings: &Settings, clock: Arc<dyn Clock>, bounded: bool) -> any
     let report = result?;
     for p in &report.problems {
         println!("problem: {p}");
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
     }
     if !report.is_ok() {
         bail!("{} problem(s) found", report.problems.len());

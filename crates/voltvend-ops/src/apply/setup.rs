@@ -107,6 +107,11 @@ pub(super) fn open_books(ws: &mut Workspace, op: &Operation, b: &OpenBooks) -> D
         return Err(exists("books", b.id));
     }
     premises_in_scope(ws, &op.actor, b.premises_id)?;
+    // 集团财务: books are a property's or the group's (ADR 0007), never a building's within a property.
+    let at = ws.premises.get(&b.premises_id)?.ok_or_else(|| OpError::not_found("premises", b.premises_id))?;
+    if !matches!(at.level, voltvend_domain::PremisesLevel::Group | voltvend_domain::PremisesLevel::Property) {
+        return Err(OpError::refused("books_level", "books are kept by a property or by the group"));
+    }
     let kinds = [
         (LedgerAccountKind::EnergyRevenue, Owner::None),
         (LedgerAccountKind::FixedChargeRevenue, Owner::None),

@@ -695,3 +695,72 @@ fn demo_removes_its_temporary_database_unless_kept() {
     let o = demo_command(Some(DEMO_MASTER_KEY)).args(["--database-url", &url, "demo", "--keep"]).output().unwrap();
     assert_one_line_error(&o, "--keep");
 }
+
+/// 集团财务 (ADR 0007, docs/operators/upgrade.md): a database whose properties' books are out of balance — here by
+/// a transfer between two inter-property accounts alone, which is posted as it is, as a transfer between
+/// properties from before migration 0022 left them — is warned of by `check` (which still passes: backups and
+/// restores do not fail for it), and `check --settle-properties` records the differences as owed, after which
+/// every property's books balance.
+#[tokio::test]
+async fn check_warns_of_properties_out_of_balance_and_settles_them() {
+    use voltvend_domain::{
+        BooksId, Currency, LedgerAccountId, Money, PremisesLevel, TransferId, TransferKind, TransferRequest,
+    };
+    use voltvend_ops::{Command, OpenBooks};
+    let dir = tempfile::tempdir().unwrap();
+    let url = migrated_sqlite(dir.path());
+    let mut options = OpenOptions::new(&url);
+    options.context = std::sync::Arc::new(voltvend_testkit::estate::Estate::context());
+    let store = voltvend_store::open(&options, clock()).await.unwrap();
+    let mut estate = voltvend_testkit::estate::Estate::new(9);
+    for op in estate.setup.clone() {
+        store.submit(op).await.unwrap();
+    }
+    let hillside =
+        estate.group.new_child(uuid::Uuid::from_u128(0x9B00_0001).into(), PremisesLevel::Property, "Hillside").unwrap();
+    let books = BooksId::from_uuid(uuid::Uuid::from_u128(0x9B00_0002));
+    store.submit(estate.system(Command::CreatePremises(hillside.clone()))).await.unwrap();
+    store
+        .submit(estate.system(Command::OpenBooks(OpenBooks {
+            id: books,
+            premises_id: hillside.id,
+            currency: Currency::CNY,
+        })))
+        .await
+        .unwrap();
+    let moved = TransferRequest::simple(
+        TransferId::from_uuid(uuid::Uuid::from_u128(0x9B00_0003)),
+        TransferKind::Adjustment,
+        LedgerAccountId::from_uuid(books.as_uuid()),
+        LedgerAccountId::from_uuid(estate.books.as_uuid()),
+        Money::from_minor(1_234, Currency::CNY),
+        "out of balance",
+    );
+    store.submit(estate.system(Command::PostTransfer(moved))).await.unwrap();
+    store.close().await;
+
+    let checked = run(&["--database-url", &url, "check"], "");
+    let out = stdout(&checked);
+    assert!(checked.status.success(), "{checked:?}");
+    let warnings: Vec<&str> = out.lines().filter(|l| l.starts_with("warning: the books of")).collect();
+    assert_eq!(warnings.len(), 2, "{out}");
+    assert!(
+        warnings.iter().any(|w| w.contains(&hillside.id.to_string()) && w.contains("debits 1234, credits 0"))
+            && warnings
+                .iter()
+                .any(|w| w.contains(&estate.property.id.to_string()) && w.contains("debits 0, credits 1234")),
+        "{out}"
+    );
+    let settled = run(&["--database-url", &url, "check", "--settle-properties"], "");
+    assert!(settled.status.success(), "{settled:?}");
+    let out = stdout(&settled);
+    assert!(
+        out.contains("recorded the differences between properties' books in CNY") && !out.contains("warning:"),
+        "{out}"
+    );
+    let again = stdout(&run(&["--database-url", &url, "check", "--settle-properties"], ""));
+    assert!(
+        !again.contains("recorded") && !again.contains("warning:") && again.contains("every invariant holds"),
+        "{again}"
+    );
+}

@@ -7,3 +7,6 @@ INSERT INTO ledger_accounts (id, kind, owner, premises_id, currency, overdraft_l
 SELECT b.id, 'inter_property', '', b.premises_id, b.currency, NULL, b.created_at_us
 FROM books b
 WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts la WHERE la.id = b.id);
+
+-- The reconciliation by property finds each vend transfer's sale by its transfer.
+CREATE INDEX sales_transfer ON sales(transfer_id);

@@ -26,33 +26,50 @@ async fn check_database(pool: &Pool<Db>, scope: CheckScope) -> Result<CheckRepor
 }
 
 /// 集团财务: each property's books balance on their own (ADR 0007: a transfer between properties goes through
-/// their inter-property accounts). Not at start-up: a database from before those accounts may hold transfers
-/// between properties, which this lists for the operator to settle rather than refusing to serve.
+/// their inter-property accounts). A warning, not a problem: a database from before those accounts may hold
+/// transfers between properties, which this lists for the operator to settle (`voltvend check
+/// --settle-properties`), while it keeps serving and backing up.
 async fn check_property_books(pool: &Pool<Db>, report: &mut CheckReport) -> Result<(), StoreError> {
-    // A path's first 73 characters name the property (as in the books report), its first 36 the group. A
-    // property that keeps no books in a currency is part of the group's books in it.
+    for x in property_imbalances(pool).await?.into_iter().take(usize::try_from(PROBLEMS_PER_CHECK_MAX).unwrap_or(20)) {
+        report.warnings.push(format!(
+            "the books of {} in {} do not balance: debits {}, credits {} (minor units)",
+            x.property, x.currency, x.debits_minor, x.credits_minor
+        ));
+    }
+    Ok(())
+}
+
+/// Every set of books (a property's, or the group's with the properties that keep none) whose ledger accounts
+/// do not balance, with the id of the books kept there when there are any. A path's first 73 characters name
+/// the property (as in the books report), its first 36 the group.
+async fn property_imbalances(pool: &Pool<Db>) -> Result<Vec<crate::PropertyImbalance>, StoreError> {
     let rows = sqlx::query(
-        "SELECT x.prop AS prop, x.currency AS currency, CAST(SUM(x.d) AS BIGINT) AS d, CAST(SUM(x.c) AS BIGINT) AS c \
+        "SELECT x.prop AS prop, x.currency AS currency, CAST(SUM(x.d) AS BIGINT) AS d, CAST(SUM(x.c) AS BIGINT) AS c, \
+                (SELECT b.id FROM books b JOIN premises bp ON bp.id = b.premises_id \
+                 WHERE bp.path = x.prop AND b.currency = x.currency) AS books_id \
          FROM (SELECT CASE WHEN EXISTS (SELECT 1 FROM books b JOIN premises bp ON bp.id = b.premises_id \
                                         WHERE SUBSTR(bp.path, 1, 73) = SUBSTR(p.path, 1, 73) \
                                         AND b.currency = la.currency) \
                            THEN SUBSTR(p.path, 1, 73) ELSE SUBSTR(p.path, 1, 36) END AS prop, \
                       la.currency AS currency, la.debits_posted_minor AS d, la.credits_posted_minor AS c \
                FROM ledger_accounts la JOIN premises p ON p.id = la.premises_id) x \
-         GROUP BY x.prop, x.currency HAVING SUM(x.d) <> SUM(x.c) ORDER BY 1, 2 LIMIT $1",
+         GROUP BY x.prop, x.currency HAVING SUM(x.d) <> SUM(x.c) ORDER BY 1, 2",
     )
-    .bind(PROBLEMS_PER_CHECK_MAX)
     .fetch_all(pool)
     .await?;
+    let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let (prop, currency, d, c): (String, String, i64, i64) =
-            (r.try_get("prop")?, r.try_get("currency")?, r.try_get("d")?, r.try_get("c")?);
-        let property = prop.rsplit('/').next().unwrap_or_default().to_string();
-        report.problems.push(format!(
-            "the books of {property} in {currency} do not balance: debits {d}, credits {c} (minor units)"
-        ));
+        let prop: String = r.try_get("prop")?;
+        let id = prop.rsplit('/').next().unwrap_or_default();
+        out.push(crate::PropertyImbalance {
+            property: Uuid::parse_str(id).map_err(|e| corrupt("premises path", e))?.into(),
+            currency: r.try_get("currency")?,
+            debits_minor: r.try_get("d")?,
+            credits_minor: r.try_get("c")?,
+            books: r.try_get::<Option<Uuid>, _>("books_id")?.map(Into::into),
+        });
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Row counts, and the transfer sequence without gaps (counting every row: not for start-up).

@@ -506,14 +506,16 @@ impl SqlStore {
         from_us: i64,
         to_us: i64,
     ) -> Result<Vec<(PremisesId, LedgerTotal)>, StoreError> {
-        // Each vend transfer is the sale of one account: it belongs to the property of the customer's accounts it
-        // credits (wallet, arrears, or a fee schedule's receivable for charges paid first; any account it credits
-        // when it credits none of those), and took what its debits hold outside the inter-property lines. A path's
-        // first 73 characters name the property.
+        // Each vend transfer is the sale of one account: it belongs to the property of the account its sale row
+        // names (as the sales are summed by property), or — for a transfer with no sale row, which the whole
+        // reconciliation shows as a difference too — to the property of the customer's accounts it credits
+        // (wallet, arrears, a fee schedule's receivable), else of any account it credits. What it took is its
+        // debits outside the inter-property lines. A path's first 73 characters name the property.
         let mut b = QueryBuilder::<Db>::new(
             "SELECT x.prop AS prop, x.currency AS currency, COUNT(*) AS n, CAST(SUM(x.amount) AS BIGINT) AS amount \
              FROM (SELECT t.seq AS seq, t.currency AS currency, \
-                     COALESCE(MIN(CASE WHEN e.amount_minor < 0 AND la.kind IN \
+                     COALESCE(MIN(SUBSTR(sp.path, 1, 73)), \
+                              MIN(CASE WHEN e.amount_minor < 0 AND la.kind IN \
                                        ('customer_wallet', 'customer_arrears', 'fees_receivable') \
                                   THEN SUBSTR(p.path, 1, 73) END), \
                               MIN(CASE WHEN e.amount_minor < 0 AND la.kind <> 'inter_property' \
@@ -522,6 +524,8 @@ impl SqlStore {
                        AS amount \
                    FROM transfers t JOIN entries e ON e.transfer_seq = t.seq \
                    JOIN ledger_accounts la ON la.id = e.account_id JOIN premises p ON p.id = la.premises_id \
+                   LEFT JOIN sales s ON s.transfer_id = t.id LEFT JOIN accounts a ON a.id = s.account_id \
+                   LEFT JOIN premises sp ON sp.id = a.premises_id \
                    WHERE t.kind = 'vend' AND t.posted_at_us >= ",
         );
         b.push_bind(from_us).push(" AND t.posted_at_us < ").push_bind(to_us);

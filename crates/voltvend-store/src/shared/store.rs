@@ -779,6 +779,20 @@ impl Store for SqlStore {
         self.fetch(b, fee_run_from_row).await
     }
 
+    async fn previous_fee_charge(
+        &self,
+        schedule: voltvend_domain::FeeScheduleId,
+        account: AccountId,
+        premises: PremisesId,
+        period: i32,
+    ) -> Result<Option<voltvend_ops::FeeCharge>, StoreError> {
+        let mut b = QueryBuilder::<Db>::new("SELECT c.* FROM fee_charges c WHERE c.schedule_id = ");
+        b.push_bind(schedule.as_uuid()).push(" AND c.account_id = ").push_bind(account.as_uuid());
+        b.push(" AND c.premises_id = ").push_bind(premises.as_uuid());
+        b.push(" AND c.period < ").push_bind(i64::from(period)).push(" ORDER BY c.period DESC LIMIT 1");
+        Ok(self.fetch(b, fee_charge_from_row).await?.into_iter().next())
+    }
+
     async fn fee_charges_of_period(
         &self,
         schedule: voltvend_domain::FeeScheduleId,
@@ -932,6 +946,10 @@ impl Store for SqlStore {
         b.push(" GROUP BY r.at_us / 900000000 ORDER BY 1");
         let rows = b.build().fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok((r.try_get("q")?, r.try_get("used")?, r.try_get("n")?))).collect()
+    }
+
+    async fn property_imbalances(&self) -> Result<Vec<crate::PropertyImbalance>, StoreError> {
+        property_imbalances(&self.pool).await
     }
 
     async fn vend_totals(&self, from_us: i64, to_us: i64) -> Result<Vec<LedgerTotal>, StoreError> {

@@ -2042,9 +2042,14 @@ pub async fn inter_property_books_agree_with_the_model(h: &Harness) {
         true,
     )
     .await;
-    let problems = h.store.check(CheckScope::Full).await.unwrap().problems;
-    assert_eq!(problems.iter().filter(|p| p.contains("do not balance")).count(), 2, "{problems:?}");
-    assert!(!problems.iter().any(|p| p.contains("does not sum to zero")), "{problems:?}");
+    // Warnings, not problems: backups and restores still pass (a database from before ADR 0007 may hold such
+    // differences until they are settled).
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert_eq!(report.warnings.iter().filter(|p| p.contains("do not balance")).count(), 2, "{report:?}");
+    assert!(
+        !report.problems.iter().any(|p| p.contains("does not sum to zero") || p.contains("do not balance")),
+        "{report:?}"
+    );
 }
 
 /// A UUID as a literal of the backend's SQL.

@@ -262,7 +262,7 @@ pub async fn get_schedule(
 }
 
 /// The view of a month: its run and charges, with the units' names.
-async fn period_view(
+pub async fn period_view(
     app: &AppState,
     s: &FeeSchedule,
     run: &voltvend_ops::FeeRun,
@@ -425,15 +425,11 @@ pub async fn bill(app: &AppState, p: &Principal, id: Uuid, period_path: &str, un
     .to_zoned(tz)
     .map_err(ApiError::internal)?
     .timestamp();
-    // The cycle's months before this one, latest first (an account's charges are listed a page at a time).
-    let mut from = month_start;
-    for run in app.store.fee_runs(s.id).await?.iter().filter(|r| r.period < month) {
-        let earlier = app.store.fee_charges_of_period(s.id, run.period).await?;
-        if let Some(e) = earlier.iter().find(|e| e.account_id == account.account.id && e.premises_id == c.premises_id) {
-            from = e.issued_at;
-            break;
-        }
-    }
+    let from = app
+        .store
+        .previous_fee_charge(s.id, account.account.id, c.premises_id, month)
+        .await?
+        .map_or(month_start, |e| e.issued_at);
     let (from_us, to_us) = (from.as_microsecond(), c.issued_at.as_microsecond());
     let unit_id = Some(c.premises_id);
     let mut consumption = Vec::new();

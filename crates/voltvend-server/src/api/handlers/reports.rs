@@ -673,13 +673,14 @@ pub async fn reconciliation(
     let filter = SaleFilter { from_us: Some(from_us), to_us: Some(to_us), ..SaleFilter::default() };
     // Every sale made in the period, reversed since or not: each has its vend transfer in the ledger.
     let by_property = app.store.sales_summary(Some(p.scope()), &filter, SalesGrouping::Property).await?;
-    let ledger_by_property: Vec<_> = app
-        .store
-        .vend_totals_by_property(from_us, to_us)
-        .await?
-        .into_iter()
-        .filter(|(property, _)| whole || *property == scope.id)
-        .collect();
+    // The caller's own: their property, or every property of their group (not another root group's).
+    let mut ledger_by_property = Vec::new();
+    for (property, total) in app.store.vend_totals_by_property(from_us, to_us).await? {
+        let ours = if whole { app.premises(property).await?.path.contains(&scope.id) } else { property == scope.id };
+        if ours {
+            ledger_by_property.push((property, total));
+        }
+    }
     let mut keys: Vec<(PremisesId, String)> = by_property
         .iter()
         .filter_map(|g| g.key.parse::<uuid::Uuid>().ok().map(|id| (PremisesId::from_uuid(id), g.currency.clone())))
@@ -1282,10 +1283,11 @@ pub async fn bills(
     ApiQuery(q): ApiQuery<BillsQuery>,
 ) -> ApiResult<Response> {
     let format = format_of(q.format.as_deref(), q.lang.as_deref())?;
-    if format == Output::Json {
-        return Ok(Json(super::fees::period(&app, &p, &source, q.schedule_id, &q.period).await?).into_response());
-    }
     let m = super::fees::month(&app, &p, &source, q.schedule_id, &q.period).await?;
+    if format == Output::Json {
+        let view = super::fees::period_view(&app, &m.schedule, &m.run, &m.charges, m.issued).await?;
+        return Ok(Json(view).into_response());
+    }
     let c = m.schedule.currency;
     let mut rows = Vec::with_capacity(m.charges.len());
     for ch in &m.charges {

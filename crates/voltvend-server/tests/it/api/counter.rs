@@ -207,6 +207,21 @@ async fn five_hundred_concurrent_sales_on_one_account_with_retries_lose_and_doub
     for (h, key) in handles.into_iter().zip((0..SALES).chain((0..SALES).step_by(5))) {
         by_key.entry(format!("concurrent-{key}")).or_default().push(h.await.unwrap());
     }
+    // On a loaded machine a request may wait longer for a database connection than the pool allows and be
+    // answered 503 (nothing committed): the client retries it with the same key, as a counter would.
+    for (i, request) in requests.iter().enumerate() {
+        let responses = by_key.get_mut(&format!("concurrent-{i}")).unwrap();
+        responses.retain(|r| r.status.as_u16() != 503);
+        for _ in 0..20 {
+            if !responses.is_empty() {
+                break;
+            }
+            let r = api.send(request.clone()).await;
+            if r.status.as_u16() != 503 {
+                responses.push(r);
+            }
+        }
+    }
     let mut receipts = BTreeSet::new();
     let mut tokens = Vec::new();
     let mut credit_minor = 0_i64;

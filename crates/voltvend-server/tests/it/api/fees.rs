@@ -263,18 +263,31 @@ async fn a_postpaid_tenant_is_billed_dunned_and_pays_with_the_rest_as_credit() {
     let fees = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}/fees")).await;
     assert_eq!(minor(&fees["owed"]), 0);
     assert_eq!(fees["charges"][0]["bill"].as_str(), Some(bill_path.as_str()));
+    // November's bill, issued on December 1st: its readings run from October's bill to it — the 50 kWh read on
+    // November 30th, not October's.
+    api.clock.set("2026-12-01T01:00:00Z".parse().unwrap());
+    super::lifecycle::read(&api, e.remote_meter, "2026-11-30T00:00:00Z", 1_150).await;
+    let november = format!("/api/v1/fee-schedules/{id}/periods/2026-11");
+    let issued = api.send(api.as_(MANAGER, 'a', Method::POST, &november).fresh_key()).await;
+    assert_eq!(issued.status.as_u16(), 201, "{:?}", issued.json());
+    let path = issued.json()["charges"][0]["bill"].as_str().unwrap().to_string();
+    let later = get(&api, CASHIER, 'a', &path).await;
+    assert_eq!(later["readings_from"], bill["readings_to"], "{later}");
+    assert_eq!(later["consumption"][0]["consumption"], "50.000", "{later}");
     let report = api.store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
 
 /// 催缴 and 欠费停电 by the cycle's rules, without an operator (`billing::sweep`, run by the server every
-/// `fees.dun_every_minutes`): a postpaid bill due November 10th is dunned at the first look after it (its late
-/// fee once, however often the server looks); a rent month is left until the day after its own due date; the bill
-/// still unpaid is disconnected once the 3 days' notice has run, not a day before; each by the system, in the
-/// audit trail; a month an operator already dunned is left alone.
+/// `fees.dun_every_minutes`): a postpaid bill issued November 1st and due the 10th is dunned at the first look on
+/// the 11th (its late fee once, however often the server looks); a month issued late (September's, on the 11th) is
+/// left a week before it is dunned; a rent month waits for the day after its own due date; the bill still unpaid
+/// is disconnected once the 3 days' notice has run (Shanghai's date), not a day before; each by the system, in the
+/// audit trail; a month an operator already dunned is left alone, and one that fell due long ago is left to an
+/// operator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpaid_bills_are_dunned_and_disconnected_by_the_cycles_rules() {
-    use voltvend_server::billing::sweep;
+    use voltvend_server::billing::{Swept, sweep};
     let api = Api::new().await;
     let e = api.estate.clone();
     let (block_a, account, meter) = (e.building_a.id.to_string(), e.account_a.to_string(), e.remote_meter.to_string());
@@ -282,6 +295,7 @@ async fn unpaid_bills_are_dunned_and_disconnected_by_the_cycles_rules() {
     api.send(post(&api, MANAGER, 'a', &format!("/api/v1/accounts/{account}/billing-mode"), to_postpaid)).await.ok();
     super::lifecycle::read(&api, e.remote_meter, "2026-10-01T00:00:00Z", 1_000).await;
     super::lifecycle::read(&api, e.remote_meter, "2026-10-20T00:00:00Z", 1_100).await;
+    api.clock.set("2026-11-01T02:00:00Z".parse().unwrap());
     let cycle = json!({"premises_id": block_a, "name": "电费账单", "basis": "postpaid", "rate": "5.00", "currency": "CNY",
                        "due_day": 10, "late_fee_percent": "5", "disconnect_after_days": 3});
     let cycle = api.send(post(&api, MANAGER, 'a', "/api/v1/fee-schedules", cycle)).await.ok();
@@ -290,33 +304,39 @@ async fn unpaid_bills_are_dunned_and_disconnected_by_the_cycles_rules() {
                       "currency": "CNY", "due_day": 25});
     let rent = api.send(post(&api, MANAGER, 'b', "/api/v1/fee-schedules", rent)).await.ok();
     let rent_id: voltvend_domain::FeeScheduleId = rent["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap().into();
-    // A second rent month that an operator dunns by hand.
-    let october_rent = format!("/api/v1/fee-schedules/{}/periods/2026-10", rent["id"].as_str().unwrap());
-    api.send(api.as_(MANAGER, 'b', Method::POST, &october_rent).fresh_key()).await.ok();
+    let month = |schedule: &Value, scope: char, m: &str| {
+        let path = format!("/api/v1/fee-schedules/{}/periods/{m}", schedule["id"].as_str().unwrap());
+        let api = &api;
+        async move {
+            let r = api.send(api.as_(MANAGER, scope, Method::POST, &path).fresh_key()).await;
+            assert_eq!(r.status.as_u16(), 201, "{:?}", r.json());
+            path
+        }
+    };
+    // October's rent (due October 25th), dunned by hand; November's rent; October's bill.
+    let october_rent = month(&rent, 'b', "2026-10").await;
     api.send(api.as_(MANAGER, 'b', Method::POST, &format!("{october_rent}/dunning")).fresh_key()).await.ok();
-    for (scope, path) in [
-        ('a', format!("/api/v1/fee-schedules/{}/periods/2026-10", cycle["id"].as_str().unwrap())),
-        ('b', format!("/api/v1/fee-schedules/{}/periods/2026-11", rent["id"].as_str().unwrap())),
-    ] {
-        let r = api.send(api.as_(MANAGER, scope, Method::POST, &path).fresh_key()).await;
-        assert_eq!(r.status.as_u16(), 201, "{:?}", r.json());
-    }
+    month(&rent, 'b', "2026-11").await;
+    month(&cycle, 'a', "2026-10").await;
+    let at = |t: &str| {
+        api.clock.set(t.parse().unwrap());
+        sweep(api.store.as_ref(), api.clock.now())
+    };
+    assert_eq!(at("2026-11-10T08:00:00Z").await.unwrap(), Swept::default(), "due today, not yet overdue");
 
-    // November 23rd: October's bill (due the 10th) is overdue; November's rent (due the 25th) is not.
-    let swept = sweep(api.store.as_ref(), api.clock.now()).await.unwrap();
+    // November 11th: October's bill is overdue.
+    let swept = at("2026-11-11T08:00:00Z").await.unwrap();
     assert_eq!((swept.dunned, swept.disconnected, swept.refused), (vec![(cycle_id, 202_610)], vec![], vec![]));
     let fees = get(&api, CASHIER, 'a', &format!("/api/v1/accounts/{account}/fees")).await;
     assert_eq!((minor(&fees["owed"]), minor(&fees["charges"][0]["late_fee"])), (6_825, 325), "{fees}");
-    // Looking again changes nothing: the late fee is charged once.
-    let swept = sweep(api.store.as_ref(), api.clock.now()).await.unwrap();
-    assert_eq!(swept, voltvend_server::billing::Swept::default());
-    // November 25th: the notice runs until the 26th; the rent is due today, not yet overdue.
-    api.clock.set("2026-11-25T15:00:00Z".parse().unwrap());
-    assert_eq!(sweep(api.store.as_ref(), api.clock.now()).await.unwrap(), voltvend_server::billing::Swept::default());
-    // November 26th in Shanghai (16:00 UTC on the 25th): the bill's supply is tripped, the rent month dunned.
-    api.clock.set("2026-11-25T16:00:00Z".parse().unwrap());
-    let swept = sweep(api.store.as_ref(), api.clock.now()).await.unwrap();
-    assert_eq!((swept.dunned, swept.disconnected), (vec![(rent_id, 202_611)], vec![(cycle_id, 202_610)]));
+    // Looking again changes nothing: the late fee is charged once. September's bill, issued today (due October
+    // 10th), is not dunned the day it is issued.
+    month(&cycle, 'a', "2026-09").await;
+    assert_eq!(sweep(api.store.as_ref(), api.clock.now()).await.unwrap(), Swept::default());
+    // The notice runs until the 14th in Shanghai: 23:00 on the 13th there is too early, midnight is not.
+    assert_eq!(at("2026-11-13T15:00:00Z").await.unwrap(), Swept::default());
+    let swept = at("2026-11-13T16:00:00Z").await.unwrap();
+    assert_eq!((swept.dunned, swept.disconnected), (vec![], vec![(cycle_id, 202_610)]));
     let commands = get(&api, CASHIER, 'a', &format!("/api/v1/meters/{meter}/commands")).await;
     assert_eq!(
         (commands["items"][0]["kind"].as_str(), commands["items"][0]["status"].as_str()),
@@ -327,7 +347,16 @@ async fn unpaid_bills_are_dunned_and_disconnected_by_the_cycles_rules() {
     let page = voltvend_store::ListQuery { scope: None, after: None, limit: 10 };
     let audit = api.store.list_audit(&page, &filter).await.unwrap();
     assert!(audit.len() == 1 && audit[0].source == "billing" && audit[0].operator_id.is_none(), "{audit:?}");
-    assert_eq!(sweep(api.store.as_ref(), api.clock.now()).await.unwrap(), voltvend_server::billing::Swept::default());
+    // A week after it was issued, September's bill is dunned; after its own due date, November's rent.
+    assert_eq!(at("2026-11-17T08:00:00Z").await.unwrap(), Swept::default());
+    assert_eq!(at("2026-11-18T08:00:00Z").await.unwrap().dunned, vec![(cycle_id, 202_609)]);
+    let swept = at("2026-11-26T08:00:00Z").await.unwrap();
+    assert_eq!((swept.dunned, swept.disconnected), (vec![(rent_id, 202_611)], vec![(cycle_id, 202_609)]));
+    // November's bill, issued December 1st and due the 10th, is left to an operator when nobody looked for two
+    // months after it fell due.
+    api.clock.set("2026-12-01T02:00:00Z".parse().unwrap());
+    month(&cycle, 'a', "2026-11").await;
+    assert_eq!(at("2027-02-15T08:00:00Z").await.unwrap(), Swept::default());
     let report = api.store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
