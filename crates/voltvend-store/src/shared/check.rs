@@ -59,10 +59,9 @@ async fn property_imbalances(pool: &Pool<Db>) -> Result<Vec<crate::PropertyImbal
     .await?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let prop: String = r.try_get("prop")?;
-        let id = prop.rsplit('/').next().unwrap_or_default();
+        let property = property_of_path(&r.try_get::<String, _>("prop")?)?;
         out.push(crate::PropertyImbalance {
-            property: Uuid::parse_str(id).map_err(|e| corrupt("premises path", e))?.into(),
+            property,
             currency: r.try_get("currency")?,
             debits_minor: r.try_get("d")?,
             credits_minor: r.try_get("c")?,

@@ -35,6 +35,13 @@ fn limit_of(q: &ListQuery) -> i64 {
 }
 
 /// Pushes `AND <column> IN (premises of the subtree whose path is `key`)`.
+/// 集团财务: the property (or group) a premises path's prefix names — its last node. A path is its nodes' ids
+/// (36 characters each) joined by '/': its first 73 characters name the property, its first 36 the group.
+fn property_of_path(prefix: &str) -> Result<PremisesId, StoreError> {
+    let id = prefix.rsplit('/').next().unwrap_or_default();
+    Ok(Uuid::parse_str(id).map_err(|e| corrupt("premises path", e))?.into())
+}
+
 fn push_scope(b: &mut QueryBuilder<'_, Db>, column: &str, key: &str) {
     b.push(" AND ");
     b.push(column);
@@ -533,10 +540,9 @@ impl SqlStore {
         let rows = b.build().fetch_all(&self.pool).await?;
         let mut totals = Vec::with_capacity(rows.len());
         for r in &rows {
-            let prop: String = r.try_get("prop")?;
-            let id = prop.rsplit('/').next().unwrap_or_default();
+            let property = property_of_path(&r.try_get::<String, _>("prop")?)?;
             totals.push((
-                Uuid::parse_str(id).map_err(|e| corrupt("premises path", e))?.into(),
+                property,
                 LedgerTotal {
                     currency: r.try_get("currency")?,
                     transfers: r.try_get("n")?,

@@ -673,10 +673,9 @@ impl Store for SqlStore {
         let rows = b.build().fetch_all(&mut *tx).await?;
         let mut lines = Vec::with_capacity(rows.len());
         for r in &rows {
-            let prop: String = r.try_get("prop")?;
-            let id = prop.rsplit('/').next().unwrap_or_default();
+            let property = property_of_path(&r.try_get::<String, _>("prop")?)?;
             lines.push(crate::BooksLine {
-                property: Uuid::parse_str(id).map_err(|e| corrupt("premises path", e))?.into(),
+                property,
                 kind: r.try_get("kind")?,
                 currency: r.try_get("currency")?,
                 accounts: r.try_get("n")?,

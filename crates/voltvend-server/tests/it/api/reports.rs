@@ -373,8 +373,8 @@ async fn the_shift_settlement_and_the_report_tables_print_as_pdf_in_chinese_and_
 }
 
 /// 集团财务: a second property with books of its own; each property's books balance on their own and the
-/// group's are their sum — until a transfer crosses from one property's accounts to the other's, which both
-/// show, by as much, while the group still balances.
+/// group's are their sum — also after a transfer crosses from one property's accounts to the other's, balanced
+/// in each through its inter-property account (ADR 0007), which shows what one owes the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_propertys_books_balance_on_their_own_and_the_group_is_their_sum() {
     use voltvend_domain::{BooksId, Currency, Money, PremisesLevel, TransferId, TransferKind, TransferRequest};
