@@ -275,7 +275,7 @@ struct Footprint {
     /// their overdue policies).
     new_account_premises: BTreeSet<PremisesId>,
     /// An operator's own transfer or a reversal: it names ledger accounts, not their books, so the books kept at
-    /// their properties and group are loaded for a transfer between properties to be balanced (ADR 0007).
+    /// their properties and group are loaded even within one property (ADR 0007; see `books_on_paths`).
     books_on_paths: bool,
 }
 
@@ -1275,16 +1275,13 @@ pub async fn load<'a, S: Source + Send>(
 /// posting belongs to is decided by the books that exist, as `voltvend check` decides it, never by which
 /// happened to be loaded. Books are kept only at the group or a property (`OpenBooks`), so these are all.
 async fn books_on_paths<S: Source>(src: &mut S, ws: &mut Workspace, always: bool) -> Result<(), S::Error> {
-    let (mut nodes, mut properties) = (BTreeSet::new(), BTreeSet::new());
-    for (a, _) in ws.book.accounts() {
-        if let Ok(Some(p)) = ws.premises.get(&a.premises_id) {
-            nodes.extend(p.path.iter().take(2).copied());
-            properties.insert(p.property());
-        }
-    }
-    if !always && properties.len() < 2 {
+    let located: Vec<&Premises> =
+        ws.book.accounts().filter_map(|(a, _)| ws.premises.get(&a.premises_id).ok().flatten()).collect();
+    let first = located.first().map(|p| p.property());
+    if !always && located.iter().all(|p| Some(p.property()) == first) {
         return Ok(());
     }
+    let nodes: BTreeSet<PremisesId> = located.iter().flat_map(|p| p.path.iter().take(2).copied()).collect();
     let (mut ledger, mut premises) = (Vec::new(), Vec::new());
     for b in src.books_at(&list(&nodes)).await? {
         if !matches!(ws.books.get(&b.id), Ok(Some(_))) {

@@ -480,9 +480,9 @@ fn entity_nets(
     }
     let mut nets: Vec<(PremisesId, Option<LedgerAccountId>, i64)> = Vec::with_capacity(2);
     for (property, group, signed) in located {
-        let (entity, account) = match inter_property_account(ws, property, request.currency)? {
+        let (entity, account) = match inter_property_account(ws, property, request.currency) {
             Some(a) => (property, Some(a)),
-            None => (group, inter_property_account(ws, group, request.currency)?),
+            None => (group, inter_property_account(ws, group, request.currency)),
         };
         match nets.iter_mut().find(|n| n.0 == entity) {
             Some(n) => n.2 = n.2.saturating_add(signed),
@@ -499,7 +499,7 @@ fn inter_property_account(
     ws: &Workspace,
     property: PremisesId,
     currency: voltvend_domain::Currency,
-) -> Result<Option<LedgerAccountId>, OpError> {
+) -> Option<LedgerAccountId> {
     let mut found: Option<(bool, voltvend_domain::BooksId)> = None;
     for b in ws.books.values() {
         if b.currency != currency || ws.book.account(b.inter_property()).is_none() {
@@ -514,7 +514,7 @@ fn inter_property_account(
             found = Some(key);
         }
     }
-    Ok(found.map(|f| LedgerAccountId::from_uuid(f.1.as_uuid())))
+    found.map(|f| LedgerAccountId::from_uuid(f.1.as_uuid()))
 }
 
 /// A premises that must exist and lie within the actor's scope.
