@@ -282,6 +282,17 @@ pub struct FeePaymentTotal {
     pub paid_minor: i64,
 }
 
+/// 本期费用: what an account's consumption transfers charged it in a span, by what they were for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumptionCharged {
+    /// Priced readings, tax included.
+    pub energy_minor: i64,
+    /// Of it, the tax.
+    pub tax_minor: i64,
+    /// Common-area shares (公摊).
+    pub shares_minor: i64,
+}
+
 /// What the ledger booked as sales in one currency: vend transfers and the money they took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerTotal {
@@ -658,6 +669,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         premises: PremisesId,
         period: i32,
     ) -> Result<Option<voltvend_ops::FeeCharge>, StoreError>;
+    /// What the consumption transfers posted in `(from_us, to_us]` charged the customer ledger accounts
+    /// `accounts` (an account's wallet and arrears): priced readings with their tax, and common-area shares.
+    async fn consumption_charged(
+        &self,
+        accounts: [LedgerAccountId; 2],
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<ConsumptionCharged, StoreError>;
     /// An account's charges, oldest due first (at most [`ListQuery::LIMIT_MAX`], the unpaid ones first).
     async fn account_fee_charges(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError>;
     /// What an account owes in rent and fees in all, and of it what fell due before `today` (overdue).

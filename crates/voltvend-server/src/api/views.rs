@@ -3222,6 +3222,14 @@ pub struct BillView {
     /// What each meter used in that span, as billed (kWh or m³, three decimals), and by TOU period.
     pub consumption: Vec<BillConsumptionView>,
     pub consumption_by_tou: Vec<BillConsumptionView>,
+    /// What usage is made of: the readings' energy charges in the span without tax, their tax, and the
+    /// common-area shares (公摊) charged in it …
+    pub energy_charges: MoneyView,
+    pub tax: MoneyView,
+    pub common_area: MoneyView,
+    /// … and the rest: owed from before the span (or before the account went postpaid) when positive, prepaid
+    /// credit that paid some of it as it was used when negative. The four sum to usage.
+    pub earlier_balance: MoneyView,
     pub usage: MoneyView,
     pub standing_charge: MoneyView,
     pub credit_applied: MoneyView,

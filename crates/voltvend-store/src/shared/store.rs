@@ -813,6 +813,41 @@ impl Store for SqlStore {
         self.fetch(b, fee_charge_from_row).await
     }
 
+    async fn consumption_charged(
+        &self,
+        accounts: [LedgerAccountId; 2],
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<crate::ConsumptionCharged, StoreError> {
+        // The account's consumption transfers in the span (after one bill's issue, up to and with the next's:
+        // what the next one's usage took in), each marked whether it is a common-area share (a
+        // share's transfer is recorded against it); then their lines on the account and on the tax account.
+        let row = sqlx::query(
+            "WITH t AS (SELECT tr.seq, EXISTS (SELECT 1 FROM apportionment_shares s WHERE s.transfer_id = tr.id) \
+             AS share FROM transfers tr WHERE tr.kind = 'consumption' AND tr.posted_at_us > $3 \
+             AND tr.posted_at_us <= $4 AND tr.seq IN \
+             (SELECT transfer_seq FROM entries WHERE account_id = $1 OR account_id = $2)) \
+             SELECT CAST(COALESCE(SUM(CASE WHEN NOT t.share AND e.account_id IN ($1, $2) THEN e.amount_minor \
+             ELSE 0 END), 0) AS BIGINT) AS energy, \
+             CAST(COALESCE(SUM(CASE WHEN NOT t.share AND a.kind = 'tax' THEN -e.amount_minor ELSE 0 END), 0) \
+             AS BIGINT) AS tax, \
+             CAST(COALESCE(SUM(CASE WHEN t.share AND e.account_id IN ($1, $2) THEN e.amount_minor ELSE 0 END), 0) \
+             AS BIGINT) AS shares \
+             FROM t JOIN entries e ON e.transfer_seq = t.seq JOIN ledger_accounts a ON a.id = e.account_id",
+        )
+        .bind(accounts[0].as_uuid())
+        .bind(accounts[1].as_uuid())
+        .bind(from_us)
+        .bind(to_us)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(crate::ConsumptionCharged {
+            energy_minor: row.try_get("energy")?,
+            tax_minor: row.try_get("tax")?,
+            shares_minor: row.try_get("shares")?,
+        })
+    }
+
     async fn account_fees_owed(&self, account: AccountId, today: jiff::civil::Date) -> Result<(i64, i64), StoreError> {
         // Dates are stored as YYYY-MM-DD, which compare as text in date order.
         let row = sqlx::query(

@@ -1841,6 +1841,13 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
     let account = h.store.account(estate.account_a).await.unwrap();
     let (_, wallet) = h.store.ledger_account(account.wallet).await.unwrap();
     assert_eq!(wallet.normal(voltvend_domain::Side::Credit), 1_750);
+    // What the bill's usage is made of: the readings' 75.00 (no tax, no share) up to its issue, nothing after it
+    // (the payment is not consumption).
+    let charged = |from, to| h.store.consumption_charged([account.wallet, account.arrears], from, to);
+    let issued = c.issued_at.as_microsecond();
+    let before_issue = charged(0, issued).await.unwrap();
+    assert_eq!((before_issue.energy_minor, before_issue.tax_minor, before_issue.shares_minor), (7_500, 0, 0));
+    assert_eq!(charged(issued, i64::MAX).await.unwrap(), voltvend_store::ConsumptionCharged::default());
     // Disconnection after the day's notice: refused today, recorded tomorrow (the bill is paid: nothing trips).
     let disconnect = || Command::DisconnectOverdue(IssueFees { schedule_id: cycle, period: 202_610 });
     let op = Operation::new(estate.next_op(), admin.clone(), disconnect());

@@ -449,6 +449,8 @@ pub async fn bill(app: &AppState, p: &Principal, id: Uuid, period_path: &str, un
     }
     let by_tou = consumption.pop().map(|(_, v)| v).unwrap_or_default();
     let by_meter = consumption.pop().map(|(_, v)| v).unwrap_or_default();
+    let charged = app.store.consumption_charged([account.wallet, account.arrears], from_us, to_us).await?;
+    let earlier = c.usage_minor - charged.energy_minor - charged.shares_minor;
     let today = today_at(app, s.premises_id).await?;
     let cur = s.currency;
     let standing = standing_minor(c);
@@ -466,6 +468,10 @@ pub async fn bill(app: &AppState, p: &Principal, id: Uuid, period_path: &str, un
         readings_to: instant(c.issued_at),
         consumption: by_meter,
         consumption_by_tou: by_tou,
+        energy_charges: money(charged.energy_minor - charged.tax_minor, cur),
+        tax: money(charged.tax_minor, cur),
+        common_area: money(charged.shares_minor, cur),
+        earlier_balance: money(earlier, cur),
         usage: money(c.usage_minor, cur),
         standing_charge: money(standing, cur),
         credit_applied: money(c.credit_minor, cur),
@@ -527,6 +533,10 @@ async fn bill_document(
         format!("{}: {}", t("缴费截止日", "Due on"), b.due_on),
     ];
     let pairs = vec![
+        (t("本期电费（不含税）", "Energy charges (before tax)"), amount(&b.energy_charges), true),
+        (t("税额", "Tax"), amount(&b.tax), true),
+        (t("公摊费用", "Common-area share"), amount(&b.common_area), true),
+        (t("上期结转及预存抵扣", "Earlier balance, less credit used"), amount(&b.earlier_balance), true),
         (t("用电费用", "Usage"), amount(&b.usage), true),
         (t("固定费", "Standing charge"), amount(&b.standing_charge), true),
         (t("预存抵扣", "Credit applied"), amount(&b.credit_applied), true),

@@ -20,14 +20,15 @@ async fn account_owes(api: &Api) -> (i64, i64) {
     (minor(&a["balance"]), minor(&a["arrears"]))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
-    let api = Api::new().await;
+/// Block A's common areas: a vacant unit A-102, the incomer (parent) and the stairwell lights' meters
+/// received and installed with no account, and a rule sharing common areas and line loss by floor area
+/// (A-101 85.50 m², A-102 120 m²) at 0.60. Its id, the parent's and the lights'.
+async fn block_a_rule(api: &Api) -> (String, String, String) {
     let e = &api.estate;
     let block_a = e.building_a.id.to_string();
     let vacant = api
         .send(post(
-            &api,
+            api,
             MANAGER,
             'a',
             "/api/v1/premises",
@@ -42,9 +43,9 @@ async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
     for (serial, address) in [("INCOMER-A", "000000000901"), ("LIGHTS-A", "000000000902")] {
         let body = json!({"serial": serial, "utility": "electricity", "protocol": "dlt645", "address": address, "premises_id": block_a});
         let id =
-            api.send(post(&api, MANAGER, 'a', "/api/v1/meters", body)).await.ok()["id"].as_str().unwrap().to_string();
+            api.send(post(api, MANAGER, 'a', "/api/v1/meters", body)).await.ok()["id"].as_str().unwrap().to_string();
         let installed = api
-            .send(post(&api, MANAGER, 'a', &format!("/api/v1/meters/{id}/install"), json!({"premises_id": block_a})))
+            .send(post(api, MANAGER, 'a', &format!("/api/v1/meters/{id}/install"), json!({"premises_id": block_a})))
             .await
             .ok();
         assert_eq!(installed["state"], "installed");
@@ -52,7 +53,7 @@ async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
     }
     let (parent, lights) = (meters[0].clone(), meters[1].clone());
     let rule = api
-        .send(post(&api, MANAGER, 'a', "/api/v1/apportionment-rules", json!({
+        .send(post(api, MANAGER, 'a', "/api/v1/apportionment-rules", json!({
             "name": "Block A 公摊", "premises_id": block_a, "utility": "electricity", "basis": "floor_area",
             "pool": "common_and_loss", "price": "0.60", "currency": "CNY", "parent_meter_id": parent,
             "common_meter_ids": [lights],
@@ -64,7 +65,28 @@ async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
     assert_eq!(rule["units"][0]["name"], "A-101");
     assert_eq!(rule["units"][1]["floor_area_m2"], "120.00");
     assert_eq!(rule["price"], "0.600000");
-    let id = rule["id"].as_str().unwrap().to_string();
+    (rule["id"].as_str().unwrap().to_string(), parent, lights)
+}
+
+/// October (Asia/Shanghai): a reading before it, one in it, one at its end, for the parent, the lights and
+/// A-101's meter: parent 500 kWh, lights 120, A-101 300 (and 50 more at the month's last midnight).
+async fn read_october(api: &Api, parent: &str, lights: &str) {
+    for (meter, kwh) in [
+        (parent.parse::<uuid::Uuid>().unwrap().into(), [1_000, 1_500, 1_600]),
+        (lights.parse::<uuid::Uuid>().unwrap().into(), [0, 120, 130]),
+        (api.estate.remote_meter, [1_000, 1_300, 1_350]),
+    ] {
+        for (at, v) in ["2026-09-30T15:00:00Z", "2026-10-15T00:00:00Z", "2026-10-31T16:00:00Z"].iter().zip(kwh) {
+            read(api, meter, at, v).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let (id, parent, lights) = block_a_rule(&api).await;
     let october = format!("/api/v1/apportionment-rules/{id}/periods/2026-10");
 
     // Nothing read yet: the month cannot be shown, and says why.
@@ -75,16 +97,7 @@ async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
         .await;
     assert_eq!((r.status.as_u16(), r.code().as_str()), (422, "bad_period"));
 
-    // October (Asia/Shanghai): a reading before it, one in it, one at its end, for each meter.
-    for (meter, kwh) in [
-        (parent.parse::<uuid::Uuid>().unwrap().into(), [1_000, 1_500, 1_600]),
-        (lights.parse::<uuid::Uuid>().unwrap().into(), [0, 120, 130]),
-        (e.remote_meter, [1_000, 1_300, 1_350]),
-    ] {
-        for (at, v) in ["2026-09-30T15:00:00Z", "2026-10-15T00:00:00Z", "2026-10-31T16:00:00Z"].iter().zip(kwh) {
-            read(&api, meter, at, v).await;
-        }
-    }
+    read_october(&api, &parent, &lights).await;
     let preview = get(&api, MANAGER, 'a', &october).await;
     assert_eq!(preview["status"], "preview");
     // Parent 500 kWh, A-101 300, the lights 120: 80 kWh lost (16 %); 200 kWh shared at 0.60 = 120.00.
@@ -147,6 +160,49 @@ async fn a_manager_meters_the_common_areas_and_shares_a_month_by_floor_area() {
     .await;
     let text = report.to_string();
     assert!(!text.contains(&parent) && text.contains(&lights), "{text}");
+}
+
+/// 后付费账单 with its lines: A-101 on monthly bills, its tariff taxed at 13 % from September, October's
+/// common-area share posted to it; the bill says what its usage is made of. By hand: 350 kWh × 0.60 = 210.00
+/// of energy, 13 % = 27.30 of tax, the share 49.93 (the test above), nothing from before: 287.23.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postpaid_bill_shows_its_energy_tax_and_common_area_share() {
+    let api = Api::new().await;
+    let e = &api.estate;
+    let taxed = format!(
+        "{}\n[[versions]]\neffective_from = \"2026-09-01T00:00:00+08:00\"\n\n[versions.prices]\nall = \"0.60\"\n\n\
+         [[versions.taxes]]\nname = \"VAT\"\nrate_percent = \"13\"\n",
+        voltvend_testkit::estate::FLAT_TARIFF
+    );
+    let r = api.send(post(&api, BuiltinRole::Administrator, 'g', "/api/v1/tariffs", json!({"document": taxed}))).await;
+    assert!(r.status.is_success(), "{:?}", r.json());
+    let to_postpaid = json!({"mode": "postpaid", "reason": "monthly bills from October"});
+    let account = e.account_a.to_string();
+    api.send(post(&api, MANAGER, 'a', &format!("/api/v1/accounts/{account}/billing-mode"), to_postpaid)).await.ok();
+    let (id, parent, lights) = block_a_rule(&api).await;
+    read_october(&api, &parent, &lights).await;
+    let share = format!("/api/v1/apportionment-rules/{id}/periods/2026-10");
+    api.send(api.as_(MANAGER, 'a', Method::POST, &share).fresh_key()).await.ok();
+    let cycle = json!({"premises_id": e.building_a.id.to_string(), "name": "电费账单", "basis": "postpaid",
+                       "rate": "0", "currency": "CNY", "due_day": 10});
+    let cycle = api.send(post(&api, MANAGER, 'a', "/api/v1/fee-schedules", cycle)).await.ok();
+    let october = format!("/api/v1/fee-schedules/{}/periods/2026-10", cycle["id"].as_str().unwrap());
+    let issued = api.send(api.as_(MANAGER, 'a', Method::POST, &october).fresh_key()).await.ok();
+    let bill = get(&api, MANAGER, 'a', issued["charges"][0]["bill"].as_str().unwrap()).await;
+    let lines: Vec<i64> =
+        ["energy_charges", "tax", "common_area", "earlier_balance", "usage"].iter().map(|k| minor(&bill[k])).collect();
+    assert_eq!(lines, vec![21_000, 2_730, 4_993, 0, 28_723], "{bill}");
+    assert_eq!(bill["consumption"][0]["consumption"], "350.000", "{bill}");
+    // Printed in both languages with the same lines.
+    for (lang, words) in [("zh-CN", ["税额", "公摊费用"]), ("en", ["Tax", "Common-area share"])] {
+        let path = format!("{}?format=pdf&lang={lang}", issued["charges"][0]["bill"].as_str().unwrap());
+        let pdf = api.send(api.as_(MANAGER, 'a', Method::GET, &path)).await;
+        assert_eq!(pdf.status.as_u16(), 200);
+        if let Some(text) = super::reports::pdf_text(&api, &pdf.bytes, &format!("bill-{lang}.pdf")) {
+            let shown = words.iter().all(|w| text.contains(w)) && text.contains("27.30") && text.contains("49.93");
+            assert!(shown, "{text}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

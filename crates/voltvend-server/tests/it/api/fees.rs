@@ -212,6 +212,9 @@ async fn a_postpaid_tenant_is_billed_dunned_and_pays_with_the_rest_as_credit() {
     assert_eq!((bill["unit"].as_str(), bill["period"].as_str()), (Some("A-101"), Some("2026-10")));
     assert_eq!((minor(&bill["usage"]), minor(&bill["standing_charge"]), minor(&bill["amount"])), (6_000, 500, 6_500));
     assert_eq!(bill["consumption"][0]["consumption"], "100.000", "{bill}");
+    let lines: Vec<i64> =
+        ["energy_charges", "tax", "common_area", "earlier_balance"].iter().map(|k| minor(&bill[k])).collect();
+    assert_eq!(lines, vec![6_000, 0, 0, 0], "all of its usage is October's energy");
     assert_eq!(bill["overdue"], true);
     let pdf = api.send(api.as_(CASHIER, 'a', Method::GET, &format!("{bill_path}?format=pdf&lang=en"))).await;
     assert_eq!(pdf.status.as_u16(), 200);

@@ -267,7 +267,7 @@ async fn consumption_by_building_premises_and_meter_sums_what_was_billed_within_
 
 /// The text of a PDF as pdftotext (poppler-utils) reads it, or `None` when the peer or the CJK font is missing
 /// (a skip on a developer's machine, a failure under CI).
-fn pdf_text(api: &Api, bytes: &[u8], name: &str) -> Option<String> {
+pub(super) fn pdf_text(api: &Api, bytes: &[u8], name: &str) -> Option<String> {
     let have = api.state.api.font.is_some()
         && voltvend_testkit::peer_available(
             voltvend_testkit::program_answers("pdftotext", "-v"),
