@@ -665,6 +665,10 @@ impl Command {
                 c.uuid(i.meter_id.as_uuid());
                 c.i64(i.amount_minor);
                 c.i64(i.expires_at.as_microsecond());
+                // Intents for energy keep the fingerprint they had before intents had a purpose.
+                if i.purpose != crate::records::IntentPurpose::Energy {
+                    c.str(i.purpose.as_str());
+                }
             }
             Self::SettlePayment(p) => {
                 c.uuid(p.intent_id.as_uuid());
@@ -1565,6 +1569,7 @@ pub struct CreatePaymentIntent {
     pub meter_id: MeterId,
     pub amount_minor: i64,
     pub expires_at: jiff::Timestamp,
+    pub purpose: crate::records::IntentPurpose,
 }
 
 /// What the provider says was paid for an intent. Only the system records it, from a notification whose

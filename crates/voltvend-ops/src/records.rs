@@ -58,6 +58,18 @@ code_enum!(
 );
 
 code_enum!(
+    /// What an online payment is for.
+    IntentPurpose, "payment intent purpose", {
+        /// Credit for the meter: a sale (a postpaid account's bills and a prepaid account's fee share first, as at
+        /// the counter).
+        Energy => "energy",
+        /// 房租物业费 alone: rent, property fees and bills, oldest due first, as the counter's fee payment (a
+        /// postpaid account's over-payment is credit; a prepaid account pays at most what it owes).
+        Fees => "fees",
+    }
+);
+
+code_enum!(
     /// Where a payment intent stands.
     IntentStatus, "payment intent status", {
         /// Waiting for the customer to pay.
@@ -483,6 +495,7 @@ pub struct PaymentIntent {
     pub meter_id: MeterId,
     pub amount_minor: i64,
     pub currency: voltvend_domain::Currency,
+    pub purpose: IntentPurpose,
     pub created_at: Timestamp,
     /// The provider's order is made to expire then too; a payment made later is refused (owed back).
     pub expires_at: Timestamp,
@@ -496,7 +509,7 @@ pub struct PaymentIntent {
     pub paid_minor: Option<i64>,
     pub paid_currency: Option<String>,
     pub paid_at: Option<Timestamp>,
-    /// The operation that settled it: the sale, or the refused payment.
+    /// The operation that settled it: the sale or fee payment, or the refused payment.
     pub settled_by: Option<OperationId>,
     /// Why it was refused or held (a stable code).
     pub reason_code: String,

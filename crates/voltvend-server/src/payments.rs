@@ -605,6 +605,9 @@ async fn settle(app: &AppState, op: Operation) -> Result<String, Refusal> {
 fn describe(o: &voltvend_ops::Outcome) -> String {
     match o {
         voltvend_ops::Outcome::Sale(s) => format!("sold: receipt #{} of {}", s.receipt_no, s.vending_point_id),
+        voltvend_ops::Outcome::FeesPaid(f) => {
+            format!("rent and fees paid: receipt #{} of {}", f.receipt_no, f.vending_point_id)
+        }
         voltvend_ops::Outcome::PaymentRefused { code, .. } => format!("kept as a refused payment ({code})"),
         voltvend_ops::Outcome::PaymentHeld(i) => format!("held for review ({})", i.reason_code),
         other => format!("{other:?}"),
@@ -842,9 +845,11 @@ pub async fn order(
     let order = intent.order_no();
     let now = app.now();
     let meter = app.store.meter(intent.meter_id).await?.meter;
-    let subject = match meter.utility {
-        voltvend_domain::Utility::Electricity => format!("电费 {}", meter.serial),
-        voltvend_domain::Utility::Water => format!("水费 {}", meter.serial),
+    // What the customer sees in the provider's app as the order's title.
+    let subject = match (intent.purpose, meter.utility) {
+        (voltvend_ops::IntentPurpose::Fees, _) => format!("房租物业费 {}", meter.serial),
+        (_, voltvend_domain::Utility::Electricity) => format!("电费 {}", meter.serial),
+        (_, voltvend_domain::Utility::Water) => format!("水费 {}", meter.serial),
     };
     let subject = subject.as_str();
     match &credentials {

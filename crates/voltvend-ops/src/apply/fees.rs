@@ -587,29 +587,62 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
     }
     let account = ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("account", p.account_id))?.clone();
     in_scope(ws, &op.actor, account.account.premises_id, "account", p.account_id)?;
-    let (shift, mut point) = super::counter_of(ws, op, operator, p.shift_id, true, true)?;
+    let (shift, point) = super::counter_of(ws, op, operator, p.shift_id, true, true)?;
+    take(ws, op, &account, shift, point, p, at)
+}
+
+/// 房租物业费 paid online: a provider's verified word for an intent of purpose fees, taken through the channel's
+/// standing shift and receipt series exactly as at a counter (`p.method` is online).
+pub(super) fn pay_online(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp) -> Done {
+    let account = ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("account", p.account_id))?.clone();
+    let (shift, point) = super::counter_of(ws, op, None, p.shift_id, true, false)?;
+    take(ws, op, &account, shift, point, p, at)
+}
+
+/// Whether `account` may pay `paid_minor` of rent and fees now, and what it owes: refused when it owes nothing,
+/// and for a prepaid account, more than it owes (its credit is bought as a sale).
+pub(super) fn payable(ws: &Workspace, account: &AccountRecord, paid_minor: i64) -> Result<Vec<FeeCharge>, OpError> {
+    if paid_minor <= 0 {
+        return Err(OpError::refused("amount_not_positive", "the amount paid must be positive"));
+    }
+    let charges = unpaid(ws, account)?;
+    let owed = owed_by(&charges)?;
+    // A postpaid account's over-payment is credit in its wallet, which its next bill uses first.
+    let postpaid = account.account.billing_mode == BillingMode::Postpaid;
+    if owed == 0 && !postpaid {
+        return Err(OpError::refused("no_fees_due", format!("account {} owes no rent or fees", account.account.id)));
+    }
+    if paid_minor > owed && !postpaid {
+        return Err(OpError::refused(
+            "fees_overpaid",
+            format!(
+                "account {} owes {owed} in rent and fees, less than the {paid_minor} paid (minor units)",
+                account.account.id
+            ),
+        ));
+    }
+    Ok(charges)
+}
+
+/// Takes a payment of rent and fees through `shift` at `point`, with the point's next receipt.
+fn take(
+    ws: &mut Workspace,
+    op: &Operation,
+    account: &AccountRecord,
+    shift: voltvend_domain::Shift,
+    mut point: voltvend_domain::VendingPoint,
+    p: &PayFees,
+    at: Timestamp,
+) -> Done {
+    text::check("payment reference", &p.reference, Sale::REFERENCE_LEN_MAX)?;
     if point.currency != account.account.currency {
         return Err(OpError::refused(
             "currency_mismatch",
             format!("vending point {} takes {}", point.name, point.currency),
         ));
     }
-    let charges = unpaid(ws, &account)?;
+    let charges = payable(ws, account, p.paid_minor)?;
     let owed = owed_by(&charges)?;
-    // A postpaid account's over-payment is credit in its wallet, which its next bill uses first.
-    let postpaid = account.account.billing_mode == BillingMode::Postpaid;
-    if owed == 0 && !postpaid {
-        return Err(OpError::refused("no_fees_due", format!("account {} owes no rent or fees", p.account_id)));
-    }
-    if p.paid_minor > owed && !postpaid {
-        return Err(OpError::refused(
-            "fees_overpaid",
-            format!(
-                "account {} owes {owed} in rent and fees, less than the {} paid (minor units)",
-                p.account_id, p.paid_minor
-            ),
-        ));
-    }
     // The account's books, as for a sale: its card and transfer payments clear through them.
     let books = ws.books.get(&account.books)?.ok_or_else(|| OpError::not_found("books", account.books))?.clone();
     let source = super::money_account(p.method, &books, || Ok(shift.drawer))?;

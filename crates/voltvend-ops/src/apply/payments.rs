@@ -27,12 +27,14 @@ use super::sale::{self, Origin};
 use super::{Outcome, acting_operator, in_scope, premises_in_scope};
 use crate::audit::AuditEntry;
 use crate::command::{
-    CreatePaymentIntent, ExpirePaymentIntent, ImportPaymentStatement, OpenPaymentChannel, Operation,
+    CreatePaymentIntent, ExpirePaymentIntent, ImportPaymentStatement, OpenPaymentChannel, Operation, PayFees,
     RecordPaymentOrder, Sale, SaleAmount, SetPaymentChannelActive, SettlePayment,
 };
 use crate::context::Context;
 use crate::error::OpError;
-use crate::records::{IntentStatus, PaymentChannel, PaymentIntent, PaymentMethod, PaymentStatement, StatementEntry};
+use crate::records::{
+    IntentPurpose, IntentStatus, PaymentChannel, PaymentIntent, PaymentMethod, PaymentStatement, StatementEntry,
+};
 use crate::workspace::Workspace;
 
 type Done = Result<(Outcome, AuditEntry), OpError>;
@@ -164,7 +166,14 @@ pub(super) fn create_intent(ws: &mut Workspace, op: &Operation, i: &CreatePaymen
     let account =
         ws.accounts.get(&i.account_id)?.cloned().ok_or_else(|| OpError::not_found("account", i.account_id))?;
     in_scope(ws, &op.actor, account.account.premises_id, "account", i.account_id)?;
-    account.account.ensure_can_vend()?;
+    match i.purpose {
+        IntentPurpose::Energy => account.account.ensure_can_vend()?,
+        // Rent and fees are owed whatever the account's state, as at the counter; what may be paid is checked
+        // now, so that a customer is not sent to pay what would be refused.
+        IntentPurpose::Fees => {
+            super::fees::payable(ws, &account, i.amount_minor)?;
+        }
+    }
     let within = ws.premises.get(&account.account.premises_id)?.is_some_and(|p| p.path.contains(&channel.premises_id));
     if account.books != channel.books_id || !within {
         return Err(OpError::refused(
@@ -187,6 +196,7 @@ pub(super) fn create_intent(ws: &mut Workspace, op: &Operation, i: &CreatePaymen
         meter_id: meter.meter.id,
         amount_minor: i.amount_minor,
         currency: account.account.currency,
+        purpose: i.purpose,
         created_at: at,
         expires_at: i.expires_at,
         status: IntentStatus::Open,
@@ -203,8 +213,8 @@ pub(super) fn create_intent(ws: &mut Workspace, op: &Operation, i: &CreatePaymen
         format!("payment_intent:{}", intent.id),
         "",
         format!(
-            "channel={} account={} meter={} amount={}",
-            channel.id, account.account.id, meter.meter.id, i.amount_minor
+            "channel={} account={} meter={} amount={} purpose={}",
+            channel.id, account.account.id, meter.meter.id, i.amount_minor, i.purpose
         ),
     );
     ws.payment_intents.put(intent.id, intent.clone());
@@ -299,11 +309,26 @@ pub(super) fn settle(ws: &mut Workspace, op: &Operation, p: &SettlePayment, ctx:
             format!("paid at {}, after the intent expired at {}", p.paid_at, intent.expires_at),
         ));
     }
-    let record = sale::sale(ws, op, &sale_for(&channel, &intent, p), ctx, at, 0, Origin::Counter)?;
+    let done = match intent.purpose {
+        IntentPurpose::Energy => {
+            let record = sale::sale(ws, op, &sale_for(&channel, &intent, p), ctx, at, 0, Origin::Counter)?;
+            let entry = sale::audit_entry(&record);
+            (Outcome::Sale(record), entry)
+        }
+        IntentPurpose::Fees => {
+            let fees = PayFees {
+                account_id: intent.account_id,
+                shift_id: channel.shift_id,
+                method: PaymentMethod::Online,
+                reference: p.provider_txn.clone(),
+                paid_minor: p.paid_minor,
+            };
+            super::fees::pay_online(ws, op, &fees, at)?
+        }
+    };
     record_payment(&mut intent, op, p, IntentStatus::Paid, "");
     ws.payment_intents.put(intent.id, intent);
-    let entry = sale::audit_entry(&record);
-    Ok((Outcome::Sale(record), entry))
+    Ok(done)
 }
 
 fn record_payment(intent: &mut PaymentIntent, op: &Operation, p: &SettlePayment, status: IntentStatus, code: &str) {
@@ -323,7 +348,12 @@ pub(super) fn keeps_payment(e: &OpError) -> bool {
         || matches!(
             e,
             OpError::Refused {
-                code: "payment_amount_mismatch" | "payment_intent_expired" | "payment_intent_settled",
+                code: "payment_amount_mismatch"
+                    | "payment_intent_expired"
+                    | "payment_intent_settled"
+                    // Rent and fees paid meanwhile (at a counter, or by a second intent).
+                    | "no_fees_due"
+                    | "fees_overpaid",
                 ..
             }
         )

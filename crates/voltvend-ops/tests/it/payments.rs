@@ -7,9 +7,9 @@ use voltvend_domain::{AccountStatus, LedgerAccountKind, PaymentChannelId, Paymen
 use voltvend_ops::memory::MemoryDb;
 use voltvend_ops::{
     Actor, Applied, ChangePassword, CloseShift, Command, Context, CreatePaymentIntent, CreditRefusedPayment,
-    ExpirePaymentIntent, IntentStatus, OpError, OpenPaymentChannel, Operation, Outcome, PaymentChannel, PaymentMethod,
-    Provider, RecordPaymentOrder, RefundRefusedPayment, SetAccountStatus, SetPaymentChannelActive, SettlePayment,
-    UpdateOperator,
+    ExpirePaymentIntent, IntentPurpose, IntentStatus, OpError, OpenPaymentChannel, Operation, Outcome, PaymentChannel,
+    PaymentMethod, Provider, RecordPaymentOrder, RefundRefusedPayment, SetAccountStatus, SetPaymentChannelActive,
+    SettlePayment, UpdateOperator,
 };
 use voltvend_testkit::estate::{Estate, id};
 
@@ -72,6 +72,13 @@ fn kept(r: Result<Applied, OpError>) -> &'static str {
 impl Fixture {
     /// A customer's intent for A-101's remote meter, open for 15 minutes.
     fn intent(&mut self, amount_minor: i64) -> PaymentIntentId {
+        let (intent_id, made) = self.intent_for(amount_minor, IntentPurpose::Energy);
+        committed(made);
+        intent_id
+    }
+
+    /// A customer's intent of `purpose` for A-101, as asked: its id and what making it did.
+    fn intent_for(&mut self, amount_minor: i64, purpose: IntentPurpose) -> (PaymentIntentId, Result<Applied, OpError>) {
         self.intents += 1;
         let intent_id = PaymentIntentId::from_uuid(id(7, 0x1000 + self.intents));
         let create = Command::CreatePaymentIntent(CreatePaymentIntent {
@@ -81,10 +88,10 @@ impl Fixture {
             meter_id: self.estate.remote_meter,
             amount_minor,
             expires_at: at() + SignedDuration::from_mins(15),
+            purpose,
         });
         let op = Operation::new(self.estate.next_op(), Actor::system("customer:203.0.113.7"), create);
-        committed(self.db.run(&op, None, &self.ctx, at()));
-        intent_id
+        (intent_id, self.db.run(&op, None, &self.ctx, at()))
     }
 
     /// The provider's word, as the server turns it into an operation: its id derived from intent and transaction.
@@ -272,6 +279,7 @@ fn intents_are_checked_and_expire() {
             meter_id: f.estate.remote_meter,
             amount_minor: amount,
             expires_at: at() + SignedDuration::from_mins(ttl_mins),
+            purpose: IntentPurpose::Energy,
         });
         let op = Operation::new(f.estate.next_op(), system.clone(), command);
         f.db.run(&op, None, &f.ctx, at())
@@ -521,5 +529,79 @@ fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
     }
     let charge = &f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)];
     assert_eq!(charge.outstanding_minor(), 0);
+    assert!(f.db.check().is_empty(), "{:?}", f.db.check());
+}
+
+/// 房租物业费 online for a prepaid tenant (issue 18, part 3): an intent for rent alone is checked against what
+/// is owed when it is made, and its payment is a fee payment through the channel's standing shift and receipt
+/// series, the wallet untouched; a second payment for rent paid meanwhile is kept as owed back.
+#[test]
+fn a_prepaid_tenant_pays_rent_alone_online() {
+    use voltvend_domain::FeeScheduleId;
+    use voltvend_domain::fees::FeeBasis;
+    use voltvend_ops::{CreateFeeSchedule, IssueFees};
+    let mut f = fixture();
+    let (_, nothing_owed) = f.intent_for(10_000, IntentPurpose::Fees);
+    assert_eq!(refused(nothing_owed), "no_fees_due");
+    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
+    let schedule_id = FeeScheduleId::from_uuid(id(7, 0xFE1));
+    // November's rent: 500.00.
+    for command in [
+        Command::CreateFeeSchedule(CreateFeeSchedule {
+            schedule_id,
+            premises_id: f.estate.building_a.id,
+            name: "Rent".into(),
+            basis: FeeBasis::PerUnit,
+            rate_minor: 50_000,
+            currency: voltvend_domain::Currency::CNY,
+            due_day: 10,
+            late_fee_bp: 0,
+            disconnect_after_days: 0,
+        }),
+        Command::IssueFees(IssueFees { schedule_id, period: 202_611 }),
+    ] {
+        let op = Operation::new(f.estate.next_op(), admin.clone(), command);
+        committed(f.run(&op));
+    }
+    // More than is owed is credit a prepaid account buys as a sale: refused before the customer pays.
+    let (_, too_much) = f.intent_for(50_001, IntentPurpose::Fees);
+    assert_eq!(refused(too_much), "fees_overpaid");
+    let wallet = f.db.wallet_balance(f.estate.account_a).unwrap();
+    let receipts = f.db.vending_points[&f.channel.vending_point_id].last_receipt_no + 1;
+    let (rent, made) = f.intent_for(20_000, IntentPurpose::Fees);
+    match committed(made) {
+        Outcome::PaymentIntent(i) => assert_eq!(i.purpose, IntentPurpose::Fees),
+        other => panic!("not an intent: {other:?}"),
+    }
+    let paid_at = at() + SignedDuration::from_mins(1);
+    let settle = Fixture::settle_op(rent, "T-RENT", 20_000, "CNY", paid_at);
+    let paid = match committed(f.run(&settle)) {
+        Outcome::FeesPaid(p) => p,
+        other => panic!("not a fee payment: {other:?}"),
+    };
+    assert_eq!(
+        (paid.method, paid.shift_id, paid.reference.as_str()),
+        (PaymentMethod::Online, f.channel.shift_id, "T-RENT")
+    );
+    assert_eq!((paid.vending_point_id, paid.receipt_no), (f.channel.vending_point_id, receipts));
+    assert_eq!((paid.lines.len(), paid.lines[0].amount_minor, paid.credit_minor), (1, 20_000, 0));
+    let charge = &f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)];
+    assert_eq!(charge.paid_minor, 20_000);
+    assert_eq!((f.clearing(), f.db.wallet_balance(f.estate.account_a).unwrap()), (20_000, wallet));
+    let i = &f.db.payment_intents[&rent];
+    assert_eq!((i.status, i.settled_by), (IntentStatus::Paid, Some(settle.id)));
+    // Told again: the same payment, nothing more.
+    assert!(matches!(f.run(&settle), Ok(Applied::Replayed { .. })));
+    assert_eq!(f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)].paid_minor, 20_000);
+
+    // Two intents for the 300.00 left; the second is paid after the first settled it: kept, owed back.
+    let (first, made) = f.intent_for(30_000, IntentPurpose::Fees);
+    committed(made);
+    let (second, made) = f.intent_for(30_000, IntentPurpose::Fees);
+    committed(made);
+    committed(f.run(&Fixture::settle_op(first, "T-RENT-2", 30_000, "CNY", paid_at)));
+    assert_eq!(kept(f.run(&Fixture::settle_op(second, "T-RENT-3", 30_000, "CNY", paid_at))), "no_fees_due");
+    assert_eq!(f.refunds_owed(), 30_000);
+    assert_eq!(f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)].outstanding_minor(), 0);
     assert!(f.db.check().is_empty(), "{:?}", f.db.check());
 }

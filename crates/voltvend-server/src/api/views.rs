@@ -2592,6 +2592,8 @@ pub struct PaymentIntentView {
     pub account_id: Uuid,
     pub meter_id: Uuid,
     pub amount: MoneyView,
+    /// `energy` (a sale) or `fees` (rent, property fees and bills alone: a fee payment).
+    pub purpose: String,
     pub created_at: String,
     pub expires_at: String,
     /// `open`, `paid`, `refused`, `held` or `expired`.
@@ -2604,7 +2606,7 @@ pub struct PaymentIntentView {
     pub paid_minor: Option<String>,
     pub paid_currency: Option<String>,
     pub paid_at: Option<String>,
-    /// The sale, or the refused payment, it became.
+    /// The sale or fee payment, or the refused payment, it became.
     pub settled_by: Option<Uuid>,
     pub reason_code: String,
 }
@@ -2618,6 +2620,7 @@ impl From<&voltvend_ops::PaymentIntent> for PaymentIntentView {
             account_id: i.account_id.as_uuid(),
             meter_id: i.meter_id.as_uuid(),
             amount: money(i.amount_minor, i.currency),
+            purpose: i.purpose.as_str().to_string(),
             created_at: instant(i.created_at),
             expires_at: instant(i.expires_at),
             status: i.status.as_str().to_string(),
@@ -2642,6 +2645,8 @@ pub struct CreatePaymentIntentRequest {
     pub amount: String,
     /// How long the customer has to pay: 1–1440 minutes (default 15).
     pub expires_in_minutes: Option<u32>,
+    /// `energy` (the default: credit, a sale) or `fees` (rent, property fees and bills alone).
+    pub purpose: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -18,7 +18,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use voltvend_domain::{MeterProtocol, PaymentIntentId};
-use voltvend_ops::{Actor, Applied, Command, IntentStatus, Operation, Outcome, PaymentChannel, PaymentMethod, Sale};
+use voltvend_ops::{
+    Actor, Applied, Command, IntentPurpose, IntentStatus, Operation, Outcome, PaymentChannel, PaymentMethod, Sale,
+};
 
 use super::i18n::Lang;
 use super::pages::read_form;
@@ -100,6 +102,8 @@ struct StartPage {
     f: Frame,
     meter: String,
     amount: String,
+    /// `energy` or `fees`, as chosen.
+    purpose: String,
     error: String,
 }
 
@@ -126,8 +130,12 @@ struct ConfirmPage {
     f: Frame,
     meter: String,
     amount: String,
+    /// `energy` or `fees`.
+    purpose: String,
     holder: String,
     paid: String,
+    /// For rent and fees: what the account owes in all.
+    owed: String,
     credit: String,
     quantity: String,
     /// What the payment pays first, before anything is credited (empty when nothing): bills, rent and fees
@@ -179,8 +187,13 @@ fn render(t: &impl Template, status: StatusCode) -> Response {
 }
 
 fn too_many(lang: Lang) -> Response {
-    let page =
-        StartPage { f: Frame { lang }, meter: String::new(), amount: String::new(), error: "pay.err.busy".into() };
+    let page = StartPage {
+        f: Frame { lang },
+        meter: String::new(),
+        amount: String::new(),
+        purpose: String::new(),
+        error: "pay.err.busy".into(),
+    };
     let mut r = render(&page, StatusCode::TOO_MANY_REQUESTS);
     r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("60"));
     r
@@ -197,7 +210,13 @@ async fn start(
         return too_many(lang);
     }
     render(
-        &StartPage { f: Frame { lang }, meter: String::new(), amount: String::new(), error: String::new() },
+        &StartPage {
+            f: Frame { lang },
+            meter: String::new(),
+            amount: String::new(),
+            purpose: String::new(),
+            error: String::new(),
+        },
         StatusCode::OK,
     )
 }
@@ -267,6 +286,7 @@ struct Posted {
     lang: Lang,
     form: super::Form,
     asked: Asked,
+    purpose: IntentPurpose,
 }
 
 impl Posted {
@@ -276,6 +296,7 @@ impl Posted {
             f: Frame { lang },
             meter: form.get("meter").to_string(),
             amount: form.get("amount").to_string(),
+            purpose: form.get("purpose").to_string(),
             error: error.into(),
         };
         render(&page, status)
@@ -293,19 +314,28 @@ impl Posted {
         if !super::same_origin(&headers) {
             return Err(Self::again(lang, &form, "pay.err.other_site", StatusCode::FORBIDDEN));
         }
+        // Credit for the meter unless rent and fees are chosen (a form from before the choice asks for credit).
+        let purpose = match form.get("purpose") {
+            "" | "energy" => IntentPurpose::Energy,
+            "fees" => IntentPurpose::Fees,
+            _ => return Err(Self::again(lang, &form, "pay.err.purpose", StatusCode::UNPROCESSABLE_ENTITY)),
+        };
         match asked(app, form.get("meter"), form.get("amount")).await {
-            Ok(asked) => Ok(Self { lang, form, asked }),
+            Ok(asked) => Ok(Self { lang, form, asked, purpose }),
             Err(e) => Err(Self::again(lang, &form, e, StatusCode::UNPROCESSABLE_ENTITY)),
         }
     }
 }
 
 async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, request: Request) -> Response {
-    let Posted { lang, form, asked: a } = match Posted::read(&app, &client, request).await {
+    let Posted { lang, form, asked: a, purpose } = match Posted::read(&app, &client, request).await {
         Ok(p) => p,
         Err(r) => return r,
     };
     let again = |error: &str, status| Posted::again(lang, &form, error, status);
+    if purpose == IntentPurpose::Fees {
+        return confirm_fees(&app, lang, &a).await.unwrap_or_else(|e| again(e, StatusCode::UNPROCESSABLE_ENTITY));
+    }
     // The quote is the sale itself through the first channel's shift, applied and thrown away.
     let Some(first) = a.channels.first() else { return again("pay.err.no_channel", StatusCode::UNPROCESSABLE_ENTITY) };
     let sale =
@@ -323,8 +353,10 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
         f: Frame { lang },
         meter: a.meter.meter.serial.clone(),
         amount: voltvend_domain::Money::from_minor(a.amount_minor, c).to_decimal_string(),
+        purpose: IntentPurpose::Energy.as_str().to_string(),
         holder,
         paid: format!("{} {}", voltvend_domain::Money::from_minor(quote.paid_minor, c).to_decimal_string(), c.code()),
+        owed: String::new(),
         credit: format!(
             "{} {}",
             voltvend_domain::Money::from_minor(quote.credit_minor, c).to_decimal_string(),
@@ -343,8 +375,45 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
     render(&page, StatusCode::OK)
 }
 
+/// The confirmation of rent and fees paid online: what the account owes (as the counter's fee payment sees it),
+/// what the payment pays of it and, for a postpaid account, the credit left. The same rules as the payment's
+/// own: nothing owed, or a prepaid account paying more than it owes, is refused here, before the customer pays.
+async fn confirm_fees(app: &AppState, lang: Lang, a: &Asked) -> Result<Response, &'static str> {
+    let c = a.account.account.currency;
+    // Only the total owed is used, not what is overdue by a date.
+    let today = app.now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let (owed, _) =
+        app.store.account_fees_owed(a.account.account.id, today).await.map_err(|_| "pay.err.unavailable")?;
+    let postpaid = a.account.account.billing_mode == voltvend_domain::BillingMode::Postpaid;
+    if owed == 0 && !postpaid {
+        return Err("pay.err.no_fees");
+    }
+    if a.amount_minor > owed && !postpaid {
+        return Err("pay.err.fees_over");
+    }
+    let money = |minor| format!("{} {}", voltvend_domain::Money::from_minor(minor, c).to_decimal_string(), c.code());
+    let holder = app.store.customer(a.account.account.customer_id).await.map(|c| masked(&c.name)).unwrap_or_default();
+    let to_fees = a.amount_minor.min(owed);
+    let page = ConfirmPage {
+        f: Frame { lang },
+        meter: a.meter.meter.serial.clone(),
+        amount: voltvend_domain::Money::from_minor(a.amount_minor, c).to_decimal_string(),
+        purpose: IntentPurpose::Fees.as_str().to_string(),
+        holder,
+        paid: money(a.amount_minor),
+        owed: money(owed),
+        credit: money(a.amount_minor - to_fees),
+        bills: money_if(to_fees, c),
+        arrears: String::new(),
+        quantity: String::new(),
+        channels: a.channels.iter().map(|c| Choice { id: c.id.to_string(), name: c.name.clone() }).collect(),
+        phone: a.channels.iter().any(needs_phone),
+    };
+    Ok(render(&page, StatusCode::OK))
+}
+
 async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, request: Request) -> Response {
-    let Posted { lang, form, asked: a } = match Posted::read(&app, &client, request).await {
+    let Posted { lang, form, asked: a, purpose } = match Posted::read(&app, &client, request).await {
         Ok(p) => p,
         Err(r) => return r,
     };
@@ -365,6 +434,7 @@ async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, requ
         meter_id: a.meter.meter.id,
         amount_minor: a.amount_minor,
         expires_at: app.now() + jiff::SignedDuration::from_mins(15),
+        purpose,
     });
     let op = Operation::new(app.api.ids.id(), Actor::system(&format!("customer:{client}")), create);
     let intent = match app.store.submit(op).await {
@@ -428,6 +498,7 @@ async fn status(
             f: Frame { lang },
             meter: String::new(),
             amount: String::new(),
+            purpose: String::new(),
             error: "pay.err.unknown".into(),
         };
         render(&page, StatusCode::NOT_FOUND)
@@ -464,11 +535,21 @@ async fn status(
         }
     }
     if intent.status == IntentStatus::Paid
-        && let Some(sale_id) = intent.settled_by
-        && let Ok(Some(sale)) = app.store.sale(sale_id).await
+        && let Some(settled_by) = intent.settled_by
     {
-        receipt = sale.receipt_no.to_string();
-        tokens = sale.tokens.iter().map(|t| super::group_token(t)).collect();
+        match intent.purpose {
+            IntentPurpose::Energy => {
+                if let Ok(Some(sale)) = app.store.sale(settled_by).await {
+                    receipt = sale.receipt_no.to_string();
+                    tokens = sale.tokens.iter().map(|t| super::group_token(t)).collect();
+                }
+            }
+            IntentPurpose::Fees => {
+                if let Ok(Some(paid)) = app.store.fee_payment(settled_by).await {
+                    receipt = paid.receipt_no.to_string();
+                }
+            }
+        }
     }
     let page = StatusPage {
         f: Frame { lang },

@@ -312,6 +312,10 @@ fn payment_intent_from_row(r: &DbRow) -> Result<PaymentIntent, StoreError> {
         meter_id: uuid_of(r, "meter_id")?,
         amount_minor: r.try_get("amount_minor")?,
         currency: currency_from(r.try_get("currency")?)?,
+        purpose: {
+            let purpose: String = r.try_get("purpose")?;
+            voltvend_ops::IntentPurpose::parse(&purpose).ok_or_else(|| corrupt("payment intent purpose", purpose))?
+        },
         created_at: at_of(r, "created_at_us")?,
         expires_at: at_of(r, "expires_at_us")?,
         status: IntentStatus::parse(&status).ok_or_else(|| corrupt("payment intent status", status))?,

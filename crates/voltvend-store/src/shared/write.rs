@@ -611,7 +611,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         conn,
         "INSERT INTO payment_intents (id, channel_id, account_id, meter_id, amount_minor, currency, created_at_us, \
          expires_at_us, status, provider_ref, provider_txn, paid_minor, paid_currency, paid_at_us, settled_by, \
-         reason_code)",
+         reason_code, purpose)",
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, provider_ref = excluded.provider_ref, \
          provider_txn = excluded.provider_txn, \
          paid_minor = excluded.paid_minor, paid_currency = excluded.paid_currency, paid_at_us = excluded.paid_at_us, \
@@ -633,7 +633,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(i.paid_currency.clone())
                 .push_bind(i.paid_at.map(timestamp_us))
                 .push_bind(i.settled_by.map(|x| x.as_uuid()))
-                .push_bind(i.reason_code.clone());
+                .push_bind(i.reason_code.clone())
+                .push_bind(i.purpose.as_str());
         },
     )
     .await?;

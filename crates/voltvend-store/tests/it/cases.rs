@@ -1379,6 +1379,7 @@ pub async fn online_payments_agree_with_the_model(h: &Harness) {
             meter_id: estate.remote_meter,
             amount_minor: 3_000,
             expires_at: start() + jiff::SignedDuration::from_mins(15),
+            purpose: voltvend_ops::IntentPurpose::Energy,
         });
         steps.push(Operation::new(estate.next_op(), Actor::system("customer"), create));
     }

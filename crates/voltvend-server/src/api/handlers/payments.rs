@@ -149,6 +149,11 @@ pub async fn create_intent(
     if !(1..=24 * 60).contains(&minutes) {
         return Err(ApiError::field("expires_in_minutes", "bad_value", "1 to 1440 minutes"));
     }
+    let purpose = match body.purpose.as_deref() {
+        None => voltvend_ops::IntentPurpose::Energy,
+        Some(text) => voltvend_ops::IntentPurpose::parse(text)
+            .ok_or_else(|| ApiError::field("purpose", "bad_value", "energy or fees"))?,
+    };
     let intent_id: PaymentIntentId = write::derived_id(write::operation_id(p.id(), &key.0), "payment-intent");
     let command = Command::CreatePaymentIntent(CreatePaymentIntent {
         intent_id,
@@ -157,6 +162,7 @@ pub async fn create_intent(
         meter_id: body.meter_id.into(),
         amount_minor,
         expires_at: app.now() + SignedDuration::from_mins(i64::from(minutes)),
+        purpose,
     });
     write::submit(&app, &p, &key, &source, command, |o| match o {
         Outcome::PaymentIntent(i) => Reply::json(StatusCode::CREATED, &PaymentIntentView::from(i)),

@@ -1454,3 +1454,84 @@ async fn the_customers_page_says_what_a_payment_pays_first() {
         page(&api, form("/pay/confirm", &[("meter", serial.as_str()), ("amount", "50"), ("lang", "zh-CN")])).await;
     assert!(zh.contains("先缴账单及房租物业费") && zh.contains("先还欠费"), "{zh}");
 }
+
+/// 房租物业费 online (issue 18, part 3): A-101's prepaid tenant owes October's rent (100.00) and pays 40.00 of it
+/// alone from the customer's page through WeChat Pay. The page says what is owed and refuses more than that (a
+/// prepaid account's credit is bought as a sale) and a meter whose account owes nothing; the order is titled as
+/// rent; the notification takes it as a fee payment through the channel's shift, with its receipt on the page,
+/// the wallet untouched and the rent 60.00 still owed.
+#[tokio::test]
+async fn a_prepaid_tenant_pays_rent_alone_from_the_page() {
+    use super::lifecycle::post;
+    if !peer_available() {
+        return;
+    }
+    let p = Provider::new().await;
+    let fake = FakeProviders::start(&p.keys);
+    let channel = p.channel("wechat_pay", &wechat_credentials(Some(fake.port))).await;
+    let e = p.api.estate.clone();
+    let rent = json!({"premises_id": e.building_a.id.to_string(), "name": "租金", "basis": "per_unit", "rate": "100",
+                      "currency": "CNY", "due_day": 10});
+    let rent = p.api.send(post(&p.api, BuiltinRole::Manager, 'a', "/api/v1/fee-schedules", rent)).await.ok();
+    let october = format!("/api/v1/fee-schedules/{}/periods/2026-10", rent["id"].as_str().unwrap());
+    p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::POST, &october).fresh_key()).await.ok();
+    let (status, html, _) = page(&p.api, Req::new(Method::GET, "/pay?lang=en")).await;
+    assert!(status == StatusCode::OK && html.contains("id=\"purpose-fees\""), "{html}");
+
+    let serial = p.api.store.meter(e.remote_meter).await.unwrap().meter.serial;
+    let fees = |amount: &'static str, meter: String| {
+        form("/pay/confirm", &[("meter", meter.as_str()), ("amount", amount), ("purpose", "fees"), ("lang", "en")])
+    };
+    let (status, html, _) = page(&p.api, fees("150", serial.clone())).await;
+    assert_eq!((status, html.contains("data-code=\"pay.err.fees_over\"")), (StatusCode::UNPROCESSABLE_ENTITY, true));
+    assert!(html.contains("id=\"purpose-fees\" checked"), "the choice is kept: {html}");
+    let b201 = p.api.store.meter(e.sts_meter).await.unwrap().meter.serial;
+    let (status, html, _) = page(&p.api, fees("10", b201)).await;
+    assert_eq!((status, html.contains("data-code=\"pay.err.no_fees\"")), (StatusCode::UNPROCESSABLE_ENTITY, true));
+    let (status, html, _) = page(&p.api, fees("40", serial.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("<dd id=\"owed\">100.00 CNY</dd>") && html.contains("<dd id=\"bills\">40.00 CNY</dd>"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"quantity\"") && html.contains("name=\"purpose\" value=\"fees\""), "{html}");
+    let (_, zh, _) = page(
+        &p.api,
+        form("/pay/confirm", &[("meter", serial.as_str()), ("amount", "40"), ("purpose", "fees"), ("lang", "zh-CN")]),
+    )
+    .await;
+    assert!(zh.contains("应缴房租物业费及账单") && zh.contains("缴纳房租物业费及账单"), "{zh}");
+
+    let wallet = p.wallet().await;
+    let fields =
+        [("meter", serial.as_str()), ("amount", "40.00"), ("purpose", "fees"), ("channel", &channel), ("lang", "en")];
+    let (status, _, location) = page(&p.api, form("/pay/order", &fields)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = location.unwrap();
+    let intent_id = location.trim_start_matches("/pay/status/").split('?').next().unwrap().to_string();
+    let intent = p.get_intent(&intent_id).await;
+    assert_eq!((intent["purpose"].as_str(), intent["amount"]["minor"].as_str()), (Some("fees"), Some("4000")));
+    page(&p.api, Req::new(Method::GET, &location)).await;
+    let order_no = uuid::Uuid::parse_str(&intent_id).unwrap().simple().to_string();
+    let asked = p.asked(&order_no);
+    assert!(asked["description"].as_str().is_some_and(|d| d.starts_with("房租物业费")), "{asked}");
+
+    let (h, b) = p.wechat(&order_no, 4_000, "CNY", "4200000001202611230000000777");
+    assert_eq!(p.notify(&channel, &h, &b, "application/json").await.0, StatusCode::NO_CONTENT);
+    let intent = p.get_intent(&intent_id).await;
+    assert_eq!(intent["status"], "paid", "{intent}");
+    let fees_of_a = format!("/api/v1/accounts/{}/fees", e.account_a);
+    let account_fees = p.api.send(p.api.as_(BuiltinRole::Manager, 'a', Method::GET, &fees_of_a)).await.json();
+    let paid = &account_fees["payments"][0];
+    assert_eq!((paid["id"].as_str(), paid["method"].as_str()), (intent["settled_by"].as_str(), Some("online")));
+    assert_eq!(
+        (paid["paid"]["minor"].as_str(), paid["reference"].as_str()),
+        (Some("4000"), Some("4200000001202611230000000777"))
+    );
+    assert_eq!(account_fees["owed"]["minor"], "6000", "{account_fees}");
+    assert_eq!(p.wallet().await, wallet, "rent alone: no credit bought");
+    let (_, html, _) = page(&p.api, Req::new(Method::GET, &location)).await;
+    let receipt = paid["receipt_no"].as_i64().unwrap();
+    assert!(html.contains("data-status=\"paid\"") && html.contains(&format!("Receipt no. {receipt}")), "{html}");
+    assert!(!html.contains("class=\"token\""), "{html}");
+}
