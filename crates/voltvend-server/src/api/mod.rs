@@ -26,7 +26,7 @@ use crate::http::AppState;
 pub mod auth;
 pub mod error;
 pub mod extract;
-mod handlers;
+pub(crate) mod handlers;
 pub mod openapi;
 pub mod printed;
 pub mod receipts;

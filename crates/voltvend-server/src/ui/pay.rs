@@ -119,6 +119,15 @@ struct Choice {
     name: String,
 }
 
+/// A bill or charge still owed, as the customer page lists it.
+struct OwedCharge {
+    name: String,
+    period: String,
+    due_on: String,
+    outstanding: String,
+    overdue: bool,
+}
+
 /// Whether paying through `channel` needs the payer's phone number (M-Pesa pushes its prompt to it).
 fn needs_phone(channel: &PaymentChannel) -> bool {
     channel.provider == voltvend_ops::Provider::Mpesa
@@ -134,8 +143,10 @@ struct ConfirmPage {
     purpose: String,
     holder: String,
     paid: String,
-    /// For rent and fees: what the account owes in all.
+    /// For rent and fees: what the account owes in all, and each bill and charge still owed (账单), oldest due
+    /// first, so that the customer sees what is paid before paying.
     owed: String,
+    charges: Vec<OwedCharge>,
     credit: String,
     quantity: String,
     /// What the payment pays first, before anything is credited (empty when nothing): bills, rent and fees
@@ -357,6 +368,7 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
         holder,
         paid: format!("{} {}", voltvend_domain::Money::from_minor(quote.paid_minor, c).to_decimal_string(), c.code()),
         owed: String::new(),
+        charges: Vec::new(),
         credit: format!(
             "{} {}",
             voltvend_domain::Money::from_minor(quote.credit_minor, c).to_decimal_string(),
@@ -380,10 +392,8 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
 /// own: nothing owed, or a prepaid account paying more than it owes, is refused here, before the customer pays.
 async fn confirm_fees(app: &AppState, lang: Lang, a: &Asked) -> Result<Response, &'static str> {
     let c = a.account.account.currency;
-    // Only the total owed is used, not what is overdue by a date.
-    let today = app.now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    let (owed, _) =
-        app.store.account_fees_owed(a.account.account.id, today).await.map_err(|_| "pay.err.unavailable")?;
+    let fees = crate::api::handlers::fees::account_fees(app, &a.account).await.map_err(|_| "pay.err.unavailable")?;
+    let owed = fees.owed.minor.parse::<i64>().map_err(|_| "pay.err.unavailable")?;
     let postpaid = a.account.account.billing_mode == voltvend_domain::BillingMode::Postpaid;
     if owed == 0 && !postpaid {
         return Err("pay.err.no_fees");
@@ -402,6 +412,18 @@ async fn confirm_fees(app: &AppState, lang: Lang, a: &Asked) -> Result<Response,
         holder,
         paid: money(a.amount_minor),
         owed: money(owed),
+        charges: fees
+            .charges
+            .iter()
+            .filter(|ch| ch.outstanding.minor != "0")
+            .map(|ch| OwedCharge {
+                name: ch.schedule_name.clone(),
+                period: ch.period.clone(),
+                due_on: ch.due_on.clone(),
+                outstanding: format!("{} {}", ch.outstanding.amount, ch.outstanding.currency),
+                overdue: ch.overdue,
+            })
+            .collect(),
         credit: money(a.amount_minor - to_fees),
         bills: money_if(to_fees, c),
         arrears: String::new(),

@@ -1495,6 +1495,9 @@ async fn a_prepaid_tenant_pays_rent_alone_from_the_page() {
         "{html}"
     );
     assert!(!html.contains("id=\"quantity\"") && html.contains("name=\"purpose\" value=\"fees\""), "{html}");
+    // The rent itself, before paying: which month, when due, what is owed of it.
+    let line = "<td>租金 2026-10</td><td>2026-10-10 (overdue)</td><td class=\"num\">100.00 CNY</td>";
+    assert!(html.contains(line), "{html}");
     let (_, zh, _) = page(
         &p.api,
         form("/pay/confirm", &[("meter", serial.as_str()), ("amount", "40"), ("purpose", "fees"), ("lang", "zh-CN")]),
