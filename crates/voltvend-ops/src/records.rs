@@ -1100,6 +1100,22 @@ pub struct FeeSchedule {
     pub disconnect_after_days: i64,
 }
 
+impl FeeRun {
+    /// The first date on the site's calendar the month may be dunned: the day after it falls due (`DunFees`
+    /// refuses before; the server's sweep waits for it too).
+    pub fn dunnable_from(&self) -> Option<jiff::civil::Date> {
+        self.due_on.tomorrow().ok()
+    }
+
+    /// The date on the site's calendar (`tz`) the notice dunning gave ends, `notice_days` after the day it was
+    /// dunned: the supplies of its bills still unpaid may be disconnected from then (`DisconnectOverdue` refuses
+    /// before; the sweep waits for it). `None` while it is not dunned.
+    pub fn notice_ends(&self, notice_days: i64, tz: &jiff::tz::TimeZone) -> Option<jiff::civil::Date> {
+        let dunned = self.dunned_at?.to_zoned(tz.clone()).date();
+        dunned.checked_add(jiff::Span::new().days(notice_days)).ok()
+    }
+}
+
 impl FeeSchedule {
     /// The longest notice before a disconnection: a year.
     pub const NOTICE_DAYS_MAX: i64 = 365;

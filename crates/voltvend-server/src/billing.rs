@@ -100,22 +100,22 @@ async fn schedule_state(
     Ok((tz, store.fee_runs(schedule.id).await?))
 }
 
-/// The rule for one month, on the site's calendar: dunned once the day after it falls due has come (the same
-/// date `DunFees` checks) and [`DAYS_AFTER_ISSUE_MIN`] days have passed since it was issued; disconnected (a cycle
-/// that disconnects) once the notice dunning gave has run (the date `DisconnectOverdue` checks). Neither more than
-/// [`DAYS_LATE_MAX`] days after it became due.
+/// The rule for one month, on the site's calendar: dunned once the day after it falls due has come
+/// ([`FeeRun::dunnable_from`], the date `DunFees` checks) and [`DAYS_AFTER_ISSUE_MIN`] days have passed since it
+/// was issued; disconnected (a cycle that disconnects) once the notice dunning gave has run
+/// ([`FeeRun::notice_ends`], the date `DisconnectOverdue` checks). Neither more than [`DAYS_LATE_MAX`] days after
+/// it became due.
 fn due(schedule: &FeeSchedule, run: &FeeRun, tz: &jiff::tz::TimeZone, today: jiff::civil::Date) -> Option<Due> {
     let days = |n: i64| jiff::Span::new().days(n);
     let recent = |from: jiff::civil::Date| from.checked_add(days(DAYS_LATE_MAX)).is_ok_and(|last| today <= last);
     match run.dunned_at {
         None => {
             let issued = run.at.to_zoned(tz.clone()).date().checked_add(days(DAYS_AFTER_ISSUE_MIN)).ok()?;
-            let from = run.due_on.tomorrow().ok()?.max(issued);
+            let from = run.dunnable_from()?.max(issued);
             (today >= from && recent(from)).then_some(Due::Dun)
         }
-        Some(dunned) if schedule.disconnect_after_days > 0 && run.disconnected_at.is_none() => {
-            let notice_ends =
-                dunned.to_zoned(tz.clone()).date().checked_add(days(schedule.disconnect_after_days)).ok()?;
+        Some(_) if schedule.disconnect_after_days > 0 && run.disconnected_at.is_none() => {
+            let notice_ends = run.notice_ends(schedule.disconnect_after_days, tz)?;
             (today >= notice_ends && recent(notice_ends)).then_some(Due::Disconnect)
         }
         Some(_) => None,

@@ -729,7 +729,7 @@ pub(super) fn dun(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Timesta
         ));
     }
     let (_, today) = local_date(ws, schedule.premises_id, at)?;
-    if today <= run.due_on {
+    if run.dunnable_from().is_none_or(|from| today < from) {
         return Err(OpError::refused(
             "fees_not_overdue",
             format!("{} {} falls due on {}; it is dunned after that", schedule.name, month_of(i.period), run.due_on),
@@ -821,22 +821,20 @@ pub(super) fn disconnect(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: 
             format!("{} {}: its unpaid bills were disconnected already", schedule.name, month_of(i.period)),
         ));
     }
-    let dunned = run.dunned_at.ok_or_else(|| {
-        OpError::refused(
+    if run.dunned_at.is_none() {
+        return Err(OpError::refused(
             "fees_not_dunned",
             format!(
                 "{} {} was not dunned: a supply is disconnected only after notice",
                 schedule.name,
                 month_of(i.period)
             ),
-        )
-    })?;
+        ));
+    }
     let (tz, today) = local_date(ws, schedule.premises_id, at)?;
-    let notice_ends = dunned
-        .to_zoned(tz)
-        .date()
-        .checked_add(jiff::Span::new().days(schedule.disconnect_after_days))
-        .map_err(|e| OpError::Internal(e.to_string()))?;
+    let notice_ends = run
+        .notice_ends(schedule.disconnect_after_days, &tz)
+        .ok_or_else(|| OpError::Internal(format!("the notice of {} ends beyond the calendar", month_of(i.period))))?;
     if today < notice_ends {
         return Err(OpError::refused(
             "notice_running",
