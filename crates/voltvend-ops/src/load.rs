@@ -266,7 +266,8 @@ struct Footprint {
     dunned_periods: BTreeSet<(voltvend_domain::FeeScheduleId, i32)>,
     /// Schedules made by operations of the batch, with their sites (a month of one may be issued later in it).
     created_schedules: Vec<(voltvend_domain::FeeScheduleId, PremisesId)>,
-    /// A postpaid cycle is made: every other cycle is loaded, with its site.
+    /// A postpaid cycle is made, or a month issued: every postpaid cycle is loaded, with its site (one at the
+    /// same site is refused; one within the issued schedule's site bills its own units).
     postpaid_cycle: bool,
     /// Accounts sold to (at a counter or online): a postpaid one's every meter is loaded, to be reconnected
     /// when its bills are paid.
@@ -586,6 +587,7 @@ impl Footprint {
                 self.fee_schedules.insert(i.schedule_id);
                 self.fee_periods.insert((i.schedule_id, i.period));
                 self.transfers.insert(op.transfer_id(0));
+                self.postpaid_cycle = true;
             }
             Command::DunFees(i) | Command::DisconnectOverdue(i) => {
                 // As for issuing: the site's units bring their accounts, the accounts their unpaid charges

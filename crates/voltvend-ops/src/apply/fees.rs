@@ -110,20 +110,18 @@ pub(super) fn create_schedule(ws: &mut Workspace, op: &Operation, c: &CreateFeeS
     if !(1..=FeeSchedule::DUE_DAY_MAX).contains(&c.due_day) {
         return Err(OpError::refused("fee_due_day", "a fee falls due on a day from 1 to 28 of its month"));
     }
-    // One postpaid cycle per unit: two would each add their standing charge to one account's month.
+    // One postpaid cycle per site: two would each add their standing charge to one account's month. A cycle
+    // within another's site (a tenant's own unit, a building inside a property) bills its units instead: the
+    // nearest cycle bills a unit (`issue`).
     if c.basis == FeeBasis::Postpaid {
         let site =
             ws.premises.get(&c.premises_id)?.ok_or_else(|| OpError::not_found("premises", c.premises_id))?.clone();
-        let cycles: Vec<FeeSchedule> =
-            ws.fee_schedules.values().filter(|s| s.basis == FeeBasis::Postpaid).cloned().collect();
-        for other in cycles {
-            let theirs = ws.premises.get(&other.premises_id)?.map(|p| p.path.clone()).unwrap_or_default();
-            if site.path.contains(&other.premises_id) || theirs.contains(&c.premises_id) {
-                return Err(OpError::refused(
-                    "cycles_overlap",
-                    format!("{} already bills the postpaid accounts within or around {}", other.name, site.name),
-                ));
-            }
+        let same = ws.fee_schedules.values().find(|s| s.basis == FeeBasis::Postpaid && s.premises_id == site.id);
+        if let Some(other) = same {
+            return Err(OpError::refused(
+                "cycles_overlap",
+                format!("{} already bills the postpaid accounts at {}", other.name, site.name),
+            ));
         }
     }
     let (receivable, revenue) = (schedule_ledger_id(op, 1), schedule_ledger_id(op, 2));
@@ -201,11 +199,26 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
         .cloned()
         .ok_or_else(|| OpError::Internal(format!("units within {} not loaded", schedule.premises_id)))?;
     let postpaid = schedule.basis == FeeBasis::Postpaid;
+    // The sites of the other postpaid cycles within this one's: their units are theirs to bill (the nearest
+    // cycle bills a unit; a tenant's own cycle inside the building's).
+    let mut inner = Vec::new();
+    if postpaid {
+        for s in ws.fee_schedules.values().filter(|s| s.basis == FeeBasis::Postpaid && s.id != schedule.id) {
+            let site = ws.premises.get(&s.premises_id)?.ok_or_else(|| OpError::not_found("premises", s.premises_id))?;
+            if site.id != schedule.premises_id && site.path.contains(&schedule.premises_id) {
+                inner.push(site.id);
+            }
+        }
+    }
     let (mut charges, mut vacant, mut not_postpaid) = (Vec::new(), 0_i64, 0_i64);
     // A postpaid bill's postings on the account's own ledger accounts, and the standing charges' total.
     let (mut moves, mut standing_total) = (Vec::new(), 0_i64);
     let mut outbox_idx = 0_i64;
     for unit in units {
+        if !inner.is_empty() && ws.premises.get(&unit)?.is_some_and(|p| inner.iter().any(|site| p.path.contains(site)))
+        {
+            continue;
+        }
         // The accounts stored at the unit, and those operations earlier in the batch opened there.
         let mut ids: BTreeSet<AccountId> =
             ws.accounts_at.get(&unit)?.cloned().unwrap_or_default().into_iter().collect();

@@ -634,13 +634,10 @@ fn an_unpaid_bill_is_disconnected_after_notice_and_reconnected_when_paid() {
     };
     assert_eq!(code(run(&mut p, who.clone(), Command::CreateFeeSchedule(create(366)))), "disconnect_notice");
     run(&mut p, who.clone(), Command::CreateFeeSchedule(create(7))).unwrap();
-    // One cycle per unit: another within the property (its building A) is refused.
-    let inner = CreateFeeSchedule {
-        schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE32)),
-        premises_id: p.estate.building_a.id,
-        ..base.clone()
-    };
-    assert_eq!(code(run(&mut p, who.clone(), Command::CreateFeeSchedule(inner))), "cycles_overlap");
+    // One cycle per site: another at the same site is refused.
+    let same =
+        CreateFeeSchedule { schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE32)), ..base.clone() };
+    assert_eq!(code(run(&mut p, who.clone(), Command::CreateFeeSchedule(same))), "cycles_overlap");
     let switch = voltvend_ops::SwitchBillingMode {
         account_id: p.estate.account_a,
         mode: voltvend_domain::BillingMode::Postpaid,

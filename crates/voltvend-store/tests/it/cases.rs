@@ -1858,10 +1858,10 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
     h.store.submit(op).await.unwrap();
     let run = &h.store.fee_runs(cycle).await.unwrap()[0];
     assert_eq!((run.disconnected_at, run.disconnected), (Some(start() + jiff::SignedDuration::from_hours(24)), 0));
-    // A second cycle within the first's site is refused on both backends (the loader finds every cycle).
-    let overlapping = CreateFeeSchedule {
+    // A second cycle at the same site is refused on both backends (the loader finds every cycle).
+    let same = CreateFeeSchedule {
         schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xB112)),
-        premises_id: estate.building_a.id,
+        premises_id: estate.property.id,
         name: "另一个".into(),
         basis: FeeBasis::Postpaid,
         rate_minor: 0,
@@ -1870,15 +1870,25 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
         late_fee_bp: 0,
         disconnect_after_days: 0,
     };
-    let around = CreateFeeSchedule {
-        schedule_id: FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xB113)),
-        premises_id: estate.group.id,
-        ..overlapping.clone()
-    };
-    for c in [overlapping, around] {
-        let op = Operation::new(estate.next_op(), admin.clone(), Command::CreateFeeSchedule(c));
-        assert_eq!(h.store.submit(op).await.err().map(|e| e.code()), Some("cycles_overlap"));
+    let op = Operation::new(estate.next_op(), admin.clone(), Command::CreateFeeSchedule(same.clone()));
+    assert_eq!(h.store.submit(op).await.err().map(|e| e.code()), Some("cycles_overlap"));
+    // A-101's own cycle inside the property's (a standing charge of 20.00, due on the 20th): the nearest cycle
+    // bills a unit, so September is A-101's bill from its own cycle and none from the property's; its 17.50 of
+    // credit pays most of the standing charge.
+    let own = FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xB113));
+    let unit_cycle =
+        CreateFeeSchedule { schedule_id: own, premises_id: estate.unit_a.id, rate_minor: 2_000, due_day: 20, ..same };
+    let september = |schedule_id| Command::IssueFees(IssueFees { schedule_id, period: 202_609 });
+    for command in [Command::CreateFeeSchedule(unit_cycle), september(cycle), september(own)] {
+        let op = Operation::new(estate.next_op(), admin.clone(), command);
+        h.store.submit(op).await.unwrap_or_else(|e| panic!("{e}"));
     }
+    assert!(
+        h.store.fee_charges_of_period(cycle, 202_609).await.unwrap().iter().all(|c| c.premises_id != estate.unit_a.id)
+    );
+    let mine = h.store.fee_charges_of_period(own, 202_609).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!((mine[0].account_id, mine[0].credit_minor, mine[0].amount_minor), (estate.account_a, 1_750, 250));
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }
