@@ -87,6 +87,9 @@ pub struct Config {
     /// The highest average power a supply carries: more consumption than this between two readings is
     /// impossible, flagged for review and not billed. `None` checks no limit.
     pub max_power_w: Option<i64>,
+    /// Read each DL/T 645 meter's maximum-demand register with its energy (one request more per poll), kept
+    /// once per maximum for the peak-demand report.
+    pub read_max_demand: bool,
 }
 
 impl Default for Config {
@@ -109,6 +112,7 @@ impl Default for Config {
             },
             identify_timeout: Duration::from_secs(10),
             max_power_w: Some(250_000),
+            read_max_demand: true,
         }
     }
 }
@@ -350,7 +354,7 @@ impl HeadEnd {
             keep_power: None,
         };
         let limits = ReadingLimits { register_wrap: map.energy_wrap_wh(), max_power_w: self.inner.config.max_power_w };
-        self.submit_reading(meter, Reading { at, registers }, report, limits).await
+        self.submit_reading(meter, Reading { at, registers }, report, limits, None).await
     }
 
     /// Carries out a relay command on a Modbus meter: the relay register written, then read back.
@@ -474,7 +478,20 @@ impl HeadEnd {
         let report = read::report_of(energy.status_3, at);
         let limits =
             ReadingLimits { register_wrap: Some(read::REGISTER_WRAP_WH), max_power_w: self.inner.config.max_power_w };
-        self.submit_reading(meter, reading, report, limits).await
+        let demand = if self.inner.config.read_max_demand {
+            // A meter without the register (or one that answers it badly) is still read and billed.
+            let tz = self.time_zone(meter.meter.premises_id).await?;
+            match read::read_max_demand(&bus, address, &tz, timeout).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::debug!(meter = %meter.meter.id, "maximum demand not read: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        self.submit_reading(meter, reading, report, limits, demand).await
     }
 
     /// Hands one reading of a meter, and what it said of its supply, to the operations spine. The operation's
@@ -485,6 +502,7 @@ impl HeadEnd {
         reading: Reading,
         report: voltvend_ops::MeterReport,
         limits: ReadingLimits,
+        demand: Option<voltvend_ops::MaxDemand>,
     ) -> Result<Polled, HeadEndError> {
         let at = reading.at;
         let id = derived_op_id(
@@ -500,6 +518,7 @@ impl HeadEnd {
                 readings: vec![reading],
                 report: Some(report),
                 limits,
+                demand,
             }),
         );
         let applied = self.inner.store.submit(op).await?;
@@ -1028,7 +1047,7 @@ impl HeadEnd {
         let report = voltvend_ops::MeterReport { at: t.at, relay: t.supply, keep_power: None };
         // A decimal in JSON has no register width: no decrease is taken for a rollover.
         let limits = ReadingLimits { register_wrap: None, max_power_w: self.inner.config.max_power_w };
-        let polled = self.submit_reading(&meter, Reading { at: t.at, registers }, report, limits).await;
+        let polled = self.submit_reading(&meter, Reading { at: t.at, registers }, report, limits, None).await;
         match &polled {
             Ok(p) => {
                 self.inner.meters.read(meter_id, p.at);

@@ -541,6 +541,12 @@ impl Command {
                 canonical_report(c, r.report.as_ref());
                 c.i64(r.limits.register_wrap.unwrap_or(-1));
                 c.i64(r.limits.max_power_w.unwrap_or(-1));
+                // Only when read, so readings without it keep the fingerprint they had before.
+                if let Some(d) = r.demand {
+                    c.str("max_demand");
+                    c.i64(d.demand_w);
+                    c.i64(d.at.as_microsecond());
+                }
             }
             Self::SetMeterChannel(m) => {
                 c.uuid(m.meter_id.as_uuid());
@@ -1377,6 +1383,8 @@ pub struct ApplyReadings {
     pub report: Option<MeterReport>,
     /// What the reader knows of the meter's registers, for telling a rollover from a lie.
     pub limits: ReadingLimits,
+    /// What its maximum-demand register said, when it was read with them.
+    pub demand: Option<crate::records::MaxDemand>,
 }
 
 /// What is possible for a meter's registers. A register that goes backwards is a rollover only when its range

@@ -49,13 +49,13 @@ pub use load::{Source, load};
 pub use records::{
     AccountRecord, ApiTokenRecord, ApportionedUnit, ApportionmentRule, ApportionmentRun, ApprovalRecord,
     ApprovalStatus, AuditRecord, CardAlgorithm, CardKeyRecord, CardStatus, CommandKind, CommandStatus, Correction,
-    CorrectionKind, CreditValue, Decision, FeeAllocation, FeeCharge, FeeChargeKey, FeePayment, FeePolicy, FeeRun,
-    FeeSchedule, FieldCardKind, FloorArea, IdempotencyRecord, IntentPurpose, IntentStatus, KeyCampaign, LocalCredit,
-    MeterCard, MeterCategory, MeterCommand, MeterControl, MeterRecord, MeterReport, MeterReturn, MeterTokenRecord,
-    OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentChannel, PaymentIntent, PaymentMethod, PaymentStatement,
-    PendingKeyChange, Provider, ReadingRow, ReadingState, ReadingStatus, RefusedPayment, Relay, ReturnSource,
-    SaleRecord, SessionRecord, SpanConsumption, StatementEntry, StatementEntryKind, StsState, TariffDoc, UnitShare,
-    VendingKeyRecord,
+    CorrectionKind, CreditValue, Decision, DemandRow, FeeAllocation, FeeCharge, FeeChargeKey, FeePayment, FeePolicy,
+    FeeRun, FeeSchedule, FieldCardKind, FloorArea, IdempotencyRecord, IntentPurpose, IntentStatus, KeyCampaign,
+    LocalCredit, MaxDemand, MeterCard, MeterCategory, MeterCommand, MeterControl, MeterRecord, MeterReport,
+    MeterReturn, MeterTokenRecord, OpgState, OpgUnit, OutboxKind, OutboxRow, PaymentChannel, PaymentIntent,
+    PaymentMethod, PaymentStatement, PendingKeyChange, Provider, ReadingRow, ReadingState, ReadingStatus,
+    RefusedPayment, Relay, ReturnSource, SaleRecord, SessionRecord, SpanConsumption, StatementEntry,
+    StatementEntryKind, StsState, TariffDoc, UnitShare, VendingKeyRecord,
 };
 pub use secrets::{MasterKey, MasterKeys, card_key_aad};
 pub use workspace::{AuditHead, Changes, Workspace};

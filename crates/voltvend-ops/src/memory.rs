@@ -49,6 +49,8 @@ pub struct MemoryDb {
     /// Every revision of every tariff.
     pub tariffs: Vec<TariffDoc>,
     pub readings: Vec<ReadingRow>,
+    /// Maximum demands read, once per meter and time (the first read kept).
+    pub demands: std::collections::BTreeMap<(MeterId, jiff::Timestamp), crate::records::DemandRow>,
     pub sales: Vec<SaleRecord>,
     pub outbox: Vec<OutboxRow>,
     pub idempotency: HashMap<OperationId, IdempotencyRecord>,
@@ -232,6 +234,9 @@ impl MemoryDb {
         }
         self.tariffs.extend(c.tariffs);
         self.readings.extend(c.readings);
+        for d in c.demands {
+            self.demands.entry((d.meter_id, d.demand.at)).or_insert(d);
+        }
         self.sales.extend(c.sales);
         self.outbox.extend(c.outbox);
         for i in c.idempotency {

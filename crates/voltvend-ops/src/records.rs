@@ -601,6 +601,29 @@ pub struct ReadingState {
     pub last: Reading,
 }
 
+/// 最大需量: what a meter's maximum-demand register holds — the highest average power over its demand interval
+/// (15 minutes, typically) since the register was last cleared, and when it was drawn (DL/T 645-2007 0101xxxx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxDemand {
+    pub demand_w: i64,
+    pub at: Timestamp,
+}
+
+impl MaxDemand {
+    /// The most a register may say: 1 GW (a register past it is misread).
+    pub const DEMAND_W_MAX: i64 = 1_000_000_000;
+}
+
+/// A maximum demand a meter's register recorded, as stored once per meter and time (append-only; read again, the
+/// same maximum is the same row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemandRow {
+    pub meter_id: MeterId,
+    pub demand: MaxDemand,
+    /// When the register was first read saying it.
+    pub read_at: Timestamp,
+}
+
 /// A reading as stored (append-only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadingRow {

@@ -198,6 +198,7 @@ pub struct Changes {
     pub approvals: Vec<ApprovalRecord>,
     pub campaigns: Vec<KeyCampaign>,
     pub readings: Vec<ReadingRow>,
+    pub demands: Vec<crate::records::DemandRow>,
     pub sales: Vec<SaleRecord>,
     pub outbox: Vec<OutboxRow>,
     pub meter_tokens: Vec<MeterTokenRecord>,
@@ -323,6 +324,8 @@ workspace! {
     }
     logs {
         readings: ReadingRow,
+        /// Maximum demands read from meters' registers.
+        demands: crate::records::DemandRow,
         sales: SaleRecord,
         outbox: OutboxRow,
         meter_tokens: MeterTokenRecord,
@@ -405,6 +408,7 @@ impl Workspace {
             approvals: self.approvals.pending(),
             campaigns: self.campaigns.pending(),
             readings: self.readings.pending(),
+            demands: self.demands.pending(),
             sales: self.sales.pending(),
             outbox: self.outbox.pending(),
             meter_tokens: self.meter_tokens.pending(),

@@ -108,6 +108,7 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &IngestArgs) 
                     readings,
                     report: None,
                     limits: ReadingLimits::default(),
+                    demand: None,
                 });
                 match store.submit(Operation::new(ids.id(), Actor::system("bench"), command)).await {
                     Ok(Applied::Committed { outcome: Outcome::Readings(o), .. }) => {

@@ -1380,7 +1380,13 @@ impl<'a> Seeder<'a> {
                 let limits = voltvend_ops::ReadingLimits::default();
                 self.op(
                     &headend,
-                    Command::ApplyReadings(ApplyReadings { meter_id, readings: vec![reading], report: None, limits }),
+                    Command::ApplyReadings(ApplyReadings {
+                        meter_id,
+                        readings: vec![reading],
+                        report: None,
+                        limits,
+                        demand: None,
+                    }),
                 )
             })
             .collect();
@@ -1620,6 +1626,7 @@ impl<'a> Seeder<'a> {
                         readings: vec![reading],
                         report: None,
                         limits: voltvend_ops::ReadingLimits::default(),
+                        demand: None,
                     }),
                 )
             })

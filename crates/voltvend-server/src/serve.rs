@@ -317,6 +317,7 @@ pub async fn start_headend(
         password: crate::settings::hex4("headend.dlt645_password", &h.dlt645_password)?,
         operator_code: crate::settings::hex4("headend.dlt645_operator_code", &h.dlt645_operator_code)?,
         max_power_w: (h.max_power_kw > 0).then(|| i64::try_from(h.max_power_kw * 1_000).unwrap_or(i64::MAX)),
+        read_max_demand: h.read_max_demand,
         poll_groups: h.poll_groups.iter().enumerate().map(|(i, g)| g.to_group(i)).collect::<anyhow::Result<_>>()?,
         ..voltvend_headend::Config::default()
     };

@@ -260,6 +260,8 @@ pub struct HeadEndSettings {
     /// The most a supply carries, in kW: more consumption between two readings is flagged, not billed. 0: no
     /// limit.
     pub max_power_kw: u64,
+    /// Read DL/T 645 meters' maximum-demand registers with their energy (one request more per meter and poll).
+    pub read_max_demand: bool,
     /// The MQTT broker (`HOST:PORT`) meters on `mqtt:` channels publish their telemetry to; empty: none.
     pub mqtt_broker: String,
     /// Notifications (low-balance alarms, trips, restorations) to the log.
@@ -330,6 +332,7 @@ impl Default for HeadEndSettings {
             dlt645_password: "02000000".into(),
             dlt645_operator_code: "00000000".into(),
             max_power_kw: 250,
+            read_max_demand: true,
             mqtt_broker: String::new(),
             notify_log: true,
             notify_webhook_url: String::new(),
@@ -628,6 +631,9 @@ dlt645_operator_code = "{he_operator}"
 # The most any supply carries, in kW (a 400 A three-phase supply is about 250 kW). More consumption than this
 # between two readings cannot be real: the reading is flagged for review and not billed. 0: no limit.
 max_power_kw = {he_max_power}
+# Read each DL/T 645 meter's maximum-demand register (最大需量, 0101xxxx) with its energy: one request more per
+# meter and poll; each maximum is kept once for the peak-demand report.
+read_max_demand = {he_demand}
 # The MQTT broker, as HOST:PORT, that gateways publish meter telemetry to (topic PREFIX/METER_NO/reading for
 # meters on channel mqtt:PREFIX; the payload is in docs/meters.md). Empty: no MQTT.
 mqtt_broker = ""
@@ -687,6 +693,7 @@ format = "{format}"
         he_password = d.headend.dlt645_password,
         he_operator = d.headend.dlt645_operator_code,
         he_max_power = d.headend.max_power_kw,
+        he_demand = d.headend.read_max_demand,
         he_notify_log = d.headend.notify_log,
         level = d.log.level,
         format = d.log.format,

@@ -282,6 +282,19 @@ pub struct FeePaymentTotal {
     pub paid_minor: i64,
 }
 
+/// The most meters [`Store::peak_demands`] lists.
+pub const PEAK_DEMANDS_MAX: i64 = 100;
+
+/// A meter's highest recorded maximum demand in a span, and when it was drawn (the earliest, if it was reached
+/// twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeakDemand {
+    pub meter_id: MeterId,
+    pub serial: String,
+    pub demand_w: i64,
+    pub at_us: i64,
+}
+
 /// 本期费用: what an account's consumption transfers charged it in a span, by what they were for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConsumptionCharged {
@@ -731,6 +744,17 @@ pub trait Store: Send + Sync + fmt::Debug {
         from_us: i64,
         to_us: i64,
     ) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+    /// 最大需量: the highest maximum demand each meter's register recorded in `[from_us, to_us)` (by the time the
+    /// register gives), for meters within `scope` and the `premises` subtree (or the one `meter`), the highest
+    /// first, at most [`PEAK_DEMANDS_MAX`]. A rule's parent meter is included: its register is its building's peak.
+    async fn peak_demands(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        meter: Option<MeterId>,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<PeakDemand>, StoreError>;
     /// 集团财务: every property's (or the group's) books that do not balance, as `voltvend check` warns of them.
     async fn property_imbalances(&self) -> Result<Vec<PropertyImbalance>, StoreError>;
     /// The ledger's vend transfers posted in `[from_us, to_us)`, per currency (the sales ledger's other side).

@@ -334,6 +334,7 @@ impl Estate {
             readings,
             report: None,
             limits: ReadingLimits::default(),
+            demand: None,
         });
         Operation::new(self.next_op(), Actor::system("headend"), command)
     }

@@ -237,6 +237,45 @@ async fn a_meter_runs_out_and_trips_and_a_sale_closes_it() {
     );
 }
 
+/// 最大需量: the meter's maximum-demand register is read with its energy and kept once per maximum, the time
+/// the meter gives (Asia/Shanghai) placed on the estate's calendar; a new maximum after it is a second row; a
+/// head end told not to read it reads only the energy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maximum_demand_register_is_read_and_each_maximum_kept_once() {
+    let w = World::new().await;
+    let a = Address::from_meter_no(ADDRESS).unwrap();
+    let set_max = |watts: u32, at: Timestamp| {
+        w.fleet.lock().unwrap().meter_mut(&a).unwrap().protocol.max_demand = Some((watts, at));
+    };
+    // 18.765 kW at 14:07 local on the 23rd (06:07:40 UTC: the register keeps the minute).
+    set_max(18_765, "2026-11-23T06:07:40Z".parse().unwrap());
+    let peaks = || w.store.peak_demands(None, None, Some(w.meter()), 0, i64::MAX);
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    w.clock.advance(SignedDuration::from_hours(1));
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    let kept = peaks().await.unwrap();
+    let at_us = "2026-11-23T06:07:00Z".parse::<Timestamp>().unwrap().as_microsecond();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!((kept[0].demand_w, kept[0].at_us), (18_765, at_us));
+    // A higher maximum later in the day: the peak is it.
+    set_max(21_000, "2026-11-23T08:30:00Z".parse().unwrap());
+    w.clock.advance(SignedDuration::from_hours(1));
+    w.headend.poll_meter(w.meter()).await.unwrap();
+    let kept = peaks().await.unwrap();
+    assert_eq!((kept.len(), kept[0].demand_w), (1, 21_000), "one line per meter, its highest");
+    // Only the morning's: the first maximum.
+    let morning = w.store.peak_demands(None, None, Some(w.meter()), 0, at_us + 1).await.unwrap();
+    assert_eq!(morning[0].demand_w, 18_765);
+
+    // A head end that does not read the register keeps nothing new.
+    let off = Config { read_max_demand: false, request_timeout: Duration::from_millis(500), ..Config::default() };
+    let quiet = HeadEnd::new(w.store.clone(), w.clock.clone(), off, 43);
+    set_max(30_000, "2026-11-23T09:00:00Z".parse().unwrap());
+    w.clock.advance(SignedDuration::from_hours(1));
+    quiet.poll_meter(w.meter()).await.unwrap();
+    assert_eq!(peaks().await.unwrap()[0].demand_w, 21_000);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_drops_mid_poll_loses_no_reading_and_doubles_no_debit() {
     let mut w = World::new().await;

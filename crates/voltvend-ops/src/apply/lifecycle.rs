@@ -571,6 +571,7 @@ pub(super) fn replace_meter(
                 readings: vec![reading.clone()],
                 report: None,
                 limits: ReadingLimits::default(),
+                demand: None,
             };
             let (outcome, _) = readings::apply(ws, op, &apply, ctx, at)?;
             let Outcome::Readings(billed) = outcome else {

@@ -30,7 +30,8 @@ use crate::command::{ApplyReadings, Operation, ReadingLimits, RebaseReadings};
 use crate::context::Context;
 use crate::error::OpError;
 use crate::records::{
-    CommandKind, MeterCommand, OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus, Relay,
+    CommandKind, DemandRow, MaxDemand, MeterCommand, OutboxKind, OutboxRow, ReadingRow, ReadingState, ReadingStatus,
+    Relay,
 };
 use crate::workspace::Workspace;
 
@@ -53,6 +54,7 @@ pub(super) fn apply(
         in_scope(ws, &op.actor, p, "meter", r.meter_id)?;
     }
     if meter.meter.state == MeterState::Installed && meter.meter.account_id.is_none() {
+        record_demand(ws, r);
         return measure(ws, op, r);
     }
     meter.meter.ensure_active()?;
@@ -74,6 +76,7 @@ pub(super) fn apply(
     let mut pricing = ws.pricing.get(&key)?.cloned().unwrap_or_default();
     let mut last = ws.reading_states.get(&r.meter_id)?.map(|s| s.last.clone());
 
+    record_demand(ws, r);
     let mut readings = r.readings.clone();
     readings.sort_by_key(|x| x.at);
     let (mut billed, mut skipped, mut flagged) = (0_usize, 0_usize, 0_usize);
@@ -446,6 +449,7 @@ fn bill_found_real(
         readings: vec![m.reading.clone()],
         report: None,
         limits: ReadingLimits { register_wrap: None, max_power_w: None },
+        demand: None,
     };
     let (outcome, billing) = apply(ws, op, &trusted, ctx, at)?;
     // What the tariff cannot price (registers that do not fit it) stays flagged: nothing is committed.
@@ -513,4 +517,21 @@ pub(crate) fn resolve(prev: &Reading, reading: &Reading, limits: ReadingLimits) 
         Registers::PerPeriod(_) => Registers::PerPeriod(shifted.into_iter().map(|(n, v)| (n.to_string(), v)).collect()),
     };
     Ok(Reading { at: prev.at, registers })
+}
+
+/// How far a maximum demand's time may lie after the reading it came with: a meter's clock a little fast.
+const DEMAND_CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
+
+/// Keeps what the meter's maximum-demand register said, once per meter and time. A register that says nothing
+/// (zero after a clear), more than [`MaxDemand::DEMAND_W_MAX`], or a time after the reading (a meter's clock
+/// wrong) is not kept: it is the meter's word on its peak, not billing, so it is dropped rather than refused with
+/// the readings.
+fn record_demand(ws: &mut Workspace, r: &ApplyReadings) {
+    let Some(d) = r.demand else { return };
+    let Some(latest) = r.readings.iter().map(|x| x.at).max() else { return };
+    let after = latest.checked_add(DEMAND_CLOCK_SLACK).unwrap_or(latest);
+    if !(1..=MaxDemand::DEMAND_W_MAX).contains(&d.demand_w) || d.at > after {
+        return;
+    }
+    ws.demands.push(DemandRow { meter_id: r.meter_id, demand: d, read_at: latest });
 }

@@ -51,6 +51,7 @@ fn readings(s: &mut Site, meter: MeterId, points: &[(&str, i64)]) -> Applied {
         readings,
         report: None,
         limits: ReadingLimits::default(),
+        demand: None,
     });
     run(s, Actor::system("headend"), command).unwrap()
 }
@@ -298,6 +299,7 @@ fn a_month_closed_in_the_same_batch_counts_the_readings_that_closed_it() {
             readings,
             report: None,
             limits: ReadingLimits::default(),
+            demand: None,
         });
         ops.push(Operation::new(s.estate.next_op(), Actor::system("headend"), command));
     }

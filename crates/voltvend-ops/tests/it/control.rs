@@ -325,3 +325,41 @@ fn balance_and_price_writes_need_a_meter_that_shows_them_and_a_matching_read_bac
     assert_eq!(db.commands[&list[0].id].status, CommandStatus::Superseded);
     assert!(pending(&db, remote).is_empty());
 }
+
+/// 最大需量 in the model: what the register said comes with the readings and is kept once per meter and time,
+/// whatever else the readings do; a cleared register (0), more than 1 GW, or a time after the readings (a
+/// meter's clock wrong) is dropped and the readings are still billed. A demand changes the operation's
+/// fingerprint, one without it keeps the old one.
+#[test]
+fn a_maximum_demand_is_kept_once_and_a_nonsense_one_dropped() {
+    use voltvend_ops::MaxDemand;
+    let (mut estate, mut db, ctx) = setup();
+    let with = |estate: &mut Estate, points: &[(&str, i64)], demand: Option<MaxDemand>| {
+        let mut op = estate.readings(points);
+        if let Command::ApplyReadings(r) = &mut op.command {
+            r.demand = demand;
+        }
+        op
+    };
+    let max = |w: i64, at: &str| Some(MaxDemand { demand_w: w, at: at.parse().unwrap() });
+    let points = [
+        ("2026-11-23T07:00:00Z", 1_000_000, max(9_000, "2026-11-23T06:45:00Z")),
+        ("2026-11-23T07:15:00Z", 1_002_000, max(9_000, "2026-11-23T06:45:00Z")),
+        ("2026-11-23T07:30:00Z", 1_004_000, max(0, "2026-11-23T07:00:00Z")),
+        ("2026-11-23T07:45:00Z", 1_006_000, max(1_000_000_001, "2026-11-23T07:00:00Z")),
+        ("2026-11-23T08:00:00Z", 1_008_000, max(9_500, "2026-11-23T09:30:00Z")),
+    ];
+    for (t, wh, demand) in points {
+        let op = with(&mut estate, &[(t, wh)], demand);
+        outcome(db.run(&op, None, &ctx, at()));
+    }
+    let kept: Vec<(i64, Timestamp)> = db.demands.values().map(|d| (d.demand.demand_w, d.demand.at)).collect();
+    assert_eq!(kept, vec![(9_000, "2026-11-23T06:45:00Z".parse().unwrap())]);
+    assert_eq!(db.readings.len(), 5, "every reading taken");
+    let plain = estate.readings(&[("2026-11-23T08:15:00Z", 1_010_000)]);
+    let mut with_demand = plain.clone();
+    if let Command::ApplyReadings(r) = &mut with_demand.command {
+        r.demand = max(9_000, "2026-11-23T06:45:00Z");
+    }
+    assert_ne!(plain.fingerprint(), with_demand.fingerprint());
+}

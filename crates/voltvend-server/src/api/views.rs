@@ -2064,6 +2064,21 @@ pub struct LoadCurveView {
     pub buckets: Vec<LoadBucketView>,
     /// The bucket of the highest average demand (the earliest of equals); none when nothing was used.
     pub peak: Option<LoadBucketView>,
+    /// 最大需量 as the meters measured it (electricity): each meter's highest maximum-demand register in the
+    /// span, the highest first (at most 100 meters). A building's incomer gives the building's own peak; the
+    /// averages above cannot show a peak shorter than their bucket.
+    pub measured_peaks: Vec<MeasuredPeakView>,
+}
+
+/// A meter's highest maximum demand in a span, as its register recorded it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MeasuredPeakView {
+    pub meter_id: Uuid,
+    pub serial: String,
+    /// kW, three decimals.
+    pub demand: String,
+    /// When it was drawn (the meter's clock).
+    pub at: String,
 }
 
 /// Consumption by premises and building: what the meters used, as billed.

@@ -982,6 +982,46 @@ impl Store for SqlStore {
         rows.iter().map(|r| Ok((r.try_get("q")?, r.try_get("used")?, r.try_get("n")?))).collect()
     }
 
+    async fn peak_demands(
+        &self,
+        scope: Option<PremisesId>,
+        premises: Option<PremisesId>,
+        meter: Option<MeterId>,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<crate::PeakDemand>, StoreError> {
+        let scope_key = self.scope_key(scope).await?;
+        let within = self.scope_key(premises).await?;
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT g.meter_id, g.serial, g.w, (SELECT MIN(x.demand_at_us) FROM meter_demands x \
+             WHERE x.meter_id = g.meter_id AND x.demand_w = g.w AND x.demand_at_us >= ",
+        );
+        b.push_bind(from_us).push(" AND x.demand_at_us < ").push_bind(to_us);
+        b.push(
+            ") AS at_us FROM (SELECT d.meter_id AS meter_id, MIN(m.serial) AS serial, MAX(d.demand_w) AS w \
+             FROM meter_demands d JOIN meters m ON m.id = d.meter_id WHERE d.demand_at_us >= ",
+        );
+        b.push_bind(from_us).push(" AND d.demand_at_us < ").push_bind(to_us);
+        if let Some(m) = meter {
+            b.push(" AND m.id = ").push_bind(m.as_uuid());
+        }
+        for k in [&scope_key, &within].into_iter().flatten() {
+            push_scope(&mut b, "m.premises_id", k);
+        }
+        b.push(" GROUP BY d.meter_id) g ORDER BY g.w DESC, g.serial LIMIT ").push_bind(crate::PEAK_DEMANDS_MAX);
+        let rows = b.build().fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::PeakDemand {
+                    meter_id: uuid_of(r, "meter_id")?,
+                    serial: r.try_get("serial")?,
+                    demand_w: r.try_get("w")?,
+                    at_us: r.try_get("at_us")?,
+                })
+            })
+            .collect()
+    }
+
     async fn property_imbalances(&self) -> Result<Vec<crate::PropertyImbalance>, StoreError> {
         property_imbalances(&self.pool).await
     }

@@ -524,6 +524,20 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         },
     )
     .await?;
+    // The same maximum read again (every poll until the register changes) is the row already kept.
+    insert_rows(
+        conn,
+        "INSERT INTO meter_demands (meter_id, demand_at_us, demand_w, read_at_us)",
+        " ON CONFLICT (meter_id, demand_at_us) DO NOTHING",
+        &c.demands,
+        |b, d| {
+            b.push_bind(d.meter_id.as_uuid())
+                .push_bind(timestamp_us(d.demand.at))
+                .push_bind(d.demand.demand_w)
+                .push_bind(timestamp_us(d.read_at));
+        },
+    )
+    .await?;
     insert_rows(
         conn,
         "INSERT INTO sales (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, meter_id, \

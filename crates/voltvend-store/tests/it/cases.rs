@@ -1558,6 +1558,7 @@ pub async fn apportionment_agrees_with_the_model(h: &Harness) {
             readings,
             report: None,
             limits: ReadingLimits::default(),
+            demand: None,
         });
         Operation::new(estate.next_op(), Actor::system("headend"), command)
     };
@@ -1916,17 +1917,21 @@ pub async fn consumption_by_tou_period(h: &Harness) {
     let install = InstallMeter { meter_id: meter, premises_id: estate.building_a.id };
     h.store.submit(estate.system(Command::InstallMeter(install))).await.unwrap();
     let regs = |peak: i64, valley: i64| Registers::PerPeriod(vec![("peak".into(), peak), ("valley".into(), valley)]);
+    // With each reading, what the maximum-demand register said: 12.000 kW drawn on September 30th (read twice:
+    // one row), then 15.500 kW on October 2nd.
+    let demand = |w: i64, at: &str| Some(voltvend_ops::MaxDemand { demand_w: w, at: at.parse().unwrap() });
     let points = [
-        ("2026-10-01T00:00:00Z", regs(100_000, 50_000)),
-        ("2026-10-02T00:00:00Z", regs(130_000, 60_000)),
-        ("2026-10-03T00:00:00Z", regs(137_000, 61_000)),
+        ("2026-10-01T00:00:00Z", regs(100_000, 50_000), demand(12_000, "2026-09-30T10:00:00Z")),
+        ("2026-10-02T00:00:00Z", regs(130_000, 60_000), demand(12_000, "2026-09-30T10:00:00Z")),
+        ("2026-10-03T00:00:00Z", regs(137_000, 61_000), demand(15_500, "2026-10-02T20:00:00Z")),
     ];
-    for (at, registers) in points {
+    for (at, registers, demand) in points {
         let command = Command::ApplyReadings(ApplyReadings {
             meter_id: meter,
             readings: vec![Reading { at: at.parse().unwrap(), registers }],
             report: None,
             limits: ReadingLimits::default(),
+            demand,
         });
         h.store.submit(Operation::new(estate.next_op(), Actor::system("headend"), command)).await.unwrap();
     }
@@ -1942,6 +1947,18 @@ pub async fn consumption_by_tou_period(h: &Harness) {
     let total = h.store.consumption_summary(None, within, from, to, ConsumptionGrouping::Meter).await.unwrap();
     let measured: i64 = total.iter().filter(|g| g.key == meter.to_string()).map(|g| g.consumption_milli).sum();
     assert_eq!(measured, 48_000, "the periods add up to what was measured");
+    // 最大需量: one row per maximum; the span's highest; the building's scope holds the meter, another does not.
+    let sep30 = "2026-09-30T00:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond();
+    let peaks = h.store.peak_demands(None, within, None, sep30, to).await.unwrap();
+    let oct2 = "2026-10-02T20:00:00Z".parse::<jiff::Timestamp>().unwrap().as_microsecond();
+    assert_eq!(
+        peaks,
+        vec![voltvend_store::PeakDemand { meter_id: meter, serial: "TOU-1".into(), demand_w: 15_500, at_us: oct2 }]
+    );
+    let before = h.store.peak_demands(None, within, Some(meter), sep30, oct2).await.unwrap();
+    assert_eq!(before.iter().map(|p| p.demand_w).collect::<Vec<_>>(), vec![12_000]);
+    assert!(h.store.peak_demands(None, Some(estate.building_b.id), None, sep30, to).await.unwrap().is_empty());
+    assert!(h.store.peak_demands(Some(estate.building_b.id), None, None, sep30, to).await.unwrap().is_empty());
 }
 
 /// 集团财务 on both backends (ADR 0007): the group's counter sells to a Riverside tenant, an operator's

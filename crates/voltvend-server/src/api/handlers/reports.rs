@@ -1241,6 +1241,23 @@ pub async fn load_curve(
     }
     let total = used.iter().map(|(m, _)| *m).fold(0_i64, i64::saturating_add);
     let peak = peak.and_then(|(_, i)| buckets.get(i).cloned());
+    let measured_peaks: Vec<MeasuredPeakView> = if utility == "electricity" {
+        let found =
+            app.store.peak_demands(Some(p.scope()), premises, meter, timestamp_us(from), timestamp_us(to)).await?;
+        found
+            .into_iter()
+            .map(|d| MeasuredPeakView {
+                meter_id: d.meter_id.as_uuid(),
+                serial: d.serial,
+                demand: voltvend_domain::decimal::format_scaled(d.demand_w, 3),
+                at: jiff::Timestamp::from_microsecond(d.at_us)
+                    .map(|t| t.to_zoned(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     if format != Output::Json {
         let rows: Vec<Vec<Cell>> = buckets
             .iter()
@@ -1259,6 +1276,9 @@ pub async fn load_curve(
         if let Some(pk) = &peak {
             lines.push(format!("peak {} {demand_unit} at {}", pk.average, pk.start));
         }
+        if let Some(m) = measured_peaks.first() {
+            lines.push(format!("measured maximum demand {} kW at {} ({})", m.demand, m.at, m.serial));
+        }
         return table_file(&app, &p, &CURVE_HEADER, &rows, format, &format!("load-curve-{interval}"), lines).await;
     }
     Ok(Json(LoadCurveView {
@@ -1270,6 +1290,7 @@ pub async fn load_curve(
         total: quantity(total, unit),
         buckets,
         peak,
+        measured_peaks,
     })
     .into_response())
 }

@@ -50,6 +50,18 @@ pub(super) async fn read(
     at: &str,
     kwh: i64,
 ) -> voltvend_ops::ReadingsOutcome {
+    read_with_demand(api, meter, at, kwh, None).await
+}
+
+/// A reading with what the meter's maximum-demand register said (`(kW × 1000, when)`).
+pub(super) async fn read_with_demand(
+    api: &Api,
+    meter: voltvend_domain::MeterId,
+    at: &str,
+    kwh: i64,
+    demand: Option<(i64, &str)>,
+) -> voltvend_ops::ReadingsOutcome {
+    let demand = demand.map(|(demand_w, at)| voltvend_ops::MaxDemand { demand_w, at: at.parse().unwrap() });
     let reading = Reading { at: at.parse().unwrap(), registers: Registers::Total(kwh * 1_000) };
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -59,6 +71,7 @@ pub(super) async fn read(
         readings: vec![reading],
         report: None,
         limits: ReadingLimits::default(),
+        demand,
     });
     let op = voltvend_ops::Operation::new(id, voltvend_ops::Actor::system("headend"), command);
     match api.store.submit(op).await.unwrap().outcome() {

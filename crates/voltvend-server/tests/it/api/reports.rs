@@ -569,6 +569,10 @@ async fn the_load_curve_shows_each_hours_demand_and_the_peak() {
     for (at, kwh) in [("2026-01-02T00:00:00Z", 100), ("2026-01-02T01:00:00Z", 110), ("2026-01-02T02:30:00Z", 140)] {
         super::lifecycle::read(&api, e.remote_meter, at, kwh).await;
     }
+    // At 13:00 nothing more used, and the meter's maximum-demand register says 35.5 kW at 10:10: shorter than
+    // the hour's average shows.
+    let demand = Some((35_500, "2026-01-02T02:10:00Z"));
+    super::lifecycle::read_with_demand(&api, e.remote_meter, "2026-01-02T05:00:00Z", 140, demand).await;
     let hourly = format!(
         "/api/v1/reports/load-curve?from=2026-01-02T00:00:00Z&to=2026-01-02T06:00:00Z&interval=hour&meter_id={}",
         e.remote_meter
@@ -591,6 +595,12 @@ async fn the_load_curve_shows_each_hours_demand_and_the_peak() {
         (Some("2026-01-02T10:00:00+08:00"), Some("30.000"))
     );
     assert_eq!((c["total"]["amount"].as_str(), c["demand_unit"].as_str()), (Some("40.000"), Some("kW")));
+    let measured = &c["measured_peaks"];
+    assert_eq!(measured.as_array().map(Vec::len), Some(1), "{c}");
+    assert_eq!(
+        (measured[0]["demand"].as_str(), measured[0]["at"].as_str()),
+        (Some("35.500"), Some("2026-01-02T10:10:00+08:00"))
+    );
     let daily = "/api/v1/reports/load-curve?from=2026-01-01T16:00:00Z&to=2026-01-03T16:00:00Z";
     let c = get(&api, BuiltinRole::Manager, 'a', &format!("{daily}&premises_id={}", e.building_a.id)).await;
     let days: Vec<(&str, &str)> = c["buckets"]
@@ -600,6 +610,9 @@ async fn the_load_curve_shows_each_hours_demand_and_the_peak() {
         .map(|b| (b["consumption"]["amount"].as_str().unwrap(), b["average"].as_str().unwrap()))
         .collect();
     assert_eq!(days, vec![("40.000", "1.666"), ("0.000", "0.000")]);
+    assert_eq!(c["measured_peaks"][0]["demand"], "35.500", "the building's meters' registers");
+    let b = get(&api, BuiltinRole::Manager, 'b', &format!("{daily}&premises_id={}", e.building_b.id)).await;
+    assert_eq!(b["measured_peaks"].as_array().map(Vec::len), Some(0), "{b}");
     let r = api.send(api.as_(BuiltinRole::Manager, 'b', Method::GET, &hourly)).await;
     assert_eq!(r.status.as_u16(), 404);
     let csv = file(&api, BuiltinRole::Manager, 'a', &format!("{hourly}&format=csv")).await;

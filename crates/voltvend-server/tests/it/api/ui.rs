@@ -1442,6 +1442,9 @@ async fn energy_is_analysed_by_category_from_its_page() {
     for (at, kwh) in [("2026-09-30T15:00:00Z", 1_000), ("2026-10-15T00:00:00Z", 1_250)] {
         super::lifecycle::read(&api, e.remote_meter, at, kwh).await;
     }
+    // The meter's maximum-demand register: 48.2 kW at 20:00 on the 14th.
+    let demand = Some((48_200, "2026-10-14T12:00:00Z"));
+    super::lifecycle::read_with_demand(&api, e.remote_meter, "2026-10-15T01:00:00Z", 1_250, demand).await;
     let serial = api
         .send(api.as_(
             voltvend_domain::BuiltinRole::Manager,
@@ -1459,6 +1462,8 @@ async fn energy_is_analysed_by_category_from_its_page() {
     // The load curve: October 15th's 250 kWh over its 24 hours, the month's peak day.
     assert!(html.contains("id=\"load-curve\"") && html.contains("<svg"), "{html}");
     assert!(html.contains("10.416 kW</strong> (2026-10-15, 250.000 kWh)"), "{html}");
+    let measured = &html[html.find("id=\"measured-peaks-table\"").expect("the measured peaks")..];
+    assert!(measured.contains("48.200 kW</td><td>2026-10-14T20:00"), "{measured}");
     let form = |serial: &str| {
         format!(
             "csrf={}&key={}&serial={serial}&category=hvac&sub_item=office+AC",
