@@ -667,7 +667,7 @@ fn take(
         // Credit is a wallet top-up: as for a sale, only to an account in service, and within its hoarding
         // limit.
         account.account.ensure_can_vend()?;
-        let (balance, _) = wallet_position(ws, &account)?;
+        let (balance, _) = wallet_position(ws, account)?;
         if let Some(max) = account.max_balance_minor
             && balance.saturating_add(credit) > max
         {
@@ -722,7 +722,7 @@ fn take(
     );
     ws.vending_points.put(point.id, point);
     ws.fee_payments.push(payment.clone());
-    reconnect_if_settled(ws, op, &account, at, 1)?;
+    reconnect_if_settled(ws, op, account, at, 1)?;
     Ok((Outcome::FeesPaid(payment), entry))
 }
 
