@@ -17,6 +17,10 @@ fn application(frame: &Frame) {
     match Reply::from_frame(frame) {
         Ok(reply) => {
             assert_eq!(reply.to_frame(frame.address), *frame, "{reply:?}");
+            // What the head end makes of a maximum-demand register: a value or an error, never a panic.
+            if let Reply::Data { di: voltvend_headend::read::DI_MAX_DEMAND, value, .. } = &reply {
+                let _ = voltvend_headend::read::max_demand_of(value);
+            }
             if let Reply::Data { di, value, .. } | Reply::FollowUpData { di, value, .. } = &reply
                 && let Some(id) = data::lookup(*di)
                 && let Ok(v) = data::decode(id.format, value)
