@@ -478,19 +478,21 @@ impl HeadEnd {
         let report = read::report_of(energy.status_3, at);
         let limits =
             ReadingLimits { register_wrap: Some(read::REGISTER_WRAP_WH), max_power_w: self.inner.config.max_power_w };
-        let demand = if self.inner.config.read_max_demand {
-            // A meter without the register (or one that answers it badly) is still read and billed.
-            let tz = self.time_zone(meter.meter.premises_id).await?;
-            match read::read_max_demand(&bus, address, &tz, timeout).await {
-                Ok(d) => d,
-                Err(e) => {
+        // An electricity meter's maximum demand (a water meter has none). A meter without the register, or one
+        // that answers it badly, is still read and billed.
+        let demand =
+            if self.inner.config.read_max_demand && meter.meter.utility == voltvend_domain::Utility::Electricity {
+                let read = match self.time_zone(meter.meter.premises_id).await {
+                    Ok(tz) => read::read_max_demand(&bus, address, &tz, timeout).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                read.unwrap_or_else(|e| {
                     tracing::debug!(meter = %meter.meter.id, "maximum demand not read: {e}");
                     None
-                }
-            }
-        } else {
-            None
-        };
+                })
+            } else {
+                None
+            };
         self.submit_reading(meter, reading, report, limits, demand).await
     }
 

@@ -269,6 +269,8 @@ struct Footprint {
     /// A postpaid cycle is made, or a month issued: every postpaid cycle is loaded, with its site (one at the
     /// same site is refused; one within the issued schedule's site bills its own units).
     postpaid_cycle: bool,
+    /// Months issued: every postpaid cycle's run of each is loaded (an enclosing cycle may have billed it).
+    issued_periods: BTreeSet<i32>,
     /// Accounts sold to (at a counter or online): a postpaid one's every meter is loaded, to be reconnected
     /// when its bills are paid.
     sale_accounts: BTreeSet<AccountId>,
@@ -588,6 +590,7 @@ impl Footprint {
                 self.fee_periods.insert((i.schedule_id, i.period));
                 self.transfers.insert(op.transfer_id(0));
                 self.postpaid_cycle = true;
+                self.issued_periods.insert(i.period);
             }
             Command::DunFees(i) | Command::DisconnectOverdue(i) => {
                 // As for issuing: the site's units bring their accounts, the accounts their unpaid charges
@@ -823,10 +826,14 @@ pub async fn load<'a, S: Source + Send>(
             told.insert(*site);
         }
     }
-    for key in &fp.fee_periods {
+    let mut run_keys = fp.fee_periods.clone();
+    for s in ws.fee_schedules.values().filter(|s| s.basis == voltvend_domain::fees::FeeBasis::Postpaid) {
+        run_keys.extend(fp.issued_periods.iter().map(|p| (s.id, *p)));
+    }
+    for key in &run_keys {
         ws.fee_runs.ask(*key);
     }
-    for r in src.fee_runs(&list(&fp.fee_periods)).await? {
+    for r in src.fee_runs(&list(&run_keys)).await? {
         ws.fee_runs.load((r.schedule_id, r.period), r);
     }
     let mut within: std::collections::BTreeMap<PremisesId, Vec<PremisesId>> =

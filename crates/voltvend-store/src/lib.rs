@@ -674,21 +674,23 @@ pub trait Store: Send + Sync + fmt::Debug {
         schedule: voltvend_domain::FeeScheduleId,
         period: i32,
     ) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError>;
-    /// 后付费账单: an account's latest charge of a schedule at a unit before a month (its previous bill).
+    /// 后付费账单: an account's latest bill at a unit before a month (its previous bill), of whichever postpaid
+    /// cycle billed it (a tenant's own cycle may follow the building's).
     async fn previous_fee_charge(
         &self,
-        schedule: voltvend_domain::FeeScheduleId,
         account: AccountId,
         premises: PremisesId,
         period: i32,
     ) -> Result<Option<voltvend_ops::FeeCharge>, StoreError>;
-    /// What the consumption transfers posted in `(from_us, to_us]` charged the customer ledger accounts
-    /// `accounts` (an account's wallet and arrears): priced readings with their tax, and common-area shares.
+    /// What the consumption transfers between two bills charged the customer ledger accounts `accounts` (an
+    /// account's wallet and arrears): priced readings with their tax, and common-area shares. Each end is a
+    /// bill's transfer, when it made one — the span is then exactly the ledger's order between them, whatever
+    /// shared their time — or else its time (`(from_us, to_us]`).
     async fn consumption_charged(
         &self,
         accounts: [LedgerAccountId; 2],
-        from_us: i64,
-        to_us: i64,
+        from: (i64, Option<voltvend_domain::TransferId>),
+        to: (i64, Option<voltvend_domain::TransferId>),
     ) -> Result<ConsumptionCharged, StoreError>;
     /// An account's charges, oldest due first (at most [`ListQuery::LIMIT_MAX`], the unpaid ones first).
     async fn account_fee_charges(&self, account: AccountId) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError>;

@@ -690,6 +690,9 @@ async fn set_time_writes_the_meters_clock_or_falls_back_to_broadcast() {
 async fn a_water_meters_valve_shuts_when_credit_runs_out_and_a_sale_opens_it() {
     let mut w = World::build(Transport::Dlt645Water).await;
     w.sell(2_000).await;
+    // Whatever its register says, a water meter has no electrical demand to report.
+    let a = Address::from_meter_no(ADDRESS).unwrap();
+    w.fleet.lock().unwrap().meter_mut(&a).unwrap().protocol.max_demand = Some((5_000, start()));
     // 1 000 m³ on the register (litres, as the water meter counts).
     let first = w.headend.poll_meter(w.meter()).await.unwrap();
     assert_eq!((first.billed, first.balance_after_minor), (1, 2_000));
@@ -707,6 +710,7 @@ async fn a_water_meters_valve_shuts_when_credit_runs_out_and_a_sale_opens_it() {
     w.sell(1_000).await;
     assert_eq!(w.headend.run_commands().await.unwrap(), 1);
     assert!(w.sim_relay_closed(), "the valve is open again");
+    assert!(w.store.peak_demands(None, None, Some(w.meter()), 0, i64::MAX).await.unwrap().is_empty());
     assert_eq!(
         w.commands().await,
         [(CommandKind::RelayTrip, CommandStatus::Done), (CommandKind::RelayClose, CommandStatus::Done)]

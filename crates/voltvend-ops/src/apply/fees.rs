@@ -203,10 +203,39 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
     // cycle bills a unit; a tenant's own cycle inside the building's).
     let mut inner = Vec::new();
     if postpaid {
-        for s in ws.fee_schedules.values().filter(|s| s.basis == FeeBasis::Postpaid && s.id != schedule.id) {
+        let own_path = ws
+            .premises
+            .get(&schedule.premises_id)?
+            .ok_or_else(|| OpError::not_found("premises", schedule.premises_id))?
+            .path
+            .clone();
+        let others: Vec<FeeSchedule> = ws
+            .fee_schedules
+            .values()
+            .filter(|s| s.basis == FeeBasis::Postpaid && s.id != schedule.id)
+            .cloned()
+            .collect();
+        for s in others {
             let site = ws.premises.get(&s.premises_id)?.ok_or_else(|| OpError::not_found("premises", s.premises_id))?;
             if site.id != schedule.premises_id && site.path.contains(&schedule.premises_id) {
                 inner.push(site.id);
+            }
+            // A cycle around this one that issued the month before this one existed billed its units for it
+            // already: issuing it here would charge them twice.
+            let encloses = s.premises_id != schedule.premises_id && own_path.contains(&s.premises_id);
+            if encloses
+                && let Some(run) = ws.fee_runs.get(&(s.id, i.period))?
+                && run.at < schedule.created_at
+            {
+                return Err(OpError::refused(
+                    "cycle_month_billed",
+                    format!(
+                        "{} billed {} for the units of {} before this cycle existed; it bills them from the next month",
+                        s.name,
+                        month_of(i.period),
+                        schedule.name
+                    ),
+                ));
             }
         }
     }
@@ -634,6 +663,22 @@ pub(super) fn payable(ws: &Workspace, account: &AccountRecord, paid_minor: i64) 
             ),
         ));
     }
+    let credit = paid_minor - paid_minor.min(owed);
+    if credit > 0 {
+        // Credit is a wallet top-up: as for a sale, only to an account in service, and within its hoarding
+        // limit (checked when an online payment is asked for, too: refused at settlement, all of it would be
+        // owed back).
+        account.account.ensure_can_vend()?;
+        let (balance, _) = wallet_position(ws, account)?;
+        if let Some(max) = account.max_balance_minor
+            && balance.saturating_add(credit) > max
+        {
+            return Err(OpError::refused(
+                "hoarding_limit",
+                format!("the wallet may hold at most {max}; it holds {balance} (minor units)"),
+            ));
+        }
+    }
     Ok(charges)
 }
 
@@ -663,20 +708,6 @@ fn take(
     let receipt_no = point.next_receipt()?;
     let to_charges = p.paid_minor.min(owed);
     let credit = p.paid_minor - to_charges;
-    if credit > 0 {
-        // Credit is a wallet top-up: as for a sale, only to an account in service, and within its hoarding
-        // limit.
-        account.account.ensure_can_vend()?;
-        let (balance, _) = wallet_position(ws, account)?;
-        if let Some(max) = account.max_balance_minor
-            && balance.saturating_add(credit) > max
-        {
-            return Err(OpError::refused(
-                "hoarding_limit",
-                format!("the wallet may hold at most {max}; it holds {balance} (minor units)"),
-            ));
-        }
-    }
     let (lines, credits) = allocate(ws, op, &charges, to_charges, 0, at)?;
     let mut postings = vec![Posting { account: source, side: Side::Debit, amount_minor: p.paid_minor }];
     postings.extend(credits);

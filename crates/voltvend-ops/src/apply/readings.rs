@@ -54,7 +54,7 @@ pub(super) fn apply(
         in_scope(ws, &op.actor, p, "meter", r.meter_id)?;
     }
     if meter.meter.state == MeterState::Installed && meter.meter.account_id.is_none() {
-        record_demand(ws, r);
+        record_demand(ws, r, meter.meter.ratio.multiplier());
         return measure(ws, op, r);
     }
     meter.meter.ensure_active()?;
@@ -76,7 +76,7 @@ pub(super) fn apply(
     let mut pricing = ws.pricing.get(&key)?.cloned().unwrap_or_default();
     let mut last = ws.reading_states.get(&r.meter_id)?.map(|s| s.last.clone());
 
-    record_demand(ws, r);
+    record_demand(ws, r, meter.meter.ratio.multiplier());
     let mut readings = r.readings.clone();
     readings.sort_by_key(|x| x.at);
     let (mut billed, mut skipped, mut flagged) = (0_usize, 0_usize, 0_usize);
@@ -522,16 +522,19 @@ pub(crate) fn resolve(prev: &Reading, reading: &Reading, limits: ReadingLimits) 
 /// How far a maximum demand's time may lie after the reading it came with: a meter's clock a little fast.
 const DEMAND_CLOCK_SLACK: jiff::SignedDuration = jiff::SignedDuration::from_hours(1);
 
-/// Keeps what the meter's maximum-demand register said, once per meter and time. A register that says nothing
-/// (zero after a clear), more than [`MaxDemand::DEMAND_W_MAX`], or a time after the reading (a meter's clock
-/// wrong) is not kept: it is the meter's word on its peak, not billing, so it is dropped rather than refused with
-/// the readings.
-fn record_demand(ws: &mut Workspace, r: &ApplyReadings) {
+/// Keeps what the meter's maximum-demand register said, once per meter and time, on the primary side as its
+/// energy is (times its CT × VT `ratio`: a transformer-rated meter's register measures the secondary). A
+/// register that says nothing (zero after a clear), more than [`MaxDemand::DEMAND_W_MAX`] once scaled, or a time
+/// after the reading (a meter's clock wrong) is not kept: it is the meter's word on its peak, not billing, so it
+/// is dropped rather than refused with the readings.
+fn record_demand(ws: &mut Workspace, r: &ApplyReadings, ratio: u64) {
     let Some(d) = r.demand else { return };
     let Some(latest) = r.readings.iter().map(|x| x.at).max() else { return };
     let after = latest.checked_add(DEMAND_CLOCK_SLACK).unwrap_or(latest);
-    if !(1..=MaxDemand::DEMAND_W_MAX).contains(&d.demand_w) || d.at > after {
+    let scaled = i64::try_from(ratio).ok().and_then(|ratio| d.demand_w.checked_mul(ratio));
+    let Some(demand_w) = scaled.filter(|w| (1..=MaxDemand::DEMAND_W_MAX).contains(w)) else { return };
+    if d.demand_w <= 0 || d.at > after {
         return;
     }
-    ws.demands.push(DemandRow { meter_id: r.meter_id, demand: d, read_at: latest });
+    ws.demands.push(DemandRow { meter_id: r.meter_id, demand: MaxDemand { demand_w, at: d.at }, read_at: latest });
 }

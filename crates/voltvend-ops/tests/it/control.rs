@@ -362,4 +362,11 @@ fn a_maximum_demand_is_kept_once_and_a_nonsense_one_dropped() {
         r.demand = max(9_000, "2026-11-23T06:45:00Z");
     }
     assert_ne!(plain.fingerprint(), with_demand.fingerprint());
+    // Behind a 200/5 CT the register measures the secondary: 6.000 kW is 240 kW at the supply, as its energy is
+    // counted.
+    db.meters.get_mut(&estate.remote_meter).unwrap().meter.ratio = voltvend_domain::CtVtRatio::new(40, 1).unwrap();
+    let op = with(&mut estate, &[("2026-11-23T08:30:00Z", 1_010_000)], max(6_000, "2026-11-23T08:10:00Z"));
+    outcome(db.run(&op, None, &ctx, at()));
+    let latest = db.demands.values().max_by_key(|d| d.demand.at).unwrap();
+    assert_eq!(latest.demand.demand_w, 240_000);
 }

@@ -9,3 +9,5 @@ CREATE TABLE meter_demands (
     PRIMARY KEY (meter_id, demand_at_us)
 );
 CREATE INDEX meter_demands_at ON meter_demands (demand_at_us);
+CREATE TRIGGER meter_demands_append_only BEFORE UPDATE OR DELETE ON meter_demands
+    FOR EACH ROW EXECUTE FUNCTION voltvend_append_only();

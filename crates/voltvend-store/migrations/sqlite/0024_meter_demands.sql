@@ -9,3 +9,5 @@ CREATE TABLE meter_demands (
     PRIMARY KEY (meter_id, demand_at_us)
 );
 CREATE INDEX meter_demands_at ON meter_demands (demand_at_us);
+CREATE TRIGGER meter_demands_append_only_u BEFORE UPDATE ON meter_demands BEGIN SELECT RAISE(ABORT, 'meter demands are append-only'); END;
+CREATE TRIGGER meter_demands_append_only_d BEFORE DELETE ON meter_demands BEGIN SELECT RAISE(ABORT, 'meter demands are append-only'); END;

@@ -780,13 +780,15 @@ impl Store for SqlStore {
 
     async fn previous_fee_charge(
         &self,
-        schedule: voltvend_domain::FeeScheduleId,
         account: AccountId,
         premises: PremisesId,
         period: i32,
     ) -> Result<Option<voltvend_ops::FeeCharge>, StoreError> {
-        let mut b = QueryBuilder::<Db>::new("SELECT c.* FROM fee_charges c WHERE c.schedule_id = ");
-        b.push_bind(schedule.as_uuid()).push(" AND c.account_id = ").push_bind(account.as_uuid());
+        let mut b = QueryBuilder::<Db>::new(
+            "SELECT c.* FROM fee_charges c JOIN fee_schedules s ON s.id = c.schedule_id \
+             WHERE s.basis = 'postpaid' AND c.account_id = ",
+        );
+        b.push_bind(account.as_uuid());
         b.push(" AND c.premises_id = ").push_bind(premises.as_uuid());
         b.push(" AND c.period < ").push_bind(i64::from(period)).push(" ORDER BY c.period DESC LIMIT 1");
         Ok(self.fetch(b, fee_charge_from_row).await?.into_iter().next())
@@ -816,16 +818,19 @@ impl Store for SqlStore {
     async fn consumption_charged(
         &self,
         accounts: [LedgerAccountId; 2],
-        from_us: i64,
-        to_us: i64,
+        from: (i64, Option<voltvend_domain::TransferId>),
+        to: (i64, Option<voltvend_domain::TransferId>),
     ) -> Result<crate::ConsumptionCharged, StoreError> {
         // The account's consumption transfers in the span (after one bill's issue, up to and with the next's:
         // what the next one's usage took in), each marked whether it is a common-area share (a
         // share's transfer is recorded against it); then their lines on the account and on the tax account.
         let row = sqlx::query(
             "WITH t AS (SELECT tr.seq, EXISTS (SELECT 1 FROM apportionment_shares s WHERE s.transfer_id = tr.id) \
-             AS share FROM transfers tr WHERE tr.kind = 'consumption' AND tr.posted_at_us > $3 \
-             AND tr.posted_at_us <= $4 AND tr.seq IN \
+             AS share FROM transfers tr WHERE tr.kind = 'consumption' \
+             AND (CASE WHEN $5 IS NULL THEN tr.posted_at_us > $3 \
+             ELSE tr.seq > (SELECT b.seq FROM transfers b WHERE b.id = $5) END) \
+             AND (CASE WHEN $6 IS NULL THEN tr.posted_at_us <= $4 \
+             ELSE tr.seq < (SELECT b.seq FROM transfers b WHERE b.id = $6) END) AND tr.seq IN \
              (SELECT transfer_seq FROM entries WHERE account_id = $1 OR account_id = $2)) \
              SELECT CAST(COALESCE(SUM(CASE WHEN NOT t.share AND e.account_id IN ($1, $2) THEN e.amount_minor \
              ELSE 0 END), 0) AS BIGINT) AS energy, \
@@ -837,8 +842,10 @@ impl Store for SqlStore {
         )
         .bind(accounts[0].as_uuid())
         .bind(accounts[1].as_uuid())
-        .bind(from_us)
-        .bind(to_us)
+        .bind(from.0)
+        .bind(to.0)
+        .bind(from.1.map(|t| t.as_uuid()))
+        .bind(to.1.map(|t| t.as_uuid()))
         .fetch_one(&self.pool)
         .await?;
         Ok(crate::ConsumptionCharged {
@@ -999,7 +1006,8 @@ impl Store for SqlStore {
         b.push_bind(from_us).push(" AND x.demand_at_us < ").push_bind(to_us);
         b.push(
             ") AS at_us FROM (SELECT d.meter_id AS meter_id, MIN(m.serial) AS serial, MAX(d.demand_w) AS w \
-             FROM meter_demands d JOIN meters m ON m.id = d.meter_id WHERE d.demand_at_us >= ",
+             FROM meter_demands d JOIN meters m ON m.id = d.meter_id WHERE m.utility = 'electricity' \
+             AND d.demand_at_us >= ",
         );
         b.push_bind(from_us).push(" AND d.demand_at_us < ").push_bind(to_us);
         if let Some(m) = meter {

@@ -1847,9 +1847,18 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
     // (the payment is not consumption).
     let charged = |from, to| h.store.consumption_charged([account.wallet, account.arrears], from, to);
     let issued = c.issued_at.as_microsecond();
-    let before_issue = charged(0, issued).await.unwrap();
+    let before_issue = charged((0, None), (issued, None)).await.unwrap();
     assert_eq!((before_issue.energy_minor, before_issue.tax_minor, before_issue.shares_minor), (7_500, 0, 0));
-    assert_eq!(charged(issued, i64::MAX).await.unwrap(), voltvend_store::ConsumptionCharged::default());
+    // Bounded by the bill's transfer instead of its time: the same (the readings were posted before it).
+    let bill_transfer = runs[0].transfer_id;
+    assert!(bill_transfer.is_some());
+    assert_eq!(charged((0, None), (issued, bill_transfer)).await.unwrap(), before_issue);
+    // Nothing after the bill (the payment is not consumption); before its own transfer nothing is after it.
+    assert_eq!(charged((issued, None), (i64::MAX, None)).await.unwrap(), voltvend_store::ConsumptionCharged::default());
+    assert_eq!(
+        charged((0, bill_transfer), (i64::MAX, None)).await.unwrap(),
+        voltvend_store::ConsumptionCharged::default()
+    );
     // Disconnection after the day's notice: refused today, recorded tomorrow (the bill is paid: nothing trips).
     let disconnect = || Command::DisconnectOverdue(IssueFees { schedule_id: cycle, period: 202_610 });
     let op = Operation::new(estate.next_op(), admin.clone(), disconnect());
@@ -1890,6 +1899,10 @@ pub async fn postpaid_bills_agree_with_the_model(h: &Harness) {
     let mine = h.store.fee_charges_of_period(own, 202_609).await.unwrap();
     assert_eq!(mine.len(), 1);
     assert_eq!((mine[0].account_id, mine[0].credit_minor, mine[0].amount_minor), (estate.account_a, 1_750, 250));
+    // October was billed by the property's cycle before A-101's own existed: not a second time.
+    let october = Command::IssueFees(IssueFees { schedule_id: own, period: 202_610 });
+    let op = Operation::new(estate.next_op(), admin.clone(), october);
+    assert_eq!(h.store.submit(op).await.err().map(|e| e.code()), Some("cycle_month_billed"));
     let report = h.store.check(CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
 }

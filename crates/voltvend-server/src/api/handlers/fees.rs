@@ -425,12 +425,20 @@ pub async fn bill(app: &AppState, p: &Principal, id: Uuid, period_path: &str, un
     .to_zoned(tz)
     .map_err(ApiError::internal)?
     .timestamp();
-    let from = app
-        .store
-        .previous_fee_charge(s.id, account.account.id, c.premises_id, month)
-        .await?
-        .map_or(month_start, |e| e.issued_at);
+    let previous = app.store.previous_fee_charge(account.account.id, c.premises_id, month).await?;
+    let from = previous.as_ref().map_or(month_start, |e| e.issued_at);
     let (from_us, to_us) = (from.as_microsecond(), c.issued_at.as_microsecond());
+    // The bills' own transfers bound the money between them exactly (readings applied in the same batch as a
+    // bill share its time).
+    let run_transfer = async |schedule, period| -> ApiResult<Option<voltvend_domain::TransferId>> {
+        let runs = app.store.fee_runs(schedule).await?;
+        Ok(runs.into_iter().find(|r| r.period == period).and_then(|r| r.transfer_id))
+    };
+    let after = match &previous {
+        Some(p) => run_transfer(p.schedule_id, p.period).await?,
+        None => None,
+    };
+    let upto = run_transfer(s.id, month).await?;
     let unit_id = Some(c.premises_id);
     let mut consumption = Vec::new();
     for (grouping, out) in [(ConsumptionGrouping::Meter, 0), (ConsumptionGrouping::TouPeriod, 1)] {
@@ -449,7 +457,8 @@ pub async fn bill(app: &AppState, p: &Principal, id: Uuid, period_path: &str, un
     }
     let by_tou = consumption.pop().map(|(_, v)| v).unwrap_or_default();
     let by_meter = consumption.pop().map(|(_, v)| v).unwrap_or_default();
-    let charged = app.store.consumption_charged([account.wallet, account.arrears], from_us, to_us).await?;
+    let charged =
+        app.store.consumption_charged([account.wallet, account.arrears], (from_us, after), (to_us, upto)).await?;
     let earlier = c.usage_minor - charged.energy_minor - charged.shares_minor;
     let today = today_at(app, s.premises_id).await?;
     let cur = s.currency;

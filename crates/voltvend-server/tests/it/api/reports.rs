@@ -613,6 +613,8 @@ async fn the_load_curve_shows_each_hours_demand_and_the_peak() {
     assert_eq!(c["measured_peaks"][0]["demand"], "35.500", "the building's meters' registers");
     let b = get(&api, BuiltinRole::Manager, 'b', &format!("{daily}&premises_id={}", e.building_b.id)).await;
     assert_eq!(b["measured_peaks"].as_array().map(Vec::len), Some(0), "{b}");
+    let b = get(&api, BuiltinRole::Manager, 'b', daily).await;
+    assert_eq!(b["measured_peaks"].as_array().map(Vec::len), Some(0), "building B's manager, by scope: {b}");
     let r = api.send(api.as_(BuiltinRole::Manager, 'b', Method::GET, &hourly)).await;
     assert_eq!(r.status.as_u16(), 404);
     let csv = file(&api, BuiltinRole::Manager, 'a', &format!("{hourly}&format=csv")).await;
