@@ -111,6 +111,30 @@ impl Fixture {
         self.db.run(op, None, &self.ctx, at() + SignedDuration::from_mins(2))
     }
 
+    /// Block A's rent of 500.00 a unit (due on the 10th), November issued, by the group's administrator.
+    fn november_rent(&mut self, schedule_id: voltvend_domain::FeeScheduleId) {
+        use voltvend_domain::fees::FeeBasis;
+        use voltvend_ops::{CreateFeeSchedule, IssueFees};
+        let admin = Actor::operator(self.estate.admin, self.estate.group.id, "10.0.0.9");
+        let create = CreateFeeSchedule {
+            schedule_id,
+            premises_id: self.estate.building_a.id,
+            name: "Rent".into(),
+            basis: FeeBasis::PerUnit,
+            rate_minor: 50_000,
+            currency: voltvend_domain::Currency::CNY,
+            due_day: 10,
+            late_fee_bp: 0,
+            disconnect_after_days: 0,
+        };
+        for command in
+            [Command::CreateFeeSchedule(create), Command::IssueFees(IssueFees { schedule_id, period: 202_611 })]
+        {
+            let op = Operation::new(self.estate.next_op(), admin.clone(), command);
+            committed(self.run(&op));
+        }
+    }
+
     fn clearing(&self) -> i64 {
         self.db.balance(self.channel.clearing).unwrap()
     }
@@ -463,8 +487,8 @@ fn a_statement_is_kept_whole_or_not_at_all() {
 #[test]
 fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
     use voltvend_domain::FeeScheduleId;
-    use voltvend_domain::fees::{FeeBasis, OverduePolicy};
-    use voltvend_ops::{CreateFeeSchedule, FeePolicy, IssueFees};
+    use voltvend_domain::fees::OverduePolicy;
+    use voltvend_ops::FeePolicy;
     let mut f = fixture();
     let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
     let schedule_id = FeeScheduleId::from_uuid(id(7, 0xFE0));
@@ -473,24 +497,9 @@ fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
     let block = policy(OverduePolicy::BlockSales);
     let share = policy(OverduePolicy::ShareOfPurchase { share_bp: 4_000 });
     // November's rent (500.00, due November 10th) is overdue on December 1st.
-    for command in [
-        Command::CreateFeeSchedule(CreateFeeSchedule {
-            schedule_id,
-            premises_id: f.estate.building_a.id,
-            name: "Rent".into(),
-            basis: FeeBasis::PerUnit,
-            rate_minor: 50_000,
-            currency: voltvend_domain::Currency::CNY,
-            due_day: 10,
-            late_fee_bp: 0,
-            disconnect_after_days: 0,
-        }),
-        Command::IssueFees(IssueFees { schedule_id, period: 202_611 }),
-        block,
-    ] {
-        let op = Operation::new(f.estate.next_op(), admin.clone(), command);
-        committed(f.run(&op));
-    }
+    f.november_rent(schedule_id);
+    let op = Operation::new(f.estate.next_op(), admin.clone(), block);
+    committed(f.run(&op));
     let paid_at = at() + SignedDuration::from_mins(1);
     let before = f.db.wallet_balance(f.estate.account_a).unwrap();
     let blocked = f.intent(5_000);
@@ -538,31 +547,11 @@ fn overdue_fees_block_an_online_payment_or_take_their_share_of_it() {
 #[test]
 fn a_prepaid_tenant_pays_rent_alone_online() {
     use voltvend_domain::FeeScheduleId;
-    use voltvend_domain::fees::FeeBasis;
-    use voltvend_ops::{CreateFeeSchedule, IssueFees};
     let mut f = fixture();
     let (_, nothing_owed) = f.intent_for(10_000, IntentPurpose::Fees);
     assert_eq!(refused(nothing_owed), "no_fees_due");
-    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
     let schedule_id = FeeScheduleId::from_uuid(id(7, 0xFE1));
-    // November's rent: 500.00.
-    for command in [
-        Command::CreateFeeSchedule(CreateFeeSchedule {
-            schedule_id,
-            premises_id: f.estate.building_a.id,
-            name: "Rent".into(),
-            basis: FeeBasis::PerUnit,
-            rate_minor: 50_000,
-            currency: voltvend_domain::Currency::CNY,
-            due_day: 10,
-            late_fee_bp: 0,
-            disconnect_after_days: 0,
-        }),
-        Command::IssueFees(IssueFees { schedule_id, period: 202_611 }),
-    ] {
-        let op = Operation::new(f.estate.next_op(), admin.clone(), command);
-        committed(f.run(&op));
-    }
+    f.november_rent(schedule_id);
     // More than is owed is credit a prepaid account buys as a sale: refused before the customer pays.
     let (_, too_much) = f.intent_for(50_001, IntentPurpose::Fees);
     assert_eq!(refused(too_much), "fees_overpaid");
