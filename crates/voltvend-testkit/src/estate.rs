@@ -448,6 +448,16 @@ impl Estate {
         })
     }
 
+    /// A second property of the group (premises id `id`) keeping its own books in CNY (books id `id + 1`): the
+    /// property, its books' id, and the two commands that make them, to apply in order after [`Estate::setup`].
+    pub fn property_with_books(&self, id: u128, name: &str) -> (Premises, BooksId, [Command; 2]) {
+        let property =
+            self.group.new_child(Uuid::from_u128(id).into(), PremisesLevel::Property, name).unwrap_or_else(unreachable);
+        let books = BooksId::from_uuid(Uuid::from_u128(id + 1));
+        let open = OpenBooks { id: books, premises_id: property.id, currency: Currency::CNY };
+        (property.clone(), books, [Command::CreatePremises(property), Command::OpenBooks(open)])
+    }
+
     /// A remote DL/T 645 meter (`address`) received into its property's stock, and a new account opened on it at
     /// `unit`: the meter's and the account's ids, and the two commands, to apply in order after
     /// [`Estate::setup`].

@@ -533,7 +533,7 @@ fn record_demand(ws: &mut Workspace, r: &ApplyReadings, ratio: u64) {
     let after = latest.checked_add(DEMAND_CLOCK_SLACK).unwrap_or(latest);
     let scaled = i64::try_from(ratio).ok().and_then(|ratio| d.demand_w.checked_mul(ratio));
     let Some(demand_w) = scaled.filter(|w| (1..=MaxDemand::DEMAND_W_MAX).contains(w)) else { return };
-    if d.demand_w <= 0 || d.at > after {
+    if d.at > after {
         return;
     }
     ws.demands.push(DemandRow { meter_id: r.meter_id, demand: MaxDemand { demand_w, at: d.at }, read_at: latest });

@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use voltvend_domain::{MeterProtocol, PaymentIntentId};
+use voltvend_domain::MeterProtocol;
 use voltvend_ops::{
     Actor, Applied, Command, IntentPurpose, IntentStatus, Operation, Outcome, PaymentChannel, PaymentMethod, Sale,
 };
@@ -345,7 +345,8 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
     };
     let again = |error: &str, status| Posted::again(lang, &form, error, status);
     if purpose == IntentPurpose::Fees {
-        return confirm_fees(&app, lang, &a).await.unwrap_or_else(|e| again(e, StatusCode::UNPROCESSABLE_ENTITY));
+        let confirmed = confirm_fees(&app, &client, lang, &a).await;
+        return confirmed.unwrap_or_else(|e| again(e, StatusCode::UNPROCESSABLE_ENTITY));
     }
     // The quote is the sale itself through the first channel's shift, applied and thrown away.
     let Some(first) = a.channels.first() else { return again("pay.err.no_channel", StatusCode::UNPROCESSABLE_ENTITY) };
@@ -390,17 +391,23 @@ async fn confirm(State(app): State<AppState>, ClientAddr(client): ClientAddr, re
 /// The confirmation of rent and fees paid online: what the account owes (as the counter's fee payment sees it),
 /// what the payment pays of it and, for a postpaid account, the credit left. The same rules as the payment's
 /// own: nothing owed, or a prepaid account paying more than it owes, is refused here, before the customer pays.
-async fn confirm_fees(app: &AppState, lang: Lang, a: &Asked) -> Result<Response, &'static str> {
+async fn confirm_fees(app: &AppState, client: &str, lang: Lang, a: &Asked) -> Result<Response, &'static str> {
     let c = a.account.account.currency;
+    // What may be paid is the intent's own rule: the intent through the first channel, applied and thrown away.
+    let first = a.channels.first().ok_or("pay.err.no_channel")?;
+    match app.store.dry_run(intent_operation(app, client, a, first, IntentPurpose::Fees)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(match e.code() {
+                "no_fees_due" => "pay.err.no_fees",
+                "fees_overpaid" => "pay.err.fees_over",
+                _ => "pay.err.refused",
+            });
+        }
+        Err(_) => return Err("pay.err.unavailable"),
+    }
     let fees = crate::api::handlers::fees::account_fees(app, &a.account).await.map_err(|_| "pay.err.unavailable")?;
     let owed = fees.owed.minor.parse::<i64>().map_err(|_| "pay.err.unavailable")?;
-    let postpaid = a.account.account.billing_mode == voltvend_domain::BillingMode::Postpaid;
-    if owed == 0 && !postpaid {
-        return Err("pay.err.no_fees");
-    }
-    if a.amount_minor > owed && !postpaid {
-        return Err("pay.err.fees_over");
-    }
     let money = |minor| format!("{} {}", voltvend_domain::Money::from_minor(minor, c).to_decimal_string(), c.code());
     let holder = app.store.customer(a.account.account.customer_id).await.map(|c| masked(&c.name)).unwrap_or_default();
     let to_fees = a.amount_minor.min(owed);
@@ -448,18 +455,7 @@ async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, requ
     if phone.as_deref().is_some_and(|p| voltvend_payments::mpesa::phone(p).is_none()) {
         return again("pay.err.phone", StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let intent_id: PaymentIntentId = app.api.ids.uuid().into();
-    let create = Command::CreatePaymentIntent(voltvend_ops::CreatePaymentIntent {
-        intent_id,
-        channel_id: channel.id,
-        account_id: a.account.account.id,
-        meter_id: a.meter.meter.id,
-        amount_minor: a.amount_minor,
-        expires_at: app.now() + jiff::SignedDuration::from_mins(15),
-        purpose,
-    });
-    let op = Operation::new(app.api.ids.id(), Actor::system(&format!("customer:{client}")), create);
-    let intent = match app.store.submit(op).await {
+    let intent = match app.store.submit(intent_operation(&app, &client, &a, channel, purpose)).await {
         Ok(Applied::Committed { outcome: Outcome::PaymentIntent(i), .. }) => i,
         _ => return again("pay.err.refused", StatusCode::UNPROCESSABLE_ENTITY),
     };
@@ -469,6 +465,27 @@ async fn order(State(app): State<AppState>, ClientAddr(client): ClientAddr, requ
         return again(error, StatusCode::BAD_GATEWAY);
     }
     Redirect::to(&format!("/pay/status/{}?lang={}", intent.id, lang.tag())).into_response()
+}
+
+/// The customer's intent for what was asked, through `channel`, open for 15 minutes: the operation, as the system
+/// acting for the client.
+fn intent_operation(
+    app: &AppState,
+    client: &str,
+    a: &Asked,
+    channel: &PaymentChannel,
+    purpose: IntentPurpose,
+) -> Operation {
+    let create = Command::CreatePaymentIntent(voltvend_ops::CreatePaymentIntent {
+        intent_id: app.api.ids.uuid().into(),
+        channel_id: channel.id,
+        account_id: a.account.account.id,
+        meter_id: a.meter.meter.id,
+        amount_minor: a.amount_minor,
+        expires_at: app.now() + jiff::SignedDuration::from_mins(15),
+        purpose,
+    });
+    Operation::new(app.api.ids.id(), Actor::system(&format!("customer:{client}")), create)
 }
 
 /// The provider's order for an intent: made once, then kept while the server runs (asked again after a

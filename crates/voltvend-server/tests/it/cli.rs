@@ -703,10 +703,8 @@ fn demo_removes_its_temporary_database_unless_kept() {
 /// every property's books balance.
 #[tokio::test]
 async fn check_warns_of_properties_out_of_balance_and_settles_them() {
-    use voltvend_domain::{
-        BooksId, Currency, LedgerAccountId, Money, PremisesLevel, TransferId, TransferKind, TransferRequest,
-    };
-    use voltvend_ops::{Command, OpenBooks};
+    use voltvend_domain::{Currency, LedgerAccountId, Money, TransferId, TransferKind, TransferRequest};
+    use voltvend_ops::Command;
     let dir = tempfile::tempdir().unwrap();
     let url = migrated_sqlite(dir.path());
     let mut options = OpenOptions::new(&url);
@@ -716,18 +714,10 @@ async fn check_warns_of_properties_out_of_balance_and_settles_them() {
     for op in estate.setup.clone() {
         store.submit(op).await.unwrap();
     }
-    let hillside =
-        estate.group.new_child(uuid::Uuid::from_u128(0x9B00_0001).into(), PremisesLevel::Property, "Hillside").unwrap();
-    let books = BooksId::from_uuid(uuid::Uuid::from_u128(0x9B00_0002));
-    store.submit(estate.system(Command::CreatePremises(hillside.clone()))).await.unwrap();
-    store
-        .submit(estate.system(Command::OpenBooks(OpenBooks {
-            id: books,
-            premises_id: hillside.id,
-            currency: Currency::CNY,
-        })))
-        .await
-        .unwrap();
+    let (hillside, books, make) = estate.property_with_books(0x9B00_0001, "Hillside");
+    for c in make {
+        store.submit(estate.system(c)).await.unwrap();
+    }
     let moved = TransferRequest::simple(
         TransferId::from_uuid(uuid::Uuid::from_u128(0x9B00_0003)),
         TransferKind::Adjustment,

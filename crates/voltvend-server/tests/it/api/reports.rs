@@ -377,22 +377,14 @@ async fn the_shift_settlement_and_the_report_tables_print_as_pdf_in_chinese_and_
 /// in each through its inter-property account (ADR 0007), which shows what one owes the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_propertys_books_balance_on_their_own_and_the_group_is_their_sum() {
-    use voltvend_domain::{BooksId, Currency, Money, PremisesLevel, TransferId, TransferKind, TransferRequest};
-    use voltvend_ops::{Command, OpenBooks};
+    use voltvend_domain::{Currency, Money, TransferId, TransferKind, TransferRequest};
+    use voltvend_ops::Command;
     let api = Api::new().await;
     let mut estate = api.estate.clone();
-    let hillside =
-        estate.group.new_child(uuid::Uuid::from_u128(0xB00C).into(), PremisesLevel::Property, "Hillside 山景").unwrap();
-    let books = BooksId::from_uuid(uuid::Uuid::from_u128(0xB00D));
-    api.store.submit(estate.system(Command::CreatePremises(hillside.clone()))).await.unwrap();
-    api.store
-        .submit(estate.system(Command::OpenBooks(OpenBooks {
-            id: books,
-            premises_id: hillside.id,
-            currency: Currency::CNY,
-        })))
-        .await
-        .unwrap();
+    let (hillside, books, make) = estate.property_with_books(0xB00C, "Hillside 山景");
+    for c in make {
+        api.store.submit(estate.system(c)).await.unwrap();
+    }
     let (ours, theirs) = (api.store.books(estate.books).await.unwrap(), api.store.books(books).await.unwrap());
     // Riverside sells (its own books), Hillside books a card payment as revenue (its own).
     sell(&api, 'a', &estate.account_a.to_string(), &estate.remote_meter.to_string(), "20.00").await.ok();
@@ -473,21 +465,14 @@ async fn the_groups_sales_are_summed_by_property() {
     use voltvend_ops::{Actor, Command, PaymentMethod, Sale};
     let api = Api::new().await;
     let mut estate = api.estate.clone();
-    let hillside =
-        estate.group.new_child(uuid::Uuid::from_u128(0xB10C).into(), PremisesLevel::Property, "Hillside 山景").unwrap();
-    let unit = hillside.new_child(uuid::Uuid::from_u128(0xB10D).into(), PremisesLevel::Unit, "H-1").unwrap();
-    let (meter_id, account_id, receive, mut open) = estate.remote_account_at(&unit, "000000000888");
     // Hillside keeps its own books; its customer's account is kept in them.
-    let books = voltvend_domain::BooksId::from_uuid(uuid::Uuid::from_u128(0xB10E));
-    let open_books = Command::OpenBooks(voltvend_ops::OpenBooks {
-        id: books,
-        premises_id: hillside.id,
-        currency: voltvend_domain::Currency::CNY,
-    });
+    let (hillside, books, [create, open_books]) = estate.property_with_books(0xB10C, "Hillside 山景");
+    let unit = hillside.new_child(uuid::Uuid::from_u128(0xB10E).into(), PremisesLevel::Unit, "H-1").unwrap();
+    let (meter_id, account_id, receive, mut open) = estate.remote_account_at(&unit, "000000000888");
     if let Command::OpenAccount(a) = &mut open {
         a.books_id = books;
     }
-    for c in [Command::CreatePremises(hillside.clone()), Command::CreatePremises(unit), open_books, receive, open] {
+    for c in [create, Command::CreatePremises(unit), open_books, receive, open] {
         api.store.submit(estate.system(c)).await.unwrap();
     }
     // Hillside's customer pays 12.00 at Block A's counter (the system records it through the shift): Riverside's
