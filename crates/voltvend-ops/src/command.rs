@@ -640,6 +640,16 @@ impl Command {
                 c.opt(x.meter_id.map(|v| v.as_uuid()));
                 c.opt(x.shift_id.map(|v| v.as_uuid()));
                 c.i64(x.amount_minor);
+                // The fee kinds' subjects, only when named: the fingerprints of earlier requests stand.
+                if let Some(p) = x.fee_payment {
+                    c.str("fee_payment");
+                    c.uuid(p.as_uuid());
+                }
+                if let Some((schedule, period)) = x.charge {
+                    c.str("charge");
+                    c.uuid(schedule.as_uuid());
+                    c.i64(i64::from(period));
+                }
                 c.str(&r.reason);
                 c.i64(r.expires_in.as_secs());
             }

@@ -182,6 +182,16 @@ pub trait Source {
         &mut self,
         keys: &[(voltvend_domain::FeeScheduleId, i32)],
     ) -> impl Future<Output = Result<Vec<crate::records::FeeRun>, Self::Error>> + Send;
+    /// Fee payments by their operation ids, with their lines (`reversed` is not read: the ledger says it).
+    fn fee_payments(
+        &mut self,
+        ids: &[OperationId],
+    ) -> impl Future<Output = Result<Vec<crate::records::FeePayment>, Self::Error>> + Send;
+    /// The charges of these schedules' months charged to these accounts, paid or not.
+    fn fee_charges(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32, AccountId)],
+    ) -> impl Future<Output = Result<Vec<crate::records::FeeCharge>, Self::Error>> + Send;
     /// The charges of these accounts not yet paid in full.
     fn unpaid_fee_charges(
         &mut self,
@@ -238,6 +248,11 @@ struct Footprint {
     sales_made: BTreeSet<OperationId>,
     /// Sales a correction acts on: their transfers (with every correction of them) and shifts are loaded too.
     sales_corrected: BTreeSet<OperationId>,
+    /// Fee payments a correction takes back: their transfers (with every correction of them), shifts, vending
+    /// points, accounts with their meters, and the charges they paid are loaded too.
+    fee_payments: BTreeSet<OperationId>,
+    /// Charges a correction acts on, paid or not: `(schedule, month, account)`.
+    fee_charge_keys: BTreeSet<(voltvend_domain::FeeScheduleId, i32, AccountId)>,
     /// Approvals asked for, each with the operation that decides it (whose footprint is the correction's).
     approvals: BTreeSet<ApprovalId>,
     campaigns: BTreeSet<CampaignId>,
@@ -331,6 +346,13 @@ impl Footprint {
             self.sts.insert(meter);
         }
         self.shifts.extend(c.shift_id);
+        self.fee_payments.extend(c.fee_payment);
+        if let (Some((schedule, period)), Some(account)) = (c.charge, c.account_id) {
+            self.fee_schedules.insert(schedule);
+            self.fee_charge_keys.insert((schedule, period, account));
+            // A charge reduced may settle what kept the account's supply off: its meters are reconnected.
+            self.account_meters.insert(account);
+        }
         // A reversal leaves the money owed back as a refused payment under the operation's id.
         self.refused_payments.insert(op);
         self.transfers.extend((0..2).map(|n| TransferId::from_uuid(transfer_uuid(op, n))));
@@ -918,6 +940,10 @@ pub async fn load<'a, S: Source + Send>(
     }
     for r in src.refused_payments(&list(&fp.refused_payments)).await? {
         fp.accounts.insert(r.account_id);
+        // Credited as a fee payment, which reconnects a postpaid supply its bills kept off.
+        if r.purpose == crate::records::IntentPurpose::Fees {
+            fp.account_meters.insert(r.account_id);
+        }
         fp.meters.insert(r.meter_id);
         fp.shifts.insert(r.shift_id);
         fp.transfers.insert(r.transfer_id);
@@ -935,6 +961,19 @@ pub async fn load<'a, S: Source + Send>(
         fp.meters.insert(s.meter_id);
         fp.vending_points.insert(s.vending_point_id);
         ws.sales_made.load(s.operation_id, s);
+    }
+    for id in &fp.fee_payments {
+        ws.fee_payments_made.ask(*id);
+    }
+    for p in src.fee_payments(&list(&fp.fee_payments)).await? {
+        fp.correction_targets.insert(p.transfer_id);
+        fp.shifts.insert(p.shift_id);
+        fp.vending_points.insert(p.vending_point_id);
+        fp.accounts.insert(p.account_id);
+        // The money is owed back through a refused payment, which names a meter of the account.
+        fp.account_meters.insert(p.account_id);
+        fp.fee_charge_keys.extend(p.lines.iter().map(|l| (l.schedule_id, l.period, p.account_id)));
+        ws.fee_payments_made.load(p.operation_id, p);
     }
     for id in &fp.api_tokens {
         ws.api_tokens.ask(*id);
@@ -1045,7 +1084,22 @@ pub async fn load<'a, S: Source + Send>(
         }
         ws.fee_charges.load(c.key(), c);
     }
-    let mut policy_accounts = BTreeSet::new();
+    // Charges a correction acts on, paid in full or not (the unpaid ones are loaded already).
+    for (schedule, period, account) in &fp.fee_charge_keys {
+        if let Some(a) = ws.accounts.get(account).ok().flatten() {
+            ws.fee_charges.ask((*schedule, *period, a.account.premises_id));
+        }
+    }
+    for c in src.fee_charges(&list(&fp.fee_charge_keys)).await? {
+        if ws.fee_charges.get(&c.key()).ok().flatten().is_none() {
+            if !fp.fee_schedules.contains(&c.schedule_id) {
+                more_schedules.insert(c.schedule_id);
+            }
+            ws.fee_charges.load(c.key(), c);
+        }
+    }
+    // A correction may make a charge owe again: a sale later in the batch then reads the account's policy.
+    let mut policy_accounts: BTreeSet<AccountId> = fp.fee_charge_keys.iter().map(|(_, _, a)| *a).collect();
     for (account, keys) in charged {
         // Charges issued by the batch may fall due already: every account's policy is read then.
         if !keys.is_empty() || !fp.fee_periods.is_empty() {

@@ -564,6 +564,20 @@ impl Source for MemoryDb {
     ) -> Result<Vec<crate::records::FeeRun>, Infallible> {
         Ok(pick(&self.fee_runs, keys))
     }
+    async fn fee_payments(&mut self, ids: &[OperationId]) -> Result<Vec<crate::records::FeePayment>, Infallible> {
+        Ok(self.fee_payments.iter().filter(|p| ids.contains(&p.operation_id)).cloned().collect())
+    }
+    async fn fee_charges(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32, AccountId)],
+    ) -> Result<Vec<crate::records::FeeCharge>, Infallible> {
+        Ok(self
+            .fee_charges
+            .values()
+            .filter(|c| keys.contains(&(c.schedule_id, c.period, c.account_id)))
+            .cloned()
+            .collect())
+    }
     async fn unpaid_fee_charges(
         &mut self,
         accounts: &[AccountId],

@@ -458,6 +458,9 @@ pub struct RefusedPayment {
     pub refunded_at: Option<Timestamp>,
     /// Credited to the account after review (the operation `refunded_by` is that sale) rather than handed back.
     pub credited: bool,
+    /// What the money was paid for: energy (a sale), or rent, fees and bills (an online payment of purpose fees,
+    /// or a fee payment reversed). Credited after review as the same: a sale, or a fee payment.
+    pub purpose: IntentPurpose,
 }
 
 /// An online payment channel: one merchant account at one provider, selling for one property's books. It works
@@ -899,12 +902,20 @@ code_enum!(
         WriteOff => "write_off",
         /// A closed shift's cash count put right: money found (positive) or missing (negative) after the close.
         CorrectShift => "correct_shift",
+        /// A payment of rent, fees or bills taken back: the charges it paid owe again, a postpaid account's credit
+        /// from it leaves the wallet, and the money is owed back to the customer as a refused payment.
+        ReverseFeePayment => "reverse_fee_payment",
+        /// A charge (a month's rent or fee, or a bill) reduced (positive: in the customer's favour, 减免) or
+        /// raised (negative) against its revenue: a charge or bill put right.
+        AdjustCharge => "adjust_charge",
     }
 );
 
 /// What a correction acts on. Which fields a kind uses: a sale for `reverse_sale` and `reallocate_sale`, with
 /// the right account and meter for `reallocate_sale`; an account and a signed amount for `adjust`; an account
-/// and a positive amount for `write_off`; a shift and a signed amount for `correct_shift`.
+/// and a positive amount for `write_off`; a shift and a signed amount for `correct_shift`; a fee payment for
+/// `reverse_fee_payment`; an account, a fee schedule, a month and a signed amount for `adjust_charge` (the
+/// charge of that month at the account's unit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Correction {
     pub kind: CorrectionKind,
@@ -913,6 +924,10 @@ pub struct Correction {
     pub meter_id: Option<MeterId>,
     pub shift_id: Option<ShiftId>,
     pub amount_minor: i64,
+    /// The fee payment (its operation) a `reverse_fee_payment` takes back.
+    pub fee_payment: Option<OperationId>,
+    /// The schedule and month (`YYYYMM`) of the charge an `adjust_charge` puts right.
+    pub charge: Option<(voltvend_domain::FeeScheduleId, i32)>,
 }
 
 /// The second operator's decision on a correction.
@@ -1222,6 +1237,8 @@ pub struct FeeCharge {
     pub carried_minor: i64,
     /// The late fee added when its month was dunned.
     pub late_fee_minor: i64,
+    /// What approved corrections (`adjust_charge`) changed its amount by: negative when reduced (减免).
+    pub adjusted_minor: i64,
 }
 
 impl FeeCharge {
@@ -1270,4 +1287,7 @@ pub struct FeePayment {
     pub lines: Vec<FeeAllocation>,
     /// A postpaid account's over-payment, credited to its wallet.
     pub credit_minor: i64,
+    /// Taken back by an approved `reverse_fee_payment` (its transfer has a correction): read from the ledger,
+    /// never written with the payment.
+    pub reversed: bool,
 }

@@ -301,6 +301,8 @@ workspace! {
         campaigns: CampaignId => KeyCampaign,
         /// Sales made earlier, by operation (read for reprints; new sales go to the `sales` log).
         sales_made: OperationId => SaleRecord,
+        /// Read only: fee payments a correction takes back.
+        fee_payments_made: OperationId => crate::records::FeePayment,
         idempotency: OperationId => IdempotencyRecord,
         meter_categories: MeterId => crate::records::MeterCategory,
         apportionment_rules: voltvend_domain::ApportionmentRuleId => crate::records::ApportionmentRule,

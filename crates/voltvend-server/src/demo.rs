@@ -1958,6 +1958,8 @@ impl<'a> Seeder<'a> {
                     meter_id: Some(right_acct.elec),
                     shift_id: None,
                     amount_minor: 0,
+                    fee_payment: None,
+                    charge: None,
                 },
                 reason: format!("sold to the neighbour's account by mistake ({WRONG_UNIT} for {RIGHT_UNIT})"),
                 expires_in: RequestCorrection::EXPIRES_IN_DEFAULT,

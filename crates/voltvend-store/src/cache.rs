@@ -311,6 +311,15 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
     ) -> Result<Vec<voltvend_ops::FeeRun>, StoreError> {
         self.inner.fee_runs(keys).await
     }
+    async fn fee_payments(&mut self, ids: &[OperationId]) -> Result<Vec<voltvend_ops::FeePayment>, StoreError> {
+        self.inner.fee_payments(ids).await
+    }
+    async fn fee_charges(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32, AccountId)],
+    ) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
+        self.inner.fee_charges(keys).await
+    }
     async fn unpaid_fee_charges(&mut self, accounts: &[AccountId]) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
         self.inner.unpaid_fee_charges(accounts).await
     }

@@ -16,7 +16,12 @@
 //!   recorded on the approval as void;
 //! * adjust a wallet — credit (or debit) against energy revenue: a billing error put right;
 //! * write off arrears — the arrears account credited against the write-off (bad debt) account;
-//! * correct a closed shift — money found or missing after the count, between the drawer and over/short.
+//! * correct a closed shift — money found or missing after the count, between the drawer and over/short;
+//! * reverse a fee payment — its transfer reversed line by line, so that the charges it paid owe again (the
+//!   receivables with them) and a postpaid account's credit from it leaves the wallet, and the money owed back
+//!   as for a sale;
+//! * adjust a charge (减免, or a charge raised) — the charge's amount and its receivable, against the schedule's
+//!   revenue (a rent or fee), or against energy revenue (a postpaid bill: its usage was energy sold).
 
 use jiff::Timestamp;
 use voltvend_domain::{
@@ -163,6 +168,12 @@ fn describe(c: &Correction) -> String {
     if let Some(x) = c.shift_id {
         s.push_str(&format!(" shift={x}"));
     }
+    if let Some(x) = c.fee_payment {
+        s.push_str(&format!(" fee_payment={x}"));
+    }
+    if let Some((schedule, period)) = c.charge {
+        s.push_str(&format!(" schedule={schedule} period={period}"));
+    }
     if c.amount_minor != 0 {
         s.push_str(&format!(" amount={}", c.amount_minor));
     }
@@ -179,22 +190,33 @@ fn subject_premises(ws: &Workspace, op: &Operation, c: &Correction) -> Result<Pr
     use CorrectionKind::*;
     let needs = (
         matches!(c.kind, ReverseSale | ReallocateSale),
-        matches!(c.kind, ReallocateSale | Adjust | WriteOff),
+        matches!(c.kind, ReallocateSale | Adjust | WriteOff | AdjustCharge),
         c.kind == ReallocateSale,
         c.kind == CorrectShift,
+        c.kind == ReverseFeePayment,
+        c.kind == AdjustCharge,
     );
-    let has = (c.sale.is_some(), c.account_id.is_some(), c.meter_id.is_some(), c.shift_id.is_some());
+    let has = (
+        c.sale.is_some(),
+        c.account_id.is_some(),
+        c.meter_id.is_some(),
+        c.shift_id.is_some(),
+        c.fee_payment.is_some(),
+        c.charge.is_some(),
+    );
     if needs != has {
         return Err(incomplete(match c.kind {
             ReverseSale => "a sale, and nothing else",
             ReallocateSale => "a sale and the right account and meter",
             Adjust | WriteOff => "an account, and no sale, meter or shift",
             CorrectShift => "a shift, and no sale, account or meter",
+            ReverseFeePayment => "a fee payment, and nothing else",
+            AdjustCharge => "an account, a fee schedule and a month, and nothing else",
         }));
     }
     let amount_ok = match c.kind {
-        ReverseSale | ReallocateSale => c.amount_minor == 0,
-        Adjust | CorrectShift => c.amount_minor != 0,
+        ReverseSale | ReallocateSale | ReverseFeePayment => c.amount_minor == 0,
+        Adjust | CorrectShift | AdjustCharge => c.amount_minor != 0,
         WriteOff => c.amount_minor > 0,
     };
     if !amount_ok {
@@ -202,14 +224,18 @@ fn subject_premises(ws: &Workspace, op: &Operation, c: &Correction) -> Result<Pr
             "bad_amount",
             match c.kind {
                 ReverseSale | ReallocateSale => "a sale is corrected whole: give no amount",
-                Adjust | CorrectShift => {
+                ReverseFeePayment => "a fee payment is reversed whole: give no amount",
+                Adjust | CorrectShift | AdjustCharge => {
                     "the amount is signed (positive: in the customer's or the drawer's favour) and not zero"
                 }
                 WriteOff => "the amount written off must be positive",
             },
         ));
     }
-    let premises = if let Some(sale) = c.sale {
+    let premises = if let Some(payment) = c.fee_payment {
+        let p = ws.fee_payments_made.get(&payment)?.ok_or_else(|| OpError::not_found("fee payment", payment))?;
+        ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("fee payment", payment))?.account.premises_id
+    } else if let Some(sale) = c.sale {
         let s = ws.sales_made.get(&sale)?.ok_or_else(|| OpError::not_found("sale", sale))?;
         ws.accounts.get(&s.account_id)?.ok_or_else(|| OpError::not_found("sale", sale))?.account.premises_id
     } else if let Some(id) = c.account_id {
@@ -241,6 +267,14 @@ fn apply(
         (CorrectionKind::Adjust, _, Some(account), ..) => adjust(ws, op, account, c.amount_minor, reason, at),
         (CorrectionKind::WriteOff, _, Some(account), ..) => write_off(ws, op, account, c.amount_minor, reason, at),
         (CorrectionKind::CorrectShift, .., Some(shift)) => correct_shift(ws, op, shift, c.amount_minor, reason, at),
+        (CorrectionKind::ReverseFeePayment, ..) => match c.fee_payment {
+            Some(payment) => reverse_fee_payment(ws, op, payment, reason, at),
+            None => Err(incomplete("a fee payment")),
+        },
+        (CorrectionKind::AdjustCharge, _, Some(account), ..) => match c.charge {
+            Some(charge) => adjust_charge(ws, op, account, charge, c.amount_minor, reason, at),
+            None => Err(incomplete("a fee schedule and a month")),
+        },
         _ => Err(incomplete("its subject")),
     }
 }
@@ -285,43 +319,14 @@ fn reverse_whole(
              adjustment instead",
         ));
     }
-    let left = ws.book.unreversed(sale.transfer_id).ok_or_else(|| OpError::not_found("transfer", sale.transfer_id))?;
-    let original: i64 = left.iter().filter(|(_, side, _)| *side == Side::Debit).map(|(_, _, amount)| amount).sum();
-    let untouched = ws
-        .book
-        .transfer(sale.transfer_id)
-        .map(|t| t.request.postings.iter().filter(|p| p.side == Side::Debit).map(|p| p.amount_minor).sum::<i64>())
-        == Some(original);
-    if !untouched {
-        return Err(LedgerError::AlreadyReversed(sale.transfer_id).into());
-    }
     if sale.property_fees_minor > 0 {
         return Err(OpError::refused(
             "fees_receivable_posting",
             format!("receipt #{} paid rent and fees, whose correction is not supported yet", sale.receipt_no),
         ));
     }
-    let postings = left
-        .into_iter()
-        .filter(|(_, _, amount)| *amount > 0)
-        .map(|(account, side, amount)| Posting { account, side: side.opposite(), amount_minor: amount })
-        .collect();
-    let correction = committed(super::post(
-        ws,
-        TransferRequest {
-            id: op.transfer_id(0),
-            kind: TransferKind::Correction,
-            currency: ws
-                .book
-                .transfer(sale.transfer_id)
-                .map(|t| t.request.currency)
-                .ok_or_else(|| OpError::Internal(format!("transfer {} not loaded", sale.transfer_id)))?,
-            postings,
-            corrects: Some(sale.transfer_id),
-            memo: format!("receipt #{} corrected: {reason}", sale.receipt_no),
-        },
-        at,
-    )?)?;
+    let memo = format!("receipt #{} corrected: {reason}", sale.receipt_no);
+    let correction = mirror(ws, op, sale.transfer_id, memo, at)?;
     if let Some(mut point) = ws.vending_points.get(&sale.vending_point_id)?.cloned() {
         point.take_back(sale.paid_minor);
         ws.vending_points.put(point.id, point);
@@ -333,7 +338,70 @@ fn reverse_whole(
         meter.local.unsold(sale.quantity_milli, sale.energy_minor, sale.tax_minor);
         ws.meters.put(meter.meter.id, meter);
     }
-    Ok(correction.request.id)
+    Ok(correction)
+}
+
+/// Posts the mirror of a transfer no part of which was reversed before (transfer 0 of `op`), line by line.
+fn mirror(
+    ws: &mut Workspace,
+    op: &Operation,
+    target: TransferId,
+    memo: String,
+    at: Timestamp,
+) -> Result<TransferId, OpError> {
+    let left = ws.book.unreversed(target).ok_or_else(|| OpError::not_found("transfer", target))?;
+    let original: i64 = left.iter().filter(|(_, side, _)| *side == Side::Debit).map(|(_, _, amount)| amount).sum();
+    let transfer =
+        ws.book.transfer(target).ok_or_else(|| OpError::Internal(format!("transfer {target} not loaded")))?;
+    let debits: i64 = transfer.request.postings.iter().filter(|p| p.side == Side::Debit).map(|p| p.amount_minor).sum();
+    if debits != original {
+        return Err(LedgerError::AlreadyReversed(target).into());
+    }
+    let currency = transfer.request.currency;
+    let postings = left
+        .into_iter()
+        .filter(|(_, _, amount)| *amount > 0)
+        .map(|(account, side, amount)| Posting { account, side: side.opposite(), amount_minor: amount })
+        .collect();
+    let request = TransferRequest {
+        id: op.transfer_id(0),
+        kind: TransferKind::Correction,
+        currency,
+        postings,
+        corrects: Some(target),
+        memo,
+    };
+    Ok(committed(super::post(ws, request, at)?)?.request.id)
+}
+
+/// Records money taken back by a correction as owed to the customer: moved from where it was taken (`source`,
+/// a drawer or a clearing account) to the refunds account (transfer 1 of `op`), and kept as a refused payment
+/// under the operation's id, handed back through the counter's refund like any other.
+fn owe_back(
+    ws: &mut Workspace,
+    op: &Operation,
+    source: voltvend_domain::LedgerAccountId,
+    books: &voltvend_domain::Books,
+    payment: RefusedPayment,
+    memo: String,
+) -> Result<(), OpError> {
+    committed(super::post(
+        ws,
+        TransferRequest {
+            id: op.transfer_id(1),
+            kind: TransferKind::Adjustment,
+            currency: books.currency,
+            postings: vec![
+                Posting { account: source, side: Side::Debit, amount_minor: payment.paid_minor },
+                Posting { account: books.refunds, side: Side::Credit, amount_minor: payment.paid_minor },
+            ],
+            corrects: None,
+            memo,
+        },
+        payment.at,
+    )?)?;
+    ws.refused_payments.put(op.id, payment);
+    Ok(())
 }
 
 fn reverse_sale(
@@ -343,26 +411,14 @@ fn reverse_sale(
     reason: &str,
     at: Timestamp,
 ) -> Result<Effect, OpError> {
-    let (record, account, books, source) = sale_and_source(ws, sale)?;
+    let (record, _, books, source) = sale_and_source(ws, sale)?;
     let correction = reverse_whole(ws, op, &record, reason, at)?;
     // The money is still where it was taken; from now on it is owed back to the customer.
-    committed(super::post(
+    owe_back(
         ws,
-        TransferRequest {
-            id: op.transfer_id(1),
-            kind: TransferKind::Adjustment,
-            currency: account.account.currency,
-            postings: vec![
-                Posting { account: source, side: Side::Debit, amount_minor: record.paid_minor },
-                Posting { account: books.refunds, side: Side::Credit, amount_minor: record.paid_minor },
-            ],
-            corrects: None,
-            memo: format!("owed back: receipt #{} reversed", record.receipt_no),
-        },
-        at,
-    )?)?;
-    ws.refused_payments.put(
-        op.id,
+        op,
+        source,
+        &books,
         RefusedPayment {
             operation_id: op.id,
             at,
@@ -380,8 +436,10 @@ fn reverse_sale(
             refunded_by: None,
             refunded_at: None,
             credited: false,
+            purpose: crate::records::IntentPurpose::Energy,
         },
-    );
+        format!("owed back: receipt #{} reversed", record.receipt_no),
+    )?;
     super::control::show_account_balance(ws, op, record.meter_id, record.account_id, "sale reversed", at, 0)?;
     Ok(Effect {
         transfer_id: Some(correction),
@@ -433,6 +491,172 @@ fn reallocate_sale(
             record.paid_minor, new.account_id, new.meter_id, new.receipt_no
         ),
         void_tokens: record.tokens,
+    })
+}
+
+/// 收费纠错: a payment of rent, fees or bills taken back whole. The mirror of its transfer makes the charges it
+/// paid owe again (each receivable debited with them) and takes a postpaid account's credit from it back out of
+/// the wallet; the money is owed back to the customer as for a reversed sale.
+fn reverse_fee_payment(
+    ws: &mut Workspace,
+    op: &Operation,
+    id: voltvend_domain::OperationId,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    let payment = ws.fee_payments_made.get(&id)?.cloned().ok_or_else(|| OpError::not_found("fee payment", id))?;
+    let account = account_of(ws, payment.account_id)?;
+    let books = books_of(ws, account.books)?;
+    let source = super::money_account(payment.method, &books, || {
+        Ok(ws.shifts.get(&payment.shift_id)?.ok_or_else(|| OpError::not_found("shift", payment.shift_id))?.drawer)
+    })?;
+    if payment.credit_minor > 0 {
+        let (balance, _) = super::wallet_position(ws, &account)?;
+        if balance < payment.credit_minor {
+            return Err(OpError::refused(
+                "credit_spent",
+                format!(
+                    "receipt #{} left {} of credit in the wallet, which holds {balance} now: it was used; put the \
+                     account right with an adjustment instead (minor units)",
+                    payment.receipt_no, payment.credit_minor
+                ),
+            ));
+        }
+    }
+    // The owed-back money is a refused payment, which names a meter of the account (a refund in credit goes to
+    // it after review).
+    let meter = super::lifecycle::meters_of(ws, account.account.id).first().map(|m| m.meter.id).ok_or_else(|| {
+        OpError::refused(
+            "no_meter",
+            format!("account {} has no meter to keep the money owed back against", account.account.id),
+        )
+    })?;
+    // Once, and whole (refused if any of it was reversed before).
+    let memo = format!("fee receipt #{} reversed: {reason}", payment.receipt_no);
+    let correction = mirror(ws, op, payment.transfer_id, memo, at)?;
+    for line in &payment.lines {
+        let key = (line.schedule_id, line.period, line.premises_id);
+        let mut charge = ws
+            .fee_charges
+            .get(&key)?
+            .cloned()
+            .ok_or_else(|| OpError::Internal(format!("charge {key:?} not loaded")))?;
+        charge.paid_minor = charge.paid_minor.checked_sub(line.amount_minor).filter(|p| *p >= 0).ok_or_else(|| {
+            OpError::Internal(format!("charge {key:?} has less paid than receipt #{} paid it", payment.receipt_no))
+        })?;
+        super::fees::put_charge(ws, charge)?;
+    }
+    if let Some(mut point) = ws.vending_points.get(&payment.vending_point_id)?.cloned() {
+        point.take_back(payment.paid_minor);
+        ws.vending_points.put(point.id, point);
+    }
+    owe_back(
+        ws,
+        op,
+        source,
+        &books,
+        RefusedPayment {
+            operation_id: op.id,
+            at,
+            vending_point_id: payment.vending_point_id,
+            shift_id: payment.shift_id,
+            operator_id: payment.operator_id,
+            account_id: payment.account_id,
+            meter_id: meter,
+            method: payment.method,
+            reference: payment.reference.clone(),
+            paid_minor: payment.paid_minor,
+            reason_code: "fee_payment_reversed".to_string(),
+            reason: reason.to_string(),
+            transfer_id: op.transfer_id(1),
+            refunded_by: None,
+            refunded_at: None,
+            credited: false,
+            purpose: crate::records::IntentPurpose::Fees,
+        },
+        format!("owed back: fee receipt #{} reversed", payment.receipt_no),
+    )?;
+    if payment.credit_minor > 0 {
+        super::control::show_account_balance(ws, op, meter, account.account.id, "fee payment reversed", at, 0)?;
+    }
+    Ok(Effect {
+        transfer_id: Some(correction),
+        result: Some(op.id),
+        summary: format!(
+            "fee_receipt={} reversed={} owed_back={} charges={} credit_taken_back={}",
+            payment.receipt_no,
+            payment.paid_minor,
+            payment.paid_minor,
+            payment.lines.len(),
+            payment.credit_minor
+        ),
+        void_tokens: Vec::new(),
+    })
+}
+
+/// 减免 / 账单更正: a charge's amount reduced (`amount` positive, in the customer's favour) or raised, with its
+/// schedule's receivable, against the schedule's revenue — or, for a postpaid bill, energy revenue, where its
+/// usage was booked when the readings were priced. A charge is never reduced below what is paid on it.
+#[allow(clippy::too_many_arguments)]
+fn adjust_charge(
+    ws: &mut Workspace,
+    op: &Operation,
+    account_id: voltvend_domain::AccountId,
+    (schedule_id, period): (voltvend_domain::FeeScheduleId, i32),
+    amount: i64,
+    reason: &str,
+    at: Timestamp,
+) -> Result<Effect, OpError> {
+    let account = account_of(ws, account_id)?;
+    // A closed account was settled: what it owes may be reduced (减免), never raised.
+    if amount < 0 && account.account.status == voltvend_domain::AccountStatus::Closed {
+        return Err(voltvend_domain::AccountError::Closed(account_id).into());
+    }
+    let schedule =
+        ws.fee_schedules.get(&schedule_id)?.cloned().ok_or_else(|| OpError::not_found("fee schedule", schedule_id))?;
+    let key = (schedule_id, period, account.account.premises_id);
+    let month = format!("{}-{:02}", period / 100, period % 100);
+    let mut charge = ws.fee_charges.get(&key)?.filter(|c| c.account_id == account_id).cloned().ok_or_else(|| {
+        OpError::not_found("fee charge", format!("{} {month} of account {account_id}", schedule.name))
+    })?;
+    let after = charge.amount_minor.checked_sub(amount).ok_or_else(too_large)?;
+    if after < charge.paid_minor {
+        return Err(OpError::refused(
+            "charge_paid",
+            format!(
+                "{} {month} has {} paid; it can be reduced by {} at most: reverse the payment first (minor units)",
+                schedule.name,
+                charge.paid_minor,
+                charge.outstanding_minor()
+            ),
+        ));
+    }
+    charge.amount_minor = after;
+    charge.adjusted_minor = charge.adjusted_minor.checked_sub(amount).ok_or_else(too_large)?;
+    let revenue = if schedule.basis == voltvend_domain::fees::FeeBasis::Postpaid {
+        books_of(ws, account.books)?.energy_revenue
+    } else {
+        schedule.revenue
+    };
+    let (debit, credit) = if amount > 0 { (revenue, schedule.receivable) } else { (schedule.receivable, revenue) };
+    let request = two_lines(
+        op,
+        TransferKind::Adjustment,
+        schedule.currency,
+        debit,
+        credit,
+        amount.saturating_abs(),
+        format!("{} {month} adjusted: {reason}", schedule.name),
+    );
+    let transfer = committed(super::post(ws, request, at)?)?;
+    let owed = charge.outstanding_minor();
+    super::fees::put_charge(ws, charge)?;
+    // A bill reduced may leave nothing overdue that kept the supply off.
+    super::fees::reconnect_if_settled(ws, op, &account, at, 0)?;
+    Ok(Effect {
+        transfer_id: Some(transfer.request.id),
+        summary: format!("charge={} {month} adjusted={amount} amount_after={after} owed={owed}", schedule.name),
+        ..Effect::default()
     })
 }
 

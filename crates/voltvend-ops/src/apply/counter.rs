@@ -106,6 +106,34 @@ pub(super) fn credit(
 ) -> Done {
     acting_operator(ws, &op.actor)?;
     let (mut payment, _) = owed_back(ws, op, c.payment)?;
+    if payment.purpose == crate::records::IntentPurpose::Fees {
+        // Paid for rent and fees: credited as the fee payment it was meant to be.
+        let fees = crate::command::PayFees {
+            account_id: payment.account_id,
+            shift_id: payment.shift_id,
+            method: payment.method,
+            reference: payment.reference.clone(),
+            paid_minor: payment.paid_minor,
+        };
+        let (outcome, _) = super::fees::pay_kept(ws, op, &fees, at)?;
+        let Outcome::FeesPaid(paid) = &outcome else {
+            return Err(OpError::Internal("a kept fee payment gave another outcome".into()));
+        };
+        payment.refunded_by = Some(op.id);
+        payment.refunded_at = Some(at);
+        payment.credited = true;
+        let entry = AuditEntry::new(
+            "credit_refused_payment",
+            format!("refused_payment:{}", payment.operation_id),
+            "refunded=false",
+            format!(
+                "credited=true purpose=fees amount={} receipt={}/{}",
+                payment.paid_minor, paid.vending_point_id, paid.receipt_no
+            ),
+        );
+        ws.refused_payments.put(payment.operation_id, payment);
+        return Ok((outcome, entry));
+    }
     let sale = Sale {
         account_id: payment.account_id,
         meter_id: payment.meter_id,

@@ -340,6 +340,7 @@ pub(super) fn issue(ws: &mut Workspace, op: &Operation, i: &IssueFees, at: Times
             credit_minor: credit,
             carried_minor: carried,
             late_fee_minor: 0,
+            adjusted_minor: 0,
         });
     }
     let total = charges.iter().try_fold(0_i64, |t, c| t.checked_add(c.amount_minor));
@@ -436,7 +437,7 @@ fn month_of(period: i32) -> String {
 
 /// Writes a charge and keeps its account's list of unpaid charges up to date (where an operation of the batch
 /// reads it).
-fn put_charge(ws: &mut Workspace, c: FeeCharge) -> Result<(), OpError> {
+pub(super) fn put_charge(ws: &mut Workspace, c: FeeCharge) -> Result<(), OpError> {
     if let Ok(Some(keys)) = ws.account_charges.get(&c.account_id) {
         let mut keys = keys.clone();
         let key = c.key();
@@ -630,7 +631,7 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
     let account = ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("account", p.account_id))?.clone();
     in_scope(ws, &op.actor, account.account.premises_id, "account", p.account_id)?;
     let (shift, point) = super::counter_of(ws, op, operator, p.shift_id, true, true)?;
-    take(ws, op, &account, shift, point, p, at)
+    take(ws, op, &account, shift, point, p, false, at)
 }
 
 /// 房租物业费 paid online: a provider's verified word for an intent of purpose fees, taken through the channel's
@@ -638,7 +639,17 @@ pub(super) fn pay(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp
 pub(super) fn pay_online(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp) -> Done {
     let account = ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("account", p.account_id))?.clone();
     let (shift, point) = super::counter_of(ws, op, None, p.shift_id, true, false)?;
-    take(ws, op, &account, shift, point, p, at)
+    take(ws, op, &account, shift, point, p, false, at)
+}
+
+/// 复核入账 of rent and fees: a payment kept as owed back (an online payment of fees refused, or a fee payment
+/// reversed) credited after review as a fee payment, through the payment's own shift whoever reviews it and
+/// whether or not it is still open, its money out of the refunds owed (as `sale::Origin::Kept` does for a sale).
+pub(super) fn pay_kept(ws: &mut Workspace, op: &Operation, p: &PayFees, at: Timestamp) -> Done {
+    let account = ws.accounts.get(&p.account_id)?.ok_or_else(|| OpError::not_found("account", p.account_id))?.clone();
+    in_scope(ws, &op.actor, account.account.premises_id, "account", p.account_id)?;
+    let (shift, point) = super::counter_of(ws, op, None, p.shift_id, false, false)?;
+    take(ws, op, &account, shift, point, p, true, at)
 }
 
 /// Whether `account` may pay `paid_minor` of rent and fees now, and what it owes: refused when it owes nothing,
@@ -682,7 +693,9 @@ pub(super) fn payable(ws: &Workspace, account: &AccountRecord, paid_minor: i64) 
     Ok(charges)
 }
 
-/// Takes a payment of rent and fees through `shift` at `point`, with the point's next receipt.
+/// Takes a payment of rent and fees through `shift` at `point`, with the point's next receipt; `kept`: money
+/// kept as owed back, taken from the refunds owed rather than from where the payment came in.
+#[allow(clippy::too_many_arguments)]
 fn take(
     ws: &mut Workspace,
     op: &Operation,
@@ -690,6 +703,7 @@ fn take(
     shift: voltvend_domain::Shift,
     mut point: voltvend_domain::VendingPoint,
     p: &PayFees,
+    kept: bool,
     at: Timestamp,
 ) -> Done {
     text::check("payment reference", &p.reference, Sale::REFERENCE_LEN_MAX)?;
@@ -703,7 +717,7 @@ fn take(
     let owed = owed_by(&charges)?;
     // The account's books, as for a sale: its card and transfer payments clear through them.
     let books = ws.books.get(&account.books)?.ok_or_else(|| OpError::not_found("books", account.books))?.clone();
-    let source = super::money_account(p.method, &books, || Ok(shift.drawer))?;
+    let source = if kept { books.refunds } else { super::money_account(p.method, &books, || Ok(shift.drawer))? };
     point.take_sale(p.paid_minor)?;
     let receipt_no = point.next_receipt()?;
     let to_charges = p.paid_minor.min(owed);
@@ -738,6 +752,7 @@ fn take(
         transfer_id,
         lines,
         credit_minor: credit,
+        reversed: false,
     };
     let entry = AuditEntry::new(
         "pay_fees",

@@ -365,7 +365,15 @@ pub(super) fn refuse(ws: &mut Workspace, op: &Operation, p: &SettlePayment, e: &
     check_settlement(op, p)?;
     let mut intent = intent_of(ws, p.intent_id)?;
     let channel = channel_of(ws, intent.channel_id)?;
-    let done = sale::refuse(ws, op, &sale_for(&channel, &intent, p), e, at)?;
+    let (mut outcome, entry) = sale::refuse(ws, op, &sale_for(&channel, &intent, p), e, at)?;
+    // Paid for rent and fees: owed back as such, and credited after review as a fee payment, not a sale.
+    if intent.purpose == IntentPurpose::Fees
+        && let Outcome::PaymentRefused { payment, .. } = &mut outcome
+    {
+        payment.purpose = IntentPurpose::Fees;
+        ws.refused_payments.put(payment.operation_id, payment.clone());
+    }
+    let done = (outcome, entry);
     if matches!(intent.status, IntentStatus::Open | IntentStatus::Expired) {
         let status = if e.code() == "payment_amount_mismatch" { IntentStatus::Held } else { IntentStatus::Refused };
         record_payment(&mut intent, op, p, status, e.code());

@@ -658,6 +658,7 @@ pub(super) fn refuse(
         refunded_by: None,
         refunded_at: None,
         credited: false,
+        purpose: crate::records::IntentPurpose::Energy,
     };
     ws.refused_payments.put(op.id, payment.clone());
     let entry = AuditEntry::new(

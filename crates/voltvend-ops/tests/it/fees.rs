@@ -592,8 +592,8 @@ fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_c
     assert_eq!(p.db.balance(account.arrears), Some(0));
     assert_eq!(code(dun(&mut p, 202_611)), "fees_not_overdue");
     // A payment with nothing owed is credit to a postpaid account (a prepaid one is refused, above).
-    let payment = paid(pay_a(&mut p, 1_000));
-    assert_eq!((payment.lines.len(), payment.credit_minor), (0, 1_000));
+    let topup = paid(pay_a(&mut p, 1_000));
+    assert_eq!((topup.lines.len(), topup.credit_minor), (0, 1_000));
     assert_eq!(p.db.balance(account.wallet), Some(1_825));
     // Credit is a top-up: not to a suspended account (报停), and a refusal changes nothing.
     let suspend = voltvend_ops::SetAccountStatus {
@@ -607,6 +607,15 @@ fn a_postpaid_bill_charges_the_usage_since_the_cut_over_and_is_dunned_paid_and_c
     assert_eq!(p.db, db);
     assert!(p.db.check().is_empty(), "{:?}", p.db.check());
     assert_eq!(receivable(&p), 21_788, "the property fee's receivable: B-101's November");
+
+    // 收费纠错: the 380.00 payment left 48.25 of credit that November's bill used, so it cannot be taken back
+    // whole; the 10.00 paid since can, and its credit leaves the wallet with it.
+    use voltvend_ops::CorrectionKind::ReverseFeePayment;
+    let spent = correct(&mut p, 20, ReverseFeePayment, (Some(payment.operation_id), None), 0);
+    assert_eq!(spent.unwrap_err(), "credit_spent");
+    correct(&mut p, 21, ReverseFeePayment, (Some(topup.operation_id), None), 0).unwrap();
+    assert_eq!(p.db.balance(account.wallet), Some(825));
+    assert!(p.db.check().is_empty(), "{:?}", p.db.check());
 }
 
 /// 欠费停电: a cycle that disconnects seven days after dunning. October's bill (60.00 used + 10.00 standing) is
@@ -692,6 +701,20 @@ fn an_unpaid_bill_is_disconnected_after_notice_and_reconnected_when_paid() {
     let op = Operation::new(p.estate.next_op(), p.estate.cashier_a(), command);
     paid(p.db.run(&op, None, &p.ctx, eleventh));
     assert_eq!(relay(&p), Relay::Open, "still owed");
+    // Had the bill been reduced (减免) by 10.00, it would still owe and stay off; by the 40.00 it owes, it is
+    // settled and reconnected by the approval itself.
+    let kept = p.db.clone();
+    let bill = Some((cycle, 202_610));
+    let books = p.db.accounts[&p.estate.account_a].books;
+    let energy = p.db.books[&books].energy_revenue;
+    let sold = p.db.balance(energy).unwrap();
+    correct(&mut p, 30, voltvend_ops::CorrectionKind::AdjustCharge, (None, bill), 1_000).unwrap();
+    assert_eq!(relay(&p), Relay::Open, "a reduced bill still owed keeps the supply off");
+    correct(&mut p, 31, voltvend_ops::CorrectionKind::AdjustCharge, (None, bill), 3_000).unwrap();
+    assert_eq!(relay(&p), Relay::Closed, "the bill settled by its reduction: reconnected");
+    assert_eq!(p.db.balance(energy), Some(sold - 4_000), "a bill's reduction is energy revenue given up");
+    assert!(p.db.check().is_empty(), "{:?}", p.db.check());
+    p.db = kept;
     let op = Operation::new(p.estate.next_op(), p.estate.cashier_a(), Command::Sale(p.estate.sale_a(4_000)));
     let s = sale(p.db.run(&op, None, &p.ctx, eleventh));
     assert_eq!((s.property_fees_minor, s.credit_minor), (4_000, 0));
@@ -701,4 +724,187 @@ fn an_unpaid_bill_is_disconnected_after_notice_and_reconnected_when_paid() {
     let closes = p.db.commands.values().filter(|c| c.meter_id == meter && c.kind == CommandKind::RelayClose).count();
     assert_eq!(closes, 1);
     assert!(p.db.check().is_empty(), "{:?}", p.db.check());
+}
+
+/// A correction of rent and fees asked for by A's cashier and, unless `approve` is false, approved by the
+/// group's administrator; the refusal code of whichever of the two refused, or the approval.
+fn correct(
+    p: &mut Park,
+    n: u128,
+    kind: voltvend_ops::CorrectionKind,
+    subject: (Option<voltvend_domain::OperationId>, Option<(FeeScheduleId, i32)>),
+    amount_minor: i64,
+) -> Result<voltvend_ops::ApprovalRecord, &'static str> {
+    use voltvend_ops::{Correction, DecideCorrection, RequestCorrection};
+    let approval_id = voltvend_domain::ApprovalId::from_uuid(uuid::Uuid::from_u128(0xC0_0000 + n));
+    let correction = Correction {
+        kind,
+        sale: None,
+        account_id: subject.1.map(|_| p.estate.account_a),
+        meter_id: None,
+        shift_id: None,
+        amount_minor,
+        fee_payment: subject.0,
+        charge: subject.1,
+    };
+    let ask = Command::RequestCorrection(RequestCorrection {
+        approval_id,
+        correction,
+        reason: "keyed wrongly".into(),
+        expires_in: RequestCorrection::EXPIRES_IN_DEFAULT,
+    });
+    let before = p.db.clone();
+    let cashier = p.estate.cashier_a();
+    match run(p, cashier, ask) {
+        Ok(_) => {}
+        Err(e) => {
+            assert_eq!(p.db, before, "a refused request changes nothing");
+            return Err(e.code());
+        }
+    }
+    let asked = p.db.clone();
+    let who = admin(&p.estate);
+    let decide = Command::DecideCorrection(DecideCorrection { approval_id, approve: true, note: String::new() });
+    match outcome_or_code(run(p, who, decide)) {
+        Ok(Outcome::Approval(a)) => Ok(a),
+        Ok(other) => panic!("not an approval: {other:?}"),
+        Err(code) => {
+            assert_eq!(p.db, asked, "a refused approval changes nothing");
+            Err(code)
+        }
+    }
+}
+
+fn outcome_or_code(r: Result<Applied, OpError>) -> Result<Outcome, &'static str> {
+    match r {
+        Ok(Applied::Committed { outcome, .. }) => Ok(outcome),
+        Ok(other) => panic!("not committed: {other:?}"),
+        Err(e) => Err(e.code()),
+    }
+}
+
+/// 收费纠错 and 减免: a payment of fees taken back whole, and a charge reduced or raised, each asked for by one
+/// operator and applied when a second approves — the charges owe again or owe less, the money is owed back,
+/// and the receivable stays the sum of the charges' unpaid amounts.
+#[test]
+fn a_fee_payment_is_reversed_and_a_charge_adjusted_once_approved() {
+    use voltvend_ops::CorrectionKind::{AdjustCharge, ReverseFeePayment};
+    let mut p = park();
+    issued(issue(&mut p, 202_611));
+    issued(issue(&mut p, 202_612));
+    let revenue = p.db.fee_schedules.get(&p.schedule).unwrap().revenue;
+    let (unit_a, point) = (p.estate.unit_a.id, p.estate.point_a);
+    // 400.00 pays November's 299.25 and 100.75 of December's.
+    let payment = paid(pay_a(&mut p, 40_000));
+    assert_eq!(unpaid_of(&p, 202_611, unit_a), 0);
+    let taken = p.db.vending_points.get(&point).unwrap().clone();
+
+    // Reversed: both charges owe what they owed before the payment, and the 400.00 is owed back.
+    let done = correct(&mut p, 1, ReverseFeePayment, (Some(payment.operation_id), None), 0).unwrap();
+    assert_eq!((unpaid_of(&p, 202_611, unit_a), unpaid_of(&p, 202_612, unit_a)), (29_925, 29_925));
+    assert_eq!(receivable(&p), 2 * 51_713);
+    let decided = done.decision.as_ref().unwrap().operation_id;
+    let owed = &p.db.refused_payments[&decided];
+    assert_eq!(
+        (owed.reason_code.as_str(), owed.paid_minor, owed.account_id),
+        ("fee_payment_reversed", 40_000, p.estate.account_a)
+    );
+    assert_eq!(done.result, Some(decided));
+    let mirror = p.db.transfers.values().find(|t| t.request.corrects == Some(payment.transfer_id)).unwrap();
+    assert_eq!(Some(mirror.request.id), done.transfer_id);
+    assert_eq!(
+        p.db.vending_points.get(&point).unwrap().outstanding_minor,
+        taken.outstanding_minor - 40_000,
+        "the counter no longer owes it to the office"
+    );
+    // 复核入账: had the money owed back been credited after review instead, it would have paid the rent again,
+    // as a fee payment through the same shift, out of the refunds owed.
+    let kept = p.db.clone();
+    let who = admin(&p.estate);
+    let credit = Command::CreditRefusedPayment(voltvend_ops::CreditRefusedPayment { payment: decided });
+    let again = paid(run(&mut p, who, credit));
+    let lines: Vec<(i32, i64)> = again.lines.iter().map(|l| (l.period, l.amount_minor)).collect();
+    assert_eq!((again.paid_minor, lines), (40_000, vec![(202_611, 29_925), (202_612, 10_075)]));
+    assert!(p.db.refused_payments[&decided].credited);
+    assert_eq!(receivable(&p), 2 * 51_713 - 40_000);
+    p.db = kept;
+    // Once: the payment has been reversed, so a second request is refused when asked.
+    assert_eq!(
+        correct(&mut p, 2, ReverseFeePayment, (Some(payment.operation_id), None), 0).unwrap_err(),
+        "already_reversed"
+    );
+    // What a reversal needs: the payment, whole.
+    assert_eq!(
+        correct(&mut p, 3, ReverseFeePayment, (Some(payment.operation_id), None), 100).unwrap_err(),
+        "bad_amount"
+    );
+    assert_eq!(correct(&mut p, 4, ReverseFeePayment, (None, None), 0).unwrap_err(), "correction_incomplete");
+    let nothing = voltvend_domain::OperationId::from_uuid(uuid::Uuid::from_u128(0xDEAD));
+    assert_eq!(correct(&mut p, 5, ReverseFeePayment, (Some(nothing), None), 0).unwrap_err(), "not_found");
+
+    // 100.00 paid towards November (299.25): it can be reduced by what it still owes, 199.25, at most.
+    paid(pay_a(&mut p, 10_000));
+    let (nov, dec, jan) = (Some((p.schedule, 202_611)), Some((p.schedule, 202_612)), Some((p.schedule, 202_601)));
+    assert_eq!(correct(&mut p, 6, AdjustCharge, (None, nov), 19_926).unwrap_err(), "charge_paid");
+    assert_eq!(correct(&mut p, 7, AdjustCharge, (None, nov), 0).unwrap_err(), "bad_amount");
+    assert_eq!(correct(&mut p, 8, AdjustCharge, (None, jan), 100).unwrap_err(), "not_found");
+    let revenue_before = p.db.balance(revenue).unwrap();
+    // 减免 99.25: November is 200.00, 100.00 of it owed; the schedule's revenue is 99.25 less.
+    correct(&mut p, 9, AdjustCharge, (None, nov), 9_925).unwrap();
+    let c = p.db.fee_charges.get(&(p.schedule, 202_611, unit_a)).unwrap().clone();
+    assert_eq!((c.amount_minor, c.paid_minor, c.adjusted_minor), (20_000, 10_000, -9_925));
+    assert_eq!(p.db.balance(revenue), Some(revenue_before - 9_925));
+    // Raised by 10.00 (a charge keyed too low): December is 309.25.
+    correct(&mut p, 10, AdjustCharge, (None, dec), -1_000).unwrap();
+    assert_eq!(unpaid_of(&p, 202_612, unit_a), 30_925);
+    assert_eq!(p.db.balance(revenue), Some(revenue_before - 9_925 + 1_000));
+    assert_eq!(receivable(&p), 10_000 + 30_925 + 2 * 21_788);
+    // The next payment pays what they owe now, oldest first.
+    let payment = paid(pay_a(&mut p, 10_000 + 30_925));
+    let lines: Vec<(i32, i64)> = payment.lines.iter().map(|l| (l.period, l.amount_minor)).collect();
+    assert_eq!(lines, vec![(202_611, 10_000), (202_612, 30_925)]);
+    assert_eq!(receivable(&p), 2 * 21_788);
+}
+
+/// A correction that makes rent owe again and a sale to the same account, in one writer batch: the sale reads
+/// the property's overdue policy as it would one after the other (the batch loads the policy for the corrected
+/// charge's account, though the account owed nothing when the batch was loaded).
+#[test]
+fn a_reversal_and_a_sale_in_one_batch_are_as_one_after_the_other() {
+    use voltvend_ops::{Correction, CorrectionKind, DecideCorrection, RequestCorrection};
+    let mut p = park();
+    issued(issue(&mut p, 202_611));
+    let payment = paid(pay_a(&mut p, 29_925));
+    let property = p.estate.property.id;
+    policy(&mut p, property, OverduePolicy::BlockSales);
+    let approval_id = voltvend_domain::ApprovalId::from_uuid(uuid::Uuid::from_u128(0xC1_0001));
+    let correction = Correction {
+        kind: CorrectionKind::ReverseFeePayment,
+        sale: None,
+        account_id: None,
+        meter_id: None,
+        shift_id: None,
+        amount_minor: 0,
+        fee_payment: Some(payment.operation_id),
+        charge: None,
+    };
+    let ask = RequestCorrection {
+        approval_id,
+        correction,
+        reason: "paid twice".into(),
+        expires_in: RequestCorrection::EXPIRES_IN_DEFAULT,
+    };
+    let cashier = p.estate.cashier_a();
+    run(&mut p, cashier, Command::RequestCorrection(ask)).unwrap();
+    let decide = Command::DecideCorrection(DecideCorrection { approval_id, approve: true, note: String::new() });
+    let batch = [
+        Operation::new(p.estate.next_op(), admin(&p.estate), decide),
+        Operation::new(p.estate.next_op(), p.estate.cashier_a(), Command::Sale(p.estate.sale_a(5_000))),
+    ];
+    let mut apart = p.db.clone();
+    let one_by_one: Vec<&'static str> = batch.iter().map(|op| code(apart.run(op, None, &p.ctx, at()))).collect();
+    let together: Vec<&'static str> = p.db.run_batch(&batch, &p.ctx, at()).into_iter().map(code).collect();
+    assert_eq!(one_by_one, vec!["ok", "fees_overdue"], "the rent owes again, so the policy blocks the sale");
+    assert_eq!(together, one_by_one);
+    assert_eq!(p.db, apart);
 }

@@ -589,8 +589,18 @@ fn a_prepaid_tenant_pays_rent_alone_online() {
     let (second, made) = f.intent_for(30_000, IntentPurpose::Fees);
     committed(made);
     committed(f.run(&Fixture::settle_op(first, "T-RENT-2", 30_000, "CNY", paid_at)));
-    assert_eq!(kept(f.run(&Fixture::settle_op(second, "T-RENT-3", 30_000, "CNY", paid_at))), "no_fees_due");
+    let late = Fixture::settle_op(second, "T-RENT-3", 30_000, "CNY", paid_at);
+    assert_eq!(kept(f.run(&late)), "no_fees_due");
     assert_eq!(f.refunds_owed(), 30_000);
     assert_eq!(f.db.fee_charges[&(schedule_id, 202_611, f.estate.unit_a.id)].outstanding_minor(), 0);
+    // Owed back as rent money: credited after review, it is a fee payment — refused while nothing is owed (a
+    // prepaid tenant's rent is not turned into energy credit), and the refusal changes nothing.
+    assert_eq!(f.db.refused_payments[&late.id].purpose, IntentPurpose::Fees);
+    let admin = Actor::operator(f.estate.admin, f.estate.group.id, "10.0.0.9");
+    let credit = Command::CreditRefusedPayment(CreditRefusedPayment { payment: late.id });
+    let before = f.db.clone();
+    let op = Operation::new(f.estate.next_op(), admin, credit);
+    assert_eq!(f.run(&op).unwrap_err().code(), "no_fees_due");
+    assert_eq!(f.db, before);
     assert!(f.db.check().is_empty(), "{:?}", f.db.check());
 }

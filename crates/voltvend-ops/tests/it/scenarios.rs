@@ -632,6 +632,8 @@ fn a_correction_waits_for_a_second_operator_applies_once_and_expires() {
             meter_id: None,
             shift_id: None,
             amount_minor: if kind == CorrectionKind::Adjust { 100 } else { 0 },
+            fee_payment: None,
+            charge: None,
         };
         let id = ApprovalId::from_uuid(uuid::Uuid::from_u128(0xA990 + n));
         let command = Command::RequestCorrection(RequestCorrection {

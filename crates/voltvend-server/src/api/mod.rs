@@ -535,7 +535,7 @@ endpoints! {
         query: -, body: [RefundRequest], ok: 200 [RefusedPaymentView], errors: [404, 409, 422],
     }
     POST "/api/v1/refused-payments/{id}/credit" => counter::credit {
-        access: Access::Needs(P::PaymentsManage), summary: "复核入账: credit a refused payment to its account after review instead of handing it back (one sale, out of the refunds owed)", keyed: true,
+        access: Access::Needs(P::PaymentsManage), summary: "复核入账: credit a refused payment to its account after review instead of handing it back (one sale, out of the refunds owed; for a payment of rent and fees, a fee payment, answered as FeePaymentView)", keyed: true,
         query: -, body: -, ok: 201 [SaleView], errors: [404, 409, 422],
     }
     GET "/api/v1/payment-channels" => payments::list_channels {

@@ -1219,6 +1219,8 @@ pub struct RefusedPaymentView {
     pub refunded_at: Option<String>,
     /// Credited to the account after review (复核入账) rather than handed back.
     pub credited: bool,
+    /// What it was paid for: `energy`, or `fees` (rent, fees and bills: credited after review as a fee payment).
+    pub purpose: String,
 }
 
 impl RefusedPaymentView {
@@ -1240,6 +1242,7 @@ impl RefusedPaymentView {
             refunded_by: r.refunded_by.map(|x| x.as_uuid()),
             refunded_at: r.refunded_at.map(instant),
             credited: r.credited,
+            purpose: r.purpose.as_str().to_string(),
         }
     }
 }
@@ -1793,7 +1796,7 @@ pub struct MeterReplacedView {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorrectionRequest {
-    /// reverse_sale, reallocate_sale, adjust, write_off or correct_shift.
+    /// reverse_sale, reallocate_sale, adjust, write_off, correct_shift, reverse_fee_payment or adjust_charge.
     pub kind: String,
     /// The sale to reverse or re-allocate (its id, as `/sales` lists it).
     pub sale_id: Option<Uuid>,
@@ -1803,8 +1806,15 @@ pub struct CorrectionRequest {
     pub meter_id: Option<Uuid>,
     /// The closed shift whose count is corrected.
     pub shift_id: Option<Uuid>,
+    /// The fee payment to reverse (its id, as the account's fees list it).
+    pub fee_payment_id: Option<Uuid>,
+    /// For `adjust_charge`: the charge's schedule and month (`YYYY-MM`); `account_id` names its account.
+    pub schedule_id: Option<Uuid>,
+    #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}$"))]
+    pub period: Option<String>,
     /// Signed, in major units: for `adjust`, positive credits the wallet; for `correct_shift`, positive is cash
-    /// found after the close. Positive for `write_off`; none for the sale corrections.
+    /// found after the close; for `adjust_charge`, positive reduces the charge (减免), negative raises it.
+    /// Positive for `write_off`; none for the sale and fee payment reversals.
     #[schemars(regex(pattern = r"^[-+]?[0-9]{1,15}(\.[0-9]{1,3})?$"))]
     pub amount: Option<String>,
     pub reason: String,
@@ -1851,6 +1861,10 @@ pub struct ApprovalView {
     pub account_id: Option<Uuid>,
     pub meter_id: Option<Uuid>,
     pub shift_id: Option<Uuid>,
+    pub fee_payment_id: Option<Uuid>,
+    pub schedule_id: Option<Uuid>,
+    /// The charge's month (`YYYY-MM`) for `adjust_charge`.
+    pub period: Option<String>,
     pub amount: Option<MoneyView>,
     pub reason: String,
     pub requested_by: Uuid,
@@ -1877,6 +1891,9 @@ impl ApprovalView {
             account_id: c.account_id.map(|x| x.as_uuid()),
             meter_id: c.meter_id.map(|x| x.as_uuid()),
             shift_id: c.shift_id.map(|x| x.as_uuid()),
+            fee_payment_id: c.fee_payment.map(|x| x.as_uuid()),
+            schedule_id: c.charge.map(|(x, _)| x.as_uuid()),
+            period: c.charge.map(|(_, p)| super::handlers::apportion::period_text(p)),
             amount: (c.amount_minor != 0).then(|| money(c.amount_minor, currency)),
             reason: a.reason.clone(),
             requested_by: a.requested_by.as_uuid(),
@@ -3192,6 +3209,8 @@ pub struct FeeChargeView {
     pub carried: MoneyView,
     /// The late fee added when its month was dunned (in its amount).
     pub late_fee: MoneyView,
+    /// What approved corrections changed its amount by (`adjust_charge`; negative when reduced, in its amount).
+    pub adjusted: MoneyView,
     /// A postpaid bill's document (JSON; `format=pdf` prints it).
     pub bill: Option<String>,
 }
@@ -3254,7 +3273,9 @@ pub struct BillView {
     pub standing_charge: MoneyView,
     pub credit_applied: MoneyView,
     pub late_fee: MoneyView,
-    /// usage + standing charge − credit applied + late fee.
+    /// What approved corrections changed it by (减免 negative, a charge raised positive).
+    pub adjusted: MoneyView,
+    /// usage + standing charge − credit applied + late fee + adjusted.
     pub amount: MoneyView,
     pub paid: MoneyView,
     pub outstanding: MoneyView,
@@ -3321,6 +3342,8 @@ pub struct FeePaymentView {
     pub credit: MoneyView,
     pub transfer_id: Uuid,
     pub receipt: ReceiptLinks,
+    /// Taken back by an approved correction (`reverse_fee_payment`): the money is owed back to the customer.
+    pub reversed: bool,
 }
 
 /// An account's rent and fees: what it owes, what is overdue, the policy that applies, its charges and

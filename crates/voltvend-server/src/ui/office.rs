@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/customers/{id}/file", get(customer_file).post(update_customer))
         .route("/ui/accounts/{id}/status", post(account_status))
         .route("/ui/accounts/{id}/correction", post(account_correction))
+        .route("/ui/accounts/{id}/fee-payments/{payment}/reverse", post(fee_payment_reverse))
         .route("/ui/accounts/{id}/history", get(account_history))
         .route("/ui/operators", get(operators).post(create_operator))
         .route("/ui/operators/{id}", get(operator).post(update_operator))
@@ -231,25 +232,71 @@ async fn account_correction(State(app): State<AppState>, ui: Ui, Path(id): Path<
         Err(r) => return r,
     };
     let kind = f.get("kind");
-    if kind != "adjust" && kind != "write_off" {
+    if !["adjust", "write_off", "adjust_charge"].contains(&kind) {
         return error_page(&ui, UiError::new("bad_value", "kind"), &format!("/ui/accounts/{id}"));
     }
-    for field in ["correction_amount", "correction_reason"] {
+    let mut fields = vec!["correction_amount", "correction_reason"];
+    if kind == "adjust_charge" {
+        fields.push("correction_charge");
+    }
+    for field in fields {
         if f.get(field).is_empty() {
             return super::pages::account_with_error(&app, &ui, id, UiError::new("required", field)).await;
         }
     }
+    // A charge as the page lists it: "<schedule>/<YYYY-MM>".
+    let charge = match (kind, f.get("correction_charge").split_once('/')) {
+        ("adjust_charge", None) => {
+            return super::pages::account_with_error(&app, &ui, id, UiError::new("bad_value", "correction_charge"))
+                .await;
+        }
+        ("adjust_charge", Some((schedule, period))) => Some((schedule, period)),
+        _ => None,
+    };
     let body = json!({
         "kind": kind,
         "account_id": id,
         "amount": f.get("correction_amount"),
         "reason": f.get("correction_reason"),
+        "schedule_id": charge.map(|(s, _)| s),
+        "period": charge.map(|(_, p)| p),
     });
     let a = ui.post("/api/v1/corrections", &body, f.get("key")).await;
     if !a.ok() {
         let mut e = a.error();
         if e.field == "amount" || e.field == "reason" {
             e.field = format!("correction_{}", e.field);
+        } else if e.field == "schedule_id" || e.field == "period" {
+            e.field = "correction_charge".into();
+        }
+        return super::pages::account_with_error(&app, &ui, id, e).await;
+    }
+    see_other("/ui/approvals")
+}
+
+/// 收费纠错: ask for a payment of rent, fees or bills to be taken back (another operator approves).
+async fn fee_payment_reverse(
+    State(app): State<AppState>,
+    ui: Ui,
+    Path((id, payment)): Path<(String, String)>,
+    request: Request,
+) -> Response {
+    let (id, f) = match posted_to(&ui, &id, request, "/ui/counter").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(payment) = uuid_ok(&payment) else {
+        return error_page(&ui, UiError::new("not_found", ""), &format!("/ui/accounts/{id}"));
+    };
+    if f.get("fee_reverse_reason").is_empty() {
+        return super::pages::account_with_error(&app, &ui, id, UiError::new("required", "fee_reverse_reason")).await;
+    }
+    let body = json!({"kind": "reverse_fee_payment", "fee_payment_id": payment, "reason": f.get("fee_reverse_reason")});
+    let a = ui.post("/api/v1/corrections", &body, f.get("key")).await;
+    if !a.ok() {
+        let mut e = a.error();
+        if e.field == "reason" {
+            e.field = "fee_reverse_reason".into();
         }
         return super::pages::account_with_error(&app, &ui, id, e).await;
     }

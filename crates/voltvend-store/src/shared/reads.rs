@@ -66,16 +66,25 @@ impl SqlStore {
         rows.iter().map(map).collect()
     }
 
-    /// Reads the lines of fee payments read by [`fee_payment_from_row`], in their order.
+    /// Reads the lines of fee payments read by [`fee_payment_from_row`], in their order, and whether each was
+    /// taken back.
     async fn complete_fee_payments(&self, payments: &mut [voltvend_ops::FeePayment]) -> Result<(), StoreError> {
         let keys: Vec<Uuid> = payments.iter().map(|p| p.operation_id.as_uuid()).collect();
         let mut conn = self.pool.acquire().await?;
         let lines =
             select_in(&mut conn, "SELECT * FROM fee_allocations WHERE operation_id", &keys, fee_allocation_from_row).await?;
+        // A payment taken back by a correction: its transfer has been corrected.
+        let transfers: Vec<Uuid> = payments.iter().map(|p| p.transfer_id.as_uuid()).collect();
+        let reversed: Vec<voltvend_domain::TransferId> =
+            select_in(&mut conn, "SELECT corrects_id FROM transfers WHERE corrects_id", &transfers, |r| {
+                uuid_of(r, "corrects_id")
+            })
+            .await?;
         for p in payments.iter_mut() {
             let mut mine: Vec<_> = lines.iter().filter(|l| l.operation_id == p.operation_id).cloned().collect();
             mine.sort_by_key(|l| l.idx);
             p.lines = mine;
+            p.reversed = reversed.contains(&p.transfer_id);
         }
         Ok(())
     }

@@ -282,6 +282,10 @@ fn refused_payment_from_row(r: &DbRow) -> Result<RefusedPayment, StoreError> {
         refunded_by: opt_uuid_of(r, "refunded_by")?,
         refunded_at: opt_at_of(r, "refunded_at_us")?,
         credited: r.try_get("credited")?,
+        purpose: {
+            let purpose: String = r.try_get("purpose")?;
+            voltvend_ops::IntentPurpose::parse(&purpose).ok_or_else(|| corrupt("refused payment purpose", purpose))?
+        },
     })
 }
 
@@ -376,6 +380,14 @@ fn approval_from_row(r: &DbRow) -> Result<ApprovalRecord, StoreError> {
             meter_id: opt_uuid_of(r, "meter_id")?,
             shift_id: opt_uuid_of(r, "shift_id")?,
             amount_minor: r.try_get("amount_minor")?,
+            fee_payment: opt_uuid_of(r, "fee_payment_id")?,
+            charge: match (opt_uuid_of(r, "schedule_id")?, r.try_get::<Option<i64>, _>("period")?) {
+                (Some(schedule), Some(period)) => {
+                    Some((schedule, i32::try_from(period).map_err(|_| corrupt("correction period", period))?))
+                }
+                (None, None) => None,
+                _ => return Err(corrupt("correction charge", "a schedule without a month or a month without one")),
+            },
         },
         premises_id: uuid_of(r, "premises_id")?,
         reason: r.try_get("reason")?,
@@ -856,6 +868,7 @@ fn fee_charge_from_row(r: &DbRow) -> Result<voltvend_ops::FeeCharge, StoreError>
         credit_minor: r.try_get("credit_minor")?,
         carried_minor: r.try_get("carried_minor")?,
         late_fee_minor: r.try_get("late_fee_minor")?,
+        adjusted_minor: r.try_get("adjusted_minor")?,
     })
 }
 
@@ -888,6 +901,7 @@ fn fee_payment_from_row(r: &DbRow) -> Result<voltvend_ops::FeePayment, StoreErro
         transfer_id: uuid_of(r, "transfer_id")?,
         lines: Vec::new(),
         credit_minor: r.try_get("credit_minor")?,
+        reversed: false,
     })
 }
 

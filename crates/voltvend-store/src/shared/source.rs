@@ -476,6 +476,27 @@ impl voltvend_ops::Source for TxSource<'_> {
         Ok(runs)
     }
 
+    async fn fee_payments(&mut self, ids: &[OperationId]) -> Result<Vec<voltvend_ops::FeePayment>, StoreError> {
+        let keys = uuids(ids, |x| x.as_uuid());
+        let mut payments = select_in(self.conn, "SELECT * FROM fee_payments WHERE operation_id", &keys, fee_payment_from_row).await?;
+        let lines = select_in(self.conn, "SELECT * FROM fee_allocations WHERE operation_id", &keys, fee_allocation_from_row).await?;
+        for p in &mut payments {
+            p.lines = lines.iter().filter(|l| l.operation_id == p.operation_id).cloned().collect();
+            p.lines.sort_by_key(|l| l.idx);
+        }
+        Ok(payments)
+    }
+
+    async fn fee_charges(
+        &mut self,
+        keys: &[(voltvend_domain::FeeScheduleId, i32, AccountId)],
+    ) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
+        let accounts: Vec<Uuid> = keys.iter().map(|(_, _, a)| a.as_uuid()).collect();
+        let mut charges = select_in(self.conn, "SELECT * FROM fee_charges WHERE account_id", &accounts, fee_charge_from_row).await?;
+        charges.retain(|c| keys.contains(&(c.schedule_id, c.period, c.account_id)));
+        Ok(charges)
+    }
+
     async fn unpaid_fee_charges(&mut self, accounts: &[AccountId]) -> Result<Vec<voltvend_ops::FeeCharge>, StoreError> {
         let keys = uuids(accounts, |x| x.as_uuid());
         // The partial index fee_charges_unpaid answers this with the few charges still owed.

@@ -575,7 +575,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         conn,
         "INSERT INTO refused_payments (operation_id, at_us, vending_point_id, shift_id, operator_id, account_id, \
          meter_id, method, reference, paid_minor, reason_code, reason, transfer_id, refunded_by, refunded_at_us, \
-         credited)",
+         credited, purpose)",
         " ON CONFLICT (operation_id) DO UPDATE SET refunded_by = excluded.refunded_by, \
          refunded_at_us = excluded.refunded_at_us, credited = excluded.credited",
         &c.refused_payments,
@@ -595,7 +595,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(r.transfer_id.as_uuid())
                 .push_bind(r.refunded_by.map(|x| x.as_uuid()))
                 .push_bind(r.refunded_at.map(timestamp_us))
-                .push_bind(r.credited);
+                .push_bind(r.credited)
+                .push_bind(r.purpose.as_str());
         },
     )
     .await?;
@@ -656,7 +657,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
         conn,
         "INSERT INTO approvals (id, kind, sale_id, account_id, meter_id, shift_id, amount_minor, premises_id, reason, \
          requested_by, requested_at_us, expires_at_us, decided_by, decided_at_us, approved, note, decision_operation, \
-         transfer_id, result_operation, void_tokens)",
+         transfer_id, result_operation, void_tokens, fee_payment_id, schedule_id, period)",
         " ON CONFLICT (id) DO UPDATE SET decided_by = excluded.decided_by, decided_at_us = excluded.decided_at_us, \
          approved = excluded.approved, note = excluded.note, decision_operation = excluded.decision_operation, \
          transfer_id = excluded.transfer_id, result_operation = excluded.result_operation, \
@@ -683,7 +684,10 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(d.map(|d| d.operation_id.as_uuid()))
                 .push_bind(a.transfer_id.map(|x| x.as_uuid()))
                 .push_bind(a.result.map(|x| x.as_uuid()))
-                .push_bind(a.void_tokens.join(" "));
+                .push_bind(a.void_tokens.join(" "))
+                .push_bind(a.correction.fee_payment.map(|x| x.as_uuid()))
+                .push_bind(a.correction.charge.map(|(s, _)| s.as_uuid()))
+                .push_bind(a.correction.charge.map(|(_, p)| i64::from(p)));
         },
     )
     .await?;
@@ -996,10 +1000,12 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
     insert_rows(
         conn,
         "INSERT INTO fee_charges (schedule_id, period, premises_id, account_id, amount_minor, paid_minor, due_on, \
-         issued_at_us, usage_minor, credit_minor, carried_minor, late_fee_minor)",
-        // Paying a charge changes what is paid; dunning it adds its late fee to its amount.
+         issued_at_us, usage_minor, credit_minor, carried_minor, late_fee_minor, adjusted_minor)",
+        // Paying a charge (or reversing a payment) changes what is paid; dunning it adds its late fee to its
+        // amount; a correction adjusts it.
         " ON CONFLICT (schedule_id, period, premises_id) DO UPDATE SET paid_minor = excluded.paid_minor, \
-         amount_minor = excluded.amount_minor, late_fee_minor = excluded.late_fee_minor",
+         amount_minor = excluded.amount_minor, late_fee_minor = excluded.late_fee_minor, \
+         adjusted_minor = excluded.adjusted_minor",
         &c.fee_charges,
         |b, f| {
             b.push_bind(f.schedule_id.as_uuid())
@@ -1013,7 +1019,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(f.usage_minor)
                 .push_bind(f.credit_minor)
                 .push_bind(f.carried_minor)
-                .push_bind(f.late_fee_minor);
+                .push_bind(f.late_fee_minor)
+                .push_bind(f.adjusted_minor);
         },
     )
     .await?;

@@ -1139,6 +1139,8 @@ pub async fn corrections_and_reports_agree_with_the_model(h: &Harness) {
             meter_id: None,
             shift_id: None,
             amount_minor: amount,
+            fee_payment: None,
+            charge: None,
         };
         let command = Command::RequestCorrection(RequestCorrection {
             approval_id: id,
@@ -1765,6 +1767,120 @@ pub async fn fees_agree_with_the_model(h: &Harness) {
     assert_eq!(h.store.floor_area(estate.unit_a.id).await.unwrap(), Some(8_550));
     let policies = h.store.fee_policies(None).await.unwrap();
     assert_eq!(policies, vec![share]);
+}
+
+/// 收费纠错 and 减免 on both backends: a fee payment reversed and a charge reduced, each asked for and approved
+/// (the two approvals in one batch), stored as the model has them; the payment reads as reversed, the request
+/// names its subject, and the receivable still equals the charges' unpaid amounts (`check`).
+pub async fn fee_corrections_agree_with_the_model(h: &Harness) {
+    use voltvend_domain::fees::FeeBasis;
+    use voltvend_domain::{ApprovalId, FeeScheduleId};
+    use voltvend_ops::{
+        Actor, Correction, CorrectionKind, CreateFeeSchedule, DecideCorrection, IssueFees, PayFees, PaymentMethod,
+        RequestCorrection,
+    };
+    let mut estate = h.estate().await;
+    let schedule = FeeScheduleId::from_uuid(uuid::Uuid::from_u128(0xFE41));
+    let admin = Actor::operator(estate.admin, estate.group.id, "test");
+    let create = CreateFeeSchedule {
+        schedule_id: schedule,
+        premises_id: estate.property.id,
+        name: "租金".into(),
+        basis: FeeBasis::PerUnit,
+        rate_minor: 50_000,
+        currency: Currency::CNY,
+        due_day: 10,
+        late_fee_bp: 0,
+        disconnect_after_days: 0,
+    };
+    let pay = PayFees {
+        account_id: estate.account_a,
+        shift_id: estate.shift_a,
+        method: PaymentMethod::Cash,
+        reference: String::new(),
+        paid_minor: 20_000,
+    };
+    let mut steps = vec![
+        Operation::new(estate.next_op(), admin.clone(), Command::CreateFeeSchedule(create)),
+        Operation::new(
+            estate.next_op(),
+            admin.clone(),
+            Command::IssueFees(IssueFees { schedule_id: schedule, period: 202_610 }),
+        ),
+    ];
+    let payment = Operation::new(estate.next_op(), estate.cashier_a(), Command::PayFees(pay));
+    steps.push(payment.clone());
+    let (reverse, reduce) = (ApprovalId::from_uuid(h.uuid()), ApprovalId::from_uuid(h.uuid()));
+    let ask = |estate: &mut voltvend_testkit::estate::Estate, approval_id, correction| {
+        let command = Command::RequestCorrection(RequestCorrection {
+            approval_id,
+            correction,
+            reason: "keyed wrongly".into(),
+            expires_in: RequestCorrection::EXPIRES_IN_DEFAULT,
+        });
+        Operation::new(estate.next_op(), estate.cashier_a(), command)
+    };
+    let subject = Correction {
+        kind: CorrectionKind::ReverseFeePayment,
+        sale: None,
+        account_id: None,
+        meter_id: None,
+        shift_id: None,
+        amount_minor: 0,
+        fee_payment: Some(payment.id),
+        charge: None,
+    };
+    steps.push(ask(&mut estate, reverse, subject.clone()));
+    let reduction = Correction {
+        kind: CorrectionKind::AdjustCharge,
+        account_id: Some(estate.account_a),
+        amount_minor: 30_000,
+        fee_payment: None,
+        charge: Some((schedule, 202_610)),
+        ..subject
+    };
+    steps.push(ask(&mut estate, reduce, reduction));
+    // Approved together: the reversal first (200.00 owed again), then the reduction of the 500.00 rent by 300.00
+    // (asked for while 200.00 was paid: at most what it owed then).
+    let decide =
+        |approval_id| Command::DecideCorrection(DecideCorrection { approval_id, approve: true, note: String::new() });
+    let together = [
+        Operation::new(estate.next_op(), admin.clone(), decide(reverse)),
+        Operation::new(estate.next_op(), admin.clone(), decide(reduce)),
+    ];
+    let mut all = estate.setup.clone();
+    let before = all.len();
+    all.extend(steps.iter().cloned());
+    all.extend(together.iter().cloned());
+    let (model, expected) = model_of(&all, &h.context);
+    let expected: Vec<_> = expected.into_iter().skip(before).collect();
+    for (op, want) in steps.iter().zip(&expected) {
+        let got = h.store.submit(op.clone()).await;
+        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
+    }
+    let got = join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
+    let codes: Vec<_> = got.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    let want: Vec<_> = expected.iter().skip(steps.len()).map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    assert_eq!(codes, want);
+    assert_eq!(want, vec![None, None]);
+
+    let charges = h.store.fee_charges_of_period(schedule, 202_610).await.unwrap();
+    for c in &charges {
+        assert_eq!(Some(c), model.fee_charges.get(&c.key()));
+    }
+    let a = charges.iter().find(|c| c.account_id == estate.account_a).unwrap();
+    assert_eq!((a.amount_minor, a.paid_minor, a.adjusted_minor), (20_000, 0, -30_000));
+    for id in [reverse, reduce] {
+        assert_eq!(h.store.approval(id).await.unwrap().as_ref(), model.approvals.get(&id));
+    }
+    let payments = h.store.account_fee_payments(estate.account_a).await.unwrap();
+    assert_eq!(payments.len(), 1);
+    assert!(payments[0].reversed, "the stored payment reads as reversed");
+    let as_model = voltvend_ops::FeePayment { reversed: false, ..payments[0].clone() };
+    assert_eq!(Some(&as_model), model.fee_payments.first());
+    assert!(h.store.fee_payment(payment.id).await.unwrap().unwrap().reversed, "one payment read reads reversed too");
+    let report = h.store.check(CheckScope::Full).await.unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
 }
 
 /// 后付费账单 on both backends: a postpaid cycle's October bill issued, dunned (its late fee added to the stored

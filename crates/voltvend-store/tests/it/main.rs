@@ -66,6 +66,7 @@ conformance!(
     online_payments_agree_with_the_model,
     apportionment_agrees_with_the_model,
     fees_agree_with_the_model,
+    fee_corrections_agree_with_the_model,
     postpaid_bills_agree_with_the_model,
     inter_property_books_agree_with_the_model,
     consumption_by_tou_period,

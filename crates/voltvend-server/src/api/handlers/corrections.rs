@@ -12,6 +12,7 @@ use voltvend_ops::{
 };
 use voltvend_store::{ApprovalFilter, ListQuery};
 
+use super::apportion::period_of;
 use super::customers::{visible_account, visible_meter};
 use crate::api::auth::Principal;
 use crate::api::error::{ApiError, ApiResult};
@@ -19,6 +20,10 @@ use crate::api::extract::{ApiJson, ApiPath, ApiQuery, ClientAddr, IdempotencyKey
 use crate::api::views::*;
 use crate::api::write::{self, Reply};
 use crate::http::AppState;
+
+/// The kinds of correction, as a refusal lists them.
+const KINDS: &str =
+    "reverse_sale, reallocate_sale, adjust, write_off, correct_shift, reverse_fee_payment or adjust_charge";
 
 /// A signed decimal amount ("-12.50") in minor units of `currency`.
 fn parse_signed(field: &str, text: &str, currency: Currency) -> ApiResult<i64> {
@@ -31,6 +36,11 @@ fn parse_signed(field: &str, text: &str, currency: Currency) -> ApiResult<i64> {
 
 /// The currency of what a correction acts on, after checking the caller may see it (404 otherwise).
 async fn subject_currency(app: &AppState, p: &Principal, c: &Correction) -> ApiResult<Currency> {
+    if let Some(payment) = c.fee_payment {
+        let f = app.store.fee_payment(payment).await?.ok_or_else(|| ApiError::not_found("fee payment"))?;
+        let a = visible_account(app, p, f.account_id).await.map_err(|_| ApiError::not_found("fee payment"))?;
+        return Ok(a.account.currency);
+    }
     if let Some(sale) = c.sale {
         let s = app.store.sale(sale).await?.ok_or_else(|| ApiError::not_found("sale"))?;
         let a = visible_account(app, p, s.account_id).await.map_err(|_| ApiError::not_found("sale"))?;
@@ -58,12 +68,15 @@ async fn subject_currency(app: &AppState, p: &Principal, c: &Correction) -> ApiR
 async fn approval_currency(app: &AppState, a: &ApprovalRecord) -> ApiResult<Currency> {
     let account = match (a.correction.sale, a.correction.account_id, a.correction.shift_id) {
         (Some(sale), ..) => app.store.sale(sale).await?.map(|s| s.account_id),
+        (None, None, None) => match a.correction.fee_payment {
+            Some(payment) => app.store.fee_payment(payment).await?.map(|f| f.account_id),
+            None => None,
+        },
         (None, Some(id), _) => Some(id),
         (None, None, Some(shift)) => {
             let s = app.store.shift(shift).await?;
             return Ok(app.store.vending_point(s.vending_point_id).await?.currency);
         }
-        _ => None,
     };
     match account {
         Some(id) => Ok(app.store.account(id).await?.account.currency),
@@ -72,9 +85,7 @@ async fn approval_currency(app: &AppState, a: &ApprovalRecord) -> ApiResult<Curr
 }
 
 fn correction_of(body: &CorrectionRequest) -> ApiResult<Correction> {
-    let kind = CorrectionKind::parse(&body.kind).ok_or_else(|| {
-        ApiError::field("kind", "bad_value", "reverse_sale, reallocate_sale, adjust, write_off or correct_shift")
-    })?;
+    let kind = CorrectionKind::parse(&body.kind).ok_or_else(|| ApiError::field("kind", "bad_value", KINDS))?;
     Ok(Correction {
         kind,
         sale: body.sale_id.map(OperationId::from_uuid),
@@ -82,6 +93,17 @@ fn correction_of(body: &CorrectionRequest) -> ApiResult<Correction> {
         meter_id: body.meter_id.map(Into::into),
         shift_id: body.shift_id.map(Into::into),
         amount_minor: 0,
+        fee_payment: body.fee_payment_id.map(OperationId::from_uuid),
+        charge: match (body.schedule_id, body.period.as_deref()) {
+            (Some(schedule), Some(period)) => Some((schedule.into(), period_of(period)?)),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ApiError::field("period", "correction_incomplete", "the charge's month, YYYY-MM"));
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::field("schedule_id", "correction_incomplete", "the charge's fee schedule"));
+            }
+        },
     })
 }
 
@@ -142,9 +164,7 @@ pub async fn list(
         None => None,
     };
     let kind = match q.kind.as_deref() {
-        Some(k) => Some(CorrectionKind::parse(k).ok_or_else(|| {
-            ApiError::field("kind", "bad_value", "reverse_sale, reallocate_sale, adjust, write_off or correct_shift")
-        })?),
+        Some(k) => Some(CorrectionKind::parse(k).ok_or_else(|| ApiError::field("kind", "bad_value", KINDS))?),
         None => None,
     };
     let now = app.now();

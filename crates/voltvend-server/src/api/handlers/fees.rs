@@ -87,6 +87,7 @@ pub fn charge_view(
         credit_applied: money(c.credit_minor, currency),
         carried: money(c.carried_minor, currency),
         late_fee: money(c.late_fee_minor, currency),
+        adjusted: money(c.adjusted_minor, currency),
         bill,
     }
 }
@@ -329,9 +330,9 @@ pub async fn month(app: &AppState, p: &Principal, source: &str, id: Uuid, period
 }
 
 /// The standing charge (or the schedule's own amount) in a charge: what is left of its amount without its
-/// usage, credit and late fee.
+/// usage, credit, late fee and corrections.
 pub fn standing_minor(c: &FeeCharge) -> i64 {
-    c.amount_minor - c.usage_minor + c.credit_minor - c.late_fee_minor
+    c.amount_minor - c.usage_minor + c.credit_minor - c.late_fee_minor - c.adjusted_minor
 }
 
 pub async fn get_period(
@@ -485,6 +486,7 @@ pub async fn bill(app: &AppState, p: &Principal, id: Uuid, period_path: &str, un
         standing_charge: money(standing, cur),
         credit_applied: money(c.credit_minor, cur),
         late_fee: money(c.late_fee_minor, cur),
+        adjusted: money(c.adjusted_minor, cur),
         amount: money(c.amount_minor, cur),
         paid: money(c.paid_minor, cur),
         outstanding: money(c.outstanding_minor(), cur),
@@ -550,6 +552,7 @@ async fn bill_document(
         (t("固定费", "Standing charge"), amount(&b.standing_charge), true),
         (t("预存抵扣", "Credit applied"), amount(&b.credit_applied), true),
         (t("滞纳金", "Late fee"), amount(&b.late_fee), true),
+        (t("减免及更正", "Adjustments"), amount(&b.adjusted), true),
         (t("本期应付", "Amount of this bill"), amount(&b.amount), true),
         (t("已付", "Paid"), amount(&b.paid), true),
         (t("本期未付", "Still owed"), amount(&b.outstanding), true),
@@ -604,6 +607,7 @@ pub async fn payment_view(app: &AppState, f: &FeePayment, currency: Currency) ->
             escpos: format!("/api/v1/fee-payments/{id}/receipt?format=escpos"),
             pdf: format!("/api/v1/fee-payments/{id}/receipt?format=pdf"),
         },
+        reversed: f.reversed,
     })
 }
 
