@@ -158,6 +158,9 @@ pub struct SeedSummary {
     pub bills_issued: usize,
     pub bills_paid: usize,
     pub bills_dunned: usize,
+    /// 集团统一收费: sales to the park's tenants at the group's head-office counter (the group's own books), each
+    /// balanced in both sets of books through their inter-property accounts.
+    pub head_office_sales: usize,
 }
 
 /// What [`seed`] returns.
@@ -441,7 +444,7 @@ pub async fn seed(
         summary: SeedSummary::default(),
         estate: None,
         accounts: Vec::new(),
-        shifts: [None; 4],
+        shifts: [None; 5],
         agent_outstanding_minor: 0,
         refused: Vec::new(),
         reprint: None,
@@ -584,11 +587,14 @@ const INSPECTED_UNITS: [&str; 2] = ["C-0301", "C-0604"];
 /// The flats on IC-card meters (see `Seeder::ic_card_wave`).
 const IC_CARD_FLATS: usize = 4;
 
-/// Who sells: the three counters' cashiers and the agent.
+/// Who sells: the three counters' cashiers, the agent, and the group's head-office cashier.
 const CASHIER_A: usize = 0;
 const CASHIER_B: usize = 1;
 const CASHIER_CENTRE: usize = 2;
 const AGENT: usize = 3;
+const CASHIER_HQ: usize = 4;
+/// The day of the history the head office sells to a few of the park's office tenants.
+const HEAD_OFFICE_DAY: i32 = 3;
 
 /// Ids of the estate's fixed parts.
 struct Estate {
@@ -596,8 +602,8 @@ struct Estate {
     units: Vec<Premises>,
     books: BooksId,
     /// Per cashier (see [`CASHIER_A`]…): the vending point, the operator and its scope.
-    points: [VendingPointId; 4],
-    cashiers: [(OperatorId, Premises); 4],
+    points: [VendingPointId; 5],
+    cashiers: [(OperatorId, Premises); 5],
     manager: OperatorId,
     engineer: OperatorId,
 }
@@ -689,7 +695,7 @@ struct Seeder<'a> {
     estate: Option<Estate>,
     accounts: Vec<Acct>,
     /// Each cashier's open shift.
-    shifts: [Option<ShiftId>; 4],
+    shifts: [Option<ShiftId>; 5],
     agent_outstanding_minor: i64,
     /// Refused payments not yet handed back: the payment's operation and its method.
     refused: Vec<(OperationId, usize, PaymentMethod)>,
@@ -876,6 +882,8 @@ impl<'a> Seeder<'a> {
         self.summary.units = units.len();
 
         let books = ids.id::<BooksId>();
+        // The group keeps books of its own for its head-office counter (集团统一收费).
+        let group_books = ids.id::<BooksId>();
         let vending_key_hex = {
             let mut key = Zeroizing::new([0_u8; 8]);
             secret_ids.fill(key.as_mut());
@@ -888,6 +896,7 @@ impl<'a> Seeder<'a> {
         )?;
         let mut wave = vec![
             Command::OpenBooks(OpenBooks { id: books, premises_id: park.id, currency: Currency::CNY }),
+            Command::OpenBooks(OpenBooks { id: group_books, premises_id: group.id, currency: Currency::CNY }),
             Command::ImportVendingKey(VendingKeyRecord { sgc: DEMO_SUPPLY_GROUP, krn: DEMO_KEY_REVISION, sealed }),
         ];
         for document in [ELECTRICITY_TARIFF, COMMERCIAL_TARIFF, WATER_TARIFF, ZA_TARIFF] {
@@ -907,26 +916,28 @@ impl<'a> Seeder<'a> {
         self.commit(ops).await?;
 
         let building = |i: usize| buildings.get(i).cloned().context("building");
-        let points: [VendingPointId; 4] = [ids.id(), ids.id(), ids.id(), ids.id()];
+        let points: [VendingPointId; 5] = [ids.id(), ids.id(), ids.id(), ids.id(), ids.id()];
         let point_plans = [
-            (points[CASHIER_A], building(0)?.id, "Block A counter A座营业厅", None),
-            (points[CASHIER_B], building(1)?.id, "Block B counter B座营业厅", None),
-            (points[CASHIER_CENTRE], park.id, "Park service centre 园区服务中心", None),
+            (points[CASHIER_A], building(0)?.id, "Block A counter A座营业厅", None, books),
+            (points[CASHIER_B], building(1)?.id, "Block B counter B座营业厅", None, books),
+            (points[CASHIER_CENTRE], park.id, "Park service centre 园区服务中心", None, books),
             (
                 points[AGENT],
                 park.id,
                 "Riverside convenience store (agent) 滨江便利店代售点",
                 Some(AGENT_CREDIT_LIMIT_MINOR),
+                books,
             ),
+            (points[CASHIER_HQ], group.id, "Group head office 集团营业厅", None, group_books),
         ];
         let mut wave: Vec<Command> = floors.iter().cloned().map(Command::CreatePremises).collect();
-        for (id, premises_id, name, credit_limit_minor) in point_plans {
+        for (id, premises_id, name, credit_limit_minor, books_id) in point_plans {
             wave.push(Command::OpenVendingPoint(OpenVendingPoint {
                 id,
                 premises_id,
                 name: name.into(),
                 currency: Currency::CNY,
-                books_id: books,
+                books_id,
                 credit_limit_minor,
             }));
         }
@@ -941,6 +952,7 @@ impl<'a> Seeder<'a> {
             ("engineer", "Zhao Qiang 赵强 (field engineer)", BuiltinRole::FieldEngineer, park.clone()),
             ("auditor", "Sun Li 孙丽 (auditor)", BuiltinRole::Auditor, group.clone()),
             ("viewer", "Guest 访客 (read only)", BuiltinRole::ReadOnly, park.clone()),
+            ("cashier.hq", "Xu Yan 徐艳 (group head office)", BuiltinRole::Cashier, group.clone()),
         ];
         // Argon2 is slow by design: hash the passwords on every core at once.
         let passwords: Vec<String> = staff.iter().map(|_| crate::passwords::generate(secret_ids)).collect();
@@ -966,7 +978,13 @@ impl<'a> Seeder<'a> {
 
         let op = |i: usize| operator_ids.get(i).copied().context("operator");
         self.estate = Some(Estate {
-            cashiers: [(op(2)?, building(0)?), (op(3)?, building(1)?), (op(4)?, park.clone()), (op(5)?, park.clone())],
+            cashiers: [
+                (op(2)?, building(0)?),
+                (op(3)?, building(1)?),
+                (op(4)?, park.clone()),
+                (op(5)?, park.clone()),
+                (op(9)?, group.clone()),
+            ],
             park,
             units,
             books,
@@ -976,6 +994,50 @@ impl<'a> Seeder<'a> {
         });
         let key = DemoVendingKey { sgc: DEMO_SUPPLY_GROUP, krn: DEMO_KEY_REVISION, hex: vending_key_hex };
         Ok((logins, key))
+    }
+
+    /// 集团统一收费: the group's head-office counter, in the group's own books, opens a shift, sells to three of
+    /// the Innovation Centre's office tenants who pay in cash there, and closes it counted exactly. Each sale is
+    /// the park's tenant's credit and the head office's cash: balanced in both sets of books through their
+    /// inter-property accounts (the park is owed what the head office took).
+    async fn head_office(&mut self) -> anyhow::Result<()> {
+        self.open_shifts(&[CASHIER_HQ]).await?;
+        let offices: Vec<usize> = self
+            .accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.kind == UnitKind::Office)
+            .map(|(n, _)| n)
+            .take(3)
+            .collect();
+        let mut purchases = Vec::new();
+        for (k, n) in offices.into_iter().enumerate() {
+            let meter = self.accounts.get(n).context("account")?.elec;
+            let amount = SaleAmount::Paid(30_000 + 10_000 * i64::try_from(k)?);
+            purchases.push(Purchase { acct: n, meter, amount, method: PaymentMethod::Cash, cashier: CASHIER_HQ });
+        }
+        let mut ops = Vec::new();
+        for p in &purchases {
+            ops.push(self.sale_op(p)?);
+        }
+        let outcomes = self.commit(ops).await?;
+        for (p, outcome) in purchases.iter().zip(outcomes) {
+            match outcome {
+                Outcome::Sale(sale) => {
+                    self.sold(p.acct, &sale, Some(CASHIER_HQ));
+                    self.summary.head_office_sales += 1;
+                }
+                other => bail!("demo seed: a head-office sale answered {other:?}"),
+            }
+        }
+        let shift_id = self.shifts.get_mut(CASHIER_HQ).and_then(Option::take).context("the head office's shift")?;
+        let shift = self.store.shift(shift_id).await?;
+        let (_, drawer) = self.store.ledger_account(shift.drawer).await?;
+        let counted_minor = shift.opening_float_minor + drawer.normal(Side::Debit);
+        let close = CloseShift { shift_id, counted_minor, denominations: Vec::new() };
+        let op = self.op(&self.estate()?.cashier(CASHIER_HQ)?, Command::CloseShift(close));
+        self.commit(vec![op]).await?;
+        Ok(())
     }
 
     /// Opens the day's shifts (the counters at 08:30, the agent at 09:00).
@@ -1904,6 +1966,9 @@ impl<'a> Seeder<'a> {
             }
         }
         self.sell(&planned, Wave::Morning).await?;
+        if day == HEAD_OFFICE_DAY {
+            self.head_office().await?;
+        }
 
         if !self.reach(day, 11, 0)? {
             return Ok(false);

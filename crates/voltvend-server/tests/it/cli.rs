@@ -359,6 +359,22 @@ async fn demo_seed_is_consistent() {
         by_category.iter().filter(|g| g.utility == "electricity").map(|g| g.key.as_str()).collect();
     assert_eq!(electricity, vec!["lighting_sockets", "power"], "{by_category:?}");
 
+    // 集团统一收费: three office tenants paid 300.00, 400.00 and 500.00 in cash at the group's head office, in
+    // the group's own books: the park is owed 1 200.00 by the group (due from), the group owes it (due to), and
+    // both sets of books balance on their own (`check`, below).
+    assert_eq!(s.head_office_sales, 3);
+    let level = |l: &str| voltvend_store::PremisesFilter { level: Some(l.into()), ..Default::default() };
+    let group = store.list_premises(&q, &level("group")).await.unwrap().remove(0);
+    let park = store.list_premises(&q, &level("property")).await.unwrap().remove(0);
+    let cny = voltvend_domain::Currency::CNY;
+    let park_books = store.books_of(park.id, cny).await.unwrap().unwrap();
+    let group_books = store.books_of(group.id, cny).await.unwrap().unwrap();
+    let (_, park_due) = store.ledger_account(park_books.inter_property()).await.unwrap();
+    let (_, group_due) = store.ledger_account(group_books.inter_property()).await.unwrap();
+    assert_eq!(
+        (park_due.normal(voltvend_domain::Side::Debit), group_due.normal(voltvend_domain::Side::Debit)),
+        (120_000, -120_000)
+    );
     let report = store.check(voltvend_store::CheckScope::Full).await.unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.audit_records, counts.audit_records);
@@ -374,7 +390,11 @@ async fn demo_seed_is_consistent() {
     }
     assert!(all_verify(&pairs));
     assert!(BuiltinRole::ALL.iter().all(|r| roles.contains(r)), "{roles:?}");
-    assert_eq!(roles.iter().filter(|r| **r == BuiltinRole::Cashier).count(), 4, "two counters, the centre, the agent");
+    assert_eq!(
+        roles.iter().filter(|r| **r == BuiltinRole::Cashier).count(),
+        5,
+        "two counters, the centre, the agent, the group's head office"
+    );
 
     // STS tokens are accepted by the meters they were sold for, with the decoder key derived from the demo
     // vending key and each meter's key record; so are the engineer's management tokens.
