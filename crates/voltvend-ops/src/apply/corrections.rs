@@ -376,15 +376,27 @@ fn mirror(
 
 /// Records money taken back by a correction as owed to the customer: moved from where it was taken (`source`,
 /// a drawer or a clearing account) to the refunds account (transfer 1 of `op`), and kept as a refused payment
-/// under the operation's id, handed back through the counter's refund like any other.
+/// under the operation's id, handed back through the counter's refund like any other. Money that was itself
+/// owed back before, and credited after review (its transfer `original` took it out of the refunds account),
+/// is owed back again by the reversal's mirror alone: nothing is moved, and the mirror is the refused payment's
+/// transfer.
 fn owe_back(
     ws: &mut Workspace,
     op: &Operation,
-    source: voltvend_domain::LedgerAccountId,
+    (original, source): (TransferId, voltvend_domain::LedgerAccountId),
     books: &voltvend_domain::Books,
-    payment: RefusedPayment,
+    mut payment: RefusedPayment,
     memo: String,
 ) -> Result<(), OpError> {
+    let from_refunds = ws
+        .book
+        .transfer(original)
+        .is_some_and(|t| t.request.postings.iter().any(|p| p.side == Side::Debit && p.account == books.refunds));
+    if from_refunds {
+        payment.transfer_id = op.transfer_id(0);
+        ws.refused_payments.put(op.id, payment);
+        return Ok(());
+    }
     committed(super::post(
         ws,
         TransferRequest {
@@ -417,7 +429,7 @@ fn reverse_sale(
     owe_back(
         ws,
         op,
-        source,
+        (record.transfer_id, source),
         &books,
         RefusedPayment {
             operation_id: op.id,
@@ -553,7 +565,7 @@ fn reverse_fee_payment(
     owe_back(
         ws,
         op,
-        source,
+        (payment.transfer_id, source),
         &books,
         RefusedPayment {
             operation_id: op.id,

@@ -827,6 +827,16 @@ fn a_fee_payment_is_reversed_and_a_charge_adjusted_once_approved() {
     assert_eq!((again.paid_minor, lines), (40_000, vec![(202_611, 29_925), (202_612, 10_075)]));
     assert!(p.db.refused_payments[&decided].credited);
     assert_eq!(receivable(&p), 2 * 51_713 - 40_000);
+    let books = p.db.accounts[&p.estate.account_a].books;
+    let refunds = p.db.books[&books].refunds;
+    assert_eq!(p.db.balance(refunds), Some(0), "nothing owed back once credited");
+    // Reversed in its turn, the credited payment is owed back once, not twice: its money came out of the
+    // refunds owed, and its mirror puts it back there.
+    let done = correct(&mut p, 11, ReverseFeePayment, (Some(again.operation_id), None), 0).unwrap();
+    assert_eq!(p.db.balance(refunds), Some(40_000));
+    let owed = &p.db.refused_payments[&done.decision.unwrap().operation_id];
+    assert_eq!((owed.paid_minor, Some(owed.transfer_id)), (40_000, done.transfer_id));
+    assert!(p.db.check().is_empty(), "{:?}", p.db.check());
     p.db = kept;
     // Once: the payment has been reversed, so a second request is refused when asked.
     assert_eq!(

@@ -254,6 +254,9 @@ class Flow:
         account, meter = target
         self.login("cashier.centre", f"/ui/accounts/{account['id']}")
         before = json.loads(self.api(f"/api/v1/sales?meter_id={meter['id']}&limit=100")["body"])["items"]
+        # The account may have another meter (a flat's water meter) first in the list: sell to the tripped one.
+        Select(self.el("#meter_id")).select_by_value(meter["id"])
+        self.el("#amount").click()
         self.sell("100.00")
         self.el("#credited")
         after = json.loads(self.api(f"/api/v1/sales?meter_id={meter['id']}&limit=100")["body"])["items"]
@@ -502,7 +505,8 @@ class Flow:
         self.el("#relay")
         self.shot("meter")
         self.go(f"/ui/accounts/{meters[0]['account_id']}")
-        self.el("#amount").send_keys("10.00")
+        # Above every account kind's minimum purchase (a company's is 50.00).
+        self.el("#amount").send_keys("100.00")
         self.el("#quote").click()
         self.el("#split")
         self.shot("confirm")

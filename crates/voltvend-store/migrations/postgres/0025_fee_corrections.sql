@@ -9,3 +9,6 @@ ALTER TABLE approvals ADD COLUMN schedule_id UUID REFERENCES fee_schedules(id);
 ALTER TABLE approvals ADD COLUMN period BIGINT;
 ALTER TABLE fee_charges ADD COLUMN adjusted_minor BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE refused_payments ADD COLUMN purpose TEXT NOT NULL DEFAULT 'energy';
+-- Online payments of rent and fees refused since 0023: the intent they settled names them.
+UPDATE refused_payments SET purpose = 'fees'
+    WHERE operation_id IN (SELECT settled_by FROM payment_intents WHERE purpose = 'fees' AND settled_by IS NOT NULL);

@@ -891,8 +891,11 @@ impl Store for SqlStore {
 
     async fn fee_payment_totals(&self, shift: ShiftId) -> Result<Vec<FeePaymentTotal>, StoreError> {
         let rows = sqlx::query(
+            // A payment reversed since took nothing (its money is owed back, and counted when handed back), as
+            // for sales.
             "SELECT method, COUNT(*) AS n, CAST(SUM(paid_minor) AS BIGINT) AS paid FROM fee_payments \
-             WHERE shift_id = $1 GROUP BY method ORDER BY method",
+             WHERE shift_id = $1 AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.corrects_id = fee_payments.transfer_id) \
+             GROUP BY method ORDER BY method",
         )
         .bind(shift.as_uuid())
         .fetch_all(&self.pool)
