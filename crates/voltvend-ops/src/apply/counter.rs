@@ -106,8 +106,8 @@ pub(super) fn credit(
 ) -> Done {
     acting_operator(ws, &op.actor)?;
     let (mut payment, _) = owed_back(ws, op, c.payment)?;
-    if payment.purpose == crate::records::IntentPurpose::Fees {
-        // Paid for rent and fees: credited as the fee payment it was meant to be.
+    // Credited as what it was paid for: a sale, or (rent and fees) the fee payment it was meant to be.
+    let (outcome, receipt) = if payment.purpose == crate::records::IntentPurpose::Fees {
         let fees = crate::command::PayFees {
             account_id: payment.account_id,
             shift_id: payment.shift_id,
@@ -119,32 +119,25 @@ pub(super) fn credit(
         let Outcome::FeesPaid(paid) = &outcome else {
             return Err(OpError::Internal("a kept fee payment gave another outcome".into()));
         };
-        payment.refunded_by = Some(op.id);
-        payment.refunded_at = Some(at);
-        payment.credited = true;
-        let entry = AuditEntry::new(
-            "credit_refused_payment",
-            format!("refused_payment:{}", payment.operation_id),
-            "refunded=false",
-            format!(
-                "credited=true purpose=fees amount={} receipt={}/{}",
-                payment.paid_minor, paid.vending_point_id, paid.receipt_no
-            ),
-        );
-        ws.refused_payments.put(payment.operation_id, payment);
-        return Ok((outcome, entry));
-    }
-    let sale = Sale {
-        account_id: payment.account_id,
-        meter_id: payment.meter_id,
-        shift_id: payment.shift_id,
-        method: payment.method,
-        amount: SaleAmount::Paid(payment.paid_minor),
-        fees_minor: 0,
-        reference: payment.reference.clone(),
-        expected_paid_minor: None,
+        let receipt =
+            format!("purpose=fees amount={} receipt={}/{}", paid.paid_minor, paid.vending_point_id, paid.receipt_no);
+        (outcome, receipt)
+    } else {
+        let sale = Sale {
+            account_id: payment.account_id,
+            meter_id: payment.meter_id,
+            shift_id: payment.shift_id,
+            method: payment.method,
+            amount: SaleAmount::Paid(payment.paid_minor),
+            fees_minor: 0,
+            reference: payment.reference.clone(),
+            expected_paid_minor: None,
+        };
+        let record = super::sale::sale(ws, op, &sale, ctx, at, 0, super::sale::Origin::Kept)?;
+        let receipt =
+            format!("amount={} receipt={}/{}", payment.paid_minor, record.vending_point_id, record.receipt_no);
+        (Outcome::Sale(record), receipt)
     };
-    let record = super::sale::sale(ws, op, &sale, ctx, at, 0, super::sale::Origin::Kept)?;
     payment.refunded_by = Some(op.id);
     payment.refunded_at = Some(at);
     payment.credited = true;
@@ -152,13 +145,10 @@ pub(super) fn credit(
         "credit_refused_payment",
         format!("refused_payment:{}", payment.operation_id),
         "refunded=false",
-        format!(
-            "credited=true amount={} receipt={}/{}",
-            payment.paid_minor, record.vending_point_id, record.receipt_no
-        ),
+        format!("credited=true {receipt}"),
     );
     ws.refused_payments.put(payment.operation_id, payment);
-    Ok((Outcome::Sale(record), entry))
+    Ok((outcome, entry))
 }
 
 /// The open shift of the acting cashier whose drawer pays a cash refund in `currency`.

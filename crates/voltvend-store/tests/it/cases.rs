@@ -11,7 +11,7 @@ use voltvend_domain::{
 use voltvend_ops::{Applied, Command, OpError, Operation, OutboxKind, Outcome, Relay};
 use voltvend_store::{Backend, CheckScope, StoreError, backup};
 
-use crate::harness::{Harness, model_of, start};
+use crate::harness::{Harness, agrees_with_the_model, model_of, start};
 
 fn cny(minor: i64) -> Money {
     Money::from_minor(minor, Currency::CNY)
@@ -1580,20 +1580,7 @@ pub async fn apportionment_agrees_with_the_model(h: &Harness) {
     let post = ApportionPeriod { rule_id, period: 202_610 };
     together.push(Operation::new(estate.next_op(), admin.clone(), Command::ApportionPeriod(post)));
     together.push(Operation::new(estate.next_op(), admin, Command::ApportionPeriod(post)));
-    let mut all = estate.setup.clone();
-    let before = all.len();
-    all.extend(steps.iter().cloned());
-    all.extend(together.iter().cloned());
-    let (model, expected) = model_of(&all, &h.context);
-    let expected: Vec<_> = expected.into_iter().skip(before).collect();
-    for (op, want) in steps.iter().zip(&expected) {
-        let got = h.store.submit(op.clone()).await;
-        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
-    }
-    let got = join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
-    let codes: Vec<_> = got.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
-    let want: Vec<_> = expected.iter().skip(steps.len()).map(|r| r.as_ref().err().map(|e| e.code())).collect();
-    assert_eq!(codes, want);
+    let (model, want) = agrees_with_the_model(h, &estate.setup, &steps, &together).await;
     assert_eq!(want.last(), Some(&Some("period_apportioned")));
     // The rule and the run as stored are the model's; the run shares 120.00 by 85.50 : 62.25 m².
     let rule = h.store.apportionment_rule(rule_id).await.unwrap().unwrap();
@@ -1705,20 +1692,7 @@ pub async fn fees_agree_with_the_model(h: &Harness) {
     ];
     together.push(estate.remote_sale(50_000));
     together.push(estate.sts_sale(10_000));
-    let mut all = estate.setup.clone();
-    let before = all.len();
-    all.extend(steps.iter().cloned());
-    all.extend(together.iter().cloned());
-    let (model, expected) = model_of(&all, &h.context);
-    let expected: Vec<_> = expected.into_iter().skip(before).collect();
-    for (op, want) in steps.iter().zip(&expected) {
-        let got = h.store.submit(op.clone()).await;
-        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
-    }
-    let got = join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
-    let codes: Vec<_> = got.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
-    let want: Vec<_> = expected.iter().skip(steps.len()).map(|r| r.as_ref().err().map(|e| e.code())).collect();
-    assert_eq!(codes, want);
+    let (model, want) = agrees_with_the_model(h, &estate.setup, &steps, &together).await;
     assert_eq!(want, vec![None, Some("fees_issued"), None, None, None]);
 
     // Records as stored are the model's.
@@ -1848,20 +1822,7 @@ pub async fn fee_corrections_agree_with_the_model(h: &Harness) {
         Operation::new(estate.next_op(), admin.clone(), decide(reverse)),
         Operation::new(estate.next_op(), admin.clone(), decide(reduce)),
     ];
-    let mut all = estate.setup.clone();
-    let before = all.len();
-    all.extend(steps.iter().cloned());
-    all.extend(together.iter().cloned());
-    let (model, expected) = model_of(&all, &h.context);
-    let expected: Vec<_> = expected.into_iter().skip(before).collect();
-    for (op, want) in steps.iter().zip(&expected) {
-        let got = h.store.submit(op.clone()).await;
-        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
-    }
-    let got = join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
-    let codes: Vec<_> = got.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
-    let want: Vec<_> = expected.iter().skip(steps.len()).map(|r| r.as_ref().err().map(|e| e.code())).collect();
-    assert_eq!(codes, want);
+    let (model, want) = agrees_with_the_model(h, &estate.setup, &steps, &together).await;
     assert_eq!(want, vec![None, None]);
 
     let charges = h.store.fee_charges_of_period(schedule, 202_610).await.unwrap();

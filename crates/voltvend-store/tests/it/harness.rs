@@ -171,3 +171,26 @@ pub fn model_of(ops: &[Operation], context: &Context) -> (MemoryDb, Vec<Result<A
     let results = ops.iter().map(|op| db.run(op, None, context, start())).collect();
     (db, results)
 }
+
+/// Submits `steps` one at a time, then `together` all at once (the writer may commit them in one batch), after
+/// the estate's `setup`: each step answers as the in-memory model answers it one after the other, and so does
+/// the batch, whose refusal codes are returned with the model.
+pub async fn agrees_with_the_model(
+    h: &Harness,
+    setup: &[Operation],
+    steps: &[Operation],
+    together: &[Operation],
+) -> (MemoryDb, Vec<Option<&'static str>>) {
+    let all: Vec<Operation> = setup.iter().chain(steps).chain(together).cloned().collect();
+    let (model, expected) = model_of(&all, &h.context);
+    let expected: Vec<_> = expected.into_iter().skip(setup.len()).collect();
+    for (op, want) in steps.iter().zip(&expected) {
+        let got = h.store.submit(op.clone()).await;
+        assert_eq!(got.as_ref().map_err(|e| e.code()), want.as_ref().map_err(|e| e.code()), "{}", op.command.kind());
+    }
+    let got = futures_util::future::join_all(together.iter().map(|op| h.store.submit(op.clone()))).await;
+    let codes: Vec<_> = got.iter().map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    let want: Vec<_> = expected.iter().skip(steps.len()).map(|r| r.as_ref().err().map(|e| e.code())).collect();
+    assert_eq!(codes, want);
+    (model, want)
+}

@@ -451,17 +451,7 @@ pub async fn credit(
     let command = Command::CreditRefusedPayment(CreditRefusedPayment { payment: payment.operation_id });
     if payment.purpose == voltvend_ops::IntentPurpose::Fees {
         // Paid for rent and fees: credited as a fee payment, answered as the account's fees list it.
-        let replayed =
-            match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::FeesPaid(_)))
-                .await?
-            {
-                Ok(replayed) => replayed,
-                Err(refused) => return Ok(refused),
-            };
-        let op = write::operation_id(p.id(), &key.0);
-        let f = app.store.fee_payment(op).await?.ok_or_else(|| ApiError::internal("the payment was not stored"))?;
-        let view = super::fees::payment_view(&app, &f, c).await?;
-        return Ok(Reply::json(StatusCode::CREATED, &view).into_response(replayed));
+        return super::fees::submit_payment(&app, &p, &key, &source, command, c).await;
     }
     write::submit(&app, &p, &key, &source, command, move |o| match o {
         Outcome::Sale(s) => Reply::json(StatusCode::CREATED, &SaleView::of(s, c, &unit)),

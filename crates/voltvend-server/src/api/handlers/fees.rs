@@ -683,17 +683,27 @@ pub async fn pay(
         reference: body.reference.clone(),
         paid_minor: parse_money("amount", &body.amount, c)?,
     });
+    submit_payment(&app, &p, &key, &source, command, c).await
+}
+
+/// Submits an operation that makes a fee payment (at the counter, or a refused payment credited after review)
+/// and answers with the payment as stored, found by the operation the key names; a refusal as it came.
+pub async fn submit_payment(
+    app: &AppState,
+    p: &Principal,
+    key: &IdempotencyKey,
+    source: &str,
+    command: Command,
+    currency: Currency,
+) -> ApiResult<Response> {
     let replayed =
-        match write::committed_or_answer(&app, &p, &key, &source, command, |o| matches!(o, Outcome::FeesPaid(_)))
-            .await?
-        {
+        match write::committed_or_answer(app, p, key, source, command, |o| matches!(o, Outcome::FeesPaid(_))).await? {
             Ok(replayed) => replayed,
             Err(refused) => return Ok(refused),
         };
-    // The payment as stored, found by the operation the key names.
     let op = write::operation_id(p.id(), &key.0);
     let f = app.store.fee_payment(op).await?.ok_or_else(|| ApiError::internal("the payment was not stored"))?;
-    Ok(Reply::json(StatusCode::CREATED, &payment_view(&app, &f, c).await?).into_response(replayed))
+    Ok(Reply::json(StatusCode::CREATED, &payment_view(app, &f, currency).await?).into_response(replayed))
 }
 
 /// The lines of a fee receipt: each charge paid, as "<schedule> <YYYY-MM> <unit>".
