@@ -1640,6 +1640,9 @@ async fn rent_is_charged_and_collected_from_the_pages() {
     assert_eq!(r.status.as_u16(), 303, "{}", text(&r));
     let html = text(&api.send(page(&account_page, &cashier)).await);
     assert!(html.contains("id=\"fees-owed\">299.25 CNY") && html.contains("class=\"badge warn reversed\""), "{html}");
+    // The money owed back is rent money: the refunds page offers to credit it as a fee payment, not a sale.
+    let refunds = text(&api.send(page("/ui/refunds", &manager)).await);
+    assert!(refunds.contains("It becomes a fee payment") || refunds.contains("将生成一笔收费记录"), "{refunds}");
     // 减免 asked for from the manager's account page names the charge; without one it is refused next to the
     // field.
     let html = text(&api.send(page(&account_page, &manager)).await);
