@@ -735,18 +735,9 @@ fn correct(
     subject: (Option<voltvend_domain::OperationId>, Option<(FeeScheduleId, i32)>),
     amount_minor: i64,
 ) -> Result<voltvend_ops::ApprovalRecord, &'static str> {
-    use voltvend_ops::{Correction, DecideCorrection, RequestCorrection};
+    use voltvend_ops::{DecideCorrection, RequestCorrection};
     let approval_id = voltvend_domain::ApprovalId::from_uuid(uuid::Uuid::from_u128(0xC0_0000 + n));
-    let correction = Correction {
-        kind,
-        sale: None,
-        account_id: subject.1.map(|_| p.estate.account_a),
-        meter_id: None,
-        shift_id: None,
-        amount_minor,
-        fee_payment: subject.0,
-        charge: subject.1,
-    };
+    let correction = fee_correction(p, kind, subject, amount_minor);
     let ask = Command::RequestCorrection(RequestCorrection {
         approval_id,
         correction,
@@ -772,6 +763,25 @@ fn correct(
             assert_eq!(p.db, asked, "a refused approval changes nothing");
             Err(code)
         }
+    }
+}
+
+/// A correction of A-101's rent and fees: a fee payment to reverse, or a charge (schedule and month) to adjust.
+fn fee_correction(
+    p: &Park,
+    kind: voltvend_ops::CorrectionKind,
+    (fee_payment, charge): (Option<voltvend_domain::OperationId>, Option<(FeeScheduleId, i32)>),
+    amount_minor: i64,
+) -> voltvend_ops::Correction {
+    voltvend_ops::Correction {
+        kind,
+        sale: None,
+        account_id: charge.map(|_| p.estate.account_a),
+        meter_id: None,
+        shift_id: None,
+        amount_minor,
+        fee_payment,
+        charge,
     }
 }
 
@@ -881,23 +891,14 @@ fn a_fee_payment_is_reversed_and_a_charge_adjusted_once_approved() {
 /// charge's account, though the account owed nothing when the batch was loaded).
 #[test]
 fn a_reversal_and_a_sale_in_one_batch_are_as_one_after_the_other() {
-    use voltvend_ops::{Correction, CorrectionKind, DecideCorrection, RequestCorrection};
+    use voltvend_ops::{CorrectionKind, DecideCorrection, RequestCorrection};
     let mut p = park();
     issued(issue(&mut p, 202_611));
     let payment = paid(pay_a(&mut p, 29_925));
     let property = p.estate.property.id;
     policy(&mut p, property, OverduePolicy::BlockSales);
     let approval_id = voltvend_domain::ApprovalId::from_uuid(uuid::Uuid::from_u128(0xC1_0001));
-    let correction = Correction {
-        kind: CorrectionKind::ReverseFeePayment,
-        sale: None,
-        account_id: None,
-        meter_id: None,
-        shift_id: None,
-        amount_minor: 0,
-        fee_payment: Some(payment.operation_id),
-        charge: None,
-    };
+    let correction = fee_correction(&p, CorrectionKind::ReverseFeePayment, (Some(payment.operation_id), None), 0);
     let ask = RequestCorrection {
         approval_id,
         correction,
