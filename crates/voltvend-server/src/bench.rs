@@ -371,6 +371,23 @@ pub(crate) fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usiz
     }
 }
 
+/// The writer's steps, as `bench vend` and `bench ingest` print them: the mean per commit of each, and how much
+/// of the phase the writer was busy (1.0: the writer's serial cycle is the bound).
+pub(crate) fn writer_steps_line(ms: [f64; 4], busy_s: f64, phase: Duration) -> String {
+    let [load, apply, write, commit] = ms;
+    format!(
+        "writer per commit: load {load:.2} ms, apply {apply:.2} ms, write {write:.2} ms, commit {commit:.2} ms; busy \
+         {:.0} % of the phase",
+        100.0 * busy_s / phase.as_secs_f64().max(f64::MIN_POSITIVE)
+    )
+}
+
+/// The same, for a bench's JSON.
+pub(crate) fn writer_steps_json(ms: [f64; 4]) -> serde_json::Value {
+    let [load, apply, write, commit] = ms;
+    serde_json::json!({ "load": load, "apply": apply, "write": write, "commit": commit })
+}
+
 /// Set on SIGTERM or Ctrl-C: submitters stop starting new operations.
 pub(crate) fn stop_on_signal(stop: Arc<AtomicBool>, store: Arc<dyn Store>) {
     let signal = crate::serve::shutdown_signal();

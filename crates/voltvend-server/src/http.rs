@@ -94,6 +94,10 @@ impl prometheus_client::collector::Collector for WriterCollector {
             ),
             ("ledger_batches_retried", "Batches applied again with a savepoint per operation", &s.retried_batches),
             ("ledger_batches_failed", "Group commits that failed (nothing written)", &s.failed_batches),
+            ("ledger_writer_load_microseconds", "Writer time taking the lock and loading its batches", &s.load_us),
+            ("ledger_writer_apply_microseconds", "Writer time applying its batches' operations", &s.apply_us),
+            ("ledger_writer_write_microseconds", "Writer time writing what its batches changed", &s.write_us),
+            ("ledger_writer_commit_microseconds", "Writer time committing its batches", &s.commit_us),
         ] {
             let counter = ConstCounter::new(value.load(Ordering::Relaxed));
             let metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;

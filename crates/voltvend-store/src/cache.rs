@@ -82,6 +82,8 @@ impl<K: Eq + Hash + Clone, V: Clone> Known<K, V> {
 pub(crate) struct Cache {
     /// The database's writer generation this cache is current for; `None`: empty, use nothing.
     pub(crate) generation: Option<i64>,
+    /// The last transfer's sequence number and the audit chain's head, once read: only the writer moves them.
+    heads: Option<(i64, AuditHead)>,
     premises: Known<PremisesId, Premises>,
     operators: Known<OperatorId, Operator>,
     customers: Known<CustomerId, Customer>,
@@ -189,6 +191,12 @@ impl Cache {
         }
         for m in &c.meter_cards {
             self.meter_cards.put(m.meter_id, m.clone());
+        }
+        if let Some((last_seq, head)) = &mut self.heads {
+            *last_seq = c.ledger.transfers.iter().map(|t| t.seq).fold(*last_seq, i64::max);
+            if let Some(h) = c.audit_head {
+                *head = h;
+            }
         }
         self.generation = Some(generation);
     }
@@ -336,7 +344,12 @@ impl<S: Source<Error = StoreError> + Send> Source for CachedSource<'_, S> {
         self.inner.corrections_of(targets).await
     }
     async fn heads(&mut self) -> Result<(i64, AuditHead), StoreError> {
-        self.inner.heads().await
+        if let Some(heads) = self.cache.heads {
+            return Ok(heads);
+        }
+        let heads = self.inner.heads().await?;
+        self.cache.heads = Some(heads);
+        Ok(heads)
     }
     async fn sessions(&mut self, hashes: &[[u8; 32]]) -> Result<Vec<SessionRecord>, StoreError> {
         self.inner.sessions(hashes).await

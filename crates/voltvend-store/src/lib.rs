@@ -34,7 +34,7 @@ mod sqlite;
 pub mod writer;
 
 pub use error::StoreError;
-pub use writer::{Submitted, WriterConfig, WriterStats};
+pub use writer::{Submitted, WriterConfig, WriterStats, WriterSteps};
 
 /// Which database engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

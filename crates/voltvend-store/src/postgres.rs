@@ -26,6 +26,28 @@ async fn serialize_writers(tx: &mut sqlx::Transaction<'_, Db>) -> Result<(), Sto
     Ok(())
 }
 
+/// The writer's own connection (sqlx keeps its prepared statements).
+#[derive(Debug)]
+struct WriterConn {
+    conn: sqlx::pool::PoolConnection<Db>,
+    prepared: Prepared,
+}
+
+impl WriterConn {
+    fn new(conn: sqlx::pool::PoolConnection<Db>) -> Self {
+        Self { conn, prepared: Prepared }
+    }
+}
+
+/// Nothing beyond sqlx's own statement cache.
+#[derive(Debug)]
+struct Prepared;
+
+/// A batch's writes as multi-row statements: each is a round trip to the server, so fewer, larger ones.
+async fn run_writes(conn: &mut Conn, _prepared: &mut Prepared, writes: &Writes) -> Result<(), sqlx::Error> {
+    run_multi_row(conn, writes).await
+}
+
 async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
     let connect: PgConnectOptions = options
         .url

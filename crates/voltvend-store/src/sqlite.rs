@@ -65,6 +65,195 @@ async fn connect(options: &OpenOptions) -> Result<Pool<Db>, StoreError> {
     Ok(pool)
 }
 
+/// The writer's own connection, and the statements it keeps prepared on that connection's handle.
+#[derive(Debug)]
+struct WriterConn {
+    // Before `conn`, so that even dropped as a field it would go before the connection.
+    prepared: Prepared,
+    conn: sqlx::pool::PoolConnection<Db>,
+}
+
+impl WriterConn {
+    fn new(conn: sqlx::pool::PoolConnection<Db>) -> Self {
+        Self { prepared: Prepared(None), conn }
+    }
+}
+
+/// The writer's statements, prepared on its connection's handle (see [`run_writes`]); `None` until the first
+/// batch. Used only while sqlx's lock on the handle is held.
+struct Prepared(Option<rusqlite::Connection>);
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Prepared").field(&self.0.is_some()).finish()
+    }
+}
+
+impl Drop for WriterConn {
+    /// Finalizes the prepared statements before the connection goes back to the pool: sqlx cannot close a
+    /// handle that still has statements (it panics), and only the lock makes it safe to touch them. The wait
+    /// is one round trip to the connection's own thread, which needs no async runtime; it only happens when
+    /// the writer drops its connection (after an error, or when it stops).
+    fn drop(&mut self) {
+        if let Some(statements) = self.prepared.0.take() {
+            // If the connection's thread is gone, nothing else can use the handle any more either.
+            let locked = futures_executor::block_on(self.conn.lock_handle());
+            drop(statements);
+            drop(locked);
+        }
+    }
+}
+
+/// A batch's writes, run on the writer connection's own SQLite handle in one go, a row at a time.
+///
+/// Through sqlx every statement is a round trip to the thread that owns the connection (a channel send and
+/// a wake-up each way); a sale's batch runs dozens of statements, and those round trips were most of the
+/// writer's time in `write` (docs/performance.md). sqlx lends its handle for direct calls (`lock_handle`):
+/// its thread waits until the lock is dropped. Here one lock covers the whole batch, and each statement is
+/// prepared once per connection and then stepped once per row.
+async fn run_writes(conn: &mut Conn, prepared: &mut Prepared, writes: &Writes) -> Result<(), sqlx::Error> {
+    let mut locked = conn.lock_handle().await?;
+    let handle = locked.as_raw_handle();
+    // Milliseconds usually, more for a large batch: tell a multi-threaded runtime so that it moves its other
+    // tasks off this thread meanwhile. (Tests run on a current-thread runtime.)
+    if tokio::runtime::Handle::current().runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(|| raw_writes::run(handle, prepared, writes))
+    } else {
+        raw_writes::run(handle, prepared, writes)
+    }
+}
+
+mod raw_writes {
+    use std::fmt::Write as _;
+    use std::ptr::NonNull;
+
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+
+    use super::{Prepared, Value, Writes};
+
+    /// Statements kept prepared on the writer's connection: more than the writer ever writes to.
+    const STATEMENTS_KEPT: usize = 256;
+
+    /// Runs every statement of `writes`, in order, on `handle`.
+    ///
+    /// The caller holds sqlx's lock on `handle` for as long as this runs, so nothing else uses the connection.
+    #[allow(unsafe_code)]
+    pub(super) fn run(
+        handle: NonNull<rusqlite::ffi::sqlite3>,
+        prepared: &mut Prepared,
+        writes: &Writes,
+    ) -> Result<(), sqlx::Error> {
+        let db = match &mut prepared.0 {
+            Some(db) => {
+                // SAFETY: only reads the pointer the wrapper was made from.
+                debug_assert_eq!(unsafe { db.handle() }, handle.as_ptr(), "statements of another connection");
+                db
+            }
+            slot @ None => {
+                // SAFETY: the handle is open (the writer's connection owns it and outlives `prepared`, which
+                // `WriterConn` drops first, under the lock) and it is used only while sqlx's lock on it is
+                // held, so by one thread at a time. `from_handle` does not take ownership: dropping the
+                // `rusqlite::Connection` finalizes its statements and leaves the handle open.
+                let db = unsafe { rusqlite::Connection::from_handle(handle.as_ptr()) }.map_err(refused)?;
+                db.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+                slot.insert(db)
+            }
+        };
+        let mut sql = String::new();
+        for s in &writes.0 {
+            let width = s.rows.first().map_or(0, |r| r.0.len());
+            sql.clear();
+            let _ = write!(sql, "{} VALUES (", s.head);
+            for i in 1..=width {
+                let _ = write!(sql, "{}?{i}", if i > 1 { ", " } else { "" });
+            }
+            let _ = write!(sql, "){}", s.tail);
+            let mut statement = db.prepare_cached(&sql).map_err(refused)?;
+            for row in &s.rows {
+                for (i, v) in row.0.iter().enumerate() {
+                    statement.raw_bind_parameter(i + 1, sql_value(v)).map_err(refused)?;
+                }
+                statement.raw_execute().map_err(refused)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A value as sqlx would store it in SQLite: a UUID as its 16 bytes, a boolean as 0 or 1.
+    fn sql_value(v: &Value) -> ToSqlOutput<'_> {
+        let value = match v {
+            Value::Int(Some(x)) => ValueRef::Integer(*x),
+            Value::Bool(Some(x)) => ValueRef::Integer(i64::from(*x)),
+            Value::Text(Some(x)) => ValueRef::Text(x.as_bytes()),
+            Value::Blob(Some(x)) => ValueRef::Blob(x),
+            Value::Uuid(Some(x)) => ValueRef::Blob(x.as_bytes()),
+            Value::Int(None) | Value::Bool(None) | Value::Text(None) | Value::Blob(None) | Value::Uuid(None) => {
+                ValueRef::Null
+            }
+        };
+        ToSqlOutput::Borrowed(value)
+    }
+
+    /// SQLite's refusal as sqlx reports one: a database error, so that the writer retries the batch an
+    /// operation at a time and refuses only the operation at fault.
+    fn refused(e: rusqlite::Error) -> sqlx::Error {
+        let code = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
+            _ => None,
+        };
+        sqlx::Error::Database(Box::new(RawError { code, message: e.to_string() }))
+    }
+
+    #[derive(Debug)]
+    struct RawError {
+        code: Option<i32>,
+        message: String,
+    }
+
+    impl std::fmt::Display for RawError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.message)
+        }
+    }
+
+    impl std::error::Error for RawError {}
+
+    impl sqlx::error::DatabaseError for RawError {
+        fn message(&self) -> &str {
+            &self.message
+        }
+
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            self.code.map(|c| c.to_string().into())
+        }
+
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            use rusqlite::ffi;
+            match self.code {
+                Some(ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+                    sqlx::error::ErrorKind::UniqueViolation
+                }
+                Some(ffi::SQLITE_CONSTRAINT_FOREIGNKEY) => sqlx::error::ErrorKind::ForeignKeyViolation,
+                Some(ffi::SQLITE_CONSTRAINT_NOTNULL) => sqlx::error::ErrorKind::NotNullViolation,
+                Some(ffi::SQLITE_CONSTRAINT_CHECK) => sqlx::error::ErrorKind::CheckViolation,
+                _ => sqlx::error::ErrorKind::Other,
+            }
+        }
+    }
+}
+
 /// Background WAL checkpoints: batches committed, whether one is running, and whether the log has grown past
 /// [`WAL_FRAMES_MAX`] so that the writer should truncate it before its next batch.
 #[derive(Debug, Default)]
@@ -213,6 +402,114 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use super::*;
+
+    const KINDS: &str =
+        "CREATE TABLE kinds (id BLOB PRIMARY KEY, n INTEGER, flag INTEGER, label TEXT, raw BLOB, other BLOB)";
+
+    /// Rows of every kind of value, NULLs among them, then an upsert of one of them and an UPDATE … FROM
+    /// (VALUES …) as the writer's balances use.
+    fn kinds_writes(ids: &[Uuid]) -> Writes {
+        let mut w = Writes::default();
+        let rows: Vec<KindsRow> = vec![
+            (ids[0], Some(-7), true, Some("电费 ok".into()), vec![0, 1, 2], Some(ids[1])),
+            (ids[1], None, false, None, vec![], None),
+            (ids[2], Some(i64::MAX), true, Some(String::new()), vec![255; 40], Some(ids[0])),
+        ];
+        w.insert("INSERT INTO kinds (id, n, flag, label, raw, other)", "", &rows, |b, r| {
+            b.push_bind(r.0).push_bind(r.1).push_bind(r.2).push_bind(r.3.clone()).push_bind(r.4.clone()).push_bind(r.5);
+        });
+        w.insert(
+            "INSERT INTO kinds (id, n, flag, label, raw, other)",
+            " ON CONFLICT (id) DO UPDATE SET n = excluded.n, label = excluded.label",
+            &[(ids[1], 42_i64)],
+            |b, r| {
+                b.push_bind(r.0)
+                    .push_bind(r.1)
+                    .push_bind(false)
+                    .push_bind("upserted")
+                    .push_bind(Vec::new())
+                    .push_bind(None::<Uuid>);
+            },
+        );
+        w.insert(
+            "UPDATE kinds SET n = v.column2 FROM (",
+            ") AS v WHERE kinds.id = v.column1",
+            &[(ids[2], 5_i64)],
+            |b, r| {
+                b.push_bind(r.0).push_bind(r.1);
+            },
+        );
+        w
+    }
+
+    type KindsRow = (Uuid, Option<i64>, bool, Option<String>, Vec<u8>, Option<Uuid>);
+
+    async fn kinds(conn: &mut Conn) -> Vec<KindsRow> {
+        sqlx::query_as("SELECT id, n, flag, label, raw, other FROM kinds ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap()
+    }
+
+    /// The writer's own way of writing (statements on the connection's handle, a row at a time) stores exactly
+    /// what sqlx's multi-row statements store, in the encodings sqlx reads back: the same rows, read the same.
+    #[tokio::test]
+    async fn the_writers_statements_store_what_sqlx_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = async |name: &str| {
+            let mut options = OpenOptions::new(&format!("sqlite://{}", dir.path().join(name).display())).creating();
+            options.max_connections = 1;
+            let pool = connect(&options).await.unwrap();
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query(KINDS).execute(&mut *conn).await.unwrap();
+            (pool, conn)
+        };
+        let ids: Vec<Uuid> = (1..=3_u128).map(Uuid::from_u128).collect();
+        let writes = kinds_writes(&ids);
+
+        let (_by_sqlx_pool, mut by_sqlx) = open("sqlx.sqlite").await;
+        run_multi_row(&mut by_sqlx, &writes).await.unwrap();
+        let (pool, conn) = open("writer.sqlite").await;
+        let mut writer = WriterConn::new(conn);
+        run_writes(&mut writer.conn, &mut writer.prepared, &writes).await.unwrap();
+
+        let expected = kinds(&mut by_sqlx).await;
+        assert_eq!(expected.len(), 3);
+        assert_eq!(expected[1].1, Some(42), "upserted");
+        assert_eq!(expected[2].1, Some(5), "updated from the VALUES list");
+        assert_eq!(kinds(&mut writer.conn).await, expected);
+        // Stored as the same SQLite types, not only read back alike (a BLOB column reads TEXT too).
+        assert_eq!(storage_types(&mut writer.conn).await, storage_types(&mut by_sqlx).await);
+
+        // A refusal is a database error (the writer's cue to retry operation by operation), with what SQLite
+        // said; the connection and its statements go on working after it.
+        let Err(sqlx::Error::Database(e)) = run_writes(&mut writer.conn, &mut writer.prepared, &writes).await else {
+            panic!("a duplicate key is refused");
+        };
+        assert_eq!(e.kind(), sqlx::error::ErrorKind::UniqueViolation, "{e}");
+        assert!(e.message().contains("UNIQUE constraint failed: kinds.id"), "{e}");
+        let more: Vec<Uuid> = (4..=6_u128).map(Uuid::from_u128).collect();
+        run_writes(&mut writer.conn, &mut writer.prepared, &kinds_writes(&more)).await.unwrap();
+        assert_eq!(kinds(&mut writer.conn).await.len(), 6);
+
+        // Its statements are finalized when the writer lets the connection go: the pool's one connection then
+        // closes cleanly (sqlx's thread panics closing a handle with statements left, and the close fails).
+        drop(writer);
+        use sqlx::Connection as _;
+        let conn = pool.acquire().await.unwrap().detach();
+        conn.close().await.expect("closed with no statement left");
+        pool.close().await;
+    }
+
+    async fn storage_types(conn: &mut Conn) -> Vec<(String, String, String, String, String, String)> {
+        sqlx::query_as(
+            "SELECT typeof(id), typeof(n), typeof(flag), typeof(label), typeof(raw), typeof(other) FROM kinds \
+             ORDER BY id",
+        )
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+    }
 
     fn wal_bytes(db: &Path) -> u64 {
         std::fs::metadata(crate::backup::with_suffix(db, "-wal")).map(|m| m.len()).unwrap_or(0)

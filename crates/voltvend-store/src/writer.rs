@@ -53,6 +53,64 @@ pub struct WriterStats {
     /// Batches that had to be retried with a savepoint per operation.
     pub retried_batches: AtomicU64,
     pub failed_batches: AtomicU64,
+    /// Where the writer's time goes, summed over the batches committed in one go (a batch retried operation by
+    /// operation is not counted), in microseconds: taking the write lock and loading what the batch touches,
+    /// applying its operations, writing what they changed, committing.
+    pub load_us: AtomicU64,
+    /// The batches those times are summed over.
+    pub timed_batches: AtomicU64,
+    pub apply_us: AtomicU64,
+    pub write_us: AtomicU64,
+    pub commit_us: AtomicU64,
+}
+
+/// The writer's batches and step times at one moment, to compare with a later one ([`WriterStats::steps`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterSteps {
+    /// Batches committed, in one go or retried operation by operation.
+    pub batches: u64,
+    /// Batches committed in one go, whose steps are timed.
+    pub timed: u64,
+    /// Microseconds in load, apply, write and commit.
+    pub us: [u64; 4],
+}
+
+impl WriterSteps {
+    /// Mean milliseconds per batch in each step (load, apply, write, commit) between `earlier` and `self`.
+    pub fn per_batch_ms_since(&self, earlier: &WriterSteps) -> [f64; 4] {
+        let batches = self.timed.saturating_sub(earlier.timed).max(1) as f64;
+        std::array::from_fn(|i| {
+            let (now, then) = (self.us.get(i).copied().unwrap_or(0), earlier.us.get(i).copied().unwrap_or(0));
+            now.saturating_sub(then) as f64 / 1_000.0 / batches
+        })
+    }
+
+    /// Seconds the writer spent in its steps between `earlier` and `self`.
+    pub fn busy_s_since(&self, earlier: &WriterSteps) -> f64 {
+        self.us.iter().zip(earlier.us).map(|(now, then)| now.saturating_sub(then)).sum::<u64>() as f64 / 1e6
+    }
+}
+
+impl WriterStats {
+    /// The batches committed and the time spent in each step so far.
+    pub fn steps(&self) -> WriterSteps {
+        WriterSteps {
+            batches: self.batches.load(Ordering::Relaxed),
+            timed: self.timed_batches.load(Ordering::Relaxed),
+            us: [&self.load_us, &self.apply_us, &self.write_us, &self.commit_us].map(|c| c.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Adds one committed batch's step times.
+    pub(crate) fn time_steps(&self, steps: [std::time::Duration; 4]) {
+        let [load, apply, write, commit] = steps;
+        self.timed_batches.fetch_add(1, Ordering::Relaxed);
+        for (counter, d) in
+            [(&self.load_us, load), (&self.apply_us, apply), (&self.write_us, write), (&self.commit_us, commit)]
+        {
+            counter.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        }
+    }
 }
 
 /// One operation as submitted.

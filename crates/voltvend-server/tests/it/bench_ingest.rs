@@ -26,6 +26,12 @@ fn bench_ingest_bills_every_reading_beside_a_raw_insert_baseline() {
         assert_eq!((report["backend"].as_str(), report["scenario"]["readings"].as_u64()), (Some("sqlite"), Some(1008)));
         assert!(report["figures"]["readings_per_s"].as_f64().unwrap() > 0.0, "{report}");
         assert!(report["ratios"]["readings_per_raw_row"].as_f64().unwrap() > 0.0, "{report}");
+        // Where the writer's time went: each of its four steps, per commit.
+        assert!(text.contains("writer per commit: load "), "{text}");
+        let steps = &report["figures"]["writer_ms_per_commit"];
+        for step in ["load", "apply", "write", "commit"] {
+            assert!(steps[step].as_f64().is_some_and(|ms| ms >= 0.0), "{step}: {report}");
+        }
     }
     let refused =
         voltvend().args(["--database-url", &url, "bench", "ingest", "--per-operation", "0"]).output().unwrap();

@@ -39,6 +39,7 @@ fn bench_vend_small_every_sale_answered_201_and_written_once() {
             "sales answered 201",
             "sales written, equal to the",
             "every invariant holds",
+            "writer per commit: load ",
         ] {
             assert!(out.contains(needle), "run {run}: {needle:?} missing from:\n{out}");
         }
@@ -55,5 +56,9 @@ fn bench_vend_small_every_sale_answered_201_and_written_once() {
         assert_eq!(v["scenario"]["accounts"], 20);
         assert!(v["baseline"]["healthz_per_s_closed_loop"].as_f64().unwrap() > 0.0);
         assert!(v["baseline"]["pgbench_skipped"].is_string());
+        let steps = &v["figures"]["writer_ms_per_commit"];
+        for step in ["load", "apply", "write", "commit"] {
+            assert!(steps[step].as_f64().is_some_and(|ms| ms >= 0.0), "{step}: {v}");
+        }
     }
 }

@@ -22,6 +22,19 @@ fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// The IN lists that ask for `keys`: as few as the parameter limit allows, each padded to a power of two
+/// by repeating its last key (IN ignores the repeats), so that any number of keys takes one round trip per
+/// [`INSERT_CHUNK_ROWS`] while every statement text is still one of a few.
+fn in_lists<K: Clone>(keys: &[K]) -> impl Iterator<Item = Vec<K>> + '_ {
+    keys.chunks(INSERT_CHUNK_ROWS).map(|chunk| {
+        let mut list = chunk.to_vec();
+        if let Some(last) = chunk.last() {
+            list.resize(chunk.len().next_power_of_two(), last.clone());
+        }
+        list
+    })
+}
+
 /// `SELECT … WHERE <column> IN (keys)`, in chunks; `select` ends just before the IN list.
 async fn select_in<K, T>(
     conn: &mut Conn,
@@ -33,12 +46,12 @@ where
     K: Clone + Send + for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + 'static,
 {
     let mut out = Vec::new();
-    for chunk in chunks(keys) {
+    for chunk in in_lists(keys) {
         let mut q = QueryBuilder::<Db>::new(select);
         q.push(" IN (");
         let mut list = q.separated(", ");
         for k in chunk {
-            list.push_bind(k.clone());
+            list.push_bind(k);
         }
         q.push(")");
         for row in q.build().fetch_all(&mut *conn).await? {

@@ -48,7 +48,7 @@ struct Sink {
 struct WriterState {
     /// The writer's own connection, kept so that its page cache stays warm (a pooled connection's cache is
     /// invalidated whenever another connection writes); dropped after an error and taken again.
-    conn: Option<sqlx::pool::PoolConnection<Db>>,
+    conn: Option<WriterConn>,
     cache: crate::cache::Cache,
 }
 
@@ -84,11 +84,13 @@ impl BatchSink for Sink {
         let mut state = self.state.lock().await;
         let WriterState { conn, cache } = &mut *state;
         if conn.is_none() {
-            *conn = Some(self.pool.acquire().await?);
+            *conn = Some(WriterConn::new(self.pool.acquire().await?));
         }
-        let Some(connection) = conn.as_mut() else { return Err(StoreError::WriterStopped) };
+        let Some(WriterConn { conn: connection, prepared }) = conn.as_mut() else {
+            return Err(StoreError::WriterStopped);
+        };
         before_batch(connection, &self.checkpoints).await;
-        let outcome = self.fast_path(connection, cache, batch, at).await;
+        let outcome = self.fast_path(connection, prepared, cache, batch, at, stats).await;
         match outcome {
             Ok(Ok(results)) => Ok(results),
             Ok(Err(refusal)) => {
@@ -96,7 +98,7 @@ impl BatchSink for Sink {
                 cache.clear();
                 stats.retried_batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(error = %refusal, operations = batch.len(), "the database refused part of a batch; applying it again one operation at a time");
-                let retried = self.apply_one_by_one(connection, batch, at).await;
+                let retried = self.apply_one_by_one(connection, prepared, batch, at).await;
                 if retried.is_err() {
                     *conn = None;
                 }
@@ -117,30 +119,37 @@ impl Sink {
     async fn fast_path(
         &self,
         conn: &mut <Db as sqlx::Database>::Connection,
+        prepared: &mut Prepared,
         cache: &mut crate::cache::Cache,
         batch: &[Job],
         at: Timestamp,
+        stats: &WriterStats,
     ) -> Result<Result<Vec<Result<Applied, OpError>>, sqlx::Error>, StoreError> {
         use sqlx::Connection;
+        let started = std::time::Instant::now();
         let mut tx = conn.begin_with(BEGIN_WRITE).await?;
         serialize_writers(&mut tx).await?;
         let generation = read_generation(&mut tx).await?;
         cache.validate(generation);
         let mut source = crate::cache::CachedSource { inner: TxSource { conn: &mut tx }, cache: &mut *cache };
         let mut ws = voltvend_ops::load(&mut source, batch.iter().map(|j| &j.op)).await?;
+        let loaded = std::time::Instant::now();
         let results: Vec<_> = batch
             .iter()
             .map(|j| voltvend_ops::execute(&mut ws, &j.op, j.render.as_deref(), &self.context, at))
             .collect();
         let changes = ws.pending();
+        let applied = std::time::Instant::now();
         let written = async {
-            write_changes(&mut tx, &changes, timestamp_us(at)).await?;
+            run_writes(&mut tx, prepared, &writes_of(&changes, timestamp_us(at))).await?;
             bump_generation(&mut tx, generation + 1).await
         }
         .await;
         match written {
             Ok(()) => {
+                let wrote = std::time::Instant::now();
                 tx.commit().await?;
+                stats.time_steps([loaded - started, applied - loaded, wrote - applied, wrote.elapsed()]);
                 cache.committed(&changes, generation + 1);
                 after_commit(&self.pool, &self.checkpoints);
                 Ok(Ok(results))
@@ -155,6 +164,7 @@ impl Sink {
     async fn apply_one_by_one(
         &self,
         conn: &mut <Db as sqlx::Database>::Connection,
+        prepared: &mut Prepared,
         batch: &[Job],
         at: Timestamp,
     ) -> Result<Vec<Result<Applied, OpError>>, StoreError> {
@@ -172,7 +182,7 @@ impl Sink {
                 continue;
             }
             sqlx::query("SAVEPOINT operation").execute(&mut *tx).await?;
-            match write_changes(&mut tx, &ws.pending(), timestamp_us(at)).await {
+            match run_writes(&mut tx, prepared, &writes_of(&ws.pending(), timestamp_us(at))).await {
                 Ok(()) => {
                     sqlx::query("RELEASE SAVEPOINT operation").execute(&mut *tx).await?;
                     ws.mark_written();

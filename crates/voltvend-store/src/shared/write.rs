@@ -1,28 +1,114 @@
 // Writing what a batch of operations changed, in an order that respects foreign keys. Part of the SQL body both
 // backends include (see `shared/mod.rs`). Rows that change later (accounts, meters, shifts…) are upserted;
 // append-only rows are inserted.
+//
+// What a batch writes is first gathered as statements and their rows (`Writes`), without touching the database;
+// each backend then runs them its own way (`run_writes`): PostgreSQL as multi-row statements, SQLite on its
+// connection's own handle, a row at a time (see `sqlite.rs`).
 
-/// Runs `rows` through a multi-row statement `head VALUES (…), (…) tail`, in chunks.
-async fn insert_rows<T>(
-    conn: &mut Conn,
-    head: &str,
-    tail: &str,
-    rows: &[T],
-    bind: impl Fn(&mut sqlx::query_builder::Separated<'_, '_, Db, &'static str>, &T),
-) -> Result<(), sqlx::Error> {
-    for chunk in chunks(rows) {
-        let mut q = QueryBuilder::<Db>::new(head);
-        q.push(" ");
-        q.push_values(chunk, |mut b, row| bind(&mut b, row));
-        q.push(tail);
-        q.build().execute(&mut *conn).await?;
+/// A value of a row to be written. NULLs keep their type: PostgreSQL types a parameter by what is bound to it.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Int(Option<i64>),
+    Bool(Option<bool>),
+    Text(Option<String>),
+    Blob(Option<Vec<u8>>),
+    Uuid(Option<Uuid>),
+}
+
+macro_rules! value_from {
+    ($($t:ty => $variant:ident),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from(v: $t) -> Self {
+                Value::$variant(Some(v.into()))
+            }
+        }
+        impl From<Option<$t>> for Value {
+            fn from(v: Option<$t>) -> Self {
+                Value::$variant(v.map(Into::into))
+            }
+        }
+    )*};
+}
+
+value_from!(i64 => Int, i32 => Int, u32 => Int, i16 => Int, u8 => Int, bool => Bool, String => Text,
+    &str => Text, Vec<u8> => Blob, Uuid => Uuid);
+
+/// One row's values, in the order of its statement's columns.
+#[derive(Debug, Default)]
+struct RowValues(Vec<Value>);
+
+impl RowValues {
+    fn push_bind(&mut self, v: impl Into<Value>) -> &mut Self {
+        self.0.push(v.into());
+        self
+    }
+}
+
+/// One statement, `head VALUES (row), (row)… tail`, and the rows it writes.
+#[derive(Debug)]
+struct WriteStatement {
+    head: &'static str,
+    tail: &'static str,
+    rows: Vec<RowValues>,
+}
+
+/// What a batch writes, statement by statement, in the order they must run.
+#[derive(Debug, Default)]
+struct Writes(Vec<WriteStatement>);
+
+impl Writes {
+    /// Writes `rows` through `head VALUES (…) tail`; nothing when there are none.
+    fn insert<T>(&mut self, head: &'static str, tail: &'static str, rows: &[T], bind: impl Fn(&mut RowValues, &T)) {
+        if rows.is_empty() {
+            return;
+        }
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let mut values = RowValues::default();
+                bind(&mut values, r);
+                values
+            })
+            .collect();
+        self.0.push(WriteStatement { head, tail, rows });
+    }
+}
+
+/// What `c` changed, as statements.
+fn writes_of(c: &Changes, at_us: i64) -> Writes {
+    let mut w = Writes::default();
+    write_changes(&mut w, c, at_us);
+    w
+}
+
+/// Runs `writes` through sqlx as multi-row statements, in chunks (PostgreSQL's way; SQLite's is in `sqlite.rs`).
+#[cfg_attr(not(test), allow(dead_code, reason = "SQLite's writer runs its statements its own way; its tests use this"))]
+async fn run_multi_row(conn: &mut Conn, writes: &Writes) -> Result<(), sqlx::Error> {
+    for s in &writes.0 {
+        for chunk in chunks(&s.rows) {
+            let mut q = QueryBuilder::<Db>::new(s.head);
+            q.push(" ");
+            q.push_values(chunk, |mut b, row| {
+                for v in &row.0 {
+                    match v {
+                        Value::Int(x) => b.push_bind(*x),
+                        Value::Bool(x) => b.push_bind(*x),
+                        Value::Text(x) => b.push_bind(x.clone()),
+                        Value::Blob(x) => b.push_bind(x.clone()),
+                        Value::Uuid(x) => b.push_bind(*x),
+                    };
+                }
+            });
+            q.push(s.tail);
+            q.build().execute(&mut *conn).await?;
+        }
     }
     Ok(())
 }
 
-async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), sqlx::Error> {
-    insert_rows(
-        conn,
+fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
+    w.insert(
         "INSERT INTO premises (id, parent_id, level, name, time_zone, path, created_at_us)",
         "",
         &c.premises,
@@ -36,9 +122,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO roles (name, description, permissions, created_at_us)",
         " ON CONFLICT (name) DO UPDATE SET description = excluded.description, permissions = excluded.permissions",
         &c.roles,
@@ -46,9 +131,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             b.push_bind(r.name.clone()).push_bind(r.description.clone()).push_bind(r.permissions_text()).push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO operators (id, username, display_name, role, scope_id, password_hash, active, created_at_us, \
          failed_logins, locked_until_us, sessions_not_before_us, language)",
         " ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name, role = excluded.role, \
@@ -71,9 +155,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(o.language.clone());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO customers (id, premises_id, name, created_at_us, kind, id_doc_kind, id_doc_number, phones, email)",
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
          id_doc_kind = excluded.id_doc_kind, id_doc_number = excluded.id_doc_number, phones = excluded.phones, \
@@ -91,9 +174,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(x.email.clone());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO ledger_accounts (id, kind, owner, premises_id, currency, overdraft_limit_minor, created_at_us)",
         "",
         &c.ledger.accounts,
@@ -107,9 +189,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO books (id, premises_id, currency, energy_revenue_id, fixed_charge_revenue_id, tax_id, refunds_id, \
          write_off_id, cash_variance_id, card_clearing_id, transfer_clearing_id, created_at_us)",
         "",
@@ -124,9 +205,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             b.push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO vending_points (id, premises_id, name, currency, books_id, active, last_receipt_no, created_at_us, \
          credit_limit_minor, outstanding_minor)",
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name, active = excluded.active, \
@@ -146,9 +226,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(v.outstanding_minor);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO accounts (id, customer_id, premises_id, billing_mode, status, currency, created_at_us, wallet_id, \
          arrears_id, books_id, recovery, min_purchase_minor, max_balance_minor)",
         " ON CONFLICT (id) DO UPDATE SET billing_mode = excluded.billing_mode, status = excluded.status, \
@@ -172,9 +251,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(r.max_balance_minor);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO meters (id, serial, utility, control_mode, protocol, address, ct_ratio, vt_ratio, state, \
          premises_id, account_id, created_at_us, tariff_code, relay, max_credit_minor, sold_milli, sold_value_minor, \
          sold_tax_minor, last_sale_at_us, return_at_us, return_source, return_remaining_milli)",
@@ -212,9 +290,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(r.local.last_return.as_ref().map(|x| x.remaining_milli));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO shifts (id, vending_point_id, operator_id, drawer_id, opened_at_us, opening_float_minor, status, \
          closed_at_us, expected_minor, counted_minor, denominations)",
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, closed_at_us = excluded.closed_at_us, \
@@ -235,9 +312,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.denominations.iter().map(|(v, n)| format!("{v}x{n}")).collect::<Vec<_>>().join(" "));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO key_campaigns (id, name, change, created_at_us, created_by, planned, done)",
         " ON CONFLICT (id) DO UPDATE SET planned = excluded.planned, done = excluded.done",
         &c.campaigns,
@@ -251,9 +327,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(k.done);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO sts_meters (meter_id, pan, ea, kt, sgc, ti, krn, ken, base, last_tid, pending_campaign, \
          pending_change, pending_tokens)",
         " ON CONFLICT (meter_id) DO UPDATE SET pan = excluded.pan, ea = excluded.ea, kt = excluded.kt, \
@@ -278,9 +353,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.pending.as_ref().map(|x| x.tokens.join(" ")));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO opg_devices (meter_id, secret_sealed, starting_code, last_count, extended, restricted, unit, \
          price_minor_per_unit)",
         " ON CONFLICT (meter_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, last_count = excluded.last_count, \
@@ -298,9 +372,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(o.price_minor_per_unit);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO vending_keys (sgc, krn, sealed, created_at_us)",
         " ON CONFLICT (sgc, krn) DO UPDATE SET sealed = excluded.sealed",
         &c.vending_keys,
@@ -308,9 +381,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             b.push_bind(i64::from(k.sgc)).push_bind(i64::from(k.krn)).push_bind(k.sealed.clone()).push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO card_keys (key_no, algorithm, sealed, created_at_us)",
         " ON CONFLICT (key_no) DO UPDATE SET sealed = excluded.sealed",
         &c.card_keys,
@@ -318,9 +390,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             b.push_bind(i64::from(k.key_no)).push_bind(k.algorithm.as_str()).push_bind(k.sealed.clone()).push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO meter_cards (meter_id, serial, status, generation, key_no, replaced, sold_count, loaded_count, \
          last_purchase_sale, last_purchase_milli, last_purchase_at_us, issued_at_us)",
         " ON CONFLICT (meter_id) DO UPDATE SET serial = excluded.serial, status = excluded.status, \
@@ -344,9 +415,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(m.issued_at));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO sessions (id_hash, operator_id, created_at_us, expires_at_us, revoked_at_us, source)",
         " ON CONFLICT (id_hash) DO UPDATE SET revoked_at_us = excluded.revoked_at_us",
         &c.sessions,
@@ -359,9 +429,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.source.clone());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO api_tokens (id, operator_id, name, secret_hash, created_at_us, expires_at_us, revoked_at_us, \
          created_by)",
         " ON CONFLICT (id) DO UPDATE SET revoked_at_us = excluded.revoked_at_us",
@@ -377,9 +446,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(t.created_by.map(|x| x.as_uuid()));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO pricing_states (account_id, tariff_code, block_key, block_position_milli, free_key, \
          free_used_milli, month_key, month_energy_femto, carry_femto, updated_at_us)",
         " ON CONFLICT (account_id, tariff_code) DO UPDATE SET block_key = excluded.block_key, \
@@ -401,9 +469,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO reading_states (meter_id, at_us, registers)",
         " ON CONFLICT (meter_id) DO UPDATE SET at_us = excluded.at_us, registers = excluded.registers",
         &c.reading_states,
@@ -411,9 +478,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             b.push_bind(r.meter_id.as_uuid()).push_bind(timestamp_us(r.last.at)).push_bind(registers_text(&r.last.registers));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO meter_controls (meter_id, channel, keep_power, held_open, reported_at_us, reported_relay, \
          reported_keep_power, pending, shows_credit)",
         " ON CONFLICT (meter_id) DO UPDATE SET channel = excluded.channel, keep_power = excluded.keep_power, \
@@ -433,9 +499,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(x.shows_credit);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO meter_commands (id, meter_id, kind, reason, operation_id, created_at_us, status, attempts, \
          next_attempt_us, expires_at_us, last_error, finished_at_us, value)",
         " ON CONFLICT (id) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, \
@@ -458,9 +523,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(x.value.clone());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO tariff_documents (code, revision, name, document, imported_at_us)",
         "",
         &c.tariffs,
@@ -472,9 +536,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(at_us);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO transfers (seq, id, kind, currency, corrects_id, memo, posted_at_us)",
         "",
         &c.ledger.transfers,
@@ -488,7 +551,7 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(t.posted_at));
         },
     )
-    .await?;
+    ;
     let entries: Vec<(i64, i64, Uuid, i64)> = c
         .ledger
         .transfers
@@ -503,13 +566,12 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             })
         })
         .collect();
-    insert_rows(conn, "INSERT INTO entries (transfer_seq, idx, account_id, amount_minor)", "", &entries, |b, e| {
+    w.insert("INSERT INTO entries (transfer_seq, idx, account_id, amount_minor)", "", &entries, |b, e| {
         b.push_bind(e.0).push_bind(e.1).push_bind(e.2).push_bind(e.3);
     })
-    .await?;
-    write_balances(conn, &c.ledger.balances).await?;
-    insert_rows(
-        conn,
+    ;
+    write_balances(w, &c.ledger.balances);
+    w.insert(
         "INSERT INTO readings (meter_id, at_us, registers, status, operation_id, note, consumption_milli)",
         "",
         &c.readings,
@@ -523,10 +585,9 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(r.consumption_milli);
         },
     )
-    .await?;
+    ;
     // The same maximum read again (every poll until the register changes) is the row already kept.
-    insert_rows(
-        conn,
+    w.insert(
         "INSERT INTO meter_demands (meter_id, demand_at_us, demand_w, read_at_us)",
         " ON CONFLICT (meter_id, demand_at_us) DO NOTHING",
         &c.demands,
@@ -537,9 +598,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(d.read_at));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO sales (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, meter_id, \
          at_us, method, reference, paid_minor, arrears_minor, fees_minor, tax_minor, energy_minor, credit_minor, \
          quantity_milli, tokens, transfer_id, balance_after_minor, reallocated_from, property_fees_minor)",
@@ -570,9 +630,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.property_fees_minor);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO refused_payments (operation_id, at_us, vending_point_id, shift_id, operator_id, account_id, \
          meter_id, method, reference, paid_minor, reason_code, reason, transfer_id, refunded_by, refunded_at_us, \
          credited, purpose)",
@@ -599,9 +658,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(r.purpose.as_str());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO payment_channels (id, provider, name, premises_id, books_id, currency, vending_point_id, shift_id, \
          operator_id, clearing, active, created_at_us)",
         " ON CONFLICT (id) DO UPDATE SET active = excluded.active",
@@ -621,9 +679,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(ch.created_at));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO payment_intents (id, channel_id, account_id, meter_id, amount_minor, currency, created_at_us, \
          expires_at_us, status, provider_ref, provider_txn, paid_minor, paid_currency, paid_at_us, settled_by, \
          reason_code, purpose)",
@@ -652,9 +709,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(i.purpose.as_str());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO approvals (id, kind, sale_id, account_id, meter_id, shift_id, amount_minor, premises_id, reason, \
          requested_by, requested_at_us, expires_at_us, decided_by, decided_at_us, approved, note, decision_operation, \
          transfer_id, result_operation, void_tokens, fee_payment_id, schedule_id, period)",
@@ -690,9 +746,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(a.correction.charge.map(|(_, p)| i64::from(p)));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO meter_tokens (operation_id, meter_id, at_us, operator_id, kind, detail, tokens)",
         "",
         &c.meter_tokens,
@@ -706,9 +761,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(t.tokens.join(" "));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO payment_statements (id, channel_id, day, digest, imported_at_us, imported_by, line_count)",
         "",
         &c.payment_statements,
@@ -722,14 +776,13 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(st.lines.len() as i64);
         },
     )
-    .await?;
+    ;
     let lines: Vec<_> = c
         .payment_statements
         .iter()
         .flat_map(|st| st.lines.iter().enumerate().map(move |(n, l)| (st.id, n as i64, l)))
         .collect();
-    insert_rows(
-        conn,
+    w.insert(
         "INSERT INTO payment_statement_lines (statement_id, line_no, kind, transaction_id, order_no, amount_minor, \
          currency, at_us)",
         "",
@@ -745,9 +798,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(l.at));
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO meter_categories (meter_id, category, sub_item)",
         " ON CONFLICT (meter_id) DO UPDATE SET category = excluded.category, sub_item = excluded.sub_item",
         &c.meter_categories,
@@ -755,9 +807,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             b.push_bind(m.meter_id.as_uuid()).push_bind(m.category.as_str()).push_bind(m.sub_item.clone());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO apportionment_rules (id, premises_id, name, utility, basis, pool, price_micro, currency, \
          parent_meter_id, created_at_us)",
         "",
@@ -775,23 +826,22 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(r.created_at));
         },
     )
-    .await?;
+    ;
     let rule_meters: Vec<_> = c
         .apportionment_rules
         .iter()
         .flat_map(|r| r.common_meters.iter().enumerate().map(move |(n, m)| (r.id, n as i64, *m)))
         .collect();
-    insert_rows(conn, "INSERT INTO apportionment_rule_meters (rule_id, idx, meter_id)", "", &rule_meters, |b, (r, n, m)| {
+    w.insert("INSERT INTO apportionment_rule_meters (rule_id, idx, meter_id)", "", &rule_meters, |b, (r, n, m)| {
         b.push_bind(r.as_uuid()).push_bind(*n).push_bind(m.as_uuid());
     })
-    .await?;
+    ;
     let rule_units: Vec<_> = c
         .apportionment_rules
         .iter()
         .flat_map(|r| r.units.iter().enumerate().map(move |(n, u)| (r.id, n as i64, *u)))
         .collect();
-    insert_rows(
-        conn,
+    w.insert(
         "INSERT INTO apportionment_rule_units (rule_id, idx, premises_id, floor_area_dm2)",
         "",
         &rule_units,
@@ -799,9 +849,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             b.push_bind(r.as_uuid()).push_bind(*n).push_bind(u.premises_id.as_uuid()).push_bind(u.floor_area_dm2);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO apportionment_runs (operation_id, rule_id, period, from_us, to_us, parent_milli, units_milli, \
          common_milli, loss_milli, pool_milli, price_micro, currency, amount_minor, at_us)",
         "",
@@ -823,14 +872,13 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(timestamp_us(r.at));
         },
     )
-    .await?;
+    ;
     let shares: Vec<_> = c
         .apportionment_runs
         .iter()
         .flat_map(|r| r.shares.iter().enumerate().map(move |(n, s)| (r.operation_id, n as i64, s)))
         .collect();
-    insert_rows(
-        conn,
+    w.insert(
         "INSERT INTO apportionment_shares (run_id, idx, premises_id, account_id, weight, consumption_milli, \
          share_milli, amount_minor, transfer_id)",
         "",
@@ -847,9 +895,9 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(s.transfer_id.map(|t| t.as_uuid()));
         },
     )
-    .await?;
-    write_fees(conn, c).await?;
-    insert_rows(conn, "INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us, detail)", "", &c.outbox, |b, o| {
+    ;
+    write_fees(w, c);
+    w.insert("INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us, detail)", "", &c.outbox, |b, o| {
         b.push_bind(o.operation_id.as_uuid())
             .push_bind(o.idx)
             .push_bind(o.meter_id.map(|m| m.as_uuid()))
@@ -857,9 +905,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
             .push_bind(timestamp_us(o.at))
             .push_bind(o.detail.clone());
     })
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO idempotency (operation_id, fingerprint, kind, at_us, response)",
         "",
         &c.idempotency,
@@ -871,9 +918,8 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(i.response.clone());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO audit_log (seq, at_us, operation_id, operator_id, source, action, subject, before_text, \
          after_text, prev_hash, hash)",
         "",
@@ -892,18 +938,17 @@ async fn write_changes(conn: &mut Conn, c: &Changes, at_us: i64) -> Result<(), s
                 .push_bind(r.hash.to_vec());
         },
     )
-    .await?;
+    ;
     if let Some(head) = c.audit_head {
-        sqlx::query(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        )
-        .bind(head.seq)
-        .bind(head.hash.to_vec())
-        .execute(&mut *conn)
-        .await?;
+        w.insert(
+            "INSERT INTO audit_head (id, seq, hash)",
+            " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            &[head],
+            |b, h| {
+                b.push_bind(1_i64).push_bind(h.seq).push_bind(h.hash.to_vec());
+            },
+        );
     }
-    Ok(())
 }
 
 /// `UPDATE … FROM (VALUES …)`: both engines name a VALUES list's columns column1, column2…
@@ -912,23 +957,16 @@ const BALANCES_UPDATE_HEAD: &str = "UPDATE ledger_accounts SET debits_posted_min
 const BALANCES_UPDATE_TAIL: &str = ") AS v WHERE ledger_accounts.id = v.column1";
 
 /// New cached totals of ledger accounts: one multi-row statement per chunk rather than one per account.
-async fn write_balances(conn: &mut Conn, balances: &[(LedgerAccountId, Balance)]) -> Result<(), sqlx::Error> {
-    for chunk in chunks(balances) {
-        let mut q = QueryBuilder::<Db>::new(BALANCES_UPDATE_HEAD);
-        q.push_values(chunk, |mut b, (id, balance)| {
-            b.push_bind(id.as_uuid()).push_bind(balance.debits_minor).push_bind(balance.credits_minor);
-        });
-        q.push(BALANCES_UPDATE_TAIL);
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+fn write_balances(w: &mut Writes, balances: &[(LedgerAccountId, Balance)]) {
+    w.insert(BALANCES_UPDATE_HEAD, BALANCES_UPDATE_TAIL, balances, |b, (id, balance)| {
+        b.push_bind(id.as_uuid()).push_bind(balance.debits_minor).push_bind(balance.credits_minor);
+    });
 }
 
 /// 房租 / 物业费: floor areas and policies (replaced when set again), schedules and months issued, charges
 /// (written whole: a charge's paid amount grows), counter payments and what each payment or sale paid.
-async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
-    insert_rows(
-        conn,
+fn write_fees(w: &mut Writes, c: &Changes) {
+    w.insert(
         "INSERT INTO floor_areas (premises_id, floor_area_dm2)",
         " ON CONFLICT (premises_id) DO UPDATE SET floor_area_dm2 = excluded.floor_area_dm2",
         &c.floor_areas,
@@ -936,9 +974,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
             b.push_bind(f.premises_id.as_uuid()).push_bind(f.floor_area_dm2);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO fee_policies (premises_id, policy, share_bp)",
         " ON CONFLICT (premises_id) DO UPDATE SET policy = excluded.policy, share_bp = excluded.share_bp",
         &c.fee_policies,
@@ -946,9 +983,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
             b.push_bind(f.premises_id.as_uuid()).push_bind(f.policy.name()).push_bind(f.policy.share_bp());
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO fee_schedules (id, premises_id, name, basis, rate_minor, currency, due_day, receivable_id, \
          revenue_id, created_at_us, late_fee_bp, disconnect_after_days)",
         "",
@@ -968,9 +1004,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(f.disconnect_after_days);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO fee_runs (operation_id, schedule_id, period, due_on, charged, total_minor, vacant, transfer_id, \
          at_us, not_postpaid, dunned_at_us, dunned, late_fees_minor, disconnected_at_us, disconnected)",
         // A month dunned, or its unpaid bills disconnected, changes its run.
@@ -996,9 +1031,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(r.disconnected);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO fee_charges (schedule_id, period, premises_id, account_id, amount_minor, paid_minor, due_on, \
          issued_at_us, usage_minor, credit_minor, carried_minor, late_fee_minor, adjusted_minor)",
         // Paying a charge (or reversing a payment) changes what is paid; dunning it adds its late fee to its
@@ -1023,9 +1057,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(f.adjusted_minor);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO fee_payments (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, \
          at_us, method, reference, paid_minor, transfer_id, credit_minor)",
         "",
@@ -1045,9 +1078,8 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(f.credit_minor);
         },
     )
-    .await?;
-    insert_rows(
-        conn,
+    ;
+    w.insert(
         "INSERT INTO fee_allocations (operation_id, idx, schedule_id, period, premises_id, amount_minor, at_us)",
         "",
         &c.fee_allocations,
@@ -1061,6 +1093,5 @@ async fn write_fees(conn: &mut Conn, c: &Changes) -> Result<(), sqlx::Error> {
                 .push_bind(timestamp_us(a.at));
         },
     )
-    .await?;
-    Ok(())
+    ;
 }
