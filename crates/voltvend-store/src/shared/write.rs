@@ -121,8 +121,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(path_key(&p.path))
                 .push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO roles (name, description, permissions, created_at_us)",
         " ON CONFLICT (name) DO UPDATE SET description = excluded.description, permissions = excluded.permissions",
@@ -130,8 +129,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         |b, r| {
             b.push_bind(r.name.clone()).push_bind(r.description.clone()).push_bind(r.permissions_text()).push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO operators (id, username, display_name, role, scope_id, password_hash, active, created_at_us, \
          failed_logins, locked_until_us, sessions_not_before_us, language)",
@@ -154,8 +152,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(o.sessions_not_before.map(timestamp_us))
                 .push_bind(o.language.clone());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO customers (id, premises_id, name, created_at_us, kind, id_doc_kind, id_doc_number, phones, email)",
         " ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, \
@@ -173,8 +170,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(phones_text(&x.phones))
                 .push_bind(x.email.clone());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO ledger_accounts (id, kind, owner, premises_id, currency, overdraft_limit_minor, created_at_us)",
         "",
@@ -188,8 +184,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(a.overdraft_limit_minor)
                 .push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO books (id, premises_id, currency, energy_revenue_id, fixed_charge_revenue_id, tax_id, refunds_id, \
          write_off_id, cash_variance_id, card_clearing_id, transfer_clearing_id, created_at_us)",
@@ -204,8 +199,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
             }
             b.push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO vending_points (id, premises_id, name, currency, books_id, active, last_receipt_no, created_at_us, \
          credit_limit_minor, outstanding_minor)",
@@ -225,8 +219,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(v.credit_limit_minor)
                 .push_bind(v.outstanding_minor);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO accounts (id, customer_id, premises_id, billing_mode, status, currency, created_at_us, wallet_id, \
          arrears_id, books_id, recovery, min_purchase_minor, max_balance_minor)",
@@ -250,8 +243,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(r.min_purchase_minor)
                 .push_bind(r.max_balance_minor);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO meters (id, serial, utility, control_mode, protocol, address, ct_ratio, vt_ratio, state, \
          premises_id, account_id, created_at_us, tariff_code, relay, max_credit_minor, sold_milli, sold_value_minor, \
@@ -289,8 +281,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(r.local.last_return.as_ref().map(|x| x.source.as_str()))
                 .push_bind(r.local.last_return.as_ref().map(|x| x.remaining_milli));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO shifts (id, vending_point_id, operator_id, drawer_id, opened_at_us, opening_float_minor, status, \
          closed_at_us, expected_minor, counted_minor, denominations)",
@@ -311,8 +302,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(s.counted_minor)
                 .push_bind(s.denominations.iter().map(|(v, n)| format!("{v}x{n}")).collect::<Vec<_>>().join(" "));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO key_campaigns (id, name, change, created_at_us, created_by, planned, done)",
         " ON CONFLICT (id) DO UPDATE SET planned = excluded.planned, done = excluded.done",
@@ -326,8 +316,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(k.planned)
                 .push_bind(k.done);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO sts_meters (meter_id, pan, ea, kt, sgc, ti, krn, ken, base, last_tid, pending_campaign, \
          pending_change, pending_tokens)",
@@ -352,8 +341,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(s.pending.as_ref().map(|x| key_change_text(&x.change)))
                 .push_bind(s.pending.as_ref().map(|x| x.tokens.join(" ")));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO opg_devices (meter_id, secret_sealed, starting_code, last_count, extended, restricted, unit, \
          price_minor_per_unit)",
@@ -371,8 +359,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(o.unit.as_str())
                 .push_bind(o.price_minor_per_unit);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO vending_keys (sgc, krn, sealed, created_at_us)",
         " ON CONFLICT (sgc, krn) DO UPDATE SET sealed = excluded.sealed",
@@ -380,8 +367,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         |b, k| {
             b.push_bind(i64::from(k.sgc)).push_bind(i64::from(k.krn)).push_bind(k.sealed.clone()).push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO card_keys (key_no, algorithm, sealed, created_at_us)",
         " ON CONFLICT (key_no) DO UPDATE SET sealed = excluded.sealed",
@@ -389,8 +375,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         |b, k| {
             b.push_bind(i64::from(k.key_no)).push_bind(k.algorithm.as_str()).push_bind(k.sealed.clone()).push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO meter_cards (meter_id, serial, status, generation, key_no, replaced, sold_count, loaded_count, \
          last_purchase_sale, last_purchase_milli, last_purchase_at_us, issued_at_us)",
@@ -414,8 +399,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(m.last_purchase_at.map(timestamp_us))
                 .push_bind(timestamp_us(m.issued_at));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO sessions (id_hash, operator_id, created_at_us, expires_at_us, revoked_at_us, source)",
         " ON CONFLICT (id_hash) DO UPDATE SET revoked_at_us = excluded.revoked_at_us",
@@ -428,8 +412,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(s.revoked_at.map(timestamp_us))
                 .push_bind(s.source.clone());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO api_tokens (id, operator_id, name, secret_hash, created_at_us, expires_at_us, revoked_at_us, \
          created_by)",
@@ -445,8 +428,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(t.revoked_at.map(timestamp_us))
                 .push_bind(t.created_by.map(|x| x.as_uuid()));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO pricing_states (account_id, tariff_code, block_key, block_position_milli, free_key, \
          free_used_milli, month_key, month_energy_femto, carry_femto, updated_at_us)",
@@ -468,8 +450,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(s.carry_femto.to_string())
                 .push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO reading_states (meter_id, at_us, registers)",
         " ON CONFLICT (meter_id) DO UPDATE SET at_us = excluded.at_us, registers = excluded.registers",
@@ -477,8 +458,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         |b, r| {
             b.push_bind(r.meter_id.as_uuid()).push_bind(timestamp_us(r.last.at)).push_bind(registers_text(&r.last.registers));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO meter_controls (meter_id, channel, keep_power, held_open, reported_at_us, reported_relay, \
          reported_keep_power, pending, shows_credit)",
@@ -498,8 +478,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(pending_text(&x.pending))
                 .push_bind(x.shows_credit);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO meter_commands (id, meter_id, kind, reason, operation_id, created_at_us, status, attempts, \
          next_attempt_us, expires_at_us, last_error, finished_at_us, value)",
@@ -522,8 +501,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(x.finished_at.map(timestamp_us))
                 .push_bind(x.value.clone());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO tariff_documents (code, revision, name, document, imported_at_us)",
         "",
@@ -535,8 +513,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(t.document.clone())
                 .push_bind(at_us);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO transfers (seq, id, kind, currency, corrects_id, memo, posted_at_us)",
         "",
@@ -550,8 +527,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(t.request.memo.clone())
                 .push_bind(timestamp_us(t.posted_at));
         },
-    )
-    ;
+    );
     let entries: Vec<(i64, i64, Uuid, i64)> = c
         .ledger
         .transfers
@@ -568,8 +544,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         .collect();
     w.insert("INSERT INTO entries (transfer_seq, idx, account_id, amount_minor)", "", &entries, |b, e| {
         b.push_bind(e.0).push_bind(e.1).push_bind(e.2).push_bind(e.3);
-    })
-    ;
+    });
     write_balances(w, &c.ledger.balances);
     w.insert(
         "INSERT INTO readings (meter_id, at_us, registers, status, operation_id, note, consumption_milli)",
@@ -584,8 +559,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(r.note.clone())
                 .push_bind(r.consumption_milli);
         },
-    )
-    ;
+    );
     // The same maximum read again (every poll until the register changes) is the row already kept.
     w.insert(
         "INSERT INTO meter_demands (meter_id, demand_at_us, demand_w, read_at_us)",
@@ -597,8 +571,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(d.demand.demand_w)
                 .push_bind(timestamp_us(d.read_at));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO sales (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, meter_id, \
          at_us, method, reference, paid_minor, arrears_minor, fees_minor, tax_minor, energy_minor, credit_minor, \
@@ -629,8 +602,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(s.reallocated_from.map(|x| x.as_uuid()))
                 .push_bind(s.property_fees_minor);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO refused_payments (operation_id, at_us, vending_point_id, shift_id, operator_id, account_id, \
          meter_id, method, reference, paid_minor, reason_code, reason, transfer_id, refunded_by, refunded_at_us, \
@@ -657,8 +629,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(r.credited)
                 .push_bind(r.purpose.as_str());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO payment_channels (id, provider, name, premises_id, books_id, currency, vending_point_id, shift_id, \
          operator_id, clearing, active, created_at_us)",
@@ -678,8 +649,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(ch.active)
                 .push_bind(timestamp_us(ch.created_at));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO payment_intents (id, channel_id, account_id, meter_id, amount_minor, currency, created_at_us, \
          expires_at_us, status, provider_ref, provider_txn, paid_minor, paid_currency, paid_at_us, settled_by, \
@@ -708,8 +678,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(i.reason_code.clone())
                 .push_bind(i.purpose.as_str());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO approvals (id, kind, sale_id, account_id, meter_id, shift_id, amount_minor, premises_id, reason, \
          requested_by, requested_at_us, expires_at_us, decided_by, decided_at_us, approved, note, decision_operation, \
@@ -745,8 +714,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(a.correction.charge.map(|(s, _)| s.as_uuid()))
                 .push_bind(a.correction.charge.map(|(_, p)| i64::from(p)));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO meter_tokens (operation_id, meter_id, at_us, operator_id, kind, detail, tokens)",
         "",
@@ -760,8 +728,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(t.detail.clone())
                 .push_bind(t.tokens.join(" "));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO payment_statements (id, channel_id, day, digest, imported_at_us, imported_by, line_count)",
         "",
@@ -775,8 +742,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(st.imported_by.map(|x| x.as_uuid()))
                 .push_bind(st.lines.len() as i64);
         },
-    )
-    ;
+    );
     let lines: Vec<_> = c
         .payment_statements
         .iter()
@@ -797,8 +763,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(l.currency.clone())
                 .push_bind(timestamp_us(l.at));
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO meter_categories (meter_id, category, sub_item)",
         " ON CONFLICT (meter_id) DO UPDATE SET category = excluded.category, sub_item = excluded.sub_item",
@@ -806,8 +771,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         |b, m| {
             b.push_bind(m.meter_id.as_uuid()).push_bind(m.category.as_str()).push_bind(m.sub_item.clone());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO apportionment_rules (id, premises_id, name, utility, basis, pool, price_micro, currency, \
          parent_meter_id, created_at_us)",
@@ -825,8 +789,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(r.parent_meter.map(|m| m.as_uuid()))
                 .push_bind(timestamp_us(r.created_at));
         },
-    )
-    ;
+    );
     let rule_meters: Vec<_> = c
         .apportionment_rules
         .iter()
@@ -834,8 +797,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         .collect();
     w.insert("INSERT INTO apportionment_rule_meters (rule_id, idx, meter_id)", "", &rule_meters, |b, (r, n, m)| {
         b.push_bind(r.as_uuid()).push_bind(*n).push_bind(m.as_uuid());
-    })
-    ;
+    });
     let rule_units: Vec<_> = c
         .apportionment_rules
         .iter()
@@ -848,8 +810,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
         |b, (r, n, u)| {
             b.push_bind(r.as_uuid()).push_bind(*n).push_bind(u.premises_id.as_uuid()).push_bind(u.floor_area_dm2);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO apportionment_runs (operation_id, rule_id, period, from_us, to_us, parent_milli, units_milli, \
          common_milli, loss_milli, pool_milli, price_micro, currency, amount_minor, at_us)",
@@ -871,8 +832,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(r.amount_minor)
                 .push_bind(timestamp_us(r.at));
         },
-    )
-    ;
+    );
     let shares: Vec<_> = c
         .apportionment_runs
         .iter()
@@ -894,8 +854,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(s.amount_minor)
                 .push_bind(s.transfer_id.map(|t| t.as_uuid()));
         },
-    )
-    ;
+    );
     write_fees(w, c);
     w.insert("INSERT INTO outbox (operation_id, idx, meter_id, kind, at_us, detail)", "", &c.outbox, |b, o| {
         b.push_bind(o.operation_id.as_uuid())
@@ -904,8 +863,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
             .push_bind(o.kind.as_str())
             .push_bind(timestamp_us(o.at))
             .push_bind(o.detail.clone());
-    })
-    ;
+    });
     w.insert(
         "INSERT INTO idempotency (operation_id, fingerprint, kind, at_us, response)",
         "",
@@ -917,8 +875,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(timestamp_us(i.at))
                 .push_bind(i.response.clone());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO audit_log (seq, at_us, operation_id, operator_id, source, action, subject, before_text, \
          after_text, prev_hash, hash)",
@@ -937,8 +894,7 @@ fn write_changes(w: &mut Writes, c: &Changes, at_us: i64) {
                 .push_bind(r.prev_hash.to_vec())
                 .push_bind(r.hash.to_vec());
         },
-    )
-    ;
+    );
     if let Some(head) = c.audit_head {
         w.insert(
             "INSERT INTO audit_head (id, seq, hash)",
@@ -956,7 +912,8 @@ const BALANCES_UPDATE_HEAD: &str = "UPDATE ledger_accounts SET debits_posted_min
      credits_posted_minor = v.column3 FROM (";
 const BALANCES_UPDATE_TAIL: &str = ") AS v WHERE ledger_accounts.id = v.column1";
 
-/// New cached totals of ledger accounts: one multi-row statement per chunk rather than one per account.
+/// New cached totals of ledger accounts, in one `UPDATE … FROM (VALUES …)` statement for all of them (run a row
+/// at a time on SQLite, multi-row on PostgreSQL).
 fn write_balances(w: &mut Writes, balances: &[(LedgerAccountId, Balance)]) {
     w.insert(BALANCES_UPDATE_HEAD, BALANCES_UPDATE_TAIL, balances, |b, (id, balance)| {
         b.push_bind(id.as_uuid()).push_bind(balance.debits_minor).push_bind(balance.credits_minor);
@@ -973,8 +930,7 @@ fn write_fees(w: &mut Writes, c: &Changes) {
         |b, f| {
             b.push_bind(f.premises_id.as_uuid()).push_bind(f.floor_area_dm2);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO fee_policies (premises_id, policy, share_bp)",
         " ON CONFLICT (premises_id) DO UPDATE SET policy = excluded.policy, share_bp = excluded.share_bp",
@@ -982,8 +938,7 @@ fn write_fees(w: &mut Writes, c: &Changes) {
         |b, f| {
             b.push_bind(f.premises_id.as_uuid()).push_bind(f.policy.name()).push_bind(f.policy.share_bp());
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO fee_schedules (id, premises_id, name, basis, rate_minor, currency, due_day, receivable_id, \
          revenue_id, created_at_us, late_fee_bp, disconnect_after_days)",
@@ -1003,8 +958,7 @@ fn write_fees(w: &mut Writes, c: &Changes) {
                 .push_bind(f.late_fee_bp)
                 .push_bind(f.disconnect_after_days);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO fee_runs (operation_id, schedule_id, period, due_on, charged, total_minor, vacant, transfer_id, \
          at_us, not_postpaid, dunned_at_us, dunned, late_fees_minor, disconnected_at_us, disconnected)",
@@ -1030,8 +984,7 @@ fn write_fees(w: &mut Writes, c: &Changes) {
                 .push_bind(r.disconnected_at.map(timestamp_us))
                 .push_bind(r.disconnected);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO fee_charges (schedule_id, period, premises_id, account_id, amount_minor, paid_minor, due_on, \
          issued_at_us, usage_minor, credit_minor, carried_minor, late_fee_minor, adjusted_minor)",
@@ -1056,8 +1009,7 @@ fn write_fees(w: &mut Writes, c: &Changes) {
                 .push_bind(f.late_fee_minor)
                 .push_bind(f.adjusted_minor);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO fee_payments (operation_id, vending_point_id, receipt_no, shift_id, operator_id, account_id, \
          at_us, method, reference, paid_minor, transfer_id, credit_minor)",
@@ -1077,8 +1029,7 @@ fn write_fees(w: &mut Writes, c: &Changes) {
                 .push_bind(f.transfer_id.as_uuid())
                 .push_bind(f.credit_minor);
         },
-    )
-    ;
+    );
     w.insert(
         "INSERT INTO fee_allocations (operation_id, idx, schedule_id, period, premises_id, amount_minor, at_us)",
         "",
@@ -1092,6 +1043,5 @@ fn write_fees(w: &mut Writes, c: &Changes) {
                 .push_bind(a.amount_minor)
                 .push_bind(timestamp_us(a.at));
         },
-    )
-    ;
+    );
 }
