@@ -31,7 +31,7 @@ use voltvend_ops::{
     Actor, Command, CustomerRef, ImportTariff, MeterBinding, OpenAccount, OpenBooks, OpenShift, OpenVendingPoint,
     Operation, PaymentMethod, Sale,
 };
-use voltvend_store::{Backend, CheckScope, Store};
+use voltvend_store::{Backend, CheckScope, Store, WriterSteps};
 
 use crate::clock::IdGenerator;
 use crate::serve::Access;
@@ -371,20 +371,29 @@ pub(crate) fn operation(ids: &IdGenerator, estate: &Estate, sales: bool, n: usiz
     }
 }
 
-/// The writer's steps, as `bench vend` and `bench ingest` print them: the mean per commit of each, and how much
-/// of the phase the writer was busy (1.0: the writer's serial cycle is the bound).
-pub(crate) fn writer_steps_line(ms: [f64; 4], busy_s: f64, phase: Duration) -> String {
-    let [load, apply, write, commit] = ms;
+/// The writer's mean milliseconds per timed commit in each step (load, apply, write, commit).
+fn writer_ms(steps: &WriterSteps) -> [f64; 4] {
+    steps.us.map(|us| us as f64 / 1_000.0 / steps.timed.max(1) as f64)
+}
+
+/// The share of `phase` the writer spent in its steps (1.0: its serial cycle is the bound).
+pub(crate) fn writer_busy(steps: &WriterSteps, phase: Duration) -> f64 {
+    steps.us.iter().sum::<u64>() as f64 / 1e6 / phase.as_secs_f64().max(f64::MIN_POSITIVE)
+}
+
+/// The writer's steps during a phase, as `bench vend` and `bench ingest` print them.
+pub(crate) fn writer_steps_line(steps: &WriterSteps, phase: Duration) -> String {
+    let [load, apply, write, commit] = writer_ms(steps);
     format!(
         "writer per commit: load {load:.2} ms, apply {apply:.2} ms, write {write:.2} ms, commit {commit:.2} ms; busy \
          {:.0} % of the phase",
-        100.0 * busy_s / phase.as_secs_f64().max(f64::MIN_POSITIVE)
+        100.0 * writer_busy(steps, phase)
     )
 }
 
 /// The same, for a bench's JSON.
-pub(crate) fn writer_steps_json(ms: [f64; 4]) -> serde_json::Value {
-    let [load, apply, write, commit] = ms;
+pub(crate) fn writer_steps_json(steps: &WriterSteps) -> serde_json::Value {
+    let [load, apply, write, commit] = writer_ms(steps);
     serde_json::json!({ "load": load, "apply": apply, "write": write, "commit": commit })
 }
 

@@ -142,9 +142,8 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &IngestArgs) 
         "every reading is billed: {billed} billed, {skipped} skipped, {flagged} flagged"
     );
     let rate = total as f64 / elapsed.as_secs_f64();
-    let steps = stats.steps();
-    let commits = steps.batches - steps_before.batches;
-    let (writer_ms, writer_busy_s) = (steps.per_batch_ms_since(&steps_before), steps.busy_s_since(&steps_before));
+    let writer = stats.steps().since(&steps_before);
+    let commits = writer.batches;
     println!(
         "measured   {total:>9} readings priced and debited: {rate:>10.0} readings/s ({} operations of {per_op}, {commits} \
          commits, {:.1} CNY charged) on {}",
@@ -152,7 +151,7 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &IngestArgs) 
         charged.load(Ordering::Relaxed) as f64 / 100.0,
         store.backend()
     );
-    println!("{}", crate::bench::writer_steps_line(writer_ms, writer_busy_s, elapsed));
+    println!("{}", crate::bench::writer_steps_line(&writer, elapsed));
     // The baseline: as many rows, in commits of as many rows as the writer's commits held on average.
     let per_commit = usize::try_from(total / commits.max(1)).unwrap_or(1).max(1);
     let rows = usize::try_from(total).unwrap_or(usize::MAX);
@@ -173,8 +172,8 @@ async fn bench(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: &IngestArgs) 
             scenario: serde_json::json!({ "readings": total, "per_operation": per_op, "concurrency": args.concurrency,
                                           "meters": args.meters }),
             figures: serde_json::json!({ "readings_per_s": rate, "commits": commits,
-                "writer_ms_per_commit": crate::bench::writer_steps_json(writer_ms),
-                "writer_busy": writer_busy_s / elapsed.as_secs_f64() }),
+                "writer_ms_per_commit": crate::bench::writer_steps_json(&writer),
+                "writer_busy": crate::bench::writer_busy(&writer, elapsed) }),
             baseline: serde_json::json!({ "raw_rows_per_s": base_rate, "rows_per_commit": per_commit }),
             ratios: serde_json::json!({ "readings_per_raw_row": rate / base_rate, "goal_readings_per_s": 500_000 }),
         })

@@ -43,7 +43,7 @@ use voltvend_ops::{
     OpenBooks, OpenShift, OpenVendingPoint, Operation, VendingKeyRecord,
 };
 use voltvend_store::backup::ScratchDatabase;
-use voltvend_store::{Backend, CheckScope, InstanceLock, Store};
+use voltvend_store::{Backend, CheckScope, InstanceLock, Store, WriterSteps};
 use voltvend_sts::keys::{KeyParams, KeyType};
 use voltvend_sts::{BaseDate, Ea, MeterKeyRecord, Pan};
 
@@ -773,9 +773,8 @@ async fn open_loop(
 struct Results {
     sales_closed: Phase,
     sales_commits: u64,
-    /// The writer's mean time per commit in each step during (a), and the seconds it was busy.
-    writer_ms: [f64; 4],
-    writer_busy_s: f64,
+    /// The writer's batches and step times during (a).
+    writer: WriterSteps,
     sales_open: Phase,
     sales_open_unsent: u64,
     health_closed: Phase,
@@ -789,9 +788,8 @@ async fn measure(plan: &Arc<Plan>, store: &Arc<dyn Store>, args: &VendArgs) -> a
     let batches = store.writer_stats();
     let before = batches.steps();
     let sales_closed = closed_loop(plan, Load::Sales, c, d, "(a) sales, closed loop").await?;
-    let after = batches.steps();
-    let sales_commits = after.batches - before.batches;
-    let (writer_ms, writer_busy_s) = (after.per_batch_ms_since(&before), after.busy_s_since(&before));
+    let writer = batches.steps().since(&before);
+    let sales_commits = writer.batches;
     println!(
         "(a) sales, closed loop, {c} connections: {} answered in {:.1} s, {} × 201",
         sales_closed.tally.sent,
@@ -824,8 +822,7 @@ async fn measure(plan: &Arc<Plan>, store: &Arc<dyn Store>, args: &VendArgs) -> a
     Ok(Results {
         sales_closed,
         sales_commits,
-        writer_ms,
-        writer_busy_s,
+        writer,
         sales_open,
         sales_open_unsent,
         health_closed,
@@ -1156,7 +1153,7 @@ fn print_and_json(
         );
     }
     println!("group commit in (a): {} commits, {per_commit:.1} sales per commit", r.sales_commits);
-    println!("{}", crate::bench::writer_steps_line(r.writer_ms, r.writer_busy_s, r.sales_closed.elapsed));
+    println!("{}", crate::bench::writer_steps_line(&r.writer, r.sales_closed.elapsed));
     let sts_ok = r.sales_closed.tally.sts_ok + r.sales_open.tally.sts_ok;
     let sts_tokens = r.sales_closed.tally.sts_tokens + r.sales_open.tally.sts_tokens;
     let sent = r.sales_closed.tally.sent + r.sales_open.tally.sent;
@@ -1217,8 +1214,8 @@ fn print_and_json(
             "closed_loop_p50_ms": c50,
             "closed_loop_p99_ms": c99,
             "sales_per_commit": per_commit,
-            "writer_ms_per_commit": crate::bench::writer_steps_json(r.writer_ms),
-            "writer_busy": r.writer_busy_s / r.sales_closed.elapsed.as_secs_f64(),
+            "writer_ms_per_commit": crate::bench::writer_steps_json(&r.writer),
+            "writer_busy": crate::bench::writer_busy(&r.writer, r.sales_closed.elapsed),
             "open_loop_p50_ms": p50,
             "open_loop_p99_ms": p99,
             "open_loop_p999_ms": p999,

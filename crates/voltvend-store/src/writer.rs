@@ -57,11 +57,11 @@ pub struct WriterStats {
     /// operation is not counted), in microseconds: taking the write lock and loading what the batch touches,
     /// applying its operations, writing what they changed, committing.
     pub load_us: AtomicU64,
-    /// The batches those times are summed over.
-    pub timed_batches: AtomicU64,
     pub apply_us: AtomicU64,
     pub write_us: AtomicU64,
     pub commit_us: AtomicU64,
+    /// The batches those times are summed over.
+    pub timed_batches: AtomicU64,
 }
 
 /// The writer's batches and step times at one moment, to compare with a later one ([`WriterStats::steps`]).
@@ -76,18 +76,17 @@ pub struct WriterSteps {
 }
 
 impl WriterSteps {
-    /// Mean milliseconds per batch in each step (load, apply, write, commit) between `earlier` and `self`.
-    pub fn per_batch_ms_since(&self, earlier: &WriterSteps) -> [f64; 4] {
-        let batches = self.timed.saturating_sub(earlier.timed).max(1) as f64;
-        std::array::from_fn(|i| {
-            let (now, then) = (self.us.get(i).copied().unwrap_or(0), earlier.us.get(i).copied().unwrap_or(0));
-            now.saturating_sub(then) as f64 / 1_000.0 / batches
-        })
-    }
-
-    /// Seconds the writer spent in its steps between `earlier` and `self`.
-    pub fn busy_s_since(&self, earlier: &WriterSteps) -> f64 {
-        self.us.iter().zip(earlier.us).map(|(now, then)| now.saturating_sub(then)).sum::<u64>() as f64 / 1e6
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &WriterSteps) -> WriterSteps {
+        let mut us = self.us;
+        for (now, then) in us.iter_mut().zip(earlier.us) {
+            *now = now.saturating_sub(then);
+        }
+        WriterSteps {
+            batches: self.batches.saturating_sub(earlier.batches),
+            timed: self.timed.saturating_sub(earlier.timed),
+            us,
+        }
     }
 }
 
